@@ -1,0 +1,1 @@
+"""facelens.agent: the assistant (planning, backends, conversation, sessions) and the CLI."""

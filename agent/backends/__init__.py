@@ -1,0 +1,1 @@
+"""LLM/VLM backends behind one small interface."""

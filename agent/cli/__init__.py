@@ -1,0 +1,80 @@
+"""The ``facelens`` command line.
+
+Each command group lives in its own module under ``facelens.agent.cli`` and exposes
+``register(subparsers)``; add a module name to ``COMMAND_MODULES`` to add commands. Handlers return
+an exit code. Errors from facelens print one clear line (no traceback) and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+
+from facelens.tools.errors import FacelensError
+
+log = logging.getLogger("facelens")
+
+#: command modules, each with register(subparsers); order = order in --help
+COMMAND_MODULES = ["photo", "gallery", "evaluate", "bench", "misc"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facelens",
+        description="Ask questions about the people in photos, audio and recorded sessions.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"facelens.agent.cli.{name}")
+        except ImportError as exc:  # a broken optional module must not take the whole CLI down
+            log.debug("CLI module %s unavailable: %s", name, exc)
+            continue
+        mod.register(sub)
+    return parser
+
+
+def print_json(data: object) -> None:
+    """Print JSON to stdout (the CLI's --json output)."""
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args) or 0)
+    except FacelensError as exc:
+        if getattr(args, "json", False):
+            print_json(exc.to_dict())
+        print(f"facelens: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("facelens: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # last resort: one line, and a way to see more
+        if args.debug:
+            raise
+        print(f"facelens: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from facelens.agent.cli import main
+
+sys.exit(main())

@@ -1,0 +1,311 @@
+"""Face detection, landmarks, alignment and 128-d identity embeddings.
+
+Detectors are plain functions registered by name (``hog``, ``cnn``, ``yunet``; more can be
+added with :func:`register_detector`). Every detector returns boxes in one convention, dlib's
+tight face box (brows to chin), in original image coordinates, so that landmarks, alignment,
+crops and positions do not depend on which detector ran.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from facelens.tools import models
+from facelens.tools.errors import InputError, ModelError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+Box = tuple[int, int, int, int]  # x, y, w, h in original image pixels
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face found by a detector, before landmarks."""
+
+    box: Box  # x, y, w, h (dlib convention: tight face box) in original image pixels
+    score: float  # detector confidence; comparable only within one detector
+    detector: str  # which detector found it
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face with its landmarks."""
+
+    box: Box  # x, y, w, h in original image pixels
+    score: float  # detector confidence
+    detector: str  # which detector found it
+    landmarks: tuple[tuple[float, float], ...]  # 5 points: eye (image left), eye (image right), nose tip, mouth left, mouth right
+    landmarks68: tuple[tuple[float, float], ...] = ()  # dlib's 68 points, when computed
+
+
+# --- detectors -----------------------------------------------------------------------------
+
+DetectorFn = Callable[..., list[Detection]]
+_DETECTORS: dict[str, DetectorFn] = {}
+DEFAULT_DETECTOR = "hog"
+
+
+def register_detector(name: str, fn: DetectorFn) -> None:
+    """Add a detector: ``fn(rgb, **options) -> list[Detection]``."""
+    _DETECTORS[name] = fn
+
+
+def available_detectors() -> list[str]:
+    """Names accepted by ``detect_faces(detector=...)``."""
+    return sorted(_DETECTORS)
+
+
+def _rect_to_box(rect, scale: float, width: int, height: int) -> Box:
+    x0 = max(0, int(round(rect.left() / scale)))
+    y0 = max(0, int(round(rect.top() / scale)))
+    x1 = min(width, int(round((rect.right() + 1) / scale)))
+    y1 = min(height, int(round((rect.bottom() + 1) / scale)))
+    return (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+
+
+def _working_scale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Downscale big photos before detection; the scale maps boxes back to the original."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, max_side / float(max(h, w)))
+    if scale >= 1.0:
+        return rgb, 1.0
+    import cv2
+
+    small = cv2.resize(rgb, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_AREA)
+    return small, scale
+
+
+def _auto_upsample(work: np.ndarray) -> int:
+    # HOG's window is 80 px; upsampling once finds 40 px faces but costs 4x. Small images get it.
+    return 1 if max(work.shape[:2]) <= 800 else 0
+
+
+def detect_hog(rgb: np.ndarray, *, upsample: int | None = None, max_side: int = 1280, threshold: float = 0.2) -> list[Detection]:
+    """dlib HOG detector with size-aware scaling (the fast default)."""
+    work, scale = _working_scale(rgb, max_side)
+    up = _auto_upsample(work) if upsample is None else upsample
+    rects, scores, _ = models.hog_detector().run(work, up, threshold)
+    h, w = rgb.shape[:2]
+    return [Detection(_rect_to_box(r, scale, w, h), float(s), "hog") for r, s in zip(rects, scores)]
+
+
+def detect_cnn(rgb: np.ndarray, *, upsample: int | None = None, max_side: int = 1280, threshold: float = 0.0) -> list[Detection]:
+    """dlib MMOD CNN detector: finds more profile and small faces, ~10x slower on a CPU."""
+    work, scale = _working_scale(rgb, max_side)
+    up = (1 if max(work.shape[:2]) <= 640 else 0) if upsample is None else upsample
+    found = models.cnn_detector()(work, up)
+    h, w = rgb.shape[:2]
+    out = []
+    for d in found:
+        if d.confidence < threshold:
+            continue
+        # MMOD boxes are square and a little larger than HOG's; shrink to the HOG convention
+        x, y, bw, bh = _rect_to_box(d.rect, scale, w, h)
+        out.append(Detection(_shrink(x, y, bw, bh, 0.9, w, h), float(d.confidence), "cnn"))
+    return out
+
+
+def _shrink(x: int, y: int, bw: int, bh: int, f: float, width: int, height: int, dy: float = 0.0) -> Box:
+    cx, cy = x + bw / 2.0, y + bh / 2.0 + dy * bh
+    nw, nh = bw * f, bh * f
+    x0, y0 = max(0, int(round(cx - nw / 2))), max(0, int(round(cy - nh / 2)))
+    x1, y1 = min(width, int(round(cx + nw / 2))), min(height, int(round(cy + nh / 2)))
+    return (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+
+
+def detect_yunet(rgb: np.ndarray, *, model_path: str | None = None, threshold: float = 0.7, max_side: int = 1280, **_: object) -> list[Detection]:
+    """OpenCV's YuNet ONNX detector; the model file is the user's (``--yunet-model``/FACELENS_YUNET)."""
+    import os
+
+    import cv2
+
+    path = model_path or os.environ.get("FACELENS_YUNET")
+    if not path:
+        raise ModelError(
+            "The yunet detector needs a YuNet ONNX model file.",
+            hint="Pass --yunet-model PATH or set FACELENS_YUNET (face_detection_yunet_2023mar.onnx).",
+        )
+    if not os.path.isfile(path):
+        raise ModelError(f"YuNet model not found: {path}.")
+    work, scale = _working_scale(rgb, max_side)
+    h, w = work.shape[:2]
+    try:
+        det = cv2.FaceDetectorYN.create(path, "", (w, h), threshold, 0.3, 5000)
+        _, faces = det.detect(cv2.cvtColor(work, cv2.COLOR_RGB2BGR))
+    except cv2.error as exc:
+        raise ModelError(f"YuNet could not run the model {path}: {exc.msg if hasattr(exc, 'msg') else exc}") from exc
+    H, W = rgb.shape[:2]
+    out = []
+    for row in faces if faces is not None else []:
+        x, y, bw, bh = (float(v) / scale for v in row[:4])
+        # YuNet boxes include the forehead; move down and shrink to the dlib convention
+        out.append(Detection(_shrink(int(x), int(y), int(bw), int(bh), 0.85, W, H, dy=0.08), float(row[-1]), "yunet"))
+    return out
+
+
+register_detector("hog", detect_hog)
+register_detector("cnn", detect_cnn)
+register_detector("yunet", detect_yunet)
+
+
+def detect_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR, **options: object) -> list[Detection]:
+    """Find faces in an RGB image with the named detector.
+
+    Args:
+        rgb: H x W x 3 uint8 image.
+        detector: one of :func:`available_detectors`.
+        **options: detector options (``upsample``, ``max_side``, ``threshold``, ``model_path``).
+
+    Raises:
+        NotFoundError: unknown detector name.
+    """
+    _ensure_plugins()
+    if detector not in _DETECTORS:
+        raise NotFoundError(f"Unknown detector '{detector}'. Choose one of: {', '.join(available_detectors())}.")
+    _check_rgb(rgb)
+    return _DETECTORS[detector](rgb, **options)
+
+
+def _ensure_plugins() -> None:
+    # optional detector modules register themselves on import; absent extras are fine
+    import importlib
+
+    for mod in ("facelens.tools.blazeface",):
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            pass
+
+
+def _check_rgb(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise InputError("Expected an H x W x 3 uint8 RGB image; load files with facelens.tools.images.load_image.")
+
+
+# --- landmarks ----------------------------------------------------------------------------
+
+
+def _dlib_rect(box: Box):
+    import dlib
+
+    x, y, w, h = box
+    return dlib.rectangle(int(x), int(y), int(x + w - 1), int(y + h - 1))
+
+
+def _five_from_68(pts: np.ndarray) -> np.ndarray:
+    return np.array(
+        [pts[36:42].mean(0), pts[42:48].mean(0), pts[30], pts[48], pts[54]], dtype=np.float64
+    )
+
+
+def landmark_shapes(rgb: np.ndarray, boxes: Sequence[Box]) -> list:
+    """dlib full_object_detection (68 points) for each box; needed by :func:`embed`."""
+    sp = models.shape_predictor(68)
+    return [sp(rgb, _dlib_rect(b)) for b in boxes]
+
+
+def with_landmarks(rgb: np.ndarray, detections: Sequence[Detection]) -> tuple[list[Face], list]:
+    """Add 68- and 5-point landmarks to detections. Returns the faces and the dlib shapes."""
+    shapes = landmark_shapes(rgb, [d.box for d in detections])
+    faces = []
+    for det, shape in zip(detections, shapes):
+        pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+        five = _five_from_68(pts)
+        faces.append(
+            Face(
+                box=det.box,
+                score=det.score,
+                detector=det.detector,
+                landmarks=tuple((round(float(x), 1), round(float(y), 1)) for x, y in five),
+                landmarks68=tuple((float(x), float(y)) for x, y in pts),
+            )
+        )
+    return faces, shapes
+
+
+# --- alignment ----------------------------------------------------------------------------
+
+#: canonical 5-point template for a 112 x 112 crop (the ArcFace convention)
+TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64,
+)
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation) mapping src -> dst (Umeyama)."""
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s_c, d_c = src - mu_s, dst - mu_d
+    cov = d_c.T @ s_c / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[-1] = -1
+    rot = u @ np.diag(d) @ vt
+    var_s = (s_c**2).sum() / len(src)
+    scale = (sig * d).sum() / var_s if var_s > 0 else 1.0
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - scale * rot @ mu_s
+    return m
+
+
+def align_face(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], size: int = 112, zoom: float = 1.0) -> np.ndarray:
+    """Aligned face crop by a 5-point similarity transform onto the canonical template.
+
+    Args:
+        rgb: the image the landmarks refer to.
+        landmarks: 5 points (eye left, eye right, nose, mouth left, mouth right) in image pixels.
+        size: output side in pixels.
+        zoom: < 1 shows more context around the face (0.8 ~ a loose crop), > 1 crops tighter.
+    """
+    import cv2
+
+    dst = (TEMPLATE_112 - 56.0) * zoom + 56.0
+    dst = dst * (size / 112.0)
+    m = similarity_transform(np.asarray(landmarks, dtype=np.float64), dst)
+    return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+# --- embeddings ---------------------------------------------------------------------------
+
+
+def embed(rgb: np.ndarray, shapes: Sequence, num_jitters: int = 0) -> np.ndarray:
+    """128-d dlib embeddings (N x 128 float32), batched over all faces of one image."""
+    if not shapes:
+        return np.zeros((0, 128), dtype=np.float32)
+    import dlib
+
+    objs = dlib.full_object_detections()
+    for s in shapes:
+        objs.append(s)
+    vecs = models.face_encoder().compute_face_descriptor(rgb, objs, num_jitters)
+    return np.asarray([np.asarray(v) for v in vecs], dtype=np.float32)
+
+
+def find_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR, *, embeddings: bool = True, **options: object) -> tuple[list[Face], np.ndarray]:
+    """Detect, landmark and (optionally) embed every face, left to right.
+
+    Returns:
+        The faces sorted by the x of their box centre, and their embeddings (N x 128).
+    """
+    dets = detect_faces(rgb, detector, **options)
+    dets.sort(key=lambda d: (d.box[0] + d.box[2] / 2.0, d.box[1]))
+    faces, shapes = with_landmarks(rgb, dets)
+    vecs = embed(rgb, shapes) if embeddings else np.zeros((len(faces), 0), dtype=np.float32)
+    return faces, vecs
+
+
+def crop_box(rgb: np.ndarray, box: Box, margin: float = 0.0) -> np.ndarray:
+    """Crop a box, grown by ``margin`` x its size on every side, clipped to the image."""
+    x, y, w, h = box
+    H, W = rgb.shape[:2]
+    x0, y0 = max(0, int(x - margin * w)), max(0, int(y - margin * h))
+    x1, y1 = min(W, int(x + w + margin * w)), min(H, int(y + h + margin * h))
+    return rgb[y0:y1, x0:x1].copy()

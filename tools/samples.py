@@ -1,0 +1,106 @@
+"""Public-domain sample faces and composed multi-person scenes with known ground truth.
+
+Used by the example image, the tests and the benchmarks. Sources (both public domain):
+- scikit-image's ``astronaut``: NASA portrait of Eileen Collins (smiling);
+- matplotlib's ``grace_hopper.jpg``: US Navy portrait of Grace Hopper.
+Scenes are composed by pasting head crops onto a plain background with a coloured "torso" under
+each head, so positions, clothing colours and identities are known exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from facelens.tools.errors import DependencyError
+
+#: RGB of the named colours the torsos are painted with
+PAINT = {
+    "red": (200, 30, 35), "blue": (30, 60, 190), "green": (30, 150, 60), "yellow": (235, 210, 40),
+    "black": (20, 20, 22), "white": (245, 245, 245), "orange": (240, 130, 20), "purple": (120, 40, 150),
+    "pink": (245, 150, 190), "grey": (128, 128, 128), "brown": (110, 70, 35),
+}
+
+
+@lru_cache(maxsize=None)
+def astronaut() -> np.ndarray:
+    """NASA's portrait of Eileen Collins (512 x 512 RGB), via scikit-image (public domain)."""
+    try:
+        from skimage import data
+    except ImportError as exc:
+        raise DependencyError("scikit-image is needed for the sample faces.", hint="pip install scikit-image") from exc
+    return np.ascontiguousarray(data.astronaut())
+
+
+@lru_cache(maxsize=None)
+def grace_hopper() -> np.ndarray:
+    """US Navy portrait of Grace Hopper (600 x 512 RGB), via matplotlib (public domain)."""
+    import matplotlib.cbook as cbook
+    from PIL import Image
+
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    return np.ascontiguousarray(np.asarray(Image.open(path).convert("RGB")))
+
+
+#: head regions (x0, y0, x1, y1) of the two portraits, a margin around the dlib face box
+HEADS = {"astronaut": (140, 20, 305, 210), "hopper": (130, 60, 420, 390)}
+PEOPLE = {"astronaut": astronaut, "hopper": grace_hopper}
+
+
+def head(name: str, mirror: bool = False) -> np.ndarray:
+    """A head-and-shoulders crop of a sample person ("astronaut" or "hopper")."""
+    x0, y0, x1, y1 = HEADS[name]
+    crop = PEOPLE[name]()[y0:y1, x0:x1]
+    return np.ascontiguousarray(crop[:, ::-1] if mirror else crop)
+
+
+@dataclass(frozen=True)
+class Person:
+    who: str  # "astronaut" or "hopper"
+    shirt: str  # a key of PAINT
+    mirror: bool = False
+
+
+@dataclass(frozen=True)
+class Placed:
+    who: str
+    shirt: str
+    head_box: tuple[int, int, int, int]  # x, y, w, h of the pasted head crop
+
+
+def compose(people: list[Person], width: int = 1280, height: int = 720, head_width: int = 150) -> tuple[np.ndarray, list[Placed]]:
+    """Paste people side by side, left to right, each with a torso of their shirt colour."""
+    import cv2
+
+    canvas = np.empty((height, width, 3), dtype=np.uint8)
+    canvas[:] = np.linspace(200, 235, width, dtype=np.uint8)[None, :, None]  # soft grey gradient
+    slot = width / max(1, len(people))
+    placed = []
+    for i, p in enumerate(people):
+        crop = head(p.who, p.mirror)
+        h = int(round(crop.shape[0] * head_width / crop.shape[1]))
+        crop = cv2.resize(crop, (head_width, h), interpolation=cv2.INTER_AREA)
+        x = int(i * slot + (slot - head_width) / 2)
+        y = int(height * 0.12) + (i % 2) * 20
+        torso_top = y + h - 5
+        cv2.rectangle(canvas, (x - 20, torso_top), (x + head_width + 20, height - 1), PAINT[p.shirt], thickness=-1)
+        canvas[y : y + h, x : x + head_width] = crop
+        placed.append(Placed(p.who, p.shirt, (x, y, head_width, h)))
+    return canvas, placed
+
+
+def example_scene() -> tuple[np.ndarray, list[Placed]]:
+    """The shipped example: four people, two portraits, mirrored, in four shirt colours."""
+    return compose(
+        [
+            Person("hopper", "blue"),
+            Person("astronaut", "red"),
+            Person("hopper", "green", mirror=True),
+            Person("astronaut", "yellow", mirror=True),
+        ],
+        width=1280,
+        height=720,
+        head_width=170,
+    )

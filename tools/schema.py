@@ -1,0 +1,103 @@
+"""Typed, JSON-serialisable results shared by the tools, the agent and the UI.
+
+Every result is a frozen pydantic model: ``.model_dump()`` gives plain JSON-ready Python values and
+``Model.model_validate(data)`` reads them back (the analysis cache relies on the round trip).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+AGE_GROUPS: tuple[str, ...] = ("0-9", "10-19", "20-39", "40-59", "60+")
+
+
+class Result(BaseModel):
+    """Base of every facelens result: frozen and JSON-serialisable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_json(self, **kwargs: object) -> str:
+        return self.model_dump_json(**kwargs)  # type: ignore[arg-type]
+
+
+class ImageInfo(Result):
+    source: str | None = None  # file path, or None for uploaded bytes
+    sha256: str  # content hash of the file bytes (cache key)
+    width: int
+    height: int
+    format: str  # JPEG, PNG, WEBP, BMP, TIFF
+    exif_rotated: bool = False  # True when the EXIF orientation was applied
+
+
+class Position(Result):
+    index: int  # 1 = leftmost face, counting left to right
+    of: int  # number of faces in the image
+    horizontal: Literal["left", "center", "right"]  # thirds of the image width
+    vertical: Literal["top", "middle", "bottom"]  # thirds of the image height
+    size_rank: int  # 1 = largest face (usually the closest person)
+
+
+class IdentityMatch(Result):
+    name: str  # enrolled name, or "unknown" when the nearest is beyond the threshold
+    distance: float  # L2 distance to the nearest enrolled embedding (dlib: same person < ~0.5)
+    known: bool  # False for "unknown": the face is not forced onto the nearest name
+    nearest: str | None = None  # the nearest enrolled name, even when unknown (for review)
+
+
+class Appearance(Result):
+    clothing_colour: str | None = None  # colour name of the region under the face, None if out of frame
+    clothing_rgb: tuple[int, int, int] | None = None  # its median colour
+    description: str | None = None  # optional VLM description of visible attributes
+
+
+class EmotionEstimate(Result):
+    label: str  # the most probable of EMOTIONS; read it as "looks <label>", not an inner state
+    scores: dict[str, float]  # calibrated probabilities over EMOTIONS, summing to 1
+    model: str = ""  # which model produced it
+
+    @property
+    def confidence(self) -> float:
+        return float(self.scores.get(self.label, 0.0))
+
+
+class GenderEstimate(Result):
+    label: Literal["female", "male"]  # apparent gender as the model sees it
+    score: float  # probability of the label
+
+
+class FaceAnalysis(Result):
+    id: int  # face number used in answers: 1 = leftmost
+    box: tuple[int, int, int, int]  # x, y, w, h in original image pixels
+    score: float  # detector confidence
+    detector: str
+    landmarks: list[tuple[float, float]]  # 5 points: eye left, eye right, nose, mouth left, mouth right
+    position: Position
+    identity: IdentityMatch | None = None  # None when the gallery is empty
+    appearance: Appearance = Field(default_factory=Appearance)
+    emotion: EmotionEstimate | None = None  # None when the emotion model is not installed
+    age: float | None = None  # apparent age in years
+    age_group: str | None = None  # one of AGE_GROUPS
+    gender: GenderEstimate | None = None
+
+
+class SceneAnalysis(Result):
+    image: ImageInfo
+    faces: list[FaceAnalysis]
+    detector: str
+    timings_ms: dict[str, float] = Field(default_factory=dict)  # per stage, this call
+    cached: bool = False  # True when the expensive stages came from the cache
+
+    def face(self, face_id: int) -> FaceAnalysis:
+        """The face with this number (1-based), or NotFoundError."""
+        from facelens.tools.errors import NotFoundError
+
+        for f in self.faces:
+            if f.id == face_id:
+                return f
+        raise NotFoundError(
+            f"There is no face {face_id} in this image; it has {len(self.faces)} face(s)"
+            + (f" numbered 1-{len(self.faces)}." if self.faces else ".")
+        )

@@ -1,0 +1,1 @@
+"""facelens.ui: the Streamlit app."""
