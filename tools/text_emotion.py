@@ -1,0 +1,113 @@
+"""The emotion in words, offline: a small hand-written lexicon with negation and intensifiers.
+
+It reads what the words express ("this is unacceptable" -> angry), not what the speaker feels. It is
+deliberately simple and transparent: every estimate lists the words that produced it, so the fusion
+step and the user can see why. When an LLM is configured, the agent may ask it instead; this module
+is the offline default and the fallback.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from pydantic import Field
+
+from facelens.tools.models import package_data_path
+from facelens.tools.schema import EMOTIONS, Result
+
+#: words that flip or cancel the emotion word that follows within NEGATION_WINDOW tokens
+NEGATIONS = {"not", "no", "never", "isn't", "wasn't", "don't", "doesn't", "didn't", "can't", "won't", "aren't", "hardly", "nothing", "without"}
+NEGATION_WINDOW = 3
+#: words that strengthen the next emotion word
+INTENSIFIERS = {"very": 1.5, "really": 1.4, "so": 1.3, "extremely": 1.8, "totally": 1.5, "absolutely": 1.6, "incredibly": 1.6, "too": 1.2, "completely": 1.5}
+VALENCE = {"angry": -1.0, "disgust": -1.0, "fear": -0.8, "sad": -0.9, "happy": 1.0, "surprise": 0.2, "neutral": 0.0}
+
+_TOKEN = re.compile(r"[a-z]+(?:['-][a-z]+)*")
+
+
+class WordHit(Result):
+    word: str  # the word as it appears (lower-cased)
+    emotion: str  # the emotion it counts towards
+    weight: float  # after negation and intensifiers
+    negated: bool = False
+
+
+class TextEmotion(Result):
+    label: str  # the most probable of EMOTIONS; "neutral" when no emotion word is present
+    scores: dict[str, float]  # distribution over EMOTIONS, summing to 1
+    valence: float  # -1 (negative) .. +1 (positive)
+    evidence: list[WordHit] = Field(default_factory=list)  # the words behind the estimate
+    model: str = "lexicon"
+
+    @property
+    def confidence(self) -> float:
+        return float(self.scores.get(self.label, 0.0))
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> tuple[dict[str, list[tuple[str, float]]], list[tuple[str, str, float]]]:
+    exact: dict[str, list[tuple[str, float]]] = {}
+    stems: list[tuple[str, str, float]] = []
+    text = package_data_path("emotion_lexicon.txt").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        word, emotion, weight = line.split()
+        if emotion not in EMOTIONS:
+            raise ValueError(f"emotion_lexicon.txt: unknown emotion {emotion!r}")
+        if word.endswith("*"):
+            stems.append((word[:-1], emotion, float(weight)))
+        else:
+            exact.setdefault(word, []).append((emotion, float(weight)))
+    stems.sort(key=lambda s: -len(s[0]))  # longest stem wins
+    return exact, stems
+
+
+def _lookup(token: str) -> list[tuple[str, float]]:
+    exact, stems = _lexicon()
+    if token in exact:
+        return exact[token]
+    for stem, emotion, weight in stems:
+        if token.startswith(stem):
+            return [(emotion, weight)]
+    return []
+
+
+def classify_text(text: str) -> TextEmotion:
+    """Estimate the emotion the words express.
+
+    Negation ("not happy") turns a positive word into mild sadness and mutes a negative one;
+    intensifiers ("very", "so") and exclamation marks strengthen it. Longer texts need more
+    emotion words to move away from neutral.
+    """
+    lowered = text.lower().replace("’", "'")
+    tokens = _TOKEN.findall(lowered)
+    boost = 1.0 + min(0.5, 0.15 * lowered.count("!"))
+    totals = dict.fromkeys(EMOTIONS, 0.0)
+    totals["neutral"] = min(1.5, 0.5 + 0.02 * len(tokens))
+    hits: list[WordHit] = []
+    for i, tok in enumerate(tokens):
+        found = _lookup(tok)
+        if not found and i + 1 < len(tokens):
+            found = _lookup(f"{tok}-{tokens[i + 1]}")  # "fed up", "sick of"
+        if not found:
+            continue
+        before = tokens[max(0, i - NEGATION_WINDOW) : i]
+        negated = any(b in NEGATIONS or b.endswith("n't") for b in before)
+        scale = boost * max((INTENSIFIERS.get(b, 1.0) for b in before[-2:]), default=1.0)
+        for emotion, weight in found:
+            w = weight * scale
+            if negated:
+                # "not happy" leans sad; "not angry" is simply not angry
+                emotion, w = ("sad", 0.8 * w) if emotion == "happy" else ("neutral", 0.3 * w)
+            totals[emotion] += w
+            hits.append(WordHit(word=tok, emotion=emotion, weight=round(w, 3), negated=negated))
+    z = sum(totals.values())
+    scores = {e: round(v / z, 4) for e, v in totals.items()}
+    label = max(scores, key=scores.get)  # type: ignore[arg-type]
+    emotional = 1.0 - scores["neutral"]
+    # the valence of the emotion words themselves (0 when there are none)
+    valence = sum(VALENCE[e] * p for e, p in scores.items()) / emotional if emotional > 1e-6 else 0.0
+    return TextEmotion(label=label, scores=scores, valence=round(max(-1.0, min(1.0, valence)), 3), evidence=hits)
