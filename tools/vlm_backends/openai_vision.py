@@ -1,0 +1,151 @@
+"""OpenAI vision, or any OpenAI-compatible vision server (vLLM, Ollama, LM Studio, llama.cpp server).
+
+Images travel as base64 JPEG data URLs inside ``image_url`` content parts, downscaled and
+re-encoded until each fits the size limit, so a huge photo never becomes a huge request.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import ipaddress
+import logging
+import os
+import time
+from collections.abc import Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+
+from facelens.tools.errors import BackendError, ConfigError, InputError, missing_dependency
+from facelens.tools.vlm_backends import Generation, Turn
+
+log = logging.getLogger(__name__)
+
+#: longest image side sent, in pixels (a face crop needs no more)
+MAX_SIDE = int(os.environ.get("FACELENS_VLM_MAX_SIDE", 768))
+#: largest encoded image, in bytes, before base64
+MAX_IMAGE_BYTES = int(os.environ.get("FACELENS_VLM_MAX_IMAGE_BYTES", 400_000))
+#: most images in one request
+MAX_IMAGES = int(os.environ.get("FACELENS_VLM_MAX_IMAGES", 16))
+
+
+def image_data_url(rgb: np.ndarray, *, max_side: int = MAX_SIDE, max_bytes: int = MAX_IMAGE_BYTES) -> str:
+    """Encode an RGB image as a ``data:image/jpeg;base64,...`` URL of at most ``max_bytes`` (decoded).
+
+    Shrinks the image and lowers the JPEG quality step by step until it fits.
+
+    Raises:
+        InputError: the image is empty, or cannot be made small enough.
+    """
+    from PIL import Image
+
+    if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise InputError("Cannot send an empty image to the VLM.")
+    img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    side = min(max_side, max(img.size))
+    for _ in range(12):
+        work = img.copy()
+        if max(work.size) > side:
+            work.thumbnail((side, side), Image.Resampling.LANCZOS)
+        for quality in (90, 80, 70, 60):
+            buf = io.BytesIO()
+            work.save(buf, format="JPEG", quality=quality)
+            if buf.tell() <= max_bytes:
+                return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        side = int(side * 0.75)
+        if side < 32:
+            break
+    raise InputError(f"Cannot fit an image into the VLM size limit of {max_bytes} bytes.", hint="Raise FACELENS_VLM_MAX_IMAGE_BYTES.")
+
+
+def _is_local_url(url: str | None) -> bool:
+    """True for a server on this machine (loopback), where images do not leave it."""
+    if not url:
+        return False
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class OpenAIVision:
+    """Chat completions with image content parts, through the ``openai`` SDK."""
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0, detail: str = "auto") -> None:
+        if not api_key and not base_url:
+            raise ConfigError("No OpenAI API key is set.", hint="Set OPENAI_API_KEY, or FACELENS_VLM_BASE_URL for an OpenAI-compatible server.")
+        self.model = model
+        self.base_url = base_url
+        self.api_key = api_key or "not-needed"  # compatible servers usually ignore the key
+        self.timeout = timeout
+        self.detail = detail
+        self.local = _is_local_url(base_url)
+        where = f"@{base_url}" if base_url else ""
+        self.name = f"openai:{model}{where}"
+        self._client = None
+
+    def _get_client(self):
+        if self._client is None:
+            try:
+                from openai import OpenAI
+            except ImportError as exc:
+                raise missing_dependency("openai", why="the OpenAI vision backend") from exc
+            self._client = OpenAI(api_key=self.api_key, base_url=self.base_url, timeout=self.timeout, max_retries=1)
+        return self._client
+
+    def messages(self, turns: Sequence[Turn]) -> list[dict]:
+        """The chat-completions ``messages`` for a conversation (images as data-URL content parts)."""
+        n_images = sum(len(t.images) for t in turns)
+        if n_images > MAX_IMAGES:
+            raise InputError(f"{n_images} images in one VLM request; the limit is {MAX_IMAGES}.", hint="Use fewer exemplars (--shots).")
+        out = []
+        for t in turns:
+            if t.role != "user" or not t.images:
+                out.append({"role": t.role, "content": t.text})
+                continue
+            parts = []
+            for p in t.parts:
+                if isinstance(p, str):
+                    parts.append({"type": "text", "text": p})
+                else:
+                    parts.append({"type": "image_url", "image_url": {"url": image_data_url(p), "detail": self.detail}})
+            out.append({"role": "user", "content": parts})
+        return out
+
+    def generate(self, turns: Sequence[Turn], *, max_tokens: int = 400, json_mode: bool = False) -> Generation:
+        """Send the conversation and return the reply text."""
+        import openai
+
+        kwargs: dict = {"model": self.model, "messages": self.messages(turns), "temperature": 0}
+        if self.base_url:  # compatible servers know max_tokens; not all know response_format
+            kwargs["max_tokens"] = max_tokens
+        else:
+            kwargs["max_completion_tokens"] = max_tokens
+            if json_mode:
+                kwargs["response_format"] = {"type": "json_object"}
+        t0 = time.perf_counter()
+        try:
+            resp = self._get_client().chat.completions.create(**kwargs)
+        except openai.AuthenticationError as exc:
+            raise ConfigError(f"{self.name} refused the API key.", hint="Check OPENAI_API_KEY / FACELENS_VLM_API_KEY.") from exc
+        except openai.NotFoundError as exc:
+            raise ConfigError(f"{self.name}: the server does not know this model.", hint="Set FACELENS_VLM_MODEL to a vision model it serves.") from exc
+        except openai.APIConnectionError as exc:
+            raise BackendError(f"Cannot reach the VLM server for {self.name}: {exc}.", hint="Check the network or the base URL.") from exc
+        except openai.APIStatusError as exc:
+            raise BackendError(f"{self.name} answered HTTP {exc.status_code}: {exc.message}") from exc
+        except openai.OpenAIError as exc:
+            raise BackendError(f"{self.name} failed: {exc}") from exc
+        latency = (time.perf_counter() - t0) * 1000
+        if not resp.choices:
+            raise BackendError(f"{self.name} returned no answer.")
+        text = resp.choices[0].message.content or ""
+        usage = resp.usage
+        return Generation(
+            text=text, backend=self.name, latency_ms=round(latency, 1),
+            prompt_tokens=getattr(usage, "prompt_tokens", None), completion_tokens=getattr(usage, "completion_tokens", None),
+        )
