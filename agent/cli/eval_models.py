@@ -1,0 +1,332 @@
+"""``facelens eval emotion DIR`` and ``facelens eval attributes DIR``: score the shipped emotion,
+age and gender models on anyone's labelled folder.
+
+* emotion: DIR has one sub-folder per class. Folder names are matched to the 7 labels through
+  common aliases (``anger``, ``happiness``, ``sadness``, ``surprised``...); folders of classes the
+  model does not have (``contempt``) are evaluated and reported under ``unknown_classes``, never
+  silently dropped. With ``--crops`` each image is taken as a face crop; otherwise faces are detected
+  and the largest is classified, and an image with no face counts as wrong (predicted ``no_face``).
+* attributes: DIR holds images and ``labels.csv`` with columns ``file,age,gender``. An image with
+  no detected face counts as wrong for gender and age group and is left out of the age MAE.
+
+Images are padded with a margin before detection so that tight face crops are found too.
+Unreadable images are listed under ``errors`` and left out of ``n``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+
+from facelens.tools.errors import ImageError, InputError, ModelError
+from facelens.tools.schema import AGE_GROUPS, EMOTIONS
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
+PAD = 0.25  # margin added around every image before detection, as a fraction of its longer side
+NO_FACE = "no_face"
+
+#: folder-name aliases -> model label (lower case; "-", " " and "_" are ignored)
+EMOTION_ALIASES: dict[str, str] = {
+    **{e: e for e in EMOTIONS},
+    "anger": "angry", "angry": "angry", "mad": "angry", "furious": "angry",
+    "disgusted": "disgust", "disgusting": "disgust",
+    "fearful": "fear", "afraid": "fear", "scared": "fear",
+    "happiness": "happy", "joy": "happy", "joyful": "happy", "smile": "happy", "smiling": "happy",
+    "calm": "neutral", "neutrality": "neutral",
+    "sadness": "sad", "unhappy": "sad",
+    "surprised": "surprise", "surprising": "surprise",
+}
+MALE = {"male", "m", "man", "0"}  # UTKFace codes gender as 0 = male, 1 = female
+FEMALE = {"female", "f", "woman", "1"}
+
+
+class ClassMetrics(BaseModel):
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class EmotionEvaluation(BaseModel):
+    accuracy: float  # over the n images of known classes; no face = wrong
+    macro_f1: float  # mean F1 over the known classes present in DIR
+    n: int  # images of known classes that could be read
+    per_class: dict[str, ClassMetrics]
+    confusion: dict[str, dict[str, int]]  # true label -> predicted label (or "no_face") -> count
+    no_face: int  # images where no face was found (counted as wrong)
+    unknown_classes: dict[str, dict[str, int]]  # folder the model has no label for -> predictions
+    errors: list[dict[str, str]]  # unreadable images: {"file", "error"}
+
+
+class AttributeEvaluation(BaseModel):
+    gender_accuracy: float
+    age_group_accuracy: float
+    age_mae: float | None  # mean absolute error in years over the images where a face was found
+    n: int  # labelled images that could be read
+    no_face: int
+    errors: list[dict[str, str]]
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _check_dir(path: str | Path) -> Path:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder.", hint="Pass a folder of labelled images.")
+    return folder
+
+
+def _progress(items: list, what: str) -> Iterator:
+    step = max(1, len(items) // 20)
+    for k, item in enumerate(items, 1):
+        yield item
+        if len(items) >= 50 and (k % step == 0 or k == len(items)):
+            print(f"{what}: {k}/{len(items)}", file=sys.stderr, flush=True)
+
+
+def _pad(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    m = int(PAD * max(rgb.shape[:2]))
+    return cv2.copyMakeBorder(rgb, m, m, m, m, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+
+
+def _largest_face(rgb: np.ndarray, detector: str, embeddings: bool):
+    """(face, embedding) of the largest detected face in the padded image, or (None, None)."""
+    from facelens.tools import faces
+
+    found, vecs = faces.find_faces(rgb, detector, embeddings=embeddings)
+    if not found:
+        return None, None
+    i = max(range(len(found)), key=lambda j: found[j].box[2] * found[j].box[3])
+    return found[i], (vecs[i] if embeddings else None)
+
+
+def _class_metrics(truth: list[str], pred: list[str], labels: list[str]) -> dict[str, ClassMetrics]:
+    out = {}
+    for lab in labels:
+        tp = sum(t == lab and p == lab for t, p in zip(truth, pred))
+        n_pred = sum(p == lab for p in pred)
+        support = sum(t == lab for t in truth)
+        prec = tp / n_pred if n_pred else 0.0
+        rec = tp / support if support else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        out[lab] = ClassMetrics(precision=round(prec, 4), recall=round(rec, 4), f1=round(f1, 4), support=support)
+    return out
+
+
+def evaluate_emotion(path: str | Path, *, crops: bool = False, detector: str = "hog", batch: int = 64) -> EmotionEvaluation:
+    """Score the shipped emotion model on a folder with one sub-folder per class.
+
+    Raises:
+        InputError: DIR is missing, has no class sub-folders, or holds no images.
+        ModelError: the emotion model is not installed.
+    """
+    from facelens.tools import emotion
+    from facelens.tools.images import load_image
+
+    folder = _check_dir(path)
+    if not emotion.available():
+        raise ModelError("The emotion model is not installed.", hint="Reinstall facelens (it ships tools/data/models).")
+    classes = sorted(p for p in folder.iterdir() if p.is_dir())
+    if not classes:
+        raise InputError(f"{folder} has no class sub-folders.", hint=f"Make one sub-folder per class: {', '.join(EMOTIONS)}.")
+    items = [(c.name, EMOTION_ALIASES.get(_norm(c.name)), img) for c in classes for img in _images(c)]
+    if not items:
+        raise InputError(f"No images found in the class folders of {folder}.")
+    preds: list[str | None] = [None] * len(items)
+    errors: list[dict[str, str]] = []
+    pending: list[tuple[int, np.ndarray, tuple | None]] = []
+
+    def flush() -> None:
+        if crops:
+            ests = emotion.classify_crops([x for _, x, _ in pending])
+            for (i, _, _), est in zip(pending, ests):
+                preds[i] = est.label
+        else:
+            for i, rgb, lm in pending:  # one image at a time: each has its own landmarks
+                preds[i] = emotion.classify(rgb, [lm])[0].label
+        pending.clear()
+
+    for i, (_, _, img_path) in enumerate(_progress(items, "eval emotion")):
+        try:
+            rgb = load_image(img_path).rgb
+        except ImageError as exc:
+            errors.append({"file": str(img_path), "error": exc.message})
+            continue
+        if crops:
+            pending.append((i, rgb, None))
+        else:
+            padded = _pad(rgb)
+            face, _ = _largest_face(padded, detector, embeddings=False)
+            if face is None:
+                preds[i] = NO_FACE
+                continue
+            pending.append((i, padded, face.landmarks))
+        if len(pending) >= batch:
+            flush()
+    if pending:
+        flush()
+
+    truth, pred, unknown = [], [], {}
+    for (name, label, _), p in zip(items, preds):
+        if p is None:  # unreadable
+            continue
+        if label is None:
+            counts = unknown.setdefault(name, {})
+            counts[p] = counts.get(p, 0) + 1
+            continue
+        truth.append(label)
+        pred.append(p)
+    present = [e for e in EMOTIONS if e in truth]
+    per_class = _class_metrics(truth, pred, present)
+    confusion = {t: {} for t in present}
+    for t, p in zip(truth, pred):
+        confusion[t][p] = confusion[t].get(p, 0) + 1
+    n = len(truth)
+    return EmotionEvaluation(
+        accuracy=round(sum(t == p for t, p in zip(truth, pred)) / n, 4) if n else 0.0,
+        macro_f1=round(float(np.mean([m.f1 for m in per_class.values()])), 4) if per_class else 0.0,
+        n=n, per_class=per_class, confusion=confusion, no_face=pred.count(NO_FACE),
+        unknown_classes=unknown, errors=errors,
+    )
+
+
+def _read_labels(folder: Path) -> list[tuple[str, float, str]]:
+    path = folder / "labels.csv"
+    if not path.is_file():
+        raise InputError(f"{folder} has no labels.csv.", hint="Add labels.csv with the columns file,age,gender.")
+    rows = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = {"file", "age", "gender"} - set(reader.fieldnames or [])
+            if missing:
+                raise InputError(f"{path} lacks the column(s) {', '.join(sorted(missing))}.", hint="Columns: file,age,gender.")
+            for k, r in enumerate(reader, 2):
+                g = (r["gender"] or "").strip().lower()
+                gender = "male" if g in MALE else "female" if g in FEMALE else None
+                try:
+                    age = float(r["age"])
+                except (TypeError, ValueError):
+                    age = float("nan")
+                if gender is None or not 0 <= age <= 130:
+                    raise InputError(f"{path} line {k}: cannot read age {r['age']!r} / gender {r['gender']!r}.",
+                                     hint="Age in years; gender male/female (or UTKFace's 0/1).")
+                rows.append((r["file"], age, gender))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path} is not a readable CSV file: {exc}.") from exc
+    if not rows:
+        raise InputError(f"{path} has no rows.")
+    return rows
+
+
+def evaluate_attributes(path: str | Path, *, detector: str = "hog") -> AttributeEvaluation:
+    """Score the shipped age/gender model on a folder with labels.csv (file,age,gender).
+
+    Raises:
+        InputError: DIR or labels.csv is missing or malformed.
+        ModelError: the age/gender model is not installed.
+    """
+    from facelens.tools import attributes
+    from facelens.tools.images import load_image
+
+    folder = _check_dir(path)
+    rows = _read_labels(folder)
+    if not attributes.available():
+        raise ModelError("The age/gender model is not installed.", hint="Reinstall facelens (it ships tools/data/models).")
+    errors, vecs, keep = [], [], []
+    n = no_face = 0
+    for name, age, gender in _progress(rows, "eval attributes"):
+        try:
+            rgb = load_image(folder / name).rgb
+        except ImageError as exc:
+            errors.append({"file": name, "error": exc.message})
+            continue
+        n += 1
+        _, vec = _largest_face(_pad(rgb), detector, embeddings=True)
+        if vec is None:
+            no_face += 1
+            continue
+        vecs.append(vec)
+        keep.append((age, gender))
+    if not n:
+        raise InputError(f"None of the images listed in {folder / 'labels.csv'} could be read.")
+    preds = attributes.predict(np.asarray(vecs, dtype=np.float32).reshape(-1, 128))
+    groups = np.digitize([a for a, _ in keep], [10, 20, 40, 60])
+    g_ok = sum(p[2].label == g for p, (_, g) in zip(preds, keep))
+    a_ok = sum(p[1] == AGE_GROUPS[int(k)] for p, k in zip(preds, groups))
+    mae = float(np.mean([abs(p[0] - a) for p, (a, _) in zip(preds, keep)])) if keep else None
+    return AttributeEvaluation(
+        gender_accuracy=round(g_ok / n, 4), age_group_accuracy=round(a_ok / n, 4),
+        age_mae=round(mae, 2) if mae is not None else None, n=n, no_face=no_face, errors=errors,
+    )
+
+
+def _print(result: BaseModel, as_json: bool, summary: Callable[[BaseModel], str]) -> None:
+    from facelens.agent.cli import print_json
+
+    if as_json:
+        print_json(result.model_dump())
+    else:
+        print(summary(result))
+
+
+def _emotion_summary(r: EmotionEvaluation) -> str:
+    lines = [f"emotion: accuracy {r.accuracy:.3f}, macro F1 {r.macro_f1:.3f} over {r.n} images ({r.no_face} without a face)"]
+    for lab, m in r.per_class.items():
+        lines.append(f"  {lab:9s} precision {m.precision:.3f} recall {m.recall:.3f} f1 {m.f1:.3f} support {m.support}")
+    for name, counts in r.unknown_classes.items():
+        lines.append(f"  not a model class: {name} -> {counts}")
+    if r.errors:
+        lines.append(f"  {len(r.errors)} unreadable image(s), e.g. {r.errors[0]['file']}: {r.errors[0]['error']}")
+    return "\n".join(lines)
+
+
+def _attr_summary(r: AttributeEvaluation) -> str:
+    mae = f"{r.age_mae:.1f} years" if r.age_mae is not None else "n/a"
+    text = (f"gender accuracy {r.gender_accuracy:.3f}, age-group accuracy {r.age_group_accuracy:.3f}, "
+            f"age MAE {mae} over {r.n} images ({r.no_face} without a face)")
+    if r.errors:
+        text += f"\n  {len(r.errors)} unreadable image(s), e.g. {r.errors[0]['file']}: {r.errors[0]['error']}"
+    return text
+
+
+def _run_emotion(args: argparse.Namespace) -> int:
+    _print(evaluate_emotion(args.dir, crops=args.crops, detector=args.detector), args.json, _emotion_summary)
+    return 0
+
+
+def _run_attributes(args: argparse.Namespace) -> int:
+    _print(evaluate_attributes(args.dir, detector=args.detector), args.json, _attr_summary)
+    return 0
+
+
+def register_eval(esub: argparse._SubParsersAction) -> None:
+    """Add ``eval emotion`` and ``eval attributes`` to the ``eval`` group."""
+    p = esub.add_parser("emotion", help="accuracy of the emotion model on DIR/<class>/*.jpg")
+    p.add_argument("dir", metavar="DIR", help="folder with one sub-folder per emotion class")
+    p.add_argument("--crops", action="store_true", help="images are face crops: skip detection")
+    p.add_argument("--detector", default="hog", help="face detector when not --crops (default: hog)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=_run_emotion)
+    p = esub.add_parser("attributes", help="age/gender accuracy on DIR with labels.csv (file,age,gender)")
+    p.add_argument("dir", metavar="DIR", help="folder with images and labels.csv")
+    p.add_argument("--detector", default="hog", help="face detector (default: hog)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=_run_attributes)
