@@ -1,0 +1,259 @@
+"""The offline planner's answer wording: tool results -> clear, honest sentences.
+
+Every per-person sentence cites the face number and position ("Face 2 (second from left, red
+clothing) looks happy, 91%"); emotions are phrased as appearance with a confidence; a missing model
+is said plainly instead of guessed around.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from facelens.agent import prompts
+from facelens.agent.answers import EMOTION_WORDS, FaceSummary, emotion_phrase, face_label, position_phrase, summarize_face
+from facelens.agent.referring import COLOUR_RE, COLOUR_WORDS, EMOTION_CUES
+from facelens.tools.errors import FacelensError
+from facelens.tools.schema import FaceAnalysis, SceneAnalysis
+
+if TYPE_CHECKING:
+    from facelens.agent.planner import PlannerReply
+    from facelens.agent.tools import Comparison, ToolBox
+
+EMOTION_WORD_RE = {label: re.compile(rf"\b(?:{words})\b") for label, words in EMOTION_CUES.items()}
+SUPERLATIVE_WORDS = {
+    "happy": "happiest", "sad": "saddest", "angry": "angriest", "surprise": "most surprised", "fear": "most afraid",
+    "disgust": "most disgusted", "neutral": "most neutral", "oldest": "oldest", "youngest": "youngest",
+}
+STOP = {"did", "does", "do", "anyone", "someone", "they", "he", "she", "the", "a", "an", "about", "mention", "mentioned",
+        "say", "said", "talk", "talked", "word", "words", "when", "what", "in", "audio", "recording", "speech", "was",
+        "is", "it", "of", "any", "anything", "there", "who", "say", "says", "saying", "speaker", "to", "ever"}
+
+
+def _reply(text: str, faces: tuple[int, ...], intent: str, image: str | None) -> PlannerReply:
+    from facelens.agent.planner import PlannerReply
+
+    return PlannerReply(text, faces, intent, image)
+
+
+def summary(face: FaceAnalysis, image: str | None) -> FaceSummary:
+    return summarize_face(face, image)
+
+
+def _labels(faces: list[FaceAnalysis]) -> str:
+    return "; ".join(face_label(f) for f in faces)
+
+
+def _no_emotion(who: str, singular: bool) -> str:
+    return prompts.render("planner", "no_emotion_model", who=who, singular=singular)
+
+
+def count(lq: str, scene: SceneAnalysis, image: str) -> PlannerReply:
+    faces = scene.faces
+    n = len(faces)
+    total = f"I count {n} {'person' if n == 1 else 'people'} (detector: {scene.detector})."
+    ids_all = tuple(f.id for f in faces)
+    label = next((lb for lb, rx in EMOTION_WORD_RE.items() if rx.search(lq)), None)
+    if label:
+        if any(f.emotion is None for f in faces):
+            return _reply(_no_emotion("anyone", True) + " " + total, ids_all, "count", image)
+        hits = [f for f in faces if f.emotion.label == label]
+        word = EMOTION_WORDS[label]
+        if not hits:
+            return _reply(f"None of the {n} people looks {word}. " + _all_emotions(faces), ids_all, "count", image)
+        verb = "looks" if len(hits) == 1 else "look"
+        lines = "; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in hits)
+        return _reply(f"{len(hits)} of the {n} people {verb} {word}: {lines}.", tuple(f.id for f in hits), "count", image)
+    m = COLOUR_RE.search(lq) or re.search(rf"\b({'|'.join(COLOUR_WORDS)})\b", lq)
+    if m:
+        colour = COLOUR_WORDS[next(g for g in m.groups() if g)]
+        hits = [f for f in faces if f.appearance.clothing_colour == colour]
+        if not hits:
+            return _reply(f"None of the {n} people is wearing {colour}. " + total, ids_all, "count", image)
+        verb = "is" if len(hits) == 1 else "are"
+        return _reply(f"{len(hits)} of the {n} people {verb} wearing {colour}: {_labels(hits)}.", tuple(f.id for f in hits), "count", image)
+    gender = "female" if re.search(r"\b(women|woman|ladies|girls|females)\b", lq) else "male" if re.search(r"\b(men|man|guys|boys|males)\b", lq) else None
+    if gender:
+        if any(f.gender is None for f in faces):
+            return _reply(prompts.render("planner", "no_age_model", what="apparent gender") + " " + total, ids_all, "count", image)
+        hits = [f for f in faces if f.gender.label == gender]
+        word = "women" if gender == "female" else "men"
+        return _reply(f"{len(hits)} of the {n} people look like {word} to the model" + (f": {_labels(hits)}." if hits else "."), tuple(f.id for f in hits), "count", image)
+    listing = "; ".join(face_label(f) for f in faces)
+    return _reply(f"{total} From left to right: {listing}.", ids_all, "count", image)
+
+
+def _all_emotions(faces: list[FaceAnalysis]) -> str:
+    return "What I see: " + "; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in faces) + "."
+
+
+def superlative(key: str, scene: SceneAnalysis, image: str) -> PlannerReply:
+    faces = scene.faces
+    word = SUPERLATIVE_WORDS[key]
+    if key in ("oldest", "youngest"):
+        if any(f.age is None for f in faces):
+            return _reply(prompts.render("planner", "no_age_model", what="anyone's age"), (), "superlative", image)
+        ranked = sorted(faces, key=lambda f: f.age, reverse=key == "oldest")
+        best = ranked[0]
+        text = f"{face_label(best)} looks {word}: apparent age about {best.age:.0f} ({best.age_group})."
+        if len(ranked) > 1:
+            text += f" Next: {face_label(ranked[1])}, about {ranked[1].age:.0f}."
+        return _reply(text, (best.id,), "superlative", image)
+    if any(f.emotion is None for f in faces):
+        return _reply(_no_emotion("anyone", True), (), "superlative", image)
+    ranked = sorted(faces, key=lambda f: f.emotion.scores.get(key, 0.0), reverse=True)
+    best = ranked[0]
+    score = best.emotion.scores.get(key, 0.0)
+    text = f"{face_label(best)} looks {word} ({EMOTION_WORDS[key]} {score:.0%})."
+    if len(ranked) > 1:
+        s2 = ranked[1].emotion.scores.get(key, 0.0)
+        text += f" Next: {face_label(ranked[1])} ({EMOTION_WORDS[key]} {s2:.0%})."
+        if score - s2 < 0.05:
+            text += " The two are too close to call."
+    if score < 0.2:
+        text += f" Nobody looks clearly {EMOTION_WORDS[key]}, though."
+    return _reply(text, (best.id,), "superlative", image)
+
+
+def who_looks(label: str, scene: SceneAnalysis, image: str) -> PlannerReply:
+    faces = scene.faces
+    if any(f.emotion is None for f in faces):
+        return _reply(_no_emotion("anyone", True), (), "who_looks", image)
+    hits = [f for f in faces if f.emotion.label == label]
+    if not hits:
+        return _reply(f"Nobody looks {EMOTION_WORDS[label]}. " + _all_emotions(faces), (), "who_looks", image)
+    return _reply("; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in hits) + ".", tuple(f.id for f in hits), "who_looks", image)
+
+
+def presence(name: str, scene: SceneAnalysis, known: set[str], image: str) -> PlannerReply:
+    if not known:
+        return _reply(prompts.render("planner", "not_enrolled", name=name), (), "presence", image)
+    if name not in known:
+        return _reply(prompts.render("planner", "not_enrolled", name=name) + f" Enrolled: {', '.join(sorted(known))}.", (), "presence", image)
+    hits = [f for f in scene.faces if f.identity is not None and f.identity.known and f.identity.name == name]
+    if hits:
+        where = "; ".join(f"{face_label(f)}, match distance {f.identity.distance:.2f}" for f in hits)
+        return _reply(f"Yes, {name} is in this picture: {where}.", tuple(f.id for f in hits), "presence", image)
+    near = [f for f in scene.faces if f.identity is not None and f.identity.nearest == name]
+    text = f"No, I don't see {name}: none of the {len(scene.faces)} faces matches their enrolled photos."
+    if near:
+        f = min(near, key=lambda f: f.identity.distance)
+        text += f" The closest is {face_label(f)} at distance {f.identity.distance:.2f}, too far to be a match."
+    return _reply(text, (), "presence", image)
+
+
+def identify_all(scene: SceneAnalysis, image: str) -> PlannerReply:
+    faces = scene.faces
+    if all(f.identity is None for f in faces):
+        text = prompts.render("planner", "gallery_empty") + f" I see {len(faces)} face(s): {_labels(faces)}."
+        return _reply(text, tuple(f.id for f in faces), "who", image)
+    return _reply(" ".join(_who(f) for f in faces), tuple(f.id for f in faces), "who", image)
+
+
+def _who(f: FaceAnalysis) -> str:
+    if f.identity is None:
+        return f"{face_label(f)}: nobody is enrolled in the gallery, so I can't tell who this is."
+    if f.identity.known:
+        return f"{face_label(f)} is {f.identity.name} (match distance {f.identity.distance:.2f})."
+    return f"{face_label(f)} is not anyone enrolled in the gallery."
+
+
+def _describe(f: FaceAnalysis) -> str:
+    bits = [emotion_phrase(f) or "emotion not estimated (model not installed)"]
+    if f.age is not None:
+        bits.append(f"apparent age about {f.age:.0f} ({f.age_group})")
+    if f.gender is not None:
+        bits.append(f"apparent gender {f.gender.label} ({f.gender.score:.0%})")
+    if f.identity is not None:
+        bits.append(f"identity {f.identity.name}" if f.identity.known else "not in the gallery")
+    return f"{face_label(f)}: " + "; ".join(bits) + "."
+
+
+def per_person(intent: str, faces: list[FaceAnalysis]) -> str:
+    if intent == "emotion":
+        if all(f.emotion is None for f in faces):
+            return f"{_labels(faces)}: " + _no_emotion("them" if len(faces) > 1 else "this person", len(faces) == 1)
+        return " ".join(f"{face_label(f)} {emotion_phrase(f) or 'has no emotion estimate'}." for f in faces)
+    if intent == "who":
+        return " ".join(_who(f) for f in faces)
+    if intent == "age":
+        if any(f.age is None for f in faces):
+            return f"{_labels(faces)}: " + prompts.render("planner", "no_age_model", what="age")
+        return " ".join(f"{face_label(f)} looks about {f.age:.0f} years old ({f.age_group})." for f in faces)
+    if intent == "clothing":
+        return " ".join(
+            f"{face_label(f)} is wearing {f.appearance.clothing_colour}." if f.appearance.clothing_colour
+            else f"Face {f.id} ({position_phrase(f)}): their clothing is out of frame." for f in faces
+        )
+    if intent == "where":
+        return " ".join(f"Face {f.id} is {position_phrase(f)} ({f.position.horizontal} third, {f.position.vertical} of the image)." for f in faces)
+    lead = f"I see {len(faces)} {'person' if len(faces) == 1 else 'people'}, numbered left to right:\n" if len(faces) > 1 else ""
+    return lead + "\n".join(("- " if len(faces) > 1 else "") + _describe(f) for f in faces)
+
+
+def emotion_yes_no(label: str, faces: list[FaceAnalysis]) -> str:
+    if any(f.emotion is None for f in faces):
+        return f"{_labels(faces)}: " + _no_emotion("them" if len(faces) > 1 else "this person", len(faces) == 1)
+    out = []
+    for f in faces:
+        yes = f.emotion.label == label
+        p = f.emotion.scores.get(label, 0.0)
+        out.append(f"{'Yes' if yes else 'No'}: {face_label(f)} {emotion_phrase(f)} ({EMOTION_WORDS[label]} {p:.0%}).")
+    return " ".join(out)
+
+
+def nobody(lq: str, scene: SceneAnalysis, notes: tuple[str, ...]) -> str:
+    return prompts.render(
+        "planner", "nobody_matches", description="that person" if not notes else "who you describe",
+        notes="; ".join(notes).capitalize() + "." if notes else "", faces=_labels(scene.faces),
+    )
+
+
+def which_person(scene: SceneAnalysis, two: bool = False) -> str:
+    text = prompts.render("planner", "no_referent", count=len(scene.faces), faces=_labels(scene.faces))
+    return text + (" To compare, name two, e.g. \"are face 1 and face 3 the same person?\"" if two else "")
+
+
+def is_same_referent(scene: SceneAnalysis, focus: tuple[int, ...], ids: tuple[int, ...] | None) -> str:
+    who = _labels([scene.face(i) for i in focus])
+    if ids is None:
+        return f"I'm not sure which person you mean. We were talking about {who}."
+    if not ids:
+        return f"No: nobody in the picture matches that description; we were talking about {who}."
+    if set(focus) & set(ids):
+        return f"Yes: {who} is the one you describe."
+    return f"No: we were talking about {who}; the one you describe is {_labels([scene.face(i) for i in ids])}."
+
+
+def comparison(scene: SceneAnalysis, c: Comparison) -> str:
+    a, b = face_label(scene.face(c.face_a)), face_label(scene.face(c.face_b))
+    verdict = "look like the same person" if c.same_person else "look like different people"
+    return (
+        f"{a} and {b} {verdict}: their face embeddings are {c.distance:.2f} apart "
+        f"(same person below {c.threshold:.2f}; dlib's face match, about 99% accurate on good frontal photos)."
+    )
+
+
+def transcript(lq: str, box: ToolBox) -> PlannerReply:
+    from facelens.agent.tools import transcript_text
+
+    if box.audio is None:
+        return _reply(prompts.render("planner", "no_audio"), (), "transcript", None)
+    try:
+        tr = box.transcribe_audio()
+    except FacelensError as exc:
+        return _reply(prompts.render("planner", "speech_unavailable", reason=str(exc)), (), "transcript", None)
+    full = transcript_text(tr)
+    if not full:
+        return _reply("The audio holds no recognisable speech.", (), "transcript", None)
+    m = re.search(r"\b(?:mention(?:ed)?|say|said|talk(?:ed)? about|speak about|spoke about|word)\b(.*)", lq)
+    terms = [w for w in re.findall(r"[a-z0-9']+", m.group(1)) if w not in STOP] if m else []
+    if terms:
+        hits = [line for line in full.splitlines() if any(re.search(rf"\b{re.escape(t)}", line.lower()) for t in terms)]
+        what = " ".join(terms)
+        if hits:
+            return _reply(f"Yes, \"{what}\" comes up {len(hits)} time(s):\n" + "\n".join(hits), (), "transcript", None)
+        return _reply(f"No, \"{what}\" does not come up in the transcript.", (), "transcript", None)
+    if len(full) > 2000:
+        full = full[:2000] + " ..."
+    return _reply(f"The audio says (automatic transcript, may contain errors):\n{full}", (), "transcript", None)

@@ -1,0 +1,228 @@
+"""Referring expressions -> face numbers.
+
+"the woman in the red jacket", "second from the right", "far left", "the middle one", "face 3",
+"Alice", "the happy one", "the largest face", "the person next to her": each is parsed into cues,
+and the cues narrow the faces of a :class:`SceneAnalysis` down to face numbers. Attribute cues
+(name, clothing colour, gender, emotion) filter first; position cues (far left, second from right,
+middle, largest) then pick among what is left, so "the second woman from the left" works.
+A cue that needs a model that is not installed is skipped with a note instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from facelens.agent.answers import ORDINALS
+from facelens.tools.schema import FaceAnalysis, SceneAnalysis
+
+COLOUR_WORDS = {
+    "black": "black", "white": "white", "grey": "grey", "gray": "grey", "silver": "grey", "red": "red",
+    "maroon": "red", "crimson": "red", "orange": "orange", "yellow": "yellow", "gold": "yellow",
+    "green": "green", "olive": "green", "blue": "blue", "navy": "blue", "teal": "blue", "purple": "purple",
+    "violet": "purple", "pink": "pink", "brown": "brown", "beige": "brown",
+}
+GARMENTS = r"(?:shirt|t-shirt|tshirt|jacket|top|dress|sweater|jumper|clothes|clothing|hoodie|coat|blouse|outfit|suit|uniform|one|person|man|woman|guy|lady)"
+_COLOUR = "|".join(sorted(COLOUR_WORDS, key=len, reverse=True))
+COLOUR_RE = re.compile(
+    rf"\b(?:in|wearing|wears|with|dressed in)\s+(?:a |an |the )?(?:\w+ )?({_COLOUR})\b|\b({_COLOUR})\s+{GARMENTS}\b"
+)
+FEMALE_RE = re.compile(r"\b(woman|women|lady|ladies|girl|girls|female|she)\b")
+MALE_RE = re.compile(r"\b(man|men|guy|guys|boy|boys|male|gentleman|he)\b")
+EMOTION_CUES = {
+    "happy": r"happy|smiling|cheerful|joyful", "sad": r"sad|unhappy|crying", "angry": r"angry|mad|annoyed|frowning|upset",
+    "surprise": r"surprised|shocked|astonished", "fear": r"scared|afraid|frightened|fearful", "disgust": r"disgusted",
+    "neutral": r"neutral|calm|expressionless|serious",
+}
+EMOTION_REF_RE = {
+    label: re.compile(rf"\b(?:the\s+)?(?:{words})\s+(?:one|person|people|face|man|woman|guy|lady|girl|boy)\b|\b(?:who|that)\s+(?:looks?|is|are|seems?)\s+(?:{words})\b")
+    for label, words in EMOTION_CUES.items()
+}
+SUPERLATIVES = {
+    "happy": r"happiest|most happy|most cheerful|biggest smile|smiling the most|smiles the most",
+    "sad": r"saddest|most sad|unhappiest|most unhappy", "angry": r"angriest|most angry|most annoyed|most upset",
+    "surprise": r"most surprised|most shocked", "fear": r"most scared|most afraid|most frightened|most fearful",
+    "disgust": r"most disgusted", "neutral": r"most neutral|calmest|most serious",
+    "oldest": r"oldest|eldest", "youngest": r"youngest",
+}
+SUPERLATIVE_RE = {k: re.compile(rf"\b(?:{v})\b") for k, v in SUPERLATIVES.items()}
+_ORD = {w: i + 1 for i, w in enumerate(ORDINALS)} | {"1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "6th": 6}
+FROM_SIDE_RE = re.compile(rf"\b({'|'.join(_ORD)})\s+(?:\w+\s+)?(?:from|from the)\s+(?:the\s+)?(left|right)\b")
+FACE_NO_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber|#)\s*(?:number\s*|no\.?\s*|#\s*)?(\d{1,3})\b")
+LEFT_RE = re.compile(r"\b(?:far[- ]left|left[- ]?most|(?:on|at|to) the (?:far )?left|left side|left one|the left)\b")
+RIGHT_RE = re.compile(r"\b(?:far[- ]right|right[- ]?most|(?:on|at|to) the (?:far )?right|right side|right one|the right)\b")
+MIDDLE_RE = re.compile(r"\b(?:middle|cent(?:er|re)|central)\b")
+FIRST_LAST_RE = re.compile(r"\b(first|last)\s+(?:one|person|face|man|woman)\b")
+LARGEST_RE = re.compile(r"\b(?:largest|biggest|closest|nearest|in front|front)\b")
+SMALLEST_RE = re.compile(r"\b(?:smallest|farthest|furthest|in the back|background)\b")
+NEXT_TO_RE = re.compile(r"\b(?:next to|beside|besides|near|neighbou?r of|left of|right of)\s+(?:her|him|them|that person|this person|that one)\b")
+PRONOUN_RE = re.compile(r"\b(?:she|her|he|him|his|they|them|that person|this person|the same person|that one|this one)\b")
+
+
+@dataclass(frozen=True)
+class Reference:
+    face_ids: tuple[int, ...]  # the faces picked, in image order (empty: nobody matches)
+    cues: tuple[str, ...]  # the cues used, e.g. ("clothing red", "gender female")
+    notes: tuple[str, ...]  # cues that could not be used, and why
+
+
+def resolve(
+    text: str,
+    scene: SceneAnalysis,
+    *,
+    focus: tuple[int, ...] = (),
+    known_names: set[str] | frozenset[str] = frozenset(),
+) -> Reference | None:
+    """Resolve a referring expression in ``text`` to face numbers of ``scene``.
+
+    Args:
+        text: a question or description ("what is the woman in red feeling?").
+        scene: the analysed image.
+        focus: the faces the conversation was last about (for "she", "next to her").
+        known_names: enrolled names (so "is Alice ..." can say Alice is not here).
+
+    Returns:
+        A Reference, or None when the text holds no referring expression at all.
+    """
+    q = " " + text.lower().replace("’", "'") + " "
+    faces = list(scene.faces)
+    n = len(faces)
+    cand = [f.id for f in faces]
+    cues: list[str] = []
+    notes: list[str] = []
+    by_id = {f.id: f for f in faces}
+
+    # 1. explicit face numbers win over everything else
+    nums = [int(m) for m in FACE_NO_RE.findall(q)]
+    if nums:
+        bad = [k for k in nums if k not in by_id]
+        notes += [f"there is no face {k} (the image has {n} face(s))" for k in bad]
+        return Reference(tuple(k for k in dict.fromkeys(nums) if k in by_id), tuple(f"face {k}" for k in nums), tuple(notes))
+
+    # 2. follow-ups: "next to her", "she"
+    m = NEXT_TO_RE.search(q)
+    if m and focus:
+        word = m.group(0)
+        if word.startswith("left of"):
+            ids = [min(focus) - 1]
+        elif word.startswith("right of"):
+            ids = [max(focus) + 1]
+        else:
+            ids = [min(focus) - 1, max(focus) + 1]
+        ids = [i for i in ids if i in by_id]
+        if not ids:
+            notes.append(f"nobody is next to face {', '.join(map(str, focus))}")
+        return Reference(tuple(ids), (f"next to face {','.join(map(str, focus))}",), tuple(notes))
+
+    # 3. attribute filters
+    names = {f.identity.name for f in faces if f.identity is not None and f.identity.known} | set(known_names)
+    for name in sorted(names, key=len, reverse=True):
+        if re.search(rf"\b{re.escape(name.lower())}\b", q):
+            cues.append(f"name {name}")
+            cand = [i for i in cand if by_id[i].identity is not None and by_id[i].identity.name == name]
+            if not cand:
+                notes.append(f"{name} is not recognised in this picture")
+                return Reference((), tuple(cues), tuple(notes))
+    for m in COLOUR_RE.finditer(q):
+        colour = COLOUR_WORDS[m.group(1) or m.group(2)]
+        cues.append(f"clothing {colour}")
+        cand = [i for i in cand if by_id[i].appearance.clothing_colour == colour]
+    for label, rx in EMOTION_REF_RE.items():
+        if rx.search(q):
+            if any(by_id[i].emotion is None for i in cand):
+                notes.append("emotion model not installed, so the emotion in the description could not be used")
+                cues.append(f"emotion {label} (unavailable)")
+                cand = []
+            else:
+                cues.append(f"emotion {label}")
+                cand = [i for i in cand if by_id[i].emotion.label == label]
+    gender = "female" if FEMALE_RE.search(q) and not PRONOUN_RE.search(q) else "male" if MALE_RE.search(q) and not PRONOUN_RE.search(q) else None
+    if gender:
+        if all(by_id[i].gender is not None for i in cand) and cand:
+            kept = [i for i in cand if by_id[i].gender.label == gender]
+            if kept:
+                cand = kept
+                cues.append(f"gender {gender}")
+            elif cues:
+                notes.append(f"the age/gender model does not see the matching person as {gender}")
+
+    # 4. pronouns refer back to the conversation's focus
+    if not cues and focus and PRONOUN_RE.search(q):
+        cand = [i for i in focus if i in by_id]
+        cues.append(f"earlier: face {', '.join(map(str, cand))}")
+
+    # 5. position and size pick among the remaining faces
+    picked = _pick_position(q, [by_id[i] for i in cand])
+    if picked is not None:
+        what, ids = picked
+        cues.append(what)
+        cand = ids
+    elif gender and not cues and n:
+        # "the woman" with no other cue and no gender model: cannot tell who
+        if all(f.gender is not None for f in faces):
+            cand = [f.id for f in faces if f.gender.label == gender]
+            cues.append(f"gender {gender}")
+        else:
+            notes.append("apparent gender is not estimated (age/gender model not installed)")
+            return Reference((), (f"gender {gender} (unavailable)",), tuple(notes))
+    if not cues:
+        return None
+    return Reference(tuple(sorted(cand)), tuple(cues), tuple(dict.fromkeys(notes)))
+
+
+def _pick_position(q: str, faces: list[FaceAnalysis]) -> tuple[str, list[int]] | None:
+    """Apply the first position or size cue in ``q`` to ``faces`` (already filtered), if any."""
+    if not faces:
+        return None
+    faces = sorted(faces, key=lambda f: f.id)
+    k = len(faces)
+    m = FROM_SIDE_RE.search(q)
+    if m:
+        i = _ORD[m.group(1)]
+        side = m.group(2)
+        if i > k:
+            return f"{m.group(1)} from {side}", []
+        return f"{m.group(1)} from {side}", [faces[i - 1].id if side == "left" else faces[k - i].id]
+    for key, pick in _size_superlatives():
+        if SUPERLATIVE_RE[key].search(q):
+            return pick(faces)
+    if LEFT_RE.search(q) and not RIGHT_RE.search(q):
+        return "far left", [faces[0].id]
+    if RIGHT_RE.search(q) and not LEFT_RE.search(q):
+        return "far right", [faces[-1].id]
+    if MIDDLE_RE.search(q):
+        if k % 2:
+            return "middle", [faces[k // 2].id]
+        return "middle", [faces[k // 2 - 1].id, faces[k // 2].id]
+    m = FIRST_LAST_RE.search(q)
+    if m:
+        return m.group(1), [faces[0].id if m.group(1) == "first" else faces[-1].id]
+    if LARGEST_RE.search(q):
+        return "largest face", [min(faces, key=lambda f: f.position.size_rank).id]
+    if SMALLEST_RE.search(q):
+        return "smallest face", [max(faces, key=lambda f: f.position.size_rank).id]
+    return None
+
+
+def _size_superlatives():
+    """Superlative cues usable inside a description ("the happiest person", "the oldest one")."""
+
+    def by_emotion(label: str):
+        def pick(faces: list[FaceAnalysis]) -> tuple[str, list[int]]:
+            if any(f.emotion is None for f in faces):
+                return f"most {label} (emotion model not installed)", []
+            return f"most {label}", [max(faces, key=lambda f: f.emotion.scores.get(label, 0.0)).id]
+
+        return pick
+
+    def by_age(oldest: bool):
+        def pick(faces: list[FaceAnalysis]) -> tuple[str, list[int]]:
+            word = "oldest" if oldest else "youngest"
+            if any(f.age is None for f in faces):
+                return f"{word} (age model not installed)", []
+            return word, [(max if oldest else min)(faces, key=lambda f: f.age).id]
+
+        return pick
+
+    out = [(label, by_emotion(label)) for label in ("happy", "sad", "angry", "surprise", "fear", "disgust", "neutral")]
+    return out + [("oldest", by_age(True)), ("youngest", by_age(False))]

