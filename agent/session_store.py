@@ -1,0 +1,188 @@
+"""Recorded sessions on disk: one SQLite database under FACELENS_HOME (``sessions.sqlite``).
+
+Tables: ``sessions`` (one row each, the full record as JSON plus columns to sort by), ``seconds``
+(per-second smoothed emotion scores per face track, for plots and questions). No face embeddings are
+stored: tracks keep only an identity name when the gallery knew the face. Removing a session deletes
+all its rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import Field
+
+from facelens.tools import config
+from facelens.tools.errors import InputError, NotFoundError
+from facelens.tools.schema import Result
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SCHEMA_VERSION = 1
+
+
+class SessionSegment(Result):
+    start: float  # seconds from the start of the recording
+    end: float
+    text: str
+    emotion: str = "neutral"  # what the words express (text-emotion lexicon)
+    valence: float = 0.0  # of the words, -1..+1
+    cues: list[str] = Field(default_factory=list)  # voice cues of this utterance (raised voice, fast, ...)
+
+
+class TimelineEntry(Result):
+    start: float  # seconds
+    end: float
+    emotion: str | None  # smoothed facial emotion label; None when no emotion model is installed
+    confidence: float | None  # mean probability of the label over the interval
+    track: int  # face track id (stable across the session: the same face keeps its id)
+
+
+class TrackInfo(Result):
+    track: int  # id used in the timeline
+    name: str | None = None  # gallery identity, when enrolled and matched
+    first_seen: float  # seconds
+    last_seen: float
+    seconds: float  # how long the face was visible (sampled frames x sampling interval)
+    dominant_emotion: str | None = None  # most frequent smoothed label
+
+
+class SessionRecord(Result):
+    session_id: str
+    source: str  # the ingested file's path
+    created: str  # ISO time of ingest (UTC)
+    duration: float  # seconds
+    has_video: bool
+    has_audio: bool
+    fps: float  # frames sampled per second
+    transcript: list[SessionSegment] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    people: list[TrackInfo] = Field(default_factory=list)
+    emotion_model: str | None = None  # None: the facial-emotion model was not installed at ingest
+    speech_model: str | None = None
+    ingest_seconds: float = 0.0  # wall-clock time the ingest took
+
+    def to_output(self) -> dict:
+        """The CLI's --json shape: {"session_id", "duration", "transcript", "timeline", "people"}."""
+        return {
+            "session_id": self.session_id,
+            "duration": self.duration,
+            "transcript": [{"start": s.start, "end": s.end, "text": s.text} for s in self.transcript],
+            "timeline": [t.model_dump() for t in self.timeline],
+            "people": [p.model_dump() for p in self.people],
+        }
+
+
+class SecondScores(Result):
+    track: int
+    t: float  # start of the second
+    label: str
+    confidence: float
+    scores: dict[str, float]
+
+
+def db_path() -> Path:
+    return config.home() / "sessions.sqlite"
+
+
+def _connect() -> sqlite3.Connection:
+    con = sqlite3.connect(db_path(), timeout=10)
+    con.execute("PRAGMA foreign_keys = ON")
+    con.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS sessions (
+            id TEXT PRIMARY KEY, source TEXT, created TEXT, duration REAL,
+            record TEXT NOT NULL, version INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS seconds (
+            session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            track INTEGER, t REAL, label TEXT, confidence REAL, scores TEXT);
+        CREATE INDEX IF NOT EXISTS seconds_by_session ON seconds(session_id, track, t);
+        """
+    )
+    return con
+
+
+def check_id(session_id: str) -> str:
+    if not _ID.match(session_id or ""):
+        raise InputError(f"Invalid session id {session_id!r}.", hint="Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+    return session_id
+
+
+def new_id(source: str | Path) -> str:
+    """A free id derived from the file name: ``call``, ``call-2``, ..."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source).stem).strip("-.") or "session"
+    stem = stem[:56]
+    if not stem[0].isalnum():
+        stem = "s" + stem
+    taken = set(ids())
+    if stem not in taken:
+        return stem
+    n = 2
+    while f"{stem}-{n}" in taken:
+        n += 1
+    return f"{stem}-{n}"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def save(record: SessionRecord, seconds: list[SecondScores], replace: bool = False) -> None:
+    """Store a session. An existing id is an error unless ``replace``."""
+    check_id(record.session_id)
+    with closing(_connect()) as con, con:
+        if con.execute("SELECT 1 FROM sessions WHERE id = ?", (record.session_id,)).fetchone():
+            if not replace:
+                raise InputError(f"A session called '{record.session_id}' already exists.", hint=f"Choose another --id, or remove it: facelens session remove {record.session_id}")
+            con.execute("DELETE FROM sessions WHERE id = ?", (record.session_id,))
+        con.execute(
+            "INSERT INTO sessions (id, source, created, duration, record, version) VALUES (?, ?, ?, ?, ?, ?)",
+            (record.session_id, record.source, record.created, record.duration, record.model_dump_json(), SCHEMA_VERSION),
+        )
+        con.executemany(
+            "INSERT INTO seconds (session_id, track, t, label, confidence, scores) VALUES (?, ?, ?, ?, ?, ?)",
+            [(record.session_id, s.track, s.t, s.label, s.confidence, json.dumps(s.scores)) for s in seconds],
+        )
+
+
+def ids() -> list[str]:
+    if not db_path().exists():
+        return []
+    with closing(_connect()) as con:
+        return [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY created, id")]
+
+
+def load(session_id: str) -> SessionRecord:
+    """Read one session. Raises NotFoundError naming the stored ids."""
+    with closing(_connect()) as con:
+        row = con.execute("SELECT record FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    if row is None:
+        known = ids()
+        hint = f"Stored sessions: {', '.join(known[:20])}." if known else "No sessions yet: facelens session ingest FILE"
+        raise NotFoundError(f"No session called '{session_id}'.", hint=hint)
+    return SessionRecord.model_validate_json(row[0])
+
+
+def load_all() -> list[SessionRecord]:
+    if not db_path().exists():
+        return []
+    with closing(_connect()) as con:
+        return [SessionRecord.model_validate_json(r[0]) for r in con.execute("SELECT record FROM sessions ORDER BY created, id")]
+
+
+def seconds(session_id: str) -> list[SecondScores]:
+    load(session_id)  # NotFoundError for unknown ids
+    with closing(_connect()) as con:
+        rows = con.execute("SELECT track, t, label, confidence, scores FROM seconds WHERE session_id = ? ORDER BY track, t", (session_id,)).fetchall()
+    return [SecondScores(track=r[0], t=r[1], label=r[2], confidence=r[3], scores=json.loads(r[4])) for r in rows]
+
+
+def remove(session_id: str) -> None:
+    """Delete a session and everything stored with it."""
+    load(session_id)
+    with closing(_connect()) as con, con:
+        con.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
