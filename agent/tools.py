@@ -58,11 +58,14 @@ class ToolBox:
         audio: str | Path | None = None,
         detector: str = face_tools.DEFAULT_DETECTOR,
         identify: bool = True,
+        allow_cloud_images: bool = False,
     ) -> None:
         self.images: list[tuple[str, str | Path | bytes]] = []
         self.audio = Path(audio) if audio else None
         self.detector = detector
         self.identify = identify
+        self.allow_cloud_images = allow_cloud_images  # may describe_person send a crop off this machine
+        self.images_sent: list[str] = []  # where crops went off this machine (the answer must say so)
         self.calls: list[ToolCall] = []
         self._scenes: dict[str, SceneAnalysis] = {}
         self._transcript: Any = None
@@ -158,6 +161,25 @@ class ToolBox:
         finally:
             self._record("compare_faces", {"face_a": face_a, "face_b": face_b, "image_a": image_a, "image_b": image_b}, t0)
 
+    def describe_person(self, face: int, question: str | None = None, image: str | None = None) -> Any:
+        """A VLM's description of one person (facelens.tools.vlm): expression, visible attributes."""
+        t0 = time.perf_counter()
+        try:
+            try:
+                from facelens.tools import vlm
+            except ImportError as exc:
+                raise DependencyError("The VLM tool (facelens.tools.vlm) is not available in this install.") from exc
+            name = self.image_name(image)
+            d = vlm.describe_face(
+                dict(self.images)[name], int(face), question=question, scene=self.scene(name),
+                allow_cloud=self.allow_cloud_images,
+            )
+            if d.images_left_machine:
+                self.images_sent.append(d.backend)
+            return d
+        finally:
+            self._record("describe_person", {"face": face, "question": question, "image": image}, t0)
+
     def transcribe_audio(self, audio: str | None = None) -> Any:
         """The transcript of the conversation's audio file (facelens.tools.speech), cached."""
         t0 = time.perf_counter()
@@ -224,6 +246,7 @@ class ToolBox:
             wrap(self._t_find, "find_people", FindArgs, "Resolve a description of people (far left, second from right, middle, in red, by name, by emotion, largest face, face 2) to face numbers."),
             wrap(self._t_emotion, "emotion_details", FaceArgs, "All apparent-emotion probabilities of one face (by face number)."),
             wrap(self._t_compare, "compare_faces", CompareArgs, "Whether two faces are the same person, from the distance between their face embeddings (the embeddings themselves are never returned)."),
+            wrap(self._t_describe, "describe_person", DescribeArgs, "Ask a vision-language model about one person (by face number): fine-grained expression and visible attributes such as glasses, hair, headwear. Slow; use only when the listed facts do not answer the question."),
             wrap(self._t_transcribe, "transcribe_audio", AudioArgs, "The transcript (text with timestamps) of the audio given with the question."),
         ]
 
@@ -248,6 +271,11 @@ class ToolBox:
     def _t_compare(self, face_a: int, face_b: int, image_a: str | None = None, image_b: str | None = None) -> str:
         c = self.compare_faces(face_a, face_b, image_a, image_b)
         return json.dumps({"face_a": c.face_a, "face_b": c.face_b, "distance": c.distance, "same_person": c.same_person, "threshold": c.threshold})
+
+    def _t_describe(self, face: int, question: str | None = None, image: str | None = None) -> str:
+        d = self.describe_person(face, question, image)
+        keep = {"face_id", "backend", "status", "expression", "emotion", "confidence", "compound_emotions", "attributes", "images_left_machine", "notes"}
+        return json.dumps(d.model_dump(mode="json", include=keep))
 
     def _t_transcribe(self, audio: str | None = None) -> str:
         return transcript_text(self.transcribe_audio(audio))
@@ -289,6 +317,10 @@ class CompareArgs(BaseModel):
     face_b: int = Field(..., description="second face number", ge=1)
     image_a: str | None = Field(None, description="image of the first face (omit for the current image)")
     image_b: str | None = Field(None, description="image of the second face (omit for the current image)")
+
+
+class DescribeArgs(FaceArgs):
+    question: str | None = Field(None, description="what to look for, in words")
 
 
 class AudioArgs(BaseModel):

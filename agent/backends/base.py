@@ -1,0 +1,45 @@
+"""The one small interface every answering backend implements."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from facelens.agent.planner import PlanState
+from facelens.agent.tools import ToolBox
+
+FACE_MENTION_RE = re.compile(r"\bface\s*#?\s*(\d{1,3})\b", re.I)
+
+
+@dataclass
+class Conversation:
+    """What a conversation remembers between turns (shared by every backend)."""
+
+    plan: PlanState = field(default_factory=PlanState)  # the planner's focus and last intent
+    history: list[tuple[str, str]] = field(default_factory=list)  # (question, answer) pairs, oldest first
+
+
+@dataclass(frozen=True)
+class BackendReply:
+    text: str  # the answer
+    faces: tuple[int, ...] = ()  # faces of the current image the answer is about
+    llm_calls: int = 0  # chat-model calls made
+
+
+class Backend(Protocol):
+    """Answers one question with the tools of a ToolBox.
+
+    ``name`` is what the answer reports as its backend: "offline", "openai:<model>", "local:<model>".
+    """
+
+    name: str
+
+    def answer(self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None) -> BackendReply:
+        ...
+
+
+def mentioned_faces(text: str, n_faces: int) -> tuple[int, ...]:
+    """Face numbers an LLM's answer cites ("Face 2 ..."), for the answer's ``faces``."""
+    ids = [int(m) for m in FACE_MENTION_RE.findall(text)]
+    return tuple(i for i in dict.fromkeys(ids) if 1 <= i <= n_faces)

@@ -1,0 +1,157 @@
+"""The OpenAI backend: any OpenAI-compatible chat model with tool calls, via a LangChain agent.
+
+``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` (or explicit arguments) pick the server: OpenAI, or any
+compatible one (vLLM, Ollama, LM Studio, llama.cpp server). The scene facts (positions, clothing,
+identity names, emotion scores: never embeddings, never pixels) go into the first prompt, so a
+typical question takes one LLM call, or two with one tool round.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable
+
+from facelens.agent import answers, prompts
+from facelens.agent.backends.base import BackendReply, Conversation, mentioned_faces
+from facelens.agent.tools import ToolBox
+from facelens.tools.errors import BackendError, ConfigError, missing_dependency
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "gpt-4o-mini"
+#: a hard stop on chat-model calls per question (a typical one needs 1-2)
+MAX_LLM_CALLS = 4
+
+
+class OpenAIBackend:
+    """A LangChain ``create_agent`` loop over ``ChatOpenAI`` (or any chat model passed in)."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        streaming: bool = False,
+        chat_model: Any = None,
+        max_llm_calls: int = MAX_LLM_CALLS,
+        timeout_s: float = 60.0,
+    ) -> None:
+        """
+        Args:
+            model: model name (default FACELENS_OPENAI_MODEL, else gpt-4o-mini).
+            base_url: an OpenAI-compatible server (default OPENAI_BASE_URL).
+            api_key: the key (default OPENAI_API_KEY; a local server may need none).
+            streaming: stream tokens (Server-Sent Events) instead of one response.
+            chat_model: a ready LangChain chat model to use instead of ChatOpenAI (tests, other providers).
+            max_llm_calls: stop the tool loop after this many model calls.
+            timeout_s: per-request timeout.
+        """
+        self.model = model or os.environ.get("FACELENS_OPENAI_MODEL") or DEFAULT_MODEL
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self.max_llm_calls = max_llm_calls
+        if chat_model is None:
+            key = api_key or os.environ.get("OPENAI_API_KEY")
+            if not key and not self.base_url:
+                raise ConfigError(
+                    "The OpenAI backend needs an API key or an OpenAI-compatible server.",
+                    hint="Set OPENAI_API_KEY, or OPENAI_BASE_URL (e.g. http://localhost:11434/v1 for Ollama).",
+                )
+            try:
+                from langchain_openai import ChatOpenAI
+            except ImportError as exc:
+                raise missing_dependency("langchain-openai", why="the OpenAI backend") from exc
+            chat_model = ChatOpenAI(
+                model=self.model, base_url=self.base_url, api_key=key or "not-needed", streaming=streaming,
+                temperature=0, timeout=timeout_s, max_retries=1,
+            )
+        self.chat_model = chat_model
+        self.name = f"openai:{self.model}"
+
+    def answer(self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None) -> BackendReply:
+        from langchain.agents import create_agent
+        from langchain.agents.middleware import ModelCallLimitMiddleware
+        from langchain_core.messages import AIMessage, HumanMessage
+
+        counter = _CallCounter(on_token)
+        agent = create_agent(
+            self.chat_model,
+            tools=box.langchain_tools(),
+            system_prompt=prompts.render("assistant", "system", images_allowed=box.allow_cloud_images),
+            middleware=[ModelCallLimitMiddleware(run_limit=self.max_llm_calls, exit_behavior="end")],
+        )
+        messages: list[Any] = []
+        for q, a in convo.history[-6:]:  # earlier turns, as text only
+            messages += [HumanMessage(q), AIMessage(a)]
+        messages.append(HumanMessage(user_turn(question, box)))
+        try:
+            result = agent.invoke({"messages": messages}, config={"callbacks": [counter], "recursion_limit": 4 * self.max_llm_calls})
+        except Exception as exc:
+            raise _backend_error(exc, self.base_url) from exc
+        text = _text(result["messages"][-1].content).strip()
+        if not text:
+            raise BackendError(f"The model {self.model} returned an empty answer.", hint="Try again, or use another model.")
+        n_faces = len(box.scene().faces) if box.images else 0
+        if box.images_sent:
+            text += " " + prompts.render("assistant", "cloud_images_note", where=", ".join(dict.fromkeys(box.images_sent)))
+        return BackendReply(text=text, faces=mentioned_faces(text, n_faces), llm_calls=counter.calls)
+
+
+def user_turn(question: str, box: ToolBox) -> str:
+    """The first user message: the question plus the scene facts (analysed once, logged as a tool call)."""
+    if not box.images:
+        return prompts.render("assistant", "user_turn", images=None, audio=box.audio is not None, question=question)
+    scene = box.analyze_scene()
+    facts = "\n".join(answers.scene_lines(scene)) or "(no faces found)"
+    return prompts.render(
+        "assistant", "user_turn", images=", ".join(n for n, _ in box.images), current=box.image_name(),
+        count=len(scene.faces), detector=scene.detector, facts=facts, audio=box.audio is not None, question=question,
+    )
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content or [])
+
+
+def _backend_error(exc: Exception, base_url: str | None) -> Exception:
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - a dependency of langchain-openai
+        return BackendError(f"The LLM call failed: {exc}")
+    where = base_url or "api.openai.com"
+    if isinstance(exc, openai.AuthenticationError):
+        return ConfigError(f"{where} rejected the API key.", hint="Check OPENAI_API_KEY.")
+    if isinstance(exc, openai.NotFoundError):
+        return ConfigError(f"{where} does not know that model or path: {exc}", hint="Set FACELENS_OPENAI_MODEL to a model the server serves.")
+    if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
+        return BackendError(f"Cannot reach the LLM server at {where}.", hint="Check OPENAI_BASE_URL and that the server is running, or use --backend offline.")
+    if isinstance(exc, openai.APIError):
+        return BackendError(f"The LLM server at {where} returned an error: {exc}")
+    return exc
+
+
+class _CallCounter:
+    """LangChain callback: counts chat-model calls and forwards streamed tokens."""
+
+    def __new__(cls, on_token: Callable[[str], None] | None):
+        from langchain_core.callbacks import BaseCallbackHandler
+
+        class Counter(BaseCallbackHandler):
+            def __init__(self) -> None:
+                self.calls = 0
+
+            def on_chat_model_start(self, serialized: Any, messages: Any, **kw: Any) -> None:
+                self.calls += 1
+
+            def on_llm_start(self, serialized: Any, prompts: Any, **kw: Any) -> None:
+                self.calls += 1
+
+            def on_llm_new_token(self, token: str, **kw: Any) -> None:
+                if on_token is not None and token:
+                    on_token(token)
+
+        return Counter()
+

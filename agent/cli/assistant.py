@@ -1,0 +1,98 @@
+"""``facelens ask IMAGE "QUESTION"`` and ``facelens chat [IMAGE...]``: the assistant on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from facelens.agent.cli import print_json
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    from facelens.agent.cli.photo import add_detector_option
+
+    p.add_argument("--backend", choices=("offline", "openai", "local"), default=None,
+                   help="who answers (default: openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, "
+                        "local when FACELENS_LOCAL_MODEL is set, else the offline planner)")
+    p.add_argument("--model", default=None, help="LLM model name (openai) or .gguf / model folder / 'smollm2' (local)")
+    p.add_argument("--base-url", default=None, help="OpenAI-compatible server URL (default OPENAI_BASE_URL)")
+    p.add_argument("--audio", default=None, metavar="FILE", help="an audio file for questions about what was said")
+    p.add_argument("--allow-cloud-images", action="store_true", default=None,
+                   help="allow sending photo crops to a cloud vision model when a question needs one")
+    p.add_argument("--stream", action="store_true", help="stream the LLM's answer as it is written")
+    add_detector_option(p)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ask", help="ask a question about the people in a photo",
+                       description='Answer a question about a photo, e.g. facelens ask group.jpg "who looks happiest?"')
+    p.add_argument("image", help="the photo (use --audio for a recording)")
+    p.add_argument("question", help="the question, in quotes")
+    p.add_argument("--json", action="store_true", help='print {"answer", "backend", "faces", "tool_calls", "llm_calls"}')
+    _common(p)
+    p.set_defaults(handler=cmd_ask)
+
+    c = sub.add_parser("chat", help="a conversation about photos (follow-up questions work)",
+                       description="Ask questions one after another; /image PATH adds a photo, /audio PATH sets the audio, quit ends.")
+    c.add_argument("images", nargs="*", help="photos to talk about")
+    _common(c)
+    c.set_defaults(handler=cmd_chat)
+
+
+def _assistant(args: argparse.Namespace, images: list[str]):
+    from facelens.agent.assistant import Assistant
+    from facelens.tools import faces
+
+    return Assistant(
+        images, backend=args.backend, audio=args.audio, detector=args.detector or faces.DEFAULT_DETECTOR,
+        allow_cloud_images=args.allow_cloud_images, model=args.model, base_url=args.base_url, streaming=args.stream,
+    )
+
+
+def _token_printer() -> Callable[[str], None]:
+    def show(token: str) -> None:
+        sys.stderr.write(token)
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    assistant = _assistant(args, [args.image])
+    answer = assistant.ask(args.question, on_token=_token_printer() if args.stream and not args.json else None)
+    if args.stream and not args.json:
+        sys.stderr.write("\n")
+    if args.json:
+        print_json(answer.model_dump(mode="json"))
+    else:
+        print(answer.text())
+    return 0
+
+
+def keyboard_input(prompt: str = "you> ") -> Callable[[], str | None]:
+    """The default chat input: lines typed on the terminal (None at end of input)."""
+
+    def read() -> str | None:
+        try:
+            return input(prompt)
+        except EOFError:
+            return None
+
+    return read
+
+
+def input_source(args: argparse.Namespace) -> Callable[[], str | None]:
+    """Where chat utterances come from. Extension point: a ``--voice`` flag (issue 6) returns a
+    microphone reader here; the keyboard is the only source wired up so far."""
+    return keyboard_input()
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from facelens.agent.assistant import chat_loop
+
+    assistant = _assistant(args, list(args.images))
+    print(f"facelens chat ({assistant.backend.name}). Images: {', '.join(n for n, _ in assistant.box.images) or 'none'}. "
+          "Type a question, /image PATH, /audio PATH, or quit.", file=sys.stderr)
+    chat_loop(assistant, input_source(args), print)
+    return 0
