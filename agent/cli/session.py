@@ -1,0 +1,160 @@
+"""``facelens session ...``: ingest recorded sessions, list/show/export/plot them, ask questions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from facelens.agent.cli import print_json
+
+
+class _Progress:
+    """Progress on stderr: a line every 10% (long files only), so pipes and logs stay readable."""
+
+    def __init__(self, duration: float) -> None:
+        self.show = duration >= 30
+        self.next = 0.1
+        self.t0 = time.perf_counter()
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if self.show and (fraction >= self.next or message == "transcribing"):
+            print(f"ingest: {fraction:4.0%} {message} ({time.perf_counter() - self.t0:.0f} s)", file=sys.stderr, flush=True)
+            self.next = fraction + 0.1 if message != "transcribing" else 2.0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from facelens.agent import sessions
+    from facelens.tools import media
+
+    info = media.probe(args.file)
+    rec = sessions.ingest(args.file, args.id, fps=args.fps, replace=args.replace, progress=_Progress(info.duration))
+    if args.json:
+        print_json(rec.to_output())
+        return 0
+    print(f"session {rec.session_id}: {rec.duration:.1f} s, {len(rec.transcript)} utterances, {len(rec.people)} face tracks, ingested in {rec.ingest_seconds:.1f} s")
+    if rec.has_video and rec.emotion_model is None:
+        print("note: facial emotion not recorded (the emotion model is not installed)")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from facelens.agent import session_store as store
+
+    recs = store.load_all()
+    if args.json:
+        print_json([{"session_id": r.session_id, "source": r.source, "created": r.created, "duration": r.duration, "utterances": len(r.transcript), "people": len(r.people)} for r in recs])
+        return 0
+    if not recs:
+        print("No sessions yet. Ingest one with: facelens session ingest FILE")
+    for r in recs:
+        print(f"{r.session_id}\t{r.duration:7.1f} s\t{len(r.transcript)} utterances\t{len(r.people)} tracks\t{r.created}\t{r.source}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from facelens.agent import session_store as store
+    from facelens.agent.session_query import mmss
+
+    rec = store.load(args.id)
+    if args.json:
+        print_json(rec.to_output())
+        return 0
+    print(f"session {rec.session_id} ({mmss(rec.duration)}) from {rec.source}, ingested {rec.created}")
+    for p in rec.people:
+        print(f"  track {p.track}{f' {p.name}' if p.name else ''}: {mmss(p.first_seen)}-{mmss(p.last_seen)}" + (f", mostly {p.dominant_emotion}" if p.dominant_emotion else ""))
+    for t in rec.timeline:
+        if t.emotion:
+            print(f"  {mmss(t.start)}-{mmss(t.end)} track {t.track} looks {t.emotion} ({t.confidence:.0%})")
+    if rec.has_video and rec.emotion_model is None:
+        print("  (facial emotion not recorded: no emotion model at ingest)")
+    for s in rec.transcript:
+        extra = ", ".join(([s.emotion] if s.emotion != "neutral" else []) + s.cues)
+        print(f"  {mmss(s.start)}-{mmss(s.end)} \"{s.text}\"" + (f" [{extra}]" if extra else ""))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from facelens.agent.session_report import export
+
+    text = export(args.id, args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        print(args.output)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from facelens.agent.session_report import plot
+
+    print(plot(args.id, args.output))
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from facelens.agent.answers import backend_label
+    from facelens.agent.session_query import ask
+
+    ans = ask(args.question, args.session, args.backend)
+    if args.json:
+        print_json(ans.model_dump())
+    else:
+        print(ans.answer)
+        print(f"[answered by {backend_label(ans.backend)}]")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from facelens.agent import session_store as store
+
+    store.remove(args.id)
+    print(f"removed session {args.id}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("session", help="recorded sessions: ingest, list, show, export, plot, ask")
+    ssub = s.add_subparsers(dest="session_command", metavar="ACTION")
+    s.set_defaults(handler=lambda a: s.print_help() or 0)
+
+    p = ssub.add_parser("ingest", help="analyse a video or audio file and store it as a session")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--id", default=None, help="session id (default: from the file name)")
+    p.add_argument("--fps", type=float, default=2.0, help="video frames sampled per second (default 2)")
+    p.add_argument("--replace", action="store_true", help="overwrite a session with the same id")
+    p.add_argument("--json", action="store_true", help='print {"session_id", "duration", "transcript", "timeline", "people"}')
+    p.set_defaults(handler=cmd_ingest)
+
+    p = ssub.add_parser("list", help="list stored sessions")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_list)
+
+    p = ssub.add_parser("show", help="show one session")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_show)
+
+    p = ssub.add_parser("export", help="export one session as CSV or JSON")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--format", choices=["csv", "json"], default="json")
+    p.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
+    p.set_defaults(handler=cmd_export)
+
+    p = ssub.add_parser("plot", help="draw the emotion timeline of a session (PNG)")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("-o", "--output", default=None, help="PNG path (default: ID.png)")
+    p.set_defaults(handler=cmd_plot)
+
+    p = ssub.add_parser("ask", help="ask a question about stored sessions")
+    p.add_argument("question", metavar="QUESTION")
+    p.add_argument("--session", default=None, metavar="ID", help="the session to ask about (default: the latest; all for 'which sessions')")
+    p.add_argument("--backend", default=None, choices=["offline", "openai"], help="default: openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_ask)
+
+    p = ssub.add_parser("remove", help="delete a session and all its data")
+    p.add_argument("id", metavar="ID")
+    p.set_defaults(handler=cmd_remove)

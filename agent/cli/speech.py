@@ -1,0 +1,54 @@
+"""``facelens transcribe FILE... [--json]``: speech to text with timestamps (one model load for all files)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from facelens.agent.cli import print_json
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from facelens.tools.errors import FacelensError
+    from facelens.tools.speech import Transcriber
+
+    transcriber = Transcriber(model=args.model, backend=args.backend, language=args.language)
+    results: list[dict] = []
+    failed = 0
+    for i, path in enumerate(args.files, 1):
+        if len(args.files) > 1:
+            print(f"[{i}/{len(args.files)}] {path}", file=sys.stderr)
+        try:
+            t = transcriber.transcribe(path, words=args.words)
+        except FacelensError as exc:
+            if len(args.files) == 1:
+                raise
+            # one bad file in a batch: report it in place and go on with the rest
+            failed += 1
+            print(f"facelens: {path}: {exc}", file=sys.stderr)
+            results.append({"file": path, **exc.to_dict()})
+            continue
+        if args.json:
+            results.append(t.to_dict(words=args.words))
+        else:
+            if len(args.files) > 1:
+                print(f"== {path} ({t.duration:.1f} s, {t.language})")
+            for s in t.segments:
+                print(f"[{s.start:7.2f} -> {s.end:7.2f}] {s.text}" if args.timestamps else s.text)
+            if not t.segments:
+                print("(no speech)")
+    if args.json:
+        print_json(results)
+    return 2 if failed else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("transcribe", help="transcribe audio or video files (offline Whisper by default)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio or video files (any format FFmpeg decodes)")
+    p.add_argument("--json", action="store_true", help='print [{"file", "text", "segments", "duration", "language"}, ...]')
+    p.add_argument("--model", default=None, help="faster-whisper model name or folder (default: the bundled tiny.en)")
+    p.add_argument("--backend", default=None, choices=["faster-whisper", "openai-whisper", "openai"], help="speech backend (default: faster-whisper, or FACELENS_SPEECH_BACKEND)")
+    p.add_argument("--language", default=None, help="force a language code (default: detect)")
+    p.add_argument("--words", action="store_true", help="include word timestamps in the JSON")
+    p.add_argument("--timestamps", action="store_true", help="print segment times in the text output")
+    p.set_defaults(handler=cmd_transcribe)

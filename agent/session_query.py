@@ -1,0 +1,298 @@
+"""Answer questions about stored sessions: offline from the stored data, or with an LLM when configured.
+
+The offline planner recognises the analysts' question families:
+- "when did the customer look angry?" (face timeline and the words' emotion),
+- "what did they say at 1:30?",
+- "what was said just before they got angry?",
+- "which sessions had the most frustration?",
+- "when did they mention the refund?", "who was in the session?", "what was said?".
+Anything else gets a plain "can't answer offline" with the families it can answer. With an LLM
+(``backend="openai"``, or automatically when OPENAI_API_KEY / OPENAI_BASE_URL is set), the stored
+transcript and timelines are sent as text (never images or face embeddings) with the question.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from pydantic import Field
+
+from facelens.agent import prompts
+from facelens.agent import session_store as store
+from facelens.agent.session_store import SessionRecord
+from facelens.tools.errors import BackendError, ConfigError, InputError
+from facelens.tools.schema import Result
+
+#: question words -> the stored emotion labels they mean
+EMOTION_WORDS: dict[str, tuple[str, ...]] = {
+    "frustrat": ("angry", "disgust"), "angr": ("angry",), "mad": ("angry",), "annoy": ("angry",), "furious": ("angry",),
+    "irritat": ("angry",), "upset": ("angry", "sad"), "happ": ("happy",), "smil": ("happy",), "pleased": ("happy",),
+    "satisf": ("happy",), "joy": ("happy",), "sad": ("sad",), "unhapp": ("sad",), "disappoint": ("sad",),
+    "scare": ("fear",), "afraid": ("fear",), "fear": ("fear",), "worr": ("fear",), "anxious": ("fear",), "nervous": ("fear",),
+    "surpris": ("surprise",), "shock": ("surprise",), "disgust": ("disgust",), "neutral": ("neutral",), "calm": ("neutral",),
+}
+#: the word an answer uses for each question stem's emotion
+EMOTION_NAMES = {"frustrat": "frustrated", "upset": "upset", "angr": "angry", "mad": "angry", "smil": "happy", "happ": "happy"}
+BEFORE_WINDOW = 15.0  # seconds before an onset searched for what was said
+MIN_CONFIDENCE = 0.35  # face intervals below this are too uncertain to report
+
+
+class Evidence(Result):
+    session_id: str
+    start: float  # seconds
+    end: float
+    kind: str  # "face", "words", "transcript", "ranking", "people"
+    text: str  # what the evidence says
+
+
+class SessionAnswer(Result):
+    answer: str
+    backend: str  # "offline" or "openai:<model>"
+    sessions: list[str] = Field(default_factory=list)  # the sessions consulted
+    evidence: list[Evidence] = Field(default_factory=list)  # the stored facts behind the answer
+
+
+def mmss(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def parse_time(question: str) -> float | None:
+    """A time in the question: "1:30", "at 90 seconds", "1 minute 30", "2 min"."""
+    q = question.lower()
+    if m := re.search(r"\b(\d{1,3}):([0-5]\d)(?::([0-5]\d))?\b", q):
+        a, b, c = int(m[1]), int(m[2]), m[3]
+        return a * 3600 + b * 60 + int(c) if c else a * 60 + b
+    if m := re.search(r"\b(\d+)\s*(?:m|min|mins|minutes?)\b(?:\s*(?:and\s*)?(\d+)\s*(?:s|sec|secs|seconds?)\b)?", q):
+        return int(m[1]) * 60 + (int(m[2]) if m[2] else 0)
+    if m := re.search(r"\b(\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds?)\b", q):
+        return float(m[1])
+    return None
+
+
+def parse_emotion(question: str) -> tuple[str, tuple[str, ...]] | None:
+    q = question.lower()
+    for stem, labels in EMOTION_WORDS.items():
+        if re.search(rf"\b{stem}", q):
+            return EMOTION_NAMES.get(stem, labels[0] if labels[0] != "disgust" else "disgusted"), labels
+    return None
+
+
+def _spans(items: list[tuple[float, float, str]]) -> str:
+    return ", ".join(f"{mmss(a)}–{mmss(b)}{f' ({x})' if x else ''}" for a, b, x in items[:8]) + (f" and {len(items) - 8} more" if len(items) > 8 else "")
+
+
+def _face_spans(rec: SessionRecord, labels: tuple[str, ...]) -> list:
+    return [t for t in rec.timeline if t.emotion in labels and (t.confidence or 0) >= MIN_CONFIDENCE]
+
+
+def _track_note(rec: SessionRecord, track: int, conf: float | None) -> str:
+    who = next((p.name for p in rec.people if p.track == track and p.name), None)
+    parts = ([who] if who else [f"track {track}"] if len(rec.people) > 1 else []) + ([f"{conf:.0%}"] if conf is not None else [])
+    return ", ".join(parts)
+
+
+class _Planner:
+    def __init__(self, question: str, records: list[SessionRecord]) -> None:
+        self.q = question
+        self.records = records
+        self.evidence: list[Evidence] = []
+
+    def r(self, key: str, **kw: object) -> str:
+        return prompts.render("sessions", key, **kw)
+
+    def when(self, rec: SessionRecord, name: str, labels: tuple[str, ...]) -> str:
+        out = []
+        if not rec.has_video:
+            out.append(self.r("no_video"))
+        elif rec.emotion_model is None:
+            out.append(self.r("face_not_recorded"))
+        else:
+            face = _face_spans(rec, labels)
+            for t in face:
+                self.evidence.append(Evidence(session_id=rec.session_id, start=t.start, end=t.end, kind="face", text=f"looked {t.emotion} ({t.confidence:.0%}), track {t.track}"))
+            out.append(self.r("face_when", emotion=name, spans=_spans([(t.start, t.end, _track_note(rec, t.track, t.confidence)) for t in face])) if face else self.r("face_never", emotion=name))
+        words = [s for s in rec.transcript if s.emotion in labels]
+        for s in words:
+            self.evidence.append(Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="words", text=s.text))
+        if rec.transcript:
+            out.append(self.r("words_when", emotion=name, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in words])) if words else self.r("words_never", emotion=name))
+        return " ".join(out)
+
+    def said_at(self, rec: SessionRecord, t: float) -> str:
+        if not rec.transcript:
+            return self.r("no_transcript")
+        hit = next((s for s in rec.transcript if s.start - 0.5 <= t <= s.end + 0.5), None)
+        key = "said_at"
+        if hit is None:
+            hit = min(rec.transcript, key=lambda s: min(abs(s.start - t), abs(s.end - t)))
+            key = "said_near" if min(abs(hit.start - t), abs(hit.end - t)) <= 10 else "said_nothing_near"
+        if key != "said_nothing_near":
+            self.evidence.append(Evidence(session_id=rec.session_id, start=hit.start, end=hit.end, kind="transcript", text=hit.text))
+        return self.r(key, time=mmss(t), start=mmss(hit.start), end=mmss(hit.end), text=hit.text)
+
+    def before(self, rec: SessionRecord, name: str, labels: tuple[str, ...]) -> str:
+        # onsets: the first second of each face interval with the emotion, else the first emotional utterance
+        onsets = [(t.start, "face") for t in _face_spans(rec, labels)]
+        onsets = [o for i, o in enumerate(onsets) if i == 0 or o[0] - onsets[i - 1][0] > BEFORE_WINDOW][:3]
+        if not onsets:
+            onsets = [(s.start, "words") for s in rec.transcript if s.emotion in labels][:1]
+        if not onsets:
+            return self.r("no_onset", emotion=name)
+        out = []
+        for onset, source in onsets:
+            said = [s for s in rec.transcript if s.end <= onset + 0.5 and s.end >= onset - BEFORE_WINDOW and s.start < onset][-2:]
+            for s in said:
+                self.evidence.append(Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text))
+            what = "face" if source == "face" else "words"
+            if said:
+                out.append(self.r("before_onset", source=what, emotion=name, onset=mmss(onset), lines=" ".join(f'{mmss(s.start)} "{s.text}"' for s in said)))
+            else:
+                out.append(self.r("before_onset_silent", window=int(BEFORE_WINDOW), source=what, emotion=name, onset=mmss(onset)))
+        return " ".join(out)
+
+    def ranking(self, name: str, labels: tuple[str, ...]) -> str:
+        rows = []
+        for rec in self.records:
+            face_s = sum(t.end - t.start for t in _face_spans(rec, labels))
+            watched = sum(p.seconds for p in rec.people) or rec.duration
+            face_frac = face_s / watched if rec.emotion_model and watched else 0.0
+            words = [s for s in rec.transcript if s.emotion in labels]
+            word_frac = len(words) / len(rec.transcript) if rec.transcript else 0.0
+            score = face_frac + 0.5 * word_frac
+            details = []
+            if rec.emotion_model and rec.has_video:
+                details.append(f"face {face_s:.0f} s of {watched:.0f} s ({face_frac:.0%})")
+            elif rec.has_video:
+                details.append("no facial emotion recorded")
+            details.append(f"{len(words)} of {len(rec.transcript)} utterances")
+            rows.append((score, rec, "; ".join(details)))
+        rows.sort(key=lambda r: -r[0])
+        if not any(score > 0 for score, _, _ in rows):
+            return self.r("ranking_none", count=len(rows), emotion=name)
+        lines = [self.r("ranking_head", emotion=name)]
+        for i, (score, rec, details) in enumerate(rows[:10], 1):
+            lines.append(self.r("ranking_line", rank=i, session=rec.session_id, details=details))
+            self.evidence.append(Evidence(session_id=rec.session_id, start=0.0, end=rec.duration, kind="ranking", text=f"score {score:.3f}: {details}"))
+        return "\n".join(lines)
+
+    def mentions(self, rec: SessionRecord, keyword: str) -> str:
+        hits = [s for s in rec.transcript if re.search(rf"\b{re.escape(keyword)}", s.text, re.I)]
+        for s in hits:
+            self.evidence.append(Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text))
+        return self.r("mentions", keyword=keyword, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in hits])) if hits else self.r("no_mentions", keyword=keyword)
+
+    def people(self, rec: SessionRecord) -> str:
+        if not rec.people:
+            return self.r("no_people")
+        details = "; ".join(
+            f"track {p.track}{f' ({p.name})' if p.name else ''} from {mmss(p.first_seen)} to {mmss(p.last_seen)}" + (f", mostly looked {p.dominant_emotion}" if p.dominant_emotion else "")
+            for p in rec.people
+        )
+        return self.r("people", count=len(rec.people), details=details)
+
+    def transcript(self, rec: SessionRecord) -> str:
+        if not rec.transcript:
+            return self.r("no_transcript")
+        return self.r("transcript", count=len(rec.transcript), lines=" ".join(f'{mmss(s.start)} "{s.text}"' for s in rec.transcript[:40]))
+
+
+def _pick(records: list[SessionRecord], session_id: str | None) -> SessionRecord:
+    if session_id:
+        return store.load(session_id)
+    return records[-1]  # the most recently ingested
+
+
+def answer_offline(question: str, session_id: str | None = None) -> SessionAnswer:
+    """Answer with the deterministic planner from the stored data."""
+    records = store.load_all()
+    if session_id:
+        store.load(session_id)  # NotFoundError with the stored ids
+    if not records:
+        return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
+    p = _Planner(question, records)
+    q = question.lower()
+    emo = parse_emotion(q)
+    if emo and re.search(r"\bwhich\s+(?:sessions?|calls?|recordings?|meetings?)\b|\bsessions\b|\bmost\b", q) and not session_id:
+        return SessionAnswer(answer=p.ranking(*emo), backend="offline", sessions=[r.session_id for r in records], evidence=p.evidence)
+    rec = _pick(records, session_id)
+    t = parse_time(q)
+    kw = re.search(r"\b(?:mention(?:ed|s)?|say about|said about|talk(?:ed)? about|ask(?:ed)? about|word)\s+(?:the\s+|a\s+|an\s+)?['\"]?([a-z][a-z'-]+)", q)
+    if emo and re.search(r"\b(before|prior to|led to|leading up|triggered|caused)\b", q):
+        text = p.before(rec, *emo)
+    elif t is not None and re.search(r"\b(say|said|saying|talk|spoken|speak|hear|heard|discuss)", q):
+        text = p.said_at(rec, t)
+    elif kw:
+        text = p.mentions(rec, kw[1])
+    elif emo:
+        text = p.when(rec, *emo)
+    elif re.search(r"\b(who|how many (?:people|faces|persons))\b", q):
+        text = p.people(rec)
+    elif re.search(r"\b(what was said|what did (?:they|he|she|the \w+) say|transcript)\b", q):
+        text = p.transcript(rec)
+    else:
+        return SessionAnswer(answer=prompts.render("sessions", "unsupported"), backend="offline", sessions=[rec.session_id])
+    head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration))
+    return SessionAnswer(answer=f"{text} {head}", backend="offline", sessions=[rec.session_id], evidence=p.evidence)
+
+
+def session_text(rec: SessionRecord) -> str:
+    """The stored analysis of one session as compact text for an LLM (no embeddings, no images)."""
+    lines = [f"Session {rec.session_id} ({mmss(rec.duration)}, {'video' if rec.has_video else 'audio only'}):"]
+    lines += [f"  {mmss(s.start)}-{mmss(s.end)} said: \"{s.text}\" [words: {s.emotion}{'; voice: ' + ', '.join(s.cues) if s.cues else ''}]" for s in rec.transcript]
+    if rec.has_video and rec.emotion_model is None:
+        lines.append("  (facial emotion not recorded: no emotion model at ingest)")
+    lines += [f"  {mmss(t.start)}-{mmss(t.end)} face track {t.track} looked {t.emotion} ({t.confidence:.0%})" for t in rec.timeline if t.emotion]
+    return "\n".join(lines)
+
+
+def answer_llm(question: str, session_id: str | None = None, model: str | None = None) -> SessionAnswer:
+    """Answer with an OpenAI(-compatible) chat model over the stored sessions' text."""
+    try:
+        from openai import OpenAI
+    except ImportError as exc:
+        from facelens.tools.errors import missing_dependency
+
+        raise missing_dependency("openai", why="LLM answers about sessions") from exc
+    if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
+        raise ConfigError("No LLM is configured.", hint="Set OPENAI_API_KEY, or OPENAI_BASE_URL for a compatible server.")
+    records = [store.load(session_id)] if session_id else store.load_all()[-20:]
+    if not records:
+        return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
+    model = model or os.environ.get("FACELENS_LLM_MODEL", "gpt-4o-mini")
+    client = OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "not-needed", base_url=os.environ.get("OPENAI_BASE_URL"))
+    data = "\n\n".join(session_text(r) for r in records)
+    try:
+        reply = client.chat.completions.create(
+            model=model,
+            messages=[
+                {"role": "system", "content": prompts.render("sessions", "llm_system")},
+                {"role": "user", "content": prompts.render("sessions", "llm_user", data=data, question=question)},
+            ],
+            temperature=0,
+        )
+        text = (reply.choices[0].message.content or "").strip()
+    except Exception as exc:
+        raise BackendError(f"The LLM call failed: {exc}", hint="Check OPENAI_API_KEY / OPENAI_BASE_URL, or use --backend offline.") from exc
+    return SessionAnswer(answer=text, backend=f"openai:{model}", sessions=[r.session_id for r in records])
+
+
+def ask(question: str, session_id: str | None = None, backend: str | None = None) -> SessionAnswer:
+    """Answer a question about stored sessions.
+
+    Args:
+        question: the analyst's question.
+        session_id: restrict to one session (default: the latest, or all for "which sessions" questions).
+        backend: "offline", "openai", or None = openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline.
+    """
+    if not question or not question.strip():
+        raise InputError("The question is empty.", hint='Ask e.g. "when did the customer look angry?"')
+    if session_id:
+        store.check_id(session_id)
+    choice = backend or ("openai" if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL") else "offline")
+    if choice == "offline":
+        return answer_offline(question, session_id)
+    if choice == "openai":
+        return answer_llm(question, session_id)
+    raise ConfigError(f"Unknown backend '{choice}'.", hint="Choose offline or openai.")
