@@ -14,8 +14,8 @@ import logging
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from facelens.tools import config, faces
 from facelens.tools.errors import GalleryError, InputError, NoFaceError, NotFoundError
 from facelens.tools.images import LoadedImage, load_image
 from facelens.tools.schema import EMOTIONS, Result
-from facelens.tools.vlm_backends import person_crop, render
+from facelens.tools.vlm_backends import person_crop, prompt_file, render
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,22 @@ def _check_label(label: str) -> str:
     return label
 
 
-@lru_cache(maxsize=None)
 def _definitions() -> dict:
-    import yaml
-
-    return yaml.safe_load(resources.files("facelens.prompts").joinpath("exemplars.yaml").read_text(encoding="utf-8"))
+    return prompt_file("exemplars.yaml")
 
 
-def face_and_crop(rgb: np.ndarray, *, assume_crop: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The embedding (128,) of the largest face in an image and the crop a VLM is shown.
+@dataclass(frozen=True)
+class FaceCrop:
+    """The largest face of an image, ready for a VLM prompt and a nearest-exemplar search."""
+
+    vector: np.ndarray  # 128-d dlib embedding
+    crop: np.ndarray  # what the VLM is shown: head, shoulders, upper body
+    rgb: np.ndarray  # the image the box and landmarks refer to (upsampled when small)
+    landmarks: tuple[tuple[float, float], ...]  # 5 points in ``rgb``
+
+
+def face_and_crop(rgb: np.ndarray, *, assume_crop: bool = False) -> FaceCrop:
+    """The largest face in an image: its embedding, the crop a VLM is shown, its landmarks.
 
     Args:
         rgb: the image.
@@ -83,9 +90,9 @@ def face_and_crop(rgb: np.ndarray, *, assume_crop: bool = False) -> tuple[np.nda
         crop = work
     else:
         raise NoFaceError("No face found in the exemplar image.", hint="Use a clear, frontal face, or pass --crop if it is already a tight face crop.")
-    _, shapes = faces.with_landmarks(work, [det])
+    found, shapes = faces.with_landmarks(work, [det])
     vec = faces.embed(work, shapes)[0]
-    return vec.astype(np.float32), np.ascontiguousarray(crop)
+    return FaceCrop(vector=vec.astype(np.float32), crop=np.ascontiguousarray(crop), rgb=work, landmarks=found[0].landmarks)
 
 
 @lru_cache(maxsize=None)
@@ -96,7 +103,8 @@ def _builtin_data() -> tuple[tuple[Exemplar, ...], np.ndarray, tuple[np.ndarray,
     for d in _definitions().get("builtin") or []:
         name = str(d["source"]).removeprefix("sample:")
         rgb = samples.PEOPLE[name]()
-        vec, crop = face_and_crop(rgb)
+        fc = face_and_crop(rgb)
+        vec, crop = fc.vector, fc.crop
         exs.append(Exemplar(id=d["id"], label=_check_label(d["label"]), note=d.get("note"),
                             compound_emotions=list(d.get("compound_emotions") or []), builtin=True, source=d["source"]))
         vecs.append(vec)
@@ -155,7 +163,8 @@ class ExemplarStore:
             if len(note) > MAX_NOTE:
                 raise InputError(f"The note is {len(note)} characters; the limit is {MAX_NOTE}.")
         img = load_image(image)
-        vec, crop = face_and_crop(img.rgb, assume_crop=assume_crop)
+        fc = face_and_crop(img.rgb, assume_crop=assume_crop)
+        vec, crop = fc.vector, fc.crop
         with self._lock():
             meta, vecs = self._read()
             ex = Exemplar(id=f"ex{meta['next_id']}", label=label, note=note or None, source=img.source,

@@ -174,6 +174,7 @@ def describe_face(
     scene: SceneAnalysis | None = None,
     store: object | None = None,
     fuse_classifier: bool = True,
+    max_tokens: int = MAX_TOKENS,
 ) -> FaceDescription:
     """Describe face ``face_id`` of an image.
 
@@ -187,6 +188,7 @@ def describe_face(
         scene: the image's analysis, if already computed.
         store: an ExemplarStore (default: the one under FACELENS_HOME).
         fuse_classifier: fuse the VLM label with the local classifier (long-tail correction).
+        max_tokens: longest reply generated.
 
     Raises:
         NotFoundError: no such face. With an explicitly chosen backend, its BackendError/ModelError/
@@ -215,7 +217,7 @@ def describe_face(
                     pairs.append((st.image(ex), st.answer(ex)))
                     exemplar_ids.append(ex.id)
             turns = describe_turns(person_crop(img.rgb, face.box), question=question, shots=pairs)
-            answer, raw, retried, latency = ask_vlm(b, turns)
+            answer, raw, retried, latency = ask_vlm(b, turns, max_tokens)
         except (BackendError, ModelError, ConfigError) as exc:
             if explicit:
                 raise

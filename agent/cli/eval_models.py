@@ -308,6 +308,10 @@ def _attr_summary(r: AttributeEvaluation) -> str:
 
 
 def _run_emotion(args: argparse.Namespace) -> int:
+    if getattr(args, "vlm", False):  # VLM zero-shot vs k-shot: facelens.tools.vlm_eval (issue 5)
+        from facelens.agent.cli.exemplars import cmd_eval_vlm
+
+        return cmd_eval_vlm(args)
     _print(evaluate_emotion(args.dir, crops=args.crops, detector=args.detector), args.json, _emotion_summary)
     return 0
 
@@ -323,6 +327,9 @@ def register_eval(esub: argparse._SubParsersAction) -> None:
     p.add_argument("dir", metavar="DIR", help="folder with one sub-folder per emotion class")
     p.add_argument("--crops", action="store_true", help="images are face crops: skip detection")
     p.add_argument("--detector", default="hog", help="face detector when not --crops (default: hog)")
+    p.add_argument("--vlm", action="store_true", help="score the configured VLM zero-shot and k-shot instead")
+    p.add_argument("--shots", type=int, default=0, help="with --vlm: nearest exemplars shown per image (k-shot pass)")
+    p.add_argument("--limit", type=int, default=None, help="with --vlm: at most N images per class")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=_run_emotion)
     p = esub.add_parser("attributes", help="age/gender accuracy on DIR with labels.csv (file,age,gender)")

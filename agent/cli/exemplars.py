@@ -1,0 +1,115 @@
+"""``facelens exemplars add|list|remove`` (few-shot exemplars) and ``facelens describe`` (the VLM describe tool)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from facelens.agent.cli import print_json
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from facelens.tools.exemplars import ExemplarStore
+
+    ex = ExemplarStore().add(args.image, args.label, args.note, assume_crop=args.crop)
+    if args.json:
+        print_json(ex.model_dump())
+    else:
+        print(f"Added exemplar {ex.id} ({ex.label}{': ' + ex.note if ex.note else ''}). Its face crop and embedding stay in FACELENS_HOME.")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from facelens.tools.exemplars import ExemplarStore
+
+    items = ExemplarStore().list()
+    if args.json:
+        print_json([e.model_dump() for e in items])
+        return 0
+    for e in items:
+        tag = " (built in)" if e.builtin else ""
+        print(f"{e.id:28s} {e.label:9s} {e.note or ''}{tag}")
+    if not any(not e.builtin for e in items):
+        print("No exemplars of your own yet: add some with `facelens exemplars add IMAGE --label LABEL`.", file=sys.stderr)
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from facelens.tools.exemplars import ExemplarStore
+
+    ex = ExemplarStore().remove(args.id)
+    if args.json:
+        print_json(ex.model_dump())
+    else:
+        print(f"Removed exemplar {ex.id} ({ex.label}): its crop and embedding are deleted.")
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from facelens.tools.vlm import describe_face
+
+    d = describe_face(args.image, args.face, question=args.question, backend=args.vlm, shots=args.shots,
+                      allow_cloud=False if args.no_cloud else None)
+    if args.json:
+        print_json(d.model_dump(mode="json"))
+        return 0
+    print(f"face {d.face_id} ({d.backend}, {d.status}):")
+    if d.expression:
+        print(f"  expression: {d.expression}")
+    if d.emotion:
+        print(f"  looks {d.emotion} (confidence {d.confidence:.2f})")
+    if d.compound_emotions:
+        print(f"  also: {', '.join(d.compound_emotions)}")
+    if d.fusion:
+        print(f"  evidence: {d.fusion.evidence}")
+    a = d.attributes
+    seen = {k: v for k, v in a.model_dump().items() if v not in (None, [], False)}
+    if seen:
+        print("  visible: " + "; ".join(f"{k.replace('_', ' ')}: {', '.join(v) if isinstance(v, list) else ('yes' if v is True else v)}" for k, v in seen.items()))
+    if d.images_left_machine:
+        print(f"  note: the face crop was sent to {d.backend}")
+    for n in d.notes:
+        print(f"  note: {n}")
+    return 0 if d.status != "no_model" else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("exemplars", help="few-shot exemplars shown to a VLM before the query face")
+    esub = p.add_subparsers(dest="exemplars_command", metavar="ACTION")
+    p.set_defaults(handler=lambda args: p.print_help() or 0)
+    a = esub.add_parser("add", help="add a labelled face image")
+    a.add_argument("image", metavar="IMAGE")
+    a.add_argument("--label", required=True, help="one of angry, disgust, fear, happy, neutral, sad, surprise")
+    a.add_argument("--note", help="short description of the expression, e.g. 'wrinkled nose, raised upper lip'")
+    a.add_argument("--crop", action="store_true", help="the image is already a tight face crop (use it whole if no face is detected)")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(handler=cmd_add)
+    ls = esub.add_parser("list", help="list the exemplars (built-in and your own)")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(handler=cmd_list)
+    r = esub.add_parser("remove", help="delete one of your exemplars")
+    r.add_argument("id", metavar="ID")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(handler=cmd_remove)
+
+    d = sub.add_parser("describe", help="describe one face with a VLM (expression, emotion, visible attributes)")
+    d.add_argument("image", metavar="IMAGE")
+    d.add_argument("--face", type=int, default=1, help="face number (1 = leftmost; see `facelens analyze`)")
+    d.add_argument("--question", help="the question, passed to the VLM as context")
+    d.add_argument("--vlm", choices=["auto", "openai", "local", "none"], default=None, help="backend (default: FACELENS_VLM or auto)")
+    d.add_argument("--shots", type=int, default=0, help="nearest few-shot exemplars to show first (default 0)")
+    d.add_argument("--no-cloud", action="store_true", help="never send the face crop off this machine")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(handler=cmd_describe)
+
+
+def cmd_eval_vlm(args: argparse.Namespace) -> int:
+    """``facelens eval emotion DIR --vlm [--shots K] [--limit N]``: zero-shot vs k-shot VLM accuracy."""
+    from facelens.tools.vlm_eval import evaluate_vlm, summary
+
+    r = evaluate_vlm(args.dir, shots=args.shots, limit_per_class=args.limit, crops=getattr(args, "crops", False))
+    if args.json:
+        print_json(r.model_dump(mode="json"))
+    else:
+        print(summary(r))
+    return 0
