@@ -68,7 +68,8 @@ def plot(session_id: str, path: str | Path | None = None) -> Path:
             ax.plot(t, [s.scores.get(e, 0.0) for s in mine], color=COLOURS[e], label=e, lw=1.6, marker="." if len(mine) < 30 else None)
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"track {track}\nprobability")
-    axes[0, 0].legend(loc="upper right", ncol=len(EMOTIONS), fontsize=7)
+    if tracks:
+        axes[0, 0].legend(loc="upper right", ncol=len(EMOTIONS), fontsize=7)
     axes[0, 0].set_title(f"session {rec.session_id}: facial emotion per second, and what was said")
     ax = axes[-1, 0]
     for s in rec.transcript:
