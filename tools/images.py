@@ -127,7 +127,10 @@ def load_image(
             hint=f"Give a {_SUPPORTED} file.",
         ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"{label} declares too many pixels (possible decompression bomb).") from exc
+        raise ImageError(
+            f"{label} declares too many pixels (possible decompression bomb); the limit is {max_pixels / 1e6:.0f} Mpx.",
+            hint="Resize the image or raise FACELENS_MAX_IMAGE_PIXELS.",
+        ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(
             f"{label} is truncated or corrupt ({exc}).", hint="Re-export or re-download the image."

@@ -11,7 +11,6 @@ import importlib.util
 import logging
 import threading
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from facelens.tools.errors import ModelError, missing_dependency
@@ -45,7 +44,8 @@ def dlib_model_path(name: str) -> Path:
 
 def package_data_path(*parts: str) -> Path:
     """Path of a file shipped inside facelens.tools/data (weights, model cards, examples)."""
-    return Path(str(resources.files("facelens.tools").joinpath("data", *parts)))
+    # a plain path beside this module: works for wheel and editable installs alike
+    return Path(__file__).resolve().parent.joinpath("data", *parts)
 
 
 def _dlib():

@@ -77,7 +77,8 @@ def pitch_track(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.n
     rms = np.sqrt((frames**2).mean(axis=1))
     # voiced = periodic and clearly above the recording's noise floor
     floor = np.percentile(rms, 10) if len(rms) else 0.0
-    voiced = (peak > 0.45) & (rms > max(3 * floor, 10 ** (-50 / 20)))
+    loud = float(rms.max()) if len(rms) else 0.0
+    voiced = (peak > 0.45) & (rms > max(min(3 * floor, 0.3 * loud), 10 ** (-50 / 20)))
     return sample_rate / lag.astype(np.float64), voiced
 
 

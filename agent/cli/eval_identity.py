@@ -1,0 +1,31 @@
+"""``facelens eval identity DIR``: tune the open-set identity threshold on labelled photos."""
+
+from __future__ import annotations
+
+import argparse
+
+from facelens.agent.cli import print_json
+
+
+def cmd_identity(args: argparse.Namespace) -> int:
+    from facelens.tools.identity_eval import evaluate
+
+    res = evaluate(args.folder, far_target=args.far)
+    if args.json:
+        print_json(res)
+        return 0
+    s, e = res["suggested_threshold"], res["equal_error"]
+    print(f"{res['n_faces']} faces of {res['n_people']} people; {res['genuine_pairs']} genuine and {res['impostor_pairs']} impostor pairs")
+    print(f"suggested threshold {s['threshold']:.2f}: false accepts {s['far']:.2%}, false rejects {s['frr']:.2%}")
+    print(f"equal error near {e['threshold']:.2f}: FAR {e['far']:.2%}, FRR {e['frr']:.2%}")
+    for sk in res["skipped"]:
+        print(f"  skipped {sk['file']}: {sk['reason']}")
+    return 0
+
+
+def register_eval(esub: argparse._SubParsersAction) -> None:
+    p = esub.add_parser("identity", help="false-accept/false-reject rates and a suggested identity threshold")
+    p.add_argument("folder", help="folder with images and identities.csv (file,person)")
+    p.add_argument("--far", type=float, default=0.001, help="target false-accept rate per impostor pair (default 0.001)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_identity)

@@ -1,0 +1,146 @@
+"""``facelens enroll | identify | gallery ...``: the local identity gallery."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from facelens.agent.cli import print_json
+from facelens.agent.cli.photo import add_detector_option
+
+CONSENT = "Enrol only people who agreed to it. Face embeddings are biometric data; they stay in FACELENS_HOME on this machine."
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from facelens.tools import identity
+
+    done = identity.enroll(args.name, args.images, face=args.face, detector=args.detector)
+    if args.json:
+        print_json([e.to_dict() for e in done])
+    else:
+        print(f"Enrolled {done[0].name} from {len(done)} image(s). {CONSENT}")
+    return 0
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    from facelens.tools import faces
+    from facelens.tools.errors import FacelensError
+    from facelens.tools.identity import Gallery
+    from facelens.tools.scene import analyze_image
+
+    gallery = Gallery()  # loaded once for all images
+    results, failed = [], 0
+    for path in args.images:
+        try:
+            scene = analyze_image(path, detector=args.detector or faces.DEFAULT_DETECTOR, gallery=gallery)
+        except FacelensError as exc:  # one bad image must not lose the others' results
+            failed += 1
+            results.append({"image": path, "error": str(exc), "faces": []})
+            continue
+        results.append(
+            {
+                "image": path,
+                "faces": [
+                    {"box": list(f.box), "identity": f.identity.model_dump() if f.identity else None}
+                    for f in scene.faces
+                ],
+            }
+        )
+    if args.json:
+        print_json(results)
+    else:
+        if not len(gallery):
+            print("The gallery is empty: enrol people first with `facelens enroll NAME IMAGE...`.", file=sys.stderr)
+        for r in results:
+            if "error" in r:
+                print(f"{r['image']}: error: {r['error']}")
+                continue
+            print(f"{r['image']}: {len(r['faces'])} face(s)")
+            for i, f in enumerate(r["faces"], 1):
+                ident = f["identity"]
+                who = "no gallery" if ident is None else (f"{ident['name']} (distance {ident['distance']:.2f})" if ident["known"] else f"unknown (nearest distance {ident['distance']:.2f})")
+                print(f"  face {i} at {f['box']}: {who}")
+    return 2 if failed else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from facelens.tools.identity import Gallery
+
+    people = Gallery().people()
+    if args.json:
+        print_json([p.to_dict() for p in people])
+    elif not people:
+        print("The gallery is empty.")
+    else:
+        for p in people:
+            print(f"{p.name}: {p.images} image(s)")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from facelens.tools.identity import Gallery
+
+    n = Gallery().remove(args.name)
+    print(f"Removed {args.name}: {n} embedding(s) and their metadata deleted.")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from facelens.tools import identity
+    from facelens.tools.errors import FacelensError
+
+    groups = identity.import_folder(args.folder)
+    gallery = identity.Gallery()
+    summary = {"enrolled": {}, "skipped": []}
+    total = sum(len(v) for v in groups.values())
+    done = 0
+    for name, files in groups.items():
+        ok = 0
+        for f in files:
+            done += 1
+            print(f"[{done}/{total}] {name}: {f.name}", file=sys.stderr)
+            try:
+                identity.enroll(name, [f], gallery=gallery, detector=args.detector)
+                ok += 1
+            except FacelensError as exc:
+                summary["skipped"].append({"file": str(f), "reason": str(exc)})
+        if ok:
+            summary["enrolled"][name] = ok
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"Enrolled {len(summary['enrolled'])} people from {sum(summary['enrolled'].values())} image(s); skipped {len(summary['skipped'])}.")
+        for s in summary["skipped"]:
+            print(f"  skipped {s['file']}: {s['reason']}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("enroll", help="add a person to the local identity gallery")
+    p.add_argument("name")
+    p.add_argument("images", nargs="+", help="photos or tight face crops of the person")
+    p.add_argument("--face", type=int, default=None, help="which face (1 = leftmost) when a photo has several")
+    p.add_argument("--json", action="store_true")
+    add_detector_option(p)
+    p.set_defaults(handler=cmd_enroll)
+
+    p = sub.add_parser("identify", help="name the enrolled people in photos")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--json", action="store_true")
+    add_detector_option(p)
+    p.set_defaults(handler=cmd_identify)
+
+    g = sub.add_parser("gallery", help="list, remove or import people in the gallery")
+    gsub = g.add_subparsers(dest="gallery_command", metavar="ACTION")
+    g.set_defaults(handler=lambda a: g.print_help() or 0)
+    p = gsub.add_parser("list", help="who is enrolled")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_list)
+    p = gsub.add_parser("remove", help="delete a person's embeddings and metadata")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_remove)
+    p = gsub.add_parser("import", help="enrol a folder: one sub-folder per person, or First_Last_0001.jpg files")
+    p.add_argument("folder")
+    p.add_argument("--json", action="store_true")
+    add_detector_option(p)
+    p.set_defaults(handler=cmd_import)

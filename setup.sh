@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# facelens one-command setup: system packages, a virtualenv with everything, then the main job.
+#
+#   bash setup.sh                # full install (all extras + test tools), then ask about the example photo
+#   FACELENS_EXTRAS=dev bash setup.sh   # lighter: core + test tools only
+#
+# System packages (Debian/Ubuntu, installed with apt-get when available):
+#   espeak-ng (speech for tests), ffmpeg (media tools), libportaudio2 (microphone),
+#   chromium (browser tests of the UI). Without them facelens still runs and says what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PY=${PYTHON:-python3}
+EXTRAS=${FACELENS_EXTRAS:-all,dev}
+APT_PACKAGES="espeak-ng ffmpeg libportaudio2 chromium"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+if [ "${FACELENS_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  log "system packages: $APT_PACKAGES"
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $APT_PACKAGES >/dev/null; }; then
+    echo "warning: could not install $APT_PACKAGES; voice input, speech tests and browser tests will be skipped or say what is missing" >&2
+  fi
+fi
+
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "facelens needs Python 3.10 or newer")'
+
+log "virtualenv .venv"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+
+case ",$EXTRAS," in
+  *,all,*|*,local,*|*,train,*)
+    # the CPU build of torch: without a pin pip would fetch a multi-GB CUDA build
+    log "torch (CPU)"
+    .venv/bin/python -m pip install -q "torch==${FACELENS_TORCH:-2.13.0}" ;;
+esac
+
+log "facelens[$EXTRAS]"
+.venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+
+log "the main job: facelens ask on the example photo"
+.venv/bin/facelens ask "$(.venv/bin/facelens example)" "How many people are in this photo?"

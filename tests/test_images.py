@@ -1,0 +1,103 @@
+"""Safe image input: every format, orientation and mode; every bad-input class gets a clear error."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facelens.tools.errors import ImageError
+from facelens.tools.images import load_image
+
+
+def _bytes(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "TIFF"])
+def test_formats_decode_to_rgb(fmt, astronaut):
+    img = load_image(_bytes(Image.fromarray(astronaut), fmt))
+    assert img.rgb.shape == (512, 512, 3) and img.rgb.dtype == np.uint8
+    assert img.format == fmt and len(img.sha256) == 64
+
+
+def test_grey_rgba_palette_and_16bit(astronaut):
+    grey = Image.fromarray(astronaut).convert("L")
+    assert load_image(_bytes(grey, "PNG")).rgb.shape == (512, 512, 3)
+    rgba = Image.fromarray(astronaut).convert("RGBA")
+    rgba.putalpha(0)  # fully transparent composites over white
+    assert load_image(_bytes(rgba, "PNG")).rgb.min() == 255
+    assert load_image(_bytes(Image.fromarray(astronaut).convert("P"), "PNG")).rgb.shape[2] == 3
+    deep = Image.fromarray((np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16))
+    assert load_image(_bytes(deep, "PNG")).rgb.shape == (64, 64, 3)
+
+
+def test_exif_orientation_is_applied():
+    rgb = np.zeros((20, 40, 3), dtype=np.uint8)  # wide image, rotated 90 degrees by its EXIF tag
+    img = Image.fromarray(rgb)
+    exif = img.getexif()
+    exif[0x0112] = 6
+    loaded = load_image(_bytes(img, "JPEG", exif=exif.tobytes()))
+    assert loaded.rgb.shape[:2] == (40, 20) and loaded.exif_rotated
+
+
+def test_path_input(astronaut_jpg):
+    img = load_image(astronaut_jpg)
+    assert img.source == str(astronaut_jpg) and img.width == 512
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty"),
+        (b"this is plain text, not an image" * 10, "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, "not an image"),
+    ],
+)
+def test_bad_bytes(data, message):
+    with pytest.raises(ImageError, match=message):
+        load_image(data)
+
+
+def test_truncated_jpeg(astronaut):
+    data = _bytes(Image.fromarray(astronaut), "JPEG")
+    with pytest.raises(ImageError, match="truncated or corrupt"):
+        load_image(data[: len(data) // 2])
+
+
+def test_corrupt_middle(astronaut):
+    data = bytearray(_bytes(Image.fromarray(astronaut), "PNG"))
+    data[200:400] = b"\x00" * 200
+    with pytest.raises(ImageError):
+        load_image(bytes(data))
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(ImageError, match="not found"):
+        load_image(tmp_path / "nope.jpg")
+    with pytest.raises(ImageError, match="folder"):
+        load_image(tmp_path)
+
+
+def test_wrong_format_gif():
+    gif = _bytes(Image.new("RGB", (10, 10)), "GIF")
+    with pytest.raises(ImageError, match="GIF"):
+        load_image(gif)
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    # a 1-colour PNG declaring 20000 x 20000 pixels compresses to a few hundred KB
+    bomb = _bytes(Image.new("L", (20000, 20000)), "PNG")
+    with pytest.raises(ImageError, match="Mpx|too many pixels"):
+        load_image(bomb, max_pixels=50_000_000)
+
+
+def test_file_size_limit(tmp_path, astronaut):
+    path = tmp_path / "big.png"
+    Image.fromarray(astronaut).save(path)
+    with pytest.raises(ImageError, match="limit"):
+        load_image(path, max_bytes=1000)

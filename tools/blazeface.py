@@ -1,0 +1,228 @@
+"""MediaPipe BlazeFace detectors, tiled multi-scale search, and the fused default detector.
+
+BlazeFace (short range: 128 px input, faces within ~2 m; full range: 192 px input, faces within
+~5 m) ships inside the ``mediapipe==0.10.14`` wheel and runs offline through ``mediapipe.solutions``.
+On a whole group photo its input is so small that most faces shrink to a few pixels, so the
+``blazeface-tiled`` and ``fused`` detectors also run it on overlapping tiles (a 2 x 2 and a 3 x 3 grid),
+merge the passes, and re-check every doubtful candidate on a crop centred on it (a face seen at a
+comfortable scale scores high, a texture that only looked like a face on a tile edge does not).
+``fused`` adds dlib's HOG detections, whose scores are calibrated onto BlazeFace's scale.
+
+Box convention: BlazeFace boxes are square and cover brows to chin a little more loosely than dlib;
+:func:`to_tight_box` maps them onto dlib's tight box (fitted on WIDER FACE photos where both detectors
+found the same face; see ``bench/detection.md``), so landmarks, alignment and positions do not
+depend on which detector ran.
+
+Every detector here registers itself with :func:`facelens.tools.faces.register_detector`. Without
+mediapipe they are still listed but raise a :class:`DependencyError` naming the extra to install;
+``fused`` then falls back to HOG alone with a warning in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import lru_cache
+
+import numpy as np
+
+from facelens.tools import faces
+from facelens.tools.errors import ModelError, missing_dependency
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+
+MODELS = {"short": 0, "full": 1}  # name -> mediapipe model_selection
+
+#: BlazeFace box -> dlib tight box, as fractions of the BlazeFace side (centre shift, width, height);
+#: medians over faces both detectors found on the shared WIDER photos (bench/detection.md)
+TIGHT_FROM_BLAZE = (0.0, 0.06, 0.86, 0.86)  # dx, dy, w, h
+
+
+# --- mediapipe plumbing --------------------------------------------------------------------
+
+
+def available() -> bool:
+    """True when mediapipe (and so BlazeFace) can be imported."""
+    try:
+        _mediapipe()
+    except Exception:  # noqa: BLE001 - any import failure means "not available"
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def _mediapipe():
+    try:
+        import mediapipe as mp
+    except ImportError as exc:
+        raise missing_dependency("mediapipe", "mediapipe", why="the BlazeFace face detectors") from exc
+    _patch_protobuf()
+    return mp
+
+
+def _patch_protobuf() -> None:
+    """Let mediapipe 0.10.14 read its results with protobuf 5 or newer.
+
+    mediapipe turns result packets into Python messages with ``SymbolDatabase.GetPrototype``, which
+    protobuf 5 removed; ``message_factory.GetMessageClass`` (protobuf >= 4.21) does the same job.
+    Only the one function that needs it is replaced, and only when protobuf lacks the old call.
+    """
+    from google.protobuf import message_factory, symbol_database
+
+    if hasattr(symbol_database.Default(), "GetPrototype"):
+        return
+    from mediapipe.python import packet_getter
+    from mediapipe.python._framework_bindings import _packet_getter
+
+    def get_proto_list(packet):  # mirrors mediapipe.python.packet_getter.get_proto_list
+        if _packet_getter._get_proto_vector_size(packet) == 0:
+            return []
+        name = _packet_getter._get_proto_vector_element_type_name(packet)
+        cls = message_factory.GetMessageClass(symbol_database.Default().pool.FindMessageTypeByName(name))
+        out = []
+        for blob in _packet_getter._get_serialized_proto_list(packet):
+            msg = cls()
+            msg.ParseFromString(blob)
+            out.append(msg)
+        return out
+
+    packet_getter.get_proto_list = get_proto_list
+
+
+@lru_cache(maxsize=None)
+def _solution(model: str):
+    mp = _mediapipe()
+    log.info("loading BlazeFace %s-range", model)
+    # a low floor: candidates are thresholded (and re-checked) by the callers
+    return mp.solutions.face_detection.FaceDetection(model_selection=MODELS[model], min_detection_confidence=0.3)
+
+
+def raw_detections(rgb: np.ndarray, model: str = "full") -> np.ndarray:
+    """One BlazeFace pass over a whole image.
+
+    Returns:
+        N x 5 float array of native BlazeFace boxes ``x, y, w, h, score`` in image pixels.
+    """
+    if model not in MODELS:
+        raise ModelError(f"Unknown BlazeFace model '{model}'. Choose one of: {', '.join(MODELS)}.")
+    h, w = rgb.shape[:2]
+    sol = _solution(model)
+    with _lock:  # a mediapipe graph is not re-entrant
+        result = sol.process(np.ascontiguousarray(rgb))
+    rows = []
+    for det in result.detections or []:
+        b = det.location_data.relative_bounding_box
+        rows.append((b.xmin * w, b.ymin * h, b.width * w, b.height * h, float(det.score[0])))
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+
+
+# --- tiling, merging, re-checking ---------------------------------------------------------
+
+
+def tiles(width: int, height: int, n: int, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
+    """An n x n grid of overlapping tiles ``(x0, y0, x1, y1)`` covering the image."""
+    if n <= 1:
+        return [(0, 0, width, height)]
+    tw, th = width / (n - (n - 1) * overlap), height / (n - (n - 1) * overlap)
+    out = []
+    for i in range(n):
+        for j in range(n):
+            x0, y0 = int(j * tw * (1 - overlap)), int(i * th * (1 - overlap))
+            out.append((x0, y0, min(width, int(round(x0 + tw))), min(height, int(round(y0 + th)))))
+    return out
+
+
+def tiled_candidates(rgb: np.ndarray, passes: tuple[tuple[str, int], ...]) -> np.ndarray:
+    """BlazeFace over every tile of every ``(model, grid)`` pass; N x 5 native boxes, image pixels.
+
+    A box that touches an inner tile edge is a face cut in two; it is dropped because the
+    overlapping neighbour tile sees the whole face.
+    """
+    h, w = rgb.shape[:2]
+    found = []
+    for model, n in passes:
+        for x0, y0, x1, y1 in tiles(w, h, n):
+            dets = raw_detections(rgb[y0:y1, x0:x1], model)
+            if not len(dets):
+                continue
+            inner = _touches_inner_edge(dets, x1 - x0, y1 - y0, x0 > 0, y0 > 0, x1 < w, y1 < h)
+            dets = dets[~inner]
+            dets[:, 0] += x0
+            dets[:, 1] += y0
+            found.append(dets)
+    return np.concatenate(found) if found else np.zeros((0, 5))
+
+
+def _touches_inner_edge(d: np.ndarray, tw: int, th: int, left: bool, top: bool, right: bool, bottom: bool) -> np.ndarray:
+    m = 0.02 * max(tw, th)
+    cut = np.zeros(len(d), dtype=bool)
+    if left:
+        cut |= d[:, 0] < m
+    if top:
+        cut |= d[:, 1] < m
+    if right:
+        cut |= d[:, 0] + d[:, 2] > tw - m
+    if bottom:
+        cut |= d[:, 1] + d[:, 3] > th - m
+    return cut
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of two N x 4 / M x 4 arrays of ``x, y, w, h`` boxes."""
+    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+    ix = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    iy = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
+    area_a, area_b = a[:, 2] * a[:, 3], b[:, 2] * b[:, 3]
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def _inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Fraction of each box of ``a`` that lies inside each box of ``b``."""
+    ix = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    iy = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    return np.clip(ix, 0, None) * np.clip(iy, 0, None) / np.maximum(a[:, 2] * a[:, 3], 1e-9)[:, None]
+
+
+def merge(dets: np.ndarray, iou_thr: float = 0.3, inside_thr: float = 0.7) -> np.ndarray:
+    """Box voting: cluster overlapping boxes, average each cluster's boxes by score, keep the best score.
+
+    A box mostly inside a higher-scoring one (a part of a face seen on a finer tile) joins its cluster.
+    """
+    if not len(dets):
+        return dets
+    order = np.argsort(-dets[:, 4])
+    d = dets[order]
+    used = np.zeros(len(d), dtype=bool)
+    out = []
+    ov, ins = iou(d[:, :4], d[:, :4]), _inside(d[:, :4], d[:, :4])
+    for i in range(len(d)):
+        if used[i]:
+            continue
+        group = (~used) & ((ov[i] > iou_thr) | (ins[:, i] > inside_thr))
+        group[i] = True
+        used |= group
+        wts = d[group, 4]
+        box = (d[group, :4] * wts[:, None]).sum(0) / wts.sum()
+        out.append((*box, d[i, 4], int(group.sum())))
+    return np.asarray(out, dtype=np.float64).reshape(-1, 6)
+
+
+def recheck(rgb: np.ndarray, box: np.ndarray, model: str = "short", context: float = 2.2) -> float:
+    """Score of the best BlazeFace box on a square crop centred on ``box`` that agrees with it (0 if none)."""
+    h, w = rgb.shape[:2]
+    x, y, bw, bh = box[:4]
+    side = context * max(bw, bh)
+    cx, cy = x + bw / 2, y + bh / 2
+    x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+    x1, y1 = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return 0.0
+    dets = raw_detections(rgb[y0:y1, x0:x1], model)
+    if not len(dets):
+        return 0.0
+    dets[:, 0] += x0
+    dets[:, 1] += y0
+    agree = iou(dets[:, :4], np.asarray(box[:4])[None])[:, 0] > 0.4
+    return float(dets[agree, 4].max()) if agree.any() else 0.0
