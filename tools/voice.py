@@ -72,7 +72,10 @@ def pitch_track(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.n
     ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :FRAME]
     ac = ac / np.maximum(ac[:, :1], 1e-12)
     lo, hi = int(sample_rate / F0_MAX), int(sample_rate / F0_MIN)
-    lag = lo + np.argmax(ac[:, lo:hi], axis=1)
+    # only true local maxima count: the tail of the zero-lag peak is not a period
+    seg = ac[:, lo - 1 : hi + 1]
+    is_peak = (seg[:, 1:-1] >= seg[:, :-2]) & (seg[:, 1:-1] >= seg[:, 2:])
+    lag = lo + np.argmax(np.where(is_peak, seg[:, 1:-1], -1.0), axis=1)
     peak = ac[np.arange(len(ac)), lag]
     rms = np.sqrt((frames**2).mean(axis=1))
     # voiced = periodic and clearly above the recording's noise floor
@@ -105,6 +108,9 @@ def measure(audio: np.ndarray, words: int | None = None, sample_rate: int = SAMP
     pitch = spread = None
     if voiced.sum() >= 5:
         v = f0[voiced]
+        med = float(np.median(v))
+        # fold octave errors (autocorrelation's classic failure) back next to the median
+        v = np.where(v > 1.6 * med, v / 2, np.where(v < 0.62 * med, v * 2, v))
         pitch = float(np.median(v))
         p10, p90 = np.percentile(v, [10, 90])
         spread = float(12 * np.log2(p90 / p10))

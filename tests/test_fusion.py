@@ -1,0 +1,99 @@
+"""Words' emotion (offline lexicon) and the fusion of face, voice and words."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facelens.agent.fusion import fuse, fuse_turn
+from facelens.tools import sample_media
+from facelens.tools.schema import EMOTIONS, EmotionEstimate
+from facelens.tools.text_emotion import classify_text
+from facelens.tools.voice import VoiceCues, VoiceFeatures
+
+
+def face(label: str, p: float = 0.85) -> EmotionEstimate:
+    rest = (1 - p) / (len(EMOTIONS) - 1)
+    return EmotionEstimate(label=label, scores={e: (p if e == label else rest) for e in EMOTIONS}, model="test")
+
+
+def cues(*names: str, arousal: float = 0.5) -> VoiceCues:
+    f = VoiceFeatures(duration=2, voiced_seconds=1.5, loudness_dbfs=-10, peak_dbfs=-3, pitch_hz=180, pitch_range_semitones=3, words=6, rate_wpm=200)
+    return VoiceCues(features=f, cues=list(names), arousal=arousal)
+
+
+@pytest.mark.parametrize(
+    "text,label",
+    [
+        ("I am really angry about this terrible service!", "angry"),
+        ("This is great, thank you so much, I love it", "happy"),
+        ("I am so disappointed and sad", "sad"),
+        ("I'm scared and worried about the results", "fear"),
+        ("The meeting is at three in room four.", "neutral"),
+        ("That is disgusting, gross", "disgust"),
+        ("Wow, that is unexpected", "surprise"),
+    ],
+)
+def test_text_emotion_labels(text, label):
+    r = classify_text(text)
+    assert r.label == label, r
+    assert abs(sum(r.scores.values()) - 1) < 1e-3
+    assert (r.evidence == []) == (label == "neutral")
+
+
+def test_negation_and_intensifiers():
+    assert classify_text("I am not happy with this at all").label == "sad"
+    assert classify_text("I am not angry").label == "neutral"
+    assert classify_text("I am very angry").scores["angry"] > classify_text("I am angry").scores["angry"]
+    assert classify_text("").label == "neutral"
+
+
+def test_conflict_smiling_but_negative_words():
+    r = fuse(face=face("happy"), words=classify_text("This is terrible, I hate it, I want a refund"))
+    assert "smiling, but the words are negative" in r.conflicts
+    assert r.tone == "acknowledge-mixed"
+    assert {c.channel for c in r.channels} == {"face", "words"}
+    assert "Mixed signals" in r.summary
+
+
+def test_agreeing_channels_and_voice_arousal():
+    r = fuse(face=face("angry", 0.6), voice=cues("raised voice", "fast", arousal=0.8), words=classify_text("This is unacceptable, I am furious"))
+    assert r.label == "angry" and not r.conflicts and r.tone == "de-escalate"
+    assert r.arousal > 0.4 and r.valence < -0.5
+    calm = fuse(face=face("angry", 0.6), words=classify_text("This is unacceptable, I am furious"))
+    assert r.scores["angry"] >= calm.scores["angry"]  # a raised voice tilts towards high arousal
+    voice_ch = next(c for c in r.channels if c.channel == "voice")
+    assert voice_ch.label is None and voice_ch.summary == "raised voice, fast"
+
+
+def test_other_conflicts_and_single_channels():
+    assert "positive words in a flat voice (fatigue or sarcasm?)" in fuse(voice=cues("flat", arousal=-0.3), words=classify_text("Great, just wonderful")).conflicts
+    assert "the words are positive, but the face looks sad" in fuse(face=face("sad"), words=classify_text("I am happy, thanks")).conflicts
+    only_face = fuse(face=face("surprise"))
+    assert only_face.label == "surprise" and only_face.tone == "clarify"
+    nothing = fuse()
+    assert nothing.label == "neutral" and nothing.channels == [] and "No face" in nothing.summary
+    assert isinstance(nothing.model_dump_json(), str)
+
+
+def test_fuse_turn_with_real_speech():
+    text = "I am furious, this is the third time my order is late"
+    audio = sample_media.speak(text, amplitude=200)
+    calm = [VoiceFeatures(duration=3, voiced_seconds=2, loudness_dbfs=-24, peak_dbfs=-12, pitch_hz=110, pitch_range_semitones=3, words=10, rate_wpm=180)] * 3
+    r = fuse_turn(text, audio=audio, voice_history=calm)
+    assert r.label == "angry"
+    ch = {c.channel: c for c in r.channels}
+    assert "raised voice" in ch["voice"].summary and "furious" in ch["words"].summary
+
+
+def test_fusion_with_the_real_emotion_model(astronaut):
+    from facelens.tools import emotion, faces
+
+    if not emotion.available():
+        pytest.skip("the facial emotion model (tools/data/models/emotion.onnx) is not installed yet")
+    found, _ = faces.find_faces(astronaut, embeddings=False)
+    est = emotion.classify(astronaut, [found[0].landmarks])[0]
+    r = fuse(face=est, words=classify_text("This is awful, I hate waiting"))
+    if est.label == "happy":
+        assert "smiling, but the words are negative" in r.conflicts
+    assert r.channels[0].channel == "face" and r.channels[0].label == est.label
