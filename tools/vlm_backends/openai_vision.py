@@ -30,9 +30,10 @@ MAX_IMAGE_BYTES = int(os.environ.get("FACELENS_VLM_MAX_IMAGE_BYTES", 400_000))
 MAX_IMAGES = int(os.environ.get("FACELENS_VLM_MAX_IMAGES", 16))
 
 
-def image_data_url(rgb: np.ndarray, *, max_side: int = MAX_SIDE, max_bytes: int = MAX_IMAGE_BYTES) -> str:
+def image_data_url(rgb: np.ndarray, *, max_side: int | None = None, max_bytes: int | None = None) -> str:
     """Encode an RGB image as a ``data:image/jpeg;base64,...`` URL of at most ``max_bytes`` (decoded).
 
+    Defaults: FACELENS_VLM_MAX_SIDE (768 px) and FACELENS_VLM_MAX_IMAGE_BYTES (400 kB).
     Shrinks the image and lowers the JPEG quality step by step until it fits.
 
     Raises:
@@ -40,6 +41,8 @@ def image_data_url(rgb: np.ndarray, *, max_side: int = MAX_SIDE, max_bytes: int 
     """
     from PIL import Image
 
+    max_side = max_side or MAX_SIDE
+    max_bytes = max_bytes or MAX_IMAGE_BYTES
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise InputError("Cannot send an empty image to the VLM.")
     img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
