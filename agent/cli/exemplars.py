@@ -50,9 +50,10 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
     d = describe_face(args.image, args.face, question=args.question, backend=args.vlm, shots=args.shots,
                       allow_cloud=False if args.no_cloud else None)
+    code = 1 if d.status == "no_model" else 0  # nothing could describe the face
     if args.json:
         print_json(d.model_dump(mode="json"))
-        return 0
+        return code
     print(f"face {d.face_id} ({d.backend}, {d.status}):")
     if d.expression:
         print(f"  expression: {d.expression}")
@@ -70,7 +71,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
         print(f"  note: the face crop was sent to {d.backend}")
     for n in d.notes:
         print(f"  note: {n}")
-    return 0 if d.status != "no_model" else 1
+    return code
 
 
 def register(sub: argparse._SubParsersAction) -> None:
