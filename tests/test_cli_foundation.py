@@ -1,0 +1,82 @@
+"""The foundation's CLI in a real subprocess: clear errors, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args: str, env_home=None) -> subprocess.CompletedProcess:
+    import os
+
+    env = dict(os.environ)
+    if env_home:
+        env["FACELENS_HOME"] = str(env_home)
+    return subprocess.run([sys.executable, "-m", "facelens.agent.cli", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_analyze_json_schema(group_jpg, facelens_home):
+    r = run("analyze", str(group_jpg[0]), "--json", env_home=facelens_home)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert set(data) >= {"image", "faces"} and len(data["faces"]) == 4
+    face = data["faces"][0]
+    assert set(face) >= {"id", "box", "score", "position", "identity", "appearance", "emotion", "age", "age_group", "gender"}
+    assert face["appearance"]["clothing_colour"] == "blue" and face["position"]["horizontal"] == "left"
+
+
+def test_enroll_identify_list_remove(astronaut_jpg, group_jpg, facelens_home):
+    assert run("enroll", "Eileen", str(astronaut_jpg), env_home=facelens_home).returncode == 0
+    r = run("identify", str(group_jpg[0]), str(astronaut_jpg), "--json", env_home=facelens_home)
+    out = json.loads(r.stdout)
+    assert [o["image"] for o in out] == [str(group_jpg[0]), str(astronaut_jpg)]  # input order
+    assert [f["identity"]["name"] for f in out[0]["faces"]] == ["unknown", "Eileen", "unknown", "Eileen"]
+    assert "Eileen" in run("gallery", "list", env_home=facelens_home).stdout
+    assert run("gallery", "remove", "Eileen", env_home=facelens_home).returncode == 0
+    assert "empty" in run("gallery", "list", env_home=facelens_home).stdout
+
+
+@pytest.mark.parametrize(
+    "make, expect",
+    [
+        (lambda p: p.write_bytes(b""), "empty"),
+        (lambda p: p.write_bytes(b"\xff\xd8\xff\xe0 truncated"), "corrupt"),
+        (lambda p: p.write_text("hello"), "not an image"),
+    ],
+)
+def test_bad_images_give_one_line_errors(tmp_path, make, expect, facelens_home):
+    bad = tmp_path / "bad.jpg"
+    make(bad)
+    r = run("analyze", str(bad), env_home=facelens_home)
+    assert r.returncode == 2 and expect in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_file_unknown_detector_and_unknown_person(tmp_path, astronaut_jpg, facelens_home):
+    r = run("analyze", str(tmp_path / "nope.jpg"), env_home=facelens_home)
+    assert r.returncode == 2 and "not found" in r.stderr
+    r = run("analyze", str(astronaut_jpg), "--detector", "nope", env_home=facelens_home)
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+    r = run("gallery", "remove", "Nobody", env_home=facelens_home)
+    assert r.returncode == 2 and "gallery list" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_identify_keeps_going_after_a_bad_file(tmp_path, astronaut_jpg, facelens_home):
+    r = run("identify", str(tmp_path / "missing.jpg"), str(astronaut_jpg), "--json", env_home=facelens_home)
+    out = json.loads(r.stdout)
+    assert r.returncode == 2 and "error" in out[0] and len(out[1]["faces"]) == 1
+
+
+def test_example_image_is_shipped():
+    from pathlib import Path
+
+    r = run("example")
+    assert Path(r.stdout.strip()).is_file()
+
+
+def test_bench_identity_small():
+    r = run("bench", "identity", "--size", "2000", "--queries", "50", "--json")
+    res = json.loads(r.stdout)
+    assert res["recall_at_1"] == 1.0 and res["index"] == "IndexFlatL2" and res["speedup_vs_brute_force"] > 0
