@@ -1,0 +1,185 @@
+"""Session ingest, storage, export, plots and questions, on a generated video with known content.
+
+The video (640 x 480, PyAV) shows the smiling NASA astronaut portrait while the "agent" speaks and
+Grace Hopper's portrait while the "customer" speaks; the espeak-ng dialogue is muxed in.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facelens.agent import session_query, session_report, sessions
+from facelens.agent import session_store as store
+from facelens.agent.cli import main
+from facelens.tools import sample_media
+from facelens.tools.errors import InputError, MediaError, NotFoundError
+
+LINES = [
+    ("astronaut", "Hello, thanks for calling. How can I help you today?"),
+    ("hopper", "I am really angry. This is the third time my order is late."),
+    ("astronaut", "I am sorry about that. I will send a new one today."),
+    ("hopper", "Okay, thank you. That is great."),
+]
+
+
+@pytest.fixture(scope="module")
+def dialogue() -> tuple[np.ndarray, list[sample_media.Shot]]:
+    audio, shots = [], []
+    for who, text in LINES:
+        a = np.concatenate([sample_media.speak(text), np.zeros(8000, np.float32)])
+        audio.append(a)
+        shots.append(sample_media.Shot(a.size / 16000, who))
+    return np.concatenate(audio), shots
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory, dialogue) -> tuple[Path, sessions.SessionRecord, Path]:
+    """One ingest for the module; tests copy its database into their own FACELENS_HOME."""
+    import os
+
+    folder = tmp_path_factory.mktemp("session")
+    video = sample_media.make_video(folder / "call.mp4", dialogue[1], dialogue[0])
+    old = os.environ.get("FACELENS_HOME")
+    os.environ["FACELENS_HOME"] = str(folder / "home")
+    try:
+        rec = sessions.ingest(video, "call-1")
+        db = store.db_path()
+    finally:
+        os.environ["FACELENS_HOME"] = old or ""
+    return video, rec, db
+
+
+@pytest.fixture
+def stored(ingested) -> sessions.SessionRecord:
+    shutil.copy(ingested[2], store.db_path())
+    return ingested[1]
+
+
+def test_ingest_tracks_people_with_stable_ids(ingested, dialogue):
+    _, rec, _ = ingested
+    assert rec.session_id == "call-1" and rec.has_video and rec.has_audio
+    assert rec.duration == pytest.approx(dialogue[0].size / 16000, abs=0.3)
+    assert len(rec.people) == 2  # the astronaut comes back and keeps her track id
+    bounds = np.cumsum([0] + [s.seconds for s in dialogue[1]])
+    mids = [(a + b) / 2 for a, b in zip(bounds[:-1], bounds[1:])]
+    first, second, third, fourth = ({t.track for t in rec.timeline if t.start <= m < t.end} for m in mids)
+    assert first == third and len(first) == 1
+    assert second == fourth and len(second) == 1 and second != first
+
+
+def test_ingest_transcript_and_word_emotion(ingested):
+    _, rec, _ = ingested
+    text = " ".join(s.text for s in rec.transcript).lower()
+    for word in ("thanks", "angry", "order", "sorry", "great"):
+        assert word in text
+    angry = [s for s in rec.transcript if "angry" in s.text.lower()]
+    assert angry and angry[0].emotion == "angry"
+    starts = [s.start for s in rec.transcript]
+    assert starts == sorted(starts) and all(s.end <= rec.duration + 0.2 for s in rec.transcript)
+
+
+def test_facial_emotion_sequence_with_the_real_model(ingested):
+    from facelens.tools import emotion
+
+    if not emotion.available():
+        pytest.skip("the facial emotion model (tools/data/models/emotion.onnx) is not installed yet")
+    _, rec, _ = ingested
+    assert rec.emotion_model
+    by_track = {p.track: p.dominant_emotion for p in rec.people}
+    astronaut = next(t.track for t in rec.timeline if t.start < 1)
+    assert by_track[astronaut] == "happy"  # the NASA portrait smiles
+    assert all(t.emotion is not None and 0 < t.confidence <= 1 for t in rec.timeline)
+
+
+def test_json_output_shape(stored, capsys):
+    assert main(["session", "show", "call-1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out) == ["session_id", "duration", "transcript", "timeline", "people"]
+    assert list(out["transcript"][0]) == ["start", "end", "text"]
+    assert list(out["timeline"][0]) == ["start", "end", "emotion", "confidence", "track"]
+
+
+def test_questions(stored):
+    ask = lambda q, **kw: session_query.ask(q, backend="offline", **kw)  # noqa: E731
+    a = ask("when did the customer look angry?")
+    assert a.backend == "offline" and a.sessions == ["call-1"]
+    assert "angry" in a.answer and any(e.kind == "words" and "angry" in e.text.lower() for e in a.evidence)
+    angry_at = next(s for s in stored.transcript if "angry" in s.text.lower())
+    t = angry_at.start + 0.3
+    a = ask(f"what did they say at {int(t) // 60}:{int(t) % 60:02d}?")
+    assert "angry" in a.answer.lower()
+    a = ask("what was said just before they got angry?")
+    assert "help you today" in a.answer.lower()
+    a = ask("when did they mention the order?", session_id="call-1")
+    assert "order" in a.answer and a.evidence
+    assert "2 face tracks" in ask("who was in the session?").answer
+    assert "can't answer" in ask("what is the capital of France?").answer
+
+
+def test_ranking_across_sessions(stored, dialogue, tmp_path):
+    calm = sample_media.write_audio(tmp_path / "calm.wav", sample_media.speak("Everything was fine and the delivery came on time. Have a nice day."))
+    rec = sessions.ingest(calm)
+    assert rec.session_id == "calm" and not rec.has_video and rec.people == [] and rec.timeline == []
+    a = session_query.ask("which sessions had the most frustration?", backend="offline")
+    assert a.answer.index("call-1") < a.answer.index("calm") if "calm" in a.answer else "call-1" in a.answer
+    assert a.evidence[0].session_id == "call-1"
+
+
+def test_export_and_plot(stored, tmp_path, capsys):
+    rows = list(csv.DictReader(io.StringIO(session_report.export("call-1", "csv"))))
+    assert {r["kind"] for r in rows} == {"utterance", "face"}
+    assert any(r["emotion"] == "angry" and r["kind"] == "utterance" for r in rows)
+    data = json.loads(session_report.export("call-1", "json"))
+    assert data["session_id"] == "call-1" and "seconds" in data
+    png = session_report.plot("call-1", tmp_path / "call.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["session", "export", "call-1", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("kind,start,end,track,emotion,confidence,text,cues")
+    with pytest.raises(InputError, match="Unknown export format"):
+        session_report.export("call-1", "xml")
+
+
+def test_list_remove_and_unknown_ids(stored, capsys):
+    assert main(["session", "list"]) == 0
+    assert "call-1" in capsys.readouterr().out
+    with pytest.raises(NotFoundError, match="No session called 'nope'.*call-1"):
+        store.load("nope")
+    assert main(["session", "show", "nope"]) == 2
+    assert "No session called 'nope'" in capsys.readouterr().err
+    with pytest.raises(InputError, match="Invalid session id"):
+        session_query.ask("when did they look angry?", session_id="../etc")
+    store.remove("call-1")
+    assert store.ids() == []
+
+
+def test_duplicate_id_and_video_without_audio(stored, tmp_path):
+    silent = sample_media.make_video(tmp_path / "silent.mp4", [sample_media.Shot(2.0, "astronaut")], None, size=(320, 240), fps=10, face_width=110)
+    with pytest.raises(InputError, match="already exists"):
+        sessions.ingest(silent, "call-1")
+    rec = sessions.ingest(silent, "silent")
+    assert rec.has_video and not rec.has_audio and rec.transcript == [] and len(rec.people) == 1
+    assert rec.speech_model is None
+
+
+def test_bad_media_ingest(tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(MediaError, match="empty"):
+        sessions.ingest(empty)
+    junk = tmp_path / "junk.mkv"
+    junk.write_bytes(b"\x1a\x45\xdf\xa3" + b"\x00garbage" * 100)
+    with pytest.raises(MediaError):
+        sessions.ingest(junk)
+    long = sample_media.write_audio(tmp_path / "long.wav", np.zeros(16000 * 3, np.float32))
+    monkeypatch.setenv("FACELENS_MAX_MEDIA_SECONDS", "2")
+    assert main(["session", "ingest", str(long), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["error"] == "bad_media" and "limit" in captured.err
+    assert store.ids() == []
