@@ -86,10 +86,12 @@ class OpenAIBackend:
             messages += [HumanMessage(q), AIMessage(a)]
         messages.append(HumanMessage(user_turn(question, box)))
         try:
-            result = agent.invoke({"messages": messages}, config={"callbacks": [counter], "recursion_limit": 4 * self.max_llm_calls})
+            result = agent.invoke({"messages": messages}, config={"callbacks": [counter], "recursion_limit": 10 * self.max_llm_calls + 10})
         except Exception as exc:
             raise _backend_error(exc, self.base_url) from exc
         text = _text(result["messages"][-1].content).strip()
+        if counter.calls >= self.max_llm_calls and text.startswith("Model call limits exceeded"):
+            text = prompts.render("assistant", "call_limit", calls=counter.calls)
         if not text:
             raise BackendError(f"The model {self.model} returned an empty answer.", hint="Try again, or use another model.")
         n_faces = len(box.scene().faces) if box.images else 0
