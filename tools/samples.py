@@ -104,3 +104,10 @@ def example_scene() -> tuple[np.ndarray, list[Placed]]:
         height=720,
         head_width=170,
     )
+
+
+def six_people() -> tuple[np.ndarray, list[Placed]]:
+    """A 1280 x 720 scene with six people (the analysis benchmark's photo)."""
+    shirts = ["red", "blue", "green", "black", "white", "purple"]
+    people = [Person("astronaut" if i % 2 else "hopper", s, mirror=i >= 3) for i, s in enumerate(shirts)]
+    return compose(people, width=1280, height=720, head_width=150)

@@ -55,7 +55,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_example(args: argparse.Namespace) -> int:
     from facelens.tools.models import package_data_path
 
-    print(package_data_path("examples", "group.jpg"))
+    print(package_data_path("examples", "six.jpg" if args.six else "group.jpg"))
     return 0
 
 
@@ -68,4 +68,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_analyze)
 
     p = sub.add_parser("example", help="print the path of the example group photo shipped with facelens")
+    p.add_argument("--six", action="store_true", help="the 1280x720 six-person photo used by `facelens bench analyze`")
     p.set_defaults(handler=cmd_example)

@@ -1,0 +1,30 @@
+"""``facelens cache clear``: housekeeping for the local state under FACELENS_HOME."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_cache_clear(args: argparse.Namespace) -> int:
+    from facelens.tools.scene import clear_cache
+
+    n = clear_cache()
+    print(f"Deleted {n} cached analysis file(s) (they held face embeddings).")
+    return 0
+
+
+def cmd_where(args: argparse.Namespace) -> int:
+    from facelens.tools import config
+
+    print(config.home())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser("cache", help="the analysis cache (holds face embeddings)")
+    csub = c.add_subparsers(dest="cache_command", metavar="ACTION")
+    c.set_defaults(handler=lambda a: c.print_help() or 0)
+    p = csub.add_parser("clear", help="delete every cached analysis")
+    p.set_defaults(handler=cmd_cache_clear)
+    p = sub.add_parser("home", help="print FACELENS_HOME, where the gallery, cache and sessions live")
+    p.set_defaults(handler=cmd_where)
