@@ -64,6 +64,7 @@ class ToolBox:
         self.audio = Path(audio) if audio else None
         self.detector = detector
         self.identify = identify
+        self.gallery: Any = None  # an identity Gallery to look faces up in (None = the default one)
         self.allow_cloud_images = allow_cloud_images  # may describe_person send a crop off this machine
         self.images_sent: list[str] = []  # where crops went off this machine (the answer must say so)
         self.calls: list[ToolCall] = []
@@ -109,7 +110,7 @@ class ToolBox:
 
             source = dict(self.images)[name]
             try:
-                scene = analyze_image(source, detector=self.detector, identify=self.identify)
+                scene = analyze_image(source, detector=self.detector, identify=self.identify, gallery=self.gallery)
             except ImportError as exc:  # the identity module is optional for answering questions
                 log.warning("identity lookup unavailable (%s); answering without it", exc)
                 scene = analyze_image(source, detector=self.detector, identify=False)
