@@ -183,15 +183,17 @@ class Transcriber:
         backend: one of :data:`BACKENDS`; default FACELENS_SPEECH_BACKEND or faster-whisper.
         language: force a language (ISO code); default: the model detects it (tiny.en is English-only).
         compute_type: CTranslate2 quantisation for faster-whisper (int8 is fastest on a CPU).
+        beam_size: beam search width for the whisper backends (1 = greedy, faster).
     """
 
-    def __init__(self, model: str | None = None, backend: str | None = None, language: str | None = None, compute_type: str = "int8") -> None:
+    def __init__(self, model: str | None = None, backend: str | None = None, language: str | None = None, compute_type: str = "int8", beam_size: int = 5) -> None:
         self.backend = backend or os.environ.get("FACELENS_SPEECH_BACKEND") or "faster-whisper"
         if self.backend not in BACKENDS:
             raise ConfigError(f"Unknown speech backend '{self.backend}'.", hint=f"Choose one of: {', '.join(BACKENDS)}.")
         self.model = model or os.environ.get("FACELENS_SPEECH_MODEL") or ("whisper-1" if self.backend == "openai" else DEFAULT_MODEL)
         self.language = language
         self.compute_type = compute_type
+        self.beam_size = max(1, int(beam_size))
 
     def load(self) -> Transcriber:
         """Load the model now (otherwise it loads on the first transcription)."""
@@ -247,7 +249,7 @@ class Transcriber:
             raw, info = model.transcribe(
                 audio,
                 language=self.language,
-                beam_size=5,
+                beam_size=self.beam_size,
                 word_timestamps=words,
                 vad_filter=True,
                 vad_parameters={"min_silence_duration_ms": 500, "speech_pad_ms": 200},
@@ -266,7 +268,7 @@ class Transcriber:
 
     def _openai_whisper(self, audio: np.ndarray, words: bool) -> tuple[list[Segment], str]:
         model = _openai_whisper_model(self.model)
-        out = model.transcribe(audio, language=self.language, word_timestamps=words, condition_on_previous_text=False, fp16=False)
+        out = model.transcribe(audio, language=self.language, word_timestamps=words, condition_on_previous_text=False, fp16=False, beam_size=self.beam_size if self.beam_size > 1 else None)
         segments = [
             Segment(_r(s["start"]), _r(s["end"]), s["text"].strip(), tuple(Word(_r(w["start"]), _r(w["end"]), w["word"].strip(), round(float(w.get("probability", 0.0)), 3)) for w in s.get("words", [])))
             for s in out["segments"]

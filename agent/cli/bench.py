@@ -19,7 +19,7 @@ from facelens.agent.cli.photo import add_detector_option
 
 log = logging.getLogger(__name__)
 
-BENCH_MODULES: list[str] = []
+BENCH_MODULES: list[str] = ["bench_media"]
 
 
 def _stats(values: list[float]) -> dict[str, float]:

@@ -1,0 +1,141 @@
+"""``facelens bench transcribe`` (real-time factor) and ``facelens bench ingest`` (session ingest speed).
+
+Both use generated media when no file is given: espeak-ng speech, and a 640 x 480 video of one
+public-domain face with that speech muxed in. Models are loaded and warmed before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from facelens.agent.cli import print_json
+
+SCRIPT = [
+    "Hello, thanks for calling. How can I help you today?",
+    "I am really angry. This is the third time my order is late.",
+    "I am sorry about that. I will send a new one today.",
+    "Okay, thank you. That is great.",
+]
+
+
+def _speech(seconds: float) -> np.ndarray:
+    from facelens.tools import sample_media
+
+    lines = [np.concatenate([sample_media.speak(t), np.zeros(8000, np.float32)]) for t in SCRIPT]
+    out, n = [], 0
+    while n < seconds * 16000:
+        a = lines[len(out) % len(lines)]
+        out.append(a)
+        n += a.size
+    return np.concatenate(out)[: int(seconds * 16000)]
+
+
+def bench_transcribe(files: list[str], model: str | None = None, beam_size: int = 5, seconds: float = 30.0) -> dict:
+    """Real-time factor (transcription seconds / audio seconds) with a warm model."""
+    from facelens.tools import sample_media
+    from facelens.tools.speech import Transcriber
+
+    t0 = time.perf_counter()
+    tr = Transcriber(model, beam_size=beam_size).load()
+    load_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        if not files:
+            files = [str(sample_media.write_audio(Path(tmp) / "speech.wav", _speech(seconds)))]
+        tr.transcribe(np.zeros(16000, np.float32) + 0.0)  # warm-up
+        rows = []
+        for f in files:
+            t = tr.transcribe(f)
+            rows.append({"file": Path(f).name, "duration": t.duration, "seconds": t.seconds, "rtf": round(t.seconds / max(t.duration, 1e-9), 3)})
+            print(f"{Path(f).name}: {t.duration:.1f} s audio in {t.seconds:.2f} s (RTF {rows[-1]['rtf']:.2f})", file=sys.stderr)
+    audio = sum(r["duration"] for r in rows)
+    proc = sum(r["seconds"] for r in rows)
+    return {"model": f"{tr.backend}:{tr.model}", "beam_size": beam_size, "model_load_seconds": round(load_s, 2), "audio_seconds": round(audio, 2), "transcribe_seconds": round(proc, 2), "real_time_factor": round(proc / max(audio, 1e-9), 3), "files": rows}
+
+
+def bench_ingest(file: str | None, seconds: float = 60.0, fps: float = 2.0) -> dict:
+    """Session ingest speed (media seconds per wall second) with warm models, plus its two halves."""
+    import os
+
+    from facelens.agent import sessions
+    from facelens.tools import media, sample_media
+    from facelens.tools.speech import Transcriber
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["FACELENS_HOME"] = str(Path(tmp) / "home")  # a throwaway session store
+        if file is None:
+            audio = _speech(seconds)
+            shots = [sample_media.Shot(seconds, "astronaut")]
+            file = str(sample_media.make_video(Path(tmp) / "one-face.mp4", shots, audio))
+        info = media.probe(file)
+        tr = Transcriber().load()
+        warm = sample_media.make_video(Path(tmp) / "warm.mp4", [sample_media.Shot(1.0, "astronaut")], _speech(1.0), size=(320, 240), fps=10, face_width=120)
+        sessions.ingest(warm, "warm-up", transcriber=tr)
+        t0 = time.perf_counter()
+        rec = sessions.ingest(file, "bench", fps=fps, transcriber=tr)
+        total = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tracker = sessions.FaceTracker()
+        n = sum(1 for fr in media.iter_frames(file, fps=fps, max_side=sessions.MAX_SIDE) if tracker.step(fr.rgb, fr.time) is not None)
+        frames_s = time.perf_counter() - t0
+        asr_s = tr.transcribe(media.load_audio(file)).seconds if info.has_audio else 0.0
+    return {
+        "file": Path(file).name,
+        "width": info.width,
+        "height": info.height,
+        "duration": info.duration,
+        "fps_sampled": fps,
+        "frames_sampled": n,
+        "ingest_seconds": round(total, 2),
+        "speed_x_real_time": round(info.duration / max(total, 1e-9), 2),
+        "video_only_seconds": round(frames_s, 2),
+        "video_ms_per_frame": round(1000 * frames_s / max(n, 1), 1),
+        "transcribe_only_seconds": round(asr_s, 2),
+        "face_tracks": len(rec.people),
+        "utterances": len(rec.transcript),
+        "cpu_count": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _cmd_transcribe(args: argparse.Namespace) -> int:
+    out = bench_transcribe(args.files, args.model, args.beam_size, args.seconds)
+    if args.json:
+        print_json(out)
+    else:
+        print(f"{out['model']}: real-time factor {out['real_time_factor']:.2f} ({out['audio_seconds']:.0f} s of audio in {out['transcribe_seconds']:.1f} s; model load {out['model_load_seconds']:.1f} s)")
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    out = bench_ingest(args.file, args.seconds, args.fps)
+    if args.json:
+        print_json(out)
+    else:
+        print(
+            f"ingest of {out['duration']:.0f} s {out['width']}x{out['height']}: {out['ingest_seconds']:.1f} s = {out['speed_x_real_time']:.2f}x real time "
+            f"(video alone {out['video_only_seconds']:.1f} s, {out['video_ms_per_frame']:.0f} ms/frame; transcription alone {out['transcribe_only_seconds']:.1f} s; load {out['load_average'][0]})"
+        )
+    return 0
+
+
+def register_bench(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("transcribe", help="speech transcription real-time factor (warm model)")
+    p.add_argument("files", nargs="*", metavar="FILE", help="audio files (default: generated espeak-ng speech)")
+    p.add_argument("--model", default=None)
+    p.add_argument("--beam-size", type=int, default=5)
+    p.add_argument("--seconds", type=float, default=30.0, help="length of the generated speech")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_transcribe)
+
+    p = bsub.add_parser("ingest", help="session ingest speed on a 640x480 one-face video (warm models)")
+    p.add_argument("file", nargs="?", default=None, help="a video (default: generated, 640x480, one face, speech)")
+    p.add_argument("--seconds", type=float, default=60.0, help="length of the generated video")
+    p.add_argument("--fps", type=float, default=2.0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_ingest)
