@@ -1,0 +1,205 @@
+"""The Photo page: a photo in, numbered faces out, and a chat about it with the CLI's assistant."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from facelens.ui import common
+
+PHOTO_KEY = "facelens_photo"  # {"name", "data", "sha"} of the photo being discussed
+CHAT_KEY = "facelens_photo_chat"  # {"key", "assistant", "messages"}
+IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"]
+#: box colours, one per face number (cycled)
+PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (128, 128, 0)]
+
+
+# --- drawing (pure: tested without Streamlit) --------------------------------------------------
+
+
+def annotate(rgb: np.ndarray, scene: Any) -> np.ndarray:
+    """The photo with a numbered box around every face (numbers match the face cards)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(img)
+    width = max(2, round(max(img.size) / 300))
+    size = max(14, round(max(img.size) / 40))
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has a single fixed-size default font
+        font = ImageFont.load_default()
+    for face in scene.faces:
+        x, y, w, h = face.box
+        colour = PALETTE[(face.id - 1) % len(PALETTE)]
+        draw.rectangle([x, y, x + w, y + h], outline=colour, width=width)
+        label = str(face.id)
+        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+        tw, th = right - left, bottom - top
+        ty = y - th - 2 * width if y - th - 2 * width >= 0 else y + h
+        draw.rectangle([x, ty, x + tw + 2 * width, ty + th + 2 * width], fill=colour)
+        draw.text((x + width - left, ty + width - top), label, fill=(255, 255, 255), font=font)
+    return np.asarray(img)
+
+
+def emotion_word(label: str) -> str:
+    from facelens.agent.answers import EMOTION_WORDS
+
+    return EMOTION_WORDS.get(label, label)
+
+
+# --- widgets ----------------------------------------------------------------------------------
+
+
+def source_ui() -> tuple[str, bytes] | None:
+    """Upload or camera; returns (name, bytes) of the photo chosen this run, or None."""
+    use_camera = st.toggle("Use the camera", key="photo_use_camera", help="Take a photo with this device's camera instead of uploading one.")
+    if use_camera:
+        shot = st.camera_input("Take a photo", key="photo_camera")
+        return ("camera.jpg", shot.getvalue()) if shot is not None else None
+    up = st.file_uploader("Upload a photo", type=IMAGE_TYPES, key="photo_upload", help="JPEG, PNG, WebP, BMP or TIFF.")
+    if up is not None:
+        return up.name, up.getvalue()
+    if st.button("Use the example photo (4 people)", key="photo_example"):
+        from facelens.tools.models import package_data_path
+
+        return "group.jpg", package_data_path("examples", "group.jpg").read_bytes()
+    return None
+
+
+def detector_ui(current: str) -> str:
+    """The face detector to use (the Settings page shares this choice)."""
+    names = common.detectors()
+    index = names.index(current) if current in names else 0
+    return st.selectbox("Face detector", names, index=index, key="photo_detector",
+                        help="hog is fast; cnn is more accurate but slow on a CPU.")
+
+
+def face_card_ui(face: Any, crop: np.ndarray) -> None:
+    """One face: crop, identity, apparent emotion with bars, age/gender, clothing."""
+    from facelens.agent.answers import position_phrase
+
+    with st.container(border=True):
+        st.markdown(f"**Face {face.id}** · {position_phrase(face)}")
+        st.image(crop, width=120)
+        if face.identity is None:
+            st.caption("Identity: not checked (the gallery is empty)")
+        elif face.identity.known:
+            st.markdown(f"Identity: **{face.identity.name}** (distance {face.identity.distance:.2f})")
+        else:
+            st.markdown("Identity: **unknown**")
+        if face.emotion is None:
+            st.caption("Emotion: the emotion model is not installed")
+        else:
+            st.markdown(f"Looks **{emotion_word(face.emotion.label)}** ({face.emotion.confidence:.0%} confident)")
+            for label, p in sorted(face.emotion.scores.items(), key=lambda kv: -kv[1]):
+                st.progress(min(1.0, max(0.0, float(p))), text=f"looks {emotion_word(label)} {p:.0%}")
+        bits = []
+        if face.age is not None:
+            bits.append(f"apparent age {face.age:.0f} ({face.age_group})")
+        if face.gender is not None:
+            bits.append(f"apparent gender {face.gender.label} ({face.gender.score:.0%})")
+        st.caption("; ".join(bits) if bits else "Age/gender: the attribute model is not installed")
+        st.caption(f"Clothing: {face.appearance.clothing_colour or 'not visible'}")
+
+
+def messages_ui(messages: list[dict]) -> None:
+    """The chat so far; tool calls behind an expander under each answer."""
+    for m in messages:
+        with st.chat_message(m["role"]):
+            st.markdown(m["text"])
+            if m["role"] == "assistant":
+                st.caption(f"answered by {m['backend']}")
+                if m.get("tool_calls"):
+                    with st.expander(f"Tool calls ({len(m['tool_calls'])})"):
+                        st.json(m["tool_calls"])
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+
+def _assistant_for(photo: dict, settings: common.Settings) -> Any:
+    """The conversation about this photo with these settings (kept across reruns)."""
+    key = (photo["sha"], settings.detector, settings.backend, settings.model, settings.base_url,
+           bool(settings.api_key), settings.allow_cloud_images, settings.identity_threshold)
+    chat = st.session_state.get(CHAT_KEY)
+    if chat is None or chat["key"] != key:
+        from facelens.agent.assistant import Assistant
+
+        assistant = Assistant([], backend=common.current_backend(), detector=settings.detector,
+                              allow_cloud_images=settings.allow_cloud_images)
+        assistant.box.gallery = common.gallery()
+        assistant.box.add_image(photo["data"], name=photo["name"])
+        old = chat["messages"] if chat is not None and chat["key"][0] == photo["sha"] else []
+        chat = {"key": key, "assistant": assistant, "messages": old}
+        st.session_state[CHAT_KEY] = chat
+    return chat
+
+
+def ask(question: str) -> None:
+    """Ask the photo's assistant; the question and the answer go into the chat history."""
+    settings = common.get_settings()
+    photo = st.session_state[PHOTO_KEY]
+    chat = _assistant_for(photo, settings)
+    chat["messages"].append({"role": "user", "text": question})
+    with st.spinner("Thinking..."):
+        answer = chat["assistant"].ask(question)
+    chat["messages"].append({
+        "role": "assistant", "text": answer.answer, "backend": answer.backend,
+        "tool_calls": [c.model_dump(mode="json") for c in answer.tool_calls],
+    })
+
+
+def page() -> None:
+    st.header("Photo")
+    st.caption("Upload a photo (or take one) to see every face, then ask about the people in it.")
+    settings = common.get_settings()
+    with common.guarded():
+        detector = detector_ui(settings.detector)
+        if detector != settings.detector:
+            settings = common.update_settings(detector=detector)
+    chosen = source_ui()
+    if chosen is not None:
+        name, data = chosen
+        sha = hashlib.sha256(data).hexdigest()
+        if st.session_state.get(PHOTO_KEY, {}).get("sha") != sha:
+            st.session_state[PHOTO_KEY] = {"name": name, "data": data, "sha": sha}
+    photo = st.session_state.get(PHOTO_KEY)
+    if photo is None:
+        st.info("No photo yet: upload one, use the camera, or try the example photo.")
+        return
+    scene = None
+    with common.guarded():
+        from facelens.tools.images import load_image
+        from facelens.tools.scene import analyze_image
+
+        with st.spinner("Finding faces..."):
+            img = load_image(photo["data"])
+            scene = analyze_image(img, detector=settings.detector, gallery=common.gallery())
+    if scene is None:
+        return
+    n = len(scene.faces)
+    st.subheader(f"{photo['name']}: {n} {'face' if n == 1 else 'faces'} found")
+    st.image(annotate(img.rgb, scene), caption=f"detector: {scene.detector} · {scene.timings_ms.get('total', 0):.0f} ms", width="stretch")
+    if n == 0:
+        st.warning("No face was found. Try a clearer or larger photo, or the cnn detector in the box above.")
+    from facelens.tools.faces import crop_box
+
+    per_row = 4
+    for row in range(0, n, per_row):
+        cols = st.columns(per_row)
+        for col, face in zip(cols, scene.faces[row:row + per_row]):
+            with col:
+                face_card_ui(face, crop_box(img.rgb, face.box, margin=0.25))
+    st.subheader("Ask about this photo")
+    question = st.chat_input("Ask about this photo, e.g. who looks happiest?", key="photo_question")
+    if question:
+        with common.guarded():
+            ask(question)
+    chat = st.session_state.get(CHAT_KEY)
+    if chat is not None and chat["key"][0] == photo["sha"]:
+        messages_ui(chat["messages"])

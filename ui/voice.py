@@ -1,0 +1,122 @@
+"""The Voice page: say a question, see what was heard, how it sounded, and the answer.
+
+The recording is transcribed offline (faster-whisper tiny.en), the voice is measured relative to the
+speaker's earlier turns, the words are read for emotion, and, when a photo is open on the Photo page,
+its largest face adds the face channel. :func:`facelens.agent.fusion.fuse` combines the three and flags
+disagreements. The question itself goes to the Photo page's assistant, so it is answered the same way
+as a typed one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import streamlit as st
+
+from facelens.ui import common, photo
+
+TURNS_KEY = "facelens_voice_turns"  # list of finished turns, oldest first
+HISTORY_KEY = "facelens_voice_history"  # VoiceFeatures of earlier turns (the speaker's baseline)
+LAST_KEY = "facelens_voice_last"  # hash of the last recording handled (a rerun must not redo it)
+AUDIO_TYPES = ["wav", "mp3", "ogg", "m4a", "flac", "webm"]
+
+
+def input_ui() -> tuple[str, bytes] | None:
+    """The microphone recorder, or an audio file; returns (name, bytes) or None."""
+    rec = st.audio_input("Record a question", key="voice_record", help="Click the microphone, speak, click again to stop.")
+    if rec is not None:
+        return "recording.wav", rec.getvalue()
+    up = st.file_uploader("...or upload a recorded question", type=AUDIO_TYPES, key="voice_upload")
+    return (up.name, up.getvalue()) if up is not None else None
+
+
+def affect_ui(affect: Any) -> None:
+    """The fused estimate and the evidence of each channel."""
+    st.markdown(f"**Overall: comes across as {photo.emotion_word(affect.label)}** ({affect.confidence:.0%}) · "
+                f"suggested reply tone: *{affect.tone}*")
+    cols = st.columns(max(1, len(affect.channels)))
+    for col, ch in zip(cols, affect.channels):
+        with col, st.container(border=True):
+            st.markdown(f"**{ch.channel.capitalize()}**")
+            st.caption(ch.summary)
+            st.progress(min(1.0, max(0.0, ch.confidence)), text=f"weight {ch.confidence:.0%}")
+            st.caption(f"arousal {ch.arousal:+.2f}" + (f" · valence {ch.valence:+.2f}" if ch.valence is not None else ""))
+    for c in affect.conflicts:
+        st.warning(f"Mixed signals: {c}")
+
+
+def turns_ui(turns: list[dict]) -> None:
+    for turn in reversed(turns):
+        with st.container(border=True):
+            st.markdown(f"🎙️ **You said:** {turn['text'] or '(nothing recognised)'}")
+            st.caption(f"transcribed in {turn['seconds']:.1f} s · {turn['duration']:.1f} s of audio")
+            affect_ui(turn["affect"])
+            if turn.get("answer"):
+                st.markdown(f"**Answer:** {turn['answer']}")
+                st.caption(f"answered by {turn['backend']}")
+            elif turn.get("note"):
+                st.info(turn["note"])
+
+
+def _face_cue() -> tuple[Any, str | None]:
+    """The emotion of the largest face in the Photo page's photo, if there is one."""
+    current = st.session_state.get(photo.PHOTO_KEY)
+    if current is None:
+        return None, None
+    from facelens.tools.scene import analyze_image
+
+    scene = analyze_image(current["data"], detector=common.get_settings().detector, identify=False)
+    faces = [f for f in scene.faces if f.emotion is not None]
+    if not faces:
+        return None, None
+    face = min(faces, key=lambda f: f.position.size_rank)
+    return face.emotion, f"Face {face.id} of {current['name']} (the largest face)"
+
+
+def handle(name: str, data: bytes) -> dict:
+    """Transcribe one recorded question, read its cues, fuse them, and answer it."""
+    from facelens.agent.fusion import fuse
+    from facelens.tools import media
+    from facelens.tools.text_emotion import classify_text
+    from facelens.tools.voice import analyze_voice
+
+    path = common.save_upload(name, data)
+    audio = media.load_audio(path)
+    transcript = common.transcriber().transcribe(audio)
+    text = transcript.text.strip()
+    history = st.session_state.setdefault(HISTORY_KEY, [])
+    voice = analyze_voice(audio, words=len(text.split()) if text else None, history=history)
+    history.append(voice.features)
+    face, face_note = _face_cue()
+    affect = fuse(face=face, voice=voice, words=classify_text(text) if text else None)
+    turn = {"text": text, "seconds": transcript.seconds, "duration": transcript.duration, "affect": affect}
+    if not text:
+        turn["note"] = "No words were recognised. Speak a little closer to the microphone and try again."
+    elif st.session_state.get(photo.PHOTO_KEY) is None:
+        turn["note"] = ("Open a photo on the Photo page to ask about the people in it; your spoken questions are "
+                        "then answered like typed ones, and the photo's largest face joins the cues.")
+    else:
+        photo.ask(text)
+        last = st.session_state[photo.CHAT_KEY]["messages"][-1]
+        turn.update(answer=last["text"], backend=last["backend"])
+    if face_note:
+        turn["face"] = face_note
+    return turn
+
+
+def page() -> None:
+    st.header("Voice")
+    st.caption("Ask a question out loud. facelens transcribes it on this machine, reads how it sounded "
+               "(voice), what it says (words) and, with a photo open, how the largest face looks (face).")
+    current = st.session_state.get(photo.PHOTO_KEY)
+    st.caption(f"Photo: {current['name']}" if current else "No photo open (the Photo page): answers need one.")
+    got = input_ui()
+    if got is not None:
+        digest = hashlib.sha256(got[1]).hexdigest()
+        if st.session_state.get(LAST_KEY) != digest:
+            st.session_state[LAST_KEY] = digest
+            with common.guarded():
+                with st.spinner("Listening..."):
+                    st.session_state.setdefault(TURNS_KEY, []).append(handle(*got))
+    turns_ui(st.session_state.get(TURNS_KEY, []))
