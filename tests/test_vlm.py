@@ -124,6 +124,34 @@ def test_describe_with_tiny_vlm_reports_malformed_output(tiny_dir, group):
     assert "malformed" in " ".join(d.notes)
 
 
+def test_smolvlm_family_few_shot_through_from_pretrained(tmp_path_factory):
+    from facelens.tools.vlm_backends.hf_local import LocalVLM, load
+
+    folder = tiny_vlm.build_idefics3(tmp_path_factory.mktemp("tiny-idefics3"))
+    b = LocalVLM(str(folder))
+    shots = [(np.full((30, 30, 3), 50, np.uint8), GOOD)]
+    turns = describe_turns(np.full((50, 40, 3), 90, np.uint8), shots=shots)
+    processor, model, _ = load(str(folder), "auto")
+    assert type(model).__name__ == "Idefics3ForConditionalGeneration"
+    text = processor.tokenizer.decode(b._inputs(processor, model, turns)["input_ids"][0])
+    assert text.count("<global-img>") == 2 and text.rstrip().endswith("Assistant:")
+    gen = b.generate(turns, max_tokens=4)
+    assert gen.completion_tokens <= 4 and gen.prompt_tokens > 20
+
+
+def test_processor_load_failure_is_a_model_error(tiny_dir, tmp_path):
+    import shutil
+
+    from facelens.tools.vlm_backends.hf_local import load
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_dir, broken)
+    for f in broken.glob("*token*"):
+        f.unlink()
+    with pytest.raises(ModelError, match="Cannot load"):
+        load(str(broken), "cpu")
+
+
 def test_local_weights_errors(tmp_path):
     from facelens.tools.vlm_backends.hf_local import LocalVLM, resolve_weights, weight_bytes
 

@@ -115,6 +115,14 @@ def load(model: str, device: str = "auto") -> tuple[object, object, dict[str, fl
         log.info("loading local VLM %s on %s (%s)", folder, device, dtype_name)
         try:
             processor = AutoProcessor.from_pretrained(folder)
+        except Exception as exc:  # transformers raises many kinds here (missing torchvision shows as AttributeError)
+            import importlib.util
+
+            hint = None
+            if importlib.util.find_spec("torchvision") is None:
+                hint = "Its processor may need torchvision (Qwen2-VL and Qwen2.5-VL do): pip install torchvision"
+            raise ModelError(f"Cannot load the processor of the local VLM {folder}: {type(exc).__name__}: {exc}", hint=hint) from exc
+        try:
             kwargs: dict = {"dtype": getattr(torch, dtype_name)}
             if device.startswith("cuda"):
                 kwargs["device_map"] = {"": device}  # accelerate places every module on that GPU
