@@ -89,7 +89,10 @@ def predict(vecs: np.ndarray) -> list[tuple[float, str, GenderEstimate]]:
         InputError: ``vecs`` is not an N x 128 array of finite numbers.
         ModelError: the shipped model is missing or damaged.
     """
-    x = np.asarray(vecs, dtype=np.float32)
+    try:
+        x = np.asarray(vecs, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"Expected N x 128 face embeddings, got {type(vecs).__name__}.") from exc
     if x.ndim == 1 and x.size == 128:
         x = x[None]
     if x.ndim != 2 or x.shape[1] != 128:
@@ -98,7 +101,11 @@ def predict(vecs: np.ndarray) -> list[tuple[float, str, GenderEstimate]]:
         raise InputError("Face embeddings contain NaN or infinite values.")
     if not len(x):
         return []
-    w = _weights()
+    return apply_heads(_weights(), x)
+
+
+def apply_heads(w: dict[str, np.ndarray], x: np.ndarray) -> list[tuple[float, str, GenderEstimate]]:
+    """The heads' forward pass with the given weights (shared with the training script)."""
     z = (x - w["mean"]) / w["std"]
     p_male = 1.0 / (1.0 + np.exp(-(z @ w["gender_w"] + w["gender_b"])))
     groups = _softmax(z @ w["group_w"] + w["group_b"]).argmax(1)

@@ -8,9 +8,10 @@ resumable, ~0.1 s per image)::
         --cache /work/runs/attributes [--limit 5000]
 
 Steps:
-1. embed every image exactly as ``facelens.tools.scene`` does for a photo: the 200x200 aligned crop
-   is padded with a 25% black margin (HOG misses faces that touch the border), detected with dlib HOG,
-   landmarked (68 points) and embedded; images without a detection are skipped and counted.
+1. embed every image exactly as ``facelens eval attributes`` does (``eval_models.largest_face``):
+   the 200x200 aligned crop is padded with a 25% margin (black, then replicated edges if HOG finds
+   nothing: HOG misses faces that touch the border), detected with dlib HOG, landmarked (68 points)
+   and embedded; images without a detection are skipped and counted.
 2. fit three heads with scikit-learn (training-time only): gender = logistic regression,
    age group = multinomial logistic regression over AGE_GROUPS, age = ridge regression on
    log(1 + age) (clipped at inference); hyper-parameters chosen on utkface/val.
@@ -34,7 +35,6 @@ import numpy as np
 
 AGE_GROUPS = ("0-9", "10-19", "20-39", "40-59", "60+")
 GENDERS = ("female", "male")
-PAD = 0.25
 log = logging.getLogger("train_attributes")
 
 
@@ -50,27 +50,19 @@ def read_labels(folder: Path) -> list[tuple[str, float, str]]:
 
 def embed_folder(folder: Path, cache: Path, limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Embeddings (N x 128), ages, gender indices of the images where a face was found (cached)."""
-    import cv2
-
-    from facelens.tools import faces
+    from facelens.agent.cli.eval_models import largest_face
     from facelens.tools.images import load_image
 
     rows = read_labels(folder)[:limit]
     done: dict[str, list[float] | None] = {}
     if cache.exists():
         done = json.loads(cache.read_text())
-    t0, todo = time.perf_counter(), [r for r in rows if r[0] not in done]
+    # misses (None) are retried: the face finder may have improved since they were cached
+    t0, todo = time.perf_counter(), [r for r in rows if done.get(r[0]) is None]
     for k, (name, _, _) in enumerate(todo, 1):
-        rgb = load_image(folder / name).rgb
-        m = int(PAD * max(rgb.shape[:2]))
-        padded = cv2.copyMakeBorder(rgb, m, m, m, m, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        found, vecs = faces.find_faces(padded, "hog")
-        if found:
-            # the largest face is the labelled one
-            i = max(range(len(found)), key=lambda j: found[j].box[2] * found[j].box[3])
-            done[name] = [round(float(v), 6) for v in vecs[i]]
-        else:
-            done[name] = None
+        # the same face finder as ``facelens eval attributes``: margin, HOG, largest face
+        _, _, vec = largest_face(load_image(folder / name).rgb, "hog")
+        done[name] = None if vec is None else [round(float(v), 6) for v in vec]
         if k % 250 == 0 or k == len(todo):
             cache.write_text(json.dumps(done))
             rate = (time.perf_counter() - t0) / k
@@ -134,8 +126,114 @@ def main(argv: list[str] | None = None) -> None:
                    minutes=round((time.perf_counter() - t0) / 60, 1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **weights, groups=np.array(AGE_GROUPS), genders=np.array(GENDERS))
+    metrics.update(evaluate(dict(np.load(args.out)), xva, ava, gva, miss_va))
     (args.cache / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    write_card(args.out.with_name("MODEL_CARD_attributes.md"), metrics, atr, gtr, args)
     print(json.dumps(metrics, indent=1))
+
+
+def evaluate(w: dict[str, np.ndarray], x: np.ndarray, age: np.ndarray, gender: np.ndarray, misses: int) -> dict:
+    """Val metrics of the exported heads exactly as facelens applies them (age clipped to its group)."""
+    from facelens.tools.attributes import apply_heads
+
+    preds = apply_heads(w, x)
+    pg = np.array([GENDERS.index(p[2].label) for p in preds])
+    pgrp = np.array([AGE_GROUPS.index(p[1]) for p in preds])
+    page = np.array([p[0] for p in preds])
+    tgrp = age_group_index(age)
+    conf = np.zeros((len(AGE_GROUPS), len(AGE_GROUPS)), dtype=int)
+    np.add.at(conf, (tgrp, pgrp), 1)
+    n_all = len(x) + misses
+    return {
+        "final": {
+            "gender_accuracy": round(float((pg == gender).mean()), 4),
+            "age_group_accuracy": round(float((pgrp == tgrp).mean()), 4),
+            "age_mae": round(float(np.abs(page - age).mean()), 2),
+            "gender_accuracy_all_images": round(float((pg == gender).sum() / n_all), 4),
+            "age_group_accuracy_all_images": round(float((pgrp == tgrp).sum() / n_all), 4),
+            "gender_accuracy_by_gender": {g: round(float((pg[gender == i] == i).mean()), 4) for i, g in enumerate(GENDERS)},
+            "age_group_recall": {g: round(float((pgrp[tgrp == i] == i).mean()), 4) for i, g in enumerate(AGE_GROUPS)},
+            "age_mae_by_group": {g: round(float(np.abs(page - age)[tgrp == i].mean()), 2) for i, g in enumerate(AGE_GROUPS)},
+            "group_confusion": conf.tolist(),
+            "val_group_counts": np.bincount(tgrp, minlength=len(AGE_GROUPS)).tolist(),
+        }
+    }
+
+
+def write_card(path: Path, m: dict, age_tr: np.ndarray, gender_tr: np.ndarray, args: argparse.Namespace) -> None:
+    """MODEL_CARD_attributes.md beside the weights: data, metrics, limits."""
+    f = m["final"]
+    tr_groups = np.bincount(age_group_index(age_tr), minlength=len(AGE_GROUPS))
+    rows = "\n".join(
+        f"| {g} | {tr_groups[i]} | {f['val_group_counts'][i]} | {f['age_group_recall'][g]:.3f} | {f['age_mae_by_group'][g]:.1f} |"
+        for i, g in enumerate(AGE_GROUPS)
+    )
+    conf = "\n".join(f"| {g} | " + " | ".join(str(v) for v in f["group_confusion"][i]) + " |" for i, g in enumerate(AGE_GROUPS))
+    text = CARD.format(
+        n_train=m["n_train"], no_face_train=m["no_face_train"], n_val=m["n_val"], no_face_val=m["no_face_val"],
+        female_tr=int((gender_tr == 0).sum()), male_tr=int((gender_tr == 1).sum()), rows=rows, conf=conf,
+        head=" | ".join(AGE_GROUPS), sep=" | ".join("---" for _ in AGE_GROUPS), limit=args.limit or "all", **f,
+        acc_f=f["gender_accuracy_by_gender"]["female"], acc_m=f["gender_accuracy_by_gender"]["male"],
+        gender_C=m["gender_C"], group_C=m["group_C"], age_alpha=m["age_alpha"],
+    )
+    path.write_text(text)
+
+
+CARD = """# Model card: facelens age and gender heads (`attributes.npz`)
+
+**What it does.** Estimates a face's *apparent* age (years), age group (0-9, 10-19, 20-39, 40-59, 60+)
+and *apparent* gender (female/male with a probability) from the 128-d dlib face embedding that
+facelens computes for every face. Three linear heads, applied with numpy
+(`facelens.tools.attributes`); about 10 microseconds per face. Race/ethnicity is not trained or inferred.
+
+**Training.** `python training/train_attributes.py --data ../shared/data/utkface --limit {limit}`
+(see `training/README.md`): UTKFace aligned 200x200 crops, padded, detected with dlib HOG, embedded
+with dlib's ResNet; gender: logistic regression (C={gender_C}); age group: multinomial logistic
+regression (C={group_C}); age: ridge regression on log(1 + age) (alpha={age_alpha}), clipped at
+inference into the predicted age group so the two never disagree. Regularisation chosen on val.
+
+**Data and licence.** UTKFace (Zhang, Song & Qi, CVPR 2017) is released for **non-commercial research
+only**. The images are not shipped; only the fitted weights are. Check whether that licence fits your
+use before deploying these weights. Training used {n_train} images with a detected face
+({no_face_train} skipped: no face found); {female_tr} labelled female, {male_tr} male.
+
+## Metrics on utkface/val ({n_val} images with a detected face; {no_face_val} without)
+
+| metric | value |
+|---|---|
+| gender accuracy | {gender_accuracy:.3f} (female {acc_f:.3f}, male {acc_m:.3f}) |
+| age-group accuracy | {age_group_accuracy:.3f} |
+| age MAE | {age_mae:.2f} years |
+| gender / age-group accuracy counting no-face images as wrong | {gender_accuracy_all_images:.3f} / {age_group_accuracy_all_images:.3f} |
+
+Per age group (training count, val count, recall, age MAE):
+
+| group | train | val | recall | MAE (years) |
+|---|---|---|---|---|
+{rows}
+
+Age-group confusion on val (rows: true, columns: predicted):
+
+| true \\ pred | {head} |
+|---|{sep}|
+{conf}
+
+The regularisation was chosen on this same val split, so these figures are slightly optimistic;
+`facelens eval attributes DIR --json` measures the shipped model on any other labelled folder.
+
+## Limits and biases
+- Apparent attributes, not facts: a label is how a model trained on one dataset reads a face. Gender is
+  reported as a binary apparent label because that is how UTKFace is annotated; it says nothing about
+  a person's gender identity. Do not use it to make decisions about people.
+- UTKFace is web-scraped: ages cluster at 20-39 and babies (0-4); older ages and teenagers are rarer,
+  so errors are largest there (see the MAE per group). Its skin-tone and ethnic mix is uneven, which
+  the embedding inherits: accuracy is likely lower for groups that are under-represented.
+- The dlib embedding was trained for identity, not age: fine age differences within a group are
+  weakly encoded (MAE of several years). Children's embeddings are less reliable (dlib's training data
+  are mostly adults).
+- Only faces the detector finds get an estimate; small, blurred, profile or occluded faces give less
+  reliable embeddings.
+"""
 
 
 if __name__ == "__main__":
