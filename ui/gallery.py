@@ -34,10 +34,9 @@ def people_ui(people: list) -> None:
     if not people:
         st.info("Nobody is enrolled yet.")
         return
-    st.dataframe(
+    st.table(
         [{"name": p.name, "photos": p.images, "from": ", ".join(p.sources),
           "enrolled": time.strftime("%Y-%m-%d %H:%M", time.localtime(p.added))} for p in people],
-        hide_index=True, width="stretch",
     )
 
 

@@ -85,7 +85,7 @@ def face_card_ui(face: Any, crop: np.ndarray) -> None:
 
     with st.container(border=True):
         st.markdown(f"**Face {face.id}** · {position_phrase(face)}")
-        st.image(crop, width=120)
+        st.image(crop, width=96)
         if face.identity is None:
             st.caption("Identity: not checked (the gallery is empty)")
         elif face.identity.known:
@@ -109,11 +109,13 @@ def face_card_ui(face: Any, crop: np.ndarray) -> None:
 
 def messages_ui(messages: list[dict]) -> None:
     """The chat so far; tool calls behind an expander under each answer."""
+    from facelens.agent.answers import backend_label
+
     for m in messages:
         with st.chat_message(m["role"]):
             st.markdown(m["text"])
             if m["role"] == "assistant":
-                st.caption(f"answered by {m['backend']}")
+                st.caption(f"answered by {backend_label(m['backend'])}")
                 if m.get("tool_calls"):
                     with st.expander(f"Tool calls ({len(m['tool_calls'])})"):
                         st.json(m["tool_calls"])
@@ -158,11 +160,13 @@ def page() -> None:
     st.header("Photo")
     st.caption("Upload a photo (or take one) to see every face, then ask about the people in it.")
     settings = common.get_settings()
-    with common.guarded():
+    top_left, top_right = st.columns([3, 1])
+    with top_right, common.guarded():
         detector = detector_ui(settings.detector)
         if detector != settings.detector:
             settings = common.update_settings(detector=detector)
-    chosen = source_ui()
+    with top_left:
+        chosen = source_ui()
     if chosen is not None:
         name, data = chosen
         sha = hashlib.sha256(data).hexdigest()
@@ -184,17 +188,20 @@ def page() -> None:
         return
     n = len(scene.faces)
     st.subheader(f"{photo['name']}: {n} {'face' if n == 1 else 'faces'} found")
-    st.image(annotate(img.rgb, scene), caption=f"detector: {scene.detector} · {scene.timings_ms.get('total', 0):.0f} ms", width="stretch")
+    left, right = st.columns([3, 2])
+    with left:
+        st.image(annotate(img.rgb, scene), caption=f"detector: {scene.detector} · {scene.timings_ms.get('total', 0):.0f} ms", width="stretch")
     if n == 0:
-        st.warning("No face was found. Try a clearer or larger photo, or the cnn detector in the box above.")
+        st.warning("No face was found. Try a clearer or larger photo, or the cnn detector above.")
     from facelens.tools.faces import crop_box
 
-    per_row = 4
-    for row in range(0, n, per_row):
-        cols = st.columns(per_row)
-        for col, face in zip(cols, scene.faces[row:row + per_row]):
-            with col:
-                face_card_ui(face, crop_box(img.rgb, face.box, margin=0.25))
+    per_row = 2
+    with right:
+        for row in range(0, n, per_row):
+            cols = st.columns(per_row)
+            for col, face in zip(cols, scene.faces[row:row + per_row]):
+                with col:
+                    face_card_ui(face, crop_box(img.rgb, face.box, margin=0.25))
     st.subheader("Ask about this photo")
     question = st.chat_input("Ask about this photo, e.g. who looks happiest?", key="photo_question")
     if question:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from facelens.ui import common
@@ -69,7 +71,7 @@ def session_ui(sid: str) -> None:
 
     rec = session_store.load(sid)
     kind = " + ".join(k for k, has in (("video", rec.has_video), ("audio", rec.has_audio)) if has)
-    st.caption(f"{rec.source} · {kind} · {rec.duration:.0f} s · {len(rec.people)} face track(s) · ingested {rec.created}")
+    st.caption(f"{Path(rec.source).name} · {kind} · {rec.duration:.0f} s · {len(rec.people)} face track(s) · ingested {rec.created}")
     png = session_report.plot(sid, common.upload_dir() / f"{sid}.png")
     st.image(str(png), caption="Facial emotion per second, per face track; below, what was said (coloured by the words' emotion)")
     if rec.people:
@@ -79,11 +81,13 @@ def session_ui(sid: str) -> None:
 
 
 def chat_ui(messages: list[dict]) -> None:
+    from facelens.agent.answers import backend_label
+
     for m in messages:
         with st.chat_message(m["role"]):
             st.markdown(m["text"])
             if m["role"] == "assistant":
-                st.caption(f"answered by {m['backend']} from {', '.join(m['sessions']) or 'no session'}")
+                st.caption(f"answered by {backend_label(m['backend'])} from {', '.join(m['sessions']) or 'no session'}")
                 if m.get("evidence"):
                     with st.expander(f"Evidence ({len(m['evidence'])})"):
                         st.json(m["evidence"])

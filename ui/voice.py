@@ -47,14 +47,16 @@ def affect_ui(affect: Any) -> None:
 
 
 def turns_ui(turns: list[dict]) -> None:
+    from facelens.agent.answers import backend_label
+
     for turn in reversed(turns):
         with st.container(border=True):
-            st.markdown(f"🎙️ **You said:** {turn['text'] or '(nothing recognised)'}")
+            st.markdown(f"**You said:** {turn['text'] or '(nothing recognised)'}")
             st.caption(f"transcribed in {turn['seconds']:.1f} s · {turn['duration']:.1f} s of audio")
             affect_ui(turn["affect"])
             if turn.get("answer"):
                 st.markdown(f"**Answer:** {turn['answer']}")
-                st.caption(f"answered by {turn['backend']}")
+                st.caption(f"answered by {backend_label(turn['backend'])}")
             elif turn.get("note"):
                 st.info(turn["note"])
 

@@ -26,6 +26,7 @@ def streamlit_command(port: int, address: str | None = None) -> list[str]:
         "--server.headless", "true",
         "--server.port", str(port),
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",  # no "Deploy" button: this is a local app
     ]
     if address:
         cmd += ["--server.address", address]

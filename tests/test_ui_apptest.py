@@ -1,0 +1,251 @@
+"""Every page of the Streamlit app through ``streamlit.testing.v1.AppTest`` (no browser, real models).
+
+Each test runs ui/app.py with the autouse private FACELENS_HOME and the offline backend, drives the
+widgets as a user would, and checks what is drawn; bad input must end in ``st.error`` with a hint,
+never an exception on the page.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from facelens.tools.samples import astronaut as astronaut_rgb  # noqa: E402
+from tests.conftest import jpeg_bytes  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "FACELENS_LOCAL_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("FACELENS_BACKEND", "offline")
+
+
+def start(page: str = "Photo") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    if page != "Photo":
+        at.sidebar.radio(key="nav_page").set_value(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Everything written on the page as markdown/captions/alerts, one string."""
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [h.value for h in at.subheader]
+    parts += [a.value for a in (*at.success, *at.info, *at.warning, *at.error)]
+    return "\n".join(str(p) for p in parts)
+
+
+def no_crash(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def wav_bytes(audio: np.ndarray, rate: int = 16000) -> bytes:
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+@functools.lru_cache(maxsize=None)
+def speech(text: str) -> np.ndarray:
+    from facelens.tools import sample_media
+    from facelens.tools.errors import DependencyError
+
+    try:
+        return np.concatenate([sample_media.speak(text), np.zeros(4000, np.float32)])
+    except DependencyError as exc:
+        pytest.skip(f"needs espeak-ng to make test speech: {exc}")
+
+
+# --- Photo ------------------------------------------------------------------------------------
+
+
+def test_photo_page_cards_and_chat_with_tool_calls() -> None:
+    at = start()
+    assert "No photo yet" in texts(at)
+    at.button(key="photo_example").click().run()
+    no_crash(at)
+    page = texts(at)
+    assert "group.jpg: 4 faces found" in page
+    for i in range(1, 5):
+        assert f"**Face {i}**" in page
+    assert "Clothing: blue" in page and "Clothing: yellow" in page
+    assert "Identity: not checked" in page  # empty gallery
+    assert len(at.image) >= 5  # the annotated photo and one crop per face
+    at.chat_input(key="photo_question").set_value("How many people are in this photo?").run()
+    no_crash(at)
+    answer = at.chat_message[-1]
+    assert "I count 4 people" in answer.markdown[0].value
+    assert "offline planner" in answer.caption[0].value
+    assert answer.expander[0].label.startswith("Tool calls")
+    # a follow-up keeps the conversation (and the history)
+    at.chat_input(key="photo_question").set_value("who is on the far right?").run()
+    no_crash(at)
+    assert len(at.chat_message) == 4
+    assert "Face 4" in at.chat_message[-1].markdown[0].value
+
+
+def test_photo_page_corrupt_and_empty_uploads_show_errors() -> None:
+    at = start()
+    at.file_uploader(key="photo_upload").set_value(("broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "image/jpeg")).run()
+    no_crash(at)
+    assert at.error and "What to do" in at.error[0].value
+    at.file_uploader(key="photo_upload").set_value(("empty.png", b"", "image/png")).run()
+    no_crash(at)
+    assert at.error
+
+
+def test_photo_page_no_face_and_empty_question() -> None:
+    at = start()
+    grey = np.full((240, 320, 3), 128, np.uint8)
+    at.file_uploader(key="photo_upload").set_value(("wall.jpg", jpeg_bytes(grey), "image/jpeg")).run()
+    no_crash(at)
+    assert "0 faces found" in texts(at) and at.warning
+    at.chat_input(key="photo_question").set_value("   ").run()
+    no_crash(at)
+    assert at.error and "question is empty" in at.error[0].value
+
+
+# --- Voice ------------------------------------------------------------------------------------
+
+
+def test_voice_page_recorded_question_is_answered_with_cues() -> None:
+    at = start()
+    at.button(key="photo_example").click().run()
+    at.sidebar.radio(key="nav_page").set_value("Voice").run()
+    assert "Photo: group.jpg" in texts(at)
+    at.audio_input(key="voice_record").set_value(("q.wav", wav_bytes(speech("How many people are in this photo?")), "audio/wav")).run()
+    no_crash(at)
+    page = texts(at)
+    assert "You said:** How many people are in this photo" in page
+    assert "Overall: comes across as" in page
+    assert "**Words**" in page and "**Voice**" in page
+    assert "I count 4 people" in page and "offline planner" in page
+
+
+def test_voice_page_without_photo_and_bad_audio() -> None:
+    at = start("Voice")
+    assert "No photo open" in texts(at)
+    at.file_uploader(key="voice_upload").set_value(("q.wav", b"RIFF....WAVEgarbage", "audio/wav")).run()
+    no_crash(at)
+    assert at.error and "What to do" in at.error[0].value
+    at.file_uploader(key="voice_upload").set_value(("hi.wav", wav_bytes(speech("Hello there, I am happy today.")), "audio/wav")).run()
+    no_crash(at)
+    page = texts(at)
+    assert "You said:** Hello there" in page and "Open a photo on the Photo page" in page
+
+
+# --- Gallery ----------------------------------------------------------------------------------
+
+
+def test_gallery_enrol_list_remove() -> None:
+    at = start("Gallery")
+    assert "biometric data" in texts(at) and "Nobody is enrolled yet" in texts(at)
+    at.text_input(key="gal_name").set_value("Eileen")
+    at.file_uploader(key="gal_files").set_value([("eileen.jpg", jpeg_bytes(astronaut_rgb()), "image/jpeg")])
+    at.button[0].click().run()  # "Enrol" without the consent box ticked
+    no_crash(at)
+    assert at.error and "consent" in at.error[0].value
+    at.checkbox(key="gal_consent").check()
+    at.button[0].click().run()
+    no_crash(at)
+    assert "Enrolled Eileen from 1 photo" in texts(at)
+    assert "Eileen" in str(at.table[0].value)
+    from facelens.tools.identity import Gallery
+
+    assert [p.name for p in Gallery().people()] == ["Eileen"]
+    at.button(key="gal_remove").click().run()
+    no_crash(at)
+    assert "Removed Eileen" in texts(at) and "Nobody is enrolled yet" in texts(at)
+    assert Gallery().people() == []
+
+
+def test_gallery_rejects_photo_without_face() -> None:
+    at = start("Gallery")
+    at.text_input(key="gal_name").set_value("Nobody")
+    at.file_uploader(key="gal_files").set_value([("wall.jpg", jpeg_bytes(np.full((200, 200, 3), 90, np.uint8)), "image/jpeg")])
+    at.checkbox(key="gal_consent").check()
+    at.button[0].click().run()
+    no_crash(at)
+    assert at.error and "No face" in at.error[0].value and "What to do" in at.error[0].value
+
+
+# --- Sessions ---------------------------------------------------------------------------------
+
+
+def test_sessions_ingest_timeline_transcript_and_chat() -> None:
+    at = start("Sessions")
+    assert "No sessions yet" in texts(at)
+    audio = np.concatenate([speech("Hello, thanks for calling."), speech("I am really angry about my late order.")])
+    at.file_uploader(key="ses_file").set_value(("call.wav", wav_bytes(audio), "audio/wav"))
+    at.text_input(key="ses_id").set_value("call1")
+    at.button[0].click().run()
+    no_crash(at)
+    page = texts(at)
+    assert "Ingested session call1" in page
+    assert at.selectbox(key="ses_pick").value == "call1"
+    assert at.image  # the timeline plot
+    said = " ".join(str(v) for v in at.dataframe[0].value["said"])
+    assert "angry" in said.lower()
+    at.chat_input(key="ses_question").set_value("when did the customer sound angry?").run()
+    no_crash(at)
+    reply = at.chat_message[-1]
+    assert "angry" in reply.markdown[0].value.lower() and "call1" in reply.caption[0].value
+
+
+def test_sessions_bad_media_shows_error() -> None:
+    at = start("Sessions")
+    at.file_uploader(key="ses_file").set_value(("video.mp4", b"this is not a video", "video/mp4"))
+    at.button[0].click().run()
+    no_crash(at)
+    assert at.error and "What to do" in at.error[0].value
+
+
+# --- Settings ---------------------------------------------------------------------------------
+
+
+def test_settings_backend_errors_and_thresholds() -> None:
+    at = start("Settings")
+    assert "offline planner" in at.success[0].value
+    at.selectbox(key="set_backend").set_value("openai").run()
+    no_crash(at)
+    assert at.error and "OPENAI_API_KEY" in at.error[0].value
+    at.selectbox(key="set_backend").set_value("offline").run()
+    at.slider(key="set_threshold").set_value(0.4).run()
+    at.checkbox(key="set_allow_cloud").check().run()
+    no_crash(at)
+    from facelens.ui.common import SETTINGS_KEY
+
+    s = at.session_state[SETTINGS_KEY]
+    assert (s.backend, s.identity_threshold, s.allow_cloud_images) == ("offline", 0.4, True)
+    assert "Photos may go to a cloud model" in texts(at)
+
+
+# --- facelens ui ------------------------------------------------------------------------------
+
+
+def test_cli_ui_command_line_and_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
+    from facelens.agent.cli import main
+    from facelens.agent.cli.ui import app_path, streamlit_command
+
+    cmd = streamlit_command(8999, "127.0.0.1")
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and Path(cmd[4]) == app_path() and app_path().exists()
+    assert cmd[cmd.index("--server.headless") + 1] == "true" and cmd[cmd.index("--server.port") + 1] == "8999"
+    assert main(["ui", "--port", "70000"]) == 2
+    assert "--port must be between" in capsys.readouterr().err
