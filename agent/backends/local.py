@@ -59,12 +59,16 @@ def resolve_model(model: str | None) -> Path:
 class LocalBackend:
     """A local chat model answering from the scene facts in one call."""
 
-    def __init__(self, model: str | None = None, *, engine: str | None = None, max_new_tokens: int = MAX_NEW_TOKENS) -> None:
+    def __init__(
+        self, model: str | None = None, *, engine: str | None = None, max_new_tokens: int | None = None, threads: int | None = None
+    ) -> None:
         """
         Args:
             model: a .gguf path, a model folder, or a known name ("smollm2").
             engine: "llamacpp" or "transformers" (default: llama.cpp for GGUF when installed).
-            max_new_tokens: answer length limit.
+            max_new_tokens: answer length limit (default FACELENS_LOCAL_MAX_TOKENS, else 96).
+            threads: CPU threads for generation (default FACELENS_LOCAL_THREADS, else torch's default);
+                one thread is several times faster on a busy machine.
         """
         self.path = resolve_model(model)
         if engine is None:
@@ -72,7 +76,8 @@ class LocalBackend:
         if engine not in ("llamacpp", "transformers"):
             raise NotFoundError(f"Unknown local engine '{engine}'; use 'llamacpp' or 'transformers'.")
         self.engine = engine
-        self.max_new_tokens = max_new_tokens
+        self.max_new_tokens = max_new_tokens or int(os.environ.get("FACELENS_LOCAL_MAX_TOKENS") or MAX_NEW_TOKENS)
+        self.threads = threads or (int(os.environ["FACELENS_LOCAL_THREADS"]) if os.environ.get("FACELENS_LOCAL_THREADS") else None)
         self.name = f"local:{self.path.stem if self.path.is_file() else self.path.name}"
 
     def answer(self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None) -> BackendReply:
@@ -106,8 +111,14 @@ class LocalBackend:
             enc = tok(prompts.render("assistant", "local_template", messages=messages), return_tensors="pt")
         import torch
 
-        with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=tok.eos_token_id)
+        before = torch.get_num_threads()
+        try:
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            with torch.inference_mode():
+                out = model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=tok.eos_token_id)
+        finally:
+            torch.set_num_threads(before)  # the thread count is process-wide: leave it as it was
         return tok.decode(out[0][enc["input_ids"].shape[1]:], skip_special_tokens=True)
 
     def _llamacpp(self, messages: list[dict[str, str]]) -> str:
@@ -177,4 +188,4 @@ def _llama(path: str) -> Any:
         from llama_cpp import Llama
     except ImportError as exc:
         raise missing_dependency("llama-cpp-python", "llamacpp", why="fast local GGUF models") from exc
-    return Llama(model_path=path, n_ctx=4096, verbose=False)
+    return Llama(model_path=path, n_ctx=4096, verbose=False)  # untested here: llama-cpp-python is not installed
