@@ -6,12 +6,11 @@ On a whole group photo its input is so small that most faces shrink to a few pix
 ``blazeface-tiled`` and ``fused`` detectors also run it on overlapping tiles (a 2 x 2 and a 3 x 3 grid),
 merge the passes, and re-check every doubtful candidate on a crop centred on it (a face seen at a
 comfortable scale scores high, a texture that only looked like a face on a tile edge does not).
-``fused`` adds dlib's HOG detections, whose scores are calibrated onto BlazeFace's scale.
+``fused`` lives in :mod:`facelens.tools.fusion`.
 
-Box convention: BlazeFace boxes are square and cover brows to chin a little more loosely than dlib;
-:func:`to_tight_box` maps them onto dlib's tight box (fitted on WIDER FACE photos where both detectors
-found the same face; see ``bench/detection.md``), so landmarks, alignment and positions do not
-depend on which detector ran.
+Box convention: BlazeFace boxes are square, like dlib's HOG boxes; :func:`to_tight_box` maps them onto
+dlib's tight box (fitted on WIDER FACE photos where both detectors found the same face; see
+``bench/detection.md``), so landmarks, alignment and positions do not depend on which detector ran.
 
 Every detector here registers itself with :func:`facelens.tools.faces.register_detector`. Without
 mediapipe they are still listed but raise a :class:`DependencyError` naming the extra to install;
@@ -34,9 +33,10 @@ _lock = threading.Lock()
 
 MODELS = {"short": 0, "full": 1}  # name -> mediapipe model_selection
 
-#: BlazeFace box -> dlib tight box, as fractions of the BlazeFace side (centre shift, width, height);
-#: medians over faces both detectors found on the shared WIDER photos (bench/detection.md)
-TIGHT_FROM_BLAZE = (0.0, 0.06, 0.86, 0.86)  # dx, dy, w, h
+#: BlazeFace box -> dlib tight box, as fractions of the BlazeFace side (centre shift, width, height):
+#: medians over 906 faces that both BlazeFace (full range, 3 x 3 tiles) and dlib HOG found on the shared
+#: WIDER photos (bench/detection.md). On faces of 20-150 px the two boxes nearly coincide.
+TIGHT_FROM_BLAZE = (-0.01, 0.01, 0.99, 0.99)  # dx, dy, w, h
 
 
 # --- mediapipe plumbing --------------------------------------------------------------------
@@ -129,28 +129,29 @@ def tiles(width: int, height: int, n: int, overlap: float = 0.25) -> list[tuple[
     for i in range(n):
         for j in range(n):
             x0, y0 = int(j * tw * (1 - overlap)), int(i * th * (1 - overlap))
-            out.append((x0, y0, min(width, int(round(x0 + tw))), min(height, int(round(y0 + th)))))
+            x1 = width if j == n - 1 else min(width, int(round(x0 + tw)))
+            y1 = height if i == n - 1 else min(height, int(round(y0 + th)))
+            out.append((x0, y0, x1, y1))
     return out
 
 
-def tiled_candidates(rgb: np.ndarray, passes: tuple[tuple[str, int], ...]) -> np.ndarray:
-    """BlazeFace over every tile of every ``(model, grid)`` pass; N x 5 native boxes, image pixels.
+def tiled_candidates(rgb: np.ndarray, model: str, grid: int) -> np.ndarray:
+    """BlazeFace over every tile of an n x n grid; N x 5 native boxes in image pixels.
 
     A box that touches an inner tile edge is a face cut in two; it is dropped because the
     overlapping neighbour tile sees the whole face.
     """
     h, w = rgb.shape[:2]
     found = []
-    for model, n in passes:
-        for x0, y0, x1, y1 in tiles(w, h, n):
-            dets = raw_detections(rgb[y0:y1, x0:x1], model)
-            if not len(dets):
-                continue
-            inner = _touches_inner_edge(dets, x1 - x0, y1 - y0, x0 > 0, y0 > 0, x1 < w, y1 < h)
-            dets = dets[~inner]
-            dets[:, 0] += x0
-            dets[:, 1] += y0
-            found.append(dets)
+    for x0, y0, x1, y1 in tiles(w, h, grid):
+        dets = raw_detections(rgb[y0:y1, x0:x1], model)
+        if not len(dets):
+            continue
+        inner = _touches_inner_edge(dets, x1 - x0, y1 - y0, x0 > 0, y0 > 0, x1 < w, y1 < h)
+        dets = dets[~inner]
+        dets[:, 0] += x0
+        dets[:, 1] += y0
+        found.append(dets)
     return np.concatenate(found) if found else np.zeros((0, 5))
 
 
@@ -209,20 +210,71 @@ def merge(dets: np.ndarray, iou_thr: float = 0.3, inside_thr: float = 0.7) -> np
     return np.asarray(out, dtype=np.float64).reshape(-1, 6)
 
 
-def recheck(rgb: np.ndarray, box: np.ndarray, model: str = "short", context: float = 2.2) -> float:
-    """Score of the best BlazeFace box on a square crop centred on ``box`` that agrees with it (0 if none)."""
+def recheck(rgb: np.ndarray, box: np.ndarray, model: str = "short", context: float = 2.2, mirror: bool = False) -> float:
+    """Score of the best BlazeFace box on a square crop centred on ``box`` that agrees with it (0 if none).
+
+    Args:
+        rgb: the whole image.
+        box: ``x, y, w, h`` of the candidate in image pixels.
+        model: BlazeFace model to run on the crop.
+        context: crop side as a multiple of the box side.
+        mirror: run on the mirrored crop (a second, independent look).
+    """
     h, w = rgb.shape[:2]
-    x, y, bw, bh = box[:4]
+    x, y, bw, bh = (float(v) for v in box[:4])
     side = context * max(bw, bh)
     cx, cy = x + bw / 2, y + bh / 2
     x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
     x1, y1 = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
     if x1 - x0 < 8 or y1 - y0 < 8:
         return 0.0
-    dets = raw_detections(rgb[y0:y1, x0:x1], model)
+    crop = rgb[y0:y1, x0:x1]
+    dets = raw_detections(crop[:, ::-1] if mirror else crop, model)
     if not len(dets):
         return 0.0
+    if mirror:
+        dets[:, 0] = (x1 - x0) - dets[:, 0] - dets[:, 2]
     dets[:, 0] += x0
     dets[:, 1] += y0
-    agree = iou(dets[:, :4], np.asarray(box[:4])[None])[:, 0] > 0.4
+    agree = iou(dets[:, :4], np.array([[x, y, bw, bh]]))[:, 0] > 0.4
     return float(dets[agree, 4].max()) if agree.any() else 0.0
+
+
+# --- detectors ------------------------------------------------------------------------------
+
+
+def to_tight_box(row: np.ndarray, width: int, height: int) -> faces.Box:
+    """Map a native BlazeFace box (``x, y, w, h``, image pixels) onto dlib's tight face box."""
+    x, y, bw, bh = (float(v) for v in row[:4])
+    dx, dy, fw, fh = TIGHT_FROM_BLAZE
+    cx, cy = x + bw / 2 + dx * bw, y + bh / 2 + dy * bw
+    x0, y0 = max(0, int(round(cx - fw * bw / 2))), max(0, int(round(cy - fh * bw / 2)))
+    x1, y1 = min(width, int(round(cx + fw * bw / 2))), min(height, int(round(cy + fh * bw / 2)))
+    return (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+
+
+def _detections(rgb: np.ndarray, rows: np.ndarray, threshold: float, name: str) -> list[faces.Detection]:
+    h, w = rgb.shape[:2]
+    return [faces.Detection(to_tight_box(r, w, h), float(r[4]), name) for r in rows if r[4] >= threshold]
+
+
+def detect_blazeface(rgb: np.ndarray, *, model: str = "full", threshold: float = 0.5, **_: object) -> list[faces.Detection]:
+    """One BlazeFace pass over the whole photo (``model``: "full" range or "short" range)."""
+    return _detections(rgb, raw_detections(rgb, model), threshold, "blazeface" if model == "full" else "blazeface-short")
+
+
+def detect_blazeface_short(rgb: np.ndarray, *, threshold: float = 0.5, **_: object) -> list[faces.Detection]:
+    """BlazeFace short range over the whole photo: for close-ups and selfies."""
+    return detect_blazeface(rgb, model="short", threshold=threshold)
+
+
+def detect_blazeface_tiled(rgb: np.ndarray, *, threshold: float = 0.5, **_: object) -> list[faces.Detection]:
+    """BlazeFace full range on the whole photo and on 2 x 2 and 3 x 3 overlapping tiles, box-voted."""
+    per_pass = [tiled_candidates(rgb, "full", grid) for grid in (1, 2, 3)]
+    rows = merge(np.concatenate(per_pass))
+    return _detections(rgb, rows, threshold, "blazeface-tiled")
+
+
+faces.register_detector("blazeface", detect_blazeface)
+faces.register_detector("blazeface-short", detect_blazeface_short)
+faces.register_detector("blazeface-tiled", detect_blazeface_tiled)

@@ -46,7 +46,7 @@ class Face:
 
 DetectorFn = Callable[..., list[Detection]]
 _DETECTORS: dict[str, DetectorFn] = {}
-DEFAULT_DETECTOR = "hog"
+DEFAULT_DETECTOR = "fused"  # tiled BlazeFace + re-checks (tools/fusion.py); HOG alone without mediapipe
 
 
 def register_detector(name: str, fn: DetectorFn) -> None:
@@ -56,6 +56,7 @@ def register_detector(name: str, fn: DetectorFn) -> None:
 
 def available_detectors() -> list[str]:
     """Names accepted by ``detect_faces(detector=...)``."""
+    _ensure_plugins()
     return sorted(_DETECTORS)
 
 
@@ -174,7 +175,7 @@ def _ensure_plugins() -> None:
     # optional detector modules register themselves on import; absent extras are fine
     import importlib
 
-    for mod in ("facelens.tools.blazeface",):
+    for mod in ("facelens.tools.blazeface", "facelens.tools.fusion"):
         try:
             importlib.import_module(mod)
         except ImportError:
