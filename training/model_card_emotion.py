@@ -12,6 +12,36 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _command(tr: dict) -> str:
+    a = tr["args"]
+    cmd = f"nice -n 10 python training/train_emotion.py --data ../shared/data/fer2013 --out /work/runs/emotion --epochs {a['epochs']}"
+    if float(a.get("budget_minutes", 0) or 0):
+        cmd += f" --budget-minutes {a['budget_minutes']}"
+    return cmd
+
+
+def _progress(tr: dict) -> str:
+    hist = tr.get("history") or []
+    a = tr["args"]
+    if not hist or not float(a.get("budget_minutes", 0) or 0):
+        return ""
+    return (f"; the run did {len(hist)} of {a['epochs']} planned epochs (the last {hist[-1].get('batches', '?')} batches long) "
+            f"before its {a['budget_minutes']}-minute wall-clock budget ended. The learning-rate schedule was compressed "
+            "to the budget, so the weights are annealed; more epochs on a faster machine should do better")
+
+
+def _weakest(val: dict) -> str:
+    per, labels, cm = val["per_class"], list(val["per_class"]), val["confusion"]
+    order = sorted(labels, key=lambda k: per[k]["f1"])
+    parts = []
+    for k in order[:3]:
+        i = labels.index(k)
+        row = [(c, labels[j]) for j, c in enumerate(cm[i]) if j != i]
+        c, other = max(row)
+        parts.append(f"{k} (F1 {per[k]['f1']:.2f}; most often taken for {other}: {c} of {per[k]['support']})")
+    return "The weakest classes on val are " + ", ".join(parts) + "."
+
+
 def _pipeline(meta: dict) -> str:
     pc = meta.get("pipeline_check")
     if not pc:
@@ -46,8 +76,9 @@ It describes how a face **looks** ("looks happy", with a confidence), not what t
   74% (PrivateTest), the mini-Xception that other libraries ship about 66%.
 
 ## Training (reproducible)
-`nice -n 10 python training/train_emotion.py --data ../shared/data/fer2013 --out /work/runs/emotion --epochs {tr['epochs_run']}`
-then `python training/export_emotion.py --run /work/runs/emotion --data ../shared/data/fer2013`.
+`{_command(tr)}`, then `python training/fer_framing.py` and
+`python training/export_emotion.py --run /work/runs/emotion --data ../shared/data/fer2013` (see training/README.md).
+The shipped weights are from epoch {tr['epochs_run']}{_progress(tr)}.
 Random 44 x 44 crops after a random affine (rotation +-12 deg, scale +-12%, shift +-10%), horizontal flip,
 random erasing, label smoothing 0.1, class weights (n_max / n_class)^0.5 so that disgust (436 images) does
 not collapse into anger, SGD + Nesterov with a one-cycle learning rate, batch 128, torch on 2 shared CPU
@@ -74,17 +105,16 @@ Reported `scores` are these calibrated softmax probabilities; they sum to 1.
 5 landmarks where FER-2013's faces have theirs on average ({meta['fer_landmarks']} at 48 px; measured on
 {fr.get('n_faces', '?')} FER val faces with dlib HOG + landmarks on 4x upscaled images by
 `training/fer_framing.py`; as an `align_face` zoom that framing is {meta['align_zoom']}, with the face
-{fr.get('mean_offset_px', ['?', '?'])[1]} px higher than the ArcFace template), converts to grey and passes raw 0-255 pixels;
+{abs(fr.get('mean_offset_px', [0, 0])[1]):.1f} px higher than the ArcFace template at 48 px), converts to grey and passes raw 0-255 pixels;
 the graph crops, normalises and flip-averages.
 {_pipeline(meta)}
 
 ## Known limits and biases
 - FER-2013 is grey, low-resolution (48 px), mostly frontal web faces with posed or exaggerated
   expressions; subtle, spontaneous, occluded or profile faces are classified less reliably.
-- Disgust and fear are the weakest classes (few and confusable examples); fear is often confused with
-  surprise and sadness, anger with disgust.
+- {_weakest(val)}
 - The data set's demographics are not documented; accuracy across age, gender and skin tone was not
-  measured and may differ. Children and older adults are under-represented.
+  measured and may differ.
 - An expression label is an appearance, not an emotion: do not use it to judge people (hiring,
   policing, health, education).
 """
