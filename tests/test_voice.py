@@ -68,3 +68,57 @@ def test_silence_and_empty_input():
     f = voice.measure(np.zeros(0, np.float32))
     assert f.duration == 0 and f.pitch_hz is None
     assert voice.cues_from(f).describe() == "no voice"
+
+
+# --- microphone input (agent/voice.py): end-pointing on real speech, clear errors without a device ---
+
+
+def _chunks(audio: np.ndarray, size: int = 480) -> list[np.ndarray]:
+    return [audio[i : i + size] for i in range(0, audio.size, size)]
+
+
+def test_endpointing_cuts_one_utterance():
+    from facelens.agent import voice as mic
+
+    speech = sample_media.speak("Who looks happiest in this photo?")
+    noise = (np.random.default_rng(1).standard_normal(16000) * 0.001).astype(np.float32)
+    later = sample_media.speak("This second sentence must not be included.")
+    stream = np.concatenate([noise, speech, np.zeros(16000, np.float32), later])
+    cut = mic.endpoint(_chunks(stream), silence_ms=800)
+    assert speech.size / 16000 - 0.2 < cut.size / 16000 < speech.size / 16000 + 1.4
+    assert mic.endpoint(_chunks(np.zeros(16000 * 3, np.float32)), start_timeout=2.0).size == 0
+
+
+def test_understand_and_adaptive_reply():
+    from facelens.agent import voice as mic
+
+    audio = sample_media.speak("This photo app is useless and I am furious!", amplitude=200)
+    utt = mic.understand(audio, history=[voice.measure(sample_media.speak(TEXT), words=N_WORDS)])
+    assert "useless" in utt.text.lower() and utt.affect.label == "angry"
+    assert "raised voice" in utt.cues.cues and utt.affect.tone == "de-escalate"
+    said: list[str] = []
+
+    class Source:
+        last = utt
+
+    write = mic.adaptive_writer(Source(), said.append)
+    write("Face 1 looks happy.")
+    write("Second reply.")
+    assert said[0].startswith("I can hear this is frustrating") and said[0].endswith("Face 1 looks happy.")
+    assert said[1] == "Second reply."  # only the first reply to each utterance opens with the tone
+
+
+def test_microphone_errors_are_clear(monkeypatch):
+    import sys
+
+    from facelens.agent import voice as mic
+    from facelens.tools.errors import DependencyError, FacelensError, InputError
+
+    with pytest.raises(InputError, match="Unknown recording mode"):
+        mic.record("telepathy")
+    if not mic.input_devices():
+        with pytest.raises(FacelensError, match="microphone|PortAudio"):
+            mic.record("vad")
+    monkeypatch.setitem(sys.modules, "sounddevice", None)
+    with pytest.raises(DependencyError, match="sounddevice"):
+        mic.record("vad")

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("chat", help="a conversation about photos (follow-up questions work)",
                        description="Ask questions one after another; /image PATH adds a photo, /audio PATH sets the audio, quit ends.")
     c.add_argument("images", nargs="*", help="photos to talk about")
+    c.add_argument("--voice", nargs="?", const="vad", choices=("vad", "push"), default=None,
+                   help="speak instead of typing: vad (a pause ends the question, default) or push (Enter to start/stop)")
+    c.add_argument("--json", action="store_true", help="with --voice: print the fused face/voice/words estimate as JSON on stderr")
     _common(c)
     c.set_defaults(handler=cmd_chat)
 
@@ -84,7 +87,11 @@ def keyboard_input(prompt: str = "you> ") -> Callable[[], str | None]:
 
 def input_source(args: argparse.Namespace) -> Callable[[], str | None]:
     """Where chat utterances come from. Extension point: a ``--voice`` flag (issue 6) returns a
-    microphone reader here; the keyboard is the only source wired up so far."""
+    microphone reader here."""
+    if getattr(args, "voice", None):
+        from facelens.agent.voice import VoiceInput, affect_printer
+
+        return VoiceInput(args.voice, on_affect=affect_printer(as_json=args.json))
     return keyboard_input()
 
 
@@ -94,5 +101,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     assistant = _assistant(args, list(args.images))
     print(f"facelens chat ({assistant.backend.name}). Images: {', '.join(n for n, _ in assistant.box.images) or 'none'}. "
           "Type a question, /image PATH, /audio PATH, or quit.", file=sys.stderr)
-    chat_loop(assistant, input_source(args), print)
+    source = input_source(args)
+    if getattr(args, "voice", None):
+        from facelens.agent.voice import adaptive_writer
+
+        chat_loop(assistant, source, adaptive_writer(source, print))
+        return 0
+    chat_loop(assistant, source, print)
     return 0
