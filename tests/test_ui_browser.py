@@ -13,7 +13,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -72,19 +71,60 @@ def running_app(home: Path, timeout: float = 40.0) -> Iterator[str]:
         log.close()
 
 
-@contextlib.contextmanager
-def browser_page(profile: Path) -> Iterator[object]:
-    """A page of a fresh headless chromium (its own user-data dir)."""
+def question_wav(path: Path) -> Path | None:
+    """A spoken question for chromium's fake microphone (None without espeak-ng)."""
+    import numpy as np
+
+    from facelens.tools import sample_media
+    from facelens.tools.errors import DependencyError
+
+    try:
+        speech = sample_media.speak("How many people are in this photo?")
+    except DependencyError:
+        return None
+    return sample_media.write_audio(path, np.concatenate([speech, np.zeros(16000, np.float32)]))
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("home")
+    with running_app(home) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, bool]]:
+    """A fresh headless chromium (its own user-data dir) whose fake microphone says a question.
+
+    Yields (context, has_microphone_speech).
+    """
     playwright = pytest.importorskip("playwright.sync_api")
+    folder = tmp_path_factory.mktemp("browser")
+    wav = question_wav(folder / "question.wav")
+    args = list(CHROMIUM_ARGS)
+    if wav is not None:
+        args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"]
     with playwright.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            str(folder / "profile"), executable_path=CHROMIUM, args=args, headless=True,
             viewport={"width": 1400, "height": 1000},
         )
+        context.grant_permissions(["microphone"])
         try:
-            yield context.pages[0] if context.pages else context.new_page()
+            yield context, wav is not None
         finally:
             context.close()
+
+
+@pytest.fixture
+def page(browser: tuple[object, bool], app_url: str) -> Iterator[object]:
+    """A new tab on the app (a new Streamlit session)."""
+    tab = browser[0].new_page()
+    tab.goto(app_url, wait_until="domcontentloaded")
+    try:
+        yield tab
+    finally:
+        tab.close()
 
 
 def group_photo(path: Path) -> Path:
@@ -111,18 +151,36 @@ def ask_in_chat(page: object, question: str, timeout_ms: int = 40_000) -> str:
     return answers.nth(answers.count() - 1).inner_text()
 
 
-def test_count_people_in_uploaded_photo(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    photo = group_photo(tmp_path / "group.jpg")
+def upload_photo(page: object, path: Path) -> None:
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(path))
+    page.get_by_text(f"{path.name}: 4 faces found").wait_for(timeout=40_000)
+
+
+def error_count(page: object) -> int:
+    return page.locator('[data-testid="stAlertContentError"], [data-testid="stException"]').count()
+
+
+def test_count_people_in_uploaded_photo(page: object, tmp_path: Path) -> None:
     t0 = time.monotonic()
-    with running_app(home) as url, browser_page(tmp_path / "profile") as page:
-        page.goto(url, wait_until="domcontentloaded")
-        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
-        page.get_by_text("group.jpg: 4 faces found").wait_for(timeout=40_000)
-        answer = ask_in_chat(page, "How many people are in this photo?")
-        errors = page.locator('[data-testid="stAlertContentError"], [data-testid="stException"]').count()
-    assert errors == 0
+    upload_photo(page, group_photo(tmp_path / "group.jpg"))
+    answer = ask_in_chat(page, "How many people are in this photo?")
+    assert error_count(page) == 0
     assert re.search(r"\b(4|four) people\b", answer, re.I), answer
     assert "offline planner" in answer
-    assert time.monotonic() - t0 < 90
+    assert time.monotonic() - t0 < 60
+
+
+def test_spoken_question_through_the_microphone(page: object, browser: tuple[object, bool], tmp_path: Path) -> None:
+    if not browser[1]:
+        pytest.skip("needs espeak-ng to make the question chromium's fake microphone plays")
+    upload_photo(page, group_photo(tmp_path / "group.jpg"))
+    page.locator('[data-testid="stSidebar"]').get_by_text("Voice", exact=True).click()
+    recorder = page.locator('[data-testid="stAudioInput"]')
+    recorder.get_by_test_id("stAudioInputActionButton").click()  # start recording
+    time.sleep(3.5)  # the fake microphone loops the 3.5 s question
+    recorder.get_by_test_id("stAudioInputActionButton").click()  # stop: the WAV goes to the app
+    page.get_by_text("You said:").wait_for(timeout=60_000)
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert error_count(page) == 0
+    assert re.search(r"how many people", text, re.I), text
+    assert re.search(r"\b4 people\b", text), text

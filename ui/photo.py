@@ -27,8 +27,8 @@ def annotate(rgb: np.ndarray, scene: Any) -> np.ndarray:
 
     img = Image.fromarray(rgb)
     draw = ImageDraw.Draw(img)
-    width = max(2, round(max(img.size) / 300))
-    size = max(14, round(max(img.size) / 40))
+    width = max(2, round(max(img.size) / 250))
+    size = max(16, round(max(img.size) / 28))
     try:
         font = ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has a single fixed-size default font
