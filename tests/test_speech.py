@@ -152,3 +152,63 @@ def test_cli_bad_file_is_one_clear_line(tmp_path, capsys):
     assert main(["transcribe", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("facelens: ") and "Traceback" not in err[0]
+
+
+# --- the OpenAI transcription backend, against a local OpenAI-compatible server -----------------
+
+
+@pytest.fixture
+def whisper_server(transcriber, monkeypatch):
+    """A local /v1/audio/transcriptions endpoint (verbose_json) that runs faster-whisper itself."""
+    import email.parser
+    import http.server
+    import tempfile
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):  # keep pytest output clean
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            msg = email.parser.BytesParser().parsebytes(b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body)
+            fields = {p.get_param("name", header="content-disposition"): p.get_payload(decode=True) for p in msg.get_payload()}
+            with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+                f.write(fields["file"])
+                f.flush()
+                t = transcriber.transcribe(f.name)
+            reply = {
+                "text": t.text, "language": "english", "duration": t.duration,
+                "segments": [{"id": i, "start": s.start, "end": s.end, "text": " " + s.text} for i, s in enumerate(t.segments)],
+                "words": [{"word": w.text, "start": w.start, "end": w.end} for w in t.words],
+                "model_seen": fields["model"].decode(),
+            }
+            data = json.dumps(reply).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{server.server_port}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    yield server
+    server.shutdown()
+
+
+def test_openai_backend_against_a_compatible_server(whisper_server, wav):
+    t = speech.Transcriber(backend="openai").transcribe(wav)
+    assert t.backend == "openai" and t.model == "whisper-1" and t.language == "en"
+    assert_fox(t.text)
+    assert t.segments and t.words and t.segments[0].words
+
+
+def test_openai_backend_server_down_is_a_clear_error(monkeypatch, voice):
+    from facelens.tools.errors import BackendError
+
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # discard port: nothing listens
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with pytest.raises(BackendError, match="transcription API call failed"):
+        speech.Transcriber(backend="openai").transcribe(voice[:16000])

@@ -172,7 +172,7 @@ def _openai_client():
         raise missing_dependency("openai", why="the OpenAI transcription backend") from exc
     if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
         raise ConfigError("The openai speech backend needs OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server).")
-    return OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "not-needed", base_url=os.environ.get("OPENAI_BASE_URL"))
+    return OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "not-needed", base_url=os.environ.get("OPENAI_BASE_URL"), max_retries=1, timeout=300)
 
 
 class Transcriber:
