@@ -275,7 +275,7 @@ class ToolBox:
 
     def _t_describe(self, face: int, question: str | None = None, image: str | None = None) -> str:
         d = self.describe_person(face, question, image)
-        keep = {"face_id", "backend", "status", "expression", "emotion", "confidence", "compound_emotions", "attributes", "images_left_machine", "notes"}
+        keep = {"face_id", "backend", "status", "expression", "emotion", "confidence", "compound_emotions", "attributes", "images_left_machine", "notes", "fusion"}
         return json.dumps(d.model_dump(mode="json", include=keep))
 
     def _t_transcribe(self, audio: str | None = None) -> str:

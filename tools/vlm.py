@@ -152,7 +152,7 @@ def ask_vlm(backend: VLMBackend, turns: list[Turn], max_tokens: int = MAX_TOKENS
         try:
             return parse_answer(gen2.text), gen2.text, True, latency
         except ValueError as second:
-            log.warning("%s: malformed reply after the corrective retry: %s", backend.name, second)
+            log.info("%s: malformed reply after the corrective retry: %s", backend.name, second)
             return None, gen2.text, True, latency
 
 
