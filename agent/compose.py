@@ -115,14 +115,19 @@ def superlative(key: str, scene: SceneAnalysis, image: str) -> PlannerReply:
     return _reply(text, (best.id,), "superlative", image)
 
 
-def who_looks(label: str, scene: SceneAnalysis, image: str) -> PlannerReply:
+def who_looks(label: str, scene: SceneAnalysis, image: str, everyone: bool = False) -> PlannerReply:
     faces = scene.faces
     if any(f.emotion is None for f in faces):
         return _reply(_no_emotion("anyone", True), (), "who_looks", image)
     hits = [f for f in faces if f.emotion.label == label]
+    word = EMOTION_WORDS[label]
     if not hits:
-        return _reply(f"Nobody looks {EMOTION_WORDS[label]}. " + _all_emotions(faces), (), "who_looks", image)
-    return _reply("; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in hits) + ".", tuple(f.id for f in hits), "who_looks", image)
+        return _reply(f"No, nobody looks {word}. " + _all_emotions(faces), (), "who_looks", image)
+    listing = "; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in hits) + "."
+    if everyone:
+        lead = f"Yes, all {len(faces)} look {word}: " if len(hits) == len(faces) else f"No, {len(hits)} of the {len(faces)} look {word}: "
+        return _reply(lead + listing, tuple(f.id for f in hits), "who_looks", image)
+    return _reply(listing, tuple(f.id for f in hits), "who_looks", image)
 
 
 def presence(name: str, scene: SceneAnalysis, known: set[str], image: str) -> PlannerReply:

@@ -43,6 +43,8 @@ AGE_Q_RE = re.compile(r"\bhow old\b|\bwhat age\b|\bage of\b|\b(?:their|his|her) 
 CLOTHING_Q_RE = re.compile(r"\bwhat (?:colou?r|is .* wearing|are .* wearing|does .* wear)\b|\bwearing what\b")
 WHERE_RE = re.compile(r"^\s*where(?:'s| is| are)\b")
 DESCRIBE_RE = re.compile(r"\b(describe|description|tell me about|what do you see|everyone|everybody|all the people|each person|each face|every face|summar(?:y|ise|ize)|who is there|overview)\b")
+ANYONE_RE = re.compile(r"^\s*(?:is|are|does|do)\s+(?:anyone|anybody|someone|somebody|everyone|everybody|any of them|all of them|they all)\b")
+WHO_LOOKS_RE = re.compile(r"^\s*(?:who|which (?:person|people|one|ones|faces?))\s+(?:looks?|is|are|seems?|appears?)\s+(?:\w+\s+)?(\w+)\s*\??$")
 FOLLOW_RE = re.compile(r"^\s*(?:and|what about|how about|and what about|same for)\b")
 SPLIT_RE = re.compile(r"\?|;|\.\s|,\s*and\s|\band\b")
 
@@ -127,6 +129,11 @@ def _dispatch(q: str, lq: str, box: ToolBox, state: PlanState) -> PlannerReply:
         return compose.presence(presence, scene, box.known_names(), image)
     if IDENTIFY_ALL_RE.search(lq):
         return compose.identify_all(scene, image)
+    m = WHO_LOOKS_RE.match(lq)
+    if ANYONE_RE.match(lq) or m:
+        for label, rx in EMOTION_WORD_RE.items():
+            if rx.search(lq):
+                return compose.who_looks(label, scene, image, everyone=bool(re.search(r"\b(everyone|everybody|all)\b", lq)))
     ref = box.find_people(lq, focus=focus)
     if WHO_RE.match(lq) and not ref.matched:
         for label, rx in EMOTION_WORD_RE.items():

@@ -152,6 +152,8 @@ def paraphrases(people: list[tuple[str, str, bool]], scene: SceneAnalysis) -> li
         Case("superlative_para", "who seems the happiest here?", _ids((happiest,))),
         Case("superlative_para", "who has the biggest smile?", _ids((happiest,))),
         Case("superlative_para", "which face is the saddest?", _ids((saddest,))),
+        Case("who_looks", "who looks happy?", _ids(tuple(i for i, e in sorted(emo.items()) if e.label == "happy"))),
+        Case("who_looks", "is anyone smiling?", _ids(tuple(i for i, e in sorted(emo.items()) if e.label == "happy"))),
         Case("compare_para", f"is the person in {shirt[0]} the same as the person in {shirt[1]}?",
              _has(r"same person" if who[0] == who[1] else r"different people", (1, 2))),
         Case("compare_para", "do face 1 and face 2 look like the same person?",

@@ -150,3 +150,15 @@ def test_presence_with_gallery(group_jpg, hopper_jpg):
 
 def test_transcript_question_without_audio(group_box):
     assert "No audio was given" in ask(group_box, "what did they say?").text
+
+
+def test_who_looks_and_anyone_questions(emotional_box):
+    scene = emotional_box.scene()
+    label = scene.face(1).emotion.label
+    word = {"surprise": "surprised", "fear": "afraid", "disgust": "disgusted"}.get(label, label)
+    expected = tuple(f.id for f in scene.faces if f.emotion.label == label)
+    for q in (f"who looks {word}?", f"is anyone {word}?"):
+        r = ask(emotional_box, q)
+        assert r.faces == expected, (q, r.text)
+    r = ask(emotional_box, f"does everyone look {word}?")
+    assert r.text.startswith("Yes" if len(expected) == 4 else "No")
