@@ -123,7 +123,12 @@ def load(model: str, device: str = "auto") -> tuple[object, object, dict[str, fl
                 hint = "Its processor may need torchvision (Qwen2-VL and Qwen2.5-VL do): pip install torchvision"
             raise ModelError(f"Cannot load the processor of the local VLM {folder}: {type(exc).__name__}: {exc}", hint=hint) from exc
         try:
-            kwargs: dict = {"dtype": getattr(torch, dtype_name)}
+            import transformers
+            from packaging.version import Version
+
+            # transformers >= 4.56 calls it dtype; older releases only know torch_dtype
+            key = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+            kwargs: dict = {key: getattr(torch, dtype_name)}
             if device.startswith("cuda"):
                 kwargs["device_map"] = {"": device}  # accelerate places every module on that GPU
             vlm = AutoModelForImageTextToText.from_pretrained(folder, **kwargs)
