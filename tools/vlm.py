@@ -205,7 +205,9 @@ def describe_face(
     classifier = face.emotion
     backends, explicit, notes = candidates(backend, allow_cloud=allow_cloud)
     t0 = time.perf_counter()
+    sent = False  # conservative: any attempt to a non-local backend counts, even one that then failed
     for b in backends:
+        sent = sent or not b.local
         try:
             exemplar_ids: list[str] = []
             pairs: list[tuple[np.ndarray, str]] = []
@@ -225,7 +227,7 @@ def describe_face(
             log.warning("VLM %s failed, trying the next: %s", b.name, exc)
             continue
         common = dict(face_id=face_id, backend=b.name, classifier=classifier, retried=retried, exemplars=exemplar_ids,
-                      images_left_machine=not b.local, latency_ms=round(latency, 1), notes=notes)
+                      images_left_machine=sent, latency_ms=round(latency, 1), notes=notes)
         if answer is None:
             notes.append("the VLM reply was malformed twice" + ("; the emotion comes from the local classifier" if classifier else ""))
             return FaceDescription(status="malformed", raw_output=raw[:2000],
@@ -240,7 +242,8 @@ def describe_face(
             confidence=fused.confidence if fused else answer.confidence, compound_emotions=answer.compound_emotions,
             attributes=attrs, vlm=answer, fusion=fused, **common,
         )
-    return _classifier_only(face_id, face, classifier, notes, (time.perf_counter() - t0) * 1000)
+    result = _classifier_only(face_id, face, classifier, notes, (time.perf_counter() - t0) * 1000)
+    return result.model_copy(update={"images_left_machine": sent})
 
 
 def _scene_attributes(face) -> VisibleAttributes:

@@ -192,6 +192,8 @@ class LocalVLM:
             # PaliGemma: one image and a plain prompt; few-shot turns cannot be expressed
             query = turns[-1]
             images = query.images[-1:]
+            if sum(len(t.images) for t in turns) > len(images):
+                log.warning("%s takes one image and no chat turns: the few-shot exemplars are left out", self.name)
             from PIL import Image
 
             return processor(text=query.text, images=[Image.fromarray(i) for i in images] or None, return_tensors="pt")
