@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None)
     ap.add_argument("--backend", default=None)
     ap.add_argument("--beam-size", type=int, default=5)
+    ap.add_argument("--rate", type=int, default=None, help="first resample every clip to this rate (8000 = telephone quality)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     from facelens.tools.speech import Transcriber
@@ -63,7 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     tr = Transcriber(args.model, args.backend, beam_size=args.beam_size).load()
     load_s = time.perf_counter() - t0
     rows, total_edits, total_words, audio_s, proc_s = [], 0, 0, 0.0, 0.0
+    import tempfile
+
+    from facelens.tools import media, sample_media
+
+    tmp = tempfile.TemporaryDirectory()
     for audio, ref in references(args.folder):
+        if args.rate:  # telephone-quality copy: FFmpeg's resampler low-passes it, stored at args.rate
+            audio = sample_media.write_audio(Path(tmp.name) / f"{audio.stem}-{args.rate}.wav", media.load_audio(audio), rate=args.rate)
         t = tr.transcribe(audio)
         r, h = normalise(ref), normalise(t.text)
         e = edits(r, h)
@@ -76,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "model": f"{tr.backend}:{tr.model}",
         "beam_size": tr.beam_size,
+        "sample_rate": args.rate or "original",
         "clips": len(rows),
         "wer": round(total_edits / max(1, total_words), 4),
         "edits": total_edits,

@@ -35,18 +35,16 @@ def speak(text: str, *, speed: int = 160, amplitude: int = 100, pitch: int = 50,
 
 
 def write_audio(path: str | Path, audio: np.ndarray, *, rate: int = media.SAMPLE_RATE, codec: str | None = None) -> Path:
-    """Write mono float32 samples at ``rate`` (resampled from 16 kHz) to any container PyAV writes."""
+    """Write 16 kHz mono float32 samples to any container PyAV writes, resampled to ``rate``."""
     import av
 
     path = Path(path)
     codec = codec or {".wav": "pcm_s16le", ".flac": "flac", ".ogg": "libopus", ".mp3": "mp3", ".m4a": "aac"}.get(path.suffix, "pcm_s16le")
-    if rate != media.SAMPLE_RATE:
-        n = int(round(audio.size * rate / media.SAMPLE_RATE))
-        audio = np.interp(np.linspace(0, audio.size - 1, n), np.arange(audio.size), audio).astype(np.float32)
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=48000 if codec == "libopus" else rate)
         stream.layout = "mono"
-        _encode_audio(out, stream, audio, rate)
+        # FFmpeg's resampler low-pass filters on the way down (8 kHz = telephone band)
+        _encode_audio(out, stream, audio, media.SAMPLE_RATE)
     return path
 
 
