@@ -78,7 +78,9 @@ def count(lq: str, scene: SceneAnalysis, image: str) -> PlannerReply:
             return _reply(prompts.render("planner", "no_age_model", what="apparent gender") + " " + total, ids_all, "count", image)
         hits = [f for f in faces if f.gender.label == gender]
         word = "women" if gender == "female" else "men"
-        return _reply(f"{len(hits)} of the {n} people look like {word} to the model" + (f": {_labels(hits)}." if hits else "."), tuple(f.id for f in hits), "count", image)
+        if not hits:
+            return _reply(f"No, none of the {n} people look like {word} to the age/gender model.", (), "count", image)
+        return _reply(f"{len(hits)} of the {n} people look like {word} to the age/gender model: {_labels(hits)}.", tuple(f.id for f in hits), "count", image)
     listing = "; ".join(face_label(f) for f in faces)
     return _reply(f"{total} From left to right: {listing}.", ids_all, "count", image)
 
@@ -113,6 +115,18 @@ def superlative(key: str, scene: SceneAnalysis, image: str) -> PlannerReply:
     if score < 0.2:
         text += f" Nobody looks clearly {EMOTION_WORDS[key]}, though."
     return _reply(text, (best.id,), "superlative", image)
+
+
+def children(scene: SceneAnalysis, image: str) -> PlannerReply:
+    faces = scene.faces
+    if any(f.age is None for f in faces):
+        return _reply(prompts.render("planner", "no_age_model", what="anyone's age"), (), "count", image)
+    young = [f for f in faces if f.age_group in ("0-9", "10-19")]
+    if not young:
+        ages = ", ".join(f"Face {f.id} about {f.age:.0f}" for f in faces)
+        return _reply(f"No, everyone looks like an adult to the age model ({ages}).", (), "count", image)
+    listing = "; ".join(f"{face_label(f)}, apparent age about {f.age:.0f}" for f in young)
+    return _reply(f"Yes, {len(young)} of the {len(faces)} people look under 20 to the age model: {listing}.", tuple(f.id for f in young), "count", image)
 
 
 def who_looks(label: str, scene: SceneAnalysis, image: str, everyone: bool = False) -> PlannerReply:
@@ -157,7 +171,7 @@ def identify_all(scene: SceneAnalysis, image: str) -> PlannerReply:
 
 def _who(f: FaceAnalysis) -> str:
     if f.identity is None:
-        return f"{face_label(f)}: nobody is enrolled in the gallery, so I can't tell who this is."
+        return f"That is {face_label(f)}; nobody is enrolled in the gallery, so I can't name them."
     if f.identity.known:
         return f"{face_label(f)} is {f.identity.name} (match distance {f.identity.distance:.2f})."
     return f"{face_label(f)} is not anyone enrolled in the gallery."
@@ -180,6 +194,8 @@ def per_person(intent: str, faces: list[FaceAnalysis]) -> str:
             return f"{_labels(faces)}: " + _no_emotion("them" if len(faces) > 1 else "this person", len(faces) == 1)
         return " ".join(f"{face_label(f)} {emotion_phrase(f) or 'has no emotion estimate'}." for f in faces)
     if intent == "who":
+        if len(faces) > 1 and all(f.identity is None for f in faces):
+            return f"{' and '.join(face_label(f) for f in faces)}. Nobody is enrolled in the gallery, so I can't name them."
         return " ".join(_who(f) for f in faces)
     if intent == "age":
         if any(f.age is None for f in faces):

@@ -27,11 +27,16 @@ STRONG_TRANSCRIPT_RE = re.compile(r"\b(transcript|audio|recording|mention(?:ed|s
 TRANSCRIPT_RE = re.compile(r"\b(said|say|says|saying|transcript|mention(?:ed|s)?|talk(?:ed|s|ing)?|audio|speech|spoke|recording|words?)\b")
 JSON_RE = re.compile(r"\bjson\b")
 COUNT_RE = re.compile(r"\bhow many\b|\bcount\b|\bnumber of (?:people|faces|persons)\b")
-COMPARE_RE = re.compile(r"\b(same person|same people|the same|look alike|lookalike|identical|twins?)\b")
+COMPARE_RE = re.compile(
+    r"\b(same person|same people|the same|look alike|lookalike|identical|twins?|compare|resemble|resembles)\b"
+    r"|\bdoes?\b.*\blooks? like (?:the|face|person|him|her)\b"
+)
+CHILD_RE = re.compile(r"\b(children|child|kids?|minors?|bab(?:y|ies)|teenagers?|teens?)\b")
+THERE_IS_RE = re.compile(r"^\s*(?:is there|are there)\s+(?:a|an|any|some)?\s*(\w+)")
 IS_ONE_RE = re.compile(r"^(?:is|was|are)\s+(?:she|he|they|that person|this person|that one|this one|it)\s+(?:also\s+)?(?:the one|the person|the woman|the man|the guy|the lady|the girl|the boy|one)\b")
 PRESENCE_RE = re.compile(
     r"^\s*(?:is|was)\s+(?P<a>[A-Za-z][\w'.-]*(?:\s+[A-Z][\w'.-]*)?)\s+(?:in|on|here|present|there|visible|anywhere)\b"
-    r"|\b(?:is there|do you see|can you (?:see|find|spot))\s+(?:anyone|someone|somebody|anybody)?\s*(?:named|called)?\s*(?P<b>[A-Z][\w'.-]*)"
+    r"|(?i:\b(?:is there|do you see|can you (?:see|find|spot))\s+(?:anyone|someone|somebody|anybody)?\s*(?:named|called)?)\s*(?P<b>[A-Z][\w'.-]*)"
 )
 NOT_NAMES = {"she", "he", "it", "this", "that", "there", "anyone", "someone", "everyone", "anybody", "somebody", "the", "a",
              "they", "person", "face", "nobody", "her", "him"}
@@ -46,6 +51,8 @@ DESCRIBE_RE = re.compile(r"\b(describe|description|tell me about|what do you see
 ANYONE_RE = re.compile(r"^\s*(?:is|are|does|do)\s+(?:anyone|anybody|someone|somebody|everyone|everybody|any of them|all of them|they all)\b")
 WHO_LOOKS_RE = re.compile(r"^\s*(?:who|which (?:person|people|one|ones|faces?))\s+(?:looks?|is|are|seems?|appears?)\s+(?:\w+\s+)?(\w+)\s*\??$")
 FOLLOW_RE = re.compile(r"^\s*(?:and|what about|how about|and what about|same for)\b")
+#: "how many people are there and who looks saddest?": two questions, answered in turn
+MULTI_RE = re.compile(r"\?\s+(?=\w)|,?\s+\band\s+(?=(?:who|what|how|which|where|is|are|does|do|can)\b)", re.I)
 SPLIT_RE = re.compile(r"\?|;|\.\s|,\s*and\s|\band\b")
 
 
@@ -83,7 +90,13 @@ def answer(question: str, box: ToolBox, state: PlanState | None = None) -> Plann
         lowered = q.lower()
         if len(re.findall(r"\w+", lowered)) < 2:
             return PlannerReply(prefix + " " + prompts.render("planner", "race_only"), (), "race", state.image)
-    reply = _dispatch(q, lowered, box, state)
+    parts = [p.strip() for p in MULTI_RE.split(q) if p and p.strip()]
+    if len(parts) > 1 and box.images:
+        replies = [_dispatch(p, p.lower(), box, state) for p in parts]
+        faces = tuple(dict.fromkeys(i for r in replies for i in r.faces))
+        reply = PlannerReply(" ".join(r.text for r in replies), replies[-1].faces or faces, replies[-1].intent, replies[-1].image)
+    else:
+        reply = _dispatch(q, lowered, box, state)
     if prefix:
         reply = PlannerReply(prefix + " " + reply.text, reply.faces, reply.intent, reply.image, reply.notes)
     if reply.faces:
@@ -119,7 +132,10 @@ def _dispatch(q: str, lq: str, box: ToolBox, state: PlanState) -> PlannerReply:
         return PlannerReply(json.dumps(data, indent=2), ids, "json", image)
     if COMPARE_RE.search(lq) or IS_ONE_RE.match(lq):
         return _compare(lq, box, scene, focus, image)
-    if COUNT_RE.search(lq):
+    if CHILD_RE.search(lq) and (COUNT_RE.search(lq) or THERE_IS_RE.match(lq)):
+        return compose.children(scene, image)
+    there = THERE_IS_RE.match(lq)
+    if COUNT_RE.search(lq) or (there and re.match(r"(?:wo)?m[ae]n|lady|ladies|girls?|boys?|guys?|people|persons?|faces?", there.group(1))):
         return compose.count(lq, scene, image)
     for key, rx in SUPERLATIVE_RE.items():
         if rx.search(lq) and (WHO_RE.match(lq) or lq.startswith(("which", "whose", "who"))):
@@ -130,7 +146,7 @@ def _dispatch(q: str, lq: str, box: ToolBox, state: PlanState) -> PlannerReply:
     if IDENTIFY_ALL_RE.search(lq):
         return compose.identify_all(scene, image)
     m = WHO_LOOKS_RE.match(lq)
-    if ANYONE_RE.match(lq) or m:
+    if ANYONE_RE.match(lq) or m or there:
         for label, rx in EMOTION_WORD_RE.items():
             if rx.search(lq):
                 return compose.who_looks(label, scene, image, everyone=bool(re.search(r"\b(everyone|everybody|all)\b", lq)))
@@ -208,10 +224,14 @@ def _compare(lq: str, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...]
         if not focus:
             return PlannerReply(compose.which_person(scene), (), "ask_referent", image)
         return PlannerReply(compose.is_same_referent(scene, focus, ref.face_ids if ref.matched else None), focus, "check", image)
+    two = re.search(r"\b(?:two|2)\b.*\b(left|right)\b", lq)
+    if two and len(scene.faces) >= 2:
+        pair = (1, 2) if two.group(1) == "left" else (len(scene.faces) - 1, len(scene.faces))
+        return _run_compare(box, scene, list(pair), image)
     ids: list[int] = [int(k) for k in re.findall(r"(?:\bfaces?|\bperson|#|\band|,)\s*(?:number\s*|#)?(\d{1,3})\b", lq)]
     if len(ids) < 2:
         ids = []
-        for part in re.split(r"\b(?:and|as|with|versus|vs\.?|to)\b", lq):
+        for part in re.split(r"\b(?:and|as|with|versus|vs\.?|to|like)\b", lq):
             ref = resolve(part, scene, focus=focus, known_names=box.known_names())
             if ref is not None and len(ref.face_ids) == 1:
                 ids.append(ref.face_ids[0])
@@ -222,6 +242,10 @@ def _compare(lq: str, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...]
     ids = list(dict.fromkeys(ids))
     if len(ids) < 2:
         return PlannerReply(compose.which_person(scene, two=True), (), "compare", image)
+    return _run_compare(box, scene, ids, image)
+
+
+def _run_compare(box: ToolBox, scene: SceneAnalysis, ids: list[int], image: str) -> PlannerReply:
     try:
         result = box.compare_faces(ids[0], ids[1])
     except FacelensError as exc:

@@ -54,8 +54,12 @@ RIGHT_RE = re.compile(r"\b(?:far[- ]right|right[- ]?most|(?:on|at|to) the (?:far
 MIDDLE_RE = re.compile(r"\b(?:middle|cent(?:er|re)|central)\b")
 FIRST_LAST_RE = re.compile(r"\b(first|last)\s+(?:one|person|face|man|woman)\b")
 LARGEST_RE = re.compile(r"\b(?:largest|biggest|closest|nearest|in front|front)\b")
-SMALLEST_RE = re.compile(r"\b(?:smallest|farthest|furthest|in the back|background)\b")
-NEXT_TO_RE = re.compile(r"\b(?:next to|beside|besides|near|neighbou?r of|left of|right of)\s+(?:her|him|them|that person|this person|that one)\b")
+SMALLEST_RE = re.compile(r"\b(?:smallest|farthest|furthest|in the back)\b")
+NEXT_TO_RE = re.compile(
+    r"\b(?:next to|beside|besides|near|neighbou?r of|(?:to the )?left of|(?:to the )?right of)\s+(?:her|him|them|that person|this person|that one)\b"
+    r"|\b(?:on|to) (?:her|his|their) (?:left|right)\b"
+)
+NEXT_TO_DESC_RE = re.compile(r"\b(next to|beside|(?:to the )?left of|(?:to the )?right of)\s+(the .+|face\s*\d+|person\s*\d+|\w+)$")
 PRONOUN_RE = re.compile(r"\b(?:she|her|he|him|his|they|them|that person|this person|the same person|that one|this one)\b")
 
 
@@ -101,18 +105,25 @@ def resolve(
 
     # 2. follow-ups: "next to her", "she"
     m = NEXT_TO_RE.search(q)
-    if m and focus:
+    anchor = focus if m else ()
+    if not m:  # "next to the person in red": resolve the anchor description first
+        m = NEXT_TO_DESC_RE.search(q.strip(" ?.!"))
+        if m:
+            inner = resolve(m.group(2), scene, focus=focus, known_names=known_names)
+            anchor = inner.face_ids if inner is not None else ()
+    if m and anchor:
         word = m.group(0)
-        if word.startswith("left of"):
-            ids = [min(focus) - 1]
-        elif word.startswith("right of"):
-            ids = [max(focus) + 1]
+        # left/right are the viewer's (image) sides, the way faces are numbered
+        if "left" in word:
+            ids = [min(anchor) - 1]
+        elif "right" in word:
+            ids = [max(anchor) + 1]
         else:
-            ids = [min(focus) - 1, max(focus) + 1]
+            ids = [min(anchor) - 1, max(anchor) + 1]
         ids = [i for i in ids if i in by_id]
         if not ids:
-            notes.append(f"nobody is next to face {', '.join(map(str, focus))}")
-        return Reference(tuple(ids), (f"next to face {','.join(map(str, focus))}",), tuple(notes))
+            notes.append(f"nobody is {'next to' if 'next' in word or 'beside' in word else 'on that side of'} face {', '.join(map(str, anchor))}")
+        return Reference(tuple(ids), (f"beside face {','.join(map(str, anchor))}",), tuple(notes))
 
     # 3. attribute filters
     names = {f.identity.name for f in faces if f.identity is not None and f.identity.known} | set(known_names)
