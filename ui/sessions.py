@@ -68,6 +68,7 @@ def transcript_ui(rec: object) -> None:
 def session_ui(sid: str) -> None:
     """One session: summary, timeline plot, transcript aligned to it."""
     from facelens.agent import session_report, session_store
+    from facelens.agent.session_query import mmss
 
     rec = session_store.load(sid)
     kind = " + ".join(k for k, has in (("video", rec.has_video), ("audio", rec.has_audio)) if has)
@@ -75,7 +76,11 @@ def session_ui(sid: str) -> None:
     png = session_report.plot(sid, common.upload_dir() / f"{sid}.png")
     st.image(str(png), caption="Facial emotion per second, per face track; below, what was said (coloured by the words' emotion)")
     if rec.people:
-        st.dataframe([p.model_dump() for p in rec.people], hide_index=True, width="stretch")
+        st.dataframe(
+            [{"face track": p.track, "name": p.name or "not enrolled", "seen": f"{mmss(p.first_seen)}–{mmss(p.last_seen)}",
+              "seconds visible": p.seconds, "mostly looks": p.dominant_emotion or "not estimated"} for p in rec.people],
+            hide_index=True, width="stretch",
+        )
     st.markdown("**Transcript, aligned to the timeline**")
     transcript_ui(rec)
 
