@@ -166,11 +166,19 @@ def test_local_weights_errors(tmp_path):
     assert weight_bytes(tmp_path, "bfloat16") == 2000
 
 
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
 @pytest.mark.gpu
+@pytest.mark.skipif(not _has_cuda(), reason="needs a CUDA GPU")
 def test_tiny_vlm_on_cuda(tiny_dir, monkeypatch):
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA GPU")
+    import torch
+
     from facelens.tools.vlm_backends import hf_local
 
     b = hf_local.LocalVLM(str(tiny_dir), device="cuda")
@@ -178,6 +186,8 @@ def test_tiny_vlm_on_cuda(tiny_dir, monkeypatch):
     _, model, stats = hf_local.load(str(tiny_dir), "cuda")
     assert model.device.type == "cuda" and model.dtype in (torch.bfloat16, torch.float16)
     assert stats["gpu_free_gb"] > 0 and gen.stats["gpu_peak_gb"] > 0
+    monkeypatch.setenv("FACELENS_LOCAL_VLM", str(tiny_dir))
+    assert [c.name for c in candidates()[0]] == [f"local:{tiny_dir}"]  # auto mode: the GPU VLM is next in line
     monkeypatch.setattr(hf_local, "GPU_HEADROOM_BYTES", 1e15)
     with pytest.raises(ModelError, match="GB of GPU memory"):
         hf_local.check_gpu_memory(tiny_dir, "cuda:0", "bfloat16")
