@@ -13,7 +13,7 @@ from PIL import Image
 from facelens.tools import vlm_backends
 from facelens.tools.errors import BackendError, ConfigError, InputError, ModelError, NotFoundError
 from facelens.tools.schema import EMOTIONS, EmotionEstimate
-from facelens.tools.vlm import VLMAnswer, describe_face, describe_turns, parse_answer
+from facelens.tools.vlm import describe_face, describe_turns, parse_answer
 from facelens.tools.vlm_backends import candidates, turn
 from facelens.tools.vlm_backends.openai_vision import OpenAIVision, image_data_url
 from tests import tiny_vlm
