@@ -88,7 +88,7 @@ def test_cli_ask_json(group_jpg, capsys):
 def test_cli_ask_text_names_the_backend(group_jpg, capsys):
     assert main(["ask", str(group_jpg[0]), "who is on the far right?", "--detector", "hog"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Face 4 (far right, yellow clothing)") and "[answered by the offline planner (no LLM)]" in out
+    assert "Face 4 (far right, yellow clothing)" in out and "[answered by the offline planner (no LLM)]" in out
 
 
 @pytest.mark.parametrize(
