@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 BACKENDS = ("offline", "openai", "local")
 MAX_QUESTION_CHARS = 2000
 TRUE = {"1", "true", "yes", "on"}
+AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".webm"}
 
 
 def settings() -> dict[str, object]:
@@ -114,6 +115,12 @@ class Assistant:
         base_url: str | None = None,
         streaming: bool = False,
     ) -> None:
+        images = list(images or [])
+        # an audio file given where an image was expected is the conversation's audio
+        spoken = [i for i in images if isinstance(i, (str, Path)) and Path(i).suffix.lower() in AUDIO_SUFFIXES]
+        if spoken and audio is None:
+            audio = spoken[0]
+        images = [i for i in images if not any(i is s for s in spoken)]
         if audio is not None and not Path(audio).exists():
             raise InputError(f"The audio file {audio} does not exist.", hint="Check the path.")
         self.box = ToolBox(images, audio=audio, detector=detector, allow_cloud_images=cloud_images_allowed(allow_cloud_images))

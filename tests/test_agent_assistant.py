@@ -133,3 +133,5 @@ def test_transcript_questions_with_real_speech(tmp_path, group_jpg):
     assert a.answer.startswith('Yes, "budget" comes up') and a.tool_calls[-1].name == "transcribe_audio"
     assert chat.ask("did they talk about holidays?").answer.startswith('No, "holidays" does not come up')
     assert "Tuesday" in api.ask(None, "what was said in the audio?", audio=wav).answer
+    # an audio file in the image slot is taken as the audio (facelens ask talk.wav "...")
+    assert "Tuesday" in api.ask(wav, "what was said?").answer
