@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
         raise InputError(f"--port must be between 1 and 65535, not {args.port}.")
     if importlib.util.find_spec("streamlit") is None:
         raise missing_dependency("streamlit", why="the web app")
+    cmd = streamlit_command(args.port, args.address)
+    if os.name == "posix":  # become Streamlit, so Ctrl-C and kill reach the server itself
+        sys.stdout.flush()
+        os.execv(cmd[0], cmd)
     try:
-        return subprocess.call(streamlit_command(args.port, args.address))
+        return subprocess.call(cmd)
     except KeyboardInterrupt:
         return 0
