@@ -79,8 +79,14 @@ def parse_emotion(question: str) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
+def span(start: float, end: float) -> str:
+    """ "0:05–0:09", or just "0:05" when both ends round to the same second."""
+    a, b = mmss(start), mmss(end)
+    return a if a == b else f"{a}–{b}"
+
+
 def _spans(items: list[tuple[float, float, str]]) -> str:
-    return ", ".join(f"{mmss(a)}–{mmss(b)}{f' ({x})' if x else ''}" for a, b, x in items[:8]) + (f" and {len(items) - 8} more" if len(items) > 8 else "")
+    return ", ".join(f"{span(a, b)}{f' ({x})' if x else ''}" for a, b, x in items[:8]) + (f" and {len(items) - 8} more" if len(items) > 8 else "")
 
 
 def _face_spans(rec: SessionRecord, labels: tuple[str, ...]) -> list:
@@ -123,6 +129,10 @@ class _Planner:
     def said_at(self, rec: SessionRecord, t: float) -> str:
         if not rec.transcript:
             return self.r("no_transcript")
+        if t > rec.duration + 0.5:
+            last = rec.transcript[-1]
+            self.evidence.append(Evidence(session_id=rec.session_id, start=last.start, end=last.end, kind="transcript", text=last.text))
+            return self.r("after_end", length=mmss(rec.duration), time=mmss(t), span=span(last.start, last.end), text=last.text)
         hit = next((s for s in rec.transcript if s.start - 0.5 <= t <= s.end + 0.5), None)
         key = "said_at"
         if hit is None:
@@ -130,7 +140,7 @@ class _Planner:
             key = "said_near" if min(abs(hit.start - t), abs(hit.end - t)) <= 10 else "said_nothing_near"
         if key != "said_nothing_near":
             self.evidence.append(Evidence(session_id=rec.session_id, start=hit.start, end=hit.end, kind="transcript", text=hit.text))
-        return self.r(key, time=mmss(t), start=mmss(hit.start), end=mmss(hit.end), text=hit.text)
+        return self.r(key, time=mmss(t), span=span(hit.start, hit.end), text=hit.text)
 
     def before(self, rec: SessionRecord, name: str, labels: tuple[str, ...]) -> str:
         # onsets: the first second of each face interval with the emotion, else the first emotional utterance

@@ -332,7 +332,7 @@ def ingest(
                 samples.extend(tracker.step(frame.rgb, frame.time))
                 report(min(1.0, frame.time / max(info.duration, 1e-3)), f"frames {frame.time:.0f}/{info.duration:.0f} s")
         if heard is not None:
-            report(1.0, "transcribing")
+            report(1.0 if info.has_video else 0.0, "transcribing")
             transcript, audio = heard.result()
         else:
             transcript, audio = None, np.zeros(0, np.float32)
