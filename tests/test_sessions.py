@@ -222,3 +222,14 @@ def test_llm_backend_gets_the_stored_text(stored, monkeypatch):
     user = seen["messages"][-1]["content"]
     assert "what was the customer upset about?" in user and "angry" in user.lower()
     assert "embedding" not in json.dumps(seen).lower()
+
+
+def test_enrolled_person_is_named_in_the_session(tmp_path, astronaut_jpg):
+    from facelens.tools import identity
+
+    identity.enroll("Eileen Collins", [astronaut_jpg])
+    video = sample_media.make_video(tmp_path / "named.mp4", [sample_media.Shot(1.5, "astronaut"), sample_media.Shot(1.5, "hopper")], None, size=(480, 360), fps=10, face_width=150)
+    rec = sessions.ingest(video, "named")
+    names = {p.track: p.name for p in rec.people}
+    assert sorted(names.values(), key=str) == ["Eileen Collins", None]
+    assert "Eileen Collins" in session_query.ask("who was in the session?", backend="offline").answer
