@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -235,6 +236,59 @@ def test_settings_backend_errors_and_thresholds() -> None:
     s = at.session_state[SETTINGS_KEY]
     assert (s.backend, s.identity_threshold, s.allow_cloud_images) == ("offline", 0.4, True)
     assert "Photos may go to a cloud model" in texts(at)
+
+
+def test_settings_reach_the_agent_openai_compatible_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backend, model and base URL chosen on the Settings page answer the Photo page's chat."""
+    from tests.test_agent_openai import FakeOpenAI
+
+    monkeypatch.delenv("FACELENS_BACKEND")
+    server = FakeOpenAI([("tool", "analyze_scene", {}), ("echo",)])
+    try:
+        at = start("Settings")
+        at.selectbox(key="set_backend").set_value("openai")
+        at.text_input(key="set_model").set_value("ui-test-model")
+        at.text_input(key="set_base_url").set_value(server.url).run()
+        no_crash(at)
+        assert "OpenAI-compatible LLM, ui-test-model" in at.success[0].value
+        at.sidebar.radio(key="nav_page").set_value("Photo").run()
+        at.button(key="photo_example").click().run()
+        at.chat_input(key="photo_question").set_value("How many people are in this photo?").run()
+        no_crash(at)
+    finally:
+        server.close()
+    answer = at.chat_message[-1]
+    assert answer.markdown[0].value.startswith("Tool said:") and "Face 4" in answer.markdown[0].value
+    assert "ui-test-model" in answer.caption[0].value
+    assert [r["model"] for r in server.requests] == ["ui-test-model", "ui-test-model"]
+    assert not any("image_url" in json.dumps(r) for r in server.requests)  # no pixels left the machine
+
+
+def test_face_card_draws_emotion_bars_as_appearance() -> None:
+    """A face with an emotion estimate gets one bar per emotion, worded as how the face looks."""
+
+    def card() -> None:
+        import numpy as np
+
+        from facelens.tools.schema import EmotionEstimate, FaceAnalysis, GenderEstimate, Position
+        from facelens.ui.photo import face_card_ui
+
+        scores = {"happy": 0.7, "neutral": 0.2, "surprise": 0.04, "sad": 0.03, "angry": 0.01, "fear": 0.01, "disgust": 0.01}
+        face = FaceAnalysis(
+            id=1, box=(0, 0, 10, 10), score=1.0, detector="hog", landmarks=[(0.0, 0.0)] * 5,
+            position=Position(index=1, of=1, horizontal="center", vertical="middle", size_rank=1),
+            emotion=EmotionEstimate(label="happy", scores=scores, model="test"),
+            age=31.0, age_group="20-39", gender=GenderEstimate(label="female", score=0.9),
+        )
+        face_card_ui(face, np.zeros((10, 10, 3), np.uint8))
+
+    at = AppTest.from_function(card)
+    at.run()
+    no_crash(at)
+    assert "Looks **happy** (70% confident)" in texts(at)
+    bars = [p.proto.text for p in at.get("progress")]
+    assert len(bars) == 7 and bars[0] == "looks happy 70%" and "looks surprised 4%" in bars
+    assert "apparent age 31 (20-39); apparent gender female (90%)" in texts(at)
 
 
 # --- facelens ui ------------------------------------------------------------------------------
