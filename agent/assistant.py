@@ -18,31 +18,18 @@ from facelens.agent.backends.base import Backend, Conversation
 from facelens.agent.tools import ToolBox
 from facelens.tools import config
 from facelens.tools import faces as face_tools
-from facelens.tools.errors import ConfigError, FacelensError, InputError, NotFoundError
+from facelens.tools.errors import FacelensError, InputError, NotFoundError
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("offline", "openai", "local")
 MAX_QUESTION_CHARS = 2000
-TRUE = {"1", "true", "yes", "on"}
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".webm"}
 
 
 def settings() -> dict[str, object]:
-    """Optional settings from FACELENS_HOME/config.yaml (backend, openai_model, base_url, local_model,
-    allow_cloud_images); environment variables override them."""
-    path = config.home() / "config.yaml"
-    if not path.exists():
-        return {}
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"Cannot read {path}: {exc}", hint="Fix or delete the file.") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must be a mapping of setting names to values.")
-    return data
+    """Optional settings from FACELENS_HOME/config.yaml; environment variables override them."""
+    return config.settings()
 
 
 def choose_backend(
@@ -88,12 +75,7 @@ def _opt(conf: dict[str, object], key: str) -> str | None:
 
 def cloud_images_allowed(flag: bool | None = None) -> bool:
     """May crops of photos be sent to a cloud VLM? Only when the user said so (flag, env or config)."""
-    if flag is not None:
-        return flag
-    env = os.environ.get("FACELENS_ALLOW_CLOUD_IMAGES")
-    if env is not None:
-        return env.strip().lower() in TRUE
-    return str(settings().get("allow_cloud_images", "")).lower() in TRUE
+    return config.cloud_images_allowed(flag)
 
 
 class Assistant:

@@ -26,7 +26,7 @@ GOOD = json.dumps({
                    "clothing_colour": "orange", "holding": ["helmet"], "mood_ring": "ignored"},
 })
 ENV = ["FACELENS_VLM", "FACELENS_VLM_MODEL", "FACELENS_VLM_BASE_URL", "OPENAI_BASE_URL", "FACELENS_VLM_API_KEY",
-       "OPENAI_API_KEY", "FACELENS_ALLOW_CLOUD", "FACELENS_LOCAL_VLM", "FACELENS_LOCAL_VLM_DEVICE"]
+       "OPENAI_API_KEY", "FACELENS_ALLOW_CLOUD_IMAGES", "FACELENS_LOCAL_VLM", "FACELENS_LOCAL_VLM_DEVICE"]
 
 
 @pytest.fixture(autouse=True)
@@ -268,10 +268,11 @@ def test_fallback_order_and_privacy(server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("FACELENS_LOCAL_VLM", "/models/SmolVLM")
     monkeypatch.setenv("FACELENS_LOCAL_VLM_DEVICE", "cpu")
+    monkeypatch.setenv("FACELENS_ALLOW_CLOUD_IMAGES", "1")
     backends, explicit, _ = candidates()
     assert [b.name.split(":")[0] for b in backends] == ["openai", "local"] and not explicit
     assert not backends[0].local
-    monkeypatch.setenv("FACELENS_ALLOW_CLOUD", "0")
+    monkeypatch.delenv("FACELENS_ALLOW_CLOUD_IMAGES")  # images stay local unless the user allows it
     backends, _, notes = candidates()
     assert [b.name.split(":")[0] for b in backends] == ["local"] and "not allowed" in notes[0]
     with pytest.raises(ConfigError, match="not allowed"):

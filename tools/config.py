@@ -35,3 +35,38 @@ def subdir(name: str) -> Path:
     path = home() / name
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+TRUE = ("1", "true", "yes", "on")
+
+
+def settings() -> dict[str, object]:
+    """Optional settings from FACELENS_HOME/config.yaml (backend, openai_model, base_url, local_model,
+    allow_cloud_images, ...); environment variables override them where both exist."""
+    path = home() / "config.yaml"
+    if not path.exists():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"Cannot read {path}: {exc}", hint="Fix or delete the file.") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must be a mapping of setting names to values.")
+    return data
+
+
+def cloud_images_allowed(flag: bool | None = None) -> bool:
+    """May photos or face crops be sent to a model that is not on this machine?
+
+    Only when the user said so: the explicit flag, else FACELENS_ALLOW_CLOUD_IMAGES, else
+    ``allow_cloud_images`` in FACELENS_HOME/config.yaml. The default is no. (A server on the
+    loopback address counts as local and needs no permission.)
+    """
+    if flag is not None:
+        return bool(flag)
+    env = os.environ.get("FACELENS_ALLOW_CLOUD_IMAGES")
+    if env is not None:
+        return env.strip().lower() in TRUE
+    return str(settings().get("allow_cloud_images", "")).strip().lower() in TRUE

@@ -184,7 +184,7 @@ def describe_face(
         question: the user's question, passed to the VLM as context.
         backend: a backend object, "openai", "local", "none", or None/"auto" for the fallback order.
         shots: number of nearest few-shot exemplars to show first (0 = zero-shot).
-        allow_cloud: may the crop be sent off this machine (None = FACELENS_ALLOW_CLOUD, default yes).
+        allow_cloud: may the crop be sent off this machine (None = FACELENS_ALLOW_CLOUD_IMAGES, default no).
         scene: the image's analysis, if already computed.
         store: an ExemplarStore (default: the one under FACELENS_HOME).
         fuse_classifier: fuse the VLM label with the local classifier (long-tail correction).

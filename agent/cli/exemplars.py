@@ -49,7 +49,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     from facelens.tools.vlm import describe_face
 
     d = describe_face(args.image, args.face, question=args.question, backend=args.vlm, shots=args.shots,
-                      allow_cloud=False if args.no_cloud else None)
+                      allow_cloud=False if args.no_cloud else (True if args.allow_cloud_images else None))
     code = 1 if d.status == "no_model" else 0  # nothing could describe the face
     if args.json:
         print_json(d.model_dump(mode="json"))
@@ -100,6 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--vlm", choices=["auto", "openai", "local", "none"], default=None, help="backend (default: FACELENS_VLM or auto)")
     d.add_argument("--shots", type=int, default=0, help="nearest few-shot exemplars to show first (default 0)")
     d.add_argument("--no-cloud", action="store_true", help="never send the face crop off this machine")
+    d.add_argument("--allow-cloud-images", action="store_true", help="allow sending the face crop to a cloud VLM (default: FACELENS_ALLOW_CLOUD_IMAGES or config)")
     d.add_argument("--json", action="store_true")
     d.set_defaults(handler=cmd_describe)
 

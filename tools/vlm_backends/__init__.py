@@ -15,7 +15,7 @@ Settings (arguments win over environment variables):
     FACELENS_VLM_MODEL: OpenAI(-compatible) model name (default ``gpt-4o-mini``).
     FACELENS_VLM_BASE_URL / OPENAI_BASE_URL: an OpenAI-compatible server (vLLM, Ollama, LM Studio...).
     FACELENS_VLM_API_KEY / OPENAI_API_KEY: its key (servers without keys accept any value).
-    FACELENS_ALLOW_CLOUD: ``0`` forbids sending images to a non-local server.
+    FACELENS_ALLOW_CLOUD_IMAGES: ``1`` allows sending images to a non-local server (default: not allowed).
     FACELENS_LOCAL_VLM: folder (or cached hub id) of local Hugging Face VLM weights.
     FACELENS_LOCAL_VLM_DEVICE: ``auto`` (default), ``cuda``, ``cuda:N`` or ``cpu``.
 """
@@ -156,10 +156,11 @@ def _env(*names: str) -> str | None:
 
 
 def cloud_allowed(allow_cloud: bool | None = None) -> bool:
-    """Whether images may be sent to a non-local server (default: yes, unless FACELENS_ALLOW_CLOUD=0)."""
-    if allow_cloud is not None:
-        return allow_cloud
-    return (os.environ.get("FACELENS_ALLOW_CLOUD", "1").strip().lower() not in ("0", "false", "no", "off"))
+    """Whether images may be sent to a non-local server: only when the user allowed it
+    (the flag, FACELENS_ALLOW_CLOUD_IMAGES, or allow_cloud_images in config.yaml; default no)."""
+    from facelens.tools.config import cloud_images_allowed
+
+    return cloud_images_allowed(allow_cloud)
 
 
 def make_backend(kind: str, *, model: str | None = None, base_url: str | None = None, api_key: str | None = None) -> VLMBackend:
@@ -199,7 +200,7 @@ def candidates(choice: str | VLMBackend | None = None, *, allow_cloud: bool | No
 
     Args:
         choice: a backend object, a kind from BACKEND_CHOICES, or None for FACELENS_VLM (default auto).
-        allow_cloud: may images leave the machine? None = FACELENS_ALLOW_CLOUD (default yes).
+        allow_cloud: may images leave the machine? None = FACELENS_ALLOW_CLOUD_IMAGES (default no).
 
     Returns:
         (backends, explicit, notes): explicit is True when the user chose, in which case the caller
@@ -217,7 +218,7 @@ def candidates(choice: str | VLMBackend | None = None, *, allow_cloud: bool | No
         if not backend.local and not cloud_allowed(allow_cloud):
             raise ConfigError(
                 f"The VLM {backend.name} is not on this machine and sending images off it is not allowed.",
-                hint="Unset FACELENS_ALLOW_CLOUD=0 (or pass allow_cloud=True), or use a local VLM.",
+                hint="Set FACELENS_ALLOW_CLOUD_IMAGES=1 (or pass --allow-cloud-images) if you agree, or use a local VLM.",
             )
         return [backend], True, []
     out: list[VLMBackend] = []
