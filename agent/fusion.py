@@ -134,6 +134,51 @@ def _summary(label: str, p: float, channels: list[ChannelEvidence], conflicts: l
     return text
 
 
+def words_emotion(text: str, backend: str | None = None, model: str | None = None) -> TextEmotion:
+    """The words' emotion: an OpenAI(-compatible) LLM when ``backend="openai"`` (or None and
+    OPENAI_API_KEY / OPENAI_BASE_URL is set), else the offline lexicon. An LLM failure or an
+    unreadable reply falls back to the lexicon (``model`` says which one answered)."""
+    import json
+    import logging
+    import os
+
+    choice = backend or ("openai" if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL") else "lexicon")
+    if choice != "openai" or not text.strip():
+        return classify_text(text)
+    from facelens.agent import prompts
+
+    model = model or os.environ.get("FACELENS_LLM_MODEL", "gpt-4o-mini")
+    try:
+        from openai import OpenAI
+
+        client = OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "not-needed", base_url=os.environ.get("OPENAI_BASE_URL"), max_retries=1, timeout=60)
+        reply = client.chat.completions.create(
+            model=model,
+            temperature=0,
+            messages=[
+                {"role": "system", "content": prompts.render("voice", "words_emotion_system")},
+                {"role": "user", "content": prompts.render("voice", "words_emotion_user", text=text)},
+            ],
+        )
+        raw = (reply.choices[0].message.content or "").strip()
+        data = json.loads(raw[raw.find("{") : raw.rfind("}") + 1])
+        scores = {e: max(0.0, float(data["scores"].get(e, 0.0))) for e in EMOTIONS}
+        z = sum(scores.values())
+        if z <= 0:
+            raise ValueError("all scores are zero")
+        scores = {e: round(v / z, 4) for e, v in scores.items()}
+    except Exception as exc:  # network, server, or a reply that is not the JSON asked for
+        logging.getLogger(__name__).warning("LLM words-emotion failed (%s); using the lexicon", exc)
+        return classify_text(text)
+    from facelens.tools.text_emotion import WordHit
+
+    label = max(scores, key=scores.get)  # type: ignore[arg-type]
+    emotional = 1.0 - scores["neutral"]
+    valence = sum(VALENCE[e] * p for e, p in scores.items()) / emotional if emotional > 1e-6 else 0.0
+    hits = [WordHit(word=str(w).lower(), emotion=label, weight=1.0) for w in data.get("evidence", [])[:10] if str(w).strip()]
+    return TextEmotion(label=label, scores=scores, valence=round(max(-1.0, min(1.0, valence)), 3), evidence=hits, model=f"openai:{model}")
+
+
 def fuse_turn(
     text: str | None = None,
     audio: np.ndarray | None = None,
@@ -141,11 +186,11 @@ def fuse_turn(
     voice_history: list[VoiceFeatures] | None = None,
     words: TextEmotion | None = None,
 ) -> AffectEstimate:
-    """One conversation turn: read the words (offline lexicon unless ``words`` is given, e.g. from an
-    LLM) and the voice (16 kHz samples, relative to the speaker's earlier turns), then :func:`fuse`.
+    """One conversation turn: read the words (:func:`words_emotion`: the LLM when configured, else the
+    offline lexicon; or pass ``words``) and the voice (16 kHz samples, relative to the speaker's earlier turns), then :func:`fuse`.
     """
     if words is None and text and text.strip():
-        words = classify_text(text)
+        words = words_emotion(text)
     voice = None
     if audio is not None and np.asarray(audio).size:
         n_words = len(text.split()) if text else None

@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facelens.agent.fusion import AffectEstimate, fuse
+from facelens.agent.fusion import AffectEstimate, fuse, words_emotion
 from facelens.tools.errors import DependencyError, InputError, MediaError
 from facelens.tools.media import SAMPLE_RATE
 from facelens.tools.schema import EmotionEstimate
 from facelens.tools.speech import Transcriber, Transcript
-from facelens.tools.text_emotion import classify_text
 from facelens.tools.voice import VoiceCues, VoiceFeatures, cues_from, baseline_of, measure
 
 log = logging.getLogger(__name__)
@@ -169,7 +168,7 @@ def understand(audio: np.ndarray, transcriber: Transcriber | None = None, histor
     transcript = (transcriber or Transcriber()).transcribe(audio)
     features = measure(audio, words=len(transcript.text.split()) or None)
     cues = cues_from(features, baseline_of(history or []))
-    words = classify_text(transcript.text) if transcript.text else None
+    words = words_emotion(transcript.text) if transcript.text else None
     return Utterance(audio=audio, text=transcript.text, transcript=transcript, cues=cues, affect=fuse(face=face, voice=cues, words=words))
 
 
