@@ -2,8 +2,8 @@
 
 The recording is transcribed offline (faster-whisper tiny.en), the voice is measured relative to the
 speaker's earlier turns, the words are read for emotion, and, when a photo is open on the Photo page,
-its largest face adds the face channel. :func:`facelens.agent.fusion.fuse` combines the three and flags
-disagreements. The question itself goes to the Photo page's assistant, so it is answered the same way
+its largest face adds the face channel: :func:`facelens.agent.voice.understand`, as ``facelens chat
+--voice`` does, which fuses the three and flags disagreements. The question itself goes to the Photo page's assistant, so it is answered the same way
 as a typed one.
 """
 
@@ -53,6 +53,8 @@ def turns_ui(turns: list[dict]) -> None:
         with st.container(border=True):
             st.markdown(f"**You said:** {turn['text'] or '(nothing recognised)'}")
             st.caption(f"transcribed in {turn['seconds']:.1f} s · {turn['duration']:.1f} s of audio")
+            if turn.get("face"):
+                st.caption(f"Face channel: {turn['face']}")
             affect_ui(turn["affect"])
             if turn.get("answer"):
                 st.markdown(f"**Answer:** {turn['answer']}")
@@ -77,22 +79,22 @@ def _face_cue() -> tuple[Any, str | None]:
 
 
 def handle(name: str, data: bytes) -> dict:
-    """Transcribe one recorded question, read its cues, fuse them, and answer it."""
-    from facelens.agent.fusion import fuse
+    """Transcribe one recorded question, read its cues, fuse them, and answer it.
+
+    The same steps as ``facelens chat --voice`` (:func:`facelens.agent.voice.understand`), and the
+    answer opens in the tone the fused affect suggests (:func:`facelens.agent.voice.tone_opener`).
+    """
+    from facelens.agent.voice import tone_opener, understand
     from facelens.tools import media
-    from facelens.tools.text_emotion import classify_text
-    from facelens.tools.voice import analyze_voice
 
     path = common.save_upload(name, data)
     audio = media.load_audio(path)
-    transcript = common.transcriber().transcribe(audio)
-    text = transcript.text.strip()
     history = st.session_state.setdefault(HISTORY_KEY, [])
-    voice = analyze_voice(audio, words=len(text.split()) if text else None, history=history)
-    history.append(voice.features)
     face, face_note = _face_cue()
-    affect = fuse(face=face, voice=voice, words=classify_text(text) if text else None)
-    turn = {"text": text, "seconds": transcript.seconds, "duration": transcript.duration, "affect": affect}
+    utt = understand(audio, common.transcriber(), history, face)
+    history.append(utt.cues.features)
+    text = utt.text.strip()
+    turn = {"text": text, "seconds": utt.transcript.seconds, "duration": utt.transcript.duration, "affect": utt.affect}
     if not text:
         turn["note"] = "No words were recognised. Speak a little closer to the microphone and try again."
     elif st.session_state.get(photo.PHOTO_KEY) is None:
@@ -101,7 +103,7 @@ def handle(name: str, data: bytes) -> dict:
     else:
         photo.ask(text)
         last = st.session_state[photo.CHAT_KEY]["messages"][-1]
-        turn.update(answer=last["text"], backend=last["backend"])
+        turn.update(answer=f"{tone_opener(utt.affect)} {last['text']}".strip(), backend=last["backend"])
     if face_note:
         turn["face"] = face_note
     return turn
