@@ -1,0 +1,38 @@
+"""Prompt files: loaded from the package with importlib.resources, rendered with strict Jinja2."""
+
+from __future__ import annotations
+
+import pytest
+
+from facelens.agent import prompts
+from facelens.tools.errors import ConfigError, NotFoundError
+
+
+def test_every_prompt_file_parses():
+    for name in ("assistant", "planner"):
+        data = prompts.load(name)
+        assert data and all(isinstance(v, str) and v.strip() for v in data.values())
+
+
+def test_render_fills_variables():
+    text = prompts.render("planner", "no_faces", image="x.jpg", detector="hog")
+    assert "x.jpg" in text and "hog" in text
+
+
+def test_missing_variable_is_an_error_not_a_blank():
+    with pytest.raises(ConfigError, match="needs a value"):
+        prompts.render("planner", "no_faces", image="x.jpg")
+
+
+def test_unknown_file_and_entry():
+    with pytest.raises(NotFoundError):
+        prompts.load("no_such_prompts")
+    with pytest.raises(NotFoundError, match="has no entry"):
+        prompts.text("planner", "no_such_entry")
+
+
+def test_system_prompt_forbids_race_and_sets_the_citation_style():
+    text = prompts.render("assistant", "system", images_allowed=False)
+    assert "race or ethnicity" in text and "Face N (position, clothing colour)" in text
+    assert "Images do not leave this machine" in text
+    assert "Images do not leave" not in prompts.render("assistant", "system", images_allowed=True)
