@@ -110,7 +110,7 @@ def cases(people: list[tuple[str, str, bool]], scene: SceneAnalysis) -> list[Cas
     same = who[0] == who[-1]
     out.append(Case("compare", "is the person on the left the same as the one on the right?",
                     _has(r"same person" if same else r"different people", (1, n))))
-    out.append(Case("compare", f"are face 1 and face 2 the same person?", _has(r"same person" if who[0] == who[1] else r"different people", (1, 2))))
+    out.append(Case("compare", "are face 1 and face 2 the same person?", _has(r"same person" if who[0] == who[1] else r"different people", (1, 2))))
     # emotion families (synthetic scores)
     emo = {f.id: f.emotion for f in scene.faces}
     happiest = max(emo, key=lambda i: emo[i].scores["happy"])
@@ -120,7 +120,7 @@ def cases(people: list[tuple[str, str, bool]], scene: SceneAnalysis) -> list[Cas
     n_happy = sum(1 for e in emo.values() if e.label == "happy")
     out.append(Case("count_emotion", "how many people look happy?", _has(rf"^{n_happy} of|^None of")))
     lab = emo[1].label
-    out.append(Case("emotion", "what is the person on the far left feeling?", _has(rf"looks \w+, \d+%", (1,))))
+    out.append(Case("emotion", "what is the person on the far left feeling?", _has(r"looks \w+, \d+%", (1,))))
     out.append(Case("follow_up", "and the person next to her?", _ids((2,)), follow_up_of="what is the person on the far left feeling?"))
     out.append(Case("follow_up", f"is she the one in {shirt[0]}?", _has(r"^Yes", (1,)), follow_up_of="who is on the far left?"))
     out.append(Case("follow_up", f"is she the one in {shirt[1]}?", _has(r"^No", (1,)), follow_up_of="who is on the far left?"))

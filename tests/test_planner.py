@@ -81,7 +81,7 @@ def test_emotion_families_with_scores(emotional_box):
     assert r.faces == (happiest.id,) and r.text.startswith(f"Face {happiest.id} (")
     r = ask(emotional_box, "what is the person on the far left feeling?")
     label = scene.face(1).emotion
-    assert f"looks " in r.text and f"{label.confidence:.0%}" in r.text
+    assert "looks " in r.text and f"{label.confidence:.0%}" in r.text
 
 
 def test_follow_ups_resolve_against_the_previous_answer(group_box):
