@@ -177,6 +177,11 @@ def test_bad_media_ingest(tmp_path, monkeypatch, capsys):
     junk.write_bytes(b"\x1a\x45\xdf\xa3" + b"\x00garbage" * 100)
     with pytest.raises(MediaError):
         sessions.ingest(junk)
+    video = sample_media.make_video(tmp_path / "whole.mp4", [sample_media.Shot(2.0, "hopper")], np.zeros(32000, np.float32), size=(320, 240), fps=10, face_width=100)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(video.read_bytes()[: video.stat().st_size // 2])  # mp4 keeps its index at the end
+    with pytest.raises(MediaError, match="corrupt or truncated"):
+        sessions.ingest(cut)
     long = sample_media.write_audio(tmp_path / "long.wav", np.zeros(16000 * 3, np.float32))
     monkeypatch.setenv("FACELENS_MAX_MEDIA_SECONDS", "2")
     assert main(["session", "ingest", str(long), "--json"]) == 2

@@ -83,8 +83,8 @@ def _open(p: Path):
         return av.open(str(p), metadata_errors="ignore")
     except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise MediaError(
-            f"{p} is not an audio or video file FFmpeg can read ({type(exc).__name__}).",
-            hint="Use a common format such as WAV, FLAC, MP3, OGG, M4A, MP4, MKV or WEBM.",
+            f"{p} is not an audio or video file FFmpeg can read, or it is corrupt or truncated ({type(exc).__name__}).",
+            hint="Use a complete file in a common format such as WAV, FLAC, MP3, OGG, M4A, MP4, MKV or WEBM.",
         ) from exc
 
 
