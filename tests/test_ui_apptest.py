@@ -102,6 +102,16 @@ def test_photo_page_cards_and_chat_with_tool_calls() -> None:
     assert "Face 4" in at.chat_message[-1].markdown[0].value
 
 
+def test_photo_page_describe_face_says_what_ran_and_keeps_photos_local() -> None:
+    at = start()
+    at.button(key="photo_example").click().run()
+    at.selectbox(key="photo_describe_face").set_value(2)
+    at.button(key="photo_describe").click().run()
+    no_crash(at)
+    line = next(c.value for c in at.caption if c.value.startswith("Face 2 · described by"))
+    assert "nothing left this machine" in line  # cloud images are off by default
+
+
 def test_photo_page_corrupt_and_empty_uploads_show_errors() -> None:
     at = start()
     at.file_uploader(key="photo_upload").set_value(("broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "image/jpeg")).run()

@@ -121,6 +121,33 @@ def messages_ui(messages: list[dict]) -> None:
                         st.json(m["tool_calls"])
 
 
+def describe_ui(n_faces: int) -> tuple[int, bool]:
+    """Pick a face to describe with a vision model; returns (face number, clicked)."""
+    c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
+    face = c1.selectbox("Face", list(range(1, n_faces + 1)), key="photo_describe_face")
+    clicked = c2.button("Describe this face", key="photo_describe")
+    return int(face), clicked
+
+
+def description_ui(d: Any) -> None:
+    """A vision-model description of one face, and which backend made it."""
+    where = "the crop was sent off this machine" if d.images_left_machine else "nothing left this machine"
+    if d.status == "no_model":
+        st.info("Nothing could describe this face here: set up a vision model (Settings: an OpenAI-compatible "
+                "server, with photos allowed to leave the machine if it is a cloud one) or install the emotion model.")
+    st.caption(f"Face {d.face_id} · described by {d.backend} ({d.status}) · {where} · {d.latency_ms:.0f} ms")
+    if d.expression:
+        st.markdown(f"Expression: **{d.expression}**")
+    if d.emotion:
+        conf = f" ({d.confidence:.0%})" if d.confidence is not None else ""
+        st.markdown(f"Looks **{emotion_word(d.emotion)}**{conf}")
+    attrs = {k: v for k, v in d.attributes.model_dump().items() if v not in (None, [], "", False)}
+    if attrs:
+        st.json(attrs)
+    for note in d.notes:
+        st.caption(f"note: {note}")
+
+
 # --- the page ---------------------------------------------------------------------------------
 
 
@@ -202,6 +229,21 @@ def page() -> None:
             for col, face in zip(cols, scene.faces[row:row + per_row]):
                 with col:
                     face_card_ui(face, crop_box(img.rgb, face.box, margin=0.25))
+    if n:
+        with st.expander("Describe a face with a vision model"):
+            st.caption("Uses a VLM when one is set up (a cloud one only if Settings allow photos to leave this "
+                       "machine), else the local classifier alone; the result says which ran.")
+            face_id, clicked = describe_ui(n)
+            if clicked:
+                with common.guarded():
+                    from facelens.tools.vlm import describe_face
+
+                    with st.spinner("Describing..."):
+                        st.session_state["photo_description"] = (photo["sha"], describe_face(
+                            img, face_id, allow_cloud=settings.allow_cloud_images, scene=scene))
+            sha, d = st.session_state.get("photo_description", (None, None))
+            if d is not None and sha == photo["sha"]:
+                description_ui(d)
     st.subheader("Ask about this photo")
     question = st.chat_input("Ask about this photo, e.g. who looks happiest?", key="photo_question")
     if question:
