@@ -120,6 +120,23 @@ def test_photo_page_corrupt_and_empty_uploads_show_errors() -> None:
     at.file_uploader(key="photo_upload").set_value(("empty.png", b"", "image/png")).run()
     no_crash(at)
     assert at.error
+    whole = jpeg_bytes(astronaut_rgb())
+    at.file_uploader(key="photo_upload").set_value(("cut.jpg", whole[: len(whole) // 3], "image/jpeg")).run()
+    no_crash(at)
+    assert at.error and "What to do" in at.error[0].value
+    at.file_uploader(key="photo_upload").set_value(("notes.png", b"%PDF-1.4 this is a document", "image/png")).run()
+    no_crash(at)
+    assert at.error and "What to do" in at.error[0].value
+
+
+def test_photo_page_huge_image_shows_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from facelens.tools import config
+
+    monkeypatch.setattr(config, "MAX_IMAGE_PIXELS", 100 * 100)
+    at = start()
+    at.file_uploader(key="photo_upload").set_value(("big.jpg", jpeg_bytes(astronaut_rgb()), "image/jpeg")).run()
+    no_crash(at)
+    assert at.error and "FACELENS_MAX_IMAGE_PIXELS" in at.error[0].value
 
 
 def test_photo_page_no_face_and_empty_question() -> None:
