@@ -181,6 +181,18 @@ class ToolBox:
         finally:
             self._record("describe_person", {"face": face, "question": question, "image": image}, t0)
 
+    def query_sessions(self, question: str, session: str | None = None) -> Any:
+        """Answer a question from the stored recorded sessions (facelens.agent.session_query), offline."""
+        t0 = time.perf_counter()
+        try:
+            try:
+                from facelens.agent import session_query
+            except ImportError as exc:
+                raise DependencyError("Recorded sessions (facelens.agent.session_query) are not available in this install.") from exc
+            return session_query.answer_offline(question, session)
+        finally:
+            self._record("query_sessions", {"question": question, "session": session}, t0)
+
     def transcribe_audio(self, audio: str | None = None) -> Any:
         """The transcript of the conversation's audio file (facelens.tools.speech), cached."""
         t0 = time.perf_counter()
@@ -248,6 +260,7 @@ class ToolBox:
             wrap(self._t_emotion, "emotion_details", FaceArgs, "All apparent-emotion probabilities of one face (by face number)."),
             wrap(self._t_compare, "compare_faces", CompareArgs, "Whether two faces are the same person, from the distance between their face embeddings (the embeddings themselves are never returned)."),
             wrap(self._t_describe, "describe_person", DescribeArgs, "Ask a vision-language model about one person (by face number): fine-grained expression and visible attributes such as glasses, hair, headwear. Slow; use only when the listed facts do not answer the question."),
+            wrap(self._t_sessions, "query_sessions", SessionArgs, "Answer a question about stored recorded sessions (when someone looked angry, what was said at 1:30, which session had the most frustration), with timestamped evidence."),
             wrap(self._t_transcribe, "transcribe_audio", AudioArgs, "The transcript (text with timestamps) of the audio given with the question."),
         ]
 
@@ -277,6 +290,10 @@ class ToolBox:
         d = self.describe_person(face, question, image)
         keep = {"face_id", "backend", "status", "expression", "emotion", "confidence", "compound_emotions", "attributes", "images_left_machine", "notes", "fusion"}
         return json.dumps(d.model_dump(mode="json", include=keep))
+
+    def _t_sessions(self, question: str, session: str | None = None) -> str:
+        a = self.query_sessions(question, session)
+        return json.dumps({"answer": a.answer, "sessions": a.sessions, "evidence": [e.model_dump(mode="json") for e in a.evidence][:20]})
 
     def _t_transcribe(self, audio: str | None = None) -> str:
         return transcript_text(self.transcribe_audio(audio))
@@ -322,6 +339,11 @@ class CompareArgs(BaseModel):
 
 class DescribeArgs(FaceArgs):
     question: str | None = Field(None, description="what to look for, in words")
+
+
+class SessionArgs(BaseModel):
+    question: str = Field(..., description="the question about the recorded sessions, in words")
+    session: str | None = Field(None, description="a session id; omit to search all sessions")
 
 
 class AudioArgs(BaseModel):

@@ -72,6 +72,13 @@ def test_transcribe_without_audio_is_readable(chat):
     assert "No audio was given" in assistant.ask("what did they say?").answer
 
 
+def test_session_tool_without_sessions_is_readable(chat):
+    assistant, model = chat([call("query_sessions", {"question": "when did the customer get angry?"}), lambda m: AIMessage(content=last_tool(m))])
+    a = assistant.ask("when did the customer get angry?")
+    assert "query_sessions" in model.bound_tools and a.tool_calls[-1].name == "query_sessions"
+    assert "No sessions are stored yet" in a.answer  # a fresh FACELENS_HOME
+
+
 def test_images_stay_local_by_default(chat):
     assistant, model = chat([call("describe_person", {"face": 2, "question": "glasses?"}), lambda m: AIMessage(content=last_tool(m))])
     a = assistant.ask("does the person in red wear glasses?")
