@@ -59,8 +59,13 @@ def plot(session_id: str, path: str | Path | None = None) -> Path:
         if track is None:
             why = "no faces seen" if rec.has_video else "audio only"
             why = "no emotion model at ingest" if rec.has_video and rec.people and rec.emotion_model is None else why
-            ax.text(0.5, 0.5, f"no facial emotion ({why})", ha="center", va="center", transform=ax.transAxes)
-            ax.set_yticks([])
+            ax.text(0.5, 0.92, f"no facial emotion ({why})", ha="center", va="top", transform=ax.transAxes)
+            # still show when each face track was on screen
+            ids = sorted({t.track for t in rec.timeline})
+            for row, tid in enumerate(ids):
+                ax.broken_barh([(t.start, t.end - t.start) for t in rec.timeline if t.track == tid], (row + 0.1, 0.8), color="#9ecae1")
+            ax.set_yticks([i + 0.5 for i in range(len(ids))], [f"track {i}" for i in ids])
+            ax.set_ylim(0, max(1, len(ids)) + 0.6)
             continue
         mine = [s for s in secs if s.track == track]
         t = [s.t + 0.5 for s in mine]
