@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from facelens.agent.cli import main
-from facelens.tools import blazeface, detection_eval, faces, fusion, samples
+from facelens.tools import blazeface, detection_eval, detector_fusion, faces, samples
 from facelens.tools.errors import DependencyError, ImageError, InputError, NotFoundError
 from tests.conftest import save, shared_data
 
@@ -82,8 +82,8 @@ def test_fused_boxes_follow_the_tight_dlib_convention(astronaut, hopper):
 
 def test_fused_falls_back_to_hog_without_mediapipe(monkeypatch, caplog, astronaut):
     monkeypatch.setattr(blazeface, "available", lambda: False)
-    monkeypatch.setattr(fusion, "_warned", False)
-    with caplog.at_level(logging.WARNING, logger="facelens.tools.fusion"):
+    monkeypatch.setattr(detector_fusion, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="facelens.tools.detector_fusion"):
         dets = faces.detect_faces(astronaut, "fused")
     assert [d.detector for d in dets] == ["hog"]
     assert "mediapipe is not installed" in caplog.text
@@ -199,10 +199,16 @@ def test_eval_detection_listed_image_missing(annotated):
         detection_eval.evaluate(annotated, "hog")
 
 
-def test_eval_detection_corrupt_image(annotated):
-    (annotated / "six.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+@pytest.mark.parametrize("kind", ["empty", "corrupt", "text", "truncated"])
+def test_eval_detection_unreadable_image(annotated, kind, capsys):
+    photo = annotated / "six.jpg"
+    data = photo.read_bytes()
+    content = {"empty": b"", "corrupt": b"\xff\xd8\xff not really a jpeg", "text": b"plain text", "truncated": data[: len(data) // 3]}
+    photo.write_bytes(content[kind])
     with pytest.raises(ImageError):
         detection_eval.evaluate(annotated, "hog")
+    assert main(["eval", "detection", str(annotated), "--detector", "hog"]) == 2
+    assert "facelens:" in capsys.readouterr().err
 
 
 def test_eval_detection_unknown_detector(annotated, capsys):

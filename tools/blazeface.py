@@ -6,7 +6,7 @@ On a whole group photo its input is so small that most faces shrink to a few pix
 ``blazeface-tiled`` and ``fused`` detectors also run it on overlapping tiles (a 2 x 2 and a 3 x 3 grid),
 merge the passes, and re-check every doubtful candidate on a crop centred on it (a face seen at a
 comfortable scale scores high, a texture that only looked like a face on a tile edge does not).
-``fused`` lives in :mod:`facelens.tools.fusion`.
+``fused`` lives in :mod:`facelens.tools.detector_fusion`.
 
 Box convention: BlazeFace boxes are square, like dlib's HOG boxes; :func:`to_tight_box` maps them onto
 dlib's tight box (fitted on WIDER FACE photos where both detectors found the same face; see

@@ -46,7 +46,7 @@ class Face:
 
 DetectorFn = Callable[..., list[Detection]]
 _DETECTORS: dict[str, DetectorFn] = {}
-DEFAULT_DETECTOR = "fused"  # tiled BlazeFace + re-checks (tools/fusion.py); HOG alone without mediapipe
+DEFAULT_DETECTOR = "fused"  # tiled BlazeFace + re-checks (tools/detector_fusion.py); HOG alone without mediapipe
 
 
 def register_detector(name: str, fn: DetectorFn) -> None:
@@ -175,7 +175,7 @@ def _ensure_plugins() -> None:
     # optional detector modules register themselves on import; absent extras are fine
     import importlib
 
-    for mod in ("facelens.tools.blazeface", "facelens.tools.fusion"):
+    for mod in ("facelens.tools.blazeface", "facelens.tools.detector_fusion"):
         try:
             importlib.import_module(mod)
         except ImportError:
