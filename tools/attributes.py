@@ -24,9 +24,9 @@ from facelens.tools.schema import AGE_GROUPS, GenderEstimate
 
 log = logging.getLogger(__name__)
 
-#: age range (years, inclusive-exclusive) of each group; the age estimate is kept inside its group
+#: age range (years, inclusive; one decimal) of each group; the age estimate is kept inside its group
 GROUP_RANGES: dict[str, tuple[float, float]] = {
-    "0-9": (0.0, 9.99), "10-19": (10.0, 19.99), "20-39": (20.0, 39.99), "40-59": (40.0, 59.99), "60+": (60.0, 100.0),
+    "0-9": (0.0, 9.9), "10-19": (10.0, 19.9), "20-39": (20.0, 39.9), "40-59": (40.0, 59.9), "60+": (60.0, 100.0),
 }
 
 

@@ -10,8 +10,8 @@ resumable, ~0.1 s per image)::
 Steps:
 1. embed every image exactly as ``facelens eval attributes`` does (``eval_models.largest_face``):
    the 200x200 aligned crop is padded with a 25% margin (black, then replicated edges if HOG finds
-   nothing: HOG misses faces that touch the border), detected with dlib HOG, landmarked (68 points)
-   and embedded; images without a detection are skipped and counted.
+   nothing: HOG misses faces that touch the border), detected with dlib HOG (dlib's CNN detector for
+   HOG's misses), landmarked (68 points) and embedded; images without a detection are skipped and counted.
 2. fit three heads with scikit-learn (training-time only): gender = logistic regression,
    age group = multinomial logistic regression over AGE_GROUPS, age = ridge regression on
    log(1 + age) (clipped at inference); hyper-parameters chosen on utkface/val.
