@@ -84,7 +84,12 @@ def fuse(face: EmotionEstimate | None = None, voice: VoiceCues | None = None, wo
         kind = "negative" if words.valence < -0.2 else "positive" if words.valence > 0.2 else "neutral"
         summary = f"{kind} words" + (f": {shown}" if shown else "")
         channels.append(ChannelEvidence(channel="words", label=words.label, confidence=round(w, 3), valence=words.valence, arousal=round(_arousal(words.scores), 3), summary=summary))
-    fused = mix / total if total > 0 else _vec({"neutral": 1.0})
+    if total > 0:
+        # weak evidence stays weak: the part of the unit weight no channel claims is spread evenly
+        spare = max(0.0, 1.0 - total)
+        fused = (mix + spare * np.full(len(EMOTIONS), 1.0 / len(EMOTIONS))) / (total + spare)
+    else:
+        fused = _vec({"neutral": 1.0})
     if voice is not None and "no voice" not in voice.cues:
         a = voice.arousal
         tilt = np.array([1.0 + a * AROUSAL[e] for e in EMOTIONS]).clip(0.2, None)

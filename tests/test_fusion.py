@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from facelens.agent.fusion import fuse, fuse_turn
@@ -138,3 +139,19 @@ def test_words_emotion_from_an_openai_compatible_server(monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert words_emotion("I love it").model == "lexicon"
+
+
+def test_cli_transcribe_affect(tmp_path, capsys):
+    import json
+
+    from facelens.agent.cli import main
+
+    parts = [sample_media.speak(t) for t in ("Hello, I have a question about my bill.", "The bill arrived on Monday.")]
+    parts.append(sample_media.speak("This is ridiculous, I am furious!", amplitude=200))
+    audio = np.concatenate([np.concatenate([p, np.zeros(8000, np.float32)]) for p in parts])
+    wav = sample_media.write_audio(tmp_path / "call.wav", audio)
+    assert main(["transcribe", str(wav), "--affect", "--json"]) == 0
+    turns = json.loads(capsys.readouterr().out)[0]["affect"]
+    assert turns and [t["start"] for t in turns] == sorted(t["start"] for t in turns)
+    last = next(t for t in turns if "furious" in t["text"].lower())["affect"]
+    assert last["label"] == "angry" and {c["channel"] for c in last["channels"]} == {"words", "voice"}

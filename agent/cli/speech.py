@@ -3,9 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from facelens.agent.cli import print_json
+from facelens.tools import media
+
+
+def _affect(transcript, audio) -> list:
+    """Per utterance: the voice cues (relative to the speaker's other utterances), the words' emotion
+    and the fused estimate."""
+    from pydantic import BaseModel
+
+    from facelens.agent.fusion import AffectEstimate, fuse, words_emotion
+    from facelens.agent.sessions import _utterances
+    from facelens.tools import voice
+
+    class Turn(BaseModel):
+        start: float
+        end: float
+        text: str
+        affect: AffectEstimate
+
+    spans = _utterances(transcript)
+    feats = [voice.measure(audio[int(a * media.SAMPLE_RATE) : int(b * media.SAMPLE_RATE)], words=len(x.split())) for a, b, x in spans]
+    base = voice.baseline_of(feats) if len(feats) >= 3 else None
+    return [Turn(start=a, end=b, text=x, affect=fuse(voice=voice.cues_from(f, base), words=words_emotion(x))) for (a, b, x), f in zip(spans, feats)]
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -19,7 +42,11 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         if len(args.files) > 1:
             print(f"[{i}/{len(args.files)}] {path}", file=sys.stderr)
         try:
-            t = transcriber.transcribe(path, words=args.words)
+            if args.affect:
+                audio = media.load_audio(path)
+                t = dataclasses.replace(transcriber.transcribe(audio, words=True), file=path)
+            else:
+                t = transcriber.transcribe(path, words=args.words)
         except FacelensError as exc:
             if len(args.files) == 1:
                 raise
@@ -28,13 +55,16 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             print(f"facelens: {path}: {exc}", file=sys.stderr)
             results.append({"file": path, **exc.to_dict()})
             continue
+        turns = _affect(t, audio) if args.affect else []
         if args.json:
-            results.append(t.to_dict(words=args.words))
+            results.append({**t.to_dict(words=args.words), **({"affect": [u.model_dump() for u in turns]} if args.affect else {})})
         else:
             if len(args.files) > 1:
                 print(f"== {path} ({t.duration:.1f} s, {t.language})")
             for s in t.segments:
                 print(f"[{s.start:7.2f} -> {s.end:7.2f}] {s.text}" if args.timestamps else s.text)
+            for u in turns:
+                print(f"  [{u.start:7.2f} -> {u.end:7.2f}] {u.affect.summary}")
             if not t.segments:
                 print("(no speech)")
     if args.json:
@@ -51,4 +81,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--language", default=None, help="force a language code (default: detect)")
     p.add_argument("--words", action="store_true", help="include word timestamps in the JSON")
     p.add_argument("--timestamps", action="store_true", help="print segment times in the text output")
+    p.add_argument("--affect", action="store_true", help="per sentence: voice cues, the words' emotion and the fused estimate (JSON key 'affect')")
     p.set_defaults(handler=cmd_transcribe)
