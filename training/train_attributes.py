@@ -184,7 +184,7 @@ CARD = """# Model card: facelens age and gender heads (`attributes.npz`)
 **What it does.** Estimates a face's *apparent* age (years), age group (0-9, 10-19, 20-39, 40-59, 60+)
 and *apparent* gender (female/male with a probability) from the 128-d dlib face embedding that
 facelens computes for every face. Three linear heads, applied with numpy
-(`facelens.tools.attributes`); about 10 microseconds per face. Race/ethnicity is not trained or inferred.
+(`facelens.tools.attributes`); 0.04-0.15 ms per face on one core (batched: 0.04). Race/ethnicity is not trained or inferred.
 
 **Training.** `python training/train_attributes.py --data ../shared/data/utkface --limit {limit}`
 (see `training/README.md`): UTKFace aligned 200x200 crops, padded, detected with dlib HOG, embedded
