@@ -151,3 +151,14 @@ def test_eval_attributes_bad_labels(capsys, tmp_path, astronaut, labels, message
     assert code == 2
     assert message in err and "Traceback" not in err
     assert data["error"] == "bad_input"
+
+
+def test_missing_models_are_clear_errors(capsys, monkeypatch, emotion_dir, attr_dir):
+    from facelens.tools import attributes, emotion
+
+    monkeypatch.setattr(emotion, "available", lambda: False)
+    monkeypatch.setattr(attributes, "available", lambda: False)
+    for argv in (["eval", "emotion", str(emotion_dir), "--json"], ["eval", "attributes", str(attr_dir), "--json"]):
+        code, data, err = run(capsys, *argv)
+        assert code == 2 and "not installed" in err
+        assert data["error"] == "model"
