@@ -233,7 +233,7 @@ def _timeline(seconds: list[SecondScores], samples: list[_Sample], step: float) 
                 entries[-1] = last.model_copy(update={"end": s.t + 1, "confidence": round(conf, 3)})
             else:
                 entries.append(TimelineEntry(start=s.t, end=s.t + 1, emotion=s.label, confidence=round(s.confidence, 3), track=s.track))
-        return entries
+        return sorted(entries, key=lambda e: (e.start, e.track))
     for track in sorted({s.track for s in samples}):
         for s in (x for x in samples if x.track == track):
             last = entries[-1] if entries else None
@@ -241,7 +241,7 @@ def _timeline(seconds: list[SecondScores], samples: list[_Sample], step: float) 
                 entries[-1] = last.model_copy(update={"end": round(s.t + step, 3)})
             else:
                 entries.append(TimelineEntry(start=s.t, end=round(s.t + step, 3), emotion=None, confidence=None, track=track))
-    return entries
+    return sorted(entries, key=lambda e: (e.start, e.track))
 
 
 def _people(tracker: FaceTracker, seconds: list[SecondScores], step: float) -> list[TrackInfo]:
