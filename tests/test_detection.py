@@ -226,3 +226,21 @@ def test_fused_on_shared_wider_sample():
     rep = detection_eval.evaluate(folder, "fused", limit=25)
     assert rep.n_images == 25
     assert rep.recall["easy"] >= 0.75 and rep.precision >= 0.9
+
+
+@needs_mediapipe
+@pytest.mark.parametrize("name", ["fused", "blazeface", "blazeface-tiled"])
+def test_blank_and_tiny_images_give_no_faces(name):
+    assert faces.detect_faces(np.zeros((480, 640, 3), np.uint8), name) == []
+    assert faces.detect_faces(np.full((12, 16, 3), 128, np.uint8), name) == []
+
+
+@needs_mediapipe
+def test_fused_on_a_big_photo_returns_original_pixels():
+    import cv2
+
+    rgb, placed = samples.example_scene()
+    big = cv2.resize(rgb, (3840, 2160), interpolation=cv2.INTER_LINEAR)  # 3x: searched on a 1280 px copy
+    dets = faces.detect_faces(big, "fused")
+    scaled = [samples.Placed(p.who, p.shirt, tuple(3 * v for v in p.head_box)) for p in placed]
+    _one_per_head(dets, scaled)

@@ -260,7 +260,10 @@ def _detections(rgb: np.ndarray, rows: np.ndarray, threshold: float, name: str) 
 
 def detect_blazeface(rgb: np.ndarray, *, model: str = "full", threshold: float = 0.5, **_: object) -> list[faces.Detection]:
     """One BlazeFace pass over the whole photo (``model``: "full" range or "short" range)."""
-    return _detections(rgb, raw_detections(rgb, model), threshold, "blazeface" if model == "full" else "blazeface-short")
+    work, scale = faces._working_scale(rgb, 1280)
+    rows = raw_detections(work, model)
+    rows[:, :4] /= scale
+    return _detections(rgb, rows, threshold, "blazeface" if model == "full" else "blazeface-short")
 
 
 def detect_blazeface_short(rgb: np.ndarray, *, threshold: float = 0.5, **_: object) -> list[faces.Detection]:
@@ -270,8 +273,10 @@ def detect_blazeface_short(rgb: np.ndarray, *, threshold: float = 0.5, **_: obje
 
 def detect_blazeface_tiled(rgb: np.ndarray, *, threshold: float = 0.5, **_: object) -> list[faces.Detection]:
     """BlazeFace full range on the whole photo and on 2 x 2 and 3 x 3 overlapping tiles, box-voted."""
-    per_pass = [tiled_candidates(rgb, "full", grid) for grid in (1, 2, 3)]
-    rows = merge(np.concatenate(per_pass))
+    work, scale = faces._working_scale(rgb, 1280)  # big photos: tiles of a 1280 px copy
+    rows = merge(np.concatenate([tiled_candidates(work, "full", grid) for grid in (1, 2, 3)]))
+    if len(rows):
+        rows[:, :4] /= scale
     return _detections(rgb, rows, threshold, "blazeface-tiled")
 
 
