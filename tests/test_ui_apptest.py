@@ -112,6 +112,14 @@ def test_photo_page_describe_face_says_what_ran_and_keeps_photos_local() -> None
     assert "nothing left this machine" in line  # cloud images are off by default
 
 
+def test_photo_page_camera_shot(group_jpg: tuple[Path, list]) -> None:
+    at = start()
+    at.toggle(key="photo_use_camera").set_value(True).run()
+    at.camera_input(key="photo_camera").set_value(("photo.jpg", group_jpg[0].read_bytes(), "image/jpeg")).run()
+    no_crash(at)
+    assert "camera.jpg: 4 faces found" in texts(at)
+
+
 def test_photo_page_corrupt_and_empty_uploads_show_errors() -> None:
     at = start()
     at.file_uploader(key="photo_upload").set_value(("broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "image/jpeg")).run()
