@@ -19,8 +19,12 @@ mediapipe they are still listed but raise a :class:`DependencyError` naming the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import threading
+from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -51,10 +55,34 @@ def available() -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Hide what mediapipe's C++ side writes straight to file descriptor 2 while it loads.
+
+    Loading prints TFLite/absl start-up notes and, with protobuf 5+, a harmless AttributeError line
+    from its bindings; none of it is for the user, and the CLI promises clean stderr.
+    """
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr is not a real file (captured): nothing to hide
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 @lru_cache(maxsize=1)
 def _mediapipe():
     try:
-        import mediapipe as mp
+        with _native_stderr_silenced():
+            import mediapipe as mp
     except ImportError as exc:
         raise missing_dependency("mediapipe", "mediapipe", why="the BlazeFace face detectors") from exc
     _patch_protobuf()
@@ -94,8 +122,11 @@ def _patch_protobuf() -> None:
 def _solution(model: str):
     mp = _mediapipe()
     log.info("loading BlazeFace %s-range", model)
-    # a low floor: candidates are thresholded (and re-checked) by the callers
-    return mp.solutions.face_detection.FaceDetection(model_selection=MODELS[model], min_detection_confidence=0.3)
+    with _native_stderr_silenced(), _lock:
+        # a low floor: candidates are thresholded (and re-checked) by the callers
+        sol = mp.solutions.face_detection.FaceDetection(model_selection=MODELS[model], min_detection_confidence=0.3)
+        sol.process(np.zeros((64, 64, 3), dtype=np.uint8))  # start the graph now, while its logging is hidden
+    return sol
 
 
 def raw_detections(rgb: np.ndarray, model: str = "full") -> np.ndarray:
