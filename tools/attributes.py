@@ -109,7 +109,7 @@ def apply_heads(w: dict[str, np.ndarray], x: np.ndarray) -> list[tuple[float, st
     z = (x - w["mean"]) / w["std"]
     p_male = 1.0 / (1.0 + np.exp(-(z @ w["gender_w"] + w["gender_b"])))
     groups = _softmax(z @ w["group_w"] + w["group_b"]).argmax(1)
-    ages = np.expm1(z @ w["age_w"] + w["age_b"])
+    ages = z @ w["age_w"] + w["age_b"]
     out = []
     for pm, g, age in zip(p_male, groups, ages):
         group = AGE_GROUPS[int(g)]

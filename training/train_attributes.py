@@ -14,7 +14,7 @@ Steps:
    HOG's misses), landmarked (68 points) and embedded; images without a detection are skipped and counted.
 2. fit three heads with scikit-learn (training-time only): gender = logistic regression,
    age group = multinomial logistic regression over AGE_GROUPS, age = ridge regression on
-   log(1 + age) (clipped at inference); hyper-parameters chosen on utkface/val.
+   age in years (kept inside the predicted group at inference); hyper-parameters chosen on utkface/val.
 3. write ``facelens/tools/data/models/attributes.npz`` (weights applied with numpy at run time;
    scikit-learn is not a runtime dependency) and print the val metrics as JSON.
 
@@ -90,9 +90,9 @@ def fit(xtr, atr, gtr, xva, ava, gva) -> tuple[dict[str, np.ndarray], dict[str, 
         acc = float((a.predict(zva) == age_group_index(ava)).mean())
         if acc > best.get("a", (-1,))[0]:
             best["a"] = (acc, a, c)
-    for alpha in (1.0, 10.0, 30.0, 100.0, 300.0):
-        r = Ridge(alpha=alpha).fit(ztr, np.log1p(atr))
-        mae = float(np.abs(np.expm1(r.predict(zva)).clip(0, 100) - ava).mean())
+    for alpha in (3.0, 10.0, 30.0, 100.0, 300.0):
+        r = Ridge(alpha=alpha).fit(ztr, atr)
+        mae = float(np.abs(r.predict(zva).clip(0, 100) - ava).mean())
         if mae < best.get("r", (1e9,))[0]:
             best["r"] = (mae, r, alpha)
     g, a, r = best["g"][1], best["a"][1], best["r"][1]
@@ -189,7 +189,7 @@ facelens computes for every face. Three linear heads, applied with numpy
 **Training.** `python training/train_attributes.py --data ../shared/data/utkface --limit {limit}`
 (see `training/README.md`): UTKFace aligned 200x200 crops, padded, detected with dlib HOG, embedded
 with dlib's ResNet; gender: logistic regression (C={gender_C}); age group: multinomial logistic
-regression (C={group_C}); age: ridge regression on log(1 + age) (alpha={age_alpha}), clipped at
+regression (C={group_C}); age: ridge regression on the age in years (alpha={age_alpha}), clipped at
 inference into the predicted age group so the two never disagree. Regularisation chosen on val.
 
 **Data and licence.** UTKFace (Zhang, Song & Qi, CVPR 2017) is released for **non-commercial research
