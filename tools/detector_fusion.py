@@ -73,13 +73,13 @@ def hog_on_crop(rgb: np.ndarray, box: np.ndarray, context: float = 2.0, target: 
     return best
 
 
-def _verify(rgb: np.ndarray, cand: np.ndarray, per_pass: list[np.ndarray]) -> float:
-    """Probability that a doubtful merged candidate is a face."""
+def candidate_features(rgb: np.ndarray, cand: np.ndarray, per_pass: list[np.ndarray]) -> tuple[float, ...]:
+    """The verifier's cues for one merged candidate (the order of :data:`VERIFY_WEIGHTS`)."""
     box = cand[:4]
     agree = [p[bf.iou(p[:, :4], box[None])[:, 0] > 0.3, 4] if len(p) else np.zeros(0) for p in per_pass]
     count = sum(1 for a in agree if len(a))
     best = {m: max([float(a.max()) for (mm, _), a in zip(PASSES, agree) if mm == m and len(a)] or [0.0]) for m in bf.MODELS}
-    x = (
+    return (
         float(cand[4]),
         count,
         best["full"],
@@ -89,6 +89,11 @@ def _verify(rgb: np.ndarray, cand: np.ndarray, per_pass: list[np.ndarray]) -> fl
         bf.recheck(rgb, box, "short", 1.6),
         float(np.clip(hog_on_crop(rgb, box), -2.0, 2.0)),
     )
+
+
+def _verify(rgb: np.ndarray, cand: np.ndarray, per_pass: list[np.ndarray]) -> float:
+    """Probability that a doubtful merged candidate is a face."""
+    x = candidate_features(rgb, cand, per_pass)
     return _sigmoid(VERIFY_BIAS + sum(w * v for w, v in zip(VERIFY_WEIGHTS, x)))
 
 
