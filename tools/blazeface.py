@@ -38,7 +38,7 @@ _lock = threading.Lock()
 MODELS = {"short": 0, "full": 1}  # name -> mediapipe model_selection
 
 #: BlazeFace box -> dlib tight box, as fractions of the BlazeFace side (centre shift, width, height):
-#: medians over 906 faces that both BlazeFace (full range, 3 x 3 tiles) and dlib HOG found on the shared
+#: medians over 581 faces that both BlazeFace (full range, 3 x 3 tiles) and dlib HOG found on the shared
 #: WIDER photos (bench/detection.md). On faces of 20-150 px the two boxes nearly coincide.
 TIGHT_FROM_BLAZE = (-0.01, 0.01, 0.99, 0.99)  # dx, dy, w, h
 
