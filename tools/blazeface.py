@@ -3,9 +3,10 @@
 BlazeFace (short range: 128 px input, faces within ~2 m; full range: 192 px input, faces within
 ~5 m) ships inside the ``mediapipe==0.10.14`` wheel and runs offline through ``mediapipe.solutions``.
 On a whole group photo its input is so small that most faces shrink to a few pixels, so the
-``blazeface-tiled`` and ``fused`` detectors also run it on overlapping tiles (a 2 x 2 and a 3 x 3 grid),
-merge the passes, and re-check every doubtful candidate on a crop centred on it (a face seen at a
-comfortable scale scores high, a texture that only looked like a face on a tile edge does not).
+``blazeface-tiled`` detector also runs it on overlapping 2 x 2 and 3 x 3 tiles and merges the passes by
+box voting; the default ``fused`` detector adds short-range passes on finer tiles and re-checks every
+doubtful candidate on a crop centred on it (a face seen at a comfortable scale scores high, a texture
+that only looked like a face on a tile edge does not).
 ``fused`` lives in :mod:`facelens.tools.detector_fusion`.
 
 Box convention: BlazeFace boxes are square, like dlib's HOG boxes; :func:`to_tight_box` maps them onto
