@@ -111,6 +111,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data/fer2013"))
     ap.add_argument("--checkpoint", default="best.pt")
     ap.add_argument("--out", type=Path, default=MODELS)
+    ap.add_argument("--train-command", action="append", default=[],
+                    help="the training command(s) actually run, verbatim, for the model card (repeatable)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     ck = torch.load(args.run / args.checkpoint, weights_only=False)
@@ -164,6 +166,8 @@ def main() -> None:
         h = json.loads(hist.read_text())
         meta["train"]["history"] = h
         meta["train"]["minutes"] = round(sum(r["seconds"] for r in h) / 60, 1)
+    if args.train_command:
+        meta["train"]["commands"] = args.train_command
     (args.out / "emotion.json").write_text(json.dumps(meta, indent=1))
     if args.out == MODELS:
         meta["pipeline_check"] = pipeline_check(args, logits, yva)

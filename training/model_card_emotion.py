@@ -12,22 +12,27 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _command(tr: dict) -> str:
-    a = tr["args"]
-    cmd = f"nice -n 10 python training/train_emotion.py --data ../shared/data/fer2013 --out /work/runs/emotion --epochs {a['epochs']}"
-    if float(a.get("budget_minutes", 0) or 0):
-        cmd += f" --budget-minutes {a['budget_minutes']}"
-    return cmd
+def _commands(tr: dict) -> str:
+    cmds = tr.get("commands")
+    if not cmds:
+        a = tr["args"]
+        cmd = f"nice -n 10 python training/train_emotion.py --data ../shared/data/fer2013 --out /work/runs/emotion --epochs {a['epochs']}"
+        if float(a.get("budget_minutes", 0) or 0):
+            cmd += f" --budget-minutes {a['budget_minutes']}"
+        cmds = [cmd]
+    return "\n".join(f"    {c}" for c in cmds)
 
 
 def _progress(tr: dict) -> str:
     hist = tr.get("history") or []
-    a = tr["args"]
-    if not hist or not float(a.get("budget_minutes", 0) or 0):
+    if not hist:
         return ""
-    return (f"; the run did {len(hist)} of {a['epochs']} planned epochs (the last {hist[-1].get('batches', '?')} batches long) "
-            f"before its {a['budget_minutes']}-minute wall-clock budget ended. The learning-rate schedule was compressed "
-            "to the budget, so the weights are annealed; more epochs on a faster machine should do better")
+    budget = float(tr["args"].get("budget_minutes", 0) or 0)
+    text = f" Training ran {len(hist)} epochs in all ({tr.get('minutes', '?')} min)"
+    if budget and len(hist) < int(tr["args"]["epochs"]):
+        text += (f", ending when its {budget:g}-minute wall-clock budget ran out; the learning-rate schedule is "
+                 "compressed to the budget so the weights end annealed. More epochs on a faster machine should do better")
+    return text + "."
 
 
 def _weakest(val: dict) -> str:
@@ -76,9 +81,12 @@ It describes how a face **looks** ("looks happy", with a confidence), not what t
   74% (PrivateTest), the mini-Xception that other libraries ship about 66%.
 
 ## Training (reproducible)
-`{_command(tr)}`, then `python training/fer_framing.py` and
-`python training/export_emotion.py --run /work/runs/emotion --data ../shared/data/fer2013` (see training/README.md).
-The shipped weights are from epoch {tr['epochs_run']}{_progress(tr)}.
+
+{_commands(tr)}
+    nice -n 10 python training/fer_framing.py --data ../shared/data/fer2013 --out /work/runs/emotion/framing.json
+    python training/export_emotion.py --run /work/runs/emotion --data ../shared/data/fer2013
+
+(see training/README.md). The shipped weights are from epoch {tr['epochs_run']} (the best on val).{_progress(tr)}
 Random 44 x 44 crops after a random affine (rotation +-12 deg, scale +-12%, shift +-10%), horizontal flip,
 random erasing, label smoothing 0.1, class weights (n_max / n_class)^0.5 so that disgust (436 images) does
 not collapse into anger, SGD + Nesterov with a one-cycle learning rate, batch 128, torch on 2 shared CPU
