@@ -68,9 +68,18 @@ def plot(session_id: str, path: str | Path | None = None) -> Path:
             ax.set_ylim(0, max(1, len(ids)) + 0.6)
             continue
         mine = [s for s in secs if s.track == track]
-        t = [s.t + 0.5 for s in mine]
+        t: list[float] = []
+        rows_by_e: dict[str, list[float]] = {e: [] for e in EMOTIONS}
+        for i, s in enumerate(mine):
+            if i and s.t - mine[i - 1].t > 1.0:  # the face was off screen: break the lines
+                t.append(float("nan"))
+                for e in EMOTIONS:
+                    rows_by_e[e].append(float("nan"))
+            t.append(s.t + 0.5)
+            for e in EMOTIONS:
+                rows_by_e[e].append(s.scores.get(e, 0.0))
         for e in EMOTIONS:
-            ax.plot(t, [s.scores.get(e, 0.0) for s in mine], color=COLOURS[e], label=e, lw=1.6, marker="." if len(mine) < 30 else None)
+            ax.plot(t, rows_by_e[e], color=COLOURS[e], label=e, lw=1.6, marker="." if len(mine) < 30 else None)
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"track {track}\nprobability")
     if tracks:
