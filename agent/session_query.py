@@ -270,7 +270,7 @@ def answer_llm(question: str, session_id: str | None = None, model: str | None =
     records = [store.load(session_id)] if session_id else store.load_all()[-20:]
     if not records:
         return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
-    model = model or os.environ.get("FACELENS_LLM_MODEL", "gpt-4o-mini")
+    model = model or os.environ.get("FACELENS_OPENAI_MODEL") or os.environ.get("FACELENS_LLM_MODEL", "gpt-4o-mini")
     client = OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "not-needed", base_url=os.environ.get("OPENAI_BASE_URL"))
     data = "\n\n".join(session_text(r) for r in records)
     try:
