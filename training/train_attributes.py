@@ -5,7 +5,7 @@ tiny matrix products per face. One reproducible command (CPU; the embedding step
 resumable, ~0.1 s per image)::
 
     nice -n 10 python training/train_attributes.py --data ../shared/data/utkface \
-        --cache /work/runs/attributes [--limit 5000]
+        --cache /work/runs/attributes --limit 3000
 
 Steps:
 1. embed every image exactly as ``facelens eval attributes`` does (``eval_models.largest_face``):
