@@ -33,12 +33,13 @@ def load_labels(folder: str | Path) -> list[tuple[Path, str]]:
     return [(root / r["file"], r["person"]) for r in rows]
 
 
-def embed_largest(path: Path, detector: str = "hog") -> np.ndarray | None:
+def embed_largest(path: Path, detector: str | None = None) -> np.ndarray | None:
     from facelens.tools import faces
     from facelens.tools.identity import face_for_enrollment
     from facelens.tools.images import load_image
 
     img = load_image(path)
+    detector = detector or faces.DEFAULT_DETECTOR
     dets = faces.detect_faces(img.rgb, detector)
     if len(dets) > 1:
         largest = max(range(len(dets)), key=lambda i: dets[i].box[2] * dets[i].box[3])
@@ -49,7 +50,7 @@ def embed_largest(path: Path, detector: str = "hog") -> np.ndarray | None:
     return vec
 
 
-def evaluate(folder: str | Path, *, far_target: float = 0.001, detector: str = "hog") -> dict:
+def evaluate(folder: str | Path, *, far_target: float = 0.001, detector: str | None = None) -> dict:
     """Genuine/impostor distance statistics and the suggested open-set threshold."""
     items = load_labels(folder)
     vecs, people, skipped = [], [], []

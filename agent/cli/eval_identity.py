@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 from facelens.agent.cli import print_json
+from facelens.agent.cli.photo import add_detector_option
 
 
 def cmd_identity(args: argparse.Namespace) -> int:
     from facelens.tools.identity_eval import evaluate
 
-    res = evaluate(args.folder, far_target=args.far)
+    res = evaluate(args.folder, far_target=args.far, detector=args.detector)
     if args.json:
         print_json(res)
         return 0
@@ -28,4 +29,5 @@ def register_eval(esub: argparse._SubParsersAction) -> None:
     p.add_argument("folder", help="folder with images and identities.csv (file,person)")
     p.add_argument("--far", type=float, default=0.001, help="target false-accept rate per impostor pair (default 0.001)")
     p.add_argument("--json", action="store_true")
+    add_detector_option(p)
     p.set_defaults(handler=cmd_identity)
