@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 import os
 import sys
 import threading
@@ -87,6 +88,8 @@ def _mediapipe():
     except ImportError as exc:
         raise missing_dependency("mediapipe", "mediapipe", why="the BlazeFace face detectors") from exc
     _patch_protobuf()
+    # protobuf 4.x warns on every result that mediapipe still uses GetPrototype: not the user's concern
+    warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated", category=UserWarning)
     return mp
 
 
