@@ -169,6 +169,13 @@ def test_count_people_in_uploaded_photo(page: object, tmp_path: Path) -> None:
     assert error_count(page) == 0
     assert re.search(r"\b(4|four) people\b", answer, re.I), answer
     assert "offline planner" in answer
+    # the annotated photo and the face crops really render (a broken media endpoint shows none)
+    page.wait_for_function(
+        """() => { const imgs = [...document.querySelectorAll('[data-testid="stImage"] img, [data-testid="stImageContainer"] img, img')]
+                   .filter(i => i.src.includes('/media/'));
+                   return imgs.length >= 5 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+        timeout=20_000,
+    )
 
 
 def test_spoken_question_through_the_microphone(page: object, browser: tuple[object, bool], tmp_path: Path) -> None:
