@@ -100,42 +100,23 @@ def test_fusion_with_the_real_emotion_model(astronaut):
 
 
 def test_words_emotion_from_an_openai_compatible_server(monkeypatch):
-    import http.server
-    import json
-    import threading
-
     from facelens.agent.fusion import words_emotion
+    from tests.loopback import chat_completion, openai_server
 
     replies = iter(['{"scores": {"angry": 0.7, "neutral": 0.2, "sad": 0.1}, "evidence": ["ridiculous"]}', "I think they are angry."])
     seen: list[dict] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
+    def respond(req: dict) -> dict:
+        seen.append(req)
+        return chat_completion(next(replies))
 
-        def do_POST(self):
-            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            body = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": next(replies)}}]}
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{server.server_port}/v1")
-    try:
+    with openai_server(respond, monkeypatch):
         r = words_emotion("This is ridiculous.")
         assert r.label == "angry" and r.model.startswith("openai:") and r.evidence[0].word == "ridiculous"
         assert r.valence < 0 and abs(sum(r.scores.values()) - 1) < 1e-3
         assert '"This is ridiculous."' in seen[0]["messages"][-1]["content"]
         fallback = words_emotion("I love it")  # the server's second reply is not JSON: lexicon
         assert fallback.model == "lexicon" and fallback.label == "happy"
-    finally:
-        server.shutdown()
     monkeypatch.delenv("OPENAI_BASE_URL")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert words_emotion("I love it").model == "lexicon"

@@ -192,37 +192,18 @@ def test_bad_media_ingest(tmp_path, monkeypatch, capsys):
 
 def test_llm_backend_gets_the_stored_text(stored, monkeypatch):
     """session ask with an OpenAI-compatible server: the stored transcript and timeline go as text."""
-    import http.server
-    import threading
+    from tests.loopback import chat_completion, openai_server
 
     seen: dict = {}
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
+    def respond(req: dict) -> dict:
+        seen.update(req)
+        user = req["messages"][-1]["content"]
+        return chat_completion(f"I read {user.count(' said: ')} utterances.", req["model"])
 
-        def do_POST(self):
-            req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.update(req)
-            user = req["messages"][-1]["content"]
-            reply = {"id": "x", "object": "chat.completion", "created": 0, "model": req["model"],
-                     "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": f"I read {user.count(' said: ')} utterances."}}],
-                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{server.server_port}/v1")
     monkeypatch.setenv("FACELENS_LLM_MODEL", "test-model")
-    try:
+    with openai_server(respond, monkeypatch):
         a = session_query.ask("what was the customer upset about?")
-    finally:
-        server.shutdown()
     assert a.backend == "openai:test-model" and a.answer == f"I read {len(stored.transcript)} utterances."
     user = seen["messages"][-1]["content"]
     assert "what was the customer upset about?" in user and "angry" in user.lower()
