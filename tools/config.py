@@ -70,3 +70,17 @@ def cloud_images_allowed(flag: bool | None = None) -> bool:
     if env is not None:
         return env.strip().lower() in TRUE
     return str(settings().get("allow_cloud_images", "")).strip().lower() in TRUE
+
+
+EMBEDDERS = ("onnx", "dlib")
+
+
+def embedder() -> str:
+    """Which runtime computes face embeddings: ``onnx`` (default: dlib's network converted once to
+    ONNX, same vectors, ~15x faster) or ``dlib`` (dlib's own code). FACELENS_EMBEDDER, else
+    ``embedder`` in FACELENS_HOME/config.yaml."""
+    raw = os.environ.get("FACELENS_EMBEDDER") or settings().get("embedder") or "onnx"
+    value = str(raw).strip().lower()
+    if value not in EMBEDDERS:
+        raise ConfigError(f"Unknown embedder '{raw}'.", hint=f"Use one of: {', '.join(EMBEDDERS)}.")
+    return value

@@ -278,14 +278,25 @@ def align_face(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], size: int 
 
 
 def embed(rgb: np.ndarray, shapes: Sequence, num_jitters: int = 0) -> np.ndarray:
-    """128-d dlib embeddings (N x 128 float32), batched over all faces of one image."""
+    """128-d dlib embeddings (N x 128 float32), batched over all faces of one image.
+
+    dlib cuts each face to an aligned 150 x 150 chip from its 68 landmarks; the network then runs
+    in onnxruntime (the default ``embedder: onnx``, identical vectors) or in dlib itself
+    (``embedder: dlib``, and always when ``num_jitters`` > 0, which is dlib's own augmentation).
+    """
     if not shapes:
         return np.zeros((0, 128), dtype=np.float32)
     import dlib
 
+    from facelens.tools.config import embedder
+    from facelens.tools.dlib_resnet import CHIP_PADDING, CHIP_SIZE
+
     objs = dlib.full_object_detections()
     for s in shapes:
         objs.append(s)
+    if num_jitters == 0 and embedder() == "onnx":
+        chips = np.stack(dlib.get_face_chips(rgb, objs, size=CHIP_SIZE, padding=CHIP_PADDING))
+        return models.fast_face_encoder().embed_chips(chips)
     vecs = models.face_encoder().compute_face_descriptor(rgb, objs, num_jitters)
     return np.asarray([np.asarray(v) for v in vecs], dtype=np.float32)
 

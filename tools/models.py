@@ -86,6 +86,13 @@ def face_encoder():
         return _dlib().face_recognition_model_v1(str(dlib_model_path("embedding")))
 
 
+def fast_face_encoder():
+    """The same network run by onnxruntime (converted from dlib's file once, cached)."""
+    from facelens.tools.dlib_resnet import onnx_face_encoder
+
+    return onnx_face_encoder(str(dlib_model_path("embedding")))
+
+
 @lru_cache(maxsize=8)
 def onnx_session(path: str):
     """An onnxruntime session for a model file, cached by path."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import time
 
@@ -30,6 +31,7 @@ def _stats(values: list[float]) -> dict[str, float]:
 def bench_analyze(image: str, repeat: int = 10, detector: str | None = None) -> dict:
     """Warm per-stage latency of the full photo analysis (no cache)."""
     from facelens.tools import faces
+    from facelens.tools.config import embedder
     from facelens.tools.scene import analyze_image
 
     det = detector or faces.DEFAULT_DETECTOR
@@ -47,6 +49,7 @@ def bench_analyze(image: str, repeat: int = 10, detector: str | None = None) -> 
         "height": first.image.height,
         "faces": n_faces,
         "detector": det,
+        "embedder": embedder(),
         "repeat": repeat,
         "stages_ms": {k: _stats(v) for k, v in stages.items()},
     }
@@ -117,11 +120,13 @@ def bench_identity(size: int, queries: int = 1000, noise: float = 0.03, seed: in
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    if args.embedder:
+        os.environ["FACELENS_EMBEDDER"] = args.embedder
     res = bench_analyze(args.image, args.repeat, args.detector)
     if args.json:
         print_json(res)
     else:
-        print(f"{res['image']} ({res['width']}x{res['height']}, {res['faces']} faces, {res['detector']}), warm, n={args.repeat}")
+        print(f"{res['image']} ({res['width']}x{res['height']}, {res['faces']} faces, {res['detector']}, embedder {res['embedder']}), warm, n={args.repeat}")
         for k, v in res["stages_ms"].items():
             print(f"  {k:12s} median {v['median']:8.1f} ms   p95 {v['p95']:8.1f} ms")
     return 0
@@ -148,6 +153,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("analyze", help="per-stage latency of the photo analysis (warm)")
     p.add_argument("image")
     p.add_argument("--repeat", type=int, default=10)
+    p.add_argument(
+        "--embedder", choices=["onnx", "dlib"], default=None,
+        help="runtime of the face embedding network (default: the configured one, onnx)",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true")
     add_detector_option(p)
     p.set_defaults(handler=cmd_analyze)
