@@ -8,6 +8,7 @@ can check the tool schemas, the tool result fed back, and what left the machine.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -183,3 +184,19 @@ def test_cli_with_openai_compatible_server(server_factory, group_jpg, capsys, mo
     data = json.loads(capsys.readouterr().out)
     assert data["backend"] == "openai:tiny" and data["llm_calls"] == 1 and data["faces"][0]["id"] == 4
     assert srv.requests[0]["model"] == "tiny"
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_cli_stream_prints_the_answer_once(server_factory, group_jpg, capsys, monkeypatch, terminal):
+    text = "Face 4 (far right, yellow clothing) is on the far right."
+    srv = server_factory([("text", text)])
+    monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: terminal)
+    assert main(["ask", str(group_jpg[0]), "who is on the far right?", "--stream", "--model", "tiny"]) == 0
+    out, err = capsys.readouterr()
+    assert srv.stream_flags == [True]
+    assert out.count(text) == 1 and "[answered by" in out
+    if terminal:  # tokens on stdout, nothing repeated: stdout and stderr both show on a terminal
+        assert out.startswith(text) and text not in err
+    else:  # a live preview on stderr, the whole answer once on stdout for the pipe
+        assert text in err

@@ -53,21 +53,46 @@ def _assistant(args: argparse.Namespace, images: list[str]):
     )
 
 
-def _token_printer() -> Callable[[str], None]:
-    def show(token: str) -> None:
-        sys.stderr.write(token)
-        sys.stderr.flush()
+class _TokenPrinter:
+    """Shows the LLM's tokens as they arrive, without printing the answer twice.
 
-    return show
+    On a terminal the tokens go to stdout and, when they add up to the final answer, only the
+    ``[answered by ...]`` line follows. When stdout is a pipe or file, the tokens are a live preview
+    on stderr and stdout gets the whole answer once, as without ``--stream``.
+    """
+
+    def __init__(self, to_terminal: bool) -> None:
+        self.to_terminal = to_terminal
+        self.stream = sys.stdout if to_terminal else sys.stderr
+        self.parts: list[str] = []
+
+    def __call__(self, token: str) -> None:
+        self.parts.append(token)
+        self.stream.write(token)
+        self.stream.flush()
+
+    def finish(self, answer) -> None:
+        streamed = "".join(self.parts)
+        if self.parts:
+            self.stream.write("\n")
+            self.stream.flush()
+        if self.to_terminal and streamed.strip() == answer.answer.strip():
+            print(answer.text()[len(answer.answer) :].lstrip("\n"))
+        elif self.to_terminal and self.parts:
+            # the final answer differs from what was streamed (tool rounds, a declined part): show it
+            print(f"Answer: {answer.text()}")
+        else:
+            print(answer.text())
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     assistant = _assistant(args, [args.image])
-    answer = assistant.ask(args.question, on_token=_token_printer() if args.stream and not args.json else None)
-    if args.stream and not args.json:
-        sys.stderr.write("\n")
+    printer = _TokenPrinter(sys.stdout.isatty()) if args.stream and not args.json else None
+    answer = assistant.ask(args.question, on_token=printer)
     if args.json:
         print_json(answer.model_dump(mode="json"))
+    elif printer is not None:
+        printer.finish(answer)
     else:
         print(answer.text())
     return 0
