@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from facelens.agent.answers import Answer, summarize_face
 from facelens.agent.backends.base import Backend, Conversation
@@ -19,6 +19,9 @@ from facelens.agent.tools import ToolBox
 from facelens.tools import config
 from facelens.tools import faces as face_tools
 from facelens.tools.errors import FacelensError, InputError, NotFoundError
+
+if TYPE_CHECKING:
+    from facelens.agent.fusion import AffectEstimate
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +124,14 @@ class Assistant:
         self.box.audio = Path(audio)
         self.box._transcript = None
 
-    def ask(self, question: str, on_token: Callable[[str], None] | None = None) -> Answer:
+    def ask(self, question: str, on_token: Callable[[str], None] | None = None, speaker: AffectEstimate | None = None) -> Answer:
         """Answer one question (a turn of the conversation).
 
         Args:
             question: the question, in natural language.
             on_token: called with streamed text as it arrives (LLM backends with streaming).
+            speaker: how the user sounded asking it (the fused voice + words estimate of a spoken
+                question); an LLM backend gets it in its prompt to choose its tone.
 
         Raises:
             InputError: an empty or overlong question, or no image/audio to ask about.
@@ -141,7 +146,11 @@ class Assistant:
             raise InputError("There is nothing to ask about: give an image (or --audio FILE).")
         start = len(self.box.calls)
         self.box.images_sent.clear()
-        reply = self.backend.answer(question, self.box, self.convo, on_token)
+        self.convo.speaker = speaker
+        try:
+            reply = self.backend.answer(question, self.box, self.convo, on_token)
+        finally:
+            self.convo.speaker = None
         faces = []
         if self.box.images and reply.faces:
             name = self.box.image_name()
@@ -185,7 +194,9 @@ def chat_loop(
                 assistant.set_audio(said[7:].strip())
                 write("Audio set.")
                 continue
-            write(assistant.ask(said, on_token=on_token).text())
+            utt = getattr(read, "last", None)  # a spoken question: the voice input keeps its Utterance
+            speaker = utt.affect if utt is not None and utt.text.strip() == said else None
+            write(assistant.ask(said, on_token=on_token, speaker=speaker).text())
             answered += 1
         except FacelensError as exc:
             write(f"facelens: {exc}")

@@ -200,3 +200,37 @@ def test_cli_stream_prints_the_answer_once(server_factory, group_jpg, capsys, mo
         assert out.startswith(text) and text not in err
     else:  # a live preview on stderr, the whole answer once on stdout for the pipe
         assert text in err
+
+
+def test_spoken_question_gives_the_llm_the_fused_estimate(server_factory, group_jpg):
+    """A spoken chat turn puts how the user sounded into the LLM's prompt, for that turn only."""
+    from facelens.agent.assistant import chat_loop
+    from facelens.agent.fusion import fuse, words_emotion
+
+    srv = server_factory([("text", "Face 1 is on the far left."), ("text", "Four people.")])
+    assistant = Assistant([group_jpg[0]], backend=OpenAIBackend("test-model", base_url=srv.url))
+    spoken = "This app is useless and I am furious, who is on the far left?"
+
+    class Utterance:  # what VoiceInput keeps in ``last``: the words and their fused affect
+        text = spoken
+        affect = fuse(words=words_emotion(spoken))
+
+    class Reader:
+        last = None
+        queue = [spoken, "how many people are there?"]
+
+        def __call__(self):
+            if not self.queue:
+                return None
+            said = self.queue.pop(0)
+            self.last = Utterance() if said == spoken else None
+            return said
+
+    replies: list[str] = []
+    assert chat_loop(assistant, Reader(), replies.append) == 2
+    first = srv.requests[0]["messages"][-1]["content"]
+    second = srv.requests[1]["messages"][-1]["content"]
+    assert Utterance.affect.label == "angry"
+    assert "asked this question aloud" in first and "come across as angry" in first and "de-escalate" in first
+    assert "aloud" not in second  # a typed follow-up carries no estimate
+    assert assistant.convo.speaker is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from facelens.agent.planner import PlanState
 from facelens.agent.tools import ToolBox
@@ -18,6 +18,10 @@ class Conversation:
 
     plan: PlanState = field(default_factory=PlanState)  # the planner's focus and last intent
     history: list[tuple[str, str]] = field(default_factory=list)  # (question, answer) pairs, oldest first
+    #: the fused voice + words (+ face) estimate of how the user sounded asking the current question
+    #: (an ``AffectEstimate``; set by a spoken chat for one turn, None otherwise). LLM backends get
+    #: it in the prompt to choose their tone; the offline planner's replies get a tone opener instead.
+    speaker: Any = None
 
 
 @dataclass(frozen=True)
@@ -43,3 +47,16 @@ def mentioned_faces(text: str, n_faces: int) -> tuple[int, ...]:
     """Face numbers an LLM's answer cites ("Face 2 ..."), for the answer's ``faces``."""
     ids = [int(m) for m in FACE_MENTION_RE.findall(text)]
     return tuple(i for i in dict.fromkeys(ids) if 1 <= i <= n_faces)
+
+
+def speaker_line(convo: Conversation) -> str:
+    """The prompt sentence about how the user sounded asking this question ("" when not spoken)."""
+    affect = convo.speaker
+    if affect is None:
+        return ""
+    from facelens.agent import prompts
+
+    return prompts.render(
+        "assistant", "speaker", label=affect.label, confidence=affect.confidence,
+        conflicts="; ".join(affect.conflicts), tone=affect.tone,
+    )  # fmt: skip

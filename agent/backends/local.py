@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from facelens.agent import answers, prompts
-from facelens.agent.backends.base import BackendReply, Conversation, mentioned_faces
+from facelens.agent.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
 from facelens.agent.tools import ToolBox, transcript_text
 from facelens.tools import config
 from facelens.tools.errors import ConfigError, FacelensError, ModelError, NotFoundError, missing_dependency
@@ -95,7 +95,7 @@ class LocalBackend:
         messages = [{"role": "system", "content": prompts.render("assistant", "local_system")}]
         for q, a in convo.history[-2:]:
             messages += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
-        messages.append({"role": "user", "content": prompts.render("assistant", "local_user", facts=facts, transcript=transcript, question=question)})
+        messages.append({"role": "user", "content": prompts.render("assistant", "local_user", facts=facts, transcript=transcript, speaker=speaker_line(convo), question=question)})
         text = (self._llamacpp(messages) if self.engine == "llamacpp" else self._transformers(messages)).strip()
         if not text:
             text = "(the local model returned an empty answer)"

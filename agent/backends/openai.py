@@ -13,7 +13,7 @@ import os
 from typing import Any, Callable
 
 from facelens.agent import answers, prompts
-from facelens.agent.backends.base import BackendReply, Conversation, mentioned_faces
+from facelens.agent.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
 from facelens.agent.tools import ToolBox
 from facelens.tools.errors import BackendError, ConfigError, missing_dependency
 
@@ -84,7 +84,7 @@ class OpenAIBackend:
         messages: list[Any] = []
         for q, a in convo.history[-6:]:  # earlier turns, as text only
             messages += [HumanMessage(q), AIMessage(a)]
-        messages.append(HumanMessage(user_turn(question, box)))
+        messages.append(HumanMessage(user_turn(question, box, speaker_line(convo))))
         try:
             result = agent.invoke({"messages": messages}, config={"callbacks": [counter], "recursion_limit": 10 * self.max_llm_calls + 10})
         except Exception as exc:
@@ -100,15 +100,17 @@ class OpenAIBackend:
         return BackendReply(text=text, faces=mentioned_faces(text, n_faces), llm_calls=counter.calls)
 
 
-def user_turn(question: str, box: ToolBox) -> str:
-    """The first user message: the question plus the scene facts (analysed once, logged as a tool call)."""
+def user_turn(question: str, box: ToolBox, speaker: str = "") -> str:
+    """The first user message: the question plus the scene facts (analysed once, logged as a tool
+    call), and how the user sounded when the question was spoken."""
     if not box.images:
-        return prompts.render("assistant", "user_turn", images=None, audio=box.audio is not None, question=question)
+        return prompts.render("assistant", "user_turn", images=None, audio=box.audio is not None, speaker=speaker, question=question)
     scene = box.analyze_scene()
     facts = "\n".join(answers.scene_lines(scene)) or "(no faces found)"
     return prompts.render(
         "assistant", "user_turn", images=", ".join(n for n, _ in box.images), current=box.image_name(),
-        count=len(scene.faces), detector=scene.detector, facts=facts, audio=box.audio is not None, question=question,
+        count=len(scene.faces), detector=scene.detector, facts=facts, audio=box.audio is not None, speaker=speaker,
+        question=question,
     )
 
 

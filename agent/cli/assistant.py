@@ -127,7 +127,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     print(f"facelens chat ({assistant.backend.name}). Images: {', '.join(n for n, _ in assistant.box.images) or 'none'}. "
           "Type a question, /image PATH, /audio PATH, or quit.", file=sys.stderr)
     source = input_source(args)
-    if getattr(args, "voice", None):
+    if getattr(args, "voice", None) and assistant.backend.name == "offline":
+        # the planner's replies get a tone opener; an LLM gets the fused estimate in its prompt
         from facelens.agent.voice import adaptive_writer
 
         chat_loop(assistant, source, adaptive_writer(source, print))
