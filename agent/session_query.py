@@ -20,7 +20,7 @@ from pydantic import Field
 
 from facelens.agent import prompts
 from facelens.agent import session_store as store
-from facelens.agent.session_store import SessionRecord
+from facelens.agent.session_store import SessionRecord, TrackInfo
 from facelens.tools.errors import BackendError, ConfigError, InputError
 from facelens.tools.schema import Result
 
@@ -97,6 +97,26 @@ def _track_note(rec: SessionRecord, track: int, conf: float | None) -> str:
     who = next((p.name for p in rec.people if p.track == track and p.name), None)
     parts = ([who] if who else [f"track {track}"] if len(rec.people) > 1 else []) + ([f"{conf:.0%}"] if conf is not None else [])
     return ", ".join(parts)
+
+
+ROLE_WORDS = ("customer", "client", "caller", "agent", "user", "interviewer", "interviewee", "patient", "host", "guest")
+
+
+def named_track(rec: SessionRecord, question: str) -> TrackInfo | None:
+    """The face track the question names ("the customer", "Alice"), from the session's track names."""
+    q = question.lower()
+    for p in sorted((p for p in rec.people if p.name), key=lambda p: -len(p.name or "")):
+        if re.search(rf"\b{re.escape((p.name or '').lower())}\b", q):
+            return p
+    return None
+
+
+def unnamed_role(rec: SessionRecord, question: str) -> str | None:
+    """A role the question asks about ("the customer") that no track of a multi-face session carries."""
+    if len(rec.people) < 2:
+        return None
+    m = re.search(rf"\bthe ({'|'.join(ROLE_WORDS)})s?\b", question.lower())
+    return m[1] if m else None
 
 
 class _Planner:
@@ -227,22 +247,30 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     if emo and re.search(r"\bwhich\s+(?:sessions?|calls?|recordings?|meetings?)\b|\bsessions\b|\bmost\b", q) and not session_id:
         return SessionAnswer(answer=p.ranking(*emo), backend="offline", sessions=[r.session_id for r in records], evidence=p.evidence)
     rec = _pick(records, session_id)
+    who = named_track(rec, q)
+    role = None if who else unnamed_role(rec, q)
+    # "when did the customer look angry?": only the customer's face track counts
+    faces = rec.model_copy(update={"timeline": [x for x in rec.timeline if x.track == who.track]}) if who else rec
     t = parse_time(q)
     kw = re.search(r"\b(?:mention(?:ed|s)?|say about|said about|talk(?:ed)? about|ask(?:ed)? about|word)\s+(?:the\s+|a\s+|an\s+)?['\"]?([a-z][a-z'-]+)", q)
     if emo and re.search(r"\b(before|prior to|led to|leading up|triggered|caused)\b", q):
-        text = p.before(rec, *emo)
+        text = p.before(faces, *emo)
     elif t is not None and re.search(r"\b(say|said|saying|talk|spoken|speak|hear|heard|discuss)", q):
         text = p.said_at(rec, t)
     elif kw:
         text = p.mentions(rec, kw[1])
     elif emo:
-        text = p.when(rec, *emo)
+        text = p.when(faces, *emo)
     elif re.search(r"\b(who|how many (?:people|faces|persons))\b", q):
         text = p.people(rec)
     elif re.search(r"\b(what was said|what did (?:they|he|she|the \w+) say|transcript)\b", q):
         text = p.transcript(rec)
     else:
         return SessionAnswer(answer=prompts.render("sessions", "unsupported"), backend="offline", sessions=[rec.session_id])
+    if who and emo:
+        text = f"{prompts.render('sessions', 'named_track', name=who.name, track=who.track)} {text}"
+    elif role and (emo or re.search(r"\b(who|say|said)\b", q)):
+        text += " " + prompts.render("sessions", "unnamed_role", role=role, session=rec.session_id, tracks=len(rec.people))
     head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration))
     return SessionAnswer(answer=f"{text} {head}", backend="offline", sessions=[rec.session_id], evidence=p.evidence)
 
@@ -253,7 +281,11 @@ def session_text(rec: SessionRecord) -> str:
     lines += [f"  {mmss(s.start)}-{mmss(s.end)} said: \"{s.text}\" [words: {s.emotion}{'; voice: ' + ', '.join(s.cues) if s.cues else ''}]" for s in rec.transcript]
     if rec.has_video and rec.emotion_model is None:
         lines.append("  (facial emotion not recorded: no emotion model at ingest)")
-    lines += [f"  {mmss(t.start)}-{mmss(t.end)} face track {t.track} looked {t.emotion} ({t.confidence:.0%})" for t in rec.timeline if t.emotion]
+    names = {p.track: p.name for p in rec.people if p.name}
+    lines += [
+        f"  {mmss(t.start)}-{mmss(t.end)} face track {t.track}{f' ({names[t.track]})' if t.track in names else ''} looked {t.emotion} ({t.confidence:.0%})"
+        for t in rec.timeline if t.emotion
+    ]  # fmt: skip
     return "\n".join(lines)
 
 

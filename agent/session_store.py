@@ -181,6 +181,41 @@ def seconds(session_id: str) -> list[SecondScores]:
     return [SecondScores(track=r[0], t=r[1], label=r[2], confidence=r[3], scores=json.loads(r[4])) for r in rows]
 
 
+MAX_NAME_CHARS = 60
+
+
+def name_track(session_id: str, track: int, name: str | None) -> SessionRecord:
+    """Give a face track of a session a name or role ("customer", "agent", "Alice"); None clears it.
+
+    Questions can then say "when did the customer look frustrated?". Returns the updated record.
+    """
+    rec = load(session_id)
+    known = [p.track for p in rec.people]
+    if track not in known:
+        raise NotFoundError(
+            f"Session '{session_id}' has no face track {track}.",
+            hint=f"Its tracks: {', '.join(map(str, known))}." if known else "It has no face tracks (audio only, or no face was seen).",
+        )
+    if name is not None:
+        name = " ".join(name.split())
+        if not name or len(name) > MAX_NAME_CHARS or not re.fullmatch(r"[\w .'-]+", name):
+            raise InputError(
+                f"'{name}' cannot name a track.",
+                hint=f"Use up to {MAX_NAME_CHARS} letters, digits, spaces, dots, hyphens or apostrophes, e.g. customer.",
+            )
+        taken = [p for p in rec.people if p.name and p.name.lower() == name.lower() and p.track != track]
+        if taken:
+            raise InputError(
+                f"Track {taken[0].track} of session '{session_id}' is already called '{taken[0].name}'.",
+                hint=f"Use another name, or clear that one first: facelens session name {session_id} {taken[0].track} --clear",
+            )
+    people = [p.model_copy(update={"name": name}) if p.track == track else p for p in rec.people]
+    rec = rec.model_copy(update={"people": people})
+    with closing(_connect()) as con, con:
+        con.execute("UPDATE sessions SET record = ? WHERE id = ?", (rec.model_dump_json(), session_id))
+    return rec
+
+
 def remove(session_id: str) -> None:
     """Delete a session and everything stored with it."""
     load(session_id)

@@ -219,3 +219,35 @@ def test_enrolled_person_is_named_in_the_session(tmp_path, astronaut_jpg):
     names = {p.track: p.name for p in rec.people}
     assert sorted(names.values(), key=str) == ["Eileen Collins", None]
     assert "Eileen Collins" in session_query.ask("who was in the session?", backend="offline").answer
+
+
+def test_named_tracks_answer_questions_about_roles(stored, capsys):
+    ask = lambda q: session_query.ask(q, backend="offline")  # noqa: E731
+    astronaut = next(t.track for t in stored.timeline if t.start < 1)
+    hopper = next(p.track for p in stored.people if p.track != astronaut)
+    # before naming: every face counts, and the answer says how to name the customer
+    a = ask("when did the customer look happy?")
+    assert 'No face track is named "customer"' in a.answer and "facelens session name call-1" in a.answer
+    assert main(["session", "name", "call-1", str(hopper), "customer"]) == 0
+    assert main(["session", "name", "call-1", str(astronaut), "agent"]) == 0
+    assert "is now \"agent\"" in capsys.readouterr().out
+    names = {p.track: p.name for p in store.load("call-1").people}
+    assert names == {hopper: "customer", astronaut: "agent"}
+    for role, track in (("customer", hopper), ("agent", astronaut)):
+        a = ask(f"when did the {role} look happy?")
+        assert f"{role} is face track {track}" in a.answer
+        assert all(e.text.endswith(f"track {track}") for e in a.evidence if e.kind == "face")
+    assert any(e.kind == "face" for e in ask("when did the agent look happy?").evidence)  # the smiling astronaut
+    assert "(customer)" in session_query.session_text(store.load("call-1"))  # what an LLM backend reads
+    # clear errors, nothing changed by a refused rename
+    with pytest.raises(NotFoundError, match="no face track 99"):
+        store.name_track("call-1", 99, "customer")
+    with pytest.raises(InputError, match="already called 'customer'"):
+        store.name_track("call-1", astronaut, "Customer")
+    for bad in ("", "x" * 61, "cust<script>"):
+        with pytest.raises(InputError, match="cannot name a track"):
+            store.name_track("call-1", hopper, bad)
+    assert {p.track: p.name for p in store.load("call-1").people} == names
+    assert main(["session", "name", "call-1", str(astronaut), "--clear"]) == 0
+    assert main(["session", "name", "nope", "1", "customer"]) == 2
+    assert {p.track: p.name for p in store.load("call-1").people} == {hopper: "customer", astronaut: None}

@@ -107,6 +107,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_name(args: argparse.Namespace) -> int:
+    from facelens.agent import session_store as store
+
+    rec = store.name_track(args.id, args.track, None if args.clear else args.name)
+    if args.clear:
+        print(f"face track {args.track} of session {args.id} has no name now")
+    else:
+        print(f'face track {args.track} of session {args.id} is now "{args.name}"; ask e.g. '
+              f'facelens session ask "when did the {args.name} look frustrated?" --session {args.id}')
+    del rec
+    return 0
+
+
 def cmd_remove(args: argparse.Namespace) -> int:
     from facelens.agent import session_store as store
 
@@ -154,6 +167,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default=None, choices=["offline", "openai"], help="default: openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_ask)
+
+    p = ssub.add_parser("name", help='name a face track ("customer", "agent", a person) so questions can use it')
+    p.add_argument("id", metavar="ID")
+    p.add_argument("track", metavar="TRACK", type=int, help="the track number (see: facelens session show ID)")
+    p.add_argument("name", metavar="NAME", nargs="?", default=None, help="e.g. customer")
+    p.add_argument("--clear", action="store_true", help="remove the track's name")
+    p.set_defaults(handler=cmd_name)
 
     p = ssub.add_parser("remove", help="delete a session and all its data")
     p.add_argument("id", metavar="ID")
