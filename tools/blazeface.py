@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import warnings
 import os
 import sys
 import threading
@@ -88,21 +87,20 @@ def _mediapipe():
     except ImportError as exc:
         raise missing_dependency("mediapipe", "mediapipe", why="the BlazeFace face detectors") from exc
     _patch_protobuf()
-    # protobuf 4.x warns on every result that mediapipe still uses GetPrototype: not the user's concern
-    warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated", category=UserWarning)
     return mp
 
 
 def _patch_protobuf() -> None:
-    """Let mediapipe 0.10.14 read its results with protobuf 5 or newer.
+    """Let mediapipe 0.10.14 read its results without protobuf's deprecated call.
 
     mediapipe turns result packets into Python messages with ``SymbolDatabase.GetPrototype``, which
-    protobuf 5 removed; ``message_factory.GetMessageClass`` (protobuf >= 4.21) does the same job.
-    Only the one function that needs it is replaced, and only when protobuf lacks the old call.
+    protobuf 4 deprecates (a warning on every detection) and protobuf 5 removed;
+    ``message_factory.GetMessageClass`` (protobuf >= 4.21) does the same job. Only the one function
+    that needs it is replaced.
     """
     from google.protobuf import message_factory, symbol_database
 
-    if hasattr(symbol_database.Default(), "GetPrototype"):
+    if not hasattr(message_factory, "GetMessageClass"):  # an old protobuf: mediapipe's own code works
         return
     from mediapipe.python import packet_getter
     from mediapipe.python._framework_bindings import _packet_getter
