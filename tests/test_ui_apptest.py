@@ -347,3 +347,31 @@ def test_cli_ui_command_line_and_bad_port(capsys: pytest.CaptureFixture[str]) ->
     assert cmd[cmd.index("--server.headless") + 1] == "true" and cmd[cmd.index("--server.port") + 1] == "8999"
     assert main(["ui", "--port", "70000"]) == 2
     assert "--port must be between" in capsys.readouterr().err
+
+
+def test_sessions_name_a_face_track() -> None:
+    """A stored two-face session: naming track 2 "customer" shows in the table and in answers."""
+    from facelens.agent import session_store as store
+
+    people = [store.TrackInfo(track=t, first_seen=0.0, last_seen=4.0, seconds=4.0, dominant_emotion=e) for t, e in ((1, "happy"), (2, "angry"))]
+    timeline = [store.TimelineEntry(start=0.0, end=4.0, emotion=e, confidence=0.8, track=t) for t, e in ((1, "happy"), (2, "angry"))]
+    rec = store.SessionRecord(session_id="two", source="two.mp4", created=store.now(), duration=4.0, has_video=True,
+                              has_audio=False, fps=2.0, timeline=timeline, people=people, emotion_model="emotion.onnx")
+    store.save(rec, [])
+    at = start("Sessions")
+    assert at.selectbox(key="ses_pick").value == "two"
+    assert list(at.dataframe[0].value["name"]) == ["unnamed", "unnamed"]
+    at.selectbox(key="ses_track").set_value(2)
+    at.text_input(key="ses_track_name").set_value("customer")
+    next(b for b in at.button if b.label == "Save name").click().run()
+    no_crash(at)
+    assert 'Face track 2 is now "customer"' in texts(at)
+    assert list(at.dataframe[0].value["name"]) == ["unnamed", "customer"]
+    at.chat_input(key="ses_question").set_value("when did the customer look angry?").run()
+    no_crash(at)
+    assert "customer is face track 2" in at.chat_message[-1].markdown[0].value
+    # a bad name is a readable error, and nothing changes
+    at.text_input(key="ses_track_name").set_value("<b>")
+    next(b for b in at.button if b.label == "Save name").click().run()
+    assert at.error and "cannot name a track" in at.error[0].value
+    assert [p.name for p in store.load("two").people] == [None, "customer"]

@@ -76,13 +76,30 @@ def session_ui(sid: str) -> None:
     png = session_report.plot(sid, common.upload_dir() / f"{sid}.png")
     st.image(str(png), caption="Facial emotion per second, per face track; below, what was said (coloured by the words' emotion)")
     if rec.people:
+        name_track_ui(sid, rec)  # before the table, so a name saved in this run shows in it
+        rec = session_store.load(sid)
         st.dataframe(
-            [{"face track": p.track, "name": p.name or "not enrolled", "seen": f"{mmss(p.first_seen)}–{mmss(p.last_seen)}",
+            [{"face track": p.track, "name": p.name or "unnamed", "seen": f"{mmss(p.first_seen)}–{mmss(p.last_seen)}",
               "seconds visible": p.seconds, "mostly looks": p.dominant_emotion or "not estimated"} for p in rec.people],
             hide_index=True, width="stretch",
         )
     st.markdown("**Transcript, aligned to the timeline**")
     transcript_ui(rec)
+
+
+def name_track_ui(sid: str, rec: object) -> None:
+    """Name a face track ("customer", "agent") so questions can say "when did the customer ...?"."""
+    from facelens.agent import session_store
+
+    with st.form(f"name_track_{sid}"):
+        c1, c2 = st.columns(2)
+        track = c1.selectbox("Face track", [p.track for p in rec.people], key="ses_track")  # type: ignore[attr-defined]
+        name = c2.text_input("Name or role", key="ses_track_name", placeholder="customer",
+                             help='Then ask e.g. "when did the customer look frustrated?"; empty clears the name.')
+        if st.form_submit_button("Save name"):
+            with common.guarded():
+                session_store.name_track(sid, int(track), name.strip() or None)
+                st.success(f'Face track {track} is now "{name.strip()}".' if name.strip() else f"Face track {track} has no name now.")
 
 
 def chat_ui(messages: list[dict]) -> None:
