@@ -25,7 +25,6 @@ import hashlib
 import io
 import logging
 import os
-import struct
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -89,53 +88,53 @@ class _Reader:
             hint="Reinstall face-recognition-models, or set embedder: dlib in config.yaml to use dlib directly.",
         )
 
-    def bytes(self, n: int) -> bytes:
+    def take(self, n: int) -> bytes:
         b = self.s.read(n)
         if len(b) != n:
             raise self.fail("the file ends early")
         return b
 
-    def int(self) -> int:
-        control = self.bytes(1)[0]
+    def integer(self) -> int:
+        control = self.take(1)[0]
         size, negative = control & 0x0F, control & 0x80
         if size > 8 or control & 0x70:
             raise self.fail(f"bad integer control byte {control:#x}")
-        value = int.from_bytes(self.bytes(size), "little") if size else 0
+        value = int.from_bytes(self.take(size), "little") if size else 0
         return -value if negative else value
 
     def string(self) -> str:
-        n = self.int()
+        n = self.integer()
         if not 0 <= n < 256:
             raise self.fail(f"implausible string length {n}")
-        return self.bytes(n).decode("latin-1")
+        return self.take(n).decode("latin-1")
 
-    def bool(self) -> bool:
-        ch = self.bytes(1)
+    def boolean(self) -> bool:
+        ch = self.take(1)
         if ch not in (b"0", b"1"):
             raise self.fail("bad boolean")
         return ch == b"1"
 
-    def float(self) -> float:
+    def real(self) -> float:
         if self.s.peek(1)[:1] and self.s.peek(1)[0] & 0x70:  # type: ignore[attr-defined]
             raise self.fail("old ASCII floating point format")
-        mantissa, exponent = self.int(), self.int()
+        mantissa, exponent = self.integer(), self.integer()
         if exponent >= 32000:
             return float("inf") if exponent == 32000 else float("-inf") if exponent == 32001 else float("nan")
         return float(mantissa) * 2.0**exponent
 
     def tensor(self) -> np.ndarray:
-        if self.int() != 2:
+        if self.integer() != 2:
             raise self.fail("unexpected tensor version")
-        shape = tuple(self.int() for _ in range(4))
+        shape = tuple(self.integer() for _ in range(4))
         if any(d < 0 for d in shape) or int(np.prod(shape)) > 50_000_000:
             raise self.fail(f"implausible tensor shape {shape}")
         count = int(np.prod(shape))
-        return np.frombuffer(self.bytes(4 * count), dtype="<f4").reshape(shape).astype(np.float32)
+        return np.frombuffer(self.take(4 * count), dtype="<f4").reshape(shape).astype(np.float32)
 
     def alias(self) -> tuple[int, ...]:
-        if self.int() != 1:
+        if self.integer() != 1:
             raise self.fail("unexpected alias_tensor version")
-        return tuple(self.int() for _ in range(4))
+        return tuple(self.integer() for _ in range(4))
 
     def expect(self, *versions: str) -> str:
         v = self.string()
@@ -159,13 +158,13 @@ def _read_details(r: _Reader, layer: tuple) -> dict[str, np.ndarray]:
         version = r.expect("con_4", "con_5", "con_6")
         params = r.tensor().reshape(-1)
         filters, kernel, stride = layer[1], layer[2], layer[3]
-        num_filters, nr, nc, sy, sx = r.int(), r.int(), r.int(), r.int(), r.int()
-        r.int(), r.int()  # padding: dlib's default, implied by the stride
+        num_filters, nr, nc, sy, sx = r.integer(), r.integer(), r.integer(), r.integer(), r.integer()
+        r.integer(), r.integer()  # padding: dlib's default, implied by the stride
         fshape, bshape = r.alias(), r.alias()
         for _ in range(4):
-            r.float()  # learning-rate and weight-decay multipliers
-        use_bias = r.bool() if version in ("con_5", "con_6") else True
-        if version == "con_6" and r.bool():
+            r.real()  # learning-rate and weight-decay multipliers
+        use_bias = r.boolean() if version in ("con_5", "con_6") else True
+        if version == "con_6" and r.boolean():
             raise r.fail("a convolution with a fused relu")
         if (num_filters, nr, nc, sy, sx) != (filters, kernel, kernel, stride, stride):
             raise r.fail(f"convolution {(num_filters, nr, nc, sy, sx)} where {layer} was expected")
@@ -181,27 +180,27 @@ def _read_details(r: _Reader, layer: tuple) -> dict[str, np.ndarray]:
             params = r.tensor().reshape(-1)
             gshape, _ = r.alias(), r.alias()
             _means, _invstds, running_means, running_vars = (r.tensor().reshape(-1) for _ in range(4))
-            r.int(), r.int()  # num_updates, running_stats_window_size
+            r.integer(), r.integer()  # num_updates, running_stats_window_size
             for _ in range(4):
-                r.float()
-            eps = r.float()
+                r.real()
+            eps = r.real()
             k = int(np.prod(gshape))
             gamma = params[:k] / np.sqrt(running_vars + eps)
             return {"gamma": gamma, "beta": params[k : 2 * k] - gamma * running_means}
         params = r.tensor().reshape(-1)
         gshape, bshape = r.alias(), r.alias()
-        r.int()  # mode
+        r.integer()  # mode
         if v == "affine_2":
-            r.bool()  # disabled
+            r.boolean()  # disabled
         k = int(np.prod(gshape))
         return {"gamma": params[:k], "beta": params[k : k + int(np.prod(bshape))]}
     if kind == "relu":
         if r.expect("relu_", "relu_2") == "relu_2":
-            r.bool()
+            r.boolean()
         return {}
     if kind in ("max_pool", "avg_pool", "avg_pool_everything"):
         r.expect("max_pool_2" if kind == "max_pool" else "avg_pool_2")
-        dims = [r.int() for _ in range(6)]
+        dims = [r.integer() for _ in range(6)]
         want = (0, 0, 1, 1) if kind == "avg_pool_everything" else (layer[1], layer[1], layer[2], layer[2])
         if tuple(dims[:4]) != want:
             raise r.fail(f"pooling {dims[:4]} where {want} was expected")
@@ -211,13 +210,15 @@ def _read_details(r: _Reader, layer: tuple) -> dict[str, np.ndarray]:
         return {}
     if kind == "fc":
         r.expect("fc_2", "fc_3")
-        outputs, inputs = r.int(), r.int()
+        outputs, inputs = r.integer(), r.integer()
         params = r.tensor().reshape(-1)
         wshape, _ = r.alias(), r.alias()
-        if r.int() != 1:  # FC_NO_BIAS
+        if int(np.prod(wshape)) != inputs * outputs or params.size < inputs * outputs:
+            raise r.fail(f"fully connected weights of shape {wshape}")
+        if r.integer() != 1:  # FC_NO_BIAS
             raise r.fail("fully connected layer with a bias")
         for _ in range(4):
-            r.float()
+            r.real()
         if outputs != layer[1]:
             raise r.fail(f"{outputs} outputs where {layer[1]} were expected")
         return {"w": params[: inputs * outputs].reshape(inputs, outputs)}
@@ -226,12 +227,12 @@ def _read_details(r: _Reader, layer: tuple) -> dict[str, np.ndarray]:
 
 def _skip_trailer(r: _Reader, version: int, layer: tuple, *, over_input: bool) -> None:
     """The bookkeeping dlib writes after a layer's details (flags and empty gradient tensors)."""
-    r.bool(), r.bool(), r.bool()
+    r.boolean(), r.boolean(), r.boolean()
     r.tensor(), r.tensor()  # x_grad, cached_output
     if over_input:
         r.tensor()  # grad_final
         if version >= 3:
-            r.int()  # sample expansion factor
+            r.integer()  # sample expansion factor
     elif version == 2:
         r.tensor()  # params_grad
 
@@ -248,20 +249,20 @@ def read_dlib_resnet(path: str | os.PathLike[str]) -> DlibResnet:
     layers = architecture()
     with open(p, "rb") as raw:
         r = _Reader(io.BufferedReader(raw), str(p))  # type: ignore[arg-type]
-        if r.int() != 1:
+        if r.integer() != 1:
             raise r.fail("no loss layer header")
         if r.expect("loss_metric_", "loss_metric_2") == "loss_metric_2":
-            r.float(), r.float()
+            r.real(), r.real()
         # outer to inner: one version number per layer (add_layer, tag and skip alike)
         versions: list[int] = [0] * len(layers)
         for i in range(len(layers) - 1, 0, -1):
-            versions[i] = r.int()
+            versions[i] = r.integer()
             if layers[i][0] in ("tag", "skip") and versions[i] != 1:
                 raise r.fail(f"{layers[i][0]} layer version {versions[i]}")
-        versions[0] = r.int()
+        versions[0] = r.integer()
         r.expect("input_rgb_image_sized", "input_rgb_image")
-        mean = (r.float(), r.float(), r.float())
-        if r.int() != CHIP_SIZE or r.int() != CHIP_SIZE:
+        mean = (r.real(), r.real(), r.real())
+        if r.integer() != CHIP_SIZE or r.integer() != CHIP_SIZE:
             raise r.fail("input size is not 150 x 150")
         net = DlibResnet(layers=layers, input_mean=mean)
         # inner to outer: each layer's details and its trailer
