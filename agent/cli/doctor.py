@@ -1,0 +1,208 @@
+"""``facelens doctor``: what is installed, what works, and what to do about what does not.
+
+Each check is small and independent; none downloads anything, calls a cloud service or loads a big
+model. Required parts (the offline photo pipeline) decide the exit code: 0 when they all work, 1 when
+one does not. Optional parts (microphone, GPU, LLM, VLM) are reported with how to enable them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from facelens.agent.cli import print_json
+from facelens.tools.errors import FacelensError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    required: bool
+    detail: str  # what was found
+    hint: str = ""  # what to do when not ok
+
+
+def _run(name: str, required: bool, probe: Callable[[], str]) -> Check:
+    """Run one probe: its return value is the detail; a FacelensError or ImportError is a failed check."""
+    try:
+        return Check(name, True, required, probe())
+    except FacelensError as exc:
+        return Check(name, False, required, str(exc.args[0] if exc.args else exc), exc.hint or "")
+    except ImportError as exc:
+        return Check(name, False, required, f"not installed ({exc.name or exc})", "pip install -e '.[all]' (or bash setup.sh)")
+    except Exception as exc:  # a doctor must report, never crash
+        return Check(name, False, required, f"{type(exc).__name__}: {exc}", "Reinstall with bash setup.sh; report it if it persists.")
+
+
+def _python() -> str:
+    if sys.version_info < (3, 10):
+        from facelens.tools.errors import DependencyError
+
+        raise DependencyError(f"Python {platform.python_version()} is too old.", hint="Use Python 3.10 or newer.")
+    return f"Python {platform.python_version()} ({sys.executable})"
+
+
+def _home() -> str:
+    from facelens.tools import config
+
+    home = config.home()
+    probe = home / ".doctor-write-test"
+    probe.write_text("ok")
+    probe.unlink()
+    return f"{home} (writable)"
+
+
+def _dlib() -> str:
+    import dlib
+
+    from facelens.tools import models
+
+    for name in ("landmarks68", "embedding"):
+        models.dlib_model_path(name)
+    blas = "with BLAS" if getattr(dlib, "DLIB_USE_BLAS", False) else "without BLAS"
+    return f"dlib {dlib.__version__} ({blas}); landmark and embedding models present"
+
+
+def _embedder() -> str:
+    from facelens.tools import config, dlib_resnet, models
+
+    which = config.embedder()
+    if which == "dlib":
+        return "dlib's own runtime (embedder: dlib)"
+    src = models.dlib_model_path("embedding")
+    path = dlib_resnet.converted_path(src)
+    state = f"converted: {path}" if path.is_file() else "not converted yet (done once, ~1 s, on first use)"
+    import onnxruntime
+
+    return f"onnx via onnxruntime {onnxruntime.__version__}; {state}"
+
+
+def _detector() -> str:
+    from facelens.tools import blazeface, faces
+
+    if blazeface.available():
+        return f"default '{faces.DEFAULT_DETECTOR}' (BlazeFace via mediapipe + HOG)"
+    from facelens.tools.errors import DependencyError
+
+    raise DependencyError("mediapipe is missing: the default 'fused' detector falls back to HOG (lower recall).", hint="pip install -e '.[mediapipe]'")
+
+
+def _emotion() -> str:
+    from facelens.tools import attributes, emotion
+
+    if not emotion.available():
+        from facelens.tools.errors import ModelError
+
+        raise ModelError("The emotion model is missing.", hint="Reinstall facelens (tools/data/models/emotion.onnx).")
+    age = f"age/gender {attributes.model_version()}" if attributes.available() else "age/gender model missing"
+    return f"emotion {emotion.model_version()}; {age}"
+
+
+def _speech() -> str:
+    from facelens.tools import speech
+
+    path = speech.default_model_path()
+    if importlib.util.find_spec("faster_whisper") is None:
+        raise ImportError(name="faster-whisper")
+    return f"faster-whisper, offline tiny.en model at {path}"
+
+
+def _media() -> str:
+    import av
+
+    return f"PyAV {av.__version__} (decodes video and audio without a system ffmpeg)" + ("; ffmpeg on PATH" if shutil.which("ffmpeg") else "")
+
+
+def _microphone() -> str:
+    from facelens.agent import voice
+
+    devices = voice.input_devices()
+    if not devices:
+        from facelens.tools.errors import DependencyError
+
+        raise DependencyError("PortAudio works but sees no input device.", hint="Connect a microphone (chat --voice and the UI's voice page need one).")
+    return f"{len(devices)} input device(s): {', '.join(devices[:3])}"
+
+
+def _gpu() -> str:
+    if importlib.util.find_spec("torch") is None:
+        from facelens.tools.errors import DependencyError
+
+        raise DependencyError("torch is not installed (local VLMs/LLMs).", hint="pip install -e '.[local]'")
+    import torch
+
+    if not torch.cuda.is_available():
+        from facelens.tools.errors import DependencyError
+
+        raise DependencyError(f"torch {torch.__version__}: no CUDA GPU, so local VLMs are off by default.", hint="A local VLM needs an NVIDIA GPU (FACELENS_LOCAL_VLM=/folder).")
+    return f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}"
+
+
+def _llm() -> str:
+    from facelens.agent.assistant import choose_backend
+    from facelens.tools import config
+
+    name = choose_backend().name
+    images = "allowed" if config.cloud_images_allowed() else "not allowed (default)"
+    how = "" if name != "offline" else " (set OPENAI_API_KEY / OPENAI_BASE_URL or FACELENS_LOCAL_MODEL for an LLM)"
+    return f"answers with: {name}{how}; photos to cloud models: {images}"
+
+
+def _local_state() -> str:
+    from facelens.agent import session_store
+    from facelens.tools import config
+    from facelens.tools.identity import Gallery
+
+    home = config.home()
+    gallery = Gallery()
+    people = len(gallery.people())
+    cache = sum(1 for p in (home / "cache").glob("*") if p.is_file()) if (home / "cache").is_dir() else 0
+    sessions = len(session_store.ids())
+    return f"gallery: {len(gallery)} embedding(s) of {people} person(s); {cache} cached analysis file(s); {sessions} session(s)"
+
+
+CHECKS: list[tuple[str, bool, Callable[[], str]]] = [
+    ("python", True, _python),
+    ("home", True, _home),
+    ("dlib", True, _dlib),
+    ("embedder", True, _embedder),
+    ("emotion/age/gender", True, _emotion),
+    ("detector", False, _detector),
+    ("speech", False, _speech),
+    ("media", False, _media),
+    ("microphone", False, _microphone),
+    ("gpu", False, _gpu),
+    ("llm", False, _llm),
+    ("local state", False, _local_state),
+]
+
+
+def run_checks() -> list[Check]:
+    return [_run(name, required, probe) for name, required, probe in CHECKS]
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    checks = run_checks()
+    bad_required = [c for c in checks if c.required and not c.ok]
+    if args.json:
+        print_json({"ok": not bad_required, "checks": [asdict(c) for c in checks]})
+    else:
+        for c in checks:
+            mark = "ok  " if c.ok else ("FAIL" if c.required else "off ")
+            print(f"{mark} {c.name:18s} {c.detail}")
+            if not c.ok and c.hint:
+                print(f"     {'':18s} -> {c.hint}")
+        print("All required parts work." if not bad_required else f"{len(bad_required)} required part(s) do not work: see FAIL above.")
+    return 1 if bad_required else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="check what is installed and working, and what to do about the rest")
+    p.add_argument("--json", action="store_true", help='print {"ok", "checks": [{"name", "ok", "required", "detail", "hint"}]}')
+    p.set_defaults(handler=cmd_doctor)

@@ -1,0 +1,39 @@
+"""``facelens doctor``: reports every part, fails only on required ones, never crashes."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from facelens.agent.cli import main
+
+REQUIRED = ["python", "home", "dlib", "embedder", "emotion/age/gender"]
+
+
+def test_doctor_json_on_a_working_install(capsys):
+    assert main(["doctor", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] is True
+    checks = {c["name"]: c for c in out["checks"]}
+    assert [n for n, c in checks.items() if c["required"]] == REQUIRED
+    assert all(checks[n]["ok"] for n in REQUIRED)
+    for c in out["checks"]:
+        assert list(c) == ["name", "ok", "required", "detail", "hint"]
+        assert c["ok"] or c["hint"]  # anything off says what to do
+    assert "not converted yet" in checks["embedder"]["detail"]  # a fresh FACELENS_HOME
+    assert "0 embedding(s)" in checks["local state"]["detail"]
+
+
+def test_broken_required_part_fails_with_a_hint(capsys, monkeypatch):
+    monkeypatch.setenv("FACELENS_EMBEDDER", "tensorrt")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL embedder" in out and "Use one of: onnx, dlib." in out
+    assert "1 required part(s) do not work" in out
+
+
+def test_missing_optional_part_is_reported_not_fatal(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sounddevice", None)
+    assert main(["doctor", "--json"]) == 0
+    mic = next(c for c in json.loads(capsys.readouterr().out)["checks"] if c["name"] == "microphone")
+    assert mic["ok"] is False and mic["required"] is False and "sounddevice" in mic["detail"] + mic["hint"]
