@@ -22,7 +22,6 @@ Network (dlib's ``dnn_face_recognition_ex.cpp``)::
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import tempfile
@@ -225,7 +224,7 @@ def _read_details(r: _Reader, layer: tuple) -> dict[str, np.ndarray]:
     raise AssertionError(kind)
 
 
-def _skip_trailer(r: _Reader, version: int, layer: tuple, *, over_input: bool) -> None:
+def _skip_trailer(r: _Reader, version: int, *, over_input: bool) -> None:
     """The bookkeeping dlib writes after a layer's details (flags and empty gradient tensors)."""
     r.boolean(), r.boolean(), r.boolean()
     r.tensor(), r.tensor()  # x_grad, cached_output
@@ -247,8 +246,8 @@ def read_dlib_resnet(path: str | os.PathLike[str]) -> DlibResnet:
     if not p.is_file():
         raise ModelError(f"dlib model file not found: {p}.", hint="Reinstall face-recognition-models.")
     layers = architecture()
-    with open(p, "rb") as raw:
-        r = _Reader(io.BufferedReader(raw), str(p))  # type: ignore[arg-type]
+    with open(p, "rb") as fh:  # a BufferedReader: the reader peeks at float control bytes
+        r = _Reader(fh, str(p))
         if r.integer() != 1:
             raise r.fail("no loss layer header")
         if r.expect("loss_metric_", "loss_metric_2") == "loss_metric_2":
@@ -271,7 +270,7 @@ def read_dlib_resnet(path: str | os.PathLike[str]) -> DlibResnet:
                 net.params.append({})
                 continue
             net.params.append(_read_details(r, layer))
-            _skip_trailer(r, versions[i], layer, over_input=(i == 0))
+            _skip_trailer(r, versions[i], over_input=(i == 0))
         if r.s.read(1):
             raise r.fail("unexpected data after the network")
     return net

@@ -72,12 +72,14 @@ class _TokenPrinter:
         self.stream.flush()
 
     def finish(self, answer) -> None:
+        from facelens.agent.answers import backend_label
+
         streamed = "".join(self.parts)
         if self.parts:
             self.stream.write("\n")
             self.stream.flush()
         if self.to_terminal and streamed.strip() == answer.answer.strip():
-            print(answer.text()[len(answer.answer) :].lstrip("\n"))
+            print(f"[answered by {backend_label(answer.backend)}]")
         elif self.to_terminal and self.parts:
             # the final answer differs from what was streamed (tool rounds, a declined part): show it
             print(f"Answer: {answer.text()}")

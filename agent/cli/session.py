@@ -110,13 +110,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_name(args: argparse.Namespace) -> int:
     from facelens.agent import session_store as store
 
-    rec = store.name_track(args.id, args.track, None if args.clear else args.name)
+    from facelens.tools.errors import InputError
+
+    if not args.clear and not args.name:
+        raise InputError("Give the track a NAME, or --clear to remove its name.", hint=f"e.g. facelens session name {args.id} {args.track} customer")
+    store.name_track(args.id, args.track, None if args.clear else args.name)
     if args.clear:
         print(f"face track {args.track} of session {args.id} has no name now")
     else:
         print(f'face track {args.track} of session {args.id} is now "{args.name}"; ask e.g. '
               f'facelens session ask "when did the {args.name} look frustrated?" --session {args.id}')
-    del rec
     return 0
 
 
