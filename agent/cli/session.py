@@ -94,6 +94,30 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from facelens.agent import session_store as store
+    from facelens.agent.session_report import report
+    from facelens.tools.errors import InputError
+
+    store.check_id(args.id)
+    if args.output == "-":
+        text = report(args.id, args.format)  # on stdout: Markdown without the plot file, or HTML with it inside
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.output or f"{args.id}.{args.format}")
+    if out.is_dir():
+        raise InputError(f"{out} is a folder.", hint=f"Give a file name, e.g. -o {out / (args.id + '.' + args.format)}")
+    if not out.parent.is_dir():
+        raise InputError(f"The folder {out.parent} does not exist.", hint="Create it first, or choose another -o path.")
+    png = out.with_name(out.stem + "-timeline.png") if args.format == "md" else None
+    text = report(args.id, args.format, plot_path=png)
+    out.write_text(text, encoding="utf-8")
+    print(out if png is None or not png.exists() else f"{out} (plot: {png})")
+    return 0
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from facelens.agent.answers import backend_label
     from facelens.agent.session_query import ask
@@ -132,7 +156,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("session", help="recorded sessions: ingest, list, show, export, plot, ask")
+    s = sub.add_parser("session", help="recorded sessions: ingest, list, show, export, plot, report, ask")
     ssub = s.add_subparsers(dest="session_command", metavar="ACTION")
     s.set_defaults(handler=lambda a: s.print_help() or 0)
 
@@ -163,6 +187,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("id", metavar="ID")
     p.add_argument("-o", "--output", default=None, help="PNG path (default: ID.png)")
     p.set_defaults(handler=cmd_plot)
+
+    p = ssub.add_parser("report", help="a report to share: summary, timeline plot, key moments, transcript (Markdown or HTML)")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--format", choices=["md", "html"], default="md", help="md (plot saved beside it as FILE-timeline.png) or html (one self-contained file)")
+    p.add_argument("-o", "--output", default=None, metavar="FILE", help="where to write it (default: ID.md / ID.html; - for Markdown on stdout)")
+    p.set_defaults(handler=cmd_report)
 
     p = ssub.add_parser("ask", help="ask a question about stored sessions")
     p.add_argument("question", metavar="QUESTION")
