@@ -117,3 +117,22 @@ def test_describe_cli_without_a_vlm(group_jpg, capsys, monkeypatch):
     assert code == (0 if out["backend"] == "classifier" else 1)
     assert main(["describe", str(group_jpg[0]), "--face", "7"]) == 2
     assert "no face 7" in capsys.readouterr().err
+
+
+def test_builtins_need_no_scikit_image(monkeypatch, capsys, hopper):
+    """`pip install 'facelens[all]'` has no scikit-image: the built-in crops ship as package data."""
+    import sys
+
+    from facelens.tools import exemplars, samples
+
+    monkeypatch.setitem(sys.modules, "skimage", None)
+    samples.astronaut.cache_clear()
+    exemplars._builtin_data.cache_clear()
+    try:
+        assert main(["exemplars", "list"]) == 0
+        assert "builtin-astronaut-happy" in capsys.readouterr().out
+        near = ExemplarStore().nearest(face_and_crop(hopper).vector, 1)
+        assert near[0][0].id == "builtin-hopper-neutral" and near[0][1] < 0.3
+        assert ExemplarStore().image(near[0][0]).shape[2] == 3
+    finally:
+        exemplars._builtin_data.cache_clear()

@@ -7,8 +7,8 @@
   to the previous file, so keeping it costs no copy). Reading a damaged file falls back to it with a
   warning; :meth:`Generations.repair` restores it. Erasure rewrites both generations, so a removed
   person's data does not survive in the previous one.
-- Temp files are named ``.NAME.XXXX.tmp``; :meth:`Generations.clean` (called under the store's lock,
-  when no write can be in flight) deletes the ones a killed process left behind.
+- Temp files are named ``.NAME.PID.XXXX.tmp``; :func:`stale_temps` finds the ones whose writer is
+  no longer running (a killed process), and :meth:`Generations.clean` deletes them at the next open.
 
 Files written before seals existed have no footer; they are accepted if the caller can parse them.
 """
@@ -76,7 +76,7 @@ def _fsync_dir(folder: Path) -> None:
 def write_sealed(path: str | Path, data: bytes, *, sealed: bool = True, mode: int = 0o600) -> None:
     """Write ``data`` (sealed with its checksum unless ``sealed=False``) to ``path`` atomically."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(seal(data) if sealed else data)
@@ -96,10 +96,36 @@ def read_sealed(path: str | Path) -> bytes:
     return unseal(path.read_bytes(), str(path))[0]
 
 
-def stale_temps(folder: Path, name: str | None = None) -> list[Path]:
-    """Temp files of :func:`write_sealed` in ``folder`` (for one target ``name``, or all)."""
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but not ours to signal
+        return True
+    return True
+
+
+def stale_temps(folder: Path, name: str | None = None, *, max_age_s: float = 3600.0) -> list[Path]:
+    """Temp files of :func:`write_sealed` in ``folder`` (for one target ``name``, or all) whose
+    writer is gone: its process id (in the name) no longer runs, or, without one, older than ``max_age_s``."""
+    import time
+
     pattern = f".{name}.*.tmp" if name else ".*.tmp"
-    return [p for p in folder.glob(pattern) if p.is_file()]
+    out = []
+    for p in folder.glob(pattern):
+        if not p.is_file():
+            continue
+        m = re.search(r"\.(\d+)\.[^.]*\.tmp$", p.name)
+        try:
+            stale = not _running(int(m.group(1))) if m else time.time() - p.stat().st_mtime > max_age_s
+        except (OSError, ValueError):
+            continue
+        if stale:
+            out.append(p)
+    return out
 
 
 def remove_files(paths: list[Path]) -> int:
@@ -198,11 +224,12 @@ class Generations:
 
     def _link(self, src: Path, dst: Path) -> None:
         """Make ``dst`` hold ``src``'s bytes, atomically: a hard link renamed into place, or a copy."""
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.link.tmp")
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.link.tmp")  # PID before the last part: see stale_temps
         tmp.unlink(missing_ok=True)
         try:
             os.link(src, tmp)
             os.replace(tmp, dst)
+            tmp.unlink(missing_ok=True)  # renaming a link onto the same file is a no-op that leaves it
         except OSError:
             tmp.unlink(missing_ok=True)
             write_sealed(dst, read_sealed(src))

@@ -171,7 +171,7 @@ class ExemplarStore:
             with self._lock(timeout=0):
                 self._migrate()
                 meta, _ = self._read()
-                remove_files(stale_temps(self.root))
+                remove_files(stale_temps(self.root) + list(self.root.glob(".tmp-*")))  # and older versions' temp files
                 known = {f"{d['id']}.jpg" for d in meta["exemplars"]}
                 remove_files([p for p in self.root.glob("ex*.jpg") if _CROP.match(p.name) and p.name not in known])
         except Timeout:

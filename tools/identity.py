@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from facelens.tools import config
-from facelens.tools.atomic import DamagedError, Generations
+from facelens.tools.atomic import DamagedError, Generations, remove_files
 from facelens.tools.errors import InputError, NotFoundError
 from facelens.tools.schema import IdentityMatch
 
@@ -181,6 +181,8 @@ class Gallery:
         try:
             with self._lock(timeout=0):
                 self.store.clean()
+                # temp files of versions before the sealed store (each held a whole gallery)
+                remove_files([p for p in self.path.parent.glob(".gallery-*.tmp") if p.is_file()])
         except Timeout:
             return  # another process is writing: its temp file is not stale
         self._cleaned = True

@@ -58,7 +58,8 @@ def _read_entry(path: Path) -> tuple[SceneAnalysis, np.ndarray]:
 def _write_entry(path: Path, scene: SceneAnalysis, vecs: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez(buf, scene=np.frombuffer(scene.model_dump_json().encode(), dtype=np.uint8), vectors=np.asarray(vecs, dtype=np.float32))
-    atomic.remove_files([p for p in atomic.stale_temps(path.parent) if time.time() - p.stat().st_mtime > 3600])
+    old = [p for p in path.parent.glob(".tmp-*") if time.time() - p.stat().st_mtime > 3600]  # older versions' temps
+    atomic.remove_files(atomic.stale_temps(path.parent) + old)  # left by killed processes
     atomic.write_sealed(path, buf.getvalue())
 
 
@@ -191,7 +192,7 @@ def forget_faces(vectors: np.ndarray, threshold: float) -> int:
     """Delete every cache entry holding a face within ``threshold`` (L2) of one of ``vectors``,
     and any temp or unreadable entry (it may hold them too). Returns the number of files removed."""
     q = np.asarray(vectors, dtype=np.float32).reshape(-1, 128)
-    doomed = atomic.stale_temps(config.subdir("cache"))
+    doomed = atomic.stale_temps(config.subdir("cache"), max_age_s=0) + list(config.subdir("cache").glob(".tmp-*"))
     for p in config.subdir("cache").iterdir():
         if not p.is_file() or p in doomed:
             continue

@@ -70,7 +70,11 @@ def cmd_identify(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from facelens.tools.identity import Gallery
 
-    people = Gallery().people()
+    gallery = Gallery()
+    people = gallery.people()
+    if gallery.damaged:
+        print(f"facelens: warning: the gallery file is damaged ({gallery.damaged}); listing its last good generation. "
+              "Run `facelens gallery repair` to restore it.", file=sys.stderr)
     if args.json:
         print_json([p.to_dict() for p in people])
     elif not people:
