@@ -18,7 +18,8 @@ import re
 import socket
 import sqlite3
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -111,6 +112,23 @@ def _connect() -> sqlite3.Connection:
     return con
 
 
+@contextmanager
+def _db() -> Iterator[sqlite3.Connection]:
+    """A connection, closed after use; a damaged file is a GalleryError with a hint, not a crash."""
+    con = _connect()
+    try:
+        yield con
+    except sqlite3.DatabaseError as exc:
+        if type(exc) is not sqlite3.DatabaseError and "malformed" not in str(exc):
+            raise
+        raise GalleryError(
+            f"The session database {db_path()} is damaged ({exc}).",
+            hint="Move it aside and ingest the sessions again (facelens doctor checks it).",
+        ) from exc
+    finally:
+        con.close()
+
+
 def _create(con: sqlite3.Connection) -> None:
     con.executescript(
         """
@@ -168,7 +186,7 @@ def save(record: SessionRecord, seconds: list[SecondScores], replace: bool = Fal
     """Store a session (and drop its ingest claim, in the same transaction). An existing id is an
     error unless ``replace``."""
     check_id(record.session_id)
-    with closing(_connect()) as con, con:
+    with _db() as con, con:
         if claim_key:
             con.execute("DELETE FROM claims WHERE key = ?", ("sha:" + claim_key,))
         if con.execute("SELECT 1 FROM sessions WHERE id = ?", (record.session_id,)).fetchone():
@@ -188,13 +206,13 @@ def save(record: SessionRecord, seconds: list[SecondScores], replace: bool = Fal
 def ids() -> list[str]:
     if not db_path().exists():
         return []
-    with closing(_connect()) as con:
+    with _db() as con:
         return [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY created, id")]
 
 
 def load(session_id: str) -> SessionRecord:
     """Read one session. Raises NotFoundError naming the stored ids."""
-    with closing(_connect()) as con:
+    with _db() as con:
         row = con.execute("SELECT record FROM sessions WHERE id = ?", (session_id,)).fetchone()
     if row is None:
         known = ids()
@@ -206,13 +224,13 @@ def load(session_id: str) -> SessionRecord:
 def load_all() -> list[SessionRecord]:
     if not db_path().exists():
         return []
-    with closing(_connect()) as con:
+    with _db() as con:
         return [SessionRecord.model_validate_json(r[0]) for r in con.execute("SELECT record FROM sessions ORDER BY created, id")]
 
 
 def seconds(session_id: str) -> list[SecondScores]:
     load(session_id)  # NotFoundError for unknown ids
-    with closing(_connect()) as con:
+    with _db() as con:
         rows = con.execute("SELECT track, t, label, confidence, scores FROM seconds WHERE session_id = ? ORDER BY track, t", (session_id,)).fetchall()
     return [SecondScores(track=r[0], t=r[1], label=r[2], confidence=r[3], scores=json.loads(r[4])) for r in rows]
 
@@ -247,7 +265,7 @@ def name_track(session_id: str, track: int, name: str | None) -> SessionRecord:
             )
     people = [p.model_copy(update={"name": name}) if p.track == track else p for p in rec.people]
     rec = rec.model_copy(update={"people": people})
-    with closing(_connect()) as con, con:
+    with _db() as con, con:
         con.execute("UPDATE sessions SET record = ? WHERE id = ?", (rec.model_dump_json(), session_id))
     return rec
 
@@ -255,7 +273,7 @@ def name_track(session_id: str, track: int, name: str | None) -> SessionRecord:
 def remove(session_id: str) -> None:
     """Delete a session and everything stored with it."""
     load(session_id)
-    with closing(_connect()) as con, con:
+    with _db() as con, con:
         con.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
 
@@ -270,7 +288,7 @@ def forget_name(name: str) -> list[tuple[str, int]]:
 
     key = name_key(name)
     cleared: list[tuple[str, int]] = []
-    with closing(_connect()) as con, con:
+    with _db() as con, con:
         for sid, raw in con.execute("SELECT id, record FROM sessions").fetchall():
             rec = SessionRecord.model_validate_json(raw)
             hits = [p.track for p in rec.people if p.name and name_key(p.name) == key]
@@ -280,7 +298,7 @@ def forget_name(name: str) -> list[tuple[str, int]]:
             con.execute("UPDATE sessions SET record = ? WHERE id = ?", (rec.model_copy(update={"people": people}).model_dump_json(), sid))
             cleared += [(sid, t) for t in hits]
     if cleared:
-        with closing(_connect()) as con:
+        with _db() as con:
             con.execute("VACUUM")  # rewrite the file: no old page keeps the name
     return cleared
 
@@ -314,7 +332,7 @@ def _alive(host: str | None, pid: int | None) -> bool:
 def _claimed_ids() -> set[str]:
     if not db_path().exists():
         return set()
-    with closing(_connect()) as con:
+    with _db() as con:
         return {r[0] for r in con.execute("SELECT session_id FROM claims")}
 
 
@@ -326,7 +344,7 @@ def claim(content: str, session_id: str | None, source: str | Path, replace: boo
         InputError: the same file, or that session id, is being ingested now by another process, or
             the id is taken (unless ``replace``).
     """
-    with closing(_connect()) as con:
+    with _db() as con:
         con.isolation_level = None
         con.execute("BEGIN IMMEDIATE")
         try:
@@ -363,5 +381,5 @@ def claim(content: str, session_id: str | None, source: str | Path, replace: boo
 def release(content: str) -> None:
     """Drop an ingest's claim (also done by :func:`save` in the same transaction as the insert)."""
     if db_path().exists():
-        with closing(_connect()) as con, con:
+        with _db() as con, con:
             con.execute("DELETE FROM claims WHERE key = ?", ("sha:" + content,))
