@@ -98,8 +98,11 @@ def db_path() -> Path:
 
 
 def _connect() -> sqlite3.Connection:
-    con = sqlite3.connect(db_path(), timeout=10)
+    path = db_path()
+    con = sqlite3.connect(path, timeout=10)
     try:
+        if path.stat().st_mode & 0o077:  # transcripts and names: for this user only
+            os.chmod(path, 0o600)
         con.execute("PRAGMA foreign_keys = ON")
         con.execute("PRAGMA secure_delete = ON")
         _create(con)

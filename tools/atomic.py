@@ -203,7 +203,7 @@ class Generations:
         loaded = self.load(parse)
         if loaded.fallback:
             raise DamagedError(
-                f"The file of {self.what} is damaged: {loaded.problem}",
+                f"Nothing was changed: {loaded.problem}",
                 hint=f"Run `{self.repair_hint}` to restore the last good generation first.",
             )
 

@@ -229,7 +229,7 @@ class Gallery:
     def _writable(self) -> None:
         if self.damaged:
             raise DamagedError(
-                f"The gallery file is damaged ({self.damaged}); nothing was changed.",
+                f"Nothing was changed: {self.damaged}",
                 hint="Run `facelens gallery repair` to restore the last good generation, then try again.",
             )
 
