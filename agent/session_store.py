@@ -287,7 +287,7 @@ def forget_name(name: str) -> list[tuple[str, int]]:
     """
     if not db_path().exists():
         return []
-    from facelens.tools.identity import name_key
+    from facelens.tools.names import name_key
 
     key = name_key(name)
     cleared: list[tuple[str, int]] = []

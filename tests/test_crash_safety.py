@@ -209,3 +209,27 @@ def test_cache_write_killed_leaves_nothing_behind(facelens_home, group_jpg):
     scene = analyze_image(group_jpg[0])
     assert len(scene.faces) == 4 and not scene.cached
     assert [p.suffix for p in cache.iterdir()] == [".npz"]  # the dead writer's temp file is gone
+
+
+def _enrol_or_remove(args):
+    home, action, seed = args
+    os.environ["FACELENS_HOME"] = home
+    g = Gallery()
+    for i in range(8):
+        if action == "add":
+            g.add(f"new{i}", _unit(100 + seed * 10 + i), ["x"])
+        else:
+            g.remove(f"old{i}")
+
+
+def test_concurrent_enrols_and_removes_lose_nothing(facelens_home):
+    import multiprocessing as mp
+
+    for i in range(8):
+        Gallery().add(f"old{i}", _unit(200 + i), ["o"])
+    with mp.get_context("spawn").Pool(2) as pool:
+        pool.map(_enrol_or_remove, [(str(facelens_home), "add", 1), (str(facelens_home), "remove", 2)])
+    assert sorted(p.name for p in Gallery().people()) == [f"new{i}" for i in range(8)]
+    assert Gallery().status() is None
+    for i in range(8):
+        assert not _files_holding(facelens_home / "gallery", _unit(200 + i).tobytes())

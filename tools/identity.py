@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import time
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 from facelens.tools import config
 from facelens.tools.atomic import DamagedError, Generations, remove_files
 from facelens.tools.errors import InputError, NotFoundError
+from facelens.tools.names import RESERVED, check_name, name_key, tidy  # noqa: F401 (re-exported)
 from facelens.tools.schema import IdentityMatch
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ DEFAULT_THRESHOLD = float(os.environ.get("FACELENS_IDENTITY_THRESHOLD", 0.53))
 #: galleries up to this size are searched exactly; bigger ones with an IVF index
 EXACT_LIMIT = 50_000
 DIM = 128
-RESERVED = {"unknown"}
 
 
 @dataclass(frozen=True)
@@ -68,34 +67,6 @@ class Person:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "images": self.images, "sources": list(self.sources), "added": self.added}
-
-
-def check_name(name: str) -> str:
-    """Validate and tidy a person's name: Unicode NFC, whitespace runs collapsed to one space.
-
-    Raises:
-        InputError: empty, reserved, too long, or holding control, bidi-override or zero-width
-            characters (they make two names look alike, or text display in another order).
-    """
-    clean = " ".join(unicodedata.normalize("NFC", str(name)).split())
-    if not clean:
-        raise InputError("A person's name cannot be empty.")
-    if clean.casefold() in RESERVED:
-        raise InputError(f"'{clean}' is reserved; choose another name.")
-    hidden = sorted({f"U+{ord(c):04X}" for c in clean if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn")})
-    if hidden:
-        raise InputError(
-            f"The name holds invisible or control characters ({', '.join(hidden)}).",
-            hint="Type the name with visible characters only (no bidi overrides or zero-width characters).",
-        )
-    if len(clean) > 100:
-        raise InputError("A name must be at most 100 printable characters.")
-    return clean
-
-
-def name_key(name: str) -> str:
-    """What makes two names the same person: the tidied name, case-folded."""
-    return " ".join(unicodedata.normalize("NFC", str(name)).split()).casefold()
 
 
 #: inverted lists an IVF query scans (see build_index for the measured trade-off)
@@ -133,10 +104,6 @@ class Removal:
     name: str  # the person's name as enrolled
     embeddings: int  # how many embeddings were deleted
     vectors: np.ndarray  # the deleted embeddings (to find the person's faces in other stores)
-
-
-def _tidy(name: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", str(name)).split())
 
 
 class Gallery:
@@ -300,14 +267,14 @@ class Gallery:
             names = sorted({e.name for e in self._entries if name_key(e.name) == key})
             if not names:
                 raise NotFoundError(
-                    f"No one called '{_tidy(name)}' is in the gallery.",
+                    f"No one called '{tidy(name)}' is in the gallery.",
                     hint="See who is enrolled with: facelens gallery list",
                 )
             if len(names) > 1:
-                exact = [n for n in names if n == _tidy(name)]
+                exact = [n for n in names if n == tidy(name)]
                 if len(exact) != 1:
                     raise InputError(
-                        f"'{_tidy(name)}' matches {len(names)} people: {', '.join(repr(n) for n in names)}.",
+                        f"'{tidy(name)}' matches {len(names)} people: {', '.join(repr(n) for n in names)}.",
                         hint="Remove one at a time by its exact name (see facelens gallery list).",
                     )
                 names = exact
