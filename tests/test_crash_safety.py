@@ -233,3 +233,14 @@ def test_concurrent_enrols_and_removes_lose_nothing(facelens_home):
     assert Gallery().status() is None
     for i in range(8):
         assert not _files_holding(facelens_home / "gallery", _unit(200 + i).tobytes())
+
+
+def test_a_gallery_deleted_by_hand_leaves_no_generation_behind(facelens_home):
+    Gallery().add("Dana", _unit(1), ["d"])
+    Gallery().add("Eve", _unit(2), ["e"])
+    (facelens_home / "gallery" / "gallery.npz").unlink()  # "delete it to start an empty gallery"
+    assert Gallery().people() == []
+    assert not (facelens_home / "gallery" / "gallery.npz.prev").exists()
+    Gallery().add("Finn", _unit(3), ["f"])
+    assert [p.name for p in Gallery().people()] == ["Finn"]
+    assert not _files_holding(facelens_home / "gallery", _unit(1).tobytes())

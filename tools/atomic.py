@@ -217,6 +217,8 @@ class Generations:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if keep_previous and self.path.exists():
             self._link(self.path, self.prev)
+        elif keep_previous:  # the file was deleted by hand: an old generation must not outlive it
+            remove_files([self.prev])
         if not keep_previous:
             write_sealed(self.prev, data)
         write_sealed(self.path, data)
@@ -240,6 +242,8 @@ class Generations:
         if not self.path.parent.is_dir():
             return 0
         n = remove_files(stale_temps(self.path.parent, self.path.name) + stale_temps(self.path.parent, self.prev.name))
+        if not self.path.exists():  # the store was deleted (by hand): its old generation goes too
+            n += remove_files([self.prev])
         if n:
             log.info("%s: removed %d temp file(s) left by an interrupted write", self.what, n)
         return n

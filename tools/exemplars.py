@@ -170,6 +170,7 @@ class ExemplarStore:
         try:
             with self._lock(timeout=0):
                 self._migrate()
+                self.store.clean()
                 meta, _ = self._read()
                 remove_files(stale_temps(self.root) + list(self.root.glob(".tmp-*")))  # and older versions' temp files
                 known = {f"{d['id']}.jpg" for d in meta["exemplars"]}
