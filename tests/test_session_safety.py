@@ -106,3 +106,60 @@ def test_damaged_session_database_is_reported(facelens_home, capsys):
     assert "damaged" in capsys.readouterr().err
     assert main(["doctor", "--json"]) == 1
     capsys.readouterr()
+
+
+KILL_IN_SAVE = """
+import os, sys
+from facelens.agent import session_store, sessions
+
+real = session_store._connect
+
+
+class Killer:  # a connection that dies right after the session row is written, before the commit
+    def __init__(self, con):
+        self.con = con
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+    def __enter__(self):
+        self.con.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.con.__exit__(*exc)
+
+    def execute(self, sql, *args):
+        out = self.con.execute(sql, *args)
+        if sql.startswith("INSERT INTO sessions"):
+            os.kill(os.getpid(), 9)
+        return out
+
+
+class Quiet:
+    backend, model = "test", "none"
+
+    def transcribe(self, audio):
+        return type("T", (), {"segments": [], "text": ""})()
+
+
+session_store._connect = lambda: Killer(real())
+sessions.ingest(sys.argv[1], transcriber=Quiet())
+"""
+
+
+def test_ingest_killed_mid_commit_leaves_no_half_session(tmp_path, facelens_home):
+    audio = sample_media.write_audio(tmp_path / "talk.wav", np.zeros(16000 * 2, np.float32))
+    proc = subprocess.run([sys.executable, "-c", KILL_IN_SAVE, str(audio)], env={**os.environ, "FACELENS_HOME": str(facelens_home)},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert store.ids() == [] and store.integrity() is None  # SQLite rolled the half-done commit back
+
+    class Quiet:
+        backend, model = "test", "none"
+
+        def transcribe(self, audio):
+            return type("T", (), {"segments": [], "text": ""})()
+
+    assert sessions.ingest(audio, transcriber=Quiet()).session_id == "talk"  # the dead ingest's claim is taken over
+    assert not list(facelens_home.glob("sessions.sqlite-journal"))
