@@ -27,6 +27,7 @@ class FakeOpenAI:
     def __init__(self, script: list[tuple]) -> None:
         self.script = list(script)
         self.requests: list[dict] = []
+        self.authorization: list[str | None] = []  # each request's Authorization header
         self.stream_flags: list[bool] = []
         fake = self
 
@@ -37,6 +38,7 @@ class FakeOpenAI:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append(body)
+                fake.authorization.append(self.headers.get("Authorization"))
                 step = fake.script.pop(0) if fake.script else ("text", "no more script")
                 message = fake.message(step, body)
                 if body.get("stream"):

@@ -343,7 +343,7 @@ def test_cli_ui_command_line_and_bad_port(capsys: pytest.CaptureFixture[str]) ->
     from facelens.agent.cli.ui import app_path, streamlit_command
 
     cmd = streamlit_command(8999, "127.0.0.1")
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and Path(cmd[4]) == app_path() and app_path().exists()
+    assert cmd[1:4] == ["-m", "facelens.ui.launch", "run"] and Path(cmd[4]) == app_path() and app_path().exists()
     assert cmd[cmd.index("--server.headless") + 1] == "true" and cmd[cmd.index("--server.port") + 1] == "8999"
     assert main(["ui", "--port", "70000"]) == 2
     assert "--port must be between" in capsys.readouterr().err

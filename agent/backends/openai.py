@@ -38,6 +38,7 @@ class OpenAIBackend:
         chat_model: Any = None,
         max_llm_calls: int = MAX_LLM_CALLS,
         timeout_s: float = 60.0,
+        use_environment_key: bool = True,
     ) -> None:
         """
         Args:
@@ -48,12 +49,14 @@ class OpenAIBackend:
             chat_model: a ready LangChain chat model to use instead of ChatOpenAI (tests, other providers).
             max_llm_calls: stop the tool loop after this many model calls.
             timeout_s: per-request timeout.
+            use_environment_key: fall back to OPENAI_API_KEY when no key is given; False for a server
+                the host did not configure (a URL typed in the app), which must never receive the host's key.
         """
         self.model = model or os.environ.get("FACELENS_OPENAI_MODEL") or DEFAULT_MODEL
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self.max_llm_calls = max_llm_calls
         if chat_model is None:
-            key = api_key or os.environ.get("OPENAI_API_KEY")
+            key = api_key or (os.environ.get("OPENAI_API_KEY") if use_environment_key else None)
             if not key and not self.base_url:
                 raise ConfigError(
                     "The OpenAI backend needs an API key or an OpenAI-compatible server.",
