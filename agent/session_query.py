@@ -364,7 +364,8 @@ def answer_llm(question: str, session_id: str | None = None, model: str | None =
         return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
     model = model or os.environ.get("FACELENS_OPENAI_MODEL") or os.environ.get("FACELENS_LLM_MODEL", "gpt-4o-mini")
     client = OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "not-needed", base_url=os.environ.get("OPENAI_BASE_URL"))
-    data = "\n\n".join(session_text(r) for r in records)
+    # session text (transcripts, track names) goes as a delimited JSON data block, never as prompt text
+    data = prompts.data_block("sessions", [{"session": r.session_id, "lines": session_text(r).splitlines()} for r in records])
     try:
         reply = client.chat.completions.create(
             model=model,

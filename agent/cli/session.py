@@ -74,14 +74,33 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output_file(path: str, what: str):
+    """The path an export or plot is written to, or InputError saying why it cannot be."""
+    from pathlib import Path
+
+    from facelens.tools.errors import InputError
+
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise InputError(f"{out} is a folder; -o takes the file to write the {what} to.", hint=f"e.g. -o {out / ('session.' + what.split()[0].lower())}")
+    if not out.parent.is_dir():
+        raise InputError(f"The folder {out.parent} does not exist.", hint=f"Create it first (mkdir -p {out.parent}) or choose another -o path.")
+    return out
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from facelens.agent.session_report import export
+    from facelens.tools.errors import InputError
 
+    out = _output_file(args.output, f"{args.format.upper()} export") if args.output else None
     text = export(args.id, args.format)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        print(args.output)
+    if out is not None:
+        try:
+            with open(out, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise InputError(f"Cannot write {out}: {exc.strerror}.", hint="Choose a writable -o path.") from exc
+        print(out)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
@@ -89,8 +108,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from facelens.agent.session_report import plot
+    from facelens.tools.errors import InputError
 
-    print(plot(args.id, args.output))
+    out = _output_file(args.output, "PNG plot") if args.output else None
+    try:
+        print(plot(args.id, out))
+    except OSError as exc:
+        raise InputError(f"Cannot write the plot: {exc.strerror or exc}.", hint="Choose a writable -o path.") from exc
     return 0
 
 
