@@ -212,12 +212,15 @@ def test_gallery_enrol_list_remove() -> None:
     no_crash(at)
     assert "Enrolled Eileen from 1 photo" in texts(at)
     assert "Eileen" in str(at.table[0].value)
+
+    uploads = at.session_state["facelens_uploads"].path
+    assert not list(uploads.glob("*"))  # the enrolment photo is not kept
     from facelens.tools.identity import Gallery
 
     assert [p.name for p in Gallery().people()] == ["Eileen"]
     at.button(key="gal_remove").click().run()
     no_crash(at)
-    assert "Removed Eileen" in texts(at) and "Nobody is enrolled yet" in texts(at)
+    assert "Removed Eileen" in texts(at) and "cached analysis file" in texts(at) and "Nobody is enrolled yet" in texts(at)
     assert Gallery().people() == []
 
 
