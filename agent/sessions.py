@@ -28,7 +28,7 @@ from facelens.agent.session_store import SecondScores, SessionRecord, SessionSeg
 from facelens.tools import faces, media, voice
 from facelens.tools.schema import EMOTIONS
 from facelens.tools.speech import Transcriber, Transcript
-from facelens.tools.text_emotion import classify_text
+from facelens.tools.text_emotion import classify_texts
 
 log = logging.getLogger(__name__)
 
@@ -286,8 +286,9 @@ def _segments(transcript: Transcript, audio: np.ndarray) -> list[SessionSegment]
         feats.append(voice.measure(chunk, words=len(text.split())))
     base = voice.baseline_of(feats) if len(feats) >= 3 else None
     out = []
-    for (start, end, text), f in zip(utterances, feats):
-        te = classify_text(text)
+    texts = [text for _, _, text in utterances]
+    words = classify_texts(texts, [None, *texts[:-1]])  # each utterance read with the one before it
+    for (start, end, text), f, te in zip(utterances, feats, words):
         cues = [c for c in voice.cues_from(f, base).cues if c != "no voice"]
         out.append(SessionSegment(start=start, end=end, text=text, emotion=te.label, valence=te.valence, cues=cues))
     return out

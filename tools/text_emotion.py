@@ -76,8 +76,8 @@ def _lookup(token: str) -> list[tuple[str, float]]:
     return []
 
 
-def classify_text(text: str) -> TextEmotion:
-    """Estimate the emotion the words express.
+def classify_lexicon(text: str) -> TextEmotion:
+    """Estimate the emotion the words express, with the hand-written lexicon alone.
 
     Negation ("not happy") turns a positive word into mild sadness and mutes a negative one;
     intensifiers ("very", "so") and exclamation marks strengthen it. Longer texts need more
@@ -100,6 +100,64 @@ def classify_text(text: str) -> TextEmotion:
     # the valence of the emotion words themselves (0 when there are none)
     valence = sum(VALENCE[e] * p for e, p in scores.items()) / emotional if emotional > 1e-6 else 0.0
     return TextEmotion(label=label, scores=scores, valence=round(max(-1.0, min(1.0, valence)), 3), evidence=hits)
+
+
+MODELS = ("minilm", "lexicon")
+
+
+def default_model() -> str:
+    """``FACELENS_TEXT_EMOTION`` (minilm | lexicon), else minilm where its sentence model is installed."""
+    import os
+
+    from facelens.tools.errors import ConfigError
+
+    wanted = os.environ.get("FACELENS_TEXT_EMOTION", "").strip().lower()
+    if wanted and wanted not in MODELS:
+        raise ConfigError(f"Unknown FACELENS_TEXT_EMOTION '{wanted}'.", hint=f"Choose one of: {', '.join(MODELS)}.")
+    if wanted:
+        return wanted
+    return "minilm" if _learnt_available() else "lexicon"
+
+
+@lru_cache(maxsize=1)
+def _learnt_available() -> bool:
+    try:
+        from facelens.tools import text_emotion_model
+
+        return text_emotion_model.available()
+    except ImportError:
+        return False
+
+
+def classify_texts(texts: list[str], contexts: list[str | None] | None = None, *, model: str | None = None) -> list[TextEmotion]:
+    """The words' emotion of several utterances at once, each with the one before it as context.
+
+    ``model="minilm"`` is the head learnt on MELD dialogue over MiniLM sentence embeddings
+    (tools/text_emotion_model.py); ``"lexicon"`` the hand-written lexicon. Either way the evidence
+    lists the lexicon's emotion words, so a reader sees which words point where; the valence is VADER's
+    when vadersentiment is installed.
+    """
+    model = model or default_model()
+    lex = [classify_lexicon(t) for t in texts]
+    if model == "lexicon" or not texts:
+        return lex
+    from facelens.tools import text_emotion_model as tm
+
+    probs = tm.predict(list(texts), contexts, [x.scores for x in lex])
+    name = tm.head().name
+    out = []
+    for text, lx, p in zip(texts, lex, probs):
+        scores = {e: round(float(v), 4) for e, v in zip(EMOTIONS, p)}
+        label = max(scores, key=scores.get)  # type: ignore[arg-type]
+        v = tm.valence(text)
+        out.append(TextEmotion(label=label, scores=scores, valence=round(lx.valence if v is None else v, 3),
+                               evidence=lx.evidence, model=name))
+    return out
+
+
+def classify_text(text: str, context: str | None = None, *, model: str | None = None) -> TextEmotion:
+    """Estimate the emotion the words express (see :func:`classify_texts`); ``context``: the utterance before."""
+    return classify_texts([text], [context], model=model)[0]
 
 
 def _score_clause(tokens: list[str], boost: float, totals: dict[str, float], hits: list[WordHit]) -> None:

@@ -21,8 +21,12 @@ SYNONYMS = {"joy": "happy", "happiness": "happy", "anger": "angry", "sadness": "
 MAX_ROWS = 1_000_000
 
 
-def read_labelled(path: str | Path) -> tuple[list[str], list[str]]:
-    """Texts and labels from a CSV with ``text`` and ``label`` columns (clear errors for anything else)."""
+def read_labelled(path: str | Path) -> tuple[list[str], list[str], list[str | None]]:
+    """Texts, labels and contexts from a CSV with ``text`` and ``label`` columns (clear errors for anything else).
+
+    With ``dialogue`` and ``utterance`` columns too (as in MELD), each text's context is the utterance
+    before it in the same dialogue; otherwise contexts are None.
+    """
     p = Path(path)
     if not p.exists():
         raise NotFoundError(f"No such file: {p}.")
@@ -35,7 +39,8 @@ def read_labelled(path: str | Path) -> tuple[list[str], list[str]]:
             if "text" not in fields or "label" not in fields:
                 raise InputError(f"{p.name} has no text and label columns (found: {', '.join(fields) or 'none'}).",
                                  hint="The first line must be a header with the columns text,label.")
-            texts, labels = [], []
+            texts, labels, keys = [], [], []
+            threaded = "dialogue" in fields and "utterance" in fields
             for i, row in enumerate(reader, 2):
                 row = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
                 label = SYNONYMS.get(row["label"].strip().lower(), row["label"].strip().lower())
@@ -43,6 +48,7 @@ def read_labelled(path: str | Path) -> tuple[list[str], list[str]]:
                     raise InputError(f"{p.name} line {i}: unknown label {row['label']!r}.", hint=f"Use one of: {', '.join(EMOTIONS)}.")
                 texts.append(row["text"])
                 labels.append(label)
+                keys.append((row["dialogue"].strip(), row["utterance"].strip()) if threaded else None)
                 if len(texts) > MAX_ROWS:
                     raise InputError(f"{p.name} has more than {MAX_ROWS:,} rows.", hint="Evaluate a sample of it.")
     except UnicodeDecodeError as exc:
@@ -51,7 +57,14 @@ def read_labelled(path: str | Path) -> tuple[list[str], list[str]]:
         raise InputError(f"{p.name} is not a readable CSV: {exc}.") from exc
     if not texts:
         raise InputError(f"{p.name} has no rows.", hint="Add rows of text,label under the header.")
-    return texts, labels
+    index = {k: t for k, t in zip(keys, texts) if k is not None}
+    contexts: list[str | None] = []
+    for k in keys:
+        prev = None
+        if k is not None and k[1].lstrip("-").isdigit():
+            prev = index.get((k[0], str(int(k[1]) - 1)))
+        contexts.append(prev)
+    return texts, labels, contexts
 
 
 def scores(truth: list[str], pred: list[str]) -> dict[str, object]:
@@ -74,12 +87,14 @@ def scores(truth: list[str], pred: list[str]) -> dict[str, object]:
             "macro_f1": round(float(np.mean(f1s)), 4), "recall": recall, "n": int(t.size)}
 
 
-def evaluate_text_emotion(path: str | Path) -> dict[str, object]:
-    """Classify every row's text with the shipped words'-emotion estimator and score it against the labels."""
-    from facelens.tools.text_emotion import classify_text
+def evaluate_text_emotion(path: str | Path, model: str | None = None) -> dict[str, object]:
+    """Classify every row's text with the words'-emotion estimator (default: the shipped default) and score it."""
+    from facelens.tools.text_emotion import classify_texts
 
-    texts, labels = read_labelled(path)
-    pred = [classify_text(x).label for x in texts]
-    out = scores(labels, pred)
-    out["model"] = classify_text("").model
+    texts, labels, contexts = read_labelled(path)
+    found = []
+    for i in range(0, len(texts), 256):  # batches: the sentence model embeds many texts at once
+        found += classify_texts(texts[i:i + 256], contexts[i:i + 256], model=model)
+    out = scores(labels, [f.label for f in found])
+    out["model"] = found[0].model
     return out

@@ -1,4 +1,6 @@
-"""``facelens eval text-emotion CSV [--json]``: the words' emotion against labelled text."""
+"""``facelens eval text-emotion CSV [--json] [--model minilm|lexicon]``: the words' emotion against labelled text.
+
+With ``dialogue`` and ``utterance`` columns (MELD's), each utterance is read with the one before it."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from facelens.agent.cli import print_json
 def cmd_text_emotion(args: argparse.Namespace) -> int:
     from facelens.tools.text_emotion_eval import evaluate_text_emotion
 
-    r = evaluate_text_emotion(args.csv)
+    r = evaluate_text_emotion(args.csv, model=args.model)
     if args.json:
         print_json(r)
         return 0
@@ -26,4 +28,6 @@ def register_eval(esub: argparse._SubParsersAction) -> None:
                         description="Score the words'-emotion estimator on a labelled CSV (columns text,label).")
     p.add_argument("csv", metavar="CSV")
     p.add_argument("--json", action="store_true", help="accuracy, weighted_f1, macro_f1, recall per class and n as JSON")
+    p.add_argument("--model", choices=["minilm", "lexicon"], default=None,
+                   help="which estimator (default: FACELENS_TEXT_EMOTION, else minilm where installed)")
     p.set_defaults(handler=cmd_text_emotion)

@@ -1,0 +1,113 @@
+"""The words' emotion learnt from real dialogue: all-MiniLM-L6-v2 sentence embeddings + a linear head.
+
+The head (``tools/data/models/text_emotion.npz``, a few tens of kB) was fitted on MELD's training
+utterances (TV dialogue, labels mapped to facelens' seven emotions) by ``training/train_text_emotion.py``
+and chosen on MELD dev; see ``MODEL_CARD_text_emotion.md``. Its inputs are the sentence embedding
+(tools/sentence_embed.py, numpy only), optionally the embedding of the utterance before it in the
+same conversation, and a few surface cues (VADER valence, exclamation and question marks, capitals,
+length, the lexicon's scores). Everything runs on numpy; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+
+from facelens.tools.errors import ModelError
+from facelens.tools.models import package_data_path
+from facelens.tools.schema import EMOTIONS
+
+MODEL_FILE = "models/text_emotion.npz"
+_WORD = re.compile(r"[A-Za-z']+")
+
+
+@lru_cache(maxsize=1)
+def _vader():  # type: ignore[no-untyped-def]
+    try:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    except ImportError:
+        return None
+    return SentimentIntensityAnalyzer()
+
+
+def valence(text: str) -> float | None:
+    """VADER's compound valence of ``text`` (-1..+1), or None when vadersentiment is not installed."""
+    v = _vader()
+    return None if v is None else float(v.polarity_scores(text)["compound"])
+
+
+def surface(text: str, lexicon_scores: dict[str, float]) -> list[float]:
+    """The hand-made cues beside the embedding (same order as in training)."""
+    v = _vader()
+    pol = v.polarity_scores(text) if v is not None else {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
+    words = _WORD.findall(text)
+    return [pol["neg"], pol["neu"], pol["pos"], pol["compound"], min(text.count("!"), 3) / 3, min(text.count("?"), 3) / 3,
+            min(len(words), 40) / 40, sum(w.isupper() and len(w) > 1 for w in words) / max(1, len(words)),
+            float("..." in text)] + [float(lexicon_scores.get(e, 0.0)) for e in EMOTIONS]
+
+
+class Head:
+    """The linear head and how its input is built (read from the .npz)."""
+
+    def __init__(self, data: dict[str, np.ndarray]) -> None:
+        self.weights = data["weights"].astype(np.float32)  # (7, D)
+        self.bias = data["bias"].astype(np.float32)  # (7,)
+        self.context_weight = float(data["context_weight"])  # 0: no context input
+        self.n_surface = int(data["n_surface"])  # how many surface cues (0..16)
+        self.surface_scale = float(data["surface_scale"])
+        self.name = str(data["name"])
+        if [str(x) for x in data["labels"]] != list(EMOTIONS) or self.weights.shape[0] != len(EMOTIONS):
+            raise ModelError("text_emotion.npz was made for other emotion labels.", hint="Reinstall facelens.")
+
+    def features(self, emb: np.ndarray, ctx: np.ndarray | None, cues: list[list[float]]) -> np.ndarray:
+        parts = [emb]
+        if self.context_weight:
+            parts.append(self.context_weight * (ctx if ctx is not None else np.zeros_like(emb)))
+        if self.n_surface:
+            parts.append(np.asarray(cues, np.float32)[:, : self.n_surface] * self.surface_scale)
+        return np.hstack(parts)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        z = x @ self.weights.T + self.bias
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+@lru_cache(maxsize=1)
+def head() -> Head:
+    """The shipped head (loaded once)."""
+    path = package_data_path(MODEL_FILE)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return Head({k: data[k] for k in data.files})
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"Cannot read the words'-emotion model {path.name}: {exc}", hint="Reinstall facelens.") from exc
+
+
+def available() -> bool:
+    """Can the learnt model run here? (its head is shipped, the MiniLM weights and tokenizer are installed)"""
+    from facelens.tools import sentence_embed
+
+    return package_data_path(MODEL_FILE).is_file() and sentence_embed.available()
+
+
+def predict(texts: list[str], contexts: list[str | None] | None = None,
+            lexicon_scores: list[dict[str, float]] | None = None) -> np.ndarray:
+    """Probabilities over EMOTIONS for each text (rows), given the utterance before each (or None)."""
+    from facelens.tools import sentence_embed
+
+    h = head()
+    if not texts:
+        return np.zeros((0, len(EMOTIONS)), np.float32)
+    emb = sentence_embed.embed(list(texts))
+    ctx = None
+    if h.context_weight and contexts is not None:
+        have = [i for i, c in enumerate(contexts) if c]
+        ctx = np.zeros_like(emb)
+        if have:
+            ctx[have] = sentence_embed.embed([str(contexts[i]) for i in have])
+    lex = lexicon_scores or [{} for _ in texts]
+    return h.probabilities(h.features(emb, ctx, [surface(t, s) for t, s in zip(texts, lex)]))
