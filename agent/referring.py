@@ -62,6 +62,8 @@ NEXT_TO_RE = re.compile(
     r"|\b(?:on|to) (?:her|his|their) (?:left|right)\b"
 )
 NEXT_TO_DESC_RE = re.compile(r"\b(next to|beside|(?:to the )?left of|(?:to the )?right of)\s+(the .+|face\s*\d+|person\s*\d+|\w+)$")
+REF_GENDER_RE = re.compile(r"\b(?:the|that|this|a|an|\w+(?:most|est))\s+(?:\w+\s+){0,2}?(woman|women|lady|ladies|girl|girls|man|men|guy|guys|boy|boys|gentleman|dude|bloke)\b"
+                           r"|^\s*(?:women|woman|ladies|lady|girls?|men|man|guys?|boys?)\b")
 PRONOUN_RE = re.compile(r"\b(?:she|her|he|him|his|they|them|that person|this person|the same person|that one|this one)\b")
 
 
@@ -149,7 +151,10 @@ def resolve(
             else:
                 cues.append(f"emotion {label}")
                 cand = [i for i in cand if by_id[i].emotion.label == label]
-    gender = "female" if FEMALE_RE.search(q) and not PRONOUN_RE.search(q) else "male" if MALE_RE.search(q) and not PRONOUN_RE.search(q) else None
+    # a gender word refers only as a noun of the description ("the second woman from the left"),
+    # not as what is asked ("is the second person from the left male or female?")
+    gm = REF_GENDER_RE.search(q)
+    gender = None if gm is None else "female" if FEMALE_RE.fullmatch(gm.group(1)) else "male"
     # "the rightmost guy" is the rightmost person, whatever the gender model says: an absolute position
     # is what people point with, and the word "guy" or "lady" is not a filter to second-guess it
     absolute = bool(LEFT_RE.search(q) or RIGHT_RE.search(q) or MIDDLE_RE.search(q) or FIRST_LAST_RE.search(q)) and not FROM_SIDE_RE.search(q)

@@ -75,6 +75,23 @@ TRANSCRIPT_RE = re.compile(
 RACE_RE = re.compile(
     r"\b(race|races|racial|ethnic|ethnicity|ethnicities|ethnically|skin colou?r|skin tone|caucasian|asian|african|black people|"
     r"white people|hispanic|latino|latina|arab|indian|nationality|nationalities|what country .* from|where .* from(?: originally)?)\b")
+COUNT_RE = re.compile(r"\bhow many\b|\bcount\b|\bnumber of\b|\bheadcount\b|\btotal (?:people|number)\b|\b(?:people|person) count\b|^total people")
+GENDER_Q_RE = re.compile(r"\b(?:gender|sex)\b|\b(?:male|man|guy|boy) or (?:a )?(?:female|woman|girl|lady)\b|\b(?:female|woman|girl|lady) or (?:a )?(?:male|man|guy|boy)\b"
+                         r"|^(?:is|does|tell me if)\b.*\b(?:a )?(?:female|male|woman|man|girl|boy|lady|guy)\s*\??$")
+AGE_Q_RE = re.compile(r"\bhow old\b|\bage\b|\bwhat age\b|\byears old\b|\bhow young\b")
+CLOTHING_Q_RE = re.compile(r"\b(?:wearing|wear|wears|dressed in|clothes|clothing|got on|have on|has on|outfit)\s*\??$|\bwhat colou?r\b|\bcolou?r of\b"
+                           r"|\bwhat (?:is|are|does) .* (?:wearing|wear|dressed in)\b")
+WHERE_Q_RE = re.compile(r"^where\b|\bwhich side\b|\blocate\b|\bposition of\b|\bwhere (?:is|are|in)\b")
+EMOTION_Q_RE = re.compile(r"\b(?:emotion|emotions|emotionally|mood|feel|feels|feeling|feelings|expression|doing)\b")
+PRESENCE_Q_RE = re.compile(r"\b(?:here|there|present|in (?:the|this|that) (?:picture|photo|image|shot|pic)|in it|anywhere|one of (?:them|these|those|the)|"
+                           r"among|appear|appears|show up|sign of|make it|see|spot|find|around|visible|in this one)\b")
+PERSON_CUE_RE = re.compile(r"\b(?:left|right|middle|centre|leftmost|rightmost|far|second|third|fourth|fifth|first|last|front|back|closest|"
+                           r"nearest|biggest|largest|smallest|she|he|her|him|his|that person|this person|that one|this one)\b|\bthe \w+ one\b"
+                           r"|(?:\bfaces?|\bperson|\bnumber|#)\s*\d")
+REF_NOUN_RE = re.compile(r"\b(?:the|that|this)\s+((?:\w+\s+){0,2})(?:guy|man|woman|lady|girl|boy|dude|gentleman|bloke)\b")
+POSITION_WORDS_RE = re.compile(r"\b(?:(?:the )?(?:far|very) (?:left|right)|left[- ]?most|right[- ]?most|(?:furthest|farthest|most) (?:to the )?(?:left|right)|"
+                               r"(?:first|second|third|fourth|fifth|last)(?: \w+){0,2} (?:from|counting from) the (?:left|right)|"
+                               r"(?:on|at|to) the (?:left|right|end)|left|right|middle|centre|central)\b")
 #: how a compound question splits: "who looks happiest and how old is she?"
 SPLIT_RE = re.compile(r"\?+\s+(?=\S)|;\s*|,?\s+\band\s+(?=(?:then\s+)?(?:who|what|how|which|where|is|are|does|do|can|tell|give|what's)\b)"
                       r"|,\s+(?=(?:and\s+)?(?:who|what|how|which|where|tell)\b)")
@@ -265,7 +282,14 @@ def canonical(t: str, slots: dict[str, Any]) -> str:
         out = rx.sub(CANON_EMOTION[label], out)
     if slots.get("name"):
         out = re.sub(rf"\b{re.escape(slots['name'].lower())}\b", "alice", out)
-    return out
+    elif slots.get("candidate_name"):
+        out = re.sub(rf"\b{re.escape(slots['candidate_name'].lower())}\b", "alice", out)
+    # the person referred to does not change what is asked: mask it the same way as in the exemplars
+    out = re.sub(r"(?:\bfaces?|\bperson|\bnumber|#)\s*(?:number\s*|#\s*)?\d{1,3}\b", " the person ", out)
+    out = POSITION_WORDS_RE.sub(" ", out)
+    out = COLOUR_CTX_RE.sub(lambda m: " " if m.group(1) else " ", out) if "colour" in slots else out
+    out = REF_NOUN_RE.sub("the person", out)
+    return " ".join(out.split())
 
 
 # --- intent classification --------------------------------------------------------------------
@@ -276,7 +300,8 @@ def exemplars() -> tuple[tuple[str, ...], tuple[str, ...]]:
     texts, labels = [], []
     for intent, phrases in data["intents"].items():
         for p in phrases:
-            texts.append(str(p).lower())
+            t = str(p).lower()
+            texts.append(canonical(t, extract_slots(t, frozenset({"alice"}))))
             labels.append(intent)
     return tuple(texts), tuple(labels)
 
@@ -377,8 +402,20 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         return Understanding(t, "json", 1.0, slots, encoder=enc)
     if len(slots.get("faces", ())) >= 2 and SAME_RE.search(t):
         return Understanding(t, "compare", 1.0, slots, encoder=enc)
+    if "name" not in slots:
+        cand = presence_name(original, t, names)
+        if cand and (cand[:1].isupper() and re.search(rf"\b{re.escape(cand)}\b", original) or cand.lower() not in _vocab()):
+            slots["candidate_name"] = cand
+    if PERSON_CUE_RE.search(t) or slots.get("name") or ("colour" in slots and not COUNT_RE.search(t)):
+        slots["person_cue"] = True
     ranked = classify(canonical(t, slots))
     intent, conf = ranked[0]
+    ruled = _rules(t, slots)
+    if ruled:
+        if ruled == "presence":
+            slots["name"] = slots.get("name") or slots.get("candidate_name")
+        clean_slots = {k: v for k, v in slots.items() if k != "candidate_name"}
+        return Understanding(t, ruled, 1.0, clean_slots, alternatives=tuple((a, round(s_, 4)) for a, s_ in ranked[:4]), encoder=enc)
     intent = _reconcile(ranked, slots, t, original, names)
     if intent == "presence":
         name = presence_name(original, t, names)
@@ -386,7 +423,41 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
             slots["name"] = name
     if conf < THRESHOLD and intent == ranked[0][0] and intent not in ("beyond",):
         intent = "unsure" if intent != "transcript" or not TRANSCRIPT_RE.search(t) else intent
+    slots.pop("candidate_name", None)
     return Understanding(t, intent, round(conf, 4), slots, alternatives=tuple((a, round(s, 4)) for a, s in ranked[:4]), encoder=enc)
+
+
+def _rules(t: str, s: dict[str, Any]) -> str | None:
+    """Exact rules: cues that decide the question family on their own."""
+    cue = s.get("person_cue")
+    anyq = s.get("quantifier") == "any" or re.match(r"^any\b", t)
+    if COUNT_RE.search(t):
+        return "count"
+    if "superlative" in s and not AGE_Q_RE.search(t.replace("oldest", "")) and not WHERE_Q_RE.search(t):
+        return "superlative"
+    name = s.get("name") or s.get("candidate_name")
+    if name and PRESENCE_Q_RE.search(t) and not (s.get("emotion") or AGE_Q_RE.search(t) or WHERE_Q_RE.search(t)
+                                                  or CLOTHING_Q_RE.search(t) or GENDER_Q_RE.search(t)):
+        return "presence"
+    if s.get("yesno") and s.get("emotion") and "emotions" not in s:
+        return "anyone" if anyq and not (cue and not re.search(r"\b(?:anyone|anybody|someone|somebody)\b", t)) else "emotion"
+    if s.get("child") and (anyq or s.get("yesno")):
+        return "anyone"
+    if GENDER_Q_RE.search(t) and (cue or s.get("name")):
+        return "gender"
+    if AGE_Q_RE.search(t):
+        return "age"
+    if CLOTHING_Q_RE.search(t) and not (re.match(r"^(?:who|which)\b", t) and "colour" in s):
+        return "clothing"
+    if WHERE_Q_RE.search(t):
+        return "where"
+    if re.match(r"^(?:who|which)\b", t) and s.get("emotion") and not cue:
+        return "who_looks"
+    if EMOTION_Q_RE.search(t) and (cue or s.get("name")) and not re.match(r"^(?:who|which)\b", t):
+        return "emotion"
+    if re.match(r"^(?:who is|who are|whos|who)\b", t) and cue and not s.get("emotion"):
+        return "identify"
+    return None
 
 
 def _reconcile(ranked: list[tuple[str, float]], slots: dict[str, Any], t: str, original: str, names: set[str] | frozenset[str]) -> str:
@@ -414,8 +485,9 @@ def _reconcile(ranked: list[tuple[str, float]], slots: dict[str, Any], t: str, o
             return "anyone"
         if intent == "emotion" and slots.get("yesno") and slots.get("quantifier") == "any" and "emotion" in slots:
             return "anyone"
-        if intent == "count" and not re.search(r"\b(?:how many|count|number|headcount|total|tally)\b", t):
+        if intent == "count":  # a count needs "how many" (an exact rule, above)
             if slots.get("quantifier") == "any" and attribute:
                 return "anyone"
+            continue
         return intent
     return ranked[0][0]
