@@ -74,13 +74,14 @@ TRANSCRIPT_RE = re.compile(
     r"talk(?:ed|s|ing)? about|words? (?:were|was)|words spoken)\b")
 RACE_RE = re.compile(
     r"\b(race|races|racial|ethnic|ethnicity|ethnicities|ethnically|skin colou?r|skin tone|caucasian|asian|african|black people|"
-    r"white people|hispanic|latino|latina|arab|indian|nationality|nationalities|what country .* from|where .* from(?: originally)?)\b")
+    r"white people|hispanic|latino|latina|arab|indian|nationality|nationalities|what country .* from)\b"
+    r"|\bwhere (?:is|are|was|were|do|does|did)\b.* (?:from|come from|originally from)(?: originally)?\s*\??$")
 COUNT_RE = re.compile(r"\bhow many\b|\bcount\b|\bnumber of\b|\bheadcount\b|\btotal (?:people|number)\b|\b(?:people|person) count\b|^total people")
 GENDER_Q_RE = re.compile(r"\b(?:gender|sex)\b|\b(?:male|man|guy|boy) or (?:a )?(?:female|woman|girl|lady)\b|\b(?:female|woman|girl|lady) or (?:a )?(?:male|man|guy|boy)\b"
                          r"|^(?:is|does|tell me if)\b.*\b(?:a )?(?:female|male|woman|man|girl|boy|lady|guy)\s*\??$")
 AGE_Q_RE = re.compile(r"\bhow old\b|\bage\b|\bwhat age\b|\byears old\b|\bhow young\b")
 CLOTHING_Q_RE = re.compile(r"\b(?:wearing|wear|wears|dressed in|clothes|clothing|got on|have on|has on|outfit)\s*\??$|\bwhat colou?r\b|\bcolou?r of\b"
-                           r"|\bwhat (?:is|are|does) .* (?:wearing|wear|dressed in)\b")
+                           r"|\bwhat (?:is|are|does) \S+(?: \S+){0,5} (?:wearing|wear|dressed in)\s+(?:today|now|here)?\s*\??$")
 WHERE_Q_RE = re.compile(r"^where\b|\bwhich side\b|\blocate\b|\bposition of\b|\bwhere (?:is|are|in)\b")
 EMOTION_Q_RE = re.compile(r"\b(?:emotion|emotions|emotionally|mood|feel|feels|feeling|feelings|expression|doing)\b")
 PRESENCE_Q_RE = re.compile(r"\b(?:here|there|present|in (?:the|this|that) (?:picture|photo|image|shot|pic)|in it|anywhere|one of (?:them|these|those|the)|"
@@ -90,8 +91,11 @@ PERSON_CUE_RE = re.compile(r"\b(?:left|right|middle|centre|leftmost|rightmost|fa
                            r"|(?:\bfaces?|\bperson|\bnumber|#)\s*\d")
 REF_NOUN_RE = re.compile(r"\b(?:the|that|this)\s+((?:\w+\s+){0,2})(?:guy|man|woman|lady|girl|boy|dude|gentleman|bloke)\b")
 POSITION_WORDS_RE = re.compile(r"\b(?:(?:the )?(?:far|very) (?:left|right)|left[- ]?most|right[- ]?most|(?:furthest|farthest|most) (?:to the )?(?:left|right)|"
-                               r"(?:first|second|third|fourth|fifth|last)(?: \w+){0,2} (?:from|counting from) the (?:left|right)|"
+                               r"(?:first|second|third|fourth|fifth|last)(?: \w+){0,2} (?:from|counting from) (?:the )?(?:left|right)|"
                                r"(?:on|at|to) the (?:left|right|end)|left|right|middle|centre|central)\b")
+COLOUR_REF_RE = re.compile(rf"\b(?:in|wearing|dressed in|with|who has|who is in)\s+(?:a |an |the )?(?:{_COLOUR})(?:\s+{GARMENT})?\b|\b(?:{_COLOUR})\s+{GARMENT}\b")
+REF_NP_RE = re.compile(r"\b(?:the|that|this)\s+(?:[\w-]+\s+){0,2}?(?:person|one|guy|man|woman|lady|girl|boy|dude|face|bloke|gentleman)\b"
+                       r"(?:\s+(?:in|on|at|from|counting from)(?:\s+the)?(?:\s+(?:end|side))?\b)?")
 #: how a compound question splits: "who looks happiest and how old is she?"
 SPLIT_RE = re.compile(r"\?+\s+(?=\S)|;\s*|,?\s+\band\s+(?=(?:then\s+)?(?:who|what|how|which|where|is|are|does|do|can|tell|give|what's)\b)"
                       r"|,\s+(?=(?:and\s+)?(?:who|what|how|which|where|tell)\b)")
@@ -286,9 +290,11 @@ def canonical(t: str, slots: dict[str, Any]) -> str:
         out = re.sub(rf"\b{re.escape(slots['candidate_name'].lower())}\b", "alice", out)
     # the person referred to does not change what is asked: mask it the same way as in the exemplars
     out = re.sub(r"(?:\bfaces?|\bperson|\bnumber|#)\s*(?:number\s*|#\s*)?\d{1,3}\b", " the person ", out)
+    if "colour" in slots:
+        out = COLOUR_REF_RE.sub(" ", out)
+    out = REF_NP_RE.sub("the person", " ".join(out.split()))
     out = POSITION_WORDS_RE.sub(" ", out)
-    out = COLOUR_CTX_RE.sub(lambda m: " " if m.group(1) else " ", out) if "colour" in slots else out
-    out = REF_NOUN_RE.sub("the person", out)
+    out = re.sub(r"\b(?:the|of|about)\s*(?=$|\?|please\b|pls\b|look\b|wearing\b|feeling\b|standing\b)", lambda m: " the person " if m.group(0).strip() == "the" else m.group(0).rstrip() + " the person ", out)
     return " ".join(out.split())
 
 
@@ -436,6 +442,8 @@ def _rules(t: str, s: dict[str, Any]) -> str | None:
     if "superlative" in s and not AGE_Q_RE.search(t.replace("oldest", "")) and not WHERE_Q_RE.search(t):
         return "superlative"
     name = s.get("name") or s.get("candidate_name")
+    if name and re.fullmatch(rf"{re.escape(name.lower())}\s*\??", t):
+        return "presence"  # just a name: "Alice?"
     if name and PRESENCE_Q_RE.search(t) and not (s.get("emotion") or AGE_Q_RE.search(t) or WHERE_Q_RE.search(t)
                                                   or CLOTHING_Q_RE.search(t) or GENDER_Q_RE.search(t)):
         return "presence"
@@ -471,7 +479,7 @@ def _reconcile(ranked: list[tuple[str, float]], slots: dict[str, Any], t: str, o
             continue
         if intent in ("anyone", "who_looks") and not attribute:
             continue
-        if intent == "presence" and not presence_name(original, t, names):
+        if intent == "presence" and (not presence_name(original, t, names) or not (slots.get("yesno") or PRESENCE_Q_RE.search(t))):
             continue
         if intent == "race":
             continue  # race is only ever an exact rule
