@@ -395,7 +395,10 @@ def understand(question: str, names: set[str] | frozenset[str] = frozenset()) ->
     if len(parts) > 1:
         subs = tuple(_one(p, q, names) for p in parts)
         if len({s.intent for s in subs}) > 1:
-            return Understanding(t, "compound", min(s.confidence for s in subs), dict(subs[0].slots), subs, encoder=encoder())
+            merged: dict[str, Any] = {}
+            for sub in reversed(subs):  # the first part's slots win
+                merged.update(sub.slots)
+            return Understanding(t, "compound", min(s.confidence for s in subs), merged, subs, encoder=encoder())
     return _one(t.strip(" ,"), q, names)
 
 
