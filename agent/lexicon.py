@@ -50,7 +50,7 @@ MALE_WORDS = r"men|man|guys?|boys?|males?|blokes?|gentlem[ae]n|dudes?|lads?|fell
 #: casual spellings -> plain words (whole words only)
 CASUAL = {
     "ppl": "people", "peeps": "people", "ppls": "people", "r": "are", "u": "you", "ur": "your", "pic": "picture",
-    "pics": "pictures", "pix": "picture", "foto": "photo", "img": "image", "pls": "please", "plz": "please",
+    "pics": "pictures", "pix": "picture", "img": "image", "pls": "please", "plz": "please",
     "whos": "who is", "whats": "what is", "wheres": "where is", "hows": "how is", "hw": "how", "wat": "what", "wot": "what",
     "n": "and", "any1": "anyone", "sum1": "someone", "some1": "someone", "every1": "everyone", "cn": "can", "cud": "could",
     "im": "i am", "ya": "you", "yr": "your", "feelin": "feeling", "doin": "doing", "lookin": "looking", "smilin": "smiling",

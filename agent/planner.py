@@ -27,6 +27,7 @@ IS_ONE_RE = re.compile(r"^(?:is|was|are)\s+(?:she|he|they|that person|this perso
 FOLLOW_RE = re.compile(r"^\s*(?:and|what about|how about|and what about|same for)\b")
 #: words that show the question is about particular people, not everyone
 PERSON_WORDS_RE = re.compile(r"\b(?:person|one|guy|man|woman|lady|girl|boy|dude|face|she|he|her|him|they|them|that)\b")
+ALL_RE = re.compile(r"\b(?:everyone|everybody|all of them|each of them|each person|every person|them all|all the people)\b")
 EVERYONE_RE = re.compile(r"\b(?:everyone|everybody|all|each|every|people|them|they|these|photo|picture|image|pic|shot|group)\b")
 
 
@@ -160,6 +161,8 @@ def _person_family(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...
         return _per_person(intent, u, scene, (1,), (), image)
     if focus and (s.get("pronoun") or in_compound):
         return _per_person(intent, u, scene, focus, (), image)
+    if ALL_RE.search(t) and intent not in ("describe", "identify"):  # "how is everyone feeling?"
+        return _per_person(intent, u, scene, tuple(f.id for f in scene.faces), (), image)
     if intent in ("describe", "identify") and (EVERYONE_RE.search(t) or not PERSON_WORDS_RE.search(t)):
         ids = tuple(f.id for f in scene.faces)
         if intent == "identify":

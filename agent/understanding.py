@@ -62,12 +62,13 @@ CHILD_RE = re.compile(rf"\b(?:{CHILD_WORDS})\b")
 FEMALE_RE = re.compile(rf"\b(?:{FEMALE_WORDS})\b")
 MALE_RE = re.compile(rf"\b(?:{MALE_WORDS})\b")
 PRONOUN_RE = re.compile(r"\b(?:she|her|he|him|his|they|them|their|that person|this person|that one|this one)\b")
-AUX_RE = re.compile(r"^(?:is|are|was|were|does|do|did|can|could|would|will|has|have|any|anybody|anyone|someone|somebody)\b")
+AUX_RE = re.compile(r"^(?:is|are|was|were|does|do|did|can|could|would|will|has|have|any|anybody|anyone|someone|somebody|"
+                    r"isn't|aren't|doesn't|don't|wasn't|didn't)\b")
 TAG_RE = re.compile(r"(?:,?\s*(?:right|correct|yes or no|or not|isn't it|aren't they|don't they|doesn't she|doesn't he))\s*\??$")
 WH_RE = re.compile(r"\b(?:who|what|which|where|how|when|why|whose|tell|describe|list|show|give|name|count|identify|point)\b")
 ALTERNATIVE_RE = re.compile(r"\b\w+ or (?:a |an )?\w+\b(?<!or not)")
 JSON_RE = re.compile(r"\bjson\b")
-SAME_RE = re.compile(r"\b(?:same|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same)\b")
+SAME_RE = re.compile(r"\b(?:same|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same|one person)\b|=")
 FACE_NUM_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber|#)\s*(?:number\s*|#\s*)?(\d{1,3})\b|\band\s+(\d{1,3})\b")
 TRANSCRIPT_RE = re.compile(
     r"\b(?:transcript|transcribe|audio|recording|recorded|mention(?:ed|s)?|said|say|saying|says|spoken|spoke|speech|"
@@ -149,7 +150,7 @@ def clean(question: str) -> tuple[str, str | None]:
         word = " " + CANON_EMOTION[label] + " "
         for c in chars:
             q = q.replace(c, word)
-    q = "".join(c if (c.isalnum() or c.isspace() or c in "?!.,;:'\"#-/&()") else " " for c in q)
+    q = "".join(c if (c.isalnum() or c.isspace() or c in "?!.,;:'\"#-/&()=") else " " for c in q)
     q = " ".join(q.split())
     letters = [c for c in q if c.isalpha()]
     if not letters:
@@ -157,6 +158,19 @@ def clean(question: str) -> tuple[str, str | None]:
     if sum(1 for c in letters if not c.isascii()) > 0.3 * len(letters):
         return q, "language"
     return q, None
+
+
+def foreign(t: str) -> bool:
+    """True when a normalised question of 3+ words has not one English word ("wie viele Leute sind auf dem Bild")."""
+    words = re.findall(r"[a-z]+", t)
+    return len(words) >= 3 and not any(w in ENGLISH or w in DOMAIN_WORDS or w in CASUAL for w in words)
+
+
+ENGLISH = frozenset("""a an the is are was were be do does did can could would will shall should may might must have has had
+i you he she it we they me him her us them my your his its our their this that these those who whom whose what which where
+when why how and or but not no yes of in on at to for from with by about as into over under here there any some all every
+each many much more most less least one two three there's what's who's how's let tell give show describe count look looks
+see find people person face faces photo picture image pic please thanks hello hi hey ok okay""".split())
 
 
 @lru_cache(maxsize=1)
@@ -391,6 +405,8 @@ def understand(question: str, names: set[str] | frozenset[str] = frozenset()) ->
     if problem:
         return Understanding(q, problem, 1.0, encoder=encoder())
     t = normalise(q, names)
+    if foreign(q.lower()):
+        return Understanding(q, "language", 1.0, encoder=encoder())
     parts = split_parts(t)
     if len(parts) > 1:
         subs = tuple(_one(p, q, names) for p in parts)
@@ -419,7 +435,7 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         slots["person_cue"] = True
     ranked = classify(canonical(t, slots))
     intent, conf = ranked[0]
-    ruled = _rules(t, slots)
+    ruled = _rules(t, slots, ranked)
     if ruled:
         if ruled == "presence":
             slots["name"] = slots.get("name") or slots.get("candidate_name")
@@ -436,12 +452,12 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
     return Understanding(t, intent, round(conf, 4), slots, alternatives=tuple((a, round(s, 4)) for a, s in ranked[:4]), encoder=enc)
 
 
-def _rules(t: str, s: dict[str, Any]) -> str | None:
+def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = None) -> str | None:
     """Exact rules: cues that decide the question family on their own."""
     cue = s.get("person_cue")
     anyq = s.get("quantifier") == "any" or re.match(r"^any\b", t)
-    if COUNT_RE.search(t):
-        return "count"
+    if COUNT_RE.search(t) and not (ranked and ranked[0][0] == "beyond" and ranked[0][1] > dict(ranked).get("count", 0) + 0.05):
+        return "count"  # unless it is clearly about something else ("how many legs does a spider have")
     if "superlative" in s and not AGE_Q_RE.search(t.replace("oldest", "")) and not WHERE_Q_RE.search(t):
         return "superlative"
     name = s.get("name") or s.get("candidate_name")
