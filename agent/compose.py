@@ -232,7 +232,7 @@ def per_person(intent: str, faces: list[FaceAnalysis]) -> str:
         if all(f.emotion is None for f in faces):
             return f"{_labels(faces)}: " + _no_emotion("them" if len(faces) > 1 else "this person", len(faces) == 1)
         return " ".join(f"{face_label(f)} {emotion_phrase(f) or 'has no emotion estimate'}." for f in faces)
-    if intent == "who":
+    if intent in ("who", "identify"):
         if len(faces) > 1 and all(f.identity is None for f in faces):
             return f"{' and '.join(face_label(f) for f in faces)}. Nobody is enrolled in the gallery, so I can't name them."
         return " ".join(_who(f) for f in faces)

@@ -467,6 +467,8 @@ def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = N
                                                   or CLOTHING_Q_RE.search(t) or GENDER_Q_RE.search(t)):
         return "presence"
     if s.get("yesno") and s.get("emotion") and "emotions" not in s:
+        if s.get("quantifier") == "all" and not cue:
+            return "anyone"  # "does everyone look happy?"
         return "anyone" if anyq and not (cue and not re.search(r"\b(?:anyone|anybody|someone|somebody)\b", t)) else "emotion"
     if s.get("child") and (anyq or s.get("yesno")):
         return "anyone"
