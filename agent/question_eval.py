@@ -228,9 +228,9 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
                 chk = lambda r, i=ids: tuple(r.faces) == i and f"about {scene.face(i[0]).age:.0f}" in r.text  # noqa: E731
             elif family == "person_gender":
                 g = scene.face(ids[0]).gender.label
-                asked = re.findall(r"\b(female|woman|girl|male|man|guy)\b", question)
+                asked = re.findall(r"\b(female|woman|girl|lady|male|man|guy|boy)\b", question)
                 if " or " not in question and asked and question.startswith(("is ", "does ", "tell me if")):
-                    want = "female" if asked[-1] in ("female", "woman", "girl") else "male"
+                    want = "female" if asked[-1] in ("female", "woman", "girl", "lady") else "male"
                     chk = _yes_no_check(ids if want == g else (), ids)
                 else:
                     chk = lambda r, i=ids, g=g: tuple(r.faces) == i and re.search(rf"\b{g}\b", r.text) is not None  # noqa: E731

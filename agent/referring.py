@@ -62,7 +62,7 @@ NEXT_TO_RE = re.compile(
     r"|\b(?:on|to) (?:her|his|their) (?:left|right)\b"
 )
 NEXT_TO_DESC_RE = re.compile(r"\b(next to|beside|(?:to the )?left of|(?:to the )?right of)\s+(the .+|face\s*\d+|person\s*\d+|\w+)$")
-REF_GENDER_RE = re.compile(r"\b(?:the|that|this|a|an|\w+(?:most|est))\s+(?:\w+\s+){0,2}?(woman|women|lady|ladies|girl|girls|man|men|guy|guys|boy|boys|gentleman|dude|bloke)\b"
+REF_GENDER_RE = re.compile(r"\b(?:the|that|this|\w+(?:most|est))\s+(?:(?!(?:a|an|or|is|from|and)\b)\w+\s+){0,2}?(woman|women|lady|ladies|girl|girls|man|men|guy|guys|boy|boys|gentleman|dude|bloke)\b"
                            r"|^\s*(?:women|woman|ladies|lady|girls?|men|man|guys?|boys?)\b")
 PRONOUN_RE = re.compile(r"\b(?:she|her|he|him|his|they|them|that person|this person|the same person|that one|this one)\b")
 

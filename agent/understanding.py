@@ -63,12 +63,12 @@ FEMALE_RE = re.compile(rf"\b(?:{FEMALE_WORDS})\b")
 MALE_RE = re.compile(rf"\b(?:{MALE_WORDS})\b")
 PRONOUN_RE = re.compile(r"\b(?:she|her|he|him|his|they|them|their|that person|this person|that one|this one)\b")
 AUX_RE = re.compile(r"^(?:is|are|was|were|does|do|did|can|could|would|will|has|have|any|anybody|anyone|someone|somebody|"
-                    r"isn't|aren't|doesn't|don't|wasn't|didn't)\b")
+                    r"isn't|aren't|doesn't|don't|wasn't|didn't|tell me if|tell me whether)\b")
 TAG_RE = re.compile(r"(?:,?\s*(?:right|correct|yes or no|or not|isn't it|aren't they|don't they|doesn't she|doesn't he))\s*\??$")
 WH_RE = re.compile(r"\b(?:who|what|which|where|how|when|why|whose|tell|describe|list|show|give|name|count|identify|point)\b")
-ALTERNATIVE_RE = re.compile(r"\b\w+ or (?:a |an )?\w+\b(?<!or not)")
+ALTERNATIVE_RE = re.compile(r"\b(?!yes\b)\w+ or (?:a |an )?(?!not\b|no\b)\w+\b")
 JSON_RE = re.compile(r"\bjson\b")
-SAME_RE = re.compile(r"\b(?:same|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same|one person)\b|=")
+SAME_RE = re.compile(r"\b(?:same|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same|one person|also)\b|=")
 FACE_NUM_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber|#)\s*(?:number\s*|#\s*)?(\d{1,3})\b|\band\s+(\d{1,3})\b")
 TRANSCRIPT_RE = re.compile(
     r"\b(?:transcript|transcribe|audio|recording|recorded|mention(?:ed|s)?|said|say|saying|says|spoken|spoke|speech|"
@@ -84,7 +84,7 @@ AGE_Q_RE = re.compile(r"\bhow old\b|\bage\b|\bwhat age\b|\byears old\b|\bhow you
 CLOTHING_Q_RE = re.compile(r"\b(?:wearing|wear|wears|dressed in|clothes|clothing|got on|have on|has on|outfit)\s*\??$|\bwhat colou?r\b|\bcolou?r of\b"
                            r"|\bwhat (?:is|are|does) \S+(?: \S+){0,5} (?:wearing|wear|dressed in)\s+(?:today|now|here)?\s*\??$")
 WHERE_Q_RE = re.compile(r"^where\b|\bwhich side\b|\blocate\b|\bposition of\b|\bwhere (?:is|are|in)\b")
-EMOTION_Q_RE = re.compile(r"\b(?:emotion|emotions|emotionally|mood|feel|feels|feeling|feelings|expression|doing)\b")
+EMOTION_Q_RE = re.compile(r"\b(?:emotion|emotions|emotionally|mood|feel|feels|feeling|feelings|expression|doing|vibes?|come across|comes across|seem|seems)\b")
 PRESENCE_Q_RE = re.compile(r"\b(?:here|there|present|in (?:the|this|that) (?:picture|photo|image|shot|pic)|in it|anywhere|one of (?:them|these|those|the)|"
                            r"among|appear|appears|show up|sign of|make it|see|spot|find|around|visible|in this one)\b")
 PERSON_CUE_RE = re.compile(r"\b(?:left|right|middle|centre|leftmost|rightmost|far|second|third|fourth|fifth|first|last|front|back|closest|"
@@ -97,8 +97,10 @@ POSITION_WORDS_RE = re.compile(r"\b(?:(?:the )?(?:far|very) (?:left|right)|left[
 COLOUR_REF_RE = re.compile(rf"\b(?:in|wearing|dressed in|with|who has|who is in)\s+(?:a |an |the )?(?:{_COLOUR})(?:\s+{GARMENT})?\b|\b(?:{_COLOUR})\s+{GARMENT}\b")
 REF_NP_RE = re.compile(r"\b(?:the|that|this)\s+(?:[\w-]+\s+){0,2}?(?:person|one|guy|man|woman|lady|girl|boy|dude|face|bloke|gentleman)\b"
                        r"(?:\s+(?:in|on|at|from|counting from)(?:\s+the)?(?:\s+(?:end|side))?\b)?")
+WHO_ALL_RE = re.compile(r"\b(?:here|there|in (?:the|this|that|it)|photo|picture|image|pic|shot|these|they|them|people|anyone|anybody|everyone|"
+                        r"everybody|recogni[sz]e|know|identify|names?|who is who)\b")
 #: how a compound question splits: "who looks happiest and how old is she?"
-SPLIT_RE = re.compile(r"\?+\s+(?=\S)|;\s*|,?\s+\band\s+(?=(?:then\s+)?(?:who|what|how|which|where|is|are|does|do|can|tell|give|what's)\b)"
+SPLIT_RE = re.compile(r"\?+\s+(?=\S)|;\s*|,?\s+-?\s*\band\s+(?=(?:then\s+)?(?:who|what|how|which|where|is|are|does|do|can|tell|give|what's|their|her|his)\b)"
                       r"|,\s+(?=(?:and\s+)?(?:who|what|how|which|where|tell)\b)")
 #: name-shaped words in a presence question ("is zoe here", "any sign of Marcus")
 NAME_PATTERNS = [re.compile(p) for p in (
@@ -212,7 +214,7 @@ def normalise(q: str, names: set[str] | frozenset[str] = frozenset()) -> str:
 
 def split_parts(text: str) -> list[str]:
     """The parts of a compound question ("who is happiest and how old is she" -> two parts)."""
-    parts = [p.strip(" ,.?!") for p in SPLIT_RE.split(text)]
+    parts = [p.strip(" ,.?!-") for p in SPLIT_RE.split(text)]
     return [p for p in parts if p and re.search(r"[a-z]", p)]
 
 
@@ -262,7 +264,7 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         slots["faces"] = tuple(dict.fromkeys(nums))
     if PRONOUN_RE.search(t):
         slots["pronoun"] = True
-    if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there)\b", t):
+    if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of)\b", t):
         slots["quantifier"] = "any"
     elif re.search(r"\b(?:everyone|everybody|all of them|all)\b", t):
         slots["quantifier"] = "all"
@@ -410,6 +412,13 @@ def understand(question: str, names: set[str] | frozenset[str] = frozenset()) ->
     parts = split_parts(t)
     if len(parts) > 1:
         subs = tuple(_one(p, q, names) for p in parts)
+        known = [s for s in subs if s.intent not in ("unsure", "beyond")]
+        if len(known) < len(subs) and len({s.intent for s in known}) == 1:
+            # "what's up with her, how does she feel": one real question, asked with a filler
+            whole = _one(t.strip(" ,"), q, names)
+            if whole.intent not in ("unsure", "beyond"):
+                return whole
+            return Understanding(t, known[0].intent, known[0].confidence, dict(known[0].slots) | extract_slots(t, names), encoder=encoder())
         if len({s.intent for s in subs}) > 1:
             merged: dict[str, Any] = {}
             for sub in reversed(subs):  # the first part's slots win
@@ -504,6 +513,8 @@ def _reconcile(ranked: list[tuple[str, float]], slots: dict[str, Any], t: str, o
             continue
         if intent == "race":
             continue  # race is only ever an exact rule
+        if intent == "identify" and not (slots.get("person_cue") or WHO_ALL_RE.search(t)):
+            continue  # "who painted the mona lisa" is not about this photo
         if intent == "compare" and not (SAME_RE.search(t) or re.search(r"\blook(?:s)? like\b", t)):
             continue
         if "superlative" in slots and intent in ("who_looks", "anyone", "identify", "emotion", "describe", "count"):
