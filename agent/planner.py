@@ -93,7 +93,7 @@ def _with(r: PlannerReply, **kw: Any) -> PlannerReply:
 
 def _dispatch(u: Understanding, box: ToolBox, scene: SceneAnalysis | None, state: PlanState, names: set[str],
               in_compound: bool = False) -> PlannerReply:
-    t, s = u.text, u.slots
+    t = u.text
     if u.intent == "race":
         words = re.findall(r"\w+", referring.PRONOUN_RE.sub("", t))
         only = not in_compound
