@@ -159,4 +159,26 @@ def test_without_the_sentence_model_the_ngram_encoder_still_answers(monkeypatch)
         understanding.encoder.cache_clear()
 
 
+
+
+
+def test_eval_planner_cli_json(capsys):
+    import json
+
+    from facelens.agent.cli import main
+
+    assert main(["eval", "planner", "--split", "tune", "--scenes", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["split"] == "tune" and out["questions"] > 200 and out["wrong_person"] == 0
+
+
+def test_ask_cli_with_bad_questions_never_tracebacks(astronaut_jpg, capsys):
+    from facelens.agent.cli import main
+
+    for q in ("", "   ", "x" * 10_000):
+        assert main(["ask", str(astronaut_jpg), q]) == 2
+        assert "facelens:" in capsys.readouterr().err
+    for q in ("wie viele Leute sind auf dem Bild", "🙈🙉🙊"):
+        assert main(["ask", str(astronaut_jpg), q]) == 0
+        assert capsys.readouterr().out.strip()
 HELDOUT_SHA = "a669b55b1f1130ad"
