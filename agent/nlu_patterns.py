@@ -35,7 +35,7 @@ WH_RE = re.compile(r"\b(?:who|what|which|where|how|when|why|whose|tell|describe|
 ALTERNATIVE_RE = re.compile(r"\b(?!yes\b)\w+ or (?:a |an )?(?!not\b|no\b)\w+\b")
 JSON_RE = re.compile(r"\bjson\b")
 SAME_RE = re.compile(r"\b(?:same|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same|one person|also)\b|=")
-FACE_NUM_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber|#)\s*(?:number\s*|#\s*)?(\d{1,3})\b|\band\s+(\d{1,3})\b")
+FACE_NUM_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber(?:ed)?|#)\s*(?:number(?:ed)?\s*|#\s*)?(\d{1,3})\b|\band\s+(\d{1,3})\b")
 TRANSCRIPT_RE = re.compile(
     r"\b(?:transcript|transcribe|audio|recording|recorded|mention(?:ed|s)?|said|say|saying|says|spoken|spoke|speech|"
     r"talk(?:ed|s|ing)? about|words? (?:were|was)|words spoken)\b")
@@ -46,7 +46,7 @@ RACE_RE = re.compile(
 COUNT_RE = re.compile(r"\bhow many\b|\bcount\b|\bnumber of\b|\bheadcount\b|\btotal (?:people|number)\b|\b(?:people|person) count\b|^total people")
 GENDER_Q_RE = re.compile(r"\b(?:gender|sex)\b|\b(?:male|man|guy|boy) or (?:a )?(?:female|woman|girl|lady)\b|\b(?:female|woman|girl|lady) or (?:a )?(?:male|man|guy|boy)\b"
                          r"|^(?:is|does|tell me if)\b.*\b(?:a )?(?:female|male|woman|man|girl|boy|lady|guy)\s*\??$")
-AGE_Q_RE = re.compile(r"\bhow old\b|\bage\b|\bwhat age\b|\byears old\b|\bhow young\b")
+AGE_Q_RE = re.compile(r"\bhow old\b|\bage\b|\bwhat age\b|\byears old\b|\bhow young\b|\byoung or old\b|\bold or young\b")
 CLOTHING_Q_RE = re.compile(r"\b(?:wearing|wear|wears|dressed in|clothes|clothing|got on|have on|has on|outfit)\s*\??$|\bwhat colou?r\b|\bcolou?r of\b"
                            r"|\bwhat (?:is|are|does) \S+(?: \S+){0,5} (?:wearing|wear|dressed in)\s+(?:today|now|here)?\s*\??$")
 WHERE_Q_RE = re.compile(r"^where\b|\bwhich side\b|\blocate\b|\bposition of\b|\bwhere (?:is|are|in)\b")
@@ -55,7 +55,7 @@ PRESENCE_Q_RE = re.compile(r"\b(?:here|there|present|in (?:the|this|that) (?:pic
                            r"among|appear|appears|show up|sign of|make it|see|spot|find|around|visible|in this one)\b")
 PERSON_CUE_RE = re.compile(r"\b(?:left|right|middle|centre|leftmost|rightmost|far|second|third|fourth|fifth|first|last|front|back|closest|"
                            r"nearest|biggest|largest|smallest|she|he|her|him|his|that person|this person|that one|this one)\b|\bthe \w+ one\b"
-                           r"|(?:\bfaces?|\bperson|\bnumber|#)\s*\d")
+                           r"|(?:\bfaces?|\bperson|\bnumber(?:ed)?|#)\s*\d")
 POSITION_WORDS_RE = re.compile(r"\b(?:(?:the )?(?:far|very) (?:left|right)|left[- ]?most|right[- ]?most|(?:furthest|farthest|most) (?:to the )?(?:left|right)|"
                                r"(?:first|second|third|fourth|fifth|last)(?: \w+){0,2} (?:from|counting from) (?:the )?(?:left|right)|"
                                r"(?:on|at|to) the (?:left|right|end)|left|right|middle|centre|central)\b")

@@ -48,7 +48,7 @@ SUPERLATIVES = {
 SUPERLATIVE_RE = {k: re.compile(rf"\b(?:{v})\b") for k, v in SUPERLATIVES.items()}
 _ORD = {w: i + 1 for i, w in enumerate(ORDINALS)} | {"1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "6th": 6}
 FROM_SIDE_RE = re.compile(rf"\b({'|'.join(_ORD)})\s+(?:\w+\s+){{0,2}}(?:from|from the)\s+(?:the\s+)?(left|right)\b")
-FACE_NO_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber|#)\s*(?:number\s*|no\.?\s*|#\s*)?(\d{1,3})\b")
+FACE_NO_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber(?:ed)?|#)\s*(?:number(?:ed)?\s*|no\.?\s*|#\s*)?(\d{1,3})\b")
 LEFT_RE = re.compile(r"\b(?:far[- ]left|left[- ]?most|(?:on|at|to) the (?:far |very )?left|left side|left one|the left|"
                      r"(?:furthest|farthest|most) (?:to the )?left|left(?:-hand)? end|on left|at left)\b")
 RIGHT_RE = re.compile(r"\b(?:far[- ]right|right[- ]?most|(?:on|at|to) the (?:far |very )?right|right side|right one|the right|"

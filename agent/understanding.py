@@ -222,7 +222,7 @@ def canonical(t: str, slots: dict[str, Any]) -> str:
     elif slots.get("candidate_name"):
         out = re.sub(rf"\b{re.escape(slots['candidate_name'].lower())}\b", "alice", out)
     # the person referred to does not change what is asked: mask it the same way as in the exemplars
-    out = re.sub(r"(?:\bfaces?|\bperson|\bnumber|#)\s*(?:number\s*|#\s*)?\d{1,3}\b", " the person ", out)
+    out = re.sub(r"(?:\b(?:the )?(?:faces?|person|number(?:ed)?)|#)\s*(?:number(?:ed)?\s*|#\s*)?\d{1,3}\b", " the person ", out)
     if "colour" in slots:
         out = COLOUR_REF_RE.sub(" ", out)
     out = REF_NP_RE.sub("the person", " ".join(out.split()))
