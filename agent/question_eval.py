@@ -307,13 +307,14 @@ class Tally:
     yes_no_total: int = 0
     yes_no_form: int = 0
     wrong_person: int = 0
+    understood: int = 0  # replies that carry an Understanding (the old keyword planner's carry none)
     by_family: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     failures: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         r = lambda a, b: round(a / b, 4) if b else None  # noqa: E731
         return {
-            "questions": self.total, "intent_accuracy": r(self.intent, self.total), "slot_accuracy": r(self.slot, self.slot_total),
+            "questions": self.total, "intent_accuracy": r(self.intent, self.total), "slot_accuracy": r(self.slot, self.slot_total) if self.understood else None,
             "consistent": r(self.consistent, self.total), "yes_no_form": r(self.yes_no_form, self.yes_no_total),
             "yes_no_questions": self.yes_no_total, "wrong_person": self.wrong_person,
             "by_family": {k: {"consistent": c, "total": t} for k, (c, t) in sorted(self.by_family.items())},
@@ -365,6 +366,7 @@ def _score(t: Tally, case: Case, reply: Any, si: int) -> None:
     got_intent = OLD_INTENTS.get(reply.intent, reply.intent)
     ok_intent = got_intent == case.intent or (case.intent == "anyone" and got_intent == "who_looks")
     t.intent += ok_intent
+    t.understood += getattr(reply, "understood", None) is not None
     if case.slots:
         t.slot_total += 1
         t.slot += _slots_match(case.slots, getattr(reply, "understood", None))
