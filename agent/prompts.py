@@ -77,3 +77,29 @@ def render(name: str, key: str, /, **variables: Any) -> str:
         raise ConfigError(f"Prompt '{name}.{key}' needs a value that was not given: {exc.message}.") from exc
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"Prompt '{name}.{key}' does not parse: {exc}.") from exc
+
+
+# --- untrusted text as data -----------------------------------------------------------------------
+
+#: characters escaped inside JSON strings on top of json.dumps: angle brackets (so no text can close
+#: a <data> block) and the line/paragraph separators
+_EXTRA_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def data_json(value: Any) -> str:
+    """JSON of ``value`` for an LLM: untrusted text (names, transcripts, other models' replies)
+    JSON-quoted, with angle brackets, invisible format characters (bidi overrides, zero-width) and
+    line separators escaped, so nothing inside can pass for prompt structure. Still valid JSON."""
+    import json
+    import unicodedata
+
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return "".join(
+        _EXTRA_ESCAPES.get(c) or (json.dumps(c)[1:-1] if unicodedata.category(c) == "Cf" else c) for c in text
+    )
+
+
+def data_block(source: str, value: Any) -> str:
+    """A delimited data block for a prompt: ``<data source="...">JSON</data>``. The system prompts
+    say once that such blocks (and tool results) are data, never instructions."""
+    return f'<data source="{source}">\n{data_json(value)}\n</data>'

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from facelens.agent import prompts
 from facelens.agent import session_store as store
-from facelens.agent.session_store import SessionRecord, TrackInfo
+from facelens.agent.session_store import SessionRecord, SessionSegment, TrackInfo
 from facelens.tools.errors import BackendError, ConfigError, InputError
 from facelens.tools.schema import Result
 
@@ -243,6 +243,8 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
         return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
     p = _Planner(question, records)
     q = question.lower()
+    if COMPARE_RE.search(q):
+        return _compare(q, records)
     emo = parse_emotion(q)
     if emo and re.search(r"\bwhich\s+(?:sessions?|calls?|recordings?|meetings?)\b|\bsessions\b|\bmost\b", q) and not session_id:
         return SessionAnswer(answer=p.ranking(*emo), backend="offline", sessions=[r.session_id for r in records], evidence=p.evidence)
@@ -253,6 +255,9 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     faces = rec.model_copy(update={"timeline": [x for x in rec.timeline if x.track == who.track]}) if who else rec
     t = parse_time(q)
     kw = re.search(r"\b(?:mention(?:ed|s)?|say about|said about|talk(?:ed)? about|ask(?:ed)? about|word)\s+(?:the\s+|a\s+|an\s+)?['\"]?([a-z][a-z'-]+)", q)
+    summary = None if kw else _summary_answer(q, faces, rec, emo)
+    if summary is not None:
+        return summary
     if emo and re.search(r"\b(before|prior to|led to|leading up|triggered|caused)\b", q):
         text = p.before(faces, *emo)
     elif t is not None and re.search(r"\b(say|said|saying|talk|spoken|speak|hear|heard|discuss)", q):
@@ -271,8 +276,63 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
         text = f"{prompts.render('sessions', 'named_track', name=who.name, track=who.track)} {text}"
     elif role and (emo or re.search(r"\b(who|say|said)\b", q)):
         text += " " + prompts.render("sessions", "unnamed_role", role=role, session=rec.session_id, tracks=len(rec.people))
+    if re.search(rf"\bwhat did (?:the )?({'|'.join(ROLE_WORDS)}|he|she) say\b", q) and rec.transcript:
+        text += " " + prompts.render("sessions", "speakers_not_separated")
     head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration))
     return SessionAnswer(answer=f"{text} {head}", backend="offline", sessions=[rec.session_id], evidence=p.evidence)
+
+
+SUMMARY_RE = re.compile(r"\b(summar\w*|overview|recap|sum (?:it )?up|tl;?dr|what happened|how did (?:the|this|that) (?:session|call|meeting) go)\b")
+OVERALL_RE = re.compile(r"\b(overall|in general|general mood|mood|vibe|tone|how did (?:the|they|he|she) \w+ (?:feel|seem|look))\b")
+CHANGE_RE = re.compile(r"\b(chang\w*|shift\w*|switch\w*|swing\w*|turn(?:ed|ing)? (?:point|around)|arc)\b")
+COMPARE_RE = re.compile(r"\b(compar\w*|versus|vs\.?|difference between|differ)\b")
+
+
+def _summary_answer(q: str, faces: SessionRecord, rec: SessionRecord, emo: tuple | None) -> SessionAnswer | None:
+    """Summary, overall mood and "when did it change" questions (agent/session_summary.py), or None."""
+    from facelens.agent import session_summary as summ
+
+    want_summary = bool(SUMMARY_RE.search(q))
+    want_overall = bool(OVERALL_RE.search(q)) and not emo
+    want_change = bool(CHANGE_RE.search(q))
+    if not (want_summary or want_overall or want_change):
+        return None
+    s = summ.summarise(faces)
+    evidence = [Evidence(session_id=rec.session_id, start=m.time, end=m.time, kind="face",
+                         text=f"track {m.track} went from looking {m.before} to looking {m.after} ({m.confidence:.0%})") for m in s.moments]
+    if want_summary:
+        text = s.text
+    else:
+        lines = s.text.splitlines()
+        keep = [ln for ln in lines if ln.startswith(("Overall,", "The words were", "Facial emotion was not", "Nothing was said"))] if want_overall else []
+        if want_change:
+            keep += [ln for ln in lines if ln.startswith(("Mood arc", "Key moments", "- ", "... and", "The face's look did not"))]
+            if not s.moments and not any(ln.startswith("The face's look did not") for ln in keep):
+                words = ", ".join(f"{u.emotion} at {mmss(u.start)}" for u in _word_changes(rec)) or None
+                keep.append(prompts.render("sessions", "changes_none", session=rec.session_id, words=words).strip())
+        text = "\n".join(keep) or s.text
+        head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration)).strip()
+        text = f"{text}\n{head}"
+    return SessionAnswer(answer=text, backend="offline", sessions=[rec.session_id], evidence=evidence)
+
+
+def _word_changes(rec: SessionRecord) -> list[SessionSegment]:
+    """Utterances whose words' emotion differs from the one before (for audio-only sessions)."""
+    return [s for i, s in enumerate(rec.transcript) if i and s.emotion != rec.transcript[i - 1].emotion][:8]
+
+
+def _compare(q: str, records: list[SessionRecord]) -> SessionAnswer:
+    from facelens.agent import session_summary as summ
+
+    ids = {r.session_id.lower(): r for r in records}
+    named = sorted({i for i in ids if re.search(rf"(?<![\w.-]){re.escape(i)}(?![\w-])", q)}, key=q.find)
+    if len(named) < 2:
+        all_ids = [r.session_id for r in records]
+        return SessionAnswer(answer=prompts.render("sessions", "compare_needs_two", ids=", ".join(all_ids[-10:]),
+                                                   example_a=all_ids[0], example_b=all_ids[-1]).strip(),
+                             backend="offline", sessions=all_ids)
+    a, b = ids[named[0]], ids[named[1]]
+    return SessionAnswer(answer=summ.compare(a, b), backend="offline", sessions=[a.session_id, b.session_id])
 
 
 def session_text(rec: SessionRecord) -> str:
@@ -304,7 +364,8 @@ def answer_llm(question: str, session_id: str | None = None, model: str | None =
         return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
     model = model or os.environ.get("FACELENS_OPENAI_MODEL") or os.environ.get("FACELENS_LLM_MODEL", "gpt-4o-mini")
     client = OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "not-needed", base_url=os.environ.get("OPENAI_BASE_URL"))
-    data = "\n\n".join(session_text(r) for r in records)
+    # session text (transcripts, track names) goes as a delimited JSON data block, never as prompt text
+    data = prompts.data_block("sessions", [{"session": r.session_id, "lines": session_text(r).splitlines()} for r in records])
     try:
         reply = client.chat.completions.create(
             model=model,

@@ -98,3 +98,97 @@ def plot(session_id: str, path: str | Path | None = None) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+# --- the shareable report: summary, timeline plot, moments, transcript --------------------------
+
+REPORT_FORMATS = ("md", "html")
+MAX_REPORT_ROWS = 2000  # transcript rows in a report (hours-long sessions say how many were left out)
+MAX_REPORT_MOMENTS = 200
+
+
+def _md_cell(text: object) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def report(session_id: str, fmt: str = "md", *, plot_path: Path | None = None) -> str:
+    """The session as a report to share: the summary, the timeline plot, the mood per person, every key
+    moment (face and words side by side) and the transcript.
+
+    Args:
+        session_id: a stored session.
+        fmt: "md" (Markdown; the plot is linked as ``plot_path``) or "html" (one self-contained file,
+            the plot embedded).
+        plot_path: where the Markdown report's PNG goes (written here); None leaves the plot out.
+    """
+    import base64
+    import html
+    import tempfile
+
+    from facelens.agent.session_query import mmss
+    from facelens.agent.session_summary import summarise
+
+    if fmt not in REPORT_FORMATS:
+        raise InputError(f"Unknown report format '{fmt}'.", hint=f"Choose one of: {', '.join(REPORT_FORMATS)}.")
+    rec = store.load(session_id)
+    summary = summarise(rec, max_moments=MAX_REPORT_MOMENTS)
+    names = {p.track: p.name for p in rec.people if p.name}
+    people = [[f"track {t.track}", names.get(t.track) or "", f"{t.seconds:.0f} s", t.dominant or "",
+               ", ".join(f"{e} {s:.0%}" for e, s in t.shares.items())] for t in summary.tracks]
+    moments = [[mmss(m.time), names.get(m.track) or f"track {m.track}", f"{m.before} → {m.after}", f"{m.confidence:.0%}",
+                " ".join(f'{mmss(u.start)} "{u.text}" ({u.emotion})' for u in m.said_before), m.words_now or ""]
+               for m in summary.moments]
+    lines = [[mmss(s.start), mmss(s.end), s.emotion, f"{s.valence:+.2f}", ", ".join(s.cues), s.text]
+             for s in rec.transcript[:MAX_REPORT_ROWS]]
+    left_out = max(0, len(rec.transcript) - MAX_REPORT_ROWS)
+    meta = (f"{Path(rec.source).name} · {mmss(rec.duration)} · ingested {rec.created[:19].replace('T', ' ')} UTC · "
+            f"face model: {rec.emotion_model or 'none'} · speech model: {rec.speech_model or 'none'}")
+    note = ("Faces are described by how they looked (appearance), with the model's confidence; they are not "
+            "statements about what anyone felt. The words' emotion is read from the transcript alone.")
+    heads = {"people": ["track", "name", "face read", "mostly", "shares"],
+             "moments": ["time", "who", "look", "confidence", "said just before", "words then"],
+             "transcript": ["start", "end", "words", "valence", "voice", "text"]}
+    png: bytes | None = None
+    if rec.timeline or rec.transcript:
+        with tempfile.TemporaryDirectory() as tmp:
+            png = plot(session_id, Path(tmp) / "timeline.png").read_bytes()
+    if fmt == "md":
+        out = [f"# Session {rec.session_id}", "", meta, "", "## Summary", "", summary.text, ""]
+        if png is not None and plot_path is not None:
+            Path(plot_path).write_bytes(png)
+            out += ["## Timeline", "", f"![emotion timeline]({Path(plot_path).name})", ""]
+        for title, key, rows in (("Mood by person", "people", people), ("Key moments", "moments", moments),
+                                 ("Transcript", "transcript", lines)):
+            out += [f"## {title}", ""]
+            if not rows:
+                out += ["(none)", ""]
+                continue
+            out += ["| " + " | ".join(heads[key]) + " |", "|" + "---|" * len(heads[key])]
+            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows] + [""]
+        if left_out:
+            out += [f"({left_out} more utterances are in `facelens session export {rec.session_id}`.)", ""]
+        return "\n".join(out + [f"_{note}_", ""])
+    esc = html.escape
+
+    def table(key: str, rows: list[list[str]]) -> str:
+        if not rows:
+            return "<p>(none)</p>"
+        head = "".join(f"<th>{esc(h)}</th>" for h in heads[key])
+        body = "".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    img = (f'<h2>Timeline</h2><img alt="emotion timeline" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+           if png is not None else "")
+    more = f"<p>({left_out} more utterances are in <code>facelens session export {esc(rec.session_id)}</code>.)</p>" if left_out else ""
+    summary_html = "".join(f"<p>{esc(line)}</p>" for line in summary.text.splitlines())
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>Session {esc(rec.session_id)}</title><style>"
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;width:100%;font-size:.9em}td,th{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}"
+        "th{background:#f3f3f3}img{max-width:100%}.meta,.note{color:#666}"
+        "</style></head><body>"
+        f"<h1>Session {esc(rec.session_id)}</h1><p class='meta'>{esc(meta)}</p><h2>Summary</h2>{summary_html}{img}"
+        f"<h2>Mood by person</h2>{table('people', people)}<h2>Key moments</h2>{table('moments', moments)}"
+        f"<h2>Transcript</h2>{table('transcript', lines)}{more}<p class='note'>{esc(note)}</p></body></html>\n"
+    )

@@ -1,24 +1,32 @@
 """Recorded sessions on disk: one SQLite database under FACELENS_HOME (``sessions.sqlite``).
 
 Tables: ``sessions`` (one row each, the full record as JSON plus columns to sort by), ``seconds``
-(per-second smoothed emotion scores per face track, for plots and questions). No face embeddings are
-stored: tracks keep only an identity name when the gallery knew the face. Removing a session deletes
-all its rows.
+(per-second smoothed emotion scores per face track, for plots and questions), ``claims`` (ingests
+in progress: a file's content hash and the session id it will get, so two ingests of one file at
+once do not both do the work). No face embeddings are stored: tracks keep only an identity name
+when the gallery knew the face. SQLite commits each change in one transaction (its journal is
+recovered at open); ``secure_delete`` overwrites deleted rows, so removing a session, or a person's
+name from its tracks, leaves nothing of them in the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import socket
 import sqlite3
-from contextlib import closing
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from pydantic import Field
 
 from facelens.tools import config
-from facelens.tools.errors import InputError, NotFoundError
+from facelens.tools.errors import GalleryError, InputError, NotFoundError
 from facelens.tools.schema import Result
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -90,8 +98,41 @@ def db_path() -> Path:
 
 
 def _connect() -> sqlite3.Connection:
-    con = sqlite3.connect(db_path(), timeout=10)
-    con.execute("PRAGMA foreign_keys = ON")
+    path = db_path()
+    con = sqlite3.connect(path, timeout=10)
+    try:
+        if path.stat().st_mode & 0o077:  # transcripts and names: for this user only
+            os.chmod(path, 0o600)
+        con.execute("PRAGMA foreign_keys = ON")
+        con.execute("PRAGMA secure_delete = ON")
+        _create(con)
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise GalleryError(
+            f"The session database {db_path()} is damaged ({exc}).",
+            hint="Move it aside and ingest the sessions again (facelens doctor checks it).",
+        ) from exc
+    return con
+
+
+@contextmanager
+def _db() -> Iterator[sqlite3.Connection]:
+    """A connection, closed after use; a damaged file is a GalleryError with a hint, not a crash."""
+    con = _connect()
+    try:
+        yield con
+    except sqlite3.DatabaseError as exc:
+        if type(exc) is not sqlite3.DatabaseError and "malformed" not in str(exc):
+            raise
+        raise GalleryError(
+            f"The session database {db_path()} is damaged ({exc}).",
+            hint="Move it aside and ingest the sessions again (facelens doctor checks it).",
+        ) from exc
+    finally:
+        con.close()
+
+
+def _create(con: sqlite3.Connection) -> None:
     con.executescript(
         """
         CREATE TABLE IF NOT EXISTS sessions (
@@ -101,9 +142,22 @@ def _connect() -> sqlite3.Connection:
             session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
             track INTEGER, t REAL, label TEXT, confidence REAL, scores TEXT);
         CREATE INDEX IF NOT EXISTS seconds_by_session ON seconds(session_id, track, t);
+        CREATE TABLE IF NOT EXISTS claims (
+            key TEXT PRIMARY KEY, session_id TEXT NOT NULL, host TEXT, pid INTEGER, started REAL);
         """
     )
-    return con
+
+
+def integrity() -> str | None:
+    """None when the session database is sound (or absent), else what SQLite found wrong."""
+    if not db_path().exists():
+        return None
+    try:
+        with closing(sqlite3.connect(db_path(), timeout=10)) as con:
+            rows = [r[0] for r in con.execute("PRAGMA quick_check").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if rows == ["ok"] else "; ".join(rows[:3])
 
 
 def check_id(session_id: str) -> str:
@@ -118,7 +172,7 @@ def new_id(source: str | Path) -> str:
     stem = stem[:56]
     if not stem[0].isalnum():
         stem = "s" + stem
-    taken = set(ids())
+    taken = set(ids()) | _claimed_ids()
     if stem not in taken:
         return stem
     n = 2
@@ -131,10 +185,13 @@ def now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def save(record: SessionRecord, seconds: list[SecondScores], replace: bool = False) -> None:
-    """Store a session. An existing id is an error unless ``replace``."""
+def save(record: SessionRecord, seconds: list[SecondScores], replace: bool = False, claim_key: str | None = None) -> None:
+    """Store a session (and drop its ingest claim, in the same transaction). An existing id is an
+    error unless ``replace``."""
     check_id(record.session_id)
-    with closing(_connect()) as con, con:
+    with _db() as con, con:
+        if claim_key:
+            con.execute("DELETE FROM claims WHERE key = ?", ("sha:" + claim_key,))
         if con.execute("SELECT 1 FROM sessions WHERE id = ?", (record.session_id,)).fetchone():
             if not replace:
                 raise InputError(f"A session called '{record.session_id}' already exists.", hint=f"Choose another --id, or remove it: facelens session remove {record.session_id}")
@@ -152,13 +209,13 @@ def save(record: SessionRecord, seconds: list[SecondScores], replace: bool = Fal
 def ids() -> list[str]:
     if not db_path().exists():
         return []
-    with closing(_connect()) as con:
+    with _db() as con:
         return [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY created, id")]
 
 
 def load(session_id: str) -> SessionRecord:
     """Read one session. Raises NotFoundError naming the stored ids."""
-    with closing(_connect()) as con:
+    with _db() as con:
         row = con.execute("SELECT record FROM sessions WHERE id = ?", (session_id,)).fetchone()
     if row is None:
         known = ids()
@@ -170,13 +227,13 @@ def load(session_id: str) -> SessionRecord:
 def load_all() -> list[SessionRecord]:
     if not db_path().exists():
         return []
-    with closing(_connect()) as con:
+    with _db() as con:
         return [SessionRecord.model_validate_json(r[0]) for r in con.execute("SELECT record FROM sessions ORDER BY created, id")]
 
 
 def seconds(session_id: str) -> list[SecondScores]:
     load(session_id)  # NotFoundError for unknown ids
-    with closing(_connect()) as con:
+    with _db() as con:
         rows = con.execute("SELECT track, t, label, confidence, scores FROM seconds WHERE session_id = ? ORDER BY track, t", (session_id,)).fetchall()
     return [SecondScores(track=r[0], t=r[1], label=r[2], confidence=r[3], scores=json.loads(r[4])) for r in rows]
 
@@ -211,7 +268,7 @@ def name_track(session_id: str, track: int, name: str | None) -> SessionRecord:
             )
     people = [p.model_copy(update={"name": name}) if p.track == track else p for p in rec.people]
     rec = rec.model_copy(update={"people": people})
-    with closing(_connect()) as con, con:
+    with _db() as con, con:
         con.execute("UPDATE sessions SET record = ? WHERE id = ?", (rec.model_dump_json(), session_id))
     return rec
 
@@ -219,5 +276,113 @@ def name_track(session_id: str, track: int, name: str | None) -> SessionRecord:
 def remove(session_id: str) -> None:
     """Delete a session and everything stored with it."""
     load(session_id)
-    with closing(_connect()) as con, con:
+    with _db() as con, con:
         con.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+
+def forget_name(name: str) -> list[tuple[str, int]]:
+    """Clear a person's name from every face track that carries it (compared tidied and case-folded).
+
+    Returns the (session id, track) pairs that were cleared.
+    """
+    if not db_path().exists():
+        return []
+    from facelens.tools.names import name_key
+
+    key = name_key(name)
+    cleared: list[tuple[str, int]] = []
+    with _db() as con, con:
+        for sid, raw in con.execute("SELECT id, record FROM sessions").fetchall():
+            rec = SessionRecord.model_validate_json(raw)
+            hits = [p.track for p in rec.people if p.name and name_key(p.name) == key]
+            if not hits:
+                continue
+            people = [p.model_copy(update={"name": None}) if p.track in hits else p for p in rec.people]
+            con.execute("UPDATE sessions SET record = ? WHERE id = ?", (rec.model_copy(update={"people": people}).model_dump_json(), sid))
+            cleared += [(sid, t) for t in hits]
+    if cleared:
+        with _db() as con:
+            con.execute("VACUUM")  # rewrite the file: no old page keeps the name
+    return cleared
+
+
+# --- claims: an ingest says what it is working on before the work ---------------------------
+
+
+def content_key(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (read in 1 MB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _alive(host: str | None, pid: int | None) -> bool:
+    if host != socket.gethostname() or not pid:
+        return True  # another machine's claim: cannot check, so respect it
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claimed_ids() -> set[str]:
+    if not db_path().exists():
+        return set()
+    with _db() as con:
+        return {r[0] for r in con.execute("SELECT session_id FROM claims")}
+
+
+def claim(content: str, session_id: str | None, source: str | Path, replace: bool = False) -> str:
+    """Claim a file's content and its session id for one ingest, in one transaction; claims of
+    processes that died (a killed ingest) are taken over. Returns the session id.
+
+    Raises:
+        InputError: the same file, or that session id, is being ingested now by another process, or
+            the id is taken (unless ``replace``).
+    """
+    with _db() as con:
+        con.isolation_level = None
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for key, sid, host, pid in con.execute("SELECT key, session_id, host, pid FROM claims").fetchall():
+                if not _alive(host, pid):
+                    con.execute("DELETE FROM claims WHERE key = ?", (key,))
+            row = con.execute("SELECT session_id, pid FROM claims WHERE key = ?", ("sha:" + content,)).fetchone()
+            if row:
+                raise InputError(f"This file is being ingested now as session '{row[0]}' (process {row[1]}).", hint="Wait for that ingest to finish: facelens session list")
+            taken = {r[0] for r in con.execute("SELECT id FROM sessions")}
+            claimed = {r[0] for r in con.execute("SELECT session_id FROM claims")}
+            if session_id:
+                check_id(session_id)
+                if session_id in claimed:
+                    raise InputError(f"A session called '{session_id}' is being ingested now by another process.", hint="Choose another --id.")
+                if session_id in taken and not replace:
+                    raise InputError(f"A session called '{session_id}' already exists.", hint=f"Choose another --id, or remove it: facelens session remove {session_id}")
+                sid = session_id
+            else:
+                stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source).stem).strip("-.") or "session"
+                stem = stem[:56] if stem[0].isalnum() else "s" + stem[:55]
+                sid, n = stem, 2
+                while sid in taken | claimed:
+                    sid, n = f"{stem}-{n}", n + 1
+            row = ("sha:" + content, sid, socket.gethostname(), os.getpid(), time.time())
+            con.execute("INSERT INTO claims (key, session_id, host, pid, started) VALUES (?, ?, ?, ?, ?)", row)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return sid
+
+
+def release(content: str) -> None:
+    """Drop an ingest's claim (also done by :func:`save` in the same transaction as the insert)."""
+    if db_path().exists():
+        with _db() as con, con:
+            con.execute("DELETE FROM claims WHERE key = ?", ("sha:" + content,))

@@ -26,7 +26,6 @@ import numpy as np
 from facelens.agent import session_store as store
 from facelens.agent.session_store import SecondScores, SessionRecord, SessionSegment, TimelineEntry, TrackInfo
 from facelens.tools import faces, media, voice
-from facelens.tools.errors import InputError
 from facelens.tools.schema import EMOTIONS
 from facelens.tools.speech import Transcriber, Transcript
 from facelens.tools.text_emotion import classify_text
@@ -308,13 +307,25 @@ def ingest(
 
     Raises:
         MediaError: the file is missing, empty, not media, or beyond the limits.
-        InputError: the session id is invalid or taken (unless ``replace``).
+        InputError: the session id is invalid or taken (unless ``replace``), or the same file is
+            being ingested by another process right now (checked before any work).
     """
     t0 = time.perf_counter()
     info = media.probe(path)
-    sid = store.check_id(session_id) if session_id else store.new_id(path)
-    if not replace and sid in store.ids():
-        raise InputError(f"A session called '{sid}' already exists.", hint=f"Choose another --id, or remove it: facelens session remove {sid}")
+    if session_id:
+        store.check_id(session_id)
+    # claim the file's content and the id before the work, so a second ingest of the same file
+    # at the same time stops here instead of doing it all again and failing at the end
+    content = store.content_key(path)
+    sid = store.claim(content, session_id, path, replace=replace)
+    try:
+        return _ingest(path, sid, info, content, t0, fps=fps, detector=detector, transcriber=transcriber, replace=replace, progress=progress)
+    finally:
+        store.release(content)
+
+
+def _ingest(path, sid: str, info, content: str, t0: float, *, fps: float, detector: str, transcriber: Transcriber | None,
+            replace: bool, progress: Progress | None) -> SessionRecord:
     report = progress or (lambda f, m: None)
     transcriber = transcriber or Transcriber()
     step = 1.0 / fps
@@ -352,6 +363,6 @@ def ingest(
         speech_model=f"{transcriber.backend}:{transcriber.model}" if transcript is not None else None,
         ingest_seconds=round(time.perf_counter() - t0, 2),
     )
-    store.save(record, seconds, replace=replace)
+    store.save(record, seconds, replace=replace, claim_key=content)
     log.info("ingested %s as %s in %.1f s (%.1f x real time)", path, sid, record.ingest_seconds, info.duration / max(record.ingest_seconds, 1e-6))
     return record

@@ -5,7 +5,12 @@ detector) and caches each image's analysis, so a follow-up question costs no new
 tool call is timed and recorded (``ToolBox.calls``): that list is the ``tool_calls`` of an answer,
 whichever backend made the calls. The offline planner calls the methods directly; LLM backends get
 the same methods as LangChain tools from :meth:`ToolBox.langchain_tools`, where a failing tool
-returns ``"error: ..."`` text the model can read instead of ending the conversation.
+returns ``{"error": ...}`` the model can read instead of ending the conversation.
+
+Untrusted text (enrolled names, transcripts, VLM replies, session text) reaches an LLM only as JSON
+data in tool results (:func:`facelens.agent.prompts.data_json`), never as prompt text. Every tool
+offered to an LLM only reads: enrolling, removing people or changing settings takes the user's own
+command, never a model's choice (:data:`READ_ONLY_TOOLS`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from facelens.agent import answers, referring
+from facelens.agent.prompts import data_json
 from facelens.agent.answers import ToolCall
 from facelens.tools import faces as face_tools
 from facelens.tools.errors import DependencyError, FacelensError, InputError, NotFoundError
@@ -30,6 +36,9 @@ log = logging.getLogger(__name__)
 
 #: dlib embeddings of the same person are usually closer than this (tools/identity's threshold)
 SAME_PERSON_DISTANCE = 0.55
+#: the tools an LLM may call: all of them only read. A tool that changes state (enrol, remove,
+#: settings) must not be added here; it needs the user's confirmation outside the model's loop.
+READ_ONLY_TOOLS = ("analyze_scene", "find_people", "emotion_details", "compare_faces", "describe_person", "query_sessions", "transcribe_audio")
 
 
 @dataclass(frozen=True)
@@ -243,14 +252,17 @@ class ToolBox:
         from langchain_core.tools import StructuredTool
 
         def wrap(fn: Callable[..., str], name: str, schema: type[BaseModel], doc: str) -> Any:
+            if name not in READ_ONLY_TOOLS:  # pragma: no cover - a guard for future edits
+                raise ValueError(f"{name} is not a read-only tool; state changes need the user's confirmation")
+
             def run(**kwargs: Any) -> str:
                 try:
                     return fn(**kwargs)
                 except FacelensError as exc:
-                    return f"error: {exc}"
+                    return data_json({"error": str(exc)})
                 except Exception as exc:  # a tool bug must not end the conversation either
                     log.exception("tool %s failed", name)
-                    return f"error: the tool failed unexpectedly ({type(exc).__name__}: {exc})"
+                    return data_json({"error": f"the tool failed unexpectedly ({type(exc).__name__}: {exc})"})
 
             return StructuredTool.from_function(func=run, name=name, description=doc, args_schema=schema)
 
@@ -266,37 +278,79 @@ class ToolBox:
 
     def _t_scene(self, image: str | None = None) -> str:
         scene = self.analyze_scene(image)
-        return f"{len(scene.faces)} face(s) found (detector {scene.detector}).\n" + "\n".join(answers.scene_lines(scene))
+        return data_json({"image": self.image_name(image), "detector": scene.detector, "faces": scene_facts(scene)})
 
     def _t_find(self, description: str, image: str | None = None) -> str:
         found = self.find_people(description, image)
         if not found.matched:
-            return f"no referring expression understood in {description!r}; use analyze_scene and pick faces yourself"
+            return data_json({"matched": False, "description": description, "note": "no referring expression understood; use analyze_scene and pick faces yourself"})
         scene = self.scene(image)
         picked = [answers.face_label(scene.face(i)) for i in found.face_ids]
-        return json.dumps({"faces": list(found.face_ids), "labels": picked, "notes": list(found.notes)})
+        return data_json({"faces": list(found.face_ids), "labels": picked, "notes": list(found.notes)})
 
     def _t_emotion(self, face: int, image: str | None = None) -> str:
         f = self.emotion_details(face, image)
         if f.emotion is None:
-            return f"{answers.face_label(f)}: emotion model not installed, no estimate"
-        return json.dumps({"face": f.id, "label": answers.face_label(f), "looks": f.emotion.label, "scores": f.emotion.scores, "model": f.emotion.model})
+            return data_json({"face": f.id, "label": answers.face_label(f), "looks": None, "note": "emotion model not installed, no estimate"})
+        return data_json({"face": f.id, "label": answers.face_label(f), "looks": f.emotion.label, "scores": f.emotion.scores, "model": f.emotion.model})
 
     def _t_compare(self, face_a: int, face_b: int, image_a: str | None = None, image_b: str | None = None) -> str:
         c = self.compare_faces(face_a, face_b, image_a, image_b)
-        return json.dumps({"face_a": c.face_a, "face_b": c.face_b, "distance": c.distance, "same_person": c.same_person, "threshold": c.threshold})
+        return data_json({"face_a": c.face_a, "face_b": c.face_b, "distance": c.distance, "same_person": c.same_person, "threshold": c.threshold})
 
     def _t_describe(self, face: int, question: str | None = None, image: str | None = None) -> str:
         d = self.describe_person(face, question, image)
         keep = {"face_id", "backend", "status", "expression", "emotion", "confidence", "compound_emotions", "attributes", "images_left_machine", "notes", "fusion"}
-        return json.dumps(d.model_dump(mode="json", include=keep))
+        return data_json(d.model_dump(mode="json", include=keep))
 
     def _t_sessions(self, question: str, session: str | None = None) -> str:
         a = self.query_sessions(question, session)
-        return json.dumps({"answer": a.answer, "sessions": a.sessions, "evidence": [e.model_dump(mode="json") for e in a.evidence][:20]})
+        return data_json({"answer": a.answer, "sessions": a.sessions, "evidence": [e.model_dump(mode="json") for e in a.evidence][:20]})
 
     def _t_transcribe(self, audio: str | None = None) -> str:
-        return transcript_text(self.transcribe_audio(audio))
+        return data_json({"transcript": transcript_segments(self.transcribe_audio(audio))})
+
+
+def scene_facts(scene: SceneAnalysis) -> list[dict[str, Any]]:
+    """The facts of :func:`facelens.agent.answers.scene_lines` as one JSON-ready record per face,
+    with every name as its own value (what an LLM gets: never embeddings, never pixels)."""
+    out = []
+    for f in scene.faces:
+        fact: dict[str, Any] = {
+            "face": f.id, "position": answers.position_phrase(f), "where": f"{f.position.horizontal}, {f.position.vertical}",
+            "size_rank": f.position.size_rank, "clothing": f.appearance.clothing_colour or "not visible",
+        }
+        if f.identity is None:
+            fact["identity"] = "not checked (gallery empty)"
+        elif f.identity.known:
+            fact["identity"] = {"name": f.identity.name, "distance": round(f.identity.distance, 2)}
+        else:
+            fact["identity"] = "unknown (not in the gallery)"
+        if f.emotion is None:
+            fact["emotion"] = "not estimated (emotion model not installed)"
+        else:
+            fact["emotion"] = {k: round(v, 2) for k, v in sorted(f.emotion.scores.items(), key=lambda kv: -kv[1])[:3]}
+        if f.age is not None:
+            fact["apparent_age"] = f"{f.age:.0f} ({f.age_group})"
+        if f.gender is not None:
+            fact["apparent_gender"] = f"{f.gender.label} ({f.gender.score:.2f})"
+        out.append(fact)
+    return out
+
+
+def transcript_segments(transcript: Any) -> list[dict[str, Any]]:
+    """A Transcript's segments as ``{"start", "end", "text"}`` records (or one ``text`` record)."""
+    segments = getattr(transcript, "segments", None) or []
+    out = [
+        {"start": round(float(s.start), 1) if isinstance(getattr(s, "start", None), (int, float)) else None,
+         "end": round(float(s.end), 1) if isinstance(getattr(s, "end", None), (int, float)) else None,
+         "text": str(getattr(s, "text", "")).strip()}
+        for s in segments
+    ]
+    if not out:
+        text = str(getattr(transcript, "text", "") or "").strip()
+        out = [{"start": None, "end": None, "text": text}] if text else []
+    return out
 
 
 def transcript_text(transcript: Any) -> str:

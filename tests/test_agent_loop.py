@@ -3,6 +3,7 @@ failures become readable errors, calls are counted, the conversation goes on."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -64,7 +65,7 @@ def test_tool_call_then_answer(chat):
 def test_failing_tool_becomes_error_text(chat):
     assistant, _ = chat([call("compare_faces", {"face_a": 1, "face_b": 12}), lambda m: AIMessage(content=last_tool(m))])
     a = assistant.ask("are face 1 and face 12 the same?")
-    assert a.answer.startswith("error: There is no face 12")
+    assert json.loads(a.answer)["error"].startswith("There is no face 12")
 
 
 def test_transcribe_without_audio_is_readable(chat):

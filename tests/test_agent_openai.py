@@ -27,6 +27,7 @@ class FakeOpenAI:
     def __init__(self, script: list[tuple]) -> None:
         self.script = list(script)
         self.requests: list[dict] = []
+        self.authorization: list[str | None] = []  # each request's Authorization header
         self.stream_flags: list[bool] = []
         fake = self
 
@@ -37,6 +38,7 @@ class FakeOpenAI:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append(body)
+                fake.authorization.append(self.headers.get("Authorization"))
                 step = fake.script.pop(0) if fake.script else ("text", "no more script")
                 message = fake.message(step, body)
                 if body.get("stream"):
@@ -130,12 +132,17 @@ def test_tool_round_trip(server_factory, group_jpg, streaming):
     assert {"analyze_scene", "find_people", "emotion_details", "compare_faces", "transcribe_audio", "describe_person"} <= set(tools)
     assert tools["compare_faces"]["parameters"]["properties"]["face_a"]["type"] == "integer"
     assert "face_a" in tools["compare_faces"]["parameters"]["required"]
-    # the scene facts are in the first prompt; no embeddings and no pixels ever leave
-    user = first["messages"][-1]["content"]
-    assert "Face 2: second from left" in user and "clothing red" in user
+    # the scene facts go with the first prompt, as JSON in an analyze_scene tool result;
+    # no embeddings and no pixels ever leave
+    roles = [m["role"] for m in first["messages"]]
+    assert roles == ["system", "user", "assistant", "tool"]
+    assert first["messages"][2]["tool_calls"][0]["function"]["name"] == "analyze_scene"
+    facts = json.loads(first["messages"][-1]["content"])
+    assert facts["faces"][1]["position"] == "second from left" and facts["faces"][1]["clothing"] == "red"
+    assert "are the people in red and yellow" in first["messages"][1]["content"]
     assert "image_url" not in json.dumps(srv.requests)
     # the tool result was fed back, and the answer used it
-    tool_msg = [m for m in second["messages"] if m["role"] == "tool"][0]
+    tool_msg = [m for m in second["messages"] if m["role"] == "tool"][-1]
     assert json.loads(tool_msg["content"])["same_person"] is True and tool_msg["tool_call_id"] == "call_1"
     assert '"same_person": true' in a.answer
     if streaming:
@@ -152,7 +159,7 @@ def test_direct_answer_takes_one_call(server_factory, group_jpg):
 def test_failing_tool_is_readable_by_the_model(server_factory, group_jpg):
     srv = server_factory([("tool", "emotion_details", {"face": 9}), ("echo",)])
     a = Assistant([group_jpg[0]], backend=OpenAIBackend("m", base_url=srv.url)).ask("how does face 9 feel?")
-    assert "error: There is no face 9" in a.answer and a.llm_calls == 2
+    assert '{"error": "There is no face 9' in a.answer and a.llm_calls == 2
 
 
 def test_runaway_tool_loop_is_capped(server_factory, group_jpg):
@@ -168,7 +175,7 @@ def test_follow_up_sends_history(server_factory, group_jpg):
     chat.ask("who is on the far left?")
     a = chat.ask("and the person next to her?")
     roles = [m["role"] for m in srv.requests[1]["messages"]]
-    assert roles == ["system", "user", "assistant", "user"] and [f.id for f in a.faces] == [2]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "tool"] and [f.id for f in a.faces] == [2]
 
 
 def test_server_down_is_a_clear_error(group_jpg):
@@ -228,8 +235,8 @@ def test_spoken_question_gives_the_llm_the_fused_estimate(server_factory, group_
 
     replies: list[str] = []
     assert chat_loop(assistant, Reader(), replies.append) == 2
-    first = srv.requests[0]["messages"][-1]["content"]
-    second = srv.requests[1]["messages"][-1]["content"]
+    first = [m for m in srv.requests[0]["messages"] if m["role"] == "user"][-1]["content"]
+    second = [m for m in srv.requests[1]["messages"] if m["role"] == "user"][-1]["content"]
     assert Utterance.affect.label == "angry"
     assert "asked this question aloud" in first and "come across as angry" in first and "de-escalate" in first
     assert "aloud" not in second  # a typed follow-up carries no estimate

@@ -7,7 +7,7 @@ import sys
 
 from facelens.agent.cli import main
 
-REQUIRED = ["python", "home", "dlib", "embedder", "emotion/age/gender"]
+REQUIRED = ["python", "home", "dlib", "embedder", "emotion/age/gender", "stores"]
 
 
 def test_doctor_json_on_a_working_install(capsys):

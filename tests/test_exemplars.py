@@ -29,7 +29,7 @@ def test_add_nearest_remove(astronaut_jpg, hopper_jpg, facelens_home):
     h = store.add(hopper_jpg, "neutral")
     assert (a.id, a.label, a.note, h.id, h.note) == ("ex1", "happy", "big smile", "ex2", None)
     root = facelens_home / "exemplars"
-    assert (root / "ex1.jpg").is_file() and (root / "vectors.npy").is_file()
+    assert (root / "ex1.jpg").is_file() and (root / "store.npz").is_file()
     # a fresh store reads the same exemplars back; the nearest to the astronaut is the astronaut
     again = ExemplarStore(builtins=False)
     vec = face_and_crop(load_image(astronaut_jpg).rgb).vector
@@ -41,7 +41,9 @@ def test_add_nearest_remove(astronaut_jpg, hopper_jpg, facelens_home):
     removed = again.remove("ex1")
     assert removed.id == "ex1" and not (root / "ex1.jpg").exists()
     assert [e.id for e in ExemplarStore(builtins=False).list()] == ["ex2"]
-    assert len(np.load(root / "vectors.npy")) == 1
+    for gen in ("store.npz", "store.npz.prev"):  # the removed embedding is in neither generation
+        with np.load(root / gen) as data:
+            assert len(data["vectors"]) == 1
     assert ExemplarStore(builtins=False).add(astronaut_jpg, "happy").id == "ex3"  # ids are never reused
 
 
@@ -86,12 +88,10 @@ def test_bad_inputs(tmp_path, astronaut_jpg):
 def test_damaged_store_is_reported(astronaut_jpg, facelens_home):
     store = ExemplarStore(builtins=False)
     store.add(astronaut_jpg, "happy")
-    (facelens_home / "exemplars" / "index.json").write_text("{not json")
-    with pytest.raises(GalleryError, match="damaged"):
-        store.list()
-    (facelens_home / "exemplars" / "index.json").write_text(json.dumps({"next_id": 5, "exemplars": []}))
-    with pytest.raises(GalleryError, match="inconsistent"):
-        store.list()
+    path = facelens_home / "exemplars" / "store.npz"
+    path.write_bytes(path.read_bytes()[:100])  # only one generation exists: nothing to fall back to
+    with pytest.raises(GalleryError, match="damaged.*exemplars repair"):
+        ExemplarStore(builtins=False).list()
 
 
 def test_cli(astronaut_jpg, capsys):
@@ -117,3 +117,22 @@ def test_describe_cli_without_a_vlm(group_jpg, capsys, monkeypatch):
     assert code == (0 if out["backend"] == "classifier" else 1)
     assert main(["describe", str(group_jpg[0]), "--face", "7"]) == 2
     assert "no face 7" in capsys.readouterr().err
+
+
+def test_builtins_need_no_scikit_image(monkeypatch, capsys, hopper):
+    """`pip install 'facelens[all]'` has no scikit-image: the built-in crops ship as package data."""
+    import sys
+
+    from facelens.tools import exemplars, samples
+
+    monkeypatch.setitem(sys.modules, "skimage", None)
+    samples.astronaut.cache_clear()
+    exemplars._builtin_data.cache_clear()
+    try:
+        assert main(["exemplars", "list"]) == 0
+        assert "builtin-astronaut-happy" in capsys.readouterr().out
+        near = ExemplarStore().nearest(face_and_crop(hopper).vector, 1)
+        assert near[0][0].id == "builtin-hopper-neutral" and near[0][1] < 0.3
+        assert ExemplarStore().image(near[0][0]).shape[2] == 3
+    finally:
+        exemplars._builtin_data.cache_clear()

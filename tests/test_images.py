@@ -101,3 +101,35 @@ def test_file_size_limit(tmp_path, astronaut):
     Image.fromarray(astronaut).save(path)
     with pytest.raises(ImageError, match="limit"):
         load_image(path, max_bytes=1000)
+
+
+@pytest.mark.parametrize("orientation", [0, 1, 9, 255])
+def test_exif_rotated_is_honest_for_values_that_rotate_nothing(orientation):
+    img = Image.fromarray(np.zeros((20, 40, 3), dtype=np.uint8))
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    loaded = load_image(_bytes(img, "JPEG", exif=exif.tobytes()))
+    assert loaded.rgb.shape[:2] == (20, 40) and loaded.exif_rotated is False
+
+
+def test_one_pixel_limit_ours_not_pillows(monkeypatch):
+    """Pillow's own bomb check (89.5 Mpx by default) must not refuse images under our documented
+    100 Mpx limit: it is set from ours. Scaled down here: Pillow's at 1,000 px, ours at 50,000."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    png = _bytes(Image.new("L", (200, 200)), "PNG")  # 40,000 px: over Pillow's, under ours
+    monkeypatch.setenv("FACELENS_MAX_IMAGE_PIXELS", "50000")
+    assert load_image(png).rgb.shape == (200, 200, 3)
+    assert Image.MAX_IMAGE_PIXELS == 50000
+    monkeypatch.setenv("FACELENS_MAX_IMAGE_PIXELS", "30000")  # read at each call: lowering works too
+    with pytest.raises(ImageError, match="FACELENS_MAX_IMAGE_PIXELS"):
+        load_image(png)
+
+
+def test_default_limit_is_the_documented_100_mpx(monkeypatch):
+    from facelens.tools import config
+
+    monkeypatch.delenv("FACELENS_MAX_IMAGE_PIXELS", raising=False)
+    assert config.max_image_pixels() == 100_000_000
+    bomb = _bytes(Image.new("L", (10_100, 10_000)), "PNG")  # 101 Mpx declared in a small file
+    with pytest.raises(ImageError, match="the limit is 100 Mpx"):
+        load_image(bomb)

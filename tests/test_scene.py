@@ -35,9 +35,12 @@ def test_json_round_trip_and_cache(group_jpg):
 def test_damaged_cache_entry_is_recomputed(group_jpg, facelens_home):
     path, _ = group_jpg
     analyze_image(path)
-    for p in (facelens_home / "cache").glob("*.json"):
-        p.write_text("{broken")
-    assert len(analyze_image(path).faces) == 4
+    entries = list((facelens_home / "cache").glob("*.npz"))
+    assert len(entries) == 1  # one file per entry: scene and embeddings commit together
+    for p in entries:
+        p.write_bytes(p.read_bytes()[:-200])  # cut short: the checksum no longer matches
+    again = analyze_image(path)
+    assert len(again.faces) == 4 and not again.cached
 
 
 def test_photo_without_faces(tmp_path):

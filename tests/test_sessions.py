@@ -251,3 +251,106 @@ def test_named_tracks_answer_questions_about_roles(stored, capsys):
     assert main(["session", "name", "call-1", str(astronaut), "--clear"]) == 0
     assert main(["session", "name", "nope", "1", "customer"]) == 2
     assert {p.track: p.name for p in store.load("call-1").people} == {hopper: "customer", astronaut: None}
+
+
+# --- summaries, overall mood, changes, comparisons, reports (agent/session_summary.py) ----------------
+
+
+def _record(session_id: str, looks: list[str], said: list[tuple[float, float, str, str]], *, name: str | None = "customer",
+            has_video: bool = True) -> store.SessionRecord:
+    """A stored session whose face looked ``looks[i]`` during second i (confidence 0.7)."""
+    timeline = [store.TimelineEntry(start=float(i), end=i + 1.0, emotion=e, confidence=0.7, track=1) for i, e in enumerate(looks)]
+    people = [store.TrackInfo(track=1, name=name, first_seen=0.0, last_seen=float(len(looks)), seconds=float(len(looks)))] if looks else []
+    transcript = [store.SessionSegment(start=a, end=b, text=t, emotion=e, valence={"angry": -0.7, "happy": 0.8}.get(e, 0.0)) for a, b, t, e in said]
+    rec = store.SessionRecord(session_id=session_id, source=f"{session_id}.mp4", created=store.now(), duration=float(max(len(looks), 1, *(b for _, b, _, _ in said))),
+                              has_video=has_video, has_audio=bool(said), fps=1.0, timeline=timeline, people=people,
+                              transcript=transcript, emotion_model="emotion.onnx" if has_video else None)
+    store.save(rec, [])
+    return rec
+
+
+CALL = [(0.0, 4.0, "Hello, how can I help you?", "neutral"), (6.0, 9.5, "This is the third time the delivery failed.", "angry"),
+        (17.0, 19.5, "I will refund you today.", "neutral"), (21.0, 24.0, "Thank you, that is great.", "happy")]
+
+
+def test_summary_mood_arc_and_key_moments():
+    from facelens.agent.session_summary import summarise
+
+    looks = ["neutral"] * 10 + ["angry"] * 10 + ["happy"] * 10
+    looks[25] = "sad"  # a one-second blip is not a change of mood
+    s = summarise(_record("arc", looks, CALL))
+    assert [(p.emotion, p.start) for p in s.arc] == [("neutral", 0.0), ("angry", 10.0), ("happy", 20.0)]
+    assert [(m.before, m.after, m.time) for m in s.moments] == [("neutral", "angry", 10.0), ("angry", "happy", 20.0)]
+    first = s.moments[0]
+    assert first.said_before[-1].text.startswith("This is the third time") and first.said_before[-1].emotion == "angry"
+    assert s.tracks[0].dominant in ("neutral", "angry") and s.words.dominant == "neutral"
+    assert "0:10: customer (track 1) went from looking neutral to looking angry (70%)" in s.text
+    assert "third time the delivery failed" in s.text and "looked" in s.text and "felt" not in s.text
+    assert '"summary_' not in s.text
+
+
+def test_session_questions_summary_overall_change_and_compare():
+    ask = lambda q, **kw: session_query.ask(q, backend="offline", **kw)  # noqa: E731
+    _record("calm-call", ["neutral"] * 20, [(0.0, 3.0, "Everything arrived on time.", "happy")])
+    _record("angry-call", ["neutral"] * 10 + ["angry"] * 10 + ["happy"] * 10, CALL)
+    a = ask("Summarise this session", session_id="angry-call")
+    assert a.sessions == ["angry-call"] and "Session angry-call: 0:30" in a.answer and "Key moments (2 changes" in a.answer
+    a = ask("What was the customer's mood overall, and when did it change?", session_id="angry-call")
+    assert "Overall, customer (track 1)" in a.answer and "neutral to looking angry" in a.answer and a.evidence
+    assert "0:10" in ask("when did the mood change?", session_id="angry-call").answer
+    a = ask("compare sessions calm-call and angry-call")
+    assert a.sessions == ["calm-call", "angry-call"] and a.answer.index("calm-call") < a.answer.index("angry-call")
+    assert "face negative 0%" in a.answer and "face negative 33%" in a.answer
+    assert "name two sessions" in ask("compare the sessions").answer
+    a = ask("which sessions had a frustrated customer?")
+    assert a.answer.index("angry-call") < a.answer.index("calm-call") if "calm-call" in a.answer else "angry-call" in a.answer
+    a = ask("what did the agent say before the customer got angry?", session_id="angry-call")
+    assert "third time" in a.answer and "does not tell speakers apart" in a.answer
+    assert "calm" in ask("give me a recap", session_id="calm-call").answer
+
+
+@pytest.mark.parametrize("looks,said,has_video,expect", [
+    ([], [], False, "0 utterances"),  # no speech, no face
+    ([], [(0.0, 1.0, "Hi.", "neutral")], False, "audio only"),  # one second, audio only
+    (["neutral"], [], True, "1 face track"),  # one second of video, no speech
+])
+def test_summary_of_empty_and_tiny_sessions(looks, said, has_video, expect):
+    from facelens.agent.session_summary import summarise
+
+    rec = _record("tiny", looks, said, has_video=has_video)
+    assert expect in summarise(rec).text
+    for q in ("summarise this session", "what was the overall mood?", "when did it change?"):
+        assert session_query.ask(q, backend="offline").answer  # an answer, never a traceback
+
+
+def test_summary_of_an_hours_long_session_is_bounded():
+    from facelens.agent.session_summary import MAX_MOMENTS, summarise
+
+    looks = [("angry", "neutral", "happy")[(i // 5) % 3] for i in range(3 * 3600)]  # 3 hours, a change every 5 s
+    s = summarise(_record("long", looks, [(float(t), t + 2.0, "words", "neutral") for t in range(0, 3 * 3600, 30)]))
+    assert len(s.moments) == MAX_MOMENTS and s.more_moments > 2000 and "more changes" in s.text
+    assert len(s.text) < 10_000
+
+
+def test_session_report_markdown_and_html(tmp_path, capsys):
+    _record("report-1", ["neutral"] * 10 + ["angry"] * 10, CALL[:2] + [(12.0, 14.0, "a | pipe <b>bold</b>", "neutral")])
+    assert main(["session", "report", "report-1", "-o", str(tmp_path / "r.md")]) == 0
+    md = (tmp_path / "r.md").read_text()
+    assert md.startswith("# Session report-1") and "## Key moments" in md and "neutral → angry" in md
+    assert "a \\| pipe" in md and "![emotion timeline](r-timeline.png)" in md
+    assert (tmp_path / "r-timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["session", "report", "report-1", "--format", "html", "-o", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert page.startswith("<!doctype html>") and "data:image/png;base64," in page
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold</b>" not in page  # transcript text is escaped
+    capsys.readouterr()
+    assert main(["session", "report", "report-1", "-o", "-"]) == 0
+    assert capsys.readouterr().out.startswith("# Session report-1")
+    # bad input: a folder, a missing folder, an unknown session, an unknown format
+    assert main(["session", "report", "report-1", "-o", str(tmp_path)]) == 2
+    assert main(["session", "report", "report-1", "-o", str(tmp_path / "no" / "r.md")]) == 2
+    assert main(["session", "report", "nope"]) == 2
+    with pytest.raises(SystemExit):
+        main(["session", "report", "report-1", "--format", "pdf"])
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "does not exist" in err

@@ -212,12 +212,15 @@ def test_gallery_enrol_list_remove() -> None:
     no_crash(at)
     assert "Enrolled Eileen from 1 photo" in texts(at)
     assert "Eileen" in str(at.table[0].value)
+
+    uploads = at.session_state["facelens_uploads"].path
+    assert not list(uploads.glob("*"))  # the enrolment photo is not kept
     from facelens.tools.identity import Gallery
 
     assert [p.name for p in Gallery().people()] == ["Eileen"]
     at.button(key="gal_remove").click().run()
     no_crash(at)
-    assert "Removed Eileen" in texts(at) and "Nobody is enrolled yet" in texts(at)
+    assert "Removed Eileen" in texts(at) and "cached analysis file" in texts(at) and "Nobody is enrolled yet" in texts(at)
     assert Gallery().people() == []
 
 
@@ -302,7 +305,7 @@ def test_settings_reach_the_agent_openai_compatible_server(monkeypatch: pytest.M
     finally:
         server.close()
     answer = at.chat_message[-1]
-    assert answer.markdown[0].value.startswith("Tool said:") and "Face 4" in answer.markdown[0].value
+    assert answer.markdown[0].value.startswith("Tool said:") and '"face": 4' in answer.markdown[0].value  # the facts are JSON data
     assert "ui-test-model" in answer.caption[0].value
     assert [r["model"] for r in server.requests] == ["ui-test-model", "ui-test-model"]
     assert not any("image_url" in json.dumps(r) for r in server.requests)  # no pixels left the machine
@@ -343,7 +346,7 @@ def test_cli_ui_command_line_and_bad_port(capsys: pytest.CaptureFixture[str]) ->
     from facelens.agent.cli.ui import app_path, streamlit_command
 
     cmd = streamlit_command(8999, "127.0.0.1")
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and Path(cmd[4]) == app_path() and app_path().exists()
+    assert cmd[1:4] == ["-m", "facelens.ui.launch", "run"] and Path(cmd[4]) == app_path() and app_path().exists()
     assert cmd[cmd.index("--server.headless") + 1] == "true" and cmd[cmd.index("--server.port") + 1] == "8999"
     assert main(["ui", "--port", "70000"]) == 2
     assert "--port must be between" in capsys.readouterr().err

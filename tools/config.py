@@ -16,6 +16,24 @@ MAX_IMAGE_BYTES = int(os.environ.get("FACELENS_MAX_IMAGE_BYTES", 50 * 1024 * 102
 MAX_IMAGE_PIXELS = int(os.environ.get("FACELENS_MAX_IMAGE_PIXELS", 100_000_000))
 
 
+def max_image_pixels() -> int:
+    """The one pixel-count limit (FACELENS_MAX_IMAGE_PIXELS, read now; default 100 Mpx)."""
+    raw = os.environ.get("FACELENS_MAX_IMAGE_PIXELS")
+    try:
+        return int(raw) if raw else MAX_IMAGE_PIXELS
+    except ValueError as exc:
+        raise ConfigError(f"FACELENS_MAX_IMAGE_PIXELS must be a whole number, not {raw!r}.") from exc
+
+
+def max_image_bytes() -> int:
+    """The file-size limit (FACELENS_MAX_IMAGE_BYTES, read now; default 50 MB)."""
+    raw = os.environ.get("FACELENS_MAX_IMAGE_BYTES")
+    try:
+        return int(raw) if raw else MAX_IMAGE_BYTES
+    except ValueError as exc:
+        raise ConfigError(f"FACELENS_MAX_IMAGE_BYTES must be a whole number, not {raw!r}.") from exc
+
+
 def home() -> Path:
     """Return FACELENS_HOME (created on first use, private to the user)."""
     raw = os.environ.get("FACELENS_HOME") or str(Path.home() / ".facelens")

@@ -1,18 +1,22 @@
 """Few-shot exemplars: labelled face crops shown to a VLM before the query face.
 
 An exemplar is a face crop, an emotion label and a short note ("wrinkled nose, raised upper lip").
-Built-in exemplars are defined in ``prompts/exemplars.yaml`` (public-domain sample portraits); the
-user's own live under FACELENS_HOME/exemplars: the crop (JPEG), its 128-d face embedding and the
-metadata. For a query face the k nearest exemplars by face embedding (FAISS, L2) go into the prompt
-as image + answer turns. Embeddings are biometric data: they stay local, and ``remove`` deletes them.
+Built-in exemplars are defined in ``prompts/exemplars.yaml``; their face crops (public-domain
+sample portraits) ship as package data in ``facelens/tools/data/exemplars``. The user's own live
+under FACELENS_HOME/exemplars: one crop (JPEG) each, and one store file ``store.npz`` with every
+128-d face embedding and the metadata, committed in one atomic step with a checksum and the last
+good generation kept (``facelens.tools.atomic``); a crop whose commit never happened is deleted at
+the next open. For a query face the k nearest exemplars by face embedding (FAISS, L2) go into the
+prompt as image + answer turns. Embeddings are biometric data: they stay local, and ``remove``
+deletes them from both generations.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-import os
-import tempfile
+import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from facelens.tools import config, faces
+from facelens.tools.atomic import Generations, remove_files, stale_temps, write_sealed
 from facelens.tools.errors import GalleryError, InputError, NoFaceError, NotFoundError
 from facelens.tools.images import LoadedImage, load_image
 from facelens.tools.schema import EMOTIONS, Result
@@ -95,21 +100,39 @@ def face_and_crop(rgb: np.ndarray, *, assume_crop: bool = False) -> FaceCrop:
     return FaceCrop(vector=vec.astype(np.float32), crop=np.ascontiguousarray(crop), rgb=work, landmarks=found[0].landmarks)
 
 
+def _builtin_meta() -> tuple[Exemplar, ...]:
+    """The built-in exemplars' metadata (no images: listing them needs no face models)."""
+    return tuple(
+        Exemplar(id=d["id"], label=_check_label(d["label"]), note=d.get("note"),
+                 compound_emotions=list(d.get("compound_emotions") or []), builtin=True, source=d["source"])
+        for d in _definitions().get("builtin") or []
+    )
+
+
+def builtin_crop(d: dict) -> np.ndarray:
+    """The shipped face crop of a built-in exemplar (package data, no scikit-image needed)."""
+    from importlib import resources
+
+    name = d.get("crop") or str(d["source"]).removeprefix("sample:") + ".jpg"
+    try:
+        data = resources.files("facelens.tools.data.exemplars").joinpath(name).read_bytes()
+    except (FileNotFoundError, ModuleNotFoundError, NotADirectoryError, TypeError):
+        data = (Path(__file__).parent / "data" / "exemplars" / name).read_bytes()  # editable installs
+    return load_image(data).rgb
+
+
 @lru_cache(maxsize=None)
 def _builtin_data() -> tuple[tuple[Exemplar, ...], np.ndarray, tuple[np.ndarray, ...]]:
-    from facelens.tools import samples
-
     exs, vecs, crops = [], [], []
-    for d in _definitions().get("builtin") or []:
-        name = str(d["source"]).removeprefix("sample:")
-        rgb = samples.PEOPLE[name]()
-        fc = face_and_crop(rgb)
-        vec, crop = fc.vector, fc.crop
-        exs.append(Exemplar(id=d["id"], label=_check_label(d["label"]), note=d.get("note"),
-                            compound_emotions=list(d.get("compound_emotions") or []), builtin=True, source=d["source"]))
-        vecs.append(vec)
+    for ex, d in zip(_builtin_meta(), _definitions().get("builtin") or []):
+        crop = builtin_crop(d)
+        vecs.append(face_and_crop(crop).vector)
+        exs.append(ex)
         crops.append(crop)
     return tuple(exs), np.asarray(vecs, dtype=np.float32).reshape(-1, DIM), tuple(crops)
+
+
+_CROP = re.compile(r"^ex\d+\.jpg$")
 
 
 class ExemplarStore:
@@ -119,36 +142,83 @@ class ExemplarStore:
         self.root = Path(root) if root else config.subdir("exemplars")
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.builtins = builtins
+        self.store = Generations(self.root / "store.npz", "the exemplar store", "facelens exemplars repair")
+        self._opened = False
 
     # --- storage ---------------------------------------------------------------------------
-    def _lock(self):
+    def _lock(self, timeout: float = 60):
         from filelock import FileLock
 
-        return FileLock(str(self.root / ".lock"), timeout=60)
+        return FileLock(str(self.root / ".lock"), timeout=timeout)
 
-    def _read(self) -> tuple[dict, np.ndarray]:
-        meta_path, vec_path = self.root / "index.json", self.root / "vectors.npy"
-        if not meta_path.exists():
-            return {"next_id": 1, "exemplars": []}, np.zeros((0, DIM), dtype=np.float32)
+    @staticmethod
+    def _parse(payload: bytes) -> tuple[dict, np.ndarray]:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+            vecs = np.asarray(data["vectors"], dtype=np.float32).reshape(-1, DIM)
+            meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+        if len(vecs) != len(meta["exemplars"]):
+            raise ValueError(f"{len(vecs)} vectors for {len(meta['exemplars'])} exemplars (inconsistent)")
+        return meta, vecs
+
+    def _open(self) -> None:
+        """Once per store object, under the lock: finish what a killed process left (stale temp
+        files, crops never committed) and move a store of the old two-file layout into one file."""
+        if self._opened:
+            return
+        from filelock import Timeout
+
         try:
-            meta = json.loads(meta_path.read_text())
-            vecs = np.load(vec_path) if vec_path.exists() else np.zeros((0, DIM), dtype=np.float32)
+            with self._lock(timeout=0):
+                self._migrate()
+                self.store.clean()
+                meta, _ = self._read()
+                remove_files(stale_temps(self.root) + list(self.root.glob(".tmp-*")))  # and older versions' temp files
+                known = {f"{d['id']}.jpg" for d in meta["exemplars"]}
+                remove_files([p for p in self.root.glob("ex*.jpg") if _CROP.match(p.name) and p.name not in known])
+        except Timeout:
+            return  # another process is writing now; clean up next time
+        self._opened = True
+
+    def _migrate(self) -> None:
+        """The layout before facelens 0.1's atomic store: index.json + vectors.npy, renamed one by one."""
+        old_meta, old_vecs = self.root / "index.json", self.root / "vectors.npy"
+        if not old_meta.exists() or self.store.path.exists():
+            return
+        try:
+            meta = json.loads(old_meta.read_text())
+            vecs = np.load(old_vecs) if old_vecs.exists() else np.zeros((0, DIM), dtype=np.float32)
         except (OSError, ValueError) as exc:
             raise GalleryError(f"The exemplar store {self.root} is damaged: {exc}.", hint="Remove that folder and add the exemplars again.") from exc
-        if len(vecs) != len(meta.get("exemplars", [])):
+        vecs = np.asarray(vecs, dtype=np.float32).reshape(-1, DIM)
+        n = len(meta.get("exemplars", []))
+        if len(vecs) > n:  # an add killed between its two renames: its vector never got its metadata
+            vecs = vecs[:n]
+        if len(vecs) != n:
             raise GalleryError(f"The exemplar store {self.root} is inconsistent (vectors and metadata differ).", hint="Remove that folder and add the exemplars again.")
-        return meta, vecs.astype(np.float32).reshape(-1, DIM)
+        self._commit(meta, vecs)
+        remove_files([old_meta, old_vecs])
 
-    def _write(self, meta: dict, vecs: np.ndarray) -> None:
-        import io
+    def _read(self) -> tuple[dict, np.ndarray]:
+        loaded = self.store.load(self._parse)
+        if loaded.value is None:
+            return {"next_id": 1, "exemplars": []}, np.zeros((0, DIM), dtype=np.float32)
+        meta, vecs = loaded.value  # type: ignore[misc]
+        return meta, vecs
 
+    def _commit(self, meta: dict, vecs: np.ndarray, *, keep_previous: bool = True) -> None:
         buf = io.BytesIO()
-        np.save(buf, vecs.astype(np.float32))
-        for name, data in (("vectors.npy", buf.getvalue()), ("index.json", json.dumps(meta, indent=2).encode())):
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, self.root / name)
+        np.savez(buf, vectors=np.asarray(vecs, dtype=np.float32).reshape(-1, DIM),
+                 meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+        self.store.commit(buf.getvalue(), keep_previous=keep_previous)
+
+    def repair(self) -> str:
+        """Restore the last good generation over a damaged store file (or start empty)."""
+        with self._lock():
+            return self.store.repair(self._parse)
+
+    def status(self) -> str | None:
+        """None when the store file is sound or absent, else what is wrong with it."""
+        return self.store.status(self._parse)
 
     # --- public API ------------------------------------------------------------------------
     def add(self, image: str | Path | bytes | LoadedImage, label: str, note: str | None = None, *, assume_crop: bool = False) -> Exemplar:
@@ -165,41 +235,66 @@ class ExemplarStore:
         img = load_image(image)
         fc = face_and_crop(img.rgb, assume_crop=assume_crop)
         vec, crop = fc.vector, fc.crop
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(crop).save(buf, format="JPEG", quality=92)
+        self._open()
         with self._lock():
+            self.store.check_writable(self._parse)
             meta, vecs = self._read()
             ex = Exemplar(id=f"ex{meta['next_id']}", label=label, note=note or None, source=img.source,
                           added=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-            from PIL import Image
-
-            Image.fromarray(crop).save(self.root / f"{ex.id}.jpg", quality=92)
+            # the crop first, then the commit that makes it part of the store
+            write_sealed(self.root / f"{ex.id}.jpg", buf.getvalue(), sealed=False)
             meta["exemplars"].append(ex.model_dump())
             meta["next_id"] += 1
-            self._write(meta, np.vstack([vecs, vec[None, :]]))
+            self._commit(meta, np.vstack([vecs, vec[None, :]]))
         log.info("added exemplar %s (%s)", ex.id, label)
         return ex
 
     def list(self) -> list[Exemplar]:
         """Every exemplar: built-in first, then the user's in the order added."""
+        self._open()
         meta, _ = self._read()
         user = [Exemplar.model_validate(d) for d in meta["exemplars"]]
-        return (list(_builtin_data()[0]) if self.builtins else []) + user
+        return (list(_builtin_meta()) if self.builtins else []) + user
 
     def remove(self, exemplar_id: str) -> Exemplar:
         """Delete one of the user's exemplars: its crop, embedding and metadata."""
         if exemplar_id.startswith("builtin-"):
             raise InputError(f"{exemplar_id} is built in and cannot be removed.", hint="Use ExemplarStore(builtins=False) to leave the built-in ones out.")
+        return self.remove_many([exemplar_id])[0]
+
+    def remove_many(self, exemplar_ids: list[str]) -> list[Exemplar]:
+        """Delete several of the user's exemplars in one commit (both generations), then their crops."""
+        self._open()
         with self._lock():
+            self.store.check_writable(self._parse)
             meta, vecs = self._read()
             ids = [d["id"] for d in meta["exemplars"]]
-            if exemplar_id not in ids:
-                raise NotFoundError(f"No exemplar '{exemplar_id}'.", hint="See `facelens exemplars list`.")
-            i = ids.index(exemplar_id)
-            ex = Exemplar.model_validate(meta["exemplars"].pop(i))
-            self._write(meta, np.delete(vecs, i, axis=0))
-            (self.root / f"{exemplar_id}.jpg").unlink(missing_ok=True)
-        return ex
+            missing = [e for e in exemplar_ids if e not in ids]
+            if missing:
+                raise NotFoundError(f"No exemplar '{missing[0]}'.", hint="See `facelens exemplars list`.")
+            drop = sorted(ids.index(e) for e in set(exemplar_ids))
+            gone = [Exemplar.model_validate(meta["exemplars"][i]) for i in drop]
+            meta["exemplars"] = [d for i, d in enumerate(meta["exemplars"]) if i not in drop]
+            self._commit(meta, np.delete(vecs, drop, axis=0), keep_previous=False)
+            remove_files([self.root / f"{ex.id}.jpg" for ex in gone])
+        return gone
+
+    def matching(self, vectors: np.ndarray, threshold: float) -> list[Exemplar]:
+        """The user's exemplars whose face is within ``threshold`` (L2) of any of ``vectors``."""
+        self._open()
+        meta, vecs = self._read()
+        q = np.asarray(vectors, dtype=np.float32).reshape(-1, DIM)
+        if not len(vecs) or not len(q):
+            return []
+        d = np.linalg.norm(vecs[:, None, :] - q[None, :, :], axis=2).min(axis=1)
+        return [Exemplar.model_validate(m) for m, di in zip(meta["exemplars"], d) if di <= threshold]
 
     def _all(self) -> tuple[list[Exemplar], np.ndarray]:
+        self._open()
         meta, vecs = self._read()
         user = [Exemplar.model_validate(d) for d in meta["exemplars"]]
         if not self.builtins:

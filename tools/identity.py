@@ -1,10 +1,17 @@
 """The identity gallery: who is who, by 128-d dlib face embeddings, searched with FAISS.
 
 Storage: one file, ``FACELENS_HOME/gallery/gallery.npz``, holding the vectors, their metadata
-(JSON) and, for large galleries, the serialised FAISS index. Every write takes an exclusive file
-lock, re-reads the latest gallery, writes a temp file, fsyncs it and renames it over the old one:
-two processes enrolling at once lose nothing, and a crash mid-write leaves the old gallery intact.
-Removal rewrites the file without the person's vectors, so they are really gone.
+(JSON) and, for large galleries, the serialised FAISS index, sealed with a checksum
+(``facelens.tools.atomic``). Every write takes an exclusive file lock, re-reads the latest gallery
+and commits a new generation in one atomic rename; the previous one is kept as ``gallery.npz.prev``.
+Two processes enrolling at once lose nothing; a crash mid-write leaves the old gallery intact and
+its temp file is deleted at the next open; a damaged file is detected, read from the last good
+generation with a warning, and restored with ``facelens gallery repair``. Removal rewrites both
+generations without the person's vectors, so they are really gone.
+
+Names are tidied once (Unicode NFC, whitespace collapsed) and are unique without regard to case:
+enrolling "alice" when "Alice" exists adds to Alice. Control, bidi-override and zero-width
+characters are refused.
 
 Matching is open-set: a face whose nearest enrolled embedding is farther than the threshold is
 "unknown" (with its distance), never forced onto the nearest name.
@@ -17,7 +24,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from facelens.tools import config
-from facelens.tools.errors import GalleryError, InputError, NotFoundError
+from facelens.tools.atomic import DamagedError, Generations, remove_files
+from facelens.tools.errors import InputError, NotFoundError
+from facelens.tools.names import RESERVED, check_name, name_key, tidy  # noqa: F401 (re-exported)
 from facelens.tools.schema import IdentityMatch
 
 log = logging.getLogger(__name__)
@@ -36,7 +44,6 @@ DEFAULT_THRESHOLD = float(os.environ.get("FACELENS_IDENTITY_THRESHOLD", 0.53))
 #: galleries up to this size are searched exactly; bigger ones with an IVF index
 EXACT_LIMIT = 50_000
 DIM = 128
-RESERVED = {"unknown"}
 
 
 @dataclass(frozen=True)
@@ -60,18 +67,6 @@ class Person:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "images": self.images, "sources": list(self.sources), "added": self.added}
-
-
-def check_name(name: str) -> str:
-    """Validate and normalise a person's name."""
-    clean = " ".join(str(name).split())
-    if not clean:
-        raise InputError("A person's name cannot be empty.")
-    if clean.lower() in RESERVED:
-        raise InputError(f"'{clean}' is reserved; choose another name.")
-    if len(clean) > 100 or re.search(r"[\x00-\x1f]", clean):
-        raise InputError("A name must be at most 100 printable characters.")
-    return clean
 
 
 #: inverted lists an IVF query scans (see build_index for the measured trade-off)
@@ -102,6 +97,15 @@ def build_index(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT, nprobe: 
     return index
 
 
+@dataclass(frozen=True)
+class Removal:
+    """What :meth:`Gallery.remove_person` deleted."""
+
+    name: str  # the person's name as enrolled
+    embeddings: int  # how many embeddings were deleted
+    vectors: np.ndarray  # the deleted embeddings (to find the person's faces in other stores)
+
+
 class Gallery:
     """A persistent, locked, atomically written face gallery.
 
@@ -113,54 +117,90 @@ class Gallery:
     def __init__(self, path: str | Path | None = None, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.path = Path(path) if path else config.subdir("gallery") / "gallery.npz"
         self.threshold = threshold
-        self._stamp: tuple[int, int] | None = None
+        self.store = Generations(self.path, "the gallery", "facelens gallery repair")
+        #: what is wrong with the gallery file when the last good generation is being read instead
+        self.damaged: str | None = None
+        self._cleaned = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self._stamp: tuple[int, int, int] | None = None
         self._vectors = np.zeros((0, DIM), dtype=np.float32)
         self._entries: list[Entry] = []
         self._next_id = 1
         self._index = None
+        self.damaged = None
 
     # --- storage ------------------------------------------------------------------------
 
-    def _lock(self):
+    def _lock(self, timeout: float = 60):
         from filelock import FileLock
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.path) + ".lock", timeout=60)
+        return FileLock(str(self.path) + ".lock", timeout=timeout)
+
+    def _clean_once(self) -> None:
+        """Delete temp files of writes that were killed, unless a write is in flight right now."""
+        if self._cleaned or not self.path.parent.is_dir():
+            return
+        from filelock import Timeout
+
+        try:
+            with self._lock(timeout=0):
+                self.store.clean()
+                # temp files of versions before the sealed store (each held a whole gallery)
+                remove_files([p for p in self.path.parent.glob(".gallery-*.tmp") if p.is_file()])
+        except Timeout:
+            return  # another process is writing: its temp file is not stale
+        self._cleaned = True
+
+    @staticmethod
+    def _parse(payload: bytes) -> tuple[np.ndarray, list[Entry], int, np.ndarray | None]:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+            vectors = np.asarray(data["vectors"], dtype=np.float32).reshape(-1, DIM)
+            meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+            index_bytes = np.asarray(data["index"], dtype=np.uint8) if "index" in data.files else None
+        entries = [Entry(**e) for e in meta["entries"]]
+        if len(entries) != len(vectors):
+            raise ValueError(f"{len(vectors)} vectors for {len(entries)} entries")
+        return vectors, entries, int(meta.get("next_id", len(entries) + 1)), index_bytes
 
     def _refresh(self) -> None:
         """Re-read the file if another process changed it."""
+        self._clean_once()
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            if self._stamp is not None:
-                self.__init__(self.path, self.threshold)  # type: ignore[misc]
+            if self._stamp is not None or self._entries:
+                self._reset()
             return
-        stamp = (st.st_mtime_ns, st.st_size)
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         if stamp == self._stamp:
             return
-        try:
-            with np.load(self.path, allow_pickle=False) as data:
-                vectors = np.asarray(data["vectors"], dtype=np.float32)
-                meta = json.loads(bytes(data["meta"]).decode("utf-8"))
-                index_bytes = data["index"] if "index" in data.files else None
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-            raise GalleryError(
-                f"The gallery file {self.path} is damaged ({exc}).",
-                hint="Restore it from a backup or delete it to start an empty gallery.",
-            ) from exc
-        self._vectors = vectors.reshape(-1, DIM)
-        self._entries = [Entry(**e) for e in meta["entries"]]
-        self._next_id = int(meta.get("next_id", len(self._entries) + 1))
+        loaded = self.store.load(self._parse)
+        if loaded.value is None:
+            self._reset()
+            return
+        vectors, entries, next_id, index_bytes = loaded.value  # type: ignore[misc]
+        self._vectors, self._entries, self._next_id = vectors, entries, next_id
         self._index = None
         if index_bytes is not None and len(index_bytes):
             import faiss
 
-            self._index = faiss.deserialize_index(np.asarray(index_bytes, dtype=np.uint8))
+            self._index = faiss.deserialize_index(index_bytes)
             if hasattr(self._index, "nprobe"):  # galleries saved by older versions get today's setting
                 faiss.extract_index_ivf(self._index).nprobe = NPROBE
+        self.damaged = loaded.problem
         self._stamp = stamp
 
-    def _write(self, vectors: np.ndarray, entries: list[Entry], next_id: int) -> None:
+    def _writable(self) -> None:
+        if self.damaged:
+            raise DamagedError(
+                f"Nothing was changed: {self.damaged}",
+                hint="Run `facelens gallery repair` to restore the last good generation, then try again.",
+            )
+
+    def _write(self, vectors: np.ndarray, entries: list[Entry], next_id: int, *, keep_previous: bool = True) -> None:
         index_bytes = np.zeros(0, dtype=np.uint8)
         index = build_index(vectors)
         if len(vectors) > EXACT_LIMIT:  # an IVF index is worth keeping; a flat one is rebuilt on load
@@ -170,25 +210,27 @@ class Gallery:
         meta = {"version": 1, "next_id": next_id, "entries": [e.__dict__ for e in entries]}
         buf = io.BytesIO()
         np.savez(buf, vectors=vectors.astype(np.float32), meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), index=index_bytes)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".gallery-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buf.getvalue())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self.store.commit(buf.getvalue(), keep_previous=keep_previous)
         self._stamp = None
         self._refresh()
         self._index = index
 
     # --- public API ------------------------------------------------------------------------
 
-    def add(self, name: str, vectors: np.ndarray, sources: Sequence[str]) -> list[int]:
-        """Enrol embeddings for a person (locked read-modify-write). Returns the new entry ids."""
+    def canonical(self, name: str) -> str | None:
+        """The enrolled spelling of a name (matched without regard to case), or None."""
+        self._refresh()
+        key = name_key(name)
+        return next((e.name for e in self._entries if name_key(e.name) == key), None)
+
+    def add_person(self, name: str, vectors: np.ndarray, sources: Sequence[str]) -> tuple[str, list[int]]:
+        """Enrol embeddings for a person (locked read-modify-write).
+
+        A name that matches an enrolled one without regard to case adds to that person.
+
+        Returns:
+            (the person's name as enrolled, the new entry ids).
+        """
         name = check_name(name)
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, DIM)
         if len(vectors) != len(sources):
@@ -196,25 +238,67 @@ class Gallery:
         with self._lock():
             self._stamp = None
             self._refresh()
+            self._writable()
+            key = name_key(name)
+            name = next((e.name for e in self._entries if name_key(e.name) == key), name)
             now = time.time()
             new = [Entry(self._next_id + i, name, str(s), now) for i, s in enumerate(sources)]
             self._write(np.vstack([self._vectors, vectors]), self._entries + new, self._next_id + len(new))
-        return [e.id for e in new]
+        return name, [e.id for e in new]
 
-    def remove(self, name: str) -> int:
-        """Delete every embedding and all metadata of a person. Returns how many were removed."""
+    def add(self, name: str, vectors: np.ndarray, sources: Sequence[str]) -> list[int]:
+        """Enrol embeddings for a person (see :meth:`add_person`). Returns the new entry ids."""
+        return self.add_person(name, vectors, sources)[1]
+
+    def remove_person(self, name: str) -> Removal:
+        """Delete every embedding and all metadata of exactly one person, from both generations.
+
+        ``name`` is tidied like an enrolled name and matched without regard to case.
+
+        Raises:
+            NotFoundError: no one has that name. InputError: it matches several people (galleries
+                written before names were unique) and none exactly.
+        """
+        key = name_key(name)
         with self._lock():
             self._stamp = None
             self._refresh()
-            keep = [i for i, e in enumerate(self._entries) if e.name.casefold() != name.casefold()]
-            removed = len(self._entries) - len(keep)
-            if not removed:
+            self._writable()
+            names = sorted({e.name for e in self._entries if name_key(e.name) == key})
+            if not names:
                 raise NotFoundError(
-                    f"No one called '{name}' is in the gallery.",
+                    f"No one called '{tidy(name)}' is in the gallery.",
                     hint="See who is enrolled with: facelens gallery list",
                 )
-            self._write(self._vectors[keep], [self._entries[i] for i in keep], self._next_id)
-        return removed
+            if len(names) > 1:
+                exact = [n for n in names if n == tidy(name)]
+                if len(exact) != 1:
+                    raise InputError(
+                        f"'{tidy(name)}' matches {len(names)} people: {', '.join(repr(n) for n in names)}.",
+                        hint="Remove one at a time by its exact name (see facelens gallery list).",
+                    )
+                names = exact
+            target = names[0]
+            keep = [i for i, e in enumerate(self._entries) if e.name != target]
+            gone = [i for i, e in enumerate(self._entries) if e.name == target]
+            removed = self._vectors[gone].copy()
+            self._write(self._vectors[keep], [self._entries[i] for i in keep], self._next_id, keep_previous=False)
+        return Removal(name=target, embeddings=len(gone), vectors=removed)
+
+    def remove(self, name: str) -> int:
+        """Delete every embedding and all metadata of a person. Returns how many were removed."""
+        return self.remove_person(name).embeddings
+
+    def repair(self) -> str:
+        """Restore the last good generation over a damaged gallery file (or start empty). Returns what was done."""
+        with self._lock():
+            message = self.store.repair(self._parse)
+            self._reset()
+        return message
+
+    def status(self) -> str | None:
+        """None when the gallery file is sound or absent, else what is wrong with it."""
+        return self.store.status(self._parse)
 
     def people(self) -> list[Person]:
         """Everyone enrolled, by name."""
@@ -351,7 +435,7 @@ def enroll(name: str, images: Sequence[str | Path], *, face: int | None = None, 
         boxes.append(box)
         vecs.append(vec)
     gallery = gallery or Gallery()
-    ids = gallery.add(name, np.vstack(vecs), [Path(str(p)).name for p in images])
+    name, ids = gallery.add_person(name, np.vstack(vecs), [Path(str(p)).name for p in images])
     return [Enrolled(name, str(p), b, i) for p, b, i in zip(images, boxes, ids)]
 
 

@@ -86,17 +86,20 @@ def load_image(
     Args:
         source: a path, raw file bytes, or an already loaded image (returned as is).
         max_bytes: file size limit (default ``FACELENS_MAX_IMAGE_BYTES``, 50 MB).
-        max_pixels: pixel-count limit (default ``FACELENS_MAX_IMAGE_PIXELS``, 100 Mpx).
+        max_pixels: pixel-count limit (default ``FACELENS_MAX_IMAGE_PIXELS``, 100 Mpx); Pillow's
+            own decompression-bomb limit is set from it, so there is one limit.
 
     Raises:
         ImageError: missing, empty, truncated, corrupt, unsupported or oversized input.
     """
     if isinstance(source, LoadedImage):
         return source
-    max_bytes = max_bytes or config.MAX_IMAGE_BYTES
-    max_pixels = max_pixels or config.MAX_IMAGE_PIXELS
+    max_bytes = max_bytes or config.max_image_bytes()
+    max_pixels = max_pixels or config.max_image_pixels()
     data, name = _read_bytes(source, max_bytes)
     label = name or "the uploaded image"
+    # one limit, ours: Pillow's own bomb check (89.5 Mpx by default) would refuse images under it
+    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -116,7 +119,8 @@ def load_image(
                 raise ImageError(f"{label} has no pixels ({width}x{height}).")
             img.load()
             orientation = img.getexif().get(0x0112, 1)
-            rotated = orientation not in (None, 1)
+            # only 2..8 rotate or mirror; 1 and invalid values leave the pixels as they are
+            rotated = orientation in (2, 3, 4, 5, 6, 7, 8)
             img = ImageOps.exif_transpose(img) if rotated else img
             rgb = _to_rgb(img)
     except ImageError:

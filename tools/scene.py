@@ -4,22 +4,25 @@ image -> safe decode -> detection -> landmarks -> per face, batched: embedding, 
 gender, position and clothing colour -> identity lookup -> :class:`SceneAnalysis`.
 
 The expensive part is cached by image content hash (and detector) under FACELENS_HOME/cache, so a
-follow-up question about the same photo costs no new inference. Identity is never cached: it is
-looked up again each time, so enrolling or removing a person takes effect at once.
+follow-up question about the same photo costs no new inference: one sealed file per entry (the
+scene JSON and the face embeddings together), written in one atomic step; a damaged entry is
+recomputed, and temp files a killed process left are deleted when the cache is next written.
+Identity is never cached: it is looked up again each time, so enrolling or removing a person takes
+effect at once; removing a person also deletes the cache entries holding their face
+(:func:`forget_faces`).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from facelens.tools import appearance, config, faces
+from facelens.tools import appearance, atomic, config, faces
 from facelens.tools.errors import FacelensError
 from facelens.tools.images import LoadedImage, load_image
 from facelens.tools.schema import FaceAnalysis, ImageInfo, SceneAnalysis
@@ -30,10 +33,9 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = "1"
 
 
-def _cache_paths(sha: str, detector: str) -> tuple[Path, Path]:
+def _cache_path(sha: str, detector: str) -> Path:
     key = f"{sha}-{detector}-v{CACHE_VERSION}{_model_tag()}"
-    folder = config.subdir("cache")
-    return folder / f"{key}.json", folder / f"{key}.npy"
+    return config.subdir("cache") / f"{key}.npz"
 
 
 def _model_tag() -> str:
@@ -46,15 +48,19 @@ def _model_tag() -> str:
         return ""
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _read_entry(path: Path) -> tuple[SceneAnalysis, np.ndarray]:
+    with np.load(io.BytesIO(atomic.read_sealed(path)), allow_pickle=False) as data:
+        scene = SceneAnalysis.model_validate_json(bytes(data["scene"]))
+        vecs = np.asarray(data["vectors"], dtype=np.float32)
+    return scene, vecs
+
+
+def _write_entry(path: Path, scene: SceneAnalysis, vecs: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, scene=np.frombuffer(scene.model_dump_json().encode(), dtype=np.uint8), vectors=np.asarray(vecs, dtype=np.float32))
+    old = [p for p in path.parent.glob(".tmp-*") if time.time() - p.stat().st_mtime > 3600]  # older versions' temps
+    atomic.remove_files(atomic.stale_temps(path.parent) + old)  # left by killed processes
+    atomic.write_sealed(path, buf.getvalue())
 
 
 def _estimate_attributes(rgb: np.ndarray, found: list[faces.Face], vecs: np.ndarray, timings: dict[str, float]) -> list[dict]:
@@ -107,26 +113,20 @@ def analyze_image(
     t0 = time.perf_counter()
     img = load_image(source)
     timings["decode"] = (time.perf_counter() - t0) * 1000
-    json_path, vec_path = _cache_paths(img.sha256, detector)
+    path = _cache_path(img.sha256, detector)
     scene: SceneAnalysis | None = None
     vecs: np.ndarray | None = None
-    if use_cache and json_path.exists() and vec_path.exists():
+    if use_cache and path.exists():
         try:
-            scene = SceneAnalysis.model_validate_json(json_path.read_bytes())
-            vecs = np.load(vec_path)
+            scene, vecs = _read_entry(path)
             scene = scene.model_copy(update={"cached": True, "image": _image_info(img)})
-        except (ValueError, OSError) as exc:  # a damaged cache entry is just recomputed
-            log.warning("ignoring damaged cache entry %s: %s", json_path.name, exc)
+        except Exception as exc:  # a damaged cache entry is just recomputed
+            log.warning("ignoring damaged cache entry %s: %s", path.name, exc)
             scene = None
     if scene is None:
         scene, vecs = _compute(img, detector, timings)
         if use_cache:
-            import io
-
-            buf = io.BytesIO()
-            np.save(buf, vecs)
-            _atomic_write(vec_path, buf.getvalue())
-            _atomic_write(json_path, scene.model_dump_json().encode())
+            _write_entry(path, scene, vecs)
     assert vecs is not None
     if identify and scene.faces:
         t = time.perf_counter()
@@ -188,13 +188,40 @@ def clear_cache() -> int:
     return n
 
 
+def forget_faces(vectors: np.ndarray, threshold: float) -> int:
+    """Delete every cache entry holding a face within ``threshold`` (L2) of one of ``vectors``,
+    and any temp or unreadable entry (it may hold them too). Returns the number of files removed."""
+    q = np.asarray(vectors, dtype=np.float32).reshape(-1, 128)
+    doomed = atomic.stale_temps(config.subdir("cache"), max_age_s=0) + list(config.subdir("cache").glob(".tmp-*"))
+    for p in config.subdir("cache").iterdir():
+        if not p.is_file() or p in doomed:
+            continue
+        try:
+            if p.suffix == ".npz":
+                _, vecs = _read_entry(p)
+            elif p.suffix == ".npy":  # entries of older versions: embeddings beside a .json
+                vecs = np.load(p, allow_pickle=False)
+            else:
+                continue
+            vecs = np.asarray(vecs, dtype=np.float32).reshape(-1, 128)
+            hit = bool(len(vecs) and len(q)) and float(np.linalg.norm(vecs[:, None, :] - q[None, :, :], axis=2).min()) <= threshold
+        except Exception:  # unreadable: cannot prove it is free of the person
+            hit = True
+        if hit:
+            doomed += [p] + ([p.with_suffix(".json")] if p.suffix == ".npy" else [])
+    return atomic.remove_files(doomed)
+
+
 def face_embeddings(source: str | Path | bytes | LoadedImage, detector: str = faces.DEFAULT_DETECTOR) -> np.ndarray:
     """The N x 128 embeddings of the faces of :func:`analyze_image` (same order), from the cache."""
     img = load_image(source)
-    _, vec_path = _cache_paths(img.sha256, detector)
-    if not vec_path.exists():
-        analyze_image(img, detector=detector, identify=False)
-    return np.load(vec_path)
+    path = _cache_path(img.sha256, detector)
+    try:
+        return _read_entry(path)[1]
+    except Exception:  # absent or damaged: compute it (and cache it) again
+        pass
+    analyze_image(img, detector=detector, identify=False)
+    return _read_entry(path)[1]
 
 
 def dumps(scene: SceneAnalysis) -> str:

@@ -24,6 +24,7 @@ INTENSIFIERS = {"very": 1.5, "really": 1.4, "so": 1.3, "extremely": 1.8, "totall
 VALENCE = {"angry": -1.0, "disgust": -1.0, "fear": -0.8, "sad": -0.9, "happy": 1.0, "surprise": 0.2, "neutral": 0.0}
 
 _TOKEN = re.compile(r"[a-z]+(?:['-][a-z]+)*")
+_CLAUSE = re.compile(r"[.,;:!?()\[\]\n]+|\s[-–—]+\s|\bbut\b")
 
 
 class WordHit(Result):
@@ -83,11 +84,26 @@ def classify_text(text: str) -> TextEmotion:
     emotion words to move away from neutral.
     """
     lowered = text.lower().replace("’", "'")
-    tokens = _TOKEN.findall(lowered)
+    # a negation reaches only within its clause: "No, this is unacceptable" is not "not unacceptable"
+    clauses = [_TOKEN.findall(c) for c in _CLAUSE.split(lowered)]
+    tokens = [t for c in clauses for t in c]
     boost = 1.0 + min(0.5, 0.15 * lowered.count("!"))
     totals = dict.fromkeys(EMOTIONS, 0.0)
     totals["neutral"] = min(1.5, 0.5 + 0.02 * len(tokens))
     hits: list[WordHit] = []
+    for clause in clauses:
+        _score_clause(clause, boost, totals, hits)
+    z = sum(totals.values())
+    scores = {e: round(v / z, 4) for e, v in totals.items()}
+    label = max(scores, key=scores.get)  # type: ignore[arg-type]
+    emotional = 1.0 - scores["neutral"]
+    # the valence of the emotion words themselves (0 when there are none)
+    valence = sum(VALENCE[e] * p for e, p in scores.items()) / emotional if emotional > 1e-6 else 0.0
+    return TextEmotion(label=label, scores=scores, valence=round(max(-1.0, min(1.0, valence)), 3), evidence=hits)
+
+
+def _score_clause(tokens: list[str], boost: float, totals: dict[str, float], hits: list[WordHit]) -> None:
+    """Add one clause's emotion words to ``totals`` (negation and intensifiers act within the clause)."""
     for i, tok in enumerate(tokens):
         found = _lookup(tok)
         if not found and i + 1 < len(tokens):
@@ -104,10 +120,3 @@ def classify_text(text: str) -> TextEmotion:
                 emotion, w = ("sad", 0.8 * w) if emotion == "happy" else ("neutral", 0.3 * w)
             totals[emotion] += w
             hits.append(WordHit(word=tok, emotion=emotion, weight=round(w, 3), negated=negated))
-    z = sum(totals.values())
-    scores = {e: round(v / z, 4) for e, v in totals.items()}
-    label = max(scores, key=scores.get)  # type: ignore[arg-type]
-    emotional = 1.0 - scores["neutral"]
-    # the valence of the emotion words themselves (0 when there are none)
-    valence = sum(VALENCE[e] * p for e, p in scores.items()) / emotional if emotional > 1e-6 else 0.0
-    return TextEmotion(label=label, scores=scores, valence=round(max(-1.0, min(1.0, valence)), 3), evidence=hits)

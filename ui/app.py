@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facelens.ui import gallery, photo, sessions, settings, voice
+from facelens.ui import auth, gallery, photo, sessions, settings, voice
 
 PAGES = {"Photo": photo.page, "Voice": voice.page, "Gallery": gallery.page, "Sessions": sessions.page, "Settings": settings.page}
 
@@ -30,6 +30,8 @@ def nav_ui() -> str:
 
 def main() -> None:
     st.set_page_config(page_title="facelens", page_icon="🙂", layout="wide")
+    if not auth.login_ui():  # shared on the network: nothing is drawn before the password or token
+        st.stop()
     choice = nav_ui()
     PAGES[choice]()
     from facelens.ui import common

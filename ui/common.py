@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -88,15 +91,34 @@ def guarded() -> Iterator[None]:
 # --- cached resources (one per distinct setting; never created inside page-drawing code) --------
 
 
+def configured_base_url() -> str:
+    """The LLM endpoint the host configured (OPENAI_BASE_URL, else config.yaml's base_url; "" = OpenAI)."""
+    from facelens.tools import config
+
+    return (os.environ.get("OPENAI_BASE_URL") or str(config.settings().get("base_url") or "")).strip()
+
+
+def is_new_endpoint(base_url: str) -> bool:
+    """Is ``base_url`` (typed on the Settings page) a server other than the one the host configured?"""
+    return bool(base_url) and base_url.rstrip("/") != configured_base_url().rstrip("/")
+
+
 @st.cache_resource(show_spinner="Connecting the language model...")
 def backend_for(backend: str, model: str, base_url: str, api_key: str) -> Any:
-    """The answering backend for these settings, the same choice as the CLI's ``--backend``."""
+    """The answering backend for these settings, the same choice as the CLI's ``--backend``.
+
+    The host's OPENAI_API_KEY goes only to the endpoint the host configured. A server URL typed in the
+    app gets the key typed with it, or none: otherwise anyone who can reach the app could collect the
+    host's key by pointing the app at their own server.
+    """
     from facelens.agent.assistant import choose_backend
 
-    if backend == "openai" and api_key:
+    new_endpoint = is_new_endpoint(base_url)
+    if backend in ("openai", "auto") and (new_endpoint or (backend == "openai" and api_key)):
         from facelens.agent.backends.openai import OpenAIBackend
 
-        return OpenAIBackend(model or None, base_url=base_url or None, api_key=api_key)
+        return OpenAIBackend(model or None, base_url=base_url or None, api_key=api_key or None,
+                             use_environment_key=not new_endpoint)
     return choose_backend(None if backend == "auto" else backend, model=model or None, base_url=base_url or None)
 
 
@@ -129,11 +151,33 @@ def gallery() -> Any:
     return Gallery(threshold=get_settings().identity_threshold)
 
 
+class UploadFolder:
+    """A browser session's private folder for uploads, deleted with the session.
+
+    Streamlit drops a session's state some time after its browser tab closes; the finalizer then
+    deletes the folder. It also runs when the server exits normally (``weakref.finalize`` runs at
+    exit), and folders of a killed server are removed when the next one starts (ui/launch.py). The
+    server's process id is in the name so that cleanup never touches a running server's uploads.
+    """
+
+    def __init__(self) -> None:
+        from facelens.ui.launch import UPLOAD_PREFIX
+
+        self.path = Path(tempfile.mkdtemp(prefix=f"{UPLOAD_PREFIX}{os.getpid()}-"))
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
+
+    def remove(self) -> None:
+        """Delete the folder now (the finalizer will not run again)."""
+        self._finalizer()
+
+
 def upload_dir() -> Path:
-    """A per-session temporary folder for uploaded files (removed when the server exits)."""
-    if "facelens_upload_dir" not in st.session_state:
-        st.session_state["facelens_upload_dir"] = tempfile.mkdtemp(prefix="facelens-ui-")
-    return Path(st.session_state["facelens_upload_dir"])
+    """This browser session's temporary folder for uploaded files (see :class:`UploadFolder`)."""
+    folder = st.session_state.get("facelens_uploads")
+    if not isinstance(folder, UploadFolder) or not folder.path.is_dir():
+        folder = UploadFolder()
+        st.session_state["facelens_uploads"] = folder
+    return folder.path
 
 
 def save_upload(name: str, data: bytes) -> Path:

@@ -59,7 +59,11 @@ def enrol(name: str, files: list, face: int) -> list:
     if not files:
         raise InputError("No photo was given.", hint="Add one or more photos of the person.")
     paths = [common.save_upload(f.name, f.getvalue()) for f in files]
-    return enroll(name.strip(), paths, face=face or None, gallery=common.gallery(), detector=common.get_settings().detector)
+    try:
+        return enroll(name.strip(), paths, face=face or None, gallery=common.gallery(), detector=common.get_settings().detector)
+    finally:  # the photos are needed only to compute the embeddings: no copy of a face outlives the enrolment
+        for path in paths:
+            path.unlink(missing_ok=True)
 
 
 def page() -> None:
@@ -83,6 +87,8 @@ def page() -> None:
         people_ui(people)
         who, clicked = remove_ui([p.name for p in people])
         if clicked and who:
-            removed = common.gallery().remove(who)
-            st.session_state[FLASH_KEY] = f"Removed {who} ({removed} face record{'s' if removed != 1 else ''} deleted)."
+            from facelens.agent.erasure import erase_person
+
+            # everywhere under FACELENS_HOME: gallery generations, cached analyses, exemplars, session tracks
+            st.session_state[FLASH_KEY] = erase_person(who).summary()
             st.rerun()

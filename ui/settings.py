@@ -21,7 +21,8 @@ def backend_ui(s: common.Settings) -> dict:
     base_url = st.text_input("OpenAI-compatible base URL", s.base_url, key="set_base_url", placeholder="http://localhost:11434/v1",
                              help="vLLM, Ollama, LM Studio or a llama.cpp server; empty = OPENAI_BASE_URL or OpenAI.")
     api_key = st.text_input("API key", s.api_key, key="set_api_key", type="password",
-                            help="Kept in this browser session only. Empty = OPENAI_API_KEY from the environment.")
+                            help="Kept in this browser session only. Empty = OPENAI_API_KEY from the environment, which is "
+                                 "sent only to the server the host configured, never to a URL typed here.")
     return {"backend": backend, "model": model.strip(), "base_url": base_url.strip(), "api_key": api_key.strip()}
 
 

@@ -17,9 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from facelens.agent import answers, prompts
+from facelens.agent import prompts
 from facelens.agent.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
-from facelens.agent.tools import ToolBox, transcript_text
+from facelens.agent.tools import ToolBox, scene_facts, transcript_segments
 from facelens.tools import config
 from facelens.tools.errors import ConfigError, FacelensError, ModelError, NotFoundError, missing_dependency
 
@@ -81,21 +81,7 @@ class LocalBackend:
         self.name = f"local:{self.path.stem if self.path.is_file() else self.path.name}"
 
     def answer(self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None) -> BackendReply:
-        facts, n_faces = "No image was given.", 0
-        if box.images:
-            scene = box.analyze_scene()
-            n_faces = len(scene.faces)
-            facts = "\n".join(answers.scene_lines(scene)) or "No faces were found."
-        transcript = ""
-        if box.audio is not None:
-            try:
-                transcript = transcript_text(box.transcribe_audio())[:3000]
-            except FacelensError as exc:
-                transcript = f"(the audio could not be transcribed: {exc})"
-        messages = [{"role": "system", "content": prompts.render("assistant", "local_system")}]
-        for q, a in convo.history[-2:]:
-            messages += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
-        messages.append({"role": "user", "content": prompts.render("assistant", "local_user", facts=facts, transcript=transcript, speaker=speaker_line(convo), question=question)})
+        messages, n_faces = build_messages(question, box, convo)
         text = (self._llamacpp(messages) if self.engine == "llamacpp" else self._transformers(messages)).strip()
         if not text:
             text = "(the local model returned an empty answer)"
@@ -125,6 +111,30 @@ class LocalBackend:
         llm = _llama(str(self.path))
         out = llm.create_chat_completion(messages=messages, max_tokens=self.max_new_tokens, temperature=0.0)
         return str(out["choices"][0]["message"]["content"] or "")
+
+
+def build_messages(question: str, box: ToolBox, convo: Conversation) -> tuple[list[dict[str, str]], int]:
+    """The chat messages of one question (and the number of faces): the scene facts and the
+    transcript as <data> blocks of JSON, so names and transcribed words stay data."""
+    facts, n_faces = prompts.data_block("scene", "No image was given."), 0
+    if box.images:
+        scene = box.analyze_scene()
+        n_faces = len(scene.faces)
+        facts = prompts.data_block("scene", scene_facts(scene) or "No faces were found.")
+    transcript = ""
+    if box.audio is not None:
+        try:
+            segments = transcript_segments(box.transcribe_audio())
+            while len(segments) > 1 and len(prompts.data_json(segments)) > 3000:  # small models, small contexts
+                segments = segments[:-1]
+            transcript = prompts.data_block("transcript", segments)
+        except FacelensError as exc:
+            transcript = prompts.data_block("transcript", f"(the audio could not be transcribed: {exc})")
+    messages = [{"role": "system", "content": prompts.render("assistant", "local_system")}]
+    for q, a in convo.history[-2:]:
+        messages += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+    messages.append({"role": "user", "content": prompts.render("assistant", "local_user", facts=facts, transcript=transcript, speaker=speaker_line(convo), question=question)})
+    return messages, n_faces
 
 
 @lru_cache(maxsize=2)

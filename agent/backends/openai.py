@@ -2,8 +2,9 @@
 
 ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` (or explicit arguments) pick the server: OpenAI, or any
 compatible one (vLLM, Ollama, LM Studio, llama.cpp server). The scene facts (positions, clothing,
-identity names, emotion scores: never embeddings, never pixels) go into the first prompt, so a
-typical question takes one LLM call, or two with one tool round.
+identity names, emotion scores: never embeddings, never pixels) go with the first prompt, as the
+result of an ``analyze_scene`` tool call (JSON in a tool message: enrolled names are data, not
+prompt text), so a typical question takes one LLM call, or two with one tool round.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import logging
 import os
 from typing import Any, Callable
 
-from facelens.agent import answers, prompts
+from facelens.agent import prompts
 from facelens.agent.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
-from facelens.agent.tools import ToolBox
+from facelens.agent.tools import ToolBox, scene_facts
 from facelens.tools.errors import BackendError, ConfigError, missing_dependency
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class OpenAIBackend:
         chat_model: Any = None,
         max_llm_calls: int = MAX_LLM_CALLS,
         timeout_s: float = 60.0,
+        use_environment_key: bool = True,
     ) -> None:
         """
         Args:
@@ -47,12 +49,14 @@ class OpenAIBackend:
             chat_model: a ready LangChain chat model to use instead of ChatOpenAI (tests, other providers).
             max_llm_calls: stop the tool loop after this many model calls.
             timeout_s: per-request timeout.
+            use_environment_key: fall back to OPENAI_API_KEY when no key is given; False for a server
+                the host did not configure (a URL typed in the app), which must never receive the host's key.
         """
         self.model = model or os.environ.get("FACELENS_OPENAI_MODEL") or DEFAULT_MODEL
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self.max_llm_calls = max_llm_calls
         if chat_model is None:
-            key = api_key or os.environ.get("OPENAI_API_KEY")
+            key = api_key or (os.environ.get("OPENAI_API_KEY") if use_environment_key else None)
             if not key and not self.base_url:
                 raise ConfigError(
                     "The OpenAI backend needs an API key or an OpenAI-compatible server.",
@@ -72,7 +76,7 @@ class OpenAIBackend:
     def answer(self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None) -> BackendReply:
         from langchain.agents import create_agent
         from langchain.agents.middleware import ModelCallLimitMiddleware
-        from langchain_core.messages import AIMessage, HumanMessage
+        from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
         counter = _CallCounter(on_token)
         agent = create_agent(
@@ -85,6 +89,11 @@ class OpenAIBackend:
         for q, a in convo.history[-6:]:  # earlier turns, as text only
             messages += [HumanMessage(q), AIMessage(a)]
         messages.append(HumanMessage(user_turn(question, box, speaker_line(convo))))
+        if box.images:  # the facts, as the analyze_scene tool's result: data in a tool message
+            call = {"name": "analyze_scene", "args": {}, "id": "facts_1", "type": "tool_call"}
+            scene = box.scene()  # analysed (and logged) once, by user_turn
+            facts = prompts.data_json({"image": box.image_name(), "detector": scene.detector, "faces": scene_facts(scene)})
+            messages += [AIMessage("", tool_calls=[call]), ToolMessage(facts, tool_call_id="facts_1")]
         try:
             result = agent.invoke({"messages": messages}, config={"callbacks": [counter], "recursion_limit": 10 * self.max_llm_calls + 10})
         except Exception as exc:
@@ -101,16 +110,14 @@ class OpenAIBackend:
 
 
 def user_turn(question: str, box: ToolBox, speaker: str = "") -> str:
-    """The first user message: the question plus the scene facts (analysed once, logged as a tool
-    call), and how the user sounded when the question was spoken."""
+    """The first user message: the question, which images there are, and how the user sounded when
+    the question was spoken. The scene facts follow as the analyze_scene tool's result."""
     if not box.images:
         return prompts.render("assistant", "user_turn", images=None, audio=box.audio is not None, speaker=speaker, question=question)
     scene = box.analyze_scene()
-    facts = "\n".join(answers.scene_lines(scene)) or "(no faces found)"
     return prompts.render(
-        "assistant", "user_turn", images=", ".join(n for n, _ in box.images), current=box.image_name(),
-        count=len(scene.faces), detector=scene.detector, facts=facts, audio=box.audio is not None, speaker=speaker,
-        question=question,
+        "assistant", "user_turn", images=prompts.data_json([n for n, _ in box.images]), current=prompts.data_json(box.image_name()),
+        count=len(scene.faces), detector=scene.detector, audio=box.audio is not None, speaker=speaker, question=question,
     )
 
 

@@ -167,12 +167,37 @@ def _local_state() -> str:
     return f"gallery: {len(gallery)} embedding(s) of {people} person(s); {cache} cached analysis file(s); {sessions} session(s)"
 
 
+def _stores() -> str:
+    """Every store under FACELENS_HOME reads back sound (checksums, SQLite's quick_check)."""
+    from facelens.agent import session_store
+    from facelens.tools.atomic import DamagedError
+    from facelens.tools.exemplars import ExemplarStore
+    from facelens.tools.identity import Gallery
+
+    problems = []
+    for what, status, fix in (
+        ("gallery", Gallery().status, "facelens gallery repair"),
+        ("exemplars", ExemplarStore(builtins=False).status, "facelens exemplars repair"),
+        ("sessions", session_store.integrity, "move sessions.sqlite aside and ingest again"),
+    ):
+        problem = status()
+        if problem:
+            problems.append((what, problem, fix))
+    if problems:
+        raise DamagedError(
+            "Damaged: " + "; ".join(f"{w}: {p}" for w, p, _ in problems),
+            hint="; ".join(f"{w}: {f}" for w, _, f in problems) + ".",
+        )
+    return "gallery, exemplars and sessions read back sound (checksums and SQLite integrity)"
+
+
 CHECKS: list[tuple[str, bool, Callable[[], str]]] = [
     ("python", True, _python),
     ("home", True, _home),
     ("dlib", True, _dlib),
     ("embedder", True, _embedder),
     ("emotion/age/gender", True, _emotion),
+    ("stores", True, _stores),
     ("detector", False, _detector),
     ("speech", False, _speech),
     ("media", False, _media),

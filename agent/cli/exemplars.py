@@ -45,6 +45,13 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair(args: argparse.Namespace) -> int:
+    from facelens.tools.exemplars import ExemplarStore
+
+    print(ExemplarStore(builtins=False).repair())
+    return 0
+
+
 def cmd_describe(args: argparse.Namespace) -> int:
     from facelens.tools.vlm import describe_face
 
@@ -92,6 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("id", metavar="ID")
     r.add_argument("--json", action="store_true")
     r.set_defaults(handler=cmd_remove)
+    esub.add_parser("repair", help="restore the last good generation of a damaged exemplar store").set_defaults(handler=cmd_repair)
 
     d = sub.add_parser("describe", help="describe one face with a VLM (expression, emotion, visible attributes)")
     d.add_argument("image", metavar="IMAGE")

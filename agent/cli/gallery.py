@@ -14,9 +14,13 @@ CONSENT = "Enrol only people who agreed to it. Face embeddings are biometric dat
 def cmd_enroll(args: argparse.Namespace) -> int:
     from facelens.tools import identity
 
+    existing = identity.Gallery().canonical(identity.check_name(args.name))
     done = identity.enroll(args.name, args.images, face=args.face, detector=args.detector)
     if args.json:
         print_json([e.to_dict() for e in done])
+    elif existing is not None:
+        same = "" if existing == identity.check_name(args.name) else f" (names are matched without regard to case: '{args.name}' is {existing})"
+        print(f"Added {len(done)} image(s) to {existing}, who was already enrolled{same}. {CONSENT}")
     else:
         print(f"Enrolled {done[0].name} from {len(done)} image(s). {CONSENT}")
     return 0
@@ -66,7 +70,11 @@ def cmd_identify(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from facelens.tools.identity import Gallery
 
-    people = Gallery().people()
+    gallery = Gallery()
+    people = gallery.people()
+    if gallery.damaged:
+        print(f"facelens: warning: the gallery file is damaged ({gallery.damaged}); listing its last good generation. "
+              "Run `facelens gallery repair` to restore it.", file=sys.stderr)
     if args.json:
         print_json([p.to_dict() for p in people])
     elif not people:
@@ -78,10 +86,25 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
+    from facelens.agent.erasure import erase_person
+
+    done = erase_person(args.name)
+    if args.json:
+        print_json(done.to_dict())
+    else:
+        print(done.summary())
+    return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from facelens.tools.exemplars import ExemplarStore
     from facelens.tools.identity import Gallery
 
-    n = Gallery().remove(args.name)
-    print(f"Removed {args.name}: {n} embedding(s) and their metadata deleted.")
+    messages = [Gallery().repair(), ExemplarStore(builtins=False).repair()]
+    if args.json:
+        print_json({"done": messages})
+    else:
+        print("\n".join(messages))
     return 0
 
 
@@ -136,9 +159,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = gsub.add_parser("list", help="who is enrolled")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_list)
-    p = gsub.add_parser("remove", help="delete a person's embeddings and metadata")
+    p = gsub.add_parser("remove", help="delete a person from every store: gallery, caches, exemplars, session tracks")
     p.add_argument("name")
+    p.add_argument("--json", action="store_true", help='print {"name", "embeddings", "cache_files", "exemplars", "session_tracks", "notes"}')
     p.set_defaults(handler=cmd_remove)
+    p = gsub.add_parser("repair", help="restore the last good generation of a damaged gallery (and exemplar store)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_repair)
     p = gsub.add_parser("import", help="enrol a folder: one sub-folder per person, or First_Last_0001.jpg files")
     p.add_argument("folder")
     p.add_argument("--json", action="store_true")

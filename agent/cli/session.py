@@ -74,14 +74,33 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output_file(path: str, what: str):
+    """The path an export or plot is written to, or InputError saying why it cannot be."""
+    from pathlib import Path
+
+    from facelens.tools.errors import InputError
+
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise InputError(f"{out} is a folder; -o takes the file to write the {what} to.", hint=f"e.g. -o {out / ('session.' + what.split()[0].lower())}")
+    if not out.parent.is_dir():
+        raise InputError(f"The folder {out.parent} does not exist.", hint=f"Create it first (mkdir -p {out.parent}) or choose another -o path.")
+    return out
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from facelens.agent.session_report import export
+    from facelens.tools.errors import InputError
 
+    out = _output_file(args.output, f"{args.format.upper()} export") if args.output else None
     text = export(args.id, args.format)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        print(args.output)
+    if out is not None:
+        try:
+            with open(out, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise InputError(f"Cannot write {out}: {exc.strerror}.", hint="Choose a writable -o path.") from exc
+        print(out)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
@@ -89,8 +108,37 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from facelens.agent.session_report import plot
+    from facelens.tools.errors import InputError
 
-    print(plot(args.id, args.output))
+    out = _output_file(args.output, "PNG plot") if args.output else None
+    try:
+        print(plot(args.id, out))
+    except OSError as exc:
+        raise InputError(f"Cannot write the plot: {exc.strerror or exc}.", hint="Choose a writable -o path.") from exc
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from facelens.agent import session_store as store
+    from facelens.agent.session_report import report
+    from facelens.tools.errors import InputError
+
+    store.check_id(args.id)
+    if args.output == "-":
+        text = report(args.id, args.format)  # on stdout: Markdown without the plot file, or HTML with it inside
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.output or f"{args.id}.{args.format}")
+    if out.is_dir():
+        raise InputError(f"{out} is a folder.", hint=f"Give a file name, e.g. -o {out / (args.id + '.' + args.format)}")
+    if not out.parent.is_dir():
+        raise InputError(f"The folder {out.parent} does not exist.", hint="Create it first, or choose another -o path.")
+    png = out.with_name(out.stem + "-timeline.png") if args.format == "md" else None
+    text = report(args.id, args.format, plot_path=png)
+    out.write_text(text, encoding="utf-8")
+    print(out if png is None or not png.exists() else f"{out} (plot: {png})")
     return 0
 
 
@@ -132,7 +180,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("session", help="recorded sessions: ingest, list, show, export, plot, ask")
+    s = sub.add_parser("session", help="recorded sessions: ingest, list, show, export, plot, report, ask")
     ssub = s.add_subparsers(dest="session_command", metavar="ACTION")
     s.set_defaults(handler=lambda a: s.print_help() or 0)
 
@@ -163,6 +211,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("id", metavar="ID")
     p.add_argument("-o", "--output", default=None, help="PNG path (default: ID.png)")
     p.set_defaults(handler=cmd_plot)
+
+    p = ssub.add_parser("report", help="a report to share: summary, timeline plot, key moments, transcript (Markdown or HTML)")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--format", choices=["md", "html"], default="md", help="md (plot saved beside it as FILE-timeline.png) or html (one self-contained file)")
+    p.add_argument("-o", "--output", default=None, metavar="FILE", help="where to write it (default: ID.md / ID.html; - for Markdown on stdout)")
+    p.set_defaults(handler=cmd_report)
 
     p = ssub.add_parser("ask", help="ask a question about stored sessions")
     p.add_argument("question", metavar="QUESTION")

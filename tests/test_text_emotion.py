@@ -1,0 +1,70 @@
+"""The words' emotion and its evaluation command (``facelens eval text-emotion CSV``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from facelens.agent.cli import main
+from facelens.tools.text_emotion import classify_text
+from facelens.tools.text_emotion_eval import evaluate_text_emotion, scores
+
+MELD_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meld" / "dev.csv"
+
+
+@pytest.mark.parametrize("text,label", [
+    ("No, this is unacceptable. It is the third time the delivery has failed.", "angry"),  # "No," ends its clause
+    ("I am not happy with this.", "sad"),
+    ("Thank you so much, that is great!", "happy"),
+    ("The parcel is on the table.", "neutral"),
+])
+def test_clause_bounded_negation(text: str, label: str) -> None:
+    assert classify_text(text).label == label
+
+
+def test_scores_match_hand_computed_figures() -> None:
+    r = scores(["angry", "angry", "happy", "neutral"], ["angry", "happy", "happy", "neutral"])
+    # angry: P 1, R .5, F1 .667; happy: P .5, R 1, F1 .667; neutral: F1 1 -> weighted (2*.667+.667+1)/4
+    assert r["accuracy"] == 0.75 and r["n"] == 4
+    assert r["weighted_f1"] == pytest.approx(0.75, abs=1e-3) and r["macro_f1"] == pytest.approx(0.7778, abs=1e-3)
+    assert r["recall"] == {"angry": 0.5, "happy": 1.0, "neutral": 1.0}
+
+
+def test_eval_command_on_a_small_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv = tmp_path / "t.csv"
+    csv.write_text('text,label\n"No, this is unacceptable!",angry\nThat is wonderful news,joy\nThe box is blue,neutral\n', encoding="utf-8")
+    assert main(["eval", "text-emotion", str(csv), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= {"accuracy", "weighted_f1", "macro_f1", "recall", "n"} and out["n"] == 3
+    assert out["accuracy"] == 1.0  # "joy" is mapped to happy
+    assert main(["eval", "text-emotion", str(csv)]) == 0
+    assert "weighted F1 1.000" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "No such file"),
+    ("", "no text and label columns"),
+    ("words,emotion\nhi,happy\n", "no text and label columns"),
+    ("text,label\n", "has no rows"),
+    ("text,label\nhi,bored\n", "unknown label 'bored'"),
+    (b"text,label\n\xff\xfe,happy\n", "not UTF-8"),
+    ("dir", "is a folder"),
+])
+def test_eval_bad_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: object, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    if content == "dir":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
+    assert main(["eval", "text-emotion", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not MELD_DEV.exists(), reason="needs ../shared/data/meld (research data, not in the repo)")
+def test_meld_dev_figures() -> None:
+    r = evaluate_text_emotion(MELD_DEV)
+    assert r["n"] == 1109 and r["weighted_f1"] >= 0.30  # the lexicon: 0.323 (always-neutral: 0.25)

@@ -1,0 +1,79 @@
+"""Start the Streamlit server for ``facelens ui``: ``python -m facelens.ui.launch run APP [streamlit flags]``.
+
+What this adds to ``python -m streamlit``, and why:
+
+- Streamlit looks up the machine's external IP address over the internet (AWS's check-ip service) when
+  it prints its URLs and in its CORS checks. facelens never needs it and must not leak that it runs,
+  so the lookup answers "unknown" without a request.
+- Upload folders of earlier servers that were killed before they could clean up (SIGKILL, power loss)
+  are removed before this one starts (:func:`remove_stale_uploads`).
+
+Everything else (address, port, usage stats, the login secret) is set by ``facelens ui`` in
+:func:`facelens.agent.cli.ui.streamlit_command` and its environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+#: upload folders are ``<tmp>/facelens-ui-<server pid>-<random>``; older versions used ``facelens-ui-<random>``
+UPLOAD_PREFIX = "facelens-ui-"
+_PID_DIR = re.compile(rf"^{UPLOAD_PREFIX}(\d+)-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_uploads(tmp: Path | None = None) -> list[Path]:
+    """Delete upload folders left by app servers that are no longer running; returns what was removed.
+
+    A folder belongs to a live server when its name carries that server's process id; folders of the
+    old name format (no pid) are always leftovers of an earlier version.
+    """
+    root = Path(tmp or tempfile.gettempdir())
+    removed = []
+    for path in root.glob(f"{UPLOAD_PREFIX}*"):
+        if not path.is_dir() or path.is_symlink():
+            continue
+        m = _PID_DIR.match(path.name)
+        if m and (int(m.group(1)) == os.getpid() or _alive(int(m.group(1)))):
+            continue
+        try:
+            if path.stat().st_uid != os.getuid():  # never touch another user's files
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _no_external_ip() -> None:
+    from streamlit import net_util
+
+    net_util.get_external_ip = lambda: None  # type: ignore[assignment]
+
+
+def main(argv: list[str] | None = None) -> int:
+    remove_stale_uploads()
+    _no_external_ip()
+    from streamlit.web import cli as stcli
+
+    sys.argv = ["streamlit", *(sys.argv[1:] if argv is None else argv)]
+    return stcli.main()  # type: ignore[no-any-return]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
