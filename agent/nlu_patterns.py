@@ -1,0 +1,93 @@
+"""Patterns of the offline understanding step (agent/understanding.py): slot words, question cues, limits."""
+
+from __future__ import annotations
+
+import re
+
+from facelens.agent.lexicon import CHILD_WORDS, EMOTION_PHRASES, FEMALE_WORDS, MALE_WORDS, SUPERLATIVE_PHRASES, phrase_regex
+from facelens.agent.referring import COLOUR_WORDS
+
+MAX_CHARS = 1000  # longer questions are refused with a clear reply
+THRESHOLD = 0.50  # nearest-exemplar similarity below which the planner asks instead of answering
+CANON_EMOTION = {"happy": "happy", "sad": "sad", "angry": "angry", "surprise": "surprised", "fear": "scared",
+                 "disgust": "disgusted", "neutral": "calm"}
+CANON_SUPERLATIVE = {"happy": "happiest", "sad": "saddest", "angry": "angriest", "surprise": "most surprised",
+                     "fear": "most scared", "disgust": "most disgusted", "neutral": "calmest", "oldest": "oldest",
+                     "youngest": "youngest"}
+_EMO_RE = {label: re.compile(phrase_regex(p)) for label, p in EMOTION_PHRASES.items()}
+_ALL_EMO = phrase_regex([p for ps in EMOTION_PHRASES.values() for p in ps])
+_SUP_RE = {k: re.compile(phrase_regex(p) + "|" + rf"\b(?:the\s+)?(?:most|least)\s+(?:{phrase_regex(EMOTION_PHRASES[k])[5:-3]})\b"
+                         if k in EMOTION_PHRASES else phrase_regex(p)) for k, p in SUPERLATIVE_PHRASES.items()}
+_COLOUR = "|".join(sorted(COLOUR_WORDS, key=len, reverse=True))
+GARMENT = r"(?:shirts?|t-?shirts?|tops?|jackets?|dress(?:es)?|sweaters?|jumpers?|clothes|clothing|hoodies?|coats?|blouses?|outfits?|suits?|on)"
+COLOUR_CTX_RE = re.compile(rf"\b(?:in|wearing|wears|wear|dressed in|with|has|have|got|has on|have on)\s+(?:a |an |the |some )?(?:\w+ )?({_COLOUR})\b"
+                           rf"|\b({_COLOUR})\s+{GARMENT}\b")
+BARE_COLOUR_RE = re.compile(rf"\b({_COLOUR})\b")
+BLUE_MOOD_RE = re.compile(r"\b(?:look(?:s|ing)?|feel(?:s|ing)?|seem(?:s|ing)?|someone|somebody|anyone|anybody|is|are|a bit)\s+blue\b(?!\s+" + GARMENT + ")")
+CHILD_RE = re.compile(rf"\b(?:{CHILD_WORDS})\b")
+FEMALE_RE = re.compile(rf"\b(?:{FEMALE_WORDS})\b")
+MALE_RE = re.compile(rf"\b(?:{MALE_WORDS})\b")
+PRONOUN_RE = re.compile(r"\b(?:she|her|he|him|his|they|them|their|that person|this person|that one|this one)\b")
+AUX_RE = re.compile(r"^(?:is|are|was|were|does|do|did|can|could|would|will|has|have|any|anybody|anyone|someone|somebody|"
+                    r"isn't|aren't|doesn't|don't|wasn't|didn't|tell me if|tell me whether)\b")
+TAG_RE = re.compile(r"(?:,?\s*(?:right|correct|yes or no|or not|isn't it|aren't they|don't they|doesn't she|doesn't he))\s*\??$")
+WH_RE = re.compile(r"\b(?:who|what|which|where|how|when|why|whose|tell|describe|list|show|give|name|count|identify|point)\b")
+ALTERNATIVE_RE = re.compile(r"\b(?!yes\b)\w+ or (?:a |an )?(?!not\b|no\b)\w+\b")
+JSON_RE = re.compile(r"\bjson\b")
+SAME_RE = re.compile(r"\b(?:same|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same|one person|also)\b|=")
+FACE_NUM_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber(?:ed)?|#)\s*(?:number(?:ed)?\s*|#\s*)?(\d{1,3})\b|\band\s+(\d{1,3})\b")
+TRANSCRIPT_RE = re.compile(
+    r"\b(?:transcript|transcribe|audio|recording|recorded|mention(?:ed|s)?|said|say|saying|says|spoken|spoke|speech|"
+    r"talk(?:ed|s|ing)? about|words? (?:were|was)|words spoken)\b")
+RACE_RE = re.compile(
+    r"\b(race|races|racial|ethnic|ethnicity|ethnicities|ethnically|skin colou?r|skin tone|caucasian|asian|african|black people|"
+    r"white people|hispanic|latino|latina|arab|indian|nationality|nationalities|what country .* from)\b"
+    r"|\bwhere (?:is|are|was|were|do|does|did)\b.* (?:from|come from|originally from)(?: originally)?\s*\??$")
+COUNT_RE = re.compile(r"\bhow many\b|\bcount\b|\bnumber of\b|\bheadcount\b|\btotal (?:people|number)\b|\b(?:people|person) count\b|^total people")
+GENDER_Q_RE = re.compile(r"\b(?:gender|sex)\b|\b(?:male|man|guy|boy) or (?:a )?(?:female|woman|girl|lady)\b|\b(?:female|woman|girl|lady) or (?:a )?(?:male|man|guy|boy)\b"
+                         r"|^(?:is|does|tell me if)\b.*\b(?:a )?(?:female|male|woman|man|girl|boy|lady|guy)\s*\??$")
+AGE_Q_RE = re.compile(r"\bhow old\b|\bage\b|\bwhat age\b|\byears old\b|\bhow young\b|\byoung or old\b|\bold or young\b")
+CLOTHING_Q_RE = re.compile(r"\b(?:wearing|wear|wears|dressed in|clothes|clothing|got on|have on|has on|outfit)\s*\??$|\bwhat colou?r\b|\bcolou?r of\b"
+                           r"|\bwhat (?:is|are|does) \S+(?: \S+){0,5} (?:wearing|wear|dressed in)\s+(?:today|now|here)?\s*\??$")
+WHERE_Q_RE = re.compile(r"^where\b|\bwhich side\b|\blocate\b|\bposition of\b|\bwhere (?:is|are|in)\b")
+EMOTION_Q_RE = re.compile(r"\b(?:emotion|emotions|emotionally|mood|feel|feels|feeling|feelings|expression|doing|vibes?|come across|comes across|seem|seems)\b")
+PRESENCE_Q_RE = re.compile(r"\b(?:here|there|present|in (?:the|this|that) (?:picture|photo|image|shot|pic)|in it|anywhere|one of (?:them|these|those|the)|"
+                           r"among|appear|appears|show up|sign of|make it|see|spot|find|around|visible|in this one)\b")
+PERSON_CUE_RE = re.compile(r"\b(?:left|right|middle|centre|leftmost|rightmost|far|second|third|fourth|fifth|first|last|front|back|closest|"
+                           r"nearest|biggest|largest|smallest|she|he|her|him|his|that person|this person|that one|this one)\b|\bthe \w+ one\b"
+                           r"|(?:\bfaces?|\bperson|\bnumber(?:ed)?|#)\s*\d")
+POSITION_WORDS_RE = re.compile(r"\b(?:(?:the )?(?:far|very) (?:left|right)|left[- ]?most|right[- ]?most|(?:furthest|farthest|most) (?:to the )?(?:left|right)|"
+                               r"(?:first|second|third|fourth|fifth|last)(?: \w+){0,2} (?:from|counting from) (?:the )?(?:left|right)|"
+                               r"(?:on|at|to) the (?:left|right|end)|left|right|middle|centre|central)\b")
+COLOUR_REF_RE = re.compile(rf"\b(?:in|wearing|dressed in|with|who has|who is in)\s+(?:a |an |the )?(?:{_COLOUR})(?:\s+{GARMENT})?\b|\b(?:{_COLOUR})\s+{GARMENT}\b")
+REF_NP_RE = re.compile(r"\b(?:the|that|this)\s+(?:[\w-]+\s+){0,2}?(?:person|one|guy|man|woman|lady|girl|boy|dude|face|bloke|gentleman)\b"
+                       r"(?:\s+(?:in|on|at|from|counting from)(?:\s+the)?(?:\s+(?:end|side))?\b)?")
+WHO_ALL_RE = re.compile(r"\b(?:here|there|in (?:the|this|that|it)|photo|picture|image|pic|shot|these|they|them|people|anyone|anybody|everyone|"
+                        r"everybody|recogni[sz]e|know|identify|names?|who is who)\b")
+#: how a compound question splits: "who looks happiest and how old is she?"
+SPLIT_RE = re.compile(r"\?+\s+(?=\S)|;\s*|,?\s+-?\s*\band\s+(?=(?:then\s+)?(?:who|what|how|which|where|is|are|does|do|can|tell|give|what's|their|her|his)\b)"
+                      r"|,\s+(?=(?:and\s+)?(?:who|what|how|which|where|tell)\b)")
+#: name-shaped words in a presence question ("is zoe here", "any sign of Marcus")
+NAME_PATTERNS = [re.compile(p) for p in (
+    r"^(?:is|was)\s+(\w[\w'.-]*)\s+(?:in|on|here|there|present|visible|anywhere|one of|among|with|at)\b",
+    r"^(?:is|was)\s+(\w[\w'.-]*)\s*\??$",
+    r"\b(?:see|spot|find|recogni[sz]e|locate|notice)\s+(\w[\w'.-]*)",
+    r"^(\w[\w'.-]*)\s+(?:here|there|in the|in this|present|around|anywhere|in pic|in picture)\b",
+    r"^(\w[\w'.-]*)\s*\??$",
+    r"\bsign of\s+(\w[\w'.-]*)", r"^(?:does|did)\s+(\w[\w'.-]*)\s+(?:appear|show up|feature|make it)",
+)]
+NOT_NAMES = {"she", "he", "it", "this", "that", "there", "anyone", "someone", "everyone", "anybody", "somebody", "the", "a", "an",
+             "they", "person", "face", "nobody", "her", "him", "any", "me", "them", "people", "everybody", "who", "what", "here",
+             "you", "us", "one", "picture", "photo", "image", "somebody", "kids", "children", "a", "is", "are"}
+
+
+
+_EMOJI = {"happy": "😀😃😄😁😊🙂☺😆😍🥰😂🤣", "sad": "😢😭☹🙁😞😔😿", "angry": "😠😡🤬😤", "surprise": "😮😲😯😱",
+          "fear": "😨😰", "disgust": "🤢🤮"}
+
+
+ENGLISH = frozenset("""a an the is are was were be do does did can could would will shall should may might must have has had
+i you he she it we they me him her us them my your his its our their this that these those who whom whose what which where
+when why how and or but not no yes of in on at to for from with by about as into over under here there any some all every
+each many much more most less least one two three there's what's who's how's let tell give show describe count look looks
+see find people person face faces photo picture image pic please thanks hello hi hey ok okay""".split())

@@ -1,0 +1,368 @@
+"""Offline language understanding for the planner: question -> intent + slots, no LLM.
+
+Two steps, each doing what it is good at:
+
+1. **Exact rules** normalise the text (casual spellings like "ppl", "r", "pic"; typos corrected
+   towards the domain's words) and extract the slots: the person (position, ordinal, clothing
+   colour, name, face number, pronoun, via :mod:`facelens.agent.referring`), emotions in everyday
+   words ("grossed out", "mad", "all smiles"), superlatives, colours, gender, children, names,
+   yes/no form, and the parts of a compound question.
+2. **Intent classification** by nearest exemplars: the question (with its slot words replaced by
+   canonical ones) is embedded with all-MiniLM-L6-v2 (:mod:`facelens.tools.sentence_embed`) and
+   compared with the example phrasings of each intent in ``prompts/nlu_exemplars.yaml``. Without the
+   model a character n-gram embedding is used (less robust, said in ``Understanding.encoder``).
+   Exact rules then overrule the classifier where they are exact (JSON, two face numbers compared,
+   race, a name from the gallery) and check that the intent has the slots it needs.
+
+Below a confidence threshold the planner says what it understood and asks, instead of guessing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+
+from facelens.agent.intent_classifier import classify, encoder
+from facelens.agent.lexicon import CASUAL, DOMAIN_WORDS, EMOTION_PHRASES, phrase_regex
+from facelens.agent.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_CHARS are used by the planner)
+    MAX_CHARS, THRESHOLD, CANON_EMOTION, CANON_SUPERLATIVE, _EMO_RE, _ALL_EMO,
+    _SUP_RE, _COLOUR, COLOUR_CTX_RE, BARE_COLOUR_RE, BLUE_MOOD_RE,
+    CHILD_RE, FEMALE_RE, MALE_RE, PRONOUN_RE, AUX_RE, TAG_RE,
+    WH_RE, ALTERNATIVE_RE, JSON_RE, SAME_RE, FACE_NUM_RE, TRANSCRIPT_RE,
+    RACE_RE, COUNT_RE, GENDER_Q_RE, AGE_Q_RE, CLOTHING_Q_RE, WHERE_Q_RE,
+    EMOTION_Q_RE, PRESENCE_Q_RE, PERSON_CUE_RE, POSITION_WORDS_RE, COLOUR_REF_RE,
+    REF_NP_RE, WHO_ALL_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, _EMOJI,
+    ENGLISH,
+)
+from facelens.agent.referring import COLOUR_WORDS
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What the planner understood of one question (or of each part of a compound question)."""
+
+    text: str  # the normalised question
+    intent: str  # count, superlative, anyone, who_looks, presence, identify, emotion, age, gender, clothing, where,
+    #              describe, json, compare, transcript, race, beyond, compound, unsure; or a problem: empty, too_long, language
+    confidence: float  # similarity of the nearest exemplar (1.0 for an exact rule)
+    slots: dict[str, Any] = field(default_factory=dict)
+    parts: tuple["Understanding", ...] = ()  # the parts of a compound question
+    alternatives: tuple[tuple[str, float], ...] = ()  # the next intents and their scores
+    encoder: str = "minilm"
+
+    @property
+    def yes_no(self) -> bool:
+        return bool(self.slots.get("yesno"))
+
+
+# --- normalisation -----------------------------------------------------------------------------
+
+def clean(question: str) -> tuple[str, str | None]:
+    """Whitespace, quotes and emoji tidied; returns (text, problem) where problem is empty/too_long/language."""
+    q = unicodedata.normalize("NFC", str(question or "")).replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    q = " ".join(q.split())
+    if not q:
+        return "", "empty"
+    if len(q) > MAX_CHARS:
+        return q[:MAX_CHARS], "too_long"
+    for label, chars in _EMOJI.items():
+        word = " " + CANON_EMOTION[label] + " "
+        for c in chars:
+            q = q.replace(c, word)
+    q = "".join(c if (c.isalnum() or c.isspace() or c in "?!.,;:'\"#-/&()=") else " " for c in q)
+    q = " ".join(q.split())
+    letters = [c for c in q if c.isalpha()]
+    if not letters:
+        return "", "empty"
+    if sum(1 for c in letters if not c.isascii()) > 0.3 * len(letters):
+        return q, "language"
+    return q, None
+
+
+def foreign(t: str) -> bool:
+    """True when a normalised question of 3+ words has not one English word ("wie viele Leute sind auf dem Bild")."""
+    words = re.findall(r"[a-z]+", t)
+    return len(words) >= 3 and not any(w in ENGLISH or w in DOMAIN_WORDS or w in CASUAL for w in words)
+
+
+
+
+@lru_cache(maxsize=1)
+def _vocab() -> frozenset[str]:
+    from facelens.tools import sentence_embed
+
+    folder = sentence_embed.model_dir()
+    words: set[str] = set()
+    if folder is not None and (folder / "vocab.txt").is_file():
+        words = {w for w in (folder / "vocab.txt").read_text(encoding="utf-8").split() if w.isalpha()}
+    return frozenset(words | set(DOMAIN_WORDS))
+
+
+def normalise(q: str, names: set[str] | frozenset[str] = frozenset()) -> str:
+    """Lower-case, casual forms spelled out, typos corrected towards the domain's words; names kept."""
+    keep = {n.lower() for n in names}
+    out = []
+    vocab = _vocab()
+    for tok in re.findall(r"[\w'#./-]+|[?!,;:]", q):
+        low = tok.lower().strip(".")
+        if low in keep or (tok[:1].isupper() and out and low not in vocab):
+            out.append(low)
+            continue
+        if low in CASUAL:
+            out.append(CASUAL[low])
+            continue
+        if low.endswith("'s") and low[:-2] in CASUAL:
+            out.append(CASUAL[low[:-2]] + "'s")
+            continue
+        if low.isalpha() and len(low) >= 4 and low not in vocab:
+            close = difflib.get_close_matches(low, DOMAIN_WORDS, n=1, cutoff=0.8)
+            low = close[0] if close else low
+        out.append(low)
+    text = " ".join(out)
+    text = re.sub(r"\bno\.?\s+(?=\d)", "number ", text)
+    text = re.sub(r"\s+([?!,;:])", r"\1", text)
+    return text
+
+
+def split_parts(text: str) -> list[str]:
+    """The parts of a compound question ("who is happiest and how old is she" -> two parts)."""
+    parts = [p.strip(" ,.?!-") for p in SPLIT_RE.split(text)]
+    return [p for p in parts if p and re.search(r"[a-z]", p)]
+
+
+# --- slots ---------------------------------------------------------------------------------------
+
+def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Slots of a normalised (lower-case) question, without the person (see :func:`resolve_person`)."""
+    slots: dict[str, Any] = {}
+    rest = t
+    for key, rx in _SUP_RE.items():
+        m = rx.search(rest)
+        if m:
+            slots["superlative"] = key
+            rest = rest[:m.start()] + " " + rest[m.end():]
+            break
+    colour = None
+    m = COLOUR_CTX_RE.search(rest)
+    if m:
+        colour = COLOUR_WORDS[m.group(1) or m.group(2)]
+    elif (b := BARE_COLOUR_RE.search(rest)) and not (b.group(1) == "blue" and BLUE_MOOD_RE.search(rest)):
+        colour = COLOUR_WORDS[b.group(1)]
+    if colour:
+        slots["colour"] = colour
+    mood_rest = BARE_COLOUR_RE.sub(" ", rest) if colour or not BLUE_MOOD_RE.search(rest) else rest
+    mood_rest = re.sub(r"\bdown\s+(?=the|from|to|there|here)\b", " ", mood_rest)
+    found = []
+    for m in re.finditer(_ALL_EMO, mood_rest):
+        label = next(lb for lb, rx in _EMO_RE.items() if rx.fullmatch(m.group(0)))
+        found.append(label)
+    if found:
+        slots["emotion"] = found[0]
+        if len(set(found)) > 1:
+            slots["emotions"] = tuple(dict.fromkeys(found))
+    if CHILD_RE.search(t):
+        slots["child"] = True
+    no_pron = re.sub(r"\b(?:she|he)\b", " ", t)
+    if FEMALE_RE.search(no_pron) and not MALE_RE.search(no_pron):
+        slots["gender"] = "female"
+    elif MALE_RE.search(no_pron) and not FEMALE_RE.search(no_pron):
+        slots["gender"] = "male"
+    for name in sorted(names, key=len, reverse=True):
+        if re.search(rf"\b{re.escape(name.lower())}\b", t):
+            slots["name"] = name
+            break
+    nums = [int(a or b) for a, b in FACE_NUM_RE.findall(t)]
+    if nums:
+        slots["faces"] = tuple(dict.fromkeys(nums))
+    if PRONOUN_RE.search(t):
+        slots["pronoun"] = True
+    if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of)\b", t):
+        slots["quantifier"] = "any"
+    elif re.search(r"\b(?:everyone|everybody|all of them|all)\b", t):
+        slots["quantifier"] = "all"
+    alt = ALTERNATIVE_RE.search(t) and " or not" not in t
+    if (AUX_RE.match(t) or TAG_RE.search(t)) and not alt and not re.match(r"^(?:can|could|would|will) (?:you|u) (?:tell|count|describe|identify|name|give|list|show)\b", t):
+        slots["yesno"] = True
+    elif not WH_RE.search(t) and not alt and t.endswith("?") and ("emotion" in slots or "name" in slots):
+        slots["yesno"] = True  # "the one in red happy?", "Alice here?"
+    return slots
+
+
+def presence_name(original: str, t: str, names: set[str] | frozenset[str]) -> str | None:
+    """The name asked about in a presence question, enrolled or not (None when there is none)."""
+    for name in sorted(names, key=len, reverse=True):
+        if re.search(rf"\b{re.escape(name.lower())}\b", t):
+            return name
+    for rx in NAME_PATTERNS:
+        m = rx.search(t.strip(" ?.!"))
+        if m and m.group(1) not in NOT_NAMES and not re.fullmatch(_ALL_EMO + "|" + _COLOUR, m.group(1)):
+            word = m.group(1)
+            caps = re.search(rf"\b({re.escape(word)})\b", original, re.I)
+            return caps.group(1) if caps and caps.group(1)[:1].isupper() else word.capitalize()
+    return None
+
+
+def canonical(t: str, slots: dict[str, Any]) -> str:
+    """The question with slot words replaced by canonical ones (what the classifier sees)."""
+    out = t
+    if "superlative" in slots:
+        out = _SUP_RE[slots["superlative"]].sub(CANON_SUPERLATIVE[slots["superlative"]], out)
+    for label, rx in _EMO_RE.items():
+        if label == "sad" and "colour" in slots:
+            out = re.sub(phrase_regex([p for p in EMOTION_PHRASES["sad"] if p != "blue"]), "sad", out)
+            continue
+        out = rx.sub(CANON_EMOTION[label], out)
+    if slots.get("name"):
+        out = re.sub(rf"\b{re.escape(slots['name'].lower())}\b", "alice", out)
+    elif slots.get("candidate_name"):
+        out = re.sub(rf"\b{re.escape(slots['candidate_name'].lower())}\b", "alice", out)
+    # the person referred to does not change what is asked: mask it the same way as in the exemplars
+    out = re.sub(r"(?:\b(?:the )?(?:faces?|person|number(?:ed)?)|#)\s*(?:number(?:ed)?\s*|#\s*)?\d{1,3}\b", " the person ", out)
+    if "colour" in slots:
+        out = COLOUR_REF_RE.sub(" ", out)
+    out = REF_NP_RE.sub("the person", " ".join(out.split()))
+    out = POSITION_WORDS_RE.sub(" ", out)
+    out = re.sub(r"\b(?:the|of|about)\s*(?=$|\?|please\b|pls\b|look\b|wearing\b|feeling\b|standing\b)", lambda m: " the person " if m.group(0).strip() == "the" else m.group(0).rstrip() + " the person ", out)
+    return " ".join(out.split())
+
+
+# --- putting it together ------------------------------------------------------------------------
+
+PERSON_INTENTS = ("emotion", "age", "gender", "clothing", "where", "describe", "identify")
+
+
+def understand(question: str, names: set[str] | frozenset[str] = frozenset()) -> Understanding:
+    """Intent and slots of ``question`` (``names``: the enrolled names, matched exactly)."""
+    q, problem = clean(question)
+    if problem:
+        return Understanding(q, problem, 1.0, encoder=encoder())
+    t = normalise(q, names)
+    if foreign(q.lower()):
+        return Understanding(q, "language", 1.0, encoder=encoder())
+    parts = split_parts(t)
+    if len(parts) > 1:
+        subs = tuple(_one(p, q, names) for p in parts)
+        known = [s for s in subs if s.intent not in ("unsure", "beyond")]
+        if len(known) < len(subs) and len({s.intent for s in known}) == 1:
+            # "what's up with her, how does she feel": one real question, asked with a filler
+            whole = _one(t.strip(" ,"), q, names)
+            if whole.intent not in ("unsure", "beyond"):
+                return whole
+            return Understanding(t, known[0].intent, known[0].confidence, dict(known[0].slots) | extract_slots(t, names), encoder=encoder())
+        if len({s.intent for s in subs}) > 1:
+            merged: dict[str, Any] = {}
+            for sub in reversed(subs):  # the first part's slots win
+                merged.update(sub.slots)
+            return Understanding(t, "compound", min(s.confidence for s in subs), merged, subs, encoder=encoder())
+    return _one(t.strip(" ,"), q, names)
+
+
+def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understanding:
+    slots = extract_slots(t, names)
+    enc = encoder()
+    if RACE_RE.search(t):
+        return Understanding(t, "race", 1.0, slots, encoder=enc)
+    if JSON_RE.search(t):
+        return Understanding(t, "json", 1.0, slots, encoder=enc)
+    if len(slots.get("faces", ())) >= 2 and SAME_RE.search(t):
+        return Understanding(t, "compare", 1.0, slots, encoder=enc)
+    if "name" not in slots:
+        cand = presence_name(original, t, names)
+        if cand and (cand[:1].isupper() and re.search(rf"\b{re.escape(cand)}\b", original) or cand.lower() not in _vocab()):
+            slots["candidate_name"] = cand
+    if PERSON_CUE_RE.search(t) or slots.get("name") or ("colour" in slots and not COUNT_RE.search(t)):
+        slots["person_cue"] = True
+    ranked = classify(canonical(t, slots))
+    intent, conf = ranked[0]
+    ruled = _rules(t, slots, ranked)
+    if ruled:
+        if ruled == "presence":
+            slots["name"] = slots.get("name") or slots.get("candidate_name")
+        clean_slots = {k: v for k, v in slots.items() if k != "candidate_name"}
+        return Understanding(t, ruled, 1.0, clean_slots, alternatives=tuple((a, round(s_, 4)) for a, s_ in ranked[:4]), encoder=enc)
+    intent = _reconcile(ranked, slots, t, original, names)
+    if intent == "presence":
+        name = presence_name(original, t, names)
+        if name:
+            slots["name"] = name
+    if conf < THRESHOLD and intent == ranked[0][0] and intent not in ("beyond",):
+        intent = "unsure" if intent != "transcript" or not TRANSCRIPT_RE.search(t) else intent
+    slots.pop("candidate_name", None)
+    return Understanding(t, intent, round(conf, 4), slots, alternatives=tuple((a, round(s, 4)) for a, s in ranked[:4]), encoder=enc)
+
+
+def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = None) -> str | None:
+    """Exact rules: cues that decide the question family on their own."""
+    cue = s.get("person_cue")
+    anyq = s.get("quantifier") == "any" or re.match(r"^any\b", t)
+    if COUNT_RE.search(t) and not (ranked and ranked[0][0] == "beyond" and ranked[0][1] > dict(ranked).get("count", 0) + 0.05):
+        return "count"  # unless it is clearly about something else ("how many legs does a spider have")
+    if "superlative" in s and not AGE_Q_RE.search(t.replace("oldest", "")) and not WHERE_Q_RE.search(t):
+        return "superlative"
+    name = s.get("name") or s.get("candidate_name")
+    if name and re.fullmatch(rf"{re.escape(name.lower())}\s*\??", t):
+        return "presence"  # just a name: "Alice?"
+    if name and PRESENCE_Q_RE.search(t) and not (s.get("emotion") or AGE_Q_RE.search(t) or WHERE_Q_RE.search(t)
+                                                  or CLOTHING_Q_RE.search(t) or GENDER_Q_RE.search(t)):
+        return "presence"
+    if s.get("yesno") and s.get("emotion") and "emotions" not in s:
+        if s.get("quantifier") == "all" and not cue:
+            return "anyone"  # "does everyone look happy?"
+        return "anyone" if anyq and not (cue and not re.search(r"\b(?:anyone|anybody|someone|somebody)\b", t)) else "emotion"
+    if s.get("child") and (anyq or s.get("yesno")):
+        return "anyone"
+    if GENDER_Q_RE.search(t) and (cue or s.get("name")):
+        return "gender"
+    if AGE_Q_RE.search(t):
+        return "age"
+    if CLOTHING_Q_RE.search(t) and not (re.match(r"^(?:who|which)\b", t) and "colour" in s):
+        return "clothing"
+    if WHERE_Q_RE.search(t):
+        return "where"
+    if re.match(r"^(?:who|which)\b", t) and s.get("emotion") and not cue:
+        return "who_looks"
+    if EMOTION_Q_RE.search(t) and (cue or s.get("name")) and not re.match(r"^(?:who|which)\b", t):
+        return "emotion"
+    if re.match(r"^(?:who is|who are|whos|who)\b", t) and cue and not s.get("emotion"):
+        return "identify"
+    return None
+
+
+def _reconcile(ranked: list[tuple[str, float]], slots: dict[str, Any], t: str, original: str, names: set[str] | frozenset[str]) -> str:
+    """The best-ranked intent whose needs the slots meet, with exact rules applied."""
+    attribute = any(k in slots for k in ("emotion", "child", "gender", "colour"))
+    wh_start = re.match(r"^(?:who|which|whom)\b", t)
+    for intent, _score in ranked:
+        if intent == "transcript" and not TRANSCRIPT_RE.search(t):
+            continue
+        if intent == "superlative" and "superlative" not in slots:
+            continue
+        if intent in ("anyone", "who_looks") and not attribute:
+            continue
+        if intent == "presence" and (not presence_name(original, t, names) or not (slots.get("yesno") or PRESENCE_Q_RE.search(t))):
+            continue
+        if intent == "race":
+            continue  # race is only ever an exact rule
+        if intent == "identify" and not (slots.get("person_cue") or WHO_ALL_RE.search(t)):
+            continue  # "who painted the mona lisa" is not about this photo
+        if intent == "compare" and not (SAME_RE.search(t) or re.search(r"\blook(?:s)? like\b", t)):
+            continue
+        if "superlative" in slots and intent in ("who_looks", "anyone", "identify", "emotion", "describe", "count"):
+            return "superlative"
+        if intent in ("anyone", "who_looks"):
+            if wh_start or not (slots.get("yesno") or slots.get("quantifier") == "any" or re.match(r"^any\b", t)):
+                return "who_looks" if "emotion" in slots or wh_start else "count"
+            return "anyone"
+        if intent == "emotion" and slots.get("yesno") and slots.get("quantifier") == "any" and "emotion" in slots:
+            return "anyone"
+        if intent == "count":  # a count needs "how many" (an exact rule, above)
+            if slots.get("quantifier") == "any" and attribute:
+                return "anyone"
+            continue
+        return intent
+    return ranked[0][0]

@@ -1,0 +1,184 @@
+"""The offline planner's understanding step: intents, slots, yes/no answers, compound questions, bad input.
+
+Scenes are generated (agent/question_eval.make_scene): known positions, colours, emotions, ages,
+genders and identities, so every expected answer is computed from the scene itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from importlib import resources
+
+import pytest
+
+from facelens.agent import planner, understanding
+from facelens.agent.question_eval import GALLERY, SyntheticBox, evaluate_planner, make_scene
+
+
+def scene_box(n: int = 4, seed: str = "t"):
+    scene, persons = make_scene(n, random.Random(seed))
+    return scene, SyntheticBox(scene, persons, set(GALLERY))
+
+
+def ask(box, q, state=None):
+    return planner.answer(q, box, state if state is not None else planner.PlanState())
+
+
+@pytest.mark.parametrize("question, intent", [
+    ("how's the rightmost guy feeling", "emotion"),
+    ("Is anyone surprised?", "anyone"),
+    ("Anybody smiling here?", "anyone"),
+    ("how many ppl r in the pic", "count"),
+    ("hw many peopel are ther", "count"),
+    ("who looks happiest and how old is she?", "compound"),
+    ("whos the oldest", "superlative"),
+    ("what's the weather tomorrow", "beyond"),
+    ("describe everyone as json", "json"),
+    ("are face 1 and face 2 the same person", "compare"),
+    ("what is the person on the left wearing", "clothing"),
+    ("how old is face 2", "age"),
+    ("is face 1 a man or a woman", "gender"),
+    ("where is the person in red", "where"),
+])
+def test_intents(question, intent):
+    assert understanding.understand(question, frozenset(GALLERY)).intent == intent
+
+
+@pytest.mark.parametrize("question, slot, value", [
+    ("is anyone grossed out", "emotion", "disgust"),
+    ("is the guy on the left mad", "emotion", "angry"),
+    ("anybody upset?", "emotion", "sad"),
+    ("is somebody scared", "emotion", "fear"),
+    ("is anyone suprised", "emotion", "surprise"),  # typo
+    ("who has the biggest grin", "superlative", "happy"),
+    ("who is the most senior", "superlative", "oldest"),
+    ("how many people have red on", "colour", "red"),
+    ("how many ladies are there", "gender", "female"),
+    ("is Alice in the pic", "name", "Alice"),
+])
+def test_slots(question, slot, value):
+    assert understanding.understand(question, frozenset(GALLERY)).slots.get(slot) == value
+
+
+def test_casual_forms_are_spelled_out():
+    assert understanding.normalise("how many ppl r in the pic") == "how many people are in the picture"
+
+
+def test_rightmost_guy_is_the_rightmost_face():
+    scene, box = scene_box(4)
+    r = ask(box, "how's the rightmost guy feeling")
+    assert r.faces == (4,)  # whatever the gender model says about face 4
+
+
+def test_anyone_means_a_top_label_and_answers_yes_or_no():
+    scene, box = scene_box(4)
+    for label, word in (("surprise", "surprised"), ("happy", "smiling"), ("disgust", "grossed out")):
+        hits = tuple(f.id for f in scene.faces if f.emotion.label == label)
+        r = ask(box, f"Is anyone {word}?")
+        if hits:
+            assert r.text.startswith("Yes") and r.faces == hits
+        else:
+            assert r.text.startswith(f"No, no one looks clearly {'happy' if label == 'happy' else word.split()[0] if label != 'disgust' else 'disgusted'}")
+            assert "the closest is Face" in r.text
+
+
+def test_presence_yes_no_and_cant_tell():
+    scene, box = scene_box(4)
+    present = [f for f in scene.faces if f.identity.known]
+    absent = [g for g in GALLERY if g not in {f.identity.name for f in present}][0]
+    if present:
+        r = ask(box, f"Is {present[0].identity.name} here?")
+        assert r.text.startswith("Yes") and r.faces == (present[0].id,)
+        assert ask(box, f"can you see {present[0].identity.name}").text.startswith("Yes")
+    assert ask(box, f"Is {absent} in this photo?").text.startswith(f"No, {absent} is not in this photo")
+    assert ask(box, "Is Zoe in this photo?").text.startswith("I can't tell: Zoe is not in the gallery")
+
+
+def test_compound_resolves_she_to_the_first_answer():
+    scene, box = scene_box(5, "compound")
+    best = max(scene.faces, key=lambda f: f.emotion.scores["happy"])
+    r = ask(box, "who looks happiest and how old is she?")
+    assert r.intent == "compound" and r.faces == (best.id,)
+    assert "happiest" in r.text and f"about {best.age:.0f} years old" in r.text
+
+
+def test_unclear_person_is_asked_not_guessed():
+    scene, box = scene_box(4)
+    r = ask(box, "how is the person feeling")
+    assert r.faces == () and r.text.startswith("Which person do you mean?")
+
+
+@pytest.mark.parametrize("question, intent", [
+    ("", "empty"), ("   \n\t ", "empty"), ("x" * 10_000, "too_long"), ("wie viele Leute sind auf dem Bild", "language"),
+    ("这张照片里有几个人", "language"), ("¿Cuántas personas hay en la foto?", "language"), ("🙈🙉🙊", "empty"),
+])
+def test_bad_input_gets_a_clear_reply(question, intent):
+    scene, box = scene_box(3)
+    r = ask(box, question)
+    assert r.intent == intent and r.text and r.faces == ()
+
+
+def test_emoji_is_read_as_the_emotion():
+    scene, box = scene_box(3)
+    r = ask(box, "anyone 😀?")
+    assert r.text.startswith(("Yes", "No")) and r.understood.slots.get("emotion") == "happy"
+
+
+def test_bad_input_through_the_assistant_is_an_input_error():
+    from facelens.agent.assistant import Assistant
+    from facelens.tools.errors import InputError
+
+    a = Assistant.__new__(Assistant)  # no backend or image needed to reject the question itself
+    for q in ("", "   ", "x" * 10_000):
+        with pytest.raises(InputError):
+            Assistant.ask(a, q)
+
+
+def test_evaluation_library_function_returns_metrics():
+    m = evaluate_planner("tune", scenes=1)
+    for key in ("intent_accuracy", "slot_accuracy", "consistent", "yes_no_form", "wrong_person", "questions", "by_family"):
+        assert key in m
+    assert m["questions"] >= 200 and m["wrong_person"] == 0 and m["yes_no_form"] == 1.0
+
+
+def test_heldout_split_is_frozen():
+    """The held-out questions are never tuned on: any edit to them must be deliberate (update this hash)."""
+    text = resources.files("facelens.prompts").joinpath("eval/questions_heldout.yaml").read_bytes()
+    assert hashlib.sha256(text).hexdigest()[:16] == HELDOUT_SHA
+
+
+def test_without_the_sentence_model_the_ngram_encoder_still_answers(monkeypatch):
+    monkeypatch.setenv("FACELENS_NLU_ENCODER", "ngram")
+    understanding.encoder.cache_clear()
+    try:
+        u = understanding.understand("how many people are there", frozenset())
+        assert u.encoder == "ngram" and u.intent == "count"
+        assert understanding.understand("is anyone smiling", frozenset()).intent == "anyone"
+    finally:
+        understanding.encoder.cache_clear()
+
+
+
+
+
+def test_eval_planner_cli_json(capsys):
+    import json
+
+    from facelens.agent.cli import main
+
+    assert main(["eval", "planner", "--split", "tune", "--scenes", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["split"] == "tune" and out["questions"] > 200 and out["wrong_person"] == 0
+
+
+def test_ask_cli_with_bad_questions_never_tracebacks(astronaut_jpg, capsys):
+    from facelens.agent.cli import main
+
+    for q in ("", "   ", "x" * 10_000):
+        assert main(["ask", str(astronaut_jpg), q]) == 2
+        assert "facelens:" in capsys.readouterr().err
+    for q in ("wie viele Leute sind auf dem Bild", "🙈🙉🙊"):
+        assert main(["ask", str(astronaut_jpg), q]) == 0
+        assert capsys.readouterr().out.strip()
+HELDOUT_SHA = "a669b55b1f1130ad"
