@@ -103,6 +103,8 @@ def classify_lexicon(text: str) -> TextEmotion:
 
 
 MODELS = ("minilm", "lexicon")
+NEGATION_DAMP = 0.25  # a negated emotion word keeps this share of the learnt head's probability for it
+LEXICON_BLEND = 0.5  # weight of the lexicon's explicit emotion words beside the learnt head (chosen on MELD dev)
 
 
 def default_model() -> str:
@@ -147,12 +149,29 @@ def classify_texts(texts: list[str], contexts: list[str | None] | None = None, *
     name = tm.head().name
     out = []
     for text, lx, p in zip(texts, lex, probs):
-        scores = {e: round(float(v), 4) for e, v in zip(EMOTIONS, p)}
+        # Where the lexicon found explicit emotion words, they count too: MELD's TV dialogue taught the
+        # head little about plain statements such as "I am really angry" (it read sad). Blending by the
+        # lexicon's emotional mass costs 0.0015 weighted F1 on MELD dev (0.5626 -> 0.5611).
+        alpha = min(0.8, LEXICON_BLEND * (1.0 - lx.scores["neutral"]))
+        p = _without_negated(p, lx)
+        scores = {e: round(float((1 - alpha) * v + alpha * lx.scores[e]), 4) for e, v in zip(EMOTIONS, p)}
         label = max(scores, key=scores.get)  # type: ignore[arg-type]
         v = tm.valence(text)
         out.append(TextEmotion(label=label, scores=scores, valence=round(lx.valence if v is None else v, 3),
                                evidence=lx.evidence, model=name))
     return out
+
+
+def _without_negated(p, lx: TextEmotion):  # type: ignore[no-untyped-def]
+    """Mean-pooled sentence embeddings barely see "not": "I am not angry" sits next to "I am angry".
+    Where the lexicon found a negated emotion word, that emotion's learnt probability is damped."""
+    negated = {e for h in lx.evidence if h.negated for e, _ in _lookup(h.word)}
+    if not negated:
+        return p
+    q = p.copy()
+    for e in negated:
+        q[EMOTIONS.index(e)] *= NEGATION_DAMP
+    return q / q.sum()
 
 
 def classify_text(text: str, context: str | None = None, *, model: str | None = None) -> TextEmotion:

@@ -94,9 +94,9 @@ def main() -> int:
 
     results = []
     for cw in (0.0, 0.5):
-        for ns in (16,):
+        for ns in (9, 16):
             for c in (0.5, 1.0):
-                for power in (0.5, 0.7):
+                for power in (0.5,):
                     m = LogisticRegression(C=c, max_iter=3000, class_weight=weights(power))
                     m.fit(feats(xt[fit], pt[fit], st[fit], cw, ns), yt[fit])
                     pred = m.predict(feats(xd, pd, sd, cw, ns))
