@@ -387,13 +387,16 @@ def ask(question: str, session_id: str | None = None, backend: str | None = None
     Args:
         question: the analyst's question.
         session_id: restrict to one session (default: the latest, or all for "which sessions" questions).
-        backend: "offline", "openai", or None = openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline.
+        backend: "offline", "openai", or None = the user's backend setting (FACELENS_BACKEND, config.yaml),
+            else openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline.
     """
     if not question or not question.strip():
         raise InputError("The question is empty.", hint='Ask e.g. "when did the customer look angry?"')
     if session_id:
         store.check_id(session_id)
-    choice = backend or ("openai" if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL") else "offline")
+    from facelens.tools.config import text_backend
+
+    choice = backend or text_backend()
     if choice == "offline":
         return answer_offline(question, session_id)
     if choice == "openai":
