@@ -12,7 +12,7 @@ import logging
 
 log = logging.getLogger(__name__)
 
-EVAL_MODULES = ["eval_models", "eval_detection", "eval_identity", "eval_planner"]
+EVAL_MODULES = ["eval_models", "eval_detection", "eval_identity", "eval_planner", "eval_suite"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
