@@ -13,9 +13,10 @@ touches the border. This stage finds them the way enrolment used to, for everyon
    (its box is the reference for the tight convention, and it agrees with BlazeFace on real faces);
 3. candidates are merged by box voting and kept
    when HOG found the same face (BlazeFace >= :data:`BLAZE_AGREE` or HOG >= :data:`HOG_KEEP`), or
-   when BlazeFace finds it again (>= :data:`RECHECK_KEEP`) on a square crop centred on it at 2 and 1.5
-   times its side, black where the crop runs off the photo; or HOG alone is confident (>= HOG_KEEP). Only faces at least :data:`MIN_SIDE` of the photo's short side are
-   kept here: smaller ones are the tiled passes' job.
+   when BlazeFace finds it again on square crops centred on it at 2 and 1.5 times its side (both
+   >= :data:`RECHECK_BOTH`, one >= :data:`RECHECK_KEEP`), black where the crop runs off the photo;
+   or HOG alone is confident (>= HOG_KEEP). Only faces at least :data:`MIN_SIDE` of the photo's short
+   side are kept here: smaller ones are the tiled passes' job.
 
 The thresholds were set on the WIDER sample, half of the ``faces/portraits`` people (the even-numbered
 ones) and generated collages with even seeds; everything else is held out (see ``bench/detection.md``).
@@ -35,7 +36,8 @@ PAD = 0.25  # black border around each window, as a fraction of its side
 WORK_SIDE = 384  # windows are searched on a copy at most this many px wide (BlazeFace's input is 128)
 HOG_FACE = 90  # px a face of MIN_SIDE is scaled to for HOG (its window is 80 px)
 MIN_SIDE = 0.2  # a large face's side is at least this fraction of the photo's short side
-RECHECK_KEEP = 0.6  # BlazeFace score on a re-check crop (x2 and x1.5 the face) kept without HOG's agreement
+RECHECK_KEEP = 0.65  # best BlazeFace score on the re-check crops (x2 and x1.5 the face), without HOG's agreement
+RECHECK_BOTH = 0.5  # ... and both re-checks must find the face
 BLAZE_AGREE = 0.5  # BlazeFace score kept when HOG found the same face
 HOG_KEEP = 0.5  # HOG score kept without BlazeFace's agreement
 #: HOG score s -> probability 1 / (1 + exp(-(a * s + b))), shared with detector_fusion.HOG_CALIBRATION
@@ -168,9 +170,9 @@ def detect_large(rgb: np.ndarray, *, use_blazeface: bool = True) -> list[faces.D
             if hog_best is not None and (hog_best >= HOG_KEEP or score >= BLAZE_AGREE):
                 out.append((box, max(score, _sigmoid(a * hog_best + b))))
                 continue
-            again = max(recheck(rgb, box, 2.0), recheck(rgb, box, 1.5))
-            if again >= RECHECK_KEEP:
-                out.append((box, max(score, again)))
+            wide, close = recheck(rgb, box, 2.0), recheck(rgb, box, 1.5)
+            if max(wide, close) >= RECHECK_KEEP and min(wide, close) >= RECHECK_BOTH:
+                out.append((box, max(score, wide, close)))
     for d, u in zip(hog, used):
         if not u and d.score >= (HOG_KEEP if use_blazeface else 0.0):
             out.append((d.box, _sigmoid(a * d.score + b)))
