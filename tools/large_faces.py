@@ -34,7 +34,8 @@ from facelens.tools import faces, models
 SUB_WINDOW = 0.6  # side of the finer windows, as a fraction of the short side
 PAD = 0.25  # black border around each window, as a fraction of its side
 WORK_SIDE = 384  # windows are searched on a copy at most this many px wide (BlazeFace's input is 128)
-HOG_FACE = 90  # px a face of MIN_SIDE is scaled to for HOG (its window is 80 px)
+HOG_FACE = 90  # px a face of HOG_MIN_SIDE is scaled to for HOG (its window is 80 px)
+HOG_MIN_SIDE = 0.35  # HOG looks for faces of at least this fraction of the short side (smaller: BlazeFace)
 MIN_SIDE = 0.2  # a large face's side is at least this fraction of the photo's short side
 RECHECK_KEEP = 0.65  # best BlazeFace score on the re-check crops (x2 and x1.5 the face), without HOG's agreement
 RECHECK_BOTH = 0.5  # ... and both re-checks must find the face
@@ -62,7 +63,7 @@ def square_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
     if max(width, height) > 1.6 * s:  # a strip: the squares above see every tile
         return out
     sub = int(SUB_WINDOW * s)
-    out += [(x, y, x + sub, y + sub) for y in _along(height, sub, 0.6) for x in _along(width, sub, 0.6)]
+    out += [(x, y, x + sub, y + sub) for y in _along(height, sub, 1.0) for x in _along(width, sub, 1.0)]
     return out
 
 
@@ -94,10 +95,10 @@ def blaze_candidates(rgb: np.ndarray) -> np.ndarray:
 
 
 def hog_candidates(rgb: np.ndarray, threshold: float = 0.0) -> list[faces.Detection]:
-    """dlib HOG over the whole photo, padded, at the scale where a face of :data:`MIN_SIDE` x the
-    short side is HOG's 80 px window (tight boxes in image pixels)."""
+    """dlib HOG over the whole photo, padded, at the scale where a face of :data:`HOG_MIN_SIDE` x the
+    short side fills HOG's 80 px window (tight boxes in image pixels)."""
     h, w = rgb.shape[:2]
-    scale = min(1.0, HOG_FACE / (MIN_SIDE * min(h, w)))
+    scale = min(1.0, HOG_FACE / (HOG_MIN_SIDE * min(h, w)))
     padded, scale, m = _pad(rgb, int(max(h, w) * scale))
     rects, scores, _ = models.hog_detector().run(padded, 0, threshold)
     out = []
