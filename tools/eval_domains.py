@@ -233,6 +233,8 @@ for _d in (
            quick="every 4th image of each class"),
     Domain("age-gender", "utkface/val: gender and age-group accuracy, age MAE", age_gender,
            {"gender_accuracy": 0.92, "age_group_accuracy": 0.78, "age_mae": 7.5}, maximum=frozenset({"age_mae"}),
-           needs=("utkface/val/labels.csv",), quick="every 5th image (300)"),
+           needs=("utkface/val/labels.csv",), quick="every 5th image (300)",
+           # the subset's own figures (0.927 / 0.750 / 7.0, the same before and after issue 12) less ~1 s.e.
+           quick_targets={"gender_accuracy": 0.91, "age_group_accuracy": 0.73, "age_mae": 7.5}),
 ):
     register(_d)
