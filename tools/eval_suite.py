@@ -95,7 +95,8 @@ def register(domain: Domain) -> None:
 
 def domains() -> list[Domain]:
     """The registered domains, in registration order."""
-    from facelens.tools import eval_domains  # noqa: F401 - registers the built-in domains
+    from facelens.tools import eval_domains  # noqa: F401 - registers the built-in (photo) domains first
+    from facelens.agent import eval_domains_language  # noqa: F401, I001 - questions, session questions, words' emotion
 
     return list(_DOMAINS.values())
 

@@ -18,9 +18,9 @@ def _rows(res) -> list[str]:
         t = res.targets.get(m)
         target = "" if t is None else (f"<= {t}" if m in res.maximum else f">= {t}")
         mark = "" if t is None else ("MISSED" if m in res.failed else "ok")
-        out.append(f"{res.name:12s} {m:26s} {_fmt(v):>8s}  {target:>8s}  {mark}")
+        out.append(f"{res.name:18s} {m:26s} {_fmt(v):>8s}  {target:>8s}  {mark}")
     if res.skipped:
-        out.append(f"{res.name:12s} skipped: {res.skipped}")
+        out.append(f"{res.name:18s} skipped: {res.skipped}")
     return out
 
 
@@ -29,7 +29,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
 
     data = args.data or DEFAULT_DATA
     if not args.json:
-        print(f"{'domain':12s} {'metric':26s} {'value':>8s}  {'target':>8s}")
+        print(f"{"domain":18s} {'metric':26s} {'value':>8s}  {'target':>8s}")
 
     def progress(res) -> None:
         if not args.json:
