@@ -29,7 +29,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
 
     data = args.data or DEFAULT_DATA
     if not args.json:
-        print(f"{"domain":18s} {'metric':26s} {'value':>8s}  {'target':>8s}")
+        print(f"{'domain':18s} {'metric':26s} {'value':>8s}  {'target':>8s}")
 
     def progress(res) -> None:
         if not args.json:
