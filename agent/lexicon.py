@@ -61,7 +61,9 @@ CASUAL = {
     "she's": "she is", "they're": "they are", "photo's": "photo is", "2nd": "second", "1st": "first", "3rd": "third",
     "4th": "fourth", "5th": "fifth", "nr": "number", "num": "number", "mid": "middle", "center": "centre",
     "color": "colour", "colors": "colours", "colored": "coloured", "gray": "grey", "u2": "you too", "pple": "people",
-    "persons": "people", "folks": "people", "folk": "people", "humans": "people", "individuals": "people", "dudes": "guys",
+    "persons": "people", "scarred": "scared", "scarry": "scary", "nobody's": "nobody is", "noone": "no one",
+    "noone's": "no one is", "everyone's": "everyone is", "everybody's": "everybody is", "anyone's": "anyone is",
+    "somebody's": "somebody is", "someone's": "someone is", "old's": "old is", "folks": "people", "folk": "people", "humans": "people", "individuals": "people", "dudes": "guys",
 }
 
 #: words typos are corrected towards (only words of 4+ letters the tokenizer does not know are corrected)

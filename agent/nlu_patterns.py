@@ -29,12 +29,15 @@ FEMALE_RE = re.compile(rf"\b(?:{FEMALE_WORDS})\b")
 MALE_RE = re.compile(rf"\b(?:{MALE_WORDS})\b")
 PRONOUN_RE = re.compile(r"\b(?:she|her|he|him|his|they|them|their|that person|this person|that one|this one)\b")
 AUX_RE = re.compile(r"^(?:is|are|was|were|does|do|did|can|could|would|will|has|have|any|anybody|anyone|someone|somebody|"
-                    r"isn't|aren't|doesn't|don't|wasn't|didn't|tell me if|tell me whether)\b")
-TAG_RE = re.compile(r"(?:,?\s*(?:right|correct|yes or no|or not|isn't it|aren't they|don't they|doesn't she|doesn't he))\s*\??$")
+                    r"isn't|aren't|doesn't|don't|wasn't|didn't|tell me if|tell me whether|(?:can|could) (?:you|u) (?:tell|see|say)(?: me)? (?:if|whether)|"
+                    r"(?:do|would) (?:you|u) (?:think|say|reckon)|i wonder if|i wonder whether|is it true that|am i right that)\b")
+TAG_RE = re.compile(r"(?:,?\s*(?:right|correct|yes or no|or not|innit|"
+                    r"(?:is|are|was|were|does|do|did|has|have)n't (?:it|they|she|he|there|you))"
+                    r"|,\s*(?:true|no|yeah|eh|(?:is|are|was|were|does|do|did|has|have)(?: not)? (?:it|they|she|he|there|you)))\s*\??$")
 WH_RE = re.compile(r"\b(?:who|what|which|where|how|when|why|whose|tell|describe|list|show|give|name|count|identify|point)\b")
 ALTERNATIVE_RE = re.compile(r"\b(?!yes\b)\w+ or (?:a |an )?(?!not\b|no\b)\w+\b")
 JSON_RE = re.compile(r"\bjson\b")
-SAME_RE = re.compile(r"\b(?:same|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same|one person|also)\b|=")
+SAME_RE = re.compile(r"\b(?:be (?:face|person|number) ?#?\d+|same|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same|one person|also)\b|=")
 FACE_NUM_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber(?:ed)?|#)\s*(?:number(?:ed)?\s*|#\s*)?(\d{1,3})\b|\band\s+(\d{1,3})\b")
 TRANSCRIPT_RE = re.compile(
     r"\b(?:transcript|transcribe|audio|recording|recorded|mention(?:ed|s)?|said|say|saying|says|spoken|spoke|speech|"
@@ -43,6 +46,9 @@ RACE_RE = re.compile(
     r"\b(race|races|racial|ethnic|ethnicity|ethnicities|ethnically|skin colou?r|skin tone|caucasian|asian|african|black people|"
     r"white people|hispanic|latino|latina|arab|indian|nationality|nationalities|what country .* from)\b"
     r"|\bwhere (?:is|are|was|were|do|does|did)\b.* (?:from|come from|originally from)(?: originally)?\s*\??$")
+#: "is the one on the left black or white" asks race; "is she wearing black or white" asks clothing
+RACE_BW_RE = re.compile(r"^(?:is|are|was|were)\b.*\b(?:black or white|white or black)\s*\??$")
+CLOTHING_BW_RE = re.compile(r"\b(?:wearing|wears|wear|in|dressed in|clothes|shirt|top)\s+(?:a |an |the )?(?:black or white|white or black)\b")
 COUNT_RE = re.compile(r"\bhow many\b|\bcount\b|\bnumber of\b|\bheadcount\b|\btotal (?:people|number)\b|\b(?:people|person) count\b|^total people")
 GENDER_Q_RE = re.compile(r"\b(?:gender|sex)\b|\b(?:male|man|guy|boy) or (?:a )?(?:female|woman|girl|lady)\b|\b(?:female|woman|girl|lady) or (?:a )?(?:male|man|guy|boy)\b"
                          r"|^(?:is|does|tell me if)\b.*\b(?:a )?(?:female|male|woman|man|girl|boy|lady|guy)\s*\??$")
@@ -65,7 +71,7 @@ REF_NP_RE = re.compile(r"\b(?:the|that|this)\s+(?:[\w-]+\s+){0,2}?(?:person|one|
 WHO_ALL_RE = re.compile(r"\b(?:here|there|in (?:the|this|that|it)|photo|picture|image|pic|shot|these|they|them|people|anyone|anybody|everyone|"
                         r"everybody|recogni[sz]e|know|identify|names?|who is who)\b")
 #: how a compound question splits: "who looks happiest and how old is she?"
-SPLIT_RE = re.compile(r"\?+\s+(?=\S)|;\s*|,?\s+-?\s*\band\s+(?=(?:then\s+)?(?:who|what|how|which|where|is|are|does|do|can|tell|give|what's|their|her|his)\b)"
+SPLIT_RE = re.compile(r"\?+\s+(?=\S)|;\s*|,?\s+-?\s*\band\s+(?=(?:then\s+|also\s+|roughly\s+|approximately\s+|about\s+|just\s+|so\s+)?(?:who|what|how|which|where|is|are|does|do|can|tell|give|what's|their|her|his)\b)"
                       r"|,\s+(?=(?:and\s+)?(?:who|what|how|which|where|tell)\b)")
 #: name-shaped words in a presence question ("is zoe here", "any sign of Marcus")
 NAME_PATTERNS = [re.compile(p) for p in (

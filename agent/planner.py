@@ -213,7 +213,7 @@ def _compare(t: str, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...],
             ids.insert(0, focus[0])
     if len(ids) < 2 and len(scene.faces) == 2:
         ids = [1, 2]
-    ids = list(dict.fromkeys(ids))
+    ids = sorted(dict.fromkeys(ids))  # image order: "Face 1 and Face 2" whichever was named first
     if len(ids) < 2:
         return PlannerReply(compose.which_person(scene, two=True), (), "compare", image)
     return _run_compare(box, scene, ids, image)

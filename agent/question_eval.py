@@ -32,7 +32,7 @@ from facelens.tools.schema import (
     EMOTIONS, Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, IdentityMatch, ImageInfo, Position, SceneAnalysis,
 )
 
-SPLITS = ("tune", "heldout")
+SPLITS = ("tune", "tune2", "heldout")
 SCENE_SIZES = (3, 2, 4, 5, 1)  # faces per generated scene, cycled
 GALLERY = ("Alice", "Bruno", "Chen", "Dana", "Emeka")
 STRANGERS = ("Zoe", "Marcus", "Priya", "Oliver", "Fatima")

@@ -34,7 +34,7 @@ from facelens.agent.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_C
     _SUP_RE, _COLOUR, COLOUR_CTX_RE, BARE_COLOUR_RE, BLUE_MOOD_RE,
     CHILD_RE, FEMALE_RE, MALE_RE, PRONOUN_RE, AUX_RE, TAG_RE,
     WH_RE, ALTERNATIVE_RE, JSON_RE, SAME_RE, FACE_NUM_RE, TRANSCRIPT_RE,
-    RACE_RE, COUNT_RE, GENDER_Q_RE, AGE_Q_RE, CLOTHING_Q_RE, WHERE_Q_RE,
+    RACE_RE, RACE_BW_RE, CLOTHING_BW_RE, COUNT_RE, GENDER_Q_RE, AGE_Q_RE, CLOTHING_Q_RE, WHERE_Q_RE,
     EMOTION_Q_RE, PRESENCE_Q_RE, PERSON_CUE_RE, POSITION_WORDS_RE, COLOUR_REF_RE,
     REF_NP_RE, WHO_ALL_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, _EMOJI,
     ENGLISH,
@@ -181,12 +181,13 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         slots["faces"] = tuple(dict.fromkeys(nums))
     if PRONOUN_RE.search(t):
         slots["pronoun"] = True
-    if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of)\b", t):
+    if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of|"
+                 r"nobody|no one|noone|none of (?:them|these|those|the|us))\b", t):
         slots["quantifier"] = "any"
     elif re.search(r"\b(?:everyone|everybody|all of them|all)\b", t):
         slots["quantifier"] = "all"
     alt = ALTERNATIVE_RE.search(t) and " or not" not in t
-    if (AUX_RE.match(t) or TAG_RE.search(t)) and not alt and not re.match(r"^(?:can|could|would|will) (?:you|u) (?:tell|count|describe|identify|name|give|list|show)\b", t):
+    if (AUX_RE.match(t) or TAG_RE.search(t)) and not alt and not re.match(r"^(?:can|could|would|will) (?:you|u) (?:tell(?! (?:me )?(?:if|whether)\b)|count|describe|identify|name|give|list|show)\b", t):
         slots["yesno"] = True
     elif not WH_RE.search(t) and not alt and t.endswith("?") and ("emotion" in slots or "name" in slots):
         slots["yesno"] = True  # "the one in red happy?", "Alice here?"
@@ -231,6 +232,11 @@ def canonical(t: str, slots: dict[str, Any]) -> str:
     return " ".join(out.split())
 
 
+#: a part that is a question of its own (has a verb or a question word); otherwise it only names someone
+BARE_REF_RE = re.compile(r".*\b(?:is|are|was|were|am|does|do|did|can|could|would|will|has|have|look|looks|looking|seem|seems|"
+                         r"how|what|who|whom|which|where|why|when|tell|describe|show|give|count|find|name|list|identify|compare)\b.*")
+
+
 # --- putting it together ------------------------------------------------------------------------
 
 PERSON_INTENTS = ("emotion", "age", "gender", "clothing", "where", "describe", "identify")
@@ -245,6 +251,9 @@ def understand(question: str, names: set[str] | frozenset[str] = frozenset()) ->
     if foreign(q.lower()):
         return Understanding(q, "language", 1.0, encoder=encoder())
     parts = split_parts(t)
+    if len(parts) == 2 and BARE_REF_RE.fullmatch(parts[0]) is None and PRONOUN_RE.search(parts[1]):
+        # "the one on the left, how are they feeling": the first part only names the person the second asks about
+        return _one(t.strip(" ,"), q, names)
     if len(parts) > 1:
         subs = tuple(_one(p, q, names) for p in parts)
         known = [s for s in subs if s.intent not in ("unsure", "beyond")]
@@ -265,7 +274,7 @@ def understand(question: str, names: set[str] | frozenset[str] = frozenset()) ->
 def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understanding:
     slots = extract_slots(t, names)
     enc = encoder()
-    if RACE_RE.search(t):
+    if RACE_RE.search(t) or (RACE_BW_RE.search(t) and not CLOTHING_BW_RE.search(t)):
         return Understanding(t, "race", 1.0, slots, encoder=enc)
     if JSON_RE.search(t):
         return Understanding(t, "json", 1.0, slots, encoder=enc)
@@ -275,7 +284,7 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         cand = presence_name(original, t, names)
         if cand and (cand[:1].isupper() and re.search(rf"\b{re.escape(cand)}\b", original) or cand.lower() not in _vocab()):
             slots["candidate_name"] = cand
-    if PERSON_CUE_RE.search(t) or slots.get("name") or ("colour" in slots and not COUNT_RE.search(t)):
+    if PERSON_CUE_RE.search(TAG_RE.sub("", t)) or slots.get("name") or ("colour" in slots and not COUNT_RE.search(t)):
         slots["person_cue"] = True
     ranked = classify(canonical(t, slots))
     intent, conf = ranked[0]
@@ -313,7 +322,7 @@ def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = N
     if s.get("yesno") and s.get("emotion") and "emotions" not in s:
         if s.get("quantifier") == "all" and not cue:
             return "anyone"  # "does everyone look happy?"
-        return "anyone" if anyq and not (cue and not re.search(r"\b(?:anyone|anybody|someone|somebody)\b", t)) else "emotion"
+        return "anyone" if anyq and not (cue and not re.search(r"\b(?:anyone|anybody|someone|somebody|nobody|no one|noone)\b", t)) else "emotion"
     if s.get("child") and (anyq or s.get("yesno")):
         return "anyone"
     if GENDER_Q_RE.search(t) and (cue or s.get("name")):
