@@ -28,6 +28,8 @@ FOLLOW_RE = re.compile(r"^\s*(?:and|what about|how about|and what about|same for
 #: words that show the question is about particular people, not everyone
 PERSON_WORDS_RE = re.compile(r"\b(?:person|one|guy|man|woman|lady|girl|boy|dude|face|she|he|her|him|they|them|that)\b")
 ALL_RE = re.compile(r"\b(?:everyone|everybody|all of them|each of them|each person|every person|them all|all the people)\b")
+ASKED_COLOUR_RE = re.compile(rf"\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{referring._COLOUR})\b"
+                             rf"(?:\s+{referring.GARMENTS})?\s*\??$")
 EVERYONE_RE = re.compile(r"\b(?:everyone|everybody|all|each|every|people|them|they|these|photo|picture|image|pic|shot|group)\b")
 
 
@@ -154,6 +156,8 @@ def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[i
 def _person_family(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str,
                    in_compound: bool) -> PlannerReply:
     t, s, intent = u.text, u.slots, u.intent
+    if intent == "clothing" and s.get("yesno") and s.get("colour"):  # "is the man on the left wearing red": red is asked, not who
+        t = ASKED_COLOUR_RE.sub("", t).strip() or t
     ref = referring.resolve(t, scene, focus=focus, known_names=names)
     if ref is not None:
         return _per_person(intent, u, scene, ref.face_ids, ref.notes, image)
@@ -182,6 +186,10 @@ def _per_person(intent: str, u: Understanding, scene: SceneAnalysis, ids: tuple[
         text = compose.emotion_yes_no(s["emotion"], faces)
     elif intent == "gender" and s.get("yesno") and (asked := compose.asked_gender(u.text)):
         text = compose.gender_yes_no(asked, faces)
+    elif intent == "clothing" and s.get("yesno") and s.get("colour"):  # "is she wearing red?"
+        seen = [f.appearance.clothing_colour for f in faces]
+        lead = "I can't tell" if None in seen else "Yes" if all(c == s["colour"] for c in seen) else "No"
+        text = f"{lead}: " + compose.per_person(intent, faces)
     else:
         text = compose.per_person(intent, faces)
     if notes:

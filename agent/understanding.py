@@ -36,7 +36,7 @@ from facelens.agent.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_C
     WH_RE, ALTERNATIVE_RE, JSON_RE, SAME_RE, FACE_NUM_RE, TRANSCRIPT_RE,
     RACE_RE, RACE_BW_RE, CLOTHING_BW_RE, COUNT_RE, GENDER_Q_RE, AGE_Q_RE, CLOTHING_Q_RE, WHERE_Q_RE,
     EMOTION_Q_RE, PRESENCE_Q_RE, PERSON_CUE_RE, POSITION_WORDS_RE, COLOUR_REF_RE,
-    REF_NP_RE, WHO_ALL_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, _EMOJI,
+    REF_NP_RE, WHO_ALL_RE, FILLER_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, _EMOJI,
     ENGLISH,
 )
 from facelens.agent.referring import COLOUR_WORDS
@@ -126,7 +126,8 @@ def normalise(q: str, names: set[str] | frozenset[str] = frozenset()) -> str:
     text = " ".join(out)
     text = re.sub(r"\bno\.?\s+(?=\d)", "number ", text)
     text = re.sub(r"\s+([?!,;:])", r"\1", text)
-    return text
+    stripped = FILLER_RE.sub("", text)
+    return stripped if re.search(r"[a-z]", stripped) else text
 
 
 def split_parts(text: str) -> list[str]:
@@ -239,6 +240,7 @@ BARE_REF_RE = re.compile(r".*\b(?:is|are|was|were|am|does|do|did|can|could|would
 
 # --- putting it together ------------------------------------------------------------------------
 
+FAR = 0.30  # nearest-exemplar similarity below which a question with no slot is taken as out of scope
 PERSON_INTENTS = ("emotion", "age", "gender", "clothing", "where", "describe", "identify")
 
 
@@ -299,7 +301,9 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         name = presence_name(original, t, names)
         if name:
             slots["name"] = name
-    if conf < THRESHOLD and intent == ranked[0][0] and intent not in ("beyond",):
+    if conf < FAR and not any(k in slots for k in ("person_cue", "emotion", "superlative", "colour", "name", "child", "faces", "gender")):
+        intent = "beyond"  # like nothing this planner answers, and about no one in the photo ("who painted the mona lisa")
+    elif conf < THRESHOLD and intent == ranked[0][0] and intent not in ("beyond",):
         intent = "unsure" if intent != "transcript" or not TRANSCRIPT_RE.search(t) else intent
     slots.pop("candidate_name", None)
     return Understanding(t, intent, round(conf, 4), slots, alternatives=tuple((a, round(s, 4)) for a, s in ranked[:4]), encoder=enc)
