@@ -68,7 +68,7 @@ def answer(question: str, box: ToolBox, state: PlanState | None = None) -> Plann
     parts = u.parts or (u,)
     replies = []
     for part in parts:
-        r = _dispatch(part, box, scene, state, names, in_compound=len(parts) > 1)
+        r = _straight(part, _dispatch(part, box, scene, state, names, in_compound=len(parts) > 1))
         _remember(state, r)
         replies.append(r)
     if len(replies) == 1:
@@ -78,6 +78,17 @@ def answer(question: str, box: ToolBox, state: PlanState | None = None) -> Plann
     text = " ".join(r.text for r in race + rest)
     last = rest[-1] if rest else replies[-1]
     return PlannerReply(text, last.faces, "compound", last.image, tuple(n for r in replies for n in r.notes), understood=u)
+
+
+STRAIGHT_RE = re.compile(r"\s*(?:yes|no|i can't tell)\b", re.I)
+
+
+def _straight(u: Understanding, r: PlannerReply) -> PlannerReply:
+    """A yes/no question that could not be answered about anyone still starts straight: "I can't tell yet: which person ..."."""
+    if not u.yes_no or r.faces or STRAIGHT_RE.match(r.text) or r.intent in ("race", "beyond", "transcript", "json", "compare"):
+        return r
+    text = r.text if re.match(r"I\b", r.text) else r.text[:1].lower() + r.text[1:]
+    return _with(r, text="I can't tell yet: " + text)
 
 
 def _remember(state: PlanState, r: PlannerReply) -> None:

@@ -108,7 +108,7 @@ def normalise(q: str, names: set[str] | frozenset[str] = frozenset()) -> str:
     keep = {n.lower() for n in names}
     out = []
     vocab = _vocab()
-    for tok in re.findall(r"[\w'#./-]+|[?!,;:]", q):
+    for tok in re.findall(r"[\w'#./-]+|[?!,;:=&]", q):
         low = tok.lower().strip(".")
         if low in keep or (tok[:1].isupper() and out and low not in vocab):
             out.append(low)
@@ -240,6 +240,9 @@ BARE_REF_RE = re.compile(r".*\b(?:is|are|was|were|am|does|do|did|can|could|would
 
 # --- putting it together ------------------------------------------------------------------------
 
+#: "the angry one" describes by the emotion asked about; it is no cue to one particular person
+EMO_ONE_RE = re.compile(rf"\bthe\s+(?:{_ALL_EMO})\s+(?:one|ones|person|people|face|faces)\b")
+ABOUT_ME_RE = re.compile(r"\b(?:your|yourself|you like|are you|do you like|you feel)\b")
 FAR = 0.30  # nearest-exemplar similarity below which a question with no slot is taken as out of scope
 PERSON_INTENTS = ("emotion", "age", "gender", "clothing", "where", "describe", "identify")
 
@@ -286,7 +289,7 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         cand = presence_name(original, t, names)
         if cand and (cand[:1].isupper() and re.search(rf"\b{re.escape(cand)}\b", original) or cand.lower() not in _vocab()):
             slots["candidate_name"] = cand
-    if PERSON_CUE_RE.search(TAG_RE.sub("", t)) or slots.get("name") or ("colour" in slots and not COUNT_RE.search(t)):
+    if PERSON_CUE_RE.search(EMO_ONE_RE.sub(" ", TAG_RE.sub("", t))) or slots.get("name") or ("colour" in slots and not COUNT_RE.search(t)):
         slots["person_cue"] = True
     ranked = classify(canonical(t, slots))
     intent, conf = ranked[0]
@@ -301,7 +304,7 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         name = presence_name(original, t, names)
         if name:
             slots["name"] = name
-    if conf < FAR and not any(k in slots for k in ("person_cue", "emotion", "superlative", "colour", "name", "child", "faces", "gender")):
+    if (conf < FAR or ABOUT_ME_RE.search(t) and intent in ("clothing", "describe", "emotion", "age", "gender", "identify", "where")) and not any(k in slots for k in ("person_cue", "emotion", "superlative", "colour", "name", "child", "faces", "gender")):
         intent = "beyond"  # like nothing this planner answers, and about no one in the photo ("who painted the mona lisa")
     elif conf < THRESHOLD and intent == ranked[0][0] and intent not in ("beyond",):
         intent = "unsure" if intent != "transcript" or not TRANSCRIPT_RE.search(t) else intent
