@@ -52,7 +52,8 @@ CLOTHING_BW_RE = re.compile(rf"^(?:is|are|was)\s+(?:his|her|their|its|the)\s+{GA
 COUNT_RE = re.compile(r"\bhow many\b(?!\s+(?:years?|yrs|decades|birthdays|summers)\b)|\bcount\b|\bnumber of\b|\bheadcount\b|\btotal (?:people|number)\b|\b(?:people|person) count\b|^total people")
 GENDER_Q_RE = re.compile(r"\b(?:gender|sex)\b|\b(?:male|man|guy|boy) or (?:a )?(?:female|woman|girl|lady)\b|\b(?:female|woman|girl|lady) or (?:a )?(?:male|man|guy|boy)\b"
                          r"|^(?:is|was|does|tell me if|tell me whether|(?:would|do|wouldn't|don't) (?:you|u) (?:say|think|reckon)|(?:can|could) (?:you|u) tell(?: me)? (?:if|whether)|"
-                         r"i wonder if|am i right that|is it true that)\b.*\b(?:a )?(?:female|male|woman|man|girl|boy|lady|guy|bloke|dude|fella|gal|lass|lad|chap)\s*\??$")
+                         r"i wonder if|am i right that|is it true that)\b.*\b(?:a )?(?:female|male|woman|man|girl|boy|lady|guy|bloke|dude|fella|gal|lass|lad|chap)"
+                         r"(?:\s+(?:to you|to me|do you think|would you say|or not|right|at all))?\s*\??$")
 AGE_Q_RE = re.compile(r"\bhow old\b|\bage\b|\bwhat age\b|\byears old\b|\bhow young\b|\byoung or old\b|\bold or young\b")
 CLOTHING_Q_RE = re.compile(rf"^(?:is|are|was|does|do)\b(?!.*\b(?:anyone|anybody|someone|somebody|any|nobody|no one|everyone|everybody|all|people|who)\b).*\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{_COLOUR})\b(?:\s+{GARMENT})?\s*\??$|"
                            r"\b(?:outfit|outfits|attire|garments?)\b|\b(?:wearing|wear|wears|dressed in|clothes|clothing|got on|have on|has on|outfit)\s*\??$|\bwhat colou?r\b|\bcolou?r of\b"

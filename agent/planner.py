@@ -152,7 +152,7 @@ def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[i
     if intent == "anyone":
         return compose.anyone(s, scene, image)
     if intent == "who_looks":
-        if "emotion" not in s:
+        if "emotion" not in s or s.get("yesno"):  # a yes/no question is answered yes or no
             return compose.anyone(s, scene, image)
         return compose.who_looks(s["emotion"], scene, image, everyone=s.get("quantifier") == "all")
     if intent == "presence":
@@ -193,8 +193,10 @@ def _per_person(intent: str, u: Understanding, scene: SceneAnalysis, ids: tuple[
     faces = [scene.face(i) for i in ids]
     s = u.slots
     s["person"] = tuple(ids)  # the person understood, for the evaluation's slot accuracy
-    if intent == "emotion" and s.get("yesno") and s.get("emotion") and "emotions" not in s:
-        text = compose.emotion_yes_no(s["emotion"], faces)
+    if intent == "emotion" and s.get("yesno") and s.get("emotion"):
+        asked = s.get("emotions") or (s["emotion"],)  # "is she happy and relaxed?": yes when her look is one of them
+        top = faces[0].emotion.label if faces[0].emotion is not None else None
+        text = compose.emotion_yes_no(top if top in asked else asked[-1] if len(asked) > 1 else asked[0], faces)
     elif intent == "gender" and s.get("yesno") and (asked := compose.asked_gender(u.text)):
         text = compose.gender_yes_no(asked, faces)
     elif intent == "clothing" and s.get("yesno") and s.get("colour"):  # "is she wearing red?"

@@ -278,6 +278,14 @@ def understand(question: str, names: set[str] | frozenset[str] = frozenset()) ->
 
 def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understanding:
     slots = extract_slots(t, names)
+    ref_emo = EMO_ONE_RE.search(t)
+    if ref_emo and len(slots.get("emotions", ())) > 1 and not re.match(r"^(?:who|which|whom)\b", t):
+        # "is the sad one scared?": sad picks the person, scared is asked
+        ref_label = next(lb for lb, rx in _EMO_RE.items() if rx.search(ref_emo.group(0)))
+        rest = [e for e in slots["emotions"] if e != ref_label]
+        if rest:
+            slots["emotion"] = rest[0]
+            slots.pop("emotions") if len(rest) == 1 else slots.update(emotions=tuple(rest))
     enc = encoder()
     if RACE_RE.search(t) or (RACE_BW_RE.search(t) and not CLOTHING_BW_RE.search(t)):
         return Understanding(t, "race", 1.0, slots, encoder=enc)
@@ -289,7 +297,10 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         cand = presence_name(original, t, names)
         if cand and (cand[:1].isupper() and re.search(rf"\b{re.escape(cand)}\b", original) or cand.lower() not in _vocab()):
             slots["candidate_name"] = cand
-    if PERSON_CUE_RE.search(EMO_ONE_RE.sub(" ", TAG_RE.sub("", t))) or slots.get("name") or ("colour" in slots and not COUNT_RE.search(t)):
+    cue_text = TAG_RE.sub("", t)
+    if re.match(r"^(?:who|which|whom)\b", t):  # "who's the furious one": asks who, by the emotion
+        cue_text = EMO_ONE_RE.sub(" ", cue_text)
+    if PERSON_CUE_RE.search(cue_text) or slots.get("name") or ("colour" in slots and not COUNT_RE.search(t)):
         slots["person_cue"] = True
     ranked = classify(canonical(t, slots))
     intent, conf = ranked[0]

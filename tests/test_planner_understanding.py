@@ -249,3 +249,20 @@ def test_unclear_person_in_a_yes_no_question_is_a_straight_hedge():
 def test_compared_faces_are_listed_in_image_order():
     scene, box = scene_box(3)
     assert ask(box, "is face 2 the same person as face 1").faces == (1, 2)
+
+
+def test_emotion_of_the_referent_is_not_the_emotion_asked():
+    scene, box = scene_box(4)
+    sad = [f for f in scene.faces if f.emotion.label == "sad"]
+    u = understanding.understand("is the sad one scared", frozenset(GALLERY))
+    assert u.intent == "emotion" and u.slots["emotion"] == "fear" and "emotions" not in u.slots
+    r = ask(box, "is the sad one scared")
+    assert r.text.startswith(("No", "Yes", "I can't tell"))
+    if len(sad) == 1:
+        assert r.faces == (sad[0].id,) and r.text.startswith("No")
+
+
+def test_yes_no_never_answered_as_a_who_question():
+    scene, box = scene_box(4)
+    for q in ("anyone happy?", "does face 1 look like a woman to you", "is face 2 sad and tired"):
+        assert ask(box, q).text.startswith(("Yes", "No")), q
