@@ -142,6 +142,12 @@ def test_evaluation_library_function_returns_metrics():
     assert m["questions"] >= 200 and m["wrong_person"] == 0 and m["yes_no_form"] == 1.0
 
 
+def test_second_tune_split_is_measured_too():
+    m = evaluate_planner("tune2", scenes=1)
+    assert m["split"] == "tune2" and m["questions"] >= 400
+    assert m["wrong_person"] == 0 and m["yes_no_form"] == 1.0 and m["intent_accuracy"] >= 0.97 and m["consistent"] >= 0.97
+
+
 def test_heldout_split_is_frozen():
     """The held-out questions are never tuned on: any edit to them must be deliberate (update this hash)."""
     text = resources.files("facelens.prompts").joinpath("eval/questions_heldout.yaml").read_bytes()
