@@ -29,11 +29,11 @@ FEMALE_RE = re.compile(rf"\b(?:{FEMALE_WORDS})\b")
 MALE_RE = re.compile(rf"\b(?:{MALE_WORDS})\b")
 PRONOUN_RE = re.compile(r"\b(?:she|her|he|him|his|they|them|their|that person|this person|that one|this one)\b")
 AUX_RE = re.compile(r"^(?:is|are|was|were|does|do|did|can|could|would|will|has|have|any|anybody|anyone|someone|somebody|"
-                    r"isn't|aren't|doesn't|don't|wasn't|didn't|tell me if|tell me whether|(?:can|could) (?:you|u) (?:tell|see|say)(?: me)? (?:if|whether)|"
+                    r"isn't|aren't|doesn't|don't|wasn't|didn't|tell me if|tell me whether|(?:can|could) (?:you|u) (?:tell|see|say)(?: me)? (?:if|whether)|(?:can|could) (?:you|u) (?:confirm|check)|"
                     r"(?:do|would|wouldn't|don't) (?:you|u) (?:think|say|reckon|agree)|wouldn't|couldn't|won't|hasn't|haven't|i wonder if|i wonder whether|is it true that|am i right that)\b")
 TAG_RE = re.compile(r"(?:,?\s*(?:right|correct|yes or no|or not|or what|innit|"
                     r"(?:is|are|was|were|does|do|did|has|have)n't (?:it|they|she|he|there|you))"
-                    r"|,\s*(?:true|no|yeah|eh|(?:is|are|was|were|does|do|did|has|have)(?: not)? (?:it|they|she|he|there|you)))\s*\??$")
+                    r"|,\s*(?:true|no|yeah|yes|eh|huh|ok|okay|agreed|(?:is|are|was|were|does|do|did|has|have)(?: not)? (?:it|they|she|he|there|you)))\s*\??$")
 WH_RE = re.compile(r"\b(?:who|what|which|where|how|when|why|whose|tell|describe|list|show|give|name|count|identify|point)\b")
 ALTERNATIVE_RE = re.compile(r"\b(?!yes\b)\w+ or (?:a |an )?(?!not\b|no\b|what\b)\w+\b")
 JSON_RE = re.compile(r"\bjson\b")
@@ -82,6 +82,7 @@ FILLER_RE = re.compile(r"^(?:(?:hey|hi|hello|ok|okay|so|well|um+|uh+|oh|quick qu
 #: name-shaped words in a presence question ("is zoe here", "any sign of Marcus")
 NAME_PATTERNS = [re.compile(p) for p in (
     r"\b(?:see|spot|find|tell|check)(?: me)? (?:if|whether) (\w[\w'.-]*)",
+    r"\b(?:confirm|check)(?: that| if| whether)? (\w[\w'.-]*) (?:is|was|appears)\b",
     r"^(?:is|was)\s+(\w[\w'.-]*)\s+(?:in|on|here|there|present|visible|anywhere|one of|among|with|at|around|about)\b",
     r"^(?:is|was)\s+(\w[\w'.-]*)\s*\??$",
     r"\b(?:see|spot|spotted|seen|find|found|recogni[sz]e|locate|notice|noticed)\s+(\w[\w'.-]*)",

@@ -182,7 +182,7 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         slots["faces"] = tuple(dict.fromkeys(nums))
     if PRONOUN_RE.search(t):
         slots["pronoun"] = True
-    if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of|"
+    if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of|^(?:are|were) (?:people|folks)|"
                  r"nobody|no one|noone|none of (?:them|these|those|the|us))\b", t):
         slots["quantifier"] = "any"
     elif re.search(r"\b(?:everyone|everybody|all of them|all)\b", t):
@@ -297,7 +297,7 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         cand = presence_name(original, t, names)
         if cand and (cand[:1].isupper() and re.search(rf"\b{re.escape(cand)}\b", original) or cand.lower() not in _vocab()):
             slots["candidate_name"] = cand
-    cue_text = TAG_RE.sub("", t)
+    cue_text = re.sub(r"\bin (?:this|that) one\b", " ", TAG_RE.sub("", t))  # "in this one": the photo
     if re.match(r"^(?:who|which|whom)\b", t):  # "who's the furious one": asks who, by the emotion
         cue_text = EMO_ONE_RE.sub(" ", cue_text)
     if PERSON_CUE_RE.search(cue_text) or slots.get("name") or ("colour" in slots and not COUNT_RE.search(t)):
@@ -382,6 +382,8 @@ def _reconcile(ranked: list[tuple[str, float]], slots: dict[str, Any], t: str, o
         if "superlative" in slots and intent in ("who_looks", "anyone", "identify", "emotion", "describe", "count"):
             return "superlative"
         if intent in ("anyone", "who_looks"):
+            if not wh_start and slots.get("person_cue") and "emotion" in slots and not slots.get("quantifier"):
+                return "emotion"  # "the rightmost one looks pretty calm": about that person, never about whoever looks calm
             if wh_start or not (slots.get("yesno") or slots.get("quantifier") == "any" or re.match(r"^any\b", t)):
                 return "who_looks" if "emotion" in slots or wh_start else "count"
             return "anyone"

@@ -223,6 +223,9 @@ HELDOUT_SHA = "a669b55b1f1130ad"
     ("can you see if Zoe is here", "presence", {"name": "Zoe"}),
     ("is the person in the red top black or white", "race", {}),
     ("who's the furious one", "who_looks", {"emotion": "angry"}),
+    ("the rightmost one looks pretty calm, huh", "emotion", {"emotion": "neutral", "yesno": True}),
+    ("are people angry in this one", "anyone", {"emotion": "angry"}),
+    ("can you confirm Zoe is in the photo", "presence", {"name": "Zoe"}),
 ])
 def test_round_two_phrasings(question, intent, slots):
     u = understanding.understand(question, frozenset(GALLERY))
@@ -272,3 +275,9 @@ def test_yes_no_never_answered_as_a_who_question():
     scene, box = scene_box(4)
     for q in ("anyone happy?", "does face 1 look like a woman to you", "is face 2 sad and tired"):
         assert ask(box, q).text.startswith(("Yes", "No")), q
+
+
+def test_a_statement_about_a_named_person_is_answered_about_that_person():
+    scene, box = scene_box(4)
+    r = ask(box, "the rightmost one looks pretty calm, huh")
+    assert r.faces == (4,) and r.text.startswith(("Yes", "No"))
