@@ -165,7 +165,7 @@ def record(mode: str = "vad", *, device: int | str | None = None, silence_ms: in
 
 def understand(audio: np.ndarray, transcriber: Transcriber | None = None, history: list[VoiceFeatures] | None = None, face: EmotionEstimate | None = None) -> Utterance:
     """Transcribe an utterance and read its voice cues and words; fuse them (and the face, if given)."""
-    transcript = (transcriber or Transcriber()).transcribe(audio)
+    transcript = (transcriber or Transcriber()).transcribe(audio, short=True)  # spoken questions: short-clip settings
     features = measure(audio, words=len(transcript.text.split()) or None)
     cues = cues_from(features, baseline_of(history or []))
     words = words_emotion(transcript.text) if transcript.text else None

@@ -15,6 +15,10 @@ from facelens.tools.speech import ShortOptions, Transcriber
 from facelens.tools.speech_bench import evaluate, make_clips
 
 VOCAB = "How many people are smiling? Who is on the left? Is face two happy? Four two seven. Yes. No."
+# a longer prompt: the product's question words (no names: those are the user's)
+VOCAB2 = ("Questions about the people and faces in a photo. How many people are smiling? Who is on the left, "
+          "right or in the middle? Is face one, two or three happy, sad, angry or surprised? What is face two feeling? "
+          "Who looks tired? Four two seven. Nine. Yes. No.")
 BASE = ShortOptions()
 CANDIDATES = {
     "current": None,  # the long-recording path
@@ -29,6 +33,12 @@ CANDIDATES = {
     "hotwords": dataclasses.replace(BASE, hotwords="smiling left right face people digits yes no"),
     "nots": dataclasses.replace(BASE, without_timestamps=True),
     "t0": dataclasses.replace(BASE, temperatures=(0.0,)),
+    # round 2: combinations with the prompt, the one clear win of round 1
+    "prompt2": dataclasses.replace(BASE, prompt=VOCAB2),
+    "prompt+pad0.5": dataclasses.replace(BASE, prompt=VOCAB, pad_seconds=0.5),
+    "prompt+hotwords": dataclasses.replace(BASE, prompt=VOCAB, hotwords="face smiling left right"),
+    "prompt+nots": dataclasses.replace(BASE, prompt=VOCAB, without_timestamps=True),
+    "prompt+beam1": dataclasses.replace(BASE, prompt=VOCAB, beam_size=1),
 }
 
 

@@ -55,6 +55,10 @@ class ShortOptions:
     without_timestamps: bool = False
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback schedule
 
+    def __post_init__(self) -> None:
+        if not (self.max_seconds > 0 and 0 <= self.pad_seconds <= 5 and 0 < self.vad_threshold < 1 and self.beam_size >= 1 and self.temperatures):
+            raise ConfigError(f"Invalid short-question settings: {self}.", hint="max_seconds > 0, 0 <= pad_seconds <= 5, 0 < vad_threshold < 1, beam_size >= 1, at least one temperature.")
+
     def describe(self) -> dict:
         return asdict(self)
 
