@@ -11,15 +11,13 @@ import dataclasses
 import json
 import sys
 
-from facelens.tools.speech import ShortOptions, Transcriber
+from facelens.tools.speech import SHORT_PROMPT, ShortOptions, Transcriber
 from facelens.tools.speech_bench import evaluate, make_clips
 
 VOCAB = "How many people are smiling? Who is on the left? Is face two happy? Four two seven. Yes. No."
-# a longer prompt: the product's question words (no names: those are the user's)
-VOCAB2 = ("Questions about the people and faces in a photo. How many people are smiling? Who is on the left, "
-          "right or in the middle? Is face one, two or three happy, sad, angry or surprised? What is face two feeling? "
-          "Who looks tired? Four two seven. Nine. Yes. No.")
-BASE = ShortOptions()
+# a longer prompt: the product's question words (no names: those are the user's); chosen, now SHORT_PROMPT
+VOCAB2 = SHORT_PROMPT
+BASE = ShortOptions(prompt=None)  # round 1 and 2 started from the long-recording settings, no prompt
 CANDIDATES = {
     "current": None,  # the long-recording path
     "same": BASE,

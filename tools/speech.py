@@ -38,6 +38,15 @@ BACKENDS = ("faster-whisper", "openai-whisper", "openai")
 DEFAULT_MODEL = "tiny.en"
 
 
+#: Whisper's initial prompt for spoken questions: the product's question words (no names: those are
+#: the user's). It lifted word accuracy on the tune split from 0.620 to 0.732 (bench/speech_short_tune.py).
+SHORT_PROMPT = (
+    "Questions about the people and faces in a photo. How many people are smiling? Who is on the left, "
+    "right or in the middle? Is face one, two or three happy, sad, angry or surprised? What is face two feeling? "
+    "Who looks tired? Four two seven. Nine. Yes. No."
+)
+
+
 @dataclass(frozen=True)
 class ShortOptions:
     """Decoding settings for short spoken questions (faster-whisper backend; chosen by
@@ -50,7 +59,7 @@ class ShortOptions:
     min_silence_ms: int = 500
     speech_pad_ms: int = 200
     beam_size: int = 5
-    prompt: str | None = None  # Whisper's initial_prompt
+    prompt: str | None = SHORT_PROMPT  # Whisper's initial_prompt
     hotwords: str | None = None
     without_timestamps: bool = False
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback schedule
