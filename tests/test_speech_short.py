@@ -101,3 +101,17 @@ def test_cli_lists_transcribe_short(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "transcribe-short", "--help"])
     assert "--split" in capsys.readouterr().out
+
+
+def test_trailing_thank_you_is_dropped_only_after_other_speech(monkeypatch):
+    from types import SimpleNamespace as NS
+
+    def fake_model(texts):
+        segs = [NS(start=i, end=i + 1, text=t, words=[]) for i, t in enumerate(texts)]
+        return NS(transcribe=lambda audio, **kw: (iter(segs), NS(language="en")))
+
+    tr = speech.Transcriber()
+    for texts, want in ((["How many people are smiling?", " Thank you."], "How many people are smiling?"), ([" Thank you."], "Thank you.")):
+        monkeypatch.setattr(speech, "_faster_whisper_model", lambda *a, texts=texts: fake_model(texts))
+        assert tr.transcribe(np.zeros(32000, np.float32), short=True).text == want
+    assert tr.transcribe(np.zeros(32000, np.float32)).text == "Thank you."  # long-recording path unchanged

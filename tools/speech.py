@@ -47,6 +47,11 @@ SHORT_PROMPT = (
 )
 
 
+#: what Whisper writes on the silence after a short clip (its subtitle-trained sign-offs); dropped in
+#: short mode when it trails other speech as a segment of its own
+TRAILING_HALLUCINATIONS = frozenset({"thank you", "thanks", "thank you very much", "thanks for watching", "thank you for watching", "bye", "you"})
+
+
 @dataclass(frozen=True)
 class ShortOptions:
     """Decoding settings for short spoken questions (faster-whisper backend; chosen by
@@ -326,6 +331,9 @@ class Transcriber:
                 for s in raw
                 if s.text.strip()
             ]
+            if short is not None and len(segments) > 1 and segments[-1].text.lower().strip(" .!,") in TRAILING_HALLUCINATIONS:
+                log.info("dropping a trailing %r after a short question", segments[-1].text)
+                segments = segments[:-1]
         except FacelensError:
             raise
         except Exception as exc:
