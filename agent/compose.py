@@ -268,10 +268,11 @@ def emotion_yes_no(label: str, faces: list[FaceAnalysis]) -> str:
 
 def asked_gender(t: str) -> str | None:
     """The gender a yes/no question asks about ("is the one in red a woman?" -> female)."""
-    words = re.findall(r"\b(female|woman|lady|girl|male|man|guy|boy|gentleman)\b\s*\??\s*$", t)
+    gender_words = r"\b(female|woman|lady|girl|gal|lass|male|man|guy|boy|gentleman|bloke|dude|fella|lad|chap)\b"
+    words = re.findall(gender_words + r"\s*\??\s*$", t) or re.findall(gender_words, t)[-1:]  # "does she look like a woman to you?"
     if not words:
         return None
-    return "female" if words[-1] in ("female", "woman", "lady", "girl") else "male"
+    return "female" if words[-1] in ("female", "woman", "lady", "girl", "gal", "lass") else "male"
 
 
 def gender_yes_no(asked: str, faces: list[FaceAnalysis]) -> str:

@@ -147,7 +147,9 @@ def words_emotion(text: str, backend: str | None = None, model: str | None = Non
     import logging
     import os
 
-    choice = backend or ("openai" if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL") else "lexicon")
+    from facelens.tools.config import text_backend
+
+    choice = backend or text_backend()
     if choice != "openai" or not text.strip():
         return classify_text(text)
     from facelens.agent import prompts

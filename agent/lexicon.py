@@ -43,7 +43,7 @@ SUPERLATIVE_PHRASES: dict[str, tuple[str, ...]] = {
     "oldest": ("oldest", "eldest", "most senior", "most elderly", "greatest age", "most aged"),
     "youngest": ("youngest", "most junior", "baby of the group", "most youthful", "least old"),
 }
-CHILD_WORDS = r"kids?|children|child|minors?|teens?|teenagers?|bab(?:y|ies)|toddlers?|infants?|under(?:age| 18| 20| eighteen)|youngsters?"
+CHILD_WORDS = r"kids?|children|child|minors?|teens?|teenagers?|bab(?:y|ies)|toddlers?|infants?|under(?:age| 18| 20| eighteen)|youngsters?|wee ones|little ones|young ones|little kids|kiddos?|kiddies|tots|nippers"
 FEMALE_WORDS = r"women|woman|ladies|lady|girls?|females?|gals?|gal|she"
 MALE_WORDS = r"men|man|guys?|boys?|males?|blokes?|gentlem[ae]n|dudes?|lads?|fellas?|he"
 
@@ -61,7 +61,9 @@ CASUAL = {
     "she's": "she is", "they're": "they are", "photo's": "photo is", "2nd": "second", "1st": "first", "3rd": "third",
     "4th": "fourth", "5th": "fifth", "nr": "number", "num": "number", "mid": "middle", "center": "centre",
     "color": "colour", "colors": "colours", "colored": "coloured", "gray": "grey", "u2": "you too", "pple": "people",
-    "persons": "people", "folks": "people", "folk": "people", "humans": "people", "individuals": "people", "dudes": "guys",
+    "persons": "people", "ne1": "anyone", "any1s": "anyone is", "sum1": "someone", "&": "and", "scarred": "scared", "scarry": "scary", "nobody's": "nobody is", "noone": "no one",
+    "noone's": "no one is", "everyone's": "everyone is", "everybody's": "everybody is", "anyone's": "anyone is",
+    "somebody's": "somebody is", "someone's": "someone is", "old's": "old is", "folks": "people", "folk": "people", "humans": "people", "individuals": "people", "dudes": "guys",
 }
 
 #: words typos are corrected towards (only words of 4+ letters the tokenizer does not know are corrected)

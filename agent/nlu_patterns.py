@@ -29,25 +29,34 @@ FEMALE_RE = re.compile(rf"\b(?:{FEMALE_WORDS})\b")
 MALE_RE = re.compile(rf"\b(?:{MALE_WORDS})\b")
 PRONOUN_RE = re.compile(r"\b(?:she|her|he|him|his|they|them|their|that person|this person|that one|this one)\b")
 AUX_RE = re.compile(r"^(?:is|are|was|were|does|do|did|can|could|would|will|has|have|any|anybody|anyone|someone|somebody|"
-                    r"isn't|aren't|doesn't|don't|wasn't|didn't|tell me if|tell me whether)\b")
-TAG_RE = re.compile(r"(?:,?\s*(?:right|correct|yes or no|or not|isn't it|aren't they|don't they|doesn't she|doesn't he))\s*\??$")
+                    r"isn't|aren't|doesn't|don't|wasn't|didn't|tell me if|tell me whether|(?:can|could) (?:you|u) (?:tell|see|say)(?: me)? (?:if|whether)|(?:can|could) (?:you|u) (?:confirm|check)|"
+                    r"(?:do|would|wouldn't|don't) (?:you|u) (?:think|say|reckon|agree)|wouldn't|couldn't|won't|hasn't|haven't|i wonder if|i wonder whether|is it true that|am i right that)\b")
+TAG_RE = re.compile(r"(?:,?\s*(?:right|correct|yes or no|or not|or what|innit|"
+                    r"(?:is|are|was|were|does|do|did|has|have)n't (?:it|they|she|he|there|you))"
+                    r"|,\s*(?:true|no|yeah|yes|eh|huh|ok|okay|agreed|(?:is|are|was|were|does|do|did|has|have)(?: not)? (?:it|they|she|he|there|you)))\s*\??$")
 WH_RE = re.compile(r"\b(?:who|what|which|where|how|when|why|whose|tell|describe|list|show|give|name|count|identify|point)\b")
-ALTERNATIVE_RE = re.compile(r"\b(?!yes\b)\w+ or (?:a |an )?(?!not\b|no\b)\w+\b")
+ALTERNATIVE_RE = re.compile(r"\b(?!yes\b)\w+ or (?:a |an )?(?!not\b|no\b|what\b)\w+\b")
 JSON_RE = re.compile(r"\bjson\b")
-SAME_RE = re.compile(r"\b(?:same|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same|one person|also)\b|=")
+SAME_RE = re.compile(r"\b(?:be (?:face|person|number) ?#?\d+|same|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same|one person|also)\b|=")
 FACE_NUM_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber(?:ed)?|#)\s*(?:number(?:ed)?\s*|#\s*)?(\d{1,3})\b|\band\s+(\d{1,3})\b")
 TRANSCRIPT_RE = re.compile(
-    r"\b(?:transcript|transcribe|audio|recording|recorded|mention(?:ed|s)?|said|say|saying|says|spoken|spoke|speech|"
-    r"talk(?:ed|s|ing)? about|words? (?:were|was)|words spoken)\b")
+    r"\b(?:transcript|transcribe|audio|recording|recorded|mention(?:ed|s)?|said|(?<!you )(?<!to )say|saying|discuss(?:ed|es|ing)?|says|spoken|spoke|speech|"
+    r"talk(?:ed|s|ing)? about|conversation|discussed|discussion|chat(?:ted|ting)? about|words? (?:were|was)|words spoken)\b")
 RACE_RE = re.compile(
     r"\b(race|races|racial|ethnic|ethnicity|ethnicities|ethnically|skin colou?r|skin tone|caucasian|asian|african|black people|"
     r"white people|hispanic|latino|latina|arab|indian|nationality|nationalities|what country .* from)\b"
     r"|\bwhere (?:is|are|was|were|do|does|did)\b.* (?:from|come from|originally from)(?: originally)?\s*\??$")
-COUNT_RE = re.compile(r"\bhow many\b|\bcount\b|\bnumber of\b|\bheadcount\b|\btotal (?:people|number)\b|\b(?:people|person) count\b|^total people")
+#: "is the one on the left black or white" asks race; "is she wearing black or white" asks clothing
+RACE_BW_RE = re.compile(r"^(?:is|are|was|were)\b.*\b(?:black|white|brown)(?: or (?:black|white|brown))?\s*\??$")
+CLOTHING_BW_RE = re.compile(rf"^(?:is|are|was)\s+(?:his|her|their|its|the)\s+{GARMENT}\b|\b(?:wearing|wears|wear|in|dressed in|colou?r)\s+(?:a |an |the |all )?(?:black|white|brown)(?: or (?:black|white|brown))?\s*\??$")
+COUNT_RE = re.compile(r"\bhow many\b(?!\s+(?:years?|yrs|decades|birthdays|summers)\b)|\bcount\b|\bnumber of\b|\bheadcount\b|\btotal (?:people|number)\b|\b(?:people|person) count\b|^total people")
 GENDER_Q_RE = re.compile(r"\b(?:gender|sex)\b|\b(?:male|man|guy|boy) or (?:a )?(?:female|woman|girl|lady)\b|\b(?:female|woman|girl|lady) or (?:a )?(?:male|man|guy|boy)\b"
-                         r"|^(?:is|does|tell me if)\b.*\b(?:a )?(?:female|male|woman|man|girl|boy|lady|guy)\s*\??$")
+                         r"|^(?:is|was|does|tell me if|tell me whether|(?:would|do|wouldn't|don't) (?:you|u) (?:say|think|reckon)|(?:can|could) (?:you|u) tell(?: me)? (?:if|whether)|"
+                         r"i wonder if|am i right that|is it true that)\b.*\b(?:a )?(?:female|male|woman|man|girl|boy|lady|guy|bloke|dude|fella|gal|lass|lad|chap)"
+                         r"(?:\s+(?:to you|to me|do you think|would you say|or not|right|at all))?\s*\??$")
 AGE_Q_RE = re.compile(r"\bhow old\b|\bage\b|\bwhat age\b|\byears old\b|\bhow young\b|\byoung or old\b|\bold or young\b")
-CLOTHING_Q_RE = re.compile(r"\b(?:wearing|wear|wears|dressed in|clothes|clothing|got on|have on|has on|outfit)\s*\??$|\bwhat colou?r\b|\bcolou?r of\b"
+CLOTHING_Q_RE = re.compile(rf"^(?:is|are|was|does|do)\b(?!.*\b(?:anyone|anybody|someone|somebody|any|nobody|no one|everyone|everybody|all|people|who)\b).*\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{_COLOUR})\b(?:\s+{GARMENT})?\s*\??$|"
+                           r"\b(?:outfit|outfits|attire|garments?)\b|\b(?:wearing|wear|wears|dressed in|clothes|clothing|got on|have on|has on|outfit)\s*\??$|\bwhat colou?r\b|\bcolou?r of\b"
                            r"|\bwhat (?:is|are|does) \S+(?: \S+){0,5} (?:wearing|wear|dressed in)\s+(?:today|now|here)?\s*\??$")
 WHERE_Q_RE = re.compile(r"^where\b|\bwhich side\b|\blocate\b|\bposition of\b|\bwhere (?:is|are|in)\b")
 EMOTION_Q_RE = re.compile(r"\b(?:emotion|emotions|emotionally|mood|feel|feels|feeling|feelings|expression|doing|vibes?|come across|comes across|seem|seems)\b")
@@ -65,18 +74,23 @@ REF_NP_RE = re.compile(r"\b(?:the|that|this)\s+(?:[\w-]+\s+){0,2}?(?:person|one|
 WHO_ALL_RE = re.compile(r"\b(?:here|there|in (?:the|this|that|it)|photo|picture|image|pic|shot|these|they|them|people|anyone|anybody|everyone|"
                         r"everybody|recogni[sz]e|know|identify|names?|who is who)\b")
 #: how a compound question splits: "who looks happiest and how old is she?"
-SPLIT_RE = re.compile(r"\?+\s+(?=\S)|;\s*|,?\s+-?\s*\band\s+(?=(?:then\s+)?(?:who|what|how|which|where|is|are|does|do|can|tell|give|what's|their|her|his)\b)"
+SPLIT_RE = re.compile(r",?\s+(?:and )?then\s+(?=(?:tell|who|what|how|which|where|give|show)\b)|\?+\s+(?=\S)|;\s*|,?\s+-?\s*\band\s+(?=(?:then\s+|also\s+|roughly\s+|approximately\s+|about\s+|just\s+|so\s+)?(?:who|what|how|which|where|is|are|does|do|can|tell|give|what's|their|her|his)\b)"
                       r"|,\s+(?=(?:and\s+)?(?:who|what|how|which|where|tell)\b)")
+#: openings that do not change what is asked ("hey, ...", "if you had to pick, ...")
+FILLER_RE = re.compile(r"^(?:(?:hey|hi|hello|ok|okay|so|well|um+|uh+|oh|quick question|just curious|honestly|please|"
+                       r"in your opinion|if you (?:had to|have to|could|must) (?:pick|choose|guess|say)(?: one)?)\b[,!.:-]*\s*)+")
 #: name-shaped words in a presence question ("is zoe here", "any sign of Marcus")
 NAME_PATTERNS = [re.compile(p) for p in (
-    r"^(?:is|was)\s+(\w[\w'.-]*)\s+(?:in|on|here|there|present|visible|anywhere|one of|among|with|at)\b",
+    r"\b(?:see|spot|find|tell|check)(?: me)? (?:if|whether) (\w[\w'.-]*)",
+    r"\b(?:confirm|check)(?: that| if| whether)? (\w[\w'.-]*) (?:is|was|appears)\b",
+    r"^(?:is|was)\s+(\w[\w'.-]*)\s+(?:in|on|here|there|present|visible|anywhere|one of|among|with|at|around|about)\b",
     r"^(?:is|was)\s+(\w[\w'.-]*)\s*\??$",
-    r"\b(?:see|spot|find|recogni[sz]e|locate|notice)\s+(\w[\w'.-]*)",
+    r"\b(?:see|spot|spotted|seen|find|found|recogni[sz]e|locate|notice|noticed)\s+(\w[\w'.-]*)",
     r"^(\w[\w'.-]*)\s+(?:here|there|in the|in this|present|around|anywhere|in pic|in picture)\b",
     r"^(\w[\w'.-]*)\s*\??$",
     r"\bsign of\s+(\w[\w'.-]*)", r"^(?:does|did)\s+(\w[\w'.-]*)\s+(?:appear|show up|feature|make it)",
 )]
-NOT_NAMES = {"she", "he", "it", "this", "that", "there", "anyone", "someone", "everyone", "anybody", "somebody", "the", "a", "an",
+NOT_NAMES = {"if", "whether", "she", "he", "it", "this", "that", "there", "anyone", "someone", "everyone", "anybody", "somebody", "the", "a", "an",
              "they", "person", "face", "nobody", "her", "him", "any", "me", "them", "people", "everybody", "who", "what", "here",
              "you", "us", "one", "picture", "photo", "image", "somebody", "kids", "children", "a", "is", "are"}
 

@@ -28,6 +28,8 @@ FOLLOW_RE = re.compile(r"^\s*(?:and|what about|how about|and what about|same for
 #: words that show the question is about particular people, not everyone
 PERSON_WORDS_RE = re.compile(r"\b(?:person|one|guy|man|woman|lady|girl|boy|dude|face|she|he|her|him|they|them|that)\b")
 ALL_RE = re.compile(r"\b(?:everyone|everybody|all of them|each of them|each person|every person|them all|all the people)\b")
+ASKED_COLOUR_RE = re.compile(rf"\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{referring._COLOUR})\b"
+                             rf"(?:\s+{referring.GARMENTS})?\s*\??$")
 EVERYONE_RE = re.compile(r"\b(?:everyone|everybody|all|each|every|people|them|they|these|photo|picture|image|pic|shot|group)\b")
 
 
@@ -66,7 +68,7 @@ def answer(question: str, box: ToolBox, state: PlanState | None = None) -> Plann
     parts = u.parts or (u,)
     replies = []
     for part in parts:
-        r = _dispatch(part, box, scene, state, names, in_compound=len(parts) > 1)
+        r = _straight(part, _dispatch(part, box, scene, state, names, in_compound=len(parts) > 1))
         _remember(state, r)
         replies.append(r)
     if len(replies) == 1:
@@ -76,6 +78,17 @@ def answer(question: str, box: ToolBox, state: PlanState | None = None) -> Plann
     text = " ".join(r.text for r in race + rest)
     last = rest[-1] if rest else replies[-1]
     return PlannerReply(text, last.faces, "compound", last.image, tuple(n for r in replies for n in r.notes), understood=u)
+
+
+STRAIGHT_RE = re.compile(r"\s*(?:yes|no|i can't tell)\b", re.I)
+
+
+def _straight(u: Understanding, r: PlannerReply) -> PlannerReply:
+    """A yes/no question that could not be answered about anyone still starts straight: "I can't tell yet: which person ..."."""
+    if not u.yes_no or r.faces or STRAIGHT_RE.match(r.text) or r.intent in ("race", "beyond", "transcript", "json", "compare"):
+        return r
+    text = r.text if re.match(r"I\b", r.text) else r.text[:1].lower() + r.text[1:]
+    return _with(r, text="I can't tell yet: " + text)
 
 
 def _remember(state: PlanState, r: PlannerReply) -> None:
@@ -139,7 +152,7 @@ def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[i
     if intent == "anyone":
         return compose.anyone(s, scene, image)
     if intent == "who_looks":
-        if "emotion" not in s:
+        if "emotion" not in s or s.get("yesno"):  # a yes/no question is answered yes or no
             return compose.anyone(s, scene, image)
         return compose.who_looks(s["emotion"], scene, image, everyone=s.get("quantifier") == "all")
     if intent == "presence":
@@ -154,6 +167,8 @@ def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[i
 def _person_family(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str,
                    in_compound: bool) -> PlannerReply:
     t, s, intent = u.text, u.slots, u.intent
+    if intent == "clothing" and s.get("yesno") and s.get("colour"):  # "is the man on the left wearing red": red is asked, not who
+        t = ASKED_COLOUR_RE.sub("", t).strip() or t
     ref = referring.resolve(t, scene, focus=focus, known_names=names)
     if ref is not None:
         return _per_person(intent, u, scene, ref.face_ids, ref.notes, image)
@@ -178,10 +193,16 @@ def _per_person(intent: str, u: Understanding, scene: SceneAnalysis, ids: tuple[
     faces = [scene.face(i) for i in ids]
     s = u.slots
     s["person"] = tuple(ids)  # the person understood, for the evaluation's slot accuracy
-    if intent == "emotion" and s.get("yesno") and s.get("emotion") and "emotions" not in s:
-        text = compose.emotion_yes_no(s["emotion"], faces)
+    if intent == "emotion" and s.get("yesno") and s.get("emotion"):
+        asked = s.get("emotions") or (s["emotion"],)  # "is she happy and relaxed?": yes when her look is one of them
+        top = faces[0].emotion.label if faces[0].emotion is not None else None
+        text = compose.emotion_yes_no(top if top in asked else asked[-1] if len(asked) > 1 else asked[0], faces)
     elif intent == "gender" and s.get("yesno") and (asked := compose.asked_gender(u.text)):
         text = compose.gender_yes_no(asked, faces)
+    elif intent == "clothing" and s.get("yesno") and s.get("colour"):  # "is she wearing red?"
+        seen = [f.appearance.clothing_colour for f in faces]
+        lead = "I can't tell" if None in seen else "Yes" if all(c == s["colour"] for c in seen) else "No"
+        text = f"{lead}: " + compose.per_person(intent, faces)
     else:
         text = compose.per_person(intent, faces)
     if notes:
@@ -213,7 +234,7 @@ def _compare(t: str, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...],
             ids.insert(0, focus[0])
     if len(ids) < 2 and len(scene.faces) == 2:
         ids = [1, 2]
-    ids = list(dict.fromkeys(ids))
+    ids = sorted(dict.fromkeys(ids))  # image order: "Face 1 and Face 2" whichever was named first
     if len(ids) < 2:
         return PlannerReply(compose.which_person(scene, two=True), (), "compare", image)
     return _run_compare(box, scene, ids, image)

@@ -1,7 +1,8 @@
 """Paraphrase evaluation of the offline planner: questions asked the way people ask them.
 
-Question templates live in ``prompts/eval/questions_{tune,heldout}.yaml`` (the held-out split was
-written first and is never tuned on). Each template is filled on generated scenes (synthetic
+Question templates live in ``prompts/eval/questions_{tune,tune2,heldout}.yaml`` (the held-out split
+was written first and is never tuned on; tune2 is the second round's phrasings, each batch measured
+before it was tuned on). Each template is filled on generated scenes (synthetic
 :class:`SceneAnalysis` objects with known positions, clothing colours, emotion scores, ages,
 genders and identities), so every question has an expected intent, expected slots and an expected
 answer computed from the scene itself. Measured:
@@ -32,7 +33,7 @@ from facelens.tools.schema import (
     EMOTIONS, Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, IdentityMatch, ImageInfo, Position, SceneAnalysis,
 )
 
-SPLITS = ("tune", "heldout")
+SPLITS = ("tune", "tune2", "heldout")
 SCENE_SIZES = (3, 2, 4, 5, 1)  # faces per generated scene, cycled
 GALLERY = ("Alice", "Bruno", "Chen", "Dana", "Emeka")
 STRANGERS = ("Zoe", "Marcus", "Priya", "Oliver", "Fatima")
@@ -334,7 +335,7 @@ def evaluate_planner(split: str = "heldout", quick: bool = False, scenes: int | 
     """The paraphrase evaluation as a metrics dict (``facelens eval planner`` and the eval suite use it).
 
     Args:
-        split: "tune", "heldout" or "both" (then one dict per split under "splits").
+        split: "tune", "tune2", "heldout" or "both" (every split, one dict each under "splits").
         quick: 2 scenes instead of 5.
         scenes: number of generated scenes (overrides ``quick``); scene k has SCENE_SIZES[k % 5] faces.
         answer_fn: the planner to measure (default: ``planner.answer``), for before/after comparisons.

@@ -20,20 +20,11 @@ from pydantic import Field
 
 from facelens.agent import prompts
 from facelens.agent import session_store as store
+from facelens.agent.session_intent import EMOTION_NAMES, EMOTION_WORDS, ROLE_WORDS, parse_emotion, parse_time  # noqa: F401 - re-exported
 from facelens.agent.session_store import SessionRecord, SessionSegment, TrackInfo
 from facelens.tools.errors import BackendError, ConfigError, InputError
 from facelens.tools.schema import Result
 
-#: question words -> the stored emotion labels they mean
-EMOTION_WORDS: dict[str, tuple[str, ...]] = {
-    "frustrat": ("angry", "disgust"), "angr": ("angry",), "mad": ("angry",), "annoy": ("angry",), "furious": ("angry",),
-    "irritat": ("angry",), "upset": ("angry", "sad"), "happ": ("happy",), "smil": ("happy",), "pleased": ("happy",),
-    "satisf": ("happy",), "joy": ("happy",), "sad": ("sad",), "unhapp": ("sad",), "disappoint": ("sad",),
-    "scare": ("fear",), "afraid": ("fear",), "fear": ("fear",), "worr": ("fear",), "anxious": ("fear",), "nervous": ("fear",),
-    "surpris": ("surprise",), "shock": ("surprise",), "disgust": ("disgust",), "neutral": ("neutral",), "calm": ("neutral",),
-}
-#: the word an answer uses for each question stem's emotion
-EMOTION_NAMES = {"frustrat": "frustrated", "upset": "upset", "angr": "angry", "mad": "angry", "smil": "happy", "happ": "happy"}
 BEFORE_WINDOW = 15.0  # seconds before an onset searched for what was said
 MIN_CONFIDENCE = 0.35  # face intervals below this are too uncertain to report
 
@@ -58,27 +49,6 @@ def mmss(seconds: float) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
-def parse_time(question: str) -> float | None:
-    """A time in the question: "1:30", "at 90 seconds", "1 minute 30", "2 min"."""
-    q = question.lower()
-    if m := re.search(r"\b(\d{1,3}):([0-5]\d)(?::([0-5]\d))?\b", q):
-        a, b, c = int(m[1]), int(m[2]), m[3]
-        return a * 3600 + b * 60 + int(c) if c else a * 60 + b
-    if m := re.search(r"\b(\d+)\s*(?:m|min|mins|minutes?)\b(?:\s*(?:and\s*)?(\d+)\s*(?:s|sec|secs|seconds?)\b)?", q):
-        return int(m[1]) * 60 + (int(m[2]) if m[2] else 0)
-    if m := re.search(r"\b(\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds?)\b", q):
-        return float(m[1])
-    return None
-
-
-def parse_emotion(question: str) -> tuple[str, tuple[str, ...]] | None:
-    q = question.lower()
-    for stem, labels in EMOTION_WORDS.items():
-        if re.search(rf"\b{stem}", q):
-            return EMOTION_NAMES.get(stem, labels[0] if labels[0] != "disgust" else "disgusted"), labels
-    return None
-
-
 def span(start: float, end: float) -> str:
     """ "0:05–0:09", or just "0:05" when both ends round to the same second."""
     a, b = mmss(start), mmss(end)
@@ -99,7 +69,6 @@ def _track_note(rec: SessionRecord, track: int, conf: float | None) -> str:
     return ", ".join(parts)
 
 
-ROLE_WORDS = ("customer", "client", "caller", "agent", "user", "interviewer", "interviewee", "patient", "host", "guest")
 
 
 def named_track(rec: SessionRecord, question: str) -> TrackInfo | None:
@@ -235,40 +204,40 @@ def _pick(records: list[SessionRecord], session_id: str | None) -> SessionRecord
 
 
 def answer_offline(question: str, session_id: str | None = None) -> SessionAnswer:
-    """Answer with the deterministic planner from the stored data."""
+    """Answer with the deterministic planner from the stored data (intent and slots: agent/session_intent.py)."""
+    from facelens.agent import session_intent
+
     records = store.load_all()
     if session_id:
         store.load(session_id)  # NotFoundError with the stored ids
     if not records:
         return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
     p = _Planner(question, records)
-    q = question.lower()
-    if COMPARE_RE.search(q):
-        return _compare(q, records)
-    emo = parse_emotion(q)
-    if emo and re.search(r"\bwhich\s+(?:sessions?|calls?|recordings?|meetings?)\b|\bsessions\b|\bmost\b", q) and not session_id:
-        return SessionAnswer(answer=p.ranking(*emo), backend="offline", sessions=[r.session_id for r in records], evidence=p.evidence)
-    rec = _pick(records, session_id)
+    it = session_intent.parse(question, records, session_id)
+    emo = (it.emotion, it.labels) if it.emotion else None
+    if it.intent == "compare":
+        return _compare(it, records)
+    if it.intent == "ranking":
+        return SessionAnswer(answer=p.ranking(*emo), backend="offline", sessions=[r.session_id for r in records], evidence=p.evidence)  # type: ignore[misc]
+    rec = _pick(records, session_id or (it.sessions[0] if len(it.sessions) == 1 else None))
+    q = it.text
     who = named_track(rec, q)
     role = None if who else unnamed_role(rec, q)
     # "when did the customer look angry?": only the customer's face track counts
     faces = rec.model_copy(update={"timeline": [x for x in rec.timeline if x.track == who.track]}) if who else rec
-    t = parse_time(q)
-    kw = re.search(r"\b(?:mention(?:ed|s)?|say about|said about|talk(?:ed)? about|ask(?:ed)? about|word)\s+(?:the\s+|a\s+|an\s+)?['\"]?([a-z][a-z'-]+)", q)
-    summary = None if kw else _summary_answer(q, faces, rec, emo)
-    if summary is not None:
-        return summary
-    if emo and re.search(r"\b(before|prior to|led to|leading up|triggered|caused)\b", q):
-        text = p.before(faces, *emo)
-    elif t is not None and re.search(r"\b(say|said|saying|talk|spoken|speak|hear|heard|discuss)", q):
-        text = p.said_at(rec, t)
-    elif kw:
-        text = p.mentions(rec, kw[1])
-    elif emo:
-        text = p.when(faces, *emo)
-    elif re.search(r"\b(who|how many (?:people|faces|persons))\b", q):
+    if it.intent in ("summary", "overall_mood", "change", "overall_mood+change"):
+        return _summary_answer(it.intent, faces, rec)
+    if it.intent == "before":
+        text = p.before(faces, *emo)  # type: ignore[misc]
+    elif it.intent == "said_at":
+        text = p.said_at(rec, it.time)  # type: ignore[arg-type]
+    elif it.intent == "mentions":
+        text = p.mentions(rec, it.keyword)  # type: ignore[arg-type]
+    elif it.intent == "when_emotion":
+        text = p.when(faces, *emo)  # type: ignore[misc]
+    elif it.intent == "people":
         text = p.people(rec)
-    elif re.search(r"\b(what was said|what did (?:they|he|she|the \w+) say|transcript)\b", q):
+    elif it.intent == "transcript":
         text = p.transcript(rec)
     else:
         return SessionAnswer(answer=prompts.render("sessions", "unsupported"), backend="offline", sessions=[rec.session_id])
@@ -282,37 +251,26 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     return SessionAnswer(answer=f"{text} {head}", backend="offline", sessions=[rec.session_id], evidence=p.evidence)
 
 
-SUMMARY_RE = re.compile(r"\b(summar\w*|overview|recap|sum (?:it )?up|tl;?dr|what happened|how did (?:the|this|that) (?:session|call|meeting) go)\b")
-OVERALL_RE = re.compile(r"\b(overall|in general|general mood|mood|vibe|tone|how did (?:the|they|he|she) \w+ (?:feel|seem|look))\b")
-CHANGE_RE = re.compile(r"\b(chang\w*|shift\w*|switch\w*|swing\w*|turn(?:ed|ing)? (?:point|around)|arc)\b")
-COMPARE_RE = re.compile(r"\b(compar\w*|versus|vs\.?|difference between|differ)\b")
-
-
-def _summary_answer(q: str, faces: SessionRecord, rec: SessionRecord, emo: tuple | None) -> SessionAnswer | None:
-    """Summary, overall mood and "when did it change" questions (agent/session_summary.py), or None."""
+def _summary_answer(intent: str, faces: SessionRecord, rec: SessionRecord) -> SessionAnswer:
+    """Summary, overall mood and "when did it change" questions (agent/session_summary.py)."""
     from facelens.agent import session_summary as summ
 
-    want_summary = bool(SUMMARY_RE.search(q))
-    want_overall = bool(OVERALL_RE.search(q)) and not emo
-    want_change = bool(CHANGE_RE.search(q))
-    if not (want_summary or want_overall or want_change):
-        return None
     s = summ.summarise(faces)
     evidence = [Evidence(session_id=rec.session_id, start=m.time, end=m.time, kind="face",
                          text=f"track {m.track} went from looking {m.before} to looking {m.after} ({m.confidence:.0%})") for m in s.moments]
-    if want_summary:
-        text = s.text
-    else:
-        lines = s.text.splitlines()
-        keep = [ln for ln in lines if ln.startswith(("Overall,", "The words were", "Facial emotion was not", "Nothing was said"))] if want_overall else []
-        if want_change:
-            keep += [ln for ln in lines if ln.startswith(("Mood arc", "Key moments", "- ", "... and", "The face's look did not"))]
-            if not s.moments and not any(ln.startswith("The face's look did not") for ln in keep):
-                words = ", ".join(f"{u.emotion} at {mmss(u.start)}" for u in _word_changes(rec)) or None
-                keep.append(prompts.render("sessions", "changes_none", session=rec.session_id, words=words).strip())
-        text = "\n".join(keep) or s.text
-        head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration)).strip()
-        text = f"{text}\n{head}"
+    if intent == "summary":
+        return SessionAnswer(answer=s.text, backend="offline", sessions=[rec.session_id], evidence=evidence)
+    lines = s.text.splitlines()
+    keep = []
+    if "overall" in intent:
+        keep += [ln for ln in lines if ln.startswith(("Overall,", "The words were", "Facial emotion was not", "Nothing was said"))]
+    if "change" in intent:
+        keep += [ln for ln in lines if ln.startswith(("Mood arc", "Key moments", "- ", "... and", "The face's look did not"))]
+        if not s.moments and not any(ln.startswith("The face's look did not") for ln in keep):
+            words = ", ".join(f"{u.emotion} at {mmss(u.start)}" for u in _word_changes(rec)) or None
+            keep.append(prompts.render("sessions", "changes_none", session=rec.session_id, words=words).strip())
+    head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration)).strip()
+    text = "\n".join(keep or lines) + "\n" + head
     return SessionAnswer(answer=text, backend="offline", sessions=[rec.session_id], evidence=evidence)
 
 
@@ -321,17 +279,16 @@ def _word_changes(rec: SessionRecord) -> list[SessionSegment]:
     return [s for i, s in enumerate(rec.transcript) if i and s.emotion != rec.transcript[i - 1].emotion][:8]
 
 
-def _compare(q: str, records: list[SessionRecord]) -> SessionAnswer:
+def _compare(it, records: list[SessionRecord]) -> SessionAnswer:  # type: ignore[no-untyped-def]
     from facelens.agent import session_summary as summ
 
-    ids = {r.session_id.lower(): r for r in records}
-    named = sorted({i for i in ids if re.search(rf"(?<![\w.-]){re.escape(i)}(?![\w-])", q)}, key=q.find)
-    if len(named) < 2:
+    if len(it.sessions) < 2:
         all_ids = [r.session_id for r in records]
         return SessionAnswer(answer=prompts.render("sessions", "compare_needs_two", ids=", ".join(all_ids[-10:]),
                                                    example_a=all_ids[0], example_b=all_ids[-1]).strip(),
                              backend="offline", sessions=all_ids)
-    a, b = ids[named[0]], ids[named[1]]
+    by_id = {r.session_id: r for r in records}
+    a, b = by_id[it.sessions[0]], by_id[it.sessions[1]]
     return SessionAnswer(answer=summ.compare(a, b), backend="offline", sessions=[a.session_id, b.session_id])
 
 
@@ -387,13 +344,16 @@ def ask(question: str, session_id: str | None = None, backend: str | None = None
     Args:
         question: the analyst's question.
         session_id: restrict to one session (default: the latest, or all for "which sessions" questions).
-        backend: "offline", "openai", or None = openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline.
+        backend: "offline", "openai", or None = the user's backend setting (FACELENS_BACKEND, config.yaml),
+            else openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline.
     """
     if not question or not question.strip():
         raise InputError("The question is empty.", hint='Ask e.g. "when did the customer look angry?"')
     if session_id:
         store.check_id(session_id)
-    choice = backend or ("openai" if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL") else "offline")
+    from facelens.tools.config import text_backend
+
+    choice = backend or text_backend()
     if choice == "offline":
         return answer_offline(question, session_id)
     if choice == "openai":

@@ -98,7 +98,7 @@ def _emotion_model():
 class FaceTracker:
     """Detect and track faces over sampled frames with identity-stable ids."""
 
-    def __init__(self, detector: str = "hog", full_every: float = 2.0, embed_every: float = 10.0) -> None:
+    def __init__(self, detector: str = faces.DEFAULT_DETECTOR, full_every: float = 2.0, embed_every: float = 10.0) -> None:
         self.detector = detector
         self.full_every = full_every
         self.embed_every = embed_every
@@ -299,7 +299,7 @@ def ingest(
     session_id: str | None = None,
     *,
     fps: float = 2.0,
-    detector: str = "hog",
+    detector: str = faces.DEFAULT_DETECTOR,
     transcriber: Transcriber | None = None,
     replace: bool = False,
     progress: Progress | None = None,

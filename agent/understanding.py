@@ -34,9 +34,9 @@ from facelens.agent.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_C
     _SUP_RE, _COLOUR, COLOUR_CTX_RE, BARE_COLOUR_RE, BLUE_MOOD_RE,
     CHILD_RE, FEMALE_RE, MALE_RE, PRONOUN_RE, AUX_RE, TAG_RE,
     WH_RE, ALTERNATIVE_RE, JSON_RE, SAME_RE, FACE_NUM_RE, TRANSCRIPT_RE,
-    RACE_RE, COUNT_RE, GENDER_Q_RE, AGE_Q_RE, CLOTHING_Q_RE, WHERE_Q_RE,
+    RACE_RE, RACE_BW_RE, CLOTHING_BW_RE, COUNT_RE, GENDER_Q_RE, AGE_Q_RE, CLOTHING_Q_RE, WHERE_Q_RE,
     EMOTION_Q_RE, PRESENCE_Q_RE, PERSON_CUE_RE, POSITION_WORDS_RE, COLOUR_REF_RE,
-    REF_NP_RE, WHO_ALL_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, _EMOJI,
+    REF_NP_RE, WHO_ALL_RE, FILLER_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, _EMOJI,
     ENGLISH,
 )
 from facelens.agent.referring import COLOUR_WORDS
@@ -108,7 +108,7 @@ def normalise(q: str, names: set[str] | frozenset[str] = frozenset()) -> str:
     keep = {n.lower() for n in names}
     out = []
     vocab = _vocab()
-    for tok in re.findall(r"[\w'#./-]+|[?!,;:]", q):
+    for tok in re.findall(r"[\w'#./-]+|[?!,;:=&]", q):
         low = tok.lower().strip(".")
         if low in keep or (tok[:1].isupper() and out and low not in vocab):
             out.append(low)
@@ -126,7 +126,8 @@ def normalise(q: str, names: set[str] | frozenset[str] = frozenset()) -> str:
     text = " ".join(out)
     text = re.sub(r"\bno\.?\s+(?=\d)", "number ", text)
     text = re.sub(r"\s+([?!,;:])", r"\1", text)
-    return text
+    stripped = FILLER_RE.sub("", text)
+    return stripped if re.search(r"[a-z]", stripped) else text
 
 
 def split_parts(text: str) -> list[str]:
@@ -181,12 +182,13 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         slots["faces"] = tuple(dict.fromkeys(nums))
     if PRONOUN_RE.search(t):
         slots["pronoun"] = True
-    if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of)\b", t):
+    if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of|^(?:are|were) (?:people|folks)|"
+                 r"nobody|no one|noone|none of (?:them|these|those|the|us))\b", t):
         slots["quantifier"] = "any"
     elif re.search(r"\b(?:everyone|everybody|all of them|all)\b", t):
         slots["quantifier"] = "all"
     alt = ALTERNATIVE_RE.search(t) and " or not" not in t
-    if (AUX_RE.match(t) or TAG_RE.search(t)) and not alt and not re.match(r"^(?:can|could|would|will) (?:you|u) (?:tell|count|describe|identify|name|give|list|show)\b", t):
+    if (AUX_RE.match(t) or TAG_RE.search(t)) and not alt and not re.match(r"^(?:can|could|would|will) (?:you|u) (?:tell(?! (?:me )?(?:if|whether)\b)|count|describe|identify|name|give|list|show)\b", t):
         slots["yesno"] = True
     elif not WH_RE.search(t) and not alt and t.endswith("?") and ("emotion" in slots or "name" in slots):
         slots["yesno"] = True  # "the one in red happy?", "Alice here?"
@@ -231,8 +233,17 @@ def canonical(t: str, slots: dict[str, Any]) -> str:
     return " ".join(out.split())
 
 
+#: a part that is a question of its own (has a verb or a question word); otherwise it only names someone
+BARE_REF_RE = re.compile(r".*\b(?:is|are|was|were|am|does|do|did|can|could|would|will|has|have|look|looks|looking|seem|seems|"
+                         r"how|what|who|whom|which|where|why|when|tell|describe|show|give|count|find|name|list|identify|compare)\b.*")
+
+
 # --- putting it together ------------------------------------------------------------------------
 
+#: "the angry one" describes by the emotion asked about; it is no cue to one particular person
+EMO_ONE_RE = re.compile(rf"\bthe\s+(?:{_ALL_EMO})\s+(?:one|ones|person|people|face|faces)\b")
+ABOUT_ME_RE = re.compile(r"\b(?:your|yourself|you like|are you|do you like|you feel)\b")
+FAR = 0.30  # nearest-exemplar similarity below which a question with no slot is taken as out of scope
 PERSON_INTENTS = ("emotion", "age", "gender", "clothing", "where", "describe", "identify")
 
 
@@ -245,6 +256,9 @@ def understand(question: str, names: set[str] | frozenset[str] = frozenset()) ->
     if foreign(q.lower()):
         return Understanding(q, "language", 1.0, encoder=encoder())
     parts = split_parts(t)
+    if len(parts) == 2 and BARE_REF_RE.fullmatch(parts[0]) is None and PRONOUN_RE.search(parts[1]):
+        # "the one on the left, how are they feeling": the first part only names the person the second asks about
+        return _one(t.strip(" ,"), q, names)
     if len(parts) > 1:
         subs = tuple(_one(p, q, names) for p in parts)
         known = [s for s in subs if s.intent not in ("unsure", "beyond")]
@@ -264,8 +278,16 @@ def understand(question: str, names: set[str] | frozenset[str] = frozenset()) ->
 
 def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understanding:
     slots = extract_slots(t, names)
+    ref_emo = EMO_ONE_RE.search(t)
+    if ref_emo and len(slots.get("emotions", ())) > 1 and not re.match(r"^(?:who|which|whom)\b", t):
+        # "is the sad one scared?": sad picks the person, scared is asked
+        ref_label = next(lb for lb, rx in _EMO_RE.items() if rx.search(ref_emo.group(0)))
+        rest = [e for e in slots["emotions"] if e != ref_label]
+        if rest:
+            slots["emotion"] = rest[0]
+            slots.pop("emotions") if len(rest) == 1 else slots.update(emotions=tuple(rest))
     enc = encoder()
-    if RACE_RE.search(t):
+    if RACE_RE.search(t) or (RACE_BW_RE.search(t) and not CLOTHING_BW_RE.search(t)):
         return Understanding(t, "race", 1.0, slots, encoder=enc)
     if JSON_RE.search(t):
         return Understanding(t, "json", 1.0, slots, encoder=enc)
@@ -275,7 +297,10 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         cand = presence_name(original, t, names)
         if cand and (cand[:1].isupper() and re.search(rf"\b{re.escape(cand)}\b", original) or cand.lower() not in _vocab()):
             slots["candidate_name"] = cand
-    if PERSON_CUE_RE.search(t) or slots.get("name") or ("colour" in slots and not COUNT_RE.search(t)):
+    cue_text = re.sub(r"\bin (?:this|that) one\b", " ", TAG_RE.sub("", t))  # "in this one": the photo
+    if re.match(r"^(?:who|which|whom)\b", t):  # "who's the furious one": asks who, by the emotion
+        cue_text = EMO_ONE_RE.sub(" ", cue_text)
+    if PERSON_CUE_RE.search(cue_text) or slots.get("name") or ("colour" in slots and not COUNT_RE.search(t)):
         slots["person_cue"] = True
     ranked = classify(canonical(t, slots))
     intent, conf = ranked[0]
@@ -290,7 +315,9 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         name = presence_name(original, t, names)
         if name:
             slots["name"] = name
-    if conf < THRESHOLD and intent == ranked[0][0] and intent not in ("beyond",):
+    if (conf < FAR or ABOUT_ME_RE.search(t) and intent in ("clothing", "describe", "emotion", "age", "gender", "identify", "where")) and not any(k in slots for k in ("person_cue", "emotion", "superlative", "colour", "name", "child", "faces", "gender")):
+        intent = "beyond"  # like nothing this planner answers, and about no one in the photo ("who painted the mona lisa")
+    elif conf < THRESHOLD and intent == ranked[0][0] and intent not in ("beyond",):
         intent = "unsure" if intent != "transcript" or not TRANSCRIPT_RE.search(t) else intent
     slots.pop("candidate_name", None)
     return Understanding(t, intent, round(conf, 4), slots, alternatives=tuple((a, round(s, 4)) for a, s in ranked[:4]), encoder=enc)
@@ -313,7 +340,7 @@ def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = N
     if s.get("yesno") and s.get("emotion") and "emotions" not in s:
         if s.get("quantifier") == "all" and not cue:
             return "anyone"  # "does everyone look happy?"
-        return "anyone" if anyq and not (cue and not re.search(r"\b(?:anyone|anybody|someone|somebody)\b", t)) else "emotion"
+        return "anyone" if anyq and not (cue and not re.search(r"\b(?:anyone|anybody|someone|somebody|nobody|no one|noone)\b", t)) else "emotion"
     if s.get("child") and (anyq or s.get("yesno")):
         return "anyone"
     if GENDER_Q_RE.search(t) and (cue or s.get("name")):
@@ -355,6 +382,8 @@ def _reconcile(ranked: list[tuple[str, float]], slots: dict[str, Any], t: str, o
         if "superlative" in slots and intent in ("who_looks", "anyone", "identify", "emotion", "describe", "count"):
             return "superlative"
         if intent in ("anyone", "who_looks"):
+            if not wh_start and slots.get("person_cue") and "emotion" in slots and not slots.get("quantifier"):
+                return "emotion"  # "the rightmost one looks pretty calm": about that person, never about whoever looks calm
             if wh_start or not (slots.get("yesno") or slots.get("quantifier") == "any" or re.match(r"^any\b", t)):
                 return "who_looks" if "emotion" in slots or wh_start else "count"
             return "anyone"

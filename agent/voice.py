@@ -163,18 +163,24 @@ def record(mode: str = "vad", *, device: int | str | None = None, silence_ms: in
     return np.concatenate(got) if got else np.zeros(0, np.float32)
 
 
-def understand(audio: np.ndarray, transcriber: Transcriber | None = None, history: list[VoiceFeatures] | None = None, face: EmotionEstimate | None = None) -> Utterance:
-    """Transcribe an utterance and read its voice cues and words; fuse them (and the face, if given)."""
+def understand(audio: np.ndarray, transcriber: Transcriber | None = None, history: list[VoiceFeatures] | None = None,
+               face: EmotionEstimate | None = None, words_backend: str | None = None) -> Utterance:
+    """Transcribe an utterance and read its voice cues and words; fuse them (and the face, if given).
+
+    ``words_backend``: "openai" to let the configured LLM read the words, anything else keeps them on this
+    machine; None follows the user's backend setting (:func:`facelens.tools.config.text_backend`).
+    """
     transcript = (transcriber or Transcriber()).transcribe(audio, short=True)  # spoken questions: short-clip settings
     features = measure(audio, words=len(transcript.text.split()) or None)
     cues = cues_from(features, baseline_of(history or []))
-    words = words_emotion(transcript.text) if transcript.text else None
+    words = words_emotion(transcript.text, backend=words_backend) if transcript.text else None
     return Utterance(audio=audio, text=transcript.text, transcript=transcript, cues=cues, affect=fuse(face=face, voice=cues, words=words))
 
 
-def listen(mode: str = "vad", *, transcriber: Transcriber | None = None, history: list[VoiceFeatures] | None = None, face: EmotionEstimate | None = None, device: int | str | None = None) -> Utterance:
+def listen(mode: str = "vad", *, transcriber: Transcriber | None = None, history: list[VoiceFeatures] | None = None, face: EmotionEstimate | None = None,
+           device: int | str | None = None, words_backend: str | None = None) -> Utterance:
     """Record one utterance from the microphone and :func:`understand` it."""
-    return understand(record(mode, device=device), transcriber, history, face)
+    return understand(record(mode, device=device), transcriber, history, face, words_backend)
 
 
 def tone_opener(affect: AffectEstimate) -> str:
@@ -229,8 +235,10 @@ class VoiceInput:
     :class:`Utterance` (with its fused affect) in ``last`` for the assistant to adapt its reply.
     """
 
-    def __init__(self, mode: str = "vad", device: int | str | None = None, transcriber: Transcriber | None = None, on_affect: Callable[[Utterance], None] | None = None) -> None:
+    def __init__(self, mode: str = "vad", device: int | str | None = None, transcriber: Transcriber | None = None,
+                 on_affect: Callable[[Utterance], None] | None = None, words_backend: str | None = None) -> None:
         self.mode = mode
+        self.words_backend = words_backend  # "openai" only when the chat itself answers with the LLM
         self.device = device
         self.transcriber = (transcriber or Transcriber()).load()
         self.history: list[VoiceFeatures] = []
@@ -241,7 +249,8 @@ class VoiceInput:
     def __call__(self) -> str | None:
         while True:
             try:
-                utt = listen(self.mode, transcriber=self.transcriber, history=self.history, device=self.device)
+                utt = listen(self.mode, transcriber=self.transcriber, history=self.history, device=self.device,
+                             words_backend=self.words_backend)
             except KeyboardInterrupt:
                 return None
             if utt.text.strip():

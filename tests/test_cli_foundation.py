@@ -80,3 +80,22 @@ def test_bench_identity_small():
     r = run("bench", "identity", "--size", "2000", "--queries", "50", "--json")
     res = json.loads(r.stdout)
     assert res["recall_at_1"] == 1.0 and res["index"] == "IndexFlatL2" and res["speedup_vs_brute_force"] > 0
+
+
+def test_every_command_module_imports_and_a_broken_one_stops_the_cli(monkeypatch, capsys):
+    """A command module that fails to import is a clear error at start-up, not a command that vanishes."""
+    import importlib
+
+    from facelens.agent import cli
+    from facelens.agent.cli import evaluate
+
+    for name in cli.COMMAND_MODULES + evaluate.EVAL_MODULES:
+        importlib.import_module(f"facelens.agent.cli.{name}")
+    monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, "no_such_module"])
+    assert cli.main(["doctor", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "command module 'no_such_module' failed to import" in err and "Reinstall facelens" in err
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["evaluate"])
+    monkeypatch.setattr(evaluate, "EVAL_MODULES", [*evaluate.EVAL_MODULES, "eval_broken"])
+    assert cli.main(["eval", "--help"]) == 2
+    assert "eval_broken" in capsys.readouterr().err

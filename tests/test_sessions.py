@@ -354,3 +354,36 @@ def test_session_report_markdown_and_html(tmp_path, capsys):
         main(["session", "report", "report-1", "--format", "pdf"])
     err = capsys.readouterr().err
     assert "is a folder" in err and "does not exist" in err
+
+
+def test_session_question_paraphrases_meet_their_targets(capsys):
+    """`facelens eval session-questions`: every family, tune and held-out, on generated sessions."""
+    import hashlib
+    from importlib import resources
+
+    held = resources.files("facelens.prompts").joinpath("eval", "session_questions_heldout.yaml").read_bytes()
+    assert hashlib.sha256(held).hexdigest().startswith("4f0686b723fb2884")  # the held-out split is frozen
+    assert main(["eval", "session-questions", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for split in ("tune", "heldout"):
+        assert out[split]["questions"] >= 96 and len(out[split]["by_family"]) == 12
+        assert out[split]["intent_accuracy"] >= 0.95 and out[split]["consistent"] >= 0.95
+
+
+@pytest.mark.parametrize("question,intent", [
+    ("sumarize the call pls", "summary"),
+    ("what was the customer's mood overall, and when did it change?", "overall_mood+change"),
+    ("compare call-1 vs call-2", "compare"),
+    ("what happened right before the customer got upset", "before"),
+    ("when was the refund mentioned", "mentions"),
+    ("who is the president", "out_of_scope"),
+    ("", "out_of_scope"),
+    ("x" * 10_000, "out_of_scope"),
+    ("😀😀", "out_of_scope"),
+])
+def test_session_intents(question, intent):
+    from facelens.agent.session_intent import parse
+
+    recs = [store.SessionRecord(session_id=s, source=s, created=store.now(), duration=1.0, has_video=False, has_audio=True, fps=1.0)
+            for s in ("call-1", "call-2")]
+    assert parse(question, recs).intent == intent

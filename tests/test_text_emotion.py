@@ -43,6 +43,7 @@ def test_learnt_model_reads_dialogue_and_negation() -> None:
     assert r.label == "surprise" and r.model.startswith("minilm-meld-lr") and abs(sum(r.scores.values()) - 1) < 1e-3
     assert classify_text("I am so scared of what happens next.").label == "fear"
     assert classify_text("I am really angry.").label == "angry"  # explicit words count beside the learnt head
+    assert classify_text("This is unacceptable, I am furious.").label == "angry"
     assert classify_text("I am not angry").label != "angry"  # the embedding alone would miss the "not"
     assert classify_text("Thank you so much, that is great!").valence > 0.5  # VADER's valence
     batch = classify_texts(["Where is my parcel?", "It is the third time it failed!"], [None, "Where is my parcel?"])
@@ -105,4 +106,4 @@ def test_meld_dev_figures() -> None:
     r = evaluate_text_emotion(MELD_DEV)
     assert r["n"] == 1109 and r["weighted_f1"] >= 0.30  # the lexicon: 0.323 (always-neutral: 0.25)
     if _learnt():
-        assert r["model"].startswith("minilm") and r["weighted_f1"] >= 0.55  # measured 0.561
+        assert r["model"].startswith("minilm") and r["weighted_f1"] >= 0.55  # measured 0.559

@@ -102,3 +102,14 @@ def embedder() -> str:
     if value not in EMBEDDERS:
         raise ConfigError(f"Unknown embedder '{raw}'.", hint=f"Use one of: {', '.join(EMBEDDERS)}.")
     return value
+
+
+def text_backend() -> str:
+    """Who may read the user's words (a transcript's emotion, session questions) when the caller does not say:
+    "openai" or "offline". The user's backend choice (FACELENS_BACKEND, then config.yaml's ``backend``)
+    decides; only with no choice does an OpenAI key or base URL in the environment mean "openai". A
+    user who chose the offline (or local) backend never has their words sent to a server."""
+    chosen = (os.environ.get("FACELENS_BACKEND") or str(settings().get("backend") or "")).strip().lower()
+    if chosen:
+        return "openai" if chosen == "openai" else "offline"
+    return "openai" if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL") else "offline"

@@ -13,11 +13,16 @@ HOG only sees frontal faces of 80 px and more. So ``fused``
    ``bench/detection.md``), kept when that probability is >= :data:`KEEP`;
 4. optionally (``hog=True``) adds whole-photo HOG detections that no kept box overlaps, with HOG's
    score mapped onto the same probability scale (:data:`HOG_CALIBRATION`); off by default because it
-   barely adds recall on group photos for a large time cost.
+   barely adds recall on group photos for a large time cost;
+5. adds the large faces the tiled passes cannot see (a face filling the frame, cut by the border, a
+   collage tile): :mod:`facelens.tools.large_faces` searches padded square windows with BlazeFace short
+   range and the padded photo with HOG, and :func:`~facelens.tools.large_faces.combine` keeps one box
+   per face and drops parts of a large face that a tile took for a face.
 
 Scores of ``fused`` detections are those probabilities (BlazeFace's own score for sure faces), so they
 compare across the two sources. Boxes are dlib-tight like every facelens detector.
-Without mediapipe, ``fused`` logs a warning once and returns HOG's detections.
+Without mediapipe, ``fused`` logs a warning once and returns HOG's detections (whole photo, and padded
+for large faces), labelled ``hog``: :func:`facelens.tools.faces.detector_in_use` says so too.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import math
 import numpy as np
 
 from facelens.tools import blazeface as bf
-from facelens.tools import faces, models
+from facelens.tools import faces, large_faces, models
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +135,7 @@ def detect_fused(
             log.warning("mediapipe is not installed, so the 'fused' detector runs dlib HOG alone (lower recall). "
                         "Install it with: pip install 'facelens[mediapipe]'")
             _warned = True
-        return faces.detect_hog(rgb, max_side=max_side, **hog_options)
+        return large_faces.combine(large_faces.detect_large(rgb, use_blazeface=False), faces.detect_hog(rgb, max_side=max_side, **hog_options))
     h, w = rgb.shape[:2]
     work, scale = faces._working_scale(rgb, max_side)  # big photos: tiles of a 1280 px copy
     rows = blazeface_fused(work, threshold)
@@ -144,7 +149,8 @@ def detect_fused(
             if p < threshold or (len(have) and bf.iou(np.array([d.box], float), have).max() > 0.2):
                 continue
             dets.append(faces.Detection(d.box, p, "fused"))
-    return dets
+    return large_faces.combine(large_faces.detect_large(rgb), dets)
 
 
+detect_fused.runs_as = lambda: "fused" if bf.available() else "hog"  # type: ignore[attr-defined]
 faces.register_detector("fused", detect_fused)

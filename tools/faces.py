@@ -46,7 +46,7 @@ class Face:
 
 DetectorFn = Callable[..., list[Detection]]
 _DETECTORS: dict[str, DetectorFn] = {}
-DEFAULT_DETECTOR = "fused"  # tiled BlazeFace + re-checks (tools/detector_fusion.py); HOG alone without mediapipe
+DEFAULT_DETECTOR = "fused"  # tiled BlazeFace + re-checks + large faces (tools/detector_fusion.py); HOG alone without mediapipe
 
 
 def register_detector(name: str, fn: DetectorFn) -> None:
@@ -169,6 +169,17 @@ def detect_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR, **options: o
         raise NotFoundError(f"Unknown detector '{detector}'. Choose one of: {', '.join(available_detectors())}.")
     _check_rgb(rgb)
     return _DETECTORS[detector](rgb, **options)
+
+
+def detector_in_use(detector: str = DEFAULT_DETECTOR) -> str:
+    """The name of what actually runs for ``detector`` (``fused`` runs ``hog`` without mediapipe).
+
+    Results and answers report this name, never a detector that did not run.
+    """
+    _ensure_plugins()
+    fn = _DETECTORS.get(detector)
+    runs_as = getattr(fn, "runs_as", None)
+    return runs_as() if callable(runs_as) else detector
 
 
 def _ensure_plugins() -> None:

@@ -371,8 +371,8 @@ class Enrolled:
 def face_for_enrollment(source, *, face: int | None = None, detector: str | None = None) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """Find the one face to enrol in a photo or a tight face crop; return its box and embedding.
 
-    A tight crop (no margin) often defeats a sliding-window detector, so when nothing is found the
-    image is padded with a border and searched again, upsampled.
+    Uses the same detector as every other command (the default finds tight crops and frame-filling
+    faces itself), so a face that can be enrolled is also found when it is asked about later.
 
     Args:
         source: image path or bytes.
@@ -382,8 +382,6 @@ def face_for_enrollment(source, *, face: int | None = None, detector: str | None
     Raises:
         NoFaceError: no face, or several faces and no ``face`` given.
     """
-    import cv2
-
     from facelens.tools import faces as F
     from facelens.tools.errors import NoFaceError
     from facelens.tools.images import load_image
@@ -391,14 +389,7 @@ def face_for_enrollment(source, *, face: int | None = None, detector: str | None
     img = load_image(source)
     rgb = img.rgb
     label = img.source or "the image"
-    det_name = detector or F.DEFAULT_DETECTOR
-    dets = F.detect_faces(rgb, det_name)
-    offset = 0
-    if not dets:
-        offset = max(16, int(0.4 * max(rgb.shape[:2])))
-        padded = cv2.copyMakeBorder(rgb, offset, offset, offset, offset, cv2.BORDER_REPLICATE)
-        dets = F.detect_faces(padded, "hog", upsample=1 if max(padded.shape[:2]) <= 1200 else 0)
-        rgb = padded
+    dets = F.detect_faces(rgb, detector or F.DEFAULT_DETECTOR)
     if not dets:
         raise NoFaceError(f"No face found in {label}.", hint="Use a clear, frontal photo of the person's face.")
     dets.sort(key=lambda d: (d.box[0] + d.box[2] / 2.0, d.box[1]))
@@ -415,9 +406,7 @@ def face_for_enrollment(source, *, face: int | None = None, detector: str | None
         chosen = dets[0]
     found, shapes = F.with_landmarks(rgb, [chosen])
     vec = F.embed(rgb, shapes)[0]
-    x, y, w, h = chosen.box
-    box = (max(0, x - offset), max(0, y - offset), w, h)
-    return box, vec
+    return chosen.box, vec
 
 
 def enroll(name: str, images: Sequence[str | Path], *, face: int | None = None, gallery: Gallery | None = None, detector: str | None = None) -> list[Enrolled]:

@@ -30,7 +30,7 @@ from facelens.tools.schema import FaceAnalysis, ImageInfo, SceneAnalysis
 log = logging.getLogger(__name__)
 
 #: bump when the cached content changes meaning (new models, new fields)
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: the fused detector finds large faces (issue 12)
 
 
 def _cache_path(sha: str, detector: str) -> Path:
@@ -175,7 +175,7 @@ def _compute(img: LoadedImage, detector: str, timings: dict[str, float]) -> tupl
             )
         )
     timings["appearance"] = (time.perf_counter() - t) * 1000
-    return SceneAnalysis(image=_image_info(img), faces=out, detector=detector), vecs
+    return SceneAnalysis(image=_image_info(img), faces=out, detector=faces.detector_in_use(detector)), vecs
 
 
 def clear_cache() -> int:

@@ -50,7 +50,7 @@ def read_labels(folder: Path) -> list[tuple[str, float, str]]:
 
 def embed_folder(folder: Path, cache: Path, limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Embeddings (N x 128), ages, gender indices of the images where a face was found (cached)."""
-    from facelens.agent.cli.eval_models import largest_face
+    from facelens.tools.model_eval import largest_face
     from facelens.tools.images import load_image
 
     rows = read_labels(folder)[:limit]

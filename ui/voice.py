@@ -91,7 +91,10 @@ def handle(name: str, data: bytes) -> dict:
     audio = media.load_audio(path)
     history = st.session_state.setdefault(HISTORY_KEY, [])
     face, face_note = _face_cue()
-    utt = understand(audio, common.transcriber(), history, face)
+    s = common.get_settings()
+    # the words go to the LLM only when it answers and is the host's configured endpoint
+    words = "openai" if common.current_backend().name.startswith("openai") and not common.is_new_endpoint(s.base_url) else "offline"
+    utt = understand(audio, common.transcriber(), history, face, words_backend=words)
     history.append(utt.cues.features)
     text = utt.text.strip()
     turn = {"text": text, "seconds": utt.transcript.seconds, "duration": utt.transcript.duration, "affect": utt.affect}

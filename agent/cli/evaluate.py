@@ -7,22 +7,15 @@ Each evaluation lives in its own module exposing ``register_eval(eval_subparsers
 from __future__ import annotations
 
 import argparse
-import importlib
-import logging
 
-log = logging.getLogger(__name__)
-
-EVAL_MODULES = ["eval_models", "eval_detection", "eval_identity", "eval_planner", "eval_text"]
+EVAL_MODULES = ["eval_models", "eval_detection", "eval_identity", "eval_planner", "eval_text", "eval_sessions", "eval_suite"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate models on a labelled folder")
     esub = p.add_subparsers(dest="eval_command", metavar="WHAT")
     p.set_defaults(handler=lambda args: p.print_help() or 0)
+    from facelens.agent.cli import load_command_module
+
     for name in EVAL_MODULES:
-        try:
-            mod = importlib.import_module(f"facelens.agent.cli.{name}")
-        except ImportError as exc:
-            log.debug("eval module %s unavailable: %s", name, exc)
-            continue
-        mod.register_eval(esub)
+        load_command_module(name).register_eval(esub)  # a broken module is an error, not a missing command

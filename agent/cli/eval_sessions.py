@@ -1,0 +1,38 @@
+"""``facelens eval session-questions [--split tune|heldout|both] [--json] [--failures]``: analysts' questions."""
+
+from __future__ import annotations
+
+import argparse
+
+from facelens.agent.cli import print_json
+
+
+def cmd_session_questions(args: argparse.Namespace) -> int:
+    from facelens.agent.session_question_eval import SPLITS, evaluate
+
+    splits = SPLITS if args.split == "both" else (args.split,)
+    results = {s: evaluate(s) for s in splits}
+    missed = any(r[m] < t for r in results.values() for m, t in r["targets"].items())  # type: ignore[union-attr]
+    if args.json:
+        print_json({s: {k: v for k, v in r.items() if args.failures or k != "failures"} for s, r in results.items()})
+        return 1 if missed else 0
+    for s, r in results.items():
+        print(f"{s}: {r['questions']} questions, intent {r['intent_accuracy']:.3f} (target {r['targets']['intent_accuracy']}), "
+              f"consistent {r['consistent']:.3f} (target {r['targets']['consistent']})")
+        for fam, f in r["by_family"].items():  # type: ignore[union-attr]
+            print(f"  {fam:<14} n={f['n']:<3} intent {f['intent_accuracy']:.3f}  consistent {f['consistent']:.3f}")
+        if args.failures:
+            for f in r["failures"]:  # type: ignore[union-attr]
+                print(f"  FAIL {f['family']}: {f['question']!r} -> {f['intent']}: {f['answer'][:120]!r}")
+    return 1 if missed else 0
+
+
+def register_eval(esub: argparse._SubParsersAction) -> None:
+    p = esub.add_parser("session-questions", help="analysts' questions about sessions: paraphrases on generated sessions",
+                        description="Ask every phrasing of the session-question families of one split about two generated "
+                                    "sessions (in a temporary FACELENS_HOME) and report intent accuracy and consistent answers. "
+                                    "Exit 1 when a target is missed.")
+    p.add_argument("--split", choices=["tune", "heldout", "both"], default="both")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--failures", action="store_true", help="list the questions answered wrongly")
+    p.set_defaults(handler=cmd_session_questions)

@@ -1,0 +1,122 @@
+"""Every kind of photo through the default detector (issue 12): each test asserts the face count.
+
+Images are built from the public-domain sample portraits (tools/samples.py): a face filling the frame,
+one cut by the border, a greyscale collage, a rotated face, a crowd.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facelens.tools import blazeface, collages, faces, large_faces, samples
+from facelens.tools.identity import face_for_enrollment
+
+needs_mediapipe = pytest.mark.skipif(not blazeface.available(), reason="needs mediapipe (pip install 'facelens[mediapipe]')")
+
+
+def _face_filling_frame(who: str = "astronaut") -> np.ndarray:
+    rgb = samples.PEOPLE[who]()
+    x, y, w, h = faces.detect_faces(rgb, "hog")[0].box
+    cx, cy, s = x + w // 2, y + h // 2, int(1.15 * max(w, h))  # the face box fills ~87% of the frame
+    return np.ascontiguousarray(rgb[cy - s // 2 : cy + s // 2, cx - s // 2 : cx + s // 2])
+
+
+@needs_mediapipe
+@pytest.mark.parametrize("who", ["astronaut", "hopper"])
+def test_a_face_filling_the_frame_is_found_once(who):
+    crop = _face_filling_frame(who)
+    dets = faces.detect_faces(crop)
+    assert len(dets) == 1, [d.box for d in dets]
+    assert dets[0].box[2] > 0.6 * crop.shape[1]
+
+
+@needs_mediapipe
+def test_a_face_cut_by_the_border_is_found_once():
+    crop = _face_filling_frame("hopper")
+    cut = np.ascontiguousarray(crop[:, crop.shape[1] // 5 :])  # the left fifth of the face is outside the photo
+    assert len(faces.detect_faces(cut)) == 1
+
+
+@needs_mediapipe
+def test_a_greyscale_collage_of_tight_crops_counts_every_tile():
+    tiles = [samples.head("astronaut"), samples.head("hopper"), samples.head("astronaut", mirror=True)]
+    rng = np.random.default_rng(3)
+    c = collages.make_collage(tiles, rng, grey=True)
+    assert c.grey and (c.rgb[..., 0] == c.rgb[..., 2]).all()
+    dets = faces.detect_faces(c.rgb)
+    assert len(dets) == 3, (c.layout, [d.box for d in dets])
+    for x, y, w, h in c.tiles:  # one face per tile
+        assert sum(x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h for d in dets) == 1
+
+
+@needs_mediapipe
+@pytest.mark.parametrize("angle", [-25, 25])
+def test_a_rotated_face_is_found_once(angle):
+    import cv2
+
+    rgb = samples.astronaut()
+    h, w = rgb.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 3), angle, 1.0)
+    rotated = cv2.warpAffine(rgb, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    assert len(faces.detect_faces(rotated)) == 1
+
+
+@needs_mediapipe
+def test_a_crowd_of_small_faces_is_counted():
+    people = [samples.Person("hopper" if i % 2 else "astronaut", "red", mirror=i % 3 == 0) for i in range(10)]
+    rgb, placed = samples.compose(people, width=1400, height=500, head_width=60)
+    assert len(faces.detect_faces(rgb)) == len(placed)
+
+
+@needs_mediapipe
+def test_enrolment_and_analysis_share_the_detector(tmp_path):
+    # a tight crop that enrolment accepts is also found by the default detector (no special retry)
+    crop = _face_filling_frame("astronaut")
+    box, vec = face_for_enrollment(_jpeg(crop))
+    assert vec.shape == (128,)
+    assert len(faces.detect_faces(crop)) == 1
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    from tests.conftest import jpeg_bytes
+
+    return jpeg_bytes(rgb)
+
+
+def test_square_windows_cover_strips_and_squares():
+    assert large_faces.square_windows(350, 350)[0] == (0, 0, 350, 350)
+    strip = large_faces.square_windows(1000, 200)
+    assert min(x0 for x0, _, _, _ in strip) == 0 and max(x1 for _, _, x1, _ in strip) == 1000
+    assert all(y1 - y0 == 200 for _, y0, _, y1 in strip[1:])
+
+
+def test_combine_drops_parts_of_a_large_face_and_keeps_crowds():
+    big = faces.Detection((0, 0, 300, 300), 0.9, "fused")
+    part = faces.Detection((50, 50, 60, 60), 0.95, "fused")
+    assert large_faces.combine([big], [part]) == [big]
+    crowd = [faces.Detection((20 + 70 * i, 20, 50, 50), 0.9, "fused") for i in range(3)]
+    false_big = faces.Detection((0, 0, 250, 120), 0.8, "fused")
+    assert large_faces.combine([false_big], crowd) == sorted(crowd, key=lambda d: -d.score)
+
+
+def test_detector_in_use_names_hog_without_mediapipe(monkeypatch, astronaut):
+    from facelens.tools import detector_fusion
+
+    monkeypatch.setattr(blazeface, "available", lambda: False)
+    monkeypatch.setattr(detector_fusion, "_warned", True)
+    assert faces.detector_in_use("fused") == "hog"
+    assert faces.detector_in_use("hog") == "hog"
+    crop = _face_filling_frame("astronaut")
+    dets = faces.detect_faces(crop, "fused")  # padded HOG finds a frame-filling face too
+    assert len(dets) == 1 and dets[0].detector == "hog"
+
+
+def test_scene_reports_the_detector_that_ran(monkeypatch, astronaut_jpg):
+    from facelens.tools import detector_fusion
+    from facelens.tools.scene import analyze_image
+
+    monkeypatch.setattr(blazeface, "available", lambda: False)
+    monkeypatch.setattr(detector_fusion, "_warned", True)
+    scene = analyze_image(astronaut_jpg, identify=False, use_cache=False)
+    assert scene.detector == "hog" and [f.detector for f in scene.faces] == ["hog"]

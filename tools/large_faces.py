@@ -1,0 +1,199 @@
+"""Large faces: portraits, tight crops, collage tiles and faces cut by the image border.
+
+The tiled BlazeFace passes of the ``fused`` detector (:mod:`facelens.tools.detector_fusion`) look for
+faces of 20-150 px in group photos; a face that fills most of the frame never fits BlazeFace's input
+there (its box would run off the tile), and a sliding-window detector like dlib's HOG misses a face that
+touches the border. This stage finds them the way enrolment used to, for everyone:
+
+1. the photo is cut into square windows of its short side (one window for a square photo, overlapping
+   windows along the long side of a wide collage), and each window, downscaled to at most
+   :data:`WORK_SIDE` px and **padded with a black border** of :data:`PAD` x its side, goes through
+   BlazeFace short range, so a frame-filling or border-cut face sits inside the input with a margin;
+2. dlib HOG runs once over the whole photo, downscaled and padded the same way, for large frontal faces
+   (its box is the reference for the tight convention, and it agrees with BlazeFace on real faces);
+3. candidates are merged by box voting and kept
+   when HOG found the same face (BlazeFace >= :data:`BLAZE_AGREE` or HOG >= :data:`HOG_KEEP`), or
+   when BlazeFace finds it again on square crops centred on it at 2 and 1.5 times its side (both
+   >= :data:`RECHECK_BOTH`, one >= :data:`RECHECK_KEEP`), black where the crop runs off the photo;
+   or HOG alone is confident (>= HOG_KEEP). Only faces at least :data:`MIN_SIDE` of the photo's short
+   side are kept here: smaller ones are the tiled passes' job.
+
+The thresholds were set on the WIDER sample, half of the ``faces/portraits`` people (the even-numbered
+ones) and generated collages with even seeds; everything else is held out (see ``bench/detection.md``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from facelens.tools import blazeface as bf
+from facelens.tools import faces, models
+
+SUB_WINDOW = 0.6  # side of the finer windows, as a fraction of the short side
+PAD = 0.25  # black border around each window, as a fraction of its side
+WORK_SIDE = 384  # windows are searched on a copy at most this many px wide (BlazeFace's input is 128)
+HOG_FACE = 90  # px a face of HOG_MIN_SIDE is scaled to for HOG (its window is 80 px)
+HOG_MIN_SIDE = 0.35  # HOG looks for faces of at least this fraction of the short side (smaller: BlazeFace)
+MIN_SIDE = 0.2  # a large face's side is at least this fraction of the photo's short side
+RECHECK_KEEP = 0.65  # best BlazeFace score on the re-check crops (x2 and x1.5 the face), without HOG's agreement
+RECHECK_BOTH = 0.5  # ... and both re-checks must find the face
+BLAZE_AGREE = 0.5  # BlazeFace score kept when HOG found the same face
+HOG_KEEP = 0.5  # HOG score kept without BlazeFace's agreement
+#: HOG score s -> probability 1 / (1 + exp(-(a * s + b))), shared with detector_fusion.HOG_CALIBRATION
+HOG_CALIBRATION = (3.83, 1.75)
+
+
+def _along(length: int, side: int, step: float) -> list[int]:
+    if length <= side:
+        return [0]
+    n = math.ceil((length - side) / (side * step)) + 1
+    return [int(round(k * (length - side) / (n - 1))) for k in range(n)]
+
+
+def square_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Where to look for large faces, as ``(x0, y0, x1, y1)``: the whole photo, squares of its short
+    side along the long side, and overlapping squares of :data:`SUB_WINDOW` x the short side (a face of
+    a 2 x 2 collage is too small in the whole photo and cut by the half-photo tiles)."""
+    out = [(0, 0, width, height)]
+    s = min(width, height)
+    if max(width, height) > 1.2 * s:
+        out += [(x, y, x + s, y + s) for y in _along(height, s, 0.5) for x in _along(width, s, 0.5)]
+    if max(width, height) > 1.6 * s:  # a strip: the squares above see every tile
+        return out
+    sub = int(SUB_WINDOW * s)
+    out += [(x, y, x + sub, y + sub) for y in _along(height, sub, 1.0) for x in _along(width, sub, 1.0)]
+    return out
+
+
+def _pad(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float, int]:
+    """Downscale to at most ``side`` px and add a black border; returns the copy, scale and border."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = min(1.0, side / float(max(h, w)))
+    work = rgb if scale >= 1.0 else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    m = max(8, int(PAD * max(work.shape[:2])))
+    return cv2.copyMakeBorder(work, m, m, m, m, cv2.BORDER_CONSTANT, value=(0, 0, 0)), scale, m
+
+
+def blaze_candidates(rgb: np.ndarray) -> np.ndarray:
+    """BlazeFace short range on every padded square window; N x 5 native boxes in image pixels."""
+    h, w = rgb.shape[:2]
+    found = []
+    for x0, y0, x1, y1 in square_windows(w, h):
+        padded, scale, m = _pad(np.ascontiguousarray(rgb[y0:y1, x0:x1]), WORK_SIDE)
+        d = bf.raw_detections(padded, "short")
+        if not len(d):
+            continue
+        d[:, 0] = (d[:, 0] - m) / scale + x0
+        d[:, 1] = (d[:, 1] - m) / scale + y0
+        d[:, 2:4] /= scale
+        found.append(d)
+    return np.concatenate(found) if found else np.zeros((0, 5))
+
+
+def hog_candidates(rgb: np.ndarray, threshold: float = 0.0) -> list[faces.Detection]:
+    """dlib HOG over the whole photo, padded, at the scale where a face of :data:`HOG_MIN_SIDE` x the
+    short side fills HOG's 80 px window (tight boxes in image pixels)."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, HOG_FACE / (HOG_MIN_SIDE * min(h, w)))
+    padded, scale, m = _pad(rgb, int(max(h, w) * scale))
+    rects, scores, _ = models.hog_detector().run(padded, 0, threshold)
+    out = []
+    for r, s in zip(rects, scores):
+        x0, y0 = (r.left() - m) / scale, (r.top() - m) / scale
+        x1, y1 = (r.right() + 1 - m) / scale, (r.bottom() + 1 - m) / scale
+        x0, y0, x1, y1 = max(0, round(x0)), max(0, round(y0)), min(w, round(x1)), min(h, round(y1))
+        if x1 - x0 > 1 and y1 - y0 > 1:
+            out.append(faces.Detection((x0, y0, x1 - x0, y1 - y0), float(s), "hog"))
+    return out
+
+
+def recheck(rgb: np.ndarray, box: faces.Box, context: float = 2.0) -> float:
+    """BlazeFace short range on a square crop of ``context`` x the box side centred on it, black where
+    the crop runs off the photo (so a face cut by the border keeps its margin); best agreeing score."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    x, y, bw, bh = box
+    side = int(context * max(bw, bh))
+    x0, y0 = int(x + bw / 2 - side / 2), int(y + bh / 2 - side / 2)
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
+    if cx1 - cx0 < 8 or cy1 - cy0 < 8:
+        return 0.0
+    crop = cv2.copyMakeBorder(np.ascontiguousarray(rgb[cy0:cy1, cx0:cx1]), cy0 - y0, y0 + side - cy1, cx0 - x0,
+                              x0 + side - cx1, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    scale = min(1.0, 256 / side)
+    if scale < 1.0:
+        crop = cv2.resize(crop, (int(side * scale), int(side * scale)), interpolation=cv2.INTER_AREA)
+    d = bf.raw_detections(crop, "short")
+    if not len(d):
+        return 0.0
+    d[:, :4] /= scale
+    d[:, 0] += x0
+    d[:, 1] += y0
+    tight = np.array([bf.to_tight_box(r, w + 10**6, h + 10**6) for r in d], float)  # no clipping at this point
+    agree = bf.iou(tight, np.array([box], float))[:, 0] > 0.4
+    return float(d[agree, 4].max()) if agree.any() else 0.0
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def detect_large(rgb: np.ndarray, *, use_blazeface: bool = True) -> list[faces.Detection]:
+    """Large faces (side >= :data:`MIN_SIDE` x the short side) as tight boxes scored 0-1.
+
+    Args:
+        rgb: H x W x 3 uint8 image.
+        use_blazeface: False when mediapipe is missing: HOG alone (still padded, so tight crops work).
+    """
+    h, w = rgb.shape[:2]
+    min_side = MIN_SIDE * min(h, w)
+    hog = [d for d in hog_candidates(rgb) if max(d.box[2], d.box[3]) >= min_side]
+    hog_boxes = np.array([d.box for d in hog], dtype=np.float64).reshape(-1, 4)
+    hog_scores = np.array([d.score for d in hog])
+    a, b = HOG_CALIBRATION
+    out: list[tuple[faces.Box, float]] = []
+    used = np.zeros(len(hog), dtype=bool)
+    if use_blazeface:
+        rows = bf.merge(blaze_candidates(rgb))
+        for row in rows:
+            box = bf.to_tight_box(row, w, h)
+            if max(box[2], box[3]) < min_side:
+                continue
+            score = float(row[4])
+            agree = bf.iou(np.array([box], float), hog_boxes)[0] > 0.3 if len(hog) else np.zeros(0, bool)
+            hog_best = float(hog_scores[agree].max()) if agree.any() else None
+            used |= agree
+            if hog_best is not None and (hog_best >= HOG_KEEP or score >= BLAZE_AGREE):
+                out.append((box, max(score, _sigmoid(a * hog_best + b))))
+                continue
+            wide, close = recheck(rgb, box, 2.0), recheck(rgb, box, 1.5)
+            if max(wide, close) >= RECHECK_KEEP and min(wide, close) >= RECHECK_BOTH:
+                out.append((box, max(score, wide, close)))
+    for d, u in zip(hog, used):
+        if not u and d.score >= (HOG_KEEP if use_blazeface else 0.0):
+            out.append((d.box, _sigmoid(a * d.score + b)))
+    return [faces.Detection(box, round(p, 4), "fused" if use_blazeface else "hog") for box, p in out]
+
+
+def combine(large: list[faces.Detection], small: list[faces.Detection], inside: float = 0.6) -> list[faces.Detection]:
+    """Merge large faces with the tiled passes' faces: one box per face, parts of a face dropped.
+
+    A large face that holds two or more of the small faces is a false alarm over a crowd and goes.
+    Then, best score first, a box overlapping a kept one at IoU > 0.3 is the same face and goes; last, a
+    small face lying mostly inside a kept large one is a part of it (a tile that saw an eye and a
+    nostril of a close-up) and goes.
+    """
+    small_boxes = np.array([d.box for d in small], float).reshape(-1, 4)
+    large = [d for d in large if not len(small) or (bf._inside(small_boxes, np.array([d.box], float))[:, 0] > inside).sum() < 2]
+    kept: list[faces.Detection] = []
+    for d in sorted(large + small, key=lambda d: -d.score):
+        if kept and (bf.iou(np.array([d.box], float), np.array([k.box for k in kept], float))[0] > 0.3).any():
+            continue
+        kept.append(d)
+    big = np.array([d.box for d in kept if d in large], float).reshape(-1, 4)
+    return [d for d in kept if d in large or not len(big) or not (bf._inside(np.array([d.box], float), big)[0] > inside).any()]
