@@ -37,6 +37,10 @@ CANDIDATES = {
     "prompt+hotwords": dataclasses.replace(BASE, prompt=VOCAB, hotwords="face smiling left right"),
     "prompt+nots": dataclasses.replace(BASE, prompt=VOCAB, without_timestamps=True),
     "prompt+beam1": dataclasses.replace(BASE, prompt=VOCAB, beam_size=1),
+    # round 3 (the lead, after the held-out 16 kHz digits showed "no, no, no" loops): repetition guards
+    "prompt2-yesno": dataclasses.replace(BASE, prompt=VOCAB2.replace(" Yes. No.", "")),
+    "prompt2+norepeat3": dataclasses.replace(BASE, prompt=VOCAB2, no_repeat_ngram_size=3),
+    "prompt2-yesno+norepeat3": dataclasses.replace(BASE, prompt=VOCAB2.replace(" Yes. No.", ""), no_repeat_ngram_size=3),
 }
 
 
