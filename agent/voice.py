@@ -170,7 +170,7 @@ def understand(audio: np.ndarray, transcriber: Transcriber | None = None, histor
     ``words_backend``: "openai" to let the configured LLM read the words, anything else keeps them on this
     machine; None follows the user's backend setting (:func:`facelens.tools.config.text_backend`).
     """
-    transcript = (transcriber or Transcriber()).transcribe(audio)
+    transcript = (transcriber or Transcriber()).transcribe(audio, short=True)  # spoken questions: short-clip settings
     features = measure(audio, words=len(transcript.text.split()) or None)
     cues = cues_from(features, baseline_of(history or []))
     words = words_emotion(transcript.text, backend=words_backend) if transcript.text else None

@@ -20,8 +20,8 @@ from facelens.tools import media
 from facelens.tools.errors import DependencyError
 
 
-def speak(text: str, *, speed: int = 160, amplitude: int = 100, pitch: int = 50, ssml: bool = False) -> np.ndarray:
-    """Synthesise ``text`` with espeak-ng; returns 16 kHz mono float32 samples."""
+def speak(text: str, *, speed: int = 160, amplitude: int = 100, pitch: int = 50, ssml: bool = False, voice: str | None = None) -> np.ndarray:
+    """Synthesise ``text`` with espeak-ng (``voice``: an espeak-ng voice name, e.g. "en-gb"); returns 16 kHz mono float32 samples."""
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise DependencyError("espeak-ng is not installed (needed to generate test speech).", hint="apt-get install espeak-ng")
@@ -30,6 +30,8 @@ def speak(text: str, *, speed: int = 160, amplitude: int = 100, pitch: int = 50,
         cmd = [exe, "-s", str(speed), "-a", str(amplitude), "-p", str(pitch), "-w", str(wav)]
         if ssml:
             cmd.append("-m")
+        if voice:
+            cmd += ["-v", voice]
         subprocess.run([*cmd, text], check=True, capture_output=True, timeout=60)
         return media.load_audio(wav)
 

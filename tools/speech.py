@@ -38,6 +38,52 @@ BACKENDS = ("faster-whisper", "openai-whisper", "openai")
 DEFAULT_MODEL = "tiny.en"
 
 
+#: Whisper's initial prompt for spoken questions: the product's question words (no names: those are
+#: the user's). It lifted word accuracy on the tune split from 0.620 to 0.732 (bench/speech_short_tune.py).
+SHORT_PROMPT = (
+    "Questions about the people and faces in a photo. How many people are smiling? Who is on the left, "
+    "right or in the middle? Is face one, two or three happy, sad, angry or surprised? What is face two feeling? "
+    "Who looks tired? Four two seven. Nine."
+)  # no "Yes. No.": with it, whisper looped "no, no, no" on a digit string (chosen on the tune split: 0.734 -> 0.749)
+
+
+#: what Whisper writes on the silence after a short clip (its subtitle-trained sign-offs); dropped in
+#: short mode when it trails other speech as a segment of its own
+TRAILING_HALLUCINATIONS = frozenset({"thank you", "thanks", "thank you very much", "thanks for watching", "thank you for watching", "bye", "you"})
+
+
+@dataclass(frozen=True)
+class ShortOptions:
+    """Decoding settings for short spoken questions (faster-whisper backend; chosen by
+    ``facelens bench transcribe-short`` on its tuning split; see README, Benchmarks)."""
+
+    max_seconds: float = 8.0  # clips up to this long are "short"; longer ones use the long-recording settings
+    pad_seconds: float = 0.0  # silence added before and after the clip
+    vad_filter: bool = True
+    vad_threshold: float = 0.5  # Silero speech probability threshold
+    min_silence_ms: int = 500
+    speech_pad_ms: int = 200
+    beam_size: int = 5
+    prompt: str | None = SHORT_PROMPT  # Whisper's initial_prompt
+    hotwords: str | None = None
+    without_timestamps: bool = False
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback schedule
+    no_repeat_ngram_size: int = 0  # >0: the decoder may not repeat an n-gram of this size (stops "no, no, no, ..." loops)
+
+    def __post_init__(self) -> None:
+        if not (self.max_seconds > 0 and 0 <= self.pad_seconds <= 5 and 0 < self.vad_threshold < 1 and self.beam_size >= 1 and self.temperatures):
+            raise ConfigError(f"Invalid short-question settings: {self}.", hint="max_seconds > 0, 0 <= pad_seconds <= 5, 0 < vad_threshold < 1, beam_size >= 1, at least one temperature.")
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+
+#: the settings :meth:`Transcriber.transcribe` uses with ``short=True`` (the voice paths)
+SHORT_OPTIONS = ShortOptions()
+#: the long-recording settings, for comparison
+LONG_VAD = {"min_silence_duration_ms": 500, "speech_pad_ms": 200}
+
+
 @dataclass(frozen=True)
 class Word:
     start: float  # seconds from the start of the audio
@@ -184,9 +230,11 @@ class Transcriber:
         language: force a language (ISO code); default: the model detects it (tiny.en is English-only).
         compute_type: CTranslate2 quantisation for faster-whisper (int8 is fastest on a CPU).
         beam_size: beam search width for the whisper backends (1 = greedy, faster).
+        short_options: the settings for short questions (``transcribe(..., short=True)``); default
+            :data:`SHORT_OPTIONS`.
     """
 
-    def __init__(self, model: str | None = None, backend: str | None = None, language: str | None = None, compute_type: str = "int8", beam_size: int = 5) -> None:
+    def __init__(self, model: str | None = None, backend: str | None = None, language: str | None = None, compute_type: str = "int8", beam_size: int = 5, short_options: ShortOptions | None = None) -> None:
         self.backend = backend or os.environ.get("FACELENS_SPEECH_BACKEND") or "faster-whisper"
         if self.backend not in BACKENDS:
             raise ConfigError(f"Unknown speech backend '{self.backend}'.", hint=f"Choose one of: {', '.join(BACKENDS)}.")
@@ -194,6 +242,7 @@ class Transcriber:
         self.language = language
         self.compute_type = compute_type
         self.beam_size = max(1, int(beam_size))
+        self.short_options = short_options or SHORT_OPTIONS
 
     def load(self) -> Transcriber:
         """Load the model now (otherwise it loads on the first transcription)."""
@@ -205,8 +254,11 @@ class Transcriber:
             _openai_client()
         return self
 
-    def transcribe(self, source: str | os.PathLike | np.ndarray, *, words: bool = True) -> Transcript:
+    def transcribe(self, source: str | os.PathLike | np.ndarray, *, words: bool = True, short: bool = False) -> Transcript:
         """Transcribe a media file (any format PyAV decodes) or 16 kHz mono float32 samples.
+
+        ``short=True`` (spoken questions): clips up to ``short_options.max_seconds`` are decoded
+        with :attr:`short_options` (faster-whisper backend); longer ones as usual.
 
         Raises:
             MediaError: the file is missing, empty, not media, has no audio, or is beyond the limits.
@@ -225,7 +277,8 @@ class Transcriber:
         if audio.size < media.SAMPLE_RATE // 10:  # under 0.1 s: nothing to hear
             segments, language = [], self.language or "en"
         elif self.backend == "faster-whisper":
-            segments, language = self._faster_whisper(audio, words)
+            opts = self.short_options if short and audio.size <= self.short_options.max_seconds * media.SAMPLE_RATE else None
+            segments, language = self._faster_whisper(audio, words, opts)
         elif self.backend == "openai-whisper":
             segments, language = self._openai_whisper(audio, words)
         else:
@@ -243,23 +296,46 @@ class Transcriber:
             words=all_words,
         )
 
-    def _faster_whisper(self, audio: np.ndarray, words: bool) -> tuple[list[Segment], str]:
+    def _faster_whisper(self, audio: np.ndarray, words: bool, short: ShortOptions | None = None) -> tuple[list[Segment], str]:
         model = _faster_whisper_model(self.model, self.compute_type)
+        kwargs: dict = {"beam_size": self.beam_size, "vad_filter": True, "vad_parameters": LONG_VAD}
+        pad = 0.0
+        if short is not None:
+            pad = short.pad_seconds
+            if pad > 0:
+                zeros = np.zeros(int(pad * media.SAMPLE_RATE), np.float32)
+                audio = np.concatenate([zeros, audio, zeros])
+            kwargs = {
+                "beam_size": short.beam_size,
+                "vad_filter": short.vad_filter,
+                "vad_parameters": {"threshold": short.vad_threshold, "min_silence_duration_ms": short.min_silence_ms, "speech_pad_ms": short.speech_pad_ms},
+                "initial_prompt": short.prompt,
+                "hotwords": short.hotwords,
+                "without_timestamps": short.without_timestamps,
+                "temperature": list(short.temperatures),
+                "no_repeat_ngram_size": short.no_repeat_ngram_size,
+            }
+        end = audio.size / media.SAMPLE_RATE - 2 * pad
+
+        def t(x: float) -> float:  # back to the caller's clock (without the padding)
+            return _r(min(max(x - pad, 0.0), end))
+
         try:
             raw, info = model.transcribe(
                 audio,
                 language=self.language,
-                beam_size=self.beam_size,
                 word_timestamps=words,
-                vad_filter=True,
-                vad_parameters={"min_silence_duration_ms": 500, "speech_pad_ms": 200},
                 condition_on_previous_text=False,  # stops one misheard phrase from repeating
+                **kwargs,
             )
             segments = [
-                Segment(_r(s.start), _r(s.end), s.text.strip(), tuple(Word(_r(w.start), _r(w.end), w.word.strip(), round(float(w.probability), 3)) for w in (s.words or ())))
+                Segment(t(s.start), t(s.end), s.text.strip(), tuple(Word(t(w.start), t(w.end), w.word.strip(), round(float(w.probability), 3)) for w in (s.words or ())))
                 for s in raw
                 if s.text.strip()
             ]
+            if short is not None and len(segments) > 1 and segments[-1].text.lower().strip(" .!,") in TRAILING_HALLUCINATIONS:
+                log.info("dropping a trailing %r after a short question", segments[-1].text)
+                segments = segments[:-1]
         except FacelensError:
             raise
         except Exception as exc:

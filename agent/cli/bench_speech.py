@@ -1,0 +1,35 @@
+"""``facelens bench transcribe-short``: word accuracy on short spoken questions and digits (espeak-ng,
+16 and 8 kHz), before (long-recording settings) and after (the short-question settings).
+The logic is in :mod:`facelens.tools.speech_bench`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from facelens.agent.cli import print_json
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    from facelens.tools import speech_bench
+
+    splits = tuple(args.split) if args.split else ("tune", "heldout")
+    out = speech_bench.run(splits, model=args.model)
+    if args.json:
+        print_json(out)
+        return 0
+    print(f"{out['model']}: word accuracy / exact utterance / median latency, before -> after")
+    for key, b in out["before"].items():
+        a = out["after"][key]
+        print(f"  {key:<22} {b['word_accuracy']:.3f} / {b['exact']:.3f} / {b['latency_ms_median']:.0f} ms -> "
+              f"{a['word_accuracy']:.3f} / {a['exact']:.3f} / {a['latency_ms_median']:.0f} ms  ({a['clips']} clips)")
+    print(f"{len(out['errors_after'])} clips still wrong after (see --json)", file=sys.stderr)
+    return 0
+
+
+def register_bench(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("transcribe-short", help="word accuracy on short spoken questions and digits (espeak-ng, 16 and 8 kHz)")
+    p.add_argument("--split", action="append", choices=["tune", "heldout"], help="only this split (repeatable; default both)")
+    p.add_argument("--model", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd)
