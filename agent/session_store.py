@@ -321,15 +321,9 @@ def content_key(path: str | Path) -> str:
 def _alive(host: str | None, pid: int | None) -> bool:
     if host != socket.gethostname() or not pid:
         return True  # another machine's claim: cannot check, so respect it
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from facelens.tools.atomic import pid_alive
+
+    return pid_alive(pid)
 
 
 def _claimed_ids() -> set[str]:

@@ -16,22 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+from facelens.tools.speech_bench import edits  # word-level Levenshtein, shared with the short-question bench
+
 
 def normalise(text: str) -> list[str]:
     text = text.lower().replace("’", "'")
     text = re.sub(r"[^a-z0-9' ]+", " ", text)
     return [w.strip("'") for w in text.split() if w.strip("'")]
-
-
-def edits(ref: list[str], hyp: list[str]) -> int:
-    """Word-level Levenshtein distance (substitutions + deletions + insertions)."""
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1]
 
 
 def references(folder: Path) -> list[tuple[Path, str]]:

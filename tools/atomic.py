@@ -96,7 +96,8 @@ def read_sealed(path: str | Path) -> bytes:
     return unseal(path.read_bytes(), str(path))[0]
 
 
-def _running(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Is process ``pid`` running on this machine? (ours, or another user's we may not signal)"""
     if pid == os.getpid():
         return True
     try:
@@ -120,7 +121,7 @@ def stale_temps(folder: Path, name: str | None = None, *, max_age_s: float = 360
             continue
         m = re.search(r"\.(\d+)\.[^.]*\.tmp$", p.name)
         try:
-            stale = not _running(int(m.group(1))) if m else time.time() - p.stat().st_mtime > max_age_s
+            stale = not pid_alive(int(m.group(1))) if m else time.time() - p.stat().st_mtime > max_age_s
         except (OSError, ValueError):
             continue
         if stale:

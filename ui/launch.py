@@ -21,19 +21,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from facelens.tools.atomic import pid_alive
+
 #: upload folders are ``<tmp>/facelens-ui-<server pid>-<random>``; older versions used ``facelens-ui-<random>``
 UPLOAD_PREFIX = "facelens-ui-"
 _PID_DIR = re.compile(rf"^{UPLOAD_PREFIX}(\d+)-")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
 
 
 def remove_stale_uploads(tmp: Path | None = None) -> list[Path]:
@@ -48,7 +40,7 @@ def remove_stale_uploads(tmp: Path | None = None) -> list[Path]:
         if not path.is_dir() or path.is_symlink():
             continue
         m = _PID_DIR.match(path.name)
-        if m and (int(m.group(1)) == os.getpid() or _alive(int(m.group(1)))):
+        if m and pid_alive(int(m.group(1))):
             continue
         try:
             if path.stat().st_uid != os.getuid():  # never touch another user's files
