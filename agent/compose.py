@@ -17,7 +17,7 @@ from facelens.tools.schema import FaceAnalysis, SceneAnalysis
 
 if TYPE_CHECKING:
     from facelens.agent.planner import PlannerReply
-    from facelens.agent.tools import Comparison, ToolBox
+    from facelens.agent.toolbox import Comparison, ToolBox
 
 SUPERLATIVE_WORDS = {
     "happy": "happiest", "sad": "saddest", "angry": "angriest", "surprise": "most surprised", "fear": "most afraid",
@@ -347,7 +347,7 @@ def comparison(scene: SceneAnalysis, c: Comparison) -> str:
 
 
 def transcript(lq: str, box: ToolBox) -> PlannerReply:
-    from facelens.agent.tools import transcript_text
+    from facelens.agent.toolbox import transcript_text
 
     if box.audio is None:
         return _reply(prompts.render("planner", "no_audio"), (), "transcript", None)

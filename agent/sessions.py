@@ -25,7 +25,8 @@ import numpy as np
 
 from facelens.agent import session_store as store
 from facelens.agent.session_store import SecondScores, SessionRecord, SessionSegment, TimelineEntry, TrackInfo
-from facelens.tools import faces, media, voice
+from facelens.tools import faces, media
+from facelens.tools import prosody as voice
 from facelens.tools.schema import EMOTIONS
 from facelens.tools.speech import Transcriber, Transcript
 from facelens.tools.text_emotion import classify_texts

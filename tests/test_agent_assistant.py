@@ -125,7 +125,7 @@ def test_cli_unknown_backend_and_detector(group_jpg):
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (apt-get install espeak-ng)")
 def test_transcript_questions_with_real_speech(tmp_path, group_jpg):
-    from facelens.tools import sample_media
+    from facelens.eval import media as sample_media
 
     wav = sample_media.write_audio(tmp_path / "talk.wav", sample_media.speak("The budget meeting moves to Tuesday morning."))
     chat = Assistant([group_jpg[0]], audio=wav)

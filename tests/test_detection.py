@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from facelens.agent.cli import main
-from facelens.tools import blazeface, detection_eval, detector_fusion, faces, samples
+from facelens.tools import blazeface, detector_fusion, faces
+from facelens.eval import scenes as samples
+from facelens.eval import detection as detection_eval
 from facelens.tools.errors import DependencyError, ImageError, InputError, NotFoundError
 from tests.conftest import save, shared_data
 

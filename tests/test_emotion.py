@@ -40,7 +40,7 @@ def test_smiling_astronaut_looks_happy(astronaut, astronaut_faces):
 
 
 def test_batch_matches_single_faces():
-    from facelens.tools import samples
+    from facelens.eval import scenes as samples
 
     rgb, _ = samples.example_scene()
     found, _ = faces.find_faces(rgb, embeddings=False)

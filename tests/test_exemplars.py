@@ -123,7 +123,8 @@ def test_builtins_need_no_scikit_image(monkeypatch, capsys, hopper):
     """`pip install 'facelens[all]'` has no scikit-image: the built-in crops ship as package data."""
     import sys
 
-    from facelens.tools import exemplars, samples
+    from facelens.tools import exemplars
+    from facelens.eval import scenes as samples
 
     monkeypatch.setitem(sys.modules, "skimage", None)
     samples.astronaut.cache_clear()

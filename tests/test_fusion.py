@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facelens.agent.fusion import fuse, fuse_turn
-from facelens.tools import sample_media
+from facelens.agent.affect import fuse, fuse_turn
+from facelens.eval import media as sample_media
 from facelens.tools.schema import EMOTIONS, EmotionEstimate
 from facelens.tools.text_emotion import classify_text
-from facelens.tools.voice import VoiceCues, VoiceFeatures
+from facelens.tools.prosody import VoiceCues, VoiceFeatures
 
 
 def face(label: str, p: float = 0.85) -> EmotionEstimate:
@@ -101,7 +101,7 @@ def test_fusion_with_the_real_emotion_model(astronaut):
 
 
 def test_words_emotion_from_an_openai_compatible_server(monkeypatch):
-    from facelens.agent.fusion import words_emotion
+    from facelens.agent.affect import words_emotion
     from tests.loopback import chat_completion, openai_server
 
     replies = iter(['{"scores": {"angry": 0.7, "neutral": 0.2, "sad": 0.1}, "evidence": ["ridiculous"]}', "I think they are angry."])

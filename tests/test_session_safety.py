@@ -16,7 +16,7 @@ from facelens.agent import session_store as store
 from facelens.agent import sessions
 from facelens.agent.cli import main
 from facelens.agent.session_store import SessionRecord
-from facelens.tools import sample_media
+from facelens.eval import media as sample_media
 from facelens.tools.errors import InputError
 
 

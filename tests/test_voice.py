@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facelens.tools import sample_media, voice
+from facelens.tools import prosody as voice
+from facelens.eval import media as sample_media
 
 TEXT = "I would like to ask about my order from last week, it has not arrived yet."
 N_WORDS = len(TEXT.split())
@@ -70,7 +71,7 @@ def test_silence_and_empty_input():
     assert voice.cues_from(f).describe() == "no voice"
 
 
-# --- microphone input (agent/voice.py): end-pointing on real speech, clear errors without a device ---
+# --- microphone input (agent/voice_input.py): end-pointing on real speech, clear errors without a device ---
 
 
 def _chunks(audio: np.ndarray, size: int = 480) -> list[np.ndarray]:
@@ -78,7 +79,7 @@ def _chunks(audio: np.ndarray, size: int = 480) -> list[np.ndarray]:
 
 
 def test_endpointing_cuts_one_utterance():
-    from facelens.agent import voice as mic
+    from facelens.agent import voice_input as mic
 
     speech = sample_media.speak("Who looks happiest in this photo?")
     noise = (np.random.default_rng(1).standard_normal(16000) * 0.001).astype(np.float32)
@@ -90,7 +91,7 @@ def test_endpointing_cuts_one_utterance():
 
 
 def test_understand_and_adaptive_reply():
-    from facelens.agent import voice as mic
+    from facelens.agent import voice_input as mic
 
     audio = sample_media.speak("This photo app is useless and I am furious!", amplitude=200)
     utt = mic.understand(audio, history=[voice.measure(sample_media.speak(TEXT), words=N_WORDS)])
@@ -111,7 +112,7 @@ def test_understand_and_adaptive_reply():
 def test_microphone_errors_are_clear(monkeypatch):
     import sys
 
-    from facelens.agent import voice as mic
+    from facelens.agent import voice_input as mic
     from facelens.tools.errors import DependencyError, FacelensError, InputError
 
     with pytest.raises(InputError, match="Unknown recording mode"):

@@ -132,7 +132,7 @@ def _media() -> str:
 
 
 def _microphone() -> str:
-    from facelens.agent import voice
+    from facelens.agent import voice_input as voice
 
     devices = voice.input_devices()
     if not devices:

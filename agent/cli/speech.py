@@ -15,9 +15,9 @@ def _affect(transcript, audio) -> list:
     and the fused estimate."""
     from pydantic import BaseModel
 
-    from facelens.agent.fusion import AffectEstimate, fuse, words_emotion
+    from facelens.agent.affect import AffectEstimate, fuse, words_emotion
     from facelens.agent.sessions import _utterances
-    from facelens.tools import voice
+    from facelens.tools import prosody as voice
 
     class Turn(BaseModel):
         start: float

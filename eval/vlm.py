@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from facelens.tools import vlm_fusion
+from facelens.tools import vlm_calibration as vlm_fusion
 from facelens.tools.errors import ConfigError, FacelensError, InputError
 from facelens.tools.images import load_image
 from facelens.tools.schema import EMOTIONS, Result

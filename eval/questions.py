@@ -28,7 +28,7 @@ import yaml
 
 from facelens.agent import planner
 from facelens.agent.answers import EMOTION_WORDS
-from facelens.agent.tools import Comparison, ToolBox
+from facelens.agent.toolbox import Comparison, ToolBox
 from facelens.tools.schema import (
     EMOTIONS, Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, IdentityMatch, ImageInfo, Position, SceneAnalysis,
 )

@@ -1,7 +1,7 @@
 """Generated speech and video with known content, for tests, benchmarks and demos.
 
 Speech comes from espeak-ng (a system package: ``apt-get install espeak-ng``); video is encoded with
-PyAV from the public-domain portraits in :mod:`facelens.tools.samples`, so the face sequence (who is
+PyAV from the public-domain portraits in :mod:`facelens.eval.scenes`, so the face sequence (who is
 on screen when, smiling astronaut vs. neutral Grace Hopper) is known exactly.
 """
 
@@ -91,7 +91,7 @@ def make_video(
     import av
     import cv2
 
-    from facelens.tools import samples
+    from facelens.eval import scenes as samples
 
     w, h = size
     heads = {}

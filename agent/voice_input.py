@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facelens.agent.fusion import AffectEstimate, fuse, words_emotion
+from facelens.agent.affect import AffectEstimate, fuse, words_emotion
 from facelens.tools.errors import DependencyError, InputError, MediaError
 from facelens.tools.media import SAMPLE_RATE
 from facelens.tools.schema import EmotionEstimate
 from facelens.tools.speech import Transcriber, Transcript
-from facelens.tools.voice import VoiceCues, VoiceFeatures, cues_from, baseline_of, measure
+from facelens.tools.prosody import VoiceCues, VoiceFeatures, cues_from, baseline_of, measure
 
 log = logging.getLogger(__name__)
 
