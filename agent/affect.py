@@ -152,7 +152,7 @@ def words_emotion(text: str, backend: str | None = None, model: str | None = Non
     choice = backend or text_backend()
     if choice != "openai" or not text.strip():
         return classify_text(text)
-    from facelens.agent import prompts
+    from facelens import prompts
 
     model = model or os.environ.get("FACELENS_OPENAI_MODEL") or os.environ.get("FACELENS_LLM_MODEL", "gpt-4o-mini")
     try:

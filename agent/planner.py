@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from facelens.agent import compose, prompts, referring
+from facelens import prompts
+from facelens.agent import compose, referring
 from facelens.agent.toolbox import ToolBox
 from facelens.agent.understanding import PERSON_INTENTS, TRANSCRIPT_RE, Understanding, understand
 from facelens.tools.errors import FacelensError

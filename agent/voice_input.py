@@ -185,7 +185,7 @@ def listen(mode: str = "vad", *, transcriber: Transcriber | None = None, history
 
 def tone_opener(affect: AffectEstimate) -> str:
     """The sentence a reply opens with for this affect (prompts/voice.yaml; empty for neutral)."""
-    from facelens.agent import prompts
+    from facelens import prompts
 
     openers = prompts.load("voice").get("openers", {})
     template = openers.get(affect.tone) or ""
@@ -200,7 +200,7 @@ def affect_printer(as_json: bool = False) -> Callable[[Utterance], None]:
     """An ``on_affect`` hook that shows what was heard and the fused estimate on stderr."""
     import json
 
-    from facelens.agent import prompts
+    from facelens import prompts
 
     def show(utt: Utterance) -> None:
         if as_json:

@@ -91,12 +91,12 @@ def make_video(
     import av
     import cv2
 
-    from facelens.eval import scenes as samples
+    from facelens.eval import scenes
 
     w, h = size
     heads = {}
     for who in {s.who for s in shots if s.who}:
-        crop = samples.head(who)
+        crop = scenes.head(who)
         heads[who] = cv2.resize(crop, (face_width, int(crop.shape[0] * face_width / crop.shape[1])), interpolation=cv2.INTER_AREA)
     path = Path(path)
     with av.open(str(path), "w") as out:

@@ -96,7 +96,7 @@ def register(domain: Domain) -> None:
 def domains() -> list[Domain]:
     """The registered domains, in registration order."""
     from facelens.eval import domains as eval_domains  # noqa: F401 - registers the built-in (photo) domains first
-    from facelens.eval import domains_language as eval_domains_language  # noqa: F401, I001 - questions, session questions, words' emotion
+    from facelens.eval import domains_language  # noqa: F401, I001 - questions, session questions, words' emotion
 
     return list(_DOMAINS.values())
 

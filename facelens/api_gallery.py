@@ -35,7 +35,8 @@ class Gallery:
         return identity.enroll(name, list(images), face=face, gallery=self._store)
 
     def identify(self, image, *, detector: str | None = None):
-        """One ``IdentityMatch`` (name, similarity) or None (unknown) per face found in ``image``."""
+        """Per face found in ``image`` (left to right): an ``IdentityMatch`` (``name`` is "unknown" beyond
+        the open-set threshold) or None when the gallery is empty."""
         from facelens.tools import faces
         from facelens.tools.scene import analyze_image
 

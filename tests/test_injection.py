@@ -8,7 +8,7 @@ import json
 import re
 
 
-from facelens.agent import prompts
+from facelens import prompts
 from facelens.agent.assistant import Assistant
 from facelens.agent.backends.openai import OpenAIBackend
 from facelens.agent.toolbox import READ_ONLY_TOOLS, ToolBox

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from facelens.eval import media as sample_media
+from facelens.eval import media
 from facelens.tools.errors import DependencyError
 
 
@@ -39,7 +39,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple]]:
 
 def _speech(text: str) -> np.ndarray:
     try:
-        return np.concatenate([sample_media.speak(text), np.zeros(6000, np.float32)])
+        return np.concatenate([media.speak(text), np.zeros(6000, np.float32)])
     except DependencyError as exc:
         pytest.skip(f"needs espeak-ng: {exc}")
 
@@ -85,7 +85,7 @@ def test_transcribe_affect_and_session_questions_offline(no_network, monkeypatch
     from facelens.agent.cli import main
 
     monkeypatch.setenv("FACELENS_BACKEND", "offline")
-    wav = sample_media.write_audio(tmp_path / "call.wav", _speech("No, this is unacceptable. The delivery failed again."))
+    wav = media.write_audio(tmp_path / "call.wav", _speech("No, this is unacceptable. The delivery failed again."))
     assert main(["transcribe", str(wav), "--affect", "--json"]) == 0
     capsys.readouterr()
     sessions.ingest(wav, "call")

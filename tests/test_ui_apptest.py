@@ -65,11 +65,11 @@ def wav_bytes(audio: np.ndarray, rate: int = 16000) -> bytes:
 
 @functools.lru_cache(maxsize=None)
 def speech(text: str) -> np.ndarray:
-    from facelens.eval import media as sample_media
+    from facelens.eval import media
     from facelens.tools.errors import DependencyError
 
     try:
-        return np.concatenate([sample_media.speak(text), np.zeros(4000, np.float32)])
+        return np.concatenate([media.speak(text), np.zeros(4000, np.float32)])
     except DependencyError as exc:
         pytest.skip(f"needs espeak-ng to make test speech: {exc}")
 

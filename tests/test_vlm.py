@@ -333,12 +333,12 @@ def test_fusion_uses_a_measured_confusion_matrix():
 # --- video context enrichment and the VLM eval -----------------------------------------------------
 
 def test_eval_zero_vs_k_shot(server, tmp_path, astronaut, hopper):
-    from facelens.eval import scenes as samples
+    from facelens.eval import scenes
     from facelens.eval import vlm as vlm_eval
 
     for label, name in (("happy", "astronaut"), ("neutral", "hopper")):
         (tmp_path / label).mkdir()
-        Image.fromarray(samples.head(name)).save(tmp_path / label / f"{name}.jpg")
+        Image.fromarray(scenes.head(name)).save(tmp_path / label / f"{name}.jpg")
     (tmp_path / "contempt").mkdir()  # not a known label: skipped with a warning
     server.reply(GOOD)  # always "happy"
     r = vlm_eval.evaluate_vlm(tmp_path, shots=1, backend=OpenAIVision("m", base_url=server.url))

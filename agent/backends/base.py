@@ -54,7 +54,7 @@ def speaker_line(convo: Conversation) -> str:
     affect = convo.speaker
     if affect is None:
         return ""
-    from facelens.agent import prompts
+    from facelens import prompts
 
     return prompts.render(
         "assistant", "speaker", label=affect.label, confidence=affect.confidence,

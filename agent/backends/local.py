@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from facelens.agent import prompts
+from facelens import prompts
 from facelens.agent.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
 from facelens.agent.toolbox import ToolBox, scene_facts, transcript_segments
 from facelens.tools import config

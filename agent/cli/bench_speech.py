@@ -11,10 +11,10 @@ from facelens.agent.cli import print_json
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    from facelens.eval import speech as speech_bench
+    from facelens.eval import speech
 
     splits = tuple(args.split) if args.split else ("tune", "heldout")
-    out = speech_bench.run(splits, model=args.model)
+    out = speech.run(splits, model=args.model)
     if args.json:
         print_json(out)
         return 0
