@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import warnings
@@ -107,6 +108,22 @@ def _pymilvus():
 def _lit(text: str) -> str:
     """A Milvus filter string literal (Milvus Lite has no filter templates)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def close_all() -> None:
+    """Close every Milvus connection of this process and stop its Milvus Lite servers (tests, shutdown)."""
+    with _LOCK:
+        clients = list(_CLIENTS.values())
+        _CLIENTS.clear()
+        _READY.clear()
+    for client in clients:
+        try:
+            client.close()
+        except Exception as exc:
+            log.debug("closing Milvus client: %s", exc)
+    manager = sys.modules.get("milvus_lite.server_manager")
+    if manager is not None:
+        manager.server_manager_instance.release_all()
 
 
 class MilvusGallery:
