@@ -101,7 +101,8 @@ def _pymilvus():
         import pymilvus
     except ImportError as exc:
         raise missing_dependency("pymilvus", "milvus", "(needed for FACELENS_IDENTITY_STORE=milvus)") from exc
-    logging.getLogger("pymilvus").setLevel(logging.ERROR)  # its retries and iterator notes are not the user's concern
+    for name in ("pymilvus", "pymilvus.milvus_client"):  # its failures become one GalleryError; its log lines would repeat them
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     return pymilvus
 
 
@@ -171,6 +172,8 @@ class MilvusGallery:
                 except Exception as exc:  # pymilvus raises its own and gRPC's errors
                     raise self._unreachable(exc) from exc
                 _CLIENTS[key] = client
+                if self.lite and Path(self.uri).exists():
+                    Path(self.uri).chmod(0o600)  # biometric data: the owner's alone, like the FAISS file
         ready = (self.uri, self.token, self.collection)
         if ready not in _READY:
             self._ensure_collection(client)

@@ -12,7 +12,6 @@ sources and enrolment times), checks the copy, and only then empties the source.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Protocol, runtime_checkable
@@ -24,8 +23,6 @@ from facelens.tools.errors import GalleryError, InputError, NotFoundError
 from facelens.tools.identity import DEFAULT_THRESHOLD, DIM, Entry, Gallery, Person, Removal
 from facelens.tools.names import check_name, name_key
 from facelens.tools.schema import IdentityMatch
-
-log = logging.getLogger(__name__)
 
 
 @runtime_checkable

@@ -149,7 +149,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         print_json(done.to_dict())
     else:
         left = "kept (--keep-source)" if not done.source_cleared else "emptied"
-        print(f"Moved {done.people} people ({done.embeddings} embeddings) from the {done.source_location} to the {done.target_location}; "
+        print(f"Moved {done.people} {'person' if done.people == 1 else 'people'} ({done.embeddings} embedding(s)) from the {done.source_location} to the {done.target_location}; "
               f"read back and verified: same names, sources, times and vectors. The {done.source} gallery was {left}.\n"
               f"Use it with: FACELENS_IDENTITY_STORE={done.target} (or identity_store: {done.target} in config.yaml).")
     return 0
