@@ -65,6 +65,7 @@ def test_factory_and_interface(milvus):
     assert isinstance(f, IdentityStore) and isinstance(m, IdentityStore)
     assert isinstance(open_gallery(), MilvusGallery) and m.lite and m.uri == str(milvus)
     assert f.kind == "faiss" and m.kind == "milvus" and len(m) == 0 and m.people() == []
+    assert milvus.stat().st_mode & 0o777 == 0o600  # biometric data: the owner's alone
 
 
 def test_same_answers_as_faiss_on_real_faces(faces, group_jpg):
