@@ -194,6 +194,8 @@ def test_unreachable_server_is_a_clear_error(monkeypatch, capsys):
     with pytest.raises(GalleryError, match="Cannot reach the Milvus server") as err:
         len(open_gallery())
     assert time.monotonic() - t < 10 and "secret-token" not in str(err.value)
+    monkeypatch.setenv("FACELENS_MILVUS_URI", f"http://root:hunter2@127.0.0.1:{port}")
+    assert open_gallery().describe() == f"Milvus server http://127.0.0.1:{port}"
     assert main(["gallery", "list"]) == 2
     out = capsys.readouterr().err
     assert "Cannot reach the Milvus server" in out and "Traceback" not in out

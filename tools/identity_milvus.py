@@ -158,7 +158,10 @@ class MilvusGallery:
     # --- connection ---------------------------------------------------------------------
 
     def describe(self) -> str:
-        return f"Milvus Lite file {self.uri}" if self.lite else f"Milvus server {self.uri}"
+        if self.lite:
+            return f"Milvus Lite file {self.uri}"
+        parsed = urlparse(self.uri)  # never show a password written into the URI
+        return f"Milvus server {parsed._replace(netloc=parsed.netloc.rpartition('@')[2]).geturl()}"
 
     def _client(self):
         key = (self.uri, self.token)
