@@ -47,10 +47,10 @@ def erase_person(name: str) -> Erasure:
         NotFoundError: no one of that name is enrolled. InputError: the name matches several people.
         GalleryError: the gallery file is damaged (repair it first).
     """
-    from facelens.tools import identity
+    from facelens.tools.identity_store import open_gallery
     from facelens.tools.scene import forget_faces
 
-    gallery = identity.Gallery()
+    gallery = open_gallery()
     removed = gallery.remove_person(name)
     notes: list[str] = []
     # the same threshold that would have named the face as this person

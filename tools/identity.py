@@ -351,9 +351,11 @@ class Gallery:
         return out
 
 
-def lookup(vectors: np.ndarray, gallery: Gallery | None = None) -> list[IdentityMatch | None]:
-    """Identify embeddings against the default gallery (or the one given)."""
-    return (gallery or Gallery()).match(vectors)
+def lookup(vectors: np.ndarray, gallery=None) -> list[IdentityMatch | None]:
+    """Identify embeddings against the configured gallery (or the one given)."""
+    from facelens.tools.identity_store import open_gallery
+
+    return (gallery if gallery is not None else open_gallery()).match(vectors)
 
 
 # --- enrolment from images --------------------------------------------------------------------
@@ -413,7 +415,7 @@ def face_for_enrollment(source, *, face: int | None = None, detector: str | None
     return chosen.box, vec
 
 
-def enroll(name: str, images: Sequence[str | Path], *, face: int | None = None, gallery: Gallery | None = None, detector: str | None = None) -> list[Enrolled]:
+def enroll(name: str, images: Sequence[str | Path], *, face: int | None = None, gallery=None, detector: str | None = None) -> list[Enrolled]:
     """Enrol a person from one or more images (all or nothing: any bad image enrols none).
 
     Raises:
@@ -427,7 +429,10 @@ def enroll(name: str, images: Sequence[str | Path], *, face: int | None = None, 
         box, vec = face_for_enrollment(path, face=face, detector=detector)
         boxes.append(box)
         vecs.append(vec)
-    gallery = gallery or Gallery()
+    if gallery is None:
+        from facelens.tools.identity_store import open_gallery
+
+        gallery = open_gallery()
     name, ids = gallery.add_person(name, np.vstack(vecs), [Path(str(p)).name for p in images])
     return [Enrolled(name, str(p), b, i) for p, b, i in zip(images, boxes, ids)]
 
