@@ -313,3 +313,34 @@ def test_real_server_on_loopback(facelens_home, group_bytes, capsys):
         proc.terminate()
         proc.wait(10)
     assert "docs at /docs" in proc.stderr.read()
+
+
+def test_detection_is_safe_across_threads(astronaut, hopper):
+    """Two requests at once run the detectors in two threads: dlib's HOG scanner is per thread
+    (one shared instance corrupted the heap and killed the server)."""
+    from facelens.tools import faces, models
+
+    seen: list = []
+    errors: list = []
+
+    def work(rgb) -> None:
+        try:
+            seen.append(models.hog_detector())
+            for _ in range(3):
+                assert len(faces.detect_faces(rgb, faces.DEFAULT_DETECTOR)) == 1
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(img,)) for img in (astronaut, hopper, astronaut)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len({id(d) for d in seen}) == 3 and models.hog_detector() is models.hog_detector()
+
+
+def test_bench_serve_small(facelens_home, capsys):
+    assert main(["bench", "serve", "--requests", "6", "--threads", "2", "--enrolments", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["errors"] == 0 and out["lost_writes"] == 0 and out["enrol_errors"] == 0 and out["latency_ms"]["p95"] > 0
+    assert not (facelens_home / "gallery").exists()  # the bench used a private home
