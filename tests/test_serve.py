@@ -273,12 +273,12 @@ def test_session_upload_job_and_reads(api, tmp_path, capsys):
     assert api.post("/v1/sessions", files=upload(video.read_bytes(), "c.mp4", "video/mp4"), data={"id": "../x"}, headers=h).status_code == 422
 
 
-def test_open_on_loopback_only_while_no_key_exists(tmp_path):
+def test_keys_required_on_loopback_too_and_new_keys_work_at_once(tmp_path):
     store = KeyStore(tmp_path / "k.json")
-    with TestClient(create_app(keys=store, open_when_keyless=True)) as client:
-        assert client.get("/v1/gallery").status_code == 200
-        store.create("first", "admin")
-        assert client.get("/v1/gallery").status_code == 401
+    with TestClient(create_app(keys=store)) as client:
+        assert client.get("/v1/gallery").status_code == 401  # no key exists: still 401
+        token = store.create("first", "admin")[1]
+        assert client.get("/v1/gallery", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 def _free_port() -> int:
@@ -294,6 +294,12 @@ def test_real_server_on_loopback(facelens_home, group_bytes, capsys):
     assert "apikey create" in capsys.readouterr().err
     assert main(["apikey", "create", "me", "--role", "reader"]) == 0
     token = capsys.readouterr().out.strip()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", "--port", str(taken.getsockname()[1])]) == 2
+        assert "Cannot listen" in capsys.readouterr().err
+    assert main(["serve", "--port", "70000"]) == 2
     port = _free_port()
     env = dict(os.environ, FACELENS_HOME=str(facelens_home))
     proc = subprocess.Popen([sys.executable, "-m", "facelens.agent.cli", "serve", "--port", str(port)], env=env,

@@ -1,8 +1,8 @@
 """``facelens serve`` (the REST API) and ``facelens apikey create|list|revoke`` (its keys).
 
-Safe by default: the server listens on 127.0.0.1. There, while no API key exists, it serves this
-machine's user without one (as the CLI does); once a key exists every request needs one. Any other
-address is refused until a key exists, so the API is never open to a network.
+Safe by default: the server listens on 127.0.0.1, and every route but ``/v1/health`` needs an API key
+(other accounts of the machine reach a loopback port too). A network address is refused while no key
+exists, since nobody could use it; a key created while the server runs works at once.
 """
 
 from __future__ import annotations
@@ -23,23 +23,34 @@ def _need_serve_extra() -> None:
             raise missing_dependency(package, "serve", "facelens serve")
 
 
-def check_host(host: str, keys: int) -> bool:
-    """Is ``host`` loopback? Raises ConfigError for a network address while no key exists."""
+def check_host(host: str, keys: int) -> None:
+    """Raises ConfigError for a network address while no key exists (InputError for an empty one)."""
     from facelens.agent.cli.ui import is_loopback
 
     if not host.strip():
         raise InputError("--host is empty.", hint=f"Leave it out to listen on {DEFAULT_HOST}.")
-    loopback = is_loopback(host)
-    if not loopback and keys == 0:
+    if not is_loopback(host) and keys == 0:
         raise ConfigError(f"facelens serve on {host} would let anyone on the network use this machine's gallery and sessions.",
                           hint="Create a key first (facelens apikey create NAME --role admin), or leave --host at "
                                f"{DEFAULT_HOST}.")
-    return loopback
+
+
+def check_port(host: str, port: int) -> None:
+    """Raises InputError when ``port`` cannot be bound (taken, or privileged), before loading anything."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise InputError(f"--port must be between 1 and 65535, not {port}.")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise InputError(f"Cannot listen on {host}:{port}: {exc.strerror}.", hint="Choose another --port, or stop what uses it.") from exc
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    if not 1 <= args.port <= 65535:
-        raise InputError(f"--port must be between 1 and 65535, not {args.port}.")
     _need_serve_extra()
     import uvicorn
 
@@ -48,11 +59,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from facelens.agent.service.limits import Limits
 
     keys = KeyStore()
-    loopback = check_host(args.host, len(keys))
+    check_host(args.host, len(keys))
+    check_port(args.host, args.port)
     limits = Limits.from_env()
     origins = [o.strip() for o in (args.cors or "").split(",") if o.strip()]
-    app = create_app(limits=limits, keys=keys, open_when_keyless=loopback, cors_origins=origins or None)
-    mode = f"{len(keys)} API key(s); every request needs one" if len(keys) else "no API key yet: open to this machine only, until one is created"
+    app = create_app(limits=limits, keys=keys, cors_origins=origins or None)
+    mode = (f"{len(keys)} API key(s); every request needs one" if len(keys) else
+            "no API key yet: every request gets 401 until one exists (facelens apikey create NAME --role admin)")
     print(f"facelens serve: http://{args.host}:{args.port} (docs at /docs); {mode}; "
           f"{limits.workers} workers, queue {limits.queue}, timeout {limits.timeout_s:.0f} s", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if not args.verbose else "info",

@@ -42,10 +42,8 @@ def version() -> str:
 def require(role: str) -> Callable[..., Any]:
     """A dependency: the request's key must have ``role`` (or a stronger one)."""
 
-    def check(request: Request) -> ApiKey | None:
+    def check(request: Request) -> ApiKey:
         keys: KeyStore = request.app.state.keys
-        if request.app.state.open_when_keyless and len(keys) == 0:
-            return None  # loopback and no key yet: this machine's user, like the CLI
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -97,15 +95,13 @@ def _install_error_handlers(app: FastAPI) -> None:
                             "hint": None})
 
 
-def create_app(*, limits: Limits | None = None, keys: KeyStore | None = None, open_when_keyless: bool = False,
-               cors_origins: list[str] | None = None) -> FastAPI:
+def create_app(*, limits: Limits | None = None, keys: KeyStore | None = None, cors_origins: list[str] | None = None) -> FastAPI:
     """The service.
 
     Args:
         limits: worker count, queue depth, timeout (default: from the environment).
-        keys: the API key store (default: FACELENS_HOME/apikeys.json).
-        open_when_keyless: serve requests without a key while no key exists (only for a loopback
-            address: ``facelens serve`` sets it so; a key, once created, is required from then on).
+        keys: the API key store (default: FACELENS_HOME/apikeys.json); every route but the health
+            check needs a key from it, also on loopback (other accounts of this machine reach it too).
         cors_origins: browser origins allowed to call the API (default none: CORS off).
     """
     from facelens.agent.service import routes_keys, routes_photo, routes_sessions
@@ -118,7 +114,6 @@ def create_app(*, limits: Limits | None = None, keys: KeyStore | None = None, op
     app.state.keys = keys if keys is not None else KeyStore()
     app.state.work = WorkQueue(limits)
     app.state.jobs = JobRunner(limits.jobs)
-    app.state.open_when_keyless = open_when_keyless
     _install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limits=limits)
     if cors_origins:
