@@ -45,7 +45,7 @@ def milvus(monkeypatch, facelens_home):
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory):
     """Real dlib embeddings: the astronaut, her mirror image, Grace Hopper (computed once)."""
-    from facelens.tools import samples
+    from facelens.eval import scenes as samples
 
     d = tmp_path_factory.mktemp("faces")
     paths = {

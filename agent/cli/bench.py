@@ -20,7 +20,7 @@ from facelens.agent.cli.photo import add_detector_option
 
 log = logging.getLogger(__name__)
 
-BENCH_MODULES: list[str] = ["bench_media", "bench_speech"]
+BENCH_MODULES: list[str] = ["bench_media", "bench_speech", "bench_serve"]
 
 
 def _stats(values: list[float]) -> dict[str, float]:

@@ -29,29 +29,20 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
+    from facelens.agent.api import Identified, identify
     from facelens.tools import faces
     from facelens.tools.errors import FacelensError
     from facelens.tools.identity_store import open_gallery
-    from facelens.tools.scene import analyze_image
 
     gallery = open_gallery()  # opened once for all images
     results, failed = [], 0
     for path in args.images:
         try:
-            scene = analyze_image(path, detector=args.detector or faces.DEFAULT_DETECTOR, gallery=gallery)
+            found = identify(path, label=path, detector=args.detector or faces.DEFAULT_DETECTOR, gallery=gallery)
         except FacelensError as exc:  # one bad image must not lose the others' results
             failed += 1
-            results.append({"image": path, "error": str(exc), "faces": []})
-            continue
-        results.append(
-            {
-                "image": path,
-                "faces": [
-                    {"box": list(f.box), "identity": f.identity.model_dump() if f.identity else None}
-                    for f in scene.faces
-                ],
-            }
-        )
+            found = Identified(path, error=str(exc))
+        results.append(found.to_dict())
     if args.json:
         print_json(results)
     else:
