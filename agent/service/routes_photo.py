@@ -140,9 +140,9 @@ async def identify(request: Request, file: UploadFile = File(...), detector: str
 @router.get("/gallery", dependencies=[Depends(require(READER))])
 def gallery_list() -> Any:
     """Who is enrolled: ``facelens gallery list --json``."""
-    from facelens.tools.identity import Gallery
+    from facelens.tools.identity_store import open_gallery
 
-    return [p.to_dict() for p in Gallery().people()]
+    return [p.to_dict() for p in open_gallery().people()]
 
 
 def _enroll(name: str, paths: list, labels: list[str], face: int | None, detector: str) -> list[dict]:
