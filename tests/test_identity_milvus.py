@@ -234,7 +234,7 @@ def test_lite_file_held_by_another_process(milvus, tmp_path):
 
 
 def test_bench_reports_milvus_beside_faiss():
-    from facelens.agent.cli.bench import bench_identity
+    from facelens.eval.bench_photo import bench_identity
 
     res = bench_identity(500, queries=30, store="milvus")
     assert res["recall_at_1"] == 1.0 and res["milvus"]["recall_at_1"] == 1.0
