@@ -69,7 +69,7 @@ class LLMSettings:
     """Who answers questions and reads the user's words."""
 
     backend: str  # "offline", "openai" or "local"
-    model: str  # the openai model name, the local model (path or name), "" for offline
+    model: str  # the local model (path or name) for local, else the OpenAI-compatible model name
     base_url: str  # an OpenAI-compatible server; "" = OpenAI itself
     api_key_source: str  # "env:OPENAI_API_KEY", "given" (passed with the URL) or "none"
     sources: dict[str, Source] = field(default_factory=dict)
