@@ -68,13 +68,15 @@ def test_flag_beats_env_beats_config_beats_default(monkeypatch, resolver, arg, f
 def test_llm_backend_without_a_choice_follows_what_is_configured(monkeypatch) -> None:
     assert settings.resolve_llm().backend == "offline"
     monkeypatch.setenv("FACELENS_LOCAL_MODEL", "smollm2")
-    assert (settings.resolve_llm().backend, settings.resolve_llm().model) == ("local", "smollm2")
+    s = settings.resolve_llm()
+    assert (s.backend, s.model, s.sources["backend"]) == ("local", "smollm2", "env")
     write_config("base_url: http://127.0.0.1:1/v1\n")
-    assert settings.resolve_llm().backend == "openai"  # an LLM server comes before a local model
+    s = settings.resolve_llm()
+    assert (s.backend, s.sources["backend"]) == ("openai", "config")  # an LLM server comes before a local model
     write_config("")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
     s = settings.resolve_llm()
-    assert (s.backend, s.api_key_source, s.sources["backend"]) == ("openai", "env:OPENAI_API_KEY", "default")
+    assert (s.backend, s.api_key_source, s.sources["backend"]) == ("openai", "env:OPENAI_API_KEY", "env")
 
 
 def test_llm_model_aliases_and_local_model(monkeypatch) -> None:

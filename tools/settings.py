@@ -176,9 +176,11 @@ def resolve_llm(
     if chosen:
         name = _choice(chosen, LLM_BACKENDS, "backend", sources["backend"])
     elif os.environ.get(HOST_KEY_ENV) or os.environ.get("OPENAI_BASE_URL") or conf.get("base_url"):
-        name = "openai"
+        name = "openai"  # no choice made: what is configured decides, and the source says where that is
+        sources["backend"] = "env" if os.environ.get(HOST_KEY_ENV) or os.environ.get("OPENAI_BASE_URL") else "config"
     elif os.environ.get("FACELENS_LOCAL_MODEL") or conf.get("local_model"):
         name = "local"
+        sources["backend"] = "env" if os.environ.get("FACELENS_LOCAL_MODEL") else "config"
     else:
         name = "offline"
     if name == "local":
@@ -187,11 +189,11 @@ def resolve_llm(
         value, sources["model"] = pick(model, ("FACELENS_OPENAI_MODEL", "FACELENS_LLM_MODEL"), ("openai_model",), DEFAULT_LLM_MODEL, conf)
     url, sources["base_url"] = pick(base_url, ("OPENAI_BASE_URL",), ("base_url",), "", conf)
     if api_key:
-        key_source, sources["api_key"] = "given", "flag"
+        key_source, sources["api_key_source"] = "given", "flag"
     elif environment_key and os.environ.get(HOST_KEY_ENV):
-        key_source, sources["api_key"] = f"env:{HOST_KEY_ENV}", "env"
+        key_source, sources["api_key_source"] = f"env:{HOST_KEY_ENV}", "env"
     else:
-        key_source, sources["api_key"] = "none", "default"
+        key_source, sources["api_key_source"] = "none", "default"
     return LLMSettings(name, str(value or ""), str(url or "").strip(), key_source, sources, api_key or "")
 
 
@@ -241,10 +243,10 @@ def resolve_vlm(
     name, sources["model"] = pick(model, ("FACELENS_VLM_MODEL",), ("vlm_model",), DEFAULT_VLM_MODEL, conf)
     url, sources["base_url"] = pick(base_url, ("FACELENS_VLM_BASE_URL", "OPENAI_BASE_URL"), ("vlm_base_url",), "", conf)
     if api_key:
-        key_source, sources["api_key"] = "given", "flag"
+        key_source, sources["api_key_source"] = "given", "flag"
     else:
         env = next((n for n in ("FACELENS_VLM_API_KEY", HOST_KEY_ENV) if os.environ.get(n)), None)
-        key_source, sources["api_key"] = (f"env:{env}", "env") if env else ("none", "default")
+        key_source, sources["api_key_source"] = (f"env:{env}", "env") if env else ("none", "default")
     path, sources["local_model"] = pick(local_model, ("FACELENS_LOCAL_VLM",), ("local_vlm",), "", conf)
     device, sources["local_device"] = pick(None, ("FACELENS_LOCAL_VLM_DEVICE",), ("local_vlm_device",), "auto", conf)
     return VLMSettings(kind, str(name), str(url), key_source, str(path), str(device), sources, api_key or "")

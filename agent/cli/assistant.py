@@ -13,8 +13,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     from facelens.agent.cli.photo import add_detector_option
 
     p.add_argument("--backend", choices=("offline", "openai", "local"), default=None,
-                   help="who answers (default: openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, "
-                        "local when FACELENS_LOCAL_MODEL is set, else the offline planner)")
+                   help="who answers (default: FACELENS_BACKEND / config.yaml's backend, else openai when "
+                        "OPENAI_API_KEY/OPENAI_BASE_URL is set, local when FACELENS_LOCAL_MODEL is set, else the offline planner)")
     p.add_argument("--model", default=None, help="LLM model name (openai) or .gguf / model folder / 'smollm2' (local)")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible server URL (default OPENAI_BASE_URL)")
     p.add_argument("--audio", default=None, metavar="FILE", help="an audio file for questions about what was said")
