@@ -10,14 +10,14 @@ Backends: ``openai`` (OpenAI vision or any OpenAI-compatible server by base URL,
 chosen one: an allowed cloud model, then a local VLM on a GPU, then none (the caller falls back to
 the local emotion classifier alone).
 
-Settings (arguments win over environment variables):
-    FACELENS_VLM: ``auto`` (default), ``openai``, ``local`` or ``none``.
-    FACELENS_VLM_MODEL: OpenAI(-compatible) model name (default ``gpt-4o-mini``).
-    FACELENS_VLM_BASE_URL / OPENAI_BASE_URL: an OpenAI-compatible server (vLLM, Ollama, LM Studio...).
+Settings (arguments, else environment variables, else config.yaml keys; :func:`facelens.tools.settings.resolve_vlm`):
+    FACELENS_VLM / vlm: ``auto`` (default), ``openai``, ``local`` or ``none``.
+    FACELENS_VLM_MODEL / vlm_model: OpenAI(-compatible) model name (default ``gpt-4o-mini``).
+    FACELENS_VLM_BASE_URL, OPENAI_BASE_URL / vlm_base_url: an OpenAI-compatible server (vLLM, Ollama, LM Studio...).
     FACELENS_VLM_API_KEY / OPENAI_API_KEY: its key (servers without keys accept any value).
-    FACELENS_ALLOW_CLOUD_IMAGES: ``1`` allows sending images to a non-local server (default: not allowed).
-    FACELENS_LOCAL_VLM: folder (or cached hub id) of local Hugging Face VLM weights.
-    FACELENS_LOCAL_VLM_DEVICE: ``auto`` (default), ``cuda``, ``cuda:N`` or ``cpu``.
+    FACELENS_ALLOW_CLOUD_IMAGES / allow_cloud_images: ``1`` allows sending images to a non-local server (default: not allowed).
+    FACELENS_LOCAL_VLM / local_vlm: folder (or cached hub id) of local Hugging Face VLM weights.
+    FACELENS_LOCAL_VLM_DEVICE / local_vlm_device: ``auto`` (default), ``cuda``, ``cuda:N`` or ``cpu``.
 """
 
 from __future__ import annotations
