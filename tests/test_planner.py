@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from facelens.agent import planner
-from facelens.agent.planner_eval import evaluate, with_synthetic_emotions
-from facelens.agent.tools import ToolBox
+from facelens.eval.planner import evaluate, with_synthetic_emotions
+from facelens.agent.toolbox import ToolBox
 from tests.conftest import save
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from facelens.tools import sample_media
+from facelens.eval import media
 from facelens.tools.errors import DependencyError
 
 
@@ -46,7 +46,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple]]:
 
 def _speech(text: str) -> np.ndarray:
     try:
-        return np.concatenate([sample_media.speak(text), np.zeros(6000, np.float32)])
+        return np.concatenate([media.speak(text), np.zeros(6000, np.float32)])
     except DependencyError as exc:
         pytest.skip(f"needs espeak-ng: {exc}")
 
@@ -56,7 +56,7 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
     import argparse
 
     from facelens.agent.cli.assistant import input_source
-    from facelens.agent.voice import understand
+    from facelens.agent.voice_input import understand
 
     monkeypatch.delenv("FACELENS_BACKEND", raising=False)  # only the flag says offline
     captured = {}
@@ -65,7 +65,7 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
         def __init__(self, mode, **kw):
             captured.update(kw)
 
-    monkeypatch.setattr("facelens.agent.voice.VoiceInput", FakeVoiceInput)
+    monkeypatch.setattr("facelens.agent.voice_input.VoiceInput", FakeVoiceInput)
     input_source(argparse.Namespace(voice="vad", json=False), "offline")
     assert captured["words_backend"] == "offline"
     utt = understand(_speech("This is ridiculous, I am furious!"), words_backend=captured["words_backend"])
@@ -73,7 +73,7 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
 
 
 def test_backend_setting_offline_keeps_words_local(no_network, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    from facelens.agent.fusion import words_emotion
+    from facelens.agent.affect import words_emotion
     from facelens.tools import config
 
     for how in ("env", "config"):
@@ -92,7 +92,7 @@ def test_transcribe_affect_and_session_questions_offline(no_network, monkeypatch
     from facelens.agent.cli import main
 
     monkeypatch.setenv("FACELENS_BACKEND", "offline")
-    wav = sample_media.write_audio(tmp_path / "call.wav", _speech("No, this is unacceptable. The delivery failed again."))
+    wav = media.write_audio(tmp_path / "call.wav", _speech("No, this is unacceptable. The delivery failed again."))
     assert main(["transcribe", str(wav), "--affect", "--json"]) == 0
     capsys.readouterr()
     sessions.ingest(wav, "call")
@@ -110,11 +110,11 @@ def key_only(no_network, monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
 
 def fake_microphone(monkeypatch: pytest.MonkeyPatch, tmp_path, text: str) -> None:
     """The chat's microphone plays a generated recording (a wav file, read back), then the user stops (Ctrl-C)."""
-    from facelens.agent import voice
-    from facelens.tools import media
+    from facelens.agent import voice_input as voice
+    from facelens.tools import media as audio_io
 
-    wav = sample_media.write_audio(tmp_path / "spoken.wav", _speech(text))
-    takes = [media.load_audio(wav)]
+    wav = media.write_audio(tmp_path / "spoken.wav", _speech(text))
+    takes = [audio_io.load_audio(wav)]
 
     def record(mode: str = "vad", **kw: object) -> np.ndarray:
         if not takes:
@@ -163,7 +163,7 @@ def test_cli_session_ask_backend_offline(key_only, tmp_path, capsys) -> None:
 
     from facelens.agent.cli import main
 
-    wav = sample_media.write_audio(tmp_path / "call.wav", _speech("No, this is unacceptable. The delivery failed again."))
+    wav = media.write_audio(tmp_path / "call.wav", _speech("No, this is unacceptable. The delivery failed again."))
     assert main(["session", "ingest", str(wav), "--id", "call"]) == 0
     capsys.readouterr()
     assert main(["session", "ask", "summarise this session", "--backend", "offline", "--json"]) == 0
@@ -176,14 +176,14 @@ def test_config_yaml_offline_covers_every_words_path(key_only, tmp_path, capsys)
     words' emotion and the resolved settings all stay on this machine."""
     from facelens.agent import session_query, sessions
     from facelens.agent.cli import main
-    from facelens.agent.fusion import words_emotion
+    from facelens.agent.affect import words_emotion
     from facelens.tools import config, settings
 
     (config.home() / "config.yaml").write_text("backend: offline\n")
     s = settings.resolve()
     assert (s.llm.backend, s.llm.sources["backend"], s.words.reader) == ("offline", "config", "offline")
     assert not words_emotion("I am furious about this.").model.startswith("openai")
-    wav = sample_media.write_audio(tmp_path / "call.wav", _speech("This is great, thank you so much."))
+    wav = media.write_audio(tmp_path / "call.wav", _speech("This is great, thank you so much."))
     assert main(["transcribe", str(wav), "--affect", "--json"]) == 0
     capsys.readouterr()
     sessions.ingest(wav, "thanks")

@@ -201,7 +201,7 @@ def test_every_openai_caller_goes_through_the_factory() -> None:
     root = Path(settings.__file__).resolve().parents[1]
     pattern = re.compile(r"\b(?:OpenAI|ChatOpenAI|AsyncOpenAI)\((?!-compatible)")  # a call, not "OpenAI(-compatible)"
     offenders = [
-        str(p.relative_to(root)) for folder in ("agent", "tools", "ui") for p in (root / folder).rglob("*.py")
+        str(p.relative_to(root)) for folder in ("agent", "tools", "ui", "eval", "facelens") for p in (root / folder).rglob("*.py")
         if p.name != "openai_client.py" and pattern.search(p.read_text(encoding="utf-8"))
     ]
     assert offenders == []
@@ -211,7 +211,7 @@ def test_callers_use_the_resolved_settings(server, monkeypatch) -> None:
     """The words' emotion, session answers, openai transcription and the vision model all reach the
     endpoint and model the resolver chose (config.yaml here), with the host's key."""
     from facelens.agent.backends.openai import OpenAIBackend
-    from facelens.agent.fusion import words_emotion
+    from facelens.agent.affect import words_emotion
     from facelens.tools import speech
     from facelens.tools.vlm_backends import make_backend
 

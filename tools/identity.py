@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 #: open-set L2 threshold, tuned on ../shared/data/faces/identity (see bench/identity_threshold.py)
 DEFAULT_THRESHOLD = float(os.environ.get("FACELENS_IDENTITY_THRESHOLD", 0.53))
+#: within one recording (same camera, light and person minutes apart) a face closer than this to a
+#: track's mean embedding continues that track (agent/sessions.py); a little looser than the gallery's
+#: open-set threshold, which must also reject strangers photographed elsewhere
+TRACK_SAME_PERSON = 0.55
 #: galleries up to this size are searched exactly; bigger ones with an IVF index
 EXACT_LIMIT = 50_000
 DIM = 128

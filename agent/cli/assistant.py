@@ -118,7 +118,7 @@ def input_source(args: argparse.Namespace, backend: Any = "offline") -> Callable
     chat backend's resolved settings (so ``--backend``, ``--model`` and ``--base-url`` reach the voice
     path too) or its name."""
     if getattr(args, "voice", None):
-        from facelens.agent.voice import VoiceInput, affect_printer
+        from facelens.agent.voice_input import VoiceInput, affect_printer
         from facelens.tools.settings import LLMSettings
 
         if isinstance(backend, LLMSettings):
@@ -138,7 +138,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     source = input_source(args, getattr(assistant.backend, "settings", None) or assistant.backend.name)
     if getattr(args, "voice", None) and assistant.backend.name == "offline":
         # the planner's replies get a tone opener; an LLM gets the fused estimate in its prompt
-        from facelens.agent.voice import adaptive_writer
+        from facelens.agent.voice_input import adaptive_writer
 
         chat_loop(assistant, source, adaptive_writer(source, print))
         return 0

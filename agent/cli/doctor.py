@@ -132,9 +132,9 @@ def _media() -> str:
 
 
 def _microphone() -> str:
-    from facelens.agent import voice
+    from facelens.agent import voice_input
 
-    devices = voice.input_devices()
+    devices = voice_input.input_devices()
     if not devices:
         from facelens.tools.errors import DependencyError
 

@@ -4,7 +4,7 @@ Each channel keeps its own evidence, and disagreements are flagged instead of av
 ("smiling, but the words are negative"), because a conflict is often the most useful thing to know.
 
 - face: an :class:`~facelens.tools.schema.EmotionEstimate` (photo or camera frame), when a face is seen;
-- voice: :class:`~facelens.tools.voice.VoiceCues` (loudness, pitch, rate) carry arousal, not valence;
+- voice: :class:`~facelens.tools.prosody.VoiceCues` (loudness, pitch, rate) carry arousal, not valence;
 - words: :class:`~facelens.tools.text_emotion.TextEmotion` (the offline lexicon, or an LLM's reading).
 
 The fused distribution is a confidence-weighted mix of the face and word distributions, tilted by
@@ -21,7 +21,7 @@ from pydantic import Field
 
 from facelens.tools.schema import EMOTIONS, EmotionEstimate, Result
 from facelens.tools.text_emotion import VALENCE, TextEmotion, classify_text
-from facelens.tools.voice import VoiceCues, VoiceFeatures, analyze_voice
+from facelens.tools.prosody import VoiceCues, VoiceFeatures, analyze_voice
 
 if TYPE_CHECKING:
     from facelens.tools.settings import LLMSettings
@@ -157,7 +157,7 @@ def words_emotion(text: str, backend: str | LLMSettings | None = None, model: st
     llm = words_llm(backend)
     if llm is None or not text.strip():
         return classify_text(text)
-    from facelens.agent import prompts
+    from facelens import prompts
 
     model = model or llm.model or "gpt-4o-mini"
     try:
