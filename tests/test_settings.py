@@ -101,7 +101,7 @@ def test_unknown_values_name_the_valid_ones(monkeypatch, env, value, valid) -> N
     monkeypatch.setenv(env, value)
     with pytest.raises(ConfigError, match=value) as err:
         settings.resolve()
-    assert valid in err.value.hint and "(env)" in err.value.message
+    assert valid in err.value.hint and f"(from the environment; set by {env} /" in err.value.message
 
 
 def test_bad_config_yaml_is_a_clear_error() -> None:

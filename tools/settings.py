@@ -57,10 +57,16 @@ def pick(flag: Any, env: tuple[str, ...], keys: tuple[str, ...], default: Any, c
     return default, "default"
 
 
-def _choice(value: Any, valid: tuple[str, ...], what: str, where: str) -> str:
+_WHERE = {"flag": "the command line", "env": "the environment", "config": "config.yaml", "default": "the default", "argument": "an argument"}
+
+
+def _choice(value: Any, valid: tuple[str, ...], what: str, where: str, setting: str = "") -> str:
+    """``value`` lower-cased when it is one of ``valid``; else a ConfigError naming the valid ones and
+    where the bad value came from (``setting``: the variable / config key that sets it)."""
     text = str(value).strip().lower()
     if text not in valid:
-        raise ConfigError(f"Unknown {what} '{value}' ({where}).", hint=f"Use one of: {', '.join(valid)}.")
+        told = f"; set by {setting}" if setting and where in ("env", "config") else ""
+        raise ConfigError(f"Unknown {what} '{value}' (from {_WHERE.get(where, where)}{told}).", hint=f"Use one of: {', '.join(valid)}.")
     return text
 
 
@@ -174,7 +180,7 @@ def resolve_llm(
     sources: dict[str, Source] = {}
     chosen, sources["backend"] = pick(backend, ("FACELENS_BACKEND",), ("backend",), "", conf)
     if chosen:
-        name = _choice(chosen, LLM_BACKENDS, "backend", sources["backend"])
+        name = _choice(chosen, LLM_BACKENDS, "backend", sources["backend"], "FACELENS_BACKEND / backend:")
     elif os.environ.get(HOST_KEY_ENV) or os.environ.get("OPENAI_BASE_URL") or conf.get("base_url"):
         name = "openai"  # no choice made: what is configured decides, and the source says where that is
         sources["backend"] = "env" if os.environ.get(HOST_KEY_ENV) or os.environ.get("OPENAI_BASE_URL") else "config"
@@ -258,7 +264,7 @@ def resolve_speech(backend: str | None = None, *, model: str | None = None, conf
     conf = config_file() if conf is None else conf
     sources: dict[str, Source] = {}
     kind, sources["backend"] = pick(backend, ("FACELENS_SPEECH_BACKEND",), ("speech_backend",), "faster-whisper", conf)
-    kind = _choice(kind, SPEECH_BACKENDS, "speech backend", sources["backend"])
+    kind = _choice(kind, SPEECH_BACKENDS, "speech backend", sources["backend"], "FACELENS_SPEECH_BACKEND / speech_backend:")
     default = "whisper-1" if kind == "openai" else DEFAULT_SPEECH_MODEL
     name, sources["model"] = pick(model, ("FACELENS_SPEECH_MODEL",), ("speech_model",), default, conf)
     return SpeechSettings(kind, str(name), sources)
@@ -270,9 +276,15 @@ def resolve_words(backend: str | LLMSettings | None = None, *, model: str | None
     conf = config_file() if conf is None else conf
     sources: dict[str, Source] = {"reader": "flag" if backend is not None else _backend_source(conf)}
     reader = "openai" if words_llm(backend) is not None else "offline"
-    name, sources["model"] = pick(model, ("FACELENS_TEXT_EMOTION",), ("text_emotion",), "", conf)
-    name = _choice(name, TEXT_EMOTION_MODELS, "text emotion model", sources["model"]) if name else ""
+    name, sources["model"] = text_emotion_choice(model, conf)
     return WordsSettings(reader, name, sources)
+
+
+def text_emotion_choice(flag: str | None = None, conf: dict[str, Any] | None = None) -> tuple[str, Source]:
+    """``FACELENS_TEXT_EMOTION`` / ``text_emotion:`` ("minilm", "lexicon"; "" = not chosen), and where it came from."""
+    conf = config_file() if conf is None else conf
+    name, source = pick(flag, ("FACELENS_TEXT_EMOTION",), ("text_emotion",), "", conf)
+    return (_choice(name, TEXT_EMOTION_MODELS, "text emotion model", source, "FACELENS_TEXT_EMOTION / text_emotion:") if name else ""), source
 
 
 def _backend_source(conf: dict[str, Any]) -> Source:
@@ -287,14 +299,14 @@ def embedder_choice(flag: str | None = None, conf: dict[str, Any] | None = None)
     """``FACELENS_EMBEDDER`` / ``embedder:`` (onnx), and where it came from."""
     conf = config_file() if conf is None else conf
     value, source = pick(flag, ("FACELENS_EMBEDDER",), ("embedder",), "onnx", conf)
-    return _choice(value, EMBEDDERS, "embedder", source), source
+    return _choice(value, EMBEDDERS, "embedder", source, "FACELENS_EMBEDDER / embedder:"), source
 
 
 def identity_store_choice(flag: str | None = None, conf: dict[str, Any] | None = None) -> tuple[str, Source]:
     """``FACELENS_IDENTITY_STORE`` / ``identity_store:`` (faiss), and where it came from."""
     conf = config_file() if conf is None else conf
     value, source = pick(flag, ("FACELENS_IDENTITY_STORE",), ("identity_store",), "faiss", conf)
-    return _choice(value, IDENTITY_STORES, "identity store", source), source
+    return _choice(value, IDENTITY_STORES, "identity store", source, "FACELENS_IDENTITY_STORE / identity_store:"), source
 
 
 def resolve_store(*, identity_store: str | None = None, embedder: str | None = None, conf: dict[str, Any] | None = None) -> StoreSettings:
