@@ -230,9 +230,9 @@ class ToolBox:
         if not self.identify:
             return set()
         try:
-            from facelens.tools import identity
+            from facelens.tools.identity_store import open_gallery
 
-            return {p.name for p in identity.Gallery().people()}
+            return {p.name for p in open_gallery().people()}
         except (ImportError, FacelensError) as exc:
             log.debug("gallery unavailable: %s", exc)
             return set()

@@ -1,7 +1,8 @@
 """``facelens.Gallery``: the identity gallery as users see it (enrol, identify, list, remove).
 
-A thin facade over :mod:`facelens.tools.identity` (the store) and :mod:`facelens.agent.erasure`
-(removal everywhere). Face embeddings are biometric data: they stay in FACELENS_HOME on this machine.
+A thin facade over the configured identity store (:func:`facelens.tools.identity_store.open_gallery`:
+FAISS files by default, or Milvus) and :mod:`facelens.agent.erasure` (removal everywhere). Face
+embeddings are biometric data: by default they stay in FACELENS_HOME on this machine.
 """
 
 from __future__ import annotations
@@ -14,16 +15,24 @@ class Gallery:
     """The people facelens can recognise.
 
     Args:
-        path: the gallery file (default: the one under FACELENS_HOME that the CLI uses).
+        path: a FAISS gallery file of your own (default: the store the CLI uses, chosen by
+            FACELENS_IDENTITY_STORE / ``identity_store:`` in config.yaml).
         threshold: the open-set threshold (default: the tuned one); farther faces are "unknown".
+        store: ``"faiss"`` or ``"milvus"`` to override the configured store (ignored with ``path``).
     """
 
-    def __init__(self, path: str | Path | None = None, threshold: float | None = None) -> None:
-        from facelens.tools import identity
+    def __init__(self, path: str | Path | None = None, threshold: float | None = None, *, store: str | None = None) -> None:
+        self._path, self._threshold, self._kind = path, threshold, store
+        self._store = self._open()
 
-        kwargs = {} if threshold is None else {"threshold": threshold}
-        self._path = path
-        self._store = identity.Gallery(path, **kwargs)
+    def _open(self):
+        if self._path is not None:
+            from facelens.tools import identity
+
+            return identity.Gallery(self._path, **({} if self._threshold is None else {"threshold": self._threshold}))
+        from facelens.tools.identity_store import open_gallery
+
+        return open_gallery(self._threshold, store=self._kind)
 
     def enroll(self, name: str, images: Sequence[str | Path] | str | Path, *, face: int | None = None):
         """Add ``name`` from one or more photos (one face each, or ``face=`` to pick); returns
@@ -53,10 +62,18 @@ class Gallery:
         if self._path is None:
             from facelens.agent.erasure import erase_person
 
-            result = erase_person(name)
-            self._store = type(self._store)(None, threshold=self._store.threshold)
-            return result
+            self.close()  # erasure opens the store itself (Milvus Lite serves one client at a time)
+            try:
+                return erase_person(name, store=self._kind)
+            finally:
+                self._store = self._open()
         return self._store.remove_person(name)
+
+    def close(self) -> None:
+        """Release the store (a Milvus connection); the FAISS files need nothing."""
+        close = getattr(self._store, "close", None)
+        if callable(close):
+            close()
 
     def __len__(self) -> int:
         return len(self._store)
@@ -65,4 +82,6 @@ class Gallery:
         return self._store.canonical(name) is not None
 
     def __repr__(self) -> str:
-        return f"facelens.Gallery({len(self._store)} embeddings)"
+        describe = getattr(self._store, "describe", None)
+        where = f", {describe()}" if callable(describe) else ""
+        return f"facelens.Gallery({len(self._store)} embeddings{where})"

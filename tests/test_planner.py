@@ -1,4 +1,4 @@
-"""The offline planner on real composed multi-person scenes (tools.samples.compose)."""
+"""The offline planner on real composed multi-person scenes (facelens.eval.scenes.compose)."""
 
 from __future__ import annotations
 

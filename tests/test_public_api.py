@@ -61,3 +61,17 @@ def test_bad_inputs_are_clear_errors(tmp_path):
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         facelens.nope  # noqa: B018
     assert facelens.FacelensError is FacelensError
+
+
+def test_gallery_on_milvus_lite(astronaut_jpg, hopper_jpg):
+    """The same facade over the Milvus store (Milvus Lite file under FACELENS_HOME)."""
+    pytest.importorskip("pymilvus", reason="pip install 'facelens[milvus]' to run the Milvus store")
+    pytest.importorskip("milvus_lite", reason="pip install 'facelens[milvus]' to run the Milvus store")
+    g = facelens.Gallery(store="milvus")
+    try:
+        g.enroll("Eileen", astronaut_jpg)
+        assert "milvus" in repr(g).lower() and g.identify(astronaut_jpg)[0].name == "Eileen"
+        assert g.identify(hopper_jpg)[0].name == "unknown"
+        assert g.remove("Eileen").name == "Eileen" and "Eileen" not in g and len(g) == 0
+    finally:
+        g.close()

@@ -91,6 +91,7 @@ def cloud_images_allowed(flag: bool | None = None) -> bool:
 
 
 EMBEDDERS = ("onnx", "dlib")
+IDENTITY_STORES = ("faiss", "milvus")  # = facelens.tools.settings.IDENTITY_STORES
 
 
 def embedder() -> str:
@@ -103,8 +104,9 @@ def embedder() -> str:
 
 
 def identity_store() -> str:
-    """Where face embeddings are stored: ``faiss`` (default) or ``milvus``. FACELENS_IDENTITY_STORE, else
-    ``identity_store`` in FACELENS_HOME/config.yaml."""
+    """Where the identity gallery's vectors live: ``faiss`` (default: one file under FACELENS_HOME) or
+    ``milvus`` (Milvus Lite or a Milvus server, see :func:`milvus_uri`). FACELENS_IDENTITY_STORE, else
+    ``identity_store`` in FACELENS_HOME/config.yaml (:func:`facelens.tools.settings.identity_store_choice`)."""
     from facelens.tools.settings import identity_store_choice
 
     return identity_store_choice()[0]
@@ -119,3 +121,18 @@ def text_backend() -> str:
     from facelens.tools.settings import words_llm
 
     return "openai" if words_llm() is not None else "offline"
+
+
+def milvus_uri() -> str:
+    """The Milvus the gallery uses when the identity store is ``milvus``: FACELENS_MILVUS_URI, else
+    ``milvus_uri`` in config.yaml, else a Milvus Lite file FACELENS_HOME/gallery/milvus.db. A server is
+    ``http://host:19530`` (standalone or a cluster's proxy)."""
+    raw = os.environ.get("FACELENS_MILVUS_URI") or settings().get("milvus_uri")
+    return str(raw).strip() if raw else str(subdir("gallery") / "milvus.db")
+
+
+def milvus_token() -> str | None:
+    """The Milvus server's token ("user:password" or an API key): FACELENS_MILVUS_TOKEN, else
+    ``milvus_token`` in config.yaml; None for Milvus Lite or a server without authentication."""
+    raw = os.environ.get("FACELENS_MILVUS_TOKEN") or settings().get("milvus_token")
+    return str(raw) if raw else None
