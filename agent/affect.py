@@ -14,12 +14,17 @@ neutral). ``tone`` suggests how the assistant should answer; the prompt text for
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
 from facelens.tools.schema import EMOTIONS, EmotionEstimate, Result
 from facelens.tools.text_emotion import VALENCE, TextEmotion, classify_text
 from facelens.tools.prosody import VoiceCues, VoiceFeatures, analyze_voice
+
+if TYPE_CHECKING:
+    from facelens.tools.settings import LLMSettings
 
 #: how activated each emotion usually is (-1 calm .. +1 agitated)
 AROUSAL = {"angry": 0.8, "fear": 0.7, "surprise": 0.7, "happy": 0.4, "disgust": 0.3, "neutral": -0.2, "sad": -0.5}
@@ -139,26 +144,26 @@ def _summary(label: str, p: float, channels: list[ChannelEvidence], conflicts: l
     return text
 
 
-def words_emotion(text: str, backend: str | None = None, model: str | None = None) -> TextEmotion:
-    """The words' emotion: an OpenAI(-compatible) LLM when ``backend="openai"`` (or None and
-    OPENAI_API_KEY / OPENAI_BASE_URL is set), else the offline lexicon. An LLM failure or an
-    unreadable reply falls back to the lexicon (``model`` says which one answered)."""
+def words_emotion(text: str, backend: str | LLMSettings | None = None, model: str | None = None) -> TextEmotion:
+    """The words' emotion: the OpenAI(-compatible) LLM when ``backend`` resolves to one (the caller's
+    :class:`~facelens.tools.settings.LLMSettings`, "openai", or None = the user's setting; see
+    :func:`facelens.tools.settings.words_llm`), else offline. An LLM failure or an unreadable reply
+    falls back to the offline reader (``model`` says which one answered)."""
     import json
     import logging
-    import os
 
-    from facelens.tools.config import text_backend
+    from facelens.tools.settings import words_llm
 
-    choice = backend or text_backend()
-    if choice != "openai" or not text.strip():
+    llm = words_llm(backend)
+    if llm is None or not text.strip():
         return classify_text(text)
     from facelens import prompts
 
-    model = model or os.environ.get("FACELENS_OPENAI_MODEL") or os.environ.get("FACELENS_LLM_MODEL", "gpt-4o-mini")
+    model = model or llm.model or "gpt-4o-mini"
     try:
-        from openai import OpenAI
+        from facelens.tools.openai_client import make_client
 
-        client = OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "not-needed", base_url=os.environ.get("OPENAI_BASE_URL"), max_retries=1, timeout=60)
+        client = make_client(llm, purpose="the words' emotion")
         reply = client.chat.completions.create(
             model=model,
             temperature=0,

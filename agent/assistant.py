@@ -9,7 +9,6 @@ Backend choice, first match wins: the explicit ``backend`` argument (CLI ``--bac
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -18,14 +17,14 @@ from facelens.agent.backends.base import Backend, Conversation
 from facelens.agent.toolbox import ToolBox
 from facelens.tools import config
 from facelens.tools import faces as face_tools
-from facelens.tools.errors import FacelensError, InputError, NotFoundError
+from facelens.tools.errors import ConfigError, FacelensError, InputError, NotFoundError
 
 if TYPE_CHECKING:
     from facelens.agent.affect import AffectEstimate
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("offline", "openai", "local")
+BACKENDS = ("offline", "openai", "local")  # = facelens.tools.settings.LLM_BACKENDS
 MAX_QUESTION_CHARS = 2000
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".webm"}
 
@@ -42,38 +41,28 @@ def choose_backend(
     base_url: str | None = None,
     streaming: bool = False,
 ) -> Backend:
-    """Build the backend to answer with (see the module docstring for the order)."""
-    conf = settings()
-    choice = (name or os.environ.get("FACELENS_BACKEND") or str(conf.get("backend") or "")).strip().lower()
-    if not choice:
-        if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL") or conf.get("base_url"):
-            choice = "openai"
-        elif os.environ.get("FACELENS_LOCAL_MODEL") or conf.get("local_model"):
-            choice = "local"
-        else:
-            choice = "offline"
-    if choice not in BACKENDS:
-        raise NotFoundError(f"Unknown backend '{choice}'. Choose one of: {', '.join(BACKENDS)}.")
-    if choice == "openai":
+    """Build the backend to answer with (see the module docstring for the order;
+    :func:`facelens.tools.settings.resolve_llm` decides)."""
+    from facelens.tools.settings import LLM_BACKENDS, resolve_llm
+
+    chosen = (name or "").strip().lower()
+    if chosen and chosen not in LLM_BACKENDS:
+        raise NotFoundError(f"Unknown backend '{chosen}'. Choose one of: {', '.join(LLM_BACKENDS)}.")
+    try:
+        llm = resolve_llm(chosen or None, model=model, base_url=base_url)
+    except ConfigError as exc:  # a misspelt FACELENS_BACKEND / config.yaml backend
+        raise NotFoundError(f"{exc.message} Choose one of: {', '.join(LLM_BACKENDS)}.") from exc
+    if llm.backend == "openai":
         from facelens.agent.backends.openai import OpenAIBackend
 
-        return OpenAIBackend(
-            model or os.environ.get("FACELENS_OPENAI_MODEL") or _opt(conf, "openai_model"),
-            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or _opt(conf, "base_url"),
-            streaming=streaming,
-        )
-    if choice == "local":
+        return OpenAIBackend(settings=llm, streaming=streaming)
+    if llm.backend == "local":
         from facelens.agent.backends.local import LocalBackend
 
-        return LocalBackend(model or os.environ.get("FACELENS_LOCAL_MODEL") or _opt(conf, "local_model"))
+        return LocalBackend(llm.model or None)
     from facelens.agent.backends.offline import OfflineBackend
 
     return OfflineBackend()
-
-
-def _opt(conf: dict[str, object], key: str) -> str | None:
-    value = conf.get(key)
-    return str(value) if value else None
 
 
 def cloud_images_allowed(flag: bool | None = None) -> bool:

@@ -13,8 +13,8 @@ transcript and timelines are sent as text (never images or face embeddings) with
 
 from __future__ import annotations
 
-import os
 import re
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
@@ -24,6 +24,9 @@ from facelens.agent.session_intent import ROLE_WORDS
 from facelens.agent.session_store import SessionRecord, SessionSegment, TrackInfo
 from facelens.tools.errors import BackendError, ConfigError, InputError
 from facelens.tools.schema import Result
+
+if TYPE_CHECKING:
+    from facelens.tools.settings import LLMSettings
 
 BEFORE_WINDOW = 15.0  # seconds before an onset searched for what was said
 MIN_CONFIDENCE = 0.35  # face intervals below this are too uncertain to report
@@ -306,21 +309,20 @@ def session_text(rec: SessionRecord) -> str:
     return "\n".join(lines)
 
 
-def answer_llm(question: str, session_id: str | None = None, model: str | None = None) -> SessionAnswer:
-    """Answer with an OpenAI(-compatible) chat model over the stored sessions' text."""
-    try:
-        from openai import OpenAI
-    except ImportError as exc:
-        from facelens.tools.errors import missing_dependency
+def answer_llm(question: str, session_id: str | None = None, model: str | None = None, settings: LLMSettings | None = None) -> SessionAnswer:
+    """Answer with an OpenAI(-compatible) chat model over the stored sessions' text.
 
-        raise missing_dependency("openai", why="LLM answers about sessions") from exc
-    if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
-        raise ConfigError("No LLM is configured.", hint="Set OPENAI_API_KEY, or OPENAI_BASE_URL for a compatible server.")
+    ``settings``: the resolved LLM (default: :func:`facelens.tools.settings.resolve_llm` for openai).
+    """
+    from facelens.tools.openai_client import make_client
+    from facelens.tools.settings import resolve_llm
+
+    llm = settings or resolve_llm("openai")
+    client = make_client(llm, purpose="answers about sessions", timeout=600.0)
     records = [store.load(session_id)] if session_id else store.load_all()[-20:]
     if not records:
         return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
-    model = model or os.environ.get("FACELENS_OPENAI_MODEL") or os.environ.get("FACELENS_LLM_MODEL", "gpt-4o-mini")
-    client = OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "not-needed", base_url=os.environ.get("OPENAI_BASE_URL"))
+    model = model or llm.model or "gpt-4o-mini"
     # session text (transcripts, track names) goes as a delimited JSON data block, never as prompt text
     data = prompts.data_block("sessions", [{"session": r.session_id, "lines": session_text(r).splitlines()} for r in records])
     try:
@@ -338,24 +340,25 @@ def answer_llm(question: str, session_id: str | None = None, model: str | None =
     return SessionAnswer(answer=text, backend=f"openai:{model}", sessions=[r.session_id for r in records])
 
 
-def ask(question: str, session_id: str | None = None, backend: str | None = None) -> SessionAnswer:
+def ask(question: str, session_id: str | None = None, backend: str | LLMSettings | None = None) -> SessionAnswer:
     """Answer a question about stored sessions.
 
     Args:
         question: the analyst's question.
         session_id: restrict to one session (default: the latest, or all for "which sessions" questions).
-        backend: "offline", "openai", or None = the user's backend setting (FACELENS_BACKEND, config.yaml),
-            else openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline.
+        backend: "offline", "openai", resolved LLM settings, or None = the user's backend setting
+            (FACELENS_BACKEND, config.yaml), else openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline
+            (:func:`facelens.tools.settings.words_llm`).
     """
     if not question or not question.strip():
         raise InputError("The question is empty.", hint='Ask e.g. "when did the customer look angry?"')
     if session_id:
         store.check_id(session_id)
-    from facelens.tools.config import text_backend
+    from facelens.tools.settings import words_llm
 
-    choice = backend or text_backend()
-    if choice == "offline":
+    if isinstance(backend, str) and backend not in ("offline", "openai"):
+        raise ConfigError(f"Unknown backend '{backend}'.", hint="Choose offline or openai.")
+    llm = words_llm(backend)
+    if llm is None:
         return answer_offline(question, session_id)
-    if choice == "openai":
-        return answer_llm(question, session_id)
-    raise ConfigError(f"Unknown backend '{choice}'.", hint="Choose offline or openai.")
+    return answer_llm(question, session_id, settings=llm)

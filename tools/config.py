@@ -91,42 +91,36 @@ def cloud_images_allowed(flag: bool | None = None) -> bool:
 
 
 EMBEDDERS = ("onnx", "dlib")
+IDENTITY_STORES = ("faiss", "milvus")  # = facelens.tools.settings.IDENTITY_STORES
 
 
 def embedder() -> str:
     """Which runtime computes face embeddings: ``onnx`` (default: dlib's network converted once to
     ONNX, same vectors, ~15x faster) or ``dlib`` (dlib's own code). FACELENS_EMBEDDER, else
-    ``embedder`` in FACELENS_HOME/config.yaml."""
-    raw = os.environ.get("FACELENS_EMBEDDER") or settings().get("embedder") or "onnx"
-    value = str(raw).strip().lower()
-    if value not in EMBEDDERS:
-        raise ConfigError(f"Unknown embedder '{raw}'.", hint=f"Use one of: {', '.join(EMBEDDERS)}.")
-    return value
+    ``embedder`` in FACELENS_HOME/config.yaml (:func:`facelens.tools.settings.resolve_store`)."""
+    from facelens.tools.settings import embedder_choice
+
+    return embedder_choice()[0]
+
+
+def identity_store() -> str:
+    """Where the identity gallery's vectors live: ``faiss`` (default: one file under FACELENS_HOME) or
+    ``milvus`` (Milvus Lite or a Milvus server, see :func:`milvus_uri`). FACELENS_IDENTITY_STORE, else
+    ``identity_store`` in FACELENS_HOME/config.yaml (:func:`facelens.tools.settings.identity_store_choice`)."""
+    from facelens.tools.settings import identity_store_choice
+
+    return identity_store_choice()[0]
 
 
 def text_backend() -> str:
     """Who may read the user's words (a transcript's emotion, session questions) when the caller does not say:
     "openai" or "offline". The user's backend choice (FACELENS_BACKEND, then config.yaml's ``backend``)
     decides; only with no choice does an OpenAI key or base URL in the environment mean "openai". A
-    user who chose the offline (or local) backend never has their words sent to a server."""
-    chosen = (os.environ.get("FACELENS_BACKEND") or str(settings().get("backend") or "")).strip().lower()
-    if chosen:
-        return "openai" if chosen == "openai" else "offline"
-    return "openai" if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL") else "offline"
+    user who chose the offline (or local) backend never has their words sent to a server
+    (:func:`facelens.tools.settings.words_llm`)."""
+    from facelens.tools.settings import words_llm
 
-
-IDENTITY_STORES = ("faiss", "milvus")
-
-
-def identity_store() -> str:
-    """Where the identity gallery's vectors live: ``faiss`` (default: one file under FACELENS_HOME) or
-    ``milvus`` (Milvus Lite or a Milvus server, see :func:`milvus_uri`). FACELENS_IDENTITY_STORE, else
-    ``identity_store`` in FACELENS_HOME/config.yaml."""
-    raw = os.environ.get("FACELENS_IDENTITY_STORE") or settings().get("identity_store") or "faiss"
-    value = str(raw).strip().lower()
-    if value not in IDENTITY_STORES:
-        raise ConfigError(f"Unknown identity store '{raw}'.", hint=f"Set FACELENS_IDENTITY_STORE to one of: {', '.join(IDENTITY_STORES)}.")
-    return value
+    return "openai" if words_llm() is not None else "offline"
 
 
 def milvus_uri() -> str:

@@ -212,13 +212,11 @@ def _openai_whisper_model(name_or_path: str):
 
 
 def _openai_client():
-    try:
-        from openai import OpenAI
-    except ImportError as exc:
-        raise missing_dependency("openai", why="the OpenAI transcription backend") from exc
-    if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
-        raise ConfigError("The openai speech backend needs OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server).")
-    return OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "not-needed", base_url=os.environ.get("OPENAI_BASE_URL"), max_retries=1, timeout=300)
+    """A client for the host's configured OpenAI(-compatible) endpoint (:mod:`facelens.tools.openai_client`)."""
+    from facelens.tools.openai_client import make_client
+    from facelens.tools.settings import resolve_llm
+
+    return make_client(resolve_llm("openai"), purpose="the openai speech backend", timeout=300.0)
 
 
 class Transcriber:
@@ -226,7 +224,7 @@ class Transcriber:
 
     Args:
         model: a model name or path; default tiny.en (offline) for the whisper backends, whisper-1 for openai.
-        backend: one of :data:`BACKENDS`; default FACELENS_SPEECH_BACKEND or faster-whisper.
+        backend: one of :data:`BACKENDS`; default FACELENS_SPEECH_BACKEND, else config.yaml's speech_backend, else faster-whisper.
         language: force a language (ISO code); default: the model detects it (tiny.en is English-only).
         compute_type: CTranslate2 quantisation for faster-whisper (int8 is fastest on a CPU).
         beam_size: beam search width for the whisper backends (1 = greedy, faster).
@@ -235,10 +233,11 @@ class Transcriber:
     """
 
     def __init__(self, model: str | None = None, backend: str | None = None, language: str | None = None, compute_type: str = "int8", beam_size: int = 5, short_options: ShortOptions | None = None) -> None:
-        self.backend = backend or os.environ.get("FACELENS_SPEECH_BACKEND") or "faster-whisper"
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"Unknown speech backend '{self.backend}'.", hint=f"Choose one of: {', '.join(BACKENDS)}.")
-        self.model = model or os.environ.get("FACELENS_SPEECH_MODEL") or ("whisper-1" if self.backend == "openai" else DEFAULT_MODEL)
+        from facelens.tools.settings import resolve_speech
+
+        chosen = resolve_speech(backend, model=model)  # flag > FACELENS_SPEECH_* > config.yaml > default
+        self.backend = chosen.backend
+        self.model = chosen.model
         self.language = language
         self.compute_type = compute_type
         self.beam_size = max(1, int(beam_size))

@@ -108,14 +108,11 @@ LEXICON_BLEND = 0.75  # weight of the lexicon's explicit emotion words beside th
 
 
 def default_model() -> str:
-    """``FACELENS_TEXT_EMOTION`` (minilm | lexicon), else minilm where its sentence model is installed."""
-    import os
+    """``FACELENS_TEXT_EMOTION`` / ``text_emotion:`` in config.yaml (minilm | lexicon), else minilm where its
+    sentence model is installed (:func:`facelens.tools.settings.text_emotion_choice`)."""
+    from facelens.tools.settings import text_emotion_choice
 
-    from facelens.tools.errors import ConfigError
-
-    wanted = os.environ.get("FACELENS_TEXT_EMOTION", "").strip().lower()
-    if wanted and wanted not in MODELS:
-        raise ConfigError(f"Unknown FACELENS_TEXT_EMOTION '{wanted}'.", hint=f"Choose one of: {', '.join(MODELS)}.")
+    wanted = text_emotion_choice()[0]
     if wanted:
         return wanted
     return "minilm" if _learnt_available() else "lexicon"

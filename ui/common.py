@@ -93,9 +93,9 @@ def guarded() -> Iterator[None]:
 
 def configured_base_url() -> str:
     """The LLM endpoint the host configured (OPENAI_BASE_URL, else config.yaml's base_url; "" = OpenAI)."""
-    from facelens.tools import config
+    from facelens.tools.settings import configured_base_url as host_base_url
 
-    return (os.environ.get("OPENAI_BASE_URL") or str(config.settings().get("base_url") or "")).strip()
+    return host_base_url()
 
 
 def is_new_endpoint(base_url: str) -> bool:

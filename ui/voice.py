@@ -93,7 +93,8 @@ def handle(name: str, data: bytes) -> dict:
     face, face_note = _face_cue()
     s = common.get_settings()
     # the words go to the LLM only when it answers and is the host's configured endpoint
-    words = "openai" if common.current_backend().name.startswith("openai") and not common.is_new_endpoint(s.base_url) else "offline"
+    backend = common.current_backend()
+    words = getattr(backend, "settings", "openai") if backend.name.startswith("openai") and not common.is_new_endpoint(s.base_url) else "offline"
     utt = understand(audio, common.transcriber(), history, face, words_backend=words)
     history.append(utt.cues.features)
     text = utt.text.strip()

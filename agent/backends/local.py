@@ -31,8 +31,12 @@ MAX_NEW_TOKENS = 96
 
 
 def resolve_model(model: str | None) -> Path:
-    """A GGUF file or model folder from a path or a known name (default FACELENS_LOCAL_MODEL)."""
-    model = model or os.environ.get("FACELENS_LOCAL_MODEL")
+    """A GGUF file or model folder from a path or a known name (default FACELENS_LOCAL_MODEL, else
+    config.yaml's local_model; :func:`facelens.tools.settings.resolve_llm`)."""
+    if not model:
+        from facelens.tools.settings import resolve_llm
+
+        model = resolve_llm("local").model
     if not model:
         raise ConfigError(
             "No local model is configured.",

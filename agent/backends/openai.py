@@ -1,6 +1,7 @@
 """The OpenAI backend: any OpenAI-compatible chat model with tool calls, via a LangChain agent.
 
-``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` (or explicit arguments) pick the server: OpenAI, or any
+``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` (or explicit arguments, or config.yaml; resolved by
+:mod:`facelens.tools.settings`, the client built by :mod:`facelens.tools.openai_client`) pick the server: OpenAI, or any
 compatible one (vLLM, Ollama, LM Studio, llama.cpp server). The scene facts (positions, clothing,
 identity names, emotion scores: never embeddings, never pixels) go with the first prompt, as the
 result of an ``analyze_scene`` tool call (JSON in a tool message: enrolled names are data, not
@@ -10,13 +11,14 @@ prompt text), so a typical question takes one LLM call, or two with one tool rou
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, Callable
 
 from facelens import prompts
 from facelens.agent.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
 from facelens.agent.toolbox import ToolBox, scene_facts
-from facelens.tools.errors import BackendError, ConfigError, missing_dependency
+from facelens.tools.errors import BackendError, ConfigError
+from facelens.tools.openai_client import make_chat_model
+from facelens.tools.settings import LLMSettings, resolve_llm
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +41,12 @@ class OpenAIBackend:
         max_llm_calls: int = MAX_LLM_CALLS,
         timeout_s: float = 60.0,
         use_environment_key: bool = True,
+        settings: LLMSettings | None = None,
     ) -> None:
         """
         Args:
-            model: model name (default FACELENS_OPENAI_MODEL, else gpt-4o-mini).
-            base_url: an OpenAI-compatible server (default OPENAI_BASE_URL).
+            model: model name (default FACELENS_OPENAI_MODEL, else config.yaml's openai_model, else gpt-4o-mini).
+            base_url: an OpenAI-compatible server (default OPENAI_BASE_URL, else config.yaml's base_url).
             api_key: the key (default OPENAI_API_KEY; a local server may need none).
             streaming: stream tokens (Server-Sent Events) instead of one response.
             chat_model: a ready LangChain chat model to use instead of ChatOpenAI (tests, other providers).
@@ -51,25 +54,17 @@ class OpenAIBackend:
             timeout_s: per-request timeout.
             use_environment_key: fall back to OPENAI_API_KEY when no key is given; False for a server
                 the host did not configure (a URL typed in the app), which must never receive the host's key.
+            settings: resolved settings (:func:`facelens.tools.settings.resolve_llm`) instead of the
+                three above.
         """
-        self.model = model or os.environ.get("FACELENS_OPENAI_MODEL") or DEFAULT_MODEL
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        if settings is None:
+            settings = resolve_llm("openai", model=model, base_url=base_url, api_key=api_key, environment_key=use_environment_key)
+        self.settings = settings
+        self.model = settings.model or DEFAULT_MODEL
+        self.base_url = settings.base_url or None
         self.max_llm_calls = max_llm_calls
         if chat_model is None:
-            key = api_key or (os.environ.get("OPENAI_API_KEY") if use_environment_key else None)
-            if not key and not self.base_url:
-                raise ConfigError(
-                    "The OpenAI backend needs an API key or an OpenAI-compatible server.",
-                    hint="Set OPENAI_API_KEY, or OPENAI_BASE_URL (e.g. http://localhost:11434/v1 for Ollama).",
-                )
-            try:
-                from langchain_openai import ChatOpenAI
-            except ImportError as exc:
-                raise missing_dependency("langchain-openai", why="the OpenAI backend") from exc
-            chat_model = ChatOpenAI(
-                model=self.model, base_url=self.base_url, api_key=key or "not-needed", streaming=streaming,
-                temperature=0, timeout=timeout_s, max_retries=1,
-            )
+            chat_model = make_chat_model(settings, model=self.model, purpose="the OpenAI backend", streaming=streaming, timeout=timeout_s)
         self.chat_model = chat_model
         self.name = f"openai:{self.model}"
 

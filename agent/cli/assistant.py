@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from facelens.agent.cli import print_json
 
@@ -13,8 +13,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     from facelens.agent.cli.photo import add_detector_option
 
     p.add_argument("--backend", choices=("offline", "openai", "local"), default=None,
-                   help="who answers (default: openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, "
-                        "local when FACELENS_LOCAL_MODEL is set, else the offline planner)")
+                   help="who answers (default: FACELENS_BACKEND / config.yaml's backend, else openai when "
+                        "OPENAI_API_KEY/OPENAI_BASE_URL is set, local when FACELENS_LOCAL_MODEL is set, else the offline planner)")
     p.add_argument("--model", default=None, help="LLM model name (openai) or .gguf / model folder / 'smollm2' (local)")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible server URL (default OPENAI_BASE_URL)")
     p.add_argument("--audio", default=None, metavar="FILE", help="an audio file for questions about what was said")
@@ -112,13 +112,19 @@ def keyboard_input(prompt: str = "you> ") -> Callable[[], str | None]:
     return read
 
 
-def input_source(args: argparse.Namespace, backend_name: str = "offline") -> Callable[[], str | None]:
+def input_source(args: argparse.Namespace, backend: Any = "offline") -> Callable[[], str | None]:
     """Where chat utterances come from: the terminal, or with ``--voice`` the microphone. The spoken
-    words go to an LLM for their emotion only when the chat's own backend is that LLM."""
+    words go to an LLM for their emotion only when the chat's own backend is that LLM: ``backend`` is the
+    chat backend's resolved settings (so ``--backend``, ``--model`` and ``--base-url`` reach the voice
+    path too) or its name."""
     if getattr(args, "voice", None):
         from facelens.agent.voice_input import VoiceInput, affect_printer
+        from facelens.tools.settings import LLMSettings
 
-        words = "openai" if backend_name.startswith("openai") else "offline"
+        if isinstance(backend, LLMSettings):
+            words = backend if backend.backend == "openai" else "offline"
+        else:
+            words = "openai" if str(backend).startswith("openai") else "offline"
         return VoiceInput(args.voice, on_affect=affect_printer(as_json=args.json), words_backend=words)
     return keyboard_input()
 
@@ -129,7 +135,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     assistant = _assistant(args, list(args.images))
     print(f"facelens chat ({assistant.backend.name}). Images: {', '.join(n for n, _ in assistant.box.images) or 'none'}. "
           "Type a question, /image PATH, /audio PATH, or quit.", file=sys.stderr)
-    source = input_source(args, assistant.backend.name)
+    source = input_source(args, getattr(assistant.backend, "settings", None) or assistant.backend.name)
     if getattr(args, "voice", None) and assistant.backend.name == "offline":
         # the planner's replies get a tone opener; an LLM gets the fused estimate in its prompt
         from facelens.agent.voice_input import adaptive_writer

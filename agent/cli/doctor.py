@@ -166,6 +166,23 @@ def _llm() -> str:
     return f"answers with: {name}{how}; photos to cloud models: {images}"
 
 
+def _settings() -> str:
+    """Every model choice and where it came from (flag / env / config / default)."""
+    from facelens.tools.settings import resolve
+
+    return describe_settings(resolve().to_dict())
+
+
+def describe_settings(resolved: dict) -> str:
+    """One line per group: ``llm: backend=offline (default), model=gpt-4o-mini (default), ...``."""
+    lines = []
+    for group, values in resolved.items():
+        sources = values.get("sources", {})
+        parts = [f"{k}={v if v != '' else '-'} ({sources.get(k, 'default')})" for k, v in values.items() if k != "sources"]
+        lines.append(f"{group}: " + ", ".join(parts))
+    return "; ".join(lines)
+
+
 def _local_state() -> str:
     from facelens.agent import session_store
     from facelens.tools import config
@@ -217,6 +234,7 @@ CHECKS: list[tuple[str, bool, Callable[[], str]]] = [
     ("microphone", False, _microphone),
     ("gpu", False, _gpu),
     ("llm", False, _llm),
+    ("settings", False, _settings),
     ("local state", False, _local_state),
 ]
 
@@ -229,7 +247,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     checks = run_checks()
     bad_required = [c for c in checks if c.required and not c.ok]
     if args.json:
-        print_json({"ok": not bad_required, "checks": [asdict(c) for c in checks]})
+        print_json({"ok": not bad_required, "checks": [asdict(c) for c in checks], "settings": _resolved_or_error()})
     else:
         for c in checks:
             mark = "ok  " if c.ok else ("FAIL" if c.required else "off ")
@@ -240,7 +258,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if bad_required else 0
 
 
+def _resolved_or_error() -> dict:
+    """The resolved settings with their sources, or the error that stopped resolving them."""
+    from facelens.tools.settings import resolve
+
+    try:
+        return resolve().to_dict()
+    except FacelensError as exc:
+        return {"error": exc.to_dict()}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check what is installed and working, and what to do about the rest")
-    p.add_argument("--json", action="store_true", help='print {"ok", "checks": [{"name", "ok", "required", "detail", "hint"}]}')
+    p.add_argument("--json", action="store_true", help='print {"ok", "checks": [{"name", "ok", "required", "detail", "hint"}], "settings": {group: {..., "sources"}}}')
     p.set_defaults(handler=cmd_doctor)

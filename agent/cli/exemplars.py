@@ -105,7 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("image", metavar="IMAGE")
     d.add_argument("--face", type=int, default=1, help="face number (1 = leftmost; see `facelens analyze`)")
     d.add_argument("--question", help="the question, passed to the VLM as context")
-    d.add_argument("--vlm", choices=["auto", "openai", "local", "none"], default=None, help="backend (default: FACELENS_VLM or auto)")
+    d.add_argument("--vlm", choices=["auto", "openai", "local", "none"], default=None, help="backend (default: FACELENS_VLM, else vlm: in config.yaml, else auto)")
     d.add_argument("--shots", type=int, default=0, help="nearest few-shot exemplars to show first (default 0)")
     d.add_argument("--no-cloud", action="store_true", help="never send the face crop off this machine")
     d.add_argument("--allow-cloud-images", action="store_true", help="allow sending the face crop to a cloud VLM (default: FACELENS_ALLOW_CLOUD_IMAGES or config)")

@@ -10,20 +10,19 @@ Backends: ``openai`` (OpenAI vision or any OpenAI-compatible server by base URL,
 chosen one: an allowed cloud model, then a local VLM on a GPU, then none (the caller falls back to
 the local emotion classifier alone).
 
-Settings (arguments win over environment variables):
-    FACELENS_VLM: ``auto`` (default), ``openai``, ``local`` or ``none``.
-    FACELENS_VLM_MODEL: OpenAI(-compatible) model name (default ``gpt-4o-mini``).
-    FACELENS_VLM_BASE_URL / OPENAI_BASE_URL: an OpenAI-compatible server (vLLM, Ollama, LM Studio...).
+Settings (arguments, else environment variables, else config.yaml keys; :func:`facelens.tools.settings.resolve_vlm`):
+    FACELENS_VLM / vlm: ``auto`` (default), ``openai``, ``local`` or ``none``.
+    FACELENS_VLM_MODEL / vlm_model: OpenAI(-compatible) model name (default ``gpt-4o-mini``).
+    FACELENS_VLM_BASE_URL, OPENAI_BASE_URL / vlm_base_url: an OpenAI-compatible server (vLLM, Ollama, LM Studio...).
     FACELENS_VLM_API_KEY / OPENAI_API_KEY: its key (servers without keys accept any value).
-    FACELENS_ALLOW_CLOUD_IMAGES: ``1`` allows sending images to a non-local server (default: not allowed).
-    FACELENS_LOCAL_VLM: folder (or cached hub id) of local Hugging Face VLM weights.
-    FACELENS_LOCAL_VLM_DEVICE: ``auto`` (default), ``cuda``, ``cuda:N`` or ``cpu``.
+    FACELENS_ALLOW_CLOUD_IMAGES / allow_cloud_images: ``1`` allows sending images to a non-local server (default: not allowed).
+    FACELENS_LOCAL_VLM / local_vlm: folder (or cached hub id) of local Hugging Face VLM weights.
+    FACELENS_LOCAL_VLM_DEVICE / local_vlm_device: ``auto`` (default), ``cuda``, ``cuda:N`` or ``cpu``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -116,14 +115,6 @@ def person_crop(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 # --- choosing a backend ------------------------------------------------------------------------
 
 
-def _env(*names: str) -> str | None:
-    for n in names:
-        v = os.environ.get(n)
-        if v:
-            return v
-    return None
-
-
 def cloud_allowed(allow_cloud: bool | None = None) -> bool:
     """Whether images may be sent to a non-local server: only when the user allowed it
     (the flag, FACELENS_ALLOW_CLOUD_IMAGES, or allow_cloud_images in config.yaml; default no)."""
@@ -133,26 +124,26 @@ def cloud_allowed(allow_cloud: bool | None = None) -> bool:
 
 
 def make_backend(kind: str, *, model: str | None = None, base_url: str | None = None, api_key: str | None = None) -> VLMBackend:
-    """Build one backend by kind (``openai`` or ``local``) from arguments and the environment."""
+    """Build one backend by kind (``openai`` or ``local``) from arguments, the environment and config.yaml
+    (:func:`facelens.tools.settings.resolve_vlm`)."""
+    from facelens.tools.settings import resolve_vlm
+
     if kind == "openai":
         from facelens.tools.vlm_backends.openai_vision import OpenAIVision
 
-        return OpenAIVision(
-            model=model or _env("FACELENS_VLM_MODEL") or DEFAULT_CLOUD_MODEL,
-            base_url=base_url or _env("FACELENS_VLM_BASE_URL", "OPENAI_BASE_URL"),
-            api_key=api_key or _env("FACELENS_VLM_API_KEY", "OPENAI_API_KEY"),
-        )
+        chosen = resolve_vlm(kind, model=model, base_url=base_url, api_key=api_key)
+        return OpenAIVision(model=chosen.model, settings=chosen)
     if kind == "local":
         from facelens.tools.vlm_backends.hf_local import LocalVLM
 
-        path = model or _env("FACELENS_LOCAL_VLM")
-        if not path:
+        chosen = resolve_vlm(kind, local_model=model)
+        if not chosen.local_model:
             raise ConfigError(
                 "No local VLM is configured.",
                 hint="Set FACELENS_LOCAL_VLM to a folder with Hugging Face VLM weights "
                 "(e.g. SmolVLM-256M-Instruct or Qwen2.5-VL-3B-Instruct), or pass --vlm-model.",
             )
-        return LocalVLM(path, device=_env("FACELENS_LOCAL_VLM_DEVICE") or "auto")
+        return LocalVLM(chosen.local_model, device=chosen.local_device)
     raise NotFoundError(f"Unknown VLM backend '{kind}'. Known: {', '.join(BACKEND_CHOICES)}.")
 
 
@@ -177,7 +168,10 @@ def candidates(choice: str | VLMBackend | None = None, *, allow_cloud: bool | No
     """
     if isinstance(choice, VLMBackend):
         return [choice], True, []
-    kind = (choice or os.environ.get("FACELENS_VLM") or "auto").strip().lower()
+    from facelens.tools.settings import resolve_vlm
+
+    configured = resolve_vlm(choice)
+    kind = configured.backend
     if kind not in BACKEND_CHOICES:
         raise NotFoundError(f"Unknown VLM backend '{kind}'. Known: {', '.join(BACKEND_CHOICES)}.")
     if kind == "none":
@@ -192,14 +186,14 @@ def candidates(choice: str | VLMBackend | None = None, *, allow_cloud: bool | No
         return [backend], True, []
     out: list[VLMBackend] = []
     notes: list[str] = []
-    if _env("FACELENS_VLM_BASE_URL", "OPENAI_BASE_URL", "FACELENS_VLM_API_KEY", "OPENAI_API_KEY"):
+    if configured.base_url or configured.api_key_source != "none":
         backend = make_backend("openai")
         if backend.local or cloud_allowed(allow_cloud):
             out.append(backend)
         else:
             notes.append(f"skipped {backend.name}: sending images off this machine is not allowed")
-    if _env("FACELENS_LOCAL_VLM"):
-        if _cuda_available() or (_env("FACELENS_LOCAL_VLM_DEVICE") or "").startswith("cpu"):
+    if configured.local_model:
+        if _cuda_available() or configured.local_device.startswith("cpu"):
             out.append(make_backend("local"))
         else:
             notes.append("skipped the local VLM: no CUDA GPU (set FACELENS_VLM=local to run it on the CPU anyway)")

@@ -17,8 +17,13 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from facelens.tools.errors import BackendError, ConfigError, InputError, missing_dependency
+from typing import TYPE_CHECKING
+
+from facelens.tools.errors import BackendError, ConfigError, InputError
 from facelens.tools.vlm_backends import Generation, Turn
+
+if TYPE_CHECKING:
+    from facelens.tools.settings import VLMSettings
 
 log = logging.getLogger(__name__)
 
@@ -78,26 +83,31 @@ def _is_local_url(url: str | None) -> bool:
 class OpenAIVision:
     """Chat completions with image content parts, through the ``openai`` SDK."""
 
-    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0, detail: str = "auto") -> None:
-        if not api_key and not base_url:
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0, detail: str = "auto",
+                 settings: VLMSettings | None = None) -> None:
+        """``settings`` (:func:`facelens.tools.settings.resolve_vlm`) name the server and where its key is;
+        without them, ``base_url`` and ``api_key`` are the whole story (nothing is read from the environment)."""
+        if settings is None:
+            from facelens.tools.settings import VLMSettings
+
+            settings = VLMSettings("openai", model, base_url or "", "given" if api_key else "none", "", "auto", {}, api_key or "")
+        if settings.api_key_source == "none" and not settings.base_url:
             raise ConfigError("No OpenAI API key is set.", hint="Set OPENAI_API_KEY, or FACELENS_VLM_BASE_URL for an OpenAI-compatible server.")
+        self.settings = settings
         self.model = model
-        self.base_url = base_url
-        self.api_key = api_key or "not-needed"  # compatible servers usually ignore the key
+        self.base_url = settings.base_url or None
         self.timeout = timeout
         self.detail = detail
-        self.local = _is_local_url(base_url)
-        where = f"@{base_url}" if base_url else ""
+        self.local = _is_local_url(self.base_url)
+        where = f"@{self.base_url}" if self.base_url else ""
         self.name = f"openai:{model}{where}"
         self._client = None
 
     def _get_client(self):
         if self._client is None:
-            try:
-                from openai import OpenAI
-            except ImportError as exc:
-                raise missing_dependency("openai", why="the OpenAI vision backend") from exc
-            self._client = OpenAI(api_key=self.api_key, base_url=self.base_url, timeout=self.timeout, max_retries=1)
+            from facelens.tools.openai_client import make_client
+
+            self._client = make_client(self.settings, purpose="the OpenAI vision backend", timeout=self.timeout)
         return self._client
 
     def messages(self, turns: Sequence[Turn]) -> list[dict]:
