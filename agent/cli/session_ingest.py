@@ -7,6 +7,7 @@ and a summary, and exit 1 when any failed. Files already stored (same content) a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -74,6 +75,14 @@ class _Bars:
         self.tqdm.write(f"ingest: {result.file}: {_outcome(result)}", file=sys.stderr)
 
 
+def _terminal_width() -> int:
+    """The width of the terminal stderr draws on; 0 on a pipe, a file or a terminal of no size."""
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns if sys.stderr.isatty() else 0
+    except (OSError, ValueError):
+        return 0
+
+
 def _outcome(r) -> str:  # type: ignore[no-untyped-def]
     if r.status == "ingested":
         return f"session {r.session_id} ({r.duration:.1f} s in {r.seconds:.1f} s)"
@@ -100,7 +109,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.workers is not None and args.ray is None:
         raise InputError("--workers sets how many Ray workers run at once; it needs --ray.", hint="e.g. facelens session ingest *.mp4 --ray --workers 2")
     many = len(files) > 1
-    events = _Bars(len(files)) if sys.stderr.isatty() and not args.json else _Lines(many)
+    events = _Bars(len(files)) if _terminal_width() > 0 else _Lines(many)
     use_ray = args.ray is not None
     result = session_batch.ingest_many(files, fps=args.fps, replace=args.replace, session_id=args.id, ray=use_ray,
                                        address=args.ray or None, workers=args.workers, events=events)
