@@ -114,11 +114,18 @@ class RayPool:
                                  hint="Start one with 'ray start --head', pass its address (auto, or ray://HOST:10001), or drop the address for a local Ray.") from exc
             self.started_here = True
         cpus = float(ray.cluster_resources().get("CPU", 1))
-        self.workers = workers or session_batch.default_workers(cpus, files)
-        self.workers = min(self.workers, files)
-        # more workers than CPUs share them (a worker asks for a CPU share, not a whole one)
-        share = min(1.0, cpus / self.workers)
-        env = {"env_vars": session_batch.forwarded_environment()}
+        self.workers = min(workers or session_batch.default_workers(cpus, files), files)
+        # each worker asks for its part of the CPUs and sizes its speech model's threads to it: on one
+        # machine the CPUs are shared out (1 worker of 2 CPUs gets both); across machines a worker asks
+        # for one CPU, which always fits a node; more workers than CPUs share them
+        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        share = cpus / self.workers
+        share = float(int(share)) if share >= 1 else round(share, 4)  # Ray takes whole CPUs above one
+        if nodes > 1:
+            share = min(1.0, share)
+        forwarded = session_batch.forwarded_environment()
+        forwarded.setdefault("FACELENS_THREADS", str(max(1, int(share))))
+        env = {"env_vars": forwarded}
         self.board = ray.remote(num_cpus=0)(Board).remote()
         remote_worker = ray.remote(Worker)
         self.actors = [remote_worker.options(num_cpus=share, runtime_env=env).remote(fps, detector) for _ in range(self.workers)]

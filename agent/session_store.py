@@ -29,7 +29,7 @@ from pydantic import Field
 
 from facelens.agent import session_db
 from facelens.tools import config
-from facelens.tools.errors import GalleryError, InputError, NotFoundError
+from facelens.tools.errors import InputError, NotFoundError
 from facelens.tools.schema import Result
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
