@@ -12,13 +12,8 @@ from typing import Any
 
 from pydantic import Field
 
-from facelens.tools.schema import FaceAnalysis, Result, SceneAnalysis
+from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, Result, SceneAnalysis
 
-#: how an emotion label reads after "looks"
-EMOTION_WORDS = {
-    "angry": "angry", "disgust": "disgusted", "fear": "afraid", "happy": "happy",
-    "neutral": "neutral", "sad": "sad", "surprise": "surprised",
-}
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 #: backend names as they appear in answers
@@ -97,7 +92,7 @@ def emotion_phrase(face: FaceAnalysis) -> str | None:
     """``looks happy, 91%``, or None when there is no emotion estimate."""
     if face.emotion is None:
         return None
-    word = EMOTION_WORDS.get(face.emotion.label, face.emotion.label)
+    word = EMOTION_ADJECTIVES.get(face.emotion.label, face.emotion.label)
     return f"looks {word}, {face.emotion.confidence:.0%}"
 
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from facelens.agent.answers import Answer, FaceSummary, ToolCall
@@ -64,4 +65,40 @@ def analyze(image: str | Path | bytes, detector: str = face_tools.DEFAULT_DETECT
     return analyze_image(image, detector=detector)
 
 
-__all__ = ["Answer", "FaceSummary", "ToolCall", "Chat", "Assistant", "ask", "analyze", "choose_backend"]
+@dataclass(frozen=True)
+class Identified:
+    """Who is in one photo: what ``facelens identify --json`` prints per image (and ``POST /v1/identify``)."""
+
+    image: str  # the path (or upload name) it was asked about
+    faces: list[dict] = field(default_factory=list)  # {"box": [x, y, w, h], "identity": IdentityMatch dict | None}
+    error: str | None = None  # why the image could not be read (then no faces)
+
+    def to_dict(self) -> dict:
+        if self.error is not None:
+            return {"image": self.image, "error": self.error, "faces": []}
+        return {"image": self.image, "faces": self.faces}
+
+
+def identify(image: str | Path | bytes, *, label: str | None = None, detector: str = face_tools.DEFAULT_DETECTOR,
+             gallery: object | None = None) -> Identified:
+    """Name the enrolled people in one photo (open set: an unknown face says so).
+
+    Raises:
+        ImageError: the image cannot be read (``facelens identify`` turns it into a per-image error).
+    """
+    from facelens.tools.scene import analyze_image
+
+    scene = analyze_image(image, detector=detector, gallery=gallery)
+    faces = [{"box": list(f.box), "identity": f.identity.model_dump() if f.identity else None} for f in scene.faces]
+    return Identified(label or str(image if not isinstance(image, bytes) else "upload"), faces)
+
+
+def session_listing(record: object) -> dict:
+    """One row of ``facelens session list --json`` (and ``GET /v1/sessions``) for a SessionRecord."""
+    r = record
+    return {"session_id": r.session_id, "source": r.source, "created": r.created, "duration": r.duration,  # type: ignore[attr-defined]
+            "utterances": len(r.transcript), "people": len(r.people)}  # type: ignore[attr-defined]
+
+
+__all__ = ["Answer", "FaceSummary", "ToolCall", "Chat", "Assistant", "Identified", "ask", "analyze", "identify",
+           "session_listing", "choose_backend"]

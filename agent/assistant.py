@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Callable
 
 from facelens.agent.answers import Answer, summarize_face
 from facelens.agent.backends.base import Backend, Conversation
-from facelens.agent.tools import ToolBox
+from facelens.agent.toolbox import ToolBox
 from facelens.tools import config
 from facelens.tools import faces as face_tools
 from facelens.tools.errors import FacelensError, InputError, NotFoundError
 
 if TYPE_CHECKING:
-    from facelens.agent.fusion import AffectEstimate
+    from facelens.agent.affect import AffectEstimate
 
 log = logging.getLogger(__name__)
 

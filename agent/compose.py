@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from facelens.agent import prompts
-from facelens.agent.answers import EMOTION_WORDS, FaceSummary, emotion_phrase, face_label, position_phrase, summarize_face
+from facelens import prompts
+from facelens.agent.answers import FaceSummary, emotion_phrase, face_label, position_phrase, summarize_face
 from facelens.tools.errors import FacelensError
-from facelens.tools.schema import FaceAnalysis, SceneAnalysis
+from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
 
 if TYPE_CHECKING:
     from facelens.agent.planner import PlannerReply
-    from facelens.agent.tools import Comparison, ToolBox
+    from facelens.agent.toolbox import Comparison, ToolBox
 
 SUPERLATIVE_WORDS = {
     "happy": "happiest", "sad": "saddest", "angry": "angriest", "surprise": "most surprised", "fear": "most afraid",
@@ -57,7 +57,7 @@ def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
         if any(f.emotion is None for f in faces):
             return _reply(_no_emotion("anyone", True) + " " + total, ids_all, "count", image)
         hits = [f for f in faces if f.emotion.label == label]
-        word = EMOTION_WORDS[label]
+        word = EMOTION_ADJECTIVES[label]
         if not hits:
             return _reply(f"None of the {n} people looks {word}. " + _all_emotions(faces), ids_all, "count", image)
         verb = "looks" if len(hits) == 1 else "look"
@@ -131,14 +131,14 @@ def superlative(key: str, scene: SceneAnalysis, image: str) -> PlannerReply:
     ranked = sorted(faces, key=lambda f: f.emotion.scores.get(key, 0.0), reverse=True)
     best = ranked[0]
     score = best.emotion.scores.get(key, 0.0)
-    text = f"{face_label(best)} looks {word} ({EMOTION_WORDS[key]} {score:.0%})."
+    text = f"{face_label(best)} looks {word} ({EMOTION_ADJECTIVES[key]} {score:.0%})."
     if len(ranked) > 1:
         s2 = ranked[1].emotion.scores.get(key, 0.0)
-        text += f" Next: {face_label(ranked[1])} ({EMOTION_WORDS[key]} {s2:.0%})."
+        text += f" Next: {face_label(ranked[1])} ({EMOTION_ADJECTIVES[key]} {s2:.0%})."
         if score - s2 < 0.05:
             text += " The two are too close to call."
     if score < 0.2:
-        text += f" Nobody looks clearly {EMOTION_WORDS[key]}, though."
+        text += f" Nobody looks clearly {EMOTION_ADJECTIVES[key]}, though."
     return _reply(text, (best.id,), "superlative", image)
 
 
@@ -165,7 +165,7 @@ def who_looks(label: str, scene: SceneAnalysis, image: str, everyone: bool = Fal
     if any(f.emotion is None for f in faces):
         return _reply(_no_emotion("anyone", True), (), intent, image)
     hits = [f for f in faces if f.emotion.label == label]
-    word = EMOTION_WORDS[label]
+    word = EMOTION_ADJECTIVES[label]
     if not hits:
         closest = max(faces, key=lambda f: f.emotion.scores.get(label, 0.0))
         p = closest.emotion.scores.get(label, 0.0)
@@ -262,7 +262,7 @@ def emotion_yes_no(label: str, faces: list[FaceAnalysis]) -> str:
     for f in faces:
         yes = f.emotion.label == label
         p = f.emotion.scores.get(label, 0.0)
-        out.append(f"{'Yes' if yes else 'No'}: {face_label(f)} {emotion_phrase(f)} ({EMOTION_WORDS[label]} {p:.0%}).")
+        out.append(f"{'Yes' if yes else 'No'}: {face_label(f)} {emotion_phrase(f)} ({EMOTION_ADJECTIVES[label]} {p:.0%}).")
     return " ".join(out)
 
 
@@ -290,7 +290,7 @@ def unsure(u, scene: SceneAnalysis) -> str:
     bits = []
     s = u.slots
     if s.get("emotion"):
-        bits.append(f"the emotion '{EMOTION_WORDS[s['emotion']]}'")
+        bits.append(f"the emotion '{EMOTION_ADJECTIVES[s['emotion']]}'")
     if s.get("superlative"):
         bits.append(f"'{SUPERLATIVE_WORDS[s['superlative']]}'")
     if s.get("colour"):
@@ -347,7 +347,7 @@ def comparison(scene: SceneAnalysis, c: Comparison) -> str:
 
 
 def transcript(lq: str, box: ToolBox) -> PlannerReply:
-    from facelens.agent.tools import transcript_text
+    from facelens.agent.toolbox import transcript_text
 
     if box.audio is None:
         return _reply(prompts.render("planner", "no_audio"), (), "transcript", None)

@@ -40,17 +40,17 @@ class Erasure:
         return text + "".join(f"\nnote: {n}" for n in self.notes)
 
 
-def erase_person(name: str) -> Erasure:
+def erase_person(name: str, *, store: str | None = None) -> Erasure:
     """Delete a person's vectors and metadata from every store under FACELENS_HOME.
 
     Raises:
         NotFoundError: no one of that name is enrolled. InputError: the name matches several people.
         GalleryError: the gallery file is damaged (repair it first).
     """
-    from facelens.tools import identity
+    from facelens.tools.identity_store import open_gallery
     from facelens.tools.scene import forget_faces
 
-    gallery = identity.Gallery()
+    gallery = open_gallery(store=store)  # the configured store unless told (faiss | milvus)
     removed = gallery.remove_person(name)
     notes: list[str] = []
     # the same threshold that would have named the face as this person

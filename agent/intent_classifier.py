@@ -13,10 +13,10 @@ import logging
 import os
 import tempfile
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
-import yaml
+
+from facelens import prompts
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def exemplars() -> tuple[tuple[str, ...], tuple[str, ...]]:
     def prepare(t: str) -> str:
         return canonical(t, extract_slots(t, frozenset({"alice"})))
 
-    data = yaml.safe_load(resources.files("facelens.prompts").joinpath("nlu_exemplars.yaml").read_text(encoding="utf-8"))
+    data = prompts.load("nlu_exemplars")
     texts, labels = [], []
     for intent, phrases in data["intents"].items():
         for p in phrases:

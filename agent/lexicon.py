@@ -47,6 +47,18 @@ CHILD_WORDS = r"kids?|children|child|minors?|teens?|teenagers?|bab(?:y|ies)|todd
 FEMALE_WORDS = r"women|woman|ladies|lady|girls?|females?|gals?|gal|she"
 MALE_WORDS = r"men|man|guys?|boys?|males?|blokes?|gentlem[ae]n|dudes?|lads?|fellas?|he"
 
+#: word stems in analysts' session questions -> the stored emotion labels they mean
+SESSION_EMOTION_STEMS: dict[str, tuple[str, ...]] = {
+    "frustrat": ("angry", "disgust"), "angr": ("angry",), "anger": ("angry",), "mad": ("angry",), "annoy": ("angry",),
+    "furious": ("angry",), "irritat": ("angry",), "tense": ("angry",), "upset": ("angry", "sad"), "happ": ("happy",),
+    "smil": ("happy",), "pleased": ("happy",), "satisf": ("happy",), "joy": ("happy",), "sad": ("sad",),
+    "unhapp": ("sad",), "disappoint": ("sad",), "scare": ("fear",), "afraid": ("fear",), "fear": ("fear",),
+    "worr": ("fear",), "anxious": ("fear",), "nervous": ("fear",), "surpris": ("surprise",), "shock": ("surprise",),
+    "disgust": ("disgust",), "neutral": ("neutral",), "calm": ("neutral",),
+}
+#: the word a session answer uses for a question stem's emotion
+SESSION_EMOTION_NAMES = {"frustrat": "frustrated", "upset": "upset", "angr": "angry", "anger": "angry", "mad": "angry",
+                 "tense": "tense", "smil": "happy", "happ": "happy"}
 #: casual spellings -> plain words (whole words only)
 CASUAL = {
     "ppl": "people", "peeps": "people", "ppls": "people", "r": "are", "u": "you", "ur": "your", "pic": "picture",

@@ -16,8 +16,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from facelens.agent import compose, prompts, referring
-from facelens.agent.tools import ToolBox
+from facelens import prompts
+from facelens.agent import compose, referring
+from facelens.agent.toolbox import ToolBox
 from facelens.agent.understanding import PERSON_INTENTS, TRANSCRIPT_RE, Understanding, understand
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import SceneAnalysis

@@ -16,20 +16,9 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
+from facelens.agent.lexicon import SESSION_EMOTION_NAMES, SESSION_EMOTION_STEMS
 from facelens.agent.session_store import SessionRecord
 
-#: question words -> the stored emotion labels they mean (the one vocabulary of session questions)
-EMOTION_WORDS: dict[str, tuple[str, ...]] = {
-    "frustrat": ("angry", "disgust"), "angr": ("angry",), "anger": ("angry",), "mad": ("angry",), "annoy": ("angry",),
-    "furious": ("angry",), "irritat": ("angry",), "tense": ("angry",), "upset": ("angry", "sad"), "happ": ("happy",),
-    "smil": ("happy",), "pleased": ("happy",), "satisf": ("happy",), "joy": ("happy",), "sad": ("sad",),
-    "unhapp": ("sad",), "disappoint": ("sad",), "scare": ("fear",), "afraid": ("fear",), "fear": ("fear",),
-    "worr": ("fear",), "anxious": ("fear",), "nervous": ("fear",), "surpris": ("surprise",), "shock": ("surprise",),
-    "disgust": ("disgust",), "neutral": ("neutral",), "calm": ("neutral",),
-}
-#: the word an answer uses for each question stem's emotion
-EMOTION_NAMES = {"frustrat": "frustrated", "upset": "upset", "angr": "angry", "anger": "angry", "mad": "angry",
-                 "tense": "tense", "smil": "happy", "happ": "happy"}
 #: words of this domain that typos are corrected towards
 SESSION_WORDS = ("summarise", "summarize", "summary", "overview", "recap", "overall", "general", "mood", "change",
                  "compare", "versus", "difference", "sessions", "session", "calls", "recordings", "meetings",
@@ -103,9 +92,9 @@ def parse_time(question: str) -> float | None:
 
 def parse_emotion(question: str) -> tuple[str, tuple[str, ...]] | None:
     q = question.lower()
-    for stem, labels in EMOTION_WORDS.items():
+    for stem, labels in SESSION_EMOTION_STEMS.items():
         if re.search(rf"\b{stem}", q):
-            return EMOTION_NAMES.get(stem, labels[0] if labels[0] != "disgust" else "disgusted"), labels
+            return SESSION_EMOTION_NAMES.get(stem, labels[0] if labels[0] != "disgust" else "disgusted"), labels
     return None
 
 

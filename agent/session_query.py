@@ -18,9 +18,9 @@ import re
 
 from pydantic import Field
 
-from facelens.agent import prompts
+from facelens import prompts
 from facelens.agent import session_store as store
-from facelens.agent.session_intent import EMOTION_NAMES, EMOTION_WORDS, ROLE_WORDS, parse_emotion, parse_time  # noqa: F401 - re-exported
+from facelens.agent.session_intent import ROLE_WORDS
 from facelens.agent.session_store import SessionRecord, SessionSegment, TrackInfo
 from facelens.tools.errors import BackendError, ConfigError, InputError
 from facelens.tools.schema import Result

@@ -19,7 +19,7 @@ from collections import Counter
 
 from pydantic import Field
 
-from facelens.agent import prompts
+from facelens import prompts
 from facelens.agent.session_store import SessionRecord, SessionSegment, TimelineEntry
 from facelens.tools.schema import Result
 

@@ -25,7 +25,9 @@ import numpy as np
 
 from facelens.agent import session_store as store
 from facelens.agent.session_store import SecondScores, SessionRecord, SessionSegment, TimelineEntry, TrackInfo
-from facelens.tools import faces, media, voice
+from facelens.tools import faces, media
+from facelens.tools import prosody
+from facelens.tools.identity import TRACK_SAME_PERSON
 from facelens.tools.schema import EMOTIONS
 from facelens.tools.speech import Transcriber, Transcript
 from facelens.tools.text_emotion import classify_texts
@@ -33,7 +35,6 @@ from facelens.tools.text_emotion import classify_texts
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-SAME_PERSON = 0.55  # dlib embedding distance under which two faces are taken to be one person
 MAX_SIDE = 640
 THUMB_SAME = 0.8  # thumbnail correlation above which a tracked face is taken to be unchanged
 
@@ -171,11 +172,11 @@ class FaceTracker:
         for i, vec in zip(need, vecs):
             if i in assigned:
                 k = assigned[i]
-                if k.mean is None or float(np.linalg.norm(k.mean - vec)) < SAME_PERSON:
+                if k.mean is None or float(np.linalg.norm(k.mean - vec)) < TRACK_SAME_PERSON:
                     k.add_embedding(vec, t)
                     continue
                 del assigned[i]  # someone else: re-identify below
-            best, dist = None, SAME_PERSON
+            best, dist = None, TRACK_SAME_PERSON
             for k in self.tracks:
                 if k.id in used or k.mean is None:
                     continue
@@ -293,13 +294,13 @@ def _segments(transcript: Transcript, audio: np.ndarray) -> list[SessionSegment]
     utterances = _utterances(transcript)
     for start, end, text in utterances:
         chunk = audio[int(start * media.SAMPLE_RATE) : int(end * media.SAMPLE_RATE)]
-        feats.append(voice.measure(chunk, words=len(text.split())))
-    base = voice.baseline_of(feats) if len(feats) >= 3 else None
+        feats.append(prosody.measure(chunk, words=len(text.split())))
+    base = prosody.baseline_of(feats) if len(feats) >= 3 else None
     out = []
     texts = [text for _, _, text in utterances]
     words = classify_texts(texts, [None, *texts[:-1]])  # each utterance read with the one before it
     for (start, end, text), f, te in zip(utterances, feats, words):
-        cues = [c for c in voice.cues_from(f, base).cues if c != "no voice"]
+        cues = [c for c in prosody.cues_from(f, base).cues if c != "no voice"]
         out.append(SessionSegment(start=start, end=end, text=text, emotion=te.label, valence=te.valence, cues=cues))
     return out
 

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from facelens.tools import faces
-from facelens.tools.detection_eval import evaluate
+from facelens.eval.detection import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 DETECTORS = ["hog", "cnn", "blazeface", "blazeface-short", "blazeface-tiled", "fused"]

@@ -24,14 +24,14 @@ import numpy as np
 from facelens.tools import blazeface as bf
 from facelens.tools import detector_fusion as fu
 from facelens.tools import faces
-from facelens.tools.detection_eval import SUBSETS, load_annotations, match, to_wider
+from facelens.eval.detection import SUBSETS, load_annotations, match, to_wider
 from facelens.tools.images import load_image
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def score(ann: dict, preds: dict[str, list[tuple[np.ndarray, float]]]) -> str:
-    """Recall per subset and precision, exactly as facelens.tools.detection_eval counts them."""
+    """Recall per subset and precision, exactly as facelens.eval.detection counts them."""
     hits = {s: 0 for s in SUBSETS}
     tot = {s: 0 for s in SUBSETS}
     tp = n = 0

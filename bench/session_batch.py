@@ -25,7 +25,7 @@ LINES = ["Hello, thanks for calling. How can I help you today?", "I am really an
 
 
 def make(folder: Path, files: int, seconds: float) -> list[Path]:
-    from facelens.tools import sample_media
+    from facelens.eval import media as sample_media
 
     out = []
     for i in range(files):

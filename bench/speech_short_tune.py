@@ -12,7 +12,7 @@ import json
 import sys
 
 from facelens.tools.speech import SHORT_PROMPT, ShortOptions, Transcriber
-from facelens.tools.speech_bench import evaluate, make_clips
+from facelens.eval.speech import evaluate, make_clips
 
 VOCAB = "How many people are smiling? Who is on the left? Is face two happy? Four two seven. Yes. No."
 # a longer prompt: the product's question words (no names: those are the user's); chosen, now SHORT_PROMPT

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from facelens.tools.speech_bench import edits  # word-level Levenshtein, shared with the short-question bench
+from facelens.eval.speech import edits  # word-level Levenshtein, shared with the short-question bench
 
 
 def normalise(text: str) -> list[str]:
@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, total_edits, total_words, audio_s, proc_s = [], 0, 0, 0.0, 0.0
     import tempfile
 
-    from facelens.tools import media, sample_media
+    from facelens.tools import media
+    from facelens.eval import media as sample_media
 
     tmp = tempfile.TemporaryDirectory()
     for audio, ref in references(args.folder):

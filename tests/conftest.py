@@ -41,14 +41,14 @@ def jpeg_bytes(rgb: np.ndarray) -> bytes:
 
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
-    from facelens.tools import samples
+    from facelens.eval import scenes as samples
 
     return samples.astronaut()
 
 
 @pytest.fixture(scope="session")
 def hopper() -> np.ndarray:
-    from facelens.tools import samples
+    from facelens.eval import scenes as samples
 
     return samples.grace_hopper()
 
@@ -66,7 +66,7 @@ def hopper_jpg(tmp_path, hopper) -> Path:
 @pytest.fixture
 def group_jpg(tmp_path) -> tuple[Path, list]:
     """The example scene: hopper/blue, astronaut/red, hopper/green, astronaut/yellow, left to right."""
-    from facelens.tools import samples
+    from facelens.eval import scenes as samples
 
     rgb, placed = samples.example_scene()
     return save(rgb, tmp_path / "group.jpg", quality=92), placed

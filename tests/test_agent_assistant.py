@@ -125,9 +125,9 @@ def test_cli_unknown_backend_and_detector(group_jpg):
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (apt-get install espeak-ng)")
 def test_transcript_questions_with_real_speech(tmp_path, group_jpg):
-    from facelens.tools import sample_media
+    from facelens.eval import media
 
-    wav = sample_media.write_audio(tmp_path / "talk.wav", sample_media.speak("The budget meeting moves to Tuesday morning."))
+    wav = media.write_audio(tmp_path / "talk.wav", media.speak("The budget meeting moves to Tuesday morning."))
     chat = Assistant([group_jpg[0]], audio=wav)
     a = chat.ask("did anyone mention the budget?")
     assert a.answer.startswith('Yes, "budget" comes up') and a.tool_calls[-1].name == "transcribe_audio"

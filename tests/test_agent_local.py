@@ -45,9 +45,9 @@ def test_unreadable_gguf_is_a_model_error(tmp_path):
     bad.write_bytes(b"GGUF" + b"\x00" * 64)
     backend = LocalBackend(str(bad), engine="transformers")
     from tests.conftest import save
-    from facelens.tools import samples
+    from facelens.eval import scenes
 
-    img = save(samples.astronaut(), tmp_path / "a.jpg")
+    img = save(scenes.astronaut(), tmp_path / "a.jpg")
     with pytest.raises(FacelensError):
         Assistant([img], backend=backend).ask("how many people?")
 

@@ -212,7 +212,7 @@ def test_cli_stream_prints_the_answer_once(server_factory, group_jpg, capsys, mo
 def test_spoken_question_gives_the_llm_the_fused_estimate(server_factory, group_jpg):
     """A spoken chat turn puts how the user sounded into the LLM's prompt, for that turn only."""
     from facelens.agent.assistant import chat_loop
-    from facelens.agent.fusion import fuse, words_emotion
+    from facelens.agent.affect import fuse, words_emotion
 
     srv = server_factory([("text", "Face 1 is on the far left."), ("text", "Four people.")])
     assistant = Assistant([group_jpg[0]], backend=OpenAIBackend("test-model", base_url=srv.url))

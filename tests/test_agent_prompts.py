@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from facelens.agent import prompts
+from facelens import prompts
 from facelens.tools.errors import ConfigError, NotFoundError
 
 
@@ -36,3 +36,21 @@ def test_system_prompt_forbids_race_and_sets_the_citation_style():
     assert "race or ethnicity" in text and "Face N (position, clothing colour)" in text
     assert "Images do not leave this machine" in text
     assert "Images do not leave" not in prompts.render("assistant", "system", images_allowed=True)
+
+
+def test_one_loader_reads_every_prompt_file():
+    """Every YAML file under prompts/ goes through facelens.prompts.load (the one loader)."""
+    for path in sorted(prompts.FOLDER.rglob("*.yaml")):
+        name = path.relative_to(prompts.FOLDER).with_suffix("").as_posix()
+        assert isinstance(prompts.load(name), dict), name
+    with pytest.raises(NotFoundError):
+        prompts.read_text("../pyproject.toml")  # nothing outside the prompts folder
+
+
+def test_the_llm_reads_tool_descriptions_from_prompts():
+    from facelens.agent.toolbox import READ_ONLY_TOOLS, ToolBox
+
+    tools = {t.name: t.description for t in ToolBox().langchain_tools()}
+    assert set(tools) <= set(READ_ONLY_TOOLS)
+    for name, text in tools.items():
+        assert text == prompts.render("tools", name)

@@ -90,7 +90,7 @@ def test_analysis_carries_age_and_gender(group_jpg):
 @pytest.mark.shared_data
 def test_utkface_val_sample_meets_targets(tmp_path):
     """120 UTKFace val images through the full pipeline: detect -> embed -> heads."""
-    from facelens.agent.cli.eval_models import evaluate_attributes
+    from facelens.eval.models import evaluate_attributes
 
     val = shared_data("utkface", "val")
     with open(val / "labels.csv", newline="") as fh:

@@ -99,3 +99,22 @@ def test_every_command_module_imports_and_a_broken_one_stops_the_cli(monkeypatch
     monkeypatch.setattr(evaluate, "EVAL_MODULES", [*evaluate.EVAL_MODULES, "eval_broken"])
     assert cli.main(["eval", "--help"]) == 2
     assert "eval_broken" in capsys.readouterr().err
+
+
+def test_a_broken_detector_module_is_an_error_not_a_missing_detector(monkeypatch):
+    """The BlazeFace/fused detector modules need nothing optional to import: a failure there is a bug
+    that must surface, not a detector silently missing from the list."""
+    import importlib
+
+    from facelens.tools import faces
+
+    real = importlib.import_module
+
+    def import_module(name, package=None):
+        if name == "facelens.tools.detector_fusion":
+            raise ImportError("simulated bug in detector_fusion")
+        return real(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    with pytest.raises(ImportError, match="simulated bug"):
+        faces.available_detectors()

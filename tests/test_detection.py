@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from facelens.agent.cli import main
-from facelens.tools import blazeface, detection_eval, detector_fusion, faces, samples
+from facelens.tools import blazeface, detector_fusion, faces
+from facelens.eval import scenes
+from facelens.eval import detection as detection_eval
 from facelens.tools.errors import DependencyError, ImageError, InputError, NotFoundError
 from tests.conftest import save, shared_data
 
@@ -39,12 +41,12 @@ def test_detectors_are_registered_and_default_is_fused():
 @pytest.mark.parametrize("scene", ["example", "six", "eight_small"])
 def test_fused_finds_every_face_on_composites(scene):
     if scene == "example":
-        rgb, placed = samples.example_scene()
+        rgb, placed = scenes.example_scene()
     elif scene == "six":
-        rgb, placed = samples.six_people()
+        rgb, placed = scenes.six_people()
     else:  # eight people with 70 px heads: small faces in a wide photo
-        people = [samples.Person("hopper" if i % 2 else "astronaut", "red", mirror=i % 3 == 0) for i in range(8)]
-        rgb, placed = samples.compose(people, width=1280, height=540, head_width=70)
+        people = [scenes.Person("hopper" if i % 2 else "astronaut", "red", mirror=i % 3 == 0) for i in range(8)]
+        rgb, placed = scenes.compose(people, width=1280, height=540, head_width=70)
     dets = faces.detect_faces(rgb, "fused")
     _one_per_head(dets, placed)
     assert all(d.detector == "fused" and 0.0 < d.score <= 1.0 for d in dets)
@@ -52,7 +54,7 @@ def test_fused_finds_every_face_on_composites(scene):
 
 @needs_mediapipe
 def test_blazeface_detectors_on_the_example():
-    rgb, placed = samples.example_scene()
+    rgb, placed = scenes.example_scene()
     _one_per_head(faces.detect_faces(rgb, "blazeface-tiled"), placed)
     # one pass over the whole photo: 170 px heads are ~25 px at BlazeFace's input; no false alarms
     whole = faces.detect_faces(rgb, "blazeface")
@@ -125,7 +127,7 @@ def test_merge_votes_overlapping_boxes():
 def annotated(tmp_path):
     """A generated six-person photo and its boxes.json: WIDER-style head boxes of the six faces (HOG's
     tight boxes in WIDER's convention) and one box on the empty background that no detector can find."""
-    rgb, placed = samples.six_people()
+    rgb, placed = scenes.six_people()
     save(rgb, tmp_path / "six.jpg", quality=95)
     tight = sorted(faces.detect_faces(rgb, "hog"), key=lambda d: d.box[0])
     assert len(tight) == 6
@@ -239,8 +241,8 @@ def test_blank_and_tiny_images_give_no_faces(name):
 def test_fused_on_a_big_photo_returns_original_pixels():
     import cv2
 
-    rgb, placed = samples.example_scene()
+    rgb, placed = scenes.example_scene()
     big = cv2.resize(rgb, (3840, 2160), interpolation=cv2.INTER_LINEAR)  # 3x: searched on a 1280 px copy
     dets = faces.detect_faces(big, "fused")
-    scaled = [samples.Placed(p.who, p.shirt, tuple(3 * v for v in p.head_box)) for p in placed]
+    scaled = [scenes.Placed(p.who, p.shirt, tuple(3 * v for v in p.head_box)) for p in placed]
     _one_per_head(dets, scaled)

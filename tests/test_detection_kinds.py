@@ -1,6 +1,6 @@
 """Every kind of photo through the default detector (issue 12): each test asserts the face count.
 
-Images are built from the public-domain sample portraits (tools/samples.py): a face filling the frame,
+Images are built from the public-domain sample portraits (eval/scenes.py): a face filling the frame,
 one cut by the border, a greyscale collage, a rotated face, a crowd.
 """
 
@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facelens.tools import blazeface, collages, faces, large_faces, samples
+from facelens.tools import blazeface, faces, large_faces
+from facelens.eval import scenes as samples
+from facelens.eval import collages
 from facelens.tools.identity import face_for_enrollment
 
 needs_mediapipe = pytest.mark.skipif(not blazeface.available(), reason="needs mediapipe (pip install 'facelens[mediapipe]')")

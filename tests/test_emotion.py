@@ -40,9 +40,9 @@ def test_smiling_astronaut_looks_happy(astronaut, astronaut_faces):
 
 
 def test_batch_matches_single_faces():
-    from facelens.tools import samples
+    from facelens.eval import scenes
 
-    rgb, _ = samples.example_scene()
+    rgb, _ = scenes.example_scene()
     found, _ = faces.find_faces(rgb, embeddings=False)
     assert len(found) == 4
     lms = [f.landmarks for f in found]

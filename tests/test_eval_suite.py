@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from facelens.agent.cli import main
-from facelens.tools import collages, eval_suite
-from facelens.tools.eval_suite import Domain
+from facelens.eval import collages
+from facelens.eval import suite as eval_suite
+from facelens.eval.suite import Domain
 
 
 @pytest.fixture

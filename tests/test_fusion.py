@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facelens.agent.fusion import fuse, fuse_turn
-from facelens.tools import sample_media
+from facelens.agent.affect import fuse, fuse_turn
+from facelens.eval import media
 from facelens.tools.schema import EMOTIONS, EmotionEstimate
 from facelens.tools.text_emotion import classify_text
-from facelens.tools.voice import VoiceCues, VoiceFeatures
+from facelens.tools.prosody import VoiceCues, VoiceFeatures
 
 
 def face(label: str, p: float = 0.85) -> EmotionEstimate:
@@ -79,7 +79,7 @@ def test_other_conflicts_and_single_channels():
 
 def test_fuse_turn_with_real_speech():
     text = "I am furious, this is the third time my order is late"
-    audio = sample_media.speak(text, amplitude=200)
+    audio = media.speak(text, amplitude=200)
     calm = [VoiceFeatures(duration=3, voiced_seconds=2, loudness_dbfs=-24, peak_dbfs=-12, pitch_hz=110, pitch_range_semitones=3, words=10, rate_wpm=180)] * 3
     r = fuse_turn(text, audio=audio, voice_history=calm)
     assert r.label == "angry"
@@ -101,7 +101,7 @@ def test_fusion_with_the_real_emotion_model(astronaut):
 
 
 def test_words_emotion_from_an_openai_compatible_server(monkeypatch):
-    from facelens.agent.fusion import words_emotion
+    from facelens.agent.affect import words_emotion
     from tests.loopback import chat_completion, openai_server
 
     replies = iter(['{"scores": {"angry": 0.7, "neutral": 0.2, "sad": 0.1}, "evidence": ["ridiculous"]}', "I think they are angry."])
@@ -128,10 +128,10 @@ def test_cli_transcribe_affect(tmp_path, capsys):
 
     from facelens.agent.cli import main
 
-    parts = [sample_media.speak(t) for t in ("Hello, I have a question about my bill.", "The bill arrived on Monday.")]
-    parts.append(sample_media.speak("This is ridiculous, I am furious!", amplitude=200))
+    parts = [media.speak(t) for t in ("Hello, I have a question about my bill.", "The bill arrived on Monday.")]
+    parts.append(media.speak("This is ridiculous, I am furious!", amplitude=200))
     audio = np.concatenate([np.concatenate([p, np.zeros(8000, np.float32)]) for p in parts])
-    wav = sample_media.write_audio(tmp_path / "call.wav", audio)
+    wav = media.write_audio(tmp_path / "call.wav", audio)
     assert main(["transcribe", str(wav), "--affect", "--json"]) == 0
     turns = json.loads(capsys.readouterr().out)[0]["affect"]
     assert turns and [t["start"] for t in turns] == sorted(t["start"] for t in turns)

@@ -8,10 +8,10 @@ import json
 import re
 
 
-from facelens.agent import prompts
+from facelens import prompts
 from facelens.agent.assistant import Assistant
 from facelens.agent.backends.openai import OpenAIBackend
-from facelens.agent.tools import READ_ONLY_TOOLS, ToolBox
+from facelens.agent.toolbox import READ_ONLY_TOOLS, ToolBox
 from facelens.tools.identity import Gallery
 from facelens.tools.scene import face_embeddings
 from tests.test_agent_openai import FakeOpenAI

@@ -1,4 +1,4 @@
-"""The offline planner on real composed multi-person scenes (tools.samples.compose)."""
+"""The offline planner on real composed multi-person scenes (facelens.eval.scenes.compose)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from facelens.agent import planner
-from facelens.agent.planner_eval import evaluate, with_synthetic_emotions
-from facelens.agent.tools import ToolBox
+from facelens.eval.planner import evaluate, with_synthetic_emotions
+from facelens.agent.toolbox import ToolBox
 from tests.conftest import save
 
 

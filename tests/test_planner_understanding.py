@@ -13,7 +13,7 @@ from importlib import resources
 import pytest
 
 from facelens.agent import planner, understanding
-from facelens.agent.question_eval import GALLERY, SyntheticBox, evaluate_planner, make_scene
+from facelens.eval.questions import GALLERY, SyntheticBox, evaluate_planner, make_scene
 
 
 def scene_box(n: int = 4, seed: str = "t"):
@@ -187,7 +187,7 @@ def test_ask_cli_with_bad_questions_never_tracebacks(astronaut_jpg, capsys):
     for q in ("wie viele Leute sind auf dem Bild", "🙈🙉🙊"):
         assert main(["ask", str(astronaut_jpg), q]) == 0
         assert capsys.readouterr().out.strip()
-HELDOUT_SHA = "a669b55b1f1130ad"
+HELDOUT_SHA = "9d8f65e3b267ee73"  # comment-only edit 2026-12-02: the module path (eval package); questions unchanged
 
 
 @pytest.mark.parametrize("question, intent, slots", [

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from facelens.tools import sample_media
+from facelens.eval import media
 from facelens.tools.errors import DependencyError
 
 
@@ -39,7 +39,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple]]:
 
 def _speech(text: str) -> np.ndarray:
     try:
-        return np.concatenate([sample_media.speak(text), np.zeros(6000, np.float32)])
+        return np.concatenate([media.speak(text), np.zeros(6000, np.float32)])
     except DependencyError as exc:
         pytest.skip(f"needs espeak-ng: {exc}")
 
@@ -49,7 +49,7 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
     import argparse
 
     from facelens.agent.cli.assistant import input_source
-    from facelens.agent.voice import understand
+    from facelens.agent.voice_input import understand
 
     monkeypatch.delenv("FACELENS_BACKEND", raising=False)  # only the flag says offline
     captured = {}
@@ -58,7 +58,7 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
         def __init__(self, mode, **kw):
             captured.update(kw)
 
-    monkeypatch.setattr("facelens.agent.voice.VoiceInput", FakeVoiceInput)
+    monkeypatch.setattr("facelens.agent.voice_input.VoiceInput", FakeVoiceInput)
     input_source(argparse.Namespace(voice="vad", json=False), "offline")
     assert captured["words_backend"] == "offline"
     utt = understand(_speech("This is ridiculous, I am furious!"), words_backend=captured["words_backend"])
@@ -66,7 +66,7 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
 
 
 def test_backend_setting_offline_keeps_words_local(no_network, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    from facelens.agent.fusion import words_emotion
+    from facelens.agent.affect import words_emotion
     from facelens.tools import config
 
     for how in ("env", "config"):
@@ -85,7 +85,7 @@ def test_transcribe_affect_and_session_questions_offline(no_network, monkeypatch
     from facelens.agent.cli import main
 
     monkeypatch.setenv("FACELENS_BACKEND", "offline")
-    wav = sample_media.write_audio(tmp_path / "call.wav", _speech("No, this is unacceptable. The delivery failed again."))
+    wav = media.write_audio(tmp_path / "call.wav", _speech("No, this is unacceptable. The delivery failed again."))
     assert main(["transcribe", str(wav), "--affect", "--json"]) == 0
     capsys.readouterr()
     sessions.ingest(wav, "call")

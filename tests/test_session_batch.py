@@ -21,7 +21,7 @@ import pytest
 from facelens.agent import session_batch
 from facelens.agent import session_store as store
 from facelens.agent.cli import main
-from facelens.tools import sample_media
+from facelens.eval import media as sample_media
 
 LINES = {"a": ("astronaut", "Hello, thanks for calling today."), "b": ("hopper", "I am really angry about my order."),
          "c": ("astronaut", "Thank you, that is great news.")}

@@ -16,7 +16,7 @@ from facelens.agent import session_store as store
 from facelens.agent import sessions
 from facelens.agent.cli import main
 from facelens.agent.session_store import SessionRecord
-from facelens.tools import sample_media
+from facelens.eval import media
 from facelens.tools.errors import InputError
 
 
@@ -70,7 +70,7 @@ def test_a_killed_ingests_claim_is_taken_over(tmp_path):
 
 
 def test_second_ingest_of_the_same_file_stops_before_the_work(tmp_path, monkeypatch):
-    audio = sample_media.write_audio(tmp_path / "talk.wav", np.zeros(16000 * 2, np.float32))
+    audio = media.write_audio(tmp_path / "talk.wav", np.zeros(16000 * 2, np.float32))
     started, release = threading.Event(), threading.Event()
 
     class SlowTranscriber:  # holds the first ingest in the middle of its work
@@ -149,7 +149,7 @@ sessions.ingest(sys.argv[1], transcriber=Quiet())
 
 
 def test_ingest_killed_mid_commit_leaves_no_half_session(tmp_path, facelens_home):
-    audio = sample_media.write_audio(tmp_path / "talk.wav", np.zeros(16000 * 2, np.float32))
+    audio = media.write_audio(tmp_path / "talk.wav", np.zeros(16000 * 2, np.float32))
     proc = subprocess.run([sys.executable, "-c", KILL_IN_SAVE, str(audio)], env={**os.environ, "FACELENS_HOME": str(facelens_home)},
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr[-2000:]

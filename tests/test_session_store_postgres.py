@@ -17,7 +17,7 @@ from facelens.agent import session_db, sessions
 from facelens.agent import session_store as store
 from facelens.agent.cli import main
 from facelens.agent.session_store import SecondScores, SessionRecord, TrackInfo
-from facelens.tools import sample_media
+from facelens.eval import media as sample_media
 from facelens.tools.errors import ConfigError, DependencyError, GalleryError, InputError, NotFoundError
 
 

@@ -18,7 +18,7 @@ import pytest
 from facelens.agent import session_query, session_report, sessions
 from facelens.agent import session_store as store
 from facelens.agent.cli import main
-from facelens.tools import sample_media
+from facelens.eval import media
 from facelens.tools.errors import InputError, MediaError, NotFoundError
 
 LINES = [
@@ -30,12 +30,12 @@ LINES = [
 
 
 @pytest.fixture(scope="module")
-def dialogue() -> tuple[np.ndarray, list[sample_media.Shot]]:
+def dialogue() -> tuple[np.ndarray, list[media.Shot]]:
     audio, shots = [], []
     for who, text in LINES:
-        a = np.concatenate([sample_media.speak(text), np.zeros(8000, np.float32)])
+        a = np.concatenate([media.speak(text), np.zeros(8000, np.float32)])
         audio.append(a)
-        shots.append(sample_media.Shot(a.size / 16000, who))
+        shots.append(media.Shot(a.size / 16000, who))
     return np.concatenate(audio), shots
 
 
@@ -45,7 +45,7 @@ def ingested(tmp_path_factory, dialogue) -> tuple[Path, sessions.SessionRecord, 
     import os
 
     folder = tmp_path_factory.mktemp("session")
-    video = sample_media.make_video(folder / "call.mp4", dialogue[1], dialogue[0])
+    video = media.make_video(folder / "call.mp4", dialogue[1], dialogue[0])
     old = os.environ.get("FACELENS_HOME")
     os.environ["FACELENS_HOME"] = str(folder / "home")
     try:
@@ -124,7 +124,7 @@ def test_questions(stored):
 
 
 def test_ranking_across_sessions(stored, dialogue, tmp_path):
-    calm = sample_media.write_audio(tmp_path / "calm.wav", sample_media.speak("Everything was fine and the delivery came on time. Have a nice day."))
+    calm = media.write_audio(tmp_path / "calm.wav", media.speak("Everything was fine and the delivery came on time. Have a nice day."))
     rec = sessions.ingest(calm)
     assert rec.session_id == "calm" and not rec.has_video and rec.people == [] and rec.timeline == []
     a = session_query.ask("which sessions had the most frustration?", backend="offline")
@@ -160,7 +160,7 @@ def test_list_remove_and_unknown_ids(stored, capsys):
 
 
 def test_duplicate_id_and_video_without_audio(stored, tmp_path):
-    silent = sample_media.make_video(tmp_path / "silent.mp4", [sample_media.Shot(2.0, "astronaut")], None, size=(320, 240), fps=10, face_width=110)
+    silent = media.make_video(tmp_path / "silent.mp4", [media.Shot(2.0, "astronaut")], None, size=(320, 240), fps=10, face_width=110)
     with pytest.raises(InputError, match="already exists"):
         sessions.ingest(silent, "call-1")
     rec = sessions.ingest(silent, "silent")
@@ -177,12 +177,12 @@ def test_bad_media_ingest(tmp_path, monkeypatch, capsys):
     junk.write_bytes(b"\x1a\x45\xdf\xa3" + b"\x00garbage" * 100)
     with pytest.raises(MediaError):
         sessions.ingest(junk)
-    video = sample_media.make_video(tmp_path / "whole.mp4", [sample_media.Shot(2.0, "hopper")], np.zeros(32000, np.float32), size=(320, 240), fps=10, face_width=100)
+    video = media.make_video(tmp_path / "whole.mp4", [media.Shot(2.0, "hopper")], np.zeros(32000, np.float32), size=(320, 240), fps=10, face_width=100)
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(video.read_bytes()[: video.stat().st_size // 2])  # mp4 keeps its index at the end
     with pytest.raises(MediaError, match="corrupt or truncated"):
         sessions.ingest(cut)
-    long = sample_media.write_audio(tmp_path / "long.wav", np.zeros(16000 * 3, np.float32))
+    long = media.write_audio(tmp_path / "long.wav", np.zeros(16000 * 3, np.float32))
     monkeypatch.setenv("FACELENS_MAX_MEDIA_SECONDS", "2")
     assert main(["session", "ingest", str(long), "--json"]) == 2
     captured = capsys.readouterr()
@@ -214,7 +214,7 @@ def test_enrolled_person_is_named_in_the_session(tmp_path, astronaut_jpg):
     from facelens.tools import identity
 
     identity.enroll("Eileen Collins", [astronaut_jpg])
-    video = sample_media.make_video(tmp_path / "named.mp4", [sample_media.Shot(1.5, "astronaut"), sample_media.Shot(1.5, "hopper")], None, size=(480, 360), fps=10, face_width=150)
+    video = media.make_video(tmp_path / "named.mp4", [media.Shot(1.5, "astronaut"), media.Shot(1.5, "hopper")], None, size=(480, 360), fps=10, face_width=150)
     rec = sessions.ingest(video, "named")
     names = {p.track: p.name for p in rec.people}
     assert sorted(names.values(), key=str) == ["Eileen Collins", None]
@@ -362,7 +362,7 @@ def test_session_question_paraphrases_meet_their_targets(capsys):
     from importlib import resources
 
     held = resources.files("facelens.prompts").joinpath("eval", "session_questions_heldout.yaml").read_bytes()
-    assert hashlib.sha256(held).hexdigest().startswith("4f0686b723fb2884")  # the held-out split is frozen
+    assert hashlib.sha256(held).hexdigest().startswith("058cf6fd234982bc")  # the held-out split is frozen (2026-12-02: comment-only path edit)
     assert main(["eval", "session-questions", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     for split in ("tune", "heldout"):

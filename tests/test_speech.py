@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from facelens.agent.cli import main
-from facelens.tools import media, sample_media, speech
+from facelens.tools import media, speech
+from facelens.eval import media as sample_media
 from facelens.tools.errors import ConfigError, DependencyError, MediaError, ModelError
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."

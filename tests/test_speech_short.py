@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from facelens.agent.cli import main
-from facelens.tools import sample_media, speech, speech_bench
+from facelens.tools import speech
+from facelens.eval import media as sample_media
+from facelens.eval import speech as speech_bench
 from facelens.tools.errors import ConfigError, DependencyError
 
 
@@ -77,7 +79,7 @@ def test_long_clips_keep_the_long_recording_settings(transcriber, monkeypatch):
 
 
 def test_voice_path_uses_the_short_settings(monkeypatch):
-    from facelens.agent import voice
+    from facelens.agent import voice_input
 
     seen = {}
 
@@ -86,7 +88,7 @@ def test_voice_path_uses_the_short_settings(monkeypatch):
             seen.update(kw)
             return speech.Transcript(text="", segments=(), duration=1.0, language="en")
 
-    voice.understand(np.zeros(16000, np.float32), Fake())
+    voice_input.understand(np.zeros(16000, np.float32), Fake())
     assert seen.get("short") is True
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from facelens.agent.cli import main
 from facelens.tools.text_emotion import classify_text
-from facelens.tools.text_emotion_eval import evaluate_text_emotion, scores
+from facelens.eval.text_emotion import evaluate_text_emotion, scores
 
 MELD_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meld" / "dev.csv"
 

@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from facelens.tools.samples import astronaut as astronaut_rgb  # noqa: E402
+from facelens.eval.scenes import astronaut as astronaut_rgb  # noqa: E402
 from tests.conftest import jpeg_bytes  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
@@ -65,11 +65,11 @@ def wav_bytes(audio: np.ndarray, rate: int = 16000) -> bytes:
 
 @functools.lru_cache(maxsize=None)
 def speech(text: str) -> np.ndarray:
-    from facelens.tools import sample_media
+    from facelens.eval import media
     from facelens.tools.errors import DependencyError
 
     try:
-        return np.concatenate([sample_media.speak(text), np.zeros(4000, np.float32)])
+        return np.concatenate([media.speak(text), np.zeros(4000, np.float32)])
     except DependencyError as exc:
         pytest.skip(f"needs espeak-ng to make test speech: {exc}")
 

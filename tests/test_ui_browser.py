@@ -75,7 +75,7 @@ def question_wav(path: Path) -> Path | None:
     """A spoken question for chromium's fake microphone (None without espeak-ng)."""
     import numpy as np
 
-    from facelens.tools import sample_media
+    from facelens.eval import media as sample_media
     from facelens.tools.errors import DependencyError
 
     try:
@@ -130,7 +130,7 @@ def page(browser: tuple[object, bool], app_url: str) -> Iterator[object]:
 def group_photo(path: Path) -> Path:
     from PIL import Image
 
-    from facelens.tools.samples import example_scene
+    from facelens.eval.scenes import example_scene
 
     rgb, placed = example_scene()
     assert len(placed) == 4

@@ -307,7 +307,7 @@ def _est(scores):
 
 
 def test_fusion_lifts_a_rare_emotion_the_vlm_folded_away():
-    from facelens.tools.vlm_fusion import fuse
+    from facelens.tools.vlm_calibration import fuse
 
     clf = _est({"angry": 0.05, "disgust": 0.35, "fear": 0.05, "happy": 0.4, "neutral": 0.05, "sad": 0.05, "surprise": 0.05})
     f = fuse("happy", 0.6, clf)
@@ -319,7 +319,7 @@ def test_fusion_lifts_a_rare_emotion_the_vlm_folded_away():
 
 
 def test_fusion_uses_a_measured_confusion_matrix():
-    from facelens.tools.vlm_fusion import fuse, save_calibration
+    from facelens.tools.vlm_calibration import fuse, save_calibration
 
     confusion = {e: {e: 10} for e in EMOTIONS}
     confusion["fear"] = {"surprise": 9, "fear": 1}  # this VLM calls fear "surprise"
@@ -332,33 +332,13 @@ def test_fusion_uses_a_measured_confusion_matrix():
 
 # --- video context enrichment and the VLM eval -----------------------------------------------------
 
-def test_video_keyframes_and_summaries_interleave(server):
-    from facelens.tools import vlm_video
-
-    frames = [(t * 1.0, np.full((32, 32, 3), t * 10, np.uint8)) for t in range(11)]
-    server.reply("She starts to smile.")
-    b = OpenAIVision("m", base_url=server.url)
-    ctx, images = vlm_video.enrich(frames, backend=b, keyframe_every=5.0, max_frames_per_summary=3)
-    assert [(i.kind, i.t) for i in ctx.items] == [("keyframe", 0.0), ("summary", 1.0), ("keyframe", 5.0), ("summary", 6.0), ("keyframe", 10.0)]
-    assert ctx.items[1].text == "She starts to smile." and sorted(images) == [0, 5, 10]
-    assert sum(p["type"] == "image_url" for p in server.requests[0]["messages"][-1]["content"]) == 3
-    server.reply("At 5 s.")
-    assert vlm_video.ask(ctx, images, "When does she smile?", backend=b).text == "At 5 s."
-    parts = server.requests[0]["messages"][-1]["content"]
-    kinds = [p["type"] if p["type"] == "image_url" else ("between" if "Between" in p["text"] else "text") for p in parts]
-    assert kinds == ["text", "text", "image_url", "between", "text", "image_url", "between", "text", "image_url", "text"]
-    with pytest.raises(InputError, match="time order"):
-        vlm_video.enrich(frames[::-1], backend=b)
-    with pytest.raises(InputError):
-        vlm_video.enrich([], backend=b)
-
-
 def test_eval_zero_vs_k_shot(server, tmp_path, astronaut, hopper):
-    from facelens.tools import samples, vlm_eval
+    from facelens.eval import scenes
+    from facelens.eval import vlm as vlm_eval
 
     for label, name in (("happy", "astronaut"), ("neutral", "hopper")):
         (tmp_path / label).mkdir()
-        Image.fromarray(samples.head(name)).save(tmp_path / label / f"{name}.jpg")
+        Image.fromarray(scenes.head(name)).save(tmp_path / label / f"{name}.jpg")
     (tmp_path / "contempt").mkdir()  # not a known label: skipped with a warning
     server.reply(GOOD)  # always "happy"
     r = vlm_eval.evaluate_vlm(tmp_path, shots=1, backend=OpenAIVision("m", base_url=server.url))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facelens.tools import sample_media, voice
+from facelens.tools import prosody as voice
+from facelens.eval import media
 
 TEXT = "I would like to ask about my order from last week, it has not arrived yet."
 N_WORDS = len(TEXT.split())
@@ -13,13 +14,13 @@ N_WORDS = len(TEXT.split())
 
 @pytest.fixture(scope="module")
 def normal() -> voice.VoiceFeatures:
-    return voice.measure(sample_media.speak(TEXT), words=N_WORDS)
+    return voice.measure(media.speak(TEXT), words=N_WORDS)
 
 
 def cues(normal, **espeak) -> list[str]:
     ssml = "range" in espeak
     text = f'<speak><prosody range="{espeak.pop("range")}">{TEXT}</prosody></speak>' if ssml else TEXT
-    f = voice.measure(sample_media.speak(text, ssml=ssml, **espeak), words=N_WORDS)
+    f = voice.measure(media.speak(text, ssml=ssml, **espeak), words=N_WORDS)
     return voice.cues_from(f, baseline=normal).cues
 
 
@@ -46,12 +47,12 @@ def test_cues_relative_to_baseline(normal, espeak, expected):
 
 
 def test_absolute_cues_and_baseline_of_history(normal):
-    loud = voice.measure(sample_media.speak(TEXT, amplitude=200), words=N_WORDS)
+    loud = voice.measure(media.speak(TEXT, amplitude=200), words=N_WORDS)
     assert "raised voice" in voice.cues_from(loud).cues  # no baseline: absolute level
     assert voice.baseline_of([]) is None
     base = voice.baseline_of([normal, normal, loud])
     assert base is not None and base.loudness_dbfs == pytest.approx(normal.loudness_dbfs)
-    res = voice.analyze_voice(sample_media.speak(TEXT, amplitude=200), words=N_WORDS, history=[normal, normal])
+    res = voice.analyze_voice(media.speak(TEXT, amplitude=200), words=N_WORDS, history=[normal, normal])
     assert res.baseline and "raised voice" in res.cues and res.arousal > 0
 
 
@@ -70,7 +71,7 @@ def test_silence_and_empty_input():
     assert voice.cues_from(f).describe() == "no voice"
 
 
-# --- microphone input (agent/voice.py): end-pointing on real speech, clear errors without a device ---
+# --- microphone input (agent/voice_input.py): end-pointing on real speech, clear errors without a device ---
 
 
 def _chunks(audio: np.ndarray, size: int = 480) -> list[np.ndarray]:
@@ -78,11 +79,11 @@ def _chunks(audio: np.ndarray, size: int = 480) -> list[np.ndarray]:
 
 
 def test_endpointing_cuts_one_utterance():
-    from facelens.agent import voice as mic
+    from facelens.agent import voice_input as mic
 
-    speech = sample_media.speak("Who looks happiest in this photo?")
+    speech = media.speak("Who looks happiest in this photo?")
     noise = (np.random.default_rng(1).standard_normal(16000) * 0.001).astype(np.float32)
-    later = sample_media.speak("This second sentence must not be included.")
+    later = media.speak("This second sentence must not be included.")
     stream = np.concatenate([noise, speech, np.zeros(16000, np.float32), later])
     cut = mic.endpoint(_chunks(stream), silence_ms=800)
     assert speech.size / 16000 - 0.2 < cut.size / 16000 < speech.size / 16000 + 1.4
@@ -90,10 +91,10 @@ def test_endpointing_cuts_one_utterance():
 
 
 def test_understand_and_adaptive_reply():
-    from facelens.agent import voice as mic
+    from facelens.agent import voice_input as mic
 
-    audio = sample_media.speak("This photo app is useless and I am furious!", amplitude=200)
-    utt = mic.understand(audio, history=[voice.measure(sample_media.speak(TEXT), words=N_WORDS)])
+    audio = media.speak("This photo app is useless and I am furious!", amplitude=200)
+    utt = mic.understand(audio, history=[voice.measure(media.speak(TEXT), words=N_WORDS)])
     assert "useless" in utt.text.lower() and utt.affect.label == "angry"
     assert "raised voice" in utt.cues.cues and utt.affect.tone == "de-escalate"
     said: list[str] = []
@@ -111,7 +112,7 @@ def test_understand_and_adaptive_reply():
 def test_microphone_errors_are_clear(monkeypatch):
     import sys
 
-    from facelens.agent import voice as mic
+    from facelens.agent import voice_input as mic
     from facelens.tools.errors import DependencyError, FacelensError, InputError
 
     with pytest.raises(InputError, match="Unknown recording mode"):

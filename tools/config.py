@@ -113,3 +113,32 @@ def text_backend() -> str:
     if chosen:
         return "openai" if chosen == "openai" else "offline"
     return "openai" if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL") else "offline"
+
+
+IDENTITY_STORES = ("faiss", "milvus")
+
+
+def identity_store() -> str:
+    """Where the identity gallery's vectors live: ``faiss`` (default: one file under FACELENS_HOME) or
+    ``milvus`` (Milvus Lite or a Milvus server, see :func:`milvus_uri`). FACELENS_IDENTITY_STORE, else
+    ``identity_store`` in FACELENS_HOME/config.yaml."""
+    raw = os.environ.get("FACELENS_IDENTITY_STORE") or settings().get("identity_store") or "faiss"
+    value = str(raw).strip().lower()
+    if value not in IDENTITY_STORES:
+        raise ConfigError(f"Unknown identity store '{raw}'.", hint=f"Set FACELENS_IDENTITY_STORE to one of: {', '.join(IDENTITY_STORES)}.")
+    return value
+
+
+def milvus_uri() -> str:
+    """The Milvus the gallery uses when the identity store is ``milvus``: FACELENS_MILVUS_URI, else
+    ``milvus_uri`` in config.yaml, else a Milvus Lite file FACELENS_HOME/gallery/milvus.db. A server is
+    ``http://host:19530`` (standalone or a cluster's proxy)."""
+    raw = os.environ.get("FACELENS_MILVUS_URI") or settings().get("milvus_uri")
+    return str(raw).strip() if raw else str(subdir("gallery") / "milvus.db")
+
+
+def milvus_token() -> str | None:
+    """The Milvus server's token ("user:password" or an API key): FACELENS_MILVUS_TOKEN, else
+    ``milvus_token`` in config.yaml; None for Milvus Lite or a server without authentication."""
+    raw = os.environ.get("FACELENS_MILVUS_TOKEN") or settings().get("milvus_token")
+    return str(raw) if raw else None

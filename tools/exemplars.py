@@ -29,7 +29,7 @@ from facelens.tools.atomic import Generations, remove_files, stale_temps, write_
 from facelens.tools.errors import GalleryError, InputError, NoFaceError, NotFoundError
 from facelens.tools.images import LoadedImage, load_image
 from facelens.tools.schema import EMOTIONS, Result
-from facelens.tools.vlm_backends import person_crop, prompt_file, render
+from facelens.tools.vlm_backends import person_crop, render
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,9 @@ def _check_label(label: str) -> str:
 
 
 def _definitions() -> dict:
-    return prompt_file("exemplars.yaml")
+    from facelens import prompts
+
+    return prompts.load("exemplars")
 
 
 @dataclass(frozen=True)
@@ -326,5 +328,5 @@ class ExemplarStore:
 
     def answer(self, ex: Exemplar) -> str:
         """The JSON answer turn the VLM sees after an exemplar image."""
-        expression = ex.note or render("default_expression", file="exemplars.yaml", label=ex.label)
+        expression = ex.note or render("default_expression", file="exemplars", label=ex.label)
         return json.dumps({"expression": expression, "emotion": ex.label, "confidence": 1.0, "compound_emotions": ex.compound_emotions})

@@ -183,14 +183,13 @@ def detector_in_use(detector: str = DEFAULT_DETECTOR) -> str:
 
 
 def _ensure_plugins() -> None:
-    # optional detector modules register themselves on import; absent extras are fine
+    # the BlazeFace and fused detectors register themselves on import. Their modules need only numpy
+    # and facelens (mediapipe's model files are looked up when a detector first runs, with a clear
+    # DependencyError), so an import error here is a bug and must surface, never hide a detector
     import importlib
 
     for mod in ("facelens.tools.blazeface", "facelens.tools.detector_fusion"):
-        try:
-            importlib.import_module(mod)
-        except ImportError:
-            pass
+        importlib.import_module(mod)
 
 
 def _check_rgb(rgb: np.ndarray) -> None:

@@ -56,10 +56,17 @@ def _dlib():
     return dlib
 
 
-@lru_cache(maxsize=None)
+_per_thread = threading.local()
+
+
 def hog_detector():
-    """dlib's HOG + linear SVM frontal face detector."""
-    return _dlib().get_frontal_face_detector()
+    """dlib's HOG + linear SVM frontal face detector, one per thread: dlib's scanner keeps working
+    state in the object, so two threads running one instance corrupt the heap (seen with
+    ``facelens serve`` running two requests at once). Building one takes about a millisecond."""
+    det = getattr(_per_thread, "hog", None)
+    if det is None:
+        det = _per_thread.hog = _dlib().get_frontal_face_detector()
+    return det
 
 
 @lru_cache(maxsize=None)

@@ -104,7 +104,7 @@ def analyze_image(
         detector: detector name (see ``facelens.tools.faces.available_detectors()``).
         identify: look faces up in the identity gallery.
         use_cache: reuse results computed earlier for the same image bytes and detector.
-        gallery: a ``facelens.tools.identity.Gallery`` (default: the one under FACELENS_HOME).
+        gallery: an identity store (``facelens.tools.identity_store``; default: the configured one).
 
     Returns:
         SceneAnalysis with faces numbered 1..N from left to right.

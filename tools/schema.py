@@ -11,6 +11,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+#: how each emotion label reads after "looks" in answers (appearance, never a claim about feelings)
+EMOTION_ADJECTIVES: dict[str, str] = {
+    "angry": "angry", "disgust": "disgusted", "fear": "afraid", "happy": "happy",
+    "neutral": "neutral", "sad": "sad", "surprise": "surprised",
+}
 AGE_GROUPS: tuple[str, ...] = ("0-9", "10-19", "20-39", "40-59", "60+")
 
 

@@ -11,7 +11,7 @@ the order of :func:`facelens.tools.vlm_backends.candidates` (an allowed cloud mo
 VLM on a GPU), optionally after the k nearest few-shot exemplars. The reply must be the JSON the
 prompt asks for; it is validated with pydantic, retried once with a corrective prompt, and reported
 as ``status="malformed"`` if the retry fails too. The VLM's label is fused with the local emotion
-classifier (long-tail correction, :mod:`facelens.tools.vlm_fusion`). With no VLM the result comes
+classifier (long-tail correction, :mod:`facelens.tools.vlm_calibration`). With no VLM the result comes
 from the classifier alone, and ``backend`` says so.
 """
 
@@ -31,7 +31,7 @@ from facelens.tools.errors import BackendError, ConfigError, InputError, ModelEr
 from facelens.tools.images import LoadedImage, load_image
 from facelens.tools.schema import EMOTIONS, EmotionEstimate, Result, SceneAnalysis
 from facelens.tools.vlm_backends import Turn, VLMBackend, candidates, person_crop, render, turn
-from facelens.tools.vlm_fusion import FusedEmotion, fuse
+from facelens.tools.vlm_calibration import FusedEmotion, fuse
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ resumable, ~0.08 s per image: 16 minutes for all 11,500 images)::
         --cache /work/runs/attributes
 
 Steps:
-1. embed every image exactly as ``facelens eval attributes`` does (``eval_models.largest_face``):
+1. embed every image exactly as ``facelens eval attributes`` does (``facelens.eval.models.largest_face``):
    the 200x200 aligned crop is padded with a 25% margin (black, then replicated edges if HOG finds
    nothing: HOG misses faces that touch the border), detected with dlib HOG (dlib's CNN detector for
    HOG's misses), landmarked (68 points) and embedded; images without a detection are skipped and counted.
@@ -50,7 +50,7 @@ def read_labels(folder: Path) -> list[tuple[str, float, str]]:
 
 def embed_folder(folder: Path, cache: Path, limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Embeddings (N x 128), ages, gender indices of the images where a face was found (cached)."""
-    from facelens.tools.model_eval import largest_face
+    from facelens.eval.models import largest_face
     from facelens.tools.images import load_image
 
     rows = read_labels(folder)[:limit]

@@ -146,9 +146,9 @@ def detectors() -> list[str]:
 
 def gallery() -> Any:
     """The identity gallery under FACELENS_HOME with the session's threshold (cheap: reads on use)."""
-    from facelens.tools.identity import Gallery
+    from facelens.tools.identity_store import open_gallery
 
-    return Gallery(threshold=get_settings().identity_threshold)
+    return open_gallery(threshold=get_settings().identity_threshold)
 
 
 class UploadFolder:

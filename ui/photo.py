@@ -46,9 +46,9 @@ def annotate(rgb: np.ndarray, scene: Any) -> np.ndarray:
 
 
 def emotion_word(label: str) -> str:
-    from facelens.agent.answers import EMOTION_WORDS
+    from facelens.tools.schema import EMOTION_ADJECTIVES
 
-    return EMOTION_WORDS.get(label, label)
+    return EMOTION_ADJECTIVES.get(label, label)
 
 
 # --- widgets ----------------------------------------------------------------------------------

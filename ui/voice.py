@@ -2,7 +2,7 @@
 
 The recording is transcribed offline (faster-whisper tiny.en), the voice is measured relative to the
 speaker's earlier turns, the words are read for emotion, and, when a photo is open on the Photo page,
-its largest face adds the face channel: :func:`facelens.agent.voice.understand`, as ``facelens chat
+its largest face adds the face channel: :func:`facelens.agent.voice_input.understand`, as ``facelens chat
 --voice`` does, which fuses the three and flags disagreements. The question itself goes to the Photo page's assistant, so it is answered the same way
 as a typed one.
 """
@@ -81,10 +81,10 @@ def _face_cue() -> tuple[Any, str | None]:
 def handle(name: str, data: bytes) -> dict:
     """Transcribe one recorded question, read its cues, fuse them, and answer it.
 
-    The same steps as ``facelens chat --voice`` (:func:`facelens.agent.voice.understand`), and the
-    answer opens in the tone the fused affect suggests (:func:`facelens.agent.voice.tone_opener`).
+    The same steps as ``facelens chat --voice`` (:func:`facelens.agent.voice_input.understand`), and the
+    answer opens in the tone the fused affect suggests (:func:`facelens.agent.voice_input.tone_opener`).
     """
-    from facelens.agent.voice import tone_opener, understand
+    from facelens.agent.voice_input import tone_opener, understand
     from facelens.tools import media
 
     path = common.save_upload(name, data)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from facelens.agent.planner import PlanState
-from facelens.agent.tools import ToolBox
+from facelens.agent.toolbox import ToolBox
 
 FACE_MENTION_RE = re.compile(r"\bface\s*#?\s*(\d{1,3})\b", re.I)
 
@@ -54,7 +54,7 @@ def speaker_line(convo: Conversation) -> str:
     affect = convo.speaker
     if affect is None:
         return ""
-    from facelens.agent import prompts
+    from facelens import prompts
 
     return prompts.render(
         "assistant", "speaker", label=affect.label, confidence=affect.confidence,

@@ -6,7 +6,7 @@ from typing import Callable
 
 from facelens.agent import planner
 from facelens.agent.backends.base import BackendReply, Conversation
-from facelens.agent.tools import ToolBox
+from facelens.agent.toolbox import ToolBox
 
 
 class OfflineBackend:

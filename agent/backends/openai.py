@@ -13,9 +13,9 @@ import logging
 import os
 from typing import Any, Callable
 
-from facelens.agent import prompts
+from facelens import prompts
 from facelens.agent.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
-from facelens.agent.tools import ToolBox, scene_facts
+from facelens.agent.toolbox import ToolBox, scene_facts
 from facelens.tools.errors import BackendError, ConfigError, missing_dependency
 
 log = logging.getLogger(__name__)

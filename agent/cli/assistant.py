@@ -116,7 +116,7 @@ def input_source(args: argparse.Namespace, backend_name: str = "offline") -> Cal
     """Where chat utterances come from: the terminal, or with ``--voice`` the microphone. The spoken
     words go to an LLM for their emotion only when the chat's own backend is that LLM."""
     if getattr(args, "voice", None):
-        from facelens.agent.voice import VoiceInput, affect_printer
+        from facelens.agent.voice_input import VoiceInput, affect_printer
 
         words = "openai" if backend_name.startswith("openai") else "offline"
         return VoiceInput(args.voice, on_affect=affect_printer(as_json=args.json), words_backend=words)
@@ -132,7 +132,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     source = input_source(args, assistant.backend.name)
     if getattr(args, "voice", None) and assistant.backend.name == "offline":
         # the planner's replies get a tone opener; an LLM gets the fused estimate in its prompt
-        from facelens.agent.voice import adaptive_writer
+        from facelens.agent.voice_input import adaptive_writer
 
         chat_loop(assistant, source, adaptive_writer(source, print))
         return 0

@@ -20,7 +20,7 @@ from facelens.agent.cli.photo import add_detector_option
 
 log = logging.getLogger(__name__)
 
-BENCH_MODULES: list[str] = ["bench_media", "bench_speech"]
+BENCH_MODULES: list[str] = ["bench_media", "bench_speech", "bench_serve"]
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -59,15 +59,16 @@ def bench_analyze(image: str, repeat: int = 10, detector: str | None = None) -> 
     return out
 
 
-def bench_identity(size: int, queries: int = 1000, noise: float = 0.03, seed: int = 0) -> dict:
+def bench_identity(size: int, queries: int = 1000, noise: float = 0.03, seed: int = 0, store: str = "faiss") -> dict:
     """Gallery search at scale on synthetic unit vectors, against a numpy brute-force baseline.
 
     Queries are enrolled vectors plus Gaussian noise (sigma ``noise`` per dimension, about 0.34 in
-    norm, like a new photo of an enrolled person), re-normalised.
+    norm, like a new photo of an enrolled person), re-normalised. With ``store="milvus"`` the same
+    vectors and queries are also measured on Milvus (result under "milvus").
     """
     import faiss
 
-    from facelens.tools.identity import build_index
+    from facelens.tools.identity import build_index, search_index
 
     rng = np.random.default_rng(seed)
     print(f"generating {size:,} unit vectors", file=sys.stderr)
@@ -87,10 +88,10 @@ def bench_identity(size: int, queries: int = 1000, noise: float = 0.03, seed: in
     _, truth = exact.search(q, 1)
 
     lat, found = [], []
-    index.search(q[:1], 1)  # warm
+    search_index(index, q[:1], 1)  # warm
     for i in range(queries):
         t = time.perf_counter()
-        _, idx = index.search(q[i : i + 1], 1)
+        _, idx = search_index(index, q[i : i + 1], 1)
         lat.append((time.perf_counter() - t) * 1000)
         found.append(idx[0, 0])
     recall = float(np.mean(np.asarray(found) == truth[:, 0]))
@@ -104,6 +105,11 @@ def bench_identity(size: int, queries: int = 1000, noise: float = 0.03, seed: in
         brute.append((time.perf_counter() - t) * 1000)
     index_bytes = int(faiss.serialize_index(index).size)
     p50 = float(np.median(lat))
+    extra = {}
+    if store == "milvus":
+        from facelens.agent.cli.bench_identity_store import bench_milvus
+
+        extra["milvus"] = bench_milvus(gallery, q, truth[:, 0])
     return {
         "size": size,
         "index": type(index).__name__,
@@ -116,6 +122,7 @@ def bench_identity(size: int, queries: int = 1000, noise: float = 0.03, seed: in
         "speedup_vs_brute_force": round(float(np.median(brute)) / p50, 1) if p50 > 0 else None,
         "queries": queries,
         "query_noise_sigma": noise,
+        **extra,
     }
 
 
@@ -133,7 +140,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_identity(args: argparse.Namespace) -> int:
-    res = bench_identity(args.size, args.queries)
+    res = bench_identity(args.size, args.queries, store=args.store)
     if args.json:
         print_json(res)
     else:
@@ -142,6 +149,10 @@ def cmd_identity(args: argparse.Namespace) -> int:
             f"recall@1 {res['recall_at_1']:.3f}, {res['bytes_per_identity']:.0f} B/identity, "
             f"brute force {res['brute_force_ms']['p50']:.1f} ms ({res['speedup_vs_brute_force']}x)"
         )
+        if "milvus" in res:
+            m = res["milvus"]
+            print(f"{res['size']:,} identities, {m['store']} ({m['index']}): p50 {m['query_ms']['p50']:.3f} ms, p95 {m['query_ms']['p95']:.3f} ms, "
+                  f"recall@1 {m['recall_at_1']:.3f}, insert {m['insert_s']:.1f} s")
     return 0
 
 
@@ -164,6 +175,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("identity", help="gallery search latency and recall at scale (synthetic vectors)")
     p.add_argument("--size", type=int, default=1_000_000)
     p.add_argument("--queries", type=int, default=1000)
+    p.add_argument("--store", choices=["faiss", "milvus"], default="faiss",
+                   help="milvus: measure Milvus too (a temporary Milvus Lite file, or FACELENS_MILVUS_URI's server), beside FAISS")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_identity)
 

@@ -42,7 +42,7 @@ SCRIPT = [
 
 
 def _speech(seconds: float) -> np.ndarray:
-    from facelens.tools import sample_media
+    from facelens.eval import media as sample_media
 
     lines = [np.concatenate([sample_media.speak(t), np.zeros(8000, np.float32)]) for t in SCRIPT]
     out, n = [], 0
@@ -62,7 +62,7 @@ def _cpu() -> float:
 
 def bench_transcribe(files: list[str], model: str | None = None, beam_size: int = 5, seconds: float = 30.0) -> dict:
     """Real-time factor (transcription seconds / audio seconds) with a warm model."""
-    from facelens.tools import sample_media
+    from facelens.eval import media as sample_media
     from facelens.tools.speech import Transcriber
 
     t0 = time.perf_counter()
@@ -89,7 +89,8 @@ def bench_ingest(file: str | None, seconds: float = 60.0, fps: float = 2.0) -> d
     import os
 
     from facelens.agent import sessions
-    from facelens.tools import media, sample_media
+    from facelens.tools import media
+    from facelens.eval import media as sample_media
     from facelens.tools.speech import Transcriber
 
     with tempfile.TemporaryDirectory() as tmp:

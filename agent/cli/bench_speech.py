@@ -1,6 +1,6 @@
 """``facelens bench transcribe-short``: word accuracy on short spoken questions and digits (espeak-ng,
 16 and 8 kHz), before (long-recording settings) and after (the short-question settings).
-The logic is in :mod:`facelens.tools.speech_bench`."""
+The logic is in :mod:`facelens.eval.speech`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from facelens.agent.cli import print_json
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    from facelens.tools import speech_bench
+    from facelens.eval import speech
 
     splits = tuple(args.split) if args.split else ("tune", "heldout")
-    out = speech_bench.run(splits, model=args.model)
+    out = speech.run(splits, model=args.model)
     if args.json:
         print_json(out)
         return 0

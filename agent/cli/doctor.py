@@ -132,9 +132,9 @@ def _media() -> str:
 
 
 def _microphone() -> str:
-    from facelens.agent import voice
+    from facelens.agent import voice_input
 
-    devices = voice.input_devices()
+    devices = voice_input.input_devices()
     if not devices:
         from facelens.tools.errors import DependencyError
 
@@ -169,14 +169,14 @@ def _llm() -> str:
 def _local_state() -> str:
     from facelens.agent import session_store
     from facelens.tools import config
-    from facelens.tools.identity import Gallery
+    from facelens.tools.identity_store import open_gallery
 
     home = config.home()
-    gallery = Gallery()
+    gallery = open_gallery()
     people = len(gallery.people())
     cache = sum(1 for p in (home / "cache").glob("*") if p.is_file()) if (home / "cache").is_dir() else 0
     sessions = len(session_store.ids())
-    return f"gallery: {len(gallery)} embedding(s) of {people} person(s); {cache} cached analysis file(s); {sessions} session(s)"
+    return f"gallery: {len(gallery)} embedding(s) of {people} person(s) in the {gallery.describe()}; {cache} cached analysis file(s); {sessions} session(s)"
 
 
 def _stores() -> str:
@@ -184,11 +184,11 @@ def _stores() -> str:
     from facelens.agent import session_store
     from facelens.tools.atomic import DamagedError
     from facelens.tools.exemplars import ExemplarStore
-    from facelens.tools.identity import Gallery
+    from facelens.tools.identity_store import open_gallery
 
     problems = []
     for what, status, fix in (
-        ("gallery", Gallery().status, "facelens gallery repair"),
+        ("gallery", open_gallery().status, "facelens gallery repair"),
         ("exemplars", ExemplarStore(builtins=False).status, "facelens exemplars repair"),
         ("sessions", session_store.integrity, session_store.repair_hint()),
     ):

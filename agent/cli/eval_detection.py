@@ -8,7 +8,7 @@ from facelens.agent.cli import print_json
 
 
 def cmd_detection(args: argparse.Namespace) -> int:
-    from facelens.tools.detection_eval import evaluate
+    from facelens.eval.detection import evaluate
 
     rep = evaluate(args.folder, args.detector, iou=args.iou, limit=args.limit)
     if args.json:

@@ -9,7 +9,7 @@ from facelens.agent.cli.photo import add_detector_option
 
 
 def cmd_identity(args: argparse.Namespace) -> int:
-    from facelens.tools.identity_eval import evaluate
+    from facelens.eval.identity import evaluate
 
     res = evaluate(args.folder, far_target=args.far, detector=args.detector)
     if args.json:

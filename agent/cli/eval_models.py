@@ -1,6 +1,6 @@
 """``facelens eval emotion DIR`` and ``facelens eval attributes DIR``: parsing and printing.
 
-The evaluations themselves live in :mod:`facelens.tools.model_eval` (re-exported here).
+The evaluations themselves live in :mod:`facelens.eval.models`.
 """
 
 from __future__ import annotations
@@ -10,16 +10,11 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from facelens.tools.model_eval import (  # noqa: F401 - re-exported for existing callers
-    EMOTION_ALIASES,
-    NO_FACE,
-    PAD,
+from facelens.eval.models import (
     AttributeEvaluation,
-    ClassMetrics,
     EmotionEvaluation,
     evaluate_attributes,
     evaluate_emotion,
-    largest_face,
 )
 
 
@@ -53,7 +48,7 @@ def _attr_summary(r: AttributeEvaluation) -> str:
 
 
 def _run_emotion(args: argparse.Namespace) -> int:
-    if getattr(args, "vlm", False):  # VLM zero-shot vs k-shot: facelens.tools.vlm_eval (issue 5)
+    if getattr(args, "vlm", False):  # VLM zero-shot vs k-shot: facelens.eval.vlm (issue 5)
         from facelens.agent.cli.exemplars import cmd_eval_vlm
 
         return cmd_eval_vlm(args)

@@ -1,6 +1,6 @@
 """``facelens eval planner``: how well the offline planner understands and answers questions.
 
-By default: the paraphrase evaluation (agent/question_eval.py) on generated scenes, the tune and the
+By default: the paraphrase evaluation (eval/questions.py) on generated scenes, the tune and the
 held-out split reported separately: intent accuracy, slot accuracy, answers consistent with the
 tools, yes/no form and wrong-person answers. ``--composed`` runs the older evaluation on real
 composed photos (detection included) instead.
@@ -35,7 +35,7 @@ def cmd_planner(args: argparse.Namespace) -> int:
         raise InputError("--scenes must be between 1 and 200.")
     if args.composed:
         return _composed(args)
-    from facelens.agent.question_eval import evaluate_planner
+    from facelens.eval.questions import evaluate_planner
 
     result = evaluate_planner(args.split, quick=args.quick, scenes=args.scenes, seed=args.seed)
     if args.json:
@@ -62,7 +62,7 @@ def cmd_planner(args: argparse.Namespace) -> int:
 
 
 def _composed(args: argparse.Namespace) -> int:
-    from facelens.agent.planner_eval import evaluate
+    from facelens.eval.planner import evaluate
 
     n = args.scenes or 12
     result = evaluate(n, args.seed, progress=None if args.json else lambda m: print(m, file=sys.stderr))

@@ -8,7 +8,7 @@ from facelens.agent.cli import print_json
 
 
 def cmd_session_questions(args: argparse.Namespace) -> int:
-    from facelens.agent.session_question_eval import SPLITS, evaluate
+    from facelens.eval.session_questions import SPLITS, evaluate
 
     splits = SPLITS if args.split == "both" else (args.split,)
     results = {s: evaluate(s) for s in splits}

@@ -25,7 +25,7 @@ def _rows(res) -> list[str]:
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    from facelens.tools.eval_suite import DEFAULT_DATA, run_suite
+    from facelens.eval.suite import DEFAULT_DATA, run_suite
 
     data = args.data or DEFAULT_DATA
     if not args.json:

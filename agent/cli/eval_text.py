@@ -10,7 +10,7 @@ from facelens.agent.cli import print_json
 
 
 def cmd_text_emotion(args: argparse.Namespace) -> int:
-    from facelens.tools.text_emotion_eval import evaluate_text_emotion
+    from facelens.eval.text_emotion import evaluate_text_emotion
 
     r = evaluate_text_emotion(args.csv, model=args.model)
     if args.json:

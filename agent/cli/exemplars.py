@@ -115,7 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_eval_vlm(args: argparse.Namespace) -> int:
     """``facelens eval emotion DIR --vlm [--shots K] [--limit N]``: zero-shot vs k-shot VLM accuracy."""
-    from facelens.tools.vlm_eval import evaluate_vlm, summary
+    from facelens.eval.vlm import evaluate_vlm, summary
 
     r = evaluate_vlm(args.dir, shots=args.shots, limit_per_class=args.limit, crops=getattr(args, "crops", False))
     if args.json:

@@ -13,9 +13,11 @@ CONSENT = "Enrol only people who agreed to it. Face embeddings are biometric dat
 
 def cmd_enroll(args: argparse.Namespace) -> int:
     from facelens.tools import identity
+    from facelens.tools.identity_store import open_gallery
 
-    existing = identity.Gallery().canonical(identity.check_name(args.name))
-    done = identity.enroll(args.name, args.images, face=args.face, detector=args.detector)
+    gallery = open_gallery()
+    existing = gallery.canonical(identity.check_name(args.name))
+    done = identity.enroll(args.name, args.images, face=args.face, detector=args.detector, gallery=gallery)
     if args.json:
         print_json([e.to_dict() for e in done])
     elif existing is not None:
@@ -27,29 +29,20 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
+    from facelens.agent.api import Identified, identify
     from facelens.tools import faces
     from facelens.tools.errors import FacelensError
-    from facelens.tools.identity import Gallery
-    from facelens.tools.scene import analyze_image
+    from facelens.tools.identity_store import open_gallery
 
-    gallery = Gallery()  # loaded once for all images
+    gallery = open_gallery()  # opened once for all images
     results, failed = [], 0
     for path in args.images:
         try:
-            scene = analyze_image(path, detector=args.detector or faces.DEFAULT_DETECTOR, gallery=gallery)
+            found = identify(path, label=path, detector=args.detector or faces.DEFAULT_DETECTOR, gallery=gallery)
         except FacelensError as exc:  # one bad image must not lose the others' results
             failed += 1
-            results.append({"image": path, "error": str(exc), "faces": []})
-            continue
-        results.append(
-            {
-                "image": path,
-                "faces": [
-                    {"box": list(f.box), "identity": f.identity.model_dump() if f.identity else None}
-                    for f in scene.faces
-                ],
-            }
-        )
+            found = Identified(path, error=str(exc))
+        results.append(found.to_dict())
     if args.json:
         print_json(results)
     else:
@@ -68,9 +61,9 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from facelens.tools.identity import Gallery
+    from facelens.tools.identity_store import open_gallery
 
-    gallery = Gallery()
+    gallery = open_gallery()
     people = gallery.people()
     if gallery.damaged:
         print(f"facelens: warning: the gallery file is damaged ({gallery.damaged}); listing its last good generation. "
@@ -98,9 +91,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_repair(args: argparse.Namespace) -> int:
     from facelens.tools.exemplars import ExemplarStore
-    from facelens.tools.identity import Gallery
+    from facelens.tools.identity_store import open_gallery
 
-    messages = [Gallery().repair(), ExemplarStore(builtins=False).repair()]
+    messages = [open_gallery().repair(), ExemplarStore(builtins=False).repair()]
     if args.json:
         print_json({"done": messages})
     else:
@@ -111,9 +104,10 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from facelens.tools import identity
     from facelens.tools.errors import FacelensError
+    from facelens.tools.identity_store import open_gallery
 
     groups = identity.import_folder(args.folder)
-    gallery = identity.Gallery()
+    gallery = open_gallery()
     summary = {"enrolled": {}, "skipped": []}
     total = sum(len(v) for v in groups.values())
     done = 0
@@ -138,6 +132,20 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from facelens.tools.identity_store import migrate
+
+    done = migrate(args.to, keep_source=args.keep_source)
+    if args.json:
+        print_json(done.to_dict())
+    else:
+        left = "kept (--keep-source)" if not done.source_cleared else "emptied"
+        print(f"Moved {done.people} {'person' if done.people == 1 else 'people'} ({done.embeddings} embedding(s)) from the {done.source_location} to the {done.target_location}; "
+              f"read back and verified: same names, sources, times and vectors. The {done.source} gallery was {left}.\n"
+              f"Use it with: FACELENS_IDENTITY_STORE={done.target} (or identity_store: {done.target} in config.yaml).")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("enroll", help="add a person to the local identity gallery")
     p.add_argument("name")
@@ -153,7 +161,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_detector_option(p)
     p.set_defaults(handler=cmd_identify)
 
-    g = sub.add_parser("gallery", help="list, remove or import people in the gallery")
+    g = sub.add_parser("gallery", help="list, remove, import or migrate people in the gallery")
     gsub = g.add_subparsers(dest="gallery_command", metavar="ACTION")
     g.set_defaults(handler=lambda a: g.print_help() or 0)
     p = gsub.add_parser("list", help="who is enrolled")
@@ -166,6 +174,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = gsub.add_parser("repair", help="restore the last good generation of a damaged gallery (and exemplar store)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_repair)
+    p = gsub.add_parser("migrate", help="move the gallery between the FAISS file and Milvus, without loss")
+    p.add_argument("--to", required=True, choices=["milvus", "faiss"], help="the store to move the gallery into (it must be empty)")
+    p.add_argument("--keep-source", action="store_true", help="keep a copy in the old store (default: emptied once the copy is verified)")
+    p.add_argument("--json", action="store_true", help='print {"source", "target", "people", "embeddings", "verified", "source_cleared", ...}')
+    p.set_defaults(handler=cmd_migrate)
     p = gsub.add_parser("import", help="enrol a folder: one sub-folder per person, or First_Last_0001.jpg files")
     p.add_argument("folder")
     p.add_argument("--json", action="store_true")

@@ -10,10 +10,11 @@ from facelens.agent.cli import print_json
 
 def cmd_list(args: argparse.Namespace) -> int:
     from facelens.agent import session_store as store
+    from facelens.agent.api import session_listing
 
     recs = store.load_all()
     if args.json:
-        print_json([{"session_id": r.session_id, "source": r.source, "created": r.created, "duration": r.duration, "utterances": len(r.transcript), "people": len(r.people)} for r in recs])
+        print_json([session_listing(r) for r in recs])
         return 0
     if not recs:
         print("No sessions yet. Ingest one with: facelens session ingest FILE")

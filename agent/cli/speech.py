@@ -15,9 +15,9 @@ def _affect(transcript, audio) -> list:
     and the fused estimate."""
     from pydantic import BaseModel
 
-    from facelens.agent.fusion import AffectEstimate, fuse, words_emotion
+    from facelens.agent.affect import AffectEstimate, fuse, words_emotion
     from facelens.agent.sessions import _utterances
-    from facelens.tools import voice
+    from facelens.tools import prosody
 
     class Turn(BaseModel):
         start: float
@@ -26,9 +26,9 @@ def _affect(transcript, audio) -> list:
         affect: AffectEstimate
 
     spans = _utterances(transcript)
-    feats = [voice.measure(audio[int(a * media.SAMPLE_RATE) : int(b * media.SAMPLE_RATE)], words=len(x.split())) for a, b, x in spans]
-    base = voice.baseline_of(feats) if len(feats) >= 3 else None
-    return [Turn(start=a, end=b, text=x, affect=fuse(voice=voice.cues_from(f, base), words=words_emotion(x))) for (a, b, x), f in zip(spans, feats)]
+    feats = [prosody.measure(audio[int(a * media.SAMPLE_RATE) : int(b * media.SAMPLE_RATE)], words=len(x.split())) for a, b, x in spans]
+    base = prosody.baseline_of(feats) if len(feats) >= 3 else None
+    return [Turn(start=a, end=b, text=x, affect=fuse(voice=prosody.cues_from(f, base), words=words_emotion(x))) for (a, b, x), f in zip(spans, feats)]
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ import sys, time, pickle, numpy as np
 from pathlib import Path
 from facelens.tools import faces as F, models
 from facelens.tools.images import load_image
-from facelens.tools.eval_domains import portrait_people
+from facelens.eval.domains import portrait_people
 half = sys.argv[1]
 root = Path("/work/shared/data")
 people = portrait_people(root, half)

@@ -4,7 +4,7 @@ import sys, pickle, numpy as np
 from pathlib import Path
 from facelens.tools import faces as F
 from facelens.tools.images import load_image
-from facelens.tools.eval_domains import portrait_people
+from facelens.eval.domains import portrait_people
 half, tag = sys.argv[1], sys.argv[2]
 out = pickle.load(open(f"/tmp/fh-wt12b/emb_{half}.pkl","rb"))
 for n, paths in portrait_people(Path("/work/shared/data"), half).items():

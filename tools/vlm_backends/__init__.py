@@ -26,9 +26,6 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -94,39 +91,11 @@ class VLMBackend(Protocol):
 # --- prompts ---------------------------------------------------------------------------------
 
 
-def read_prompt_text(name: str) -> str:
-    """The text of ``prompts/<name>``, from an installed wheel or an editable checkout."""
-    import facelens.prompts
+def render(key: str, file: str = "vlm", **variables: object) -> str:
+    """Render one template of ``prompts/<file>.yaml`` (default the VLM's) through :mod:`facelens.prompts`."""
+    from facelens import prompts
 
-    # setuptools' editable finder can make facelens.prompts a namespace package whose __path__ holds a
-    # placeholder entry, which importlib.resources.files() rejects; look in its real folders first
-    for folder in getattr(facelens.prompts, "__path__", []):
-        path = Path(folder) / name
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-    try:
-        return resources.files("facelens.prompts").joinpath(name).read_text(encoding="utf-8")
-    except (OSError, NotADirectoryError) as exc:
-        raise NotFoundError(f"The prompt file prompts/{name} is missing from the installation.", hint="Reinstall facelens.") from exc
-
-
-@lru_cache(maxsize=None)
-def prompt_file(name: str) -> dict:
-    """The parsed YAML of ``prompts/<name>`` (cached)."""
-    import yaml
-
-    return yaml.safe_load(read_prompt_text(name))
-
-
-def render(key: str, file: str = "vlm.yaml", **variables: object) -> str:
-    """Render one prompt template from ``prompts/<file>`` with strict undefined variables."""
-    import jinja2
-
-    templates = prompt_file(file)
-    if key not in templates:
-        raise NotFoundError(f"No prompt '{key}' in prompts/{file}.")
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
-    return env.from_string(templates[key]).render(**variables).strip()
+    return prompts.render(file, key, **variables)
 
 
 # --- crops -----------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.tools import media, sample_media
+from facelens.tools import media
+from facelens.eval import media as sample_media
 from facelens.tools.speech import ShortOptions, Transcriber
 
 TUNE_QUESTIONS = [

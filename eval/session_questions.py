@@ -19,9 +19,10 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from importlib import resources
 
 import yaml
+
+from facelens import prompts
 
 SPLITS = ("tune", "heldout")
 TARGETS = {"intent_accuracy": 0.95, "consistent": 0.95}
@@ -48,7 +49,7 @@ def questions(split: str) -> dict[str, list[str]]:
     """The family -> phrasings of one split, with the session ids and time filled in."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
-    text = resources.files("facelens.prompts").joinpath("eval", f"session_questions_{split}.yaml").read_text(encoding="utf-8")
+    text = prompts.read_text(f"eval/session_questions_{split}.yaml")
     data = yaml.safe_load(text)
     return {fam: [q.format(a=SESSION_A, b=SESSION_B, t=AT) for q in qs] for fam, qs in data.items()}
 

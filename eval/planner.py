@@ -1,6 +1,6 @@
 """Accuracy of the offline planner on composed multi-person scenes with known answers.
 
-Scenes come from ``facelens.tools.samples.compose`` (the smiling astronaut and Grace Hopper, some
+Scenes come from ``facelens.eval.scenes.compose`` (the smiling astronaut and Grace Hopper, some
 mirrored, in painted shirts), so positions, clothing colours and identities are known exactly. The
 whole pipeline runs for real (detection, landmarks, embeddings, clothing colour, planner). The
 emotion model may not be installed, so each scene also gets seeded synthetic emotion scores
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from facelens.agent import planner
-from facelens.agent.tools import ToolBox
+from facelens.agent.toolbox import ToolBox
 from facelens.tools.schema import EMOTIONS, EmotionEstimate, SceneAnalysis
 
 SHIRTS = ("red", "blue", "green", "yellow", "purple", "orange", "black", "white")
@@ -178,7 +178,7 @@ def evaluate(n_scenes: int = 12, seed: int = 0, detector: str = "hog", progress:
     """Run every case on ``n_scenes`` composed scenes."""
     from PIL import Image
 
-    from facelens.tools import samples
+    from facelens.eval import scenes as samples
 
     result = EvalResult(scenes=n_scenes, questions=0, correct=0)
     fam: dict[str, list[int]] = defaultdict(lambda: [0, 0])

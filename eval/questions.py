@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import yaml
-
+from facelens import prompts
 from facelens.agent import planner
-from facelens.agent.answers import EMOTION_WORDS
-from facelens.agent.tools import Comparison, ToolBox
+from facelens.agent.toolbox import Comparison, ToolBox
+from facelens.tools.identity import DEFAULT_THRESHOLD
 from facelens.tools.schema import (
-    EMOTIONS, Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, IdentityMatch, ImageInfo, Position, SceneAnalysis,
+    EMOTION_ADJECTIVES, EMOTIONS, Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, IdentityMatch, ImageInfo, Position, SceneAnalysis,
 )
 
 SPLITS = ("tune", "tune2", "heldout")
@@ -57,11 +56,10 @@ OLD_INTENTS = {"who": "identify", "check": "compare"}
 
 @lru_cache(maxsize=2)
 def load_split(split: str) -> dict:
-    from importlib import resources
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}")
-    return yaml.safe_load(resources.files("facelens.prompts").joinpath(f"eval/questions_{split}.yaml").read_text())
+    return prompts.load(f"eval/questions_{split}")
 
 
 class SyntheticBox(ToolBox):
@@ -80,7 +78,7 @@ class SyntheticBox(ToolBox):
         scene = self.scene()
         scene.face(face_a), scene.face(face_b)
         same = self._persons[face_a] == self._persons[face_b]
-        return Comparison(face_a, face_b, 0.38 if same else 0.81, same, 0.55)
+        return Comparison(face_a, face_b, 0.38 if same else 0.81, same, DEFAULT_THRESHOLD)
 
 
 def make_scene(n: int, rng: random.Random) -> tuple[SceneAnalysis, dict[int, str]]:
@@ -221,7 +219,7 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
             elif family == "identify_all":
                 chk = lambda r, a=all_ids: tuple(r.faces) == a and all(f.identity.name in r.text for f in faces if f.identity.known)  # noqa: E731
             elif family == "person_emotion":
-                chk = lambda r, i=ids: tuple(r.faces) == i and EMOTION_WORDS[scene.face(i[0]).emotion.label] in r.text  # noqa: E731
+                chk = lambda r, i=ids: tuple(r.faces) == i and EMOTION_ADJECTIVES[scene.face(i[0]).emotion.label] in r.text  # noqa: E731
             elif family == "person_emotion_yesno":
                 slots["emotion"] = label
                 chk = _yes_no_check(ids if scene.face(ids[0]).emotion.label == label else (), ids)

@@ -1,4 +1,4 @@
-"""The built-in domains of the eval suite (:mod:`facelens.tools.eval_suite`), one per kind of input.
+"""The built-in domains of the eval suite (:mod:`facelens.eval.suite`), one per kind of input.
 
 Honest split: the detector's thresholds were set on the WIDER sample, on the even-numbered people of
 ``faces/portraits`` (people sorted by name, 0-based) and on collages drawn with even seeds from them.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.tools.eval_suite import Domain, register
+from facelens.eval.suite import Domain, register
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def portrait_people(root: Path, half: str = "held-out") -> dict[str, list[Path]]
 
 
 def crowds(root: Path, quick: bool) -> dict[str, float]:
-    from facelens.tools.detection_eval import evaluate
+    from facelens.eval.detection import evaluate
 
     rep = evaluate(root / "wider", limit=60 if quick else None)
     return {"easy_recall": rep.recall["easy"], "medium_recall": rep.recall["medium"], "hard_recall": rep.recall["hard"],
@@ -87,7 +87,7 @@ def collage_set(root: Path, n: int, half: str = "held-out"):
 
     Held-out collages use odd seeds, tuning ones even seeds, so the two never share a layout.
     """
-    from facelens.tools.collages import make_collage
+    from facelens.eval.collages import make_collage
     from facelens.tools.images import load_image
 
     photos = [p for ps in portrait_people(root, half).values() for p in ps]
@@ -124,7 +124,7 @@ def _xml_boxes(folder: Path) -> dict[str, np.ndarray]:
 
 def web_photos(root: Path, quick: bool) -> dict[str, float]:
     from facelens.tools import faces
-    from facelens.tools.detection_eval import match
+    from facelens.eval.detection import match
     from facelens.tools.images import load_image
 
     folder = root / "faces/identity"
@@ -198,14 +198,14 @@ def identity(root: Path, quick: bool) -> dict[str, float]:
 
 
 def emotion(root: Path, quick: bool) -> dict[str, float]:
-    from facelens.tools.model_eval import evaluate_emotion
+    from facelens.eval.models import evaluate_emotion
 
     r = evaluate_emotion(root / "fer2013/val", crops=True, every=4 if quick else 1)
     return {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "images": r.n}
 
 
 def age_gender(root: Path, quick: bool) -> dict[str, float]:
-    from facelens.tools.model_eval import evaluate_attributes
+    from facelens.eval.models import evaluate_attributes
 
     r = evaluate_attributes(root / "utkface/val", every=5 if quick else 1)
     return {"gender_accuracy": r.gender_accuracy, "age_group_accuracy": r.age_group_accuracy,

@@ -1,9 +1,9 @@
-"""The eval suite's language domains (tools/eval_suite.py): questions about photos, questions about
-sessions, and the words' emotion. Registered beside the photo domains of tools/eval_domains.py.
+"""The eval suite's language domains (eval/suite.py): questions about photos, questions about
+sessions, and the words' emotion. Registered beside the photo domains of eval/domains.py.
 
-- ``questions``: the paraphrase evaluation of the offline planner (agent/question_eval.py), held-out split;
-- ``session-questions``: analysts' session questions (agent/session_question_eval.py), held-out split;
-- ``text-emotion``: the words' emotion on MELD dev (tools/text_emotion_eval.py).
+- ``questions``: the paraphrase evaluation of the offline planner (eval/questions.py), held-out split;
+- ``session-questions``: analysts' session questions (eval/session_questions.py), held-out split;
+- ``text-emotion``: the words' emotion on MELD dev (eval/text_emotion.py).
 
 Targets are the issues' targets where the product meets them. Where it does not yet, the gate holds
 the measured level (a floor against regressions, named ``floor``) and the README and the closing note
@@ -14,25 +14,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facelens.tools.eval_suite import Domain, register
+from facelens.eval.suite import Domain, register
 
 
 def questions(root: Path, quick: bool) -> dict[str, float]:
-    from facelens.agent.question_eval import evaluate_planner
+    from facelens.eval.questions import evaluate_planner
 
     r = evaluate_planner("heldout", quick=quick)
     return {k: r[k] for k in ("intent_accuracy", "slot_accuracy", "consistent", "yes_no_form", "wrong_person", "questions") if k in r}
 
 
 def session_questions(root: Path, quick: bool) -> dict[str, float]:
-    from facelens.agent.session_question_eval import evaluate
+    from facelens.eval.session_questions import evaluate
 
     r = evaluate("heldout")
     return {"intent_accuracy": r["intent_accuracy"], "consistent": r["consistent"], "questions": r["questions"]}  # type: ignore[dict-item]
 
 
 def text_emotion(root: Path, quick: bool) -> dict[str, float]:
-    from facelens.tools.text_emotion_eval import evaluate_text_emotion
+    from facelens.eval.text_emotion import evaluate_text_emotion
 
     r = evaluate_text_emotion(root / "meld" / "dev.csv")
     return {"weighted_f1": r["weighted_f1"], "accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "utterances": r["n"]}  # type: ignore[dict-item]

@@ -4,7 +4,7 @@ Each channel keeps its own evidence, and disagreements are flagged instead of av
 ("smiling, but the words are negative"), because a conflict is often the most useful thing to know.
 
 - face: an :class:`~facelens.tools.schema.EmotionEstimate` (photo or camera frame), when a face is seen;
-- voice: :class:`~facelens.tools.voice.VoiceCues` (loudness, pitch, rate) carry arousal, not valence;
+- voice: :class:`~facelens.tools.prosody.VoiceCues` (loudness, pitch, rate) carry arousal, not valence;
 - words: :class:`~facelens.tools.text_emotion.TextEmotion` (the offline lexicon, or an LLM's reading).
 
 The fused distribution is a confidence-weighted mix of the face and word distributions, tilted by
@@ -19,7 +19,7 @@ from pydantic import Field
 
 from facelens.tools.schema import EMOTIONS, EmotionEstimate, Result
 from facelens.tools.text_emotion import VALENCE, TextEmotion, classify_text
-from facelens.tools.voice import VoiceCues, VoiceFeatures, analyze_voice
+from facelens.tools.prosody import VoiceCues, VoiceFeatures, analyze_voice
 
 #: how activated each emotion usually is (-1 calm .. +1 agitated)
 AROUSAL = {"angry": 0.8, "fear": 0.7, "surprise": 0.7, "happy": 0.4, "disgust": 0.3, "neutral": -0.2, "sad": -0.5}
@@ -152,7 +152,7 @@ def words_emotion(text: str, backend: str | None = None, model: str | None = Non
     choice = backend or text_backend()
     if choice != "openai" or not text.strip():
         return classify_text(text)
-    from facelens.agent import prompts
+    from facelens import prompts
 
     model = model or os.environ.get("FACELENS_OPENAI_MODEL") or os.environ.get("FACELENS_LLM_MODEL", "gpt-4o-mini")
     try:

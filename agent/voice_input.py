@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facelens.agent.fusion import AffectEstimate, fuse, words_emotion
+from facelens.agent.affect import AffectEstimate, fuse, words_emotion
 from facelens.tools.errors import DependencyError, InputError, MediaError
 from facelens.tools.media import SAMPLE_RATE
 from facelens.tools.schema import EmotionEstimate
 from facelens.tools.speech import Transcriber, Transcript
-from facelens.tools.voice import VoiceCues, VoiceFeatures, cues_from, baseline_of, measure
+from facelens.tools.prosody import VoiceCues, VoiceFeatures, cues_from, baseline_of, measure
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def listen(mode: str = "vad", *, transcriber: Transcriber | None = None, history
 
 def tone_opener(affect: AffectEstimate) -> str:
     """The sentence a reply opens with for this affect (prompts/voice.yaml; empty for neutral)."""
-    from facelens.agent import prompts
+    from facelens import prompts
 
     openers = prompts.load("voice").get("openers", {})
     template = openers.get(affect.tone) or ""
@@ -200,7 +200,7 @@ def affect_printer(as_json: bool = False) -> Callable[[Utterance], None]:
     """An ``on_affect`` hook that shows what was heard and the fused estimate on stderr."""
     import json
 
-    from facelens.agent import prompts
+    from facelens import prompts
 
     def show(utt: Utterance) -> None:
         if as_json:

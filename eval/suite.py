@@ -8,7 +8,7 @@ meet, and a ``quick`` mode (a fixed, smaller subset for CI). Add a domain with :
                     needs=("meld/dev.csv",)))
 
 ``my_fn(data_root: Path, quick: bool) -> dict[str, float]``. A target is a minimum unless listed in
-``maximum`` (for errors and times). The built-in domains live in :mod:`facelens.tools.eval_domains`.
+``maximum`` (for errors and times). The built-in domains live in :mod:`facelens.eval.domains`.
 """
 
 from __future__ import annotations
@@ -95,8 +95,8 @@ def register(domain: Domain) -> None:
 
 def domains() -> list[Domain]:
     """The registered domains, in registration order."""
-    from facelens.tools import eval_domains  # noqa: F401 - registers the built-in (photo) domains first
-    from facelens.agent import eval_domains_language  # noqa: F401, I001 - questions, session questions, words' emotion
+    from facelens.eval import domains as eval_domains  # noqa: F401 - registers the built-in (photo) domains first
+    from facelens.eval import domains_language  # noqa: F401, I001 - questions, session questions, words' emotion
 
     return list(_DOMAINS.values())
 

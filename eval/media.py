@@ -1,7 +1,7 @@
 """Generated speech and video with known content, for tests, benchmarks and demos.
 
 Speech comes from espeak-ng (a system package: ``apt-get install espeak-ng``); video is encoded with
-PyAV from the public-domain portraits in :mod:`facelens.tools.samples`, so the face sequence (who is
+PyAV from the public-domain portraits in :mod:`facelens.eval.scenes`, so the face sequence (who is
 on screen when, smiling astronaut vs. neutral Grace Hopper) is known exactly.
 """
 
@@ -91,12 +91,12 @@ def make_video(
     import av
     import cv2
 
-    from facelens.tools import samples
+    from facelens.eval import scenes
 
     w, h = size
     heads = {}
     for who in {s.who for s in shots if s.who}:
-        crop = samples.head(who)
+        crop = scenes.head(who)
         heads[who] = cv2.resize(crop, (face_width, int(crop.shape[0] * face_width / crop.shape[1])), interpolation=cv2.INTER_AREA)
     path = Path(path)
     with av.open(str(path), "w") as out:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from facelens.tools import vlm_fusion
+from facelens.tools import vlm_calibration
 from facelens.tools.errors import ConfigError, FacelensError, InputError
 from facelens.tools.images import load_image
 from facelens.tools.schema import EMOTIONS, Result
@@ -128,7 +128,7 @@ def evaluate_vlm(
             malformed += answer is None
             retried += again
             if est is not None:
-                f = vlm_fusion.fuse(answer.emotion if answer else None, answer.confidence if answer else None, est, use_saved_calibration=False)
+                f = vlm_calibration.fuse(answer.emotion if answer else None, answer.confidence if answer else None, est, use_saved_calibration=False)
                 fused_correct += bool(f and f.label == label)
             if i % 10 == 0:
                 print(f"eval emotion --vlm ({k}-shot): {i}/{len(prepared)}", file=sys.stderr, flush=True)
@@ -139,7 +139,7 @@ def evaluate_vlm(
         ))
     if save_calibration:
         best = max(results, key=lambda r: r.accuracy)
-        vlm_fusion.save_calibration({e: {l: c for l, c in row.items() if l in EMOTIONS} for e, row in best.confusion.items()}, vlm.name)
+        vlm_calibration.save_calibration({e: {l: c for l, c in row.items() if l in EMOTIONS} for e, row in best.confusion.items()}, vlm.name)
     clf_acc = None
     if has_classifier:
         clf_acc = round(sum(est.label == label for _, label, _, est in prepared) / len(prepared), 4)

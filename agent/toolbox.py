@@ -8,7 +8,7 @@ the same methods as LangChain tools from :meth:`ToolBox.langchain_tools`, where 
 returns ``{"error": ...}`` the model can read instead of ending the conversation.
 
 Untrusted text (enrolled names, transcripts, VLM replies, session text) reaches an LLM only as JSON
-data in tool results (:func:`facelens.agent.prompts.data_json`), never as prompt text. Every tool
+data in tool results (:func:`facelens.prompts.data_json`), never as prompt text. Every tool
 offered to an LLM only reads: enrolling, removing people or changing settings takes the user's own
 command, never a model's choice (:data:`READ_ONLY_TOOLS`).
 """
@@ -25,17 +25,16 @@ from typing import Any, Callable
 import numpy as np
 from pydantic import BaseModel, Field
 
+from facelens import prompts
 from facelens.agent import answers, referring
-from facelens.agent.prompts import data_json
 from facelens.agent.answers import ToolCall
+from facelens.prompts import data_json
 from facelens.tools import faces as face_tools
 from facelens.tools.errors import DependencyError, FacelensError, InputError, NotFoundError
 from facelens.tools.schema import FaceAnalysis, SceneAnalysis
 
 log = logging.getLogger(__name__)
 
-#: dlib embeddings of the same person are usually closer than this (tools/identity's threshold)
-SAME_PERSON_DISTANCE = 0.55
 #: the tools an LLM may call: all of them only read. A tool that changes state (enrol, remove,
 #: settings) must not be added here; it needs the user's confirmation outside the model's loop.
 READ_ONLY_TOOLS = ("analyze_scene", "find_people", "emotion_details", "compare_faces", "describe_person", "query_sessions", "transcribe_audio")
@@ -166,7 +165,8 @@ class ToolBox:
             va = self._embedding(int(face_a), image_a)
             vb = self._embedding(int(face_b), image_b)
             d = float(np.linalg.norm(va - vb))
-            thr = _same_person_threshold()
+            from facelens.tools.identity import DEFAULT_THRESHOLD as thr  # the gallery's open-set threshold
+
             return Comparison(int(face_a), int(face_b), round(d, 4), d <= thr, thr)
         finally:
             self._record("compare_faces", {"face_a": face_a, "face_b": face_b, "image_a": image_a, "image_b": image_b}, t0)
@@ -230,9 +230,9 @@ class ToolBox:
         if not self.identify:
             return set()
         try:
-            from facelens.tools import identity
+            from facelens.tools.identity_store import open_gallery
 
-            return {p.name for p in identity.Gallery().people()}
+            return {p.name for p in open_gallery().people()}
         except (ImportError, FacelensError) as exc:
             log.debug("gallery unavailable: %s", exc)
             return set()
@@ -251,7 +251,7 @@ class ToolBox:
         """The tools as LangChain ``StructuredTool``s; errors come back as text, never raised."""
         from langchain_core.tools import StructuredTool
 
-        def wrap(fn: Callable[..., str], name: str, schema: type[BaseModel], doc: str) -> Any:
+        def wrap(fn: Callable[..., str], name: str, schema: type[BaseModel]) -> Any:
             if name not in READ_ONLY_TOOLS:  # pragma: no cover - a guard for future edits
                 raise ValueError(f"{name} is not a read-only tool; state changes need the user's confirmation")
 
@@ -264,16 +264,17 @@ class ToolBox:
                     log.exception("tool %s failed", name)
                     return data_json({"error": f"the tool failed unexpectedly ({type(exc).__name__}: {exc})"})
 
+            doc = prompts.render("tools", name)  # prompts/tools.yaml
             return StructuredTool.from_function(func=run, name=name, description=doc, args_schema=schema)
 
         return [
-            wrap(self._t_scene, "analyze_scene", ImageArgs, "List every face in the image with its number, position, clothing colour, identity, apparent emotion, age and gender."),
-            wrap(self._t_find, "find_people", FindArgs, "Resolve a description of people (far left, second from right, middle, in red, by name, by emotion, largest face, face 2) to face numbers."),
-            wrap(self._t_emotion, "emotion_details", FaceArgs, "All apparent-emotion probabilities of one face (by face number)."),
-            wrap(self._t_compare, "compare_faces", CompareArgs, "Whether two faces are the same person, from the distance between their face embeddings (the embeddings themselves are never returned)."),
-            wrap(self._t_describe, "describe_person", DescribeArgs, "Ask a vision-language model about one person (by face number): fine-grained expression and visible attributes such as glasses, hair, headwear. Slow; use only when the listed facts do not answer the question."),
-            wrap(self._t_sessions, "query_sessions", SessionArgs, "Answer a question about stored recorded sessions (when someone looked angry, what was said at 1:30, which session had the most frustration), with timestamped evidence."),
-            wrap(self._t_transcribe, "transcribe_audio", AudioArgs, "The transcript (text with timestamps) of the audio given with the question."),
+            wrap(self._t_scene, "analyze_scene", ImageArgs),
+            wrap(self._t_find, "find_people", FindArgs),
+            wrap(self._t_emotion, "emotion_details", FaceArgs),
+            wrap(self._t_compare, "compare_faces", CompareArgs),
+            wrap(self._t_describe, "describe_person", DescribeArgs),
+            wrap(self._t_sessions, "query_sessions", SessionArgs),
+            wrap(self._t_transcribe, "transcribe_audio", AudioArgs),
         ]
 
     def _t_scene(self, image: str | None = None) -> str:
@@ -361,15 +362,6 @@ def transcript_text(transcript: Any) -> str:
         start, text = getattr(s, "start", None), getattr(s, "text", "")
         lines.append(f"[{start:6.1f}s] {str(text).strip()}" if isinstance(start, (int, float)) else str(text).strip())
     return "\n".join(lines) if lines else str(getattr(transcript, "text", "") or "").strip()
-
-
-def _same_person_threshold() -> float:
-    try:
-        from facelens.tools import identity
-
-        return float(identity.DEFAULT_THRESHOLD)
-    except (ImportError, AttributeError):
-        return SAME_PERSON_DISTANCE
 
 
 class ImageArgs(BaseModel):

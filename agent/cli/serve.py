@@ -1,0 +1,133 @@
+"""``facelens serve`` (the REST API) and ``facelens apikey create|list|revoke`` (its keys).
+
+Safe by default: the server listens on 127.0.0.1, and every route but ``/v1/health`` needs an API key
+(other accounts of the machine reach a loopback port too). A network address is refused while no key
+exists, since nobody could use it; a key created while the server runs works at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+
+from facelens.agent.cli import print_json
+from facelens.tools.errors import ConfigError, InputError, missing_dependency
+
+DEFAULT_HOST = "127.0.0.1"
+
+
+def _need_serve_extra() -> None:
+    for module, package in (("fastapi", "fastapi"), ("uvicorn", "uvicorn"), ("multipart", "python-multipart")):
+        if importlib.util.find_spec(module) is None:
+            raise missing_dependency(package, "serve", "facelens serve")
+
+
+def check_host(host: str, keys: int) -> None:
+    """Raises ConfigError for a network address while no key exists (InputError for an empty one)."""
+    from facelens.agent.cli.ui import is_loopback
+
+    if not host.strip():
+        raise InputError("--host is empty.", hint=f"Leave it out to listen on {DEFAULT_HOST}.")
+    if not is_loopback(host) and keys == 0:
+        raise ConfigError(f"facelens serve on {host} would let anyone on the network use this machine's gallery and sessions.",
+                          hint="Create a key first (facelens apikey create NAME --role admin), or leave --host at "
+                               f"{DEFAULT_HOST}.")
+
+
+def check_port(host: str, port: int) -> None:
+    """Raises InputError when ``port`` cannot be bound (taken, or privileged), before loading anything."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise InputError(f"--port must be between 1 and 65535, not {port}.")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise InputError(f"Cannot listen on {host}:{port}: {exc.strerror}.", hint="Choose another --port, or stop what uses it.") from exc
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _need_serve_extra()
+    import uvicorn
+
+    from facelens.agent.service.app import create_app
+    from facelens.agent.service.keys import KeyStore
+    from facelens.agent.service.limits import Limits
+
+    keys = KeyStore()
+    check_host(args.host, len(keys))
+    check_port(args.host, args.port)
+    limits = Limits.from_env()
+    origins = [o.strip() for o in (args.cors or "").split(",") if o.strip()]
+    app = create_app(limits=limits, keys=keys, cors_origins=origins or None)
+    mode = (f"{len(keys)} API key(s); every request needs one" if len(keys) else
+            "no API key yet: every request gets 401 until one exists (facelens apikey create NAME --role admin)")
+    print(f"facelens serve: http://{args.host}:{args.port} (docs at /docs); {mode}; "
+          f"{limits.workers} workers, queue {limits.queue}, timeout {limits.timeout_s:.0f} s", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if not args.verbose else "info",
+                timeout_keep_alive=5, limit_concurrency=limits.workers + limits.queue + 64)
+    return 0
+
+
+def cmd_key_create(args: argparse.Namespace) -> int:
+    from facelens.agent.service.keys import KeyStore
+
+    key, token = KeyStore().create(args.name, args.role)
+    if args.json:
+        print_json({**key.to_dict(), "key": token})
+    else:
+        print(token)
+        print(f"API key '{key.name}' ({key.role}) created. It is shown only now: store it safely; "
+              "send it as 'Authorization: Bearer KEY'.", file=sys.stderr)
+    return 0
+
+
+def cmd_key_list(args: argparse.Namespace) -> int:
+    from facelens.agent.service.keys import KeyStore
+
+    keys = KeyStore().list()
+    if args.json:
+        print_json([k.to_dict() for k in keys])
+    elif not keys:
+        print("No API keys. Create one with: facelens apikey create NAME --role reader|editor|admin")
+    for k in keys if not args.json else []:
+        print(f"{k.name}\t{k.role}\tflk_{k.key_id}_...\t{k.created}")
+    return 0
+
+
+def cmd_key_revoke(args: argparse.Namespace) -> int:
+    from facelens.agent.service.keys import KeyStore
+
+    key = KeyStore().revoke(args.name)
+    print(f"revoked API key '{key.name}' ({key.role}); a running server refuses it from now on")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve the REST API (FastAPI; docs at /docs)",
+                       description=f"Serve facelens as a REST API on {DEFAULT_HOST}:8000 unless told otherwise. A non-loopback "
+                                   "--host needs an API key to exist first (facelens apikey create).")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--cors", default=None, metavar="ORIGINS", help="comma-separated browser origins allowed to call the API (default: none, CORS off)")
+    p.set_defaults(handler=cmd_serve)
+
+    k = sub.add_parser("apikey", help="API keys of facelens serve: create, list, revoke")
+    ksub = k.add_subparsers(dest="apikey_command", metavar="ACTION")
+    k.set_defaults(handler=lambda a: k.print_help() or 0)
+    p = ksub.add_parser("create", help="create a key and print it (once; only a hash is stored)")
+    p.add_argument("name")
+    p.add_argument("--role", choices=["reader", "editor", "admin"], default="reader",
+                   help="reader: analyze, ask, identify, read; editor: + enrol, sessions; admin: + remove, keys")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_key_create)
+    p = ksub.add_parser("list", help="key names, roles and public ids")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_key_list)
+    p = ksub.add_parser("revoke", help="delete a key")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_key_revoke)

@@ -1,0 +1,135 @@
+"""The FastAPI application of ``facelens serve``: keys and roles, limits, error shapes, and the routes.
+
+Every answer is the JSON the CLI prints with ``--json`` for the same verb (one code path each, see
+:mod:`facelens.agent.api`). Errors are ``{"error", "message", "hint"}`` with a 4xx status for the
+client's mistakes and never carry a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from facelens.agent.service.jobs import JobRunner
+from facelens.agent.service.keys import ROLES, ApiKey, KeyStore, role_allows
+from facelens.agent.service.limits import BodyLimitMiddleware, Limits, ServiceError, WorkQueue, status_for
+from facelens.tools.errors import FacelensError
+
+log = logging.getLogger(__name__)
+
+#: who may do what (each role includes the ones before it)
+READER, EDITOR, ADMIN = ROLES
+
+_HTTP_KINDS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+               415: "unsupported_media_type", 422: "bad_input", 429: "busy"}
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("facelens")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def require(role: str) -> Callable[..., Any]:
+    """A dependency: the request's key must have ``role`` (or a stronger one)."""
+
+    def check(request: Request) -> ApiKey:
+        keys: KeyStore = request.app.state.keys
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ServiceError(401, "unauthorized", "An API key is required.", hint="Send 'Authorization: Bearer KEY' "
+                               "(create one with: facelens apikey create NAME --role reader).", headers={"WWW-Authenticate": "Bearer"})
+        key = keys.verify(token)
+        if key is None:
+            raise ServiceError(401, "unauthorized", "The API key is unknown or revoked.", hint="Ask the server's admin for a key.",
+                               headers={"WWW-Authenticate": "Bearer"})
+        if not role_allows(key.role, role):
+            raise ServiceError(403, "forbidden", f"The key '{key.name}' has the role {key.role}; this needs {role}.",
+                               hint="Use a key with that role.")
+        return key
+
+    return check
+
+
+def _error(status: int, body: dict, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return _error(exc.status, exc.to_dict(), exc.headers)
+
+    @app.exception_handler(FacelensError)
+    async def facelens_error(request: Request, exc: FacelensError) -> JSONResponse:
+        return _error(status_for(exc), exc.to_dict())
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "form"))
+            problems.append(f"{where or 'request'}: {e.get('msg', 'invalid')}")
+        return _error(422, {"error": "bad_input", "message": "; ".join(problems) or "The request is invalid.",
+                            "hint": "See the API's schema at /docs."})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, {"error": _HTTP_KINDS.get(exc.status_code, "error"), "message": str(exc.detail), "hint": None},
+                      getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        return _error(500, {"error": "internal", "message": f"Unexpected server error ({type(exc).__name__}); it is in the server's log.",
+                            "hint": None})
+
+
+def create_app(*, limits: Limits | None = None, keys: KeyStore | None = None, cors_origins: list[str] | None = None) -> FastAPI:
+    """The service.
+
+    Args:
+        limits: worker count, queue depth, timeout (default: from the environment).
+        keys: the API key store (default: FACELENS_HOME/apikeys.json); every route but the health
+            check needs a key from it, also on loopback (other accounts of this machine reach it too).
+        cors_origins: browser origins allowed to call the API (default none: CORS off).
+    """
+    from facelens.agent.service import routes_keys, routes_photo, routes_sessions
+
+    limits = limits or Limits.from_env()
+    app = FastAPI(title="facelens", version=version(), docs_url="/docs", redoc_url=None,
+                  description="Questions about the people in photos, audio and recorded sessions. "
+                              "Send 'Authorization: Bearer KEY'; roles: reader < editor < admin.")
+    app.state.limits = limits
+    app.state.keys = keys if keys is not None else KeyStore()
+    app.state.work = WorkQueue(limits)
+    app.state.jobs = JobRunner(limits.jobs)
+    _install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limits=limits)
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
+
+    @app.get("/v1/health", tags=["service"])
+    def health() -> dict:
+        """Is the server up? (no key needed)"""
+        return {"status": "ok", "version": version()}
+
+    for module in (routes_photo, routes_sessions, routes_keys):
+        app.include_router(module.router)
+    return app
+
+
+__all__ = ["create_app", "require", "READER", "EDITOR", "ADMIN"]
