@@ -6,14 +6,15 @@
 #
 # System packages (Debian/Ubuntu, installed with apt-get when available):
 #   espeak-ng (speech for tests), ffmpeg (media tools), libportaudio2 (microphone),
-#   chromium (browser tests of the UI), libgl1 + libglib2.0-0 (OpenCV, pulled in by MediaPipe).
+#   chromium (browser tests of the UI), libgl1 + libglib2.0-0 (OpenCV, pulled in by MediaPipe),
+#   postgresql (the tests of the PostgreSQL session store start a throwaway server; nothing is started here).
 #   Without them facelens still runs and says what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PY=${PYTHON:-python3}
 EXTRAS=${FACELENS_EXTRAS:-all,dev}
-APT_PACKAGES="espeak-ng ffmpeg libportaudio2 chromium libgl1 libglib2.0-0"
+APT_PACKAGES="espeak-ng ffmpeg libportaudio2 chromium libgl1 libglib2.0-0 postgresql"
 
 log() { printf '\n== %s\n' "$*" >&2; }
 

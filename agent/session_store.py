@@ -1,12 +1,15 @@
-"""Recorded sessions on disk: one SQLite database under FACELENS_HOME (``sessions.sqlite``).
+"""Recorded sessions: one SQLite database under FACELENS_HOME (``sessions.sqlite``) by default, or a
+PostgreSQL database shared by several machines (``FACELENS_SESSIONS_URL``; see ``session_db``).
 
-Tables: ``sessions`` (one row each, the full record as JSON plus columns to sort by), ``seconds``
+Tables: ``sessions`` (one row each, the full record as JSON plus columns to sort by, and the content
+hash of the file it was made from, so a batch run again skips it), ``seconds``
 (per-second smoothed emotion scores per face track, for plots and questions), ``claims`` (ingests
 in progress: a file's content hash and the session id it will get, so two ingests of one file at
 once do not both do the work). No face embeddings are stored: tracks keep only an identity name
-when the gallery knew the face. SQLite commits each change in one transaction (its journal is
-recovered at open); ``secure_delete`` overwrites deleted rows, so removing a session, or a person's
-name from its tracks, leaves nothing of them in the file.
+when the gallery knew the face. Each change is one transaction (SQLite's journal is
+recovered at open; PostgreSQL rolls back what a dead client left); SQLite's ``secure_delete`` overwrites
+deleted rows and PostgreSQL's ``VACUUM FULL`` rewrites the table after a name is cleared, so removing a
+session, or a person's name from its tracks, leaves nothing of them in the store's live files.
 """
 
 from __future__ import annotations
@@ -16,17 +19,17 @@ import json
 import os
 import re
 import socket
-import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from pydantic import Field
 
+from facelens.agent import session_db
 from facelens.tools import config
-from facelens.tools.errors import GalleryError, InputError, NotFoundError
+from facelens.tools.errors import InputError, NotFoundError
 from facelens.tools.schema import Result
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -94,70 +97,52 @@ class SecondScores(Result):
 
 
 def db_path() -> Path:
+    """The default SQLite file (used unless FACELENS_SESSIONS_URL names another store)."""
     return config.home() / "sessions.sqlite"
 
 
-def _connect() -> sqlite3.Connection:
-    path = db_path()
-    con = sqlite3.connect(path, timeout=10)
-    try:
-        if path.stat().st_mode & 0o077:  # transcripts and names: for this user only
-            os.chmod(path, 0o600)
-        con.execute("PRAGMA foreign_keys = ON")
-        con.execute("PRAGMA secure_delete = ON")
-        _create(con)
-    except sqlite3.DatabaseError as exc:
-        con.close()
-        raise GalleryError(
-            f"The session database {db_path()} is damaged ({exc}).",
-            hint="Move it aside and ingest the sessions again (facelens doctor checks it).",
-        ) from exc
-    return con
+def backend() -> session_db.SQLiteStore | session_db.PostgresStore:
+    """The configured store: SQLite under FACELENS_HOME, or PostgreSQL (FACELENS_SESSIONS_URL)."""
+    return session_db.current()
+
+
+def _connect() -> session_db.SQLiteConnection | session_db.PostgresConnection:
+    return backend().connect()
+
+
+def _exists() -> bool:
+    return backend().exists()
 
 
 @contextmanager
-def _db() -> Iterator[sqlite3.Connection]:
-    """A connection, closed after use; a damaged file is a GalleryError with a hint, not a crash."""
+def _db() -> Iterator[session_db.SQLiteConnection | session_db.PostgresConnection]:
+    """A connection, closed after use; a damaged file or a lost server is a GalleryError with a
+    hint, not a crash."""
+    where = backend()
     con = _connect()
     try:
         yield con
-    except sqlite3.DatabaseError as exc:
-        if type(exc) is not sqlite3.DatabaseError and "malformed" not in str(exc):
+    except where.error as exc:  # type: ignore[misc]
+        if not where.is_damage(exc):
             raise
-        raise GalleryError(
-            f"The session database {db_path()} is damaged ({exc}).",
-            hint="Move it aside and ingest the sessions again (facelens doctor checks it).",
-        ) from exc
+        raise where.damaged(exc) from exc
     finally:
-        con.close()
-
-
-def _create(con: sqlite3.Connection) -> None:
-    con.executescript(
-        """
-        CREATE TABLE IF NOT EXISTS sessions (
-            id TEXT PRIMARY KEY, source TEXT, created TEXT, duration REAL,
-            record TEXT NOT NULL, version INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS seconds (
-            session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-            track INTEGER, t REAL, label TEXT, confidence REAL, scores TEXT);
-        CREATE INDEX IF NOT EXISTS seconds_by_session ON seconds(session_id, track, t);
-        CREATE TABLE IF NOT EXISTS claims (
-            key TEXT PRIMARY KEY, session_id TEXT NOT NULL, host TEXT, pid INTEGER, started REAL);
-        """
-    )
+        try:
+            con.close()
+        except Exception:  # closing a broken connection must not hide the first error
+            pass
 
 
 def integrity() -> str | None:
-    """None when the session database is sound (or absent), else what SQLite found wrong."""
-    if not db_path().exists():
-        return None
-    try:
-        with closing(sqlite3.connect(db_path(), timeout=10)) as con:
-            rows = [r[0] for r in con.execute("PRAGMA quick_check").fetchall()]
-    except sqlite3.DatabaseError as exc:
-        return str(exc)
-    return None if rows == ["ok"] else "; ".join(rows[:3])
+    """None when the session store is sound (or absent), else what is wrong with it."""
+    return backend().integrity()
+
+
+def repair_hint() -> str:
+    """What to do when :func:`integrity` finds a problem, for the configured store."""
+    if backend().dialect == "postgresql":
+        return "check FACELENS_SESSIONS_URL and that the PostgreSQL server runs"
+    return f"move {backend().path.name} aside and ingest again"  # type: ignore[union-attr]
 
 
 def check_id(session_id: str) -> str:
@@ -187,9 +172,11 @@ def now() -> str:
 
 def save(record: SessionRecord, seconds: list[SecondScores], replace: bool = False, claim_key: str | None = None) -> None:
     """Store a session (and drop its ingest claim, in the same transaction). An existing id is an
-    error unless ``replace``."""
+    error unless ``replace``. ``claim_key`` (the file's :func:`content_key`) is kept with the session,
+    so a batch ingest run again skips the file."""
     check_id(record.session_id)
     with _db() as con, con:
+        con.lock()
         if claim_key:
             con.execute("DELETE FROM claims WHERE key = ?", ("sha:" + claim_key,))
         if con.execute("SELECT 1 FROM sessions WHERE id = ?", (record.session_id,)).fetchone():
@@ -197,8 +184,8 @@ def save(record: SessionRecord, seconds: list[SecondScores], replace: bool = Fal
                 raise InputError(f"A session called '{record.session_id}' already exists.", hint=f"Choose another --id, or remove it: facelens session remove {record.session_id}")
             con.execute("DELETE FROM sessions WHERE id = ?", (record.session_id,))
         con.execute(
-            "INSERT INTO sessions (id, source, created, duration, record, version) VALUES (?, ?, ?, ?, ?, ?)",
-            (record.session_id, record.source, record.created, record.duration, record.model_dump_json(), SCHEMA_VERSION),
+            "INSERT INTO sessions (id, source, created, duration, record, version, content) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record.session_id, record.source, record.created, record.duration, record.model_dump_json(), SCHEMA_VERSION, claim_key),
         )
         con.executemany(
             "INSERT INTO seconds (session_id, track, t, label, confidence, scores) VALUES (?, ?, ?, ?, ?, ?)",
@@ -207,10 +194,11 @@ def save(record: SessionRecord, seconds: list[SecondScores], replace: bool = Fal
 
 
 def ids() -> list[str]:
-    if not db_path().exists():
+    if not _exists():
         return []
     with _db() as con:
-        return [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY created, id")]
+        rows = con.execute("SELECT created, id FROM sessions").fetchall()
+    return [r[1] for r in sorted(rows)]  # sorted here: the two databases collate text differently
 
 
 def load(session_id: str) -> SessionRecord:
@@ -225,10 +213,11 @@ def load(session_id: str) -> SessionRecord:
 
 
 def load_all() -> list[SessionRecord]:
-    if not db_path().exists():
+    if not _exists():
         return []
     with _db() as con:
-        return [SessionRecord.model_validate_json(r[0]) for r in con.execute("SELECT record FROM sessions ORDER BY created, id")]
+        rows = con.execute("SELECT created, id, record FROM sessions").fetchall()
+    return [SessionRecord.model_validate_json(r[2]) for r in sorted(rows)]
 
 
 def seconds(session_id: str) -> list[SecondScores]:
@@ -285,7 +274,7 @@ def forget_name(name: str) -> list[tuple[str, int]]:
 
     Returns the (session id, track) pairs that were cleared.
     """
-    if not db_path().exists():
+    if not _exists():
         return []
     from facelens.tools.names import name_key
 
@@ -302,7 +291,7 @@ def forget_name(name: str) -> list[tuple[str, int]]:
             cleared += [(sid, t) for t in hits]
     if cleared:
         with _db() as con:
-            con.execute("VACUUM")  # rewrite the file: no old page keeps the name
+            con.compact()  # rewrite the storage: no old page keeps the name
     return cleared
 
 
@@ -318,6 +307,26 @@ def content_key(path: str | Path) -> str:
     return h.hexdigest()
 
 
+class AlreadyStored(InputError):
+    """A file's content is already stored as a session (a batch ingest skips it)."""
+
+    kind = "already_stored"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"Already ingested as session '{session_id}'.", hint="Use --replace to ingest it again.")
+        self.session_id = session_id
+
+
+def find_content(content: str) -> str | None:
+    """The id of a stored session made from a file with this :func:`content_key`, if any (sessions
+    stored before content keys were kept have none)."""
+    if not _exists():
+        return None
+    with _db() as con:
+        row = con.execute("SELECT id FROM sessions WHERE content = ? ORDER BY id LIMIT 1", (content,)).fetchone()
+    return row[0] if row else None
+
+
 def _alive(host: str | None, pid: int | None) -> bool:
     if host != socket.gethostname() or not pid:
         return True  # another machine's claim: cannot check, so respect it
@@ -327,56 +336,55 @@ def _alive(host: str | None, pid: int | None) -> bool:
 
 
 def _claimed_ids() -> set[str]:
-    if not db_path().exists():
+    if not _exists():
         return set()
     with _db() as con:
         return {r[0] for r in con.execute("SELECT session_id FROM claims")}
 
 
-def claim(content: str, session_id: str | None, source: str | Path, replace: bool = False) -> str:
+def claim(content: str, session_id: str | None, source: str | Path, replace: bool = False, unless_stored: bool = False) -> str:
     """Claim a file's content and its session id for one ingest, in one transaction; claims of
     processes that died (a killed ingest) are taken over. Returns the session id.
 
     Raises:
+        AlreadyStored: ``unless_stored`` and a stored session holds this content (batch re-runs).
         InputError: the same file, or that session id, is being ingested now by another process, or
             the id is taken (unless ``replace``).
     """
-    with _db() as con:
-        con.isolation_level = None
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            for key, sid, host, pid in con.execute("SELECT key, session_id, host, pid FROM claims").fetchall():
-                if not _alive(host, pid):
-                    con.execute("DELETE FROM claims WHERE key = ?", (key,))
-            row = con.execute("SELECT session_id, pid FROM claims WHERE key = ?", ("sha:" + content,)).fetchone()
+    with _db() as con, con:
+        con.lock()  # one claim at a time across processes (and machines, with PostgreSQL)
+        for key, sid, host, pid in con.execute("SELECT key, session_id, host, pid FROM claims").fetchall():
+            if not _alive(host, pid):
+                con.execute("DELETE FROM claims WHERE key = ?", (key,))
+        row = con.execute("SELECT session_id, pid FROM claims WHERE key = ?", ("sha:" + content,)).fetchone()
+        if row:
+            raise InputError(f"This file is being ingested now as session '{row[0]}' (process {row[1]}).", hint="Wait for that ingest to finish: facelens session list")
+        if unless_stored:
+            row = con.execute("SELECT id FROM sessions WHERE content = ? ORDER BY id LIMIT 1", (content,)).fetchone()
             if row:
-                raise InputError(f"This file is being ingested now as session '{row[0]}' (process {row[1]}).", hint="Wait for that ingest to finish: facelens session list")
-            taken = {r[0] for r in con.execute("SELECT id FROM sessions")}
-            claimed = {r[0] for r in con.execute("SELECT session_id FROM claims")}
-            if session_id:
-                check_id(session_id)
-                if session_id in claimed:
-                    raise InputError(f"A session called '{session_id}' is being ingested now by another process.", hint="Choose another --id.")
-                if session_id in taken and not replace:
-                    raise InputError(f"A session called '{session_id}' already exists.", hint=f"Choose another --id, or remove it: facelens session remove {session_id}")
-                sid = session_id
-            else:
-                stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source).stem).strip("-.") or "session"
-                stem = stem[:56] if stem[0].isalnum() else "s" + stem[:55]
-                sid, n = stem, 2
-                while sid in taken | claimed:
-                    sid, n = f"{stem}-{n}", n + 1
-            row = ("sha:" + content, sid, socket.gethostname(), os.getpid(), time.time())
-            con.execute("INSERT INTO claims (key, session_id, host, pid, started) VALUES (?, ?, ?, ?, ?)", row)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+                raise AlreadyStored(row[0])
+        taken = {r[0] for r in con.execute("SELECT id FROM sessions")}
+        claimed = {r[0] for r in con.execute("SELECT session_id FROM claims")}
+        if session_id:
+            check_id(session_id)
+            if session_id in claimed:
+                raise InputError(f"A session called '{session_id}' is being ingested now by another process.", hint="Choose another --id.")
+            if session_id in taken and not replace:
+                raise InputError(f"A session called '{session_id}' already exists.", hint=f"Choose another --id, or remove it: facelens session remove {session_id}")
+            sid = session_id
+        else:
+            stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source).stem).strip("-.") or "session"
+            stem = stem[:56] if stem[0].isalnum() else "s" + stem[:55]
+            sid, n = stem, 2
+            while sid in taken | claimed:
+                sid, n = f"{stem}-{n}", n + 1
+        row = ("sha:" + content, sid, socket.gethostname(), os.getpid(), time.time())
+        con.execute("INSERT INTO claims (key, session_id, host, pid, started) VALUES (?, ?, ?, ?, ?)", row)
     return sid
 
 
 def release(content: str) -> None:
     """Drop an ingest's claim (also done by :func:`save` in the same transaction as the insert)."""
-    if db_path().exists():
+    if _exists():
         with _db() as con, con:
             con.execute("DELETE FROM claims WHERE key = ?", ("sha:" + content,))

@@ -245,22 +245,32 @@ def _timeline(seconds: list[SecondScores], samples: list[_Sample], step: float) 
 
 
 def _people(tracker: FaceTracker, seconds: list[SecondScores], step: float) -> list[TrackInfo]:
-    names: dict[int, str | None] = {}
-    means = [k for k in tracker.tracks if k.mean is not None]
-    if means:
-        try:
-            from facelens.tools import identity
-
-            for k, m in zip(means, identity.lookup(np.stack([k.mean for k in means]).astype(np.float32))):
-                names[k.id] = m.name if m is not None and m.known else None
-        except Exception as exc:  # no gallery, or the identity module is absent: tracks stay anonymous
-            log.info("identity lookup skipped: %s", exc)
     out = []
     for k in tracker.tracks:
         labels = [s.label for s in seconds if s.track == k.id]
         dominant = max(set(labels), key=labels.count) if labels else None
-        out.append(TrackInfo(track=k.id, name=names.get(k.id), first_seen=k.first_t, last_seen=k.last_t, seconds=round(k.samples * step, 2), dominant_emotion=dominant))
+        out.append(TrackInfo(track=k.id, first_seen=k.first_t, last_seen=k.last_t, seconds=round(k.samples * step, 2), dominant_emotion=dominant))
     return out
+
+
+def name_tracks(people: list[TrackInfo], means: dict[int, list[float]]) -> list[TrackInfo]:
+    """The tracks with the gallery's names where it knows the face (open set: others stay unnamed).
+
+    ``means`` is each track's mean embedding (:attr:`Analysis.track_means`). A batch ingest calls this
+    on the driver, so the gallery stays on the machine that stores the sessions.
+    """
+    known = [p.track for p in people if p.track in means]
+    if not known:
+        return people
+    names: dict[int, str | None] = {}
+    try:
+        from facelens.tools import identity
+
+        for track, m in zip(known, identity.lookup(np.asarray([means[t] for t in known], np.float32))):
+            names[track] = m.name if m is not None and m.known else None
+    except Exception as exc:  # no gallery, or the identity module is absent: tracks stay anonymous
+        log.info("identity lookup skipped: %s", exc)
+    return [p.model_copy(update={"name": names.get(p.track)}) for p in people]
 
 
 def _utterances(transcript: Transcript) -> list[tuple[float, float, str]]:
@@ -295,6 +305,15 @@ def _segments(transcript: Transcript, audio: np.ndarray) -> list[SessionSegment]
     return out
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """One recording analysed, not yet stored (what a batch worker sends back to the driver)."""
+
+    record: SessionRecord
+    seconds: list[SecondScores]  # per track and second, for the store
+    track_means: dict[int, list[float]]  # mean 128-d embedding per face track: for naming only, never stored
+
+
 def ingest(
     path: str | Path,
     session_id: str | None = None,
@@ -313,7 +332,7 @@ def ingest(
             being ingested by another process right now (checked before any work).
     """
     t0 = time.perf_counter()
-    info = media.probe(path)
+    media.probe(path)
     if session_id:
         store.check_id(session_id)
     # claim the file's content and the id before the work, so a second ingest of the same file
@@ -321,13 +340,27 @@ def ingest(
     content = store.content_key(path)
     sid = store.claim(content, session_id, path, replace=replace)
     try:
-        return _ingest(path, sid, info, content, t0, fps=fps, detector=detector, transcriber=transcriber, replace=replace, progress=progress)
+        done = analyse(path, sid, fps=fps, detector=detector, transcriber=transcriber, progress=progress, started=t0)
+        store.save(done.record, done.seconds, replace=replace, claim_key=content)
     finally:
         store.release(content)
+    rec = done.record
+    log.info("ingested %s as %s in %.1f s (%.1f x real time)", path, sid, rec.ingest_seconds, rec.duration / max(rec.ingest_seconds, 1e-6))
+    return rec
 
 
-def _ingest(path, sid: str, info, content: str, t0: float, *, fps: float, detector: str, transcriber: Transcriber | None,
-            replace: bool, progress: Progress | None) -> SessionRecord:
+def analyse(path: str | Path, session_id: str, *, fps: float = 2.0, detector: str = faces.DEFAULT_DETECTOR,
+            transcriber: Transcriber | None = None, progress: Progress | None = None, name_people: bool = True,
+            source: str | None = None, started: float | None = None) -> Analysis:
+    """Analyse a recording without storing it (no database access unless ``name_people`` looks up
+    the gallery). ``source`` is the path recorded in the session (default ``path``).
+
+    Raises:
+        MediaError: the file is missing, empty, not media, or beyond the limits.
+    """
+    t0 = time.perf_counter() if started is None else started
+    info = media.probe(path)
+    store.check_id(session_id)
     report = progress or (lambda f, m: None)
     transcriber = transcriber or Transcriber()
     step = 1.0 / fps
@@ -350,9 +383,11 @@ def _ingest(path, sid: str, info, content: str, t0: float, *, fps: float, detect
         else:
             transcript, audio = None, np.zeros(0, np.float32)
     seconds = _smooth(samples, info.duration)
+    means = {k.id: k.mean.tolist() for k in tracker.tracks if k.mean is not None}
+    people = _people(tracker, seconds, step)
     record = SessionRecord(
-        session_id=sid,
-        source=str(path),
+        session_id=session_id,
+        source=str(source or path),
         created=store.now(),
         duration=info.duration,
         has_video=info.has_video,
@@ -360,11 +395,9 @@ def _ingest(path, sid: str, info, content: str, t0: float, *, fps: float, detect
         fps=fps,
         transcript=_segments(transcript, audio) if transcript is not None else [],
         timeline=_timeline(seconds, samples, step),
-        people=_people(tracker, seconds, step),
+        people=name_tracks(people, means) if name_people else people,
         emotion_model=tracker.emotion.model_version() if tracker.emotion is not None else None,
         speech_model=f"{transcriber.backend}:{transcriber.model}" if transcript is not None else None,
         ingest_seconds=round(time.perf_counter() - t0, 2),
     )
-    store.save(record, seconds, replace=replace, claim_key=content)
-    log.info("ingested %s as %s in %.1f s (%.1f x real time)", path, sid, record.ingest_seconds, info.duration / max(record.ingest_seconds, 1e-6))
-    return record
+    return Analysis(record, seconds, means)

@@ -207,7 +207,7 @@ def _stores() -> str:
     for what, status, fix in (
         ("gallery", open_gallery().status, "facelens gallery repair"),
         ("exemplars", ExemplarStore(builtins=False).status, "facelens exemplars repair"),
-        ("sessions", session_store.integrity, "move sessions.sqlite aside and ingest again"),
+        ("sessions", session_store.integrity, session_store.repair_hint()),
     ):
         problem = status()
         if problem:

@@ -4,38 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from facelens.agent.cli import print_json
-
-
-class _Progress:
-    """Progress on stderr: a line every 10% (long files only), so pipes and logs stay readable."""
-
-    def __init__(self, duration: float) -> None:
-        self.show = duration >= 30
-        self.next = 0.1
-        self.t0 = time.perf_counter()
-
-    def __call__(self, fraction: float, message: str) -> None:
-        if self.show and (fraction >= self.next or message == "transcribing"):
-            print(f"ingest: {fraction:4.0%} {message} ({time.perf_counter() - self.t0:.0f} s)", file=sys.stderr, flush=True)
-            self.next = fraction + 0.1 if message != "transcribing" else 2.0
-
-
-def cmd_ingest(args: argparse.Namespace) -> int:
-    from facelens.agent import sessions
-    from facelens.tools import media
-
-    info = media.probe(args.file)
-    rec = sessions.ingest(args.file, args.id, fps=args.fps, replace=args.replace, progress=_Progress(info.duration))
-    if args.json:
-        print_json(rec.to_output())
-        return 0
-    print(f"session {rec.session_id}: {rec.duration:.1f} s, {len(rec.transcript)} utterances, {len(rec.people)} face tracks, ingested in {rec.ingest_seconds:.1f} s")
-    if rec.has_video and rec.emotion_model is None:
-        print("note: facial emotion not recorded (the emotion model is not installed)")
-    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -185,13 +155,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ssub = s.add_subparsers(dest="session_command", metavar="ACTION")
     s.set_defaults(handler=lambda a: s.print_help() or 0)
 
-    p = ssub.add_parser("ingest", help="analyse a video or audio file and store it as a session")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--id", default=None, help="session id (default: from the file name)")
-    p.add_argument("--fps", type=float, default=2.0, help="video frames sampled per second (default 2)")
-    p.add_argument("--replace", action="store_true", help="overwrite a session with the same id")
-    p.add_argument("--json", action="store_true", help='print {"session_id", "duration", "transcript", "timeline", "people"}')
-    p.set_defaults(handler=cmd_ingest)
+    from facelens.agent.cli import session_ingest
+
+    session_ingest.add_parser(ssub)
 
     p = ssub.add_parser("list", help="list stored sessions")
     p.add_argument("--json", action="store_true")
