@@ -149,7 +149,8 @@ def detect_fused(
             if p < threshold or (len(have) and bf.iou(np.array([d.box], float), have).max() > 0.2):
                 continue
             dets.append(faces.Detection(d.box, p, "fused"))
-    return large_faces.combine(large_faces.detect_large(rgb), dets)
+    dets = large_faces.combine(large_faces.detect_large(rgb), dets)
+    return dets + large_faces.empty_panel_faces(rgb, dets)
 
 
 detect_fused.runs_as = lambda: "fused" if bf.available() else "hog"  # type: ignore[attr-defined]
