@@ -18,6 +18,10 @@ touches the border. This stage finds them the way enrolment used to, for everyon
    or HOG alone is confident (>= HOG_KEEP). Only faces at least :data:`MIN_SIDE` of the photo's short
    side are kept here: smaller ones are the tiled passes' job.
 
+4. a collage on a plain background is cut into its panels (:func:`panels`); a panel where no face was
+   found gets a close-up look (:func:`close_up`): a face larger than its tile, cut by the tile's edges,
+   found when several BlazeFace passes over the panel with wide black borders agree.
+
 The thresholds were set on the WIDER sample, half of the ``faces/portraits`` people (the even-numbered
 ones) and generated collages with even seeds; everything else is held out (see ``bench/detection.md``).
 """
@@ -291,8 +295,10 @@ def close_up(rgb: np.ndarray, panel: tuple[int, int, int, int]) -> faces.Detecti
     if best[5] < CLOSE_AGREE:
         return None
     bx, by, bw, bh = bf.to_tight_box(best, x1, y1)
-    bx, by = max(bx, x0), max(by, y0)
-    return faces.Detection((bx, by, min(x1, bx + bw) - bx, min(y1, by + bh) - by), round(float(best[4]), 4), "fused")
+    bx, by, bw, bh = max(bx, x0), max(by, y0), min(x1, bx + bw) - max(bx, x0), min(y1, by + bh) - max(by, y0)
+    if bw < 2 or bh < 2:
+        return None
+    return faces.Detection((bx, by, bw, bh), round(float(best[4]), 4), "fused")
 
 
 def empty_panel_faces(rgb: np.ndarray, found: list[faces.Detection]) -> list[faces.Detection]:
