@@ -52,6 +52,50 @@ def test_a_greyscale_collage_of_tight_crops_counts_every_tile():
         assert sum(x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h for d in dets) == 1
 
 
+def _close_up(who: str, zoom: float, dx: float, dy: float) -> np.ndarray:
+    """A square crop of ``zoom`` x the face box, moved by ``dx``/``dy`` box sides: a face larger than
+    its tile, cut by the tile's edges."""
+    rgb = samples.PEOPLE[who]()
+    x, y, w, h = faces.detect_faces(rgb, "hog")[0].box
+    s, cx, cy = int(zoom * max(w, h)), x + w // 2 + int(dx * w), y + h // 2 + int(dy * h)
+    return np.ascontiguousarray(rgb[cy - s // 2 : cy + s // 2, cx - s // 2 : cx + s // 2])
+
+
+def _row_collage(tiles: list[np.ndarray], side: int = 200, gap: int = 20, grey: bool = False) -> np.ndarray:
+    import cv2
+
+    canvas = np.full((side + 2 * gap, len(tiles) * (side + gap) + gap, 3), 200, dtype=np.uint8)
+    for i, t in enumerate(tiles):
+        x = gap + i * (side + gap)
+        canvas[gap : gap + side, x : x + side] = cv2.resize(t, (side, side), interpolation=cv2.INTER_AREA)
+    return np.repeat(cv2.cvtColor(canvas, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2) if grey else canvas
+
+
+@needs_mediapipe
+@pytest.mark.parametrize("who,dx,dy", [("astronaut", -0.2, 0.0), ("hopper", 0.0, 0.1)])
+def test_a_collage_tile_holding_a_close_up_cut_by_its_edges_counts_once(who, dx, dy):
+    # the failure kind behind most collage misses: a tile zoomed in so far that the face is larger than
+    # the tile (forehead or chin outside it); the tiled and large-face passes miss it, the close-up
+    # look at the empty panel finds it
+    tiles = [samples.head("astronaut"), _close_up(who, 0.6, dx, dy), samples.head("hopper")]
+    rgb = _row_collage(tiles)
+    assert large_faces.panels(rgb) == [(20 + 220 * i, 20, 220 + 220 * i, 220) for i in range(3)]
+    dets = faces.detect_faces(rgb)
+    assert len(dets) == 3, [d.box for d in dets]
+    middle = [d for d in dets if 240 <= d.box[0] + d.box[2] / 2 < 440]
+    assert len(middle) == 1 and middle[0].box[0] >= 240 and middle[0].box[0] + middle[0].box[2] <= 440  # clipped to its tile
+
+
+def test_panels_split_collages_and_leave_photos_whole(astronaut):
+    canvas = np.full((300, 700, 3), (40, 90, 160), dtype=np.uint8)
+    canvas[30:270, 20:260] = astronaut[100:340, 150:390]
+    canvas[30:150, 300:680] = astronaut[:120, :380]
+    canvas[160:270, 300:680] = astronaut[300:410, 100:480]
+    assert large_faces.panels(canvas) == [(20, 30, 260, 270), (300, 30, 680, 150), (300, 160, 680, 270)]
+    assert large_faces.panels(astronaut) == []  # an ordinary photo: no plain line runs right across it
+    assert large_faces.panels(np.full((200, 200, 3), 255, dtype=np.uint8)) == []
+
+
 @needs_mediapipe
 @pytest.mark.parametrize("angle", [-25, 25])
 def test_a_rotated_face_is_found_once(angle):
@@ -100,6 +144,15 @@ def test_combine_drops_parts_of_a_large_face_and_keeps_crowds():
     crowd = [faces.Detection((20 + 70 * i, 20, 50, 50), 0.9, "fused") for i in range(3)]
     false_big = faces.Detection((0, 0, 250, 120), 0.8, "fused")
     assert large_faces.combine([false_big], crowd) == sorted(crowd, key=lambda d: -d.score)
+
+
+def test_combine_drops_a_part_inside_a_tiled_box_that_stands_for_a_large_face():
+    # the tiled passes found the close-up (0.94) and a part of it (an eye, 0.53); the large-face box of the
+    # same face scored lower (0.82): it must neither count as a crowd holder nor leave the part behind
+    tiled_face = faces.Detection((0, 3, 219, 250), 0.936, "fused")
+    part = faces.Detection((13, 59, 67, 67), 0.533, "fused")
+    large = faces.Detection((0, 28, 219, 237), 0.82, "fused")
+    assert large_faces.combine([large], [tiled_face, part]) == [tiled_face]
 
 
 def test_detector_in_use_names_hog_without_mediapipe(monkeypatch, astronaut):

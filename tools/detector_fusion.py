@@ -17,7 +17,8 @@ HOG only sees frontal faces of 80 px and more. So ``fused``
 5. adds the large faces the tiled passes cannot see (a face filling the frame, cut by the border, a
    collage tile): :mod:`facelens.tools.large_faces` searches padded square windows with BlazeFace short
    range and the padded photo with HOG, and :func:`~facelens.tools.large_faces.combine` keeps one box
-   per face and drops parts of a large face that a tile took for a face.
+   per face and drops parts of a large face that a tile took for a face; in a collage, a panel where
+   no face was found gets a close-up look (:func:`~facelens.tools.large_faces.empty_panel_faces`).
 
 Scores of ``fused`` detections are those probabilities (BlazeFace's own score for sure faces), so they
 compare across the two sources. Boxes are dlib-tight like every facelens detector.
@@ -149,7 +150,8 @@ def detect_fused(
             if p < threshold or (len(have) and bf.iou(np.array([d.box], float), have).max() > 0.2):
                 continue
             dets.append(faces.Detection(d.box, p, "fused"))
-    return large_faces.combine(large_faces.detect_large(rgb), dets)
+    dets = large_faces.combine(large_faces.detect_large(rgb), dets)
+    return dets + large_faces.empty_panel_faces(rgb, dets)
 
 
 detect_fused.runs_as = lambda: "fused" if bf.available() else "hog"  # type: ignore[attr-defined]

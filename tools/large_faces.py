@@ -18,6 +18,10 @@ touches the border. This stage finds them the way enrolment used to, for everyon
    or HOG alone is confident (>= HOG_KEEP). Only faces at least :data:`MIN_SIDE` of the photo's short
    side are kept here: smaller ones are the tiled passes' job.
 
+4. a collage on a plain background is cut into its panels (:func:`panels`); a panel where no face was
+   found gets a close-up look (:func:`close_up`): a face larger than its tile, cut by the tile's edges,
+   found when several BlazeFace passes over the panel with wide black borders agree.
+
 The thresholds were set on the WIDER sample, half of the ``faces/portraits`` people (the even-numbered
 ones) and generated collages with even seeds; everything else is held out (see ``bench/detection.md``).
 """
@@ -67,14 +71,15 @@ def square_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _pad(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float, int]:
-    """Downscale to at most ``side`` px and add a black border; returns the copy, scale and border."""
+def _pad(rgb: np.ndarray, side: int, border: float = PAD) -> tuple[np.ndarray, float, int]:
+    """Downscale to at most ``side`` px and add a black border of ``border`` x the longer side;
+    returns the copy, scale and border width."""
     import cv2
 
     h, w = rgb.shape[:2]
     scale = min(1.0, side / float(max(h, w)))
     work = rgb if scale >= 1.0 else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    m = max(8, int(PAD * max(work.shape[:2])))
+    m = max(8, int(border * max(work.shape[:2])))
     return cv2.copyMakeBorder(work, m, m, m, m, cv2.BORDER_CONSTANT, value=(0, 0, 0)), scale, m
 
 
@@ -183,17 +188,127 @@ def detect_large(rgb: np.ndarray, *, use_blazeface: bool = True) -> list[faces.D
 def combine(large: list[faces.Detection], small: list[faces.Detection], inside: float = 0.6) -> list[faces.Detection]:
     """Merge large faces with the tiled passes' faces: one box per face, parts of a face dropped.
 
-    A large face that holds two or more of the small faces is a false alarm over a crowd and goes.
+    A large face that holds two or more of the small faces (other than the tiled box of the same face,
+    IoU > 0.5) is a false alarm over a crowd and goes.
     Then, best score first, a box overlapping a kept one at IoU > 0.3 is the same face and goes; last, a
     small face lying mostly inside a kept large one is a part of it (a tile that saw an eye and a
-    nostril of a close-up) and goes.
+    nostril of a close-up) and goes. A tiled box that outscored a large face's box stands for that
+    large face here, so the parts inside it go too.
     """
     small_boxes = np.array([d.box for d in small], float).reshape(-1, 4)
-    large = [d for d in large if not len(small) or (bf._inside(small_boxes, np.array([d.box], float))[:, 0] > inside).sum() < 2]
+
+    def holds_others(d: faces.Detection) -> bool:  # two or more tiled faces inside it, its own box aside
+        box = np.array([d.box], float)
+        return ((bf._inside(small_boxes, box)[:, 0] > inside) & (bf.iou(small_boxes, box)[:, 0] <= 0.5)).sum() >= 2
+
+    large = [d for d in large if not len(small) or not holds_others(d)]
     kept: list[faces.Detection] = []
+    is_large: list[bool] = []  # a large face, or the tiled box that stands for one (it outscored it)
     for d in sorted(large + small, key=lambda d: -d.score):
-        if kept and (bf.iou(np.array([d.box], float), np.array([k.box for k in kept], float))[0] > 0.3).any():
+        ov = bf.iou(np.array([d.box], float), np.array([k.box for k in kept], float).reshape(-1, 4))[0]
+        if (ov > 0.3).any():
+            if d in large:
+                is_large[int(ov.argmax())] = True
             continue
         kept.append(d)
-    big = np.array([d.box for d in kept if d in large], float).reshape(-1, 4)
-    return [d for d in kept if d in large or not len(big) or not (bf._inside(np.array([d.box], float), big)[0] > inside).any()]
+        is_large.append(d in large)
+    big = np.array([d.box for d, b in zip(kept, is_large) if b], float).reshape(-1, 4)
+    return [d for d, b in zip(kept, is_large) if b or not len(big) or not (bf._inside(np.array([d.box], float), big)[0] > inside).any()]
+
+
+# --- collages: panels on a plain background, and close-ups cut by a panel's edges ---------------
+
+PLAIN_RANGE = 12  # a line of plain background: each channel varies along it by at most this many levels
+MIN_PANEL = 64  # px: content narrower than this between plain lines is not a panel (a rule, a caption)
+#: (BlazeFace model, black border as a fraction of the panel side) of the close-up look at an empty panel
+CLOSE_PASSES: tuple[tuple[str, float], ...] = (
+    ("full", 0.5), ("full", 0.75), ("full", 1.0), ("full", 1.5),
+    ("short", 0.25), ("short", 0.5), ("short", 0.75), ("short", 1.0),
+)
+CLOSE_SCORE = 0.5  # a pass's box counts when it scores at least this ...
+CLOSE_MIN_SIDE = 0.5  # ... and is at least this fraction of the panel's short side
+CLOSE_AGREE = 3  # passes that must find the same face
+
+
+def _plain_lines(region: np.ndarray, axis: int) -> np.ndarray:
+    """Which rows (``axis`` 0) or columns (1) vary by at most PLAIN_RANGE in every channel."""
+    lines = region[:, ::3] if axis == 0 else region[::3].transpose(1, 0, 2)  # every 3rd pixel along a line
+    green = lines[:, :, 1]  # a cheap first look: a plain line is plain in green too
+    plain = (green.max(axis=1).astype(np.int16) - green.min(axis=1)) <= PLAIN_RANGE
+    if plain.any():
+        rb = lines[plain][:, :, ::2]
+        plain[plain] = (rb.max(axis=1).astype(np.int16) - rb.min(axis=1)).max(axis=1) <= PLAIN_RANGE
+    return plain
+
+
+def _content_runs(region: np.ndarray, axis: int) -> list[tuple[int, int]]:
+    """Runs of lines (rows for ``axis`` 0, columns for 1) that are not plain background, >= MIN_PANEL long."""
+    plain = _plain_lines(region, axis)
+    edges = np.flatnonzero(np.diff(np.concatenate(([True], plain, [True])).astype(np.int8)))
+    return [(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2]) if b - a >= MIN_PANEL]
+
+
+def panels(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The panels of a collage, as ``(x0, y0, x1, y1)``: regions of content that plain background lines
+    (margins and gaps) running right across the photo cut apart, cut again inside each (an XY cut).
+
+    Returns no panel unless the photo falls into two or more (an ordinary photo has no such lines).
+    """
+    h, w = rgb.shape[:2]
+    todo, out = [(0, 0, w, h)], []
+    while todo:
+        x0, y0, x1, y1 = todo.pop()
+        region = rgb[y0:y1, x0:x1]
+        ys, xs = _content_runs(region, 0), _content_runs(region, 1)
+        if len(ys) > 1:
+            todo += [(x0, y0 + a, x1, y0 + b) for a, b in ys]
+        elif len(xs) > 1:
+            todo += [(x0 + a, y0, x0 + b, y1) for a, b in xs]
+        elif ys and xs:
+            out.append((x0 + xs[0][0], y0 + ys[0][0], x0 + xs[0][1], y0 + ys[0][1]))
+    return sorted(out, key=lambda p: (p[1], p[0])) if len(out) > 1 else []
+
+
+def close_up(rgb: np.ndarray, panel: tuple[int, int, int, int]) -> faces.Detection | None:
+    """A face larger than its panel (a close-up cut by the panel's edges, eyes or chin outside it).
+
+    BlazeFace looks at the panel padded with black borders of several widths (:data:`CLOSE_PASSES`),
+    so the cut face appears at sizes its models know; a face is kept when :data:`CLOSE_AGREE` passes
+    find the same large box. Its box is clipped to the panel.
+    """
+    x0, y0, x1, y1 = panel
+    crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    side = min(x1 - x0, y1 - y0)
+    found = []
+    for model, pad in CLOSE_PASSES:
+        padded, scale, m = _pad(crop, int(WORK_SIDE / (1 + 2 * pad)), border=pad)
+        d = bf.raw_detections(padded, model)
+        d = d[(d[:, 4] >= CLOSE_SCORE) & (d[:, 2] / scale >= CLOSE_MIN_SIDE * side)]
+        if len(d):
+            d = d[[int(d[:, 4].argmax())]]  # one vote per pass
+            d[:, :2] = (d[:, :2] - m) / scale + (x0, y0)
+            d[:, 2:4] /= scale
+            found.append(d)
+    if len(found) < CLOSE_AGREE:
+        return None
+    best = max(bf.merge(np.concatenate(found)), key=lambda r: r[5])
+    if best[5] < CLOSE_AGREE:
+        return None
+    bx, by, bw, bh = bf.to_tight_box(best, x1, y1)
+    bx, by, bw, bh = max(bx, x0), max(by, y0), min(x1, bx + bw) - max(bx, x0), min(y1, by + bh) - max(by, y0)
+    if bw < 2 or bh < 2:
+        return None
+    return faces.Detection((bx, by, bw, bh), round(float(best[4]), 4), "fused")
+
+
+def empty_panel_faces(rgb: np.ndarray, found: list[faces.Detection]) -> list[faces.Detection]:
+    """Close-up faces in the collage panels where no face was ``found`` (no box centred in them)."""
+    out = []
+    for p in panels(rgb):
+        x0, y0, x1, y1 = p
+        if any(x0 <= d.box[0] + d.box[2] / 2 < x1 and y0 <= d.box[1] + d.box[3] / 2 < y1 for d in found):
+            continue
+        d = close_up(rgb, p)
+        if d is not None:
+            out.append(d)
+    return out
