@@ -213,7 +213,8 @@ def test_lite_file_held_by_another_process(milvus, tmp_path):
     """Milvus Lite serves one process at a time: the second gets a clear error, not a hang."""
     ready = tmp_path / "ready"
     code = (
-        "import sys, time, pathlib; from facelens.tools.identity_store import open_gallery; "
+        "import signal, sys, time, pathlib; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from facelens.tools.identity_store import open_gallery; "
         f"len(open_gallery()); pathlib.Path({str(ready)!r}).touch(); time.sleep(60)"
     )
     holder = subprocess.Popen([sys.executable, "-c", code])

@@ -166,7 +166,9 @@ def test_sequential_batch(media_dir, capsys):
 
 
 CTRL_C = """
-import sys
+import signal, sys
+# a terminal's Ctrl-C: a shell that starts jobs in the background (CI) leaves SIGINT ignored in children
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from facelens.agent.cli import main
 sys.exit(main(["session", "ingest", *sys.argv[1:]]))
 """
