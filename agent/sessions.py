@@ -323,8 +323,10 @@ def ingest(
     transcriber: Transcriber | None = None,
     replace: bool = False,
     progress: Progress | None = None,
+    source: str | None = None,
 ) -> SessionRecord:
-    """Analyse a recorded video or audio file and store it as a session.
+    """Analyse a recorded video or audio file and store it as a session (``source``: the name recorded
+    as where it came from, default ``path``; the REST API gives the uploaded file's name, not its temp path).
 
     Raises:
         MediaError: the file is missing, empty, not media, or beyond the limits.
@@ -340,7 +342,7 @@ def ingest(
     content = store.content_key(path)
     sid = store.claim(content, session_id, path, replace=replace)
     try:
-        done = analyse(path, sid, fps=fps, detector=detector, transcriber=transcriber, progress=progress, started=t0)
+        done = analyse(path, sid, fps=fps, detector=detector, transcriber=transcriber, progress=progress, started=t0, source=source)
         store.save(done.record, done.seconds, replace=replace, claim_key=content)
     finally:
         store.release(content)

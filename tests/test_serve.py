@@ -247,7 +247,8 @@ def test_session_upload_job_and_reads(api, tmp_path, capsys):
         time.sleep(0.1)
     assert status["status"] == "done" and status["progress"] == 1.0 and status["error"] is None
     assert status["result"]["session_id"] == "call-1" and len(status["result"]["people"]) == 1
-    assert [s["session_id"] for s in api.get("/v1/sessions", headers=auth(api)).json()] == ["call-1"]
+    listed = api.get("/v1/sessions", headers=auth(api)).json()
+    assert [s["session_id"] for s in listed] == ["call-1"] and listed[0]["source"] == "call.mp4"  # not the temp path
     shown = api.get("/v1/sessions/call-1", headers=auth(api)).json()
     assert main(["session", "show", "call-1", "--json"]) == 0 and json.loads(capsys.readouterr().out) == shown
     r = api.get("/v1/sessions/call-1/export?format=csv", headers=auth(api))

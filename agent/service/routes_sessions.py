@@ -47,7 +47,7 @@ async def upload_session(request: Request, file: UploadFile = File(...), id: str
     def work(job: Job) -> dict:
         from facelens.agent import sessions
 
-        return sessions.ingest(path, id or None, fps=fps, replace=replace, progress=progress_of(job)).to_output()
+        return sessions.ingest(path, id or None, fps=fps, replace=replace, progress=progress_of(job), source=path.name).to_output()
 
     job = request.app.state.jobs.submit("session_ingest", path.name, work, folder)
     if job is None:
