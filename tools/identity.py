@@ -34,8 +34,8 @@ import numpy as np
 
 from facelens.tools import config
 from facelens.tools.atomic import DamagedError, Generations, remove_files
-from facelens.tools.errors import InputError, NotFoundError
-from facelens.tools.names import RESERVED, check_name, name_key, tidy  # noqa: F401 (re-exported)
+from facelens.tools.errors import InputError
+from facelens.tools.names import RESERVED, check_name, name_key, one_person, tidy  # noqa: F401 (re-exported)
 from facelens.tools.schema import IdentityMatch
 
 log = logging.getLogger(__name__)
@@ -285,21 +285,7 @@ class Gallery:
             self._stamp = None
             self._refresh()
             self._writable()
-            names = sorted({e.name for e in self._entries if name_key(e.name) == key})
-            if not names:
-                raise NotFoundError(
-                    f"No one called '{tidy(name)}' is in the gallery.",
-                    hint="See who is enrolled with: facelens gallery list",
-                )
-            if len(names) > 1:
-                exact = [n for n in names if n == tidy(name)]
-                if len(exact) != 1:
-                    raise InputError(
-                        f"'{tidy(name)}' matches {len(names)} people: {', '.join(repr(n) for n in names)}.",
-                        hint="Remove one at a time by its exact name (see facelens gallery list).",
-                    )
-                names = exact
-            target = names[0]
+            target = one_person(name, sorted({e.name for e in self._entries if name_key(e.name) == key}))
             keep = [i for i, e in enumerate(self._entries) if e.name != target]
             gone = [i for i, e in enumerate(self._entries) if e.name == target]
             removed = self._vectors[gone].copy()

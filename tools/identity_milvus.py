@@ -29,9 +29,9 @@ from urllib.parse import urlparse
 import numpy as np
 
 from facelens.tools import config
-from facelens.tools.errors import ConfigError, FacelensError, GalleryError, InputError, NotFoundError, missing_dependency
+from facelens.tools.errors import ConfigError, FacelensError, GalleryError, InputError, missing_dependency
 from facelens.tools.identity import DIM, Entry, Person, Removal
-from facelens.tools.names import check_name, name_key, tidy
+from facelens.tools.names import check_name, name_key, one_person
 from facelens.tools.schema import IdentityMatch
 
 log = logging.getLogger(__name__)
@@ -380,22 +380,12 @@ class MilvusGallery:
     def remove_person(self, name: str) -> Removal:
         """Delete every embedding and all metadata of exactly one person (see ``Gallery.remove_person``)."""
         rows = list(self._rows(["name", "vector"], filter=f"name_key == {_lit(name_key(name))}"))
-        names = sorted({r["name"] for r in rows})
-        if not names:
-            raise NotFoundError(f"No one called '{tidy(name)}' is in the gallery.", hint="See who is enrolled with: facelens gallery list")
-        if len(names) > 1:
-            exact = [n for n in names if n == tidy(name)]
-            if len(exact) != 1:
-                raise InputError(
-                    f"'{tidy(name)}' matches {len(names)} people: {', '.join(repr(n) for n in names)}.",
-                    hint="Remove one at a time by its exact name (see facelens gallery list).",
-                )
-            names = exact
-        gone = [r for r in rows if r["name"] == names[0]]
+        target = one_person(name, sorted({r["name"] for r in rows}))
+        gone = [r for r in rows if r["name"] == target]
         self._call("delete from the gallery", self._client().delete, self.collection, ids=[int(r["id"]) for r in gone])
         self._purge()
         vectors = np.asarray([r["vector"] for r in gone], dtype=np.float32).reshape(-1, DIM)
-        return Removal(name=names[0], embeddings=len(gone), vectors=vectors)
+        return Removal(name=target, embeddings=len(gone), vectors=vectors)
 
     def remove(self, name: str) -> int:
         return self.remove_person(name).embeddings

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from facelens.tools.errors import InputError
+from facelens.tools.errors import InputError, NotFoundError
 
 #: names that mean something else in answers
 RESERVED = {"unknown"}
@@ -48,3 +48,22 @@ def check_name(name: str) -> str:
 def name_key(name: str) -> str:
     """What makes two names the same person: the tidied name, case-folded."""
     return tidy(name).casefold()
+
+
+def one_person(name: str, names: list[str]) -> str:
+    """The one enrolled name that ``name`` means, among the enrolled spellings with its key.
+
+    Raises:
+        NotFoundError: nobody has that name. InputError: several spellings match and none exactly.
+    """
+    if not names:
+        raise NotFoundError(f"No one called '{tidy(name)}' is in the gallery.", hint="See who is enrolled with: facelens gallery list")
+    if len(names) > 1:
+        exact = [n for n in names if n == tidy(name)]
+        if len(exact) != 1:
+            raise InputError(
+                f"'{tidy(name)}' matches {len(names)} people: {', '.join(repr(n) for n in names)}.",
+                hint="Remove one at a time by its exact name (see facelens gallery list).",
+            )
+        return exact[0]
+    return names[0]

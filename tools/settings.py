@@ -70,8 +70,17 @@ def _choice(value: Any, valid: tuple[str, ...], what: str, where: str, setting: 
     return text
 
 
+class _Group:
+    """A group of settings as JSON: every value and its source, never a key given with a URL."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)  # type: ignore[call-overload]
+        d.pop("api_key", None)
+        return d
+
+
 @dataclass(frozen=True)
-class LLMSettings:
+class LLMSettings(_Group):
     """Who answers questions and reads the user's words."""
 
     backend: str  # "offline", "openai" or "local"
@@ -82,14 +91,9 @@ class LLMSettings:
     #: a key given with the URL (the web app's Settings page); never serialised, never printed
     api_key: str = field(default="", repr=False, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("api_key")
-        return d
-
 
 @dataclass(frozen=True)
-class VLMSettings:
+class VLMSettings(_Group):
     """Which vision-language model describes faces (``auto`` tries the configured ones in order)."""
 
     backend: str  # "auto", "openai", "local" or "none"
@@ -101,46 +105,35 @@ class VLMSettings:
     sources: dict[str, Source] = field(default_factory=dict)
     api_key: str = field(default="", repr=False, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("api_key")
-        return d
-
 
 @dataclass(frozen=True)
-class SpeechSettings:
+class SpeechSettings(_Group):
     """Which speech recogniser transcribes audio."""
 
     backend: str  # one of SPEECH_BACKENDS
     model: str  # model name or path ("tiny.en" = the bundled offline model; "whisper-1" for openai)
     sources: dict[str, Source] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
-class WordsSettings:
+class WordsSettings(_Group):
     """Who reads the emotion of the user's words, and with which offline model."""
 
     reader: str  # "openai" (the LLM of LLMSettings) or "offline"
     model: str  # the offline model: "minilm", "lexicon", or "" = minilm where installed, else lexicon
     sources: dict[str, Source] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
-class StoreSettings:
+class StoreSettings(_Group):
     """Where face embeddings are stored and which runtime computes them."""
 
     identity_store: str  # "faiss" (files under FACELENS_HOME) or "milvus"
     embedder: str  # "onnx" (dlib's network in onnxruntime) or "dlib"
     sources: dict[str, Source] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
