@@ -83,10 +83,47 @@ def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     return _reply(f"{total} From left to right: {listing}.", ids_all, "count", image)
 
 
+COUNT_TESTS = {"more than": lambda m, k: m > k, "fewer than": lambda m, k: m < k, "at least": lambda m, k: m >= k,
+               "at most": lambda m, k: m <= k, "exactly": lambda m, k: m == k}
+
+
+def count_yes_no(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
+    """Yes/no about the number of people: "are there more than 3 people?" -> "No: I count 3 people ..."."""
+    op, k = slots["count_cmp"]
+    n = len(scene.faces)
+    lead = "Yes" if COUNT_TESTS[op](n, k) else "No"
+    asked = f"{op} {k}"
+    listing = "; ".join(face_label(f) for f in scene.faces)
+    return _reply(f"{lead}: I count {n} {'person' if n == 1 else 'people'} (you asked about {asked}; detector: {scene.detector}). "
+                  f"From left to right: {listing}.", tuple(f.id for f in scene.faces), "count", image)
+
+
+def age_yes_no(slots: dict, faces: list[FaceAnalysis]) -> tuple[str, list[FaceAnalysis]] | None:
+    """(what was asked, the faces that match) for "over 40" / "under 30"; None when no age was estimated."""
+    if any(f.age is None for f in faces):
+        return None
+    if "age_over" in slots:
+        k = slots["age_over"]
+        return f"over {k}", [f for f in faces if f.age > k]
+    k = slots["age_under"]
+    return f"under {k}", [f for f in faces if f.age < k]
+
+
 def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
-    """Yes/no: is anyone (or everyone) <emotion | a child | a woman | in red>?"""
+    """Yes/no: is anyone (or everyone) <emotion | a child | a woman | in red | over 40>?"""
     faces = scene.faces
     n = len(faces)
+    if "age_over" in slots or "age_under" in slots:
+        got = age_yes_no(slots, faces)
+        if got is None:
+            return _reply(prompts.render("planner", "no_age_model", what="anyone's age"), (), "anyone", image)
+        asked, hits = got
+        if not hits:
+            ages = ", ".join(f"Face {f.id} about {f.age:.0f}" for f in faces)
+            return _reply(f"No, nobody looks {asked} to the age model ({ages}).", (), "anyone", image)
+        listing = "; ".join(f"{face_label(f)}, apparent age about {f.age:.0f}" for f in hits)
+        verb = "looks" if len(hits) == 1 else "look"
+        return _reply(f"Yes, {len(hits)} of the {n} {verb} {asked} to the age model: {listing}.", tuple(f.id for f in hits), "anyone", image)
     if slots.get("child"):
         return children(scene, image)
     label = slots.get("emotion")
@@ -100,8 +137,13 @@ def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
         if any(f.gender is None for f in faces):
             return _reply(prompts.render("planner", "no_age_model", what="apparent gender"), (), "anyone", image)
         hits = [f for f in faces if f.gender.label == gender]
-        what = "a woman" if gender == "female" else "a man"
-        what = f"looking like {what} to the age/gender model"
+        word = "a woman" if gender == "female" else "a man"
+        if not hits:
+            return _reply(f"No, none of the {n} people looks like {word} to the age/gender model.", (), "anyone", image)
+        listing = "; ".join(f"{face_label(f)} ({f.gender.label} {f.gender.score:.0%})" for f in hits)
+        verb = "looks" if len(hits) == 1 else "look"
+        return _reply(f"Yes, {len(hits)} of the {n} {verb} like {word if len(hits) == 1 else word[2:].replace('man', 'men')} "
+                      f"to the age/gender model: {listing}.", tuple(f.id for f in hits), "anyone", image)
     else:
         return _reply(which_person(scene), (), "ask_referent", image)
     if not hits:

@@ -60,7 +60,7 @@ CLOTHING_Q_RE = re.compile(rf"^(?:is|are|was|does|do)\b(?!.*\b(?:anyone|anybody|
                            r"|\bwhat (?:is|are|does) \S+(?: \S+){0,5} (?:wearing|wear|dressed in)\s+(?:today|now|here)?\s*\??$")
 WHERE_Q_RE = re.compile(r"^where\b|\bwhich side\b|\blocate\b|\bposition of\b|\bwhere (?:is|are|in)\b")
 EMOTION_Q_RE = re.compile(r"\b(?:emotion|emotions|emotionally|mood|feel|feels|feeling|feelings|expression|doing|vibes?|come across|comes across|seem|seems)\b")
-PRESENCE_Q_RE = re.compile(r"\b(?:here|there|present|in (?:the|this|that) (?:picture|photo|image|shot|pic)|in it|anywhere|one of (?:them|these|those|the)|"
+PRESENCE_Q_RE = re.compile(r"\bin (?:this|that|it|here)\s*\??$|\b(?:here|there|present|in (?:the|this|that) (?:picture|photo|image|shot|pic)|in it|anywhere|one of (?:them|these|those|the)|"
                            r"among|appear|appears|show up|sign of|make it|see|spot|find|around|visible|in this one)\b")
 PERSON_CUE_RE = re.compile(r"\b(?:left|right|middle|centre|leftmost|rightmost|far|second|third|fourth|fifth|first|last|front|back|closest|"
                            r"nearest|biggest|largest|smallest|she|he|her|him|his|that person|this person|that one|this one)\b|\bthe \w+ one\b"
@@ -73,6 +73,18 @@ REF_NP_RE = re.compile(r"\b(?:the|that|this)\s+(?:[\w-]+\s+){0,2}?(?:person|one|
                        r"(?:\s+(?:in|on|at|from|counting from)(?:\s+the)?(?:\s+(?:end|side))?\b)?")
 WHO_ALL_RE = re.compile(r"\b(?:here|there|in (?:the|this|that|it)|photo|picture|image|pic|shot|these|they|them|people|anyone|anybody|everyone|"
                         r"everybody|recogni[sz]e|know|identify|names?|who is who)\b")
+_NUM = r"\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten"
+NUMBER_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten".split())}
+#: yes/no about how many people: "are there more than 3 people?", "is it just one person?", "is there only one face"
+COUNT_CMP_RE = re.compile(rf"^(?:is|are|was|were|isn't|aren't)\s+(?:there|it|they|these|those|we)\s+(?:really\s+|actually\s+)?"
+                          rf"(?:(more than|over|fewer than|less than|at least|at most|no more than|exactly|only|just|under)\s+)?"
+                          rf"(?:the\s+)?({_NUM})\s+(?:people|persons?|faces?|of (?:them|us))\b")
+#: yes/no about an age: "is anyone over 40?", "is the guy on the left younger than 30" (a number of people is a count)
+AGE_CMP_RE = re.compile(r"\b(over|older than|above|past|under|younger than|below)\s+(?:the age of\s+|age\s+)?(\d{1,3})"
+                        r"(?!\s*(?:people|persons?|faces?|of\b|%|percent|kids|children))\b(\s*(?:years?|yrs?|y/?o)\b)?")
+#: "... and who is it?", "... and if so, who?": the yes/no answer already names who
+WHO_TAIL_RE = re.compile(r"(?:\?\s*|,?\s+and\s+|,\s*)(?:if so,?\s+|if yes,?\s+|so\s+)?(?:who|which one|which ones|which)"
+                         r"(?:\s+(?:is it|is that|are they|are those|are these|is he|is she|one|ones))?\s*[?!.]*$")
 #: how a compound question splits: "who looks happiest and how old is she?"
 SPLIT_RE = re.compile(r",?\s+(?:and )?then\s+(?=(?:tell|who|what|how|which|where|give|show)\b)|\?+\s+(?=\S)|;\s*|,?\s+-?\s*\band\s+(?=(?:then\s+|also\s+|roughly\s+|approximately\s+|about\s+|just\s+|so\s+)?(?:who|what|how|which|where|is|are|does|do|can|tell|give|what's|their|her|his)\b)"
                       r"|,\s+(?=(?:and\s+)?(?:who|what|how|which|where|tell)\b)")

@@ -145,6 +145,8 @@ def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[i
             s["person"] = reply.faces
         return reply
     if intent == "count":
+        if s.get("count_cmp"):
+            return compose.count_yes_no(s, scene, image)
         if s.get("child"):
             return compose.children(scene, image, count=True)
         return compose.count(s, scene, image)
@@ -200,6 +202,9 @@ def _per_person(intent: str, u: Understanding, scene: SceneAnalysis, ids: tuple[
         text = compose.emotion_yes_no(top if top in asked else asked[-1] if len(asked) > 1 else asked[0], faces)
     elif intent == "gender" and s.get("yesno") and (asked := compose.asked_gender(u.text)):
         text = compose.gender_yes_no(asked, faces)
+    elif intent == "age" and ("age_over" in s or "age_under" in s) and (got := compose.age_yes_no(s, faces)) is not None:
+        asked, hits = got  # "is the guy on the left over 40?"
+        text = " ".join(f"{'Yes' if f.id in {h.id for h in hits} else 'No'}: {compose.per_person('age', [f])} (you asked: {asked})" for f in faces)
     elif intent == "clothing" and s.get("yesno") and s.get("colour"):  # "is she wearing red?"
         seen = [f.appearance.clothing_colour for f in faces]
         lead = "I can't tell" if None in seen else "Yes" if all(c == s["colour"] for c in seen) else "No"

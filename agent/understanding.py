@@ -37,7 +37,7 @@ from facelens.agent.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_C
     RACE_RE, RACE_BW_RE, CLOTHING_BW_RE, COUNT_RE, GENDER_Q_RE, AGE_Q_RE, CLOTHING_Q_RE, WHERE_Q_RE,
     EMOTION_Q_RE, PRESENCE_Q_RE, PERSON_CUE_RE, POSITION_WORDS_RE, COLOUR_REF_RE,
     REF_NP_RE, WHO_ALL_RE, FILLER_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, _EMOJI,
-    ENGLISH,
+    ENGLISH, COUNT_CMP_RE, AGE_CMP_RE, NUMBER_WORDS, WHO_TAIL_RE,
 )
 from facelens.agent.referring import COLOUR_WORDS
 
@@ -182,10 +182,17 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         slots["faces"] = tuple(dict.fromkeys(nums))
     if PRONOUN_RE.search(t):
         slots["pronoun"] = True
+    if m := COUNT_CMP_RE.search(t):  # "are there more than 3 people?"
+        op = {"over": "more than", "under": "fewer than", "less than": "fewer than", "no more than": "at most", "only": "exactly",
+              "just": "exactly", None: "exactly"}.get(m.group(1), m.group(1))
+        slots["count_cmp"] = (op, NUMBER_WORDS.get(m.group(2)) or int(m.group(2)))
+    elif (m := AGE_CMP_RE.search(t)) and (int(m.group(2)) >= 10 or m.group(3)):  # "is anyone over 40?"
+        older = m.group(1) in ("over", "older than", "above", "past")
+        slots["age_over" if older else "age_under"] = int(m.group(2))
     if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of|^(?:are|were) (?:people|folks)|"
-                 r"nobody|no one|noone|none of (?:them|these|those|the|us))\b", t):
+                 r"nobody|no one|noone|none of (?:them|these|those|the|us)|(?:see|spot|notice|find) (?:a|an|some)|there (?:a|an|some))\b", t):
         slots["quantifier"] = "any"
-    elif re.search(r"\b(?:everyone|everybody|all of them|all)\b", t):
+    elif re.search(r"\b(?:everyone|everybody|all of them|all|each of them|each of these|each of those|every person|each person|every one of them|each one)\b", t):
         slots["quantifier"] = "all"
     alt = ALTERNATIVE_RE.search(t) and " or not" not in t
     if (AUX_RE.match(t) or TAG_RE.search(t)) and not alt and not re.match(r"^(?:can|could|would|will) (?:you|u) (?:tell(?! (?:me )?(?:if|whether)\b)|count|describe|identify|name|give|list|show)\b", t):
@@ -255,6 +262,11 @@ def understand(question: str, names: set[str] | frozenset[str] = frozenset()) ->
     t = normalise(q, names)
     if foreign(q.lower()):
         return Understanding(q, "language", 1.0, encoder=encoder())
+    tail = WHO_TAIL_RE.search(t)
+    if tail and tail.start() > 0 and AUX_RE.match(t):  # "is anyone sad, and who is it?": the yes/no answer names who
+        first = _one(t[:tail.start()].strip(" ,"), q, names)
+        if first.intent == "anyone":
+            return first
     parts = split_parts(t)
     if len(parts) == 2 and BARE_REF_RE.fullmatch(parts[0]) is None and PRONOUN_RE.search(parts[1]):
         # "the one on the left, how are they feeling": the first part only names the person the second asks about
@@ -327,6 +339,10 @@ def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = N
     """Exact rules: cues that decide the question family on their own."""
     cue = s.get("person_cue")
     anyq = s.get("quantifier") == "any" or re.match(r"^any\b", t)
+    if "count_cmp" in s:
+        return "count"  # "are there more than 3 people?": a count, answered yes or no
+    if "age_over" in s or "age_under" in s:
+        return "age" if cue and not anyq else "anyone"  # "is the guy on the left over 40?" / "is anyone over 40?"
     if COUNT_RE.search(t) and not (ranked and ranked[0][0] == "beyond" and ranked[0][1] > dict(ranked).get("count", 0) + 0.05):
         return "count"  # unless it is clearly about something else ("how many legs does a spider have")
     if "superlative" in s and not AGE_Q_RE.search(t.replace("oldest", "")) and not WHERE_Q_RE.search(t):
@@ -343,6 +359,8 @@ def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = N
         return "anyone" if anyq and not (cue and not re.search(r"\b(?:anyone|anybody|someone|somebody|nobody|no one|noone)\b", t)) else "emotion"
     if s.get("child") and (anyq or s.get("yesno")):
         return "anyone"
+    if s.get("gender") and anyq and not cue and not s.get("name") and not re.match(r"^(?:who|which|what|how|where)\b", t):
+        return "anyone"  # "is there a woman in the photo?", "are there any men?"
     if GENDER_Q_RE.search(t) and (cue or s.get("name")):
         return "gender"
     if AGE_Q_RE.search(t):
