@@ -37,7 +37,7 @@ TAG_RE = re.compile(r"(?:,?\s*(?:right|correct|yes or no|or not|or what|innit|"
 WH_RE = re.compile(r"\b(?:who|what|which|where|how|when|why|whose|tell|describe|list|show|give|name|count|identify|point)\b")
 ALTERNATIVE_RE = re.compile(r"\b(?!yes\b)\w+ or (?:a |an )?(?!not\b|no\b|what\b)\w+\b")
 JSON_RE = re.compile(r"\bjson\b")
-SAME_RE = re.compile(r"\b(?:be (?:face|person|number) ?#?\d+|same|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same|one person|also)\b|=")
+SAME_RE = re.compile(r"\b(?:be (?:face|person|number) ?#?\d+|same|different (?:people|persons|person|individuals)|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same|one person|also)\b|=")
 FACE_NUM_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber(?:ed)?|#)\s*(?:number(?:ed)?\s*|#\s*)?(\d{1,3})\b|\band\s+(\d{1,3})\b")
 TRANSCRIPT_RE = re.compile(
     r"\b(?:transcript|transcribe|audio|recording|recorded|mention(?:ed|s)?|said|(?<!you )(?<!to )say|saying|discuss(?:ed|es|ing)?|says|spoken|spoke|speech|"
@@ -82,6 +82,17 @@ COUNT_CMP_RE = re.compile(rf"^(?:is|are|was|were|isn't|aren't)\s+(?:there|it|the
 #: yes/no about an age: "is anyone over 40?", "is the guy on the left younger than 30" (a number of people is a count)
 AGE_CMP_RE = re.compile(r"\b(over|older than|above|past|under|younger than|below)\s+(?:the age of\s+|age\s+)?(\d{1,3})"
                         r"(?!\s*(?:people|persons?|faces?|of\b|%|percent|kids|children))\b(\s*(?:years?|yrs?|y/?o)\b)?")
+#: yes/no about an age in words: "is anyone old?", "is face 2 young" (old: apparent age over 60; young: under 20)
+AGE_WORD_RE = re.compile(r"\b(?:(old|elderly|senior|aged|an old (?:person|man|woman|lady|guy))|(young|youthful|a young (?:person|man|woman|lady|guy)))\b")
+#: yes/no that anyone is there at all, or that it is a group / one person: a count, answered yes or no
+_WHO_AT_ALL = r"(?:any|anyone|anybody|someone|somebody|people|any people|a person|any persons?|a face|faces|any faces|humans?|a human)"
+_WHERE_TAIL = r"(?:\s+(?:at all|in (?:the|this|that) (?:photo|picture|image|pic|shot|one|frame)|in it|in here|in there|here|there|visible|present|you can see|in view))*\s*[?!.]*"
+EXISTS_RE = re.compile(rf"^(?:(?:is|are|was|were) there {_WHO_AT_ALL}|(?:can|could|do|did) (?:you|u) (?:see|spot|find|detect) {_WHO_AT_ALL}|"
+                       rf"(?:is|are) (?:anyone|anybody|someone|somebody|people)(?=\s+(?:here|there|in|visible|present|at all))){_WHERE_TAIL}$")
+GROUP_RE = re.compile(r"\b(?:(group (?:photo|picture|shot|pic|image|selfie)|group of (?:people|friends)|crowd)|"
+                      r"(selfie|solo (?:photo|picture|shot|portrait)|portrait of one|(?:alone|by (?:him|her|them)sel(?:f|ves)|on (?:his|her|their) own)))\b")
+EMPTY_RE = re.compile(r"^(?:is|was)\s+(?:the |this |that |it )?(?:photo|picture|image|pic|shot|it|this)?\s*(?:completely |totally )?empty\b")
+KNOWN_RE = re.compile(r"\b(?:recogni[sz]e|know|known|enrolled|in the gallery|familiar)\b")
 #: "... and who is it?", "... and if so, who?": the yes/no answer already names who
 WHO_TAIL_RE = re.compile(r"(?:\?\s*|,?\s+and\s+|,\s*)(?:if so,?\s+|if yes,?\s+|so\s+)?(?:who|which one|which ones|which)"
                          r"(?:\s+(?:is it|is that|are they|are those|are these|is he|is she|one|ones))?\s*[?!.]*$")

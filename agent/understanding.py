@@ -37,8 +37,9 @@ from facelens.agent.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_C
     RACE_RE, RACE_BW_RE, CLOTHING_BW_RE, COUNT_RE, GENDER_Q_RE, AGE_Q_RE, CLOTHING_Q_RE, WHERE_Q_RE,
     EMOTION_Q_RE, PRESENCE_Q_RE, PERSON_CUE_RE, POSITION_WORDS_RE, COLOUR_REF_RE,
     REF_NP_RE, WHO_ALL_RE, FILLER_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, _EMOJI,
-    ENGLISH, COUNT_CMP_RE, AGE_CMP_RE, NUMBER_WORDS, WHO_TAIL_RE,
+    ENGLISH, WHO_TAIL_RE,
 )
+from facelens.agent.nlu_yes_no import comparison_slots, yes_no_rule, yes_no_slots
 from facelens.agent.referring import COLOUR_WORDS
 
 
@@ -182,13 +183,7 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         slots["faces"] = tuple(dict.fromkeys(nums))
     if PRONOUN_RE.search(t):
         slots["pronoun"] = True
-    if m := COUNT_CMP_RE.search(t):  # "are there more than 3 people?"
-        op = {"over": "more than", "under": "fewer than", "less than": "fewer than", "no more than": "at most", "only": "exactly",
-              "just": "exactly", None: "exactly"}.get(m.group(1), m.group(1))
-        slots["count_cmp"] = (op, NUMBER_WORDS.get(m.group(2)) or int(m.group(2)))
-    elif (m := AGE_CMP_RE.search(t)) and (int(m.group(2)) >= 10 or m.group(3)):  # "is anyone over 40?"
-        older = m.group(1) in ("over", "older than", "above", "past")
-        slots["age_over" if older else "age_under"] = int(m.group(2))
+    comparison_slots(t, slots)  # "are there more than 3 people?", "is anyone over 40?"
     if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of|^(?:are|were) (?:people|folks)|"
                  r"nobody|no one|noone|none of (?:them|these|those|the|us)|(?:see|spot|notice|find) (?:a|an|some)|there (?:a|an|some))\b", t):
         slots["quantifier"] = "any"
@@ -199,6 +194,8 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         slots["yesno"] = True
     elif not WH_RE.search(t) and not alt and t.endswith("?") and ("emotion" in slots or "name" in slots):
         slots["yesno"] = True  # "the one in red happy?", "Alice here?"
+    if slots.get("yesno") and not re.match(r"(?:who|what|which|where|how|when|why|whose)\b", t):
+        yes_no_slots(t, slots)
     return slots
 
 
@@ -339,16 +336,14 @@ def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = N
     """Exact rules: cues that decide the question family on their own."""
     cue = s.get("person_cue")
     anyq = s.get("quantifier") == "any" or re.match(r"^any\b", t)
-    if "count_cmp" in s:
-        return "count"  # "are there more than 3 people?": a count, answered yes or no
-    if "age_over" in s or "age_under" in s:
-        return "age" if cue and not anyq else "anyone"  # "is the guy on the left over 40?" / "is anyone over 40?"
+    if (ruled := yes_no_rule(t, s, bool(cue), bool(anyq))) is not None:
+        return ruled
     if COUNT_RE.search(t) and not (ranked and ranked[0][0] == "beyond" and ranked[0][1] > dict(ranked).get("count", 0) + 0.05):
         return "count"  # unless it is clearly about something else ("how many legs does a spider have")
     if "superlative" in s and not AGE_Q_RE.search(t.replace("oldest", "")) and not WHERE_Q_RE.search(t):
         return "superlative"
     name = s.get("name") or s.get("candidate_name")
-    if name and re.fullmatch(rf"{re.escape(name.lower())}\s*\??", t):
+    if name and re.fullmatch(rf"{re.escape(name.lower())}\s*[?!.]*", t):
         return "presence"  # just a name: "Alice?"
     if name and PRESENCE_Q_RE.search(t) and not (s.get("emotion") or AGE_Q_RE.search(t) or WHERE_Q_RE.search(t)
                                                   or CLOTHING_Q_RE.search(t) or GENDER_Q_RE.search(t)):
@@ -359,8 +354,6 @@ def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = N
         return "anyone" if anyq and not (cue and not re.search(r"\b(?:anyone|anybody|someone|somebody|nobody|no one|noone)\b", t)) else "emotion"
     if s.get("child") and (anyq or s.get("yesno")):
         return "anyone"
-    if s.get("gender") and anyq and not cue and not s.get("name") and not re.match(r"^(?:who|which|what|how|where)\b", t):
-        return "anyone"  # "is there a woman in the photo?", "are there any men?"
     if GENDER_Q_RE.search(t) and (cue or s.get("name")):
         return "gender"
     if AGE_Q_RE.search(t):
