@@ -112,10 +112,29 @@ NAME_PATTERNS = [re.compile(p) for p in (
     r"^(\w[\w'.-]*)\s+(?:here|there|in the|in this|present|around|anywhere|in pic|in picture)\b",
     r"^(\w[\w'.-]*)\s*\??$",
     r"\bsign of\s+(\w[\w'.-]*)", r"^(?:does|did)\s+(\w[\w'.-]*)\s+(?:appear|show up|feature|make it)",
+    # "is Zoe pictured", "is Zoe somewhere in this photo", "isn't Zoe here", "Zoe: here or not?", "would Zoe be in this picture"
+    r"^(?:is not|isn't|isnt|is|was)\s+(?:there\s+)?(\w[\w'.-]*)\s+(?:\w+\s+)?(?:pictured|somewhere|maybe|possibly|perhaps|to be (?:found|seen)|in|on|here|there|present|visible|anywhere)\b",
+    r"^(\w[\w'.-]*)\s*[:,-]\s*(?:here|there|present|in (?:the|this|it))\b",
+    r"^(?:would|could|might|does|did|will)\s+(\w[\w'.-]*)\s+(?:be|happen to be|show up|appear|feature|make it)\b",
+    r"\b(?:have|has|got|include|includes|including|contain|contains)\s+(\w[\w'.-]*)\s+(?:in|here|there|on)\b",
+    r"\b(?:include|includes|contain|contains)\s+(\w[\w'.-]*)\s*[?!.]*$",
+    r"\b(\w[\w'.-]*)\s+(?:is|isn't|is not)\s+(?:in|here|there|present|pictured)\b",
 )]
+#: lower-case words that are no name even where a name is asked ("did you find anything", "is mine here")
+NOT_LOWER_NAMES = {"anything", "something", "nothing", "everything", "mine", "yours", "ours", "theirs", "those", "these", "everybody",
+                   "myself", "yourself", "himself", "herself", "themselves", "anyone", "another", "other", "others", "more", "less",
+                   "kid", "child", "baby", "man", "woman", "guy", "girl", "boy", "lady", "men", "women", "group", "family", "friends",
+                   "friend", "team", "crowd", "many", "much", "few", "several", "both", "either", "neither", "each", "every", "same",
+                   "really", "actually", "also", "still", "just", "only", "even", "maybe", "perhaps", "definitely", "somewhere", "anywhere",
+                   "going", "being", "doing", "looking", "wearing", "standing", "sitting", "smiling", "anybody", "somebody", "nobody", "none",
+                   "can", "could", "would", "should", "will", "did", "does", "do", "has", "have", "had", "was", "were", "be", "been", "am"}
+#: "is face 1 Zoe?", "is the person on the left Zoe", "is it Zoe on the left": a name asked of one person
+NAME_OF_PERSON_RE = re.compile(r"^(?:is|was)\s+(?:face\s*#?\d+|person\s*#?\d+|number\s*\d+|the\s.+?|it|that|this|she|he)\s+(\w[\w'.-]*)"
+                               r"(?:\s+(?:on|at) the (?:far )?(?:left|right)|\s+in the middle)?\s*[?!.]*$")
 NOT_NAMES = {"if", "whether", "she", "he", "it", "this", "that", "there", "anyone", "someone", "everyone", "anybody", "somebody", "the", "a", "an",
              "they", "person", "face", "nobody", "her", "him", "any", "me", "them", "people", "everybody", "who", "what", "here",
-             "you", "us", "one", "picture", "photo", "image", "somebody", "kids", "children", "a", "is", "are"}
+             "you", "us", "one", "picture", "photo", "image", "somebody", "kids", "children", "a", "is", "are", "we", "i", "there's",
+             "no", "not", "one's", "someone's", "anyone's", "everyone's", "nobody's", "all", "some", "any1", "every1", "people's"}
 
 
 

@@ -58,6 +58,8 @@ def yes_no_rule(t: str, s: dict[str, Any], cue: bool, anyq: bool) -> str | None:
     """The question family these slots decide on their own (None: they decide nothing)."""
     if "count_cmp" in s:
         return "count"  # "are there more than 3 people?": a count, answered yes or no
+    if s.get("name_of_person"):
+        return "identify"  # "is face 1 Zoe?"
     if COUNT_RE.search(t) or "superlative" in s or WH_ANYWHERE_RE.search(t):
         return None  # "any idea how the woman in black is feeling" asks how, not whether
     if "age_over" in s or "age_under" in s:
@@ -72,3 +74,13 @@ def yes_no_rule(t: str, s: dict[str, Any], cue: bool, anyq: bool) -> str | None:
                                                                    r"(?:anyone|anybody|someone|somebody)\b", t))):
         return "anyone"  # "is there a woman in the photo?", "are there any men?", "is there a woman wearing red?"
     return None
+
+
+def asks_name_of(t: str, name: str) -> bool:
+    """ "is the one in green Emeka?", "would face 2 be Alice", "the person on the right is Chen, right?": is someone NAME?"""
+    n = re.escape(name.lower())
+    m = (re.match(rf"^(?:is|was|isn't|would|could|might)\s+(.+?)\s+(?:be\s+|actually\s+|really\s+)?{n}\s*[?!.]*$", t)
+         or re.match(rf"^(.+?)\s+(?:is|must be|could be|might be)\s+{n}(?:,?\s*(?:right|correct|yes|no|isn't (?:it|she|he|they)|"
+                     rf"is(?:n't| not) (?:it|she|he|they)))?\s*[?!.]*$", t))
+    return bool(m) and bool(PERSON_CUE_RE.search(m.group(1)) or REF_NP_RE.search(m.group(1)) or COLOUR_REF_NP_RE.search(m.group(1))
+                            or re.search(rf"\b(?:{_COLOUR})\b", m.group(1)) or re.fullmatch(r"[a-z][\w'-]+", m.group(1)) and m.group(1) != "it")

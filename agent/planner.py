@@ -168,6 +168,8 @@ def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[i
         return compose.who_looks(s["emotion"], scene, image, everyone=s.get("quantifier") == "all")
     if intent == "presence":
         return compose.presence(s["name"], scene, names | box.known_names(), image)
+    if intent == "identify" and s.get("yesno") and s.get("name") and s["name"] not in names | box.known_names():
+        return compose.presence(s["name"], scene, names | box.known_names(), image)  # "is face 1 Zoe?": nobody enrolled Zoe
     if intent == "identify" and s.get("known"):  # "do you recognise anyone?"
         return compose.identify_all(scene, image, yes_no=bool(s.get("yesno")))
     if intent in PERSON_INTENTS:
@@ -182,6 +184,9 @@ def _person_family(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...
     t, s, intent = u.text, u.slots, u.intent
     if intent == "clothing" and s.get("yesno") and s.get("colour"):  # "is the man on the left wearing red": red is asked, not who
         t = ASKED_COLOUR_RE.sub("", t).strip() or t
+    if intent == "identify" and s.get("yesno") and s.get("name") and s.get("name_of_person"):  # "is the one in green Emeka?"
+        i = t.rfind(s["name"].lower())
+        t = (t[:i] + t[i + len(s["name"]):]).strip() if i > 0 else t  # who is meant, not who is asked about
     ref = referring.resolve(t, scene, focus=focus, known_names=names)
     if ref is not None:
         return _per_person(intent, u, scene, ref.face_ids, ref.notes, image)

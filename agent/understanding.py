@@ -37,9 +37,9 @@ from facelens.agent.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_C
     RACE_RE, RACE_BW_RE, CLOTHING_BW_RE, COUNT_RE, GENDER_Q_RE, AGE_Q_RE, CLOTHING_Q_RE, WHERE_Q_RE,
     EMOTION_Q_RE, PRESENCE_Q_RE, PERSON_CUE_RE, POSITION_WORDS_RE, COLOUR_REF_RE,
     REF_NP_RE, WHO_ALL_RE, FILLER_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, _EMOJI,
-    ENGLISH, WHO_TAIL_RE,
+    ENGLISH, WHO_TAIL_RE, NAME_OF_PERSON_RE, NOT_LOWER_NAMES,
 )
-from facelens.agent.nlu_yes_no import comparison_slots, yes_no_rule, yes_no_slots
+from facelens.agent.nlu_yes_no import asks_name_of, comparison_slots, yes_no_rule, yes_no_slots
 from facelens.agent.referring import COLOUR_WORDS
 
 
@@ -304,8 +304,16 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         return Understanding(t, "compare", 1.0, slots, encoder=enc)
     if "name" not in slots:
         cand = presence_name(original, t, names)
-        if cand and (cand[:1].isupper() and re.search(rf"\b{re.escape(cand)}\b", original) or cand.lower() not in _vocab()):
-            slots["candidate_name"] = cand
+        if cand and (cand[:1].isupper() and re.search(rf"\b{re.escape(cand)}\b", original) or cand.lower() not in _vocab()
+                     or (PRESENCE_Q_RE.search(t) and cand.lower() not in ENGLISH | NOT_NAMES | set(DOMAIN_WORDS) | set(CASUAL) | NOT_LOWER_NAMES)):
+            slots["candidate_name"] = cand  # "is marcus in it": a name written in lower case, asked where names are asked
+    if slots.get("name") and slots.get("yesno") and asks_name_of(t, slots["name"]):  # "would the guy in green be Emeka?"
+        slots["name_of_person"] = True
+    elif "name" not in slots and slots.get("yesno") and (m := NAME_OF_PERSON_RE.match(t)):  # "is face 1 Zoe?"
+        caps = re.search(rf"\b({re.escape(m.group(1))})\b", original, re.I)
+        if caps and caps.group(1)[:1].isupper() and m.group(1) not in NOT_NAMES | ENGLISH and not re.fullmatch(
+                f"{_ALL_EMO}|{_COLOUR}|{FEMALE_RE.pattern}|{MALE_RE.pattern}", m.group(1)):
+            slots.update(candidate_name=caps.group(1), name_of_person=True)
     cue_text = re.sub(r"\bin (?:this|that) one\b", " ", TAG_RE.sub("", t))  # "in this one": the photo
     if re.match(r"^(?:who|which|whom)\b", t):  # "who's the furious one": asks who, by the emotion
         cue_text = EMO_ONE_RE.sub(" ", cue_text)
@@ -315,7 +323,7 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
     intent, conf = ranked[0]
     ruled = _rules(t, slots, ranked)
     if ruled:
-        if ruled == "presence":
+        if ruled == "presence" or slots.get("name_of_person"):
             slots["name"] = slots.get("name") or slots.get("candidate_name")
         clean_slots = {k: v for k, v in slots.items() if k != "candidate_name"}
         return Understanding(t, ruled, 1.0, clean_slots, alternatives=tuple((a, round(s_, 4)) for a, s_ in ranked[:4]), encoder=enc)
@@ -328,7 +336,7 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         intent = "beyond"  # like nothing this planner answers, and about no one in the photo ("who painted the mona lisa")
     elif conf < THRESHOLD and intent == ranked[0][0] and intent not in ("beyond",):
         intent = "unsure" if intent != "transcript" or not TRANSCRIPT_RE.search(t) else intent
-    slots.pop("candidate_name", None)
+    slots.pop("candidate_name", None), slots.pop("name_of_person", None)
     return Understanding(t, intent, round(conf, 4), slots, alternatives=tuple((a, round(s, 4)) for a, s in ranked[:4]), encoder=enc)
 
 

@@ -40,10 +40,11 @@ STRANGERS = ("Zoe", "Marcus", "Priya", "Oliver", "Fatima")
 COLOURS = ("red", "blue", "green", "yellow", "purple", "orange", "black", "white")
 AGE_GROUPS = ((10, "0-9"), (20, "10-19"), (30, "20-29"), (40, "30-39"), (50, "40-49"), (60, "50-59"), (200, "60+"))
 YES_NO_FAMILIES = {"anyone_emotion", "anyone_child", "presence", "presence_stranger", "person_emotion_yesno", "anyone_smile",
-                   "everyone_emotion", "anyone_age", "anyone_gender", "count_yesno", "pronoun_yesno", "compound_anyone_who"}
+                   "everyone_emotion", "anyone_age", "anyone_gender", "count_yesno", "pronoun_yesno", "compound_anyone_who",
+                   "person_is_name", "person_is_stranger", "presence_stranger_more"}
 #: families whose question is about one particular person: answering about another is the worst error
 PERSON_FAMILIES = {"person_emotion", "person_emotion_yesno", "person_age", "person_gender", "person_clothing", "person_who",
-                   "person_where", "describe_person", "pronoun_yesno"}
+                   "person_where", "describe_person", "pronoun_yesno", "person_is_name"}
 INTENTS = {
     "count": "count", "count_emotion": "count", "count_colour": "count", "count_gender": "count", "superlative": "superlative",
     "anyone_emotion": "anyone", "anyone_child": "anyone", "who_looks": "who_looks", "presence": "presence",
@@ -52,7 +53,8 @@ INTENTS = {
     "person_where": "where", "describe_all": "describe", "describe_person": "describe", "json": "json", "compare": "compare",
     "compound_sup_age": "compound", "compound_count_sup": "compound",
     "anyone_smile": "anyone", "everyone_emotion": "anyone", "anyone_age": "anyone", "anyone_gender": "anyone", "count_yesno": "count",
-    "pronoun_yesno": "emotion", "compound_anyone_who": "anyone", "transcript": "transcript", "beyond": "beyond", "race": "race",
+    "pronoun_yesno": "emotion", "compound_anyone_who": "anyone", "person_is_name": "identify", "person_is_stranger": "presence",
+    "presence_stranger_more": "presence", "transcript": "transcript", "beyond": "beyond", "race": "race",
 }
 #: the old planner's intent names, mapped onto these (to measure the baseline fairly)
 OLD_INTENTS = {"who": "identify", "check": "compare"}
@@ -247,6 +249,12 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
                 name = fill["name"]
                 slots["name"] = name
                 chk = _yes_no_check(tuple(f.id for f in faces if f.identity.name == name))
+            elif family == "person_is_name":  # "is the one on the left Alice?"
+                chk = _yes_no_check(ids if scene.face(ids[0]).identity.name == fill["name"] else (), ids)
+            elif family in ("person_is_stranger", "presence_stranger_more"):
+                slots.pop("person", None)  # nobody enrolled that name: the answer says so, about no one
+                slots["name"] = fill["stranger"]
+                chk = lambda r: _starts(r.text, "I can't tell") and "not in the gallery" in r.text  # noqa: E731
             elif family == "presence_stranger":
                 slots["name"] = fill["stranger"]
                 chk = lambda r: _starts(r.text, "I can't tell") and "not in the gallery" in r.text  # noqa: E731
