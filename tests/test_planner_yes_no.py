@@ -155,3 +155,20 @@ def test_session_yes_no_questions_start_straight():
         assert session_query.ask("was anyone angry in call-b?", backend="offline").answer.startswith("No")
         # about one moment, not "at all": the evidence of when it happened does not answer it, so no yes or no is claimed
         assert not session_query.ask("is the customer angry at the end", backend="offline").answer.startswith(("Yes", "No"))
+
+
+def test_eval_planner_cli_takes_the_tune3_split(capsys):
+    import json
+
+    from facelens.agent.cli import main
+
+    assert main(["eval", "planner", "--split", "tune3", "--scenes", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["split"] == "tune3" and out["yes_no_form"] == 1.0 and out["wrong_person"] == 0
+
+
+def test_unenrolled_name_asked_of_one_person_is_not_guessed():
+    scene, box = scene_box(3)
+    for q in ("is face 1 Zoe?", "is the person on the left Zoe", "is Zoe pictured", "isnt Zoe here", "is marcus in it"):
+        r = ask(box, q)
+        assert r.text.startswith("I can't tell") and "not in the gallery" in r.text and r.faces == ()
