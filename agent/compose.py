@@ -83,33 +83,6 @@ def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     return _reply(f"{total} From left to right: {listing}.", ids_all, "count", image)
 
 
-def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
-    """Yes/no: is anyone (or everyone) <emotion | a child | a woman | in red>?"""
-    faces = scene.faces
-    n = len(faces)
-    if slots.get("child"):
-        return children(scene, image)
-    label = slots.get("emotion")
-    if label:
-        return who_looks(label, scene, image, everyone=slots.get("quantifier") == "all", yes_no=True)
-    colour, gender = slots.get("colour"), slots.get("gender")
-    if colour:
-        hits = [f for f in faces if f.appearance.clothing_colour == colour]
-        what = f"wearing {colour}"
-    elif gender:
-        if any(f.gender is None for f in faces):
-            return _reply(prompts.render("planner", "no_age_model", what="apparent gender"), (), "anyone", image)
-        hits = [f for f in faces if f.gender.label == gender]
-        what = "a woman" if gender == "female" else "a man"
-        what = f"looking like {what} to the age/gender model"
-    else:
-        return _reply(which_person(scene), (), "ask_referent", image)
-    if not hits:
-        return _reply(f"No, none of the {n} people is {what}.", (), "anyone", image)
-    return _reply(f"Yes, {len(hits)} of the {n} {'is' if len(hits) == 1 else 'are'} {what}: {_labels(hits)}.",
-                  tuple(f.id for f in hits), "anyone", image)
-
-
 def _all_emotions(faces: list[FaceAnalysis]) -> str:
     return "What I see: " + "; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in faces) + "."
 
@@ -200,12 +173,18 @@ def presence(name: str, scene: SceneAnalysis, known: set[str], image: str) -> Pl
     return _reply(text, (), "presence", image)
 
 
-def identify_all(scene: SceneAnalysis, image: str) -> PlannerReply:
+def identify_all(scene: SceneAnalysis, image: str, yes_no: bool = False) -> PlannerReply:
+    """Who is who; asked as a yes/no ("do you recognise anyone?"), first whether anyone enrolled is there."""
     faces = scene.faces
     if all(f.identity is None for f in faces):
         text = prompts.render("planner", "gallery_empty") + f" I see {len(faces)} face(s): {_labels(faces)}."
-        return _reply(text, tuple(f.id for f in faces), "who", image)
-    return _reply(" ".join(_who(f) for f in faces), tuple(f.id for f in faces), "who", image)
+        return _reply(("I can't tell: " if yes_no else "") + text, tuple(f.id for f in faces), "who", image)
+    lead = ""
+    if yes_no:
+        known = sum(1 for f in faces if f.identity is not None and f.identity.known)
+        lead = (f"Yes, {known} of the {len(faces)} {'is' if known == 1 else 'are'} enrolled. " if known
+                else f"No, none of the {len(faces)} faces matches anyone enrolled. ")
+    return _reply(lead + " ".join(_who(f) for f in faces), tuple(f.id for f in faces), "who", image)
 
 
 def _who(f: FaceAnalysis) -> str:
@@ -253,36 +232,6 @@ def per_person(intent: str, faces: list[FaceAnalysis]) -> str:
         return " ".join(f"Face {f.id} is {position_phrase(f)} ({f.position.horizontal} third, {f.position.vertical} of the image)." for f in faces)
     lead = f"I see {len(faces)} {'person' if len(faces) == 1 else 'people'}, numbered left to right:\n" if len(faces) > 1 else ""
     return lead + "\n".join(("- " if len(faces) > 1 else "") + _describe(f) for f in faces)
-
-
-def emotion_yes_no(label: str, faces: list[FaceAnalysis]) -> str:
-    if any(f.emotion is None for f in faces):
-        return f"{_labels(faces)}: " + _no_emotion("them" if len(faces) > 1 else "this person", len(faces) == 1)
-    out = []
-    for f in faces:
-        yes = f.emotion.label == label
-        p = f.emotion.scores.get(label, 0.0)
-        out.append(f"{'Yes' if yes else 'No'}: {face_label(f)} {emotion_phrase(f)} ({EMOTION_ADJECTIVES[label]} {p:.0%}).")
-    return " ".join(out)
-
-
-def asked_gender(t: str) -> str | None:
-    """The gender a yes/no question asks about ("is the one in red a woman?" -> female)."""
-    gender_words = r"\b(female|woman|lady|girl|gal|lass|male|man|guy|boy|gentleman|bloke|dude|fella|lad|chap)\b"
-    words = re.findall(gender_words + r"\s*\??\s*$", t) or re.findall(gender_words, t)[-1:]  # "does she look like a woman to you?"
-    if not words:
-        return None
-    return "female" if words[-1] in ("female", "woman", "lady", "girl", "gal", "lass") else "male"
-
-
-def gender_yes_no(asked: str, faces: list[FaceAnalysis]) -> str:
-    if any(f.gender is None for f in faces):
-        return f"{_labels(faces)}: " + prompts.render("planner", "no_age_model", what="apparent gender")
-    out = []
-    for f in faces:
-        yes = f.gender.label == asked
-        out.append(f"{'Yes' if yes else 'No'}: {face_label(f)} looks {f.gender.label} to the age/gender model ({f.gender.score:.0%}).")
-    return " ".join(out)
 
 
 def unsure(u, scene: SceneAnalysis) -> str:

@@ -92,6 +92,7 @@ DOMAIN_WORDS = sorted({
     "furthest", "farthest", "closest", "biggest", "largest", "smallest", "front", "back", "purple", "yellow", "orange",
     "green", "black", "white", "brown", "pink", "grey", "blue", "red", "face", "faces", "about", "tell", "older", "young",
     "please", "photograph", "happy", "happiest", "surprised", "disgusted", "frightened", "neutral", "angry",
+    "sad", "mad",  # short, but "sadd" and "madd" are typos of them
 })
 
 _WORD_RE = re.compile(r"[a-z0-9#'/.-]+|[^a-z0-9\s]")

@@ -37,7 +37,7 @@ TAG_RE = re.compile(r"(?:,?\s*(?:right|correct|yes or no|or not|or what|innit|"
 WH_RE = re.compile(r"\b(?:who|what|which|where|how|when|why|whose|tell|describe|list|show|give|name|count|identify|point)\b")
 ALTERNATIVE_RE = re.compile(r"\b(?!yes\b)\w+ or (?:a |an )?(?!not\b|no\b|what\b)\w+\b")
 JSON_RE = re.compile(r"\bjson\b")
-SAME_RE = re.compile(r"\b(?:be (?:face|person|number) ?#?\d+|same|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same|one person|also)\b|=")
+SAME_RE = re.compile(r"\b(?:be (?:face|person|number) ?#?\d+|same|different (?:people|persons|person|individuals)|alike|twins?|compare|vs\.?|versus|identical|match(?:es)?|resembles?|look like each other|one and the same|one person|also)\b|=")
 FACE_NUM_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber(?:ed)?|#)\s*(?:number(?:ed)?\s*|#\s*)?(\d{1,3})\b|\band\s+(\d{1,3})\b")
 TRANSCRIPT_RE = re.compile(
     r"\b(?:transcript|transcribe|audio|recording|recorded|mention(?:ed|s)?|said|(?<!you )(?<!to )say|saying|discuss(?:ed|es|ing)?|says|spoken|spoke|speech|"
@@ -60,7 +60,7 @@ CLOTHING_Q_RE = re.compile(rf"^(?:is|are|was|does|do)\b(?!.*\b(?:anyone|anybody|
                            r"|\bwhat (?:is|are|does) \S+(?: \S+){0,5} (?:wearing|wear|dressed in)\s+(?:today|now|here)?\s*\??$")
 WHERE_Q_RE = re.compile(r"^where\b|\bwhich side\b|\blocate\b|\bposition of\b|\bwhere (?:is|are|in)\b")
 EMOTION_Q_RE = re.compile(r"\b(?:emotion|emotions|emotionally|mood|feel|feels|feeling|feelings|expression|doing|vibes?|come across|comes across|seem|seems)\b")
-PRESENCE_Q_RE = re.compile(r"\b(?:here|there|present|in (?:the|this|that) (?:picture|photo|image|shot|pic)|in it|anywhere|one of (?:them|these|those|the)|"
+PRESENCE_Q_RE = re.compile(r"\bin (?:this|that|it|here)\s*\??$|\b(?:here|there|present|in (?:the|this|that) (?:picture|photo|image|shot|pic)|in it|anywhere|one of (?:them|these|those|the)|"
                            r"among|appear|appears|show up|sign of|make it|see|spot|find|around|visible|in this one)\b")
 PERSON_CUE_RE = re.compile(r"\b(?:left|right|middle|centre|leftmost|rightmost|far|second|third|fourth|fifth|first|last|front|back|closest|"
                            r"nearest|biggest|largest|smallest|she|he|her|him|his|that person|this person|that one|this one)\b|\bthe \w+ one\b"
@@ -73,6 +73,29 @@ REF_NP_RE = re.compile(r"\b(?:the|that|this)\s+(?:[\w-]+\s+){0,2}?(?:person|one|
                        r"(?:\s+(?:in|on|at|from|counting from)(?:\s+the)?(?:\s+(?:end|side))?\b)?")
 WHO_ALL_RE = re.compile(r"\b(?:here|there|in (?:the|this|that|it)|photo|picture|image|pic|shot|these|they|them|people|anyone|anybody|everyone|"
                         r"everybody|recogni[sz]e|know|identify|names?|who is who)\b")
+_NUM = r"\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten"
+NUMBER_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten".split())}
+#: yes/no about how many people: "are there more than 3 people?", "is it just one person?", "is there only one face"
+COUNT_CMP_RE = re.compile(rf"^(?:is|are|was|were|isn't|aren't)\s+(?:there|it|they|these|those|we)\s+(?:really\s+|actually\s+)?"
+                          rf"(?:(more than|over|fewer than|less than|at least|at most|no more than|exactly|only|just|under)\s+)?"
+                          rf"(?:the\s+)?({_NUM})\s+(?:people|persons?|faces?|of (?:them|us))\b")
+#: yes/no about an age: "is anyone over 40?", "is the guy on the left younger than 30" (a number of people is a count)
+AGE_CMP_RE = re.compile(r"\b(over|older than|above|past|under|younger than|below)\s+(?:the age of\s+|age\s+)?(\d{1,3})"
+                        r"(?!\s*(?:people|persons?|faces?|of\b|%|percent|kids|children))\b(\s*(?:years?|yrs?|y/?o)\b)?")
+#: yes/no about an age in words: "is anyone old?", "is face 2 young" (old: apparent age over 60; young: under 20)
+AGE_WORD_RE = re.compile(r"\b(?:(old|elderly|senior|aged|an old (?:person|man|woman|lady|guy))|(young|youthful|a young (?:person|man|woman|lady|guy)))\b")
+#: yes/no that anyone is there at all, or that it is a group / one person: a count, answered yes or no
+_WHO_AT_ALL = r"(?:any|anyone|anybody|someone|somebody|people|any people|a person|any persons?|a face|faces|any faces|humans?|a human)"
+_WHERE_TAIL = r"(?:\s+(?:at all|in (?:the|this|that) (?:photo|picture|image|pic|shot|one|frame)|in it|in here|in there|here|there|visible|present|you can see|in view))*\s*[?!.]*"
+EXISTS_RE = re.compile(rf"^(?:(?:is|are|was|were) there {_WHO_AT_ALL}|(?:can|could|do|did) (?:you|u) (?:see|spot|find|detect) {_WHO_AT_ALL}|"
+                       rf"(?:is|are) (?:anyone|anybody|someone|somebody|people)(?=\s+(?:here|there|in|visible|present|at all))){_WHERE_TAIL}$")
+GROUP_RE = re.compile(r"\b(?:(group (?:photo|picture|shot|pic|image|selfie)|group of (?:people|friends)|crowd)|"
+                      r"(selfie|solo (?:photo|picture|shot|portrait)|portrait of one|(?:alone|by (?:him|her|them)sel(?:f|ves)|on (?:his|her|their) own)))\b")
+EMPTY_RE = re.compile(r"^(?:is|was)\s+(?:the |this |that |it )?(?:photo|picture|image|pic|shot|it|this)?\s*(?:completely |totally )?empty\b")
+KNOWN_RE = re.compile(r"\b(?:recogni[sz]e|know|known|enrolled|in the gallery|familiar)\b")
+#: "... and who is it?", "... and if so, who?": the yes/no answer already names who
+WHO_TAIL_RE = re.compile(r"(?:\?\s*|,?\s+and\s+|,\s*)(?:if so,?\s+|if yes,?\s+|so\s+)?(?:who|which one|which ones|which)"
+                         r"(?:\s+(?:is it|is that|are they|are those|are these|is he|is she|one|ones))?\s*[?!.]*$")
 #: how a compound question splits: "who looks happiest and how old is she?"
 SPLIT_RE = re.compile(r",?\s+(?:and )?then\s+(?=(?:tell|who|what|how|which|where|give|show)\b)|\?+\s+(?=\S)|;\s*|,?\s+-?\s*\band\s+(?=(?:then\s+|also\s+|roughly\s+|approximately\s+|about\s+|just\s+|so\s+)?(?:who|what|how|which|where|is|are|does|do|can|tell|give|what's|their|her|his)\b)"
                       r"|,\s+(?=(?:and\s+)?(?:who|what|how|which|where|tell)\b)")
@@ -89,10 +112,29 @@ NAME_PATTERNS = [re.compile(p) for p in (
     r"^(\w[\w'.-]*)\s+(?:here|there|in the|in this|present|around|anywhere|in pic|in picture)\b",
     r"^(\w[\w'.-]*)\s*\??$",
     r"\bsign of\s+(\w[\w'.-]*)", r"^(?:does|did)\s+(\w[\w'.-]*)\s+(?:appear|show up|feature|make it)",
+    # "is Zoe pictured", "is Zoe somewhere in this photo", "isn't Zoe here", "Zoe: here or not?", "would Zoe be in this picture"
+    r"^(?:is not|isn't|isnt|is|was)\s+(?:there\s+)?(\w[\w'.-]*)\s+(?:\w+\s+)?(?:pictured|somewhere|maybe|possibly|perhaps|to be (?:found|seen)|in|on|here|there|present|visible|anywhere)\b",
+    r"^(\w[\w'.-]*)\s*[:,-]\s*(?:here|there|present|in (?:the|this|it))\b",
+    r"^(?:would|could|might|does|did|will)\s+(\w[\w'.-]*)\s+(?:be|happen to be|show up|appear|feature|make it)\b",
+    r"\b(?:have|has|got|include|includes|including|contain|contains)\s+(\w[\w'.-]*)\s+(?:in|here|there|on)\b",
+    r"\b(?:include|includes|contain|contains)\s+(\w[\w'.-]*)\s*[?!.]*$",
+    r"\b(\w[\w'.-]*)\s+(?:is|isn't|is not)\s+(?:in|here|there|present|pictured)\b",
 )]
+#: lower-case words that are no name even where a name is asked ("did you find anything", "is mine here")
+NOT_LOWER_NAMES = {"anything", "something", "nothing", "everything", "mine", "yours", "ours", "theirs", "those", "these", "everybody",
+                   "myself", "yourself", "himself", "herself", "themselves", "anyone", "another", "other", "others", "more", "less",
+                   "kid", "child", "baby", "man", "woman", "guy", "girl", "boy", "lady", "men", "women", "group", "family", "friends",
+                   "friend", "team", "crowd", "many", "much", "few", "several", "both", "either", "neither", "each", "every", "same",
+                   "really", "actually", "also", "still", "just", "only", "even", "maybe", "perhaps", "definitely", "somewhere", "anywhere",
+                   "going", "being", "doing", "looking", "wearing", "standing", "sitting", "smiling", "anybody", "somebody", "nobody", "none",
+                   "can", "could", "would", "should", "will", "did", "does", "do", "has", "have", "had", "was", "were", "be", "been", "am"}
+#: "is face 1 Zoe?", "is the person on the left Zoe", "is it Zoe on the left": a name asked of one person
+NAME_OF_PERSON_RE = re.compile(r"^(?:is|was)\s+(?:face\s*#?\d+|person\s*#?\d+|number\s*\d+|the\s.+?|it|that|this|she|he)\s+(\w[\w'.-]*)"
+                               r"(?:\s+(?:on|at) the (?:far )?(?:left|right)|\s+in the middle)?\s*[?!.]*$")
 NOT_NAMES = {"if", "whether", "she", "he", "it", "this", "that", "there", "anyone", "someone", "everyone", "anybody", "somebody", "the", "a", "an",
              "they", "person", "face", "nobody", "her", "him", "any", "me", "them", "people", "everybody", "who", "what", "here",
-             "you", "us", "one", "picture", "photo", "image", "somebody", "kids", "children", "a", "is", "are"}
+             "you", "us", "one", "picture", "photo", "image", "somebody", "kids", "children", "a", "is", "are", "we", "i", "there's",
+             "no", "not", "one's", "someone's", "anyone's", "everyone's", "nobody's", "all", "some", "any1", "every1", "people's"}
 
 
 

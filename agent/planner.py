@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from facelens import prompts
-from facelens.agent import compose, referring
+from facelens.agent import compose, compose_yes_no as yes_no, referring
 from facelens.agent.toolbox import ToolBox
+from facelens.agent.nlu_patterns import COUNT_RE
+from facelens.agent.nlu_yes_no import WH_ANYWHERE_RE
 from facelens.agent.understanding import PERSON_INTENTS, TRANSCRIPT_RE, Understanding, understand
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import SceneAnalysis
@@ -85,9 +87,15 @@ STRAIGHT_RE = re.compile(r"\s*(?:yes|no|i can't tell)\b", re.I)
 
 
 def _straight(u: Understanding, r: PlannerReply) -> PlannerReply:
-    """A yes/no question that could not be answered about anyone still starts straight: "I can't tell yet: which person ..."."""
-    if not u.yes_no or r.faces or STRAIGHT_RE.match(r.text) or r.intent in ("race", "beyond", "transcript", "json", "compare"):
+    """A yes/no question is answered straight even when the planner could not decide it: "I can't tell yet: which person ...",
+    or, when it answered about someone without a yes or a no, "I can't tell yes or no from that; what I see: ..."."""
+    if not u.yes_no or STRAIGHT_RE.match(r.text) or r.intent in ("race", "beyond", "transcript", "json", "compare"):
         return r
+    if r.faces:
+        if r.intent not in PERSON_INTENTS + ("who",) or WH_ANYWHERE_RE.search(u.text) or COUNT_RE.search(u.text):
+            return r  # "number of scared people?", "who's that, the lady on the right": no yes/no to give
+        return _with(r, text="I can't tell yes or no from that; what I see: " + r.text[:1].lower() + r.text[1:]
+                     if r.text[:4] != "Face" else "I can't tell yes or no from that; what I see: " + r.text)
     text = r.text if re.match(r"I\b", r.text) else r.text[:1].lower() + r.text[1:]
     return _with(r, text="I can't tell yet: " + text)
 
@@ -140,24 +148,30 @@ def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[i
         data = [compose.summary(scene.face(i), image).model_dump(mode="json") for i in ids]
         return PlannerReply(json.dumps(data, indent=2), ids, "json", image)
     if intent == "compare":
-        reply = _compare(t, box, scene, focus, names, image)
+        reply = _compare(t, box, scene, focus, names, image, yes_no=bool(s.get("yesno")) and ("different" if re.search(r"\b(?:different|not the same)\b", t) else "same"))
         if reply.faces:
             s["person"] = reply.faces
         return reply
     if intent == "count":
+        if s.get("count_cmp"):
+            return yes_no.count_yes_no(s, scene, image)
         if s.get("child"):
             return compose.children(scene, image, count=True)
         return compose.count(s, scene, image)
     if intent == "superlative":
         return compose.superlative(s["superlative"], scene, image)
     if intent == "anyone":
-        return compose.anyone(s, scene, image)
+        return yes_no.anyone(s, scene, image)
     if intent == "who_looks":
         if "emotion" not in s or s.get("yesno"):  # a yes/no question is answered yes or no
-            return compose.anyone(s, scene, image)
+            return yes_no.anyone(s, scene, image)
         return compose.who_looks(s["emotion"], scene, image, everyone=s.get("quantifier") == "all")
     if intent == "presence":
         return compose.presence(s["name"], scene, names | box.known_names(), image)
+    if intent == "identify" and s.get("yesno") and s.get("name") and s["name"] not in names | box.known_names():
+        return compose.presence(s["name"], scene, names | box.known_names(), image)  # "is face 1 Zoe?": nobody enrolled Zoe
+    if intent == "identify" and s.get("known"):  # "do you recognise anyone?"
+        return compose.identify_all(scene, image, yes_no=bool(s.get("yesno")))
     if intent in PERSON_INTENTS:
         return _person_family(u, scene, focus, names, image, in_compound)
     if intent == "unsure":
@@ -170,6 +184,9 @@ def _person_family(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...
     t, s, intent = u.text, u.slots, u.intent
     if intent == "clothing" and s.get("yesno") and s.get("colour"):  # "is the man on the left wearing red": red is asked, not who
         t = ASKED_COLOUR_RE.sub("", t).strip() or t
+    if intent == "identify" and s.get("yesno") and s.get("name") and s.get("name_of_person"):  # "is the one in green Emeka?"
+        i = t.rfind(s["name"].lower())
+        t = (t[:i] + t[i + len(s["name"]):]).strip() if i > 0 else t  # who is meant, not who is asked about
     ref = referring.resolve(t, scene, focus=focus, known_names=names)
     if ref is not None:
         return _per_person(intent, u, scene, ref.face_ids, ref.notes, image)
@@ -197,9 +214,14 @@ def _per_person(intent: str, u: Understanding, scene: SceneAnalysis, ids: tuple[
     if intent == "emotion" and s.get("yesno") and s.get("emotion"):
         asked = s.get("emotions") or (s["emotion"],)  # "is she happy and relaxed?": yes when her look is one of them
         top = faces[0].emotion.label if faces[0].emotion is not None else None
-        text = compose.emotion_yes_no(top if top in asked else asked[-1] if len(asked) > 1 else asked[0], faces)
-    elif intent == "gender" and s.get("yesno") and (asked := compose.asked_gender(u.text)):
-        text = compose.gender_yes_no(asked, faces)
+        text = yes_no.emotion_yes_no(top if top in asked else asked[-1] if len(asked) > 1 else asked[0], faces)
+    elif intent == "gender" and s.get("yesno") and (asked := yes_no.asked_gender(u.text)):
+        text = yes_no.gender_yes_no(asked, faces)
+    elif intent == "identify" and s.get("yesno") and s.get("name") and not s.get("quantifier"):  # "is the one on the left Alice?"
+        text = yes_no.identity_yes_no(s["name"], faces)
+    elif intent == "age" and ("age_over" in s or "age_under" in s) and (got := yes_no.age_yes_no(s, faces)) is not None:
+        asked, hits = got  # "is the guy on the left over 40?"
+        text = " ".join(f"{'Yes' if f.id in {h.id for h in hits} else 'No'}: {compose.per_person('age', [f])} (you asked: {asked})" for f in faces)
     elif intent == "clothing" and s.get("yesno") and s.get("colour"):  # "is she wearing red?"
         seen = [f.appearance.clothing_colour for f in faces]
         lead = "I can't tell" if None in seen else "Yes" if all(c == s["colour"] for c in seen) else "No"
@@ -219,11 +241,12 @@ def _check_referent(t: str, box: ToolBox, scene: SceneAnalysis, focus: tuple[int
     return PlannerReply(compose.is_same_referent(scene, focus, ref.face_ids if ref is not None else None), focus, "check", image)
 
 
-def _compare(t: str, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str) -> PlannerReply:
+def _compare(t: str, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str,
+             yes_no: bool | str = False) -> PlannerReply:
     two = re.search(r"\b(?:two|2)\b.*\b(left|right)\b", t)
     if two and len(scene.faces) >= 2 and not re.search(r"\bface\s*\d", t):
         pair = (1, 2) if two.group(1) == "left" else (len(scene.faces) - 1, len(scene.faces))
-        return _run_compare(box, scene, list(pair), image)
+        return _run_compare(box, scene, list(pair), image, yes_no)
     ids: list[int] = [int(k) for k in re.findall(r"(?:\bfaces?|\bperson|#|\band|,|\bwith|\bas|\bto|\bvs\.?)\s*(?:number\s*|#)?(\d{1,3})\b", t)]
     if len(ids) < 2:
         ids = []
@@ -237,13 +260,19 @@ def _compare(t: str, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...],
         ids = [1, 2]
     ids = sorted(dict.fromkeys(ids))  # image order: "Face 1 and Face 2" whichever was named first
     if len(ids) < 2:
-        return PlannerReply(compose.which_person(scene, two=True), (), "compare", image)
-    return _run_compare(box, scene, ids, image)
+        text = compose.which_person(scene, two=True)
+        return PlannerReply(("I can't tell yet: " + text[:1].lower() + text[1:]) if yes_no else text, (), "compare", image)
+    return _run_compare(box, scene, ids, image, yes_no)
 
 
-def _run_compare(box: ToolBox, scene: SceneAnalysis, ids: list[int], image: str) -> PlannerReply:
+def _run_compare(box: ToolBox, scene: SceneAnalysis, ids: list[int], image: str, yes_no: bool | str = False) -> PlannerReply:
+    """Compare two faces; a yes/no question ("are face 1 and 2 the same person?") is answered Yes or No first."""
     try:
         result = box.compare_faces(ids[0], ids[1])
     except FacelensError as exc:
-        return PlannerReply(f"I couldn't compare them: {exc}", (), "compare", image)
-    return PlannerReply(compose.comparison(scene, result), (ids[0], ids[1]), "compare", image)
+        return PlannerReply(f"I can't tell: I couldn't compare them: {exc}" if yes_no else f"I couldn't compare them: {exc}", (), "compare", image)
+    text = compose.comparison(scene, result)
+    if yes_no:  # "are they the same person?" / "are they different people?"
+        asked_same = yes_no != "different"
+        text = ("Yes: " if result.same_person == asked_same else "No: ") + text
+    return PlannerReply(text, (ids[0], ids[1]), "compare", image)

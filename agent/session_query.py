@@ -251,7 +251,22 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     if re.search(rf"\bwhat did (?:the )?({'|'.join(ROLE_WORDS)}|he|she) say\b", q) and rec.transcript:
         text += " " + prompts.render("sessions", "speakers_not_separated")
     head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration))
+    if it.intent in ("when_emotion", "mentions") and yes_no(q):  # "did the customer get angry?" -> "Yes: ..."
+        seen = any(e.kind in (("face", "words") if it.intent == "when_emotion" else ("transcript",)) for e in p.evidence)
+        text = ("Yes: " if seen else "No: ") + text
     return SessionAnswer(answer=f"{text} {head}", backend="offline", sessions=[rec.session_id], evidence=p.evidence)
+
+
+#: a yes/no question about a session ("did the customer get angry?", "was anyone frustrated in this call?")
+YES_NO_RE = re.compile(r"^(?:did|was|were|is|are|does|do|has|have|had|any|anyone|anybody|has there been|was there|were there)\b")
+#: ... unless it asks about one moment or the whole session, which "ever" evidence does not answer
+MOMENT_RE = re.compile(r"\b(?:at the (?:end|start|beginning|close)|the whole|all the time|all along|throughout|the entire|always|at \d|"
+                       r"at (?:first|last)|by the end|still|when|before|after)\b")
+
+
+def yes_no(q: str) -> bool:
+    """True for a yes/no question whose answer is "did it happen at all" (the when/mentions evidence decides it)."""
+    return bool(YES_NO_RE.match(q)) and not MOMENT_RE.search(q)
 
 
 def _summary_answer(intent: str, faces: SessionRecord, rec: SessionRecord) -> SessionAnswer:

@@ -37,8 +37,9 @@ from facelens.agent.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_C
     RACE_RE, RACE_BW_RE, CLOTHING_BW_RE, COUNT_RE, GENDER_Q_RE, AGE_Q_RE, CLOTHING_Q_RE, WHERE_Q_RE,
     EMOTION_Q_RE, PRESENCE_Q_RE, PERSON_CUE_RE, POSITION_WORDS_RE, COLOUR_REF_RE,
     REF_NP_RE, WHO_ALL_RE, FILLER_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, _EMOJI,
-    ENGLISH,
+    ENGLISH, WHO_TAIL_RE, NAME_OF_PERSON_RE, NOT_LOWER_NAMES,
 )
+from facelens.agent.nlu_yes_no import asks_name_of, comparison_slots, yes_no_rule, yes_no_slots
 from facelens.agent.referring import COLOUR_WORDS
 
 
@@ -182,16 +183,19 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         slots["faces"] = tuple(dict.fromkeys(nums))
     if PRONOUN_RE.search(t):
         slots["pronoun"] = True
+    comparison_slots(t, slots)  # "are there more than 3 people?", "is anyone over 40?"
     if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of|^(?:are|were) (?:people|folks)|"
-                 r"nobody|no one|noone|none of (?:them|these|those|the|us))\b", t):
+                 r"nobody|no one|noone|none of (?:them|these|those|the|us)|(?:see|spot|notice|find) (?:a|an|some)|there (?:a|an|some))\b", t):
         slots["quantifier"] = "any"
-    elif re.search(r"\b(?:everyone|everybody|all of them|all)\b", t):
+    elif re.search(r"\b(?:everyone|everybody|all of them|all|each of them|each of these|each of those|every person|each person|every one of them|each one)\b", t):
         slots["quantifier"] = "all"
     alt = ALTERNATIVE_RE.search(t) and " or not" not in t
     if (AUX_RE.match(t) or TAG_RE.search(t)) and not alt and not re.match(r"^(?:can|could|would|will) (?:you|u) (?:tell(?! (?:me )?(?:if|whether)\b)|count|describe|identify|name|give|list|show)\b", t):
         slots["yesno"] = True
     elif not WH_RE.search(t) and not alt and t.endswith("?") and ("emotion" in slots or "name" in slots):
         slots["yesno"] = True  # "the one in red happy?", "Alice here?"
+    if slots.get("yesno") and not re.match(r"(?:who|what|which|where|how|when|why|whose)\b", t):
+        yes_no_slots(t, slots)
     return slots
 
 
@@ -255,6 +259,11 @@ def understand(question: str, names: set[str] | frozenset[str] = frozenset()) ->
     t = normalise(q, names)
     if foreign(q.lower()):
         return Understanding(q, "language", 1.0, encoder=encoder())
+    tail = WHO_TAIL_RE.search(t)
+    if tail and tail.start() > 0 and AUX_RE.match(t):  # "is anyone sad, and who is it?": the yes/no answer names who
+        first = _one(t[:tail.start()].strip(" ,"), q, names)
+        if first.intent == "anyone":
+            return first
     parts = split_parts(t)
     if len(parts) == 2 and BARE_REF_RE.fullmatch(parts[0]) is None and PRONOUN_RE.search(parts[1]):
         # "the one on the left, how are they feeling": the first part only names the person the second asks about
@@ -295,8 +304,16 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         return Understanding(t, "compare", 1.0, slots, encoder=enc)
     if "name" not in slots:
         cand = presence_name(original, t, names)
-        if cand and (cand[:1].isupper() and re.search(rf"\b{re.escape(cand)}\b", original) or cand.lower() not in _vocab()):
-            slots["candidate_name"] = cand
+        if cand and (cand[:1].isupper() and re.search(rf"\b{re.escape(cand)}\b", original) or cand.lower() not in _vocab()
+                     or (PRESENCE_Q_RE.search(t) and cand.lower() not in ENGLISH | NOT_NAMES | set(DOMAIN_WORDS) | set(CASUAL) | NOT_LOWER_NAMES)):
+            slots["candidate_name"] = cand  # "is marcus in it": a name written in lower case, asked where names are asked
+    if slots.get("name") and slots.get("yesno") and asks_name_of(t, slots["name"]):  # "would the guy in green be Emeka?"
+        slots["name_of_person"] = True
+    elif "name" not in slots and slots.get("yesno") and (m := NAME_OF_PERSON_RE.match(t)):  # "is face 1 Zoe?"
+        caps = re.search(rf"\b({re.escape(m.group(1))})\b", original, re.I)
+        if caps and caps.group(1)[:1].isupper() and m.group(1) not in NOT_NAMES | ENGLISH and not re.fullmatch(
+                f"{_ALL_EMO}|{_COLOUR}|{FEMALE_RE.pattern}|{MALE_RE.pattern}", m.group(1)):
+            slots.update(candidate_name=caps.group(1), name_of_person=True)
     cue_text = re.sub(r"\bin (?:this|that) one\b", " ", TAG_RE.sub("", t))  # "in this one": the photo
     if re.match(r"^(?:who|which|whom)\b", t):  # "who's the furious one": asks who, by the emotion
         cue_text = EMO_ONE_RE.sub(" ", cue_text)
@@ -306,7 +323,7 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
     intent, conf = ranked[0]
     ruled = _rules(t, slots, ranked)
     if ruled:
-        if ruled == "presence":
+        if ruled == "presence" or slots.get("name_of_person"):
             slots["name"] = slots.get("name") or slots.get("candidate_name")
         clean_slots = {k: v for k, v in slots.items() if k != "candidate_name"}
         return Understanding(t, ruled, 1.0, clean_slots, alternatives=tuple((a, round(s_, 4)) for a, s_ in ranked[:4]), encoder=enc)
@@ -319,7 +336,7 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         intent = "beyond"  # like nothing this planner answers, and about no one in the photo ("who painted the mona lisa")
     elif conf < THRESHOLD and intent == ranked[0][0] and intent not in ("beyond",):
         intent = "unsure" if intent != "transcript" or not TRANSCRIPT_RE.search(t) else intent
-    slots.pop("candidate_name", None)
+    slots.pop("candidate_name", None), slots.pop("name_of_person", None)
     return Understanding(t, intent, round(conf, 4), slots, alternatives=tuple((a, round(s, 4)) for a, s in ranked[:4]), encoder=enc)
 
 
@@ -327,12 +344,14 @@ def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = N
     """Exact rules: cues that decide the question family on their own."""
     cue = s.get("person_cue")
     anyq = s.get("quantifier") == "any" or re.match(r"^any\b", t)
+    if (ruled := yes_no_rule(t, s, bool(cue), bool(anyq))) is not None:
+        return ruled
     if COUNT_RE.search(t) and not (ranked and ranked[0][0] == "beyond" and ranked[0][1] > dict(ranked).get("count", 0) + 0.05):
         return "count"  # unless it is clearly about something else ("how many legs does a spider have")
     if "superlative" in s and not AGE_Q_RE.search(t.replace("oldest", "")) and not WHERE_Q_RE.search(t):
         return "superlative"
     name = s.get("name") or s.get("candidate_name")
-    if name and re.fullmatch(rf"{re.escape(name.lower())}\s*\??", t):
+    if name and re.fullmatch(rf"{re.escape(name.lower())}\s*[?!.]*", t):
         return "presence"  # just a name: "Alice?"
     if name and PRESENCE_Q_RE.search(t) and not (s.get("emotion") or AGE_Q_RE.search(t) or WHERE_Q_RE.search(t)
                                                   or CLOTHING_Q_RE.search(t) or GENDER_Q_RE.search(t)):

@@ -1,8 +1,8 @@
 """Paraphrase evaluation of the offline planner: questions asked the way people ask them.
 
-Question templates live in ``prompts/eval/questions_{tune,tune2,heldout}.yaml`` (the held-out split
+Question templates live in ``prompts/eval/questions_{tune,tune2,tune3,heldout}.yaml`` (the held-out split
 was written first and is never tuned on; tune2 is the second round's phrasings, each batch measured
-before it was tuned on). Each template is filled on generated scenes (synthetic
+before it was tuned on; tune3 the third round's yes/no forms: counts, ages, gender, "everyone", compound). Each template is filled on generated scenes (synthetic
 :class:`SceneAnalysis` objects with known positions, clothing colours, emotion scores, ages,
 genders and identities), so every question has an expected intent, expected slots and an expected
 answer computed from the scene itself. Measured:
@@ -26,29 +26,35 @@ from typing import Any
 
 from facelens import prompts
 from facelens.agent import planner
+from facelens.eval.question_checks import _best, _count_check, _count_yes_no, _ids_check, _starts, _yes_no_check
 from facelens.agent.toolbox import Comparison, ToolBox
 from facelens.tools.identity import DEFAULT_THRESHOLD
 from facelens.tools.schema import (
     EMOTION_ADJECTIVES, EMOTIONS, Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, IdentityMatch, ImageInfo, Position, SceneAnalysis,
 )
 
-SPLITS = ("tune", "tune2", "heldout")
+SPLITS = ("tune", "tune2", "tune3", "heldout")
 SCENE_SIZES = (3, 2, 4, 5, 1)  # faces per generated scene, cycled
 GALLERY = ("Alice", "Bruno", "Chen", "Dana", "Emeka")
 STRANGERS = ("Zoe", "Marcus", "Priya", "Oliver", "Fatima")
 COLOURS = ("red", "blue", "green", "yellow", "purple", "orange", "black", "white")
 AGE_GROUPS = ((10, "0-9"), (20, "10-19"), (30, "20-29"), (40, "30-39"), (50, "40-49"), (60, "50-59"), (200, "60+"))
-YES_NO_FAMILIES = {"anyone_emotion", "anyone_child", "presence", "presence_stranger", "person_emotion_yesno"}
+YES_NO_FAMILIES = {"anyone_emotion", "anyone_child", "presence", "presence_stranger", "person_emotion_yesno", "anyone_smile",
+                   "everyone_emotion", "anyone_age", "anyone_gender", "count_yesno", "pronoun_yesno", "compound_anyone_who",
+                   "person_is_name", "person_is_stranger", "presence_stranger_more"}
 #: families whose question is about one particular person: answering about another is the worst error
 PERSON_FAMILIES = {"person_emotion", "person_emotion_yesno", "person_age", "person_gender", "person_clothing", "person_who",
-                   "person_where", "describe_person"}
+                   "person_where", "describe_person", "pronoun_yesno", "person_is_name"}
 INTENTS = {
     "count": "count", "count_emotion": "count", "count_colour": "count", "count_gender": "count", "superlative": "superlative",
     "anyone_emotion": "anyone", "anyone_child": "anyone", "who_looks": "who_looks", "presence": "presence",
     "presence_stranger": "presence", "identify_all": "identify", "person_emotion": "emotion", "person_emotion_yesno": "emotion",
     "person_age": "age", "person_gender": "gender", "person_clothing": "clothing", "person_who": "identify",
     "person_where": "where", "describe_all": "describe", "describe_person": "describe", "json": "json", "compare": "compare",
-    "compound_sup_age": "compound", "compound_count_sup": "compound", "transcript": "transcript", "beyond": "beyond", "race": "race",
+    "compound_sup_age": "compound", "compound_count_sup": "compound",
+    "anyone_smile": "anyone", "everyone_emotion": "anyone", "anyone_age": "anyone", "anyone_gender": "anyone", "count_yesno": "count",
+    "pronoun_yesno": "emotion", "compound_anyone_who": "anyone", "person_is_name": "identify", "person_is_stranger": "presence",
+    "presence_stranger_more": "presence", "transcript": "transcript", "beyond": "beyond", "race": "race",
 }
 #: the old planner's intent names, mapped onto these (to measure the baseline fairly)
 OLD_INTENTS = {"who": "identify", "check": "compare"}
@@ -148,10 +154,6 @@ def _refs(words: dict, scene: SceneAnalysis, fid: int, rng: random.Random) -> st
     return text.format(colour=f.appearance.clothing_colour, k=fid, name=f.identity.name)
 
 
-def _starts(text: str, *prefixes: str) -> bool:
-    return bool(re.match(r"\s*(?:" + "|".join(prefixes) + r")\b", text))
-
-
 def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: random.Random) -> list[Case]:
     data = load_split(split)
     words = data["words"]
@@ -183,6 +185,10 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
             present = [f for f in faces if f.identity.known]
             absent = [g for g in GALLERY if g not in {f.identity.name for f in present}]
             fill["name"] = rng.choice([f.identity.name for f in present] + absent[:1]) if present and rng.random() < 0.6 else rng.choice(absent)
+            if "{num}" in t:  # drawn only where used: the older splits' random streams stay as they were
+                fill["num"] = str(rng.randint(1, 5))
+            if "{age}" in t:
+                fill["age"] = str(rng.choice((20, 30, 40, 50, 60)))
             question = t.format(**fill)
             hits = lambda lab: tuple(f.id for f in faces if f.emotion.label == lab)  # noqa: E731
             if family == "count":
@@ -203,6 +209,36 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
             elif family == "anyone_emotion":
                 slots.update(emotion=label)
                 chk = _yes_no_check(hits(label))
+            elif family == "anyone_smile":
+                slots.update(emotion="happy")
+                chk = _yes_no_check(hits("happy"))
+            elif family == "everyone_emotion":
+                slots.update(emotion=label)
+                h = hits(label)
+                chk = _yes_no_check(h) if len(h) == n else (lambda r: _starts(r.text, "No"))
+                chk.yes_no = True  # type: ignore[attr-defined]
+            elif family == "compound_anyone_who":
+                slots.update(emotion=label)
+                chk = _yes_no_check(hits(label))
+            elif family == "anyone_age":
+                lim = int(fill["age"])
+                over = re.search(r"\b(?:over|older than|above)\b", question) is not None
+                slots["age_over" if over else "age_under"] = lim
+                chk = _yes_no_check(tuple(f.id for f in faces if (f.age > lim if over else f.age < lim)))
+            elif family == "anyone_gender":
+                g = "female" if re.search(r"\b(?:woman|women|ladies|lady|girls?)\b", question) else "male"
+                slots["gender"] = g
+                chk = _yes_no_check(tuple(f.id for f in faces if f.gender.label == g))
+            elif family == "count_yesno":
+                chk = _count_yes_no(question, n)
+            elif family == "pronoun_yesno":  # a pronoun with nothing said before: only a one-face photo can be meant
+                slots["emotion"] = label
+                if n == 1:
+                    ids = (1,)
+                    chk = _yes_no_check(ids if faces[0].emotion.label == label else (), ids)
+                else:
+                    ids = ()
+                    chk = lambda r: _starts(r.text, "I can't tell") and not r.faces  # noqa: E731
             elif family == "anyone_child":
                 chk = _yes_no_check(tuple(f.id for f in faces if f.age_group in ("0-9", "10-19")))
             elif family == "who_looks":
@@ -213,6 +249,12 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
                 name = fill["name"]
                 slots["name"] = name
                 chk = _yes_no_check(tuple(f.id for f in faces if f.identity.name == name))
+            elif family == "person_is_name":  # "is the one on the left Alice?"
+                chk = _yes_no_check(ids if scene.face(ids[0]).identity.name == fill["name"] else (), ids)
+            elif family in ("person_is_stranger", "presence_stranger_more"):
+                slots.pop("person", None)  # nobody enrolled that name: the answer says so, about no one
+                slots["name"] = fill["stranger"]
+                chk = lambda r: _starts(r.text, "I can't tell") and "not in the gallery" in r.text  # noqa: E731
             elif family == "presence_stranger":
                 slots["name"] = fill["stranger"]
                 chk = lambda r: _starts(r.text, "I can't tell") and "not in the gallery" in r.text  # noqa: E731
@@ -263,37 +305,9 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
             else:
                 raise ValueError(f"unknown family {family} in questions_{split}.yaml")
             yes_no = family in YES_NO_FAMILIES or (family == "person_gender" and getattr(chk, "yes_no", False))
-            out.append(Case(family, question, INTENTS[family], slots, ids if family in PERSON_FAMILIES else None, yes_no, chk))
+            intent = "ask_referent" if family == "pronoun_yesno" and n > 1 else INTENTS[family]  # the honest reply asks who
+            out.append(Case(family, question, intent, slots, ids if family in PERSON_FAMILIES else None, yes_no, chk))
     return out
-
-
-def _best(faces: list[FaceAnalysis], key: str) -> int:
-    if key in ("oldest", "youngest"):
-        return (max if key == "oldest" else min)(faces, key=lambda f: f.age).id
-    return max(faces, key=lambda f: f.emotion.scores[key]).id
-
-
-def _ids_check(ids: tuple[int, ...]):
-    return lambda r: tuple(r.faces) == tuple(ids)
-
-
-def _count_check(n: int, hits: tuple[int, ...] | None):
-    """The reply gives the right count. (Fixed: "None of ..." is right only when nobody matches.)"""
-    if hits is None:
-        return lambda r: re.search(rf"\b{n} (?:people|person)\b", r.text) is not None
-    if not hits:
-        return lambda r: _starts(r.text, "None", "No one", "Nobody", "No", "0 of")
-    return lambda r: _starts(r.text, f"{len(hits)} of") and tuple(r.faces) == hits
-
-
-def _yes_no_check(hits: tuple[int, ...], about: tuple[int, ...] | None = None):
-    def check(r) -> bool:
-        if hits:
-            return _starts(r.text, "Yes") and tuple(r.faces) == tuple(hits)
-        return _starts(r.text, "No") and (about is None or tuple(r.faces) in ((), tuple(about)))
-
-    check.yes_no = True  # type: ignore[attr-defined]
-    return check
 
 
 @dataclass
@@ -333,7 +347,7 @@ def evaluate_planner(split: str = "heldout", quick: bool = False, scenes: int | 
     """The paraphrase evaluation as a metrics dict (``facelens eval planner`` and the eval suite use it).
 
     Args:
-        split: "tune", "tune2", "heldout" or "both" (every split, one dict each under "splits").
+        split: "tune", "tune2", "tune3", "heldout" or "both" (every split, one dict each under "splits").
         quick: 2 scenes instead of 5.
         scenes: number of generated scenes (overrides ``quick``); scene k has SCENE_SIZES[k % 5] faces.
         answer_fn: the planner to measure (default: ``planner.answer``), for before/after comparisons.

@@ -8,6 +8,8 @@ offline planner; the report gives, per split:
 
 - ``intent_accuracy``: the understood intent (agent/session_intent.py) is the family's;
 - ``consistent``: the answer states what the stored data says (the family's check below);
+- ``yes_no_form``: a yes/no question about whether something happened ("did the customer get
+  angry?", "did they mention a refund?") is answered starting with "Yes" or "No";
 - per family figures, and the failures.
 
 The held-out split was written before any tuning and is never used to choose rules or words.
@@ -110,9 +112,10 @@ def evaluate(split: str = "heldout") -> dict[str, object]:
             for q in phrasings:
                 intent = session_intent.parse(q, records).intent
                 answer = session_query.ask(q, backend="offline").answer
+                yn = family in ("when_emotion", "mentions") and session_query.yes_no(session_intent.tidy(q))
                 rows.append({"family": family, "question": q, "intent": intent,
                              "intent_ok": _expected_intent(family, intent), "consistent": bool(CHECKS[family](answer)),
-                             "answer": answer})
+                             "yes_no": yn, "yes_no_ok": not yn or answer.startswith(("Yes", "No")), "answer": answer})
     n = len(rows)
     by_family = {}
     for fam in qs:
@@ -123,6 +126,8 @@ def evaluate(split: str = "heldout") -> dict[str, object]:
         "split": split, "questions": n,
         "intent_accuracy": round(sum(r["intent_ok"] for r in rows) / n, 4),
         "consistent": round(sum(r["consistent"] for r in rows) / n, 4),
+        "yes_no_form": round(sum(r["yes_no_ok"] for r in yn) / len(yn), 4) if (yn := [r for r in rows if r["yes_no"]]) else None,
+        "yes_no_questions": len(yn),
         "by_family": by_family, "targets": TARGETS,
-        "failures": [r for r in rows if not (r["intent_ok"] and r["consistent"])],
+        "failures": [r for r in rows if not (r["intent_ok"] and r["consistent"] and r["yes_no_ok"])],
     }
