@@ -11,6 +11,7 @@ length, the lexicon's scores). Everything runs on numpy; nothing is downloaded.
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -84,25 +85,41 @@ class Head:
         return e / e.sum(axis=1, keepdims=True)
 
 
+class Model:
+    """What text_emotion.npz holds: one head, or several members whose probabilities are averaged
+    (keys prefixed ``m0/``, ``m1/``, ... and ``members`` = their number)."""
+
+    def __init__(self, data: dict[str, np.ndarray]) -> None:
+        if "members" in data:
+            n = int(data["members"])
+            self.members = [Head({key.split("/", 1)[1]: v for key, v in data.items() if key.startswith(f"m{i}/")}) for i in range(n)]
+            self.name = str(data["name"])
+        else:
+            self.members = [Head(data)]
+            self.name = self.members[0].name
+        self._encoders: dict[int, object] = {}
+        self._lock = threading.Lock()
+
+    def encoder(self, i: int):  # type: ignore[no-untyped-def]
+        """Member i's sentence encoder: the packaged MiniLM with its adapters merged in (built once)."""
+        from facelens.tools import sentence_embed
+
+        with self._lock:
+            if i not in self._encoders:
+                d = self.members[i].deltas
+                self._encoders[i] = sentence_embed.model().adapted(d) if d else sentence_embed.model()
+            return self._encoders[i]
+
+
 @lru_cache(maxsize=1)
-def head() -> Head:
-    """The shipped head (loaded once)."""
+def head() -> Model:
+    """The shipped model (loaded once)."""
     path = package_data_path(MODEL_FILE)
     try:
         with np.load(path, allow_pickle=False) as data:
-            return Head({k: data[k] for k in data.files})
+            return Model({k: data[k] for k in data.files})
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"Cannot read the words'-emotion model {path.name}: {exc}", hint="Reinstall facelens.") from exc
-
-
-@lru_cache(maxsize=1)
-def encoder():  # type: ignore[no-untyped-def]
-    """The sentence encoder the head was trained on: the packaged MiniLM, with the head's adapters
-    merged in when it has any (loaded once)."""
-    from facelens.tools import sentence_embed
-
-    h = head()
-    return sentence_embed.model().adapted(h.deltas) if h.deltas else sentence_embed.model()
 
 
 def available() -> bool:
@@ -114,22 +131,28 @@ def available() -> bool:
 
 def predict(texts: list[str], contexts: list[str | None] | None = None,
             lexicon_scores: list[dict[str, float]] | None = None) -> np.ndarray:
-    """Probabilities over EMOTIONS for each text (rows), given the utterance before each (or None)."""
+    """Probabilities over EMOTIONS for each text (rows), given the utterance before each (or None);
+    the mean of the members' probabilities."""
     from facelens.tools import sentence_embed
 
-    h = head()
+    model = head()
     if not texts:
         return np.zeros((0, len(EMOTIONS)), np.float32)
-    if h.context_pairs:
-        ctxs = list(contexts) if contexts is not None else [None] * len(texts)
-        emb = sentence_embed.embed(list(texts), encoder=encoder(), contexts=ctxs, max_tokens=h.max_tokens)
-    else:
-        emb = sentence_embed.embed(list(texts), encoder=encoder())
-    ctx = None
-    if h.context_weight and contexts is not None:
-        have = [i for i, c in enumerate(contexts) if c]
-        ctx = np.zeros_like(emb)
-        if have:
-            ctx[have] = sentence_embed.embed([str(contexts[i]) for i in have], encoder=encoder())
     lex = lexicon_scores or [{} for _ in texts]
-    return h.probabilities(h.features(emb, ctx, [surface(t, s) for t, s in zip(texts, lex)]))
+    cues = [surface(t, s) for t, s in zip(texts, lex)]
+    out = np.zeros((len(texts), len(EMOTIONS)), np.float32)
+    for i, h in enumerate(model.members):
+        enc = model.encoder(i)
+        if h.context_pairs:
+            ctxs = list(contexts) if contexts is not None else [None] * len(texts)
+            emb = sentence_embed.embed(list(texts), encoder=enc, contexts=ctxs, max_tokens=h.max_tokens)
+        else:
+            emb = sentence_embed.embed(list(texts), encoder=enc)
+        ctx = None
+        if h.context_weight and contexts is not None:
+            have = [j for j, c in enumerate(contexts) if c]
+            ctx = np.zeros_like(emb)
+            if have:
+                ctx[have] = sentence_embed.embed([str(contexts[j]) for j in have], encoder=enc)
+        out += h.probabilities(h.features(emb, ctx, cues))
+    return out / len(model.members)
