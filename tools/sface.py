@@ -183,7 +183,15 @@ class _YuNet:
     def __init__(self, path: Path) -> None:
         import cv2
 
-        self.detector = cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.5, 0.3, 5000)
+        log = getattr(getattr(cv2, "utils", None), "logging", None)
+        before = log.getLogLevel() if log else None
+        if log:  # OpenCV 5 warns on stderr that its new graph engine ignores the target: noise for users
+            log.setLogLevel(log.LOG_LEVEL_ERROR)
+        try:
+            self.detector = cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.5, 0.3, 5000)
+        finally:
+            if log and before is not None:
+                log.setLogLevel(before)
         self.lock = threading.Lock()
 
     def detect(self, bgr: np.ndarray) -> np.ndarray | None:
