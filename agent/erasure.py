@@ -47,20 +47,23 @@ def erase_person(name: str, *, store: str | None = None) -> Erasure:
         NotFoundError: no one of that name is enrolled. InputError: the name matches several people.
         GalleryError: the gallery file is damaged (repair it first).
     """
+    from facelens.tools import embedders
     from facelens.tools.identity_store import open_gallery
     from facelens.tools.scene import forget_faces
 
     gallery = open_gallery(store=store)  # the configured store unless told (faiss | milvus)
+    embedding = gallery.embedding or "dlib"  # what made the vectors (read before the last person goes)
     removed = gallery.remove_person(name)
     notes: list[str] = []
     # the same threshold that would have named the face as this person
-    cache_files = forget_faces(removed.vectors, gallery.threshold) if len(removed.vectors) else 0
+    threshold = gallery.threshold if getattr(gallery, "_threshold", None) is not None else embedders.threshold(embedding)
+    cache_files = forget_faces(removed.vectors, threshold, embedding) if len(removed.vectors) else 0
     exemplar_ids: list[str] = []
     try:
         from facelens.tools.exemplars import ExemplarStore
 
         store = ExemplarStore(builtins=False)
-        hits = store.matching(removed.vectors, gallery.threshold)
+        hits = store.matching(removed.vectors, threshold, embedding)
         if hits:
             exemplar_ids = [e.id for e in store.remove_many([e.id for e in hits])]
     except FacelensError as exc:

@@ -154,6 +154,7 @@ def ingest_many(files: Sequence[str | Path], *, fps: float = 2.0, detector: str 
     jobs: list[_Job] = []
     pool = None
     used = 1
+    embedding = sessions.identity_embedding()  # the driver's gallery decides how faces are tracked
     try:
         for i, f in enumerate(files):
             job = _prepare(i, str(f), session_id, replace, jobs)
@@ -165,10 +166,10 @@ def ingest_many(files: Sequence[str | Path], *, fps: float = 2.0, detector: str 
         if ray and jobs:
             from facelens.agent.session_ray import RayPool
 
-            pool = RayPool(address=address, workers=workers, files=len(jobs), fps=fps, detector=detector, ship=ship)
+            pool = RayPool(address=address, workers=workers, files=len(jobs), fps=fps, detector=detector, ship=ship, embedding=embedding)
             used, runs = pool.workers, pool.run(jobs, events)
         else:
-            runs = _sequential(jobs, fps, detector, transcriber, events)
+            runs = _sequential(jobs, fps, detector, transcriber, events, embedding)
         for job, out, began in runs:
             results[job.index] = _store(job, out, began, replace)
             events.finished(job.index, results[job.index])
@@ -206,7 +207,7 @@ def _prepare(index: int, path: str, session_id: str | None, replace: bool, jobs:
     return _Job(index, path, content, sid, info.duration)
 
 
-def _sequential(jobs: list[_Job], fps: float, detector: str, transcriber, events: Events) -> Iterator[tuple[_Job, object, float]]:  # type: ignore[no-untyped-def]
+def _sequential(jobs: list[_Job], fps: float, detector: str, transcriber, events: Events, embedding: str) -> Iterator[tuple[_Job, object, float]]:  # type: ignore[no-untyped-def]
     from facelens.tools.speech import Transcriber
 
     transcriber = transcriber or Transcriber()  # one model for every file
@@ -214,7 +215,7 @@ def _sequential(jobs: list[_Job], fps: float, detector: str, transcriber, events
         began = time.perf_counter()
         events.started(job.index, job.path, job.duration)
         try:
-            out: object = sessions.analyse(job.path, job.session_id, fps=fps, detector=detector, transcriber=transcriber, name_people=False,
+            out: object = sessions.analyse(job.path, job.session_id, fps=fps, detector=detector, transcriber=transcriber, name_people=False, embedding=embedding,
                                            progress=lambda f, m, i=job.index: events.progress(i, f, m))
         except Exception as exc:  # a failed file is reported; the others still run (Ctrl-C is not an Exception)
             out = _failure(exc)
@@ -228,7 +229,7 @@ def _store(job: _Job, out: object, began: float, replace: bool) -> FileResult:
         return FileResult(job.path, "failed", duration=job.duration, seconds=round(time.perf_counter() - began, 2), error=out.message,
                           hint=out.hint, kind=out.kind)
     done: sessions.Analysis = out  # type: ignore[assignment]
-    rec = done.record.model_copy(update={"people": sessions.name_tracks(done.record.people, done.track_means), "source": job.path})
+    rec = done.record.model_copy(update={"people": sessions.name_tracks(done.record.people, done.track_means, done.embedding), "source": job.path})
     try:
         store.save(rec, done.seconds, replace=replace, claim_key=job.content)
     except FacelensError as exc:

@@ -49,10 +49,10 @@ class Board:
 class Worker:
     """One Ray worker: analyses recordings one at a time with models it keeps between them."""
 
-    def __init__(self, fps: float, detector: str) -> None:
+    def __init__(self, fps: float, detector: str, embedding: str = "dlib") -> None:
         from facelens.tools.speech import Transcriber
 
-        self.fps, self.detector = fps, detector
+        self.fps, self.detector, self.embedding = fps, detector, embedding  # the driver's gallery decides the embedding
         self.transcriber = Transcriber()  # the model loads on the first recording and stays
 
     def analyse(self, index: int, path: str, session_id: str, data: bytes | None, board) -> object:  # type: ignore[no-untyped-def]
@@ -71,7 +71,7 @@ class Worker:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
             return sessions.analyse(tmp or path, session_id, fps=self.fps, detector=self.detector, transcriber=self.transcriber,
-                                    progress=progress, name_people=False, source=path)
+                                    progress=progress, name_people=False, source=path, embedding=self.embedding)
         except Exception as exc:  # sent back as a value: the driver reports it and goes on
             return session_batch._failure(exc)
         finally:
@@ -87,11 +87,13 @@ class RayPool:
         InputError: the cluster cannot be reached.
     """
 
-    def __init__(self, *, address: str | None, workers: int | None, files: int, fps: float, detector: str, ship: bool | None) -> None:
+    def __init__(self, *, address: str | None, workers: int | None, files: int, fps: float, detector: str, ship: bool | None,
+                 embedding: str = "dlib") -> None:
         self.ray = ray = _ray()
         local = address in (None, "", "local")
         self.ship = (not local) if ship is None else ship
         self.started_here, self.actors, self.board = False, [], None
+        self._embedding = embedding  # the driver's gallery decides how every worker tracks faces
         try:
             self._start(ray, local, address, workers, files, fps, detector)
         except BaseException:
@@ -128,11 +130,11 @@ class RayPool:
         env = {"env_vars": forwarded}
         self.board = ray.remote(num_cpus=0)(Board).remote()
         remote_worker = ray.remote(Worker)
-        self.actors = [remote_worker.options(num_cpus=share, runtime_env=env).remote(fps, detector) for _ in range(self.workers)]
+        self.actors = [remote_worker.options(num_cpus=share, runtime_env=env).remote(fps, detector, self._embedding) for _ in range(self.workers)]
         self._remote_worker, self._share, self._env, self._fps, self._detector = remote_worker, share, env, fps, detector
 
     def _new_actor(self):  # type: ignore[no-untyped-def]
-        return self._remote_worker.options(num_cpus=self._share, runtime_env=self._env).remote(self._fps, self._detector)
+        return self._remote_worker.options(num_cpus=self._share, runtime_env=self._env).remote(self._fps, self._detector, self._embedding)
 
     def run(self, jobs: list, events) -> Iterator[tuple[object, object, float]]:  # type: ignore[no-untyped-def]
         """Yield (job, analysis or failure, start time) as recordings finish, in any order."""

@@ -25,8 +25,9 @@ import numpy as np
 
 from facelens.agent import session_store as store
 from facelens.agent.session_store import SecondScores, SessionRecord, SessionSegment, TimelineEntry, TrackInfo
-from facelens.tools import faces, media
+from facelens.tools import embedders, faces, media
 from facelens.tools import prosody
+from facelens.tools.errors import FacelensError
 from facelens.tools.identity import TRACK_SAME_PERSON
 from facelens.tools.schema import EMOTIONS
 from facelens.tools.speech import Transcriber, Transcript
@@ -99,8 +100,13 @@ def _emotion_model():
 class FaceTracker:
     """Detect and track faces over sampled frames with identity-stable ids."""
 
-    def __init__(self, detector: str = faces.DEFAULT_DETECTOR, full_every: float = 2.0, embed_every: float = 10.0) -> None:
+    def __init__(self, detector: str = faces.DEFAULT_DETECTOR, full_every: float = 2.0, embed_every: float = 10.0, embedding: str = "dlib") -> None:
+        from facelens.tools import embedders
+
         self.detector = detector
+        #: the embedding tracks are compared with: the gallery's, so that tracks can be named from it
+        self.embedding = embedding
+        self.same_person = TRACK_SAME_PERSON if embedding == "dlib" else embedders.TRACK_SAME_PERSON[embedding]
         self.full_every = full_every
         self.embed_every = embed_every
         self.tracks: list[_Track] = []
@@ -168,15 +174,15 @@ class FaceTracker:
         changed = {i for i, k in assigned.items() if k.thumb is not None and float(thumbs[i] @ k.thumb) < THUMB_SAME}
         # embeddings: for new or changed faces (to re-identify them) and now and then for tracked ones
         need = [i for i in range(len(found)) if i not in assigned or i in changed or t - assigned[i].last_emb_t >= self.embed_every]
-        vecs = faces.embed(rgb, [shapes[i] for i in need]) if need else np.zeros((0, 128), np.float32)
+        vecs = embedders.vectors(rgb, [found[i] for i in need], [shapes[i] for i in need], self.embedding) if need else np.zeros((0, 128), np.float32)
         for i, vec in zip(need, vecs):
             if i in assigned:
                 k = assigned[i]
-                if k.mean is None or float(np.linalg.norm(k.mean - vec)) < TRACK_SAME_PERSON:
+                if k.mean is None or float(np.linalg.norm(k.mean - vec)) < self.same_person:
                     k.add_embedding(vec, t)
                     continue
                 del assigned[i]  # someone else: re-identify below
-            best, dist = None, TRACK_SAME_PERSON
+            best, dist = None, self.same_person
             for k in self.tracks:
                 if k.id in used or k.mean is None:
                     continue
@@ -253,11 +259,27 @@ def _people(tracker: FaceTracker, seconds: list[SecondScores], step: float) -> l
     return out
 
 
-def name_tracks(people: list[TrackInfo], means: dict[int, list[float]]) -> list[TrackInfo]:
+def identity_embedding() -> str:
+    """The embedding to track faces with: the gallery's, so its names can be given to the tracks
+    (an empty gallery: the configured one; a gallery that cannot be read or is refused: the configured one)."""
+    from facelens.tools import embedders
+
+    try:
+        from facelens.tools.identity_store import open_gallery
+
+        gallery = open_gallery()
+        return embedders.for_gallery(gallery.embedding, gallery.describe())
+    except FacelensError as exc:  # the tracks are still made; name_tracks says why they stay anonymous
+        log.info("tracking with the configured embedding: %s", exc)
+        return embedders.configured()[0]
+
+
+def name_tracks(people: list[TrackInfo], means: dict[int, list[float]], embedding: str = "dlib") -> list[TrackInfo]:
     """The tracks with the gallery's names where it knows the face (open set: others stay unnamed).
 
-    ``means`` is each track's mean embedding (:attr:`Analysis.track_means`). A batch ingest calls this
-    on the driver, so the gallery stays on the machine that stores the sessions.
+    ``means`` is each track's mean embedding (:attr:`Analysis.track_means`), made by ``embedding``; a
+    gallery of another embedding names no one. A batch ingest calls this on the driver, so the gallery
+    stays on the machine that stores the sessions.
     """
     known = [p.track for p in people if p.track in means]
     if not known:
@@ -265,8 +287,14 @@ def name_tracks(people: list[TrackInfo], means: dict[int, list[float]]) -> list[
     names: dict[int, str | None] = {}
     try:
         from facelens.tools import identity
+        from facelens.tools.identity_store import open_gallery
 
-        for track, m in zip(known, identity.lookup(np.asarray([means[t] for t in known], np.float32))):
+        gallery = open_gallery()
+        recorded = gallery.embedding
+        if recorded is not None and recorded != embedding:
+            log.warning("the tracks were made with %s embeddings and %s holds %s ones: tracks stay unnamed", embedding, gallery.describe(), recorded)
+            return people
+        for track, m in zip(known, identity.lookup(np.asarray([means[t] for t in known], np.float32), gallery=gallery)):
             names[track] = m.name if m is not None and m.known else None
     except Exception as exc:  # no gallery, or the identity module is absent: tracks stay anonymous
         log.info("identity lookup skipped: %s", exc)
@@ -312,6 +340,7 @@ class Analysis:
     record: SessionRecord
     seconds: list[SecondScores]  # per track and second, for the store
     track_means: dict[int, list[float]]  # mean 128-d embedding per face track: for naming only, never stored
+    embedding: str = "dlib"  # what made track_means ("dlib" or "sface", tools/embedders.py)
 
 
 def ingest(
@@ -353,9 +382,10 @@ def ingest(
 
 def analyse(path: str | Path, session_id: str, *, fps: float = 2.0, detector: str = faces.DEFAULT_DETECTOR,
             transcriber: Transcriber | None = None, progress: Progress | None = None, name_people: bool = True,
-            source: str | None = None, started: float | None = None) -> Analysis:
+            source: str | None = None, started: float | None = None, embedding: str | None = None) -> Analysis:
     """Analyse a recording without storing it (no database access unless ``name_people`` looks up
-    the gallery). ``source`` is the path recorded in the session (default ``path``).
+    the gallery). ``source`` is the path recorded in the session (default ``path``). ``embedding``:
+    what tracks faces ("dlib" or "sface"; default :func:`identity_embedding`, the gallery's).
 
     Raises:
         MediaError: the file is missing, empty, not media, or beyond the limits.
@@ -371,7 +401,7 @@ def analyse(path: str | Path, session_id: str, *, fps: float = 2.0, detector: st
         audio = media.load_audio(path)
         return transcriber.transcribe(audio), audio
 
-    tracker = FaceTracker(detector)
+    tracker = FaceTracker(detector, embedding=embedding or identity_embedding())
     samples: list[_Sample] = []
     with ThreadPoolExecutor(max_workers=1) as pool:
         heard = pool.submit(hear) if info.has_audio else None
@@ -397,9 +427,9 @@ def analyse(path: str | Path, session_id: str, *, fps: float = 2.0, detector: st
         fps=fps,
         transcript=_segments(transcript, audio) if transcript is not None else [],
         timeline=_timeline(seconds, samples, step),
-        people=name_tracks(people, means) if name_people else people,
+        people=name_tracks(people, means, tracker.embedding) if name_people else people,
         emotion_model=tracker.emotion.model_version() if tracker.emotion is not None else None,
         speech_model=f"{transcriber.backend}:{transcriber.model}" if transcript is not None else None,
         ingest_seconds=round(time.perf_counter() - t0, 2),
     )
-    return Analysis(record, seconds, means)
+    return Analysis(record, seconds, means, tracker.embedding)

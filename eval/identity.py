@@ -70,7 +70,10 @@ def evaluate(folder: str | Path, *, far_target: float = 0.001, detector: str | N
     iu = np.triu_indices(len(V), 1)
     same = np.asarray(people)[:, None] == np.asarray(people)[None, :]
     gen, imp = D[iu][same[iu]], D[iu][~same[iu]]
-    grid = np.round(np.arange(0.30, 0.801, 0.01), 2)
+    from facelens.tools import embedders
+
+    embedding = embedders.configured()[0]  # what face_for_enrollment computed (FACELENS_EMBEDDER)
+    grid = np.round(np.arange(0.80, 1.401, 0.01) if embedding == "sface" else np.arange(0.30, 0.801, 0.01), 2)
     table = []
     for t in grid:
         far = float((imp <= t).mean()) if len(imp) else 0.0
@@ -80,6 +83,7 @@ def evaluate(folder: str | Path, *, far_target: float = 0.001, detector: str | N
     best = max(ok, key=lambda r: r["threshold"]) if ok else min(table, key=lambda r: r["far"])
     eer = min(table, key=lambda r: abs(r["far"] - r["frr"]))
     return {
+        "embedding": embedding,
         "n_images": len(items),
         "n_faces": len(V),
         "n_people": len(set(people)),

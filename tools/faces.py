@@ -291,7 +291,7 @@ def embed(rgb: np.ndarray, shapes: Sequence, num_jitters: int = 0) -> np.ndarray
     """128-d dlib embeddings (N x 128 float32), batched over all faces of one image.
 
     dlib cuts each face to an aligned 150 x 150 chip from its 68 landmarks; the network then runs
-    in onnxruntime (the default ``embedder: onnx``, identical vectors) or in dlib itself
+    in onnxruntime (``embedder: onnx`` or ``sface``, identical vectors) or in dlib itself
     (``embedder: dlib``, and always when ``num_jitters`` > 0, which is dlib's own augmentation).
     """
     if not shapes:
@@ -304,7 +304,7 @@ def embed(rgb: np.ndarray, shapes: Sequence, num_jitters: int = 0) -> np.ndarray
     objs = dlib.full_object_detections()
     for s in shapes:
         objs.append(s)
-    if num_jitters == 0 and embedder() == "onnx":
+    if num_jitters == 0 and embedder() != "dlib":  # "onnx", or "sface" (whose galleries still need dlib's vectors elsewhere)
         chips = np.stack(dlib.get_face_chips(rgb, objs, size=CHIP_SIZE, padding=CHIP_PADDING))
         return models.fast_face_encoder().embed_chips(chips)
     vecs = models.face_encoder().compute_face_descriptor(rgb, objs, num_jitters)

@@ -1,4 +1,4 @@
-"""The identity gallery: who is who, by 128-d dlib face embeddings, searched with FAISS.
+"""The identity gallery: who is who, by 128-d face embeddings (SFace or dlib's), searched with FAISS.
 
 Storage: one file, ``FACELENS_HOME/gallery/gallery.npz``, holding the vectors, their metadata
 (JSON) and, for large galleries, the serialised FAISS index, sealed with a checksum
@@ -12,6 +12,9 @@ generations without the person's vectors, so they are really gone.
 Names are tidied once (Unicode NFC, whitespace collapsed) and are unique without regard to case:
 enrolling "alice" when "Alice" exists adds to Alice. Control, bidi-override and zero-width
 characters are refused.
+
+The gallery records which embedding made its vectors (``embedding`` in its metadata; none recorded =
+dlib, as every gallery before SFace) and refuses vectors of another (tools/embedders.py).
 
 Matching is open-set: a face whose nearest enrolled embedding is farther than the threshold is
 "unknown" (with its distance), never forced onto the nearest name.
@@ -40,11 +43,13 @@ from facelens.tools.schema import IdentityMatch
 
 log = logging.getLogger(__name__)
 
-#: open-set L2 threshold, tuned on ../shared/data/faces/identity (see bench/identity_threshold.py)
+#: dlib's open-set L2 threshold, tuned on ../shared/data/faces/identity (see bench/identity_threshold.py);
+#: each embedding has its own (tools/embedders.THRESHOLDS: SFace 1.05), a gallery uses its embedding's
 DEFAULT_THRESHOLD = float(os.environ.get("FACELENS_IDENTITY_THRESHOLD", 0.53))
 #: within one recording (same camera, light and person minutes apart) a face closer than this to a
-#: track's mean embedding continues that track (agent/sessions.py); a little looser than the gallery's
-#: open-set threshold, which must also reject strangers photographed elsewhere
+#: track's mean dlib embedding continues that track (agent/sessions.py); a little looser than the
+#: gallery's open-set threshold, which must also reject strangers photographed elsewhere (SFace's:
+#: tools/embedders.TRACK_SAME_PERSON)
 TRACK_SAME_PERSON = 0.55
 #: galleries up to this size are searched exactly; bigger ones with an IVF index
 EXACT_LIMIT = 50_000
@@ -132,19 +137,39 @@ class Gallery:
 
     Args:
         path: the gallery file (default FACELENS_HOME/gallery/gallery.npz).
-        threshold: open-set L2 distance threshold.
+        threshold: open-set L2 distance threshold (None: the default of the gallery's embedding).
     """
 
-    def __init__(self, path: str | Path | None = None, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, path: str | Path | None = None, threshold: float | None = None) -> None:
         self.path = Path(path) if path else config.subdir("gallery") / "gallery.npz"
-        self.threshold = threshold
+        self._threshold = None if threshold is None else float(threshold)
         self.store = Generations(self.path, "the gallery", "facelens gallery repair")
         #: what is wrong with the gallery file when the last good generation is being read instead
         self.damaged: str | None = None
         self._cleaned = False
         self._reset()
 
+    @property
+    def threshold(self) -> float:
+        """The open-set L2 threshold: the one given, else the default of the embedding it is queried with."""
+        if self._threshold is not None:
+            return self._threshold
+        from facelens.tools import embedders
+
+        return embedders.threshold(self.embedding or embedders.configured()[0])
+
+    @threshold.setter
+    def threshold(self, value: float | None) -> None:
+        self._threshold = None if value is None else float(value)
+
+    @property
+    def embedding(self) -> str | None:
+        """The embedding of the vectors ("dlib" or "sface"; a gallery without a record is dlib), None when empty."""
+        self._refresh()
+        return (self._embedding or "dlib") if self._entries else None
+
     def _reset(self) -> None:
+        self._embedding: str | None = None
         self._stamp: tuple[int, int, int] | None = None
         self._vectors = np.zeros((0, DIM), dtype=np.float32)
         self._entries: list[Entry] = []
@@ -176,7 +201,7 @@ class Gallery:
         self._cleaned = True
 
     @staticmethod
-    def _parse(payload: bytes) -> tuple[np.ndarray, list[Entry], int, np.ndarray | None]:
+    def _parse(payload: bytes) -> tuple[np.ndarray, list[Entry], int, np.ndarray | None, str | None]:
         with np.load(io.BytesIO(payload), allow_pickle=False) as data:
             vectors = np.asarray(data["vectors"], dtype=np.float32).reshape(-1, DIM)
             meta = json.loads(bytes(data["meta"]).decode("utf-8"))
@@ -184,7 +209,7 @@ class Gallery:
         entries = [Entry(**e) for e in meta["entries"]]
         if len(entries) != len(vectors):
             raise ValueError(f"{len(vectors)} vectors for {len(entries)} entries")
-        return vectors, entries, int(meta.get("next_id", len(entries) + 1)), index_bytes
+        return vectors, entries, int(meta.get("next_id", len(entries) + 1)), index_bytes, meta.get("embedding")
 
     def _refresh(self) -> None:
         """Re-read the file if another process changed it."""
@@ -202,8 +227,8 @@ class Gallery:
         if loaded.value is None:
             self._reset()
             return
-        vectors, entries, next_id, index_bytes = loaded.value  # type: ignore[misc]
-        self._vectors, self._entries, self._next_id = vectors, entries, next_id
+        vectors, entries, next_id, index_bytes, embedding = loaded.value  # type: ignore[misc]
+        self._vectors, self._entries, self._next_id, self._embedding = vectors, entries, next_id, embedding
         self._index = None
         if index_bytes is not None and len(index_bytes):
             import faiss
@@ -221,7 +246,7 @@ class Gallery:
                 hint="Run `facelens gallery repair` to restore the last good generation, then try again.",
             )
 
-    def _write(self, vectors: np.ndarray, entries: list[Entry], next_id: int, *, keep_previous: bool = True) -> None:
+    def _write(self, vectors: np.ndarray, entries: list[Entry], next_id: int, *, keep_previous: bool = True, embedding: str | None = None) -> None:
         index_bytes = np.zeros(0, dtype=np.uint8)
         index = build_index(vectors)
         if len(vectors) > EXACT_LIMIT:  # an IVF index is worth keeping; a flat one is rebuilt on load
@@ -229,6 +254,9 @@ class Gallery:
 
             index_bytes = faiss.serialize_index(index)
         meta = {"version": 1, "next_id": next_id, "entries": [e.__dict__ for e in entries]}
+        recorded = embedding or ((self._embedding or "dlib") if self._entries else None)
+        if entries and recorded:
+            meta["embedding"] = recorded  # an empty gallery records none: its next enrolment decides
         buf = io.BytesIO()
         np.savez(buf, vectors=vectors.astype(np.float32), meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), index=index_bytes)
         self.store.commit(buf.getvalue(), keep_previous=keep_previous)
@@ -244,10 +272,12 @@ class Gallery:
         key = name_key(name)
         return next((e.name for e in self._entries if name_key(e.name) == key), None)
 
-    def add_person(self, name: str, vectors: np.ndarray, sources: Sequence[str]) -> tuple[str, list[int]]:
+    def add_person(self, name: str, vectors: np.ndarray, sources: Sequence[str], *, embedding: str | None = None) -> tuple[str, list[int]]:
         """Enrol embeddings for a person (locked read-modify-write).
 
-        A name that matches an enrolled one without regard to case adds to that person.
+        A name that matches an enrolled one without regard to case adds to that person. ``embedding``:
+        which embedding made the vectors (default: the gallery's, or the configured one when empty);
+        another than the gallery's is refused (GalleryError).
 
         Returns:
             (the person's name as enrolled, the new entry ids).
@@ -260,16 +290,17 @@ class Gallery:
             self._stamp = None
             self._refresh()
             self._writable()
+            embedding = _check_embedding(self.embedding, embedding, f"the gallery ({self.path})")
             key = name_key(name)
             name = next((e.name for e in self._entries if name_key(e.name) == key), name)
             now = time.time()
             new = [Entry(self._next_id + i, name, str(s), now) for i, s in enumerate(sources)]
-            self._write(np.vstack([self._vectors, vectors]), self._entries + new, self._next_id + len(new))
+            self._write(np.vstack([self._vectors, vectors]), self._entries + new, self._next_id + len(new), embedding=embedding)
         return name, [e.id for e in new]
 
-    def add(self, name: str, vectors: np.ndarray, sources: Sequence[str]) -> list[int]:
+    def add(self, name: str, vectors: np.ndarray, sources: Sequence[str], *, embedding: str | None = None) -> list[int]:
         """Enrol embeddings for a person (see :meth:`add_person`). Returns the new entry ids."""
-        return self.add_person(name, vectors, sources)[1]
+        return self.add_person(name, vectors, sources, embedding=embedding)[1]
 
     def remove_person(self, name: str) -> Removal:
         """Delete every embedding and all metadata of exactly one person, from both generations.
@@ -295,6 +326,10 @@ class Gallery:
     def remove(self, name: str) -> int:
         """Delete every embedding and all metadata of a person. Returns how many were removed."""
         return self.remove_person(name).embeddings
+
+    def describe(self) -> str:
+        """Where the vectors are, for messages."""
+        return f"FAISS file {self.path}"
 
     def repair(self) -> str:
         """Restore the last good generation over a damaged gallery file (or start empty). Returns what was done."""
@@ -354,6 +389,15 @@ class Gallery:
         return out
 
 
+def _check_embedding(recorded: str | None, given: str | None, where: str) -> str:
+    """The embedding of vectors about to be added (``given``, else the gallery's or the configured one)."""
+    from facelens.tools import embedders
+
+    given = given or recorded or embedders.configured()[0]
+    embedders.check_write(recorded, given, where)
+    return given
+
+
 def lookup(vectors: np.ndarray, gallery=None) -> list[IdentityMatch | None]:
     """Identify embeddings against the configured gallery (or the one given)."""
     from facelens.tools.identity_store import open_gallery
@@ -377,7 +421,7 @@ class Enrolled:
         return {"name": self.name, "image": self.image, "box": list(self.box), "entry_id": self.entry_id}
 
 
-def face_for_enrollment(source, *, face: int | None = None, detector: str | None = None) -> tuple[tuple[int, int, int, int], np.ndarray]:
+def face_for_enrollment(source, *, face: int | None = None, detector: str | None = None, embedding: str | None = None) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """Find the one face to enrol in a photo or a tight face crop; return its box and embedding.
 
     Uses the same detector as every other command (the default finds tight crops and frame-filling
@@ -387,6 +431,7 @@ def face_for_enrollment(source, *, face: int | None = None, detector: str | None
         source: image path or bytes.
         face: 1-based face number (left to right) when the photo has several faces.
         detector: detector name (default: the faces module default).
+        embedding: "sface" or "dlib" (default: the configured embedder's, tools/embedders.py).
 
     Raises:
         NoFaceError: no face, or several faces and no ``face`` given.
@@ -413,30 +458,38 @@ def face_for_enrollment(source, *, face: int | None = None, detector: str | None
         )
     else:
         chosen = dets[0]
+    from facelens.tools import embedders
+
     found, shapes = F.with_landmarks(rgb, [chosen])
-    vec = F.embed(rgb, shapes)[0]
+    vec = embedders.vectors(rgb, found, shapes, embedding or embedders.configured()[0])[0]
     return chosen.box, vec
 
 
 def enroll(name: str, images: Sequence[str | Path], *, face: int | None = None, gallery=None, detector: str | None = None) -> list[Enrolled]:
     """Enrol a person from one or more images (all or nothing: any bad image enrols none).
 
+    The vectors are of the gallery's embedding (an empty gallery takes the configured one).
+
     Raises:
         ImageError, NoFaceError: for the first image that cannot be used (nothing is written).
+        GalleryError: the embedder is set to another embedding than the gallery's.
     """
+    from facelens.tools import embedders
+
     name = check_name(name)
     if not images:
         raise InputError("Give at least one image of the person.")
-    boxes, vecs = [], []
-    for path in images:
-        box, vec = face_for_enrollment(path, face=face, detector=detector)
-        boxes.append(box)
-        vecs.append(vec)
     if gallery is None:
         from facelens.tools.identity_store import open_gallery
 
         gallery = open_gallery()
-    name, ids = gallery.add_person(name, np.vstack(vecs), [Path(str(p)).name for p in images])
+    embedding = embedders.for_gallery(gallery.embedding, gallery.describe())
+    boxes, vecs = [], []
+    for path in images:
+        box, vec = face_for_enrollment(path, face=face, detector=detector, embedding=embedding)
+        boxes.append(box)
+        vecs.append(vec)
+    name, ids = gallery.add_person(name, np.vstack(vecs), [Path(str(p)).name for p in images], embedding=embedding)
     return [Enrolled(name, str(p), b, i) for p, b, i in zip(images, boxes, ids)]
 
 

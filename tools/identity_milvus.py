@@ -139,8 +139,8 @@ class MilvusGallery:
 
     kind = "milvus"
 
-    def __init__(self, threshold: float, *, uri: str | None = None, token: str | None = None, collection: str | None = None) -> None:
-        self.threshold = threshold
+    def __init__(self, threshold: float | None = None, *, uri: str | None = None, token: str | None = None, collection: str | None = None) -> None:
+        self._threshold = None if threshold is None else float(threshold)
         self.damaged: str | None = None  # Milvus keeps its own log; there is no last-good-copy fallback
         self.uri, self.lite = parse_uri(uri or config.milvus_uri())
         self.token = token if token is not None else (config.milvus_token() or "")
@@ -154,6 +154,45 @@ class MilvusGallery:
                     import milvus_lite  # noqa: F401
             except ImportError as exc:
                 raise missing_dependency("milvus-lite", "milvus", "(needed for a Milvus Lite file)") from exc
+
+    @property
+    def threshold(self) -> float:
+        """The open-set L2 threshold: the one given, else the default of the embedding it is queried with."""
+        if self._threshold is not None:
+            return self._threshold
+        from facelens.tools import embedders
+
+        return embedders.threshold(self.embedding or embedders.configured()[0])
+
+    @threshold.setter
+    def threshold(self, value: float | None) -> None:
+        self._threshold = None if value is None else float(value)
+
+    @property
+    def embedding(self) -> str | None:
+        """The embedding of the vectors, recorded in the collection's description ("embedding=sface";
+        none = dlib, as every collection made before SFace); None when the collection is empty."""
+        if not len(self):
+            return None
+        return self._recorded(self._client())
+
+    def _recorded(self, client) -> str:
+        text = str(self._call("describe the gallery collection", client.describe_collection, self.collection).get("description") or "")
+        return "sface" if "embedding=sface" in text else "dlib"
+
+    def _prepare(self, embedding: str | None) -> str:
+        """Check ``embedding`` against the gallery's before a write; an empty collection made for the
+        other embedding is dropped and made again for this one. Returns the embedding written."""
+        from facelens.tools.identity import _check_embedding
+
+        recorded = self.embedding
+        embedding = _check_embedding(recorded, embedding, self.describe())
+        if recorded is None and self._recorded(self._client()) != embedding:
+            self._call("drop the empty gallery collection", self._client().drop_collection, self.collection)
+            with _LOCK:
+                _READY.discard((self.uri, self.token, self.collection))
+            self._new_embedding = embedding
+        return embedding
 
     # --- connection ---------------------------------------------------------------------
 
@@ -209,7 +248,10 @@ class MilvusGallery:
         from pymilvus import DataType, MilvusClient
 
         if not self._call("list its collections", client.has_collection, self.collection):
-            schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False)
+            from facelens.tools import embedders
+
+            made_for = getattr(self, "_new_embedding", None) or embedders.configured()[0]
+            schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False, description=f"facelens gallery; embedding={made_for}")
             schema.add_field("id", DataType.INT64, is_primary=True)
             schema.add_field("name", DataType.VARCHAR, max_length=512)  # names are at most 100 characters
             schema.add_field("name_key", DataType.VARCHAR, max_length=512)
@@ -352,24 +394,26 @@ class MilvusGallery:
         return {"name": name, "name_key": name_key(name), "source": str(source)[:1000], "added": float(added),
                 "vector": np.asarray(vector, dtype=np.float32).tolist()}
 
-    def add_person(self, name: str, vectors: np.ndarray, sources: Sequence[str]) -> tuple[str, list[int]]:
+    def add_person(self, name: str, vectors: np.ndarray, sources: Sequence[str], *, embedding: str | None = None) -> tuple[str, list[int]]:
         """Enrol embeddings for a person; a name matching an enrolled one without regard to case adds to them."""
         name = check_name(name)
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, DIM)
         if len(vectors) != len(sources):
             raise InputError("Each embedding needs one source label.")
+        self._prepare(embedding)
         name = self.canonical(name) or name
         now = time.time()
         return name, self._insert([self._row(name, s, now, v) for s, v in zip(sources, vectors)])
 
-    def add(self, name: str, vectors: np.ndarray, sources: Sequence[str]) -> list[int]:
-        return self.add_person(name, vectors, sources)[1]
+    def add(self, name: str, vectors: np.ndarray, sources: Sequence[str], *, embedding: str | None = None) -> list[int]:
+        return self.add_person(name, vectors, sources, embedding=embedding)[1]
 
-    def add_entries(self, entries: Sequence[Entry], vectors: np.ndarray) -> int:
+    def add_entries(self, entries: Sequence[Entry], vectors: np.ndarray, *, embedding: str | None = None) -> int:
         """Add entries keeping their names, sources and enrolment times (new ids)."""
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, DIM)
         if len(entries) != len(vectors):
             raise InputError("Each embedding needs one entry.")
+        self._prepare(embedding)
         spelling = {name_key(p.name): p.name for p in self.people()}
         rows = []
         for e, v in zip(entries, vectors):

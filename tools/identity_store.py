@@ -20,7 +20,7 @@ import numpy as np
 
 from facelens.tools import config
 from facelens.tools.errors import GalleryError, InputError, NotFoundError
-from facelens.tools.identity import DEFAULT_THRESHOLD, DIM, Entry, Gallery, Person, Removal
+from facelens.tools.identity import DIM, Entry, Gallery, Person, Removal
 from facelens.tools.names import check_name, name_key
 from facelens.tools.schema import IdentityMatch
 
@@ -30,12 +30,13 @@ class IdentityStore(Protocol):
     """What every identity gallery does (FAISS file or Milvus)."""
 
     kind: str  # "faiss" or "milvus"
-    threshold: float  # open-set L2 distance: farther than this is "unknown"
+    threshold: float  # open-set L2 distance: farther than this is "unknown" (default: the embedding's)
+    embedding: str | None  # "dlib" or "sface": what made the vectors (none recorded = dlib); None when empty
     damaged: str | None  # what is wrong with the store when a last good copy is being read instead
 
     def canonical(self, name: str) -> str | None: ...  # the enrolled spelling of a name, or None
-    def add_person(self, name: str, vectors: np.ndarray, sources: Sequence[str]) -> tuple[str, list[int]]: ...
-    def add(self, name: str, vectors: np.ndarray, sources: Sequence[str]) -> list[int]: ...
+    def add_person(self, name: str, vectors: np.ndarray, sources: Sequence[str], *, embedding: str | None = None) -> tuple[str, list[int]]: ...
+    def add(self, name: str, vectors: np.ndarray, sources: Sequence[str], *, embedding: str | None = None) -> list[int]: ...
     def remove_person(self, name: str) -> Removal: ...
     def remove(self, name: str) -> int: ...
     def people(self) -> list[Person]: ...
@@ -44,7 +45,7 @@ class IdentityStore(Protocol):
     def status(self) -> str | None: ...  # None when sound, else what is wrong
     def repair(self) -> str: ...
     def export(self) -> tuple[list[Entry], np.ndarray]: ...  # every entry and its vector, for migration
-    def add_entries(self, entries: Sequence[Entry], vectors: np.ndarray) -> int: ...  # bulk, keeping names/sources/times
+    def add_entries(self, entries: Sequence[Entry], vectors: np.ndarray, *, embedding: str | None = None) -> int: ...  # bulk, keeping names/sources/times
     def clear(self) -> int: ...  # delete everything (after a migration); returns how many
     def describe(self) -> str: ...  # where the vectors are, for messages
     def close(self) -> None: ...
@@ -59,8 +60,10 @@ class FaissGallery(Gallery):
         self._refresh()
         return list(self._entries), self._vectors.copy()
 
-    def add_entries(self, entries: Sequence[Entry], vectors: np.ndarray) -> int:
+    def add_entries(self, entries: Sequence[Entry], vectors: np.ndarray, *, embedding: str | None = None) -> int:
         """Add entries in one locked write, keeping their names, sources and enrolment times (new ids)."""
+        from facelens.tools.identity import _check_embedding
+
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, DIM)
         if len(entries) != len(vectors):
             raise InputError("Each embedding needs one entry.")
@@ -68,12 +71,13 @@ class FaissGallery(Gallery):
             self._stamp = None
             self._refresh()
             self._writable()
+            embedding = _check_embedding(self.embedding, embedding, self.describe())
             spelling = {name_key(e.name): e.name for e in self._entries}
             new = []
             for i, e in enumerate(entries):
                 name = spelling.setdefault(name_key(check_name(e.name)), check_name(e.name))
                 new.append(Entry(self._next_id + i, name, str(e.source), float(e.added)))
-            self._write(np.vstack([self._vectors, vectors]), self._entries + new, self._next_id + len(new))
+            self._write(np.vstack([self._vectors, vectors]), self._entries + new, self._next_id + len(new), embedding=embedding)
         return len(new)
 
     def clear(self) -> int:
@@ -97,7 +101,8 @@ def open_gallery(threshold: float | None = None, *, store: str | None = None) ->
     """The identity gallery this machine is configured for.
 
     Args:
-        threshold: open-set L2 distance threshold (default: FACELENS_IDENTITY_THRESHOLD or 0.53).
+        threshold: open-set L2 distance threshold (default: that of the gallery's embedding, tools/embedders.py:
+            dlib 0.53 or FACELENS_IDENTITY_THRESHOLD, SFace 1.05 or FACELENS_SFACE_THRESHOLD).
         store: ``faiss`` or ``milvus`` (default: FACELENS_IDENTITY_STORE / config.yaml, else faiss).
 
     Raises:
@@ -107,7 +112,7 @@ def open_gallery(threshold: float | None = None, *, store: str | None = None) ->
     kind = (store or config.identity_store()).strip().lower()
     if kind not in config.IDENTITY_STORES:
         raise InputError(f"Unknown identity store '{store}'.", hint=f"Use one of: {', '.join(config.IDENTITY_STORES)}.")
-    threshold = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    threshold = None if threshold is None else float(threshold)
     if kind == "faiss":
         return FaissGallery(threshold=threshold)
     from facelens.tools.identity_milvus import MilvusGallery
@@ -165,7 +170,7 @@ def migrate(to: str, *, keep_source: bool = False) -> Migration:
                 f"The {to} gallery ({dst.describe()}) already holds {len(dst)} embedding(s); migrating into it would mix two galleries.",
                 hint=f"Empty it first (facelens gallery remove NAME with FACELENS_IDENTITY_STORE={to}), or point it at a new location.",
             )
-        dst.add_entries(entries, vectors)
+        dst.add_entries(entries, vectors, embedding=src.embedding)
         want_rows, want_vecs = _canonical_rows(entries, vectors)
         got_rows, got_vecs = _canonical_rows(*dst.export())
         # names may take an enrolled spelling in the target only when it was not empty; it was

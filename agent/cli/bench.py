@@ -59,8 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image")
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument(
-        "--embedder", choices=["onnx", "dlib"], default=None,
-        help="runtime of the face embedding network (default: the configured one, onnx)",
+        "--embedder", choices=["sface", "onnx", "dlib"], default=None,
+        help="the face embedder (default: the configured one; sface changes only identity, onnx/dlib are dlib's network's runtimes)",
     )  # fmt: skip
     p.add_argument("--json", action="store_true")
     add_detector_option(p)

