@@ -119,6 +119,18 @@ def test_seams_split_tiles_laid_edge_to_edge_and_leave_photos_whole(astronaut):
     assert large_faces.panels(blocky) == []
 
 
+def test_parts_of_a_face_go_before_the_crowd_check():
+    # a close-up's two eyes, each taken for a face by a fine tile, inside the tiled box of the face: they go,
+    # so the large box of that face is not taken for a box over a crowd (and the count stays one)
+    D = faces.Detection
+    face, eyes = D((10, 10, 200, 200), 0.94, "fused"), [D((40, 60, 50, 50), 0.7, "fused"), D((130, 60, 50, 50), 0.8, "fused")]
+    other = D((300, 10, 60, 60), 0.6, "fused")  # a smaller face beside it, not inside: stays
+    assert large_faces.drop_parts([face, *eyes, other]) == [face, other]
+    assert large_faces.drop_parts([D((10, 10, 200, 200), 0.5, "fused"), *eyes]) == [D((10, 10, 200, 200), 0.5, "fused"), *eyes]  # a weaker holder: no
+    big = D((0, 0, 230, 230), 0.9, "fused")
+    assert len(large_faces.combine([big], [face, *eyes])) == 1
+
+
 @needs_mediapipe
 @pytest.mark.parametrize("grey", [False, True])
 def test_a_collage_with_no_gap_counts_every_tile(grey):

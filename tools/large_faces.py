@@ -18,9 +18,10 @@ touches the border. This stage finds them the way enrolment used to, for everyon
    or HOG alone is confident (>= HOG_KEEP). Only faces at least :data:`MIN_SIDE` of the photo's short
    side are kept here: smaller ones are the tiled passes' job.
 
-4. a collage on a plain background is cut into its panels (:func:`panels`); a panel where no face was
-   found gets a close-up look (:func:`close_up`): a face larger than its tile, cut by the tile's edges,
-   found when several BlazeFace passes over the panel with wide black borders agree.
+4. a collage on a plain background is cut into its panels (:func:`panels`), tiles laid edge to edge at
+   the :func:`seams` between them; a panel where no face was found gets a close-up look
+   (:func:`close_up`): a face larger than its tile, cut by the tile's edges, found when several
+   BlazeFace passes over the panel framed in black borders of several widths and offsets agree.
 
 The thresholds were set on the WIDER sample, half of the ``faces/portraits`` people (the even-numbered
 ones) and generated collages with even seeds; everything else is held out (see ``bench/detection.md``).
