@@ -46,7 +46,8 @@ RECHECK_KEEP = 0.65  # best BlazeFace score on the re-check crops (x2 and x1.5 t
 RECHECK_BOTH = 0.5  # ... and both re-checks must find the face
 BLAZE_AGREE = 0.5  # BlazeFace score kept when HOG found the same face
 HOG_KEEP = 0.5  # HOG score kept without BlazeFace's agreement
-PART_SIDE = 2.0  # a box mostly inside a higher-scoring one at least this many times its side is a part of it
+PART_SIDE = 2.0  # a box inside a higher-scoring one at least this many times its side is a part of it ...
+PART_INSIDE = 0.9  # ... when this much of it lies inside (a face behind a larger one overlaps it less)
 #: HOG score s -> probability 1 / (1 + exp(-(a * s + b))), shared with detector_fusion.HOG_CALIBRATION
 HOG_CALIBRATION = (3.83, 1.75)
 
@@ -187,9 +188,10 @@ def detect_large(rgb: np.ndarray, *, use_blazeface: bool = True) -> list[faces.D
     return [faces.Detection(box, round(p, 4), "fused" if use_blazeface else "hog") for box, p in out]
 
 
-def drop_parts(dets: list[faces.Detection], inside: float = 0.6) -> list[faces.Detection]:
-    """Without the parts of a face: a box lying mostly (> ``inside``) in a box that scored higher and is at
-    least :data:`PART_SIDE` x its side (an eye of a close-up that a fine tile took for a face)."""
+def drop_parts(dets: list[faces.Detection], inside: float = PART_INSIDE) -> list[faces.Detection]:
+    """Without the parts of a face: a box lying (> ``inside`` of it) in a box that scored higher and is at
+    least :data:`PART_SIDE` x its side (an eye of a close-up that a fine tile took for a face; a face in
+    the background that a foreground face's box overlaps is only partly inside it and stays)."""
     boxes = np.array([d.box for d in dets], float).reshape(-1, 4)
     side, score = boxes[:, 2:].max(axis=1), np.array([d.score for d in dets])
     holder = (bf._inside(boxes, boxes) > inside) & (score[None, :] > score[:, None]) & (side[None, :] >= PART_SIDE * side[:, None])
@@ -209,7 +211,7 @@ def combine(large: list[faces.Detection], small: list[faces.Detection], inside: 
     nostril of a close-up) and goes. A tiled box that outscored a large face's box stands for that
     large face here, so the parts inside it go too.
     """
-    small = drop_parts(small, inside)
+    small = drop_parts(small)
     small_boxes = np.array([d.box for d in small], float).reshape(-1, 4)
 
     def holds_others(d: faces.Detection) -> bool:  # two or more tiled faces inside it, its own box aside
