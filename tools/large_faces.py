@@ -271,7 +271,8 @@ def _content_runs(region: np.ndarray, axis: int) -> list[tuple[int, int]]:
 
 def seams(region: np.ndarray, axis: int) -> list[int]:
     """Where two pictures laid edge to edge meet (no gap between them): the lines (rows for ``axis`` 0,
-    columns for 1) ``k`` such that the median change between lines ``k - 1`` and ``k`` is at least
+    columns for 1) ``k`` such that the median change between lines ``k - 1`` and ``k`` (green channel,
+    every 4th pixel along them) is at least
     :data:`SEAM_STEP` levels and :data:`SEAM_RATIO` x every change between lines up to :data:`SEAM_NEAR`
     steps away (so a photo enlarged by repeating lines, whose steps alternate, has no seams).
 
