@@ -96,6 +96,54 @@ def test_panels_split_collages_and_leave_photos_whole(astronaut):
     assert large_faces.panels(np.full((200, 200, 3), 255, dtype=np.uint8)) == []
 
 
+def _edge_to_edge(tiles: list[np.ndarray], side: int = 200, grey: bool = False) -> np.ndarray:
+    """Tiles laid edge to edge in a row, with no gap and no margin (no plain line anywhere)."""
+    import cv2
+
+    row = np.hstack([cv2.resize(t, (side, side), interpolation=cv2.INTER_AREA) for t in tiles])
+    return np.repeat(cv2.cvtColor(row, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2) if grey else np.ascontiguousarray(row)
+
+
+def test_seams_split_tiles_laid_edge_to_edge_and_leave_photos_whole(astronaut):
+    import cv2
+
+    rgb = _edge_to_edge([samples.head("astronaut"), samples.head("hopper"), samples.head("astronaut", mirror=True)])
+    assert large_faces.seams(rgb, 1) == [200, 400] and large_faces.seams(rgb, 0) == []
+    assert large_faces.panels(rgb) == [(0, 0, 200, 200), (200, 0, 400, 200), (400, 0, 600, 200)]
+    column = np.ascontiguousarray(rgb.transpose(1, 0, 2))  # the same tiles stacked (each one transposed)
+    assert large_faces.panels(column) == [(0, 0, 200, 200), (0, 200, 200, 400), (0, 400, 200, 600)]
+    assert large_faces.seams(astronaut, 0) == [] and large_faces.seams(astronaut, 1) == []
+    # a photo enlarged by repeating lines jumps at every other line: that is no seam
+    blocky = cv2.resize(astronaut, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+    assert large_faces.seams(blocky, 0) == [] and large_faces.seams(blocky, 1) == []
+    assert large_faces.panels(blocky) == []
+
+
+def test_parts_of_a_face_go_before_the_crowd_check():
+    # a close-up's two eyes, each taken for a face by a fine tile, inside the tiled box of the face: they go,
+    # so the large box of that face is not taken for a box over a crowd (and the count stays one)
+    D = faces.Detection
+    face, eyes = D((10, 10, 200, 200), 0.94, "fused"), [D((40, 60, 50, 50), 0.7, "fused"), D((130, 60, 50, 50), 0.8, "fused")]
+    other = D((300, 10, 60, 60), 0.6, "fused")  # a smaller face beside it, not inside: stays
+    assert large_faces.drop_parts([face, *eyes, other]) == [face, other]
+    assert large_faces.drop_parts([D((10, 10, 200, 200), 0.5, "fused"), *eyes]) == [D((10, 10, 200, 200), 0.5, "fused"), *eyes]  # a weaker holder: no
+    big = D((0, 0, 230, 230), 0.9, "fused")
+    assert len(large_faces.combine([big], [face, *eyes])) == 1
+
+
+@needs_mediapipe
+@pytest.mark.parametrize("grey", [False, True])
+def test_a_collage_with_no_gap_counts_every_tile(grey):
+    # tiles laid edge to edge: the seam cuts them apart, and the close-up tile (its face larger than the
+    # tile, its eyes high in it) is found by the close-up look at its panel
+    tiles = [samples.head("hopper"), _close_up("hopper", 0.6, 0.0, 0.1), samples.head("astronaut", mirror=True)]
+    rgb = _edge_to_edge(tiles, grey=grey)
+    dets = faces.detect_faces(rgb)
+    assert len(dets) == 3, [d.box for d in dets]
+    for k in range(3):  # one face per tile
+        assert sum(200 * k <= d.box[0] + d.box[2] / 2 < 200 * (k + 1) for d in dets) == 1
+
+
 @needs_mediapipe
 @pytest.mark.parametrize("angle", [-25, 25])
 def test_a_rotated_face_is_found_once(angle):

@@ -18,9 +18,10 @@ touches the border. This stage finds them the way enrolment used to, for everyon
    or HOG alone is confident (>= HOG_KEEP). Only faces at least :data:`MIN_SIDE` of the photo's short
    side are kept here: smaller ones are the tiled passes' job.
 
-4. a collage on a plain background is cut into its panels (:func:`panels`); a panel where no face was
-   found gets a close-up look (:func:`close_up`): a face larger than its tile, cut by the tile's edges,
-   found when several BlazeFace passes over the panel with wide black borders agree.
+4. a collage on a plain background is cut into its panels (:func:`panels`), tiles laid edge to edge at
+   the :func:`seams` between them; a panel where no face was found gets a close-up look
+   (:func:`close_up`): a face larger than its tile, cut by the tile's edges, found when several
+   BlazeFace passes over the panel framed in black borders of several widths and offsets agree.
 
 The thresholds were set on the WIDER sample, half of the ``faces/portraits`` people (the even-numbered
 ones) and generated collages with even seeds; everything else is held out (see ``bench/detection.md``).
@@ -45,6 +46,8 @@ RECHECK_KEEP = 0.65  # best BlazeFace score on the re-check crops (x2 and x1.5 t
 RECHECK_BOTH = 0.5  # ... and both re-checks must find the face
 BLAZE_AGREE = 0.5  # BlazeFace score kept when HOG found the same face
 HOG_KEEP = 0.5  # HOG score kept without BlazeFace's agreement
+PART_SIDE = 2.0  # a box inside a higher-scoring one at least this many times its side is a part of it ...
+PART_INSIDE = 0.9  # ... when this much of it lies inside (a face behind a larger one overlaps it less)
 #: HOG score s -> probability 1 / (1 + exp(-(a * s + b))), shared with detector_fusion.HOG_CALIBRATION
 HOG_CALIBRATION = (3.83, 1.75)
 
@@ -185,8 +188,21 @@ def detect_large(rgb: np.ndarray, *, use_blazeface: bool = True) -> list[faces.D
     return [faces.Detection(box, round(p, 4), "fused" if use_blazeface else "hog") for box, p in out]
 
 
+def drop_parts(dets: list[faces.Detection], inside: float = PART_INSIDE) -> list[faces.Detection]:
+    """Without the parts of a face: a box lying (> ``inside`` of it) in a box that scored higher and is at
+    least :data:`PART_SIDE` x its side (an eye of a close-up that a fine tile took for a face; a face in
+    the background that a foreground face's box overlaps is only partly inside it and stays)."""
+    boxes = np.array([d.box for d in dets], float).reshape(-1, 4)
+    side, score = boxes[:, 2:].max(axis=1), np.array([d.score for d in dets])
+    holder = (bf._inside(boxes, boxes) > inside) & (score[None, :] > score[:, None]) & (side[None, :] >= PART_SIDE * side[:, None])
+    return [d for d, part in zip(dets, holder.any(axis=1)) if not part]
+
+
 def combine(large: list[faces.Detection], small: list[faces.Detection], inside: float = 0.6) -> list[faces.Detection]:
     """Merge large faces with the tiled passes' faces: one box per face, parts of a face dropped.
+
+    First the tiled faces lose their own parts (:func:`drop_parts`), so two eyes of one face never
+    make its large box look like a box over a crowd.
 
     A large face that holds two or more of the small faces (other than the tiled box of the same face,
     IoU > 0.5) is a false alarm over a crowd and goes.
@@ -195,6 +211,7 @@ def combine(large: list[faces.Detection], small: list[faces.Detection], inside: 
     nostril of a close-up) and goes. A tiled box that outscored a large face's box stands for that
     large face here, so the parts inside it go too.
     """
+    small = drop_parts(small)
     small_boxes = np.array([d.box for d in small], float).reshape(-1, 4)
 
     def holds_others(d: faces.Detection) -> bool:  # two or more tiled faces inside it, its own box aside
@@ -220,12 +237,16 @@ def combine(large: list[faces.Detection], small: list[faces.Detection], inside: 
 
 PLAIN_RANGE = 12  # a line of plain background: each channel varies along it by at most this many levels
 MIN_PANEL = 64  # px: content narrower than this between plain lines is not a panel (a rule, a caption)
-#: (BlazeFace model, black border as a fraction of the panel side) of the close-up look at an empty panel
-CLOSE_PASSES: tuple[tuple[str, float], ...] = (
-    ("full", 0.5), ("full", 0.75), ("full", 1.0), ("full", 1.5),
-    ("short", 0.25), ("short", 0.5), ("short", 0.75), ("short", 1.0),
+SEAM_STEP = 8.0  # a seam between two tiles laid edge to edge: the median change across it (levels) ...
+SEAM_RATIO = 3.0  # ... is at least this many times the change across the lines on either side ...
+SEAM_NEAR = 8  # ... up to this many lines away (a photo enlarged up to 8x by repeating lines has none)
+#: (BlazeFace model, black border as a fraction of the panel side, share of the vertical border moved
+#: from below the panel to above it) of the close-up look at an empty panel: the face of a close-up
+#: is often cut more at one edge (forehead or chin outside the tile), so its centre is off the panel's
+CLOSE_PASSES: tuple[tuple[str, float, float], ...] = tuple(
+    ("full", pad, shift) for pad in (0.75, 1.0, 1.5, 2.0) for shift in (0.0, 0.3, -0.3)
 )
-CLOSE_SCORE = 0.5  # a pass's box counts when it scores at least this ...
+CLOSE_SCORE = 0.6  # a pass's box counts when it scores at least this ...
 CLOSE_MIN_SIDE = 0.5  # ... and is at least this fraction of the panel's short side
 CLOSE_AGREE = 3  # passes that must find the same face
 
@@ -248,9 +269,47 @@ def _content_runs(region: np.ndarray, axis: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2]) if b - a >= MIN_PANEL]
 
 
+def seams(region: np.ndarray, axis: int) -> list[int]:
+    """Where two pictures laid edge to edge meet (no gap between them): the lines (rows for ``axis`` 0,
+    columns for 1) ``k`` such that the median change between lines ``k - 1`` and ``k`` (green channel,
+    every 4th pixel along them) is at least
+    :data:`SEAM_STEP` levels and :data:`SEAM_RATIO` x every change between lines up to :data:`SEAM_NEAR`
+    steps away (so a photo enlarged by repeating lines, whose steps alternate, has no seams).
+
+    Inside one photo the change from line to line varies smoothly (even a sharp edge is spread over a few
+    lines, and it rarely runs right across the picture); a tile pasted against another jumps at one line.
+    Only cuts leaving :data:`MIN_PANEL` px on both sides count.
+    """
+    green = region[:, ::4, 1] if axis == 0 else region[::4, :, 1].T  # every 4th pixel along a line, green
+    if len(green) < 2 * MIN_PANEL:
+        return []
+    # step[k - 1]: the median change from line k - 1 to line k along the line (a median, so an edge that
+    # crosses only part of a photo, however sharp, is no seam)
+    step = np.median(np.abs(np.diff(green.astype(np.int16), axis=0)), axis=1)
+    padded = np.concatenate((np.zeros(SEAM_NEAR), step, np.zeros(SEAM_NEAR)))
+    near = np.max([padded[SEAM_NEAR + d : SEAM_NEAR + d + len(step)] for d in range(-SEAM_NEAR, SEAM_NEAR + 1) if d], axis=0)
+    cut = np.flatnonzero((step >= SEAM_STEP) & (step >= SEAM_RATIO * np.maximum(near, 1.0))) + 1
+    return [int(k) for k in cut if MIN_PANEL <= k <= len(green) - MIN_PANEL]
+
+
+def _split(a: int, b: int, cuts: list[int]) -> list[tuple[int, int]]:
+    """``[a, b)`` cut at ``cuts`` (offsets from ``a``), pieces shorter than MIN_PANEL merged into the last."""
+    out, start = [], a
+    for k in cuts:
+        if a + k - start >= MIN_PANEL:
+            out.append((start, a + k))
+            start = a + k
+    if out and b - start < MIN_PANEL:
+        out[-1] = (out[-1][0], b)
+    else:
+        out.append((start, b))
+    return out
+
+
 def panels(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
     """The panels of a collage, as ``(x0, y0, x1, y1)``: regions of content that plain background lines
-    (margins and gaps) running right across the photo cut apart, cut again inside each (an XY cut).
+    (margins and gaps) running right across the photo cut apart, cut again inside each (an XY cut); a
+    region with no plain line across it is cut at its :func:`seams` (tiles laid edge to edge).
 
     Returns no panel unless the photo falls into two or more (an ordinary photo has no such lines).
     """
@@ -265,7 +324,14 @@ def panels(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
         elif len(xs) > 1:
             todo += [(x0 + a, y0, x0 + b, y1) for a, b in xs]
         elif ys and xs:
-            out.append((x0 + xs[0][0], y0 + ys[0][0], x0 + xs[0][1], y0 + ys[0][1]))
+            (ya, yb), (xa, xb) = ys[0], xs[0]
+            content = region[ya:yb, xa:xb]
+            if cut := seams(content, 0):
+                todo += [(x0 + xa, y0 + a, x0 + xb, y0 + b) for a, b in _split(ya, yb, cut)]
+            elif cut := seams(content, 1):
+                todo += [(x0 + a, y0 + ya, x0 + b, y0 + yb) for a, b in _split(xa, xb, cut)]
+            else:
+                out.append((x0 + xa, y0 + ya, x0 + xb, y0 + yb))
     return sorted(out, key=lambda p: (p[1], p[0])) if len(out) > 1 else []
 
 
@@ -280,13 +346,16 @@ def close_up(rgb: np.ndarray, panel: tuple[int, int, int, int]) -> faces.Detecti
     crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
     side = min(x1 - x0, y1 - y0)
     found = []
-    for model, pad in CLOSE_PASSES:
-        padded, scale, m = _pad(crop, int(WORK_SIDE / (1 + 2 * pad)), border=pad)
-        d = bf.raw_detections(padded, model)
+    for model, pad, shift in CLOSE_PASSES:
+        work, scale, m = _pad(crop, int(WORK_SIDE / (1 + 2 * pad)), border=pad)
+        top = int(round(m * (1 + shift)))
+        if top != m:  # the same black frame, more of it above the panel (shift > 0) or below
+            work = np.ascontiguousarray(np.roll(work, top - m, axis=0))
+        d = bf.raw_detections(work, model)
         d = d[(d[:, 4] >= CLOSE_SCORE) & (d[:, 2] / scale >= CLOSE_MIN_SIDE * side)]
         if len(d):
             d = d[[int(d[:, 4].argmax())]]  # one vote per pass
-            d[:, :2] = (d[:, :2] - m) / scale + (x0, y0)
+            d[:, :2] = (d[:, :2] - (m, top)) / scale + (x0, y0)
             d[:, 2:4] /= scale
             found.append(d)
     if len(found) < CLOSE_AGREE:
