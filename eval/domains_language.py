@@ -44,7 +44,7 @@ for _d in (
            maximum=frozenset({"wrong_person"}), quick="2 generated scenes instead of 5"),  # the goal is met: no floor below it
     Domain("session-questions", "analysts' session questions, held-out paraphrases on two generated sessions",
            session_questions, {"intent_accuracy": 0.95, "consistent": 0.95}, quick="the same (3 s)"),
-    Domain("text-emotion", "the words' emotion on MELD dev (weighted F1; goal 0.60, floor 0.55)", text_emotion,
-           {"weighted_f1": 0.55}, needs=("meld/dev.csv",), quick="the same (about 40 s)"),
+    Domain("text-emotion", "the words' emotion on MELD dev (weighted F1)", text_emotion,
+           {"weighted_f1": 0.60}, needs=("meld/dev.csv",), quick="the same (about 80 s)"),
 ):
     register(_d)

@@ -92,6 +92,8 @@ class MiniLM:
         if "embeddings.word_embeddings.weight" not in self.w:
             raise ModelError(f"{folder / 'model.safetensors'} is not a BERT model (no word embeddings).")
         self.wt: dict[str, np.ndarray] = {}
+        self.shared_wt: dict[str, np.ndarray] | None = None  # set on adapted copies (see adapted)
+        self.own: set[str] = set()
         self.tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tok.enable_truncation(MAX_TOKENS)
         self.tok.no_padding()
@@ -102,12 +104,14 @@ class MiniLM:
         other weight are shared with this model, which is left unchanged."""
         m = copy.copy(self)
         m.w, m.wt = dict(self.w), {}
+        m.shared_wt, m.own = self.wt, set(deltas)  # untouched layers reuse this model's transposed weights
         for name, delta in deltas.items():
             key = name + ".weight"
             if key not in self.w or self.w[key].shape != delta.shape:
                 raise ModelError(f"An adapter does not fit the sentence model: {name} {delta.shape}.",
                                  hint="The adapter was trained for another model; reinstall facelens.")
-            m.w[key] = self.w[key] + delta.astype(np.float32)
+            # only the merged weight's transposed copy is kept (what _dense multiplies by)
+            m.wt[name] = np.ascontiguousarray((self.w[key] + delta.astype(np.float32)).T)
         return m
 
     def _ln(self, x: np.ndarray, name: str) -> np.ndarray:
@@ -116,9 +120,10 @@ class MiniLM:
         return (x - mu) / np.sqrt(var + self.eps) * self.w[name + ".weight"] + self.w[name + ".bias"]
 
     def _dense(self, x: np.ndarray, name: str) -> np.ndarray:
-        wt = self.wt.get(name)
+        cache = self.wt if self.shared_wt is None or name in self.own else self.shared_wt
+        wt = cache.get(name)
         if wt is None:  # transposed once, contiguous: a 2-D matmul on it is one fast BLAS call
-            wt = self.wt[name] = np.ascontiguousarray(self.w[name + ".weight"].T)
+            wt = cache[name] = np.ascontiguousarray(self.w[name + ".weight"].T)
         shape = x.shape
         return (x.reshape(-1, shape[-1]) @ wt).reshape(*shape[:-1], wt.shape[1]) + self.w[name + ".bias"]
 
