@@ -131,8 +131,12 @@ def children(scene: SceneAnalysis, image: str, count: bool = False) -> PlannerRe
     return _reply(f"{lead} look under 20 to the age model: {listing}.", tuple(f.id for f in young), intent, image)
 
 
-def who_looks(label: str, scene: SceneAnalysis, image: str, everyone: bool = False, yes_no: bool = False) -> PlannerReply:
-    """Who looks <label>: faces whose top label it is (a low score is not "looks surprised")."""
+def who_looks(label: str, scene: SceneAnalysis, image: str, everyone: bool = False, yes_no: bool = False,
+              among: str = "") -> PlannerReply:
+    """Who looks <label>: faces whose top label it is (a low score is not "looks surprised").
+
+    ``among``: how the faces in ``scene`` were picked when they are a subset ("who look like a woman to
+    the age/gender model"), said in the answer so a count is never read as the whole photo's."""
     faces = scene.faces
     intent = "anyone" if yes_no else "who_looks"
     if any(f.emotion is None for f in faces):
@@ -142,16 +146,18 @@ def who_looks(label: str, scene: SceneAnalysis, image: str, everyone: bool = Fal
     if not hits:
         closest = max(faces, key=lambda f: f.emotion.scores.get(label, 0.0))
         p = closest.emotion.scores.get(label, 0.0)
-        lead = "No, no one" if yes_no or everyone else "No one"
+        lead = f"No, none of the {len(faces)} {among}" if among else ("No, no one" if yes_no or everyone else "No one")
         return _reply(f"{lead} looks clearly {word}; the closest is {face_label(closest)} ({word} {p:.0%}). " + _all_emotions(faces),
                       (), intent, image)
     listing = "; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in hits) + "."
     if everyone:
-        lead = f"Yes, all {len(faces)} look {word}: " if len(hits) == len(faces) else f"No, {len(hits)} of the {len(faces)} look {word}: "
+        of = f"{len(faces)} {among}," if among else f"{len(faces)}"
+        lead = f"Yes, all {of} look {word}: " if len(hits) == len(faces) else f"No, {len(hits)} of the {of} look {word}: "
         return _reply(lead + listing, tuple(f.id for f in hits), intent, image)
     if yes_no:
         verb = "looks" if len(hits) == 1 else "look"
-        return _reply(f"Yes, {len(hits)} of the {len(faces)} {verb} {word}: " + listing, tuple(f.id for f in hits), intent, image)
+        of = f"{len(faces)} {among}," if among else f"{len(faces)}"
+        return _reply(f"Yes, {len(hits)} of the {of} {verb} {word}: " + listing, tuple(f.id for f in hits), intent, image)
     return _reply(listing, tuple(f.id for f in hits), intent, image)
 
 

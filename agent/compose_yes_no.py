@@ -80,9 +80,17 @@ def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     if slots.get("child"):
         return children(scene, image)
     label = slots.get("emotion")
+    hits, what = _filtered(slots, faces)
+    if label and what:  # "is there a woman smiling?": the emotion among the faces that match the filter
+        if hits is None:
+            return _reply(prompts.render("planner", "no_age_model", what="apparent gender"), (), "anyone", image)
+        who = "who " + what
+        if not hits:
+            return _reply(f"No, none of the {n} people {what}, so nobody like that looks {EMOTION_ADJECTIVES[label]} here.", (), "anyone", image)
+        return who_looks(label, scene.model_copy(update={"faces": hits}), image, everyone=slots.get("quantifier") == "all",
+                         yes_no=True, among=who)
     if label:
         return who_looks(label, scene, image, everyone=slots.get("quantifier") == "all", yes_no=True)
-    hits, what = _filtered(slots, faces)
     if what is None:
         return _reply(which_person(scene), (), "ask_referent", image)
     if hits is None:

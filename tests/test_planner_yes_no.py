@@ -172,3 +172,19 @@ def test_unenrolled_name_asked_of_one_person_is_not_guessed():
     for q in ("is face 1 Zoe?", "is the person on the left Zoe", "is Zoe pictured", "isnt Zoe here", "is marcus in it"):
         r = ask(box, q)
         assert r.text.startswith("I can't tell") and "not in the gallery" in r.text and r.faces == ()
+
+
+@pytest.mark.parametrize("question,gender", [("is there a woman smiling?", "female"), ("is any man angry?", "male"),
+                                             ("does any woman look sad", "female")])
+def test_an_emotion_asked_of_women_or_men_counts_only_them(question: str, gender: str) -> None:
+    """"Is there a woman smiling?" is yes only when a face that looks like a woman has that top label:
+    a smiling man is not a yes (before, the gender was ignored)."""
+    label = understanding.understand(question).slots["emotion"]
+    for seed in range(40):
+        scene, box = scene_box(4, f"filter{seed}")
+        expected = any(f.gender.label == gender and f.emotion.label == label for f in scene.faces)
+        text = ask(box, question).text
+        assert STRAIGHT.match(text), text
+        assert text.startswith("Yes" if expected else "No"), (question, [(f.gender.label, f.emotion.label) for f in scene.faces], text)
+        if expected:
+            assert "who look like a" in text  # the count is of the matching faces, and says so
