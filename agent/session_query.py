@@ -229,7 +229,7 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     # "when did the customer look angry?": only the customer's face track counts
     faces = rec.model_copy(update={"timeline": [x for x in rec.timeline if x.track == who.track]}) if who else rec
     if it.intent in ("summary", "overall_mood", "change", "overall_mood+change"):
-        return _summary_answer(it.intent, faces, rec)
+        return _summary_answer(it.intent, faces, rec, yes_no="change" in it.intent and yes_no(q))
     if it.intent == "before":
         text = p.before(faces, *emo)  # type: ignore[misc]
     elif it.intent == "said_at":
@@ -269,8 +269,9 @@ def yes_no(q: str) -> bool:
     return bool(YES_NO_RE.match(q)) and not MOMENT_RE.search(q)
 
 
-def _summary_answer(intent: str, faces: SessionRecord, rec: SessionRecord) -> SessionAnswer:
-    """Summary, overall mood and "when did it change" questions (agent/session_summary.py)."""
+def _summary_answer(intent: str, faces: SessionRecord, rec: SessionRecord, yes_no: bool = False) -> SessionAnswer:
+    """Summary, overall mood and "when did it change" questions (agent/session_summary.py); ``yes_no``:
+    "did the mood change?" starts with Yes (the face's look changed at least once) or No."""
     from facelens.agent import session_summary as summ
 
     s = summ.summarise(faces)
@@ -289,6 +290,8 @@ def _summary_answer(intent: str, faces: SessionRecord, rec: SessionRecord) -> Se
             keep.append(prompts.render("sessions", "changes_none", session=rec.session_id, words=words).strip())
     head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration)).strip()
     text = "\n".join(keep or lines) + "\n" + head
+    if yes_no:
+        text = ("Yes: " if s.moments or _word_changes(rec) else "No: ") + text  # the face's look or the words
     return SessionAnswer(answer=text, backend="offline", sessions=[rec.session_id], evidence=evidence)
 
 

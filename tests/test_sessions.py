@@ -298,6 +298,9 @@ def test_session_questions_summary_overall_change_and_compare():
     a = ask("What was the customer's mood overall, and when did it change?", session_id="angry-call")
     assert "Overall, customer (track 1)" in a.answer and "neutral to looking angry" in a.answer and a.evidence
     assert "0:10" in ask("when did the mood change?", session_id="angry-call").answer
+    a = ask("did the mood change?", session_id="angry-call")
+    assert a.answer.startswith("Yes: ") and "0:10" in a.answer  # a yes/no about change starts straight
+    assert ask("has the mood changed at all?", session_id="calm-call").answer.startswith("No: ")
     a = ask("compare sessions calm-call and angry-call")
     assert a.sessions == ["calm-call", "angry-call"] and a.answer.index("calm-call") < a.answer.index("angry-call")
     assert "face negative 0%" in a.answer and "face negative 33%" in a.answer
