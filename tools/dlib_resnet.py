@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -396,14 +395,9 @@ def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str] | None 
         log.info("converting dlib's face embedding network to ONNX (once): %s", out)
         data = build_onnx(read_dlib_resnet(source))
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, out)  # atomic: a crash never leaves a half-written model behind
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from facelens.tools.atomic import write_sealed
+
+        write_sealed(out, data, sealed=False, mode=0o644)  # atomic: a crash never leaves a half-written model behind
     return out
 
 

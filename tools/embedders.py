@@ -100,3 +100,21 @@ def vectors(rgb: np.ndarray, faces: Sequence, shapes: Sequence | None, embedding
     if shapes is None:
         shapes = F.landmark_shapes(rgb, [f.box for f in faces])
     return F.embed(rgb, shapes)
+
+
+class ThresholdByEmbedding:
+    """The open-set threshold of a gallery, shared by both stores (tools/identity.py, tools/identity_milvus.py):
+    the one given, else the default of the embedding the gallery is queried with (``self.embedding``)."""
+
+    _threshold: float | None = None
+    embedding: str | None
+
+    @property
+    def threshold(self) -> float:
+        if self._threshold is not None:
+            return self._threshold
+        return threshold(self.embedding or configured()[0])
+
+    @threshold.setter
+    def threshold(self, value: float | None) -> None:
+        self._threshold = None if value is None else float(value)

@@ -37,6 +37,7 @@ import numpy as np
 
 from facelens.tools import config
 from facelens.tools.atomic import DamagedError, Generations, remove_files
+from facelens.tools.embedders import ThresholdByEmbedding
 from facelens.tools.errors import InputError
 from facelens.tools.names import RESERVED, check_name, name_key, one_person, tidy  # noqa: F401 (re-exported)
 from facelens.tools.schema import IdentityMatch
@@ -132,7 +133,7 @@ class Removal:
     vectors: np.ndarray  # the deleted embeddings (to find the person's faces in other stores)
 
 
-class Gallery:
+class Gallery(ThresholdByEmbedding):
     """A persistent, locked, atomically written face gallery.
 
     Args:
@@ -148,19 +149,6 @@ class Gallery:
         self.damaged: str | None = None
         self._cleaned = False
         self._reset()
-
-    @property
-    def threshold(self) -> float:
-        """The open-set L2 threshold: the one given, else the default of the embedding it is queried with."""
-        if self._threshold is not None:
-            return self._threshold
-        from facelens.tools import embedders
-
-        return embedders.threshold(self.embedding or embedders.configured()[0])
-
-    @threshold.setter
-    def threshold(self, value: float | None) -> None:
-        self._threshold = None if value is None else float(value)
 
     @property
     def embedding(self) -> str | None:

@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from facelens.tools import config
+from facelens.tools.embedders import ThresholdByEmbedding
 from facelens.tools.errors import ConfigError, FacelensError, GalleryError, InputError, missing_dependency
 from facelens.tools.identity import DIM, Entry, Person, Removal
 from facelens.tools.names import check_name, name_key, one_person
@@ -127,7 +128,7 @@ def close_all() -> None:
         manager.server_manager_instance.release_all()
 
 
-class MilvusGallery:
+class MilvusGallery(ThresholdByEmbedding):
     """The identity gallery in a Milvus collection (see the module docstring).
 
     Args:
@@ -154,19 +155,6 @@ class MilvusGallery:
                     import milvus_lite  # noqa: F401
             except ImportError as exc:
                 raise missing_dependency("milvus-lite", "milvus", "(needed for a Milvus Lite file)") from exc
-
-    @property
-    def threshold(self) -> float:
-        """The open-set L2 threshold: the one given, else the default of the embedding it is queried with."""
-        if self._threshold is not None:
-            return self._threshold
-        from facelens.tools import embedders
-
-        return embedders.threshold(self.embedding or embedders.configured()[0])
-
-    @threshold.setter
-    def threshold(self, value: float | None) -> None:
-        self._threshold = None if value is None else float(value)
 
     @property
     def embedding(self) -> str | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -140,14 +139,9 @@ def unpacked_path() -> Path:
         log.info("unpacking SFace's int8 weights to float32 (once): %s", out)
         data = unpack(source.read_bytes())
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, out)  # atomic: a crash never leaves a half-written model behind
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from facelens.tools.atomic import write_sealed
+
+        write_sealed(out, data, sealed=False, mode=0o644)  # atomic: a crash never leaves a half-written model behind
     return out
 
 
