@@ -32,7 +32,7 @@ from facelens.tools import config
 from facelens.tools.embedders import ThresholdByEmbedding
 from facelens.tools.errors import ConfigError, FacelensError, GalleryError, InputError, missing_dependency
 from facelens.tools.identity import DIM, Entry, Person, Removal
-from facelens.tools.names import check_name, name_key, one_person
+from facelens.tools.names import check_name, look_alike, name_key, one_person
 from facelens.tools.schema import IdentityMatch
 
 log = logging.getLogger(__name__)
@@ -389,7 +389,10 @@ class MilvusGallery(ThresholdByEmbedding):
         if len(vectors) != len(sources):
             raise InputError("Each embedding needs one source label.")
         self._prepare(embedding)
-        name = self.canonical(name) or name
+        enrolled = self.canonical(name)
+        if enrolled is None:
+            look_alike(name, {p.name for p in self.people()})
+        name = enrolled or name
         now = time.time()
         return name, self._insert([self._row(name, s, now, v) for s, v in zip(sources, vectors)])
 
