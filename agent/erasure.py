@@ -72,48 +72,43 @@ def _other_stores(configured: str) -> list[str]:
     return out
 
 
-def _erase_from(kind: str, name: str):
-    """(the store, what was removed) for one identity store; NotFoundError when it does not hold ``name``."""
-    from facelens.tools.identity_store import open_gallery
-
-    gallery = open_gallery(store=kind)
-    embedding = gallery.embedding or "dlib"  # what made the vectors (read before the last person goes)
-    removed = gallery.erase(name) if hasattr(gallery, "erase") else gallery.remove_person(name)
-    return gallery, embedding, removed
-
-
 def erase_person(name: str, *, store: str | None = None) -> Erasure:
     """Delete a person's vectors and metadata from every store under FACELENS_HOME.
+
+    The identity stores go last: first the person's embeddings are read from every identity store,
+    then the stores that hold their face or name (cache, exemplars, sessions) are cleared with them,
+    and only then the embeddings are deleted. A process killed at any point leaves the person
+    enrolled, so running the removal again finds them and finishes every store.
 
     Raises:
         NotFoundError: no one of that name is enrolled in any identity store. InputError: the name
             matches several people. GalleryError: the configured gallery is damaged (repair it first).
     """
     from facelens.tools import config, embedders
+    from facelens.tools.identity_store import open_gallery
     from facelens.tools.scene import forget_faces
 
     configured = (store or config.identity_store()).strip().lower()
     notes: list[str] = []
-    found = []  # (gallery, embedding, removal)
+    found = []  # (gallery, embedding, what it holds of them)
     missing: NotFoundError | None = None
-    try:
-        found.append(_erase_from(configured, name))
-    except NotFoundError as exc:
-        missing = exc  # the other stores may still hold them
-    for kind in _other_stores(configured):
+    for kind in [configured] + _other_stores(configured):
         try:
-            found.append(_erase_from(kind, name))
-        except NotFoundError:
-            continue
+            gallery = open_gallery(store=kind)
+            embedding = gallery.embedding or "dlib"  # what made the vectors (read before the last person goes)
+            found.append((gallery, embedding, gallery.find_person(name)))
+        except NotFoundError as exc:
+            missing = missing or exc  # another store may still hold them
         except FacelensError as exc:
+            if kind == configured:
+                raise  # the configured store must be sound (or repaired) before anything is removed
             notes.append(f"the {kind} identity store could not be checked: {exc}")
     if not found:
         if notes:  # nobody found where we could look, and a store we could not read may hold them
             raise NotFoundError(f"{missing} " + " ".join(f"Also, {n}." for n in notes), hint=missing.hint if missing else None)
         raise missing or NotFoundError(f"No one called '{name}' is in the gallery.")
     gallery, embedding, first = found[0]
-    vectors = np.vstack([r.vectors for _, _, r in found]) if found else np.zeros((0, 128), np.float32)
-    embeddings = sum(r.embeddings for _, _, r in found)
+    vectors = np.vstack([r.vectors for _, _, r in found])
     # the same threshold that would have named the face as this person
     threshold = gallery.threshold if getattr(gallery, "_threshold", None) is not None else embedders.threshold(embedding)
     cache_files = forget_faces(vectors, threshold, embedding) if len(vectors) else 0
@@ -134,4 +129,7 @@ def erase_person(name: str, *, store: str | None = None) -> Erasure:
         tracks = [f"{sid}:{track}" for sid, track in session_store.forget_name(first.name)]
     except FacelensError as exc:
         notes.append(f"the session database could not be checked: {exc}")
+    embeddings = 0
+    for g, _, held in found:  # last: until here, a rerun finds the person and finishes the rest
+        embeddings += g.erase(held.name).embeddings
     return Erasure(first.name, embeddings, cache_files, exemplar_ids, tracks, notes, [g.kind for g, _, _ in found])

@@ -314,6 +314,29 @@ class Gallery(ThresholdByEmbedding):
             self._write(self._vectors[keep], [self._entries[i] for i in keep], self._next_id, keep_previous=False)
         return Removal(name=target, embeddings=len(gone), vectors=removed)
 
+    def _both_generations(self) -> tuple[np.ndarray, list[Entry]]:
+        """Vectors and entries of the current file followed by those of the previous generation."""
+        try:
+            prev = self.store.load_previous(self._parse)
+        except DamagedError:
+            prev = None  # a damaged previous generation is rewritten by the next erasure from the current one
+        if prev is None:
+            return self._vectors, list(self._entries)
+        return np.vstack([self._vectors, prev[0]]), list(self._entries) + list(prev[1])
+
+    def find_person(self, name: str) -> Removal:
+        """What :meth:`erase` would delete (the person's embeddings in either generation), deleting nothing.
+
+        Raises:
+            NotFoundError: neither generation holds that name. InputError: it matches several people.
+        """
+        self._refresh()
+        vectors, entries = self._both_generations()
+        key = name_key(name)
+        target = one_person(name, sorted({e.name for e in entries if name_key(e.name) == key}))
+        found = np.unique(np.asarray([v for v, e in zip(vectors, entries) if e.name == target], dtype=np.float32).reshape(-1, DIM), axis=0)
+        return Removal(name=target, embeddings=len(found), vectors=found)
+
     def erase(self, name: str) -> Removal:
         """Delete a person from both generations, also when only the previous one still holds them
         (a migration or removal killed between its two writes, a copy kept by ``--keep-source``).
@@ -326,17 +349,10 @@ class Gallery(ThresholdByEmbedding):
             self._stamp = None
             self._refresh()
             self._writable()
-            try:
-                prev = self.store.load_previous(self._parse)
-            except DamagedError:
-                prev = None  # a damaged previous generation is rewritten below from the current one
-            prev_vectors, prev_entries = (prev[0], prev[1]) if prev is not None else (np.zeros((0, DIM), np.float32), [])
-            names = sorted({e.name for e in self._entries + prev_entries if name_key(e.name) == key})
-            target = one_person(name, names)
+            vectors, entries = self._both_generations()
+            target = one_person(name, sorted({e.name for e in entries if name_key(e.name) == key}))
             keep = [i for i, e in enumerate(self._entries) if e.name != target]
-            gone = [self._vectors[i] for i, e in enumerate(self._entries) if e.name == target]
-            gone += [prev_vectors[i] for i, e in enumerate(prev_entries) if e.name == target]
-            removed = np.unique(np.asarray(gone, dtype=np.float32).reshape(-1, DIM), axis=0)
+            removed = np.unique(np.asarray([v for v, e in zip(vectors, entries) if e.name == target], dtype=np.float32).reshape(-1, DIM), axis=0)
             # both generations are rewritten from what stays (a damaged or stale previous one too)
             self._write(self._vectors[keep], [self._entries[i] for i in keep], self._next_id, keep_previous=False)
         return Removal(name=target, embeddings=len(removed), vectors=removed)

@@ -495,6 +495,16 @@ class MilvusGallery(ThresholdByEmbedding):
         vectors = np.asarray([r["vector"] for r in gone], dtype=np.float32).reshape(-1, DIM)
         return Removal(name=target, embeddings=len(gone), vectors=vectors)
 
+    def find_person(self, name: str) -> Removal:
+        """What :meth:`remove_person` would delete, deleting nothing."""
+        rows = list(self._rows(["name", "vector"], filter=f"name_key == {_lit(name_key(name))}"))
+        target = one_person(name, sorted({r["name"] for r in rows}))
+        vectors = np.asarray([r["vector"] for r in rows if r["name"] == target], dtype=np.float32).reshape(-1, DIM)
+        return Removal(name=target, embeddings=len(vectors), vectors=vectors)
+
+    def erase(self, name: str) -> Removal:
+        return self.remove_person(name)
+
     def remove(self, name: str) -> int:
         return self.remove_person(name).embeddings
 

@@ -80,7 +80,7 @@ def check_name(name: str) -> str:
     hidden = sorted({f"U+{ord(c):04X}" for c in clean if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") or _ignorable(c)})
     if hidden:
         raise InputError(
-            f"The name holds invisible or control characters (or blanks) ({', '.join(hidden)}).",
+            f"The name holds invisible or control characters ({', '.join(hidden)}): blanks, fillers, variation selectors, zero-width or bidi characters.",
             hint="Type the name with visible characters only (no bidi overrides, zero-width characters, fillers or variation selectors).",
         )
     scripts = sorted({s for s in map(_script, clean) if s})

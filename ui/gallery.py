@@ -35,8 +35,8 @@ def people_ui(people: list) -> None:
     if not people:
         st.info("Nobody is enrolled yet.")
         return
-    st.table(
-        [{"name": p.name, "photos": p.images, "from": ", ".join(p.sources),
+    st.table(  # st.table renders Markdown in its cells: names and file names are escaped to show as typed
+        [{"name": markdown_text(p.name), "photos": p.images, "from": markdown_text(", ".join(p.sources)),
           "enrolled": time.strftime("%Y-%m-%d %H:%M", time.localtime(p.added))} for p in people],
     )
 
