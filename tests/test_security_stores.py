@@ -1,7 +1,7 @@
 """Issue 25, the stores' part: faults and attacks that got through on main, each with the test that
 failed there. Names (look-alikes, Markdown, formulas), erasure across every identity store, one owner
 per Milvus Lite file, a resumable migration, doctor over every file it owns, disk-full errors, and
-exemplars found by analyze's detector. The SIGKILL-at-every-write test is tests/test_crash_safety_all.py."""
+exemplars found by analyze's detector. The SIGKILL-at-every-write tests are at the end of tests/test_crash_safety.py."""
 
 from __future__ import annotations
 
