@@ -401,7 +401,7 @@ def test_remove_killed_at_every_write(tmp_path, astronaut_jpg):
     from facelens.tools import identity
     from facelens.tools.exemplars import ExemplarStore
 
-    her = identity.face_for_enrollment(astronaut_jpg, embedding="dlib")[1]
+    her = identity.face_for_enrollment(astronaut_jpg)[1]  # the configured embedding's vector
     template = tmp_path / "template"
     with _at(template):
         Gallery().add("Alice", her[None], ["a.jpg"])
@@ -426,8 +426,6 @@ def test_remove_killed_at_every_write(tmp_path, astronaut_jpg):
         with _at(home):
             assert [p.name for p in Gallery().people()] == ["Bob"] and [t.name for t in store.load("call").people] == [None]
 
-    with _at(template):  # (the gallery embeds with dlib here: the vectors above are dlib's)
-        assert Gallery().embedding == "dlib"
     assert _sweep(tmp_path, template, ["gallery", "remove", "Alice"], check) >= 3
 
 
@@ -441,7 +439,10 @@ def test_ingest_killed_at_every_write(tmp_path):
 
     def check(home: Path, n: int) -> None:
         with _at(home):
-            assert store.ids() in ([], ["talk"]) and store.integrity() is None, n
+            ids = store.ids()
+            assert ids in ([], ["talk"]) and store.integrity() is None, n
+        if ids:
+            return  # killed after its commit: the session is whole (a write after it tidies the claim)
         proc = _run(["INGEST", str(audio)], home)  # the dead ingest's claim is taken over
         assert proc.returncode == 0, proc.stderr[-1000:]
         with _at(home):
