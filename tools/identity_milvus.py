@@ -464,7 +464,7 @@ class MilvusGallery(ThresholdByEmbedding):
         self._prepare(embedding)
         enrolled = self.canonical(name)
         if enrolled is None:
-            look_alike(name, {p.name for p in self.people()})
+            look_alike(name, {r["name"] for r in self._rows(["name"])})
         name = enrolled or name
         now = time.time()
         return name, self._insert([self._row(name, s, now, v) for s, v in zip(sources, vectors)])
