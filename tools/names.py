@@ -16,6 +16,7 @@ alike or text display in another order than it is stored:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from facelens.tools.errors import InputError, NotFoundError
@@ -139,16 +140,21 @@ def one_person(name: str, names: list[str]) -> str:
     return names[0]
 
 
-#: characters that Markdown (CommonMark, and Streamlit's :directives: and $math$) would act on
-_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|~:$&\"'=")
+#: characters that make Markdown (CommonMark with GitHub's tables and strikethrough, Streamlit's
+#: ``:color[...]`` directives and ``$math$``) act instead of show: links and images need ``[``,
+#: HTML and autolinks ``<``, emphasis ``*`` and ``_``, code spans a backtick
+_MD_SPECIAL = set("\\`*_[]|~$")
+#: at the start of a line: headings, lists, quotes, thematic breaks
+_MD_LINE_START = re.compile(r"^(\s*)(?:([#+=-])|(\d+)([.)]))")
 
 
 def markdown_text(text: object) -> str:
-    """``text`` shown as itself in Markdown (Streamlit, reports): every character Markdown or HTML
-    would act on is backslash-escaped, so a name like ``![x](http://host/p.png)`` or
-    ``<img onerror=...>`` is displayed, never fetched or run. Newlines become spaces."""
+    """``text`` shown as itself in Markdown (Streamlit, reports): what Markdown or HTML would act on
+    is escaped, so a name like ``![x](http://host/p.png)`` or ``<img onerror=...>`` is displayed,
+    never fetched or run. Newlines become spaces."""
+    flat = " ".join(str(text).splitlines())
     out = []
-    for c in " ".join(str(text).splitlines()):
+    for c in flat:
         if c == "<":
             out.append("&lt;")
         elif c == ">":
@@ -159,4 +165,4 @@ def markdown_text(text: object) -> str:
             out.append("\\" + c)
         else:
             out.append(c)
-    return "".join(out)
+    return _MD_LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), "".join(out))

@@ -212,13 +212,12 @@ def _stores() -> str:
     """Every store under FACELENS_HOME reads back sound: both generations of the gallery and the
     exemplar store (checksums), the session database (SQLite's quick_check) and the API key file."""
     from facelens.agent import session_store
-    from facelens.tools.atomic import DamagedError
-    from facelens.tools.exemplars import ExemplarStore
-    from facelens.tools.identity_store import open_gallery
-
     from facelens.agent.service.keys import KeyStore
     from facelens.tools import config
+    from facelens.tools.atomic import DamagedError
+    from facelens.tools.exemplars import ExemplarStore
     from facelens.tools.identity import Gallery
+    from facelens.tools.identity_store import open_gallery
 
     checks = [
         ("gallery", open_gallery().status, "facelens gallery repair"),
