@@ -334,6 +334,7 @@ def _sweep(tmp_path: Path, template: Path, args: list[str], check) -> int:
     assert proc.returncode == 0, proc.stderr[-2000:]
     writes = len(counted.read_text().splitlines())
     assert writes >= 1
+    print(f"{' '.join(args[:2])}: {writes} write(s), killed at each")  # shown with pytest -s
     for n in range(1, writes + 1):
         home = tmp_path / f"killed-at-{n}"
         shutil.copytree(template, home)
