@@ -148,10 +148,12 @@ _MD_SPECIAL = set("\\`*_[]|~$")
 _MD_LINE_START = re.compile(r"^(\s*)(?:([#+=-])|(\d+)([.)]))")
 
 
-def markdown_text(text: object) -> str:
+def markdown_text(text: object, *, lines: bool = False) -> str:
     """``text`` shown as itself in Markdown (Streamlit, reports): what Markdown or HTML would act on
     is escaped, so a name like ``![x](http://host/p.png)`` or ``<img onerror=...>`` is displayed,
-    never fetched or run. Newlines become spaces."""
+    never fetched or run. Newlines become spaces (a table cell), or with ``lines`` line breaks."""
+    if lines:
+        return "  \n".join(markdown_text(line) for line in str(text).splitlines())
     flat = " ".join(str(text).splitlines())
     out = []
     for c in flat:

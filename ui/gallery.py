@@ -70,7 +70,7 @@ def enrol(name: str, files: list, face: int) -> list:
 def page() -> None:
     st.header("Gallery")
     if FLASH_KEY in st.session_state:
-        st.success("\n\n".join(markdown_text(line) for line in st.session_state.pop(FLASH_KEY).splitlines()))
+        st.success(markdown_text(st.session_state.pop(FLASH_KEY), lines=True))
     st.warning(CONSENT, icon="🔒")
     st.subheader("Enrol a person")
     name, files, face, consent, submitted = enrol_ui()

@@ -113,7 +113,7 @@ def messages_ui(messages: list[dict]) -> None:
 
     for m in messages:
         with st.chat_message(m["role"]):
-            st.markdown(markdown_text(m["text"]))  # answers hold names: plain text, never links or images
+            st.markdown(markdown_text(m["text"], lines=True))  # answers hold names: plain text, never links or images
             if m["role"] == "assistant":
                 st.caption(f"answered by {backend_label(m['backend'])}")
                 if m.get("tool_calls"):

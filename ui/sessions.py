@@ -108,7 +108,7 @@ def chat_ui(messages: list[dict]) -> None:
 
     for m in messages:
         with st.chat_message(m["role"]):
-            st.markdown(markdown_text(m["text"]))  # answers hold names: plain text, never links or images
+            st.markdown(markdown_text(m["text"], lines=True))  # answers hold names: plain text, never links or images
             if m["role"] == "assistant":
                 st.caption(f"answered by {backend_label(m['backend'])} from {', '.join(m['sessions']) or 'no session'}")
                 if m.get("evidence"):

@@ -58,7 +58,7 @@ def turns_ui(turns: list[dict]) -> None:
                 st.caption(f"Face channel: {turn['face']}")
             affect_ui(turn["affect"])
             if turn.get("answer"):
-                st.markdown(f"**Answer:** {markdown_text(turn['answer'])}")
+                st.markdown(f"**Answer:** {markdown_text(turn['answer'], lines=True)}")
                 st.caption(f"answered by {backend_label(turn['backend'])}")
             elif turn.get("note"):
                 st.info(turn["note"])
