@@ -34,7 +34,7 @@ def export(session_id: str, fmt: str = "json") -> str:
     rows = [(s.start, ["utterance", s.start, s.end, "", s.emotion, "", s.text, ";".join(s.cues)]) for s in rec.transcript]
     rows += [(t.start, ["face", t.start, t.end, t.track, t.emotion or "", "" if t.confidence is None else t.confidence, "", ""]) for t in rec.timeline]
     for _, row in sorted(rows, key=lambda r: r[0]):
-        w.writerow(row)
+        w.writerow([csv_cell(c) for c in row])
     return buf.getvalue()
 
 
@@ -108,7 +108,18 @@ MAX_REPORT_MOMENTS = 200
 
 
 def _md_cell(text: object) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """A table cell shown as plain text: names and words never become links, images or HTML."""
+    from facelens.tools.names import markdown_text
+
+    return markdown_text(text)
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: one starting with = + - @ (or a tab / carriage return)
+    would be run as a formula (``=HYPERLINK(...)``), so it gets a leading apostrophe. Numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def report(session_id: str, fmt: str = "md", *, plot_path: Path | None = None) -> str:
@@ -153,7 +164,8 @@ def report(session_id: str, fmt: str = "md", *, plot_path: Path | None = None) -
         with tempfile.TemporaryDirectory() as tmp:
             png = plot(session_id, Path(tmp) / "timeline.png").read_bytes()
     if fmt == "md":
-        out = [f"# Session {rec.session_id}", "", meta, "", "## Summary", "", summary.text, ""]
+        out = [f"# Session {_md_cell(rec.session_id)}", "", _md_cell(meta), "", "## Summary", ""]
+        out += ["\n".join(_md_cell(line) + "  " for line in summary.text.splitlines()), ""]
         if png is not None and plot_path is not None:
             Path(plot_path).write_bytes(png)
             out += ["## Timeline", "", f"![emotion timeline]({Path(plot_path).name})", ""]
