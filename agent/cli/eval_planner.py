@@ -16,8 +16,8 @@ from facelens.agent.cli import print_json
 
 def register_eval(esub: argparse._SubParsersAction) -> None:
     p = esub.add_parser("planner", help="offline planner: intent, slots, consistent answers, yes/no form, wrong-person answers")
-    p.add_argument("--split", choices=("tune", "tune2", "tune3", "heldout", "both"), default="both",
-                   help="question split: tune, tune2 or tune3 (may be tuned on), heldout (never tuned on), or both (all four, default)")
+    p.add_argument("--split", choices=("tune", "tune2", "tune3", "tune4", "heldout", "both"), default="both",
+                   help="question split: tune, tune2, tune3 or tune4 (may be tuned on), heldout (never tuned on), or both (all five, default)")
     p.add_argument("--quick", action="store_true", help="2 generated scenes instead of 5")
     p.add_argument("--scenes", type=int, default=None,
                    help="number of scenes (paraphrase evaluation: generated, default 5; --composed: real composed photos, default 12)")
