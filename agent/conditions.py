@@ -90,6 +90,13 @@ def band_of(t: str) -> tuple[tuple[str, ...], str | None]:
     return (), None
 
 
+def strip_bands(t: str) -> str:
+    """The question without its age-group words ("which one is the little one" -> "which one is the ")."""
+    for rx, _bands, _word in BAND_WORDS:
+        t = rx.sub(" ", t)
+    return t
+
+
 def unseen_of(t: str, colour: str | None = None) -> str | None:
     """A thing facelens cannot see asked about ("glasses", "suits"); a coloured garment is clothing colour, which it sees."""
     m = UNSEEN_RE.search(t)

@@ -20,7 +20,7 @@ from typing import Any
 from facelens import prompts
 from facelens.agent import compose, compose_groups as groups, compose_yes_no as yes_no, conditions, referring
 from facelens.agent.toolbox import ToolBox
-from facelens.agent.nlu_patterns import COUNT_RE, PERSON_CUE_RE
+from facelens.agent.nlu_patterns import AGE_Q_RE, CLOTHING_Q_RE, COUNT_RE, EMOTION_Q_RE, GENDER_Q_RE, PERSON_CUE_RE, WHERE_Q_RE
 from facelens.agent.nlu_yes_no import WH_ANYWHERE_RE
 from facelens.agent.understanding import PERSON_INTENTS, TRANSCRIPT_RE, Understanding, understand
 from facelens.tools.errors import FacelensError
@@ -34,6 +34,8 @@ PERSON_WORDS_RE = re.compile(r"\b(?:person|one|guy|man|woman|lady|girl|boy|dude|
 ALL_RE = re.compile(r"\b(?:everyone|everybody|all of them|each of them|each person|every person|them all|all the people)\b")
 ASKED_COLOUR_RE = re.compile(rf"\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{referring._COLOUR})\b"
                              rf"(?:\s+{referring.GARMENTS})?\s*\??$")
+#: a follow-up that asks a question of its own ("and how old is she?"), not the last one again
+OWN_QUESTION_RE = re.compile("|".join(rx.pattern for rx in (AGE_Q_RE, CLOTHING_Q_RE, EMOTION_Q_RE, GENDER_Q_RE, WHERE_Q_RE)))
 #: questions about the whole group, answered about it (never "which person do you mean?")
 ACTIVITY_RE = re.compile(r"^(?:so\s+)?(?:what is|what's|whats) (?:going on|happening|up|the (?:situation|scene|story))\b(?:\s+(?:here|there|in (?:this|the|that) "
                          r"(?:photo|picture|pic|image|shot|one)))?\s*[?!.]*$|^what are (?:they|these people|the people|those people|they all) (?:doing|up to)\b")
@@ -79,6 +81,12 @@ def answer(question: str, box: ToolBox, state: PlanState | None = None) -> Plann
     scene = box.analyze_scene() if box.images else None
     if scene is not None:
         names |= {f.identity.name for f in scene.faces if f.identity is not None and f.identity.known}
+    mood = user_mood(question)
+    if mood is not None:  # "ugh, you keep getting the ages wrong!", "thanks, that helps": a brief kind word first
+        kind, rest = mood
+        reply = _mood_reply(kind, rest, question, box, scene, state)
+        if reply is not None:
+            return reply
     u = understand(question, frozenset(names))
     if u.intent in ("empty", "too_long", "language"):
         return PlannerReply(prompts.render("planner", f"bad_{u.intent}", limit=1000), (), u.intent, state.image, understood=u)
@@ -114,7 +122,63 @@ def _straight(u: Understanding, r: PlannerReply) -> PlannerReply:
     return _with(r, text="I can't tell yet: " + text)
 
 
+#: the user's own mood in what they type (not a question about the photo): thanks, frustration, confusion
+THANKS_RE = re.compile(r"^(?:(?:ok|okay|great|cool|perfect|awesome|nice|brilliant|lovely|wonderful|excellent|good)\b[\s,!.]*)*"
+                       r"(?:thanks|thank you|thank u|thx|ty|cheers|many thanks|much appreciated|appreciate it)\b(?:[\s,!.]+(?:so much|a lot|very much|"
+                       r"again|mate|that(?: is|'s| was)?(?: really| very| super| so)? (?:helpful|useful|great|perfect|clear|good)|that helps|"
+                       r"(?:that|this) helped|it helped)\b)*[\s,!.]*"
+                       r"|^(?:that(?: is|'s| was)|this is|very|really|super)(?: really| very| super| so)? (?:helpful|useful|great|perfect|clear)[\s,!.]*"
+                       r"(?:thanks|thank you)?[\s,!.]*", re.I)
+FRUSTRATED_RE = re.compile(r"\b(?:ugh+|argh+|grr+)\b|\b(?:this|that|it)(?: is|'s)? (?:so |really |very |super |getting )?(?:frustrating|annoying|useless|rubbish|"
+                           r"infuriating|ridiculous)\b|\bi(?: am|'m)(?: so| really| getting| very)? (?:frustrated|annoyed|fed up)\b|"
+                           r"\byou(?:'re| are)? (?:keep|always|still) (?:getting|giving|saying|making|being)\b|\byou (?:got|get) (?:it|that|this|them|those|the \w+) wrong\b|"
+                           r"\bwrong again\b|\b(?:that|this)(?: is|'s) (?:not right|wrong|not correct)\b", re.I)
+CONFUSED_RE = re.compile(r"^(?:i don'?t understand|i do not understand|i'?m confused|i am confused|i don'?t get it|i do not get it|"
+                         r"what do you mean|huh|what\?+|that makes no sense|that doesn'?t make sense)\b[\s?!.]*$", re.I)
+
+
+def user_mood(question: str) -> tuple[str, str] | None:
+    """("thanks" | "frustrated" | "confused", what is left to answer) when the user says how they feel, else None."""
+    q = " ".join(str(question or "").replace("’", "'").split())
+    if m := THANKS_RE.match(q):
+        return "thanks", q[m.end():].strip(" ,.!-")
+    if CONFUSED_RE.match(q):
+        return "confused", ""
+    if FRUSTRATED_RE.search(q):
+        parts = [p.strip() for p in re.split(r"(?<=[.!?,;])\s+", q)]
+        rest = " ".join(p for p in parts if not FRUSTRATED_RE.search(p) and (p.endswith("?") or re.match(r"(?i)(?:who|what|how|which|where|is|are|does|do|can)\b", p)))
+        return "frustrated", rest
+    return None
+
+
+def _mood_reply(kind: str, rest: str, question: str, box: ToolBox, scene: SceneAnalysis | None, state: PlanState) -> PlannerReply | None:
+    """A brief, kind reply to the user's mood, then the rest of what they asked (None: nothing to say beyond the question)."""
+    if kind == "thanks":
+        ack = prompts.render("planner", "user_thanks")
+    elif kind == "confused":
+        ack = prompts.render("planner", "user_confused")
+    else:
+        ack = prompts.render("planner", "user_frustrated")
+    if rest and re.search(r"[a-z]", rest, re.I):
+        r = answer(rest, box, state)
+        lead = "You're welcome." if kind == "thanks" else ack
+        return _with(r, text=f"{lead} {r.text}", notes=r.notes + (f"user {kind}",))
+    if kind != "frustrated":
+        return PlannerReply(ack, (), "chat", state.image, (f"user {kind}",))
+    faces: tuple[int, ...] = ()
+    if re.search(r"\b(?:age|ages|old|older|younger|years)\b", question, re.I):
+        more = prompts.render("planner", "user_frustrated_ages")
+        if scene is not None and scene.faces and all(f.age is not None for f in scene.faces):
+            more += " What I estimate: " + "; ".join(f"Face {f.id} about {f.age:.0f}" for f in scene.faces) + "."
+            faces = tuple(f.id for f in scene.faces)
+    else:
+        more = prompts.render("planner", "user_frustrated_more")
+    return PlannerReply(f"{ack} {more}", faces, "chat", state.image, ("user frustrated",))
+
+
 def _remember(state: PlanState, r: PlannerReply) -> None:
+    if r.intent == "chat":
+        return  # a word about the user's mood keeps what the conversation was about
     if r.faces:
         state.focus = r.faces
     if r.intent not in ("beyond", "race", "unsure"):
@@ -145,8 +209,9 @@ def _dispatch(u: Understanding, box: ToolBox, scene: SceneAnalysis | None, state
     focus = state.focus if state.image == image else ()
     if FOLLOW_RE.match(t) and state.intent in PERSON_INTENTS:
         ref = referring.resolve(t, scene, focus=focus, known_names=names)
-        if ref is not None:
-            return _per_person(state.intent, u, scene, ref.face_ids, ref.notes, image, ambiguous=ref.ambiguous)
+        if ref is not None:  # "and is she happy?" asks its own question; "what about the girl in front?" the last one again
+            own = u.intent in PERSON_INTENTS and (u.slots.get("emotion") or OWN_QUESTION_RE.search(t))
+            return _per_person(u.intent if own else state.intent, u, scene, ref.face_ids, ref.notes, image, ambiguous=ref.ambiguous)
     if IS_ONE_RE.match(t):
         return _check_referent(t, box, scene, focus, names, image)
     group = _group_question(u, scene, focus, names, image)
@@ -162,7 +227,7 @@ def _group_question(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ..
     if intent in ("race", "json", "transcript", "presence", "compare", "superlative") or s.get("count_cmp") or s.get("faces"):
         return None
     c = conditions.parse(t, s)
-    person = PERSON_CUE_RE.search(t) or s.get("name")
+    person = PERSON_CUE_RE.search(conditions.strip_bands(t)) or s.get("name")  # "the little one" names an age group, no position
     if c.unseen:  # "how many men in suits?", "is the guy on the left wearing glasses?": can't be seen, said so
         ref = referring.resolve(t, scene, focus=focus, known_names=names) if person or not (COUNT_RE.search(t) or s.get("quantifier")) else None
         if ref is not None and ref.face_ids and not referring.PLURAL_RE.search(t):
@@ -238,7 +303,11 @@ def _person_family(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...
         t = (t[:i] + t[i + len(s["name"]):]).strip() if i > 0 else t  # who is meant, not who is asked about
     ref = referring.resolve(t, scene, focus=focus, known_names=names)
     if ref is not None:
-        return _per_person(intent, u, scene, ref.face_ids, ref.notes, image, ambiguous=ref.ambiguous)
+        reply = _per_person(intent, u, scene, ref.face_ids, ref.notes, image, ambiguous=ref.ambiguous)
+        if ref.alternative and reply.faces:  # "the woman in the middle" where the middle one looks like a child: who the words fit, too
+            alt = compose.per_person(intent, [scene.face(i) for i in ref.alternative])
+            reply = _with(reply, text=reply.text + " " + prompts.render("planner", "position_alternative", answer=alt))
+        return reply
     if len(scene.faces) == 1:
         return _per_person(intent, u, scene, (1,), (), image)
     if focus and (s.get("pronoun") or in_compound):

@@ -74,6 +74,7 @@ class Reference:
     cues: tuple[str, ...]  # the cues used, e.g. ("clothing red", "gender female")
     notes: tuple[str, ...]  # cues that could not be used, and why
     ambiguous: bool = False  # one person was described ("the little girl") and several fit: the answer says so
+    alternative: tuple[int, ...] = ()  # who the words fit near the position named, when the face there does not ("the woman in the middle")
 
 
 #: a gender noun that means a young person when there is one ("the girl"); the others mean a grown-up
@@ -87,6 +88,13 @@ PLURAL_RE = re.compile(r"\b(?:women|ladies|girls|men|guys|boys|kids|children|peo
 def _who_words(gender: str | None, band_word: str | None) -> str:
     """How a cue of who someone is reads: "female", "child", "female child"."""
     return " ".join(w for w in (gender, band_word) if w)
+
+
+def _person_words(gender: str | None, band_word: str | None) -> str:
+    """ "woman", "girl", "elderly man", "child" for a gender and an age-group word."""
+    young = band_word in ("young", "child", "minor")
+    noun = {"female": "girl" if young else "woman", "male": "boy" if young else "man"}.get(gender or "", "child" if young else "person")
+    return {"teen": "teenage ", "elderly": "elderly "}.get(band_word or "", "") + noun
 
 
 def _a(who: str) -> str:
@@ -108,19 +116,19 @@ def _seen(f: FaceAnalysis) -> str:
 
 
 def _position_mismatch(picked: tuple[str, list[int]], cand: list[FaceAnalysis], gender: str | None, bands: tuple[str, ...],
-                       band_word: str | None, faces: list[FaceAnalysis]) -> list[str]:
+                       band_word: str | None, faces: list[FaceAnalysis]) -> list[str | int]:
     """A note when the face at the position named is not who the words say, naming who else fits ("the woman in the middle")."""
     by_id = {f.id: f for f in faces}
     if any(_fits(by_id[i], gender, bands) for i in picked[1]) or any(
             (gender and by_id[i].gender is None) or (bands and by_id[i].age is None) for i in picked[1]):
         return []
-    who = " ".join(w for w in (gender, band_word) if w)
+    who = _person_words(gender, band_word)
     others = [f for f in cand if _fits(f, gender, bands)]
-    note = f"the age/gender model does not see the {picked[0]} person as {who}"
+    note = f"the age/gender model does not see the {picked[0]} person as {_a(who)}"
     if others:
         centre = sum(by_id[i].id for i in picked[1]) / len(picked[1])
         near = min(others, key=lambda f: abs(f.id - centre))
-        note += f"; the {who} person nearest that place is face {near.id}"
+        return [note, near.id]
     return [note]
 
 
@@ -175,6 +183,10 @@ def resolve(
         else:
             ids = [min(anchor) - 1, max(anchor) + 1]
         ids = [i for i in ids if i in by_id]
+        gm = REF_GENDER_RE.search(q[: m.start() + 1] if m.start() > 0 else q)
+        if len(ids) > 1 and gm is not None:  # "the woman next to her": the neighbour who is a woman, when one is
+            g = "female" if FEMALE_RE.fullmatch(gm.group(1)) else "male"
+            ids = [i for i in ids if by_id[i].gender is not None and by_id[i].gender.label == g] or ids
         if not ids:
             notes.append(f"nobody is {'next to' if 'next' in word or 'beside' in word else 'on that side of'} face {', '.join(map(str, anchor))}")
         return Reference(tuple(ids), (f"beside face {','.join(map(str, anchor))}",), tuple(notes))
@@ -205,6 +217,7 @@ def resolve(
     # not as what is asked ("is the second person from the left male or female?")
     gm = REF_GENDER_RE.search(q)
     gender = None if gm is None else "female" if FEMALE_RE.fullmatch(gm.group(1)) else "male"
+    alternative: tuple[int, ...] = ()
     # "the rightmost guy" is the rightmost person, whatever the gender model says: an absolute position
     # is what people point with, and the word "guy" or "lady" is not a filter to second-guess it
     absolute = bool(LEFT_RE.search(q) or RIGHT_RE.search(q) or MIDDLE_RE.search(q) or FIRST_LAST_RE.search(q)) and not FROM_SIDE_RE.search(q)
@@ -212,7 +225,11 @@ def resolve(
     if (gender or bands) and absolute:
         picked = _pick_position(q, [by_id[i] for i in cand])
         if picked is not None and picked[1]:
-            notes += _position_mismatch(picked, [by_id[i] for i in cand], gender, bands, band_word, faces)
+            implied = bands or (() if gm is None else ("child", "teen") if gm.group(1) in YOUNG_NOUNS else ("adult", "elderly"))
+            word = band_word or (None if gm is None else "young" if gm.group(1) in YOUNG_NOUNS else "adult")
+            mismatch = _position_mismatch(picked, [by_id[i] for i in cand], gender, implied, word, faces)
+            notes += [m for m in mismatch if isinstance(m, str)]
+            alternative = tuple(m for m in mismatch if isinstance(m, int))
         gender, bands = None, ()
     if (gender and any(by_id[i].gender is None for i in cand)) or (bands and any(by_id[i].age is None for i in cand)):
         if not cues:  # "the woman" / "the kid" with no age/gender model: cannot tell who
@@ -253,7 +270,8 @@ def resolve(
     if not cues:
         return None
     ambiguous = len(cand) > 1 and picked is None and not PLURAL_RE.search(q) and not any(c.startswith("earlier") for c in cues)
-    return Reference(tuple(sorted(cand)), tuple(cues), tuple(dict.fromkeys(notes)), ambiguous=ambiguous)
+    return Reference(tuple(sorted(cand)), tuple(cues), tuple(dict.fromkeys(notes)), ambiguous=ambiguous,
+                     alternative=alternative if tuple(cand) != alternative else ())
 
 
 def _pick_position(q: str, faces: list[FaceAnalysis]) -> tuple[str, list[int]] | None:
