@@ -247,13 +247,13 @@ def resolve(
                 pref = [i for i in cand if by_id[i].age is not None and (by_id[i].age < conditions.ADULT_FROM) == young]
                 cand = pref or cand
         elif len(cand) == 1 and cues:  # the one in red, whom the model sees otherwise: still the one in red
-            notes.append(f"the age/gender model does not see the matching person as {who}")
+            notes.append(f"the age/gender model does not see the matching person as {_a(_person_words(gender, band_word))}")
         elif cues:  # "the guy in the white shirt" where everyone in white looks female: nobody fits, said plainly
             seen = "; ".join(f"Face {i}: {_seen(by_id[i])}" for i in cand)
             notes.append(f"nobody matches all of it: {seen}")
             return Reference((), tuple(cues) + (who,), tuple(notes))
         else:
-            notes.append(f"nobody here looks like {_a(who)} to the age/gender model")
+            notes.append(f"nobody here looks like {_a(_person_words(gender, band_word))} to the age/gender model")
             return Reference((), (who,), tuple(notes))
 
     # 4. pronouns refer back to the conversation's focus
