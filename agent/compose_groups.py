@@ -158,9 +158,9 @@ def which(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
     noun = cond.group_noun(c)
     by = cond.models_note(c)
     if not hits:
-        return _reply(f"No one here looks like one of the {noun} to {by}. What I see: {_listing(faces, c)}.", (), "identify", image)
+        return _reply(f"No one here looks like {_a(cond.singular(noun))} to {by}. What I see: {_listing(faces, c)}.", (), "identify", image)
     if len(hits) == 1:
-        return _reply(f"{_seen(hits[0], c)}: the only one who looks like one of the {noun} to {by}.", (hits[0].id,), "identify", image)
+        return _reply(f"{_seen(hits[0], c)}, is the only one who looks like {_a(cond.singular(noun))} to {by}.", (hits[0].id,), "identify", image)
     return _reply(f"{len(hits)} of the {len(faces)} people look like {noun} to {by}: {_listing(hits, c)}.",
                   tuple(f.id for f in hits), "identify", image)
 
