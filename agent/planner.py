@@ -22,6 +22,7 @@ from facelens.agent import compose, compose_groups as groups, compose_yes_no as 
 from facelens.agent.toolbox import ToolBox
 from facelens.agent.nlu_patterns import AGE_Q_RE, CLOTHING_Q_RE, COUNT_RE, EMOTION_Q_RE, GENDER_Q_RE, PERSON_CUE_RE, WHERE_Q_RE
 from facelens.agent.nlu_yes_no import WH_ANYWHERE_RE
+from facelens.agent.user_mood import mood_reply, user_mood  # noqa: F401 (user_mood is part of the planner's API)
 from facelens.agent.understanding import PERSON_INTENTS, TRANSCRIPT_RE, Understanding, understand
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import SceneAnalysis
@@ -84,7 +85,7 @@ def answer(question: str, box: ToolBox, state: PlanState | None = None) -> Plann
     mood = user_mood(question)
     if mood is not None:  # "ugh, you keep getting the ages wrong!", "thanks, that helps": a brief kind word first
         kind, rest = mood
-        reply = _mood_reply(kind, rest, question, box, scene, state)
+        reply = mood_reply(kind, rest, question, scene, state.image, lambda q: answer(q, box, state))
         if reply is not None:
             return reply
     u = understand(question, frozenset(names))
@@ -120,60 +121,6 @@ def _straight(u: Understanding, r: PlannerReply) -> PlannerReply:
                      if r.text[:4] != "Face" else "I can't tell yes or no from that; what I see: " + r.text)
     text = r.text if re.match(r"I\b", r.text) else r.text[:1].lower() + r.text[1:]
     return _with(r, text="I can't tell yet: " + text)
-
-
-#: the user's own mood in what they type (not a question about the photo): thanks, frustration, confusion
-THANKS_RE = re.compile(r"^(?:(?:ok|okay|great|cool|perfect|awesome|nice|brilliant|lovely|wonderful|excellent|good)\b[\s,!.]*)*"
-                       r"(?:thanks|thank you|thank u|thx|ty|cheers|many thanks|much appreciated|appreciate it)\b(?:[\s,!.]+(?:so much|a lot|very much|"
-                       r"again|mate|that(?: is|'s| was)?(?: really| very| super| so)? (?:helpful|useful|great|perfect|clear|good)|that helps|"
-                       r"(?:that|this) helped|it helped)\b)*[\s,!.]*"
-                       r"|^(?:that(?: is|'s| was)|this is|very|really|super)(?: really| very| super| so)? (?:helpful|useful|great|perfect|clear)[\s,!.]*"
-                       r"(?:thanks|thank you)?[\s,!.]*", re.I)
-FRUSTRATED_RE = re.compile(r"\b(?:ugh+|argh+|grr+)\b|\b(?:this|that|it)(?: is|'s)? (?:so |really |very |super |getting )?(?:frustrating|annoying|useless|rubbish|"
-                           r"infuriating|ridiculous)\b|\bi(?: am|'m)(?: so| really| getting| very)? (?:frustrated|annoyed|fed up)\b|"
-                           r"\byou(?:'re| are)? (?:keep|always|still) (?:getting|giving|saying|making|being)\b|\byou (?:got|get) (?:it|that|this|them|those|the \w+) wrong\b|"
-                           r"\bwrong again\b|\b(?:that|this)(?: is|'s) (?:not right|wrong|not correct)\b", re.I)
-CONFUSED_RE = re.compile(r"^(?:i don'?t understand|i do not understand|i'?m confused|i am confused|i don'?t get it|i do not get it|"
-                         r"what do you mean|huh|what\?+|that makes no sense|that doesn'?t make sense)\b[\s?!.]*$", re.I)
-
-
-def user_mood(question: str) -> tuple[str, str] | None:
-    """("thanks" | "frustrated" | "confused", what is left to answer) when the user says how they feel, else None."""
-    q = " ".join(str(question or "").replace("’", "'").split())
-    if m := THANKS_RE.match(q):
-        return "thanks", q[m.end():].strip(" ,.!-")
-    if CONFUSED_RE.match(q):
-        return "confused", ""
-    if FRUSTRATED_RE.search(q):
-        parts = [p.strip() for p in re.split(r"(?<=[.!?,;])\s+", q)]
-        rest = " ".join(p for p in parts if not FRUSTRATED_RE.search(p) and (p.endswith("?") or re.match(r"(?i)(?:who|what|how|which|where|is|are|does|do|can)\b", p)))
-        return "frustrated", rest
-    return None
-
-
-def _mood_reply(kind: str, rest: str, question: str, box: ToolBox, scene: SceneAnalysis | None, state: PlanState) -> PlannerReply | None:
-    """A brief, kind reply to the user's mood, then the rest of what they asked (None: nothing to say beyond the question)."""
-    if kind == "thanks":
-        ack = prompts.render("planner", "user_thanks")
-    elif kind == "confused":
-        ack = prompts.render("planner", "user_confused")
-    else:
-        ack = prompts.render("planner", "user_frustrated")
-    if rest and re.search(r"[a-z]", rest, re.I):
-        r = answer(rest, box, state)
-        lead = "You're welcome." if kind == "thanks" else ack
-        return _with(r, text=f"{lead} {r.text}", notes=r.notes + (f"user {kind}",))
-    if kind != "frustrated":
-        return PlannerReply(ack, (), "chat", state.image, (f"user {kind}",))
-    faces: tuple[int, ...] = ()
-    if re.search(r"\b(?:age|ages|old|older|younger|years)\b", question, re.I):
-        more = prompts.render("planner", "user_frustrated_ages")
-        if scene is not None and scene.faces and all(f.age is not None for f in scene.faces):
-            more += " What I estimate: " + "; ".join(f"Face {f.id} about {f.age:.0f}" for f in scene.faces) + "."
-            faces = tuple(f.id for f in scene.faces)
-    else:
-        more = prompts.render("planner", "user_frustrated_more")
-    return PlannerReply(f"{ack} {more}", faces, "chat", state.image, ("user frustrated",))
 
 
 def _remember(state: PlanState, r: PlannerReply) -> None:
