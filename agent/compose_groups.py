@@ -95,7 +95,8 @@ def count(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
         if not group:
             return _reply(f"None: I see no {noun} here to {by}. What I see: {_listing(faces, c)}.", (), "count", image)
         if not hits:
-            return _reply(f"None of the {len(group)} {noun} {state}. What I see: {_listing(group, c)}.", (), "count", image)
+            lead = f"None of the {len(group)} {noun} {state}" if len(group) > 1 else f"None: the only {cond.singular(noun)} here does not {state}"
+            return _reply(f"{lead}. What I see: {_listing(group, c)}.", (), "count", image)
         verb = state if len(hits) > 1 else state.replace("look ", "looks ", 1).replace("wear ", "wears ", 1)
         return _reply(f"{len(hits)} of the {len(group)} {noun} {verb} (to {by}): {_listing(hits, c)}.", ids, "count", image)
     if group_c.gender or group_c.bands:
