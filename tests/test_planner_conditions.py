@@ -189,3 +189,21 @@ def test_a_coloured_suit_is_clothing_colour_not_unseen():
     assert conditions.unseen_of("the man in the blue suit", "blue") is None
     assert conditions.unseen_of("how many men in suits") == "suits"
     assert conditions.unseen_of("does he have a beard") == "a beard"
+
+
+# --- the condition families are measured --------------------------------------------------------
+
+def test_tune4_split_is_measured_with_bare_counts():
+    from facelens.eval.questions import evaluate_planner
+
+    m = evaluate_planner("tune4", scenes=2)
+    assert m["split"] == "tune4" and m["questions"] >= 90 and m["bare_counts"] == 0 and m["wrong_person"] == 0
+    assert {"count_cond", "count_unseen", "person_cond", "group_look", "near_name"} <= set(m["by_family"])
+    assert all(f["consistent"] / f["total"] >= 0.95 for f in m["by_family"].values())
+
+
+def test_a_bare_head_count_is_caught():
+    from facelens.eval.questions_conditions import is_bare_count
+
+    assert is_bare_count("I count 6 people (detector: hog).") and is_bare_count("Yes: I count 3 people")
+    assert not is_bare_count("I can't tell whether anyone wears suits ...; I can see 2 men")
