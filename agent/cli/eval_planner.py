@@ -53,6 +53,7 @@ def cmd_planner(args: argparse.Namespace) -> int:
         print(f"  consistent        {r['consistent']:.3f}")
         print(f"  yes/no form       {r['yes_no_form']:.3f}  ({r['yes_no_questions']} yes/no questions)")
         print(f"  wrong-person      {r['wrong_person']}")
+        print(f"  bare head counts  {r.get('bare_counts', 0)}  (a count asked with a condition, answered with everyone)")
         weak = {k: v for k, v in r["by_family"].items() if v["consistent"] < v["total"]}
         for fam, v in sorted(weak.items()):
             print(f"    {fam:22s} {v['consistent']:4d}/{v['total']:<4d}")
