@@ -47,6 +47,8 @@ GROUP_LOOK_RE = re.compile(r"^how (?:do|does|are|is) (?:the people|they|everyone
 GROUP_CLOTHES_RE = re.compile(r"^what (?:colou?rs? )?(?:are|is|do|does) (?:most of them|most people|they|the people|people|everyone|everybody|all of them|"
                               r"they all|the group)\b(?:\s+in (?:this|the|that) (?:photo|picture|pic|image|shot))?(?:\s+(?:all|mostly))?\s+(?:wearing|wear|dressed in|have on)\b"
                               r"|^what colou?rs? (?:are|is|do) (?:most of them|most people|they|the people|people|everyone|everybody|all of them|they all)\b")
+#: words that mean everyone in the photo, even after someone was talked about ("how are they all feeling?")
+GROUP_WORD_RE = re.compile(r"\b(?:all|everyone|everybody|people|group|most of them|each of them|the family|photo|picture|pic|image|shot)\b")
 #: "which one is the grown-up?", "who's the kid here": the faces of an age group
 WHICH_BAND_RE = re.compile(r"^(?:which|who)(?:\s+(?:one|ones|of them|of these|of those|person|people|here))?(?:\s+is|\s+are|'s|\s+looks? like|\s+seems? to be)\b")
 NEAR_NAME_CUTOFF = 0.75  # difflib similarity from which an unknown name is taken as the enrolled one ("scarlet" -> Scarlett)
@@ -191,6 +193,8 @@ def _group_question(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ..
         return groups.anyone(c, scene, image, everyone=s.get("quantifier") == "all")  # "r all the kids smiling"
     if c.bands and WHICH_BAND_RE.match(t) and "superlative" not in s:
         return groups.which(c.without("emotion", "colour"), scene, image)  # "which one is the grown-up?"
+    if focus and re.search(r"\b(?:they|them|their|these two|those two)\b", t) and not GROUP_WORD_RE.search(t):
+        return None  # "is the one in red ok? how do they seem": they are who was just talked about
     if ACTIVITY_RE.search(t):
         return groups.group_look(scene, image, activity=True)
     if GROUP_LOOK_RE.search(t):

@@ -146,7 +146,7 @@ def _check(family: str, template: str, question: str, faces: list, c: dict, fill
         if "how old" in template:
             intent = "age"
             want = [f"about {faces[i - 1].age:.0f}" for i in hits]
-        elif "feel" in template:
+        elif re.search(r"feel|mood", template):
             intent = "emotion"
             want = [EMOTION_ADJECTIVES[faces[i - 1].emotion.label] for i in hits]
         else:
