@@ -136,10 +136,28 @@ def parse_emotion(question: str) -> tuple[str, tuple[str, ...]] | None:
 
 
 def named_sessions(question: str, records: list[SessionRecord]) -> tuple[str, ...]:
+    """Session ids the question names; an id that is only the noun of "call 2" / "the second call" is not one
+    (with sessions "call" and "call-2" stored, "summarise call 2" names call-2)."""
     q = question.lower()
     ids = {r.session_id.lower(): r.session_id for r in records}
-    found = [(m.start(), ids[i]) for i in ids for m in [re.search(rf"(?<![\w.-]){re.escape(i)}(?![\w-])", q)] if m]
+    places = [m.span() for rx in (NUMBERED_RE, ORDINAL_RE) for m in rx.finditer(q)]
+    found = [(m.start(), ids[i]) for i in ids for m in [re.search(rf"(?<![\w.-]){re.escape(i)}(?![\w-])", q)]
+             if m and not any(a <= m.start() < b and not (a == m.start() and b == m.end()) for a, b in places)]
     return tuple(sid for _, sid in sorted(found))
+
+
+def missing_place(question: str, records: list[SessionRecord]) -> int | None:
+    """A place in ``session list`` order the question names that no stored session has ("session 9" of 4)."""
+    q = question.lower()
+    ids = {r.session_id.lower() for r in records}
+    for m in NUMBERED_RE.finditer(q):
+        n = int(m[2]) if m[2].isdigit() else ORDINALS[m[2]]
+        if n > len(records) and not ({m[2], f"{m[1]}-{m[2]}", f"{m[1]}{m[2]}", f"{m[1]}_{m[2]}"} & ids):
+            return n
+    for m in ORDINAL_RE.finditer(q):
+        if m[1] in ORDINALS and ORDINALS[m[1]] > len(records):
+            return ORDINALS[m[1]]
+    return None
 
 
 def by_place(question: str, records: list[SessionRecord]) -> tuple[str, ...]:
@@ -210,7 +228,8 @@ def parse(question: str, records: list[SessionRecord], session_id: str | None = 
     role = next((r for r in ROLE_WORDS if re.search(rf"\b(?:the )?{r}s?\b", t)), None)
     time = parse_time(raw)
     scope = "named" if named or one else "all" if session_id == "all" or ALL_RE.search(t) else "latest"
-    base = {"role": role, "sessions": named, "text": t, "scope": scope}
+    base = {"role": role, "sessions": named, "text": t, "scope": scope,
+            "slots": {"missing_place": n} if (n := missing_place(t, records)) else {}}
     e = {"emotion": emo[0], "labels": emo[1]} if emo else {}
     if COMPARE_RE.search(t) or (len(named) >= 2 and re.search(r"\bversus\b|\band\b", t)):
         return SessionIntent("compare", **base)

@@ -249,6 +249,10 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     if not records:
         return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
     it = session_intent.parse(question, records, session_id)
+    if n := it.slots.get("missing_place"):  # "summarise session 9" with four stored: say so, never another one
+        listing = ", ".join(f"{i}. {r.session_id}" for i, r in enumerate(records[-20:], max(1, len(records) - 19)))
+        return SessionAnswer(answer=prompts.render("sessions", "no_such_place", place=n, count=len(records), listing=listing).strip(),
+                             backend="offline", sessions=[])
     if it.intent == "compare":
         return _compare(it, records)
     if it.intent == "out_of_scope":
@@ -377,7 +381,8 @@ def _summary_answer(intent: str, faces: SessionRecord, rec: SessionRecord, yes_n
     head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration)).strip()
     text = "\n".join(keep or lines) + "\n" + head
     if yes_no:
-        text = ("Yes: " if s.moments or trends or _word_changes(rec) else "No: ") + text  # the face's look, its scores or the words
+        changed = s.moments or trends or (not rec.has_video and _word_changes(rec))  # trends: the face's scores and the words' arc
+        text = ("Yes: " if changed else "No: ") + text
     return SessionAnswer(answer=text, backend="offline", sessions=[rec.session_id], evidence=evidence)
 
 
