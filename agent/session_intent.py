@@ -152,7 +152,7 @@ def missing_place(question: str, records: list[SessionRecord]) -> int | None:
     ids = {r.session_id.lower() for r in records}
     for m in NUMBERED_RE.finditer(q):
         n = int(m[2]) if m[2].isdigit() else ORDINALS[m[2]]
-        if n > len(records) and not ({m[2], f"{m[1]}-{m[2]}", f"{m[1]}{m[2]}", f"{m[1]}_{m[2]}"} & ids):
+        if not 1 <= n <= len(records) and not ({m[2], f"{m[1]}-{m[2]}", f"{m[1]}{m[2]}", f"{m[1]}_{m[2]}"} & ids):
             return n
     for m in ORDINAL_RE.finditer(q):
         if m[1] in ORDINALS and ORDINALS[m[1]] > len(records):

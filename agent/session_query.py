@@ -462,6 +462,8 @@ def ask(question: str, session_id: str | None = None, backend: str | LLMSettings
     """
     if not question or not question.strip():
         raise InputError("The question is empty.", hint='Ask e.g. "when did the customer look angry?"')
+    if session_id and session_id.lower() == ALL:
+        session_id = ALL
     if session_id and session_id != ALL:
         store.check_id(session_id)
     from facelens.tools.settings import words_llm

@@ -19,8 +19,9 @@ COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy":
 def export(session_id: str, fmt: str = "json") -> str:
     """The whole session as JSON (the stored record plus per-second scores), or as CSV rows.
 
-    CSV columns: kind (utterance | face), start, end, track, name (the track's name, "customer", when
-    one was given: ``facelens session name``), emotion, confidence, text, cues.
+    CSV columns: kind (utterance | face), start, end, track, emotion, confidence, text, cues, name (the
+    face track's name, "customer", when one was given with ``facelens session name``; last, so the
+    earlier columns keep their places).
     """
     if fmt not in FORMATS:
         raise InputError(f"Unknown export format '{fmt}'.", hint=f"Choose one of: {', '.join(FORMATS)}.")
@@ -32,10 +33,10 @@ def export(session_id: str, fmt: str = "json") -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     names = track_names(rec)
-    w.writerow(["kind", "start", "end", "track", "name", "emotion", "confidence", "text", "cues"])
-    rows = [(s.start, ["utterance", s.start, s.end, "", "", s.emotion, "", s.text, ";".join(s.cues)]) for s in rec.transcript]
-    rows += [(t.start, ["face", t.start, t.end, t.track, names.get(t.track, ""), t.emotion or "", "" if t.confidence is None else t.confidence, "", ""])
-             for t in rec.timeline]
+    w.writerow(["kind", "start", "end", "track", "emotion", "confidence", "text", "cues", "name"])
+    rows = [(s.start, ["utterance", s.start, s.end, "", s.emotion, "", s.text, ";".join(s.cues), ""]) for s in rec.transcript]
+    rows += [(t.start, ["face", t.start, t.end, t.track, t.emotion or "", "" if t.confidence is None else t.confidence, "", "",
+                        names.get(t.track, "")]) for t in rec.timeline]
     for _, row in sorted(rows, key=lambda r: r[0]):
         w.writerow(row)
     return buf.getvalue()

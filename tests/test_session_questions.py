@@ -79,6 +79,7 @@ def test_a_place_no_session_has_is_said_not_replaced(four):
     a = ask("summarise session 9")
     assert a.sessions == [] and "There is no session 9" in a.answer and "4 sessions are stored" in a.answer and "2. call-c" in a.answer
     assert "no session 5" in ask("what happened in the fifth call").answer
+    assert "There is no session 0" in ask("summarise session 0").answer
 
 
 @pytest.mark.parametrize("question", ["did anyone mention a refund?", "which calls mention a refund", "search all calls for refund",
@@ -95,7 +96,7 @@ def test_transcript_search_across_sessions(four, question):
 
 
 def test_the_ui_scope_all_sessions_and_session_all(four, capsys):
-    a = ask("did they mention a refund?", "all")  # the UI's "all sessions" passes "all"
+    a = ask("did they mention a refund?", "All")  # the UI's "all sessions" passes "all" (any case)
     assert a.sessions == IDS and a.answer.startswith("Yes: ") and "call-b" in a.answer
     a = ask("when did the customer look sad?", "all")
     assert a.sessions == IDS and all(f"{s} (" in a.answer for s in IDS) and "The face looked sad" in a.answer
