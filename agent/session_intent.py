@@ -229,7 +229,7 @@ def parse(question: str, records: list[SessionRecord], session_id: str | None = 
     time = parse_time(raw)
     scope = "named" if named or one else "all" if session_id == "all" or ALL_RE.search(t) else "latest"
     base = {"role": role, "sessions": named, "text": t, "scope": scope,
-            "slots": {"missing_place": n} if (n := missing_place(t, records)) else {}}
+            "slots": {"missing_place": n} if (n := missing_place(t, records)) is not None else {}}
     e = {"emotion": emo[0], "labels": emo[1]} if emo else {}
     if COMPARE_RE.search(t) or (len(named) >= 2 and re.search(r"\bversus\b|\band\b", t)):
         return SessionIntent("compare", **base)

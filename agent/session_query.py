@@ -249,7 +249,7 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     if not records:
         return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
     it = session_intent.parse(question, records, session_id)
-    if n := it.slots.get("missing_place"):  # "summarise session 9" with four stored: say so, never another one
+    if (n := it.slots.get("missing_place")) is not None:  # "summarise session 9" with four stored: say so, never another one
         listing = ", ".join(f"{i}. {r.session_id}" for i, r in enumerate(records[-20:], max(1, len(records) - 19)))
         return SessionAnswer(answer=prompts.render("sessions", "no_such_place", place=n, count=len(records), listing=listing).strip(),
                              backend="offline", sessions=[])
