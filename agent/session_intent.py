@@ -65,7 +65,8 @@ NUMBERED_RE = re.compile(rf"\b(session|call|recording|meeting|conversation|video
 ORDINAL_RE = re.compile(rf"\b(?:the\s+)?({PLACE_WORDS}|last|latest|final|previous|most recent|earliest)\s+(?:one\b|{SESSION_NOUN}\b)")
 #: every session: "in any of the calls", "across the sessions", "which calls ...", "in all calls"
 ALL_RE = re.compile(rf"\b(?:any|all|every|each|across)\s+(?:of\s+)?(?:the\s+|my\s+|our\s+|these\s+)?(?:\w+\s+)?{SESSION_NOUN}\b|"
-                    rf"\b(?:which|what|in which)\s+(?:\w+\s+)?{SESSION_NOUN}\b|\b(?:sessions|calls|recordings|meetings|conversations)\b")
+                    rf"\b(?:which|what|in which)\s+(?:\w+\s+)?{SESSION_NOUN}\b|\b(?:sessions|calls|recordings|meetings|conversations)\b|"
+                    r"\bany\s+(?:of\s+the\s+)?(?:customers?|callers?|clients?)\b")
 #: one session: "in this call", "the session", "that recording"
 THIS_RE = re.compile(rf"\b(?:this|that|the|current)\s+{SESSION_NOUN[:-1].replace('s?', '')})\b")
 #: rankings from the least: "calmest", "least angry", "most relaxed"

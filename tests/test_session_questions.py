@@ -104,6 +104,10 @@ def test_the_ui_scope_all_sessions_and_session_all(four, capsys):
     out = capsys.readouterr().out
     assert "call-b" in out and "I will refund you today" in out
     assert ask("summarise this session", "call-b").sessions == ["call-b"]  # one session chosen: only that one
+    a = ask("did any customer look sad?")  # "any customer": every session, per session
+    assert a.sessions == IDS and a.answer.startswith("Yes: ") and "call-c (0:40): " in a.answer
+    a = ask("did the customer look sad?")  # no session named, none asked across: the latest only
+    assert a.sessions == ["call-a"] and a.answer.startswith("No: ") and "(session call-a" in a.answer
 
 
 def test_session_all_with_nothing_stored():
@@ -221,3 +225,23 @@ def test_csv_export_and_plot_use_track_names(four, tmp_path, monkeypatch):
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", spy)
     out = session_report.plot("call-d", tmp_path / "d.png")
     assert out.stat().st_size > 0 and any(lab.startswith("customer (track 2)") for lab in labels), labels
+
+
+def test_ui_scope_all_sessions_searches_every_session(four, monkeypatch):
+    """The Sessions page with the scope "all sessions": the transcript search finds the first call's refund."""
+    from pathlib import Path
+
+    testing = pytest.importorskip("streamlit.testing.v1")
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "FACELENS_LOCAL_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("FACELENS_BACKEND", "offline")
+    at = testing.AppTest.from_file(str(Path(__file__).resolve().parents[1] / "ui" / "app.py"), default_timeout=90)
+    at.run()
+    at.sidebar.radio(key="nav_page").set_value("Sessions").run()
+    at.radio(key="ses_scope").set_value("all sessions").run()
+    at.chat_input(key="ses_question").set_value("did they mention a refund?").run()
+    assert not at.exception, [e.value for e in at.exception]
+    reply = at.chat_message[-1]
+    answer = reply.markdown[0].value
+    assert answer.startswith("Yes") and "call-b" in answer and "call-a" in answer
+    assert all(s in reply.caption[0].value for s in IDS)  # "answered by ... from call-b, call-c, call-d, call-a"
