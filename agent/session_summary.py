@@ -321,11 +321,15 @@ def score_trends(rec: SessionRecord, seconds: list, *, max_per_track: int = 2) -
 
 def words_arc(rec: SessionRecord) -> tuple[SessionSegment, SessionSegment] | None:
     """The words' emotion at the start and at the end of the session when they differ ("happy" -> "sad"):
-    the first and last utterances whose words are not neutral."""
+    the first utterance whose words are not neutral, and the first of the last run of the end's emotion
+    (neutral utterances in between do not break the run)."""
     emotional = [s for s in rec.transcript if s.emotion and s.emotion != "neutral"]
     if len(emotional) < 2 or emotional[0].emotion == emotional[-1].emotion:
         return None
-    return emotional[0], emotional[-1]
+    i = len(emotional) - 1
+    while i > 0 and emotional[i - 1].emotion == emotional[-1].emotion:
+        i -= 1
+    return emotional[0], emotional[i]
 
 
 def trend_lines(rec: SessionRecord, seconds: list) -> list[str]:

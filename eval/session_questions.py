@@ -157,7 +157,7 @@ def _faded(sid: str, length: int, sad_from: int | None, said: list[tuple[float, 
     from facelens.tools.text_emotion import classify_texts
 
     fade = sad_from or length
-    secs, looks = [], []
+    secs, looks = [], []  # looks: (label, confidence) per second
     for i in range(length):
         if i < fade:
             happy = 0.9 - 0.45 * i / max(1, fade - 1)
@@ -171,8 +171,9 @@ def _faded(sid: str, length: int, sad_from: int | None, said: list[tuple[float, 
     texts = [t for _, _, t in said]
     words = classify_texts(texts, [None] + texts[:-1])
     rec = _record(sid, [lab for lab, _ in looks], [(s, e, t, w.label) for (s, e, t), w in zip(said, words)], created)
-    timeline = [x for x in rec.timeline if x.track != 2]
-    timeline += [store.TimelineEntry(start=float(i), end=i + 1.0, emotion=lab, confidence=round(conf, 3), track=2) for i, (lab, conf) in enumerate(looks)]
+    from facelens.agent.sessions import _timeline
+
+    timeline = [x for x in rec.timeline if x.track != 2] + _timeline(secs, [], 1.0)  # track 2's seconds merged as ingest merges them
     return rec.model_copy(update={"timeline": timeline}), secs
 
 

@@ -143,7 +143,7 @@ def test_mood_change_from_the_smoothed_scores_and_the_words(four):
     a = ask("when did the mood change in call-d?")
     assert a.sessions == ["call-d"] and "did not change" not in a.answer
     assert "The face's happy score (smoothed) fell from 0.8" in a.answer and "to 0.4" in a.answer
-    assert "The words went from happy (0:00) to sad" in a.answer and "(session call-d" in a.answer
+    assert "The words went from happy (0:00) to sad (0:16" in a.answer and "(session call-d" in a.answer
     assert ask("did the mood change in the third call?").answer.startswith("Yes: ")
     s = ask("summarise call-d").answer
     assert "happy score (smoothed) fell" in s and "The face's look did not change" not in s
