@@ -63,6 +63,9 @@ PLACE_WORDS = "|".join(w for w in sorted(ORDINALS, key=len, reverse=True) if w[-
 NUMBERED_RE = re.compile(rf"\b(session|call|recording|meeting|conversation|video)\s*(?:#|no\.?\s*|number\s+)?(\d{{1,3}}|{ORDINAL_WORDS})\b")
 #: "the second call", "the 2nd session", "the second one", "the last call", "the previous session"
 ORDINAL_RE = re.compile(rf"\b(?:the\s+)?({PLACE_WORDS}|last|latest|final|previous|most recent|earliest)\s+(?:one\b|{SESSION_NOUN}\b)")
+#: two by place: "the first and second calls", "sessions 1 and 3", "calls 2 & 4"
+PAIR_RE = re.compile(rf"\b(?:({PLACE_WORDS})\s+(?:and|&|vs\.?|versus)\s+(?:the\s+)?({PLACE_WORDS})\s+{SESSION_NOUN}|"
+                     rf"(?:sessions|calls|recordings|meetings|conversations)\s+(\d{{1,3}})\s*(?:and|&|,|vs\.?|versus)\s*(\d{{1,3}}))\b")
 #: every session: "in any of the calls", "across the sessions", "which calls ...", "in all calls"
 ALL_RE = re.compile(rf"\b(?:any|all|every|each|across)\s+(?:of\s+)?(?:the\s+|my\s+|our\s+|these\s+)?(?:\w+\s+)?{SESSION_NOUN}\b|"
                     rf"\b(?:which|what|in which)\s+(?:\w+\s+)?{SESSION_NOUN}\b|\b(?:sessions|calls|recordings|meetings|conversations)\b|"
@@ -178,6 +181,11 @@ def by_place(question: str, records: list[SessionRecord]) -> tuple[str, ...]:
         else:
             if 1 <= n <= len(order):
                 found.append((m.start(), order[n - 1]))
+    for m in PAIR_RE.finditer(q):
+        for k, w in enumerate((m[1] or m[3], m[2] or m[4])):
+            n = int(w) if w.isdigit() else ORDINALS[w]
+            if 1 <= n <= len(order):
+                found.append((m.start() + k, order[n - 1]))
     for m in ORDINAL_RE.finditer(q):
         word = m[1]
         if any(m.start() <= f < m.end() for f, _ in found):

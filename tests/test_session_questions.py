@@ -75,6 +75,12 @@ def test_a_matching_id_wins_over_the_place(monkeypatch, tmp_path):
     assert ask("summarise the last call").sessions == ["call"]
 
 
+@pytest.mark.parametrize("question", ["compare the first and second calls", "compare sessions 1 and 2", "session 1 vs session 2"])
+def test_compare_by_place(four, question):
+    a = ask(question)
+    assert a.sessions == ["call-b", "call-c"] and "side by side" in a.answer
+
+
 def test_a_place_no_session_has_is_said_not_replaced(four):
     a = ask("summarise session 9")
     assert a.sessions == [] and "There is no session 9" in a.answer and "4 sessions are stored" in a.answer and "2. call-c" in a.answer
