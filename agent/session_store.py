@@ -157,7 +157,7 @@ def new_id(source: str | Path) -> str:
     stem = stem[:56]
     if not stem[0].isalnum():
         stem = "s" + stem
-    taken = set(ids()) | _claimed_ids()
+    taken = set(ids()) | _claimed_ids() | {"all"}  # "all" means every session (--session all)
     if stem not in taken:
         return stem
     n = 2

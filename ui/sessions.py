@@ -149,7 +149,7 @@ def page() -> None:
         session_ui(sid)
     st.subheader("Ask about the sessions")
     scope = st.radio("Scope", [f"this session ({sid})", ALL], horizontal=True, key="ses_scope",
-                     help="all sessions: the latest one, or every session for questions like 'which sessions...'.")
+                     help="all sessions: every stored session is searched; each answer names the sessions it used.")
     question = st.chat_input("e.g. when did the customer look angry, and what had the agent just said?", key="ses_question")
     messages = st.session_state.setdefault(CHAT_KEY, [])
     if question:
@@ -158,7 +158,7 @@ def page() -> None:
 
             messages.append({"role": "user", "text": question})
             with st.spinner("Looking through the sessions..."):
-                ans = ask(question, None if scope == ALL else sid, backend=session_backend())
+                ans = ask(question, "all" if scope == ALL else sid, backend=session_backend())
             messages.append({"role": "assistant", "text": ans.answer, "backend": ans.backend, "sessions": ans.sessions,
                              "evidence": [e.model_dump(mode="json") for e in ans.evidence]})
     chat_ui(messages)
