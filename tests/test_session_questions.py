@@ -251,3 +251,18 @@ def test_ui_scope_all_sessions_searches_every_session(four, monkeypatch):
     answer = reply.markdown[0].value
     assert answer.startswith("Yes") and "call-b" in answer and "call-a" in answer
     assert all(s in reply.caption[0].value for s in IDS)  # "answered by ... from call-b, call-c, call-d, call-a"
+
+
+def test_track_names_follow_the_people_name_rules(tmp_path):
+    """A track name with a Hangul filler (U+3164) or a Cyrillic look-alike is refused like a person's name."""
+    from facelens.agent import session_store as store
+    from facelens.tools.errors import InputError
+
+    rec = store.SessionRecord(session_id="t1", source="x.wav", created=store.now(), duration=10.0, has_video=True,
+                              has_audio=False, fps=1.0, people=[store.TrackInfo(track=1, first_seen=0.0, last_seen=5.0, seconds=5),
+                                                                 store.TrackInfo(track=2, first_seen=0.0, last_seen=5.0, seconds=5)])
+    store.save(rec, [])
+    assert store.name_track("t1", 1, "Ａｌｉｃｅ").people[0].name == "Alice"  # NFKC
+    for bad in ("custo\u3164mer", "\u2800", "Аlice"):
+        with pytest.raises(InputError):
+            store.name_track("t1", 2, bad)
