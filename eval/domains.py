@@ -245,3 +245,5 @@ for _d in (
            quick_targets={"gender_accuracy": 0.91, "age_group_accuracy": 0.73, "age_mae": 7.5}),
 ):
     register(_d)
+
+from facelens.eval import domains_expressions  # noqa: E402, F401 - registers "expressions" (real colour photos) after "emotion"

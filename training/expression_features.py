@@ -1,0 +1,112 @@
+"""Cache the inputs of the expression fusion head: CNN log-probabilities and face blendshapes.
+
+    nice -n 10 python training/expression_features.py expressions --data ../shared/data --out /work/runs/expr
+    nice -n 10 python training/expression_features.py fer --split val --data ../shared/data --out /work/runs/expr
+    nice -n 10 python training/expression_features.py fer --split train --every 4 --data ../shared/data --out /work/runs/expr
+
+``expressions``: every photo of ``expressions/labels.csv`` goes through the product's path (largest face of
+the default detector on a padded copy; its 5 landmarks; ``emotion.face_crops`` -> CNN; the aligned crop ->
+the face landmarker). ``fer``: each 48 px grey crop is taken as FER-framed (its landmarks are FER-2013's
+mean landmark positions), exactly as ``emotion.classify_crops`` reads it.
+
+Writes ``OUT/<name>.npz``: ``file``, ``label`` (index into EMOTIONS), ``person``, ``split``, ``cnn``
+(N x 7 CNN log-probabilities, temperature-scaled, the graph's own flip average), ``bs`` (N x 52, NaN
+where the landmarker found no face), ``face`` (a face was found), ``grey`` (the crop has no colour).
+Written every 200 images; an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from facelens.eval.domains_expressions import items, split_of
+from facelens.eval.models import EMOTION_ALIASES, IMAGE_SUFFIXES, _norm, largest_face
+from facelens.tools import blendshapes, emotion, faces
+from facelens.tools.images import load_image
+from facelens.tools.schema import EMOTIONS
+
+NB = len(blendshapes.BLENDSHAPE_NAMES)
+
+
+def _save(path: Path, rows: list[dict]) -> None:
+    keys = rows[0].keys() if rows else []
+    arrays = {k: np.array([r[k] for r in rows]) for k in keys}
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+
+
+def _load(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    z = np.load(path, allow_pickle=False)
+    keys = list(z.keys())
+    return [{k: z[k][i] for k in keys} for i in range(len(z[keys[0]]))]
+
+
+def _log(p: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(p, 1e-6, 1.0)).astype(np.float32)
+
+
+def photo_row(rgb: np.ndarray) -> dict:
+    padded, face, _ = largest_face(rgb, faces.DEFAULT_DETECTOR, embeddings=False)
+    row = {"face": face is not None, "grey": bool(np.ptp(rgb.astype(np.int16), axis=2).max() < 8)}
+    if face is None:
+        row.update(cnn=np.zeros(7, np.float32), bs=np.full(NB, np.nan, np.float32))
+        return row
+    (crop,) = emotion.face_crops(padded, [face.landmarks])
+    p = emotion.probabilities([crop])
+    bs = blendshapes.scores(padded, [face.landmarks])[0]
+    row.update(cnn=_log(p[0]), bs=np.full(NB, np.nan, np.float32) if bs is None else bs)
+    return row
+
+
+def fer_row(grey: np.ndarray) -> dict:
+    p = emotion.probabilities([grey])
+    lm = emotion.fer_landmarks() * (grey.shape[1] / emotion.input_size())
+    bs = blendshapes.crop_scores(grey, lm)
+    return {"face": True, "grey": True, "cnn": _log(p[0]),
+            "bs": np.full(NB, np.nan, np.float32) if bs is None else bs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("source", choices=["expressions", "fer"])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--split", default="val", help="fer: train or val")
+    ap.add_argument("--every", type=int, default=1, help="fer: every k-th image of each class")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.source == "expressions":
+        folder = args.data / "expressions"
+        todo = [(folder / f, EMOTIONS.index(lab), person, split_of(person)) for f, lab, person in items(folder)]
+        path = args.out / "expressions.npz"
+    else:
+        folder = args.data / "fer2013" / args.split
+        todo = []
+        for c in sorted(p for p in folder.iterdir() if p.is_dir()):
+            files = sorted(p for p in c.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:: args.every]
+            todo += [(f, EMOTIONS.index(EMOTION_ALIASES[_norm(c.name)]), "", f"fer-{args.split}") for f in files]
+        path = args.out / f"fer_{args.split}.npz"
+    rows = _load(path)
+    t0, start = time.time(), len(rows)
+    for i, (f, y, person, split) in enumerate(todo[len(rows):], len(rows)):
+        img = load_image(f).rgb
+        row = photo_row(img) if args.source == "expressions" else fer_row(img[:, :, 0])
+        row.update(file=str(f.relative_to(args.data)), label=y, person=person, split=split)
+        rows.append(row)
+        if (i + 1) % 200 == 0 or i + 1 == len(todo):
+            _save(path, rows)
+            rate = (time.time() - t0) / max(1, i + 1 - start)
+            print(f"{path.name}: {i + 1}/{len(todo)} ({rate * 1000:.0f} ms each)", file=sys.stderr, flush=True)
+    _save(path, rows)
+
+
+if __name__ == "__main__":
+    main()
