@@ -1,18 +1,24 @@
 """Cache the inputs of the expression fusion head: CNN log-probabilities and face blendshapes.
 
-    nice -n 10 python training/expression_features.py expressions --data ../shared/data --out /work/runs/expr
+    nice -n 10 python training/expression_features.py expressions --splits tune,train --detector hog --data ../shared/data --out /work/runs/expr
+    nice -n 10 python training/expression_features.py expressions --splits heldout --data ../shared/data --out /work/runs/expr
     nice -n 10 python training/expression_features.py fer --split val --data ../shared/data --out /work/runs/expr
-    nice -n 10 python training/expression_features.py fer --split train --every 4 --data ../shared/data --out /work/runs/expr
+    nice -n 10 python training/expression_features.py fer --split train --every 14 --data ../shared/data --out /work/runs/expr
 
-``expressions``: every photo of ``expressions/labels.csv`` goes through the product's path (largest face of
-the default detector on a padded copy; its 5 landmarks; ``emotion.face_crops`` -> CNN; the aligned crop ->
-the face landmarker). ``fer``: each 48 px grey crop is taken as FER-framed (its landmarks are FER-2013's
-mean landmark positions), exactly as ``emotion.classify_crops`` reads it.
+``expressions``: the photos of the chosen splits go through the product's path (largest face found on a
+padded copy; its 5 landmarks; ``emotion.face_crops`` -> CNN; the aligned crop -> the face landmarker).
+The held-out split is read with the product's default detector, so its figures are the product's; the
+fitting splits may use dlib HOG (about half the CPU on a shared machine; the 5 points come from the same
+dlib landmark model either way). ``fer``: each 48 px grey crop is taken as FER-framed (its landmarks are
+FER-2013's mean landmark positions), exactly as ``emotion.classify_crops`` reads it.
 
-Writes ``OUT/<name>.npz``: ``file``, ``label`` (index into EMOTIONS), ``person``, ``split``, ``cnn``
+Images are visited class by class in turn (and tune before train), so an interrupted run leaves a
+balanced set.
+
+Writes ``OUT/<name>.npz``: ``path``, ``label`` (index into EMOTIONS), ``person``, ``split``, ``cnn``
 (N x 7 CNN log-probabilities, temperature-scaled, the graph's own flip average), ``bs`` (N x 52, NaN
 where the landmarker found no face), ``face`` (a face was found), ``grey`` (the crop has no colour).
-Written every 200 images; an interrupted run resumes.
+Written every 50 images; an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.eval.domains_expressions import items, split_of
+from facelens.eval.domains_expressions import items
 from facelens.eval.models import EMOTION_ALIASES, IMAGE_SUFFIXES, _norm, largest_face
 from facelens.tools import blendshapes, emotion, faces
 from facelens.tools.images import load_image
@@ -53,8 +59,17 @@ def _log(p: np.ndarray) -> np.ndarray:
     return np.log(np.clip(p, 1e-6, 1.0)).astype(np.float32)
 
 
-def photo_row(rgb: np.ndarray) -> dict:
-    padded, face, _ = largest_face(rgb, faces.DEFAULT_DETECTOR, embeddings=False)
+def interleave(groups: list[list]) -> list:
+    """Round-robin over groups: one item of each in turn."""
+    out, k = [], 0
+    while any(k < len(g) for g in groups):
+        out += [g[k] for g in groups if k < len(g)]
+        k += 1
+    return out
+
+
+def photo_row(rgb: np.ndarray, detector: str) -> dict:
+    padded, face, _ = largest_face(rgb, detector, embeddings=False)
     row = {"face": face is not None, "grey": bool(np.ptp(rgb.astype(np.int16), axis=2).max() < 8)}
     if face is None:
         row.update(cnn=np.zeros(7, np.float32), bs=np.full(NB, np.nan, np.float32))
@@ -81,27 +96,33 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--split", default="val", help="fer: train or val")
     ap.add_argument("--every", type=int, default=1, help="fer: every k-th image of each class")
+    ap.add_argument("--splits", default="heldout", help="expressions: comma-separated splits (train, tune, heldout)")
+    ap.add_argument("--detector", default=faces.DEFAULT_DETECTOR, help="expressions: face detector")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.source == "expressions":
         folder = args.data / "expressions"
-        todo = [(folder / f, EMOTIONS.index(lab), person, split_of(person)) for f, lab, person in items(folder)]
-        path = args.out / "expressions.npz"
+        todo = []
+        for split in args.splits.split(","):
+            rows = [(folder / f, EMOTIONS.index(lab), person, split) for f, lab, person in items(folder, split)]
+            todo += interleave([[r for r in rows if r[1] == k] for k in range(len(EMOTIONS))])
+        path = args.out / f"expressions_{args.splits.replace(',', '_')}.npz"
     else:
         folder = args.data / "fer2013" / args.split
-        todo = []
+        groups: list[list] = []
         for c in sorted(p for p in folder.iterdir() if p.is_dir()):
             files = sorted(p for p in c.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:: args.every]
-            todo += [(f, EMOTIONS.index(EMOTION_ALIASES[_norm(c.name)]), "", f"fer-{args.split}") for f in files]
+            groups.append([(f, EMOTIONS.index(EMOTION_ALIASES[_norm(c.name)]), "", f"fer-{args.split}") for f in files])
+        todo = interleave(groups)
         path = args.out / f"fer_{args.split}.npz"
     rows = _load(path)
     t0, start = time.time(), len(rows)
     for i, (f, y, person, split) in enumerate(todo[len(rows):], len(rows)):
         img = load_image(f).rgb
-        row = photo_row(img) if args.source == "expressions" else fer_row(img[:, :, 0])
-        row.update(file=str(f.relative_to(args.data)), label=y, person=person, split=split)
+        row = photo_row(img, args.detector) if args.source == "expressions" else fer_row(img[:, :, 0])
+        row.update(path=str(f.relative_to(args.data)), label=y, person=person, split=split)
         rows.append(row)
-        if (i + 1) % 200 == 0 or i + 1 == len(todo):
+        if (i + 1) % 50 == 0 or i + 1 == len(todo):
             _save(path, rows)
             rate = (time.time() - t0) / max(1, i + 1 - start)
             print(f"{path.name}: {i + 1}/{len(todo)} ({rate * 1000:.0f} ms each)", file=sys.stderr, flush=True)
