@@ -1,7 +1,8 @@
-"""The eval suite's ``expressions`` domain: facial expression on real colour web photos.
+"""The eval suite's ``expressions`` domain: facial expression on real web photos.
 
-Data: ``../shared/data/expressions/`` (mostly LFW-style colour headshots, one folder per class,
-``labels.csv``: file, label, person; crowd labels, noisy). The photos are split **by person**, with a
+Data: ``../shared/data/expressions/`` (mostly 350 px LFW headshots, about 93% of them grey, the rest
+colour web photos of other sizes; one folder per class, ``labels.csv``: file, label, person; crowd
+labels, noisy). The photos are split **by person**, with a
 deterministic hash of the name, so that no person is in two splits:
 
 - ``train`` (about 60%): the expression fusion head is fitted on it (training/train_expression_fusion.py);
@@ -94,7 +95,7 @@ def expressions(root: Path, quick: bool) -> dict[str, float]:
 
 
 register(Domain(
-    "expressions", "real colour web photos, person-disjoint held-out split: smiles read happy, neutral not happy, 7-class macro-F1",
+    "expressions", "real web photos (LFW headshots), person-disjoint held-out split: smiles read happy, neutral not happy, 7-class macro-F1",
     expressions, {"happy_recall": 0.95, "neutral_as_happy": 0.08, "fear_on_happy": 0.0},
     maximum=frozenset({"neutral_as_happy", "fear_on_happy"}), needs=(f"{ROOT}/labels.csv",),
     quick="every 3rd held-out photo",

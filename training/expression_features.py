@@ -1,15 +1,16 @@
 """Cache the inputs of the expression fusion head: CNN log-probabilities and face blendshapes.
 
-    nice -n 10 python training/expression_features.py expressions --splits tune,train --detector hog --data ../shared/data --out /work/runs/expr
-    nice -n 10 python training/expression_features.py expressions --splits heldout --data ../shared/data --out /work/runs/expr
+    nice -n 10 python training/expression_features.py expressions --splits tune,train --detector mesh --data ../shared/data --out /work/runs/expr
+    nice -n 10 python training/expression_features.py expressions --splits heldout --detector mesh --data ../shared/data --out /work/runs/expr
     nice -n 10 python training/expression_features.py fer --split val --data ../shared/data --out /work/runs/expr
     nice -n 10 python training/expression_features.py fer --split train --every 14 --data ../shared/data --out /work/runs/expr
 
 ``expressions``: the photos of the chosen splits go through the product's path (largest face found on a
 padded copy; its 5 landmarks; ``emotion.face_crops`` -> CNN; the aligned crop -> the face landmarker).
-The held-out split is read with the product's default detector, so its figures are the product's; the
-fitting splits may use dlib HOG (about half the CPU on a shared machine; the 5 points come from the same
-dlib landmark model either way). ``fer``: each 48 px grey crop is taken as FER-framed (its landmarks are
+With ``--detector mesh`` (used for the shipped head: the shared 2-core machine was loaded ~12x) one
+landmarker call on the whole photo gives the blendshapes and, from its mesh, the 5 points for the CNN,
+instead of detector + dlib landmarks + landmarker on the aligned crop; the product's own path is
+checked on the held-out split by the suite's ``expressions`` domain. ``fer``: each 48 px grey crop is taken as FER-framed (its landmarks are
 FER-2013's mean landmark positions), exactly as ``emotion.classify_crops`` reads it.
 
 Images are visited class by class in turn (and tune before train), so an interrupted run leaves a
@@ -33,6 +34,7 @@ import numpy as np
 from facelens.eval.domains_expressions import items
 from facelens.eval.models import EMOTION_ALIASES, IMAGE_SUFFIXES, _norm, largest_face
 from facelens.tools import blendshapes, emotion, faces
+from facelens.tools.blazeface import _mediapipe
 from facelens.tools.images import load_image
 from facelens.tools.schema import EMOTIONS
 
@@ -68,7 +70,42 @@ def interleave(groups: list[list]) -> list:
     return out
 
 
+# MediaPipe face-mesh points that match dlib's 5 (faces._five_from_68): the 6 contour points of each eye
+# (image left, then image right), the nose tip, the outer mouth corners
+_MESH_EYES = ([33, 160, 158, 133, 153, 144], [362, 385, 387, 263, 373, 380])
+_MESH_NOSE, _MESH_MOUTH = 1, (61, 291)
+
+
+def mesh_row(rgb: np.ndarray) -> dict:
+    """One landmarker call on the whole photo: its blendshapes, and 5 points from its mesh for the CNN.
+
+    About a third of the CPU of detector + landmarks + landmarker; used for the fitting splits on a
+    busy machine (single-face headshots, where the landmarker's own detector finds the face).
+    """
+    import cv2
+
+    scale = max(1.0, 192 / min(rgb.shape[:2]))
+    img = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else rgb
+    mp = _mediapipe()
+    res = blendshapes._landmarker().detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(img)))
+    row = {"grey": bool(np.ptp(rgb.astype(np.int16), axis=2).max() < 8)}
+    if not res.face_landmarks or not res.face_blendshapes:
+        row.update(face=False, cnn=np.zeros(7, np.float32), bs=np.full(NB, np.nan, np.float32))
+        return row
+    h, w = img.shape[:2]
+    mesh = np.array([(p.x * w, p.y * h) for p in res.face_landmarks[0]])
+    five = np.array([mesh[_MESH_EYES[0]].mean(0), mesh[_MESH_EYES[1]].mean(0), mesh[_MESH_NOSE],
+                     mesh[_MESH_MOUTH[0]], mesh[_MESH_MOUTH[1]]])
+    (crop,) = emotion.face_crops(img, [five])
+    p = emotion.probabilities([crop])
+    bs = np.array([c.score for c in res.face_blendshapes[0]], dtype=np.float32)
+    row.update(face=True, cnn=_log(p[0]), bs=bs)
+    return row
+
+
 def photo_row(rgb: np.ndarray, detector: str) -> dict:
+    if detector == "mesh":
+        return mesh_row(rgb)
     padded, face, _ = largest_face(rgb, detector, embeddings=False)
     row = {"face": face is not None, "grey": bool(np.ptp(rgb.astype(np.int16), axis=2).max() < 8)}
     if face is None:
@@ -97,7 +134,8 @@ def main() -> None:
     ap.add_argument("--split", default="val", help="fer: train or val")
     ap.add_argument("--every", type=int, default=1, help="fer: every k-th image of each class")
     ap.add_argument("--splits", default="heldout", help="expressions: comma-separated splits (train, tune, heldout)")
-    ap.add_argument("--detector", default=faces.DEFAULT_DETECTOR, help="expressions: face detector")
+    ap.add_argument("--detector", default=faces.DEFAULT_DETECTOR,
+                    help="expressions: face detector, or 'mesh' (the landmarker alone, see mesh_row)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.source == "expressions":
