@@ -55,7 +55,7 @@ def test_tiny_and_degenerate_images_never_poison_the_landmarker(astronaut, astro
     assert blendshapes.scores(bad, [lm]) == [None]  # rejected before MediaPipe sees it
     assert blendshapes.crop_scores(bad, emotion.fer_landmarks()) is None
     # the whole path still answers for the bad image (the CNN alone) ...
-    (est,) = emotion.classify_crops([bad])
+    (est,) = emotion.classify_crops([bad], blendshapes=True)
     assert est.label in emotion.EMOTIONS
     # ... and the next real face reads exactly as before
     after = blendshapes.scores(astronaut, [astronaut_lm])[0]
@@ -154,14 +154,33 @@ def test_corrupt_fusion_file_is_reported(tmp_path, monkeypatch):
         data["heads"]["fused"]["coef"] = [[0.0] * 3] * 7
         (tmp_path / emotion.FUSION_FILE).write_text(json.dumps(data))
         with pytest.raises(ModelError, match="emotion_fusion"):
-            emotion.classify_crops([np.zeros((48, 48), np.uint8)])
+            emotion.classify_crops([np.zeros((48, 48), np.uint8)], blendshapes=True)
         emotion._fusion.cache_clear()
         (tmp_path / emotion.FUSION_FILE).unlink()  # no fusion file: the CNN alone, as before the fusion existed
         assert "+" not in emotion.model_version()
-        (est,) = emotion.classify_crops([np.zeros((48, 48), np.uint8)])
+        (est,) = emotion.classify_crops([np.zeros((48, 48), np.uint8)], blendshapes=True)
         assert est.model == emotion.model_version()
     finally:
         emotion._fusion.cache_clear()
+
+
+def test_fer_crops_are_read_by_the_cnn_alone_by_default(astronaut, astronaut_lm):
+    (crop,) = emotion.face_crops(astronaut, [astronaut_lm])
+    (plain,) = emotion.classify_crops([crop])
+    cnn = emotion.probabilities([crop])[0]
+    assert plain.scores["happy"] == pytest.approx(float(cnn[emotion.EMOTIONS.index("happy")]), abs=1e-6)
+    assert "+" not in plain.model  # the CNN's own version
+
+
+def test_smile_guard_moves_fear_and_sad_to_happy():
+    names = blendshapes.BLENDSHAPE_NAMES
+    shapes = np.zeros((2, len(names)))
+    shapes[0, [names.index("mouthSmileLeft"), names.index("mouthSmileRight")]] = 0.8
+    p = np.array([[0.1, 0.0, 0.5, 0.2, 0.1, 0.1, 0.0]] * 2)
+    out = emotion.smile_guard(p, shapes)
+    assert out[0, emotion.EMOTIONS.index("fear")] == 0 and out[0, emotion.EMOTIONS.index("sad")] == 0
+    assert out[0].argmax() == emotion.EMOTIONS.index("happy") and out[0].sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(out[1], p[1])  # no smile: unchanged
 
 
 def test_split_is_person_disjoint_and_fixed():

@@ -232,8 +232,8 @@ def fuse(cnn_probs: np.ndarray, shapes: Sequence[np.ndarray | None]) -> np.ndarr
     return out
 
 
-def _estimates(probs: np.ndarray) -> list[EmotionEstimate]:
-    version = model_version()
+def _estimates(probs: np.ndarray, cnn_only: bool = False) -> list[EmotionEstimate]:
+    version = str(_meta()["version"]) if cnn_only else model_version()
     return [
         EmotionEstimate(label=EMOTIONS[int(row.argmax())], scores={k: float(v) for k, v in zip(EMOTIONS, row)}, model=version)
         for row in probs
@@ -263,18 +263,23 @@ def classify(rgb: np.ndarray, landmarks: Sequence[Sequence[Sequence[float]]], *,
     return _estimates(fuse(probs, shapes))
 
 
-def classify_crops(crops: Sequence[np.ndarray], *, blendshapes: bool = True) -> list[EmotionEstimate]:
+def classify_crops(crops: Sequence[np.ndarray], *, blendshapes: bool = False) -> list[EmotionEstimate]:
     """Expression estimates for ready-made face crops (grey or RGB arrays, any size, framed like FER-2013).
 
-    The crops' landmarks are taken to be where FER-2013's faces have theirs (scaled to each crop's size);
-    crops too small, too elongated or flat for the landmarker are read by the CNN alone.
+    By default the CNN alone reads them: FER-framed crops are its own domain, where it is better than
+    the fusion (FER-2013 val 0.6615 alone, 0.633 fused; ``MODEL_CARD_emotion_fusion.md``). With
+    ``blendshapes=True`` the crops' landmarks are taken to be where FER-2013's faces have theirs (scaled
+    to each crop's size) and the fusion reads them; crops too small, too elongated or flat for the
+    landmarker are read by the CNN-only head.
     """
     from facelens.tools import blendshapes as bs_tool
 
     crops = list(crops)
     probs = probabilities(crops)
+    if not blendshapes:
+        return _estimates(probs, cnn_only=True)
     shapes: list[np.ndarray | None] = [None] * len(crops)
-    if crops and blendshapes and _fusion() is not None and _blendshapes_usable():
+    if crops and _fusion() is not None and _blendshapes_usable():
         base = fer_landmarks() / input_size()
         shapes = [bs_tool.crop_scores(c, base * [c.shape[1], c.shape[0]]) for c in crops]
     return _estimates(fuse(probs, shapes))
