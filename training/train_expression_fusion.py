@@ -77,7 +77,9 @@ class Head:
         self.c, self.temperature, self.margin = c, 1.0, 0.0
 
     def fit(self, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Head:
-        self.mean, self.std = x.mean(0), x.std(0) + 1e-6
+        # a floor on the scale: some blendshapes are ~0 on nearly every face (std ~1e-6), and dividing by
+        # that would let a trace of them decide a face
+        self.mean, self.std = x.mean(0), np.maximum(x.std(0), 0.02)
         self.lr = LogisticRegression(C=self.c, max_iter=5000).fit((x - self.mean) / self.std, y, sample_weight=w)
         return self
 
@@ -93,7 +95,7 @@ class Head:
         return softmax(self.logits(x) / self.temperature)
 
     def export(self) -> dict:
-        r = lambda a: np.round(np.asarray(a, dtype=np.float64), 6).tolist()  # noqa: E731
+        r = lambda a: np.asarray(a, dtype=np.float64).tolist()  # noqa: E731 - full precision: some stds are ~1e-5
         return {"mean": r(self.mean), "std": r(self.std), "coef": r(self.lr.coef_), "intercept": r(self.intercept()),
                 "temperature": round(self.temperature, 4), "C": self.c, "happy_margin": self.margin}
 
