@@ -194,3 +194,12 @@ def test_split_is_person_disjoint_and_fixed():
     assert sum(len(items(folder, s)) for s in SPLITS) == len(items(folder))
     with pytest.raises(ValueError):
         items(folder, "test")
+
+
+def test_expressions_domain_is_registered():
+    from facelens.eval import suite
+
+    (d,) = [d for d in suite.domains() if d.name == "expressions"]
+    assert d.needs == ("expressions/labels.csv",) and d.quick
+    assert d.targets["neutral_as_happy"] <= 0.08 and d.targets["fear_on_happy"] == 0.0
+    assert {"neutral_as_happy", "fear_on_happy"} <= d.maximum

@@ -95,7 +95,7 @@ def model_path() -> Path:
 def _new_landmarker():
     from facelens.tools.blazeface import _mediapipe, _native_stderr_silenced
 
-    mp = _mediapipe()
+    _mediapipe()  # imports mediapipe with its start-up noise hidden, and patches its protobuf reader
     from mediapipe.tasks.python import BaseOptions
     from mediapipe.tasks.python.vision import FaceLandmarker, FaceLandmarkerOptions, RunningMode
 
@@ -107,7 +107,6 @@ def _new_landmarker():
         min_face_presence_confidence=0.3,
         output_face_blendshapes=True,
     )
-    del mp
     with _native_stderr_silenced():
         return FaceLandmarker.create_from_options(options)
 
