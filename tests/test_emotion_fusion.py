@@ -201,5 +201,5 @@ def test_expressions_domain_is_registered():
 
     (d,) = [d for d in suite.domains() if d.name == "expressions"]
     assert d.needs == ("expressions/labels.csv",) and d.quick
-    assert d.targets["neutral_as_happy"] <= 0.08 and d.targets["fear_on_happy"] == 0.0
+    assert d.targets["neutral_as_happy"] <= 0.08 and d.targets["fear_on_happy"] <= 0.01
     assert {"neutral_as_happy", "fear_on_happy"} <= d.maximum
