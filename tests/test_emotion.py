@@ -104,8 +104,10 @@ def model_dir(tmp_path, monkeypatch):
     """Point the module at a private models folder (and forget the cached metadata either side)."""
     monkeypatch.setattr(emotion, "_path", lambda name: tmp_path / name)
     emotion._meta.cache_clear()
+    emotion._fusion.cache_clear()
     yield tmp_path
     emotion._meta.cache_clear()
+    emotion._fusion.cache_clear()
 
 
 def test_missing_model_is_reported(model_dir, astronaut):

