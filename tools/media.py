@@ -170,7 +170,8 @@ def _quiet_cut(buf: np.ndarray, n: int, sample_rate: int) -> int:
         return n
     seg = buf[n - search : n].reshape(-1, win)
     energy = np.einsum("ij,ij->i", seg, seg)
-    return n - search + int(np.argmin(energy)) * win + win // 2
+    quietest = energy.size - 1 - int(np.argmin(energy[::-1]))  # the latest of equally quiet windows: chunks stay long
+    return n - search + quietest * win + win // 2
 
 
 def iter_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, chunk_seconds: float = CHUNK_SECONDS) -> Iterator[AudioChunk]:

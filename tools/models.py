@@ -102,8 +102,15 @@ def fast_face_encoder():
 
 def onnxruntime():  # type: ignore[no-untyped-def]
     """The ``onnxruntime`` module, with its telemetry turned off: every session facelens (or faster-whisper's
-    VAD) creates comes after this call. onnxruntime builds that include Microsoft's telemetry otherwise
-    look up mobile.events.data.microsoft.com and write a ``.ses`` file under TMPDIR, even offline."""
+    VAD) creates comes after this call. onnxruntime 1.32 otherwise looks up mobile.events.data.microsoft.com
+    every few seconds and writes a ``.ses`` file under TMPDIR, even offline. Its 1DS telemetry starts at
+    import and obeys only ``ORT_DISABLE_TELEMETRY``, which ``facelens/__init__.py`` sets before any import;
+    ``disable_telemetry_events()`` covers the builds with the older (ETW) telemetry."""
+    import os
+    import sys
+
+    if "onnxruntime" not in sys.modules:
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     import onnxruntime as ort
 
     _telemetry_off(ort)
