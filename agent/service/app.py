@@ -146,6 +146,7 @@ def create_app(*, limits: Limits | None = None, keys: KeyStore | None = None, co
 
     for module in (routes_photo, routes_sessions, routes_keys):
         app.include_router(module.router)
+    app.state.keyed_routes = [r for m in (routes_photo, routes_sessions, routes_keys) for r in m.router.routes]  # for AuthGate
     return app
 
 

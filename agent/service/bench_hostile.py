@@ -86,7 +86,7 @@ def _temp_bytes(pid: int) -> int:
 
 
 def _send_until_closed(host: str, port: int, head: bytes, chunk: bytes, total: int, pace: float = 0.0,
-                       stop: threading.Event | None = None) -> tuple[int, bytes]:
+                       stop: threading.Event | None = None, answer_first: float = 0.0) -> tuple[int, bytes]:
     """Send ``head`` then ``chunk`` repeatedly up to ``total`` bytes, until the server answers or closes;
     returns (bytes sent, the first bytes of its answer)."""
     sent, answer = 0, b""
@@ -98,8 +98,14 @@ def _send_until_closed(host: str, port: int, head: bytes, chunk: bytes, total: i
         try:
             s.sendall(head)
             sent = len(head)
+            if answer_first:  # a refusal comes before the body (read it before the server's close resets the line)
+                s.settimeout(answer_first)
+                try:
+                    answer = s.recv(4096)
+                except (TimeoutError, socket.timeout):
+                    pass
             s.setblocking(False)
-            while sent < total and not (stop and stop.is_set()):
+            while not answer and sent < total and not (stop and stop.is_set()):
                 try:
                     answer = s.recv(4096)
                     break  # an answer, or b"": closed
@@ -167,7 +173,7 @@ def hostile_load(url: str, token: str, photo: bytes, *, pid: int, seconds: float
                 b"Content-Type: audio/wav\r\n\r\n")
         while not stop.is_set():
             bump("huge_bodies")
-            sent, answer = _send_until_closed(host, port, head, b"\0" * (1 << 20), total=2_000_000_000, stop=stop)
+            sent, answer = _send_until_closed(host, port, head, b"\0" * (1 << 20), total=2_000_000_000, stop=stop, answer_first=2.0)
             bump("huge_body_max", sent, most=True)
             if answer.startswith(b"HTTP/1.1 401"):
                 bump("h401")

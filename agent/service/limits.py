@@ -214,12 +214,15 @@ async def _send_json(send: Callable, status: int, body: dict, headers: dict[str,
     await send({"type": "http.response.body", "body": data})
 
 
-def route_role(app: Any, scope: dict) -> str | None:
+def route_role(routes: Any, scope: dict) -> str | None:
     """The role the route matching ``scope`` requires (from its :func:`~facelens.agent.service.app.require`
-    dependency), or None for open routes (health, docs) and for requests no route takes."""
+    dependency), or None for open routes (health, docs) and for requests no route takes.
+
+    ``routes``: the routers' own routes (``APIRouter.routes``, full paths), not the app's: FastAPI wraps
+    included routers in objects of its own."""
     from starlette.routing import Match
 
-    for route in getattr(getattr(app, "router", None), "routes", ()):
+    for route in routes or ():
         match, _ = route.matches(scope)
         if match == Match.FULL:
             for dep in getattr(route, "dependencies", ()):
@@ -246,7 +249,7 @@ class AuthGate:
             await self.app(scope, receive, send)
             return
         fastapi_app = scope.get("app")
-        role = route_role(fastapi_app, scope)
+        role = route_role(getattr(fastapi_app.state, "keyed_routes", ()), scope)
         if role is not None:
             headers = dict(scope.get("headers") or [])
             authorization = headers.get(b"authorization", b"").decode("latin-1")

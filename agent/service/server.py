@@ -30,9 +30,9 @@ _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9_.\-~+/=]+")
 def redact(text: str) -> str:
     """``text`` with secrets replaced by ``***``: query parameters named like secrets, facelens API keys
     (their public id is kept), and bearer tokens."""
+    text = _BEARER.sub(lambda m: f"{m.group(1)}***", text)
     text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", text)
-    text = _KEY_TOKEN.sub(lambda m: f"{m.group(1)}***", text)
-    return _BEARER.sub(lambda m: f"{m.group(1)}***", text)
+    return _KEY_TOKEN.sub(lambda m: f"{m.group(1)}***", text)
 
 
 class RedactSecrets(logging.Filter):
