@@ -183,7 +183,9 @@ def _serve(home: Path, *, verbose: bool = False, env_extra: dict | None = None) 
     port = _free_port()
     env = {**os.environ, "FACELENS_HOME": str(home), **(env_extra or {})}
     cmd = [sys.executable, "-m", "facelens.agent.cli", *(["-v"] if verbose else []), "serve", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = open(home / "serve.log", "w+")  # a file, not a pipe: a pipe nobody reads fills up and stalls the server
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc.log = log  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and proc.poll() is None:
@@ -193,16 +195,20 @@ def _serve(home: Path, *, verbose: bool = False, env_extra: dict | None = None) 
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError(proc.communicate()[0])
+    raise RuntimeError(_stop(proc))
 
 
 def _stop(proc: subprocess.Popen) -> str:
+    """Stop the server; returns everything it wrote."""
     proc.send_signal(signal.SIGINT)
     try:
-        out, _ = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, _ = proc.communicate()
+        proc.wait()
+    proc.log.seek(0)  # type: ignore[attr-defined]
+    out = proc.log.read()  # type: ignore[attr-defined]
+    proc.log.close()  # type: ignore[attr-defined]
     return out
 
 

@@ -66,7 +66,8 @@ def _rss(pid: int, field: str = "VmRSS") -> int:
 
 
 def _temp_bytes(pid: int) -> int:
-    """Bytes in regular files the process holds open under a temporary folder (deleted ones included)."""
+    """Bytes of request data the process holds in files: unlinked temporary files under a temporary folder
+    (where request bodies are spooled) and uploads under ``facelens-serve-*`` (not its log, not its stores)."""
     total = 0
     roots = tuple({"/tmp", "/var/tmp", os.environ.get("TMPDIR", "/tmp")})
     try:
@@ -76,7 +77,7 @@ def _temp_bytes(pid: int) -> int:
     for fd in fds:
         try:
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            if target.startswith(roots):
+            if target.startswith(roots) and (target.endswith(" (deleted)") or "/facelens-serve-" in target):
                 st = os.stat(f"/proc/{pid}/fd/{fd}")
                 if (st.st_mode & 0o170000) == 0o100000:
                     total += st.st_size
@@ -258,7 +259,9 @@ def run(seconds: float = 30.0, slow: int = 40, huge: int = 3) -> HostileLoadResu
         home = Path(tmp)
         _, token = KeyStore(home / "apikeys.json").create("bench", "reader")
         port = _free_port()
-        proc = _start_server(home, port, None)
+        # the server's log goes to a file: a pipe nobody reads during the load would fill and stall it
+        with open(home / "serve.log", "w") as log_file:
+            proc = _start_server(home, port, None, log=log_file)
         try:
             _wait_up(f"http://127.0.0.1:{port}", proc)
             return hostile_load(f"http://127.0.0.1:{port}", token, photo, pid=proc.pid, seconds=seconds, slow=slow, huge=huge)

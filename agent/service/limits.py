@@ -255,10 +255,11 @@ class AuthGate:
             authorization = headers.get(b"authorization", b"").decode("latin-1")
             try:
                 self.authorize(fastapi_app.state.keys, authorization, role)
-            except ServiceError as exc:
-                await _send_json(send, exc.status, exc.to_dict(), exc.headers)
-                return
-            except FacelensError as exc:  # e.g. an unreadable key file
-                await _send_json(send, status_for(exc), exc.to_dict())
+            except (ServiceError, FacelensError) as exc:  # FacelensError: e.g. an unreadable key file
+                status = exc.status if isinstance(exc, ServiceError) else status_for(exc)
+                try:
+                    await _send_json(send, status, exc.to_dict(), getattr(exc, "headers", None))
+                except Exception as gone:  # noqa: BLE001 - a malformed request's connection is already closing
+                    log.debug("could not send the %d to a refused request: %s", status, gone)
                 return
         await self.app(scope, receive, send)
