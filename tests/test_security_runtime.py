@@ -112,7 +112,7 @@ def _offline(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, l
     strace = shutil.which("strace")
     if strace:
         cmd = [strace, "-f", "-qq", "-e", "trace=connect", "-o", str(trace), *cmd]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)  # cwd: no source tree on sys.path
     native = [line for line in trace.read_text().splitlines() if "connect(" in line and "AF_UNIX" not in line
               and "AF_LOCAL" not in line] if strace and trace.exists() else []
     return out, native
