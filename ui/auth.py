@@ -108,9 +108,10 @@ THROTTLE = LoginThrottle()
 def client_address() -> str:
     """The browser's address as the server sees it ("unknown" where Streamlit cannot tell)."""
     try:
-        return str(st.context.ip_address or "unknown")
+        ip = st.context.ip_address
     except Exception:  # older Streamlit, or outside a script run
         return "unknown"
+    return ip if isinstance(ip, str) and ip else "unknown"  # None on some proxies, a stand-in object in AppTest
 
 
 def login_required() -> bool:
