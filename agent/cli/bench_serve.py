@@ -42,7 +42,7 @@ def _hostile(args: argparse.Namespace) -> int:
         print_json(out.to_dict())
     else:
         print(f"{out.seconds:.0f} s of hostile load: {out.slow_connections} slow heads, {out.huge_heads} huge heads (at most "
-              f"{out.huge_head_bytes_max / 1e3:.0f} kB read), {out.huge_bodies} unauthenticated huge uploads ({out.unauthenticated_answered_401} "
+              f"{out.huge_head_bytes_max / 1e3:.0f} kB sent before the close), {out.huge_bodies} unauthenticated huge uploads ({out.unauthenticated_answered_401} "
               f"answered 401, at most {out.huge_body_bytes_max / 1e6:.1f} MB sent), {out.malformed} malformed "
               f"({out.malformed_answered_4xx} refused); server memory {out.start_rss_mb:.0f} -> peak {out.peak_rss_mb:.0f} MB, "
               f"{out.spooled_bytes / 1e6:.1f} MB spooled; authenticated analyses {out.keyed_ok}/{out.keyed_sent} answered, "
