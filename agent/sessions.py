@@ -399,10 +399,14 @@ def analyse(path: str | Path, session_id: str, *, fps: float = 2.0, detector: st
     def hear() -> tuple[Transcript, list[prosody.VoiceFeatures]]:
         # chunk by chunk (tools/media.iter_audio): memory stays flat however long the recording is
         parts, feats = [], []
-        for chunk, part in transcriber.transcribe_chunks(path):
+        stream = getattr(transcriber, "transcribe_chunks", None)
+        if stream is None:  # a transcriber with transcribe() alone: the whole recording as one chunk
+            whole = media.AudioChunk(0.0, media.load_audio(path))
+            stream = lambda p: [(whole, transcriber.transcribe(whole.samples))]  # noqa: E731
+        for chunk, part in stream(path):
             feats.extend(prosody.measure(chunk.between(start, end), words=len(text.split())) for start, end, text in _utterances(part))
             parts.append(part)
-        return join_transcripts(parts, file=str(path)), feats
+        return join_transcripts(parts), feats
 
     tracker = FaceTracker(detector, embedding=embedding or identity_embedding())
     samples: list[_Sample] = []
