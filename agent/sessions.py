@@ -31,6 +31,7 @@ from facelens.tools.errors import FacelensError
 from facelens.tools.identity import TRACK_SAME_PERSON
 from facelens.tools.schema import EMOTIONS
 from facelens.tools.speech import Transcriber, Transcript
+from facelens.tools.speech import join as join_transcripts
 from facelens.tools.text_emotion import classify_texts
 
 log = logging.getLogger(__name__)
@@ -317,12 +318,10 @@ def _utterances(transcript: Transcript) -> list[tuple[float, float, str]]:
     return out
 
 
-def _segments(transcript: Transcript, audio: np.ndarray) -> list[SessionSegment]:
-    feats = []
+def _segments(transcript: Transcript, feats: list) -> list[SessionSegment]:
+    """The stored utterances: words, their emotion, and the voice's cues (``feats``: the prosody of
+    each of :func:`_utterances`, measured while the audio streamed by)."""
     utterances = _utterances(transcript)
-    for start, end, text in utterances:
-        chunk = audio[int(start * media.SAMPLE_RATE) : int(end * media.SAMPLE_RATE)]
-        feats.append(prosody.measure(chunk, words=len(text.split())))
     base = prosody.baseline_of(feats) if len(feats) >= 3 else None
     out = []
     texts = [text for _, _, text in utterances]
@@ -397,9 +396,17 @@ def analyse(path: str | Path, session_id: str, *, fps: float = 2.0, detector: st
     transcriber = transcriber or Transcriber()
     step = 1.0 / fps
 
-    def hear() -> tuple[Transcript, np.ndarray]:
-        audio = media.load_audio(path)
-        return transcriber.transcribe(audio), audio
+    def hear() -> tuple[Transcript, list[prosody.VoiceFeatures]]:
+        # chunk by chunk (tools/media.iter_audio): memory stays flat however long the recording is
+        parts, feats = [], []
+        stream = getattr(transcriber, "transcribe_chunks", None)
+        if stream is None:  # a transcriber with transcribe() alone: the whole recording as one chunk
+            whole = media.AudioChunk(0.0, media.load_audio(path))
+            stream = lambda p: [(whole, transcriber.transcribe(whole.samples))]  # noqa: E731
+        for chunk, part in stream(path):
+            feats.extend(prosody.measure(chunk.between(start, end), words=len(text.split())) for start, end, text in _utterances(part))
+            parts.append(part)
+        return join_transcripts(parts), feats
 
     tracker = FaceTracker(detector, embedding=embedding or identity_embedding())
     samples: list[_Sample] = []
@@ -411,9 +418,9 @@ def analyse(path: str | Path, session_id: str, *, fps: float = 2.0, detector: st
                 report(min(1.0, frame.time / max(info.duration, 1e-3)), f"frames {frame.time:.0f}/{info.duration:.0f} s")
         if heard is not None:
             report(1.0 if info.has_video else 0.0, "transcribing")
-            transcript, audio = heard.result()
+            transcript, feats = heard.result()
         else:
-            transcript, audio = None, np.zeros(0, np.float32)
+            transcript, feats = None, []
     seconds = _smooth(samples, info.duration)
     means = {k.id: k.mean.tolist() for k in tracker.tracks if k.mean is not None}
     people = _people(tracker, seconds, step)
@@ -425,7 +432,7 @@ def analyse(path: str | Path, session_id: str, *, fps: float = 2.0, detector: st
         has_video=info.has_video,
         has_audio=info.has_audio,
         fps=fps,
-        transcript=_segments(transcript, audio) if transcript is not None else [],
+        transcript=_segments(transcript, feats) if transcript is not None else [],
         timeline=_timeline(seconds, samples, step),
         people=name_tracks(people, means, tracker.embedding) if name_people else people,
         emotion_model=tracker.emotion.model_version() if tracker.emotion is not None else None,

@@ -24,8 +24,15 @@ answers), ``facelens.eval`` (evaluations) and ``facelens.ui``; see ARCHITECTURE.
 
 from __future__ import annotations
 
+import os as _os
 from importlib import metadata as _metadata
 from typing import TYPE_CHECKING
+
+# onnxruntime 1.32 starts Microsoft's 1DS telemetry when it is imported: a .ses file in TMPDIR, a
+# database under ~/.cache/Microsoft and DNS lookups of mobile.events.data.microsoft.com every few
+# seconds, also offline. Every facelens module is imported after this package, so this line comes
+# before any onnxruntime import facelens makes (ORT_DISABLE_TELEMETRY=0 in the environment opts in).
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 try:
     __version__ = _metadata.version("facelens")

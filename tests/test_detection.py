@@ -96,6 +96,7 @@ def test_blazeface_without_mediapipe_says_what_to_install(monkeypatch, astronaut
         raise blazeface.missing_dependency("mediapipe", "mediapipe", why="the BlazeFace face detectors")
 
     monkeypatch.setattr(blazeface, "_solution", lambda model: missing())
+    monkeypatch.setattr(blazeface, "_idle", {})  # no graph left from earlier tests: a new one is made
     with pytest.raises(DependencyError, match="mediapipe"):
         faces.detect_faces(astronaut, "blazeface")
 

@@ -133,3 +133,24 @@ def test_default_limit_is_the_documented_100_mpx(monkeypatch):
     bomb = _bytes(Image.new("L", (10_100, 10_000)), "PNG")  # 101 Mpx declared in a small file
     with pytest.raises(ImageError, match="the limit is 100 Mpx"):
         load_image(bomb)
+
+
+# --- shapes no detector can use (issue 25: a 1x1 image broke MediaPipe for every later request) --------
+
+
+@pytest.mark.parametrize("size", [(1, 1), (4000, 1), (1, 4000), (15, 200), (2000, 90)])
+def test_too_small_or_too_thin_is_refused_before_any_model(size):
+    from facelens.tools.images import MAX_ASPECT, MIN_SIDE
+
+    png = _bytes(Image.new("RGB", size, (128, 128, 128)), "PNG")
+    with pytest.raises(ImageError) as info:
+        load_image(png)
+    w, h = size
+    assert f"{w}x{h}" in info.value.message and info.value.hint
+    assert (str(MIN_SIDE) in info.value.message) if min(size) < MIN_SIDE else (f"{MAX_ASPECT:.0f} to 1" in info.value.message)
+
+
+@pytest.mark.parametrize("size", [(16, 16), (16, 320), (320, 16), (48, 48), (2000, 100)])
+def test_smallest_and_thinnest_accepted_shapes_decode(size):
+    img = load_image(_bytes(Image.new("RGB", size, (128, 128, 128)), "PNG"))
+    assert (img.width, img.height) == size

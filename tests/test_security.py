@@ -92,9 +92,28 @@ def test_malformed_hash_never_matches() -> None:
 # --- the login page ------------------------------------------------------------------------------
 
 
-def test_app_draws_nothing_before_the_right_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClock]:
+    """The login throttle's clock, moved by hand; the throttle starts empty and is emptied after."""
+    from facelens.ui import auth
+
+    fake = FakeClock()
+    monkeypatch.setattr(auth, "_clock", fake)
+    auth.THROTTLE.reset()
+    yield fake
+    auth.THROTTLE.reset()
+
+
+def test_app_draws_nothing_before_the_right_secret(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> None:
     monkeypatch.setenv(AUTH_ENV, hash_secret("let-me-in-please", iterations=1000))
-    monkeypatch.setattr("time.sleep", lambda s: None)  # the wrong-guess delay
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert not at.exception
@@ -102,10 +121,51 @@ def test_app_draws_nothing_before_the_right_secret(monkeypatch: pytest.MonkeyPat
     at.text_input(key="login_secret").set_value("guess")
     at.button[0].click().run()
     assert at.error and "wrong" in at.error[0].value and not at.sidebar.radio
+    clock.now += 3  # past the delay the wrong guess earned
     at.text_input(key="login_secret").set_value("let-me-in-please")
     at.button[0].click().run()
     assert not at.exception
     assert at.sidebar.radio(key="nav_page").value == "Photo"
+
+
+def _guess(at: AppTest, secret: str) -> str:
+    at.text_input(key="login_secret").set_value(secret)
+    at.button[0].click().run()
+    assert not at.exception
+    return at.error[0].value if at.error else ""
+
+
+def test_a_new_tab_per_guess_waits_as_long(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> None:
+    """The delay is per client address and global, not per browser session (issue 25, item 8)."""
+    monkeypatch.setenv(AUTH_ENV, hash_secret("let-me-in-please", iterations=1000))
+    tabs = [AppTest.from_file(APP, default_timeout=60) for _ in range(3)]
+    for tab in tabs:
+        tab.run()
+    assert "wrong" in _guess(tabs[0], "guess-1")
+    # a fresh tab (a new browser session, same address) must wait too, even with the right secret
+    assert "Too many wrong guesses" in _guess(tabs[1], "let-me-in-please") and not tabs[1].sidebar.radio
+    clock.now += 2.1
+    assert "wrong" in _guess(tabs[1], "guess-2")
+    clock.now += 2.1  # the second wrong guess doubled the wait
+    assert "Too many wrong guesses" in _guess(tabs[2], "guess-3")
+    clock.now += 2.0
+    _guess(tabs[2], "let-me-in-please")
+    assert tabs[2].sidebar.radio(key="nav_page").value == "Photo"
+
+
+def test_login_throttle_per_address_and_global(clock: FakeClock) -> None:
+    from facelens.ui.auth import LoginThrottle
+
+    t = LoginThrottle()
+    assert t.wait("10.0.0.1") == 0
+    t.failed("10.0.0.1")
+    assert t.wait("10.0.0.1") == pytest.approx(2.0) and t.wait("10.0.0.2") == pytest.approx(0.25)  # per address, and global
+    for i in range(40):  # many addresses, one guess each
+        t.failed(f"10.1.0.{i}")
+    assert t.wait("10.9.9.9") == pytest.approx(LoginThrottle.GLOBAL_MAX_S)  # nobody guesses faster than the global rate
+    clock.now += 61
+    t.succeeded("10.0.0.1")
+    assert t.wait("10.0.0.1") == 0
 
 
 def test_no_login_on_loopback() -> None:
@@ -209,6 +269,26 @@ def test_stale_upload_folders_of_dead_servers_are_removed(tmp_path: Path) -> Non
         live.wait()
     assert removed == {f"facelens-ui-{dead.pid}-abc", "facelens-ui-old12345"}
     assert folders[f"facelens-ui-{live.pid}-def"].exists() and folders["unrelated"].exists()
+
+
+def test_unused_upload_folders_expire(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A closed browser's uploads are gone after the TTL even while Streamlit keeps its session (issue 25, item 7)."""
+    from facelens.ui.common import UploadFolder
+    from facelens.ui.launch import remove_expired_uploads
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    old, fresh = UploadFolder(), UploadFolder()
+    (old.path / "recording.wav").write_bytes(b"x")
+    (fresh.path / "face.jpg").write_bytes(b"x")
+    past = time.time() - 3600
+    os.utime(old.path / "recording.wav", (past, past))
+    os.utime(old.path, (past, past))
+    other_server = tmp_path / "facelens-ui-1-zzz"  # another live server's: never ours to expire
+    other_server.mkdir()
+    os.utime(other_server, (past, past))
+    assert remove_expired_uploads(ttl=600, tmp=tmp_path) == [old.path]
+    assert not old.path.exists() and fresh.path.exists() and other_server.exists()
+    assert remove_expired_uploads(ttl=600, tmp=tmp_path, keep=fresh.path) == []
 
 
 def test_launcher_never_looks_up_the_external_ip(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -120,8 +120,19 @@ def _patch_protobuf() -> None:
     packet_getter.get_proto_list = get_proto_list
 
 
-@lru_cache(maxsize=None)
+#: graphs not in use, per model. A MediaPipe graph is not re-entrant and, once a run fails, answers
+#: every later call with "Graph has errors"; so each call takes a graph of its own from here and puts
+#: it back only when the run succeeded (a failed one is closed, the next call builds a new one). The
+#: pool holds at most as many graphs as calls ever ran at once.
+_idle: dict[str, list] = {}
+_idle_lock = threading.Lock()
+#: BlazeFace's input is 128 (short) or 192 (full) px; a crop with a side under this holds no face, and
+#: MediaPipe's native code fails on a few pixels, so such crops are answered "no face" without a run
+MIN_INPUT_SIDE = 8
+
+
 def _solution(model: str):
+    """A new, started BlazeFace graph for ``model``."""
     mp = _mediapipe()
     log.info("loading BlazeFace %s-range", model)
     with _native_stderr_silenced(), _lock:
@@ -131,18 +142,45 @@ def _solution(model: str):
     return sol
 
 
+@contextlib.contextmanager
+def _graph(model: str) -> Iterator:
+    """A graph used by this call alone; back in the pool after a good run, closed after a failed one."""
+    with _idle_lock:
+        idle = _idle.setdefault(model, [])
+        sol = idle.pop() if idle else None
+    if sol is None:
+        sol = _solution(model)
+    try:
+        yield sol
+    except BaseException:
+        with contextlib.suppress(Exception):
+            sol.close()
+        raise
+    with _idle_lock:
+        _idle[model].append(sol)
+
+
 def raw_detections(rgb: np.ndarray, model: str = "full") -> np.ndarray:
     """One BlazeFace pass over a whole image.
 
     Returns:
         N x 5 float array of native BlazeFace boxes ``x, y, w, h, score`` in image pixels.
+
+    Raises:
+        ModelError: the graph failed on this input (the failed graph is discarded, so later calls
+            run on a new one).
     """
     if model not in MODELS:
         raise ModelError(f"Unknown BlazeFace model '{model}'. Choose one of: {', '.join(MODELS)}.")
     h, w = rgb.shape[:2]
-    sol = _solution(model)
-    with _lock:  # a mediapipe graph is not re-entrant
-        result = sol.process(np.ascontiguousarray(rgb))
+    if min(h, w) < MIN_INPUT_SIDE:
+        return np.zeros((0, 5), dtype=np.float64)
+    with _graph(model) as sol:
+        try:
+            result = sol.process(np.ascontiguousarray(rgb))
+        except RuntimeError as exc:  # MediaPipe reports every native failure as a RuntimeError
+            raise ModelError(f"BlazeFace failed on a {w}x{h} image ({exc}).",
+                             hint="Try another detector (--detector hog), or report the image.") from exc
     rows = []
     for det in result.detections or []:
         b = det.location_data.relative_bounding_box

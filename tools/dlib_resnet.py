@@ -405,7 +405,9 @@ class OnnxFaceEncoder:
     """dlib's face embedding network run by onnxruntime; same vectors, a fraction of the time."""
 
     def __init__(self, model_path: str | os.PathLike[str]) -> None:
-        import onnxruntime as ort
+        from facelens.tools.models import onnxruntime
+
+        ort = onnxruntime()
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3

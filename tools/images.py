@@ -2,7 +2,9 @@
 
 Accepts JPEG, PNG, WebP, BMP and TIFF; applies the EXIF orientation; turns grey, palette, 16-bit
 and RGBA images into 8-bit RGB; refuses empty, truncated, corrupt, non-image and oversized files
-(file size and pixel count, so a decompression bomb is rejected before it is decoded).
+(file size and pixel count, so a decompression bomb is rejected before it is decoded), and images too
+small or too thin for any face (:data:`MIN_SIDE`, :data:`MAX_ASPECT`) before any model sees them:
+a 1x1 or 4000x1 image used to break the detectors' native code.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from facelens.tools.errors import ImageError
 #: Pillow format names we accept
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO")
 _SUPPORTED = "JPEG, PNG, WebP, BMP or TIFF"
+#: the shortest side accepted, in pixels: no detector finds a face in less, and the native code of
+#: MediaPipe and OpenCV fails on a few pixels (a 1x1 image broke MediaPipe's graph)
+MIN_SIDE = 16
+#: the longest side over the shortest: a thinner strip shrinks to zero pixels in a detector's resize
+MAX_ASPECT = 20.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,7 @@ def load_image(
                 )
             if width == 0 or height == 0:
                 raise ImageError(f"{label} has no pixels ({width}x{height}).")
+            check_shape(width, height, label)
             img.load()
             orientation = img.getexif().get(0x0112, 1)
             # only 2..8 rotate or mirror; 1 and invalid values leave the pixels as they are
@@ -141,6 +149,20 @@ def load_image(
         ) from exc
     digest = hashlib.sha256(data).hexdigest()
     return LoadedImage(rgb=rgb, sha256=digest, format=fmt, source=name, exif_rotated=rotated)
+
+
+def check_shape(width: int, height: int, label: str = "the image") -> None:
+    """Refuse an image too small or too thin to hold a face, before any model sees it.
+
+    Raises:
+        ImageError: a side under :data:`MIN_SIDE` pixels, or sides more than :data:`MAX_ASPECT` to 1.
+    """
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"{label} is {width}x{height} pixels; facelens needs at least {MIN_SIDE} pixels on each side.",
+                         hint="Give a larger photo (a face needs a few dozen pixels).")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageError(f"{label} is {width}x{height} pixels, {max(width, height) / min(width, height):.0f} times longer than "
+                         f"wide; facelens takes up to {MAX_ASPECT:.0f} to 1.", hint="Crop it to the part with the people.")
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:

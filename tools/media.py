@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -136,12 +136,51 @@ def _check_duration(p: Path, seconds: float) -> None:
         )
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode the first audio stream to mono float32 in [-1, 1] at ``sample_rate``.
+@dataclass(frozen=True)
+class AudioChunk:
+    """A stretch of decoded audio (mono float32 in [-1, 1] at the sample rate asked for)."""
 
-    Any sample rate and channel layout PyAV decodes is accepted (8 kHz telephone audio included);
-    it is resampled here. The duration limit is enforced while decoding too, for files whose
-    header does not say how long they are.
+    start: float  # seconds from the start of the file
+    samples: np.ndarray = field(repr=False)
+    sample_rate: int = SAMPLE_RATE
+
+    @property
+    def end(self) -> float:
+        return self.start + self.samples.size / self.sample_rate
+
+    def between(self, start: float, end: float) -> np.ndarray:
+        """The samples between two times on the file's clock (clipped to this chunk)."""
+        a = max(0, int((start - self.start) * self.sample_rate))
+        b = max(a, int((end - self.start) * self.sample_rate))
+        return self.samples[a:b]
+
+
+#: seconds of audio per chunk when streaming (5 min of 16 kHz float32 is 19 MB), so memory does not
+#: grow with a recording's duration
+CHUNK_SECONDS = 300.0
+#: a chunk ends at the quietest 100 ms of its last seconds, so a cut rarely falls inside a word
+_CUT_SEARCH_S = 10.0
+
+
+def _quiet_cut(buf: np.ndarray, n: int, sample_rate: int) -> int:
+    """Where to end a chunk of about ``n`` samples of ``buf``: the middle of the quietest 100 ms before ``n``."""
+    win = max(1, sample_rate // 10)
+    search = min(n, int(_CUT_SEARCH_S * sample_rate)) // win * win
+    if search < win:
+        return n
+    seg = buf[n - search : n].reshape(-1, win)
+    energy = np.einsum("ij,ij->i", seg, seg)
+    quietest = energy.size - 1 - int(np.argmin(energy[::-1]))  # the latest of equally quiet windows: chunks stay long
+    return n - search + quietest * win + win // 2
+
+
+def iter_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, chunk_seconds: float = CHUNK_SECONDS) -> Iterator[AudioChunk]:
+    """Decode the first audio stream to mono float32 in [-1, 1] at ``sample_rate``, in chunks of about
+    ``chunk_seconds`` (each ending at a quiet moment), so a long recording never sits in memory whole.
+
+    Any sample rate and channel layout PyAV decodes is accepted (8 kHz telephone audio included); it is
+    resampled here. The duration limit is enforced while decoding too, for files whose header does not
+    say how long they are.
 
     Raises:
         MediaError: no audio stream, undecodable, empty, or beyond the limits.
@@ -150,31 +189,55 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
 
     p = _check_file(path)
     limit = max_seconds()
-    chunks: list[np.ndarray] = []
-    total = 0
+    chunk_n = int(chunk_seconds * sample_rate) if chunk_seconds != float("inf") else None
+    pending: list[np.ndarray] = []
+    pending_n = 0
+    offset = 0  # samples yielded so far
     with _open(p) as c:
         if not c.streams.audio:
             raise MediaError(f"{p} has no audio stream.", hint="Use a file with sound, or a video with an audio track.")
         _check_duration(p, _duration(c))
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+
+        def take(frames: list) -> Iterator[AudioChunk]:
+            nonlocal pending, pending_n, offset
+            for out in frames:
+                arr = out.to_ndarray().reshape(-1)
+                pending.append(arr)
+                pending_n += arr.size
+            while chunk_n is not None and pending_n >= chunk_n + sample_rate:  # a second to spare past the cut window
+                buf = np.concatenate(pending)
+                cut = _quiet_cut(buf, chunk_n, sample_rate)
+                yield AudioChunk(offset / sample_rate, np.clip(buf[:cut], -1.0, 1.0), sample_rate)
+                offset += cut
+                pending, pending_n = [buf[cut:]], buf.size - cut
+
         try:
             for frame in c.decode(audio=0):
-                for out in resampler.resample(frame):
-                    arr = out.to_ndarray().reshape(-1)
-                    chunks.append(arr)
-                    total += arr.size
-                if total > limit * sample_rate:
-                    _check_duration(p, total / sample_rate)
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                yield from take(resampler.resample(frame))
+                if offset + pending_n > limit * sample_rate:
+                    _check_duration(p, (offset + pending_n) / sample_rate)
+            yield from take(resampler.resample(None))
         except av.error.FFmpegError as exc:
-            if not chunks:
+            if not pending_n and not offset:
                 raise MediaError(f"{p}: the audio cannot be decoded ({exc}).", hint="The file may be corrupt or truncated.") from exc
-            log.warning("%s: decoding stopped early (%s); using the %.1f s decoded so far", p, exc, total / sample_rate)
-    audio = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
-    if audio.size == 0:
+            log.warning("%s: decoding stopped early (%s); using the %.1f s decoded so far", p, exc, (offset + pending_n) / sample_rate)
+    if pending_n:
+        buf = pending[0] if len(pending) == 1 else np.concatenate(pending)
+        yield AudioChunk(offset / sample_rate, np.clip(buf.astype(np.float32, copy=False), -1.0, 1.0), sample_rate)
+    elif not offset:
         raise MediaError(f"{p} holds no audio samples.", hint="The file may be truncated.")
-    return np.clip(audio, -1.0, 1.0)
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The whole first audio stream as mono float32 in [-1, 1] at ``sample_rate`` (see :func:`iter_audio`,
+    which long recordings should use instead: this holds all of it in memory).
+
+    Raises:
+        MediaError: no audio stream, undecodable, empty, or beyond the limits.
+    """
+    chunks = [c.samples for c in iter_audio(path, sample_rate, chunk_seconds=float("inf"))]
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
 
 def iter_frames(path: str | os.PathLike, fps: float = 2.0, max_side: int | None = None) -> Iterator[Frame]:

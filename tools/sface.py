@@ -146,7 +146,9 @@ def unpacked_path() -> Path:
 
 
 def _session(path: Path):
-    import onnxruntime as ort
+    from facelens.tools.models import onnxruntime
+
+    ort = onnxruntime()
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3

@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -131,6 +132,32 @@ def _r(x: float) -> float:
     return round(float(x), 2)
 
 
+def _shifted(seg: Segment, offset: float) -> Segment:
+    """A chunk's segment on the file's clock."""
+    words = tuple(Word(_r(w.start + offset), _r(w.end + offset), w.text, w.probability) for w in seg.words)
+    return Segment(_r(seg.start + offset), _r(seg.end + offset), seg.text, words)
+
+
+def join(parts: list[Transcript], file: str | None = None) -> Transcript:
+    """One transcript from the transcripts of consecutive chunks of a recording (times already on its clock)."""
+    if len(parts) == 1:
+        return parts[0] if file is None else replace(parts[0], file=file)
+    segments = tuple(s for p in parts for s in p.segments)
+    spoken = [p for p in parts if p.segments]
+    first = parts[0] if parts else None
+    return Transcript(
+        text=" ".join(p.text for p in parts if p.text).strip(),
+        segments=segments,
+        duration=_r(sum(p.duration for p in parts)),
+        language=(spoken or parts)[0].language if parts else "en",
+        file=file,
+        backend=first.backend if first else "",
+        model=first.model if first else "",
+        seconds=round(sum(p.seconds for p in parts), 3),
+        words=tuple(w for p in parts for w in p.words),
+    )
+
+
 # --- voice activity ---------------------------------------------------------------------------
 
 
@@ -138,10 +165,21 @@ def speech_regions(audio: np.ndarray, sample_rate: int = media.SAMPLE_RATE) -> l
     """Where someone speaks, as (start, end) seconds, by faster-whisper's Silero VAD (16 kHz audio)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+    _onnxruntime_quiet()
     if audio.size == 0:
         return []
     spans = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=500, speech_pad_ms=200), sampling_rate=sample_rate)
     return [(s["start"] / sample_rate, s["end"] / sample_rate) for s in spans]
+
+
+def _onnxruntime_quiet() -> None:
+    """Turn onnxruntime's telemetry off before faster-whisper's Silero VAD makes its session."""
+    from facelens.tools.models import onnxruntime
+
+    try:
+        onnxruntime()
+    except ImportError:  # faster-whisper then fails with its own clear error
+        pass
 
 
 def _keep_spoken(segments: list[Segment], regions: list[tuple[float, float]]) -> list[Segment]:
@@ -175,6 +213,7 @@ def _faster_whisper_model(name_or_path: str, compute_type: str):
         from faster_whisper.utils import available_models
     except ImportError as exc:
         raise missing_dependency("faster-whisper", why="speech transcription") from exc
+    _onnxruntime_quiet()  # faster-whisper's VAD runs in onnxruntime
     path = default_model_path() if name_or_path == DEFAULT_MODEL else name_or_path
     if not Path(path).is_dir() and name_or_path not in available_models():
         raise ModelError(
@@ -256,21 +295,31 @@ class Transcriber:
     def transcribe(self, source: str | os.PathLike | np.ndarray, *, words: bool = True, short: bool = False) -> Transcript:
         """Transcribe a media file (any format PyAV decodes) or 16 kHz mono float32 samples.
 
-        ``short=True`` (spoken questions): clips up to ``short_options.max_seconds`` are decoded
-        with :attr:`short_options` (faster-whisper backend); longer ones as usual.
+        A file is decoded and transcribed in chunks (:meth:`transcribe_chunks`), so memory does not grow
+        with its duration. ``short=True`` (spoken questions): clips up to ``short_options.max_seconds``
+        are decoded with :attr:`short_options` (faster-whisper backend); longer ones as usual.
 
         Raises:
             MediaError: the file is missing, empty, not media, has no audio, or is beyond the limits.
             ModelError / BackendError: the model cannot be loaded or the API call failed.
         """
-        file = None
         if isinstance(source, np.ndarray):
-            audio = np.asarray(source, dtype=np.float32).reshape(-1)
-        elif isinstance(source, (str, os.PathLike)):
-            file = str(source)
-            audio = media.load_audio(source)
-        else:
-            raise InputError(f"Expected a file path or a float32 array, not {type(source).__name__}.")
+            return self._transcribe_audio(np.asarray(source, dtype=np.float32).reshape(-1), words=words, short=short)
+        if isinstance(source, (str, os.PathLike)):
+            return join([part for _, part in self.transcribe_chunks(source, words=words, short=short)], file=str(source))
+        raise InputError(f"Expected a file path or a float32 array, not {type(source).__name__}.")
+
+    def transcribe_chunks(self, path: str | os.PathLike, *, words: bool = True, short: bool = False) -> Iterator[tuple[media.AudioChunk, Transcript]]:
+        """Decode and transcribe a media file chunk by chunk (:func:`facelens.tools.media.iter_audio`):
+        each chunk with its transcript, times on the file's clock. Only one chunk is in memory at a time.
+
+        Raises:
+            MediaError, ModelError, BackendError: as :meth:`transcribe`.
+        """
+        for chunk in media.iter_audio(path):
+            yield chunk, self._transcribe_audio(chunk.samples, words=words, short=short, offset=chunk.start, file=str(path))
+
+    def _transcribe_audio(self, audio: np.ndarray, *, words: bool, short: bool, offset: float = 0.0, file: str | None = None) -> Transcript:
         duration = _r(audio.size / media.SAMPLE_RATE)
         t0 = time.perf_counter()
         if audio.size < media.SAMPLE_RATE // 10:  # under 0.1 s: nothing to hear
@@ -282,6 +331,8 @@ class Transcriber:
             segments, language = self._openai_whisper(audio, words)
         else:
             segments, language = self._openai_api(audio, words)
+        if offset:
+            segments = [_shifted(s, offset) for s in segments]
         all_words = tuple(w for s in segments for w in s.words)
         return Transcript(
             text=" ".join(s.text for s in segments).strip(),

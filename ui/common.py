@@ -12,6 +12,8 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
+import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
@@ -158,12 +160,15 @@ def gallery() -> Any:
 
 
 class UploadFolder:
-    """A browser session's private folder for uploads, deleted with the session.
+    """A browser session's private folder for uploads, deleted with the session or after a time unused.
 
-    Streamlit drops a session's state some time after its browser tab closes; the finalizer then
-    deletes the folder. It also runs when the server exits normally (``weakref.finalize`` runs at
-    exit), and folders of a killed server are removed when the next one starts (ui/launch.py). The
-    server's process id is in the name so that cleanup never touches a running server's uploads.
+    Uploads are deleted as soon as the work that needs them as files ends (enrolment, ingest, a voice
+    question). The folder goes when Streamlit drops the session's state (the finalizer), when the
+    server exits normally (``weakref.finalize`` runs at exit), or at the latest once it has been unused
+    for ``FACELENS_UI_UPLOAD_TTL`` seconds (a sweeper thread, :func:`_start_sweeper`): Streamlit keeps
+    a closed tab's state alive for an unbounded time. Folders of a killed server are removed when the
+    next one starts (ui/launch.py). The server's process id is in the name so that cleanup never
+    touches a running server's uploads.
     """
 
     def __init__(self) -> None:
@@ -177,12 +182,40 @@ class UploadFolder:
         self._finalizer()
 
 
+_sweeper_started = False
+_sweeper_lock = threading.Lock()
+
+
+def _start_sweeper() -> None:
+    """Once per server: a daemon thread that deletes upload folders unused for the TTL."""
+    global _sweeper_started
+    from facelens.ui.launch import remove_expired_uploads, upload_ttl
+
+    with _sweeper_lock:
+        if _sweeper_started:
+            return
+        _sweeper_started = True
+
+    def sweep() -> None:
+        while True:
+            time.sleep(min(60.0, upload_ttl() / 4))
+            try:
+                for path in remove_expired_uploads():
+                    log.info("removed upload folder %s (unused for %.0f s)", path.name, upload_ttl())
+            except Exception:  # never let the sweeper die of one odd folder
+                log.exception("upload sweep failed")
+
+    threading.Thread(target=sweep, name="facelens-upload-sweeper", daemon=True).start()
+
+
 def upload_dir() -> Path:
     """This browser session's temporary folder for uploaded files (see :class:`UploadFolder`)."""
+    _start_sweeper()
     folder = st.session_state.get("facelens_uploads")
     if not isinstance(folder, UploadFolder) or not folder.path.is_dir():
         folder = UploadFolder()
         st.session_state["facelens_uploads"] = folder
+    os.utime(folder.path)  # in use now: the TTL counts from here
     return folder.path
 
 

@@ -52,6 +52,47 @@ def remove_stale_uploads(tmp: Path | None = None) -> list[Path]:
     return removed
 
 
+#: an upload folder nobody has written to for this long is deleted, whether or not Streamlit has
+#: dropped its browser session (FACELENS_UI_UPLOAD_TTL, seconds; default 15 minutes)
+UPLOAD_TTL_S = 900.0
+
+
+def upload_ttl() -> float:
+    raw = os.environ.get("FACELENS_UI_UPLOAD_TTL", "")
+    try:
+        return max(1.0, float(raw)) if raw else UPLOAD_TTL_S
+    except ValueError:
+        return UPLOAD_TTL_S
+
+
+def _last_use(path: Path) -> float:
+    times = [path.stat().st_mtime]
+    times += [f.stat().st_mtime for f in path.iterdir() if f.is_file() and not f.is_symlink()]
+    return max(times)
+
+
+def remove_expired_uploads(ttl: float | None = None, tmp: Path | None = None, keep: Path | None = None) -> list[Path]:
+    """Delete this server's upload folders unused for ``ttl`` seconds (default :func:`upload_ttl`),
+    except ``keep``; returns what was removed. A browser that closed leaves nothing behind for longer."""
+    import time
+
+    ttl = upload_ttl() if ttl is None else ttl
+    root = Path(tmp or tempfile.gettempdir())
+    now = time.time()
+    removed = []
+    for path in root.glob(f"{UPLOAD_PREFIX}{os.getpid()}-*"):
+        try:
+            if keep is not None and path.resolve() == keep.resolve():
+                continue
+            if not path.is_dir() or path.is_symlink() or now - _last_use(path) < ttl:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def _no_external_ip() -> None:
     from streamlit import net_util
 

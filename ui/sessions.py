@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -35,9 +37,14 @@ def ingest(up: object, sid: str, fps: float) -> object:
 
     def progress(fraction: float, message: str) -> None:
         bar.progress(min(1.0, max(0.0, float(fraction))), text=message)
+        with contextlib.suppress(OSError):
+            os.utime(path.parent)  # still in use: the upload sweeper keeps the folder
 
-    rec = run_ingest(path, sid or None, fps=fps, detector=common.get_settings().detector,
-                     transcriber=common.transcriber(), progress=progress)
+    try:
+        rec = run_ingest(path, sid or None, fps=fps, detector=common.get_settings().detector,
+                         transcriber=common.transcriber(), progress=progress)
+    finally:  # the recording is needed only while it is ingested
+        path.unlink(missing_ok=True)
     bar.progress(1.0, text=f"Done in {rec.ingest_seconds:.0f} s")
     return rec
 

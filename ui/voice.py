@@ -89,7 +89,10 @@ def handle(name: str, data: bytes) -> dict:
     from facelens.tools import media
 
     path = common.save_upload(name, data)
-    audio = media.load_audio(path)
+    try:
+        audio = media.load_audio(path)
+    finally:  # the recording is needed only to decode it
+        path.unlink(missing_ok=True)
     history = st.session_state.setdefault(HISTORY_KEY, [])
     face, face_note = _face_cue()
     s = common.get_settings()

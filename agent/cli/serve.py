@@ -52,8 +52,7 @@ def check_port(host: str, port: int) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     _need_serve_extra()
-    import uvicorn
-
+    from facelens.agent.service import server
     from facelens.agent.service.app import create_app
     from facelens.agent.service.keys import KeyStore
     from facelens.agent.service.limits import Limits
@@ -68,8 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "no API key yet: every request gets 401 until one exists (facelens apikey create NAME --role admin)")
     print(f"facelens serve: http://{args.host}:{args.port} (docs at /docs); {mode}; "
           f"{limits.workers} workers, queue {limits.queue}, timeout {limits.timeout_s:.0f} s", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if not args.verbose else "info",
-                timeout_keep_alive=5, limit_concurrency=limits.workers + limits.queue + 64)
+    server.run(app, args.host, args.port, queue_bound=limits.workers + limits.queue, verbose=bool(args.verbose))
     return 0
 
 

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facelens.agent.service.jobs import JobRunner
 from facelens.agent.service.keys import ROLES, ApiKey, KeyStore, role_allows
-from facelens.agent.service.limits import BodyLimitMiddleware, Limits, ServiceError, WorkQueue, status_for
+from facelens.agent.service.limits import AuthGate, BodyLimitMiddleware, Limits, ServiceError, WorkQueue, status_for
 from facelens.tools.errors import FacelensError
 
 log = logging.getLogger(__name__)
@@ -40,25 +40,37 @@ def version() -> str:
         return "unknown"
 
 
+def authorize(keys: KeyStore, authorization: str, role: str) -> ApiKey:
+    """The key in an ``Authorization`` header value, if it has ``role`` (or a stronger one).
+
+    Raises:
+        ServiceError: 401 without a key or with an unknown one, 403 for a weaker role.
+    """
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ServiceError(401, "unauthorized", "An API key is required.", hint="Send 'Authorization: Bearer KEY' "
+                           "(create one with: facelens apikey create NAME --role reader).", headers={"WWW-Authenticate": "Bearer"})
+    key = keys.verify(token)
+    if key is None:
+        raise ServiceError(401, "unauthorized", "The API key is unknown or revoked.", hint="Ask the server's admin for a key.",
+                           headers={"WWW-Authenticate": "Bearer"})
+    if not role_allows(key.role, role):
+        raise ServiceError(403, "forbidden", f"The key '{key.name}' has the role {key.role}; this needs {role}.",
+                           hint="Use a key with that role.")
+    return key
+
+
 def require(role: str) -> Callable[..., Any]:
-    """A dependency: the request's key must have ``role`` (or a stronger one)."""
+    """A dependency: the request's key must have ``role`` (or a stronger one).
+
+    :class:`~facelens.agent.service.limits.AuthGate` checks the same before the body is read; this
+    check stays for the OpenAPI schema and for apps built without the gate.
+    """
 
     def check(request: Request) -> ApiKey:
-        keys: KeyStore = request.app.state.keys
-        auth = request.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ServiceError(401, "unauthorized", "An API key is required.", hint="Send 'Authorization: Bearer KEY' "
-                               "(create one with: facelens apikey create NAME --role reader).", headers={"WWW-Authenticate": "Bearer"})
-        key = keys.verify(token)
-        if key is None:
-            raise ServiceError(401, "unauthorized", "The API key is unknown or revoked.", hint="Ask the server's admin for a key.",
-                               headers={"WWW-Authenticate": "Bearer"})
-        if not role_allows(key.role, role):
-            raise ServiceError(403, "forbidden", f"The key '{key.name}' has the role {key.role}; this needs {role}.",
-                               hint="Use a key with that role.")
-        return key
+        return authorize(request.app.state.keys, request.headers.get("authorization", ""), role)
 
+    check.facelens_role = role  # type: ignore[attr-defined]  # read by AuthGate
     return check
 
 
@@ -119,7 +131,10 @@ def create_app(*, limits: Limits | None = None, keys: KeyStore | None = None, co
     """
     from facelens.agent.service import routes_keys, routes_photo, routes_sessions
 
+    from facelens.agent.service.uploads import remove_stale_uploads
+
     limits = limits or Limits.from_env()
+    remove_stale_uploads()  # what killed servers left behind
     app = FastAPI(title="facelens", version=version(), docs_url="/docs", redoc_url=None,
                   description="Questions about the people in photos, audio and recorded sessions. "
                               "Send 'Authorization: Bearer KEY'; roles: reader < editor < admin.")
@@ -128,7 +143,9 @@ def create_app(*, limits: Limits | None = None, keys: KeyStore | None = None, co
     app.state.work = WorkQueue(limits)
     app.state.jobs = JobRunner(limits.jobs)
     _install_error_handlers(app)
+    # outermost last: CORS (preflights), then the key check, then the size limits, all before the body is read
     app.add_middleware(BodyLimitMiddleware, limits=limits)
+    app.add_middleware(AuthGate, authorize=authorize)
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -142,7 +159,8 @@ def create_app(*, limits: Limits | None = None, keys: KeyStore | None = None, co
 
     for module in (routes_photo, routes_sessions, routes_keys):
         app.include_router(module.router)
+    app.state.keyed_routes = [r for m in (routes_photo, routes_sessions, routes_keys) for r in m.router.routes]  # for AuthGate
     return app
 
 
-__all__ = ["create_app", "require", "READER", "EDITOR", "ADMIN"]
+__all__ = ["create_app", "require", "authorize", "READER", "EDITOR", "ADMIN"]

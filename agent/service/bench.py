@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,12 +50,13 @@ def _photos(n: int) -> list[bytes]:
     return [_jpeg(rgb, f"facelens bench serve {i}") for i in range(n)]
 
 
-def _start_server(home: Path, port: int, workers: int | None) -> subprocess.Popen:
+def _start_server(home: Path, port: int, workers: int | None, log: Any = None) -> subprocess.Popen:
+    """``facelens serve`` on ``port``; its stderr goes to ``log`` (a file) or a pipe."""
     env = dict(os.environ, FACELENS_HOME=str(home))
     if workers:
         env["FACELENS_SERVE_WORKERS"] = str(workers)
     return subprocess.Popen([sys.executable, "-m", "facelens.agent.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=log if log is not None else subprocess.PIPE, text=True)
 
 
 def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:

@@ -199,10 +199,67 @@ class BodyLimitMiddleware:
 
 
 async def _send_413(send: Callable, limit: int) -> None:
+    await _send_json(send, 413, {"error": "too_large", "message": f"The request is larger than this route's limit of {limit / 1e6:.0f} MB.",
+                                 "hint": "Send a smaller file, or raise FACELENS_MAX_IMAGE_BYTES / FACELENS_MAX_MEDIA_BYTES on the server."})
+
+
+async def _send_json(send: Callable, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
+    """Answer without reading the request body; ``connection: close`` so the unread body is dropped with the connection."""
     import json
 
-    body = json.dumps({"error": "too_large", "message": f"The request is larger than this route's limit of {limit / 1e6:.0f} MB.",
-                       "hint": "Send a smaller file, or raise FACELENS_MAX_IMAGE_BYTES / FACELENS_MAX_MEDIA_BYTES on the server."}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+    data = json.dumps(body).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), (b"connection", b"close")]
+    head += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": data})
+
+
+def route_role(routes: Any, scope: dict) -> str | None:
+    """The role the route matching ``scope`` requires (from its :func:`~facelens.agent.service.app.require`
+    dependency), or None for open routes (health, docs) and for requests no route takes.
+
+    ``routes``: the routers' own routes (``APIRouter.routes``, full paths), not the app's: FastAPI wraps
+    included routers in objects of its own."""
+    from starlette.routing import Match
+
+    for route in routes or ():
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            for dep in getattr(route, "dependencies", ()):
+                role = getattr(getattr(dep, "dependency", None), "facelens_role", None)
+                if role:
+                    return role
+            return None
+    return None
+
+
+class AuthGate:
+    """Check the API key and role from the headers before anything reads the body.
+
+    Without it FastAPI parses (and spools to disk) a multipart body before its dependencies run, so a
+    client with no key could make the server receive up to 2 GiB per request before its 401. A refused
+    request is answered at once with ``connection: close``; its body is never read.
+    """
+
+    def __init__(self, app: Any, authorize: Callable[..., Any]) -> None:
+        self.app, self.authorize = app, authorize
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        fastapi_app = scope.get("app")
+        role = route_role(getattr(fastapi_app.state, "keyed_routes", ()), scope)
+        if role is not None:
+            headers = dict(scope.get("headers") or [])
+            authorization = headers.get(b"authorization", b"").decode("latin-1")
+            try:
+                self.authorize(fastapi_app.state.keys, authorization, role)
+            except (ServiceError, FacelensError) as exc:  # FacelensError: e.g. an unreadable key file
+                status = exc.status if isinstance(exc, ServiceError) else status_for(exc)
+                try:
+                    await _send_json(send, status, exc.to_dict(), getattr(exc, "headers", None))
+                except Exception as gone:  # noqa: BLE001 - a malformed request's connection is already closing
+                    log.debug("could not send the %d to a refused request: %s", status, gone)
+                return
+        await self.app(scope, receive, send)

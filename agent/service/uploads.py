@@ -3,13 +3,21 @@
 Images are read into memory (at most ``FACELENS_MAX_IMAGE_BYTES`` each) and decoded by the one safe
 loader (:func:`facelens.tools.images.load_image`); files that tools need as paths (enrolment photos,
 recordings) go to a private temporary folder that is deleted when the request or job ends.
+
+Those folders live in one folder per server process, ``$TMPDIR/facelens-serve-<pid>-<random>``,
+removed when the process exits; a killed server cannot do that, so every server start removes the
+folders of servers no longer running (:func:`remove_stale_uploads`, called by ``create_app``).
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
 import re
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from fastapi import UploadFile
@@ -21,6 +29,12 @@ IMAGE_TYPES = ("image/",)
 MEDIA_TYPES = ("audio/", "video/")
 _ANY = ("application/octet-stream", "")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: ``facelens-serve-<pid>-<random>``; older versions made ``facelens-serve-<random>`` per request
+PREFIX = "facelens-serve-"
+_PID_DIR = re.compile(rf"^{PREFIX}(\d+)-")
+_root: Path | None = None
+_root_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def safe_name(filename: str | None, default: str) -> str:
@@ -55,9 +69,41 @@ async def read_image(upload: UploadFile) -> bytes:
     return data
 
 
+def process_folder() -> Path:
+    """This server process's folder of uploads (made on first use, deleted at exit)."""
+    global _root
+    with _root_lock:
+        if _root is None or not _root.is_dir():
+            _root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+            atexit.register(shutil.rmtree, str(_root), True)
+        return _root
+
+
 def private_folder() -> Path:
-    """A new folder only this user can read, for uploads that tools need as files."""
-    return Path(tempfile.mkdtemp(prefix="facelens-serve-"))
+    """A new folder only this user can read, for uploads that tools need as files (inside :func:`process_folder`)."""
+    return Path(tempfile.mkdtemp(prefix="request-", dir=process_folder()))
+
+
+def remove_stale_uploads(tmp: Path | None = None) -> list[Path]:
+    """Delete the upload folders of servers that are no longer running (killed ones leave them behind);
+    returns what was removed. Never touches another user's folders or a live server's."""
+    from facelens.tools.atomic import pid_alive
+
+    removed = []
+    for path in Path(tmp or tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        m = _PID_DIR.match(path.name)
+        try:
+            if not path.is_dir() or path.is_symlink() or path.stat().st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if m and (int(m.group(1)) == os.getpid() or pid_alive(int(m.group(1)))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    if removed:
+        log.info("removed %d upload folder(s) left by servers that were killed", len(removed))
+    return removed
 
 
 async def save_image(upload: UploadFile, folder: Path, index: int) -> Path:
