@@ -29,11 +29,10 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     for module, package in (("uvicorn", "uvicorn"), ("starlette", "starlette")):
         if importlib.util.find_spec(module) is None:
             raise missing_dependency(package, "serve", "facelens mcp --http")
-    import uvicorn
-
     from facelens.agent.cli.serve import check_port
     from facelens.agent.cli.ui import is_loopback
     from facelens.agent.mcp_server import http_app
+    from facelens.agent.service import server
     from facelens.agent.service.keys import KeyStore
 
     if not is_loopback(args.host):
@@ -43,8 +42,9 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     keys = len(KeyStore())
     note = f"{keys} API key(s)" if keys else "no API key yet: create one (facelens apikey create NAME --role reader)"
     print(f"facelens mcp: http://{args.host}:{args.port}/mcp (streamable HTTP); {note}", file=sys.stderr, flush=True)
-    uvicorn.run(http_app(args.host), host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
-                h11_max_incomplete_event_size=64 * 1024)
+    # the same hardened uvicorn as facelens serve: bounded request heads, a time limit on unfinished
+    # heads, secrets redacted from the logs
+    server.run(http_app(args.host), args.host, args.port, queue_bound=64, verbose=bool(args.verbose))
     return 0
 
 
