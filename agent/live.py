@@ -43,6 +43,8 @@ WINDOW_S = 3.0  # the face's look is averaged over the last seconds
 CHUNK = 480  # 30 ms of audio at 16 kHz
 LIVE_MAX_SIDE = 640  # frames larger than this are shrunk before detection
 SILENCE_MS = 700  # a pause this long ends a spoken turn
+NO_CAMERA = "I read your mood from your voice and words; no camera is on."  # a reply's note without a camera
+NO_FACE = "I read your mood from your voice and words; I could not see your face."  # ... with a camera but no face
 
 
 @dataclass(frozen=True)
@@ -211,12 +213,7 @@ class FaceWatcher:
         with self.lock:
             now = time.monotonic()
             seen = [r.scores for r in self.readings if r.found and r.t >= now - self.window_s]
-        if not seen:
-            return None
-        scores = {e: float(np.mean([s.get(e, 0.0) for s in seen])) for e in EMOTIONS}
-        total = sum(scores.values()) or 1.0
-        scores = {e: v / total for e, v in scores.items()}
-        return EmotionEstimate(label=max(scores, key=scores.get), scores=scores, model="live-smoothed")  # type: ignore[arg-type]
+        return look(seen)
 
     def status(self) -> tuple[str, float]:
         """("face found" | "no face" | "camera lost" | "video ended", frames analysed per second of analysis time)."""
@@ -228,6 +225,16 @@ class FaceWatcher:
         if self.finished:
             return "video ended", fps
         return ("face found" if last is not None and last.found else "no face"), fps
+
+
+def look(readings: list[dict[str, float]], model: str = "live-smoothed") -> EmotionEstimate | None:
+    """The mean of some expression readings as one estimate (None for none)."""
+    if not readings:
+        return None
+    scores = {e: float(np.mean([s.get(e, 0.0) for s in readings])) for e in EMOTIONS}
+    total = sum(scores.values()) or 1.0
+    scores = {e: v / total for e, v in scores.items()}
+    return EmotionEstimate(label=max(scores, key=scores.get), scores=scores, model=model)  # type: ignore[arg-type]
 
 
 def read_face(rgb: np.ndarray, detector: str = LIVE_DETECTOR) -> FaceReading:
@@ -437,8 +444,7 @@ def run(
                 opener = tone_opener(utt.affect)
                 reply = f"{opener} {reply}".strip() if opener else reply
             if face is None:
-                reply += " (" + ("I read your mood from your voice and words; no camera is on." if watcher is None
-                                 else "I read your mood from your voice and words; I could not see your face.") + ")"
+                reply += f" ({NO_CAMERA if watcher is None else NO_FACE})"
             to_reply = time.monotonic() - ended
             to_audio = None
             if voice is not None:
