@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,7 @@ class FaceReading:
     t: float  # time.monotonic() of the frame
     found: bool
     scores: dict[str, float] = field(default_factory=dict)  # expression probabilities (empty when not found)
+    box: tuple[int, int, int, int] | None = None  # x, y, w, h of the face in the frame's pixels (None when not found)
 
 
 @dataclass(frozen=True)
@@ -120,17 +122,18 @@ class FaceWatcher:
 
     ``realtime``: a video file is played at its own frame rate (as a camera would deliver it); False
     reads it as fast as the loop runs (for benchmarks). A camera that stops delivering frames is
-    reported as lost and the mood falls back to voice and words.
+    reported as lost and the mood falls back to voice and words. ``source=None``: no camera of its own;
+    frames are pushed with :meth:`observe` (the app's Live page feeds the browser's camera that way).
     """
 
-    def __init__(self, source: str | int, *, detector: str = LIVE_DETECTOR, window_s: float = WINDOW_S,
+    def __init__(self, source: str | int | None, *, detector: str = LIVE_DETECTOR, window_s: float = WINDOW_S,
                  realtime: bool = True, loop_video: bool = True) -> None:
         self.source = source
         self.detector = detector
         self.window_s = window_s
         self.realtime = realtime
         self.loop_video = loop_video
-        self.cap = open_camera(source)
+        self.cap = open_camera(source) if source is not None else None
         self.readings: deque[FaceReading] = deque()
         self.lock = threading.Lock()
         self.frames = 0
@@ -141,6 +144,8 @@ class FaceWatcher:
         self._thread: threading.Thread | None = None
 
     def start(self) -> FaceWatcher:
+        if self.cap is None:  # frames are pushed with observe()
+            return self
         self._thread = threading.Thread(target=self._run, name="facelens-live-face", daemon=True)
         self._thread.start()
         return self
@@ -149,7 +154,8 @@ class FaceWatcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.cap.release()
+        if self.cap is not None:
+            self.cap.release()
 
     def _run(self) -> None:
         import cv2
@@ -252,7 +258,8 @@ def read_face(rgb: np.ndarray, detector: str = LIVE_DETECTOR) -> FaceReading:
         return FaceReading(now, bool(found))
     face = max(found, key=lambda f: f.box[2] * f.box[3])
     estimate = emotion.classify(small, [face.landmarks])[0]
-    return FaceReading(now, True, dict(estimate.scores))
+    box = tuple(round(v / k) for v in face.box[:4])
+    return FaceReading(now, True, dict(estimate.scores), box)  # type: ignore[arg-type]
 
 
 # --- the microphone ------------------------------------------------------------------------------
@@ -383,6 +390,9 @@ def run(
     on_turn: Callable[[Turn], None] | None = None,
     realtime: bool = True,
     stop: threading.Event | None = None,
+    watcher: FaceWatcher | None = None,
+    chunks: Iterable[np.ndarray] | None = None,
+    transcriber: Any = None,
 ) -> LiveReport:
     """Run the live assistant until the microphone's file ends, ``stop`` is set or Ctrl-C.
 
@@ -394,18 +404,22 @@ def run(
         backend: the assistant's backend (as ``facelens chat``).
         speak: read replies aloud (espeak-ng).
         record: a folder to keep each turn's audio (WAV) and a turns.jsonl; nothing is kept otherwise.
+        watcher, chunks: a face watcher and 30 ms audio chunks fed from elsewhere (the app's Live page:
+            the browser's camera and microphone) instead of ``camera`` and ``mic``.
+        transcriber: a loaded :class:`~facelens.tools.speech.Transcriber` to reuse.
     """
     from facelens.agent.assistant import Assistant
     from facelens.agent.voice_input import tone_opener, understand
     from facelens.tools.speech import Transcriber
 
     stop = stop or threading.Event()
-    watcher = FaceWatcher(camera).start() if camera is not None else None  # a video plays at its own rate, like a camera
-    if watcher is not None and not watcher.wait_first():
+    if watcher is None and camera is not None:
+        watcher = FaceWatcher(camera).start()  # a video plays at its own rate, like a camera
+    if watcher is not None and watcher.cap is not None and not watcher.wait_first():
         log.warning("live: no frame from the camera in 10 s; the mood comes from voice and words until one arrives")
     voice = Voice() if speak else None
     assistant = Assistant(list(images or []), backend=backend)
-    transcriber = Transcriber().load()
+    transcriber = transcriber or Transcriber().load()
     out = Path(record) if record else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -423,9 +437,10 @@ def run(
         on_status(LiveStatus(state, cam, look.label if look else None, look.confidence if look else 0.0, fps))
 
     is_file = mic is not None and not str(mic).isdigit() and Path(str(mic)).exists()
-    if mic is not None and not is_file and not str(mic).isdigit() and any(c in str(mic) for c in "/\\."):
+    if chunks is None and mic is not None and not is_file and not str(mic).isdigit() and any(c in str(mic) for c in "/\\."):
         raise InputError(f"No such audio file: {mic}.", hint="Give a microphone number, or a wav file standing in for it.")
-    chunks = file_chunks(mic, realtime=realtime) if is_file else microphone_chunks(int(mic) if mic is not None and str(mic).isdigit() else mic)
+    if chunks is None:
+        chunks = file_chunks(mic, realtime=realtime) if is_file else microphone_chunks(int(mic) if mic is not None and str(mic).isdigit() else mic)
     try:
         show("listening")
         for audio, ended in turns(chunks):
