@@ -453,8 +453,11 @@ def run(
             if not utt.text.strip():
                 show("listening")
                 continue
-            answer = assistant.ask(utt.text, speaker=utt.affect)
-            reply = answer.answer
+            try:
+                answer = assistant.ask(utt.text, speaker=utt.affect)
+                reply, backend_name = answer.answer, answer.backend
+            except InputError as exc:  # e.g. a question about a photo when none is open: said, not fatal
+                reply, backend_name = str(exc), assistant.backend.name
             if assistant.backend.name == "offline":
                 opener = tone_opener(utt.affect)
                 reply = f"{opener} {reply}".strip() if opener else reply
@@ -470,7 +473,7 @@ def run(
                     (out / f"reply-{len(report.turns) + 1:03d}.wav").write_bytes(wav)
             sources = sorted({c.channel for c in utt.affect.channels})
             turn = Turn(len(report.turns) + 1, utt.text, utt.affect.summary, utt.affect.label, sources,
-                        face.label if face is not None else None, reply, answer.backend, round(to_reply, 3),
+                        face.label if face is not None else None, reply, backend_name, round(to_reply, 3),
                         None if to_audio is None else round(to_audio, 3))
             report.turns.append(turn)
             if out is not None:
