@@ -105,7 +105,8 @@ def test_audio_callback_makes_16k_chunks() -> None:
     for i in range(0, 48000, 960):  # 20 ms frames
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(stereo[:, 2 * i : 2 * (i + 960)]), format="s16", layout="stereo")
         frame.sample_rate, frame.pts = 48000, i
-        session.on_audio(frame)
+        back = session.on_audio(frame)
+        assert back.samples == 960 and not back.to_ndarray().any()  # silence goes back: no echo
     got = []
     while not session.audio.empty():
         got.append(session.audio.get_nowait())

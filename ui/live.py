@@ -55,6 +55,7 @@ class LiveSession:
         self._last_analysed = 0.0
         self._resampler: Any = None
         self._pending = np.zeros(0, np.float32)
+        self.heard_s = 0.0  # seconds of microphone audio received
         self.lock = threading.Lock()
 
     # --- the WebRTC callbacks (aiortc's threads) --------------------------------------------------
@@ -77,7 +78,7 @@ class LiveSession:
         return new
 
     def on_audio(self, frame: Any) -> Any:
-        """The browser's microphone as 16 kHz mono 30 ms chunks for the turn loop."""
+        """The browser's microphone as 16 kHz mono 30 ms chunks for the turn loop; silence goes back."""
         import av
 
         from facelens.agent.live import CHUNK
@@ -89,6 +90,7 @@ class LiveSession:
             # stereo-to-mono matrix would raise the level 3 dB, and the voice's loudness is a cue)
             self._resampler = (layout, av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE))
         pcm = [f.to_ndarray().mean(axis=0) for f in self._resampler[1].resample(frame)]
+        self.heard_s += sum(p.size for p in pcm) / SAMPLE_RATE
         if pcm:
             self._pending = np.concatenate([self._pending, *pcm]).astype(np.float32)
         while self._pending.size >= CHUNK:
@@ -102,7 +104,15 @@ class LiveSession:
                     except queue.Empty:
                         pass
                 self.audio.put_nowait(chunk)
-        return frame
+        # silence goes back: streamlit-webrtc pulls audio through this callback only when it is sent back,
+        # and the user must not hear their own microphone
+        silent = av.AudioFrame(format=frame.format.name, layout=frame.layout.name, samples=frame.samples)
+        for plane in silent.planes:
+            plane.update(bytes(plane.buffer_size))
+        silent.sample_rate, silent.pts = frame.sample_rate, frame.pts
+        if frame.time_base is not None:
+            silent.time_base = frame.time_base
+        return silent
 
     # --- the turn loop (its own thread) -----------------------------------------------------------
 
@@ -167,12 +177,18 @@ def session() -> LiveSession:
 
 
 def status_text(live: LiveSession, playing: bool) -> str:
+    """The one-line live status: the loop's state, and the camera and microphone as they are now."""
+    from facelens.agent.live import LiveStatus
+
     if not playing:
         return "Press START to turn on your camera and microphone."
-    st_ = live.status
-    if st_ is None:
-        return "Starting: loading the speech model..."
-    return st_.line()
+    state = live.status.state if live.status is not None else "starting"
+    camera, fps = live.watcher.status()
+    if not live.watcher.frames:
+        camera = "waiting for the camera"
+    look = live.watcher.smoothed()
+    line = LiveStatus(state, camera, look.label if look else None, look.confidence if look else 0.0, fps).line()
+    return f"{line} · microphone: {live.heard_s:.0f} s received"
 
 
 def turns_ui(live: LiveSession) -> None:
@@ -207,7 +223,7 @@ def page() -> None:
     ctx = webrtc_streamer(
         key="live", mode=WebRtcMode.SENDRECV, rtc_configuration=RTC_CONFIGURATION,
         media_stream_constraints=MEDIA, video_frame_callback=live.on_video, audio_frame_callback=live.on_audio,
-        sendback_audio=False, async_processing=True,
+        async_processing=True,
     )
     playing = bool(ctx.state.playing)
     if playing:
