@@ -66,7 +66,10 @@ class LiveSession:
 
         rgb = frame.to_ndarray(format="rgb24")
         now = time.monotonic()
-        if now - self._last_analysed >= ANALYSE_EVERY_S:
+        thinking = self.status is not None and self.status.state == "thinking"
+        # while a turn is answered its face is already taken: the frames go back as they are, which keeps
+        # the CPU (and the GIL) for the answer and for WebRTC's own packets (a stall drops the call)
+        if not thinking and now - self._last_analysed >= ANALYSE_EVERY_S:
             self._last_analysed = now
             try:
                 self.last_reading = self.watcher.observe(rgb)
@@ -169,6 +172,29 @@ def draw(rgb: np.ndarray, reading: Any, look: Any) -> np.ndarray:
     return out
 
 
+@st.cache_resource(show_spinner="Loading the speech, voice, emotion and face models...")
+def warmed(backend_name: str) -> bool:
+    """Load (and run once) everything a turn uses, before the camera and microphone are on.
+
+    A model's first use imports and loads it while holding the GIL for seconds; during a call that
+    starves WebRTC's packets and the browser drops the connection.
+    """
+    from facelens.agent.assistant import Assistant
+    from facelens.agent.live import read_face
+    from facelens.agent.voice_input import understand, words_emotion
+    from facelens.tools.errors import FacelensError
+
+    rng = np.random.default_rng(0)
+    understand((rng.standard_normal(16000) * 0.01).astype(np.float32), common.transcriber(), [], None, words_backend="offline")
+    words_emotion("I am fine, thank you.", backend="offline")
+    read_face(np.full((240, 320, 3), 128, np.uint8))
+    try:
+        Assistant([], backend=common.current_backend()).ask("How many people are in this photo?")
+    except FacelensError:
+        pass
+    return True
+
+
 def session() -> LiveSession:
     current = st.session_state.get(LIVE_KEY)
     if current is None:
@@ -219,6 +245,8 @@ def page() -> None:
     current = st.session_state.get(photo.PHOTO_KEY)
     st.caption(f"Photo you can ask about: {current['name']} (never read as you)" if current
                else "No photo open: questions about a photo need one (the Photo page).")
+    with common.guarded():
+        warmed(common.current_backend().name)
     live = session()
     ctx = webrtc_streamer(
         key="live", mode=WebRtcMode.SENDRECV, rtc_configuration=RTC_CONFIGURATION,
