@@ -226,8 +226,8 @@ def test_voice_page_reads_the_speaker_not_the_photo() -> None:
     looks = [f.emotion.label for f in analyze_image(data, identify=False).faces if f.emotion is not None]
     assert len(looks) == 3 and set(looks) == {"happy"}, looks  # what the old page took for the speaker's face
     at = start()
-    at.file_uploader(key="photo_upload").set_value(("smiles.jpg", data, "image/jpeg")).run(timeout=300)
-    at.sidebar.radio(key="nav_page").set_value("Voice").run(timeout=300)
+    at.file_uploader(key="photo_upload").set_value(("smiles.jpg", data, "image/jpeg")).run(timeout=600)
+    at.sidebar.radio(key="nav_page").set_value("Voice").run(timeout=600)
     assert "Photo: smiles.jpg" in texts(at)
     questions = {
         "calm": speech("How many people are in this photo?"),
@@ -237,7 +237,7 @@ def test_voice_page_reads_the_speaker_not_the_photo() -> None:
                          speed=105, amplitude=35, pitch=20),
     }
     for i, (kind, audio) in enumerate(questions.items()):
-        at.file_uploader(key="voice_upload").set_value((f"{kind}.wav", wav_bytes(audio), "audio/wav")).run(timeout=300)
+        at.file_uploader(key="voice_upload").set_value((f"{kind}.wav", wav_bytes(audio), "audio/wav")).run(timeout=600)
         no_crash(at)
         turn = at.session_state["facelens_voice_turns"][-1]
         affect, answer = turn["affect"], turn["answer"]

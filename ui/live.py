@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 LIVE_KEY = "facelens_live"  # the LiveSession of this browser session
 RTC_CONFIGURATION: dict[str, Any] = {"iceServers": []}  # no STUN/TURN: nothing is asked of any server off this machine
-MEDIA = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": True}
+# 640x480 at up to 10 frames/s: the face loop reads ~10 a second, and every frame is decoded and re-encoded
+MEDIA = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}, "frameRate": {"ideal": 10, "max": 10}}, "audio": True}
 ANALYSE_EVERY_S = 0.08  # at most ~12 analysed frames a second; the frames between are drawn with the last reading
 
 
