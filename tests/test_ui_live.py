@@ -25,14 +25,14 @@ from facelens.eval.media import Shot  # noqa: E402
 QUESTION = "How many people are in this photo?"
 
 
-def calm_face_frames(seconds: float = 2.0, fps: int = 15, size: tuple[int, int] = (640, 480)) -> list[np.ndarray]:
+def calm_face_frames(seconds: float = 2.0, fps: int = 15, size: tuple[int, int] = (640, 480), face_width: int = 200) -> list[np.ndarray]:
     """RGB frames of a calm face (Grace Hopper's portrait, gently moving), as a camera would send them."""
     import tempfile
 
     import av
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = gen.make_video(Path(tmp) / "face.mp4", [Shot(seconds, "hopper")], size=size, fps=fps, face_width=200)
+        path = gen.make_video(Path(tmp) / "face.mp4", [Shot(seconds, "hopper")], size=size, fps=fps, face_width=face_width)
         with av.open(str(path)) as c:
             return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
@@ -119,7 +119,9 @@ def test_audio_callback_makes_16k_chunks() -> None:
 # --- the page in AppTest ----------------------------------------------------------------------
 
 
-def test_live_page_draws_without_stun_or_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_live_page_in_apptest_no_stun_or_turn_and_a_clean_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AppTest has no WebRTC runtime (streamlit-webrtc needs the server's sessions): the page says so with
+    a hint instead of a traceback; the stream is configured with no STUN/TURN server."""
     from streamlit.testing.v1 import AppTest
 
     from facelens.ui import live as page
@@ -127,13 +129,13 @@ def test_live_page_draws_without_stun_or_turn(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("FACELENS_BACKEND", "offline")
     assert page.RTC_CONFIGURATION == {"iceServers": []}
     app = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
-    at = AppTest.from_file(app, default_timeout=120)
+    at = AppTest.from_file(app, default_timeout=300)
     at.run()
     at.sidebar.radio(key="nav_page").set_value("Live").run()
     assert not at.exception, [e.value for e in at.exception]
     text = "\n".join(str(m.value) for m in (*at.markdown, *at.caption))
-    assert "Press START" in text and "No photo open" in text
-    assert not at.error
+    assert "No photo open" in text and at.header[0].value == "Live"
+    assert len(at.error) == 1 and "live stream cannot start" in at.error[0].value and "What to do" in at.error[0].value
 
 
 # --- the page in chromium -----------------------------------------------------------------------
@@ -146,7 +148,9 @@ def test_live_page_in_chromium_with_fake_camera_and_microphone(tmp_path: Path) -
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium to run the browser test")
     playwright = pytest.importorskip("playwright.sync_api")
-    y4m = write_y4m(tmp_path / "calm-face.y4m", calm_face_frames(4.0))
+    # 320x240 at 10 frames/s: chromium encodes and the app decodes, analyses and re-encodes every frame, and
+    # on a busy 2-core machine a starved peer connection is dropped by the browser ("disconnected")
+    y4m = write_y4m(tmp_path / "calm-face.y4m", calm_face_frames(4.0, fps=10, size=(320, 240), face_width=110), fps=10)
     speech = spoken(QUESTION)
     wav = gen.write_audio(tmp_path / "question.wav", np.concatenate([np.zeros(8000, np.float32), speech, np.zeros(32000, np.float32)]))
     args = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",

@@ -249,11 +249,17 @@ def page() -> None:
     with common.guarded():
         warmed(common.current_backend().name)
     live = session()
-    ctx = webrtc_streamer(
-        key="live", mode=WebRtcMode.SENDRECV, rtc_configuration=RTC_CONFIGURATION,
-        media_stream_constraints=MEDIA, video_frame_callback=live.on_video, audio_frame_callback=live.on_audio,
-        async_processing=True,
-    )
+    try:
+        ctx = webrtc_streamer(
+            key="live", mode=WebRtcMode.SENDRECV, rtc_configuration=RTC_CONFIGURATION,
+            media_stream_constraints=MEDIA, video_frame_callback=live.on_video, audio_frame_callback=live.on_audio,
+            async_processing=True,
+        )
+    except Exception as exc:  # e.g. a Streamlit server without sessions (a test harness, a bare script run)
+        log.warning("live page: the WebRTC stream cannot start: %s", exc)
+        st.error(f"The live stream cannot start here: {exc}\n\n**What to do:** open the app with `facelens ui` "
+                 "in a browser; the Voice page takes recorded questions without a live stream.")
+        return
     playing = bool(ctx.state.playing)
     if playing:
         with common.guarded():
