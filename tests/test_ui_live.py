@@ -140,6 +140,16 @@ def test_live_page_in_apptest_no_stun_or_turn_and_a_clean_error(monkeypatch: pyt
 # --- the page in chromium -----------------------------------------------------------------------
 
 
+def wait_or_show(tab: object, condition: str, timeout_ms: int) -> None:
+    """Wait for a JavaScript condition; on timeout fail with what the page shows (status line, chat)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        tab.wait_for_function(condition, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        pytest.fail("the Live page did not get there; it shows:\n" + tab.locator('[data-testid="stMain"]').inner_text())
+
+
 @pytest.mark.browser
 def test_live_page_in_chromium_with_fake_camera_and_microphone(tmp_path: Path) -> None:
     from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, running_app
@@ -169,14 +179,12 @@ def test_live_page_in_chromium_with_fake_camera_and_microphone(tmp_path: Path) -
             tab.get_by_text("Press START").wait_for(timeout=90_000)
             tab.frame_locator('iframe[title*="webrtc"]').get_by_role("button", name=re.compile("start", re.I)).click()
             # the face's expression, read from the fake camera, in the live status line
-            tab.get_by_text(re.compile(r"looks neutral \(\d+%\)")).wait_for(timeout=120_000)
+            wait_or_show(tab, """() => /looks neutral \\(\\d+%\\)/.test(document.body.innerText)""", 120_000)
             # the spoken question, transcribed and answered in the chat (the fake microphone loops the file
             # from wherever it is when START is pressed, so the first turn may be a fragment of it)
-            tab.wait_for_function(
-                """() => { const m = [...document.querySelectorAll('[data-testid="stChatMessage"]')].map(e => e.innerText);
+            wait_or_show(tab, """() => { const m = [...document.querySelectorAll('[data-testid="stChatMessage"]')].map(e => e.innerText);
                            return m.some((t, i) => /how many people/i.test(t) && i + 1 < m.length && m[i + 1].includes('answered by')); }""",
-                timeout=300_000,
-            )
+                         300_000)
             text = tab.locator('[data-testid="stMain"]').inner_text()
             assert re.search(r"how many people", text, re.I), text
             assert "offline planner" in text, text
