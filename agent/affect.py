@@ -76,7 +76,9 @@ def fuse(face: EmotionEstimate | None = None, voice: VoiceCues | None = None, wo
     mix = np.zeros(len(EMOTIONS))
     total = 0.0
     if face is not None:
-        w = float(face.confidence)
+        # like the words, a face counts by how expressive it is: a calm (neutral) face says little about
+        # how someone feels, so it must not outvote angry words in a raised voice
+        w = float(face.confidence) if face.label != "neutral" else 0.3 * float(face.confidence)
         mix += w * _vec(face.scores)
         total += w
         channels.append(ChannelEvidence(channel="face", label=face.label, confidence=round(w, 3), valence=round(_valence(face.scores), 3), arousal=round(_arousal(face.scores), 3), summary=f"looks {face.label} ({w:.2f})"))

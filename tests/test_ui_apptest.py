@@ -74,6 +74,18 @@ def speech(text: str) -> np.ndarray:
         pytest.skip(f"needs espeak-ng to make test speech: {exc}")
 
 
+@functools.lru_cache(maxsize=None)
+def speech_as(text: str, **how: int) -> np.ndarray:
+    """Speech spoken a particular way (espeak-ng's speed, amplitude, pitch)."""
+    from facelens.eval import media
+    from facelens.tools.errors import DependencyError
+
+    try:
+        return np.concatenate([media.speak(text, **how), np.zeros(4000, np.float32)])
+    except DependencyError as exc:
+        pytest.skip(f"needs espeak-ng to make test speech: {exc}")
+
+
 # --- Photo ------------------------------------------------------------------------------------
 
 
@@ -194,6 +206,69 @@ def test_voice_page_without_photo_and_bad_audio() -> None:
     no_crash(at)
     page = texts(at)
     assert "You said:** Hello there" in page and "Open a photo on the Photo page" in page
+
+
+def smiling_people_jpg() -> bytes:
+    """Three smiling people (NASA's portrait of Eileen Collins, twice mirrored): the photo under discussion."""
+    from facelens.eval.scenes import Person, compose
+
+    rgb, _ = compose([Person("astronaut", "red"), Person("astronaut", "blue", mirror=True), Person("astronaut", "green")],
+                     head_width=220)
+    return jpeg_bytes(rgb)
+
+
+def test_voice_page_reads_the_speaker_not_the_photo() -> None:
+    """Issue 26: calm, angry and sad spoken questions with a photo of smiling people open are read from the
+    voice and words (no camera), never from the photo's faces, and the answers fit them and say so."""
+    from facelens.tools.scene import analyze_image
+
+    data = smiling_people_jpg()
+    looks = [f.emotion.label for f in analyze_image(data, identify=False).faces if f.emotion is not None]
+    assert len(looks) == 3 and set(looks) == {"happy"}, looks  # what the old page took for the speaker's face
+    at = start()
+    at.file_uploader(key="photo_upload").set_value(("smiles.jpg", data, "image/jpeg")).run(timeout=600)
+    at.sidebar.radio(key="nav_page").set_value("Voice").run(timeout=600)
+    assert "Photo: smiles.jpg" in texts(at)
+    questions = {
+        "calm": speech("How many people are in this photo?"),
+        "angry": speech_as("This is useless and I am furious! How many people are in this stupid photo?",
+                           speed=210, amplitude=200, pitch=80),
+        "sad": speech_as("I feel so sad and lonely today. How many people are in this photo?",
+                         speed=105, amplitude=35, pitch=20),
+    }
+    for i, (kind, audio) in enumerate(questions.items()):
+        at.file_uploader(key="voice_upload").set_value((f"{kind}.wav", wav_bytes(audio), "audio/wav")).run(timeout=600)
+        no_crash(at)
+        turn = at.session_state["facelens_voice_turns"][-1]
+        affect, answer = turn["affect"], turn["answer"]
+        channels = {c.channel for c in affect.channels}
+        assert channels == {"voice", "words"}, (kind, channels)  # never the photo's faces
+        assert "no camera is on" in answer and "3 people" in answer, (kind, answer)
+        assert "camera off" in turn["face"]
+        if kind == "calm":
+            assert affect.label == "neutral" and affect.tone == "neutral", (kind, affect.summary)
+            assert not answer.startswith(("I can hear", "I'm sorry", "I'm getting mixed")), answer
+        elif kind == "angry":
+            assert affect.label in ("angry", "disgust"), (kind, affect.summary)
+            assert answer.startswith("I can hear this is frustrating"), answer
+        else:
+            assert affect.label == "sad", (kind, affect.summary)
+            assert answer.startswith("I'm sorry if this is a hard moment"), answer
+        assert "happy" not in affect.summary and "smiling" not in answer, (kind, affect.summary, answer)
+    page = texts(at)
+    assert "Face channel: camera off" in page and "Mixed signals" not in page
+
+
+def test_voice_page_camera_face_is_the_speakers() -> None:
+    """The face channel comes from the user's camera picture: its largest face; a picture without a face
+    says so and the mood comes from voice and words."""
+    from facelens.ui import voice
+
+    face, note = voice.speaker_face(jpeg_bytes(astronaut_rgb()))
+    assert face is not None and face.label == "happy" and "your camera: looks happy" in note
+    face, note = voice.speaker_face(jpeg_bytes(np.full((240, 320, 3), 128, np.uint8)))
+    assert face is None and "no face" in note
+    assert voice.speaker_face(None) == (None, None)
 
 
 # --- Gallery ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The facelens Streamlit app: ``facelens ui`` (or ``streamlit run ui/app.py``).
 
-One small module per page (photo, voice, gallery, sessions, settings), each with a ``page()`` that
+One small module per page (photo, voice, live, gallery, sessions, settings), each with a ``page()`` that
 draws it; the sidebar picks the page (``?page=voice`` in the URL opens one directly).
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facelens.ui import auth, gallery, photo, sessions, settings, voice
+from facelens.ui import auth, gallery, live, photo, sessions, settings, voice
 
-PAGES = {"Photo": photo.page, "Voice": voice.page, "Gallery": gallery.page, "Sessions": sessions.page, "Settings": settings.page}
+PAGES = {"Photo": photo.page, "Voice": voice.page, "Live": live.page, "Gallery": gallery.page, "Sessions": sessions.page, "Settings": settings.page}
 
 
 def nav_ui() -> str:

@@ -169,14 +169,17 @@ def _assistant_for(photo: dict, settings: common.Settings) -> Any:
     return chat
 
 
-def ask(question: str) -> None:
-    """Ask the photo's assistant; the question and the answer go into the chat history."""
+def ask(question: str, speaker: Any = None) -> None:
+    """Ask the photo's assistant; the question and the answer go into the chat history.
+
+    ``speaker``: how the user came across asking it (the Voice page's fused estimate), for the reply's tone.
+    """
     settings = common.get_settings()
     photo = st.session_state[PHOTO_KEY]
     chat = _assistant_for(photo, settings)
     chat["messages"].append({"role": "user", "text": question})
     with st.spinner("Thinking..."):
-        answer = chat["assistant"].ask(question)
+        answer = chat["assistant"].ask(question, speaker=speaker)
     chat["messages"].append({
         "role": "assistant", "text": answer.answer, "backend": answer.backend,
         "tool_calls": [c.model_dump(mode="json") for c in answer.tool_calls],

@@ -1,10 +1,12 @@
 """The Voice page: say a question, see what was heard, how it sounded, and the answer.
 
 The recording is transcribed offline (faster-whisper tiny.en), the voice is measured relative to the
-speaker's earlier turns, the words are read for emotion, and, when a photo is open on the Photo page,
-its largest face adds the face channel: :func:`facelens.agent.voice_input.understand`, as ``facelens chat
---voice`` does, which fuses the three and flags disagreements. The question itself goes to the Photo page's assistant, so it is answered the same way
-as a typed one.
+speaker's earlier turns, the words are read for emotion, and, when the user turns their camera on, the
+largest face of the camera's picture adds the face channel: :func:`facelens.agent.voice_input.understand`,
+as ``facelens chat --voice`` does, which fuses the three and flags disagreements. The speaker's face is
+only ever the camera's: the photo open on the Photo page shows *other* people and is never read as the
+speaker (with no camera the mood comes from voice and words, and the answer says so). The question
+itself goes to the Photo page's assistant, so it is answered the same way as a typed one.
 """
 
 from __future__ import annotations
@@ -64,27 +66,40 @@ def turns_ui(turns: list[dict]) -> None:
                 st.info(turn["note"])
 
 
-def _face_cue() -> tuple[Any, str | None]:
-    """The emotion of the largest face in the Photo page's photo, if there is one."""
-    current = st.session_state.get(photo.PHOTO_KEY)
-    if current is None:
+def camera_ui() -> bytes | None:
+    """The user's own camera (off until turned on); returns the picture's bytes or None."""
+    if not st.toggle("Use my camera for the face channel", key="voice_use_camera",
+                     help="A picture of you while you ask; only your own face is read, never the photo's."):
+        return None
+    shot = st.camera_input("Your face", key="voice_camera", help="Take a picture of yourself, then record the question.")
+    return shot.getvalue() if shot is not None else None
+
+
+def speaker_face(data: bytes | None) -> tuple[Any, str | None]:
+    """The expression of the largest face in the user's camera picture (None, note when there is none).
+
+    The same reading as the Live page and ``facelens live`` (:func:`facelens.agent.live.read_face`).
+    """
+    from facelens.agent import live
+
+    if data is None:
         return None, None
-    from facelens.tools.scene import analyze_image
+    from facelens.tools.images import load_image
 
-    scene = analyze_image(current["data"], detector=common.get_settings().detector, identify=False)
-    faces = [f for f in scene.faces if f.emotion is not None]
-    if not faces:
-        return None, None
-    face = min(faces, key=lambda f: f.position.size_rank)
-    return face.emotion, f"Face {face.id} of {current['name']} (the largest face)"
+    reading = live.read_face(load_image(data).rgb)
+    face = live.look([reading.scores] if reading.found and reading.scores else [], model="camera")
+    if face is None:
+        return None, "your camera's picture shows no face"
+    return face, f"your camera: looks {photo.emotion_word(face.label)} ({face.confidence:.0%})"
 
 
-def handle(name: str, data: bytes) -> dict:
+def handle(name: str, data: bytes, camera: bytes | None = None) -> dict:
     """Transcribe one recorded question, read its cues, fuse them, and answer it.
 
     The same steps as ``facelens chat --voice`` (:func:`facelens.agent.voice_input.understand`), and the
     answer opens in the tone the fused affect suggests (:func:`facelens.agent.voice_input.tone_opener`).
     """
+    from facelens.agent import live
     from facelens.agent.voice_input import tone_opener, understand
     from facelens.tools import media
 
@@ -94,7 +109,7 @@ def handle(name: str, data: bytes) -> dict:
     finally:  # the recording is needed only to decode it
         path.unlink(missing_ok=True)
     history = st.session_state.setdefault(HISTORY_KEY, [])
-    face, face_note = _face_cue()
+    face, face_note = speaker_face(camera)
     s = common.get_settings()
     # the words go to the LLM only when it answers and is the host's configured endpoint
     backend = common.current_backend()
@@ -109,20 +124,24 @@ def handle(name: str, data: bytes) -> dict:
         turn["note"] = ("Open a photo on the Photo page to ask about the people in it; your spoken questions are "
                         "then answered like typed ones, and the photo's largest face joins the cues.")
     else:
-        photo.ask(text)
+        photo.ask(text, speaker=utt.affect)
         last = st.session_state[photo.CHAT_KEY]["messages"][-1]
-        turn.update(answer=f"{tone_opener(utt.affect)} {last['text']}".strip(), backend=last["backend"])
-    if face_note:
-        turn["face"] = face_note
+        answer = f"{tone_opener(utt.affect)} {last['text']}".strip() if last["backend"] == "offline" else last["text"]
+        if face is None:
+            answer += f" ({live.NO_CAMERA if camera is None else live.NO_FACE})"
+        turn.update(answer=answer, backend=last["backend"])
+    turn["face"] = face_note or "camera off: the mood is read from your voice and words"
     return turn
 
 
 def page() -> None:
     st.header("Voice")
     st.caption("Ask a question out loud. facelens transcribes it on this machine, reads how it sounded "
-               "(voice), what it says (words) and, with a photo open, how the largest face looks (face).")
+               "(voice), what it says (words) and, with your camera on, how your face looks (face). "
+               "The people in the photo are never taken for you.")
     current = st.session_state.get(photo.PHOTO_KEY)
     st.caption(f"Photo: {markdown_text(current['name'])}" if current else "No photo open (the Photo page): answers need one.")
+    camera = camera_ui()
     got = input_ui()
     if got is not None:
         digest = hashlib.sha256(got[1]).hexdigest()
@@ -130,5 +149,5 @@ def page() -> None:
             st.session_state[LAST_KEY] = digest
             with common.guarded():
                 with st.spinner("Listening..."):
-                    st.session_state.setdefault(TURNS_KEY, []).append(handle(*got))
+                    st.session_state.setdefault(TURNS_KEY, []).append(handle(*got, camera=camera))
     turns_ui(st.session_state.get(TURNS_KEY, []))

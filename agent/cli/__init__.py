@@ -19,7 +19,7 @@ from facelens.tools.errors import DependencyError, FacelensError
 log = logging.getLogger("facelens")
 
 #: command modules, each with register(subparsers); order = order in --help
-COMMAND_MODULES = ["assistant", "photo", "gallery", "exemplars", "evaluate", "bench", "speech", "session", "ui", "serve", "mcp", "misc", "doctor"]
+COMMAND_MODULES = ["assistant", "photo", "gallery", "exemplars", "evaluate", "bench", "speech", "session", "ui", "serve", "mcp", "live", "misc", "doctor"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ from facelens.agent.cli.photo import add_detector_option
 
 log = logging.getLogger(__name__)
 
-BENCH_MODULES: list[str] = ["bench_media", "bench_speech", "bench_serve"]
+BENCH_MODULES: list[str] = ["bench_media", "bench_speech", "bench_serve", "bench_live"]
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
