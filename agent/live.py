@@ -45,6 +45,7 @@ WINDOW_S = 3.0  # the face's look is averaged over the last seconds
 CHUNK = 480  # 30 ms of audio at 16 kHz
 LIVE_MAX_SIDE = 640  # frames larger than this are shrunk before detection
 SILENCE_MS = 700  # a pause this long ends a spoken turn
+NO_PHOTO = "I have no photo to look at yet: open one (facelens live PHOTO, or the Photo page) and ask me about the people in it."
 NO_CAMERA = "I read your mood from your voice and words; no camera is on."  # a reply's note without a camera
 NO_FACE = "I read your mood from your voice and words; I could not see your face."  # ... with a camera but no face
 
@@ -463,7 +464,7 @@ def run(
                 answer = assistant.ask(utt.text, speaker=utt.affect)
                 reply, backend_name = answer.answer, answer.backend
             except InputError as exc:  # e.g. a question about a photo when none is open: said, not fatal
-                reply, backend_name = str(exc), assistant.backend.name
+                reply, backend_name = (NO_PHOTO if not assistant.box.images else str(exc)), assistant.backend.name
             if assistant.backend.name == "offline":
                 opener = tone_opener(utt.affect)
                 reply = f"{opener} {reply}".strip() if opener else reply
