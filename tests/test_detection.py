@@ -29,12 +29,11 @@ def _one_per_head(dets, placed) -> None:
         assert sum(_centre_in(d.box, p.head_box) for d in dets) == 1, (p, [d.box for d in dets])
 
 
-def test_detectors_are_registered_and_default_is_fused():
+def test_detectors_are_registered():
     faces._ensure_plugins()
     names = faces.available_detectors()
-    for name in ("hog", "cnn", "blazeface", "blazeface-short", "blazeface-tiled", "fused"):
+    for name in ("hog", "cnn", "blazeface", "blazeface-short", "blazeface-tiled", "fused", "retinaface", "yunet"):
         assert name in names
-    assert faces.DEFAULT_DETECTOR == "fused"
 
 
 @needs_mediapipe
