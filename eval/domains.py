@@ -221,7 +221,10 @@ for _d in (
     Domain("crowds", "WIDER FACE group photos: recall of easy/medium/hard faces at IoU 0.5, precision; "
            "share of face-free 150-260 px squares cut from them where a face is reported", crowds,
            {"easy_recall": 0.90, "medium_recall": 0.87, "hard_recall": 0.80, "precision": 0.95}, needs=("wider/boxes.json",),
-           quick="60 photos evenly spaced in name order; 1 face-free square per photo"),
+           quick="60 photos evenly spaced in name order; 1 face-free square per photo",
+           # RetinaFace on the 60-photo subset: 0.917 / 0.898 / 0.853, precision 0.936 (0.952 on all 300):
+           # the CI floor for precision sits about one standard error under the subset's own figure
+           quick_targets={"easy_recall": 0.90, "medium_recall": 0.87, "hard_recall": 0.80, "precision": 0.92}),
     Domain("portraits", "faces/portraits held-out people (350 px headshots): share with exactly one face", portraits,
            {"one_face": 0.99}, needs=(PORTRAITS,), quick="the first photo of each held-out person (100)"),
     Domain("tight-crops", "utkface/val 200 px aligned crops: share with exactly one face", tight_crops,
