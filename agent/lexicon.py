@@ -93,6 +93,9 @@ DOMAIN_WORDS = sorted({
     "green", "black", "white", "brown", "pink", "grey", "blue", "red", "face", "faces", "about", "tell", "older", "young",
     "please", "photograph", "happy", "happiest", "surprised", "disgusted", "frightened", "neutral", "angry",
     "sad", "mad",  # short, but "sadd" and "madd" are typos of them
+    # who the people are and what can't be seen (issue 24): kept as written, never "corrected" away
+    "grownup", "grownups", "adult", "adults", "elderly", "seniors", "toddler", "teenager", "teenagers", "little",
+    "glasses", "sunglasses", "suits", "beard", "necklace", "earrings", "uniform", "uniforms", "helmet",
 })
 
 _WORD_RE = re.compile(r"[a-z0-9#'/.-]+|[^a-z0-9\s]")

@@ -11,16 +11,18 @@ Race or ethnicity is declined and the rest of the question answered.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from facelens import prompts
-from facelens.agent import compose, compose_yes_no as yes_no, referring
+from facelens.agent import compose, compose_groups as groups, compose_yes_no as yes_no, conditions, referring
 from facelens.agent.toolbox import ToolBox
-from facelens.agent.nlu_patterns import COUNT_RE
+from facelens.agent.nlu_patterns import AGE_Q_RE, CLOTHING_Q_RE, COUNT_RE, EMOTION_Q_RE, GENDER_Q_RE, PERSON_CUE_RE, WHERE_Q_RE
 from facelens.agent.nlu_yes_no import WH_ANYWHERE_RE
+from facelens.agent.user_mood import mood_reply, user_mood  # noqa: F401 (user_mood is part of the planner's API)
 from facelens.agent.understanding import PERSON_INTENTS, TRANSCRIPT_RE, Understanding, understand
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import SceneAnalysis
@@ -33,6 +35,23 @@ PERSON_WORDS_RE = re.compile(r"\b(?:person|one|guy|man|woman|lady|girl|boy|dude|
 ALL_RE = re.compile(r"\b(?:everyone|everybody|all of them|each of them|each person|every person|them all|all the people)\b")
 ASKED_COLOUR_RE = re.compile(rf"\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{referring._COLOUR})\b"
                              rf"(?:\s+{referring.GARMENTS})?\s*\??$")
+#: a follow-up that asks a question of its own ("and how old is she?"), not the last one again
+OWN_QUESTION_RE = re.compile("|".join(rx.pattern for rx in (AGE_Q_RE, CLOTHING_Q_RE, EMOTION_Q_RE, GENDER_Q_RE, WHERE_Q_RE)))
+#: questions about the whole group, answered about it (never "which person do you mean?")
+ACTIVITY_RE = re.compile(r"^(?:so\s+)?(?:what is|what's|whats) (?:going on|happening|up|the (?:situation|scene|story))\b(?:\s+(?:here|there|in (?:this|the|that) "
+                         r"(?:photo|picture|pic|image|shot|one)))?\s*[?!.]*$|^what are (?:they|these people|the people|those people|they all) (?:doing|up to)\b")
+GROUP_LOOK_RE = re.compile(r"^how (?:do|does|are|is) (?:the people|they|everyone|everybody|the group|people|these people|those people|all of them|"
+                           r"they all|the family|the kids|the children)\b(?:\s+in (?:this|the|that) (?:photo|picture|pic|image|shot))?\s+"
+                           r"(?:look|looking|seem|seeming|feel|feeling|doing|come across)\b|^what(?: is|'s| kind of)? (?:the )?mood (?:are|is|in)\b.*\b(?:they|them|people|everyone|photo|picture|group)\b"
+                           r"|^what(?: is|'s) the (?:mood|vibe|atmosphere)\b")
+GROUP_CLOTHES_RE = re.compile(r"^what (?:colou?rs? )?(?:are|is|do|does) (?:most of them|most people|they|the people|people|everyone|everybody|all of them|"
+                              r"they all|the group)\b(?:\s+in (?:this|the|that) (?:photo|picture|pic|image|shot))?(?:\s+(?:all|mostly))?\s+(?:wearing|wear|dressed in|have on)\b"
+                              r"|^what colou?rs? (?:are|is|do) (?:most of them|most people|they|the people|people|everyone|everybody|all of them|they all)\b")
+#: words that mean everyone in the photo, even after someone was talked about ("how are they all feeling?")
+GROUP_WORD_RE = re.compile(r"\b(?:all|everyone|everybody|people|group|most of them|each of them|the family|photo|picture|pic|image|shot)\b")
+#: "which one is the grown-up?", "who's the kid here": the faces of an age group
+WHICH_BAND_RE = re.compile(r"^(?:which|who)(?:\s+(?:one|ones|of them|of these|of those|person|people|here))?(?:\s+is|\s+are|'s|\s+looks? like|\s+seems? to be)\b")
+NEAR_NAME_CUTOFF = 0.75  # difflib similarity from which an unknown name is taken as the enrolled one ("scarlet" -> Scarlett)
 EVERYONE_RE = re.compile(r"\b(?:everyone|everybody|all|each|every|people|them|they|these|photo|picture|image|pic|shot|group)\b")
 
 
@@ -65,6 +84,12 @@ def answer(question: str, box: ToolBox, state: PlanState | None = None) -> Plann
     scene = box.analyze_scene() if box.images else None
     if scene is not None:
         names |= {f.identity.name for f in scene.faces if f.identity is not None and f.identity.known}
+    mood = user_mood(question)
+    if mood is not None:  # "ugh, you keep getting the ages wrong!", "thanks, that helps": a brief kind word first
+        kind, rest = mood
+        reply = mood_reply(kind, rest, question, scene, state.image, lambda q: answer(q, box, state))
+        if reply is not None:
+            return reply
     u = understand(question, frozenset(names))
     if u.intent in ("empty", "too_long", "language"):
         return PlannerReply(prompts.render("planner", f"bad_{u.intent}", limit=1000), (), u.intent, state.image, understood=u)
@@ -101,6 +126,8 @@ def _straight(u: Understanding, r: PlannerReply) -> PlannerReply:
 
 
 def _remember(state: PlanState, r: PlannerReply) -> None:
+    if r.intent == "chat":
+        return  # a word about the user's mood keeps what the conversation was about
     if r.faces:
         state.focus = r.faces
     if r.intent not in ("beyond", "race", "unsure"):
@@ -131,12 +158,50 @@ def _dispatch(u: Understanding, box: ToolBox, scene: SceneAnalysis | None, state
     focus = state.focus if state.image == image else ()
     if FOLLOW_RE.match(t) and state.intent in PERSON_INTENTS:
         ref = referring.resolve(t, scene, focus=focus, known_names=names)
-        if ref is not None:
-            return _per_person(state.intent, u, scene, ref.face_ids, ref.notes, image)
+        if ref is not None:  # "and is she happy?" asks its own question; "what about the girl in front?" the last one again
+            own = u.intent in PERSON_INTENTS and (u.slots.get("emotion") or OWN_QUESTION_RE.search(t))
+            return _per_person(u.intent if own else state.intent, u, scene, ref.face_ids, ref.notes, image, ambiguous=ref.ambiguous)
     if IS_ONE_RE.match(t):
         return _check_referent(t, box, scene, focus, names, image)
+    group = _group_question(u, scene, focus, names, image)
+    if group is not None:
+        return _with(group, understood=u)
     reply = _family(u, box, scene, focus, names, image, in_compound)
     return _with(reply, understood=u)
+
+
+def _group_question(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str) -> PlannerReply | None:
+    """Questions answered about a group picked by their conditions, or about everyone; None: not one of these."""
+    t, s, intent = u.text, u.slots, u.intent
+    if intent in ("race", "json", "transcript", "presence", "compare", "superlative") or s.get("count_cmp") or s.get("faces"):
+        return None
+    c = conditions.parse(t, s)
+    person = PERSON_CUE_RE.search(conditions.strip_bands(t)) or s.get("name")  # "the little one" names an age group, no position
+    if c.unseen:  # "how many men in suits?", "is the guy on the left wearing glasses?": can't be seen, said so
+        ref = referring.resolve(t, scene, focus=focus, known_names=names) if person or not (COUNT_RE.search(t) or s.get("quantifier")) else None
+        if ref is not None and ref.face_ids and not referring.PLURAL_RE.search(t):
+            return groups.cant_see(c, scene, image, intent if intent in PERSON_INTENTS else "describe", [scene.face(i) for i in ref.face_ids])
+        return groups.cant_see(c, scene, image, "count" if COUNT_RE.search(t) else "anyone")
+    if person:
+        return None
+    if intent == "count" and (c.bands and (c.count > 1 or c.band_word not in ("child", "minor"))
+                              or c.age_over is not None or c.age_under is not None or c.count > 1):
+        return groups.count(c, scene, image)  # "how many women are smiling?", "how many ppl look older than 60"
+    group_c = c.without("emotion", "colour", "unseen")
+    if intent in ("anyone", "who_looks") and s.get("yesno") and group_c.any and (c.emotion or c.colour) and (
+            c.bands or c.age_over is not None or c.age_under is not None or s.get("quantifier") == "all"):
+        return groups.anyone(c, scene, image, everyone=s.get("quantifier") == "all")  # "r all the kids smiling"
+    if c.bands and WHICH_BAND_RE.match(t) and "superlative" not in s:
+        return groups.which(c.without("emotion", "colour"), scene, image)  # "which one is the grown-up?"
+    if focus and re.search(r"\b(?:they|them|their|these two|those two)\b", t) and not GROUP_WORD_RE.search(t):
+        return None  # "is the one in red ok? how do they seem": they are who was just talked about
+    if ACTIVITY_RE.search(t):
+        return groups.group_look(scene, image, activity=True)
+    if GROUP_LOOK_RE.search(t):
+        return groups.group_look(scene, image)
+    if GROUP_CLOTHES_RE.search(t) and "colour" not in s:
+        return groups.group_clothing(scene, image)
+    return None
 
 
 def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str,
@@ -167,7 +232,7 @@ def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[i
             return yes_no.anyone(s, scene, image)
         return compose.who_looks(s["emotion"], scene, image, everyone=s.get("quantifier") == "all")
     if intent == "presence":
-        return compose.presence(s["name"], scene, names | box.known_names(), image)
+        return _presence(s["name"], scene, names | box.known_names(), image)
     if intent == "identify" and s.get("yesno") and s.get("name") and s["name"] not in names | box.known_names():
         return compose.presence(s["name"], scene, names | box.known_names(), image)  # "is face 1 Zoe?": nobody enrolled Zoe
     if intent == "identify" and s.get("known"):  # "do you recognise anyone?"
@@ -189,7 +254,11 @@ def _person_family(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...
         t = (t[:i] + t[i + len(s["name"]):]).strip() if i > 0 else t  # who is meant, not who is asked about
     ref = referring.resolve(t, scene, focus=focus, known_names=names)
     if ref is not None:
-        return _per_person(intent, u, scene, ref.face_ids, ref.notes, image)
+        reply = _per_person(intent, u, scene, ref.face_ids, ref.notes, image, ambiguous=ref.ambiguous)
+        if ref.alternative and reply.faces:  # "the woman in the middle" where the middle one looks like a child: who the words fit, too
+            alt = compose.per_person(intent, [scene.face(i) for i in ref.alternative])
+            reply = _with(reply, text=reply.text + " " + prompts.render("planner", "position_alternative", answer=alt))
+        return reply
     if len(scene.faces) == 1:
         return _per_person(intent, u, scene, (1,), (), image)
     if focus and (s.get("pronoun") or in_compound):
@@ -205,7 +274,7 @@ def _person_family(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...
 
 
 def _per_person(intent: str, u: Understanding, scene: SceneAnalysis, ids: tuple[int, ...], notes: tuple[str, ...],
-                image: str) -> PlannerReply:
+                image: str, ambiguous: bool = False) -> PlannerReply:
     if not ids:
         return PlannerReply(compose.nobody(u.text, scene, notes), (), intent, image, notes)
     faces = [scene.face(i) for i in ids]
@@ -230,6 +299,8 @@ def _per_person(intent: str, u: Understanding, scene: SceneAnalysis, ids: tuple[
         text = compose.per_person(intent, faces)
     if notes:
         text += " (Note: " + "; ".join(notes) + ".)"
+    if ambiguous:  # "is the little girl happy?" with two little girls: say so, then answer for each
+        text = prompts.render("planner", "ambiguous_person", count=len(faces), faces=", ".join(f"Face {f.id}" for f in faces)) + " " + text
     return PlannerReply(text, ids, intent, image, notes)
 
 
@@ -276,3 +347,21 @@ def _run_compare(box: ToolBox, scene: SceneAnalysis, ids: list[int], image: str,
         asked_same = yes_no != "different"
         text = ("Yes: " if result.same_person == asked_same else "No: ") + text
     return PlannerReply(text, (ids[0], ids[1]), "compare", image)
+
+
+def _presence(name: str, scene: SceneAnalysis, known: set[str], image: str) -> PlannerReply:
+    """Is NAME here? A near-miss of an enrolled name ("scarlet" for Scarlett) is taken as that name, and the answer says so."""
+    if name in known:
+        return compose.presence(name, scene, known, image)
+    by_lower = {k.lower(): k for k in known}
+    if name.lower() in by_lower:
+        real = by_lower[name.lower()]
+    else:
+        close = [k for k in difflib.get_close_matches(name.lower(), list(by_lower), n=2, cutoff=NEAR_NAME_CUTOFF)
+                 if k[:1] == name[:1].lower() and abs(len(k) - len(name)) <= 2]
+        if len(close) != 1:
+            return compose.presence(name, scene, known, image)
+        real = by_lower[close[0]]
+    reply = compose.presence(real, scene, known, image)
+    note = prompts.render("planner", "near_name", asked=name, name=real)
+    return _with(reply, text=f"{reply.text} {note}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from facelens.agent import conditions
 from facelens.agent.answers import ORDINALS
 from facelens.tools.schema import FaceAnalysis, SceneAnalysis
 
@@ -72,6 +73,63 @@ class Reference:
     face_ids: tuple[int, ...]  # the faces picked, in image order (empty: nobody matches)
     cues: tuple[str, ...]  # the cues used, e.g. ("clothing red", "gender female")
     notes: tuple[str, ...]  # cues that could not be used, and why
+    ambiguous: bool = False  # one person was described ("the little girl") and several fit: the answer says so
+    alternative: tuple[int, ...] = ()  # who the words fit near the position named, when the face there does not ("the woman in the middle")
+
+
+#: a gender noun that means a young person when there is one ("the girl"); the others mean a grown-up
+YOUNG_NOUNS = {"girl", "girls", "boy", "boys"}
+#: an age-group word without a gender noun ("the kid", "the grown-up", "the old one")
+BAND_NOUN_RE = re.compile(r"(?:the|that|this)\s+(?:\w+\s+)?(?:kid|child|baby|toddler|teen|teenager|grown-?up|adult|old one|elderly one|little one)\b")
+#: words that show several people are meant ("the women", "the kids")
+PLURAL_RE = re.compile(r"\b(?:women|ladies|girls|men|guys|boys|kids|children|people|adults|grown-?ups|teenagers|teens|them|they|both|all)\b")
+
+
+def _who_words(gender: str | None, band_word: str | None) -> str:
+    """How a cue of who someone is reads: "female", "child", "female child"."""
+    return " ".join(w for w in (gender, band_word) if w)
+
+
+def _person_words(gender: str | None, band_word: str | None) -> str:
+    """ "woman", "girl", "elderly man", "child" for a gender and an age-group word."""
+    young = band_word in ("young", "child", "minor")
+    noun = {"female": "girl" if young else "woman", "male": "boy" if young else "man"}.get(gender or "", "child" if young else "person")
+    return {"teen": "teenage ", "elderly": "elderly "}.get(band_word or "", "") + noun
+
+
+def _a(who: str) -> str:
+    return ("an " if who[:1] in "aeiou" else "a ") + who
+
+
+def _fits(f: FaceAnalysis, gender: str | None, bands: tuple[str, ...]) -> bool:
+    return conditions.matches(f, conditions.Conditions(gender=gender, bands=bands))
+
+
+def _seen(f: FaceAnalysis) -> str:
+    """How the models see one face, for a note: "looks female, about 34"."""
+    bits = []
+    if f.gender is not None:
+        bits.append(f"looks {f.gender.label}")
+    if f.age is not None:
+        bits.append(f"about {f.age:.0f}")
+    return ", ".join(bits) or "no age/gender estimate"
+
+
+def _position_mismatch(picked: tuple[str, list[int]], cand: list[FaceAnalysis], gender: str | None, bands: tuple[str, ...],
+                       band_word: str | None, faces: list[FaceAnalysis]) -> list[str | int]:
+    """A note when the face at the position named is not who the words say, naming who else fits ("the woman in the middle")."""
+    by_id = {f.id: f for f in faces}
+    if any(_fits(by_id[i], gender, bands) for i in picked[1]) or any(
+            (gender and by_id[i].gender is None) or (bands and by_id[i].age is None) for i in picked[1]):
+        return []
+    who = _person_words(gender, band_word)
+    others = [f for f in cand if _fits(f, gender, bands)]
+    note = f"the age/gender model does not see the {picked[0]} person as {_a(who)}"
+    if others:
+        centre = sum(by_id[i].id for i in picked[1]) / len(picked[1])
+        near = min(others, key=lambda f: abs(f.id - centre))
+        return [note, near.id]
+    return [note]
 
 
 def resolve(
@@ -125,6 +183,10 @@ def resolve(
         else:
             ids = [min(anchor) - 1, max(anchor) + 1]
         ids = [i for i in ids if i in by_id]
+        gm = REF_GENDER_RE.search(q[: m.start() + 1] if m.start() > 0 else q)
+        if len(ids) > 1 and gm is not None:  # "the woman next to her": the neighbour who is a woman, when one is
+            g = "female" if FEMALE_RE.fullmatch(gm.group(1)) else "male"
+            ids = [i for i in ids if by_id[i].gender is not None and by_id[i].gender.label == g] or ids
         if not ids:
             notes.append(f"nobody is {'next to' if 'next' in word or 'beside' in word else 'on that side of'} face {', '.join(map(str, anchor))}")
         return Reference(tuple(ids), (f"beside face {','.join(map(str, anchor))}",), tuple(notes))
@@ -155,22 +217,44 @@ def resolve(
     # not as what is asked ("is the second person from the left male or female?")
     gm = REF_GENDER_RE.search(q)
     gender = None if gm is None else "female" if FEMALE_RE.fullmatch(gm.group(1)) else "male"
+    alternative: tuple[int, ...] = ()
     # "the rightmost guy" is the rightmost person, whatever the gender model says: an absolute position
     # is what people point with, and the word "guy" or "lady" is not a filter to second-guess it
     absolute = bool(LEFT_RE.search(q) or RIGHT_RE.search(q) or MIDDLE_RE.search(q) or FIRST_LAST_RE.search(q)) and not FROM_SIDE_RE.search(q)
-    if gender and absolute:
+    bands, band_word = conditions.band_of(q) if gm is not None or BAND_NOUN_RE.search(q) else ((), None)
+    if (gender or bands) and absolute:
         picked = _pick_position(q, [by_id[i] for i in cand])
-        if picked is not None and picked[1] and all(by_id[i].gender is not None and by_id[i].gender.label != gender for i in picked[1]):
-            notes.append(f"the age/gender model does not see the {picked[0]} person as {gender}")
-        gender = None
-    if gender:
-        if all(by_id[i].gender is not None for i in cand) and cand:
-            kept = [i for i in cand if by_id[i].gender.label == gender]
-            if kept:
-                cand = kept
-                cues.append(f"gender {gender}")
-            elif cues:
-                notes.append(f"the age/gender model does not see the matching person as {gender}")
+        if picked is not None and picked[1]:
+            implied = bands or (() if gm is None else ("child", "teen") if gm.group(1) in YOUNG_NOUNS else ("adult", "elderly"))
+            word = band_word or (None if gm is None else "young" if gm.group(1) in YOUNG_NOUNS else "adult")
+            mismatch = _position_mismatch(picked, [by_id[i] for i in cand], gender, implied, word, faces)
+            notes += [m for m in mismatch if isinstance(m, str)]
+            alternative = tuple(m for m in mismatch if isinstance(m, int))
+        gender, bands = None, ()
+    if (gender and any(by_id[i].gender is None for i in cand)) or (bands and any(by_id[i].age is None for i in cand)):
+        if not cues:  # "the woman" / "the kid" with no age/gender model: cannot tell who
+            notes.append("apparent age and gender are not estimated (age/gender model not installed)")
+            return Reference((), (f"{_who_words(gender, band_word)} (unavailable)",), tuple(notes))
+        gender, bands = None, ()
+    if gender or bands:
+        who = _who_words(gender, band_word)
+        kept = [i for i in cand if _fits(by_id[i], gender, bands)]
+        if kept:
+            cand = kept
+            cues.append(f"{who}")
+            if len(cand) > 1 and gm is not None and not bands:  # "the girl": a young one when there is one; "the woman": a grown-up
+                young = gm.group(1) in YOUNG_NOUNS
+                pref = [i for i in cand if by_id[i].age is not None and (by_id[i].age < conditions.ADULT_FROM) == young]
+                cand = pref or cand
+        elif len(cand) == 1 and cues:  # the one in red, whom the model sees otherwise: still the one in red
+            notes.append(f"the age/gender model does not see the matching person as {_a(_person_words(gender, band_word))}")
+        elif cues:  # "the guy in the white shirt" where everyone in white looks female: nobody fits, said plainly
+            seen = "; ".join(f"Face {i}: {_seen(by_id[i])}" for i in cand)
+            notes.append(f"nobody matches all of it: {seen}")
+            return Reference((), tuple(cues) + (who,), tuple(notes))
+        else:
+            notes.append(f"nobody here looks like {_a(_person_words(gender, band_word))} to the age/gender model")
+            return Reference((), (who,), tuple(notes))
 
     # 4. pronouns refer back to the conversation's focus
     if not cues and focus and PRONOUN_RE.search(q):
@@ -183,17 +267,11 @@ def resolve(
         what, ids = picked
         cues.append(what)
         cand = ids
-    elif gender and not cues and n:
-        # "the woman" with no other cue and no gender model: cannot tell who
-        if all(f.gender is not None for f in faces):
-            cand = [f.id for f in faces if f.gender.label == gender]
-            cues.append(f"gender {gender}")
-        else:
-            notes.append("apparent gender is not estimated (age/gender model not installed)")
-            return Reference((), (f"gender {gender} (unavailable)",), tuple(notes))
     if not cues:
         return None
-    return Reference(tuple(sorted(cand)), tuple(cues), tuple(dict.fromkeys(notes)))
+    ambiguous = len(cand) > 1 and picked is None and not PLURAL_RE.search(q) and not any(c.startswith("earlier") for c in cues)
+    return Reference(tuple(sorted(cand)), tuple(cues), tuple(dict.fromkeys(notes)), ambiguous=ambiguous,
+                     alternative=alternative if tuple(cand) != alternative else ())
 
 
 def _pick_position(q: str, faces: list[FaceAnalysis]) -> tuple[str, list[int]] | None:

@@ -154,30 +154,49 @@ class _Planner:
                 out.append(self.r("before_onset_silent", window=int(BEFORE_WINDOW), source=what, emotion=name, onset=mmss(onset)))
         return " ".join(out)
 
-    def ranking(self, name: str, labels: tuple[str, ...]) -> str:
-        rows = []
-        for rec in self.records:
-            face_s = sum(t.end - t.start for t in _face_spans(rec, labels))
+    def ranking(self, name: str, labels: tuple[str, ...], order: str = "most") -> str:
+        """Every session scored by the share of watched time the face looked ``labels`` plus half the share of
+        utterances whose words expressed them. From the most: the sessions that showed it (the rest named after);
+        from the least ("calmest", "least angry"): every session, ties broken by the fewest negative moments."""
+        from facelens.agent.session_intent import NEGATIVE_LABELS
+
+        def score(rec: SessionRecord, labs: tuple[str, ...]) -> tuple[float, str]:
+            face_s = sum(t.end - t.start for t in _face_spans(rec, labs))
             watched = sum(p.seconds for p in rec.people) or rec.duration
             face_frac = face_s / watched if rec.emotion_model and watched else 0.0
-            words = [s for s in rec.transcript if s.emotion in labels]
+            words = [s for s in rec.transcript if s.emotion in labs]
             word_frac = len(words) / len(rec.transcript) if rec.transcript else 0.0
-            score = face_frac + 0.5 * word_frac
             details = []
             if rec.emotion_model and rec.has_video:
                 details.append(f"face {face_s:.0f} s of {watched:.0f} s ({face_frac:.0%})")
             elif rec.has_video:
                 details.append("no facial emotion recorded")
             details.append(f"{len(words)} of {len(rec.transcript)} utterances")
-            rows.append((score, rec, "; ".join(details)))
-        rows.sort(key=lambda r: -r[0])
-        if not any(score > 0 for score, _, _ in rows):
-            return self.r("ranking_none", count=len(rows), emotion=name)
-        lines = [self.r("ranking_head", emotion=name)]
-        for i, (score, rec, details) in enumerate(rows[:10], 1):
+            return face_frac + 0.5 * word_frac, "; ".join(details)
+
+        rows = []
+        for rec in self.records:
+            sc, details = score(rec, labels)
+            tie = score(rec, NEGATIVE_LABELS)[0] if order == "least" else 0.0
+            rows.append((sc, tie, rec, details))
+        if order == "least":
+            rows.sort(key=lambda r: (r[0], r[1], r[2].session_id))
+            shown, without = rows, []
+            lines = [self.r("ranking_least_head", emotion="negative" if name == "calm" else name)]
+        else:
+            rows.sort(key=lambda r: -r[0])
+            if not any(sc > 0 for sc, *_ in rows):
+                return self.r("ranking_none", count=len(rows), emotion=name).strip() + " " + ", ".join(r[2].session_id for r in rows) + "."
+            shown, without = [r for r in rows if r[0] > 0], [r for r in rows if r[0] <= 0]
+            lines = [self.r("ranking_head", emotion=name)]
+        for i, (sc, _, rec, details) in enumerate(shown[:10], 1):
             lines.append(self.r("ranking_line", rank=i, session=rec.session_id, details=details))
-            self.evidence.append(Evidence(session_id=rec.session_id, start=0.0, end=rec.duration, kind="ranking", text=f"score {score:.3f}: {details}"))
-        return "\n".join(lines)
+            self.evidence.append(Evidence(session_id=rec.session_id, start=0.0, end=rec.duration, kind="ranking", text=f"score {sc:.3f}: {details}"))
+        if len(shown) > 10:
+            lines.append(f"... and {len(shown) - 10} more.")
+        if without:
+            lines.append(self.r("ranking_without", emotion=name, ids=", ".join(r[2].session_id for r in without)))
+        return "\n".join(line.strip() for line in lines)
 
     def mentions(self, rec: SessionRecord, keyword: str) -> str:
         hits = [s for s in rec.transcript if re.search(rf"\b{re.escape(keyword)}", s.text, re.I)]
@@ -200,50 +219,113 @@ class _Planner:
         return self.r("transcript", count=len(rec.transcript), lines=" ".join(f'{mmss(s.start)} "{s.text}"' for s in rec.transcript[:40]))
 
 
-def _pick(records: list[SessionRecord], session_id: str | None) -> SessionRecord:
-    if session_id:
-        return store.load(session_id)
-    return records[-1]  # the most recently ingested
+def _targets(it, records: list[SessionRecord], session_id: str | None) -> list[SessionRecord]:  # type: ignore[no-untyped-def]
+    """The sessions a question is about: those it names (by id, or by place in ``session list`` order),
+    else the one the asker chose, else every session ("all", "did anyone mention ...", "in any of the
+    calls"), else the latest."""
+    from facelens.agent.session_intent import THIS_RE
+
+    by_id = {r.session_id: r for r in records}
+    if it.sessions:
+        return [by_id[s] for s in it.sessions if s in by_id]
+    if session_id and session_id != ALL:
+        return [store.load(session_id)]
+    if session_id == ALL or it.scope == "all" or (it.intent == "mentions" and not THIS_RE.search(it.text)):
+        return list(records)
+    return [records[-1]]  # the most recently ingested
+
+
+ALL = "all"  # --session all, the UI's "all sessions": every stored session
 
 
 def answer_offline(question: str, session_id: str | None = None) -> SessionAnswer:
-    """Answer with the deterministic planner from the stored data (intent and slots: agent/session_intent.py)."""
+    """Answer with the deterministic planner from the stored data (intent and slots: agent/session_intent.py).
+    ``session_id``: one session, or "all" for every stored session. Every answer names the sessions it used."""
     from facelens.agent import session_intent
 
     records = store.load_all()
-    if session_id:
+    if session_id and session_id != ALL:
         store.load(session_id)  # NotFoundError with the stored ids
     if not records:
         return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
-    p = _Planner(question, records)
     it = session_intent.parse(question, records, session_id)
-    emo = (it.emotion, it.labels) if it.emotion else None
+    if (n := it.slots.get("missing_place")) is not None:  # "summarise session 9" with four stored: say so, never another one
+        listing = ", ".join(f"{i}. {r.session_id}" for i, r in enumerate(records[-20:], max(1, len(records) - 19)))
+        return SessionAnswer(answer=prompts.render("sessions", "no_such_place", place=n, count=len(records), listing=listing).strip(),
+                             backend="offline", sessions=[])
     if it.intent == "compare":
         return _compare(it, records)
+    if it.intent == "out_of_scope":
+        return SessionAnswer(answer=prompts.render("sessions", "unsupported").strip(), backend="offline", sessions=[])
+    p = _Planner(question, records)
     if it.intent == "ranking":
-        return SessionAnswer(answer=p.ranking(*emo), backend="offline", sessions=[r.session_id for r in records], evidence=p.evidence)  # type: ignore[misc]
-    rec = _pick(records, session_id or (it.sessions[0] if len(it.sessions) == 1 else None))
+        return SessionAnswer(answer=p.ranking(it.emotion, it.labels, it.order), backend="offline",  # type: ignore[arg-type]
+                             sessions=[r.session_id for r in records], evidence=p.evidence)
+    targets = _targets(it, records, session_id)
+    if it.intent == "mentions" and len(targets) > 1:
+        return _mentions_across(p, it, targets)
+    answers = [_answer_one(p, it, rec) for rec in targets]
+    if len(answers) == 1:
+        return answers[0]
+    yn = yes_no(it.text) and it.intent in ("when_emotion", "change", "overall_mood+change")
+    parts = []
+    for rec, ans in zip(targets, answers):
+        text = re.sub(r"^(?:Yes|No): ", "", ans.answer) if yn else ans.answer
+        text = re.sub(r"\s*\((?:session|) ?" + re.escape(rec.session_id) + r", [^)]*\)\s*$", "", text.strip())
+        parts.append(prompts.render("sessions", "session_section", session=rec.session_id, duration=mmss(rec.duration), text=text).strip())
+    text = "\n".join(parts)
+    if yn:
+        text = ("Yes: " if any(a.answer.startswith("Yes") for a in answers) else "No: ") + text
+    return SessionAnswer(answer=text, backend="offline", sessions=[r.session_id for r in targets],
+                         evidence=[e for a in answers for e in a.evidence])
+
+
+def _mentions_across(p: _Planner, it, targets: list[SessionRecord]) -> SessionAnswer:  # type: ignore[no-untyped-def]
+    """A transcript search over several sessions: which sessions said the word, when, and the sentence."""
+    kw = it.keyword
+    hits = {}
+    for rec in targets:
+        found = [s for s in rec.transcript if re.search(rf"\b{re.escape(kw)}", s.text, re.I)]
+        for s in found:
+            p.evidence.append(Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text))
+        if found:
+            hits[rec.session_id] = found
+    ids = [r.session_id for r in targets]
+    if hits:
+        details = "; ".join(f"{sid} at {_spans([(s.start, s.end, chr(34) + s.text + chr(34)) for s in found])}" for sid, found in hits.items())
+        text = prompts.render("sessions", "mentions_across", keyword=kw, hits=len(hits), count=len(targets), details=details).strip()
+        if missing := [sid for sid in ids if sid not in hits]:
+            text += " " + prompts.render("sessions", "mentions_not_in", ids=", ".join(missing)).strip()
+    else:
+        text = prompts.render("sessions", "mentions_across_none", keyword=kw, count=len(targets), ids=", ".join(ids)).strip()
+    if yes_no(it.text):
+        text = ("Yes: " if hits else "No: ") + text
+    return SessionAnswer(answer=text, backend="offline", sessions=ids, evidence=p.evidence)
+
+
+def _answer_one(p: _Planner, it, rec: SessionRecord) -> SessionAnswer:  # type: ignore[no-untyped-def]
+    """The answer of a one-session intent about ``rec``; it ends with the session's id and length."""
+    emo = (it.emotion, it.labels) if it.emotion else None
     q = it.text
+    p.evidence = []
     who = named_track(rec, q)
     role = None if who else unnamed_role(rec, q)
     # "when did the customer look angry?": only the customer's face track counts
     faces = rec.model_copy(update={"timeline": [x for x in rec.timeline if x.track == who.track]}) if who else rec
     if it.intent in ("summary", "overall_mood", "change", "overall_mood+change"):
-        return _summary_answer(it.intent, faces, rec, yes_no="change" in it.intent and yes_no(q))
+        return _summary_answer(it.intent, faces, rec, yes_no="change" in it.intent and yes_no(q), track=who.track if who else None)
     if it.intent == "before":
         text = p.before(faces, *emo)  # type: ignore[misc]
     elif it.intent == "said_at":
-        text = p.said_at(rec, it.time)  # type: ignore[arg-type]
+        text = p.said_at(rec, it.time)
     elif it.intent == "mentions":
-        text = p.mentions(rec, it.keyword)  # type: ignore[arg-type]
+        text = p.mentions(rec, it.keyword)
     elif it.intent == "when_emotion":
         text = p.when(faces, *emo)  # type: ignore[misc]
     elif it.intent == "people":
         text = p.people(rec)
-    elif it.intent == "transcript":
-        text = p.transcript(rec)
     else:
-        return SessionAnswer(answer=prompts.render("sessions", "unsupported"), backend="offline", sessions=[rec.session_id])
+        text = p.transcript(rec)
     if who and emo:
         text = f"{prompts.render('sessions', 'named_track', name=who.name, track=who.track)} {text}"
     elif role and (emo or re.search(r"\b(who|say|said)\b", q)):
@@ -254,7 +336,7 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     if it.intent in ("when_emotion", "mentions") and yes_no(q):  # "did the customer get angry?" -> "Yes: ..."
         seen = any(e.kind in (("face", "words") if it.intent == "when_emotion" else ("transcript",)) for e in p.evidence)
         text = ("Yes: " if seen else "No: ") + text
-    return SessionAnswer(answer=f"{text} {head}", backend="offline", sessions=[rec.session_id], evidence=p.evidence)
+    return SessionAnswer(answer=f"{text} {head}", backend="offline", sessions=[rec.session_id], evidence=list(p.evidence))
 
 
 #: a yes/no question about a session ("did the customer get angry?", "was anyone frustrated in this call?")
@@ -269,29 +351,38 @@ def yes_no(q: str) -> bool:
     return bool(YES_NO_RE.match(q)) and not MOMENT_RE.search(q)
 
 
-def _summary_answer(intent: str, faces: SessionRecord, rec: SessionRecord, yes_no: bool = False) -> SessionAnswer:
+def _summary_answer(intent: str, faces: SessionRecord, rec: SessionRecord, yes_no: bool = False, track: int | None = None) -> SessionAnswer:
     """Summary, overall mood and "when did it change" questions (agent/session_summary.py); ``yes_no``:
-    "did the mood change?" starts with Yes (the face's look changed at least once) or No."""
+    "did the mood change?" starts with Yes (the face's look changed at least once, its smoothed scores rose
+    or fell, or the words' emotion changed) or No. ``track``: only that face's scores count."""
     from facelens.agent import session_summary as summ
 
     s = summ.summarise(faces)
+    secs = [x for x in store.seconds(rec.session_id) if track is None or x.track == track] if rec.emotion_model else []
+    trends = summ.trend_lines(faces, secs)
     evidence = [Evidence(session_id=rec.session_id, start=m.time, end=m.time, kind="face",
                          text=f"track {m.track} went from looking {m.before} to looking {m.after} ({m.confidence:.0%})") for m in s.moments]
     if intent == "summary":
-        return SessionAnswer(answer=s.text, backend="offline", sessions=[rec.session_id], evidence=evidence)
+        text = s.text
+        if trends:  # the top label stayed, the scores moved: say how instead of "did not change"
+            text = "\n".join(ln for ln in text.splitlines() if not ln.startswith("The face's look did not")) + "\n" + "\n".join(trends)
+        return SessionAnswer(answer=text, backend="offline", sessions=[rec.session_id], evidence=evidence)
     lines = s.text.splitlines()
     keep = []
     if "overall" in intent:
         keep += [ln for ln in lines if ln.startswith(("Overall,", "The words were", "Facial emotion was not", "Nothing was said"))]
     if "change" in intent:
-        keep += [ln for ln in lines if ln.startswith(("Mood arc", "Key moments", "- ", "... and", "The face's look did not"))]
-        if not s.moments and not any(ln.startswith("The face's look did not") for ln in keep):
+        keep += [ln for ln in lines if ln.startswith(("Mood arc", "Key moments", "- ", "... and")) or
+                 (ln.startswith("The face's look did not") and not trends)]
+        keep += trends
+        if not s.moments and not trends and not any(ln.startswith("The face's look did not") for ln in keep):
             words = ", ".join(f"{u.emotion} at {mmss(u.start)}" for u in _word_changes(rec)) or None
             keep.append(prompts.render("sessions", "changes_none", session=rec.session_id, words=words).strip())
     head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration)).strip()
     text = "\n".join(keep or lines) + "\n" + head
     if yes_no:
-        text = ("Yes: " if s.moments or _word_changes(rec) else "No: ") + text  # the face's look or the words
+        changed = s.moments or trends or (not rec.has_video and _word_changes(rec))  # trends: the face's scores and the words' arc
+        text = ("Yes: " if changed else "No: ") + text
     return SessionAnswer(answer=text, backend="offline", sessions=[rec.session_id], evidence=evidence)
 
 
@@ -337,7 +428,7 @@ def answer_llm(question: str, session_id: str | None = None, model: str | None =
 
     llm = settings or resolve_llm("openai")
     client = make_client(llm, purpose="answers about sessions", timeout=600.0)
-    records = [store.load(session_id)] if session_id else store.load_all()[-20:]
+    records = [store.load(session_id)] if session_id and session_id != ALL else store.load_all()[-20:]
     if not records:
         return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
     model = model or llm.model or "gpt-4o-mini"
@@ -363,14 +454,17 @@ def ask(question: str, session_id: str | None = None, backend: str | LLMSettings
 
     Args:
         question: the analyst's question.
-        session_id: restrict to one session (default: the latest, or all for "which sessions" questions).
+        session_id: restrict to one session, or "all" for every stored session (default: the sessions the question
+            names, by id or place in ``session list`` order, else every session for "which / any" questions, else the latest).
         backend: "offline", "openai", resolved LLM settings, or None = the user's backend setting
             (FACELENS_BACKEND, config.yaml), else openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline
             (:func:`facelens.tools.settings.words_llm`).
     """
     if not question or not question.strip():
         raise InputError("The question is empty.", hint='Ask e.g. "when did the customer look angry?"')
-    if session_id:
+    if session_id and session_id.lower() == ALL:
+        session_id = ALL
+    if session_id and session_id != ALL:
         store.check_id(session_id)
     from facelens.tools.settings import words_llm
 

@@ -19,7 +19,9 @@ COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy":
 def export(session_id: str, fmt: str = "json") -> str:
     """The whole session as JSON (the stored record plus per-second scores), or as CSV rows.
 
-    CSV columns: kind (utterance | face), start, end, track, emotion, confidence, text, cues.
+    CSV columns: kind (utterance | face), start, end, track, emotion, confidence, text, cues, name (the
+    face track's name, "customer", when one was given with ``facelens session name``; last, so the
+    earlier columns keep their places).
     """
     if fmt not in FORMATS:
         raise InputError(f"Unknown export format '{fmt}'.", hint=f"Choose one of: {', '.join(FORMATS)}.")
@@ -30,12 +32,25 @@ def export(session_id: str, fmt: str = "json") -> str:
         return json.dumps(data, indent=2, ensure_ascii=False)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["kind", "start", "end", "track", "emotion", "confidence", "text", "cues"])
-    rows = [(s.start, ["utterance", s.start, s.end, "", s.emotion, "", s.text, ";".join(s.cues)]) for s in rec.transcript]
-    rows += [(t.start, ["face", t.start, t.end, t.track, t.emotion or "", "" if t.confidence is None else t.confidence, "", ""]) for t in rec.timeline]
+    names = track_names(rec)
+    w.writerow(["kind", "start", "end", "track", "emotion", "confidence", "text", "cues", "name"])
+    rows = [(s.start, ["utterance", s.start, s.end, "", s.emotion, "", s.text, ";".join(s.cues), ""]) for s in rec.transcript]
+    rows += [(t.start, ["face", t.start, t.end, t.track, t.emotion or "", "" if t.confidence is None else t.confidence, "", "",
+                        names.get(t.track, "")]) for t in rec.timeline]
     for _, row in sorted(rows, key=lambda r: r[0]):
-        w.writerow(row)
+        w.writerow([csv_cell(c) for c in row])
     return buf.getvalue()
+
+
+def track_names(rec: store.SessionRecord) -> dict[int, str]:
+    """Track number -> the name given to it ("customer"), for the tracks that have one."""
+    return {p.track: p.name for p in rec.people if p.name}
+
+
+def track_label(rec: store.SessionRecord, track: int) -> str:
+    """ "customer (track 2)" for a named track, else "track 2"."""
+    name = track_names(rec).get(track)
+    return f"{name} (track {track})" if name else f"track {track}"
 
 
 def plot(session_id: str, path: str | Path | None = None) -> Path:
@@ -64,7 +79,7 @@ def plot(session_id: str, path: str | Path | None = None) -> Path:
             ids = sorted({t.track for t in rec.timeline})
             for row, tid in enumerate(ids):
                 ax.broken_barh([(t.start, t.end - t.start) for t in rec.timeline if t.track == tid], (row + 0.1, 0.8), color="#9ecae1")
-            ax.set_yticks([i + 0.5 for i in range(len(ids))], [f"track {i}" for i in ids])
+            ax.set_yticks([i + 0.5 for i in range(len(ids))], [track_label(rec, i) for i in ids])
             ax.set_ylim(0, max(1, len(ids)) + 0.6)
             continue
         mine = [s for s in secs if s.track == track]
@@ -81,7 +96,7 @@ def plot(session_id: str, path: str | Path | None = None) -> Path:
         for e in EMOTIONS:
             ax.plot(t, rows_by_e[e], color=COLOURS[e], label=e, lw=1.6, marker="." if len(mine) < 30 else None)
         ax.set_ylim(0, 1)
-        ax.set_ylabel(f"track {track}\nprobability")
+        ax.set_ylabel(f"{track_label(rec, track)}\nprobability")
     if tracks:
         axes[0, 0].legend(loc="upper right", ncol=len(EMOTIONS), fontsize=7)
     axes[0, 0].set_title(f"session {rec.session_id}: facial emotion per second, and what was said")
@@ -108,7 +123,18 @@ MAX_REPORT_MOMENTS = 200
 
 
 def _md_cell(text: object) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """A table cell shown as plain text: names and words never become links, images or HTML."""
+    from facelens.tools.names import markdown_text
+
+    return markdown_text(text)
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: one starting with = + - @ (or a tab / carriage return)
+    would be run as a formula (``=HYPERLINK(...)``), so it gets a leading apostrophe. Numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def report(session_id: str, fmt: str = "md", *, plot_path: Path | None = None) -> str:
@@ -153,7 +179,8 @@ def report(session_id: str, fmt: str = "md", *, plot_path: Path | None = None) -
         with tempfile.TemporaryDirectory() as tmp:
             png = plot(session_id, Path(tmp) / "timeline.png").read_bytes()
     if fmt == "md":
-        out = [f"# Session {rec.session_id}", "", meta, "", "## Summary", "", summary.text, ""]
+        out = [f"# Session {_md_cell(rec.session_id)}", "", _md_cell(meta), "", "## Summary", ""]
+        out += ["\n".join(_md_cell(line) + "  " for line in summary.text.splitlines()), ""]
         if png is not None and plot_path is not None:
             Path(plot_path).write_bytes(png)
             out += ["## Timeline", "", f"![emotion timeline]({Path(plot_path).name})", ""]

@@ -157,7 +157,7 @@ def new_id(source: str | Path) -> str:
     stem = stem[:56]
     if not stem[0].isalnum():
         stem = "s" + stem
-    taken = set(ids()) | _claimed_ids()
+    taken = set(ids()) | _claimed_ids() | {"all"}  # "all" means every session (--session all)
     if stem not in taken:
         return stem
     n = 2
@@ -243,7 +243,10 @@ def name_track(session_id: str, track: int, name: str | None) -> SessionRecord:
             hint=f"Its tracks: {', '.join(map(str, known))}." if known else "It has no face tracks (audio only, or no face was seen).",
         )
     if name is not None:
-        name = " ".join(name.split())
+        from facelens.tools.names import check_name, look_alike
+
+        name = check_name(name)  # NFKC; invisible, blank and mixed-script characters refused (as for people)
+        look_alike(name, [p.name for p in rec.people if p.name and p.track != track])
         if not name or len(name) > MAX_NAME_CHARS or not re.fullmatch(r"[\w .'-]+", name):
             raise InputError(
                 f"'{name}' cannot name a track.",

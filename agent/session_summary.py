@@ -253,3 +253,93 @@ def compare(a: SessionRecord, b: SessionRecord) -> str:
             words_negative=f"{sum(words.shares.get(e, 0) for e in NEGATIVE):.0%}" if words else "n/a",
             valence=f"{words.valence:+.2f}" if words else "n/a", changes=len(key_moments(rec))))
     return prompts.render("sessions", "compare_head") + "\n" + "\n".join(r.strip() for r in rows)
+
+
+TREND_WINDOW_S = 5.0  # the moving average that smooths the face's per-second scores
+TREND_MIN = 0.25  # a smoothed score that rises or falls by at least this much is a change of mood
+TREND_FLOOR = 0.4  # ... of an emotion the face showed at least this strongly at one end
+
+
+class Trend(Result):
+    track: int
+    name: str | None = None
+    emotion: str  # the score that moved
+    start: float  # seconds: where the smoothed score was at one end of the move
+    end: float
+    before: float  # smoothed score at ``start``
+    after: float  # ... at ``end``
+
+    @property
+    def direction(self) -> str:
+        return "rose" if self.after > self.before else "fell"
+
+
+def _smooth(values: list[float], k: int) -> list[float]:
+    half = max(0, k // 2)
+    return [sum(values[max(0, i - half): i + half + 1]) / len(values[max(0, i - half): i + half + 1]) for i in range(len(values))]
+
+
+def score_trends(rec: SessionRecord, seconds: list, *, max_per_track: int = 2) -> list[Trend]:
+    """Changes of mood in the face's smoothed scores, not only in its top label: per track and emotion, the
+    largest rise or fall of the moving average (TREND_WINDOW_S) by TREND_MIN or more, e.g. a happy score
+    that falls from 0.9 to 0.45 while "happy" stays the top label. ``seconds``: the stored per-second scores
+    (:func:`facelens.agent.session_store.seconds`); without them (no emotion model at ingest) there is no trend:
+    the timeline's top labels alone do not give the other emotions' scores."""
+    rows: dict[int, list[tuple[float, dict[str, float]]]] = {}
+    for s in seconds:
+        rows.setdefault(s.track, []).append((float(s.t), dict(s.scores)))
+    out: list[Trend] = []
+    for track, series in sorted(rows.items()):
+        series.sort(key=lambda x: x[0])
+        if len(series) < 3:
+            continue
+        step = max(1e-3, (series[-1][0] - series[0][0]) / max(1, len(series) - 1))
+        k = max(1, int(round(TREND_WINDOW_S / step)))
+        times = [t for t, _ in series]
+        found = []
+        for emo in sorted({e for _, sc in series for e in sc}):
+            sm = _smooth([sc.get(emo, 0.0) for _, sc in series], k)
+            best = None  # (|delta|, i, j)
+            lo = hi = 0  # index of the running min / max so far
+            for j in range(1, len(sm)):
+                for i in (hi, lo):
+                    d = sm[j] - sm[i]
+                    if best is None or abs(d) > best[0]:
+                        best = (abs(d), i, j)
+                if sm[j] > sm[hi]:
+                    hi = j
+                if sm[j] < sm[lo]:
+                    lo = j
+            if best and best[0] >= TREND_MIN and max(sm[best[1]], sm[best[2]]) >= TREND_FLOOR:
+                _, i, j = best
+                found.append(Trend(track=track, name=_name(rec, track), emotion=emo, start=times[i], end=times[j],
+                                   before=round(sm[i], 2), after=round(sm[j], 2)))
+        found.sort(key=lambda tr: -abs(tr.after - tr.before))
+        out += found[:max_per_track]
+    return sorted(out, key=lambda tr: (tr.start, tr.track))
+
+
+def words_arc(rec: SessionRecord) -> tuple[SessionSegment, SessionSegment] | None:
+    """The words' emotion at the start and at the end of the session when they differ ("happy" -> "sad"):
+    the first utterance whose words are not neutral, and the first of the last run of the end's emotion
+    (neutral utterances in between do not break the run)."""
+    emotional = [s for s in rec.transcript if s.emotion and s.emotion != "neutral"]
+    if len(emotional) < 2 or emotional[0].emotion == emotional[-1].emotion:
+        return None
+    i = len(emotional) - 1
+    while i > 0 and emotional[i - 1].emotion == emotional[-1].emotion:
+        i -= 1
+    return emotional[0], emotional[i]
+
+
+def trend_lines(rec: SessionRecord, seconds: list) -> list[str]:
+    """The face's score trends and the words' arc in words (prompts/sessions.yaml ``trend_*``)."""
+    n = len({t.track for t in rec.timeline}) or len(rec.people)
+    lines = [prompts.render("sessions", "trend_face", who=_who(tr.track, tr.name, n), emotion=tr.emotion, direction=tr.direction,
+                            before=f"{tr.before:.2f}", after=f"{tr.after:.2f}", start=_clock(tr.start), end=_clock(tr.end)).strip()
+             for tr in score_trends(rec, seconds)]
+    if arc := words_arc(rec):
+        a, b = arc
+        lines.append(prompts.render("sessions", "trend_words", before=a.emotion, after=b.emotion, start=_clock(a.start), end=_clock(b.start),
+                                    text=b.text).strip())
+    return lines

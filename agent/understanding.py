@@ -187,7 +187,9 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
     if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of|^(?:are|were) (?:people|folks)|"
                  r"nobody|no one|noone|none of (?:them|these|those|the|us)|(?:see|spot|notice|find) (?:a|an|some)|there (?:a|an|some))\b", t):
         slots["quantifier"] = "any"
-    elif re.search(r"\b(?:everyone|everybody|all of them|all|each of them|each of these|each of those|every person|each person|every one of them|each one)\b", t):
+    elif re.search(r"\b(?:everyone|everybody|all of them|all|each of them|each of these|each of those|every person|each person|every one of them|each one|"
+                   r"(?:every|each) (?:kid|child|woman|man|girl|boy|adult|grown-?up|lady|guy|teen|teenager)|"
+                   r"(?:each|every(?: single)? one|each and every one|all) of (?:the|these|those) \w+)\b", t):
         slots["quantifier"] = "all"
     alt = ALTERNATIVE_RE.search(t) and " or not" not in t
     if (AUX_RE.match(t) or TAG_RE.search(t)) and not alt and not re.match(r"^(?:can|could|would|will) (?:you|u) (?:tell(?! (?:me )?(?:if|whether)\b)|count|describe|identify|name|give|list|show)\b", t):

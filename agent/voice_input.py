@@ -181,6 +181,21 @@ def understand(audio: np.ndarray, transcriber: Transcriber | None = None, histor
     return Utterance(audio=audio, text=transcript.text, transcript=transcript, cues=cues, affect=fuse(face=face, voice=cues, words=words))
 
 
+def from_file(path: str, *, transcriber: Transcriber | None = None, face: EmotionEstimate | None = None,
+              words_backend: str | LLMSettings | None = None) -> Utterance:
+    """A question recorded in an audio file (``ask``/``chat --audio FILE``): decoded, then :func:`understand`-ed like a spoken one.
+
+    Raises:
+        InputError: no speech was heard in the file (or MediaError: it can't be decoded).
+    """
+    from facelens.tools.media import load_audio
+
+    utt = understand(load_audio(path), transcriber, None, face, words_backend)
+    if not utt.text.strip():
+        raise InputError(f"No speech was heard in {path}.", hint="Record the question again, closer to the microphone, or type it.")
+    return utt
+
+
 def listen(mode: str = "vad", *, transcriber: Transcriber | None = None, history: list[VoiceFeatures] | None = None, face: EmotionEstimate | None = None,
            device: int | str | None = None, words_backend: str | LLMSettings | None = None) -> Utterance:
     """Record one utterance from the microphone and :func:`understand` it."""

@@ -254,3 +254,5 @@ for _d in (
            quick_targets={"gender_accuracy": 0.91, "age_group_accuracy": 0.73, "age_mae": 7.5}),
 ):
     register(_d)
+
+from facelens.eval import domains_wild  # noqa: E402, F401 - registers wild-photos (real photos, truths by a person)

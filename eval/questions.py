@@ -1,8 +1,8 @@
 """Paraphrase evaluation of the offline planner: questions asked the way people ask them.
 
-Question templates live in ``prompts/eval/questions_{tune,tune2,tune3,heldout}.yaml`` (the held-out split
+Question templates live in ``prompts/eval/questions_{tune,tune2,tune3,tune4,heldout}.yaml`` (the held-out split
 was written first and is never tuned on; tune2 is the second round's phrasings, each batch measured
-before it was tuned on; tune3 the third round's yes/no forms: counts, ages, gender, "everyone", compound). Each template is filled on generated scenes (synthetic
+before it was tuned on; tune3 the third round's yes/no forms: counts, ages, gender, "everyone", compound; tune4 and the end of heldout the condition families of eval/questions_conditions.py). Each template is filled on generated scenes (synthetic
 :class:`SceneAnalysis` objects with known positions, clothing colours, emotion scores, ages,
 genders and identities), so every question has an expected intent, expected slots and an expected
 answer computed from the scene itself. Measured:
@@ -26,6 +26,7 @@ from typing import Any
 
 from facelens import prompts
 from facelens.agent import planner
+from facelens.eval import questions_conditions as conds
 from facelens.eval.question_checks import _best, _count_check, _count_yes_no, _ids_check, _starts, _yes_no_check
 from facelens.agent.toolbox import Comparison, ToolBox
 from facelens.tools.identity import DEFAULT_THRESHOLD
@@ -33,7 +34,7 @@ from facelens.tools.schema import (
     EMOTION_ADJECTIVES, EMOTIONS, Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, IdentityMatch, ImageInfo, Position, SceneAnalysis,
 )
 
-SPLITS = ("tune", "tune2", "tune3", "heldout")
+SPLITS = ("tune", "tune2", "tune3", "tune4", "heldout")
 SCENE_SIZES = (3, 2, 4, 5, 1)  # faces per generated scene, cycled
 GALLERY = ("Alice", "Bruno", "Chen", "Dana", "Emeka")
 STRANGERS = ("Zoe", "Marcus", "Priya", "Oliver", "Fatima")
@@ -163,6 +164,11 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
     out: list[Case] = []
     for family, templates in data["families"].items():
         if family == "compare" and n < 2:
+            continue
+        if family in conds.FAMILIES:  # issue 24's condition families (drawn after the older families: their streams stay)
+            for t in templates:
+                c = conds.build(family, t, data, scene, rng)
+                out.append(Case(family, c["question"], c["intent"], c["slots"], c["ids"], c["yes_no"], c["check"]))
             continue
         for t in templates:
             slots: dict[str, Any] = {}
@@ -320,6 +326,7 @@ class Tally:
     yes_no_total: int = 0
     yes_no_form: int = 0
     wrong_person: int = 0
+    bare_counts: int = 0  # a count asked with a condition answered with the whole head count
     understood: int = 0  # replies that carry an Understanding (the old keyword planner's carry none)
     by_family: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     failures: list[str] = field(default_factory=list)
@@ -329,7 +336,7 @@ class Tally:
         return {
             "questions": self.total, "intent_accuracy": r(self.intent, self.total), "slot_accuracy": r(self.slot, self.slot_total) if self.understood else None,
             "consistent": r(self.consistent, self.total), "yes_no_form": r(self.yes_no_form, self.yes_no_total),
-            "yes_no_questions": self.yes_no_total, "wrong_person": self.wrong_person,
+            "yes_no_questions": self.yes_no_total, "wrong_person": self.wrong_person, "bare_counts": self.bare_counts,
             "by_family": {k: {"consistent": c, "total": t} for k, (c, t) in sorted(self.by_family.items())},
             "failures": self.failures[:200],
         }
@@ -347,7 +354,7 @@ def evaluate_planner(split: str = "heldout", quick: bool = False, scenes: int | 
     """The paraphrase evaluation as a metrics dict (``facelens eval planner`` and the eval suite use it).
 
     Args:
-        split: "tune", "tune2", "tune3", "heldout" or "both" (every split, one dict each under "splits").
+        split: "tune", "tune2", "tune3", "tune4", "heldout" or "both" (every split, one dict each under "splits").
         quick: 2 scenes instead of 5.
         scenes: number of generated scenes (overrides ``quick``); scene k has SCENE_SIZES[k % 5] faces.
         answer_fn: the planner to measure (default: ``planner.answer``), for before/after comparisons.
@@ -371,7 +378,7 @@ def evaluate_planner(split: str = "heldout", quick: bool = False, scenes: int | 
     return out
 
 
-TARGETS = {"intent_accuracy": 0.97, "consistent": 0.97, "yes_no_form": 1.0, "wrong_person": 0}
+TARGETS = {"intent_accuracy": 0.97, "consistent": 0.97, "yes_no_form": 1.0, "wrong_person": 0, "bare_counts": 0}
 
 
 def _score(t: Tally, case: Case, reply: Any, si: int) -> None:
@@ -396,6 +403,7 @@ def _score(t: Tally, case: Case, reply: Any, si: int) -> None:
         t.yes_no_form += _starts(reply.text, "Yes", "No", "I can't tell")
     wrong = case.ids is not None and bool(reply.faces) and set(reply.faces) != set(case.ids)
     t.wrong_person += wrong
+    t.bare_counts += case.family in conds.CONDITIONED_COUNTS and conds.is_bare_count(reply.text)
     if not ok or not ok_intent or wrong:
         t.failures.append(f"[{case.family}] scene {si}: {case.question!r} -> intent {reply.intent}, faces {tuple(reply.faces)}"
                           f"{' WRONG PERSON' if wrong else ''}: {reply.text[:140]!r}")

@@ -111,3 +111,41 @@ def six_people() -> tuple[np.ndarray, list[Placed]]:
     shirts = ["red", "blue", "green", "black", "white", "purple"]
     people = [Person("astronaut" if i % 2 else "hopper", s, mirror=i >= 3) for i, s in enumerate(shirts)]
     return compose(people, width=1280, height=720, head_width=150)
+
+
+#: the family of the issue-24 examples, left to right: (gender, apparent age, expression, clothing, name or None)
+FAMILY = (
+    ("male", 42.0, "neutral", "blue", None),  # the father
+    ("female", 39.0, "happy", "white", "Scarlett"),  # the mother, in the middle of five
+    ("female", 7.0, "happy", "pink", None),  # the little girl, in front (the largest face)
+    ("male", 15.0, "sad", "white", None),  # the teenage boy, also in white
+    ("female", 68.0, "happy", "green", None),  # the grandmother
+)
+
+
+def synthetic_scene(people: tuple[tuple[str, float, str, str, str | None], ...] = FAMILY, largest: int | None = 3):
+    """A :class:`SceneAnalysis` with known attributes per face (no image, no models): for the planner's tests.
+
+    ``people``: (gender, apparent age, top expression, clothing colour, enrolled name or None), left to right;
+    ``largest``: the face number that is nearest the camera (size rank 1)."""
+    from facelens.tools.schema import (
+        AGE_GROUPS, EMOTIONS, Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, IdentityMatch, ImageInfo, Position, SceneAnalysis,
+    )
+
+    n = len(people)
+    faces = []
+    for i, (gender, age, label, colour, name) in enumerate(people):
+        fid = i + 1
+        scores = {e: (0.82 if e == label else 0.18 / (len(EMOTIONS) - 1)) for e in EMOTIONS}
+        third = "left" if fid <= n / 3 else "right" if fid > 2 * n / 3 else "center"
+        rank = 1 if fid == largest else fid + 1
+        group = next((g for g in AGE_GROUPS if g.endswith("+") or int(g.split("-")[0]) <= age <= int(g.split("-")[1])), AGE_GROUPS[-1])
+        faces.append(FaceAnalysis(
+            id=fid, box=(40 + i * 200, 60, 100, 100), score=0.99, detector="synthetic", landmarks=[(0.0, 0.0)] * 5,
+            position=Position(index=fid, of=n, horizontal=third, vertical="middle", size_rank=rank),
+            identity=IdentityMatch(name=name or "unknown", distance=0.35 if name else 0.72, known=bool(name), nearest=name or "Scarlett"),
+            appearance=Appearance(clothing_colour=colour),
+            emotion=EmotionEstimate(label=label, scores=scores, model="synthetic"),
+            age=age, age_group=group, gender=GenderEstimate(label=gender, score=0.9),
+        ))
+    return SceneAnalysis(image=ImageInfo(sha256="1" * 64, width=n * 200 + 80, height=300, format="JPEG"), faces=faces, detector="synthetic")

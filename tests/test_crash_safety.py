@@ -244,3 +244,238 @@ def test_a_gallery_deleted_by_hand_leaves_no_generation_behind(facelens_home):
     Gallery().add("Finn", _unit(3), ["f"])
     assert [p.name for p in Gallery().people()] == ["Finn"]
     assert not _files_holding(facelens_home / "gallery", _unit(1).tobytes())
+
+
+# --- SIGKILL at every write of every command that writes (issue 25) ----------------------------------
+# Each command runs once to count its writes (tools/atomic.py's FACELENS_FAULT_COUNT hook; SQLite
+# statements and commits for ingest), then once per write N from a copy of the same starting state,
+# killed (SIGKILL) at its Nth write. Each end state must be the old or the new one, with nothing
+# duplicated, and `doctor`'s store check must agree that every store is sound.
+
+import contextlib  # noqa: E402
+import shutil  # noqa: E402
+
+CLI = [sys.executable, "-m", "facelens.agent.cli"]
+
+INGEST = textwrap.dedent(
+    """
+    import os, signal, sys
+    from facelens.agent import session_store, sessions
+    kill_at, count_to = int(os.environ.get("FACELENS_FAULT_KILL_AT") or 0), os.environ.get("FACELENS_FAULT_COUNT")
+    real, n = session_store._connect, [0]
+    def point(what):
+        n[0] += 1
+        if count_to:
+            with open(count_to, "a") as fh:
+                fh.write(what + "\\n")
+        if n[0] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+    class Con:
+        def __init__(self, con): self.con = con
+        def __getattr__(self, name): return getattr(self.con, name)
+        def __enter__(self):
+            self.con.__enter__()
+            return self
+        def __exit__(self, *exc):
+            if exc[0] is None:
+                point("commit")
+            return self.con.__exit__(*exc)
+        def execute(self, sql, *a):
+            if sql.lstrip().split()[0].upper() in ("INSERT", "UPDATE", "DELETE", "REPLACE"):
+                point(sql[:40])
+            return self.con.execute(sql, *a)
+        def executemany(self, sql, rows):
+            point(sql[:40])
+            return self.con.executemany(sql, rows)
+    session_store._connect = lambda: Con(real())
+    class Quiet:
+        backend, model = "test", "none"
+        def transcribe(self, audio):
+            return type("T", (), {"segments": [], "text": ""})()
+    sessions.ingest(sys.argv[1], transcriber=Quiet())
+    """
+)
+
+
+def _run(args: list[str], home: Path, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FACELENS_FAULT_")}
+    cmd = [sys.executable, "-c", INGEST, *args[1:]] if args[0] == "INGEST" else CLI + args
+    return subprocess.run(cmd, env={**clean, "FACELENS_HOME": str(home), **env}, cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+@contextlib.contextmanager
+def _at(home: Path):
+    """This process reads ``home`` as FACELENS_HOME (to check what a killed command left)."""
+    old = os.environ.get("FACELENS_HOME")
+    os.environ["FACELENS_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        os.environ["FACELENS_HOME"] = old or ""
+        from facelens.tools.identity_milvus import close_all
+
+        if "facelens.tools.identity_milvus" in sys.modules:
+            close_all()
+
+
+def _doctor_agrees(home: Path) -> None:
+    from facelens.agent.cli.doctor import _stores
+
+    with _at(home):
+        assert "sound" in _stores()
+
+
+def _sweep(tmp_path: Path, template: Path, args: list[str], check) -> int:
+    """Count the writes of ``args``, then kill it at each; ``check(home, n)`` judges each end state."""
+    count_home = tmp_path / "count"
+    shutil.copytree(template, count_home)
+    counted = tmp_path / "writes.txt"
+    proc = _run(args, count_home, FACELENS_FAULT_COUNT=str(counted))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    writes = len(counted.read_text().splitlines())
+    assert writes >= 1
+    print(f"{' '.join(args[:2])}: {writes} write(s), killed at each")  # shown with pytest -s
+    for n in range(1, writes + 1):
+        home = tmp_path / f"killed-at-{n}"
+        shutil.copytree(template, home)
+        proc = _run(args, home, FACELENS_FAULT_KILL_AT=str(n))
+        assert proc.returncode == -signal.SIGKILL, (n, proc.stderr[-2000:])
+        check(home, n)
+        _doctor_agrees(home)
+    return writes
+
+
+def _no_duplicates(entries, vectors) -> None:
+    assert len({e.id for e in entries}) == len(entries)
+    assert len({(e.name, v.tobytes()) for e, v in zip(entries, vectors)}) == len(entries)
+
+
+def test_enrol_killed_at_every_write(tmp_path, hopper_jpg):
+    template = tmp_path / "template"
+    with _at(template):
+        Gallery().add("Eileen", _unit(1), ["e.jpg"])
+
+    def check(home: Path, n: int) -> None:
+        with _at(home):
+            g = Gallery()
+            people = [(p.name, p.images) for p in g.people()]
+            assert people in ([("Eileen", 1)], [("Eileen", 1), ("Grace Hopper", 1)]), (n, people)
+            _no_duplicates(g._entries, g._vectors)
+            assert not list((home / "gallery").glob(".*.tmp"))  # the next open cleaned what the dead writer left
+
+    assert _sweep(tmp_path, template, ["enroll", "Grace Hopper", str(hopper_jpg)], check) >= 1
+
+
+def test_apikey_create_killed_at_every_write(tmp_path):
+    from facelens.agent.service.keys import KeyStore
+
+    template = tmp_path / "template"
+    with _at(template):
+        KeyStore().create("alice", "admin")
+
+    def check(home: Path, n: int) -> None:
+        with _at(home):
+            assert [k.name for k in KeyStore().list()] in (["alice"], ["alice", "bob"]), n
+
+    _sweep(tmp_path, template, ["apikey", "create", "bob", "--role", "reader"], check)
+
+
+def test_exemplar_add_killed_at_every_write(tmp_path, hopper_jpg):
+    from facelens.tools.exemplars import ExemplarStore
+
+    template = tmp_path / "template"
+    template.mkdir()
+
+    def check(home: Path, n: int) -> None:
+        with _at(home):
+            ids = [e.id for e in ExemplarStore(builtins=False).list()]
+            assert ids in ([], ["ex1"]), (n, ids)
+            ExemplarStore(builtins=False)._open()  # what any next command does first
+            assert sorted(p.name for p in (home / "exemplars").glob("ex*.jpg")) == [f"{i}.jpg" for i in ids]  # no orphan crop
+
+    assert _sweep(tmp_path, template, ["exemplars", "add", str(hopper_jpg), "--label", "happy"], check) >= 2
+
+
+def test_remove_killed_at_every_write(tmp_path, astronaut_jpg):
+    from facelens.agent import session_store as store
+    from facelens.agent.session_store import SessionRecord, TrackInfo
+    from facelens.tools import identity
+    from facelens.tools.exemplars import ExemplarStore
+
+    her = identity.face_for_enrollment(astronaut_jpg)[1]  # the configured embedding's vector
+    template = tmp_path / "template"
+    with _at(template):
+        Gallery().add("Alice", her[None], ["a.jpg"])
+        Gallery().add("Bob", _unit(2), ["b.jpg"])  # the previous generation holds her too
+        ExemplarStore().add(astronaut_jpg, "happy")
+        people = [TrackInfo(track=1, name="Alice", first_seen=0, last_seen=1, seconds=1)]
+        store.save(SessionRecord(session_id="call", source="call.mp4", created=store.now(), duration=2, has_video=True,
+                                 has_audio=False, fps=2, people=people), [])
+
+    def gone(home: Path) -> bool:
+        return not any(her.tobytes() in p.read_bytes() or b"Alice" in p.read_bytes() for p in home.rglob("*") if p.is_file())
+
+    def check(home: Path, n: int) -> None:
+        with _at(home):
+            names = [p.name for p in Gallery().people()]
+        assert names in (["Alice", "Bob"], ["Bob"]), (n, names)
+        if names == ["Bob"]:
+            assert gone(home), n  # removed from the gallery only once every other store is clear
+        proc = _run(["gallery", "remove", "Alice"], home)  # a rerun finishes what was killed
+        assert proc.returncode == (0 if "Alice" in names else 2), proc.stderr
+        assert gone(home), n
+        with _at(home):
+            assert [p.name for p in Gallery().people()] == ["Bob"] and [t.name for t in store.load("call").people] == [None]
+
+    assert _sweep(tmp_path, template, ["gallery", "remove", "Alice"], check) >= 3
+
+
+def test_ingest_killed_at_every_write(tmp_path):
+    from facelens.agent import session_store as store
+    from facelens.eval import media
+
+    audio = media.write_audio(tmp_path / "talk.wav", np.zeros(16000 * 2, np.float32))
+    template = tmp_path / "template"
+    template.mkdir()
+
+    def check(home: Path, n: int) -> None:
+        with _at(home):
+            ids = store.ids()
+            assert ids in ([], ["talk"]) and store.integrity() is None, n
+        if ids:
+            return  # killed after its commit: the session is whole (a write after it tidies the claim)
+        proc = _run(["INGEST", str(audio)], home)  # the dead ingest's claim is taken over
+        assert proc.returncode == 0, proc.stderr[-1000:]
+        with _at(home):
+            assert store.ids() == ["talk"], n  # once, not twice
+
+    assert _sweep(tmp_path, template, ["INGEST", str(audio)], check) >= 2
+
+
+def test_migrate_killed_at_every_write(tmp_path):
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    from facelens.tools.identity_store import open_gallery
+
+    template = tmp_path / "template"
+    with _at(template):
+        Gallery().add("Alice", _unit(31, 10), [f"a{i}" for i in range(10)])
+        Gallery().add("Bob", _unit(32, 6), [f"b{i}" for i in range(6)])
+        entries, vectors = open_gallery(store="faiss").export()
+    want = sorted((e.name, e.source, v.tobytes()) for e, v in zip(entries, vectors))
+
+    def rows(kind: str) -> list:
+        es, vs = open_gallery(store=kind).export()
+        _no_duplicates(es, vs)
+        return sorted((e.name, e.source, v.tobytes()) for e, v in zip(es, vs))
+
+    def check(home: Path, n: int) -> None:
+        with _at(home):
+            f, m = rows("faiss"), rows("milvus")
+        assert f in ([], want) and m in ([], want) and want in (f, m), n  # all or nothing in each, nothing lost
+        proc = _run(["gallery", "migrate", "--to", "milvus"], home)  # resumes
+        assert proc.returncode in (0, 2) and "Traceback" not in proc.stderr, proc.stderr
+        with _at(home):
+            assert rows("faiss") == [] and rows("milvus") == want, n
+
+    assert _sweep(tmp_path, template, ["gallery", "migrate", "--to", "milvus"], check) >= 2

@@ -46,7 +46,7 @@ def test_remove_erases_from_every_store(facelens_home, astronaut_jpg, hopper_jpg
 
     assert main(["gallery", "remove", "ALICE", "--json"]) == 0
     done = json.loads(capsys.readouterr().out)
-    assert done == {"name": "Alice", "embeddings": 1, "cache_files": 2, "exemplars": ["ex1"], "session_tracks": ["call:1"], "notes": []}
+    assert done == {"name": "Alice", "embeddings": 1, "cache_files": 2, "exemplars": ["ex1"], "session_tracks": ["call:1"], "notes": [], "stores": ["faiss"], "complete": True}
     # nothing under FACELENS_HOME holds her embedding or her name any more
     for p in facelens_home.rglob("*"):
         if p.is_file() and p.suffix != ".onnx":

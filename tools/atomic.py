@@ -15,6 +15,7 @@ Files written before seals existed have no footer; they are accepted if the call
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from facelens.tools.errors import GalleryError
+from facelens.tools.errors import FacelensError, GalleryError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,37 @@ class DamagedError(GalleryError):
     """A store file is truncated, altered or unreadable."""
 
     kind = "damaged_store"
+
+
+class StorageError(FacelensError):
+    """The disk refused a write: full, over quota, read-only or failing. Nothing was changed."""
+
+    kind = "storage"
+
+
+#: OS errors that mean "the disk cannot take this write" rather than a bug
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
+
+
+def storage_error(exc: BaseException, what: str = "facelens") -> StorageError | None:
+    """The one-line error for a write the disk refused (an OSError of :data:`DISK_ERRNOS`, or SQLite's
+    "database or disk is full" / "disk I/O error"), else None. Names no path: messages may reach
+    REST clients."""
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+        why = os.strerror(exc.errno)
+    elif type(exc).__name__ in ("OperationalError", "DiskFull") and any(
+        t in str(exc).lower() for t in ("disk is full", "disk i/o error", "readonly database", "no space")
+    ):
+        why = str(exc)
+    else:
+        return None
+    if (exc.errno == errno.EROFS) if isinstance(exc, OSError) else "readonly" in why:
+        hint = "Check that FACELENS_HOME (facelens home) and the temp folder are writable by you, then try again."
+    else:
+        hint = "Free some disk space (or set FACELENS_HOME to a disk with room), then try again; what was stored before is intact."
+    return StorageError(f"{what} could not write its data: {why}. Nothing was changed.", hint=hint)
 
 
 def seal(data: bytes) -> bytes:
@@ -76,7 +108,11 @@ def _fsync_dir(folder: Path) -> None:
 def write_sealed(path: str | Path, data: bytes, *, sealed: bool = True, mode: int = 0o600) -> None:
     """Write ``data`` (sealed with its checksum unless ``sealed=False``) to ``path`` atomically."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    try:
+        _fault_point(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    except OSError as exc:
+        raise (storage_error(exc, f"facelens ({path.name})") or exc) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(seal(data) if sealed else data)
@@ -84,10 +120,37 @@ def write_sealed(path: str | Path, data: bytes, *, sealed: bool = True, mode: in
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        mapped = storage_error(exc, f"facelens ({path.name})")
+        if mapped is not None:
+            raise mapped from exc
         raise
     _fsync_dir(path.parent)
+
+
+#: fault injection for the crash-safety tests (tests/test_security_stores.py): with
+#: FACELENS_FAULT_KILL_AT=N the process kills itself (SIGKILL) at its Nth atomic write, before the
+#: write; FACELENS_FAULT_COUNT=FILE appends one line per write to FILE (to learn how many there are).
+#: FACELENS_FAULT_ENOSPC=N raises OSError(ENOSPC) at the Nth write instead. Unset: nothing happens.
+_WRITES = 0
+
+
+def _fault_point(path: Path) -> None:
+    global _WRITES
+    kill_at, count_to, enospc = (os.environ.get(k) for k in ("FACELENS_FAULT_KILL_AT", "FACELENS_FAULT_COUNT", "FACELENS_FAULT_ENOSPC"))
+    if not (kill_at or count_to or enospc):
+        return
+    _WRITES += 1
+    if count_to:
+        with open(count_to, "a", encoding="utf-8") as fh:
+            fh.write(f"{_WRITES} {path.name}\n")
+    if kill_at and int(kill_at) == _WRITES:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    if enospc and int(enospc) == _WRITES:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def read_sealed(path: str | Path) -> bytes:
@@ -199,6 +262,15 @@ class Generations:
             hint=f"Run `{self.repair_hint}` to start it empty (the damaged file is deleted).",
         )
 
+    def load_previous(self, parse: Callable[[bytes], T]) -> T | None:
+        """The previous generation parsed; None when there is none. Raises DamagedError when it is damaged."""
+        if not self.prev.exists():
+            return None
+        try:
+            return self._parse(self.prev, parse)
+        except OSError as exc:
+            raise DamagedError(f"{self.prev.name} cannot be read ({exc.strerror or exc}).") from exc
+
     def check_writable(self, parse: Callable[[bytes], object]) -> None:
         """Refuse to build a new generation on top of a damaged one (the caller holds the lock)."""
         loaded = self.load(parse)
@@ -257,7 +329,14 @@ class Generations:
             return f"{self.what}: nothing to repair (no file yet)."
         try:
             self._parse(self.path, parse)
-            return f"{self.what}: the file is sound; nothing to repair."
+            if self.prev.exists():
+                try:
+                    self._parse(self.prev, parse)
+                except (DamagedError, OSError) as exc:  # the current file is sound: it becomes the previous one too
+                    self.commit(read_sealed(self.path), keep_previous=False)
+                    return (f"{self.what}: its previous generation ({self.prev.name}) was damaged ({exc}); "
+                            "it was replaced by a copy of the current file, which is sound.")
+            return f"{self.what}: the file and its previous generation are sound; nothing to repair."
         except (DamagedError, OSError) as exc:
             problem = str(exc)
         good = None
@@ -275,11 +354,14 @@ class Generations:
         return f"{self.what}: {problem} No good generation was left, so it was deleted and starts empty."
 
     def status(self, parse: Callable[[bytes], object]) -> str | None:
-        """None when the current file is sound (or absent), else what is wrong with it."""
-        if not self.path.exists():
-            return None
-        try:
-            self._parse(self.path, parse)
-            return None
-        except (DamagedError, OSError) as exc:
-            return str(exc)
+        """None when both generations are sound (or absent), else what is wrong with them: a damaged
+        previous generation matters too, since it is what the next damage would fall back to."""
+        problems = []
+        for which, path in (("", self.path), ("previous generation ", self.prev)):
+            if not path.exists():
+                continue
+            try:
+                self._parse(path, parse)
+            except (DamagedError, OSError) as exc:
+                problems.append(f"{which}{exc}" if which else str(exc))
+        return "; ".join(problems) or None

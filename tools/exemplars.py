@@ -82,13 +82,19 @@ def face_and_crop(rgb: np.ndarray, *, assume_crop: bool = False) -> FaceCrop:
     Raises:
         NoFaceError: no face was found and ``assume_crop`` is False.
     """
-    work = rgb
-    if max(rgb.shape[:2]) < 160:  # small crops: upsample so HOG and the landmarks have pixels to work on
+    work, s = rgb, 1.0
+    if max(rgb.shape[:2]) < 160:  # small crops: upsample so the landmarks have pixels to work on
         import cv2
 
         s = 160.0 / max(rgb.shape[:2])
         work = cv2.resize(rgb, (round(rgb.shape[1] * s), round(rgb.shape[0] * s)), interpolation=cv2.INTER_CUBIC)
-    dets = faces.detect_faces(work, "hog")
+    # the same detector, on the same pixels, as `facelens analyze` (tools/scene.py): a face analyze
+    # finds can be an exemplar; tiny crops it misses are retried upsampled
+    dets = faces.detect_faces(rgb, faces.DEFAULT_DETECTOR)
+    if dets and s != 1.0:
+        dets = [faces.Detection(box=tuple(round(v * s) for v in d.box), score=d.score, detector=d.detector) for d in dets]
+    elif not dets and s != 1.0:
+        dets = faces.detect_faces(work, faces.DEFAULT_DETECTOR)
     if dets:
         det = max(dets, key=lambda d: d.box[2] * d.box[3])
         crop = person_crop(work, det.box)

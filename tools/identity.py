@@ -9,9 +9,9 @@ its temp file is deleted at the next open; a damaged file is detected, read from
 generation with a warning, and restored with ``facelens gallery repair``. Removal rewrites both
 generations without the person's vectors, so they are really gone.
 
-Names are tidied once (Unicode NFC, whitespace collapsed) and are unique without regard to case:
-enrolling "alice" when "Alice" exists adds to Alice. Control, bidi-override and zero-width
-characters are refused.
+Names are tidied once (Unicode NFKC, whitespace collapsed) and are unique without regard to case:
+enrolling "alice" when "Alice" exists adds to Alice. Invisible, control and mixed-script names, and
+new names that look like an enrolled one, are refused (tools/names.py).
 
 The gallery records which embedding made its vectors (``embedding`` in its metadata; none recorded =
 dlib, as every gallery before SFace) and refuses vectors of another (tools/embedders.py).
@@ -39,7 +39,7 @@ from facelens.tools import config
 from facelens.tools.atomic import DamagedError, Generations, remove_files
 from facelens.tools.embedders import ThresholdByEmbedding
 from facelens.tools.errors import InputError
-from facelens.tools.names import RESERVED, check_name, name_key, one_person, tidy  # noqa: F401 (re-exported)
+from facelens.tools.names import RESERVED, check_name, look_alike, name_key, one_person, tidy  # noqa: F401 (re-exported)
 from facelens.tools.schema import IdentityMatch
 
 log = logging.getLogger(__name__)
@@ -280,7 +280,10 @@ class Gallery(ThresholdByEmbedding):
             self._writable()
             embedding = _check_embedding(self.embedding, embedding, f"the gallery ({self.path})")
             key = name_key(name)
-            name = next((e.name for e in self._entries if name_key(e.name) == key), name)
+            enrolled = next((e.name for e in self._entries if name_key(e.name) == key), None)
+            if enrolled is None:
+                look_alike(name, {e.name for e in self._entries})
+            name = enrolled or name
             now = time.time()
             new = [Entry(self._next_id + i, name, str(s), now) for i, s in enumerate(sources)]
             self._write(np.vstack([self._vectors, vectors]), self._entries + new, self._next_id + len(new), embedding=embedding)
@@ -310,6 +313,49 @@ class Gallery(ThresholdByEmbedding):
             removed = self._vectors[gone].copy()
             self._write(self._vectors[keep], [self._entries[i] for i in keep], self._next_id, keep_previous=False)
         return Removal(name=target, embeddings=len(gone), vectors=removed)
+
+    def _both_generations(self) -> tuple[np.ndarray, list[Entry]]:
+        """Vectors and entries of the current file followed by those of the previous generation."""
+        try:
+            prev = self.store.load_previous(self._parse)
+        except DamagedError:
+            prev = None  # a damaged previous generation is rewritten by the next erasure from the current one
+        if prev is None:
+            return self._vectors, list(self._entries)
+        return np.vstack([self._vectors, prev[0]]), list(self._entries) + list(prev[1])
+
+    def find_person(self, name: str) -> Removal:
+        """What :meth:`erase` would delete (the person's embeddings in either generation), deleting nothing.
+
+        Raises:
+            NotFoundError: neither generation holds that name. InputError: it matches several people.
+        """
+        self._refresh()
+        vectors, entries = self._both_generations()
+        key = name_key(name)
+        target = one_person(name, sorted({e.name for e in entries if name_key(e.name) == key}))
+        found = np.unique(np.asarray([v for v, e in zip(vectors, entries) if e.name == target], dtype=np.float32).reshape(-1, DIM), axis=0)
+        return Removal(name=target, embeddings=len(found), vectors=found)
+
+    def erase(self, name: str) -> Removal:
+        """Delete a person from both generations, also when only the previous one still holds them
+        (a migration or removal killed between its two writes, a copy kept by ``--keep-source``).
+
+        Raises:
+            NotFoundError: neither generation holds that name. InputError: it matches several people.
+        """
+        key = name_key(name)
+        with self._lock():
+            self._stamp = None
+            self._refresh()
+            self._writable()
+            vectors, entries = self._both_generations()
+            target = one_person(name, sorted({e.name for e in entries if name_key(e.name) == key}))
+            keep = [i for i, e in enumerate(self._entries) if e.name != target]
+            removed = np.unique(np.asarray([v for v, e in zip(vectors, entries) if e.name == target], dtype=np.float32).reshape(-1, DIM), axis=0)
+            # both generations are rewritten from what stays (a damaged or stale previous one too)
+            self._write(self._vectors[keep], [self._entries[i] for i in keep], self._next_id, keep_previous=False)
+        return Removal(name=target, embeddings=len(removed), vectors=removed)
 
     def remove(self, name: str) -> int:
         """Delete every embedding and all metadata of a person. Returns how many were removed."""

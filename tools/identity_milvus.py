@@ -7,8 +7,10 @@ name without regard to case, removal that deletes. One row per embedding in the 
 ``facelens_gallery`` (FACELENS_MILVUS_COLLECTION): auto id, name, name_key, source, added, vector.
 
 Milvus reports squared L2 distances; they are turned into L2 here so the threshold means the same on
-both stores. Milvus Lite serves one process at a time (it locks its file) and keeps a deleted row's
-bytes in free pages of its SQLite file, so removal stops it and vacuums the file; a server purges
+both stores. Milvus Lite serves one process at a time, so one process owns the file (an exclusive
+lock, ``.milvus.db.owner.lock``, held from its first use until it closes or exits) and any other is
+refused with :class:`StoreBusyError` instead of working on a copy of its own. Milvus Lite keeps a
+deleted row's bytes in free pages of its SQLite file, so removal stops it and vacuums the file; a server purges
 deleted rows at its next compaction, which is requested.
 """
 
@@ -32,7 +34,7 @@ from facelens.tools import config
 from facelens.tools.embedders import ThresholdByEmbedding
 from facelens.tools.errors import ConfigError, FacelensError, GalleryError, InputError, missing_dependency
 from facelens.tools.identity import DIM, Entry, Person, Removal
-from facelens.tools.names import check_name, name_key, one_person
+from facelens.tools.names import check_name, look_alike, name_key, one_person
 from facelens.tools.schema import IdentityMatch
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,63 @@ BATCH = 1000  # rows per insert / per page when reading everything
 _LOCK = threading.Lock()
 _CLIENTS: dict[tuple[str, str], Any] = {}  # one connection per (uri, token) and process
 _READY: set[tuple[str, str, str]] = set()  # (uri, token, collection) known to exist and be loaded
+_OWNED: dict[str, int] = {}  # Milvus Lite file -> the open descriptor of its owner lock (this process owns it)
+
+
+class StoreBusyError(GalleryError):
+    """The Milvus Lite file belongs to another running facelens process."""
+
+    kind = "store_busy"
+
+
+def owner_lock_path(uri: str) -> Path:
+    """The lock file that says which process owns a Milvus Lite file (beside it)."""
+    path = Path(uri)
+    return path.with_name(f".{path.name}.owner.lock")
+
+
+def _own_lite(uri: str) -> None:
+    """Become the one process that opens the Milvus Lite file ``uri`` (an exclusive lock held until
+    :meth:`MilvusGallery.close` or the process ends, so a killed owner frees it).
+
+    Two processes on one Milvus Lite file each get their own view of it (each starts its own
+    server): one's enrolments and removals are invisible to the other, and the last to close wins.
+    So the second one is refused.
+
+    Raises:
+        StoreBusyError: another process owns it.
+    """
+    import fcntl
+
+    if uri in _OWNED:
+        return
+    lock = owner_lock_path(uri)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        try:
+            who = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+        finally:
+            os.close(fd)
+        raise StoreBusyError(
+            f"The Milvus Lite gallery file {uri} is open in another facelens process ({who}). Milvus Lite "
+            "serves one process at a time: a second one would work on its own copy that the first never sees, "
+            "so nothing was done.",
+            hint="Make the change through that process (with `facelens serve`: POST /v1/people or DELETE /v1/people/NAME; "
+                 "the web app's Gallery page), or stop it and run this again; to share one gallery between processes "
+                 "use a Milvus server: FACELENS_MILVUS_URI=http://host:19530.",
+        ) from None
+    os.ftruncate(fd, 0)
+    argv = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:3]))
+    os.pwrite(fd, f"pid {os.getpid()}: {argv}".encode("utf-8", "replace")[:200], 0)
+    _OWNED[uri] = fd
+
+
+def _disown_lite(uri: str) -> None:
+    fd = _OWNED.pop(uri, None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor drops the lock
 
 
 def _timeout() -> float:
@@ -126,6 +185,8 @@ def close_all() -> None:
     manager = sys.modules.get("milvus_lite.server_manager")
     if manager is not None:
         manager.server_manager_instance.release_all()
+    for uri in list(_OWNED):
+        _disown_lite(uri)
 
 
 class MilvusGallery(ThresholdByEmbedding):
@@ -197,6 +258,8 @@ class MilvusGallery(ThresholdByEmbedding):
             if client is None:
                 from pymilvus import MilvusClient
 
+                if self.lite:
+                    _own_lite(self.uri)
                 try:
                     client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
                 except Exception as exc:  # pymilvus raises its own and gRPC's errors
@@ -265,7 +328,15 @@ class MilvusGallery(ThresholdByEmbedding):
         self._call("load the gallery collection", client.load_collection, self.collection)
 
     def close(self) -> None:
-        """Drop this process's connection; a Milvus Lite file's server process stops."""
+        """Drop this process's connection; a Milvus Lite file's server process stops and the file is
+        free for another process."""
+        self._stop()
+        if self.lite:
+            with _LOCK:
+                _disown_lite(self.uri)
+
+    def _stop(self) -> None:
+        """Drop the connection and stop Milvus Lite's server, still owning the file."""
         key = (self.uri, self.token)
         with _LOCK:
             client = _CLIENTS.pop(key, None)
@@ -354,9 +425,11 @@ class MilvusGallery(ThresholdByEmbedding):
         return out
 
     def status(self) -> str | None:
-        """None when the store answers, else what is wrong."""
+        """None when the store answers (or is in use by its owner, another facelens), else what is wrong."""
         try:
             len(self)
+        except StoreBusyError:
+            return None  # sound as far as anyone can tell: its owner is using it
         except FacelensError as exc:
             return str(exc)
         return None
@@ -389,7 +462,10 @@ class MilvusGallery(ThresholdByEmbedding):
         if len(vectors) != len(sources):
             raise InputError("Each embedding needs one source label.")
         self._prepare(embedding)
-        name = self.canonical(name) or name
+        enrolled = self.canonical(name)
+        if enrolled is None:
+            look_alike(name, {r["name"] for r in self._rows(["name"])})
+        name = enrolled or name
         now = time.time()
         return name, self._insert([self._row(name, s, now, v) for s, v in zip(sources, vectors)])
 
@@ -405,7 +481,7 @@ class MilvusGallery(ThresholdByEmbedding):
         spelling = {name_key(p.name): p.name for p in self.people()}
         rows = []
         for e, v in zip(entries, vectors):
-            name = spelling.setdefault(name_key(check_name(e.name)), check_name(e.name))
+            name = spelling.setdefault(name_key(e.name), e.name)  # as enrolled: names from before a rule changed move too
             rows.append(self._row(name, e.source, e.added, v))
         return len(self._insert(rows))
 
@@ -418,6 +494,16 @@ class MilvusGallery(ThresholdByEmbedding):
         self._purge()
         vectors = np.asarray([r["vector"] for r in gone], dtype=np.float32).reshape(-1, DIM)
         return Removal(name=target, embeddings=len(gone), vectors=vectors)
+
+    def find_person(self, name: str) -> Removal:
+        """What :meth:`remove_person` would delete, deleting nothing."""
+        rows = list(self._rows(["name", "vector"], filter=f"name_key == {_lit(name_key(name))}"))
+        target = one_person(name, sorted({r["name"] for r in rows}))
+        vectors = np.asarray([r["vector"] for r in rows if r["name"] == target], dtype=np.float32).reshape(-1, DIM)
+        return Removal(name=target, embeddings=len(vectors), vectors=vectors)
+
+    def erase(self, name: str) -> Removal:
+        return self.remove_person(name)
 
     def remove(self, name: str) -> int:
         return self.remove_person(name).embeddings
@@ -442,7 +528,7 @@ class MilvusGallery(ThresholdByEmbedding):
         # Milvus Lite keeps rows in SQLite, whose freed pages still hold the bytes: stop it, vacuum
         import sqlite3
 
-        self.close()
+        self._stop()  # still the owner: no other process may open the file between the delete and the vacuum
         con = sqlite3.connect(self.uri)
         try:
             con.execute("VACUUM")

@@ -21,7 +21,7 @@ import numpy as np
 from facelens.tools import config
 from facelens.tools.errors import GalleryError, InputError, NotFoundError
 from facelens.tools.identity import DIM, Entry, Gallery, Person, Removal
-from facelens.tools.names import check_name, name_key
+from facelens.tools.names import name_key
 from facelens.tools.schema import IdentityMatch
 
 
@@ -75,7 +75,7 @@ class FaissGallery(Gallery):
             spelling = {name_key(e.name): e.name for e in self._entries}
             new = []
             for i, e in enumerate(entries):
-                name = spelling.setdefault(name_key(check_name(e.name)), check_name(e.name))
+                name = spelling.setdefault(name_key(e.name), e.name)  # as enrolled: names from before a rule changed move too
                 new.append(Entry(self._next_id + i, name, str(e.source), float(e.added)))
             self._write(np.vstack([self._vectors, vectors]), self._entries + new, self._next_id + len(new), embedding=embedding)
         return len(new)
@@ -137,24 +137,28 @@ class Migration:
         return asdict(self)
 
 
-def _canonical_rows(entries: Sequence[Entry], vectors: np.ndarray) -> tuple[list[tuple], np.ndarray]:
-    """Entries and vectors in one order that does not depend on ids (for comparing two stores)."""
-    keys = [(e.name, e.source, round(float(e.added), 6), np.asarray(v, dtype=np.float32).tobytes()) for e, v in zip(entries, vectors)]
-    order = sorted(range(len(keys)), key=lambda i: keys[i])
-    return [keys[i][:3] for i in order], np.asarray(vectors, dtype=np.float32).reshape(-1, DIM)[order]
+def _row_keys(entries: Sequence[Entry], vectors: np.ndarray) -> list[tuple]:
+    """One key per embedding that does not depend on ids: (name, source, time, vector bytes)."""
+    vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, DIM)
+    return [(e.name, e.source, round(float(e.added), 6), v.tobytes()) for e, v in zip(entries, vectors)]
 
 
 def migrate(to: str, *, keep_source: bool = False) -> Migration:
     """Move the gallery from the other store into ``to`` (``faiss`` or ``milvus``).
 
     The copy is read back and compared (names, sources, enrolment times, vectors) before the source is
-    emptied, so a failure at any point loses nothing. A target that already holds embeddings is refused:
-    merging two galleries is not a migration.
+    emptied, so a failure at any point loses nothing. It is resumable and idempotent: embeddings the
+    target already holds (the same name, source, time and vector, as a migration killed part way, or
+    one run with ``--keep-source``, left them) are not copied again, so running it again after any
+    interruption finishes the job without duplicates, in either direction. A target holding
+    embeddings that are not in the source is refused: merging two galleries is not a migration.
 
     Raises:
-        InputError: unknown store, or the target is not empty. NotFoundError: the source is empty.
+        InputError: unknown store, or the target holds other embeddings. NotFoundError: both are empty.
         GalleryError: the copy did not read back the same (the source is left untouched).
     """
+    from collections import Counter
+
     to = str(to).strip().lower()
     if to not in config.IDENTITY_STORES:
         raise InputError(f"Unknown identity store '{to}'.", hint=f"Use one of: {', '.join(config.IDENTITY_STORES)}.")
@@ -163,21 +167,33 @@ def migrate(to: str, *, keep_source: bool = False) -> Migration:
     dst = open_gallery(store=to)
     try:
         entries, vectors = src.export()
+        have_entries, have_vectors = dst.export()
         if not entries:
-            raise NotFoundError(f"The {source_kind} gallery ({src.describe()}) is empty: nothing to migrate.")
-        if len(dst):
+            done = f" The {to} gallery holds {len(have_entries)} embedding(s): an earlier migration finished." if have_entries else ""
+            raise NotFoundError(f"The {source_kind} gallery ({src.describe()}) is empty: nothing to migrate.{done}")
+        want = Counter(_row_keys(entries, vectors))
+        have = Counter(_row_keys(have_entries, have_vectors))
+        foreign = have - want
+        if foreign:
             raise InputError(
-                f"The {to} gallery ({dst.describe()}) already holds {len(dst)} embedding(s); migrating into it would mix two galleries.",
+                f"The {to} gallery ({dst.describe()}) already holds {sum(foreign.values())} embedding(s) that are not in the "
+                f"{source_kind} gallery; migrating into it would mix two galleries.",
                 hint=f"Empty it first (facelens gallery remove NAME with FACELENS_IDENTITY_STORE={to}), or point it at a new location.",
             )
-        dst.add_entries(entries, vectors, embedding=src.embedding)
-        want_rows, want_vecs = _canonical_rows(entries, vectors)
-        got_rows, got_vecs = _canonical_rows(*dst.export())
-        # names may take an enrolled spelling in the target only when it was not empty; it was
-        verified = got_rows == want_rows and np.array_equal(got_vecs, want_vecs)
+        missing = want - have  # what an interrupted run did not copy yet
+        todo = []
+        for i, k in enumerate(_row_keys(entries, vectors)):
+            if missing[k] > 0:
+                missing[k] -= 1
+                todo.append(i)
+        if todo:
+            dst.add_entries([entries[i] for i in todo], vectors[todo], embedding=src.embedding)
+        got = Counter(_row_keys(*dst.export()))
+        verified = got == want
         if not verified:
             raise GalleryError(
-                f"The copy in the {to} gallery did not read back the same ({len(got_rows)} of {len(want_rows)} embeddings); the {source_kind} gallery was left as it was.",
+                f"The copy in the {to} gallery did not read back the same ({sum(got.values())} of {sum(want.values())} embeddings); "
+                f"the {source_kind} gallery was left as it was.",
                 hint=f"Check {dst.describe()}, empty it, and run the migration again.",
             )
         people = len({e.name for e in entries})

@@ -24,6 +24,10 @@ NEGATION_WINDOW = 3
 INTENSIFIERS = {"very": 1.5, "really": 1.4, "so": 1.3, "extremely": 1.8, "totally": 1.5, "absolutely": 1.6, "incredibly": 1.6, "too": 1.2, "completely": 1.5}
 VALENCE = {"angry": -1.0, "disgust": -1.0, "fear": -0.8, "sad": -0.9, "happy": 1.0, "surprise": 0.2, "neutral": 0.0}
 
+#: words of the angry family: frustration, disappointment and annoyance read as angry, not sad (an analyst
+#: asking "which calls had a frustrated customer" means "I am frustrated and disappointed" too)
+ANGRY_FAMILY = ("frustrat", "disappoint", "annoy", "irritat", "exasperat", "aggravat")
+
 _TOKEN = re.compile(r"[a-z]+(?:['-][a-z]+)*")
 _CLAUSE = re.compile(r"[.,;:!?()\[\]\n]+|\s[-–—]+\s|\bbut\b")
 
@@ -68,6 +72,8 @@ def _lexicon() -> tuple[dict[str, list[tuple[str, float]]], list[tuple[str, str,
 
 
 def _lookup(token: str) -> list[tuple[str, float]]:
+    if token.startswith(ANGRY_FAMILY):
+        return [("angry", 0.9)]
     exact, stems = _lexicon()
     if token in exact:
         return exact[token]
@@ -147,11 +153,23 @@ def classify_texts(texts: list[str], contexts: list[str | None] | None = None, *
     name = tm.head().name
     out = []
     for text, lx, p in zip(texts, lex, probs):
-        scores = dict(zip(EMOTIONS, (round(float(v), 4) for v in blend_learnt(p, text, lx))))
+        scores = _angry_family(dict(zip(EMOTIONS, (round(float(v), 4) for v in blend_learnt(p, text, lx)))), lx)
         label = max(scores, key=scores.get)  # type: ignore[arg-type]
         v = tm.valence(text)
         out.append(TextEmotion(label=label, scores=scores, valence=round(lx.valence if v is None else v, 3),
                                evidence=lx.evidence, model=name))
+    return out
+
+
+def _angry_family(scores: dict[str, float], lx: TextEmotion) -> dict[str, float]:
+    """Where the words name frustration, disappointment or annoyance (not negated) and no sad word, the learnt
+    head's sadness is that family's: its mass moves to angry ("I am disappointed" reads angry, not sad)."""
+    family = [h for h in lx.evidence if h.word.startswith(ANGRY_FAMILY) and not h.negated]
+    if not family or any(h.emotion == "sad" for h in lx.evidence) or scores["sad"] <= 0:
+        return scores
+    out = dict(scores)
+    out["angry"] = round(out["angry"] + out["sad"], 4)
+    out["sad"] = 0.0
     return out
 
 

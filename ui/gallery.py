@@ -6,6 +6,7 @@ import time
 
 import streamlit as st
 
+from facelens.tools.names import markdown_text  # names are shown as typed, never as Markdown
 from facelens.ui import common
 
 FLASH_KEY = "facelens_gallery_flash"  # a message to show after a rerun
@@ -34,8 +35,8 @@ def people_ui(people: list) -> None:
     if not people:
         st.info("Nobody is enrolled yet.")
         return
-    st.table(
-        [{"name": p.name, "photos": p.images, "from": ", ".join(p.sources),
+    st.table(  # st.table renders Markdown in its cells: names and file names are escaped to show as typed
+        [{"name": markdown_text(p.name), "photos": p.images, "from": markdown_text(", ".join(p.sources)),
           "enrolled": time.strftime("%Y-%m-%d %H:%M", time.localtime(p.added))} for p in people],
     )
 
@@ -45,7 +46,7 @@ def remove_ui(names: list[str]) -> tuple[str | None, bool]:
     if not names:
         return None, False
     who = st.selectbox("Remove a person (deletes their face data)", names, key="gal_remove_who")
-    clicked = st.button(f"Remove {who}", key="gal_remove", type="secondary")
+    clicked = st.button(f"Remove {markdown_text(who)}", key="gal_remove", type="secondary")
     return who, clicked
 
 
@@ -69,7 +70,7 @@ def enrol(name: str, files: list, face: int) -> list:
 def page() -> None:
     st.header("Gallery")
     if FLASH_KEY in st.session_state:
-        st.success(st.session_state.pop(FLASH_KEY))
+        st.success(markdown_text(st.session_state.pop(FLASH_KEY), lines=True))
     st.warning(CONSENT, icon="🔒")
     st.subheader("Enrol a person")
     name, files, face, consent, submitted = enrol_ui()
@@ -80,7 +81,7 @@ def page() -> None:
             with common.guarded():
                 with st.spinner("Finding the face in each photo..."):
                     done = enrol(name, files, face)
-                st.success(f"Enrolled {done[0].name} from {len(done)} photo{'s' if len(done) != 1 else ''}.")
+                st.success(f"Enrolled {markdown_text(done[0].name)} from {len(done)} photo{'s' if len(done) != 1 else ''}.")
     st.subheader("Enrolled people")
     with common.guarded():
         people = common.gallery().people()

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from facelens.tools.names import markdown_text  # names are shown as typed, never as Markdown
 from facelens.ui import common
 
 PHOTO_KEY = "facelens_photo"  # {"name", "data", "sha"} of the photo being discussed
@@ -88,7 +89,7 @@ def face_card_ui(face: Any, crop: np.ndarray) -> None:
         if face.identity is None:
             st.caption("Identity: not checked (the gallery is empty)")
         elif face.identity.known:
-            st.markdown(f"Identity: **{face.identity.name}** (distance {face.identity.distance:.2f})")
+            st.markdown(f"Identity: **{markdown_text(face.identity.name)}** (distance {face.identity.distance:.2f})")
         else:
             st.markdown("Identity: **unknown**")
         if face.emotion is None:
@@ -112,7 +113,7 @@ def messages_ui(messages: list[dict]) -> None:
 
     for m in messages:
         with st.chat_message(m["role"]):
-            st.markdown(m["text"])
+            st.markdown(markdown_text(m["text"], lines=True))  # answers hold names: plain text, never links or images
             if m["role"] == "assistant":
                 st.caption(f"answered by {backend_label(m['backend'])}")
                 if m.get("tool_calls"):

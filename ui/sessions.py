@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from facelens.tools.names import markdown_text  # names are shown as typed, never as Markdown
 from facelens.ui import common
 
 CHAT_KEY = "facelens_session_chat"  # list of {"role", "text", ...}, oldest first
@@ -72,7 +73,7 @@ def session_ui(sid: str) -> None:
 
     rec = session_store.load(sid)
     kind = " + ".join(k for k, has in (("video", rec.has_video), ("audio", rec.has_audio)) if has)
-    st.caption(f"{Path(rec.source).name} · {kind} · {rec.duration:.0f} s · {len(rec.people)} face track(s) · ingested {rec.created}")
+    st.caption(f"{markdown_text(Path(rec.source).name)} · {kind} · {rec.duration:.0f} s · {len(rec.people)} face track(s) · ingested {rec.created}")
     png = session_report.plot(sid, common.upload_dir() / f"{sid}.png")
     st.image(str(png), caption="Facial emotion per second, per face track; below, what was said (coloured by the words' emotion)")
     if rec.people:
@@ -99,7 +100,7 @@ def name_track_ui(sid: str, rec: object) -> None:
         if st.form_submit_button("Save name"):
             with common.guarded():
                 session_store.name_track(sid, int(track), name.strip() or None)
-                st.success(f'Face track {track} is now "{name.strip()}".' if name.strip() else f"Face track {track} has no name now.")
+                st.success(f'Face track {track} is now "{markdown_text(name.strip())}".' if name.strip() else f"Face track {track} has no name now.")
 
 
 def chat_ui(messages: list[dict]) -> None:
@@ -107,7 +108,7 @@ def chat_ui(messages: list[dict]) -> None:
 
     for m in messages:
         with st.chat_message(m["role"]):
-            st.markdown(m["text"])
+            st.markdown(markdown_text(m["text"], lines=True))  # answers hold names: plain text, never links or images
             if m["role"] == "assistant":
                 st.caption(f"answered by {backend_label(m['backend'])} from {', '.join(m['sessions']) or 'no session'}")
                 if m.get("evidence"):
@@ -148,7 +149,7 @@ def page() -> None:
         session_ui(sid)
     st.subheader("Ask about the sessions")
     scope = st.radio("Scope", [f"this session ({sid})", ALL], horizontal=True, key="ses_scope",
-                     help="all sessions: the latest one, or every session for questions like 'which sessions...'.")
+                     help="all sessions: every stored session is searched; each answer names the sessions it used.")
     question = st.chat_input("e.g. when did the customer look angry, and what had the agent just said?", key="ses_question")
     messages = st.session_state.setdefault(CHAT_KEY, [])
     if question:
@@ -157,7 +158,7 @@ def page() -> None:
 
             messages.append({"role": "user", "text": question})
             with st.spinner("Looking through the sessions..."):
-                ans = ask(question, None if scope == ALL else sid, backend=session_backend())
+                ans = ask(question, "all" if scope == ALL else sid, backend=session_backend())
             messages.append({"role": "assistant", "text": ans.answer, "backend": ans.backend, "sessions": ans.sessions,
                              "evidence": [e.model_dump(mode="json") for e in ans.evidence]})
     chat_ui(messages)

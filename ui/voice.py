@@ -14,6 +14,7 @@ from typing import Any
 
 import streamlit as st
 
+from facelens.tools.names import markdown_text  # names are shown as typed, never as Markdown
 from facelens.ui import common, photo
 
 TURNS_KEY = "facelens_voice_turns"  # list of finished turns, oldest first
@@ -51,13 +52,13 @@ def turns_ui(turns: list[dict]) -> None:
 
     for turn in reversed(turns):
         with st.container(border=True):
-            st.markdown(f"**You said:** {turn['text'] or '(nothing recognised)'}")
+            st.markdown(f"**You said:** {markdown_text(turn['text']) or '(nothing recognised)'}")
             st.caption(f"transcribed in {turn['seconds']:.1f} s · {turn['duration']:.1f} s of audio")
             if turn.get("face"):
                 st.caption(f"Face channel: {turn['face']}")
             affect_ui(turn["affect"])
             if turn.get("answer"):
-                st.markdown(f"**Answer:** {turn['answer']}")
+                st.markdown(f"**Answer:** {markdown_text(turn['answer'], lines=True)}")
                 st.caption(f"answered by {backend_label(turn['backend'])}")
             elif turn.get("note"):
                 st.info(turn["note"])
@@ -118,7 +119,7 @@ def page() -> None:
     st.caption("Ask a question out loud. facelens transcribes it on this machine, reads how it sounded "
                "(voice), what it says (words) and, with a photo open, how the largest face looks (face).")
     current = st.session_state.get(photo.PHOTO_KEY)
-    st.caption(f"Photo: {current['name']}" if current else "No photo open (the Photo page): answers need one.")
+    st.caption(f"Photo: {markdown_text(current['name'])}" if current else "No photo open (the Photo page): answers need one.")
     got = input_ui()
     if got is not None:
         digest = hashlib.sha256(got[1]).hexdigest()

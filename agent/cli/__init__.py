@@ -19,14 +19,14 @@ from facelens.tools.errors import DependencyError, FacelensError
 log = logging.getLogger("facelens")
 
 #: command modules, each with register(subparsers); order = order in --help
-COMMAND_MODULES = ["assistant", "photo", "gallery", "exemplars", "evaluate", "bench", "speech", "session", "ui", "serve", "misc", "doctor"]
+COMMAND_MODULES = ["assistant", "photo", "gallery", "exemplars", "evaluate", "bench", "speech", "session", "ui", "serve", "mcp", "misc", "doctor"]
 #: the module that registers each command, so that answering one command imports one module
-#: (tests/test_cli_foundation.py checks it against what the modules register)
+#: (tests/test_detection_default.py checks it against what the modules register)
 COMMANDS = {
     "ask": "assistant", "chat": "assistant", "analyze": "photo", "example": "photo", "enroll": "gallery",
     "identify": "gallery", "gallery": "gallery", "exemplars": "exemplars", "describe": "exemplars", "eval": "evaluate",
     "bench": "bench", "transcribe": "speech", "session": "session", "ui": "ui", "serve": "serve", "apikey": "serve",
-    "cache": "misc", "home": "misc", "doctor": "doctor",
+    "mcp": "mcp", "cache": "misc", "home": "misc", "doctor": "doctor",
 }
 
 
@@ -112,6 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # last resort: one line, and a way to see more
+        from facelens.tools.atomic import storage_error
+
+        mapped = storage_error(exc)  # a full, read-only or failing disk is the user's to fix, not a bug
+        if mapped is not None and not args.debug:
+            if getattr(args, "json", False):
+                print_json(mapped.to_dict())
+            print(f"facelens: {mapped}", file=sys.stderr)
+            return 2
         if args.debug:
             raise
         print(f"facelens: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)

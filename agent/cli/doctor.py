@@ -210,19 +210,30 @@ def _local_state() -> str:
 
 
 def _stores() -> str:
-    """Every store under FACELENS_HOME reads back sound (checksums, SQLite's quick_check)."""
+    """Every store under FACELENS_HOME reads back sound: both generations of the gallery and the
+    exemplar store (checksums), the session database (SQLite's quick_check) and the API key file."""
     from facelens.agent import session_store
+    from facelens.agent.service.keys import KeyStore
+    from facelens.tools import config
     from facelens.tools.atomic import DamagedError
     from facelens.tools.exemplars import ExemplarStore
+    from facelens.tools.identity import Gallery
     from facelens.tools.identity_store import open_gallery
 
-    problems = []
-    for what, status, fix in (
+    checks = [
         ("gallery", open_gallery().status, "facelens gallery repair"),
         ("exemplars", ExemplarStore(builtins=False).status, "facelens exemplars repair"),
         ("sessions", session_store.integrity, session_store.repair_hint()),
-    ):
-        problem = status()
+        ("API keys", KeyStore().status, f"delete {config.home() / 'apikeys.json'} and create the keys again (facelens apikey create)"),
+    ]
+    if config.identity_store() != "faiss":  # a FAISS file left beside Milvus (a kept or interrupted migration) is still ours
+        checks.append(("FAISS gallery file", Gallery().status, "FACELENS_IDENTITY_STORE=faiss facelens gallery repair"))
+    problems = []
+    for what, status, fix in checks:
+        try:
+            problem = status()
+        except FacelensError as exc:
+            problem = str(exc)
         if problem:
             problems.append((what, problem, fix))
     if problems:
@@ -230,7 +241,7 @@ def _stores() -> str:
             "Damaged: " + "; ".join(f"{w}: {p}" for w, p, _ in problems),
             hint="; ".join(f"{w}: {f}" for w, _, f in problems) + ".",
         )
-    return "gallery, exemplars and sessions read back sound (checksums and SQLite integrity)"
+    return "gallery, exemplars (both generations of each), sessions and API keys read back sound (checksums and SQLite integrity)"
 
 
 CHECKS: list[tuple[str, bool, Callable[[], str]]] = [

@@ -16,8 +16,8 @@ from facelens.agent.cli import print_json
 
 def register_eval(esub: argparse._SubParsersAction) -> None:
     p = esub.add_parser("planner", help="offline planner: intent, slots, consistent answers, yes/no form, wrong-person answers")
-    p.add_argument("--split", choices=("tune", "tune2", "tune3", "heldout", "both"), default="both",
-                   help="question split: tune, tune2 or tune3 (may be tuned on), heldout (never tuned on), or both (all four, default)")
+    p.add_argument("--split", choices=("tune", "tune2", "tune3", "tune4", "heldout", "both"), default="both",
+                   help="question split: tune, tune2, tune3 or tune4 (may be tuned on), heldout (never tuned on), or both (all five, default)")
     p.add_argument("--quick", action="store_true", help="2 generated scenes instead of 5")
     p.add_argument("--scenes", type=int, default=None,
                    help="number of scenes (paraphrase evaluation: generated, default 5; --composed: real composed photos, default 12)")
@@ -53,6 +53,7 @@ def cmd_planner(args: argparse.Namespace) -> int:
         print(f"  consistent        {r['consistent']:.3f}")
         print(f"  yes/no form       {r['yes_no_form']:.3f}  ({r['yes_no_questions']} yes/no questions)")
         print(f"  wrong-person      {r['wrong_person']}")
+        print(f"  bare head counts  {r.get('bare_counts', 0)}  (a count asked with a condition, answered with everyone)")
         weak = {k: v for k, v in r["by_family"].items() if v["consistent"] < v["total"]}
         for fam, v in sorted(weak.items()):
             print(f"    {fam:22s} {v['consistent']:4d}/{v['total']:<4d}")

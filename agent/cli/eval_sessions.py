@@ -18,13 +18,14 @@ def cmd_session_questions(args: argparse.Namespace) -> int:
         return 1 if missed else 0
     for s, r in results.items():
         print(f"{s}: {r['questions']} questions, intent {r['intent_accuracy']:.3f} (target {r['targets']['intent_accuracy']}), "
-              f"consistent {r['consistent']:.3f} (target {r['targets']['consistent']})"
+              f"consistent {r['consistent']:.3f} (target {r['targets']['consistent']}), "
+              f"scope {r['scope']:.3f} (target {r['targets']['scope']})"
               + (f", yes/no form {r['yes_no_form']:.3f} ({r['yes_no_questions']} yes/no questions)" if r.get("yes_no_form") is not None else ""))
         for fam, f in r["by_family"].items():  # type: ignore[union-attr]
-            print(f"  {fam:<14} n={f['n']:<3} intent {f['intent_accuracy']:.3f}  consistent {f['consistent']:.3f}")
+            print(f"  {fam:<14} n={f['n']:<3} intent {f['intent_accuracy']:.3f}  consistent {f['consistent']:.3f}  scope {f['scope']:.3f}")
         if args.failures:
             for f in r["failures"]:  # type: ignore[union-attr]
-                print(f"  FAIL {f['family']}: {f['question']!r} -> {f['intent']}: {f['answer'][:120]!r}")
+                print(f"  FAIL {f['family']}: {f['question']!r} -> {f['intent']} {f['sessions']}: {f['answer'][:120]!r}")
     return 1 if missed else 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-EVAL_MODULES = ["eval_models", "eval_detection", "eval_identity", "eval_planner", "eval_text", "eval_sessions", "eval_suite"]
+EVAL_MODULES = ["eval_models", "eval_detection", "eval_identity", "eval_planner", "eval_text", "eval_sessions", "eval_suite", "eval_wild"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

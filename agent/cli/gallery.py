@@ -86,6 +86,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
         print_json(done.to_dict())
     else:
         print(done.summary())
+    if not done.complete:  # what was deleted is printed above; the rest is not done, and the exit code says so
+        print(f"facelens: the erasure of {done.name} is incomplete: {'; '.join(done.notes)}", file=sys.stderr)
+        return 2
     return 0
 
 

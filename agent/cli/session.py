@@ -187,7 +187,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = ssub.add_parser("ask", help="ask a question about stored sessions")
     p.add_argument("question", metavar="QUESTION")
-    p.add_argument("--session", default=None, metavar="ID", help="the session to ask about (default: the latest; all for 'which sessions')")
+    p.add_argument("--session", default=None, metavar="ID",
+                   help="the session to ask about, or 'all' for every stored session (default: the sessions the question names, "
+                        "by id or place in 'session list' order ('session 2', 'the second call'); every session for "
+                        "'which / any / did anyone' questions; else the latest)")
     p.add_argument("--backend", default=None, choices=["offline", "openai"], help="default: FACELENS_BACKEND / config.yaml backend, else openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_ask)

@@ -8,6 +8,7 @@ client's mistakes and never carry a traceback.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Callable
 
 from fastapi import FastAPI, Request
@@ -65,6 +66,18 @@ def _error(status: int, body: dict, headers: dict[str, str] | None = None) -> JS
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+#: an absolute file path (not a URL's): /a/b/c.ext
+_PATH = re.compile(r"(?<![\w:/.~])(?:/[^\s/:;,'\"()<>]+)+/?")
+
+
+def _no_paths(text: str | None) -> str | None:
+    """A message for a REST client with every absolute path cut to its last part: the server's
+    folders (FACELENS_HOME, the account's name) are none of a client's business."""
+    if not text:
+        return text
+    return _PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1] or "/", text)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -72,7 +85,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(FacelensError)
     async def facelens_error(request: Request, exc: FacelensError) -> JSONResponse:
-        return _error(status_for(exc), exc.to_dict())
+        return _error(status_for(exc), {k: _no_paths(v) for k, v in exc.to_dict().items()})
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 from dataclasses import asdict, dataclass
@@ -55,6 +56,9 @@ def _digest(salt: str, secret: str) -> str:
     return hashlib.sha256(bytes.fromhex(salt) + secret.encode("utf-8")).hexdigest()
 
 
+log = logging.getLogger(__name__)
+
+
 class KeyStore:
     """The keys file under FACELENS_HOME (or ``path``)."""
 
@@ -79,10 +83,28 @@ class KeyStore:
             try:
                 data = json.loads(read_sealed(self.path))
             except (DamagedError, OSError, ValueError) as exc:
-                raise ConfigError(f"The API key file {self.path} cannot be read ({exc}).",
-                                  hint="Delete it and create the keys again with `facelens apikey create`.") from exc
+                # no path and no detail here: this message can reach an unauthenticated REST client
+                log.warning("the API key file %s cannot be read: %s", self.path, exc)
+                raise ConfigError("The server's API key file is damaged or unreadable; no key can be checked.",
+                                  hint="The server's owner: run `facelens doctor`, then delete apikeys.json in FACELENS_HOME "
+                                       "and create the keys again with `facelens apikey create`.") from exc
             self._entries, self._stamp = list(data.get("keys", [])), stamp
         return self._entries
+
+    def status(self) -> str | None:
+        """None when the key file is sound or absent, else what is wrong with it (for ``facelens doctor``)."""
+        from facelens.tools.atomic import DamagedError, read_sealed
+
+        if not self.path.exists():
+            return None
+        try:
+            data = json.loads(read_sealed(self.path))
+            entries = data["keys"]
+            if not isinstance(entries, list) or any(not {"name", "role", "key_id", "salt", "hash"} <= set(e) for e in entries):
+                raise ValueError("an entry lacks a field")
+        except (DamagedError, OSError, ValueError, KeyError, TypeError) as exc:
+            return f"the API key file {self.path} is damaged ({exc})"
+        return None
 
     def list(self) -> list[ApiKey]:
         return [ApiKey(e["name"], e["role"], e["key_id"], e["created"]) for e in self._load()]
