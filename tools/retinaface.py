@@ -81,8 +81,6 @@ def raw_faces(rgb: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
         N x 15 float array: native box ``x, y, w, h``, score, then 5 points ``x, y`` (image-left eye,
         image-right eye, nose, image-left mouth corner, image-right mouth corner) in image pixels.
     """
-    from retinaface.postprocess import generate_anchors, rebuild_boxes, rebuild_pts
-
     h, w = rgb.shape[:2]
     if min(h, w) < 16:  # below the smallest anchor: nothing to find (and the network needs >= 32 px)
         return np.zeros((0, 15))
@@ -91,23 +89,29 @@ def raw_faces(rgb: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
     x = (rgb[:, :, ::-1].astype(np.float32) - MEAN.astype(np.float32)).transpose(2, 0, 1)[None]
     sess = session()
     with _lock:
-        boxes, scores, pts = sess.run(None, {"input": np.ascontiguousarray(x)})
-    start = 0
-    for stride, sizes in zip((8, 16, 32), ((16, 32), (64, 128), (256, 512))):
-        anchors = generate_anchors(stride, sizes, w, h, 1)
-        end = start + anchors.shape[1]
-        boxes[:, start:end] = rebuild_boxes(boxes[:, start:end], anchors)
-        pts[:, start:end] = rebuild_pts(pts[:, start:end], anchors)
-        start = end
-    boxes, scores, pts = boxes[0] * [w, h, w, h], scores[0, :, 1], pts[0] * ([w, h] * 5)
-    keep = scores >= threshold
-    boxes, scores, pts = boxes[keep], scores[keep], pts[keep]
-    if not len(scores):
+        loc, conf, landm = sess.run(None, {"input": np.ascontiguousarray(x)})
+    scores = conf[0, :, 1]
+    keep = np.flatnonzero(scores >= threshold)  # decode only the anchors that pass (the wheel decodes all ~30k)
+    if not len(keep):
         return np.zeros((0, 15))
+    a = _anchors(w, h)[keep]
+    loc, landm, scores = loc[0, keep], landm[0, keep], scores[keep]
+    wh = a[:, 2:] * np.exp(loc[:, 2:] * 0.2)  # the wheel's (and the paper's) variances 0.1 and 0.2
+    xy = a[:, :2] + a[:, 2:] * loc[:, :2] * 0.1 - wh / 2
+    boxes = np.column_stack([xy, wh]) * [w, h, w, h]
+    pts = (np.tile(a[:, :2], 5) + np.tile(a[:, 2:], 5) * landm * 0.1) * ([w, h] * 5)
     import cv2
 
     idx = np.asarray(cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), threshold, NMS), dtype=int).reshape(-1)
     return np.column_stack([boxes[idx], scores[idx], pts[idx]]).astype(np.float64)
+
+
+@lru_cache(maxsize=8)
+def _anchors(width: int, height: int) -> np.ndarray:
+    """The network's anchors (centre x, centre y, w, h as fractions of the image) for one input size."""
+    from retinaface.postprocess import ANCHOR_SIZES, ANCHOR_STRIDES, generate_anchors
+
+    return np.concatenate([generate_anchors(st, sz, width, height, 1)[0] for st, sz in zip(ANCHOR_STRIDES, ANCHOR_SIZES)])
 
 
 def detections(rgb: np.ndarray, rows: np.ndarray, name: str) -> list[faces.Detection]:
