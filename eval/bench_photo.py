@@ -14,27 +14,50 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"median": round(float(np.median(a)), 3), "p95": round(float(np.percentile(a, 95)), 3), "n": int(len(a))}
 
 
-def bench_analyze(image: str, repeat: int = 10, detector: str | None = None) -> dict:
-    """Warm per-stage latency of the full photo analysis (no cache)."""
+def face_recognition_baseline(rgb: np.ndarray) -> int:
+    """What ``face_recognition.face_encodings(rgb)`` does with its defaults, on the same dlib models:
+    HOG with one upsample, the 5-point landmarks ("small"), the ResNet descriptor with one jitter, in
+    dlib. Returns the number of faces (the work is what is timed)."""
+    from facelens.tools import models
+
+    rects = models.hog_detector()(rgb, 1)
+    sp, enc = models.shape_predictor(5), models.face_encoder()
+    for r in rects:
+        enc.compute_face_descriptor(rgb, sp(rgb, r), 1)
+    return len(rects)
+
+
+def bench_analyze(image: str, repeat: int = 10, detector: str | None = None, baseline: bool = True) -> dict:
+    """Warm per-stage latency of the full photo analysis (no cache), and, interleaved in the same run,
+    face_recognition's detect + encode of the same photo (:func:`face_recognition_baseline`)."""
     from facelens.tools import faces
     from facelens.tools.config import embedder
+    from facelens.tools.images import load_image
     from facelens.tools.scene import analyze_image
 
     det = detector or faces.DEFAULT_DETECTOR
     first = analyze_image(image, detector=det, use_cache=False)  # warm-up: loads every model
+    rgb = load_image(image).rgb
+    base_faces = face_recognition_baseline(rgb) if baseline else 0
     stages: dict[str, list[float]] = {}
+    base: list[float] = []
     for i in range(repeat):
         scene = analyze_image(image, detector=det, use_cache=False)
         for k, v in scene.timings_ms.items():
             stages.setdefault(k, []).append(v)
-        print(f"[{i + 1}/{repeat}] {scene.timings_ms.get('total', 0):.0f} ms", file=sys.stderr)
+        if baseline:
+            t = time.perf_counter()
+            face_recognition_baseline(rgb)
+            base.append((time.perf_counter() - t) * 1000)
+        print(f"[{i + 1}/{repeat}] {scene.timings_ms.get('total', 0):.0f} ms" + (f", face_recognition {base[-1]:.0f} ms" if base else ""),
+              file=sys.stderr)
     n_faces = len(first.faces)
     out = {
         "image": image,
         "width": first.image.width,
         "height": first.image.height,
         "faces": n_faces,
-        "detector": det,
+        "detector": first.detector,
         "embedder": embedder(),
         "repeat": repeat,
         "stages_ms": {k: _stats(v) for k, v in stages.items()},
@@ -42,6 +65,11 @@ def bench_analyze(image: str, repeat: int = 10, detector: str | None = None) -> 
     per_face = [sum(scene_stage) for scene_stage in zip(*(stages.get(k, [0.0] * repeat) for k in ("emotion", "age_gender")))]
     if n_faces and any(per_face):
         out["emotion_age_gender_ms_per_face"] = _stats([v / n_faces for v in per_face])
+    if base:
+        total = out["stages_ms"]["total"]["median"]
+        out["face_recognition_ms"] = {**_stats(base), "faces": base_faces,
+                                      "what": "dlib HOG upsample 1 + 5-point landmarks + ResNet descriptor, 1 jitter (face_recognition's defaults)"}
+        out["ratio_to_face_recognition"] = round(total / out["face_recognition_ms"]["median"], 3)
     return out
 
 

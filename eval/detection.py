@@ -49,6 +49,17 @@ WIDER_FROM_TIGHT: dict[str, tuple[float, float, float, float]] = {
 DEFAULT_MAPPING = "hog"
 
 
+def _native_mappings() -> dict[str, tuple[float, float, float, float]]:
+    """RetinaFace and YuNet were trained on WIDER boxes: their tight box maps back onto their own box
+    (the inverse of ``TIGHT_FROM_RETINA`` / ``TIGHT_FROM_YUNET``), so WIDER sees the detector's box."""
+    from facelens.tools import retinaface
+
+    out = {}
+    for name, (dx, dy, fw, fh) in (("retinaface", retinaface.TIGHT_FROM_RETINA), ("yunet", faces.TIGHT_FROM_YUNET)):
+        out[name] = (-dx / fw, -dy / fw, 1.0 / fw, 1.0 / fh)
+    return out
+
+
 @dataclass(frozen=True)
 class DetectionReport:
     """Recall, precision and speed of one detector on one annotated folder."""
@@ -118,7 +129,7 @@ def load_annotations(folder: str | Path) -> dict[str, dict]:
 
 def to_wider(box: faces.Box, detector: str) -> np.ndarray:
     """Map a tight facelens box to WIDER's head box with that detector's mapping."""
-    dx, dy, fw, fh = WIDER_FROM_TIGHT.get(detector, WIDER_FROM_TIGHT[DEFAULT_MAPPING])
+    dx, dy, fw, fh = WIDER_FROM_TIGHT.get(detector) or _native_mappings().get(detector) or WIDER_FROM_TIGHT[DEFAULT_MAPPING]
     x, y, w, h = (float(v) for v in box)
     cx, cy = x + w / 2 + dx * w, y + h / 2 + dy * w
     return np.array([cx - fw * w / 2, cy - fh * h / 2, fw * w, fh * h])
@@ -147,7 +158,8 @@ def match(pred: np.ndarray, scores: np.ndarray, truth: np.ndarray, iou: float = 
     return matched
 
 
-def evaluate(folder: str | Path, detector: str = faces.DEFAULT_DETECTOR, *, iou: float = 0.4, limit: int | None = None) -> DetectionReport:
+def evaluate(folder: str | Path, detector: str = faces.DEFAULT_DETECTOR, *, iou: float = 0.4, limit: int | None = None,
+             names: list[str] | None = None) -> DetectionReport:
     """Run ``detector`` over an annotated folder and measure recall, precision and time.
 
     Args:
@@ -155,6 +167,7 @@ def evaluate(folder: str | Path, detector: str = faces.DEFAULT_DETECTOR, *, iou:
         detector: a name from :func:`facelens.tools.faces.available_detectors`.
         iou: overlap needed for a match.
         limit: evaluate only N photos, evenly spaced in name order (e.g. for the slow ``cnn``).
+        names: evaluate only these photos of the folder (e.g. one half of a split).
 
     Raises:
         InputError: missing or malformed ``boxes.json``; ImageError: a listed photo is missing or
@@ -166,7 +179,7 @@ def evaluate(folder: str | Path, detector: str = faces.DEFAULT_DETECTOR, *, iou:
     if not 0.0 < iou <= 1.0:
         raise InputError(f"--iou must be in (0, 1], got {iou}.")
     ann = load_annotations(folder)
-    names = sorted(ann)
+    names = sorted(ann) if names is None else sorted(n for n in names if n in ann)
     if limit and 0 < limit < len(names):  # an evenly spaced sample, so every scene category is in it
         names = [names[int(i * len(names) / limit)] for i in range(limit)]
     hits = {s: 0 for s in (*SUBSETS, "all")}
@@ -202,3 +215,58 @@ def evaluate(folder: str | Path, detector: str = faces.DEFAULT_DETECTOR, *, iou:
         n_detections=n_det,
         cpu_seconds_per_image=round(cpu / n, 4),
     )
+
+
+@dataclass(frozen=True)
+class FalseFaceReport:
+    """Detections on squares cut from annotated photos away from every annotated face."""
+
+    squares: int  # face-free squares searched
+    squares_with_face: int  # squares where the detector reported at least one face
+    false_faces: int  # faces reported on all of them
+    detector: str  # detector name
+    sizes: tuple[int, int]  # side range of the squares, px
+
+    @property
+    def rate(self) -> float:
+        """Share of face-free squares where a face was reported."""
+        return self.squares_with_face / self.squares if self.squares else 0.0
+
+
+def face_free_squares(folder: str | Path, per_photo: int = 2, sizes: tuple[int, int] = (150, 260), margin: int = 20,
+                      seed: int = 0, names: list[str] | None = None) -> list[np.ndarray]:
+    """Squares of ``sizes`` px cut from the annotated photos with no annotated box within ``margin`` px
+    (a random search, at most ``per_photo`` per photo; the same squares for the same seed)."""
+    ann = load_annotations(folder)
+    rng = np.random.default_rng(seed)
+    out = []
+    for name in sorted(ann) if names is None else sorted(names):
+        rgb = load_image(Path(folder) / name).rgb
+        h, w = rgb.shape[:2]
+        boxes = ann[name]["boxes"]
+        got = 0
+        for _ in range(60):
+            if got >= per_photo:
+                break
+            side = int(rng.integers(sizes[0], sizes[1] + 1))
+            if side >= min(h, w):
+                break
+            x, y = int(rng.integers(0, w - side)), int(rng.integers(0, h - side))
+            near = (boxes[:, 0] < x + side + margin) & (boxes[:, 0] + boxes[:, 2] > x - margin) & \
+                   (boxes[:, 1] < y + side + margin) & (boxes[:, 1] + boxes[:, 3] > y - margin)
+            if len(boxes) and near.any():
+                continue
+            out.append(np.ascontiguousarray(rgb[y : y + side, x : x + side]))
+            got += 1
+    return out
+
+
+def false_faces(folder: str | Path, detector: str = faces.DEFAULT_DETECTOR, **square_options: object) -> FalseFaceReport:
+    """Run ``detector`` on the face-free squares of :func:`face_free_squares`: every face it finds is false.
+
+    WIDER leaves some faces unlabelled (tiny, blurred, in crowds), so a few of these are real faces; the
+    figure compares detectors, it is not an exact false-alarm rate."""
+    squares = face_free_squares(folder, **square_options)  # type: ignore[arg-type]
+    counts = [len(faces.detect_faces(sq, detector)) for sq in squares]
+    sizes = square_options.get("sizes", (150, 260))
+    return FalseFaceReport(len(squares), sum(c > 0 for c in counts), sum(counts), faces.detector_in_use(detector), tuple(sizes))  # type: ignore[arg-type]

@@ -51,12 +51,17 @@ def portrait_people(root: Path, half: str = "held-out") -> dict[str, list[Path]]
 # --- crowds -----------------------------------------------------------------------------------
 
 
-def crowds(root: Path, quick: bool) -> dict[str, float]:
-    from facelens.eval.detection import evaluate
+CROWD_IOU = 0.5  # WIDER FACE's own matching overlap (issue 22; 0.4 before)
 
-    rep = evaluate(root / "wider", limit=60 if quick else None)
+
+def crowds(root: Path, quick: bool) -> dict[str, float]:
+    from facelens.eval.detection import evaluate, false_faces, load_annotations
+
+    rep = evaluate(root / "wider", limit=60 if quick else None, iou=CROWD_IOU)
+    free = false_faces(root / "wider", per_photo=2, names=sorted(load_annotations(root / "wider"))[:: 5 if quick else 1])
     return {"easy_recall": rep.recall["easy"], "medium_recall": rep.recall["medium"], "hard_recall": rep.recall["hard"],
-            "precision": rep.precision, "s_per_photo": rep.seconds_per_image, "photos": rep.n_images}
+            "precision": rep.precision, "s_per_photo": rep.seconds_per_image, "cpu_s_per_photo": rep.cpu_seconds_per_image,
+            "face_free_squares_with_face": round(free.rate, 4), "face_free_squares": free.squares, "photos": rep.n_images}
 
 
 # --- portraits and tight crops ------------------------------------------------------------------
@@ -213,9 +218,13 @@ def age_gender(root: Path, quick: bool) -> dict[str, float]:
 
 
 for _d in (
-    Domain("crowds", "WIDER FACE group photos: recall of easy/medium/hard faces, precision", crowds,
-           {"easy_recall": 0.81, "medium_recall": 0.75, "precision": 0.95}, needs=("wider/boxes.json",),
-           quick="60 photos evenly spaced in name order"),
+    Domain("crowds", "WIDER FACE group photos: recall of easy/medium/hard faces at IoU 0.5, precision; "
+           "share of face-free 150-260 px squares cut from them where a face is reported", crowds,
+           {"easy_recall": 0.90, "medium_recall": 0.87, "hard_recall": 0.80, "precision": 0.95}, needs=("wider/boxes.json",),
+           quick="60 photos evenly spaced in name order; face-free squares from every 5th photo",
+           # RetinaFace on the 60-photo subset: 0.917 / 0.898 / 0.853, precision 0.936 (0.952 on all 300):
+           # the CI floor for precision sits about one standard error under the subset's own figure
+           quick_targets={"easy_recall": 0.90, "medium_recall": 0.87, "hard_recall": 0.80, "precision": 0.92}),
     Domain("portraits", "faces/portraits held-out people (350 px headshots): share with exactly one face", portraits,
            {"one_face": 0.99}, needs=(PORTRAITS,), quick="the first photo of each held-out person (100)"),
     Domain("tight-crops", "utkface/val 200 px aligned crops: share with exactly one face", tight_crops,

@@ -29,12 +29,11 @@ def _one_per_head(dets, placed) -> None:
         assert sum(_centre_in(d.box, p.head_box) for d in dets) == 1, (p, [d.box for d in dets])
 
 
-def test_detectors_are_registered_and_default_is_fused():
+def test_detectors_are_registered():
     faces._ensure_plugins()
     names = faces.available_detectors()
-    for name in ("hog", "cnn", "blazeface", "blazeface-short", "blazeface-tiled", "fused"):
+    for name in ("hog", "cnn", "blazeface", "blazeface-short", "blazeface-tiled", "fused", "retinaface", "yunet"):
         assert name in names
-    assert faces.DEFAULT_DETECTOR == "fused"
 
 
 @needs_mediapipe
@@ -247,3 +246,18 @@ def test_fused_on_a_big_photo_returns_original_pixels():
     dets = faces.detect_faces(big, "fused")
     scaled = [scenes.Placed(p.who, p.shirt, tuple(3 * v for v in p.head_box)) for p in placed]
     _one_per_head(dets, scaled)
+
+
+def test_face_free_squares_avoid_every_box_and_count_false_faces(tmp_path):
+    """False faces are measured on squares cut away from every annotated face (issue 22)."""
+    rgb = np.full((600, 900, 3), 180, np.uint8)
+    rgb[:, :, 0] = np.linspace(60, 220, 900, dtype=np.uint8)[None, :]
+    save(rgb, tmp_path / "plain.jpg", quality=95)
+    box = [300, 200, 120, 150]
+    (tmp_path / "boxes.json").write_text(json.dumps({"plain.jpg": {"boxes": [box]}}))
+    squares = detection_eval.face_free_squares(tmp_path, per_photo=3, sizes=(150, 200), margin=20)
+    assert 1 <= len(squares) <= 3 and all(150 <= s.shape[0] == s.shape[1] <= 200 for s in squares)
+    rep = detection_eval.false_faces(tmp_path, "retinaface", per_photo=3, sizes=(150, 200))
+    assert rep.squares == len(squares) and rep.squares_with_face == 0 and rep.rate == 0.0
+    with pytest.raises(InputError, match="not a folder"):
+        detection_eval.face_free_squares(tmp_path / "nowhere")

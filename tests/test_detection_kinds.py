@@ -1,4 +1,4 @@
-"""Every kind of photo through the default detector (issue 12): each test asserts the face count.
+"""Every kind of photo through the default detector (issue 12; RetinaFace since issue 22): each test asserts the face count.
 
 Images are built from the public-domain sample portraits (eval/scenes.py): a face filling the frame,
 one cut by the border, a greyscale collage, a rotated face, a crowd.
@@ -221,5 +221,5 @@ def test_scene_reports_the_detector_that_ran(monkeypatch, astronaut_jpg):
 
     monkeypatch.setattr(blazeface, "available", lambda: False)
     monkeypatch.setattr(detector_fusion, "_warned", True)
-    scene = analyze_image(astronaut_jpg, identify=False, use_cache=False)
+    scene = analyze_image(astronaut_jpg, detector="fused", identify=False, use_cache=False)
     assert scene.detector == "hog" and [f.detector for f in scene.faces] == ["hog"]

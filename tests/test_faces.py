@@ -39,9 +39,9 @@ def test_bad_array_is_refused():
         faces.detect_faces(np.zeros((10, 10), np.uint8))
 
 
-def test_yunet_without_model_says_what_to_do(astronaut, monkeypatch):
-    monkeypatch.delenv("FACELENS_YUNET", raising=False)
-    with pytest.raises(ModelError, match="yunet-model"):
+def test_yunet_with_a_missing_model_file_says_what_to_do(astronaut, monkeypatch):
+    monkeypatch.setenv("FACELENS_YUNET", "/nowhere/face_detection_yunet.onnx")
+    with pytest.raises(ModelError, match="FACELENS_YUNET"):
         faces.detect_faces(astronaut, "yunet")
 
 

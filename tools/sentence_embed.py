@@ -182,16 +182,13 @@ class MiniLM:
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
-    try:
-        from scipy.special import erf
-
-        return erf(x)
-    except ImportError:  # Abramowitz-Stegun 7.1.26, |error| < 1.5e-7
-        s = np.sign(x)
-        a = np.abs(x)
-        t = 1.0 / (1.0 + 0.3275911 * a)
-        y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * np.exp(-a * a)
-        return s * y
+    # Abramowitz-Stegun 7.1.26, |error| < 1.5e-7; in numpy because importing scipy.special costs a
+    # cached `facelens ask` ~0.2 s on an idle machine (issue 22), more than the model's whole forward pass
+    s = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * np.exp(-a * a)
+    return s * y
 
 
 @lru_cache(maxsize=1)

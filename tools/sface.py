@@ -5,8 +5,9 @@ zoo's, Apache-2.0): ``face_recognition_sface_2021dec_int8bq.onnx`` (SFace, 128-d
 ``face_detection_yunet_2023mar_int8bq.onnx`` (YuNet, a face detector with 5 landmarks). Nothing is
 downloaded: the files are read from the installed package and their SHA-256 checked.
 
-Per face: YuNet's 5 points, found on a crop round the face's box shrunk to at most 480 px (YuNet
-misplaces the points of faces over ~1000 px), else the 5 points the face already has (dlib's); the
+Per face: the detector's own 5 points when RetinaFace or YuNet found the face (one detection pass, no
+second look); for other detectors YuNet's 5 points, found on a crop round the face's box shrunk to at
+most 480 px (YuNet misplaces the points of faces over ~1000 px), else dlib's 5; the
 face aligned onto the ArcFace 112 px template (``faces.align_face``), BGR 0..255, SFace, unit vector.
 Compare with L2 (bench/identity_embedding.md). The shipped SFace is int8 block-quantised; its weights
 are unpacked to float32 once and the result cached under FACELENS_HOME/models (about twice as fast,
@@ -190,9 +191,11 @@ class _YuNet:
                 log.setLogLevel(before)
         self.lock = threading.Lock()
 
-    def detect(self, bgr: np.ndarray) -> np.ndarray | None:
+    def detect(self, bgr: np.ndarray, threshold: float = 0.5) -> np.ndarray | None:
+        """Rows of ``x, y, w, h``, 5 points, score for faces scoring at least ``threshold``."""
         with self.lock:
             self.detector.setInputSize((bgr.shape[1], bgr.shape[0]))
+            self.detector.setScoreThreshold(float(threshold))
             _, found = self.detector.detect(bgr)
         return found
 
@@ -231,13 +234,20 @@ def yunet_landmarks(rgb: np.ndarray, box: Sequence[int]) -> np.ndarray | None:
     return r[4:14].reshape(5, 2).astype(np.float64) / k + [x0, y0]
 
 
+#: detectors whose 5 points come from the detection pass itself: SFace aligns on them directly
+DETECTOR_LANDMARKS = frozenset({"retinaface", "yunet"})
+
+
 def aligned_faces(rgb: np.ndarray, faces: Sequence) -> np.ndarray:
-    """N x 112 x 112 x 3 BGR uint8 faces aligned for SFace (``faces``: objects with ``box`` and ``landmarks``)."""
+    """N x 112 x 112 x 3 BGR uint8 faces aligned for SFace (``faces``: objects with ``box``, ``landmarks``
+    and ``detector``). Faces found by RetinaFace or YuNet are aligned on the detector's own 5 points;
+    others on YuNet's points found on a crop round the box (dlib's 5 when YuNet finds none there)."""
     from facelens.tools.faces import align_face
 
     out = []
     for f in faces:
-        points = yunet_landmarks(rgb, f.box)
+        mine = getattr(f, "detector", None) in DETECTOR_LANDMARKS and len(f.landmarks) == 5
+        points = None if mine else yunet_landmarks(rgb, f.box)
         if points is None:
             points = np.asarray(f.landmarks, dtype=np.float64)
         out.append(align_face(rgb, points, size=SIZE)[:, :, ::-1])

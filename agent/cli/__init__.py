@@ -20,9 +20,38 @@ log = logging.getLogger("facelens")
 
 #: command modules, each with register(subparsers); order = order in --help
 COMMAND_MODULES = ["assistant", "photo", "gallery", "exemplars", "evaluate", "bench", "speech", "session", "ui", "serve", "mcp", "live", "misc", "doctor"]
+#: the module that registers each command, so that answering one command imports one module
+#: (tests/test_detection_default.py checks it against what the modules register)
+COMMANDS = {
+    "ask": "assistant", "chat": "assistant", "analyze": "photo", "example": "photo", "enroll": "gallery",
+    "identify": "gallery", "gallery": "gallery", "exemplars": "exemplars", "describe": "exemplars", "eval": "evaluate",
+    "bench": "bench", "transcribe": "speech", "session": "session", "ui": "ui", "serve": "serve", "apikey": "serve",
+    "mcp": "mcp", "live": "live", "cache": "misc", "home": "misc", "doctor": "doctor",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: list[str]) -> str | None:
+    """The command named in ``argv`` (the first word that is not a global option), if any."""
+    for a in argv:
+        if a in ("-h", "--help"):
+            return None
+        if not a.startswith("-"):
+            return a
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser. Given ``argv`` naming a known command, only that command's module is imported
+    (the others are checked to exist, not imported); otherwise every module registers."""
+    command = _command_of(argv) if argv is not None else None
+    names = COMMAND_MODULES
+    if command in COMMANDS and COMMANDS[command] in COMMAND_MODULES:
+        import importlib.util
+
+        for name in COMMAND_MODULES:  # a module missing from the install stops the CLI, as a full build would
+            if importlib.util.find_spec(f"facelens.agent.cli.{name}") is None:
+                load_command_module(name)
+        names = [COMMANDS[command]]
     parser = argparse.ArgumentParser(
         prog="facelens",
         description="Ask questions about the people in photos, audio and recorded sessions.",
@@ -30,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in names:
         load_command_module(name).register(sub)
     return parser
 
@@ -52,14 +81,15 @@ def print_json(data: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv_list = sys.argv[1:] if argv is None else list(argv)
     try:
-        parser = build_parser()
+        parser = build_parser(argv_list)
     except FacelensError as exc:
         if "--debug" in (sys.argv[1:] if argv is None else argv):
             raise
         print(f"facelens: {exc}", file=sys.stderr)
         return 2
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv_list)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

