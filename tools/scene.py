@@ -195,12 +195,13 @@ def _compute(img: LoadedImage, detector: str, timings: dict[str, float]) -> tupl
     pos = appearance.positions([f.box for f in found], img.width, img.height)
     out = []
     for i, (f, p, e) in enumerate(zip(found, pos, extra)):
-        colour, median = appearance.clothing_colour(rgb, f.box)
+        cloth = appearance.clothing(rgb, f.box, f.landmarks, [g.box for j, g in enumerate(found) if j != i])
         out.append(
             FaceAnalysis(
                 id=i + 1, box=f.box, score=round(f.score, 4), detector=f.detector,
                 landmarks=list(f.landmarks), position=p,
-                appearance={"clothing_colour": colour, "clothing_rgb": median},
+                appearance={"clothing_colour": cloth.colour, "clothing_rgb": cloth.rgb, "clothing_confidence": cloth.confidence,
+                            "clothing_garment": cloth.garment, "clothing_other_colour": cloth.other_colour},
                 **e,
             )
         )

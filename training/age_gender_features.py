@@ -44,10 +44,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("folder", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("--every", type=int, default=1, help="only every k-th image")
+    ap.add_argument("--start", type=int, default=0, help="begin at this row of labels.csv (run parts in parallel)")
     args = ap.parse_args(argv)
     from facelens.tools.images import load_image
 
-    rows = read_labels(args.folder)[:: args.every]
+    rows = read_labels(args.folder)[args.start :: args.every]
     done: dict[str, np.ndarray] = {}
     if args.out.exists():
         z = np.load(args.out)
