@@ -208,8 +208,14 @@ def age_gender(root: Path, quick: bool) -> dict[str, float]:
     from facelens.eval.models import evaluate_attributes
 
     r = evaluate_attributes(root / "utkface/val", every=5 if quick else 1)
+    nan = float("nan")
     return {"gender_accuracy": r.gender_accuracy, "age_group_accuracy": r.age_group_accuracy,
-            "age_mae": r.age_mae if r.age_mae is not None else float("nan"), "no_face": r.no_face, "images": r.n}
+            "age_mae": r.age_mae if r.age_mae is not None else nan,
+            "children_recall": r.children_recall if r.children_recall is not None else nan,
+            "children_precision": r.children_precision if r.children_precision is not None else nan,
+            "over_60_recall": r.over_60_recall if r.over_60_recall is not None else nan,
+            "over_60_precision": r.over_60_precision if r.over_60_precision is not None else nan,
+            "no_face": r.no_face, "images": r.n}
 
 
 for _d in (

@@ -88,8 +88,8 @@ def _estimate_attributes(rgb: np.ndarray, found: list[faces.Face], vecs: np.ndar
         attributes = None  # type: ignore[assignment]
     if attributes is not None and attributes.available() and len(vecs):
         t = time.perf_counter()
-        for d, (age, group, gender) in zip(extra, attributes.predict(vecs)):
-            d.update(age=age, age_group=group, gender=gender)
+        for d, (age, group, gender) in zip(extra, attributes.predict_faces(rgb, [f.box for f in found], vecs)):
+            d.update(age=age, age_group=group, gender=gender, life_stage=attributes.life_stage(age))
         timings["age_gender"] = (time.perf_counter() - t) * 1000
     return extra
 

@@ -97,7 +97,8 @@ class FaceAnalysis(Result):
     appearance: Appearance = Field(default_factory=Appearance)
     emotion: EmotionEstimate | None = None  # None when the emotion model is not installed
     age: float | None = None  # apparent age in years
-    age_group: str | None = None  # one of AGE_GROUPS
+    age_group: str | None = None  # one of AGE_GROUPS, the bracket that contains ``age``
+    life_stage: Literal["child", "teen", "adult", "elderly"] | None = None  # by age: child < 13, teen 13-19, elderly 60+
     gender: GenderEstimate | None = None
 
 
