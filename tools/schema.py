@@ -52,9 +52,22 @@ class IdentityMatch(Result):
     nearest: str | None = None  # the nearest enrolled name, even when unknown (for review)
 
 
+class ClothingEstimate(Result):
+    colour: str | None = None  # colour name of the clothing on the torso under the face; None: out of frame or hidden
+    rgb: tuple[int, int, int] | None = None  # the median colour of that part of the clothing
+    confidence: float = 0.0  # 0-1: share of the torso in that colour x how much of it was clothing x how well the name fits
+    other_colour: str | None = None  # a second colour covering >= 25% (stripes, a jacket over a shirt)
+    garment: str | None = None  # "top" when a clear region of clothing was seen; None: say you are not sure
+    visible: float = 0.0  # share of the torso region inside the image
+    clothing_share: float = 0.0  # share of the visible torso that was not skin, hair or another face
+
+
 class Appearance(Result):
     clothing_colour: str | None = None  # colour name of the region under the face, None if out of frame
     clothing_rgb: tuple[int, int, int] | None = None  # its median colour
+    clothing_confidence: float | None = None  # 0-1 (ClothingEstimate.confidence); below ~0.45 say it is not sure
+    clothing_garment: str | None = None  # "top" only when it could tell; None otherwise
+    clothing_other_colour: str | None = None  # a second colour covering >= 25% of the torso
     description: str | None = None  # optional VLM description of visible attributes
 
 
@@ -84,7 +97,8 @@ class FaceAnalysis(Result):
     appearance: Appearance = Field(default_factory=Appearance)
     emotion: EmotionEstimate | None = None  # None when the emotion model is not installed
     age: float | None = None  # apparent age in years
-    age_group: str | None = None  # one of AGE_GROUPS
+    age_group: str | None = None  # one of AGE_GROUPS, the bracket that contains ``age``
+    life_stage: Literal["child", "teen", "adult", "elderly"] | None = None  # by age: child < 13, teen 13-19, elderly 60+
     gender: GenderEstimate | None = None
 
 
