@@ -174,7 +174,10 @@ def understand(audio: np.ndarray, transcriber: Transcriber | None = None, histor
     ``words_backend``: the chat's resolved LLM settings or "openai" to let that LLM read the words, anything
     else keeps them on this machine; None follows the user's backend setting (:func:`facelens.tools.settings.words_llm`).
     """
-    transcript = (transcriber or Transcriber()).transcribe(audio, short=True)  # spoken questions: short-clip settings
+    # spoken questions: short-clip settings, no word timestamps (nothing here reads them; with them and the
+    # short-question prompt Whisper runs on past the question and falls back through its temperatures:
+    # 5.6 s instead of 0.9 s for a 3-second question, same text)
+    transcript = (transcriber or Transcriber()).transcribe(audio, short=True, words=False)
     features = measure(audio, words=len(transcript.text.split()) or None)
     cues = cues_from(features, baseline_of(history or []))
     words = words_emotion(transcript.text, backend=words_backend) if transcript.text else None
