@@ -389,7 +389,7 @@ class DescribeArgs(FaceArgs):
 
 class SessionArgs(BaseModel):
     question: str = Field(..., description="the question about the recorded sessions, in words")
-    session: str | None = Field(None, description="a session id; omit to search all sessions")
+    session: str | None = Field(None, description="a session id, or \"all\" for every session; omit to let the question decide (the latest session, or every session for which/any/all questions)")
 
 
 class AudioArgs(BaseModel):
