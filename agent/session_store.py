@@ -245,8 +245,11 @@ def name_track(session_id: str, track: int, name: str | None) -> SessionRecord:
     if name is not None:
         from facelens.tools.names import check_name, look_alike
 
-        name = check_name(name)  # NFKC; invisible, blank and mixed-script characters refused (as for people)
-        look_alike(name, [p.name for p in rec.people if p.name and p.track != track])
+        try:  # NFKC; invisible, blank, mixed-script and look-alike names refused, as for people
+            name = check_name(name)
+            look_alike(name, [p.name for p in rec.people if p.name and p.track != track])
+        except InputError as exc:
+            raise InputError(f"'{name}' cannot name a track: {exc.message}", hint=exc.hint) from exc
         if not name or len(name) > MAX_NAME_CHARS or not re.fullmatch(r"[\w .'-]+", name):
             raise InputError(
                 f"'{name}' cannot name a track.",

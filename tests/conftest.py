@@ -70,3 +70,25 @@ def group_jpg(tmp_path) -> tuple[Path, list]:
 
     rgb, placed = samples.example_scene()
     return save(rgb, tmp_path / "group.jpg", quality=92), placed
+
+
+def pytest_collection_finish(session):
+    """Start Ray before any test runs when Ray tests were collected: ray.init() forks its head processes
+    and runs Python in the child before exec, which crashed in CI once earlier tests had filled this
+    process with model threads (7 Dec). Started now, from a quiet process, it is shared by those tests."""
+    if not any("ray" in item.name and item.fspath.basename == "test_session_batch.py" for item in session.items):
+        return
+    try:
+        import ray
+    except ImportError:
+        return
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        session.config._facelens_started_ray = True
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if getattr(session.config, "_facelens_started_ray", False):
+        import ray
+
+        ray.shutdown()
