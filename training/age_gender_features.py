@@ -20,6 +20,11 @@ from pathlib import Path
 import numpy as np
 
 D = 128 + 81 + 1  # embedding, wheel age probabilities, wheel P(male)
+#: the row layout: the same D columns for the face as found, then for its mirror image (the embedding of
+#: the flipped dlib chip, the wheel's networks on its flipped chips), then the wheel on chips placed by 5
+#: points taken from dlib's 68 landmarks (as seen and flipped: 81 + 1 each)
+#: and last, the penultimate layers of the wheel's box-placed networks (age 256, gender 16; as seen and mirrored)
+D_ALL = 2 * D + 2 * 82 + 2 * (256 + 16)
 
 
 def read_labels(folder: Path) -> list[tuple[str, float, str]]:
@@ -28,15 +33,41 @@ def read_labels(folder: Path) -> list[tuple[str, float, str]]:
 
 
 def features(rgb: np.ndarray) -> np.ndarray:
-    """One row of D features for the largest face of ``rgb`` (NaN when no face is found)."""
+    """One row of D_ALL features for the largest face of ``rgb`` (NaN when no face is found)."""
+    import dlib
+
     from facelens.eval.models import largest_face
-    from facelens.tools import age_gender_net
+    from facelens.tools import age_gender_net, faces, models
+    from facelens.tools.dlib_resnet import CHIP_PADDING, CHIP_SIZE
 
     padded, face, vec = largest_face(rgb, "hog")
     if face is None:
-        return np.full(D, np.nan, np.float32)
-    p_age, p_male = age_gender_net.probabilities(padded, [face.box])
-    return np.concatenate([vec, p_age[0], p_male]).astype(np.float32)
+        return np.full(D_ALL, np.nan, np.float32)
+    objs = dlib.full_object_detections()
+    objs.append(faces.landmark_shapes(padded, [face.box])[0])
+    chip = np.stack(dlib.get_face_chips(padded, objs, size=CHIP_SIZE, padding=CHIP_PADDING))
+    vec_flip = models.fast_face_encoder().embed_chips(np.ascontiguousarray(chip[:, :, ::-1]))[0]
+    out = [vec]
+    pen = []
+    for how in ("box", "68"):
+        if how == "box":
+            a, g = age_gender_net.chips(padded, [face.box])
+        else:
+            a, g = age_gender_net.chips_from_points(padded, [face.landmarks68])
+        for flip in (False, True):
+            aa, gg = (np.ascontiguousarray(a[:, :, ::-1]), np.ascontiguousarray(g[:, :, ::-1])) if flip else (a, g)
+            if how == "box":
+                p_age, p_male, f_age, f_gender = age_gender_net.run_with_features(aa, gg)
+                pen += [f_age[0], f_gender[0]]
+            else:
+                p_age, p_male = age_gender_net.run(aa, gg)
+            if how == "box" and flip:
+                out.append(vec_flip)
+            out += [p_age[0], p_male]
+    row = np.concatenate(out + pen).astype(np.float32)
+    # as seen: [vec, age, male]; mirrored: [vec_flip, age, male]; 68-placed as seen and mirrored: [age, male] x 2;
+    # penultimate layers: [age 256, gender 16] as seen, then mirrored
+    return row
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     def save() -> None:
         keep = [r for r in rows if r[0] in done]
         tmp = args.out.with_suffix(".tmp.npz")
-        np.savez(tmp, files=np.array([r[0] for r in keep]), x=np.stack([done[r[0]] for r in keep]) if keep else np.zeros((0, D)),
+        np.savez(tmp, files=np.array([r[0] for r in keep]), x=np.stack([done[r[0]] for r in keep]) if keep else np.zeros((0, D_ALL)),
                  age=np.array([r[1] for r in keep], np.float32), male=np.array([r[2] in ("male", "m", "0") for r in keep]))
         tmp.replace(args.out)
 
