@@ -144,7 +144,8 @@ def run(age_chips: np.ndarray, gender_chips: np.ndarray) -> tuple[np.ndarray, np
 
 def run_with_features(age_chips: np.ndarray, gender_chips: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """As :func:`run`, plus each network's penultimate layer: (p_age N x 81, p_male N, age features N x 256,
-    gender features N x 16)."""
+    gender features N x 16). For training and analysis (``training/age_gender_features.py``): a gender model on
+    these layers was tried and was worse than the networks' own outputs (MODEL_CARD_attributes.md)."""
     p_age, f_age = _run("age-v1.onnx", age_chips, penultimate=True)
     p_gender, f_gender = _run("gender-v1.onnx", gender_chips, penultimate=True)
     return p_age, (p_gender[:, 1] if len(p_gender) else np.zeros(0, np.float32)), f_age, f_gender
@@ -178,6 +179,20 @@ def probabilities(rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -
     p_age = _run("age-v1.onnx", a)
     p_gender = _run("gender-v1.onnx", g)  # labels: female, male
     return p_age, (p_gender[:, 1] if len(p_gender) else np.zeros(0, np.float32))
+
+
+def outputs(rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> dict[str, np.ndarray]:
+    """The wheel's outputs for each face box, from its chips as seen and mirrored (one batched run of each
+    network over both): ``p_age``/``p_age_f`` (N x 81) and ``p_male``/``p_male_f`` (N,), ``_f`` for the mirror image.
+
+    Raises:
+        InputError: the image is not an H x W x 3 uint8 array.
+        ModelError: the wheel is not installed or its files are damaged.
+    """
+    a, g = chips(rgb, boxes)
+    n = len(a)
+    p_age, p_male = run(np.concatenate([a, a[:, :, ::-1]]), np.concatenate([g, g[:, :, ::-1]]))
+    return {"p_age": p_age[:n], "p_age_f": p_age[n:], "p_male": p_male[:n], "p_male_f": p_male[n:]}
 
 
 def expected_age(p_age: np.ndarray) -> np.ndarray:

@@ -217,8 +217,38 @@ def _walk_trees(f: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
     return total
 
 
-def fuse(emb: np.ndarray, p_age: np.ndarray, p_male: np.ndarray) -> list[tuple[float, str, GenderEstimate]]:
-    """Age, age group and gender from the embedding heads and the wheel's outputs (see :func:`fusion_features`)."""
+#: the inputs a gender fusion may read (``gender_blocks`` in fusion.npz), from the embedding or the wheel's
+#: :func:`facelens.tools.age_gender_net.outputs`: the embedding head's gender logit, the wheel's gender logit
+#: as seen, or averaged over the face and its mirror image (``wheel_avg``)
+GENDER_BLOCKS = ("head", "wheel", "wheel_avg")
+
+
+def gender_inputs(emb: np.ndarray, wheel: dict[str, np.ndarray], blocks: tuple[str, ...]) -> np.ndarray:
+    """The gender fusion's input matrix (N x d) from the embeddings and the wheel's outputs, block by block."""
+    n = len(emb)
+    cols = []
+    for b in blocks:
+        if b == "head":
+            w = _weights()
+            v = ((np.asarray(emb, np.float32) - w["mean"]) / w["std"]) @ w["gender_w"] + w["gender_b"]
+        elif b == "wheel":
+            v = _logit(wheel["p_male"])
+        elif b == "wheel_avg":
+            v = (_logit(wheel["p_male"]) + _logit(wheel["p_male_f"])) / 2
+        else:
+            raise ModelError(f"The age/gender fusion model asks for an unknown gender input {b!r}.",
+                             hint="Reinstall facelens, or retrain it with training/train_age_gender_fusion.py.")
+        cols.append(np.asarray(v, np.float64).reshape(n, -1))
+    return np.column_stack(cols)
+
+
+def fuse(emb: np.ndarray, p_age: np.ndarray, p_male: np.ndarray,
+         wheel: dict[str, np.ndarray] | None = None) -> list[tuple[float, str, GenderEstimate]]:
+    """Age, age group and gender from the embedding heads and the wheel's outputs (see :func:`fusion_features`).
+
+    ``p_age`` and ``p_male`` are what the fusion's age and gender read (for a fusion with ``age_input`` =
+    "mirrored_mean", ``p_age`` is the mean of the face's and its mirror image's); ``wheel`` holds the rest of
+    :func:`facelens.tools.age_gender_net.outputs`: a fusion whose gender reads ``wheel_avg`` needs ``p_male_f``."""
     f = _fusion()
     if f is None:
         raise ModelError("The age/gender fusion model is not installed.", hint="Reinstall facelens.")
@@ -230,7 +260,15 @@ def fuse(emb: np.ndarray, p_age: np.ndarray, p_male: np.ndarray) -> list[tuple[f
     else:  # a linear model
         ages = (z @ f["age_w"] + f["age_b"]).reshape(-1)
     stages = (z @ f["stage_w"] + f["stage_b"]).argmax(1)  # child, teen, adult, elderly: the age stays inside
-    p_male_fused = 1.0 / (1.0 + np.exp(-(z @ f["gender_w"] + f["gender_b"])))
+    if "gender_blocks" in f:  # a logistic regression over GENDER_BLOCKS (standardised inputs)
+        if wheel is None:
+            raise ModelError("This age/gender fusion model needs the wheel's full outputs.",
+                             hint="Call facelens.tools.attributes.predict_faces (it computes them).")
+        blocks = tuple(str(b) for b in f["gender_blocks"])
+        g = (gender_inputs(emb, {"p_male": p_male, **wheel}, blocks) - f["gender_mean"]) / f["gender_std"]
+        p_male_fused = 1.0 / (1.0 + np.exp(-(g @ f["gender_coef"] + float(f["gender_intercept"]))))
+    else:
+        p_male_fused = 1.0 / (1.0 + np.exp(-(z @ f["gender_w"] + f["gender_b"])))
     out = []
     for age, stage, pm in zip(ages, stages, p_male_fused):
         a = float(np.clip(np.round(age), *_STAGE_RANGES[int(stage)]))
@@ -260,8 +298,15 @@ def predict_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int]], vecs:
         return base
     from facelens.tools import age_gender_net
 
-    p_age, p_male = age_gender_net.probabilities(rgb, boxes)
-    return fuse(np.asarray(vecs, np.float32).reshape(-1, 128), p_age, p_male)
+    out = age_gender_net.outputs(rgb, boxes)
+    p_age = (out["p_age"] + out["p_age_f"]) / 2 if mirrored_age() else out["p_age"]
+    return fuse(np.asarray(vecs, np.float32).reshape(-1, 128), p_age, out["p_male"], out)
+
+
+def mirrored_age() -> bool:
+    """True when the shipped fusion reads the wheel's age probabilities averaged over each face and its mirror image."""
+    f = _fusion()
+    return f is not None and str(f.get("age_input", "seen")) == "mirrored_mean"
 
 
 def score(preds: list[tuple[float, str, GenderEstimate]], ages: np.ndarray, male: np.ndarray, no_face: int = 0) -> dict:
