@@ -45,7 +45,8 @@ def test_every_prediction_is_a_whole_year_inside_its_bracket():
     outs = attributes.predict(vecs)
     if attributes.fused():
         p_age = rng.dirichlet(np.full(81, 0.3), 40).astype(np.float32)
-        outs += attributes.fuse(vecs, p_age, rng.uniform(0, 1, 40))
+        wheel = {"p_age_f": p_age[::-1], "p_male_f": rng.uniform(0, 1, 40)}
+        outs += attributes.fuse(vecs, p_age, rng.uniform(0, 1, 40), wheel)
     for age, group, _ in outs:
         assert age == round(age) and group == attributes.age_group(age) and group in AGE_GROUPS
 
@@ -64,6 +65,53 @@ def test_fused_sample_faces(astronaut, hopper):
     assert gender.label == "female" and age >= 50
     [(age, group, gender)] = attributes.predict_faces(astronaut, *_face(astronaut))
     assert gender.label == "female" and 20 <= age < 60 and attributes.life_stage(age) == "adult"
+
+
+@needs_wheel
+def test_wheel_outputs_cover_the_face_and_its_mirror_image(hopper):
+    boxes, _ = _face(hopper)
+    out = age_gender_net.outputs(hopper, boxes)
+    p_age, p_male = age_gender_net.probabilities(hopper, boxes)
+    assert np.allclose(out["p_age"], p_age, atol=1e-5) and np.allclose(out["p_male"], p_male, atol=1e-5)
+    a, g = age_gender_net.chips(hopper, boxes)
+    p_age_f, p_male_f = age_gender_net.run(a[:, :, ::-1], g[:, :, ::-1])  # the chips mirrored left-right
+    assert np.allclose(out["p_age_f"], p_age_f, atol=1e-5) and np.allclose(out["p_male_f"], p_male_f, atol=1e-5)
+    assert not np.allclose(out["p_age_f"], out["p_age"])  # a real second view, not a copy
+    assert 0 <= out["p_male_f"][0] <= 1 and 0 <= out["p_male"][0] <= 1
+    empty = age_gender_net.outputs(hopper, [])
+    assert empty["p_age"].shape == (0, 81) and empty["p_male_f"].shape == (0,)
+
+
+@needs_wheel
+def test_penultimate_layers_and_chips_from_68_points(hopper):
+    found, _ = faces.find_faces(hopper, "hog")
+    a, g = age_gender_net.chips(hopper, [found[0].box])
+    p_age, p_male, f_age, f_gender = age_gender_net.run_with_features(a, g)
+    q_age, q_male = age_gender_net.run(a, g)
+    assert f_age.shape == (1, 256) and f_gender.shape == (1, 16)
+    assert np.allclose(p_age, q_age, atol=1e-5) and np.allclose(p_male, q_male, atol=1e-5)
+    a68, g68 = age_gender_net.chips_from_points(hopper, [found[0].landmarks68])
+    assert a68.shape == a.shape and g68.shape == g.shape
+    assert np.abs(a68.astype(float) - a.astype(float)).mean() < 25  # the same face, placed within a pixel or two
+    with pytest.raises(InputError):
+        age_gender_net.chips_from_points(hopper, [found[0].landmarks68[:5]])
+
+
+@needs_wheel
+def test_gender_fusion_needs_the_mirror_outputs_and_known_inputs(hopper, monkeypatch):
+    from facelens.tools.errors import ModelError
+
+    boxes, vecs = _face(hopper)
+    p_age, p_male = age_gender_net.probabilities(hopper, boxes)
+    f = dict(attributes._fusion())
+    if "gender_blocks" in f and "wheel_avg" in [str(b) for b in f["gender_blocks"]]:
+        with pytest.raises(ModelError, match="full outputs"):
+            attributes.fuse(vecs, p_age, p_male)
+    f.update(gender_blocks=np.array(["head", "nose_length"]), gender_mean=np.zeros(2), gender_std=np.ones(2),
+             gender_coef=np.ones(2), gender_intercept=np.float64(0))
+    monkeypatch.setattr(attributes, "_fusion", lambda: f)
+    with pytest.raises(ModelError, match="unknown gender input"):
+        attributes.fuse(vecs, p_age, p_male, {"p_male_f": p_male})
 
 
 def test_without_the_wheel_the_heads_answer(hopper, monkeypatch):

@@ -202,19 +202,20 @@ def fusion_features(emb: np.ndarray, p_age: np.ndarray, p_male: np.ndarray) -> n
 
 
 def _walk_trees(f: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
-    """Sum of the exported regression trees' leaf values (plus the base) for each row of ``z``."""
+    """Sum of the exported regression trees' leaf values (plus the base) for each row of ``z``: all trees
+    and rows step down together, one level per pass (as many passes as the deepest tree is deep)."""
     z = np.asarray(z, np.float64)
-    rows = np.arange(len(z))
-    total = np.full(len(z), float(f["tree_base"][0]))
-    for t in range(len(f["tree_value"])):
-        node = np.zeros(len(z), np.int64)
-        leaf = f["tree_leaf"][t]
-        while not leaf[node].all():
-            go_left = z[rows, f["tree_feature"][t][node]] <= f["tree_threshold"][t][node]
-            nxt = np.where(go_left, f["tree_left"][t][node], f["tree_right"][t][node])
-            node = np.where(leaf[node], node, nxt)
-        total += f["tree_value"][t][node]
-    return total
+    leaf, feature, threshold = f["tree_leaf"], f["tree_feature"], f["tree_threshold"]
+    trees = np.arange(len(leaf))[:, None]
+    rows = np.arange(len(z))[None, :]
+    node = np.zeros((len(leaf), len(z)), np.int64)
+    at_leaf = leaf[trees, node]
+    while not at_leaf.all():
+        go_left = z[rows, feature[trees, node]] <= threshold[trees, node]
+        nxt = np.where(go_left, f["tree_left"][trees, node], f["tree_right"][trees, node])
+        node = np.where(at_leaf, node, nxt)
+        at_leaf = leaf[trees, node]
+    return float(f["tree_base"][0]) + f["tree_value"][trees, node].sum(0)
 
 
 #: the inputs a gender fusion may read (``gender_blocks`` in fusion.npz), from the embedding or the wheel's
