@@ -80,6 +80,9 @@ def test_wheel_outputs_cover_the_face_and_its_mirror_image(hopper):
     assert 0 <= out["p_male_f"][0] <= 1 and 0 <= out["p_male"][0] <= 1
     empty = age_gender_net.outputs(hopper, [])
     assert empty["p_age"].shape == (0, 81) and empty["p_male_f"].shape == (0,)
+    gender_only = age_gender_net.outputs(hopper, boxes, mirror_age=False)  # the age network runs on the face alone
+    assert "p_age_f" not in gender_only and np.allclose(gender_only["p_male_f"], out["p_male_f"], atol=1e-5)
+    assert np.allclose(gender_only["p_age"], out["p_age"], atol=1e-5)
 
 
 @needs_wheel

@@ -181,9 +181,10 @@ def probabilities(rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -
     return p_age, (p_gender[:, 1] if len(p_gender) else np.zeros(0, np.float32))
 
 
-def outputs(rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> dict[str, np.ndarray]:
+def outputs(rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], *, mirror_age: bool = True) -> dict[str, np.ndarray]:
     """The wheel's outputs for each face box, from its chips as seen and mirrored (one batched run of each
-    network over both): ``p_age``/``p_age_f`` (N x 81) and ``p_male``/``p_male_f`` (N,), ``_f`` for the mirror image.
+    network): ``p_age`` (N x 81) and ``p_male`` (N,) as seen, ``p_male_f`` for the mirror image, and with
+    ``mirror_age`` also ``p_age_f`` (the age network is the costlier one: leave it out when nothing reads it).
 
     Raises:
         InputError: the image is not an H x W x 3 uint8 array.
@@ -191,8 +192,11 @@ def outputs(rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> dict
     """
     a, g = chips(rgb, boxes)
     n = len(a)
-    p_age, p_male = run(np.concatenate([a, a[:, :, ::-1]]), np.concatenate([g, g[:, :, ::-1]]))
-    return {"p_age": p_age[:n], "p_age_f": p_age[n:], "p_male": p_male[:n], "p_male_f": p_male[n:]}
+    p_age, p_male = run(np.concatenate([a, a[:, :, ::-1]]) if mirror_age else a, np.concatenate([g, g[:, :, ::-1]]))
+    out = {"p_age": p_age[:n], "p_male": p_male[:n], "p_male_f": p_male[n:]}
+    if mirror_age:
+        out["p_age_f"] = p_age[n:]
+    return out
 
 
 def expected_age(p_age: np.ndarray) -> np.ndarray:

@@ -299,8 +299,8 @@ def predict_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int]], vecs:
         return base
     from facelens.tools import age_gender_net
 
-    out = age_gender_net.outputs(rgb, boxes)
-    p_age = (out["p_age"] + out["p_age_f"]) / 2 if mirrored_age() else out["p_age"]
+    out = age_gender_net.outputs(rgb, boxes, mirror_age=mirrored_age())
+    p_age = (out["p_age"] + out["p_age_f"]) / 2 if "p_age_f" in out else out["p_age"]
     return fuse(np.asarray(vecs, np.float32).reshape(-1, 128), p_age, out["p_male"], out)
 
 
