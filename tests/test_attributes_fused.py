@@ -170,3 +170,34 @@ def test_utkface_children_and_elderly_are_recognised():
         said[r["file"]] = attributes.life_stage(age)
     assert sum(said[r["file"]] == "child" for r in kids) >= 12
     assert sum(said[r["file"]] == "elderly" for r in old) >= 11
+
+
+@needs_wheel
+def test_the_six_example_reads_six_women():
+    """Grace Hopper and Eileen Collins, three times each: before the mirror-image average, one Hopper read as a man."""
+    from facelens.tools.images import load_image
+    from facelens.tools.models import package_data_path
+
+    rgb = load_image(package_data_path("examples", "six.jpg")).rgb
+    found, vecs = faces.find_faces(rgb)
+    assert len(found) == 6
+    assert [g.label for _, _, g in attributes.predict_faces(rgb, [f.box for f in found], vecs)] == ["female"] * 6
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@needs_wheel
+def test_utkface_gender_of_teens_and_adults():
+    """The first 100 people aged 13-59 of utkface/val, through the whole pipeline (the shipped fusion: 100/100)."""
+    from facelens.eval.models import largest_face
+    from facelens.tools.images import load_image
+
+    val = shared_data("utkface", "val")
+    with open(val / "labels.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if 13 <= float(r["age"]) < 60][:100]
+    right = 0
+    for r in rows:
+        padded, face, vec = largest_face(load_image(val / r["file"]).rgb)
+        [(_, _, gender)] = attributes.predict_faces(padded, [face.box], vec[None])
+        right += gender.label == ("male" if r["gender"].strip().lower() in ("male", "m", "0") else "female")
+    assert right >= 97
