@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # age_gender_features (the row layout)
 STAGE_EDGES = (13, 20, 60)  # child, teen, adult, elderly (as facelens.tools.attributes.LIFE_STAGES)
 STAGE_LO, STAGE_HI = np.array([0, 13, 20, 60]), np.array([12, 19, 59, 100])
 
@@ -40,6 +42,11 @@ def load(paths: list[Path]) -> dict[str, np.ndarray]:
     if not parts:
         raise SystemExit(f"No cached features in {[str(p) for p in paths]}: run training/age_gender_features.py first.")
     z = {k: np.concatenate([p[k] for p in parts]) for k in ("files", "x", "age", "male")}
+    from age_gender_features import D_ALL
+
+    if z["x"].shape[1] != D_ALL:
+        raise SystemExit(f"The cached rows have {z['x'].shape[1]} columns, not {D_ALL}: they were cached by an older "
+                         "training/age_gender_features.py; cache them again into a new folder.")
     ok = np.isfinite(z["x"]).all(1)
     z["no_face"] = int((~ok).sum())
     return {k: (v[ok] if isinstance(v, np.ndarray) else v) for k, v in z.items()}
