@@ -105,6 +105,20 @@ def test_each_thread_has_its_own_landmarker(astronaut, astronaut_lm):
         np.testing.assert_allclose(r, ref, atol=1e-5)
 
 
+@needs_landmarker
+@pytest.mark.skipif(blendshapes.engine() != "litert", reason="ai-edge-litert is not installed (pip install ai-edge-litert)")
+def test_litert_engine_reads_what_mediapipes_task_reads(astronaut, astronaut_lm):
+    """The task's three models run directly on LiteRT give the task's coefficients (within resampling noise)."""
+    crop = blendshapes.aligned_crop(astronaut, astronaut_lm)
+    lite = blendshapes._LiteLandmarker(blendshapes._task_models()).detect(crop)
+    task = blendshapes._MediaPipeLandmarker().detect(crop)
+    assert lite is not None and task is not None and lite.shape == task.shape == (52,)
+    assert np.abs(lite - task).mean() < 0.02 and np.abs(lite[SMILE] - task[SMILE]).max() < 0.05
+    assert blendshapes._LiteLandmarker(blendshapes._task_models()).detect(np.full((256, 256, 3), 128, np.uint8)) is None
+    noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    assert blendshapes._LiteLandmarker(blendshapes._task_models()).detect(noise) is None  # no face: no coefficients
+
+
 def test_bad_landmarks_are_input_errors(astronaut):
     with pytest.raises(InputError):
         blendshapes.scores(astronaut, [np.zeros((68, 2))])

@@ -42,9 +42,10 @@ def _cache_path(sha: str, detector: str) -> Path:
 def _model_tag() -> str:
     # cached results must be recomputed when the attribute models change
     try:
-        from facelens.tools import attributes, emotion
+        from facelens.tools import attributes, blendshapes, emotion
 
-        return f"-e{emotion.model_version()}-a{attributes.model_version()}"
+        # the blendshapes' engine too: LiteRT's and MediaPipe's coefficients differ slightly
+        return f"-e{emotion.model_version()}-{blendshapes.engine()}-a{attributes.model_version()}"
     except (ImportError, AttributeError, FacelensError):
         return ""
 
