@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
@@ -256,10 +257,10 @@ A photo where no face was found counts as wrong. Per-class columns are recall.
 
 {head}{chr(10).join(rows)}
 
-Before this fit (version fusion-20261207's first head, fitted on the mesh path, smile guard 0.5), the product's
+Before this fit (version fusion-20261207, fitted on the mesh path, smile guard 0.5), the product's
 path on the same 596 held-out photos read: smiles read happy 0.823, neutral read happy 0.034, smiles read
 afraid 0.004, macro-F1 0.499, accuracy 0.706 (tune: 0.867 / 0.042 / 0.004 / 0.497 / 0.738). The 7
-held-out photos without a face are 23-64 px thumbnails the default detector (RetinaFace) does not find.
+held-out photos without a face are thumbnails (23 x 31 to 63 x 102 px) the default detector (RetinaFace) does not find.
 
 The landmarker read {metrics.get('heldout', {}).get('landmarker_read', float('nan')):.1%} of the held-out faces and
 {metrics.get('fer_val', {}).get('landmarker_read', float('nan')):.1%} of the FER-2013 val crops; the others are read by the CNN-only head.
@@ -333,10 +334,13 @@ def main() -> None:
     (args.features / "fusion_metrics.json").write_text(json.dumps({"metrics": metrics, "grids": grids}, indent=1))
     if not args.write:
         return
-    version = f"fusion-{dt.date.today():%Y%m%d}"
+    exported = {k: h.export() | {"fer_weight": h.fer_weight} for k, h in heads.items()}
+    # the date and a digest of the weights: two fits of one day are told apart (caches key on the version)
+    digest = hashlib.sha256(json.dumps(exported, sort_keys=True).encode()).hexdigest()[:8]
+    version = f"fusion-{dt.date.today():%Y%m%d}-{digest}"
     out = {"version": version, "labels": list(EMOTIONS), "blendshapes": list(BLENDSHAPE_NAMES),
            "inputs": {"fused": "7 CNN log-probabilities (clipped at 1e-6), 52 blendshapes", "cnn": "7 CNN log-probabilities"},
-           "heads": {k: h.export() | {"fer_weight": h.fer_weight} for k, h in heads.items()}, "metrics": metrics}
+           "heads": exported, "metrics": metrics}
     (MODELS / "emotion_fusion.json").write_text(json.dumps(out, indent=1))
     (MODELS / "MODEL_CARD_emotion_fusion.md").write_text(card(version, heads, metrics))
     print("wrote", MODELS / "emotion_fusion.json", "and its model card")
