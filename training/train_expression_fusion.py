@@ -322,7 +322,8 @@ def main() -> None:
         print(f"{name}: C {h.c}, FER weight {h.fer_weight}, happy margin {h.margin}, smile guard {h.guard}, "
               f"T {h.temperature:.3f}", flush=True)
 
-    metrics = {"features": "product path" if args.photos is not None else "mesh path", "fit": {"expressions_train": int(len(train["label"])), "fer_train": int(len(fer_fit["label"]))},
+    metrics = {"features": "product path" if args.photos is not None else "mesh path",
+               "fit": {"expressions_train": int(len(train["label"])), "fer_train": int(len(fer_fit["label"]))},
                "tune": photo_report(heads, subset(ex, ex["split"] == "tune"))}
     for folder, extra, name in ((photos, "expressions_heldout.npz", "heldout"), (args.features, "fer_val.npz", "fer_val")):
         if (folder / extra).is_file():
