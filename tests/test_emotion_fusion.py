@@ -218,6 +218,81 @@ def test_smile_guard_moves_fear_and_sad_to_happy():
     np.testing.assert_allclose(out[1], p[1])  # no smile: unchanged
 
 
+def test_smile_guard_threshold_is_the_shipped_one():
+    names = blendshapes.BLENDSHAPE_NAMES
+    t = emotion.smile_guard_threshold()
+    shipped = json.loads(emotion._path(emotion.FUSION_FILE).read_text())["heads"]["fused"]
+    assert t == shipped.get("smile_guard", emotion.SMILE_GUARD) and 0 < t <= 1
+    p = np.array([[0.05, 0.0, 0.4, 0.2, 0.05, 0.3, 0.0]] * 3)
+    shapes = np.zeros((3, len(names)))
+    mouth = [names.index("mouthSmileLeft"), names.index("mouthSmileRight")]
+    shapes[0, mouth] = t  # both corners at the threshold: guarded
+    shapes[1, mouth] = [t, t - 0.01]  # one corner just below it: untouched
+    out = emotion.smile_guard(p, shapes, t)
+    assert out[0].argmax() == emotion.EMOTIONS.index("happy") and out[0].sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(out[1:], p[1:])
+    # the runtime applies the shipped threshold: a faint smile at it never reads afraid through fuse()
+    (fused,) = emotion.fuse(np.array([[0.01, 0.01, 0.9, 0.02, 0.02, 0.03, 0.01]]), [shapes[0].astype(np.float32)])
+    assert fused[emotion.EMOTIONS.index("fear")] == 0 and fused[emotion.EMOTIONS.index("sad")] == 0
+
+
+@pytest.mark.parametrize("value", ["wide", 0.0, 1.5, None])
+def test_bad_smile_guard_in_the_fusion_file_is_reported(tmp_path, monkeypatch, value):
+    from facelens.tools import models
+
+    real = models.package_data_path("models", emotion.FUSION_FILE)
+    if not real.is_file():
+        pytest.skip("the fusion head is not shipped")
+    data = json.loads(real.read_text())
+    data["heads"]["fused"]["smile_guard"] = value
+    (tmp_path / emotion.FUSION_FILE).write_text(json.dumps(data))
+    monkeypatch.setattr(emotion, "_path", lambda name: tmp_path / name if name == emotion.FUSION_FILE else models.package_data_path("models", name))
+    emotion._fusion.cache_clear()
+    try:
+        with pytest.raises(ModelError, match="smile_guard"):
+            emotion.smile_guard_threshold()
+    finally:
+        monkeypatch.undo()
+        emotion._fusion.cache_clear()
+    # nothing cached from the bad file: the shipped threshold is back
+    assert emotion.smile_guard_threshold() == json.loads(real.read_text())["heads"]["fused"].get("smile_guard", emotion.SMILE_GUARD)
+
+
+def _read_photo(path):
+    from facelens.eval.models import largest_face
+    from facelens.tools.images import load_image
+
+    padded, face, _ = largest_face(load_image(path).rgb, faces.DEFAULT_DETECTOR, embeddings=False)
+    assert face is not None, f"no face found in {path}"
+    return emotion.classify(padded, [face.landmarks])[0]
+
+
+# Smiles of the tune split (never the held-out one) that the head fitted on the mesh path read as
+# surprise, surprise and neutral on the product path: looked at, each of them smiles
+TUNE_SMILES = ("Lleyton_Hewitt_0024", "Ryan_Leaf_0001", "Gordon_Lightfoot_0001")
+
+
+@needs_landmarker
+@pytest.mark.parametrize("name", TUNE_SMILES)
+def test_real_smiles_read_happy(name):
+    folder = shared_data("expressions", "labels.csv").parent
+    assert split_of(name.rsplit("_", 1)[0]) == "tune"
+    est = _read_photo(folder / "happy" / f"{name}.jpg")
+    assert est.label == "happy", est.scores
+    assert est.scores["fear"] < 0.15
+
+
+@needs_landmarker
+def test_real_neutral_faces_mostly_do_not_read_happy():
+    """Every 12th neutral photo of the tune split: at most 1 of the 18 reads happy, none afraid."""
+    folder = shared_data("expressions", "labels.csv").parent
+    rows = [f for f, label, _ in items(folder, "tune") if label == "neutral"][::12]
+    assert len(rows) >= 15
+    labels = [_read_photo(folder / f).label for f in rows]
+    assert labels.count("happy") <= 1, labels
+    assert labels.count("neutral") >= len(rows) // 2, labels
+
+
 def test_split_is_person_disjoint_and_fixed():
     assert split_of("George_W_Bush") == split_of("George_W_Bush ")
     assert {split_of(f"person_{i}") for i in range(200)} == set(SPLITS)
