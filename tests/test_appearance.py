@@ -138,16 +138,16 @@ def test_region_clipped_and_none_out_of_frame():
 
 
 def test_hair_with_highlights_and_shadows_is_not_the_shirt():
-    # real hair is not one flat colour: strands of the same hue, some lit and some in shadow, over the shoulders
-    import cv2
-
-    rgb, face = _scene(SHADES["pink"][0], "astronaut", hair=(150, 110, 60))
-    for x0, x1 in ((160, 285), (355, 480)):  # thick hair falling well onto the chest, in lit and shadowed strands
-        cv2.rectangle(rgb, (x0, 300), (x1, 560), (150, 110, 60), thickness=-1)
-        for k, yy in enumerate(range(60, 560, 14)):
-            strand = rgb[yy:yy + 7, x0:x1]
-            is_hair = np.abs(strand.astype(int) - (150, 110, 60)).sum(-1) < 10
-            strand[is_hair] = (195, 150, 90) if k % 2 else (105, 72, 35)
+    # real hair is not one flat colour: strands of one hue, some lit and some in shadow, on the head and over the shoulders
+    rgb, face = _scene(SHADES["pink"][0], "astronaut")
+    x, y, w, h = face.box
+    hair = np.zeros(rgb.shape[:2], bool)
+    hair[60:y - 2, x - 10:x + w + 10] = True  # on the head
+    hair[60:560, 160:x + 15] = hair[60:560, x + w - 15:480] = True  # falling past the face well onto the chest
+    hair[y:y + h, x:x + w] = False  # not over the face
+    rows = (np.arange(rgb.shape[0]) // 7 % 3)[:, None].repeat(rgb.shape[1], 1)
+    for k, shade in enumerate([(150, 110, 60), (195, 150, 90), (105, 72, 35)]):
+        rgb[hair & (rows == k)] = shade
     assert appearance.clothing(rgb, face.box, face.landmarks).colour == "pink"
 
 

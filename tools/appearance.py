@@ -317,7 +317,7 @@ def clothing(
     kept = float(keep.sum()) / max(1, n_kept)
     if keep.sum() < 0.15 * keep.size:
         return ClothingEstimate(visible=round(visible, 3), clothing_share=round(kept, 3))
-    weight = np.where(side, 0.5, 1.0)[keep]
+    weight = np.ones(int(keep.sum()))  # every kept sample counts the same (halving the sides, for hair, lost more than it won)
     groups = _cluster(lab[keep], weight)
     names, dist = name_lab(np.array([g[1] for g in groups]))
     share = np.zeros(len(COLOURS))
