@@ -159,8 +159,8 @@ def test_dim_photo_keeps_the_shirt_colour(name):
     assert appearance.clothing(dim, face.box, face.landmarks).colour == name
 
 
-def test_person_in_front_hides_the_chest_shoulders_are_read():
-    # another person's head and red torso in front of this person's chest: this person's blue shoulders are the answer
+def test_chest_hidden_by_another_head_shoulders_are_read():
+    # another person's head and red torso in front of this person's chest: the blue shoulders are read instead
     import cv2
 
     rgb, face = _scene(SHADES["blue"][0], "hopper")

@@ -28,7 +28,7 @@ COLOURS = ("black", "white", "grey", "red", "orange", "yellow", "green", "blue",
 PROTOTYPES: dict[str, tuple[tuple[int, int, int], ...]] = {
     "black": ((12, 12, 12), (30, 30, 32), (40, 38, 36), (55, 55, 58)),
     "white": ((250, 250, 250), (230, 230, 225), (215, 215, 220), (240, 234, 220)),
-    "grey": ((128, 128, 128), (165, 165, 165), (100, 100, 104), (190, 190, 192), (84, 84, 88)),
+    "grey": ((128, 128, 128), (165, 165, 165), (100, 100, 104), (190, 190, 192)),
     "red": ((200, 20, 30), (160, 20, 30), (230, 45, 45), (120, 15, 25), (180, 40, 50)),
     "orange": ((255, 140, 0), (240, 110, 40), (255, 127, 80), (230, 130, 60), (255, 165, 60), (195, 120, 45)),
     "yellow": ((250, 220, 30), (240, 230, 120), (255, 240, 80), (220, 200, 60), (230, 225, 150), (180, 165, 40)),
@@ -256,14 +256,8 @@ def _torso_pixels(rgb: np.ndarray, box: tuple[int, int, int, int], landmarks: Se
     px, keep = _sample(rgb, gx, gy)
     visible = float(keep.mean())
     fx, fy = gx.reshape(-1), gy.reshape(-1)
-    x, y, w, h = box
-    cx, chin = x + w / 2, y + h
-    for ox, oy, ow, oh in others:
-        # another person's head (box grown upwards for hair and hats) is not this person's clothes
+    for ox, oy, ow, oh in others:  # another person's head (box grown upwards for hair and hats) is not this person's clothes
         keep &= ~((fx >= ox - 0.25 * ow) & (fx <= ox + 1.25 * ow) & (fy >= oy - 0.5 * oh) & (fy <= oy + 1.2 * oh))
-        if oy + oh > chin and oh >= 0.8 * h:  # a person in front (chin lower, face as large): their torso hides ours
-            ocx = ox + ow / 2
-            keep &= ~((fy > oy + oh) & (np.abs(fx - ocx) < 1.1 * ow) & (np.abs(fx - ocx) / ow < np.abs(fx - cx) / w))
     lab = to_lab(px, gains)
     cols = np.tile((np.arange(_GRID[1]) + 0.5) / _GRID[1] * 2 - 1, _GRID[0])
     side = np.abs(cols) > 0.45
