@@ -4,11 +4,15 @@ Clothing colour (:func:`clothing`): the garment is looked for where a torso is, 
 box as a fixed rectangle. The face's landmarks give its size and its "down" direction; a patch of the
 chest below the chin and neck (scaled by the face, turned with the head, clipped to the image) is
 sampled, and from it are dropped the pixels that belong to another face, that look like this face's
-skin (necklines, bare arms) or, at the sides, like its hair (long hair over the shoulders). What is
-left is grouped into colours in CIELAB and each group is named by its nearest prototype colour
-(CIE94 distance), so pink is not red, navy is blue, beige/brown are not orange, and white, grey and
-black are told apart by lightness and chroma. The result says how sure it is; ``garment`` is "top"
-only when a clear, mostly one-colour region of clothing was seen.
+skin (its colour, or its hue at another lightness: necklines, bare arms in other light) or, at the
+sides, like its hair (sampled above the face and beside the jaw, matched by hue over a wide range of
+lightness: lit and shadowed strands). Where other heads hide most of the chest the patch widens to the
+shoulders; where the chest runs out of frame it moves up to the collar. Colours are corrected by half
+a grey-world white balance and a dim photo's exposure is lifted; what is left is grouped into colours
+in CIELAB and each group is named by its nearest prototype colour (CIE94 distance), so pink is not
+red, navy is blue, beige/brown are not orange, and white, grey and black are told apart by lightness
+and chroma. The result says how sure it is; ``garment`` is "top" only when a clear, mostly one-colour
+region of clothing was seen.
 """
 
 from __future__ import annotations
