@@ -219,18 +219,24 @@ def _uniform_median(rgb: np.ndarray, ys: slice, xs: slice, gains: np.ndarray) ->
 def _hair_lab(rgb: np.ndarray, box: tuple[int, int, int, int], gains: np.ndarray, skin: np.ndarray | None) -> list[np.ndarray]:
     """Median CIELAB of the hair: just above the face box (hair, or a hat) and beside it at the jaw, where
     long hair falls. Beside the jaw counts as hair where it has the hue of the top, or where both sides
-    have one hue (hair framing the face), and never where it is the face's own skin."""
+    have one hue (hair framing the face); never where it is the face's own skin (a box reaching the hairline
+samples forehead above it; dark brown hair shares skin's hue, so lightness tells them apart)."""
     x, y, w, h = box
     wid = rgb.shape[1]
     out, sides = [], []
     top = _uniform_median(rgb, slice(int(max(0, y - 0.22 * h)), int(max(0, y - 0.02 * h))),
                           slice(int(max(0, x + 0.2 * w)), int(min(wid, x + 0.8 * w))), gains)
+    def skin_like(c: np.ndarray) -> bool:  # the forehead or a cheek: skin's hue and about its lightness (dark hair may share the hue)
+        return skin is not None and float(np.linalg.norm(c[1:] - skin[1:])) < 6 and abs(float(c[0] - skin[0])) < 15
+
+    if top is not None and skin_like(top):
+        top = None
     if top is not None:
         out.append(top)
     ys = slice(int(max(0, y + 0.55 * h)), int(max(0, y + 1.0 * h)))
     for xs in (slice(int(max(0, x - 0.18 * w)), int(max(0, x - 0.02 * w))), slice(int(min(wid, x + 1.02 * w)), int(min(wid, x + 1.18 * w)))):
         side = _uniform_median(rgb, ys, xs, gains)
-        if side is not None and (skin is None or np.linalg.norm(side[1:] - skin[1:]) > 6):
+        if side is not None and not skin_like(side):
             sides.append(side)
     hue = lambda a, b: float(np.linalg.norm(a[1:] - b[1:]))  # noqa: E731
     out += [c for c in sides if (top is not None and hue(c, top) < 12) or (len(sides) == 2 and hue(sides[0], sides[1]) < 12)]
