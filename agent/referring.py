@@ -250,7 +250,9 @@ def resolve(
             if len(cand) > 1 and gm is not None and not bands:  # "the girl": a young one when there is one; "the woman": a grown-up
                 young = gm.group(1) in YOUNG_NOUNS
                 pref = [i for i in cand if by_id[i].age is not None and (by_id[i].age < conditions.ADULT_FROM) == young]
-                cand = pref or cand
+                ordinal = FROM_SIDE_RE.search(q)
+                if pref and not (ordinal and _ORD[ordinal.group(1)] > len(pref)):  # "the second man": among all the men when
+                    cand = pref  # only one looks grown-up
         elif len(cand) == 1 and cues:  # the one in red, whom the model sees otherwise: still the one in red
             notes.append(f"the age/gender model does not see the matching person as {_a(_person_words(gender, band_word))}")
         elif cues:  # "the guy in the white shirt" where everyone in white looks female: nobody fits, said plainly

@@ -216,6 +216,8 @@ def test_noun_before_the_ordinal_counts_everyone():
     assert one("what colour is the guy who is second from the right wearing?").faces == (TEEN,)
     assert one("what colour is the woman second from the right wearing?").faces == (TEEN,)  # with a note (next test)
     assert one("what colour is the second woman from the left wearing?").faces == (GRANNY,)  # the grown women: mother, granny
+    # one man looks grown-up, the other is a teenager: "the second man" is counted among both
+    assert one("what colour is the second man from the right wearing?").faces == (FATHER,)
 
 
 def test_noun_before_the_ordinal_notes_when_the_model_sees_otherwise():
