@@ -219,28 +219,30 @@ def _uniform_median(rgb: np.ndarray, ys: slice, xs: slice, gains: np.ndarray) ->
 def _hair_lab(rgb: np.ndarray, box: tuple[int, int, int, int], gains: np.ndarray, skin: np.ndarray | None) -> list[np.ndarray]:
     """Median CIELAB of the hair: just above the face box (hair, or a hat) and beside it at the jaw, where
     long hair falls. Beside the jaw counts as hair where it has the hue of the top, or where both sides
-    have one hue (hair framing the face); never where it is the face's own skin (a box reaching the hairline
-samples forehead above it; dark brown hair shares skin's hue, so lightness tells them apart)."""
+    have one hue (hair framing the face); never where it is the face's own skin (a box reaching the
+    hairline samples forehead above it; dark brown hair shares skin's hue, so lightness tells them apart)."""
+
+    def skin_like(c: np.ndarray) -> bool:
+        return skin is not None and _hue_distance(c, skin) < 6 and abs(float(c[0] - skin[0])) < 15
+
     x, y, w, h = box
     wid = rgb.shape[1]
-    out, sides = [], []
     top = _uniform_median(rgb, slice(int(max(0, y - 0.22 * h)), int(max(0, y - 0.02 * h))),
                           slice(int(max(0, x + 0.2 * w)), int(min(wid, x + 0.8 * w))), gains)
-    def skin_like(c: np.ndarray) -> bool:  # the forehead or a cheek: skin's hue and about its lightness (dark hair may share the hue)
-        return skin is not None and float(np.linalg.norm(c[1:] - skin[1:])) < 6 and abs(float(c[0] - skin[0])) < 15
-
-    if top is not None and skin_like(top):
-        top = None
-    if top is not None:
-        out.append(top)
+    top = None if top is None or skin_like(top) else top
     ys = slice(int(max(0, y + 0.55 * h)), int(max(0, y + 1.0 * h)))
+    sides = []
     for xs in (slice(int(max(0, x - 0.18 * w)), int(max(0, x - 0.02 * w))), slice(int(min(wid, x + 1.02 * w)), int(min(wid, x + 1.18 * w)))):
         side = _uniform_median(rgb, ys, xs, gains)
         if side is not None and not skin_like(side):
             sides.append(side)
-    hue = lambda a, b: float(np.linalg.norm(a[1:] - b[1:]))  # noqa: E731
-    out += [c for c in sides if (top is not None and hue(c, top) < 12) or (len(sides) == 2 and hue(sides[0], sides[1]) < 12)]
-    return out
+    both = len(sides) == 2 and _hue_distance(sides[0], sides[1]) < 12
+    return ([top] if top is not None else []) + [c for c in sides if both or (top is not None and _hue_distance(c, top) < 12)]
+
+
+def _hue_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Distance of two CIELAB colours in the (a, b) plane only: the same hue and chroma at any lightness."""
+    return float(np.linalg.norm(a[1:] - b[1:]))
 
 
 def _cluster(lab: np.ndarray, weights: np.ndarray, k: int = 4) -> list[tuple[float, np.ndarray]]:
@@ -273,8 +275,8 @@ def _torso_pixels(rgb: np.ndarray, box: tuple[int, int, int, int], landmarks: Se
     side = np.abs(cols) > 0.45
     n_kept = int(keep.sum())
     if skin is not None:  # the face's skin, and bare skin lit otherwise (a neckline, arms): the same hue, any lightness
-        keep &= ~((np.linalg.norm(lab - skin, axis=1) < 11.0) | (np.linalg.norm(lab[:, 1:] - skin[1:], axis=1) < 6.0)
-                  & (np.abs(lab[:, 0] - skin[0]) < 30.0))
+        same_hue = (np.linalg.norm(lab[:, 1:] - skin[1:], axis=1) < 6.0) & (np.abs(lab[:, 0] - skin[0]) < 30.0)
+        keep &= ~((np.linalg.norm(lab - skin, axis=1) < 11.0) | same_hue)
     if hair:  # long hair over the shoulders: only at the sides (beyond the face's width), where the garment is least sure;
         # matched by hue with a wide lightness range (hair has highlights and shadows)
         near = np.any([(np.linalg.norm(lab[:, 1:] - c[1:], axis=1) < 8.0) & (np.abs(lab[:, 0] - c[0]) < 20.0) for c in hair], axis=0)
