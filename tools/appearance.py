@@ -289,6 +289,7 @@ def clothing(
     box: tuple[int, int, int, int],
     landmarks: Sequence[Sequence[float]] | None = None,
     others: Sequence[tuple[int, int, int, int]] = (),
+    gains: np.ndarray | None = None,
 ) -> ClothingEstimate:
     """The colour of the clothing on the torso under one face.
 
@@ -297,6 +298,8 @@ def clothing(
         box: the face box (x, y, w, h).
         landmarks: the face's 5 points (eyes, nose, mouth corners); without them the box's geometry is used.
         others: the other faces' boxes in the image: their heads are never read as this person's clothes.
+        gains: :func:`white_balance` of ``rgb`` when the caller reads several faces of one image (it is a
+            property of the whole image; computed here when not given).
 
     Returns:
         A :class:`ClothingEstimate`; ``colour`` is None when the torso is out of frame or hidden.
@@ -309,7 +312,7 @@ def clothing(
     x, y, w, h = box
     if w < 4 or h < 4 or min(rgb.shape[:2]) < 2:
         return ClothingEstimate(visible=0.0)
-    gains = white_balance(rgb)
+    gains = white_balance(rgb) if gains is None else np.asarray(gains, dtype=np.float64)
     skin = _skin_lab(rgb, box, landmarks, gains)
     hair = _hair_lab(rgb, box, gains, skin)
     # the chest first; where others hide it, the shoulders too; where it runs out of frame, the collar

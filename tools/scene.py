@@ -205,8 +205,9 @@ def _compute(img: LoadedImage, detector: str, timings: dict[str, float]) -> tupl
     t = time.perf_counter()
     pos = appearance.positions([f.box for f in found], img.width, img.height)
     out = []
+    gains = appearance.white_balance(rgb) if found else None  # one image, one white balance
     for i, (f, p, e) in enumerate(zip(found, pos, extra)):
-        cloth = appearance.clothing(rgb, f.box, f.landmarks, [g.box for j, g in enumerate(found) if j != i])
+        cloth = appearance.clothing(rgb, f.box, f.landmarks, [g.box for j, g in enumerate(found) if j != i], gains=gains)
         out.append(
             FaceAnalysis(
                 id=i + 1, box=f.box, score=round(f.score, 4), detector=f.detector,
