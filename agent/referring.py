@@ -49,6 +49,10 @@ SUPERLATIVES = {
 SUPERLATIVE_RE = {k: re.compile(rf"\b(?:{v})\b") for k, v in SUPERLATIVES.items()}
 _ORD = {w: i + 1 for i, w in enumerate(ORDINALS)} | {"1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "6th": 6}
 FROM_SIDE_RE = re.compile(rf"\b({'|'.join(_ORD)})\s+(?:\w+\s+){{0,2}}(?:from|from the)\s+(?:the\s+)?(left|right)\b")
+#: "the guy second from the right": the noun comes before the ordinal, so the position is counted among everyone
+#: (the person second from the right, a guy), not among the guys as in "the second guy from the right"
+NOUN_THEN_ORDINAL_RE = re.compile(rf"\b(?:woman|lady|girl|man|guy|boy|gentleman|dude|bloke|kid|child|person|one)\s+(?:who is\s+|that is\s+)?"
+                                  rf"(?:{'|'.join(_ORD)})\s+from\b")
 FACE_NO_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber(?:ed)?|#)\s*(?:number(?:ed)?\s*|no\.?\s*|#\s*)?(\d{1,3})\b")
 LEFT_RE = re.compile(r"\b(?:far[- ]left|left[- ]?most|(?:on|at|to) the (?:far |very )?left|left side|left one|the left|"
                      r"(?:furthest|farthest|most) (?:to the )?left|left(?:-hand)? end|on left|at left)\b")
@@ -220,7 +224,8 @@ def resolve(
     alternative: tuple[int, ...] = ()
     # "the rightmost guy" is the rightmost person, whatever the gender model says: an absolute position
     # is what people point with, and the word "guy" or "lady" is not a filter to second-guess it
-    absolute = bool(LEFT_RE.search(q) or RIGHT_RE.search(q) or MIDDLE_RE.search(q) or FIRST_LAST_RE.search(q)) and not FROM_SIDE_RE.search(q)
+    absolute = (bool(LEFT_RE.search(q) or RIGHT_RE.search(q) or MIDDLE_RE.search(q) or FIRST_LAST_RE.search(q)) and not FROM_SIDE_RE.search(q)
+                or bool(NOUN_THEN_ORDINAL_RE.search(q)))
     bands, band_word = conditions.band_of(q) if gm is not None or BAND_NOUN_RE.search(q) else ((), None)
     if (gender or bands) and absolute:
         picked = _pick_position(q, [by_id[i] for i in cand])
@@ -245,7 +250,9 @@ def resolve(
             if len(cand) > 1 and gm is not None and not bands:  # "the girl": a young one when there is one; "the woman": a grown-up
                 young = gm.group(1) in YOUNG_NOUNS
                 pref = [i for i in cand if by_id[i].age is not None and (by_id[i].age < conditions.ADULT_FROM) == young]
-                cand = pref or cand
+                ordinal = FROM_SIDE_RE.search(q)
+                if pref and not (ordinal and _ORD[ordinal.group(1)] > len(pref)):  # "the second man": among all the men when
+                    cand = pref  # only one looks grown-up
         elif len(cand) == 1 and cues:  # the one in red, whom the model sees otherwise: still the one in red
             notes.append(f"the age/gender model does not see the matching person as {_a(_person_words(gender, band_word))}")
         elif cues:  # "the guy in the white shirt" where everyone in white looks female: nobody fits, said plainly

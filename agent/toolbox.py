@@ -230,9 +230,11 @@ class ToolBox:
         if not self.identify:
             return set()
         try:
-            from facelens.tools.identity_store import open_gallery
+            if self.gallery is None:  # opened once: the scene's identity lookup reuses it (a FAISS gallery re-reads a changed file)
+                from facelens.tools.identity_store import open_gallery
 
-            return {p.name for p in open_gallery().people()}
+                self.gallery = open_gallery()
+            return {p.name for p in self.gallery.people()}
         except (ImportError, FacelensError) as exc:
             log.debug("gallery unavailable: %s", exc)
             return set()

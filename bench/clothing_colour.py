@@ -1,6 +1,7 @@
 """Clothing colour on real photos: accuracy against colours labelled by looking at each person.
 
-``tests/data/clothing_wider_labels.csv`` names 106 people in 56 photos of ``../shared/data/wider``
+``tests/data/clothing_wider_labels.csv`` names 154 people in 77 photos of ``../shared/data/wider`` (the last 48 rows,
+21 photos, added later as more tune rows)
 (file, the WIDER face box, the colours a person would say they wear, ``|``-separated, or ``skip`` when
 no garment can be seen, and a split: ``tune`` rows may be looked at while changing the code,
 ``held-out`` rows only to report). The labels were written from the photos before any run. Each face

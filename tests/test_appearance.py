@@ -135,3 +135,41 @@ def test_region_clipped_and_none_out_of_frame():
     x0, y0, x1, y1 = appearance.clothing_region((100, 100, 50, 50), 300, 400)
     assert 0 <= x0 < x1 <= 300 and 150 <= y0 < y1 <= 400
     assert appearance.clothing_region((100, 350, 50, 50), 300, 400) is None
+
+
+def test_hair_with_highlights_and_shadows_is_not_the_shirt():
+    # real hair is not one flat colour: strands of one hue, some lit and some in shadow, on the head and over the shoulders
+    rgb, face = _scene(SHADES["pink"][0], "astronaut")
+    x, y, w, h = face.box
+    hair = np.zeros(rgb.shape[:2], bool)
+    hair[60:y - 2, x - 10:x + w + 10] = True  # on the head
+    hair[60:560, 160:x + 15] = hair[60:560, x + w - 15:480] = True  # falling past the face well onto the chest
+    hair[y:y + h, x:x + w] = False  # not over the face
+    rows = (np.arange(rgb.shape[0]) // 7 % 3)[:, None].repeat(rgb.shape[1], 1)
+    for k, shade in enumerate([(150, 110, 60), (195, 150, 90), (105, 72, 35)]):
+        rgb[hair & (rows == k)] = shade
+    assert appearance.clothing(rgb, face.box, face.landmarks).colour == "pink"
+
+
+@pytest.mark.parametrize("name", ["white", "yellow"])
+def test_dim_photo_keeps_the_shirt_colour(name):
+    # an underexposed photo (everything at 70%): a white shirt must not read grey, a yellow one not olive green
+    rgb, face = _scene(SHADES[name][0], "hopper")
+    dim = (rgb.astype(np.float32) * 0.7).astype(np.uint8)
+    assert appearance.clothing(dim, face.box, face.landmarks).colour == name
+
+
+def test_chest_hidden_by_another_head_shoulders_are_read():
+    # another person's head and red torso in front of this person's chest: the blue shoulders are read instead
+    import cv2
+
+    rgb, face = _scene(SHADES["blue"][0], "hopper")
+    x, y, w, h = face.box
+    front = cv2.resize(scenes.head("astronaut"), (w, h + h // 4), interpolation=cv2.INTER_AREA)
+    fx, fy = x + w // 10, y + h + h // 3
+    fy1 = min(720, fy + front.shape[0])
+    cv2.rectangle(rgb, (fx - w // 6, fy1 - 5), (fx + w + w // 6, 719), SHADES["red"][0], thickness=-1)
+    rgb[fy:fy1, fx:fx + w] = front[: fy1 - fy]
+    other = (fx, fy, w, fy1 - fy)
+    est = appearance.clothing(rgb, face.box, face.landmarks, [other])
+    assert est.colour == "blue", est

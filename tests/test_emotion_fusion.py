@@ -105,6 +105,41 @@ def test_each_thread_has_its_own_landmarker(astronaut, astronaut_lm):
         np.testing.assert_allclose(r, ref, atol=1e-5)
 
 
+@needs_landmarker
+@pytest.mark.skipif(blendshapes.engine() != "litert", reason="ai-edge-litert is not installed (pip install ai-edge-litert)")
+def test_litert_engine_reads_what_mediapipes_task_reads(astronaut, astronaut_lm):
+    """The task's three models run directly on LiteRT give the task's coefficients (within resampling noise)."""
+    crop = blendshapes.aligned_crop(astronaut, astronaut_lm)
+    lite = blendshapes._LiteLandmarker(blendshapes._task_models()).detect(crop)
+    task = blendshapes._MediaPipeLandmarker().detect(crop)
+    assert lite is not None and task is not None and lite.shape == task.shape == (52,)
+    assert np.abs(lite - task).mean() < 0.02 and np.abs(lite[SMILE] - task[SMILE]).max() < 0.05
+    assert blendshapes._LiteLandmarker(blendshapes._task_models()).detect(np.full((256, 256, 3), 128, np.uint8)) is None
+    noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    assert blendshapes._LiteLandmarker(blendshapes._task_models()).detect(noise) is None  # no face: no coefficients
+
+
+@needs_landmarker
+def test_several_faces_are_read_in_parallel_and_after_a_fork(astronaut, astronaut_lm):
+    """Faces go through a thread pool (one engine per thread): same values as one by one, and a forked
+    child (Ray, multiprocessing) gets a pool of its own instead of hanging on the parent's dead threads."""
+    import multiprocessing
+
+    one = blendshapes.scores(astronaut, [astronaut_lm])[0]
+    many = blendshapes.scores(astronaut, [astronaut_lm] * 3)
+    for r in many:
+        np.testing.assert_allclose(r, one, atol=1e-5)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply_async(_scores_in_child, (astronaut, astronaut_lm)).get(timeout=120)
+    assert len(child) == 2 and all(c is not None for c in child)
+    np.testing.assert_allclose(child[0], one, atol=1e-5)
+
+
+def _scores_in_child(rgb, lm):
+    return blendshapes.scores(rgb, [lm, lm])
+
+
 def test_bad_landmarks_are_input_errors(astronaut):
     with pytest.raises(InputError):
         blendshapes.scores(astronaut, [np.zeros((68, 2))])
@@ -181,6 +216,81 @@ def test_smile_guard_moves_fear_and_sad_to_happy():
     assert out[0, emotion.EMOTIONS.index("fear")] == 0 and out[0, emotion.EMOTIONS.index("sad")] == 0
     assert out[0].argmax() == emotion.EMOTIONS.index("happy") and out[0].sum() == pytest.approx(1.0)
     np.testing.assert_allclose(out[1], p[1])  # no smile: unchanged
+
+
+def test_smile_guard_threshold_is_the_shipped_one():
+    names = blendshapes.BLENDSHAPE_NAMES
+    t = emotion.smile_guard_threshold()
+    shipped = json.loads(emotion._path(emotion.FUSION_FILE).read_text())["heads"]["fused"]
+    assert t == shipped.get("smile_guard", emotion.SMILE_GUARD) and 0 < t <= 1
+    p = np.array([[0.05, 0.0, 0.4, 0.2, 0.05, 0.3, 0.0]] * 3)
+    shapes = np.zeros((3, len(names)))
+    mouth = [names.index("mouthSmileLeft"), names.index("mouthSmileRight")]
+    shapes[0, mouth] = t  # both corners at the threshold: guarded
+    shapes[1, mouth] = [t, t - 0.01]  # one corner just below it: untouched
+    out = emotion.smile_guard(p, shapes, t)
+    assert out[0].argmax() == emotion.EMOTIONS.index("happy") and out[0].sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(out[1:], p[1:])
+    # the runtime applies the shipped threshold: a faint smile at it never reads afraid through fuse()
+    (fused,) = emotion.fuse(np.array([[0.01, 0.01, 0.9, 0.02, 0.02, 0.03, 0.01]]), [shapes[0].astype(np.float32)])
+    assert fused[emotion.EMOTIONS.index("fear")] == 0 and fused[emotion.EMOTIONS.index("sad")] == 0
+
+
+@pytest.mark.parametrize("value", ["wide", 0.0, 1.5, None])
+def test_bad_smile_guard_in_the_fusion_file_is_reported(tmp_path, monkeypatch, value):
+    from facelens.tools import models
+
+    real = models.package_data_path("models", emotion.FUSION_FILE)
+    if not real.is_file():
+        pytest.skip("the fusion head is not shipped")
+    data = json.loads(real.read_text())
+    data["heads"]["fused"]["smile_guard"] = value
+    (tmp_path / emotion.FUSION_FILE).write_text(json.dumps(data))
+    monkeypatch.setattr(emotion, "_path", lambda name: tmp_path / name if name == emotion.FUSION_FILE else models.package_data_path("models", name))
+    emotion._fusion.cache_clear()
+    try:
+        with pytest.raises(ModelError, match="smile_guard"):
+            emotion.smile_guard_threshold()
+    finally:
+        monkeypatch.undo()
+        emotion._fusion.cache_clear()
+    # nothing cached from the bad file: the shipped threshold is back
+    assert emotion.smile_guard_threshold() == json.loads(real.read_text())["heads"]["fused"].get("smile_guard", emotion.SMILE_GUARD)
+
+
+def _read_photo(path):
+    from facelens.eval.models import largest_face
+    from facelens.tools.images import load_image
+
+    padded, face, _ = largest_face(load_image(path).rgb, faces.DEFAULT_DETECTOR, embeddings=False)
+    assert face is not None, f"no face found in {path}"
+    return emotion.classify(padded, [face.landmarks])[0]
+
+
+# Smiles of the tune split (never the held-out one) that the head fitted on the mesh path read as
+# surprise, surprise and neutral on the product path: looked at, each of them smiles
+TUNE_SMILES = ("Lleyton_Hewitt_0024", "Ryan_Leaf_0001", "Gordon_Lightfoot_0001")
+
+
+@needs_landmarker
+@pytest.mark.parametrize("name", TUNE_SMILES)
+def test_real_smiles_read_happy(name):
+    folder = shared_data("expressions", "labels.csv").parent
+    assert split_of(name.rsplit("_", 1)[0]) == "tune"
+    est = _read_photo(folder / "happy" / f"{name}.jpg")
+    assert est.label == "happy", est.scores
+    assert est.scores["fear"] < 0.15
+
+
+@needs_landmarker
+def test_real_neutral_faces_mostly_do_not_read_happy():
+    """Every 12th neutral photo of the tune split: at most 1 of the 18 reads happy, none afraid."""
+    folder = shared_data("expressions", "labels.csv").parent
+    rows = [f for f, label, _ in items(folder, "tune") if label == "neutral"][::12]
+    assert len(rows) >= 15
+    labels = [_read_photo(folder / f).label for f in rows]
+    assert labels.count("happy") <= 1, labels
+    assert labels.count("neutral") >= len(rows) // 2, labels
 
 
 def test_split_is_person_disjoint_and_fixed():

@@ -207,3 +207,19 @@ def test_a_bare_head_count_is_caught():
 
     assert is_bare_count("I count 6 people (detector: hog).") and is_bare_count("Yes: I count 3 people")
     assert not is_bare_count("I can't tell whether anyone wears suits ...; I can see 2 men")
+
+
+# --- "the man second from the right" is a place in the whole row; "the second man from the right" counts the men ---
+
+def test_noun_before_the_ordinal_counts_everyone():
+    assert one("what colour is the man second from the right wearing?").faces == (TEEN,)
+    assert one("what colour is the guy who is second from the right wearing?").faces == (TEEN,)
+    assert one("what colour is the woman second from the right wearing?").faces == (TEEN,)  # with a note (next test)
+    assert one("what colour is the second woman from the left wearing?").faces == (GRANNY,)  # the grown women: mother, granny
+    # one man looks grown-up, the other is a teenager: "the second man" is counted among both
+    assert one("what colour is the second man from the right wearing?").faces == (FATHER,)
+
+
+def test_noun_before_the_ordinal_notes_when_the_model_sees_otherwise():
+    r = one("what colour is the woman second from the right wearing?")  # the teenage boy stands there
+    assert r.text.startswith("Face 4") and "does not see" in r.text

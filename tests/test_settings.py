@@ -250,3 +250,24 @@ def test_chat_flags_reach_the_voice_path(server, monkeypatch, tmp_path, capsys, 
     assert main(["chat", str(group_jpg[0]), "--voice", "--backend", "openai", "--base-url", server.url, "--model", "m-voice"]) == 0
     assert "I hear you." in capsys.readouterr().out
     assert elsewhere == [] and [r["model"] for r in server.requests] == ["m-voice", "m-voice"]
+
+
+def test_config_yaml_is_parsed_once_and_again_when_it_changes(monkeypatch) -> None:
+    """One question read config.yaml three times; now it is parsed once per process, and an edit is seen."""
+    import yaml
+
+    path = config.home() / "config.yaml"
+    path.write_text("backend: offline\nopenai_model: a\n", encoding="utf-8")
+    calls = []
+    real = yaml.safe_load
+    monkeypatch.setattr(yaml, "safe_load", lambda text: calls.append(1) or real(text))
+    first = config.settings()
+    first["openai_model"] = "changed by a caller"  # callers get copies: the cache is not theirs to change
+    assert config.settings()["openai_model"] == "a" and len(calls) == 1
+    path.write_text("backend: offline\nopenai_model: b\n", encoding="utf-8")  # same size, same second
+    assert config.settings()["openai_model"] == "b" and len(calls) == 2
+    path.unlink()
+    assert config.settings() == {}
+    path.write_text("- not\n- a mapping\n", encoding="utf-8")
+    with pytest.raises(ConfigError):
+        config.settings()

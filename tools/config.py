@@ -6,6 +6,8 @@ analysis cache, exemplars and sessions. Nothing here touches the network.
 
 from __future__ import annotations
 
+import copy
+
 import os
 from pathlib import Path
 
@@ -62,17 +64,29 @@ def settings() -> dict[str, object]:
     """Optional settings from FACELENS_HOME/config.yaml (backend, openai_model, base_url, local_model,
     allow_cloud_images, ...); environment variables override them where both exist."""
     path = home() / "config.yaml"
-    if not path.exists():
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc}", hint="Fix or delete the file.") from exc
+    cached = _parsed.get(str(path))
+    if cached is not None and cached[0] == raw:  # parsed once per process, again only when the file changed
+        return copy.deepcopy(cached[1])
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(raw.decode("utf-8")) or {}
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"Cannot read {path}: {exc}", hint="Fix or delete the file.") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must be a mapping of setting names to values.")
-    return data
+    _parsed[str(path)] = (raw, data)
+    return copy.deepcopy(data)
+
+
+#: config.yaml as last parsed, per path: its bytes and its mapping
+_parsed: dict[str, tuple[bytes, dict]] = {}
 
 
 def cloud_images_allowed(flag: bool | None = None) -> bool:

@@ -94,7 +94,13 @@ def _fusion() -> dict | None:
         raise ModelError(f"Cannot read {path}: {exc}.", hint="Reinstall facelens.") from exc
     if tuple(raw.get("labels", ())) != EMOTIONS or tuple(raw.get("blendshapes", ())) != BLENDSHAPE_NAMES:
         raise ModelError(f"{path} lists other labels or blendshapes than this facelens expects.", hint="Reinstall facelens.")
-    return {"version": str(raw["version"]), **heads}
+    try:
+        guard = float(raw["heads"]["fused"].get("smile_guard", SMILE_GUARD))
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"Cannot read {path}: its smile_guard is not a number ({exc}).", hint="Reinstall facelens.") from exc
+    if not 0.0 < guard <= 1.0:
+        raise ModelError(f"{path} has a smile_guard of {guard}; expected a coefficient in (0, 1].", hint="Reinstall facelens.")
+    return {"version": str(raw["version"]), "smile_guard": guard, **heads}
 
 
 def model_version() -> str:
@@ -190,17 +196,26 @@ def _blendshapes_usable() -> bool:
 
 
 #: a face whose two mouth-corner smile coefficients both reach this reads neither afraid nor sad: their
-#: probability moves to happy (issue 23: "looks afraid" beside a broad smile must not happen)
+#: probability moves to happy (issue 23: "looks afraid" beside a broad smile must not happen). The default
+#: when the fusion file names none; the shipped file's own threshold (``heads.fused.smile_guard``, chosen
+#: on the tune split with the head) is :func:`smile_guard_threshold`
 SMILE_GUARD = 0.5
 _SMILE = ("mouthSmileLeft", "mouthSmileRight")
 _NOT_WITH_A_SMILE = ("fear", "sad")
 
 
-def smile_guard(probs: np.ndarray, shapes: np.ndarray) -> np.ndarray:
-    """Move fear and sad probability to happy on faces with a broad smile (rows of ``shapes`` = blendshapes)."""
+def smile_guard_threshold() -> float:
+    """The smile guard's threshold in use: the shipped fusion head's, else :data:`SMILE_GUARD`."""
+    fusion = _fusion()
+    return SMILE_GUARD if fusion is None else fusion["smile_guard"]
+
+
+def smile_guard(probs: np.ndarray, shapes: np.ndarray, threshold: float = SMILE_GUARD) -> np.ndarray:
+    """Move fear and sad probability to happy on faces that smile (rows of ``shapes`` = blendshapes):
+    both mouth-corner smile coefficients reach ``threshold``."""
     from facelens.tools.blendshapes import BLENDSHAPE_NAMES
 
-    smile = np.min(shapes[:, [BLENDSHAPE_NAMES.index(n) for n in _SMILE]], axis=1) >= SMILE_GUARD
+    smile = np.min(shapes[:, [BLENDSHAPE_NAMES.index(n) for n in _SMILE]], axis=1) >= threshold
     if not smile.any():
         return probs
     out = probs.copy()
@@ -228,7 +243,7 @@ def fuse(cnn_probs: np.ndarray, shapes: Sequence[np.ndarray | None]) -> np.ndarr
         z = np.exp(z - z.max())
         out[i] = z / z.sum()
         if bs is not None:
-            out[i] = smile_guard(out[i][None], np.asarray(bs, dtype=np.float64)[None])[0]
+            out[i] = smile_guard(out[i][None], np.asarray(bs, dtype=np.float64)[None], fusion["smile_guard"])[0]
     return out
 
 

