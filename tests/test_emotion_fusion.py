@@ -313,3 +313,34 @@ def test_expressions_domain_is_registered():
     assert d.needs == ("expressions/labels.csv",) and d.quick
     assert d.targets["neutral_as_happy"] <= 0.08 and d.targets["fear_on_happy"] <= 0.01
     assert {"neutral_as_happy", "fear_on_happy"} <= d.maximum
+
+
+def test_silencing_native_stderr_from_many_threads_gives_stderr_back():
+    """The blendshape engines load in a thread pool, each hiding native start-up noise on descriptor 2:
+    unserialised, one thread restored another's /dev/null and the CLI lost its stderr for good (CI caught
+    it: an uncached `facelens analyze` printed nothing more to stderr)."""
+    import os
+    import sys
+    import time
+
+    from facelens.tools.blazeface import _native_stderr_silenced
+
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        pytest.skip("stderr is not a file here")
+    before = os.fstat(fd)
+    start = threading.Barrier(4)
+
+    def load():
+        start.wait()
+        with _native_stderr_silenced():
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    after = os.fstat(fd)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)

@@ -68,15 +68,21 @@ def _native_stderr_silenced() -> Iterator[None]:
     except (AttributeError, OSError, ValueError):  # stderr is not a real file (captured): nothing to hide
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), fd)
-            yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
+    # One thread at a time: two threads loading at once (the blendshape engines of a thread pool) would
+    # each save the descriptor, and the second would save and then restore the first one's /dev/null.
+    with _SILENCE_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(fd)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), fd)
+                yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
+_SILENCE_LOCK = threading.RLock()
 
 
 @lru_cache(maxsize=1)
