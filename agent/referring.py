@@ -256,7 +256,7 @@ def resolve(
         elif len(cand) == 1 and cues:  # the one in red, whom the model sees otherwise: still the one in red
             notes.append(f"the age/gender model does not see the matching person as {_a(_person_words(gender, band_word))}")
         elif cues:  # "the guy in the white shirt" where everyone in white looks female: nobody fits, said plainly
-            seen = "; ".join(f"Face {i}: {_seen(by_id[i])}" for i in cand)
+            seen = "; ".join(f"Face {i}: {_seen(by_id[i])}" for i in cand) or f"no one here fits {', '.join(cues)}"
             notes.append(f"nobody matches all of it: {seen}")
             return Reference((), tuple(cues) + (who,), tuple(notes))
         else:

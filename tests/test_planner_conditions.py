@@ -223,3 +223,13 @@ def test_noun_before_the_ordinal_counts_everyone():
 def test_noun_before_the_ordinal_notes_when_the_model_sees_otherwise():
     r = one("what colour is the woman second from the right wearing?")  # the teenage boy stands there
     assert r.text.startswith("Face 4") and "does not see" in r.text
+
+
+
+def test_a_description_nobody_fits_says_what_fits_no_one():
+    """'the man in the white tank top' where no one is seen in that colour: the answer names what fits no one,
+    never an empty list after a colon (seen on a real WIDER photo)."""
+    assert not any(p[3] == "yellow" for p in FAMILY)
+    r = one("is the guy in the yellow shirt smiling?")
+    assert r.faces == ()
+    assert "nobody matches all of it: no one here fits clothing yellow" in r.text.lower() and ": ." not in r.text
