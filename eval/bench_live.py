@@ -28,10 +28,10 @@ def _question_audio(seconds: float = 3.0) -> np.ndarray:
 
 
 def face_loop(frames: int = 100) -> dict:
-    """Frames per second of :func:`facelens.agent.live.read_face` on a 640x480 video with one face."""
+    """Frames per second of :func:`facelens.agent.assistant.live.read_face` on a 640x480 video with one face."""
     import cv2
 
-    from facelens.agent import live
+    from facelens.agent.assistant import live
     from facelens.eval import media as gen
     from facelens.eval.media import Shot
 
@@ -59,7 +59,7 @@ def face_loop(frames: int = 100) -> dict:
 
 def turns(n: int = 10, speak: bool = False) -> dict:
     """Seconds from the end of a 3-second spoken question to the reply text (and first audio with speak)."""
-    from facelens.agent import live
+    from facelens.agent.assistant import live
     from facelens.eval import media as gen
     from facelens.tools.models import package_data_path
 

@@ -85,7 +85,7 @@ def bench_ingest(file: str | None, seconds: float = 60.0, fps: float = 2.0) -> d
     """Session ingest speed (media seconds per wall second) with warm models, plus its two halves."""
     import os
 
-    from facelens.agent import sessions
+    from facelens.agent.sessions import ingest as sessions
     from facelens.tools import media
     from facelens.eval import media as sample_media
     from facelens.tools.speech import Transcriber

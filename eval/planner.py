@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from facelens.agent import planner
-from facelens.agent.toolbox import ToolBox
+from facelens.agent.assistant import planner
+from facelens.agent.assistant.toolbox import ToolBox
 from facelens.tools.schema import EMOTIONS, EmotionEstimate, SceneAnalysis
 
 SHIRTS = ("red", "blue", "green", "yellow", "purple", "orange", "black", "white")

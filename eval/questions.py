@@ -25,10 +25,10 @@ from functools import lru_cache
 from typing import Any
 
 from facelens import prompts
-from facelens.agent import planner
+from facelens.agent.assistant import planner
 from facelens.eval import questions_conditions as conds
 from facelens.eval.question_checks import _best, _count_check, _count_yes_no, _ids_check, _starts, _yes_no_check
-from facelens.agent.toolbox import Comparison, ToolBox
+from facelens.agent.assistant.toolbox import Comparison, ToolBox
 from facelens.tools.identity import DEFAULT_THRESHOLD
 from facelens.tools.schema import (
     EMOTION_ADJECTIVES, EMOTIONS, Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, IdentityMatch, ImageInfo, Position, SceneAnalysis,

@@ -14,7 +14,7 @@ expression, clothing colour and identity per face). The families and their truth
 - ``which_cond``: "which one is the grown-up?": the faces of that age group;
 - ``near_name``: a misspelt enrolled name ("Alise"): matched to the enrolled name, and said so.
 
-Age groups use the planner's own thresholds (:mod:`facelens.agent.conditions`: child under 13,
+Age groups use the planner's own thresholds (:mod:`facelens.agent.assistant.conditions`: child under 13,
 elderly over 60): they are the definition of the words, not a model's output.
 """
 
@@ -24,7 +24,7 @@ import random
 import re
 from typing import Any
 
-from facelens.agent.conditions import Conditions, age_band, matches
+from facelens.agent.assistant.conditions import Conditions, age_band, matches
 from facelens.tools.schema import EMOTION_ADJECTIVES, EMOTIONS, SceneAnalysis
 
 FAMILIES = {"count_cond", "count_unseen", "anyone_unseen", "all_cond", "person_cond", "group_look", "group_clothing", "which_cond",

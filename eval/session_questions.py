@@ -16,7 +16,7 @@ per-second scores of both are stored as ingest stores them. Every phrasing in
 ``prompts/eval/session_questions_{split}.yaml`` is asked of the offline planner (the ``all_scope`` family
 with the scope set to every session, as ``--session all`` and the UI do); the report gives, per split:
 
-- ``intent_accuracy``: the understood intent (agent/session_intent.py) is the family's;
+- ``intent_accuracy``: the understood intent (agent/sessions/intent.py) is the family's;
 - ``scope``: the answer used exactly the sessions the question is about (its ``sessions`` field) and
   names each of them in its text;
 - ``consistent``: the answer states what the stored data says (the family's check below);
@@ -103,7 +103,7 @@ def questions(split: str) -> dict[str, list[str]]:
 @contextlib.contextmanager
 def _sessions() -> Iterator[None]:
     """Store the four generated sessions in a temporary FACELENS_HOME for the duration."""
-    from facelens.agent import session_store as store
+    from facelens.agent.sessions import store
 
     old = os.environ.get("FACELENS_HOME")
     with tempfile.TemporaryDirectory(prefix="facelens-sq-eval-") as home:
@@ -137,7 +137,7 @@ def _sessions() -> Iterator[None]:
 
 
 def _record(sid: str, looks: list[str], said: list[tuple[float, float, str, str]], created: str):  # type: ignore[no-untyped-def]
-    from facelens.agent import session_store as store
+    from facelens.agent.sessions import store
 
     timeline = [store.TimelineEntry(start=float(i), end=i + 1.0, emotion=e, confidence=0.7, track=2) for i, e in enumerate(looks)]
     timeline += [store.TimelineEntry(start=float(i), end=i + 1.0, emotion="happy", confidence=0.8, track=1) for i in range(0, len(looks), 2)]
@@ -152,7 +152,7 @@ def _record(sid: str, looks: list[str], said: list[tuple[float, float, str, str]
 def _faded(sid: str, length: int, sad_from: int | None, said: list[tuple[float, float, str]], created: str):  # type: ignore[no-untyped-def]
     """A call whose customer's (track 2) happy score falls linearly from 0.9 to 0.45 (the label stays
     "happy"), then, from ``sad_from``, looks sad; the words' emotion read by tools/text_emotion.py."""
-    from facelens.agent import session_store as store
+    from facelens.agent.sessions import store
     from facelens.tools.schema import EMOTIONS
     from facelens.tools.text_emotion import classify_texts
 
@@ -171,7 +171,7 @@ def _faded(sid: str, length: int, sad_from: int | None, said: list[tuple[float, 
     texts = [t for _, _, t in said]
     words = classify_texts(texts, [None] + texts[:-1])
     rec = _record(sid, [lab for lab, _ in looks], [(s, e, t, w.label) for (s, e, t), w in zip(said, words)], created)
-    from facelens.agent.sessions import _timeline
+    from facelens.agent.sessions.ingest import _timeline
 
     timeline = [x for x in rec.timeline if x.track != 2] + _timeline(secs, [], 1.0)  # track 2's seconds merged as ingest merges them
     return rec.model_copy(update={"timeline": timeline}), secs
@@ -189,8 +189,9 @@ def _scope_ok(family: str, answer) -> bool:  # type: ignore[no-untyped-def]
 
 def evaluate(split: str = "heldout") -> dict[str, object]:
     """Ask every phrasing of ``split``; intent accuracy, consistent answers, per family, failures."""
-    from facelens.agent import session_intent, session_query
-    from facelens.agent import session_store as store
+    from facelens.agent.sessions import intent as session_intent
+    from facelens.agent.sessions import query as session_query
+    from facelens.agent.sessions import store
 
     qs = questions(split)
     rows = []

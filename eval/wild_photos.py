@@ -303,8 +303,8 @@ def ask_offline(path: Path, questions: Sequence[str], detector: str | None = Non
     """Ask each question about one photo through the offline assistant, a fresh conversation each;
     the photo is analysed once, without the disk cache and without identity lookup. Returns
     (answer text, cited face boxes) per question; a facelens error becomes its message, citing nobody."""
-    from facelens.agent.assistant import Assistant
-    from facelens.agent.backends.base import Conversation
+    from facelens.agent.assistant.chat import Assistant
+    from facelens.agent.assistant.backends.base import Conversation
     from facelens.tools import faces as face_tools
     from facelens.tools.errors import FacelensError
     from facelens.tools.scene import analyze_image

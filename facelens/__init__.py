@@ -34,14 +34,22 @@ from typing import TYPE_CHECKING
 # before any onnxruntime import facelens makes (ORT_DISABLE_TELEMETRY=0 in the environment opts in).
 _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
+# Run from a source tree (the clone's root on sys.path: pytest, ``python -m facelens.agent.cli``, the editable
+# install setup.sh makes): ``facelens.agent`` is the folder ``agent/`` beside this one, as pyproject.toml's
+# package-dir maps it (likewise tools/, eval/, prompts/, ui/). An installed wheel has no pyproject.toml above it.
+_root = _os.path.dirname(_os.path.dirname(_os.path.realpath(__file__)))
+if _os.path.isfile(_os.path.join(_root, "pyproject.toml")) and _os.path.isdir(_os.path.join(_root, "agent")):
+    __path__.append(_root)  # noqa: F821 - a package's __path__
+del _root
+
 try:
     __version__ = _metadata.version("facelens")
 except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    from facelens.agent.answers import Answer
-    from facelens.agent.assistant import Assistant as Chat
+    from facelens.agent.assistant.answers import Answer
+    from facelens.agent.assistant.chat import Assistant as Chat
     from facelens.api_gallery import Gallery
     from facelens.tools.schema import SceneAnalysis
 
@@ -54,7 +62,7 @@ def analyze(image, *, detector: str | None = None) -> "SceneAnalysis":
         image: a path or the file's bytes (JPEG, PNG, WebP, ...).
         detector: face detector name (default ``fused``; ``facelens doctor`` lists them).
     """
-    from facelens.agent import api
+    from facelens.agent.assistant import api
 
     return api.analyze(image, **({"detector": detector} if detector else {}))
 
@@ -65,7 +73,7 @@ def ask(image, question: str, **options) -> "Answer":
     Options: ``backend`` ("offline", "openai", "local"), ``audio``, ``detector``, ``model``,
     ``base_url``, ``allow_cloud_images``. Returns an Answer (answer, backend, faces, tool_calls).
     """
-    from facelens.agent import api
+    from facelens.agent.assistant import api
 
     return api.ask(image, question, **options)
 
@@ -73,7 +81,7 @@ def ask(image, question: str, **options) -> "Answer":
 def __getattr__(name: str):
     # lazy classes: importing them pulls the agent (and its models' code) only when used
     if name == "Chat":
-        from facelens.agent.assistant import Assistant
+        from facelens.agent.assistant.chat import Assistant
 
         return Assistant
     if name == "Gallery":

@@ -5,8 +5,8 @@ The files here are YAML mappings of template names to Jinja2 text: ``assistant``
 ``voice``, ``vlm``, ``exemplars``, ``nlu_exemplars``, plus the evaluation question sets in ``eval/``.
 :func:`render` fills a template strictly: a variable the caller did not pass is an error, never a
 blank. Two kinds of text stay in Python on purpose: the offline planner's answer sentences, built
-around measured figures in ``facelens.agent.compose``, and the argument descriptions of the tools'
-schemas, beside their types in ``facelens.agent.toolbox``.
+around measured figures in ``facelens.agent.assistant.compose``, and the argument descriptions of the tools'
+schemas, beside their types in ``facelens.agent.assistant.toolbox``.
 
     >>> from facelens import prompts
     >>> prompts.render("planner", "no_faces", image="x.jpg", detector="hog")

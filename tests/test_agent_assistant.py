@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from facelens.agent import api
-from facelens.agent.assistant import Assistant, chat_loop, choose_backend
+from facelens.agent.assistant import api
+from facelens.agent.assistant.chat import Assistant, chat_loop, choose_backend
 from facelens.agent.cli import main
 from facelens.tools.errors import ConfigError, InputError, NotFoundError
 

@@ -22,7 +22,7 @@ needs_smollm2 = pytest.mark.skipif(
 
 
 def test_resolve_model_errors(tmp_path, monkeypatch):
-    from facelens.agent.backends.local import resolve_model
+    from facelens.agent.assistant.backends.local import resolve_model
 
     monkeypatch.delenv("FACELENS_LOCAL_MODEL", raising=False)
     with pytest.raises(ConfigError, match="FACELENS_LOCAL_MODEL"):
@@ -36,8 +36,8 @@ def test_resolve_model_errors(tmp_path, monkeypatch):
 
 
 def test_unreadable_gguf_is_a_model_error(tmp_path):
-    from facelens.agent.backends.local import LocalBackend
-    from facelens.agent.assistant import Assistant
+    from facelens.agent.assistant.backends.local import LocalBackend
+    from facelens.agent.assistant.chat import Assistant
     from facelens.tools.errors import FacelensError
 
     pytest.importorskip("transformers")
@@ -55,8 +55,8 @@ def test_unreadable_gguf_is_a_model_error(tmp_path):
 @pytest.mark.slow
 @needs_smollm2
 def test_smollm2_end_to_end(group_jpg, capsys, monkeypatch):
-    from facelens.agent.assistant import Assistant
-    from facelens.agent.backends.local import LocalBackend, converted_folder
+    from facelens.agent.assistant.chat import Assistant
+    from facelens.agent.assistant.backends.local import LocalBackend, converted_folder
     from facelens.agent.cli import main
 
     monkeypatch.setenv("FACELENS_LOCAL_THREADS", "1")  # much faster than 2 on a busy 2-core machine

@@ -11,8 +11,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from facelens.agent.assistant import Assistant
-from facelens.agent.backends.openai import OpenAIBackend
+from facelens.agent.assistant.chat import Assistant
+from facelens.agent.assistant.backends.openai import OpenAIBackend
 
 
 class ScriptedChatModel(BaseChatModel):

@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from facelens.agent.assistant import Assistant
-from facelens.agent.backends.openai import OpenAIBackend
+from facelens.agent.assistant.chat import Assistant
+from facelens.agent.assistant.backends.openai import OpenAIBackend
 from facelens.agent.cli import main
 from facelens.tools.errors import BackendError
 
@@ -211,8 +211,8 @@ def test_cli_stream_prints_the_answer_once(server_factory, group_jpg, capsys, mo
 
 def test_spoken_question_gives_the_llm_the_fused_estimate(server_factory, group_jpg):
     """A spoken chat turn puts how the user sounded into the LLM's prompt, for that turn only."""
-    from facelens.agent.assistant import chat_loop
-    from facelens.agent.affect import fuse, words_emotion
+    from facelens.agent.assistant.chat import chat_loop
+    from facelens.agent.sessions.affect import fuse, words_emotion
 
     srv = server_factory([("text", "Face 1 is on the far left."), ("text", "Four people.")])
     assistant = Assistant([group_jpg[0]], backend=OpenAIBackend("test-model", base_url=srv.url))

@@ -48,7 +48,7 @@ def test_one_loader_reads_every_prompt_file():
 
 
 def test_the_llm_reads_tool_descriptions_from_prompts():
-    from facelens.agent.toolbox import READ_ONLY_TOOLS, ToolBox
+    from facelens.agent.assistant.toolbox import READ_ONLY_TOOLS, ToolBox
 
     tools = {t.name: t.description for t in ToolBox().langchain_tools()}
     assert set(tools) <= set(READ_ONLY_TOOLS)

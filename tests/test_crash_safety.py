@@ -260,7 +260,8 @@ CLI = [sys.executable, "-m", "facelens.agent.cli"]
 INGEST = textwrap.dedent(
     """
     import os, signal, sys
-    from facelens.agent import session_store, sessions
+    from facelens.agent.sessions import store as session_store
+    from facelens.agent.sessions import ingest as sessions
     kill_at, count_to = int(os.environ.get("FACELENS_FAULT_KILL_AT") or 0), os.environ.get("FACELENS_FAULT_COUNT")
     real, n = session_store._connect, [0]
     def point(what):
@@ -397,8 +398,8 @@ def test_exemplar_add_killed_at_every_write(tmp_path, hopper_jpg):
 
 
 def test_remove_killed_at_every_write(tmp_path, astronaut_jpg):
-    from facelens.agent import session_store as store
-    from facelens.agent.session_store import SessionRecord, TrackInfo
+    from facelens.agent.sessions import store
+    from facelens.agent.sessions.store import SessionRecord, TrackInfo
     from facelens.tools import identity
     from facelens.tools.exemplars import ExemplarStore
 
@@ -431,7 +432,7 @@ def test_remove_killed_at_every_write(tmp_path, astronaut_jpg):
 
 
 def test_ingest_killed_at_every_write(tmp_path):
-    from facelens.agent import session_store as store
+    from facelens.agent.sessions import store
     from facelens.eval import media
 
     audio = media.write_audio(tmp_path / "talk.wav", np.zeros(16000 * 2, np.float32))

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from facelens.agent import session_store as store
+from facelens.agent.sessions import store
 from facelens.agent.cli import main
 from facelens.agent.erasure import erase_person
-from facelens.agent.session_store import SessionRecord, TrackInfo
+from facelens.agent.sessions.store import SessionRecord, TrackInfo
 from facelens.tools import identity
 from facelens.tools.errors import InputError, NotFoundError
 from facelens.tools.exemplars import ExemplarStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facelens.agent.affect import fuse, fuse_turn
+from facelens.agent.sessions.affect import fuse, fuse_turn
 from facelens.eval import media
 from facelens.tools.schema import EMOTIONS, EmotionEstimate
 from facelens.tools.text_emotion import classify_text
@@ -101,7 +101,7 @@ def test_fusion_with_the_real_emotion_model(astronaut):
 
 
 def test_words_emotion_from_an_openai_compatible_server(monkeypatch):
-    from facelens.agent.affect import words_emotion
+    from facelens.agent.sessions.affect import words_emotion
     from tests.loopback import chat_completion, openai_server
 
     replies = iter(['{"scores": {"angry": 0.7, "neutral": 0.2, "sad": 0.1}, "evidence": ["ridiculous"]}', "I think they are angry."])

@@ -101,8 +101,8 @@ def test_mixing_is_refused_with_a_re_enrol_hint(photos, monkeypatch):
 
 
 def test_session_tracks_use_the_gallerys_embedding(photos, monkeypatch):
-    from facelens.agent import sessions
-    from facelens.agent.session_store import TrackInfo
+    from facelens.agent.sessions import ingest as sessions
+    from facelens.agent.sessions.store import TrackInfo
 
     monkeypatch.delenv("FACELENS_EMBEDDER", raising=False)
     assert sessions.identity_embedding() == "sface"  # empty gallery: the configured embedder

@@ -9,9 +9,9 @@ import re
 
 
 from facelens import prompts
-from facelens.agent.assistant import Assistant
-from facelens.agent.backends.openai import OpenAIBackend
-from facelens.agent.toolbox import READ_ONLY_TOOLS, ToolBox
+from facelens.agent.assistant.chat import Assistant
+from facelens.agent.assistant.backends.openai import OpenAIBackend
+from facelens.agent.assistant.toolbox import READ_ONLY_TOOLS, ToolBox
 from facelens.tools.identity import Gallery
 from facelens.tools.scene import face_embeddings
 from tests.test_agent_openai import FakeOpenAI
@@ -99,8 +99,8 @@ def test_transcript_and_vlm_reply_are_tool_data(group_jpg, monkeypatch):
 
 
 def test_local_backend_prompt_keeps_names_in_data_blocks(group_jpg):
-    from facelens.agent.backends.base import Conversation
-    from facelens.agent.backends.local import build_messages
+    from facelens.agent.assistant.backends.base import Conversation
+    from facelens.agent.assistant.backends.local import build_messages
 
     Gallery().add(BREAKOUT, face_embeddings(group_jpg[0])[0:1], ["b.jpg"], embedding="dlib")  # the analysis cache holds dlib vectors
     messages, n = build_messages("who is on the left?", ToolBox([group_jpg[0]]), Conversation())
@@ -109,9 +109,9 @@ def test_local_backend_prompt_keeps_names_in_data_blocks(group_jpg):
 
 
 def test_session_text_reaches_the_llm_as_a_data_block(monkeypatch):
-    from facelens.agent import session_query
-    from facelens.agent import session_store as store
-    from facelens.agent.session_store import SessionRecord, SessionSegment, TrackInfo
+    from facelens.agent.sessions import query as session_query
+    from facelens.agent.sessions import store
+    from facelens.agent.sessions.store import SessionRecord, SessionSegment, TrackInfo
     from tests.loopback import chat_completion, openai_server
 
     rec = SessionRecord(

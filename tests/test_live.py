@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facelens.agent import live
+from facelens.agent.assistant import live
 from facelens.agent.cli import main
 from facelens.eval import media as gen
 from facelens.eval.media import Shot

@@ -153,7 +153,7 @@ def test_http_needs_a_key_and_an_editor_to_enrol(facelens_home, capsys, hopper):
 
 
 def test_bad_base64_is_a_clear_error():
-    from facelens.agent.mcp_server import Access, _photo_bytes
+    from facelens.agent.service.mcp_server import Access, _photo_bytes
     from facelens.tools.errors import InputError
 
     for bad in ("not base64!", "", None):

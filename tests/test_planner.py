@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facelens.agent import planner
+from facelens.agent.assistant import planner
 from facelens.eval.planner import evaluate, with_synthetic_emotions
-from facelens.agent.toolbox import ToolBox
+from facelens.agent.assistant.toolbox import ToolBox
 from tests.conftest import save
 
 

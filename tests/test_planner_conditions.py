@@ -11,7 +11,9 @@ import re
 
 import pytest
 
-from facelens.agent import conditions, planner
+from facelens.agent.assistant import conditions
+
+from facelens.agent.assistant import planner
 from facelens.eval.questions import SyntheticBox
 from facelens.eval.scenes import FAMILY, synthetic_scene
 

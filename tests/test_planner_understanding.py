@@ -12,7 +12,9 @@ from importlib import resources
 
 import pytest
 
-from facelens.agent import planner, understanding
+from facelens.agent.assistant import planner
+
+from facelens.agent.assistant import understanding
 from facelens.eval.questions import GALLERY, SyntheticBox, evaluate_planner, make_scene
 
 
@@ -126,7 +128,7 @@ def test_emoji_is_read_as_the_emotion():
 
 
 def test_bad_input_through_the_assistant_is_an_input_error():
-    from facelens.agent.assistant import Assistant
+    from facelens.agent.assistant.chat import Assistant
     from facelens.tools.errors import InputError
 
     a = Assistant.__new__(Assistant)  # no backend or image needed to reject the question itself

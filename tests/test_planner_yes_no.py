@@ -11,7 +11,9 @@ import re
 
 import pytest
 
-from facelens.agent import planner, understanding
+from facelens.agent.assistant import planner
+
+from facelens.agent.assistant import understanding
 from facelens.eval.questions import GALLERY, SyntheticBox, evaluate_planner, make_scene
 
 STRAIGHT = re.compile(r"\s*(?:Yes|No|I can't tell)\b")
@@ -144,7 +146,7 @@ def test_tune3_split_is_measured():
 
 
 def test_session_yes_no_questions_start_straight():
-    from facelens.agent import session_query
+    from facelens.agent.sessions import query as session_query
     from facelens.eval.session_questions import _sessions
 
     with _sessions():

@@ -56,7 +56,7 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
     import argparse
 
     from facelens.agent.cli.assistant import input_source
-    from facelens.agent.voice_input import understand
+    from facelens.agent.assistant.voice_input import understand
 
     monkeypatch.delenv("FACELENS_BACKEND", raising=False)  # only the flag says offline
     captured = {}
@@ -65,7 +65,7 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
         def __init__(self, mode, **kw):
             captured.update(kw)
 
-    monkeypatch.setattr("facelens.agent.voice_input.VoiceInput", FakeVoiceInput)
+    monkeypatch.setattr("facelens.agent.assistant.voice_input.VoiceInput", FakeVoiceInput)
     input_source(argparse.Namespace(voice="vad", json=False), "offline")
     assert captured["words_backend"] == "offline"
     utt = understand(_speech("This is ridiculous, I am furious!"), words_backend=captured["words_backend"])
@@ -73,7 +73,7 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
 
 
 def test_backend_setting_offline_keeps_words_local(no_network, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    from facelens.agent.affect import words_emotion
+    from facelens.agent.sessions.affect import words_emotion
     from facelens.tools import config
 
     for how in ("env", "config"):
@@ -88,7 +88,8 @@ def test_backend_setting_offline_keeps_words_local(no_network, monkeypatch: pyte
 
 
 def test_transcribe_affect_and_session_questions_offline(no_network, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
-    from facelens.agent import session_query, sessions
+    from facelens.agent.sessions import query as session_query
+    from facelens.agent.sessions import ingest as sessions
     from facelens.agent.cli import main
 
     monkeypatch.setenv("FACELENS_BACKEND", "offline")
@@ -110,7 +111,7 @@ def key_only(no_network, monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
 
 def fake_microphone(monkeypatch: pytest.MonkeyPatch, tmp_path, text: str) -> None:
     """The chat's microphone plays a generated recording (a wav file, read back), then the user stops (Ctrl-C)."""
-    from facelens.agent import voice_input as voice
+    from facelens.agent.assistant import voice_input as voice
     from facelens.tools import media as audio_io
 
     wav = media.write_audio(tmp_path / "spoken.wav", _speech(text))
@@ -174,9 +175,10 @@ def test_cli_session_ask_backend_offline(key_only, tmp_path, capsys) -> None:
 def test_config_yaml_offline_covers_every_words_path(key_only, tmp_path, capsys) -> None:
     """backend: offline in config.yaml (no flag, no FACELENS_BACKEND): transcribe --affect, session ask,
     words' emotion and the resolved settings all stay on this machine."""
-    from facelens.agent import session_query, sessions
+    from facelens.agent.sessions import query as session_query
+    from facelens.agent.sessions import ingest as sessions
     from facelens.agent.cli import main
-    from facelens.agent.affect import words_emotion
+    from facelens.agent.sessions.affect import words_emotion
     from facelens.tools import config, settings
 
     (config.home() / "config.yaml").write_text("backend: offline\n")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +77,31 @@ def test_gallery_on_milvus_lite(astronaut_jpg, hopper_jpg):
         assert g.remove("Eileen").name == "Eileen" and "Eileen" not in g and len(g) == 0
     finally:
         g.close()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_import_from_the_folder_holding_a_clone_named_facelens(tmp_path):
+    """`import facelens` run beside a clone named facelens gets the package, not an empty namespace (issue 27).
+
+    setup.sh installs in setuptools' strict editable mode (a link tree on sys.path); the default mode's import
+    hook loses to the clone folder, which Python reads as a namespace package."""
+    (tmp_path / "facelens").symlink_to(REPO, target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = "import facelens, facelens.agent.sessions.store; print(facelens.analyze.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "analyze", out.stderr[-2000:]
+
+
+def test_packages_are_found_not_listed():
+    """Every folder under pyproject's package-dir mapping is a package of the wheel, none written by hand."""
+    assert "packages =" not in (REPO / "pyproject.toml").read_text()
+    scope = {"__name__": "setup_under_test", "__file__": str(REPO / "setup.py")}
+    exec(compile((REPO / "setup.py").read_text(), "setup.py", "exec"), scope)
+    found = set(scope["packages"])
+    for folder, package in {"agent": "facelens.agent", "prompts": "facelens.prompts", "tools": "facelens.tools"}.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            sub = init.parent.relative_to(REPO / folder).parts
+            assert ".".join((package, *sub)) in found
+    assert {"facelens.prompts.eval", "facelens.agent.sessions", "facelens.agent.assistant.backends"} <= found

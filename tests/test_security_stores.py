@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facelens.agent import session_store as store
+from facelens.agent.sessions import store
 from facelens.agent.cli import main
-from facelens.agent.session_store import SessionRecord, SessionSegment, TimelineEntry, TrackInfo
+from facelens.agent.sessions.store import SessionRecord, SessionSegment, TimelineEntry, TrackInfo
 from facelens.tools import atomic
 from facelens.tools.errors import InputError
 from facelens.tools.identity import Gallery
@@ -128,7 +128,7 @@ def _hostile_session(sid: str = "call") -> None:
 
 
 def test_markdown_report_shows_names_as_text():
-    from facelens.agent.session_report import report
+    from facelens.agent.sessions.report import report
 
     _hostile_session()
     html = _render(report("call", "md"))
@@ -138,7 +138,7 @@ def test_markdown_report_shows_names_as_text():
 
 
 def test_csv_export_neutralises_formulas():
-    from facelens.agent.session_report import export
+    from facelens.agent.sessions.report import export
 
     _hostile_session()
     rows = list(csv.reader(io.StringIO(export("call", "csv"))))
@@ -400,7 +400,7 @@ def test_write_sealed_maps_enospc_and_leaves_no_temp(tmp_path, monkeypatch):
 @pytest.mark.parametrize("crop", ["00049.jpg", "00070.jpg", "00103.jpg"])
 def test_exemplars_add_uses_analyzes_detector_on_tight_crops(crop, capsys):
     """UTKFace crops where the old HOG-only path said "No face found" and analyze finds one face."""
-    from facelens.agent.api import analyze
+    from facelens.agent.assistant.api import analyze
 
     path = shared_data("utkface", "val", crop)
     assert len(analyze(path).faces) == 1

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facelens.agent import session_batch
-from facelens.agent import session_store as store
+from facelens.agent.sessions import batch as session_batch
+from facelens.agent.sessions import store
 from facelens.agent.cli import main
 from facelens.eval import media as sample_media
 

@@ -17,8 +17,8 @@ import os
 
 import pytest
 
-from facelens.agent import session_query
-from facelens.agent import session_store as store
+from facelens.agent.sessions import query as session_query
+from facelens.agent.sessions import store
 from facelens.agent.cli import main
 
 IDS = ["call-b", "call-c", "call-d", "call-a"]
@@ -142,7 +142,7 @@ def test_ranking_from_the_least_lists_every_session(four):
 
 def test_mood_change_from_the_smoothed_scores_and_the_words(four):
     """The issue's example: the top label stays "happy" while the happy score falls 0.9 -> 0.45 and the words go happy -> sad."""
-    from facelens.agent.session_summary import mood_arc
+    from facelens.agent.sessions.summary import mood_arc
 
     d = store.load("call-d")
     assert {p.emotion for p in mood_arc(d) if p.track == 2} == {"happy"}  # no change of the top label
@@ -161,7 +161,7 @@ def test_a_steady_session_did_not_change(four):
 
 
 def test_score_trend_needs_a_real_move():
-    from facelens.agent.session_summary import score_trends
+    from facelens.agent.sessions.summary import score_trends
     from facelens.tools.schema import EMOTIONS
 
     def secs(values):
@@ -214,7 +214,7 @@ def test_no_session_called_all_is_made(tmp_path):
 
 
 def test_csv_export_and_plot_use_track_names(four, tmp_path, monkeypatch):
-    from facelens.agent import session_report
+    from facelens.agent.sessions import report as session_report
 
     rows = list(csv.DictReader(io.StringIO(session_report.export("call-d", "csv"))))
     faces = [r for r in rows if r["kind"] == "face"]
@@ -255,7 +255,7 @@ def test_ui_scope_all_sessions_searches_every_session(four, monkeypatch):
 
 def test_track_names_follow_the_people_name_rules(tmp_path):
     """A track name with a Hangul filler (U+3164) or a Cyrillic look-alike is refused like a person's name."""
-    from facelens.agent import session_store as store
+    from facelens.agent.sessions import store
     from facelens.tools.errors import InputError
 
     rec = store.SessionRecord(session_id="t1", source="x.wav", created=store.now(), duration=10.0, has_video=True,

@@ -12,10 +12,10 @@ import time
 import numpy as np
 import pytest
 
-from facelens.agent import session_store as store
-from facelens.agent import sessions
+from facelens.agent.sessions import store
+from facelens.agent.sessions import ingest as sessions
 from facelens.agent.cli import main
-from facelens.agent.session_store import SessionRecord
+from facelens.agent.sessions.store import SessionRecord
 from facelens.eval import media
 from facelens.tools.errors import InputError
 
@@ -110,7 +110,8 @@ def test_damaged_session_database_is_reported(facelens_home, capsys):
 
 KILL_IN_SAVE = """
 import os, sys
-from facelens.agent import session_store, sessions
+from facelens.agent.sessions import store as session_store
+from facelens.agent.sessions import ingest as sessions
 
 real = session_store._connect
 

@@ -13,10 +13,12 @@ import time
 import numpy as np
 import pytest
 
-from facelens.agent import session_db, sessions
-from facelens.agent import session_store as store
+from facelens.agent.sessions import db as session_db
+
+from facelens.agent.sessions import ingest as sessions
+from facelens.agent.sessions import store
 from facelens.agent.cli import main
-from facelens.agent.session_store import SecondScores, SessionRecord, TrackInfo
+from facelens.agent.sessions.store import SecondScores, SessionRecord, TrackInfo
 from facelens.eval import media as sample_media
 from facelens.tools.errors import ConfigError, DependencyError, GalleryError, InputError, NotFoundError
 

@@ -15,8 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facelens.agent import session_query, session_report, sessions
-from facelens.agent import session_store as store
+from facelens.agent.sessions import query as session_query
+
+from facelens.agent.sessions import report as session_report
+
+from facelens.agent.sessions import ingest as sessions
+from facelens.agent.sessions import store
 from facelens.agent.cli import main
 from facelens.eval import media
 from facelens.tools.errors import InputError, MediaError, NotFoundError
@@ -253,7 +257,7 @@ def test_named_tracks_answer_questions_about_roles(stored, capsys):
     assert {p.track: p.name for p in store.load("call-1").people} == {hopper: "customer", astronaut: None}
 
 
-# --- summaries, overall mood, changes, comparisons, reports (agent/session_summary.py) ----------------
+# --- summaries, overall mood, changes, comparisons, reports (agent/sessions/summary.py) ----------------
 
 
 def _record(session_id: str, looks: list[str], said: list[tuple[float, float, str, str]], *, name: str | None = "customer",
@@ -274,7 +278,7 @@ CALL = [(0.0, 4.0, "Hello, how can I help you?", "neutral"), (6.0, 9.5, "This is
 
 
 def test_summary_mood_arc_and_key_moments():
-    from facelens.agent.session_summary import summarise
+    from facelens.agent.sessions.summary import summarise
 
     looks = ["neutral"] * 10 + ["angry"] * 10 + ["happy"] * 10
     looks[25] = "sad"  # a one-second blip is not a change of mood
@@ -318,7 +322,7 @@ def test_session_questions_summary_overall_change_and_compare():
     (["neutral"], [], True, "1 face track"),  # one second of video, no speech
 ])
 def test_summary_of_empty_and_tiny_sessions(looks, said, has_video, expect):
-    from facelens.agent.session_summary import summarise
+    from facelens.agent.sessions.summary import summarise
 
     rec = _record("tiny", looks, said, has_video=has_video)
     assert expect in summarise(rec).text
@@ -327,7 +331,7 @@ def test_summary_of_empty_and_tiny_sessions(looks, said, has_video, expect):
 
 
 def test_summary_of_an_hours_long_session_is_bounded():
-    from facelens.agent.session_summary import MAX_MOMENTS, summarise
+    from facelens.agent.sessions.summary import MAX_MOMENTS, summarise
 
     looks = [("angry", "neutral", "happy")[(i // 5) % 3] for i in range(3 * 3600)]  # 3 hours, a change every 5 s
     s = summarise(_record("long", looks, [(float(t), t + 2.0, "words", "neutral") for t in range(0, 3 * 3600, 30)]))
@@ -386,7 +390,7 @@ def test_session_question_paraphrases_meet_their_targets(capsys):
     ("😀😀", "out_of_scope"),
 ])
 def test_session_intents(question, intent):
-    from facelens.agent.session_intent import parse
+    from facelens.agent.sessions.intent import parse
 
     recs = [store.SessionRecord(session_id=s, source=s, created=store.now(), duration=1.0, has_video=False, has_audio=True, fps=1.0)
             for s in ("call-1", "call-2")]

@@ -210,8 +210,8 @@ def test_every_openai_caller_goes_through_the_factory() -> None:
 def test_callers_use_the_resolved_settings(server, monkeypatch) -> None:
     """The words' emotion, session answers, openai transcription and the vision model all reach the
     endpoint and model the resolver chose (config.yaml here), with the host's key."""
-    from facelens.agent.backends.openai import OpenAIBackend
-    from facelens.agent.affect import words_emotion
+    from facelens.agent.assistant.backends.openai import OpenAIBackend
+    from facelens.agent.sessions.affect import words_emotion
     from facelens.tools import speech
     from facelens.tools.vlm_backends import make_backend
 

@@ -79,7 +79,7 @@ def test_long_clips_keep_the_long_recording_settings(transcriber, monkeypatch):
 
 
 def test_voice_path_uses_the_short_settings(monkeypatch):
-    from facelens.agent import voice_input
+    from facelens.agent.assistant import voice_input
 
     seen = {}
 

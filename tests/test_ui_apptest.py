@@ -429,7 +429,7 @@ def test_cli_ui_command_line_and_bad_port(capsys: pytest.CaptureFixture[str]) ->
 
 def test_sessions_name_a_face_track() -> None:
     """A stored two-face session: naming track 2 "customer" shows in the table and in answers."""
-    from facelens.agent import session_store as store
+    from facelens.agent.sessions import store
 
     people = [store.TrackInfo(track=t, first_seen=0.0, last_seen=4.0, seconds=4.0, dominant_emotion=e) for t, e in ((1, "happy"), (2, "angry"))]
     timeline = [store.TimelineEntry(start=0.0, end=4.0, emotion=e, confidence=0.8, track=t) for t, e in ((1, "happy"), (2, "angry"))]

@@ -95,7 +95,7 @@ def test_video_callback_boxes_the_face_and_writes_its_look() -> None:
 def test_audio_callback_makes_16k_chunks() -> None:
     import av
 
-    from facelens.agent.live import CHUNK
+    from facelens.agent.assistant.live import CHUNK
     from facelens.ui import live as page
 
     session = page.LiveSession()

@@ -71,7 +71,7 @@ def test_silence_and_empty_input():
     assert voice.cues_from(f).describe() == "no voice"
 
 
-# --- microphone input (agent/voice_input.py): end-pointing on real speech, clear errors without a device ---
+# --- microphone input (agent/assistant/voice_input.py): end-pointing on real speech, clear errors without a device ---
 
 
 def _chunks(audio: np.ndarray, size: int = 480) -> list[np.ndarray]:
@@ -79,7 +79,7 @@ def _chunks(audio: np.ndarray, size: int = 480) -> list[np.ndarray]:
 
 
 def test_endpointing_cuts_one_utterance():
-    from facelens.agent import voice_input as mic
+    from facelens.agent.assistant import voice_input as mic
 
     speech = media.speak("Who looks happiest in this photo?")
     noise = (np.random.default_rng(1).standard_normal(16000) * 0.001).astype(np.float32)
@@ -91,7 +91,7 @@ def test_endpointing_cuts_one_utterance():
 
 
 def test_understand_and_adaptive_reply():
-    from facelens.agent import voice_input as mic
+    from facelens.agent.assistant import voice_input as mic
 
     audio = media.speak("This photo app is useless and I am furious!", amplitude=200)
     utt = mic.understand(audio, history=[voice.measure(media.speak(TEXT), words=N_WORDS)])
@@ -112,7 +112,7 @@ def test_understand_and_adaptive_reply():
 def test_microphone_errors_are_clear(monkeypatch):
     import sys
 
-    from facelens.agent import voice_input as mic
+    from facelens.agent.assistant import voice_input as mic
     from facelens.tools.errors import DependencyError, FacelensError, InputError
 
     with pytest.raises(InputError, match="Unknown recording mode"):

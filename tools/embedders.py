@@ -28,7 +28,7 @@ FAMILIES = ("dlib", "sface")
 #: open-set L2 thresholds: dlib tuned on faces/identity (bench/identity_threshold.py); SFace chosen on the
 #: portraits tuning half (meets both targets at 0.98-1.085) and faces/identity (separable at 1.05-1.09)
 THRESHOLDS = {"dlib": 0.53, "sface": 1.05}
-#: within one recording, a face closer than this to a track's mean continues it (agent/sessions.py);
+#: within one recording, a face closer than this to a track's mean continues it (agent/sessions/ingest.py);
 #: a little looser than the gallery's, below the nearest two people of faces/identity (SFace 1.097)
 TRACK_SAME_PERSON = {"dlib": 0.55, "sface": 1.08}
 DESCRIPTIONS = {"dlib": "dlib ResNet 128-d", "sface": "OpenCV zoo SFace 128-d"}

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 #: each embedding has its own (tools/embedders.THRESHOLDS: SFace 1.05), a gallery uses its embedding's
 DEFAULT_THRESHOLD = float(os.environ.get("FACELENS_IDENTITY_THRESHOLD", 0.53))
 #: within one recording (same camera, light and person minutes apart) a face closer than this to a
-#: track's mean dlib embedding continues that track (agent/sessions.py); a little looser than the
+#: track's mean dlib embedding continues that track (agent/sessions/ingest.py); a little looser than the
 #: gallery's open-set threshold, which must also reject strangers photographed elsewhere (SFace's:
 #: tools/embedders.TRACK_SAME_PERSON)
 TRACK_SAME_PERSON = 0.55

@@ -119,11 +119,11 @@ def backend_for(backend: str, model: str, base_url: str, api_key: str) -> Any:
     app gets the key typed with it, or none: otherwise anyone who can reach the app could collect the
     host's key by pointing the app at their own server.
     """
-    from facelens.agent.assistant import choose_backend
+    from facelens.agent.assistant.chat import choose_backend
 
     new_endpoint = is_new_endpoint(base_url)
     if backend in ("openai", "auto") and (new_endpoint or (backend == "openai" and api_key)):
-        from facelens.agent.backends.openai import OpenAIBackend
+        from facelens.agent.assistant.backends.openai import OpenAIBackend
 
         return OpenAIBackend(model or None, base_url=base_url or None, api_key=api_key or None,
                              use_environment_key=not new_endpoint)

@@ -1,8 +1,8 @@
 """The Live page: the emotion-aware assistant in real time, with the browser's camera and microphone.
 
 The browser sends its camera and microphone to the app over WebRTC (streamlit-webrtc, aiortc on the
-server). The loop is ``facelens live``'s (:mod:`facelens.agent.live`): every video frame goes to a
-:class:`~facelens.agent.live.FaceWatcher` (the largest face, its expression smoothed over the last 3 s),
+server). The loop is ``facelens live``'s (:mod:`facelens.agent.assistant.live`): every video frame goes to a
+:class:`~facelens.agent.assistant.live.FaceWatcher` (the largest face, its expression smoothed over the last 3 s),
 drawn back on the video as a box and "looks neutral 72%"; the microphone's audio is cut into turns by
 voice activity, each transcribed, fused with the face, voice and words, and answered by the same
 assistant; the questions and replies appear in the chat. The photo open on the Photo page may be asked
@@ -43,13 +43,13 @@ class LiveSession:
     """
 
     def __init__(self) -> None:
-        from facelens.agent.live import FaceWatcher
+        from facelens.agent.assistant.live import FaceWatcher
 
         self.watcher = FaceWatcher(None)
         self.audio: queue.Queue[np.ndarray] = queue.Queue(maxsize=2000)  # ~60 s of 30 ms chunks
         self.stop = threading.Event()
-        self.turns: list[Any] = []  # facelens.agent.live.Turn, oldest first
-        self.status: Any = None  # the latest facelens.agent.live.LiveStatus
+        self.turns: list[Any] = []  # facelens.agent.assistant.live.Turn, oldest first
+        self.status: Any = None  # the latest facelens.agent.assistant.live.LiveStatus
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
         self.last_reading: Any = None
@@ -85,7 +85,7 @@ class LiveSession:
         """The browser's microphone as 16 kHz mono 30 ms chunks for the turn loop; silence goes back."""
         import av
 
-        from facelens.agent.live import CHUNK
+        from facelens.agent.assistant.live import CHUNK
         from facelens.tools.media import SAMPLE_RATE
 
         layout = frame.layout.name
@@ -134,7 +134,7 @@ class LiveSession:
         self.stop.clear()
 
         def loop() -> None:
-            from facelens.agent import live
+            from facelens.agent.assistant import live
 
             try:
                 live.run(watcher=self.watcher, chunks=self.chunks(), images=images, backend=backend,
@@ -180,9 +180,9 @@ def warmed(backend_name: str) -> bool:
     A model's first use imports and loads it while holding the GIL for seconds; during a call that
     starves WebRTC's packets and the browser drops the connection.
     """
-    from facelens.agent.assistant import Assistant
-    from facelens.agent.live import read_face
-    from facelens.agent.voice_input import understand, words_emotion
+    from facelens.agent.assistant.chat import Assistant
+    from facelens.agent.assistant.live import read_face
+    from facelens.agent.assistant.voice_input import understand, words_emotion
     from facelens.tools.errors import FacelensError
 
     rng = np.random.default_rng(0)
@@ -205,7 +205,7 @@ def session() -> LiveSession:
 
 def status_text(live: LiveSession, playing: bool) -> str:
     """The one-line live status: the loop's state, and the camera and microphone as they are now."""
-    from facelens.agent.live import LiveStatus
+    from facelens.agent.assistant.live import LiveStatus
 
     if not playing:
         return "Press START to turn on your camera and microphone."
@@ -219,7 +219,7 @@ def status_text(live: LiveSession, playing: bool) -> str:
 
 
 def turns_ui(live: LiveSession) -> None:
-    from facelens.agent.answers import backend_label
+    from facelens.agent.assistant.answers import backend_label
 
     for turn in live.turns:
         with st.chat_message("user"):

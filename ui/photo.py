@@ -81,7 +81,7 @@ def detector_ui(current: str) -> str:
 
 def face_card_ui(face: Any, crop: np.ndarray) -> None:
     """One face: crop, identity, apparent emotion with bars, age/gender, clothing."""
-    from facelens.agent.answers import position_phrase
+    from facelens.agent.assistant.answers import position_phrase
 
     with st.container(border=True):
         st.markdown(f"**Face {face.id}** · {position_phrase(face)}")
@@ -109,7 +109,7 @@ def face_card_ui(face: Any, crop: np.ndarray) -> None:
 
 def messages_ui(messages: list[dict]) -> None:
     """The chat so far; tool calls behind an expander under each answer."""
-    from facelens.agent.answers import backend_label
+    from facelens.agent.assistant.answers import backend_label
 
     for m in messages:
         with st.chat_message(m["role"]):
@@ -157,7 +157,7 @@ def _assistant_for(photo: dict, settings: common.Settings) -> Any:
            bool(settings.api_key), settings.allow_cloud_images, settings.identity_threshold)
     chat = st.session_state.get(CHAT_KEY)
     if chat is None or chat["key"] != key:
-        from facelens.agent.assistant import Assistant
+        from facelens.agent.assistant.chat import Assistant
 
         assistant = Assistant([], backend=common.current_backend(), detector=settings.detector,
                               allow_cloud_images=settings.allow_cloud_images)

@@ -30,7 +30,7 @@ def ingest_ui() -> tuple[object | None, str, float, bool]:
 
 def ingest(up: object, sid: str, fps: float) -> object:
     """Save the upload and ingest it, with a progress bar."""
-    from facelens.agent.sessions import ingest as run_ingest
+    from facelens.agent.sessions.ingest import ingest as run_ingest
 
     path = common.save_upload(up.name, up.getvalue())  # type: ignore[attr-defined]
     bar = st.progress(0.0, text="Starting...")
@@ -60,7 +60,7 @@ def face_at(rec: object, start: float, end: float) -> str:
 
 def transcript_ui(rec: object) -> None:
     """The transcript, each utterance beside the faces' emotion at that time."""
-    from facelens.agent.session_query import mmss
+    from facelens.agent.sessions.query import mmss
 
     rows = [
         {"time": f"{mmss(s.start)}–{mmss(s.end)}", "said": s.text, "words": s.emotion,
@@ -75,8 +75,9 @@ def transcript_ui(rec: object) -> None:
 
 def session_ui(sid: str) -> None:
     """One session: summary, timeline plot, transcript aligned to it."""
-    from facelens.agent import session_report, session_store
-    from facelens.agent.session_query import mmss
+    from facelens.agent.sessions import report as session_report
+    from facelens.agent.sessions import store as session_store
+    from facelens.agent.sessions.query import mmss
 
     rec = session_store.load(sid)
     kind = " + ".join(k for k, has in (("video", rec.has_video), ("audio", rec.has_audio)) if has)
@@ -97,7 +98,7 @@ def session_ui(sid: str) -> None:
 
 def name_track_ui(sid: str, rec: object) -> None:
     """Name a face track ("customer", "agent") so questions can say "when did the customer ...?"."""
-    from facelens.agent import session_store
+    from facelens.agent.sessions import store as session_store
 
     with st.form(f"name_track_{sid}"):
         c1, c2 = st.columns(2)
@@ -111,7 +112,7 @@ def name_track_ui(sid: str, rec: object) -> None:
 
 
 def chat_ui(messages: list[dict]) -> None:
-    from facelens.agent.answers import backend_label
+    from facelens.agent.assistant.answers import backend_label
 
     for m in messages:
         with st.chat_message(m["role"]):
@@ -143,7 +144,7 @@ def page() -> None:
                 st.session_state["ses_pick"] = rec.session_id
     ids: list[str] = []
     with common.guarded():
-        from facelens.agent import session_store
+        from facelens.agent.sessions import store as session_store
 
         ids = session_store.ids()
     if not ids:
@@ -161,7 +162,7 @@ def page() -> None:
     messages = st.session_state.setdefault(CHAT_KEY, [])
     if question:
         with common.guarded():
-            from facelens.agent.session_query import ask
+            from facelens.agent.sessions.query import ask
 
             messages.append({"role": "user", "text": question})
             with st.spinner("Looking through the sessions..."):

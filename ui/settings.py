@@ -64,7 +64,7 @@ def page() -> None:
     st.caption("Environment: " + (", ".join(f"{k} is set" for k in env) if env else "no LLM variables set"))
     with common.guarded():
         backend = common.current_backend()
-        from facelens.agent.answers import backend_label
+        from facelens.agent.assistant.answers import backend_label
 
         st.success(f"Answers will come from {backend_label(backend.name)}.")
     with st.expander("Current settings"):

@@ -2,7 +2,7 @@
 
 The recording is transcribed offline (faster-whisper tiny.en), the voice is measured relative to the
 speaker's earlier turns, the words are read for emotion, and, when the user turns their camera on, the
-largest face of the camera's picture adds the face channel: :func:`facelens.agent.voice_input.understand`,
+largest face of the camera's picture adds the face channel: :func:`facelens.agent.assistant.voice_input.understand`,
 as ``facelens chat --voice`` does, which fuses the three and flags disagreements. The speaker's face is
 only ever the camera's: the photo open on the Photo page shows *other* people and is never read as the
 speaker (with no camera the mood comes from voice and words, and the answer says so). The question
@@ -50,7 +50,7 @@ def affect_ui(affect: Any) -> None:
 
 
 def turns_ui(turns: list[dict]) -> None:
-    from facelens.agent.answers import backend_label
+    from facelens.agent.assistant.answers import backend_label
 
     for turn in reversed(turns):
         with st.container(border=True):
@@ -78,9 +78,9 @@ def camera_ui() -> bytes | None:
 def speaker_face(data: bytes | None) -> tuple[Any, str | None]:
     """The expression of the largest face in the user's camera picture (None, note when there is none).
 
-    The same reading as the Live page and ``facelens live`` (:func:`facelens.agent.live.read_face`).
+    The same reading as the Live page and ``facelens live`` (:func:`facelens.agent.assistant.live.read_face`).
     """
-    from facelens.agent import live
+    from facelens.agent.assistant import live
 
     if data is None:
         return None, None
@@ -96,11 +96,11 @@ def speaker_face(data: bytes | None) -> tuple[Any, str | None]:
 def handle(name: str, data: bytes, camera: bytes | None = None) -> dict:
     """Transcribe one recorded question, read its cues, fuse them, and answer it.
 
-    The same steps as ``facelens chat --voice`` (:func:`facelens.agent.voice_input.understand`), and the
-    answer opens in the tone the fused affect suggests (:func:`facelens.agent.voice_input.tone_opener`).
+    The same steps as ``facelens chat --voice`` (:func:`facelens.agent.assistant.voice_input.understand`), and the
+    answer opens in the tone the fused affect suggests (:func:`facelens.agent.assistant.voice_input.tone_opener`).
     """
-    from facelens.agent import live
-    from facelens.agent.voice_input import tone_opener, understand
+    from facelens.agent.assistant import live
+    from facelens.agent.assistant.voice_input import tone_opener, understand
     from facelens.tools import media
 
     path = common.save_upload(name, data)

@@ -2,7 +2,7 @@
 
 ::
 
-    from facelens.agent.api import ask, Chat
+    from facelens.agent.assistant.api import ask, Chat
     a = ask("group.jpg", "who is on the left?")
     a.answer, a.backend, a.faces, a.tool_calls, a.llm_calls
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facelens.agent.answers import Answer, FaceSummary, ToolCall
-from facelens.agent.assistant import Assistant, choose_backend
+from facelens.agent.assistant.answers import Answer, FaceSummary, ToolCall
+from facelens.agent.assistant.chat import Assistant, choose_backend
 from facelens.tools import faces as face_tools
 from facelens.tools.schema import SceneAnalysis
 

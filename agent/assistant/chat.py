@@ -12,15 +12,15 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from facelens.agent.answers import Answer, summarize_face
-from facelens.agent.backends.base import Backend, Conversation
-from facelens.agent.toolbox import ToolBox
+from facelens.agent.assistant.answers import Answer, summarize_face
+from facelens.agent.assistant.backends.base import Backend, Conversation
+from facelens.agent.assistant.toolbox import ToolBox
 from facelens.tools import config
 from facelens.tools import faces as face_tools
 from facelens.tools.errors import ConfigError, FacelensError, InputError, NotFoundError
 
 if TYPE_CHECKING:
-    from facelens.agent.affect import AffectEstimate
+    from facelens.agent.sessions.affect import AffectEstimate
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,14 @@ def choose_backend(
     except ConfigError as exc:  # a misspelt FACELENS_BACKEND / config.yaml backend
         raise NotFoundError(f"{exc.message} Choose one of: {', '.join(LLM_BACKENDS)}.") from exc
     if llm.backend == "openai":
-        from facelens.agent.backends.openai import OpenAIBackend
+        from facelens.agent.assistant.backends.openai import OpenAIBackend
 
         return OpenAIBackend(settings=llm, streaming=streaming)
     if llm.backend == "local":
-        from facelens.agent.backends.local import LocalBackend
+        from facelens.agent.assistant.backends.local import LocalBackend
 
         return LocalBackend(llm.model or None)
-    from facelens.agent.backends.offline import OfflineBackend
+    from facelens.agent.assistant.backends.offline import OfflineBackend
 
     return OfflineBackend()
 

@@ -11,13 +11,13 @@ import re
 from typing import TYPE_CHECKING
 
 from facelens import prompts
-from facelens.agent.answers import FaceSummary, emotion_phrase, face_label, position_phrase, summarize_face
+from facelens.agent.assistant.answers import FaceSummary, emotion_phrase, face_label, position_phrase, summarize_face
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
 
 if TYPE_CHECKING:
-    from facelens.agent.planner import PlannerReply
-    from facelens.agent.toolbox import Comparison, ToolBox
+    from facelens.agent.assistant.planner import PlannerReply
+    from facelens.agent.assistant.toolbox import Comparison, ToolBox
 
 SUPERLATIVE_WORDS = {
     "happy": "happiest", "sad": "saddest", "angry": "angriest", "surprise": "most surprised", "fear": "most afraid",
@@ -29,7 +29,7 @@ STOP = {"did", "does", "do", "anyone", "someone", "they", "he", "she", "the", "a
 
 
 def _reply(text: str, faces: tuple[int, ...], intent: str, image: str | None) -> PlannerReply:
-    from facelens.agent.planner import PlannerReply
+    from facelens.agent.assistant.planner import PlannerReply
 
     return PlannerReply(text, faces, intent, image)
 
@@ -302,7 +302,7 @@ def comparison(scene: SceneAnalysis, c: Comparison) -> str:
 
 
 def transcript(lq: str, box: ToolBox) -> PlannerReply:
-    from facelens.agent.toolbox import transcript_text
+    from facelens.agent.assistant.toolbox import transcript_text
 
     if box.audio is None:
         return _reply(prompts.render("planner", "no_audio"), (), "transcript", None)

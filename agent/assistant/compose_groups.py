@@ -4,7 +4,7 @@
 glasses?" says plainly that glasses can't be seen offline and what can be seen instead (never a bare
 head count); "are all the kids smiling?" is answered about the kids; "which one is the grown-up?"
 names the adults; "how do they look?" and "what are most of them wearing?" describe the group.
-The conditions come from :mod:`facelens.agent.conditions`.
+The conditions come from :mod:`facelens.agent.assistant.conditions`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from facelens import prompts
-from facelens.agent import conditions as cond
-from facelens.agent.answers import emotion_phrase, face_label
-from facelens.agent.compose import _reply
+from facelens.agent.assistant import conditions as cond
+from facelens.agent.assistant.answers import emotion_phrase, face_label
+from facelens.agent.assistant.compose import _reply
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
 
 if TYPE_CHECKING:
-    from facelens.agent.planner import PlannerReply
+    from facelens.agent.assistant.planner import PlannerReply
 
 
 def _seen(f: FaceAnalysis, c: cond.Conditions) -> str:

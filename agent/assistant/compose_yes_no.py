@@ -11,12 +11,12 @@ import re
 from typing import TYPE_CHECKING
 
 from facelens import prompts
-from facelens.agent.answers import emotion_phrase, face_label
-from facelens.agent.compose import _labels, _no_emotion, _reply, _who, children, which_person, who_looks
+from facelens.agent.assistant.answers import emotion_phrase, face_label
+from facelens.agent.assistant.compose import _labels, _no_emotion, _reply, _who, children, which_person, who_looks
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
 
 if TYPE_CHECKING:
-    from facelens.agent.planner import PlannerReply
+    from facelens.agent.assistant.planner import PlannerReply
 
 COUNT_TESTS = {"more than": lambda m, k: m > k, "fewer than": lambda m, k: m < k, "at least": lambda m, k: m >= k,
                "at most": lambda m, k: m <= k, "exactly": lambda m, k: m == k}

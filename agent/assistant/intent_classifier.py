@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @lru_cache(maxsize=1)
 def exemplars() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    from facelens.agent.understanding import canonical, extract_slots
+    from facelens.agent.assistant.understanding import canonical, extract_slots
 
     def prepare(t: str) -> str:
         return canonical(t, extract_slots(t, frozenset({"alice"})))

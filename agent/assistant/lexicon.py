@@ -1,6 +1,6 @@
 """Everyday words for what the offline planner understands: emotions, superlatives, casual spellings.
 
-Used by :mod:`facelens.agent.understanding` for slot extraction (exact, rule-based) and for typo
+Used by :mod:`facelens.agent.assistant.understanding` for slot extraction (exact, rule-based) and for typo
 correction (a misspelt word is mapped onto the closest word of :data:`DOMAIN_WORDS`).
 """
 

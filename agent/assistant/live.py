@@ -8,7 +8,7 @@ Two loops share one state:
   look, not one frame's;
 - the **turn loop** (:func:`run`) cuts the microphone (or a wav file) into turns by voice activity,
   transcribes each, reads the voice's cues and the words' emotion, fuses them with the smoothed face
-  (:func:`facelens.agent.affect.fuse`) and asks the same assistant as ``facelens chat``; the fused
+  (:func:`facelens.agent.sessions.affect.fuse`) and asks the same assistant as ``facelens chat``; the fused
   mood shapes the reply ("I can hear this is frustrating...") and, with ``speak``, the reply is read
   aloud by espeak-ng.
 
@@ -309,7 +309,7 @@ def file_chunks(path: str | Path, *, realtime: bool = True, tail_s: float = 1.5)
 
 
 def microphone_chunks(device: int | str | None) -> Iterator[np.ndarray]:
-    from facelens.agent import voice_input
+    from facelens.agent.assistant import voice_input
 
     sd = voice_input._sounddevice()
     voice_input._check_input(sd, device)
@@ -318,7 +318,7 @@ def microphone_chunks(device: int | str | None) -> Iterator[np.ndarray]:
 
 def turns(chunks: Iterable[np.ndarray], *, silence_ms: int = SILENCE_MS, max_seconds: float = 30.0) -> Iterator[tuple[np.ndarray, float]]:
     """Cut a chunk stream into spoken turns by voice activity: (audio, monotonic time the turn ended)."""
-    from facelens.agent.voice_input import endpoint
+    from facelens.agent.assistant.voice_input import endpoint
 
     source = _Chunks(chunks)
     while not source.done:
@@ -415,8 +415,8 @@ def run(
             the browser's camera and microphone) instead of ``camera`` and ``mic``.
         transcriber: a loaded :class:`~facelens.tools.speech.Transcriber` to reuse.
     """
-    from facelens.agent.assistant import Assistant
-    from facelens.agent.voice_input import tone_opener, understand
+    from facelens.agent.assistant.chat import Assistant
+    from facelens.agent.assistant.voice_input import tone_opener, understand
     from facelens.tools.speech import Transcriber
 
     stop = stop or threading.Event()

@@ -1,11 +1,11 @@
-"""Patterns of the offline understanding step (agent/understanding.py): slot words, question cues, limits."""
+"""Patterns of the offline understanding step (agent/assistant/understanding.py): slot words, question cues, limits."""
 
 from __future__ import annotations
 
 import re
 
-from facelens.agent.lexicon import CHILD_WORDS, EMOTION_PHRASES, FEMALE_WORDS, MALE_WORDS, SUPERLATIVE_PHRASES, phrase_regex
-from facelens.agent.referring import COLOUR_WORDS
+from facelens.agent.assistant.lexicon import CHILD_WORDS, EMOTION_PHRASES, FEMALE_WORDS, MALE_WORDS, SUPERLATIVE_PHRASES, phrase_regex
+from facelens.agent.assistant.referring import COLOUR_WORDS
 
 MAX_CHARS = 1000  # longer questions are refused with a clear reply
 THRESHOLD = 0.50  # nearest-exemplar similarity below which the planner asks instead of answering

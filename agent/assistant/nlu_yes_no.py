@@ -1,4 +1,4 @@
-"""Slots of yes/no questions for the offline understanding step (agent/understanding.py).
+"""Slots of yes/no questions for the offline understanding step (agent/assistant/understanding.py).
 
 What a yes/no question asks beyond an emotion or a name: a number of people ("are there more than
 3 people?", "is it a group photo?", "is there anyone in the photo?"), an age ("is anyone over 40?",
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from facelens.agent.nlu_patterns import (
+from facelens.agent.assistant.nlu_patterns import (
     AGE_CMP_RE, AGE_WORD_RE, COUNT_CMP_RE, COUNT_RE, EMPTY_RE, EXISTS_RE, GROUP_RE, KNOWN_RE, NUMBER_WORDS, PERSON_CUE_RE, REF_NP_RE,
     TRANSCRIPT_RE, _COLOUR,
 )

@@ -1,6 +1,6 @@
 """The offline planner: question -> understanding -> tool calls -> answer, no LLM.
 
-The question is first understood (:mod:`facelens.agent.understanding`: intent classification over
+The question is first understood (:mod:`facelens.agent.assistant.understanding`: intent classification over
 all-MiniLM-L6-v2 embeddings of example phrasings, plus exact slot extraction: the person, emotion,
 colour, name, superlative, yes/no form and the parts of a compound question). The planner then runs
 the same tools an LLM would call (recorded in the ToolBox) and composes the answer from their
@@ -18,12 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from facelens import prompts
-from facelens.agent import compose, compose_groups as groups, compose_yes_no as yes_no, conditions, referring
-from facelens.agent.toolbox import ToolBox
-from facelens.agent.nlu_patterns import AGE_Q_RE, CLOTHING_Q_RE, COUNT_RE, EMOTION_Q_RE, GENDER_Q_RE, PERSON_CUE_RE, WHERE_Q_RE
-from facelens.agent.nlu_yes_no import WH_ANYWHERE_RE
-from facelens.agent.user_mood import mood_reply, user_mood  # noqa: F401 (user_mood is part of the planner's API)
-from facelens.agent.understanding import PERSON_INTENTS, TRANSCRIPT_RE, Understanding, understand
+from facelens.agent.assistant import compose
+from facelens.agent.assistant import compose_groups as groups
+from facelens.agent.assistant import compose_yes_no as yes_no
+from facelens.agent.assistant import conditions
+from facelens.agent.assistant import referring
+from facelens.agent.assistant.toolbox import ToolBox
+from facelens.agent.assistant.nlu_patterns import AGE_Q_RE, CLOTHING_Q_RE, COUNT_RE, EMOTION_Q_RE, GENDER_Q_RE, PERSON_CUE_RE, WHERE_Q_RE
+from facelens.agent.assistant.nlu_yes_no import WH_ANYWHERE_RE
+from facelens.agent.assistant.user_mood import mood_reply, user_mood  # noqa: F401 (user_mood is part of the planner's API)
+from facelens.agent.assistant.understanding import PERSON_INTENTS, TRANSCRIPT_RE, Understanding, understand
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import SceneAnalysis
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from facelens.agent import conditions
-from facelens.agent.answers import ORDINALS
+from facelens.agent.assistant import conditions
+from facelens.agent.assistant.answers import ORDINALS
 from facelens.tools.schema import FaceAnalysis, SceneAnalysis
 
 COLOUR_WORDS = {

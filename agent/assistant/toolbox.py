@@ -26,8 +26,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from facelens import prompts
-from facelens.agent import answers, referring
-from facelens.agent.answers import ToolCall
+from facelens.agent.assistant import answers
+from facelens.agent.assistant import referring
+from facelens.agent.assistant.answers import ToolCall
 from facelens.prompts import data_json
 from facelens.tools import faces as face_tools
 from facelens.tools.errors import DependencyError, FacelensError, InputError, NotFoundError
@@ -191,13 +192,13 @@ class ToolBox:
             self._record("describe_person", {"face": face, "question": question, "image": image}, t0)
 
     def query_sessions(self, question: str, session: str | None = None) -> Any:
-        """Answer a question from the stored recorded sessions (facelens.agent.session_query), offline."""
+        """Answer a question from the stored recorded sessions (facelens.agent.sessions.query), offline."""
         t0 = time.perf_counter()
         try:
             try:
-                from facelens.agent import session_query
+                from facelens.agent.sessions import query as session_query
             except ImportError as exc:
-                raise DependencyError("Recorded sessions (facelens.agent.session_query) are not available in this install.") from exc
+                raise DependencyError("Recorded sessions (facelens.agent.sessions.query) are not available in this install.") from exc
             return session_query.answer_offline(question, session)
         finally:
             self._record("query_sessions", {"question": question, "session": session}, t0)
@@ -315,7 +316,7 @@ class ToolBox:
 
 
 def scene_facts(scene: SceneAnalysis) -> list[dict[str, Any]]:
-    """The facts of :func:`facelens.agent.answers.scene_lines` as one JSON-ready record per face,
+    """The facts of :func:`facelens.agent.assistant.answers.scene_lines` as one JSON-ready record per face,
     with every name as its own value (what an LLM gets: never embeddings, never pixels)."""
     out = []
     for f in scene.faces:

@@ -4,7 +4,7 @@ Two steps, each doing what it is good at:
 
 1. **Exact rules** normalise the text (casual spellings like "ppl", "r", "pic"; typos corrected
    towards the domain's words) and extract the slots: the person (position, ordinal, clothing
-   colour, name, face number, pronoun, via :mod:`facelens.agent.referring`), emotions in everyday
+   colour, name, face number, pronoun, via :mod:`facelens.agent.assistant.referring`), emotions in everyday
    words ("grossed out", "mad", "all smiles"), superlatives, colours, gender, children, names,
    yes/no form, and the parts of a compound question.
 2. **Intent classification** by nearest exemplars: the question (with its slot words replaced by
@@ -27,9 +27,9 @@ from functools import lru_cache
 from typing import Any
 
 
-from facelens.agent.intent_classifier import classify, encoder
-from facelens.agent.lexicon import CASUAL, DOMAIN_WORDS, EMOTION_PHRASES, phrase_regex
-from facelens.agent.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_CHARS are used by the planner)
+from facelens.agent.assistant.intent_classifier import classify, encoder
+from facelens.agent.assistant.lexicon import CASUAL, DOMAIN_WORDS, EMOTION_PHRASES, phrase_regex
+from facelens.agent.assistant.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_CHARS are used by the planner)
     MAX_CHARS, THRESHOLD, CANON_EMOTION, CANON_SUPERLATIVE, _EMO_RE, _ALL_EMO,
     _SUP_RE, _COLOUR, COLOUR_CTX_RE, BARE_COLOUR_RE, BLUE_MOOD_RE,
     CHILD_RE, FEMALE_RE, MALE_RE, PRONOUN_RE, AUX_RE, TAG_RE,
@@ -39,8 +39,8 @@ from facelens.agent.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_C
     REF_NP_RE, WHO_ALL_RE, FILLER_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, _EMOJI,
     ENGLISH, WHO_TAIL_RE, NAME_OF_PERSON_RE, NOT_LOWER_NAMES,
 )
-from facelens.agent.nlu_yes_no import asks_name_of, comparison_slots, yes_no_rule, yes_no_slots
-from facelens.agent.referring import COLOUR_WORDS
+from facelens.agent.assistant.nlu_yes_no import asks_name_of, comparison_slots, yes_no_rule, yes_no_slots
+from facelens.agent.assistant.referring import COLOUR_WORDS
 
 
 @dataclass(frozen=True)

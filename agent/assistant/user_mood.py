@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 from facelens import prompts
 
 if TYPE_CHECKING:
-    from facelens.agent.planner import PlannerReply
+    from facelens.agent.assistant.planner import PlannerReply
     from facelens.tools.schema import SceneAnalysis
 
 
@@ -61,7 +61,7 @@ def mood_reply(kind: str, rest: str, question: str, scene: SceneAnalysis | None,
         r = ask(rest)
         lead = "You're welcome." if kind == "thanks" else ack
         return replace(r, text=f"{lead} {r.text}", notes=r.notes + (f"user {kind}",))
-    from facelens.agent.planner import PlannerReply
+    from facelens.agent.assistant.planner import PlannerReply
 
     if kind != "frustrated":
         return PlannerReply(ack, (), "chat", image, (f"user {kind}",))

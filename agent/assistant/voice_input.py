@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from facelens.agent.affect import AffectEstimate, fuse, words_emotion
+from facelens.agent.sessions.affect import AffectEstimate, fuse, words_emotion
 from facelens.tools.errors import DependencyError, InputError, MediaError
 from facelens.tools.media import SAMPLE_RATE
 from facelens.tools.schema import EmotionEstimate

@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _assistant(args: argparse.Namespace, images: list[str]):
-    from facelens.agent.assistant import Assistant
+    from facelens.agent.assistant.chat import Assistant
     from facelens.tools import faces
 
     return Assistant(
@@ -79,7 +79,7 @@ class _TokenPrinter:
         self.stream.flush()
 
     def finish(self, answer) -> None:
-        from facelens.agent.answers import backend_label
+        from facelens.agent.assistant.answers import backend_label
 
         streamed = "".join(self.parts)
         if self.parts:
@@ -96,7 +96,7 @@ class _TokenPrinter:
 
 def _recorded_question(path: str, backend: Any, as_json: bool = False):
     """The question spoken in an audio file: transcribed, its voice and words read and fused (as --voice does)."""
-    from facelens.agent.voice_input import affect_printer, from_file
+    from facelens.agent.assistant.voice_input import affect_printer, from_file
 
     utt = from_file(path, words_backend=_words_backend(backend))
     affect_printer(as_json=as_json)(utt)
@@ -115,7 +115,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         utt = _recorded_question(args.audio, getattr(assistant.backend, "settings", None) or assistant.backend.name, args.json)
         question, speaker = utt.text, utt.affect
         if assistant.backend.name == "offline":
-            from facelens.agent.voice_input import tone_opener
+            from facelens.agent.assistant.voice_input import tone_opener
 
             opener = tone_opener(utt.affect)
     printer = _TokenPrinter(sys.stdout.isatty()) if args.stream and not args.json else None
@@ -149,7 +149,7 @@ def input_source(args: argparse.Namespace, backend: Any = "offline") -> Callable
     chat backend's resolved settings (so ``--backend``, ``--model`` and ``--base-url`` reach the voice
     path too) or its name."""
     if getattr(args, "voice", None):
-        from facelens.agent.voice_input import VoiceInput, affect_printer
+        from facelens.agent.assistant.voice_input import VoiceInput, affect_printer
 
         return VoiceInput(args.voice, on_affect=affect_printer(as_json=args.json), words_backend=_words_backend(backend))
     return keyboard_input()
@@ -201,7 +201,7 @@ def voice_and_images(args: argparse.Namespace) -> None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from facelens.agent.assistant import chat_loop
+    from facelens.agent.assistant.chat import chat_loop
 
     voice_and_images(args)
     assistant = _assistant(args, list(args.images))
@@ -213,7 +213,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         source = RecordedFirst(_recorded_question(args.audio, backend, args.json), source)
     if (getattr(args, "voice", None) or isinstance(source, RecordedFirst)) and assistant.backend.name == "offline":
         # the planner's replies get a tone opener; an LLM gets the fused estimate in its prompt
-        from facelens.agent.voice_input import adaptive_writer
+        from facelens.agent.assistant.voice_input import adaptive_writer
 
         chat_loop(assistant, source, adaptive_writer(source, print))
         return 0

@@ -145,7 +145,7 @@ def _media() -> str:
 
 
 def _microphone() -> str:
-    from facelens.agent import voice_input
+    from facelens.agent.assistant import voice_input
 
     devices = voice_input.input_devices()
     if not devices:
@@ -170,7 +170,7 @@ def _gpu() -> str:
 
 
 def _llm() -> str:
-    from facelens.agent.assistant import choose_backend
+    from facelens.agent.assistant.chat import choose_backend
     from facelens.tools import config
 
     name = choose_backend().name
@@ -197,7 +197,7 @@ def describe_settings(resolved: dict) -> str:
 
 
 def _local_state() -> str:
-    from facelens.agent import session_store
+    from facelens.agent.sessions import store as session_store
     from facelens.tools import config
     from facelens.tools.identity_store import open_gallery
 
@@ -212,7 +212,7 @@ def _local_state() -> str:
 def _stores() -> str:
     """Every store under FACELENS_HOME reads back sound: both generations of the gallery and the
     exemplar store (checksums), the session database (SQLite's quick_check) and the API key file."""
-    from facelens.agent import session_store
+    from facelens.agent.sessions import store as session_store
     from facelens.agent.service.keys import KeyStore
     from facelens.tools import config
     from facelens.tools.atomic import DamagedError

@@ -29,7 +29,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
-    from facelens.agent.api import Identified, identify
+    from facelens.agent.assistant.api import Identified, identify
     from facelens.tools import faces
     from facelens.tools.errors import FacelensError
     from facelens.tools.identity_store import open_gallery

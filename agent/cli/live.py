@@ -8,7 +8,7 @@ import sys
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from facelens.agent import live
+    from facelens.agent.assistant import live
 
     is_tty = sys.stderr.isatty()
 

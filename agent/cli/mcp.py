@@ -19,7 +19,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("mcp") is None:
         raise missing_dependency("mcp", "mcp", "facelens mcp")
     if not args.http:
-        from facelens.agent.mcp_server import run_stdio
+        from facelens.agent.service.mcp_server import run_stdio
 
         run_stdio(allow_edit=args.allow_edit)
         return 0
@@ -31,7 +31,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
             raise missing_dependency(package, "serve", "facelens mcp --http")
     from facelens.agent.cli.serve import check_port
     from facelens.agent.cli.ui import is_loopback
-    from facelens.agent.mcp_server import http_app
+    from facelens.agent.service.mcp_server import http_app
     from facelens.agent.service import server
     from facelens.agent.service.keys import KeyStore
 

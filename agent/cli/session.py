@@ -9,8 +9,8 @@ from facelens.agent.cli import print_json
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from facelens.agent import session_store as store
-    from facelens.agent.api import session_listing
+    from facelens.agent.sessions import store
+    from facelens.agent.assistant.api import session_listing
 
     recs = store.load_all()
     if args.json:
@@ -24,8 +24,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from facelens.agent import session_store as store
-    from facelens.agent.session_query import mmss
+    from facelens.agent.sessions import store
+    from facelens.agent.sessions.query import mmss
 
     rec = store.load(args.id)
     if args.json:
@@ -60,7 +60,7 @@ def _output_file(path: str, what: str):
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from facelens.agent.session_report import export
+    from facelens.agent.sessions.report import export
     from facelens.tools.errors import InputError
 
     out = _output_file(args.output, f"{args.format.upper()} export") if args.output else None
@@ -78,7 +78,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from facelens.agent.session_report import plot
+    from facelens.agent.sessions.report import plot
     from facelens.tools.errors import InputError
 
     out = _output_file(args.output, "PNG plot") if args.output else None
@@ -92,8 +92,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from facelens.agent import session_store as store
-    from facelens.agent.session_report import report
+    from facelens.agent.sessions import store
+    from facelens.agent.sessions.report import report
     from facelens.tools.errors import InputError
 
     store.check_id(args.id)
@@ -114,8 +114,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from facelens.agent.answers import backend_label
-    from facelens.agent.session_query import ask
+    from facelens.agent.assistant.answers import backend_label
+    from facelens.agent.sessions.query import ask
 
     ans = ask(args.question, args.session, args.backend)
     if args.json:
@@ -127,7 +127,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_name(args: argparse.Namespace) -> int:
-    from facelens.agent import session_store as store
+    from facelens.agent.sessions import store
 
     from facelens.tools.errors import InputError
 
@@ -143,7 +143,7 @@ def cmd_name(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from facelens.agent import session_store as store
+    from facelens.agent.sessions import store
 
     store.remove(args.id)
     print(f"removed session {args.id}")

@@ -97,8 +97,8 @@ def _line(rec) -> str:  # type: ignore[no-untyped-def]
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from facelens.agent import session_batch
-    from facelens.agent import session_store as store
+    from facelens.agent.sessions import batch as session_batch
+    from facelens.agent.sessions import store
 
     from facelens.tools.errors import InputError
 

@@ -15,8 +15,8 @@ def _affect(transcript, audio) -> list:
     and the fused estimate."""
     from pydantic import BaseModel
 
-    from facelens.agent.affect import AffectEstimate, fuse, words_emotion
-    from facelens.agent.sessions import _utterances
+    from facelens.agent.sessions.affect import AffectEstimate, fuse, words_emotion
+    from facelens.agent.sessions.ingest import _utterances
     from facelens.tools import prosody
 
     class Turn(BaseModel):

@@ -1,7 +1,7 @@
 """The FastAPI application of ``facelens serve``: keys and roles, limits, error shapes, and the routes.
 
 Every answer is the JSON the CLI prints with ``--json`` for the same verb (one code path each, see
-:mod:`facelens.agent.api`). Errors are ``{"error", "message", "hint"}`` with a 4xx status for the
+:mod:`facelens.agent.assistant.api`). Errors are ``{"error", "message", "hint"}`` with a 4xx status for the
 client's mistakes and never carry a traceback.
 """
 

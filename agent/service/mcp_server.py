@@ -119,7 +119,7 @@ def build_server(access: Access):  # type: ignore[no-untyped-def]
         image_base64: the photo file's bytes, base64-encoded."""
 
         def work() -> dict[str, Any]:
-            from facelens.agent.api import analyze
+            from facelens.agent.assistant.api import analyze
 
             data, label = _photo_bytes(access, image, image_base64)
             scene = analyze(data)
@@ -135,7 +135,7 @@ def build_server(access: Access):  # type: ignore[no-untyped-def]
         planner by default)."""
 
         def work() -> dict[str, Any]:
-            from facelens.agent.assistant import Assistant
+            from facelens.agent.assistant.chat import Assistant
 
             data, label = _photo_bytes(access, image, image_base64)
             assistant = Assistant([])
@@ -149,7 +149,7 @@ def build_server(access: Access):  # type: ignore[no-untyped-def]
         """Name the enrolled people in a photo; a face nobody enrolled stays "unknown" with its distance."""
 
         def work() -> dict[str, Any]:
-            from facelens.agent.api import identify
+            from facelens.agent.assistant.api import identify
 
             data, label = _photo_bytes(access, image, image_base64)
             return identify(data, label=label).to_dict()
@@ -172,8 +172,8 @@ def build_server(access: Access):  # type: ignore[no-untyped-def]
         """Stored recorded sessions: id, source, length, utterances, people."""
 
         def work() -> list[dict[str, Any]]:
-            from facelens.agent import session_store as store
-            from facelens.agent.api import session_listing
+            from facelens.agent.sessions import store
+            from facelens.agent.assistant.api import session_listing
 
             return [session_listing(r) for r in store.load_all()]
 
@@ -185,7 +185,7 @@ def build_server(access: Access):  # type: ignore[no-untyped-def]
         unless session names one. Returns each match with its session, time and sentence."""
 
         def work() -> dict[str, Any]:
-            from facelens.agent import session_store as store
+            from facelens.agent.sessions import store
 
             needle = " ".join(text.split()).lower()
             if not needle:
@@ -203,7 +203,7 @@ def build_server(access: Access):  # type: ignore[no-untyped-def]
         look frustrated?", "which sessions had a frustrated customer?"."""
 
         def work() -> dict[str, Any]:
-            from facelens.agent.session_query import ask
+            from facelens.agent.sessions.query import ask
 
             return ask(question, session, None).model_dump(mode="json")
 
@@ -214,7 +214,7 @@ def build_server(access: Access):  # type: ignore[no-untyped-def]
         """A summary of one stored session: people, each face's overall look, the words' mood, key moments."""
 
         def work() -> dict[str, Any]:
-            from facelens.agent.session_query import ask
+            from facelens.agent.sessions.query import ask
 
             return ask("summarise this session", session, None).model_dump(mode="json")
 

@@ -37,7 +37,7 @@ def _backend(name: str | None) -> str | None:
 
 
 def _analyze(data: bytes, label: str, detector: str) -> dict:
-    from facelens.agent.api import analyze
+    from facelens.agent.assistant.api import analyze
 
     scene = analyze(data, detector=detector)
     scene = scene.model_copy(update={"image": scene.image.model_copy(update={"source": label})})
@@ -52,7 +52,7 @@ async def analyze(request: Request, file: UploadFile = File(...), detector: str 
 
 
 def _assistant(data: bytes, label: str, detector: str, backend: str | None, streaming: bool):  # type: ignore[no-untyped-def]
-    from facelens.agent.api import Assistant
+    from facelens.agent.assistant.api import Assistant
 
     assistant = Assistant([], backend=backend, detector=detector, streaming=streaming)
     assistant.box.add_image(data, label)  # answers name the photo as the client did
@@ -125,7 +125,7 @@ async def ask(request: Request, file: UploadFile = File(...), question: str = Fo
 
 
 def _identify(data: bytes, label: str, detector: str) -> dict:
-    from facelens.agent.api import identify
+    from facelens.agent.assistant.api import identify
 
     return identify(data, label=label, detector=detector).to_dict()
 

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1", tags=["sessions"])
 
 def _check_upload(path: Any, session_id: str | None, fps: float) -> None:
     """Refuse a bad recording or id now (422), not later in a failed job."""
-    from facelens.agent import session_store as store
+    from facelens.agent.sessions import store
     from facelens.tools import media
 
     if not 0.1 <= fps <= 30:
@@ -45,7 +45,7 @@ async def upload_session(request: Request, file: UploadFile = File(...), id: str
         raise
 
     def work(job: Job) -> dict:
-        from facelens.agent import sessions
+        from facelens.agent.sessions import ingest as sessions
 
         return sessions.ingest(path, id or None, fps=fps, replace=replace, progress=progress_of(job), source=path.name).to_output()
 
@@ -68,8 +68,8 @@ def job_status(request: Request, job_id: str) -> Any:
 @router.get("/sessions", dependencies=[Depends(require(READER))])
 def sessions_list() -> Any:
     """Stored sessions: ``facelens session list --json``."""
-    from facelens.agent import session_store as store
-    from facelens.agent.api import session_listing
+    from facelens.agent.sessions import store
+    from facelens.agent.assistant.api import session_listing
 
     return [session_listing(r) for r in store.load_all()]
 
@@ -77,7 +77,7 @@ def sessions_list() -> Any:
 @router.get("/sessions/{session_id}", dependencies=[Depends(require(READER))])
 def session_show(session_id: str) -> Any:
     """One session: ``facelens session show ID --json``."""
-    from facelens.agent import session_store as store
+    from facelens.agent.sessions import store
 
     return store.load(session_id).to_output()
 
@@ -85,7 +85,7 @@ def session_show(session_id: str) -> Any:
 @router.get("/sessions/{session_id}/export", dependencies=[Depends(require(READER))])
 def session_export(session_id: str, format: str = Query("json", pattern="^(csv|json)$")) -> Response:
     """The whole session as JSON or CSV: ``facelens session export ID --format csv|json``."""
-    from facelens.agent.session_report import export
+    from facelens.agent.sessions.report import export
 
     text = export(session_id, format)
     if format == "csv":
@@ -95,7 +95,7 @@ def session_export(session_id: str, format: str = Query("json", pattern="^(csv|j
 
 
 def _session_ask(question: str, session: str | None, backend: str | None) -> dict:
-    from facelens.agent.session_query import ask
+    from facelens.agent.sessions.query import ask
 
     return ask(question, session, backend).model_dump(mode="json")
 

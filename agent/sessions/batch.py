@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from facelens.agent import session_store as store
-from facelens.agent import sessions
-from facelens.agent.session_store import SessionRecord
+from facelens.agent.sessions import store
+from facelens.agent.sessions import ingest as sessions
+from facelens.agent.sessions.store import SessionRecord
 from facelens.tools import faces, media
 from facelens.tools.errors import FacelensError, InputError
 
@@ -145,7 +145,7 @@ def ingest_many(files: Sequence[str | Path], *, fps: float = 2.0, detector: str 
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be at least 1, not {workers}.")
     if ray:
-        from facelens.agent.session_ray import _ray
+        from facelens.agent.sessions.ray import _ray
 
         _ray()  # DependencyError now, before any file is claimed
     events = events or _Quiet()
@@ -164,7 +164,7 @@ def ingest_many(files: Sequence[str | Path], *, fps: float = 2.0, detector: str 
             else:
                 jobs.append(job)
         if ray and jobs:
-            from facelens.agent.session_ray import RayPool
+            from facelens.agent.sessions.ray import RayPool
 
             pool = RayPool(address=address, workers=workers, files=len(jobs), fps=fps, detector=detector, ship=ship, embedding=embedding)
             used, runs = pool.workers, pool.run(jobs, events)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.agent import session_store as store
-from facelens.agent.session_store import SecondScores, SessionRecord, SessionSegment, TimelineEntry, TrackInfo
+from facelens.agent.sessions import store
+from facelens.agent.sessions.store import SecondScores, SessionRecord, SessionSegment, TimelineEntry, TrackInfo
 from facelens.tools import embedders, faces, media
 from facelens.tools import prosody
 from facelens.tools.errors import FacelensError

@@ -20,8 +20,8 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
-from facelens.agent.lexicon import SESSION_EMOTION_NAMES, SESSION_EMOTION_STEMS
-from facelens.agent.session_store import SessionRecord
+from facelens.agent.assistant.lexicon import SESSION_EMOTION_NAMES, SESSION_EMOTION_STEMS
+from facelens.agent.sessions.store import SessionRecord
 
 #: words of this domain that typos are corrected towards
 SESSION_WORDS = ("summarise", "summarize", "summary", "overview", "recap", "overall", "general", "mood", "change",

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from facelens import prompts
-from facelens.agent import session_store as store
-from facelens.agent.session_intent import ROLE_WORDS
-from facelens.agent.session_store import SessionRecord, SessionSegment, TrackInfo
+from facelens.agent.sessions import store
+from facelens.agent.sessions.intent import ROLE_WORDS
+from facelens.agent.sessions.store import SessionRecord, SessionSegment, TrackInfo
 from facelens.tools.errors import BackendError, ConfigError, InputError
 from facelens.tools.schema import Result
 
@@ -158,7 +158,7 @@ class _Planner:
         """Every session scored by the share of watched time the face looked ``labels`` plus half the share of
         utterances whose words expressed them. From the most: the sessions that showed it (the rest named after);
         from the least ("calmest", "least angry"): every session, ties broken by the fewest negative moments."""
-        from facelens.agent.session_intent import NEGATIVE_LABELS
+        from facelens.agent.sessions.intent import NEGATIVE_LABELS
 
         def score(rec: SessionRecord, labs: tuple[str, ...]) -> tuple[float, str]:
             face_s = sum(t.end - t.start for t in _face_spans(rec, labs))
@@ -223,7 +223,7 @@ def _targets(it, records: list[SessionRecord], session_id: str | None) -> list[S
     """The sessions a question is about: those it names (by id, or by place in ``session list`` order),
     else the one the asker chose, else every session ("all", "did anyone mention ...", "in any of the
     calls"), else the latest."""
-    from facelens.agent.session_intent import THIS_RE
+    from facelens.agent.sessions.intent import THIS_RE
 
     by_id = {r.session_id: r for r in records}
     if it.sessions:
@@ -239,9 +239,9 @@ ALL = "all"  # --session all, the UI's "all sessions": every stored session
 
 
 def answer_offline(question: str, session_id: str | None = None) -> SessionAnswer:
-    """Answer with the deterministic planner from the stored data (intent and slots: agent/session_intent.py).
+    """Answer with the deterministic planner from the stored data (intent and slots: agent/sessions/intent.py).
     ``session_id``: one session, or "all" for every stored session. Every answer names the sessions it used."""
-    from facelens.agent import session_intent
+    from facelens.agent.sessions import intent as session_intent
 
     records = store.load_all()
     if session_id and session_id != ALL:
@@ -352,10 +352,10 @@ def yes_no(q: str) -> bool:
 
 
 def _summary_answer(intent: str, faces: SessionRecord, rec: SessionRecord, yes_no: bool = False, track: int | None = None) -> SessionAnswer:
-    """Summary, overall mood and "when did it change" questions (agent/session_summary.py); ``yes_no``:
+    """Summary, overall mood and "when did it change" questions (agent/sessions/summary.py); ``yes_no``:
     "did the mood change?" starts with Yes (the face's look changed at least once, its smoothed scores rose
     or fell, or the words' emotion changed) or No. ``track``: only that face's scores count."""
-    from facelens.agent import session_summary as summ
+    from facelens.agent.sessions import summary as summ
 
     s = summ.summarise(faces)
     secs = [x for x in store.seconds(rec.session_id) if track is None or x.track == track] if rec.emotion_model else []
@@ -392,7 +392,7 @@ def _word_changes(rec: SessionRecord) -> list[SessionSegment]:
 
 
 def _compare(it, records: list[SessionRecord]) -> SessionAnswer:  # type: ignore[no-untyped-def]
-    from facelens.agent import session_summary as summ
+    from facelens.agent.sessions import summary as summ
 
     if len(it.sessions) < 2:
         all_ids = [r.session_id for r in records]

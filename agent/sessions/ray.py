@@ -3,7 +3,7 @@
 Each worker is a Ray actor holding one speech model; the face and emotion models are cached in its
 process, so they load once per worker, not once per recording. Each recording is one task on an idle
 worker; its progress goes to a small board actor that the driver reads twice a second. Workers send
-back the analysis (:class:`facelens.agent.sessions.Analysis`), never touch the session store, and
+back the analysis (:class:`facelens.agent.sessions.ingest.Analysis`), never touch the session store, and
 get the driver's FACELENS_* settings. Ray is imported only here: ``pip install 'facelens[ray]'``.
 """
 
@@ -17,7 +17,9 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-from facelens.agent import session_batch, sessions
+from facelens.agent.sessions import batch as session_batch
+
+from facelens.agent.sessions import ingest as sessions
 from facelens.tools.errors import InputError, missing_dependency
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ class Worker:
         self.transcriber = Transcriber()  # the model loads on the first recording and stays
 
     def analyse(self, index: int, path: str, session_id: str, data: bytes | None, board) -> object:  # type: ignore[no-untyped-def]
-        """The :class:`~facelens.agent.sessions.Analysis` of one recording, or what went wrong."""
+        """The :class:`~facelens.agent.sessions.ingest.Analysis` of one recording, or what went wrong."""
         last = [-1.0, ""]
 
         def progress(fraction: float, message: str) -> None:

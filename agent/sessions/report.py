@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from facelens.agent import session_store as store
+from facelens.agent.sessions import store
 from facelens.tools.errors import InputError
 from facelens.tools.schema import EMOTIONS
 
@@ -151,8 +151,8 @@ def report(session_id: str, fmt: str = "md", *, plot_path: Path | None = None) -
     import html
     import tempfile
 
-    from facelens.agent.session_query import mmss
-    from facelens.agent.session_summary import summarise
+    from facelens.agent.sessions.query import mmss
+    from facelens.agent.sessions.summary import summarise
 
     if fmt not in REPORT_FORMATS:
         raise InputError(f"Unknown report format '{fmt}'.", hint=f"Choose one of: {', '.join(REPORT_FORMATS)}.")

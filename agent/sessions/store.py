@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from facelens.agent import session_db
+from facelens.agent.sessions import db as session_db
 from facelens.tools import config
 from facelens.tools.errors import InputError, NotFoundError
 from facelens.tools.schema import Result

@@ -1,6 +1,6 @@
 """What an analyst wants first from a recorded session: its summary, overall mood, and when the mood changed.
 
-Everything is computed from the stored record (agent/session_store.py), offline:
+Everything is computed from the stored record (agent/sessions/store.py), offline:
 
 - **mood arc**: per face track, consecutive timeline intervals with the same (confident) emotion are
   merged into phases; phases shorter than :data:`MIN_PHASE_S` are blips of a noisy per-frame model
@@ -20,7 +20,7 @@ from collections import Counter
 from pydantic import Field
 
 from facelens import prompts
-from facelens.agent.session_store import SessionRecord, SessionSegment, TimelineEntry
+from facelens.agent.sessions.store import SessionRecord, SessionSegment, TimelineEntry
 from facelens.tools.schema import Result
 
 MIN_CONFIDENCE = 0.35  # face intervals below this are too uncertain to count (as in session_query)
@@ -185,7 +185,7 @@ def _shares(shares: dict[str, float], k: int = 3) -> str:
 
 
 def _clock(seconds: float) -> str:
-    from facelens.agent.session_query import mmss
+    from facelens.agent.sessions.query import mmss
 
     return mmss(seconds)
 
@@ -283,7 +283,7 @@ def score_trends(rec: SessionRecord, seconds: list, *, max_per_track: int = 2) -
     """Changes of mood in the face's smoothed scores, not only in its top label: per track and emotion, the
     largest rise or fall of the moving average (TREND_WINDOW_S) by TREND_MIN or more, e.g. a happy score
     that falls from 0.9 to 0.45 while "happy" stays the top label. ``seconds``: the stored per-second scores
-    (:func:`facelens.agent.session_store.seconds`); without them (no emotion model at ingest) there is no trend:
+    (:func:`facelens.agent.sessions.store.seconds`); without them (no emotion model at ingest) there is no trend:
     the timeline's top labels alone do not give the other emotions' scores."""
     rows: dict[int, list[tuple[float, dict[str, float]]]] = {}
     for s in seconds:

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from facelens.agent.planner import PlanState
-from facelens.agent.toolbox import ToolBox
+from facelens.agent.assistant.planner import PlanState
+from facelens.agent.assistant.toolbox import ToolBox
 
 FACE_MENTION_RE = re.compile(r"\bface\s*#?\s*(\d{1,3})\b", re.I)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from facelens import prompts
-from facelens.agent.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
-from facelens.agent.toolbox import ToolBox, scene_facts, transcript_segments
+from facelens.agent.assistant.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
+from facelens.agent.assistant.toolbox import ToolBox, scene_facts, transcript_segments
 from facelens.tools import config
 from facelens.tools.errors import ConfigError, FacelensError, ModelError, NotFoundError, missing_dependency
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from facelens.agent import planner
-from facelens.agent.backends.base import BackendReply, Conversation
-from facelens.agent.toolbox import ToolBox
+from facelens.agent.assistant import planner
+from facelens.agent.assistant.backends.base import BackendReply, Conversation
+from facelens.agent.assistant.toolbox import ToolBox
 
 
 class OfflineBackend:

@@ -14,8 +14,8 @@ import logging
 from typing import Any, Callable
 
 from facelens import prompts
-from facelens.agent.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
-from facelens.agent.toolbox import ToolBox, scene_facts
+from facelens.agent.assistant.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
+from facelens.agent.assistant.toolbox import ToolBox, scene_facts
 from facelens.tools.errors import BackendError, ConfigError
 from facelens.tools.openai_client import make_chat_model
 from facelens.tools.settings import LLMSettings, resolve_llm
