@@ -1,6 +1,6 @@
 import sys, numpy as np, json
 sys.path.insert(0, "/work/cache_meld/exp")
-from common import *
+from common import cweights, load, wf1
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 tr, dv = load("train"), load("dev")

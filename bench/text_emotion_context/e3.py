@@ -1,6 +1,6 @@
 import sys, numpy as np, json, itertools
 sys.path.insert(0, "/work/cache_meld/exp")
-from common import *
+from common import load, wf1
 tr, dv = load("train"), load("dev")
 held = tr["d"] % 10 == 0; fit = ~held
 A = dv["d"] % 2 == 0; B = ~A

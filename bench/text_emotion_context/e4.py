@@ -1,6 +1,6 @@
 import sys, numpy as np, json, torch, time
 sys.path.insert(0, "/work/cache_meld/exp")
-from common import *
+from common import cweights, load, wf1
 torch.set_num_threads(1)
 tr, dv = load("train"), load("dev")
 held = tr["d"] % 10 == 0; fit = ~held
