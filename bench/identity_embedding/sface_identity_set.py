@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sface_tune import DATA, SFACE, YUNET, sface_session, yunet_landmarks  # noqa: E402
+from sface_tune import DATA, SFACE, YUNET, models_argument, sface_session, yunet_landmarks  # noqa: E402
 
 from facelens.eval.identity import load_labels  # noqa: E402
 from facelens.tools import faces as F  # noqa: E402
@@ -21,13 +21,9 @@ from facelens.tools.images import load_image  # noqa: E402
 
 def main() -> None:
     folder = DATA / "faces/identity"
-    if not folder.exists():
-        print(f"skipped: {folder} is absent")
+    models = models_argument(folder, __doc__)
+    if models is None:
         return
-    if len(sys.argv) < 2 or not (Path(sys.argv[1]) / SFACE).exists():
-        print(__doc__)
-        return
-    models = Path(sys.argv[1])
     sess = sface_session(models / SFACE)
     vecs: dict[str, list[np.ndarray]] = {"dlib": [], "sface": []}
     people = []

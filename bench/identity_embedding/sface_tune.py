@@ -101,14 +101,22 @@ def split(people, key, thr, known, strangers, q):
     return float(top1), float(rej)
 
 
-def main() -> None:
-    if not DATA.exists():
-        print(f"skipped: {DATA} is absent")
-        return
+def models_argument(data: Path, usage: str | None) -> Path | None:
+    """The MODELS_DIR argument; None, after saying why, when `data` or the SFace model there is absent."""
+    if not data.exists():
+        print(f"skipped: {data} is absent")
+        return None
     if len(sys.argv) < 2 or not (Path(sys.argv[1]) / SFACE).exists():
-        print(__doc__)
+        print(usage)
+        return None
+    return Path(sys.argv[1])
+
+
+def main() -> None:
+    models = models_argument(DATA, __doc__)
+    if models is None:
         return
-    people = extract(Path(sys.argv[1]))
+    people = extract(models)
     names = sorted(people)
     basic = (names[0::2], names[1::2], 2)
     rotations = [(k, s, q) for k, s in ((names[0::2], names[1::2]), (names[1::2], names[0::2])) for q in range(3)]
