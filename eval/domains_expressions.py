@@ -96,7 +96,7 @@ def expressions(root: Path, quick: bool) -> dict[str, float]:
 
 # Targets: neutral read happy <= 0.08 is issue 23's goal, met. Smiles read happy (goal 0.95) and smiles
 # read afraid (goal 0) are floors at the measured level, so a regression fails while the goals stay open
-# (README): the product's path on the whole held-out split measured 0.814 and 0.004 (1 of 226 smiles, whose
+# (docs/evaluation.md): the product's path on the whole held-out split measured 0.814 and 0.004 (1 of 226 smiles, whose
 # blendshapes show no smile); the CNN alone 0.796 and 0.009. After the product-path refit and the LiteRT
 # landmarker (7 Dec 2026): 0.845, neutral read happy 0.046, afraid 0.004, macro-F1 0.539.
 register(Domain(

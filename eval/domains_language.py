@@ -6,7 +6,7 @@ sessions, and the words' emotion. Registered beside the photo domains of eval/do
 - ``text-emotion``: the words' emotion on MELD dev (eval/text_emotion.py).
 
 Targets are the issues' targets where the product meets them. Where it does not yet, the gate holds
-the measured level (a floor against regressions, named ``floor``) and the README and the closing note
+the measured level (a floor against regressions, named ``floor``) and docs/evaluation.md and the closing note
 say which goal is still open; a floor is never presented as the goal.
 """
 

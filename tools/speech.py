@@ -56,7 +56,7 @@ TRAILING_HALLUCINATIONS = frozenset({"thank you", "thanks", "thank you very much
 @dataclass(frozen=True)
 class ShortOptions:
     """Decoding settings for short spoken questions (faster-whisper backend; chosen by
-    ``facelens bench transcribe-short`` on its tuning split; see README, Benchmarks)."""
+    ``facelens bench transcribe-short`` on its tuning split; see docs/evaluation.md, Short spoken questions)."""
 
     max_seconds: float = 8.0  # clips up to this long are "short"; longer ones use the long-recording settings
     pad_seconds: float = 0.0  # silence added before and after the clip
