@@ -6,7 +6,7 @@ from sklearn.model_selection import GroupKFold
 tr, dv = load("train"), load("dev")
 held = tr["d"] % 10 == 0; fit = ~held
 A = dv["d"] % 2 == 0; B = ~A
-base = lambda D: np.hstack([D["X"], 2 * D["S"]])
+def base(D): return np.hstack([D["X"], 2 * D["S"]])
 def mk(): return LogisticRegression(C=1.0, max_iter=3000, class_weight=cweights(tr["y"][fit], 0.5))
 # OOF base probs on fit part; full-fit model probs for held and dev
 Xt = base(tr); P_tr = np.zeros((len(Xt), 7))

@@ -27,9 +27,10 @@ for betas in  ([0.1], [0.2], [0.3], [0.2, 0.1], [0.3, 0.15], [0.2,0.1,0.05]):
     for spk in (0.0, 0.5):
         report("ctx", np.zeros(7), betas, spk)
 print("---- bias tuning on OOF fit")
-def tune(D, P, m, iters=3, grid=np.arange(-1.0, 1.01, 0.1)):
+BIAS_GRID = np.arange(-1.0, 1.01, 0.1)
+def tune(D, P, m, iters=3, grid=BIAS_GRID):
     b = np.zeros(7)
-    for it in range(iters):
+    for _ in range(iters):
         for c in range(7):
             best = None
             for g in grid:

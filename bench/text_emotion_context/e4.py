@@ -16,7 +16,7 @@ def train_mlp(Xf, yf, hidden=256, drop=0.3, epochs=40, wd=1e-3, seed=0, lr=1e-3,
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=wd)
     X = torch.tensor(Xf); y = torch.tensor(yf)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    for ep in range(epochs):
+    for _ in range(epochs):
         net.train(); perm = torch.randperm(len(X))
         for i in range(0, len(X), 64):
             b = perm[i:i+64]; opt.zero_grad()
