@@ -1,4 +1,9 @@
-"""Shared fixtures: a private FACELENS_HOME per test, public-domain faces, composed scenes."""
+"""Shared fixtures: a private FACELENS_HOME per test, public-domain faces, composed scenes; the fast selection.
+
+`pytest` with no paths runs the fast selection: every test but the files in SLOW_FILES and the tests marked
+`slow`. `pytest --all` runs every test (what CI runs, .ci/run). Named files or tests (`pytest tests/test_x.py`,
+`-k`, `-m`) run as asked.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,65 @@ import pytest
 from PIL import Image
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+#: test files left out of the fast selection: real servers, browsers, databases, Ray, killed processes,
+#: recorded sessions and whole evaluations
+SLOW_FILES = frozenset(
+    {
+        "test_crash_safety.py",
+        "test_eval_suite.py",
+        "test_identity_milvus.py",
+        "test_live.py",
+        "test_mcp.py",
+        "test_privacy_offline.py",
+        "test_security_runtime.py",
+        "test_serve.py",
+        "test_service_hardening.py",
+        "test_session_batch.py",
+        "test_session_questions.py",
+        "test_session_safety.py",
+        "test_session_store_postgres.py",
+        "test_sessions.py",
+        "test_ui_apptest.py",
+        "test_ui_browser.py",
+        "test_ui_live.py",
+        "test_wild_photos.py",
+    }
+)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--all",
+        action="store_true",
+        dest="run_all",
+        help="run every test, the slow files and the tests marked slow too (what CI runs); "
+        "a bare `pytest` runs the fast selection",
+    )
+
+
+def _fast_selection(config) -> bool:
+    """A bare `pytest` (no paths, no -k, no -m) runs the fast selection; anything named runs as asked."""
+    if config.getoption("run_all") or config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
+        return False
+    return not config.getoption("keyword") and not config.getoption("markexpr")
+
+
+def pytest_report_header(config):
+    if _fast_selection(config):
+        return "fast selection: the slow files and tests marked slow are left out; `pytest --all` runs every test"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    if not _fast_selection(config):
+        return
+    keep, slow = [], []
+    for item in items:
+        (slow if item.path.name in SLOW_FILES or item.get_closest_marker("slow") else keep).append(item)
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = keep
 
 
 @pytest.fixture(autouse=True)
