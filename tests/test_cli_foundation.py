@@ -28,6 +28,7 @@ def test_analyze_json_schema(group_jpg, facelens_home):
     assert face["appearance"]["clothing_colour"] == "blue" and face["position"]["horizontal"] == "left"
 
 
+@pytest.mark.slow
 def test_enroll_identify_list_remove(astronaut_jpg, group_jpg, facelens_home):
     assert run("enroll", "Eileen", str(astronaut_jpg), env_home=facelens_home).returncode == 0
     r = run("identify", str(group_jpg[0]), str(astronaut_jpg), "--json", env_home=facelens_home)

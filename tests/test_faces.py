@@ -76,6 +76,7 @@ def test_same_person_closer_than_different_people(astronaut, hopper):
     assert same < 0.4 < 0.6 < diff
 
 
+@pytest.mark.slow
 def test_cnn_detector(astronaut):
     dets = faces.detect_faces(astronaut, "cnn")
     assert len(dets) == 1

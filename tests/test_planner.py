@@ -34,6 +34,7 @@ def ask(box, q, state=None):
     return planner.answer(q, box, state if state is not None else planner.PlanState())
 
 
+@pytest.mark.slow
 def test_accuracy_on_composed_scenes():
     result = evaluate(n_scenes=4, seed=1)
     print("planner accuracy", result.to_dict()["accuracy"], result.to_dict()["by_family"])

@@ -195,6 +195,7 @@ def test_a_coloured_suit_is_clothing_colour_not_unseen():
 
 # --- the condition families are measured --------------------------------------------------------
 
+@pytest.mark.slow
 def test_tune4_split_is_measured_with_bare_counts():
     from facelens.eval.questions import evaluate_planner
 

@@ -137,6 +137,7 @@ def test_bad_input_through_the_assistant_is_an_input_error():
             Assistant.ask(a, q)
 
 
+@pytest.mark.slow
 def test_evaluation_library_function_returns_metrics():
     m = evaluate_planner("tune", scenes=1)
     for key in ("intent_accuracy", "slot_accuracy", "consistent", "yes_no_form", "wrong_person", "questions", "by_family"):
@@ -144,6 +145,7 @@ def test_evaluation_library_function_returns_metrics():
     assert m["questions"] >= 200 and m["wrong_person"] == 0 and m["yes_no_form"] == 1.0
 
 
+@pytest.mark.slow
 def test_second_tune_split_is_measured_too():
     m = evaluate_planner("tune2", scenes=1)
     assert m["split"] == "tune2" and m["questions"] >= 400
@@ -170,6 +172,7 @@ def test_without_the_sentence_model_the_ngram_encoder_still_answers(monkeypatch)
 
 
 
+@pytest.mark.slow
 def test_eval_planner_cli_json(capsys):
     import json
 

@@ -139,6 +139,7 @@ def test_compare_yes_no_starts_with_the_verdict():
     assert same.text[:3] != diff.text[:3] and {same.text.split(":")[0], diff.text.split(":")[0]} == {"Yes", "No"}
 
 
+@pytest.mark.slow
 def test_tune3_split_is_measured():
     m = evaluate_planner("tune3", scenes=1)
     assert m["split"] == "tune3" and m["questions"] >= 150 and m["yes_no_questions"] >= 150
@@ -159,6 +160,7 @@ def test_session_yes_no_questions_start_straight():
         assert not session_query.ask("is the customer angry at the end", backend="offline").answer.startswith(("Yes", "No"))
 
 
+@pytest.mark.slow
 def test_eval_planner_cli_takes_the_tune3_split(capsys):
     import json
 

@@ -48,6 +48,7 @@ def test_bad_short_options_are_a_config_error():
             speech.ShortOptions(**bad)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", ["how many people are smiling", "is face two happy", "four two seven"])
 def test_short_questions_at_16_and_8_khz(transcriber, tmp_path, text):
     from facelens.tools import media
@@ -92,6 +93,7 @@ def test_voice_path_uses_the_short_settings(monkeypatch):
     assert seen.get("short") is True
 
 
+@pytest.mark.slow
 def test_bench_evaluates_clips(transcriber):
     say("yes")
     clips = [c for c in speech_bench.make_clips(("heldout",), rates=(8000,)) if c.text in ("no", "quit")]

@@ -107,6 +107,7 @@ def test_eval_bad_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str], conten
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MELD_DEV.exists(), reason="needs ../shared/data/meld (research data, not in the repo)")
 def test_meld_dev_figures() -> None:
     r = evaluate_text_emotion(MELD_DEV)
