@@ -56,7 +56,7 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
     import argparse
 
     from facelens.agent.cli.assistant import input_source
-    from facelens.agent.assistant.voice_input import understand
+    from facelens.agent.assistant.voice_input import understand_speech
 
     monkeypatch.delenv("FACELENS_BACKEND", raising=False)  # only the flag says offline
     captured = {}
@@ -68,7 +68,7 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
     monkeypatch.setattr("facelens.agent.assistant.voice_input.VoiceInput", FakeVoiceInput)
     input_source(argparse.Namespace(voice="vad", json=False), "offline")
     assert captured["words_backend"] == "offline"
-    utt = understand(_speech("This is ridiculous, I am furious!"), words_backend=captured["words_backend"])
+    utt = understand_speech(_speech("This is ridiculous, I am furious!"), words_backend=captured["words_backend"])
     assert utt.text and utt.affect.label and not any(c.source.startswith("openai") for c in utt.affect.channels if hasattr(c, "source"))
 
 

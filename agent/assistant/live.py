@@ -311,9 +311,7 @@ def file_chunks(path: str | Path, *, realtime: bool = True, tail_s: float = 1.5)
 def microphone_chunks(device: int | str | None) -> Iterator[np.ndarray]:
     from facelens.agent.assistant import voice_input
 
-    sd = voice_input._sounddevice()
-    voice_input._check_input(sd, device)
-    yield from voice_input._stream_chunks(sd, device)
+    yield from voice_input.microphone_chunks(device)
 
 
 def turns(chunks: Iterable[np.ndarray], *, silence_ms: int = SILENCE_MS, max_seconds: float = 30.0) -> Iterator[tuple[np.ndarray, float]]:
@@ -416,7 +414,7 @@ def run(
         transcriber: a loaded :class:`~facelens.tools.speech.Transcriber` to reuse.
     """
     from facelens.agent.assistant.chat import Assistant
-    from facelens.agent.assistant.voice_input import tone_opener, understand
+    from facelens.agent.assistant.voice_input import tone_opener, understand_speech
     from facelens.tools.speech import Transcriber
 
     stop = stop or threading.Event()
@@ -455,7 +453,7 @@ def run(
                 break
             show("thinking")
             face = watcher.smoothed() if watcher is not None else None
-            utt = understand(audio, transcriber, history, face=face)
+            utt = understand_speech(audio, transcriber, history, face=face)
             history.append(utt.cues.features)
             if not utt.text.strip():
                 show("listening")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from facelens import prompts
@@ -23,6 +23,7 @@ from facelens.agent.assistant import compose_groups as groups
 from facelens.agent.assistant import compose_yes_no as yes_no
 from facelens.agent.assistant import conditions
 from facelens.agent.assistant import referring
+from facelens.agent.assistant.replies import PlannerReply
 from facelens.agent.assistant.toolbox import ToolBox
 from facelens.agent.assistant.nlu_patterns import AGE_Q_RE, CLOTHING_Q_RE, COUNT_RE, EMOTION_Q_RE, GENDER_Q_RE, PERSON_CUE_RE, WHERE_Q_RE
 from facelens.agent.assistant.nlu_yes_no import WH_ANYWHERE_RE
@@ -37,7 +38,7 @@ FOLLOW_RE = re.compile(r"^\s*(?:and|what about|how about|and what about|same for
 #: words that show the question is about particular people, not everyone
 PERSON_WORDS_RE = re.compile(r"\b(?:person|one|guy|man|woman|lady|girl|boy|dude|face|she|he|her|him|they|them|that)\b")
 ALL_RE = re.compile(r"\b(?:everyone|everybody|all of them|each of them|each person|every person|them all|all the people)\b")
-ASKED_COLOUR_RE = re.compile(rf"\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{referring._COLOUR})\b"
+ASKED_COLOUR_RE = re.compile(rf"\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{referring.COLOUR_ALTERNATION})\b"
                              rf"(?:\s+{referring.GARMENTS})?\s*\??$")
 #: a follow-up that asks a question of its own ("and how old is she?"), not the last one again
 OWN_QUESTION_RE = re.compile("|".join(rx.pattern for rx in (AGE_Q_RE, CLOTHING_Q_RE, EMOTION_Q_RE, GENDER_Q_RE, WHERE_Q_RE)))
@@ -66,16 +67,6 @@ class PlanState:
     focus: tuple[int, ...] = ()  # faces the last answer was about
     intent: str | None = None  # the last question family, for "and the person next to her?"
     image: str | None = None
-
-
-@dataclass(frozen=True)
-class PlannerReply:
-    text: str
-    faces: tuple[int, ...]  # the faces the answer is about
-    intent: str  # which question family answered it ("beyond" when none)
-    image: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    understood: Any = None  # the Understanding the answer came from (intent, slots, confidence)
 
 
 def answer(question: str, box: ToolBox, state: PlanState | None = None) -> PlannerReply:

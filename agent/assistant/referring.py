@@ -24,9 +24,10 @@ COLOUR_WORDS = {
     "violet": "purple", "pink": "pink", "brown": "brown", "beige": "brown",
 }
 GARMENTS = r"(?:shirt|t-shirt|tshirt|jacket|top|dress|sweater|jumper|clothes|clothing|hoodie|coat|blouse|outfit|suit|uniform|one|person|man|woman|guy|lady)"
-_COLOUR = "|".join(sorted(COLOUR_WORDS, key=len, reverse=True))
+#: the colour words as a regex alternation, longest first (so "light blue" wins over "blue")
+COLOUR_ALTERNATION = "|".join(sorted(COLOUR_WORDS, key=len, reverse=True))
 COLOUR_RE = re.compile(
-    rf"\b(?:in|wearing|wears|with|dressed in)\s+(?:a |an |the )?(?:\w+ )?({_COLOUR})\b|\b({_COLOUR})\s+{GARMENTS}\b"
+    rf"\b(?:in|wearing|wears|with|dressed in)\s+(?:a |an |the )?(?:\w+ )?({COLOUR_ALTERNATION})\b|\b({COLOUR_ALTERNATION})\s+{GARMENTS}\b"
 )
 FEMALE_RE = re.compile(r"\b(woman|women|lady|ladies|girl|girls|female|she)\b")
 MALE_RE = re.compile(r"\b(man|men|guy|guys|boy|boys|male|gentleman|he)\b")

@@ -13,9 +13,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
 from facelens import prompts
+from facelens.agent.assistant.replies import PlannerReply
 
 if TYPE_CHECKING:
-    from facelens.agent.assistant.planner import PlannerReply
     from facelens.tools.schema import SceneAnalysis
 
 
@@ -61,8 +61,6 @@ def mood_reply(kind: str, rest: str, question: str, scene: SceneAnalysis | None,
         r = ask(rest)
         lead = "You're welcome." if kind == "thanks" else ack
         return replace(r, text=f"{lead} {r.text}", notes=r.notes + (f"user {kind}",))
-    from facelens.agent.assistant.planner import PlannerReply
-
     if kind != "frustrated":
         return PlannerReply(ack, (), "chat", image, (f"user {kind}",))
     faces: tuple[int, ...] = ()
