@@ -114,11 +114,6 @@ def client_address() -> str:
     return ip if isinstance(ip, str) and ip else "unknown"  # None on some proxies, a stand-in object in AppTest
 
 
-def login_required() -> bool:
-    """Does this server require a login? (``facelens ui`` on a non-loopback address)"""
-    return bool(os.environ.get(AUTH_ENV))
-
-
 def login_ui() -> bool:
     """Draw the login form unless this browser session is signed in; returns True once it is.
 
