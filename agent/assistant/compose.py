@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from facelens import prompts
+from facelens.agent.assistant import wording
 from facelens.agent.assistant.answers import FaceSummary, emotion_phrase, face_label, position_phrase, summarize_face
 from facelens.agent.assistant.replies import PlannerReply, labels, no_emotion, reply, who_is
 from facelens.tools.errors import FacelensError
@@ -59,7 +59,7 @@ def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     gender = slots.get("gender")
     if gender:
         if any(f.gender is None for f in faces):
-            return reply(prompts.render("planner", "no_age_model", what="apparent gender") + " " + total, ids_all, "count", image)
+            return reply(wording.no_age_model(what="apparent gender") + " " + total, ids_all, "count", image)
         hits = [f for f in faces if f.gender.label == gender]
         word = "women" if gender == "female" else "men"
         if not hits:
@@ -78,7 +78,7 @@ def superlative(key: str, scene: SceneAnalysis, image: str) -> PlannerReply:
     word = SUPERLATIVE_WORDS[key]
     if key in ("oldest", "youngest"):
         if any(f.age is None for f in faces):
-            return reply(prompts.render("planner", "no_age_model", what="anyone's age"), (), "superlative", image)
+            return reply(wording.no_age_model(what="anyone's age"), (), "superlative", image)
         ranked = sorted(faces, key=lambda f: f.age, reverse=key == "oldest")
         best = ranked[0]
         text = f"{face_label(best)} looks {word}: apparent age about {best.age:.0f} ({best.age_group})."
@@ -106,7 +106,7 @@ def children(scene: SceneAnalysis, image: str, count: bool = False) -> PlannerRe
     faces = scene.faces
     intent = "count" if count else "anyone"
     if any(f.age is None for f in faces):
-        return reply(prompts.render("planner", "no_age_model", what="anyone's age"), (), intent, image)
+        return reply(wording.no_age_model(what="anyone's age"), (), intent, image)
     young = [f for f in faces if f.age_group in ("0-9", "10-19")]
     if not young:
         ages = ", ".join(f"Face {f.id} about {f.age:.0f}" for f in faces)
@@ -169,7 +169,7 @@ def identify_all(scene: SceneAnalysis, image: str, yes_no: bool = False) -> Plan
     """Who is who; asked as a yes/no ("do you recognise anyone?"), first whether anyone enrolled is there."""
     faces = scene.faces
     if all(f.identity is None for f in faces):
-        text = prompts.render("planner", "gallery_empty") + f" I see {len(faces)} face(s): {labels(faces)}."
+        text = wording.GALLERY_EMPTY + f" I see {len(faces)} face(s): {labels(faces)}."
         return reply(("I can't tell: " if yes_no else "") + text, tuple(f.id for f in faces), "who", image)
     lead = ""
     if yes_no:
@@ -201,7 +201,7 @@ def per_person(intent: str, faces: list[FaceAnalysis]) -> str:
         return " ".join(who_is(f) for f in faces)
     if intent == "age":
         if any(f.age is None for f in faces):
-            return f"{labels(faces)}: " + prompts.render("planner", "no_age_model", what="age")
+            return f"{labels(faces)}: " + wording.no_age_model(what="age")
         return " ".join(f"{face_label(f)} looks about {f.age:.0f} years old ({f.age_group})." for f in faces)
     if intent == "clothing":
         return " ".join(
@@ -210,7 +210,7 @@ def per_person(intent: str, faces: list[FaceAnalysis]) -> str:
         )
     if intent == "gender":
         if any(f.gender is None for f in faces):
-            return f"{labels(faces)}: " + prompts.render("planner", "no_age_model", what="apparent gender")
+            return f"{labels(faces)}: " + wording.no_age_model(what="apparent gender")
         return " ".join(f"{face_label(f)} looks {f.gender.label} to the age/gender model ({f.gender.score:.0%})." for f in faces)
     if intent == "where":
         return " ".join(f"Face {f.id} is {position_phrase(f)} ({f.position.horizontal} third, {f.position.vertical} of the image)." for f in faces)
@@ -248,14 +248,12 @@ UNSURE_EXAMPLES = {
 
 
 def nobody(lq: str, scene: SceneAnalysis, notes: tuple[str, ...]) -> str:
-    return prompts.render(
-        "planner", "nobody_matches", description="that person" if not notes else "who you describe",
-        notes="; ".join(notes).capitalize() + "." if notes else "", faces=labels(scene.faces),
-    )
+    return wording.nobody_matches(description="that person" if not notes else "who you describe",
+                                  notes="; ".join(notes).capitalize() + "." if notes else "", faces=labels(scene.faces))
 
 
 def which_person(scene: SceneAnalysis, two: bool = False) -> str:
-    text = prompts.render("planner", "no_referent", count=len(scene.faces), faces=labels(scene.faces))
+    text = wording.no_referent(count=len(scene.faces), faces=labels(scene.faces))
     return text + (" To compare, name two, e.g. \"are face 1 and face 3 the same person?\"" if two else "")
 
 
@@ -283,11 +281,11 @@ def transcript(lq: str, box: ToolBox) -> PlannerReply:
     from facelens.agent.assistant.toolbox import transcript_text
 
     if box.audio is None:
-        return reply(prompts.render("planner", "no_audio"), (), "transcript", None)
+        return reply(wording.NO_AUDIO, (), "transcript", None)
     try:
         tr = box.transcribe_audio()
     except FacelensError as exc:
-        return reply(prompts.render("planner", "speech_unavailable", reason=str(exc)), (), "transcript", None)
+        return reply(wording.speech_unavailable(reason=str(exc)), (), "transcript", None)
     full = transcript_text(tr)
     if not full:
         return reply("The audio holds no recognisable speech.", (), "transcript", None)

@@ -10,8 +10,9 @@ The conditions come from :mod:`facelens.agent.assistant.conditions`.
 from __future__ import annotations
 
 from collections import Counter
-from facelens import prompts
+
 from facelens.agent.assistant import conditions as cond
+from facelens.agent.assistant import wording
 from facelens.agent.assistant.answers import emotion_phrase, face_label
 from facelens.agent.assistant.replies import PlannerReply, reply
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
@@ -37,8 +38,8 @@ def _missing(faces: list[FaceAnalysis], c: cond.Conditions) -> str | None:
     if not missing:
         return None
     if "emotion" in missing:
-        return prompts.render("planner", "no_emotion_model", who="anyone", singular=True)
-    return prompts.render("planner", "no_age_model", what=" and ".join(missing))
+        return wording.no_emotion_model(who="anyone", singular=True)
+    return wording.no_age_model(what=" and ".join(missing))
 
 
 def _group(c: cond.Conditions) -> cond.Conditions:
@@ -55,7 +56,7 @@ def cant_see(c: cond.Conditions, scene: SceneAnalysis, image: str, intent: str =
     group_c = _group(c)
     who = "anyone" if everyone else ("they" if len(faces) > 1 else "this person")
     verb = cond.unseen_verb(c.unseen or "", who in ("anyone", "this person"))
-    text = prompts.render("planner", "cant_see", who=who, verb=verb, thing=c.unseen)
+    text = wording.cant_see(who=who, verb=verb, thing=c.unseen)
     if not everyone:
         return reply(text + f" What I can see: {_listing(faces, group_c)}.", tuple(f.id for f in faces), intent, image)
     if group_c.any and (note := _missing(faces, group_c)) is None:
@@ -165,10 +166,10 @@ def group_look(scene: SceneAnalysis, image: str, activity: bool = False) -> Plan
     """ "how do the people in this photo look?" / "what's going on here?": the group's expressions, most common first."""
     faces = list(scene.faces)
     ids = tuple(f.id for f in faces)
-    lead = prompts.render("planner", "activity_offline") + " " if activity else ""
+    lead = wording.ACTIVITY_OFFLINE + " " if activity else ""
     if any(f.emotion is None for f in faces):
         people = "; ".join(f"{face_label(f)}" + (f", about {f.age:.0f}" if f.age is not None else "") for f in faces)
-        return reply(lead + prompts.render("planner", "no_emotion_model", who="they", singular=False) + f" I see {len(faces)}: {people}.",
+        return reply(lead + wording.no_emotion_model(who="they", singular=False) + f" I see {len(faces)}: {people}.",
                       ids, "describe", image)
     tally = Counter(f.emotion.label for f in faces)
     top, k = tally.most_common(1)[0]

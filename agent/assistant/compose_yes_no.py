@@ -8,7 +8,8 @@ anyone over 40?", "are they all women?", "is the one on the left Alice?").
 from __future__ import annotations
 
 import re
-from facelens import prompts
+
+from facelens.agent.assistant import wording
 from facelens.agent.assistant.answers import emotion_phrase, face_label
 from facelens.agent.assistant.compose import children, which_person, who_looks
 from facelens.agent.assistant.replies import PlannerReply, labels, no_emotion, reply, who_is
@@ -29,7 +30,7 @@ def count_yes_no(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
             return reply("I can't tell: " + no_emotion("anyone", True), (), "count", image)
         hits, what = _filtered(slots, scene.faces) if (slots.get("colour") or slots.get("gender")) else (list(scene.faces), "")
         if hits is None:
-            return reply("I can't tell: " + prompts.render("planner", "no_age_model", what="apparent gender"), (), "count", image)
+            return reply("I can't tell: " + wording.no_age_model(what="apparent gender"), (), "count", image)
         if label:
             hits = [f for f in hits if f.emotion.label == label]
             what = (what + " and " if what else "") + f"look {EMOTION_ADJECTIVES[label]}"
@@ -61,7 +62,7 @@ def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     if "age_over" in slots or "age_under" in slots:
         got = age_yes_no(slots, faces)
         if got is None:
-            return reply(prompts.render("planner", "no_age_model", what="anyone's age"), (), "anyone", image)
+            return reply(wording.no_age_model(what="anyone's age"), (), "anyone", image)
         asked, hits = got
         if slots.get("quantifier") == "all":  # "is everyone over 20?"
             ages = ", ".join(f"Face {f.id} about {f.age:.0f}" for f in faces)
@@ -79,7 +80,7 @@ def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     hits, what = _filtered(slots, faces)
     if label and what:  # "is there a woman smiling?": the emotion among the faces that match the filter
         if hits is None:
-            return reply(prompts.render("planner", "no_age_model", what="apparent gender"), (), "anyone", image)
+            return reply(wording.no_age_model(what="apparent gender"), (), "anyone", image)
         who = "who " + what
         if not hits:
             return reply(f"No, none of the {n} people {what}, so nobody like that looks {EMOTION_ADJECTIVES[label]} here.", (), "anyone", image)
@@ -90,7 +91,7 @@ def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     if what is None:
         return reply(which_person(scene), (), "ask_referent", image)
     if hits is None:
-        return reply(prompts.render("planner", "no_age_model", what="apparent gender"), (), "anyone", image)
+        return reply(wording.no_age_model(what="apparent gender"), (), "anyone", image)
     listing = "; ".join(_with_gender(f, slots) for f in hits)
     if len(hits) == 1:
         what = re.sub(r"\b(look|wear)\b", r"\1s", what)
@@ -158,7 +159,7 @@ def asked_gender(t: str) -> str | None:
 
 def gender_yes_no(asked: str, faces: list[FaceAnalysis]) -> str:
     if any(f.gender is None for f in faces):
-        return f"{labels(faces)}: " + prompts.render("planner", "no_age_model", what="apparent gender")
+        return f"{labels(faces)}: " + wording.no_age_model(what="apparent gender")
     out = []
     for f in faces:
         yes = f.gender.label == asked

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from facelens import prompts
+from facelens.agent.assistant import wording
 from facelens.agent.assistant.answers import face_label
 from facelens.tools.schema import FaceAnalysis
 
@@ -38,7 +38,7 @@ def labels(faces: list[FaceAnalysis]) -> str:
 
 def no_emotion(who: str, singular: bool) -> str:
     """The emotion model is missing: say so about ``who`` ("anyone", "them", "this person")."""
-    return prompts.render("planner", "no_emotion_model", who=who, singular=singular)
+    return wording.no_emotion_model(who=who, singular=singular)
 
 
 def who_is(f: FaceAnalysis) -> str:

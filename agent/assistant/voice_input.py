@@ -219,27 +219,32 @@ def listen(mode: str = "vad", *, transcriber: Transcriber | None = None, history
     return understand_speech(record(mode, device=device), transcriber, history, face, words_backend)
 
 
-def tone_opener(affect: AffectEstimate) -> str:
-    """The sentence a reply opens with for this affect (prompts/voice.yaml; empty for neutral)."""
-    from facelens import prompts
+#: how a reply opens, by the fused affect's suggested tone (``AffectEstimate.tone``); none: the answer as it is
+TONE_OPENERS = {
+    "de-escalate": "I can hear this is frustrating, so let me be quick and clear.",
+    "reassure": "No need to worry; here is what I can see.",
+    "support": "I'm sorry if this is a hard moment.",
+    "warm": "Glad to help!",
+    "clarify": "That seems to have surprised you; here is what I found.",
+    "acknowledge-mixed": "I'm getting mixed signals ({conflicts}), so tell me if I've misread you.",
+}
 
-    key = f"opener_{affect.tone}"
-    if key not in prompts.load("voice"):  # a tone with no opener: the answer as it is
-        return ""
-    return prompts.render("voice", key, conflicts="; ".join(affect.conflicts))
+
+def tone_opener(affect: AffectEstimate) -> str:
+    """The sentence a reply opens with for this affect (empty for neutral)."""
+    opener = TONE_OPENERS.get(affect.tone, "")
+    return opener.format(conflicts="; ".join(affect.conflicts)).strip()
 
 
 def affect_printer(as_json: bool = False) -> Callable[[SpokenTurn], None]:
     """An ``on_affect`` hook that shows what was heard and the fused estimate on stderr."""
     import json
 
-    from facelens import prompts
-
     def show(utt: SpokenTurn) -> None:
         if as_json:
             print(json.dumps({"text": utt.text, "voice": utt.cues.model_dump(), "affect": utt.affect.model_dump()}, ensure_ascii=False), file=sys.stderr)
         else:
-            print(prompts.render("voice", "heard", text=utt.text, voice=utt.cues.describe(), affect=utt.affect.summary), file=sys.stderr)
+            print(f'heard: "{utt.text}" | voice: {utt.cues.describe()} | {utt.affect.summary}'.strip(), file=sys.stderr)
 
     return show
 
