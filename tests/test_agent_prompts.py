@@ -21,7 +21,7 @@ def test_render_fills_variables():
 
 def test_missing_variable_is_an_error_not_a_blank():
     with pytest.raises(ConfigError, match="needs a value"):
-        prompts.render("voice", "opener_acknowledge-mixed")
+        prompts.render("assistant", "speaker", confidence=0.5, conflicts="", tone="warm")  # no label
 
 
 def test_unknown_file_and_entry():
