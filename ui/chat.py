@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import streamlit as st
-
-from facelens.tools.names import markdown_text  # answers hold names: plain text, never links or images
+from facelens.tools.names import (
+    markdown_text,  # answers hold names: plain text, never links or images
+)
 
 
 def messages_ui(messages: list[dict], caption: Callable[[dict], str], details: str, title: str) -> None:

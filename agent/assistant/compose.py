@@ -11,8 +11,20 @@ import re
 from typing import TYPE_CHECKING
 
 from facelens.agent.assistant import wording
-from facelens.agent.assistant.answers import FaceSummary, emotion_phrase, face_label, position_phrase, summarize_face
-from facelens.agent.assistant.replies import PlannerReply, labels, no_emotion, reply, who_is
+from facelens.agent.assistant.answers import (
+    FaceSummary,
+    emotion_phrase,
+    face_label,
+    position_phrase,
+    summarize_face,
+)
+from facelens.agent.assistant.replies import (
+    PlannerReply,
+    labels,
+    no_emotion,
+    reply,
+    who_is,
+)
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
 

@@ -12,7 +12,13 @@ import re
 from facelens.agent.assistant import wording
 from facelens.agent.assistant.answers import emotion_phrase, face_label
 from facelens.agent.assistant.compose import children, which_person, who_looks
-from facelens.agent.assistant.replies import PlannerReply, labels, no_emotion, reply, who_is
+from facelens.agent.assistant.replies import (
+    PlannerReply,
+    labels,
+    no_emotion,
+    reply,
+    who_is,
+)
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
 
 COUNT_TESTS = {"more than": lambda m, k: m > k, "fewer than": lambda m, k: m < k, "at least": lambda m, k: m >= k,

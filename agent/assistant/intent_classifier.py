@@ -12,8 +12,8 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 

@@ -17,18 +17,28 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from facelens.agent.assistant import compose
+from facelens.agent.assistant import compose, conditions, referring, wording
 from facelens.agent.assistant import compose_groups as groups
 from facelens.agent.assistant import compose_yes_no as yes_no
-from facelens.agent.assistant import conditions
-from facelens.agent.assistant import referring
-from facelens.agent.assistant import wording
+from facelens.agent.assistant.nlu_patterns import (
+    AGE_Q_RE,
+    CLOTHING_Q_RE,
+    COUNT_RE,
+    EMOTION_Q_RE,
+    GENDER_Q_RE,
+    PERSON_CUE_RE,
+    WHERE_Q_RE,
+)
+from facelens.agent.assistant.nlu_yes_no import WH_ANYWHERE_RE
 from facelens.agent.assistant.replies import PlannerReply
 from facelens.agent.assistant.toolbox import ToolBox
-from facelens.agent.assistant.nlu_patterns import AGE_Q_RE, CLOTHING_Q_RE, COUNT_RE, EMOTION_Q_RE, GENDER_Q_RE, PERSON_CUE_RE, WHERE_Q_RE
-from facelens.agent.assistant.nlu_yes_no import WH_ANYWHERE_RE
+from facelens.agent.assistant.understanding import (
+    PERSON_INTENTS,
+    TRANSCRIPT_RE,
+    Understanding,
+    understand,
+)
 from facelens.agent.assistant.user_mood import mood_reply, user_mood  # noqa: F401 (user_mood is part of the planner's API)
-from facelens.agent.assistant.understanding import PERSON_INTENTS, TRANSCRIPT_RE, Understanding, understand
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import SceneAnalysis
 
