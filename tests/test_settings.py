@@ -127,18 +127,18 @@ def test_settings_are_json_and_never_hold_a_key(monkeypatch) -> None:
 
 
 def test_words_reader_follows_the_users_choice(monkeypatch) -> None:
-    """config.text_backend()'s rule: a choice decides; with none, only a key or URL in the environment means openai."""
-    assert settings.words_llm() is None and config.text_backend() == "offline"
+    """The words' reader's rule: a choice decides; with none, only a key or URL in the environment means openai."""
+    assert settings.words_llm() is None
     write_config("base_url: http://127.0.0.1:1/v1\n")
-    assert config.text_backend() == "offline"  # config.yaml's base_url alone never sent words (unchanged)
+    assert settings.words_llm() is None  # config.yaml's base_url alone never sent words (unchanged)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
-    assert config.text_backend() == "openai" and settings.words_llm().base_url == "http://127.0.0.1:1/v1"
+    assert settings.words_llm().base_url == "http://127.0.0.1:1/v1"
     for choice in ("offline", "local", "misspelt"):
         monkeypatch.setenv("FACELENS_BACKEND", choice)
-        assert config.text_backend() == "offline", choice
+        assert settings.words_llm() is None, choice
     monkeypatch.delenv("FACELENS_BACKEND")
     write_config("backend: local\n")
-    assert config.text_backend() == "offline"
+    assert settings.words_llm() is None
     offline = settings.resolve_llm("offline")
     assert settings.words_llm(offline) is None and settings.words_llm("offline") is None
     flagged = settings.resolve_llm("openai", base_url="http://127.0.0.1:2/v1", model="m-flag")
