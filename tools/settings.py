@@ -15,9 +15,11 @@ Who may read what:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -187,15 +189,38 @@ def _parse(s: Setting, raw: Any, where: Source, var: str) -> Any:
             return int(raw) if s.type == "int" else float(raw)
         except (TypeError, ValueError) as exc:
             must = s.must or ("a whole number" if s.type == "int" else "a number")
-            raise ConfigError(f"{var} must be {must}, not {raw!r}.") from exc
+            raise ConfigError(f"{var} must be {must}, not {raw!r}.", hint="Fix or unset it (docs/configuration.md lists every setting).") from exc
     if s.type == "choice" and raw not in ("", None):
         return _choice(raw, s.choices, s.what or s.name.replace("_", " "), where, s.where)
     return raw
 
 
+#: values given for a block of code (:func:`given`): they win over the environment and config.yaml
+_GIVEN: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def given(**values: Any) -> Iterator[None]:
+    """Within the block, these settings have these values (as if given as flags), for this process only:
+    an evaluation's throwaway FACELENS_HOME without rewriting ``os.environ``, which every subprocess and
+    every later reader would inherit. The values before are back afterwards, also after an error."""
+    unknown = [name for name in values if name not in TABLE]
+    if unknown:
+        raise KeyError(f"not settings: {', '.join(unknown)}")
+    before = dict(_GIVEN)
+    _GIVEN.update({name: value for name, value in values.items() if value not in (None, "")})
+    try:
+        yield
+    finally:
+        _GIVEN.clear()
+        _GIVEN.update(before)
+
+
 def _find(s: Setting, flag: Any, conf: dict[str, Any] | None) -> tuple[Any, Source, str]:
     """The raw value that decides (unparsed), its source and the variable or key that set it; (None,
     "default", "") when nothing does. ``conf`` is read only when needed."""
+    if flag in (None, ""):
+        flag = _GIVEN.get(s.name)
     if flag not in (None, ""):
         return flag, "flag", s.where
     for var in s.env:
@@ -549,15 +574,25 @@ def resolve(backend: str | None = None, *, model: str | None = None, base_url: s
 # --- the reference and what doctor shows ---------------------------------------------------------------
 
 
-def current(conf: dict[str, Any] | None = None) -> list[tuple[Setting, str, Source]]:
-    """Every setting that the environment or config.yaml sets, with its value as shown (a secret as
-    "(set)") and its source; the defaults are left out (``docs/configuration.md`` lists them)."""
+@dataclass(frozen=True)
+class Current:
+    """A setting the environment or config.yaml sets: ``where`` is the variable, or "KEY in config.yaml"."""
+
+    setting: Setting
+    value: str  # as written; "(set)" for a secret
+    source: Source
+    where: str
+
+
+def current(conf: dict[str, Any] | None = None) -> list[Current]:
+    """Every setting that the environment or config.yaml sets (or that is given, :func:`given`), with its
+    value as shown and where it came from; the defaults are left out (``docs/configuration.md`` lists them)."""
     conf = config_file() if conf is None else conf
     out = []
     for s in SETTINGS:
-        raw, source, _ = _find(s, None, conf)
+        raw, source, where = _find(s, None, conf)
         if source != "default":
-            out.append((s, "(set)" if s.type == "secret" else str(raw), source))
+            out.append(Current(s, "(set)" if s.type == "secret" else str(raw), source, where))
     return out
 
 
@@ -597,8 +632,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print(markdown(), end="")
     else:
-        for s, shown, source in current():
-            print(f"{s.where}: {shown} ({source})")
+        for c in current():
+            print(f"{c.where} = {c.value}")
     return 0
 
 
