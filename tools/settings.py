@@ -261,6 +261,17 @@ def in_environment(name: str) -> bool:
     return any(os.environ.get(var, "").strip() for var in TABLE[name].env)
 
 
+def variable(var: str) -> str:
+    """The value of one of the table's environment variables, as set ("" = unset): a key's source names
+    its variable ("env:FACELENS_VLM_API_KEY"), and the key is read from there when it is sent."""
+    if var not in _VARIABLES:
+        raise KeyError(f"{var} is not a variable of the settings table")
+    return os.environ.get(var, "")
+
+
+_VARIABLES = frozenset(var for s in SETTINGS for var in s.env)
+
+
 def environment_source(name: str) -> str:
     """The first environment variable of the setting that is set ("" = none)."""
     return next((var for var in TABLE[name].env if os.environ.get(var)), "")
