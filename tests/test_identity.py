@@ -158,3 +158,31 @@ def test_import_folder_layouts(tmp_path, astronaut, hopper):
     assert list(identity.import_folder(flat)) == ["Eileen Collins"]
     with pytest.raises(InputError):
         identity.import_folder(tmp_path / "missing")
+
+
+def test_stores_come_from_one_registry_and_an_unknown_one_names_them(facelens_home):
+    from facelens.tools import identity_store
+
+    assert list(identity_store.STORES) == ["faiss", "milvus"]
+    assert isinstance(identity.open_gallery(store="FAISS"), FaissGallery)
+    with pytest.raises(InputError, match="Use one of: faiss, milvus"):
+        identity.open_gallery(store="nope")
+    with pytest.raises(InputError, match="Unknown identity store 'nope'"):
+        identity_store.migrate("nope")
+
+
+def test_stores_import_neither_the_registry_nor_the_facade():
+    import subprocess
+    import sys
+
+    code = ("import sys; import facelens.tools.identity_faiss, facelens.tools.identity_milvus; "
+            "print(sorted(m for m in ('facelens.tools.identity', 'facelens.tools.identity_store') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_check_embedding_refuses_another_embedding_than_the_gallery_records():
+    assert identity.check_embedding(None, "dlib", "here") == "dlib"
+    assert identity.check_embedding("sface", None, "here") == "sface"
+    with pytest.raises(GalleryError):
+        identity.check_embedding("dlib", "sface", "the gallery here")

@@ -2,15 +2,16 @@
 
 Detectors are plain functions listed by name in one registry (:data:`DETECTORS`: ``hog``, ``cnn``,
 ``yunet`` here, ``retinaface``, the BlazeFace ones and ``fused`` in their own modules, imported when
-first used; more can be added with :func:`register_detector`). Every detector returns boxes in one convention, dlib's
-tight face box (brows to chin), in original image coordinates, so that landmarks, alignment,
-crops and positions do not depend on which detector ran.
+first used; more can be added with :func:`register_detector`). Every detector returns boxes in one
+convention, dlib's tight face box (brows to chin), in original image coordinates, so that landmarks,
+alignment, crops and positions do not depend on which detector ran. Box and landmark geometry and
+the alignment are in :mod:`facelens.tools.align` (re-exported here).
 """
 
 from __future__ import annotations
 
-import logging
 import importlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
