@@ -33,7 +33,7 @@ import numpy as np
 from facelens.tools import config, settings
 from facelens.tools.embedders import ThresholdByEmbedding
 from facelens.tools.errors import ConfigError, FacelensError, GalleryError, InputError, missing_dependency
-from facelens.tools.identity import DIM, Entry, Person, Removal
+from facelens.tools.identity_base import DIM, Entry, Person, Removal, check_embedding
 from facelens.tools.names import check_name, look_alike, name_key, one_person
 from facelens.tools.schema import IdentityMatch
 
@@ -228,10 +228,8 @@ class MilvusGallery(ThresholdByEmbedding):
     def _prepare(self, embedding: str | None) -> str:
         """Check ``embedding`` against the gallery's before a write; an empty collection made for the
         other embedding is dropped and made again for this one. Returns the embedding written."""
-        from facelens.tools.identity import _check_embedding
-
         recorded = self.embedding
-        embedding = _check_embedding(recorded, embedding, self.describe())
+        embedding = check_embedding(recorded, embedding, self.describe())
         if recorded is None and self._recorded(self._client()) != embedding:
             self._call("drop the empty gallery collection", self._client().drop_collection, self.collection)
             with _LOCK:

@@ -121,12 +121,6 @@ class Transcript:
         ]
         return {"file": self.file, "text": self.text, "segments": segs, "duration": self.duration, "language": self.language}
 
-    def text_between(self, start: float, end: float) -> str:
-        """The words spoken between two times (segments overlapping the window when there are no word times)."""
-        if self.words:
-            return " ".join(w.text for w in self.words if w.end > start and w.start < end).strip()
-        return " ".join(s.text for s in self.segments if s.end > start and s.start < end).strip()
-
 
 def _r(x: float) -> float:
     return round(float(x), 2)

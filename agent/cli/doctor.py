@@ -230,7 +230,7 @@ def _stores() -> str:
     from facelens.tools import config
     from facelens.tools.atomic import DamagedError
     from facelens.tools.exemplars import ExemplarStore
-    from facelens.tools.identity import Gallery
+    from facelens.tools.identity import FaissGallery
     from facelens.tools.identity_store import open_gallery
 
     checks = [
@@ -240,7 +240,7 @@ def _stores() -> str:
         ("API keys", KeyStore().status, f"delete {config.home() / 'apikeys.json'} and create the keys again (facelens apikey create)"),
     ]
     if config.identity_store() != "faiss":  # a FAISS file left beside Milvus (a kept or interrupted migration) is still ours
-        checks.append(("FAISS gallery file", Gallery().status, "FACELENS_IDENTITY_STORE=faiss facelens gallery repair"))
+        checks.append(("FAISS gallery file", FaissGallery().status, "FACELENS_IDENTITY_STORE=faiss facelens gallery repair"))
     problems = []
     for what, status, fix in checks:
         try:

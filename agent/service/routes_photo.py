@@ -25,7 +25,6 @@ def _detector(name: str | None) -> str:
 
     if not name:
         return faces.DEFAULT_DETECTOR
-    faces._ensure_plugins()
     if name not in faces.available_detectors():
         raise InputError(f"Unknown detector '{name}'.", hint=f"Choose one of: {', '.join(faces.available_detectors())}.")
     return name

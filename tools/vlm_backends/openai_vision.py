@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from facelens.tools import settings
 from facelens.tools.errors import BackendError, ConfigError, InputError
-from facelens.tools.vlm_backends import Generation, Turn
+from facelens.tools.vlm_backends.base import Generation, Turn
 
 if TYPE_CHECKING:
     from facelens.tools.settings import VLMSettings
