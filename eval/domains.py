@@ -167,7 +167,7 @@ def tiny_grey(root: Path, quick: bool) -> dict[str, float]:
 def identity(root: Path, quick: bool) -> dict[str, float]:
     """Enrol 2 photos each of half the held-out people, identify their third; the other half are strangers."""
     from facelens.tools.errors import FacelensError
-    from facelens.tools.identity import Gallery, enroll
+    from facelens.tools.identity import FaissGallery, enroll
     from facelens.tools.scene import analyze_image
 
     people = portrait_people(root)
@@ -175,7 +175,7 @@ def identity(root: Path, quick: bool) -> dict[str, float]:
     known, strangers = names[0::2], names[1::2]
     right = rejected = 0
     with tempfile.TemporaryDirectory() as tmp:
-        gallery = Gallery(Path(tmp) / "gallery.npz")
+        gallery = FaissGallery(Path(tmp) / "gallery.npz")
         enrolled = set()
         for n in known:
             try:

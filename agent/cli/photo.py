@@ -11,7 +11,6 @@ def add_detector_option(p: argparse.ArgumentParser) -> None:
     """The shared ``--detector`` flag (choices come from the registered detectors)."""
     from facelens.tools import faces
 
-    faces._ensure_plugins()
     p.add_argument(
         "--detector",
         default=None,
