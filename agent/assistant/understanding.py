@@ -41,6 +41,7 @@ from facelens.agent.assistant.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE
 )
 from facelens.agent.assistant.nlu_yes_no import asks_name_of, comparison_slots, yes_no_rule, yes_no_slots
 from facelens.agent.assistant.referring import COLOUR_WORDS
+from facelens.tools.names import mentioned
 
 
 @dataclass(frozen=True)
@@ -174,10 +175,8 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         slots["gender"] = "female"
     elif MALE_RE.search(no_pron) and not FEMALE_RE.search(no_pron):
         slots["gender"] = "male"
-    for name in sorted(names, key=len, reverse=True):
-        if re.search(rf"\b{re.escape(name.lower())}\b", t):
-            slots["name"] = name
-            break
+    for name in mentioned(names, t)[:1]:
+        slots["name"] = name
     nums = [int(a or b) for a, b in FACE_NUM_RE.findall(t)]
     if nums:
         slots["faces"] = tuple(dict.fromkeys(nums))
@@ -203,9 +202,8 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
 
 def presence_name(original: str, t: str, names: set[str] | frozenset[str]) -> str | None:
     """The name asked about in a presence question, enrolled or not (None when there is none)."""
-    for name in sorted(names, key=len, reverse=True):
-        if re.search(rf"\b{re.escape(name.lower())}\b", t):
-            return name
+    for name in mentioned(names, t)[:1]:
+        return name
     for rx in NAME_PATTERNS:
         m = rx.search(t.strip(" ?.!"))
         if m and m.group(1) not in NOT_NAMES and not re.fullmatch(ANY_EMOTION + "|" + COLOUR_ALTERNATION, m.group(1)):
