@@ -151,21 +151,6 @@ def check_id(session_id: str) -> str:
     return session_id
 
 
-def new_id(source: str | Path) -> str:
-    """A free id derived from the file name: ``call``, ``call-2``, ..."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source).stem).strip("-.") or "session"
-    stem = stem[:56]
-    if not stem[0].isalnum():
-        stem = "s" + stem
-    taken = set(ids()) | _claimed_ids() | {"all"}  # "all" means every session (--session all)
-    if stem not in taken:
-        return stem
-    n = 2
-    while f"{stem}-{n}" in taken:
-        n += 1
-    return f"{stem}-{n}"
-
-
 def now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
