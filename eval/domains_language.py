@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facelens.eval.suite import Domain, register
+from facelens.eval.registry import Domain, register
 
 
 def questions(root: Path, quick: bool) -> dict[str, float]:

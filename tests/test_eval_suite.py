@@ -9,6 +9,7 @@ import pytest
 
 from facelens.agent.cli import main
 from facelens.eval import collages
+from facelens.eval import registry as eval_registry
 from facelens.eval import suite as eval_suite
 from facelens.eval.suite import Domain
 
@@ -16,8 +17,8 @@ from facelens.eval.suite import Domain
 @pytest.fixture
 def registry(monkeypatch):
     eval_suite.domains()  # the built-in ones first, then a clean copy the test may change
-    monkeypatch.setattr(eval_suite, "_DOMAINS", {})
-    return eval_suite._DOMAINS
+    monkeypatch.setattr(eval_registry, "_DOMAINS", {})
+    return eval_registry._DOMAINS
 
 
 def _fake(name, value, *, target=0.9, maximum=False, needs=()):
