@@ -1,7 +1,7 @@
 """``facelens bench ...``: speed and memory benchmarks (commands, not timed unit tests).
 
-Other modules add benchmarks by exposing ``register_bench(bench_subparsers)`` and being listed in
-``BENCH_MODULES``.
+Other modules of this package add benchmarks by exposing ``register_bench(bench_subparsers)`` and
+``HELP_ORDER`` (their place in ``facelens bench --help``); they are found without a list to edit.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import importlib
 import logging
 import os
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import plugin_modules, print_json
 from facelens.eval.bench_photo import bench_analyze, bench_identity
 from facelens.agent.cli.photo import add_detector_option
 
 log = logging.getLogger(__name__)
 
-BENCH_MODULES: list[str] = ["bench_media", "bench_speech", "bench_serve", "bench_live"]
+BENCH_MODULES: list[str] = plugin_modules("register_bench")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -52,6 +52,12 @@ def cmd_identity(args: argparse.Namespace) -> int:
             print(f"{res['size']:,} identities, {m['store']} ({m['index']}): p50 {m['query_ms']['p50']:.3f} ms, p95 {m['query_ms']['p95']:.3f} ms, "
                   f"recall@1 {m['recall_at_1']:.3f}, insert {m['insert_s']:.1f} s")
     return 0
+
+
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("bench",)
+HELP_ORDER = 60
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -50,6 +50,9 @@ def _hostile(args: argparse.Namespace) -> int:
     return 0 if out.passed else 1
 
 
+HELP_ORDER = 30  # the place of its commands in ``facelens bench --help`` (after analyze and identity)
+
+
 def register_bench(bsub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("serve", help="load a real local `facelens serve`: p50/p95, throughput, errors, lost writes")
     p.add_argument("--requests", type=int, default=200, help="analyze requests (default 200), each a different photo")

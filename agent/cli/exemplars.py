@@ -81,6 +81,12 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return code
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("exemplars", "describe")
+HELP_ORDER = 40
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("exemplars", help="few-shot exemplars shown to a VLM before the query face")
     esub = p.add_subparsers(dest="exemplars_command", metavar="ACTION")

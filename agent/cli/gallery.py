@@ -149,6 +149,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("enroll", "identify", "gallery")
+HELP_ORDER = 30
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("enroll", help="add a person to the local identity gallery")
     p.add_argument("name")

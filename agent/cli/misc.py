@@ -20,6 +20,12 @@ def cmd_where(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("cache", "home")
+HELP_ORDER = 130
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("cache", help="the analysis cache (holds face embeddings)")
     csub = c.add_subparsers(dest="cache_command", metavar="ACTION")

@@ -105,6 +105,12 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("serve", "apikey")
+HELP_ORDER = 100
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve the REST API (FastAPI; docs at /docs)",
                        description=f"Serve facelens as a REST API on {DEFAULT_HOST}:8000 unless told otherwise. A non-loopback "

@@ -150,6 +150,12 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("session",)
+HELP_ORDER = 80
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("session", help="recorded sessions: ingest, list, show, export, plot, report, ask")
     ssub = s.add_subparsers(dest="session_command", metavar="ACTION")

@@ -72,6 +72,12 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("transcribe",)
+HELP_ORDER = 70
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("transcribe", help="transcribe audio or video files (offline Whisper by default)")
     p.add_argument("files", nargs="+", metavar="FILE", help="audio or video files (any format FFmpeg decodes)")
