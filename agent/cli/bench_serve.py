@@ -11,11 +11,11 @@ from facelens.tools.errors import InputError
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    from facelens.agent.cli.serve import _need_serve_extra
+    from facelens.agent.cli.serve import need_serve_extra
 
     if args.requests < 1 or args.threads < 1 or args.enrolments < 0:
         raise InputError("--requests and --threads must be at least 1, --enrolments at least 0.")
-    _need_serve_extra()
+    need_serve_extra()
     if args.hostile:
         return _hostile(args)
     from facelens.agent.service import bench

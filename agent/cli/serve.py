@@ -17,7 +17,7 @@ from facelens.tools.errors import ConfigError, InputError, missing_dependency
 DEFAULT_HOST = "127.0.0.1"
 
 
-def _need_serve_extra() -> None:
+def need_serve_extra() -> None:
     for module, package in (("fastapi", "fastapi"), ("uvicorn", "uvicorn"), ("multipart", "python-multipart")):
         if importlib.util.find_spec(module) is None:
             raise missing_dependency(package, "serve", "facelens serve")
@@ -51,7 +51,7 @@ def check_port(host: str, port: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _need_serve_extra()
+    need_serve_extra()
     from facelens.agent.service import server
     from facelens.agent.service.app import create_app
     from facelens.agent.service.keys import KeyStore

@@ -26,7 +26,7 @@ import numpy as np
 from facelens.tools.errors import DependencyError
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -40,7 +40,7 @@ def _jpeg(rgb: np.ndarray, comment: str = "") -> bytes:
     return buf.getvalue()
 
 
-def _photos(n: int) -> list[bytes]:
+def sample_photos(n: int) -> list[bytes]:
     """``n`` JPEGs of the example group photo (1280x720, 4 faces): the same pixels, each with its own
     JPEG comment, so each has its own content hash and no request is a cache hit."""
     from facelens.tools.images import load_image
@@ -50,7 +50,7 @@ def _photos(n: int) -> list[bytes]:
     return [_jpeg(rgb, f"facelens bench serve {i}") for i in range(n)]
 
 
-def _start_server(home: Path, port: int, workers: int | None, log: Any = None) -> subprocess.Popen:
+def start_server(home: Path, port: int, workers: int | None, log: Any = None) -> subprocess.Popen:
     """``facelens serve`` on ``port``; its stderr goes to ``log`` (a file) or a pipe."""
     env = dict(os.environ, FACELENS_HOME=str(home))
     if workers:
@@ -59,7 +59,7 @@ def _start_server(home: Path, port: int, workers: int | None, log: Any = None) -
                             stdout=subprocess.DEVNULL, stderr=log if log is not None else subprocess.PIPE, text=True)
 
 
-def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+def wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     import httpx
 
     end = time.monotonic() + timeout
@@ -81,17 +81,17 @@ def run(requests: int = 200, threads: int = 8, enrolments: int = 10, workers: in
     from facelens.agent.service.keys import KeyStore
     from facelens.eval import scenes as samples
 
-    photos = _photos(requests + 1)
+    photos = sample_photos(requests + 1)
     faces = [_jpeg(samples.head("astronaut")), _jpeg(samples.head("hopper"))]
     with tempfile.TemporaryDirectory(prefix="facelens-bench-serve-") as tmp:
         home = Path(tmp)
         _, token = KeyStore(home / "apikeys.json").create("bench", "editor")
         headers = {"Authorization": f"Bearer {token}"}
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = _start_server(home, port, workers)
+        proc = start_server(home, port, workers)
         try:
-            _wait_up(url, proc)
+            wait_up(url, proc)
             with httpx.Client(timeout=300) as c:  # warm-up: loads every model once, not counted
                 c.post(f"{url}/v1/analyze", files={"file": ("warm.jpg", photos[-1], "image/jpeg")}, headers=headers).raise_for_status()
             latencies: list[float] = []

@@ -251,19 +251,19 @@ def run(seconds: float = 30.0, slow: int = 40, huge: int = 3) -> HostileLoadResu
     import tempfile
     from pathlib import Path
 
-    from facelens.agent.service.bench import _free_port, _photos, _start_server, _wait_up
+    from facelens.agent.service.bench import free_port, sample_photos, start_server, wait_up
     from facelens.agent.service.keys import KeyStore
 
-    photo = _photos(1)[0]
+    photo = sample_photos(1)[0]
     with tempfile.TemporaryDirectory(prefix="facelens-bench-hostile-") as tmp:
         home = Path(tmp)
         _, token = KeyStore(home / "apikeys.json").create("bench", "reader")
-        port = _free_port()
+        port = free_port()
         # the server's log goes to a file: a pipe nobody reads during the load would fill and stall it
         with open(home / "serve.log", "w") as log_file:
-            proc = _start_server(home, port, None, log=log_file)
+            proc = start_server(home, port, None, log=log_file)
         try:
-            _wait_up(f"http://127.0.0.1:{port}", proc)
+            wait_up(f"http://127.0.0.1:{port}", proc)
             return hostile_load(f"http://127.0.0.1:{port}", token, photo, pid=proc.pid, seconds=seconds, slow=slow, huge=huge)
         finally:
             proc.terminate()
