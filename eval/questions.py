@@ -17,6 +17,7 @@ answer computed from the scene itself. Measured:
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from collections import defaultdict
@@ -33,6 +34,8 @@ from facelens.tools.identity import DEFAULT_THRESHOLD
 from facelens.tools.schema import (
     EMOTION_ADJECTIVES, EMOTIONS, Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, IdentityMatch, ImageInfo, Position, SceneAnalysis,
 )
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("tune", "tune2", "tune3", "tune4", "heldout")
 SCENE_SIZES = (3, 2, 4, 5, 1)  # faces per generated scene, cycled
@@ -328,6 +331,7 @@ class Tally:
     wrong_person: int = 0
     bare_counts: int = 0  # a count asked with a condition answered with the whole head count
     understood: int = 0  # replies that carry an Understanding (the old keyword planner's carry none)
+    checker_errors: int = 0  # checks that raised on a reply (a fault of the check, or a malformed reply): not consistent
     by_family: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     failures: list[str] = field(default_factory=list)
 
@@ -339,6 +343,7 @@ class Tally:
             "yes_no_questions": self.yes_no_total, "wrong_person": self.wrong_person, "bare_counts": self.bare_counts,
             "by_family": {k: {"consistent": c, "total": t} for k, (c, t) in sorted(self.by_family.items())},
             "failures": self.failures[:200],
+            **({"checker_errors": self.checker_errors} if self.checker_errors else {}),  # only when a check raised
         }
 
 
@@ -390,10 +395,14 @@ def _score(t: Tally, case: Case, reply: Any, si: int) -> None:
     if case.slots:
         t.slot_total += 1
         t.slot += _slots_match(case.slots, getattr(reply, "understood", None))
+    crash = ""
     try:
         ok = bool(case.check(reply))
-    except Exception:  # a checker must never crash the evaluation  # noqa: BLE001
-        ok = False
+    except Exception as exc:  # a faulty check (or malformed reply) does not stop the evaluation, but it is logged,
+        # counted (checker_errors) and marked in the failures: never passed off silently as an inconsistent answer
+        log.warning("the check of [%s] %r raised on the reply %r", case.family, case.question, getattr(reply, "text", reply), exc_info=True)
+        t.checker_errors += 1
+        ok, crash = False, f" CHECK RAISED {type(exc).__name__}: {exc}"
     t.consistent += ok
     fam = t.by_family[case.family]
     fam[0] += ok
@@ -406,4 +415,4 @@ def _score(t: Tally, case: Case, reply: Any, si: int) -> None:
     t.bare_counts += case.family in conds.CONDITIONED_COUNTS and conds.is_bare_count(reply.text)
     if not ok or not ok_intent or wrong:
         t.failures.append(f"[{case.family}] scene {si}: {case.question!r} -> intent {reply.intent}, faces {tuple(reply.faces)}"
-                          f"{' WRONG PERSON' if wrong else ''}: {reply.text[:140]!r}")
+                          f"{' WRONG PERSON' if wrong else ''}{crash}: {reply.text[:140]!r}")
