@@ -105,6 +105,15 @@ def load_command_module(name: str):  # type: ignore[no-untyped-def]
                               hint="Reinstall facelens (bash setup.sh, or pip install -e '.[all]'); run with --debug for details.") from exc
 
 
+def command_group(sub: argparse._SubParsersAction, name: str, help: str, metavar: str = "ACTION") -> argparse._SubParsersAction:
+    """Add ``facelens NAME ...``, a command made of sub-commands (chosen into ``args.NAME_command``), which
+    alone prints its help; returns the sub-parsers to add the sub-commands to."""
+    parser = sub.add_parser(name, help=help)
+    group = parser.add_subparsers(dest=f"{name}_command", metavar=metavar)
+    parser.set_defaults(handler=lambda args: parser.print_help() or 0)
+    return group
+
+
 def print_json(data: object) -> None:
     """Print JSON to stdout (the CLI's --json output)."""
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))

@@ -11,7 +11,7 @@ import importlib
 import logging
 import os
 
-from facelens.agent.cli import plugin_modules, print_json
+from facelens.agent.cli import command_group, plugin_modules, print_json
 from facelens.eval.bench_photo import bench_analyze, bench_identity
 from facelens.agent.cli.photo import add_detector_option
 
@@ -61,9 +61,7 @@ HELP_ORDER = 60
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    b = sub.add_parser("bench", help="speed benchmarks")
-    bsub = b.add_subparsers(dest="bench_command", metavar="WHAT")
-    b.set_defaults(handler=lambda a: b.print_help() or 0)
+    bsub = command_group(sub, "bench", "speed benchmarks", metavar="WHAT")
 
     p = bsub.add_parser("analyze", help="per-stage latency of the photo analysis (warm)")
     p.add_argument("image")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import plugin_modules
+from facelens.agent.cli import command_group, load_command_module, plugin_modules
 
 EVAL_MODULES = plugin_modules("register_eval")
 
@@ -20,10 +20,6 @@ HELP_ORDER = 50
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="evaluate models on a labelled folder")
-    esub = p.add_subparsers(dest="eval_command", metavar="WHAT")
-    p.set_defaults(handler=lambda args: p.print_help() or 0)
-    from facelens.agent.cli import load_command_module
-
+    esub = command_group(sub, "eval", "evaluate models on a labelled folder", metavar="WHAT")
     for name in EVAL_MODULES:
         load_command_module(name).register_eval(esub)  # a broken module is an error, not a missing command

@@ -11,7 +11,7 @@ import argparse
 import importlib.util
 import sys
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import command_group, print_json
 from facelens.tools.errors import ConfigError, InputError, missing_dependency
 
 DEFAULT_HOST = "127.0.0.1"
@@ -120,9 +120,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cors", default=None, metavar="ORIGINS", help="comma-separated browser origins allowed to call the API (default: none, CORS off)")
     p.set_defaults(handler=cmd_serve)
 
-    k = sub.add_parser("apikey", help="API keys of facelens serve: create, list, revoke")
-    ksub = k.add_subparsers(dest="apikey_command", metavar="ACTION")
-    k.set_defaults(handler=lambda a: k.print_help() or 0)
+    ksub = command_group(sub, "apikey", "API keys of facelens serve: create, list, revoke")
     p = ksub.add_parser("create", help="create a key and print it (once; only a hash is stored)")
     p.add_argument("name")
     p.add_argument("--role", choices=["reader", "editor", "admin"], default="reader",

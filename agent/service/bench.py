@@ -18,6 +18,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ import numpy as np
 from facelens.tools.errors import DependencyError
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -50,7 +52,7 @@ def sample_photos(n: int) -> list[bytes]:
     return [_jpeg(rgb, f"facelens bench serve {i}") for i in range(n)]
 
 
-def start_server(home: Path, port: int, workers: int | None, log: Any = None) -> subprocess.Popen:
+def _start_server(home: Path, port: int, workers: int | None, log: Any = None) -> subprocess.Popen:
     """``facelens serve`` on ``port``; its stderr goes to ``log`` (a file) or a pipe."""
     env = dict(os.environ, FACELENS_HOME=str(home))
     if workers:
@@ -59,7 +61,7 @@ def start_server(home: Path, port: int, workers: int | None, log: Any = None) ->
                             stdout=subprocess.DEVNULL, stderr=log if log is not None else subprocess.PIPE, text=True)
 
 
-def wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     import httpx
 
     end = time.monotonic() + timeout
@@ -72,6 +74,29 @@ def wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
         except httpx.TransportError:
             time.sleep(0.2)
     raise DependencyError("facelens serve did not answer /v1/health within a minute.")
+
+
+@contextmanager
+def serving(home: Path, workers: int | None = None, log: Any = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A ``facelens serve`` with FACELENS_HOME ``home`` on a free loopback port, up and answering:
+    yields its URL and process, and stops it on the way out (killed if it does not stop in 15 s).
+    Its stderr goes to ``log`` (a file) or a pipe (read when it dies at start).
+
+    Raises:
+        DependencyError: the server exited at start or did not answer within a minute.
+    """
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start_server(home, port, workers, log=log)
+    try:
+        _wait_up(url, proc)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def run(requests: int = 200, threads: int = 8, enrolments: int = 10, workers: int | None = None) -> dict:
@@ -87,11 +112,7 @@ def run(requests: int = 200, threads: int = 8, enrolments: int = 10, workers: in
         home = Path(tmp)
         _, token = KeyStore(home / "apikeys.json").create("bench", "editor")
         headers = {"Authorization": f"Bearer {token}"}
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        proc = start_server(home, port, workers)
-        try:
-            wait_up(url, proc)
+        with serving(home, workers) as (url, _):
             with httpx.Client(timeout=300) as c:  # warm-up: loads every model once, not counted
                 c.post(f"{url}/v1/analyze", files={"file": ("warm.jpg", photos[-1], "image/jpeg")}, headers=headers).raise_for_status()
             latencies: list[float] = []
@@ -133,12 +154,6 @@ def run(requests: int = 200, threads: int = 8, enrolments: int = 10, workers: in
             wall = time.perf_counter() - t0
             with httpx.Client(timeout=60) as c:
                 enrolled = {p["name"] for p in c.get(f"{url}/v1/gallery", headers=headers).json()}
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
     lat_ms = np.asarray(latencies) * 1000
     ok = statuses.get(200, 0)
     return {
