@@ -37,20 +37,21 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search_figures(store: dict) -> str:
+    """"p50 ... ms, p95 ... ms, recall@1 ..." of one store's figures in bench_identity's result."""
+    return f"p50 {store['query_ms']['p50']:.3f} ms, p95 {store['query_ms']['p95']:.3f} ms, recall@1 {store['recall_at_1']:.3f}"
+
+
 def cmd_identity(args: argparse.Namespace) -> int:
     res = bench_identity(args.size, args.queries, store=args.store)
     if args.json:
         print_json(res)
     else:
-        print(
-            f"{res['size']:,} identities, {res['index']}: p50 {res['query_ms']['p50']:.3f} ms, p95 {res['query_ms']['p95']:.3f} ms, "
-            f"recall@1 {res['recall_at_1']:.3f}, {res['bytes_per_identity']:.0f} B/identity, "
-            f"brute force {res['brute_force_ms']['p50']:.1f} ms ({res['speedup_vs_brute_force']}x)"
-        )
+        print(f"{res['size']:,} identities, {res['index']}: {_search_figures(res)}, {res['bytes_per_identity']:.0f} B/identity, "
+              f"brute force {res['brute_force_ms']['p50']:.1f} ms ({res['speedup_vs_brute_force']}x)")
         if "milvus" in res:
             m = res["milvus"]
-            print(f"{res['size']:,} identities, {m['store']} ({m['index']}): p50 {m['query_ms']['p50']:.3f} ms, p95 {m['query_ms']['p95']:.3f} ms, "
-                  f"recall@1 {m['recall_at_1']:.3f}, insert {m['insert_s']:.1f} s")
+            print(f"{res['size']:,} identities, {m['store']} ({m['index']}): {_search_figures(m)}, insert {m['insert_s']:.1f} s")
     return 0
 
 
