@@ -145,6 +145,10 @@ class SQLiteStore:
         """Whether a driver error means a damaged file (not, e.g., a constraint or a lock timeout)."""
         return type(exc) is sqlite3.DatabaseError or "malformed" in str(exc)
 
+    def repair_hint(self) -> str:
+        """What to do when :meth:`integrity` finds a problem."""
+        return f"move {self.path.name} aside and ingest again"
+
     def integrity(self) -> str | None:
         if not self.path.exists():
             return None
@@ -270,6 +274,10 @@ class PostgresStore:
     def is_damage(self, exc: Exception) -> bool:
         """Connection and server failures become one clear error; constraint errors stay bugs."""
         return isinstance(exc, (self.psycopg.OperationalError, self.psycopg.InterfaceError))
+
+    def repair_hint(self) -> str:
+        """What to do when :meth:`integrity` finds a problem."""
+        return "check FACELENS_SESSIONS_URL and that the PostgreSQL server runs"
 
     def integrity(self) -> str | None:
         try:

@@ -140,9 +140,7 @@ def integrity() -> str | None:
 
 def repair_hint() -> str:
     """What to do when :func:`integrity` finds a problem, for the configured store."""
-    if backend().dialect == "postgresql":
-        return "check FACELENS_SESSIONS_URL and that the PostgreSQL server runs"
-    return f"move {backend().path.name} aside and ingest again"  # type: ignore[union-attr]
+    return backend().repair_hint()
 
 
 def check_id(session_id: str) -> str:
