@@ -24,7 +24,6 @@ from facelens.tools.errors import DependencyError, FacelensError
 log = logging.getLogger("facelens")
 
 
-
 @functools.cache
 def _sources() -> dict[str, str]:
     """Module name -> source text, for every module of this package (``__init__``/``__main__`` aside)."""
@@ -59,6 +58,7 @@ COMMAND_MODULES = plugin_modules("register")
 #: module (tests/test_detection_default.py checks it against what the modules register)
 COMMANDS = {command: name for name in COMMAND_MODULES
             for command in re.findall(r'"([^"]+)"', _declared(_sources()[name], "COMMANDS") or "")}
+
 
 def _command_of(argv: list[str]) -> str | None:
     """The command named in ``argv`` (the first word that is not a global option), if any."""
