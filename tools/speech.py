@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.tools import media
+from facelens.tools import media, settings
 from facelens.tools.errors import BackendError, ConfigError, FacelensError, InputError, ModelError, missing_dependency
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ def _faster_whisper_model(name_or_path: str, compute_type: str):
             f"Unknown faster-whisper model '{name_or_path}'.",
             hint=f"Give a model folder (with model.bin), or one of: {', '.join(available_models())}.",
         )
-    threads = int(os.environ.get("FACELENS_THREADS", 0)) or min(4, os.cpu_count() or 1)
+    threads = settings.value("threads") or min(4, os.cpu_count() or 1)
     try:
         return WhisperModel(path, device="cpu", compute_type=compute_type, cpu_threads=threads, local_files_only=True)
     except Exception as exc:  # ctranslate2/huggingface_hub raise many kinds; all mean "no usable model"

@@ -21,7 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from facelens.tools import settings
 from facelens.tools.atomic import pid_alive
+from facelens.tools.errors import ConfigError
 
 #: upload folders are ``<tmp>/facelens-ui-<server pid>-<random>``; older versions used ``facelens-ui-<random>``
 UPLOAD_PREFIX = "facelens-ui-"
@@ -58,10 +60,9 @@ UPLOAD_TTL_S = 900.0
 
 
 def upload_ttl() -> float:
-    raw = os.environ.get("FACELENS_UI_UPLOAD_TTL", "")
     try:
-        return max(1.0, float(raw)) if raw else UPLOAD_TTL_S
-    except ValueError:
+        return max(1.0, settings.value("ui_upload_ttl", default=UPLOAD_TTL_S))
+    except ConfigError:  # a malformed value: the default, as always
         return UPLOAD_TTL_S
 
 

@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from facelens import prompts
+from facelens.tools import settings
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _ngram_embed(texts: list[str]) -> np.ndarray:
 def encoder() -> str:
     from facelens.tools import sentence_embed
 
-    if os.environ.get("FACELENS_NLU_ENCODER") == "ngram" or not sentence_embed.available():
+    if settings.value("nlu_encoder") == "ngram" or not sentence_embed.available():
         return "ngram"
     return "minilm"
 

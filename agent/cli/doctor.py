@@ -186,6 +186,19 @@ def _settings() -> str:
     return describe_settings(resolve().to_dict())
 
 
+def _configuration() -> str:
+    """Every setting the environment or config.yaml sets (from the table in tools/settings.py), each
+    checked against its type; a secret shows as "(set)"."""
+    from facelens.tools import settings
+
+    found = settings.current()
+    for c in found:
+        settings.lookup(c.setting.name)  # a value of the wrong type is a ConfigError naming the variable
+    if not found:
+        return "every setting at its default (docs/configuration.md lists them)"
+    return f"{len(found)} set: " + ", ".join(f"{c.where} = {c.value}" for c in found) + "; the rest at their defaults (docs/configuration.md)"
+
+
 def describe_settings(resolved: dict) -> str:
     """One line per group: ``llm: backend=offline (default), model=gpt-4o-mini (default), ...``."""
     lines = []
@@ -259,6 +272,7 @@ CHECKS: list[tuple[str, bool, Callable[[], str]]] = [
     ("gpu", False, _gpu),
     ("llm", False, _llm),
     ("settings", False, _settings),
+    ("configuration", False, _configuration),
     ("local state", False, _local_state),
 ]
 

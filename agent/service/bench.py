@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from facelens.tools import settings
 from facelens.tools.errors import DependencyError
 
 
@@ -157,7 +158,7 @@ def run(requests: int = 200, threads: int = 8, enrolments: int = 10, workers: in
     lat_ms = np.asarray(latencies) * 1000
     ok = statuses.get(200, 0)
     return {
-        "requests": requests, "threads": threads, "server_workers": workers or int(os.environ.get("FACELENS_SERVE_WORKERS", 2)),
+        "requests": requests, "threads": threads, "server_workers": workers or int(settings.value("serve_workers")),
         "latency_ms": {"p50": round(float(np.percentile(lat_ms, 50)), 1), "p95": round(float(np.percentile(lat_ms, 95)), 1)},
         "throughput_rps": round(ok / wall, 2), "wall_s": round(wall, 1),
         "errors": requests - ok, "status_counts": {str(k): v for k, v in sorted(statuses.items())},

@@ -41,7 +41,7 @@ _CONTENT_INDEX = "CREATE INDEX IF NOT EXISTS sessions_by_content ON sessions(con
 
 def url() -> str:
     """The configured store: FACELENS_SESSIONS_URL, else ``sessions_url`` in config.yaml, else ""."""
-    return (os.environ.get("FACELENS_SESSIONS_URL") or str(config.settings().get("sessions_url") or "")).strip()
+    return config.sessions_url()
 
 
 def current() -> SQLiteStore | PostgresStore:
