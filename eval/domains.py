@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.eval.suite import Domain, register
+from facelens.eval.registry import Domain, register
 
 log = logging.getLogger(__name__)
 
@@ -264,5 +264,7 @@ for _d in (
 ):
     register(_d)
 
+# the photo domains of the companion modules come next, before the language domains: these imports
+# place them (suite.domains() imports every domains_* module; a second import is a no-op)
 from facelens.eval import domains_expressions  # noqa: E402, F401 - registers "expressions" (real colour photos) after "emotion"
 from facelens.eval import domains_wild  # noqa: E402, F401 - registers wild-photos (real photos, truths by a person)

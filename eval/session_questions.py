@@ -165,9 +165,9 @@ def _faded(sid: str, length: int, sad_from: int | None, said: list[tuple[float, 
     texts = [t for _, _, t in said]
     words = classify_texts(texts, [None] + texts[:-1])
     rec = _record(sid, [lab for lab, _ in looks], [(s, e, t, w.label) for (s, e, t), w in zip(said, words)], created)
-    from facelens.agent.sessions.ingest import _timeline
+    from facelens.agent.sessions.ingest import timeline_of
 
-    timeline = [x for x in rec.timeline if x.track != 2] + _timeline(secs, [], 1.0)  # track 2's seconds merged as ingest merges them
+    timeline = [x for x in rec.timeline if x.track != 2] + timeline_of(secs, [], 1.0)  # track 2's seconds merged as ingest merges them
     return rec.model_copy(update={"timeline": timeline}), secs
 
 

@@ -208,10 +208,6 @@ def test_every_answer_names_its_sessions(four, question):
     assert a.sessions and all(s in a.answer for s in a.sessions), a.answer
 
 
-def test_no_session_called_all_is_made(tmp_path):
-    assert store.new_id(tmp_path / "all.mp4") == "all-2"
-
-
 def test_csv_export_and_plot_use_track_names(four, tmp_path, monkeypatch):
     from facelens.agent.sessions import report as session_report
 

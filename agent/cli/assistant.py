@@ -30,6 +30,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_detector_option(p)
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("ask", "chat")
+HELP_ORDER = 10
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ask", help="ask a question about the people in a photo",
                        description='Answer a question about a photo, e.g. facelens ask group.jpg "who looks happiest?"')

@@ -306,6 +306,12 @@ def _resolved_or_error() -> dict:
         return {"error": exc.to_dict()}
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("doctor",)
+HELP_ORDER = 140
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check what is installed and working, and what to do about the rest")
     p.add_argument("--json", action="store_true", help='print {"ok", "checks": [{"name", "ok", "required", "detail", "hint"}], "settings": {group: {..., "sources"}}}')

@@ -40,6 +40,12 @@ def cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("live",)
+HELP_ORDER = 120
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from facelens.agent.assistant import backends
 

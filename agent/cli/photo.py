@@ -58,6 +58,12 @@ def cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("analyze", "example")
+HELP_ORDER = 20
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="detect and describe every face in a photo")
     p.add_argument("image", help="photo (JPEG, PNG, WebP, BMP, TIFF)")

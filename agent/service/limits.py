@@ -87,10 +87,6 @@ class WorkQueue:
         self._admitted = 0
         self.capacity = limits.workers + limits.queue
 
-    @property
-    def admitted(self) -> int:
-        return self._admitted
-
     def admit(self) -> None:
         """Take a place in the queue, or raise the 429."""
         with self._lock:
@@ -210,7 +206,7 @@ async def _send_json(send: Callable, status: int, body: dict, headers: dict[str,
 
 
 def route_role(routes: Any, scope: dict) -> str | None:
-    """The role the route matching ``scope`` requires (from its :func:`~facelens.agent.service.app.require`
+    """The role the route matching ``scope`` requires (from its :func:`~facelens.agent.service.access.require`
     dependency), or None for open routes (health, docs) and for requests no route takes.
 
     ``routes``: the routers' own routes (``APIRouter.routes``, full paths), not the app's: FastAPI wraps

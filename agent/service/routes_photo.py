@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
 from facelens.agent.assistant import backends
-from facelens.agent.service.app import ADMIN, EDITOR, READER, require
+from facelens.agent.service.access import ADMIN, EDITOR, READER, require
 from facelens.agent.service.limits import ServiceError
 from facelens.agent.service.uploads import private_folder, read_image, safe_name, save_image
 from facelens.tools.errors import FacelensError, InputError

@@ -140,30 +140,13 @@ def integrity() -> str | None:
 
 def repair_hint() -> str:
     """What to do when :func:`integrity` finds a problem, for the configured store."""
-    if backend().dialect == "postgresql":
-        return "check FACELENS_SESSIONS_URL and that the PostgreSQL server runs"
-    return f"move {backend().path.name} aside and ingest again"  # type: ignore[union-attr]
+    return backend().repair_hint()
 
 
 def check_id(session_id: str) -> str:
     if not _ID.match(session_id or ""):
         raise InputError(f"Invalid session id {session_id!r}.", hint="Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.")
     return session_id
-
-
-def new_id(source: str | Path) -> str:
-    """A free id derived from the file name: ``call``, ``call-2``, ..."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source).stem).strip("-.") or "session"
-    stem = stem[:56]
-    if not stem[0].isalnum():
-        stem = "s" + stem
-    taken = set(ids()) | _claimed_ids() | {"all"}  # "all" means every session (--session all)
-    if stem not in taken:
-        return stem
-    n = 2
-    while f"{stem}-{n}" in taken:
-        n += 1
-    return f"{stem}-{n}"
 
 
 def now() -> str:
