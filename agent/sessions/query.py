@@ -225,7 +225,7 @@ def _targets(it, records: list[SessionRecord], session_id: str | None) -> list[S
     return [records[-1]]  # the most recently ingested
 
 
-ALL = "all"  # --session all, the UI's "all sessions": every stored session
+ALL = store.RESERVED_ID  # --session all, the UI's "all sessions": every stored session
 
 
 def answer_offline(question: str, session_id: str | None = None) -> SessionAnswer:
