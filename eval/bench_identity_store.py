@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from facelens.tools import settings
 
 
 def bench_milvus(vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict:
@@ -21,11 +22,10 @@ def bench_milvus(vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray) ->
     Args:
         vectors: (N, 128) gallery vectors. queries: (Q, 128). truth: exact nearest position per query.
     """
-    from facelens.tools import config
     from facelens.tools.identity import DEFAULT_THRESHOLD, Entry
     from facelens.tools.identity_milvus import MilvusGallery, parse_uri
 
-    configured = os.environ.get("FACELENS_MILVUS_URI") or str(config.settings().get("milvus_uri") or "")
+    configured = str(settings.value("milvus_uri"))
     with tempfile.TemporaryDirectory(prefix="facelens-bench-milvus-") as tmp:
         server = bool(configured) and not parse_uri(configured)[1]
         uri = configured if server else str(Path(tmp) / "bench.db")

@@ -81,17 +81,19 @@ def bench_transcribe(files: list[str], model: str | None = None, beam_size: int 
             "cpu_seconds_per_audio_second": round(sum(r["cpu_seconds"] for r in rows) / max(audio, 1e-9), 3), "files": rows}
 
 
-def bench_ingest(file: str | None, seconds: float = 60.0, fps: float = 2.0) -> dict:
-    """Session ingest speed (media seconds per wall second) with warm models, plus its two halves."""
+def bench_ingest(file: str | None, seconds: float = 60.0, fps: float = 2.0, home: str | Path | None = None) -> dict:
+    """Session ingest speed (media seconds per wall second) with warm models, plus its two halves.
+
+    ``home``: the FACELENS_HOME the sessions are stored in (default: a throwaway one, deleted afterwards)."""
     import os
 
     from facelens.agent.sessions import ingest as sessions
     from facelens.tools import media
     from facelens.eval import media as sample_media
+    from facelens.tools import settings
     from facelens.tools.speech import Transcriber
 
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["FACELENS_HOME"] = str(Path(tmp) / "home")  # a throwaway session store
+    with tempfile.TemporaryDirectory() as tmp, settings.given(home=str(home or Path(tmp) / "home")):
         if file is None:
             audio = _speech(seconds)
             shots = [sample_media.Shot(seconds, "astronaut")]

@@ -173,7 +173,6 @@ def evaluate(folder: str | Path, detector: str = faces.DEFAULT_DETECTOR, *, iou:
         InputError: missing or malformed ``boxes.json``; ImageError: a listed photo is missing or
         unreadable; NotFoundError: unknown detector.
     """
-    faces._ensure_plugins()
     if detector not in faces.available_detectors():
         raise NotFoundError(f"Unknown detector '{detector}'. Choose one of: {', '.join(faces.available_detectors())}.")
     if not 0.0 < iou <= 1.0:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.eval.suite import Domain, register
+from facelens.eval.registry import Domain, register
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def tiny_grey(root: Path, quick: bool) -> dict[str, float]:
 def identity(root: Path, quick: bool) -> dict[str, float]:
     """Enrol 2 photos each of half the held-out people, identify their third; the other half are strangers."""
     from facelens.tools.errors import FacelensError
-    from facelens.tools.identity import Gallery, enroll
+    from facelens.tools.identity import FaissGallery, enroll
     from facelens.tools.scene import analyze_image
 
     people = portrait_people(root)
@@ -175,7 +175,7 @@ def identity(root: Path, quick: bool) -> dict[str, float]:
     known, strangers = names[0::2], names[1::2]
     right = rejected = 0
     with tempfile.TemporaryDirectory() as tmp:
-        gallery = Gallery(Path(tmp) / "gallery.npz")
+        gallery = FaissGallery(Path(tmp) / "gallery.npz")
         enrolled = set()
         for n in known:
             try:
@@ -264,5 +264,7 @@ for _d in (
 ):
     register(_d)
 
+# the photo domains of the companion modules come next, before the language domains: these imports
+# place them (suite.domains() imports every domains_* module; a second import is a no-op)
 from facelens.eval import domains_expressions  # noqa: E402, F401 - registers "expressions" (real colour photos) after "emotion"
 from facelens.eval import domains_wild  # noqa: E402, F401 - registers wild-photos (real photos, truths by a person)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.eval.suite import Domain, register
+from facelens.eval.registry import Domain, register
 
 SPLITS = ("train", "tune", "heldout")
 ROOT = "expressions"
@@ -47,7 +47,7 @@ def items(folder: Path, split: str | None = None) -> list[tuple[str, str, str]]:
 
 def evaluate_split(folder: Path, split: str = "heldout", every: int = 1) -> dict:
     """Run the product's expression path over one split; return figures, per-class recall and confusion."""
-    from facelens.eval.models import NO_FACE, _class_metrics, largest_face
+    from facelens.eval.models import NO_FACE, class_metrics, largest_face
     from facelens.tools import emotion, faces
     from facelens.tools.errors import ImageError
     from facelens.tools.images import load_image
@@ -64,7 +64,7 @@ def evaluate_split(folder: Path, split: str = "heldout", every: int = 1) -> dict
         truth.append(label)
         pred.append(NO_FACE if face is None else emotion.classify(padded, [face.landmarks])[0].label)
     present = [e for e in EMOTIONS if e in truth]
-    per_class = _class_metrics(truth, pred, present)
+    per_class = class_metrics(truth, pred, present)
     confusion: dict[str, dict[str, int]] = {t: {} for t in present}
     for t, p in zip(truth, pred):
         confusion[t][p] = confusion[t].get(p, 0) + 1

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facelens.eval.suite import Domain, register
+from facelens.eval.registry import Domain, register
 
 
 def questions(root: Path, quick: bool) -> dict[str, float]:
     from facelens.eval.questions import evaluate_planner
 
     r = evaluate_planner("heldout", quick=quick)
-    return {k: r[k] for k in ("intent_accuracy", "slot_accuracy", "consistent", "yes_no_form", "wrong_person", "questions") if k in r}
+    return {k: r[k] for k in ("intent_accuracy", "slot_accuracy", "consistent", "yes_no_form", "wrong_person", "questions",
+                                "checker_errors") if k in r}  # checker_errors: only when a check raised
 
 
 def session_questions(root: Path, quick: bool) -> dict[str, float]:

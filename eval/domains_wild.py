@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facelens.eval.suite import Domain, register
+from facelens.eval.registry import Domain, register
 from facelens.eval.wild_photos import KINDS, TARGETS
 
 

@@ -140,7 +140,7 @@ def largest_face(rgb: np.ndarray, detector: str = "hog", *, embeddings: bool = T
     return padded, None, None
 
 
-def _class_metrics(truth: list[str], pred: list[str], labels: list[str]) -> dict[str, ClassMetrics]:
+def class_metrics(truth: list[str], pred: list[str], labels: list[str]) -> dict[str, ClassMetrics]:
     out = {}
     for lab in labels:
         tp = sum(t == lab and p == lab for t, p in zip(truth, pred))
@@ -218,7 +218,7 @@ def evaluate_emotion(path: str | Path, *, crops: bool = False, detector: str = "
         truth.append(label)
         pred.append(p)
     present = [e for e in EMOTIONS if e in truth]
-    per_class = _class_metrics(truth, pred, present)
+    per_class = class_metrics(truth, pred, present)
     confusion = {t: {} for t in present}
     for t, p in zip(truth, pred):
         confusion[t][p] = confusion[t].get(p, 0) + 1

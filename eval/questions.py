@@ -17,6 +17,7 @@ answer computed from the scene itself. Measured:
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from collections import defaultdict
@@ -27,12 +28,14 @@ from typing import Any
 from facelens import prompts
 from facelens.agent.assistant import planner
 from facelens.eval import questions_conditions as conds
-from facelens.eval.question_checks import _best, _count_check, _count_yes_no, _ids_check, _starts, _yes_no_check
+from facelens.eval.question_checks import best_face, count_check, count_yes_no, ids_check, starts, yes_no_check
 from facelens.agent.assistant.toolbox import Comparison, ToolBox
 from facelens.tools.identity import DEFAULT_THRESHOLD
 from facelens.tools.schema import (
     EMOTION_ADJECTIVES, EMOTIONS, Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, IdentityMatch, ImageInfo, Position, SceneAnalysis,
 )
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("tune", "tune2", "tune3", "tune4", "heldout")
 SCENE_SIZES = (3, 2, 4, 5, 1)  # faces per generated scene, cycled
@@ -198,79 +201,79 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
             question = t.format(**fill)
             hits = lambda lab: tuple(f.id for f in faces if f.emotion.label == lab)  # noqa: E731
             if family == "count":
-                chk = _count_check(n, None)
+                chk = count_check(n, None)
             elif family == "count_emotion":
                 slots["emotion"] = label
-                chk = _count_check(n, hits(label))
+                chk = count_check(n, hits(label))
             elif family == "count_colour":
                 slots["colour"] = colour
-                chk = _count_check(n, tuple(f.id for f in faces if f.appearance.clothing_colour == colour))
+                chk = count_check(n, tuple(f.id for f in faces if f.appearance.clothing_colour == colour))
             elif family == "count_gender":
                 g = "female" if re.search(r"female|ladies|women|gals|girls", question) else "male"
                 slots["gender"] = g
-                chk = _count_check(n, tuple(f.id for f in faces if f.gender.label == g))
+                chk = count_check(n, tuple(f.id for f in faces if f.gender.label == g))
             elif family == "superlative":
                 slots["superlative"] = key
-                chk = _ids_check((_best(faces, key),))
+                chk = ids_check((best_face(faces, key),))
             elif family == "anyone_emotion":
                 slots.update(emotion=label)
-                chk = _yes_no_check(hits(label))
+                chk = yes_no_check(hits(label))
             elif family == "anyone_smile":
                 slots.update(emotion="happy")
-                chk = _yes_no_check(hits("happy"))
+                chk = yes_no_check(hits("happy"))
             elif family == "everyone_emotion":
                 slots.update(emotion=label)
                 h = hits(label)
-                chk = _yes_no_check(h) if len(h) == n else (lambda r: _starts(r.text, "No"))
+                chk = yes_no_check(h) if len(h) == n else (lambda r: starts(r.text, "No"))
                 chk.yes_no = True  # type: ignore[attr-defined]
             elif family == "compound_anyone_who":
                 slots.update(emotion=label)
-                chk = _yes_no_check(hits(label))
+                chk = yes_no_check(hits(label))
             elif family == "anyone_age":
                 lim = int(fill["age"])
                 over = re.search(r"\b(?:over|older than|above)\b", question) is not None
                 slots["age_over" if over else "age_under"] = lim
-                chk = _yes_no_check(tuple(f.id for f in faces if (f.age > lim if over else f.age < lim)))
+                chk = yes_no_check(tuple(f.id for f in faces if (f.age > lim if over else f.age < lim)))
             elif family == "anyone_gender":
                 g = "female" if re.search(r"\b(?:woman|women|ladies|lady|girls?)\b", question) else "male"
                 slots["gender"] = g
-                chk = _yes_no_check(tuple(f.id for f in faces if f.gender.label == g))
+                chk = yes_no_check(tuple(f.id for f in faces if f.gender.label == g))
             elif family == "count_yesno":
-                chk = _count_yes_no(question, n)
+                chk = count_yes_no(question, n)
             elif family == "pronoun_yesno":  # a pronoun with nothing said before: only a one-face photo can be meant
                 slots["emotion"] = label
                 if n == 1:
                     ids = (1,)
-                    chk = _yes_no_check(ids if faces[0].emotion.label == label else (), ids)
+                    chk = yes_no_check(ids if faces[0].emotion.label == label else (), ids)
                 else:
                     ids = ()
-                    chk = lambda r: _starts(r.text, "I can't tell") and not r.faces  # noqa: E731
+                    chk = lambda r: starts(r.text, "I can't tell") and not r.faces  # noqa: E731
             elif family == "anyone_child":
-                chk = _yes_no_check(tuple(f.id for f in faces if f.age_group in ("0-9", "10-19")))
+                chk = yes_no_check(tuple(f.id for f in faces if f.age_group in ("0-9", "10-19")))
             elif family == "who_looks":
                 slots["emotion"] = label
                 h = hits(label)
-                chk = _ids_check(h) if h else (lambda r: _starts(r.text, "No one", "Nobody", "No"))
+                chk = ids_check(h) if h else (lambda r: starts(r.text, "No one", "Nobody", "No"))
             elif family == "presence":
                 name = fill["name"]
                 slots["name"] = name
-                chk = _yes_no_check(tuple(f.id for f in faces if f.identity.name == name))
+                chk = yes_no_check(tuple(f.id for f in faces if f.identity.name == name))
             elif family == "person_is_name":  # "is the one on the left Alice?"
-                chk = _yes_no_check(ids if scene.face(ids[0]).identity.name == fill["name"] else (), ids)
+                chk = yes_no_check(ids if scene.face(ids[0]).identity.name == fill["name"] else (), ids)
             elif family in ("person_is_stranger", "presence_stranger_more"):
                 slots.pop("person", None)  # nobody enrolled that name: the answer says so, about no one
                 slots["name"] = fill["stranger"]
-                chk = lambda r: _starts(r.text, "I can't tell") and "not in the gallery" in r.text  # noqa: E731
+                chk = lambda r: starts(r.text, "I can't tell") and "not in the gallery" in r.text  # noqa: E731
             elif family == "presence_stranger":
                 slots["name"] = fill["stranger"]
-                chk = lambda r: _starts(r.text, "I can't tell") and "not in the gallery" in r.text  # noqa: E731
+                chk = lambda r: starts(r.text, "I can't tell") and "not in the gallery" in r.text  # noqa: E731
             elif family == "identify_all":
                 chk = lambda r, a=all_ids: tuple(r.faces) == a and all(f.identity.name in r.text for f in faces if f.identity.known)  # noqa: E731
             elif family == "person_emotion":
                 chk = lambda r, i=ids: tuple(r.faces) == i and EMOTION_ADJECTIVES[scene.face(i[0]).emotion.label] in r.text  # noqa: E731
             elif family == "person_emotion_yesno":
                 slots["emotion"] = label
-                chk = _yes_no_check(ids if scene.face(ids[0]).emotion.label == label else (), ids)
+                chk = yes_no_check(ids if scene.face(ids[0]).emotion.label == label else (), ids)
             elif family == "person_age":
                 chk = lambda r, i=ids: tuple(r.faces) == i and f"about {scene.face(i[0]).age:.0f}" in r.text  # noqa: E731
             elif family == "person_gender":
@@ -278,15 +281,15 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
                 asked = re.findall(r"\b(female|woman|girl|lady|male|man|guy|boy)\b", question)
                 if " or " not in question and asked and question.startswith(("is ", "does ", "tell me if")):
                     want = "female" if asked[-1] in ("female", "woman", "girl", "lady") else "male"
-                    chk = _yes_no_check(ids if want == g else (), ids)
+                    chk = yes_no_check(ids if want == g else (), ids)
                 else:
                     chk = lambda r, i=ids, g=g: tuple(r.faces) == i and re.search(rf"\b{g}\b", r.text) is not None  # noqa: E731
             elif family == "person_clothing":
                 chk = lambda r, i=ids: tuple(r.faces) == i and scene.face(i[0]).appearance.clothing_colour in r.text  # noqa: E731
             elif family in ("person_who", "person_where", "describe_person"):
-                chk = _ids_check(ids)
+                chk = ids_check(ids)
             elif family == "describe_all":
-                chk = _ids_check(all_ids)
+                chk = ids_check(all_ids)
             elif family == "json":
                 chk = lambda r, a=all_ids: r.text.lstrip().startswith("[") and tuple(r.faces) == a  # noqa: E731
             elif family == "compare":
@@ -295,11 +298,11 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
                 chk = lambda r, s=same: tuple(r.faces) == (1, 2) and (("same person" in r.text) if s else ("different people" in r.text))  # noqa: E731
             elif family == "compound_sup_age":
                 slots["superlative"] = key
-                b = scene.face(_best(faces, key))
+                b = scene.face(best_face(faces, key))
                 chk = lambda r, b=b: tuple(r.faces) == (b.id,) and f"about {b.age:.0f}" in r.text  # noqa: E731
             elif family == "compound_count_sup":
                 slots["superlative"] = key
-                best = _best(faces, key)
+                best = best_face(faces, key)
                 chk = lambda r, b=best: re.search(rf"\b{n} (?:people|person)\b", r.text) is not None and b in r.faces  # noqa: E731
             elif family == "transcript":
                 chk = lambda r: "audio" in r.text.lower() and "can't answer that offline" not in r.text  # noqa: E731
@@ -328,6 +331,7 @@ class Tally:
     wrong_person: int = 0
     bare_counts: int = 0  # a count asked with a condition answered with the whole head count
     understood: int = 0  # replies that carry an Understanding (the old keyword planner's carry none)
+    checker_errors: int = 0  # checks that raised on a reply (a fault of the check, or a malformed reply): not consistent
     by_family: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     failures: list[str] = field(default_factory=list)
 
@@ -339,6 +343,7 @@ class Tally:
             "yes_no_questions": self.yes_no_total, "wrong_person": self.wrong_person, "bare_counts": self.bare_counts,
             "by_family": {k: {"consistent": c, "total": t} for k, (c, t) in sorted(self.by_family.items())},
             "failures": self.failures[:200],
+            **({"checker_errors": self.checker_errors} if self.checker_errors else {}),  # only when a check raised
         }
 
 
@@ -390,20 +395,24 @@ def _score(t: Tally, case: Case, reply: Any, si: int) -> None:
     if case.slots:
         t.slot_total += 1
         t.slot += _slots_match(case.slots, getattr(reply, "understood", None))
+    crash = ""
     try:
         ok = bool(case.check(reply))
-    except Exception:  # a checker must never crash the evaluation  # noqa: BLE001
-        ok = False
+    except Exception as exc:  # a faulty check (or malformed reply) does not stop the evaluation, but it is logged,
+        # counted (checker_errors) and marked in the failures: never passed off silently as an inconsistent answer
+        log.warning("the check of [%s] %r raised on the reply %r", case.family, case.question, getattr(reply, "text", reply), exc_info=True)
+        t.checker_errors += 1
+        ok, crash = False, f" CHECK RAISED {type(exc).__name__}: {exc}"
     t.consistent += ok
     fam = t.by_family[case.family]
     fam[0] += ok
     fam[1] += 1
     if case.yes_no:
         t.yes_no_total += 1
-        t.yes_no_form += _starts(reply.text, "Yes", "No", "I can't tell")
+        t.yes_no_form += starts(reply.text, "Yes", "No", "I can't tell")
     wrong = case.ids is not None and bool(reply.faces) and set(reply.faces) != set(case.ids)
     t.wrong_person += wrong
     t.bare_counts += case.family in conds.CONDITIONED_COUNTS and conds.is_bare_count(reply.text)
     if not ok or not ok_intent or wrong:
         t.failures.append(f"[{case.family}] scene {si}: {case.question!r} -> intent {reply.intent}, faces {tuple(reply.faces)}"
-                          f"{' WRONG PERSON' if wrong else ''}: {reply.text[:140]!r}")
+                          f"{' WRONG PERSON' if wrong else ''}{crash}: {reply.text[:140]!r}")

@@ -25,6 +25,7 @@ import re
 from typing import Any
 
 from facelens.agent.assistant.conditions import Conditions, age_band, matches
+from facelens.eval.question_checks import starts
 from facelens.tools.schema import EMOTION_ADJECTIVES, EMOTIONS, SceneAnalysis
 
 FAMILIES = {"count_cond", "count_unseen", "anyone_unseen", "all_cond", "person_cond", "group_look", "group_clothing", "which_cond",
@@ -37,10 +38,6 @@ INTENTS = {"count_cond": "count", "count_unseen": "count", "anyone_unseen": "any
            "group_clothing": "clothing", "which_cond": "identify", "near_name": "presence"}
 BARE_COUNT_RE = re.compile(r"\s*(?:(?:Yes|No)[:,]\s*)?I count \d+ (?:people|person)\b")
 GALLERY_ORDER = ("Alice", "Bruno", "Chen", "Dana", "Emeka")
-
-
-def _starts(text: str, *prefixes: str) -> bool:
-    return bool(re.match(r"\s*(?:" + "|".join(prefixes) + r")\b", text))
 
 
 def is_bare_count(text: str) -> bool:
@@ -115,13 +112,13 @@ def _check(family: str, template: str, question: str, faces: list, c: dict, fill
     hits = tuple(f.id for f in faces if matches(f, Conditions(**c)))
     if family == "count_cond":
         if not hits:
-            return (lambda r: _starts(r.text, "None", "No one", "Nobody", "No", "0 of") and not is_bare_count(r.text)), None, "count"
-        return (lambda r: _starts(r.text, f"{len(hits)} of") and tuple(r.faces) == hits), None, "count"
+            return (lambda r: starts(r.text, "None", "No one", "Nobody", "No", "0 of") and not is_bare_count(r.text)), None, "count"
+        return (lambda r: starts(r.text, f"{len(hits)} of") and tuple(r.faces) == hits), None, "count"
     if family in ("count_unseen", "anyone_unseen"):
         thing = fill.get("unseen") or fill.get("unseen_pl")
 
         def unseen(r, group=group, thing=thing) -> bool:
-            ok = _starts(r.text, "I can't tell") and thing in r.text and not is_bare_count(r.text)
+            ok = starts(r.text, "I can't tell") and thing in r.text and not is_bare_count(r.text)
             if "gender" in c:
                 ok = ok and ((f"I can see {len(group)} " in r.text) if group else ("I see no" in r.text))
             return ok
@@ -129,19 +126,19 @@ def _check(family: str, template: str, question: str, faces: list, c: dict, fill
         return unseen, None, INTENTS[family]
     if family == "all_cond":
         if not group:
-            return (lambda r: _starts(r.text, "No") and not r.faces), None, "anyone"
+            return (lambda r: starts(r.text, "No") and not r.faces), None, "anyone"
         lead = "Yes" if len(hits) == len(group) else "No"
-        return (lambda r: _starts(r.text, lead) and tuple(r.faces) == hits), None, "anyone"
+        return (lambda r: starts(r.text, lead) and tuple(r.faces) == hits), None, "anyone"
     if family == "person_cond":
         hits = tuple(f.id for f in faces if matches(f, Conditions(**{k: v for k, v in c.items() if k != "emotion"})))  # who is described
         many = len(hits) > 1
         if "{emo}" in template:
             intent = "emotion"
             if many:
-                check = lambda r: _starts(r.text, "I can't tell") and "fit" in r.text and tuple(r.faces) == hits  # noqa: E731
+                check = lambda r: starts(r.text, "I can't tell") and "fit" in r.text and tuple(r.faces) == hits  # noqa: E731
             else:
                 yes = faces[hits[0] - 1].emotion.label == c["emotion"]
-                check = lambda r: _starts(r.text, "Yes" if yes else "No") and tuple(r.faces) == hits  # noqa: E731
+                check = lambda r: starts(r.text, "Yes" if yes else "No") and tuple(r.faces) == hits  # noqa: E731
             return check, hits, intent
         if "how old" in template:
             intent = "age"
@@ -162,10 +159,10 @@ def _check(family: str, template: str, question: str, faces: list, c: dict, fill
         return (lambda r: tuple(r.faces) == all_ids and all(x in r.text for x in colours) and "Which person" not in r.text), None, "clothing"
     if family == "which_cond":
         if not hits:
-            return (lambda r: _starts(r.text, "No one", "None", "Nobody", "No") and not r.faces), None, "identify"
+            return (lambda r: starts(r.text, "No one", "None", "Nobody", "No") and not r.faces), None, "identify"
         return (lambda r: tuple(r.faces) == hits), hits, "identify"
     if family == "near_name":
         there = tuple(f.id for f in faces if f.identity.known and f.identity.name == real)
-        return (lambda r: _starts(r.text, "Yes" if there else "No") and real in r.text and fill["near"] in r.text
+        return (lambda r: starts(r.text, "Yes" if there else "No") and real in r.text and fill["near"] in r.text
                 and tuple(r.faces) == there), None, "presence"
     raise ValueError(f"unknown condition family {family}")

@@ -30,10 +30,10 @@ The held-out split was written before any tuning and is never used to choose rul
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import yaml
 
@@ -101,39 +101,33 @@ def questions(split: str) -> dict[str, list[str]]:
 
 
 @contextlib.contextmanager
-def _sessions() -> Iterator[None]:
-    """Store the four generated sessions in a temporary FACELENS_HOME for the duration."""
+def _sessions(home: str | Path | None = None) -> Iterator[None]:
+    """Store the four generated sessions in ``home`` (default: a temporary folder), the FACELENS_HOME of
+    this process for the duration (:func:`facelens.tools.settings.given`; the environment is left alone)."""
     from facelens.agent.sessions import store
+    from facelens.tools import settings
 
-    old = os.environ.get("FACELENS_HOME")
-    with tempfile.TemporaryDirectory(prefix="facelens-sq-eval-") as home:
-        os.environ["FACELENS_HOME"] = home
-        try:
-            said_a = [(0.0, 4.0, "Hello, thanks for calling, how can I help?", "neutral"),
-                      (6.0, 9.5, "This is the third time the delivery failed.", "angry"),
-                      (17.0, 19.5, "I will refund you today.", "neutral"),
-                      (21.0, 24.0, "Thank you, that is great.", "happy")]
-            looks_a = ["neutral"] * 10 + ["angry"] * 10 + ["happy"] * 10
-            said_b = [(0.0, 3.0, "Everything arrived on time, thanks.", "happy"),
-                      (5.0, 9.0, "I was going to ask for a refund, but there is no need now.", "neutral")]
-            b = _record(SESSION_B, ["neutral"] * 20, said_b, "2026-01-01T00:00:00+00:00")
-            c, c_secs = _faded(SESSION_C, 40, 20, [
-                (0.0, 4.0, "Hi, I am really happy with the new plan, thank you!"), (12.0, 16.0, "But the bill is higher than I expected."),
-                (26.0, 29.0, "I am frustrated and disappointed."), (33.0, 37.0, "I am so sad about this.")], "2026-01-02T00:00:00+00:00")
-            d, d_secs = _faded(SESSION_D, 30, None, [
-                (0.0, 3.0, "This is great, I love it!"), (6.0, 9.0, "Thanks, that is really helpful."),
-                (16.0, 20.0, "Actually I am sad it took so long."), (24.0, 28.0, "That makes me really sad.")], "2026-01-03T00:00:00+00:00")
-            a = _record(SESSION_A, looks_a, said_a, "2026-01-04T00:00:00+00:00")
-            store.save(b, [])
-            store.save(c, c_secs)
-            store.save(d, d_secs)
-            store.save(a, [])
-            yield
-        finally:
-            if old is None:
-                os.environ.pop("FACELENS_HOME", None)
-            else:
-                os.environ["FACELENS_HOME"] = old
+    with tempfile.TemporaryDirectory(prefix="facelens-sq-eval-") as tmp, settings.given(home=str(home or tmp)):
+        said_a = [(0.0, 4.0, "Hello, thanks for calling, how can I help?", "neutral"),
+                  (6.0, 9.5, "This is the third time the delivery failed.", "angry"),
+                  (17.0, 19.5, "I will refund you today.", "neutral"),
+                  (21.0, 24.0, "Thank you, that is great.", "happy")]
+        looks_a = ["neutral"] * 10 + ["angry"] * 10 + ["happy"] * 10
+        said_b = [(0.0, 3.0, "Everything arrived on time, thanks.", "happy"),
+                  (5.0, 9.0, "I was going to ask for a refund, but there is no need now.", "neutral")]
+        b = _record(SESSION_B, ["neutral"] * 20, said_b, "2026-01-01T00:00:00+00:00")
+        c, c_secs = _faded(SESSION_C, 40, 20, [
+            (0.0, 4.0, "Hi, I am really happy with the new plan, thank you!"), (12.0, 16.0, "But the bill is higher than I expected."),
+            (26.0, 29.0, "I am frustrated and disappointed."), (33.0, 37.0, "I am so sad about this.")], "2026-01-02T00:00:00+00:00")
+        d, d_secs = _faded(SESSION_D, 30, None, [
+            (0.0, 3.0, "This is great, I love it!"), (6.0, 9.0, "Thanks, that is really helpful."),
+            (16.0, 20.0, "Actually I am sad it took so long."), (24.0, 28.0, "That makes me really sad.")], "2026-01-03T00:00:00+00:00")
+        a = _record(SESSION_A, looks_a, said_a, "2026-01-04T00:00:00+00:00")
+        store.save(b, [])
+        store.save(c, c_secs)
+        store.save(d, d_secs)
+        store.save(a, [])
+        yield
 
 
 def _record(sid: str, looks: list[str], said: list[tuple[float, float, str, str]], created: str):  # type: ignore[no-untyped-def]
@@ -171,9 +165,9 @@ def _faded(sid: str, length: int, sad_from: int | None, said: list[tuple[float, 
     texts = [t for _, _, t in said]
     words = classify_texts(texts, [None] + texts[:-1])
     rec = _record(sid, [lab for lab, _ in looks], [(s, e, t, w.label) for (s, e, t), w in zip(said, words)], created)
-    from facelens.agent.sessions.ingest import _timeline
+    from facelens.agent.sessions.ingest import timeline_of
 
-    timeline = [x for x in rec.timeline if x.track != 2] + _timeline(secs, [], 1.0)  # track 2's seconds merged as ingest merges them
+    timeline = [x for x in rec.timeline if x.track != 2] + timeline_of(secs, [], 1.0)  # track 2's seconds merged as ingest merges them
     return rec.model_copy(update={"timeline": timeline}), secs
 
 
@@ -187,15 +181,17 @@ def _scope_ok(family: str, answer) -> bool:  # type: ignore[no-untyped-def]
     return sorted(answer.sessions) == sorted(want) and all(s in answer.answer for s in answer.sessions)
 
 
-def evaluate(split: str = "heldout") -> dict[str, object]:
-    """Ask every phrasing of ``split``; intent accuracy, consistent answers, per family, failures."""
+def evaluate(split: str = "heldout", home: str | Path | None = None) -> dict[str, object]:
+    """Ask every phrasing of ``split``; intent accuracy, consistent answers, per family, failures.
+
+    ``home``: where the generated sessions are stored (default: a temporary folder, deleted afterwards)."""
     from facelens.agent.sessions import intent as session_intent
     from facelens.agent.sessions import query as session_query
     from facelens.agent.sessions import store
 
     qs = questions(split)
     rows = []
-    with _sessions():
+    with _sessions(home):
         records = store.load_all()
         for family, phrasings in qs.items():
             for q in phrasings:

@@ -21,29 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from facelens import prompts
 from facelens.tools import media
 from facelens.eval import media as sample_media
 from facelens.tools.speech import ShortOptions, Transcriber
 
-TUNE_QUESTIONS = [
-    "how many people are smiling", "who is on the left", "is Alice here", "what is face two feeling",
-    "how many faces are there", "who is on the right", "is anyone angry", "who looks happy",
-    "what is face one feeling", "is Bob in the photo", "how many people are in the picture", "who is in the middle",
-    "does anyone look sad", "what is the person on the left feeling", "is face three smiling", "who is that",
-    "how old is face one", "is anybody surprised", "show me the faces", "describe face two",
-    "who is the tallest person", "what emotion does face four show", "are they happy", "is Carol smiling",
-    "how many men are there", "how many women are there", "who looks tired", "is everyone smiling",
-    "what did she say", "who spoke first", "compare face one and face two", "is this David",
-    "find Alice in the photo", "who is next to Bob", "what is the mood of the group", "is the man on the right angry",
-    "count the people", "who is wearing glasses", "stop", "yes",
-]
-HELDOUT_QUESTIONS = [
-    "how many people are frowning", "who is standing on the left", "is Emma here", "what is face five feeling",
-    "is anyone crying", "who looks worried", "how many children are there", "is face two happy",
-    "who is behind Frank", "what is the woman on the right feeling", "does face one look angry", "is George in this picture",
-    "how many people look surprised", "who is smiling the most", "describe the person in the middle", "what did he say",
-    "no", "quit", "is everybody here", "which face is Helen",
-]
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 #: (espeak-ng voice, words per minute) for each split
@@ -57,12 +39,17 @@ def digit_strings(n: int, seed: int) -> list[str]:
     return [" ".join(DIGIT_WORDS[rng.randrange(10)] for _ in range(1 + i % 4)) for i in range(n)]
 
 
+def questions(split: str) -> list[str]:
+    """The spoken questions of a split ("tune" or "heldout"), from prompts/eval/speech_questions.yaml."""
+    return list(prompts.load("eval/speech_questions")[split])
+
+
 def corpus(split: str) -> list[tuple[str, str]]:
     """(kind, text) for a split: kind is "question" or "digits"."""
     if split == "tune":
-        return [("question", q) for q in TUNE_QUESTIONS] + [("digits", d) for d in digit_strings(25, seed=14)]
+        return [("question", q) for q in questions("tune")] + [("digits", d) for d in digit_strings(25, seed=14)]
     if split == "heldout":
-        return [("question", q) for q in HELDOUT_QUESTIONS] + [("digits", d) for d in digit_strings(15, seed=1414)]
+        return [("question", q) for q in questions("heldout")] + [("digits", d) for d in digit_strings(15, seed=1414)]
     raise ValueError(f"unknown split {split!r}")
 
 

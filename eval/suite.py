@@ -8,39 +8,27 @@ meet, and a ``quick`` mode (a fixed, smaller subset for CI). Add a domain with :
                     needs=("meld/dev.csv",)))
 
 ``my_fn(data_root: Path, quick: bool) -> dict[str, float]``. A target is a minimum unless listed in
-``maximum`` (for errors and times). The built-in domains live in :mod:`facelens.eval.domains`.
+``maximum`` (for errors and times). The built-in domains live in :mod:`facelens.eval.domains` and the
+``facelens.eval.domains_*`` modules, which import only :mod:`facelens.eval.registry`; a new
+``domains_NAME.py`` module there is found and imported by :func:`domains`.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
+from facelens.eval import registry
+from facelens.eval.registry import DEFAULT_DATA, Domain, RunFn, register  # noqa: F401 - the suite's API, defined beside the registry
 from facelens.tools.errors import InputError, NotFoundError
 
 log = logging.getLogger(__name__)
-
-#: where the research data lives relative to the repository root (a fresh clone has none)
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-RunFn = Callable[[Path, bool], dict[str, float]]
-
-
-@dataclass(frozen=True)
-class Domain:
-    """One kind of input the product must handle, and how it is checked."""
-
-    name: str  # short key, e.g. "crowds"
-    description: str  # what is measured, on which data (one line)
-    run: RunFn  # (data_root, quick) -> {metric: value}
-    targets: dict[str, float] = field(default_factory=dict)  # metric -> minimum (or maximum, see below)
-    maximum: frozenset[str] = frozenset()  # metrics whose target is a maximum (errors, seconds)
-    needs: tuple[str, ...] = ()  # paths under the data root the domain reads
-    quick: str = ""  # what --quick measures instead (one line)
-    quick_targets: dict[str, float] | None = None  # targets for the quick subset, when they differ
 
 
 @dataclass(frozen=True)
@@ -85,20 +73,22 @@ class SuiteResult:
         return {d.name: d.to_dict() for d in self.domains}
 
 
-_DOMAINS: dict[str, Domain] = {}
+@cache
+def _import_domain_modules() -> None:
+    """Import ``facelens.eval.domains`` and every ``facelens.eval.domains_*`` module (each registers its
+    domains at import), in name order; ``domains`` places its photo companions (``domains_expressions``,
+    ``domains_wild``) after its own photo domains by importing them itself."""
+    import facelens.eval
 
-
-def register(domain: Domain) -> None:
-    """Add (or replace) a domain of the suite."""
-    _DOMAINS[domain.name] = domain
+    for info in sorted(pkgutil.iter_modules(facelens.eval.__path__), key=lambda m: m.name):
+        if info.name == "domains" or info.name.startswith("domains_"):
+            importlib.import_module(f"facelens.eval.{info.name}")
 
 
 def domains() -> list[Domain]:
-    """The registered domains, in registration order."""
-    from facelens.eval import domains as eval_domains  # noqa: F401 - registers the built-in (photo) domains first
-    from facelens.eval import domains_language  # noqa: F401, I001 - questions, session questions, words' emotion
-
-    return list(_DOMAINS.values())
+    """The registered domains, in registration order (the built-in domain modules imported first)."""
+    _import_domain_modules()
+    return registry.registered()
 
 
 def _check(metrics: dict[str, float], targets: dict[str, float], maximum: frozenset[str]) -> tuple[str, ...]:

@@ -32,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from facelens import prompts
+from facelens.eval.registry import DEFAULT_DATA
 from facelens.tools.errors import ConfigError, InputError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -365,8 +366,6 @@ def evaluate(split: str = "both", data_root: str | Path | None = None, *, answer
         InputError: an unknown split, or no data folder.
         NotFoundError: a photo is missing.
     """
-    from facelens.eval.suite import DEFAULT_DATA
-
     root = Path(data_root) if data_root else DEFAULT_DATA
     if not root.is_dir():
         raise InputError(f"No evaluation data at {root}.", hint="Pass --data DIR (the shared data folder with wider/ and faces/).")

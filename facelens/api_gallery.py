@@ -29,7 +29,7 @@ class Gallery:
         if self._path is not None:
             from facelens.tools import identity
 
-            return identity.Gallery(self._path, **({} if self._threshold is None else {"threshold": self._threshold}))
+            return identity.FaissGallery(self._path, **({} if self._threshold is None else {"threshold": self._threshold}))
         from facelens.tools.identity_store import open_gallery
 
         return open_gallery(self._threshold, store=self._kind)

@@ -1,15 +1,17 @@
-"""The text an LLM, a VLM or a user reads from facelens' templates, and the one loader for it.
+"""The text an LLM or a VLM reads from facelens' templates, and the one loader for it.
 
 The files here are YAML mappings of template names to Jinja2 text: ``assistant`` (system prompts),
-``tools`` (what the LLM reads about each tool), ``planner`` and ``sessions`` (fixed replies),
-``voice``, ``vlm``, ``exemplars``, ``nlu_exemplars``, plus the evaluation question sets in ``eval/``.
-:func:`render` fills a template strictly: a variable the caller did not pass is an error, never a
-blank. Two kinds of text stay in Python on purpose: the offline planner's answer sentences, built
-around measured figures in ``facelens.agent.assistant.compose``, and the argument descriptions of the tools'
-schemas, beside their types in ``facelens.agent.assistant.toolbox``.
+``tools`` (what the LLM reads about each tool), ``sessions`` (the session analyst's LLM prompts, and
+its fixed replies, still to move to code), ``voice`` (the words' emotion), ``vlm``, ``exemplars``,
+``nlu_exemplars``, plus the evaluation question sets in ``eval/``. :func:`render` fills a template
+strictly: a variable the caller did not pass is an error, never a blank. What the user reads is code
+(the rule in ARCHITECTURE.md): the offline planner's sentences in ``facelens.agent.assistant.wording``
+and beside the figures they are built around (``compose*``), the voice chat's openers in
+``facelens.agent.assistant.voice_input``; so are the argument descriptions of the tools' schemas,
+beside their types in ``facelens.agent.assistant.toolbox``.
 
     >>> from facelens import prompts
-    >>> prompts.render("planner", "no_faces", image="x.jpg", detector="hog")
+    >>> prompts.render("voice", "words_emotion_user", text="I am so happy")
 """
 
 from __future__ import annotations

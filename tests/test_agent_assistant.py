@@ -59,6 +59,41 @@ def test_backend_choice_order(monkeypatch):
         choose_backend("gpt")
 
 
+def test_every_list_of_backend_names_is_the_registrys(monkeypatch):
+    """One registry (name -> factory): the settings' valid values, --backend's choices (ask, chat, live), the
+    service's validation and the web app's select box are its names; each factory builds its backend."""
+    import argparse
+
+    from facelens.agent.assistant import backends
+    from facelens.agent.cli import assistant as cli_assistant
+    from facelens.agent.cli import live as cli_live
+    from facelens.tools import settings
+
+    assert backends.NAMES == settings.LLM_BACKENDS == settings.setting("backend").choices
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    cli_assistant.register(sub)
+    cli_live.register(sub)
+    for command in ("ask", "chat", "live"):
+        option = next(a for a in sub.choices[command]._actions if "--backend" in a.option_strings)
+        assert tuple(option.choices) == backends.NAMES, command
+    pytest.importorskip("fastapi")
+    from facelens.agent.service import routes_photo
+
+    assert routes_photo.BACKENDS == backends.NAMES
+    with pytest.raises(InputError, match="offline, openai, local"):
+        routes_photo._backend("gpt")
+    pytest.importorskip("streamlit")
+    from facelens.ui import common
+
+    assert common.BACKEND_CHOICES == ("auto", *backends.NAMES)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    assert backends.create(settings.resolve_llm("offline")).name == "offline"
+    assert backends.create(settings.resolve_llm("openai", model="m")).name == "openai:m"
+    with pytest.raises(NotFoundError, match="/no/such/model.gguf does not exist"):  # the local factory loads the model it is given
+        backends.create(settings.resolve_llm("local", model="/no/such/model.gguf"))
+
+
 def test_openai_without_key_is_a_config_error():
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
         choose_backend("openai")

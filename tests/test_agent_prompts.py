@@ -9,26 +9,26 @@ from facelens.tools.errors import ConfigError, NotFoundError
 
 
 def test_every_prompt_file_parses():
-    for name in ("assistant", "planner"):
+    for name in ("assistant", "tools", "vlm", "sessions"):
         data = prompts.load(name)
         assert data and all(isinstance(v, str) and v.strip() for v in data.values())
 
 
 def test_render_fills_variables():
-    text = prompts.render("planner", "no_faces", image="x.jpg", detector="hog")
-    assert "x.jpg" in text and "hog" in text
+    text = prompts.render("assistant", "speaker", label="frustrated", confidence=0.8, conflicts="", tone="de-escalate")
+    assert "frustrated (0.80)" in text and "de-escalate" in text
 
 
 def test_missing_variable_is_an_error_not_a_blank():
     with pytest.raises(ConfigError, match="needs a value"):
-        prompts.render("planner", "no_faces", image="x.jpg")
+        prompts.render("assistant", "speaker", confidence=0.5, conflicts="", tone="warm")  # no label
 
 
 def test_unknown_file_and_entry():
     with pytest.raises(NotFoundError):
         prompts.load("no_such_prompts")
     with pytest.raises(NotFoundError, match="has no entry"):
-        prompts.text("planner", "no_such_entry")
+        prompts.text("assistant", "no_such_entry")
 
 
 def test_system_prompt_forbids_race_and_sets_the_citation_style():

@@ -119,3 +119,23 @@ def test_a_broken_detector_module_is_an_error_not_a_missing_detector(monkeypatch
     monkeypatch.setattr(importlib, "import_module", import_module)
     with pytest.raises(ImportError, match="simulated bug"):
         faces.available_detectors()
+
+
+def test_command_modules_are_found_not_listed(monkeypatch, tmp_path):
+    """A module of the CLI package that defines ``register`` is a command module, placed in --help by its
+    HELP_ORDER; the same holds for ``register_eval``/``register_bench`` (no hand-written list)."""
+    from facelens.agent import cli
+
+    assert cli.COMMAND_MODULES[0] == "assistant" and cli.COMMAND_MODULES[-1] == "doctor"
+    assert cli.plugin_modules("register_bench") == ["bench_media", "bench_speech", "bench_serve", "bench_live"]
+    (tmp_path / "newcmd.py").write_text('COMMANDS = ("new",)\nHELP_ORDER = 15\n\n\ndef register(sub):\n    pass\n')
+    (tmp_path / "unordered.py").write_text("def register(sub):\n    pass\n")
+    monkeypatch.setattr(cli, "__path__", [*cli.__path__, str(tmp_path)])
+    cli._sources.cache_clear()
+    try:
+        names = cli.plugin_modules("register")
+        assert names[:2] == ["assistant", "newcmd"] and names[-1] == "unordered"
+        assert "newcmd" not in cli.plugin_modules("register_eval")
+    finally:
+        monkeypatch.undo()
+        cli._sources.cache_clear()

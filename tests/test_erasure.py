@@ -15,7 +15,7 @@ from facelens.agent.sessions.store import SessionRecord, TrackInfo
 from facelens.tools import identity
 from facelens.tools.errors import InputError, NotFoundError
 from facelens.tools.exemplars import ExemplarStore
-from facelens.tools.identity import Gallery
+from facelens.tools.identity import FaissGallery
 from facelens.tools.scene import analyze_image, face_embeddings
 
 
@@ -33,7 +33,7 @@ def _session(sid: str, names: list[str | None]) -> None:
 def test_remove_erases_from_every_store(facelens_home, astronaut_jpg, hopper_jpg, group_jpg, capsys):
     identity.enroll("Alice", [astronaut_jpg])
     identity.enroll("Grace", [hopper_jpg])
-    g = Gallery()
+    g = FaissGallery()
     assert len(g) == 2
     her = g._vectors[0].copy()
     analyze_image(astronaut_jpg)  # cached: holds her face embedding
@@ -42,7 +42,7 @@ def test_remove_erases_from_every_store(facelens_home, astronaut_jpg, hopper_jpg
     ExemplarStore().add(astronaut_jpg, "happy")  # her face as an exemplar
     ExemplarStore().add(hopper_jpg, "neutral")
     _session("call", ["alice", "Grace", None])
-    Gallery().add("Bob", _unit(1), ["b"])  # one more generation, so the previous one held her too
+    FaissGallery().add("Bob", _unit(1), ["b"])  # one more generation, so the previous one held her too
 
     assert main(["gallery", "remove", "ALICE", "--json"]) == 0
     done = json.loads(capsys.readouterr().out)
@@ -53,7 +53,7 @@ def test_remove_erases_from_every_store(facelens_home, astronaut_jpg, hopper_jpg
             raw = p.read_bytes()
             assert her.tobytes() not in raw and b"Alice" not in raw and b"alice" not in raw, p
     # and nothing else was touched
-    assert [p.name for p in Gallery().people()] == ["Bob", "Grace"]
+    assert [p.name for p in FaissGallery().people()] == ["Bob", "Grace"]
     assert [e.id for e in ExemplarStore(builtins=False).list()] == ["ex2"]
     assert [t.name for t in store.load("call").people] == [None, "Grace", None]
     assert analyze_image(hopper_jpg).cached
@@ -70,7 +70,7 @@ def test_remove_says_what_it_removed(astronaut_jpg, capsys):
 
 
 def test_names_are_unique_without_regard_to_case(capsys, astronaut_jpg):
-    g = Gallery()
+    g = FaissGallery()
     assert g.add_person("Alice", _unit(1), ["a"])[0] == "Alice"
     assert g.add_person("  alice ", _unit(2), ["b"])[0] == "Alice"  # adds to Alice
     assert g.add_person("Zoe\u0301", _unit(3), ["z"])[0] == "Zo\u00e9"  # NFC: one spelling
@@ -79,41 +79,41 @@ def test_names_are_unique_without_regard_to_case(capsys, astronaut_jpg):
     assert main(["enroll", "ALICE", str(astronaut_jpg)]) == 0
     assert "Added 1 image(s) to Alice, who was already enrolled" in capsys.readouterr().out
     assert g.remove("Zoe\u0301") == 2  # removable by the name as typed, decomposed or not
-    assert [p.name for p in Gallery().people()] == ["Alice"]
+    assert [p.name for p in FaissGallery().people()] == ["Alice"]
 
 
 def test_a_tidied_name_is_removed_by_the_name_as_given():
-    Gallery().add("line1\nline2", _unit(1), ["x"])
-    assert [p.name for p in Gallery().people()] == ["line1 line2"]
+    FaissGallery().add("line1\nline2", _unit(1), ["x"])
+    assert [p.name for p in FaissGallery().people()] == ["line1 line2"]
     assert erase_person("line1\n  line2").embeddings == 1
 
 
 @pytest.mark.parametrize("name", ["Al\u200bice", "\u202eecilA", "Alice\u2066", "A\ufeffb", "x\u200d", "a\x00b"])
 def test_invisible_and_bidi_characters_are_refused(name):
     with pytest.raises(InputError, match="invisible or control"):
-        Gallery().add(name, _unit(1), ["x"])
-    assert Gallery().people() == []
+        FaissGallery().add(name, _unit(1), ["x"])
+    assert FaissGallery().people() == []
 
 
 def test_remove_matches_exactly_one_person(facelens_home):
     """Galleries written before names were unique may hold 'Alice' and 'alice': remove takes one."""
-    g = Gallery()
+    g = FaissGallery()
     g.add("Alice", _unit(1), ["a"])
     with g._lock():  # write an old-style gallery with two spellings of one name
         g._refresh()
         e = g._entries[0]
         g._write(np.vstack([g._vectors, _unit(2)]), g._entries + [identity.Entry(2, "alice", "b", e.added)], 3)
     with pytest.raises(InputError, match="matches 2 people"):
-        Gallery().remove("ALICE")
-    assert Gallery().remove("alice") == 1  # the exact spelling picks one
-    assert [p.name for p in Gallery().people()] == ["Alice"]
+        FaissGallery().remove("ALICE")
+    assert FaissGallery().remove("alice") == 1  # the exact spelling picks one
+    assert [p.name for p in FaissGallery().people()] == ["Alice"]
     with pytest.raises(NotFoundError):
-        Gallery().remove("Bob")
+        FaissGallery().remove("Bob")
 
 
 def test_traversal_and_odd_names_stay_data(facelens_home):
     for name in ("../../etc/passwd", "a/b\\c", "'; DROP TABLE sessions; --"):
-        Gallery().add(name, _unit(len(name)), ["x"])
-    assert {p.name for p in Gallery().people()} == {"../../etc/passwd", "a/b\\c", "'; DROP TABLE sessions; --"}
+        FaissGallery().add(name, _unit(len(name)), ["x"])
+    assert {p.name for p in FaissGallery().people()} == {"../../etc/passwd", "a/b\\c", "'; DROP TABLE sessions; --"}
     assert sorted(p.name for p in facelens_home.rglob("*") if p.is_file()) == ["gallery.npz", "gallery.npz.lock", "gallery.npz.prev"]
     assert erase_person("../../etc/passwd").embeddings == 1

@@ -9,6 +9,7 @@ import pytest
 
 from facelens.agent.cli import main
 from facelens.eval import collages
+from facelens.eval import registry as eval_registry
 from facelens.eval import suite as eval_suite
 from facelens.eval.suite import Domain
 
@@ -16,8 +17,8 @@ from facelens.eval.suite import Domain
 @pytest.fixture
 def registry(monkeypatch):
     eval_suite.domains()  # the built-in ones first, then a clean copy the test may change
-    monkeypatch.setattr(eval_suite, "_DOMAINS", {})
-    return eval_suite._DOMAINS
+    monkeypatch.setattr(eval_registry, "_DOMAINS", {})
+    return eval_registry._DOMAINS
 
 
 def _fake(name, value, *, target=0.9, maximum=False, needs=()):
@@ -86,3 +87,24 @@ def test_collages_are_deterministic_and_know_their_tiles(astronaut, hopper):
     assert all(x + w <= W and y + h <= H and 150 <= w <= 260 for x, y, w, h in a.tiles)
     with pytest.raises(ValueError):
         collages.make_collage([], np.random.default_rng(0))
+
+
+def test_a_check_that_raises_is_reported_not_hidden(caplog):
+    """eval/questions.py: a check that raises counts as not consistent, but it is logged, counted apart
+    (checker_errors, in the JSON only when it happened) and marked in the failures."""
+    from types import SimpleNamespace
+
+    from facelens.eval import questions
+
+    def broken(reply):
+        raise KeyError("no such slot")
+
+    case = questions.Case("count", "how many people are smiling?", "count", {}, None, False, broken)
+    reply = SimpleNamespace(intent="count", faces=[1], text="1 of 3 people is smiling.", understood=None)
+    t = questions.Tally()
+    with caplog.at_level("WARNING", logger="facelens.eval.questions"):
+        questions._score(t, case, reply, 0)
+    assert t.checker_errors == 1 and t.consistent == 0 and t.total == 1
+    assert "CHECK RAISED KeyError" in t.failures[0] and "raised on the reply" in caplog.text
+    assert t.to_dict()["checker_errors"] == 1
+    assert "checker_errors" not in questions.Tally().to_dict()

@@ -83,3 +83,24 @@ def test_cnn_detector(astronaut):
     hog = faces.detect_faces(astronaut, "hog")[0].box
     cx = dets[0].box[0] + dets[0].box[2] / 2
     assert abs(cx - (hog[0] + hog[2] / 2)) < 20
+
+
+def test_box_geometry_is_clipped_and_never_empty():
+    from facelens.tools import align
+
+    assert align.box_around(50, 50, 20, 10, 100, 100) == (40, 45, 20, 10)
+    assert align.box_around(2, 98, 20, 10, 100, 100) == (0, 93, 12, 7)  # clipped at the image border
+    assert align.box_around(-30, -30, 4, 4, 100, 100)[2:] == (1, 1)  # outside the image: a 1 px box, not an empty one
+    pts = np.zeros((68, 2))
+    pts[36:42], pts[42:48], pts[30], pts[48], pts[54] = (10, 20), (30, 20), (20, 30), (12, 40), (28, 40)
+    assert align.five_from_68(pts).tolist() == [[10, 20], [30, 20], [20, 30], [12, 40], [28, 40]]
+    assert faces.five_from_68 is align.five_from_68 and faces.align_face is align.align_face  # re-exported
+
+
+def test_error_kinds_are_given_where_the_class_is_named():
+    from facelens.tools import errors
+
+    assert errors.ImageError.kind == "bad_image" and issubclass(errors.ImageError, errors.InputError)
+    assert errors.NotFoundError("x", hint="y").to_dict() == {"error": "not_found", "message": "x", "hint": "y"}
+    assert {c.kind for c in (errors.ModelError, errors.DependencyError, errors.GalleryError, errors.ConfigError, errors.BackendError)} == {
+        "model", "dependency", "gallery", "config", "backend"}

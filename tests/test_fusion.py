@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facelens.agent.sessions.affect import fuse, fuse_turn
+from facelens.agent.sessions.affect import fuse, words_emotion
 from facelens.eval import media
 from facelens.tools.schema import EMOTIONS, EmotionEstimate
 from facelens.tools.text_emotion import classify_text
-from facelens.tools.prosody import VoiceCues, VoiceFeatures
+from facelens.tools.prosody import VoiceCues, VoiceFeatures, analyze_voice
 
 
 def face(label: str, p: float = 0.85) -> EmotionEstimate:
@@ -77,11 +77,11 @@ def test_other_conflicts_and_single_channels():
     assert isinstance(nothing.model_dump_json(), str)
 
 
-def test_fuse_turn_with_real_speech():
+def test_fusing_real_speech():
     text = "I am furious, this is the third time my order is late"
     audio = media.speak(text, amplitude=200)
     calm = [VoiceFeatures(duration=3, voiced_seconds=2, loudness_dbfs=-24, peak_dbfs=-12, pitch_hz=110, pitch_range_semitones=3, words=10, rate_wpm=180)] * 3
-    r = fuse_turn(text, audio=audio, voice_history=calm)
+    r = fuse(voice=analyze_voice(audio, words=len(text.split()), history=calm), words=words_emotion(text))
     assert r.label == "angry"
     ch = {c.channel: c for c in r.channels}
     assert "raised voice" in ch["voice"].summary and "furious" in ch["words"].summary

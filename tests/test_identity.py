@@ -10,7 +10,7 @@ import pytest
 
 from facelens.tools import identity
 from facelens.tools.errors import GalleryError, ImageError, InputError, NoFaceError, NotFoundError
-from facelens.tools.identity import Gallery
+from facelens.tools.identity import FaissGallery
 
 
 def _unit(rng, n):
@@ -20,7 +20,7 @@ def _unit(rng, n):
 
 def test_enrol_identify_and_reject_unknown(astronaut_jpg, hopper_jpg, group_jpg):
     identity.enroll("Eileen Collins", [astronaut_jpg])
-    g = Gallery()
+    g = FaissGallery()
     assert [p.name for p in g.people()] == ["Eileen Collins"]
     from facelens.tools.scene import analyze_image
 
@@ -52,7 +52,7 @@ def test_refuses_no_face_and_several_faces(tmp_path, group_jpg):
     assert done[0].box[0] < 300
     with pytest.raises(NoFaceError, match="no face 9"):
         identity.enroll("X", [group_jpg[0]], face=9)
-    assert [p.name for p in Gallery().people()] == ["Grace"]  # the failed enrolments wrote nothing
+    assert [p.name for p in FaissGallery().people()] == ["Grace"]  # the failed enrolments wrote nothing
 
 
 def test_bad_images_and_names(tmp_path, astronaut_jpg):
@@ -60,7 +60,7 @@ def test_bad_images_and_names(tmp_path, astronaut_jpg):
     bad.write_bytes(b"not a jpeg")
     with pytest.raises(ImageError):
         identity.enroll("X", [astronaut_jpg, bad])  # all or nothing
-    assert len(Gallery()) == 0
+    assert len(FaissGallery()) == 0
     for name in ["", "   ", "unknown", "x" * 101]:
         with pytest.raises(InputError):
             identity.enroll(name, [astronaut_jpg])
@@ -68,7 +68,7 @@ def test_bad_images_and_names(tmp_path, astronaut_jpg):
 
 def test_removal_really_deletes_vectors():
     rng = np.random.default_rng(0)
-    g = Gallery()
+    g = FaissGallery()
     a, b = _unit(rng, 3), _unit(rng, 2)
     g.add("Alice", a, ["a1", "a2", "a3"])
     g.add("Bob", b, ["b1", "b2"])
@@ -80,39 +80,39 @@ def test_removal_really_deletes_vectors():
         assert b"Alice" not in bytes(data["meta"])
     with pytest.raises(NotFoundError, match="gallery list"):
         g.remove("Alice")
-    assert [m.name for m in Gallery().match(b)] == ["Bob", "Bob"]
+    assert [m.name for m in FaissGallery().match(b)] == ["Bob", "Bob"]
 
 
 def test_persistence_and_empty_gallery():
     rng = np.random.default_rng(1)
-    assert Gallery().match(_unit(rng, 2)) == [None, None]
+    assert FaissGallery().match(_unit(rng, 2)) == [None, None]
     v = _unit(rng, 1)
-    Gallery().add("Carol", v, ["c"])
-    fresh = Gallery()  # a new process would see the same
+    FaissGallery().add("Carol", v, ["c"])
+    fresh = FaissGallery()  # a new process would see the same
     m = fresh.match(v)[0]
     assert m.known and m.name == "Carol" and m.distance < 1e-3
 
 
 def test_damaged_gallery_file_is_reported(facelens_home):
-    g = Gallery()
+    g = FaissGallery()
     g.path.parent.mkdir(parents=True, exist_ok=True)
     g.path.write_bytes(b"garbage")
     with pytest.raises(GalleryError, match="damaged"):
-        Gallery().people()
+        FaissGallery().people()
 
 
 def test_crash_mid_write_leaves_old_gallery(monkeypatch):
     rng = np.random.default_rng(2)
-    g = Gallery()
+    g = FaissGallery()
     g.add("Dana", _unit(rng, 1), ["d"])
 
     def boom(*a, **k):
         raise OSError("disk full")
 
     with monkeypatch.context() as m, pytest.raises(OSError):
-        m.setattr(identity.os, "replace", boom)
+        m.setattr(os, "replace", boom)  # the atomic writer's rename
         g.add("Eve", _unit(rng, 1), ["e"])
-    assert [p.name for p in Gallery().people()] == ["Dana"]
+    assert [p.name for p in FaissGallery().people()] == ["Dana"]
     assert not [p for p in g.path.parent.iterdir() if p.name.startswith(".gallery-")]  # no temp left
 
 
@@ -120,7 +120,7 @@ def _enrol_many(args):
     home, who, seed = args
     os.environ["FACELENS_HOME"] = home
     rng = np.random.default_rng(seed)
-    g = Gallery()
+    g = FaissGallery()
     for i in range(10):
         g.add(f"{who}{i}", _unit(rng, 1), [f"{who}{i}.jpg"])
 
@@ -129,7 +129,7 @@ def test_two_processes_enrolling_at_once_lose_nothing(facelens_home):
     ctx = mp.get_context("spawn")
     with ctx.Pool(2) as pool:
         pool.map(_enrol_many, [(str(facelens_home), "p", 1), (str(facelens_home), "q", 2)])
-    names = {p.name for p in Gallery().people()}
+    names = {p.name for p in FaissGallery().people()}
     assert names == {f"p{i}" for i in range(10)} | {f"q{i}" for i in range(10)}
 
 
@@ -158,3 +158,31 @@ def test_import_folder_layouts(tmp_path, astronaut, hopper):
     assert list(identity.import_folder(flat)) == ["Eileen Collins"]
     with pytest.raises(InputError):
         identity.import_folder(tmp_path / "missing")
+
+
+def test_stores_come_from_one_registry_and_an_unknown_one_names_them(facelens_home):
+    from facelens.tools import identity_store
+
+    assert list(identity_store.STORES) == ["faiss", "milvus"]
+    assert isinstance(identity.open_gallery(store="FAISS"), FaissGallery)
+    with pytest.raises(InputError, match="Use one of: faiss, milvus"):
+        identity.open_gallery(store="nope")
+    with pytest.raises(InputError, match="Unknown identity store 'nope'"):
+        identity_store.migrate("nope")
+
+
+def test_stores_import_neither_the_registry_nor_the_facade():
+    import subprocess
+    import sys
+
+    code = ("import sys; import facelens.tools.identity_faiss, facelens.tools.identity_milvus; "
+            "print(sorted(m for m in ('facelens.tools.identity', 'facelens.tools.identity_store') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_check_embedding_refuses_another_embedding_than_the_gallery_records():
+    assert identity.check_embedding(None, "dlib", "here") == "dlib"
+    assert identity.check_embedding("sface", None, "here") == "sface"
+    with pytest.raises(GalleryError):
+        identity.check_embedding("dlib", "sface", "the gallery here")

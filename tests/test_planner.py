@@ -122,6 +122,20 @@ def test_beyond_scope_says_how_to_configure_an_llm(group_box):
     assert "can't answer that offline" in text and "OPENAI_API_KEY" in text and "FACELENS_LOCAL_MODEL" in text
 
 
+def test_the_planner_writes_its_sentences_without_prompt_templates(group_box, monkeypatch: pytest.MonkeyPatch):
+    """The rule for prose (ARCHITECTURE.md): prompts/ holds what a model reads; the offline planner's sentences are code."""
+    from facelens import prompts
+
+    def no_render(*args: object, **kw: object) -> str:
+        raise AssertionError(f"the offline planner rendered the prompt template {args}")
+
+    monkeypatch.setattr(prompts, "render", no_render)
+    for q in ("what race is face 1?", "what is the weather like?", "how is face 2 feeling?", "how old is face 1?", "",
+              "what is the person in purple feeling?", "thanks!", "ugh, you keep getting the ages wrong", "I don't understand",
+              "what was said in the audio?", "how many people wear glasses?", "what's going on here?", "who looks happiest?"):
+        assert ask(group_box, q).text
+
+
 def test_unknown_face_and_nobody_matching(group_box):
     assert "no face 9" in ask(group_box, "what is face 9 feeling?").text
     r = ask(group_box, "what is the person in purple feeling?")

@@ -286,3 +286,20 @@ def test_a_statement_about_a_named_person_is_answered_about_that_person():
     scene, box = scene_box(4)
     r = ask(box, "the rightmost one looks pretty calm, huh")
     assert r.faces == (4,) and r.text.startswith(("Yes", "No"))
+
+
+def test_the_name_asked_about_does_not_depend_on_the_hash_seed():
+    """Two enrolled names of one length in a question: the one the question mentions first, in every process
+    (it used to follow a set's order, so "would Emeka be Alice" asked about Emeka or Alice by PYTHONHASHSEED)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from facelens.agent.assistant.understanding import understand, presence_name, normalise\n"
+            "names = frozenset({'Alice', 'Emeka', 'Bo', 'Zoe', 'Ann', 'Anna'})\n"
+            "q = 'would Emeka be Alice'\n"
+            "print(understand(q, names).slots.get('name'), presence_name(q, normalise(q, names), names),"
+            " understand('is anna here', names).slots.get('name'))")
+    seen = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                           capture_output=True, text=True, check=True).stdout.strip() for seed in range(4)}
+    assert seen == {"Emeka Emeka Anna"}

@@ -56,7 +56,7 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
     import argparse
 
     from facelens.agent.cli.assistant import input_source
-    from facelens.agent.assistant.voice_input import understand
+    from facelens.agent.assistant.voice_input import understand_speech
 
     monkeypatch.delenv("FACELENS_BACKEND", raising=False)  # only the flag says offline
     captured = {}
@@ -68,13 +68,13 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
     monkeypatch.setattr("facelens.agent.assistant.voice_input.VoiceInput", FakeVoiceInput)
     input_source(argparse.Namespace(voice="vad", json=False), "offline")
     assert captured["words_backend"] == "offline"
-    utt = understand(_speech("This is ridiculous, I am furious!"), words_backend=captured["words_backend"])
+    utt = understand_speech(_speech("This is ridiculous, I am furious!"), words_backend=captured["words_backend"])
     assert utt.text and utt.affect.label and not any(c.source.startswith("openai") for c in utt.affect.channels if hasattr(c, "source"))
 
 
 def test_backend_setting_offline_keeps_words_local(no_network, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     from facelens.agent.sessions.affect import words_emotion
-    from facelens.tools import config
+    from facelens.tools import config, settings
 
     for how in ("env", "config"):
         if how == "env":
@@ -82,7 +82,7 @@ def test_backend_setting_offline_keeps_words_local(no_network, monkeypatch: pyte
         else:
             monkeypatch.delenv("FACELENS_BACKEND", raising=False)
             (config.home() / "config.yaml").write_text("backend: offline\n")
-        assert config.text_backend() == "offline"
+        assert settings.words_llm() is None
         r = words_emotion("This is unacceptable, I am furious.")
         assert r.label == "angry" and not r.model.startswith("openai")
 

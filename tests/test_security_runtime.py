@@ -134,11 +134,11 @@ def test_offline_commands_touch_no_network_and_leave_no_telemetry_files(tmp_path
 
 def test_onnxruntime_telemetry_is_off_before_any_session(monkeypatch):
     ort = pytest.importorskip("onnxruntime")
-    from facelens.tools import models
+    from facelens.tools import models, onnx_runtime
 
     calls = []
     monkeypatch.setattr(ort, "disable_telemetry_events", lambda: calls.append(1), raising=False)
-    models._telemetry_off.cache_clear()
+    onnx_runtime._telemetry_off.cache_clear()
     assert models.onnxruntime() is ort and calls == [1]
     models.onnxruntime()
     assert calls == [1]  # once per process

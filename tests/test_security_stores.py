@@ -25,7 +25,7 @@ from facelens.agent.cli import main
 from facelens.agent.sessions.store import SessionRecord, SessionSegment, TimelineEntry, TrackInfo
 from facelens.tools import atomic
 from facelens.tools.errors import InputError
-from facelens.tools.identity import Gallery
+from facelens.tools.identity import FaissGallery
 from tests.conftest import shared_data
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,23 +72,23 @@ def milvus_env(monkeypatch, facelens_home):
     "\u0391lice",  # Greek Alpha
 ])
 def test_look_alike_names_are_refused_and_removal_leaves_none(name, capsys):
-    Gallery().add("Alice", _unit(1), ["a.jpg"])
+    FaissGallery().add("Alice", _unit(1), ["a.jpg"])
     with pytest.raises(InputError):
-        Gallery().add(name, _unit(2), ["b.jpg"])
-    assert [p.name for p in Gallery().people()] == ["Alice"]
+        FaissGallery().add(name, _unit(2), ["b.jpg"])
+    assert [p.name for p in FaissGallery().people()] == ["Alice"]
     assert main(["gallery", "remove", "Alice"]) == 0
-    assert Gallery().people() == []  # nothing that displays as "Alice" is left behind
+    assert FaissGallery().people() == []  # nothing that displays as "Alice" is left behind
 
 
 def test_fullwidth_and_compatibility_forms_are_the_same_person():
-    Gallery().add("Alice", _unit(1), ["a.jpg"])
-    name, _ = Gallery().add_person("\uff21\uff4c\uff49\uff43\uff45", _unit(2), ["b.jpg"])  # fullwidth "Alice"
-    assert name == "Alice" and [(p.name, p.images) for p in Gallery().people()] == [("Alice", 2)]
+    FaissGallery().add("Alice", _unit(1), ["a.jpg"])
+    name, _ = FaissGallery().add_person("\uff21\uff4c\uff49\uff43\uff45", _unit(2), ["b.jpg"])  # fullwidth "Alice"
+    assert name == "Alice" and [(p.name, p.images) for p in FaissGallery().people()] == [("Alice", 2)]
 
 
 @pytest.mark.parametrize("name", ["Алиса", "山田 太郎", "やまだ たろう", "김민준", "José García", "O'Brien-Smith"])
 def test_names_written_in_one_script_are_accepted(name):
-    assert Gallery().add_person(name, _unit(3), ["x.jpg"])[0] == name
+    assert FaissGallery().add_person(name, _unit(3), ["x.jpg"])[0] == name
 
 
 @needs_milvus
@@ -153,7 +153,7 @@ def test_gallery_page_shows_names_as_text(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("FACELENS_BACKEND", "offline")
-    Gallery().add(PIXEL, _unit(1), [SCRIPT + ".jpg"])
+    FaissGallery().add(PIXEL, _unit(1), [SCRIPT + ".jpg"])
     at = AppTest.from_file(str(REPO / "ui" / "app.py"), default_timeout=90)
     at.run()
     at.sidebar.radio(key="nav_page").set_value("Gallery").run()
@@ -174,8 +174,8 @@ def test_remove_erases_a_copy_kept_in_the_other_store(milvus_env, monkeypatch, f
     from facelens.tools.identity_store import migrate, open_gallery
 
     her, him = _unit(11, 3), _unit(12)
-    Gallery().add("Alice", her, ["a1", "a2", "a3"])
-    Gallery().add("Bob", him, ["b"])  # one more generation: gallery.npz.prev holds her too
+    FaissGallery().add("Alice", her, ["a1", "a2", "a3"])
+    FaissGallery().add("Bob", him, ["b"])  # one more generation: gallery.npz.prev holds her too
     assert migrate("milvus", keep_source=True).source_cleared is False
     monkeypatch.setenv("FACELENS_IDENTITY_STORE", "milvus")
     assert main(["gallery", "remove", "Alice", "--json"]) == 0
@@ -195,7 +195,7 @@ def test_remove_erases_a_copy_kept_in_the_other_store(milvus_env, monkeypatch, f
 def test_remove_reaches_the_previous_generation_alone(facelens_home, capsys):
     """A removal killed between its two writes left her only in gallery.npz.prev: the next removal finds her there."""
     her = _unit(21)
-    g = Gallery()
+    g = FaissGallery()
     g.add("Alice", her, ["a"])
     g.add("Bob", _unit(22), ["b"])
     prev = facelens_home / "gallery" / "gallery.npz.prev"
@@ -205,14 +205,14 @@ def test_remove_reaches_the_previous_generation_alone(facelens_home, capsys):
     prev.write_bytes(keep)  # the removal's first write (the previous generation) never happened
     assert her.tobytes() in prev.read_bytes() and her.tobytes() not in cur.read_bytes()
     assert main(["gallery", "remove", "Alice"]) == 0
-    assert her.tobytes() not in prev.read_bytes() and [p.name for p in Gallery().people()] == ["Bob"]
+    assert her.tobytes() not in prev.read_bytes() and [p.name for p in FaissGallery().people()] == ["Bob"]
 
 
 # --- 16. an incomplete erasure says so -------------------------------------------------------------
 
 
 def test_remove_exits_non_zero_when_the_session_database_cannot_be_checked(facelens_home, capsys):
-    Gallery().add("Alice", _unit(1), ["a"])
+    FaissGallery().add("Alice", _unit(1), ["a"])
     _hostile_session()
     db = store.db_path()
     db.write_bytes(b"this is not a database" * 100)
@@ -220,7 +220,7 @@ def test_remove_exits_non_zero_when_the_session_database_cannot_be_checked(facel
     out = capsys.readouterr()
     assert "Removed Alice" in out.out and "INCOMPLETE" in out.out
     assert "incomplete" in out.err and "session database could not be checked" in out.err
-    assert Gallery().people() == []  # what could be removed, was
+    assert FaissGallery().people() == []  # what could be removed, was
 
 
 # --- 2. one owner per Milvus Lite file ---------------------------------------------------------------
@@ -272,8 +272,8 @@ def test_a_second_process_on_a_milvus_lite_file_is_refused(milvus_env, monkeypat
 def test_a_migration_interrupted_before_clearing_the_source_resumes_either_way(milvus_env):
     from facelens.tools.identity_store import migrate, open_gallery
 
-    Gallery().add("Alice", _unit(31, 10), [f"a{i}" for i in range(10)])
-    Gallery().add("Bob", _unit(32, 6), [f"b{i}" for i in range(6)])
+    FaissGallery().add("Alice", _unit(31, 10), [f"a{i}" for i in range(10)])
+    FaissGallery().add("Bob", _unit(32, 6), [f"b{i}" for i in range(6)])
     before = sorted((e.name, e.source, e.added) for e in open_gallery(store="faiss").export()[0])
     migrate("milvus", keep_source=True)  # the state a kill at the start of clearing the source leaves: both full
     assert len(open_gallery(store="faiss")) == len(open_gallery(store="milvus")) == 16
@@ -299,15 +299,15 @@ def _damage(path: Path) -> None:
 def test_doctor_and_repair_see_a_damaged_previous_generation(facelens_home, capsys):
     from facelens.agent.cli.doctor import _stores
 
-    Gallery().add("Alice", _unit(1), ["a"])
-    Gallery().add("Bob", _unit(2), ["b"])
+    FaissGallery().add("Alice", _unit(1), ["a"])
+    FaissGallery().add("Bob", _unit(2), ["b"])
     _damage(facelens_home / "gallery" / "gallery.npz.prev")
     with pytest.raises(atomic.DamagedError, match="previous generation"):
         _stores()
     assert main(["gallery", "repair"]) == 0
     assert "previous generation (gallery.npz.prev) was damaged" in capsys.readouterr().out
     assert "sound" in _stores()
-    assert [p.name for p in Gallery().people()] == ["Alice", "Bob"]
+    assert [p.name for p in FaissGallery().people()] == ["Alice", "Bob"]
 
 
 def test_doctor_checks_the_api_key_file_and_rest_errors_hide_paths(facelens_home, capsys):
@@ -342,7 +342,7 @@ def _one_line_disk_error(err: str) -> None:
 
 
 def test_full_disk_enroll_apikey_exemplar(facelens_home, hopper_jpg, capsys, monkeypatch):
-    Gallery().add("Alice", _unit(1), ["a"])
+    FaissGallery().add("Alice", _unit(1), ["a"])
     monkeypatch.setenv("FACELENS_FAULT_ENOSPC", "1")  # each command's first atomic write fails (tools/atomic.py's hook)
     monkeypatch.setattr(atomic, "_WRITES", 0)
     before = (facelens_home / "gallery" / "gallery.npz").read_bytes()
@@ -359,7 +359,7 @@ def test_full_disk_enroll_apikey_exemplar(facelens_home, hopper_jpg, capsys, mon
 
     assert ExemplarStore(builtins=False).list() == [] and not list((facelens_home / "exemplars").glob("ex*.jpg"))
     assert not [p for p in facelens_home.rglob("*.tmp")]
-    assert [p.name for p in Gallery().people()] == ["Alice"]
+    assert [p.name for p in FaissGallery().people()] == ["Alice"]
 
 
 def test_full_disk_during_ingest_is_a_one_line_error(tmp_path, monkeypatch, capsys):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 
 import pytest
 
@@ -33,8 +32,8 @@ def four_home():
     from facelens.eval import session_questions as sq
 
     keep = tempfile.mkdtemp(prefix="facelens-sq-test-")
-    with sq._sessions():
-        shutil.copytree(os.environ["FACELENS_HOME"], keep, dirs_exist_ok=True)
+    with sq._sessions(keep):  # stored in keep (the eval's home argument), not in a temporary folder
+        pass
     yield keep
     shutil.rmtree(keep, ignore_errors=True)
 
@@ -207,10 +206,6 @@ def test_which_sessions_had_a_frustrated_customer(four):
 def test_every_answer_names_its_sessions(four, question):
     a = ask(question)
     assert a.sessions and all(s in a.answer for s in a.sessions), a.answer
-
-
-def test_no_session_called_all_is_made(tmp_path):
-    assert store.new_id(tmp_path / "all.mp4") == "all-2"
 
 
 def test_csv_export_and_plot_use_track_names(four, tmp_path, monkeypatch):

@@ -57,6 +57,15 @@ def test_a_file_being_ingested_is_claimed(tmp_path):
     assert store.claim(key, None, tmp_path / "a.wav") == "a"
 
 
+def test_all_is_never_a_sessions_id(tmp_path):
+    """'all' means every session (--session all): a recording called all.mp4 is stored as 'all-2', and
+    --id all is refused (the deleted store.new_id reserved it; the ingest path, claim, did not)."""
+    (tmp_path / "all.mp4").write_bytes(b"a recording")
+    assert store.claim(store.content_key(tmp_path / "all.mp4"), None, tmp_path / "all.mp4") == "all-2"
+    with pytest.raises(InputError, match="means every session"):
+        store.claim(store.content_key(__file__), "all", tmp_path / "b.wav")
+
+
 def test_a_killed_ingests_claim_is_taken_over(tmp_path):
     """The claim of a process that died (SIGKILL mid-ingest) does not block the file for good."""
     key = store.content_key(__file__)

@@ -228,6 +228,17 @@ def test_unknown_store_urls_are_refused(monkeypatch, capsys, url):
     assert "postgresql://" in capsys.readouterr().err
 
 
+def test_a_store_is_chosen_by_its_scheme_in_the_registry(monkeypatch, tmp_path):
+    """db.STORES maps a URL scheme to its store: a new scheme is one entry, and a store says its own repair hint."""
+    assert {"postgresql", "postgres", "sqlite"} <= set(session_db.STORES)
+    seen = []
+    monkeypatch.setitem(session_db.STORES, "teststore", lambda raw: seen.append(raw) or session_db.SQLiteStore(tmp_path / "t.sqlite"))
+    monkeypatch.setenv("FACELENS_SESSIONS_URL", "TestStore://anything")
+    store.save(_record("call"), [])
+    assert seen and seen[0] == "TestStore://anything" and (tmp_path / "t.sqlite").exists()
+    assert store.repair_hint() == "move t.sqlite aside and ingest again"
+
+
 def test_sqlite_url_and_password_redaction(monkeypatch, tmp_path):
     monkeypatch.setenv("FACELENS_SESSIONS_URL", f"sqlite:///{tmp_path}/team.sqlite")
     store.save(_record("call"), [])

@@ -127,18 +127,18 @@ def test_settings_are_json_and_never_hold_a_key(monkeypatch) -> None:
 
 
 def test_words_reader_follows_the_users_choice(monkeypatch) -> None:
-    """config.text_backend()'s rule: a choice decides; with none, only a key or URL in the environment means openai."""
-    assert settings.words_llm() is None and config.text_backend() == "offline"
+    """The words' reader's rule: a choice decides; with none, only a key or URL in the environment means openai."""
+    assert settings.words_llm() is None
     write_config("base_url: http://127.0.0.1:1/v1\n")
-    assert config.text_backend() == "offline"  # config.yaml's base_url alone never sent words (unchanged)
+    assert settings.words_llm() is None  # config.yaml's base_url alone never sent words (unchanged)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
-    assert config.text_backend() == "openai" and settings.words_llm().base_url == "http://127.0.0.1:1/v1"
+    assert settings.words_llm().base_url == "http://127.0.0.1:1/v1"
     for choice in ("offline", "local", "misspelt"):
         monkeypatch.setenv("FACELENS_BACKEND", choice)
-        assert config.text_backend() == "offline", choice
+        assert settings.words_llm() is None, choice
     monkeypatch.delenv("FACELENS_BACKEND")
     write_config("backend: local\n")
-    assert config.text_backend() == "offline"
+    assert settings.words_llm() is None
     offline = settings.resolve_llm("offline")
     assert settings.words_llm(offline) is None and settings.words_llm("offline") is None
     flagged = settings.resolve_llm("openai", base_url="http://127.0.0.1:2/v1", model="m-flag")
@@ -271,3 +271,142 @@ def test_config_yaml_is_parsed_once_and_again_when_it_changes(monkeypatch) -> No
     path.write_text("- not\n- a mapping\n", encoding="utf-8")
     with pytest.raises(ConfigError):
         config.settings()
+
+
+# --- the table ---------------------------------------------------------------------------------------
+
+ROOT = Path(settings.__file__).resolve().parents[1]
+
+
+def test_configuration_reference_is_generated_from_the_table() -> None:
+    """docs/configuration.md is `python -m facelens.tools.settings --markdown`: regenerate it when the table changes."""
+    doc = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert doc == settings.markdown(), "docs/configuration.md is out of date: python -m facelens.tools.settings --markdown > docs/configuration.md"
+    for s in settings.SETTINGS:
+        assert all(f"`{var}`" in doc for var in s.env) and (not s.key or f"`{s.key}`" in doc) and s.help in doc
+
+
+def test_table_entries_are_complete_and_unique() -> None:
+    variables = [v for s in settings.SETTINGS for v in s.env if v.startswith("FACELENS_")]
+    assert len(variables) == len(set(variables)), "a FACELENS_ variable belongs to two settings"
+    keys = [s.key for s in settings.SETTINGS if s.key]
+    assert len(keys) == len(set(keys))
+    for s in settings.SETTINGS:
+        assert s.env and s.help.endswith(".") and s.group, s.name
+        assert s.type in ("str", "int", "float", "bool", "choice", "path", "url", "secret"), s.name
+        assert bool(s.choices) == (s.type == "choice"), s.name
+        if s.type == "choice" and s.default_value():
+            assert s.default_value() in s.choices, s.name
+
+
+def test_every_facelens_variable_is_in_the_table_and_read_through_it() -> None:
+    """Every FACELENS_* name the code mentions is a setting of the table, and only tools/settings.py reads one
+    from the environment (the others ask the table, when the value is used)."""
+    known = {v for s in settings.SETTINGS for v in s.env}
+    reads = re.compile(r"""os\.(?:environ\.get\(|getenv\()\s*["']FACELENS_|os\.environ\[\s*["']FACELENS_\w+["']\s*\](?!\s*=)""")
+    unknown, readers = set(), []
+    for folder in ("agent", "tools", "ui", "eval", "facelens"):
+        for path in (ROOT / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            unknown |= {n for n in re.findall(r"FACELENS_[A-Z0-9_]*[A-Z0-9]\b", text) if n not in known}
+            if path.name != "settings.py" and reads.search(text):
+                readers.append(str(path.relative_to(ROOT)))
+    assert unknown == set() and readers == []
+
+
+@pytest.mark.parametrize("name", [s.name for s in settings.SETTINGS if s.type in ("int", "float")])
+def test_a_malformed_number_is_a_config_error_naming_its_variable(monkeypatch, name) -> None:
+    var = settings.setting(name).env[0]
+    monkeypatch.setenv(var, "lots")
+    with pytest.raises(ConfigError, match=f"{var} must be a .*number.*'lots'") as err:
+        settings.value(name)
+    assert "docs/configuration.md" in err.value.hint
+    monkeypatch.setenv(var, "  ")  # blank: unset, the default
+    assert settings.lookup(name) == (settings.setting(name).default_value(), "default")
+
+
+def test_nothing_is_read_at_import(tmp_path) -> None:
+    """Malformed limits in the environment do not break an import; they are read, and refused, when used."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, FACELENS_HOME=str(tmp_path), FACELENS_IDENTITY_THRESHOLD="x", FACELENS_VLM_MAX_SIDE="x",
+               FACELENS_VLM_MAX_IMAGE_BYTES="x", FACELENS_VLM_MAX_IMAGES="x", FACELENS_MAX_IMAGE_BYTES="x", FACELENS_MAX_IMAGE_PIXELS="x")
+    code = ("import facelens.tools.identity, facelens.tools.vlm_backends.openai_vision, facelens.tools.config as c\n"
+            "from facelens.tools.errors import ConfigError\n"
+            "try:\n    c.max_image_bytes()\nexcept ConfigError as e:\n    print(e.message)\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0 and "FACELENS_MAX_IMAGE_BYTES must be a whole number, not 'x'." in out.stdout, out.stderr[-2000:]
+
+
+def test_values_are_read_when_used(monkeypatch) -> None:
+    from facelens.tools import identity, media
+    from facelens.tools.vlm_backends import openai_vision
+
+    assert identity.DEFAULT_THRESHOLD == 0.53 and media.max_bytes() == 2 * 1024**3
+    monkeypatch.setenv("FACELENS_IDENTITY_THRESHOLD", "0.6")
+    monkeypatch.setenv("FACELENS_MAX_MEDIA_BYTES", "1000")
+    monkeypatch.setenv("FACELENS_VLM_MAX_IMAGES", "1")
+    assert identity.DEFAULT_THRESHOLD == 0.6 and media.max_bytes() == 1000
+    import numpy as np
+
+    from facelens.tools.errors import InputError
+    from facelens.tools.vlm_backends import turn
+
+    face = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(InputError, match="2 images in one VLM request; the limit is 1"):
+        openai_vision.OpenAIVision("m", base_url="http://127.0.0.1:9/v1").messages([turn("user", "who?", face, face)])
+
+
+def test_yes_no_settings_and_the_stores_urls(monkeypatch) -> None:
+    write_config("allow_cloud_images: true\nmilvus_uri: http://milvus:19530\nsessions_url: postgresql://u:p@db/s\n")
+    assert config.cloud_images_allowed() is True
+    monkeypatch.setenv("FACELENS_ALLOW_CLOUD_IMAGES", "")  # set but blank: no, whatever config.yaml says (as always)
+    assert config.cloud_images_allowed() is False
+    monkeypatch.setenv("FACELENS_ALLOW_CLOUD_IMAGES", "yes")
+    assert config.cloud_images_allowed() is True and config.cloud_images_allowed(False) is False
+    assert config.milvus_uri() == "http://milvus:19530" and config.sessions_url() == "postgresql://u:p@db/s"
+    monkeypatch.setenv("FACELENS_MILVUS_URI", "http://other:19530")
+    assert config.milvus_uri() == "http://other:19530"
+    write_config("")
+    monkeypatch.delenv("FACELENS_MILVUS_URI")
+    assert config.milvus_uri() == str(config.home() / "gallery" / "milvus.db") and config.sessions_url() == ""
+    assert config.milvus_token() is None
+
+
+def test_current_lists_what_is_set_and_hides_secrets(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-hidden")
+    monkeypatch.setenv("FACELENS_SPEECH_MODEL", "base.en")
+    write_config("milvus_token: user:hunter2\nvlm: none\n")
+    shown = {c.setting.name: (c.value, c.source, c.where) for c in settings.current()}
+    assert shown["speech_model"] == ("base.en", "env", "FACELENS_SPEECH_MODEL") and shown["vlm"] == ("none", "config", "vlm in config.yaml")
+    assert shown["openai_api_key"] == ("(set)", "env", "OPENAI_API_KEY") and shown["milvus_token"][:2] == ("(set)", "config")
+    assert settings.main([]) == 0
+    out = capsys.readouterr().out
+    assert "FACELENS_SPEECH_MODEL = base.en\n" in out and "vlm in config.yaml = none\n" in out
+    assert "sk-hidden" not in out and "hunter2" not in out
+
+
+def test_given_values_leave_the_environment_alone(monkeypatch, tmp_path) -> None:
+    """An evaluation's throwaway FACELENS_HOME (eval/session_questions.py's ``home``): seen by every reader
+    in the block, never written to os.environ, the one before back afterwards, also after an error."""
+    import os
+
+    from facelens.eval.session_questions import _sessions
+    from facelens.agent.sessions import store
+
+    def facelens_environ() -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k.startswith("FACELENS_")}
+
+    before, environ = config.home(), facelens_environ()
+    with _sessions(tmp_path / "eval-home"):
+        assert config.home() == tmp_path / "eval-home" and len(store.ids()) == 4
+        assert facelens_environ() == environ
+    assert config.home() == before and (tmp_path / "eval-home" / "sessions.sqlite").is_file()
+    with pytest.raises(RuntimeError), settings.given(home=str(tmp_path / "other")):
+        assert config.home() == tmp_path / "other"
+        raise RuntimeError
+    assert config.home() == before and facelens_environ() == environ
+    with pytest.raises(KeyError, match="no_such_setting"), settings.given(no_such_setting=1):
+        pass

@@ -89,7 +89,7 @@ def test_voice_path_uses_the_short_settings(monkeypatch):
             seen.update(kw)
             return speech.Transcript(text="", segments=(), duration=1.0, language="en")
 
-    voice_input.understand(np.zeros(16000, np.float32), Fake())
+    voice_input.understand_speech(np.zeros(16000, np.float32), Fake())
     assert seen.get("short") is True
 
 

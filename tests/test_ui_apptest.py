@@ -290,13 +290,13 @@ def test_gallery_enrol_list_remove() -> None:
 
     uploads = at.session_state["facelens_uploads"].path
     assert not list(uploads.glob("*"))  # the enrolment photo is not kept
-    from facelens.tools.identity import Gallery
+    from facelens.tools.identity import FaissGallery
 
-    assert [p.name for p in Gallery().people()] == ["Eileen"]
+    assert [p.name for p in FaissGallery().people()] == ["Eileen"]
     at.button(key="gal_remove").click().run()
     no_crash(at)
     assert "Removed Eileen" in texts(at) and "cached analysis file" in texts(at) and "Nobody is enrolled yet" in texts(at)
-    assert Gallery().people() == []
+    assert FaissGallery().people() == []
 
 
 def test_gallery_rejects_photo_without_face() -> None:

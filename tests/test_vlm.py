@@ -351,3 +351,18 @@ def test_eval_zero_vs_k_shot(server, tmp_path, astronaut, hopper):
         vlm_eval.evaluate_vlm(tmp_path / "contempt", backend=OpenAIVision("m", base_url=server.url))
     with pytest.raises(ConfigError, match="No VLM"):
         vlm_eval.evaluate_vlm(tmp_path)
+
+
+def test_backend_kinds_come_from_the_registry_and_an_unknown_one_names_them():
+    assert vlm_backends.BACKEND_CHOICES == ("auto", *vlm_backends.BACKENDS, "none") == ("auto", "openai", "local", "none")
+    with pytest.raises(NotFoundError, match="auto, openai, local, none"):
+        vlm_backends.make_backend("nope")
+
+
+def test_backends_share_their_types_through_the_base_module():
+    from facelens.tools.vlm_backends import base, hf_local, openai_vision
+
+    assert vlm_backends.Turn is base.Turn is openai_vision.Turn is hf_local.Turn
+    assert vlm_backends.Generation is base.Generation
+    with pytest.raises(TypeError, match="text or an H x W x 3"):
+        turn("user", np.zeros((4, 4), np.uint8))

@@ -94,7 +94,7 @@ def test_understand_and_adaptive_reply():
     from facelens.agent.assistant import voice_input as mic
 
     audio = media.speak("This photo app is useless and I am furious!", amplitude=200)
-    utt = mic.understand(audio, history=[voice.measure(media.speak(TEXT), words=N_WORDS)])
+    utt = mic.understand_speech(audio, history=[voice.measure(media.speak(TEXT), words=N_WORDS)])
     assert "useless" in utt.text.lower() and utt.affect.label == "angry"
     assert "raised voice" in utt.cues.cues and utt.affect.tone == "de-escalate"
     said: list[str] = []

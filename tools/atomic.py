@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from facelens.tools import settings
 from facelens.tools.errors import FacelensError, GalleryError
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ _WRITES = 0
 
 def _fault_point(path: Path) -> None:
     global _WRITES
-    kill_at, count_to, enospc = (os.environ.get(k) for k in ("FACELENS_FAULT_KILL_AT", "FACELENS_FAULT_COUNT", "FACELENS_FAULT_ENOSPC"))
+    kill_at, count_to, enospc = (settings.value(k) for k in ("fault_kill_at", "fault_count", "fault_enospc"))
     if not (kill_at or count_to or enospc):
         return
     _WRITES += 1

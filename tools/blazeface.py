@@ -13,7 +13,7 @@ Box convention: BlazeFace boxes are square, like dlib's HOG boxes; :func:`to_tig
 dlib's tight box (fitted on WIDER FACE photos where both detectors found the same face; see
 ``bench/detection.md``), so landmarks, alignment and positions do not depend on which detector ran.
 
-Every detector here registers itself with :func:`facelens.tools.faces.register_detector`. Without
+Every detector here is listed in :data:`facelens.tools.faces.DETECTORS`. Without
 mediapipe they are still listed but raise a :class:`DependencyError` naming the extra to install;
 ``fused`` then falls back to HOG alone with a warning in the log.
 """
@@ -31,7 +31,7 @@ from functools import lru_cache
 import numpy as np
 
 from facelens.tools import faces
-from facelens.tools.errors import ModelError, missing_dependency
+from facelens.tools.errors import DependencyError, ModelError, missing_dependency
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -49,15 +49,25 @@ TIGHT_FROM_BLAZE = (-0.01, 0.01, 0.99, 0.99)  # dx, dy, w, h
 
 def available() -> bool:
     """True when mediapipe (and so BlazeFace) can be imported."""
+    global _load_failure_logged
     try:
-        _mediapipe()
-    except Exception:  # noqa: BLE001 - any import failure means "not available"
+        load_mediapipe()
+    except DependencyError as exc:  # not installed: the plain "not available"
+        log.debug("mediapipe is not available: %s", exc)
+        return False
+    except Exception as exc:  # noqa: BLE001 - an installed mediapipe whose import breaks (protobuf, native libs) is "not available" too, but said
+        if not _load_failure_logged:
+            log.warning("mediapipe is installed but does not load (%s: %s); the BlazeFace detectors are not available", type(exc).__name__, exc, exc_info=True)
+            _load_failure_logged = True
         return False
     return True
 
 
+_load_failure_logged = False  # a broken mediapipe is reported once per process, not on every detection
+
+
 @contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
+def native_stderr_silenced() -> Iterator[None]:
     """Hide what mediapipe's C++ side writes straight to file descriptor 2 while it loads.
 
     Loading prints TFLite/absl start-up notes and, with protobuf 5+, a harmless AttributeError line
@@ -86,9 +96,14 @@ _SILENCE_LOCK = threading.RLock()
 
 
 @lru_cache(maxsize=1)
-def _mediapipe():
+def load_mediapipe():
+    """The ``mediapipe`` module, imported once with its start-up noise hidden and its protobuf reader patched.
+
+    Raises:
+        DependencyError: mediapipe is not installed.
+    """
     try:
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             import mediapipe as mp
     except ImportError as exc:
         raise missing_dependency("mediapipe", "mediapipe", why="the BlazeFace face detectors") from exc
@@ -139,9 +154,9 @@ MIN_INPUT_SIDE = 8
 
 def _solution(model: str):
     """A new, started BlazeFace graph for ``model``."""
-    mp = _mediapipe()
+    mp = load_mediapipe()
     log.info("loading BlazeFace %s-range", model)
-    with _native_stderr_silenced(), _lock:
+    with native_stderr_silenced(), _lock:
         # a low floor: candidates are thresholded (and re-checked) by the callers
         sol = mp.solutions.face_detection.FaceDetection(model_selection=MODELS[model], min_detection_confidence=0.3)
         sol.process(np.zeros((64, 64, 3), dtype=np.uint8))  # start the graph now, while its logging is hidden
@@ -256,7 +271,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
-def _inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Fraction of each box of ``a`` that lies inside each box of ``b``."""
     ix = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
     iy = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
@@ -274,7 +289,7 @@ def merge(dets: np.ndarray, iou_thr: float = 0.3, inside_thr: float = 0.7) -> np
     d = dets[order]
     used = np.zeros(len(d), dtype=bool)
     out = []
-    ov, ins = iou(d[:, :4], d[:, :4]), _inside(d[:, :4], d[:, :4])
+    ov, ins = iou(d[:, :4], d[:, :4]), inside(d[:, :4], d[:, :4])
     for i in range(len(d)):
         if used[i]:
             continue
@@ -324,10 +339,8 @@ def to_tight_box(row: np.ndarray, width: int, height: int) -> faces.Box:
     """Map a native BlazeFace box (``x, y, w, h``, image pixels) onto dlib's tight face box."""
     x, y, bw, bh = (float(v) for v in row[:4])
     dx, dy, fw, fh = TIGHT_FROM_BLAZE
-    cx, cy = x + bw / 2 + dx * bw, y + bh / 2 + dy * bw
-    x0, y0 = max(0, int(round(cx - fw * bw / 2))), max(0, int(round(cy - fh * bw / 2)))
-    x1, y1 = min(width, int(round(cx + fw * bw / 2))), min(height, int(round(cy + fh * bw / 2)))
-    return (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+    # BlazeFace's box is square: the height, like the width, is scaled from its width
+    return faces.box_around(x + bw / 2 + dx * bw, y + bh / 2 + dy * bw, fw * bw, fh * bw, width, height)
 
 
 def _detections(rgb: np.ndarray, rows: np.ndarray, threshold: float, name: str) -> list[faces.Detection]:
@@ -337,7 +350,7 @@ def _detections(rgb: np.ndarray, rows: np.ndarray, threshold: float, name: str) 
 
 def detect_blazeface(rgb: np.ndarray, *, model: str = "full", threshold: float = 0.5, **_: object) -> list[faces.Detection]:
     """One BlazeFace pass over the whole photo (``model``: "full" range or "short" range)."""
-    work, scale = faces._working_scale(rgb, 1280)
+    work, scale = faces.working_scale(rgb, 1280)
     rows = raw_detections(work, model)
     rows[:, :4] /= scale
     return _detections(rgb, rows, threshold, "blazeface" if model == "full" else "blazeface-short")
@@ -350,13 +363,9 @@ def detect_blazeface_short(rgb: np.ndarray, *, threshold: float = 0.5, **_: obje
 
 def detect_blazeface_tiled(rgb: np.ndarray, *, threshold: float = 0.5, **_: object) -> list[faces.Detection]:
     """BlazeFace full range on the whole photo and on 2 x 2 and 3 x 3 overlapping tiles, box-voted."""
-    work, scale = faces._working_scale(rgb, 1280)  # big photos: tiles of a 1280 px copy
+    work, scale = faces.working_scale(rgb, 1280)  # big photos: tiles of a 1280 px copy
     rows = merge(np.concatenate([tiled_candidates(work, "full", grid) for grid in (1, 2, 3)]))
     if len(rows):
         rows[:, :4] /= scale
     return _detections(rgb, rows, threshold, "blazeface-tiled")
 
-
-faces.register_detector("blazeface", detect_blazeface)
-faces.register_detector("blazeface-short", detect_blazeface_short)
-faces.register_detector("blazeface-tiled", detect_blazeface_tiled)

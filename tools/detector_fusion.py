@@ -138,7 +138,7 @@ def detect_fused(
             _warned = True
         return large_faces.combine(large_faces.detect_large(rgb, use_blazeface=False), faces.detect_hog(rgb, max_side=max_side, **hog_options))
     h, w = rgb.shape[:2]
-    work, scale = faces._working_scale(rgb, max_side)  # big photos: tiles of a 1280 px copy
+    work, scale = faces.working_scale(rgb, max_side)  # big photos: tiles of a 1280 px copy
     rows = blazeface_fused(work, threshold)
     rows[:, :4] /= scale
     dets = [faces.Detection(bf.to_tight_box(row, w, h), float(row[4]), "fused") for row in rows]
@@ -155,4 +155,3 @@ def detect_fused(
 
 
 detect_fused.runs_as = lambda: "fused" if bf.available() else "hog"  # type: ignore[attr-defined]
-faces.register_detector("fused", detect_fused)

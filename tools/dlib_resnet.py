@@ -405,7 +405,7 @@ class OnnxFaceEncoder:
     """dlib's face embedding network run by onnxruntime; same vectors, a fraction of the time."""
 
     def __init__(self, model_path: str | os.PathLike[str]) -> None:
-        from facelens.tools.models import onnxruntime
+        from facelens.tools.onnx_runtime import onnxruntime
 
         ort = onnxruntime()
 

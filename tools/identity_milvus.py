@@ -30,10 +30,10 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from facelens.tools import config
+from facelens.tools import config, settings
 from facelens.tools.embedders import ThresholdByEmbedding
 from facelens.tools.errors import ConfigError, FacelensError, GalleryError, InputError, missing_dependency
-from facelens.tools.identity import DIM, Entry, Person, Removal
+from facelens.tools.identity_base import DIM, Entry, Person, Removal, check_embedding
 from facelens.tools.names import check_name, look_alike, name_key, one_person
 from facelens.tools.schema import IdentityMatch
 
@@ -107,16 +107,12 @@ def _disown_lite(uri: str) -> None:
 
 
 def _timeout() -> float:
-    raw = os.environ.get("FACELENS_MILVUS_TIMEOUT", "10")
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"FACELENS_MILVUS_TIMEOUT must be a number of seconds, not {raw!r}.") from exc
+    return settings.value("milvus_timeout")
 
 
 def collection_name() -> str:
     """The collection holding the gallery (FACELENS_MILVUS_COLLECTION, default facelens_gallery)."""
-    name = os.environ.get("FACELENS_MILVUS_COLLECTION") or "facelens_gallery"
+    name = settings.value("milvus_collection")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", name):
         raise ConfigError(f"Bad Milvus collection name {name!r}.", hint="Use letters, digits and underscores, starting with a letter.")
     return name
@@ -232,10 +228,8 @@ class MilvusGallery(ThresholdByEmbedding):
     def _prepare(self, embedding: str | None) -> str:
         """Check ``embedding`` against the gallery's before a write; an empty collection made for the
         other embedding is dropped and made again for this one. Returns the embedding written."""
-        from facelens.tools.identity import _check_embedding
-
         recorded = self.embedding
-        embedding = _check_embedding(recorded, embedding, self.describe())
+        embedding = check_embedding(recorded, embedding, self.describe())
         if recorded is None and self._recorded(self._client()) != embedding:
             self._call("drop the empty gallery collection", self._client().drop_collection, self.collection)
             with _LOCK:

@@ -1,100 +1,51 @@
-"""One interface to the identity gallery, whichever store holds the vectors.
+"""One interface to the identity gallery, whichever store holds the vectors, and what works on any store.
 
-Two implementations: :class:`FaissGallery` (the default: one crash-safe file under FACELENS_HOME,
-``facelens.tools.identity.Gallery``) and ``facelens.tools.identity_milvus.MilvusGallery`` (Milvus Lite,
-an embedded file, or a Milvus server / cluster shared by many machines). Callers get a store from
-:func:`open_gallery` and never need to know which runs; the choice is FACELENS_IDENTITY_STORE
-(``identity_store`` in config.yaml).
+Two stores, in the registry :data:`STORES`: ``faiss`` (:class:`facelens.tools.identity_faiss.FaissGallery`,
+the default: one crash-safe file under FACELENS_HOME) and ``milvus``
+(:class:`facelens.tools.identity_milvus.MilvusGallery`: Milvus Lite, an embedded file, or a Milvus
+server / cluster shared by many machines). Callers get a store from :func:`open_gallery` and never
+need to know which runs; the choice is FACELENS_IDENTITY_STORE (``identity_store`` in config.yaml).
+The stores share their types through :mod:`facelens.tools.identity_base` and import nothing from here.
 
-:func:`migrate` moves a gallery from one store to the other without loss (same names, vectors,
-sources and enrolment times), checks the copy, and only then empties the source.
+Beside it, what works on any store: :func:`lookup`, :func:`enroll` (from photos, all or nothing),
+:func:`face_for_enrollment` and :func:`import_folder`. :func:`migrate` moves a gallery from one store
+to the other without loss (same names, vectors, sources and enrolment times), checks the copy, and
+only then empties the source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Protocol, runtime_checkable
+from pathlib import Path
 
 import numpy as np
 
 from facelens.tools import config
 from facelens.tools.errors import GalleryError, InputError, NotFoundError
-from facelens.tools.identity import DIM, Entry, Gallery, Person, Removal
-from facelens.tools.names import name_key
+from facelens.tools.identity_base import DIM, Entry, IdentityStore  # noqa: F401 (IdentityStore re-exported)
+from facelens.tools.identity_faiss import FaissGallery
+from facelens.tools.names import check_name
 from facelens.tools.schema import IdentityMatch
 
 
-@runtime_checkable
-class IdentityStore(Protocol):
-    """What every identity gallery does (FAISS file or Milvus)."""
+def _milvus(threshold: float | None) -> IdentityStore:
+    from facelens.tools.identity_milvus import MilvusGallery  # pymilvus and its server only when chosen
 
-    kind: str  # "faiss" or "milvus"
-    threshold: float  # open-set L2 distance: farther than this is "unknown" (default: the embedding's)
-    embedding: str | None  # "dlib" or "sface": what made the vectors (none recorded = dlib); None when empty
-    damaged: str | None  # what is wrong with the store when a last good copy is being read instead
-
-    def canonical(self, name: str) -> str | None: ...  # the enrolled spelling of a name, or None
-    def add_person(self, name: str, vectors: np.ndarray, sources: Sequence[str], *, embedding: str | None = None) -> tuple[str, list[int]]: ...
-    def add(self, name: str, vectors: np.ndarray, sources: Sequence[str], *, embedding: str | None = None) -> list[int]: ...
-    def remove_person(self, name: str) -> Removal: ...
-    def remove(self, name: str) -> int: ...
-    def people(self) -> list[Person]: ...
-    def match(self, vectors: np.ndarray) -> list[IdentityMatch | None]: ...
-    def __len__(self) -> int: ...
-    def status(self) -> str | None: ...  # None when sound, else what is wrong
-    def repair(self) -> str: ...
-    def export(self) -> tuple[list[Entry], np.ndarray]: ...  # every entry and its vector, for migration
-    def add_entries(self, entries: Sequence[Entry], vectors: np.ndarray, *, embedding: str | None = None) -> int: ...  # bulk, keeping names/sources/times
-    def clear(self) -> int: ...  # delete everything (after a migration); returns how many
-    def describe(self) -> str: ...  # where the vectors are, for messages
-    def close(self) -> None: ...
+    return MilvusGallery(threshold=threshold)
 
 
-class FaissGallery(Gallery):
-    """The FAISS file gallery (unchanged behaviour) with the store interface's bulk operations."""
+#: the registry of identity stores: name -> factory taking the open-set threshold (None: the embedding's)
+STORES: dict[str, Callable[[float | None], IdentityStore]] = {
+    "faiss": lambda threshold: FaissGallery(threshold=threshold),
+    "milvus": _milvus,
+}
 
-    kind = "faiss"
 
-    def export(self) -> tuple[list[Entry], np.ndarray]:
-        self._refresh()
-        return list(self._entries), self._vectors.copy()
-
-    def add_entries(self, entries: Sequence[Entry], vectors: np.ndarray, *, embedding: str | None = None) -> int:
-        """Add entries in one locked write, keeping their names, sources and enrolment times (new ids)."""
-        from facelens.tools.identity import _check_embedding
-
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, DIM)
-        if len(entries) != len(vectors):
-            raise InputError("Each embedding needs one entry.")
-        with self._lock():
-            self._stamp = None
-            self._refresh()
-            self._writable()
-            embedding = _check_embedding(self.embedding, embedding, self.describe())
-            spelling = {name_key(e.name): e.name for e in self._entries}
-            new = []
-            for i, e in enumerate(entries):
-                name = spelling.setdefault(name_key(e.name), e.name)  # as enrolled: names from before a rule changed move too
-                new.append(Entry(self._next_id + i, name, str(e.source), float(e.added)))
-            self._write(np.vstack([self._vectors, vectors]), self._entries + new, self._next_id + len(new), embedding=embedding)
-        return len(new)
-
-    def clear(self) -> int:
-        """Delete every entry from both generations."""
-        with self._lock():
-            self._stamp = None
-            self._refresh()
-            self._writable()
-            n = len(self._entries)
-            self._write(np.zeros((0, DIM), dtype=np.float32), [], self._next_id, keep_previous=False)
-        return n
-
-    def describe(self) -> str:
-        return f"FAISS file {self.path}"
-
-    def close(self) -> None:
-        """Nothing to release: the file is read on use."""
+def _check_store(kind: str, given: str | None) -> None:
+    if kind not in STORES:
+        raise InputError(f"Unknown identity store '{given}'.", hint=f"Use one of: {', '.join(STORES)}.")
 
 
 def open_gallery(threshold: float | None = None, *, store: str | None = None) -> IdentityStore:
@@ -110,14 +61,8 @@ def open_gallery(threshold: float | None = None, *, store: str | None = None) ->
         GalleryError: the Milvus server cannot be reached.
     """
     kind = (store or config.identity_store()).strip().lower()
-    if kind not in config.IDENTITY_STORES:
-        raise InputError(f"Unknown identity store '{store}'.", hint=f"Use one of: {', '.join(config.IDENTITY_STORES)}.")
-    threshold = None if threshold is None else float(threshold)
-    if kind == "faiss":
-        return FaissGallery(threshold=threshold)
-    from facelens.tools.identity_milvus import MilvusGallery
-
-    return MilvusGallery(threshold=threshold)
+    _check_store(kind, store)
+    return STORES[kind](None if threshold is None else float(threshold))
 
 
 @dataclass(frozen=True)
@@ -160,9 +105,8 @@ def migrate(to: str, *, keep_source: bool = False) -> Migration:
     from collections import Counter
 
     to = str(to).strip().lower()
-    if to not in config.IDENTITY_STORES:
-        raise InputError(f"Unknown identity store '{to}'.", hint=f"Use one of: {', '.join(config.IDENTITY_STORES)}.")
-    source_kind = "faiss" if to == "milvus" else "milvus"
+    _check_store(to, to)
+    source_kind = next(k for k in STORES if k != to)  # the other store
     src = open_gallery(store=source_kind)
     dst = open_gallery(store=to)
     try:
@@ -205,3 +149,120 @@ def migrate(to: str, *, keep_source: bool = False) -> Migration:
     finally:
         src.close()
         dst.close()
+
+
+# --- on any store ---------------------------------------------------------------------------
+
+
+def lookup(vectors: np.ndarray, gallery=None) -> list[IdentityMatch | None]:
+    """Identify embeddings against the configured gallery (or the one given)."""
+    return (gallery if gallery is not None else open_gallery()).match(vectors)
+
+
+# --- enrolment from images --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """Result of enrolling one image."""
+
+    name: str
+    image: str
+    box: tuple[int, int, int, int]  # the face used, in the image's pixels
+    entry_id: int
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "image": self.image, "box": list(self.box), "entry_id": self.entry_id}
+
+
+def face_for_enrollment(source, *, face: int | None = None, detector: str | None = None, embedding: str | None = None) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """Find the one face to enrol in a photo or a tight face crop; return its box and embedding.
+
+    Uses the same detector as every other command (the default finds tight crops and frame-filling
+    faces itself), so a face that can be enrolled is also found when it is asked about later.
+
+    Args:
+        source: image path or bytes.
+        face: 1-based face number (left to right) when the photo has several faces.
+        detector: detector name (default: the faces module default).
+        embedding: "sface" or "dlib" (default: the configured embedder's, tools/embedders.py).
+
+    Raises:
+        NoFaceError: no face, or several faces and no ``face`` given.
+    """
+    from facelens.tools import faces as F
+    from facelens.tools.errors import NoFaceError
+    from facelens.tools.images import load_image
+
+    img = load_image(source)
+    rgb = img.rgb
+    label = img.source or "the image"
+    dets = F.detect_faces(rgb, detector or F.DEFAULT_DETECTOR)
+    if not dets:
+        raise NoFaceError(f"No face found in {label}.", hint="Use a clear, frontal photo of the person's face.")
+    dets.sort(key=lambda d: (d.box[0] + d.box[2] / 2.0, d.box[1]))
+    if face is not None:
+        if not 1 <= face <= len(dets):
+            raise NoFaceError(f"{label} has {len(dets)} face(s); there is no face {face}.")
+        chosen = dets[face - 1]
+    elif len(dets) > 1:
+        raise NoFaceError(
+            f"{label} has {len(dets)} faces; enrolment needs exactly one.",
+            hint="Say which with --face N (1 = leftmost; `facelens analyze` shows the numbers).",
+        )
+    else:
+        chosen = dets[0]
+    from facelens.tools import embedders
+
+    found, shapes = F.with_landmarks(rgb, [chosen])
+    vec = embedders.vectors(rgb, found, shapes, embedding or embedders.configured()[0])[0]
+    return chosen.box, vec
+
+
+def enroll(name: str, images: Sequence[str | Path], *, face: int | None = None, gallery=None, detector: str | None = None) -> list[Enrolled]:
+    """Enrol a person from one or more images (all or nothing: any bad image enrols none).
+
+    The vectors are of the gallery's embedding (an empty gallery takes the configured one).
+
+    Raises:
+        ImageError, NoFaceError: for the first image that cannot be used (nothing is written).
+        GalleryError: the embedder is set to another embedding than the gallery's.
+    """
+    from facelens.tools import embedders
+
+    name = check_name(name)
+    if not images:
+        raise InputError("Give at least one image of the person.")
+    if gallery is None:
+        gallery = open_gallery()
+    embedding = embedders.for_gallery(gallery.embedding, gallery.describe())
+    boxes, vecs = [], []
+    for path in images:
+        box, vec = face_for_enrollment(path, face=face, detector=detector, embedding=embedding)
+        boxes.append(box)
+        vecs.append(vec)
+    name, ids = gallery.add_person(name, np.vstack(vecs), [Path(str(p)).name for p in images], embedding=embedding)
+    return [Enrolled(name, str(p), b, i) for p, b, i in zip(images, boxes, ids)]
+
+
+_FILE_NAME = re.compile(r"^(?P<name>.+?)_\d+$")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def import_folder(folder: str | Path) -> dict[str, list[Path]]:
+    """Group the images of a folder by person: one sub-folder per person, or First_Last_0001.jpg files."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder.", hint="Give a folder with one sub-folder per person, or files named First_Last_0001.jpg.")
+    groups: dict[str, list[Path]] = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(f for f in sub.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if files:
+            groups[sub.name.replace("_", " ")] = files
+    for f in sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
+        m = _FILE_NAME.match(f.stem)
+        if m:
+            groups.setdefault(m.group("name").replace("_", " "), []).append(f)
+    if not groups:
+        raise InputError(f"No person images found in {root}.", hint="Use one sub-folder per person, or files named First_Last_0001.jpg.")
+    return groups

@@ -183,13 +183,3 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
     if img.mode != "RGB":
         img = img.convert("RGB")
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
-
-
-def encode_jpeg(rgb: np.ndarray, *, max_side: int | None = None, quality: int = 90) -> bytes:
-    """Encode an RGB array as JPEG, optionally downscaled so the longer side is <= max_side."""
-    img = Image.fromarray(rgb)
-    if max_side and max(img.size) > max_side:
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()

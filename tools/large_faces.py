@@ -194,7 +194,7 @@ def drop_parts(dets: list[faces.Detection], inside: float = PART_INSIDE) -> list
     the background that a foreground face's box overlaps is only partly inside it and stays)."""
     boxes = np.array([d.box for d in dets], float).reshape(-1, 4)
     side, score = boxes[:, 2:].max(axis=1), np.array([d.score for d in dets])
-    holder = (bf._inside(boxes, boxes) > inside) & (score[None, :] > score[:, None]) & (side[None, :] >= PART_SIDE * side[:, None])
+    holder = (bf.inside(boxes, boxes) > inside) & (score[None, :] > score[:, None]) & (side[None, :] >= PART_SIDE * side[:, None])
     return [d for d, part in zip(dets, holder.any(axis=1)) if not part]
 
 
@@ -216,7 +216,7 @@ def combine(large: list[faces.Detection], small: list[faces.Detection], inside: 
 
     def holds_others(d: faces.Detection) -> bool:  # two or more tiled faces inside it, its own box aside
         box = np.array([d.box], float)
-        return ((bf._inside(small_boxes, box)[:, 0] > inside) & (bf.iou(small_boxes, box)[:, 0] <= 0.5)).sum() >= 2
+        return ((bf.inside(small_boxes, box)[:, 0] > inside) & (bf.iou(small_boxes, box)[:, 0] <= 0.5)).sum() >= 2
 
     large = [d for d in large if not len(small) or not holds_others(d)]
     kept: list[faces.Detection] = []
@@ -230,7 +230,7 @@ def combine(large: list[faces.Detection], small: list[faces.Detection], inside: 
         kept.append(d)
         is_large.append(d in large)
     big = np.array([d.box for d, b in zip(kept, is_large) if b], float).reshape(-1, 4)
-    return [d for d, b in zip(kept, is_large) if b or not len(big) or not (bf._inside(np.array([d.box], float), big)[0] > inside).any()]
+    return [d for d, b in zip(kept, is_large) if b or not len(big) or not (bf.inside(np.array([d.box], float), big)[0] > inside).any()]
 
 
 # --- collages: panels on a plain background, and close-ups cut by a panel's edges ---------------

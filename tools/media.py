@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facelens.tools import settings
 from facelens.tools.errors import MediaError
 
 log = logging.getLogger(__name__)
@@ -27,12 +28,12 @@ SAMPLE_RATE = 16_000
 
 def max_bytes() -> int:
     """The largest media file accepted, in bytes (FACELENS_MAX_MEDIA_BYTES, default 2 GiB)."""
-    return int(os.environ.get("FACELENS_MAX_MEDIA_BYTES", 2 * 1024**3))
+    return settings.value("max_media_bytes")
 
 
 def max_seconds() -> float:
     """The longest media accepted, in seconds (FACELENS_MAX_MEDIA_SECONDS, default 4 hours)."""
-    return float(os.environ.get("FACELENS_MAX_MEDIA_SECONDS", 4 * 3600))
+    return settings.value("max_media_seconds")
 
 
 @dataclass(frozen=True)

@@ -168,3 +168,15 @@ def markdown_text(text: object, *, lines: bool = False) -> str:
         else:
             out.append(c)
     return _MD_LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), "".join(out))
+
+
+def mentioned(names, text: str) -> list[str]:
+    """The names that occur in ``text`` (lower-case) as whole words: the longest first ("Anna" before "Ann"),
+    then in the order the text mentions them. Never in a set's order, which changes with Python's hash seed
+    ("would Emeka be Alice" asked about Emeka in one run and Alice in the next)."""
+    found = []
+    for name in set(names):
+        m = re.search(rf"\b{re.escape(name.lower())}\b", text)
+        if m:
+            found.append((-len(name), m.start(), name))
+    return [name for _, _, name in sorted(found)]

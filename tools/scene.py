@@ -75,7 +75,7 @@ def _emotion_points(f: faces.Face) -> tuple[tuple[float, float], ...]:
     399 expression photos gave 0.609 vs 0.617 accuracy and 0.90 agreement (issue 22): within noise, but
     not better, so the model keeps the points it was measured with until its template is re-measured."""
     if len(f.landmarks68) == 68:
-        return tuple((float(x), float(y)) for x, y in faces._five_from_68(np.asarray(f.landmarks68, dtype=np.float64)))
+        return tuple((float(x), float(y)) for x, y in faces.five_from_68(np.asarray(f.landmarks68, dtype=np.float64)))
     return f.landmarks
 
 

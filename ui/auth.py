@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import threading
 import time
 from collections import deque
 
 import streamlit as st
+from facelens.tools import settings
 
 #: the environment variable that carries ``pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>`` to the server
 AUTH_ENV = "FACELENS_UI_AUTH"
@@ -114,18 +114,13 @@ def client_address() -> str:
     return ip if isinstance(ip, str) and ip else "unknown"  # None on some proxies, a stand-in object in AppTest
 
 
-def login_required() -> bool:
-    """Does this server require a login? (``facelens ui`` on a non-loopback address)"""
-    return bool(os.environ.get(AUTH_ENV))
-
-
 def login_ui() -> bool:
     """Draw the login form unless this browser session is signed in; returns True once it is.
 
     The caller stops drawing (``st.stop()``) when this returns False, so nothing else of the app,
     its settings or its data is reachable before a correct secret.
     """
-    stored = os.environ.get(AUTH_ENV, "")
+    stored = settings.value("ui_auth")
     if not stored or st.session_state.get(AUTHED_KEY):
         return True
     st.title("facelens")

@@ -22,12 +22,13 @@ from typing import Any
 
 import streamlit as st
 
+from facelens.agent.assistant import backends
 from facelens.tools.errors import FacelensError
 
 log = logging.getLogger(__name__)
 
 SETTINGS_KEY = "facelens_settings"
-BACKEND_CHOICES = ("auto", "offline", "openai", "local")
+BACKEND_CHOICES = ("auto", *backends.NAMES)
 
 
 @dataclass(frozen=True)

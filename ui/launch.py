@@ -19,9 +19,12 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from facelens.tools import settings
 from facelens.tools.atomic import pid_alive
+from facelens.tools.errors import ConfigError
 
 #: upload folders are ``<tmp>/facelens-ui-<server pid>-<random>``; older versions used ``facelens-ui-<random>``
 UPLOAD_PREFIX = "facelens-ui-"
@@ -35,15 +38,24 @@ def remove_stale_uploads(tmp: Path | None = None) -> list[Path]:
     old name format (no pid) are always leftovers of an earlier version.
     """
     root = Path(tmp or tempfile.gettempdir())
-    removed = []
-    for path in root.glob(f"{UPLOAD_PREFIX}*"):
+
+    def keep(path: Path) -> bool:
         if not path.is_dir() or path.is_symlink():
-            continue
+            return True
         m = _PID_DIR.match(path.name)
         if m and pid_alive(int(m.group(1))):
-            continue
+            return True
+        return path.stat().st_uid != os.getuid()  # never touch another user's files
+
+    return _remove_folders(root.glob(f"{UPLOAD_PREFIX}*"), keep)
+
+
+def _remove_folders(paths: Iterable[Path], keep: Callable[[Path], bool]) -> list[Path]:
+    """Delete each of ``paths`` that ``keep`` does not keep (nor one it can't judge: OSError); returns what was removed."""
+    removed = []
+    for path in paths:
         try:
-            if path.stat().st_uid != os.getuid():  # never touch another user's files
+            if keep(path):
                 continue
         except OSError:
             continue
@@ -58,10 +70,9 @@ UPLOAD_TTL_S = 900.0
 
 
 def upload_ttl() -> float:
-    raw = os.environ.get("FACELENS_UI_UPLOAD_TTL", "")
     try:
-        return max(1.0, float(raw)) if raw else UPLOAD_TTL_S
-    except ValueError:
+        return max(1.0, settings.value("ui_upload_ttl", default=UPLOAD_TTL_S))
+    except ConfigError:  # a malformed value: the default, as always
         return UPLOAD_TTL_S
 
 
@@ -79,18 +90,13 @@ def remove_expired_uploads(ttl: float | None = None, tmp: Path | None = None, ke
     ttl = upload_ttl() if ttl is None else ttl
     root = Path(tmp or tempfile.gettempdir())
     now = time.time()
-    removed = []
-    for path in root.glob(f"{UPLOAD_PREFIX}{os.getpid()}-*"):
-        try:
-            if keep is not None and path.resolve() == keep.resolve():
-                continue
-            if not path.is_dir() or path.is_symlink() or now - _last_use(path) < ttl:
-                continue
-        except OSError:
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path)
-    return removed
+
+    def in_use(path: Path) -> bool:
+        if keep is not None and path.resolve() == keep.resolve():
+            return True
+        return not path.is_dir() or path.is_symlink() or now - _last_use(path) < ttl
+
+    return _remove_folders(root.glob(f"{UPLOAD_PREFIX}{os.getpid()}-*"), in_use)
 
 
 def _no_external_ip() -> None:

@@ -182,11 +182,11 @@ def warmed(backend_name: str) -> bool:
     """
     from facelens.agent.assistant.chat import Assistant
     from facelens.agent.assistant.live import read_face
-    from facelens.agent.assistant.voice_input import understand, words_emotion
+    from facelens.agent.assistant.voice_input import understand_speech, words_emotion
     from facelens.tools.errors import FacelensError
 
     rng = np.random.default_rng(0)
-    understand((rng.standard_normal(16000) * 0.01).astype(np.float32), common.transcriber(), [], None, words_backend="offline")
+    understand_speech((rng.standard_normal(16000) * 0.01).astype(np.float32), common.transcriber(), [], None, words_backend="offline")
     words_emotion("I am fine, thank you.", backend="offline")
     read_face(np.full((240, 320, 3), 128, np.uint8))
     try:

@@ -80,45 +80,30 @@ def detector_ui(current: str) -> str:
 
 
 def face_card_ui(face: Any, crop: np.ndarray) -> None:
-    """One face: crop, identity, apparent emotion with bars, age/gender, clothing."""
-    from facelens.agent.assistant.answers import position_phrase
+    """One face: crop, identity, apparent emotion with bars, age/gender, clothing (in the answers' words)."""
+    from facelens.agent.assistant import answers
 
     with st.container(border=True):
-        st.markdown(f"**Face {face.id}** · {position_phrase(face)}")
+        st.markdown(f"**Face {face.id}** · {answers.position_phrase(face)}")
         st.image(crop, width=96)
-        if face.identity is None:
-            st.caption("Identity: not checked (the gallery is empty)")
-        elif face.identity.known:
-            st.markdown(f"Identity: **{markdown_text(face.identity.name)}** (distance {face.identity.distance:.2f})")
-        else:
-            st.markdown("Identity: **unknown**")
+        st.markdown(f"Identity: {markdown_text(answers.identity_status(face))}")  # a name is shown as typed, never as Markdown
         if face.emotion is None:
-            st.caption("Emotion: the emotion model is not installed")
+            st.caption(f"Emotion: {answers.EMOTION_NOT_ESTIMATED}")
         else:
             st.markdown(f"Looks **{emotion_word(face.emotion.label)}** ({face.emotion.confidence:.0%} confident)")
             for label, p in sorted(face.emotion.scores.items(), key=lambda kv: -kv[1]):
                 st.progress(min(1.0, max(0.0, float(p))), text=f"looks {emotion_word(label)} {p:.0%}")
-        bits = []
-        if face.age is not None:
-            bits.append(f"apparent age {face.age:.0f} ({face.age_group})")
-        if face.gender is not None:
-            bits.append(f"apparent gender {face.gender.label} ({face.gender.score:.0%})")
+        bits = answers.apparent_attributes(face, percent=True)
         st.caption("; ".join(bits) if bits else "Age/gender: the attribute model is not installed")
-        st.caption(f"Clothing: {face.appearance.clothing_colour or 'not visible'}")
+        st.caption(f"Clothing: {answers.clothing_status(face)}")
 
 
 def messages_ui(messages: list[dict]) -> None:
     """The chat so far; tool calls behind an expander under each answer."""
     from facelens.agent.assistant.answers import backend_label
+    from facelens.ui.chat import messages_ui as chat_ui
 
-    for m in messages:
-        with st.chat_message(m["role"]):
-            st.markdown(markdown_text(m["text"], lines=True))  # answers hold names: plain text, never links or images
-            if m["role"] == "assistant":
-                st.caption(f"answered by {backend_label(m['backend'])}")
-                if m.get("tool_calls"):
-                    with st.expander(f"Tool calls ({len(m['tool_calls'])})"):
-                        st.json(m["tool_calls"])
+    chat_ui(messages, lambda m: f"answered by {backend_label(m['backend'])}", "tool_calls", "Tool calls")
 
 
 def describe_ui(n_faces: int) -> tuple[int, bool]:

@@ -112,16 +112,12 @@ def name_track_ui(sid: str, rec: object) -> None:
 
 
 def chat_ui(messages: list[dict]) -> None:
+    """The chat so far; the evidence behind an expander under each answer."""
     from facelens.agent.assistant.answers import backend_label
+    from facelens.ui.chat import messages_ui
 
-    for m in messages:
-        with st.chat_message(m["role"]):
-            st.markdown(markdown_text(m["text"], lines=True))  # answers hold names: plain text, never links or images
-            if m["role"] == "assistant":
-                st.caption(f"answered by {backend_label(m['backend'])} from {', '.join(m['sessions']) or 'no session'}")
-                if m.get("evidence"):
-                    with st.expander(f"Evidence ({len(m['evidence'])})"):
-                        st.json(m["evidence"])
+    messages_ui(messages, lambda m: f"answered by {backend_label(m['backend'])} from {', '.join(m['sessions']) or 'no session'}",
+                "evidence", "Evidence")
 
 
 def session_backend() -> str | None:

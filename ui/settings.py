@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
+from facelens.tools import settings
 from facelens.ui import common
 
 
@@ -60,7 +59,7 @@ def page() -> None:
     with common.guarded():
         changes.update(thresholds_ui(s, common.detectors()))
     s = common.update_settings(**changes)
-    env = [k for k in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "FACELENS_BACKEND", "FACELENS_LOCAL_MODEL") if os.environ.get(k)]
+    env = [settings.setting(n).env[0] for n in ("openai_api_key", "base_url", "backend", "local_model") if settings.in_environment(n)]
     st.caption("Environment: " + (", ".join(f"{k} is set" for k in env) if env else "no LLM variables set"))
     with common.guarded():
         backend = common.current_backend()

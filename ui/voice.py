@@ -2,7 +2,7 @@
 
 The recording is transcribed offline (faster-whisper tiny.en), the voice is measured relative to the
 speaker's earlier turns, the words are read for emotion, and, when the user turns their camera on, the
-largest face of the camera's picture adds the face channel: :func:`facelens.agent.assistant.voice_input.understand`,
+largest face of the camera's picture adds the face channel: :func:`facelens.agent.assistant.voice_input.understand_speech`,
 as ``facelens chat --voice`` does, which fuses the three and flags disagreements. The speaker's face is
 only ever the camera's: the photo open on the Photo page shows *other* people and is never read as the
 speaker (with no camera the mood comes from voice and words, and the answer says so). The question
@@ -96,11 +96,11 @@ def speaker_face(data: bytes | None) -> tuple[Any, str | None]:
 def handle(name: str, data: bytes, camera: bytes | None = None) -> dict:
     """Transcribe one recorded question, read its cues, fuse them, and answer it.
 
-    The same steps as ``facelens chat --voice`` (:func:`facelens.agent.assistant.voice_input.understand`), and the
+    The same steps as ``facelens chat --voice`` (:func:`facelens.agent.assistant.voice_input.understand_speech`), and the
     answer opens in the tone the fused affect suggests (:func:`facelens.agent.assistant.voice_input.tone_opener`).
     """
     from facelens.agent.assistant import live
-    from facelens.agent.assistant.voice_input import tone_opener, understand
+    from facelens.agent.assistant.voice_input import tone_opener, understand_speech
     from facelens.tools import media
 
     path = common.save_upload(name, data)
@@ -114,7 +114,7 @@ def handle(name: str, data: bytes, camera: bytes | None = None) -> dict:
     # the words go to the LLM only when it answers and is the host's configured endpoint
     backend = common.current_backend()
     words = getattr(backend, "settings", "openai") if backend.name.startswith("openai") and not common.is_new_endpoint(s.base_url) else "offline"
-    utt = understand(audio, common.transcriber(), history, face, words_backend=words)
+    utt = understand_speech(audio, common.transcriber(), history, face, words_backend=words)
     history.append(utt.cues.features)
     text = utt.text.strip()
     turn = {"text": text, "seconds": utt.transcript.seconds, "duration": utt.transcript.duration, "affect": utt.affect}

@@ -113,26 +113,48 @@ def summarize_face(face: FaceAnalysis, image: str | None = None) -> FaceSummary:
     )
 
 
+# --- one face's facts in words: shared by the LLM's scene lines and facts and the UI's face card ---
+
+#: what is said of a face's emotion when the emotion model is missing
+EMOTION_NOT_ESTIMATED = "not estimated (emotion model not installed)"
+
+
+def identity_status(f: FaceAnalysis) -> str:
+    """What the gallery says of a face: "not checked (gallery empty)", "NAME (distance 0.31)" or "unknown (not in the gallery)"."""
+    if f.identity is None:
+        return "not checked (gallery empty)"
+    if f.identity.known:
+        return f"{f.identity.name} (distance {f.identity.distance:.2f})"
+    return "unknown (not in the gallery)"
+
+
+def clothing_status(f: FaceAnalysis) -> str:
+    """The clothing colour under a face, or "not visible"."""
+    return f.appearance.clothing_colour or "not visible"
+
+
+def apparent_attributes(f: FaceAnalysis, percent: bool = False) -> list[str]:
+    """The apparent age and gender: "apparent age 31 (20-39)", "apparent gender female (0.90)" (``percent``: "(90%)"); none without the model."""
+    bits = []
+    if f.age is not None:
+        bits.append(f"apparent age {f.age:.0f} ({f.age_group})")
+    if f.gender is not None:
+        bits.append(f"apparent gender {f.gender.label} ({f.gender.score:.0%})" if percent else f"apparent gender {f.gender.label} ({f.gender.score:.2f})")
+    return bits
+
+
 def scene_lines(scene: SceneAnalysis) -> list[str]:
     """One line of plain facts per face: what an LLM is given instead of pixels or embeddings."""
     lines = []
     for f in scene.faces:
         parts = [f"Face {f.id}: {position_phrase(f)} ({f.position.horizontal}, {f.position.vertical}), size rank {f.position.size_rank}"]
-        parts.append(f"clothing {f.appearance.clothing_colour or 'not visible'}")
-        if f.identity is None:
-            parts.append("identity not checked (gallery empty)")
-        elif f.identity.known:
-            parts.append(f"identity {f.identity.name} (distance {f.identity.distance:.2f})")
-        else:
-            parts.append("identity unknown (not in the gallery)")
+        parts.append(f"clothing {clothing_status(f)}")
+        parts.append(f"identity {identity_status(f)}")
         if f.emotion is None:
-            parts.append("emotion not estimated (emotion model not installed)")
+            parts.append(f"emotion {EMOTION_NOT_ESTIMATED}")
         else:
             top = sorted(f.emotion.scores.items(), key=lambda kv: -kv[1])[:3]
             parts.append("emotion " + ", ".join(f"{k} {v:.2f}" for k, v in top))
-        if f.age is not None:
-            parts.append(f"apparent age {f.age:.0f} ({f.age_group})")
-        if f.gender is not None:
-            parts.append(f"apparent gender {f.gender.label} ({f.gender.score:.2f})")
+        parts.extend(apparent_attributes(f))
         lines.append("; ".join(parts))
     return lines

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from facelens.agent.assistant import backends
 from facelens.agent.assistant.answers import Answer, summarize_face
 from facelens.agent.assistant.backends.base import Backend, Conversation
 from facelens.agent.assistant.toolbox import ToolBox
@@ -24,14 +25,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("offline", "openai", "local")  # = facelens.tools.settings.LLM_BACKENDS
 MAX_QUESTION_CHARS = 2000
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".webm"}
-
-
-def settings() -> dict[str, object]:
-    """Optional settings from FACELENS_HOME/config.yaml; environment variables override them."""
-    return config.settings()
 
 
 def choose_backend(
@@ -42,27 +37,17 @@ def choose_backend(
     streaming: bool = False,
 ) -> Backend:
     """Build the backend to answer with (see the module docstring for the order;
-    :func:`facelens.tools.settings.resolve_llm` decides)."""
-    from facelens.tools.settings import LLM_BACKENDS, resolve_llm
+    :func:`facelens.tools.settings.resolve_llm` decides, the registry builds it)."""
+    from facelens.tools.settings import resolve_llm
 
     chosen = (name or "").strip().lower()
-    if chosen and chosen not in LLM_BACKENDS:
-        raise NotFoundError(f"Unknown backend '{chosen}'. Choose one of: {', '.join(LLM_BACKENDS)}.")
+    if chosen and chosen not in backends.NAMES:
+        raise NotFoundError(f"Unknown backend '{chosen}'. Choose one of: {', '.join(backends.NAMES)}.")
     try:
         llm = resolve_llm(chosen or None, model=model, base_url=base_url)
     except ConfigError as exc:  # a misspelt FACELENS_BACKEND / config.yaml backend
-        raise NotFoundError(f"{exc.message} Choose one of: {', '.join(LLM_BACKENDS)}.") from exc
-    if llm.backend == "openai":
-        from facelens.agent.assistant.backends.openai import OpenAIBackend
-
-        return OpenAIBackend(settings=llm, streaming=streaming)
-    if llm.backend == "local":
-        from facelens.agent.assistant.backends.local import LocalBackend
-
-        return LocalBackend(llm.model or None)
-    from facelens.agent.assistant.backends.offline import OfflineBackend
-
-    return OfflineBackend()
+        raise NotFoundError(f"{exc.message} Choose one of: {', '.join(backends.NAMES)}.") from exc
+    return backends.create(llm, streaming=streaming)
 
 
 def cloud_images_allowed(flag: bool | None = None) -> bool:

@@ -10,13 +10,25 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from facelens import prompts
-from facelens.agent.assistant.answers import FaceSummary, emotion_phrase, face_label, position_phrase, summarize_face
+from facelens.agent.assistant import wording
+from facelens.agent.assistant.answers import (
+    FaceSummary,
+    emotion_phrase,
+    face_label,
+    position_phrase,
+    summarize_face,
+)
+from facelens.agent.assistant.replies import (
+    PlannerReply,
+    labels,
+    no_emotion,
+    reply,
+    who_is,
+)
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
 
 if TYPE_CHECKING:
-    from facelens.agent.assistant.planner import PlannerReply
     from facelens.agent.assistant.toolbox import Comparison, ToolBox
 
 SUPERLATIVE_WORDS = {
@@ -28,22 +40,8 @@ STOP = {"did", "does", "do", "anyone", "someone", "they", "he", "she", "the", "a
         "is", "it", "of", "any", "anything", "there", "who", "say", "says", "saying", "speaker", "to", "ever"}
 
 
-def _reply(text: str, faces: tuple[int, ...], intent: str, image: str | None) -> PlannerReply:
-    from facelens.agent.assistant.planner import PlannerReply
-
-    return PlannerReply(text, faces, intent, image)
-
-
 def summary(face: FaceAnalysis, image: str | None) -> FaceSummary:
     return summarize_face(face, image)
-
-
-def _labels(faces: list[FaceAnalysis]) -> str:
-    return "; ".join(face_label(f) for f in faces)
-
-
-def _no_emotion(who: str, singular: bool) -> str:
-    return prompts.render("planner", "no_emotion_model", who=who, singular=singular)
 
 
 def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
@@ -55,32 +53,32 @@ def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     label = slots.get("emotion")
     if label:
         if any(f.emotion is None for f in faces):
-            return _reply(_no_emotion("anyone", True) + " " + total, ids_all, "count", image)
+            return reply(no_emotion("anyone", True) + " " + total, ids_all, "count", image)
         hits = [f for f in faces if f.emotion.label == label]
         word = EMOTION_ADJECTIVES[label]
         if not hits:
-            return _reply(f"None of the {n} people looks {word}. " + _all_emotions(faces), ids_all, "count", image)
+            return reply(f"None of the {n} people looks {word}. " + _all_emotions(faces), ids_all, "count", image)
         verb = "looks" if len(hits) == 1 else "look"
         lines = "; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in hits)
-        return _reply(f"{len(hits)} of the {n} people {verb} {word}: {lines}.", tuple(f.id for f in hits), "count", image)
+        return reply(f"{len(hits)} of the {n} people {verb} {word}: {lines}.", tuple(f.id for f in hits), "count", image)
     colour = slots.get("colour")
     if colour:
         hits = [f for f in faces if f.appearance.clothing_colour == colour]
         if not hits:
-            return _reply(f"None of the {n} people is wearing {colour}. " + total, ids_all, "count", image)
+            return reply(f"None of the {n} people is wearing {colour}. " + total, ids_all, "count", image)
         verb = "is" if len(hits) == 1 else "are"
-        return _reply(f"{len(hits)} of the {n} people {verb} wearing {colour}: {_labels(hits)}.", tuple(f.id for f in hits), "count", image)
+        return reply(f"{len(hits)} of the {n} people {verb} wearing {colour}: {labels(hits)}.", tuple(f.id for f in hits), "count", image)
     gender = slots.get("gender")
     if gender:
         if any(f.gender is None for f in faces):
-            return _reply(prompts.render("planner", "no_age_model", what="apparent gender") + " " + total, ids_all, "count", image)
+            return reply(wording.no_age_model(what="apparent gender") + " " + total, ids_all, "count", image)
         hits = [f for f in faces if f.gender.label == gender]
         word = "women" if gender == "female" else "men"
         if not hits:
-            return _reply(f"None of the {n} people look like {word} to the age/gender model.", (), "count", image)
-        return _reply(f"{len(hits)} of the {n} people look like {word} to the age/gender model: {_labels(hits)}.", tuple(f.id for f in hits), "count", image)
+            return reply(f"None of the {n} people look like {word} to the age/gender model.", (), "count", image)
+        return reply(f"{len(hits)} of the {n} people look like {word} to the age/gender model: {labels(hits)}.", tuple(f.id for f in hits), "count", image)
     listing = "; ".join(face_label(f) for f in faces)
-    return _reply(f"{total} From left to right: {listing}.", ids_all, "count", image)
+    return reply(f"{total} From left to right: {listing}.", ids_all, "count", image)
 
 
 def _all_emotions(faces: list[FaceAnalysis]) -> str:
@@ -92,15 +90,15 @@ def superlative(key: str, scene: SceneAnalysis, image: str) -> PlannerReply:
     word = SUPERLATIVE_WORDS[key]
     if key in ("oldest", "youngest"):
         if any(f.age is None for f in faces):
-            return _reply(prompts.render("planner", "no_age_model", what="anyone's age"), (), "superlative", image)
+            return reply(wording.no_age_model(what="anyone's age"), (), "superlative", image)
         ranked = sorted(faces, key=lambda f: f.age, reverse=key == "oldest")
         best = ranked[0]
         text = f"{face_label(best)} looks {word}: apparent age about {best.age:.0f} ({best.age_group})."
         if len(ranked) > 1:
             text += f" Next: {face_label(ranked[1])}, about {ranked[1].age:.0f}."
-        return _reply(text, (best.id,), "superlative", image)
+        return reply(text, (best.id,), "superlative", image)
     if any(f.emotion is None for f in faces):
-        return _reply(_no_emotion("anyone", True), (), "superlative", image)
+        return reply(no_emotion("anyone", True), (), "superlative", image)
     ranked = sorted(faces, key=lambda f: f.emotion.scores.get(key, 0.0), reverse=True)
     best = ranked[0]
     score = best.emotion.scores.get(key, 0.0)
@@ -112,7 +110,7 @@ def superlative(key: str, scene: SceneAnalysis, image: str) -> PlannerReply:
             text += " The two are too close to call."
     if score < 0.2:
         text += f" Nobody looks clearly {EMOTION_ADJECTIVES[key]}, though."
-    return _reply(text, (best.id,), "superlative", image)
+    return reply(text, (best.id,), "superlative", image)
 
 
 def children(scene: SceneAnalysis, image: str, count: bool = False) -> PlannerReply:
@@ -120,15 +118,15 @@ def children(scene: SceneAnalysis, image: str, count: bool = False) -> PlannerRe
     faces = scene.faces
     intent = "count" if count else "anyone"
     if any(f.age is None for f in faces):
-        return _reply(prompts.render("planner", "no_age_model", what="anyone's age"), (), intent, image)
+        return reply(wording.no_age_model(what="anyone's age"), (), intent, image)
     young = [f for f in faces if f.age_group in ("0-9", "10-19")]
     if not young:
         ages = ", ".join(f"Face {f.id} about {f.age:.0f}" for f in faces)
         text = f"None of the {len(faces)} people look under 20" if count else "No, everyone looks like an adult"
-        return _reply(f"{text} to the age model ({ages}).", (), intent, image)
+        return reply(f"{text} to the age model ({ages}).", (), intent, image)
     listing = "; ".join(f"{face_label(f)}, apparent age about {f.age:.0f}" for f in young)
     lead = f"{len(young)} of the {len(faces)} people" if count else f"Yes, {len(young)} of the {len(faces)} people"
-    return _reply(f"{lead} look under 20 to the age model: {listing}.", tuple(f.id for f in young), intent, image)
+    return reply(f"{lead} look under 20 to the age model: {listing}.", tuple(f.id for f in young), intent, image)
 
 
 def who_looks(label: str, scene: SceneAnalysis, image: str, everyone: bool = False, yes_no: bool = False,
@@ -140,65 +138,57 @@ def who_looks(label: str, scene: SceneAnalysis, image: str, everyone: bool = Fal
     faces = scene.faces
     intent = "anyone" if yes_no else "who_looks"
     if any(f.emotion is None for f in faces):
-        return _reply(_no_emotion("anyone", True), (), intent, image)
+        return reply(no_emotion("anyone", True), (), intent, image)
     hits = [f for f in faces if f.emotion.label == label]
     word = EMOTION_ADJECTIVES[label]
     if not hits:
         closest = max(faces, key=lambda f: f.emotion.scores.get(label, 0.0))
         p = closest.emotion.scores.get(label, 0.0)
         lead = f"No, none of the {len(faces)} {among}" if among else ("No, no one" if yes_no or everyone else "No one")
-        return _reply(f"{lead} looks clearly {word}; the closest is {face_label(closest)} ({word} {p:.0%}). " + _all_emotions(faces),
+        return reply(f"{lead} looks clearly {word}; the closest is {face_label(closest)} ({word} {p:.0%}). " + _all_emotions(faces),
                       (), intent, image)
     listing = "; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in hits) + "."
     if everyone:
         of = f"{len(faces)} {among}," if among else f"{len(faces)}"
         lead = f"Yes, all {of} look {word}: " if len(hits) == len(faces) else f"No, {len(hits)} of the {of} look {word}: "
-        return _reply(lead + listing, tuple(f.id for f in hits), intent, image)
+        return reply(lead + listing, tuple(f.id for f in hits), intent, image)
     if yes_no:
         verb = "looks" if len(hits) == 1 else "look"
         of = f"{len(faces)} {among}," if among else f"{len(faces)}"
-        return _reply(f"Yes, {len(hits)} of the {of} {verb} {word}: " + listing, tuple(f.id for f in hits), intent, image)
-    return _reply(listing, tuple(f.id for f in hits), intent, image)
+        return reply(f"Yes, {len(hits)} of the {of} {verb} {word}: " + listing, tuple(f.id for f in hits), intent, image)
+    return reply(listing, tuple(f.id for f in hits), intent, image)
 
 
 def presence(name: str, scene: SceneAnalysis, known: set[str], image: str) -> PlannerReply:
     """Is NAME here? Yes / No for an enrolled name; "I can't tell" for a name nobody enrolled."""
     if name not in known:
         listing = f" Enrolled: {', '.join(sorted(known))}." if known else " Nobody is enrolled yet."
-        return _reply(f"I can't tell: {name} is not in the gallery, so I can't look for them.{listing} "
+        return reply(f"I can't tell: {name} is not in the gallery, so I can't look for them.{listing} "
                       f"Enroll them with: facelens enroll {name} PHOTO...", (), "presence", image)
     hits = [f for f in scene.faces if f.identity is not None and f.identity.known and f.identity.name == name]
     if hits:
         where = "; ".join(f"{face_label(f)}, match distance {f.identity.distance:.2f}" for f in hits)
-        return _reply(f"Yes, {name} is in this picture: {where}.", tuple(f.id for f in hits), "presence", image)
+        return reply(f"Yes, {name} is in this picture: {where}.", tuple(f.id for f in hits), "presence", image)
     near = [f for f in scene.faces if f.identity is not None and f.identity.nearest == name]
     text = f"No, {name} is not in this photo: none of the {len(scene.faces)} faces matches their enrolled photos."
     if near:
         f = min(near, key=lambda f: f.identity.distance)
         text += f" The closest is {face_label(f)} at distance {f.identity.distance:.2f}, too far to be a match."
-    return _reply(text, (), "presence", image)
+    return reply(text, (), "presence", image)
 
 
 def identify_all(scene: SceneAnalysis, image: str, yes_no: bool = False) -> PlannerReply:
     """Who is who; asked as a yes/no ("do you recognise anyone?"), first whether anyone enrolled is there."""
     faces = scene.faces
     if all(f.identity is None for f in faces):
-        text = prompts.render("planner", "gallery_empty") + f" I see {len(faces)} face(s): {_labels(faces)}."
-        return _reply(("I can't tell: " if yes_no else "") + text, tuple(f.id for f in faces), "who", image)
+        text = wording.GALLERY_EMPTY + f" I see {len(faces)} face(s): {labels(faces)}."
+        return reply(("I can't tell: " if yes_no else "") + text, tuple(f.id for f in faces), "who", image)
     lead = ""
     if yes_no:
         known = sum(1 for f in faces if f.identity is not None and f.identity.known)
         lead = (f"Yes, {known} of the {len(faces)} {'is' if known == 1 else 'are'} enrolled. " if known
                 else f"No, none of the {len(faces)} faces matches anyone enrolled. ")
-    return _reply(lead + " ".join(_who(f) for f in faces), tuple(f.id for f in faces), "who", image)
-
-
-def _who(f: FaceAnalysis) -> str:
-    if f.identity is None:
-        return f"That is {face_label(f)}; nobody is enrolled in the gallery, so I can't name them."
-    if f.identity.known:
-        return f"{face_label(f)} is {f.identity.name} (match distance {f.identity.distance:.2f})."
-    return f"{face_label(f)} is not anyone enrolled in the gallery."
+    return reply(lead + " ".join(who_is(f) for f in faces), tuple(f.id for f in faces), "who", image)
 
 
 def _describe(f: FaceAnalysis) -> str:
@@ -215,15 +205,15 @@ def _describe(f: FaceAnalysis) -> str:
 def per_person(intent: str, faces: list[FaceAnalysis]) -> str:
     if intent == "emotion":
         if all(f.emotion is None for f in faces):
-            return f"{_labels(faces)}: " + _no_emotion("them" if len(faces) > 1 else "this person", len(faces) == 1)
+            return f"{labels(faces)}: " + no_emotion("them" if len(faces) > 1 else "this person", len(faces) == 1)
         return " ".join(f"{face_label(f)} {emotion_phrase(f) or 'has no emotion estimate'}." for f in faces)
     if intent in ("who", "identify"):
         if len(faces) > 1 and all(f.identity is None for f in faces):
             return f"{' and '.join(face_label(f) for f in faces)}. Nobody is enrolled in the gallery, so I can't name them."
-        return " ".join(_who(f) for f in faces)
+        return " ".join(who_is(f) for f in faces)
     if intent == "age":
         if any(f.age is None for f in faces):
-            return f"{_labels(faces)}: " + prompts.render("planner", "no_age_model", what="age")
+            return f"{labels(faces)}: " + wording.no_age_model(what="age")
         return " ".join(f"{face_label(f)} looks about {f.age:.0f} years old ({f.age_group})." for f in faces)
     if intent == "clothing":
         return " ".join(
@@ -232,7 +222,7 @@ def per_person(intent: str, faces: list[FaceAnalysis]) -> str:
         )
     if intent == "gender":
         if any(f.gender is None for f in faces):
-            return f"{_labels(faces)}: " + prompts.render("planner", "no_age_model", what="apparent gender")
+            return f"{labels(faces)}: " + wording.no_age_model(what="apparent gender")
         return " ".join(f"{face_label(f)} looks {f.gender.label} to the age/gender model ({f.gender.score:.0%})." for f in faces)
     if intent == "where":
         return " ".join(f"Face {f.id} is {position_phrase(f)} ({f.position.horizontal} third, {f.position.vertical} of the image)." for f in faces)
@@ -257,7 +247,7 @@ def unsure(u, scene: SceneAnalysis) -> str:
     guesses = [a for a, _ in u.alternatives[:2] if a in UNSURE_EXAMPLES]
     got = f"I understood {' and '.join(bits)}, but not the question." if bits else "I'm not sure what you are asking."
     ask = " Did you mean: " + " or ".join(f'"{UNSURE_EXAMPLES[g]}"' for g in guesses) + "?" if guesses else ""
-    return f"{got}{ask} I see {len(scene.faces)} face(s): {_labels(scene.faces)}. You can ask again in other words."
+    return f"{got}{ask} I see {len(scene.faces)} face(s): {labels(scene.faces)}. You can ask again in other words."
 
 
 UNSURE_EXAMPLES = {
@@ -270,26 +260,24 @@ UNSURE_EXAMPLES = {
 
 
 def nobody(lq: str, scene: SceneAnalysis, notes: tuple[str, ...]) -> str:
-    return prompts.render(
-        "planner", "nobody_matches", description="that person" if not notes else "who you describe",
-        notes="; ".join(notes).capitalize() + "." if notes else "", faces=_labels(scene.faces),
-    )
+    return wording.nobody_matches(description="that person" if not notes else "who you describe",
+                                  notes="; ".join(notes).capitalize() + "." if notes else "", faces=labels(scene.faces))
 
 
 def which_person(scene: SceneAnalysis, two: bool = False) -> str:
-    text = prompts.render("planner", "no_referent", count=len(scene.faces), faces=_labels(scene.faces))
+    text = wording.no_referent(count=len(scene.faces), faces=labels(scene.faces))
     return text + (" To compare, name two, e.g. \"are face 1 and face 3 the same person?\"" if two else "")
 
 
 def is_same_referent(scene: SceneAnalysis, focus: tuple[int, ...], ids: tuple[int, ...] | None) -> str:
-    who = _labels([scene.face(i) for i in focus])
+    who = labels([scene.face(i) for i in focus])
     if ids is None:
         return f"I'm not sure which person you mean. We were talking about {who}."
     if not ids:
         return f"No: nobody in the picture matches that description; we were talking about {who}."
     if set(focus) & set(ids):
         return f"Yes: {who} is the one you describe."
-    return f"No: we were talking about {who}; the one you describe is {_labels([scene.face(i) for i in ids])}."
+    return f"No: we were talking about {who}; the one you describe is {labels([scene.face(i) for i in ids])}."
 
 
 def comparison(scene: SceneAnalysis, c: Comparison) -> str:
@@ -305,22 +293,22 @@ def transcript(lq: str, box: ToolBox) -> PlannerReply:
     from facelens.agent.assistant.toolbox import transcript_text
 
     if box.audio is None:
-        return _reply(prompts.render("planner", "no_audio"), (), "transcript", None)
+        return reply(wording.NO_AUDIO, (), "transcript", None)
     try:
         tr = box.transcribe_audio()
     except FacelensError as exc:
-        return _reply(prompts.render("planner", "speech_unavailable", reason=str(exc)), (), "transcript", None)
+        return reply(wording.speech_unavailable(reason=str(exc)), (), "transcript", None)
     full = transcript_text(tr)
     if not full:
-        return _reply("The audio holds no recognisable speech.", (), "transcript", None)
+        return reply("The audio holds no recognisable speech.", (), "transcript", None)
     m = re.search(r"\b(?:mention(?:ed)?|say|said|talk(?:ed)? about|speak about|spoke about|word)\b(.*)", lq)
     terms = [w for w in re.findall(r"[a-z0-9']+", m.group(1)) if w not in STOP] if m else []
     if terms:
         hits = [line for line in full.splitlines() if any(re.search(rf"\b{re.escape(t)}", line.lower()) for t in terms)]
         what = " ".join(terms)
         if hits:
-            return _reply(f"Yes, \"{what}\" comes up {len(hits)} time(s):\n" + "\n".join(hits), (), "transcript", None)
-        return _reply(f"No, \"{what}\" does not come up in the transcript.", (), "transcript", None)
+            return reply(f"Yes, \"{what}\" comes up {len(hits)} time(s):\n" + "\n".join(hits), (), "transcript", None)
+        return reply(f"No, \"{what}\" does not come up in the transcript.", (), "transcript", None)
     if len(full) > 2000:
         full = full[:2000] + " ..."
-    return _reply(f"The audio says (automatic transcript, may contain errors):\n{full}", (), "transcript", None)
+    return reply(f"The audio says (automatic transcript, may contain errors):\n{full}", (), "transcript", None)

@@ -10,16 +10,12 @@ The conditions come from :mod:`facelens.agent.assistant.conditions`.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
 
-from facelens import prompts
 from facelens.agent.assistant import conditions as cond
+from facelens.agent.assistant import wording
 from facelens.agent.assistant.answers import emotion_phrase, face_label
-from facelens.agent.assistant.compose import _reply
+from facelens.agent.assistant.replies import PlannerReply, reply
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
-
-if TYPE_CHECKING:
-    from facelens.agent.assistant.planner import PlannerReply
 
 
 def _seen(f: FaceAnalysis, c: cond.Conditions) -> str:
@@ -42,8 +38,8 @@ def _missing(faces: list[FaceAnalysis], c: cond.Conditions) -> str | None:
     if not missing:
         return None
     if "emotion" in missing:
-        return prompts.render("planner", "no_emotion_model", who="anyone", singular=True)
-    return prompts.render("planner", "no_age_model", what=" and ".join(missing))
+        return wording.no_emotion_model(who="anyone", singular=True)
+    return wording.no_age_model(what=" and ".join(missing))
 
 
 def _group(c: cond.Conditions) -> cond.Conditions:
@@ -60,17 +56,17 @@ def cant_see(c: cond.Conditions, scene: SceneAnalysis, image: str, intent: str =
     group_c = _group(c)
     who = "anyone" if everyone else ("they" if len(faces) > 1 else "this person")
     verb = cond.unseen_verb(c.unseen or "", who in ("anyone", "this person"))
-    text = prompts.render("planner", "cant_see", who=who, verb=verb, thing=c.unseen)
+    text = wording.cant_see(who=who, verb=verb, thing=c.unseen)
     if not everyone:
-        return _reply(text + f" What I can see: {_listing(faces, group_c)}.", tuple(f.id for f in faces), intent, image)
+        return reply(text + f" What I can see: {_listing(faces, group_c)}.", tuple(f.id for f in faces), intent, image)
     if group_c.any and (note := _missing(faces, group_c)) is None:
         group = cond.select(faces, group_c)
         noun = cond.group_noun(group_c)
         seen = (f" I can see {len(group)} {noun} (of {len(faces)} people, to the age/gender model): {_listing(group, group_c)}."
                 if group else f" I see no {noun} here to the age/gender model; the {len(faces)} people: {_listing(faces, group_c)}.")
-        return _reply(text + seen, tuple(f.id for f in group), intent, image)
+        return reply(text + seen, tuple(f.id for f in group), intent, image)
     n = len(faces)
-    return _reply(text + f" What I can see: {n} {'person' if n == 1 else 'people'}: {_listing(faces, c)}.",
+    return reply(text + f" What I can see: {n} {'person' if n == 1 else 'people'}: {_listing(faces, c)}.",
                   tuple(f.id for f in faces), intent, image)
 
 
@@ -81,7 +77,7 @@ def count(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
     if c.unseen:
         return cant_see(c, scene, image)
     if (note := _missing(faces, c)) is not None:
-        return _reply(f"{note} I count {n} {'person' if n == 1 else 'people'} (detector: {scene.detector}).", (), "count", image)
+        return reply(f"{note} I count {n} {'person' if n == 1 else 'people'} (detector: {scene.detector}).", (), "count", image)
     group_c = _group(c)
     group = cond.select(faces, group_c)
     hits = cond.select(group, c)
@@ -93,12 +89,12 @@ def count(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
         if c.emotion and c.colour and group_c.colour is None:
             state += f" and wear {c.colour}"
         if not group:
-            return _reply(f"None: I see no {noun} here to {by}. What I see: {_listing(faces, c)}.", (), "count", image)
+            return reply(f"None: I see no {noun} here to {by}. What I see: {_listing(faces, c)}.", (), "count", image)
         if not hits:
             lead = f"None of the {len(group)} {noun} {state}" if len(group) > 1 else f"None: the only {cond.singular(noun)} here does not {state}"
-            return _reply(f"{lead}. What I see: {_listing(group, c)}.", (), "count", image)
+            return reply(f"{lead}. What I see: {_listing(group, c)}.", (), "count", image)
         verb = state if len(hits) > 1 else state.replace("look ", "looks ", 1).replace("wear ", "wears ", 1)
-        return _reply(f"{len(hits)} of the {len(group)} {noun} {verb} (to {by}): {_listing(hits, c)}.", ids, "count", image)
+        return reply(f"{len(hits)} of the {len(group)} {noun} {verb} (to {by}): {_listing(hits, c)}.", ids, "count", image)
     if group_c.gender or group_c.bands:
         looks = f"look like {noun}"
     else:  # "how many ppl look older than 60": no noun to be, only what they look
@@ -106,10 +102,10 @@ def count(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
                                                    f"younger than {c.age_under}" if c.age_under is not None else "") if x)
         looks += f" and wear {c.colour}" if c.colour else ""
     if not hits:
-        return _reply(f"None of the {n} people {looks} to {by}. What I see: {_listing(faces, c)}.", (), "count", image)
+        return reply(f"None of the {n} people {looks} to {by}. What I see: {_listing(faces, c)}.", (), "count", image)
     if len(hits) == 1:
         looks = "looks" + looks[4:] if not (group_c.gender or group_c.bands) else f"looks like {_a(cond.singular(noun))}"
-    return _reply(f"{len(hits)} of the {n} people {looks} to {by}: {_listing(hits, c)}.", ids, "count", image)
+    return reply(f"{len(hits)} of the {n} people {looks} to {by}: {_listing(hits, c)}.", ids, "count", image)
 
 
 def _a(noun: str) -> str:
@@ -122,14 +118,14 @@ def anyone(c: cond.Conditions, scene: SceneAnalysis, image: str, everyone: bool 
     if c.unseen:
         return cant_see(c, scene, image, intent="anyone")
     if (note := _missing(faces, c)) is not None:
-        return _reply("I can't tell: " + note, (), "anyone", image)
+        return reply("I can't tell: " + note, (), "anyone", image)
     group_c = _group(c)
     group = cond.select(faces, group_c)
     noun = cond.group_noun(group_c)
     hits = cond.select(group, c)
     by = cond.models_note(c)
     if not group:
-        return _reply(f"No, I see no {noun} here to {by}. What I see: {_listing(faces, c)}.", (), "anyone", image)
+        return reply(f"No, I see no {noun} here to {by}. What I see: {_listing(faces, c)}.", (), "anyone", image)
     state = f"look {EMOTION_ADJECTIVES[c.emotion]}" if c.emotion else f"wear {c.colour}" if c.colour and group_c.colour is None else "are here"
     m, k = len(group), len(hits)
     ids = tuple(f.id for f in hits)
@@ -138,12 +134,12 @@ def anyone(c: cond.Conditions, scene: SceneAnalysis, image: str, everyone: bool 
     if everyone:
         if k == m:
             lead = f"Yes, all {m} {noun} {state}" if m > 1 else f"Yes, the only {cond.singular(noun)} here {_singular_verb(state)}"
-            return _reply(f"{lead}: {_listing(hits, c)}.", ids, "anyone", image)
+            return reply(f"{lead}: {_listing(hits, c)}.", ids, "anyone", image)
         lead = f"No, {k} of the {m} {noun} {state}" + (f": {_listing(hits, c)}." if hits else f". What I see: {_listing(group, c)}.")
-        return _reply(lead + others, ids, "anyone", image)
+        return reply(lead + others, ids, "anyone", image)
     if not hits:
-        return _reply(f"No, none of the {m} {noun} {state}. What I see: {_listing(group, c)}.", (), "anyone", image)
-    return _reply(f"Yes, {k} of the {m} {noun} {state}: {_listing(hits, c)}." + others, ids, "anyone", image)
+        return reply(f"No, none of the {m} {noun} {state}. What I see: {_listing(group, c)}.", (), "anyone", image)
+    return reply(f"Yes, {k} of the {m} {noun} {state}: {_listing(hits, c)}." + others, ids, "anyone", image)
 
 
 def _singular_verb(state: str) -> str:
@@ -154,15 +150,15 @@ def which(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
     """ "which one is the grown-up?" -> the faces in that age group (and gender), with their apparent ages."""
     faces = list(scene.faces)
     if (note := _missing(faces, c)) is not None:
-        return _reply(note, (), "identify", image)
+        return reply(note, (), "identify", image)
     hits = cond.select(faces, c)
     noun = cond.group_noun(c)
     by = cond.models_note(c)
     if not hits:
-        return _reply(f"No one here looks like {_a(cond.singular(noun))} to {by}. What I see: {_listing(faces, c)}.", (), "identify", image)
+        return reply(f"No one here looks like {_a(cond.singular(noun))} to {by}. What I see: {_listing(faces, c)}.", (), "identify", image)
     if len(hits) == 1:
-        return _reply(f"{_seen(hits[0], c)}, is the only one who looks like {_a(cond.singular(noun))} to {by}.", (hits[0].id,), "identify", image)
-    return _reply(f"{len(hits)} of the {len(faces)} people look like {noun} to {by}: {_listing(hits, c)}.",
+        return reply(f"{_seen(hits[0], c)}, is the only one who looks like {_a(cond.singular(noun))} to {by}.", (hits[0].id,), "identify", image)
+    return reply(f"{len(hits)} of the {len(faces)} people look like {noun} to {by}: {_listing(hits, c)}.",
                   tuple(f.id for f in hits), "identify", image)
 
 
@@ -170,10 +166,10 @@ def group_look(scene: SceneAnalysis, image: str, activity: bool = False) -> Plan
     """ "how do the people in this photo look?" / "what's going on here?": the group's expressions, most common first."""
     faces = list(scene.faces)
     ids = tuple(f.id for f in faces)
-    lead = prompts.render("planner", "activity_offline") + " " if activity else ""
+    lead = wording.ACTIVITY_OFFLINE + " " if activity else ""
     if any(f.emotion is None for f in faces):
         people = "; ".join(f"{face_label(f)}" + (f", about {f.age:.0f}" if f.age is not None else "") for f in faces)
-        return _reply(lead + prompts.render("planner", "no_emotion_model", who="they", singular=False) + f" I see {len(faces)}: {people}.",
+        return reply(lead + wording.no_emotion_model(who="they", singular=False) + f" I see {len(faces)}: {people}.",
                       ids, "describe", image)
     tally = Counter(f.emotion.label for f in faces)
     top, k = tally.most_common(1)[0]
@@ -181,7 +177,7 @@ def group_look(scene: SceneAnalysis, image: str, activity: bool = False) -> Plan
     mood = (f"All {n} look {EMOTION_ADJECTIVES[top]}" if k == n else f"Most look {EMOTION_ADJECTIVES[top]} ({k} of {n})" if k * 2 > n
             else "Their expressions are mixed: " + ", ".join(f"{v} {EMOTION_ADJECTIVES[e]}" for e, v in tally.most_common()))
     per = "; ".join(f"{face_label(f)} {emotion_phrase(f)}" + (f", about {f.age:.0f}" if f.age is not None else "") for f in faces)
-    return _reply(f"{lead}I see {n} {'person' if n == 1 else 'people'}. {mood}. {per}.", ids, "describe", image)
+    return reply(f"{lead}I see {n} {'person' if n == 1 else 'people'}. {mood}. {per}.", ids, "describe", image)
 
 
 def group_clothing(scene: SceneAnalysis, image: str) -> PlannerReply:
@@ -191,7 +187,7 @@ def group_clothing(scene: SceneAnalysis, image: str) -> PlannerReply:
     seen = [f.appearance.clothing_colour for f in faces if f.appearance.clothing_colour]
     per = "; ".join(f"{face_label(f)}" if f.appearance.clothing_colour else f"Face {f.id}: clothing out of frame" for f in faces)
     if not seen:
-        return _reply(f"I can't see anyone's clothing: it is out of frame for all {len(faces)}.", ids, "clothing", image)
+        return reply(f"I can't see anyone's clothing: it is out of frame for all {len(faces)}.", ids, "clothing", image)
     tally = Counter(seen)
     top, k = tally.most_common(1)[0]
     n = len(faces)
@@ -201,4 +197,4 @@ def group_clothing(scene: SceneAnalysis, image: str) -> PlannerReply:
         lead = f"No one colour is worn by most; the most common is {top} ({k} of {n})."
     else:
         lead = f"Each wears a different colour: {', '.join(tally)}."
-    return _reply(f"{lead} {per}.", ids, "clothing", image)
+    return reply(f"{lead} {per}.", ids, "clothing", image)

@@ -8,15 +8,18 @@ anyone over 40?", "are they all women?", "is the one on the left Alice?").
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from facelens import prompts
+from facelens.agent.assistant import wording
 from facelens.agent.assistant.answers import emotion_phrase, face_label
-from facelens.agent.assistant.compose import _labels, _no_emotion, _reply, _who, children, which_person, who_looks
+from facelens.agent.assistant.compose import children, which_person, who_looks
+from facelens.agent.assistant.replies import (
+    PlannerReply,
+    labels,
+    no_emotion,
+    reply,
+    who_is,
+)
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
-
-if TYPE_CHECKING:
-    from facelens.agent.assistant.planner import PlannerReply
 
 COUNT_TESTS = {"more than": lambda m, k: m > k, "fewer than": lambda m, k: m < k, "at least": lambda m, k: m >= k,
                "at most": lambda m, k: m <= k, "exactly": lambda m, k: m == k}
@@ -30,20 +33,20 @@ def count_yes_no(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     label = slots.get("emotion")
     if label or slots.get("colour") or slots.get("gender"):  # "are there more than 2 people smiling?"
         if label and any(f.emotion is None for f in scene.faces):
-            return _reply("I can't tell: " + _no_emotion("anyone", True), (), "count", image)
+            return reply("I can't tell: " + no_emotion("anyone", True), (), "count", image)
         hits, what = _filtered(slots, scene.faces) if (slots.get("colour") or slots.get("gender")) else (list(scene.faces), "")
         if hits is None:
-            return _reply("I can't tell: " + prompts.render("planner", "no_age_model", what="apparent gender"), (), "count", image)
+            return reply("I can't tell: " + wording.no_age_model(what="apparent gender"), (), "count", image)
         if label:
             hits = [f for f in hits if f.emotion.label == label]
             what = (what + " and " if what else "") + f"look {EMOTION_ADJECTIVES[label]}"
         lead = "Yes" if COUNT_TESTS[op](len(hits), k) else "No"
         listing = "; ".join(face_label(f) for f in hits)
-        return _reply(f"{lead}: {len(hits)} of the {n} people {what} (you asked about {asked})" + (f": {listing}." if hits else "."),
+        return reply(f"{lead}: {len(hits)} of the {n} people {what} (you asked about {asked})" + (f": {listing}." if hits else "."),
                       tuple(f.id for f in hits), "count", image)
     lead = "Yes" if COUNT_TESTS[op](n, k) else "No"
     listing = "; ".join(face_label(f) for f in scene.faces)
-    return _reply(f"{lead}: I count {n} {'person' if n == 1 else 'people'} (you asked about {asked}; detector: {scene.detector}). "
+    return reply(f"{lead}: I count {n} {'person' if n == 1 else 'people'} (you asked about {asked}; detector: {scene.detector}). "
                   f"From left to right: {listing}.", tuple(f.id for f in scene.faces), "count", image)
 
 
@@ -65,46 +68,46 @@ def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     if "age_over" in slots or "age_under" in slots:
         got = age_yes_no(slots, faces)
         if got is None:
-            return _reply(prompts.render("planner", "no_age_model", what="anyone's age"), (), "anyone", image)
+            return reply(wording.no_age_model(what="anyone's age"), (), "anyone", image)
         asked, hits = got
         if slots.get("quantifier") == "all":  # "is everyone over 20?"
             ages = ", ".join(f"Face {f.id} about {f.age:.0f}" for f in faces)
             lead = f"Yes, all {n} look {asked}" if len(hits) == n else f"No, {len(hits)} of the {n} look {asked}"
-            return _reply(f"{lead} to the age model ({ages}).", tuple(f.id for f in hits), "anyone", image)
+            return reply(f"{lead} to the age model ({ages}).", tuple(f.id for f in hits), "anyone", image)
         if not hits:
             ages = ", ".join(f"Face {f.id} about {f.age:.0f}" for f in faces)
-            return _reply(f"No, nobody looks {asked} to the age model ({ages}).", (), "anyone", image)
+            return reply(f"No, nobody looks {asked} to the age model ({ages}).", (), "anyone", image)
         listing = "; ".join(f"{face_label(f)}, apparent age about {f.age:.0f}" for f in hits)
         verb = "looks" if len(hits) == 1 else "look"
-        return _reply(f"Yes, {len(hits)} of the {n} {verb} {asked} to the age model: {listing}.", tuple(f.id for f in hits), "anyone", image)
+        return reply(f"Yes, {len(hits)} of the {n} {verb} {asked} to the age model: {listing}.", tuple(f.id for f in hits), "anyone", image)
     if slots.get("child"):
         return children(scene, image)
     label = slots.get("emotion")
     hits, what = _filtered(slots, faces)
     if label and what:  # "is there a woman smiling?": the emotion among the faces that match the filter
         if hits is None:
-            return _reply(prompts.render("planner", "no_age_model", what="apparent gender"), (), "anyone", image)
+            return reply(wording.no_age_model(what="apparent gender"), (), "anyone", image)
         who = "who " + what
         if not hits:
-            return _reply(f"No, none of the {n} people {what}, so nobody like that looks {EMOTION_ADJECTIVES[label]} here.", (), "anyone", image)
+            return reply(f"No, none of the {n} people {what}, so nobody like that looks {EMOTION_ADJECTIVES[label]} here.", (), "anyone", image)
         return who_looks(label, scene.model_copy(update={"faces": hits}), image, everyone=slots.get("quantifier") == "all",
                          yes_no=True, among=who)
     if label:
         return who_looks(label, scene, image, everyone=slots.get("quantifier") == "all", yes_no=True)
     if what is None:
-        return _reply(which_person(scene), (), "ask_referent", image)
+        return reply(which_person(scene), (), "ask_referent", image)
     if hits is None:
-        return _reply(prompts.render("planner", "no_age_model", what="apparent gender"), (), "anyone", image)
+        return reply(wording.no_age_model(what="apparent gender"), (), "anyone", image)
     listing = "; ".join(_with_gender(f, slots) for f in hits)
     if len(hits) == 1:
         what = re.sub(r"\b(look|wear)\b", r"\1s", what)
     if slots.get("quantifier") == "all":  # "are they all women?"
         if len(hits) == n:
-            return _reply(f"Yes, all {n} {what}: {listing}.", tuple(f.id for f in hits), "anyone", image)
-        return _reply(f"No, {len(hits)} of the {n} {what}" + (f": {listing}." if hits else "."), tuple(f.id for f in hits), "anyone", image)
+            return reply(f"Yes, all {n} {what}: {listing}.", tuple(f.id for f in hits), "anyone", image)
+        return reply(f"No, {len(hits)} of the {n} {what}" + (f": {listing}." if hits else "."), tuple(f.id for f in hits), "anyone", image)
     if not hits:
-        return _reply(f"No, none of the {n} people {what}.", (), "anyone", image)
-    return _reply(f"Yes, {len(hits)} of the {n} {what}: {listing}.", tuple(f.id for f in hits), "anyone", image)
+        return reply(f"No, none of the {n} people {what}.", (), "anyone", image)
+    return reply(f"Yes, {len(hits)} of the {n} {what}: {listing}.", tuple(f.id for f in hits), "anyone", image)
 
 
 def _with_gender(f: FaceAnalysis, slots: dict) -> str:
@@ -130,7 +133,7 @@ def _filtered(slots: dict, faces: list[FaceAnalysis]) -> tuple[list[FaceAnalysis
 
 def emotion_yes_no(label: str, faces: list[FaceAnalysis]) -> str:
     if any(f.emotion is None for f in faces):
-        return f"{_labels(faces)}: " + _no_emotion("them" if len(faces) > 1 else "this person", len(faces) == 1)
+        return f"{labels(faces)}: " + no_emotion("them" if len(faces) > 1 else "this person", len(faces) == 1)
     out = []
     for f in faces:
         yes = f.emotion.label == label
@@ -147,7 +150,7 @@ def identity_yes_no(name: str, faces: list[FaceAnalysis]) -> str:
             out.append(f"I can't tell: nobody is enrolled in the gallery, so I can't say whether {face_label(f)} is {name}.")
             continue
         yes = f.identity.known and f.identity.name == name
-        out.append(f"{'Yes' if yes else 'No'}: {_who(f)}")
+        out.append(f"{'Yes' if yes else 'No'}: {who_is(f)}")
     return " ".join(out)
 
 
@@ -162,7 +165,7 @@ def asked_gender(t: str) -> str | None:
 
 def gender_yes_no(asked: str, faces: list[FaceAnalysis]) -> str:
     if any(f.gender is None for f in faces):
-        return f"{_labels(faces)}: " + prompts.render("planner", "no_age_model", what="apparent gender")
+        return f"{labels(faces)}: " + wording.no_age_model(what="apparent gender")
     out = []
     for f in faces:
         yes = f.gender.label == asked

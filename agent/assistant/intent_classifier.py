@@ -12,21 +12,23 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 
 from facelens import prompts
+from facelens.tools import settings
 
 log = logging.getLogger(__name__)
 
-@lru_cache(maxsize=1)
-def exemplars() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    from facelens.agent.assistant.understanding import canonical, extract_slots
+#: puts a phrasing in the canonical form the classifier compares (understanding hands over its own)
+Normaliser = Callable[[str], str]
 
-    def prepare(t: str) -> str:
-        return canonical(t, extract_slots(t, frozenset({"alice"})))
 
+@lru_cache(maxsize=2)
+def exemplars(prepare: Normaliser) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The example phrasings (in ``prepare``'s canonical form) and their intents."""
     data = prompts.load("nlu_exemplars")
     texts, labels = [], []
     for intent, phrases in data["intents"].items():
@@ -51,7 +53,7 @@ def _ngram_embed(texts: list[str]) -> np.ndarray:
 def encoder() -> str:
     from facelens.tools import sentence_embed
 
-    if os.environ.get("FACELENS_NLU_ENCODER") == "ngram" or not sentence_embed.available():
+    if settings.value("nlu_encoder") == "ngram" or not sentence_embed.available():
         return "ngram"
     return "minilm"
 
@@ -65,9 +67,9 @@ def embed(texts: list[str]) -> np.ndarray:
 
 
 @lru_cache(maxsize=2)
-def exemplar_matrix(kind: str) -> np.ndarray:
+def exemplar_matrix(kind: str, prepare: Normaliser) -> np.ndarray:
     """Embeddings of the exemplars, cached under FACELENS_HOME/models (written atomically)."""
-    texts, _ = exemplars()
+    texts, _ = exemplars(prepare)
     key = hashlib.sha256(("\n".join(texts) + kind).encode()).hexdigest()[:16]
     path = None
     try:
@@ -92,11 +94,16 @@ def exemplar_matrix(kind: str) -> np.ndarray:
     return mat
 
 
-def classify(text: str) -> list[tuple[str, float]]:
-    """Intents ranked by the similarity of their nearest exemplar (mean of the best two)."""
+def classify(text: str, prepare: Normaliser) -> list[tuple[str, float]]:
+    """Intents ranked by the similarity of their nearest exemplar (mean of the best two).
+
+    Args:
+        text: the question, already in canonical form.
+        prepare: the normaliser that puts the example phrasings in that same form.
+    """
     kind = encoder()
-    mat = exemplar_matrix(kind)
-    _, labels = exemplars()
+    mat = exemplar_matrix(kind, prepare)
+    _, labels = exemplars(prepare)
     sims = mat @ embed([text])[0]
     best: dict[str, list[float]] = {}
     for lab, s in zip(labels, sims):

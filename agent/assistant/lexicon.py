@@ -103,5 +103,5 @@ _WORD_RE = re.compile(r"[a-z0-9#'/.-]+|[^a-z0-9\s]")
 
 def phrase_regex(phrases: tuple[str, ...] | list[str]) -> str:
     """An alternation matching any of ``phrases`` as whole words, longest first."""
-    alts = sorted({re.escape(p).replace(r"\ ", r"[\s-]+") for p in phrases}, key=len, reverse=True)
+    alts = sorted({re.escape(p).replace(r"\ ", r"[\s-]+") for p in phrases}, key=lambda a: (-len(a), a))
     return r"\b(?:" + "|".join(alts) + r")\b"

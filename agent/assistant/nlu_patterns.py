@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from facelens.agent.assistant.lexicon import CHILD_WORDS, EMOTION_PHRASES, FEMALE_WORDS, MALE_WORDS, SUPERLATIVE_PHRASES, phrase_regex
-from facelens.agent.assistant.referring import COLOUR_WORDS
+from facelens.agent.assistant.referring import COLOUR_ALTERNATION
 
 MAX_CHARS = 1000  # longer questions are refused with a clear reply
 THRESHOLD = 0.50  # nearest-exemplar similarity below which the planner asks instead of answering
@@ -14,15 +14,14 @@ CANON_EMOTION = {"happy": "happy", "sad": "sad", "angry": "angry", "surprise": "
 CANON_SUPERLATIVE = {"happy": "happiest", "sad": "saddest", "angry": "angriest", "surprise": "most surprised",
                      "fear": "most scared", "disgust": "most disgusted", "neutral": "calmest", "oldest": "oldest",
                      "youngest": "youngest"}
-_EMO_RE = {label: re.compile(phrase_regex(p)) for label, p in EMOTION_PHRASES.items()}
-_ALL_EMO = phrase_regex([p for ps in EMOTION_PHRASES.values() for p in ps])
-_SUP_RE = {k: re.compile(phrase_regex(p) + "|" + rf"\b(?:the\s+)?(?:most|least)\s+(?:{phrase_regex(EMOTION_PHRASES[k])[5:-3]})\b"
+EMOTION_RES = {label: re.compile(phrase_regex(p)) for label, p in EMOTION_PHRASES.items()}
+ANY_EMOTION = phrase_regex([p for ps in EMOTION_PHRASES.values() for p in ps])
+SUPERLATIVE_RES = {k: re.compile(phrase_regex(p) + "|" + rf"\b(?:the\s+)?(?:most|least)\s+(?:{phrase_regex(EMOTION_PHRASES[k])[5:-3]})\b"
                          if k in EMOTION_PHRASES else phrase_regex(p)) for k, p in SUPERLATIVE_PHRASES.items()}
-_COLOUR = "|".join(sorted(COLOUR_WORDS, key=len, reverse=True))
 GARMENT = r"(?:shirts?|t-?shirts?|tops?|jackets?|dress(?:es)?|sweaters?|jumpers?|clothes|clothing|hoodies?|coats?|blouses?|outfits?|suits?|on)"
-COLOUR_CTX_RE = re.compile(rf"\b(?:in|wearing|wears|wear|dressed in|with|has|have|got|has on|have on)\s+(?:a |an |the |some )?(?:\w+ )?({_COLOUR})\b"
-                           rf"|\b({_COLOUR})\s+{GARMENT}\b")
-BARE_COLOUR_RE = re.compile(rf"\b({_COLOUR})\b")
+COLOUR_CTX_RE = re.compile(rf"\b(?:in|wearing|wears|wear|dressed in|with|has|have|got|has on|have on)\s+(?:a |an |the |some )?(?:\w+ )?({COLOUR_ALTERNATION})\b"
+                           rf"|\b({COLOUR_ALTERNATION})\s+{GARMENT}\b")
+BARE_COLOUR_RE = re.compile(rf"\b({COLOUR_ALTERNATION})\b")
 BLUE_MOOD_RE = re.compile(r"\b(?:look(?:s|ing)?|feel(?:s|ing)?|seem(?:s|ing)?|someone|somebody|anyone|anybody|is|are|a bit)\s+blue\b(?!\s+" + GARMENT + ")")
 CHILD_RE = re.compile(rf"\b(?:{CHILD_WORDS})\b")
 FEMALE_RE = re.compile(rf"\b(?:{FEMALE_WORDS})\b")
@@ -55,7 +54,7 @@ GENDER_Q_RE = re.compile(r"\b(?:gender|sex)\b|\b(?:male|man|guy|boy) or (?:a )?(
                          r"i wonder if|am i right that|is it true that)\b.*\b(?:a )?(?:female|male|woman|man|girl|boy|lady|guy|bloke|dude|fella|gal|lass|lad|chap)"
                          r"(?:\s+(?:to you|to me|do you think|would you say|or not|right|at all))?\s*\??$")
 AGE_Q_RE = re.compile(r"\bhow old\b|\bage\b|\bwhat age\b|\byears old\b|\bhow young\b|\byoung or old\b|\bold or young\b")
-CLOTHING_Q_RE = re.compile(rf"^(?:is|are|was|does|do)\b(?!.*\b(?:anyone|anybody|someone|somebody|any|nobody|no one|everyone|everybody|all|people|who)\b).*\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{_COLOUR})\b(?:\s+{GARMENT})?\s*\??$|"
+CLOTHING_Q_RE = re.compile(rf"^(?:is|are|was|does|do)\b(?!.*\b(?:anyone|anybody|someone|somebody|any|nobody|no one|everyone|everybody|all|people|who)\b).*\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{COLOUR_ALTERNATION})\b(?:\s+{GARMENT})?\s*\??$|"
                            r"\b(?:outfit|outfits|attire|garments?)\b|\b(?:wearing|wear|wears|dressed in|clothes|clothing|got on|have on|has on|outfit)\s*\??$|\bwhat colou?r\b|\bcolou?r of\b"
                            r"|\bwhat (?:is|are|does) \S+(?: \S+){0,5} (?:wearing|wear|dressed in)\s+(?:today|now|here)?\s*\??$")
 WHERE_Q_RE = re.compile(r"^where\b|\bwhich side\b|\blocate\b|\bposition of\b|\bwhere (?:is|are|in)\b")
@@ -68,7 +67,7 @@ PERSON_CUE_RE = re.compile(r"\b(?:left|right|middle|centre|leftmost|rightmost|fa
 POSITION_WORDS_RE = re.compile(r"\b(?:(?:the )?(?:far|very) (?:left|right)|left[- ]?most|right[- ]?most|(?:furthest|farthest|most) (?:to the )?(?:left|right)|"
                                r"(?:first|second|third|fourth|fifth|last)(?: \w+){0,2} (?:from|counting from) (?:the )?(?:left|right)|"
                                r"(?:on|at|to) the (?:left|right|end)|left|right|middle|centre|central)\b")
-COLOUR_REF_RE = re.compile(rf"\b(?:in|wearing|dressed in|with|who has|who is in)\s+(?:a |an |the )?(?:{_COLOUR})(?:\s+{GARMENT})?\b|\b(?:{_COLOUR})\s+{GARMENT}\b")
+COLOUR_REF_RE = re.compile(rf"\b(?:in|wearing|dressed in|with|who has|who is in)\s+(?:a |an |the )?(?:{COLOUR_ALTERNATION})(?:\s+{GARMENT})?\b|\b(?:{COLOUR_ALTERNATION})\s+{GARMENT}\b")
 REF_NP_RE = re.compile(r"\b(?:the|that|this)\s+(?:[\w-]+\s+){0,2}?(?:person|one|guy|man|woman|lady|girl|boy|dude|face|bloke|gentleman)\b"
                        r"(?:\s+(?:in|on|at|from|counting from)(?:\s+the)?(?:\s+(?:end|side))?\b)?")
 WHO_ALL_RE = re.compile(r"\b(?:here|there|in (?:the|this|that|it)|photo|picture|image|pic|shot|these|they|them|people|anyone|anybody|everyone|"
@@ -138,7 +137,7 @@ NOT_NAMES = {"if", "whether", "she", "he", "it", "this", "that", "there", "anyon
 
 
 
-_EMOJI = {"happy": "😀😃😄😁😊🙂☺😆😍🥰😂🤣", "sad": "😢😭☹🙁😞😔😿", "angry": "😠😡🤬😤", "surprise": "😮😲😯😱",
+EMOJI = {"happy": "😀😃😄😁😊🙂☺😆😍🥰😂🤣", "sad": "😢😭☹🙁😞😔😿", "angry": "😠😡🤬😤", "surprise": "😮😲😯😱",
           "fear": "😨😰", "disgust": "🤢🤮"}
 
 

@@ -12,13 +12,13 @@ from typing import Any
 
 from facelens.agent.assistant.nlu_patterns import (
     AGE_CMP_RE, AGE_WORD_RE, COUNT_CMP_RE, COUNT_RE, EMPTY_RE, EXISTS_RE, GROUP_RE, KNOWN_RE, NUMBER_WORDS, PERSON_CUE_RE, REF_NP_RE,
-    TRANSCRIPT_RE, _COLOUR,
+    TRANSCRIPT_RE, COLOUR_ALTERNATION,
 )
 
 #: a question word anywhere: the question asks more than yes or no
 WH_ANYWHERE_RE = re.compile(r"\b(?:who|whom|whose|what|which|where|when|why|how)\b")
 #: "the blue shirt person", "the red top guy": a person named by clothing
-COLOUR_REF_NP_RE = re.compile(rf"\bthe (?:{_COLOUR})(?: \w+)? (?:person|one|guy|man|woman|lady|girl|boy|dude)\b")
+COLOUR_REF_NP_RE = re.compile(rf"\bthe (?:{COLOUR_ALTERNATION})(?: \w+)? (?:person|one|guy|man|woman|lady|girl|boy|dude)\b")
 #: how a count comparison is said -> the comparison it means
 COUNT_OPS = {"over": "more than", "under": "fewer than", "less than": "fewer than", "no more than": "at most", "only": "exactly",
              "just": "exactly", None: "exactly"}
@@ -83,4 +83,4 @@ def asks_name_of(t: str, name: str) -> bool:
          or re.match(rf"^(.+?)\s+(?:is|must be|could be|might be)\s+{n}(?:,?\s*(?:right|correct|yes|no|isn't (?:it|she|he|they)|"
                      rf"is(?:n't| not) (?:it|she|he|they)))?\s*[?!.]*$", t))
     return bool(m) and bool(PERSON_CUE_RE.search(m.group(1)) or REF_NP_RE.search(m.group(1)) or COLOUR_REF_NP_RE.search(m.group(1))
-                            or re.search(rf"\b(?:{_COLOUR})\b", m.group(1)) or re.fullmatch(r"[a-z][\w'-]+", m.group(1)) and m.group(1) != "it")
+                            or re.search(rf"\b(?:{COLOUR_ALTERNATION})\b", m.group(1)) or re.fullmatch(r"[a-z][\w'-]+", m.group(1)) and m.group(1) != "it")

@@ -14,20 +14,31 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from facelens import prompts
-from facelens.agent.assistant import compose
+from facelens.agent.assistant import compose, conditions, referring, wording
 from facelens.agent.assistant import compose_groups as groups
 from facelens.agent.assistant import compose_yes_no as yes_no
-from facelens.agent.assistant import conditions
-from facelens.agent.assistant import referring
-from facelens.agent.assistant.toolbox import ToolBox
-from facelens.agent.assistant.nlu_patterns import AGE_Q_RE, CLOTHING_Q_RE, COUNT_RE, EMOTION_Q_RE, GENDER_Q_RE, PERSON_CUE_RE, WHERE_Q_RE
+from facelens.agent.assistant.nlu_patterns import (
+    AGE_Q_RE,
+    CLOTHING_Q_RE,
+    COUNT_RE,
+    EMOTION_Q_RE,
+    GENDER_Q_RE,
+    PERSON_CUE_RE,
+    WHERE_Q_RE,
+)
 from facelens.agent.assistant.nlu_yes_no import WH_ANYWHERE_RE
+from facelens.agent.assistant.replies import PlannerReply
+from facelens.agent.assistant.toolbox import ToolBox
+from facelens.agent.assistant.understanding import (
+    PERSON_INTENTS,
+    TRANSCRIPT_RE,
+    Understanding,
+    understand,
+)
 from facelens.agent.assistant.user_mood import mood_reply, user_mood  # noqa: F401 (user_mood is part of the planner's API)
-from facelens.agent.assistant.understanding import PERSON_INTENTS, TRANSCRIPT_RE, Understanding, understand
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import SceneAnalysis
 
@@ -37,7 +48,7 @@ FOLLOW_RE = re.compile(r"^\s*(?:and|what about|how about|and what about|same for
 #: words that show the question is about particular people, not everyone
 PERSON_WORDS_RE = re.compile(r"\b(?:person|one|guy|man|woman|lady|girl|boy|dude|face|she|he|her|him|they|them|that)\b")
 ALL_RE = re.compile(r"\b(?:everyone|everybody|all of them|each of them|each person|every person|them all|all the people)\b")
-ASKED_COLOUR_RE = re.compile(rf"\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{referring._COLOUR})\b"
+ASKED_COLOUR_RE = re.compile(rf"\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{referring.COLOUR_ALTERNATION})\b"
                              rf"(?:\s+{referring.GARMENTS})?\s*\??$")
 #: a follow-up that asks a question of its own ("and how old is she?"), not the last one again
 OWN_QUESTION_RE = re.compile("|".join(rx.pattern for rx in (AGE_Q_RE, CLOTHING_Q_RE, EMOTION_Q_RE, GENDER_Q_RE, WHERE_Q_RE)))
@@ -68,16 +79,6 @@ class PlanState:
     image: str | None = None
 
 
-@dataclass(frozen=True)
-class PlannerReply:
-    text: str
-    faces: tuple[int, ...]  # the faces the answer is about
-    intent: str  # which question family answered it ("beyond" when none)
-    image: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    understood: Any = None  # the Understanding the answer came from (intent, slots, confidence)
-
-
 def answer(question: str, box: ToolBox, state: PlanState | None = None) -> PlannerReply:
     """Answer ``question`` about the ToolBox's current image (and audio) without an LLM.
 
@@ -96,7 +97,7 @@ def answer(question: str, box: ToolBox, state: PlanState | None = None) -> Plann
             return reply
     u = understand(question, frozenset(names))
     if u.intent in ("empty", "too_long", "language"):
-        return PlannerReply(prompts.render("planner", f"bad_{u.intent}", limit=1000), (), u.intent, state.image, understood=u)
+        return PlannerReply(wording.bad_question(u.intent, limit=1000), (), u.intent, state.image, understood=u)
     parts = u.parts or (u,)
     replies = []
     for part in parts:
@@ -150,15 +151,15 @@ def _dispatch(u: Understanding, box: ToolBox, scene: SceneAnalysis | None, state
     if u.intent == "race":
         words = re.findall(r"\w+", referring.PRONOUN_RE.sub("", t))
         only = not in_compound
-        text = prompts.render("planner", "race_decline") + (" " + prompts.render("planner", "race_only") if only or len(words) < 2 else "")
+        text = wording.RACE_DECLINE + (" " + wording.RACE_ONLY if only or len(words) < 2 else "")
         return PlannerReply(text, (), "race", state.image, understood=u)
     if u.intent == "transcript" or (TRANSCRIPT_RE.search(t) and (box.audio is not None or scene is None) and u.intent in ("unsure", "beyond")):
         return _with(compose.transcript(t, box), understood=u)
     if scene is None:
-        return PlannerReply(prompts.render("planner", "beyond_scope"), (), "beyond", understood=u)
+        return PlannerReply(wording.BEYOND_SCOPE, (), "beyond", understood=u)
     image = box.image_name()
     if not scene.faces:
-        return PlannerReply(prompts.render("planner", "no_faces", image=image, detector=scene.detector), (), "empty", image, understood=u)
+        return PlannerReply(wording.no_faces(image=image, detector=scene.detector), (), "empty", image, understood=u)
     focus = state.focus if state.image == image else ()
     if FOLLOW_RE.match(t) and state.intent in PERSON_INTENTS:
         ref = referring.resolve(t, scene, focus=focus, known_names=names)
@@ -245,7 +246,7 @@ def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[i
         return _person_family(u, scene, focus, names, image, in_compound)
     if intent == "unsure":
         return PlannerReply(compose.unsure(u, scene), (), "unsure", image)
-    return PlannerReply(prompts.render("planner", "beyond_scope"), (), "beyond", image)
+    return PlannerReply(wording.BEYOND_SCOPE, (), "beyond", image)
 
 
 def _person_family(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str,
@@ -261,7 +262,7 @@ def _person_family(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...
         reply = _per_person(intent, u, scene, ref.face_ids, ref.notes, image, ambiguous=ref.ambiguous)
         if ref.alternative and reply.faces:  # "the woman in the middle" where the middle one looks like a child: who the words fit, too
             alt = compose.per_person(intent, [scene.face(i) for i in ref.alternative])
-            reply = _with(reply, text=reply.text + " " + prompts.render("planner", "position_alternative", answer=alt))
+            reply = _with(reply, text=reply.text + " " + wording.position_alternative(answer=alt))
         return reply
     if len(scene.faces) == 1:
         return _per_person(intent, u, scene, (1,), (), image)
@@ -304,7 +305,7 @@ def _per_person(intent: str, u: Understanding, scene: SceneAnalysis, ids: tuple[
     if notes:
         text += " (Note: " + "; ".join(notes) + ".)"
     if ambiguous:  # "is the little girl happy?" with two little girls: say so, then answer for each
-        text = prompts.render("planner", "ambiguous_person", count=len(faces), faces=", ".join(f"Face {f.id}" for f in faces)) + " " + text
+        text = wording.ambiguous_person(count=len(faces), faces=", ".join(f"Face {f.id}" for f in faces)) + " " + text
     return PlannerReply(text, ids, intent, image, notes)
 
 
@@ -367,5 +368,5 @@ def _presence(name: str, scene: SceneAnalysis, known: set[str], image: str) -> P
             return compose.presence(name, scene, known, image)
         real = by_lower[close[0]]
     reply = compose.presence(real, scene, known, image)
-    note = prompts.render("planner", "near_name", asked=name, name=real)
+    note = wording.near_name(asked=name, name=real)
     return _with(reply, text=f"{reply.text} {note}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from facelens.agent.assistant import conditions
 from facelens.agent.assistant.answers import ORDINALS
+from facelens.tools.names import mentioned
 from facelens.tools.schema import FaceAnalysis, SceneAnalysis
 
 COLOUR_WORDS = {
@@ -24,9 +25,10 @@ COLOUR_WORDS = {
     "violet": "purple", "pink": "pink", "brown": "brown", "beige": "brown",
 }
 GARMENTS = r"(?:shirt|t-shirt|tshirt|jacket|top|dress|sweater|jumper|clothes|clothing|hoodie|coat|blouse|outfit|suit|uniform|one|person|man|woman|guy|lady)"
-_COLOUR = "|".join(sorted(COLOUR_WORDS, key=len, reverse=True))
+#: the colour words as a regex alternation, longest first (so "light blue" wins over "blue")
+COLOUR_ALTERNATION = "|".join(sorted(COLOUR_WORDS, key=len, reverse=True))
 COLOUR_RE = re.compile(
-    rf"\b(?:in|wearing|wears|with|dressed in)\s+(?:a |an |the )?(?:\w+ )?({_COLOUR})\b|\b({_COLOUR})\s+{GARMENTS}\b"
+    rf"\b(?:in|wearing|wears|with|dressed in)\s+(?:a |an |the )?(?:\w+ )?({COLOUR_ALTERNATION})\b|\b({COLOUR_ALTERNATION})\s+{GARMENTS}\b"
 )
 FEMALE_RE = re.compile(r"\b(woman|women|lady|ladies|girl|girls|female|she)\b")
 MALE_RE = re.compile(r"\b(man|men|guy|guys|boy|boys|male|gentleman|he)\b")
@@ -197,13 +199,12 @@ def resolve(
 
     # 3. attribute filters
     names = {f.identity.name for f in faces if f.identity is not None and f.identity.known} | set(known_names)
-    for name in sorted(names, key=len, reverse=True):
-        if re.search(rf"\b{re.escape(name.lower())}\b", q):
-            cues.append(f"name {name}")
-            cand = [i for i in cand if by_id[i].identity is not None and by_id[i].identity.name == name]
-            if not cand:
-                notes.append(f"{name} is not recognised in this picture")
-                return Reference((), tuple(cues), tuple(notes))
+    for name in mentioned(names, q):
+        cues.append(f"name {name}")
+        cand = [i for i in cand if by_id[i].identity is not None and by_id[i].identity.name == name]
+        if not cand:
+            notes.append(f"{name} is not recognised in this picture")
+            return Reference((), tuple(cues), tuple(notes))
     for m in COLOUR_RE.finditer(q):
         colour = COLOUR_WORDS[m.group(1) or m.group(2)]
         cues.append(f"clothing {colour}")

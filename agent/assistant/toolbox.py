@@ -322,16 +322,14 @@ def scene_facts(scene: SceneAnalysis) -> list[dict[str, Any]]:
     for f in scene.faces:
         fact: dict[str, Any] = {
             "face": f.id, "position": answers.position_phrase(f), "where": f"{f.position.horizontal}, {f.position.vertical}",
-            "size_rank": f.position.size_rank, "clothing": f.appearance.clothing_colour or "not visible",
+            "size_rank": f.position.size_rank, "clothing": answers.clothing_status(f),
         }
-        if f.identity is None:
-            fact["identity"] = "not checked (gallery empty)"
-        elif f.identity.known:
+        if f.identity is not None and f.identity.known:
             fact["identity"] = {"name": f.identity.name, "distance": round(f.identity.distance, 2)}
         else:
-            fact["identity"] = "unknown (not in the gallery)"
+            fact["identity"] = answers.identity_status(f)
         if f.emotion is None:
-            fact["emotion"] = "not estimated (emotion model not installed)"
+            fact["emotion"] = answers.EMOTION_NOT_ESTIMATED
         else:
             fact["emotion"] = {k: round(v, 2) for k, v in sorted(f.emotion.scores.items(), key=lambda kv: -kv[1])[:3]}
         if f.age is not None:

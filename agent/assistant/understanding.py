@@ -30,17 +30,18 @@ from typing import Any
 from facelens.agent.assistant.intent_classifier import classify, encoder
 from facelens.agent.assistant.lexicon import CASUAL, DOMAIN_WORDS, EMOTION_PHRASES, phrase_regex
 from facelens.agent.assistant.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_CHARS are used by the planner)
-    MAX_CHARS, THRESHOLD, CANON_EMOTION, CANON_SUPERLATIVE, _EMO_RE, _ALL_EMO,
-    _SUP_RE, _COLOUR, COLOUR_CTX_RE, BARE_COLOUR_RE, BLUE_MOOD_RE,
+    MAX_CHARS, THRESHOLD, CANON_EMOTION, CANON_SUPERLATIVE, EMOTION_RES, ANY_EMOTION,
+    SUPERLATIVE_RES, COLOUR_ALTERNATION, COLOUR_CTX_RE, BARE_COLOUR_RE, BLUE_MOOD_RE,
     CHILD_RE, FEMALE_RE, MALE_RE, PRONOUN_RE, AUX_RE, TAG_RE,
     WH_RE, ALTERNATIVE_RE, JSON_RE, SAME_RE, FACE_NUM_RE, TRANSCRIPT_RE,
     RACE_RE, RACE_BW_RE, CLOTHING_BW_RE, COUNT_RE, GENDER_Q_RE, AGE_Q_RE, CLOTHING_Q_RE, WHERE_Q_RE,
     EMOTION_Q_RE, PRESENCE_Q_RE, PERSON_CUE_RE, POSITION_WORDS_RE, COLOUR_REF_RE,
-    REF_NP_RE, WHO_ALL_RE, FILLER_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, _EMOJI,
+    REF_NP_RE, WHO_ALL_RE, FILLER_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, EMOJI,
     ENGLISH, WHO_TAIL_RE, NAME_OF_PERSON_RE, NOT_LOWER_NAMES,
 )
 from facelens.agent.assistant.nlu_yes_no import asks_name_of, comparison_slots, yes_no_rule, yes_no_slots
 from facelens.agent.assistant.referring import COLOUR_WORDS
+from facelens.tools.names import mentioned
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def clean(question: str) -> tuple[str, str | None]:
         return "", "empty"
     if len(q) > MAX_CHARS:
         return q[:MAX_CHARS], "too_long"
-    for label, chars in _EMOJI.items():
+    for label, chars in EMOJI.items():
         word = " " + CANON_EMOTION[label] + " "
         for c in chars:
             q = q.replace(c, word)
@@ -143,7 +144,7 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
     """Slots of a normalised (lower-case) question, without the person (see :func:`resolve_person`)."""
     slots: dict[str, Any] = {}
     rest = t
-    for key, rx in _SUP_RE.items():
+    for key, rx in SUPERLATIVE_RES.items():
         m = rx.search(rest)
         if m:
             slots["superlative"] = key
@@ -160,8 +161,8 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
     mood_rest = BARE_COLOUR_RE.sub(" ", rest) if colour or not BLUE_MOOD_RE.search(rest) else rest
     mood_rest = re.sub(r"\bdown\s+(?=the|from|to|there|here)\b", " ", mood_rest)
     found = []
-    for m in re.finditer(_ALL_EMO, mood_rest):
-        label = next(lb for lb, rx in _EMO_RE.items() if rx.fullmatch(m.group(0)))
+    for m in re.finditer(ANY_EMOTION, mood_rest):
+        label = next(lb for lb, rx in EMOTION_RES.items() if rx.fullmatch(m.group(0)))
         found.append(label)
     if found:
         slots["emotion"] = found[0]
@@ -174,10 +175,8 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         slots["gender"] = "female"
     elif MALE_RE.search(no_pron) and not FEMALE_RE.search(no_pron):
         slots["gender"] = "male"
-    for name in sorted(names, key=len, reverse=True):
-        if re.search(rf"\b{re.escape(name.lower())}\b", t):
-            slots["name"] = name
-            break
+    for name in mentioned(names, t)[:1]:
+        slots["name"] = name
     nums = [int(a or b) for a, b in FACE_NUM_RE.findall(t)]
     if nums:
         slots["faces"] = tuple(dict.fromkeys(nums))
@@ -203,12 +202,11 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
 
 def presence_name(original: str, t: str, names: set[str] | frozenset[str]) -> str | None:
     """The name asked about in a presence question, enrolled or not (None when there is none)."""
-    for name in sorted(names, key=len, reverse=True):
-        if re.search(rf"\b{re.escape(name.lower())}\b", t):
-            return name
+    for name in mentioned(names, t)[:1]:
+        return name
     for rx in NAME_PATTERNS:
         m = rx.search(t.strip(" ?.!"))
-        if m and m.group(1) not in NOT_NAMES and not re.fullmatch(_ALL_EMO + "|" + _COLOUR, m.group(1)):
+        if m and m.group(1) not in NOT_NAMES and not re.fullmatch(ANY_EMOTION + "|" + COLOUR_ALTERNATION, m.group(1)):
             word = m.group(1)
             caps = re.search(rf"\b({re.escape(word)})\b", original, re.I)
             return caps.group(1) if caps and caps.group(1)[:1].isupper() else word.capitalize()
@@ -219,8 +217,8 @@ def canonical(t: str, slots: dict[str, Any]) -> str:
     """The question with slot words replaced by canonical ones (what the classifier sees)."""
     out = t
     if "superlative" in slots:
-        out = _SUP_RE[slots["superlative"]].sub(CANON_SUPERLATIVE[slots["superlative"]], out)
-    for label, rx in _EMO_RE.items():
+        out = SUPERLATIVE_RES[slots["superlative"]].sub(CANON_SUPERLATIVE[slots["superlative"]], out)
+    for label, rx in EMOTION_RES.items():
         if label == "sad" and "colour" in slots:
             out = re.sub(phrase_regex([p for p in EMOTION_PHRASES["sad"] if p != "blue"]), "sad", out)
             continue
@@ -239,6 +237,11 @@ def canonical(t: str, slots: dict[str, Any]) -> str:
     return " ".join(out.split())
 
 
+def exemplar_form(phrasing: str) -> str:
+    """An example phrasing of ``prompts/nlu_exemplars.yaml`` in the form the classifier compares (handed to it)."""
+    return canonical(phrasing, extract_slots(phrasing, frozenset({"alice"})))
+
+
 #: a part that is a question of its own (has a verb or a question word); otherwise it only names someone
 BARE_REF_RE = re.compile(r".*\b(?:is|are|was|were|am|does|do|did|can|could|would|will|has|have|look|looks|looking|seem|seems|"
                          r"how|what|who|whom|which|where|why|when|tell|describe|show|give|count|find|name|list|identify|compare)\b.*")
@@ -247,7 +250,7 @@ BARE_REF_RE = re.compile(r".*\b(?:is|are|was|were|am|does|do|did|can|could|would
 # --- putting it together ------------------------------------------------------------------------
 
 #: "the angry one" describes by the emotion asked about; it is no cue to one particular person
-EMO_ONE_RE = re.compile(rf"\bthe\s+(?:{_ALL_EMO})\s+(?:one|ones|person|people|face|faces)\b")
+EMO_ONE_RE = re.compile(rf"\bthe\s+(?:{ANY_EMOTION})\s+(?:one|ones|person|people|face|faces)\b")
 ABOUT_ME_RE = re.compile(r"\b(?:your|yourself|you like|are you|do you like|you feel)\b")
 FAR = 0.30  # nearest-exemplar similarity below which a question with no slot is taken as out of scope
 PERSON_INTENTS = ("emotion", "age", "gender", "clothing", "where", "describe", "identify")
@@ -292,7 +295,7 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
     ref_emo = EMO_ONE_RE.search(t)
     if ref_emo and len(slots.get("emotions", ())) > 1 and not re.match(r"^(?:who|which|whom)\b", t):
         # "is the sad one scared?": sad picks the person, scared is asked
-        ref_label = next(lb for lb, rx in _EMO_RE.items() if rx.search(ref_emo.group(0)))
+        ref_label = next(lb for lb, rx in EMOTION_RES.items() if rx.search(ref_emo.group(0)))
         rest = [e for e in slots["emotions"] if e != ref_label]
         if rest:
             slots["emotion"] = rest[0]
@@ -314,14 +317,14 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
     elif "name" not in slots and slots.get("yesno") and (m := NAME_OF_PERSON_RE.match(t)):  # "is face 1 Zoe?"
         caps = re.search(rf"\b({re.escape(m.group(1))})\b", original, re.I)
         if caps and caps.group(1)[:1].isupper() and m.group(1) not in NOT_NAMES | ENGLISH and not re.fullmatch(
-                f"{_ALL_EMO}|{_COLOUR}|{FEMALE_RE.pattern}|{MALE_RE.pattern}", m.group(1)):
+                f"{ANY_EMOTION}|{COLOUR_ALTERNATION}|{FEMALE_RE.pattern}|{MALE_RE.pattern}", m.group(1)):
             slots.update(candidate_name=caps.group(1), name_of_person=True)
     cue_text = re.sub(r"\bin (?:this|that) one\b", " ", TAG_RE.sub("", t))  # "in this one": the photo
     if re.match(r"^(?:who|which|whom)\b", t):  # "who's the furious one": asks who, by the emotion
         cue_text = EMO_ONE_RE.sub(" ", cue_text)
     if PERSON_CUE_RE.search(cue_text) or slots.get("name") or ("colour" in slots and not COUNT_RE.search(t)):
         slots["person_cue"] = True
-    ranked = classify(canonical(t, slots))
+    ranked = classify(canonical(t, slots), exemplar_form)
     intent, conf = ranked[0]
     ruled = _rules(t, slots, ranked)
     if ruled:

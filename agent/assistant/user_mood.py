@@ -12,10 +12,10 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
-from facelens import prompts
+from facelens.agent.assistant import wording
+from facelens.agent.assistant.replies import PlannerReply
 
 if TYPE_CHECKING:
-    from facelens.agent.assistant.planner import PlannerReply
     from facelens.tools.schema import SceneAnalysis
 
 
@@ -52,25 +52,23 @@ def mood_reply(kind: str, rest: str, question: str, scene: SceneAnalysis | None,
                ask: Callable[[str], PlannerReply]) -> PlannerReply | None:
     """A brief, kind reply to the user's mood, then the rest of what they asked (``ask`` answers it in the same conversation)."""
     if kind == "thanks":
-        ack = prompts.render("planner", "user_thanks")
+        ack = wording.USER_THANKS
     elif kind == "confused":
-        ack = prompts.render("planner", "user_confused")
+        ack = wording.USER_CONFUSED
     else:
-        ack = prompts.render("planner", "user_frustrated")
+        ack = wording.USER_FRUSTRATED
     if rest and re.search(r"[a-z]", rest, re.I):
         r = ask(rest)
         lead = "You're welcome." if kind == "thanks" else ack
         return replace(r, text=f"{lead} {r.text}", notes=r.notes + (f"user {kind}",))
-    from facelens.agent.assistant.planner import PlannerReply
-
     if kind != "frustrated":
         return PlannerReply(ack, (), "chat", image, (f"user {kind}",))
     faces: tuple[int, ...] = ()
     if re.search(r"\b(?:age|ages|old|older|younger|years)\b", question, re.I):
-        more = prompts.render("planner", "user_frustrated_ages")
+        more = wording.USER_FRUSTRATED_AGES
         if scene is not None and scene.faces and all(f.age is not None for f in scene.faces):
             more += " What I estimate: " + "; ".join(f"Face {f.id} about {f.age:.0f}" for f in scene.faces) + "."
             faces = tuple(f.id for f in scene.faces)
     else:
-        more = prompts.render("planner", "user_frustrated_more")
+        more = wording.USER_FRUSTRATED_MORE
     return PlannerReply(f"{ack} {more}", faces, "chat", image, ("user frustrated",))

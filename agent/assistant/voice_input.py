@@ -40,7 +40,9 @@ MODES = ("vad", "push")
 
 
 @dataclass(frozen=True)
-class Utterance:
+class SpokenTurn:
+    """One spoken turn: the words, how they sounded, and the affect fused from them."""
+
     audio: np.ndarray = field(repr=False)  # 16 kHz mono float32
     text: str  # what was said
     transcript: Transcript  # with segment and word timestamps
@@ -137,6 +139,18 @@ def _stream_chunks(sd, device: int | str | None, stop: Callable[[], bool] | None
                 continue
 
 
+def microphone_chunks(device: int | str | None, stop: Callable[[], bool] | None = None) -> Iterator[np.ndarray]:
+    """The microphone's audio in blocks of CHUNK samples (16 kHz mono float32) until ``stop()`` says so.
+
+    Raises:
+        DependencyError: sounddevice or PortAudio is missing.
+        MediaError: no usable input device.
+    """
+    sd = _sounddevice()
+    _check_input(sd, device)
+    yield from _stream_chunks(sd, device, stop)
+
+
 def record(mode: str = "vad", *, device: int | str | None = None, silence_ms: int = 800, max_seconds: float = 30.0, prompt: Callable[[str], None] | None = None) -> np.ndarray:
     """Record one utterance from the microphone (16 kHz mono float32).
 
@@ -167,8 +181,8 @@ def record(mode: str = "vad", *, device: int | str | None = None, silence_ms: in
     return np.concatenate(got) if got else np.zeros(0, np.float32)
 
 
-def understand(audio: np.ndarray, transcriber: Transcriber | None = None, history: list[VoiceFeatures] | None = None,
-               face: EmotionEstimate | None = None, words_backend: str | LLMSettings | None = None) -> Utterance:
+def understand_speech(audio: np.ndarray, transcriber: Transcriber | None = None, history: list[VoiceFeatures] | None = None,
+               face: EmotionEstimate | None = None, words_backend: str | LLMSettings | None = None) -> SpokenTurn:
     """Transcribe an utterance and read its voice cues and words; fuse them (and the face, if given).
 
     ``words_backend``: the chat's resolved LLM settings or "openai" to let that LLM read the words, anything
@@ -181,54 +195,56 @@ def understand(audio: np.ndarray, transcriber: Transcriber | None = None, histor
     features = measure(audio, words=len(transcript.text.split()) or None)
     cues = cues_from(features, baseline_of(history or []))
     words = words_emotion(transcript.text, backend=words_backend) if transcript.text else None
-    return Utterance(audio=audio, text=transcript.text, transcript=transcript, cues=cues, affect=fuse(face=face, voice=cues, words=words))
+    return SpokenTurn(audio=audio, text=transcript.text, transcript=transcript, cues=cues, affect=fuse(face=face, voice=cues, words=words))
 
 
 def from_file(path: str, *, transcriber: Transcriber | None = None, face: EmotionEstimate | None = None,
-              words_backend: str | LLMSettings | None = None) -> Utterance:
-    """A question recorded in an audio file (``ask``/``chat --audio FILE``): decoded, then :func:`understand`-ed like a spoken one.
+              words_backend: str | LLMSettings | None = None) -> SpokenTurn:
+    """A question recorded in an audio file (``ask``/``chat --audio FILE``): decoded, then :func:`understand_speech`-ed like a spoken one.
 
     Raises:
         InputError: no speech was heard in the file (or MediaError: it can't be decoded).
     """
     from facelens.tools.media import load_audio
 
-    utt = understand(load_audio(path), transcriber, None, face, words_backend)
+    utt = understand_speech(load_audio(path), transcriber, None, face, words_backend)
     if not utt.text.strip():
         raise InputError(f"No speech was heard in {path}.", hint="Record the question again, closer to the microphone, or type it.")
     return utt
 
 
 def listen(mode: str = "vad", *, transcriber: Transcriber | None = None, history: list[VoiceFeatures] | None = None, face: EmotionEstimate | None = None,
-           device: int | str | None = None, words_backend: str | LLMSettings | None = None) -> Utterance:
-    """Record one utterance from the microphone and :func:`understand` it."""
-    return understand(record(mode, device=device), transcriber, history, face, words_backend)
+           device: int | str | None = None, words_backend: str | LLMSettings | None = None) -> SpokenTurn:
+    """Record one utterance from the microphone and :func:`understand_speech` it."""
+    return understand_speech(record(mode, device=device), transcriber, history, face, words_backend)
+
+
+#: how a reply opens, by the fused affect's suggested tone (``AffectEstimate.tone``); none: the answer as it is
+TONE_OPENERS = {
+    "de-escalate": "I can hear this is frustrating, so let me be quick and clear.",
+    "reassure": "No need to worry; here is what I can see.",
+    "support": "I'm sorry if this is a hard moment.",
+    "warm": "Glad to help!",
+    "clarify": "That seems to have surprised you; here is what I found.",
+    "acknowledge-mixed": "I'm getting mixed signals ({conflicts}), so tell me if I've misread you.",
+}
 
 
 def tone_opener(affect: AffectEstimate) -> str:
-    """The sentence a reply opens with for this affect (prompts/voice.yaml; empty for neutral)."""
-    from facelens import prompts
-
-    openers = prompts.load("voice").get("openers", {})
-    template = openers.get(affect.tone) or ""
-    if not template:
-        return ""
-    from jinja2 import Environment, StrictUndefined
-
-    return Environment(undefined=StrictUndefined).from_string(template).render(conflicts="; ".join(affect.conflicts)).strip()
+    """The sentence a reply opens with for this affect (empty for neutral)."""
+    opener = TONE_OPENERS.get(affect.tone, "")
+    return opener.format(conflicts="; ".join(affect.conflicts)).strip()
 
 
-def affect_printer(as_json: bool = False) -> Callable[[Utterance], None]:
+def affect_printer(as_json: bool = False) -> Callable[[SpokenTurn], None]:
     """An ``on_affect`` hook that shows what was heard and the fused estimate on stderr."""
     import json
 
-    from facelens import prompts
-
-    def show(utt: Utterance) -> None:
+    def show(utt: SpokenTurn) -> None:
         if as_json:
             print(json.dumps({"text": utt.text, "voice": utt.cues.model_dump(), "affect": utt.affect.model_dump()}, ensure_ascii=False), file=sys.stderr)
         else:
-            print(prompts.render("voice", "heard", text=utt.text, voice=utt.cues.describe(), affect=utt.affect.summary), file=sys.stderr)
+            print(f'heard: "{utt.text}" | voice: {utt.cues.describe()} | {utt.affect.summary}'.strip(), file=sys.stderr)
 
     return show
 
@@ -254,17 +270,17 @@ class VoiceInput:
     """A chat input source: each call records and transcribes one utterance (None ends the chat).
 
     Keeps the speaker's earlier utterances as the baseline for the voice cues, and the last
-    :class:`Utterance` (with its fused affect) in ``last`` for the assistant to adapt its reply.
+    :class:`SpokenTurn` (with its fused affect) in ``last`` for the assistant to adapt its reply.
     """
 
     def __init__(self, mode: str = "vad", device: int | str | None = None, transcriber: Transcriber | None = None,
-                 on_affect: Callable[[Utterance], None] | None = None, words_backend: str | LLMSettings | None = None) -> None:
+                 on_affect: Callable[[SpokenTurn], None] | None = None, words_backend: str | LLMSettings | None = None) -> None:
         self.mode = mode
         self.words_backend = words_backend  # "openai" only when the chat itself answers with the LLM
         self.device = device
         self.transcriber = (transcriber or Transcriber()).load()
         self.history: list[VoiceFeatures] = []
-        self.last: Utterance | None = None
+        self.last: SpokenTurn | None = None
         self.on_affect = on_affect
         _check_input(_sounddevice(), device)  # fail now, before the chat starts
 

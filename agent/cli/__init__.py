@@ -1,33 +1,63 @@
 """The ``facelens`` command line.
 
-Each command group lives in its own module under ``facelens.agent.cli`` and exposes
-``register(subparsers)``; add a module name to ``COMMAND_MODULES`` to add commands. Handlers return
-an exit code. Errors from facelens print one clear line (no traceback) and exit with 2.
+Each command group lives in its own module under ``facelens.agent.cli`` that defines
+``register(subparsers)`` and declares ``COMMANDS`` (the commands it adds) and ``HELP_ORDER`` (its place
+in ``facelens --help``): a new module of that shape is a new command, found by :func:`plugin_modules`
+without a list to edit. Handlers return an exit code. Errors from facelens print one clear line (no
+traceback) and exit with 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import logging
 import os
+import re
 import sys
+from pathlib import Path
 
 from facelens.tools.errors import DependencyError, FacelensError
 
 log = logging.getLogger("facelens")
 
+
+@functools.cache
+def _sources() -> dict[str, str]:
+    """Module name -> source text, for every module of this package (``__init__``/``__main__`` aside)."""
+    out: dict[str, str] = {}
+    for folder in __path__:
+        for path in sorted(Path(folder).glob("*.py")):
+            if not path.stem.startswith("_"):
+                out.setdefault(path.stem, path.read_text(encoding="utf-8"))
+    return out
+
+
+def _declared(source: str, name: str) -> str | None:
+    """The right-hand side of a module's top-level ``NAME = ...`` line, if it has one."""
+    m = re.search(rf"^{name} = ([^#\n]+)", source, re.MULTILINE)
+    return m.group(1).strip() if m else None
+
+
+def plugin_modules(hook: str) -> list[str]:
+    """The modules of this package that define the top-level function ``hook`` (``register``,
+    ``register_eval``, ``register_bench``), in the order of their ``HELP_ORDER`` (a module without one
+    comes last). Read from the source files, not imported, so that answering one command imports one
+    module."""
+    pattern = re.compile(rf"^def {hook}\(", re.MULTILINE)
+    found = [name for name, source in _sources().items() if pattern.search(source)]
+    order = {name: int(_declared(_sources()[name], "HELP_ORDER") or 10**9) for name in found}
+    return sorted(found, key=lambda name: (order[name], name))
+
+
 #: command modules, each with register(subparsers); order = order in --help
-COMMAND_MODULES = ["assistant", "photo", "gallery", "exemplars", "evaluate", "bench", "speech", "session", "ui", "serve", "mcp", "live", "misc", "doctor"]
-#: the module that registers each command, so that answering one command imports one module
-#: (tests/test_detection_default.py checks it against what the modules register)
-COMMANDS = {
-    "ask": "assistant", "chat": "assistant", "analyze": "photo", "example": "photo", "enroll": "gallery",
-    "identify": "gallery", "gallery": "gallery", "exemplars": "exemplars", "describe": "exemplars", "eval": "evaluate",
-    "bench": "bench", "transcribe": "speech", "session": "session", "ui": "ui", "serve": "serve", "apikey": "serve",
-    "mcp": "mcp", "live": "live", "cache": "misc", "home": "misc", "doctor": "doctor",
-}
+COMMAND_MODULES = plugin_modules("register")
+#: the module that registers each command (its ``COMMANDS``), so that answering one command imports one
+#: module (tests/test_detection_default.py checks it against what the modules register)
+COMMANDS = {command: name for name in COMMAND_MODULES
+            for command in re.findall(r'"([^"]+)"', _declared(_sources()[name], "COMMANDS") or "")}
 
 
 def _command_of(argv: list[str]) -> str | None:
@@ -73,6 +103,15 @@ def load_command_module(name: str):  # type: ignore[no-untyped-def]
     except ImportError as exc:
         raise DependencyError(f"The facelens command module '{name}' failed to import: {exc}.",
                               hint="Reinstall facelens (bash setup.sh, or pip install -e '.[all]'); run with --debug for details.") from exc
+
+
+def command_group(sub: argparse._SubParsersAction, name: str, help: str, metavar: str = "ACTION") -> argparse._SubParsersAction:
+    """Add ``facelens NAME ...``, a command made of sub-commands (chosen into ``args.NAME_command``), which
+    alone prints its help; returns the sub-parsers to add the sub-commands to."""
+    parser = sub.add_parser(name, help=help)
+    group = parser.add_subparsers(dest=f"{name}_command", metavar=metavar)
+    parser.set_defaults(handler=lambda args: parser.print_help() or 0)
+    return group
 
 
 def print_json(data: object) -> None:

@@ -13,9 +13,10 @@ RECORDED_QUESTION_MAX_S = 30.0
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    from facelens.agent.assistant import backends
     from facelens.agent.cli.photo import add_detector_option
 
-    p.add_argument("--backend", choices=("offline", "openai", "local"), default=None,
+    p.add_argument("--backend", choices=backends.NAMES, default=None,
                    help="who answers (default: FACELENS_BACKEND / config.yaml's backend, else openai when "
                         "OPENAI_API_KEY/OPENAI_BASE_URL is set, local when FACELENS_LOCAL_MODEL is set, else the offline planner)")
     p.add_argument("--model", default=None, help="LLM model name (openai) or .gguf / model folder / 'smollm2' (local)")
@@ -27,6 +28,12 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="allow sending photo crops to a cloud vision model when a question needs one")
     p.add_argument("--stream", action="store_true", help="stream the LLM's answer as it is written")
     add_detector_option(p)
+
+
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("ask", "chat")
+HELP_ORDER = 10
 
 
 def register(sub: argparse._SubParsersAction) -> None:

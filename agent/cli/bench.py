@@ -1,7 +1,7 @@
 """``facelens bench ...``: speed and memory benchmarks (commands, not timed unit tests).
 
-Other modules add benchmarks by exposing ``register_bench(bench_subparsers)`` and being listed in
-``BENCH_MODULES``.
+Other modules of this package add benchmarks by exposing ``register_bench(bench_subparsers)`` and
+``HELP_ORDER`` (their place in ``facelens bench --help``); they are found without a list to edit.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import importlib
 import logging
 import os
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import command_group, plugin_modules, print_json
 from facelens.eval.bench_photo import bench_analyze, bench_identity
 from facelens.agent.cli.photo import add_detector_option
 
 log = logging.getLogger(__name__)
 
-BENCH_MODULES: list[str] = ["bench_media", "bench_speech", "bench_serve", "bench_live"]
+BENCH_MODULES: list[str] = plugin_modules("register_bench")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -37,27 +37,32 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search_figures(store: dict) -> str:
+    """"p50 ... ms, p95 ... ms, recall@1 ..." of one store's figures in bench_identity's result."""
+    return f"p50 {store['query_ms']['p50']:.3f} ms, p95 {store['query_ms']['p95']:.3f} ms, recall@1 {store['recall_at_1']:.3f}"
+
+
 def cmd_identity(args: argparse.Namespace) -> int:
     res = bench_identity(args.size, args.queries, store=args.store)
     if args.json:
         print_json(res)
     else:
-        print(
-            f"{res['size']:,} identities, {res['index']}: p50 {res['query_ms']['p50']:.3f} ms, p95 {res['query_ms']['p95']:.3f} ms, "
-            f"recall@1 {res['recall_at_1']:.3f}, {res['bytes_per_identity']:.0f} B/identity, "
-            f"brute force {res['brute_force_ms']['p50']:.1f} ms ({res['speedup_vs_brute_force']}x)"
-        )
+        print(f"{res['size']:,} identities, {res['index']}: {_search_figures(res)}, {res['bytes_per_identity']:.0f} B/identity, "
+              f"brute force {res['brute_force_ms']['p50']:.1f} ms ({res['speedup_vs_brute_force']}x)")
         if "milvus" in res:
             m = res["milvus"]
-            print(f"{res['size']:,} identities, {m['store']} ({m['index']}): p50 {m['query_ms']['p50']:.3f} ms, p95 {m['query_ms']['p95']:.3f} ms, "
-                  f"recall@1 {m['recall_at_1']:.3f}, insert {m['insert_s']:.1f} s")
+            print(f"{res['size']:,} identities, {m['store']} ({m['index']}): {_search_figures(m)}, insert {m['insert_s']:.1f} s")
     return 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("bench",)
+HELP_ORDER = 60
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    b = sub.add_parser("bench", help="speed benchmarks")
-    bsub = b.add_subparsers(dest="bench_command", metavar="WHAT")
-    b.set_defaults(handler=lambda a: b.print_help() or 0)
+    bsub = command_group(sub, "bench", "speed benchmarks", metavar="WHAT")
 
     p = bsub.add_parser("analyze", help="per-stage latency of the photo analysis (warm)")
     p.add_argument("image")

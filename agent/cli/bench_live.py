@@ -26,6 +26,9 @@ def _cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+HELP_ORDER = 40  # the place of its commands in ``facelens bench --help`` (after analyze and identity)
+
+
 def register_bench(bsub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("live", help="facelens live: face-loop frames/s at 640x480 and spoken turn -> reply time")
     p.add_argument("--frames", type=int, default=100, help="frames of the face loop to time (default 100)")

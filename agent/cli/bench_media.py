@@ -33,6 +33,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+HELP_ORDER = 10  # the place of its commands in ``facelens bench --help`` (after analyze and identity)
+
+
 def register_bench(bsub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("transcribe", help="speech transcription real-time factor (warm model)")
     p.add_argument("files", nargs="*", metavar="FILE", help="audio files (default: generated espeak-ng speech)")

@@ -11,11 +11,11 @@ from facelens.tools.errors import InputError
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    from facelens.agent.cli.serve import _need_serve_extra
+    from facelens.agent.cli.serve import need_serve_extra
 
     if args.requests < 1 or args.threads < 1 or args.enrolments < 0:
         raise InputError("--requests and --threads must be at least 1, --enrolments at least 0.")
-    _need_serve_extra()
+    need_serve_extra()
     if args.hostile:
         return _hostile(args)
     from facelens.agent.service import bench
@@ -48,6 +48,9 @@ def _hostile(args: argparse.Namespace) -> int:
               f"{out.spooled_bytes / 1e6:.1f} MB spooled; authenticated analyses {out.keyed_ok}/{out.keyed_sent} answered, "
               f"p95 {out.keyed_p95_ms:.0f} ms: {'PASS' if out.passed else 'FAIL'}")
     return 0 if out.passed else 1
+
+
+HELP_ORDER = 30  # the place of its commands in ``facelens bench --help`` (after analyze and identity)
 
 
 def register_bench(bsub: argparse._SubParsersAction) -> None:

@@ -27,6 +27,9 @@ def _cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+HELP_ORDER = 20  # the place of its commands in ``facelens bench --help`` (after analyze and identity)
+
+
 def register_bench(bsub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("transcribe-short", help="word accuracy on short spoken questions and digits (espeak-ng, 16 and 8 kHz)")
     p.add_argument("--split", action="append", choices=["tune", "heldout"], help="only this split (repeatable; default both)")

@@ -186,6 +186,19 @@ def _settings() -> str:
     return describe_settings(resolve().to_dict())
 
 
+def _configuration() -> str:
+    """Every setting the environment or config.yaml sets (from the table in tools/settings.py), each
+    checked against its type; a secret shows as "(set)"."""
+    from facelens.tools import settings
+
+    found = settings.current()
+    for c in found:
+        settings.lookup(c.setting.name)  # a value of the wrong type is a ConfigError naming the variable
+    if not found:
+        return "every setting at its default (docs/configuration.md lists them)"
+    return f"{len(found)} set: " + ", ".join(f"{c.where} = {c.value}" for c in found) + "; the rest at their defaults (docs/configuration.md)"
+
+
 def describe_settings(resolved: dict) -> str:
     """One line per group: ``llm: backend=offline (default), model=gpt-4o-mini (default), ...``."""
     lines = []
@@ -217,7 +230,7 @@ def _stores() -> str:
     from facelens.tools import config
     from facelens.tools.atomic import DamagedError
     from facelens.tools.exemplars import ExemplarStore
-    from facelens.tools.identity import Gallery
+    from facelens.tools.identity import FaissGallery
     from facelens.tools.identity_store import open_gallery
 
     checks = [
@@ -227,7 +240,7 @@ def _stores() -> str:
         ("API keys", KeyStore().status, f"delete {config.home() / 'apikeys.json'} and create the keys again (facelens apikey create)"),
     ]
     if config.identity_store() != "faiss":  # a FAISS file left beside Milvus (a kept or interrupted migration) is still ours
-        checks.append(("FAISS gallery file", Gallery().status, "FACELENS_IDENTITY_STORE=faiss facelens gallery repair"))
+        checks.append(("FAISS gallery file", FaissGallery().status, "FACELENS_IDENTITY_STORE=faiss facelens gallery repair"))
     problems = []
     for what, status, fix in checks:
         try:
@@ -259,6 +272,7 @@ CHECKS: list[tuple[str, bool, Callable[[], str]]] = [
     ("gpu", False, _gpu),
     ("llm", False, _llm),
     ("settings", False, _settings),
+    ("configuration", False, _configuration),
     ("local state", False, _local_state),
 ]
 
@@ -290,6 +304,12 @@ def _resolved_or_error() -> dict:
         return resolve().to_dict()
     except FacelensError as exc:
         return {"error": exc.to_dict()}
+
+
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("doctor",)
+HELP_ORDER = 140
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -22,6 +22,9 @@ def cmd_detection(args: argparse.Namespace) -> int:
     return 0
 
 
+HELP_ORDER = 20  # the place of its commands in ``facelens eval --help``
+
+
 def register_eval(esub: argparse._SubParsersAction) -> None:
     from facelens.tools.faces import DEFAULT_DETECTOR
 

@@ -24,6 +24,9 @@ def cmd_identity(args: argparse.Namespace) -> int:
     return 0
 
 
+HELP_ORDER = 30  # the place of its commands in ``facelens eval --help``
+
+
 def register_eval(esub: argparse._SubParsersAction) -> None:
     p = esub.add_parser("identity", help="false-accept/false-reject rates and a suggested identity threshold")
     p.add_argument("folder", help="folder with images and identities.csv (file,person)")

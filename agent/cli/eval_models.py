@@ -61,6 +61,9 @@ def _run_attributes(args: argparse.Namespace) -> int:
     return 0
 
 
+HELP_ORDER = 10  # the place of its commands in ``facelens eval --help``
+
+
 def register_eval(esub: argparse._SubParsersAction) -> None:
     """Add ``eval emotion`` and ``eval attributes`` to the ``eval`` group."""
     p = esub.add_parser("emotion", help="accuracy of the emotion model on DIR/<class>/*.jpg")

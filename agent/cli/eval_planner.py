@@ -14,6 +14,9 @@ import sys
 from facelens.agent.cli import print_json
 
 
+HELP_ORDER = 40  # the place of its commands in ``facelens eval --help``
+
+
 def register_eval(esub: argparse._SubParsersAction) -> None:
     p = esub.add_parser("planner", help="offline planner: intent, slots, consistent answers, yes/no form, wrong-person answers")
     p.add_argument("--split", choices=("tune", "tune2", "tune3", "tune4", "heldout", "both"), default="both",

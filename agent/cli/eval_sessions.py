@@ -29,6 +29,9 @@ def cmd_session_questions(args: argparse.Namespace) -> int:
     return 1 if missed else 0
 
 
+HELP_ORDER = 60  # the place of its commands in ``facelens eval --help``
+
+
 def register_eval(esub: argparse._SubParsersAction) -> None:
     p = esub.add_parser("session-questions", help="analysts' questions about sessions: paraphrases on generated sessions",
                         description="Ask every phrasing of the session-question families of one split about two generated "

@@ -48,6 +48,9 @@ def cmd_suite(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+HELP_ORDER = 70  # the place of its commands in ``facelens eval --help``
+
+
 def register_eval(esub: argparse._SubParsersAction) -> None:
     p = esub.add_parser(
         "suite",

@@ -23,6 +23,9 @@ def cmd_text_emotion(args: argparse.Namespace) -> int:
     return 0
 
 
+HELP_ORDER = 50  # the place of its commands in ``facelens eval --help``
+
+
 def register_eval(esub: argparse._SubParsersAction) -> None:
     p = esub.add_parser("text-emotion", help="the words' emotion on a CSV with columns text,label",
                         description="Score the words'-emotion estimator on a labelled CSV (columns text,label).")

@@ -12,6 +12,9 @@ import sys
 from facelens.agent.cli import print_json
 
 
+HELP_ORDER = 80  # the place of its commands in ``facelens eval --help``
+
+
 def register_eval(esub: argparse._SubParsersAction) -> None:
     p = esub.add_parser(
         "wild-photos",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import command_group, print_json
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -81,10 +81,14 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return code
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("exemplars", "describe")
+HELP_ORDER = 40
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("exemplars", help="few-shot exemplars shown to a VLM before the query face")
-    esub = p.add_subparsers(dest="exemplars_command", metavar="ACTION")
-    p.set_defaults(handler=lambda args: p.print_help() or 0)
+    esub = command_group(sub, "exemplars", "few-shot exemplars shown to a VLM before the query face")
     a = esub.add_parser("add", help="add a labelled face image")
     a.add_argument("image", metavar="IMAGE")
     a.add_argument("--label", required=True, help="one of angry, disgust, fear, happy, neutral, sad, surprise")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import command_group, print_json
 from facelens.agent.cli.photo import add_detector_option
 
 CONSENT = "Enrol only people who agreed to it. Face embeddings are biometric data; they stay in FACELENS_HOME on this machine."
@@ -149,6 +149,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("enroll", "identify", "gallery")
+HELP_ORDER = 30
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("enroll", help="add a person to the local identity gallery")
     p.add_argument("name")
@@ -164,9 +170,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_detector_option(p)
     p.set_defaults(handler=cmd_identify)
 
-    g = sub.add_parser("gallery", help="list, remove, import or migrate people in the gallery")
-    gsub = g.add_subparsers(dest="gallery_command", metavar="ACTION")
-    g.set_defaults(handler=lambda a: g.print_help() or 0)
+    gsub = command_group(sub, "gallery", "list, remove, import or migrate people in the gallery")
     p = gsub.add_parser("list", help="who is enrolled")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_list)

@@ -40,7 +40,15 @@ def cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("live",)
+HELP_ORDER = 120
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    from facelens.agent.assistant import backends
+
     p = sub.add_parser("live", help="the emotion-aware assistant in real time: camera, microphone, spoken replies",
                        description="Talk to facelens: your face (camera) is read continuously, each spoken turn is "
                                    "transcribed and answered, and the mood of your face, voice and words shapes the reply. "
@@ -51,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="camera number (0) or a video file; left out: no camera, the mood comes from voice and words")
     p.add_argument("--mic", default=None, metavar="DEVICE|FILE", help="microphone number or a wav file (default: the default microphone)")
     p.add_argument("--speak", action="store_true", help="read replies aloud (espeak-ng, offline)")
-    p.add_argument("--backend", choices=("offline", "openai", "local"), default=None, help="who answers (as facelens chat)")
+    p.add_argument("--backend", choices=backends.NAMES, default=None, help="who answers (as facelens chat)")
     p.add_argument("--record", default=None, metavar="DIR", help="keep each turn's audio and a turns.jsonl in DIR")
     p.add_argument("--json", action="store_true", help="print one JSON object per turn instead of the chat text")
     p.set_defaults(handler=cmd_live)

@@ -48,6 +48,12 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("mcp",)
+HELP_ORDER = 110
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mcp", help="serve facelens's tools over the Model Context Protocol (stdio or HTTP)",
                        description="MCP server: read-only photo and session tools by default. stdio for desktop "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from facelens.agent.cli import command_group
+
 
 def cmd_cache_clear(args: argparse.Namespace) -> int:
     from facelens.tools.scene import clear_cache
@@ -20,10 +22,14 @@ def cmd_where(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("cache", "home")
+HELP_ORDER = 130
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    c = sub.add_parser("cache", help="the analysis cache (holds face embeddings)")
-    csub = c.add_subparsers(dest="cache_command", metavar="ACTION")
-    c.set_defaults(handler=lambda a: c.print_help() or 0)
+    csub = command_group(sub, "cache", "the analysis cache (holds face embeddings)")
     p = csub.add_parser("clear", help="delete every cached analysis")
     p.set_defaults(handler=cmd_cache_clear)
     p = sub.add_parser("home", help="print FACELENS_HOME, where the gallery, cache and sessions live")

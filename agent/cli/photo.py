@@ -11,7 +11,6 @@ def add_detector_option(p: argparse.ArgumentParser) -> None:
     """The shared ``--detector`` flag (choices come from the registered detectors)."""
     from facelens.tools import faces
 
-    faces._ensure_plugins()
     p.add_argument(
         "--detector",
         default=None,
@@ -57,6 +56,12 @@ def cmd_example(args: argparse.Namespace) -> int:
 
     print(package_data_path("examples", "six.jpg" if args.six else "group.jpg"))
     return 0
+
+
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("analyze", "example")
+HELP_ORDER = 20
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -11,13 +11,13 @@ import argparse
 import importlib.util
 import sys
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import command_group, print_json
 from facelens.tools.errors import ConfigError, InputError, missing_dependency
 
 DEFAULT_HOST = "127.0.0.1"
 
 
-def _need_serve_extra() -> None:
+def need_serve_extra() -> None:
     for module, package in (("fastapi", "fastapi"), ("uvicorn", "uvicorn"), ("multipart", "python-multipart")):
         if importlib.util.find_spec(module) is None:
             raise missing_dependency(package, "serve", "facelens serve")
@@ -51,7 +51,7 @@ def check_port(host: str, port: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _need_serve_extra()
+    need_serve_extra()
     from facelens.agent.service import server
     from facelens.agent.service.app import create_app
     from facelens.agent.service.keys import KeyStore
@@ -105,6 +105,12 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("serve", "apikey")
+HELP_ORDER = 100
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve the REST API (FastAPI; docs at /docs)",
                        description=f"Serve facelens as a REST API on {DEFAULT_HOST}:8000 unless told otherwise. A non-loopback "
@@ -114,9 +120,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cors", default=None, metavar="ORIGINS", help="comma-separated browser origins allowed to call the API (default: none, CORS off)")
     p.set_defaults(handler=cmd_serve)
 
-    k = sub.add_parser("apikey", help="API keys of facelens serve: create, list, revoke")
-    ksub = k.add_subparsers(dest="apikey_command", metavar="ACTION")
-    k.set_defaults(handler=lambda a: k.print_help() or 0)
+    ksub = command_group(sub, "apikey", "API keys of facelens serve: create, list, revoke")
     p = ksub.add_parser("create", help="create a key and print it (once; only a hash is stored)")
     p.add_argument("name")
     p.add_argument("--role", choices=["reader", "editor", "admin"], default="reader",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import command_group, print_json
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -150,10 +150,14 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("session",)
+HELP_ORDER = 80
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("session", help="recorded sessions: ingest, list, show, export, plot, report, ask")
-    ssub = s.add_subparsers(dest="session_command", metavar="ACTION")
-    s.set_defaults(handler=lambda a: s.print_help() or 0)
+    ssub = command_group(sub, "session", "recorded sessions: ingest, list, show, export, plot, report, ask")
 
     from facelens.agent.cli import session_ingest
 

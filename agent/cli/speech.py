@@ -16,7 +16,7 @@ def _affect(transcript, audio) -> list:
     from pydantic import BaseModel
 
     from facelens.agent.sessions.affect import AffectEstimate, fuse, words_emotion
-    from facelens.agent.sessions.ingest import _utterances
+    from facelens.agent.sessions.ingest import utterance_spans
     from facelens.tools import prosody
 
     class Turn(BaseModel):
@@ -25,7 +25,7 @@ def _affect(transcript, audio) -> list:
         text: str
         affect: AffectEstimate
 
-    spans = _utterances(transcript)
+    spans = utterance_spans(transcript)
     feats = [prosody.measure(audio[int(a * media.SAMPLE_RATE) : int(b * media.SAMPLE_RATE)], words=len(x.split())) for a, b, x in spans]
     base = prosody.baseline_of(feats) if len(feats) >= 3 else None
     return [Turn(start=a, end=b, text=x, affect=fuse(voice=prosody.cues_from(f, base), words=words_emotion(x))) for (a, b, x), f in zip(spans, feats)]
@@ -70,6 +70,12 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if args.json:
         print_json(results)
     return 2 if failed else 0
+
+
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("transcribe",)
+HELP_ORDER = 70
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -81,6 +81,12 @@ def server_environment(address: str, *, token: str | None = None, env: dict[str,
     return out
 
 
+#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
+#: from this file without importing it)
+COMMANDS = ("ui",)
+HELP_ORDER = 90
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ui", help="start the web app (Streamlit)",
                        description="Start the facelens web app and print the address to open in a browser. It listens "

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from facelens.agent.service.access import ADMIN, EDITOR, READER, authorize, require  # noqa: F401 - also app.*, as before
 from facelens.agent.service.jobs import JobRunner
-from facelens.agent.service.keys import ROLES, ApiKey, KeyStore, role_allows
+from facelens.agent.service.keys import KeyStore
 from facelens.agent.service.limits import AuthGate, BodyLimitMiddleware, Limits, ServiceError, WorkQueue, status_for
 from facelens.tools.errors import FacelensError
 
 log = logging.getLogger(__name__)
-
-#: who may do what (each role includes the ones before it)
-READER, EDITOR, ADMIN = ROLES
 
 _HTTP_KINDS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
                415: "unsupported_media_type", 422: "bad_input", 429: "busy"}
@@ -38,40 +35,6 @@ def version() -> str:
         return dist_version("facelens")
     except PackageNotFoundError:
         return "unknown"
-
-
-def authorize(keys: KeyStore, authorization: str, role: str) -> ApiKey:
-    """The key in an ``Authorization`` header value, if it has ``role`` (or a stronger one).
-
-    Raises:
-        ServiceError: 401 without a key or with an unknown one, 403 for a weaker role.
-    """
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ServiceError(401, "unauthorized", "An API key is required.", hint="Send 'Authorization: Bearer KEY' "
-                           "(create one with: facelens apikey create NAME --role reader).", headers={"WWW-Authenticate": "Bearer"})
-    key = keys.verify(token)
-    if key is None:
-        raise ServiceError(401, "unauthorized", "The API key is unknown or revoked.", hint="Ask the server's admin for a key.",
-                           headers={"WWW-Authenticate": "Bearer"})
-    if not role_allows(key.role, role):
-        raise ServiceError(403, "forbidden", f"The key '{key.name}' has the role {key.role}; this needs {role}.",
-                           hint="Use a key with that role.")
-    return key
-
-
-def require(role: str) -> Callable[..., Any]:
-    """A dependency: the request's key must have ``role`` (or a stronger one).
-
-    :class:`~facelens.agent.service.limits.AuthGate` checks the same before the body is read; this
-    check stays for the OpenAPI schema and for apps built without the gate.
-    """
-
-    def check(request: Request) -> ApiKey:
-        return authorize(request.app.state.keys, request.headers.get("authorization", ""), role)
-
-    check.facelens_role = role  # type: ignore[attr-defined]  # read by AuthGate
-    return check
 
 
 def _error(status: int, body: dict, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -130,7 +93,6 @@ def create_app(*, limits: Limits | None = None, keys: KeyStore | None = None, co
         cors_origins: browser origins allowed to call the API (default none: CORS off).
     """
     from facelens.agent.service import routes_keys, routes_photo, routes_sessions
-
     from facelens.agent.service.uploads import remove_stale_uploads
 
     limits = limits or Limits.from_env()

@@ -18,11 +18,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from facelens.tools import settings
 from facelens.tools.errors import DependencyError
 
 
@@ -40,7 +43,7 @@ def _jpeg(rgb: np.ndarray, comment: str = "") -> bytes:
     return buf.getvalue()
 
 
-def _photos(n: int) -> list[bytes]:
+def sample_photos(n: int) -> list[bytes]:
     """``n`` JPEGs of the example group photo (1280x720, 4 faces): the same pixels, each with its own
     JPEG comment, so each has its own content hash and no request is a cache hit."""
     from facelens.tools.images import load_image
@@ -74,6 +77,29 @@ def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise DependencyError("facelens serve did not answer /v1/health within a minute.")
 
 
+@contextmanager
+def serving(home: Path, workers: int | None = None, log: Any = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A ``facelens serve`` with FACELENS_HOME ``home`` on a free loopback port, up and answering:
+    yields its URL and process, and stops it on the way out (killed if it does not stop in 15 s).
+    Its stderr goes to ``log`` (a file) or a pipe (read when it dies at start).
+
+    Raises:
+        DependencyError: the server exited at start or did not answer within a minute.
+    """
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start_server(home, port, workers, log=log)
+    try:
+        _wait_up(url, proc)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def run(requests: int = 200, threads: int = 8, enrolments: int = 10, workers: int | None = None) -> dict:
     """Run the load; returns the figures (see the module docstring)."""
     import httpx
@@ -81,17 +107,13 @@ def run(requests: int = 200, threads: int = 8, enrolments: int = 10, workers: in
     from facelens.agent.service.keys import KeyStore
     from facelens.eval import scenes as samples
 
-    photos = _photos(requests + 1)
+    photos = sample_photos(requests + 1)
     faces = [_jpeg(samples.head("astronaut")), _jpeg(samples.head("hopper"))]
     with tempfile.TemporaryDirectory(prefix="facelens-bench-serve-") as tmp:
         home = Path(tmp)
         _, token = KeyStore(home / "apikeys.json").create("bench", "editor")
         headers = {"Authorization": f"Bearer {token}"}
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        proc = _start_server(home, port, workers)
-        try:
-            _wait_up(url, proc)
+        with serving(home, workers) as (url, _):
             with httpx.Client(timeout=300) as c:  # warm-up: loads every model once, not counted
                 c.post(f"{url}/v1/analyze", files={"file": ("warm.jpg", photos[-1], "image/jpeg")}, headers=headers).raise_for_status()
             latencies: list[float] = []
@@ -133,16 +155,10 @@ def run(requests: int = 200, threads: int = 8, enrolments: int = 10, workers: in
             wall = time.perf_counter() - t0
             with httpx.Client(timeout=60) as c:
                 enrolled = {p["name"] for p in c.get(f"{url}/v1/gallery", headers=headers).json()}
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
     lat_ms = np.asarray(latencies) * 1000
     ok = statuses.get(200, 0)
     return {
-        "requests": requests, "threads": threads, "server_workers": workers or int(os.environ.get("FACELENS_SERVE_WORKERS", 2)),
+        "requests": requests, "threads": threads, "server_workers": workers or int(settings.value("serve_workers")),
         "latency_ms": {"p50": round(float(np.percentile(lat_ms, 50)), 1), "p95": round(float(np.percentile(lat_ms, 95)), 1)},
         "throughput_rps": round(ok / wall, 2), "wall_s": round(wall, 1),
         "errors": requests - ok, "status_counts": {str(k): v for k, v in sorted(statuses.items())},

@@ -247,27 +247,16 @@ def hostile_load(url: str, token: str, photo: bytes, *, pid: int, seconds: float
 
 def run(seconds: float = 30.0, slow: int = 40, huge: int = 3) -> HostileLoadResult:
     """Start ``facelens serve`` (private FACELENS_HOME, a reader key, loopback) and run :func:`hostile_load` on it."""
-    import subprocess
     import tempfile
     from pathlib import Path
 
-    from facelens.agent.service.bench import _free_port, _photos, _start_server, _wait_up
+    from facelens.agent.service.bench import sample_photos, serving
     from facelens.agent.service.keys import KeyStore
 
-    photo = _photos(1)[0]
+    photo = sample_photos(1)[0]
     with tempfile.TemporaryDirectory(prefix="facelens-bench-hostile-") as tmp:
         home = Path(tmp)
         _, token = KeyStore(home / "apikeys.json").create("bench", "reader")
-        port = _free_port()
         # the server's log goes to a file: a pipe nobody reads during the load would fill and stall it
-        with open(home / "serve.log", "w") as log_file:
-            proc = _start_server(home, port, None, log=log_file)
-        try:
-            _wait_up(f"http://127.0.0.1:{port}", proc)
-            return hostile_load(f"http://127.0.0.1:{port}", token, photo, pid=proc.pid, seconds=seconds, slow=slow, huge=huge)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        with open(home / "serve.log", "w") as log_file, serving(home, log=log_file) as (url, proc):
+            return hostile_load(url, token, photo, pid=proc.pid, seconds=seconds, slow=slow, huge=huge)

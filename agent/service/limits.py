@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any, Callable
 
 from starlette.exceptions import HTTPException
 
-from facelens.tools import config, media
+from facelens.tools import config, media, settings
 from facelens.tools.errors import (
     BackendError, ConfigError, DependencyError, FacelensError, GalleryError, ImageError, InputError, MediaError,
     ModelError, NoFaceError, NotFoundError,
@@ -24,11 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        return float(raw) if raw else default
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, not {raw!r}.") from exc
+    return float(settings.value(name, default=default))
 
 
 @dataclass(frozen=True)
@@ -45,10 +40,10 @@ class Limits:
     @classmethod
     def from_env(cls) -> Limits:
         return cls(
-            workers=max(1, int(_env_number("FACELENS_SERVE_WORKERS", cls.workers))),
-            queue=max(0, int(_env_number("FACELENS_SERVE_QUEUE", cls.queue))),
-            timeout_s=max(1.0, _env_number("FACELENS_SERVE_TIMEOUT", cls.timeout_s)),
-            jobs=max(1, int(_env_number("FACELENS_SERVE_JOBS", cls.jobs))),
+            workers=max(1, int(_env_number("serve_workers", cls.workers))),
+            queue=max(0, int(_env_number("serve_queue", cls.queue))),
+            timeout_s=max(1.0, _env_number("serve_timeout", cls.timeout_s)),
+            jobs=max(1, int(_env_number("serve_jobs", cls.jobs))),
         )
 
 
@@ -91,10 +86,6 @@ class WorkQueue:
         self._lock = threading.Lock()
         self._admitted = 0
         self.capacity = limits.workers + limits.queue
-
-    @property
-    def admitted(self) -> int:
-        return self._admitted
 
     def admit(self) -> None:
         """Take a place in the queue, or raise the 429."""
@@ -215,7 +206,7 @@ async def _send_json(send: Callable, status: int, body: dict, headers: dict[str,
 
 
 def route_role(routes: Any, scope: dict) -> str | None:
-    """The role the route matching ``scope`` requires (from its :func:`~facelens.agent.service.app.require`
+    """The role the route matching ``scope`` requires (from its :func:`~facelens.agent.service.access.require`
     dependency), or None for open routes (health, docs) and for requests no route takes.
 
     ``routes``: the routers' own routes (``APIRouter.routes``, full paths), not the app's: FastAPI wraps

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 
-from facelens.agent.service.app import ADMIN, require
+from facelens.agent.service.access import ADMIN, require
 
 router = APIRouter(prefix="/v1", tags=["keys"])
 

@@ -10,13 +10,14 @@ from typing import Any, AsyncIterator
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
-from facelens.agent.service.app import ADMIN, EDITOR, READER, require
+from facelens.agent.assistant import backends
+from facelens.agent.service.access import ADMIN, EDITOR, READER, require
 from facelens.agent.service.limits import ServiceError
 from facelens.agent.service.uploads import private_folder, read_image, safe_name, save_image
 from facelens.tools.errors import FacelensError, InputError
 
 router = APIRouter(prefix="/v1", tags=["photos"])
-BACKENDS = ("offline", "openai", "local")
+BACKENDS = backends.NAMES
 
 
 def _detector(name: str | None) -> str:
@@ -24,7 +25,6 @@ def _detector(name: str | None) -> str:
 
     if not name:
         return faces.DEFAULT_DETECTOR
-    faces._ensure_plugins()
     if name not in faces.available_detectors():
         raise InputError(f"Unknown detector '{name}'.", hint=f"Choose one of: {', '.join(faces.available_detectors())}.")
     return name

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from facelens.agent.service.app import EDITOR, READER, require
+from facelens.agent.service.access import EDITOR, READER, require
 from facelens.agent.service.jobs import Job, progress_of
 from facelens.agent.service.limits import ServiceError, queue_full
 from facelens.agent.service.uploads import private_folder, save_media

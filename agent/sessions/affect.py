@@ -21,7 +21,7 @@ from pydantic import Field
 
 from facelens.tools.schema import EMOTIONS, EmotionEstimate, Result
 from facelens.tools.text_emotion import VALENCE, TextEmotion, classify_text
-from facelens.tools.prosody import VoiceCues, VoiceFeatures, analyze_voice
+from facelens.tools.prosody import VoiceCues
 
 if TYPE_CHECKING:
     from facelens.tools.settings import LLMSettings
@@ -51,10 +51,6 @@ class AffectEstimate(Result):
     conflicts: list[str] = Field(default_factory=list)  # human-readable disagreements between channels
     tone: str = "neutral"  # suggested reply tone: de-escalate, reassure, support, warm, clarify, neutral, acknowledge-mixed
     summary: str = ""  # one sentence for the user
-
-    @property
-    def has_conflict(self) -> bool:
-        return bool(self.conflicts)
 
 
 def _valence(scores: dict[str, float]) -> float:
@@ -191,22 +187,3 @@ def words_emotion(text: str, backend: str | LLMSettings | None = None, model: st
     valence = sum(VALENCE[e] * p for e, p in scores.items()) / emotional if emotional > 1e-6 else 0.0
     hits = [WordHit(word=str(w).lower(), emotion=label, weight=1.0) for w in data.get("evidence", [])[:10] if str(w).strip()]
     return TextEmotion(label=label, scores=scores, valence=round(max(-1.0, min(1.0, valence)), 3), evidence=hits, model=f"openai:{model}")
-
-
-def fuse_turn(
-    text: str | None = None,
-    audio: np.ndarray | None = None,
-    face: EmotionEstimate | None = None,
-    voice_history: list[VoiceFeatures] | None = None,
-    words: TextEmotion | None = None,
-) -> AffectEstimate:
-    """One conversation turn: read the words (:func:`words_emotion`: the LLM when configured, else the
-    offline lexicon; or pass ``words``) and the voice (16 kHz samples, relative to the speaker's earlier turns), then :func:`fuse`.
-    """
-    if words is None and text and text.strip():
-        words = words_emotion(text)
-    voice = None
-    if audio is not None and np.asarray(audio).size:
-        n_words = len(text.split()) if text else None
-        voice = analyze_voice(audio, words=n_words, history=voice_history or [])
-    return fuse(face=face, voice=voice, words=words)

@@ -13,7 +13,6 @@ written whole or not at all.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Protocol
 from facelens.agent.sessions import store
 from facelens.agent.sessions import ingest as sessions
 from facelens.agent.sessions.store import SessionRecord
+from facelens.agent.sessions.workers import Failure, default_workers, failure, forwarded_environment  # noqa: F401 - the last two: also batch.*
 from facelens.tools import faces, media
 from facelens.tools.errors import FacelensError, InputError
 
@@ -102,22 +102,6 @@ class _Job:
     duration: float
 
 
-@dataclass(frozen=True)
-class _Failure:
-    """An analysis that raised (sent back by a worker instead of an exception, so it keeps its kind)."""
-
-    kind: str
-    message: str
-    hint: str | None
-
-
-def _failure(exc: BaseException) -> _Failure:
-    if isinstance(exc, FacelensError):
-        return _Failure(exc.kind, exc.message, exc.hint)
-    log.debug("analysis failed", exc_info=exc)
-    return _Failure("unexpected", f"unexpected error: {type(exc).__name__}: {exc}", "Rerun with --debug (or -v) for details.")
-
-
 def ingest_many(files: Sequence[str | Path], *, fps: float = 2.0, detector: str = faces.DEFAULT_DETECTOR, replace: bool = False,
                 session_id: str | None = None, ray: bool = False, address: str | None = None, workers: int | None = None,
                 ship: bool | None = None, events: Events | None = None, transcriber=None) -> BatchResult:  # type: ignore[no-untyped-def]
@@ -145,9 +129,9 @@ def ingest_many(files: Sequence[str | Path], *, fps: float = 2.0, detector: str 
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be at least 1, not {workers}.")
     if ray:
-        from facelens.agent.sessions.ray import _ray
+        from facelens.agent.sessions.ray import require_ray
 
-        _ray()  # DependencyError now, before any file is claimed
+        require_ray()  # DependencyError now, before any file is claimed
     events = events or _Quiet()
     t0 = time.perf_counter()
     results: dict[int, FileResult] = {}
@@ -218,13 +202,13 @@ def _sequential(jobs: list[_Job], fps: float, detector: str, transcriber, events
             out: object = sessions.analyse(job.path, job.session_id, fps=fps, detector=detector, transcriber=transcriber, name_people=False, embedding=embedding,
                                            progress=lambda f, m, i=job.index: events.progress(i, f, m))
         except Exception as exc:  # a failed file is reported; the others still run (Ctrl-C is not an Exception)
-            out = _failure(exc)
+            out = failure(exc)
         yield job, out, began
 
 
 def _store(job: _Job, out: object, began: float, replace: bool) -> FileResult:
     """Write an analysis as a session, on the driver; a failure releases the file's claim."""
-    if isinstance(out, _Failure):
+    if isinstance(out, Failure):
         store.release(job.content)
         return FileResult(job.path, "failed", duration=job.duration, seconds=round(time.perf_counter() - began, 2), error=out.message,
                           hint=out.hint, kind=out.kind)
@@ -237,14 +221,3 @@ def _store(job: _Job, out: object, began: float, replace: bool) -> FileResult:
         return FileResult(job.path, "failed", duration=job.duration, error=exc.message, hint=exc.hint, kind=exc.kind)
     log.info("ingested %s as %s (%.1f s of recording in %.1f s)", job.path, rec.session_id, rec.duration, rec.ingest_seconds)
     return FileResult(job.path, "ingested", rec.session_id, rec.duration, round(time.perf_counter() - began, 2), record=rec)
-
-
-def default_workers(cpus: float, files: int) -> int:
-    """One worker per CPU of the cluster, at most one per file."""
-    return max(1, min(int(cpus) or 1, files))
-
-
-def forwarded_environment() -> dict[str, str]:
-    """The settings a worker needs to analyse like the driver (FACELENS_*, not the store's URL:
-    workers do not touch the store)."""
-    return {k: v for k, v in os.environ.items() if k.startswith("FACELENS_") and k != "FACELENS_SESSIONS_URL"}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,27 +41,26 @@ _CONTENT_INDEX = "CREATE INDEX IF NOT EXISTS sessions_by_content ON sessions(con
 
 def url() -> str:
     """The configured store: FACELENS_SESSIONS_URL, else ``sessions_url`` in config.yaml, else ""."""
-    return (os.environ.get("FACELENS_SESSIONS_URL") or str(config.settings().get("sessions_url") or "")).strip()
+    return config.sessions_url()
 
 
 def current() -> SQLiteStore | PostgresStore:
     """The session store the configuration names (SQLite under FACELENS_HOME when none does).
 
     Raises:
-        ConfigError: the URL is neither ``postgresql://...`` nor ``sqlite:///PATH``.
+        ConfigError: the URL names no scheme in :data:`STORES` (``postgresql://...``, ``sqlite:///PATH``).
     """
     raw = url()
-    scheme = raw.split(":", 1)[0].lower() if ":" in raw else ""
     if not raw:
         return SQLiteStore(config.home() / "sessions.sqlite")
-    if scheme in ("postgresql", "postgres"):
-        return PostgresStore(raw)
-    if scheme == "sqlite" and raw.lower().startswith("sqlite:///") and len(raw) > len("sqlite:///"):
-        return SQLiteStore(Path(raw[len("sqlite://"):]).expanduser())
-    raise ConfigError(
-        f"FACELENS_SESSIONS_URL must name a PostgreSQL database or an SQLite file, not {_redact(raw)!r}.",
-        hint="e.g. postgresql://user:password@host:5432/facelens or sqlite:///path/sessions.sqlite; unset it for the default file.",
-    )
+    factory = STORES.get(raw.split(":", 1)[0].lower() if ":" in raw else "")
+    store = factory(raw) if factory is not None else None
+    if store is None:
+        raise ConfigError(
+            f"FACELENS_SESSIONS_URL must name a PostgreSQL database or an SQLite file, not {_redact(raw)!r}.",
+            hint="e.g. postgresql://user:password@host:5432/facelens or sqlite:///path/sessions.sqlite; unset it for the default file.",
+        )
+    return store
 
 
 def _redact(raw: str) -> str:
@@ -145,6 +144,10 @@ class SQLiteStore:
     def is_damage(self, exc: Exception) -> bool:
         """Whether a driver error means a damaged file (not, e.g., a constraint or a lock timeout)."""
         return type(exc) is sqlite3.DatabaseError or "malformed" in str(exc)
+
+    def repair_hint(self) -> str:
+        """What to do when :meth:`integrity` finds a problem."""
+        return f"move {self.path.name} aside and ingest again"
 
     def integrity(self) -> str | None:
         if not self.path.exists():
@@ -272,6 +275,10 @@ class PostgresStore:
         """Connection and server failures become one clear error; constraint errors stay bugs."""
         return isinstance(exc, (self.psycopg.OperationalError, self.psycopg.InterfaceError))
 
+    def repair_hint(self) -> str:
+        """What to do when :meth:`integrity` finds a problem."""
+        return "check FACELENS_SESSIONS_URL and that the PostgreSQL server runs"
+
     def integrity(self) -> str | None:
         try:
             con = self.connect()
@@ -295,3 +302,18 @@ def _psycopg():  # type: ignore[no-untyped-def]
         raise missing_dependency("psycopg", "postgres", "sessions in PostgreSQL (FACELENS_SESSIONS_URL)") from exc
     return psycopg
 
+
+def _sqlite_store(raw: str) -> SQLiteStore | None:
+    """``sqlite:///PATH`` (three slashes, then a path); None for anything else."""
+    if raw.lower().startswith("sqlite:///") and len(raw) > len("sqlite:///"):
+        return SQLiteStore(Path(raw[len("sqlite://"):]).expanduser())
+    return None
+
+
+#: URL scheme -> the store it opens: a factory that takes the whole URL and returns the store, or None
+#: when the URL is malformed for that scheme
+STORES: dict[str, Callable[[str], SQLiteStore | PostgresStore | None]] = {
+    "postgresql": PostgresStore,
+    "postgres": PostgresStore,
+    "sqlite": _sqlite_store,
+}

@@ -228,7 +228,7 @@ def _smooth(samples: list[_Sample], duration: float) -> list[SecondScores]:
     return out
 
 
-def _timeline(seconds: list[SecondScores], samples: list[_Sample], step: float) -> list[TimelineEntry]:
+def timeline_of(seconds: list[SecondScores], samples: list[_Sample], step: float) -> list[TimelineEntry]:
     """Merge consecutive seconds with the same label; without an emotion model, visibility spans."""
     entries: list[TimelineEntry] = []
     if seconds:
@@ -302,7 +302,7 @@ def name_tracks(people: list[TrackInfo], means: dict[int, list[float]], embeddin
     return [p.model_copy(update={"name": names.get(p.track)}) for p in people]
 
 
-def _utterances(transcript: Transcript) -> list[tuple[float, float, str]]:
+def utterance_spans(transcript: Transcript) -> list[tuple[float, float, str]]:
     """Sentences with their times: Whisper's segments can run for 30 s; questions need finer steps."""
     out = []
     for seg in transcript.segments:
@@ -320,8 +320,8 @@ def _utterances(transcript: Transcript) -> list[tuple[float, float, str]]:
 
 def _segments(transcript: Transcript, feats: list) -> list[SessionSegment]:
     """The stored utterances: words, their emotion, and the voice's cues (``feats``: the prosody of
-    each of :func:`_utterances`, measured while the audio streamed by)."""
-    utterances = _utterances(transcript)
+    each of :func:`utterance_spans`, measured while the audio streamed by)."""
+    utterances = utterance_spans(transcript)
     base = prosody.baseline_of(feats) if len(feats) >= 3 else None
     out = []
     texts = [text for _, _, text in utterances]
@@ -404,7 +404,7 @@ def analyse(path: str | Path, session_id: str, *, fps: float = 2.0, detector: st
             whole = media.AudioChunk(0.0, media.load_audio(path))
             stream = lambda p: [(whole, transcriber.transcribe(whole.samples))]  # noqa: E731
         for chunk, part in stream(path):
-            feats.extend(prosody.measure(chunk.between(start, end), words=len(text.split())) for start, end, text in _utterances(part))
+            feats.extend(prosody.measure(chunk.between(start, end), words=len(text.split())) for start, end, text in utterance_spans(part))
             parts.append(part)
         return join_transcripts(parts), feats
 
@@ -433,7 +433,7 @@ def analyse(path: str | Path, session_id: str, *, fps: float = 2.0, detector: st
         has_audio=info.has_audio,
         fps=fps,
         transcript=_segments(transcript, feats) if transcript is not None else [],
-        timeline=_timeline(seconds, samples, step),
+        timeline=timeline_of(seconds, samples, step),
         people=name_tracks(people, means, tracker.embedding) if name_people else people,
         emotion_model=tracker.emotion.model_version() if tracker.emotion is not None else None,
         speech_model=f"{transcriber.backend}:{transcriber.model}" if transcript is not None else None,

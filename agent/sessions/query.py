@@ -20,6 +20,7 @@ from pydantic import Field
 
 from facelens import prompts
 from facelens.agent.sessions import store
+from facelens.agent.sessions.clock import mmss, span  # noqa: F401 - also the public query.mmss/span of callers
 from facelens.agent.sessions.intent import ROLE_WORDS
 from facelens.agent.sessions.store import SessionRecord, SessionSegment, TrackInfo
 from facelens.tools.errors import BackendError, ConfigError, InputError
@@ -45,17 +46,6 @@ class SessionAnswer(Result):
     backend: str  # "offline" or "openai:<model>"
     sessions: list[str] = Field(default_factory=list)  # the sessions consulted
     evidence: list[Evidence] = Field(default_factory=list)  # the stored facts behind the answer
-
-
-def mmss(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 60}:{s % 60:02d}"
-
-
-def span(start: float, end: float) -> str:
-    """ "0:05–0:09", or just "0:05" when both ends round to the same second."""
-    a, b = mmss(start), mmss(end)
-    return a if a == b else f"{a}–{b}"
 
 
 def _spans(items: list[tuple[float, float, str]]) -> str:
@@ -235,7 +225,7 @@ def _targets(it, records: list[SessionRecord], session_id: str | None) -> list[S
     return [records[-1]]  # the most recently ingested
 
 
-ALL = "all"  # --session all, the UI's "all sessions": every stored session
+ALL = store.RESERVED_ID  # --session all, the UI's "all sessions": every stored session
 
 
 def answer_offline(question: str, session_id: str | None = None) -> SessionAnswer:

@@ -17,15 +17,19 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-from facelens.agent.sessions import batch as session_batch
-
 from facelens.agent.sessions import ingest as sessions
+from facelens.agent.sessions.workers import Failure, default_workers, failure, forwarded_environment
 from facelens.tools.errors import InputError, missing_dependency
 
 log = logging.getLogger(__name__)
 
 
-def _ray():  # type: ignore[no-untyped-def]
+def require_ray():  # type: ignore[no-untyped-def]
+    """The ``ray`` module.
+
+    Raises:
+        DependencyError: Ray is not installed (``pip install 'facelens[ray]'``).
+    """
     try:
         import ray
     except ImportError as exc:
@@ -75,7 +79,7 @@ class Worker:
             return sessions.analyse(tmp or path, session_id, fps=self.fps, detector=self.detector, transcriber=self.transcriber,
                                     progress=progress, name_people=False, source=path, embedding=self.embedding)
         except Exception as exc:  # sent back as a value: the driver reports it and goes on
-            return session_batch._failure(exc)
+            return failure(exc)
         finally:
             if tmp:
                 os.unlink(tmp)
@@ -91,7 +95,7 @@ class RayPool:
 
     def __init__(self, *, address: str | None, workers: int | None, files: int, fps: float, detector: str, ship: bool | None,
                  embedding: str = "dlib") -> None:
-        self.ray = ray = _ray()
+        self.ray = ray = require_ray()
         local = address in (None, "", "local")
         self.ship = (not local) if ship is None else ship
         self.started_here, self.actors, self.board = False, [], None
@@ -118,7 +122,7 @@ class RayPool:
                                  hint="Start one with 'ray start --head', pass its address (auto, or ray://HOST:10001), or drop the address for a local Ray.") from exc
             self.started_here = True
         cpus = float(ray.cluster_resources().get("CPU", 1))
-        self.workers = min(workers or session_batch.default_workers(cpus, files), files)
+        self.workers = min(workers or default_workers(cpus, files), files)
         # each worker asks for its part of the CPUs and sizes its speech model's threads to it: on one
         # machine the CPUs are shared out (1 worker of 2 CPUs gets both); across machines a worker asks
         # for one CPU, which always fits a node; more workers than CPUs share them
@@ -127,7 +131,7 @@ class RayPool:
         share = float(int(share)) if share >= 1 else round(share, 4)  # Ray takes whole CPUs above one
         if nodes > 1:
             share = min(1.0, share)
-        forwarded = session_batch.forwarded_environment()
+        forwarded = forwarded_environment()
         forwarded.setdefault("FACELENS_THREADS", str(max(1, int(share))))
         env = {"env_vars": forwarded}
         self.board = ray.remote(num_cpus=0)(Board).remote()
@@ -157,13 +161,13 @@ class RayPool:
                 try:
                     out = ray.get(ref)
                 except ray.exceptions.RayActorError as exc:  # the worker process died (killed, out of memory)
-                    out = session_batch._Failure("worker", f"The Ray worker analysing it died ({type(exc).__name__}).",
-                                                 "Run it again; if it keeps failing, ingest it alone without --ray.")
+                    out = Failure("worker", f"The Ray worker analysing it died ({type(exc).__name__}).",
+                                  "Run it again; if it keeps failing, ingest it alone without --ray.")
                     self.actors.remove(actor)
                     actor = self._new_actor()
                     self.actors.append(actor)
                 except ray.exceptions.RayError as exc:
-                    out = session_batch._failure(exc)
+                    out = failure(exc)
                 idle.append(actor)
                 yield job, out, began
 

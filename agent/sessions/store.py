@@ -140,30 +140,17 @@ def integrity() -> str | None:
 
 def repair_hint() -> str:
     """What to do when :func:`integrity` finds a problem, for the configured store."""
-    if backend().dialect == "postgresql":
-        return "check FACELENS_SESSIONS_URL and that the PostgreSQL server runs"
-    return f"move {backend().path.name} aside and ingest again"  # type: ignore[union-attr]
+    return backend().repair_hint()
+
+
+#: the word for every stored session (``--session all``, the UI's scope): never a session's own id
+RESERVED_ID = "all"
 
 
 def check_id(session_id: str) -> str:
     if not _ID.match(session_id or ""):
         raise InputError(f"Invalid session id {session_id!r}.", hint="Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.")
     return session_id
-
-
-def new_id(source: str | Path) -> str:
-    """A free id derived from the file name: ``call``, ``call-2``, ..."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source).stem).strip("-.") or "session"
-    stem = stem[:56]
-    if not stem[0].isalnum():
-        stem = "s" + stem
-    taken = set(ids()) | _claimed_ids() | {"all"}  # "all" means every session (--session all)
-    if stem not in taken:
-        return stem
-    n = 2
-    while f"{stem}-{n}" in taken:
-        n += 1
-    return f"{stem}-{n}"
 
 
 def now() -> str:
@@ -373,6 +360,8 @@ def claim(content: str, session_id: str | None, source: str | Path, replace: boo
         claimed = {r[0] for r in con.execute("SELECT session_id FROM claims")}
         if session_id:
             check_id(session_id)
+            if session_id == RESERVED_ID:
+                raise InputError(f"'{RESERVED_ID}' cannot name a session: it means every session (--session all).", hint="Choose another --id.")
             if session_id in claimed:
                 raise InputError(f"A session called '{session_id}' is being ingested now by another process.", hint="Choose another --id.")
             if session_id in taken and not replace:
@@ -382,7 +371,7 @@ def claim(content: str, session_id: str | None, source: str | Path, replace: boo
             stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source).stem).strip("-.") or "session"
             stem = stem[:56] if stem[0].isalnum() else "s" + stem[:55]
             sid, n = stem, 2
-            while sid in taken | claimed:
+            while sid in taken | claimed | {RESERVED_ID}:
                 sid, n = f"{stem}-{n}", n + 1
         row = ("sha:" + content, sid, socket.gethostname(), os.getpid(), time.time())
         con.execute("INSERT INTO claims (key, session_id, host, pid, started) VALUES (?, ?, ?, ?, ?)", row)

@@ -20,6 +20,7 @@ from collections import Counter
 from pydantic import Field
 
 from facelens import prompts
+from facelens.agent.sessions.clock import mmss
 from facelens.agent.sessions.store import SessionRecord, SessionSegment, TimelineEntry
 from facelens.tools.schema import Result
 
@@ -184,12 +185,6 @@ def _shares(shares: dict[str, float], k: int = 3) -> str:
     return ", ".join(f"{e} {s:.0%}" for e, s in list(shares.items())[:k])
 
 
-def _clock(seconds: float) -> str:
-    from facelens.agent.sessions.query import mmss
-
-    return mmss(seconds)
-
-
 def summarise(rec: SessionRecord, *, max_moments: int = MAX_MOMENTS) -> SessionSummary:
     """The whole summary of one session, with its text (prompts/sessions.yaml ``summary_*``)."""
     r = lambda key, **kw: prompts.render("sessions", key, **kw)  # noqa: E731
@@ -197,11 +192,11 @@ def summarise(rec: SessionRecord, *, max_moments: int = MAX_MOMENTS) -> SessionS
     moments = key_moments(rec, arc)
     tracks, words = overall_mood(rec)
     n = len({t.track for t in rec.timeline}) or len(rec.people)
-    lines = [r("summary_head", session=rec.session_id, duration=_clock(rec.duration),
+    lines = [r("summary_head", session=rec.session_id, duration=mmss(rec.duration),
                media="video and audio" if rec.has_video and rec.has_audio else "video only" if rec.has_video else "audio only",
                utterances=len(rec.transcript))]
     if rec.people:
-        people = "; ".join(f"{_who(p.track, p.name, len(rec.people))} on screen {_clock(p.first_seen)}–{_clock(p.last_seen)}" for p in rec.people)
+        people = "; ".join(f"{_who(p.track, p.name, len(rec.people))} on screen {mmss(p.first_seen)}–{mmss(p.last_seen)}" for p in rec.people)
         lines.append(r("summary_people", count=len(rec.people), people=people))
     elif rec.has_video:
         lines.append(r("summary_no_faces"))
@@ -220,15 +215,15 @@ def summarise(rec: SessionRecord, *, max_moments: int = MAX_MOMENTS) -> SessionS
         parts = []
         for track in sorted({p.track for p in arc}):
             mine = [p for p in arc if p.track == track]
-            seq = " → ".join(f"{p.emotion} ({_clock(p.start)})" for p in mine[:10]) + (" → …" if len(mine) > 10 else "")
+            seq = " → ".join(f"{p.emotion} ({mmss(p.start)})" for p in mine[:10]) + (" → …" if len(mine) > 10 else "")
             parts.append(f"{_who(track, mine[0].name, n)}: {seq}")
         lines.append(r("summary_arc", arc="; ".join(parts)))
     shown = moments[:max_moments]
     if shown:
         lines.append(r("summary_moments_head", count=len(moments)))
         for m in shown:
-            said = " ".join(f'{_clock(u.start)} "{u.text}" (words: {u.emotion})' for u in m.said_before) or r("summary_nothing_said")
-            lines.append(r("summary_moment", time=_clock(m.time), who=_who(m.track, m.name, n), before=m.before,
+            said = " ".join(f'{mmss(u.start)} "{u.text}" (words: {u.emotion})' for u in m.said_before) or r("summary_nothing_said")
+            lines.append(r("summary_moment", time=mmss(m.time), who=_who(m.track, m.name, n), before=m.before,
                            after=m.after, confidence=f"{m.confidence:.0%}", said=said,
                            words=f" Words at that moment: {m.words_now}." if m.words_now else ""))
         if len(moments) > len(shown):
@@ -248,7 +243,7 @@ def compare(a: SessionRecord, b: SessionRecord) -> str:
         face_neg = [sum(tm.shares.get(e, 0) for e in NEGATIVE) for tm in tracks if tm.shares]
         faces = ", ".join(f"{_who(tm.track, tm.name, len(tracks))} mostly {tm.dominant}" for tm in tracks if tm.dominant) or "no facial emotion"
         rows.append(prompts.render(
-            "sessions", "compare_line", session=rec.session_id, duration=_clock(rec.duration), faces=faces,
+            "sessions", "compare_line", session=rec.session_id, duration=mmss(rec.duration), faces=faces,
             face_negative=f"{max(face_neg):.0%}" if face_neg else "n/a",
             words_negative=f"{sum(words.shares.get(e, 0) for e in NEGATIVE):.0%}" if words else "n/a",
             valence=f"{words.valence:+.2f}" if words else "n/a", changes=len(key_moments(rec))))
@@ -336,10 +331,10 @@ def trend_lines(rec: SessionRecord, seconds: list) -> list[str]:
     """The face's score trends and the words' arc in words (prompts/sessions.yaml ``trend_*``)."""
     n = len({t.track for t in rec.timeline}) or len(rec.people)
     lines = [prompts.render("sessions", "trend_face", who=_who(tr.track, tr.name, n), emotion=tr.emotion, direction=tr.direction,
-                            before=f"{tr.before:.2f}", after=f"{tr.after:.2f}", start=_clock(tr.start), end=_clock(tr.end)).strip()
+                            before=f"{tr.before:.2f}", after=f"{tr.after:.2f}", start=mmss(tr.start), end=mmss(tr.end)).strip()
              for tr in score_trends(rec, seconds)]
     if arc := words_arc(rec):
         a, b = arc
-        lines.append(prompts.render("sessions", "trend_words", before=a.emotion, after=b.emotion, start=_clock(a.start), end=_clock(b.start),
+        lines.append(prompts.render("sessions", "trend_words", before=a.emotion, after=b.emotion, start=mmss(a.start), end=mmss(b.start),
                                     text=b.text).strip())
     return lines

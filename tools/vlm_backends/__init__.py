@@ -23,69 +23,16 @@ Settings (arguments, else environment variables, else config.yaml keys; :func:`f
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from collections.abc import Callable
 
 import numpy as np
 
 from facelens.tools.errors import ConfigError, NotFoundError
+from facelens.tools.vlm_backends.base import Generation, Part, Turn, VLMBackend, turn  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-BACKEND_CHOICES = ("auto", "openai", "local", "none")
 DEFAULT_CLOUD_MODEL = "gpt-4o-mini"
-
-Part = str | np.ndarray  # a text part, or an H x W x 3 uint8 RGB image
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One message of a VLM conversation."""
-
-    role: Literal["system", "user", "assistant"]
-    parts: tuple[Part, ...]  # text and images, in order
-
-    @property
-    def text(self) -> str:
-        return "\n".join(p for p in self.parts if isinstance(p, str))
-
-    @property
-    def images(self) -> list[np.ndarray]:
-        return [p for p in self.parts if not isinstance(p, str)]
-
-
-def turn(role: Literal["system", "user", "assistant"], *parts: Part) -> Turn:
-    """Build a :class:`Turn`; images must be H x W x 3 uint8 arrays."""
-    for p in parts:
-        if not isinstance(p, str) and (not isinstance(p, np.ndarray) or p.ndim != 3 or p.shape[2] != 3):
-            raise TypeError("a turn part must be text or an H x W x 3 RGB array")
-    return Turn(role, tuple(parts))
-
-
-@dataclass(frozen=True)
-class Generation:
-    """The text a backend produced, and what it cost."""
-
-    text: str  # the raw model output
-    backend: str  # e.g. "openai:gpt-4o-mini", "local:/models/SmolVLM-256M-Instruct"
-    latency_ms: float  # wall time of the call
-    prompt_tokens: int | None = None  # as reported by the server / counted locally
-    completion_tokens: int | None = None
-    stats: dict[str, float] = field(default_factory=dict)  # backend-specific figures (tokens/s, GPU memory)
-
-
-@runtime_checkable
-class VLMBackend(Protocol):
-    """What every VLM backend provides."""
-
-    name: str  # shown in answers: which model ran
-    local: bool  # True when images stay on this machine
-
-    def generate(self, turns: Sequence[Turn], *, max_tokens: int = 400, json_mode: bool = False) -> Generation:
-        """Answer the conversation; the last turn is the user's."""
-        ...
-
 
 # --- prompts ---------------------------------------------------------------------------------
 
@@ -123,28 +70,41 @@ def cloud_allowed(allow_cloud: bool | None = None) -> bool:
     return cloud_images_allowed(allow_cloud)
 
 
+def _openai(model: str | None, base_url: str | None, api_key: str | None) -> VLMBackend:
+    from facelens.tools.settings import resolve_vlm
+    from facelens.tools.vlm_backends.openai_vision import OpenAIVision
+
+    chosen = resolve_vlm("openai", model=model, base_url=base_url, api_key=api_key)
+    return OpenAIVision(model=chosen.model, settings=chosen)
+
+
+def _local(model: str | None, base_url: str | None, api_key: str | None) -> VLMBackend:
+    from facelens.tools.settings import resolve_vlm
+    from facelens.tools.vlm_backends.hf_local import LocalVLM
+
+    chosen = resolve_vlm("local", local_model=model)
+    if not chosen.local_model:
+        raise ConfigError(
+            "No local VLM is configured.",
+            hint="Set FACELENS_LOCAL_VLM to a folder with Hugging Face VLM weights "
+            "(e.g. SmolVLM-256M-Instruct or Qwen2.5-VL-3B-Instruct), or pass --vlm-model.",
+        )
+    return LocalVLM(chosen.local_model, device=chosen.local_device)
+
+
+#: the registry of VLM backends: kind -> factory(model, base_url, api_key); a backend's module is
+#: imported only when it is built. The kinds a user can choose are derived from it.
+BACKENDS: dict[str, Callable[[str | None, str | None, str | None], VLMBackend]] = {"openai": _openai, "local": _local}
+BACKEND_CHOICES = ("auto", *BACKENDS, "none")  # auto: the fallback order of candidates(); none: no VLM
+
+
 def make_backend(kind: str, *, model: str | None = None, base_url: str | None = None, api_key: str | None = None) -> VLMBackend:
     """Build one backend by kind (``openai`` or ``local``) from arguments, the environment and config.yaml
     (:func:`facelens.tools.settings.resolve_vlm`)."""
-    from facelens.tools.settings import resolve_vlm
-
-    if kind == "openai":
-        from facelens.tools.vlm_backends.openai_vision import OpenAIVision
-
-        chosen = resolve_vlm(kind, model=model, base_url=base_url, api_key=api_key)
-        return OpenAIVision(model=chosen.model, settings=chosen)
-    if kind == "local":
-        from facelens.tools.vlm_backends.hf_local import LocalVLM
-
-        chosen = resolve_vlm(kind, local_model=model)
-        if not chosen.local_model:
-            raise ConfigError(
-                "No local VLM is configured.",
-                hint="Set FACELENS_LOCAL_VLM to a folder with Hugging Face VLM weights "
-                "(e.g. SmolVLM-256M-Instruct or Qwen2.5-VL-3B-Instruct), or pass --vlm-model.",
-            )
-        return LocalVLM(chosen.local_model, device=chosen.local_device)
-    raise NotFoundError(f"Unknown VLM backend '{kind}'. Known: {', '.join(BACKEND_CHOICES)}.")
+    factory = BACKENDS.get(kind)
+    if factory is None:
+        raise NotFoundError(f"Unknown VLM backend '{kind}'. Known: {', '.join(BACKEND_CHOICES)}.")
+    return factory(model, base_url, api_key)
 
 
 def _cuda_available() -> bool:

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from facelens.tools.errors import BackendError, ModelError, missing_dependency
-from facelens.tools.vlm_backends import Generation, Turn
+from facelens.tools.vlm_backends.base import Generation, Turn
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()

@@ -10,7 +10,6 @@ import base64
 import io
 import ipaddress
 import logging
-import os
 import time
 from collections.abc import Sequence
 from urllib.parse import urlparse
@@ -19,8 +18,9 @@ import numpy as np
 
 from typing import TYPE_CHECKING
 
+from facelens.tools import settings
 from facelens.tools.errors import BackendError, ConfigError, InputError
-from facelens.tools.vlm_backends import Generation, Turn
+from facelens.tools.vlm_backends.base import Generation, Turn
 
 if TYPE_CHECKING:
     from facelens.tools.settings import VLMSettings
@@ -28,11 +28,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: longest image side sent, in pixels (a face crop needs no more)
-MAX_SIDE = int(os.environ.get("FACELENS_VLM_MAX_SIDE", 768))
+MAX_SIDE = 768
 #: largest encoded image, in bytes, before base64
-MAX_IMAGE_BYTES = int(os.environ.get("FACELENS_VLM_MAX_IMAGE_BYTES", 400_000))
+MAX_IMAGE_BYTES = 400_000
 #: most images in one request
-MAX_IMAGES = int(os.environ.get("FACELENS_VLM_MAX_IMAGES", 16))
+MAX_IMAGES = 16
 
 
 def image_data_url(rgb: np.ndarray, *, max_side: int | None = None, max_bytes: int | None = None) -> str:
@@ -46,8 +46,8 @@ def image_data_url(rgb: np.ndarray, *, max_side: int | None = None, max_bytes: i
     """
     from PIL import Image
 
-    max_side = max_side or MAX_SIDE
-    max_bytes = max_bytes or MAX_IMAGE_BYTES
+    max_side = max_side or settings.value("vlm_max_side", default=MAX_SIDE)
+    max_bytes = max_bytes or settings.value("vlm_max_image_bytes", default=MAX_IMAGE_BYTES)
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise InputError("Cannot send an empty image to the VLM.")
     img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
@@ -113,8 +113,9 @@ class OpenAIVision:
     def messages(self, turns: Sequence[Turn]) -> list[dict]:
         """The chat-completions ``messages`` for a conversation (images as data-URL content parts)."""
         n_images = sum(len(t.images) for t in turns)
-        if n_images > MAX_IMAGES:
-            raise InputError(f"{n_images} images in one VLM request; the limit is {MAX_IMAGES}.", hint="Use fewer exemplars (--shots).")
+        limit = settings.value("vlm_max_images", default=MAX_IMAGES)
+        if n_images > limit:
+            raise InputError(f"{n_images} images in one VLM request; the limit is {limit}.", hint="Use fewer exemplars (--shots).")
         out = []
         for t in turns:
             if t.role != "user" or not t.images:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from facelens import prompts
 from facelens.agent.assistant.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
 from facelens.agent.assistant.toolbox import ToolBox, scene_facts, transcript_segments
-from facelens.tools import config
+from facelens.tools import config, settings
 from facelens.tools.errors import ConfigError, FacelensError, ModelError, NotFoundError, missing_dependency
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,8 @@ class LocalBackend:
         if engine not in ("llamacpp", "transformers"):
             raise NotFoundError(f"Unknown local engine '{engine}'; use 'llamacpp' or 'transformers'.")
         self.engine = engine
-        self.max_new_tokens = max_new_tokens or int(os.environ.get("FACELENS_LOCAL_MAX_TOKENS") or MAX_NEW_TOKENS)
-        self.threads = threads or (int(os.environ["FACELENS_LOCAL_THREADS"]) if os.environ.get("FACELENS_LOCAL_THREADS") else None)
+        self.max_new_tokens = max_new_tokens or settings.value("local_max_tokens", default=MAX_NEW_TOKENS)
+        self.threads = threads or settings.value("local_threads")
         self.name = f"local:{self.path.stem if self.path.is_file() else self.path.name}"
 
     def answer(self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None) -> BackendReply:
