@@ -34,7 +34,9 @@ class Erasure:
     exemplars: list[str] = field(default_factory=list)  # ids of the user's exemplars deleted
     session_tracks: list[str] = field(default_factory=list)  # "session:track" whose name was cleared
     notes: list[str] = field(default_factory=list)  # stores that could not be checked, and why
-    stores: list[str] = field(default_factory=list)  # the identity stores ("faiss", "milvus") the embeddings were deleted from
+    stores: list[str] = field(
+        default_factory=list
+    )  # the identity stores ("faiss", "milvus") the embeddings were deleted from
 
     @property
     def complete(self) -> bool:
@@ -45,11 +47,21 @@ class Erasure:
         return {**asdict(self), "complete": self.complete}
 
     def summary(self) -> str:
-        where = f"the {' and '.join(self.stores)} identity store{'s' if len(self.stores) > 1 else ''}" if self.stores else "the gallery"
+        where = (
+            f"the {' and '.join(self.stores)} identity store{'s' if len(self.stores) > 1 else ''}"
+            if self.stores
+            else "the gallery"
+        )
         parts = [f"{self.embeddings} embedding(s) and their metadata from {where} (and any previous generation)"]
         parts.append(f"{self.cache_files} cached analysis file(s) holding their face")
-        parts.append(f"{len(self.exemplars)} exemplar(s) of their face" + (f" ({', '.join(self.exemplars)})" if self.exemplars else ""))
-        parts.append(f"their name from {len(self.session_tracks)} session face track(s)" + (f" ({', '.join(self.session_tracks)})" if self.session_tracks else ""))
+        parts.append(
+            f"{len(self.exemplars)} exemplar(s) of their face"
+            + (f" ({', '.join(self.exemplars)})" if self.exemplars else "")
+        )
+        parts.append(
+            f"their name from {len(self.session_tracks)} session face track(s)"
+            + (f" ({', '.join(self.session_tracks)})" if self.session_tracks else "")
+        )
         text = f"Removed {self.name}: " + "; ".join(parts) + "."
         if self.notes:
             text += "\nThe erasure is INCOMPLETE: the stores below could not be checked and may still hold their data."
@@ -105,12 +117,16 @@ def erase_person(name: str, *, store: str | None = None) -> Erasure:
             notes.append(f"the {kind} identity store could not be checked: {exc}")
     if not found:
         if notes:  # nobody found where we could look, and a store we could not read may hold them
-            raise NotFoundError(f"{missing} " + " ".join(f"Also, {n}." for n in notes), hint=missing.hint if missing else None)
+            raise NotFoundError(
+                f"{missing} " + " ".join(f"Also, {n}." for n in notes), hint=missing.hint if missing else None
+            )
         raise missing or NotFoundError(f"No one called '{name}' is in the gallery.")
     gallery, embedding, first = found[0]
     vectors = np.vstack([r.vectors for _, _, r in found])
     # the same threshold that would have named the face as this person
-    threshold = gallery.threshold if getattr(gallery, "_threshold", None) is not None else embedders.threshold(embedding)
+    threshold = (
+        gallery.threshold if getattr(gallery, "_threshold", None) is not None else embedders.threshold(embedding)
+    )
     cache_files = forget_faces(vectors, threshold, embedding) if len(vectors) else 0
     exemplar_ids: list[str] = []
     try:

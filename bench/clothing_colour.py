@@ -60,9 +60,13 @@ def run(data: Path, fn=None) -> dict:
     for split, got in out.items():
         right = [g[0] for g in got]
         sure = [g[0] for g in got if g[1]]
-        res[split] = {"accuracy": round(float(np.mean(right)), 3), "n": len(got),
-                      "accuracy_when_sure": round(float(np.mean(sure)), 3) if sure else None, "sure": len(sure),
-                      "wrong": [f"{g[4]}: said {g[2]}, true {g[3]}" for g in got if not g[0]]}
+        res[split] = {
+            "accuracy": round(float(np.mean(right)), 3),
+            "n": len(got),
+            "accuracy_when_sure": round(float(np.mean(sure)), 3) if sure else None,
+            "sure": len(sure),
+            "wrong": [f"{g[4]}: said {g[2]}, true {g[3]}" for g in got if not g[0]],
+        }
     res["no_garment_rows_marked_unsure"] = f"{sum(unsure_skip)}/{len(unsure_skip)}"
     res["ms_per_face"] = round(float(np.median(ms)), 2)
     return res

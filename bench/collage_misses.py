@@ -91,24 +91,36 @@ def main(argv: list[str] | None = None) -> int:
         seen[c.grey] += 1
         wrong[c.grey] += not ok
         totals.update(kinds)
-        rows.append({
-            "index": k, "seed": 2 * k, "grey": c.grey, "layout": c.layout, "size": list(c.rgb.shape[:2]),
-            "tiles": [list(t) for t in c.tiles], "ok": ok, "kinds": kinds,
-            "final": [[*d.box, round(d.score, 3)] for d in dets],
-            "large": [[*d.box, round(d.score, 3)] for d in captured.get("large", [])],
-            "small": [[*d.box, round(d.score, 3)] for d in captured.get("small", [])],
-        })
+        rows.append(
+            {
+                "index": k,
+                "seed": 2 * k,
+                "grey": c.grey,
+                "layout": c.layout,
+                "size": list(c.rgb.shape[:2]),
+                "tiles": [list(t) for t in c.tiles],
+                "ok": ok,
+                "kinds": kinds,
+                "final": [[*d.box, round(d.score, 3)] for d in dets],
+                "large": [[*d.box, round(d.score, 3)] for d in captured.get("large", [])],
+                "small": [[*d.box, round(d.score, 3)] for d in captured.get("small", [])],
+            }
+        )
         if not ok and args.save_misses:
             _save(c.rgb, c.tiles, dets, args.save_misses / f"{k:03d}_{'grey' if c.grey else 'colour'}.png")
     n = len(rows)
     print(f"{n} tuning collages in {time.perf_counter() - t0:.0f} s")
-    print(f"exact count: {1 - sum(wrong.values()) / n:.3f} (colour {1 - wrong[False] / max(seen[False], 1):.3f}, "
-          f"grey {1 - wrong[True] / max(seen[True], 1):.3f})")
+    print(
+        f"exact count: {1 - sum(wrong.values()) / n:.3f} (colour {1 - wrong[False] / max(seen[False], 1):.3f}, "
+        f"grey {1 - wrong[True] / max(seen[True], 1):.3f})"
+    )
     print("misses by kind (faces/boxes):", dict(totals))
     for r in rows:
         if not r["ok"]:
-            print(f"  #{r['index']:3d} {'grey ' if r['grey'] else 'colour'} {r['layout']:6s} {len(r['tiles'])} tiles "
-                  f"side {r['tiles'][0][2]:3d}: {len(r['final'])} found {r['kinds']}")
+            print(
+                f"  #{r['index']:3d} {'grey ' if r['grey'] else 'colour'} {r['layout']:6s} {len(r['tiles'])} tiles "
+                f"side {r['tiles'][0][2]:3d}: {len(r['final'])} found {r['kinds']}"
+            )
     if args.json:
         args.json.write_text(json.dumps(rows))
     return 0

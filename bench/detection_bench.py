@@ -14,8 +14,8 @@ import json
 import logging
 from pathlib import Path
 
-from facelens.tools import faces
 from facelens.eval.detection import evaluate
+from facelens.tools import faces
 
 ROOT = Path(__file__).resolve().parents[1]
 DETECTORS = ["hog", "cnn", "blazeface", "blazeface-short", "blazeface-tiled", "fused"]
@@ -37,13 +37,17 @@ def main() -> None:
         results[name] = rep
         out.write_text(json.dumps(results, indent=2) + "\n")
         print(json.dumps({name: rep}), flush=True)
-    print("\n| detector | photos | easy recall | medium recall | hard recall | precision | s / photo (wall) | s / photo (CPU) |")
+    print(
+        "\n| detector | photos | easy recall | medium recall | hard recall | precision | s / photo (wall) | s / photo (CPU) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         rc = r["recall"]
         default = " (default)" if name == faces.DEFAULT_DETECTOR else ""
-        print(f"| {name}{default} | {r['n_images']} | {rc['easy']:.3f} | {rc['medium']:.3f} | {rc['hard']:.3f} | "
-              f"{r['precision']:.3f} | {r['seconds_per_image']:.3f} | {r['cpu_seconds_per_image']:.3f} |")
+        print(
+            f"| {name}{default} | {r['n_images']} | {rc['easy']:.3f} | {rc['medium']:.3f} | {rc['hard']:.3f} | "
+            f"{r['precision']:.3f} | {r['seconds_per_image']:.3f} | {r['cpu_seconds_per_image']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from facelens.eval.detection import SUBSETS, load_annotations, match, to_wider
 from facelens.tools import blazeface as bf
 from facelens.tools import detector_fusion as fu
 from facelens.tools import faces
-from facelens.eval.detection import SUBSETS, load_annotations, match, to_wider
 from facelens.tools.images import load_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +48,15 @@ def score(ann: dict, preds: dict[str, list[tuple[np.ndarray, float]]]) -> str:
 
 def median_mapping(pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Median (dx, dy, w, h) of target box relative to source box, in units of the source width/height."""
-    rows = [((t[0] + t[2] / 2 - s[0] - s[2] / 2) / s[2], (t[1] + t[3] / 2 - s[1] - s[3] / 2) / s[2], t[2] / s[2], t[3] / s[3])
-            for s, t in pairs]
+    rows = [
+        (
+            (t[0] + t[2] / 2 - s[0] - s[2] / 2) / s[2],
+            (t[1] + t[3] / 2 - s[1] - s[3] / 2) / s[2],
+            t[2] / s[2],
+            t[3] / s[3],
+        )
+        for s, t in pairs
+    ]
     return np.median(np.array(rows), axis=0).round(3)
 
 
@@ -70,8 +77,11 @@ def main() -> None:
         merged = bf.merge(np.concatenate(per_pass))
         feats = [fu.candidate_features(rgb, c, per_pass) if c[4] < fu.SURE else None for c in merged]
         cache[name] = dict(
-            per_pass=per_pass, merged=merged, feats=feats,
-            hog0=faces.detect_hog(rgb, upsample=0, threshold=-0.5), hog1=faces.detect_hog(rgb, upsample=1, threshold=-0.5),
+            per_pass=per_pass,
+            merged=merged,
+            feats=feats,
+            hog0=faces.detect_hog(rgb, upsample=0, threshold=-0.5),
+            hog1=faces.detect_hog(rgb, upsample=1, threshold=-0.5),
         )
         if i % 50 == 0:
             print(f"{i}/{len(names)} photos", flush=True)
@@ -106,7 +116,9 @@ def main() -> None:
     for name, c in cache.items():
         for d in c["hog0"]:
             xs.append(d.score)
-            ys.append(bool(len(ann[name]["boxes"])) and bf.iou(to_wider(d.box, "hog")[None], ann[name]["boxes"]).max() >= 0.4)
+            ys.append(
+                bool(len(ann[name]["boxes"])) and bf.iou(to_wider(d.box, "hog")[None], ann[name]["boxes"]).max() >= 0.4
+            )
     lr = LogisticRegression().fit(np.array(xs)[:, None], ys)
     print(f"HOG calibration (a, b): {lr.coef_[0, 0]:.2f}, {lr.intercept_[0]:.2f}")
 
@@ -132,7 +144,9 @@ def main() -> None:
             where.append((name, k))
     X, y = np.array(rows), np.array(label)
     full = LogisticRegression(C=1.0, max_iter=1000).fit(X, y)
-    print(f"verifier weights {full.coef_[0].round(3).tolist()} bias {full.intercept_[0]:.3f} ({len(y)} doubtful candidates)")
+    print(
+        f"verifier weights {full.coef_[0].round(3).tolist()} bias {full.intercept_[0]:.3f} ({len(y)} doubtful candidates)"
+    )
     photos = sorted(cache)
     rng = np.random.RandomState(0)
     rng.shuffle(photos)
@@ -146,8 +160,11 @@ def main() -> None:
     for keep in (0.4, 0.5, 0.6):
         preds = {}
         for name, c in cache.items():
-            preds[name] = [(wider_native(r), p_of.get((name, k), r[4])) for k, r in enumerate(c["merged"])
-                           if (r[4] >= fu.SURE) or p_of[(name, k)] >= keep]
+            preds[name] = [
+                (wider_native(r), p_of.get((name, k), r[4]))
+                for k, r in enumerate(c["merged"])
+                if (r[4] >= fu.SURE) or p_of[(name, k)] >= keep
+            ]
         print(f"re-checked, 2-fold cross-validated verifier, keep >= {keep}: {score(ann, preds)}")
 
 

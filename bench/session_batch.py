@@ -20,8 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-LINES = ["Hello, thanks for calling. How can I help you today?", "I am really angry. This is the third time my order is late.",
-         "I am sorry about that. I will send a new one today.", "Okay, thank you. That is great."]
+LINES = [
+    "Hello, thanks for calling. How can I help you today?",
+    "I am really angry. This is the third time my order is late.",
+    "I am sorry about that. I will send a new one today.",
+    "Okay, thank you. That is great.",
+]
 
 
 def make(folder: Path, files: int, seconds: float) -> list[Path]:
@@ -48,15 +52,26 @@ def run(name: str, files: list[Path]) -> dict:
     extra = {"sequential": [], "ray1": ["--ray", "--workers", "1"], "ray2": ["--ray", "--workers", "2"]}[name]
     with tempfile.TemporaryDirectory(prefix="facelens-bench-") as home:
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "facelens.agent.cli", "session", "ingest", *map(str, files), *extra, "--json"],
-                              env={**os.environ, "FACELENS_HOME": home}, capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "facelens.agent.cli", "session", "ingest", *map(str, files), *extra, "--json"],
+            env={**os.environ, "FACELENS_HOME": home},
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed: {proc.stderr[-2000:]}")
     out = json.loads(proc.stdout)
     per_file = [f["seconds"] for f in out["files"]]
-    return {"run": name, "workers": out["workers"], "recording_s": out["recording_seconds"], "command_wall_s": round(wall, 1),
-            "ingest_wall_s": out["wall_seconds"], "rate": round(out["recording_seconds"] / wall, 3), "per_file_s": per_file}
+    return {
+        "run": name,
+        "workers": out["workers"],
+        "recording_s": out["recording_seconds"],
+        "command_wall_s": round(wall, 1),
+        "ingest_wall_s": out["wall_seconds"],
+        "rate": round(out["recording_seconds"] / wall, 3),
+        "per_file_s": per_file,
+    }
 
 
 def main() -> None:
@@ -69,7 +84,10 @@ def main() -> None:
     folder = Path(args.folder or tempfile.mkdtemp(prefix="facelens-batch-media-"))
     folder.mkdir(parents=True, exist_ok=True)
     files = make(folder, args.files, args.seconds)
-    print(f"{len(files)} x {args.seconds:.0f} s recordings in {folder}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"{len(files)} x {args.seconds:.0f} s recordings in {folder}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     for name in args.runs.split(","):
         r = run(name.strip(), files)
         print(json.dumps(r), flush=True)

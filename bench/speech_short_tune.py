@@ -11,8 +11,8 @@ import dataclasses
 import json
 import sys
 
-from facelens.tools.speech import SHORT_PROMPT, ShortOptions, Transcriber
 from facelens.eval.speech import evaluate, make_clips
+from facelens.tools.speech import SHORT_PROMPT, ShortOptions, Transcriber
 
 VOCAB = "How many people are smiling? Who is on the left? Is face two happy? Four two seven. Yes. No."
 # a longer prompt: the product's question words (no names: those are the user's); chosen, now SHORT_PROMPT
@@ -40,7 +40,9 @@ CANDIDATES = {
     # round 3 (the lead, after the held-out 16 kHz digits showed "no, no, no" loops): repetition guards
     "prompt2-yesno": dataclasses.replace(BASE, prompt=VOCAB2.replace(" Yes. No.", "")),
     "prompt2+norepeat3": dataclasses.replace(BASE, prompt=VOCAB2, no_repeat_ngram_size=3),
-    "prompt2-yesno+norepeat3": dataclasses.replace(BASE, prompt=VOCAB2.replace(" Yes. No.", ""), no_repeat_ngram_size=3),
+    "prompt2-yesno+norepeat3": dataclasses.replace(
+        BASE, prompt=VOCAB2.replace(" Yes. No.", ""), no_repeat_ngram_size=3
+    ),
 }
 
 

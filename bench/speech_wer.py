@@ -34,7 +34,10 @@ def references(folder: Path) -> list[tuple[Path, str]]:
                 out.append((folder / f"{utt}.flac", text))
     for txt in sorted(folder.glob("*.txt")):
         if not txt.name.endswith(".trans.txt"):
-            audio = next((txt.with_suffix(ext) for ext in (".wav", ".flac", ".mp3", ".ogg") if txt.with_suffix(ext).exists()), None)
+            audio = next(
+                (txt.with_suffix(ext) for ext in (".wav", ".flac", ".mp3", ".ogg") if txt.with_suffix(ext).exists()),
+                None,
+            )
             if audio:
                 out.append((audio, txt.read_text().strip()))
     return out
@@ -46,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None)
     ap.add_argument("--backend", default=None)
     ap.add_argument("--beam-size", type=int, default=5)
-    ap.add_argument("--rate", type=int, default=None, help="first resample every clip to this rate (8000 = telephone quality)")
+    ap.add_argument(
+        "--rate", type=int, default=None, help="first resample every clip to this rate (8000 = telephone quality)"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     from facelens.tools.speech import Transcriber
@@ -57,13 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     rows, total_edits, total_words, audio_s, proc_s = [], 0, 0, 0.0, 0.0
     import tempfile
 
-    from facelens.tools import media
     from facelens.eval import media as sample_media
+    from facelens.tools import media
 
     tmp = tempfile.TemporaryDirectory()
     for audio, ref in references(args.folder):
         if args.rate:  # telephone-quality copy: FFmpeg's resampler low-passes it, stored at args.rate
-            audio = sample_media.write_audio(Path(tmp.name) / f"{audio.stem}-{args.rate}.wav", media.load_audio(audio), rate=args.rate)
+            audio = sample_media.write_audio(
+                Path(tmp.name) / f"{audio.stem}-{args.rate}.wav", media.load_audio(audio), rate=args.rate
+            )
         t = tr.transcribe(audio)
         r, h = normalise(ref), normalise(t.text)
         e = edits(r, h)
@@ -71,7 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         total_words += len(r)
         audio_s += t.duration
         proc_s += t.seconds
-        rows.append({"file": audio.name, "wer": round(e / max(1, len(r)), 4), "words": len(r), "edits": e, "hypothesis": t.text, "duration": t.duration, "seconds": t.seconds})
+        rows.append(
+            {
+                "file": audio.name,
+                "wer": round(e / max(1, len(r)), 4),
+                "words": len(r),
+                "edits": e,
+                "hypothesis": t.text,
+                "duration": t.duration,
+                "seconds": t.seconds,
+            }
+        )
         print(f"{audio.name}: WER {e / max(1, len(r)):.1%} ({e}/{len(r)})  {t.text}", file=sys.stderr)
     result = {
         "model": f"{tr.backend}:{tr.model}",
@@ -90,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"WER {result['wer']:.1%} over {total_words} words in {len(rows)} clips; real-time factor {result['real_time_factor']:.2f} (model load {load_s:.1f} s)")
+        print(
+            f"WER {result['wer']:.1%} over {total_words} words in {len(rows)} clips; real-time factor {result['real_time_factor']:.2f} (model load {load_s:.1f} s)"
+        )
     return 0
 
 

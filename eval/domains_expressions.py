@@ -89,7 +89,10 @@ def evaluate_split(folder: Path, split: str = "heldout", every: int = 1) -> dict
 
 def expressions(root: Path, quick: bool) -> dict[str, float]:
     r = evaluate_split(root / ROOT, "heldout", every=3 if quick else 1)
-    out = {k: r[k] for k in ("happy_recall", "neutral_as_happy", "fear_on_happy", "macro_f1", "accuracy", "no_face", "photos")}
+    out = {
+        k: r[k]
+        for k in ("happy_recall", "neutral_as_happy", "fear_on_happy", "macro_f1", "accuracy", "no_face", "photos")
+    }
     out.update({f"recall_{k}": v for k, v in r["recall"].items()})
     return out
 
@@ -99,10 +102,15 @@ def expressions(root: Path, quick: bool) -> dict[str, float]:
 # (docs/evaluation.md): the product's path on the whole held-out split measured 0.814 and 0.004 (1 of 226 smiles, whose
 # blendshapes show no smile); the CNN alone 0.796 and 0.009. After the product-path refit and the LiteRT
 # landmarker (7 Dec 2026): 0.845, neutral read happy 0.046, afraid 0.004, macro-F1 0.539.
-register(Domain(
-    "expressions", "real web photos (LFW headshots), person-disjoint held-out split: smiles read happy, neutral not happy, 7-class macro-F1",
-    expressions, {"happy_recall": 0.80, "neutral_as_happy": 0.08, "fear_on_happy": 0.01},
-    quick_targets={"happy_recall": 0.77, "neutral_as_happy": 0.08, "fear_on_happy": 0.015},
-    maximum=frozenset({"neutral_as_happy", "fear_on_happy"}), needs=(f"{ROOT}/labels.csv",),
-    quick="every 3rd held-out photo",
-))
+register(
+    Domain(
+        "expressions",
+        "real web photos (LFW headshots), person-disjoint held-out split: smiles read happy, neutral not happy, 7-class macro-F1",
+        expressions,
+        {"happy_recall": 0.80, "neutral_as_happy": 0.08, "fear_on_happy": 0.01},
+        quick_targets={"happy_recall": 0.77, "neutral_as_happy": 0.08, "fear_on_happy": 0.015},
+        maximum=frozenset({"neutral_as_happy", "fear_on_happy"}),
+        needs=(f"{ROOT}/labels.csv",),
+        quick="every 3rd held-out photo",
+    )
+)

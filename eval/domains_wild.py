@@ -24,17 +24,27 @@ def wild_photos(root: Path, quick: bool) -> dict[str, float]:
     held, tune = r["splits"]["heldout"], r["splits"]["tune"]
     out: dict[str, float] = {"accuracy": held["accuracy"]}
     out.update({f"{k}_accuracy": held["by_kind"][k]["accuracy"] for k in KINDS if k in held["by_kind"]})
-    out.update(questions=held["questions"], tune_accuracy=tune["accuracy"], tune_questions=tune["questions"],
-               heldout_pinned=float(r["heldout_pinned"]))
+    out.update(
+        questions=held["questions"],
+        tune_accuracy=tune["accuracy"],
+        tune_questions=tune["questions"],
+        heldout_pinned=float(r["heldout_pinned"]),
+    )
     return out
 
 
-register(Domain(
-    "wild-photos",
-    "41 real photos (wider, faces): held-out questions answered truly, overall and per kind (truths by a person)",
-    wild_photos,
-    {"accuracy": TARGETS["accuracy"], **{f"{k}_accuracy": TARGETS["each_kind"] for k in KINDS}, "heldout_pinned": 1.0},
-    needs=("wider/boxes.json", "faces/detection/training.xml", "faces/identity/couple.jpg"),
-    quick="not in the quick gate: --quick measures nothing here (the full run takes several minutes)",
-    quick_targets={},
-))
+register(
+    Domain(
+        "wild-photos",
+        "41 real photos (wider, faces): held-out questions answered truly, overall and per kind (truths by a person)",
+        wild_photos,
+        {
+            "accuracy": TARGETS["accuracy"],
+            **{f"{k}_accuracy": TARGETS["each_kind"] for k in KINDS},
+            "heldout_pinned": 1.0,
+        },
+        needs=("wider/boxes.json", "faces/detection/training.xml", "faces/identity/couple.jpg"),
+        quick="not in the quick gate: --quick measures nothing here (the full run takes several minutes)",
+        quick_targets={},
+    )
+)

@@ -89,8 +89,12 @@ def evaluate(folder: str | Path, *, far_target: float = 0.001, detector: str | N
         "n_people": len(set(people)),
         "genuine_pairs": int(len(gen)),
         "impostor_pairs": int(len(imp)),
-        "genuine_distance": {"mean": round(float(gen.mean()), 4), "max": round(float(gen.max()), 4)} if len(gen) else None,
-        "impostor_distance": {"mean": round(float(imp.mean()), 4), "min": round(float(imp.min()), 4)} if len(imp) else None,
+        "genuine_distance": {"mean": round(float(gen.mean()), 4), "max": round(float(gen.max()), 4)}
+        if len(gen)
+        else None,
+        "impostor_distance": {"mean": round(float(imp.mean()), 4), "min": round(float(imp.min()), 4)}
+        if len(imp)
+        else None,
         "far_target": far_target,
         "suggested_threshold": best,
         "equal_error": eer,

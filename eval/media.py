@@ -20,11 +20,15 @@ from facelens.tools import media
 from facelens.tools.errors import DependencyError
 
 
-def speak(text: str, *, speed: int = 160, amplitude: int = 100, pitch: int = 50, ssml: bool = False, voice: str | None = None) -> np.ndarray:
+def speak(
+    text: str, *, speed: int = 160, amplitude: int = 100, pitch: int = 50, ssml: bool = False, voice: str | None = None
+) -> np.ndarray:
     """Synthesise ``text`` with espeak-ng (``voice``: an espeak-ng voice name, e.g. "en-gb"); returns 16 kHz mono float32 samples."""
     exe = shutil.which("espeak-ng")
     if exe is None:
-        raise DependencyError("espeak-ng is not installed (needed to generate test speech).", hint="apt-get install espeak-ng")
+        raise DependencyError(
+            "espeak-ng is not installed (needed to generate test speech).", hint="apt-get install espeak-ng"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
         cmd = [exe, "-s", str(speed), "-a", str(amplitude), "-p", str(pitch), "-w", str(wav)]
@@ -36,12 +40,16 @@ def speak(text: str, *, speed: int = 160, amplitude: int = 100, pitch: int = 50,
         return media.load_audio(wav)
 
 
-def write_audio(path: str | Path, audio: np.ndarray, *, rate: int = media.SAMPLE_RATE, codec: str | None = None) -> Path:
+def write_audio(
+    path: str | Path, audio: np.ndarray, *, rate: int = media.SAMPLE_RATE, codec: str | None = None
+) -> Path:
     """Write 16 kHz mono float32 samples to any container PyAV writes, resampled to ``rate``."""
     import av
 
     path = Path(path)
-    codec = codec or {".wav": "pcm_s16le", ".flac": "flac", ".ogg": "libopus", ".mp3": "mp3", ".m4a": "aac"}.get(path.suffix, "pcm_s16le")
+    codec = codec or {".wav": "pcm_s16le", ".flac": "flac", ".ogg": "libopus", ".mp3": "mp3", ".m4a": "aac"}.get(
+        path.suffix, "pcm_s16le"
+    )
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=48000 if codec == "libopus" else rate)
         stream.layout = "mono"
@@ -97,7 +105,9 @@ def make_video(
     heads = {}
     for who in {s.who for s in shots if s.who}:
         crop = scenes.head(who)
-        heads[who] = cv2.resize(crop, (face_width, int(crop.shape[0] * face_width / crop.shape[1])), interpolation=cv2.INTER_AREA)
+        heads[who] = cv2.resize(
+            crop, (face_width, int(crop.shape[0] * face_width / crop.shape[1])), interpolation=cv2.INTER_AREA
+        )
     path = Path(path)
     with av.open(str(path), "w") as out:
         vs = out.add_stream(codec, rate=fps)

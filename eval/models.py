@@ -37,13 +37,26 @@ NO_FACE = "no_face"
 #: folder-name aliases -> model label (lower case; "-", " " and "_" are ignored)
 EMOTION_ALIASES: dict[str, str] = {
     **{e: e for e in EMOTIONS},
-    "anger": "angry", "angry": "angry", "mad": "angry", "furious": "angry",
-    "disgusted": "disgust", "disgusting": "disgust",
-    "fearful": "fear", "afraid": "fear", "scared": "fear",
-    "happiness": "happy", "joy": "happy", "joyful": "happy", "smile": "happy", "smiling": "happy",
-    "calm": "neutral", "neutrality": "neutral",
-    "sadness": "sad", "unhappy": "sad",
-    "surprised": "surprise", "surprising": "surprise",
+    "anger": "angry",
+    "angry": "angry",
+    "mad": "angry",
+    "furious": "angry",
+    "disgusted": "disgust",
+    "disgusting": "disgust",
+    "fearful": "fear",
+    "afraid": "fear",
+    "scared": "fear",
+    "happiness": "happy",
+    "joy": "happy",
+    "joyful": "happy",
+    "smile": "happy",
+    "smiling": "happy",
+    "calm": "neutral",
+    "neutrality": "neutral",
+    "sadness": "sad",
+    "unhappy": "sad",
+    "surprised": "surprise",
+    "surprising": "surprise",
 }
 MALE = {"male", "m", "man", "0"}  # UTKFace codes gender as 0 = male, 1 = female
 FEMALE = {"female", "f", "woman", "1"}
@@ -153,7 +166,9 @@ def class_metrics(truth: list[str], pred: list[str], labels: list[str]) -> dict[
     return out
 
 
-def evaluate_emotion(path: str | Path, *, crops: bool = False, detector: str = "hog", batch: int = 64, every: int = 1) -> EmotionEvaluation:
+def evaluate_emotion(
+    path: str | Path, *, crops: bool = False, detector: str = "hog", batch: int = 64, every: int = 1
+) -> EmotionEvaluation:
     """Score the shipped emotion model on a folder with one sub-folder per class.
 
     ``every`` = k scores every k-th image of each class (in name order): a fixed, smaller subset.
@@ -170,7 +185,9 @@ def evaluate_emotion(path: str | Path, *, crops: bool = False, detector: str = "
         raise ModelError("The emotion model is not installed.", hint="Reinstall facelens (it ships tools/data/models).")
     classes = sorted(p for p in folder.iterdir() if p.is_dir())
     if not classes:
-        raise InputError(f"{folder} has no class sub-folders.", hint=f"Make one sub-folder per class: {', '.join(EMOTIONS)}.")
+        raise InputError(
+            f"{folder} has no class sub-folders.", hint=f"Make one sub-folder per class: {', '.join(EMOTIONS)}."
+        )
     items = [(c.name, EMOTION_ALIASES.get(_norm(c.name)), img) for c in classes for img in _images(c)[:: max(1, every)]]
     if not items:
         raise InputError(f"No images found in the class folders of {folder}.")
@@ -226,8 +243,12 @@ def evaluate_emotion(path: str | Path, *, crops: bool = False, detector: str = "
     return EmotionEvaluation(
         accuracy=round(sum(t == p for t, p in zip(truth, pred)) / n, 4) if n else 0.0,
         macro_f1=round(float(np.mean([m.f1 for m in per_class.values()])), 4) if per_class else 0.0,
-        n=n, per_class=per_class, confusion=confusion, no_face=pred.count(NO_FACE),
-        unknown_classes=unknown, errors=errors,
+        n=n,
+        per_class=per_class,
+        confusion=confusion,
+        no_face=pred.count(NO_FACE),
+        unknown_classes=unknown,
+        errors=errors,
     )
 
 
@@ -241,7 +262,9 @@ def _read_labels(folder: Path) -> list[tuple[str, float, str]]:
             reader = csv.DictReader(fh)
             missing = {"file", "age", "gender"} - set(reader.fieldnames or [])
             if missing:
-                raise InputError(f"{path} lacks the column(s) {', '.join(sorted(missing))}.", hint="Columns: file,age,gender.")
+                raise InputError(
+                    f"{path} lacks the column(s) {', '.join(sorted(missing))}.", hint="Columns: file,age,gender."
+                )
             for k, r in enumerate(reader, 2):
                 g = (r["gender"] or "").strip().lower()
                 gender = "male" if g in MALE else "female" if g in FEMALE else None
@@ -250,8 +273,10 @@ def _read_labels(folder: Path) -> list[tuple[str, float, str]]:
                 except (TypeError, ValueError):
                     age = float("nan")
                 if gender is None or not 0 <= age <= 130:
-                    raise InputError(f"{path} line {k}: cannot read age {r['age']!r} / gender {r['gender']!r}.",
-                                     hint="Age in years; gender male/female (or UTKFace's 0/1).")
+                    raise InputError(
+                        f"{path} line {k}: cannot read age {r['age']!r} / gender {r['gender']!r}.",
+                        hint="Age in years; gender male/female (or UTKFace's 0/1).",
+                    )
                 rows.append((r["file"], age, gender))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{path} is not a readable CSV file: {exc}.") from exc
@@ -275,7 +300,9 @@ def evaluate_attributes(path: str | Path, *, detector: str = "hog", every: int =
     folder = _check_dir(path)
     rows = _read_labels(folder)[:: max(1, every)]
     if not attributes.available():
-        raise ModelError("The age/gender model is not installed.", hint="Reinstall facelens (it ships tools/data/models).")
+        raise ModelError(
+            "The age/gender model is not installed.", hint="Reinstall facelens (it ships tools/data/models)."
+        )
     errors, preds, keep = [], [], []
     n = no_face = 0
     for name, age, gender in _progress(rows, "eval attributes"):
@@ -304,9 +331,12 @@ def evaluate_attributes(path: str | Path, *, detector: str = "hog", every: int =
             if s[f"{k}_n"]:
                 extra[f"{k}_recall"], extra[f"{k}_precision"] = s[f"{k}_recall"], s[f"{k}_precision"]
     return AttributeEvaluation(
-        gender_accuracy=round(g_ok / n, 4), age_group_accuracy=round(a_ok / n, 4),
-        age_mae=round(mae, 2) if mae is not None else None, n=n, no_face=no_face, errors=errors,
-        fused=attributes.fused(), **extra,
+        gender_accuracy=round(g_ok / n, 4),
+        age_group_accuracy=round(a_ok / n, 4),
+        age_mae=round(mae, 2) if mae is not None else None,
+        n=n,
+        no_face=no_face,
+        errors=errors,
+        fused=attributes.fused(),
+        **extra,
     )
-
-

@@ -14,9 +14,9 @@ import random
 import re
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from facelens.agent.assistant import planner
 from facelens.agent.assistant.toolbox import ToolBox
@@ -47,9 +47,15 @@ class EvalResult:
         return self.correct / max(1, self.questions)
 
     def to_dict(self) -> dict:
-        return {"scenes": self.scenes, "questions": self.questions, "correct": self.correct, "accuracy": round(self.accuracy, 4),
-                "detection_ok": self.detection_ok, "by_family": {k: {"correct": c, "total": t} for k, (c, t) in sorted(self.by_family.items())},
-                "failures": self.failures}
+        return {
+            "scenes": self.scenes,
+            "questions": self.questions,
+            "correct": self.correct,
+            "accuracy": round(self.accuracy, 4),
+            "detection_ok": self.detection_ok,
+            "by_family": {k: {"correct": c, "total": t} for k, (c, t) in sorted(self.by_family.items())},
+            "failures": self.failures,
+        }
 
 
 def scene_specs(n_scenes: int, seed: int = 0) -> list[list[tuple[str, str, bool]]]:
@@ -73,7 +79,9 @@ def with_synthetic_emotions(scene: SceneAnalysis, seed: int) -> SceneAnalysis:
         total = sum(raw)
         scores = {e: round(v / total, 4) for e, v in zip(EMOTIONS, raw)}
         label = max(scores, key=scores.get)
-        faces.append(f.model_copy(update={"emotion": EmotionEstimate(label=label, scores=scores, model="synthetic-eval")}))
+        faces.append(
+            f.model_copy(update={"emotion": EmotionEstimate(label=label, scores=scores, model="synthetic-eval")})
+        )
     return scene.model_copy(update={"faces": faces})
 
 
@@ -102,20 +110,39 @@ def cases(people: list[tuple[str, str, bool]], scene: SceneAnalysis) -> list[Cas
         Case("position", "what is the middle person feeling?", _ids((n // 2 + 1,) if n % 2 else (n // 2, n // 2 + 1))),
         Case("face_number", f"describe face {n}", _ids((n,))),
         Case("face_number", "what is face 9 feeling?", _has(r"no face 9")),
-        Case("largest", "what is the closest person feeling?", _ids((min(scene.faces, key=lambda f: f.position.size_rank).id,))),
+        Case(
+            "largest",
+            "what is the closest person feeling?",
+            _ids((min(scene.faces, key=lambda f: f.position.size_rank).id,)),
+        ),
         Case("json", "describe everyone as JSON", lambda r: r.text.lstrip().startswith("[") and len(r.faces) == n),
         Case("describe", "describe everyone", _has(rf"I see {n} people", tuple(range(1, n + 1)))),
         Case("beyond", "what is the weather like?", _has(r"can't answer that offline")),
-        Case("race", "what ethnicity are they and how many people are there?", _has(rf"don't infer race.*I count {n} people")),
+        Case(
+            "race",
+            "what ethnicity are they and how many people are there?",
+            _has(rf"don't infer race.*I count {n} people"),
+        ),
     ]
     for i in (0, n - 1):
         out.append(Case("colour", f"what is the person in {shirt[i]} feeling?", _ids((i + 1,))))
         out.append(Case("colour", f"how is the woman wearing the {shirt[i]} shirt feeling?", _ids((i + 1,))))
     out.append(Case("count_colour", f"how many people are wearing {shirt[0]}?", _has(r"^1 of", (1,))))
     same = who[0] == who[-1]
-    out.append(Case("compare", "is the person on the left the same as the one on the right?",
-                    _has(r"same person" if same else r"different people", (1, n))))
-    out.append(Case("compare", "are face 1 and face 2 the same person?", _has(r"same person" if who[0] == who[1] else r"different people", (1, 2))))
+    out.append(
+        Case(
+            "compare",
+            "is the person on the left the same as the one on the right?",
+            _has(r"same person" if same else r"different people", (1, n)),
+        )
+    )
+    out.append(
+        Case(
+            "compare",
+            "are face 1 and face 2 the same person?",
+            _has(r"same person" if who[0] == who[1] else r"different people", (1, 2)),
+        )
+    )
     # emotion families (synthetic scores)
     emo = {f.id: f.emotion for f in scene.faces}
     happiest = max(emo, key=lambda i: emo[i].scores["happy"])
@@ -126,10 +153,23 @@ def cases(people: list[tuple[str, str, bool]], scene: SceneAnalysis) -> list[Cas
     out.append(Case("count_emotion", "how many people look happy?", _count_of(n_happy)))
     lab = emo[1].label
     out.append(Case("emotion", "what is the person on the far left feeling?", _has(r"looks \w+, \d+%", (1,))))
-    out.append(Case("follow_up", "and the person next to her?", _ids((2,)), follow_up_of="what is the person on the far left feeling?"))
-    out.append(Case("follow_up", f"is she the one in {shirt[0]}?", _has(r"^Yes", (1,)), follow_up_of="who is on the far left?"))
-    out.append(Case("follow_up", f"is she the one in {shirt[1]}?", _has(r"^No", (1,)), follow_up_of="who is on the far left?"))
-    out.append(Case("yes_no_emotion", f"is the person on the left {'happy' if lab != 'happy' else 'sad'}?", _has(r"^No", (1,))))
+    out.append(
+        Case(
+            "follow_up",
+            "and the person next to her?",
+            _ids((2,)),
+            follow_up_of="what is the person on the far left feeling?",
+        )
+    )
+    out.append(
+        Case("follow_up", f"is she the one in {shirt[0]}?", _has(r"^Yes", (1,)), follow_up_of="who is on the far left?")
+    )
+    out.append(
+        Case("follow_up", f"is she the one in {shirt[1]}?", _has(r"^No", (1,)), follow_up_of="who is on the far left?")
+    )
+    out.append(
+        Case("yes_no_emotion", f"is the person on the left {'happy' if lab != 'happy' else 'sad'}?", _has(r"^No", (1,)))
+    )
     return out + paraphrases(people, scene)
 
 
@@ -159,22 +199,43 @@ def paraphrases(people: list[tuple[str, str, bool]], scene: SceneAnalysis) -> li
         Case("superlative_para", "which face is the saddest?", _ids((saddest,))),
         Case("who_looks", "who looks happy?", _ids(tuple(i for i, e in sorted(emo.items()) if e.label == "happy"))),
         Case("who_looks", "is anyone smiling?", _ids(tuple(i for i, e in sorted(emo.items()) if e.label == "happy"))),
-        Case("compare_para", f"is the person in {shirt[0]} the same as the person in {shirt[1]}?",
-             _has(r"same person" if who[0] == who[1] else r"different people", (1, 2))),
-        Case("compare_para", "do face 1 and face 2 look like the same person?",
-             _has(r"same person" if who[0] == who[1] else r"different people", (1, 2))),
-        Case("multi_part", "how many people are there and who looks happiest?", _has(rf"I count {n} people.*looks happiest", (happiest,))),
+        Case(
+            "compare_para",
+            f"is the person in {shirt[0]} the same as the person in {shirt[1]}?",
+            _has(r"same person" if who[0] == who[1] else r"different people", (1, 2)),
+        ),
+        Case(
+            "compare_para",
+            "do face 1 and face 2 look like the same person?",
+            _has(r"same person" if who[0] == who[1] else r"different people", (1, 2)),
+        ),
+        Case(
+            "multi_part",
+            "how many people are there and who looks happiest?",
+            _has(rf"I count {n} people.*looks happiest", (happiest,)),
+        ),
         Case("next_to", f"who is next to the person in {shirt[0]}?", _ids((2,))),
-        Case("compare_para", f"does the person in {shirt[-1]} look like the person in {shirt[0]}?",
-             _has(r"same person" if who[0] == who[-1] else r"different people")),
-        Case("compare_para", "compare the two people on the left", _has(r"same person" if who[0] == who[1] else r"different people", (1, 2))),
-        Case("json_para", "give me a JSON of everyone", lambda r: r.text.lstrip().startswith("[") and len(r.faces) == n),
+        Case(
+            "compare_para",
+            f"does the person in {shirt[-1]} look like the person in {shirt[0]}?",
+            _has(r"same person" if who[0] == who[-1] else r"different people"),
+        ),
+        Case(
+            "compare_para",
+            "compare the two people on the left",
+            _has(r"same person" if who[0] == who[1] else r"different people", (1, 2)),
+        ),
+        Case(
+            "json_para", "give me a JSON of everyone", lambda r: r.text.lstrip().startswith("[") and len(r.faces) == n
+        ),
         Case("face_number_para", "tell me about person number 2", _ids((2,))),
         Case("face_number_para", "what's going on with face 2?", _ids((2,))),
     ]
 
 
-def evaluate(n_scenes: int = 12, seed: int = 0, detector: str = "hog", progress: Callable[[str], None] | None = None) -> EvalResult:
+def evaluate(
+    n_scenes: int = 12, seed: int = 0, detector: str = "hog", progress: Callable[[str], None] | None = None
+) -> EvalResult:
     """Run every case on ``n_scenes`` composed scenes."""
     from PIL import Image
 
@@ -206,7 +267,9 @@ def evaluate(n_scenes: int = 12, seed: int = 0, detector: str = "hog", progress:
                 result.questions += 1
                 result.correct += ok
                 if not ok:
-                    result.failures.append(f"scene {si} {[p[:2] for p in people]}: {case.question!r} -> {reply.text[:160]!r} faces={reply.faces}")
+                    result.failures.append(
+                        f"scene {si} {[p[:2] for p in people]}: {case.question!r} -> {reply.text[:160]!r} faces={reply.faces}"
+                    )
             if progress:
                 progress(f"scene {si + 1}/{n_scenes}: {result.correct}/{result.questions}")
     result.by_family = {k: (v[0], v[1]) for k, v in fam.items()}

@@ -33,10 +33,15 @@ def count_check(n: int, hits: tuple[int, ...] | None):
 
 def count_yes_no(question: str, n: int):
     """Yes/no about the number of people: "are there more than 3 people?", "is it just one person?"."""
-    m = re.search(r"\b(more than|over|fewer than|less than|at least|exactly|only|just)?\s*(\d+|one)\s+(?:people|person|ppl)\b", question)
+    m = re.search(
+        r"\b(more than|over|fewer than|less than|at least|exactly|only|just)?\s*(\d+|one)\s+(?:people|person|ppl)\b",
+        question,
+    )
     k = 1 if m.group(2) == "one" else int(m.group(2))
     op = m.group(1) or "exactly"
-    truth = {"more than": n > k, "over": n > k, "fewer than": n < k, "less than": n < k, "at least": n >= k}.get(op, n == k)
+    truth = {"more than": n > k, "over": n > k, "fewer than": n < k, "less than": n < k, "at least": n >= k}.get(
+        op, n == k
+    )
 
     def check(r) -> bool:
         return starts(r.text, "Yes" if truth else "No") and re.search(rf"\b{n} (?:people|person)\b", r.text) is not None

@@ -27,12 +27,21 @@ from typing import Any
 
 from facelens import prompts
 from facelens.agent.assistant import planner
+from facelens.agent.assistant.toolbox import Comparison, ToolBox
 from facelens.eval import questions_conditions as conds
 from facelens.eval.question_checks import best_face, count_check, count_yes_no, ids_check, starts, yes_no_check
-from facelens.agent.assistant.toolbox import Comparison, ToolBox
 from facelens.tools.identity import DEFAULT_THRESHOLD
 from facelens.tools.schema import (
-    EMOTION_ADJECTIVES, EMOTIONS, Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, IdentityMatch, ImageInfo, Position, SceneAnalysis,
+    EMOTION_ADJECTIVES,
+    EMOTIONS,
+    Appearance,
+    EmotionEstimate,
+    FaceAnalysis,
+    GenderEstimate,
+    IdentityMatch,
+    ImageInfo,
+    Position,
+    SceneAnalysis,
 )
 
 log = logging.getLogger(__name__)
@@ -43,22 +52,74 @@ GALLERY = ("Alice", "Bruno", "Chen", "Dana", "Emeka")
 STRANGERS = ("Zoe", "Marcus", "Priya", "Oliver", "Fatima")
 COLOURS = ("red", "blue", "green", "yellow", "purple", "orange", "black", "white")
 AGE_GROUPS = ((10, "0-9"), (20, "10-19"), (30, "20-29"), (40, "30-39"), (50, "40-49"), (60, "50-59"), (200, "60+"))
-YES_NO_FAMILIES = {"anyone_emotion", "anyone_child", "presence", "presence_stranger", "person_emotion_yesno", "anyone_smile",
-                   "everyone_emotion", "anyone_age", "anyone_gender", "count_yesno", "pronoun_yesno", "compound_anyone_who",
-                   "person_is_name", "person_is_stranger", "presence_stranger_more"}
+YES_NO_FAMILIES = {
+    "anyone_emotion",
+    "anyone_child",
+    "presence",
+    "presence_stranger",
+    "person_emotion_yesno",
+    "anyone_smile",
+    "everyone_emotion",
+    "anyone_age",
+    "anyone_gender",
+    "count_yesno",
+    "pronoun_yesno",
+    "compound_anyone_who",
+    "person_is_name",
+    "person_is_stranger",
+    "presence_stranger_more",
+}
 #: families whose question is about one particular person: answering about another is the worst error
-PERSON_FAMILIES = {"person_emotion", "person_emotion_yesno", "person_age", "person_gender", "person_clothing", "person_who",
-                   "person_where", "describe_person", "pronoun_yesno", "person_is_name"}
+PERSON_FAMILIES = {
+    "person_emotion",
+    "person_emotion_yesno",
+    "person_age",
+    "person_gender",
+    "person_clothing",
+    "person_who",
+    "person_where",
+    "describe_person",
+    "pronoun_yesno",
+    "person_is_name",
+}
 INTENTS = {
-    "count": "count", "count_emotion": "count", "count_colour": "count", "count_gender": "count", "superlative": "superlative",
-    "anyone_emotion": "anyone", "anyone_child": "anyone", "who_looks": "who_looks", "presence": "presence",
-    "presence_stranger": "presence", "identify_all": "identify", "person_emotion": "emotion", "person_emotion_yesno": "emotion",
-    "person_age": "age", "person_gender": "gender", "person_clothing": "clothing", "person_who": "identify",
-    "person_where": "where", "describe_all": "describe", "describe_person": "describe", "json": "json", "compare": "compare",
-    "compound_sup_age": "compound", "compound_count_sup": "compound",
-    "anyone_smile": "anyone", "everyone_emotion": "anyone", "anyone_age": "anyone", "anyone_gender": "anyone", "count_yesno": "count",
-    "pronoun_yesno": "emotion", "compound_anyone_who": "anyone", "person_is_name": "identify", "person_is_stranger": "presence",
-    "presence_stranger_more": "presence", "transcript": "transcript", "beyond": "beyond", "race": "race",
+    "count": "count",
+    "count_emotion": "count",
+    "count_colour": "count",
+    "count_gender": "count",
+    "superlative": "superlative",
+    "anyone_emotion": "anyone",
+    "anyone_child": "anyone",
+    "who_looks": "who_looks",
+    "presence": "presence",
+    "presence_stranger": "presence",
+    "identify_all": "identify",
+    "person_emotion": "emotion",
+    "person_emotion_yesno": "emotion",
+    "person_age": "age",
+    "person_gender": "gender",
+    "person_clothing": "clothing",
+    "person_who": "identify",
+    "person_where": "where",
+    "describe_all": "describe",
+    "describe_person": "describe",
+    "json": "json",
+    "compare": "compare",
+    "compound_sup_age": "compound",
+    "compound_count_sup": "compound",
+    "anyone_smile": "anyone",
+    "everyone_emotion": "anyone",
+    "anyone_age": "anyone",
+    "anyone_gender": "anyone",
+    "count_yesno": "count",
+    "pronoun_yesno": "emotion",
+    "compound_anyone_who": "anyone",
+    "person_is_name": "identify",
+    "person_is_stranger": "presence",
+    "presence_stranger_more": "presence",
+    "transcript": "transcript",
+    "beyond": "beyond",
+    "race": "race",
 }
 #: the old planner's intent names, mapped onto these (to measure the baseline fairly)
 OLD_INTENTS = {"who": "identify", "check": "compare"}
@@ -84,7 +145,9 @@ class SyntheticBox(ToolBox):
     def known_names(self) -> set[str]:
         return set(self._known)
 
-    def compare_faces(self, face_a: int, face_b: int, image_a: str | None = None, image_b: str | None = None) -> Comparison:
+    def compare_faces(
+        self, face_a: int, face_b: int, image_a: str | None = None, image_b: str | None = None
+    ) -> Comparison:
         scene = self.scene()
         scene.face(face_a), scene.face(face_b)
         same = self._persons[face_a] == self._persons[face_b]
@@ -109,20 +172,35 @@ def make_scene(n: int, rng: random.Random) -> tuple[SceneAnalysis, dict[int, str
         group = next(g for lim, g in AGE_GROUPS if age < lim)
         known = i < len(names) and rng.random() < 0.8
         name = names[i] if known else "unknown"
-        ident = IdentityMatch(name=name, distance=0.35 if known else 0.72, known=known, nearest=name if known else rng.choice(GALLERY))
+        ident = IdentityMatch(
+            name=name, distance=0.35 if known else 0.72, known=known, nearest=name if known else rng.choice(GALLERY)
+        )
         persons[fid] = name if known else f"stranger{i}"
         x = 40 + i * 200
         horiz = "left" if (x + 50) < n * 200 / 3 else "right" if (x + 50) > n * 400 / 3 else "center"
-        faces.append(FaceAnalysis(
-            id=fid, box=(x, 60, 100, 100), score=0.99, detector="synthetic", landmarks=[(0.0, 0.0)] * 5,
-            position=Position(index=fid, of=n, horizontal=horiz, vertical="middle", size_rank=sizes[i]),
-            identity=ident, appearance=Appearance(clothing_colour=colours[i]),
-            emotion=EmotionEstimate(label=label, scores=scores, model="synthetic-eval"),
-            age=age, age_group=group, gender=GenderEstimate(label=rng.choice(("female", "male")), score=0.9),
-        ))
+        faces.append(
+            FaceAnalysis(
+                id=fid,
+                box=(x, 60, 100, 100),
+                score=0.99,
+                detector="synthetic",
+                landmarks=[(0.0, 0.0)] * 5,
+                position=Position(index=fid, of=n, horizontal=horiz, vertical="middle", size_rank=sizes[i]),
+                identity=ident,
+                appearance=Appearance(clothing_colour=colours[i]),
+                emotion=EmotionEstimate(label=label, scores=scores, model="synthetic-eval"),
+                age=age,
+                age_group=group,
+                gender=GenderEstimate(label=rng.choice(("female", "male")), score=0.9),
+            )
+        )
     if n >= 2 and rng.random() < 0.4 and not faces[1].identity.known:  # faces 1 and 2: the same stranger
         persons[2] = persons[1] if not faces[0].identity.known else persons[2]
-    scene = SceneAnalysis(image=ImageInfo(sha256="0" * 64, width=n * 200 + 80, height=300, format="JPEG"), faces=faces, detector="synthetic")
+    scene = SceneAnalysis(
+        image=ImageInfo(sha256="0" * 64, width=n * 200 + 80, height=300, format="JPEG"),
+        faces=faces,
+        detector="synthetic",
+    )
     return scene, persons
 
 
@@ -168,7 +246,9 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
     for family, templates in data["families"].items():
         if family == "compare" and n < 2:
             continue
-        if family in conds.FAMILIES:  # issue 24's condition families (drawn after the older families: their streams stay)
+        if (
+            family in conds.FAMILIES
+        ):  # issue 24's condition families (drawn after the older families: their streams stay)
             for t in templates:
                 c = conds.build(family, t, data, scene, rng)
                 out.append(Case(family, c["question"], c["intent"], c["slots"], c["ids"], c["yes_no"], c["check"]))
@@ -182,8 +262,10 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
             key = rng.choice(list(words["superlative"]))
             fill["sup"] = rng.choice(words["superlative"][key])
             fill["emo"] = emo_word
-            colour = rng.choice([f.appearance.clothing_colour for f in faces] + [c for c in COLOURS if c not in
-                                                                                  {f.appearance.clothing_colour for f in faces}][:1])
+            colour = rng.choice(
+                [f.appearance.clothing_colour for f in faces]
+                + [c for c in COLOURS if c not in {f.appearance.clothing_colour for f in faces}][:1]
+            )
             fill["colour"] = colour
             if "{ref}" in t:
                 fid = rng.randrange(1, n + 1)
@@ -193,7 +275,11 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
             fill["stranger"] = rng.choice(STRANGERS)
             present = [f for f in faces if f.identity.known]
             absent = [g for g in GALLERY if g not in {f.identity.name for f in present}]
-            fill["name"] = rng.choice([f.identity.name for f in present] + absent[:1]) if present and rng.random() < 0.6 else rng.choice(absent)
+            fill["name"] = (
+                rng.choice([f.identity.name for f in present] + absent[:1])
+                if present and rng.random() < 0.6
+                else rng.choice(absent)
+            )
             if "{num}" in t:  # drawn only where used: the older splits' random streams stay as they were
                 fill["num"] = str(rng.randint(1, 5))
             if "{age}" in t:
@@ -268,9 +354,13 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
                 slots["name"] = fill["stranger"]
                 chk = lambda r: starts(r.text, "I can't tell") and "not in the gallery" in r.text  # noqa: E731
             elif family == "identify_all":
-                chk = lambda r, a=all_ids: tuple(r.faces) == a and all(f.identity.name in r.text for f in faces if f.identity.known)  # noqa: E731
+                chk = lambda r, a=all_ids: (  # noqa: E731
+                    tuple(r.faces) == a and all(f.identity.name in r.text for f in faces if f.identity.known)
+                )
             elif family == "person_emotion":
-                chk = lambda r, i=ids: tuple(r.faces) == i and EMOTION_ADJECTIVES[scene.face(i[0]).emotion.label] in r.text  # noqa: E731
+                chk = lambda r, i=ids: (  # noqa: E731
+                    tuple(r.faces) == i and EMOTION_ADJECTIVES[scene.face(i[0]).emotion.label] in r.text
+                )
             elif family == "person_emotion_yesno":
                 slots["emotion"] = label
                 chk = yes_no_check(ids if scene.face(ids[0]).emotion.label == label else (), ids)
@@ -295,7 +385,9 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
             elif family == "compare":
                 same = persons[1] == persons[2]
                 slots["person"] = (1, 2)
-                chk = lambda r, s=same: tuple(r.faces) == (1, 2) and (("same person" in r.text) if s else ("different people" in r.text))  # noqa: E731
+                chk = lambda r, s=same: (  # noqa: E731
+                    tuple(r.faces) == (1, 2) and (("same person" in r.text) if s else ("different people" in r.text))
+                )
             elif family == "compound_sup_age":
                 slots["superlative"] = key
                 b = scene.face(best_face(faces, key))
@@ -314,7 +406,9 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
             else:
                 raise ValueError(f"unknown family {family} in questions_{split}.yaml")
             yes_no = family in YES_NO_FAMILIES or (family == "person_gender" and getattr(chk, "yes_no", False))
-            intent = "ask_referent" if family == "pronoun_yesno" and n > 1 else INTENTS[family]  # the honest reply asks who
+            intent = (
+                "ask_referent" if family == "pronoun_yesno" and n > 1 else INTENTS[family]
+            )  # the honest reply asks who
             out.append(Case(family, question, intent, slots, ids if family in PERSON_FAMILIES else None, yes_no, chk))
     return out
 
@@ -331,16 +425,23 @@ class Tally:
     wrong_person: int = 0
     bare_counts: int = 0  # a count asked with a condition answered with the whole head count
     understood: int = 0  # replies that carry an Understanding (the old keyword planner's carry none)
-    checker_errors: int = 0  # checks that raised on a reply (a fault of the check, or a malformed reply): not consistent
+    checker_errors: int = (
+        0  # checks that raised on a reply (a fault of the check, or a malformed reply): not consistent
+    )
     by_family: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     failures: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         r = lambda a, b: round(a / b, 4) if b else None  # noqa: E731
         return {
-            "questions": self.total, "intent_accuracy": r(self.intent, self.total), "slot_accuracy": r(self.slot, self.slot_total) if self.understood else None,
-            "consistent": r(self.consistent, self.total), "yes_no_form": r(self.yes_no_form, self.yes_no_total),
-            "yes_no_questions": self.yes_no_total, "wrong_person": self.wrong_person, "bare_counts": self.bare_counts,
+            "questions": self.total,
+            "intent_accuracy": r(self.intent, self.total),
+            "slot_accuracy": r(self.slot, self.slot_total) if self.understood else None,
+            "consistent": r(self.consistent, self.total),
+            "yes_no_form": r(self.yes_no_form, self.yes_no_total),
+            "yes_no_questions": self.yes_no_total,
+            "wrong_person": self.wrong_person,
+            "bare_counts": self.bare_counts,
             "by_family": {k: {"consistent": c, "total": t} for k, (c, t) in sorted(self.by_family.items())},
             "failures": self.failures[:200],
             **({"checker_errors": self.checker_errors} if self.checker_errors else {}),  # only when a check raised
@@ -354,8 +455,9 @@ def _slots_match(expected: dict, understood: Any) -> bool:
     return all(got.get(k) == v for k, v in expected.items())
 
 
-def evaluate_planner(split: str = "heldout", quick: bool = False, scenes: int | None = None, seed: int = 0,
-                     answer_fn: Any = None) -> dict:
+def evaluate_planner(
+    split: str = "heldout", quick: bool = False, scenes: int | None = None, seed: int = 0, answer_fn: Any = None
+) -> dict:
     """The paraphrase evaluation as a metrics dict (``facelens eval planner`` and the eval suite use it).
 
     Args:
@@ -400,7 +502,13 @@ def _score(t: Tally, case: Case, reply: Any, si: int) -> None:
         ok = bool(case.check(reply))
     except Exception as exc:  # a faulty check (or malformed reply) does not stop the evaluation, but it is logged,
         # counted (checker_errors) and marked in the failures: never passed off silently as an inconsistent answer
-        log.warning("the check of [%s] %r raised on the reply %r", case.family, case.question, getattr(reply, "text", reply), exc_info=True)
+        log.warning(
+            "the check of [%s] %r raised on the reply %r",
+            case.family,
+            case.question,
+            getattr(reply, "text", reply),
+            exc_info=True,
+        )
         t.checker_errors += 1
         ok, crash = False, f" CHECK RAISED {type(exc).__name__}: {exc}"
     t.consistent += ok
@@ -414,5 +522,7 @@ def _score(t: Tally, case: Case, reply: Any, si: int) -> None:
     t.wrong_person += wrong
     t.bare_counts += case.family in conds.CONDITIONED_COUNTS and conds.is_bare_count(reply.text)
     if not ok or not ok_intent or wrong:
-        t.failures.append(f"[{case.family}] scene {si}: {case.question!r} -> intent {reply.intent}, faces {tuple(reply.faces)}"
-                          f"{' WRONG PERSON' if wrong else ''}{crash}: {reply.text[:140]!r}")
+        t.failures.append(
+            f"[{case.family}] scene {si}: {case.question!r} -> intent {reply.intent}, faces {tuple(reply.faces)}"
+            f"{' WRONG PERSON' if wrong else ''}{crash}: {reply.text[:140]!r}"
+        )

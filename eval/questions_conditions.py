@@ -28,14 +28,31 @@ from facelens.agent.assistant.conditions import Conditions, age_band, matches
 from facelens.eval.question_checks import starts
 from facelens.tools.schema import EMOTION_ADJECTIVES, EMOTIONS, SceneAnalysis
 
-FAMILIES = {"count_cond", "count_unseen", "anyone_unseen", "all_cond", "person_cond", "group_look", "group_clothing", "which_cond",
-            "near_name"}
+FAMILIES = {
+    "count_cond",
+    "count_unseen",
+    "anyone_unseen",
+    "all_cond",
+    "person_cond",
+    "group_look",
+    "group_clothing",
+    "which_cond",
+    "near_name",
+}
 #: counts asked with a condition: a bare head count ("I count 6 people") is the error measured as ``bare_counts``
 CONDITIONED_COUNTS = {"count_cond", "count_unseen", "count_emotion", "count_colour", "count_gender"}
 PERSON = {"person_cond", "which_cond"}
 YES_NO = {"anyone_unseen", "all_cond", "near_name"}
-INTENTS = {"count_cond": "count", "count_unseen": "count", "anyone_unseen": "anyone", "all_cond": "anyone", "group_look": "describe",
-           "group_clothing": "clothing", "which_cond": "identify", "near_name": "presence"}
+INTENTS = {
+    "count_cond": "count",
+    "count_unseen": "count",
+    "anyone_unseen": "anyone",
+    "all_cond": "anyone",
+    "group_look": "describe",
+    "group_clothing": "clothing",
+    "which_cond": "identify",
+    "near_name": "presence",
+}
 BARE_COUNT_RE = re.compile(r"\s*(?:(?:Yes|No)[:,]\s*)?I count \d+ (?:people|person)\b")
 GALLERY_ORDER = ("Alice", "Bruno", "Chen", "Dana", "Emeka")
 
@@ -57,8 +74,13 @@ def build(family: str, template: str, data: dict, scene: SceneAnalysis, rng: ran
         fill["gp"] = rng.choice(cw["gp"][g])
         c["gender"] = g
         slots["gender"] = g
-    for key, bands in (("kids", ("child",)), ("kid", ("child",)), ("olds", ("elderly",)), ("adults", ("adult", "elderly")),
-                       ("grownup", ("adult", "elderly"))):
+    for key, bands in (
+        ("kids", ("child",)),
+        ("kid", ("child",)),
+        ("olds", ("elderly",)),
+        ("adults", ("adult", "elderly")),
+        ("grownup", ("adult", "elderly")),
+    ):
         if "{" + key + "}" in template:
             fill[key] = rng.choice(cw[key])
             c["bands"] = bands
@@ -69,7 +91,10 @@ def build(family: str, template: str, data: dict, scene: SceneAnalysis, rng: ran
         slots["emotion"] = label
     if "{colour}" in template:
         worn = [f.appearance.clothing_colour for f in faces]
-        fill["colour"] = rng.choice(worn + [x for x in ("red", "blue", "green", "yellow", "purple", "orange", "black", "white") if x not in worn][:1])
+        fill["colour"] = rng.choice(
+            worn
+            + [x for x in ("red", "blue", "green", "yellow", "purple", "orange", "black", "white") if x not in worn][:1]
+        )
         c["colour"] = fill["colour"]
         slots["colour"] = fill["colour"]
     if "{age}" in template:
@@ -91,7 +116,15 @@ def build(family: str, template: str, data: dict, scene: SceneAnalysis, rng: ran
             c["colour"] = target.appearance.clothing_colour
         fill["desc"] = noun
         c["gender"] = target.gender.label
-        c["bands"] = ("child",) if band == "child" else ("teen",) if band == "teen" else ("elderly",) if band == "elderly" else ("adult", "elderly")
+        c["bands"] = (
+            ("child",)
+            if band == "child"
+            else ("teen",)
+            if band == "teen"
+            else ("elderly",)
+            if band == "elderly"
+            else ("adult", "elderly")
+        )
     real = None
     if "{near}" in template:
         present = [f.identity.name for f in faces if f.identity.known]
@@ -100,19 +133,30 @@ def build(family: str, template: str, data: dict, scene: SceneAnalysis, rng: ran
         fill["near"] = rng.choice(cw["near"][real])
     question = template.format(**fill)
     check, ids, intent = _check(family, template, question, faces, c, fill, real)
-    return {"question": question, "intent": intent, "slots": slots, "ids": ids, "yes_no": family in YES_NO or "{emo}" in template and family == "person_cond",
-            "check": check}
+    return {
+        "question": question,
+        "intent": intent,
+        "slots": slots,
+        "ids": ids,
+        "yes_no": family in YES_NO or "{emo}" in template and family == "person_cond",
+        "check": check,
+    }
 
 
 def _check(family: str, template: str, question: str, faces: list, c: dict, fill: dict, real: str | None):
-    n = len(faces)
     all_ids = tuple(f.id for f in faces)
-    who = {k: v for k, v in c.items() if k not in ("emotion", "colour")}  # who the people are; the rest is asked of them
+    who = {
+        k: v for k, v in c.items() if k not in ("emotion", "colour")
+    }  # who the people are; the rest is asked of them
     group = tuple(f.id for f in faces if matches(f, Conditions(**who)))
     hits = tuple(f.id for f in faces if matches(f, Conditions(**c)))
     if family == "count_cond":
         if not hits:
-            return (lambda r: starts(r.text, "None", "No one", "Nobody", "No", "0 of") and not is_bare_count(r.text)), None, "count"
+            return (
+                (lambda r: starts(r.text, "None", "No one", "Nobody", "No", "0 of") and not is_bare_count(r.text)),
+                None,
+                "count",
+            )
         return (lambda r: starts(r.text, f"{len(hits)} of") and tuple(r.faces) == hits), None, "count"
     if family in ("count_unseen", "anyone_unseen"):
         thing = fill.get("unseen") or fill.get("unseen_pl")
@@ -130,7 +174,9 @@ def _check(family: str, template: str, question: str, faces: list, c: dict, fill
         lead = "Yes" if len(hits) == len(group) else "No"
         return (lambda r: starts(r.text, lead) and tuple(r.faces) == hits), None, "anyone"
     if family == "person_cond":
-        hits = tuple(f.id for f in faces if matches(f, Conditions(**{k: v for k, v in c.items() if k != "emotion"})))  # who is described
+        hits = tuple(
+            f.id for f in faces if matches(f, Conditions(**{k: v for k, v in c.items() if k != "emotion"}))
+        )  # who is described
         many = len(hits) > 1
         if "{emo}" in template:
             intent = "emotion"
@@ -149,20 +195,52 @@ def _check(family: str, template: str, question: str, faces: list, c: dict, fill
         else:
             intent = "where"
             want = []
-        return (lambda r: tuple(r.faces) == hits and all(w in r.text for w in want) and (not many or "fit" in r.text)), hits, intent
+        return (
+            (lambda r: tuple(r.faces) == hits and all(w in r.text for w in want) and (not many or "fit" in r.text)),
+            hits,
+            intent,
+        )
     if family == "group_look":
         adjectives = {EMOTION_ADJECTIVES[f.emotion.label] for f in faces}
-        return (lambda r: tuple(r.faces) == all_ids and all(a in r.text for a in adjectives)
-                and "Which person" not in r.text and "not sure" not in r.text), None, "describe"
+        return (
+            (
+                lambda r: (
+                    tuple(r.faces) == all_ids
+                    and all(a in r.text for a in adjectives)
+                    and "Which person" not in r.text
+                    and "not sure" not in r.text
+                )
+            ),
+            None,
+            "describe",
+        )
     if family == "group_clothing":
         colours = {f.appearance.clothing_colour for f in faces}
-        return (lambda r: tuple(r.faces) == all_ids and all(x in r.text for x in colours) and "Which person" not in r.text), None, "clothing"
+        return (
+            (
+                lambda r: (
+                    tuple(r.faces) == all_ids and all(x in r.text for x in colours) and "Which person" not in r.text
+                )
+            ),
+            None,
+            "clothing",
+        )
     if family == "which_cond":
         if not hits:
             return (lambda r: starts(r.text, "No one", "None", "Nobody", "No") and not r.faces), None, "identify"
         return (lambda r: tuple(r.faces) == hits), hits, "identify"
     if family == "near_name":
         there = tuple(f.id for f in faces if f.identity.known and f.identity.name == real)
-        return (lambda r: starts(r.text, "Yes" if there else "No") and real in r.text and fill["near"] in r.text
-                and tuple(r.faces) == there), None, "presence"
+        return (
+            (
+                lambda r: (
+                    starts(r.text, "Yes" if there else "No")
+                    and real in r.text
+                    and fill["near"] in r.text
+                    and tuple(r.faces) == there
+                )
+            ),
+            None,
+            "presence",
+        )
     raise ValueError(f"unknown condition family {family}")

@@ -10,7 +10,7 @@ each head, so positions, clothing colours and identities are known exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -18,13 +18,21 @@ from facelens.tools.errors import DependencyError
 
 #: RGB of the named colours the torsos are painted with
 PAINT = {
-    "red": (200, 30, 35), "blue": (30, 60, 190), "green": (30, 150, 60), "yellow": (235, 210, 40),
-    "black": (20, 20, 22), "white": (245, 245, 245), "orange": (240, 130, 20), "purple": (120, 40, 150),
-    "pink": (245, 150, 190), "grey": (128, 128, 128), "brown": (110, 70, 35),
+    "red": (200, 30, 35),
+    "blue": (30, 60, 190),
+    "green": (30, 150, 60),
+    "yellow": (235, 210, 40),
+    "black": (20, 20, 22),
+    "white": (245, 245, 245),
+    "orange": (240, 130, 20),
+    "purple": (120, 40, 150),
+    "pink": (245, 150, 190),
+    "grey": (128, 128, 128),
+    "brown": (110, 70, 35),
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def astronaut() -> np.ndarray:
     """NASA's portrait of Eileen Collins (512 x 512 RGB), via scikit-image (public domain)."""
     try:
@@ -34,7 +42,7 @@ def astronaut() -> np.ndarray:
     return np.ascontiguousarray(data.astronaut())
 
 
-@lru_cache(maxsize=None)
+@cache
 def grace_hopper() -> np.ndarray:
     """US Navy portrait of Grace Hopper (600 x 512 RGB), via matplotlib (public domain)."""
     import matplotlib.cbook as cbook
@@ -70,7 +78,9 @@ class Placed:
     head_box: tuple[int, int, int, int]  # x, y, w, h of the pasted head crop
 
 
-def compose(people: list[Person], width: int = 1280, height: int = 720, head_width: int = 150) -> tuple[np.ndarray, list[Placed]]:
+def compose(
+    people: list[Person], width: int = 1280, height: int = 720, head_width: int = 150
+) -> tuple[np.ndarray, list[Placed]]:
     """Paste people side by side, left to right, each with a torso of their shirt colour."""
     import cv2
 
@@ -129,7 +139,16 @@ def synthetic_scene(people: tuple[tuple[str, float, str, str, str | None], ...] 
     ``people``: (gender, apparent age, top expression, clothing colour, enrolled name or None), left to right;
     ``largest``: the face number that is nearest the camera (size rank 1)."""
     from facelens.tools.schema import (
-        AGE_GROUPS, EMOTIONS, Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, IdentityMatch, ImageInfo, Position, SceneAnalysis,
+        AGE_GROUPS,
+        EMOTIONS,
+        Appearance,
+        EmotionEstimate,
+        FaceAnalysis,
+        GenderEstimate,
+        IdentityMatch,
+        ImageInfo,
+        Position,
+        SceneAnalysis,
     )
 
     n = len(people)
@@ -139,13 +158,33 @@ def synthetic_scene(people: tuple[tuple[str, float, str, str, str | None], ...] 
         scores = {e: (0.82 if e == label else 0.18 / (len(EMOTIONS) - 1)) for e in EMOTIONS}
         third = "left" if fid <= n / 3 else "right" if fid > 2 * n / 3 else "center"
         rank = 1 if fid == largest else fid + 1
-        group = next((g for g in AGE_GROUPS if g.endswith("+") or int(g.split("-")[0]) <= age <= int(g.split("-")[1])), AGE_GROUPS[-1])
-        faces.append(FaceAnalysis(
-            id=fid, box=(40 + i * 200, 60, 100, 100), score=0.99, detector="synthetic", landmarks=[(0.0, 0.0)] * 5,
-            position=Position(index=fid, of=n, horizontal=third, vertical="middle", size_rank=rank),
-            identity=IdentityMatch(name=name or "unknown", distance=0.35 if name else 0.72, known=bool(name), nearest=name or "Scarlett"),
-            appearance=Appearance(clothing_colour=colour),
-            emotion=EmotionEstimate(label=label, scores=scores, model="synthetic"),
-            age=age, age_group=group, gender=GenderEstimate(label=gender, score=0.9),
-        ))
-    return SceneAnalysis(image=ImageInfo(sha256="1" * 64, width=n * 200 + 80, height=300, format="JPEG"), faces=faces, detector="synthetic")
+        group = next(
+            (g for g in AGE_GROUPS if g.endswith("+") or int(g.split("-")[0]) <= age <= int(g.split("-")[1])),
+            AGE_GROUPS[-1],
+        )
+        faces.append(
+            FaceAnalysis(
+                id=fid,
+                box=(40 + i * 200, 60, 100, 100),
+                score=0.99,
+                detector="synthetic",
+                landmarks=[(0.0, 0.0)] * 5,
+                position=Position(index=fid, of=n, horizontal=third, vertical="middle", size_rank=rank),
+                identity=IdentityMatch(
+                    name=name or "unknown",
+                    distance=0.35 if name else 0.72,
+                    known=bool(name),
+                    nearest=name or "Scarlett",
+                ),
+                appearance=Appearance(clothing_colour=colour),
+                emotion=EmotionEstimate(label=label, scores=scores, model="synthetic"),
+                age=age,
+                age_group=group,
+                gender=GenderEstimate(label=gender, score=0.9),
+            )
+        )
+    return SceneAnalysis(
+        image=ImageInfo(sha256="1" * 64, width=n * 200 + 80, height=300, format="JPEG"),
+        faces=faces,
+        detector="synthetic",
+    )

@@ -50,6 +50,7 @@ def _ranked(answer: str) -> list[str]:
     """The session ids of a ranking's numbered lines, in order."""
     return [m[1] for m in re.finditer(r"^\d+\. ([\w.-]+):", answer, re.M)]
 
+
 #: what a right answer of each family contains (the stored data of call-a / call-b)
 CHECKS: dict[str, Callable[[str], bool]] = {
     "summary": lambda a: "Session call-a" in a and "Key moments" in a,
@@ -66,25 +67,55 @@ CHECKS: dict[str, Callable[[str], bool]] = {
     "out_of_scope": lambda a: "can't answer" in a,
     # issue 24: questions over the four sessions
     "ordinal": lambda a: "Session call-c" in a and "Key moments" in a,
-    "search_all": lambda a: all(x in a for x in ("call-b", "0:05", "ask for a refund", "call-a", "0:17", "I will refund you today")),
+    "search_all": lambda a: all(
+        x in a for x in ("call-b", "0:05", "ask for a refund", "call-a", "0:17", "I will refund you today")
+    ),
     "rank_negative": lambda a: _ranked(a)[:1] == ["call-c"],
     "rank_calm": lambda a: _ranked(a)[:1] == ["call-b"],
     "rank_happy": lambda a: _ranked(a)[:1] == ["call-d"],
-    "mood_trend": lambda a: ("call-d" in a and re.search(r"happy score \(smoothed\) fell from 0\.(?:8[5-9]|9\d?) to 0\.(?:4|50)", a) is not None
-                             and "to sad" in a and "did not change" not in a),
+    "mood_trend": lambda a: (
+        "call-d" in a
+        and re.search(r"happy score \(smoothed\) fell from 0\.(?:8[5-9]|9\d?) to 0\.(?:4|50)", a) is not None
+        and "to sad" in a
+        and "did not change" not in a
+    ),
     "frustrated": lambda a: sorted(_ranked(a)) == ["call-a", "call-c"],
     "all_scope": lambda a: all(x in a for x in ALL_IDS),
 }
 #: the intent each family expects, where it is not the family's own name
-INTENTS = {"ordinal": ("summary",), "search_all": ("mentions",), "rank_negative": ("ranking",), "rank_calm": ("ranking",),
-           "rank_happy": ("ranking",), "mood_trend": ("change", "overall_mood+change"), "frustrated": ("ranking",),
-           "all_scope": ("when_emotion",), "overall_mood": ("overall_mood", "overall_mood+change"), "change": ("change", "overall_mood+change")}
+INTENTS = {
+    "ordinal": ("summary",),
+    "search_all": ("mentions",),
+    "rank_negative": ("ranking",),
+    "rank_calm": ("ranking",),
+    "rank_happy": ("ranking",),
+    "mood_trend": ("change", "overall_mood+change"),
+    "frustrated": ("ranking",),
+    "all_scope": ("when_emotion",),
+    "overall_mood": ("overall_mood", "overall_mood+change"),
+    "change": ("change", "overall_mood+change"),
+}
 #: the sessions each family's answer must use (None: no session, e.g. out of scope)
 SCOPES: dict[str, tuple[str, ...]] = {
-    "summary": (SESSION_A,), "overall_mood": (SESSION_A,), "change": (SESSION_A,), "compare": (SESSION_A, SESSION_B),
-    "ranking": ALL_IDS, "before": (SESSION_A,), "when_emotion": (SESSION_A,), "said_at": (SESSION_A,), "mentions": ALL_IDS,
-    "people": (SESSION_A,), "transcript": (SESSION_A,), "out_of_scope": (), "ordinal": (SESSION_C,), "search_all": ALL_IDS,
-    "rank_negative": ALL_IDS, "rank_calm": ALL_IDS, "rank_happy": ALL_IDS, "mood_trend": (SESSION_D,), "frustrated": ALL_IDS,
+    "summary": (SESSION_A,),
+    "overall_mood": (SESSION_A,),
+    "change": (SESSION_A,),
+    "compare": (SESSION_A, SESSION_B),
+    "ranking": ALL_IDS,
+    "before": (SESSION_A,),
+    "when_emotion": (SESSION_A,),
+    "said_at": (SESSION_A,),
+    "mentions": ALL_IDS,
+    "people": (SESSION_A,),
+    "transcript": (SESSION_A,),
+    "out_of_scope": (),
+    "ordinal": (SESSION_C,),
+    "search_all": ALL_IDS,
+    "rank_negative": ALL_IDS,
+    "rank_calm": ALL_IDS,
+    "rank_happy": ALL_IDS,
+    "mood_trend": (SESSION_D,),
+    "frustrated": ALL_IDS,
     "all_scope": ALL_IDS,
 }
 #: families asked with the scope set to every session (``--session all``, the UI's "all sessions")
@@ -97,7 +128,10 @@ def questions(split: str) -> dict[str, list[str]]:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
     text = prompts.read_text(f"eval/session_questions_{split}.yaml")
     data = yaml.safe_load(text)
-    return {fam: [q.format(a=SESSION_A, b=SESSION_B, c=SESSION_C, d=SESSION_D, t=AT) for q in qs] for fam, qs in data.items()}
+    return {
+        fam: [q.format(a=SESSION_A, b=SESSION_B, c=SESSION_C, d=SESSION_D, t=AT) for q in qs]
+        for fam, qs in data.items()
+    }
 
 
 @contextlib.contextmanager
@@ -108,20 +142,42 @@ def _sessions(home: str | Path | None = None) -> Iterator[None]:
     from facelens.tools import settings
 
     with tempfile.TemporaryDirectory(prefix="facelens-sq-eval-") as tmp, settings.given(home=str(home or tmp)):
-        said_a = [(0.0, 4.0, "Hello, thanks for calling, how can I help?", "neutral"),
-                  (6.0, 9.5, "This is the third time the delivery failed.", "angry"),
-                  (17.0, 19.5, "I will refund you today.", "neutral"),
-                  (21.0, 24.0, "Thank you, that is great.", "happy")]
+        said_a = [
+            (0.0, 4.0, "Hello, thanks for calling, how can I help?", "neutral"),
+            (6.0, 9.5, "This is the third time the delivery failed.", "angry"),
+            (17.0, 19.5, "I will refund you today.", "neutral"),
+            (21.0, 24.0, "Thank you, that is great.", "happy"),
+        ]
         looks_a = ["neutral"] * 10 + ["angry"] * 10 + ["happy"] * 10
-        said_b = [(0.0, 3.0, "Everything arrived on time, thanks.", "happy"),
-                  (5.0, 9.0, "I was going to ask for a refund, but there is no need now.", "neutral")]
+        said_b = [
+            (0.0, 3.0, "Everything arrived on time, thanks.", "happy"),
+            (5.0, 9.0, "I was going to ask for a refund, but there is no need now.", "neutral"),
+        ]
         b = _record(SESSION_B, ["neutral"] * 20, said_b, "2026-01-01T00:00:00+00:00")
-        c, c_secs = _faded(SESSION_C, 40, 20, [
-            (0.0, 4.0, "Hi, I am really happy with the new plan, thank you!"), (12.0, 16.0, "But the bill is higher than I expected."),
-            (26.0, 29.0, "I am frustrated and disappointed."), (33.0, 37.0, "I am so sad about this.")], "2026-01-02T00:00:00+00:00")
-        d, d_secs = _faded(SESSION_D, 30, None, [
-            (0.0, 3.0, "This is great, I love it!"), (6.0, 9.0, "Thanks, that is really helpful."),
-            (16.0, 20.0, "Actually I am sad it took so long."), (24.0, 28.0, "That makes me really sad.")], "2026-01-03T00:00:00+00:00")
+        c, c_secs = _faded(
+            SESSION_C,
+            40,
+            20,
+            [
+                (0.0, 4.0, "Hi, I am really happy with the new plan, thank you!"),
+                (12.0, 16.0, "But the bill is higher than I expected."),
+                (26.0, 29.0, "I am frustrated and disappointed."),
+                (33.0, 37.0, "I am so sad about this."),
+            ],
+            "2026-01-02T00:00:00+00:00",
+        )
+        d, d_secs = _faded(
+            SESSION_D,
+            30,
+            None,
+            [
+                (0.0, 3.0, "This is great, I love it!"),
+                (6.0, 9.0, "Thanks, that is really helpful."),
+                (16.0, 20.0, "Actually I am sad it took so long."),
+                (24.0, 28.0, "That makes me really sad."),
+            ],
+            "2026-01-03T00:00:00+00:00",
+        )
         a = _record(SESSION_A, looks_a, said_a, "2026-01-04T00:00:00+00:00")
         store.save(b, [])
         store.save(c, c_secs)
@@ -133,14 +189,34 @@ def _sessions(home: str | Path | None = None) -> Iterator[None]:
 def _record(sid: str, looks: list[str], said: list[tuple[float, float, str, str]], created: str):  # type: ignore[no-untyped-def]
     from facelens.agent.sessions import store
 
-    timeline = [store.TimelineEntry(start=float(i), end=i + 1.0, emotion=e, confidence=0.7, track=2) for i, e in enumerate(looks)]
-    timeline += [store.TimelineEntry(start=float(i), end=i + 1.0, emotion="happy", confidence=0.8, track=1) for i in range(0, len(looks), 2)]
-    people = [store.TrackInfo(track=1, first_seen=0.0, last_seen=float(len(looks)), seconds=len(looks) / 2),
-              store.TrackInfo(track=2, name="customer", first_seen=0.0, last_seen=float(len(looks)), seconds=float(len(looks)))]
+    timeline = [
+        store.TimelineEntry(start=float(i), end=i + 1.0, emotion=e, confidence=0.7, track=2)
+        for i, e in enumerate(looks)
+    ]
+    timeline += [
+        store.TimelineEntry(start=float(i), end=i + 1.0, emotion="happy", confidence=0.8, track=1)
+        for i in range(0, len(looks), 2)
+    ]
+    people = [
+        store.TrackInfo(track=1, first_seen=0.0, last_seen=float(len(looks)), seconds=len(looks) / 2),
+        store.TrackInfo(
+            track=2, name="customer", first_seen=0.0, last_seen=float(len(looks)), seconds=float(len(looks))
+        ),
+    ]
     transcript = [store.SessionSegment(start=s, end=e, text=t, emotion=em) for s, e, t, em in said]
-    return store.SessionRecord(session_id=sid, source=f"{sid}.mp4", created=created, duration=float(len(looks)), has_video=True,
-                               has_audio=True, fps=1.0, timeline=timeline, people=people, transcript=transcript,
-                               emotion_model="emotion.onnx")
+    return store.SessionRecord(
+        session_id=sid,
+        source=f"{sid}.mp4",
+        created=created,
+        duration=float(len(looks)),
+        has_video=True,
+        has_audio=True,
+        fps=1.0,
+        timeline=timeline,
+        people=people,
+        transcript=transcript,
+        emotion_model="emotion.onnx",
+    )
 
 
 def _faded(sid: str, length: int, sad_from: int | None, said: list[tuple[float, float, str]], created: str):  # type: ignore[no-untyped-def]
@@ -167,7 +243,9 @@ def _faded(sid: str, length: int, sad_from: int | None, said: list[tuple[float, 
     rec = _record(sid, [lab for lab, _ in looks], [(s, e, t, w.label) for (s, e, t), w in zip(said, words)], created)
     from facelens.agent.sessions.ingest import timeline_of
 
-    timeline = [x for x in rec.timeline if x.track != 2] + timeline_of(secs, [], 1.0)  # track 2's seconds merged as ingest merges them
+    timeline = [x for x in rec.timeline if x.track != 2] + timeline_of(
+        secs, [], 1.0
+    )  # track 2's seconds merged as ingest merges them
     return rec.model_copy(update={"timeline": timeline}), secs
 
 
@@ -200,24 +278,41 @@ def evaluate(split: str = "heldout", home: str | Path | None = None) -> dict[str
                 ans = session_query.ask(q, scope, backend="offline")
                 answer = ans.answer
                 yn = family in YES_NO_FAMILIES and session_query.yes_no(session_intent.tidy(q))
-                rows.append({"family": family, "question": q, "intent": intent, "sessions": ans.sessions,
-                             "intent_ok": _expected_intent(family, intent), "consistent": bool(CHECKS[family](answer)),
-                             "scope_ok": _scope_ok(family, ans),
-                             "yes_no": yn, "yes_no_ok": not yn or answer.startswith(("Yes", "No")), "answer": answer})
+                rows.append(
+                    {
+                        "family": family,
+                        "question": q,
+                        "intent": intent,
+                        "sessions": ans.sessions,
+                        "intent_ok": _expected_intent(family, intent),
+                        "consistent": bool(CHECKS[family](answer)),
+                        "scope_ok": _scope_ok(family, ans),
+                        "yes_no": yn,
+                        "yes_no_ok": not yn or answer.startswith(("Yes", "No")),
+                        "answer": answer,
+                    }
+                )
     n = len(rows)
     by_family = {}
     for fam in qs:
         mine = [r for r in rows if r["family"] == fam]
-        by_family[fam] = {"n": len(mine), "intent_accuracy": round(sum(r["intent_ok"] for r in mine) / len(mine), 3),
-                          "consistent": round(sum(r["consistent"] for r in mine) / len(mine), 3),
-                          "scope": round(sum(r["scope_ok"] for r in mine) / len(mine), 3)}
+        by_family[fam] = {
+            "n": len(mine),
+            "intent_accuracy": round(sum(r["intent_ok"] for r in mine) / len(mine), 3),
+            "consistent": round(sum(r["consistent"] for r in mine) / len(mine), 3),
+            "scope": round(sum(r["scope_ok"] for r in mine) / len(mine), 3),
+        }
     return {
-        "split": split, "questions": n,
+        "split": split,
+        "questions": n,
         "intent_accuracy": round(sum(r["intent_ok"] for r in rows) / n, 4),
         "consistent": round(sum(r["consistent"] for r in rows) / n, 4),
         "scope": round(sum(r["scope_ok"] for r in rows) / n, 4),
-        "yes_no_form": round(sum(r["yes_no_ok"] for r in yn) / len(yn), 4) if (yn := [r for r in rows if r["yes_no"]]) else None,
+        "yes_no_form": round(sum(r["yes_no_ok"] for r in yn) / len(yn), 4)
+        if (yn := [r for r in rows if r["yes_no"]])
+        else None,
         "yes_no_questions": len(yn),
-        "by_family": by_family, "targets": TARGETS,
+        "by_family": by_family,
+        "targets": TARGETS,
         "failures": [r for r in rows if not (r["intent_ok"] and r["consistent"] and r["scope_ok"] and r["yes_no_ok"])],
     }

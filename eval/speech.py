@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from facelens import prompts
-from facelens.tools import media
 from facelens.eval import media as sample_media
+from facelens.tools import media
 from facelens.tools.speech import ShortOptions, Transcriber
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -137,7 +137,9 @@ def evaluate(clips: list[Clip], transcriber: Transcriber, short: bool = True, er
     return {k: v.to_dict() for k, v in sorted(scores.items())}
 
 
-def run(splits: tuple[str, ...] = ("tune", "heldout"), options: ShortOptions | None = None, model: str | None = None) -> dict:
+def run(
+    splits: tuple[str, ...] = ("tune", "heldout"), options: ShortOptions | None = None, model: str | None = None
+) -> dict:
     """Before (the long-recording settings) and after (``short=True`` with ``options``) on the same clips."""
     clips = make_clips(splits)
     tr = Transcriber(model, short_options=options).load()
@@ -145,4 +147,10 @@ def run(splits: tuple[str, ...] = ("tune", "heldout"), options: ShortOptions | N
     before = evaluate(clips, tr, short=False)
     errors: list = []
     after = evaluate(clips, tr, short=True, errors=errors)
-    return {"model": f"{tr.backend}:{tr.model}", "options": tr.short_options.describe(), "before": before, "after": after, "errors_after": errors}
+    return {
+        "model": f"{tr.backend}:{tr.model}",
+        "options": tr.short_options.describe(),
+        "before": before,
+        "after": after,
+        "errors_after": errors,
+    }

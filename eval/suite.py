@@ -108,12 +108,24 @@ def run_domain(domain: Domain, data_root: Path, quick: bool = False) -> DomainRe
         return DomainResult(domain.name, {}, targets, (), 0.0, f"no {data_root / missing[0]}", domain.maximum)
     t0 = time.perf_counter()
     metrics = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in domain.run(data_root, quick).items()}
-    return DomainResult(domain.name, metrics, targets, _check(metrics, targets, domain.maximum),
-                        time.perf_counter() - t0, "", domain.maximum)
+    return DomainResult(
+        domain.name,
+        metrics,
+        targets,
+        _check(metrics, targets, domain.maximum),
+        time.perf_counter() - t0,
+        "",
+        domain.maximum,
+    )
 
 
-def run_suite(data_root: str | Path | None = None, *, quick: bool = False, only: list[str] | None = None,
-              progress: Callable[[DomainResult], None] | None = None) -> SuiteResult:
+def run_suite(
+    data_root: str | Path | None = None,
+    *,
+    quick: bool = False,
+    only: list[str] | None = None,
+    progress: Callable[[DomainResult], None] | None = None,
+) -> SuiteResult:
     """Run every registered domain (or ``only`` those) on the data under ``data_root``.
 
     Raises:
@@ -122,7 +134,10 @@ def run_suite(data_root: str | Path | None = None, *, quick: bool = False, only:
     """
     root = Path(data_root) if data_root else DEFAULT_DATA
     if not root.is_dir():
-        raise InputError(f"No evaluation data at {root}.", hint="Pass --data DIR (the shared data folder with wider/, faces/, utkface/, fer2013/).")
+        raise InputError(
+            f"No evaluation data at {root}.",
+            hint="Pass --data DIR (the shared data folder with wider/, faces/, utkface/, fer2013/).",
+        )
     known = domains()
     names = [d.name for d in known]
     for n in only or []:

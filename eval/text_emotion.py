@@ -16,8 +16,17 @@ import numpy as np
 from facelens.tools.errors import InputError, NotFoundError
 from facelens.tools.schema import EMOTIONS
 
-SYNONYMS = {"joy": "happy", "happiness": "happy", "anger": "angry", "sadness": "sad", "surprised": "surprise",
-            "fearful": "fear", "scared": "fear", "disgusted": "disgust", "calm": "neutral"}
+SYNONYMS = {
+    "joy": "happy",
+    "happiness": "happy",
+    "anger": "angry",
+    "sadness": "sad",
+    "surprised": "surprise",
+    "fearful": "fear",
+    "scared": "fear",
+    "disgusted": "disgust",
+    "calm": "neutral",
+}
 MAX_ROWS = 1_000_000
 
 
@@ -37,15 +46,20 @@ def read_labelled(path: str | Path) -> tuple[list[str], list[str], list[str | No
             reader = csv.DictReader(fh)
             fields = [f.strip().lower() for f in reader.fieldnames or []]
             if "text" not in fields or "label" not in fields:
-                raise InputError(f"{p.name} has no text and label columns (found: {', '.join(fields) or 'none'}).",
-                                 hint="The first line must be a header with the columns text,label.")
+                raise InputError(
+                    f"{p.name} has no text and label columns (found: {', '.join(fields) or 'none'}).",
+                    hint="The first line must be a header with the columns text,label.",
+                )
             texts, labels, keys = [], [], []
             threaded = "dialogue" in fields and "utterance" in fields
             for i, row in enumerate(reader, 2):
                 row = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
                 label = SYNONYMS.get(row["label"].strip().lower(), row["label"].strip().lower())
                 if label not in EMOTIONS:
-                    raise InputError(f"{p.name} line {i}: unknown label {row['label']!r}.", hint=f"Use one of: {', '.join(EMOTIONS)}.")
+                    raise InputError(
+                        f"{p.name} line {i}: unknown label {row['label']!r}.",
+                        hint=f"Use one of: {', '.join(EMOTIONS)}.",
+                    )
                 texts.append(row["text"])
                 labels.append(label)
                 keys.append((row["dialogue"].strip(), row["utterance"].strip()) if threaded else None)
@@ -83,8 +97,13 @@ def scores(truth: list[str], pred: list[str]) -> dict[str, object]:
         support.append(n_true)
         recall[name] = round(rec, 4)
     w = np.array(support, float) / max(1, sum(support))
-    return {"accuracy": round(float(np.mean(t == p)), 4), "weighted_f1": round(float(np.dot(w, f1s)), 4),
-            "macro_f1": round(float(np.mean(f1s)), 4), "recall": recall, "n": int(t.size)}
+    return {
+        "accuracy": round(float(np.mean(t == p)), 4),
+        "weighted_f1": round(float(np.dot(w, f1s)), 4),
+        "macro_f1": round(float(np.mean(f1s)), 4),
+        "recall": recall,
+        "n": int(t.size),
+    }
 
 
 def evaluate_text_emotion(path: str | Path, model: str | None = None) -> dict[str, object]:
@@ -94,7 +113,7 @@ def evaluate_text_emotion(path: str | Path, model: str | None = None) -> dict[st
     texts, labels, contexts = read_labelled(path)
     found = []
     for i in range(0, len(texts), 256):  # batches: the sentence model embeds many texts at once
-        found += classify_texts(texts[i:i + 256], contexts[i:i + 256], model=model)
+        found += classify_texts(texts[i : i + 256], contexts[i : i + 256], model=model)
     out = scores(labels, [f.label for f in found])
     out["model"] = found[0].model
     return out

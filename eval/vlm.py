@@ -25,7 +25,15 @@ from facelens.tools.vlm_backends import VLMBackend, candidates
 log = logging.getLogger(__name__)
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-ALIASES = {"anger": "angry", "disgusted": "disgust", "fearful": "fear", "happiness": "happy", "sadness": "sad", "surprised": "surprise", "calm": "neutral"}
+ALIASES = {
+    "anger": "angry",
+    "disgusted": "disgust",
+    "fearful": "fear",
+    "happiness": "happy",
+    "sadness": "sad",
+    "surprised": "surprise",
+    "calm": "neutral",
+}
 MALFORMED = "malformed"
 
 
@@ -69,8 +77,10 @@ def labelled_images(folder: str | Path, limit_per_class: int | None = None) -> l
 def _backend(backend: str | VLMBackend | None, allow_cloud: bool | None) -> VLMBackend:
     backends, _, notes = candidates(backend, allow_cloud=allow_cloud)
     if not backends:
-        raise ConfigError("No VLM is available for --vlm." + (f" ({'; '.join(notes)})" if notes else ""),
-                          hint="Set OPENAI_API_KEY, FACELENS_VLM_BASE_URL or FACELENS_LOCAL_VLM.")
+        raise ConfigError(
+            "No VLM is available for --vlm." + (f" ({'; '.join(notes)})" if notes else ""),
+            hint="Set OPENAI_API_KEY, FACELENS_VLM_BASE_URL or FACELENS_LOCAL_VLM.",
+        )
     return backends[0]
 
 
@@ -94,6 +104,7 @@ def evaluate_vlm(
     store = store or ExemplarStore()
     try:
         from facelens.tools import emotion
+
         has_classifier = emotion.available()
     except ImportError:
         has_classifier = False
@@ -116,7 +127,7 @@ def evaluate_vlm(
         t0 = time.perf_counter()
         confusion = {e: {} for e in EMOTIONS}
         correct = fused_correct = malformed = retried = 0
-        for i, (path, label, fc, est) in enumerate(prepared, 1):
+        for i, (_path, label, fc, est) in enumerate(prepared, 1):
             pairs = []
             if k:
                 near = [(ex, d) for ex, d in store.nearest(fc.vector, k + 1) if d > 1e-4][:k]  # never itself
@@ -128,22 +139,43 @@ def evaluate_vlm(
             malformed += answer is None
             retried += again
             if est is not None:
-                f = vlm_calibration.fuse(answer.emotion if answer else None, answer.confidence if answer else None, est, use_saved_calibration=False)
+                f = vlm_calibration.fuse(
+                    answer.emotion if answer else None,
+                    answer.confidence if answer else None,
+                    est,
+                    use_saved_calibration=False,
+                )
                 fused_correct += bool(f and f.label == label)
             if i % 10 == 0:
                 print(f"eval emotion --vlm ({k}-shot): {i}/{len(prepared)}", file=sys.stderr, flush=True)
         n = len(prepared)
-        results.append(ShotScore(
-            shots=k, accuracy=round(correct / n, 4), fused_accuracy=round(fused_correct / n, 4) if has_classifier else None,
-            malformed=malformed, retried=retried, confusion=confusion, seconds=round(time.perf_counter() - t0, 1),
-        ))
+        results.append(
+            ShotScore(
+                shots=k,
+                accuracy=round(correct / n, 4),
+                fused_accuracy=round(fused_correct / n, 4) if has_classifier else None,
+                malformed=malformed,
+                retried=retried,
+                confusion=confusion,
+                seconds=round(time.perf_counter() - t0, 1),
+            )
+        )
     if save_calibration:
         best = max(results, key=lambda r: r.accuracy)
-        vlm_calibration.save_calibration({e: {l: c for l, c in row.items() if l in EMOTIONS} for e, row in best.confusion.items()}, vlm.name)
+        vlm_calibration.save_calibration(
+            {e: {lab: c for lab, c in row.items() if lab in EMOTIONS} for e, row in best.confusion.items()}, vlm.name
+        )
     clf_acc = None
     if has_classifier:
         clf_acc = round(sum(est.label == label for _, label, _, est in prepared) / len(prepared), 4)
-    return VLMEvaluation(backend=vlm.name, folder=str(folder), n=len(prepared), classifier_accuracy=clf_acc, results=results, errors=errors)
+    return VLMEvaluation(
+        backend=vlm.name,
+        folder=str(folder),
+        n=len(prepared),
+        classifier_accuracy=clf_acc,
+        results=results,
+        errors=errors,
+    )
 
 
 def summary(r: VLMEvaluation) -> str:
@@ -153,7 +185,9 @@ def summary(r: VLMEvaluation) -> str:
         lines.append(f"  local classifier alone: accuracy {r.classifier_accuracy:.3f}")
     for s in r.results:
         fused = f", fused with the classifier {s.fused_accuracy:.3f}" if s.fused_accuracy is not None else ""
-        lines.append(f"  {s.shots}-shot: accuracy {s.accuracy:.3f}{fused} ({s.malformed} malformed, {s.retried} retried, {s.seconds:.0f} s)")
+        lines.append(
+            f"  {s.shots}-shot: accuracy {s.accuracy:.3f}{fused} ({s.malformed} malformed, {s.retried} retried, {s.seconds:.0f} s)"
+        )
     if r.errors:
         lines.append(f"  {len(r.errors)} image(s) skipped: {r.errors[0]['error']}")
     return "\n".join(lines)

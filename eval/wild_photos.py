@@ -60,16 +60,22 @@ GENDERS: dict[str, tuple[str, ...]] = {
     "female": ("woman", "women", "female", "girl", "lady", "feminine"),
     "male": ("man", "men", "male", "boy", "guy", "gentleman", "masculine"),
 }
-NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
-    "eighteen nineteen twenty".split())}
+NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+        "eighteen nineteen twenty".split()
+    )
+}
 _ZERO = r"no one|no-one|nobody|none|nothing"
 _NUMBER_RE = re.compile(rf"\b(?:({_ZERO})|(\d+)|({'|'.join(NUMBER_WORDS)}))\b", re.IGNORECASE)
 #: asking back or hedging; "I can't tell" counts where it opens the answer or is about which person (an answer
 #: that cites the right face and adds "I can't name them" is not a hedge)
 _HEDGE_RE = re.compile(
     r"^\W*(?:I )?(?:can'?t|cannot|can not) tell\b|\b(?:did you mean|do you mean|which (?:one|person|face|of them) (?:do|did) you"
-    r"|(?:can'?t|cannot) tell which|not sure|unsure|hard to (?:say|tell)|unclear|could be either)\b", re.IGNORECASE)
+    r"|(?:can'?t|cannot) tell which|not sure|unsure|hard to (?:say|tell)|unclear|could be either)\b",
+    re.IGNORECASE,
+)
 _WORD_TO_COLOUR = {w: name for name, words in COLOURS.items() for w in words}
 _COLOUR_RE = re.compile(r"\b(" + "|".join(sorted(_WORD_TO_COLOUR, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 _WORD_TO_GENDER = {w: g for g, words in GENDERS.items() for w in words}
@@ -139,9 +145,17 @@ class SplitResult:
         return c / t if t else None
 
     def to_dict(self) -> dict:
-        out: dict = {"split": self.split, "photos": self.photos, "questions": self.questions, "correct": self.correct,
-                     "accuracy": round(self.accuracy, 4), "seconds": round(self.seconds, 1),
-                     "by_kind": {k: {"correct": c, "total": t, "accuracy": round(c / t, 4)} for k, (c, t) in self.by_kind.items()}}
+        out: dict = {
+            "split": self.split,
+            "photos": self.photos,
+            "questions": self.questions,
+            "correct": self.correct,
+            "accuracy": round(self.accuracy, 4),
+            "seconds": round(self.seconds, 1),
+            "by_kind": {
+                k: {"correct": c, "total": t, "accuracy": round(c / t, 4)} for k, (c, t) in self.by_kind.items()
+            },
+        }
         if self.split != "heldout":
             out["failures"] = self.failures
         return out
@@ -155,24 +169,44 @@ def _question(raw: dict, where: str) -> Question:
         raise ConfigError(f"{where}: each question needs q (text) and kind (one of {', '.join(KINDS)}); got {raw!r}.")
     forms = [k for k in ("count", "yes_no", "colour", "gender", "faces") if k in raw]
     if len(forms) != 1:
-        raise ConfigError(f"{where}: the question {raw['q']!r} needs exactly one answer form (count, yes_no, colour, gender or faces).")
+        raise ConfigError(
+            f"{where}: the question {raw['q']!r} needs exactly one answer form (count, yes_no, colour, gender or faces)."
+        )
     yn = raw.get("yes_no")
     if isinstance(yn, bool):  # YAML 1.1 reads an unquoted yes/no as a boolean
         yn = "yes" if yn else "no"
-    q = Question(q=raw["q"], kind=raw["kind"], count=raw.get("count"), yes_no=yn, colour=raw.get("colour"),
-                 gender=raw.get("gender"), face=raw.get("face"),
-                 faces=tuple(raw["faces"]) if "faces" in raw else None)
-    bad = ((q.count is not None and (not isinstance(q.count, int) or q.count < 0)) or (q.yes_no is not None and q.yes_no not in ("yes", "no"))
-           or (q.colour is not None and (q.colour not in COLOURS or q.face is None))
-           or (q.gender is not None and (q.gender not in GENDERS or q.face is None)))
+    q = Question(
+        q=raw["q"],
+        kind=raw["kind"],
+        count=raw.get("count"),
+        yes_no=yn,
+        colour=raw.get("colour"),
+        gender=raw.get("gender"),
+        face=raw.get("face"),
+        faces=tuple(raw["faces"]) if "faces" in raw else None,
+    )
+    bad = (
+        (q.count is not None and (not isinstance(q.count, int) or q.count < 0))
+        or (q.yes_no is not None and q.yes_no not in ("yes", "no"))
+        or (q.colour is not None and (q.colour not in COLOURS or q.face is None))
+        or (q.gender is not None and (q.gender not in GENDERS or q.face is None))
+    )
     if bad:
-        raise ConfigError(f"{where}: the question {q.q!r} has a malformed answer {raw!r} (colours: {', '.join(COLOURS)}; "
-                          "a colour or gender answer names its face).")
+        raise ConfigError(
+            f"{where}: the question {q.q!r} has a malformed answer {raw!r} (colours: {', '.join(COLOURS)}; "
+            "a colour or gender answer names its face)."
+        )
     return q
 
 
 def _box(raw: object, where: str) -> Box:
-    if not (isinstance(raw, list) and len(raw) == 4 and all(isinstance(v, (int, float)) for v in raw) and raw[2] > 0 and raw[3] > 0):
+    if not (
+        isinstance(raw, list)
+        and len(raw) == 4
+        and all(isinstance(v, (int, float)) for v in raw)
+        and raw[2] > 0
+        and raw[3] > 0
+    ):
         raise ConfigError(f"{where}: a face box must be [x, y, w, h] with w, h > 0; got {raw!r}.")
     return tuple(float(v) for v in raw)  # type: ignore[return-value]
 
@@ -304,8 +338,8 @@ def ask_offline(path: Path, questions: Sequence[str], detector: str | None = Non
     """Ask each question about one photo through the offline assistant, a fresh conversation each;
     the photo is analysed once, without the disk cache and without identity lookup. Returns
     (answer text, cited face boxes) per question; a facelens error becomes its message, citing nobody."""
-    from facelens.agent.assistant.chat import Assistant
     from facelens.agent.assistant.backends.base import Conversation
+    from facelens.agent.assistant.chat import Assistant
     from facelens.tools import faces as face_tools
     from facelens.tools.errors import FacelensError
     from facelens.tools.scene import analyze_image
@@ -313,7 +347,9 @@ def ask_offline(path: Path, questions: Sequence[str], detector: str | None = Non
     det = detector or face_tools.DEFAULT_DETECTOR
     assistant = Assistant([path], backend="offline", detector=det)
     box = assistant.box
-    box._scenes[box.image_name()] = analyze_image(path, detector=det, identify=False, use_cache=False)  # once per photo, fresh
+    box._scenes[box.image_name()] = analyze_image(
+        path, detector=det, identify=False, use_cache=False
+    )  # once per photo, fresh
     out: list[tuple[str, list[Box]]] = []
     for q in questions:
         assistant.convo = Conversation()  # every question on its own, as `facelens ask` asks it
@@ -325,8 +361,9 @@ def ask_offline(path: Path, questions: Sequence[str], detector: str | None = Non
     return out
 
 
-def evaluate_split(split: str, data_root: Path, *, answer_fn: AnswerFn | None = None,
-                   progress: Callable[[str], None] | None = None) -> SplitResult:
+def evaluate_split(
+    split: str, data_root: Path, *, answer_fn: AnswerFn | None = None, progress: Callable[[str], None] | None = None
+) -> SplitResult:
     """Ask and judge every question of one split. Heldout failures are never kept, only totals.
 
     Raises:
@@ -336,8 +373,10 @@ def evaluate_split(split: str, data_root: Path, *, answer_fn: AnswerFn | None = 
     photos = load_split(split)
     missing = [p.path for p in photos if not (data_root / p.path).is_file()]
     if missing:
-        raise NotFoundError(f"{len(missing)} wild-photos photo(s) are missing under {data_root}, e.g. {missing[0]}.",
-                            hint="Pass --data DIR: the shared data folder with wider/ and faces/.")
+        raise NotFoundError(
+            f"{len(missing)} wild-photos photo(s) are missing under {data_root}, e.g. {missing[0]}.",
+            hint="Pass --data DIR: the shared data folder with wider/ and faces/.",
+        )
     res = SplitResult(split, by_kind={k: [0, 0] for k in KINDS})
     t0 = time.perf_counter()
     for i, photo in enumerate(photos):
@@ -349,7 +388,9 @@ def evaluate_split(split: str, data_root: Path, *, answer_fn: AnswerFn | None = 
             res.by_kind[q.kind][0] += v.ok
             res.by_kind[q.kind][1] += 1
             if not v.ok and split != "heldout":
-                res.failures.append({"photo": photo.path, "question": q.q, "kind": q.kind, "answer": text[:300], "why": v.reason})
+                res.failures.append(
+                    {"photo": photo.path, "question": q.q, "kind": q.kind, "answer": text[:300], "why": v.reason}
+                )
         res.photos += 1
         if progress:
             progress(f"wild-photos {split}: {i + 1}/{len(photos)} photos, {res.correct}/{res.questions} right")
@@ -358,8 +399,13 @@ def evaluate_split(split: str, data_root: Path, *, answer_fn: AnswerFn | None = 
     return res
 
 
-def evaluate(split: str = "both", data_root: str | Path | None = None, *, answer_fn: AnswerFn | None = None,
-             progress: Callable[[str], None] | None = None) -> dict:
+def evaluate(
+    split: str = "both",
+    data_root: str | Path | None = None,
+    *,
+    answer_fn: AnswerFn | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """The wild-photos evaluation as a JSON-ready dict: {"splits": {split: ...}, "heldout_pinned": bool, "targets": ...}.
 
     Raises:
@@ -368,12 +414,17 @@ def evaluate(split: str = "both", data_root: str | Path | None = None, *, answer
     """
     root = Path(data_root) if data_root else DEFAULT_DATA
     if not root.is_dir():
-        raise InputError(f"No evaluation data at {root}.", hint="Pass --data DIR (the shared data folder with wider/ and faces/).")
+        raise InputError(
+            f"No evaluation data at {root}.", hint="Pass --data DIR (the shared data folder with wider/ and faces/)."
+        )
     names = SPLITS if split == "both" else (split,)
     for s in names:
         load_split(s)  # an unknown split or a malformed file fails before any photo is analysed
-    out = {"splits": {s: evaluate_split(s, root, answer_fn=answer_fn, progress=progress).to_dict() for s in names},
-           "heldout_pinned": heldout_pinned(), "targets": TARGETS}
+    out = {
+        "splits": {s: evaluate_split(s, root, answer_fn=answer_fn, progress=progress).to_dict() for s in names},
+        "heldout_pinned": heldout_pinned(),
+        "targets": TARGETS,
+    }
     return out
 
 

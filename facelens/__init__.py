@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from facelens.tools.schema import SceneAnalysis
 
 
-def analyze(image, *, detector: str | None = None) -> "SceneAnalysis":
+def analyze(image, *, detector: str | None = None) -> SceneAnalysis:
     """Everything facelens sees in one photo: faces (box, position, emotion with confidence,
     age/gender estimate, clothing colour, identity when enrolled). Same as ``facelens analyze --json``.
 
@@ -67,7 +67,7 @@ def analyze(image, *, detector: str | None = None) -> "SceneAnalysis":
     return api.analyze(image, **({"detector": detector} if detector else {}))
 
 
-def ask(image, question: str, **options) -> "Answer":
+def ask(image, question: str, **options) -> Answer:
     """Answer one question about a photo (and/or ``audio=``): the same as ``facelens ask``.
 
     Options: ``backend`` ("offline", "openai", "local"), ``audio``, ``detector``, ``model``,

@@ -21,7 +21,9 @@ class Gallery:
         store: ``"faiss"`` or ``"milvus"`` to override the configured store (ignored with ``path``).
     """
 
-    def __init__(self, path: str | Path | None = None, threshold: float | None = None, *, store: str | None = None) -> None:
+    def __init__(
+        self, path: str | Path | None = None, threshold: float | None = None, *, store: str | None = None
+    ) -> None:
         self._path, self._threshold, self._kind = path, threshold, store
         self._store = self._open()
 
@@ -29,7 +31,9 @@ class Gallery:
         if self._path is not None:
             from facelens.tools import identity
 
-            return identity.FaissGallery(self._path, **({} if self._threshold is None else {"threshold": self._threshold}))
+            return identity.FaissGallery(
+                self._path, **({} if self._threshold is None else {"threshold": self._threshold})
+            )
         from facelens.tools.identity_store import open_gallery
 
         return open_gallery(self._threshold, store=self._kind)

@@ -16,7 +16,7 @@ beside their types in ``facelens.agent.assistant.toolbox``.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,13 @@ def read_text(relative: str, /) -> str:
     """
     path = (FOLDER / relative).resolve()
     if FOLDER not in path.parents or not path.is_file():
-        raise NotFoundError(f"The prompt file prompts/{relative} is missing from the installation.", hint="Reinstall facelens.")
+        raise NotFoundError(
+            f"The prompt file prompts/{relative} is missing from the installation.", hint="Reinstall facelens."
+        )
     return path.read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str, /) -> dict[str, Any]:
     """The parsed YAML file ``prompts/<name>.yaml`` (cached; ``name`` may include ``.yaml`` or a
     sub-folder such as ``eval/questions_tune``).
@@ -58,7 +60,7 @@ def load(name: str, /) -> dict[str, Any]:
     return data
 
 
-@lru_cache(maxsize=None)
+@cache
 def _environment():
     import jinja2
 
@@ -73,7 +75,9 @@ def text(name: str, key: str, /) -> str:
     """
     data = load(name)
     if key not in data:
-        raise NotFoundError(f"The prompt file '{name.removesuffix('.yaml')}.yaml' has no entry '{key}'; it has: {', '.join(sorted(data))}.")
+        raise NotFoundError(
+            f"The prompt file '{name.removesuffix('.yaml')}.yaml' has no entry '{key}'; it has: {', '.join(sorted(data))}."
+        )
     return str(data[key])
 
 
@@ -89,7 +93,9 @@ def render(name: str, key: str, /, **variables: Any) -> str:
     try:
         return _environment().from_string(text(name, key)).render(**variables).strip()
     except jinja2.UndefinedError as exc:
-        raise ConfigError(f"Prompt '{name}.{key}' needs a value that was not given: {exc.message} (undefined).") from exc
+        raise ConfigError(
+            f"Prompt '{name}.{key}' needs a value that was not given: {exc.message} (undefined)."
+        ) from exc
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"Prompt '{name}.{key}' does not parse: {exc}.") from exc
 

@@ -12,7 +12,10 @@ from collections.abc import Callable, Iterator
 def chat_completion(content: str, model: str = "m") -> dict:
     """An OpenAI chat.completion body whose assistant message is ``content``."""
     return {
-        "id": "x", "object": "chat.completion", "created": 0, "model": model,
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }

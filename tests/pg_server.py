@@ -26,8 +26,11 @@ class Server:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
     def stop(self) -> None:
-        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop"],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -39,7 +42,10 @@ def _free_port() -> int:
 
 def start() -> tuple[Server | None, str]:
     """Start a server; (None, why) when there is no PostgreSQL here or it does not start."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
     if not found:
         return None, "PostgreSQL is not installed (apt-get install postgresql; setup.sh does it)"
     bin_dir = Path(found[-1]).parent
@@ -60,14 +66,47 @@ def start() -> tuple[Server | None, str]:
         shutil.chown(folder, "postgres")
     port = _free_port()
     server = Server(folder, bin_dir, port, as_user)
-    init = subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres",
-                           "-E", "UTF8", "--no-sync"], capture_output=True, text=True, timeout=120)
+    init = subprocess.run(
+        [
+            *as_user,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(folder / "data"),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if init.returncode != 0:
         shutil.rmtree(folder, ignore_errors=True)
         return None, f"initdb failed: {(init.stderr or init.stdout).strip()[-300:]}"
     opts = f"-k {folder} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-    run = subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-l", str(folder / "log"), "-w", "-t", "60",
-                          "-o", opts, "start"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            *as_user,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(folder / "data"),
+            "-l",
+            str(folder / "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            opts,
+            "start",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if run.returncode != 0:
         log = (folder / "log").read_text(errors="replace")[-300:] if (folder / "log").exists() else run.stderr
         server.stop()

@@ -15,7 +15,13 @@ from facelens.tools.errors import ConfigError, InputError, NotFoundError
 
 @pytest.fixture(autouse=True)
 def no_llm_env(monkeypatch):
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "FACELENS_BACKEND", "FACELENS_LOCAL_MODEL", "FACELENS_ALLOW_CLOUD_IMAGES"):
+    for var in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "FACELENS_BACKEND",
+        "FACELENS_LOCAL_MODEL",
+        "FACELENS_ALLOW_CLOUD_IMAGES",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -40,7 +46,9 @@ def test_chat_keeps_images_and_focus(group_jpg):
 
 
 def test_chat_loop_with_scripted_input(group_jpg, hopper_jpg):
-    lines = iter(["how many people?", "", f"/image {hopper_jpg}", "how many people?", "/image /nope.jpg", "quit", "never read"])
+    lines = iter(
+        ["how many people?", "", f"/image {hopper_jpg}", "how many people?", "/image /nope.jpg", "quit", "never read"]
+    )
     out: list[str] = []
     n = chat_loop(Assistant([group_jpg[0]]), lambda: next(lines, None), out.append)
     assert n == 2
@@ -90,7 +98,9 @@ def test_every_list_of_backend_names_is_the_registrys(monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     assert backends.create(settings.resolve_llm("offline")).name == "offline"
     assert backends.create(settings.resolve_llm("openai", model="m")).name == "openai:m"
-    with pytest.raises(NotFoundError, match="/no/such/model.gguf does not exist"):  # the local factory loads the model it is given
+    with pytest.raises(
+        NotFoundError, match="/no/such/model.gguf does not exist"
+    ):  # the local factory loads the model it is given
         backends.create(settings.resolve_llm("local", model="/no/such/model.gguf"))
 
 

@@ -44,8 +44,8 @@ def test_unreadable_gguf_is_a_model_error(tmp_path):
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + b"\x00" * 64)
     backend = LocalBackend(str(bad), engine="transformers")
-    from tests.conftest import save
     from facelens.eval import scenes
+    from tests.conftest import save
 
     img = save(scenes.astronaut(), tmp_path / "a.jpg")
     with pytest.raises(FacelensError):
@@ -55,8 +55,8 @@ def test_unreadable_gguf_is_a_model_error(tmp_path):
 @pytest.mark.slow
 @needs_smollm2
 def test_smollm2_end_to_end(group_jpg, capsys, monkeypatch):
-    from facelens.agent.assistant.chat import Assistant
     from facelens.agent.assistant.backends.local import LocalBackend, converted_folder
+    from facelens.agent.assistant.chat import Assistant
     from facelens.agent.cli import main
 
     monkeypatch.setenv("FACELENS_LOCAL_THREADS", "1")  # much faster than 2 on a busy 2-core machine

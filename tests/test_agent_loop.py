@@ -11,8 +11,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from facelens.agent.assistant.chat import Assistant
 from facelens.agent.assistant.backends.openai import OpenAIBackend
+from facelens.agent.assistant.chat import Assistant
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -55,7 +55,12 @@ def chat(group_jpg):
 
 
 def test_tool_call_then_answer(chat):
-    assistant, model = chat([call("find_people", {"description": "the one in green"}), lambda m: AIMessage(content=f"Found: {last_tool(m)}")])
+    assistant, model = chat(
+        [
+            call("find_people", {"description": "the one in green"}),
+            lambda m: AIMessage(content=f"Found: {last_tool(m)}"),
+        ]
+    )
     a = assistant.ask("who wears green?")
     assert a.llm_calls == 2 and [c.name for c in a.tool_calls] == ["analyze_scene", "find_people"]
     assert '"faces": [3]' in a.answer and a.tool_calls[1].args == {"description": "the one in green"}
@@ -74,14 +79,21 @@ def test_transcribe_without_audio_is_readable(chat):
 
 
 def test_session_tool_without_sessions_is_readable(chat):
-    assistant, model = chat([call("query_sessions", {"question": "when did the customer get angry?"}), lambda m: AIMessage(content=last_tool(m))])
+    assistant, model = chat(
+        [
+            call("query_sessions", {"question": "when did the customer get angry?"}),
+            lambda m: AIMessage(content=last_tool(m)),
+        ]
+    )
     a = assistant.ask("when did the customer get angry?")
     assert "query_sessions" in model.bound_tools and a.tool_calls[-1].name == "query_sessions"
     assert "No sessions are stored yet" in a.answer  # a fresh FACELENS_HOME
 
 
 def test_images_stay_local_by_default(chat):
-    assistant, model = chat([call("describe_person", {"face": 2, "question": "glasses?"}), lambda m: AIMessage(content=last_tool(m))])
+    assistant, model = chat(
+        [call("describe_person", {"face": 2, "question": "glasses?"}), lambda m: AIMessage(content=last_tool(m))]
+    )
     a = assistant.ask("does the person in red wear glasses?")
     assert assistant.box.allow_cloud_images is False
     assert '"images_left_machine": false' in a.answer and "sent to" not in a.answer
@@ -92,7 +104,9 @@ def test_answer_says_when_a_crop_left_the_machine(chat, monkeypatch):
 
     def fake_describe(image, face_id, **kw):  # stands in for a cloud VLM; checks the permission is passed on
         assert kw["allow_cloud"] is True
-        return vlm.FaceDescription(face_id=face_id, backend="openai:gpt-4o", status="ok", expression="smiling", images_left_machine=True)
+        return vlm.FaceDescription(
+            face_id=face_id, backend="openai:gpt-4o", status="ok", expression="smiling", images_left_machine=True
+        )
 
     monkeypatch.setattr(vlm, "describe_face", fake_describe)
     monkeypatch.setenv("FACELENS_ALLOW_CLOUD_IMAGES", "1")
@@ -102,7 +116,12 @@ def test_answer_says_when_a_crop_left_the_machine(chat, monkeypatch):
 
 
 def test_conversation_carries_history_and_focus(chat):
-    assistant, model = chat([AIMessage(content="Face 1 (far left, blue clothing)."), AIMessage(content="Face 2 (second from left, red clothing).")])
+    assistant, model = chat(
+        [
+            AIMessage(content="Face 1 (far left, blue clothing)."),
+            AIMessage(content="Face 2 (second from left, red clothing)."),
+        ]
+    )
     assert [f.id for f in assistant.ask("who is on the far left?").faces] == [1]
     a = assistant.ask("and the person next to her?")
     assert [f.id for f in a.faces] == [2] and a.llm_calls == 1

@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from facelens.agent.assistant.chat import Assistant
 from facelens.agent.assistant.backends.openai import OpenAIBackend
+from facelens.agent.assistant.chat import Assistant
 from facelens.agent.cli import main
 from facelens.tools.errors import BackendError
 
@@ -52,11 +52,22 @@ class FakeOpenAI:
                     self.wfile.write(b"data: [DONE]\n\n")
                 else:
                     fake.stream_flags.append(False)
-                    data = json.dumps({
-                        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
-                        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}],
-                        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                    }).encode()
+                    data = json.dumps(
+                        {
+                            "id": "chatcmpl-1",
+                            "object": "chat.completion",
+                            "created": 0,
+                            "model": body["model"],
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": message,
+                                    "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
+                                }
+                            ],
+                            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                        }
+                    ).encode()
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
@@ -70,8 +81,17 @@ class FakeOpenAI:
     @staticmethod
     def message(step: tuple, body: dict) -> dict:
         if step[0] == "tool":
-            return {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": step[1], "arguments": json.dumps(step[2])}}]}
+            return {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": step[1], "arguments": json.dumps(step[2])},
+                    }
+                ],
+            }
         if step[0] == "echo":
             tool_msgs = [m for m in body["messages"] if m["role"] == "tool"]
             return {"role": "assistant", "content": f"Tool said: {tool_msgs[-1]['content']}"}
@@ -80,19 +100,62 @@ class FakeOpenAI:
     @staticmethod
     def chunks(message: dict) -> list[dict]:
         base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "m"}
-        out = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+        out = [
+            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+        ]
         if message.get("tool_calls"):
             call = message["tool_calls"][0]
-            out.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [
-                {"index": 0, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}]}, "finish_reason": None}]})
+            out.append(
+                {
+                    **base,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {
+                                "tool_calls": [
+                                    {
+                                        "index": 0,
+                                        "id": call["id"],
+                                        "type": "function",
+                                        "function": {"name": call["function"]["name"], "arguments": ""},
+                                    }
+                                ]
+                            },
+                            "finish_reason": None,
+                        }
+                    ],
+                }
+            )
             args = call["function"]["arguments"]
-            for part in (args[: len(args) // 2], args[len(args) // 2:]):
-                out.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": part}}]}, "finish_reason": None}]})
+            for part in (args[: len(args) // 2], args[len(args) // 2 :]):
+                out.append(
+                    {
+                        **base,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "delta": {"tool_calls": [{"index": 0, "function": {"arguments": part}}]},
+                                "finish_reason": None,
+                            }
+                        ],
+                    }
+                )
             out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
         else:
             words = message["content"].split(" ")
             for i, w in enumerate(words):
-                out.append({**base, "choices": [{"index": 0, "delta": {"content": w + (" " if i < len(words) - 1 else "")}, "finish_reason": None}]})
+                out.append(
+                    {
+                        **base,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "delta": {"content": w + (" " if i < len(words) - 1 else "")},
+                                "finish_reason": None,
+                            }
+                        ],
+                    }
+                )
             out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         return out
 
@@ -122,14 +185,23 @@ def test_tool_round_trip(server_factory, group_jpg, streaming):
     srv = server_factory([("tool", "compare_faces", {"face_a": 2, "face_b": 4}), ("echo",)])
     backend = OpenAIBackend("test-model", base_url=srv.url, streaming=streaming)
     tokens: list[str] = []
-    a = Assistant([group_jpg[0]], backend=backend).ask("are the people in red and yellow the same person?", on_token=tokens.append)
+    a = Assistant([group_jpg[0]], backend=backend).ask(
+        "are the people in red and yellow the same person?", on_token=tokens.append
+    )
     assert a.backend == "openai:test-model" and a.llm_calls == 2
     assert [c.name for c in a.tool_calls] == ["analyze_scene", "compare_faces"]
     assert srv.stream_flags == [streaming, streaming]
     first, second = srv.requests
     # the tool schemas went out with typed parameters
     tools = {t["function"]["name"]: t["function"] for t in first["tools"]}
-    assert {"analyze_scene", "find_people", "emotion_details", "compare_faces", "transcribe_audio", "describe_person"} <= set(tools)
+    assert {
+        "analyze_scene",
+        "find_people",
+        "emotion_details",
+        "compare_faces",
+        "transcribe_audio",
+        "describe_person",
+    } <= set(tools)
     assert tools["compare_faces"]["parameters"]["properties"]["face_a"]["type"] == "integer"
     assert "face_a" in tools["compare_faces"]["parameters"]["required"]
     # the scene facts go with the first prompt, as JSON in an analyze_scene tool result;
@@ -170,7 +242,9 @@ def test_runaway_tool_loop_is_capped(server_factory, group_jpg):
 
 
 def test_follow_up_sends_history(server_factory, group_jpg):
-    srv = server_factory([("text", "Face 1 (far left, blue clothing)."), ("text", "Face 2 (second from left, red clothing).")])
+    srv = server_factory(
+        [("text", "Face 1 (far left, blue clothing)."), ("text", "Face 2 (second from left, red clothing).")]
+    )
     chat = Assistant([group_jpg[0]], backend=OpenAIBackend("m", base_url=srv.url))
     chat.ask("who is on the far left?")
     a = chat.ask("and the person next to her?")

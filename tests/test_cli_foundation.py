@@ -15,7 +15,9 @@ def run(*args: str, env_home=None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     if env_home:
         env["FACELENS_HOME"] = str(env_home)
-    return subprocess.run([sys.executable, "-m", "facelens.agent.cli", *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "facelens.agent.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_analyze_json_schema(group_jpg, facelens_home):
@@ -24,7 +26,18 @@ def test_analyze_json_schema(group_jpg, facelens_home):
     data = json.loads(r.stdout)
     assert set(data) >= {"image", "faces"} and len(data["faces"]) == 4
     face = data["faces"][0]
-    assert set(face) >= {"id", "box", "score", "position", "identity", "appearance", "emotion", "age", "age_group", "gender"}
+    assert set(face) >= {
+        "id",
+        "box",
+        "score",
+        "position",
+        "identity",
+        "appearance",
+        "emotion",
+        "age",
+        "age_group",
+        "gender",
+    }
     assert face["appearance"]["clothing_colour"] == "blue" and face["position"]["horizontal"] == "left"
 
 

@@ -43,7 +43,14 @@ KILLER = textwrap.dedent(
 def killed_at(target: str, code: str, home: Path, nth: int = 1) -> None:
     """Run ``code`` in a fresh interpreter and check it died by SIGKILL at that rename."""
     env = {**os.environ, "FACELENS_HOME": str(home)}
-    proc = subprocess.run([sys.executable, "-c", KILLER, target, str(nth), textwrap.dedent(code)], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, target, str(nth), textwrap.dedent(code)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
 
 
@@ -62,11 +69,15 @@ def test_enrol_killed_at_a_rename(facelens_home, target):
     FaissGallery().add("Finn", _unit(3), ["f"])
     eve = _unit(2)
     np.save(facelens_home / "eve.npy", eve)
-    killed_at(target, """
+    killed_at(
+        target,
+        """
         import numpy as np
         from facelens.tools.identity import FaissGallery
         FaissGallery().add("Eve", np.load(os.environ["FACELENS_HOME"] + "/eve.npy"), ["e"])
-    """, facelens_home)
+    """,
+        facelens_home,
+    )
     folder = facelens_home / "gallery"
     assert [p for p in folder.iterdir() if p.name.endswith(".tmp")]  # what the dead process left
     assert [p.name for p in FaissGallery().people()] == ["Dana", "Finn"]  # the old gallery, whole
@@ -155,10 +166,14 @@ def test_exemplar_add_killed_at_its_commit(facelens_home, astronaut_jpg, hopper_
     from facelens.tools.exemplars import ExemplarStore
 
     ExemplarStore(builtins=False).add(hopper_jpg, "neutral")
-    killed_at("store.npz", f"""
+    killed_at(
+        "store.npz",
+        f"""
         from facelens.tools.exemplars import ExemplarStore
         ExemplarStore(builtins=False).add({str(astronaut_jpg)!r}, "happy")
-    """, facelens_home)
+    """,
+        facelens_home,
+    )
     root = facelens_home / "exemplars"
     assert (root / "ex2.jpg").exists()  # the crop was written; the commit never happened
     store = ExemplarStore(builtins=False)
@@ -175,14 +190,29 @@ def test_old_inconsistent_exemplar_store_is_recovered(facelens_home, astronaut_j
 
     root = facelens_home / "exemplars"
     root.mkdir(parents=True)
-    meta = {"next_id": 2, "exemplars": [{"id": "ex1", "label": "happy", "note": None, "compound_emotions": [], "builtin": False, "source": "a.jpg", "added": None}]}
+    meta = {
+        "next_id": 2,
+        "exemplars": [
+            {
+                "id": "ex1",
+                "label": "happy",
+                "note": None,
+                "compound_emotions": [],
+                "builtin": False,
+                "source": "a.jpg",
+                "added": None,
+            }
+        ],
+    }
     (root / "index.json").write_text(json.dumps(meta))
     np.save(root / "vectors.npy", np.vstack([_unit(1), _unit(2)]))
     (root / "ex1.jpg").write_bytes(astronaut_jpg.read_bytes())
     (root / "ex2.jpg").write_bytes(astronaut_jpg.read_bytes())  # the crop of the half-done add
     store = ExemplarStore(builtins=False)
     assert [e.id for e in store.list()] == ["ex1"]
-    assert not (root / "index.json").exists() and not (root / "vectors.npy").exists() and not (root / "ex2.jpg").exists()
+    assert (
+        not (root / "index.json").exists() and not (root / "vectors.npy").exists() and not (root / "ex2.jpg").exists()
+    )
     assert store.add(astronaut_jpg, "happy").id == "ex2"
     store.remove("ex1")
 
@@ -202,7 +232,13 @@ def test_cache_write_killed_leaves_nothing_behind(facelens_home, group_jpg):
         from facelens.tools.scene import analyze_image
         analyze_image({str(group_jpg[0])!r})
     """
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env={**os.environ, "FACELENS_HOME": str(facelens_home)}, cwd=REPO, capture_output=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, "FACELENS_HOME": str(facelens_home)},
+        cwd=REPO,
+        capture_output=True,
+        timeout=300,
+    )
     assert proc.returncode == -signal.SIGKILL
     cache = facelens_home / "cache"
     assert [p for p in cache.iterdir() if p.name.endswith(".tmp")] and not list(cache.glob("*.npz"))
@@ -301,7 +337,9 @@ INGEST = textwrap.dedent(
 def _run(args: list[str], home: Path, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("FACELENS_FAULT_")}
     cmd = [sys.executable, "-c", INGEST, *args[1:]] if args[0] == "INGEST" else CLI + args
-    return subprocess.run(cmd, env={**clean, "FACELENS_HOME": str(home), **env}, cwd=REPO, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        cmd, env={**clean, "FACELENS_HOME": str(home), **env}, cwd=REPO, capture_output=True, text=True, timeout=300
+    )
 
 
 @contextlib.contextmanager
@@ -392,7 +430,9 @@ def test_exemplar_add_killed_at_every_write(tmp_path, hopper_jpg):
             ids = [e.id for e in ExemplarStore(builtins=False).list()]
             assert ids in ([], ["ex1"]), (n, ids)
             ExemplarStore(builtins=False)._open()  # what any next command does first
-            assert sorted(p.name for p in (home / "exemplars").glob("ex*.jpg")) == [f"{i}.jpg" for i in ids]  # no orphan crop
+            assert sorted(p.name for p in (home / "exemplars").glob("ex*.jpg")) == [
+                f"{i}.jpg" for i in ids
+            ]  # no orphan crop
 
     assert _sweep(tmp_path, template, ["exemplars", "add", str(hopper_jpg), "--label", "happy"], check) >= 2
 
@@ -410,11 +450,24 @@ def test_remove_killed_at_every_write(tmp_path, astronaut_jpg):
         FaissGallery().add("Bob", _unit(2), ["b.jpg"])  # the previous generation holds her too
         ExemplarStore().add(astronaut_jpg, "happy")
         people = [TrackInfo(track=1, name="Alice", first_seen=0, last_seen=1, seconds=1)]
-        store.save(SessionRecord(session_id="call", source="call.mp4", created=store.now(), duration=2, has_video=True,
-                                 has_audio=False, fps=2, people=people), [])
+        store.save(
+            SessionRecord(
+                session_id="call",
+                source="call.mp4",
+                created=store.now(),
+                duration=2,
+                has_video=True,
+                has_audio=False,
+                fps=2,
+                people=people,
+            ),
+            [],
+        )
 
     def gone(home: Path) -> bool:
-        return not any(her.tobytes() in p.read_bytes() or b"Alice" in p.read_bytes() for p in home.rglob("*") if p.is_file())
+        return not any(
+            her.tobytes() in p.read_bytes() or b"Alice" in p.read_bytes() for p in home.rglob("*") if p.is_file()
+        )
 
     def check(home: Path, n: int) -> None:
         with _at(home):
@@ -426,7 +479,9 @@ def test_remove_killed_at_every_write(tmp_path, astronaut_jpg):
         assert proc.returncode == (0 if "Alice" in names else 2), proc.stderr
         assert gone(home), n
         with _at(home):
-            assert [p.name for p in FaissGallery().people()] == ["Bob"] and [t.name for t in store.load("call").people] == [None]
+            assert [p.name for p in FaissGallery().people()] == ["Bob"] and [
+                t.name for t in store.load("call").people
+            ] == [None]
 
     assert _sweep(tmp_path, template, ["gallery", "remove", "Alice"], check) >= 3
 

@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 
 from facelens.agent.cli import main
-from facelens.tools import blazeface, detector_fusion, faces
-from facelens.eval import scenes
 from facelens.eval import detection as detection_eval
+from facelens.eval import scenes
+from facelens.tools import blazeface, detector_fusion, faces
 from facelens.tools.errors import DependencyError, ImageError, InputError, NotFoundError
 from tests.conftest import save, shared_data
 
-needs_mediapipe = pytest.mark.skipif(not blazeface.available(), reason="needs mediapipe (pip install 'facelens[mediapipe]')")
+needs_mediapipe = pytest.mark.skipif(
+    not blazeface.available(), reason="needs mediapipe (pip install 'facelens[mediapipe]')"
+)
 
 
 def _centre_in(box, head) -> bool:
@@ -57,7 +59,11 @@ def test_blazeface_detectors_on_the_example():
     # one pass over the whole photo: 170 px heads are ~25 px at BlazeFace's input; no false alarms
     whole = faces.detect_faces(rgb, "blazeface")
     assert len(whole) >= 3
-    assert all(sum(_centre_in(d.box, p.head_box) for d in whole) == 1 for p in placed if any(_centre_in(d.box, p.head_box) for d in whole))
+    assert all(
+        sum(_centre_in(d.box, p.head_box) for d in whole) == 1
+        for p in placed
+        if any(_centre_in(d.box, p.head_box) for d in whole)
+    )
 
 
 @needs_mediapipe
@@ -234,7 +240,12 @@ def test_eval_detection_listed_image_missing(annotated):
 def test_eval_detection_unreadable_image(annotated, kind, capsys):
     photo = annotated / "six.jpg"
     data = photo.read_bytes()
-    content = {"empty": b"", "corrupt": b"\xff\xd8\xff not really a jpeg", "text": b"plain text", "truncated": data[: len(data) // 3]}
+    content = {
+        "empty": b"",
+        "corrupt": b"\xff\xd8\xff not really a jpeg",
+        "text": b"plain text",
+        "truncated": data[: len(data) // 3],
+    }
     photo.write_bytes(content[kind])
     with pytest.raises(ImageError):
         detection_eval.evaluate(annotated, "hog")

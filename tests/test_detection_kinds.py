@@ -9,12 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facelens.tools import blazeface, faces, large_faces
-from facelens.eval import scenes as samples
 from facelens.eval import collages
+from facelens.eval import scenes as samples
+from facelens.tools import blazeface, faces, large_faces
 from facelens.tools.identity import face_for_enrollment
 
-needs_mediapipe = pytest.mark.skipif(not blazeface.available(), reason="needs mediapipe (pip install 'facelens[mediapipe]')")
+needs_mediapipe = pytest.mark.skipif(
+    not blazeface.available(), reason="needs mediapipe (pip install 'facelens[mediapipe]')"
+)
 
 
 def _face_filling_frame(who: str = "astronaut") -> np.ndarray:
@@ -83,7 +85,9 @@ def test_a_collage_tile_holding_a_close_up_cut_by_its_edges_counts_once(who, dx,
     dets = faces.detect_faces(rgb)
     assert len(dets) == 3, [d.box for d in dets]
     middle = [d for d in dets if 240 <= d.box[0] + d.box[2] / 2 < 440]
-    assert len(middle) == 1 and middle[0].box[0] >= 240 and middle[0].box[0] + middle[0].box[2] <= 440  # clipped to its tile
+    assert (
+        len(middle) == 1 and middle[0].box[0] >= 240 and middle[0].box[0] + middle[0].box[2] <= 440
+    )  # clipped to its tile
 
 
 def test_panels_split_collages_and_leave_photos_whole(astronaut):
@@ -101,7 +105,9 @@ def _edge_to_edge(tiles: list[np.ndarray], side: int = 200, grey: bool = False) 
     import cv2
 
     row = np.hstack([cv2.resize(t, (side, side), interpolation=cv2.INTER_AREA) for t in tiles])
-    return np.repeat(cv2.cvtColor(row, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2) if grey else np.ascontiguousarray(row)
+    return (
+        np.repeat(cv2.cvtColor(row, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2) if grey else np.ascontiguousarray(row)
+    )
 
 
 def test_seams_split_tiles_laid_edge_to_edge_and_leave_photos_whole(astronaut):
@@ -123,10 +129,16 @@ def test_parts_of_a_face_go_before_the_crowd_check():
     # a close-up's two eyes, each taken for a face by a fine tile, inside the tiled box of the face: they go,
     # so the large box of that face is not taken for a box over a crowd (and the count stays one)
     D = faces.Detection
-    face, eyes = D((10, 10, 200, 200), 0.94, "fused"), [D((40, 60, 50, 50), 0.7, "fused"), D((130, 60, 50, 50), 0.8, "fused")]
+    face, eyes = (
+        D((10, 10, 200, 200), 0.94, "fused"),
+        [D((40, 60, 50, 50), 0.7, "fused"), D((130, 60, 50, 50), 0.8, "fused")],
+    )
     other = D((300, 10, 60, 60), 0.6, "fused")  # a smaller face beside it, not inside: stays
     assert large_faces.drop_parts([face, *eyes, other]) == [face, other]
-    assert large_faces.drop_parts([D((10, 10, 200, 200), 0.5, "fused"), *eyes]) == [D((10, 10, 200, 200), 0.5, "fused"), *eyes]  # a weaker holder: no
+    assert large_faces.drop_parts([D((10, 10, 200, 200), 0.5, "fused"), *eyes]) == [
+        D((10, 10, 200, 200), 0.5, "fused"),
+        *eyes,
+    ]  # a weaker holder: no
     big = D((0, 0, 230, 230), 0.9, "fused")
     assert len(large_faces.combine([big], [face, *eyes])) == 1
 

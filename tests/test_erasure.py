@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from facelens.agent.sessions import store
 from facelens.agent.cli import main
 from facelens.agent.erasure import erase_person
+from facelens.agent.sessions import store
 from facelens.agent.sessions.store import SessionRecord, TrackInfo
 from facelens.tools import identity
 from facelens.tools.errors import InputError, NotFoundError
@@ -26,7 +26,16 @@ def _unit(seed: int, n: int = 1) -> np.ndarray:
 
 def _session(sid: str, names: list[str | None]) -> None:
     people = [TrackInfo(track=i + 1, name=n, first_seen=0, last_seen=1, seconds=1) for i, n in enumerate(names)]
-    rec = SessionRecord(session_id=sid, source=f"{sid}.mp4", created=store.now(), duration=2, has_video=True, has_audio=False, fps=2, people=people)
+    rec = SessionRecord(
+        session_id=sid,
+        source=f"{sid}.mp4",
+        created=store.now(),
+        duration=2,
+        has_video=True,
+        has_audio=False,
+        fps=2,
+        people=people,
+    )
     store.save(rec, [])
 
 
@@ -46,7 +55,16 @@ def test_remove_erases_from_every_store(facelens_home, astronaut_jpg, hopper_jpg
 
     assert main(["gallery", "remove", "ALICE", "--json"]) == 0
     done = json.loads(capsys.readouterr().out)
-    assert done == {"name": "Alice", "embeddings": 1, "cache_files": 2, "exemplars": ["ex1"], "session_tracks": ["call:1"], "notes": [], "stores": ["faiss"], "complete": True}
+    assert done == {
+        "name": "Alice",
+        "embeddings": 1,
+        "cache_files": 2,
+        "exemplars": ["ex1"],
+        "session_tracks": ["call:1"],
+        "notes": [],
+        "stores": ["faiss"],
+        "complete": True,
+    }
     # nothing under FACELENS_HOME holds her embedding or her name any more
     for p in facelens_home.rglob("*"):
         if p.is_file() and p.suffix != ".onnx":
@@ -115,5 +133,9 @@ def test_traversal_and_odd_names_stay_data(facelens_home):
     for name in ("../../etc/passwd", "a/b\\c", "'; DROP TABLE sessions; --"):
         FaissGallery().add(name, _unit(len(name)), ["x"])
     assert {p.name for p in FaissGallery().people()} == {"../../etc/passwd", "a/b\\c", "'; DROP TABLE sessions; --"}
-    assert sorted(p.name for p in facelens_home.rglob("*") if p.is_file()) == ["gallery.npz", "gallery.npz.lock", "gallery.npz.prev"]
+    assert sorted(p.name for p in facelens_home.rglob("*") if p.is_file()) == [
+        "gallery.npz",
+        "gallery.npz.lock",
+        "gallery.npz.prev",
+    ]
     assert erase_person("../../etc/passwd").embeddings == 1

@@ -28,13 +28,27 @@ def _fake(name, value, *, target=0.9, maximum=False, needs=()):
         seen.append(quick)
         return {"score": value if not quick else value - 0.01, "n": 3}
 
-    return Domain(name, "a fake domain", run, {"score": target}, frozenset({"score"}) if maximum else frozenset(), needs), seen
+    return Domain(
+        name, "a fake domain", run, {"score": target}, frozenset({"score"}) if maximum else frozenset(), needs
+    ), seen
 
 
 def test_built_in_domains_cover_every_kind_of_input():
     names = [d.name for d in eval_suite.domains()]
-    for n in ("crowds", "portraits", "tight-crops", "collages", "web-photos", "tiny-grey", "identity", "emotion", "age-gender",
-              "questions", "session-questions", "text-emotion"):
+    for n in (
+        "crowds",
+        "portraits",
+        "tight-crops",
+        "collages",
+        "web-photos",
+        "tiny-grey",
+        "identity",
+        "emotion",
+        "age-gender",
+        "questions",
+        "session-questions",
+        "text-emotion",
+    ):
         assert n in names
     generated = {"questions", "session-questions"}  # generated scenes and sessions: no research data needed
     for d in eval_suite.domains():

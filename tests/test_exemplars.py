@@ -35,7 +35,12 @@ def test_add_nearest_remove(astronaut_jpg, hopper_jpg, facelens_home):
     vec = face_and_crop(load_image(astronaut_jpg).rgb).vector
     near = again.nearest(vec, 2)
     assert [e.id for e, _ in near] == ["ex1", "ex2"] and near[0][1] < 0.1 < near[1][1]
-    assert json.loads(again.answer(a)) == {"expression": "big smile", "emotion": "happy", "confidence": 1.0, "compound_emotions": []}
+    assert json.loads(again.answer(a)) == {
+        "expression": "big smile",
+        "emotion": "happy",
+        "confidence": 1.0,
+        "compound_emotions": [],
+    }
     assert json.loads(again.answer(h))["expression"] == "looks neutral"
     assert again.image(a).shape[2] == 3 and again.nearest(vec, 0) == []
     removed = again.remove("ex1")
@@ -109,11 +114,22 @@ def test_cli(astronaut_jpg, capsys):
 
 
 def test_describe_cli_without_a_vlm(group_jpg, capsys, monkeypatch):
-    for name in ("FACELENS_VLM", "OPENAI_API_KEY", "OPENAI_BASE_URL", "FACELENS_VLM_BASE_URL", "FACELENS_LOCAL_VLM", "FACELENS_VLM_API_KEY"):
+    for name in (
+        "FACELENS_VLM",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "FACELENS_VLM_BASE_URL",
+        "FACELENS_LOCAL_VLM",
+        "FACELENS_VLM_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     code = main(["describe", str(group_jpg[0]), "--face", "3", "--json"])
     out = json.loads(capsys.readouterr().out)
-    assert out["face_id"] == 3 and out["backend"] in ("classifier", "none") and out["attributes"]["clothing_colour"] == "green"
+    assert (
+        out["face_id"] == 3
+        and out["backend"] in ("classifier", "none")
+        and out["attributes"]["clothing_colour"] == "green"
+    )
     assert code == (0 if out["backend"] == "classifier" else 1)
     assert main(["describe", str(group_jpg[0]), "--face", "7"]) == 2
     assert "no face 7" in capsys.readouterr().err
@@ -123,8 +139,8 @@ def test_builtins_need_no_scikit_image(monkeypatch, capsys, hopper):
     """`pip install 'facelens[all]'` has no scikit-image: the built-in crops ship as package data."""
     import sys
 
-    from facelens.tools import exemplars
     from facelens.eval import scenes
+    from facelens.tools import exemplars
 
     monkeypatch.setitem(sys.modules, "skimage", None)
     scenes.astronaut.cache_clear()

@@ -102,5 +102,13 @@ def test_error_kinds_are_given_where_the_class_is_named():
 
     assert errors.ImageError.kind == "bad_image" and issubclass(errors.ImageError, errors.InputError)
     assert errors.NotFoundError("x", hint="y").to_dict() == {"error": "not_found", "message": "x", "hint": "y"}
-    assert {c.kind for c in (errors.ModelError, errors.DependencyError, errors.GalleryError, errors.ConfigError, errors.BackendError)} == {
-        "model", "dependency", "gallery", "config", "backend"}
+    assert {
+        c.kind
+        for c in (
+            errors.ModelError,
+            errors.DependencyError,
+            errors.GalleryError,
+            errors.ConfigError,
+            errors.BackendError,
+        )
+    } == {"model", "dependency", "gallery", "config", "backend"}

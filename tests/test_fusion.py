@@ -7,9 +7,9 @@ import pytest
 
 from facelens.agent.sessions.affect import fuse, words_emotion
 from facelens.eval import media
+from facelens.tools.prosody import VoiceCues, VoiceFeatures, analyze_voice
 from facelens.tools.schema import EMOTIONS, EmotionEstimate
 from facelens.tools.text_emotion import classify_text
-from facelens.tools.prosody import VoiceCues, VoiceFeatures, analyze_voice
 
 
 def face(label: str, p: float = 0.85) -> EmotionEstimate:
@@ -18,7 +18,16 @@ def face(label: str, p: float = 0.85) -> EmotionEstimate:
 
 
 def cues(*names: str, arousal: float = 0.5) -> VoiceCues:
-    f = VoiceFeatures(duration=2, voiced_seconds=1.5, loudness_dbfs=-10, peak_dbfs=-3, pitch_hz=180, pitch_range_semitones=3, words=6, rate_wpm=200)
+    f = VoiceFeatures(
+        duration=2,
+        voiced_seconds=1.5,
+        loudness_dbfs=-10,
+        peak_dbfs=-3,
+        pitch_hz=180,
+        pitch_range_semitones=3,
+        words=6,
+        rate_wpm=200,
+    )
     return VoiceCues(features=f, cues=list(names), arousal=arousal)
 
 
@@ -58,7 +67,11 @@ def test_conflict_smiling_but_negative_words():
 
 
 def test_agreeing_channels_and_voice_arousal():
-    r = fuse(face=face("angry", 0.6), voice=cues("raised voice", "fast", arousal=0.8), words=classify_text("This is unacceptable, I am furious"))
+    r = fuse(
+        face=face("angry", 0.6),
+        voice=cues("raised voice", "fast", arousal=0.8),
+        words=classify_text("This is unacceptable, I am furious"),
+    )
     assert r.label == "angry" and not r.conflicts and r.tone == "de-escalate"
     assert r.arousal > 0.4 and r.valence < -0.5
     calm = fuse(face=face("angry", 0.6), words=classify_text("This is unacceptable, I am furious"))
@@ -68,8 +81,14 @@ def test_agreeing_channels_and_voice_arousal():
 
 
 def test_other_conflicts_and_single_channels():
-    assert "positive words in a flat voice (fatigue or sarcasm?)" in fuse(voice=cues("flat", arousal=-0.3), words=classify_text("Great, just wonderful")).conflicts
-    assert "the words are positive, but the face looks sad" in fuse(face=face("sad"), words=classify_text("I am happy, thanks")).conflicts
+    assert (
+        "positive words in a flat voice (fatigue or sarcasm?)"
+        in fuse(voice=cues("flat", arousal=-0.3), words=classify_text("Great, just wonderful")).conflicts
+    )
+    assert (
+        "the words are positive, but the face looks sad"
+        in fuse(face=face("sad"), words=classify_text("I am happy, thanks")).conflicts
+    )
     only_face = fuse(face=face("surprise"))
     assert only_face.label == "surprise" and only_face.tone == "clarify"
     nothing = fuse()
@@ -80,7 +99,18 @@ def test_other_conflicts_and_single_channels():
 def test_fusing_real_speech():
     text = "I am furious, this is the third time my order is late"
     audio = media.speak(text, amplitude=200)
-    calm = [VoiceFeatures(duration=3, voiced_seconds=2, loudness_dbfs=-24, peak_dbfs=-12, pitch_hz=110, pitch_range_semitones=3, words=10, rate_wpm=180)] * 3
+    calm = [
+        VoiceFeatures(
+            duration=3,
+            voiced_seconds=2,
+            loudness_dbfs=-24,
+            peak_dbfs=-12,
+            pitch_hz=110,
+            pitch_range_semitones=3,
+            words=10,
+            rate_wpm=180,
+        )
+    ] * 3
     r = fuse(voice=analyze_voice(audio, words=len(text.split()), history=calm), words=words_emotion(text))
     assert r.label == "angry"
     ch = {c.channel: c for c in r.channels}
@@ -104,7 +134,12 @@ def test_words_emotion_from_an_openai_compatible_server(monkeypatch):
     from facelens.agent.sessions.affect import words_emotion
     from tests.loopback import chat_completion, openai_server
 
-    replies = iter(['{"scores": {"angry": 0.7, "neutral": 0.2, "sad": 0.1}, "evidence": ["ridiculous"]}', "I think they are angry."])
+    replies = iter(
+        [
+            '{"scores": {"angry": 0.7, "neutral": 0.2, "sad": 0.1}, "evidence": ["ridiculous"]}',
+            "I think they are angry.",
+        ]
+    )
     seen: list[dict] = []
 
     def respond(req: dict) -> dict:

@@ -44,7 +44,9 @@ def test_new_gallery_records_sface_and_names_with_it(photos, monkeypatch):
     g = FaissGallery()
     assert g.embedding is None and g.threshold == embedders.THRESHOLDS["sface"] == 1.05
     enroll("Eileen Collins", [photos["astronaut"]], gallery=g)
-    assert g.embedding == "sface" and FaissGallery().embedding == "sface" and _recorded(g) == "sface"  # read back from the file
+    assert (
+        g.embedding == "sface" and FaissGallery().embedding == "sface" and _recorded(g) == "sface"
+    )  # read back from the file
     known = _largest(analyze_image(photos["mirror"], gallery=g))
     stranger = _largest(analyze_image(photos["hopper"], gallery=g))
     assert known.known and known.name == "Eileen Collins" and known.distance < 0.8
@@ -57,10 +59,18 @@ def test_new_gallery_records_sface_and_names_with_it(photos, monkeypatch):
 def _old_gallery(vectors: np.ndarray, names: list[str]) -> FaissGallery:
     """A gallery file as written before galleries recorded their embedding (no "embedding" key)."""
     g = FaissGallery()
-    meta = {"version": 1, "next_id": len(names) + 1,
-            "entries": [{"id": i + 1, "name": n, "source": f"{n}.jpg", "added": 1.0} for i, n in enumerate(names)]}
+    meta = {
+        "version": 1,
+        "next_id": len(names) + 1,
+        "entries": [{"id": i + 1, "name": n, "source": f"{n}.jpg", "added": 1.0} for i, n in enumerate(names)],
+    }
     buf = io.BytesIO()
-    np.savez(buf, vectors=vectors.astype(np.float32), meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), index=np.zeros(0, np.uint8))
+    np.savez(
+        buf,
+        vectors=vectors.astype(np.float32),
+        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        index=np.zeros(0, np.uint8),
+    )
     g.store.commit(buf.getvalue(), keep_previous=True)
     return FaissGallery()
 
@@ -85,8 +95,10 @@ def test_mixing_is_refused_with_a_re_enrol_hint(photos, monkeypatch):
     g = FaissGallery()
     enroll("Eileen Collins", [photos["astronaut"]], gallery=g)
     monkeypatch.setenv("FACELENS_EMBEDDER", "onnx")  # chosen on purpose, against the gallery's sface
-    for attempt in (lambda: enroll("Grace Hopper", [photos["hopper"]], gallery=g),
-                    lambda: analyze_image(photos["hopper"], gallery=g)):
+    for attempt in (
+        lambda: enroll("Grace Hopper", [photos["hopper"]], gallery=g),
+        lambda: analyze_image(photos["hopper"], gallery=g),
+    ):
         with pytest.raises(GalleryError) as err:
             attempt()
         assert "sface" in err.value.message and "gallery remove" in err.value.hint and "enroll" in err.value.hint

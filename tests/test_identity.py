@@ -154,7 +154,9 @@ def test_import_folder_layouts(tmp_path, astronaut, hopper):
     flat.mkdir()
     save(astronaut, flat / "Eileen_Collins_0001.jpg")
     save(astronaut[:, ::-1].copy(), flat / "Eileen_Collins_0002.jpg")
-    assert identity.import_folder(tmp_path / "by_folder") == {"Grace Hopper": [tmp_path / "by_folder" / "Grace_Hopper" / "1.jpg"]}
+    assert identity.import_folder(tmp_path / "by_folder") == {
+        "Grace Hopper": [tmp_path / "by_folder" / "Grace_Hopper" / "1.jpg"]
+    }
     assert list(identity.import_folder(flat)) == ["Eileen Collins"]
     with pytest.raises(InputError):
         identity.import_folder(tmp_path / "missing")
@@ -175,8 +177,10 @@ def test_stores_import_neither_the_registry_nor_the_facade():
     import subprocess
     import sys
 
-    code = ("import sys; import facelens.tools.identity_faiss, facelens.tools.identity_milvus; "
-            "print(sorted(m for m in ('facelens.tools.identity', 'facelens.tools.identity_store') if m in sys.modules))")
+    code = (
+        "import sys; import facelens.tools.identity_faiss, facelens.tools.identity_milvus; "
+        "print(sorted(m for m in ('facelens.tools.identity', 'facelens.tools.identity_store') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
 

@@ -77,7 +77,9 @@ def test_same_answers_as_faiss_on_real_faces(faces, group_jpg):
         store.add_person("Eileen Collins", vecs["astronaut"][None], ["astronaut.jpg"])
         assert store.add_person("eileen collins", vecs["mirror"][None], ["mirror.jpg"])[0] == "Eileen Collins"
         scene = analyze_image(group_jpg[0], gallery=store)
-        answers[store.kind] = [(f.identity.name, f.identity.known, f.identity.nearest, f.identity.distance) for f in scene.faces]
+        answers[store.kind] = [
+            (f.identity.name, f.identity.known, f.identity.nearest, f.identity.distance) for f in scene.faces
+        ]
         assert [p.to_dict() | {"added": 0} for p in store.people()] == [
             {"name": "Eileen Collins", "images": 2, "sources": ["astronaut.jpg", "mirror.jpg"], "added": 0}
         ]
@@ -98,7 +100,9 @@ def test_threshold_is_open_set(faces):
         assert (near.name, near.known) == ("Grace", True) and near.distance < 0.05
     strict = open_gallery(threshold=0.0001)
     assert strict.match(vecs["hopper"][None] + 0.001)[0].name == "unknown"
-    assert MilvusGallery(0.5, uri=str(open_gallery().uri).replace("milvus.db", "empty.db")).match(vecs["hopper"][None]) == [None]
+    assert MilvusGallery(0.5, uri=str(open_gallery().uri).replace("milvus.db", "empty.db")).match(
+        vecs["hopper"][None]
+    ) == [None]
 
 
 def test_enrol_identify_import_and_remove_through_the_cli(faces, tmp_path, capsys, milvus):
@@ -138,13 +142,20 @@ def test_migrate_both_ways_without_loss(faces, capsys):
     faiss_g = open_gallery(store="faiss")
     faiss_g.add_person("Eileen Collins", np.stack([vecs["astronaut"], vecs["mirror"]]), ["a.jpg", "m.jpg"])
     faiss_g.add_person("Grace", vecs["hopper"][None], ["h.jpg"])
-    faiss_g.add_person("'; DROP \"x\" \\", extra, [f"s{i}" for i in range(40)])  # a hostile name and many vectors
+    faiss_g.add_person('\'; DROP "x" \\', extra, [f"s{i}" for i in range(40)])  # a hostile name and many vectors
     before_entries, before_vecs = faiss_g.export()
     before = sorted((e.name, e.source, e.added, v.tobytes()) for e, v in zip(before_entries, before_vecs))
 
     assert main(["gallery", "migrate", "--to", "milvus", "--json"]) == 0
     done = json.loads(capsys.readouterr().out)
-    assert (done["source"], done["target"], done["people"], done["embeddings"], done["verified"], done["source_cleared"]) == ("faiss", "milvus", 3, 43, True, True)
+    assert (
+        done["source"],
+        done["target"],
+        done["people"],
+        done["embeddings"],
+        done["verified"],
+        done["source_cleared"],
+    ) == ("faiss", "milvus", 3, 43, True, True)
     assert len(open_gallery(store="faiss")) == 0
     m_entries, m_vecs = open_gallery(store="milvus").export()
     assert sorted((e.name, e.source, e.added, v.tobytes()) for e, v in zip(m_entries, m_vecs)) == before

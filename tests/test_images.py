@@ -32,7 +32,7 @@ def test_grey_rgba_palette_and_16bit(astronaut):
     rgba.putalpha(0)  # fully transparent composites over white
     assert load_image(_bytes(rgba, "PNG")).rgb.min() == 255
     assert load_image(_bytes(Image.fromarray(astronaut).convert("P"), "PNG")).rgb.shape[2] == 3
-    deep = Image.fromarray((np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16))
+    deep = Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16)
     assert load_image(_bytes(deep, "PNG")).rgb.shape == (64, 64, 3)
 
 
@@ -147,7 +147,11 @@ def test_too_small_or_too_thin_is_refused_before_any_model(size):
         load_image(png)
     w, h = size
     assert f"{w}x{h}" in info.value.message and info.value.hint
-    assert (str(MIN_SIDE) in info.value.message) if min(size) < MIN_SIDE else (f"{MAX_ASPECT:.0f} to 1" in info.value.message)
+    assert (
+        (str(MIN_SIDE) in info.value.message)
+        if min(size) < MIN_SIDE
+        else (f"{MAX_ASPECT:.0f} to 1" in info.value.message)
+    )
 
 
 @pytest.mark.parametrize("size", [(16, 16), (16, 320), (320, 16), (48, 48), (2000, 100)])

@@ -27,7 +27,9 @@ ANGRY = {"angry", "disgust"}
 
 def _questions() -> list[np.ndarray]:
     calm = gen.speak("How many people are in this photo?")
-    angry = gen.speak("This is ridiculous, I am furious! How many people are in this photo?", amplitude=200, speed=210, pitch=70)
+    angry = gen.speak(
+        "This is ridiculous, I am furious! How many people are in this photo?", amplitude=200, speed=210, pitch=70
+    )
     sad = gen.speak("I feel so sad and lonely today. Who is in this photo?", speed=120, pitch=30, amplitude=60)
     return [calm, angry, sad]
 
@@ -58,7 +60,9 @@ def test_three_moods_with_a_calm_face_and_a_photo_of_smiling_people(recordings, 
     assert len(report.turns) == 3, [t.question for t in report.turns]
     calm, angry, sad = report.turns
     for t in report.turns:
-        assert "face" in t.mood_sources and t.face is not None and t.face != "happy"  # the camera's face, not the photo's
+        assert (
+            "face" in t.mood_sources and t.face is not None and t.face != "happy"
+        )  # the camera's face, not the photo's
     assert calm.mood_label not in ANGRY | {"sad", "fear"}
     assert angry.mood_label in ANGRY and "frustrating" in angry.reply
     assert sad.mood_label == "sad"
@@ -70,7 +74,9 @@ def test_three_moods_with_a_calm_face_and_a_photo_of_smiling_people(recordings, 
 
 def test_without_a_camera_the_reply_says_the_mood_is_from_voice_and_words(tmp_path):
     wav = gen.write_audio(tmp_path / "q.wav", np.concatenate([GAP, _questions()[0], GAP]))
-    report = live.run(mic=str(wav), images=[str(package_data_path("examples", "group.jpg"))], backend="offline", realtime=False)
+    report = live.run(
+        mic=str(wav), images=[str(package_data_path("examples", "group.jpg"))], backend="offline", realtime=False
+    )
     assert len(report.turns) == 1
     t = report.turns[0]
     assert t.face is None and "face" not in t.mood_sources and "no camera" in t.reply
@@ -126,7 +132,15 @@ def test_smoothing_averages_the_last_seconds():
     now = time.monotonic()
     happy = {"happy": 0.9, "neutral": 0.1}
     neutral = {"neutral": 0.8, "happy": 0.2}
-    w.readings.extend([live.FaceReading(now - 10, True, happy), live.FaceReading(now - 1, True, neutral),
-                       live.FaceReading(now - 0.5, True, neutral), live.FaceReading(now, False)])
+    w.readings.extend(
+        [
+            live.FaceReading(now - 10, True, happy),
+            live.FaceReading(now - 1, True, neutral),
+            live.FaceReading(now - 0.5, True, neutral),
+            live.FaceReading(now, False),
+        ]
+    )
     est = w.smoothed()
-    assert est is not None and est.label == "neutral" and abs(est.scores["neutral"] - 0.8) < 1e-6  # the old smile is gone
+    assert (
+        est is not None and est.label == "neutral" and abs(est.scores["neutral"] - 0.8) < 1e-6
+    )  # the old smile is gone

@@ -20,8 +20,16 @@ pytest.importorskip("mcp", reason="the MCP SDK is not installed (pip install 'fa
 from facelens.agent.cli import main  # noqa: E402
 from facelens.tools.models import package_data_path  # noqa: E402
 
-READ_TOOLS = {"analyze_photo", "ask_photo", "identify_people", "list_people", "list_sessions", "search_sessions",
-              "ask_sessions", "summarize_session"}
+READ_TOOLS = {
+    "analyze_photo",
+    "ask_photo",
+    "identify_people",
+    "list_people",
+    "list_sessions",
+    "search_sessions",
+    "ask_sessions",
+    "summarize_session",
+}
 
 
 def _example() -> Path:
@@ -49,8 +57,11 @@ def test_stdio_read_only_tools_answer(facelens_home):
         async with Client(_stdio(facelens_home)) as client:
             names = {t.name for t in (await client.list_tools()).tools}
             assert names == READ_TOOLS  # no enrolment or erasure without --allow-edit
-            ask = _data(await client.call_tool("ask_photo", {"question": "How many people are in this photo?",
-                                                              "image": str(_example())}))
+            ask = _data(
+                await client.call_tool(
+                    "ask_photo", {"question": "How many people are in this photo?", "image": str(_example())}
+                )
+            )
             assert ask["backend"] == "offline" and ask["answer"].startswith("I count 4 people")
             scene = _data(await client.call_tool("analyze_photo", {"image": str(_example())}))
             assert len(scene["faces"]) == 4
@@ -106,8 +117,13 @@ def test_http_needs_a_key_and_an_editor_to_enrol(facelens_home, capsys, hopper):
     assert main(["mcp", "--http", "--host", "0.0.0.0"]) == 2  # loopback only
     port = _free_port()
     env = dict(os.environ, FACELENS_HOME=str(facelens_home))
-    proc = subprocess.Popen([sys.executable, "-m", "facelens.agent.cli", "mcp", "--http", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "facelens.agent.cli", "mcp", "--http", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/mcp"
     try:
         for _ in range(300):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from facelens.agent.assistant import planner
-from facelens.eval.planner import evaluate, with_synthetic_emotions
 from facelens.agent.assistant.toolbox import ToolBox
+from facelens.eval.planner import evaluate, with_synthetic_emotions
 from tests.conftest import save
 
 
@@ -17,7 +17,14 @@ def group_box(group_jpg):
     box = ToolBox([path], identify=False)
     # strip whatever emotion/age/gender models are installed: these tests pin the "not installed" wording
     scene = box.scene()
-    bare = scene.model_copy(update={"faces": [f.model_copy(update={"emotion": None, "age": None, "age_group": None, "gender": None}) for f in scene.faces]})
+    bare = scene.model_copy(
+        update={
+            "faces": [
+                f.model_copy(update={"emotion": None, "age": None, "age_group": None, "gender": None})
+                for f in scene.faces
+            ]
+        }
+    )
     box._scenes[box.image_name()] = bare
     return box
 
@@ -130,9 +137,21 @@ def test_the_planner_writes_its_sentences_without_prompt_templates(group_box, mo
         raise AssertionError(f"the offline planner rendered the prompt template {args}")
 
     monkeypatch.setattr(prompts, "render", no_render)
-    for q in ("what race is face 1?", "what is the weather like?", "how is face 2 feeling?", "how old is face 1?", "",
-              "what is the person in purple feeling?", "thanks!", "ugh, you keep getting the ages wrong", "I don't understand",
-              "what was said in the audio?", "how many people wear glasses?", "what's going on here?", "who looks happiest?"):
+    for q in (
+        "what race is face 1?",
+        "what is the weather like?",
+        "how is face 2 feeling?",
+        "how old is face 1?",
+        "",
+        "what is the person in purple feeling?",
+        "thanks!",
+        "ugh, you keep getting the ages wrong",
+        "I don't understand",
+        "what was said in the audio?",
+        "how many people wear glasses?",
+        "what's going on here?",
+        "who looks happiest?",
+    ):
         assert ask(group_box, q).text
 
 

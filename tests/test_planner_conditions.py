@@ -11,9 +11,7 @@ import re
 
 import pytest
 
-from facelens.agent.assistant import conditions
-
-from facelens.agent.assistant import planner
+from facelens.agent.assistant import conditions, planner
 from facelens.eval.questions import SyntheticBox
 from facelens.eval.scenes import FAMILY, synthetic_scene
 
@@ -36,6 +34,7 @@ def bare(text: str) -> bool:
 
 
 # --- conditioned counts: never a bare head count ---------------------------------------------------
+
 
 def test_men_in_suits_is_an_honest_cant_tell_with_the_men():
     r = one("how many men in suits")
@@ -65,13 +64,16 @@ def test_all_the_kids_smiling_is_about_the_kids():
     assert r.text.startswith("No, 1 of the 2 children look happy") and r.faces == (GIRL,)
 
 
-@pytest.mark.parametrize("question", ["how many kids are smiling", "how many women are over 60", "how many men wear blue"])
+@pytest.mark.parametrize(
+    "question", ["how many kids are smiling", "how many women are over 60", "how many men wear blue"]
+)
 def test_two_conditions_count_both(question):
     r = one(question)
     assert not bare(r.text) and re.match(r"\d+ of the \d+ ", r.text)
 
 
 # --- one person from combined conditions -----------------------------------------------------------
+
 
 def test_the_little_girl_is_the_child_not_every_female():
     r = one("is the little girl happy?")
@@ -91,7 +93,9 @@ def test_the_guy_in_the_white_shirt_is_the_one_man_in_white():
 
 def test_nobody_fits_all_of_it_is_said_not_guessed():
     r = one("is the guy in the pink shirt smiling?")  # only the girl wears pink
-    assert r.faces == (GIRL,) and "does not see the matching person as a man" in r.text  # the one in pink, with what the model sees
+    assert (
+        r.faces == (GIRL,) and "does not see the matching person as a man" in r.text
+    )  # the one in pink, with what the model sees
     two_in_white = FAMILY[:3] + (("female", 15.0, "sad", "white", None),) + FAMILY[4:]
     r = one("is the guy in the white shirt smiling?", people=two_in_white)
     assert r.faces == () and "nobody matches all of it" in r.text.lower()
@@ -116,10 +120,16 @@ def test_chat_what_about_the_girl_in_front():
 
 # --- group questions answered about the group ------------------------------------------------------
 
-@pytest.mark.parametrize("question,intent", [
-    ("what colour are most of them wearing?", "clothing"), ("how do the people in this photo look?", "describe"),
-    ("what's going on here?", "describe"), ("is anyone wearing glasses?", "anyone"),
-])
+
+@pytest.mark.parametrize(
+    "question,intent",
+    [
+        ("what colour are most of them wearing?", "clothing"),
+        ("how do the people in this photo look?", "describe"),
+        ("what's going on here?", "describe"),
+        ("is anyone wearing glasses?", "anyone"),
+    ],
+)
 def test_group_questions_are_about_everyone(question, intent):
     r = one(question)
     assert "Which person do you mean" not in r.text and "not sure what you are asking" not in r.text
@@ -142,6 +152,7 @@ def test_anyone_glasses_is_i_cant_tell():
 
 # --- near-miss names -------------------------------------------------------------------------------
 
+
 def test_near_miss_name_is_matched_and_said():
     r = one("is scarlet here?")
     assert r.text.startswith("Yes, Scarlett is in this picture") and 'I took "Scarlet" to mean Scarlett' in r.text
@@ -151,6 +162,7 @@ def test_near_miss_name_is_matched_and_said():
 
 
 # --- the user's own mood in chat -------------------------------------------------------------------
+
 
 def test_frustration_gets_a_kind_word_then_the_ages():
     r = one("ugh this is so frustrating, you keep getting the ages wrong!")
@@ -179,6 +191,7 @@ def test_a_mood_reply_keeps_the_referent():
 
 # --- the conditions themselves ---------------------------------------------------------------------
 
+
 def test_age_bands_use_one_set_of_thresholds():
     scene = synthetic_scene()
     assert [conditions.age_band(f) for f in scene.faces] == ["adult", "adult", "child", "teen", "elderly"]
@@ -194,6 +207,7 @@ def test_a_coloured_suit_is_clothing_colour_not_unseen():
 
 
 # --- the condition families are measured --------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_tune4_split_is_measured_with_bare_counts():
@@ -214,11 +228,14 @@ def test_a_bare_head_count_is_caught():
 
 # --- "the man second from the right" is a place in the whole row; "the second man from the right" counts the men ---
 
+
 def test_noun_before_the_ordinal_counts_everyone():
     assert one("what colour is the man second from the right wearing?").faces == (TEEN,)
     assert one("what colour is the guy who is second from the right wearing?").faces == (TEEN,)
     assert one("what colour is the woman second from the right wearing?").faces == (TEEN,)  # with a note (next test)
-    assert one("what colour is the second woman from the left wearing?").faces == (GRANNY,)  # the grown women: mother, granny
+    assert one("what colour is the second woman from the left wearing?").faces == (
+        GRANNY,
+    )  # the grown women: mother, granny
     # one man looks grown-up, the other is a teenager: "the second man" is counted among both
     assert one("what colour is the second man from the right wearing?").faces == (FATHER,)
 
@@ -226,7 +243,6 @@ def test_noun_before_the_ordinal_counts_everyone():
 def test_noun_before_the_ordinal_notes_when_the_model_sees_otherwise():
     r = one("what colour is the woman second from the right wearing?")  # the teenage boy stands there
     assert r.text.startswith("Face 4") and "does not see" in r.text
-
 
 
 def test_a_description_nobody_fits_says_what_fits_no_one():

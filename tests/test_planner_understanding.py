@@ -12,9 +12,7 @@ from importlib import resources
 
 import pytest
 
-from facelens.agent.assistant import planner
-
-from facelens.agent.assistant import understanding
+from facelens.agent.assistant import planner, understanding
 from facelens.eval.questions import GALLERY, SyntheticBox, evaluate_planner, make_scene
 
 
@@ -27,38 +25,44 @@ def ask(box, q, state=None):
     return planner.answer(q, box, state if state is not None else planner.PlanState())
 
 
-@pytest.mark.parametrize("question, intent", [
-    ("how's the rightmost guy feeling", "emotion"),
-    ("Is anyone surprised?", "anyone"),
-    ("Anybody smiling here?", "anyone"),
-    ("how many ppl r in the pic", "count"),
-    ("hw many peopel are ther", "count"),
-    ("who looks happiest and how old is she?", "compound"),
-    ("whos the oldest", "superlative"),
-    ("what's the weather tomorrow", "beyond"),
-    ("describe everyone as json", "json"),
-    ("are face 1 and face 2 the same person", "compare"),
-    ("what is the person on the left wearing", "clothing"),
-    ("how old is face 2", "age"),
-    ("is face 1 a man or a woman", "gender"),
-    ("where is the person in red", "where"),
-])
+@pytest.mark.parametrize(
+    "question, intent",
+    [
+        ("how's the rightmost guy feeling", "emotion"),
+        ("Is anyone surprised?", "anyone"),
+        ("Anybody smiling here?", "anyone"),
+        ("how many ppl r in the pic", "count"),
+        ("hw many peopel are ther", "count"),
+        ("who looks happiest and how old is she?", "compound"),
+        ("whos the oldest", "superlative"),
+        ("what's the weather tomorrow", "beyond"),
+        ("describe everyone as json", "json"),
+        ("are face 1 and face 2 the same person", "compare"),
+        ("what is the person on the left wearing", "clothing"),
+        ("how old is face 2", "age"),
+        ("is face 1 a man or a woman", "gender"),
+        ("where is the person in red", "where"),
+    ],
+)
 def test_intents(question, intent):
     assert understanding.understand(question, frozenset(GALLERY)).intent == intent
 
 
-@pytest.mark.parametrize("question, slot, value", [
-    ("is anyone grossed out", "emotion", "disgust"),
-    ("is the guy on the left mad", "emotion", "angry"),
-    ("anybody upset?", "emotion", "sad"),
-    ("is somebody scared", "emotion", "fear"),
-    ("is anyone suprised", "emotion", "surprise"),  # typo
-    ("who has the biggest grin", "superlative", "happy"),
-    ("who is the most senior", "superlative", "oldest"),
-    ("how many people have red on", "colour", "red"),
-    ("how many ladies are there", "gender", "female"),
-    ("is Alice in the pic", "name", "Alice"),
-])
+@pytest.mark.parametrize(
+    "question, slot, value",
+    [
+        ("is anyone grossed out", "emotion", "disgust"),
+        ("is the guy on the left mad", "emotion", "angry"),
+        ("anybody upset?", "emotion", "sad"),
+        ("is somebody scared", "emotion", "fear"),
+        ("is anyone suprised", "emotion", "surprise"),  # typo
+        ("who has the biggest grin", "superlative", "happy"),
+        ("who is the most senior", "superlative", "oldest"),
+        ("how many people have red on", "colour", "red"),
+        ("how many ladies are there", "gender", "female"),
+        ("is Alice in the pic", "name", "Alice"),
+    ],
+)
 def test_slots(question, slot, value):
     assert understanding.understand(question, frozenset(GALLERY)).slots.get(slot) == value
 
@@ -81,7 +85,9 @@ def test_anyone_means_a_top_label_and_answers_yes_or_no():
         if hits:
             assert r.text.startswith("Yes") and r.faces == hits
         else:
-            assert r.text.startswith(f"No, no one looks clearly {'happy' if label == 'happy' else word.split()[0] if label != 'disgust' else 'disgusted'}")
+            assert r.text.startswith(
+                f"No, no one looks clearly {'happy' if label == 'happy' else word.split()[0] if label != 'disgust' else 'disgusted'}"
+            )
             assert "the closest is Face" in r.text
 
 
@@ -111,10 +117,18 @@ def test_unclear_person_is_asked_not_guessed():
     assert r.faces == () and r.text.startswith("Which person do you mean?")
 
 
-@pytest.mark.parametrize("question, intent", [
-    ("", "empty"), ("   \n\t ", "empty"), ("x" * 10_000, "too_long"), ("wie viele Leute sind auf dem Bild", "language"),
-    ("这张照片里有几个人", "language"), ("¿Cuántas personas hay en la foto?", "language"), ("🙈🙉🙊", "empty"),
-])
+@pytest.mark.parametrize(
+    "question, intent",
+    [
+        ("", "empty"),
+        ("   \n\t ", "empty"),
+        ("x" * 10_000, "too_long"),
+        ("wie viele Leute sind auf dem Bild", "language"),
+        ("这张照片里有几个人", "language"),
+        ("¿Cuántas personas hay en la foto?", "language"),
+        ("🙈🙉🙊", "empty"),
+    ],
+)
 def test_bad_input_gets_a_clear_reply(question, intent):
     scene, box = scene_box(3)
     r = ask(box, question)
@@ -140,7 +154,15 @@ def test_bad_input_through_the_assistant_is_an_input_error():
 @pytest.mark.slow
 def test_evaluation_library_function_returns_metrics():
     m = evaluate_planner("tune", scenes=1)
-    for key in ("intent_accuracy", "slot_accuracy", "consistent", "yes_no_form", "wrong_person", "questions", "by_family"):
+    for key in (
+        "intent_accuracy",
+        "slot_accuracy",
+        "consistent",
+        "yes_no_form",
+        "wrong_person",
+        "questions",
+        "by_family",
+    ):
         assert key in m
     assert m["questions"] >= 200 and m["wrong_person"] == 0 and m["yes_no_form"] == 1.0
 
@@ -149,7 +171,9 @@ def test_evaluation_library_function_returns_metrics():
 def test_second_tune_split_is_measured_too():
     m = evaluate_planner("tune2", scenes=1)
     assert m["split"] == "tune2" and m["questions"] >= 400
-    assert m["wrong_person"] == 0 and m["yes_no_form"] == 1.0 and m["intent_accuracy"] >= 0.97 and m["consistent"] >= 0.97
+    assert (
+        m["wrong_person"] == 0 and m["yes_no_form"] == 1.0 and m["intent_accuracy"] >= 0.97 and m["consistent"] >= 0.97
+    )
 
 
 def test_heldout_split_is_frozen():
@@ -167,9 +191,6 @@ def test_without_the_sentence_model_the_ngram_encoder_still_answers(monkeypatch)
         assert understanding.understand("is anyone smiling", frozenset()).intent == "anyone"
     finally:
         understanding.encoder.cache_clear()
-
-
-
 
 
 @pytest.mark.slow
@@ -192,46 +213,51 @@ def test_ask_cli_with_bad_questions_never_tracebacks(astronaut_jpg, capsys):
     for q in ("wie viele Leute sind auf dem Bild", "🙈🙉🙊"):
         assert main(["ask", str(astronaut_jpg), q]) == 0
         assert capsys.readouterr().out.strip()
+
+
 HELDOUT_SHA = "17292036a2400074"  # 2026-12-07 (issue 24): the condition families appended, written first and frozen (commit fa6bf50); the older families unchanged
 
 
-@pytest.mark.parametrize("question, intent, slots", [
-    ("nobody's smiling, right?", "anyone", {"emotion": "happy", "yesno": True}),
-    ("no one looks grumpy, do they?", "anyone", {"emotion": "angry", "yesno": True}),
-    ("tell me if anyone looks sad", "anyone", {"emotion": "sad", "yesno": True}),
-    ("would you say she's happy", "emotion", {"emotion": "happy", "yesno": True}),
-    ("can you tell if Dana is scared", "emotion", {"emotion": "fear", "yesno": True, "name": "Dana"}),
-    ("wouldn't you say face 4 is grossed out", "emotion", {"emotion": "disgust", "yesno": True}),
-    ("the woman in green is upset, isn't she", "emotion", {"emotion": "sad", "yesno": True}),
-    ("the leftmost person, how are they feeling", "emotion", {}),
-    ("how many years old is face 1", "age", {}),
-    ("if you had to pick, who is happiest", "superlative", {"superlative": "happy"}),
-    ("hey is Zoe in this one", "presence", {"name": "Zoe"}),
-    ("have you spotted Marcus", "presence", {"name": "Marcus"}),
-    ("could face 1 be face 2", "compare", {}),
-    ("is the one on the left black or white", "race", {}),
-    ("is face 1 white", "race", {}),
-    ("is face 1 wearing white", "clothing", {"colour": "white", "yesno": True}),
-    ("what was the conversation about", "transcript", {}),
-    ("who painted the mona lisa", "beyond", {}),
-    ("how old is he", "age", {}),
-    ("any wee ones in the photo", "anyone", {"child": True}),
-    ("do u see ne1 angry", "anyone", {"emotion": "angry", "yesno": True}),
-    ("what's your favourite colour", "beyond", {}),
-    ("face 1 = face 2?", "compare", {}),
-    ("count the people, then tell me who is most nervous", "compound", {"superlative": "fear"}),
-    ("who's the eldest & how old", "compound", {"superlative": "oldest"}),
-    ("what's there to say about face 2", "describe", {}),
-    ("what did he say about the party", "transcript", {}),
-    ("is number 1 looking poker faced or what", "emotion", {"emotion": "neutral", "yesno": True}),
-    ("is Emeka a bloke", "gender", {"yesno": True}),
-    ("can you see if Zoe is here", "presence", {"name": "Zoe"}),
-    ("is the person in the red top black or white", "race", {}),
-    ("who's the furious one", "who_looks", {"emotion": "angry"}),
-    ("the rightmost one looks pretty calm, huh", "emotion", {"emotion": "neutral", "yesno": True}),
-    ("are people angry in this one", "anyone", {"emotion": "angry"}),
-    ("can you confirm Zoe is in the photo", "presence", {"name": "Zoe"}),
-])
+@pytest.mark.parametrize(
+    "question, intent, slots",
+    [
+        ("nobody's smiling, right?", "anyone", {"emotion": "happy", "yesno": True}),
+        ("no one looks grumpy, do they?", "anyone", {"emotion": "angry", "yesno": True}),
+        ("tell me if anyone looks sad", "anyone", {"emotion": "sad", "yesno": True}),
+        ("would you say she's happy", "emotion", {"emotion": "happy", "yesno": True}),
+        ("can you tell if Dana is scared", "emotion", {"emotion": "fear", "yesno": True, "name": "Dana"}),
+        ("wouldn't you say face 4 is grossed out", "emotion", {"emotion": "disgust", "yesno": True}),
+        ("the woman in green is upset, isn't she", "emotion", {"emotion": "sad", "yesno": True}),
+        ("the leftmost person, how are they feeling", "emotion", {}),
+        ("how many years old is face 1", "age", {}),
+        ("if you had to pick, who is happiest", "superlative", {"superlative": "happy"}),
+        ("hey is Zoe in this one", "presence", {"name": "Zoe"}),
+        ("have you spotted Marcus", "presence", {"name": "Marcus"}),
+        ("could face 1 be face 2", "compare", {}),
+        ("is the one on the left black or white", "race", {}),
+        ("is face 1 white", "race", {}),
+        ("is face 1 wearing white", "clothing", {"colour": "white", "yesno": True}),
+        ("what was the conversation about", "transcript", {}),
+        ("who painted the mona lisa", "beyond", {}),
+        ("how old is he", "age", {}),
+        ("any wee ones in the photo", "anyone", {"child": True}),
+        ("do u see ne1 angry", "anyone", {"emotion": "angry", "yesno": True}),
+        ("what's your favourite colour", "beyond", {}),
+        ("face 1 = face 2?", "compare", {}),
+        ("count the people, then tell me who is most nervous", "compound", {"superlative": "fear"}),
+        ("who's the eldest & how old", "compound", {"superlative": "oldest"}),
+        ("what's there to say about face 2", "describe", {}),
+        ("what did he say about the party", "transcript", {}),
+        ("is number 1 looking poker faced or what", "emotion", {"emotion": "neutral", "yesno": True}),
+        ("is Emeka a bloke", "gender", {"yesno": True}),
+        ("can you see if Zoe is here", "presence", {"name": "Zoe"}),
+        ("is the person in the red top black or white", "race", {}),
+        ("who's the furious one", "who_looks", {"emotion": "angry"}),
+        ("the rightmost one looks pretty calm, huh", "emotion", {"emotion": "neutral", "yesno": True}),
+        ("are people angry in this one", "anyone", {"emotion": "angry"}),
+        ("can you confirm Zoe is in the photo", "presence", {"name": "Zoe"}),
+    ],
+)
 def test_round_two_phrasings(question, intent, slots):
     u = understanding.understand(question, frozenset(GALLERY))
     assert u.intent == intent
@@ -240,8 +266,13 @@ def test_round_two_phrasings(question, intent, slots):
 
 def test_negated_and_indirect_yes_no_questions_start_with_yes_or_no():
     scene, box = scene_box(4)
-    for q in ("nobody's smiling, right?", "tell me if anyone looks sad", "would you say face 2 is happy",
-              "face 1 is scared, isn't she", "is the person on the left wearing red"):
+    for q in (
+        "nobody's smiling, right?",
+        "tell me if anyone looks sad",
+        "would you say face 2 is happy",
+        "face 1 is scared, isn't she",
+        "is the person on the left wearing red",
+    ):
         assert ask(box, q).text.startswith(("Yes", "No")), q
 
 
@@ -295,11 +326,21 @@ def test_the_name_asked_about_does_not_depend_on_the_hash_seed():
     import subprocess
     import sys
 
-    code = ("from facelens.agent.assistant.understanding import understand, presence_name, normalise\n"
-            "names = frozenset({'Alice', 'Emeka', 'Bo', 'Zoe', 'Ann', 'Anna'})\n"
-            "q = 'would Emeka be Alice'\n"
-            "print(understand(q, names).slots.get('name'), presence_name(q, normalise(q, names), names),"
-            " understand('is anna here', names).slots.get('name'))")
-    seen = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(seed)},
-                           capture_output=True, text=True, check=True).stdout.strip() for seed in range(4)}
+    code = (
+        "from facelens.agent.assistant.understanding import understand, presence_name, normalise\n"
+        "names = frozenset({'Alice', 'Emeka', 'Bo', 'Zoe', 'Ann', 'Anna'})\n"
+        "q = 'would Emeka be Alice'\n"
+        "print(understand(q, names).slots.get('name'), presence_name(q, normalise(q, names), names),"
+        " understand('is anna here', names).slots.get('name'))"
+    )
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in range(4)
+    }
     assert seen == {"Emeka Emeka Anna"}

@@ -11,9 +11,7 @@ import re
 
 import pytest
 
-from facelens.agent.assistant import planner
-
-from facelens.agent.assistant import understanding
+from facelens.agent.assistant import planner, understanding
 from facelens.eval.questions import GALLERY, SyntheticBox, evaluate_planner, make_scene
 
 STRAIGHT = re.compile(r"\s*(?:Yes|No|I can't tell)\b")
@@ -28,17 +26,51 @@ def ask(box, q):
     return planner.answer(q, box, planner.PlanState())
 
 
-@pytest.mark.parametrize("question", [
-    "can you see anyone smiling", "do u see anybody sad", "is there anyone who looks angry", "are there any happy people",
-    "has anyone got a smile", "anyone look surprised?", "any1 sad", "is every1 happy", "are they all smiling", "is nobody angry?",
-    "isn't anyone happy?", "no one is sad, right?", "IS ANYONE ANGRY", "is anyone sadd", "is each of them worried",
-    "does she look happy", "is the guy on the left smiling", "is face 2 a woman", "do u see Zoe", "Zoe in this?",
-    "is anyone sad and who is it?", "are there more than 3 people?", "is it just one person?", "is anyone over 40?",
-    "is there a woman in the photo", "are there any men", "is anyone old", "is face 2 young", "are there any people",
-    "is there anyone you recognise", "is it a group photo", "is this a selfie", "is face 1 Alice", "Chen??",
-    "are face 1 and 2 different people?", "are face 1 and face 2 the same person", "are they all women",
-    "is there a woman wearing red?", "is the guy on the left over 40?", "are there more than 1 people looking calm?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "can you see anyone smiling",
+        "do u see anybody sad",
+        "is there anyone who looks angry",
+        "are there any happy people",
+        "has anyone got a smile",
+        "anyone look surprised?",
+        "any1 sad",
+        "is every1 happy",
+        "are they all smiling",
+        "is nobody angry?",
+        "isn't anyone happy?",
+        "no one is sad, right?",
+        "IS ANYONE ANGRY",
+        "is anyone sadd",
+        "is each of them worried",
+        "does she look happy",
+        "is the guy on the left smiling",
+        "is face 2 a woman",
+        "do u see Zoe",
+        "Zoe in this?",
+        "is anyone sad and who is it?",
+        "are there more than 3 people?",
+        "is it just one person?",
+        "is anyone over 40?",
+        "is there a woman in the photo",
+        "are there any men",
+        "is anyone old",
+        "is face 2 young",
+        "are there any people",
+        "is there anyone you recognise",
+        "is it a group photo",
+        "is this a selfie",
+        "is face 1 Alice",
+        "Chen??",
+        "are face 1 and 2 different people?",
+        "are face 1 and face 2 the same person",
+        "are they all women",
+        "is there a woman wearing red?",
+        "is the guy on the left over 40?",
+        "are there more than 1 people looking calm?",
+    ],
+)
 @pytest.mark.parametrize("n", [1, 3])
 def test_yes_no_questions_start_straight(question, n):
     scene, box = scene_box(n, f"probe{n}")
@@ -54,7 +86,10 @@ def test_count_yes_no():
     assert ask(box, "are there 3 people").text.startswith("Yes")
     one = scene_box(1, "probe1")[1]
     assert ask(one, "is it just one person?").text.startswith("Yes")
-    assert understanding.understand("are there more than two people?", frozenset()).slots["count_cmp"] == ("more than", 2)
+    assert understanding.understand("are there more than two people?", frozenset()).slots["count_cmp"] == (
+        "more than",
+        2,
+    )
 
 
 def test_count_yes_no_with_an_attribute_counts_only_those():
@@ -66,7 +101,11 @@ def test_count_yes_no_with_an_attribute_counts_only_those():
 
 def test_anyone_over_an_age_is_a_top_level_yes_no():
     scene, box = scene_box(3)
-    for q, lim, over in (("is anyone over 40?", 40, True), ("is anybody younger than 30", 30, False), ("anyone over 20?", 20, True)):
+    for q, lim, over in (
+        ("is anyone over 40?", 40, True),
+        ("is anybody younger than 30", 30, False),
+        ("anyone over 20?", 20, True),
+    ):
         hits = tuple(f.id for f in scene.faces if (f.age > lim if over else f.age < lim))
         r = ask(box, q)
         assert r.intent == "anyone" and r.text.startswith("Yes" if hits else "No") and tuple(r.faces) == hits
@@ -143,7 +182,9 @@ def test_compare_yes_no_starts_with_the_verdict():
 def test_tune3_split_is_measured():
     m = evaluate_planner("tune3", scenes=1)
     assert m["split"] == "tune3" and m["questions"] >= 150 and m["yes_no_questions"] >= 150
-    assert m["yes_no_form"] == 1.0 and m["wrong_person"] == 0 and m["intent_accuracy"] >= 0.97 and m["consistent"] >= 0.97
+    assert (
+        m["yes_no_form"] == 1.0 and m["wrong_person"] == 0 and m["intent_accuracy"] >= 0.97 and m["consistent"] >= 0.97
+    )
 
 
 def test_session_yes_no_questions_start_straight():
@@ -157,7 +198,9 @@ def test_session_yes_no_questions_start_straight():
         assert session_query.ask("did they mention a refund", backend="offline").answer.startswith("Yes")
         assert session_query.ask("was anyone angry in call-b?", backend="offline").answer.startswith("No")
         # about one moment, not "at all": the evidence of when it happened does not answer it, so no yes or no is claimed
-        assert not session_query.ask("is the customer angry at the end", backend="offline").answer.startswith(("Yes", "No"))
+        assert not session_query.ask("is the customer angry at the end", backend="offline").answer.startswith(
+            ("Yes", "No")
+        )
 
 
 @pytest.mark.slow
@@ -178,10 +221,12 @@ def test_unenrolled_name_asked_of_one_person_is_not_guessed():
         assert r.text.startswith("I can't tell") and "not in the gallery" in r.text and r.faces == ()
 
 
-@pytest.mark.parametrize("question,gender", [("is there a woman smiling?", "female"), ("is any man angry?", "male"),
-                                             ("does any woman look sad", "female")])
+@pytest.mark.parametrize(
+    "question,gender",
+    [("is there a woman smiling?", "female"), ("is any man angry?", "male"), ("does any woman look sad", "female")],
+)
 def test_an_emotion_asked_of_women_or_men_counts_only_them(question: str, gender: str) -> None:
-    """"Is there a woman smiling?" is yes only when a face that looks like a woman has that top label:
+    """ "Is there a woman smiling?" is yes only when a face that looks like a woman has that top label:
     a smiling man is not a yes (before, the gender was ignored)."""
     label = understanding.understand(question).slots["emotion"]
     for seed in range(40):
@@ -189,6 +234,10 @@ def test_an_emotion_asked_of_women_or_men_counts_only_them(question: str, gender
         expected = any(f.gender.label == gender and f.emotion.label == label for f in scene.faces)
         text = ask(box, question).text
         assert STRAIGHT.match(text), text
-        assert text.startswith("Yes" if expected else "No"), (question, [(f.gender.label, f.emotion.label) for f in scene.faces], text)
+        assert text.startswith("Yes" if expected else "No"), (
+            question,
+            [(f.gender.label, f.emotion.label) for f in scene.faces],
+            text,
+        )
         if expected:
             assert "who look like a" in text  # the count is of the matching faces, and says so

@@ -55,8 +55,8 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
     """`facelens chat --voice --backend offline`: the voice input reads the words offline."""
     import argparse
 
-    from facelens.agent.cli.assistant import input_source
     from facelens.agent.assistant.voice_input import understand_speech
+    from facelens.agent.cli.assistant import input_source
 
     monkeypatch.delenv("FACELENS_BACKEND", raising=False)  # only the flag says offline
     captured = {}
@@ -69,7 +69,11 @@ def test_chat_voice_backend_offline_keeps_words_local(no_network, monkeypatch: p
     input_source(argparse.Namespace(voice="vad", json=False), "offline")
     assert captured["words_backend"] == "offline"
     utt = understand_speech(_speech("This is ridiculous, I am furious!"), words_backend=captured["words_backend"])
-    assert utt.text and utt.affect.label and not any(c.source.startswith("openai") for c in utt.affect.channels if hasattr(c, "source"))
+    assert (
+        utt.text
+        and utt.affect.label
+        and not any(c.source.startswith("openai") for c in utt.affect.channels if hasattr(c, "source"))
+    )
 
 
 def test_backend_setting_offline_keeps_words_local(no_network, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
@@ -87,10 +91,12 @@ def test_backend_setting_offline_keeps_words_local(no_network, monkeypatch: pyte
         assert r.label == "angry" and not r.model.startswith("openai")
 
 
-def test_transcribe_affect_and_session_questions_offline(no_network, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
-    from facelens.agent.sessions import query as session_query
-    from facelens.agent.sessions import ingest as sessions
+def test_transcribe_affect_and_session_questions_offline(
+    no_network, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys
+) -> None:
     from facelens.agent.cli import main
+    from facelens.agent.sessions import ingest as sessions
+    from facelens.agent.sessions import query as session_query
 
     monkeypatch.setenv("FACELENS_BACKEND", "offline")
     wav = media.write_audio(tmp_path / "call.wav", _speech("No, this is unacceptable. The delivery failed again."))
@@ -132,7 +138,9 @@ def fake_microphone(monkeypatch: pytest.MonkeyPatch, tmp_path, text: str) -> Non
 
 
 @pytest.mark.parametrize("with_url", [False, True], ids=["key-only", "key-and-url"])
-def test_cli_chat_voice_backend_offline_end_to_end(with_url, key_only, monkeypatch: pytest.MonkeyPatch, tmp_path, group_jpg, capsys) -> None:
+def test_cli_chat_voice_backend_offline_end_to_end(
+    with_url, key_only, monkeypatch: pytest.MonkeyPatch, tmp_path, group_jpg, capsys
+) -> None:
     """`facelens chat PHOTO --voice --backend offline --json`, the whole way: microphone (a generated
     recording), transcription, voice cues, the words' emotion, fusion, the planner's answer; no socket opens."""
     from facelens.agent.cli import main
@@ -175,9 +183,9 @@ def test_cli_session_ask_backend_offline(key_only, tmp_path, capsys) -> None:
 def test_config_yaml_offline_covers_every_words_path(key_only, tmp_path, capsys) -> None:
     """backend: offline in config.yaml (no flag, no FACELENS_BACKEND): transcribe --affect, session ask,
     words' emotion and the resolved settings all stay on this machine."""
-    from facelens.agent.sessions import query as session_query
-    from facelens.agent.sessions import ingest as sessions
     from facelens.agent.cli import main
+    from facelens.agent.sessions import ingest as sessions
+    from facelens.agent.sessions import query as session_query
     from facelens.agent.sessions.affect import words_emotion
     from facelens.tools import config, settings
 

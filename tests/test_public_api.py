@@ -15,8 +15,10 @@ from facelens.tools.errors import FacelensError, InputError, NotFoundError
 
 def test_import_is_light():
     """``import facelens`` loads no model and no heavy library."""
-    code = ("import sys, facelens; heavy = [m for m in ('numpy', 'onnxruntime', 'faiss', 'dlib', 'cv2', 'torch', "
-            "'langchain_core', 'mediapipe', 'faster_whisper') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, facelens; heavy = [m for m in ('numpy', 'onnxruntime', 'faiss', 'dlib', 'cv2', 'torch', "
+        "'langchain_core', 'mediapipe', 'faster_whisper') if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
     assert facelens.__version__ and {"analyze", "ask", "Chat", "Gallery"} <= set(facelens.__all__)
@@ -100,7 +102,11 @@ def test_packages_are_found_not_listed():
     scope = {"__name__": "setup_under_test", "__file__": str(REPO / "setup.py")}
     exec(compile((REPO / "setup.py").read_text(), "setup.py", "exec"), scope)
     found = set(scope["packages"])
-    for folder, package in {"agent": "facelens.agent", "prompts": "facelens.prompts", "tools": "facelens.tools"}.items():
+    for folder, package in {
+        "agent": "facelens.agent",
+        "prompts": "facelens.prompts",
+        "tools": "facelens.tools",
+    }.items():
         for init in (REPO / folder).rglob("__init__.py"):
             sub = init.parent.relative_to(REPO / folder).parts
             assert ".".join((package, *sub)) in found

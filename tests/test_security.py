@@ -52,9 +52,20 @@ def test_default_address_is_loopback_and_streamlit_phones_nowhere() -> None:
     assert args.address == "127.0.0.1" and args.token is False
 
 
-@pytest.mark.parametrize("address,loop", [("127.0.0.1", True), ("127.0.0.5", True), ("::1", True), ("[::1]", True),
-                                          ("localhost", True), ("0.0.0.0", False), ("::", False),
-                                          ("192.168.1.20", False), ("myhost.lan", False)])
+@pytest.mark.parametrize(
+    "address,loop",
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.5", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("myhost.lan", False),
+    ],
+)
 def test_loopback_addresses(address: str, loop: bool) -> None:
     assert is_loopback(address) is loop
 
@@ -159,7 +170,9 @@ def test_login_throttle_per_address_and_global(clock: FakeClock) -> None:
     t = LoginThrottle()
     assert t.wait("10.0.0.1") == 0
     t.failed("10.0.0.1")
-    assert t.wait("10.0.0.1") == pytest.approx(2.0) and t.wait("10.0.0.2") == pytest.approx(0.25)  # per address, and global
+    assert t.wait("10.0.0.1") == pytest.approx(2.0) and t.wait("10.0.0.2") == pytest.approx(
+        0.25
+    )  # per address, and global
     for i in range(40):  # many addresses, one guess each
         t.failed(f"10.1.0.{i}")
     assert t.wait("10.9.9.9") == pytest.approx(LoginThrottle.GLOBAL_MAX_S)  # nobody guesses faster than the global rate
@@ -257,9 +270,16 @@ def test_stale_upload_folders_of_dead_servers_are_removed(tmp_path: Path) -> Non
     dead.wait()
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        folders = {name: tmp_path / name for name in (f"facelens-ui-{dead.pid}-abc", f"facelens-ui-{live.pid}-def",
-                                                      f"facelens-ui-{os.getpid()}-mine", "facelens-ui-old12345",
-                                                      "unrelated")}
+        folders = {
+            name: tmp_path / name
+            for name in (
+                f"facelens-ui-{dead.pid}-abc",
+                f"facelens-ui-{live.pid}-def",
+                f"facelens-ui-{os.getpid()}-mine",
+                "facelens-ui-old12345",
+                "unrelated",
+            )
+        }
         for p in folders.values():
             p.mkdir()
             (p / "photo.jpg").write_bytes(b"x")
@@ -318,13 +338,22 @@ def test_real_server_with_a_token(tmp_path: Path) -> None:
     """`facelens ui --token` prints a token once, serves on loopback, and cleans its uploads at shutdown."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    env.update(FACELENS_HOME=str(tmp_path / "home"), FACELENS_BACKEND="offline", TMPDIR=str(tmp_path),
-               STREAMLIT_SERVER_FILE_WATCHER_TYPE="none")
+    env.update(
+        FACELENS_HOME=str(tmp_path / "home"),
+        FACELENS_BACKEND="offline",
+        TMPDIR=str(tmp_path),
+        STREAMLIT_SERVER_FILE_WATCHER_TYPE="none",
+    )
     stale = tmp_path / "facelens-ui-999999999-left"  # a killed server's uploads (no such pid)
     stale.mkdir()
     exe = Path(sys.executable).with_name("facelens")
-    proc = subprocess.Popen([str(exe), "ui", "--port", str(port), "--token"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(exe), "ui", "--port", str(port), "--token"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         first = proc.stdout.readline()
         assert re.search(r"asks for this token: \S{20,}", first), first

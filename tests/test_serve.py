@@ -11,9 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
@@ -69,7 +67,9 @@ def test_keys_and_roles(api, group_bytes):
     for header in ("Bearer flk_000000000000_nope", "Bearer nonsense", "Basic abc", "Bearer "):
         assert api.get("/v1/gallery", headers={"Authorization": header}).status_code == 401, header
     assert api.get("/v1/gallery", headers=auth(api)).json() == []
-    r = api.post("/v1/gallery/Alice", files={"files": ("a.jpg", group_bytes, "image/jpeg")}, headers=auth(api, "reader"))
+    r = api.post(
+        "/v1/gallery/Alice", files={"files": ("a.jpg", group_bytes, "image/jpeg")}, headers=auth(api, "reader")
+    )
     assert r.status_code == 403 and "needs editor" in r.json()["message"]
     assert api.delete("/v1/gallery/Alice", headers=auth(api, "editor")).status_code == 403
     assert api.get("/v1/keys", headers=auth(api, "editor")).status_code == 403
@@ -78,7 +78,12 @@ def test_keys_and_roles(api, group_bytes):
     assert r.status_code == 201 and r.json()["key"].startswith("flk_")
     temp = {"Authorization": f"Bearer {r.json()['key']}"}
     assert api.get("/v1/sessions", headers=temp).status_code == 200
-    assert {k["name"] for k in api.get("/v1/keys", headers=auth(api, "admin")).json()} == {"reader", "editor", "admin", "temp"}
+    assert {k["name"] for k in api.get("/v1/keys", headers=auth(api, "admin")).json()} == {
+        "reader",
+        "editor",
+        "admin",
+        "temp",
+    }
     assert "key" not in api.get("/v1/keys", headers=auth(api, "admin")).json()[0]
     assert api.post("/v1/keys", data={"name": "temp2", "role": "root"}, headers=auth(api, "admin")).status_code == 422
     assert api.delete("/v1/keys/temp", headers=auth(api, "admin")).status_code == 200
@@ -115,34 +120,55 @@ def test_analyze_is_the_cli_json(api, group_bytes, tmp_path, capsys):
 
 def test_ask_json_and_stream(api, group_bytes, tmp_path, capsys):
     question = "how many people are smiling?"
-    r = api.post("/v1/ask", files=upload(group_bytes, "g.jpg"), data={"question": question, "backend": "offline"}, headers=auth(api))
+    r = api.post(
+        "/v1/ask",
+        files=upload(group_bytes, "g.jpg"),
+        data={"question": question, "backend": "offline"},
+        headers=auth(api),
+    )
     assert r.status_code == 200 and r.json()["backend"] == "offline" and r.json()["answer"]
     (tmp_path / "g.jpg").write_bytes(group_bytes)
     assert main(["ask", str(tmp_path / "g.jpg"), question, "--json", "--backend", "offline"]) == 0
     cli = json.loads(capsys.readouterr().out)
     assert cli["answer"] == r.json()["answer"] and cli["faces"] == r.json()["faces"]
     # server-sent events: the last event is the same answer
-    with api.stream("POST", "/v1/ask", files=upload(group_bytes), data={"question": question, "backend": "offline", "stream": "true"},
-                    headers=auth(api)) as s:
+    with api.stream(
+        "POST",
+        "/v1/ask",
+        files=upload(group_bytes),
+        data={"question": question, "backend": "offline", "stream": "true"},
+        headers=auth(api),
+    ) as s:
         assert s.status_code == 200 and s.headers["content-type"].startswith("text/event-stream")
         text = "".join(s.iter_text())
-    events = [(b.split("\n")[0].removeprefix("event: "), json.loads(b.split("\n")[1].removeprefix("data: "))) for b in text.strip().split("\n\n")]
+    events = [
+        (b.split("\n")[0].removeprefix("event: "), json.loads(b.split("\n")[1].removeprefix("data: ")))
+        for b in text.strip().split("\n\n")
+    ]
     assert events[-1][0] == "answer" and events[-1][1]["answer"] == cli["answer"]
     # an error inside the stream is an error event, not a traceback
-    with api.stream("POST", "/v1/ask", files=upload(group_bytes), data={"question": "x" * 5000, "stream": "true"}, headers=auth(api)) as s:
+    with api.stream(
+        "POST", "/v1/ask", files=upload(group_bytes), data={"question": "x" * 5000, "stream": "true"}, headers=auth(api)
+    ) as s:
         body = "".join(s.iter_text())
     assert body.startswith("event: error") and "limit" in body and "Traceback" not in body
 
 
 def test_enrol_identify_list_remove(api, astronaut, hopper, group_bytes):
-    r = api.post("/v1/gallery/Alice", files=[("files", ("a.jpg", jpeg_bytes(astronaut), "image/jpeg"))], headers=auth(api, "editor"))
+    r = api.post(
+        "/v1/gallery/Alice",
+        files=[("files", ("a.jpg", jpeg_bytes(astronaut), "image/jpeg"))],
+        headers=auth(api, "editor"),
+    )
     assert r.status_code == 200 and r.json()[0]["name"] == "Alice" and r.json()[0]["image"] == "a.jpg"
     assert [p["name"] for p in api.get("/v1/gallery", headers=auth(api)).json()] == ["Alice"]
     r = api.post("/v1/identify", files=upload(group_bytes, "group.jpg"), headers=auth(api))
     names = [f["identity"]["name"] if f["identity"]["known"] else None for f in r.json()["faces"]]
     assert r.json()["image"] == "group.jpg" and names == [None, "Alice", None, "Alice"]
     # no face / several faces: all or nothing, nothing written
-    r = api.post("/v1/gallery/Bob", files=[("files", ("g.jpg", group_bytes, "image/jpeg"))], headers=auth(api, "editor"))
+    r = api.post(
+        "/v1/gallery/Bob", files=[("files", ("g.jpg", group_bytes, "image/jpeg"))], headers=auth(api, "editor")
+    )
     assert r.status_code == 422 and r.json()["error"] == "no_face"
     r = api.delete("/v1/gallery/alice", headers=auth(api, "admin"))
     assert r.status_code == 200 and r.json()["name"] == "Alice" and r.json()["embeddings"] == 1
@@ -182,13 +208,20 @@ def test_unexpected_error_has_no_traceback(api, monkeypatch, group_bytes):
 
     monkeypatch.setattr(routes_photo, "_analyze", boom)
     r = api.post("/v1/analyze", files=upload(group_bytes), headers=auth(api))
-    assert r.status_code == 500 and r.json()["error"] == "internal" and "/secret/path" not in r.text and "Traceback" not in r.text
+    assert (
+        r.status_code == 500
+        and r.json()["error"] == "internal"
+        and "/secret/path" not in r.text
+        and "Traceback" not in r.text
+    )
 
 
 def test_cors_is_off(api):
     r = api.options("/v1/health", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
     assert "access-control-allow-origin" not in r.headers
-    assert "access-control-allow-origin" not in api.get("/v1/health", headers={"Origin": "https://evil.example"}).headers
+    assert (
+        "access-control-allow-origin" not in api.get("/v1/health", headers={"Origin": "https://evil.example"}).headers
+    )
 
 
 def test_bounded_queue_and_timeout(monkeypatch, tmp_path, group_bytes):
@@ -200,8 +233,13 @@ def test_bounded_queue_and_timeout(monkeypatch, tmp_path, group_bytes):
     app = create_app(limits=Limits(workers=1, queue=1, timeout_s=3, jobs=1), keys=store)
     codes: list[int] = []
     with TestClient(app) as client:
+
         def call() -> None:
-            codes.append(client.post("/v1/analyze", files=upload(group_bytes), headers={"Authorization": f"Bearer {token}"}).status_code)
+            codes.append(
+                client.post(
+                    "/v1/analyze", files=upload(group_bytes), headers={"Authorization": f"Bearer {token}"}
+                ).status_code
+            )
 
         threads = [threading.Thread(target=call) for _ in range(2)]
         for t in threads:
@@ -233,10 +271,19 @@ def test_job_line_is_bounded(tmp_path):
 def test_session_upload_job_and_reads(api, tmp_path, capsys):
     from facelens.eval import media as sample_media
 
-    video = sample_media.make_video(tmp_path / "call.mp4", [sample_media.Shot(2.0, "astronaut")], None, size=(320, 240), fps=10, face_width=110)
+    video = sample_media.make_video(
+        tmp_path / "call.mp4", [sample_media.Shot(2.0, "astronaut")], None, size=(320, 240), fps=10, face_width=110
+    )
     h = auth(api, "editor")
-    assert api.post("/v1/sessions", files=upload(video.read_bytes(), "call.mp4", "video/mp4"), headers=auth(api)).status_code == 403
-    r = api.post("/v1/sessions", files=upload(video.read_bytes(), "call.mp4", "video/mp4"), data={"id": "call-1"}, headers=h)
+    assert (
+        api.post(
+            "/v1/sessions", files=upload(video.read_bytes(), "call.mp4", "video/mp4"), headers=auth(api)
+        ).status_code
+        == 403
+    )
+    r = api.post(
+        "/v1/sessions", files=upload(video.read_bytes(), "call.mp4", "video/mp4"), data={"id": "call-1"}, headers=h
+    )
     assert r.status_code == 202 and set(r.json()) == {"job"}
     job = r.json()["job"]
     for _ in range(600):
@@ -252,26 +299,48 @@ def test_session_upload_job_and_reads(api, tmp_path, capsys):
     shown = api.get("/v1/sessions/call-1", headers=auth(api)).json()
     assert main(["session", "show", "call-1", "--json"]) == 0 and json.loads(capsys.readouterr().out) == shown
     r = api.get("/v1/sessions/call-1/export?format=csv", headers=auth(api))
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv") and r.text.startswith("kind,start,end")
+    assert (
+        r.status_code == 200
+        and r.headers["content-type"].startswith("text/csv")
+        and r.text.startswith("kind,start,end")
+    )
     assert "seconds" in api.get("/v1/sessions/call-1/export", headers=auth(api)).json()
     assert api.get("/v1/sessions/call-1/export?format=xml", headers=auth(api)).status_code == 422
-    r = api.post("/v1/sessions/ask", data={"question": "summarise this session", "session": "call-1", "backend": "offline"}, headers=auth(api))
+    r = api.post(
+        "/v1/sessions/ask",
+        data={"question": "summarise this session", "session": "call-1", "backend": "offline"},
+        headers=auth(api),
+    )
     assert r.status_code == 200 and r.json()["backend"] == "offline" and r.json()["answer"]
     # unknowns, a taken id (failed job), bad recordings, a wrong type
     assert api.get("/v1/sessions/nope", headers=auth(api)).status_code == 404
     assert api.get("/v1/sessions/nope/export", headers=auth(api)).status_code == 404
-    assert api.post("/v1/sessions/ask", data={"question": "overall mood?", "session": "nope"}, headers=auth(api)).status_code == 404
+    assert (
+        api.post(
+            "/v1/sessions/ask", data={"question": "overall mood?", "session": "nope"}, headers=auth(api)
+        ).status_code
+        == 404
+    )
     assert api.get("/v1/jobs/nope", headers=auth(api)).status_code == 404
-    r = api.post("/v1/sessions", files=upload(video.read_bytes(), "call.mp4", "video/mp4"), data={"id": "call-1"}, headers=h)
+    r = api.post(
+        "/v1/sessions", files=upload(video.read_bytes(), "call.mp4", "video/mp4"), data={"id": "call-1"}, headers=h
+    )
     assert api.app.state.jobs.wait_idle(60)
     failed = api.get(f"/v1/jobs/{r.json()['job']}", headers=auth(api)).json()
     assert failed["status"] == "failed" and "already exists" in failed["error"]["message"]
     r = api.post("/v1/sessions", files=upload(b"", "e.mp4", "video/mp4"), headers=h)
     assert r.status_code == 422 and r.json()["error"] == "bad_media"
-    r = api.post("/v1/sessions", files=upload(b"\x1a\x45\xdf\xa3" + b"\x00junk" * 50, "j.mkv", "video/x-matroska"), headers=h)
+    r = api.post(
+        "/v1/sessions", files=upload(b"\x1a\x45\xdf\xa3" + b"\x00junk" * 50, "j.mkv", "video/x-matroska"), headers=h
+    )
     assert r.status_code == 422
     assert api.post("/v1/sessions", files=upload(b"x", "a.jpg", "image/jpeg"), headers=h).status_code == 415
-    assert api.post("/v1/sessions", files=upload(video.read_bytes(), "c.mp4", "video/mp4"), data={"id": "../x"}, headers=h).status_code == 422
+    assert (
+        api.post(
+            "/v1/sessions", files=upload(video.read_bytes(), "c.mp4", "video/mp4"), data={"id": "../x"}, headers=h
+        ).status_code
+        == 422
+    )
 
 
 def test_keys_required_on_loopback_too_and_new_keys_work_at_once(tmp_path):
@@ -303,8 +372,13 @@ def test_real_server_on_loopback(facelens_home, group_bytes, capsys):
     assert main(["serve", "--port", "70000"]) == 2
     port = _free_port()
     env = dict(os.environ, FACELENS_HOME=str(facelens_home))
-    proc = subprocess.Popen([sys.executable, "-m", "facelens.agent.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "facelens.agent.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(200):
@@ -314,7 +388,9 @@ def test_real_server_on_loopback(facelens_home, group_bytes, capsys):
             except httpx.TransportError:
                 time.sleep(0.1)
         assert httpx.get(f"{url}/v1/gallery", timeout=5).status_code == 401
-        r = httpx.post(f"{url}/v1/analyze", files=upload(group_bytes), headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        r = httpx.post(
+            f"{url}/v1/analyze", files=upload(group_bytes), headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
         assert r.status_code == 200 and len(r.json()["faces"]) == 4
     finally:
         proc.terminate()

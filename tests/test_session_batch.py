@@ -18,13 +18,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from facelens.agent.cli import main
 from facelens.agent.sessions import batch as session_batch
 from facelens.agent.sessions import store
-from facelens.agent.cli import main
 from facelens.eval import media as sample_media
 
-LINES = {"a": ("astronaut", "Hello, thanks for calling today."), "b": ("hopper", "I am really angry about my order."),
-         "c": ("astronaut", "Thank you, that is great news.")}
+LINES = {
+    "a": ("astronaut", "Hello, thanks for calling today."),
+    "b": ("hopper", "I am really angry about my order."),
+    "c": ("astronaut", "Thank you, that is great news."),
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +36,26 @@ def media_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("batch")
     for name, (who, text) in LINES.items():
         audio = np.concatenate([sample_media.speak(text), np.zeros(4000, np.float32)])
-        sample_media.make_video(folder / f"{name}.mp4", [sample_media.Shot(audio.size / 16000, who)], audio, size=(480, 360), fps=10, face_width=150)
+        sample_media.make_video(
+            folder / f"{name}.mp4",
+            [sample_media.Shot(audio.size / 16000, who)],
+            audio,
+            size=(480, 360),
+            fps=10,
+            face_width=150,
+        )
     (folder / "junk.mp4").write_bytes(b"not a video at all" * 50)
-    whole = sample_media.make_video(folder / "whole.mkv", [sample_media.Shot(3.0, "hopper")], np.zeros(48000, np.float32), size=(320, 240), fps=10, face_width=100)
-    (folder / "cut.mkv").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # its header is whole: it probes fine
+    whole = sample_media.make_video(
+        folder / "whole.mkv",
+        [sample_media.Shot(3.0, "hopper")],
+        np.zeros(48000, np.float32),
+        size=(320, 240),
+        fps=10,
+        face_width=100,
+    )
+    (folder / "cut.mkv").write_bytes(
+        whole.read_bytes()[: whole.stat().st_size // 2]
+    )  # its header is whole: it probes fine
     return folder
 
 
@@ -71,7 +90,15 @@ def ray_run(ray_local, media_dir, tmp_path_factory):
 
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            rc = main(["session", "ingest", *(str(media_dir / f) for f in ("a.mp4", "junk.mp4", "cut.mkv", "b.mp4")), "--ray", "--json"])
+            rc = main(
+                [
+                    "session",
+                    "ingest",
+                    *(str(media_dir / f) for f in ("a.mp4", "junk.mp4", "cut.mkv", "b.mp4")),
+                    "--ray",
+                    "--json",
+                ]
+            )
         db = store.db_path()
     finally:
         os.environ["FACELENS_HOME"] = old or ""
@@ -82,10 +109,16 @@ def test_ray_batch_reports_failures_and_lands_the_rest(ray_run, media_dir):
     rc, out, db = ray_run
     assert rc == 1  # one or more failed
     assert [(Path(f["file"]).name, f["status"]) for f in out["files"]] == [
-        ("a.mp4", "ingested"), ("junk.mp4", "failed"), ("cut.mkv", "failed"), ("b.mp4", "ingested")]
+        ("a.mp4", "ingested"),
+        ("junk.mp4", "failed"),
+        ("cut.mkv", "failed"),
+        ("b.mp4", "ingested"),
+    ]
     junk, cut = out["files"][1], out["files"][2]
     assert "corrupt or truncated" in junk["error"] and junk["hint"]  # refused by the driver's probe
-    assert "holds no frames" in cut["error"] and "truncated" in cut["hint"] and cut["duration"] > 0  # failed inside a worker, reported with its message
+    assert (
+        "holds no frames" in cut["error"] and "truncated" in cut["hint"] and cut["duration"] > 0
+    )  # failed inside a worker, reported with its message
     assert (out["engine"], out["workers"], out["ingested"], out["failed"]) == ("ray", 2, 2, 2)
     assert out["recording_seconds"] > 3 and out["recording_seconds_per_second"] > 0
     shutil.copy(db, store.db_path())
@@ -177,8 +210,13 @@ sys.exit(main(["session", "ingest", *sys.argv[1:]]))
 def test_ctrl_c_in_a_sequential_batch(media_dir, facelens_home):
     """A real SIGINT while the first file is being analysed: exit 130, no session, no claim."""
     files = [str(media_dir / "a.mp4"), str(media_dir / "b.mp4")]
-    proc = subprocess.Popen([sys.executable, "-c", CTRL_C, *files], env={**os.environ, "FACELENS_HOME": str(facelens_home)},
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C, *files],
+        env={**os.environ, "FACELENS_HOME": str(facelens_home)},
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     line = ""
     deadline = time.time() + 300
     # the first frame's progress line: the models are loaded and the file is being analysed (a Ctrl-C in

@@ -16,9 +16,9 @@ import io
 
 import pytest
 
+from facelens.agent.cli import main
 from facelens.agent.sessions import query as session_query
 from facelens.agent.sessions import store
-from facelens.agent.cli import main
 
 IDS = ["call-b", "call-c", "call-d", "call-a"]
 
@@ -56,8 +56,10 @@ def test_list_order_is_the_stored_order(four):
     assert store.ids() == IDS and [r.session_id for r in store.load_all()] == IDS
 
 
-@pytest.mark.parametrize("question", ["summarise session 2", "summarize the second call", "what happened in the 2nd session?",
-                                      "recap of call #2"])
+@pytest.mark.parametrize(
+    "question",
+    ["summarise session 2", "summarize the second call", "what happened in the 2nd session?", "recap of call #2"],
+)
 def test_session_n_is_the_nth_in_list_order(four, question):
     a = ask(question)
     assert a.sessions == ["call-c"] and "Session call-c" in a.answer and "call-a" not in a.answer
@@ -66,15 +68,28 @@ def test_session_n_is_the_nth_in_list_order(four, question):
 def test_a_matching_id_wins_over_the_place(monkeypatch, tmp_path):
     from facelens.eval.session_questions import _record
 
-    for sid, day in (("call-3", 1), ("call-2", 2), ("call", 3)):  # call-2 is second in list order by chance: make it not
-        store.save(_record(sid, ["neutral"] * 5, [(0.0, 2.0, f"hello from {sid}", "neutral")], f"2026-01-0{day}T00:00:00+00:00"), [])
-    store.save(_record("call-9", ["neutral"] * 5, [], "2025-12-31T00:00:00+00:00"), [])  # list order: call-9, call-3, call-2, call
+    for sid, day in (
+        ("call-3", 1),
+        ("call-2", 2),
+        ("call", 3),
+    ):  # call-2 is second in list order by chance: make it not
+        store.save(
+            _record(
+                sid, ["neutral"] * 5, [(0.0, 2.0, f"hello from {sid}", "neutral")], f"2026-01-0{day}T00:00:00+00:00"
+            ),
+            [],
+        )
+    store.save(
+        _record("call-9", ["neutral"] * 5, [], "2025-12-31T00:00:00+00:00"), []
+    )  # list order: call-9, call-3, call-2, call
     assert ask("summarise call 2").sessions == ["call-2"]  # the id "call-2", not the second in the list (call-3)
     assert ask("summarise session 2").sessions == ["call-3"]  # no id "session-2": the second in list order
     assert ask("summarise the last call").sessions == ["call"]
 
 
-@pytest.mark.parametrize("question", ["compare the first and second calls", "compare sessions 1 and 2", "session 1 vs session 2"])
+@pytest.mark.parametrize(
+    "question", ["compare the first and second calls", "compare sessions 1 and 2", "session 1 vs session 2"]
+)
 def test_compare_by_place(four, question):
     a = ask(question)
     assert a.sessions == ["call-b", "call-c"] and "side by side" in a.answer
@@ -82,17 +97,37 @@ def test_compare_by_place(four, question):
 
 def test_a_place_no_session_has_is_said_not_replaced(four):
     a = ask("summarise session 9")
-    assert a.sessions == [] and "There is no session 9" in a.answer and "4 sessions are stored" in a.answer and "2. call-c" in a.answer
+    assert (
+        a.sessions == []
+        and "There is no session 9" in a.answer
+        and "4 sessions are stored" in a.answer
+        and "2. call-c" in a.answer
+    )
     assert "no session 5" in ask("what happened in the fifth call").answer
     assert "There is no session 0" in ask("summarise session 0").answer
 
 
-@pytest.mark.parametrize("question", ["did anyone mention a refund?", "which calls mention a refund", "search all calls for refund",
-                                      "was a refund brought up in any session?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "did anyone mention a refund?",
+        "which calls mention a refund",
+        "search all calls for refund",
+        "was a refund brought up in any session?",
+    ],
+)
 def test_transcript_search_across_sessions(four, question):
     a = ask(question)
     assert a.sessions == IDS
-    for part in ("call-b", "0:05", "I was going to ask for a refund", "call-a", "0:17", "I will refund you today", "Not said in: call-c, call-d"):
+    for part in (
+        "call-b",
+        "0:05",
+        "I was going to ask for a refund",
+        "call-a",
+        "0:17",
+        "I will refund you today",
+        "Not said in: call-c, call-d",
+    ):
         assert part in a.answer, (part, a.answer)
     assert {e.session_id for e in a.evidence} == {"call-b", "call-a"}
     if question.startswith(("did", "was")):
@@ -119,12 +154,19 @@ def test_session_all_with_nothing_stored():
     assert "No sessions are stored yet" in ask("did anyone mention a refund?", "all").answer
 
 
-@pytest.mark.parametrize("question,first", [
-    ("which call was most negative?", "call-c"), ("which session was the worst", "call-c"),
-    ("which call was the angriest?", "call-a"), ("which call was the calmest?", "call-b"),
-    ("which session was least angry", "call-b"), ("which call was the happiest?", "call-d"),
-    ("what was the most positive call", "call-d"), ("rank the calls from most to least negative", "call-c"),
-])
+@pytest.mark.parametrize(
+    "question,first",
+    [
+        ("which call was most negative?", "call-c"),
+        ("which session was the worst", "call-c"),
+        ("which call was the angriest?", "call-a"),
+        ("which call was the calmest?", "call-b"),
+        ("which session was least angry", "call-b"),
+        ("which call was the happiest?", "call-d"),
+        ("what was the most positive call", "call-d"),
+        ("rank the calls from most to least negative", "call-c"),
+    ],
+)
 def test_rankings_both_ways(four, question, first):
     from facelens.eval.session_questions import _ranked
 
@@ -136,7 +178,11 @@ def test_ranking_from_the_least_lists_every_session(four):
     from facelens.eval.session_questions import _ranked
 
     a = ask("which call was the calmest?")
-    assert sorted(_ranked(a.answer)) == sorted(IDS) and _ranked(a.answer)[-1] == "call-c" and "from the least negative" in a.answer
+    assert (
+        sorted(_ranked(a.answer)) == sorted(IDS)
+        and _ranked(a.answer)[-1] == "call-c"
+        and "from the least negative" in a.answer
+    )
 
 
 def test_mood_change_from_the_smoothed_scores_and_the_words(four):
@@ -156,7 +202,12 @@ def test_mood_change_from_the_smoothed_scores_and_the_words(four):
 
 def test_a_steady_session_did_not_change(four):
     a = ask("did the mood change in session 1?")
-    assert a.answer.startswith("No: ") and "did not change" in a.answer and "(session call-b" in a.answer and a.sessions == ["call-b"]
+    assert (
+        a.answer.startswith("No: ")
+        and "did not change" in a.answer
+        and "(session call-b" in a.answer
+        and a.sessions == ["call-b"]
+    )
 
 
 def test_score_trend_needs_a_real_move():
@@ -170,7 +221,9 @@ def test_score_trend_needs_a_real_move():
             out.append(store.SecondScores(track=1, t=float(i), label="happy", confidence=h, scores=sc))
         return out
 
-    rec = store.SessionRecord(session_id="x", source="x", created=store.now(), duration=30.0, has_video=True, has_audio=False, fps=1.0)
+    rec = store.SessionRecord(
+        session_id="x", source="x", created=store.now(), duration=30.0, has_video=True, has_audio=False, fps=1.0
+    )
     steady = [0.8 + (0.03 if i % 2 else -0.03) for i in range(30)]  # noise around 0.8
     assert score_trends(rec, secs(steady)) == []
     falling = [0.9 - 0.45 * i / 29 for i in range(30)]
@@ -194,15 +247,32 @@ def test_which_sessions_had_a_frustrated_customer(four):
 
     c = store.load("call-c")
     assert next(s for s in c.transcript if "frustrated" in s.text).emotion == "angry"
-    for q in ("which sessions had a frustrated customer", "which calls had a disappointed customer?", "which sessions had an annoyed customer"):
+    for q in (
+        "which sessions had a frustrated customer",
+        "which calls had a disappointed customer?",
+        "which sessions had an annoyed customer",
+    ):
         a = ask(q)
-        assert sorted(_ranked(a.answer)) == ["call-a", "call-c"] and "No " in a.answer and "call-b" in a.answer, a.answer
+        assert sorted(_ranked(a.answer)) == ["call-a", "call-c"] and "No " in a.answer and "call-b" in a.answer, (
+            a.answer
+        )
 
 
-@pytest.mark.parametrize("question", ["summarise session 2", "did anyone mention a refund?", "which call was most negative?",
-                                      "when did the customer look angry?", "what did they say at 0:07?", "who was in the call?",
-                                      "compare call-a and call-b", "what was the overall mood?", "show the transcript",
-                                      "what caused the frustration"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "summarise session 2",
+        "did anyone mention a refund?",
+        "which call was most negative?",
+        "when did the customer look angry?",
+        "what did they say at 0:07?",
+        "who was in the call?",
+        "compare call-a and call-b",
+        "what was the overall mood?",
+        "show the transcript",
+        "what caused the frustration",
+    ],
+)
 def test_every_answer_names_its_sessions(four, question):
     a = ask(question)
     assert a.sessions and all(s in a.answer for s in a.sessions), a.answer
@@ -213,7 +283,9 @@ def test_csv_export_and_plot_use_track_names(four, tmp_path, monkeypatch):
 
     rows = list(csv.DictReader(io.StringIO(session_report.export("call-d", "csv"))))
     faces = [r for r in rows if r["kind"] == "face"]
-    assert {r["name"] for r in faces if r["track"] == "2"} == {"customer"} and {r["name"] for r in faces if r["track"] == "1"} == {""}
+    assert {r["name"] for r in faces if r["track"] == "2"} == {"customer"} and {
+        r["name"] for r in faces if r["track"] == "1"
+    } == {""}
     labels = []
     import matplotlib.figure
 
@@ -253,9 +325,19 @@ def test_track_names_follow_the_people_name_rules(tmp_path):
     from facelens.agent.sessions import store
     from facelens.tools.errors import InputError
 
-    rec = store.SessionRecord(session_id="t1", source="x.wav", created=store.now(), duration=10.0, has_video=True,
-                              has_audio=False, fps=1.0, people=[store.TrackInfo(track=1, first_seen=0.0, last_seen=5.0, seconds=5),
-                                                                 store.TrackInfo(track=2, first_seen=0.0, last_seen=5.0, seconds=5)])
+    rec = store.SessionRecord(
+        session_id="t1",
+        source="x.wav",
+        created=store.now(),
+        duration=10.0,
+        has_video=True,
+        has_audio=False,
+        fps=1.0,
+        people=[
+            store.TrackInfo(track=1, first_seen=0.0, last_seen=5.0, seconds=5),
+            store.TrackInfo(track=2, first_seen=0.0, last_seen=5.0, seconds=5),
+        ],
+    )
     store.save(rec, [])
     assert store.name_track("t1", 1, "Ａｌｉｃｅ").people[0].name == "Alice"  # NFKC
     for bad in ("custo\u3164mer", "\u2800", "Аlice"):

@@ -12,16 +12,21 @@ import time
 import numpy as np
 import pytest
 
-from facelens.agent.sessions import store
-from facelens.agent.sessions import ingest as sessions
 from facelens.agent.cli import main
+from facelens.agent.sessions import ingest as sessions
+from facelens.agent.sessions import store
 from facelens.agent.sessions.store import SessionRecord
 from facelens.eval import media
 from facelens.tools.errors import InputError
 
 
 def _stored(sid: str = "call") -> None:
-    store.save(SessionRecord(session_id=sid, source="call.mp4", created=store.now(), duration=2, has_video=False, has_audio=True, fps=2), [])
+    store.save(
+        SessionRecord(
+            session_id=sid, source="call.mp4", created=store.now(), duration=2, has_video=False, has_audio=True, fps=2
+        ),
+        [],
+    )
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
@@ -69,10 +74,14 @@ def test_all_is_never_a_sessions_id(tmp_path):
 def test_a_killed_ingests_claim_is_taken_over(tmp_path):
     """The claim of a process that died (SIGKILL mid-ingest) does not block the file for good."""
     key = store.content_key(__file__)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     with store._connect() as con:
-        con.execute("INSERT INTO claims (key, session_id, host, pid, started) VALUES (?, ?, ?, ?, ?)",
-                    ("sha:" + key, "x", __import__("socket").gethostname(), int(dead), time.time()))
+        con.execute(
+            "INSERT INTO claims (key, session_id, host, pid, started) VALUES (?, ?, ?, ?, ?)",
+            ("sha:" + key, "x", __import__("socket").gethostname(), int(dead), time.time()),
+        )
     con.close()
     assert store.claim(key, None, tmp_path / "x.mp4") == "x"
     assert store.ids() == []  # a claim is not a session: nothing half-stored
@@ -160,8 +169,13 @@ sessions.ingest(sys.argv[1], transcriber=Quiet())
 
 def test_ingest_killed_mid_commit_leaves_no_half_session(tmp_path, facelens_home):
     audio = media.write_audio(tmp_path / "talk.wav", np.zeros(16000 * 2, np.float32))
-    proc = subprocess.run([sys.executable, "-c", KILL_IN_SAVE, str(audio)], env={**os.environ, "FACELENS_HOME": str(facelens_home)},
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_IN_SAVE, str(audio)],
+        env={**os.environ, "FACELENS_HOME": str(facelens_home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert store.ids() == [] and store.integrity() is None  # SQLite rolled the half-done commit back
 

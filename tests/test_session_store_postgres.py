@@ -13,11 +13,10 @@ import time
 import numpy as np
 import pytest
 
+from facelens.agent.cli import main
 from facelens.agent.sessions import db as session_db
-
 from facelens.agent.sessions import ingest as sessions
 from facelens.agent.sessions import store
-from facelens.agent.cli import main
 from facelens.agent.sessions.store import SecondScores, SessionRecord, TrackInfo
 from facelens.eval import media as sample_media
 from facelens.tools.errors import ConfigError, DependencyError, GalleryError, InputError, NotFoundError
@@ -54,13 +53,28 @@ def backend(request, monkeypatch) -> str:
     return request.param
 
 
-def _record(sid: str, created: str = "2026-01-01T00:00:00+00:00", people: list[TrackInfo] | None = None) -> SessionRecord:
-    return SessionRecord(session_id=sid, source=f"{sid}.mp4", created=created, duration=12.345678901, has_video=True, has_audio=True,
-                         fps=2, people=people or [TrackInfo(track=1, first_seen=0.5, last_seen=9.25, seconds=8.5, dominant_emotion="happy")])
+def _record(
+    sid: str, created: str = "2026-01-01T00:00:00+00:00", people: list[TrackInfo] | None = None
+) -> SessionRecord:
+    return SessionRecord(
+        session_id=sid,
+        source=f"{sid}.mp4",
+        created=created,
+        duration=12.345678901,
+        has_video=True,
+        has_audio=True,
+        fps=2,
+        people=people or [TrackInfo(track=1, first_seen=0.5, last_seen=9.25, seconds=8.5, dominant_emotion="happy")],
+    )
 
 
 def _seconds(n: int = 3) -> list[SecondScores]:
-    return [SecondScores(track=1, t=float(i), label="happy", confidence=0.123456789, scores={"happy": 0.123456789, "sad": 0.1}) for i in range(n)]
+    return [
+        SecondScores(
+            track=1, t=float(i), label="happy", confidence=0.123456789, scores={"happy": 0.123456789, "sad": 0.1}
+        )
+        for i in range(n)
+    ]
 
 
 def test_save_load_list_and_seconds(backend):
@@ -99,7 +113,10 @@ def test_save_replace_and_remove(backend):
 
 
 def test_name_track_and_forget_name(backend):
-    people = [TrackInfo(track=1, first_seen=0, last_seen=1, seconds=1), TrackInfo(track=2, first_seen=0, last_seen=1, seconds=1)]
+    people = [
+        TrackInfo(track=1, first_seen=0, last_seen=1, seconds=1),
+        TrackInfo(track=2, first_seen=0, last_seen=1, seconds=1),
+    ]
     store.save(_record("one", people=people), [])
     store.save(_record("two", people=people), [])
     assert store.name_track("one", 1, "Alice Smith").people[0].name == "Alice Smith"
@@ -138,13 +155,19 @@ def test_claims(backend, tmp_path):
 
 def test_dead_claims_are_taken_over(backend, tmp_path):
     key = store.content_key(__file__)
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    dead = int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    )
     con = store._connect()
     with con:
-        con.execute("INSERT INTO claims (key, session_id, host, pid, started) VALUES (?, ?, ?, ?, ?)",
-                    ("sha:" + key, "x", __import__("socket").gethostname(), dead, time.time()))
-        con.execute("INSERT INTO claims (key, session_id, host, pid, started) VALUES (?, ?, ?, ?, ?)",
-                    ("sha:other-machine", "y", "another-host", dead, time.time()))
+        con.execute(
+            "INSERT INTO claims (key, session_id, host, pid, started) VALUES (?, ?, ?, ?, ?)",
+            ("sha:" + key, "x", __import__("socket").gethostname(), dead, time.time()),
+        )
+        con.execute(
+            "INSERT INTO claims (key, session_id, host, pid, started) VALUES (?, ?, ?, ?, ?)",
+            ("sha:other-machine", "y", "another-host", dead, time.time()),
+        )
     con.close()
     assert store.claim(key, None, tmp_path / "x.mp4") == "x"
     assert store.claim("z" * 64, None, tmp_path / "y.mp4") == "y-2"  # another machine's claim is respected
@@ -198,8 +221,13 @@ def test_ingest_killed_mid_commit_leaves_no_half_session(backend, tmp_path, face
     from tests.test_session_safety import KILL_IN_SAVE
 
     audio = sample_media.write_audio(tmp_path / "talk.wav", np.zeros(16000 * 2, np.float32))
-    proc = subprocess.run([sys.executable, "-c", KILL_IN_SAVE, str(audio)], env={**os.environ, "FACELENS_HOME": str(facelens_home)},
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_IN_SAVE, str(audio)],
+        env={**os.environ, "FACELENS_HOME": str(facelens_home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert store.ids() == [] and store.integrity() is None
 
@@ -232,7 +260,9 @@ def test_a_store_is_chosen_by_its_scheme_in_the_registry(monkeypatch, tmp_path):
     """db.STORES maps a URL scheme to its store: a new scheme is one entry, and a store says its own repair hint."""
     assert {"postgresql", "postgres", "sqlite"} <= set(session_db.STORES)
     seen = []
-    monkeypatch.setitem(session_db.STORES, "teststore", lambda raw: seen.append(raw) or session_db.SQLiteStore(tmp_path / "t.sqlite"))
+    monkeypatch.setitem(
+        session_db.STORES, "teststore", lambda raw: seen.append(raw) or session_db.SQLiteStore(tmp_path / "t.sqlite")
+    )
     monkeypatch.setenv("FACELENS_SESSIONS_URL", "TestStore://anything")
     store.save(_record("call"), [])
     assert seen and seen[0] == "TestStore://anything" and (tmp_path / "t.sqlite").exists()

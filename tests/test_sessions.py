@@ -15,13 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facelens.agent.sessions import query as session_query
-
-from facelens.agent.sessions import report as session_report
-
-from facelens.agent.sessions import ingest as sessions
-from facelens.agent.sessions import store
 from facelens.agent.cli import main
+from facelens.agent.sessions import ingest as sessions
+from facelens.agent.sessions import query as session_query
+from facelens.agent.sessions import report as session_report
+from facelens.agent.sessions import store
 from facelens.eval import media
 from facelens.tools.errors import InputError, MediaError, NotFoundError
 
@@ -128,7 +126,9 @@ def test_questions(stored):
 
 
 def test_ranking_across_sessions(stored, dialogue, tmp_path):
-    calm = media.write_audio(tmp_path / "calm.wav", media.speak("Everything was fine and the delivery came on time. Have a nice day."))
+    calm = media.write_audio(
+        tmp_path / "calm.wav", media.speak("Everything was fine and the delivery came on time. Have a nice day.")
+    )
     rec = sessions.ingest(calm)
     assert rec.session_id == "calm" and not rec.has_video and rec.people == [] and rec.timeline == []
     a = session_query.ask("which sessions had the most frustration?", backend="offline")
@@ -164,7 +164,9 @@ def test_list_remove_and_unknown_ids(stored, capsys):
 
 
 def test_duplicate_id_and_video_without_audio(stored, tmp_path):
-    silent = media.make_video(tmp_path / "silent.mp4", [media.Shot(2.0, "astronaut")], None, size=(320, 240), fps=10, face_width=110)
+    silent = media.make_video(
+        tmp_path / "silent.mp4", [media.Shot(2.0, "astronaut")], None, size=(320, 240), fps=10, face_width=110
+    )
     with pytest.raises(InputError, match="already exists"):
         sessions.ingest(silent, "call-1")
     rec = sessions.ingest(silent, "silent")
@@ -181,7 +183,14 @@ def test_bad_media_ingest(tmp_path, monkeypatch, capsys):
     junk.write_bytes(b"\x1a\x45\xdf\xa3" + b"\x00garbage" * 100)
     with pytest.raises(MediaError):
         sessions.ingest(junk)
-    video = media.make_video(tmp_path / "whole.mp4", [media.Shot(2.0, "hopper")], np.zeros(32000, np.float32), size=(320, 240), fps=10, face_width=100)
+    video = media.make_video(
+        tmp_path / "whole.mp4",
+        [media.Shot(2.0, "hopper")],
+        np.zeros(32000, np.float32),
+        size=(320, 240),
+        fps=10,
+        face_width=100,
+    )
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(video.read_bytes()[: video.stat().st_size // 2])  # mp4 keeps its index at the end
     with pytest.raises(MediaError, match="corrupt or truncated"):
@@ -218,7 +227,14 @@ def test_enrolled_person_is_named_in_the_session(tmp_path, astronaut_jpg):
     from facelens.tools import identity
 
     identity.enroll("Eileen Collins", [astronaut_jpg])
-    video = media.make_video(tmp_path / "named.mp4", [media.Shot(1.5, "astronaut"), media.Shot(1.5, "hopper")], None, size=(480, 360), fps=10, face_width=150)
+    video = media.make_video(
+        tmp_path / "named.mp4",
+        [media.Shot(1.5, "astronaut"), media.Shot(1.5, "hopper")],
+        None,
+        size=(480, 360),
+        fps=10,
+        face_width=150,
+    )
     rec = sessions.ingest(video, "named")
     names = {p.track: p.name for p in rec.people}
     assert sorted(names.values(), key=str) == ["Eileen Collins", None]
@@ -234,7 +250,7 @@ def test_named_tracks_answer_questions_about_roles(stored, capsys):
     assert 'No face track is named "customer"' in a.answer and "facelens session name call-1" in a.answer
     assert main(["session", "name", "call-1", str(hopper), "customer"]) == 0
     assert main(["session", "name", "call-1", str(astronaut), "agent"]) == 0
-    assert "is now \"agent\"" in capsys.readouterr().out
+    assert 'is now "agent"' in capsys.readouterr().out
     names = {p.track: p.name for p in store.load("call-1").people}
     assert names == {hopper: "customer", astronaut: "agent"}
     for role, track in (("customer", hopper), ("agent", astronaut)):
@@ -260,21 +276,51 @@ def test_named_tracks_answer_questions_about_roles(stored, capsys):
 # --- summaries, overall mood, changes, comparisons, reports (agent/sessions/summary.py) ----------------
 
 
-def _record(session_id: str, looks: list[str], said: list[tuple[float, float, str, str]], *, name: str | None = "customer",
-            has_video: bool = True) -> store.SessionRecord:
+def _record(
+    session_id: str,
+    looks: list[str],
+    said: list[tuple[float, float, str, str]],
+    *,
+    name: str | None = "customer",
+    has_video: bool = True,
+) -> store.SessionRecord:
     """A stored session whose face looked ``looks[i]`` during second i (confidence 0.7)."""
-    timeline = [store.TimelineEntry(start=float(i), end=i + 1.0, emotion=e, confidence=0.7, track=1) for i, e in enumerate(looks)]
-    people = [store.TrackInfo(track=1, name=name, first_seen=0.0, last_seen=float(len(looks)), seconds=float(len(looks)))] if looks else []
-    transcript = [store.SessionSegment(start=a, end=b, text=t, emotion=e, valence={"angry": -0.7, "happy": 0.8}.get(e, 0.0)) for a, b, t, e in said]
-    rec = store.SessionRecord(session_id=session_id, source=f"{session_id}.mp4", created=store.now(), duration=float(max(len(looks), 1, *(b for _, b, _, _ in said))),
-                              has_video=has_video, has_audio=bool(said), fps=1.0, timeline=timeline, people=people,
-                              transcript=transcript, emotion_model="emotion.onnx" if has_video else None)
+    timeline = [
+        store.TimelineEntry(start=float(i), end=i + 1.0, emotion=e, confidence=0.7, track=1)
+        for i, e in enumerate(looks)
+    ]
+    people = (
+        [store.TrackInfo(track=1, name=name, first_seen=0.0, last_seen=float(len(looks)), seconds=float(len(looks)))]
+        if looks
+        else []
+    )
+    transcript = [
+        store.SessionSegment(start=a, end=b, text=t, emotion=e, valence={"angry": -0.7, "happy": 0.8}.get(e, 0.0))
+        for a, b, t, e in said
+    ]
+    rec = store.SessionRecord(
+        session_id=session_id,
+        source=f"{session_id}.mp4",
+        created=store.now(),
+        duration=float(max(len(looks), 1, *(b for _, b, _, _ in said))),
+        has_video=has_video,
+        has_audio=bool(said),
+        fps=1.0,
+        timeline=timeline,
+        people=people,
+        transcript=transcript,
+        emotion_model="emotion.onnx" if has_video else None,
+    )
     store.save(rec, [])
     return rec
 
 
-CALL = [(0.0, 4.0, "Hello, how can I help you?", "neutral"), (6.0, 9.5, "This is the third time the delivery failed.", "angry"),
-        (17.0, 19.5, "I will refund you today.", "neutral"), (21.0, 24.0, "Thank you, that is great.", "happy")]
+CALL = [
+    (0.0, 4.0, "Hello, how can I help you?", "neutral"),
+    (6.0, 9.5, "This is the third time the delivery failed.", "angry"),
+    (17.0, 19.5, "I will refund you today.", "neutral"),
+    (21.0, 24.0, "Thank you, that is great.", "happy"),
+]
 
 
 def test_summary_mood_arc_and_key_moments():
@@ -298,7 +344,9 @@ def test_session_questions_summary_overall_change_and_compare():
     _record("calm-call", ["neutral"] * 20, [(0.0, 3.0, "Everything arrived on time.", "happy")])
     _record("angry-call", ["neutral"] * 10 + ["angry"] * 10 + ["happy"] * 10, CALL)
     a = ask("Summarise this session", session_id="angry-call")
-    assert a.sessions == ["angry-call"] and "Session angry-call: 0:30" in a.answer and "Key moments (2 changes" in a.answer
+    assert (
+        a.sessions == ["angry-call"] and "Session angry-call: 0:30" in a.answer and "Key moments (2 changes" in a.answer
+    )
     a = ask("What was the customer's mood overall, and when did it change?", session_id="angry-call")
     assert "Overall, customer (track 1)" in a.answer and "neutral to looking angry" in a.answer and a.evidence
     assert "0:10" in ask("when did the mood change?", session_id="angry-call").answer
@@ -310,17 +358,24 @@ def test_session_questions_summary_overall_change_and_compare():
     assert "face negative 0%" in a.answer and "face negative 33%" in a.answer
     assert "name two sessions" in ask("compare the sessions").answer
     a = ask("which sessions had a frustrated customer?")
-    assert a.answer.index("angry-call") < a.answer.index("calm-call") if "calm-call" in a.answer else "angry-call" in a.answer
+    assert (
+        a.answer.index("angry-call") < a.answer.index("calm-call")
+        if "calm-call" in a.answer
+        else "angry-call" in a.answer
+    )
     a = ask("what did the agent say before the customer got angry?", session_id="angry-call")
     assert "third time" in a.answer and "does not tell speakers apart" in a.answer
     assert "calm" in ask("give me a recap", session_id="calm-call").answer
 
 
-@pytest.mark.parametrize("looks,said,has_video,expect", [
-    ([], [], False, "0 utterances"),  # no speech, no face
-    ([], [(0.0, 1.0, "Hi.", "neutral")], False, "audio only"),  # one second, audio only
-    (["neutral"], [], True, "1 face track"),  # one second of video, no speech
-])
+@pytest.mark.parametrize(
+    "looks,said,has_video,expect",
+    [
+        ([], [], False, "0 utterances"),  # no speech, no face
+        ([], [(0.0, 1.0, "Hi.", "neutral")], False, "audio only"),  # one second, audio only
+        (["neutral"], [], True, "1 face track"),  # one second of video, no speech
+    ],
+)
 def test_summary_of_empty_and_tiny_sessions(looks, said, has_video, expect):
     from facelens.agent.sessions.summary import summarise
 
@@ -369,29 +424,42 @@ def test_session_question_paraphrases_meet_their_targets(capsys):
     from importlib import resources
 
     held = resources.files("facelens.prompts").joinpath("eval", "session_questions_heldout.yaml").read_bytes()
-    assert hashlib.sha256(held).hexdigest().startswith("b0f1c92457a76fe2")  # the held-out split is frozen (2026-12-07: issue-24 families added, written before tuning)
+    assert (
+        hashlib.sha256(held).hexdigest().startswith("b0f1c92457a76fe2")
+    )  # the held-out split is frozen (2026-12-07: issue-24 families added, written before tuning)
     assert main(["eval", "session-questions", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     for split in ("tune", "heldout"):
         assert out[split]["questions"] >= 160 and len(out[split]["by_family"]) == 20
-        assert out[split]["intent_accuracy"] >= 0.95 and out[split]["consistent"] >= 0.95 and out[split]["scope"] >= 0.95
-        assert all(f[k] >= 0.95 for f in out[split]["by_family"].values() for k in ("intent_accuracy", "consistent", "scope"))
+        assert (
+            out[split]["intent_accuracy"] >= 0.95 and out[split]["consistent"] >= 0.95 and out[split]["scope"] >= 0.95
+        )
+        assert all(
+            f[k] >= 0.95 for f in out[split]["by_family"].values() for k in ("intent_accuracy", "consistent", "scope")
+        )
 
 
-@pytest.mark.parametrize("question,intent", [
-    ("sumarize the call pls", "summary"),
-    ("what was the customer's mood overall, and when did it change?", "overall_mood+change"),
-    ("compare call-1 vs call-2", "compare"),
-    ("what happened right before the customer got upset", "before"),
-    ("when was the refund mentioned", "mentions"),
-    ("who is the president", "out_of_scope"),
-    ("", "out_of_scope"),
-    ("x" * 10_000, "out_of_scope"),
-    ("😀😀", "out_of_scope"),
-])
+@pytest.mark.parametrize(
+    "question,intent",
+    [
+        ("sumarize the call pls", "summary"),
+        ("what was the customer's mood overall, and when did it change?", "overall_mood+change"),
+        ("compare call-1 vs call-2", "compare"),
+        ("what happened right before the customer got upset", "before"),
+        ("when was the refund mentioned", "mentions"),
+        ("who is the president", "out_of_scope"),
+        ("", "out_of_scope"),
+        ("x" * 10_000, "out_of_scope"),
+        ("😀😀", "out_of_scope"),
+    ],
+)
 def test_session_intents(question, intent):
     from facelens.agent.sessions.intent import parse
 
-    recs = [store.SessionRecord(session_id=s, source=s, created=store.now(), duration=1.0, has_video=False, has_audio=True, fps=1.0)
-            for s in ("call-1", "call-2")]
+    recs = [
+        store.SessionRecord(
+            session_id=s, source=s, created=store.now(), duration=1.0, has_video=False, has_audio=True, fps=1.0
+        )
+        for s in ("call-1", "call-2")
+    ]
     assert parse(question, recs).intent == intent

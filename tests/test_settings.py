@@ -16,10 +16,23 @@ from facelens.tools.openai_client import make_chat_model, make_client
 from tests.test_agent_openai import FakeOpenAI
 
 ENV = (
-    "OPENAI_API_KEY", "OPENAI_BASE_URL", "FACELENS_BACKEND", "FACELENS_OPENAI_MODEL", "FACELENS_LLM_MODEL", "FACELENS_LOCAL_MODEL",
-    "FACELENS_VLM", "FACELENS_VLM_MODEL", "FACELENS_VLM_BASE_URL", "FACELENS_VLM_API_KEY", "FACELENS_LOCAL_VLM",
-    "FACELENS_LOCAL_VLM_DEVICE", "FACELENS_SPEECH_BACKEND", "FACELENS_SPEECH_MODEL", "FACELENS_TEXT_EMOTION",
-    "FACELENS_IDENTITY_STORE", "FACELENS_EMBEDDER",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "FACELENS_BACKEND",
+    "FACELENS_OPENAI_MODEL",
+    "FACELENS_LLM_MODEL",
+    "FACELENS_LOCAL_MODEL",
+    "FACELENS_VLM",
+    "FACELENS_VLM_MODEL",
+    "FACELENS_VLM_BASE_URL",
+    "FACELENS_VLM_API_KEY",
+    "FACELENS_LOCAL_VLM",
+    "FACELENS_LOCAL_VLM_DEVICE",
+    "FACELENS_SPEECH_BACKEND",
+    "FACELENS_SPEECH_MODEL",
+    "FACELENS_TEXT_EMOTION",
+    "FACELENS_IDENTITY_STORE",
+    "FACELENS_EMBEDDER",
 )
 
 
@@ -35,22 +48,104 @@ def write_config(text: str) -> None:
 
 # (resolver, flag argument, field, environment variable, config.yaml key, default, three distinct valid values)
 CASES = [
-    (settings.resolve_llm, "backend", "backend", "FACELENS_BACKEND", "backend", "offline", ("local", "openai", "offline")),
-    (settings.resolve_llm, "model", "model", "FACELENS_OPENAI_MODEL", "openai_model", "gpt-4o-mini", ("m-config", "m-env", "m-flag")),
-    (settings.resolve_llm, "base_url", "base_url", "OPENAI_BASE_URL", "base_url", "", ("http://c/v1", "http://e/v1", "http://f/v1")),
+    (
+        settings.resolve_llm,
+        "backend",
+        "backend",
+        "FACELENS_BACKEND",
+        "backend",
+        "offline",
+        ("local", "openai", "offline"),
+    ),
+    (
+        settings.resolve_llm,
+        "model",
+        "model",
+        "FACELENS_OPENAI_MODEL",
+        "openai_model",
+        "gpt-4o-mini",
+        ("m-config", "m-env", "m-flag"),
+    ),
+    (
+        settings.resolve_llm,
+        "base_url",
+        "base_url",
+        "OPENAI_BASE_URL",
+        "base_url",
+        "",
+        ("http://c/v1", "http://e/v1", "http://f/v1"),
+    ),
     (settings.resolve_vlm, "backend", "backend", "FACELENS_VLM", "vlm", "auto", ("none", "local", "openai")),
-    (settings.resolve_vlm, "model", "model", "FACELENS_VLM_MODEL", "vlm_model", "gpt-4o-mini", ("v-config", "v-env", "v-flag")),
-    (settings.resolve_vlm, "base_url", "base_url", "FACELENS_VLM_BASE_URL", "vlm_base_url", "", ("http://c/v1", "http://e/v1", "http://f/v1")),
+    (
+        settings.resolve_vlm,
+        "model",
+        "model",
+        "FACELENS_VLM_MODEL",
+        "vlm_model",
+        "gpt-4o-mini",
+        ("v-config", "v-env", "v-flag"),
+    ),
+    (
+        settings.resolve_vlm,
+        "base_url",
+        "base_url",
+        "FACELENS_VLM_BASE_URL",
+        "vlm_base_url",
+        "",
+        ("http://c/v1", "http://e/v1", "http://f/v1"),
+    ),
     (settings.resolve_vlm, "local_model", "local_model", "FACELENS_LOCAL_VLM", "local_vlm", "", ("/c", "/e", "/f")),
-    (settings.resolve_speech, "backend", "backend", "FACELENS_SPEECH_BACKEND", "speech_backend", "faster-whisper", ("openai-whisper", "openai", "faster-whisper")),
-    (settings.resolve_speech, "model", "model", "FACELENS_SPEECH_MODEL", "speech_model", "tiny.en", ("base.en", "small.en", "/models/w")),
-    (settings.resolve_words, "model", "model", "FACELENS_TEXT_EMOTION", "text_emotion", "", ("lexicon", "minilm", "lexicon")),
-    (settings.resolve_store, "identity_store", "identity_store", "FACELENS_IDENTITY_STORE", "identity_store", "faiss", ("milvus", "faiss", "milvus")),
-    (settings.resolve_store, "embedder", "embedder", "FACELENS_EMBEDDER", "embedder", "sface", ("dlib", "onnx", "dlib")),
+    (
+        settings.resolve_speech,
+        "backend",
+        "backend",
+        "FACELENS_SPEECH_BACKEND",
+        "speech_backend",
+        "faster-whisper",
+        ("openai-whisper", "openai", "faster-whisper"),
+    ),
+    (
+        settings.resolve_speech,
+        "model",
+        "model",
+        "FACELENS_SPEECH_MODEL",
+        "speech_model",
+        "tiny.en",
+        ("base.en", "small.en", "/models/w"),
+    ),
+    (
+        settings.resolve_words,
+        "model",
+        "model",
+        "FACELENS_TEXT_EMOTION",
+        "text_emotion",
+        "",
+        ("lexicon", "minilm", "lexicon"),
+    ),
+    (
+        settings.resolve_store,
+        "identity_store",
+        "identity_store",
+        "FACELENS_IDENTITY_STORE",
+        "identity_store",
+        "faiss",
+        ("milvus", "faiss", "milvus"),
+    ),
+    (
+        settings.resolve_store,
+        "embedder",
+        "embedder",
+        "FACELENS_EMBEDDER",
+        "embedder",
+        "sface",
+        ("dlib", "onnx", "dlib"),
+    ),
 ]
 
 
-@pytest.mark.parametrize("resolver,arg,fld,env,key,default,values", CASES, ids=[f"{c[0].__name__}.{c[2]}" for c in CASES])
+@pytest.mark.parametrize(
+    "resolver,arg,fld,env,key,default,values", CASES, ids=[f"{c[0].__name__}.{c[2]}" for c in CASES]
+)
 def test_flag_beats_env_beats_config_beats_default(monkeypatch, resolver, arg, fld, env, key, default, values) -> None:
     def got(**flag):
         r = resolver(**flag) if arg != "backend" else resolver(flag.get(arg))
@@ -90,13 +185,16 @@ def test_llm_model_aliases_and_local_model(monkeypatch) -> None:
     assert settings.resolve_speech("openai").model == "whisper-1"  # the openai speech backend's own default
 
 
-@pytest.mark.parametrize("env,value,valid", [
-    ("FACELENS_BACKEND", "gpt", "offline, openai, local"),
-    ("FACELENS_SPEECH_BACKEND", "telepathy", "faster-whisper"),
-    ("FACELENS_TEXT_EMOTION", "bert", "minilm, lexicon"),
-    ("FACELENS_IDENTITY_STORE", "redis", "faiss, milvus"),
-    ("FACELENS_EMBEDDER", "tensorrt", "onnx, dlib"),
-])
+@pytest.mark.parametrize(
+    "env,value,valid",
+    [
+        ("FACELENS_BACKEND", "gpt", "offline, openai, local"),
+        ("FACELENS_SPEECH_BACKEND", "telepathy", "faster-whisper"),
+        ("FACELENS_TEXT_EMOTION", "bert", "minilm, lexicon"),
+        ("FACELENS_IDENTITY_STORE", "redis", "faiss, milvus"),
+        ("FACELENS_EMBEDDER", "tensorrt", "onnx, dlib"),
+    ],
+)
 def test_unknown_values_name_the_valid_ones(monkeypatch, env, value, valid) -> None:
     monkeypatch.setenv(env, value)
     with pytest.raises(ConfigError, match=value) as err:
@@ -201,7 +299,9 @@ def test_every_openai_caller_goes_through_the_factory() -> None:
     root = Path(settings.__file__).resolve().parents[1]
     pattern = re.compile(r"\b(?:OpenAI|ChatOpenAI|AsyncOpenAI)\((?!-compatible)")  # a call, not "OpenAI(-compatible)"
     offenders = [
-        str(p.relative_to(root)) for folder in ("agent", "tools", "ui", "eval", "facelens") for p in (root / folder).rglob("*.py")
+        str(p.relative_to(root))
+        for folder in ("agent", "tools", "ui", "eval", "facelens")
+        for p in (root / folder).rglob("*.py")
         if p.name != "openai_client.py" and pattern.search(p.read_text(encoding="utf-8"))
     ]
     assert offenders == []
@@ -216,7 +316,9 @@ def test_callers_use_the_resolved_settings(server, monkeypatch) -> None:
     from facelens.tools.vlm_backends import make_backend
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-host")
-    write_config(f"backend: openai\nbase_url: {server.url}\nopenai_model: m-config\nvlm_model: v-config\nvlm_base_url: {server.url}\n")
+    write_config(
+        f"backend: openai\nbase_url: {server.url}\nopenai_model: m-config\nvlm_model: v-config\nvlm_base_url: {server.url}\n"
+    )
     server.script = [("text", '{"scores": {"angry": 0.9, "neutral": 0.1}, "evidence": ["furious"]}')]
     assert words_emotion("I am furious").model == "openai:m-config"
     assert OpenAIBackend().model == "m-config" and OpenAIBackend(model="m-flag").model == "m-flag"
@@ -247,7 +349,22 @@ def test_chat_flags_reach_the_voice_path(server, monkeypatch, tmp_path, capsys, 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-host")
     fake_microphone(monkeypatch, tmp_path, "This is ridiculous, I am furious.")
     server.script = [("text", '{"scores": {"angry": 1.0}, "evidence": ["furious"]}'), ("text", "I hear you.")]
-    assert main(["chat", str(group_jpg[0]), "--voice", "--backend", "openai", "--base-url", server.url, "--model", "m-voice"]) == 0
+    assert (
+        main(
+            [
+                "chat",
+                str(group_jpg[0]),
+                "--voice",
+                "--backend",
+                "openai",
+                "--base-url",
+                server.url,
+                "--model",
+                "m-voice",
+            ]
+        )
+        == 0
+    )
     assert "I hear you." in capsys.readouterr().out
     assert elsewhere == [] and [r["model"] for r in server.requests] == ["m-voice", "m-voice"]
 
@@ -281,7 +398,9 @@ ROOT = Path(settings.__file__).resolve().parents[1]
 def test_configuration_reference_is_generated_from_the_table() -> None:
     """docs/configuration.md is `python -m facelens.tools.settings --markdown`: regenerate it when the table changes."""
     doc = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
-    assert doc == settings.markdown(), "docs/configuration.md is out of date: python -m facelens.tools.settings --markdown > docs/configuration.md"
+    assert doc == settings.markdown(), (
+        "docs/configuration.md is out of date: python -m facelens.tools.settings --markdown > docs/configuration.md"
+    )
     for s in settings.SETTINGS:
         assert all(f"`{var}`" in doc for var in s.env) and (not s.key or f"`{s.key}`" in doc) and s.help in doc
 
@@ -303,7 +422,9 @@ def test_every_facelens_variable_is_in_the_table_and_read_through_it() -> None:
     """Every FACELENS_* name the code mentions is a setting of the table, and only tools/settings.py reads one
     from the environment (the others ask the table, when the value is used)."""
     known = {v for s in settings.SETTINGS for v in s.env}
-    reads = re.compile(r"""os\.(?:environ\.get\(|getenv\()\s*["']FACELENS_|os\.environ\[\s*["']FACELENS_\w+["']\s*\](?!\s*=)""")
+    reads = re.compile(
+        r"""os\.(?:environ\.get\(|getenv\()\s*["']FACELENS_|os\.environ\[\s*["']FACELENS_\w+["']\s*\](?!\s*=)"""
+    )
     unknown, readers = set(), []
     for folder in ("agent", "tools", "ui", "eval", "facelens"):
         for path in (ROOT / folder).rglob("*.py"):
@@ -331,13 +452,25 @@ def test_nothing_is_read_at_import(tmp_path) -> None:
     import subprocess
     import sys
 
-    env = dict(os.environ, FACELENS_HOME=str(tmp_path), FACELENS_IDENTITY_THRESHOLD="x", FACELENS_VLM_MAX_SIDE="x",
-               FACELENS_VLM_MAX_IMAGE_BYTES="x", FACELENS_VLM_MAX_IMAGES="x", FACELENS_MAX_IMAGE_BYTES="x", FACELENS_MAX_IMAGE_PIXELS="x")
-    code = ("import facelens.tools.identity, facelens.tools.vlm_backends.openai_vision, facelens.tools.config as c\n"
-            "from facelens.tools.errors import ConfigError\n"
-            "try:\n    c.max_image_bytes()\nexcept ConfigError as e:\n    print(e.message)\n")
+    env = dict(
+        os.environ,
+        FACELENS_HOME=str(tmp_path),
+        FACELENS_IDENTITY_THRESHOLD="x",
+        FACELENS_VLM_MAX_SIDE="x",
+        FACELENS_VLM_MAX_IMAGE_BYTES="x",
+        FACELENS_VLM_MAX_IMAGES="x",
+        FACELENS_MAX_IMAGE_BYTES="x",
+        FACELENS_MAX_IMAGE_PIXELS="x",
+    )
+    code = (
+        "import facelens.tools.identity, facelens.tools.vlm_backends.openai_vision, facelens.tools.config as c\n"
+        "from facelens.tools.errors import ConfigError\n"
+        "try:\n    c.max_image_bytes()\nexcept ConfigError as e:\n    print(e.message)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert out.returncode == 0 and "FACELENS_MAX_IMAGE_BYTES must be a whole number, not 'x'." in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0 and "FACELENS_MAX_IMAGE_BYTES must be a whole number, not 'x'." in out.stdout, (
+        out.stderr[-2000:]
+    )
 
 
 def test_values_are_read_when_used(monkeypatch) -> None:
@@ -380,8 +513,15 @@ def test_current_lists_what_is_set_and_hides_secrets(monkeypatch, capsys) -> Non
     monkeypatch.setenv("FACELENS_SPEECH_MODEL", "base.en")
     write_config("milvus_token: user:hunter2\nvlm: none\n")
     shown = {c.setting.name: (c.value, c.source, c.where) for c in settings.current()}
-    assert shown["speech_model"] == ("base.en", "env", "FACELENS_SPEECH_MODEL") and shown["vlm"] == ("none", "config", "vlm in config.yaml")
-    assert shown["openai_api_key"] == ("(set)", "env", "OPENAI_API_KEY") and shown["milvus_token"][:2] == ("(set)", "config")
+    assert shown["speech_model"] == ("base.en", "env", "FACELENS_SPEECH_MODEL") and shown["vlm"] == (
+        "none",
+        "config",
+        "vlm in config.yaml",
+    )
+    assert shown["openai_api_key"] == ("(set)", "env", "OPENAI_API_KEY") and shown["milvus_token"][:2] == (
+        "(set)",
+        "config",
+    )
     assert settings.main([]) == 0
     out = capsys.readouterr().out
     assert "FACELENS_SPEECH_MODEL = base.en\n" in out and "vlm in config.yaml = none\n" in out
@@ -393,8 +533,8 @@ def test_given_values_leave_the_environment_alone(monkeypatch, tmp_path) -> None
     in the block, never written to os.environ, the one before back afterwards, also after an error."""
     import os
 
-    from facelens.eval.session_questions import _sessions
     from facelens.agent.sessions import store
+    from facelens.eval.session_questions import _sessions
 
     def facelens_environ() -> dict[str, str]:
         return {k: v for k, v in os.environ.items() if k.startswith("FACELENS_")}

@@ -19,7 +19,9 @@ def _largest(rgb):
 
 def test_same_person_near_other_people_far(astronaut, hopper):
     a = sface.embed(astronaut, [_largest(astronaut)])
-    shifted = np.ascontiguousarray(np.pad(astronaut, ((40, 0), (0, 30), (0, 0)), mode="edge")[:, ::-1])  # moved, mirrored
+    shifted = np.ascontiguousarray(
+        np.pad(astronaut, ((40, 0), (0, 30), (0, 0)), mode="edge")[:, ::-1]
+    )  # moved, mirrored
     b = sface.embed(shifted, [_largest(shifted)])
     c = sface.embed(hopper, [_largest(hopper)])
     assert a.shape == (1, 128) and a.dtype == np.float32

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from facelens.agent.cli import main
-from facelens.tools import media, speech
 from facelens.eval import media as sample_media
+from facelens.tools import media, speech
 from facelens.tools.errors import ConfigError, DependencyError, MediaError, ModelError
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
@@ -83,7 +83,14 @@ def test_formats_and_telephone_audio(transcriber, tmp_path, voice, name, rate):
 
 
 def test_video_with_audio_track(transcriber, tmp_path, voice):
-    path = sample_media.make_video(tmp_path / "talk.mp4", [sample_media.Shot(voice.size / 16000, "astronaut")], voice, size=(320, 240), fps=10, face_width=120)
+    path = sample_media.make_video(
+        tmp_path / "talk.mp4",
+        [sample_media.Shot(voice.size / 16000, "astronaut")],
+        voice,
+        size=(320, 240),
+        fps=10,
+        face_width=120,
+    )
     info = media.probe(path)
     assert info.has_audio and info.has_video and (info.width, info.height) == (320, 240)
     assert_fox(transcriber.transcribe(path).text)
@@ -114,7 +121,9 @@ def test_bad_media(tmp_path, wav, astronaut_jpg):
 
 
 def test_video_without_audio_and_limits(tmp_path, wav, monkeypatch):
-    silent = sample_media.make_video(tmp_path / "silent.mp4", [sample_media.Shot(1.0, "hopper")], None, size=(160, 120), fps=5, face_width=80)
+    silent = sample_media.make_video(
+        tmp_path / "silent.mp4", [sample_media.Shot(1.0, "hopper")], None, size=(160, 120), fps=5, face_width=80
+    )
     with pytest.raises(MediaError, match="no audio stream"):
         media.load_audio(silent)
     monkeypatch.setenv("FACELENS_MAX_MEDIA_BYTES", "1000")
@@ -182,15 +191,23 @@ def whisper_server(transcriber, monkeypatch):
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            msg = email.parser.BytesParser().parsebytes(b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body)
-            fields = {p.get_param("name", header="content-disposition"): p.get_payload(decode=True) for p in msg.get_payload()}
+            msg = email.parser.BytesParser().parsebytes(
+                b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body
+            )
+            fields = {
+                p.get_param("name", header="content-disposition"): p.get_payload(decode=True) for p in msg.get_payload()
+            }
             with tempfile.NamedTemporaryFile(suffix=".wav") as f:
                 f.write(fields["file"])
                 f.flush()
                 t = transcriber.transcribe(f.name)
             reply = {
-                "text": t.text, "language": "english", "duration": t.duration,
-                "segments": [{"id": i, "start": s.start, "end": s.end, "text": " " + s.text} for i, s in enumerate(t.segments)],
+                "text": t.text,
+                "language": "english",
+                "duration": t.duration,
+                "segments": [
+                    {"id": i, "start": s.start, "end": s.end, "text": " " + s.text} for i, s in enumerate(t.segments)
+                ],
                 "words": [{"word": w.text, "start": w.start, "end": w.end} for w in t.words],
                 "model_seen": fields["model"].decode(),
             }

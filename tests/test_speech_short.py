@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from facelens.agent.cli import main
-from facelens.tools import speech
 from facelens.eval import media as sample_media
 from facelens.eval import speech as speech_bench
+from facelens.tools import speech
 from facelens.tools.errors import ConfigError, DependencyError
 
 
@@ -43,7 +43,13 @@ def test_corpus_splits_are_fixed_and_disjoint():
 
 
 def test_bad_short_options_are_a_config_error():
-    for bad in ({"pad_seconds": -1}, {"vad_threshold": 1.5}, {"beam_size": 0}, {"temperatures": ()}, {"max_seconds": 0}):
+    for bad in (
+        {"pad_seconds": -1},
+        {"vad_threshold": 1.5},
+        {"beam_size": 0},
+        {"temperatures": ()},
+        {"max_seconds": 0},
+    ):
         with pytest.raises(ConfigError):
             speech.ShortOptions(**bad)
 
@@ -65,13 +71,21 @@ def test_short_questions_at_16_and_8_khz(transcriber, tmp_path, text):
 
 def test_silence_and_noise_do_not_become_the_prompt(transcriber):
     rng = np.random.default_rng(0)
-    for clip in (np.zeros(32000, np.float32), 0.02 * rng.standard_normal(48000).astype(np.float32), 0.2 * rng.standard_normal(16000).astype(np.float32)):
+    for clip in (
+        np.zeros(32000, np.float32),
+        0.02 * rng.standard_normal(48000).astype(np.float32),
+        0.2 * rng.standard_normal(16000).astype(np.float32),
+    ):
         assert transcriber.transcribe(clip, short=True).text == ""
 
 
 def test_long_clips_keep_the_long_recording_settings(transcriber, monkeypatch):
     seen = []
-    monkeypatch.setattr(speech.Transcriber, "_faster_whisper", lambda self, audio, words, short=None: (seen.append(short), ([], "en"))[1])
+    monkeypatch.setattr(
+        speech.Transcriber,
+        "_faster_whisper",
+        lambda self, audio, words, short=None: (seen.append(short), ([], "en"))[1],
+    )
     n = int(speech.SHORT_OPTIONS.max_seconds * 16000)
     transcriber.transcribe(np.zeros(n + 16000, np.float32), short=True)
     transcriber.transcribe(np.zeros(16000, np.float32), short=True)
@@ -115,7 +129,10 @@ def test_trailing_thank_you_is_dropped_only_after_other_speech(monkeypatch):
         return NS(transcribe=lambda audio, **kw: (iter(segs), NS(language="en")))
 
     tr = speech.Transcriber()
-    for texts, want in ((["How many people are smiling?", " Thank you."], "How many people are smiling?"), ([" Thank you."], "Thank you.")):
+    for texts, want in (
+        (["How many people are smiling?", " Thank you."], "How many people are smiling?"),
+        ([" Thank you."], "Thank you."),
+    ):
         monkeypatch.setattr(speech, "_faster_whisper_model", lambda *a, texts=texts: fake_model(texts))
         assert tr.transcribe(np.zeros(32000, np.float32), short=True).text == want
     assert tr.transcribe(np.zeros(32000, np.float32)).text == "Thank you."  # long-recording path unchanged

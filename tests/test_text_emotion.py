@@ -8,18 +8,21 @@ from pathlib import Path
 import pytest
 
 from facelens.agent.cli import main
-from facelens.tools.text_emotion import classify_text
 from facelens.eval.text_emotion import evaluate_text_emotion, scores
+from facelens.tools.text_emotion import classify_text
 
 MELD_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meld" / "dev.csv"
 
 
-@pytest.mark.parametrize("text,label", [
-    ("No, this is unacceptable. It is the third time the delivery has failed.", "angry"),  # "No," ends its clause
-    ("I am not happy with this.", "sad"),
-    ("Thank you so much, that is great!", "happy"),
-    ("The parcel is on the table.", "neutral"),
-])
+@pytest.mark.parametrize(
+    "text,label",
+    [
+        ("No, this is unacceptable. It is the third time the delivery has failed.", "angry"),  # "No," ends its clause
+        ("I am not happy with this.", "sad"),
+        ("Thank you so much, that is great!", "happy"),
+        ("The parcel is on the table.", "neutral"),
+    ],
+)
 @pytest.mark.parametrize("model", ["lexicon", "minilm"])
 def test_clause_bounded_negation(text: str, label: str, model: str) -> None:
     if model == "minilm" and not _learnt():
@@ -53,7 +56,10 @@ def test_learnt_model_reads_dialogue_and_negation() -> None:
     assert classify_text("I am not angry").label != "angry"  # the embedding alone would miss the "not"
     assert classify_text("Thank you so much, that is great!").valence > 0.5  # VADER's valence
     batch = classify_texts(["Where is my parcel?", "It is the third time it failed!"], [None, "Where is my parcel?"])
-    assert [b.label for b in batch] == [classify_text("Where is my parcel?").label, classify_text("It is the third time it failed!").label]
+    assert [b.label for b in batch] == [
+        classify_text("Where is my parcel?").label,
+        classify_text("It is the third time it failed!").label,
+    ]
 
 
 def test_unknown_text_emotion_setting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,7 +83,10 @@ def test_scores_match_hand_computed_figures() -> None:
 
 def test_eval_command_on_a_small_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     csv = tmp_path / "t.csv"
-    csv.write_text('text,label\n"No, this is unacceptable!",angry\nThat is wonderful news,joy\nThe box is blue,neutral\n', encoding="utf-8")
+    csv.write_text(
+        'text,label\n"No, this is unacceptable!",angry\nThat is wonderful news,joy\nThe box is blue,neutral\n',
+        encoding="utf-8",
+    )
     assert main(["eval", "text-emotion", str(csv), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) >= {"accuracy", "weighted_f1", "macro_f1", "recall", "n"} and out["n"] == 3
@@ -86,15 +95,18 @@ def test_eval_command_on_a_small_csv(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "weighted F1 1.000" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("content,message", [
-    (None, "No such file"),
-    ("", "no text and label columns"),
-    ("words,emotion\nhi,happy\n", "no text and label columns"),
-    ("text,label\n", "has no rows"),
-    ("text,label\nhi,bored\n", "unknown label 'bored'"),
-    (b"text,label\n\xff\xfe,happy\n", "not UTF-8"),
-    ("dir", "is a folder"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (None, "No such file"),
+        ("", "no text and label columns"),
+        ("words,emotion\nhi,happy\n", "no text and label columns"),
+        ("text,label\n", "has no rows"),
+        ("text,label\nhi,bored\n", "unknown label 'bored'"),
+        (b"text,label\n\xff\xfe,happy\n", "not UTF-8"),
+        ("dir", "is a folder"),
+    ],
+)
 def test_eval_bad_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: object, message: str) -> None:
     path = tmp_path / "bad.csv"
     if content == "dir":

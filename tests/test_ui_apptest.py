@@ -63,7 +63,7 @@ def wav_bytes(audio: np.ndarray, rate: int = 16000) -> bytes:
     return buf.getvalue()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def speech(text: str) -> np.ndarray:
     from facelens.eval import media
     from facelens.tools.errors import DependencyError
@@ -74,7 +74,7 @@ def speech(text: str) -> np.ndarray:
         pytest.skip(f"needs espeak-ng to make test speech: {exc}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def speech_as(text: str, **how: int) -> np.ndarray:
     """Speech spoken a particular way (espeak-ng's speed, amplitude, pitch)."""
     from facelens.eval import media
@@ -142,7 +142,9 @@ def test_photo_page_camera_shot(group_jpg: tuple[Path, list]) -> None:
 
 def test_photo_page_corrupt_and_empty_uploads_show_errors() -> None:
     at = start()
-    at.file_uploader(key="photo_upload").set_value(("broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "image/jpeg")).run()
+    at.file_uploader(key="photo_upload").set_value(
+        ("broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "image/jpeg")
+    ).run()
     no_crash(at)
     assert at.error and "What to do" in at.error[0].value
     at.file_uploader(key="photo_upload").set_value(("empty.png", b"", "image/png")).run()
@@ -187,7 +189,9 @@ def test_voice_page_recorded_question_is_answered_with_cues() -> None:
     at.button(key="photo_example").click().run()
     at.sidebar.radio(key="nav_page").set_value("Voice").run()
     assert "Photo: group.jpg" in texts(at)
-    at.audio_input(key="voice_record").set_value(("q.wav", wav_bytes(speech("How many people are in this photo?")), "audio/wav")).run()
+    at.audio_input(key="voice_record").set_value(
+        ("q.wav", wav_bytes(speech("How many people are in this photo?")), "audio/wav")
+    ).run()
     no_crash(at)
     page = texts(at)
     assert "You said:** How many people are in this photo" in page
@@ -202,7 +206,9 @@ def test_voice_page_without_photo_and_bad_audio() -> None:
     at.file_uploader(key="voice_upload").set_value(("q.wav", b"RIFF....WAVEgarbage", "audio/wav")).run()
     no_crash(at)
     assert at.error and "What to do" in at.error[0].value
-    at.file_uploader(key="voice_upload").set_value(("hi.wav", wav_bytes(speech("Hello there, I am happy today.")), "audio/wav")).run()
+    at.file_uploader(key="voice_upload").set_value(
+        ("hi.wav", wav_bytes(speech("Hello there, I am happy today.")), "audio/wav")
+    ).run()
     no_crash(at)
     page = texts(at)
     assert "You said:** Hello there" in page and "Open a photo on the Photo page" in page
@@ -212,8 +218,10 @@ def smiling_people_jpg() -> bytes:
     """Three smiling people (NASA's portrait of Eileen Collins, twice mirrored): the photo under discussion."""
     from facelens.eval.scenes import Person, compose
 
-    rgb, _ = compose([Person("astronaut", "red"), Person("astronaut", "blue", mirror=True), Person("astronaut", "green")],
-                     head_width=220)
+    rgb, _ = compose(
+        [Person("astronaut", "red"), Person("astronaut", "blue", mirror=True), Person("astronaut", "green")],
+        head_width=220,
+    )
     return jpeg_bytes(rgb)
 
 
@@ -231,12 +239,17 @@ def test_voice_page_reads_the_speaker_not_the_photo() -> None:
     assert "Photo: smiles.jpg" in texts(at)
     questions = {
         "calm": speech("How many people are in this photo?"),
-        "angry": speech_as("This is useless and I am furious! How many people are in this stupid photo?",
-                           speed=210, amplitude=200, pitch=80),
-        "sad": speech_as("I feel so sad and lonely today. How many people are in this photo?",
-                         speed=105, amplitude=35, pitch=20),
+        "angry": speech_as(
+            "This is useless and I am furious! How many people are in this stupid photo?",
+            speed=210,
+            amplitude=200,
+            pitch=80,
+        ),
+        "sad": speech_as(
+            "I feel so sad and lonely today. How many people are in this photo?", speed=105, amplitude=35, pitch=20
+        ),
     }
-    for i, (kind, audio) in enumerate(questions.items()):
+    for kind, audio in questions.items():
         at.file_uploader(key="voice_upload").set_value((f"{kind}.wav", wav_bytes(audio), "audio/wav")).run(timeout=600)
         no_crash(at)
         turn = at.session_state["facelens_voice_turns"][-1]
@@ -295,14 +308,18 @@ def test_gallery_enrol_list_remove() -> None:
     assert [p.name for p in FaissGallery().people()] == ["Eileen"]
     at.button(key="gal_remove").click().run()
     no_crash(at)
-    assert "Removed Eileen" in texts(at) and "cached analysis file" in texts(at) and "Nobody is enrolled yet" in texts(at)
+    assert (
+        "Removed Eileen" in texts(at) and "cached analysis file" in texts(at) and "Nobody is enrolled yet" in texts(at)
+    )
     assert FaissGallery().people() == []
 
 
 def test_gallery_rejects_photo_without_face() -> None:
     at = start("Gallery")
     at.text_input(key="gal_name").set_value("Nobody")
-    at.file_uploader(key="gal_files").set_value([("wall.jpg", jpeg_bytes(np.full((200, 200, 3), 90, np.uint8)), "image/jpeg")])
+    at.file_uploader(key="gal_files").set_value(
+        [("wall.jpg", jpeg_bytes(np.full((200, 200, 3), 90, np.uint8)), "image/jpeg")]
+    )
     at.checkbox(key="gal_consent").check()
     at.button[0].click().run()
     no_crash(at)
@@ -380,7 +397,9 @@ def test_settings_reach_the_agent_openai_compatible_server(monkeypatch: pytest.M
     finally:
         server.close()
     answer = at.chat_message[-1]
-    assert answer.markdown[0].value.startswith("Tool said:") and '"face": 4' in answer.markdown[0].value  # the facts are JSON data
+    assert (
+        answer.markdown[0].value.startswith("Tool said:") and '"face": 4' in answer.markdown[0].value
+    )  # the facts are JSON data
     assert "ui-test-model" in answer.caption[0].value
     assert [r["model"] for r in server.requests] == ["ui-test-model", "ui-test-model"]
     assert not any("image_url" in json.dumps(r) for r in server.requests)  # no pixels left the machine
@@ -395,12 +414,26 @@ def test_face_card_draws_emotion_bars_as_appearance() -> None:
         from facelens.tools.schema import EmotionEstimate, FaceAnalysis, GenderEstimate, Position
         from facelens.ui.photo import face_card_ui
 
-        scores = {"happy": 0.7, "neutral": 0.2, "surprise": 0.04, "sad": 0.03, "angry": 0.01, "fear": 0.01, "disgust": 0.01}
+        scores = {
+            "happy": 0.7,
+            "neutral": 0.2,
+            "surprise": 0.04,
+            "sad": 0.03,
+            "angry": 0.01,
+            "fear": 0.01,
+            "disgust": 0.01,
+        }
         face = FaceAnalysis(
-            id=1, box=(0, 0, 10, 10), score=1.0, detector="hog", landmarks=[(0.0, 0.0)] * 5,
+            id=1,
+            box=(0, 0, 10, 10),
+            score=1.0,
+            detector="hog",
+            landmarks=[(0.0, 0.0)] * 5,
             position=Position(index=1, of=1, horizontal="center", vertical="middle", size_rank=1),
             emotion=EmotionEstimate(label="happy", scores=scores, model="test"),
-            age=31.0, age_group="20-39", gender=GenderEstimate(label="female", score=0.9),
+            age=31.0,
+            age_group="20-39",
+            gender=GenderEstimate(label="female", score=0.9),
         )
         face_card_ui(face, np.zeros((10, 10, 3), np.uint8))
 
@@ -431,10 +464,26 @@ def test_sessions_name_a_face_track() -> None:
     """A stored two-face session: naming track 2 "customer" shows in the table and in answers."""
     from facelens.agent.sessions import store
 
-    people = [store.TrackInfo(track=t, first_seen=0.0, last_seen=4.0, seconds=4.0, dominant_emotion=e) for t, e in ((1, "happy"), (2, "angry"))]
-    timeline = [store.TimelineEntry(start=0.0, end=4.0, emotion=e, confidence=0.8, track=t) for t, e in ((1, "happy"), (2, "angry"))]
-    rec = store.SessionRecord(session_id="two", source="two.mp4", created=store.now(), duration=4.0, has_video=True,
-                              has_audio=False, fps=2.0, timeline=timeline, people=people, emotion_model="emotion.onnx")
+    people = [
+        store.TrackInfo(track=t, first_seen=0.0, last_seen=4.0, seconds=4.0, dominant_emotion=e)
+        for t, e in ((1, "happy"), (2, "angry"))
+    ]
+    timeline = [
+        store.TimelineEntry(start=0.0, end=4.0, emotion=e, confidence=0.8, track=t)
+        for t, e in ((1, "happy"), (2, "angry"))
+    ]
+    rec = store.SessionRecord(
+        session_id="two",
+        source="two.mp4",
+        created=store.now(),
+        duration=4.0,
+        has_video=True,
+        has_audio=False,
+        fps=2.0,
+        timeline=timeline,
+        people=people,
+        emotion_model="emotion.onnx",
+    )
     store.save(rec, [])
     at = start("Sessions")
     assert at.selectbox(key="ses_pick").value == "two"

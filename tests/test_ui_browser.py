@@ -21,12 +21,22 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent: apt-get install chromium to run the browser test"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent: apt-get install chromium to run the browser test"
+    ),
 ]
 
 
@@ -51,7 +61,9 @@ def running_app(home: Path, timeout: float = 40.0) -> Iterator[str]:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}: {(home / 'streamlit.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"streamlit exited with {proc.returncode}: {(home / 'streamlit.log').read_text()[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
                     if r.status == 200:
@@ -103,10 +115,17 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, 
     wav = question_wav(folder / "question.wav")
     args = list(CHROMIUM_ARGS)
     if wav is not None:
-        args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"]
+        args += [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+        ]
     with playwright.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(folder / "profile"), executable_path=CHROMIUM, args=args, headless=True,
+            str(folder / "profile"),
+            executable_path=CHROMIUM,
+            args=args,
+            headless=True,
             viewport={"width": 1400, "height": 1000},
         )
         context.grant_permissions(["microphone"])
@@ -149,7 +168,8 @@ def ask_in_chat(page: object, question: str, timeout_ms: int = 40_000) -> str:
     page.wait_for_function(
         """n => { const m = document.querySelectorAll('[data-testid="stChatMessage"]');
                  return m.length >= n && m[m.length - 1].innerText.includes('answered by'); }""",
-        arg=before + 2, timeout=timeout_ms,
+        arg=before + 2,
+        timeout=timeout_ms,
     )
     return answers.nth(answers.count() - 1).inner_text()
 

@@ -24,14 +24,18 @@ from facelens.eval.media import Shot  # noqa: E402
 QUESTION = "How many people are in this photo?"
 
 
-def calm_face_frames(seconds: float = 2.0, fps: int = 15, size: tuple[int, int] = (640, 480), face_width: int = 200) -> list[np.ndarray]:
+def calm_face_frames(
+    seconds: float = 2.0, fps: int = 15, size: tuple[int, int] = (640, 480), face_width: int = 200
+) -> list[np.ndarray]:
     """RGB frames of a calm face (Grace Hopper's portrait, gently moving), as a camera would send them."""
     import tempfile
 
     import av
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = gen.make_video(Path(tmp) / "face.mp4", [Shot(seconds, "hopper")], size=size, fps=fps, face_width=face_width)
+        path = gen.make_video(
+            Path(tmp) / "face.mp4", [Shot(seconds, "hopper")], size=size, fps=fps, face_width=face_width
+        )
         with av.open(str(path)) as c:
             return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
@@ -102,7 +106,9 @@ def test_audio_callback_makes_16k_chunks() -> None:
     tone = (np.sin(np.arange(48000) * 2 * np.pi * 440 / 48000) * 0.5 * 32767).astype(np.int16)
     stereo = np.repeat(tone[None, :], 2, axis=0).T.reshape(1, -1)  # packed s16 stereo, as browsers send
     for i in range(0, 48000, 960):  # 20 ms frames
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(stereo[:, 2 * i : 2 * (i + 960)]), format="s16", layout="stereo")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(stereo[:, 2 * i : 2 * (i + 960)]), format="s16", layout="stereo"
+        )
         frame.sample_rate, frame.pts = 48000, i
         back = session.on_audio(frame)
         assert back.samples == 960 and not back.to_ndarray().any()  # silence goes back: no echo
@@ -161,15 +167,26 @@ def test_live_page_in_chromium_with_fake_camera_and_microphone(tmp_path: Path) -
     # on a busy 2-core machine a starved peer connection is dropped by the browser ("disconnected")
     y4m = write_y4m(tmp_path / "calm-face.y4m", calm_face_frames(4.0, fps=10, size=(320, 240), face_width=110), fps=10)
     speech = spoken(QUESTION)
-    wav = gen.write_audio(tmp_path / "question.wav", np.concatenate([np.zeros(8000, np.float32), speech, np.zeros(32000, np.float32)]))
-    args = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={y4m}", f"--use-file-for-fake-audio-capture={wav}",
-            "--disable-features=WebRtcHideLocalIpsWithMdns", "--allow-loopback-in-peer-connection"]
+    wav = gen.write_audio(
+        tmp_path / "question.wav", np.concatenate([np.zeros(8000, np.float32), speech, np.zeros(32000, np.float32)])
+    )
+    args = [
+        *CHROMIUM_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+        f"--use-file-for-fake-audio-capture={wav}",
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+        "--allow-loopback-in-peer-connection",
+    ]
     home = tmp_path / "home"
     home.mkdir()
     with running_app(home, timeout=90) as url, playwright.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, args=args, headless=True,
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            args=args,
+            headless=True,
             viewport={"width": 1400, "height": 1100},
         )
         context.grant_permissions(["camera", "microphone"])
@@ -182,9 +199,12 @@ def test_live_page_in_chromium_with_fake_camera_and_microphone(tmp_path: Path) -
             wait_or_show(tab, """() => /looks neutral \\(\\d+%\\)/.test(document.body.innerText)""", 120_000)
             # the spoken question, transcribed and answered in the chat (the fake microphone loops the file
             # from wherever it is when START is pressed, so the first turn may be a fragment of it)
-            wait_or_show(tab, """() => { const m = [...document.querySelectorAll('[data-testid="stChatMessage"]')].map(e => e.innerText);
+            wait_or_show(
+                tab,
+                """() => { const m = [...document.querySelectorAll('[data-testid="stChatMessage"]')].map(e => e.innerText);
                            return m.some((t, i) => /how many people/i.test(t) && i + 1 < m.length && m[i + 1].includes('answered by')); }""",
-                         300_000)
+                300_000,
+            )
             text = tab.locator('[data-testid="stMain"]').inner_text()
             assert re.search(r"how many people", text, re.I), text
             assert "offline planner" in text, text

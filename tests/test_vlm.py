@@ -19,14 +19,35 @@ from facelens.tools.vlm_backends.openai_vision import OpenAIVision, image_data_u
 from tests import tiny_vlm
 from tests.vlm_server import Server
 
-GOOD = json.dumps({
-    "expression": "broad smile with raised cheeks", "emotion": "happy", "confidence": 0.9,
-    "compound_emotions": ["happily surprised"],
-    "attributes": {"glasses": False, "beard": False, "headwear": None, "hair": "short brown", "clothing": "flight suit",
-                   "clothing_colour": "orange", "holding": ["helmet"], "mood_ring": "ignored"},
-})
-ENV = ["FACELENS_VLM", "FACELENS_VLM_MODEL", "FACELENS_VLM_BASE_URL", "OPENAI_BASE_URL", "FACELENS_VLM_API_KEY",
-       "OPENAI_API_KEY", "FACELENS_ALLOW_CLOUD_IMAGES", "FACELENS_LOCAL_VLM", "FACELENS_LOCAL_VLM_DEVICE"]
+GOOD = json.dumps(
+    {
+        "expression": "broad smile with raised cheeks",
+        "emotion": "happy",
+        "confidence": 0.9,
+        "compound_emotions": ["happily surprised"],
+        "attributes": {
+            "glasses": False,
+            "beard": False,
+            "headwear": None,
+            "hair": "short brown",
+            "clothing": "flight suit",
+            "clothing_colour": "orange",
+            "holding": ["helmet"],
+            "mood_ring": "ignored",
+        },
+    }
+)
+ENV = [
+    "FACELENS_VLM",
+    "FACELENS_VLM_MODEL",
+    "FACELENS_VLM_BASE_URL",
+    "OPENAI_BASE_URL",
+    "FACELENS_VLM_API_KEY",
+    "OPENAI_API_KEY",
+    "FACELENS_ALLOW_CLOUD_IMAGES",
+    "FACELENS_LOCAL_VLM",
+    "FACELENS_LOCAL_VLM_DEVICE",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -59,20 +80,24 @@ def _decode(url: str) -> Image.Image:
 
 # --- parsing ---------------------------------------------------------------------------------
 
+
 def test_parse_answer_accepts_fences_and_extra_keys():
     a = parse_answer("Sure!\n```json\n" + GOOD + "\n```\nanything")
     assert a.emotion == "happy" and a.confidence == 0.9 and a.attributes.holding == ["helmet"]
     assert parse_answer('{"expression": "calm", "emotion": " Neutral ", "confidence": 0.4}').emotion == "neutral"
 
 
-@pytest.mark.parametrize("text, says", [
-    ("I think she is happy.", "no JSON object"),
-    ('{"expression": "x", "emotion": "happy", "confidence": 0.9', "invalid"),
-    ('{"expression": "x", "emotion": "joyful", "confidence": 0.9}', "must be one of"),
-    ('{"expression": "x", "emotion": "happy", "confidence": 7}', "confidence"),
-    ('{"emotion": "happy", "confidence": 0.5}', "expression"),
-    ("[1, 2]", "no JSON object"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("I think she is happy.", "no JSON object"),
+        ('{"expression": "x", "emotion": "happy", "confidence": 0.9', "invalid"),
+        ('{"expression": "x", "emotion": "joyful", "confidence": 0.9}', "must be one of"),
+        ('{"expression": "x", "emotion": "happy", "confidence": 7}', "confidence"),
+        ('{"emotion": "happy", "confidence": 0.5}', "expression"),
+        ("[1, 2]", "no JSON object"),
+    ],
+)
 def test_parse_answer_names_what_is_wrong(text, says):
     with pytest.raises(ValueError, match=says):
         parse_answer(text)
@@ -89,6 +114,7 @@ def test_prompts_render_strictly():
 
 
 # --- the tiny local VLM through from_pretrained --------------------------------------------------
+
 
 def test_local_vlm_generates_through_from_pretrained(tiny_dir):
     from facelens.tools.vlm_backends.hf_local import LocalVLM
@@ -195,6 +221,7 @@ def test_tiny_vlm_on_cuda(tiny_dir, monkeypatch):
 
 # --- OpenAI(-compatible) vision against a loopback server --------------------------------------
 
+
 def test_openai_request_has_content_parts_and_size_limited_data_urls(server, group, monkeypatch):
     from facelens.tools.vlm_backends import openai_vision
 
@@ -225,7 +252,9 @@ def test_corrective_retry_then_valid(server, group):
 def test_malformed_twice_is_reported(server, group):
     server.reply('{"emotion": "elated"}')
     d = describe_face(group, 1, backend=OpenAIVision("m", base_url=server.url))
-    assert d.status == "malformed" and d.retried and d.raw_output == '{"emotion": "elated"}' and len(server.requests) == 2
+    assert (
+        d.status == "malformed" and d.retried and d.raw_output == '{"emotion": "elated"}' and len(server.requests) == 2
+    )
 
 
 def test_few_shot_images_precede_the_query(server, group):
@@ -262,6 +291,7 @@ def test_server_errors_are_backend_errors(server, group):
 
 
 # --- backend choice and fallback -----------------------------------------------------------------
+
 
 def test_fallback_order_and_privacy(server, monkeypatch):
     assert candidates() == ([], False, [])
@@ -302,6 +332,7 @@ def test_bad_face_number_and_shots(group):
 
 # --- long-tail fusion --------------------------------------------------------------------------
 
+
 def _est(scores):
     return EmotionEstimate(label=max(scores, key=scores.get), scores=scores, model="test")
 
@@ -309,10 +340,16 @@ def _est(scores):
 def test_fusion_lifts_a_rare_emotion_the_vlm_folded_away():
     from facelens.tools.vlm_calibration import fuse
 
-    clf = _est({"angry": 0.05, "disgust": 0.35, "fear": 0.05, "happy": 0.4, "neutral": 0.05, "sad": 0.05, "surprise": 0.05})
+    clf = _est(
+        {"angry": 0.05, "disgust": 0.35, "fear": 0.05, "happy": 0.4, "neutral": 0.05, "sad": 0.05, "surprise": 0.05}
+    )
     f = fuse("happy", 0.6, clf)
     assert f.label == "disgust" and f.vlm_label == "happy" and f.classifier_label == "happy"
-    assert "VLM: happy (0.60)" in f.evidence and "classifier: happy" in f.evidence and abs(sum(f.scores.values()) - 1) < 1e-3
+    assert (
+        "VLM: happy (0.60)" in f.evidence
+        and "classifier: happy" in f.evidence
+        and abs(sum(f.scores.values()) - 1) < 1e-3
+    )
     sure = fuse("happy", 0.95, _est({**{e: 0.02 for e in EMOTIONS}, "happy": 0.88}))
     assert sure.label == "happy" and sure.likelihood == "noise-model"
     assert fuse(None, None, None) is None and fuse("bogus", 0.9, None) is None
@@ -324,13 +361,16 @@ def test_fusion_uses_a_measured_confusion_matrix():
     confusion = {e: {e: 10} for e in EMOTIONS}
     confusion["fear"] = {"surprise": 9, "fear": 1}  # this VLM calls fear "surprise"
     save_calibration(confusion, "test")
-    clf = _est({"angry": 0.1, "disgust": 0.05, "fear": 0.4, "happy": 0.05, "neutral": 0.1, "sad": 0.05, "surprise": 0.25})
+    clf = _est(
+        {"angry": 0.1, "disgust": 0.05, "fear": 0.4, "happy": 0.05, "neutral": 0.1, "sad": 0.05, "surprise": 0.25}
+    )
     f = fuse("surprise", 0.9, clf)
     assert f.likelihood == "measured" and f.label == "fear"
     assert fuse("surprise", 0.9, clf, use_saved_calibration=False).label == "surprise"  # the noise model trusts the VLM
 
 
 # --- video context enrichment and the VLM eval -----------------------------------------------------
+
 
 def test_eval_zero_vs_k_shot(server, tmp_path, astronaut, hopper):
     from facelens.eval import scenes
@@ -354,7 +394,9 @@ def test_eval_zero_vs_k_shot(server, tmp_path, astronaut, hopper):
 
 
 def test_backend_kinds_come_from_the_registry_and_an_unknown_one_names_them():
-    assert vlm_backends.BACKEND_CHOICES == ("auto", *vlm_backends.BACKENDS, "none") == ("auto", "openai", "local", "none")
+    assert (
+        vlm_backends.BACKEND_CHOICES == ("auto", *vlm_backends.BACKENDS, "none") == ("auto", "openai", "local", "none")
+    )
     with pytest.raises(NotFoundError, match="auto, openai, local, none"):
         vlm_backends.make_backend("nope")
 

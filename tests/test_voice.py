@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facelens.tools import prosody as voice
 from facelens.eval import media
+from facelens.tools import prosody as voice
 
 TEXT = "I would like to ask about my order from last week, it has not arrived yet."
 N_WORDS = len(TEXT.split())

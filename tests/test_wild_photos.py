@@ -14,7 +14,9 @@ from facelens.eval.suite import DEFAULT_DATA
 from facelens.eval.wild_photos import Question, judge
 from facelens.tools.errors import ConfigError, InputError, NotFoundError
 
-needs_data = pytest.mark.skipif(not (DEFAULT_DATA / "wider/boxes.json").exists(), reason=f"no research data at {DEFAULT_DATA}")
+needs_data = pytest.mark.skipif(
+    not (DEFAULT_DATA / "wider/boxes.json").exists(), reason=f"no research data at {DEFAULT_DATA}"
+)
 
 FACES = {1: (100.0, 100.0, 50.0, 60.0), 2: (300.0, 110.0, 50.0, 60.0), 3: (500.0, 90.0, 50.0, 60.0)}
 NEAR_1 = (105.0, 110.0, 45.0, 45.0)  # a detector's tighter box on face 1 (IoU about 0.68)
@@ -59,16 +61,19 @@ def test_every_photo_exists_and_every_box_lies_inside_it():
             assert x >= -2 and y >= -2 and x + bw <= width + 2 and y + bh <= height + 2, (p.path, k)
 
 
-@pytest.mark.parametrize("raw, match", [
-    ({"q": "how many?", "kind": "count"}, "exactly one answer form"),
-    ({"q": "how many?", "kind": "count", "count": 2, "yes_no": "yes"}, "exactly one answer form"),
-    ({"q": "how many?", "kind": "headcount", "count": 2}, "kind"),
-    ({"kind": "count", "count": 2}, "q"),
-    ({"q": "what colour?", "kind": "colour", "colour": "mauve", "face": 1}, "malformed"),
-    ({"q": "what colour?", "kind": "colour", "colour": "red"}, "malformed"),
-    ({"q": "how many?", "kind": "count", "count": -1}, "malformed"),
-    ({"q": "man or woman?", "kind": "gender", "gender": "other", "face": 1}, "malformed"),
-])
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        ({"q": "how many?", "kind": "count"}, "exactly one answer form"),
+        ({"q": "how many?", "kind": "count", "count": 2, "yes_no": "yes"}, "exactly one answer form"),
+        ({"q": "how many?", "kind": "headcount", "count": 2}, "kind"),
+        ({"kind": "count", "count": 2}, "q"),
+        ({"q": "what colour?", "kind": "colour", "colour": "mauve", "face": 1}, "malformed"),
+        ({"q": "what colour?", "kind": "colour", "colour": "red"}, "malformed"),
+        ({"q": "how many?", "kind": "count", "count": -1}, "malformed"),
+        ({"q": "man or woman?", "kind": "gender", "gender": "other", "face": 1}, "malformed"),
+    ],
+)
 def test_a_malformed_question_is_a_clear_error(raw, match):
     with pytest.raises(ConfigError, match=match):
         w._question(raw, "test.yaml photo 1")
@@ -89,42 +94,51 @@ def test_an_unknown_split_is_an_input_error():
 # --- the judge --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, ok", [
-    ("I count 3 people (detector: fused).", True),
-    ("3 of the 5 people look happy: Face 1 ...", True),
-    ("Three people.", True),
-    ("Face 1 (far left) and two others: 3 people.", False),  # the first number stated is 1
-    ("I count 4 people, 3 of them smiling.", False),
-    ("There are 3 or 4 people, I'm not sure.", False),  # hedges
-    ("How many do you mean?", False),  # asks back
-    ("", False),
-])
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("I count 3 people (detector: fused).", True),
+        ("3 of the 5 people look happy: Face 1 ...", True),
+        ("Three people.", True),
+        ("Face 1 (far left) and two others: 3 people.", False),  # the first number stated is 1
+        ("I count 4 people, 3 of them smiling.", False),
+        ("There are 3 or 4 people, I'm not sure.", False),  # hedges
+        ("How many do you mean?", False),  # asks back
+        ("", False),
+    ],
+)
 def test_a_count_must_state_the_right_number_first(text, ok):
     assert judge(q(count=3), text, [], FACES).ok is ok
 
 
-@pytest.mark.parametrize("text, ok", [
-    ("None of the 4 people look happy.", True),
-    ("No one looks happy.", True),
-    ("Nobody.", True),
-    ("No.", True),
-    ("0 of 4.", True),
-    ("1 of the 4 people look happy: Face 2.", False),
-])
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("None of the 4 people look happy.", True),
+        ("No one looks happy.", True),
+        ("Nobody.", True),
+        ("No.", True),
+        ("0 of 4.", True),
+        ("1 of the 4 people look happy: Face 2.", False),
+    ],
+)
 def test_a_count_of_zero(text, ok):
     assert judge(q(count=0), text, [], FACES).ok is ok
 
 
-@pytest.mark.parametrize("truth, text, ok", [
-    ("yes", "Yes, 2 of the 3 people look happy.", True),
-    ("yes", "yes.", True),
-    ("yes", "No, nobody looks happy.", False),
-    ("yes", "Two of them look happy, so yes.", False),  # must start with yes or no
-    ("no", "No, nobody looks over 60.", True),
-    ("no", "Nobody looks over 60.", False),  # does not start with No
-    ("no", "No... did you mean the person on the left?", False),  # asks back
-    ("no", "I can't tell.", False),
-])
+@pytest.mark.parametrize(
+    "truth, text, ok",
+    [
+        ("yes", "Yes, 2 of the 3 people look happy.", True),
+        ("yes", "yes.", True),
+        ("yes", "No, nobody looks happy.", False),
+        ("yes", "Two of them look happy, so yes.", False),  # must start with yes or no
+        ("no", "No, nobody looks over 60.", True),
+        ("no", "Nobody looks over 60.", False),  # does not start with No
+        ("no", "No... did you mean the person on the left?", False),  # asks back
+        ("no", "I can't tell.", False),
+    ],
+)
 def test_a_yes_no_must_start_with_yes_or_no_and_be_true(truth, text, ok):
     assert judge(q(kind="yes_no", yes_no=truth), text, [], FACES).ok is ok
 
@@ -136,25 +150,31 @@ def test_a_yes_no_about_one_person_must_not_cite_another():
     assert not judge(about_1, "No, Face 3 looks neutral.", [NEAR_3], FACES).ok
 
 
-@pytest.mark.parametrize("text, boxes, ok", [
-    ("Face 1 (far left, blue clothing) is wearing blue.", [NEAR_1], True),
-    ("Face 1 is wearing navy.", [NEAR_1], True),  # a synonym
-    ("Face 1 is wearing light blue with white stripes.", [NEAR_1], True),  # the first colour named
-    ("Face 3 is wearing blue.", [NEAR_3], False),  # the wrong person
-    ("Face 1 or Face 3: blue.", [NEAR_1, NEAR_3], False),  # two people: a hedge between faces
-    ("Face 1 is wearing black.", [NEAR_1], False),
-    ("Face 1 is wearing blue.", [], False),  # cites nobody
-    ("Which person do you mean?", [], False),
-])
+@pytest.mark.parametrize(
+    "text, boxes, ok",
+    [
+        ("Face 1 (far left, blue clothing) is wearing blue.", [NEAR_1], True),
+        ("Face 1 is wearing navy.", [NEAR_1], True),  # a synonym
+        ("Face 1 is wearing light blue with white stripes.", [NEAR_1], True),  # the first colour named
+        ("Face 3 is wearing blue.", [NEAR_3], False),  # the wrong person
+        ("Face 1 or Face 3: blue.", [NEAR_1, NEAR_3], False),  # two people: a hedge between faces
+        ("Face 1 is wearing black.", [NEAR_1], False),
+        ("Face 1 is wearing blue.", [], False),  # cites nobody
+        ("Which person do you mean?", [], False),
+    ],
+)
 def test_a_colour_must_be_the_true_one_for_the_right_person(text, boxes, ok):
     assert judge(q(kind="colour", colour="blue", face=1), text, boxes, FACES).ok is ok
 
 
-@pytest.mark.parametrize("text, ok", [
-    ("Face 3 looks like a woman to the gender model (92%).", True),
-    ("Face 3: female, 80%.", True),
-    ("Face 3 looks like a man.", False),
-])
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("Face 3 looks like a woman to the gender model (92%).", True),
+        ("Face 3: female, 80%.", True),
+        ("Face 3 looks like a man.", False),
+    ],
+)
 def test_a_gender_answer(text, ok):
     assert judge(q(kind="gender", gender="female", face=3), text, [NEAR_3], FACES).ok is ok
 
@@ -220,7 +240,10 @@ def test_true_answers_score_one_and_heldout_failures_are_never_kept():
         return [("I'm not sure.", []) for _ in questions]
 
     r = w.evaluate("both", DEFAULT_DATA, answer_fn=wrong)
-    assert r["splits"]["tune"]["accuracy"] == 0.0 and len(r["splits"]["tune"]["failures"]) == r["splits"]["tune"]["questions"]
+    assert (
+        r["splits"]["tune"]["accuracy"] == 0.0
+        and len(r["splits"]["tune"]["failures"]) == r["splits"]["tune"]["questions"]
+    )
     assert "failures" not in r["splits"]["heldout"]
 
 

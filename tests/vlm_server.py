@@ -46,11 +46,22 @@ class Server:
                     payload = json.dumps({"error": {"message": "scripted failure", "type": "server_error"}}).encode()
                     self.send_response(answer)
                 else:
-                    payload = json.dumps({
-                        "id": "cmpl-test", "object": "chat.completion", "created": 0, "model": body.get("model", "m"),
-                        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}],
-                        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
-                    }).encode()
+                    payload = json.dumps(
+                        {
+                            "id": "cmpl-test",
+                            "object": "chat.completion",
+                            "created": 0,
+                            "model": body.get("model", "m"),
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": answer},
+                                }
+                            ],
+                            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+                        }
+                    ).encode()
                     self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

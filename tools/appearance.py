@@ -36,8 +36,25 @@ PROTOTYPES: dict[str, tuple[tuple[int, int, int], ...]] = {
     "red": ((200, 20, 30), (160, 20, 30), (230, 45, 45), (120, 15, 25), (180, 40, 50)),
     "orange": ((255, 140, 0), (240, 110, 40), (255, 127, 80), (230, 130, 60), (255, 165, 60), (195, 120, 45)),
     "yellow": ((250, 220, 30), (240, 230, 120), (255, 240, 80), (220, 200, 60), (230, 225, 150), (180, 165, 40)),
-    "green": ((30, 140, 50), (100, 180, 80), (30, 80, 40), (0, 128, 110), (110, 120, 50), (150, 200, 120), (20, 110, 90)),
-    "blue": ((30, 60, 160), (20, 30, 80), (100, 150, 220), (60, 100, 180), (0, 120, 190), (150, 190, 230), (35, 45, 110), (70, 90, 120)),
+    "green": (
+        (30, 140, 50),
+        (100, 180, 80),
+        (30, 80, 40),
+        (0, 128, 110),
+        (110, 120, 50),
+        (150, 200, 120),
+        (20, 110, 90),
+    ),
+    "blue": (
+        (30, 60, 160),
+        (20, 30, 80),
+        (100, 150, 220),
+        (60, 100, 180),
+        (0, 120, 190),
+        (150, 190, 230),
+        (35, 45, 110),
+        (70, 90, 120),
+    ),
     "purple": ((120, 50, 150), (80, 30, 100), (180, 140, 210), (110, 40, 90), (150, 80, 170), (60, 25, 60)),
     "pink": ((250, 170, 190), (230, 90, 150), (255, 192, 203), (220, 50, 120), (240, 140, 160), (200, 110, 140)),
     "brown": ((120, 70, 30), (90, 60, 40), (160, 110, 70), (70, 45, 30), (140, 100, 60), (175, 135, 95)),
@@ -58,7 +75,9 @@ def positions(boxes: Sequence[tuple[int, int, int, int]], width: int, height: in
         cx, cy = (x + w / 2.0) / width, (y + h / 2.0) / height
         horizontal = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else "center"
         vertical = "top" if cy < 1 / 3 else "bottom" if cy > 2 / 3 else "middle"
-        out.append(Position(index=i + 1, of=len(boxes), horizontal=horizontal, vertical=vertical, size_rank=size_rank[i]))
+        out.append(
+            Position(index=i + 1, of=len(boxes), horizontal=horizontal, vertical=vertical, size_rank=size_rank[i])
+        )
     return out
 
 
@@ -110,7 +129,9 @@ def name_colours(rgb_pixels: np.ndarray) -> np.ndarray:
 # --- the torso ------------------------------------------------------------------------------------
 
 
-def _face_axes(box: tuple[int, int, int, int], landmarks: Sequence[Sequence[float]] | None) -> tuple[np.ndarray, np.ndarray, float]:
+def _face_axes(
+    box: tuple[int, int, int, int], landmarks: Sequence[Sequence[float]] | None
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Mouth centre, unit "down" vector of the face and eye-to-mouth distance d (pixels)."""
     x, y, w, h = box
     eyes, mouth = np.array([x + w / 2, y + 0.38 * h]), np.array([x + w / 2, y + 0.78 * h])
@@ -127,8 +148,12 @@ def _face_axes(box: tuple[int, int, int, int], landmarks: Sequence[Sequence[floa
     return mouth, down, max(d, 1.0)
 
 
-def torso_grid(box: tuple[int, int, int, int], landmarks: Sequence[Sequence[float]] | None = None,
-               half_width: float = _HALF_WIDTH, neck: float = _NECK) -> tuple[np.ndarray, np.ndarray]:
+def torso_grid(
+    box: tuple[int, int, int, int],
+    landmarks: Sequence[Sequence[float]] | None = None,
+    half_width: float = _HALF_WIDTH,
+    neck: float = _NECK,
+) -> tuple[np.ndarray, np.ndarray]:
     """Image coordinates (x, y) of the torso sample grid under a face, each an array of shape _GRID.
 
     ``half_width`` and ``neck`` (in eye-to-mouth distances) widen the patch to the shoulders or raise it
@@ -142,8 +167,9 @@ def torso_grid(box: tuple[int, int, int, int], landmarks: Sequence[Sequence[floa
     return pts[..., 0], pts[..., 1]
 
 
-def clothing_region(box: tuple[int, int, int, int], width: int, height: int,
-                    landmarks: Sequence[Sequence[float]] | None = None) -> tuple[int, int, int, int] | None:
+def clothing_region(
+    box: tuple[int, int, int, int], width: int, height: int, landmarks: Sequence[Sequence[float]] | None = None
+) -> tuple[int, int, int, int] | None:
     """Bounding box (x0, y0, x1, y1) of the torso patch under a face, clipped; None when mostly out of frame."""
     gx, gy = torso_grid(box, landmarks)
     inside = (gx >= 0) & (gx < width) & (gy >= 0) & (gy < height)
@@ -164,7 +190,7 @@ def _sample(rgb: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray
     k = int(min(7, max(1, step // 2)) // 2 * 2 + 1)  # odd box filter about half the grid step
     xs, ys = np.clip(gx, 0, wid - 1).astype(int), np.clip(gy, 0, hgt - 1).astype(int)
     x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-    patch = rgb[max(0, y0 - k):y1 + k, max(0, x0 - k):x1 + k]
+    patch = rgb[max(0, y0 - k) : y1 + k, max(0, x0 - k) : x1 + k]
     if k > 1 and patch.size:
         patch = cv2.blur(patch, (k, k))
     px = patch[ys - max(0, y0 - k), xs - max(0, x0 - k)]
@@ -187,8 +213,9 @@ def white_balance(rgb: np.ndarray) -> np.ndarray:
     return gains * float(np.clip(235.0 / top, 1.0, 1.3))
 
 
-def _skin_lab(rgb: np.ndarray, box: tuple[int, int, int, int], landmarks: Sequence[Sequence[float]] | None,
-              gains: np.ndarray) -> np.ndarray | None:
+def _skin_lab(
+    rgb: np.ndarray, box: tuple[int, int, int, int], landmarks: Sequence[Sequence[float]] | None, gains: np.ndarray
+) -> np.ndarray | None:
     """Median CIELAB of the face's own skin (cheeks and nose: between the eyes and the mouth)."""
     x, y, w, h = box
     if landmarks is not None and len(landmarks) == 5:
@@ -216,7 +243,9 @@ def _uniform_median(rgb: np.ndarray, ys: slice, xs: slice, gains: np.ndarray) ->
     return None if np.median(np.linalg.norm(lab[:, 1:] - med[1:], axis=1)) > 8 else med
 
 
-def _hair_lab(rgb: np.ndarray, box: tuple[int, int, int, int], gains: np.ndarray, skin: np.ndarray | None) -> list[np.ndarray]:
+def _hair_lab(
+    rgb: np.ndarray, box: tuple[int, int, int, int], gains: np.ndarray, skin: np.ndarray | None
+) -> list[np.ndarray]:
     """Median CIELAB of the hair: just above the face box (hair, or a hat) and beside it at the jaw, where
     long hair falls. Beside the jaw counts as hair where it has the hue of the top, or where both sides
     have one hue (hair framing the face); never where it is the face's own skin (a box reaching the
@@ -227,17 +256,26 @@ def _hair_lab(rgb: np.ndarray, box: tuple[int, int, int, int], gains: np.ndarray
 
     x, y, w, h = box
     wid = rgb.shape[1]
-    top = _uniform_median(rgb, slice(int(max(0, y - 0.22 * h)), int(max(0, y - 0.02 * h))),
-                          slice(int(max(0, x + 0.2 * w)), int(min(wid, x + 0.8 * w))), gains)
+    top = _uniform_median(
+        rgb,
+        slice(int(max(0, y - 0.22 * h)), int(max(0, y - 0.02 * h))),
+        slice(int(max(0, x + 0.2 * w)), int(min(wid, x + 0.8 * w))),
+        gains,
+    )
     top = None if top is None or skin_like(top) else top
     ys = slice(int(max(0, y + 0.55 * h)), int(max(0, y + 1.0 * h)))
     sides = []
-    for xs in (slice(int(max(0, x - 0.18 * w)), int(max(0, x - 0.02 * w))), slice(int(min(wid, x + 1.02 * w)), int(min(wid, x + 1.18 * w)))):
+    for xs in (
+        slice(int(max(0, x - 0.18 * w)), int(max(0, x - 0.02 * w))),
+        slice(int(min(wid, x + 1.02 * w)), int(min(wid, x + 1.18 * w))),
+    ):
         side = _uniform_median(rgb, ys, xs, gains)
         if side is not None and not skin_like(side):
             sides.append(side)
     both = len(sides) == 2 and _hue_distance(sides[0], sides[1]) < 12
-    return ([top] if top is not None else []) + [c for c in sides if both or (top is not None and _hue_distance(c, top) < 12)]
+    return ([top] if top is not None else []) + [
+        c for c in sides if both or (top is not None and _hue_distance(c, top) < 12)
+    ]
 
 
 def _hue_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -255,20 +293,37 @@ def _cluster(lab: np.ndarray, weights: np.ndarray, k: int = 4) -> list[tuple[flo
     _, lab_idx, _ = cv2.kmeans(lab.astype(np.float32), k, None, crit, 2, cv2.KMEANS_PP_CENTERS)
     lab_idx = lab_idx.ravel()
     total = float(weights.sum())
-    out = [(float(weights[lab_idx == j].sum()) / total, np.median(lab[lab_idx == j], axis=0)) for j in range(k) if (lab_idx == j).any()]
+    out = [
+        (float(weights[lab_idx == j].sum()) / total, np.median(lab[lab_idx == j], axis=0))
+        for j in range(k)
+        if (lab_idx == j).any()
+    ]
     return sorted(out, key=lambda c: -c[0])
 
 
-def _torso_pixels(rgb: np.ndarray, box: tuple[int, int, int, int], landmarks: Sequence[Sequence[float]] | None,
-                  others: Sequence[tuple[int, int, int, int]], skin: np.ndarray | None, hair: list[np.ndarray],
-                  gains: np.ndarray, half_width: float, neck: float) -> tuple[float, int, np.ndarray, np.ndarray, np.ndarray]:
+def _torso_pixels(
+    rgb: np.ndarray,
+    box: tuple[int, int, int, int],
+    landmarks: Sequence[Sequence[float]] | None,
+    others: Sequence[tuple[int, int, int, int]],
+    skin: np.ndarray | None,
+    hair: list[np.ndarray],
+    gains: np.ndarray,
+    half_width: float,
+    neck: float,
+) -> tuple[float, int, np.ndarray, np.ndarray, np.ndarray]:
     """Sample one torso patch: (share inside the image, samples left after other people, mask of the samples
     that are clothing, their CIELAB, mask of the patch's sides)."""
     gx, gy = torso_grid(box, landmarks, half_width, neck)
     px, keep = _sample(rgb, gx, gy)
     visible = float(keep.mean())
     fx, fy = gx.reshape(-1), gy.reshape(-1)
-    for ox, oy, ow, oh in others:  # another person's head (box grown upwards for hair and hats) is not this person's clothes
+    for (
+        ox,
+        oy,
+        ow,
+        oh,
+    ) in others:  # another person's head (box grown upwards for hair and hats) is not this person's clothes
         keep &= ~((fx >= ox - 0.25 * ow) & (fx <= ox + 1.25 * ow) & (fy >= oy - 0.5 * oh) & (fy <= oy + 1.2 * oh))
     lab = to_lab(px, gains)
     cols = np.tile((np.arange(_GRID[1]) + 0.5) / _GRID[1] * 2 - 1, _GRID[0])
@@ -277,9 +332,14 @@ def _torso_pixels(rgb: np.ndarray, box: tuple[int, int, int, int], landmarks: Se
     if skin is not None:  # the face's skin, and bare skin lit otherwise (a neckline, arms): the same hue, any lightness
         same_hue = (np.linalg.norm(lab[:, 1:] - skin[1:], axis=1) < 6.0) & (np.abs(lab[:, 0] - skin[0]) < 30.0)
         keep &= ~((np.linalg.norm(lab - skin, axis=1) < 11.0) | same_hue)
-    if hair:  # long hair over the shoulders: only at the sides (beyond the face's width), where the garment is least sure;
+    if (
+        hair
+    ):  # long hair over the shoulders: only at the sides (beyond the face's width), where the garment is least sure;
         # matched by hue with a wide lightness range (hair has highlights and shadows)
-        near = np.any([(np.linalg.norm(lab[:, 1:] - c[1:], axis=1) < 8.0) & (np.abs(lab[:, 0] - c[0]) < 20.0) for c in hair], axis=0)
+        near = np.any(
+            [(np.linalg.norm(lab[:, 1:] - c[1:], axis=1) < 8.0) & (np.abs(lab[:, 0] - c[0]) < 20.0) for c in hair],
+            axis=0,
+        )
         keep &= ~(side & near)
     return visible, n_kept, keep, lab, side
 
@@ -308,7 +368,9 @@ def clothing(
         InputError: ``rgb`` is not an H x W x 3 uint8 image.
     """
     if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise InputError(f"Expected an H x W x 3 uint8 RGB image, got {getattr(rgb, 'dtype', type(rgb).__name__)} {np.shape(rgb)}.")
+        raise InputError(
+            f"Expected an H x W x 3 uint8 RGB image, got {getattr(rgb, 'dtype', type(rgb).__name__)} {np.shape(rgb)}."
+        )
     x, y, w, h = box
     if w < 4 or h < 4 or min(rgb.shape[:2]) < 2:
         return ClothingEstimate(visible=0.0)
@@ -326,7 +388,9 @@ def clothing(
     kept = float(keep.sum()) / max(1, n_kept)
     if keep.sum() < 0.15 * keep.size:
         return ClothingEstimate(visible=round(visible, 3), clothing_share=round(kept, 3))
-    weight = np.ones(int(keep.sum()))  # every kept sample counts the same (halving the sides, for hair, lost more than it won)
+    weight = np.ones(
+        int(keep.sum())
+    )  # every kept sample counts the same (halving the sides, for hair, lost more than it won)
     groups = _cluster(lab[keep], weight)
     names, dist = name_lab(np.array([g[1] for g in groups]))
     share = np.zeros(len(COLOURS))
@@ -352,8 +416,12 @@ def clothing(
     )
 
 
-def clothing_colour(rgb: np.ndarray, box: tuple[int, int, int, int], landmarks: Sequence[Sequence[float]] | None = None,
-                    others: Sequence[tuple[int, int, int, int]] = ()) -> tuple[str | None, tuple[int, int, int] | None]:
+def clothing_colour(
+    rgb: np.ndarray,
+    box: tuple[int, int, int, int],
+    landmarks: Sequence[Sequence[float]] | None = None,
+    others: Sequence[tuple[int, int, int, int]] = (),
+) -> tuple[str | None, tuple[int, int, int] | None]:
     """Dominant clothing colour name under a face and its RGB (see :func:`clothing`)."""
     est = clothing(rgb, box, landmarks, others)
     return est.colour, est.rgb

@@ -255,8 +255,13 @@ class Generations:
             except (DamagedError, OSError):
                 value = None
             if value is not None:
-                log.warning("%s: %s Using the last good generation (%s); run `%s` to restore it.",
-                            self.what, problem, self.prev.name, self.repair_hint)
+                log.warning(
+                    "%s: %s Using the last good generation (%s); run `%s` to restore it.",
+                    self.what,
+                    problem,
+                    self.prev.name,
+                    self.repair_hint,
+                )
                 return Loaded(value, fallback=True, problem=problem)
         raise DamagedError(
             f"The file of {self.what} is damaged and no good earlier generation is left: {problem}",
@@ -335,8 +340,10 @@ class Generations:
                     self._parse(self.prev, parse)
                 except (DamagedError, OSError) as exc:  # the current file is sound: it becomes the previous one too
                     self.commit(read_sealed(self.path), keep_previous=False)
-                    return (f"{self.what}: its previous generation ({self.prev.name}) was damaged ({exc}); "
-                            "it was replaced by a copy of the current file, which is sound.")
+                    return (
+                        f"{self.what}: its previous generation ({self.prev.name}) was damaged ({exc}); "
+                        "it was replaced by a copy of the current file, which is sound."
+                    )
             return f"{self.what}: the file and its previous generation are sound; nothing to repair."
         except (DamagedError, OSError) as exc:
             problem = str(exc)

@@ -30,7 +30,11 @@ log = logging.getLogger(__name__)
 
 #: age range (whole years, inclusive) of each group; the reported age is a whole number inside its group
 GROUP_RANGES: dict[str, tuple[float, float]] = {
-    "0-9": (0.0, 9.0), "10-19": (10.0, 19.0), "20-39": (20.0, 39.0), "40-59": (40.0, 59.0), "60+": (60.0, 100.0),
+    "0-9": (0.0, 9.0),
+    "10-19": (10.0, 19.0),
+    "20-39": (20.0, 39.0),
+    "40-59": (40.0, 59.0),
+    "60+": (60.0, 100.0),
 }
 #: life stage by apparent age (whole years): child < 13, teen 13-19, adult 20-59, elderly 60+
 LIFE_STAGES: tuple[tuple[str, float], ...] = (("child", 13.0), ("teen", 20.0), ("adult", 60.0), ("elderly", 200.0))
@@ -45,7 +49,9 @@ def model_path() -> Path:
 def _weights() -> dict[str, np.ndarray]:
     path = model_path()
     if not path.is_file():
-        raise ModelError(f"Age/gender model not found at {path}.", hint="Reinstall facelens or run training/train_attributes.py.")
+        raise ModelError(
+            f"Age/gender model not found at {path}.", hint="Reinstall facelens or run training/train_attributes.py."
+        )
     try:
         with np.load(path) as z:
             w = {k: z[k] for k in z.files}
@@ -141,7 +147,7 @@ def age_group(age: float) -> str:
 
 
 def life_stage(age: float | None) -> str | None:
-    """"child" (< 13), "teen" (13-19), "adult" (20-59) or "elderly" (60+) for an apparent age in whole years."""
+    """ "child" (< 13), "teen" (13-19), "adult" (20-59) or "elderly" (60+) for an apparent age in whole years."""
     if age is None:
         return None
     return next(name for name, below in LIFE_STAGES if age < below)
@@ -197,8 +203,9 @@ def fusion_features(emb: np.ndarray, p_age: np.ndarray, p_male: np.ndarray) -> n
     head_gender = z @ w["gender_w"] + w["gender_b"]
     p_age = np.asarray(p_age, np.float32)
     mass = np.stack([p_age[:, lo:hi].sum(1) for lo, hi in zip(FUSION_BINS[:-1], FUSION_BINS[1:])], 1)
-    return np.column_stack([head_age, groups, expected_age(p_age), np.log(mass + 1e-4),
-                            head_gender, _logit(p_male)]).astype(np.float32)
+    return np.column_stack(
+        [head_age, groups, expected_age(p_age), np.log(mass + 1e-4), head_gender, _logit(p_male)]
+    ).astype(np.float32)
 
 
 def _walk_trees(f: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
@@ -237,14 +244,17 @@ def gender_inputs(emb: np.ndarray, wheel: dict[str, np.ndarray], blocks: tuple[s
         elif b == "wheel_avg":
             v = (_logit(wheel["p_male"]) + _logit(wheel["p_male_f"])) / 2
         else:
-            raise ModelError(f"The age/gender fusion model asks for an unknown gender input {b!r}.",
-                             hint="Reinstall facelens, or retrain it with training/train_age_gender_fusion.py.")
+            raise ModelError(
+                f"The age/gender fusion model asks for an unknown gender input {b!r}.",
+                hint="Reinstall facelens, or retrain it with training/train_age_gender_fusion.py.",
+            )
         cols.append(np.asarray(v, np.float64).reshape(n, -1))
     return np.column_stack(cols)
 
 
-def fuse(emb: np.ndarray, p_age: np.ndarray, p_male: np.ndarray,
-         wheel: dict[str, np.ndarray] | None = None) -> list[tuple[float, str, GenderEstimate]]:
+def fuse(
+    emb: np.ndarray, p_age: np.ndarray, p_male: np.ndarray, wheel: dict[str, np.ndarray] | None = None
+) -> list[tuple[float, str, GenderEstimate]]:
     """Age, age group and gender from the embedding heads and the wheel's outputs (see :func:`fusion_features`).
 
     ``p_age`` and ``p_male`` are what the fusion's age and gender read (for a fusion with ``age_input`` =
@@ -263,8 +273,10 @@ def fuse(emb: np.ndarray, p_age: np.ndarray, p_male: np.ndarray,
     stages = (z @ f["stage_w"] + f["stage_b"]).argmax(1)  # child, teen, adult, elderly: the age stays inside
     if "gender_blocks" in f:  # a logistic regression over GENDER_BLOCKS (standardised inputs)
         if wheel is None:
-            raise ModelError("This age/gender fusion model needs the wheel's full outputs.",
-                             hint="Call facelens.tools.attributes.predict_faces (it computes them).")
+            raise ModelError(
+                "This age/gender fusion model needs the wheel's full outputs.",
+                hint="Call facelens.tools.attributes.predict_faces (it computes them).",
+            )
         blocks = tuple(str(b) for b in f["gender_blocks"])
         g = (gender_inputs(emb, {"p_male": p_male, **wheel}, blocks) - f["gender_mean"]) / f["gender_std"]
         p_male_fused = 1.0 / (1.0 + np.exp(-(g @ f["gender_coef"] + float(f["gender_intercept"]))))
@@ -278,7 +290,9 @@ def fuse(emb: np.ndarray, p_age: np.ndarray, p_male: np.ndarray,
     return out
 
 
-def predict_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int]], vecs: np.ndarray) -> list[tuple[float, str, GenderEstimate]]:
+def predict_faces(
+    rgb: np.ndarray, boxes: list[tuple[int, int, int, int]], vecs: np.ndarray
+) -> list[tuple[float, str, GenderEstimate]]:
     """Age, age group and gender of each face of an image: fused with the wheel when it is installed.
 
     Args:
@@ -291,7 +305,9 @@ def predict_faces(rgb: np.ndarray, boxes: list[tuple[int, int, int, int]], vecs:
         ModelError: a shipped model is missing or damaged.
     """
     if len(boxes) != len(np.asarray(vecs).reshape(-1, 128) if np.size(vecs) else []):
-        raise InputError(f"Got {len(boxes)} face boxes for {len(np.asarray(vecs).reshape(-1, 128)) if np.size(vecs) else 0} embeddings.")
+        raise InputError(
+            f"Got {len(boxes)} face boxes for {len(np.asarray(vecs).reshape(-1, 128)) if np.size(vecs) else 0} embeddings."
+        )
     if not len(boxes):
         return []
     base = predict(vecs)  # checks the embeddings
@@ -318,10 +334,13 @@ def score(preds: list[tuple[float, str, GenderEstimate]], ages: np.ndarray, male
     pa = np.array([p[0] for p in preds], np.float64)
     pm = np.array([p[2].label == "male" for p in preds])
     n_all = len(preds) + no_face
-    out = {"age_mae": round(float(np.abs(pa - ages).mean()), 3),
-           "gender_accuracy": round(float((pm == male).sum() / n_all), 4),
-           "age_group_accuracy": round(float(sum(p[1] == age_group(a) for p, a in zip(preds, np.floor(ages))) / n_all), 4),
-           "faces": len(preds), "no_face": no_face}
+    out = {
+        "age_mae": round(float(np.abs(pa - ages).mean()), 3),
+        "gender_accuracy": round(float((pm == male).sum() / n_all), 4),
+        "age_group_accuracy": round(float(sum(p[1] == age_group(a) for p, a in zip(preds, np.floor(ages))) / n_all), 4),
+        "faces": len(preds),
+        "no_face": no_face,
+    }
     for name, truth, said in (("children", ages < 13, pa < 13), ("over_60", ages >= 60, pa >= 60)):
         out[f"{name}_recall"] = round(float((truth & said).sum() / max(1, truth.sum())), 4)
         out[f"{name}_precision"] = round(float((truth & said).sum() / max(1, said.sum())), 4)

@@ -57,7 +57,12 @@ def available() -> bool:
         return False
     except Exception as exc:  # noqa: BLE001 - an installed mediapipe whose import breaks (protobuf, native libs) is "not available" too, but said
         if not _load_failure_logged:
-            log.warning("mediapipe is installed but does not load (%s: %s); the BlazeFace detectors are not available", type(exc).__name__, exc, exc_info=True)
+            log.warning(
+                "mediapipe is installed but does not load (%s: %s); the BlazeFace detectors are not available",
+                type(exc).__name__,
+                exc,
+                exc_info=True,
+            )
             _load_failure_logged = True
         return False
     return True
@@ -200,8 +205,10 @@ def raw_detections(rgb: np.ndarray, model: str = "full") -> np.ndarray:
         try:
             result = sol.process(np.ascontiguousarray(rgb))
         except RuntimeError as exc:  # MediaPipe reports every native failure as a RuntimeError
-            raise ModelError(f"BlazeFace failed on a {w}x{h} image ({exc}).",
-                             hint="Try another detector (--detector hog), or report the image.") from exc
+            raise ModelError(
+                f"BlazeFace failed on a {w}x{h} image ({exc}).",
+                hint="Try another detector (--detector hog), or report the image.",
+            ) from exc
     rows = []
     for det in result.detections or []:
         b = det.location_data.relative_bounding_box
@@ -247,7 +254,9 @@ def tiled_candidates(rgb: np.ndarray, model: str, grid: int) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros((0, 5))
 
 
-def _touches_inner_edge(d: np.ndarray, tw: int, th: int, left: bool, top: bool, right: bool, bottom: bool) -> np.ndarray:
+def _touches_inner_edge(
+    d: np.ndarray, tw: int, th: int, left: bool, top: bool, right: bool, bottom: bool
+) -> np.ndarray:
     m = 0.02 * max(tw, th)
     cut = np.zeros(len(d), dtype=bool)
     if left:
@@ -264,8 +273,12 @@ def _touches_inner_edge(d: np.ndarray, tw: int, th: int, left: bool, top: bool, 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of two N x 4 / M x 4 arrays of ``x, y, w, h`` boxes."""
     a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
-    ix = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    iy = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    ix = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2]) - np.maximum(
+        a[:, None, 0], b[None, :, 0]
+    )
+    iy = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3]) - np.maximum(
+        a[:, None, 1], b[None, :, 1]
+    )
     inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
     area_a, area_b = a[:, 2] * a[:, 3], b[:, 2] * b[:, 3]
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
@@ -273,8 +286,12 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Fraction of each box of ``a`` that lies inside each box of ``b``."""
-    ix = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    iy = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    ix = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2]) - np.maximum(
+        a[:, None, 0], b[None, :, 0]
+    )
+    iy = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3]) - np.maximum(
+        a[:, None, 1], b[None, :, 1]
+    )
     return np.clip(ix, 0, None) * np.clip(iy, 0, None) / np.maximum(a[:, 2] * a[:, 3], 1e-9)[:, None]
 
 
@@ -302,7 +319,9 @@ def merge(dets: np.ndarray, iou_thr: float = 0.3, inside_thr: float = 0.7) -> np
     return np.asarray(out, dtype=np.float64).reshape(-1, 6)
 
 
-def recheck(rgb: np.ndarray, box: np.ndarray, model: str = "short", context: float = 2.2, mirror: bool = False) -> float:
+def recheck(
+    rgb: np.ndarray, box: np.ndarray, model: str = "short", context: float = 2.2, mirror: bool = False
+) -> float:
     """Score of the best BlazeFace box on a square crop centred on ``box`` that agrees with it (0 if none).
 
     Args:
@@ -348,7 +367,9 @@ def _detections(rgb: np.ndarray, rows: np.ndarray, threshold: float, name: str) 
     return [faces.Detection(to_tight_box(r, w, h), float(r[4]), name) for r in rows if r[4] >= threshold]
 
 
-def detect_blazeface(rgb: np.ndarray, *, model: str = "full", threshold: float = 0.5, **_: object) -> list[faces.Detection]:
+def detect_blazeface(
+    rgb: np.ndarray, *, model: str = "full", threshold: float = 0.5, **_: object
+) -> list[faces.Detection]:
     """One BlazeFace pass over the whole photo (``model``: "full" range or "short" range)."""
     work, scale = faces.working_scale(rgb, 1280)
     rows = raw_detections(work, model)
@@ -368,4 +389,3 @@ def detect_blazeface_tiled(rgb: np.ndarray, *, threshold: float = 0.5, **_: obje
     if len(rows):
         rows[:, :4] /= scale
     return _detections(rgb, rows, threshold, "blazeface-tiled")
-

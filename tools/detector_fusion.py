@@ -85,7 +85,9 @@ def candidate_features(rgb: np.ndarray, cand: np.ndarray, per_pass: list[np.ndar
     box = cand[:4]
     agree = [p[bf.iou(p[:, :4], box[None])[:, 0] > 0.3, 4] if len(p) else np.zeros(0) for p in per_pass]
     count = sum(1 for a in agree if len(a))
-    best = {m: max([float(a.max()) for (mm, _), a in zip(PASSES, agree) if mm == m and len(a)] or [0.0]) for m in bf.MODELS}
+    best = {
+        m: max([float(a.max()) for (mm, _), a in zip(PASSES, agree) if mm == m and len(a)] or [0.0]) for m in bf.MODELS
+    }
     return (
         float(cand[4]),
         count,
@@ -133,10 +135,14 @@ def detect_fused(
     global _warned
     if not bf.available():
         if not _warned:
-            log.warning("mediapipe is not installed, so the 'fused' detector runs dlib HOG alone (lower recall). "
-                        "Install it with: pip install 'facelens[mediapipe]'")
+            log.warning(
+                "mediapipe is not installed, so the 'fused' detector runs dlib HOG alone (lower recall). "
+                "Install it with: pip install 'facelens[mediapipe]'"
+            )
             _warned = True
-        return large_faces.combine(large_faces.detect_large(rgb, use_blazeface=False), faces.detect_hog(rgb, max_side=max_side, **hog_options))
+        return large_faces.combine(
+            large_faces.detect_large(rgb, use_blazeface=False), faces.detect_hog(rgb, max_side=max_side, **hog_options)
+        )
     h, w = rgb.shape[:2]
     work, scale = faces.working_scale(rgb, max_side)  # big photos: tiles of a 1280 px copy
     rows = blazeface_fused(work, threshold)

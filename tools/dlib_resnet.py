@@ -26,7 +26,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -48,7 +48,16 @@ CONVERTER_VERSION = 1
 
 
 def _ares(n: int) -> list[tuple]:
-    return [("tag", 1), ("con", n, 3, 1), ("affine",), ("relu",), ("con", n, 3, 1), ("affine",), ("add_prev", 1), ("relu",)]
+    return [
+        ("tag", 1),
+        ("con", n, 3, 1),
+        ("affine",),
+        ("relu",),
+        ("con", n, 3, 1),
+        ("affine",),
+        ("add_prev", 1),
+        ("relu",),
+    ]
 
 
 def _ares_down(n: int) -> list[tuple]:
@@ -330,7 +339,7 @@ def build_onnx(net: DlibResnet) -> bytes:
             pad = 0 if stride != 1 else k // 2
             x = op("Conv", [x, const(w.astype(np.float32), "w"), const(b.astype(np.float32), "b")],
                    kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4)  # fmt: skip
-            side = lambda n: 1 + (n + 2 * pad - k) // stride  # noqa: E731
+            side = lambda n: 1 + (n + 2 * pad - k) // stride  # noqa: E731, B023 - used at once, in this iteration
             shape = (filters, side(shape[1]), side(shape[2]))
         elif kind == "affine":
             g, beta = p["gamma"].reshape(1, -1, 1, 1), p["beta"].reshape(1, -1, 1, 1)
@@ -339,8 +348,10 @@ def build_onnx(net: DlibResnet) -> bytes:
             x = op("Relu", [x])
         elif kind in ("max_pool", "avg_pool"):
             _, k, stride = layer
-            x = op("MaxPool" if kind == "max_pool" else "AveragePool", [x], kernel_shape=[k, k], strides=[stride, stride])
-            side = lambda n: 1 + (n - k) // stride  # noqa: E731
+            x = op(
+                "MaxPool" if kind == "max_pool" else "AveragePool", [x], kernel_shape=[k, k], strides=[stride, stride]
+            )
+            side = lambda n: 1 + (n - k) // stride  # noqa: E731, B023 - used at once, in this iteration
             shape = (shape[0], side(shape[1]), side(shape[2]))
         elif kind == "tag":
             tags[layer[1]] = (x, shape)
@@ -432,7 +443,7 @@ class OnnxFaceEncoder:
         return np.asarray(out, dtype=np.float32)
 
 
-@lru_cache(maxsize=None)
+@cache
 def onnx_face_encoder(source: str) -> OnnxFaceEncoder:
     """The ONNX embedder for a dlib network file, converting it on first use.
 

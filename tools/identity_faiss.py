@@ -192,7 +192,15 @@ class FaissGallery(ThresholdByEmbedding):
                 hint="Run `facelens gallery repair` to restore the last good generation, then try again.",
             )
 
-    def _write(self, vectors: np.ndarray, entries: list[Entry], next_id: int, *, keep_previous: bool = True, embedding: str | None = None) -> None:
+    def _write(
+        self,
+        vectors: np.ndarray,
+        entries: list[Entry],
+        next_id: int,
+        *,
+        keep_previous: bool = True,
+        embedding: str | None = None,
+    ) -> None:
         index_bytes = np.zeros(0, dtype=np.uint8)
         index = build_index(vectors)
         if len(vectors) > EXACT_LIMIT:  # an IVF index is worth keeping; a flat one is rebuilt on load
@@ -204,7 +212,12 @@ class FaissGallery(ThresholdByEmbedding):
         if entries and recorded:
             meta["embedding"] = recorded  # an empty gallery records none: its next enrolment decides
         buf = io.BytesIO()
-        np.savez(buf, vectors=vectors.astype(np.float32), meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), index=index_bytes)
+        np.savez(
+            buf,
+            vectors=vectors.astype(np.float32),
+            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            index=index_bytes,
+        )
         self.store.commit(buf.getvalue(), keep_previous=keep_previous)
         self._stamp = None
         self._refresh()
@@ -218,7 +231,9 @@ class FaissGallery(ThresholdByEmbedding):
         key = name_key(name)
         return next((e.name for e in self._entries if name_key(e.name) == key), None)
 
-    def add_person(self, name: str, vectors: np.ndarray, sources: Sequence[str], *, embedding: str | None = None) -> tuple[str, list[int]]:
+    def add_person(
+        self, name: str, vectors: np.ndarray, sources: Sequence[str], *, embedding: str | None = None
+    ) -> tuple[str, list[int]]:
         """Enrol embeddings for a person (locked read-modify-write).
 
         A name that matches an enrolled one without regard to case adds to that person. ``embedding``:
@@ -241,7 +256,9 @@ class FaissGallery(ThresholdByEmbedding):
             name = enrolled or name
             now = time.time()
             new = [Entry(self._next_id + i, name, str(s), now) for i, s in enumerate(sources)]
-            self._write(np.vstack([self._vectors, vectors]), self._entries + new, self._next_id + len(new), embedding=embedding)
+            self._write(
+                np.vstack([self._vectors, vectors]), self._entries + new, self._next_id + len(new), embedding=embedding
+            )
         return name, [e.id for e in new]
 
     def add(self, name: str, vectors: np.ndarray, sources: Sequence[str], *, embedding: str | None = None) -> list[int]:
@@ -286,7 +303,10 @@ class FaissGallery(ThresholdByEmbedding):
         vectors, entries = self._both_generations()
         key = name_key(name)
         target = one_person(name, sorted({e.name for e in entries if name_key(e.name) == key}))
-        found = np.unique(np.asarray([v for v, e in zip(vectors, entries) if e.name == target], dtype=np.float32).reshape(-1, DIM), axis=0)
+        found = np.unique(
+            np.asarray([v for v, e in zip(vectors, entries) if e.name == target], dtype=np.float32).reshape(-1, DIM),
+            axis=0,
+        )
         return Removal(name=target, embeddings=len(found), vectors=found)
 
     def erase(self, name: str) -> Removal:
@@ -301,7 +321,12 @@ class FaissGallery(ThresholdByEmbedding):
             vectors, entries = self._both_generations()
             target = one_person(name, sorted({e.name for e in entries if name_key(e.name) == key}))
             keep = [i for i, e in enumerate(self._entries) if e.name != target]
-            removed = np.unique(np.asarray([v for v, e in zip(vectors, entries) if e.name == target], dtype=np.float32).reshape(-1, DIM), axis=0)
+            removed = np.unique(
+                np.asarray([v for v, e in zip(vectors, entries) if e.name == target], dtype=np.float32).reshape(
+                    -1, DIM
+                ),
+                axis=0,
+            )
             # both generations are rewritten from what stays (a damaged or stale previous one too)
             self._write(self._vectors[keep], [self._entries[i] for i in keep], self._next_id, keep_previous=False)
         return Removal(name=target, embeddings=len(removed), vectors=removed)
@@ -388,9 +413,13 @@ class FaissGallery(ThresholdByEmbedding):
             spelling = {name_key(e.name): e.name for e in self._entries}
             new = []
             for i, e in enumerate(entries):
-                name = spelling.setdefault(name_key(e.name), e.name)  # as enrolled: names from before a rule changed move too
+                name = spelling.setdefault(
+                    name_key(e.name), e.name
+                )  # as enrolled: names from before a rule changed move too
                 new.append(Entry(self._next_id + i, name, str(e.source), float(e.added)))
-            self._write(np.vstack([self._vectors, vectors]), self._entries + new, self._next_id + len(new), embedding=embedding)
+            self._write(
+                np.vstack([self._vectors, vectors]), self._entries + new, self._next_id + len(new), embedding=embedding
+            )
         return len(new)
 
     def clear(self) -> int:

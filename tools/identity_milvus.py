@@ -91,8 +91,8 @@ def _own_lite(uri: str) -> None:
             "serves one process at a time: a second one would work on its own copy that the first never sees, "
             "so nothing was done.",
             hint="Make the change through that process (with `facelens serve`: POST /v1/people or DELETE /v1/people/NAME; "
-                 "the web app's Gallery page), or stop it and run this again; to share one gallery between processes "
-                 "use a Milvus server: FACELENS_MILVUS_URI=http://host:19530.",
+            "the web app's Gallery page), or stop it and run this again; to share one gallery between processes "
+            "use a Milvus server: FACELENS_MILVUS_URI=http://host:19530.",
         ) from None
     os.ftruncate(fd, 0)
     argv = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:3]))
@@ -114,7 +114,9 @@ def collection_name() -> str:
     """The collection holding the gallery (FACELENS_MILVUS_COLLECTION, default facelens_gallery)."""
     name = settings.value("milvus_collection")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", name):
-        raise ConfigError(f"Bad Milvus collection name {name!r}.", hint="Use letters, digits and underscores, starting with a letter.")
+        raise ConfigError(
+            f"Bad Milvus collection name {name!r}.", hint="Use letters, digits and underscores, starting with a letter."
+        )
     return name
 
 
@@ -148,7 +150,9 @@ def parse_uri(uri: str) -> tuple[str, bool]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
-        raise ConfigError(f"Cannot create the folder of the Milvus Lite file {path}: {exc.strerror}.", hint=hint) from exc
+        raise ConfigError(
+            f"Cannot create the folder of the Milvus Lite file {path}: {exc.strerror}.", hint=hint
+        ) from exc
     return str(path.resolve()), True
 
 
@@ -157,7 +161,10 @@ def _pymilvus():
         import pymilvus
     except ImportError as exc:
         raise missing_dependency("pymilvus", "milvus", "(needed for FACELENS_IDENTITY_STORE=milvus)") from exc
-    for name in ("pymilvus", "pymilvus.milvus_client"):  # its failures become one GalleryError; its log lines would repeat them
+    for name in (
+        "pymilvus",
+        "pymilvus.milvus_client",
+    ):  # its failures become one GalleryError; its log lines would repeat them
         logging.getLogger(name).setLevel(logging.CRITICAL)
     return pymilvus
 
@@ -197,7 +204,14 @@ class MilvusGallery(ThresholdByEmbedding):
 
     kind = "milvus"
 
-    def __init__(self, threshold: float | None = None, *, uri: str | None = None, token: str | None = None, collection: str | None = None) -> None:
+    def __init__(
+        self,
+        threshold: float | None = None,
+        *,
+        uri: str | None = None,
+        token: str | None = None,
+        collection: str | None = None,
+    ) -> None:
         self._threshold = None if threshold is None else float(threshold)
         self.damaged: str | None = None  # Milvus keeps its own log; there is no last-good-copy fallback
         self.uri, self.lite = parse_uri(uri or config.milvus_uri())
@@ -222,7 +236,12 @@ class MilvusGallery(ThresholdByEmbedding):
         return self._recorded(self._client())
 
     def _recorded(self, client) -> str:
-        text = str(self._call("describe the gallery collection", client.describe_collection, self.collection).get("description") or "")
+        text = str(
+            self._call("describe the gallery collection", client.describe_collection, self.collection).get(
+                "description"
+            )
+            or ""
+        )
         return "sface" if "embedding=sface" in text else "dlib"
 
     def _prepare(self, embedding: str | None) -> str:
@@ -287,7 +306,10 @@ class MilvusGallery(ThresholdByEmbedding):
             raise
         except Exception as exc:
             why = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            raise GalleryError(f"Milvus could not {what} ({self.describe()}): {why}", hint="Run `facelens doctor` to check the identity store.") from exc
+            raise GalleryError(
+                f"Milvus could not {what} ({self.describe()}): {why}",
+                hint="Run `facelens doctor` to check the identity store.",
+            ) from exc
 
     def _ensure_collection(self, client) -> None:
         from pymilvus import DataType, MilvusClient
@@ -296,7 +318,9 @@ class MilvusGallery(ThresholdByEmbedding):
             from facelens.tools import embedders
 
             made_for = getattr(self, "_new_embedding", None) or embedders.configured()[0]
-            schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False, description=f"facelens gallery; embedding={made_for}")
+            schema = MilvusClient.create_schema(
+                auto_id=True, enable_dynamic_field=False, description=f"facelens gallery; embedding={made_for}"
+            )
             schema.add_field("id", DataType.INT64, is_primary=True)
             schema.add_field("name", DataType.VARCHAR, max_length=512)  # names are at most 100 characters
             schema.add_field("name_key", DataType.VARCHAR, max_length=512)
@@ -307,14 +331,28 @@ class MilvusGallery(ThresholdByEmbedding):
             # Milvus Lite indexes FLAT only (exact); a server picks its own index (AUTOINDEX)
             index.add_index("vector", index_type="FLAT" if self.lite else "AUTOINDEX", metric_type="L2")
             try:
-                self._call("create the gallery collection", client.create_collection, self.collection,
-                           schema=schema, index_params=index, consistency_level="Strong")
+                self._call(
+                    "create the gallery collection",
+                    client.create_collection,
+                    self.collection,
+                    schema=schema,
+                    index_params=index,
+                    consistency_level="Strong",
+                )
             except GalleryError:
                 if not self._call("list its collections", client.has_collection, self.collection):
                     raise  # (else another process created it first)
-        fields = {f["name"]: f for f in self._call("describe the gallery collection", client.describe_collection, self.collection)["fields"]}
+        fields = {
+            f["name"]: f
+            for f in self._call("describe the gallery collection", client.describe_collection, self.collection)[
+                "fields"
+            ]
+        }
         vector = fields.get("vector", {})
-        if not {"name", "name_key", "source", "added"} <= set(fields) or int(vector.get("params", {}).get("dim", 0)) != DIM:
+        if (
+            not {"name", "name_key", "source", "added"} <= set(fields)
+            or int(vector.get("params", {}).get("dim", 0)) != DIM
+        ):
             raise GalleryError(
                 f"The Milvus collection '{self.collection}' ({self.describe()}) is not a facelens gallery.",
                 hint="Choose another collection with FACELENS_MILVUS_COLLECTION.",
@@ -351,7 +389,14 @@ class MilvusGallery(ThresholdByEmbedding):
     def _rows(self, fields: list[str], filter: str = "") -> Iterator[dict]:
         """Every row matching ``filter`` (paged: a plain query stops at 16,384 rows)."""
         client = self._client()
-        it = self._call("read the gallery", client.query_iterator, self.collection, batch_size=BATCH, filter=filter, output_fields=fields)
+        it = self._call(
+            "read the gallery",
+            client.query_iterator,
+            self.collection,
+            batch_size=BATCH,
+            filter=filter,
+            output_fields=fields,
+        )
         try:
             while True:
                 page = self._call("read the gallery", lambda timeout: it.next())
@@ -369,7 +414,14 @@ class MilvusGallery(ThresholdByEmbedding):
     def canonical(self, name: str) -> str | None:
         """The enrolled spelling of a name (matched without regard to case), or None."""
         client = self._client()
-        rows = self._call("look a name up", client.query, self.collection, filter=f"name_key == {_lit(name_key(name))}", output_fields=["name"], limit=1)
+        rows = self._call(
+            "look a name up",
+            client.query,
+            self.collection,
+            filter=f"name_key == {_lit(name_key(name))}",
+            output_fields=["name"],
+            limit=1,
+        )
         return rows[0]["name"] if rows else None
 
     def people(self) -> list[Person]:
@@ -378,7 +430,12 @@ class MilvusGallery(ThresholdByEmbedding):
         for r in self._rows(["name", "source", "added"]):
             by.setdefault(r["name"], []).append(r)
         return [
-            Person(n, len(rs), tuple(r["source"] for r in sorted(rs, key=lambda r: (r["added"], r["id"]))), min(r["added"] for r in rs))
+            Person(
+                n,
+                len(rs),
+                tuple(r["source"] for r in sorted(rs, key=lambda r: (r["added"], r["id"]))),
+                min(r["added"] for r in rs),
+            )
             for n, rs in sorted(by.items(), key=lambda kv: kv[0].casefold())
         ]
 
@@ -396,8 +453,15 @@ class MilvusGallery(ThresholdByEmbedding):
         if not len(q):
             return dist, ids, names
         client = self._client()
-        hits = self._call("search the gallery", client.search, self.collection, data=q.tolist(), limit=k,
-                          output_fields=["name"], search_params={"metric_type": "L2"})
+        hits = self._call(
+            "search the gallery",
+            client.search,
+            self.collection,
+            data=q.tolist(),
+            limit=k,
+            output_fields=["name"],
+            search_params={"metric_type": "L2"},
+        )
         for i, row in enumerate(hits):
             for j, h in enumerate(row[:k]):
                 dist[i, j] = np.sqrt(max(float(h["distance"]), 0.0))  # Milvus L2 is squared
@@ -415,7 +479,14 @@ class MilvusGallery(ThresholdByEmbedding):
         for d, i, n in zip(dist[:, 0], ids[:, 0], names):
             nearest = n[0] if i >= 0 else None
             known = bool(i >= 0 and d <= self.threshold)
-            out.append(IdentityMatch(name=nearest if known and nearest else "unknown", distance=round(float(d), 4), known=known, nearest=nearest))
+            out.append(
+                IdentityMatch(
+                    name=nearest if known and nearest else "unknown",
+                    distance=round(float(d), 4),
+                    known=known,
+                    nearest=nearest,
+                )
+            )
         return out
 
     def status(self) -> str | None:
@@ -446,10 +517,17 @@ class MilvusGallery(ThresholdByEmbedding):
 
     @staticmethod
     def _row(name: str, source: str, added: float, vector: np.ndarray) -> dict:
-        return {"name": name, "name_key": name_key(name), "source": str(source)[:1000], "added": float(added),
-                "vector": np.asarray(vector, dtype=np.float32).tolist()}
+        return {
+            "name": name,
+            "name_key": name_key(name),
+            "source": str(source)[:1000],
+            "added": float(added),
+            "vector": np.asarray(vector, dtype=np.float32).tolist(),
+        }
 
-    def add_person(self, name: str, vectors: np.ndarray, sources: Sequence[str], *, embedding: str | None = None) -> tuple[str, list[int]]:
+    def add_person(
+        self, name: str, vectors: np.ndarray, sources: Sequence[str], *, embedding: str | None = None
+    ) -> tuple[str, list[int]]:
         """Enrol embeddings for a person; a name matching an enrolled one without regard to case adds to them."""
         name = check_name(name)
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, DIM)
@@ -475,7 +553,9 @@ class MilvusGallery(ThresholdByEmbedding):
         spelling = {name_key(p.name): p.name for p in self.people()}
         rows = []
         for e, v in zip(entries, vectors):
-            name = spelling.setdefault(name_key(e.name), e.name)  # as enrolled: names from before a rule changed move too
+            name = spelling.setdefault(
+                name_key(e.name), e.name
+            )  # as enrolled: names from before a rule changed move too
             rows.append(self._row(name, e.source, e.added, v))
         return len(self._insert(rows))
 
@@ -517,7 +597,10 @@ class MilvusGallery(ThresholdByEmbedding):
             try:  # a server drops deleted rows from its segments when it compacts them
                 self._call("compact the gallery", self._client().compact, self.collection)
             except GalleryError as exc:
-                log.warning("Milvus compaction was not started (deleted rows stay in segments until the server compacts): %s", exc)
+                log.warning(
+                    "Milvus compaction was not started (deleted rows stay in segments until the server compacts): %s",
+                    exc,
+                )
             return
         # Milvus Lite keeps rows in SQLite, whose freed pages still hold the bytes: stop it, vacuum
         import sqlite3

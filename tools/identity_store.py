@@ -113,7 +113,11 @@ def migrate(to: str, *, keep_source: bool = False) -> Migration:
         entries, vectors = src.export()
         have_entries, have_vectors = dst.export()
         if not entries:
-            done = f" The {to} gallery holds {len(have_entries)} embedding(s): an earlier migration finished." if have_entries else ""
+            done = (
+                f" The {to} gallery holds {len(have_entries)} embedding(s): an earlier migration finished."
+                if have_entries
+                else ""
+            )
             raise NotFoundError(f"The {source_kind} gallery ({src.describe()}) is empty: nothing to migrate.{done}")
         want = Counter(_row_keys(entries, vectors))
         have = Counter(_row_keys(have_entries, have_vectors))
@@ -175,7 +179,9 @@ class Enrolled:
         return {"name": self.name, "image": self.image, "box": list(self.box), "entry_id": self.entry_id}
 
 
-def face_for_enrollment(source, *, face: int | None = None, detector: str | None = None, embedding: str | None = None) -> tuple[tuple[int, int, int, int], np.ndarray]:
+def face_for_enrollment(
+    source, *, face: int | None = None, detector: str | None = None, embedding: str | None = None
+) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """Find the one face to enrol in a photo or a tight face crop; return its box and embedding.
 
     Uses the same detector as every other command (the default finds tight crops and frame-filling
@@ -219,7 +225,9 @@ def face_for_enrollment(source, *, face: int | None = None, detector: str | None
     return chosen.box, vec
 
 
-def enroll(name: str, images: Sequence[str | Path], *, face: int | None = None, gallery=None, detector: str | None = None) -> list[Enrolled]:
+def enroll(
+    name: str, images: Sequence[str | Path], *, face: int | None = None, gallery=None, detector: str | None = None
+) -> list[Enrolled]:
     """Enrol a person from one or more images (all or nothing: any bad image enrols none).
 
     The vectors are of the gallery's embedding (an empty gallery takes the configured one).
@@ -253,7 +261,10 @@ def import_folder(folder: str | Path) -> dict[str, list[Path]]:
     """Group the images of a folder by person: one sub-folder per person, or First_Last_0001.jpg files."""
     root = Path(folder)
     if not root.is_dir():
-        raise InputError(f"{root} is not a folder.", hint="Give a folder with one sub-folder per person, or files named First_Last_0001.jpg.")
+        raise InputError(
+            f"{root} is not a folder.",
+            hint="Give a folder with one sub-folder per person, or files named First_Last_0001.jpg.",
+        )
     groups: dict[str, list[Path]] = {}
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         files = sorted(f for f in sub.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
@@ -264,5 +275,8 @@ def import_folder(folder: str | Path) -> dict[str, list[Path]]:
         if m:
             groups.setdefault(m.group("name").replace("_", " "), []).append(f)
     if not groups:
-        raise InputError(f"No person images found in {root}.", hint="Use one sub-folder per person, or files named First_Last_0001.jpg.")
+        raise InputError(
+            f"No person images found in {root}.",
+            hint="Use one sub-folder per person, or files named First_Last_0001.jpg.",
+        )
     return groups

@@ -158,11 +158,16 @@ def check_shape(width: int, height: int, label: str = "the image") -> None:
         ImageError: a side under :data:`MIN_SIDE` pixels, or sides more than :data:`MAX_ASPECT` to 1.
     """
     if min(width, height) < MIN_SIDE:
-        raise ImageError(f"{label} is {width}x{height} pixels; facelens needs at least {MIN_SIDE} pixels on each side.",
-                         hint="Give a larger photo (a face needs a few dozen pixels).")
+        raise ImageError(
+            f"{label} is {width}x{height} pixels; facelens needs at least {MIN_SIDE} pixels on each side.",
+            hint="Give a larger photo (a face needs a few dozen pixels).",
+        )
     if max(width, height) > MAX_ASPECT * min(width, height):
-        raise ImageError(f"{label} is {width}x{height} pixels, {max(width, height) / min(width, height):.0f} times longer than "
-                         f"wide; facelens takes up to {MAX_ASPECT:.0f} to 1.", hint="Crop it to the part with the people.")
+        raise ImageError(
+            f"{label} is {width}x{height} pixels, {max(width, height) / min(width, height):.0f} times longer than "
+            f"wide; facelens takes up to {MAX_ASPECT:.0f} to 1.",
+            hint="Crop it to the part with the people.",
+        )
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:

@@ -81,7 +81,11 @@ def _pad(rgb: np.ndarray, side: int, border: float = PAD) -> tuple[np.ndarray, f
 
     h, w = rgb.shape[:2]
     scale = min(1.0, side / float(max(h, w)))
-    work = rgb if scale >= 1.0 else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    work = (
+        rgb
+        if scale >= 1.0
+        else cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    )
     m = max(8, int(border * max(work.shape[:2])))
     return cv2.copyMakeBorder(work, m, m, m, m, cv2.BORDER_CONSTANT, value=(0, 0, 0)), scale, m
 
@@ -131,8 +135,15 @@ def recheck(rgb: np.ndarray, box: faces.Box, context: float = 2.0) -> float:
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
     if cx1 - cx0 < 8 or cy1 - cy0 < 8:
         return 0.0
-    crop = cv2.copyMakeBorder(np.ascontiguousarray(rgb[cy0:cy1, cx0:cx1]), cy0 - y0, y0 + side - cy1, cx0 - x0,
-                              x0 + side - cx1, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    crop = cv2.copyMakeBorder(
+        np.ascontiguousarray(rgb[cy0:cy1, cx0:cx1]),
+        cy0 - y0,
+        y0 + side - cy1,
+        cx0 - x0,
+        x0 + side - cx1,
+        cv2.BORDER_CONSTANT,
+        value=(0, 0, 0),
+    )
     scale = min(1.0, 256 / side)
     if scale < 1.0:
         crop = cv2.resize(crop, (int(side * scale), int(side * scale)), interpolation=cv2.INTER_AREA)
@@ -194,7 +205,11 @@ def drop_parts(dets: list[faces.Detection], inside: float = PART_INSIDE) -> list
     the background that a foreground face's box overlaps is only partly inside it and stays)."""
     boxes = np.array([d.box for d in dets], float).reshape(-1, 4)
     side, score = boxes[:, 2:].max(axis=1), np.array([d.score for d in dets])
-    holder = (bf.inside(boxes, boxes) > inside) & (score[None, :] > score[:, None]) & (side[None, :] >= PART_SIDE * side[:, None])
+    holder = (
+        (bf.inside(boxes, boxes) > inside)
+        & (score[None, :] > score[:, None])
+        & (side[None, :] >= PART_SIDE * side[:, None])
+    )
     return [d for d, part in zip(dets, holder.any(axis=1)) if not part]
 
 
@@ -230,7 +245,11 @@ def combine(large: list[faces.Detection], small: list[faces.Detection], inside: 
         kept.append(d)
         is_large.append(d in large)
     big = np.array([d.box for d, b in zip(kept, is_large) if b], float).reshape(-1, 4)
-    return [d for d, b in zip(kept, is_large) if b or not len(big) or not (bf.inside(np.array([d.box], float), big)[0] > inside).any()]
+    return [
+        d
+        for d, b in zip(kept, is_large)
+        if b or not len(big) or not (bf.inside(np.array([d.box], float), big)[0] > inside).any()
+    ]
 
 
 # --- collages: panels on a plain background, and close-ups cut by a panel's edges ---------------
@@ -287,7 +306,9 @@ def seams(region: np.ndarray, axis: int) -> list[int]:
     # crosses only part of a photo, however sharp, is no seam)
     step = np.median(np.abs(np.diff(green.astype(np.int16), axis=0)), axis=1)
     padded = np.concatenate((np.zeros(SEAM_NEAR), step, np.zeros(SEAM_NEAR)))
-    near = np.max([padded[SEAM_NEAR + d : SEAM_NEAR + d + len(step)] for d in range(-SEAM_NEAR, SEAM_NEAR + 1) if d], axis=0)
+    near = np.max(
+        [padded[SEAM_NEAR + d : SEAM_NEAR + d + len(step)] for d in range(-SEAM_NEAR, SEAM_NEAR + 1) if d], axis=0
+    )
     cut = np.flatnonzero((step >= SEAM_STEP) & (step >= SEAM_RATIO * np.maximum(near, 1.0))) + 1
     return [int(k) for k in cut if MIN_PANEL <= k <= len(green) - MIN_PANEL]
 

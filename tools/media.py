@@ -175,7 +175,9 @@ def _quiet_cut(buf: np.ndarray, n: int, sample_rate: int) -> int:
     return n - search + quietest * win + win // 2
 
 
-def iter_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, chunk_seconds: float = CHUNK_SECONDS) -> Iterator[AudioChunk]:
+def iter_audio(
+    path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, chunk_seconds: float = CHUNK_SECONDS
+) -> Iterator[AudioChunk]:
     """Decode the first audio stream to mono float32 in [-1, 1] at ``sample_rate``, in chunks of about
     ``chunk_seconds`` (each ending at a quiet moment), so a long recording never sits in memory whole.
 
@@ -221,8 +223,15 @@ def iter_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, chunk_se
             yield from take(resampler.resample(None))
         except av.error.FFmpegError as exc:
             if not pending_n and not offset:
-                raise MediaError(f"{p}: the audio cannot be decoded ({exc}).", hint="The file may be corrupt or truncated.") from exc
-            log.warning("%s: decoding stopped early (%s); using the %.1f s decoded so far", p, exc, (offset + pending_n) / sample_rate)
+                raise MediaError(
+                    f"{p}: the audio cannot be decoded ({exc}).", hint="The file may be corrupt or truncated."
+                ) from exc
+            log.warning(
+                "%s: decoding stopped early (%s); using the %.1f s decoded so far",
+                p,
+                exc,
+                (offset + pending_n) / sample_rate,
+            )
     if pending_n:
         buf = pending[0] if len(pending) == 1 else np.concatenate(pending)
         yield AudioChunk(offset / sample_rate, np.clip(buf.astype(np.float32, copy=False), -1.0, 1.0), sample_rate)
@@ -286,7 +295,9 @@ def iter_frames(path: str | os.PathLike, fps: float = 2.0, max_side: int | None 
                 yield Frame(time=round(t, 3), rgb=frame.to_ndarray(format="rgb24"))
         except av.error.FFmpegError as exc:
             if not got:
-                raise MediaError(f"{p}: the video cannot be decoded ({exc}).", hint="The file may be corrupt or truncated.") from exc
+                raise MediaError(
+                    f"{p}: the video cannot be decoded ({exc}).", hint="The file may be corrupt or truncated."
+                ) from exc
             log.warning("%s: decoding stopped early at frame %d (%s)", p, got, exc)
     if not got:
         raise MediaError(f"{p}: the video stream holds no frames.", hint="The file may be truncated.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from facelens.tools.errors import ModelError, missing_dependency
@@ -70,7 +70,7 @@ def hog_detector():
     return det
 
 
-@lru_cache(maxsize=None)
+@cache
 def cnn_detector():
     """dlib's MMOD CNN face detector (accurate, slow on a CPU)."""
     with _lock:
@@ -78,7 +78,7 @@ def cnn_detector():
         return _dlib().cnn_face_detection_model_v1(str(dlib_model_path("mmod")))
 
 
-@lru_cache(maxsize=None)
+@cache
 def shape_predictor(points: int = 68):
     """dlib's 68- or 5-point landmark predictor."""
     with _lock:
@@ -86,7 +86,7 @@ def shape_predictor(points: int = 68):
         return _dlib().shape_predictor(str(dlib_model_path(f"landmarks{points}")))
 
 
-@lru_cache(maxsize=None)
+@cache
 def face_encoder():
     """dlib's ResNet face embedding network (128-d, 99.38% on LFW)."""
     with _lock:

@@ -28,22 +28,72 @@ MAX_CHARS = 100
 #: Unicode's default-ignorable code points (DerivedCoreProperties.txt) and blanks that are not
 #: whitespace: each renders as nothing, so a name holding one looks like a name without it
 _IGNORABLE_RANGES = (
-    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
-    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x2800, 0x2800),
-    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
-    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
 )
 #: scripts written together in one name (Japanese mixes Han and kana; Korean Han and Hangul)
 _SCRIPT_GROUP = {"CJK": "CJK", "HIRAGANA": "CJK", "KATAKANA": "CJK", "HANGUL": "CJK", "IDEOGRAPHIC": "CJK"}
 #: Cyrillic and Greek letters that look like Latin ones (lower case; Unicode confusables.txt, the
 #: letters of those scripts that render the same in common fonts)
-_LOOKS_LATIN = str.maketrans({
-    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
-    "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "һ": "h", "ԁ": "d", "ԛ": "q",
-    "ԝ": "w", "ӏ": "l", "ɡ": "g",
-    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
-    "υ": "u", "χ": "x", "ϲ": "c", "ϳ": "j", "ζ": "z", "μ": "u",
-})
+_LOOKS_LATIN = str.maketrans(
+    {
+        "а": "a",
+        "в": "b",
+        "е": "e",
+        "ё": "e",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "т": "t",
+        "у": "y",
+        "х": "x",
+        "ѕ": "s",
+        "і": "i",
+        "ї": "i",
+        "ј": "j",
+        "һ": "h",
+        "ԁ": "d",
+        "ԛ": "q",
+        "ԝ": "w",
+        "ӏ": "l",
+        "ɡ": "g",
+        "α": "a",
+        "β": "b",
+        "ε": "e",
+        "η": "n",
+        "ι": "i",
+        "κ": "k",
+        "ν": "v",
+        "ο": "o",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+        "ϲ": "c",
+        "ϳ": "j",
+        "ζ": "z",
+        "μ": "u",
+    }
+)
 
 
 def _ignorable(c: str) -> bool:
@@ -78,7 +128,9 @@ def check_name(name: str) -> str:
         raise InputError("A person's name cannot be empty.")
     if clean.casefold() in RESERVED:
         raise InputError(f"'{clean}' is reserved; choose another name.")
-    hidden = sorted({f"U+{ord(c):04X}" for c in clean if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") or _ignorable(c)})
+    hidden = sorted(
+        {f"U+{ord(c):04X}" for c in clean if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") or _ignorable(c)}
+    )
     if hidden:
         raise InputError(
             f"The name holds invisible or control characters ({', '.join(hidden)}): blanks, fillers, variation selectors, zero-width or bidi characters.",
@@ -128,7 +180,9 @@ def one_person(name: str, names: list[str]) -> str:
         NotFoundError: nobody has that name. InputError: several spellings match and none exactly.
     """
     if not names:
-        raise NotFoundError(f"No one called '{tidy(name)}' is in the gallery.", hint="See who is enrolled with: facelens gallery list")
+        raise NotFoundError(
+            f"No one called '{tidy(name)}' is in the gallery.", hint="See who is enrolled with: facelens gallery list"
+        )
     if len(names) > 1:
         exact = [n for n in names if n == tidy(name)]
         if len(exact) != 1:
@@ -167,7 +221,9 @@ def markdown_text(text: object, *, lines: bool = False) -> str:
             out.append("\\" + c)
         else:
             out.append(c)
-    return _MD_LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), "".join(out))
+    return _MD_LINE_START.sub(
+        lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), "".join(out)
+    )
 
 
 def mentioned(names, text: str) -> list[str]:

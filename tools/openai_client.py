@@ -68,11 +68,27 @@ def make_client(settings: Endpoint, *, purpose: str, timeout: float = 60.0, max_
     return OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries)
 
 
-def make_chat_model(settings: Endpoint, *, model: str, purpose: str, streaming: bool = False, timeout: float = 60.0, max_retries: int = 1) -> Any:
+def make_chat_model(
+    settings: Endpoint,
+    *,
+    model: str,
+    purpose: str,
+    streaming: bool = False,
+    timeout: float = 60.0,
+    max_retries: int = 1,
+) -> Any:
     """A LangChain ``ChatOpenAI`` for these settings (the answering agent's tool-calling loop)."""
     base_url, key = credentials(settings, purpose=purpose)
     try:
         from langchain_openai import ChatOpenAI
     except ImportError as exc:
         raise missing_dependency("langchain-openai", why=purpose) from exc
-    return ChatOpenAI(model=model, base_url=base_url, api_key=key, streaming=streaming, temperature=0, timeout=timeout, max_retries=max_retries)
+    return ChatOpenAI(
+        model=model,
+        base_url=base_url,
+        api_key=key,
+        streaming=streaming,
+        temperature=0,
+        timeout=timeout,
+        max_retries=max_retries,
+    )

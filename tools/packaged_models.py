@@ -14,7 +14,9 @@ from pathlib import Path
 from facelens.tools.errors import ModelError, missing_dependency
 
 
-def wheel_model(package: str, name: str, sha256: str, *, pin: str, why: str, label: str, install: str, no_deps: bool = False) -> Path:
+def wheel_model(
+    package: str, name: str, sha256: str, *, pin: str, why: str, label: str, install: str, no_deps: bool = False
+) -> Path:
     """The path of ``models/<name>`` inside the installed ``package``, after checking its SHA-256.
 
     Args:

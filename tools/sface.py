@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,7 @@ def installed() -> bool:
     return importlib.util.find_spec(PACKAGE) is not None
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_path(name: str) -> Path:
     """The path of one of the two shipped models, after checking its SHA-256.
 
@@ -62,7 +62,12 @@ def model_path(name: str) -> Path:
     if name not in SHA256:
         raise ModelError(f"Unknown SFace model '{name}'. Known: {', '.join(SHA256)}.")
     return wheel_model(
-        PACKAGE, name, SHA256[name], pin=PIN, why="the SFace face embedder", label="The SFace model file",
+        PACKAGE,
+        name,
+        SHA256[name],
+        pin=PIN,
+        why="the SFace face embedder",
+        label="The SFace model file",
         install=f"Install it with: pip install {PIN}  (or choose embedder: onnx for dlib's embedding)",
     )
 
@@ -102,7 +107,11 @@ def unpack(data: bytes) -> bytes:
         else:
             keep.append(node)
     used = {i for n in keep for i in n.input} | {o.name for o in g.output}
-    inits = [numpy_helper.from_array(np.ascontiguousarray(consts[k]).astype(consts[k].dtype), k) for k in sorted(used) if k in consts]
+    inits = [
+        numpy_helper.from_array(np.ascontiguousarray(consts[k]).astype(consts[k].dtype), k)
+        for k in sorted(used)
+        if k in consts
+    ]
     inputs = [i for i in g.input if i.name == "data"]
     graph = helper.make_graph(keep, g.name, inputs, list(g.output), inits)
     out = helper.make_model(graph, opset_imports=list(m.opset_import), producer_name="facelens")
@@ -154,7 +163,9 @@ def session():
         try:
             return _session(unpacked_path())
         except Exception as again:
-            raise ModelError(f"Could not load SFace: {again}", hint=f"Reinstall it: pip install --force-reinstall {PIN}") from again
+            raise ModelError(
+                f"Could not load SFace: {again}", hint=f"Reinstall it: pip install --force-reinstall {PIN}"
+            ) from again
 
 
 class YuNet:
@@ -190,7 +201,9 @@ def yunet() -> YuNet:
     except ModelError:
         raise
     except Exception as exc:  # cv2 raises cv2.error
-        raise ModelError(f"Could not load YuNet: {exc}", hint=f"Reinstall it: pip install --force-reinstall {PIN}") from exc
+        raise ModelError(
+            f"Could not load YuNet: {exc}", hint=f"Reinstall it: pip install --force-reinstall {PIN}"
+        ) from exc
 
 
 def yunet_landmarks(rgb: np.ndarray, box: Sequence[int]) -> np.ndarray | None:
@@ -206,7 +219,9 @@ def yunet_landmarks(rgb: np.ndarray, box: Sequence[int]) -> np.ndarray | None:
     crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
     k = min(1.0, YUNET_MAX_SIDE / max(crop.shape[:2]))
     if k < 1.0:
-        crop = cv2.resize(crop, (max(1, round(crop.shape[1] * k)), max(1, round(crop.shape[0] * k))), interpolation=cv2.INTER_AREA)
+        crop = cv2.resize(
+            crop, (max(1, round(crop.shape[1] * k)), max(1, round(crop.shape[0] * k))), interpolation=cv2.INTER_AREA
+        )
     found = yunet().detect(np.ascontiguousarray(crop[:, :, ::-1]))
     if found is None or len(found) == 0:
         return None

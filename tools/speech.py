@@ -50,7 +50,9 @@ SHORT_PROMPT = (
 
 #: what Whisper writes on the silence after a short clip (its subtitle-trained sign-offs); dropped in
 #: short mode when it trails other speech as a segment of its own
-TRAILING_HALLUCINATIONS = frozenset({"thank you", "thanks", "thank you very much", "thanks for watching", "thank you for watching", "bye", "you"})
+TRAILING_HALLUCINATIONS = frozenset(
+    {"thank you", "thanks", "thank you very much", "thanks for watching", "thank you for watching", "bye", "you"}
+)
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,22 @@ class ShortOptions:
     hotwords: str | None = None
     without_timestamps: bool = False
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback schedule
-    no_repeat_ngram_size: int = 0  # >0: the decoder may not repeat an n-gram of this size (stops "no, no, no, ..." loops)
+    no_repeat_ngram_size: int = (
+        0  # >0: the decoder may not repeat an n-gram of this size (stops "no, no, no, ..." loops)
+    )
 
     def __post_init__(self) -> None:
-        if not (self.max_seconds > 0 and 0 <= self.pad_seconds <= 5 and 0 < self.vad_threshold < 1 and self.beam_size >= 1 and self.temperatures):
-            raise ConfigError(f"Invalid short-question settings: {self}.", hint="max_seconds > 0, 0 <= pad_seconds <= 5, 0 < vad_threshold < 1, beam_size >= 1, at least one temperature.")
+        if not (
+            self.max_seconds > 0
+            and 0 <= self.pad_seconds <= 5
+            and 0 < self.vad_threshold < 1
+            and self.beam_size >= 1
+            and self.temperatures
+        ):
+            raise ConfigError(
+                f"Invalid short-question settings: {self}.",
+                hint="max_seconds > 0, 0 <= pad_seconds <= 5, 0 < vad_threshold < 1, beam_size >= 1, at least one temperature.",
+            )
 
     def describe(self) -> dict:
         return asdict(self)
@@ -116,10 +129,21 @@ class Transcript:
     def to_dict(self, words: bool = False) -> dict:
         """The CLI's JSON shape: {"file", "text", "segments": [{"start", "end", "text"}], "duration", "language"}."""
         segs = [
-            {"start": s.start, "end": s.end, "text": s.text, **({"words": [asdict(w) for w in s.words]} if words else {})}
+            {
+                "start": s.start,
+                "end": s.end,
+                "text": s.text,
+                **({"words": [asdict(w) for w in s.words]} if words else {}),
+            }
             for s in self.segments
         ]
-        return {"file": self.file, "text": self.text, "segments": segs, "duration": self.duration, "language": self.language}
+        return {
+            "file": self.file,
+            "text": self.text,
+            "segments": segs,
+            "duration": self.duration,
+            "language": self.language,
+        }
 
 
 def _r(x: float) -> float:
@@ -162,7 +186,9 @@ def speech_regions(audio: np.ndarray, sample_rate: int = media.SAMPLE_RATE) -> l
     _onnxruntime_quiet()
     if audio.size == 0:
         return []
-    spans = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=500, speech_pad_ms=200), sampling_rate=sample_rate)
+    spans = get_speech_timestamps(
+        audio, VadOptions(min_silence_duration_ms=500, speech_pad_ms=200), sampling_rate=sample_rate
+    )
     return [(s["start"] / sample_rate, s["end"] / sample_rate) for s in spans]
 
 
@@ -234,7 +260,9 @@ def _openai_whisper_model(name_or_path: str):
         return whisper.load_model(name_or_path, device="cpu")
     urls = getattr(whisper, "_MODELS", {})
     if name_or_path not in urls:
-        raise ModelError(f"Unknown openai-whisper model '{name_or_path}'.", hint=f"Choose one of: {', '.join(urls)}, or a .pt path.")
+        raise ModelError(
+            f"Unknown openai-whisper model '{name_or_path}'.", hint=f"Choose one of: {', '.join(urls)}, or a .pt path."
+        )
     root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "whisper"
     if not (root / os.path.basename(urls[name_or_path])).is_file():
         raise ModelError(
@@ -265,7 +293,15 @@ class Transcriber:
             :data:`SHORT_OPTIONS`.
     """
 
-    def __init__(self, model: str | None = None, backend: str | None = None, language: str | None = None, compute_type: str = "int8", beam_size: int = 5, short_options: ShortOptions | None = None) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        backend: str | None = None,
+        language: str | None = None,
+        compute_type: str = "int8",
+        beam_size: int = 5,
+        short_options: ShortOptions | None = None,
+    ) -> None:
         from facelens.tools.settings import resolve_speech
 
         chosen = resolve_speech(backend, model=model)  # flag > FACELENS_SPEECH_* > config.yaml > default
@@ -286,7 +322,9 @@ class Transcriber:
             _openai_client()
         return self
 
-    def transcribe(self, source: str | os.PathLike | np.ndarray, *, words: bool = True, short: bool = False) -> Transcript:
+    def transcribe(
+        self, source: str | os.PathLike | np.ndarray, *, words: bool = True, short: bool = False
+    ) -> Transcript:
         """Transcribe a media file (any format PyAV decodes) or 16 kHz mono float32 samples.
 
         A file is decoded and transcribed in chunks (:meth:`transcribe_chunks`), so memory does not grow
@@ -300,10 +338,14 @@ class Transcriber:
         if isinstance(source, np.ndarray):
             return self._transcribe_audio(np.asarray(source, dtype=np.float32).reshape(-1), words=words, short=short)
         if isinstance(source, (str, os.PathLike)):
-            return join([part for _, part in self.transcribe_chunks(source, words=words, short=short)], file=str(source))
+            return join(
+                [part for _, part in self.transcribe_chunks(source, words=words, short=short)], file=str(source)
+            )
         raise InputError(f"Expected a file path or a float32 array, not {type(source).__name__}.")
 
-    def transcribe_chunks(self, path: str | os.PathLike, *, words: bool = True, short: bool = False) -> Iterator[tuple[media.AudioChunk, Transcript]]:
+    def transcribe_chunks(
+        self, path: str | os.PathLike, *, words: bool = True, short: bool = False
+    ) -> Iterator[tuple[media.AudioChunk, Transcript]]:
         """Decode and transcribe a media file chunk by chunk (:func:`facelens.tools.media.iter_audio`):
         each chunk with its transcript, times on the file's clock. Only one chunk is in memory at a time.
 
@@ -311,15 +353,24 @@ class Transcriber:
             MediaError, ModelError, BackendError: as :meth:`transcribe`.
         """
         for chunk in media.iter_audio(path):
-            yield chunk, self._transcribe_audio(chunk.samples, words=words, short=short, offset=chunk.start, file=str(path))
+            yield (
+                chunk,
+                self._transcribe_audio(chunk.samples, words=words, short=short, offset=chunk.start, file=str(path)),
+            )
 
-    def _transcribe_audio(self, audio: np.ndarray, *, words: bool, short: bool, offset: float = 0.0, file: str | None = None) -> Transcript:
+    def _transcribe_audio(
+        self, audio: np.ndarray, *, words: bool, short: bool, offset: float = 0.0, file: str | None = None
+    ) -> Transcript:
         duration = _r(audio.size / media.SAMPLE_RATE)
         t0 = time.perf_counter()
         if audio.size < media.SAMPLE_RATE // 10:  # under 0.1 s: nothing to hear
             segments, language = [], self.language or "en"
         elif self.backend == "faster-whisper":
-            opts = self.short_options if short and audio.size <= self.short_options.max_seconds * media.SAMPLE_RATE else None
+            opts = (
+                self.short_options
+                if short and audio.size <= self.short_options.max_seconds * media.SAMPLE_RATE
+                else None
+            )
             segments, language = self._faster_whisper(audio, words, opts)
         elif self.backend == "openai-whisper":
             segments, language = self._openai_whisper(audio, words)
@@ -340,7 +391,9 @@ class Transcriber:
             words=all_words,
         )
 
-    def _faster_whisper(self, audio: np.ndarray, words: bool, short: ShortOptions | None = None) -> tuple[list[Segment], str]:
+    def _faster_whisper(
+        self, audio: np.ndarray, words: bool, short: ShortOptions | None = None
+    ) -> tuple[list[Segment], str]:
         model = _faster_whisper_model(self.model, self.compute_type)
         kwargs: dict = {"beam_size": self.beam_size, "vad_filter": True, "vad_parameters": LONG_VAD}
         pad = 0.0
@@ -352,7 +405,11 @@ class Transcriber:
             kwargs = {
                 "beam_size": short.beam_size,
                 "vad_filter": short.vad_filter,
-                "vad_parameters": {"threshold": short.vad_threshold, "min_silence_duration_ms": short.min_silence_ms, "speech_pad_ms": short.speech_pad_ms},
+                "vad_parameters": {
+                    "threshold": short.vad_threshold,
+                    "min_silence_duration_ms": short.min_silence_ms,
+                    "speech_pad_ms": short.speech_pad_ms,
+                },
                 "initial_prompt": short.prompt,
                 "hotwords": short.hotwords,
                 "without_timestamps": short.without_timestamps,
@@ -373,11 +430,23 @@ class Transcriber:
                 **kwargs,
             )
             segments = [
-                Segment(t(s.start), t(s.end), s.text.strip(), tuple(Word(t(w.start), t(w.end), w.word.strip(), round(float(w.probability), 3)) for w in (s.words or ())))
+                Segment(
+                    t(s.start),
+                    t(s.end),
+                    s.text.strip(),
+                    tuple(
+                        Word(t(w.start), t(w.end), w.word.strip(), round(float(w.probability), 3))
+                        for w in (s.words or ())
+                    ),
+                )
                 for s in raw
                 if s.text.strip()
             ]
-            if short is not None and len(segments) > 1 and segments[-1].text.lower().strip(" .!,") in TRAILING_HALLUCINATIONS:
+            if (
+                short is not None
+                and len(segments) > 1
+                and segments[-1].text.lower().strip(" .!,") in TRAILING_HALLUCINATIONS
+            ):
                 log.info("dropping a trailing %r after a short question", segments[-1].text)
                 segments = segments[:-1]
         except FacelensError:
@@ -388,9 +457,24 @@ class Transcriber:
 
     def _openai_whisper(self, audio: np.ndarray, words: bool) -> tuple[list[Segment], str]:
         model = _openai_whisper_model(self.model)
-        out = model.transcribe(audio, language=self.language, word_timestamps=words, condition_on_previous_text=False, fp16=False, beam_size=self.beam_size if self.beam_size > 1 else None)
+        out = model.transcribe(
+            audio,
+            language=self.language,
+            word_timestamps=words,
+            condition_on_previous_text=False,
+            fp16=False,
+            beam_size=self.beam_size if self.beam_size > 1 else None,
+        )
         segments = [
-            Segment(_r(s["start"]), _r(s["end"]), s["text"].strip(), tuple(Word(_r(w["start"]), _r(w["end"]), w["word"].strip(), round(float(w.get("probability", 0.0)), 3)) for w in s.get("words", [])))
+            Segment(
+                _r(s["start"]),
+                _r(s["end"]),
+                s["text"].strip(),
+                tuple(
+                    Word(_r(w["start"]), _r(w["end"]), w["word"].strip(), round(float(w.get("probability", 0.0)), 3))
+                    for w in s.get("words", [])
+                ),
+            )
             for s in out["segments"]
             if s["text"].strip()
         ]
@@ -412,21 +496,38 @@ class Transcriber:
         grains = ["segment", "word"] if words else ["segment"]
         try:
             out = client.audio.transcriptions.create(
-                model=self.model, file=buf, response_format="verbose_json", timestamp_granularities=grains, **({"language": self.language} if self.language else {})
+                model=self.model,
+                file=buf,
+                response_format="verbose_json",
+                timestamp_granularities=grains,
+                **({"language": self.language} if self.language else {}),
             )
         except Exception as exc:
-            raise BackendError(f"The transcription API call failed: {exc}", hint="Check OPENAI_API_KEY / OPENAI_BASE_URL and the network.") from exc
+            raise BackendError(
+                f"The transcription API call failed: {exc}",
+                hint="Check OPENAI_API_KEY / OPENAI_BASE_URL and the network.",
+            ) from exc
         data = out.model_dump() if hasattr(out, "model_dump") else dict(out)
         all_words = [Word(_r(w["start"]), _r(w["end"]), str(w["word"]).strip(), 1.0) for w in data.get("words") or []]
         segments = []
-        for s in data.get("segments") or [{"start": 0.0, "end": audio.size / media.SAMPLE_RATE, "text": data.get("text", "")}]:
+        for s in data.get("segments") or [
+            {"start": 0.0, "end": audio.size / media.SAMPLE_RATE, "text": data.get("text", "")}
+        ]:
             if str(s["text"]).strip():
                 inside = tuple(w for w in all_words if w.start >= s["start"] - 0.05 and w.end <= s["end"] + 0.05)
                 segments.append(Segment(_r(s["start"]), _r(s["end"]), str(s["text"]).strip(), inside))
         return _keep_spoken(segments, speech_regions(audio)), _iso(data.get("language"))
 
 
-_LANGS = {"english": "en", "german": "de", "french": "fr", "spanish": "es", "italian": "it", "dutch": "nl", "portuguese": "pt"}
+_LANGS = {
+    "english": "en",
+    "german": "de",
+    "french": "fr",
+    "spanish": "es",
+    "italian": "it",
+    "dutch": "nl",
+    "portuguese": "pt",
+}
 
 
 def _iso(language: str | None) -> str:
@@ -436,6 +537,11 @@ def _iso(language: str | None) -> str:
     return _LANGS.get(language.lower(), language.lower())
 
 
-def transcribe(source: str | os.PathLike | np.ndarray, model: str | None = None, backend: str | None = None, language: str | None = None) -> Transcript:
+def transcribe(
+    source: str | os.PathLike | np.ndarray,
+    model: str | None = None,
+    backend: str | None = None,
+    language: str | None = None,
+) -> Transcript:
     """Transcribe one file or array with a cached model (see :class:`Transcriber`)."""
     return Transcriber(model, backend, language).transcribe(source)

@@ -18,10 +18,35 @@ from facelens.tools.models import package_data_path
 from facelens.tools.schema import EMOTIONS, Result
 
 #: words that flip or cancel the emotion word that follows within NEGATION_WINDOW tokens
-NEGATIONS = {"not", "no", "never", "isn't", "wasn't", "don't", "doesn't", "didn't", "can't", "won't", "aren't", "hardly", "nothing", "without"}
+NEGATIONS = {
+    "not",
+    "no",
+    "never",
+    "isn't",
+    "wasn't",
+    "don't",
+    "doesn't",
+    "didn't",
+    "can't",
+    "won't",
+    "aren't",
+    "hardly",
+    "nothing",
+    "without",
+}
 NEGATION_WINDOW = 3
 #: words that strengthen the next emotion word
-INTENSIFIERS = {"very": 1.5, "really": 1.4, "so": 1.3, "extremely": 1.8, "totally": 1.5, "absolutely": 1.6, "incredibly": 1.6, "too": 1.2, "completely": 1.5}
+INTENSIFIERS = {
+    "very": 1.5,
+    "really": 1.4,
+    "so": 1.3,
+    "extremely": 1.8,
+    "totally": 1.5,
+    "absolutely": 1.6,
+    "incredibly": 1.6,
+    "too": 1.2,
+    "completely": 1.5,
+}
 VALENCE = {"angry": -1.0, "disgust": -1.0, "fear": -0.8, "sad": -0.9, "happy": 1.0, "surprise": 0.2, "neutral": 0.0}
 
 #: words of the angry family: frustration, disappointment and annoyance read as angry, not sad (an analyst
@@ -135,7 +160,9 @@ def _learnt_available() -> bool:
         return False
 
 
-def classify_texts(texts: list[str], contexts: list[str | None] | None = None, *, model: str | None = None) -> list[TextEmotion]:
+def classify_texts(
+    texts: list[str], contexts: list[str | None] | None = None, *, model: str | None = None
+) -> list[TextEmotion]:
     """The words' emotion of several utterances at once, each with the one before it as context.
 
     ``model="minilm"`` is the head learnt on MELD dialogue over MiniLM sentence embeddings
@@ -156,8 +183,15 @@ def classify_texts(texts: list[str], contexts: list[str | None] | None = None, *
         scores = _angry_family(dict(zip(EMOTIONS, (round(float(v), 4) for v in blend_learnt(p, text, lx)))), lx)
         label = max(scores, key=scores.get)  # type: ignore[arg-type]
         v = tm.valence(text)
-        out.append(TextEmotion(label=label, scores=scores, valence=round(lx.valence if v is None else v, 3),
-                               evidence=lx.evidence, model=name))
+        out.append(
+            TextEmotion(
+                label=label,
+                scores=scores,
+                valence=round(lx.valence if v is None else v, 3),
+                evidence=lx.evidence,
+                model=name,
+            )
+        )
     return out
 
 

@@ -44,9 +44,17 @@ def surface(text: str, lexicon_scores: dict[str, float]) -> list[float]:
     v = _vader()
     pol = v.polarity_scores(text) if v is not None else {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
     words = _WORD.findall(text)
-    return [pol["neg"], pol["neu"], pol["pos"], pol["compound"], min(text.count("!"), 3) / 3, min(text.count("?"), 3) / 3,
-            min(len(words), 40) / 40, sum(w.isupper() and len(w) > 1 for w in words) / max(1, len(words)),
-            float("..." in text)] + [float(lexicon_scores.get(e, 0.0)) for e in EMOTIONS]
+    return [
+        pol["neg"],
+        pol["neu"],
+        pol["pos"],
+        pol["compound"],
+        min(text.count("!"), 3) / 3,
+        min(text.count("?"), 3) / 3,
+        min(len(words), 40) / 40,
+        sum(w.isupper() and len(w) > 1 for w in words) / max(1, len(words)),
+        float("..." in text),
+    ] + [float(lexicon_scores.get(e, 0.0)) for e in EMOTIONS]
 
 
 class Head:
@@ -61,8 +69,11 @@ class Head:
         self.name = str(data["name"])
         # a fine-tuned encoder ships as low-rank adapters (lora_a:NAME, lora_b:NAME, B already scaled),
         # merged into the packaged MiniLM's weights at load: W' = W + B @ A
-        self.deltas = {k.split(":", 1)[1]: data["lora_b:" + k.split(":", 1)[1]].astype(np.float32) @ data[k].astype(np.float32)
-                       for k in data if k.startswith("lora_a:")}
+        self.deltas = {
+            k.split(":", 1)[1]: data["lora_b:" + k.split(":", 1)[1]].astype(np.float32) @ data[k].astype(np.float32)
+            for k in data
+            if k.startswith("lora_a:")
+        }
         self.emb_scale = float(data["emb_scale"]) if "emb_scale" in data else 1.0
         # 1: the encoder reads "[CLS] utterance before [SEP] utterance [SEP]" (trained with --context)
         self.context_pairs = bool(int(data["context_pairs"])) if "context_pairs" in data else False
@@ -92,7 +103,9 @@ class Model:
     def __init__(self, data: dict[str, np.ndarray]) -> None:
         if "members" in data:
             n = int(data["members"])
-            self.members = [Head({key.split("/", 1)[1]: v for key, v in data.items() if key.startswith(f"m{i}/")}) for i in range(n)]
+            self.members = [
+                Head({key.split("/", 1)[1]: v for key, v in data.items() if key.startswith(f"m{i}/")}) for i in range(n)
+            ]
             self.name = str(data["name"])
         else:
             self.members = [Head(data)]
@@ -119,7 +132,9 @@ def head() -> Model:
         with np.load(path, allow_pickle=False) as data:
             return Model({k: data[k] for k in data.files})
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"Cannot read the words'-emotion model {path.name}: {exc}", hint="Reinstall facelens.") from exc
+        raise ModelError(
+            f"Cannot read the words'-emotion model {path.name}: {exc}", hint="Reinstall facelens."
+        ) from exc
 
 
 def available() -> bool:
@@ -129,8 +144,9 @@ def available() -> bool:
     return package_data_path(MODEL_FILE).is_file() and sentence_embed.available()
 
 
-def predict(texts: list[str], contexts: list[str | None] | None = None,
-            lexicon_scores: list[dict[str, float]] | None = None) -> np.ndarray:
+def predict(
+    texts: list[str], contexts: list[str | None] | None = None, lexicon_scores: list[dict[str, float]] | None = None
+) -> np.ndarray:
     """Probabilities over EMOTIONS for each text (rows), given the utterance before each (or None);
     the mean of the members' probabilities."""
     from facelens.tools import sentence_embed

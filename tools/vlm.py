@@ -123,7 +123,9 @@ def parse_answer(text: str) -> VLMAnswer:
         raise ValueError(errs) from exc
 
 
-def describe_turns(crop: np.ndarray, *, question: str | None = None, shots: list[tuple[np.ndarray, str]] = ()) -> list[Turn]:
+def describe_turns(
+    crop: np.ndarray, *, question: str | None = None, shots: list[tuple[np.ndarray, str]] = ()
+) -> list[Turn]:
     """The conversation for one crop: system, few-shot (image, answer) pairs, then the query."""
     ask = render("describe", emotions=EMOTIONS, question=question)
     turns = [turn("system", render("system"))]
@@ -134,7 +136,9 @@ def describe_turns(crop: np.ndarray, *, question: str | None = None, shots: list
     return turns
 
 
-def ask_vlm(backend: VLMBackend, turns: list[Turn], max_tokens: int = MAX_TOKENS) -> tuple[VLMAnswer | None, str, bool, float]:
+def ask_vlm(
+    backend: VLMBackend, turns: list[Turn], max_tokens: int = MAX_TOKENS
+) -> tuple[VLMAnswer | None, str, bool, float]:
     """Generate, validate, and retry once with a corrective prompt.
 
     Returns:
@@ -146,7 +150,10 @@ def ask_vlm(backend: VLMBackend, turns: list[Turn], max_tokens: int = MAX_TOKENS
         return parse_answer(gen.text), gen.text, False, latency
     except ValueError as first:
         log.info("%s: malformed reply (%s); retrying once", backend.name, first)
-        retry = turns + [turn("assistant", gen.text or "(empty)"), turn("user", render("corrective", error=str(first), emotions=EMOTIONS))]
+        retry = turns + [
+            turn("assistant", gen.text or "(empty)"),
+            turn("user", render("corrective", error=str(first), emotions=EMOTIONS)),
+        ]
         gen2 = backend.generate(retry, max_tokens=max_tokens, json_mode=True)
         latency += gen2.latency_ms
         try:
@@ -226,21 +233,43 @@ def describe_face(
             notes.append(f"{b.name} failed: {exc}")
             log.warning("VLM %s failed, trying the next: %s", b.name, exc)
             continue
-        common = dict(face_id=face_id, backend=b.name, classifier=classifier, retried=retried, exemplars=exemplar_ids,
-                      images_left_machine=sent, latency_ms=round(latency, 1), notes=notes)
+        common = dict(
+            face_id=face_id,
+            backend=b.name,
+            classifier=classifier,
+            retried=retried,
+            exemplars=exemplar_ids,
+            images_left_machine=sent,
+            latency_ms=round(latency, 1),
+            notes=notes,
+        )
         if answer is None:
-            notes.append("the VLM reply was malformed twice" + ("; the emotion comes from the local classifier" if classifier else ""))
-            return FaceDescription(status="malformed", raw_output=raw[:2000],
-                                   emotion=classifier.label if classifier else None, confidence=classifier.confidence if classifier else None,
-                                   attributes=_scene_attributes(face), **common)
+            notes.append(
+                "the VLM reply was malformed twice"
+                + ("; the emotion comes from the local classifier" if classifier else "")
+            )
+            return FaceDescription(
+                status="malformed",
+                raw_output=raw[:2000],
+                emotion=classifier.label if classifier else None,
+                confidence=classifier.confidence if classifier else None,
+                attributes=_scene_attributes(face),
+                **common,
+            )
         fused = fuse(answer.emotion, answer.confidence, classifier) if fuse_classifier else None
         attrs = answer.attributes
         if attrs.clothing_colour is None and face.appearance.clothing_colour:
             attrs = attrs.model_copy(update={"clothing_colour": face.appearance.clothing_colour})
         return FaceDescription(
-            status="ok", expression=answer.expression, emotion=fused.label if fused else answer.emotion,
-            confidence=fused.confidence if fused else answer.confidence, compound_emotions=answer.compound_emotions,
-            attributes=attrs, vlm=answer, fusion=fused, **common,
+            status="ok",
+            expression=answer.expression,
+            emotion=fused.label if fused else answer.emotion,
+            confidence=fused.confidence if fused else answer.confidence,
+            compound_emotions=answer.compound_emotions,
+            attributes=attrs,
+            vlm=answer,
+            fusion=fused,
+            **common,
         )
     result = _classifier_only(face_id, face, classifier, notes, (time.perf_counter() - t0) * 1000)
     return result.model_copy(update={"images_left_machine": sent})
@@ -250,14 +279,23 @@ def _scene_attributes(face) -> VisibleAttributes:
     return VisibleAttributes(clothing_colour=face.appearance.clothing_colour)
 
 
-def _classifier_only(face_id: int, face, classifier: EmotionEstimate | None, notes: list[str], latency: float) -> FaceDescription:
+def _classifier_only(
+    face_id: int, face, classifier: EmotionEstimate | None, notes: list[str], latency: float
+) -> FaceDescription:
     if classifier is None:
         notes = notes + ["no VLM is configured and the local emotion classifier is not installed"]
-        return FaceDescription(face_id=face_id, backend="none", status="no_model", attributes=_scene_attributes(face), notes=notes)
+        return FaceDescription(
+            face_id=face_id, backend="none", status="no_model", attributes=_scene_attributes(face), notes=notes
+        )
     return FaceDescription(
-        face_id=face_id, backend="classifier", status="classifier_only",
+        face_id=face_id,
+        backend="classifier",
+        status="classifier_only",
         expression=render("classifier_expression", label=classifier.label, confidence=classifier.confidence),
-        emotion=classifier.label, confidence=classifier.confidence, attributes=_scene_attributes(face),
-        classifier=classifier, latency_ms=round(latency, 1), notes=notes,
+        emotion=classifier.label,
+        confidence=classifier.confidence,
+        attributes=_scene_attributes(face),
+        classifier=classifier,
+        latency_ms=round(latency, 1),
+        notes=notes,
     )
-

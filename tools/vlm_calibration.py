@@ -27,10 +27,26 @@ from facelens.tools.schema import EMOTIONS, EmotionEstimate, Result
 log = logging.getLogger(__name__)
 
 #: FER-2013 training-split class counts (what a FER-trained classifier's probabilities carry)
-FER2013_TRAIN_COUNTS = {"angry": 3995, "disgust": 436, "fear": 4097, "happy": 7215, "neutral": 4965, "sad": 4830, "surprise": 3171}
+FER2013_TRAIN_COUNTS = {
+    "angry": 3995,
+    "disgust": 436,
+    "fear": 4097,
+    "happy": 7215,
+    "neutral": 4965,
+    "sad": 4830,
+    "surprise": 3171,
+}
 #: assumed share of each label in a VLM's wrong answers (over-uses common labels); replaced by a measured
 #: confusion matrix once ``eval emotion --vlm`` has run
-VLM_OUTPUT_BIAS = {"angry": 0.08, "disgust": 0.03, "fear": 0.05, "happy": 0.22, "neutral": 0.35, "sad": 0.17, "surprise": 0.10}
+VLM_OUTPUT_BIAS = {
+    "angry": 0.08,
+    "disgust": 0.03,
+    "fear": 0.05,
+    "happy": 0.22,
+    "neutral": 0.35,
+    "sad": 0.17,
+    "surprise": 0.10,
+}
 CALIBRATION_FILE = "vlm_calibration.json"
 
 
@@ -61,7 +77,9 @@ def load_calibration() -> dict[str, dict[str, float]] | None:
     try:
         data = json.loads(path.read_text())
         conf = data["confusion"]
-        return {e: _normalise({l: float(conf[e].get(l, 0.0)) + 0.5 for l in EMOTIONS}) for e in EMOTIONS}  # add-half smoothing
+        return {
+            e: _normalise({lab: float(conf[e].get(lab, 0.0)) + 0.5 for lab in EMOTIONS}) for e in EMOTIONS
+        }  # add-half smoothing
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("ignoring unreadable %s: %s", path, exc)
         return None
@@ -73,7 +91,9 @@ def save_calibration(confusion: dict[str, dict[str, int]], backend: str) -> None
     path.write_text(json.dumps({"backend": backend, "confusion": confusion}, indent=2))
 
 
-def vlm_likelihood(label: str, confidence: float, calibration: dict[str, dict[str, float]] | None = None) -> dict[str, float]:
+def vlm_likelihood(
+    label: str, confidence: float, calibration: dict[str, dict[str, float]] | None = None
+) -> dict[str, float]:
     """P(the VLM says ``label`` | true expression e), for every e."""
     if calibration is not None:
         return {e: calibration[e][label] for e in EMOTIONS}
@@ -88,10 +108,16 @@ def vlm_likelihood(label: str, confidence: float, calibration: dict[str, dict[st
     return out
 
 
-def prior_corrected(scores: dict[str, float], train_prior: dict[str, float] | None = None, target_prior: dict[str, float] | None = None) -> dict[str, float]:
+def prior_corrected(
+    scores: dict[str, float], train_prior: dict[str, float] | None = None, target_prior: dict[str, float] | None = None
+) -> dict[str, float]:
     """Classifier probabilities re-weighted from the training prior to the target prior."""
     train = _normalise({e: float((train_prior or FER2013_TRAIN_COUNTS)[e]) for e in EMOTIONS})
-    target = _normalise({e: float(target_prior[e]) for e in EMOTIONS}) if target_prior else {e: 1.0 / len(EMOTIONS) for e in EMOTIONS}
+    target = (
+        _normalise({e: float(target_prior[e]) for e in EMOTIONS})
+        if target_prior
+        else {e: 1.0 / len(EMOTIONS) for e in EMOTIONS}
+    )
     return _normalise({e: float(scores.get(e, 0.0)) * target[e] / train[e] for e in EMOTIONS})
 
 
@@ -111,8 +137,10 @@ def fuse(
         return None
     if calibration is None and use_saved_calibration:
         calibration = load_calibration()
-    base = prior_corrected(classifier.scores, target_prior=target_prior) if classifier else _normalise(
-        {e: float((target_prior or {}).get(e, 1.0)) for e in EMOTIONS}
+    base = (
+        prior_corrected(classifier.scores, target_prior=target_prior)
+        if classifier
+        else _normalise({e: float((target_prior or {}).get(e, 1.0)) for e in EMOTIONS})
     )
     if vlm_label is not None:
         lik = vlm_likelihood(vlm_label, float(vlm_confidence if vlm_confidence is not None else 0.7), calibration)
@@ -127,9 +155,13 @@ def fuse(
         parts.append(f"classifier: {classifier.label} ({classifier.confidence:.2f})")
     evidence = "; ".join(parts) + f" -> fused: {label} ({post[label]:.2f})"
     return FusedEmotion(
-        label=label, confidence=round(post[label], 4), scores={e: round(v, 4) for e, v in post.items()},
-        vlm_label=vlm_label, vlm_confidence=vlm_confidence,
+        label=label,
+        confidence=round(post[label], 4),
+        scores={e: round(v, 4) for e, v in post.items()},
+        vlm_label=vlm_label,
+        vlm_confidence=vlm_confidence,
         classifier_label=classifier.label if classifier else None,
         classifier_scores=dict(classifier.scores) if classifier else None,
-        likelihood="measured" if calibration is not None else "noise-model", evidence=evidence,
+        likelihood="measured" if calibration is not None else "noise-model",
+        evidence=evidence,
     )

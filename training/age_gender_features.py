@@ -88,8 +88,13 @@ def main(argv: list[str] | None = None) -> None:
     def save() -> None:
         keep = [r for r in rows if r[0] in done]
         tmp = args.out.with_suffix(".tmp.npz")
-        np.savez(tmp, files=np.array([r[0] for r in keep]), x=np.stack([done[r[0]] for r in keep]) if keep else np.zeros((0, D_ALL)),
-                 age=np.array([r[1] for r in keep], np.float32), male=np.array([r[2] in ("male", "m", "0") for r in keep]))
+        np.savez(
+            tmp,
+            files=np.array([r[0] for r in keep]),
+            x=np.stack([done[r[0]] for r in keep]) if keep else np.zeros((0, D_ALL)),
+            age=np.array([r[1] for r in keep], np.float32),
+            male=np.array([r[2] in ("male", "m", "0") for r in keep]),
+        )
         tmp.replace(args.out)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +104,11 @@ def main(argv: list[str] | None = None) -> None:
         done[name] = features(load_image(args.folder / name).rgb)
         if k % 200 == 0 or k == len(todo):
             save()
-            print(f"{args.folder.name}: {k}/{len(todo)}, {(time.perf_counter() - t0) / k * 1000:.0f} ms/image", file=sys.stderr, flush=True)
+            print(
+                f"{args.folder.name}: {k}/{len(todo)}, {(time.perf_counter() - t0) / k * 1000:.0f} ms/image",
+                file=sys.stderr,
+                flush=True,
+            )
     save()
 
 

@@ -77,11 +77,19 @@ def classification_report(y: np.ndarray, pred: np.ndarray, labels: list[str]) ->
         tp, sup, npred = cm[i, i], cm[i].sum(), cm[:, i].sum()
         p = tp / npred if npred else 0.0
         r = tp / sup if sup else 0.0
-        per[name] = {"precision": round(float(p), 4), "recall": round(float(r), 4),
-                     "f1": round(float(2 * p * r / (p + r)) if p + r else 0.0, 4), "support": int(sup)}
-    return {"accuracy": round(float((y == pred).mean()), 4),
-            "macro_f1": round(float(np.mean([v["f1"] for v in per.values()])), 4),
-            "n": int(len(y)), "per_class": per, "confusion": cm.tolist()}
+        per[name] = {
+            "precision": round(float(p), 4),
+            "recall": round(float(r), 4),
+            "f1": round(float(2 * p * r / (p + r)) if p + r else 0.0, 4),
+            "support": int(sup),
+        }
+    return {
+        "accuracy": round(float((y == pred).mean()), 4),
+        "macro_f1": round(float(np.mean([v["f1"] for v in per.values()])), 4),
+        "n": int(len(y)),
+        "per_class": per,
+        "confusion": cm.tolist(),
+    }
 
 
 def pipeline_check(args: argparse.Namespace, logits: np.ndarray, yva: np.ndarray) -> dict:
@@ -101,8 +109,11 @@ def pipeline_check(args: argparse.Namespace, logits: np.ndarray, yva: np.ndarray
         idx.append(index[str(rel)])
         pred.append(te.EMOTIONS.index(est.label))
     idx_a = np.array(idx)
-    return {"n": len(idx), "accuracy_original_crops": round(float((logits[idx_a].argmax(1) == yva[idx_a]).mean()), 4),
-            "accuracy_realigned": round(float((np.array(pred) == yva[idx_a]).mean()), 4)}
+    return {
+        "n": len(idx),
+        "accuracy_original_crops": round(float((logits[idx_a].argmax(1) == yva[idx_a]).mean()), 4),
+        "accuracy_realigned": round(float((np.array(pred) == yva[idx_a]).mean()), 4),
+    }
 
 
 def main() -> None:
@@ -111,8 +122,12 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data/fer2013"))
     ap.add_argument("--checkpoint", default="best.pt")
     ap.add_argument("--out", type=Path, default=MODELS)
-    ap.add_argument("--train-command", action="append", default=[],
-                    help="the training command(s) actually run, verbatim, for the model card (repeatable)")
+    ap.add_argument(
+        "--train-command",
+        action="append",
+        default=[],
+        help="the training command(s) actually run, verbatim, for the model card (repeatable)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(2)
     ck = torch.load(args.run / args.checkpoint, weights_only=False)
@@ -123,15 +138,24 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / "emotion.onnx"
     dummy = torch.zeros(2, 1, te.SIZE, te.SIZE)
-    torch.onnx.export(model, (dummy,), str(onnx_path), input_names=["gray"], output_names=["logits"],
-                      dynamic_axes={"gray": {0: "n"}, "logits": {0: "n"}}, opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model,
+        (dummy,),
+        str(onnx_path),
+        input_names=["gray"],
+        output_names=["logits"],
+        dynamic_axes={"gray": {0: "n"}, "logits": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
 
     import onnxruntime as ort
 
     xva, yva = te.load_split(args.data, "val", args.run)
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    logits = np.concatenate([sess.run(None, {"gray": xva[i:i + 256, None].astype(np.float32)})[0]
-                             for i in range(0, len(xva), 256)])
+    logits = np.concatenate(
+        [sess.run(None, {"gray": xva[i : i + 256, None].astype(np.float32)})[0] for i in range(0, len(xva), 256)]
+    )
     ref = te.predict_logits(net, xva[:256])
     max_diff = float(np.abs(ref - logits[:256]).max())
     assert max_diff < 1e-3, f"ONNX and torch disagree by {max_diff}"
@@ -150,15 +174,25 @@ def main() -> None:
     framing = json.loads((args.run / "framing.json").read_text())
     meta = {
         "version": f"fer2013-vgg{cfg['width']}-e{ck['epoch'] + 1}-{dt.date.today():%Y%m%d}",
-        "labels": labels, "input": "gray", "input_size": te.SIZE, "temperature": round(temp, 4),
-        "fer_landmarks": framing["fer_mean_landmarks"], "align_zoom": round(float(framing["zoom"]), 3),
+        "labels": labels,
+        "input": "gray",
+        "input_size": te.SIZE,
+        "temperature": round(temp, 4),
+        "fer_landmarks": framing["fer_mean_landmarks"],
+        "align_zoom": round(float(framing["zoom"]), 3),
         "framing": {k: v for k, v in framing.items() if k != "fer_mean_landmarks"},
         "val": report,
-        "calibration": {"ece_before": round(ece(softmax(logits), yva), 4),
-                        "ece_after": round(ece(softmax(logits / temp), yva), 4),
-                        "ece_after_2fold": round(float(sum(cross)), 4), "bins": 15},
-        "train": {"epochs_run": ck["epoch"] + 1, "args": cfg["args"],
-                  "params": int(sum(p.numel() for p in net.parameters()))},
+        "calibration": {
+            "ece_before": round(ece(softmax(logits), yva), 4),
+            "ece_after": round(ece(softmax(logits / temp), yva), 4),
+            "ece_after_2fold": round(float(sum(cross)), 4),
+            "bins": 15,
+        },
+        "train": {
+            "epochs_run": ck["epoch"] + 1,
+            "args": cfg["args"],
+            "params": int(sum(p.numel() for p in net.parameters())),
+        },
         "onnx_max_abs_diff": max_diff,
     }
     hist = args.run / "history.json"

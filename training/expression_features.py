@@ -94,8 +94,15 @@ def mesh_row(rgb: np.ndarray) -> dict:
         return row
     h, w = img.shape[:2]
     mesh = np.array([(p.x * w, p.y * h) for p in res.face_landmarks[0]])
-    five = np.array([mesh[_MESH_EYES[0]].mean(0), mesh[_MESH_EYES[1]].mean(0), mesh[_MESH_NOSE],
-                     mesh[_MESH_MOUTH[0]], mesh[_MESH_MOUTH[1]]])
+    five = np.array(
+        [
+            mesh[_MESH_EYES[0]].mean(0),
+            mesh[_MESH_EYES[1]].mean(0),
+            mesh[_MESH_NOSE],
+            mesh[_MESH_MOUTH[0]],
+            mesh[_MESH_MOUTH[1]],
+        ]
+    )
     (crop,) = emotion.face_crops(img, [five])
     p = emotion.probabilities([crop])
     bs = np.array([c.score for c in res.face_blendshapes[0]], dtype=np.float32)
@@ -122,8 +129,7 @@ def fer_row(grey: np.ndarray) -> dict:
     p = emotion.probabilities([grey])
     lm = emotion.fer_landmarks() * (grey.shape[1] / emotion.input_size())
     bs = blendshapes.crop_scores(grey, lm)
-    return {"face": True, "grey": True, "cnn": _log(p[0]),
-            "bs": np.full(NB, np.nan, np.float32) if bs is None else bs}
+    return {"face": True, "grey": True, "cnn": _log(p[0]), "bs": np.full(NB, np.nan, np.float32) if bs is None else bs}
 
 
 def main() -> None:
@@ -134,8 +140,11 @@ def main() -> None:
     ap.add_argument("--split", default="val", help="fer: train or val")
     ap.add_argument("--every", type=int, default=1, help="fer: every k-th image of each class")
     ap.add_argument("--splits", default="heldout", help="expressions: comma-separated splits (train, tune, heldout)")
-    ap.add_argument("--detector", default=faces.DEFAULT_DETECTOR,
-                    help="expressions: face detector, or 'mesh' (the landmarker alone, see mesh_row)")
+    ap.add_argument(
+        "--detector",
+        default=faces.DEFAULT_DETECTOR,
+        help="expressions: face detector, or 'mesh' (the landmarker alone, see mesh_row)",
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.source == "expressions":
@@ -155,7 +164,7 @@ def main() -> None:
         path = args.out / f"fer_{args.split}.npz"
     rows = _load(path)
     t0, start = time.time(), len(rows)
-    for i, (f, y, person, split) in enumerate(todo[len(rows):], len(rows)):
+    for i, (f, y, person, split) in enumerate(todo[len(rows) :], len(rows)):
         img = load_image(f).rgb
         row = photo_row(img, args.detector) if args.source == "expressions" else fer_row(img[:, :, 0])
         row.update(path=str(f.relative_to(args.data)), label=y, person=person, split=split)

@@ -52,9 +52,13 @@ def fit_zoom(lms: np.ndarray, size: int = 48) -> dict:
     zoom = float((base * rel).sum() / (base * base).sum())
     resid = rel - zoom * base
     per_image = [float((b * (l - centre)).sum() / (b * b).sum()) for b, l in ((base, x) for x in lms)]
-    return {"zoom": zoom, "zoom_p10_p90": [float(np.percentile(per_image, 10)), float(np.percentile(per_image, 90))],
-            "mean_offset_px": resid.mean(0).round(2).tolist(), "fer_mean_landmarks": lms.mean(0).round(2).tolist(),
-            "n_faces": int(len(lms))}
+    return {
+        "zoom": zoom,
+        "zoom_p10_p90": [float(np.percentile(per_image, 10)), float(np.percentile(per_image, 90))],
+        "mean_offset_px": resid.mean(0).round(2).tolist(),
+        "fer_mean_landmarks": lms.mean(0).round(2).tolist(),
+        "n_faces": int(len(lms)),
+    }
 
 
 def main() -> None:
@@ -71,7 +75,11 @@ def main() -> None:
     lms, kept = fer_landmarks(paths)
     res = fit_zoom(lms)
     # per-image landmarks: export_emotion.py re-crops these FER faces through facelens's alignment
-    np.savez(args.out.with_suffix(".npz"), landmarks=lms, files=np.array([str(paths[i].relative_to(args.data)) for i in kept]))
+    np.savez(
+        args.out.with_suffix(".npz"),
+        landmarks=lms,
+        files=np.array([str(paths[i].relative_to(args.data)) for i in kept]),
+    )
     res["n_images"] = len(paths)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1))

@@ -35,8 +35,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tools" / "data" / "models"
 EMB_SCALE, CUE_SCALE = 8.0, 2.0
-TARGETS = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
-           "intermediate.dense", "output.dense")
+TARGETS = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
 
 
 def load(data: Path, split: str) -> list[dict[str, str]]:
@@ -97,7 +103,7 @@ def build(folder: Path, rank: int, alpha: float, dropout: float, first: int):  #
 
         def forward(self, h, mask, pool, cues):  # type: ignore[no-untyped-def]
             ext = (1.0 - mask)[:, None, None, :] * -1e9
-            for layer in self.bert.encoder.layer[self.first:]:
+            for layer in self.bert.encoder.layer[self.first :]:
                 h = layer(h, attention_mask=ext)
             pooled = (h * pool[..., None]).sum(1) / pool.sum(1, keepdim=True).clamp(min=1.0)
             pooled = torch.nn.functional.normalize(pooled, dim=-1) * EMB_SCALE
@@ -128,7 +134,7 @@ def batches(enc, order, size):  # type: ignore[no-untyped-def]
     import torch
 
     for s in range(0, len(order), size):
-        idx = order[s:s + size]
+        idx = order[s : s + size]
         L = max(len(enc[i][0]) for i in idx)
         ids = torch.zeros(len(idx), L, dtype=torch.long)
         types = torch.zeros(len(idx), L, dtype=torch.long)
@@ -136,10 +142,10 @@ def batches(enc, order, size):  # type: ignore[no-untyped-def]
         pool = torch.zeros(len(idx), L)
         for r, i in enumerate(idx):
             a, t, p = enc[i]
-            ids[r, :len(a)] = torch.tensor(a)
-            types[r, :len(a)] = torch.tensor(t)
-            mask[r, :len(a)] = 1
-            pool[r, :len(a)] = torch.tensor(p, dtype=torch.float32)
+            ids[r, : len(a)] = torch.tensor(a)
+            types[r, : len(a)] = torch.tensor(t)
+            mask[r, : len(a)] = 1
+            pool[r, : len(a)] = torch.tensor(p, dtype=torch.float32)
         yield idx, ids, mask, types, pool
 
 
@@ -193,9 +199,11 @@ def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, f1_score
 
     pred = p.argmax(1)
-    return {"weighted_f1": round(float(f1_score(y, pred, average="weighted")), 4),
-            "accuracy": round(float(accuracy_score(y, pred)), 4),
-            "macro_f1": round(float(f1_score(y, pred, average="macro")), 4)}
+    return {
+        "weighted_f1": round(float(f1_score(y, pred, average="weighted")), 4),
+        "accuracy": round(float(accuracy_score(y, pred)), 4),
+        "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
+    }
 
 
 def export(net, path: Path, meta: dict) -> None:  # type: ignore[no-untyped-def]
@@ -205,11 +213,20 @@ def export(net, path: Path, meta: dict) -> None:  # type: ignore[no-untyped-def]
     for name, lora in net.adapted.items():
         arrays[f"lora_a:{name}"] = lora.a.detach().numpy().astype(np.float16)
         arrays[f"lora_b:{name}"] = (lora.b.detach().numpy() * lora.scale).astype(np.float16)
-    np.savez_compressed(path, weights=net.head.weight.detach().numpy().astype(np.float32),
-                        bias=net.head.bias.detach().numpy().astype(np.float32), context_weight=np.float32(0.0),
-                        n_surface=np.int32(16), surface_scale=np.float32(CUE_SCALE), emb_scale=np.float32(EMB_SCALE),
-                        context_pairs=np.int32(bool(meta["context"])), max_tokens=np.int32(meta["max_len"]),
-                        labels=np.array(EMOTIONS), name=np.array(meta["name"]), **arrays)
+    np.savez_compressed(
+        path,
+        weights=net.head.weight.detach().numpy().astype(np.float32),
+        bias=net.head.bias.detach().numpy().astype(np.float32),
+        context_weight=np.float32(0.0),
+        n_surface=np.int32(16),
+        surface_scale=np.float32(CUE_SCALE),
+        emb_scale=np.float32(EMB_SCALE),
+        context_pairs=np.int32(bool(meta["context"])),
+        max_tokens=np.int32(meta["max_len"]),
+        labels=np.array(EMOTIONS),
+        name=np.array(meta["name"]),
+        **arrays,
+    )
 
 
 def check_split_forward(net, enc) -> None:  # type: ignore[no-untyped-def]
@@ -222,7 +239,7 @@ def check_split_forward(net, enc) -> None:  # type: ignore[no-untyped-def]
             whole = net.bert(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
             h = net.lower(ids, mask, types)
             ext = (1.0 - mask)[:, None, None, :] * -1e9
-            for layer in net.bert.encoder.layer[net.first:]:
+            for layer in net.bert.encoder.layer[net.first :]:
                 h = layer(h, attention_mask=ext)
             err = float(((whole - h).abs() * mask[..., None]).max())
             assert err < 1e-3, f"split forward differs from the model's by {err}"
@@ -241,7 +258,9 @@ def main() -> int:
     ap.add_argument("--max-len", type=int, default=64)
     ap.add_argument("--class-weight-power", type=float, default=0.5)
     ap.add_argument("--context", action="store_true")
-    ap.add_argument("--first-layer", type=int, default=3, help="adapt layers from this one up (0-5); lower ones stay frozen")
+    ap.add_argument(
+        "--first-layer", type=int, default=3, help="adapt layers from this one up (0-5); lower ones stay frozen"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="train on the first N rows only (a timing check)")
@@ -274,7 +293,7 @@ def main() -> int:
         sets[name] = (texts, encode(tok, texts, prevs, args.max_len), cues, y)
     texts, enc, cues, y = sets["fit"]
     if args.limit:
-        enc, cues, y = enc[:args.limit], cues[:args.limit], y[:args.limit]
+        enc, cues, y = enc[: args.limit], cues[: args.limit], y[: args.limit]
     counts = np.bincount(y, minlength=7)
     cw = (counts.sum() / np.maximum(counts, 1)) ** args.class_weight_power
     cw = cw / (cw * counts).sum() * counts.sum()
@@ -289,7 +308,9 @@ def main() -> int:
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     steps = args.epochs * math.ceil(len(enc) / args.batch)
     warm = max(1, steps // 16)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / max(1, steps - warm)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / max(1, steps - warm))
+    )
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(cw, dtype=torch.float32), label_smoothing=0.05)
     yt = torch.tensor(y)
     args.run.mkdir(parents=True, exist_ok=True)
@@ -297,8 +318,8 @@ def main() -> int:
     step, t0 = 0, time.time()
     for epoch in range(1, args.epochs + 1):
         # length-bucketed shuffled batches: similar lengths together, batches in random order
-        order = sorted(range(len(enc)), key=lambda i: (len(enc[i][0]) + random.random() * 6))
-        chunks = [order[s:s + args.batch] for s in range(0, len(order), args.batch)]
+        order = sorted(range(len(enc)), key=lambda i: len(enc[i][0]) + random.random() * 6)
+        chunks = [order[s : s + args.batch] for s in range(0, len(order), args.batch)]
         random.shuffle(chunks)
         for idx, h, mask, pool in state_batches(states["fit"], enc, [i for c in chunks for i in c], args.batch):
             loss = loss_fn(net(h, mask, pool, cues[idx]), yt[idx])
@@ -309,7 +330,11 @@ def main() -> int:
             sched.step()
             step += 1
             if step % 50 == 0:
-                print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.3f} {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+                print(
+                    f"epoch {epoch} step {step}/{steps} loss {loss.item():.3f} {time.time() - t0:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         row = {"epoch": epoch, "seconds": round(time.time() - t0), **vars(args)}
         row = {k: str(v) if isinstance(v, Path) else v for k, v in row.items()}
         for name in ("dev", "held"):
@@ -322,7 +347,11 @@ def main() -> int:
         log.write(json.dumps(row) + "\n")
         log.flush()
         name = f"minilm-lora{args.rank}-l{args.first_layer}-meld{'-ctx' if args.context else ''}-e{epoch}"
-        export(net, args.run / f"text_emotion_e{epoch}.npz", {"name": name, "context": args.context, "max_len": args.max_len})
+        export(
+            net,
+            args.run / f"text_emotion_e{epoch}.npz",
+            {"name": name, "context": args.context, "max_len": args.max_len},
+        )
     return 0
 
 

@@ -30,8 +30,10 @@ def _progress(tr: dict) -> str:
     budget = float(tr["args"].get("budget_minutes", 0) or 0)
     text = f" Training ran {len(hist)} epochs in all ({tr.get('minutes', '?')} min)"
     if budget and len(hist) < int(tr["args"]["epochs"]):
-        text += (f", ending when its {budget:g}-minute wall-clock budget ran out; the learning-rate schedule is "
-                 "compressed to the budget so the weights end annealed. More epochs on a faster machine should do better")
+        text += (
+            f", ending when its {budget:g}-minute wall-clock budget ran out; the learning-rate schedule is "
+            "compressed to the budget so the weights end annealed. More epochs on a faster machine should do better"
+        )
     return text + "."
 
 
@@ -51,9 +53,11 @@ def _pipeline(meta: dict) -> str:
     pc = meta.get("pipeline_check")
     if not pc:
         return ""
-    return (f"Check of that framing: on the {pc['n']} val faces where landmarks were found, accuracy is "
-            f"{pc['accuracy_realigned']:.4f} on faces re-cropped this way vs {pc['accuracy_original_crops']:.4f} on "
-            "the original FER crops.")
+    return (
+        f"Check of that framing: on the {pc['n']} val faces where landmarks were found, accuracy is "
+        f"{pc['accuracy_realigned']:.4f} on faces re-cropped this way vs {pc['accuracy_original_crops']:.4f} on "
+        "the original FER crops."
+    )
 
 
 def write_card(meta: dict, path: Path) -> None:
@@ -61,16 +65,20 @@ def write_card(meta: dict, path: Path) -> None:
     val, cal, tr = meta["val"], meta["calibration"], meta["train"]
     labels = meta["labels"]
     per = [["class", "precision", "recall", "F1", "support"]]
-    per += [[k, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"])]
-            for k, v in val["per_class"].items()]
-    conf = [["truth \\ predicted"] + labels] + [[labels[i]] + [str(c) for c in row] for i, row in enumerate(val["confusion"])]
+    per += [
+        [k, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"])]
+        for k, v in val["per_class"].items()
+    ]
+    conf = [["truth \\ predicted"] + labels] + [
+        [labels[i]] + [str(c) for c in row] for i, row in enumerate(val["confusion"])
+    ]
     hist = tr.get("history", [])
     curve = ", ".join(f"{r['val_acc']:.3f}" for r in hist)
     fr = meta.get("framing", {})
     text = f"""# Model card: facelens emotion classifier (`emotion.onnx`)
 
-Version `{meta['version']}`. A compact VGG-style CNN ({tr['params'] / 1e6:.2f} M parameters) that reads a
-48 x 48 grey face and gives probabilities over 7 expressions: {', '.join(labels)}.
+Version `{meta["version"]}`. A compact VGG-style CNN ({tr["params"] / 1e6:.2f} M parameters) that reads a
+48 x 48 grey face and gives probabilities over 7 expressions: {", ".join(labels)}.
 It describes how a face **looks** ("looks happy", with a confidence), not what the person feels.
 
 ## Data and licence
@@ -86,15 +94,15 @@ It describes how a face **looks** ("looks happy", with a confidence), not what t
     nice -n 10 python training/fer_framing.py --data ../shared/data/fer2013 --out /work/runs/emotion/framing.json
     python training/export_emotion.py --run /work/runs/emotion --data ../shared/data/fer2013
 
-(see training/README.md). The shipped weights are from epoch {tr['epochs_run']} (the best on val).{_progress(tr)}
+(see training/README.md). The shipped weights are from epoch {tr["epochs_run"]} (the best on val).{_progress(tr)}
 Random 44 x 44 crops after a random affine (rotation +-12 deg, scale +-12%, shift +-10%), horizontal flip,
 random erasing, label smoothing 0.1, class weights (n_max / n_class)^0.5 so that disgust (436 images) does
 not collapse into anger, SGD + Nesterov with a one-cycle learning rate, batch 128, torch on 2 shared CPU
-cores ({tr.get('minutes', '?')} min of training). At test time the centre 44 x 44 crop and its mirror are averaged.
+cores ({tr.get("minutes", "?")} min of training). At test time the centre 44 x 44 crop and its mirror are averaged.
 Validation accuracy per epoch: {curve}.
 
 ## Results on FER-2013 PublicTest (val), flip-averaged
-Accuracy **{val['accuracy']:.4f}**, macro F1 {val['macro_f1']:.4f}, n = {val['n']}.
+Accuracy **{val["accuracy"]:.4f}**, macro F1 {val["macro_f1"]:.4f}, n = {val["n"]}.
 
 {_table(per)}
 
@@ -103,17 +111,17 @@ Confusion matrix (rows: true class, columns: predicted):
 {_table(conf)}
 
 ## Calibration
-Temperature scaling fitted on val: T = {meta['temperature']}. Expected calibration error (15 bins, top label):
-{cal['ece_before']:.4f} before, {cal['ece_after']:.4f} after (T fitted and measured on the same val set),
-{cal['ece_after_2fold']:.4f} when T is fitted on one half of val and measured on the other (2-fold).
+Temperature scaling fitted on val: T = {meta["temperature"]}. Expected calibration error (15 bins, top label):
+{cal["ece_before"]:.4f} before, {cal["ece_after"]:.4f} after (T fitted and measured on the same val set),
+{cal["ece_after_2fold"]:.4f} when T is fitted on one half of val and measured on the other (2-fold).
 Reported `scores` are these calibrated softmax probabilities; they sum to 1.
 
 ## How facelens feeds it
 `facelens.tools.emotion.classify(rgb, landmarks)` warps each face by a similarity transform that puts its
-5 landmarks where FER-2013's faces have theirs on average ({meta['fer_landmarks']} at 48 px; measured on
-{fr.get('n_faces', '?')} FER val faces with dlib HOG + landmarks on 4x upscaled images by
-`training/fer_framing.py`; as an `align_face` zoom that framing is {meta['align_zoom']}, with the face
-{abs(fr.get('mean_offset_px', [0, 0])[1]):.1f} px higher than the ArcFace template at 48 px), converts to grey and passes raw 0-255 pixels;
+5 landmarks where FER-2013's faces have theirs on average ({meta["fer_landmarks"]} at 48 px; measured on
+{fr.get("n_faces", "?")} FER val faces with dlib HOG + landmarks on 4x upscaled images by
+`training/fer_framing.py`; as an `align_face` zoom that framing is {meta["align_zoom"]}, with the face
+{abs(fr.get("mean_offset_px", [0, 0])[1]):.1f} px higher than the ArcFace template at 48 px), converts to grey and passes raw 0-255 pixels;
 the graph crops, normalises and flip-averages.
 {_pipeline(meta)}
 

@@ -45,8 +45,10 @@ def load(paths: list[Path]) -> dict[str, np.ndarray]:
     from age_gender_features import D_ALL
 
     if z["x"].shape[1] != D_ALL:
-        raise SystemExit(f"The cached rows have {z['x'].shape[1]} columns, not {D_ALL}: they were cached by an older "
-                         "training/age_gender_features.py; cache them again into a new folder.")
+        raise SystemExit(
+            f"The cached rows have {z['x'].shape[1]} columns, not {D_ALL}: they were cached by an older "
+            "training/age_gender_features.py; cache them again into a new folder."
+        )
     ok = np.isfinite(z["x"]).all(1)
     z["no_face"] = int((~ok).sum())
     return {k: (v[ok] if isinstance(v, np.ndarray) else v) for k, v in z.items()}
@@ -65,10 +67,18 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--features", type=Path, default=Path("/work/runs/ag3"))
     ap.add_argument("--out", type=Path, default=ROOT / "tools/data/models/fusion.npz")
-    ap.add_argument("--age-input", choices=("seen", "mirrored_mean"), default="mirrored_mean",
-                    help="the wheel's age probabilities as seen, or averaged with the mirror image's (flip test-time averaging)")
-    ap.add_argument("--keep-age", type=Path, default=None,
-                    help="take the age and life-stage model from this fusion.npz unchanged (refit only gender)")
+    ap.add_argument(
+        "--age-input",
+        choices=("seen", "mirrored_mean"),
+        default="mirrored_mean",
+        help="the wheel's age probabilities as seen, or averaged with the mirror image's (flip test-time averaging)",
+    )
+    ap.add_argument(
+        "--keep-age",
+        type=Path,
+        default=None,
+        help="take the age and life-stage model from this fusion.npz unchanged (refit only gender)",
+    )
     args = ap.parse_args(argv)
     tr = load(sorted(args.features.glob("train*.npz")))
     va = load([args.features / "val.npz"])
@@ -78,9 +88,9 @@ def main(argv: list[str] | None = None) -> None:
         x = z["x"]
         return feature_matrix(x[:, :128], age_input(x, args.age_input), x[:, 209])
 
-    ftr, fva = feats(tr), feats(va)
+    ftr = feats(tr)
     mu, sd = ftr[~tune].mean(0), ftr[~tune].std(0) + 1e-6
-    ztr, zva = (ftr - mu) / sd, (fva - mu) / sd
+    ztr = (ftr - mu) / sd
 
     def fit_age(hidden: int, wd: float, epochs: int, x: np.ndarray, y: np.ndarray, seed: int = 0):
         torch.manual_seed(seed)
@@ -122,8 +132,14 @@ def main(argv: list[str] | None = None) -> None:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     def fit_trees(x: np.ndarray, y: np.ndarray):
-        return HistGradientBoostingRegressor(loss="absolute_error", max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                                             min_samples_leaf=20, random_state=0).fit(x, y)
+        return HistGradientBoostingRegressor(
+            loss="absolute_error",
+            max_iter=200,
+            learning_rate=0.05,
+            max_leaf_nodes=15,
+            min_samples_leaf=20,
+            random_state=0,
+        ).fit(x, y)
 
     mae = tune_mae(fit_trees(ztr[~tune], tr["age"][~tune]).predict(ztr[tune]))
     if mae < best[0]:
@@ -133,8 +149,12 @@ def main(argv: list[str] | None = None) -> None:
     elif best[1] == "mlp":
         hidden, wd, epochs = best[2]
         net = fit_age(hidden, wd, epochs, ztr, tr["age"])  # refit on all of train with the chosen settings
-        age_w = {"age_w1": net[0].weight.detach().numpy().T, "age_b1": net[0].bias.detach().numpy(),
-                 "age_w2": net[2].weight.detach().numpy().T, "age_b2": net[2].bias.detach().numpy()}
+        age_w = {
+            "age_w1": net[0].weight.detach().numpy().T,
+            "age_b1": net[0].bias.detach().numpy(),
+            "age_w2": net[2].weight.detach().numpy().T,
+            "age_b2": net[2].bias.detach().numpy(),
+        }
     else:
         r = Ridge(alpha=best[2]).fit(ztr, tr["age"])
         age_w = {"age_w": r.coef_, "age_b": np.float32(r.intercept_)}
@@ -146,9 +166,13 @@ def main(argv: list[str] | None = None) -> None:
     # C and the weight of children and elderly are chosen on the tune part (recall >= 0.9 / 0.8, then
     # the two precisions less MAE / 10)
     stage = np.digitize(tr["age"], STAGE_EDGES)
-    base_age = (Ridge(alpha=best[2]).fit(ztr[~tune], tr["age"][~tune]).predict(ztr[tune]) if best[1] == "ridge"
-                else fit_trees(ztr[~tune], tr["age"][~tune]).predict(ztr[tune]) if best[1] == "trees"
-                else predict_age(fit_age(*best[2], ztr[~tune], tr["age"][~tune]), ztr[tune]))
+    base_age = (
+        Ridge(alpha=best[2]).fit(ztr[~tune], tr["age"][~tune]).predict(ztr[tune])
+        if best[1] == "ridge"
+        else fit_trees(ztr[~tune], tr["age"][~tune]).predict(ztr[tune])
+        if best[1] == "trees"
+        else predict_age(fit_age(*best[2], ztr[~tune], tr["age"][~tune]), ztr[tune])
+    )
     t = tr["age"][tune]
     sbest = None
     for c in (0.1, 1.0):
@@ -157,8 +181,13 @@ def main(argv: list[str] | None = None) -> None:
             lr = LogisticRegression(C=c, max_iter=3000, class_weight=cw).fit(ztr[~tune], stage[~tune])
             ps = lr.predict(ztr[tune])
             a = np.clip(np.round(base_age), STAGE_LO[ps], STAGE_HI[ps])
-            rec = min(float(((t < 13) & (a < 13)).sum() / (t < 13).sum()) / 0.9, float(((t >= 60) & (a >= 60)).sum() / (t >= 60).sum()) / 0.8)
-            prec = float(((t < 13) & (a < 13)).sum() / max(1, (a < 13).sum())) + float(((t >= 60) & (a >= 60)).sum() / max(1, (a >= 60).sum()))
+            rec = min(
+                float(((t < 13) & (a < 13)).sum() / (t < 13).sum()) / 0.9,
+                float(((t >= 60) & (a >= 60)).sum() / (t >= 60).sum()) / 0.8,
+            )
+            prec = float(((t < 13) & (a < 13)).sum() / max(1, (a < 13).sum())) + float(
+                ((t >= 60) & (a >= 60)).sum() / max(1, (a >= 60).sum())
+            )
             key = (min(rec, 1.0), prec - float(np.abs(a - t).mean()) / 10)  # the recall goals, then precision and MAE
             if sbest is None or key > sbest[0]:
                 sbest = (key, c, cw)
@@ -167,11 +196,20 @@ def main(argv: list[str] | None = None) -> None:
 
     gender, gender_report = fit_gender(tr)
     w = {
-        "mean": mu.astype(np.float32), "std": sd.astype(np.float32),
-        **{k: (np.asarray(v, np.float32) if np.asarray(v).dtype.kind == "f" and not k.startswith("tree_") else np.asarray(v))
-           for k, v in age_w.items()},
-        **gender, "age_input": np.array(args.age_input),
-        "stage_w": slr.coef_.T.astype(np.float32), "stage_b": slr.intercept_.astype(np.float32),
+        "mean": mu.astype(np.float32),
+        "std": sd.astype(np.float32),
+        **{
+            k: (
+                np.asarray(v, np.float32)
+                if np.asarray(v).dtype.kind == "f" and not k.startswith("tree_")
+                else np.asarray(v)
+            )
+            for k, v in age_w.items()
+        },
+        **gender,
+        "age_input": np.array(args.age_input),
+        "stage_w": slr.coef_.T.astype(np.float32),
+        "stage_b": slr.intercept_.astype(np.float32),
     }
     if args.keep_age is not None:  # the age side as it was: only the gender model is new
         with np.load(args.keep_age) as old:
@@ -180,13 +218,27 @@ def main(argv: list[str] | None = None) -> None:
         args.age_input = str(w["age_input"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **w)
-    report = {"tune_age_mae": round(best[0], 3), "age_model": best[1], "age_setting": best[2],
-              "age_input": args.age_input, "age_kept_from": str(args.keep_age) if args.keep_age else None, "stage_C": sc, "stage_class_weight": scw, "tune_stage_key": sbest[0], "gender": gender_report,
-              "n_train": int(len(ztr)), "n_fit": int((~tune).sum()), "n_tune": int(tune.sum()),
-              "no_face_train": tr["no_face"]}
+    report = {
+        "tune_age_mae": round(best[0], 3),
+        "age_model": best[1],
+        "age_setting": best[2],
+        "age_input": args.age_input,
+        "age_kept_from": str(args.keep_age) if args.keep_age else None,
+        "stage_C": sc,
+        "stage_class_weight": scw,
+        "tune_stage_key": sbest[0],
+        "gender": gender_report,
+        "n_train": int(len(ztr)),
+        "n_fit": int((~tune).sum()),
+        "n_tune": int(tune.sum()),
+        "no_face_train": tr["no_face"],
+    }
     if args.keep_age is not None:  # the age model fitted above was not used
-        report = {k: v for k, v in report.items() if k not in ("tune_age_mae", "age_model", "age_setting", "stage_C",
-                                                                "stage_class_weight", "tune_stage_key")}
+        report = {
+            k: v
+            for k, v in report.items()
+            if k not in ("tune_age_mae", "age_model", "age_setting", "stage_C", "stage_class_weight", "tune_stage_key")
+        }
     report["val"] = measure(va, args.age_input, args.out)
     print(json.dumps(report, indent=1))
     name = "keep_age" if args.keep_age is not None else args.age_input
@@ -235,10 +287,19 @@ def fit_gender(tr: dict) -> tuple[dict[str, np.ndarray], dict]:
     g = gender_inputs(x[:, :128], wheel, blocks)
     mu, sd = g.mean(0), g.std(0) + 1e-6
     lr = LogisticRegression(C=c, max_iter=3000).fit((g - mu) / sd, y)
-    out = {"gender_blocks": np.array(blocks), "gender_mean": mu, "gender_std": sd,
-           "gender_coef": lr.coef_[0].astype(np.float64), "gender_intercept": np.float64(lr.intercept_[0])}
-    report = {"blocks": list(blocks), "C": c, "cv_accuracy": round(acc, 4),
-              "tried": [{"blocks": list(b), "C": cc, "cv_accuracy": round(a, 4)} for a, _, b, cc in tried]}
+    out = {
+        "gender_blocks": np.array(blocks),
+        "gender_mean": mu,
+        "gender_std": sd,
+        "gender_coef": lr.coef_[0].astype(np.float64),
+        "gender_intercept": np.float64(lr.intercept_[0]),
+    }
+    report = {
+        "blocks": list(blocks),
+        "C": c,
+        "cv_accuracy": round(acc, 4),
+        "tried": [{"blocks": list(b), "C": cc, "cv_accuracy": round(a, 4)} for a, _, b, cc in tried],
+    }
     return out, report
 
 
@@ -246,9 +307,14 @@ def export_trees(h) -> dict[str, np.ndarray]:
     """A fitted HistGradientBoostingRegressor as padded arrays (trees x nodes) that numpy can walk."""
     trees = [p[0].nodes for p in h._predictors]
     n = max(len(t) for t in trees)
-    out = {"tree_feature": np.zeros((len(trees), n), np.int32), "tree_threshold": np.zeros((len(trees), n), np.float64),
-           "tree_left": np.zeros((len(trees), n), np.int32), "tree_right": np.zeros((len(trees), n), np.int32),
-           "tree_leaf": np.ones((len(trees), n), bool), "tree_value": np.zeros((len(trees), n), np.float64)}
+    out = {
+        "tree_feature": np.zeros((len(trees), n), np.int32),
+        "tree_threshold": np.zeros((len(trees), n), np.float64),
+        "tree_left": np.zeros((len(trees), n), np.int32),
+        "tree_right": np.zeros((len(trees), n), np.int32),
+        "tree_leaf": np.ones((len(trees), n), bool),
+        "tree_value": np.zeros((len(trees), n), np.float64),
+    }
     for i, t in enumerate(trees):
         k = len(t)
         out["tree_feature"][i, :k], out["tree_threshold"][i, :k] = t["feature_idx"], t["num_threshold"]

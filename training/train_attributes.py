@@ -97,14 +97,22 @@ def fit(xtr, atr, gtr, xva, ava, gva) -> tuple[dict[str, np.ndarray], dict[str, 
             best["r"] = (mae, r, alpha)
     g, a, r = best["g"][1], best["a"][1], best["r"][1]
     weights = {
-        "mean": mu.astype(np.float32), "std": sd.astype(np.float32),
-        "gender_w": g.coef_[0].astype(np.float32), "gender_b": np.float32(g.intercept_[0]),
-        "group_w": a.coef_.T.astype(np.float32), "group_b": a.intercept_.astype(np.float32),
-        "age_w": r.coef_.astype(np.float32), "age_b": np.float32(r.intercept_),
+        "mean": mu.astype(np.float32),
+        "std": sd.astype(np.float32),
+        "gender_w": g.coef_[0].astype(np.float32),
+        "gender_b": np.float32(g.intercept_[0]),
+        "group_w": a.coef_.T.astype(np.float32),
+        "group_b": a.intercept_.astype(np.float32),
+        "age_w": r.coef_.astype(np.float32),
+        "age_b": np.float32(r.intercept_),
     }
     metrics = {
-        "gender_accuracy": best["g"][0], "age_group_accuracy": best["a"][0], "age_mae": best["r"][0],
-        "gender_C": best["g"][2], "group_C": best["a"][2], "age_alpha": best["r"][2],
+        "gender_accuracy": best["g"][0],
+        "age_group_accuracy": best["a"][0],
+        "age_mae": best["r"][0],
+        "gender_C": best["g"][2],
+        "group_C": best["a"][2],
+        "age_alpha": best["r"][2],
     }
     return weights, metrics
 
@@ -114,7 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data/utkface"))
     ap.add_argument("--cache", type=Path, default=Path("/work/runs/attributes"))
     ap.add_argument("--limit", type=int, default=None, help="use only the first N training images")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tools/data/models/attributes.npz")
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "tools/data/models/attributes.npz"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -122,8 +132,13 @@ def main(argv: list[str] | None = None) -> None:
     xva, ava, gva, miss_va = embed_folder(args.data / "val", args.cache / "val.json", None)
     xtr, atr, gtr, miss_tr = embed_folder(args.data / "train", args.cache / "train.json", args.limit)
     weights, metrics = fit(xtr, atr, gtr, xva, ava, gva)
-    metrics.update(n_train=len(xtr), n_val=len(xva), no_face_train=miss_tr, no_face_val=miss_va,
-                   minutes=round((time.perf_counter() - t0) / 60, 1))
+    metrics.update(
+        n_train=len(xtr),
+        n_val=len(xva),
+        no_face_train=miss_tr,
+        no_face_val=miss_va,
+        minutes=round((time.perf_counter() - t0) / 60, 1),
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **weights, groups=np.array(AGE_GROUPS), genders=np.array(GENDERS))
     metrics.update(evaluate(dict(np.load(args.out)), xva, ava, gva, miss_va))
@@ -151,9 +166,13 @@ def evaluate(w: dict[str, np.ndarray], x: np.ndarray, age: np.ndarray, gender: n
             "age_mae": round(float(np.abs(page - age).mean()), 2),
             "gender_accuracy_all_images": round(float((pg == gender).sum() / n_all), 4),
             "age_group_accuracy_all_images": round(float((pgrp == tgrp).sum() / n_all), 4),
-            "gender_accuracy_by_gender": {g: round(float((pg[gender == i] == i).mean()), 4) for i, g in enumerate(GENDERS)},
+            "gender_accuracy_by_gender": {
+                g: round(float((pg[gender == i] == i).mean()), 4) for i, g in enumerate(GENDERS)
+            },
             "age_group_recall": {g: round(float((pgrp[tgrp == i] == i).mean()), 4) for i, g in enumerate(AGE_GROUPS)},
-            "age_mae_by_group": {g: round(float(np.abs(page - age)[tgrp == i].mean()), 2) for i, g in enumerate(AGE_GROUPS)},
+            "age_mae_by_group": {
+                g: round(float(np.abs(page - age)[tgrp == i].mean()), 2) for i, g in enumerate(AGE_GROUPS)
+            },
             "group_confusion": conf.tolist(),
             "val_group_counts": np.bincount(tgrp, minlength=len(AGE_GROUPS)).tolist(),
         }
@@ -168,13 +187,27 @@ def write_card(path: Path, m: dict, age_tr: np.ndarray, gender_tr: np.ndarray, a
         f"| {g} | {tr_groups[i]} | {f['val_group_counts'][i]} | {f['age_group_recall'][g]:.3f} | {f['age_mae_by_group'][g]:.1f} |"
         for i, g in enumerate(AGE_GROUPS)
     )
-    conf = "\n".join(f"| {g} | " + " | ".join(str(v) for v in f["group_confusion"][i]) + " |" for i, g in enumerate(AGE_GROUPS))
+    conf = "\n".join(
+        f"| {g} | " + " | ".join(str(v) for v in f["group_confusion"][i]) + " |" for i, g in enumerate(AGE_GROUPS)
+    )
     text = CARD.format(
-        n_train=m["n_train"], no_face_train=m["no_face_train"], n_val=m["n_val"], no_face_val=m["no_face_val"],
-        female_tr=int((gender_tr == 0).sum()), male_tr=int((gender_tr == 1).sum()), rows=rows, conf=conf,
-        head=" | ".join(AGE_GROUPS), sep=" | ".join("---" for _ in AGE_GROUPS), limit=f" --limit {args.limit}" if args.limit else "", **f,
-        acc_f=f["gender_accuracy_by_gender"]["female"], acc_m=f["gender_accuracy_by_gender"]["male"],
-        gender_C=m["gender_C"], group_C=m["group_C"], age_alpha=m["age_alpha"],
+        n_train=m["n_train"],
+        no_face_train=m["no_face_train"],
+        n_val=m["n_val"],
+        no_face_val=m["no_face_val"],
+        female_tr=int((gender_tr == 0).sum()),
+        male_tr=int((gender_tr == 1).sum()),
+        rows=rows,
+        conf=conf,
+        head=" | ".join(AGE_GROUPS),
+        sep=" | ".join("---" for _ in AGE_GROUPS),
+        limit=f" --limit {args.limit}" if args.limit else "",
+        **f,
+        acc_f=f["gender_accuracy_by_gender"]["female"],
+        acc_m=f["gender_accuracy_by_gender"]["male"],
+        gender_C=m["gender_C"],
+        group_C=m["group_C"],
+        age_alpha=m["age_alpha"],
     )
     path.write_text(text)
 

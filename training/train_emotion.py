@@ -70,13 +70,18 @@ def conv_bn(cin: int, cout: int) -> nn.Sequential:
 class EmotionNet(nn.Module):
     """VGG-style net: four stages of 3x3 convs (widths w, 2w, 4w, 8w), global average pool, dropout, linear."""
 
-    def __init__(self, width: int = 16, depth: tuple[int, ...] = (2, 2, 2, 3), n_classes: int = len(EMOTIONS),
-                 dropout: float = 0.3) -> None:
+    def __init__(
+        self,
+        width: int = 16,
+        depth: tuple[int, ...] = (2, 2, 2, 3),
+        n_classes: int = len(EMOTIONS),
+        dropout: float = 0.3,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         cin = 1
         for stage, n in enumerate(depth):
-            cout = width * 2 ** stage
+            cout = width * 2**stage
             for _ in range(n):
                 layers.append(conv_bn(cin, cout))
                 cin = cout
@@ -110,7 +115,7 @@ def augment(xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         w = min(CROP, int(round(math.sqrt(area / ratio))))
         y0 = int(torch.randint(0, CROP - h + 1, (1,), generator=gen))
         x0 = int(torch.randint(0, CROP - w + 1, (1,), generator=gen))
-        out[i, :, y0:y0 + h, x0:x0 + w] = torch.randn(1, h, w, generator=gen)
+        out[i, :, y0 : y0 + h, x0 : x0 + w] = torch.randn(1, h, w, generator=gen)
     return out
 
 
@@ -122,7 +127,7 @@ def to_input(x_u8: np.ndarray) -> torch.Tensor:
 def test_view(xb: torch.Tensor) -> torch.Tensor:
     """The deterministic test view: centre CROP x CROP of the 48 x 48 input (matches training scale)."""
     o = (SIZE - CROP) // 2
-    return xb[:, :, o:o + CROP, o:o + CROP]
+    return xb[:, :, o : o + CROP, o : o + CROP]
 
 
 @torch.no_grad()
@@ -131,7 +136,7 @@ def predict_logits(model: nn.Module, x_u8: np.ndarray, batch: int = 512) -> np.n
     model.eval()
     outs = []
     for i in range(0, len(x_u8), batch):
-        xb = test_view(to_input(x_u8[i:i + batch]))
+        xb = test_view(to_input(x_u8[i : i + batch]))
         outs.append(((model(xb) + model(torch.flip(xb, dims=[3]))) / 2).numpy())
     return np.concatenate(outs)
 
@@ -156,13 +161,21 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.08)
     ap.add_argument("--wd", type=float, default=5e-4)
     ap.add_argument("--smoothing", type=float, default=0.1)
-    ap.add_argument("--class-weight-power", type=float, default=0.5,
-                    help="class weight = (n_max / n_class) ** power; 0 = unweighted")
+    ap.add_argument(
+        "--class-weight-power",
+        type=float,
+        default=0.5,
+        help="class weight = (n_max / n_class) ** power; 0 = unweighted",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit-batches", type=int, default=0, help="debug: stop each epoch after N batches")
-    ap.add_argument("--budget-minutes", type=float, default=0,
-                    help="wall-clock budget: the LR schedule is compressed so training ends annealed in time (0 = none)")
+    ap.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=0,
+        help="wall-clock budget: the LR schedule is compressed so training ends annealed in time (0 = none)",
+    )
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -216,7 +229,7 @@ def main() -> None:
                 break
             for g in opt.param_groups:
                 g["lr"] = lr_at(progress, args.lr)
-            idx = perm[b * args.batch:(b + 1) * args.batch]
+            idx = perm[b * args.batch : (b + 1) * args.batch]
             xb = augment(xtr_t[idx], gen).contiguous(memory_format=torch.channels_last)
             yb = ytr_t[idx]
             logits = model(xb)
@@ -231,19 +244,47 @@ def main() -> None:
             if b % 50 == 0:
                 log.info("epoch %d batch %d/%d loss %.3f (%.1f s)", epoch, b, steps, tot / seen, time.time() - t0)
         val_acc = float((predict_logits(model, xva).argmax(1) == yva).mean())
-        rec = {"epoch": epoch, "train_loss": tot / max(seen, 1), "train_acc": correct / max(seen, 1),
-               "val_acc": val_acc, "seconds": time.time() - t0, "lr": opt.param_groups[0]["lr"],
-               "progress": round(progress, 4), "batches": seen // args.batch}
+        rec = {
+            "epoch": epoch,
+            "train_loss": tot / max(seen, 1),
+            "train_acc": correct / max(seen, 1),
+            "val_acc": val_acc,
+            "seconds": time.time() - t0,
+            "lr": opt.param_groups[0]["lr"],
+            "progress": round(progress, 4),
+            "batches": seen // args.batch,
+        }
         history.append(rec)
         log.info("EPOCH %s", json.dumps(rec))
-        cfg = {"width": args.width, "depth": list(depth), "crop": CROP, "size": SIZE, "mean": MEAN, "std": STD, "labels": list(EMOTIONS),
-               "args": {k: str(v) for k, v in vars(args).items()}}
+        cfg = {
+            "width": args.width,
+            "depth": list(depth),
+            "crop": CROP,
+            "size": SIZE,
+            "mean": MEAN,
+            "std": STD,
+            "labels": list(EMOTIONS),
+            "args": {k: str(v) for k, v in vars(args).items()},
+        }
         if val_acc > best:
             best = val_acc
-            torch.save({"model": model.state_dict(), "epoch": epoch, "val_acc": val_acc, "config": cfg}, args.out / "best.pt")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch,
-                    "done_steps": done_steps, "spent": time.time() - t_start,
-                    "best": best, "history": history, "rng": torch.get_rng_state(), "config": cfg}, last)
+            torch.save(
+                {"model": model.state_dict(), "epoch": epoch, "val_acc": val_acc, "config": cfg}, args.out / "best.pt"
+            )
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "epoch": epoch,
+                "done_steps": done_steps,
+                "spent": time.time() - t_start,
+                "best": best,
+                "history": history,
+                "rng": torch.get_rng_state(),
+                "config": cfg,
+            },
+            last,
+        )
         (args.out / "history.json").write_text(json.dumps(history, indent=1))
     log.info("done: best val acc (flip TTA) %.4f", best)
 

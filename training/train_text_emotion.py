@@ -100,10 +100,15 @@ def main() -> int:
                     m = LogisticRegression(C=c, max_iter=3000, class_weight=weights(power))
                     m.fit(feats(xt[fit], pt[fit], st[fit], cw, ns), yt[fit])
                     pred = m.predict(feats(xd, pd, sd, cw, ns))
-                    r = {"context_weight": cw, "n_surface": ns, "C": c, "class_weight_power": power,
-                         "dev_weighted_f1": round(float(f1_score(yd, pred, average="weighted")), 4),
-                         "dev_accuracy": round(float(accuracy_score(yd, pred)), 4),
-                         "dev_macro_f1": round(float(f1_score(yd, pred, average="macro")), 4)}
+                    r = {
+                        "context_weight": cw,
+                        "n_surface": ns,
+                        "C": c,
+                        "class_weight_power": power,
+                        "dev_weighted_f1": round(float(f1_score(yd, pred, average="weighted")), 4),
+                        "dev_accuracy": round(float(accuracy_score(yd, pred)), 4),
+                        "dev_macro_f1": round(float(f1_score(yd, pred, average="macro")), 4),
+                    }
                     results.append((r, m))
                     print(json.dumps(r), file=sys.stderr, flush=True)
     best, model = max(results, key=lambda rm: rm[0]["dev_weighted_f1"])
@@ -116,11 +121,19 @@ def main() -> int:
     best["dev_n"] = int(len(yd))
     name = f"minilm-meld-lr-{time.strftime('%Y%m%d')}"
     args.out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out / "text_emotion.npz", weights=model.coef_.astype(np.float32),
-                        bias=model.intercept_.astype(np.float32), context_weight=np.float32(cw), n_surface=np.int32(ns),
-                        surface_scale=np.float32(2.0), labels=np.array(EMOTIONS), name=np.array(name))
-    (args.out / "text_emotion.json").write_text(json.dumps({"name": name, "selected": best,
-                                                            "grid": [r for r, _ in results]}, indent=2) + "\n")
+    np.savez_compressed(
+        args.out / "text_emotion.npz",
+        weights=model.coef_.astype(np.float32),
+        bias=model.intercept_.astype(np.float32),
+        context_weight=np.float32(cw),
+        n_surface=np.int32(ns),
+        surface_scale=np.float32(2.0),
+        labels=np.array(EMOTIONS),
+        name=np.array(name),
+    )
+    (args.out / "text_emotion.json").write_text(
+        json.dumps({"name": name, "selected": best, "grid": [r for r, _ in results]}, indent=2) + "\n"
+    )
     print(json.dumps(best, indent=2))
     return 0
 

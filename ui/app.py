@@ -10,7 +10,14 @@ import streamlit as st
 
 from facelens.ui import auth, gallery, live, photo, sessions, settings, voice
 
-PAGES = {"Photo": photo.page, "Voice": voice.page, "Live": live.page, "Gallery": gallery.page, "Sessions": sessions.page, "Settings": settings.page}
+PAGES = {
+    "Photo": photo.page,
+    "Voice": voice.page,
+    "Live": live.page,
+    "Gallery": gallery.page,
+    "Sessions": sessions.page,
+    "Settings": settings.page,
+}
 
 
 def nav_ui() -> str:
@@ -21,8 +28,10 @@ def nav_ui() -> str:
         st.session_state["nav_page"] = wanted if wanted in PAGES else names[0]
     with st.sidebar:
         st.title("facelens")
-        st.caption("Questions about the people in photos, audio and recorded sessions. Everything runs on this "
-                   "machine unless a cloud model is set up in Settings.")
+        st.caption(
+            "Questions about the people in photos, audio and recorded sessions. Everything runs on this "
+            "machine unless a cloud model is set up in Settings."
+        )
         choice = st.radio("Page", names, key="nav_page")
     st.query_params["page"] = choice.lower()
     return choice

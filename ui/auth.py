@@ -18,6 +18,7 @@ import time
 from collections import deque
 
 import streamlit as st
+
 from facelens.tools import settings
 
 #: the environment variable that carries ``pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>`` to the server
@@ -124,8 +125,10 @@ def login_ui() -> bool:
     if not stored or st.session_state.get(AUTHED_KEY):
         return True
     st.title("facelens")
-    st.caption("This app is shared on the network, so it asks for the password (FACELENS_UI_PASSWORD) or the "
-               "token that `facelens ui` printed when it started.")
+    st.caption(
+        "This app is shared on the network, so it asks for the password (FACELENS_UI_PASSWORD) or the "
+        "token that `facelens ui` printed when it started."
+    )
     with st.form("facelens_login"):
         secret = st.text_input("Password or token", type="password", key="login_secret")
         submitted = st.form_submit_button("Sign in")
@@ -133,14 +136,18 @@ def login_ui() -> bool:
         address = client_address()
         wait = THROTTLE.wait(address)
         if wait > 0:
-            st.error(f"Too many wrong guesses: try again in {wait:.0f} s.\n\n**What to do:** wait, then type the "
-                     "password or token once more.")
+            st.error(
+                f"Too many wrong guesses: try again in {wait:.0f} s.\n\n**What to do:** wait, then type the "
+                "password or token once more."
+            )
             return False
         if secret and check_secret(secret, stored):
             THROTTLE.succeeded(address)
             st.session_state[AUTHED_KEY] = True
             st.rerun()
         THROTTLE.failed(address)
-        st.error("That password or token is wrong.\n\n**What to do:** use FACELENS_UI_PASSWORD as set on the "
-                 "server, or the token printed by `facelens ui`.")
+        st.error(
+            "That password or token is wrong.\n\n**What to do:** use FACELENS_UI_PASSWORD as set on the "
+            "server, or the token printed by `facelens ui`."
+        )
     return False

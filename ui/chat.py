@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import streamlit as st
+
 from facelens.tools.names import (
     markdown_text,  # answers hold names: plain text, never links or images
 )

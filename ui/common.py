@@ -126,8 +126,9 @@ def backend_for(backend: str, model: str, base_url: str, api_key: str) -> Any:
     if backend in ("openai", "auto") and (new_endpoint or (backend == "openai" and api_key)):
         from facelens.agent.assistant.backends.openai import OpenAIBackend
 
-        return OpenAIBackend(model or None, base_url=base_url or None, api_key=api_key or None,
-                             use_environment_key=not new_endpoint)
+        return OpenAIBackend(
+            model or None, base_url=base_url or None, api_key=api_key or None, use_environment_key=not new_endpoint
+        )
     return choose_backend(None if backend == "auto" else backend, model=model or None, base_url=base_url or None)
 
 

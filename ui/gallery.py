@@ -21,10 +21,20 @@ def enrol_ui() -> tuple[str, list, int, bool, bool]:
     """The enrolment form; returns (name, uploaded files, face number or 0, consent, submitted)."""
     with st.form("enrol", clear_on_submit=False):
         name = st.text_input("Name", key="gal_name", placeholder="e.g. Grace Hopper")
-        files = st.file_uploader("One or more photos of the person", type=["jpg", "jpeg", "png", "webp", "bmp"],
-                                 accept_multiple_files=True, key="gal_files")
-        face = st.number_input("Face number when a photo shows several people (1 = leftmost; 0 = the only face)",
-                               min_value=0, max_value=50, value=0, step=1, key="gal_face")
+        files = st.file_uploader(
+            "One or more photos of the person",
+            type=["jpg", "jpeg", "png", "webp", "bmp"],
+            accept_multiple_files=True,
+            key="gal_files",
+        )
+        face = st.number_input(
+            "Face number when a photo shows several people (1 = leftmost; 0 = the only face)",
+            min_value=0,
+            max_value=50,
+            value=0,
+            step=1,
+            key="gal_face",
+        )
         consent = st.checkbox("This person agreed to have their face stored for recognition.", key="gal_consent")
         submitted = st.form_submit_button("Enrol")
     return name, list(files or []), int(face), consent, submitted
@@ -36,8 +46,15 @@ def people_ui(people: list) -> None:
         st.info("Nobody is enrolled yet.")
         return
     st.table(  # st.table renders Markdown in its cells: names and file names are escaped to show as typed
-        [{"name": markdown_text(p.name), "photos": p.images, "from": markdown_text(", ".join(p.sources)),
-          "enrolled": time.strftime("%Y-%m-%d %H:%M", time.localtime(p.added))} for p in people],
+        [
+            {
+                "name": markdown_text(p.name),
+                "photos": p.images,
+                "from": markdown_text(", ".join(p.sources)),
+                "enrolled": time.strftime("%Y-%m-%d %H:%M", time.localtime(p.added)),
+            }
+            for p in people
+        ],
     )
 
 
@@ -61,7 +78,9 @@ def enrol(name: str, files: list, face: int) -> list:
         raise InputError("No photo was given.", hint="Add one or more photos of the person.")
     paths = [common.save_upload(f.name, f.getvalue()) for f in files]
     try:
-        return enroll(name.strip(), paths, face=face or None, gallery=common.gallery(), detector=common.get_settings().detector)
+        return enroll(
+            name.strip(), paths, face=face or None, gallery=common.gallery(), detector=common.get_settings().detector
+        )
     finally:  # the photos are needed only to compute the embeddings: no copy of a face outlives the enrolment
         for path in paths:
             path.unlink(missing_ok=True)
@@ -76,12 +95,16 @@ def page() -> None:
     name, files, face, consent, submitted = enrol_ui()
     if submitted:
         if not consent:
-            st.error("Enrolment needs the person's consent.\n\n**What to do:** tick the consent box once they have agreed.")
+            st.error(
+                "Enrolment needs the person's consent.\n\n**What to do:** tick the consent box once they have agreed."
+            )
         else:
             with common.guarded():
                 with st.spinner("Finding the face in each photo..."):
                     done = enrol(name, files, face)
-                st.success(f"Enrolled {markdown_text(done[0].name)} from {len(done)} photo{'s' if len(done) != 1 else ''}.")
+                st.success(
+                    f"Enrolled {markdown_text(done[0].name)} from {len(done)} photo{'s' if len(done) != 1 else ''}."
+                )
     st.subheader("Enrolled people")
     with common.guarded():
         people = common.gallery().people()

@@ -31,7 +31,10 @@ log = logging.getLogger(__name__)
 LIVE_KEY = "facelens_live"  # the LiveSession of this browser session
 RTC_CONFIGURATION: dict[str, Any] = {"iceServers": []}  # no STUN/TURN: nothing is asked of any server off this machine
 # 640x480 at up to 10 frames/s: the face loop reads ~10 a second, and every frame is decoded and re-encoded
-MEDIA = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}, "frameRate": {"ideal": 10, "max": 10}}, "audio": True}
+MEDIA = {
+    "video": {"width": {"ideal": 640}, "height": {"ideal": 480}, "frameRate": {"ideal": 10, "max": 10}},
+    "audio": True,
+}
 ANALYSE_EVERY_S = 0.08  # at most ~12 analysed frames a second; the frames between are drawn with the last reading
 
 
@@ -137,9 +140,16 @@ class LiveSession:
             from facelens.agent.assistant import live
 
             try:
-                live.run(watcher=self.watcher, chunks=self.chunks(), images=images, backend=backend,
-                         transcriber=transcriber, stop=self.stop, on_turn=self.turns.append,
-                         on_status=self._status)
+                live.run(
+                    watcher=self.watcher,
+                    chunks=self.chunks(),
+                    images=images,
+                    backend=backend,
+                    transcriber=transcriber,
+                    stop=self.stop,
+                    on_turn=self.turns.append,
+                    on_status=self._status,
+                )
             except Exception as exc:  # shown on the page by the next redraw
                 log.exception("live page: the turn loop stopped")
                 self.error = exc
@@ -186,7 +196,9 @@ def warmed(backend_name: str) -> bool:
     from facelens.tools.errors import FacelensError
 
     rng = np.random.default_rng(0)
-    understand_speech((rng.standard_normal(16000) * 0.01).astype(np.float32), common.transcriber(), [], None, words_backend="offline")
+    understand_speech(
+        (rng.standard_normal(16000) * 0.01).astype(np.float32), common.transcriber(), [], None, words_backend="offline"
+    )
     words_emotion("I am fine, thank you.", backend="offline")
     read_face(np.full((240, 320, 3), 128, np.uint8))
     try:
@@ -233,32 +245,45 @@ def turns_ui(live: LiveSession) -> None:
 
 def page() -> None:
     st.header("Live")
-    st.caption("Talk to the assistant with your camera and microphone on. Your face's expression is read "
-               "continuously (smoothed over the last 3 seconds), each spoken question is transcribed and "
-               "answered, and the mood of your face, voice and words shapes the reply. Everything runs on "
-               "this machine; nothing is recorded.")
+    st.caption(
+        "Talk to the assistant with your camera and microphone on. Your face's expression is read "
+        "continuously (smoothed over the last 3 seconds), each spoken question is transcribed and "
+        "answered, and the mood of your face, voice and words shapes the reply. Everything runs on "
+        "this machine; nothing is recorded."
+    )
     try:
         from streamlit_webrtc import WebRtcMode, webrtc_streamer
     except ImportError:
-        st.error("The Live page needs streamlit-webrtc.\n\n**What to do:** `pip install 'facelens[live]'` "
-                 "(or `pip install streamlit-webrtc`), then restart `facelens ui`.")
+        st.error(
+            "The Live page needs streamlit-webrtc.\n\n**What to do:** `pip install 'facelens[live]'` "
+            "(or `pip install streamlit-webrtc`), then restart `facelens ui`."
+        )
         return
     current = st.session_state.get(photo.PHOTO_KEY)
-    st.caption(f"Photo you can ask about: {current['name']} (never read as you)" if current
-               else "No photo open: questions about a photo need one (the Photo page).")
+    st.caption(
+        f"Photo you can ask about: {current['name']} (never read as you)"
+        if current
+        else "No photo open: questions about a photo need one (the Photo page)."
+    )
     with common.guarded():
         warmed(common.current_backend().name)
     live = session()
     try:
         ctx = webrtc_streamer(
-            key="live", mode=WebRtcMode.SENDRECV, rtc_configuration=RTC_CONFIGURATION,
-            media_stream_constraints=MEDIA, video_frame_callback=live.on_video, audio_frame_callback=live.on_audio,
+            key="live",
+            mode=WebRtcMode.SENDRECV,
+            rtc_configuration=RTC_CONFIGURATION,
+            media_stream_constraints=MEDIA,
+            video_frame_callback=live.on_video,
+            audio_frame_callback=live.on_audio,
             async_processing=True,
         )
     except Exception as exc:  # e.g. a Streamlit server without sessions (a test harness, a bare script run)
         log.warning("live page: the WebRTC stream cannot start: %s", exc)
-        st.error(f"The live stream cannot start here: {exc}\n\n**What to do:** open the app with `facelens ui` "
-                 "in a browser; the Voice page takes recorded questions without a live stream.")
+        st.error(
+            f"The live stream cannot start here: {exc}\n\n**What to do:** open the app with `facelens ui` "
+            "in a browser; the Voice page takes recorded questions without a live stream."
+        )
         return
     playing = bool(ctx.state.playing)
     if playing:

@@ -15,7 +15,16 @@ PHOTO_KEY = "facelens_photo"  # {"name", "data", "sha"} of the photo being discu
 CHAT_KEY = "facelens_photo_chat"  # {"key", "assistant", "messages"}
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"]
 #: box colours, one per face number (cycled)
-PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (128, 128, 0)]
+PALETTE = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (128, 128, 0),
+]
 
 
 # --- drawing (pure: tested without Streamlit) --------------------------------------------------
@@ -57,7 +66,11 @@ def emotion_word(label: str) -> str:
 
 def source_ui() -> tuple[str, bytes] | None:
     """Upload or camera; returns (name, bytes) of the photo chosen this run, or None."""
-    use_camera = st.toggle("Use the camera", key="photo_use_camera", help="Take a photo with this device's camera instead of uploading one.")
+    use_camera = st.toggle(
+        "Use the camera",
+        key="photo_use_camera",
+        help="Take a photo with this device's camera instead of uploading one.",
+    )
     if use_camera:
         shot = st.camera_input("Take a photo", key="photo_camera")
         return ("camera.jpg", shot.getvalue()) if shot is not None else None
@@ -75,8 +88,13 @@ def detector_ui(current: str) -> str:
     """The face detector to use (the Settings page shares this choice)."""
     names = common.detectors()
     index = names.index(current) if current in names else 0
-    return st.selectbox("Face detector", names, index=index, key="photo_detector",
-                        help="hog is fast; cnn is more accurate but slow on a CPU.")
+    return st.selectbox(
+        "Face detector",
+        names,
+        index=index,
+        key="photo_detector",
+        help="hog is fast; cnn is more accurate but slow on a CPU.",
+    )
 
 
 def face_card_ui(face: Any, crop: np.ndarray) -> None:
@@ -86,7 +104,9 @@ def face_card_ui(face: Any, crop: np.ndarray) -> None:
     with st.container(border=True):
         st.markdown(f"**Face {face.id}** · {answers.position_phrase(face)}")
         st.image(crop, width=96)
-        st.markdown(f"Identity: {markdown_text(answers.identity_status(face))}")  # a name is shown as typed, never as Markdown
+        st.markdown(
+            f"Identity: {markdown_text(answers.identity_status(face))}"
+        )  # a name is shown as typed, never as Markdown
         if face.emotion is None:
             st.caption(f"Emotion: {answers.EMOTION_NOT_ESTIMATED}")
         else:
@@ -118,8 +138,10 @@ def description_ui(d: Any) -> None:
     """A vision-model description of one face, and which backend made it."""
     where = "the crop was sent off this machine" if d.images_left_machine else "nothing left this machine"
     if d.status == "no_model":
-        st.info("Nothing could describe this face here: set up a vision model (Settings: an OpenAI-compatible "
-                "server, with photos allowed to leave the machine if it is a cloud one) or install the emotion model.")
+        st.info(
+            "Nothing could describe this face here: set up a vision model (Settings: an OpenAI-compatible "
+            "server, with photos allowed to leave the machine if it is a cloud one) or install the emotion model."
+        )
     st.caption(f"Face {d.face_id} · described by {d.backend} ({d.status}) · {where} · {d.latency_ms:.0f} ms")
     if d.expression:
         st.markdown(f"Expression: **{d.expression}**")
@@ -138,14 +160,26 @@ def description_ui(d: Any) -> None:
 
 def _assistant_for(photo: dict, settings: common.Settings) -> Any:
     """The conversation about this photo with these settings (kept across reruns)."""
-    key = (photo["sha"], settings.detector, settings.backend, settings.model, settings.base_url,
-           bool(settings.api_key), settings.allow_cloud_images, settings.identity_threshold)
+    key = (
+        photo["sha"],
+        settings.detector,
+        settings.backend,
+        settings.model,
+        settings.base_url,
+        bool(settings.api_key),
+        settings.allow_cloud_images,
+        settings.identity_threshold,
+    )
     chat = st.session_state.get(CHAT_KEY)
     if chat is None or chat["key"] != key:
         from facelens.agent.assistant.chat import Assistant
 
-        assistant = Assistant([], backend=common.current_backend(), detector=settings.detector,
-                              allow_cloud_images=settings.allow_cloud_images)
+        assistant = Assistant(
+            [],
+            backend=common.current_backend(),
+            detector=settings.detector,
+            allow_cloud_images=settings.allow_cloud_images,
+        )
         assistant.box.gallery = common.gallery()
         assistant.box.add_image(photo["data"], name=photo["name"])
         old = chat["messages"] if chat is not None and chat["key"][0] == photo["sha"] else []
@@ -165,10 +199,14 @@ def ask(question: str, speaker: Any = None) -> None:
     chat["messages"].append({"role": "user", "text": question})
     with st.spinner("Thinking..."):
         answer = chat["assistant"].ask(question, speaker=speaker)
-    chat["messages"].append({
-        "role": "assistant", "text": answer.answer, "backend": answer.backend,
-        "tool_calls": [c.model_dump(mode="json") for c in answer.tool_calls],
-    })
+    chat["messages"].append(
+        {
+            "role": "assistant",
+            "text": answer.answer,
+            "backend": answer.backend,
+            "tool_calls": [c.model_dump(mode="json") for c in answer.tool_calls],
+        }
+    )
 
 
 def page() -> None:
@@ -205,7 +243,11 @@ def page() -> None:
     st.subheader(f"{photo['name']}: {n} {'face' if n == 1 else 'faces'} found")
     left, right = st.columns([3, 2])
     with left:
-        st.image(annotate(img.rgb, scene), caption=f"detector: {scene.detector} · {scene.timings_ms.get('total', 0):.0f} ms", width="stretch")
+        st.image(
+            annotate(img.rgb, scene),
+            caption=f"detector: {scene.detector} · {scene.timings_ms.get('total', 0):.0f} ms",
+            width="stretch",
+        )
     if n == 0:
         st.warning("No face was found. Try a clearer or larger photo, or the cnn detector above.")
     from facelens.tools.faces import crop_box
@@ -214,21 +256,25 @@ def page() -> None:
     with right:
         for row in range(0, n, per_row):
             cols = st.columns(per_row)
-            for col, face in zip(cols, scene.faces[row:row + per_row]):
+            for col, face in zip(cols, scene.faces[row : row + per_row]):
                 with col:
                     face_card_ui(face, crop_box(img.rgb, face.box, margin=0.25))
     if n:
         with st.expander("Describe a face with a vision model"):
-            st.caption("Uses a VLM when one is set up (a cloud one only if Settings allow photos to leave this "
-                       "machine), else the local classifier alone; the result says which ran.")
+            st.caption(
+                "Uses a VLM when one is set up (a cloud one only if Settings allow photos to leave this "
+                "machine), else the local classifier alone; the result says which ran."
+            )
             face_id, clicked = describe_ui(n)
             if clicked:
                 with common.guarded():
                     from facelens.tools.vlm import describe_face
 
                     with st.spinner("Describing..."):
-                        st.session_state["photo_description"] = (photo["sha"], describe_face(
-                            img, face_id, allow_cloud=settings.allow_cloud_images, scene=scene))
+                        st.session_state["photo_description"] = (
+                            photo["sha"],
+                            describe_face(img, face_id, allow_cloud=settings.allow_cloud_images, scene=scene),
+                        )
             sha, d = st.session_state.get("photo_description", (None, None))
             if d is not None and sha == photo["sha"]:
                 description_ui(d)

@@ -22,8 +22,15 @@ def ingest_ui() -> tuple[object | None, str, float, bool]:
         up = st.file_uploader("A recorded video or audio file", type=MEDIA_TYPES, key="ses_file")
         c1, c2 = st.columns(2)
         sid = c1.text_input("Session id (optional)", key="ses_id", help="Default: made from the file name.")
-        fps = c2.slider("Frames analysed per second", 0.5, 5.0, 2.0, 0.5, key="ses_fps",
-                        help="More frames: a finer timeline, a slower ingest.")
+        fps = c2.slider(
+            "Frames analysed per second",
+            0.5,
+            5.0,
+            2.0,
+            0.5,
+            key="ses_fps",
+            help="More frames: a finer timeline, a slower ingest.",
+        )
         submitted = st.form_submit_button("Ingest")
     return up, sid.strip(), float(fps), submitted
 
@@ -41,8 +48,14 @@ def ingest(up: object, sid: str, fps: float) -> object:
             os.utime(path.parent)  # still in use: the upload sweeper keeps the folder
 
     try:
-        rec = run_ingest(path, sid or None, fps=fps, detector=common.get_settings().detector,
-                         transcriber=common.transcriber(), progress=progress)
+        rec = run_ingest(
+            path,
+            sid or None,
+            fps=fps,
+            detector=common.get_settings().detector,
+            transcriber=common.transcriber(),
+            progress=progress,
+        )
     finally:  # the recording is needed only while it is ingested
         path.unlink(missing_ok=True)
     bar.progress(1.0, text=f"Done in {rec.ingest_seconds:.0f} s")
@@ -63,8 +76,13 @@ def transcript_ui(rec: object) -> None:
     from facelens.agent.sessions.query import mmss
 
     rows = [
-        {"time": f"{mmss(s.start)}–{mmss(s.end)}", "said": s.text, "words": s.emotion,
-         "voice": ", ".join(s.cues), "faces meanwhile": face_at(rec, s.start, s.end)}
+        {
+            "time": f"{mmss(s.start)}–{mmss(s.end)}",
+            "said": s.text,
+            "words": s.emotion,
+            "voice": ", ".join(s.cues),
+            "faces meanwhile": face_at(rec, s.start, s.end),
+        }
         for s in rec.transcript  # type: ignore[attr-defined]
     ]
     if rows:
@@ -81,16 +99,30 @@ def session_ui(sid: str) -> None:
 
     rec = session_store.load(sid)
     kind = " + ".join(k for k, has in (("video", rec.has_video), ("audio", rec.has_audio)) if has)
-    st.caption(f"{markdown_text(Path(rec.source).name)} · {kind} · {rec.duration:.0f} s · {len(rec.people)} face track(s) · ingested {rec.created}")
+    st.caption(
+        f"{markdown_text(Path(rec.source).name)} · {kind} · {rec.duration:.0f} s · {len(rec.people)} face track(s) · ingested {rec.created}"
+    )
     png = session_report.plot(sid, common.upload_dir() / f"{sid}.png")
-    st.image(str(png), caption="Facial emotion per second, per face track; below, what was said (coloured by the words' emotion)")
+    st.image(
+        str(png),
+        caption="Facial emotion per second, per face track; below, what was said (coloured by the words' emotion)",
+    )
     if rec.people:
         name_track_ui(sid, rec)  # before the table, so a name saved in this run shows in it
         rec = session_store.load(sid)
         st.dataframe(
-            [{"face track": p.track, "name": p.name or "unnamed", "seen": f"{mmss(p.first_seen)}–{mmss(p.last_seen)}",
-              "seconds visible": p.seconds, "mostly looks": p.dominant_emotion or "not estimated"} for p in rec.people],
-            hide_index=True, width="stretch",
+            [
+                {
+                    "face track": p.track,
+                    "name": p.name or "unnamed",
+                    "seen": f"{mmss(p.first_seen)}–{mmss(p.last_seen)}",
+                    "seconds visible": p.seconds,
+                    "mostly looks": p.dominant_emotion or "not estimated",
+                }
+                for p in rec.people
+            ],
+            hide_index=True,
+            width="stretch",
         )
     st.markdown("**Transcript, aligned to the timeline**")
     transcript_ui(rec)
@@ -103,12 +135,20 @@ def name_track_ui(sid: str, rec: object) -> None:
     with st.form(f"name_track_{sid}"):
         c1, c2 = st.columns(2)
         track = c1.selectbox("Face track", [p.track for p in rec.people], key="ses_track")  # type: ignore[attr-defined]
-        name = c2.text_input("Name or role", key="ses_track_name", placeholder="customer",
-                             help='Then ask e.g. "when did the customer look frustrated?"; empty clears the name.')
+        name = c2.text_input(
+            "Name or role",
+            key="ses_track_name",
+            placeholder="customer",
+            help='Then ask e.g. "when did the customer look frustrated?"; empty clears the name.',
+        )
         if st.form_submit_button("Save name"):
             with common.guarded():
                 session_store.name_track(sid, int(track), name.strip() or None)
-                st.success(f'Face track {track} is now "{markdown_text(name.strip())}".' if name.strip() else f"Face track {track} has no name now.")
+                st.success(
+                    f'Face track {track} is now "{markdown_text(name.strip())}".'
+                    if name.strip()
+                    else f"Face track {track} has no name now."
+                )
 
 
 def chat_ui(messages: list[dict]) -> None:
@@ -116,8 +156,12 @@ def chat_ui(messages: list[dict]) -> None:
     from facelens.agent.assistant.answers import backend_label
     from facelens.ui.chat import messages_ui
 
-    messages_ui(messages, lambda m: f"answered by {backend_label(m['backend'])} from {', '.join(m['sessions']) or 'no session'}",
-                "evidence", "Evidence")
+    messages_ui(
+        messages,
+        lambda m: f"answered by {backend_label(m['backend'])} from {', '.join(m['sessions']) or 'no session'}",
+        "evidence",
+        "Evidence",
+    )
 
 
 def session_backend() -> str | None:
@@ -152,9 +196,16 @@ def page() -> None:
     with common.guarded():
         session_ui(sid)
     st.subheader("Ask about the sessions")
-    scope = st.radio("Scope", [f"this session ({sid})", ALL], horizontal=True, key="ses_scope",
-                     help="all sessions: every stored session is searched; each answer names the sessions it used.")
-    question = st.chat_input("e.g. when did the customer look angry, and what had the agent just said?", key="ses_question")
+    scope = st.radio(
+        "Scope",
+        [f"this session ({sid})", ALL],
+        horizontal=True,
+        key="ses_scope",
+        help="all sessions: every stored session is searched; each answer names the sessions it used.",
+    )
+    question = st.chat_input(
+        "e.g. when did the customer look angry, and what had the agent just said?", key="ses_question"
+    )
     messages = st.session_state.setdefault(CHAT_KEY, [])
     if question:
         with common.guarded():
@@ -163,6 +214,13 @@ def page() -> None:
             messages.append({"role": "user", "text": question})
             with st.spinner("Looking through the sessions..."):
                 ans = ask(question, "all" if scope == ALL else sid, backend=session_backend())
-            messages.append({"role": "assistant", "text": ans.answer, "backend": ans.backend, "sessions": ans.sessions,
-                             "evidence": [e.model_dump(mode="json") for e in ans.evidence]})
+            messages.append(
+                {
+                    "role": "assistant",
+                    "text": ans.answer,
+                    "backend": ans.backend,
+                    "sessions": ans.sessions,
+                    "evidence": [e.model_dump(mode="json") for e in ans.evidence],
+                }
+            )
     chat_ui(messages)

@@ -11,38 +11,67 @@ from facelens.ui import common
 def backend_ui(s: common.Settings) -> dict:
     """Backend, model, server URL and key; returns the values entered."""
     backend = st.selectbox(
-        "Backend", common.BACKEND_CHOICES, index=common.BACKEND_CHOICES.index(s.backend), key="set_backend",
+        "Backend",
+        common.BACKEND_CHOICES,
+        index=common.BACKEND_CHOICES.index(s.backend),
+        key="set_backend",
         help="auto: like the CLI (config.yaml, then OPENAI_API_KEY / OPENAI_BASE_URL, then FACELENS_LOCAL_MODEL, "
-             "then the offline planner). offline needs no LLM.",
+        "then the offline planner). offline needs no LLM.",
     )
-    model = st.text_input("Model", s.model, key="set_model",
-                          help="openai: a model name (default gpt-4o-mini). local: a .gguf file, a model folder or 'smollm2'.")
-    base_url = st.text_input("OpenAI-compatible base URL", s.base_url, key="set_base_url", placeholder="http://localhost:11434/v1",
-                             help="vLLM, Ollama, LM Studio or a llama.cpp server; empty = OPENAI_BASE_URL or OpenAI.")
-    api_key = st.text_input("API key", s.api_key, key="set_api_key", type="password",
-                            help="Kept in this browser session only. Empty = OPENAI_API_KEY from the environment, which is "
-                                 "sent only to the server the host configured, never to a URL typed here.")
+    model = st.text_input(
+        "Model",
+        s.model,
+        key="set_model",
+        help="openai: a model name (default gpt-4o-mini). local: a .gguf file, a model folder or 'smollm2'.",
+    )
+    base_url = st.text_input(
+        "OpenAI-compatible base URL",
+        s.base_url,
+        key="set_base_url",
+        placeholder="http://localhost:11434/v1",
+        help="vLLM, Ollama, LM Studio or a llama.cpp server; empty = OPENAI_BASE_URL or OpenAI.",
+    )
+    api_key = st.text_input(
+        "API key",
+        s.api_key,
+        key="set_api_key",
+        type="password",
+        help="Kept in this browser session only. Empty = OPENAI_API_KEY from the environment, which is "
+        "sent only to the server the host configured, never to a URL typed here.",
+    )
     return {"backend": backend, "model": model.strip(), "base_url": base_url.strip(), "api_key": api_key.strip()}
 
 
 def privacy_ui(s: common.Settings) -> dict:
     allow = st.checkbox(
-        "Photos may be sent to a cloud model", value=s.allow_cloud_images, key="set_allow_cloud",
+        "Photos may be sent to a cloud model",
+        value=s.allow_cloud_images,
+        key="set_allow_cloud",
         help="Off: nothing but text facts about the faces leaves this machine. On: a question that needs a "
-             "vision model may send face crops to the configured cloud server, and the answer says so.",
+        "vision model may send face crops to the configured cloud server, and the answer says so.",
     )
     return {"allow_cloud_images": allow}
 
 
 def thresholds_ui(s: common.Settings, detectors: list[str]) -> dict:
     threshold = st.slider(
-        "Identity threshold (face distance)", 0.30, 1.40, float(s.identity_threshold), 0.01, key="set_threshold",
+        "Identity threshold (face distance)",
+        0.30,
+        1.40,
+        float(s.identity_threshold),
+        0.01,
+        key="set_threshold",
         help="A face counts as an enrolled person when its distance to them is at most this. Lower = stricter "
-             "(fewer false matches, more 'unknown'). Defaults: 1.05 for SFace galleries, 0.53 for dlib ones.",
+        "(fewer false matches, more 'unknown'). Defaults: 1.05 for SFace galleries, 0.53 for dlib ones.",
     )
     index = detectors.index(s.detector) if s.detector in detectors else 0
-    detector = st.selectbox("Face detector", detectors, index=index, key="set_detector",
-                            help="hog is fast; cnn is more accurate but slow on a CPU.")
+    detector = st.selectbox(
+        "Face detector",
+        detectors,
+        index=index,
+        key="set_detector",
+        help="hog is fast; cnn is more accurate but slow on a CPU.",
+    )
     return {"identity_threshold": round(float(threshold), 2), "detector": detector}
 
 
@@ -59,7 +88,11 @@ def page() -> None:
     with common.guarded():
         changes.update(thresholds_ui(s, common.detectors()))
     s = common.update_settings(**changes)
-    env = [settings.setting(n).env[0] for n in ("openai_api_key", "base_url", "backend", "local_model") if settings.in_environment(n)]
+    env = [
+        settings.setting(n).env[0]
+        for n in ("openai_api_key", "base_url", "backend", "local_model")
+        if settings.in_environment(n)
+    ]
     st.caption("Environment: " + (", ".join(f"{k} is set" for k in env) if env else "no LLM variables set"))
     with common.guarded():
         backend = common.current_backend()

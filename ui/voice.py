@@ -27,7 +27,9 @@ AUDIO_TYPES = ["wav", "mp3", "ogg", "m4a", "flac", "webm"]
 
 def input_ui() -> tuple[str, bytes] | None:
     """The microphone recorder, or an audio file; returns (name, bytes) or None."""
-    rec = st.audio_input("Record a question", key="voice_record", help="Click the microphone, speak, click again to stop.")
+    rec = st.audio_input(
+        "Record a question", key="voice_record", help="Click the microphone, speak, click again to stop."
+    )
     if rec is not None:
         return "recording.wav", rec.getvalue()
     up = st.file_uploader("...or upload a recorded question", type=AUDIO_TYPES, key="voice_upload")
@@ -36,15 +38,19 @@ def input_ui() -> tuple[str, bytes] | None:
 
 def affect_ui(affect: Any) -> None:
     """The fused estimate and the evidence of each channel."""
-    st.markdown(f"**Overall: comes across as {photo.emotion_word(affect.label)}** ({affect.confidence:.0%}) · "
-                f"suggested reply tone: *{affect.tone}*")
+    st.markdown(
+        f"**Overall: comes across as {photo.emotion_word(affect.label)}** ({affect.confidence:.0%}) · "
+        f"suggested reply tone: *{affect.tone}*"
+    )
     cols = st.columns(max(1, len(affect.channels)))
     for col, ch in zip(cols, affect.channels):
         with col, st.container(border=True):
             st.markdown(f"**{ch.channel.capitalize()}**")
             st.caption(ch.summary)
             st.progress(min(1.0, max(0.0, ch.confidence)), text=f"weight {ch.confidence:.0%}")
-            st.caption(f"arousal {ch.arousal:+.2f}" + (f" · valence {ch.valence:+.2f}" if ch.valence is not None else ""))
+            st.caption(
+                f"arousal {ch.arousal:+.2f}" + (f" · valence {ch.valence:+.2f}" if ch.valence is not None else "")
+            )
     for c in affect.conflicts:
         st.warning(f"Mixed signals: {c}")
 
@@ -68,10 +74,15 @@ def turns_ui(turns: list[dict]) -> None:
 
 def camera_ui() -> bytes | None:
     """The user's own camera (off until turned on); returns the picture's bytes or None."""
-    if not st.toggle("Use my camera for the face channel", key="voice_use_camera",
-                     help="A picture of you while you ask; only your own face is read, never the photo's."):
+    if not st.toggle(
+        "Use my camera for the face channel",
+        key="voice_use_camera",
+        help="A picture of you while you ask; only your own face is read, never the photo's.",
+    ):
         return None
-    shot = st.camera_input("Your face", key="voice_camera", help="Take a picture of yourself, then record the question.")
+    shot = st.camera_input(
+        "Your face", key="voice_camera", help="Take a picture of yourself, then record the question."
+    )
     return shot.getvalue() if shot is not None else None
 
 
@@ -113,7 +124,11 @@ def handle(name: str, data: bytes, camera: bytes | None = None) -> dict:
     s = common.get_settings()
     # the words go to the LLM only when it answers and is the host's configured endpoint
     backend = common.current_backend()
-    words = getattr(backend, "settings", "openai") if backend.name.startswith("openai") and not common.is_new_endpoint(s.base_url) else "offline"
+    words = (
+        getattr(backend, "settings", "openai")
+        if backend.name.startswith("openai") and not common.is_new_endpoint(s.base_url)
+        else "offline"
+    )
     utt = understand_speech(audio, common.transcriber(), history, face, words_backend=words)
     history.append(utt.cues.features)
     text = utt.text.strip()
@@ -121,8 +136,10 @@ def handle(name: str, data: bytes, camera: bytes | None = None) -> dict:
     if not text:
         turn["note"] = "No words were recognised. Speak a little closer to the microphone and try again."
     elif st.session_state.get(photo.PHOTO_KEY) is None:
-        turn["note"] = ("Open a photo on the Photo page to ask about the people in it; your spoken questions are "
-                        "then answered like typed ones, and the photo's largest face joins the cues.")
+        turn["note"] = (
+            "Open a photo on the Photo page to ask about the people in it; your spoken questions are "
+            "then answered like typed ones, and the photo's largest face joins the cues."
+        )
     else:
         photo.ask(text, speaker=utt.affect)
         last = st.session_state[photo.CHAT_KEY]["messages"][-1]
@@ -136,11 +153,15 @@ def handle(name: str, data: bytes, camera: bytes | None = None) -> dict:
 
 def page() -> None:
     st.header("Voice")
-    st.caption("Ask a question out loud. facelens transcribes it on this machine, reads how it sounded "
-               "(voice), what it says (words) and, with your camera on, how your face looks (face). "
-               "The people in the photo are never taken for you.")
+    st.caption(
+        "Ask a question out loud. facelens transcribes it on this machine, reads how it sounded "
+        "(voice), what it says (words) and, with your camera on, how your face looks (face). "
+        "The people in the photo are never taken for you."
+    )
     current = st.session_state.get(photo.PHOTO_KEY)
-    st.caption(f"Photo: {markdown_text(current['name'])}" if current else "No photo open (the Photo page): answers need one.")
+    st.caption(
+        f"Photo: {markdown_text(current['name'])}" if current else "No photo open (the Photo page): answers need one."
+    )
     camera = camera_ui()
     got = input_ui()
     if got is not None:

@@ -17,7 +17,11 @@ from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, Result, Scen
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 #: backend names as they appear in answers
-BACKEND_LABELS = {"offline": "the offline planner (no LLM)", "openai": "an OpenAI-compatible LLM", "local": "a local LLM"}
+BACKEND_LABELS = {
+    "offline": "the offline planner (no LLM)",
+    "openai": "an OpenAI-compatible LLM",
+    "local": "a local LLM",
+}
 
 
 class ToolCall(Result):
@@ -139,7 +143,11 @@ def apparent_attributes(f: FaceAnalysis, percent: bool = False) -> list[str]:
     if f.age is not None:
         bits.append(f"apparent age {f.age:.0f} ({f.age_group})")
     if f.gender is not None:
-        bits.append(f"apparent gender {f.gender.label} ({f.gender.score:.0%})" if percent else f"apparent gender {f.gender.label} ({f.gender.score:.2f})")
+        bits.append(
+            f"apparent gender {f.gender.label} ({f.gender.score:.0%})"
+            if percent
+            else f"apparent gender {f.gender.label} ({f.gender.score:.2f})"
+        )
     return bits
 
 
@@ -147,7 +155,9 @@ def scene_lines(scene: SceneAnalysis) -> list[str]:
     """One line of plain facts per face: what an LLM is given instead of pixels or embeddings."""
     lines = []
     for f in scene.faces:
-        parts = [f"Face {f.id}: {position_phrase(f)} ({f.position.horizontal}, {f.position.vertical}), size rank {f.position.size_rank}"]
+        parts = [
+            f"Face {f.id}: {position_phrase(f)} ({f.position.horizontal}, {f.position.vertical}), size rank {f.position.size_rank}"
+        ]
         parts.append(f"clothing {clothing_status(f)}")
         parts.append(f"identity {identity_status(f)}")
         if f.emotion is None:

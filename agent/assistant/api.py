@@ -52,8 +52,13 @@ def ask(
         Answer(answer, backend, faces, tool_calls, llm_calls).
     """
     assistant = Assistant(
-        [image] if image is not None else [], backend=backend, audio=audio, detector=detector,
-        allow_cloud_images=allow_cloud_images, model=model, base_url=base_url,
+        [image] if image is not None else [],
+        backend=backend,
+        audio=audio,
+        detector=detector,
+        allow_cloud_images=allow_cloud_images,
+        model=model,
+        base_url=base_url,
     )
     return assistant.ask(question)
 
@@ -79,8 +84,13 @@ class Identified:
         return {"image": self.image, "faces": self.faces}
 
 
-def identify(image: str | Path | bytes, *, label: str | None = None, detector: str = face_tools.DEFAULT_DETECTOR,
-             gallery: object | None = None) -> Identified:
+def identify(
+    image: str | Path | bytes,
+    *,
+    label: str | None = None,
+    detector: str = face_tools.DEFAULT_DETECTOR,
+    gallery: object | None = None,
+) -> Identified:
     """Name the enrolled people in one photo (open set: an unknown face says so).
 
     Raises:
@@ -96,9 +106,26 @@ def identify(image: str | Path | bytes, *, label: str | None = None, detector: s
 def session_listing(record: object) -> dict:
     """One row of ``facelens session list --json`` (and ``GET /v1/sessions``) for a SessionRecord."""
     r = record
-    return {"session_id": r.session_id, "source": r.source, "created": r.created, "duration": r.duration,  # type: ignore[attr-defined]
-            "utterances": len(r.transcript), "people": len(r.people)}  # type: ignore[attr-defined]
+    return {
+        "session_id": r.session_id,
+        "source": r.source,
+        "created": r.created,
+        "duration": r.duration,  # type: ignore[attr-defined]
+        "utterances": len(r.transcript),
+        "people": len(r.people),
+    }  # type: ignore[attr-defined]
 
 
-__all__ = ["Answer", "FaceSummary", "ToolCall", "Chat", "Assistant", "Identified", "ask", "analyze", "identify",
-           "session_listing", "choose_backend"]
+__all__ = [
+    "Answer",
+    "FaceSummary",
+    "ToolCall",
+    "Chat",
+    "Assistant",
+    "Identified",
+    "ask",
+    "analyze",
+    "identify",
+    "session_listing",
+    "choose_backend",
+]

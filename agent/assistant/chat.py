@@ -9,8 +9,9 @@ Backend choice, first match wins: the explicit ``backend`` argument (CLI ``--bac
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from facelens.agent.assistant import backends
 from facelens.agent.assistant.answers import Answer, summarize_face
@@ -82,9 +83,13 @@ class Assistant:
         images = [i for i in images if not any(i is s for s in spoken)]
         if audio is not None and not Path(audio).exists():
             raise InputError(f"The audio file {audio} does not exist.", hint="Check the path.")
-        self.box = ToolBox(images, audio=audio, detector=detector, allow_cloud_images=cloud_images_allowed(allow_cloud_images))
-        self.backend: Backend = backend if backend is not None and not isinstance(backend, str) else choose_backend(
-            backend, model=model, base_url=base_url, streaming=streaming
+        self.box = ToolBox(
+            images, audio=audio, detector=detector, allow_cloud_images=cloud_images_allowed(allow_cloud_images)
+        )
+        self.backend: Backend = (
+            backend
+            if backend is not None and not isinstance(backend, str)
+            else choose_backend(backend, model=model, base_url=base_url, streaming=streaming)
         )
         self.convo = Conversation()
 
@@ -98,7 +103,9 @@ class Assistant:
         self.box.audio = Path(audio)
         self.box._transcript = None
 
-    def ask(self, question: str, on_token: Callable[[str], None] | None = None, speaker: AffectEstimate | None = None) -> Answer:
+    def ask(
+        self, question: str, on_token: Callable[[str], None] | None = None, speaker: AffectEstimate | None = None
+    ) -> Answer:
         """Answer one question (a turn of the conversation).
 
         Args:
@@ -134,7 +141,13 @@ class Assistant:
                 self.convo.plan.focus = reply.faces
                 self.convo.plan.image = name
         self.convo.history.append((question, reply.text))
-        return Answer(answer=reply.text, backend=self.backend.name, faces=faces, tool_calls=self.box.calls[start:], llm_calls=reply.llm_calls)
+        return Answer(
+            answer=reply.text,
+            backend=self.backend.name,
+            faces=faces,
+            tool_calls=self.box.calls[start:],
+            llm_calls=reply.llm_calls,
+        )
 
 
 def chat_loop(

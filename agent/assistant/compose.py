@@ -32,12 +32,57 @@ if TYPE_CHECKING:
     from facelens.agent.assistant.toolbox import Comparison, ToolBox
 
 SUPERLATIVE_WORDS = {
-    "happy": "happiest", "sad": "saddest", "angry": "angriest", "surprise": "most surprised", "fear": "most afraid",
-    "disgust": "most disgusted", "neutral": "most neutral", "oldest": "oldest", "youngest": "youngest",
+    "happy": "happiest",
+    "sad": "saddest",
+    "angry": "angriest",
+    "surprise": "most surprised",
+    "fear": "most afraid",
+    "disgust": "most disgusted",
+    "neutral": "most neutral",
+    "oldest": "oldest",
+    "youngest": "youngest",
 }
-STOP = {"did", "does", "do", "anyone", "someone", "they", "he", "she", "the", "a", "an", "about", "mention", "mentioned",
-        "say", "said", "talk", "talked", "word", "words", "when", "what", "in", "audio", "recording", "speech", "was",
-        "is", "it", "of", "any", "anything", "there", "who", "say", "says", "saying", "speaker", "to", "ever"}
+STOP = {
+    "did",
+    "does",
+    "do",
+    "anyone",
+    "someone",
+    "they",
+    "he",
+    "she",
+    "the",
+    "a",
+    "an",
+    "about",
+    "mention",
+    "mentioned",
+    "say",
+    "said",
+    "talk",
+    "talked",
+    "word",
+    "words",
+    "when",
+    "what",
+    "in",
+    "audio",
+    "recording",
+    "speech",
+    "was",
+    "is",
+    "it",
+    "of",
+    "any",
+    "anything",
+    "there",
+    "who",
+    "says",
+    "saying",
+    "speaker",
+    "to",
+    "ever",
+}
 
 
 def summary(face: FaceAnalysis, image: str | None) -> FaceSummary:
@@ -60,14 +105,21 @@ def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
             return reply(f"None of the {n} people looks {word}. " + _all_emotions(faces), ids_all, "count", image)
         verb = "looks" if len(hits) == 1 else "look"
         lines = "; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in hits)
-        return reply(f"{len(hits)} of the {n} people {verb} {word}: {lines}.", tuple(f.id for f in hits), "count", image)
+        return reply(
+            f"{len(hits)} of the {n} people {verb} {word}: {lines}.", tuple(f.id for f in hits), "count", image
+        )
     colour = slots.get("colour")
     if colour:
         hits = [f for f in faces if f.appearance.clothing_colour == colour]
         if not hits:
             return reply(f"None of the {n} people is wearing {colour}. " + total, ids_all, "count", image)
         verb = "is" if len(hits) == 1 else "are"
-        return reply(f"{len(hits)} of the {n} people {verb} wearing {colour}: {labels(hits)}.", tuple(f.id for f in hits), "count", image)
+        return reply(
+            f"{len(hits)} of the {n} people {verb} wearing {colour}: {labels(hits)}.",
+            tuple(f.id for f in hits),
+            "count",
+            image,
+        )
     gender = slots.get("gender")
     if gender:
         if any(f.gender is None for f in faces):
@@ -76,7 +128,12 @@ def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
         word = "women" if gender == "female" else "men"
         if not hits:
             return reply(f"None of the {n} people look like {word} to the age/gender model.", (), "count", image)
-        return reply(f"{len(hits)} of the {n} people look like {word} to the age/gender model: {labels(hits)}.", tuple(f.id for f in hits), "count", image)
+        return reply(
+            f"{len(hits)} of the {n} people look like {word} to the age/gender model: {labels(hits)}.",
+            tuple(f.id for f in hits),
+            "count",
+            image,
+        )
     listing = "; ".join(face_label(f) for f in faces)
     return reply(f"{total} From left to right: {listing}.", ids_all, "count", image)
 
@@ -129,8 +186,9 @@ def children(scene: SceneAnalysis, image: str, count: bool = False) -> PlannerRe
     return reply(f"{lead} look under 20 to the age model: {listing}.", tuple(f.id for f in young), intent, image)
 
 
-def who_looks(label: str, scene: SceneAnalysis, image: str, everyone: bool = False, yes_no: bool = False,
-              among: str = "") -> PlannerReply:
+def who_looks(
+    label: str, scene: SceneAnalysis, image: str, everyone: bool = False, yes_no: bool = False, among: str = ""
+) -> PlannerReply:
     """Who looks <label>: faces whose top label it is (a low score is not "looks surprised").
 
     ``among``: how the faces in ``scene`` were picked when they are a subset ("who look like a woman to
@@ -145,17 +203,26 @@ def who_looks(label: str, scene: SceneAnalysis, image: str, everyone: bool = Fal
         closest = max(faces, key=lambda f: f.emotion.scores.get(label, 0.0))
         p = closest.emotion.scores.get(label, 0.0)
         lead = f"No, none of the {len(faces)} {among}" if among else ("No, no one" if yes_no or everyone else "No one")
-        return reply(f"{lead} looks clearly {word}; the closest is {face_label(closest)} ({word} {p:.0%}). " + _all_emotions(faces),
-                      (), intent, image)
+        return reply(
+            f"{lead} looks clearly {word}; the closest is {face_label(closest)} ({word} {p:.0%}). "
+            + _all_emotions(faces),
+            (),
+            intent,
+            image,
+        )
     listing = "; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in hits) + "."
     if everyone:
         of = f"{len(faces)} {among}," if among else f"{len(faces)}"
-        lead = f"Yes, all {of} look {word}: " if len(hits) == len(faces) else f"No, {len(hits)} of the {of} look {word}: "
+        lead = (
+            f"Yes, all {of} look {word}: " if len(hits) == len(faces) else f"No, {len(hits)} of the {of} look {word}: "
+        )
         return reply(lead + listing, tuple(f.id for f in hits), intent, image)
     if yes_no:
         verb = "looks" if len(hits) == 1 else "look"
         of = f"{len(faces)} {among}," if among else f"{len(faces)}"
-        return reply(f"Yes, {len(hits)} of the {of} {verb} {word}: " + listing, tuple(f.id for f in hits), intent, image)
+        return reply(
+            f"Yes, {len(hits)} of the {of} {verb} {word}: " + listing, tuple(f.id for f in hits), intent, image
+        )
     return reply(listing, tuple(f.id for f in hits), intent, image)
 
 
@@ -163,8 +230,13 @@ def presence(name: str, scene: SceneAnalysis, known: set[str], image: str) -> Pl
     """Is NAME here? Yes / No for an enrolled name; "I can't tell" for a name nobody enrolled."""
     if name not in known:
         listing = f" Enrolled: {', '.join(sorted(known))}." if known else " Nobody is enrolled yet."
-        return reply(f"I can't tell: {name} is not in the gallery, so I can't look for them.{listing} "
-                      f"Enroll them with: facelens enroll {name} PHOTO...", (), "presence", image)
+        return reply(
+            f"I can't tell: {name} is not in the gallery, so I can't look for them.{listing} "
+            f"Enroll them with: facelens enroll {name} PHOTO...",
+            (),
+            "presence",
+            image,
+        )
     hits = [f for f in scene.faces if f.identity is not None and f.identity.known and f.identity.name == name]
     if hits:
         where = "; ".join(f"{face_label(f)}, match distance {f.identity.distance:.2f}" for f in hits)
@@ -186,8 +258,11 @@ def identify_all(scene: SceneAnalysis, image: str, yes_no: bool = False) -> Plan
     lead = ""
     if yes_no:
         known = sum(1 for f in faces if f.identity is not None and f.identity.known)
-        lead = (f"Yes, {known} of the {len(faces)} {'is' if known == 1 else 'are'} enrolled. " if known
-                else f"No, none of the {len(faces)} faces matches anyone enrolled. ")
+        lead = (
+            f"Yes, {known} of the {len(faces)} {'is' if known == 1 else 'are'} enrolled. "
+            if known
+            else f"No, none of the {len(faces)} faces matches anyone enrolled. "
+        )
     return reply(lead + " ".join(who_is(f) for f in faces), tuple(f.id for f in faces), "who", image)
 
 
@@ -217,16 +292,27 @@ def per_person(intent: str, faces: list[FaceAnalysis]) -> str:
         return " ".join(f"{face_label(f)} looks about {f.age:.0f} years old ({f.age_group})." for f in faces)
     if intent == "clothing":
         return " ".join(
-            f"{face_label(f)} is wearing {f.appearance.clothing_colour}." if f.appearance.clothing_colour
-            else f"Face {f.id} ({position_phrase(f)}): their clothing is out of frame." for f in faces
+            f"{face_label(f)} is wearing {f.appearance.clothing_colour}."
+            if f.appearance.clothing_colour
+            else f"Face {f.id} ({position_phrase(f)}): their clothing is out of frame."
+            for f in faces
         )
     if intent == "gender":
         if any(f.gender is None for f in faces):
             return f"{labels(faces)}: " + wording.no_age_model(what="apparent gender")
-        return " ".join(f"{face_label(f)} looks {f.gender.label} to the age/gender model ({f.gender.score:.0%})." for f in faces)
+        return " ".join(
+            f"{face_label(f)} looks {f.gender.label} to the age/gender model ({f.gender.score:.0%})." for f in faces
+        )
     if intent == "where":
-        return " ".join(f"Face {f.id} is {position_phrase(f)} ({f.position.horizontal} third, {f.position.vertical} of the image)." for f in faces)
-    lead = f"I see {len(faces)} {'person' if len(faces) == 1 else 'people'}, numbered left to right:\n" if len(faces) > 1 else ""
+        return " ".join(
+            f"Face {f.id} is {position_phrase(f)} ({f.position.horizontal} third, {f.position.vertical} of the image)."
+            for f in faces
+        )
+    lead = (
+        f"I see {len(faces)} {'person' if len(faces) == 1 else 'people'}, numbered left to right:\n"
+        if len(faces) > 1
+        else ""
+    )
     return lead + "\n".join(("- " if len(faces) > 1 else "") + _describe(f) for f in faces)
 
 
@@ -251,22 +337,34 @@ def unsure(u, scene: SceneAnalysis) -> str:
 
 
 UNSURE_EXAMPLES = {
-    "count": "how many people are there?", "superlative": "who looks happiest?", "anyone": "is anyone smiling?",
-    "who_looks": "who looks sad?", "presence": "is NAME in this picture?", "identify": "who is on the left?",
-    "emotion": "how is the person on the left feeling?", "age": "how old is face 2?", "gender": "is face 1 a man or a woman?",
-    "clothing": "what is the person on the right wearing?", "where": "where is the person in red?",
-    "describe": "describe everyone", "compare": "are face 1 and face 2 the same person?", "transcript": "what was said in the audio?",
+    "count": "how many people are there?",
+    "superlative": "who looks happiest?",
+    "anyone": "is anyone smiling?",
+    "who_looks": "who looks sad?",
+    "presence": "is NAME in this picture?",
+    "identify": "who is on the left?",
+    "emotion": "how is the person on the left feeling?",
+    "age": "how old is face 2?",
+    "gender": "is face 1 a man or a woman?",
+    "clothing": "what is the person on the right wearing?",
+    "where": "where is the person in red?",
+    "describe": "describe everyone",
+    "compare": "are face 1 and face 2 the same person?",
+    "transcript": "what was said in the audio?",
 }
 
 
 def nobody(lq: str, scene: SceneAnalysis, notes: tuple[str, ...]) -> str:
-    return wording.nobody_matches(description="that person" if not notes else "who you describe",
-                                  notes="; ".join(notes).capitalize() + "." if notes else "", faces=labels(scene.faces))
+    return wording.nobody_matches(
+        description="that person" if not notes else "who you describe",
+        notes="; ".join(notes).capitalize() + "." if notes else "",
+        faces=labels(scene.faces),
+    )
 
 
 def which_person(scene: SceneAnalysis, two: bool = False) -> str:
     text = wording.no_referent(count=len(scene.faces), faces=labels(scene.faces))
-    return text + (" To compare, name two, e.g. \"are face 1 and face 3 the same person?\"" if two else "")
+    return text + (' To compare, name two, e.g. "are face 1 and face 3 the same person?"' if two else "")
 
 
 def is_same_referent(scene: SceneAnalysis, focus: tuple[int, ...], ids: tuple[int, ...] | None) -> str:
@@ -307,8 +405,8 @@ def transcript(lq: str, box: ToolBox) -> PlannerReply:
         hits = [line for line in full.splitlines() if any(re.search(rf"\b{re.escape(t)}", line.lower()) for t in terms)]
         what = " ".join(terms)
         if hits:
-            return reply(f"Yes, \"{what}\" comes up {len(hits)} time(s):\n" + "\n".join(hits), (), "transcript", None)
-        return reply(f"No, \"{what}\" does not come up in the transcript.", (), "transcript", None)
+            return reply(f'Yes, "{what}" comes up {len(hits)} time(s):\n' + "\n".join(hits), (), "transcript", None)
+        return reply(f'No, "{what}" does not come up in the transcript.', (), "transcript", None)
     if len(full) > 2000:
         full = full[:2000] + " ..."
     return reply(f"The audio says (automatic transcript, may contain errors):\n{full}", (), "transcript", None)

@@ -44,12 +44,15 @@ def _missing(faces: list[FaceAnalysis], c: cond.Conditions) -> str | None:
 
 def _group(c: cond.Conditions) -> cond.Conditions:
     """The conditions of who the people are (the state asked of them removed): "women" of "women who smile"."""
-    state = ("emotion", "unseen") + (("colour",) if (c.gender or c.bands or c.age_over is not None or c.age_under is not None) else ())
+    state = ("emotion", "unseen") + (
+        ("colour",) if (c.gender or c.bands or c.age_over is not None or c.age_under is not None) else ()
+    )
     return c.without(*state)
 
 
-def cant_see(c: cond.Conditions, scene: SceneAnalysis, image: str, intent: str = "count",
-             faces: list[FaceAnalysis] | None = None) -> PlannerReply:
+def cant_see(
+    c: cond.Conditions, scene: SceneAnalysis, image: str, intent: str = "count", faces: list[FaceAnalysis] | None = None
+) -> PlannerReply:
     """ "how many men in suits?": suits can't be seen offline; say so, and what can be seen (the men)."""
     everyone = faces is None
     faces = list(scene.faces) if faces is None else faces
@@ -59,15 +62,22 @@ def cant_see(c: cond.Conditions, scene: SceneAnalysis, image: str, intent: str =
     text = wording.cant_see(who=who, verb=verb, thing=c.unseen)
     if not everyone:
         return reply(text + f" What I can see: {_listing(faces, group_c)}.", tuple(f.id for f in faces), intent, image)
-    if group_c.any and (note := _missing(faces, group_c)) is None:
+    if group_c.any and _missing(faces, group_c) is None:
         group = cond.select(faces, group_c)
         noun = cond.group_noun(group_c)
-        seen = (f" I can see {len(group)} {noun} (of {len(faces)} people, to the age/gender model): {_listing(group, group_c)}."
-                if group else f" I see no {noun} here to the age/gender model; the {len(faces)} people: {_listing(faces, group_c)}.")
+        seen = (
+            f" I can see {len(group)} {noun} (of {len(faces)} people, to the age/gender model): {_listing(group, group_c)}."
+            if group
+            else f" I see no {noun} here to the age/gender model; the {len(faces)} people: {_listing(faces, group_c)}."
+        )
         return reply(text + seen, tuple(f.id for f in group), intent, image)
     n = len(faces)
-    return reply(text + f" What I can see: {n} {'person' if n == 1 else 'people'}: {_listing(faces, c)}.",
-                  tuple(f.id for f in faces), intent, image)
+    return reply(
+        text + f" What I can see: {n} {'person' if n == 1 else 'people'}: {_listing(faces, c)}.",
+        tuple(f.id for f in faces),
+        intent,
+        image,
+    )
 
 
 def count(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
@@ -77,7 +87,9 @@ def count(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
     if c.unseen:
         return cant_see(c, scene, image)
     if (note := _missing(faces, c)) is not None:
-        return reply(f"{note} I count {n} {'person' if n == 1 else 'people'} (detector: {scene.detector}).", (), "count", image)
+        return reply(
+            f"{note} I count {n} {'person' if n == 1 else 'people'} (detector: {scene.detector}).", (), "count", image
+        )
     group_c = _group(c)
     group = cond.select(faces, group_c)
     hits = cond.select(group, c)
@@ -91,20 +103,34 @@ def count(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
         if not group:
             return reply(f"None: I see no {noun} here to {by}. What I see: {_listing(faces, c)}.", (), "count", image)
         if not hits:
-            lead = f"None of the {len(group)} {noun} {state}" if len(group) > 1 else f"None: the only {cond.singular(noun)} here does not {state}"
+            lead = (
+                f"None of the {len(group)} {noun} {state}"
+                if len(group) > 1
+                else f"None: the only {cond.singular(noun)} here does not {state}"
+            )
             return reply(f"{lead}. What I see: {_listing(group, c)}.", (), "count", image)
         verb = state if len(hits) > 1 else state.replace("look ", "looks ", 1).replace("wear ", "wears ", 1)
-        return reply(f"{len(hits)} of the {len(group)} {noun} {verb} (to {by}): {_listing(hits, c)}.", ids, "count", image)
+        return reply(
+            f"{len(hits)} of the {len(group)} {noun} {verb} (to {by}): {_listing(hits, c)}.", ids, "count", image
+        )
     if group_c.gender or group_c.bands:
         looks = f"look like {noun}"
     else:  # "how many ppl look older than 60": no noun to be, only what they look
-        looks = "look " + " and ".join(x for x in (f"older than {c.age_over}" if c.age_over is not None else "",
-                                                   f"younger than {c.age_under}" if c.age_under is not None else "") if x)
+        looks = "look " + " and ".join(
+            x
+            for x in (
+                f"older than {c.age_over}" if c.age_over is not None else "",
+                f"younger than {c.age_under}" if c.age_under is not None else "",
+            )
+            if x
+        )
         looks += f" and wear {c.colour}" if c.colour else ""
     if not hits:
         return reply(f"None of the {n} people {looks} to {by}. What I see: {_listing(faces, c)}.", (), "count", image)
     if len(hits) == 1:
-        looks = "looks" + looks[4:] if not (group_c.gender or group_c.bands) else f"looks like {_a(cond.singular(noun))}"
+        looks = (
+            "looks" + looks[4:] if not (group_c.gender or group_c.bands) else f"looks like {_a(cond.singular(noun))}"
+        )
     return reply(f"{len(hits)} of the {n} people {looks} to {by}: {_listing(hits, c)}.", ids, "count", image)
 
 
@@ -126,16 +152,28 @@ def anyone(c: cond.Conditions, scene: SceneAnalysis, image: str, everyone: bool 
     by = cond.models_note(c)
     if not group:
         return reply(f"No, I see no {noun} here to {by}. What I see: {_listing(faces, c)}.", (), "anyone", image)
-    state = f"look {EMOTION_ADJECTIVES[c.emotion]}" if c.emotion else f"wear {c.colour}" if c.colour and group_c.colour is None else "are here"
+    state = (
+        f"look {EMOTION_ADJECTIVES[c.emotion]}"
+        if c.emotion
+        else f"wear {c.colour}"
+        if c.colour and group_c.colour is None
+        else "are here"
+    )
     m, k = len(group), len(hits)
     ids = tuple(f.id for f in hits)
     rest = [f for f in group if f not in hits]
     others = f" The others: {_listing(rest, c)}." if rest and hits else ""
     if everyone:
         if k == m:
-            lead = f"Yes, all {m} {noun} {state}" if m > 1 else f"Yes, the only {cond.singular(noun)} here {_singular_verb(state)}"
+            lead = (
+                f"Yes, all {m} {noun} {state}"
+                if m > 1
+                else f"Yes, the only {cond.singular(noun)} here {_singular_verb(state)}"
+            )
             return reply(f"{lead}: {_listing(hits, c)}.", ids, "anyone", image)
-        lead = f"No, {k} of the {m} {noun} {state}" + (f": {_listing(hits, c)}." if hits else f". What I see: {_listing(group, c)}.")
+        lead = f"No, {k} of the {m} {noun} {state}" + (
+            f": {_listing(hits, c)}." if hits else f". What I see: {_listing(group, c)}."
+        )
         return reply(lead + others, ids, "anyone", image)
     if not hits:
         return reply(f"No, none of the {m} {noun} {state}. What I see: {_listing(group, c)}.", (), "anyone", image)
@@ -143,7 +181,9 @@ def anyone(c: cond.Conditions, scene: SceneAnalysis, image: str, everyone: bool 
 
 
 def _singular_verb(state: str) -> str:
-    return {"look": "looks", "wear": "wears", "are": "is"}.get(state.split()[0], state.split()[0]) + state[len(state.split()[0]):]
+    return {"look": "looks", "wear": "wears", "are": "is"}.get(state.split()[0], state.split()[0]) + state[
+        len(state.split()[0]) :
+    ]
 
 
 def which(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
@@ -155,11 +195,25 @@ def which(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
     noun = cond.group_noun(c)
     by = cond.models_note(c)
     if not hits:
-        return reply(f"No one here looks like {_a(cond.singular(noun))} to {by}. What I see: {_listing(faces, c)}.", (), "identify", image)
+        return reply(
+            f"No one here looks like {_a(cond.singular(noun))} to {by}. What I see: {_listing(faces, c)}.",
+            (),
+            "identify",
+            image,
+        )
     if len(hits) == 1:
-        return reply(f"{_seen(hits[0], c)}, is the only one who looks like {_a(cond.singular(noun))} to {by}.", (hits[0].id,), "identify", image)
-    return reply(f"{len(hits)} of the {len(faces)} people look like {noun} to {by}: {_listing(hits, c)}.",
-                  tuple(f.id for f in hits), "identify", image)
+        return reply(
+            f"{_seen(hits[0], c)}, is the only one who looks like {_a(cond.singular(noun))} to {by}.",
+            (hits[0].id,),
+            "identify",
+            image,
+        )
+    return reply(
+        f"{len(hits)} of the {len(faces)} people look like {noun} to {by}: {_listing(hits, c)}.",
+        tuple(f.id for f in hits),
+        "identify",
+        image,
+    )
 
 
 def group_look(scene: SceneAnalysis, image: str, activity: bool = False) -> PlannerReply:
@@ -169,14 +223,25 @@ def group_look(scene: SceneAnalysis, image: str, activity: bool = False) -> Plan
     lead = wording.ACTIVITY_OFFLINE + " " if activity else ""
     if any(f.emotion is None for f in faces):
         people = "; ".join(f"{face_label(f)}" + (f", about {f.age:.0f}" if f.age is not None else "") for f in faces)
-        return reply(lead + wording.no_emotion_model(who="they", singular=False) + f" I see {len(faces)}: {people}.",
-                      ids, "describe", image)
+        return reply(
+            lead + wording.no_emotion_model(who="they", singular=False) + f" I see {len(faces)}: {people}.",
+            ids,
+            "describe",
+            image,
+        )
     tally = Counter(f.emotion.label for f in faces)
     top, k = tally.most_common(1)[0]
     n = len(faces)
-    mood = (f"All {n} look {EMOTION_ADJECTIVES[top]}" if k == n else f"Most look {EMOTION_ADJECTIVES[top]} ({k} of {n})" if k * 2 > n
-            else "Their expressions are mixed: " + ", ".join(f"{v} {EMOTION_ADJECTIVES[e]}" for e, v in tally.most_common()))
-    per = "; ".join(f"{face_label(f)} {emotion_phrase(f)}" + (f", about {f.age:.0f}" if f.age is not None else "") for f in faces)
+    mood = (
+        f"All {n} look {EMOTION_ADJECTIVES[top]}"
+        if k == n
+        else f"Most look {EMOTION_ADJECTIVES[top]} ({k} of {n})"
+        if k * 2 > n
+        else "Their expressions are mixed: " + ", ".join(f"{v} {EMOTION_ADJECTIVES[e]}" for e, v in tally.most_common())
+    )
+    per = "; ".join(
+        f"{face_label(f)} {emotion_phrase(f)}" + (f", about {f.age:.0f}" if f.age is not None else "") for f in faces
+    )
     return reply(f"{lead}I see {n} {'person' if n == 1 else 'people'}. {mood}. {per}.", ids, "describe", image)
 
 
@@ -185,7 +250,9 @@ def group_clothing(scene: SceneAnalysis, image: str) -> PlannerReply:
     faces = list(scene.faces)
     ids = tuple(f.id for f in faces)
     seen = [f.appearance.clothing_colour for f in faces if f.appearance.clothing_colour]
-    per = "; ".join(f"{face_label(f)}" if f.appearance.clothing_colour else f"Face {f.id}: clothing out of frame" for f in faces)
+    per = "; ".join(
+        f"{face_label(f)}" if f.appearance.clothing_colour else f"Face {f.id}: clothing out of frame" for f in faces
+    )
     if not seen:
         return reply(f"I can't see anyone's clothing: it is out of frame for all {len(faces)}.", ids, "clothing", image)
     tally = Counter(seen)

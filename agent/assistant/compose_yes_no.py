@@ -21,8 +21,13 @@ from facelens.agent.assistant.replies import (
 )
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
 
-COUNT_TESTS = {"more than": lambda m, k: m > k, "fewer than": lambda m, k: m < k, "at least": lambda m, k: m >= k,
-               "at most": lambda m, k: m <= k, "exactly": lambda m, k: m == k}
+COUNT_TESTS = {
+    "more than": lambda m, k: m > k,
+    "fewer than": lambda m, k: m < k,
+    "at least": lambda m, k: m >= k,
+    "at most": lambda m, k: m <= k,
+    "exactly": lambda m, k: m == k,
+}
 
 
 def count_yes_no(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
@@ -34,7 +39,9 @@ def count_yes_no(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     if label or slots.get("colour") or slots.get("gender"):  # "are there more than 2 people smiling?"
         if label and any(f.emotion is None for f in scene.faces):
             return reply("I can't tell: " + no_emotion("anyone", True), (), "count", image)
-        hits, what = _filtered(slots, scene.faces) if (slots.get("colour") or slots.get("gender")) else (list(scene.faces), "")
+        hits, what = (
+            _filtered(slots, scene.faces) if (slots.get("colour") or slots.get("gender")) else (list(scene.faces), "")
+        )
         if hits is None:
             return reply("I can't tell: " + wording.no_age_model(what="apparent gender"), (), "count", image)
         if label:
@@ -42,12 +49,22 @@ def count_yes_no(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
             what = (what + " and " if what else "") + f"look {EMOTION_ADJECTIVES[label]}"
         lead = "Yes" if COUNT_TESTS[op](len(hits), k) else "No"
         listing = "; ".join(face_label(f) for f in hits)
-        return reply(f"{lead}: {len(hits)} of the {n} people {what} (you asked about {asked})" + (f": {listing}." if hits else "."),
-                      tuple(f.id for f in hits), "count", image)
+        return reply(
+            f"{lead}: {len(hits)} of the {n} people {what} (you asked about {asked})"
+            + (f": {listing}." if hits else "."),
+            tuple(f.id for f in hits),
+            "count",
+            image,
+        )
     lead = "Yes" if COUNT_TESTS[op](n, k) else "No"
     listing = "; ".join(face_label(f) for f in scene.faces)
-    return reply(f"{lead}: I count {n} {'person' if n == 1 else 'people'} (you asked about {asked}; detector: {scene.detector}). "
-                  f"From left to right: {listing}.", tuple(f.id for f in scene.faces), "count", image)
+    return reply(
+        f"{lead}: I count {n} {'person' if n == 1 else 'people'} (you asked about {asked}; detector: {scene.detector}). "
+        f"From left to right: {listing}.",
+        tuple(f.id for f in scene.faces),
+        "count",
+        image,
+    )
 
 
 def age_yes_no(slots: dict, faces: list[FaceAnalysis]) -> tuple[str, list[FaceAnalysis]] | None:
@@ -79,7 +96,12 @@ def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
             return reply(f"No, nobody looks {asked} to the age model ({ages}).", (), "anyone", image)
         listing = "; ".join(f"{face_label(f)}, apparent age about {f.age:.0f}" for f in hits)
         verb = "looks" if len(hits) == 1 else "look"
-        return reply(f"Yes, {len(hits)} of the {n} {verb} {asked} to the age model: {listing}.", tuple(f.id for f in hits), "anyone", image)
+        return reply(
+            f"Yes, {len(hits)} of the {n} {verb} {asked} to the age model: {listing}.",
+            tuple(f.id for f in hits),
+            "anyone",
+            image,
+        )
     if slots.get("child"):
         return children(scene, image)
     label = slots.get("emotion")
@@ -89,9 +111,20 @@ def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
             return reply(wording.no_age_model(what="apparent gender"), (), "anyone", image)
         who = "who " + what
         if not hits:
-            return reply(f"No, none of the {n} people {what}, so nobody like that looks {EMOTION_ADJECTIVES[label]} here.", (), "anyone", image)
-        return who_looks(label, scene.model_copy(update={"faces": hits}), image, everyone=slots.get("quantifier") == "all",
-                         yes_no=True, among=who)
+            return reply(
+                f"No, none of the {n} people {what}, so nobody like that looks {EMOTION_ADJECTIVES[label]} here.",
+                (),
+                "anyone",
+                image,
+            )
+        return who_looks(
+            label,
+            scene.model_copy(update={"faces": hits}),
+            image,
+            everyone=slots.get("quantifier") == "all",
+            yes_no=True,
+            among=who,
+        )
     if label:
         return who_looks(label, scene, image, everyone=slots.get("quantifier") == "all", yes_no=True)
     if what is None:
@@ -104,14 +137,23 @@ def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     if slots.get("quantifier") == "all":  # "are they all women?"
         if len(hits) == n:
             return reply(f"Yes, all {n} {what}: {listing}.", tuple(f.id for f in hits), "anyone", image)
-        return reply(f"No, {len(hits)} of the {n} {what}" + (f": {listing}." if hits else "."), tuple(f.id for f in hits), "anyone", image)
+        return reply(
+            f"No, {len(hits)} of the {n} {what}" + (f": {listing}." if hits else "."),
+            tuple(f.id for f in hits),
+            "anyone",
+            image,
+        )
     if not hits:
         return reply(f"No, none of the {n} people {what}.", (), "anyone", image)
     return reply(f"Yes, {len(hits)} of the {n} {what}: {listing}.", tuple(f.id for f in hits), "anyone", image)
 
 
 def _with_gender(f: FaceAnalysis, slots: dict) -> str:
-    return f"{face_label(f)} ({f.gender.label} {f.gender.score:.0%})" if slots.get("gender") and f.gender is not None else face_label(f)
+    return (
+        f"{face_label(f)} ({f.gender.label} {f.gender.score:.0%})"
+        if slots.get("gender") and f.gender is not None
+        else face_label(f)
+    )
 
 
 def _filtered(slots: dict, faces: list[FaceAnalysis]) -> tuple[list[FaceAnalysis] | None, str | None]:
@@ -138,7 +180,9 @@ def emotion_yes_no(label: str, faces: list[FaceAnalysis]) -> str:
     for f in faces:
         yes = f.emotion.label == label
         p = f.emotion.scores.get(label, 0.0)
-        out.append(f"{'Yes' if yes else 'No'}: {face_label(f)} {emotion_phrase(f)} ({EMOTION_ADJECTIVES[label]} {p:.0%}).")
+        out.append(
+            f"{'Yes' if yes else 'No'}: {face_label(f)} {emotion_phrase(f)} ({EMOTION_ADJECTIVES[label]} {p:.0%})."
+        )
     return " ".join(out)
 
 
@@ -147,7 +191,9 @@ def identity_yes_no(name: str, faces: list[FaceAnalysis]) -> str:
     out = []
     for f in faces:
         if f.identity is None:
-            out.append(f"I can't tell: nobody is enrolled in the gallery, so I can't say whether {face_label(f)} is {name}.")
+            out.append(
+                f"I can't tell: nobody is enrolled in the gallery, so I can't say whether {face_label(f)} is {name}."
+            )
             continue
         yes = f.identity.known and f.identity.name == name
         out.append(f"{'Yes' if yes else 'No'}: {who_is(f)}")
@@ -157,7 +203,9 @@ def identity_yes_no(name: str, faces: list[FaceAnalysis]) -> str:
 def asked_gender(t: str) -> str | None:
     """The gender a yes/no question asks about ("is the one in red a woman?" -> female)."""
     gender_words = r"\b(female|woman|lady|girl|gal|lass|male|man|guy|boy|gentleman|bloke|dude|fella|lad|chap)\b"
-    words = re.findall(gender_words + r"\s*\??\s*$", t) or re.findall(gender_words, t)[-1:]  # "does she look like a woman to you?"
+    words = (
+        re.findall(gender_words + r"\s*\??\s*$", t) or re.findall(gender_words, t)[-1:]
+    )  # "does she look like a woman to you?"
     if not words:
         return None
     return "female" if words[-1] in ("female", "woman", "lady", "girl", "gal", "lass") else "male"
@@ -169,5 +217,7 @@ def gender_yes_no(asked: str, faces: list[FaceAnalysis]) -> str:
     out = []
     for f in faces:
         yes = f.gender.label == asked
-        out.append(f"{'Yes' if yes else 'No'}: {face_label(f)} looks {f.gender.label} to the age/gender model ({f.gender.score:.0%}).")
+        out.append(
+            f"{'Yes' if yes else 'No'}: {face_label(f)} looks {f.gender.label} to the age/gender model ({f.gender.score:.0%})."
+        )
     return " ".join(out)

@@ -25,23 +25,43 @@ ELDERLY_OVER = 60
 BANDS = ("child", "teen", "adult", "elderly")
 
 #: words that name an age group -> the bands they accept (first match wins, longest first)
-BAND_WORDS: tuple[tuple[re.Pattern[str], tuple[str, ...], str], ...] = tuple((re.compile(rx), bands, word) for rx, bands, word in (
-    (r"\b(?:elderly|seniors?|pensioners?|old (?:people|folks?|persons?|man|men|woman|women|lady|ladies|guys?|gentlem[ae]n|ones?)|"
-     r"older (?:people|folks?|man|men|woman|women|lady|ladies|guys?|ones?)|grand(?:ma|pa|mother|father|parent)s?|oap)\b", ("elderly",), "elderly"),
-    (r"\b(?:adults?|grown[- ]?ups?|grownups?)\b", ("adult", "elderly"), "adult"),
-    (r"\b(?:teen(?:age|aged)?s?|teenagers?|adolescents?)\b", ("teen",), "teen"),
-    (r"\b(?:minors?|under(?:age| 18| eighteen))\b", ("child", "teen"), "minor"),
-    (r"\b(?:kids?|kiddos?|kiddies|children|child|little ones?|young ones|wee ones|little (?:girl|boy|kid|one)s?|small (?:girl|boy|child)s?|"
-     r"young (?:girl|boy)s?|toddlers?|bab(?:y|ies)|infants?|tots|youngsters?|nippers)\b", ("child",), "child"),
-))
+BAND_WORDS: tuple[tuple[re.Pattern[str], tuple[str, ...], str], ...] = tuple(
+    (re.compile(rx), bands, word)
+    for rx, bands, word in (
+        (
+            r"\b(?:elderly|seniors?|pensioners?|old (?:people|folks?|persons?|man|men|woman|women|lady|ladies|guys?|gentlem[ae]n|ones?)|"
+            r"older (?:people|folks?|man|men|woman|women|lady|ladies|guys?|ones?)|grand(?:ma|pa|mother|father|parent)s?|oap)\b",
+            ("elderly",),
+            "elderly",
+        ),
+        (r"\b(?:adults?|grown[- ]?ups?|grownups?)\b", ("adult", "elderly"), "adult"),
+        (r"\b(?:teen(?:age|aged)?s?|teenagers?|adolescents?)\b", ("teen",), "teen"),
+        (r"\b(?:minors?|under(?:age| 18| eighteen))\b", ("child", "teen"), "minor"),
+        (
+            r"\b(?:kids?|kiddos?|kiddies|children|child|little ones?|young ones|wee ones|little (?:girl|boy|kid|one)s?|small (?:girl|boy|child)s?|"
+            r"young (?:girl|boy)s?|toddlers?|bab(?:y|ies)|infants?|tots|youngsters?|nippers)\b",
+            ("child",),
+            "child",
+        ),
+    )
+)
 #: what the photo analysis cannot see: said honestly instead of counting everyone
 UNSEEN_RE = re.compile(
     r"\b(?P<a>(?:a|an|any|some)\s+)?(?P<w>(?:sun)?glasses|spectacles|specs|shades|eyeglasses|hats?|caps?|beanies?|helmets?|suits?|ties?|neckties?|bow ?ties?|"
     r"uniforms?|earrings?|necklaces?|jewell?e?ry|scar(?:f|ves)|beards?|moustaches?|mustaches?|tattoos?|(?:face )?masks?|make-?up|"
-    r"lipstick|bald|blond(?:e|es)?|brunettes?|redheads?|piercings?|headphones|watch(?:es)?|backpacks?)\b")
+    r"lipstick|bald|blond(?:e|es)?|brunettes?|redheads?|piercings?|headphones|watch(?:es)?|backpacks?)\b"
+)
 #: the unseen word -> how the answer names it
-UNSEEN_NAMES = {"sunglasses": "sunglasses", "shades": "sunglasses", "glasses": "glasses", "spectacles": "glasses", "specs": "glasses",
-                "eyeglasses": "glasses", "make-up": "make-up", "makeup": "make-up"}
+UNSEEN_NAMES = {
+    "sunglasses": "sunglasses",
+    "shades": "sunglasses",
+    "glasses": "glasses",
+    "spectacles": "glasses",
+    "specs": "glasses",
+    "eyeglasses": "glasses",
+    "make-up": "make-up",
+    "makeup": "make-up",
+}
 
 
 @dataclass(frozen=True)
@@ -59,16 +79,30 @@ class Conditions:
 
     @property
     def any(self) -> bool:
-        return any(v for v in (self.gender, self.bands, self.age_over, self.age_under, self.emotion, self.colour, self.unseen))
+        return any(
+            v for v in (self.gender, self.bands, self.age_over, self.age_under, self.emotion, self.colour, self.unseen)
+        )
 
     @property
     def count(self) -> int:
         """How many conditions there are (a count with none is a head count)."""
-        return sum(1 for v in (self.gender, self.bands, self.age_over is not None or self.age_under is not None, self.emotion,
-                               self.colour, self.unseen) if v)
+        return sum(
+            1
+            for v in (
+                self.gender,
+                self.bands,
+                self.age_over is not None or self.age_under is not None,
+                self.emotion,
+                self.colour,
+                self.unseen,
+            )
+            if v
+        )
 
-    def without(self, *keys: str) -> "Conditions":
-        return Conditions(**{k: (None if k != "bands" else ()) if k in keys else getattr(self, k) for k in self.__dataclass_fields__})
+    def without(self, *keys: str) -> Conditions:
+        return Conditions(
+            **{k: (None if k != "bands" else ()) if k in keys else getattr(self, k) for k in self.__dataclass_fields__}
+        )
 
 
 def age_band(face: FaceAnalysis) -> str | None:
@@ -123,8 +157,14 @@ def parse(t: str, slots: dict[str, Any]) -> Conditions:
     """The conditions of normalised question ``t`` (its slots: gender, emotion, colour, age_over/under)."""
     bands, word = band_of(t)
     return Conditions(
-        gender=slots.get("gender"), bands=bands, band_word=word, age_over=slots.get("age_over"), age_under=slots.get("age_under"),
-        emotion=slots.get("emotion"), colour=slots.get("colour"), unseen=unseen_of(t, slots.get("colour")),
+        gender=slots.get("gender"),
+        bands=bands,
+        band_word=word,
+        age_over=slots.get("age_over"),
+        age_under=slots.get("age_under"),
+        emotion=slots.get("emotion"),
+        colour=slots.get("colour"),
+        unseen=unseen_of(t, slots.get("colour")),
     )
 
 
@@ -159,21 +199,51 @@ def select(faces: list[FaceAnalysis], c: Conditions) -> list[FaceAnalysis]:
     return [f for f in faces if matches(f, c)]
 
 
-BAND_PLURAL = {"child": "children", "teen": "teenagers", "minor": "minors", "adult": "adults", "elderly": "elderly people"}
-BAND_SINGULAR = {"child": "a child", "teen": "a teenager", "minor": "a minor", "adult": "an adult", "elderly": "elderly"}
+BAND_PLURAL = {
+    "child": "children",
+    "teen": "teenagers",
+    "minor": "minors",
+    "adult": "adults",
+    "elderly": "elderly people",
+}
+BAND_SINGULAR = {
+    "child": "a child",
+    "teen": "a teenager",
+    "minor": "a minor",
+    "adult": "an adult",
+    "elderly": "elderly",
+}
 GENDER_PLURAL = {"female": "women", "male": "men"}
-GENDER_BAND = {("female", "child"): "girls", ("male", "child"): "boys", ("female", "teen"): "teenage girls",
-               ("male", "teen"): "teenage boys", ("female", "elderly"): "elderly women", ("male", "elderly"): "elderly men",
-               ("female", "minor"): "girls", ("male", "minor"): "boys"}
+GENDER_BAND = {
+    ("female", "child"): "girls",
+    ("male", "child"): "boys",
+    ("female", "teen"): "teenage girls",
+    ("male", "teen"): "teenage boys",
+    ("female", "elderly"): "elderly women",
+    ("male", "elderly"): "elderly men",
+    ("female", "minor"): "girls",
+    ("male", "minor"): "boys",
+}
 
 
-SINGULAR = {"women": "woman", "men": "man", "children": "child", "adults": "adult", "teenagers": "teenager", "girls": "girl",
-            "boys": "boy", "people": "person", "minors": "minor"}
+SINGULAR = {
+    "women": "woman",
+    "men": "man",
+    "children": "child",
+    "adults": "adult",
+    "teenagers": "teenager",
+    "girls": "girl",
+    "boys": "boy",
+    "people": "person",
+    "minors": "minor",
+}
 
 
 def singular(noun: str) -> str:
     """ "women over 40" -> "woman over 40", "elderly people" -> "elderly person"."""
-    return " ".join(SINGULAR.get(w, w) for w in noun.split(" ", 2)[:2]) + (" " + noun.split(" ", 2)[2] if noun.count(" ") >= 2 else "")
+    return " ".join(SINGULAR.get(w, w) for w in noun.split(" ", 2)[:2]) + (
+        " " + noun.split(" ", 2)[2] if noun.count(" ") >= 2 else ""
+    )
 
 
 def group_noun(c: Conditions) -> str:

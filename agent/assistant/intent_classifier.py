@@ -45,7 +45,7 @@ def _ngram_embed(texts: list[str]) -> np.ndarray:
     for i, t in enumerate(texts):
         s = f"  {t}  "
         for j in range(len(s) - 2):
-            out[i, int(hashlib.md5(s[j:j + 3].encode()).hexdigest()[:6], 16) % 4096] += 1.0
+            out[i, int(hashlib.md5(s[j : j + 3].encode()).hexdigest()[:6], 16) % 4096] += 1.0
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
 

@@ -113,8 +113,11 @@ def open_camera(source: str | int):  # type: ignore[no-untyped-def]
     if not ok or frame is None:
         cap.release()
         what = f"camera {source}" if isinstance(source, int) else f"the video {source}"
-        raise MediaError(f"Cannot read {what}.", hint="Check the device number (facelens doctor lists cameras) or the file; "
-                                                      "leave --camera out to read the mood from voice and words only.")
+        raise MediaError(
+            f"Cannot read {what}.",
+            hint="Check the device number (facelens doctor lists cameras) or the file; "
+            "leave --camera out to read the mood from voice and words only.",
+        )
     cap.set(cv2.CAP_PROP_POS_FRAMES, 0) if not isinstance(source, int) else None
     return cap
 
@@ -128,8 +131,15 @@ class FaceWatcher:
     frames are pushed with :meth:`observe` (the app's Live page feeds the browser's camera that way).
     """
 
-    def __init__(self, source: str | int | None, *, detector: str = LIVE_DETECTOR, window_s: float = WINDOW_S,
-                 realtime: bool = True, loop_video: bool = True) -> None:
+    def __init__(
+        self,
+        source: str | int | None,
+        *,
+        detector: str = LIVE_DETECTOR,
+        window_s: float = WINDOW_S,
+        realtime: bool = True,
+        loop_video: bool = True,
+    ) -> None:
         self.source = source
         self.detector = detector
         self.window_s = window_s
@@ -314,7 +324,9 @@ def microphone_chunks(device: int | str | None) -> Iterator[np.ndarray]:
     yield from voice_input.microphone_chunks(device)
 
 
-def turns(chunks: Iterable[np.ndarray], *, silence_ms: int = SILENCE_MS, max_seconds: float = 30.0) -> Iterator[tuple[np.ndarray, float]]:
+def turns(
+    chunks: Iterable[np.ndarray], *, silence_ms: int = SILENCE_MS, max_seconds: float = 30.0
+) -> Iterator[tuple[np.ndarray, float]]:
     """Cut a chunk stream into spoken turns by voice activity: (audio, monotonic time the turn ended)."""
     from facelens.agent.assistant.voice_input import endpoint
 
@@ -334,21 +346,28 @@ class Voice:
     def __init__(self, voice: str = "en-us", speed: int = 170) -> None:
         self.exe = shutil.which("espeak-ng") or shutil.which("espeak")
         if not self.exe:
-            raise DependencyError("Speaking replies needs espeak-ng.", hint="apt-get install espeak-ng (bash setup.sh installs it).")
+            raise DependencyError(
+                "Speaking replies needs espeak-ng.", hint="apt-get install espeak-ng (bash setup.sh installs it)."
+            )
         self.voice, self.speed = voice, speed
 
     def synthesise(self, text: str) -> tuple[bytes, float]:
         """The reply as WAV bytes, and the seconds until its first audio bytes were ready."""
         start = time.perf_counter()
-        proc = subprocess.Popen([self.exe, "-v", self.voice, "-s", str(self.speed), "--stdout", text],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [self.exe, "-v", self.voice, "-s", str(self.speed), "--stdout", text],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         assert proc.stdout is not None
         first = proc.stdout.read(4096)
         first_s = time.perf_counter() - start
         rest = proc.stdout.read()
         proc.wait(30)
         if proc.returncode != 0 or not first:
-            raise MediaError("espeak-ng could not speak the reply.", hint="Check espeak-ng --version; run without --speak.")
+            raise MediaError(
+                "espeak-ng could not speak the reply.", hint="Check espeak-ng --version; run without --speak."
+            )
         return first + rest, first_s
 
     def say(self, text: str) -> tuple[bytes, float]:
@@ -442,10 +461,22 @@ def run(
         on_status(LiveStatus(state, cam, look.label if look else None, look.confidence if look else 0.0, fps))
 
     is_file = mic is not None and not str(mic).isdigit() and Path(str(mic)).exists()
-    if chunks is None and mic is not None and not is_file and not str(mic).isdigit() and any(c in str(mic) for c in "/\\."):
-        raise InputError(f"No such audio file: {mic}.", hint="Give a microphone number, or a wav file standing in for it.")
+    if (
+        chunks is None
+        and mic is not None
+        and not is_file
+        and not str(mic).isdigit()
+        and any(c in str(mic) for c in "/\\.")
+    ):
+        raise InputError(
+            f"No such audio file: {mic}.", hint="Give a microphone number, or a wav file standing in for it."
+        )
     if chunks is None:
-        chunks = file_chunks(mic, realtime=realtime) if is_file else microphone_chunks(int(mic) if mic is not None and str(mic).isdigit() else mic)
+        chunks = (
+            file_chunks(mic, realtime=realtime)
+            if is_file
+            else microphone_chunks(int(mic) if mic is not None and str(mic).isdigit() else mic)
+        )
     try:
         show("listening")
         for audio, ended in turns(chunks):
@@ -477,9 +508,18 @@ def run(
                 if out is not None:
                     (out / f"reply-{len(report.turns) + 1:03d}.wav").write_bytes(wav)
             sources = sorted({c.channel for c in utt.affect.channels})
-            turn = Turn(len(report.turns) + 1, utt.text, utt.affect.summary, utt.affect.label, sources,
-                        face.label if face is not None else None, reply, backend_name, round(to_reply, 3),
-                        None if to_audio is None else round(to_audio, 3))
+            turn = Turn(
+                len(report.turns) + 1,
+                utt.text,
+                utt.affect.summary,
+                utt.affect.label,
+                sources,
+                face.label if face is not None else None,
+                reply,
+                backend_name,
+                round(to_reply, 3),
+                None if to_audio is None else round(to_audio, 3),
+            )
             report.turns.append(turn)
             if out is not None:
                 _keep(out, turn, audio)

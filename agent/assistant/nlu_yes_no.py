@@ -11,17 +11,37 @@ import re
 from typing import Any
 
 from facelens.agent.assistant.nlu_patterns import (
-    AGE_CMP_RE, AGE_WORD_RE, COUNT_CMP_RE, COUNT_RE, EMPTY_RE, EXISTS_RE, GROUP_RE, KNOWN_RE, NUMBER_WORDS, PERSON_CUE_RE, REF_NP_RE,
-    TRANSCRIPT_RE, COLOUR_ALTERNATION,
+    AGE_CMP_RE,
+    AGE_WORD_RE,
+    COLOUR_ALTERNATION,
+    COUNT_CMP_RE,
+    COUNT_RE,
+    EMPTY_RE,
+    EXISTS_RE,
+    GROUP_RE,
+    KNOWN_RE,
+    NUMBER_WORDS,
+    PERSON_CUE_RE,
+    REF_NP_RE,
+    TRANSCRIPT_RE,
 )
 
 #: a question word anywhere: the question asks more than yes or no
 WH_ANYWHERE_RE = re.compile(r"\b(?:who|whom|whose|what|which|where|when|why|how)\b")
 #: "the blue shirt person", "the red top guy": a person named by clothing
-COLOUR_REF_NP_RE = re.compile(rf"\bthe (?:{COLOUR_ALTERNATION})(?: \w+)? (?:person|one|guy|man|woman|lady|girl|boy|dude)\b")
+COLOUR_REF_NP_RE = re.compile(
+    rf"\bthe (?:{COLOUR_ALTERNATION})(?: \w+)? (?:person|one|guy|man|woman|lady|girl|boy|dude)\b"
+)
 #: how a count comparison is said -> the comparison it means
-COUNT_OPS = {"over": "more than", "under": "fewer than", "less than": "fewer than", "no more than": "at most", "only": "exactly",
-             "just": "exactly", None: "exactly"}
+COUNT_OPS = {
+    "over": "more than",
+    "under": "fewer than",
+    "less than": "fewer than",
+    "no more than": "at most",
+    "only": "exactly",
+    "just": "exactly",
+    None: "exactly",
+}
 
 
 def comparison_slots(t: str, slots: dict[str, Any]) -> None:
@@ -35,7 +55,10 @@ def comparison_slots(t: str, slots: dict[str, Any]) -> None:
 
 def yes_no_slots(t: str, slots: dict[str, Any]) -> None:
     """What a yes/no question asks in words: old/young, anyone there at all, a group photo or a selfie, anyone known."""
-    attribute = any(k in slots for k in ("emotion", "child", "gender", "colour", "age_over", "age_under", "count_cmp", "name", "superlative"))
+    attribute = any(
+        k in slots
+        for k in ("emotion", "child", "gender", "colour", "age_over", "age_under", "count_cmp", "name", "superlative")
+    )
     if not attribute and (m := AGE_WORD_RE.search(t)) and not re.search(r"\b(?:years?|how|what age)\b", t):
         if m.group(1):
             slots["age_over"] = 60
@@ -70,8 +93,17 @@ def yes_no_rule(t: str, s: dict[str, Any], cue: bool, anyq: bool) -> str | None:
         return None  # about one person ("is the one in black scared at all"): never turned into "anyone"
     if s.get("yesno") and s.get("quantifier") == "all" and any(k in s for k in ("gender", "colour", "child")):
         return "anyone"  # "are they all women?", "is everyone wearing black?"
-    if anyq and (s.get("gender") or (s.get("colour") and re.match(r"^(?:is|are|was|were) there\b|^any\b|^(?:does|do|is|are|has|have) "
-                                                                   r"(?:anyone|anybody|someone|somebody)\b", t))):
+    if anyq and (
+        s.get("gender")
+        or (
+            s.get("colour")
+            and re.match(
+                r"^(?:is|are|was|were) there\b|^any\b|^(?:does|do|is|are|has|have) "
+                r"(?:anyone|anybody|someone|somebody)\b",
+                t,
+            )
+        )
+    ):
         return "anyone"  # "is there a woman in the photo?", "are there any men?", "is there a woman wearing red?"
     return None
 
@@ -79,8 +111,18 @@ def yes_no_rule(t: str, s: dict[str, Any], cue: bool, anyq: bool) -> str | None:
 def asks_name_of(t: str, name: str) -> bool:
     """ "is the one in green Emeka?", "would face 2 be Alice", "the person on the right is Chen, right?": is someone NAME?"""
     n = re.escape(name.lower())
-    m = (re.match(rf"^(?:is|was|isn't|would|could|might)\s+(.+?)\s+(?:be\s+|actually\s+|really\s+)?{n}\s*[?!.]*$", t)
-         or re.match(rf"^(.+?)\s+(?:is|must be|could be|might be)\s+{n}(?:,?\s*(?:right|correct|yes|no|isn't (?:it|she|he|they)|"
-                     rf"is(?:n't| not) (?:it|she|he|they)))?\s*[?!.]*$", t))
-    return bool(m) and bool(PERSON_CUE_RE.search(m.group(1)) or REF_NP_RE.search(m.group(1)) or COLOUR_REF_NP_RE.search(m.group(1))
-                            or re.search(rf"\b(?:{COLOUR_ALTERNATION})\b", m.group(1)) or re.fullmatch(r"[a-z][\w'-]+", m.group(1)) and m.group(1) != "it")
+    m = re.match(
+        rf"^(?:is|was|isn't|would|could|might)\s+(.+?)\s+(?:be\s+|actually\s+|really\s+)?{n}\s*[?!.]*$", t
+    ) or re.match(
+        rf"^(.+?)\s+(?:is|must be|could be|might be)\s+{n}(?:,?\s*(?:right|correct|yes|no|isn't (?:it|she|he|they)|"
+        rf"is(?:n't| not) (?:it|she|he|they)))?\s*[?!.]*$",
+        t,
+    )
+    return bool(m) and bool(
+        PERSON_CUE_RE.search(m.group(1))
+        or REF_NP_RE.search(m.group(1))
+        or COLOUR_REF_NP_RE.search(m.group(1))
+        or re.search(rf"\b(?:{COLOUR_ALTERNATION})\b", m.group(1))
+        or re.fullmatch(r"[a-z][\w'-]+", m.group(1))
+        and m.group(1) != "it"
+    )

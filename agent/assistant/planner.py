@@ -42,32 +42,54 @@ from facelens.agent.assistant.user_mood import mood_reply, user_mood  # noqa: F4
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import SceneAnalysis
 
-IS_ONE_RE = re.compile(r"^(?:is|was|are)\s+(?:she|he|they|that person|this person|that one|this one|it)\s+(?:also\s+)?"
-                       r"(?:the one|the person|the woman|the man|the guy|the lady|the girl|the boy|one)\b")
+IS_ONE_RE = re.compile(
+    r"^(?:is|was|are)\s+(?:she|he|they|that person|this person|that one|this one|it)\s+(?:also\s+)?"
+    r"(?:the one|the person|the woman|the man|the guy|the lady|the girl|the boy|one)\b"
+)
 FOLLOW_RE = re.compile(r"^\s*(?:and|what about|how about|and what about|same for)\b")
 #: words that show the question is about particular people, not everyone
 PERSON_WORDS_RE = re.compile(r"\b(?:person|one|guy|man|woman|lady|girl|boy|dude|face|she|he|her|him|they|them|that)\b")
-ALL_RE = re.compile(r"\b(?:everyone|everybody|all of them|each of them|each person|every person|them all|all the people)\b")
-ASKED_COLOUR_RE = re.compile(rf"\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{referring.COLOUR_ALTERNATION})\b"
-                             rf"(?:\s+{referring.GARMENTS})?\s*\??$")
+ALL_RE = re.compile(
+    r"\b(?:everyone|everybody|all of them|each of them|each person|every person|them all|all the people)\b"
+)
+ASKED_COLOUR_RE = re.compile(
+    rf"\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{referring.COLOUR_ALTERNATION})\b"
+    rf"(?:\s+{referring.GARMENTS})?\s*\??$"
+)
 #: a follow-up that asks a question of its own ("and how old is she?"), not the last one again
-OWN_QUESTION_RE = re.compile("|".join(rx.pattern for rx in (AGE_Q_RE, CLOTHING_Q_RE, EMOTION_Q_RE, GENDER_Q_RE, WHERE_Q_RE)))
+OWN_QUESTION_RE = re.compile(
+    "|".join(rx.pattern for rx in (AGE_Q_RE, CLOTHING_Q_RE, EMOTION_Q_RE, GENDER_Q_RE, WHERE_Q_RE))
+)
 #: questions about the whole group, answered about it (never "which person do you mean?")
-ACTIVITY_RE = re.compile(r"^(?:so\s+)?(?:what is|what's|whats) (?:going on|happening|up|the (?:situation|scene|story))\b(?:\s+(?:here|there|in (?:this|the|that) "
-                         r"(?:photo|picture|pic|image|shot|one)))?\s*[?!.]*$|^what are (?:they|these people|the people|those people|they all) (?:doing|up to)\b")
-GROUP_LOOK_RE = re.compile(r"^how (?:do|does|are|is) (?:the people|they|everyone|everybody|the group|people|these people|those people|all of them|"
-                           r"they all|the family|the kids|the children)\b(?:\s+in (?:this|the|that) (?:photo|picture|pic|image|shot))?\s+"
-                           r"(?:look|looking|seem|seeming|feel|feeling|doing|come across)\b|^what(?: is|'s| kind of)? (?:the )?mood (?:are|is|in)\b.*\b(?:they|them|people|everyone|photo|picture|group)\b"
-                           r"|^what(?: is|'s) the (?:mood|vibe|atmosphere)\b")
-GROUP_CLOTHES_RE = re.compile(r"^what (?:colou?rs? )?(?:are|is|do|does) (?:most of them|most people|they|the people|people|everyone|everybody|all of them|"
-                              r"they all|the group)\b(?:\s+in (?:this|the|that) (?:photo|picture|pic|image|shot))?(?:\s+(?:all|mostly))?\s+(?:wearing|wear|dressed in|have on)\b"
-                              r"|^what colou?rs? (?:are|is|do) (?:most of them|most people|they|the people|people|everyone|everybody|all of them|they all)\b")
+ACTIVITY_RE = re.compile(
+    r"^(?:so\s+)?(?:what is|what's|whats) (?:going on|happening|up|the (?:situation|scene|story))\b(?:\s+(?:here|there|in (?:this|the|that) "
+    r"(?:photo|picture|pic|image|shot|one)))?\s*[?!.]*$|^what are (?:they|these people|the people|those people|they all) (?:doing|up to)\b"
+)
+GROUP_LOOK_RE = re.compile(
+    r"^how (?:do|does|are|is) (?:the people|they|everyone|everybody|the group|people|these people|those people|all of them|"
+    r"they all|the family|the kids|the children)\b(?:\s+in (?:this|the|that) (?:photo|picture|pic|image|shot))?\s+"
+    r"(?:look|looking|seem|seeming|feel|feeling|doing|come across)\b|^what(?: is|'s| kind of)? (?:the )?mood (?:are|is|in)\b.*\b(?:they|them|people|everyone|photo|picture|group)\b"
+    r"|^what(?: is|'s) the (?:mood|vibe|atmosphere)\b"
+)
+GROUP_CLOTHES_RE = re.compile(
+    r"^what (?:colou?rs? )?(?:are|is|do|does) (?:most of them|most people|they|the people|people|everyone|everybody|all of them|"
+    r"they all|the group)\b(?:\s+in (?:this|the|that) (?:photo|picture|pic|image|shot))?(?:\s+(?:all|mostly))?\s+(?:wearing|wear|dressed in|have on)\b"
+    r"|^what colou?rs? (?:are|is|do) (?:most of them|most people|they|the people|people|everyone|everybody|all of them|they all)\b"
+)
 #: words that mean everyone in the photo, even after someone was talked about ("how are they all feeling?")
-GROUP_WORD_RE = re.compile(r"\b(?:all|everyone|everybody|people|group|most of them|each of them|the family|photo|picture|pic|image|shot)\b")
+GROUP_WORD_RE = re.compile(
+    r"\b(?:all|everyone|everybody|people|group|most of them|each of them|the family|photo|picture|pic|image|shot)\b"
+)
 #: "which one is the grown-up?", "who's the kid here": the faces of an age group
-WHICH_BAND_RE = re.compile(r"^(?:which|who)(?:\s+(?:one|ones|of them|of these|of those|person|people|here))?(?:\s+is|\s+are|'s|\s+looks? like|\s+seems? to be)\b")
-NEAR_NAME_CUTOFF = 0.75  # difflib similarity from which an unknown name is taken as the enrolled one ("scarlet" -> Scarlett)
-EVERYONE_RE = re.compile(r"\b(?:everyone|everybody|all|each|every|people|them|they|these|photo|picture|image|pic|shot|group)\b")
+WHICH_BAND_RE = re.compile(
+    r"^(?:which|who)(?:\s+(?:one|ones|of them|of these|of those|person|people|here))?(?:\s+is|\s+are|'s|\s+looks? like|\s+seems? to be)\b"
+)
+NEAR_NAME_CUTOFF = (
+    0.75  # difflib similarity from which an unknown name is taken as the enrolled one ("scarlet" -> Scarlett)
+)
+EVERYONE_RE = re.compile(
+    r"\b(?:everyone|everybody|all|each|every|people|them|they|these|photo|picture|image|pic|shot|group)\b"
+)
 
 
 @dataclass
@@ -110,7 +132,9 @@ def answer(question: str, box: ToolBox, state: PlanState | None = None) -> Plann
     rest = [r for r in replies if r.intent != "race"]
     text = " ".join(r.text for r in race + rest)
     last = rest[-1] if rest else replies[-1]
-    return PlannerReply(text, last.faces, "compound", last.image, tuple(n for r in replies for n in r.notes), understood=u)
+    return PlannerReply(
+        text, last.faces, "compound", last.image, tuple(n for r in replies for n in r.notes), understood=u
+    )
 
 
 STRAIGHT_RE = re.compile(r"\s*(?:yes|no|i can't tell)\b", re.I)
@@ -124,8 +148,12 @@ def _straight(u: Understanding, r: PlannerReply) -> PlannerReply:
     if r.faces:
         if r.intent not in PERSON_INTENTS + ("who",) or WH_ANYWHERE_RE.search(u.text) or COUNT_RE.search(u.text):
             return r  # "number of scared people?", "who's that, the lady on the right": no yes/no to give
-        return _with(r, text="I can't tell yes or no from that; what I see: " + r.text[:1].lower() + r.text[1:]
-                     if r.text[:4] != "Face" else "I can't tell yes or no from that; what I see: " + r.text)
+        return _with(
+            r,
+            text="I can't tell yes or no from that; what I see: " + r.text[:1].lower() + r.text[1:]
+            if r.text[:4] != "Face"
+            else "I can't tell yes or no from that; what I see: " + r.text,
+        )
     text = r.text if re.match(r"I\b", r.text) else r.text[:1].lower() + r.text[1:]
     return _with(r, text="I can't tell yet: " + text)
 
@@ -141,19 +169,38 @@ def _remember(state: PlanState, r: PlannerReply) -> None:
 
 
 def _with(r: PlannerReply, **kw: Any) -> PlannerReply:
-    return PlannerReply(**({"text": r.text, "faces": r.faces, "intent": r.intent, "image": r.image, "notes": r.notes,
-                            "understood": r.understood} | kw))
+    return PlannerReply(
+        **(
+            {
+                "text": r.text,
+                "faces": r.faces,
+                "intent": r.intent,
+                "image": r.image,
+                "notes": r.notes,
+                "understood": r.understood,
+            }
+            | kw
+        )
+    )
 
 
-def _dispatch(u: Understanding, box: ToolBox, scene: SceneAnalysis | None, state: PlanState, names: set[str],
-              in_compound: bool = False) -> PlannerReply:
+def _dispatch(
+    u: Understanding,
+    box: ToolBox,
+    scene: SceneAnalysis | None,
+    state: PlanState,
+    names: set[str],
+    in_compound: bool = False,
+) -> PlannerReply:
     t = u.text
     if u.intent == "race":
         words = re.findall(r"\w+", referring.PRONOUN_RE.sub("", t))
         only = not in_compound
         text = wording.RACE_DECLINE + (" " + wording.RACE_ONLY if only or len(words) < 2 else "")
         return PlannerReply(text, (), "race", state.image, understood=u)
-    if u.intent == "transcript" or (TRANSCRIPT_RE.search(t) and (box.audio is not None or scene is None) and u.intent in ("unsure", "beyond")):
+    if u.intent == "transcript" or (
+        TRANSCRIPT_RE.search(t) and (box.audio is not None or scene is None) and u.intent in ("unsure", "beyond")
+    ):
         return _with(compose.transcript(t, box), understood=u)
     if scene is None:
         return PlannerReply(wording.BEYOND_SCOPE, (), "beyond", understood=u)
@@ -163,9 +210,13 @@ def _dispatch(u: Understanding, box: ToolBox, scene: SceneAnalysis | None, state
     focus = state.focus if state.image == image else ()
     if FOLLOW_RE.match(t) and state.intent in PERSON_INTENTS:
         ref = referring.resolve(t, scene, focus=focus, known_names=names)
-        if ref is not None:  # "and is she happy?" asks its own question; "what about the girl in front?" the last one again
+        if (
+            ref is not None
+        ):  # "and is she happy?" asks its own question; "what about the girl in front?" the last one again
             own = u.intent in PERSON_INTENTS and (u.slots.get("emotion") or OWN_QUESTION_RE.search(t))
-            return _per_person(u.intent if own else state.intent, u, scene, ref.face_ids, ref.notes, image, ambiguous=ref.ambiguous)
+            return _per_person(
+                u.intent if own else state.intent, u, scene, ref.face_ids, ref.notes, image, ambiguous=ref.ambiguous
+            )
     if IS_ONE_RE.match(t):
         return _check_referent(t, box, scene, focus, names, image)
     group = _group_question(u, scene, focus, names, image)
@@ -175,26 +226,54 @@ def _dispatch(u: Understanding, box: ToolBox, scene: SceneAnalysis | None, state
     return _with(reply, understood=u)
 
 
-def _group_question(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str) -> PlannerReply | None:
+def _group_question(
+    u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str
+) -> PlannerReply | None:
     """Questions answered about a group picked by their conditions, or about everyone; None: not one of these."""
     t, s, intent = u.text, u.slots, u.intent
-    if intent in ("race", "json", "transcript", "presence", "compare", "superlative") or s.get("count_cmp") or s.get("faces"):
+    if (
+        intent in ("race", "json", "transcript", "presence", "compare", "superlative")
+        or s.get("count_cmp")
+        or s.get("faces")
+    ):
         return None
     c = conditions.parse(t, s)
-    person = PERSON_CUE_RE.search(conditions.strip_bands(t)) or s.get("name")  # "the little one" names an age group, no position
+    person = PERSON_CUE_RE.search(conditions.strip_bands(t)) or s.get(
+        "name"
+    )  # "the little one" names an age group, no position
     if c.unseen:  # "how many men in suits?", "is the guy on the left wearing glasses?": can't be seen, said so
-        ref = referring.resolve(t, scene, focus=focus, known_names=names) if person or not (COUNT_RE.search(t) or s.get("quantifier")) else None
+        ref = (
+            referring.resolve(t, scene, focus=focus, known_names=names)
+            if person or not (COUNT_RE.search(t) or s.get("quantifier"))
+            else None
+        )
         if ref is not None and ref.face_ids and not referring.PLURAL_RE.search(t):
-            return groups.cant_see(c, scene, image, intent if intent in PERSON_INTENTS else "describe", [scene.face(i) for i in ref.face_ids])
+            return groups.cant_see(
+                c,
+                scene,
+                image,
+                intent if intent in PERSON_INTENTS else "describe",
+                [scene.face(i) for i in ref.face_ids],
+            )
         return groups.cant_see(c, scene, image, "count" if COUNT_RE.search(t) else "anyone")
     if person:
         return None
-    if intent == "count" and (c.bands and (c.count > 1 or c.band_word not in ("child", "minor"))
-                              or c.age_over is not None or c.age_under is not None or c.count > 1):
+    if intent == "count" and (
+        c.bands
+        and (c.count > 1 or c.band_word not in ("child", "minor"))
+        or c.age_over is not None
+        or c.age_under is not None
+        or c.count > 1
+    ):
         return groups.count(c, scene, image)  # "how many women are smiling?", "how many ppl look older than 60"
     group_c = c.without("emotion", "colour", "unseen")
-    if intent in ("anyone", "who_looks") and s.get("yesno") and group_c.any and (c.emotion or c.colour) and (
-            c.bands or c.age_over is not None or c.age_under is not None or s.get("quantifier") == "all"):
+    if (
+        intent in ("anyone", "who_looks")
+        and s.get("yesno")
+        and group_c.any
+        and (c.emotion or c.colour)
+        and (c.bands or c.age_over is not None or c.age_under is not None or s.get("quantifier") == "all")
+    ):
         return groups.anyone(c, scene, image, everyone=s.get("quantifier") == "all")  # "r all the kids smiling"
     if c.bands and WHICH_BAND_RE.match(t) and "superlative" not in s:
         return groups.which(c.without("emotion", "colour"), scene, image)  # "which one is the grown-up?"
@@ -209,8 +288,15 @@ def _group_question(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ..
     return None
 
 
-def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str,
-            in_compound: bool) -> PlannerReply:
+def _family(
+    u: Understanding,
+    box: ToolBox,
+    scene: SceneAnalysis,
+    focus: tuple[int, ...],
+    names: set[str],
+    image: str,
+    in_compound: bool,
+) -> PlannerReply:
     t, s, intent = u.text, u.slots, u.intent
     if intent == "json":
         ref = referring.resolve(t, scene, focus=focus, known_names=names)
@@ -218,7 +304,16 @@ def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[i
         data = [compose.summary(scene.face(i), image).model_dump(mode="json") for i in ids]
         return PlannerReply(json.dumps(data, indent=2), ids, "json", image)
     if intent == "compare":
-        reply = _compare(t, box, scene, focus, names, image, yes_no=bool(s.get("yesno")) and ("different" if re.search(r"\b(?:different|not the same)\b", t) else "same"))
+        reply = _compare(
+            t,
+            box,
+            scene,
+            focus,
+            names,
+            image,
+            yes_no=bool(s.get("yesno"))
+            and ("different" if re.search(r"\b(?:different|not the same)\b", t) else "same"),
+        )
         if reply.faces:
             s["person"] = reply.faces
         return reply
@@ -239,7 +334,9 @@ def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[i
     if intent == "presence":
         return _presence(s["name"], scene, names | box.known_names(), image)
     if intent == "identify" and s.get("yesno") and s.get("name") and s["name"] not in names | box.known_names():
-        return compose.presence(s["name"], scene, names | box.known_names(), image)  # "is face 1 Zoe?": nobody enrolled Zoe
+        return compose.presence(
+            s["name"], scene, names | box.known_names(), image
+        )  # "is face 1 Zoe?": nobody enrolled Zoe
     if intent == "identify" and s.get("known"):  # "do you recognise anyone?"
         return compose.identify_all(scene, image, yes_no=bool(s.get("yesno")))
     if intent in PERSON_INTENTS:
@@ -249,18 +346,25 @@ def _family(u: Understanding, box: ToolBox, scene: SceneAnalysis, focus: tuple[i
     return PlannerReply(wording.BEYOND_SCOPE, (), "beyond", image)
 
 
-def _person_family(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str,
-                   in_compound: bool) -> PlannerReply:
+def _person_family(
+    u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str, in_compound: bool
+) -> PlannerReply:
     t, s, intent = u.text, u.slots, u.intent
-    if intent == "clothing" and s.get("yesno") and s.get("colour"):  # "is the man on the left wearing red": red is asked, not who
+    if (
+        intent == "clothing" and s.get("yesno") and s.get("colour")
+    ):  # "is the man on the left wearing red": red is asked, not who
         t = ASKED_COLOUR_RE.sub("", t).strip() or t
-    if intent == "identify" and s.get("yesno") and s.get("name") and s.get("name_of_person"):  # "is the one in green Emeka?"
+    if (
+        intent == "identify" and s.get("yesno") and s.get("name") and s.get("name_of_person")
+    ):  # "is the one in green Emeka?"
         i = t.rfind(s["name"].lower())
-        t = (t[:i] + t[i + len(s["name"]):]).strip() if i > 0 else t  # who is meant, not who is asked about
+        t = (t[:i] + t[i + len(s["name"]) :]).strip() if i > 0 else t  # who is meant, not who is asked about
     ref = referring.resolve(t, scene, focus=focus, known_names=names)
     if ref is not None:
         reply = _per_person(intent, u, scene, ref.face_ids, ref.notes, image, ambiguous=ref.ambiguous)
-        if ref.alternative and reply.faces:  # "the woman in the middle" where the middle one looks like a child: who the words fit, too
+        if (
+            ref.alternative and reply.faces
+        ):  # "the woman in the middle" where the middle one looks like a child: who the words fit, too
             alt = compose.per_person(intent, [scene.face(i) for i in ref.alternative])
             reply = _with(reply, text=reply.text + " " + wording.position_alternative(answer=alt))
         return reply
@@ -278,8 +382,15 @@ def _person_family(u: Understanding, scene: SceneAnalysis, focus: tuple[int, ...
     return PlannerReply(compose.which_person(scene), (), "ask_referent", image)
 
 
-def _per_person(intent: str, u: Understanding, scene: SceneAnalysis, ids: tuple[int, ...], notes: tuple[str, ...],
-                image: str, ambiguous: bool = False) -> PlannerReply:
+def _per_person(
+    intent: str,
+    u: Understanding,
+    scene: SceneAnalysis,
+    ids: tuple[int, ...],
+    notes: tuple[str, ...],
+    image: str,
+    ambiguous: bool = False,
+) -> PlannerReply:
     if not ids:
         return PlannerReply(compose.nobody(u.text, scene, notes), (), intent, image, notes)
     faces = [scene.face(i) for i in ids]
@@ -291,11 +402,16 @@ def _per_person(intent: str, u: Understanding, scene: SceneAnalysis, ids: tuple[
         text = yes_no.emotion_yes_no(top if top in asked else asked[-1] if len(asked) > 1 else asked[0], faces)
     elif intent == "gender" and s.get("yesno") and (asked := yes_no.asked_gender(u.text)):
         text = yes_no.gender_yes_no(asked, faces)
-    elif intent == "identify" and s.get("yesno") and s.get("name") and not s.get("quantifier"):  # "is the one on the left Alice?"
+    elif (
+        intent == "identify" and s.get("yesno") and s.get("name") and not s.get("quantifier")
+    ):  # "is the one on the left Alice?"
         text = yes_no.identity_yes_no(s["name"], faces)
     elif intent == "age" and ("age_over" in s or "age_under" in s) and (got := yes_no.age_yes_no(s, faces)) is not None:
         asked, hits = got  # "is the guy on the left over 40?"
-        text = " ".join(f"{'Yes' if f.id in {h.id for h in hits} else 'No'}: {compose.per_person('age', [f])} (you asked: {asked})" for f in faces)
+        text = " ".join(
+            f"{'Yes' if f.id in {h.id for h in hits} else 'No'}: {compose.per_person('age', [f])} (you asked: {asked})"
+            for f in faces
+        )
     elif intent == "clothing" and s.get("yesno") and s.get("colour"):  # "is she wearing red?"
         seen = [f.appearance.clothing_colour for f in faces]
         lead = "I can't tell" if None in seen else "Yes" if all(c == s["colour"] for c in seen) else "No"
@@ -309,21 +425,37 @@ def _per_person(intent: str, u: Understanding, scene: SceneAnalysis, ids: tuple[
     return PlannerReply(text, ids, intent, image, notes)
 
 
-def _check_referent(t: str, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str) -> PlannerReply:
+def _check_referent(
+    t: str, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str
+) -> PlannerReply:
     rest = IS_ONE_RE.sub("the one", t, count=1)
     ref = referring.resolve(rest, scene, known_names=names)
     if not focus:
         return PlannerReply(compose.which_person(scene), (), "ask_referent", image)
-    return PlannerReply(compose.is_same_referent(scene, focus, ref.face_ids if ref is not None else None), focus, "check", image)
+    return PlannerReply(
+        compose.is_same_referent(scene, focus, ref.face_ids if ref is not None else None), focus, "check", image
+    )
 
 
-def _compare(t: str, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str,
-             yes_no: bool | str = False) -> PlannerReply:
+def _compare(
+    t: str,
+    box: ToolBox,
+    scene: SceneAnalysis,
+    focus: tuple[int, ...],
+    names: set[str],
+    image: str,
+    yes_no: bool | str = False,
+) -> PlannerReply:
     two = re.search(r"\b(?:two|2)\b.*\b(left|right)\b", t)
     if two and len(scene.faces) >= 2 and not re.search(r"\bface\s*\d", t):
         pair = (1, 2) if two.group(1) == "left" else (len(scene.faces) - 1, len(scene.faces))
         return _run_compare(box, scene, list(pair), image, yes_no)
-    ids: list[int] = [int(k) for k in re.findall(r"(?:\bfaces?|\bperson|#|\band|,|\bwith|\bas|\bto|\bvs\.?)\s*(?:number\s*|#)?(\d{1,3})\b", t)]
+    ids: list[int] = [
+        int(k)
+        for k in re.findall(
+            r"(?:\bfaces?|\bperson|#|\band|,|\bwith|\bas|\bto|\bvs\.?)\s*(?:number\s*|#)?(\d{1,3})\b", t
+        )
+    ]
     if len(ids) < 2:
         ids = []
         for part in re.split(r"\b(?:and|as|with|versus|vs\.?|to|like)\b", t):
@@ -337,16 +469,25 @@ def _compare(t: str, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...],
     ids = sorted(dict.fromkeys(ids))  # image order: "Face 1 and Face 2" whichever was named first
     if len(ids) < 2:
         text = compose.which_person(scene, two=True)
-        return PlannerReply(("I can't tell yet: " + text[:1].lower() + text[1:]) if yes_no else text, (), "compare", image)
+        return PlannerReply(
+            ("I can't tell yet: " + text[:1].lower() + text[1:]) if yes_no else text, (), "compare", image
+        )
     return _run_compare(box, scene, ids, image, yes_no)
 
 
-def _run_compare(box: ToolBox, scene: SceneAnalysis, ids: list[int], image: str, yes_no: bool | str = False) -> PlannerReply:
+def _run_compare(
+    box: ToolBox, scene: SceneAnalysis, ids: list[int], image: str, yes_no: bool | str = False
+) -> PlannerReply:
     """Compare two faces; a yes/no question ("are face 1 and 2 the same person?") is answered Yes or No first."""
     try:
         result = box.compare_faces(ids[0], ids[1])
     except FacelensError as exc:
-        return PlannerReply(f"I can't tell: I couldn't compare them: {exc}" if yes_no else f"I couldn't compare them: {exc}", (), "compare", image)
+        return PlannerReply(
+            f"I can't tell: I couldn't compare them: {exc}" if yes_no else f"I couldn't compare them: {exc}",
+            (),
+            "compare",
+            image,
+        )
     text = compose.comparison(scene, result)
     if yes_no:  # "are they the same person?" / "are they different people?"
         asked_same = yes_no != "different"
@@ -362,8 +503,11 @@ def _presence(name: str, scene: SceneAnalysis, known: set[str], image: str) -> P
     if name.lower() in by_lower:
         real = by_lower[name.lower()]
     else:
-        close = [k for k in difflib.get_close_matches(name.lower(), list(by_lower), n=2, cutoff=NEAR_NAME_CUTOFF)
-                 if k[:1] == name[:1].lower() and abs(len(k) - len(name)) <= 2]
+        close = [
+            k
+            for k in difflib.get_close_matches(name.lower(), list(by_lower), n=2, cutoff=NEAR_NAME_CUTOFF)
+            if k[:1] == name[:1].lower() and abs(len(k) - len(name)) <= 2
+        ]
         if len(close) != 1:
             return compose.presence(name, scene, known, image)
         real = by_lower[close[0]]

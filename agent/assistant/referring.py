@@ -19,10 +19,27 @@ from facelens.tools.names import mentioned
 from facelens.tools.schema import FaceAnalysis, SceneAnalysis
 
 COLOUR_WORDS = {
-    "black": "black", "white": "white", "grey": "grey", "gray": "grey", "silver": "grey", "red": "red",
-    "maroon": "red", "crimson": "red", "orange": "orange", "yellow": "yellow", "gold": "yellow",
-    "green": "green", "olive": "green", "blue": "blue", "navy": "blue", "teal": "blue", "purple": "purple",
-    "violet": "purple", "pink": "pink", "brown": "brown", "beige": "brown",
+    "black": "black",
+    "white": "white",
+    "grey": "grey",
+    "gray": "grey",
+    "silver": "grey",
+    "red": "red",
+    "maroon": "red",
+    "crimson": "red",
+    "orange": "orange",
+    "yellow": "yellow",
+    "gold": "yellow",
+    "green": "green",
+    "olive": "green",
+    "blue": "blue",
+    "navy": "blue",
+    "teal": "blue",
+    "purple": "purple",
+    "violet": "purple",
+    "pink": "pink",
+    "brown": "brown",
+    "beige": "brown",
 }
 GARMENTS = r"(?:shirt|t-shirt|tshirt|jacket|top|dress|sweater|jumper|clothes|clothing|hoodie|coat|blouse|outfit|suit|uniform|one|person|man|woman|guy|lady)"
 #: the colour words as a regex alternation, longest first (so "light blue" wins over "blue")
@@ -33,33 +50,51 @@ COLOUR_RE = re.compile(
 FEMALE_RE = re.compile(r"\b(woman|women|lady|ladies|girl|girls|female|she)\b")
 MALE_RE = re.compile(r"\b(man|men|guy|guys|boy|boys|male|gentleman|he)\b")
 EMOTION_CUES = {
-    "happy": r"happy|smiling|cheerful|joyful", "sad": r"sad|unhappy|crying", "angry": r"angry|mad|annoyed|frowning|upset",
-    "surprise": r"surprised|shocked|astonished", "fear": r"scared|afraid|frightened|fearful", "disgust": r"disgusted",
+    "happy": r"happy|smiling|cheerful|joyful",
+    "sad": r"sad|unhappy|crying",
+    "angry": r"angry|mad|annoyed|frowning|upset",
+    "surprise": r"surprised|shocked|astonished",
+    "fear": r"scared|afraid|frightened|fearful",
+    "disgust": r"disgusted",
     "neutral": r"neutral|calm|expressionless|serious",
 }
 EMOTION_REF_RE = {
-    label: re.compile(rf"\b(?:the\s+)?(?:{words})\s+(?:one|person|people|face|man|woman|guy|lady|girl|boy)\b|\b(?:who|that)\s+(?:looks?|is|are|seems?)\s+(?:{words})\b")
+    label: re.compile(
+        rf"\b(?:the\s+)?(?:{words})\s+(?:one|person|people|face|man|woman|guy|lady|girl|boy)\b|\b(?:who|that)\s+(?:looks?|is|are|seems?)\s+(?:{words})\b"
+    )
     for label, words in EMOTION_CUES.items()
 }
 SUPERLATIVES = {
     "happy": r"happiest|most happy|most cheerful|biggest smile|smiling the most|smiles the most",
-    "sad": r"saddest|most sad|unhappiest|most unhappy", "angry": r"angriest|most angry|most annoyed|most upset",
-    "surprise": r"most surprised|most shocked", "fear": r"most scared|most afraid|most frightened|most fearful",
-    "disgust": r"most disgusted", "neutral": r"most neutral|calmest|most serious",
-    "oldest": r"oldest|eldest", "youngest": r"youngest",
+    "sad": r"saddest|most sad|unhappiest|most unhappy",
+    "angry": r"angriest|most angry|most annoyed|most upset",
+    "surprise": r"most surprised|most shocked",
+    "fear": r"most scared|most afraid|most frightened|most fearful",
+    "disgust": r"most disgusted",
+    "neutral": r"most neutral|calmest|most serious",
+    "oldest": r"oldest|eldest",
+    "youngest": r"youngest",
 }
 SUPERLATIVE_RE = {k: re.compile(rf"\b(?:{v})\b") for k, v in SUPERLATIVES.items()}
 _ORD = {w: i + 1 for i, w in enumerate(ORDINALS)} | {"1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "6th": 6}
 FROM_SIDE_RE = re.compile(rf"\b({'|'.join(_ORD)})\s+(?:\w+\s+){{0,2}}(?:from|from the)\s+(?:the\s+)?(left|right)\b")
 #: "the guy second from the right": the noun comes before the ordinal, so the position is counted among everyone
 #: (the person second from the right, a guy), not among the guys as in "the second guy from the right"
-NOUN_THEN_ORDINAL_RE = re.compile(rf"\b(?:woman|lady|girl|man|guy|boy|gentleman|dude|bloke|kid|child|person|one)\s+(?:who is\s+|that is\s+)?"
-                                  rf"(?:{'|'.join(_ORD)})\s+from\b")
-FACE_NO_RE = re.compile(r"(?:\bfaces?|\bperson|\bpeople|\bnumber(?:ed)?|#)\s*(?:number(?:ed)?\s*|no\.?\s*|#\s*)?(\d{1,3})\b")
-LEFT_RE = re.compile(r"\b(?:far[- ]left|left[- ]?most|(?:on|at|to) the (?:far |very )?left|left side|left one|the left|"
-                     r"(?:furthest|farthest|most) (?:to the )?left|left(?:-hand)? end|on left|at left)\b")
-RIGHT_RE = re.compile(r"\b(?:far[- ]right|right[- ]?most|(?:on|at|to) the (?:far |very )?right|right side|right one|the right|"
-                      r"(?:furthest|farthest|most) (?:to the )?right|right(?:-hand)? end|on right|at right)\b")
+NOUN_THEN_ORDINAL_RE = re.compile(
+    rf"\b(?:woman|lady|girl|man|guy|boy|gentleman|dude|bloke|kid|child|person|one)\s+(?:who is\s+|that is\s+)?"
+    rf"(?:{'|'.join(_ORD)})\s+from\b"
+)
+FACE_NO_RE = re.compile(
+    r"(?:\bfaces?|\bperson|\bpeople|\bnumber(?:ed)?|#)\s*(?:number(?:ed)?\s*|no\.?\s*|#\s*)?(\d{1,3})\b"
+)
+LEFT_RE = re.compile(
+    r"\b(?:far[- ]left|left[- ]?most|(?:on|at|to) the (?:far |very )?left|left side|left one|the left|"
+    r"(?:furthest|farthest|most) (?:to the )?left|left(?:-hand)? end|on left|at left)\b"
+)
+RIGHT_RE = re.compile(
+    r"\b(?:far[- ]right|right[- ]?most|(?:on|at|to) the (?:far |very )?right|right side|right one|the right|"
+    r"(?:furthest|farthest|most) (?:to the )?right|right(?:-hand)? end|on right|at right)\b"
+)
 MIDDLE_RE = re.compile(r"\b(?:middle|cent(?:er|re)|central)\b")
 FIRST_LAST_RE = re.compile(r"\b(first|last)\s+(?:one|person|face|man|woman)\b")
 LARGEST_RE = re.compile(r"\b(?:largest|biggest|closest|nearest|in front|front)\b")
@@ -68,10 +103,16 @@ NEXT_TO_RE = re.compile(
     r"\b(?:next to|beside|besides|near|neighbou?r of|(?:to the )?left of|(?:to the )?right of)\s+(?:her|him|them|that person|this person|that one)\b"
     r"|\b(?:on|to) (?:her|his|their) (?:left|right)\b"
 )
-NEXT_TO_DESC_RE = re.compile(r"\b(next to|beside|(?:to the )?left of|(?:to the )?right of)\s+(the .+|face\s*\d+|person\s*\d+|\w+)$")
-REF_GENDER_RE = re.compile(r"\b(?:the|that|this|\w+(?:most|est))\s+(?:(?!(?:a|an|or|is|from|and)\b)\w+\s+){0,2}?(woman|women|lady|ladies|girl|girls|man|men|guy|guys|boy|boys|gentleman|dude|bloke)\b"
-                           r"|^\s*(?:women|woman|ladies|lady|girls?|men|man|guys?|boys?)\b")
-PRONOUN_RE = re.compile(r"\b(?:she|her|he|him|his|they|them|that person|this person|the same person|that one|this one)\b")
+NEXT_TO_DESC_RE = re.compile(
+    r"\b(next to|beside|(?:to the )?left of|(?:to the )?right of)\s+(the .+|face\s*\d+|person\s*\d+|\w+)$"
+)
+REF_GENDER_RE = re.compile(
+    r"\b(?:the|that|this|\w+(?:most|est))\s+(?:(?!(?:a|an|or|is|from|and)\b)\w+\s+){0,2}?(woman|women|lady|ladies|girl|girls|man|men|guy|guys|boy|boys|gentleman|dude|bloke)\b"
+    r"|^\s*(?:women|woman|ladies|lady|girls?|men|man|guys?|boys?)\b"
+)
+PRONOUN_RE = re.compile(
+    r"\b(?:she|her|he|him|his|they|them|that person|this person|the same person|that one|this one)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -80,15 +121,21 @@ class Reference:
     cues: tuple[str, ...]  # the cues used, e.g. ("clothing red", "gender female")
     notes: tuple[str, ...]  # cues that could not be used, and why
     ambiguous: bool = False  # one person was described ("the little girl") and several fit: the answer says so
-    alternative: tuple[int, ...] = ()  # who the words fit near the position named, when the face there does not ("the woman in the middle")
+    alternative: tuple[
+        int, ...
+    ] = ()  # who the words fit near the position named, when the face there does not ("the woman in the middle")
 
 
 #: a gender noun that means a young person when there is one ("the girl"); the others mean a grown-up
 YOUNG_NOUNS = {"girl", "girls", "boy", "boys"}
 #: an age-group word without a gender noun ("the kid", "the grown-up", "the old one")
-BAND_NOUN_RE = re.compile(r"(?:the|that|this)\s+(?:\w+\s+)?(?:kid|child|baby|toddler|teen|teenager|grown-?up|adult|old one|elderly one|little one)\b")
+BAND_NOUN_RE = re.compile(
+    r"(?:the|that|this)\s+(?:\w+\s+)?(?:kid|child|baby|toddler|teen|teenager|grown-?up|adult|old one|elderly one|little one)\b"
+)
 #: words that show several people are meant ("the women", "the kids")
-PLURAL_RE = re.compile(r"\b(?:women|ladies|girls|men|guys|boys|kids|children|people|adults|grown-?ups|teenagers|teens|them|they|both|all)\b")
+PLURAL_RE = re.compile(
+    r"\b(?:women|ladies|girls|men|guys|boys|kids|children|people|adults|grown-?ups|teenagers|teens|them|they|both|all)\b"
+)
 
 
 def _who_words(gender: str | None, band_word: str | None) -> str:
@@ -99,7 +146,9 @@ def _who_words(gender: str | None, band_word: str | None) -> str:
 def _person_words(gender: str | None, band_word: str | None) -> str:
     """ "woman", "girl", "elderly man", "child" for a gender and an age-group word."""
     young = band_word in ("young", "child", "minor")
-    noun = {"female": "girl" if young else "woman", "male": "boy" if young else "man"}.get(gender or "", "child" if young else "person")
+    noun = {"female": "girl" if young else "woman", "male": "boy" if young else "man"}.get(
+        gender or "", "child" if young else "person"
+    )
     return {"teen": "teenage ", "elderly": "elderly "}.get(band_word or "", "") + noun
 
 
@@ -121,12 +170,19 @@ def _seen(f: FaceAnalysis) -> str:
     return ", ".join(bits) or "no age/gender estimate"
 
 
-def _position_mismatch(picked: tuple[str, list[int]], cand: list[FaceAnalysis], gender: str | None, bands: tuple[str, ...],
-                       band_word: str | None, faces: list[FaceAnalysis]) -> list[str | int]:
+def _position_mismatch(
+    picked: tuple[str, list[int]],
+    cand: list[FaceAnalysis],
+    gender: str | None,
+    bands: tuple[str, ...],
+    band_word: str | None,
+    faces: list[FaceAnalysis],
+) -> list[str | int]:
     """A note when the face at the position named is not who the words say, naming who else fits ("the woman in the middle")."""
     by_id = {f.id: f for f in faces}
     if any(_fits(by_id[i], gender, bands) for i in picked[1]) or any(
-            (gender and by_id[i].gender is None) or (bands and by_id[i].age is None) for i in picked[1]):
+        (gender and by_id[i].gender is None) or (bands and by_id[i].age is None) for i in picked[1]
+    ):
         return []
     who = _person_words(gender, band_word)
     others = [f for f in cand if _fits(f, gender, bands)]
@@ -169,7 +225,9 @@ def resolve(
     if nums:
         bad = [k for k in nums if k not in by_id]
         notes += [f"there is no face {k} (the image has {n} face(s))" for k in bad]
-        return Reference(tuple(k for k in dict.fromkeys(nums) if k in by_id), tuple(f"face {k}" for k in nums), tuple(notes))
+        return Reference(
+            tuple(k for k in dict.fromkeys(nums) if k in by_id), tuple(f"face {k}" for k in nums), tuple(notes)
+        )
 
     # 2. follow-ups: "next to her", "she"
     m = NEXT_TO_RE.search(q)
@@ -194,7 +252,9 @@ def resolve(
             g = "female" if FEMALE_RE.fullmatch(gm.group(1)) else "male"
             ids = [i for i in ids if by_id[i].gender is not None and by_id[i].gender.label == g] or ids
         if not ids:
-            notes.append(f"nobody is {'next to' if 'next' in word or 'beside' in word else 'on that side of'} face {', '.join(map(str, anchor))}")
+            notes.append(
+                f"nobody is {'next to' if 'next' in word or 'beside' in word else 'on that side of'} face {', '.join(map(str, anchor))}"
+            )
         return Reference(tuple(ids), (f"beside face {','.join(map(str, anchor))}",), tuple(notes))
 
     # 3. attribute filters
@@ -225,13 +285,18 @@ def resolve(
     alternative: tuple[int, ...] = ()
     # "the rightmost guy" is the rightmost person, whatever the gender model says: an absolute position
     # is what people point with, and the word "guy" or "lady" is not a filter to second-guess it
-    absolute = (bool(LEFT_RE.search(q) or RIGHT_RE.search(q) or MIDDLE_RE.search(q) or FIRST_LAST_RE.search(q)) and not FROM_SIDE_RE.search(q)
-                or bool(NOUN_THEN_ORDINAL_RE.search(q)))
+    absolute = (
+        bool(LEFT_RE.search(q) or RIGHT_RE.search(q) or MIDDLE_RE.search(q) or FIRST_LAST_RE.search(q))
+        and not FROM_SIDE_RE.search(q)
+        or bool(NOUN_THEN_ORDINAL_RE.search(q))
+    )
     bands, band_word = conditions.band_of(q) if gm is not None or BAND_NOUN_RE.search(q) else ((), None)
     if (gender or bands) and absolute:
         picked = _pick_position(q, [by_id[i] for i in cand])
         if picked is not None and picked[1]:
-            implied = bands or (() if gm is None else ("child", "teen") if gm.group(1) in YOUNG_NOUNS else ("adult", "elderly"))
+            implied = bands or (
+                () if gm is None else ("child", "teen") if gm.group(1) in YOUNG_NOUNS else ("adult", "elderly")
+            )
             word = band_word or (None if gm is None else "young" if gm.group(1) in YOUNG_NOUNS else "adult")
             mismatch = _position_mismatch(picked, [by_id[i] for i in cand], gender, implied, word, faces)
             notes += [m for m in mismatch if isinstance(m, str)]
@@ -248,14 +313,20 @@ def resolve(
         if kept:
             cand = kept
             cues.append(f"{who}")
-            if len(cand) > 1 and gm is not None and not bands:  # "the girl": a young one when there is one; "the woman": a grown-up
+            if (
+                len(cand) > 1 and gm is not None and not bands
+            ):  # "the girl": a young one when there is one; "the woman": a grown-up
                 young = gm.group(1) in YOUNG_NOUNS
                 pref = [i for i in cand if by_id[i].age is not None and (by_id[i].age < conditions.ADULT_FROM) == young]
                 ordinal = FROM_SIDE_RE.search(q)
-                if pref and not (ordinal and _ORD[ordinal.group(1)] > len(pref)):  # "the second man": among all the men when
+                if pref and not (
+                    ordinal and _ORD[ordinal.group(1)] > len(pref)
+                ):  # "the second man": among all the men when
                     cand = pref  # only one looks grown-up
         elif len(cand) == 1 and cues:  # the one in red, whom the model sees otherwise: still the one in red
-            notes.append(f"the age/gender model does not see the matching person as {_a(_person_words(gender, band_word))}")
+            notes.append(
+                f"the age/gender model does not see the matching person as {_a(_person_words(gender, band_word))}"
+            )
         elif cues:  # "the guy in the white shirt" where everyone in white looks female: nobody fits, said plainly
             seen = "; ".join(f"Face {i}: {_seen(by_id[i])}" for i in cand) or f"no one here fits {', '.join(cues)}"
             notes.append(f"nobody matches all of it: {seen}")
@@ -277,9 +348,16 @@ def resolve(
         cand = ids
     if not cues:
         return None
-    ambiguous = len(cand) > 1 and picked is None and not PLURAL_RE.search(q) and not any(c.startswith("earlier") for c in cues)
-    return Reference(tuple(sorted(cand)), tuple(cues), tuple(dict.fromkeys(notes)), ambiguous=ambiguous,
-                     alternative=alternative if tuple(cand) != alternative else ())
+    ambiguous = (
+        len(cand) > 1 and picked is None and not PLURAL_RE.search(q) and not any(c.startswith("earlier") for c in cues)
+    )
+    return Reference(
+        tuple(sorted(cand)),
+        tuple(cues),
+        tuple(dict.fromkeys(notes)),
+        ambiguous=ambiguous,
+        alternative=alternative if tuple(cand) != alternative else (),
+    )
 
 
 def _pick_position(q: str, faces: list[FaceAnalysis]) -> tuple[str, list[int]] | None:

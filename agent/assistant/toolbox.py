@@ -15,19 +15,18 @@ command, never a model's choice (:data:`READ_ONLY_TOOLS`).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from facelens import prompts
-from facelens.agent.assistant import answers
-from facelens.agent.assistant import referring
+from facelens.agent.assistant import answers, referring
 from facelens.agent.assistant.answers import ToolCall
 from facelens.prompts import data_json
 from facelens.tools import faces as face_tools
@@ -38,7 +37,15 @@ log = logging.getLogger(__name__)
 
 #: the tools an LLM may call: all of them only read. A tool that changes state (enrol, remove,
 #: settings) must not be added here; it needs the user's confirmation outside the model's loop.
-READ_ONLY_TOOLS = ("analyze_scene", "find_people", "emotion_details", "compare_faces", "describe_person", "query_sessions", "transcribe_audio")
+READ_ONLY_TOOLS = (
+    "analyze_scene",
+    "find_people",
+    "emotion_details",
+    "compare_faces",
+    "describe_person",
+    "query_sessions",
+    "transcribe_audio",
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ class ToolBox:
     def image_name(self, image: str | int | None = None) -> str:
         """Resolve an image reference (None = the current image, a number, or a file name)."""
         if not self.images:
-            raise InputError("No image was given.", hint="Pass an image: facelens ask PHOTO \"QUESTION\".")
+            raise InputError("No image was given.", hint='Pass an image: facelens ask PHOTO "QUESTION".')
         if image is None or image == "":
             return self.images[-1][0]
         text = str(image).strip()
@@ -109,7 +116,9 @@ class ToolBox:
         for n, _ in self.images:
             if text in (n, Path(n).stem) or text.endswith("/" + n):
                 return n
-        raise NotFoundError(f"There is no image '{text}' in this conversation; images: {', '.join(n for n, _ in self.images)}.")
+        raise NotFoundError(
+            f"There is no image '{text}' in this conversation; images: {', '.join(n for n, _ in self.images)}."
+        )
 
     def scene(self, image: str | int | None = None) -> SceneAnalysis:
         """The analysis of an image, computed once per conversation (not logged as a tool call)."""
@@ -127,7 +136,13 @@ class ToolBox:
         return self._scenes[name]
 
     def _record(self, name: str, args: dict[str, Any], t0: float) -> None:
-        self.calls.append(ToolCall(name=name, args={k: v for k, v in args.items() if v is not None}, ms=round((time.perf_counter() - t0) * 1000, 2)))
+        self.calls.append(
+            ToolCall(
+                name=name,
+                args={k: v for k, v in args.items() if v is not None},
+                ms=round((time.perf_counter() - t0) * 1000, 2),
+            )
+        )
 
     # --- the tools ----------------------------------------------------------------------------
 
@@ -159,7 +174,9 @@ class ToolBox:
         finally:
             self._record("emotion_details", {"face": face, "image": image}, t0)
 
-    def compare_faces(self, face_a: int, face_b: int, image_a: str | None = None, image_b: str | None = None) -> Comparison:
+    def compare_faces(
+        self, face_a: int, face_b: int, image_a: str | None = None, image_b: str | None = None
+    ) -> Comparison:
         """Whether two faces (in one image or two) are the same person, by embedding distance."""
         t0 = time.perf_counter()
         try:
@@ -170,7 +187,9 @@ class ToolBox:
 
             return Comparison(int(face_a), int(face_b), round(d, 4), d <= thr, thr)
         finally:
-            self._record("compare_faces", {"face_a": face_a, "face_b": face_b, "image_a": image_a, "image_b": image_b}, t0)
+            self._record(
+                "compare_faces", {"face_a": face_a, "face_b": face_b, "image_a": image_a, "image_b": image_b}, t0
+            )
 
     def describe_person(self, face: int, question: str | None = None, image: str | None = None) -> Any:
         """A VLM's description of one person (facelens.tools.vlm): expression, visible attributes."""
@@ -182,7 +201,10 @@ class ToolBox:
                 raise DependencyError("The VLM tool (facelens.tools.vlm) is not available in this install.") from exc
             name = self.image_name(image)
             d = vlm.describe_face(
-                dict(self.images)[name], int(face), question=question, scene=self.scene(name),
+                dict(self.images)[name],
+                int(face),
+                question=question,
+                scene=self.scene(name),
                 allow_cloud=self.allow_cloud_images,
             )
             if d.images_left_machine:
@@ -198,7 +220,9 @@ class ToolBox:
             try:
                 from facelens.agent.sessions import query as session_query
             except ImportError as exc:
-                raise DependencyError("Recorded sessions (facelens.agent.sessions.query) are not available in this install.") from exc
+                raise DependencyError(
+                    "Recorded sessions (facelens.agent.sessions.query) are not available in this install."
+                ) from exc
             return session_query.answer_offline(question, session)
         finally:
             self._record("query_sessions", {"question": question, "session": session}, t0)
@@ -231,7 +255,9 @@ class ToolBox:
         if not self.identify:
             return set()
         try:
-            if self.gallery is None:  # opened once: the scene's identity lookup reuses it (a FAISS gallery re-reads a changed file)
+            if (
+                self.gallery is None
+            ):  # opened once: the scene's identity lookup reuses it (a FAISS gallery re-reads a changed file)
                 from facelens.tools.identity_store import open_gallery
 
                 self.gallery = open_gallery()
@@ -287,7 +313,13 @@ class ToolBox:
     def _t_find(self, description: str, image: str | None = None) -> str:
         found = self.find_people(description, image)
         if not found.matched:
-            return data_json({"matched": False, "description": description, "note": "no referring expression understood; use analyze_scene and pick faces yourself"})
+            return data_json(
+                {
+                    "matched": False,
+                    "description": description,
+                    "note": "no referring expression understood; use analyze_scene and pick faces yourself",
+                }
+            )
         scene = self.scene(image)
         picked = [answers.face_label(scene.face(i)) for i in found.face_ids]
         return data_json({"faces": list(found.face_ids), "labels": picked, "notes": list(found.notes)})
@@ -295,21 +327,62 @@ class ToolBox:
     def _t_emotion(self, face: int, image: str | None = None) -> str:
         f = self.emotion_details(face, image)
         if f.emotion is None:
-            return data_json({"face": f.id, "label": answers.face_label(f), "looks": None, "note": "emotion model not installed, no estimate"})
-        return data_json({"face": f.id, "label": answers.face_label(f), "looks": f.emotion.label, "scores": f.emotion.scores, "model": f.emotion.model})
+            return data_json(
+                {
+                    "face": f.id,
+                    "label": answers.face_label(f),
+                    "looks": None,
+                    "note": "emotion model not installed, no estimate",
+                }
+            )
+        return data_json(
+            {
+                "face": f.id,
+                "label": answers.face_label(f),
+                "looks": f.emotion.label,
+                "scores": f.emotion.scores,
+                "model": f.emotion.model,
+            }
+        )
 
     def _t_compare(self, face_a: int, face_b: int, image_a: str | None = None, image_b: str | None = None) -> str:
         c = self.compare_faces(face_a, face_b, image_a, image_b)
-        return data_json({"face_a": c.face_a, "face_b": c.face_b, "distance": c.distance, "same_person": c.same_person, "threshold": c.threshold})
+        return data_json(
+            {
+                "face_a": c.face_a,
+                "face_b": c.face_b,
+                "distance": c.distance,
+                "same_person": c.same_person,
+                "threshold": c.threshold,
+            }
+        )
 
     def _t_describe(self, face: int, question: str | None = None, image: str | None = None) -> str:
         d = self.describe_person(face, question, image)
-        keep = {"face_id", "backend", "status", "expression", "emotion", "confidence", "compound_emotions", "attributes", "images_left_machine", "notes", "fusion"}
+        keep = {
+            "face_id",
+            "backend",
+            "status",
+            "expression",
+            "emotion",
+            "confidence",
+            "compound_emotions",
+            "attributes",
+            "images_left_machine",
+            "notes",
+            "fusion",
+        }
         return data_json(d.model_dump(mode="json", include=keep))
 
     def _t_sessions(self, question: str, session: str | None = None) -> str:
         a = self.query_sessions(question, session)
-        return data_json({"answer": a.answer, "sessions": a.sessions, "evidence": [e.model_dump(mode="json") for e in a.evidence][:20]})
+        return data_json(
+            {
+                "answer": a.answer,
+                "sessions": a.sessions,
+                "evidence": [e.model_dump(mode="json") for e in a.evidence][:20],
+            }
+        )
 
     def _t_transcribe(self, audio: str | None = None) -> str:
         return data_json({"transcript": transcript_segments(self.transcribe_audio(audio))})
@@ -321,8 +394,11 @@ def scene_facts(scene: SceneAnalysis) -> list[dict[str, Any]]:
     out = []
     for f in scene.faces:
         fact: dict[str, Any] = {
-            "face": f.id, "position": answers.position_phrase(f), "where": f"{f.position.horizontal}, {f.position.vertical}",
-            "size_rank": f.position.size_rank, "clothing": answers.clothing_status(f),
+            "face": f.id,
+            "position": answers.position_phrase(f),
+            "where": f"{f.position.horizontal}, {f.position.vertical}",
+            "size_rank": f.position.size_rank,
+            "clothing": answers.clothing_status(f),
         }
         if f.identity is not None and f.identity.known:
             fact["identity"] = {"name": f.identity.name, "distance": round(f.identity.distance, 2)}
@@ -344,9 +420,11 @@ def transcript_segments(transcript: Any) -> list[dict[str, Any]]:
     """A Transcript's segments as ``{"start", "end", "text"}`` records (or one ``text`` record)."""
     segments = getattr(transcript, "segments", None) or []
     out = [
-        {"start": round(float(s.start), 1) if isinstance(getattr(s, "start", None), (int, float)) else None,
-         "end": round(float(s.end), 1) if isinstance(getattr(s, "end", None), (int, float)) else None,
-         "text": str(getattr(s, "text", "")).strip()}
+        {
+            "start": round(float(s.start), 1) if isinstance(getattr(s, "start", None), (int, float)) else None,
+            "end": round(float(s.end), 1) if isinstance(getattr(s, "end", None), (int, float)) else None,
+            "text": str(getattr(s, "text", "")).strip(),
+        }
         for s in segments
     ]
     if not out:
@@ -370,7 +448,9 @@ class ImageArgs(BaseModel):
 
 
 class FindArgs(ImageArgs):
-    description: str = Field(..., description="who to find, in words: 'far left', 'the woman in red', 'Alice', 'face 2', 'the happiest'")
+    description: str = Field(
+        ..., description="who to find, in words: 'far left', 'the woman in red', 'Alice', 'face 2', 'the happiest'"
+    )
 
 
 class FaceArgs(ImageArgs):
@@ -390,7 +470,10 @@ class DescribeArgs(FaceArgs):
 
 class SessionArgs(BaseModel):
     question: str = Field(..., description="the question about the recorded sessions, in words")
-    session: str | None = Field(None, description="a session id, or \"all\" for every session; omit to let the question decide (the latest session, or every session for which/any/all questions)")
+    session: str | None = Field(
+        None,
+        description='a session id, or "all" for every session; omit to let the question decide (the latest session, or every session for which/any/all questions)',
+    )
 
 
 class AudioArgs(BaseModel):

@@ -26,18 +26,56 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-
 from facelens.agent.assistant.intent_classifier import classify, encoder
 from facelens.agent.assistant.lexicon import CASUAL, DOMAIN_WORDS, EMOTION_PHRASES, phrase_regex
 from facelens.agent.assistant.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_CHARS are used by the planner)
-    MAX_CHARS, THRESHOLD, CANON_EMOTION, CANON_SUPERLATIVE, EMOTION_RES, ANY_EMOTION,
-    SUPERLATIVE_RES, COLOUR_ALTERNATION, COLOUR_CTX_RE, BARE_COLOUR_RE, BLUE_MOOD_RE,
-    CHILD_RE, FEMALE_RE, MALE_RE, PRONOUN_RE, AUX_RE, TAG_RE,
-    WH_RE, ALTERNATIVE_RE, JSON_RE, SAME_RE, FACE_NUM_RE, TRANSCRIPT_RE,
-    RACE_RE, RACE_BW_RE, CLOTHING_BW_RE, COUNT_RE, GENDER_Q_RE, AGE_Q_RE, CLOTHING_Q_RE, WHERE_Q_RE,
-    EMOTION_Q_RE, PRESENCE_Q_RE, PERSON_CUE_RE, POSITION_WORDS_RE, COLOUR_REF_RE,
-    REF_NP_RE, WHO_ALL_RE, FILLER_RE, SPLIT_RE, NAME_PATTERNS, NOT_NAMES, EMOJI,
-    ENGLISH, WHO_TAIL_RE, NAME_OF_PERSON_RE, NOT_LOWER_NAMES,
+    AGE_Q_RE,
+    ALTERNATIVE_RE,
+    ANY_EMOTION,
+    AUX_RE,
+    BARE_COLOUR_RE,
+    BLUE_MOOD_RE,
+    CANON_EMOTION,
+    CANON_SUPERLATIVE,
+    CHILD_RE,
+    CLOTHING_BW_RE,
+    CLOTHING_Q_RE,
+    COLOUR_ALTERNATION,
+    COLOUR_CTX_RE,
+    COLOUR_REF_RE,
+    COUNT_RE,
+    EMOJI,
+    EMOTION_Q_RE,
+    EMOTION_RES,
+    ENGLISH,
+    FACE_NUM_RE,
+    FEMALE_RE,
+    FILLER_RE,
+    GENDER_Q_RE,
+    JSON_RE,
+    MALE_RE,
+    MAX_CHARS,
+    NAME_OF_PERSON_RE,
+    NAME_PATTERNS,
+    NOT_LOWER_NAMES,
+    NOT_NAMES,
+    PERSON_CUE_RE,
+    POSITION_WORDS_RE,
+    PRESENCE_Q_RE,
+    PRONOUN_RE,
+    RACE_BW_RE,
+    RACE_RE,
+    REF_NP_RE,
+    SAME_RE,
+    SPLIT_RE,
+    SUPERLATIVE_RES,
+    TAG_RE,
+    THRESHOLD,
+    TRANSCRIPT_RE,
+    WH_RE,
+    WHERE_Q_RE,
+    WHO_ALL_RE,
+    WHO_TAIL_RE,
 )
 from facelens.agent.assistant.nlu_yes_no import asks_name_of, comparison_slots, yes_no_rule, yes_no_slots
 from facelens.agent.assistant.referring import COLOUR_WORDS
@@ -53,7 +91,7 @@ class Understanding:
     #              describe, json, compare, transcript, race, beyond, compound, unsure; or a problem: empty, too_long, language
     confidence: float  # similarity of the nearest exemplar (1.0 for an exact rule)
     slots: dict[str, Any] = field(default_factory=dict)
-    parts: tuple["Understanding", ...] = ()  # the parts of a compound question
+    parts: tuple[Understanding, ...] = ()  # the parts of a compound question
     alternatives: tuple[tuple[str, float], ...] = ()  # the next intents and their scores
     encoder: str = "minilm"
 
@@ -64,9 +102,16 @@ class Understanding:
 
 # --- normalisation -----------------------------------------------------------------------------
 
+
 def clean(question: str) -> tuple[str, str | None]:
     """Whitespace, quotes and emoji tidied; returns (text, problem) where problem is empty/too_long/language."""
-    q = unicodedata.normalize("NFC", str(question or "")).replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    q = (
+        unicodedata.normalize("NFC", str(question or ""))
+        .replace("’", "'")
+        .replace("‘", "'")
+        .replace("“", '"')
+        .replace("”", '"')
+    )
     q = " ".join(q.split())
     if not q:
         return "", "empty"
@@ -90,8 +135,6 @@ def foreign(t: str) -> bool:
     """True when a normalised question of 3+ words has not one English word ("wie viele Leute sind auf dem Bild")."""
     words = re.findall(r"[a-z]+", t)
     return len(words) >= 3 and not any(w in ENGLISH or w in DOMAIN_WORDS or w in CASUAL for w in words)
-
-
 
 
 @lru_cache(maxsize=1)
@@ -140,6 +183,7 @@ def split_parts(text: str) -> list[str]:
 
 # --- slots ---------------------------------------------------------------------------------------
 
+
 def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
     """Slots of a normalised (lower-case) question, without the person (see :func:`resolve_person`)."""
     slots: dict[str, Any] = {}
@@ -148,7 +192,7 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         m = rx.search(rest)
         if m:
             slots["superlative"] = key
-            rest = rest[:m.start()] + " " + rest[m.end():]
+            rest = rest[: m.start()] + " " + rest[m.end() :]
             break
     colour = None
     m = COLOUR_CTX_RE.search(rest)
@@ -183,15 +227,28 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
     if PRONOUN_RE.search(t):
         slots["pronoun"] = True
     comparison_slots(t, slots)  # "are there more than 3 people?", "is anyone over 40?"
-    if re.search(r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of|^(?:are|were) (?:people|folks)|"
-                 r"nobody|no one|noone|none of (?:them|these|those|the|us)|(?:see|spot|notice|find) (?:a|an|some)|there (?:a|an|some))\b", t):
+    if re.search(
+        r"\b(?:anyone|anybody|someone|somebody|any|at least one|is there|are there|one of them|some of them|any of|^(?:are|were) (?:people|folks)|"
+        r"nobody|no one|noone|none of (?:them|these|those|the|us)|(?:see|spot|notice|find) (?:a|an|some)|there (?:a|an|some))\b",
+        t,
+    ):
         slots["quantifier"] = "any"
-    elif re.search(r"\b(?:everyone|everybody|all of them|all|each of them|each of these|each of those|every person|each person|every one of them|each one|"
-                   r"(?:every|each) (?:kid|child|woman|man|girl|boy|adult|grown-?up|lady|guy|teen|teenager)|"
-                   r"(?:each|every(?: single)? one|each and every one|all) of (?:the|these|those) \w+)\b", t):
+    elif re.search(
+        r"\b(?:everyone|everybody|all of them|all|each of them|each of these|each of those|every person|each person|every one of them|each one|"
+        r"(?:every|each) (?:kid|child|woman|man|girl|boy|adult|grown-?up|lady|guy|teen|teenager)|"
+        r"(?:each|every(?: single)? one|each and every one|all) of (?:the|these|those) \w+)\b",
+        t,
+    ):
         slots["quantifier"] = "all"
     alt = ALTERNATIVE_RE.search(t) and " or not" not in t
-    if (AUX_RE.match(t) or TAG_RE.search(t)) and not alt and not re.match(r"^(?:can|could|would|will) (?:you|u) (?:tell(?! (?:me )?(?:if|whether)\b)|count|describe|identify|name|give|list|show)\b", t):
+    if (
+        (AUX_RE.match(t) or TAG_RE.search(t))
+        and not alt
+        and not re.match(
+            r"^(?:can|could|would|will) (?:you|u) (?:tell(?! (?:me )?(?:if|whether)\b)|count|describe|identify|name|give|list|show)\b",
+            t,
+        )
+    ):
         slots["yesno"] = True
     elif not WH_RE.search(t) and not alt and t.endswith("?") and ("emotion" in slots or "name" in slots):
         slots["yesno"] = True  # "the one in red happy?", "Alice here?"
@@ -228,12 +285,18 @@ def canonical(t: str, slots: dict[str, Any]) -> str:
     elif slots.get("candidate_name"):
         out = re.sub(rf"\b{re.escape(slots['candidate_name'].lower())}\b", "alice", out)
     # the person referred to does not change what is asked: mask it the same way as in the exemplars
-    out = re.sub(r"(?:\b(?:the )?(?:faces?|person|number(?:ed)?)|#)\s*(?:number(?:ed)?\s*|#\s*)?\d{1,3}\b", " the person ", out)
+    out = re.sub(
+        r"(?:\b(?:the )?(?:faces?|person|number(?:ed)?)|#)\s*(?:number(?:ed)?\s*|#\s*)?\d{1,3}\b", " the person ", out
+    )
     if "colour" in slots:
         out = COLOUR_REF_RE.sub(" ", out)
     out = REF_NP_RE.sub("the person", " ".join(out.split()))
     out = POSITION_WORDS_RE.sub(" ", out)
-    out = re.sub(r"\b(?:the|of|about)\s*(?=$|\?|please\b|pls\b|look\b|wearing\b|feeling\b|standing\b)", lambda m: " the person " if m.group(0).strip() == "the" else m.group(0).rstrip() + " the person ", out)
+    out = re.sub(
+        r"\b(?:the|of|about)\s*(?=$|\?|please\b|pls\b|look\b|wearing\b|feeling\b|standing\b)",
+        lambda m: " the person " if m.group(0).strip() == "the" else m.group(0).rstrip() + " the person ",
+        out,
+    )
     return " ".join(out.split())
 
 
@@ -243,8 +306,10 @@ def exemplar_form(phrasing: str) -> str:
 
 
 #: a part that is a question of its own (has a verb or a question word); otherwise it only names someone
-BARE_REF_RE = re.compile(r".*\b(?:is|are|was|were|am|does|do|did|can|could|would|will|has|have|look|looks|looking|seem|seems|"
-                         r"how|what|who|whom|which|where|why|when|tell|describe|show|give|count|find|name|list|identify|compare)\b.*")
+BARE_REF_RE = re.compile(
+    r".*\b(?:is|are|was|were|am|does|do|did|can|could|would|will|has|have|look|looks|looking|seem|seems|"
+    r"how|what|who|whom|which|where|why|when|tell|describe|show|give|count|find|name|list|identify|compare)\b.*"
+)
 
 
 # --- putting it together ------------------------------------------------------------------------
@@ -266,7 +331,7 @@ def understand(question: str, names: set[str] | frozenset[str] = frozenset()) ->
         return Understanding(q, "language", 1.0, encoder=encoder())
     tail = WHO_TAIL_RE.search(t)
     if tail and tail.start() > 0 and AUX_RE.match(t):  # "is anyone sad, and who is it?": the yes/no answer names who
-        first = _one(t[:tail.start()].strip(" ,"), q, names)
+        first = _one(t[: tail.start()].strip(" ,"), q, names)
         if first.intent == "anyone":
             return first
     parts = split_parts(t)
@@ -281,7 +346,13 @@ def understand(question: str, names: set[str] | frozenset[str] = frozenset()) ->
             whole = _one(t.strip(" ,"), q, names)
             if whole.intent not in ("unsure", "beyond"):
                 return whole
-            return Understanding(t, known[0].intent, known[0].confidence, dict(known[0].slots) | extract_slots(t, names), encoder=encoder())
+            return Understanding(
+                t,
+                known[0].intent,
+                known[0].confidence,
+                dict(known[0].slots) | extract_slots(t, names),
+                encoder=encoder(),
+            )
         if len({s.intent for s in subs}) > 1:
             merged: dict[str, Any] = {}
             for sub in reversed(subs):  # the first part's slots win
@@ -309,15 +380,32 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         return Understanding(t, "compare", 1.0, slots, encoder=enc)
     if "name" not in slots:
         cand = presence_name(original, t, names)
-        if cand and (cand[:1].isupper() and re.search(rf"\b{re.escape(cand)}\b", original) or cand.lower() not in _vocab()
-                     or (PRESENCE_Q_RE.search(t) and cand.lower() not in ENGLISH | NOT_NAMES | set(DOMAIN_WORDS) | set(CASUAL) | NOT_LOWER_NAMES)):
-            slots["candidate_name"] = cand  # "is marcus in it": a name written in lower case, asked where names are asked
-    if slots.get("name") and slots.get("yesno") and asks_name_of(t, slots["name"]):  # "would the guy in green be Emeka?"
+        if cand and (
+            cand[:1].isupper()
+            and re.search(rf"\b{re.escape(cand)}\b", original)
+            or cand.lower() not in _vocab()
+            or (
+                PRESENCE_Q_RE.search(t)
+                and cand.lower() not in ENGLISH | NOT_NAMES | set(DOMAIN_WORDS) | set(CASUAL) | NOT_LOWER_NAMES
+            )
+        ):
+            slots["candidate_name"] = (
+                cand  # "is marcus in it": a name written in lower case, asked where names are asked
+            )
+    if (
+        slots.get("name") and slots.get("yesno") and asks_name_of(t, slots["name"])
+    ):  # "would the guy in green be Emeka?"
         slots["name_of_person"] = True
     elif "name" not in slots and slots.get("yesno") and (m := NAME_OF_PERSON_RE.match(t)):  # "is face 1 Zoe?"
         caps = re.search(rf"\b({re.escape(m.group(1))})\b", original, re.I)
-        if caps and caps.group(1)[:1].isupper() and m.group(1) not in NOT_NAMES | ENGLISH and not re.fullmatch(
-                f"{ANY_EMOTION}|{COLOUR_ALTERNATION}|{FEMALE_RE.pattern}|{MALE_RE.pattern}", m.group(1)):
+        if (
+            caps
+            and caps.group(1)[:1].isupper()
+            and m.group(1) not in NOT_NAMES | ENGLISH
+            and not re.fullmatch(
+                f"{ANY_EMOTION}|{COLOUR_ALTERNATION}|{FEMALE_RE.pattern}|{MALE_RE.pattern}", m.group(1)
+            )
+        ):
             slots.update(candidate_name=caps.group(1), name_of_person=True)
     cue_text = re.sub(r"\bin (?:this|that) one\b", " ", TAG_RE.sub("", t))  # "in this one": the photo
     if re.match(r"^(?:who|which|whom)\b", t):  # "who's the furious one": asks who, by the emotion
@@ -331,18 +419,30 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         if ruled == "presence" or slots.get("name_of_person"):
             slots["name"] = slots.get("name") or slots.get("candidate_name")
         clean_slots = {k: v for k, v in slots.items() if k != "candidate_name"}
-        return Understanding(t, ruled, 1.0, clean_slots, alternatives=tuple((a, round(s_, 4)) for a, s_ in ranked[:4]), encoder=enc)
+        return Understanding(
+            t, ruled, 1.0, clean_slots, alternatives=tuple((a, round(s_, 4)) for a, s_ in ranked[:4]), encoder=enc
+        )
     intent = _reconcile(ranked, slots, t, original, names)
     if intent == "presence":
         name = presence_name(original, t, names)
         if name:
             slots["name"] = name
-    if (conf < FAR or ABOUT_ME_RE.search(t) and intent in ("clothing", "describe", "emotion", "age", "gender", "identify", "where")) and not any(k in slots for k in ("person_cue", "emotion", "superlative", "colour", "name", "child", "faces", "gender")):
-        intent = "beyond"  # like nothing this planner answers, and about no one in the photo ("who painted the mona lisa")
+    if (
+        conf < FAR
+        or ABOUT_ME_RE.search(t)
+        and intent in ("clothing", "describe", "emotion", "age", "gender", "identify", "where")
+    ) and not any(
+        k in slots for k in ("person_cue", "emotion", "superlative", "colour", "name", "child", "faces", "gender")
+    ):
+        intent = (
+            "beyond"  # like nothing this planner answers, and about no one in the photo ("who painted the mona lisa")
+        )
     elif conf < THRESHOLD and intent == ranked[0][0] and intent not in ("beyond",):
         intent = "unsure" if intent != "transcript" or not TRANSCRIPT_RE.search(t) else intent
     slots.pop("candidate_name", None), slots.pop("name_of_person", None)
-    return Understanding(t, intent, round(conf, 4), slots, alternatives=tuple((a, round(s, 4)) for a, s in ranked[:4]), encoder=enc)
+    return Understanding(
+        t, intent, round(conf, 4), slots, alternatives=tuple((a, round(s, 4)) for a, s in ranked[:4]), encoder=enc
+    )
 
 
 def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = None) -> str | None:
@@ -351,20 +451,35 @@ def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = N
     anyq = s.get("quantifier") == "any" or re.match(r"^any\b", t)
     if (ruled := yes_no_rule(t, s, bool(cue), bool(anyq))) is not None:
         return ruled
-    if COUNT_RE.search(t) and not (ranked and ranked[0][0] == "beyond" and ranked[0][1] > dict(ranked).get("count", 0) + 0.05):
+    if COUNT_RE.search(t) and not (
+        ranked and ranked[0][0] == "beyond" and ranked[0][1] > dict(ranked).get("count", 0) + 0.05
+    ):
         return "count"  # unless it is clearly about something else ("how many legs does a spider have")
     if "superlative" in s and not AGE_Q_RE.search(t.replace("oldest", "")) and not WHERE_Q_RE.search(t):
         return "superlative"
     name = s.get("name") or s.get("candidate_name")
     if name and re.fullmatch(rf"{re.escape(name.lower())}\s*[?!.]*", t):
         return "presence"  # just a name: "Alice?"
-    if name and PRESENCE_Q_RE.search(t) and not (s.get("emotion") or AGE_Q_RE.search(t) or WHERE_Q_RE.search(t)
-                                                  or CLOTHING_Q_RE.search(t) or GENDER_Q_RE.search(t)):
+    if (
+        name
+        and PRESENCE_Q_RE.search(t)
+        and not (
+            s.get("emotion")
+            or AGE_Q_RE.search(t)
+            or WHERE_Q_RE.search(t)
+            or CLOTHING_Q_RE.search(t)
+            or GENDER_Q_RE.search(t)
+        )
+    ):
         return "presence"
     if s.get("yesno") and s.get("emotion") and "emotions" not in s:
         if s.get("quantifier") == "all" and not cue:
             return "anyone"  # "does everyone look happy?"
-        return "anyone" if anyq and not (cue and not re.search(r"\b(?:anyone|anybody|someone|somebody|nobody|no one|noone)\b", t)) else "emotion"
+        return (
+            "anyone"
+            if anyq and not (cue and not re.search(r"\b(?:anyone|anybody|someone|somebody|nobody|no one|noone)\b", t))
+            else "emotion"
+        )
     if s.get("child") and (anyq or s.get("yesno")):
         return "anyone"
     if GENDER_Q_RE.search(t) and (cue or s.get("name")):
@@ -384,7 +499,9 @@ def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = N
     return None
 
 
-def _reconcile(ranked: list[tuple[str, float]], slots: dict[str, Any], t: str, original: str, names: set[str] | frozenset[str]) -> str:
+def _reconcile(
+    ranked: list[tuple[str, float]], slots: dict[str, Any], t: str, original: str, names: set[str] | frozenset[str]
+) -> str:
     """The best-ranked intent whose needs the slots meet, with exact rules applied."""
     attribute = any(k in slots for k in ("emotion", "child", "gender", "colour"))
     wh_start = re.match(r"^(?:who|which|whom)\b", t)
@@ -395,7 +512,9 @@ def _reconcile(ranked: list[tuple[str, float]], slots: dict[str, Any], t: str, o
             continue
         if intent in ("anyone", "who_looks") and not attribute:
             continue
-        if intent == "presence" and (not presence_name(original, t, names) or not (slots.get("yesno") or PRESENCE_Q_RE.search(t))):
+        if intent == "presence" and (
+            not presence_name(original, t, names) or not (slots.get("yesno") or PRESENCE_Q_RE.search(t))
+        ):
             continue
         if intent == "race":
             continue  # race is only ever an exact rule

@@ -26,9 +26,9 @@ import numpy as np
 from facelens.agent.sessions.affect import AffectEstimate, fuse, words_emotion
 from facelens.tools.errors import DependencyError, InputError, MediaError
 from facelens.tools.media import SAMPLE_RATE
+from facelens.tools.prosody import VoiceCues, VoiceFeatures, baseline_of, cues_from, measure
 from facelens.tools.schema import EmotionEstimate
 from facelens.tools.speech import Transcriber, Transcript
-from facelens.tools.prosody import VoiceCues, VoiceFeatures, cues_from, baseline_of, measure
 
 if TYPE_CHECKING:
     from facelens.tools.settings import LLMSettings
@@ -54,9 +54,14 @@ def _sounddevice():
     try:
         import sounddevice as sd
     except ImportError as exc:
-        raise DependencyError("The package 'sounddevice' is not installed (needed for the microphone).", hint="pip install sounddevice") from exc
+        raise DependencyError(
+            "The package 'sounddevice' is not installed (needed for the microphone).", hint="pip install sounddevice"
+        ) from exc
     except OSError as exc:  # the wheel is there but the PortAudio library is not
-        raise DependencyError(f"Cannot use the microphone: {exc}.", hint="Install PortAudio: apt-get install libportaudio2 (Linux) or brew install portaudio (macOS).") from exc
+        raise DependencyError(
+            f"Cannot use the microphone: {exc}.",
+            hint="Install PortAudio: apt-get install libportaudio2 (Linux) or brew install portaudio (macOS).",
+        ) from exc
     return sd
 
 
@@ -77,11 +82,15 @@ def _check_input(sd, device: int | str | None) -> None:
         names = input_devices()
         raise MediaError(
             f"No usable microphone{f' {device!r}' if device is not None else ''}: {exc}.",
-            hint=f"Input devices found: {', '.join(names)}." if names else "Plug in or enable a microphone (none was found), or type instead of using --voice.",
+            hint=f"Input devices found: {', '.join(names)}."
+            if names
+            else "Plug in or enable a microphone (none was found), or type instead of using --voice.",
         ) from exc
 
 
-def endpoint(chunks: Iterable[np.ndarray], *, silence_ms: int = 800, max_seconds: float = 30.0, start_timeout: float = 10.0) -> np.ndarray:
+def endpoint(
+    chunks: Iterable[np.ndarray], *, silence_ms: int = 800, max_seconds: float = 30.0, start_timeout: float = 10.0
+) -> np.ndarray:
     """Cut one utterance out of a stream of 16 kHz chunks: from the first speech to ``silence_ms``
     of quiet after it (with 300 ms of lead-in kept). Returns empty audio if nobody spoke within
     ``start_timeout`` seconds.
@@ -131,7 +140,9 @@ def _stream_chunks(sd, device: int | str | None, stop: Callable[[], bool] | None
             log.debug("audio status: %s", status)
         q.put(indata[:, 0].copy())
 
-    with sd.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32", blocksize=CHUNK, device=device, callback=callback):
+    with sd.InputStream(
+        samplerate=SAMPLE_RATE, channels=1, dtype="float32", blocksize=CHUNK, device=device, callback=callback
+    ):
         while not (stop and stop()):
             try:
                 yield q.get(timeout=1.0)
@@ -151,7 +162,14 @@ def microphone_chunks(device: int | str | None, stop: Callable[[], bool] | None 
     yield from _stream_chunks(sd, device, stop)
 
 
-def record(mode: str = "vad", *, device: int | str | None = None, silence_ms: int = 800, max_seconds: float = 30.0, prompt: Callable[[str], None] | None = None) -> np.ndarray:
+def record(
+    mode: str = "vad",
+    *,
+    device: int | str | None = None,
+    silence_ms: int = 800,
+    max_seconds: float = 30.0,
+    prompt: Callable[[str], None] | None = None,
+) -> np.ndarray:
     """Record one utterance from the microphone (16 kHz mono float32).
 
     Raises:
@@ -181,8 +199,13 @@ def record(mode: str = "vad", *, device: int | str | None = None, silence_ms: in
     return np.concatenate(got) if got else np.zeros(0, np.float32)
 
 
-def understand_speech(audio: np.ndarray, transcriber: Transcriber | None = None, history: list[VoiceFeatures] | None = None,
-               face: EmotionEstimate | None = None, words_backend: str | LLMSettings | None = None) -> SpokenTurn:
+def understand_speech(
+    audio: np.ndarray,
+    transcriber: Transcriber | None = None,
+    history: list[VoiceFeatures] | None = None,
+    face: EmotionEstimate | None = None,
+    words_backend: str | LLMSettings | None = None,
+) -> SpokenTurn:
     """Transcribe an utterance and read its voice cues and words; fuse them (and the face, if given).
 
     ``words_backend``: the chat's resolved LLM settings or "openai" to let that LLM read the words, anything
@@ -195,11 +218,22 @@ def understand_speech(audio: np.ndarray, transcriber: Transcriber | None = None,
     features = measure(audio, words=len(transcript.text.split()) or None)
     cues = cues_from(features, baseline_of(history or []))
     words = words_emotion(transcript.text, backend=words_backend) if transcript.text else None
-    return SpokenTurn(audio=audio, text=transcript.text, transcript=transcript, cues=cues, affect=fuse(face=face, voice=cues, words=words))
+    return SpokenTurn(
+        audio=audio,
+        text=transcript.text,
+        transcript=transcript,
+        cues=cues,
+        affect=fuse(face=face, voice=cues, words=words),
+    )
 
 
-def from_file(path: str, *, transcriber: Transcriber | None = None, face: EmotionEstimate | None = None,
-              words_backend: str | LLMSettings | None = None) -> SpokenTurn:
+def from_file(
+    path: str,
+    *,
+    transcriber: Transcriber | None = None,
+    face: EmotionEstimate | None = None,
+    words_backend: str | LLMSettings | None = None,
+) -> SpokenTurn:
     """A question recorded in an audio file (``ask``/``chat --audio FILE``): decoded, then :func:`understand_speech`-ed like a spoken one.
 
     Raises:
@@ -209,12 +243,21 @@ def from_file(path: str, *, transcriber: Transcriber | None = None, face: Emotio
 
     utt = understand_speech(load_audio(path), transcriber, None, face, words_backend)
     if not utt.text.strip():
-        raise InputError(f"No speech was heard in {path}.", hint="Record the question again, closer to the microphone, or type it.")
+        raise InputError(
+            f"No speech was heard in {path}.", hint="Record the question again, closer to the microphone, or type it."
+        )
     return utt
 
 
-def listen(mode: str = "vad", *, transcriber: Transcriber | None = None, history: list[VoiceFeatures] | None = None, face: EmotionEstimate | None = None,
-           device: int | str | None = None, words_backend: str | LLMSettings | None = None) -> SpokenTurn:
+def listen(
+    mode: str = "vad",
+    *,
+    transcriber: Transcriber | None = None,
+    history: list[VoiceFeatures] | None = None,
+    face: EmotionEstimate | None = None,
+    device: int | str | None = None,
+    words_backend: str | LLMSettings | None = None,
+) -> SpokenTurn:
     """Record one utterance from the microphone and :func:`understand_speech` it."""
     return understand_speech(record(mode, device=device), transcriber, history, face, words_backend)
 
@@ -242,7 +285,13 @@ def affect_printer(as_json: bool = False) -> Callable[[SpokenTurn], None]:
 
     def show(utt: SpokenTurn) -> None:
         if as_json:
-            print(json.dumps({"text": utt.text, "voice": utt.cues.model_dump(), "affect": utt.affect.model_dump()}, ensure_ascii=False), file=sys.stderr)
+            print(
+                json.dumps(
+                    {"text": utt.text, "voice": utt.cues.model_dump(), "affect": utt.affect.model_dump()},
+                    ensure_ascii=False,
+                ),
+                file=sys.stderr,
+            )
         else:
             print(f'heard: "{utt.text}" | voice: {utt.cues.describe()} | {utt.affect.summary}'.strip(), file=sys.stderr)
 
@@ -273,8 +322,14 @@ class VoiceInput:
     :class:`SpokenTurn` (with its fused affect) in ``last`` for the assistant to adapt its reply.
     """
 
-    def __init__(self, mode: str = "vad", device: int | str | None = None, transcriber: Transcriber | None = None,
-                 on_affect: Callable[[SpokenTurn], None] | None = None, words_backend: str | LLMSettings | None = None) -> None:
+    def __init__(
+        self,
+        mode: str = "vad",
+        device: int | str | None = None,
+        transcriber: Transcriber | None = None,
+        on_affect: Callable[[SpokenTurn], None] | None = None,
+        words_backend: str | LLMSettings | None = None,
+    ) -> None:
         self.mode = mode
         self.words_backend = words_backend  # "openai" only when the chat itself answers with the LLM
         self.device = device
@@ -287,8 +342,13 @@ class VoiceInput:
     def __call__(self) -> str | None:
         while True:
             try:
-                utt = listen(self.mode, transcriber=self.transcriber, history=self.history, device=self.device,
-                             words_backend=self.words_backend)
+                utt = listen(
+                    self.mode,
+                    transcriber=self.transcriber,
+                    history=self.history,
+                    device=self.device,
+                    words_backend=self.words_backend,
+                )
             except KeyboardInterrupt:
                 return None
             if utt.text.strip():

@@ -16,19 +16,31 @@ BEYOND_SCOPE = (
     "(and OPENAI_BASE_URL for an OpenAI-compatible server such as Ollama, vLLM or LM Studio), or FACELENS_LOCAL_MODEL to a "
     "GGUF file or Hugging Face model folder, then ask again (or pass --backend openai|local)."
 )
-RACE_DECLINE = "I don't infer race or ethnicity: it can't be read reliably from a face, and guessing it would be harmful."
-RACE_ONLY = ("That is all I can say to this question; I can describe positions, clothing colours, apparent emotions, apparent age "
-             "and who is enrolled in your gallery instead.")
+RACE_DECLINE = (
+    "I don't infer race or ethnicity: it can't be read reliably from a face, and guessing it would be harmful."
+)
+RACE_ONLY = (
+    "That is all I can say to this question; I can describe positions, clothing colours, apparent emotions, apparent age "
+    "and who is enrolled in your gallery instead."
+)
 GALLERY_EMPTY = "Nobody is enrolled in the face gallery, so I can't tell who anyone is. Enroll people with: facelens enroll NAME PHOTO..."
-NO_AUDIO = "No audio was given with this question, so there is no transcript to answer from. Pass one with --audio FILE."
+NO_AUDIO = (
+    "No audio was given with this question, so there is no transcript to answer from. Pass one with --audio FILE."
+)
 ACTIVITY_OFFLINE = "Offline I can describe the people, not what they are doing."
 USER_THANKS = "You're welcome! Ask me anything else about the photo."
 USER_FRUSTRATED = "Sorry, I can see that's frustrating."
-USER_FRUSTRATED_AGES = ("Apparent age from a face is a rough estimate: it is often off by five years or more, more for children and "
-                        'in poor light. I\'ll give each age as "about N" with the face it belongs to, so you can judge it.')
-USER_FRUSTRATED_MORE = 'Tell me which answer looked wrong (for example "how old is the person on the left?") and I\'ll show what I see.'
-USER_CONFUSED = ('Sorry, that wasn\'t clear. You can ask, for example, "how many people are smiling?", "how old is the woman on the '
-                 'left?" or "describe everyone".')
+USER_FRUSTRATED_AGES = (
+    "Apparent age from a face is a rough estimate: it is often off by five years or more, more for children and "
+    'in poor light. I\'ll give each age as "about N" with the face it belongs to, so you can judge it.'
+)
+USER_FRUSTRATED_MORE = (
+    'Tell me which answer looked wrong (for example "how old is the person on the left?") and I\'ll show what I see.'
+)
+USER_CONFUSED = (
+    'Sorry, that wasn\'t clear. You can ask, for example, "how many people are smiling?", "how old is the woman on the '
+    'left?" or "describe everyone".'
+)
 
 
 def bad_question(problem: str, limit: int) -> str:
@@ -37,13 +49,17 @@ def bad_question(problem: str, limit: int) -> str:
         return 'Please type a question, for example "how many people are in this photo?" or "who looks happiest?".'
     if problem == "too_long":
         return f"That question is too long for me (more than {limit} characters). Please ask it in a sentence or two."
-    return ('Offline I only understand questions in English, for example "how many people are in this photo?". For other '
-            "languages, configure an LLM (OPENAI_API_KEY or FACELENS_LOCAL_MODEL) and ask again.")
+    return (
+        'Offline I only understand questions in English, for example "how many people are in this photo?". For other '
+        "languages, configure an LLM (OPENAI_API_KEY or FACELENS_LOCAL_MODEL) and ask again."
+    )
 
 
 def no_faces(image: str | None, detector: str) -> str:
-    return (f"I found no faces in {image} (detector: {detector}). Small, turned or partly hidden faces can be missed; "
-            "try --detector cnn.")
+    return (
+        f"I found no faces in {image} (detector: {detector}). Small, turned or partly hidden faces can be missed; "
+        "try --detector cnn."
+    )
 
 
 def no_emotion_model(who: str, singular: bool) -> str:
@@ -59,8 +75,10 @@ def nobody_matches(description: str, notes: str, faces: str) -> str:
 
 
 def no_referent(count: int, faces: str) -> str:
-    return (f"Which person do you mean? I see {count} face{'' if count == 1 else 's'}: {faces}. You can say \"far left\", "
-            "\"second from the right\", \"the one in red\", or \"face 2\".")
+    return (
+        f'Which person do you mean? I see {count} face{"" if count == 1 else "s"}: {faces}. You can say "far left", '
+        '"second from the right", "the one in red", or "face 2".'
+    )
 
 
 def speech_unavailable(reason: str) -> str:
@@ -68,8 +86,10 @@ def speech_unavailable(reason: str) -> str:
 
 
 def cant_see(who: str, verb: str, thing: str | None) -> str:
-    return (f"I can't tell whether {who} {verb} {thing} from the photo offline: I see faces, expressions, apparent age and "
-            f"gender, and the colour of clothing, not {thing}.")
+    return (
+        f"I can't tell whether {who} {verb} {thing} from the photo offline: I see faces, expressions, apparent age and "
+        f"gender, and the colour of clothing, not {thing}."
+    )
 
 
 def ambiguous_person(count: int, faces: str) -> str:

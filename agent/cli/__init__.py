@@ -56,8 +56,11 @@ def plugin_modules(hook: str) -> list[str]:
 COMMAND_MODULES = plugin_modules("register")
 #: the module that registers each command (its ``COMMANDS``), so that answering one command imports one
 #: module (tests/test_detection_default.py checks it against what the modules register)
-COMMANDS = {command: name for name in COMMAND_MODULES
-            for command in re.findall(r'"([^"]+)"', _declared(_sources()[name], "COMMANDS") or "")}
+COMMANDS = {
+    command: name
+    for name in COMMAND_MODULES
+    for command in re.findall(r'"([^"]+)"', _declared(_sources()[name], "COMMANDS") or "")
+}
 
 
 def _command_of(argv: list[str]) -> str | None:
@@ -101,11 +104,15 @@ def load_command_module(name: str):  # type: ignore[no-untyped-def]
     try:
         return importlib.import_module(f"facelens.agent.cli.{name}")
     except ImportError as exc:
-        raise DependencyError(f"The facelens command module '{name}' failed to import: {exc}.",
-                              hint="Reinstall facelens (bash setup.sh, or pip install -e '.[all]'); run with --debug for details.") from exc
+        raise DependencyError(
+            f"The facelens command module '{name}' failed to import: {exc}.",
+            hint="Reinstall facelens (bash setup.sh, or pip install -e '.[all]'); run with --debug for details.",
+        ) from exc
 
 
-def command_group(sub: argparse._SubParsersAction, name: str, help: str, metavar: str = "ACTION") -> argparse._SubParsersAction:
+def command_group(
+    sub: argparse._SubParsersAction, name: str, help: str, metavar: str = "ACTION"
+) -> argparse._SubParsersAction:
     """Add ``facelens NAME ...``, a command made of sub-commands (chosen into ``args.NAME_command``), which
     alone prints its help; returns the sub-parsers to add the sub-commands to."""
     parser = sub.add_parser(name, help=help)
@@ -161,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.debug:
             raise
-        print(f"facelens: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)
+        print(
+            f"facelens: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr
+        )
         return 1
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from facelens.agent.cli import print_json
 
@@ -16,16 +17,28 @@ def _common(p: argparse.ArgumentParser) -> None:
     from facelens.agent.assistant import backends
     from facelens.agent.cli.photo import add_detector_option
 
-    p.add_argument("--backend", choices=backends.NAMES, default=None,
-                   help="who answers (default: FACELENS_BACKEND / config.yaml's backend, else openai when "
-                        "OPENAI_API_KEY/OPENAI_BASE_URL is set, local when FACELENS_LOCAL_MODEL is set, else the offline planner)")
+    p.add_argument(
+        "--backend",
+        choices=backends.NAMES,
+        default=None,
+        help="who answers (default: FACELENS_BACKEND / config.yaml's backend, else openai when "
+        "OPENAI_API_KEY/OPENAI_BASE_URL is set, local when FACELENS_LOCAL_MODEL is set, else the offline planner)",
+    )
     p.add_argument("--model", default=None, help="LLM model name (openai) or .gguf / model folder / 'smollm2' (local)")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible server URL (default OPENAI_BASE_URL)")
-    p.add_argument("--audio", default=None, metavar="FILE",
-                   help="an audio file: a recorded question (ask without a QUESTION; chat: a recording of up to "
-                        f"{RECORDED_QUESTION_MAX_S:.0f} s is asked first), and the audio for questions about what was said")
-    p.add_argument("--allow-cloud-images", action="store_true", default=None,
-                   help="allow sending photo crops to a cloud vision model when a question needs one")
+    p.add_argument(
+        "--audio",
+        default=None,
+        metavar="FILE",
+        help="an audio file: a recorded question (ask without a QUESTION; chat: a recording of up to "
+        f"{RECORDED_QUESTION_MAX_S:.0f} s is asked first), and the audio for questions about what was said",
+    )
+    p.add_argument(
+        "--allow-cloud-images",
+        action="store_true",
+        default=None,
+        help="allow sending photo crops to a cloud vision model when a question needs one",
+    )
     p.add_argument("--stream", action="store_true", help="stream the LLM's answer as it is written")
     add_detector_option(p)
 
@@ -37,22 +50,42 @@ HELP_ORDER = 10
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ask", help="ask a question about the people in a photo",
-                       description='Answer a question about a photo, e.g. facelens ask group.jpg "who looks happiest?"')
+    p = sub.add_parser(
+        "ask",
+        help="ask a question about the people in a photo",
+        description='Answer a question about a photo, e.g. facelens ask group.jpg "who looks happiest?"',
+    )
     p.add_argument("image", help="the photo (use --audio for a recording)")
-    p.add_argument("question", nargs="?", default=None,
-                   help="the question, in quotes (leave it out with --audio FILE to ask the question recorded in FILE)")
-    p.add_argument("--json", action="store_true", help='print {"answer", "backend", "faces", "tool_calls", "llm_calls"}')
+    p.add_argument(
+        "question",
+        nargs="?",
+        default=None,
+        help="the question, in quotes (leave it out with --audio FILE to ask the question recorded in FILE)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help='print {"answer", "backend", "faces", "tool_calls", "llm_calls"}'
+    )
     _common(p)
     p.set_defaults(handler=cmd_ask)
 
-    c = sub.add_parser("chat", help="a conversation about photos (follow-up questions work)",
-                       description="Ask questions one after another; /image PATH adds a photo, /audio PATH sets the audio, quit ends.")
+    c = sub.add_parser(
+        "chat",
+        help="a conversation about photos (follow-up questions work)",
+        description="Ask questions one after another; /image PATH adds a photo, /audio PATH sets the audio, quit ends.",
+    )
     c.add_argument("images", nargs="*", help="photos to talk about")
-    c.add_argument("--voice", nargs="?", const="vad", default=None, metavar="{vad,push}",
-                   help="speak instead of typing: vad (a pause ends the question, default) or push (Enter to start/stop); "
-                        "'chat --voice IMAGE' and 'chat IMAGE --voice' both work")
-    c.add_argument("--json", action="store_true", help="with --voice: print the fused face/voice/words estimate as JSON on stderr")
+    c.add_argument(
+        "--voice",
+        nargs="?",
+        const="vad",
+        default=None,
+        metavar="{vad,push}",
+        help="speak instead of typing: vad (a pause ends the question, default) or push (Enter to start/stop); "
+        "'chat --voice IMAGE' and 'chat IMAGE --voice' both work",
+    )
+    c.add_argument(
+        "--json", action="store_true", help="with --voice: print the fused face/voice/words estimate as JSON on stderr"
+    )
     _common(c)
     c.set_defaults(handler=cmd_chat)
 
@@ -62,8 +95,14 @@ def _assistant(args: argparse.Namespace, images: list[str]):
     from facelens.tools import faces
 
     return Assistant(
-        images, backend=args.backend, audio=args.audio, detector=args.detector or faces.DEFAULT_DETECTOR,
-        allow_cloud_images=args.allow_cloud_images, model=args.model, base_url=args.base_url, streaming=args.stream,
+        images,
+        backend=args.backend,
+        audio=args.audio,
+        detector=args.detector or faces.DEFAULT_DETECTOR,
+        allow_cloud_images=args.allow_cloud_images,
+        model=args.model,
+        base_url=args.base_url,
+        streaming=args.stream,
     )
 
 
@@ -117,9 +156,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question, speaker, opener = args.question, None, ""
     if question is None:
         if not args.audio:
-            raise InputError("No question was given.", hint='Ask it in quotes, e.g. facelens ask photo.jpg "who looks happiest?", '
-                                                             "or give a recorded question with --audio FILE.")
-        utt = _recorded_question(args.audio, getattr(assistant.backend, "settings", None) or assistant.backend.name, args.json)
+            raise InputError(
+                "No question was given.",
+                hint='Ask it in quotes, e.g. facelens ask photo.jpg "who looks happiest?", '
+                "or give a recorded question with --audio FILE.",
+            )
+        utt = _recorded_question(
+            args.audio, getattr(assistant.backend, "settings", None) or assistant.backend.name, args.json
+        )
         question, speaker = utt.text, utt.affect
         if assistant.backend.name == "offline":
             from facelens.agent.assistant.voice_input import tone_opener
@@ -158,7 +202,9 @@ def input_source(args: argparse.Namespace, backend: Any = "offline") -> Callable
     if getattr(args, "voice", None):
         from facelens.agent.assistant.voice_input import VoiceInput, affect_printer
 
-        return VoiceInput(args.voice, on_affect=affect_printer(as_json=args.json), words_backend=_words_backend(backend))
+        return VoiceInput(
+            args.voice, on_affect=affect_printer(as_json=args.json), words_backend=_words_backend(backend)
+        )
     return keyboard_input()
 
 
@@ -212,8 +258,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     voice_and_images(args)
     assistant = _assistant(args, list(args.images))
-    print(f"facelens chat ({assistant.backend.name}). Images: {', '.join(n for n, _ in assistant.box.images) or 'none'}. "
-          "Type a question, /image PATH, /audio PATH, or quit.", file=sys.stderr)
+    print(
+        f"facelens chat ({assistant.backend.name}). Images: {', '.join(n for n, _ in assistant.box.images) or 'none'}. "
+        "Type a question, /image PATH, /audio PATH, or quit.",
+        file=sys.stderr,
+    )
     backend = getattr(assistant.backend, "settings", None) or assistant.backend.name
     source = input_source(args, backend)
     if args.audio and _is_short(args.audio):  # a recorded question: asked first, then the chat goes on

@@ -12,8 +12,8 @@ import logging
 import os
 
 from facelens.agent.cli import command_group, plugin_modules, print_json
-from facelens.eval.bench_photo import bench_analyze, bench_identity
 from facelens.agent.cli.photo import add_detector_option
+from facelens.eval.bench_photo import bench_analyze, bench_identity
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +27,22 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.json:
         print_json(res)
     else:
-        print(f"{res['image']} ({res['width']}x{res['height']}, {res['faces']} faces, {res['detector']}, embedder {res['embedder']}), warm, n={args.repeat}")
+        print(
+            f"{res['image']} ({res['width']}x{res['height']}, {res['faces']} faces, {res['detector']}, embedder {res['embedder']}), warm, n={args.repeat}"
+        )
         for k, v in res["stages_ms"].items():
             print(f"  {k:14s} median {v['median']:8.1f} ms   p95 {v['p95']:8.1f} ms")
         if "face_recognition_ms" in res:
             fr = res["face_recognition_ms"]
-            print(f"  face_recognition's detect + encode, same run: median {fr['median']:.1f} ms ({fr['faces']} faces); "
-                  f"facelens total / face_recognition = {res['ratio_to_face_recognition']:.2f}")
+            print(
+                f"  face_recognition's detect + encode, same run: median {fr['median']:.1f} ms ({fr['faces']} faces); "
+                f"facelens total / face_recognition = {res['ratio_to_face_recognition']:.2f}"
+            )
     return 0
 
 
 def _search_figures(store: dict) -> str:
-    """"p50 ... ms, p95 ... ms, recall@1 ..." of one store's figures in bench_identity's result."""
+    """ "p50 ... ms, p95 ... ms, recall@1 ..." of one store's figures in bench_identity's result."""
     return f"p50 {store['query_ms']['p50']:.3f} ms, p95 {store['query_ms']['p95']:.3f} ms, recall@1 {store['recall_at_1']:.3f}"
 
 
@@ -47,11 +51,15 @@ def cmd_identity(args: argparse.Namespace) -> int:
     if args.json:
         print_json(res)
     else:
-        print(f"{res['size']:,} identities, {res['index']}: {_search_figures(res)}, {res['bytes_per_identity']:.0f} B/identity, "
-              f"brute force {res['brute_force_ms']['p50']:.1f} ms ({res['speedup_vs_brute_force']}x)")
+        print(
+            f"{res['size']:,} identities, {res['index']}: {_search_figures(res)}, {res['bytes_per_identity']:.0f} B/identity, "
+            f"brute force {res['brute_force_ms']['p50']:.1f} ms ({res['speedup_vs_brute_force']}x)"
+        )
         if "milvus" in res:
             m = res["milvus"]
-            print(f"{res['size']:,} identities, {m['store']} ({m['index']}): {_search_figures(m)}, insert {m['insert_s']:.1f} s")
+            print(
+                f"{res['size']:,} identities, {m['store']} ({m['index']}): {_search_figures(m)}, insert {m['insert_s']:.1f} s"
+            )
     return 0
 
 
@@ -71,7 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--embedder", choices=["sface", "onnx", "dlib"], default=None,
         help="the face embedder (default: the configured one; sface changes only identity, onnx/dlib are dlib's network's runtimes)",
     )  # fmt: skip
-    p.add_argument("--no-baseline", action="store_true", help="skip face_recognition's detect + encode, timed beside each run")
+    p.add_argument(
+        "--no-baseline", action="store_true", help="skip face_recognition's detect + encode, timed beside each run"
+    )
     p.add_argument("--json", action="store_true")
     add_detector_option(p)
     p.set_defaults(handler=cmd_analyze)
@@ -79,8 +89,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("identity", help="gallery search latency and recall at scale (synthetic vectors)")
     p.add_argument("--size", type=int, default=1_000_000)
     p.add_argument("--queries", type=int, default=1000)
-    p.add_argument("--store", choices=["faiss", "milvus"], default="faiss",
-                   help="milvus: measure Milvus too (a temporary Milvus Lite file, or FACELENS_MILVUS_URI's server), beside FAISS")
+    p.add_argument(
+        "--store",
+        choices=["faiss", "milvus"],
+        default="faiss",
+        help="milvus: measure Milvus too (a temporary Milvus Lite file, or FACELENS_MILVUS_URI's server), beside FAISS",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_identity)
 

@@ -16,11 +16,15 @@ def _cmd(args: argparse.Namespace) -> int:
         print_json(res)
         return 0
     f, t = res["face_loop"], res["turns"]
-    print(f"face loop ({f['size']}, one face, {f['detector']}): {f['fps']} frames/s ({f['ms_per_frame']} ms a frame; "
-          f"face found in {f['face_found']:.0%} of {f['frames']} frames); {res['cpu_cores']} CPU cores")
-    print(f"spoken turn ({t['question_seconds']:.0f} s question, {t['turns']} turns, warm): end of speech -> reply text "
-          f"median {t['end_of_speech_to_reply_s_median']} s, max {t['end_of_speech_to_reply_s_max']} s "
-          f"(of which {t['endpoint_silence_s']} s is the pause that ends a turn)")
+    print(
+        f"face loop ({f['size']}, one face, {f['detector']}): {f['fps']} frames/s ({f['ms_per_frame']} ms a frame; "
+        f"face found in {f['face_found']:.0%} of {f['frames']} frames); {res['cpu_cores']} CPU cores"
+    )
+    print(
+        f"spoken turn ({t['question_seconds']:.0f} s question, {t['turns']} turns, warm): end of speech -> reply text "
+        f"median {t['end_of_speech_to_reply_s_median']} s, max {t['end_of_speech_to_reply_s_max']} s "
+        f"(of which {t['endpoint_silence_s']} s is the pause that ends a turn)"
+    )
     if "end_of_speech_to_first_audio_s_median" in t:
         print(f"  -> first spoken audio (espeak-ng): median {t['end_of_speech_to_first_audio_s_median']} s")
     return 0

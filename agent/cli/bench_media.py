@@ -17,7 +17,9 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     if args.json:
         print_json(out)
     else:
-        print(f"{out['model']}: real-time factor {out['real_time_factor']:.2f} ({out['audio_seconds']:.0f} s of audio in {out['transcribe_seconds']:.1f} s; model load {out['model_load_seconds']:.1f} s)")
+        print(
+            f"{out['model']}: real-time factor {out['real_time_factor']:.2f} ({out['audio_seconds']:.0f} s of audio in {out['transcribe_seconds']:.1f} s; model load {out['model_load_seconds']:.1f} s)"
+        )
     return 0
 
 

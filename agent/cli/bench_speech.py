@@ -21,8 +21,10 @@ def _cmd(args: argparse.Namespace) -> int:
     print(f"{out['model']}: word accuracy / exact utterance / median latency, before -> after")
     for key, b in out["before"].items():
         a = out["after"][key]
-        print(f"  {key:<22} {b['word_accuracy']:.3f} / {b['exact']:.3f} / {b['latency_ms_median']:.0f} ms -> "
-              f"{a['word_accuracy']:.3f} / {a['exact']:.3f} / {a['latency_ms_median']:.0f} ms  ({a['clips']} clips)")
+        print(
+            f"  {key:<22} {b['word_accuracy']:.3f} / {b['exact']:.3f} / {b['latency_ms_median']:.0f} ms -> "
+            f"{a['word_accuracy']:.3f} / {a['exact']:.3f} / {a['latency_ms_median']:.0f} ms  ({a['clips']} clips)"
+        )
     print(f"{len(out['errors_after'])} clips still wrong after (see --json)", file=sys.stderr)
     return 0
 
@@ -31,8 +33,12 @@ HELP_ORDER = 20  # the place of its commands in ``facelens bench --help`` (after
 
 
 def register_bench(bsub: argparse._SubParsersAction) -> None:
-    p = bsub.add_parser("transcribe-short", help="word accuracy on short spoken questions and digits (espeak-ng, 16 and 8 kHz)")
-    p.add_argument("--split", action="append", choices=["tune", "heldout"], help="only this split (repeatable; default both)")
+    p = bsub.add_parser(
+        "transcribe-short", help="word accuracy on short spoken questions and digits (espeak-ng, 16 and 8 kHz)"
+    )
+    p.add_argument(
+        "--split", action="append", choices=["tune", "heldout"], help="only this split (repeatable; default both)"
+    )
     p.add_argument("--model", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd)

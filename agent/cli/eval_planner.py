@@ -13,19 +13,30 @@ import sys
 
 from facelens.agent.cli import print_json
 
-
 HELP_ORDER = 40  # the place of its commands in ``facelens eval --help``
 
 
 def register_eval(esub: argparse._SubParsersAction) -> None:
-    p = esub.add_parser("planner", help="offline planner: intent, slots, consistent answers, yes/no form, wrong-person answers")
-    p.add_argument("--split", choices=("tune", "tune2", "tune3", "tune4", "heldout", "both"), default="both",
-                   help="question split: tune, tune2, tune3 or tune4 (may be tuned on), heldout (never tuned on), or both (all five, default)")
+    p = esub.add_parser(
+        "planner", help="offline planner: intent, slots, consistent answers, yes/no form, wrong-person answers"
+    )
+    p.add_argument(
+        "--split",
+        choices=("tune", "tune2", "tune3", "tune4", "heldout", "both"),
+        default="both",
+        help="question split: tune, tune2, tune3 or tune4 (may be tuned on), heldout (never tuned on), or both (all five, default)",
+    )
     p.add_argument("--quick", action="store_true", help="2 generated scenes instead of 5")
-    p.add_argument("--scenes", type=int, default=None,
-                   help="number of scenes (paraphrase evaluation: generated, default 5; --composed: real composed photos, default 12)")
+    p.add_argument(
+        "--scenes",
+        type=int,
+        default=None,
+        help="number of scenes (paraphrase evaluation: generated, default 5; --composed: real composed photos, default 12)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed of the scenes and fillers")
-    p.add_argument("--composed", action="store_true", help="the older evaluation on real composed photos (runs detection; slower)")
+    p.add_argument(
+        "--composed", action="store_true", help="the older evaluation on real composed photos (runs detection; slower)"
+    )
     p.add_argument("--failures", type=int, default=10, help="how many failures to list per split (default 10)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_planner)
@@ -46,21 +57,29 @@ def cmd_planner(args: argparse.Namespace) -> int:
         return 0
     splits = result["splits"] if "splits" in result else {args.split: result}
     targets = next(iter(splits.values()))["targets"]
-    print("offline planner, paraphrase evaluation on generated scenes "
-          f"(targets: intent >= {targets['intent_accuracy']}, consistent >= {targets['consistent']}, "
-          f"yes/no form {targets['yes_no_form']:.2f}, wrong-person {targets['wrong_person']})")
+    print(
+        "offline planner, paraphrase evaluation on generated scenes "
+        f"(targets: intent >= {targets['intent_accuracy']}, consistent >= {targets['consistent']}, "
+        f"yes/no form {targets['yes_no_form']:.2f}, wrong-person {targets['wrong_person']})"
+    )
     for name, r in splits.items():
         print(f"\n{name} ({r['questions']} questions, {r['scenes']} scenes):")
         print(f"  intent accuracy   {r['intent_accuracy']:.3f}")
-        print(f"  slot accuracy     {r['slot_accuracy']:.3f}" if r["slot_accuracy"] is not None else "  slot accuracy     n/a")
+        print(
+            f"  slot accuracy     {r['slot_accuracy']:.3f}"
+            if r["slot_accuracy"] is not None
+            else "  slot accuracy     n/a"
+        )
         print(f"  consistent        {r['consistent']:.3f}")
         print(f"  yes/no form       {r['yes_no_form']:.3f}  ({r['yes_no_questions']} yes/no questions)")
         print(f"  wrong-person      {r['wrong_person']}")
-        print(f"  bare head counts  {r.get('bare_counts', 0)}  (a count asked with a condition, answered with everyone)")
+        print(
+            f"  bare head counts  {r.get('bare_counts', 0)}  (a count asked with a condition, answered with everyone)"
+        )
         weak = {k: v for k, v in r["by_family"].items() if v["consistent"] < v["total"]}
         for fam, v in sorted(weak.items()):
             print(f"    {fam:22s} {v['consistent']:4d}/{v['total']:<4d}")
-        for f in r["failures"][:args.failures]:
+        for f in r["failures"][: args.failures]:
             print("    FAIL " + f)
     return 0
 
@@ -73,8 +92,10 @@ def _composed(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
         return 0
-    print(f"planner accuracy: {result.correct}/{result.questions} = {result.accuracy:.1%} "
-          f"({result.detection_ok}/{result.scenes} scenes with every person detected)")
+    print(
+        f"planner accuracy: {result.correct}/{result.questions} = {result.accuracy:.1%} "
+        f"({result.detection_ok}/{result.scenes} scenes with every person detected)"
+    )
     for fam, (c, t) in sorted(result.by_family.items()):
         print(f"  {fam:18s} {c:4d}/{t:<4d} {c / t:.0%}")
     for f in result.failures[:20]:

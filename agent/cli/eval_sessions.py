@@ -17,15 +17,25 @@ def cmd_session_questions(args: argparse.Namespace) -> int:
         print_json({s: {k: v for k, v in r.items() if args.failures or k != "failures"} for s, r in results.items()})
         return 1 if missed else 0
     for s, r in results.items():
-        print(f"{s}: {r['questions']} questions, intent {r['intent_accuracy']:.3f} (target {r['targets']['intent_accuracy']}), "
-              f"consistent {r['consistent']:.3f} (target {r['targets']['consistent']}), "
-              f"scope {r['scope']:.3f} (target {r['targets']['scope']})"
-              + (f", yes/no form {r['yes_no_form']:.3f} ({r['yes_no_questions']} yes/no questions)" if r.get("yes_no_form") is not None else ""))
+        print(
+            f"{s}: {r['questions']} questions, intent {r['intent_accuracy']:.3f} (target {r['targets']['intent_accuracy']}), "
+            f"consistent {r['consistent']:.3f} (target {r['targets']['consistent']}), "
+            f"scope {r['scope']:.3f} (target {r['targets']['scope']})"
+            + (
+                f", yes/no form {r['yes_no_form']:.3f} ({r['yes_no_questions']} yes/no questions)"
+                if r.get("yes_no_form") is not None
+                else ""
+            )
+        )
         for fam, f in r["by_family"].items():  # type: ignore[union-attr]
-            print(f"  {fam:<14} n={f['n']:<3} intent {f['intent_accuracy']:.3f}  consistent {f['consistent']:.3f}  scope {f['scope']:.3f}")
+            print(
+                f"  {fam:<14} n={f['n']:<3} intent {f['intent_accuracy']:.3f}  consistent {f['consistent']:.3f}  scope {f['scope']:.3f}"
+            )
         if args.failures:
             for f in r["failures"]:  # type: ignore[union-attr]
-                print(f"  FAIL {f['family']}: {f['question']!r} -> {f['intent']} {f['sessions']}: {f['answer'][:120]!r}")
+                print(
+                    f"  FAIL {f['family']}: {f['question']!r} -> {f['intent']} {f['sessions']}: {f['answer'][:120]!r}"
+                )
     return 1 if missed else 0
 
 
@@ -33,10 +43,13 @@ HELP_ORDER = 60  # the place of its commands in ``facelens eval --help``
 
 
 def register_eval(esub: argparse._SubParsersAction) -> None:
-    p = esub.add_parser("session-questions", help="analysts' questions about sessions: paraphrases on generated sessions",
-                        description="Ask every phrasing of the session-question families of one split about two generated "
-                                    "sessions (in a temporary FACELENS_HOME) and report intent accuracy and consistent answers. "
-                                    "Exit 1 when a target is missed.")
+    p = esub.add_parser(
+        "session-questions",
+        help="analysts' questions about sessions: paraphrases on generated sessions",
+        description="Ask every phrasing of the session-question families of one split about two generated "
+        "sessions (in a temporary FACELENS_HOME) and report intent accuracy and consistent answers. "
+        "Exit 1 when a target is missed.",
+    )
     p.add_argument("--split", choices=["tune", "heldout", "both"], default="both")
     p.add_argument("--json", action="store_true")
     p.add_argument("--failures", action="store_true", help="list the questions answered wrongly")

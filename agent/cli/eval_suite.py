@@ -43,8 +43,11 @@ def cmd_suite(args: argparse.Namespace) -> int:
     else:
         missed = [f"{d.name}.{m}" for d in result.domains for m in d.failed]
         took = sum(d.seconds for d in result.domains)
-        print(f"{'quick' if args.quick else 'full'} suite on {result.data_root}: "
-              + ("every target met" if result.ok else "MISSED " + ", ".join(missed)) + f" ({took:.0f} s)")
+        print(
+            f"{'quick' if args.quick else 'full'} suite on {result.data_root}: "
+            + ("every target met" if result.ok else "MISSED " + ", ".join(missed))
+            + f" ({took:.0f} s)"
+        )
     return 0 if result.ok else 1
 
 

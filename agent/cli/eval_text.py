@@ -16,8 +16,10 @@ def cmd_text_emotion(args: argparse.Namespace) -> int:
     if args.json:
         print_json(r)
         return 0
-    print(f"words' emotion ({r['model']}) on {r['n']} texts: accuracy {r['accuracy']:.3f}, "
-          f"weighted F1 {r['weighted_f1']:.3f}, macro F1 {r['macro_f1']:.3f}")
+    print(
+        f"words' emotion ({r['model']}) on {r['n']} texts: accuracy {r['accuracy']:.3f}, "
+        f"weighted F1 {r['weighted_f1']:.3f}, macro F1 {r['macro_f1']:.3f}"
+    )
     for name, rec in r["recall"].items():  # type: ignore[union-attr]
         print(f"  recall {name:<9} {rec:.3f}")
     return 0
@@ -27,10 +29,19 @@ HELP_ORDER = 50  # the place of its commands in ``facelens eval --help``
 
 
 def register_eval(esub: argparse._SubParsersAction) -> None:
-    p = esub.add_parser("text-emotion", help="the words' emotion on a CSV with columns text,label",
-                        description="Score the words'-emotion estimator on a labelled CSV (columns text,label).")
+    p = esub.add_parser(
+        "text-emotion",
+        help="the words' emotion on a CSV with columns text,label",
+        description="Score the words'-emotion estimator on a labelled CSV (columns text,label).",
+    )
     p.add_argument("csv", metavar="CSV")
-    p.add_argument("--json", action="store_true", help="accuracy, weighted_f1, macro_f1, recall per class and n as JSON")
-    p.add_argument("--model", choices=["minilm", "lexicon"], default=None,
-                   help="which estimator (default: FACELENS_TEXT_EMOTION, else minilm where installed)")
+    p.add_argument(
+        "--json", action="store_true", help="accuracy, weighted_f1, macro_f1, recall per class and n as JSON"
+    )
+    p.add_argument(
+        "--model",
+        choices=["minilm", "lexicon"],
+        default=None,
+        help="which estimator (default: FACELENS_TEXT_EMOTION, else minilm where installed)",
+    )
     p.set_defaults(handler=cmd_text_emotion)

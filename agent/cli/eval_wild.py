@@ -11,7 +11,6 @@ import sys
 
 from facelens.agent.cli import print_json
 
-
 HELP_ORDER = 80  # the place of its commands in ``facelens eval --help``
 
 
@@ -23,10 +22,16 @@ def register_eval(esub: argparse._SubParsersAction) -> None:
         "data) and judges each answer strictly: the right number first, Yes/No first and true, the right person, "
         "no hedging. Prints accuracy overall and per kind for each split.",
     )
-    p.add_argument("--split", choices=("tune", "heldout", "both"), default="both",
-                   help="tune (may be tuned on), heldout (never tuned on; totals only), or both (default)")
+    p.add_argument(
+        "--split",
+        choices=("tune", "heldout", "both"),
+        default="both",
+        help="tune (may be tuned on), heldout (never tuned on; totals only), or both (default)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--failures", action="store_true", help="list every failure of the tune split (never the held-out one's)")
+    p.add_argument(
+        "--failures", action="store_true", help="list every failure of the tune split (never the held-out one's)"
+    )
     p.add_argument("--data", default=None, help="the data folder (default ../shared/data next to the repository)")
     p.set_defaults(handler=cmd_wild)
 
@@ -41,11 +46,15 @@ def cmd_wild(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
         return 0
-    print(f"wild-photos (targets on the held-out split: accuracy >= {TARGETS['accuracy']}, each kind >= {TARGETS['each_kind']})")
+    print(
+        f"wild-photos (targets on the held-out split: accuracy >= {TARGETS['accuracy']}, each kind >= {TARGETS['each_kind']})"
+    )
     if not result["heldout_pinned"]:
         print("WARNING: the held-out question file differs from its pinned SHA-256 (edited?)")
     for name, r in result["splits"].items():
-        print(f"\n{name}: {r['correct']}/{r['questions']} = {r['accuracy']:.3f} ({r['photos']} photos, {r['seconds']:.0f} s)")
+        print(
+            f"\n{name}: {r['correct']}/{r['questions']} = {r['accuracy']:.3f} ({r['photos']} photos, {r['seconds']:.0f} s)"
+        )
         for k in KINDS:
             if k in r["by_kind"]:
                 v = r["by_kind"][k]

@@ -15,7 +15,9 @@ def cmd_add(args: argparse.Namespace) -> int:
     if args.json:
         print_json(ex.model_dump())
     else:
-        print(f"Added exemplar {ex.id} ({ex.label}{': ' + ex.note if ex.note else ''}). Its face crop and embedding stay in FACELENS_HOME.")
+        print(
+            f"Added exemplar {ex.id} ({ex.label}{': ' + ex.note if ex.note else ''}). Its face crop and embedding stay in FACELENS_HOME."
+        )
     return 0
 
 
@@ -30,7 +32,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         tag = " (built in)" if e.builtin else ""
         print(f"{e.id:28s} {e.label:9s} {e.note or ''}{tag}")
     if not any(not e.builtin for e in items):
-        print("No exemplars of your own yet: add some with `facelens exemplars add IMAGE --label LABEL`.", file=sys.stderr)
+        print(
+            "No exemplars of your own yet: add some with `facelens exemplars add IMAGE --label LABEL`.", file=sys.stderr
+        )
     return 0
 
 
@@ -55,8 +59,14 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def cmd_describe(args: argparse.Namespace) -> int:
     from facelens.tools.vlm import describe_face
 
-    d = describe_face(args.image, args.face, question=args.question, backend=args.vlm, shots=args.shots,
-                      allow_cloud=False if args.no_cloud else (True if args.allow_cloud_images else None))
+    d = describe_face(
+        args.image,
+        args.face,
+        question=args.question,
+        backend=args.vlm,
+        shots=args.shots,
+        allow_cloud=False if args.no_cloud else (True if args.allow_cloud_images else None),
+    )
     code = 1 if d.status == "no_model" else 0  # nothing could describe the face
     if args.json:
         print_json(d.model_dump(mode="json"))
@@ -73,7 +83,13 @@ def cmd_describe(args: argparse.Namespace) -> int:
     a = d.attributes
     seen = {k: v for k, v in a.model_dump().items() if v not in (None, [], False)}
     if seen:
-        print("  visible: " + "; ".join(f"{k.replace('_', ' ')}: {', '.join(v) if isinstance(v, list) else ('yes' if v is True else v)}" for k, v in seen.items()))
+        print(
+            "  visible: "
+            + "; ".join(
+                f"{k.replace('_', ' ')}: {', '.join(v) if isinstance(v, list) else ('yes' if v is True else v)}"
+                for k, v in seen.items()
+            )
+        )
     if d.images_left_machine:
         print(f"  note: the face crop was sent to {d.backend}")
     for n in d.notes:
@@ -93,7 +109,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("image", metavar="IMAGE")
     a.add_argument("--label", required=True, help="one of angry, disgust, fear, happy, neutral, sad, surprise")
     a.add_argument("--note", help="short description of the expression, e.g. 'wrinkled nose, raised upper lip'")
-    a.add_argument("--crop", action="store_true", help="the image is already a tight face crop (use it whole if no face is detected)")
+    a.add_argument(
+        "--crop",
+        action="store_true",
+        help="the image is already a tight face crop (use it whole if no face is detected)",
+    )
     a.add_argument("--json", action="store_true")
     a.set_defaults(handler=cmd_add)
     ls = esub.add_parser("list", help="list the exemplars (built-in and your own)")
@@ -103,16 +123,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("id", metavar="ID")
     r.add_argument("--json", action="store_true")
     r.set_defaults(handler=cmd_remove)
-    esub.add_parser("repair", help="restore the last good generation of a damaged exemplar store").set_defaults(handler=cmd_repair)
+    esub.add_parser("repair", help="restore the last good generation of a damaged exemplar store").set_defaults(
+        handler=cmd_repair
+    )
 
     d = sub.add_parser("describe", help="describe one face with a VLM (expression, emotion, visible attributes)")
     d.add_argument("image", metavar="IMAGE")
     d.add_argument("--face", type=int, default=1, help="face number (1 = leftmost; see `facelens analyze`)")
     d.add_argument("--question", help="the question, passed to the VLM as context")
-    d.add_argument("--vlm", choices=["auto", "openai", "local", "none"], default=None, help="backend (default: FACELENS_VLM, else vlm: in config.yaml, else auto)")
+    d.add_argument(
+        "--vlm",
+        choices=["auto", "openai", "local", "none"],
+        default=None,
+        help="backend (default: FACELENS_VLM, else vlm: in config.yaml, else auto)",
+    )
     d.add_argument("--shots", type=int, default=0, help="nearest few-shot exemplars to show first (default 0)")
     d.add_argument("--no-cloud", action="store_true", help="never send the face crop off this machine")
-    d.add_argument("--allow-cloud-images", action="store_true", help="allow sending the face crop to a cloud VLM (default: FACELENS_ALLOW_CLOUD_IMAGES or config)")
+    d.add_argument(
+        "--allow-cloud-images",
+        action="store_true",
+        help="allow sending the face crop to a cloud VLM (default: FACELENS_ALLOW_CLOUD_IMAGES or config)",
+    )
     d.add_argument("--json", action="store_true")
     d.set_defaults(handler=cmd_describe)
 

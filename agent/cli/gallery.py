@@ -21,7 +21,11 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     if args.json:
         print_json([e.to_dict() for e in done])
     elif existing is not None:
-        same = "" if existing == identity.check_name(args.name) else f" (names are matched without regard to case: '{args.name}' is {existing})"
+        same = (
+            ""
+            if existing == identity.check_name(args.name)
+            else f" (names are matched without regard to case: '{args.name}' is {existing})"
+        )
         print(f"Added {len(done)} image(s) to {existing}, who was already enrolled{same}. {CONSENT}")
     else:
         print(f"Enrolled {done[0].name} from {len(done)} image(s). {CONSENT}")
@@ -55,7 +59,15 @@ def cmd_identify(args: argparse.Namespace) -> int:
             print(f"{r['image']}: {len(r['faces'])} face(s)")
             for i, f in enumerate(r["faces"], 1):
                 ident = f["identity"]
-                who = "no gallery" if ident is None else (f"{ident['name']} (distance {ident['distance']:.2f})" if ident["known"] else f"unknown (nearest distance {ident['distance']:.2f})")
+                who = (
+                    "no gallery"
+                    if ident is None
+                    else (
+                        f"{ident['name']} (distance {ident['distance']:.2f})"
+                        if ident["known"]
+                        else f"unknown (nearest distance {ident['distance']:.2f})"
+                    )
+                )
                 print(f"  face {i} at {f['box']}: {who}")
     return 2 if failed else 0
 
@@ -66,8 +78,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     gallery = open_gallery()
     people = gallery.people()
     if gallery.damaged:
-        print(f"facelens: warning: the gallery file is damaged ({gallery.damaged}); listing its last good generation. "
-              "Run `facelens gallery repair` to restore it.", file=sys.stderr)
+        print(
+            f"facelens: warning: the gallery file is damaged ({gallery.damaged}); listing its last good generation. "
+            "Run `facelens gallery repair` to restore it.",
+            file=sys.stderr,
+        )
     if args.json:
         print_json([p.to_dict() for p in people])
     elif not people:
@@ -129,7 +144,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        print(f"Enrolled {len(summary['enrolled'])} people from {sum(summary['enrolled'].values())} image(s); skipped {len(summary['skipped'])}.")
+        print(
+            f"Enrolled {len(summary['enrolled'])} people from {sum(summary['enrolled'].values())} image(s); skipped {len(summary['skipped'])}."
+        )
         for s in summary["skipped"]:
             print(f"  skipped {s['file']}: {s['reason']}")
     return 0
@@ -143,9 +160,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         print_json(done.to_dict())
     else:
         left = "kept (--keep-source)" if not done.source_cleared else "emptied"
-        print(f"Moved {done.people} {'person' if done.people == 1 else 'people'} ({done.embeddings} embedding(s)) from the {done.source_location} to the {done.target_location}; "
-              f"read back and verified: same names, sources, times and vectors. The {done.source} gallery was {left}.\n"
-              f"Use it with: FACELENS_IDENTITY_STORE={done.target} (or identity_store: {done.target} in config.yaml).")
+        print(
+            f"Moved {done.people} {'person' if done.people == 1 else 'people'} ({done.embeddings} embedding(s)) from the {done.source_location} to the {done.target_location}; "
+            f"read back and verified: same names, sources, times and vectors. The {done.source} gallery was {left}.\n"
+            f"Use it with: FACELENS_IDENTITY_STORE={done.target} (or identity_store: {done.target} in config.yaml)."
+        )
     return 0
 
 
@@ -176,15 +195,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_list)
     p = gsub.add_parser("remove", help="delete a person from every store: gallery, caches, exemplars, session tracks")
     p.add_argument("name")
-    p.add_argument("--json", action="store_true", help='print {"name", "embeddings", "cache_files", "exemplars", "session_tracks", "notes"}')
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"name", "embeddings", "cache_files", "exemplars", "session_tracks", "notes"}',
+    )
     p.set_defaults(handler=cmd_remove)
     p = gsub.add_parser("repair", help="restore the last good generation of a damaged gallery (and exemplar store)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_repair)
     p = gsub.add_parser("migrate", help="move the gallery between the FAISS file and Milvus, without loss")
-    p.add_argument("--to", required=True, choices=["milvus", "faiss"], help="the store to move the gallery into (it must be empty)")
-    p.add_argument("--keep-source", action="store_true", help="keep a copy in the old store (default: emptied once the copy is verified)")
-    p.add_argument("--json", action="store_true", help='print {"source", "target", "people", "embeddings", "verified", "source_cleared", ...}')
+    p.add_argument(
+        "--to", required=True, choices=["milvus", "faiss"], help="the store to move the gallery into (it must be empty)"
+    )
+    p.add_argument(
+        "--keep-source",
+        action="store_true",
+        help="keep a copy in the old store (default: emptied once the copy is verified)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"source", "target", "people", "embeddings", "verified", "source_cleared", ...}',
+    )
     p.set_defaults(handler=cmd_migrate)
     p = gsub.add_parser("import", help="enrol a folder: one sub-folder per person, or First_Last_0001.jpg files")
     p.add_argument("folder")

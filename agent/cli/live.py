@@ -31,12 +31,22 @@ def cmd_live(args: argparse.Namespace) -> int:
             sys.stderr.write("\r\x1b[2K")
         print(f"you> {t.question}\n     [{t.mood}]\nfacelens> {t.reply}", flush=True)
 
-    report = live.run(camera=args.camera, mic=args.mic, images=args.images, backend=args.backend, speak=args.speak,
-                      record=args.record, on_status=status, on_turn=turn)
+    report = live.run(
+        camera=args.camera,
+        mic=args.mic,
+        images=args.images,
+        backend=args.backend,
+        speak=args.speak,
+        record=args.record,
+        on_status=status,
+        on_turn=turn,
+    )
     if not args.json:
-        print(f"{len(report.turns)} turn(s); camera: {report.camera}"
-              + (f", {report.frames} frames at {report.face_fps:.1f} frames/s of analysis" if report.frames else ""),
-              file=sys.stderr)
+        print(
+            f"{len(report.turns)} turn(s); camera: {report.camera}"
+            + (f", {report.frames} frames at {report.face_fps:.1f} frames/s of analysis" if report.frames else ""),
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -49,15 +59,27 @@ HELP_ORDER = 120
 def register(sub: argparse._SubParsersAction) -> None:
     from facelens.agent.assistant import backends
 
-    p = sub.add_parser("live", help="the emotion-aware assistant in real time: camera, microphone, spoken replies",
-                       description="Talk to facelens: your face (camera) is read continuously, each spoken turn is "
-                                   "transcribed and answered, and the mood of your face, voice and words shapes the reply. "
-                                   "A video file and a wav file can stand in for camera and microphone. Ctrl-C stops. "
-                                   "Nothing is kept unless --record DIR.")
+    p = sub.add_parser(
+        "live",
+        help="the emotion-aware assistant in real time: camera, microphone, spoken replies",
+        description="Talk to facelens: your face (camera) is read continuously, each spoken turn is "
+        "transcribed and answered, and the mood of your face, voice and words shapes the reply. "
+        "A video file and a wav file can stand in for camera and microphone. Ctrl-C stops. "
+        "Nothing is kept unless --record DIR.",
+    )
     p.add_argument("images", nargs="*", help="photos to ask about (never read as your face)")
-    p.add_argument("--camera", default=None, metavar="DEVICE|FILE",
-                   help="camera number (0) or a video file; left out: no camera, the mood comes from voice and words")
-    p.add_argument("--mic", default=None, metavar="DEVICE|FILE", help="microphone number or a wav file (default: the default microphone)")
+    p.add_argument(
+        "--camera",
+        default=None,
+        metavar="DEVICE|FILE",
+        help="camera number (0) or a video file; left out: no camera, the mood comes from voice and words",
+    )
+    p.add_argument(
+        "--mic",
+        default=None,
+        metavar="DEVICE|FILE",
+        help="microphone number or a wav file (default: the default microphone)",
+    )
     p.add_argument("--speak", action="store_true", help="read replies aloud (espeak-ng, offline)")
     p.add_argument("--backend", choices=backends.NAMES, default=None, help="who answers (as facelens chat)")
     p.add_argument("--record", default=None, metavar="DIR", help="keep each turn's audio and a turns.jsonl in DIR")

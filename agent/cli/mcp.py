@@ -24,20 +24,24 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         run_stdio(allow_edit=args.allow_edit)
         return 0
     if args.allow_edit:
-        raise ConfigError("--allow-edit is for stdio; over HTTP the key's role decides.",
-                          hint="Give the client an editor key (facelens apikey create NAME --role editor).")
+        raise ConfigError(
+            "--allow-edit is for stdio; over HTTP the key's role decides.",
+            hint="Give the client an editor key (facelens apikey create NAME --role editor).",
+        )
     for module, package in (("uvicorn", "uvicorn"), ("starlette", "starlette")):
         if importlib.util.find_spec(module) is None:
             raise missing_dependency(package, "serve", "facelens mcp --http")
     from facelens.agent.cli.serve import check_port
     from facelens.agent.cli.ui import is_loopback
-    from facelens.agent.service.mcp_server import http_app
     from facelens.agent.service import server
     from facelens.agent.service.keys import KeyStore
+    from facelens.agent.service.mcp_server import http_app
 
     if not is_loopback(args.host):
-        raise ConfigError(f"facelens mcp --http listens on this machine only, not {args.host}.",
-                          hint="Leave --host at 127.0.0.1; for the network use facelens serve behind TLS.")
+        raise ConfigError(
+            f"facelens mcp --http listens on this machine only, not {args.host}.",
+            hint="Leave --host at 127.0.0.1; for the network use facelens serve behind TLS.",
+        )
     check_port(args.host, args.port)
     keys = len(KeyStore())
     note = f"{keys} API key(s)" if keys else "no API key yet: create one (facelens apikey create NAME --role reader)"
@@ -55,10 +59,13 @@ HELP_ORDER = 110
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("mcp", help="serve facelens's tools over the Model Context Protocol (stdio or HTTP)",
-                       description="MCP server: read-only photo and session tools by default. stdio for desktop "
-                                   "assistants; --http for streamable HTTP on 127.0.0.1 with facelens API keys "
-                                   "(enrolment and erasure need an editor key).")
+    p = sub.add_parser(
+        "mcp",
+        help="serve facelens's tools over the Model Context Protocol (stdio or HTTP)",
+        description="MCP server: read-only photo and session tools by default. stdio for desktop "
+        "assistants; --http for streamable HTTP on 127.0.0.1 with facelens API keys "
+        "(enrolment and erasure need an editor key).",
+    )
     p.add_argument("--http", action="store_true", help="streamable HTTP on --host/--port instead of stdio")
     p.add_argument("--host", default="127.0.0.1", help="with --http: loopback address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"with --http: port (default {DEFAULT_PORT})")

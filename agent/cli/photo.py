@@ -24,7 +24,11 @@ def describe_face(f) -> str:
     pos = f.position
     parts = [f"Face {f.id} ({pos.horizontal}, {pos.index} of {pos.of} from the left)"]
     if f.identity is not None:
-        parts.append(f"{f.identity.name} (distance {f.identity.distance:.2f})" if f.identity.known else f"unknown (nearest distance {f.identity.distance:.2f})")
+        parts.append(
+            f"{f.identity.name} (distance {f.identity.distance:.2f})"
+            if f.identity.known
+            else f"unknown (nearest distance {f.identity.distance:.2f})"
+        )
     if f.emotion is not None:
         parts.append(f"looks {f.emotion.label} ({f.emotion.confidence:.0%})")
     if f.age is not None:

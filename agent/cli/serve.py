@@ -30,9 +30,10 @@ def check_host(host: str, keys: int) -> None:
     if not host.strip():
         raise InputError("--host is empty.", hint=f"Leave it out to listen on {DEFAULT_HOST}.")
     if not is_loopback(host) and keys == 0:
-        raise ConfigError(f"facelens serve on {host} would let anyone on the network use this machine's gallery and sessions.",
-                          hint="Create a key first (facelens apikey create NAME --role admin), or leave --host at "
-                               f"{DEFAULT_HOST}.")
+        raise ConfigError(
+            f"facelens serve on {host} would let anyone on the network use this machine's gallery and sessions.",
+            hint=f"Create a key first (facelens apikey create NAME --role admin), or leave --host at {DEFAULT_HOST}.",
+        )
 
 
 def check_port(host: str, port: int) -> None:
@@ -47,7 +48,9 @@ def check_port(host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError as exc:
-            raise InputError(f"Cannot listen on {host}:{port}: {exc.strerror}.", hint="Choose another --port, or stop what uses it.") from exc
+            raise InputError(
+                f"Cannot listen on {host}:{port}: {exc.strerror}.", hint="Choose another --port, or stop what uses it."
+            ) from exc
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -63,10 +66,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     limits = Limits.from_env()
     origins = [o.strip() for o in (args.cors or "").split(",") if o.strip()]
     app = create_app(limits=limits, keys=keys, cors_origins=origins or None)
-    mode = (f"{len(keys)} API key(s); every request needs one" if len(keys) else
-            "no API key yet: every request gets 401 until one exists (facelens apikey create NAME --role admin)")
-    print(f"facelens serve: http://{args.host}:{args.port} (docs at /docs); {mode}; "
-          f"{limits.workers} workers, queue {limits.queue}, timeout {limits.timeout_s:.0f} s", file=sys.stderr, flush=True)
+    mode = (
+        f"{len(keys)} API key(s); every request needs one"
+        if len(keys)
+        else "no API key yet: every request gets 401 until one exists (facelens apikey create NAME --role admin)"
+    )
+    print(
+        f"facelens serve: http://{args.host}:{args.port} (docs at /docs); {mode}; "
+        f"{limits.workers} workers, queue {limits.queue}, timeout {limits.timeout_s:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
     server.run(app, args.host, args.port, queue_bound=limits.workers + limits.queue, verbose=bool(args.verbose))
     return 0
 
@@ -79,8 +89,11 @@ def cmd_key_create(args: argparse.Namespace) -> int:
         print_json({**key.to_dict(), "key": token})
     else:
         print(token)
-        print(f"API key '{key.name}' ({key.role}) created. It is shown only now: store it safely; "
-              "send it as 'Authorization: Bearer KEY'.", file=sys.stderr)
+        print(
+            f"API key '{key.name}' ({key.role}) created. It is shown only now: store it safely; "
+            "send it as 'Authorization: Bearer KEY'.",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -112,19 +125,33 @@ HELP_ORDER = 100
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="serve the REST API (FastAPI; docs at /docs)",
-                       description=f"Serve facelens as a REST API on {DEFAULT_HOST}:8000 unless told otherwise. A non-loopback "
-                                   "--host needs an API key to exist first (facelens apikey create).")
-    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}, this machine only)")
+    p = sub.add_parser(
+        "serve",
+        help="serve the REST API (FastAPI; docs at /docs)",
+        description=f"Serve facelens as a REST API on {DEFAULT_HOST}:8000 unless told otherwise. A non-loopback "
+        "--host needs an API key to exist first (facelens apikey create).",
+    )
+    p.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}, this machine only)"
+    )
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--cors", default=None, metavar="ORIGINS", help="comma-separated browser origins allowed to call the API (default: none, CORS off)")
+    p.add_argument(
+        "--cors",
+        default=None,
+        metavar="ORIGINS",
+        help="comma-separated browser origins allowed to call the API (default: none, CORS off)",
+    )
     p.set_defaults(handler=cmd_serve)
 
     ksub = command_group(sub, "apikey", "API keys of facelens serve: create, list, revoke")
     p = ksub.add_parser("create", help="create a key and print it (once; only a hash is stored)")
     p.add_argument("name")
-    p.add_argument("--role", choices=["reader", "editor", "admin"], default="reader",
-                   help="reader: analyze, ask, identify, read; editor: + enrol, sessions; admin: + remove, keys")
+    p.add_argument(
+        "--role",
+        choices=["reader", "editor", "admin"],
+        default="reader",
+        help="reader: analyze, ask, identify, read; editor: + enrol, sessions; admin: + remove, keys",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_key_create)
     p = ksub.add_parser("list", help="key names, roles and public ids")

@@ -9,8 +9,8 @@ from facelens.agent.cli import command_group, print_json
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from facelens.agent.sessions import store
     from facelens.agent.assistant.api import session_listing
+    from facelens.agent.sessions import store
 
     recs = store.load_all()
     if args.json:
@@ -19,7 +19,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not recs:
         print("No sessions yet. Ingest one with: facelens session ingest FILE")
     for r in recs:
-        print(f"{r.session_id}\t{r.duration:7.1f} s\t{len(r.transcript)} utterances\t{len(r.people)} tracks\t{r.created}\t{r.source}")
+        print(
+            f"{r.session_id}\t{r.duration:7.1f} s\t{len(r.transcript)} utterances\t{len(r.people)} tracks\t{r.created}\t{r.source}"
+        )
     return 0
 
 
@@ -33,7 +35,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     print(f"session {rec.session_id} ({mmss(rec.duration)}) from {rec.source}, ingested {rec.created}")
     for p in rec.people:
-        print(f"  track {p.track}{f' {p.name}' if p.name else ''}: {mmss(p.first_seen)}-{mmss(p.last_seen)}" + (f", mostly {p.dominant_emotion}" if p.dominant_emotion else ""))
+        print(
+            f"  track {p.track}{f' {p.name}' if p.name else ''}: {mmss(p.first_seen)}-{mmss(p.last_seen)}"
+            + (f", mostly {p.dominant_emotion}" if p.dominant_emotion else "")
+        )
     for t in rec.timeline:
         if t.emotion:
             print(f"  {mmss(t.start)}-{mmss(t.end)} track {t.track} looks {t.emotion} ({t.confidence:.0%})")
@@ -41,7 +46,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("  (facial emotion not recorded: no emotion model at ingest)")
     for s in rec.transcript:
         extra = ", ".join(([s.emotion] if s.emotion != "neutral" else []) + s.cues)
-        print(f"  {mmss(s.start)}-{mmss(s.end)} \"{s.text}\"" + (f" [{extra}]" if extra else ""))
+        print(f'  {mmss(s.start)}-{mmss(s.end)} "{s.text}"' + (f" [{extra}]" if extra else ""))
     return 0
 
 
@@ -53,9 +58,15 @@ def _output_file(path: str, what: str):
 
     out = Path(path).expanduser()
     if out.is_dir():
-        raise InputError(f"{out} is a folder; -o takes the file to write the {what} to.", hint=f"e.g. -o {out / ('session.' + what.split()[0].lower())}")
+        raise InputError(
+            f"{out} is a folder; -o takes the file to write the {what} to.",
+            hint=f"e.g. -o {out / ('session.' + what.split()[0].lower())}",
+        )
     if not out.parent.is_dir():
-        raise InputError(f"The folder {out.parent} does not exist.", hint=f"Create it first (mkdir -p {out.parent}) or choose another -o path.")
+        raise InputError(
+            f"The folder {out.parent} does not exist.",
+            hint=f"Create it first (mkdir -p {out.parent}) or choose another -o path.",
+        )
     return out
 
 
@@ -128,17 +139,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_name(args: argparse.Namespace) -> int:
     from facelens.agent.sessions import store
-
     from facelens.tools.errors import InputError
 
     if not args.clear and not args.name:
-        raise InputError("Give the track a NAME, or --clear to remove its name.", hint=f"e.g. facelens session name {args.id} {args.track} customer")
+        raise InputError(
+            "Give the track a NAME, or --clear to remove its name.",
+            hint=f"e.g. facelens session name {args.id} {args.track} customer",
+        )
     store.name_track(args.id, args.track, None if args.clear else args.name)
     if args.clear:
         print(f"face track {args.track} of session {args.id} has no name now")
     else:
-        print(f'face track {args.track} of session {args.id} is now "{args.name}"; ask e.g. '
-              f'facelens session ask "when did the {args.name} look frustrated?" --session {args.id}')
+        print(
+            f'face track {args.track} of session {args.id} is now "{args.name}"; ask e.g. '
+            f'facelens session ask "when did the {args.name} look frustrated?" --session {args.id}'
+        )
     return 0
 
 
@@ -183,19 +198,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default=None, help="PNG path (default: ID.png)")
     p.set_defaults(handler=cmd_plot)
 
-    p = ssub.add_parser("report", help="a report to share: summary, timeline plot, key moments, transcript (Markdown or HTML)")
+    p = ssub.add_parser(
+        "report", help="a report to share: summary, timeline plot, key moments, transcript (Markdown or HTML)"
+    )
     p.add_argument("id", metavar="ID")
-    p.add_argument("--format", choices=["md", "html"], default="md", help="md (plot saved beside it as FILE-timeline.png) or html (one self-contained file)")
-    p.add_argument("-o", "--output", default=None, metavar="FILE", help="where to write it (default: ID.md / ID.html; - for Markdown on stdout)")
+    p.add_argument(
+        "--format",
+        choices=["md", "html"],
+        default="md",
+        help="md (plot saved beside it as FILE-timeline.png) or html (one self-contained file)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="FILE",
+        help="where to write it (default: ID.md / ID.html; - for Markdown on stdout)",
+    )
     p.set_defaults(handler=cmd_report)
 
     p = ssub.add_parser("ask", help="ask a question about stored sessions")
     p.add_argument("question", metavar="QUESTION")
-    p.add_argument("--session", default=None, metavar="ID",
-                   help="the session to ask about, or 'all' for every stored session (default: the sessions the question names, "
-                        "by id or place in 'session list' order ('session 2', 'the second call'); every session for "
-                        "'which / any / did anyone' questions; else the latest)")
-    p.add_argument("--backend", default=None, choices=["offline", "openai"], help="default: FACELENS_BACKEND / config.yaml backend, else openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline")
+    p.add_argument(
+        "--session",
+        default=None,
+        metavar="ID",
+        help="the session to ask about, or 'all' for every stored session (default: the sessions the question names, "
+        "by id or place in 'session list' order ('session 2', 'the second call'); every session for "
+        "'which / any / did anyone' questions; else the latest)",
+    )
+    p.add_argument(
+        "--backend",
+        default=None,
+        choices=["offline", "openai"],
+        help="default: FACELENS_BACKEND / config.yaml backend, else openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_ask)
 

@@ -38,7 +38,11 @@ class _Lines:
         if index not in self.next or not (fraction >= self.next[index] or message == "transcribing"):
             return
         who = f"{self.names[index]}: " if self.many else ""
-        print(f"ingest: {who}{fraction:4.0%} {message} ({time.perf_counter() - self.t0:.0f} s)", file=sys.stderr, flush=True)
+        print(
+            f"ingest: {who}{fraction:4.0%} {message} ({time.perf_counter() - self.t0:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
         self.next[index] = fraction + step if message != "transcribing" else 2.0
 
     def finished(self, index: int, result) -> None:  # type: ignore[no-untyped-def]
@@ -57,8 +61,15 @@ class _Bars:
 
     def started(self, index: int, file: str, duration: float) -> None:
         slot = self.free.pop(0) if self.free else len(self.bars)
-        self.bars[index] = self.tqdm(total=100, desc=file[-40:], position=slot, leave=False, file=sys.stderr, dynamic_ncols=True,
-                                     bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}")
+        self.bars[index] = self.tqdm(
+            total=100,
+            desc=file[-40:],
+            position=slot,
+            leave=False,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}",
+        )
         self.bars[index].slot = slot  # type: ignore[attr-defined]
 
     def progress(self, index: int, fraction: float, message: str) -> None:
@@ -92,14 +103,15 @@ def _outcome(r) -> str:  # type: ignore[no-untyped-def]
 
 
 def _line(rec) -> str:  # type: ignore[no-untyped-def]
-    return (f"session {rec.session_id}: {rec.duration:.1f} s, {len(rec.transcript)} utterances, {len(rec.people)} face tracks, "
-            f"ingested in {rec.ingest_seconds:.1f} s")
+    return (
+        f"session {rec.session_id}: {rec.duration:.1f} s, {len(rec.transcript)} utterances, {len(rec.people)} face tracks, "
+        f"ingested in {rec.ingest_seconds:.1f} s"
+    )
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from facelens.agent.sessions import batch as session_batch
     from facelens.agent.sessions import store
-
     from facelens.tools.errors import InputError
 
     files = list(args.file)
@@ -107,12 +119,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         files.insert(0, args.ray)  # "--ray a.mp4 b.mp4": argparse took the first file for the address
         args.ray = ""
     if args.workers is not None and args.ray is None:
-        raise InputError("--workers sets how many Ray workers run at once; it needs --ray.", hint="e.g. facelens session ingest *.mp4 --ray --workers 2")
+        raise InputError(
+            "--workers sets how many Ray workers run at once; it needs --ray.",
+            hint="e.g. facelens session ingest *.mp4 --ray --workers 2",
+        )
     many = len(files) > 1
     events = _Bars(len(files)) if _terminal_width() > 0 else _Lines(many)
     use_ray = args.ray is not None
-    result = session_batch.ingest_many(files, fps=args.fps, replace=args.replace, session_id=args.id, ray=use_ray,
-                                       address=args.ray or None, workers=args.workers, events=events)
+    result = session_batch.ingest_many(
+        files,
+        fps=args.fps,
+        replace=args.replace,
+        session_id=args.id,
+        ray=use_ray,
+        address=args.ray or None,
+        workers=args.workers,
+        events=events,
+    )
     if not many:
         r = result.files[0]
         if r.status == "failed":  # as before: the one error, exit 2 (JSON errors keep their shape)
@@ -123,7 +146,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         rec = r.record if r.status == "ingested" else store.load(r.session_id)  # type: ignore[arg-type]
         if args.json:
             if r.status == "skipped":  # the stored session's JSON, as if just ingested; the note on stderr
-                print(f"facelens: {r.file} is already stored as session {r.session_id}; skipped. {r.hint or ''}".rstrip(), file=sys.stderr)
+                print(
+                    f"facelens: {r.file} is already stored as session {r.session_id}; skipped. {r.hint or ''}".rstrip(),
+                    file=sys.stderr,
+                )
             print_json(rec.to_output())
             return 0
         if r.status == "skipped":
@@ -137,22 +163,51 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print_json(result.to_output())
     else:
         for r in result.files:
-            print(_line(r.record) if r.status == "ingested" else f"{r.file}: {_outcome(r)}" + (f" {r.hint}" if r.status == "failed" and r.hint else ""))
+            print(
+                _line(r.record)
+                if r.status == "ingested"
+                else f"{r.file}: {_outcome(r)}" + (f" {r.hint}" if r.status == "failed" and r.hint else "")
+            )
         how = f"ray, {result.workers} worker(s)" if result.engine == "ray" else "one after another"
-        print(f"{len(result.files)} files: {result.count('ingested')} ingested, {result.count('skipped')} skipped, {result.count('failed')} failed "
-              f"in {result.wall_seconds:.1f} s ({how}); {result.recording_seconds:.0f} s of recording, {result.rate:.2f} recording-s per s")
+        print(
+            f"{len(result.files)} files: {result.count('ingested')} ingested, {result.count('skipped')} skipped, {result.count('failed')} failed "
+            f"in {result.wall_seconds:.1f} s ({how}); {result.recording_seconds:.0f} s of recording, {result.rate:.2f} recording-s per s"
+        )
     return 1 if result.count("failed") else 0
 
 
 def add_parser(ssub: argparse._SubParsersAction) -> None:
-    p = ssub.add_parser("ingest", help="analyse video or audio files and store them as sessions (several at once with --ray)")
-    p.add_argument("file", metavar="FILE", nargs="+", help="recordings; files already stored (same content) are skipped")
+    p = ssub.add_parser(
+        "ingest", help="analyse video or audio files and store them as sessions (several at once with --ray)"
+    )
+    p.add_argument(
+        "file", metavar="FILE", nargs="+", help="recordings; files already stored (same content) are skipped"
+    )
     p.add_argument("--id", default=None, help="session id, for a single FILE (default: from the file name)")
     p.add_argument("--fps", type=float, default=2.0, help="video frames sampled per second (default 2)")
-    p.add_argument("--replace", action="store_true", help="ingest again files already stored (into the same session), or overwrite --id")
-    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                   help="analyse each recording as a Ray task: a local Ray without ADDRESS, or a cluster (auto, ray://HOST:10001)")
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="with --ray: recordings analysed at once (default: the cluster's CPUs)")
-    p.add_argument("--json", action="store_true",
-                   help='one FILE: {"session_id", "duration", "transcript", "timeline", "people"}; several: {"files": [...], "ingested", "skipped", "failed", ...}')
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="ingest again files already stored (into the same session), or overwrite --id",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="analyse each recording as a Ray task: a local Ray without ADDRESS, or a cluster (auto, ray://HOST:10001)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --ray: recordings analysed at once (default: the cluster's CPUs)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='one FILE: {"session_id", "duration", "transcript", "timeline", "people"}; several: {"files": [...], "ingested", "skipped", "failed", ...}',
+    )
     p.set_defaults(handler=cmd_ingest)

@@ -26,9 +26,15 @@ def _affect(transcript, audio) -> list:
         affect: AffectEstimate
 
     spans = utterance_spans(transcript)
-    feats = [prosody.measure(audio[int(a * media.SAMPLE_RATE) : int(b * media.SAMPLE_RATE)], words=len(x.split())) for a, b, x in spans]
+    feats = [
+        prosody.measure(audio[int(a * media.SAMPLE_RATE) : int(b * media.SAMPLE_RATE)], words=len(x.split()))
+        for a, b, x in spans
+    ]
     base = prosody.baseline_of(feats) if len(feats) >= 3 else None
-    return [Turn(start=a, end=b, text=x, affect=fuse(voice=prosody.cues_from(f, base), words=words_emotion(x))) for (a, b, x), f in zip(spans, feats)]
+    return [
+        Turn(start=a, end=b, text=x, affect=fuse(voice=prosody.cues_from(f, base), words=words_emotion(x)))
+        for (a, b, x), f in zip(spans, feats)
+    ]
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -57,7 +63,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             continue
         turns = _affect(t, audio) if args.affect else []
         if args.json:
-            results.append({**t.to_dict(words=args.words), **({"affect": [u.model_dump() for u in turns]} if args.affect else {})})
+            results.append(
+                {**t.to_dict(words=args.words), **({"affect": [u.model_dump() for u in turns]} if args.affect else {})}
+            )
         else:
             if len(args.files) > 1:
                 print(f"== {path} ({t.duration:.1f} s, {t.language})")
@@ -81,11 +89,22 @@ HELP_ORDER = 70
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("transcribe", help="transcribe audio or video files (offline Whisper by default)")
     p.add_argument("files", nargs="+", metavar="FILE", help="audio or video files (any format FFmpeg decodes)")
-    p.add_argument("--json", action="store_true", help='print [{"file", "text", "segments", "duration", "language"}, ...]')
+    p.add_argument(
+        "--json", action="store_true", help='print [{"file", "text", "segments", "duration", "language"}, ...]'
+    )
     p.add_argument("--model", default=None, help="faster-whisper model name or folder (default: the bundled tiny.en)")
-    p.add_argument("--backend", default=None, choices=["faster-whisper", "openai-whisper", "openai"], help="speech backend (default: faster-whisper, or FACELENS_SPEECH_BACKEND)")
+    p.add_argument(
+        "--backend",
+        default=None,
+        choices=["faster-whisper", "openai-whisper", "openai"],
+        help="speech backend (default: faster-whisper, or FACELENS_SPEECH_BACKEND)",
+    )
     p.add_argument("--language", default=None, help="force a language code (default: detect)")
     p.add_argument("--words", action="store_true", help="include word timestamps in the JSON")
     p.add_argument("--timestamps", action="store_true", help="print segment times in the text output")
-    p.add_argument("--affect", action="store_true", help="per sentence: voice cues, the words' emotion and the fused estimate (JSON key 'affect')")
+    p.add_argument(
+        "--affect",
+        action="store_true",
+        help="per sentence: voice cues, the words' emotion and the fused estimate (JSON key 'affect')",
+    )
     p.set_defaults(handler=cmd_transcribe)

@@ -44,13 +44,23 @@ def is_loopback(address: str) -> bool:
 def streamlit_command(port: int, address: str = DEFAULT_ADDRESS) -> list[str]:
     """The command line that runs the app: headless, no usage stats, no external-IP lookup (see ui/launch.py)."""
     return [
-        sys.executable, "-m", "facelens.ui.launch", "run", str(app_path()),
-        "--server.headless", "true",
-        "--server.address", address,
-        "--server.port", str(port),
-        "--browser.serverAddress", "localhost" if is_loopback(address) else address,
-        "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "minimal",  # no "Deploy" button: this is a local app
+        sys.executable,
+        "-m",
+        "facelens.ui.launch",
+        "run",
+        str(app_path()),
+        "--server.headless",
+        "true",
+        "--server.address",
+        address,
+        "--server.port",
+        str(port),
+        "--browser.serverAddress",
+        "localhost" if is_loopback(address) else address,
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",  # no "Deploy" button: this is a local app
     ]
 
 
@@ -72,11 +82,13 @@ def server_environment(address: str, *, token: str | None = None, env: dict[str,
         raise ConfigError(
             f"facelens ui on {address} would let anyone on the network use this machine's gallery, settings and keys.",
             hint=f"Set {PASSWORD_ENV} (at least {MIN_PASSWORD} characters), or add --token to print a one-time "
-                 f"token, or leave --address at {DEFAULT_ADDRESS}.",
+            f"token, or leave --address at {DEFAULT_ADDRESS}.",
         )
     if not token and len(password) < MIN_PASSWORD:
-        raise ConfigError(f"{PASSWORD_ENV} is too short for an app on the network.",
-                          hint=f"Use at least {MIN_PASSWORD} characters, or --token.")
+        raise ConfigError(
+            f"{PASSWORD_ENV} is too short for an app on the network.",
+            hint=f"Use at least {MIN_PASSWORD} characters, or --token.",
+        )
     out[AUTH_ENV] = hash_secret(secret)
     return out
 
@@ -88,16 +100,25 @@ HELP_ORDER = 90
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ui", help="start the web app (Streamlit)",
-                       description="Start the facelens web app and print the address to open in a browser. It listens "
-                                   f"on {DEFAULT_ADDRESS} (this machine only) unless --address says otherwise; any other "
-                                   f"address needs {PASSWORD_ENV} or --token.")
+    p = sub.add_parser(
+        "ui",
+        help="start the web app (Streamlit)",
+        description="Start the facelens web app and print the address to open in a browser. It listens "
+        f"on {DEFAULT_ADDRESS} (this machine only) unless --address says otherwise; any other "
+        f"address needs {PASSWORD_ENV} or --token.",
+    )
     p.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
-    p.add_argument("--address", default=DEFAULT_ADDRESS,
-                   help=f"address to listen on (default {DEFAULT_ADDRESS}; e.g. 0.0.0.0 shares the app on the network "
-                        f"and then requires {PASSWORD_ENV} or --token)")
-    p.add_argument("--token", action="store_true",
-                   help=f"generate a random login token, print it once and require it (instead of {PASSWORD_ENV})")
+    p.add_argument(
+        "--address",
+        default=DEFAULT_ADDRESS,
+        help=f"address to listen on (default {DEFAULT_ADDRESS}; e.g. 0.0.0.0 shares the app on the network "
+        f"and then requires {PASSWORD_ENV} or --token)",
+    )
+    p.add_argument(
+        "--token",
+        action="store_true",
+        help=f"generate a random login token, print it once and require it (instead of {PASSWORD_ENV})",
+    )
     p.set_defaults(handler=cmd_ui)
 
 
@@ -112,8 +133,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
     env = server_environment(args.address, token=token)
     cmd = streamlit_command(args.port, args.address)
     if token or not is_loopback(args.address):
-        print(f"facelens ui: serving on {args.address}:{args.port}; the app asks for "
-              + (f"this token: {token}" if token else f"the password in {PASSWORD_ENV}"), flush=True)
+        print(
+            f"facelens ui: serving on {args.address}:{args.port}; the app asks for "
+            + (f"this token: {token}" if token else f"the password in {PASSWORD_ENV}"),
+            flush=True,
+        )
     if os.name == "posix":  # become Streamlit, so Ctrl-C and kill reach the server itself
         sys.stdout.flush()
         os.execve(cmd[0], cmd, env)

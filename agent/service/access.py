@@ -3,7 +3,8 @@ each route declares (:func:`require`). The routes and the app both import this m
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import Request
 
@@ -22,15 +23,29 @@ def authorize(keys: KeyStore, authorization: str, role: str) -> ApiKey:
     """
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ServiceError(401, "unauthorized", "An API key is required.", hint="Send 'Authorization: Bearer KEY' "
-                           "(create one with: facelens apikey create NAME --role reader).", headers={"WWW-Authenticate": "Bearer"})
+        raise ServiceError(
+            401,
+            "unauthorized",
+            "An API key is required.",
+            hint="Send 'Authorization: Bearer KEY' (create one with: facelens apikey create NAME --role reader).",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     key = keys.verify(token)
     if key is None:
-        raise ServiceError(401, "unauthorized", "The API key is unknown or revoked.", hint="Ask the server's admin for a key.",
-                           headers={"WWW-Authenticate": "Bearer"})
+        raise ServiceError(
+            401,
+            "unauthorized",
+            "The API key is unknown or revoked.",
+            hint="Ask the server's admin for a key.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     if not role_allows(key.role, role):
-        raise ServiceError(403, "forbidden", f"The key '{key.name}' has the role {key.role}; this needs {role}.",
-                           hint="Use a key with that role.")
+        raise ServiceError(
+            403,
+            "forbidden",
+            f"The key '{key.name}' has the role {key.role}; this needs {role}.",
+            hint="Use a key with that role.",
+        )
     return key
 
 

@@ -23,8 +23,16 @@ from facelens.tools.errors import FacelensError
 
 log = logging.getLogger(__name__)
 
-_HTTP_KINDS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
-               415: "unsupported_media_type", 422: "bad_input", 429: "busy"}
+_HTTP_KINDS = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "bad_input",
+    429: "busy",
+}
 
 
 def version() -> str:
@@ -68,22 +76,39 @@ def _install_error_handlers(app: FastAPI) -> None:
         for e in exc.errors():
             where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "form"))
             problems.append(f"{where or 'request'}: {e.get('msg', 'invalid')}")
-        return _error(422, {"error": "bad_input", "message": "; ".join(problems) or "The request is invalid.",
-                            "hint": "See the API's schema at /docs."})
+        return _error(
+            422,
+            {
+                "error": "bad_input",
+                "message": "; ".join(problems) or "The request is invalid.",
+                "hint": "See the API's schema at /docs.",
+            },
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, {"error": _HTTP_KINDS.get(exc.status_code, "error"), "message": str(exc.detail), "hint": None},
-                      getattr(exc, "headers", None))
+        return _error(
+            exc.status_code,
+            {"error": _HTTP_KINDS.get(exc.status_code, "error"), "message": str(exc.detail), "hint": None},
+            getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error in %s %s", request.method, request.url.path)
-        return _error(500, {"error": "internal", "message": f"Unexpected server error ({type(exc).__name__}); it is in the server's log.",
-                            "hint": None})
+        return _error(
+            500,
+            {
+                "error": "internal",
+                "message": f"Unexpected server error ({type(exc).__name__}); it is in the server's log.",
+                "hint": None,
+            },
+        )
 
 
-def create_app(*, limits: Limits | None = None, keys: KeyStore | None = None, cors_origins: list[str] | None = None) -> FastAPI:
+def create_app(
+    *, limits: Limits | None = None, keys: KeyStore | None = None, cors_origins: list[str] | None = None
+) -> FastAPI:
     """The service.
 
     Args:
@@ -97,9 +122,14 @@ def create_app(*, limits: Limits | None = None, keys: KeyStore | None = None, co
 
     limits = limits or Limits.from_env()
     remove_stale_uploads()  # what killed servers left behind
-    app = FastAPI(title="facelens", version=version(), docs_url="/docs", redoc_url=None,
-                  description="Questions about the people in photos, audio and recorded sessions. "
-                              "Send 'Authorization: Bearer KEY'; roles: reader < editor < admin.")
+    app = FastAPI(
+        title="facelens",
+        version=version(),
+        docs_url="/docs",
+        redoc_url=None,
+        description="Questions about the people in photos, audio and recorded sessions. "
+        "Send 'Authorization: Bearer KEY'; roles: reader < editor < admin.",
+    )
     app.state.limits = limits
     app.state.keys = keys if keys is not None else KeyStore()
     app.state.work = WorkQueue(limits)
@@ -111,8 +141,12 @@ def create_app(*, limits: Limits | None = None, keys: KeyStore | None = None, co
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
 
     @app.get("/v1/health", tags=["service"])
     def health() -> dict:
@@ -121,7 +155,9 @@ def create_app(*, limits: Limits | None = None, keys: KeyStore | None = None, co
 
     for module in (routes_photo, routes_sessions, routes_keys):
         app.include_router(module.router)
-    app.state.keyed_routes = [r for m in (routes_photo, routes_sessions, routes_keys) for r in m.router.routes]  # for AuthGate
+    app.state.keyed_routes = [
+        r for m in (routes_photo, routes_sessions, routes_keys) for r in m.router.routes
+    ]  # for AuthGate
     return app
 
 

@@ -58,8 +58,13 @@ def _start_server(home: Path, port: int, workers: int | None, log: Any = None) -
     env = dict(os.environ, FACELENS_HOME=str(home))
     if workers:
         env["FACELENS_SERVE_WORKERS"] = str(workers)
-    return subprocess.Popen([sys.executable, "-m", "facelens.agent.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=log if log is not None else subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "facelens.agent.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log if log is not None else subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -68,7 +73,9 @@ def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
-            raise DependencyError(f"facelens serve exited at start: {(proc.stderr.read() if proc.stderr else '')[-400:]}")
+            raise DependencyError(
+                f"facelens serve exited at start: {(proc.stderr.read() if proc.stderr else '')[-400:]}"
+            )
         try:
             if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
                 return
@@ -115,7 +122,9 @@ def run(requests: int = 200, threads: int = 8, enrolments: int = 10, workers: in
         headers = {"Authorization": f"Bearer {token}"}
         with serving(home, workers) as (url, _):
             with httpx.Client(timeout=300) as c:  # warm-up: loads every model once, not counted
-                c.post(f"{url}/v1/analyze", files={"file": ("warm.jpg", photos[-1], "image/jpeg")}, headers=headers).raise_for_status()
+                c.post(
+                    f"{url}/v1/analyze", files={"file": ("warm.jpg", photos[-1], "image/jpeg")}, headers=headers
+                ).raise_for_status()
             latencies: list[float] = []
             statuses: dict[int, int] = {}
             lock = threading.Lock()
@@ -130,7 +139,11 @@ def run(requests: int = 200, threads: int = 8, enrolments: int = 10, workers: in
                             return
                         t = time.perf_counter()
                         try:
-                            code = c.post(f"{url}/v1/analyze", files={"file": (f"p{i}.jpg", photos[i], "image/jpeg")}, headers=headers).status_code
+                            code = c.post(
+                                f"{url}/v1/analyze",
+                                files={"file": (f"p{i}.jpg", photos[i], "image/jpeg")},
+                                headers=headers,
+                            ).status_code
                         except httpx.HTTPError:
                             code = 0
                         with lock:
@@ -143,10 +156,16 @@ def run(requests: int = 200, threads: int = 8, enrolments: int = 10, workers: in
             def enrol_worker() -> None:
                 with httpx.Client(timeout=300) as c:
                     for i, name in enumerate(names):
-                        r = c.post(f"{url}/v1/gallery/{name}", files={"files": (f"f{i}.jpg", faces[i % 2], "image/jpeg")}, headers=headers)
+                        r = c.post(
+                            f"{url}/v1/gallery/{name}",
+                            files={"files": (f"f{i}.jpg", faces[i % 2], "image/jpeg")},
+                            headers=headers,
+                        )
                         enrol_codes.append(r.status_code)
 
-            pool = [threading.Thread(target=analyze_worker) for _ in range(threads)] + [threading.Thread(target=enrol_worker)]
+            pool = [threading.Thread(target=analyze_worker) for _ in range(threads)] + [
+                threading.Thread(target=enrol_worker)
+            ]
             t0 = time.perf_counter()
             for t in pool:
                 t.start()
@@ -158,10 +177,18 @@ def run(requests: int = 200, threads: int = 8, enrolments: int = 10, workers: in
     lat_ms = np.asarray(latencies) * 1000
     ok = statuses.get(200, 0)
     return {
-        "requests": requests, "threads": threads, "server_workers": workers or int(settings.value("serve_workers")),
-        "latency_ms": {"p50": round(float(np.percentile(lat_ms, 50)), 1), "p95": round(float(np.percentile(lat_ms, 95)), 1)},
-        "throughput_rps": round(ok / wall, 2), "wall_s": round(wall, 1),
-        "errors": requests - ok, "status_counts": {str(k): v for k, v in sorted(statuses.items())},
-        "enrolments": enrolments, "enrol_errors": sum(1 for c in enrol_codes if c != 200),
+        "requests": requests,
+        "threads": threads,
+        "server_workers": workers or int(settings.value("serve_workers")),
+        "latency_ms": {
+            "p50": round(float(np.percentile(lat_ms, 50)), 1),
+            "p95": round(float(np.percentile(lat_ms, 95)), 1),
+        },
+        "throughput_rps": round(ok / wall, 2),
+        "wall_s": round(wall, 1),
+        "errors": requests - ok,
+        "status_counts": {str(k): v for k, v in sorted(statuses.items())},
+        "enrolments": enrolments,
+        "enrol_errors": sum(1 for c in enrol_codes if c != 200),
         "lost_writes": sum(1 for n in names if n not in enrolled),
     }

@@ -36,7 +36,9 @@ class HostileLoadResult:
     spooled_bytes: int  # the most bytes the server held in temporary files at once
     slow_connections: int  # slow-head connections opened
     huge_heads: int  # huge-head attempts
-    huge_head_bytes_max: int  # the most bytes of one huge head sent before the server closed the connection (kernel buffers included)
+    huge_head_bytes_max: (
+        int  # the most bytes of one huge head sent before the server closed the connection (kernel buffers included)
+    )
     huge_bodies: int  # unauthenticated huge uploads attempted
     unauthenticated_answered_401: int  # of those, answered 401
     huge_body_bytes_max: int  # the most bytes of one huge upload sent before the answer came
@@ -86,8 +88,16 @@ def _temp_bytes(pid: int) -> int:
     return total
 
 
-def _send_until_closed(host: str, port: int, head: bytes, chunk: bytes, total: int, pace: float = 0.0,
-                       stop: threading.Event | None = None, answer_first: float = 0.0) -> tuple[int, bytes]:
+def _send_until_closed(
+    host: str,
+    port: int,
+    head: bytes,
+    chunk: bytes,
+    total: int,
+    pace: float = 0.0,
+    stop: threading.Event | None = None,
+    answer_first: float = 0.0,
+) -> tuple[int, bytes]:
     """Send ``head`` then ``chunk`` repeatedly up to ``total`` bytes, until the server answers or closes;
     returns (bytes sent, the first bytes of its answer)."""
     sent, answer = 0, b""
@@ -103,7 +113,7 @@ def _send_until_closed(host: str, port: int, head: bytes, chunk: bytes, total: i
                 s.settimeout(answer_first)
                 try:
                     answer = s.recv(4096)
-                except (TimeoutError, socket.timeout):
+                except TimeoutError:
                     pass
             s.setblocking(False)
             while not answer and sent < total and not (stop and stop.is_set()):
@@ -126,8 +136,17 @@ def _send_until_closed(host: str, port: int, head: bytes, chunk: bytes, total: i
     return sent, answer
 
 
-def hostile_load(url: str, token: str, photo: bytes, *, pid: int, seconds: float = 30.0, slow: int = 40, huge: int = 3,
-                 malformed_threads: int = 2) -> HostileLoadResult:
+def hostile_load(
+    url: str,
+    token: str,
+    photo: bytes,
+    *,
+    pid: int,
+    seconds: float = 30.0,
+    slow: int = 40,
+    huge: int = 3,
+    malformed_threads: int = 2,
+) -> HostileLoadResult:
     """Run the load against a server already up at ``url`` (process ``pid``); see the module docstring."""
     import httpx
 
@@ -136,11 +155,25 @@ def hostile_load(url: str, token: str, photo: bytes, *, pid: int, seconds: float
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("the hostile load runs against a loopback server only")
     with httpx.Client(timeout=300) as c:  # warm-up: every model loaded before the load starts
-        c.post(f"{url}/v1/analyze", files={"file": ("warm.jpg", photo, "image/jpeg")}, headers={"Authorization": f"Bearer {token}"})
+        c.post(
+            f"{url}/v1/analyze",
+            files={"file": ("warm.jpg", photo, "image/jpeg")},
+            headers={"Authorization": f"Bearer {token}"},
+        )
     stop = threading.Event()
     lock = threading.Lock()
-    counts = {"slow": 0, "huge_heads": 0, "huge_head_max": 0, "huge_bodies": 0, "h401": 0, "huge_body_max": 0,
-              "malformed": 0, "m4xx": 0, "keyed": 0, "keyed_ok": 0}
+    counts = {
+        "slow": 0,
+        "huge_heads": 0,
+        "huge_head_max": 0,
+        "huge_bodies": 0,
+        "h401": 0,
+        "huge_body_max": 0,
+        "malformed": 0,
+        "m4xx": 0,
+        "keyed": 0,
+        "keyed_ok": 0,
+    }
     latencies: list[float] = []
     peak = {"rss": _rss(pid), "temp": 0}
     start_rss = peak["rss"]
@@ -164,29 +197,41 @@ def hostile_load(url: str, token: str, photo: bytes, *, pid: int, seconds: float
     def huge_head() -> None:
         while not stop.is_set():
             bump("huge_heads")
-            sent, _ = _send_until_closed(host, port, b"GET /v1/gallery HTTP/1.1\r\nHost: x\r\nX-Big: ", b"a" * (1 << 20),
-                                         total=200 << 20, stop=stop)
+            sent, _ = _send_until_closed(
+                host,
+                port,
+                b"GET /v1/gallery HTTP/1.1\r\nHost: x\r\nX-Big: ",
+                b"a" * (1 << 20),
+                total=200 << 20,
+                stop=stop,
+            )
             bump("huge_head_max", sent, most=True)
 
     def huge_body() -> None:
-        head = (b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=zz\r\n"
-                b"Content-Length: 2000000000\r\n\r\n--zz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
-                b"Content-Type: audio/wav\r\n\r\n")
+        head = (
+            b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=zz\r\n"
+            b'Content-Length: 2000000000\r\n\r\n--zz\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+            b"Content-Type: audio/wav\r\n\r\n"
+        )
         while not stop.is_set():
             bump("huge_bodies")
-            sent, answer = _send_until_closed(host, port, head, b"\0" * (1 << 20), total=2_000_000_000, stop=stop, answer_first=2.0)
+            sent, answer = _send_until_closed(
+                host, port, head, b"\0" * (1 << 20), total=2_000_000_000, stop=stop, answer_first=2.0
+            )
             bump("huge_body_max", sent, most=True)
             if answer.startswith(b"HTTP/1.1 401"):
                 bump("h401")
 
-    bad = [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64),  # a TLS hello on a plain port
-           b"GET /v1/health HTTP/9.9\r\n\r\n",
-           b"FOO BAR BAZ QUX\r\n\r\n",
-           b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
-           b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-           b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=q\r\nContent-Length: 30\r\n\r\n--q\r\nbroken\r\n\r\n\r\n\r\n\r\n\r\n",
-           b"GET /v1/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
-           b"GET /v1/gallery HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer flk_zz_" + b"x" * 5000 + b"\r\n\r\n"]
+    bad = [
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64),  # a TLS hello on a plain port
+        b"GET /v1/health HTTP/9.9\r\n\r\n",
+        b"FOO BAR BAZ QUX\r\n\r\n",
+        b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=q\r\nContent-Length: 30\r\n\r\n--q\r\nbroken\r\n\r\n\r\n\r\n\r\n\r\n",
+        b"GET /v1/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /v1/gallery HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer flk_zz_" + b"x" * 5000 + b"\r\n\r\n",
+    ]
 
     def malformed() -> None:
         i = 0
@@ -208,8 +253,11 @@ def hostile_load(url: str, token: str, photo: bytes, *, pid: int, seconds: float
             while not stop.is_set():
                 t = time.perf_counter()
                 try:
-                    code = c.post(f"{url}/v1/analyze", files={"file": ("p.jpg", photo, "image/jpeg")},
-                                  headers={"Authorization": f"Bearer {token}"}).status_code
+                    code = c.post(
+                        f"{url}/v1/analyze",
+                        files={"file": ("p.jpg", photo, "image/jpeg")},
+                        headers={"Authorization": f"Bearer {token}"},
+                    ).status_code
                 except httpx.HTTPError:
                     code = 0
                 bump("keyed")
@@ -236,12 +284,21 @@ def hostile_load(url: str, token: str, photo: bytes, *, pid: int, seconds: float
     lat = sorted(latencies)
     p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] * 1000 if lat else 0.0
     return HostileLoadResult(
-        seconds=round(wall, 1), start_rss_mb=round(start_rss / 2**20, 1), peak_rss_mb=round(peak["rss"] / 2**20, 1),
-        spooled_bytes=int(peak["temp"]), slow_connections=counts["slow"], huge_heads=counts["huge_heads"],
-        huge_head_bytes_max=counts["huge_head_max"], huge_bodies=counts["huge_bodies"],
-        unauthenticated_answered_401=counts["h401"], huge_body_bytes_max=counts["huge_body_max"],
-        malformed=counts["malformed"], malformed_answered_4xx=counts["m4xx"], keyed_sent=counts["keyed"],
-        keyed_ok=counts["keyed_ok"], keyed_p95_ms=round(p95, 1),
+        seconds=round(wall, 1),
+        start_rss_mb=round(start_rss / 2**20, 1),
+        peak_rss_mb=round(peak["rss"] / 2**20, 1),
+        spooled_bytes=int(peak["temp"]),
+        slow_connections=counts["slow"],
+        huge_heads=counts["huge_heads"],
+        huge_head_bytes_max=counts["huge_head_max"],
+        huge_bodies=counts["huge_bodies"],
+        unauthenticated_answered_401=counts["h401"],
+        huge_body_bytes_max=counts["huge_body_max"],
+        malformed=counts["malformed"],
+        malformed_answered_4xx=counts["m4xx"],
+        keyed_sent=counts["keyed"],
+        keyed_ok=counts["keyed_ok"],
+        keyed_p95_ms=round(p95, 1),
     )
 
 

@@ -14,9 +14,10 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from facelens.tools.errors import FacelensError
 
@@ -42,8 +43,16 @@ class Job:
     finished: float | None = None
 
     def to_dict(self) -> dict:
-        return {"job": self.id, "kind": self.kind, "file": self.file, "status": self.status, "progress": round(self.progress, 3),
-                "message": self.message, "result": self.result, "error": self.error}
+        return {
+            "job": self.id,
+            "kind": self.kind,
+            "file": self.file,
+            "status": self.status,
+            "progress": round(self.progress, 3),
+            "message": self.message,
+            "result": self.result,
+            "error": self.error,
+        }
 
 
 class JobRunner:
@@ -87,7 +96,10 @@ class JobRunner:
                 job.status, job.error = "failed", exc.to_dict()
             except Exception as exc:  # the job fails, the worker lives on
                 log.exception("job %s failed", job.id)
-                job.status, job.error = "failed", {"error": "internal", "message": f"unexpected error: {type(exc).__name__}", "hint": None}
+                job.status, job.error = (
+                    "failed",
+                    {"error": "internal", "message": f"unexpected error: {type(exc).__name__}", "hint": None},
+                )
             finally:
                 job.finished = time.time()
                 shutil.rmtree(folder, ignore_errors=True)

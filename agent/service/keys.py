@@ -85,9 +85,11 @@ class KeyStore:
             except (DamagedError, OSError, ValueError) as exc:
                 # no path and no detail here: this message can reach an unauthenticated REST client
                 log.warning("the API key file %s cannot be read: %s", self.path, exc)
-                raise ConfigError("The server's API key file is damaged or unreadable; no key can be checked.",
-                                  hint="The server's owner: run `facelens doctor`, then delete apikeys.json in FACELENS_HOME "
-                                       "and create the keys again with `facelens apikey create`.") from exc
+                raise ConfigError(
+                    "The server's API key file is damaged or unreadable; no key can be checked.",
+                    hint="The server's owner: run `facelens doctor`, then delete apikeys.json in FACELENS_HOME "
+                    "and create the keys again with `facelens apikey create`.",
+                ) from exc
             self._entries, self._stamp = list(data.get("keys", [])), stamp
         return self._entries
 
@@ -100,7 +102,9 @@ class KeyStore:
         try:
             data = json.loads(read_sealed(self.path))
             entries = data["keys"]
-            if not isinstance(entries, list) or any(not {"name", "role", "key_id", "salt", "hash"} <= set(e) for e in entries):
+            if not isinstance(entries, list) or any(
+                not {"name", "role", "key_id", "salt", "hash"} <= set(e) for e in entries
+            ):
                 raise ValueError("an entry lacks a field")
         except (DamagedError, OSError, ValueError, KeyError, TypeError) as exc:
             return f"the API key file {self.path} is damaged ({exc})"
@@ -149,10 +153,22 @@ class KeyStore:
         with self._lock():
             entries = list(self._load())
             if any(e["name"] == name for e in entries):
-                raise InputError(f"A key named '{name}' exists.", hint=f"Revoke it first (facelens apikey revoke {name}) or pick another name.")
+                raise InputError(
+                    f"A key named '{name}' exists.",
+                    hint=f"Revoke it first (facelens apikey revoke {name}) or pick another name.",
+                )
             key_id, secret, salt = secrets.token_hex(6), secrets.token_urlsafe(32), secrets.token_hex(16)
             created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            entries.append({"name": name, "role": role, "key_id": key_id, "created": created, "salt": salt, "hash": _digest(salt, secret)})
+            entries.append(
+                {
+                    "name": name,
+                    "role": role,
+                    "key_id": key_id,
+                    "created": created,
+                    "salt": salt,
+                    "hash": _digest(salt, secret),
+                }
+            )
             self._save(entries)
         return ApiKey(name, role, key_id, created), f"{_PREFIX}_{key_id}_{secret}"
 

@@ -8,15 +8,25 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from starlette.exceptions import HTTPException
 
 from facelens.tools import config, media, settings
 from facelens.tools.errors import (
-    BackendError, ConfigError, DependencyError, FacelensError, GalleryError, ImageError, InputError, MediaError,
-    ModelError, NoFaceError, NotFoundError,
+    BackendError,
+    ConfigError,
+    DependencyError,
+    FacelensError,
+    GalleryError,
+    ImageError,
+    InputError,
+    MediaError,
+    ModelError,
+    NoFaceError,
+    NotFoundError,
 )
 
 log = logging.getLogger(__name__)
@@ -50,7 +60,9 @@ class Limits:
 class ServiceError(Exception):
     """An HTTP error with the body shape of :meth:`FacelensError.to_dict`."""
 
-    def __init__(self, status: int, kind: str, message: str, hint: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, kind: str, message: str, hint: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.kind, self.message, self.hint, self.headers = status, kind, message, hint, headers or {}
 
@@ -60,16 +72,31 @@ class ServiceError(Exception):
 
 def status_for(exc: FacelensError) -> int:
     """The HTTP status of a facelens error: the client's fault is 4xx, the server's 5xx."""
-    for cls, status in ((NotFoundError, 404), (NoFaceError, 422), (ImageError, 422), (MediaError, 422), (InputError, 422),
-                        (ConfigError, 400), (GalleryError, 409), (BackendError, 502), (DependencyError, 503), (ModelError, 503)):
+    for cls, status in (
+        (NotFoundError, 404),
+        (NoFaceError, 422),
+        (ImageError, 422),
+        (MediaError, 422),
+        (InputError, 422),
+        (ConfigError, 400),
+        (GalleryError, 409),
+        (BackendError, 502),
+        (DependencyError, 503),
+        (ModelError, 503),
+    ):
         if isinstance(exc, cls):
             return status
     return 500
 
 
 def queue_full(limits: Limits, what: str = "requests") -> ServiceError:
-    return ServiceError(429, "busy", f"The server is busy ({what} queue full).", hint=f"Retry in {limits.retry_after_s} s.",
-                        headers={"Retry-After": str(limits.retry_after_s)})
+    return ServiceError(
+        429,
+        "busy",
+        f"The server is busy ({what} queue full).",
+        hint=f"Retry in {limits.retry_after_s} s.",
+        headers={"Retry-After": str(limits.retry_after_s)},
+    )
 
 
 class WorkQueue:
@@ -126,10 +153,16 @@ class WorkQueue:
         deadline = time.monotonic() + self.limits.timeout_s
         job = self.wrap(fn, deadline)
         try:
-            return await asyncio.wait_for(anyio.to_thread.run_sync(job, *args, abandon_on_cancel=True), self.limits.timeout_s)
+            return await asyncio.wait_for(
+                anyio.to_thread.run_sync(job, *args, abandon_on_cancel=True), self.limits.timeout_s
+            )
         except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise ServiceError(504, "timeout", f"The request took longer than {self.limits.timeout_s:.0f} s.",
-                               hint="Retry later, or raise FACELENS_SERVE_TIMEOUT.") from exc
+            raise ServiceError(
+                504,
+                "timeout",
+                f"The request took longer than {self.limits.timeout_s:.0f} s.",
+                hint="Retry later, or raise FACELENS_SERVE_TIMEOUT.",
+            ) from exc
 
 
 def body_limit(method: str, path: str, limits: Limits) -> int:
@@ -190,8 +223,15 @@ class BodyLimitMiddleware:
 
 
 async def _send_413(send: Callable, limit: int) -> None:
-    await _send_json(send, 413, {"error": "too_large", "message": f"The request is larger than this route's limit of {limit / 1e6:.0f} MB.",
-                                 "hint": "Send a smaller file, or raise FACELENS_MAX_IMAGE_BYTES / FACELENS_MAX_MEDIA_BYTES on the server."})
+    await _send_json(
+        send,
+        413,
+        {
+            "error": "too_large",
+            "message": f"The request is larger than this route's limit of {limit / 1e6:.0f} MB.",
+            "hint": "Send a smaller file, or raise FACELENS_MAX_IMAGE_BYTES / FACELENS_MAX_MEDIA_BYTES on the server.",
+        },
+    )
 
 
 async def _send_json(send: Callable, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
@@ -199,7 +239,11 @@ async def _send_json(send: Callable, status: int, body: dict, headers: dict[str,
     import json
 
     data = json.dumps(body).encode()
-    head = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), (b"connection", b"close")]
+    head = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(data)).encode()),
+        (b"connection", b"close"),
+    ]
     head += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": data})

@@ -22,7 +22,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from mcp.server.mcpserver import Context  # the tools' type hints name it (this module is imported only by `facelens mcp`)
+from mcp.server.mcpserver import (
+    Context,
+)  # the tools' type hints name it (this module is imported only by `facelens mcp`)
 
 from facelens.tools.errors import FacelensError, InputError
 
@@ -57,18 +59,24 @@ def _photo_bytes(access: Access, image: str | None, image_base64: str | None) ->
     """The photo to read: a path (stdio only) or base64 bytes; and a label for answers."""
     if image_base64:
         if len(image_base64) > MAX_BASE64_CHARS:
-            raise InputError("The photo is too large.", hint=f"Send at most {MAX_BASE64_CHARS // (1024 * 1024)} MB of base64.")
+            raise InputError(
+                "The photo is too large.", hint=f"Send at most {MAX_BASE64_CHARS // (1024 * 1024)} MB of base64."
+            )
         try:
             data = base64.b64decode(image_base64, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise InputError("image_base64 is not valid base64.", hint="Send the photo file's bytes, base64-encoded.") from exc
+            raise InputError(
+                "image_base64 is not valid base64.", hint="Send the photo file's bytes, base64-encoded."
+            ) from exc
         if not data:
             raise InputError("image_base64 is empty.", hint="Send the photo file's bytes, base64-encoded.")
         return data, "photo"
     if image:
         if access.transport != "stdio":
-            raise InputError("Over HTTP a photo is sent as image_base64, not as a path on the server.",
-                             hint="Base64-encode the photo file and pass it as image_base64.")
+            raise InputError(
+                "Over HTTP a photo is sent as image_base64, not as a path on the server.",
+                hint="Base64-encode the photo file and pass it as image_base64.",
+            )
         return image, image
     raise InputError("No photo given.", hint="Pass image (a file path) or image_base64.")
 
@@ -94,8 +102,10 @@ def _require_editor(access: Access, ctx: Any) -> None:
         return
     role = _role_from_headers(ctx.headers)
     if role is None or not role_allows(role, "editor"):
-        raise InputError("Enrolment and erasure need an editor key.",
-                         hint="Create one with: facelens apikey create NAME --role editor")
+        raise InputError(
+            "Enrolment and erasure need an editor key.",
+            hint="Create one with: facelens apikey create NAME --role editor",
+        )
 
 
 def build_server(access: Access):  # type: ignore[no-untyped-def]
@@ -172,8 +182,8 @@ def build_server(access: Access):  # type: ignore[no-untyped-def]
         """Stored recorded sessions: id, source, length, utterances, people."""
 
         def work() -> list[dict[str, Any]]:
-            from facelens.agent.sessions import store
             from facelens.agent.assistant.api import session_listing
+            from facelens.agent.sessions import store
 
             return [session_listing(r) for r in store.load_all()]
 
@@ -191,8 +201,12 @@ def build_server(access: Access):  # type: ignore[no-untyped-def]
             if not needle:
                 raise InputError("Nothing to search for.", hint="Pass the words to find, e.g. 'refund'.")
             records = [store.load(session)] if session else store.load_all()
-            matches = [{"session_id": r.session_id, "start": s.start, "end": s.end, "text": s.text}
-                       for r in records for s in r.transcript if needle in " ".join(s.text.split()).lower()]
+            matches = [
+                {"session_id": r.session_id, "start": s.start, "end": s.end, "text": s.text}
+                for r in records
+                for s in r.transcript
+                if needle in " ".join(s.text.split()).lower()
+            ]
             return {"query": text, "sessions_searched": [r.session_id for r in records], "matches": matches}
 
         return run(work)
@@ -223,8 +237,13 @@ def build_server(access: Access):  # type: ignore[no-untyped-def]
     if access.transport == "http" or access.allow_edit:
 
         @server.tool()
-        def enroll_person(name: str, images_base64: list[str] | None = None, images: list[str] | None = None,
-                          face: int | None = None, ctx: Context | None = None) -> list[dict[str, Any]]:
+        def enroll_person(
+            name: str,
+            images_base64: list[str] | None = None,
+            images: list[str] | None = None,
+            face: int | None = None,
+            ctx: Context | None = None,
+        ) -> list[dict[str, Any]]:
             """Add a person to the local identity gallery from photos (all or nothing). Needs an editor key
             over HTTP, --allow-edit on stdio. images: file paths (stdio only); images_base64: photo bytes."""
 
@@ -284,10 +303,20 @@ class KeyGate:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if _role_from_headers(headers) is None:
-            body = json.dumps({"error": "unauthorized", "message": "A facelens API key is required.",
-                               "hint": "Send 'Authorization: Bearer KEY' (facelens apikey create NAME --role reader)."}).encode()
-            await send({"type": "http.response.start", "status": 401,
-                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+            body = json.dumps(
+                {
+                    "error": "unauthorized",
+                    "message": "A facelens API key is required.",
+                    "hint": "Send 'Authorization: Bearer KEY' (facelens apikey create NAME --role reader).",
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
@@ -26,7 +27,9 @@ def _detector(name: str | None) -> str:
     if not name:
         return faces.DEFAULT_DETECTOR
     if name not in faces.available_detectors():
-        raise InputError(f"Unknown detector '{name}'.", hint=f"Choose one of: {', '.join(faces.available_detectors())}.")
+        raise InputError(
+            f"Unknown detector '{name}'.", hint=f"Choose one of: {', '.join(faces.available_detectors())}."
+        )
     return name
 
 
@@ -64,10 +67,12 @@ def _ask(data: bytes, label: str, question: str, detector: str, backend: str | N
 
 
 def _sse(event: str, data: Any) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode("utf-8")
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-async def _stream_answer(request: Request, data: bytes, label: str, question: str, detector: str, backend: str | None) -> AsyncIterator[bytes]:
+async def _stream_answer(
+    request: Request, data: bytes, label: str, question: str, detector: str, backend: str | None
+) -> AsyncIterator[bytes]:
     """Server-sent events: ``token`` ({"text"}) as an LLM writes, then ``answer`` (the ask JSON) or ``error``."""
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -100,7 +105,11 @@ async def _stream_answer(request: Request, data: bytes, label: str, question: st
                 yield _sse(event, payload)
                 if event != "token":
                     return
-            body = exc.to_dict() if isinstance(exc, (ServiceError, FacelensError)) else {"error": "internal", "message": "Unexpected server error.", "hint": None}
+            body = (
+                exc.to_dict()
+                if isinstance(exc, (ServiceError, FacelensError))
+                else {"error": "internal", "message": "Unexpected server error.", "hint": None}
+            )
             yield _sse("error", body)
             return
     finally:
@@ -109,8 +118,14 @@ async def _stream_answer(request: Request, data: bytes, label: str, question: st
 
 
 @router.post("/ask", dependencies=[Depends(require(READER))])
-async def ask(request: Request, file: UploadFile = File(...), question: str = Form(...), backend: str | None = Form(None),
-              detector: str | None = Form(None), stream: bool = Form(False)) -> Any:
+async def ask(
+    request: Request,
+    file: UploadFile = File(...),
+    question: str = Form(...),
+    backend: str | None = Form(None),
+    detector: str | None = Form(None),
+    stream: bool = Form(False),
+) -> Any:
     """Answer a question about a photo: the JSON of ``facelens ask --json``; with ``stream=true``,
     server-sent events (``token``..., then ``answer`` with that JSON, or ``error``)."""
     data, label = await read_image(file), safe_name(file.filename, "upload")
@@ -119,8 +134,11 @@ async def ask(request: Request, file: UploadFile = File(...), question: str = Fo
         raise InputError("The question is empty.", hint='Ask something, e.g. "how many people are there?"')
     if stream:
         request.app.state.work.check_room()  # a full queue is a 429 now, not an event inside a 200 stream
-        return StreamingResponse(_stream_answer(request, data, label, question, det, back), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            _stream_answer(request, data, label, question, det, back),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
     return await request.app.state.work.run(_ask, data, label, question, det, back)
 
 
@@ -153,13 +171,20 @@ def _enroll(name: str, paths: list, labels: list[str], face: int | None, detecto
 
 
 @router.post("/gallery/{name}", dependencies=[Depends(require(EDITOR))])
-async def gallery_enroll(request: Request, name: str, files: list[UploadFile] = File(...), face: int | None = Form(None),
-                         detector: str | None = Form(None)) -> Any:
+async def gallery_enroll(
+    request: Request,
+    name: str,
+    files: list[UploadFile] = File(...),
+    face: int | None = Form(None),
+    detector: str | None = Form(None),
+) -> Any:
     """Enrol a person from photos (all or nothing): ``facelens enroll NAME IMAGE... --json``. The photos
     are deleted as soon as their embeddings exist."""
     limit = request.app.state.limits.max_files
     if len(files) > limit:
-        raise InputError(f"{len(files)} photos in one enrolment; the limit is {limit}.", hint="Enrol in several requests.")
+        raise InputError(
+            f"{len(files)} photos in one enrolment; the limit is {limit}.", hint="Enrol in several requests."
+        )
     folder = private_folder()
     try:
         paths = [await save_image(f, folder, i) for i, f in enumerate(files)]

@@ -30,8 +30,13 @@ def _check_upload(path: Any, session_id: str | None, fps: float) -> None:
 
 
 @router.post("/sessions", status_code=202, dependencies=[Depends(require(EDITOR))])
-async def upload_session(request: Request, file: UploadFile = File(...), id: str | None = Form(None),
-                         fps: float = Form(2.0), replace: bool = Form(False)) -> Any:
+async def upload_session(
+    request: Request,
+    file: UploadFile = File(...),
+    id: str | None = Form(None),
+    fps: float = Form(2.0),
+    replace: bool = Form(False),
+) -> Any:
     """Ingest a recording in the background: 202 ``{"job": ID}``; follow it at ``GET /v1/jobs/{ID}``.
     The job's result is the JSON of ``facelens session ingest --json``."""
     import anyio.to_thread
@@ -47,7 +52,9 @@ async def upload_session(request: Request, file: UploadFile = File(...), id: str
     def work(job: Job) -> dict:
         from facelens.agent.sessions import ingest as sessions
 
-        return sessions.ingest(path, id or None, fps=fps, replace=replace, progress=progress_of(job), source=path.name).to_output()
+        return sessions.ingest(
+            path, id or None, fps=fps, replace=replace, progress=progress_of(job), source=path.name
+        ).to_output()
 
     job = request.app.state.jobs.submit("session_ingest", path.name, work, folder)
     if job is None:
@@ -61,15 +68,17 @@ def job_status(request: Request, job_id: str) -> Any:
     """A job's ``status`` (queued | running | done | failed), ``progress`` (0..1), ``result`` or ``error``."""
     job = request.app.state.jobs.get(job_id)
     if job is None:
-        raise ServiceError(404, "not_found", f"No job '{job_id}'.", hint="Jobs live in the server's memory; a restart forgets them.")
+        raise ServiceError(
+            404, "not_found", f"No job '{job_id}'.", hint="Jobs live in the server's memory; a restart forgets them."
+        )
     return job.to_dict()
 
 
 @router.get("/sessions", dependencies=[Depends(require(READER))])
 def sessions_list() -> Any:
     """Stored sessions: ``facelens session list --json``."""
-    from facelens.agent.sessions import store
     from facelens.agent.assistant.api import session_listing
+    from facelens.agent.sessions import store
 
     return [session_listing(r) for r in store.load_all()]
 
@@ -89,8 +98,11 @@ def session_export(session_id: str, format: str = Query("json", pattern="^(csv|j
 
     text = export(session_id, format)
     if format == "csv":
-        return Response(text, media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{session_id}.csv"'})
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{session_id}.csv"'},
+        )
     return Response(text, media_type="application/json")
 
 
@@ -101,8 +113,9 @@ def _session_ask(question: str, session: str | None, backend: str | None) -> dic
 
 
 @router.post("/sessions/ask", dependencies=[Depends(require(READER))])
-async def sessions_ask(request: Request, question: str = Form(...), session: str | None = Form(None),
-                       backend: str | None = Form(None)) -> Any:
+async def sessions_ask(
+    request: Request, question: str = Form(...), session: str | None = Form(None), backend: str | None = Form(None)
+) -> Any:
     """A question about stored sessions: ``facelens session ask QUESTION [--session ID] --json``."""
     if backend and backend not in ("offline", "openai"):
         raise InputError(f"Unknown backend '{backend}'.", hint="Choose one of: offline, openai.")

@@ -22,7 +22,9 @@ HEAD_TIMEOUT_S = 10.0
 #: open connections beyond the work queue's bound (each costs at most MAX_HEAD_BYTES before its head is complete)
 SPARE_CONNECTIONS = 256
 
-_SECRET_PARAM = re.compile(r"(?i)\b((?:api[_-]?)?key|token|access_token|secret|password|passwd|auth(?:orization)?|bearer)=([^&\s\"']+)")
+_SECRET_PARAM = re.compile(
+    r"(?i)\b((?:api[_-]?)?key|token|access_token|secret|password|passwd|auth(?:orization)?|bearer)=([^&\s\"']+)"
+)
 _KEY_TOKEN = re.compile(r"\b(flk_[0-9a-f]+_)[A-Za-z0-9_\-]+")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9_.\-~+/=]+")
 
@@ -99,9 +101,16 @@ def config(app: Any, host: str, port: int, *, queue_bound: int, verbose: bool = 
     """The uvicorn configuration of ``facelens serve`` (also used by the load test and the benchmark)."""
     import uvicorn
 
-    cfg = uvicorn.Config(app, host=host, port=port, http=protocol_class(), h11_max_incomplete_event_size=MAX_HEAD_BYTES,
-                         log_level="info" if verbose else "warning", timeout_keep_alive=5,
-                         limit_concurrency=queue_bound + SPARE_CONNECTIONS)
+    cfg = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol_class(),
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        log_level="info" if verbose else "warning",
+        timeout_keep_alive=5,
+        limit_concurrency=queue_bound + SPARE_CONNECTIONS,
+    )
     install_log_redaction()  # after uvicorn.Config has configured its loggers
     return cfg
 

@@ -48,13 +48,21 @@ def _check_type(upload: UploadFile, accepted: tuple[str, ...], what: str) -> Non
     ctype = (upload.content_type or "").split(";")[0].strip().lower()
     if ctype in _ANY or ctype.startswith(accepted):
         return
-    raise ServiceError(415, "unsupported_media_type", f"{safe_name(upload.filename, 'the upload')} is sent as {ctype}; "
-                       f"this route takes {what}.", hint="Send the file with its own type (e.g. image/jpeg) or application/octet-stream.")
+    raise ServiceError(
+        415,
+        "unsupported_media_type",
+        f"{safe_name(upload.filename, 'the upload')} is sent as {ctype}; this route takes {what}.",
+        hint="Send the file with its own type (e.g. image/jpeg) or application/octet-stream.",
+    )
 
 
 def _too_large(upload: UploadFile, limit: int, setting: str) -> ServiceError:
-    return ServiceError(413, "too_large", f"{safe_name(upload.filename, 'the upload')} is over the {limit / 1e6:.0f} MB limit.",
-                        hint=f"Send a smaller file, or raise {setting} on the server.")
+    return ServiceError(
+        413,
+        "too_large",
+        f"{safe_name(upload.filename, 'the upload')} is over the {limit / 1e6:.0f} MB limit.",
+        hint=f"Send a smaller file, or raise {setting} on the server.",
+    )
 
 
 async def read_image(upload: UploadFile) -> bytes:

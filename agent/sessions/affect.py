@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field
 
+from facelens.tools.prosody import VoiceCues
 from facelens.tools.schema import EMOTIONS, EmotionEstimate, Result
 from facelens.tools.text_emotion import VALENCE, TextEmotion, classify_text
-from facelens.tools.prosody import VoiceCues
 
 if TYPE_CHECKING:
     from facelens.tools.settings import LLMSettings
@@ -29,7 +29,15 @@ if TYPE_CHECKING:
 #: how activated each emotion usually is (-1 calm .. +1 agitated)
 AROUSAL = {"angry": 0.8, "fear": 0.7, "surprise": 0.7, "happy": 0.4, "disgust": 0.3, "neutral": -0.2, "sad": -0.5}
 #: the assistant tone suggested for each fused label (keys of prompts' tone guidance)
-TONES = {"angry": "de-escalate", "disgust": "de-escalate", "fear": "reassure", "sad": "support", "happy": "warm", "surprise": "clarify", "neutral": "neutral"}
+TONES = {
+    "angry": "de-escalate",
+    "disgust": "de-escalate",
+    "fear": "reassure",
+    "sad": "support",
+    "happy": "warm",
+    "surprise": "clarify",
+    "neutral": "neutral",
+}
 
 
 class ChannelEvidence(Result):
@@ -49,7 +57,9 @@ class AffectEstimate(Result):
     arousal: float  # -1..+1
     channels: list[ChannelEvidence] = Field(default_factory=list)  # the evidence, per channel
     conflicts: list[str] = Field(default_factory=list)  # human-readable disagreements between channels
-    tone: str = "neutral"  # suggested reply tone: de-escalate, reassure, support, warm, clarify, neutral, acknowledge-mixed
+    tone: str = (
+        "neutral"  # suggested reply tone: de-escalate, reassure, support, warm, clarify, neutral, acknowledge-mixed
+    )
     summary: str = ""  # one sentence for the user
 
 
@@ -66,7 +76,9 @@ def _vec(scores: dict[str, float]) -> np.ndarray:
     return v / v.sum() if v.sum() > 0 else np.full(len(EMOTIONS), 1.0 / len(EMOTIONS))
 
 
-def fuse(face: EmotionEstimate | None = None, voice: VoiceCues | None = None, words: TextEmotion | None = None) -> AffectEstimate:
+def fuse(
+    face: EmotionEstimate | None = None, voice: VoiceCues | None = None, words: TextEmotion | None = None
+) -> AffectEstimate:
     """Combine the available channels (any may be None) into one :class:`AffectEstimate`."""
     channels: list[ChannelEvidence] = []
     mix = np.zeros(len(EMOTIONS))
@@ -77,7 +89,16 @@ def fuse(face: EmotionEstimate | None = None, voice: VoiceCues | None = None, wo
         w = float(face.confidence) if face.label != "neutral" else 0.3 * float(face.confidence)
         mix += w * _vec(face.scores)
         total += w
-        channels.append(ChannelEvidence(channel="face", label=face.label, confidence=round(w, 3), valence=round(_valence(face.scores), 3), arousal=round(_arousal(face.scores), 3), summary=f"looks {face.label} ({w:.2f})"))
+        channels.append(
+            ChannelEvidence(
+                channel="face",
+                label=face.label,
+                confidence=round(w, 3),
+                valence=round(_valence(face.scores), 3),
+                arousal=round(_arousal(face.scores), 3),
+                summary=f"looks {face.label} ({w:.2f})",
+            )
+        )
     if words is not None:
         # words count by how emotional they are: a neutral sentence says little about affect
         w = float(1.0 - words.scores.get("neutral", 1.0)) if words.label != "neutral" else 0.3 * float(words.confidence)
@@ -86,7 +107,16 @@ def fuse(face: EmotionEstimate | None = None, voice: VoiceCues | None = None, wo
         shown = ", ".join(("not " if h.negated else "") + h.word for h in words.evidence[:5])
         kind = "negative" if words.valence < -0.2 else "positive" if words.valence > 0.2 else "neutral"
         summary = f"{kind} words" + (f": {shown}" if shown else "")
-        channels.append(ChannelEvidence(channel="words", label=words.label, confidence=round(w, 3), valence=words.valence, arousal=round(_arousal(words.scores), 3), summary=summary))
+        channels.append(
+            ChannelEvidence(
+                channel="words",
+                label=words.label,
+                confidence=round(w, 3),
+                valence=words.valence,
+                arousal=round(_arousal(words.scores), 3),
+                summary=summary,
+            )
+        )
     if total > 0:
         # weak evidence stays weak: the part of the unit weight no channel claims is spread evenly
         spare = max(0.0, 1.0 - total)
@@ -98,7 +128,16 @@ def fuse(face: EmotionEstimate | None = None, voice: VoiceCues | None = None, wo
         tilt = np.array([1.0 + a * AROUSAL[e] for e in EMOTIONS]).clip(0.2, None)
         fused = fused * tilt
         fused = fused / fused.sum()
-        channels.append(ChannelEvidence(channel="voice", label=None, confidence=round(min(1.0, abs(a)), 3), valence=None, arousal=a, summary=voice.describe()))
+        channels.append(
+            ChannelEvidence(
+                channel="voice",
+                label=None,
+                confidence=round(min(1.0, abs(a)), 3),
+                valence=None,
+                arousal=a,
+                summary=voice.describe(),
+            )
+        )
     scores = {e: round(float(p), 4) for e, p in zip(EMOTIONS, fused)}
     label = max(scores, key=scores.get)  # type: ignore[arg-type]
     valence = _valence(scores)
@@ -107,8 +146,15 @@ def fuse(face: EmotionEstimate | None = None, voice: VoiceCues | None = None, wo
     tone = "acknowledge-mixed" if conflicts else TONES[label]
     summary = _summary(label, scores[label], channels, conflicts)
     return AffectEstimate(
-        label=label, confidence=scores[label], scores=scores, valence=round(valence, 3), arousal=round(float(arousal), 3),
-        channels=channels, conflicts=conflicts, tone=tone, summary=summary,
+        label=label,
+        confidence=scores[label],
+        scores=scores,
+        valence=round(valence, 3),
+        arousal=round(float(arousal), 3),
+        channels=channels,
+        conflicts=conflicts,
+        tone=tone,
+        summary=summary,
     )
 
 
@@ -185,5 +231,13 @@ def words_emotion(text: str, backend: str | LLMSettings | None = None, model: st
     label = max(scores, key=scores.get)  # type: ignore[arg-type]
     emotional = 1.0 - scores["neutral"]
     valence = sum(VALENCE[e] * p for e, p in scores.items()) / emotional if emotional > 1e-6 else 0.0
-    hits = [WordHit(word=str(w).lower(), emotion=label, weight=1.0) for w in data.get("evidence", [])[:10] if str(w).strip()]
-    return TextEmotion(label=label, scores=scores, valence=round(max(-1.0, min(1.0, valence)), 3), evidence=hits, model=f"openai:{model}")
+    hits = [
+        WordHit(word=str(w).lower(), emotion=label, weight=1.0) for w in data.get("evidence", [])[:10] if str(w).strip()
+    ]
+    return TextEmotion(
+        label=label,
+        scores=scores,
+        valence=round(max(-1.0, min(1.0, valence)), 3),
+        evidence=hits,
+        model=f"openai:{model}",
+    )

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from facelens.agent.sessions import store
 from facelens.agent.sessions import ingest as sessions
+from facelens.agent.sessions import store
 from facelens.agent.sessions.store import SessionRecord
 from facelens.agent.sessions.workers import Failure, default_workers, failure, forwarded_environment  # noqa: F401 - the last two: also batch.*
 from facelens.tools import faces, media
@@ -44,8 +44,15 @@ class FileResult:
     record: SessionRecord | None = field(default=None, repr=False)  # ingested: the stored session
 
     def to_output(self) -> dict:
-        return {"file": self.file, "status": self.status, "session_id": self.session_id, "duration": self.duration,
-                "seconds": self.seconds, "error": self.error, "hint": self.hint}
+        return {
+            "file": self.file,
+            "status": self.status,
+            "session_id": self.session_id,
+            "duration": self.duration,
+            "seconds": self.seconds,
+            "error": self.error,
+            "hint": self.hint,
+        }
 
 
 @dataclass(frozen=True)
@@ -69,9 +76,17 @@ class BatchResult:
         return round(self.recording_seconds / max(self.wall_seconds, 1e-6), 3)
 
     def to_output(self) -> dict:
-        return {"files": [f.to_output() for f in self.files], "ingested": self.count("ingested"), "skipped": self.count("skipped"),
-                "failed": self.count("failed"), "engine": self.engine, "workers": self.workers, "wall_seconds": self.wall_seconds,
-                "recording_seconds": self.recording_seconds, "recording_seconds_per_second": self.rate}
+        return {
+            "files": [f.to_output() for f in self.files],
+            "ingested": self.count("ingested"),
+            "skipped": self.count("skipped"),
+            "failed": self.count("failed"),
+            "engine": self.engine,
+            "workers": self.workers,
+            "wall_seconds": self.wall_seconds,
+            "recording_seconds": self.recording_seconds,
+            "recording_seconds_per_second": self.rate,
+        }
 
 
 class Events(Protocol):
@@ -102,9 +117,20 @@ class _Job:
     duration: float
 
 
-def ingest_many(files: Sequence[str | Path], *, fps: float = 2.0, detector: str = faces.DEFAULT_DETECTOR, replace: bool = False,
-                session_id: str | None = None, ray: bool = False, address: str | None = None, workers: int | None = None,
-                ship: bool | None = None, events: Events | None = None, transcriber=None) -> BatchResult:  # type: ignore[no-untyped-def]
+def ingest_many(
+    files: Sequence[str | Path],
+    *,
+    fps: float = 2.0,
+    detector: str = faces.DEFAULT_DETECTOR,
+    replace: bool = False,
+    session_id: str | None = None,
+    ray: bool = False,
+    address: str | None = None,
+    workers: int | None = None,
+    ship: bool | None = None,
+    events: Events | None = None,
+    transcriber=None,
+) -> BatchResult:  # type: ignore[no-untyped-def]
     """Ingest recordings into the session store; one failing file does not stop the others.
 
     Args:
@@ -125,7 +151,9 @@ def ingest_many(files: Sequence[str | Path], *, fps: float = 2.0, detector: str 
     if not files:
         raise InputError("No files to ingest.", hint="e.g. facelens session ingest call1.mp4 call2.mp4")
     if session_id and len(files) > 1:
-        raise InputError("--id names one session, but several files were given.", hint="Give one FILE with --id, or drop --id.")
+        raise InputError(
+            "--id names one session, but several files were given.", hint="Give one FILE with --id, or drop --id."
+        )
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be at least 1, not {workers}.")
     if ray:
@@ -150,7 +178,15 @@ def ingest_many(files: Sequence[str | Path], *, fps: float = 2.0, detector: str 
         if ray and jobs:
             from facelens.agent.sessions.ray import RayPool
 
-            pool = RayPool(address=address, workers=workers, files=len(jobs), fps=fps, detector=detector, ship=ship, embedding=embedding)
+            pool = RayPool(
+                address=address,
+                workers=workers,
+                files=len(jobs),
+                fps=fps,
+                detector=detector,
+                ship=ship,
+                embedding=embedding,
+            )
             used, runs = pool.workers, pool.run(jobs, events)
         else:
             runs = _sequential(jobs, fps, detector, transcriber, events, embedding)
@@ -175,10 +211,22 @@ def _prepare(index: int, path: str, session_id: str | None, replace: bool, jobs:
     except FacelensError as exc:
         return FileResult(path, "failed", error=exc.message, hint=exc.hint, kind=exc.kind)
     except OSError as exc:
-        return FileResult(path, "failed", error=f"Cannot read {path}: {exc.strerror or exc}.", hint="Check the path and its permissions.", kind="bad_media")
+        return FileResult(
+            path,
+            "failed",
+            error=f"Cannot read {path}: {exc.strerror or exc}.",
+            hint="Check the path and its permissions.",
+            kind="bad_media",
+        )
     twin = next((j for j in jobs if j.content == content), None)
     if twin is not None:
-        return FileResult(path, "skipped", twin.session_id, info.duration, hint=f"The same content as {twin.path}, earlier in this command.")
+        return FileResult(
+            path,
+            "skipped",
+            twin.session_id,
+            info.duration,
+            hint=f"The same content as {twin.path}, earlier in this command.",
+        )
     try:
         if replace:
             sid = store.claim(content, session_id or store.find_content(content), path, replace=True)
@@ -191,7 +239,9 @@ def _prepare(index: int, path: str, session_id: str | None, replace: bool, jobs:
     return _Job(index, path, content, sid, info.duration)
 
 
-def _sequential(jobs: list[_Job], fps: float, detector: str, transcriber, events: Events, embedding: str) -> Iterator[tuple[_Job, object, float]]:  # type: ignore[no-untyped-def]
+def _sequential(
+    jobs: list[_Job], fps: float, detector: str, transcriber, events: Events, embedding: str
+) -> Iterator[tuple[_Job, object, float]]:  # type: ignore[no-untyped-def]
     from facelens.tools.speech import Transcriber
 
     transcriber = transcriber or Transcriber()  # one model for every file
@@ -199,8 +249,16 @@ def _sequential(jobs: list[_Job], fps: float, detector: str, transcriber, events
         began = time.perf_counter()
         events.started(job.index, job.path, job.duration)
         try:
-            out: object = sessions.analyse(job.path, job.session_id, fps=fps, detector=detector, transcriber=transcriber, name_people=False, embedding=embedding,
-                                           progress=lambda f, m, i=job.index: events.progress(i, f, m))
+            out: object = sessions.analyse(
+                job.path,
+                job.session_id,
+                fps=fps,
+                detector=detector,
+                transcriber=transcriber,
+                name_people=False,
+                embedding=embedding,
+                progress=lambda f, m, i=job.index: events.progress(i, f, m),
+            )
         except Exception as exc:  # a failed file is reported; the others still run (Ctrl-C is not an Exception)
             out = failure(exc)
         yield job, out, began
@@ -210,14 +268,30 @@ def _store(job: _Job, out: object, began: float, replace: bool) -> FileResult:
     """Write an analysis as a session, on the driver; a failure releases the file's claim."""
     if isinstance(out, Failure):
         store.release(job.content)
-        return FileResult(job.path, "failed", duration=job.duration, seconds=round(time.perf_counter() - began, 2), error=out.message,
-                          hint=out.hint, kind=out.kind)
+        return FileResult(
+            job.path,
+            "failed",
+            duration=job.duration,
+            seconds=round(time.perf_counter() - began, 2),
+            error=out.message,
+            hint=out.hint,
+            kind=out.kind,
+        )
     done: sessions.Analysis = out  # type: ignore[assignment]
-    rec = done.record.model_copy(update={"people": sessions.name_tracks(done.record.people, done.track_means, done.embedding), "source": job.path})
+    rec = done.record.model_copy(
+        update={
+            "people": sessions.name_tracks(done.record.people, done.track_means, done.embedding),
+            "source": job.path,
+        }
+    )
     try:
         store.save(rec, done.seconds, replace=replace, claim_key=job.content)
     except FacelensError as exc:
         store.release(job.content)
         return FileResult(job.path, "failed", duration=job.duration, error=exc.message, hint=exc.hint, kind=exc.kind)
-    log.info("ingested %s as %s (%.1f s of recording in %.1f s)", job.path, rec.session_id, rec.duration, rec.ingest_seconds)
-    return FileResult(job.path, "ingested", rec.session_id, rec.duration, round(time.perf_counter() - began, 2), record=rec)
+    log.info(
+        "ingested %s as %s (%.1f s of recording in %.1f s)", job.path, rec.session_id, rec.duration, rec.ingest_seconds
+    )
+    return FileResult(
+        job.path, "ingested", rec.session_id, rec.duration, round(time.perf_counter() - began, 2), record=rec
+    )

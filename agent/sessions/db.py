@@ -138,8 +138,10 @@ class SQLiteStore:
         return SQLiteConnection(raw)
 
     def damaged(self, exc: Exception) -> GalleryError:
-        return GalleryError(f"The session database {self.path} is damaged ({exc}).",
-                            hint="Move it aside and ingest the sessions again (facelens doctor checks it).")
+        return GalleryError(
+            f"The session database {self.path} is damaged ({exc}).",
+            hint="Move it aside and ingest the sessions again (facelens doctor checks it).",
+        )
 
     def is_damage(self, exc: Exception) -> bool:
         """Whether a driver error means a damaged file (not, e.g., a constraint or a lock timeout)."""
@@ -236,16 +238,20 @@ class PostgresStore:
         return True
 
     def _unreachable(self, exc: Exception) -> GalleryError:
-        return GalleryError(f"Cannot use {self.where()}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}.",
-                            hint="Check FACELENS_SESSIONS_URL (user, password, host, port, database) and that the server runs; "
-                                 "unset it to keep sessions in the local SQLite file.")
+        return GalleryError(
+            f"Cannot use {self.where()}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}.",
+            hint="Check FACELENS_SESSIONS_URL (user, password, host, port, database) and that the server runs; "
+            "unset it to keep sessions in the local SQLite file.",
+        )
 
     def connect(self) -> PostgresConnection:
         try:
             raw = self.psycopg.connect(self.url, connect_timeout=10, application_name="facelens")
         except self.psycopg.ProgrammingError as exc:  # an unparsable URL
-            raise ConfigError(f"FACELENS_SESSIONS_URL is not a valid PostgreSQL URL ({exc}).",
-                              hint="e.g. postgresql://user:password@host:5432/facelens") from exc
+            raise ConfigError(
+                f"FACELENS_SESSIONS_URL is not a valid PostgreSQL URL ({exc}).",
+                hint="e.g. postgresql://user:password@host:5432/facelens",
+            ) from exc
         except self.psycopg.Error as exc:
             raise self._unreachable(exc) from exc
         with _ready_lock:
@@ -306,7 +312,7 @@ def _psycopg():  # type: ignore[no-untyped-def]
 def _sqlite_store(raw: str) -> SQLiteStore | None:
     """``sqlite:///PATH`` (three slashes, then a path); None for anything else."""
     if raw.lower().startswith("sqlite:///") and len(raw) > len("sqlite:///"):
-        return SQLiteStore(Path(raw[len("sqlite://"):]).expanduser())
+        return SQLiteStore(Path(raw[len("sqlite://") :]).expanduser())
     return None
 
 

@@ -25,8 +25,7 @@ import numpy as np
 
 from facelens.agent.sessions import store
 from facelens.agent.sessions.store import SecondScores, SessionRecord, SessionSegment, TimelineEntry, TrackInfo
-from facelens.tools import embedders, faces, media
-from facelens.tools import prosody
+from facelens.tools import embedders, faces, media, prosody
 from facelens.tools.errors import FacelensError
 from facelens.tools.identity import TRACK_SAME_PERSON
 from facelens.tools.schema import EMOTIONS
@@ -101,7 +100,13 @@ def _emotion_model():
 class FaceTracker:
     """Detect and track faces over sampled frames with identity-stable ids."""
 
-    def __init__(self, detector: str = faces.DEFAULT_DETECTOR, full_every: float = 2.0, embed_every: float = 10.0, embedding: str = "dlib") -> None:
+    def __init__(
+        self,
+        detector: str = faces.DEFAULT_DETECTOR,
+        full_every: float = 2.0,
+        embed_every: float = 10.0,
+        embedding: str = "dlib",
+    ) -> None:
         from facelens.tools import embedders
 
         self.detector = detector
@@ -128,12 +133,16 @@ class FaceTracker:
         # HOG finds faces of ~80 px and up: shrink big faces to ~100 px, the cheapest size that works
         s = min(1.0, 100.0 / max(1, w))
         if s < 1.0:
-            crop = cv2.resize(crop, (max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))), interpolation=cv2.INTER_AREA)
+            crop = cv2.resize(
+                crop, (max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))), interpolation=cv2.INTER_AREA
+            )
         found = faces.detect_faces(np.ascontiguousarray(crop), "hog", upsample=0 if w * s >= 80 else 1)
         out = []
         for d in found:
             bx, by, bw, bh = d.box
-            out.append(faces.Detection((int(bx / s) + x0, int(by / s) + y0, int(bw / s), int(bh / s)), d.score, d.detector))
+            out.append(
+                faces.Detection((int(bx / s) + x0, int(by / s) + y0, int(bw / s), int(bh / s)), d.score, d.detector)
+            )
         return out
 
     def _detect(self, rgb: np.ndarray, t: float) -> list[faces.Detection]:
@@ -174,8 +183,16 @@ class FaceTracker:
         thumbs = [_thumb(rgb, f.landmarks) for f in found]
         changed = {i for i, k in assigned.items() if k.thumb is not None and float(thumbs[i] @ k.thumb) < THUMB_SAME}
         # embeddings: for new or changed faces (to re-identify them) and now and then for tracked ones
-        need = [i for i in range(len(found)) if i not in assigned or i in changed or t - assigned[i].last_emb_t >= self.embed_every]
-        vecs = embedders.vectors(rgb, [found[i] for i in need], [shapes[i] for i in need], self.embedding) if need else np.zeros((0, 128), np.float32)
+        need = [
+            i
+            for i in range(len(found))
+            if i not in assigned or i in changed or t - assigned[i].last_emb_t >= self.embed_every
+        ]
+        vecs = (
+            embedders.vectors(rgb, [found[i] for i in need], [shapes[i] for i in need], self.embedding)
+            if need
+            else np.zeros((0, 128), np.float32)
+        )
         for i, vec in zip(need, vecs):
             if i in assigned:
                 k = assigned[i]
@@ -224,7 +241,15 @@ def _smooth(samples: list[_Sample], duration: float) -> list[SecondScores]:
             window = (times >= sec - 0.5) & (times < sec + 1.5)
             p = probs[window].mean(axis=0)
             j = int(np.argmax(p))
-            out.append(SecondScores(track=track, t=float(sec), label=EMOTIONS[j], confidence=round(float(p[j]), 4), scores={e: round(float(v), 4) for e, v in zip(EMOTIONS, p)}))
+            out.append(
+                SecondScores(
+                    track=track,
+                    t=float(sec),
+                    label=EMOTIONS[j],
+                    confidence=round(float(p[j]), 4),
+                    scores={e: round(float(v), 4) for e, v in zip(EMOTIONS, p)},
+                )
+            )
     return out
 
 
@@ -235,11 +260,15 @@ def timeline_of(seconds: list[SecondScores], samples: list[_Sample], step: float
         for s in seconds:
             last = entries[-1] if entries else None
             if last and last.track == s.track and last.emotion == s.label and s.t - last.end <= 1.0:
-                n = round((last.end - last.start))
+                n = round(last.end - last.start)
                 conf = (last.confidence * n + s.confidence) / (n + 1)  # type: ignore[operator]
                 entries[-1] = last.model_copy(update={"end": s.t + 1, "confidence": round(conf, 3)})
             else:
-                entries.append(TimelineEntry(start=s.t, end=s.t + 1, emotion=s.label, confidence=round(s.confidence, 3), track=s.track))
+                entries.append(
+                    TimelineEntry(
+                        start=s.t, end=s.t + 1, emotion=s.label, confidence=round(s.confidence, 3), track=s.track
+                    )
+                )
         return sorted(entries, key=lambda e: (e.start, e.track))
     for track in sorted({s.track for s in samples}):
         for s in (x for x in samples if x.track == track):
@@ -247,7 +276,9 @@ def timeline_of(seconds: list[SecondScores], samples: list[_Sample], step: float
             if last and last.track == track and s.t - last.end <= step + 1e-6:
                 entries[-1] = last.model_copy(update={"end": round(s.t + step, 3)})
             else:
-                entries.append(TimelineEntry(start=s.t, end=round(s.t + step, 3), emotion=None, confidence=None, track=track))
+                entries.append(
+                    TimelineEntry(start=s.t, end=round(s.t + step, 3), emotion=None, confidence=None, track=track)
+                )
     return sorted(entries, key=lambda e: (e.start, e.track))
 
 
@@ -256,7 +287,15 @@ def _people(tracker: FaceTracker, seconds: list[SecondScores], step: float) -> l
     for k in tracker.tracks:
         labels = [s.label for s in seconds if s.track == k.id]
         dominant = max(set(labels), key=labels.count) if labels else None
-        out.append(TrackInfo(track=k.id, first_seen=k.first_t, last_seen=k.last_t, seconds=round(k.samples * step, 2), dominant_emotion=dominant))
+        out.append(
+            TrackInfo(
+                track=k.id,
+                first_seen=k.first_t,
+                last_seen=k.last_t,
+                seconds=round(k.samples * step, 2),
+                dominant_emotion=dominant,
+            )
+        )
     return out
 
 
@@ -293,7 +332,12 @@ def name_tracks(people: list[TrackInfo], means: dict[int, list[float]], embeddin
         gallery = open_gallery()
         recorded = gallery.embedding
         if recorded is not None and recorded != embedding:
-            log.warning("the tracks were made with %s embeddings and %s holds %s ones: tracks stay unnamed", embedding, gallery.describe(), recorded)
+            log.warning(
+                "the tracks were made with %s embeddings and %s holds %s ones: tracks stay unnamed",
+                embedding,
+                gallery.describe(),
+                recorded,
+            )
             return people
         for track, m in zip(known, identity.lookup(np.asarray([means[t] for t in known], np.float32), gallery=gallery)):
             names[track] = m.name if m is not None and m.known else None
@@ -370,18 +414,36 @@ def ingest(
     content = store.content_key(path)
     sid = store.claim(content, session_id, path, replace=replace)
     try:
-        done = analyse(path, sid, fps=fps, detector=detector, transcriber=transcriber, progress=progress, started=t0, source=source)
+        done = analyse(
+            path, sid, fps=fps, detector=detector, transcriber=transcriber, progress=progress, started=t0, source=source
+        )
         store.save(done.record, done.seconds, replace=replace, claim_key=content)
     finally:
         store.release(content)
     rec = done.record
-    log.info("ingested %s as %s in %.1f s (%.1f x real time)", path, sid, rec.ingest_seconds, rec.duration / max(rec.ingest_seconds, 1e-6))
+    log.info(
+        "ingested %s as %s in %.1f s (%.1f x real time)",
+        path,
+        sid,
+        rec.ingest_seconds,
+        rec.duration / max(rec.ingest_seconds, 1e-6),
+    )
     return rec
 
 
-def analyse(path: str | Path, session_id: str, *, fps: float = 2.0, detector: str = faces.DEFAULT_DETECTOR,
-            transcriber: Transcriber | None = None, progress: Progress | None = None, name_people: bool = True,
-            source: str | None = None, started: float | None = None, embedding: str | None = None) -> Analysis:
+def analyse(
+    path: str | Path,
+    session_id: str,
+    *,
+    fps: float = 2.0,
+    detector: str = faces.DEFAULT_DETECTOR,
+    transcriber: Transcriber | None = None,
+    progress: Progress | None = None,
+    name_people: bool = True,
+    source: str | None = None,
+    started: float | None = None,
+    embedding: str | None = None,
+) -> Analysis:
     """Analyse a recording without storing it (no database access unless ``name_people`` looks up
     the gallery). ``source`` is the path recorded in the session (default ``path``). ``embedding``:
     what tracks faces ("dlib" or "sface"; default :func:`identity_embedding`, the gallery's).
@@ -404,7 +466,10 @@ def analyse(path: str | Path, session_id: str, *, fps: float = 2.0, detector: st
             whole = media.AudioChunk(0.0, media.load_audio(path))
             stream = lambda p: [(whole, transcriber.transcribe(whole.samples))]  # noqa: E731
         for chunk, part in stream(path):
-            feats.extend(prosody.measure(chunk.between(start, end), words=len(text.split())) for start, end, text in utterance_spans(part))
+            feats.extend(
+                prosody.measure(chunk.between(start, end), words=len(text.split()))
+                for start, end, text in utterance_spans(part)
+            )
             parts.append(part)
         return join_transcripts(parts), feats
 
@@ -415,7 +480,9 @@ def analyse(path: str | Path, session_id: str, *, fps: float = 2.0, detector: st
         if info.has_video:
             for frame in media.iter_frames(path, fps=fps, max_side=MAX_SIDE):
                 samples.extend(tracker.step(frame.rgb, frame.time))
-                report(min(1.0, frame.time / max(info.duration, 1e-3)), f"frames {frame.time:.0f}/{info.duration:.0f} s")
+                report(
+                    min(1.0, frame.time / max(info.duration, 1e-3)), f"frames {frame.time:.0f}/{info.duration:.0f} s"
+                )
         if heard is not None:
             report(1.0 if info.has_video else 0.0, "transcribing")
             transcript, feats = heard.result()

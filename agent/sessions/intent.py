@@ -24,52 +24,196 @@ from facelens.agent.assistant.lexicon import SESSION_EMOTION_NAMES, SESSION_EMOT
 from facelens.agent.sessions.store import SessionRecord
 
 #: words of this domain that typos are corrected towards
-SESSION_WORDS = ("summarise", "summarize", "summary", "overview", "recap", "overall", "general", "mood", "change",
-                 "compare", "versus", "difference", "sessions", "session", "calls", "recordings", "meetings", "recording", "meeting",
-                 "conversation", "conversations",
-                 "mention", "mentioned", "transcript", "customer", "customers", "frustrated", "frustration", "angry",
-                 "happened", "before", "triggered", "refund", "people", "faces", "session", "said")
-CASUAL = {"u": "you", "ur": "your", "pls": "please", "plz": "please", "ppl": "people", "r": "are", "whats": "what is",
-          "what's": "what is", "wat": "what", "w/": "with", "vs": "versus", "vs.": "versus", "thx": "thanks", "b4": "before",
-          "cust": "customer", "convo": "conversation", "rec": "recording", "sesh": "session", "happend": "happened"}
+SESSION_WORDS = (
+    "summarise",
+    "summarize",
+    "summary",
+    "overview",
+    "recap",
+    "overall",
+    "general",
+    "mood",
+    "change",
+    "compare",
+    "versus",
+    "difference",
+    "sessions",
+    "session",
+    "calls",
+    "recordings",
+    "meetings",
+    "recording",
+    "meeting",
+    "conversation",
+    "conversations",
+    "mention",
+    "mentioned",
+    "transcript",
+    "customer",
+    "customers",
+    "frustrated",
+    "frustration",
+    "angry",
+    "happened",
+    "before",
+    "triggered",
+    "refund",
+    "people",
+    "faces",
+    "session",
+    "said",
+)
+CASUAL = {
+    "u": "you",
+    "ur": "your",
+    "pls": "please",
+    "plz": "please",
+    "ppl": "people",
+    "r": "are",
+    "whats": "what is",
+    "what's": "what is",
+    "wat": "what",
+    "w/": "with",
+    "vs": "versus",
+    "vs.": "versus",
+    "thx": "thanks",
+    "b4": "before",
+    "cust": "customer",
+    "convo": "conversation",
+    "rec": "recording",
+    "sesh": "session",
+    "happend": "happened",
+}
 
 COMPARE_RE = re.compile(r"\b(compar\w*|versus|difference between|differ\w*)\b")
-SUMMARY_RE = re.compile(r"\b(summar\w*|overview|recap|sum (?:it |this |that |the \w+ )?up|tl;? ?dr|what happened|"
-                        r"how did (?:the|this|that) (?:session|call|meeting|conversation|recording) go)\b")
-OVERALL_RE = re.compile(r"\b(overall|in general|general (?:mood|vibe|tone)|mood|vibe|tone|how did (?:the|they|he|she) \w+ (?:feel|seem|look)|come across)\b")
-CHANGE_RE = re.compile(r"\b(chang\w*|shift\w*|switch\w*|swing\w*|turn(?:ed|ing|s)?|turning point|arc|evolv\w*|develop\w*|trend\w*|"
-                       r"drop\w*|declin\w*|fell|fall\w*|rose|ris(?:e|ing))\b")
-RANKING_RE = re.compile(r"\b(?:which|what|in which|rank)\s+(?:\w+\s+)?(?:sessions?|calls?|recordings?|meetings?)\b|\bsessions\b|\bcalls\b|"
-                        r"\bmost\b|\brank\w*\b|\bworst\b")
-BEFORE_RE = re.compile(r"\b(before|prior to|led to|lead to|leading up|led up|trigger\w*|caus\w*|right before|just before)\b")
+SUMMARY_RE = re.compile(
+    r"\b(summar\w*|overview|recap|sum (?:it |this |that |the \w+ )?up|tl;? ?dr|what happened|"
+    r"how did (?:the|this|that) (?:session|call|meeting|conversation|recording) go)\b"
+)
+OVERALL_RE = re.compile(
+    r"\b(overall|in general|general (?:mood|vibe|tone)|mood|vibe|tone|how did (?:the|they|he|she) \w+ (?:feel|seem|look)|come across)\b"
+)
+CHANGE_RE = re.compile(
+    r"\b(chang\w*|shift\w*|switch\w*|swing\w*|turn(?:ed|ing|s)?|turning point|arc|evolv\w*|develop\w*|trend\w*|"
+    r"drop\w*|declin\w*|fell|fall\w*|rose|ris(?:e|ing))\b"
+)
+RANKING_RE = re.compile(
+    r"\b(?:which|what|in which|rank)\s+(?:\w+\s+)?(?:sessions?|calls?|recordings?|meetings?)\b|\bsessions\b|\bcalls\b|"
+    r"\bmost\b|\brank\w*\b|\bworst\b"
+)
+BEFORE_RE = re.compile(
+    r"\b(before|prior to|led to|lead to|leading up|led up|trigger\w*|caus\w*|right before|just before)\b"
+)
 SAY_RE = re.compile(r"\b(say|said|saying|talk\w*|spoken|speak\w*|hear|heard|discuss\w*)\b")
-KEYWORD_RE = re.compile(r"\b(?:mention(?:ed|s)?(?:\s+of)?|say about|said about|talk(?:ed|ing)? about|ask(?:ed|ing)? (?:about|for)|(?:the )?word|say|said)\s+"
-                        r"(?:the\s+|a\s+|an\s+|any\s+)?['\"]?([a-z][a-z'-]+)")
-PASSIVE_KEYWORD_RE = re.compile(r"\b(?:the |a |an )?([a-z][a-z'-]+) (?:was |were |got |being |been )?(?:mentioned|brought up|talked about|c[oa]me up|coming up)\b")
-KEYWORD_STOP = {"it", "that", "this", "anything", "something", "before", "after", "when", "what", "at", "in", "to", "was", "where",
-                "so", "the", "they", "he", "she", "i", "you", "we", "there", "here", "come", "came", "up", "around", "in", "any", "of",
-                "for", "during", "on", "by", "anyone", "anybody", "someone", "somebody", "ever", "has", "had", "been"}
-PEOPLE_RE = re.compile(r"\b(who (?:was|were|is|are) (?:in|on|there|present|seen|visible|involved)|who (?:appeared|took part|participated|was seen)|"
-                       r"how many (?:people|faces|persons|participants|speakers)|how many\b.*\b(?:people|faces)|participants)\b")
-TRANSCRIPT_RE = re.compile(r"\b(transcript\w*|what was (?:said|talked about|discussed)|what did (?:they|he|she|the \w+|we|i) (?:say|talk about|discuss)|"
-                           r"what (?:they|we) (?:said|talked about)|what they talked about)\b")
+KEYWORD_RE = re.compile(
+    r"\b(?:mention(?:ed|s)?(?:\s+of)?|say about|said about|talk(?:ed|ing)? about|ask(?:ed|ing)? (?:about|for)|(?:the )?word|say|said)\s+"
+    r"(?:the\s+|a\s+|an\s+|any\s+)?['\"]?([a-z][a-z'-]+)"
+)
+PASSIVE_KEYWORD_RE = re.compile(
+    r"\b(?:the |a |an )?([a-z][a-z'-]+) (?:was |were |got |being |been )?(?:mentioned|brought up|talked about|c[oa]me up|coming up)\b"
+)
+KEYWORD_STOP = {
+    "it",
+    "that",
+    "this",
+    "anything",
+    "something",
+    "before",
+    "after",
+    "when",
+    "what",
+    "at",
+    "in",
+    "to",
+    "was",
+    "where",
+    "so",
+    "the",
+    "they",
+    "he",
+    "she",
+    "i",
+    "you",
+    "we",
+    "there",
+    "here",
+    "come",
+    "came",
+    "up",
+    "around",
+    "any",
+    "of",
+    "for",
+    "during",
+    "on",
+    "by",
+    "anyone",
+    "anybody",
+    "someone",
+    "somebody",
+    "ever",
+    "has",
+    "had",
+    "been",
+}
+PEOPLE_RE = re.compile(
+    r"\b(who (?:was|were|is|are) (?:in|on|there|present|seen|visible|involved)|who (?:appeared|took part|participated|was seen)|"
+    r"how many (?:people|faces|persons|participants|speakers)|how many\b.*\b(?:people|faces)|participants)\b"
+)
+TRANSCRIPT_RE = re.compile(
+    r"\b(transcript\w*|what was (?:said|talked about|discussed)|what did (?:they|he|she|the \w+|we|i) (?:say|talk about|discuss)|"
+    r"what (?:they|we) (?:said|talked about)|what they talked about)\b"
+)
 SESSION_NOUN = r"(?:sessions?|calls?|recordings?|meetings?|conversations?|videos?)"
-ORDINALS = {"first": 1, "1st": 1, "one": 1, "second": 2, "2nd": 2, "two": 2, "third": 3, "3rd": 3, "three": 3, "fourth": 4,
-            "4th": 4, "four": 4, "fifth": 5, "5th": 5, "five": 5, "sixth": 6, "6th": 6, "six": 6, "seventh": 7, "7th": 7,
-            "eighth": 8, "8th": 8, "ninth": 9, "9th": 9, "tenth": 10, "10th": 10}
+ORDINALS = {
+    "first": 1,
+    "1st": 1,
+    "one": 1,
+    "second": 2,
+    "2nd": 2,
+    "two": 2,
+    "third": 3,
+    "3rd": 3,
+    "three": 3,
+    "fourth": 4,
+    "4th": 4,
+    "four": 4,
+    "fifth": 5,
+    "5th": 5,
+    "five": 5,
+    "sixth": 6,
+    "6th": 6,
+    "six": 6,
+    "seventh": 7,
+    "7th": 7,
+    "eighth": 8,
+    "8th": 8,
+    "ninth": 9,
+    "9th": 9,
+    "tenth": 10,
+    "10th": 10,
+}
 ORDINAL_WORDS = "|".join(sorted(ORDINALS, key=len, reverse=True))
 PLACE_WORDS = "|".join(w for w in sorted(ORDINALS, key=len, reverse=True) if w[-2:] in ("st", "nd", "rd", "th"))
 #: "session 2", "call #2", "call number 2", "session two"
-NUMBERED_RE = re.compile(rf"\b(session|call|recording|meeting|conversation|video)\s*(?:#|no\.?\s*|number\s+)?(\d{{1,3}}|{ORDINAL_WORDS})\b")
+NUMBERED_RE = re.compile(
+    rf"\b(session|call|recording|meeting|conversation|video)\s*(?:#|no\.?\s*|number\s+)?(\d{{1,3}}|{ORDINAL_WORDS})\b"
+)
 #: "the second call", "the 2nd session", "the second one", "the last call", "the previous session"
-ORDINAL_RE = re.compile(rf"\b(?:the\s+)?({PLACE_WORDS}|last|latest|final|previous|most recent|earliest)\s+(?:one\b|{SESSION_NOUN}\b)")
+ORDINAL_RE = re.compile(
+    rf"\b(?:the\s+)?({PLACE_WORDS}|last|latest|final|previous|most recent|earliest)\s+(?:one\b|{SESSION_NOUN}\b)"
+)
 #: two by place: "the first and second calls", "sessions 1 and 3", "calls 2 & 4"
-PAIR_RE = re.compile(rf"\b(?:({PLACE_WORDS})\s+(?:and|&|vs\.?|versus)\s+(?:the\s+)?({PLACE_WORDS})\s+{SESSION_NOUN}|"
-                     rf"(?:sessions|calls|recordings|meetings|conversations)\s+(\d{{1,3}})\s*(?:and|&|,|vs\.?|versus)\s*(\d{{1,3}}))\b")
+PAIR_RE = re.compile(
+    rf"\b(?:({PLACE_WORDS})\s+(?:and|&|vs\.?|versus)\s+(?:the\s+)?({PLACE_WORDS})\s+{SESSION_NOUN}|"
+    rf"(?:sessions|calls|recordings|meetings|conversations)\s+(\d{{1,3}})\s*(?:and|&|,|vs\.?|versus)\s*(\d{{1,3}}))\b"
+)
 #: every session: "in any of the calls", "across the sessions", "which calls ...", "in all calls"
-ALL_RE = re.compile(rf"\b(?:any|all|every|each|across)\s+(?:of\s+)?(?:the\s+|my\s+|our\s+|these\s+)?(?:\w+\s+)?{SESSION_NOUN}\b|"
-                    rf"\b(?:which|what|in which)\s+(?:\w+\s+)?{SESSION_NOUN}\b|\b(?:sessions|calls|recordings|meetings|conversations)\b|"
-                    r"\bany\s+(?:of\s+the\s+)?(?:customers?|callers?|clients?)\b")
+ALL_RE = re.compile(
+    rf"\b(?:any|all|every|each|across)\s+(?:of\s+)?(?:the\s+|my\s+|our\s+|these\s+)?(?:\w+\s+)?{SESSION_NOUN}\b|"
+    rf"\b(?:which|what|in which)\s+(?:\w+\s+)?{SESSION_NOUN}\b|\b(?:sessions|calls|recordings|meetings|conversations)\b|"
+    r"\bany\s+(?:of\s+the\s+)?(?:customers?|callers?|clients?)\b"
+)
 #: one session: "in this call", "the session", "that recording"
 THIS_RE = re.compile(rf"\b(?:this|that|the|current)\s+{SESSION_NOUN[:-1].replace('s?', '')})\b")
 #: rankings from the least: "calmest", "least angry", "most relaxed"
@@ -77,7 +221,9 @@ CALM_RE = re.compile(r"\b(calm\w*|relax\w*|peaceful\w*|least|fewest)\b")
 NEGATIVE_RE = re.compile(r"\b(negativ\w*|worst|bad(?:ly)?|gloom\w*|unpleasant)\b")
 POSITIVE_RE = re.compile(r"\b(positiv\w*|best|cheer\w*|pleasant)\b")
 #: a superlative that makes "which call ..." a ranking ("happiest call?", "which call was the calmest")
-SUPERLATIVE_RE = re.compile(r"\b(most|least|\w+iest|calmest|saddest|tensest|worst|best|rank\w*)\b|\b(?:customers|callers|clients)\b")
+SUPERLATIVE_RE = re.compile(
+    r"\b(most|least|\w+iest|calmest|saddest|tensest|worst|best|rank\w*)\b|\b(?:customers|callers|clients)\b"
+)
 #: "search all calls for refund", "look for 'refund'"
 SEARCH_RE = re.compile(r"\b(?:search|look|grep|find)\b.*?\bfor\s+(?:the\s+|a\s+|an\s+)?['\"]?([a-z][a-z'-]+)")
 #: the session vocabulary's own readings of emotion words: disappointment counts with frustration and
@@ -145,8 +291,12 @@ def named_sessions(question: str, records: list[SessionRecord]) -> tuple[str, ..
     q = question.lower()
     ids = {r.session_id.lower(): r.session_id for r in records}
     places = [m.span() for rx in (NUMBERED_RE, ORDINAL_RE) for m in rx.finditer(q)]
-    found = [(m.start(), ids[i]) for i in ids for m in [re.search(rf"(?<![\w.-]){re.escape(i)}(?![\w-])", q)]
-             if m and not any(a <= m.start() < b and not (a == m.start() and b == m.end()) for a, b in places)]
+    found = [
+        (m.start(), ids[i])
+        for i in ids
+        for m in [re.search(rf"(?<![\w.-]){re.escape(i)}(?![\w-])", q)]
+        if m and not any(a <= m.start() < b and not (a == m.start() and b == m.end()) for a, b in places)
+    ]
     return tuple(sid for _, sid in sorted(found))
 
 
@@ -214,7 +364,9 @@ def ranking_emotion(t: str) -> tuple[str, tuple[str, ...], str] | None:
     least, most = re.search(r"\b(least|fewest)\b", t), re.search(r"\bmost\b", t)
     if calm and not (least and least.start() < calm.start()):
         return "calm", NEGATIVE_LABELS, "least"  # "calmest", "most relaxed", "from calmest to most upset"
-    least = bool(least and not (most and most.start() < least.start()))  # "from most to least negative" ranks from the most
+    least = bool(
+        least and not (most and most.start() < least.start())
+    )  # "from most to least negative" ranks from the most
     emo = parse_emotion(t)
     if emo:
         return emo[0], emo[1], "least" if least else "most"
@@ -237,17 +389,31 @@ def parse(question: str, records: list[SessionRecord], session_id: str | None = 
     role = next((r for r in ROLE_WORDS if re.search(rf"\b(?:the )?{r}s?\b", t)), None)
     time = parse_time(raw)
     scope = "named" if named or one else "all" if session_id == "all" or ALL_RE.search(t) else "latest"
-    base = {"role": role, "sessions": named, "text": t, "scope": scope,
-            "slots": {"missing_place": n} if (n := missing_place(t, records)) is not None else {}}
+    base = {
+        "role": role,
+        "sessions": named,
+        "text": t,
+        "scope": scope,
+        "slots": {"missing_place": n} if (n := missing_place(t, records)) is not None else {},
+    }
     e = {"emotion": emo[0], "labels": emo[1]} if emo else {}
     if COMPARE_RE.search(t) or (len(named) >= 2 and re.search(r"\bversus\b|\band\b", t)):
         return SessionIntent("compare", **base)
-    if rank and not named and not BEFORE_RE.search(t) and not re.search(r"\bwhen\b", t) and (
-            (emo and RANKING_RE.search(t)) or SUPERLATIVE_RE.search(t)):
+    if (
+        rank
+        and not named
+        and not BEFORE_RE.search(t)
+        and not re.search(r"\bwhen\b", t)
+        and ((emo and RANKING_RE.search(t)) or SUPERLATIVE_RE.search(t))
+    ):
         return SessionIntent("ranking", emotion=rank[0], labels=rank[1], order=rank[2], **{**base, "scope": "all"})
     kws = [m[1] for rx in (KEYWORD_RE, PASSIVE_KEYWORD_RE, SEARCH_RE) for m in rx.finditer(t)]
     keyword = next((k for k in kws if k not in KEYWORD_STOP and k not in ROLE_WORDS), None) if time is None else None
-    if keyword and not re.search(r"\b(mention\w*|about|word|refund|search|find|look|ask\w* for)\b", t) and not re.search(r"\bwhen\b|\bdid (?:they|anyone|someone)\b", t):
+    if (
+        keyword
+        and not re.search(r"\b(mention\w*|about|word|refund|search|find|look|ask\w* for)\b", t)
+        and not re.search(r"\bwhen\b|\bdid (?:they|anyone|someone)\b", t)
+    ):
         keyword = None  # "what did they say" is no keyword question
     summary = bool(SUMMARY_RE.search(t))
     overall = bool(OVERALL_RE.search(t)) and not emo
@@ -257,7 +423,9 @@ def parse(question: str, records: list[SessionRecord], session_id: str | None = 
     if not keyword and (summary or overall or change):
         if summary:
             return SessionIntent("summary", **base)
-        return SessionIntent("overall_mood+change" if overall and change else "overall_mood" if overall else "change", **base)
+        return SessionIntent(
+            "overall_mood+change" if overall and change else "overall_mood" if overall else "change", **base
+        )
     if time is not None and (SAY_RE.search(t) or re.search(r"\bat\b", t)):
         return SessionIntent("said_at", time=time, **base)
     if keyword:

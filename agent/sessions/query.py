@@ -49,7 +49,9 @@ class SessionAnswer(Result):
 
 
 def _spans(items: list[tuple[float, float, str]]) -> str:
-    return ", ".join(f"{span(a, b)}{f' ({x})' if x else ''}" for a, b, x in items[:8]) + (f" and {len(items) - 8} more" if len(items) > 8 else "")
+    return ", ".join(f"{span(a, b)}{f' ({x})' if x else ''}" for a, b, x in items[:8]) + (
+        f" and {len(items) - 8} more" if len(items) > 8 else ""
+    )
 
 
 def _face_spans(rec: SessionRecord, labels: tuple[str, ...]) -> list:
@@ -58,10 +60,10 @@ def _face_spans(rec: SessionRecord, labels: tuple[str, ...]) -> list:
 
 def _track_note(rec: SessionRecord, track: int, conf: float | None) -> str:
     who = next((p.name for p in rec.people if p.track == track and p.name), None)
-    parts = ([who] if who else [f"track {track}"] if len(rec.people) > 1 else []) + ([f"{conf:.0%}"] if conf is not None else [])
+    parts = ([who] if who else [f"track {track}"] if len(rec.people) > 1 else []) + (
+        [f"{conf:.0%}"] if conf is not None else []
+    )
     return ", ".join(parts)
-
-
 
 
 def named_track(rec: SessionRecord, question: str) -> TrackInfo | None:
@@ -99,13 +101,35 @@ class _Planner:
         else:
             face = _face_spans(rec, labels)
             for t in face:
-                self.evidence.append(Evidence(session_id=rec.session_id, start=t.start, end=t.end, kind="face", text=f"looked {t.emotion} ({t.confidence:.0%}), track {t.track}"))
-            out.append(self.r("face_when", emotion=name, spans=_spans([(t.start, t.end, _track_note(rec, t.track, t.confidence)) for t in face])) if face else self.r("face_never", emotion=name))
+                self.evidence.append(
+                    Evidence(
+                        session_id=rec.session_id,
+                        start=t.start,
+                        end=t.end,
+                        kind="face",
+                        text=f"looked {t.emotion} ({t.confidence:.0%}), track {t.track}",
+                    )
+                )
+            out.append(
+                self.r(
+                    "face_when",
+                    emotion=name,
+                    spans=_spans([(t.start, t.end, _track_note(rec, t.track, t.confidence)) for t in face]),
+                )
+                if face
+                else self.r("face_never", emotion=name)
+            )
         words = [s for s in rec.transcript if s.emotion in labels]
         for s in words:
-            self.evidence.append(Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="words", text=s.text))
+            self.evidence.append(
+                Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="words", text=s.text)
+            )
         if rec.transcript:
-            out.append(self.r("words_when", emotion=name, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in words])) if words else self.r("words_never", emotion=name))
+            out.append(
+                self.r("words_when", emotion=name, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in words]))
+                if words
+                else self.r("words_never", emotion=name)
+            )
         return " ".join(out)
 
     def said_at(self, rec: SessionRecord, t: float) -> str:
@@ -113,15 +137,21 @@ class _Planner:
             return self.r("no_transcript")
         if t > rec.duration + 0.5:
             last = rec.transcript[-1]
-            self.evidence.append(Evidence(session_id=rec.session_id, start=last.start, end=last.end, kind="transcript", text=last.text))
-            return self.r("after_end", length=mmss(rec.duration), time=mmss(t), span=span(last.start, last.end), text=last.text)
+            self.evidence.append(
+                Evidence(session_id=rec.session_id, start=last.start, end=last.end, kind="transcript", text=last.text)
+            )
+            return self.r(
+                "after_end", length=mmss(rec.duration), time=mmss(t), span=span(last.start, last.end), text=last.text
+            )
         hit = next((s for s in rec.transcript if s.start - 0.5 <= t <= s.end + 0.5), None)
         key = "said_at"
         if hit is None:
             hit = min(rec.transcript, key=lambda s: min(abs(s.start - t), abs(s.end - t)))
             key = "said_near" if min(abs(hit.start - t), abs(hit.end - t)) <= 10 else "said_nothing_near"
         if key != "said_nothing_near":
-            self.evidence.append(Evidence(session_id=rec.session_id, start=hit.start, end=hit.end, kind="transcript", text=hit.text))
+            self.evidence.append(
+                Evidence(session_id=rec.session_id, start=hit.start, end=hit.end, kind="transcript", text=hit.text)
+            )
         return self.r(key, time=mmss(t), span=span(hit.start, hit.end), text=hit.text)
 
     def before(self, rec: SessionRecord, name: str, labels: tuple[str, ...]) -> str:
@@ -134,14 +164,30 @@ class _Planner:
             return self.r("no_onset", emotion=name)
         out = []
         for onset, source in onsets:
-            said = [s for s in rec.transcript if s.end <= onset + 0.5 and s.end >= onset - BEFORE_WINDOW and s.start < onset][-2:]
+            said = [
+                s for s in rec.transcript if s.end <= onset + 0.5 and s.end >= onset - BEFORE_WINDOW and s.start < onset
+            ][-2:]
             for s in said:
-                self.evidence.append(Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text))
+                self.evidence.append(
+                    Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text)
+                )
             what = "face" if source == "face" else "words"
             if said:
-                out.append(self.r("before_onset", source=what, emotion=name, onset=mmss(onset), lines=" ".join(f'{mmss(s.start)} "{s.text}"' for s in said)))
+                out.append(
+                    self.r(
+                        "before_onset",
+                        source=what,
+                        emotion=name,
+                        onset=mmss(onset),
+                        lines=" ".join(f'{mmss(s.start)} "{s.text}"' for s in said),
+                    )
+                )
             else:
-                out.append(self.r("before_onset_silent", window=int(BEFORE_WINDOW), source=what, emotion=name, onset=mmss(onset)))
+                out.append(
+                    self.r(
+                        "before_onset_silent", window=int(BEFORE_WINDOW), source=what, emotion=name, onset=mmss(onset)
+                    )
+                )
         return " ".join(out)
 
     def ranking(self, name: str, labels: tuple[str, ...], order: str = "most") -> str:
@@ -176,12 +222,25 @@ class _Planner:
         else:
             rows.sort(key=lambda r: -r[0])
             if not any(sc > 0 for sc, *_ in rows):
-                return self.r("ranking_none", count=len(rows), emotion=name).strip() + " " + ", ".join(r[2].session_id for r in rows) + "."
+                return (
+                    self.r("ranking_none", count=len(rows), emotion=name).strip()
+                    + " "
+                    + ", ".join(r[2].session_id for r in rows)
+                    + "."
+                )
             shown, without = [r for r in rows if r[0] > 0], [r for r in rows if r[0] <= 0]
             lines = [self.r("ranking_head", emotion=name)]
         for i, (sc, _, rec, details) in enumerate(shown[:10], 1):
             lines.append(self.r("ranking_line", rank=i, session=rec.session_id, details=details))
-            self.evidence.append(Evidence(session_id=rec.session_id, start=0.0, end=rec.duration, kind="ranking", text=f"score {sc:.3f}: {details}"))
+            self.evidence.append(
+                Evidence(
+                    session_id=rec.session_id,
+                    start=0.0,
+                    end=rec.duration,
+                    kind="ranking",
+                    text=f"score {sc:.3f}: {details}",
+                )
+            )
         if len(shown) > 10:
             lines.append(f"... and {len(shown) - 10} more.")
         if without:
@@ -191,14 +250,21 @@ class _Planner:
     def mentions(self, rec: SessionRecord, keyword: str) -> str:
         hits = [s for s in rec.transcript if re.search(rf"\b{re.escape(keyword)}", s.text, re.I)]
         for s in hits:
-            self.evidence.append(Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text))
-        return self.r("mentions", keyword=keyword, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in hits])) if hits else self.r("no_mentions", keyword=keyword)
+            self.evidence.append(
+                Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text)
+            )
+        return (
+            self.r("mentions", keyword=keyword, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in hits]))
+            if hits
+            else self.r("no_mentions", keyword=keyword)
+        )
 
     def people(self, rec: SessionRecord) -> str:
         if not rec.people:
             return self.r("no_people")
         details = "; ".join(
-            f"track {p.track}{f' ({p.name})' if p.name else ''} from {mmss(p.first_seen)} to {mmss(p.last_seen)}" + (f", mostly looked {p.dominant_emotion}" if p.dominant_emotion else "")
+            f"track {p.track}{f' ({p.name})' if p.name else ''} from {mmss(p.first_seen)} to {mmss(p.last_seen)}"
+            + (f", mostly looked {p.dominant_emotion}" if p.dominant_emotion else "")
             for p in rec.people
         )
         return self.r("people", count=len(rec.people), details=details)
@@ -206,7 +272,11 @@ class _Planner:
     def transcript(self, rec: SessionRecord) -> str:
         if not rec.transcript:
             return self.r("no_transcript")
-        return self.r("transcript", count=len(rec.transcript), lines=" ".join(f'{mmss(s.start)} "{s.text}"' for s in rec.transcript[:40]))
+        return self.r(
+            "transcript",
+            count=len(rec.transcript),
+            lines=" ".join(f'{mmss(s.start)} "{s.text}"' for s in rec.transcript[:40]),
+        )
 
 
 def _targets(it, records: list[SessionRecord], session_id: str | None) -> list[SessionRecord]:  # type: ignore[no-untyped-def]
@@ -239,18 +309,27 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     if not records:
         return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
     it = session_intent.parse(question, records, session_id)
-    if (n := it.slots.get("missing_place")) is not None:  # "summarise session 9" with four stored: say so, never another one
+    if (
+        n := it.slots.get("missing_place")
+    ) is not None:  # "summarise session 9" with four stored: say so, never another one
         listing = ", ".join(f"{i}. {r.session_id}" for i, r in enumerate(records[-20:], max(1, len(records) - 19)))
-        return SessionAnswer(answer=prompts.render("sessions", "no_such_place", place=n, count=len(records), listing=listing).strip(),
-                             backend="offline", sessions=[])
+        return SessionAnswer(
+            answer=prompts.render("sessions", "no_such_place", place=n, count=len(records), listing=listing).strip(),
+            backend="offline",
+            sessions=[],
+        )
     if it.intent == "compare":
         return _compare(it, records)
     if it.intent == "out_of_scope":
         return SessionAnswer(answer=prompts.render("sessions", "unsupported").strip(), backend="offline", sessions=[])
     p = _Planner(question, records)
     if it.intent == "ranking":
-        return SessionAnswer(answer=p.ranking(it.emotion, it.labels, it.order), backend="offline",  # type: ignore[arg-type]
-                             sessions=[r.session_id for r in records], evidence=p.evidence)
+        return SessionAnswer(
+            answer=p.ranking(it.emotion, it.labels, it.order),
+            backend="offline",  # type: ignore[arg-type]
+            sessions=[r.session_id for r in records],
+            evidence=p.evidence,
+        )
     targets = _targets(it, records, session_id)
     if it.intent == "mentions" and len(targets) > 1:
         return _mentions_across(p, it, targets)
@@ -262,12 +341,20 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     for rec, ans in zip(targets, answers):
         text = re.sub(r"^(?:Yes|No): ", "", ans.answer) if yn else ans.answer
         text = re.sub(r"\s*\((?:session|) ?" + re.escape(rec.session_id) + r", [^)]*\)\s*$", "", text.strip())
-        parts.append(prompts.render("sessions", "session_section", session=rec.session_id, duration=mmss(rec.duration), text=text).strip())
+        parts.append(
+            prompts.render(
+                "sessions", "session_section", session=rec.session_id, duration=mmss(rec.duration), text=text
+            ).strip()
+        )
     text = "\n".join(parts)
     if yn:
         text = ("Yes: " if any(a.answer.startswith("Yes") for a in answers) else "No: ") + text
-    return SessionAnswer(answer=text, backend="offline", sessions=[r.session_id for r in targets],
-                         evidence=[e for a in answers for e in a.evidence])
+    return SessionAnswer(
+        answer=text,
+        backend="offline",
+        sessions=[r.session_id for r in targets],
+        evidence=[e for a in answers for e in a.evidence],
+    )
 
 
 def _mentions_across(p: _Planner, it, targets: list[SessionRecord]) -> SessionAnswer:  # type: ignore[no-untyped-def]
@@ -277,17 +364,26 @@ def _mentions_across(p: _Planner, it, targets: list[SessionRecord]) -> SessionAn
     for rec in targets:
         found = [s for s in rec.transcript if re.search(rf"\b{re.escape(kw)}", s.text, re.I)]
         for s in found:
-            p.evidence.append(Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text))
+            p.evidence.append(
+                Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text)
+            )
         if found:
             hits[rec.session_id] = found
     ids = [r.session_id for r in targets]
     if hits:
-        details = "; ".join(f"{sid} at {_spans([(s.start, s.end, chr(34) + s.text + chr(34)) for s in found])}" for sid, found in hits.items())
-        text = prompts.render("sessions", "mentions_across", keyword=kw, hits=len(hits), count=len(targets), details=details).strip()
+        details = "; ".join(
+            f"{sid} at {_spans([(s.start, s.end, chr(34) + s.text + chr(34)) for s in found])}"
+            for sid, found in hits.items()
+        )
+        text = prompts.render(
+            "sessions", "mentions_across", keyword=kw, hits=len(hits), count=len(targets), details=details
+        ).strip()
         if missing := [sid for sid in ids if sid not in hits]:
             text += " " + prompts.render("sessions", "mentions_not_in", ids=", ".join(missing)).strip()
     else:
-        text = prompts.render("sessions", "mentions_across_none", keyword=kw, count=len(targets), ids=", ".join(ids)).strip()
+        text = prompts.render(
+            "sessions", "mentions_across_none", keyword=kw, count=len(targets), ids=", ".join(ids)
+        ).strip()
     if yes_no(it.text):
         text = ("Yes: " if hits else "No: ") + text
     return SessionAnswer(answer=text, backend="offline", sessions=ids, evidence=p.evidence)
@@ -303,7 +399,9 @@ def _answer_one(p: _Planner, it, rec: SessionRecord) -> SessionAnswer:  # type: 
     # "when did the customer look angry?": only the customer's face track counts
     faces = rec.model_copy(update={"timeline": [x for x in rec.timeline if x.track == who.track]}) if who else rec
     if it.intent in ("summary", "overall_mood", "change", "overall_mood+change"):
-        return _summary_answer(it.intent, faces, rec, yes_no="change" in it.intent and yes_no(q), track=who.track if who else None)
+        return _summary_answer(
+            it.intent, faces, rec, yes_no="change" in it.intent and yes_no(q), track=who.track if who else None
+        )
     if it.intent == "before":
         text = p.before(faces, *emo)  # type: ignore[misc]
     elif it.intent == "said_at":
@@ -319,21 +417,31 @@ def _answer_one(p: _Planner, it, rec: SessionRecord) -> SessionAnswer:  # type: 
     if who and emo:
         text = f"{prompts.render('sessions', 'named_track', name=who.name, track=who.track)} {text}"
     elif role and (emo or re.search(r"\b(who|say|said)\b", q)):
-        text += " " + prompts.render("sessions", "unnamed_role", role=role, session=rec.session_id, tracks=len(rec.people))
+        text += " " + prompts.render(
+            "sessions", "unnamed_role", role=role, session=rec.session_id, tracks=len(rec.people)
+        )
     if re.search(rf"\bwhat did (?:the )?({'|'.join(ROLE_WORDS)}|he|she) say\b", q) and rec.transcript:
         text += " " + prompts.render("sessions", "speakers_not_separated")
     head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration))
     if it.intent in ("when_emotion", "mentions") and yes_no(q):  # "did the customer get angry?" -> "Yes: ..."
-        seen = any(e.kind in (("face", "words") if it.intent == "when_emotion" else ("transcript",)) for e in p.evidence)
+        seen = any(
+            e.kind in (("face", "words") if it.intent == "when_emotion" else ("transcript",)) for e in p.evidence
+        )
         text = ("Yes: " if seen else "No: ") + text
-    return SessionAnswer(answer=f"{text} {head}", backend="offline", sessions=[rec.session_id], evidence=list(p.evidence))
+    return SessionAnswer(
+        answer=f"{text} {head}", backend="offline", sessions=[rec.session_id], evidence=list(p.evidence)
+    )
 
 
 #: a yes/no question about a session ("did the customer get angry?", "was anyone frustrated in this call?")
-YES_NO_RE = re.compile(r"^(?:did|was|were|is|are|does|do|has|have|had|any|anyone|anybody|has there been|was there|were there)\b")
+YES_NO_RE = re.compile(
+    r"^(?:did|was|were|is|are|does|do|has|have|had|any|anyone|anybody|has there been|was there|were there)\b"
+)
 #: ... unless it asks about one moment or the whole session, which "ever" evidence does not answer
-MOMENT_RE = re.compile(r"\b(?:at the (?:end|start|beginning|close)|the whole|all the time|all along|throughout|the entire|always|at \d|"
-                       r"at (?:first|last)|by the end|still|when|before|after)\b")
+MOMENT_RE = re.compile(
+    r"\b(?:at the (?:end|start|beginning|close)|the whole|all the time|all along|throughout|the entire|always|at \d|"
+    r"at (?:first|last)|by the end|still|when|before|after)\b"
+)
 
 
 def yes_no(q: str) -> bool:
@@ -341,7 +449,9 @@ def yes_no(q: str) -> bool:
     return bool(YES_NO_RE.match(q)) and not MOMENT_RE.search(q)
 
 
-def _summary_answer(intent: str, faces: SessionRecord, rec: SessionRecord, yes_no: bool = False, track: int | None = None) -> SessionAnswer:
+def _summary_answer(
+    intent: str, faces: SessionRecord, rec: SessionRecord, yes_no: bool = False, track: int | None = None
+) -> SessionAnswer:
     """Summary, overall mood and "when did it change" questions (agent/sessions/summary.py); ``yes_no``:
     "did the mood change?" starts with Yes (the face's look changed at least once, its smoothed scores rose
     or fell, or the words' emotion changed) or No. ``track``: only that face's scores count."""
@@ -350,20 +460,40 @@ def _summary_answer(intent: str, faces: SessionRecord, rec: SessionRecord, yes_n
     s = summ.summarise(faces)
     secs = [x for x in store.seconds(rec.session_id) if track is None or x.track == track] if rec.emotion_model else []
     trends = summ.trend_lines(faces, secs)
-    evidence = [Evidence(session_id=rec.session_id, start=m.time, end=m.time, kind="face",
-                         text=f"track {m.track} went from looking {m.before} to looking {m.after} ({m.confidence:.0%})") for m in s.moments]
+    evidence = [
+        Evidence(
+            session_id=rec.session_id,
+            start=m.time,
+            end=m.time,
+            kind="face",
+            text=f"track {m.track} went from looking {m.before} to looking {m.after} ({m.confidence:.0%})",
+        )
+        for m in s.moments
+    ]
     if intent == "summary":
         text = s.text
         if trends:  # the top label stayed, the scores moved: say how instead of "did not change"
-            text = "\n".join(ln for ln in text.splitlines() if not ln.startswith("The face's look did not")) + "\n" + "\n".join(trends)
+            text = (
+                "\n".join(ln for ln in text.splitlines() if not ln.startswith("The face's look did not"))
+                + "\n"
+                + "\n".join(trends)
+            )
         return SessionAnswer(answer=text, backend="offline", sessions=[rec.session_id], evidence=evidence)
     lines = s.text.splitlines()
     keep = []
     if "overall" in intent:
-        keep += [ln for ln in lines if ln.startswith(("Overall,", "The words were", "Facial emotion was not", "Nothing was said"))]
+        keep += [
+            ln
+            for ln in lines
+            if ln.startswith(("Overall,", "The words were", "Facial emotion was not", "Nothing was said"))
+        ]
     if "change" in intent:
-        keep += [ln for ln in lines if ln.startswith(("Mood arc", "Key moments", "- ", "... and")) or
-                 (ln.startswith("The face's look did not") and not trends)]
+        keep += [
+            ln
+            for ln in lines
+            if ln.startswith(("Mood arc", "Key moments", "- ", "... and"))
+            or (ln.startswith("The face's look did not") and not trends)
+        ]
         keep += trends
         if not s.moments and not trends and not any(ln.startswith("The face's look did not") for ln in keep):
             words = ", ".join(f"{u.emotion} at {mmss(u.start)}" for u in _word_changes(rec)) or None
@@ -371,7 +501,9 @@ def _summary_answer(intent: str, faces: SessionRecord, rec: SessionRecord, yes_n
     head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration)).strip()
     text = "\n".join(keep or lines) + "\n" + head
     if yes_no:
-        changed = s.moments or trends or (not rec.has_video and _word_changes(rec))  # trends: the face's scores and the words' arc
+        changed = (
+            s.moments or trends or (not rec.has_video and _word_changes(rec))
+        )  # trends: the face's scores and the words' arc
         text = ("Yes: " if changed else "No: ") + text
     return SessionAnswer(answer=text, backend="offline", sessions=[rec.session_id], evidence=evidence)
 
@@ -386,9 +518,17 @@ def _compare(it, records: list[SessionRecord]) -> SessionAnswer:  # type: ignore
 
     if len(it.sessions) < 2:
         all_ids = [r.session_id for r in records]
-        return SessionAnswer(answer=prompts.render("sessions", "compare_needs_two", ids=", ".join(all_ids[-10:]),
-                                                   example_a=all_ids[0], example_b=all_ids[-1]).strip(),
-                             backend="offline", sessions=all_ids)
+        return SessionAnswer(
+            answer=prompts.render(
+                "sessions",
+                "compare_needs_two",
+                ids=", ".join(all_ids[-10:]),
+                example_a=all_ids[0],
+                example_b=all_ids[-1],
+            ).strip(),
+            backend="offline",
+            sessions=all_ids,
+        )
     by_id = {r.session_id: r for r in records}
     a, b = by_id[it.sessions[0]], by_id[it.sessions[1]]
     return SessionAnswer(answer=summ.compare(a, b), backend="offline", sessions=[a.session_id, b.session_id])
@@ -397,7 +537,10 @@ def _compare(it, records: list[SessionRecord]) -> SessionAnswer:  # type: ignore
 def session_text(rec: SessionRecord) -> str:
     """The stored analysis of one session as compact text for an LLM (no embeddings, no images)."""
     lines = [f"Session {rec.session_id} ({mmss(rec.duration)}, {'video' if rec.has_video else 'audio only'}):"]
-    lines += [f"  {mmss(s.start)}-{mmss(s.end)} said: \"{s.text}\" [words: {s.emotion}{'; voice: ' + ', '.join(s.cues) if s.cues else ''}]" for s in rec.transcript]
+    lines += [
+        f'  {mmss(s.start)}-{mmss(s.end)} said: "{s.text}" [words: {s.emotion}{"; voice: " + ", ".join(s.cues) if s.cues else ""}]'
+        for s in rec.transcript
+    ]
     if rec.has_video and rec.emotion_model is None:
         lines.append("  (facial emotion not recorded: no emotion model at ingest)")
     names = {p.track: p.name for p in rec.people if p.name}
@@ -408,7 +551,9 @@ def session_text(rec: SessionRecord) -> str:
     return "\n".join(lines)
 
 
-def answer_llm(question: str, session_id: str | None = None, model: str | None = None, settings: LLMSettings | None = None) -> SessionAnswer:
+def answer_llm(
+    question: str, session_id: str | None = None, model: str | None = None, settings: LLMSettings | None = None
+) -> SessionAnswer:
     """Answer with an OpenAI(-compatible) chat model over the stored sessions' text.
 
     ``settings``: the resolved LLM (default: :func:`facelens.tools.settings.resolve_llm` for openai).
@@ -423,7 +568,9 @@ def answer_llm(question: str, session_id: str | None = None, model: str | None =
         return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
     model = model or llm.model or "gpt-4o-mini"
     # session text (transcripts, track names) goes as a delimited JSON data block, never as prompt text
-    data = prompts.data_block("sessions", [{"session": r.session_id, "lines": session_text(r).splitlines()} for r in records])
+    data = prompts.data_block(
+        "sessions", [{"session": r.session_id, "lines": session_text(r).splitlines()} for r in records]
+    )
     try:
         reply = client.chat.completions.create(
             model=model,
@@ -435,7 +582,9 @@ def answer_llm(question: str, session_id: str | None = None, model: str | None =
         )
         text = (reply.choices[0].message.content or "").strip()
     except Exception as exc:
-        raise BackendError(f"The LLM call failed: {exc}", hint="Check OPENAI_API_KEY / OPENAI_BASE_URL, or use --backend offline.") from exc
+        raise BackendError(
+            f"The LLM call failed: {exc}", hint="Check OPENAI_API_KEY / OPENAI_BASE_URL, or use --backend offline."
+        ) from exc
     return SessionAnswer(answer=text, backend=f"openai:{model}", sessions=[r.session_id for r in records])
 
 

@@ -76,8 +76,17 @@ class Worker:
                 fd, tmp = tempfile.mkstemp(prefix="facelens-ingest-", suffix=Path(path).suffix[:16])
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
-            return sessions.analyse(tmp or path, session_id, fps=self.fps, detector=self.detector, transcriber=self.transcriber,
-                                    progress=progress, name_people=False, source=path, embedding=self.embedding)
+            return sessions.analyse(
+                tmp or path,
+                session_id,
+                fps=self.fps,
+                detector=self.detector,
+                transcriber=self.transcriber,
+                progress=progress,
+                name_people=False,
+                source=path,
+                embedding=self.embedding,
+            )
         except Exception as exc:  # sent back as a value: the driver reports it and goes on
             return failure(exc)
         finally:
@@ -93,8 +102,17 @@ class RayPool:
         InputError: the cluster cannot be reached.
     """
 
-    def __init__(self, *, address: str | None, workers: int | None, files: int, fps: float, detector: str, ship: bool | None,
-                 embedding: str = "dlib") -> None:
+    def __init__(
+        self,
+        *,
+        address: str | None,
+        workers: int | None,
+        files: int,
+        fps: float,
+        detector: str,
+        ship: bool | None,
+        embedding: str = "dlib",
+    ) -> None:
         self.ray = ray = require_ray()
         local = address in (None, "", "local")
         self.ship = (not local) if ship is None else ship
@@ -106,7 +124,9 @@ class RayPool:
             self.close()
             raise
 
-    def _start(self, ray, local: bool, address: str | None, workers: int | None, files: int, fps: float, detector: str) -> None:  # type: ignore[no-untyped-def]
+    def _start(
+        self, ray, local: bool, address: str | None, workers: int | None, files: int, fps: float, detector: str
+    ) -> None:  # type: ignore[no-untyped-def]
         if not ray.is_initialized():
             try:
                 if local:
@@ -114,12 +134,16 @@ class RayPool:
                     quiet = logging.getLogger().getEffectiveLevel() > logging.INFO
                     if quiet:
                         logging.getLogger("ray").setLevel(logging.ERROR)
-                    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, configure_logging=False)
+                    ray.init(
+                        num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, configure_logging=False
+                    )
                 else:
                     ray.init(address=address, log_to_driver=False, configure_logging=False)
             except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise InputError(f"Cannot connect to the Ray cluster at {address!r}: {exc}",
-                                 hint="Start one with 'ray start --head', pass its address (auto, or ray://HOST:10001), or drop the address for a local Ray.") from exc
+                raise InputError(
+                    f"Cannot connect to the Ray cluster at {address!r}: {exc}",
+                    hint="Start one with 'ray start --head', pass its address (auto, or ray://HOST:10001), or drop the address for a local Ray.",
+                ) from exc
             self.started_here = True
         cpus = float(ray.cluster_resources().get("CPU", 1))
         self.workers = min(workers or default_workers(cpus, files), files)
@@ -136,11 +160,22 @@ class RayPool:
         env = {"env_vars": forwarded}
         self.board = ray.remote(num_cpus=0)(Board).remote()
         remote_worker = ray.remote(Worker)
-        self.actors = [remote_worker.options(num_cpus=share, runtime_env=env).remote(fps, detector, self._embedding) for _ in range(self.workers)]
-        self._remote_worker, self._share, self._env, self._fps, self._detector = remote_worker, share, env, fps, detector
+        self.actors = [
+            remote_worker.options(num_cpus=share, runtime_env=env).remote(fps, detector, self._embedding)
+            for _ in range(self.workers)
+        ]
+        self._remote_worker, self._share, self._env, self._fps, self._detector = (
+            remote_worker,
+            share,
+            env,
+            fps,
+            detector,
+        )
 
     def _new_actor(self):  # type: ignore[no-untyped-def]
-        return self._remote_worker.options(num_cpus=self._share, runtime_env=self._env).remote(self._fps, self._detector, self._embedding)
+        return self._remote_worker.options(num_cpus=self._share, runtime_env=self._env).remote(
+            self._fps, self._detector, self._embedding
+        )
 
     def run(self, jobs: list, events) -> Iterator[tuple[object, object, float]]:  # type: ignore[no-untyped-def]
         """Yield (job, analysis or failure, start time) as recordings finish, in any order."""
@@ -151,7 +186,11 @@ class RayPool:
             while pending and idle:
                 job, actor = pending.popleft(), idle.pop()
                 data = ray.put(Path(job.path).read_bytes()) if self.ship else None
-                flight[actor.analyse.remote(job.index, job.path, job.session_id, data, self.board)] = (job, actor, time.perf_counter())
+                flight[actor.analyse.remote(job.index, job.path, job.session_id, data, self.board)] = (
+                    job,
+                    actor,
+                    time.perf_counter(),
+                )
                 events.started(job.index, job.path, job.duration)
             done, _ = ray.wait(list(flight), num_returns=1, timeout=0.5)
             for index, fraction, message in ray.get(self.board.take.remote()):
@@ -161,8 +200,11 @@ class RayPool:
                 try:
                     out = ray.get(ref)
                 except ray.exceptions.RayActorError as exc:  # the worker process died (killed, out of memory)
-                    out = Failure("worker", f"The Ray worker analysing it died ({type(exc).__name__}).",
-                                  "Run it again; if it keeps failing, ingest it alone without --ray.")
+                    out = Failure(
+                        "worker",
+                        f"The Ray worker analysing it died ({type(exc).__name__}).",
+                        "Run it again; if it keeps failing, ingest it alone without --ray.",
+                    )
                     self.actors.remove(actor)
                     actor = self._new_actor()
                     self.actors.append(actor)

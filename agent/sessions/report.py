@@ -13,7 +13,15 @@ from facelens.tools.schema import EMOTIONS
 
 FORMATS = ("json", "csv")
 #: one colour per emotion, shared by the plot's lines and the transcript bands
-COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c", "neutral": "#7f7f7f", "sad": "#1f77b4", "surprise": "#ff7f0e"}
+COLOURS = {
+    "angry": "#d62728",
+    "disgust": "#8c564b",
+    "fear": "#9467bd",
+    "happy": "#2ca02c",
+    "neutral": "#7f7f7f",
+    "sad": "#1f77b4",
+    "surprise": "#ff7f0e",
+}
 
 
 def export(session_id: str, fmt: str = "json") -> str:
@@ -34,9 +42,27 @@ def export(session_id: str, fmt: str = "json") -> str:
     w = csv.writer(buf, lineterminator="\n")
     names = track_names(rec)
     w.writerow(["kind", "start", "end", "track", "emotion", "confidence", "text", "cues", "name"])
-    rows = [(s.start, ["utterance", s.start, s.end, "", s.emotion, "", s.text, ";".join(s.cues), ""]) for s in rec.transcript]
-    rows += [(t.start, ["face", t.start, t.end, t.track, t.emotion or "", "" if t.confidence is None else t.confidence, "", "",
-                        names.get(t.track, "")]) for t in rec.timeline]
+    rows = [
+        (s.start, ["utterance", s.start, s.end, "", s.emotion, "", s.text, ";".join(s.cues), ""])
+        for s in rec.transcript
+    ]
+    rows += [
+        (
+            t.start,
+            [
+                "face",
+                t.start,
+                t.end,
+                t.track,
+                t.emotion or "",
+                "" if t.confidence is None else t.confidence,
+                "",
+                "",
+                names.get(t.track, ""),
+            ],
+        )
+        for t in rec.timeline
+    ]
     for _, row in sorted(rows, key=lambda r: r[0]):
         w.writerow([csv_cell(c) for c in row])
     return buf.getvalue()
@@ -78,7 +104,11 @@ def plot(session_id: str, path: str | Path | None = None) -> Path:
             # still show when each face track was on screen
             ids = sorted({t.track for t in rec.timeline})
             for row, tid in enumerate(ids):
-                ax.broken_barh([(t.start, t.end - t.start) for t in rec.timeline if t.track == tid], (row + 0.1, 0.8), color="#9ecae1")
+                ax.broken_barh(
+                    [(t.start, t.end - t.start) for t in rec.timeline if t.track == tid],
+                    (row + 0.1, 0.8),
+                    color="#9ecae1",
+                )
             ax.set_yticks([i + 0.5 for i in range(len(ids))], [track_label(rec, i) for i in ids])
             ax.set_ylim(0, max(1, len(ids)) + 0.6)
             continue
@@ -103,7 +133,9 @@ def plot(session_id: str, path: str | Path | None = None) -> Path:
     ax = axes[-1, 0]
     for s in rec.transcript:
         ax.axvspan(s.start, s.end, color=COLOURS.get(s.emotion, "#7f7f7f"), alpha=0.35)
-        ax.text((s.start + s.end) / 2, 0.5, s.text[:40], ha="center", va="center", fontsize=6, rotation=20, clip_on=True)
+        ax.text(
+            (s.start + s.end) / 2, 0.5, s.text[:40], ha="center", va="center", fontsize=6, rotation=20, clip_on=True
+        )
     ax.set_yticks([])
     ax.set_ylabel("words")
     ax.set_xlim(0, end)
@@ -159,21 +191,45 @@ def report(session_id: str, fmt: str = "md", *, plot_path: Path | None = None) -
     rec = store.load(session_id)
     summary = summarise(rec, max_moments=MAX_REPORT_MOMENTS)
     names = {p.track: p.name for p in rec.people if p.name}
-    people = [[f"track {t.track}", names.get(t.track) or "", f"{t.seconds:.0f} s", t.dominant or "",
-               ", ".join(f"{e} {s:.0%}" for e, s in t.shares.items())] for t in summary.tracks]
-    moments = [[mmss(m.time), names.get(m.track) or f"track {m.track}", f"{m.before} → {m.after}", f"{m.confidence:.0%}",
-                " ".join(f'{mmss(u.start)} "{u.text}" ({u.emotion})' for u in m.said_before), m.words_now or ""]
-               for m in summary.moments]
-    lines = [[mmss(s.start), mmss(s.end), s.emotion, f"{s.valence:+.2f}", ", ".join(s.cues), s.text]
-             for s in rec.transcript[:MAX_REPORT_ROWS]]
+    people = [
+        [
+            f"track {t.track}",
+            names.get(t.track) or "",
+            f"{t.seconds:.0f} s",
+            t.dominant or "",
+            ", ".join(f"{e} {s:.0%}" for e, s in t.shares.items()),
+        ]
+        for t in summary.tracks
+    ]
+    moments = [
+        [
+            mmss(m.time),
+            names.get(m.track) or f"track {m.track}",
+            f"{m.before} → {m.after}",
+            f"{m.confidence:.0%}",
+            " ".join(f'{mmss(u.start)} "{u.text}" ({u.emotion})' for u in m.said_before),
+            m.words_now or "",
+        ]
+        for m in summary.moments
+    ]
+    lines = [
+        [mmss(s.start), mmss(s.end), s.emotion, f"{s.valence:+.2f}", ", ".join(s.cues), s.text]
+        for s in rec.transcript[:MAX_REPORT_ROWS]
+    ]
     left_out = max(0, len(rec.transcript) - MAX_REPORT_ROWS)
-    meta = (f"{Path(rec.source).name} · {mmss(rec.duration)} · ingested {rec.created[:19].replace('T', ' ')} UTC · "
-            f"face model: {rec.emotion_model or 'none'} · speech model: {rec.speech_model or 'none'}")
-    note = ("Faces are described by how they looked (appearance), with the model's confidence; they are not "
-            "statements about what anyone felt. The words' emotion is read from the transcript alone.")
-    heads = {"people": ["track", "name", "face read", "mostly", "shares"],
-             "moments": ["time", "who", "look", "confidence", "said just before", "words then"],
-             "transcript": ["start", "end", "words", "valence", "voice", "text"]}
+    meta = (
+        f"{Path(rec.source).name} · {mmss(rec.duration)} · ingested {rec.created[:19].replace('T', ' ')} UTC · "
+        f"face model: {rec.emotion_model or 'none'} · speech model: {rec.speech_model or 'none'}"
+    )
+    note = (
+        "Faces are described by how they looked (appearance), with the model's confidence; they are not "
+        "statements about what anyone felt. The words' emotion is read from the transcript alone."
+    )
+    heads = {
+        "people": ["track", "name", "face read", "mostly", "shares"],
+        "moments": ["time", "who", "look", "confidence", "said just before", "words then"],
+        "transcript": ["start", "end", "words", "valence", "voice", "text"],
+    }
     png: bytes | None = None
     if rec.timeline or rec.transcript:
         with tempfile.TemporaryDirectory() as tmp:
@@ -184,8 +240,11 @@ def report(session_id: str, fmt: str = "md", *, plot_path: Path | None = None) -
         if png is not None and plot_path is not None:
             Path(plot_path).write_bytes(png)
             out += ["## Timeline", "", f"![emotion timeline]({Path(plot_path).name})", ""]
-        for title, key, rows in (("Mood by person", "people", people), ("Key moments", "moments", moments),
-                                 ("Transcript", "transcript", lines)):
+        for title, key, rows in (
+            ("Mood by person", "people", people),
+            ("Key moments", "moments", moments),
+            ("Transcript", "transcript", lines),
+        ):
             out += [f"## {title}", ""]
             if not rows:
                 out += ["(none)", ""]
@@ -204,9 +263,16 @@ def report(session_id: str, fmt: str = "md", *, plot_path: Path | None = None) -
         body = "".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-    img = (f'<h2>Timeline</h2><img alt="emotion timeline" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-           if png is not None else "")
-    more = f"<p>({left_out} more utterances are in <code>facelens session export {esc(rec.session_id)}</code>.)</p>" if left_out else ""
+    img = (
+        f'<h2>Timeline</h2><img alt="emotion timeline" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        if png is not None
+        else ""
+    )
+    more = (
+        f"<p>({left_out} more utterances are in <code>facelens session export {esc(rec.session_id)}</code>.)</p>"
+        if left_out
+        else ""
+    )
     summary_html = "".join(f"<p>{esc(line)}</p>" for line in summary.text.splitlines())
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"

@@ -149,7 +149,10 @@ RESERVED_ID = "all"
 
 def check_id(session_id: str) -> str:
     if not _ID.match(session_id or ""):
-        raise InputError(f"Invalid session id {session_id!r}.", hint="Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+        raise InputError(
+            f"Invalid session id {session_id!r}.",
+            hint="Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+        )
     return session_id
 
 
@@ -157,7 +160,9 @@ def now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def save(record: SessionRecord, seconds: list[SecondScores], replace: bool = False, claim_key: str | None = None) -> None:
+def save(
+    record: SessionRecord, seconds: list[SecondScores], replace: bool = False, claim_key: str | None = None
+) -> None:
     """Store a session (and drop its ingest claim, in the same transaction). An existing id is an
     error unless ``replace``. ``claim_key`` (the file's :func:`content_key`) is kept with the session,
     so a batch ingest run again skips the file."""
@@ -168,11 +173,22 @@ def save(record: SessionRecord, seconds: list[SecondScores], replace: bool = Fal
             con.execute("DELETE FROM claims WHERE key = ?", ("sha:" + claim_key,))
         if con.execute("SELECT 1 FROM sessions WHERE id = ?", (record.session_id,)).fetchone():
             if not replace:
-                raise InputError(f"A session called '{record.session_id}' already exists.", hint=f"Choose another --id, or remove it: facelens session remove {record.session_id}")
+                raise InputError(
+                    f"A session called '{record.session_id}' already exists.",
+                    hint=f"Choose another --id, or remove it: facelens session remove {record.session_id}",
+                )
             con.execute("DELETE FROM sessions WHERE id = ?", (record.session_id,))
         con.execute(
             "INSERT INTO sessions (id, source, created, duration, record, version, content) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (record.session_id, record.source, record.created, record.duration, record.model_dump_json(), SCHEMA_VERSION, claim_key),
+            (
+                record.session_id,
+                record.source,
+                record.created,
+                record.duration,
+                record.model_dump_json(),
+                SCHEMA_VERSION,
+                claim_key,
+            ),
         )
         con.executemany(
             "INSERT INTO seconds (session_id, track, t, label, confidence, scores) VALUES (?, ?, ?, ?, ?, ?)",
@@ -194,7 +210,9 @@ def load(session_id: str) -> SessionRecord:
         row = con.execute("SELECT record FROM sessions WHERE id = ?", (session_id,)).fetchone()
     if row is None:
         known = ids()
-        hint = f"Stored sessions: {', '.join(known[:20])}." if known else "No sessions yet: facelens session ingest FILE"
+        hint = (
+            f"Stored sessions: {', '.join(known[:20])}." if known else "No sessions yet: facelens session ingest FILE"
+        )
         raise NotFoundError(f"No session called '{session_id}'.", hint=hint)
     return SessionRecord.model_validate_json(row[0])
 
@@ -210,7 +228,10 @@ def load_all() -> list[SessionRecord]:
 def seconds(session_id: str) -> list[SecondScores]:
     load(session_id)  # NotFoundError for unknown ids
     with _db() as con:
-        rows = con.execute("SELECT track, t, label, confidence, scores FROM seconds WHERE session_id = ? ORDER BY track, t", (session_id,)).fetchall()
+        rows = con.execute(
+            "SELECT track, t, label, confidence, scores FROM seconds WHERE session_id = ? ORDER BY track, t",
+            (session_id,),
+        ).fetchall()
     return [SecondScores(track=r[0], t=r[1], label=r[2], confidence=r[3], scores=json.loads(r[4])) for r in rows]
 
 
@@ -227,7 +248,9 @@ def name_track(session_id: str, track: int, name: str | None) -> SessionRecord:
     if track not in known:
         raise NotFoundError(
             f"Session '{session_id}' has no face track {track}.",
-            hint=f"Its tracks: {', '.join(map(str, known))}." if known else "It has no face tracks (audio only, or no face was seen).",
+            hint=f"Its tracks: {', '.join(map(str, known))}."
+            if known
+            else "It has no face tracks (audio only, or no face was seen).",
         )
     if name is not None:
         from facelens.tools.names import check_name, look_alike
@@ -280,7 +303,10 @@ def forget_name(name: str) -> list[tuple[str, int]]:
             if not hits:
                 continue
             people = [p.model_copy(update={"name": None}) if p.track in hits else p for p in rec.people]
-            con.execute("UPDATE sessions SET record = ? WHERE id = ?", (rec.model_copy(update={"people": people}).model_dump_json(), sid))
+            con.execute(
+                "UPDATE sessions SET record = ? WHERE id = ?",
+                (rec.model_copy(update={"people": people}).model_dump_json(), sid),
+            )
             cleared += [(sid, t) for t in hits]
     if cleared:
         with _db() as con:
@@ -335,7 +361,9 @@ def _claimed_ids() -> set[str]:
         return {r[0] for r in con.execute("SELECT session_id FROM claims")}
 
 
-def claim(content: str, session_id: str | None, source: str | Path, replace: bool = False, unless_stored: bool = False) -> str:
+def claim(
+    content: str, session_id: str | None, source: str | Path, replace: bool = False, unless_stored: bool = False
+) -> str:
     """Claim a file's content and its session id for one ingest, in one transaction; claims of
     processes that died (a killed ingest) are taken over. Returns the session id.
 
@@ -346,12 +374,15 @@ def claim(content: str, session_id: str | None, source: str | Path, replace: boo
     """
     with _db() as con, con:
         con.lock()  # one claim at a time across processes (and machines, with PostgreSQL)
-        for key, sid, host, pid in con.execute("SELECT key, session_id, host, pid FROM claims").fetchall():
+        for key, _sid, host, pid in con.execute("SELECT key, session_id, host, pid FROM claims").fetchall():
             if not _alive(host, pid):
                 con.execute("DELETE FROM claims WHERE key = ?", (key,))
         row = con.execute("SELECT session_id, pid FROM claims WHERE key = ?", ("sha:" + content,)).fetchone()
         if row:
-            raise InputError(f"This file is being ingested now as session '{row[0]}' (process {row[1]}).", hint="Wait for that ingest to finish: facelens session list")
+            raise InputError(
+                f"This file is being ingested now as session '{row[0]}' (process {row[1]}).",
+                hint="Wait for that ingest to finish: facelens session list",
+            )
         if unless_stored:
             row = con.execute("SELECT id FROM sessions WHERE content = ? ORDER BY id LIMIT 1", (content,)).fetchone()
             if row:
@@ -361,11 +392,20 @@ def claim(content: str, session_id: str | None, source: str | Path, replace: boo
         if session_id:
             check_id(session_id)
             if session_id == RESERVED_ID:
-                raise InputError(f"'{RESERVED_ID}' cannot name a session: it means every session (--session all).", hint="Choose another --id.")
+                raise InputError(
+                    f"'{RESERVED_ID}' cannot name a session: it means every session (--session all).",
+                    hint="Choose another --id.",
+                )
             if session_id in claimed:
-                raise InputError(f"A session called '{session_id}' is being ingested now by another process.", hint="Choose another --id.")
+                raise InputError(
+                    f"A session called '{session_id}' is being ingested now by another process.",
+                    hint="Choose another --id.",
+                )
             if session_id in taken and not replace:
-                raise InputError(f"A session called '{session_id}' already exists.", hint=f"Choose another --id, or remove it: facelens session remove {session_id}")
+                raise InputError(
+                    f"A session called '{session_id}' already exists.",
+                    hint=f"Choose another --id, or remove it: facelens session remove {session_id}",
+                )
             sid = session_id
         else:
             stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source).stem).strip("-.") or "session"

@@ -94,8 +94,10 @@ def mood_arc(rec: SessionRecord) -> list[MoodPhase]:
     """The face phases of every track, in time order (see the module docstring)."""
     phases: list[MoodPhase] = []
     for track in sorted({t.track for t in rec.timeline}):
-        entries = sorted((t for t in rec.timeline if t.track == track and t.emotion and (t.confidence or 0) >= MIN_CONFIDENCE),
-                         key=lambda t: t.start)
+        entries = sorted(
+            (t for t in rec.timeline if t.track == track and t.emotion and (t.confidence or 0) >= MIN_CONFIDENCE),
+            key=lambda t: t.start,
+        )
         mine = _merge(entries, track, _name(rec, track))
         # fold blips: a short phase between two others takes no part in the arc
         kept = [p for p in mine if p.end - p.start >= MIN_PHASE_S] or mine[:1]
@@ -111,10 +113,21 @@ def _merge(entries: list[TimelineEntry], track: int, name: str | None) -> list[M
         if out and out[-1].emotion == t.emotion and t.start - out[-1].end <= 2.0:
             p = out[-1]
             total = weight[-1] + d
-            out[-1] = p.model_copy(update={"end": t.end, "confidence": (p.confidence * weight[-1] + (t.confidence or 0) * d) / total})
+            out[-1] = p.model_copy(
+                update={"end": t.end, "confidence": (p.confidence * weight[-1] + (t.confidence or 0) * d) / total}
+            )
             weight[-1] = total
         else:
-            out.append(MoodPhase(track=track, name=name, start=t.start, end=t.end, emotion=str(t.emotion), confidence=float(t.confidence or 0)))
+            out.append(
+                MoodPhase(
+                    track=track,
+                    name=name,
+                    start=t.start,
+                    end=t.end,
+                    emotion=str(t.emotion),
+                    confidence=float(t.confidence or 0),
+                )
+            )
             weight.append(d)
     return out
 
@@ -147,9 +160,18 @@ def key_moments(rec: SessionRecord, arc: list[MoodPhase] | None = None) -> list[
         mine = [p for p in arc if p.track == track]
         for prev, cur in zip(mine, mine[1:]):
             now = next((s for s in rec.transcript if s.start - 0.5 <= cur.start <= s.end + 0.5), None)
-            out.append(KeyMoment(time=cur.start, track=track, name=cur.name, before=prev.emotion, after=cur.emotion,
-                                 confidence=cur.confidence, said_before=_said_before(rec, cur.start),
-                                 words_now=now.emotion if now else None))
+            out.append(
+                KeyMoment(
+                    time=cur.start,
+                    track=track,
+                    name=cur.name,
+                    before=prev.emotion,
+                    after=cur.emotion,
+                    confidence=cur.confidence,
+                    said_before=_said_before(rec, cur.start),
+                    words_now=now.emotion if now else None,
+                )
+            )
     return sorted(out, key=lambda m: (m.time, m.track))
 
 
@@ -163,15 +185,26 @@ def overall_mood(rec: SessionRecord) -> tuple[list[TrackMood], WordsMood | None]
                 secs[t.emotion] += max(t.end - t.start, 0.0)
         total = sum(secs.values())
         shares = {e: round(s / total, 3) for e, s in secs.most_common()} if total else {}
-        tracks.append(TrackMood(track=track, name=_name(rec, track), seconds=round(total, 1), shares=shares,
-                                dominant=next(iter(shares), None)))
+        tracks.append(
+            TrackMood(
+                track=track,
+                name=_name(rec, track),
+                seconds=round(total, 1),
+                shares=shares,
+                dominant=next(iter(shares), None),
+            )
+        )
     words = None
     if rec.transcript:
         counts = Counter(s.emotion for s in rec.transcript)
         n = len(rec.transcript)
         shares = {e: round(c / n, 3) for e, c in counts.most_common()}
-        words = WordsMood(utterances=n, shares=shares, valence=round(sum(s.valence for s in rec.transcript) / n, 3),
-                          dominant=next(iter(shares), None))
+        words = WordsMood(
+            utterances=n,
+            shares=shares,
+            valence=round(sum(s.valence for s in rec.transcript) / n, 3),
+            dominant=next(iter(shares), None),
+        )
     return tracks, words
 
 
@@ -192,11 +225,24 @@ def summarise(rec: SessionRecord, *, max_moments: int = MAX_MOMENTS) -> SessionS
     moments = key_moments(rec, arc)
     tracks, words = overall_mood(rec)
     n = len({t.track for t in rec.timeline}) or len(rec.people)
-    lines = [r("summary_head", session=rec.session_id, duration=mmss(rec.duration),
-               media="video and audio" if rec.has_video and rec.has_audio else "video only" if rec.has_video else "audio only",
-               utterances=len(rec.transcript))]
+    lines = [
+        r(
+            "summary_head",
+            session=rec.session_id,
+            duration=mmss(rec.duration),
+            media="video and audio"
+            if rec.has_video and rec.has_audio
+            else "video only"
+            if rec.has_video
+            else "audio only",
+            utterances=len(rec.transcript),
+        )
+    ]
     if rec.people:
-        people = "; ".join(f"{_who(p.track, p.name, len(rec.people))} on screen {mmss(p.first_seen)}–{mmss(p.last_seen)}" for p in rec.people)
+        people = "; ".join(
+            f"{_who(p.track, p.name, len(rec.people))} on screen {mmss(p.first_seen)}–{mmss(p.last_seen)}"
+            for p in rec.people
+        )
         lines.append(r("summary_people", count=len(rec.people), people=people))
     elif rec.has_video:
         lines.append(r("summary_no_faces"))
@@ -204,8 +250,15 @@ def summarise(rec: SessionRecord, *, max_moments: int = MAX_MOMENTS) -> SessionS
         lines.append(r("face_not_recorded"))
     for tm in tracks:
         if tm.shares:
-            lines.append(r("summary_track_mood", who=_who(tm.track, tm.name, n), dominant=tm.dominant, shares=_shares(tm.shares),
-                           mostly=tm.shares[tm.dominant or ""] >= 0.5))
+            lines.append(
+                r(
+                    "summary_track_mood",
+                    who=_who(tm.track, tm.name, n),
+                    dominant=tm.dominant,
+                    shares=_shares(tm.shares),
+                    mostly=tm.shares[tm.dominant or ""] >= 0.5,
+                )
+            )
     if words:
         tone = "negative" if words.valence <= -0.15 else "positive" if words.valence >= 0.15 else "mostly neutral"
         lines.append(r("summary_words_mood", shares=_shares(words.shares), tone=tone, valence=f"{words.valence:+.2f}"))
@@ -222,17 +275,37 @@ def summarise(rec: SessionRecord, *, max_moments: int = MAX_MOMENTS) -> SessionS
     if shown:
         lines.append(r("summary_moments_head", count=len(moments)))
         for m in shown:
-            said = " ".join(f'{mmss(u.start)} "{u.text}" (words: {u.emotion})' for u in m.said_before) or r("summary_nothing_said")
-            lines.append(r("summary_moment", time=mmss(m.time), who=_who(m.track, m.name, n), before=m.before,
-                           after=m.after, confidence=f"{m.confidence:.0%}", said=said,
-                           words=f" Words at that moment: {m.words_now}." if m.words_now else ""))
+            said = " ".join(f'{mmss(u.start)} "{u.text}" (words: {u.emotion})' for u in m.said_before) or r(
+                "summary_nothing_said"
+            )
+            lines.append(
+                r(
+                    "summary_moment",
+                    time=mmss(m.time),
+                    who=_who(m.track, m.name, n),
+                    before=m.before,
+                    after=m.after,
+                    confidence=f"{m.confidence:.0%}",
+                    said=said,
+                    words=f" Words at that moment: {m.words_now}." if m.words_now else "",
+                )
+            )
         if len(moments) > len(shown):
             lines.append(r("summary_more_moments", count=len(moments) - len(shown)))
     elif rec.has_video and rec.emotion_model and arc:
         lines.append(r("summary_no_change"))
-    return SessionSummary(session_id=rec.session_id, duration=rec.duration, has_video=rec.has_video, has_audio=rec.has_audio,
-                          tracks=tracks, words=words, arc=arc, moments=shown, more_moments=len(moments) - len(shown),
-                          text="\n".join(line.strip() for line in lines))
+    return SessionSummary(
+        session_id=rec.session_id,
+        duration=rec.duration,
+        has_video=rec.has_video,
+        has_audio=rec.has_audio,
+        tracks=tracks,
+        words=words,
+        arc=arc,
+        moments=shown,
+        more_moments=len(moments) - len(shown),
+        text="\n".join(line.strip() for line in lines),
+    )
 
 
 def compare(a: SessionRecord, b: SessionRecord) -> str:
@@ -241,12 +314,23 @@ def compare(a: SessionRecord, b: SessionRecord) -> str:
     for rec in (a, b):
         tracks, words = overall_mood(rec)
         face_neg = [sum(tm.shares.get(e, 0) for e in NEGATIVE) for tm in tracks if tm.shares]
-        faces = ", ".join(f"{_who(tm.track, tm.name, len(tracks))} mostly {tm.dominant}" for tm in tracks if tm.dominant) or "no facial emotion"
-        rows.append(prompts.render(
-            "sessions", "compare_line", session=rec.session_id, duration=mmss(rec.duration), faces=faces,
-            face_negative=f"{max(face_neg):.0%}" if face_neg else "n/a",
-            words_negative=f"{sum(words.shares.get(e, 0) for e in NEGATIVE):.0%}" if words else "n/a",
-            valence=f"{words.valence:+.2f}" if words else "n/a", changes=len(key_moments(rec))))
+        faces = (
+            ", ".join(f"{_who(tm.track, tm.name, len(tracks))} mostly {tm.dominant}" for tm in tracks if tm.dominant)
+            or "no facial emotion"
+        )
+        rows.append(
+            prompts.render(
+                "sessions",
+                "compare_line",
+                session=rec.session_id,
+                duration=mmss(rec.duration),
+                faces=faces,
+                face_negative=f"{max(face_neg):.0%}" if face_neg else "n/a",
+                words_negative=f"{sum(words.shares.get(e, 0) for e in NEGATIVE):.0%}" if words else "n/a",
+                valence=f"{words.valence:+.2f}" if words else "n/a",
+                changes=len(key_moments(rec)),
+            )
+        )
     return prompts.render("sessions", "compare_head") + "\n" + "\n".join(r.strip() for r in rows)
 
 
@@ -271,7 +355,10 @@ class Trend(Result):
 
 def _smooth(values: list[float], k: int) -> list[float]:
     half = max(0, k // 2)
-    return [sum(values[max(0, i - half): i + half + 1]) / len(values[max(0, i - half): i + half + 1]) for i in range(len(values))]
+    return [
+        sum(values[max(0, i - half) : i + half + 1]) / len(values[max(0, i - half) : i + half + 1])
+        for i in range(len(values))
+    ]
 
 
 def score_trends(rec: SessionRecord, seconds: list, *, max_per_track: int = 2) -> list[Trend]:
@@ -307,8 +394,17 @@ def score_trends(rec: SessionRecord, seconds: list, *, max_per_track: int = 2) -
                     lo = j
             if best and best[0] >= TREND_MIN and max(sm[best[1]], sm[best[2]]) >= TREND_FLOOR:
                 _, i, j = best
-                found.append(Trend(track=track, name=_name(rec, track), emotion=emo, start=times[i], end=times[j],
-                                   before=round(sm[i], 2), after=round(sm[j], 2)))
+                found.append(
+                    Trend(
+                        track=track,
+                        name=_name(rec, track),
+                        emotion=emo,
+                        start=times[i],
+                        end=times[j],
+                        before=round(sm[i], 2),
+                        after=round(sm[j], 2),
+                    )
+                )
         found.sort(key=lambda tr: -abs(tr.after - tr.before))
         out += found[:max_per_track]
     return sorted(out, key=lambda tr: (tr.start, tr.track))
@@ -330,11 +426,31 @@ def words_arc(rec: SessionRecord) -> tuple[SessionSegment, SessionSegment] | Non
 def trend_lines(rec: SessionRecord, seconds: list) -> list[str]:
     """The face's score trends and the words' arc in words (prompts/sessions.yaml ``trend_*``)."""
     n = len({t.track for t in rec.timeline}) or len(rec.people)
-    lines = [prompts.render("sessions", "trend_face", who=_who(tr.track, tr.name, n), emotion=tr.emotion, direction=tr.direction,
-                            before=f"{tr.before:.2f}", after=f"{tr.after:.2f}", start=mmss(tr.start), end=mmss(tr.end)).strip()
-             for tr in score_trends(rec, seconds)]
+    lines = [
+        prompts.render(
+            "sessions",
+            "trend_face",
+            who=_who(tr.track, tr.name, n),
+            emotion=tr.emotion,
+            direction=tr.direction,
+            before=f"{tr.before:.2f}",
+            after=f"{tr.after:.2f}",
+            start=mmss(tr.start),
+            end=mmss(tr.end),
+        ).strip()
+        for tr in score_trends(rec, seconds)
+    ]
     if arc := words_arc(rec):
         a, b = arc
-        lines.append(prompts.render("sessions", "trend_words", before=a.emotion, after=b.emotion, start=mmss(a.start), end=mmss(b.start),
-                                    text=b.text).strip())
+        lines.append(
+            prompts.render(
+                "sessions",
+                "trend_words",
+                before=a.emotion,
+                after=b.emotion,
+                start=mmss(a.start),
+                end=mmss(b.start),
+                text=b.text,
+            ).strip()
+        )
     return lines

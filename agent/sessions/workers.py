@@ -27,7 +27,9 @@ def failure(exc: BaseException) -> Failure:
     if isinstance(exc, FacelensError):
         return Failure(exc.kind, exc.message, exc.hint)
     log.debug("analysis failed", exc_info=exc)
-    return Failure("unexpected", f"unexpected error: {type(exc).__name__}: {exc}", "Rerun with --debug (or -v) for details.")
+    return Failure(
+        "unexpected", f"unexpected error: {type(exc).__name__}: {exc}", "Rerun with --debug (or -v) for details."
+    )
 
 
 def default_workers(cpus: float, files: int) -> int:

@@ -51,8 +51,10 @@ def main() -> None:
         rows = [(t, (imp <= t).mean(), (gen > t).mean()) for t in grid]
         best = max((r for r in rows if r[1] <= 0.001), key=lambda r: r[0])
         eer = min(rows, key=lambda r: abs(r[1] - r[2]))
-        print(f"{key:6s} faces {len(X)}  genuine max {gen.max():.3f}  impostor min {imp.min():.3f}  "
-              f"FAR<=0.1%: thr {best[0]:.2f} FRR {best[2]:.4f}  equal error: thr {eer[0]:.2f} FAR {eer[1]:.4f} FRR {eer[2]:.4f}")
+        print(
+            f"{key:6s} faces {len(X)}  genuine max {gen.max():.3f}  impostor min {imp.min():.3f}  "
+            f"FAR<=0.1%: thr {best[0]:.2f} FRR {best[2]:.4f}  equal error: thr {eer[0]:.2f} FAR {eer[1]:.4f} FRR {eer[2]:.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -69,7 +69,10 @@ def extract(models: Path) -> dict[str, list[dict]]:
                 d = max(dets, key=lambda d: d.box[2] * d.box[3])
                 faces, shapes = F.with_landmarks(rgb, [d])
                 rec["dlib"] = F.embed(rgb, shapes)[0]
-                for key, lm in (("sface_dlib5", np.array(faces[0].landmarks)), ("sface_yunet5", yunet_landmarks(rgb, d.box, models / YUNET))):
+                for key, lm in (
+                    ("sface_dlib5", np.array(faces[0].landmarks)),
+                    ("sface_yunet5", yunet_landmarks(rgb, d.box, models / YUNET)),
+                ):
                     if lm is None:
                         continue
                     bgr = np.ascontiguousarray(F.align_face(rgb, lm)[:, :, ::-1])  # ArcFace 112 template, BGR 0..255
@@ -120,13 +123,19 @@ def main() -> None:
     names = sorted(people)
     basic = (names[0::2], names[1::2], 2)
     rotations = [(k, s, q) for k, s in ((names[0::2], names[1::2]), (names[1::2], names[0::2])) for q in range(3)]
-    grids = {"dlib": (0.45, 0.50, 0.53, 0.55), "sface_dlib5": (1.00, 1.03, 1.05, 1.07, 1.10), "sface_yunet5": (1.00, 1.03, 1.05, 1.07, 1.10)}
+    grids = {
+        "dlib": (0.45, 0.50, 0.53, 0.55),
+        "sface_dlib5": (1.00, 1.03, 1.05, 1.07, 1.10),
+        "sface_yunet5": (1.00, 1.03, 1.05, 1.07, 1.10),
+    }
     for key, grid in grids.items():
         for t in grid:
             b = split(people, key, t, *basic)
             rot = np.array([split(people, key, t, *r) for r in rotations])
-            print(f"{key:13s} thr {t:.2f}  basic {b[0]:.2f} / {b[1]:.3f}   6 rotations mean {rot[:, 0].mean():.3f} / {rot[:, 1].mean():.3f}"
-                  f"  worst {rot[:, 0].min():.2f} / {rot[:, 1].min():.3f}")
+            print(
+                f"{key:13s} thr {t:.2f}  basic {b[0]:.2f} / {b[1]:.3f}   6 rotations mean {rot[:, 0].mean():.3f} / {rot[:, 1].mean():.3f}"
+                f"  worst {rot[:, 0].min():.2f} / {rot[:, 1].min():.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -1,29 +1,65 @@
-import sys, numpy as np, json, itertools
+import json
+import sys
+
+import numpy as np
+
 sys.path.insert(0, "/work/cache_meld/exp")
 from common import cweights, load, wf1
 from sklearn.linear_model import LogisticRegression
+
 tr, dv = load("train"), load("dev")
-held = tr["d"] % 10 == 0; fit = ~held
-A = dv["d"] % 2 == 0; B = ~A
-print("dev ordered check", (np.diff(dv["d"]) >= 0).all(), "missing prev1", (dv["prev"][:,0] < 0).mean(), (tr["prev"][:,0] < 0).mean())
+held = tr["d"] % 10 == 0
+fit = ~held
+A = dv["d"] % 2 == 0
+B = ~A
+print(
+    "dev ordered check",
+    (np.diff(dv["d"]) >= 0).all(),
+    "missing prev1",
+    (dv["prev"][:, 0] < 0).mean(),
+    (tr["prev"][:, 0] < 0).mean(),
+)
+
+
 def gather(D, M, k):
-    j = D["prev"][:, k]; out = np.zeros((len(j), M.shape[1]), np.float32); out[j >= 0] = M[j[j >= 0]]; return out
+    j = D["prev"][:, k]
+    out = np.zeros((len(j), M.shape[1]), np.float32)
+    out[j >= 0] = M[j[j >= 0]]
+    return out
+
+
 def feats(D, cfg, drop=None):
     parts = [D["X"], 2 * D["S"]]
     nk = cfg["k"]
     for k in range(nk):
         e = gather(D, D["X"], k)
         parts.append(cfg["w"] * e)
-        if cfg.get("spk"): parts.append(D["same"][:, k:k+1]); parts.append((D["prev"][:, k:k+1] >= 0).astype(np.float32))
-        if cfg.get("s"): parts.append(gather(D, 2 * D["S"], k) * cfg["w"])
+        if cfg.get("spk"):
+            parts.append(D["same"][:, k : k + 1])
+            parts.append((D["prev"][:, k : k + 1] >= 0).astype(np.float32))
+        if cfg.get("s"):
+            parts.append(gather(D, 2 * D["S"], k) * cfg["w"])
     return np.hstack(parts)
+
+
 def run(cfg, C=1.0, pw=0.5):
     m = LogisticRegression(C=C, max_iter=3000, class_weight=cweights(tr["y"][fit], pw))
     Xt = feats(tr, cfg)[fit]
     m.fit(Xt, tr["y"][fit])
-    pd = m.predict(feats(dv, cfg)); ph = m.predict(feats(tr, cfg)[held])
-    r = dict(cfg=cfg, C=C, pw=pw, devA=round(wf1(dv["y"][A], pd[A]),4), devB=round(wf1(dv["y"][B], pd[B]),4), dev=round(wf1(dv["y"], pd),4), held=round(wf1(tr["y"][held], ph),4))
+    pd = m.predict(feats(dv, cfg))
+    ph = m.predict(feats(tr, cfg)[held])
+    r = dict(
+        cfg=cfg,
+        C=C,
+        pw=pw,
+        devA=round(wf1(dv["y"][A], pd[A]), 4),
+        devB=round(wf1(dv["y"][B], pd[B]), 4),
+        dev=round(wf1(dv["y"], pd), 4),
+        held=round(wf1(tr["y"][held], ph), 4),
+    )
     print(json.dumps(r), flush=True)
+
+
 run(dict(k=0, w=0))
 for k in (1, 2):
     for w in (0.3, 0.6):

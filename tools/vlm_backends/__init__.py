@@ -98,7 +98,9 @@ BACKENDS: dict[str, Callable[[str | None, str | None, str | None], VLMBackend]] 
 BACKEND_CHOICES = ("auto", *BACKENDS, "none")  # auto: the fallback order of candidates(); none: no VLM
 
 
-def make_backend(kind: str, *, model: str | None = None, base_url: str | None = None, api_key: str | None = None) -> VLMBackend:
+def make_backend(
+    kind: str, *, model: str | None = None, base_url: str | None = None, api_key: str | None = None
+) -> VLMBackend:
     """Build one backend by kind (``openai`` or ``local``) from arguments, the environment and config.yaml
     (:func:`facelens.tools.settings.resolve_vlm`)."""
     factory = BACKENDS.get(kind)
@@ -115,7 +117,9 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def candidates(choice: str | VLMBackend | None = None, *, allow_cloud: bool | None = None) -> tuple[list[VLMBackend], bool, list[str]]:
+def candidates(
+    choice: str | VLMBackend | None = None, *, allow_cloud: bool | None = None
+) -> tuple[list[VLMBackend], bool, list[str]]:
     """The backends to try, in order.
 
     Args:

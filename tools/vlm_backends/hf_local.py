@@ -62,7 +62,9 @@ def weight_bytes(folder: Path, dtype_name: str) -> float:
     stored = "float32"
     try:
         cfg = json.loads((folder / "config.json").read_text())
-        stored = str(cfg.get("dtype") or cfg.get("torch_dtype") or (cfg.get("text_config") or {}).get("dtype") or "float32")
+        stored = str(
+            cfg.get("dtype") or cfg.get("torch_dtype") or (cfg.get("text_config") or {}).get("dtype") or "float32"
+        )
     except (OSError, ValueError):
         pass
     return on_disk * _BYTES.get(dtype_name, 2) / _BYTES.get(stored, 4)
@@ -75,7 +77,10 @@ def pick_device(device: str = "auto") -> tuple[str, str]:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ModelError("FACELENS_LOCAL_VLM_DEVICE asks for CUDA but no CUDA GPU is visible.", hint="Use device 'auto' or 'cpu'.")
+            raise ModelError(
+                "FACELENS_LOCAL_VLM_DEVICE asks for CUDA but no CUDA GPU is visible.",
+                hint="Use device 'auto' or 'cpu'.",
+            )
         if device == "cuda":
             device = f"cuda:{torch.cuda.current_device()}"
         return device, ("bfloat16" if torch.cuda.is_bf16_supported() else "float16")
@@ -94,7 +99,11 @@ def check_gpu_memory(folder: Path, device: str, dtype_name: str) -> dict[str, fl
             f"GPU {index} has {free / 1e9:.1f} GB free of {total / 1e9:.1f} GB.",
             hint="Choose a smaller model (e.g. SmolVLM-256M-Instruct), free GPU memory, or set FACELENS_LOCAL_VLM_DEVICE=cpu.",
         )
-    return {"gpu_free_gb": round(free / 1e9, 2), "gpu_total_gb": round(total / 1e9, 2), "weights_gb": round((need - GPU_HEADROOM_BYTES) / 1e9, 3)}
+    return {
+        "gpu_free_gb": round(free / 1e9, 2),
+        "gpu_total_gb": round(total / 1e9, 2),
+        "weights_gb": round((need - GPU_HEADROOM_BYTES) / 1e9, 3),
+    }
 
 
 @lru_cache(maxsize=2)
@@ -121,7 +130,9 @@ def load(model: str, device: str = "auto") -> tuple[object, object, dict[str, fl
             hint = None
             if importlib.util.find_spec("torchvision") is None:
                 hint = "Its processor may need torchvision (Qwen2-VL and Qwen2.5-VL do): pip install torchvision"
-            raise ModelError(f"Cannot load the processor of the local VLM {folder}: {type(exc).__name__}: {exc}", hint=hint) from exc
+            raise ModelError(
+                f"Cannot load the processor of the local VLM {folder}: {type(exc).__name__}: {exc}", hint=hint
+            ) from exc
         try:
             import transformers
             from packaging.version import Version
@@ -133,7 +144,10 @@ def load(model: str, device: str = "auto") -> tuple[object, object, dict[str, fl
                 kwargs["device_map"] = {"": device}  # accelerate places every module on that GPU
             vlm = AutoModelForImageTextToText.from_pretrained(folder, **kwargs)
         except torch.cuda.OutOfMemoryError as exc:
-            raise ModelError(f"Out of GPU memory loading {folder.name}.", hint="Choose a smaller model or set FACELENS_LOCAL_VLM_DEVICE=cpu.") from exc
+            raise ModelError(
+                f"Out of GPU memory loading {folder.name}.",
+                hint="Choose a smaller model or set FACELENS_LOCAL_VLM_DEVICE=cpu.",
+            ) from exc
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"Cannot load the local VLM from {folder}: {exc}") from exc
     vlm.eval()
@@ -211,14 +225,18 @@ class LocalVLM:
         except (ValueError, TypeError) as exc:
             raise BackendError(f"{self.name} could not prepare the prompt: {exc}") from exc
         device = vlm.device
-        inputs = {k: (v.to(device, dtype=vlm.dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
+        inputs = {
+            k: (v.to(device, dtype=vlm.dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()
+        }
         n_prompt = int(inputs["input_ids"].shape[1])
         tok = getattr(processor, "tokenizer", processor)
         try:
             with torch.inference_mode():
                 out = vlm.generate(**inputs, max_new_tokens=max_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
         except torch.cuda.OutOfMemoryError as exc:
-            raise ModelError(f"{self.name} ran out of GPU memory while generating.", hint="Use fewer exemplars or a smaller model.") from exc
+            raise ModelError(
+                f"{self.name} ran out of GPU memory while generating.", hint="Use fewer exemplars or a smaller model."
+            ) from exc
         new = out[:, n_prompt:]
         text = processor.batch_decode(new, skip_special_tokens=True)[0]
         seconds = time.perf_counter() - t0
@@ -226,4 +244,11 @@ class LocalVLM:
         stats = {"tokens_per_s": round(n_new / seconds, 2) if seconds > 0 else 0.0, **load_stats}
         if str(device).startswith("cuda"):
             stats["gpu_peak_gb"] = round(torch.cuda.max_memory_allocated(device) / 1e9, 3)
-        return Generation(text=text, backend=self.name, latency_ms=round(seconds * 1000, 1), prompt_tokens=n_prompt, completion_tokens=n_new, stats=stats)
+        return Generation(
+            text=text,
+            backend=self.name,
+            latency_ms=round(seconds * 1000, 1),
+            prompt_tokens=n_prompt,
+            completion_tokens=n_new,
+            stats=stats,
+        )

@@ -12,11 +12,10 @@ import ipaddress
 import logging
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import numpy as np
-
-from typing import TYPE_CHECKING
 
 from facelens.tools import settings
 from facelens.tools.errors import BackendError, ConfigError, InputError
@@ -64,7 +63,9 @@ def image_data_url(rgb: np.ndarray, *, max_side: int | None = None, max_bytes: i
         side = int(side * 0.75)
         if side < 32:
             break
-    raise InputError(f"Cannot fit an image into the VLM size limit of {max_bytes} bytes.", hint="Raise FACELENS_VLM_MAX_IMAGE_BYTES.")
+    raise InputError(
+        f"Cannot fit an image into the VLM size limit of {max_bytes} bytes.", hint="Raise FACELENS_VLM_MAX_IMAGE_BYTES."
+    )
 
 
 def _is_local_url(url: str | None) -> bool:
@@ -83,16 +84,29 @@ def _is_local_url(url: str | None) -> bool:
 class OpenAIVision:
     """Chat completions with image content parts, through the ``openai`` SDK."""
 
-    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0, detail: str = "auto",
-                 settings: VLMSettings | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        detail: str = "auto",
+        settings: VLMSettings | None = None,
+    ) -> None:
         """``settings`` (:func:`facelens.tools.settings.resolve_vlm`) name the server and where its key is;
         without them, ``base_url`` and ``api_key`` are the whole story (nothing is read from the environment)."""
         if settings is None:
             from facelens.tools.settings import VLMSettings
 
-            settings = VLMSettings("openai", model, base_url or "", "given" if api_key else "none", "", "auto", {}, api_key or "")
+            settings = VLMSettings(
+                "openai", model, base_url or "", "given" if api_key else "none", "", "auto", {}, api_key or ""
+            )
         if settings.api_key_source == "none" and not settings.base_url:
-            raise ConfigError("No OpenAI API key is set.", hint="Set OPENAI_API_KEY, or FACELENS_VLM_BASE_URL for an OpenAI-compatible server.")
+            raise ConfigError(
+                "No OpenAI API key is set.",
+                hint="Set OPENAI_API_KEY, or FACELENS_VLM_BASE_URL for an OpenAI-compatible server.",
+            )
         self.settings = settings
         self.model = model
         self.base_url = settings.base_url or None
@@ -115,7 +129,9 @@ class OpenAIVision:
         n_images = sum(len(t.images) for t in turns)
         limit = settings.value("vlm_max_images", default=MAX_IMAGES)
         if n_images > limit:
-            raise InputError(f"{n_images} images in one VLM request; the limit is {limit}.", hint="Use fewer exemplars (--shots).")
+            raise InputError(
+                f"{n_images} images in one VLM request; the limit is {limit}.", hint="Use fewer exemplars (--shots)."
+            )
         out = []
         for t in turns:
             if t.role != "user" or not t.images:
@@ -145,11 +161,18 @@ class OpenAIVision:
         try:
             resp = self._get_client().chat.completions.create(**kwargs)
         except openai.AuthenticationError as exc:
-            raise ConfigError(f"{self.name} refused the API key.", hint="Check OPENAI_API_KEY / FACELENS_VLM_API_KEY.") from exc
+            raise ConfigError(
+                f"{self.name} refused the API key.", hint="Check OPENAI_API_KEY / FACELENS_VLM_API_KEY."
+            ) from exc
         except openai.NotFoundError as exc:
-            raise ConfigError(f"{self.name}: the server does not know this model.", hint="Set FACELENS_VLM_MODEL to a vision model it serves.") from exc
+            raise ConfigError(
+                f"{self.name}: the server does not know this model.",
+                hint="Set FACELENS_VLM_MODEL to a vision model it serves.",
+            ) from exc
         except openai.APIConnectionError as exc:
-            raise BackendError(f"Cannot reach the VLM server for {self.name}: {exc}.", hint="Check the network or the base URL.") from exc
+            raise BackendError(
+                f"Cannot reach the VLM server for {self.name}: {exc}.", hint="Check the network or the base URL."
+            ) from exc
         except openai.APIStatusError as exc:
             raise BackendError(f"{self.name} answered HTTP {exc.status_code}: {exc.message}") from exc
         except openai.OpenAIError as exc:
@@ -160,6 +183,9 @@ class OpenAIVision:
         text = resp.choices[0].message.content or ""
         usage = resp.usage
         return Generation(
-            text=text, backend=self.name, latency_ms=round(latency, 1),
-            prompt_tokens=getattr(usage, "prompt_tokens", None), completion_tokens=getattr(usage, "completion_tokens", None),
+            text=text,
+            backend=self.name,
+            latency_ms=round(latency, 1),
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
         )

@@ -8,7 +8,8 @@ checks at import that the two are the same names.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from facelens.tools.settings import LLM_BACKENDS, LLMSettings
 

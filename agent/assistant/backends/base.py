@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from facelens.agent.assistant.planner import PlanState
 from facelens.agent.assistant.toolbox import ToolBox
@@ -39,8 +40,9 @@ class Backend(Protocol):
 
     name: str
 
-    def answer(self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None) -> BackendReply:
-        ...
+    def answer(
+        self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None
+    ) -> BackendReply: ...
 
 
 def mentioned_faces(text: str, n_faces: int) -> tuple[int, ...]:

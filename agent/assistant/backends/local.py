@@ -13,9 +13,10 @@ import hashlib
 import importlib.util
 import logging
 import os
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from facelens import prompts
 from facelens.agent.assistant.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
@@ -47,14 +48,19 @@ def resolve_model(model: str | None) -> Path:
         package, _ = KNOWN_MODELS[model.lower()]
         spec = importlib.util.find_spec(package)  # never import it: its __init__ needs the 'llm' tool
         if spec is None or not spec.origin:
-            raise missing_dependency(package.replace("_", "-"), why=f"the local model '{model}' (install it with --no-deps)")
+            raise missing_dependency(
+                package.replace("_", "-"), why=f"the local model '{model}' (install it with --no-deps)"
+            )
         found = sorted(Path(spec.origin).parent.glob("*.gguf"))
         if not found:
             raise ModelError(f"The package {package} holds no .gguf file.")
         return found[0]
     path = Path(model).expanduser()
     if not path.exists():
-        raise NotFoundError(f"The local model {path} does not exist.", hint=f"Known names: {', '.join(KNOWN_MODELS)}; or give a .gguf file or model folder.")
+        raise NotFoundError(
+            f"The local model {path} does not exist.",
+            hint=f"Known names: {', '.join(KNOWN_MODELS)}; or give a .gguf file or model folder.",
+        )
     if path.is_file() and path.suffix.lower() != ".gguf":
         raise ConfigError(f"{path} is not a .gguf file; give a GGUF file or a Hugging Face model folder.")
     return path
@@ -64,7 +70,12 @@ class LocalBackend:
     """A local chat model answering from the scene facts in one call."""
 
     def __init__(
-        self, model: str | None = None, *, engine: str | None = None, max_new_tokens: int | None = None, threads: int | None = None
+        self,
+        model: str | None = None,
+        *,
+        engine: str | None = None,
+        max_new_tokens: int | None = None,
+        threads: int | None = None,
     ) -> None:
         """
         Args:
@@ -76,7 +87,9 @@ class LocalBackend:
         """
         self.path = resolve_model(model)
         if engine is None:
-            engine = "llamacpp" if self.path.suffix == ".gguf" and importlib.util.find_spec("llama_cpp") else "transformers"
+            engine = (
+                "llamacpp" if self.path.suffix == ".gguf" and importlib.util.find_spec("llama_cpp") else "transformers"
+            )
         if engine not in ("llamacpp", "transformers"):
             raise NotFoundError(f"Unknown local engine '{engine}'; use 'llamacpp' or 'transformers'.")
         self.engine = engine
@@ -84,7 +97,9 @@ class LocalBackend:
         self.threads = threads or settings.value("local_threads")
         self.name = f"local:{self.path.stem if self.path.is_file() else self.path.name}"
 
-    def answer(self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None) -> BackendReply:
+    def answer(
+        self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None
+    ) -> BackendReply:
         messages, n_faces = build_messages(question, box, convo)
         text = (self._llamacpp(messages) if self.engine == "llamacpp" else self._transformers(messages)).strip()
         if not text:
@@ -106,10 +121,12 @@ class LocalBackend:
             if self.threads:
                 torch.set_num_threads(self.threads)
             with torch.inference_mode():
-                out = model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=tok.eos_token_id)
+                out = model.generate(
+                    **enc, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=tok.eos_token_id
+                )
         finally:
             torch.set_num_threads(before)  # the thread count is process-wide: leave it as it was
-        return tok.decode(out[0][enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        return tok.decode(out[0][enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
     def _llamacpp(self, messages: list[dict[str, str]]) -> str:
         llm = _llama(str(self.path))
@@ -137,7 +154,19 @@ def build_messages(question: str, box: ToolBox, convo: Conversation) -> tuple[li
     messages = [{"role": "system", "content": prompts.render("assistant", "local_system")}]
     for q, a in convo.history[-2:]:
         messages += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
-    messages.append({"role": "user", "content": prompts.render("assistant", "local_user", facts=facts, transcript=transcript, speaker=speaker_line(convo), question=question)})
+    messages.append(
+        {
+            "role": "user",
+            "content": prompts.render(
+                "assistant",
+                "local_user",
+                facts=facts,
+                transcript=transcript,
+                speaker=speaker_line(convo),
+                question=question,
+            ),
+        }
+    )
     return messages, n_faces
 
 

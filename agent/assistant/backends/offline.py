@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from facelens.agent.assistant import planner
 from facelens.agent.assistant.backends.base import BackendReply, Conversation
@@ -14,6 +14,8 @@ class OfflineBackend:
 
     name = "offline"
 
-    def answer(self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None) -> BackendReply:
+    def answer(
+        self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None
+    ) -> BackendReply:
         reply = planner.answer(question, box, convo.plan)
         return BackendReply(text=reply.text, faces=reply.faces, llm_calls=0)

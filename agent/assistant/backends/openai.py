@@ -11,7 +11,8 @@ prompt text), so a typical question takes one LLM call, or two with one tool rou
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from facelens import prompts
 from facelens.agent.assistant.backends.base import BackendReply, Conversation, mentioned_faces, speaker_line
@@ -58,17 +59,23 @@ class OpenAIBackend:
                 three above.
         """
         if settings is None:
-            settings = resolve_llm("openai", model=model, base_url=base_url, api_key=api_key, environment_key=use_environment_key)
+            settings = resolve_llm(
+                "openai", model=model, base_url=base_url, api_key=api_key, environment_key=use_environment_key
+            )
         self.settings = settings
         self.model = settings.model or DEFAULT_MODEL
         self.base_url = settings.base_url or None
         self.max_llm_calls = max_llm_calls
         if chat_model is None:
-            chat_model = make_chat_model(settings, model=self.model, purpose="the OpenAI backend", streaming=streaming, timeout=timeout_s)
+            chat_model = make_chat_model(
+                settings, model=self.model, purpose="the OpenAI backend", streaming=streaming, timeout=timeout_s
+            )
         self.chat_model = chat_model
         self.name = f"openai:{self.model}"
 
-    def answer(self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None) -> BackendReply:
+    def answer(
+        self, question: str, box: ToolBox, convo: Conversation, on_token: Callable[[str], None] | None = None
+    ) -> BackendReply:
         from langchain.agents import create_agent
         from langchain.agents.middleware import ModelCallLimitMiddleware
         from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
@@ -87,20 +94,28 @@ class OpenAIBackend:
         if box.images:  # the facts, as the analyze_scene tool's result: data in a tool message
             call = {"name": "analyze_scene", "args": {}, "id": "facts_1", "type": "tool_call"}
             scene = box.scene()  # analysed (and logged) once, by user_turn
-            facts = prompts.data_json({"image": box.image_name(), "detector": scene.detector, "faces": scene_facts(scene)})
+            facts = prompts.data_json(
+                {"image": box.image_name(), "detector": scene.detector, "faces": scene_facts(scene)}
+            )
             messages += [AIMessage("", tool_calls=[call]), ToolMessage(facts, tool_call_id="facts_1")]
         try:
-            result = agent.invoke({"messages": messages}, config={"callbacks": [counter], "recursion_limit": 10 * self.max_llm_calls + 10})
+            result = agent.invoke(
+                {"messages": messages}, config={"callbacks": [counter], "recursion_limit": 10 * self.max_llm_calls + 10}
+            )
         except Exception as exc:
             raise _backend_error(exc, self.base_url) from exc
         text = _text(result["messages"][-1].content).strip()
         if counter.calls >= self.max_llm_calls and text.startswith("Model call limits exceeded"):
             text = prompts.render("assistant", "call_limit", calls=counter.calls)
         if not text:
-            raise BackendError(f"The model {self.model} returned an empty answer.", hint="Try again, or use another model.")
+            raise BackendError(
+                f"The model {self.model} returned an empty answer.", hint="Try again, or use another model."
+            )
         n_faces = len(box.scene().faces) if box.images else 0
         if box.images_sent:
-            text += " " + prompts.render("assistant", "cloud_images_note", where=", ".join(dict.fromkeys(box.images_sent)))
+            text += " " + prompts.render(
+                "assistant", "cloud_images_note", where=", ".join(dict.fromkeys(box.images_sent))
+            )
         return BackendReply(text=text, faces=mentioned_faces(text, n_faces), llm_calls=counter.calls)
 
 
@@ -108,11 +123,20 @@ def user_turn(question: str, box: ToolBox, speaker: str = "") -> str:
     """The first user message: the question, which images there are, and how the user sounded when
     the question was spoken. The scene facts follow as the analyze_scene tool's result."""
     if not box.images:
-        return prompts.render("assistant", "user_turn", images=None, audio=box.audio is not None, speaker=speaker, question=question)
+        return prompts.render(
+            "assistant", "user_turn", images=None, audio=box.audio is not None, speaker=speaker, question=question
+        )
     scene = box.analyze_scene()
     return prompts.render(
-        "assistant", "user_turn", images=prompts.data_json([n for n, _ in box.images]), current=prompts.data_json(box.image_name()),
-        count=len(scene.faces), detector=scene.detector, audio=box.audio is not None, speaker=speaker, question=question,
+        "assistant",
+        "user_turn",
+        images=prompts.data_json([n for n, _ in box.images]),
+        current=prompts.data_json(box.image_name()),
+        count=len(scene.faces),
+        detector=scene.detector,
+        audio=box.audio is not None,
+        speaker=speaker,
+        question=question,
     )
 
 
@@ -131,9 +155,15 @@ def _backend_error(exc: Exception, base_url: str | None) -> Exception:
     if isinstance(exc, openai.AuthenticationError):
         return ConfigError(f"{where} rejected the API key.", hint="Check OPENAI_API_KEY.")
     if isinstance(exc, openai.NotFoundError):
-        return ConfigError(f"{where} does not know that model or path: {exc}", hint="Set FACELENS_OPENAI_MODEL to a model the server serves.")
+        return ConfigError(
+            f"{where} does not know that model or path: {exc}",
+            hint="Set FACELENS_OPENAI_MODEL to a model the server serves.",
+        )
     if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
-        return BackendError(f"Cannot reach the LLM server at {where}.", hint="Check OPENAI_BASE_URL and that the server is running, or use --backend offline.")
+        return BackendError(
+            f"Cannot reach the LLM server at {where}.",
+            hint="Check OPENAI_BASE_URL and that the server is running, or use --backend offline.",
+        )
     if isinstance(exc, openai.APIError):
         return BackendError(f"The LLM server at {where} returned an error: {exc}")
     return exc
@@ -160,4 +190,3 @@ class _CallCounter:
                     on_token(token)
 
         return Counter()
-
