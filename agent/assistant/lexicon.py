@@ -7,6 +7,9 @@ correction (a misspelt word is mapped onto the closest word of :data:`DOMAIN_WOR
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 #: emotion label -> everyday words and phrases that mean "looks <label>" (longest matched first)
 EMOTION_PHRASES: dict[str, tuple[str, ...]] = {
@@ -507,3 +510,18 @@ def phrase_regex(phrases: tuple[str, ...] | list[str]) -> str:
     """An alternation matching any of ``phrases`` as whole words, longest first."""
     alts = sorted({re.escape(p).replace(r"\ ", r"[\s-]+") for p in phrases}, key=lambda a: (-len(a), a))
     return r"\b(?:" + "|".join(alts) + r")\b"
+
+
+class Patterns(SimpleNamespace):
+    """A module's regular expressions, compiled once at import from one table of source strings.
+
+    ``RE = Patterns({"wh": r"\\b(?:who|what)\\b", ...})`` gives ``RE.wh``, a compiled :class:`re.Pattern`;
+    the table keeps the patterns readable as data instead of one ``NAME_RE = re.compile(...)`` per line.
+    """
+
+    def __init__(self, sources: Mapping[str, str], flags: int = 0) -> None:
+        super().__init__(**{name: re.compile(source, flags) for name, source in sources.items()})
+
+    if TYPE_CHECKING:  # every attribute is a compiled pattern
+
+        def __getattr__(self, name: str) -> re.Pattern[str]: ...

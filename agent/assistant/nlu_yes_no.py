@@ -11,19 +11,9 @@ import re
 from typing import Any
 
 from facelens.agent.assistant.nlu_patterns import (
-    AGE_CMP_RE,
-    AGE_WORD_RE,
     COLOUR_ALTERNATION,
-    COUNT_CMP_RE,
-    COUNT_RE,
-    EMPTY_RE,
-    EXISTS_RE,
-    GROUP_RE,
-    KNOWN_RE,
     NUMBER_WORDS,
-    PERSON_CUE_RE,
-    REF_NP_RE,
-    TRANSCRIPT_RE,
+    RE,
 )
 
 #: a question word anywhere: the question asks more than yes or no
@@ -46,9 +36,9 @@ COUNT_OPS = {
 
 def comparison_slots(t: str, slots: dict[str, Any]) -> None:
     """``count_cmp`` ("more than", 3) for "are there more than 3 people?"; ``age_over``/``age_under`` for "is anyone over 40?"."""
-    if m := COUNT_CMP_RE.search(t):
+    if m := RE.count_cmp.search(t):
         slots["count_cmp"] = (COUNT_OPS.get(m.group(1), m.group(1)), NUMBER_WORDS.get(m.group(2)) or int(m.group(2)))
-    elif (m := AGE_CMP_RE.search(t)) and (int(m.group(2)) >= 10 or m.group(3)):  # "over 5" alone is too unlike an age
+    elif (m := RE.age_cmp.search(t)) and (int(m.group(2)) >= 10 or m.group(3)):  # "over 5" alone is too unlike an age
         older = m.group(1) in ("over", "older than", "above", "past")
         slots["age_over" if older else "age_under"] = int(m.group(2))
 
@@ -59,7 +49,7 @@ def yes_no_slots(t: str, slots: dict[str, Any]) -> None:
         k in slots
         for k in ("emotion", "child", "gender", "colour", "age_over", "age_under", "count_cmp", "name", "superlative")
     )
-    if not attribute and (m := AGE_WORD_RE.search(t)) and not re.search(r"\b(?:years?|how|what age)\b", t):
+    if not attribute and (m := RE.age_word.search(t)) and not re.search(r"\b(?:years?|how|what age)\b", t):
         if m.group(1):
             slots["age_over"] = 60
         else:
@@ -67,13 +57,13 @@ def yes_no_slots(t: str, slots: dict[str, Any]) -> None:
         return
     if attribute or slots.get("faces"):
         return
-    if (m := GROUP_RE.search(t)) and not PERSON_CUE_RE.search(t):
+    if (m := RE.group.search(t)) and not RE.person_cue.search(t):
         slots["count_cmp"] = ("more than", 1) if m.group(1) else ("exactly", 1)
-    elif EMPTY_RE.match(t):
+    elif RE.empty.match(t):
         slots["count_cmp"] = ("exactly", 0)
-    elif slots.get("quantifier") == "any" and KNOWN_RE.search(t) and not TRANSCRIPT_RE.search(t):
+    elif slots.get("quantifier") == "any" and RE.known.search(t) and not RE.transcript.search(t):
         slots["known"] = True  # "is there anyone you recognise?"
-    elif EXISTS_RE.match(t):
+    elif RE.exists.match(t):
         slots["count_cmp"] = ("at least", 1)  # "is there anyone in the photo?", "can you see anyone?"
 
 
@@ -83,13 +73,13 @@ def yes_no_rule(t: str, s: dict[str, Any], cue: bool, anyq: bool) -> str | None:
         return "count"  # "are there more than 3 people?": a count, answered yes or no
     if s.get("name_of_person"):
         return "identify"  # "is face 1 Zoe?"
-    if COUNT_RE.search(t) or "superlative" in s or WH_ANYWHERE_RE.search(t):
+    if RE.count.search(t) or "superlative" in s or WH_ANYWHERE_RE.search(t):
         return None  # "any idea how the woman in black is feeling" asks how, not whether
     if "age_over" in s or "age_under" in s:
         return "age" if (cue or s.get("name") or s.get("faces")) and not anyq else "anyone"  # about one person / anyone
     if s.get("known") and anyq and not cue:
         return "identify"  # "is there anyone you recognise?": who is who, after a yes or a no
-    if s.get("name") or PERSON_CUE_RE.search(t) or REF_NP_RE.search(t) or COLOUR_REF_NP_RE.search(t):
+    if s.get("name") or RE.person_cue.search(t) or RE.ref_np.search(t) or COLOUR_REF_NP_RE.search(t):
         return None  # about one person ("is the one in black scared at all"): never turned into "anyone"
     if s.get("yesno") and s.get("quantifier") == "all" and any(k in s for k in ("gender", "colour", "child")):
         return "anyone"  # "are they all women?", "is everyone wearing black?"
@@ -119,8 +109,8 @@ def asks_name_of(t: str, name: str) -> bool:
         t,
     )
     return bool(m) and bool(
-        PERSON_CUE_RE.search(m.group(1))
-        or REF_NP_RE.search(m.group(1))
+        RE.person_cue.search(m.group(1))
+        or RE.ref_np.search(m.group(1))
         or COLOUR_REF_NP_RE.search(m.group(1))
         or re.search(rf"\b(?:{COLOUR_ALTERNATION})\b", m.group(1))
         or re.fullmatch(r"[a-z][\w'-]+", m.group(1))

@@ -20,21 +20,13 @@ from typing import Any
 from facelens.agent.assistant import compose, conditions, referring, wording
 from facelens.agent.assistant import compose_groups as groups
 from facelens.agent.assistant import compose_yes_no as yes_no
-from facelens.agent.assistant.nlu_patterns import (
-    AGE_Q_RE,
-    CLOTHING_Q_RE,
-    COUNT_RE,
-    EMOTION_Q_RE,
-    GENDER_Q_RE,
-    PERSON_CUE_RE,
-    WHERE_Q_RE,
-)
+from facelens.agent.assistant import nlu_patterns as nlu
+from facelens.agent.assistant.lexicon import Patterns
 from facelens.agent.assistant.nlu_yes_no import WH_ANYWHERE_RE
 from facelens.agent.assistant.replies import PlannerReply
 from facelens.agent.assistant.toolbox import ToolBox
 from facelens.agent.assistant.understanding import (
     PERSON_INTENTS,
-    TRANSCRIPT_RE,
     Understanding,
     understand,
 )
@@ -42,53 +34,50 @@ from facelens.agent.assistant.user_mood import mood_reply, user_mood  # noqa: F4
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import SceneAnalysis
 
-IS_ONE_RE = re.compile(
-    r"^(?:is|was|are)\s+(?:she|he|they|that person|this person|that one|this one|it)\s+(?:also\s+)?"
-    r"(?:the one|the person|the woman|the man|the guy|the lady|the girl|the boy|one)\b"
-)
-FOLLOW_RE = re.compile(r"^\s*(?:and|what about|how about|and what about|same for)\b")
-#: words that show the question is about particular people, not everyone
-PERSON_WORDS_RE = re.compile(r"\b(?:person|one|guy|man|woman|lady|girl|boy|dude|face|she|he|her|him|they|them|that)\b")
-ALL_RE = re.compile(
-    r"\b(?:everyone|everybody|all of them|each of them|each person|every person|them all|all the people)\b"
-)
-ASKED_COLOUR_RE = re.compile(
-    rf"\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{referring.COLOUR_ALTERNATION})\b"
-    rf"(?:\s+{referring.GARMENTS})?\s*\??$"
-)
-#: a follow-up that asks a question of its own ("and how old is she?"), not the last one again
-OWN_QUESTION_RE = re.compile(
-    "|".join(rx.pattern for rx in (AGE_Q_RE, CLOTHING_Q_RE, EMOTION_Q_RE, GENDER_Q_RE, WHERE_Q_RE))
-)
-#: questions about the whole group, answered about it (never "which person do you mean?")
-ACTIVITY_RE = re.compile(
-    r"^(?:so\s+)?(?:what is|what's|whats) (?:going on|happening|up|the (?:situation|scene|story))\b(?:\s+(?:here|there|in (?:this|the|that) "
-    r"(?:photo|picture|pic|image|shot|one)))?\s*[?!.]*$|^what are (?:they|these people|the people|those people|they all) (?:doing|up to)\b"
-)
-GROUP_LOOK_RE = re.compile(
-    r"^how (?:do|does|are|is) (?:the people|they|everyone|everybody|the group|people|these people|those people|all of them|"
-    r"they all|the family|the kids|the children)\b(?:\s+in (?:this|the|that) (?:photo|picture|pic|image|shot))?\s+"
-    r"(?:look|looking|seem|seeming|feel|feeling|doing|come across)\b|^what(?: is|'s| kind of)? (?:the )?mood (?:are|is|in)\b.*\b(?:they|them|people|everyone|photo|picture|group)\b"
-    r"|^what(?: is|'s) the (?:mood|vibe|atmosphere)\b"
-)
-GROUP_CLOTHES_RE = re.compile(
-    r"^what (?:colou?rs? )?(?:are|is|do|does) (?:most of them|most people|they|the people|people|everyone|everybody|all of them|"
-    r"they all|the group)\b(?:\s+in (?:this|the|that) (?:photo|picture|pic|image|shot))?(?:\s+(?:all|mostly))?\s+(?:wearing|wear|dressed in|have on)\b"
-    r"|^what colou?rs? (?:are|is|do) (?:most of them|most people|they|the people|people|everyone|everybody|all of them|they all)\b"
-)
-#: words that mean everyone in the photo, even after someone was talked about ("how are they all feeling?")
-GROUP_WORD_RE = re.compile(
-    r"\b(?:all|everyone|everybody|people|group|most of them|each of them|the family|photo|picture|pic|image|shot)\b"
-)
-#: "which one is the grown-up?", "who's the kid here": the faces of an age group
-WHICH_BAND_RE = re.compile(
-    r"^(?:which|who)(?:\s+(?:one|ones|of them|of these|of those|person|people|here))?(?:\s+is|\s+are|'s|\s+looks? like|\s+seems? to be)\b"
-)
 NEAR_NAME_CUTOFF = (
     0.75  # difflib similarity from which an unknown name is taken as the enrolled one ("scarlet" -> Scarlett)
 )
-EVERYONE_RE = re.compile(
-    r"\b(?:everyone|everybody|all|each|every|people|them|they|these|photo|picture|image|pic|shot|group)\b"
+#: the planner's own cues by name (`RE.follow`, `RE.group_look`); the understanding's are `nlu.RE`
+RE = Patterns(
+    {
+        "is_one": (
+            r"^(?:is|was|are)\s+(?:she|he|they|that person|this person|that one|this one|it)\s+(?:also\s+)?"
+            r"(?:the one|the person|the woman|the man|the guy|the lady|the girl|the boy|one)\b"
+        ),
+        "follow": r"^\s*(?:and|what about|how about|and what about|same for)\b",
+        # words that show the question is about particular people, not everyone
+        "person_words": r"\b(?:person|one|guy|man|woman|lady|girl|boy|dude|face|she|he|her|him|they|them|that)\b",
+        "all": r"\b(?:everyone|everybody|all of them|each of them|each person|every person|them all|all the people)\b",
+        "asked_colour": (
+            rf"\b(?:wearing|wear|dressed in|dressed all in)\s+(?:a |an |the |some |all )?(?:{referring.COLOUR_ALTERNATION})\b"
+            rf"(?:\s+{referring.GARMENTS})?\s*\??$"
+        ),
+        # a follow-up that asks a question of its own ("and how old is she?"), not the last one again
+        "own_question": "|".join(
+            rx.pattern for rx in (nlu.RE.age_q, nlu.RE.clothing_q, nlu.RE.emotion_q, nlu.RE.gender_q, nlu.RE.where_q)
+        ),
+        # questions about the whole group, answered about it (never "which person do you mean?")
+        "activity": (
+            r"^(?:so\s+)?(?:what is|what's|whats) (?:going on|happening|up|the (?:situation|scene|story))\b(?:\s+(?:here|there|in (?:this|the|that) "
+            r"(?:photo|picture|pic|image|shot|one)))?\s*[?!.]*$|^what are (?:they|these people|the people|those people|they all) (?:doing|up to)\b"
+        ),
+        "group_look": (
+            r"^how (?:do|does|are|is) (?:the people|they|everyone|everybody|the group|people|these people|those people|all of them|"
+            r"they all|the family|the kids|the children)\b(?:\s+in (?:this|the|that) (?:photo|picture|pic|image|shot))?\s+"
+            r"(?:look|looking|seem|seeming|feel|feeling|doing|come across)\b|^what(?: is|'s| kind of)? (?:the )?mood (?:are|is|in)\b.*\b(?:they|them|people|everyone|photo|picture|group)\b"
+            r"|^what(?: is|'s) the (?:mood|vibe|atmosphere)\b"
+        ),
+        "group_clothes": (
+            r"^what (?:colou?rs? )?(?:are|is|do|does) (?:most of them|most people|they|the people|people|everyone|everybody|all of them|"
+            r"they all|the group)\b(?:\s+in (?:this|the|that) (?:photo|picture|pic|image|shot))?(?:\s+(?:all|mostly))?\s+(?:wearing|wear|dressed in|have on)\b"
+            r"|^what colou?rs? (?:are|is|do) (?:most of them|most people|they|the people|people|everyone|everybody|all of them|they all)\b"
+        ),
+        # words that mean everyone in the photo, even after someone was talked about ("how are they all feeling?")
+        "group_word": r"\b(?:all|everyone|everybody|people|group|most of them|each of them|the family|photo|picture|pic|image|shot)\b",
+        # "which one is the grown-up?", "who's the kid here": the faces of an age group
+        "which_band": r"^(?:which|who)(?:\s+(?:one|ones|of them|of these|of those|person|people|here))?(?:\s+is|\s+are|'s|\s+looks? like|\s+seems? to be)\b",
+        "everyone": r"\b(?:everyone|everybody|all|each|every|people|them|they|these|photo|picture|image|pic|shot|group)\b",
+    }
 )
 
 
@@ -146,7 +135,7 @@ def _straight(u: Understanding, r: PlannerReply) -> PlannerReply:
     if not u.yes_no or STRAIGHT_RE.match(r.text) or r.intent in ("race", "beyond", "transcript", "json", "compare"):
         return r
     if r.faces:
-        if r.intent not in PERSON_INTENTS + ("who",) or WH_ANYWHERE_RE.search(u.text) or COUNT_RE.search(u.text):
+        if r.intent not in PERSON_INTENTS + ("who",) or WH_ANYWHERE_RE.search(u.text) or nlu.RE.count.search(u.text):
             return r  # "number of scared people?", "who's that, the lady on the right": no yes/no to give
         return _with(
             r,
@@ -194,12 +183,12 @@ def _dispatch(
 ) -> PlannerReply:
     t = u.text
     if u.intent == "race":
-        words = re.findall(r"\w+", referring.PRONOUN_RE.sub("", t))
+        words = re.findall(r"\w+", referring.RE.pronoun.sub("", t))
         only = not in_compound
         text = wording.RACE_DECLINE + (" " + wording.RACE_ONLY if only or len(words) < 2 else "")
         return PlannerReply(text, (), "race", state.image, understood=u)
     if u.intent == "transcript" or (
-        TRANSCRIPT_RE.search(t) and (box.audio is not None or scene is None) and u.intent in ("unsure", "beyond")
+        nlu.RE.transcript.search(t) and (box.audio is not None or scene is None) and u.intent in ("unsure", "beyond")
     ):
         return _with(compose.transcript(t, box), understood=u)
     if scene is None:
@@ -208,16 +197,16 @@ def _dispatch(
     if not scene.faces:
         return PlannerReply(wording.no_faces(image=image, detector=scene.detector), (), "empty", image, understood=u)
     focus = state.focus if state.image == image else ()
-    if FOLLOW_RE.match(t) and state.intent in PERSON_INTENTS:
+    if RE.follow.match(t) and state.intent in PERSON_INTENTS:
         ref = referring.resolve(t, scene, focus=focus, known_names=names)
         if (
             ref is not None
         ):  # "and is she happy?" asks its own question; "what about the girl in front?" the last one again
-            own = u.intent in PERSON_INTENTS and (u.slots.get("emotion") or OWN_QUESTION_RE.search(t))
+            own = u.intent in PERSON_INTENTS and (u.slots.get("emotion") or RE.own_question.search(t))
             return _per_person(
                 u.intent if own else state.intent, u, scene, ref.face_ids, ref.notes, image, ambiguous=ref.ambiguous
             )
-    if IS_ONE_RE.match(t):
+    if RE.is_one.match(t):
         return _check_referent(t, box, scene, focus, names, image)
     group = _group_question(u, scene, focus, names, image)
     if group is not None:
@@ -238,16 +227,16 @@ def _group_question(
     ):
         return None
     c = conditions.parse(t, s)
-    person = PERSON_CUE_RE.search(conditions.strip_bands(t)) or s.get(
+    person = nlu.RE.person_cue.search(conditions.strip_bands(t)) or s.get(
         "name"
     )  # "the little one" names an age group, no position
     if c.unseen:  # "how many men in suits?", "is the guy on the left wearing glasses?": can't be seen, said so
         ref = (
             referring.resolve(t, scene, focus=focus, known_names=names)
-            if person or not (COUNT_RE.search(t) or s.get("quantifier"))
+            if person or not (nlu.RE.count.search(t) or s.get("quantifier"))
             else None
         )
-        if ref is not None and ref.face_ids and not referring.PLURAL_RE.search(t):
+        if ref is not None and ref.face_ids and not referring.RE.plural.search(t):
             return groups.cant_see(
                 c,
                 scene,
@@ -255,7 +244,7 @@ def _group_question(
                 intent if intent in PERSON_INTENTS else "describe",
                 [scene.face(i) for i in ref.face_ids],
             )
-        return groups.cant_see(c, scene, image, "count" if COUNT_RE.search(t) else "anyone")
+        return groups.cant_see(c, scene, image, "count" if nlu.RE.count.search(t) else "anyone")
     if person:
         return None
     if intent == "count" and (
@@ -275,15 +264,15 @@ def _group_question(
         and (c.bands or c.age_over is not None or c.age_under is not None or s.get("quantifier") == "all")
     ):
         return groups.anyone(c, scene, image, everyone=s.get("quantifier") == "all")  # "r all the kids smiling"
-    if c.bands and WHICH_BAND_RE.match(t) and "superlative" not in s:
+    if c.bands and RE.which_band.match(t) and "superlative" not in s:
         return groups.which(c.without("emotion", "colour"), scene, image)  # "which one is the grown-up?"
-    if focus and re.search(r"\b(?:they|them|their|these two|those two)\b", t) and not GROUP_WORD_RE.search(t):
+    if focus and re.search(r"\b(?:they|them|their|these two|those two)\b", t) and not RE.group_word.search(t):
         return None  # "is the one in red ok? how do they seem": they are who was just talked about
-    if ACTIVITY_RE.search(t):
+    if RE.activity.search(t):
         return groups.group_look(scene, image, activity=True)
-    if GROUP_LOOK_RE.search(t):
+    if RE.group_look.search(t):
         return groups.group_look(scene, image)
-    if GROUP_CLOTHES_RE.search(t) and "colour" not in s:
+    if RE.group_clothes.search(t) and "colour" not in s:
         return groups.group_clothing(scene, image)
     return None
 
@@ -353,7 +342,7 @@ def _person_family(
     if (
         intent == "clothing" and s.get("yesno") and s.get("colour")
     ):  # "is the man on the left wearing red": red is asked, not who
-        t = ASKED_COLOUR_RE.sub("", t).strip() or t
+        t = RE.asked_colour.sub("", t).strip() or t
     if (
         intent == "identify" and s.get("yesno") and s.get("name") and s.get("name_of_person")
     ):  # "is the one in green Emeka?"
@@ -372,9 +361,9 @@ def _person_family(
         return _per_person(intent, u, scene, (1,), (), image)
     if focus and (s.get("pronoun") or in_compound):
         return _per_person(intent, u, scene, focus, (), image)
-    if ALL_RE.search(t) and intent not in ("describe", "identify"):  # "how is everyone feeling?"
+    if RE.all.search(t) and intent not in ("describe", "identify"):  # "how is everyone feeling?"
         return _per_person(intent, u, scene, tuple(f.id for f in scene.faces), (), image)
-    if intent in ("describe", "identify") and (EVERYONE_RE.search(t) or not PERSON_WORDS_RE.search(t)):
+    if intent in ("describe", "identify") and (RE.everyone.search(t) or not RE.person_words.search(t)):
         ids = tuple(f.id for f in scene.faces)
         if intent == "identify":
             return compose.identify_all(scene, image)
@@ -428,7 +417,7 @@ def _per_person(
 def _check_referent(
     t: str, box: ToolBox, scene: SceneAnalysis, focus: tuple[int, ...], names: set[str], image: str
 ) -> PlannerReply:
-    rest = IS_ONE_RE.sub("the one", t, count=1)
+    rest = RE.is_one.sub("the one", t, count=1)
     ref = referring.resolve(rest, scene, known_names=names)
     if not focus:
         return PlannerReply(compose.which_person(scene), (), "ask_referent", image)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from facelens.agent.assistant import conditions
 from facelens.agent.assistant.answers import ORDINALS
+from facelens.agent.assistant.lexicon import Patterns
 from facelens.tools.names import mentioned
 from facelens.tools.schema import FaceAnalysis, SceneAnalysis
 
@@ -44,11 +45,6 @@ COLOUR_WORDS = {
 GARMENTS = r"(?:shirt|t-shirt|tshirt|jacket|top|dress|sweater|jumper|clothes|clothing|hoodie|coat|blouse|outfit|suit|uniform|one|person|man|woman|guy|lady)"
 #: the colour words as a regex alternation, longest first (so "light blue" wins over "blue")
 COLOUR_ALTERNATION = "|".join(sorted(COLOUR_WORDS, key=len, reverse=True))
-COLOUR_RE = re.compile(
-    rf"\b(?:in|wearing|wears|with|dressed in)\s+(?:a |an |the )?(?:\w+ )?({COLOUR_ALTERNATION})\b|\b({COLOUR_ALTERNATION})\s+{GARMENTS}\b"
-)
-FEMALE_RE = re.compile(r"\b(woman|women|lady|ladies|girl|girls|female|she)\b")
-MALE_RE = re.compile(r"\b(man|men|guy|guys|boy|boys|male|gentleman|he)\b")
 EMOTION_CUES = {
     "happy": r"happy|smiling|cheerful|joyful",
     "sad": r"sad|unhappy|crying",
@@ -77,41 +73,47 @@ SUPERLATIVES = {
 }
 SUPERLATIVE_RE = {k: re.compile(rf"\b(?:{v})\b") for k, v in SUPERLATIVES.items()}
 _ORD = {w: i + 1 for i, w in enumerate(ORDINALS)} | {"1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "6th": 6}
-FROM_SIDE_RE = re.compile(rf"\b({'|'.join(_ORD)})\s+(?:\w+\s+){{0,2}}(?:from|from the)\s+(?:the\s+)?(left|right)\b")
-#: "the guy second from the right": the noun comes before the ordinal, so the position is counted among everyone
-#: (the person second from the right, a guy), not among the guys as in "the second guy from the right"
-NOUN_THEN_ORDINAL_RE = re.compile(
-    rf"\b(?:woman|lady|girl|man|guy|boy|gentleman|dude|bloke|kid|child|person|one)\s+(?:who is\s+|that is\s+)?"
-    rf"(?:{'|'.join(_ORD)})\s+from\b"
-)
-FACE_NO_RE = re.compile(
-    r"(?:\bfaces?|\bperson|\bpeople|\bnumber(?:ed)?|#)\s*(?:number(?:ed)?\s*|no\.?\s*|#\s*)?(\d{1,3})\b"
-)
-LEFT_RE = re.compile(
-    r"\b(?:far[- ]left|left[- ]?most|(?:on|at|to) the (?:far |very )?left|left side|left one|the left|"
-    r"(?:furthest|farthest|most) (?:to the )?left|left(?:-hand)? end|on left|at left)\b"
-)
-RIGHT_RE = re.compile(
-    r"\b(?:far[- ]right|right[- ]?most|(?:on|at|to) the (?:far |very )?right|right side|right one|the right|"
-    r"(?:furthest|farthest|most) (?:to the )?right|right(?:-hand)? end|on right|at right)\b"
-)
-MIDDLE_RE = re.compile(r"\b(?:middle|cent(?:er|re)|central)\b")
-FIRST_LAST_RE = re.compile(r"\b(first|last)\s+(?:one|person|face|man|woman)\b")
-LARGEST_RE = re.compile(r"\b(?:largest|biggest|closest|nearest|in front|front)\b")
-SMALLEST_RE = re.compile(r"\b(?:smallest|farthest|furthest|in the back)\b")
-NEXT_TO_RE = re.compile(
-    r"\b(?:next to|beside|besides|near|neighbou?r of|(?:to the )?left of|(?:to the )?right of)\s+(?:her|him|them|that person|this person|that one)\b"
-    r"|\b(?:on|to) (?:her|his|their) (?:left|right)\b"
-)
-NEXT_TO_DESC_RE = re.compile(
-    r"\b(next to|beside|(?:to the )?left of|(?:to the )?right of)\s+(the .+|face\s*\d+|person\s*\d+|\w+)$"
-)
-REF_GENDER_RE = re.compile(
-    r"\b(?:the|that|this|\w+(?:most|est))\s+(?:(?!(?:a|an|or|is|from|and)\b)\w+\s+){0,2}?(woman|women|lady|ladies|girl|girls|man|men|guy|guys|boy|boys|gentleman|dude|bloke)\b"
-    r"|^\s*(?:women|woman|ladies|lady|girls?|men|man|guys?|boys?)\b"
-)
-PRONOUN_RE = re.compile(
-    r"\b(?:she|her|he|him|his|they|them|that person|this person|the same person|that one|this one)\b"
+#: the cues of a referring expression by name (`RE.left`, `RE.face_no`), matched on the lower-cased question
+RE = Patterns(
+    {
+        "colour": rf"\b(?:in|wearing|wears|with|dressed in)\s+(?:a |an |the )?(?:\w+ )?({COLOUR_ALTERNATION})\b|\b({COLOUR_ALTERNATION})\s+{GARMENTS}\b",
+        "female": r"\b(woman|women|lady|ladies|girl|girls|female|she)\b",
+        "male": r"\b(man|men|guy|guys|boy|boys|male|gentleman|he)\b",
+        "from_side": rf"\b({'|'.join(_ORD)})\s+(?:\w+\s+){{0,2}}(?:from|from the)\s+(?:the\s+)?(left|right)\b",
+        # "the guy second from the right": the noun comes before the ordinal, so the position is counted among everyone
+        # (the person second from the right, a guy), not among the guys as in "the second guy from the right"
+        "noun_then_ordinal": (
+            rf"\b(?:woman|lady|girl|man|guy|boy|gentleman|dude|bloke|kid|child|person|one)\s+(?:who is\s+|that is\s+)?"
+            rf"(?:{'|'.join(_ORD)})\s+from\b"
+        ),
+        "face_no": r"(?:\bfaces?|\bperson|\bpeople|\bnumber(?:ed)?|#)\s*(?:number(?:ed)?\s*|no\.?\s*|#\s*)?(\d{1,3})\b",
+        "left": (
+            r"\b(?:far[- ]left|left[- ]?most|(?:on|at|to) the (?:far |very )?left|left side|left one|the left|"
+            r"(?:furthest|farthest|most) (?:to the )?left|left(?:-hand)? end|on left|at left)\b"
+        ),
+        "right": (
+            r"\b(?:far[- ]right|right[- ]?most|(?:on|at|to) the (?:far |very )?right|right side|right one|the right|"
+            r"(?:furthest|farthest|most) (?:to the )?right|right(?:-hand)? end|on right|at right)\b"
+        ),
+        "middle": r"\b(?:middle|cent(?:er|re)|central)\b",
+        "first_last": r"\b(first|last)\s+(?:one|person|face|man|woman)\b",
+        "largest": r"\b(?:largest|biggest|closest|nearest|in front|front)\b",
+        "smallest": r"\b(?:smallest|farthest|furthest|in the back)\b",
+        "next_to": (
+            r"\b(?:next to|beside|besides|near|neighbou?r of|(?:to the )?left of|(?:to the )?right of)\s+(?:her|him|them|that person|this person|that one)\b"
+            r"|\b(?:on|to) (?:her|his|their) (?:left|right)\b"
+        ),
+        "next_to_desc": r"\b(next to|beside|(?:to the )?left of|(?:to the )?right of)\s+(the .+|face\s*\d+|person\s*\d+|\w+)$",
+        "ref_gender": (
+            r"\b(?:the|that|this|\w+(?:most|est))\s+(?:(?!(?:a|an|or|is|from|and)\b)\w+\s+){0,2}?(woman|women|lady|ladies|girl|girls|man|men|guy|guys|boy|boys|gentleman|dude|bloke)\b"
+            r"|^\s*(?:women|woman|ladies|lady|girls?|men|man|guys?|boys?)\b"
+        ),
+        "pronoun": r"\b(?:she|her|he|him|his|they|them|that person|this person|the same person|that one|this one)\b",
+        # an age-group word without a gender noun ("the kid", "the grown-up", "the old one")
+        "band_noun": r"(?:the|that|this)\s+(?:\w+\s+)?(?:kid|child|baby|toddler|teen|teenager|grown-?up|adult|old one|elderly one|little one)\b",
+        # words that show several people are meant ("the women", "the kids")
+        "plural": r"\b(?:women|ladies|girls|men|guys|boys|kids|children|people|adults|grown-?ups|teenagers|teens|them|they|both|all)\b",
+    }
 )
 
 
@@ -128,14 +130,6 @@ class Reference:
 
 #: a gender noun that means a young person when there is one ("the girl"); the others mean a grown-up
 YOUNG_NOUNS = {"girl", "girls", "boy", "boys"}
-#: an age-group word without a gender noun ("the kid", "the grown-up", "the old one")
-BAND_NOUN_RE = re.compile(
-    r"(?:the|that|this)\s+(?:\w+\s+)?(?:kid|child|baby|toddler|teen|teenager|grown-?up|adult|old one|elderly one|little one)\b"
-)
-#: words that show several people are meant ("the women", "the kids")
-PLURAL_RE = re.compile(
-    r"\b(?:women|ladies|girls|men|guys|boys|kids|children|people|adults|grown-?ups|teenagers|teens|them|they|both|all)\b"
-)
 
 
 def _who_words(gender: str | None, band_word: str | None) -> str:
@@ -221,7 +215,7 @@ def resolve(
     by_id = {f.id: f for f in faces}
 
     # 1. explicit face numbers win over everything else
-    nums = [int(m) for m in FACE_NO_RE.findall(q)]
+    nums = [int(m) for m in RE.face_no.findall(q)]
     if nums:
         bad = [k for k in nums if k not in by_id]
         notes += [f"there is no face {k} (the image has {n} face(s))" for k in bad]
@@ -230,10 +224,10 @@ def resolve(
         )
 
     # 2. follow-ups: "next to her", "she"
-    m = NEXT_TO_RE.search(q)
+    m = RE.next_to.search(q)
     anchor = focus if m else ()
     if not m:  # "next to the person in red": resolve the anchor description first
-        m = NEXT_TO_DESC_RE.search(q.strip(" ?.!"))
+        m = RE.next_to_desc.search(q.strip(" ?.!"))
         if m:
             inner = resolve(m.group(2), scene, focus=focus, known_names=known_names)
             anchor = inner.face_ids if inner is not None else ()
@@ -247,9 +241,9 @@ def resolve(
         else:
             ids = [min(anchor) - 1, max(anchor) + 1]
         ids = [i for i in ids if i in by_id]
-        gm = REF_GENDER_RE.search(q[: m.start() + 1] if m.start() > 0 else q)
+        gm = RE.ref_gender.search(q[: m.start() + 1] if m.start() > 0 else q)
         if len(ids) > 1 and gm is not None:  # "the woman next to her": the neighbour who is a woman, when one is
-            g = "female" if FEMALE_RE.fullmatch(gm.group(1)) else "male"
+            g = "female" if RE.female.fullmatch(gm.group(1)) else "male"
             ids = [i for i in ids if by_id[i].gender is not None and by_id[i].gender.label == g] or ids
         if not ids:
             notes.append(
@@ -265,7 +259,7 @@ def resolve(
         if not cand:
             notes.append(f"{name} is not recognised in this picture")
             return Reference((), tuple(cues), tuple(notes))
-    for m in COLOUR_RE.finditer(q):
+    for m in RE.colour.finditer(q):
         colour = COLOUR_WORDS[m.group(1) or m.group(2)]
         cues.append(f"clothing {colour}")
         cand = [i for i in cand if by_id[i].appearance.clothing_colour == colour]
@@ -280,17 +274,17 @@ def resolve(
                 cand = [i for i in cand if by_id[i].emotion.label == label]
     # a gender word refers only as a noun of the description ("the second woman from the left"),
     # not as what is asked ("is the second person from the left male or female?")
-    gm = REF_GENDER_RE.search(q)
-    gender = None if gm is None else "female" if FEMALE_RE.fullmatch(gm.group(1)) else "male"
+    gm = RE.ref_gender.search(q)
+    gender = None if gm is None else "female" if RE.female.fullmatch(gm.group(1)) else "male"
     alternative: tuple[int, ...] = ()
     # "the rightmost guy" is the rightmost person, whatever the gender model says: an absolute position
     # is what people point with, and the word "guy" or "lady" is not a filter to second-guess it
     absolute = (
-        bool(LEFT_RE.search(q) or RIGHT_RE.search(q) or MIDDLE_RE.search(q) or FIRST_LAST_RE.search(q))
-        and not FROM_SIDE_RE.search(q)
-        or bool(NOUN_THEN_ORDINAL_RE.search(q))
+        bool(RE.left.search(q) or RE.right.search(q) or RE.middle.search(q) or RE.first_last.search(q))
+        and not RE.from_side.search(q)
+        or bool(RE.noun_then_ordinal.search(q))
     )
-    bands, band_word = conditions.band_of(q) if gm is not None or BAND_NOUN_RE.search(q) else ((), None)
+    bands, band_word = conditions.band_of(q) if gm is not None or RE.band_noun.search(q) else ((), None)
     if (gender or bands) and absolute:
         picked = _pick_position(q, [by_id[i] for i in cand])
         if picked is not None and picked[1]:
@@ -318,7 +312,7 @@ def resolve(
             ):  # "the girl": a young one when there is one; "the woman": a grown-up
                 young = gm.group(1) in YOUNG_NOUNS
                 pref = [i for i in cand if by_id[i].age is not None and (by_id[i].age < conditions.ADULT_FROM) == young]
-                ordinal = FROM_SIDE_RE.search(q)
+                ordinal = RE.from_side.search(q)
                 if pref and not (
                     ordinal and _ORD[ordinal.group(1)] > len(pref)
                 ):  # "the second man": among all the men when
@@ -336,7 +330,7 @@ def resolve(
             return Reference((), (who,), tuple(notes))
 
     # 4. pronouns refer back to the conversation's focus
-    if not cues and focus and PRONOUN_RE.search(q):
+    if not cues and focus and RE.pronoun.search(q):
         cand = [i for i in focus if i in by_id]
         cues.append(f"earlier: face {', '.join(map(str, cand))}")
 
@@ -349,7 +343,7 @@ def resolve(
     if not cues:
         return None
     ambiguous = (
-        len(cand) > 1 and picked is None and not PLURAL_RE.search(q) and not any(c.startswith("earlier") for c in cues)
+        len(cand) > 1 and picked is None and not RE.plural.search(q) and not any(c.startswith("earlier") for c in cues)
     )
     return Reference(
         tuple(sorted(cand)),
@@ -366,7 +360,7 @@ def _pick_position(q: str, faces: list[FaceAnalysis]) -> tuple[str, list[int]] |
         return None
     faces = sorted(faces, key=lambda f: f.id)
     k = len(faces)
-    m = FROM_SIDE_RE.search(q)
+    m = RE.from_side.search(q)
     if m:
         i = _ORD[m.group(1)]
         side = m.group(2)
@@ -376,20 +370,20 @@ def _pick_position(q: str, faces: list[FaceAnalysis]) -> tuple[str, list[int]] |
     for key, pick in _size_superlatives():
         if SUPERLATIVE_RE[key].search(q):
             return pick(faces)
-    if LEFT_RE.search(q) and not RIGHT_RE.search(q):
+    if RE.left.search(q) and not RE.right.search(q):
         return "far left", [faces[0].id]
-    if RIGHT_RE.search(q) and not LEFT_RE.search(q):
+    if RE.right.search(q) and not RE.left.search(q):
         return "far right", [faces[-1].id]
-    if MIDDLE_RE.search(q):
+    if RE.middle.search(q):
         if k % 2:
             return "middle", [faces[k // 2].id]
         return "middle", [faces[k // 2 - 1].id, faces[k // 2].id]
-    m = FIRST_LAST_RE.search(q)
+    m = RE.first_last.search(q)
     if m:
         return m.group(1), [faces[0].id if m.group(1) == "first" else faces[-1].id]
-    if LARGEST_RE.search(q):
+    if RE.largest.search(q):
         return "largest face", [min(faces, key=lambda f: f.position.size_rank).id]
-    if SMALLEST_RE.search(q):
+    if RE.smallest.search(q):
         return "smallest face", [max(faces, key=lambda f: f.position.size_rank).id]
     return None
 

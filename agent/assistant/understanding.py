@@ -28,54 +28,21 @@ from typing import Any
 
 from facelens.agent.assistant.intent_classifier import classify, encoder
 from facelens.agent.assistant.lexicon import CASUAL, DOMAIN_WORDS, EMOTION_PHRASES, phrase_regex
-from facelens.agent.assistant.nlu_patterns import (  # noqa: F401 (TRANSCRIPT_RE and MAX_CHARS are used by the planner)
-    AGE_Q_RE,
-    ALTERNATIVE_RE,
+from facelens.agent.assistant.nlu_patterns import (
     ANY_EMOTION,
-    AUX_RE,
-    BARE_COLOUR_RE,
-    BLUE_MOOD_RE,
     CANON_EMOTION,
     CANON_SUPERLATIVE,
-    CHILD_RE,
-    CLOTHING_BW_RE,
-    CLOTHING_Q_RE,
     COLOUR_ALTERNATION,
-    COLOUR_CTX_RE,
-    COLOUR_REF_RE,
-    COUNT_RE,
     EMOJI,
-    EMOTION_Q_RE,
     EMOTION_RES,
     ENGLISH,
-    FACE_NUM_RE,
-    FEMALE_RE,
-    FILLER_RE,
-    GENDER_Q_RE,
-    JSON_RE,
-    MALE_RE,
     MAX_CHARS,
-    NAME_OF_PERSON_RE,
     NAME_PATTERNS,
     NOT_LOWER_NAMES,
     NOT_NAMES,
-    PERSON_CUE_RE,
-    POSITION_WORDS_RE,
-    PRESENCE_Q_RE,
-    PRONOUN_RE,
-    RACE_BW_RE,
-    RACE_RE,
-    REF_NP_RE,
-    SAME_RE,
-    SPLIT_RE,
+    RE,
     SUPERLATIVE_RES,
-    TAG_RE,
     THRESHOLD,
-    TRANSCRIPT_RE,
-    WH_RE,
-    WHERE_Q_RE,
-    WHO_ALL_RE,
-    WHO_TAIL_RE,
 )
 from facelens.agent.assistant.nlu_yes_no import asks_name_of, comparison_slots, yes_no_rule, yes_no_slots
 from facelens.agent.assistant.referring import COLOUR_WORDS
@@ -171,13 +138,13 @@ def normalise(q: str, names: set[str] | frozenset[str] = frozenset()) -> str:
     text = " ".join(out)
     text = re.sub(r"\bno\.?\s+(?=\d)", "number ", text)
     text = re.sub(r"\s+([?!,;:])", r"\1", text)
-    stripped = FILLER_RE.sub("", text)
+    stripped = RE.filler.sub("", text)
     return stripped if re.search(r"[a-z]", stripped) else text
 
 
 def split_parts(text: str) -> list[str]:
     """The parts of a compound question ("who is happiest and how old is she" -> two parts)."""
-    parts = [p.strip(" ,.?!-") for p in SPLIT_RE.split(text)]
+    parts = [p.strip(" ,.?!-") for p in RE.split.split(text)]
     return [p for p in parts if p and re.search(r"[a-z]", p)]
 
 
@@ -195,14 +162,14 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
             rest = rest[: m.start()] + " " + rest[m.end() :]
             break
     colour = None
-    m = COLOUR_CTX_RE.search(rest)
+    m = RE.colour_ctx.search(rest)
     if m:
         colour = COLOUR_WORDS[m.group(1) or m.group(2)]
-    elif (b := BARE_COLOUR_RE.search(rest)) and not (b.group(1) == "blue" and BLUE_MOOD_RE.search(rest)):
+    elif (b := RE.bare_colour.search(rest)) and not (b.group(1) == "blue" and RE.blue_mood.search(rest)):
         colour = COLOUR_WORDS[b.group(1)]
     if colour:
         slots["colour"] = colour
-    mood_rest = BARE_COLOUR_RE.sub(" ", rest) if colour or not BLUE_MOOD_RE.search(rest) else rest
+    mood_rest = RE.bare_colour.sub(" ", rest) if colour or not RE.blue_mood.search(rest) else rest
     mood_rest = re.sub(r"\bdown\s+(?=the|from|to|there|here)\b", " ", mood_rest)
     found = []
     for m in re.finditer(ANY_EMOTION, mood_rest):
@@ -212,19 +179,19 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         slots["emotion"] = found[0]
         if len(set(found)) > 1:
             slots["emotions"] = tuple(dict.fromkeys(found))
-    if CHILD_RE.search(t):
+    if RE.child.search(t):
         slots["child"] = True
     no_pron = re.sub(r"\b(?:she|he)\b", " ", t)
-    if FEMALE_RE.search(no_pron) and not MALE_RE.search(no_pron):
+    if RE.female.search(no_pron) and not RE.male.search(no_pron):
         slots["gender"] = "female"
-    elif MALE_RE.search(no_pron) and not FEMALE_RE.search(no_pron):
+    elif RE.male.search(no_pron) and not RE.female.search(no_pron):
         slots["gender"] = "male"
     for name in mentioned(names, t)[:1]:
         slots["name"] = name
-    nums = [int(a or b) for a, b in FACE_NUM_RE.findall(t)]
+    nums = [int(a or b) for a, b in RE.face_num.findall(t)]
     if nums:
         slots["faces"] = tuple(dict.fromkeys(nums))
-    if PRONOUN_RE.search(t):
+    if RE.pronoun.search(t):
         slots["pronoun"] = True
     comparison_slots(t, slots)  # "are there more than 3 people?", "is anyone over 40?"
     if re.search(
@@ -240,9 +207,9 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         t,
     ):
         slots["quantifier"] = "all"
-    alt = ALTERNATIVE_RE.search(t) and " or not" not in t
+    alt = RE.alternative.search(t) and " or not" not in t
     if (
-        (AUX_RE.match(t) or TAG_RE.search(t))
+        (RE.aux.match(t) or RE.tag.search(t))
         and not alt
         and not re.match(
             r"^(?:can|could|would|will) (?:you|u) (?:tell(?! (?:me )?(?:if|whether)\b)|count|describe|identify|name|give|list|show)\b",
@@ -250,7 +217,7 @@ def extract_slots(t: str, names: set[str] | frozenset[str] = frozenset()) -> dic
         )
     ):
         slots["yesno"] = True
-    elif not WH_RE.search(t) and not alt and t.endswith("?") and ("emotion" in slots or "name" in slots):
+    elif not RE.wh.search(t) and not alt and t.endswith("?") and ("emotion" in slots or "name" in slots):
         slots["yesno"] = True  # "the one in red happy?", "Alice here?"
     if slots.get("yesno") and not re.match(r"(?:who|what|which|where|how|when|why|whose)\b", t):
         yes_no_slots(t, slots)
@@ -289,9 +256,9 @@ def canonical(t: str, slots: dict[str, Any]) -> str:
         r"(?:\b(?:the )?(?:faces?|person|number(?:ed)?)|#)\s*(?:number(?:ed)?\s*|#\s*)?\d{1,3}\b", " the person ", out
     )
     if "colour" in slots:
-        out = COLOUR_REF_RE.sub(" ", out)
-    out = REF_NP_RE.sub("the person", " ".join(out.split()))
-    out = POSITION_WORDS_RE.sub(" ", out)
+        out = RE.colour_ref.sub(" ", out)
+    out = RE.ref_np.sub("the person", " ".join(out.split()))
+    out = RE.position_words.sub(" ", out)
     out = re.sub(
         r"\b(?:the|of|about)\s*(?=$|\?|please\b|pls\b|look\b|wearing\b|feeling\b|standing\b)",
         lambda m: " the person " if m.group(0).strip() == "the" else m.group(0).rstrip() + " the person ",
@@ -329,13 +296,13 @@ def understand(question: str, names: set[str] | frozenset[str] = frozenset()) ->
     t = normalise(q, names)
     if foreign(q.lower()):
         return Understanding(q, "language", 1.0, encoder=encoder())
-    tail = WHO_TAIL_RE.search(t)
-    if tail and tail.start() > 0 and AUX_RE.match(t):  # "is anyone sad, and who is it?": the yes/no answer names who
+    tail = RE.who_tail.search(t)
+    if tail and tail.start() > 0 and RE.aux.match(t):  # "is anyone sad, and who is it?": the yes/no answer names who
         first = _one(t[: tail.start()].strip(" ,"), q, names)
         if first.intent == "anyone":
             return first
     parts = split_parts(t)
-    if len(parts) == 2 and BARE_REF_RE.fullmatch(parts[0]) is None and PRONOUN_RE.search(parts[1]):
+    if len(parts) == 2 and BARE_REF_RE.fullmatch(parts[0]) is None and RE.pronoun.search(parts[1]):
         # "the one on the left, how are they feeling": the first part only names the person the second asks about
         return _one(t.strip(" ,"), q, names)
     if len(parts) > 1:
@@ -372,11 +339,11 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
             slots["emotion"] = rest[0]
             slots.pop("emotions") if len(rest) == 1 else slots.update(emotions=tuple(rest))
     enc = encoder()
-    if RACE_RE.search(t) or (RACE_BW_RE.search(t) and not CLOTHING_BW_RE.search(t)):
+    if RE.race.search(t) or (RE.race_bw.search(t) and not RE.clothing_bw.search(t)):
         return Understanding(t, "race", 1.0, slots, encoder=enc)
-    if JSON_RE.search(t):
+    if RE.json.search(t):
         return Understanding(t, "json", 1.0, slots, encoder=enc)
-    if len(slots.get("faces", ())) >= 2 and SAME_RE.search(t):
+    if len(slots.get("faces", ())) >= 2 and RE.same.search(t):
         return Understanding(t, "compare", 1.0, slots, encoder=enc)
     if "name" not in slots:
         cand = presence_name(original, t, names)
@@ -385,7 +352,7 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
             and re.search(rf"\b{re.escape(cand)}\b", original)
             or cand.lower() not in _vocab()
             or (
-                PRESENCE_Q_RE.search(t)
+                RE.presence_q.search(t)
                 and cand.lower() not in ENGLISH | NOT_NAMES | set(DOMAIN_WORDS) | set(CASUAL) | NOT_LOWER_NAMES
             )
         ):
@@ -396,21 +363,21 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
         slots.get("name") and slots.get("yesno") and asks_name_of(t, slots["name"])
     ):  # "would the guy in green be Emeka?"
         slots["name_of_person"] = True
-    elif "name" not in slots and slots.get("yesno") and (m := NAME_OF_PERSON_RE.match(t)):  # "is face 1 Zoe?"
+    elif "name" not in slots and slots.get("yesno") and (m := RE.name_of_person.match(t)):  # "is face 1 Zoe?"
         caps = re.search(rf"\b({re.escape(m.group(1))})\b", original, re.I)
         if (
             caps
             and caps.group(1)[:1].isupper()
             and m.group(1) not in NOT_NAMES | ENGLISH
             and not re.fullmatch(
-                f"{ANY_EMOTION}|{COLOUR_ALTERNATION}|{FEMALE_RE.pattern}|{MALE_RE.pattern}", m.group(1)
+                f"{ANY_EMOTION}|{COLOUR_ALTERNATION}|{RE.female.pattern}|{RE.male.pattern}", m.group(1)
             )
         ):
             slots.update(candidate_name=caps.group(1), name_of_person=True)
-    cue_text = re.sub(r"\bin (?:this|that) one\b", " ", TAG_RE.sub("", t))  # "in this one": the photo
+    cue_text = re.sub(r"\bin (?:this|that) one\b", " ", RE.tag.sub("", t))  # "in this one": the photo
     if re.match(r"^(?:who|which|whom)\b", t):  # "who's the furious one": asks who, by the emotion
         cue_text = EMO_ONE_RE.sub(" ", cue_text)
-    if PERSON_CUE_RE.search(cue_text) or slots.get("name") or ("colour" in slots and not COUNT_RE.search(t)):
+    if RE.person_cue.search(cue_text) or slots.get("name") or ("colour" in slots and not RE.count.search(t)):
         slots["person_cue"] = True
     ranked = classify(canonical(t, slots), exemplar_form)
     intent, conf = ranked[0]
@@ -438,7 +405,7 @@ def _one(t: str, original: str, names: set[str] | frozenset[str]) -> Understandi
             "beyond"  # like nothing this planner answers, and about no one in the photo ("who painted the mona lisa")
         )
     elif conf < THRESHOLD and intent == ranked[0][0] and intent not in ("beyond",):
-        intent = "unsure" if intent != "transcript" or not TRANSCRIPT_RE.search(t) else intent
+        intent = "unsure" if intent != "transcript" or not RE.transcript.search(t) else intent
     slots.pop("candidate_name", None), slots.pop("name_of_person", None)
     return Understanding(
         t, intent, round(conf, 4), slots, alternatives=tuple((a, round(s, 4)) for a, s in ranked[:4]), encoder=enc
@@ -451,24 +418,24 @@ def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = N
     anyq = s.get("quantifier") == "any" or re.match(r"^any\b", t)
     if (ruled := yes_no_rule(t, s, bool(cue), bool(anyq))) is not None:
         return ruled
-    if COUNT_RE.search(t) and not (
+    if RE.count.search(t) and not (
         ranked and ranked[0][0] == "beyond" and ranked[0][1] > dict(ranked).get("count", 0) + 0.05
     ):
         return "count"  # unless it is clearly about something else ("how many legs does a spider have")
-    if "superlative" in s and not AGE_Q_RE.search(t.replace("oldest", "")) and not WHERE_Q_RE.search(t):
+    if "superlative" in s and not RE.age_q.search(t.replace("oldest", "")) and not RE.where_q.search(t):
         return "superlative"
     name = s.get("name") or s.get("candidate_name")
     if name and re.fullmatch(rf"{re.escape(name.lower())}\s*[?!.]*", t):
         return "presence"  # just a name: "Alice?"
     if (
         name
-        and PRESENCE_Q_RE.search(t)
+        and RE.presence_q.search(t)
         and not (
             s.get("emotion")
-            or AGE_Q_RE.search(t)
-            or WHERE_Q_RE.search(t)
-            or CLOTHING_Q_RE.search(t)
-            or GENDER_Q_RE.search(t)
+            or RE.age_q.search(t)
+            or RE.where_q.search(t)
+            or RE.clothing_q.search(t)
+            or RE.gender_q.search(t)
         )
     ):
         return "presence"
@@ -482,17 +449,17 @@ def _rules(t: str, s: dict[str, Any], ranked: list[tuple[str, float]] | None = N
         )
     if s.get("child") and (anyq or s.get("yesno")):
         return "anyone"
-    if GENDER_Q_RE.search(t) and (cue or s.get("name")):
+    if RE.gender_q.search(t) and (cue or s.get("name")):
         return "gender"
-    if AGE_Q_RE.search(t):
+    if RE.age_q.search(t):
         return "age"
-    if CLOTHING_Q_RE.search(t) and not (re.match(r"^(?:who|which)\b", t) and "colour" in s):
+    if RE.clothing_q.search(t) and not (re.match(r"^(?:who|which)\b", t) and "colour" in s):
         return "clothing"
-    if WHERE_Q_RE.search(t):
+    if RE.where_q.search(t):
         return "where"
     if re.match(r"^(?:who|which)\b", t) and s.get("emotion") and not cue:
         return "who_looks"
-    if EMOTION_Q_RE.search(t) and (cue or s.get("name")) and not re.match(r"^(?:who|which)\b", t):
+    if RE.emotion_q.search(t) and (cue or s.get("name")) and not re.match(r"^(?:who|which)\b", t):
         return "emotion"
     if re.match(r"^(?:who is|who are|whos|who)\b", t) and cue and not s.get("emotion"):
         return "identify"
@@ -506,21 +473,21 @@ def _reconcile(
     attribute = any(k in slots for k in ("emotion", "child", "gender", "colour"))
     wh_start = re.match(r"^(?:who|which|whom)\b", t)
     for intent, _score in ranked:
-        if intent == "transcript" and not TRANSCRIPT_RE.search(t):
+        if intent == "transcript" and not RE.transcript.search(t):
             continue
         if intent == "superlative" and "superlative" not in slots:
             continue
         if intent in ("anyone", "who_looks") and not attribute:
             continue
         if intent == "presence" and (
-            not presence_name(original, t, names) or not (slots.get("yesno") or PRESENCE_Q_RE.search(t))
+            not presence_name(original, t, names) or not (slots.get("yesno") or RE.presence_q.search(t))
         ):
             continue
         if intent == "race":
             continue  # race is only ever an exact rule
-        if intent == "identify" and not (slots.get("person_cue") or WHO_ALL_RE.search(t)):
+        if intent == "identify" and not (slots.get("person_cue") or RE.who_all.search(t)):
             continue  # "who painted the mona lisa" is not about this photo
-        if intent == "compare" and not (SAME_RE.search(t) or re.search(r"\blook(?:s)? like\b", t)):
+        if intent == "compare" and not (RE.same.search(t) or re.search(r"\blook(?:s)? like\b", t)):
             continue
         if "superlative" in slots and intent in ("who_looks", "anyone", "identify", "emotion", "describe", "count"):
             return "superlative"

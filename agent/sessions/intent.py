@@ -20,7 +20,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
-from facelens.agent.assistant.lexicon import SESSION_EMOTION_NAMES, SESSION_EMOTION_STEMS
+from facelens.agent.assistant.lexicon import SESSION_EMOTION_NAMES, SESSION_EMOTION_STEMS, Patterns
 from facelens.agent.sessions.store import SessionRecord
 
 #: words of this domain that typos are corrected towards
@@ -85,33 +85,6 @@ CASUAL = {
     "happend": "happened",
 }
 
-COMPARE_RE = re.compile(r"\b(compar\w*|versus|difference between|differ\w*)\b")
-SUMMARY_RE = re.compile(
-    r"\b(summar\w*|overview|recap|sum (?:it |this |that |the \w+ )?up|tl;? ?dr|what happened|"
-    r"how did (?:the|this|that) (?:session|call|meeting|conversation|recording) go)\b"
-)
-OVERALL_RE = re.compile(
-    r"\b(overall|in general|general (?:mood|vibe|tone)|mood|vibe|tone|how did (?:the|they|he|she) \w+ (?:feel|seem|look)|come across)\b"
-)
-CHANGE_RE = re.compile(
-    r"\b(chang\w*|shift\w*|switch\w*|swing\w*|turn(?:ed|ing|s)?|turning point|arc|evolv\w*|develop\w*|trend\w*|"
-    r"drop\w*|declin\w*|fell|fall\w*|rose|ris(?:e|ing))\b"
-)
-RANKING_RE = re.compile(
-    r"\b(?:which|what|in which|rank)\s+(?:\w+\s+)?(?:sessions?|calls?|recordings?|meetings?)\b|\bsessions\b|\bcalls\b|"
-    r"\bmost\b|\brank\w*\b|\bworst\b"
-)
-BEFORE_RE = re.compile(
-    r"\b(before|prior to|led to|lead to|leading up|led up|trigger\w*|caus\w*|right before|just before)\b"
-)
-SAY_RE = re.compile(r"\b(say|said|saying|talk\w*|spoken|speak\w*|hear|heard|discuss\w*)\b")
-KEYWORD_RE = re.compile(
-    r"\b(?:mention(?:ed|s)?(?:\s+of)?|say about|said about|talk(?:ed|ing)? about|ask(?:ed|ing)? (?:about|for)|(?:the )?word|say|said)\s+"
-    r"(?:the\s+|a\s+|an\s+|any\s+)?['\"]?([a-z][a-z'-]+)"
-)
-PASSIVE_KEYWORD_RE = re.compile(
-    r"\b(?:the |a |an )?([a-z][a-z'-]+) (?:was |were |got |being |been )?(?:mentioned|brought up|talked about|c[oa]me up|coming up)\b"
-)
 KEYWORD_STOP = {
     "it",
     "that",
@@ -156,14 +129,6 @@ KEYWORD_STOP = {
     "had",
     "been",
 }
-PEOPLE_RE = re.compile(
-    r"\b(who (?:was|were|is|are) (?:in|on|there|present|seen|visible|involved)|who (?:appeared|took part|participated|was seen)|"
-    r"how many (?:people|faces|persons|participants|speakers)|how many\b.*\b(?:people|faces)|participants)\b"
-)
-TRANSCRIPT_RE = re.compile(
-    r"\b(transcript\w*|what was (?:said|talked about|discussed)|what did (?:they|he|she|the \w+|we|i) (?:say|talk about|discuss)|"
-    r"what (?:they|we) (?:said|talked about)|what they talked about)\b"
-)
 SESSION_NOUN = r"(?:sessions?|calls?|recordings?|meetings?|conversations?|videos?)"
 ORDINALS = {
     "first": 1,
@@ -195,37 +160,65 @@ ORDINALS = {
 }
 ORDINAL_WORDS = "|".join(sorted(ORDINALS, key=len, reverse=True))
 PLACE_WORDS = "|".join(w for w in sorted(ORDINALS, key=len, reverse=True) if w[-2:] in ("st", "nd", "rd", "th"))
-#: "session 2", "call #2", "call number 2", "session two"
-NUMBERED_RE = re.compile(
-    rf"\b(session|call|recording|meeting|conversation|video)\s*(?:#|no\.?\s*|number\s+)?(\d{{1,3}}|{ORDINAL_WORDS})\b"
+#: the cues of each intent and slot by name (`RE.compare`, `RE.numbered`), matched on the tidied question
+RE = Patterns(
+    {
+        "compare": r"\b(compar\w*|versus|difference between|differ\w*)\b",
+        "summary": (
+            r"\b(summar\w*|overview|recap|sum (?:it |this |that |the \w+ )?up|tl;? ?dr|what happened|"
+            r"how did (?:the|this|that) (?:session|call|meeting|conversation|recording) go)\b"
+        ),
+        "overall": r"\b(overall|in general|general (?:mood|vibe|tone)|mood|vibe|tone|how did (?:the|they|he|she) \w+ (?:feel|seem|look)|come across)\b",
+        "change": (
+            r"\b(chang\w*|shift\w*|switch\w*|swing\w*|turn(?:ed|ing|s)?|turning point|arc|evolv\w*|develop\w*|trend\w*|"
+            r"drop\w*|declin\w*|fell|fall\w*|rose|ris(?:e|ing))\b"
+        ),
+        "ranking": (
+            r"\b(?:which|what|in which|rank)\s+(?:\w+\s+)?(?:sessions?|calls?|recordings?|meetings?)\b|\bsessions\b|\bcalls\b|"
+            r"\bmost\b|\brank\w*\b|\bworst\b"
+        ),
+        "before": r"\b(before|prior to|led to|lead to|leading up|led up|trigger\w*|caus\w*|right before|just before)\b",
+        "say": r"\b(say|said|saying|talk\w*|spoken|speak\w*|hear|heard|discuss\w*)\b",
+        "keyword": (
+            r"\b(?:mention(?:ed|s)?(?:\s+of)?|say about|said about|talk(?:ed|ing)? about|ask(?:ed|ing)? (?:about|for)|(?:the )?word|say|said)\s+"
+            r"(?:the\s+|a\s+|an\s+|any\s+)?['\"]?([a-z][a-z'-]+)"
+        ),
+        "passive_keyword": r"\b(?:the |a |an )?([a-z][a-z'-]+) (?:was |were |got |being |been )?(?:mentioned|brought up|talked about|c[oa]me up|coming up)\b",
+        "people": (
+            r"\b(who (?:was|were|is|are) (?:in|on|there|present|seen|visible|involved)|who (?:appeared|took part|participated|was seen)|"
+            r"how many (?:people|faces|persons|participants|speakers)|how many\b.*\b(?:people|faces)|participants)\b"
+        ),
+        "transcript": (
+            r"\b(transcript\w*|what was (?:said|talked about|discussed)|what did (?:they|he|she|the \w+|we|i) (?:say|talk about|discuss)|"
+            r"what (?:they|we) (?:said|talked about)|what they talked about)\b"
+        ),
+        # "session 2", "call #2", "call number 2", "session two"
+        "numbered": rf"\b(session|call|recording|meeting|conversation|video)\s*(?:#|no\.?\s*|number\s+)?(\d{{1,3}}|{ORDINAL_WORDS})\b",
+        # "the second call", "the 2nd session", "the second one", "the last call", "the previous session"
+        "ordinal": rf"\b(?:the\s+)?({PLACE_WORDS}|last|latest|final|previous|most recent|earliest)\s+(?:one\b|{SESSION_NOUN}\b)",
+        # two by place: "the first and second calls", "sessions 1 and 3", "calls 2 & 4"
+        "pair": (
+            rf"\b(?:({PLACE_WORDS})\s+(?:and|&|vs\.?|versus)\s+(?:the\s+)?({PLACE_WORDS})\s+{SESSION_NOUN}|"
+            rf"(?:sessions|calls|recordings|meetings|conversations)\s+(\d{{1,3}})\s*(?:and|&|,|vs\.?|versus)\s*(\d{{1,3}}))\b"
+        ),
+        # every session: "in any of the calls", "across the sessions", "which calls ...", "in all calls"
+        "all": (
+            rf"\b(?:any|all|every|each|across)\s+(?:of\s+)?(?:the\s+|my\s+|our\s+|these\s+)?(?:\w+\s+)?{SESSION_NOUN}\b|"
+            rf"\b(?:which|what|in which)\s+(?:\w+\s+)?{SESSION_NOUN}\b|\b(?:sessions|calls|recordings|meetings|conversations)\b|"
+            r"\bany\s+(?:of\s+the\s+)?(?:customers?|callers?|clients?)\b"
+        ),
+        # one session: "in this call", "the session", "that recording"
+        "this": rf"\b(?:this|that|the|current)\s+{SESSION_NOUN[:-1].replace('s?', '')})\b",
+        # rankings from the least: "calmest", "least angry", "most relaxed"
+        "calm": r"\b(calm\w*|relax\w*|peaceful\w*|least|fewest)\b",
+        "negative": r"\b(negativ\w*|worst|bad(?:ly)?|gloom\w*|unpleasant)\b",
+        "positive": r"\b(positiv\w*|best|cheer\w*|pleasant)\b",
+        # a superlative that makes "which call ..." a ranking ("happiest call?", "which call was the calmest")
+        "superlative": r"\b(most|least|\w+iest|calmest|saddest|tensest|worst|best|rank\w*)\b|\b(?:customers|callers|clients)\b",
+        # "search all calls for refund", "look for 'refund'"
+        "search": r"\b(?:search|look|grep|find)\b.*?\bfor\s+(?:the\s+|a\s+|an\s+)?['\"]?([a-z][a-z'-]+)",
+    }
 )
-#: "the second call", "the 2nd session", "the second one", "the last call", "the previous session"
-ORDINAL_RE = re.compile(
-    rf"\b(?:the\s+)?({PLACE_WORDS}|last|latest|final|previous|most recent|earliest)\s+(?:one\b|{SESSION_NOUN}\b)"
-)
-#: two by place: "the first and second calls", "sessions 1 and 3", "calls 2 & 4"
-PAIR_RE = re.compile(
-    rf"\b(?:({PLACE_WORDS})\s+(?:and|&|vs\.?|versus)\s+(?:the\s+)?({PLACE_WORDS})\s+{SESSION_NOUN}|"
-    rf"(?:sessions|calls|recordings|meetings|conversations)\s+(\d{{1,3}})\s*(?:and|&|,|vs\.?|versus)\s*(\d{{1,3}}))\b"
-)
-#: every session: "in any of the calls", "across the sessions", "which calls ...", "in all calls"
-ALL_RE = re.compile(
-    rf"\b(?:any|all|every|each|across)\s+(?:of\s+)?(?:the\s+|my\s+|our\s+|these\s+)?(?:\w+\s+)?{SESSION_NOUN}\b|"
-    rf"\b(?:which|what|in which)\s+(?:\w+\s+)?{SESSION_NOUN}\b|\b(?:sessions|calls|recordings|meetings|conversations)\b|"
-    r"\bany\s+(?:of\s+the\s+)?(?:customers?|callers?|clients?)\b"
-)
-#: one session: "in this call", "the session", "that recording"
-THIS_RE = re.compile(rf"\b(?:this|that|the|current)\s+{SESSION_NOUN[:-1].replace('s?', '')})\b")
-#: rankings from the least: "calmest", "least angry", "most relaxed"
-CALM_RE = re.compile(r"\b(calm\w*|relax\w*|peaceful\w*|least|fewest)\b")
-NEGATIVE_RE = re.compile(r"\b(negativ\w*|worst|bad(?:ly)?|gloom\w*|unpleasant)\b")
-POSITIVE_RE = re.compile(r"\b(positiv\w*|best|cheer\w*|pleasant)\b")
-#: a superlative that makes "which call ..." a ranking ("happiest call?", "which call was the calmest")
-SUPERLATIVE_RE = re.compile(
-    r"\b(most|least|\w+iest|calmest|saddest|tensest|worst|best|rank\w*)\b|\b(?:customers|callers|clients)\b"
-)
-#: "search all calls for refund", "look for 'refund'"
-SEARCH_RE = re.compile(r"\b(?:search|look|grep|find)\b.*?\bfor\s+(?:the\s+|a\s+|an\s+)?['\"]?([a-z][a-z'-]+)")
 #: the session vocabulary's own readings of emotion words: disappointment counts with frustration and
 #: annoyance in the angry family (as the words' emotion does, tools/text_emotion.py)
 EMOTION_STEMS = {**SESSION_EMOTION_STEMS, "disappoint": ("angry", "disgust")}
@@ -290,7 +283,7 @@ def named_sessions(question: str, records: list[SessionRecord]) -> tuple[str, ..
     (with sessions "call" and "call-2" stored, "summarise call 2" names call-2)."""
     q = question.lower()
     ids = {r.session_id.lower(): r.session_id for r in records}
-    places = [m.span() for rx in (NUMBERED_RE, ORDINAL_RE) for m in rx.finditer(q)]
+    places = [m.span() for rx in (RE.numbered, RE.ordinal) for m in rx.finditer(q)]
     found = [
         (m.start(), ids[i])
         for i in ids
@@ -304,11 +297,11 @@ def missing_place(question: str, records: list[SessionRecord]) -> int | None:
     """A place in ``session list`` order the question names that no stored session has ("session 9" of 4)."""
     q = question.lower()
     ids = {r.session_id.lower() for r in records}
-    for m in NUMBERED_RE.finditer(q):
+    for m in RE.numbered.finditer(q):
         n = int(m[2]) if m[2].isdigit() else ORDINALS[m[2]]
         if not 1 <= n <= len(records) and not ({m[2], f"{m[1]}-{m[2]}", f"{m[1]}{m[2]}", f"{m[1]}_{m[2]}"} & ids):
             return n
-    for m in ORDINAL_RE.finditer(q):
+    for m in RE.ordinal.finditer(q):
         if m[1] in ORDINALS and ORDINALS[m[1]] > len(records):
             return ORDINALS[m[1]]
     return None
@@ -321,7 +314,7 @@ def by_place(question: str, records: list[SessionRecord]) -> tuple[str, ...]:
     ids = {r.session_id.lower(): r.session_id for r in records}
     order = [r.session_id for r in records]
     found: list[tuple[int, str]] = []
-    for m in NUMBERED_RE.finditer(q):
+    for m in RE.numbered.finditer(q):
         noun, num = m[1], m[2]
         n = int(num) if num.isdigit() else ORDINALS[num]
         for cand in (num, f"{noun}-{num}", f"{noun}{num}", f"{noun}_{num}", f"{noun}s-{num}"):
@@ -331,12 +324,12 @@ def by_place(question: str, records: list[SessionRecord]) -> tuple[str, ...]:
         else:
             if 1 <= n <= len(order):
                 found.append((m.start(), order[n - 1]))
-    for m in PAIR_RE.finditer(q):
+    for m in RE.pair.finditer(q):
         for k, w in enumerate((m[1] or m[3], m[2] or m[4])):
             n = int(w) if w.isdigit() else ORDINALS[w]
             if 1 <= n <= len(order):
                 found.append((m.start() + k, order[n - 1]))
-    for m in ORDINAL_RE.finditer(q):
+    for m in RE.ordinal.finditer(q):
         word = m[1]
         if any(m.start() <= f < m.end() for f, _ in found):
             continue
@@ -370,9 +363,9 @@ def ranking_emotion(t: str) -> tuple[str, tuple[str, ...], str] | None:
     emo = parse_emotion(t)
     if emo:
         return emo[0], emo[1], "least" if least else "most"
-    if NEGATIVE_RE.search(t):
+    if RE.negative.search(t):
         return "negative", NEGATIVE_LABELS, "least" if least else "most"
-    if POSITIVE_RE.search(t):
+    if RE.positive.search(t):
         return "positive", ("happy",), "least" if least else "most"
     return None
 
@@ -385,10 +378,10 @@ def parse(question: str, records: list[SessionRecord], session_id: str | None = 
     named = tuple(dict.fromkeys(named_sessions(raw, records) + by_place(t, records)))
     one = bool(session_id) and session_id != "all"
     emo = parse_emotion(t)
-    rank = ranking_emotion(t) if not one and not named and (RANKING_RE.search(t) or SUPERLATIVE_RE.search(t)) else None
+    rank = ranking_emotion(t) if not one and not named and (RE.ranking.search(t) or RE.superlative.search(t)) else None
     role = next((r for r in ROLE_WORDS if re.search(rf"\b(?:the )?{r}s?\b", t)), None)
     time = parse_time(raw)
-    scope = "named" if named or one else "all" if session_id == "all" or ALL_RE.search(t) else "latest"
+    scope = "named" if named or one else "all" if session_id == "all" or RE.all.search(t) else "latest"
     base = {
         "role": role,
         "sessions": named,
@@ -397,17 +390,17 @@ def parse(question: str, records: list[SessionRecord], session_id: str | None = 
         "slots": {"missing_place": n} if (n := missing_place(t, records)) is not None else {},
     }
     e = {"emotion": emo[0], "labels": emo[1]} if emo else {}
-    if COMPARE_RE.search(t) or (len(named) >= 2 and re.search(r"\bversus\b|\band\b", t)):
+    if RE.compare.search(t) or (len(named) >= 2 and re.search(r"\bversus\b|\band\b", t)):
         return SessionIntent("compare", **base)
     if (
         rank
         and not named
-        and not BEFORE_RE.search(t)
+        and not RE.before.search(t)
         and not re.search(r"\bwhen\b", t)
-        and ((emo and RANKING_RE.search(t)) or SUPERLATIVE_RE.search(t))
+        and ((emo and RE.ranking.search(t)) or RE.superlative.search(t))
     ):
         return SessionIntent("ranking", emotion=rank[0], labels=rank[1], order=rank[2], **{**base, "scope": "all"})
-    kws = [m[1] for rx in (KEYWORD_RE, PASSIVE_KEYWORD_RE, SEARCH_RE) for m in rx.finditer(t)]
+    kws = [m[1] for rx in (RE.keyword, RE.passive_keyword, RE.search) for m in rx.finditer(t)]
     keyword = next((k for k in kws if k not in KEYWORD_STOP and k not in ROLE_WORDS), None) if time is None else None
     if (
         keyword
@@ -415,10 +408,10 @@ def parse(question: str, records: list[SessionRecord], session_id: str | None = 
         and not re.search(r"\bwhen\b|\bdid (?:they|anyone|someone)\b", t)
     ):
         keyword = None  # "what did they say" is no keyword question
-    summary = bool(SUMMARY_RE.search(t))
-    overall = bool(OVERALL_RE.search(t)) and not emo
-    change = bool(CHANGE_RE.search(t))
-    if emo and BEFORE_RE.search(t):  # "what happened right before the customer got upset" is no summary
+    summary = bool(RE.summary.search(t))
+    overall = bool(RE.overall.search(t)) and not emo
+    change = bool(RE.change.search(t))
+    if emo and RE.before.search(t):  # "what happened right before the customer got upset" is no summary
         return SessionIntent("before", **e, **base)
     if not keyword and (summary or overall or change):
         if summary:
@@ -426,14 +419,14 @@ def parse(question: str, records: list[SessionRecord], session_id: str | None = 
         return SessionIntent(
             "overall_mood+change" if overall and change else "overall_mood" if overall else "change", **base
         )
-    if time is not None and (SAY_RE.search(t) or re.search(r"\bat\b", t)):
+    if time is not None and (RE.say.search(t) or re.search(r"\bat\b", t)):
         return SessionIntent("said_at", time=time, **base)
     if keyword:
         return SessionIntent("mentions", keyword=keyword, **base)
     if emo:
         return SessionIntent("when_emotion", **e, **base)
-    if PEOPLE_RE.search(t):
+    if RE.people.search(t):
         return SessionIntent("people", **base)
-    if TRANSCRIPT_RE.search(t):
+    if RE.transcript.search(t):
         return SessionIntent("transcript", **base)
     return SessionIntent("out_of_scope", **base)

@@ -283,14 +283,14 @@ def _targets(it, records: list[SessionRecord], session_id: str | None) -> list[S
     """The sessions a question is about: those it names (by id, or by place in ``session list`` order),
     else the one the asker chose, else every session ("all", "did anyone mention ...", "in any of the
     calls"), else the latest."""
-    from facelens.agent.sessions.intent import THIS_RE
+    from facelens.agent.sessions.intent import RE
 
     by_id = {r.session_id: r for r in records}
     if it.sessions:
         return [by_id[s] for s in it.sessions if s in by_id]
     if session_id and session_id != ALL:
         return [store.load(session_id)]
-    if session_id == ALL or it.scope == "all" or (it.intent == "mentions" and not THIS_RE.search(it.text)):
+    if session_id == ALL or it.scope == "all" or (it.intent == "mentions" and not RE.this.search(it.text)):
         return list(records)
     return [records[-1]]  # the most recently ingested
 
