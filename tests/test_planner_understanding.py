@@ -154,16 +154,8 @@ def test_bad_input_through_the_assistant_is_an_input_error():
 @pytest.mark.slow
 def test_evaluation_library_function_returns_metrics():
     m = evaluate_planner("tune", scenes=1)
-    for key in (
-        "intent_accuracy",
-        "slot_accuracy",
-        "consistent",
-        "yes_no_form",
-        "wrong_person",
-        "questions",
-        "by_family",
-    ):
-        assert key in m
+    wanted = "intent_accuracy slot_accuracy consistent yes_no_form wrong_person questions by_family"
+    assert set(wanted.split()) <= set(m)
     assert m["questions"] >= 200 and m["wrong_person"] == 0 and m["yes_no_form"] == 1.0
 
 
