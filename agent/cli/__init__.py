@@ -24,7 +24,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -96,7 +96,7 @@ class Group:
     sub-commands (chosen into ``args.NAME_command``); alone it prints its help."""
 
     help: str
-    commands: Mapping[str, Command | Group] = field(default_factory=dict)
+    commands: Mapping[str, Command | Group]
     metavar: str = "ACTION"
 
 

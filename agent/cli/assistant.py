@@ -10,6 +10,8 @@ from typing import Any
 from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_backend_option, add_detector_option, add_json_flag
 
+HELP_ORDER = 10
+
 #: chat --audio FILE: a recording this short is a spoken question; a longer one is only audio to ask about
 RECORDED_QUESTION_MAX_S = 30.0
 
@@ -263,7 +265,6 @@ def _is_short(path: str) -> bool:
         return False
 
 
-HELP_ORDER = 10
 COMMANDS = {
     "ask": Command(
         cmd_ask,

@@ -1,7 +1,8 @@
 """``facelens bench ...``: speed and memory benchmarks (commands, not timed unit tests).
 
 Other modules of this package add benchmarks by declaring ``BENCH_COMMANDS`` (a table of
-:class:`facelens.agent.cli.Command`) and ``HELP_ORDER`` (their place in ``facelens bench --help``); they are found without a list to edit.
+:class:`facelens.agent.cli.Command`) and ``HELP_ORDER`` (their place in ``facelens bench --help``); they
+are found without a list to edit.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import os
 from facelens.agent.cli import Command, add_commands, command_group, plugin_modules, print_json
 from facelens.agent.cli.options import add_detector_option, add_json_flag
 from facelens.eval.bench_photo import bench_analyze, bench_identity
+
+HELP_ORDER = 60
+COMMANDS = ("bench",)  # register() adds it: the group of the benchmarks below and of the other modules'
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +93,6 @@ def _identity_arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p)
 
 
-COMMANDS = ("bench",)  # register() adds it: the group of the benchmarks below and of the other modules'
-HELP_ORDER = 60
 #: this module's benchmarks, listed first in ``facelens bench --help``
 PHOTO_BENCHMARKS = {
     "analyze": Command(

@@ -8,6 +8,8 @@ import argparse
 from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_json_flag
 
+HELP_ORDER = 40
+
 
 def _cmd(args: argparse.Namespace) -> int:
     from facelens.eval.bench_live import bench_live
@@ -38,7 +40,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p)
 
 
-HELP_ORDER = 40  # the place of its commands in ``facelens bench --help`` (after analyze and identity)
 BENCH_COMMANDS = {
     "live": Command(
         _cmd, help="facelens live: face-loop frames/s at 640x480 and spoken turn -> reply time", arguments=_arguments

@@ -12,6 +12,8 @@ from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_json_flag
 from facelens.eval.bench_media import bench_ingest, bench_transcribe
 
+HELP_ORDER = 10
+
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
     out = bench_transcribe(args.files, args.model, args.beam_size, args.seconds)
@@ -51,7 +53,6 @@ def _ingest_arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p)
 
 
-HELP_ORDER = 10  # the place of its commands in ``facelens bench --help`` (after analyze and identity)
 BENCH_COMMANDS = {
     "transcribe": Command(
         _cmd_transcribe, help="speech transcription real-time factor (warm model)", arguments=_transcribe_arguments

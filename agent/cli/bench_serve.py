@@ -10,6 +10,8 @@ from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_json_flag
 from facelens.tools.errors import InputError
 
+HELP_ORDER = 30
+
 
 def _cmd(args: argparse.Namespace) -> int:
     from facelens.agent.cli.serve import need_serve_extra
@@ -72,7 +74,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p)
 
 
-HELP_ORDER = 30  # the place of its commands in ``facelens bench --help`` (after analyze and identity)
 BENCH_COMMANDS = {
     "serve": Command(
         _cmd,

@@ -10,6 +10,8 @@ import sys
 from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_json_flag
 
+HELP_ORDER = 20
+
 
 def _cmd(args: argparse.Namespace) -> int:
     from facelens.eval import speech
@@ -38,7 +40,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p)
 
 
-HELP_ORDER = 20  # the place of its commands in ``facelens bench --help`` (after analyze and identity)
 BENCH_COMMANDS = {
     "transcribe-short": Command(
         _cmd,

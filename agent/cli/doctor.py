@@ -19,6 +19,8 @@ from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_json_flag
 from facelens.tools.errors import FacelensError
 
+HELP_ORDER = 140
+
 
 @dataclass(frozen=True)
 class Check:
@@ -361,7 +363,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-HELP_ORDER = 140
 COMMANDS = {
     "doctor": Command(
         cmd_doctor, help="check what is installed and working, and what to do about the rest", arguments=_arguments

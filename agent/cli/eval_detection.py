@@ -7,6 +7,8 @@ import argparse
 from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_json_flag
 
+HELP_ORDER = 20
+
 
 def cmd_detection(args: argparse.Namespace) -> int:
     from facelens.eval.detection import evaluate
@@ -41,7 +43,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p, help="print the result as JSON")
 
 
-HELP_ORDER = 20  # the place of its commands in ``facelens eval --help``
 EVAL_COMMANDS = {
     "detection": Command(
         cmd_detection,

@@ -7,6 +7,8 @@ import argparse
 from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_detector_option, add_json_flag
 
+HELP_ORDER = 30
+
 
 def cmd_identity(args: argparse.Namespace) -> int:
     from facelens.eval.identity import evaluate
@@ -35,7 +37,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_detector_option(p)
 
 
-HELP_ORDER = 30  # the place of its commands in ``facelens eval --help``
 EVAL_COMMANDS = {
     "identity": Command(
         cmd_identity,

@@ -19,6 +19,8 @@ from facelens.eval.models import (
     evaluate_emotion,
 )
 
+HELP_ORDER = 10
+
 
 def _print(result: BaseModel, as_json: bool, summary: Callable[[BaseModel], str]) -> None:
     from facelens.agent.cli import print_json
@@ -83,7 +85,6 @@ def _attribute_arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p, help="print the result as JSON")
 
 
-HELP_ORDER = 10  # the place of its commands in ``facelens eval --help``
 #: ``eval emotion`` and ``eval attributes``, added to the ``eval`` group
 EVAL_COMMANDS = {
     "emotion": Command(

@@ -14,6 +14,8 @@ import sys
 from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_json_flag
 
+HELP_ORDER = 40
+
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -98,7 +100,6 @@ def _composed(args: argparse.Namespace) -> int:
     return 0
 
 
-HELP_ORDER = 40  # the place of its commands in ``facelens eval --help``
 EVAL_COMMANDS = {
     "planner": Command(
         cmd_planner,

@@ -7,6 +7,8 @@ import argparse
 from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_json_flag
 
+HELP_ORDER = 60
+
 
 def cmd_session_questions(args: argparse.Namespace) -> int:
     from facelens.eval.session_questions import SPLITS, evaluate
@@ -46,7 +48,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--failures", action="store_true", help="list the questions answered wrongly")
 
 
-HELP_ORDER = 60  # the place of its commands in ``facelens eval --help``
 EVAL_COMMANDS = {
     "session-questions": Command(
         cmd_session_questions,

@@ -8,6 +8,8 @@ import sys
 from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_data_option, add_json_flag
 
+HELP_ORDER = 70
+
 
 def _fmt(v: object) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
@@ -59,7 +61,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", action="append", metavar="DOMAIN", help="run only this domain (repeatable)")
 
 
-HELP_ORDER = 70  # the place of its commands in ``facelens eval --help``
 EVAL_COMMANDS = {
     "suite": Command(
         cmd_suite,

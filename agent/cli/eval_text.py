@@ -9,6 +9,8 @@ import argparse
 from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_json_flag
 
+HELP_ORDER = 50
+
 
 def cmd_text_emotion(args: argparse.Namespace) -> int:
     from facelens.eval.text_emotion import evaluate_text_emotion
@@ -37,7 +39,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-HELP_ORDER = 50  # the place of its commands in ``facelens eval --help``
 EVAL_COMMANDS = {
     "text-emotion": Command(
         cmd_text_emotion,

@@ -12,6 +12,8 @@ import sys
 from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_data_option, add_json_flag
 
+HELP_ORDER = 80
+
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -57,7 +59,6 @@ def cmd_wild(args: argparse.Namespace) -> int:
     return 0
 
 
-HELP_ORDER = 80  # the place of its commands in ``facelens eval --help``
 EVAL_COMMANDS = {
     "wild-photos": Command(
         cmd_wild,

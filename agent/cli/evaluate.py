@@ -11,11 +11,9 @@ import argparse
 
 from facelens.agent.cli import add_commands, command_group, load_command_module, plugin_modules
 
-EVAL_MODULES = plugin_modules("EVAL_COMMANDS")
-
-
-COMMANDS = ("eval",)  # register() adds it: the group that the EVAL_COMMANDS of the other modules fill
 HELP_ORDER = 50
+COMMANDS = ("eval",)  # register() adds it: the group that the EVAL_COMMANDS of the other modules fill
+EVAL_MODULES = plugin_modules("EVAL_COMMANDS")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

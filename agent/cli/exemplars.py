@@ -8,6 +8,8 @@ import sys
 from facelens.agent.cli import Command, Group, print_json
 from facelens.agent.cli.options import add_json_flag
 
+HELP_ORDER = 40
+
 
 def cmd_add(args: argparse.Namespace) -> int:
     from facelens.tools.exemplars import ExemplarStore
@@ -147,7 +149,6 @@ def cmd_eval_vlm(args: argparse.Namespace) -> int:
     return 0
 
 
-HELP_ORDER = 40
 COMMANDS = {
     "exemplars": Group(
         "few-shot exemplars shown to a VLM before the query face",

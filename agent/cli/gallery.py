@@ -8,6 +8,8 @@ import sys
 from facelens.agent.cli import Command, Group, print_json
 from facelens.agent.cli.options import add_detector_option, add_json_flag
 
+HELP_ORDER = 30
+
 CONSENT = "Enrol only people who agreed to it. Face embeddings are biometric data; they stay in FACELENS_HOME on this machine."
 
 
@@ -205,7 +207,6 @@ def _import_arguments(p: argparse.ArgumentParser) -> None:
     add_detector_option(p)
 
 
-HELP_ORDER = 30
 COMMANDS = {
     "enroll": Command(cmd_enroll, help="add a person to the local identity gallery", arguments=_enroll_arguments),
     "identify": Command(cmd_identify, help="name the enrolled people in photos", arguments=_images_arguments),

@@ -9,6 +9,8 @@ import sys
 from facelens.agent.cli import Command
 from facelens.agent.cli.options import add_backend_option, add_json_flag
 
+HELP_ORDER = 120
+
 
 def cmd_live(args: argparse.Namespace) -> int:
     from facelens.agent.assistant import live
@@ -73,7 +75,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p, help="print one JSON object per turn instead of the chat text")
 
 
-HELP_ORDER = 120
 COMMANDS = {
     "live": Command(
         cmd_live,

@@ -13,6 +13,8 @@ import sys
 from facelens.agent.cli import Command
 from facelens.tools.errors import ConfigError, missing_dependency
 
+HELP_ORDER = 110
+
 DEFAULT_PORT = 8765
 
 
@@ -60,7 +62,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-edit", action="store_true", help="stdio only: also offer enroll_person and remove_person")
 
 
-HELP_ORDER = 110
 COMMANDS = {
     "mcp": Command(
         cmd_mcp,

@@ -6,6 +6,8 @@ import argparse
 
 from facelens.agent.cli import Command, Group
 
+HELP_ORDER = 130
+
 
 def cmd_cache_clear(args: argparse.Namespace) -> int:
     from facelens.tools.scene import clear_cache
@@ -22,7 +24,6 @@ def cmd_where(args: argparse.Namespace) -> int:
     return 0
 
 
-HELP_ORDER = 130
 COMMANDS = {
     "cache": Group(
         "the analysis cache (holds face embeddings)",

@@ -7,6 +7,8 @@ import argparse
 from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_detector_option, add_json_flag
 
+HELP_ORDER = 20
+
 
 def describe_face(f) -> str:
     """One human-readable line for a face of a SceneAnalysis."""
@@ -62,7 +64,6 @@ def _example_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--six", action="store_true", help="the 1280x720 six-person photo used by `facelens bench analyze`")
 
 
-HELP_ORDER = 20
 COMMANDS = {
     "analyze": Command(cmd_analyze, help="detect and describe every face in a photo", arguments=_analyze_arguments),
     "example": Command(

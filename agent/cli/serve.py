@@ -15,6 +15,8 @@ from facelens.agent.cli import Command, Group, print_json
 from facelens.agent.cli.options import add_json_flag
 from facelens.tools.errors import ConfigError, InputError, missing_dependency
 
+HELP_ORDER = 100
+
 DEFAULT_HOST = "127.0.0.1"
 
 
@@ -147,7 +149,6 @@ def _name_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("name")
 
 
-HELP_ORDER = 100
 COMMANDS = {
     "serve": Command(
         cmd_serve,

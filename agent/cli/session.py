@@ -9,6 +9,8 @@ from facelens.agent.cli import Command, Group, print_json
 from facelens.agent.cli.options import add_json_flag
 from facelens.agent.cli.session_ingest import INGEST_COMMAND
 
+HELP_ORDER = 80
+
 
 def cmd_list(args: argparse.Namespace) -> int:
     from facelens.agent.assistant.api import session_listing
@@ -167,13 +169,13 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _id_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", metavar="ID")
+
+
 def _id_json_arguments(p: argparse.ArgumentParser) -> None:
     _id_argument(p)
     add_json_flag(p)
-
-
-def _id_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("id", metavar="ID")
 
 
 def _export_arguments(p: argparse.ArgumentParser) -> None:
@@ -230,7 +232,6 @@ def _name_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clear", action="store_true", help="remove the track's name")
 
 
-HELP_ORDER = 80
 COMMANDS = {
     "session": Group(
         "recorded sessions: ingest, list, show, export, plot, report, ask",

@@ -10,6 +10,8 @@ from facelens.agent.cli import Command, print_json
 from facelens.agent.cli.options import add_json_flag
 from facelens.tools import media
 
+HELP_ORDER = 70
+
 
 def _affect(transcript, audio) -> list:
     """Per utterance: the voice cues (relative to the speaker's other utterances), the words' emotion
@@ -101,7 +103,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-HELP_ORDER = 70
 COMMANDS = {
     "transcribe": Command(
         cmd_transcribe, help="transcribe audio or video files (offline Whisper by default)", arguments=_arguments

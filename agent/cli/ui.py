@@ -19,6 +19,8 @@ from pathlib import Path
 from facelens.agent.cli import Command
 from facelens.tools.errors import ConfigError, InputError, missing_dependency
 
+HELP_ORDER = 90
+
 DEFAULT_ADDRESS = "127.0.0.1"
 PASSWORD_ENV = "FACELENS_UI_PASSWORD"
 MIN_PASSWORD = 8
@@ -134,7 +136,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return 0
 
 
-HELP_ORDER = 90
 COMMANDS = {
     "ui": Command(
         cmd_ui,
