@@ -73,6 +73,7 @@ def test_every_list_of_backend_names_is_the_registrys(monkeypatch):
     import argparse
 
     from facelens.agent.assistant import backends
+    from facelens.agent.cli import add_commands
     from facelens.agent.cli import assistant as cli_assistant
     from facelens.agent.cli import live as cli_live
     from facelens.tools import settings
@@ -80,8 +81,8 @@ def test_every_list_of_backend_names_is_the_registrys(monkeypatch):
     assert backends.NAMES == settings.LLM_BACKENDS == settings.setting("backend").choices
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers()
-    cli_assistant.register(sub)
-    cli_live.register(sub)
+    add_commands(sub, cli_assistant.COMMANDS)
+    add_commands(sub, cli_live.COMMANDS)
     for command in ("ask", "chat", "live"):
         option = next(a for a in sub.choices[command]._actions if "--backend" in a.option_strings)
         assert tuple(option.choices) == backends.NAMES, command

@@ -135,20 +135,67 @@ def test_a_broken_detector_module_is_an_error_not_a_missing_detector(monkeypatch
 
 
 def test_command_modules_are_found_not_listed(monkeypatch, tmp_path):
-    """A module of the CLI package that defines ``register`` is a command module, placed in --help by its
-    HELP_ORDER; the same holds for ``register_eval``/``register_bench`` (no hand-written list)."""
+    """A module of the CLI package that declares ``COMMANDS`` is a command module, placed in --help by its
+    HELP_ORDER; the same holds for ``EVAL_COMMANDS``/``BENCH_COMMANDS`` (no hand-written list). The names
+    are read from the file, a one-line tuple or a table over several lines, without importing it."""
     from facelens.agent import cli
 
     assert cli.COMMAND_MODULES[0] == "assistant" and cli.COMMAND_MODULES[-1] == "doctor"
-    assert cli.plugin_modules("register_bench") == ["bench_media", "bench_speech", "bench_serve", "bench_live"]
+    assert cli.plugin_modules("BENCH_COMMANDS") == ["bench_media", "bench_speech", "bench_serve", "bench_live"]
     (tmp_path / "newcmd.py").write_text('COMMANDS = ("new",)\nHELP_ORDER = 15\n\n\ndef register(sub):\n    pass\n')
-    (tmp_path / "unordered.py").write_text("def register(sub):\n    pass\n")
+    (tmp_path / "tabled.py").write_text(
+        "HELP_ORDER = 16\nCOMMANDS = {\n"
+        '    "first": Command(handler, help="h", description="a {b} c\\n"\n    "d"),\n'
+        '    "second": Group(\n        "g",\n        {"inner": Command(handler, help="i")},\n    ),\n}\n\n\nx = 1\n'
+    )
+    (tmp_path / "unordered.py").write_text("COMMANDS = ()\n")
     monkeypatch.setattr(cli, "__path__", [*cli.__path__, str(tmp_path)])
     cli._sources.cache_clear()
     try:
-        names = cli.plugin_modules("register")
-        assert names[:2] == ["assistant", "newcmd"] and names[-1] == "unordered"
-        assert "newcmd" not in cli.plugin_modules("register_eval")
+        names = cli.plugin_modules("COMMANDS")
+        assert names[:3] == ["assistant", "newcmd", "tabled"] and names[-1] == "unordered"
+        assert "newcmd" not in cli.plugin_modules("EVAL_COMMANDS")
+        assert cli._declared_names(cli._sources()["tabled"], "COMMANDS") == ["first", "second"]
+        assert cli._declared_names(cli._sources()["newcmd"], "COMMANDS") == ["new"]
     finally:
         monkeypatch.undo()
         cli._sources.cache_clear()
+
+
+def test_a_command_table_becomes_the_parser():
+    """add_commands turns a table into parsers: name, help line, description, the module's own arguments,
+    the handler; a Group is a command of sub-commands that alone prints its help."""
+    import argparse
+
+    from facelens.agent.cli import Command, Group, add_commands
+    from facelens.agent.cli.options import add_json_flag
+
+    def handler(args: argparse.Namespace) -> int:
+        return 7
+
+    parser = argparse.ArgumentParser(prog="facelens")
+    sub = parser.add_subparsers(dest="command")
+    add_commands(
+        sub,
+        {
+            "one": Command(handler, help="the first", description="All about one.", arguments=add_json_flag),
+            "two": Group("a group", {"inner": Command(handler, help="inside")}, metavar="WHAT"),
+        },
+    )
+    args = parser.parse_args(["one", "--json"])
+    assert args.json is True and args.handler(args) == 7
+    assert sub.choices["one"].description == "All about one."
+    assert [(a.dest, a.help) for a in sub._choices_actions] == [("one", "the first"), ("two", "a group")]
+    assert parser.parse_args(["two", "inner"]).handler is handler
+    assert parser.parse_args(["two"]).two_command is None
+    assert "WHAT" in sub.choices["two"].format_usage()
+
+
+def test_every_table_names_what_the_module_adds():
+    """The names the framework reads from each file are the keys of the table the module defines."""
+    from facelens.agent import cli
+
+    for table in ("COMMANDS", "EVAL_COMMANDS", "BENCH_COMMANDS"):
+        for name in cli.plugin_modules(table):
+            declared = getattr(cli.load_command_module(name), table)
+            assert cli._declared_names(cli._sources()[name], table) == list(declared), (name, table)

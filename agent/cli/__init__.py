@@ -1,15 +1,21 @@
 """The ``facelens`` command line.
 
-Each command group lives in its own module under ``facelens.agent.cli`` that defines
-``register(subparsers)`` and declares ``COMMANDS`` (the commands it adds) and ``HELP_ORDER`` (its place
-in ``facelens --help``): a new module of that shape is a new command, found by :func:`plugin_modules`
-without a list to edit. Handlers return an exit code. Errors from facelens print one clear line (no
-traceback) and exit with 2.
+Each command group lives in its own module under ``facelens.agent.cli`` that declares ``COMMANDS`` (the
+commands it adds: a table of name -> :class:`Command` or :class:`Group`) and ``HELP_ORDER`` (its place in
+``facelens --help``): a new module of that shape is a new command, found by :func:`plugin_modules` without
+a list to edit. The framework turns each table into the parser (name, help line, description, handler)
+and the module only adds its own arguments; a module that needs more (``evaluate``, ``bench``) defines
+``register(subparsers)`` instead and declares ``COMMANDS`` as a tuple of the names it adds. ``facelens
+eval`` and ``facelens bench`` are filled the same way from ``EVAL_COMMANDS`` and ``BENCH_COMMANDS``
+tables. The tables are read from the source files, not imported, so that answering one command imports
+one module. Handlers return an exit code. Errors from facelens print one clear line (no traceback) and
+exit with 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import functools
 import importlib
 import json
@@ -17,7 +23,10 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from facelens.tools.errors import DependencyError, FacelensError
 
@@ -41,26 +50,75 @@ def _declared(source: str, name: str) -> str | None:
     return m.group(1).strip() if m else None
 
 
-def plugin_modules(hook: str) -> list[str]:
-    """The modules of this package that define the top-level function ``hook`` (``register``,
-    ``register_eval``, ``register_bench``), in the order of their ``HELP_ORDER`` (a module without one
+def _declared_names(source: str, name: str) -> list[str]:
+    """The command names a module's top-level ``NAME = ...`` declares: a tuple's strings, or a table's keys.
+    Only that statement is parsed (it ends at the next line that starts in the first column)."""
+    m = re.search(rf"^{name} = .*?\n(?=[^\s)\]}}])", source + "\n#", re.MULTILINE | re.DOTALL)
+    if m is None:
+        return []
+    value = ast.parse(m.group(0)).body[0].value  # type: ignore[attr-defined]
+    items = value.keys if isinstance(value, ast.Dict) else getattr(value, "elts", [])
+    return [item.value for item in items if isinstance(item, ast.Constant) and isinstance(item.value, str)]
+
+
+def plugin_modules(table: str) -> list[str]:
+    """The modules of this package that declare the top-level table ``table`` (``COMMANDS``,
+    ``EVAL_COMMANDS``, ``BENCH_COMMANDS``), in the order of their ``HELP_ORDER`` (a module without one
     comes last). Read from the source files, not imported, so that answering one command imports one
     module."""
-    pattern = re.compile(rf"^def {hook}\(", re.MULTILINE)
+    pattern = re.compile(rf"^{table} = ", re.MULTILINE)
     found = [name for name, source in _sources().items() if pattern.search(source)]
     order = {name: int(_declared(_sources()[name], "HELP_ORDER") or 10**9) for name in found}
     return sorted(found, key=lambda name: (order[name], name))
 
 
-#: command modules, each with register(subparsers); order = order in --help
-COMMAND_MODULES = plugin_modules("register")
+#: command modules, each with a COMMANDS table (or register(subparsers)); order = order in --help
+COMMAND_MODULES = plugin_modules("COMMANDS")
 #: the module that registers each command (its ``COMMANDS``), so that answering one command imports one
 #: module (tests/test_detection_default.py checks it against what the modules register)
-COMMANDS = {
-    command: name
-    for name in COMMAND_MODULES
-    for command in re.findall(r'"([^"]+)"', _declared(_sources()[name], "COMMANDS") or "")
-}
+COMMANDS = {command: name for name in COMMAND_MODULES for command in _declared_names(_sources()[name], "COMMANDS")}
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command in a module's table: :func:`add_commands` adds its parser with this help line and
+    description, lets ``arguments`` add the command's own arguments, and runs ``handler`` for it."""
+
+    handler: Callable[[argparse.Namespace], int]
+    help: str
+    description: str | None = None
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    """A command made of sub-commands (``facelens gallery list``): its help line and the table of its
+    sub-commands (chosen into ``args.NAME_command``); alone it prints its help."""
+
+    help: str
+    commands: Mapping[str, Command | Group]
+    metavar: str = "ACTION"
+
+
+def add_commands(sub: argparse._SubParsersAction, commands: Mapping[str, Command | Group]) -> None:
+    """Add the commands of a table (see :class:`Command`, :class:`Group`) to ``sub``, in the table's order."""
+    for name, spec in commands.items():
+        if isinstance(spec, Group):
+            add_commands(command_group(sub, name, spec.help, spec.metavar), spec.commands)
+            continue
+        parser = sub.add_parser(name, help=spec.help, description=spec.description)
+        if spec.arguments is not None:
+            spec.arguments(parser)
+        parser.set_defaults(handler=spec.handler)
+
+
+def register_module(sub: argparse._SubParsersAction, module: ModuleType) -> None:
+    """Add a command module's commands: its own ``register(sub)`` where it has one, else its table."""
+    register = getattr(module, "register", None)
+    if register is not None:
+        register(sub)
+    else:
+        add_commands(sub, module.COMMANDS)
 
 
 def _command_of(argv: list[str]) -> str | None:
@@ -93,7 +151,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in names:
-        load_command_module(name).register(sub)
+        register_module(sub, load_command_module(name))
     return parser
 
 

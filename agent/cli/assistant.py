@@ -7,20 +7,18 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_backend_option, add_detector_option, add_json_flag
+
+HELP_ORDER = 10
 
 #: chat --audio FILE: a recording this short is a spoken question; a longer one is only audio to ask about
 RECORDED_QUESTION_MAX_S = 30.0
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from facelens.agent.assistant import backends
-    from facelens.agent.cli.photo import add_detector_option
-
-    p.add_argument(
-        "--backend",
-        choices=backends.NAMES,
-        default=None,
+    add_backend_option(
+        p,
         help="who answers (default: FACELENS_BACKEND / config.yaml's backend, else openai when "
         "OPENAI_API_KEY/OPENAI_BASE_URL is set, local when FACELENS_LOCAL_MODEL is set, else the offline planner)",
     )
@@ -43,18 +41,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_detector_option(p)
 
 
-#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
-#: from this file without importing it)
-COMMANDS = ("ask", "chat")
-HELP_ORDER = 10
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "ask",
-        help="ask a question about the people in a photo",
-        description='Answer a question about a photo, e.g. facelens ask group.jpg "who looks happiest?"',
-    )
+def _ask_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="the photo (use --audio for a recording)")
     p.add_argument(
         "question",
@@ -62,19 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="the question, in quotes (leave it out with --audio FILE to ask the question recorded in FILE)",
     )
-    p.add_argument(
-        "--json", action="store_true", help='print {"answer", "backend", "faces", "tool_calls", "llm_calls"}'
-    )
+    add_json_flag(p, help='print {"answer", "backend", "faces", "tool_calls", "llm_calls"}')
     _common(p)
-    p.set_defaults(handler=cmd_ask)
 
-    c = sub.add_parser(
-        "chat",
-        help="a conversation about photos (follow-up questions work)",
-        description="Ask questions one after another; /image PATH adds a photo, /audio PATH sets the audio, quit ends.",
-    )
-    c.add_argument("images", nargs="*", help="photos to talk about")
-    c.add_argument(
+
+def _chat_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", nargs="*", help="photos to talk about")
+    p.add_argument(
         "--voice",
         nargs="?",
         const="vad",
@@ -83,11 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="speak instead of typing: vad (a pause ends the question, default) or push (Enter to start/stop); "
         "'chat --voice IMAGE' and 'chat IMAGE --voice' both work",
     )
-    c.add_argument(
-        "--json", action="store_true", help="with --voice: print the fused face/voice/words estimate as JSON on stderr"
-    )
-    _common(c)
-    c.set_defaults(handler=cmd_chat)
+    add_json_flag(p, help="with --voice: print the fused face/voice/words estimate as JSON on stderr")
+    _common(p)
 
 
 def _assistant(args: argparse.Namespace, images: list[str]):
@@ -285,3 +263,19 @@ def _is_short(path: str) -> bool:
         return media.probe(path).duration <= RECORDED_QUESTION_MAX_S
     except Exception:  # noqa: BLE001 (a file probe can't read is no question; the assistant reports it as audio)
         return False
+
+
+COMMANDS = {
+    "ask": Command(
+        cmd_ask,
+        help="ask a question about the people in a photo",
+        description='Answer a question about a photo, e.g. facelens ask group.jpg "who looks happiest?"',
+        arguments=_ask_arguments,
+    ),
+    "chat": Command(
+        cmd_chat,
+        help="a conversation about photos (follow-up questions work)",
+        description="Ask questions one after another; /image PATH adds a photo, /audio PATH sets the audio, quit ends.",
+        arguments=_chat_arguments,
+    ),
+}

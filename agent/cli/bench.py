@@ -1,7 +1,8 @@
 """``facelens bench ...``: speed and memory benchmarks (commands, not timed unit tests).
 
-Other modules of this package add benchmarks by exposing ``register_bench(bench_subparsers)`` and
-``HELP_ORDER`` (their place in ``facelens bench --help``); they are found without a list to edit.
+Other modules of this package add benchmarks by declaring ``BENCH_COMMANDS`` (a table of
+:class:`facelens.agent.cli.Command`) and ``HELP_ORDER`` (their place in ``facelens bench --help``); they
+are found without a list to edit.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import importlib
 import logging
 import os
 
-from facelens.agent.cli import command_group, plugin_modules, print_json
-from facelens.agent.cli.photo import add_detector_option
+from facelens.agent.cli import Command, add_commands, command_group, plugin_modules, print_json
+from facelens.agent.cli.options import add_detector_option, add_json_flag
 from facelens.eval.bench_photo import bench_analyze, bench_identity
+
+HELP_ORDER = 60
+COMMANDS = ("bench",)  # register() adds it: the group of the benchmarks below and of the other modules'
 
 log = logging.getLogger(__name__)
 
-BENCH_MODULES: list[str] = plugin_modules("register_bench")
+BENCH_MODULES: list[str] = plugin_modules("BENCH_COMMANDS")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -63,16 +67,7 @@ def cmd_identity(args: argparse.Namespace) -> int:
     return 0
 
 
-#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
-#: from this file without importing it)
-COMMANDS = ("bench",)
-HELP_ORDER = 60
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    bsub = command_group(sub, "bench", "speed benchmarks", metavar="WHAT")
-
-    p = bsub.add_parser("analyze", help="per-stage latency of the photo analysis (warm)")
+def _analyze_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image")
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument(
@@ -82,11 +77,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-baseline", action="store_true", help="skip face_recognition's detect + encode, timed beside each run"
     )
-    p.add_argument("--json", action="store_true")
+    add_json_flag(p)
     add_detector_option(p)
-    p.set_defaults(handler=cmd_analyze)
 
-    p = bsub.add_parser("identity", help="gallery search latency and recall at scale (synthetic vectors)")
+
+def _identity_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=1_000_000)
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument(
@@ -95,13 +90,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="faiss",
         help="milvus: measure Milvus too (a temporary Milvus Lite file, or FACELENS_MILVUS_URI's server), beside FAISS",
     )
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_identity)
+    add_json_flag(p)
 
+
+#: this module's benchmarks, listed first in ``facelens bench --help``
+PHOTO_BENCHMARKS = {
+    "analyze": Command(
+        cmd_analyze, help="per-stage latency of the photo analysis (warm)", arguments=_analyze_arguments
+    ),
+    "identity": Command(
+        cmd_identity,
+        help="gallery search latency and recall at scale (synthetic vectors)",
+        arguments=_identity_arguments,
+    ),
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    bsub = command_group(sub, "bench", "speed benchmarks", metavar="WHAT")
+    add_commands(bsub, PHOTO_BENCHMARKS)
     for name in BENCH_MODULES:
         try:
             mod = importlib.import_module(f"facelens.agent.cli.{name}")
         except ImportError as exc:
             log.debug("bench module %s unavailable: %s", name, exc)
             continue
-        mod.register_bench(bsub)
+        add_commands(bsub, mod.BENCH_COMMANDS)

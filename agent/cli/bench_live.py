@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_json_flag
+
+HELP_ORDER = 40
 
 
 def _cmd(args: argparse.Namespace) -> int:
@@ -30,13 +33,15 @@ def _cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-HELP_ORDER = 40  # the place of its commands in ``facelens bench --help`` (after analyze and identity)
-
-
-def register_bench(bsub: argparse._SubParsersAction) -> None:
-    p = bsub.add_parser("live", help="facelens live: face-loop frames/s at 640x480 and spoken turn -> reply time")
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=100, help="frames of the face loop to time (default 100)")
     p.add_argument("--turns", type=int, default=10, help="spoken 3-second questions to time (default 10)")
     p.add_argument("--speak", action="store_true", help="also time the first spoken audio of each reply")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=_cmd)
+    add_json_flag(p)
+
+
+BENCH_COMMANDS = {
+    "live": Command(
+        _cmd, help="facelens live: face-loop frames/s at 640x480 and spoken turn -> reply time", arguments=_arguments
+    ),
+}

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_json_flag
 from facelens.eval.bench_media import bench_ingest, bench_transcribe
+
+HELP_ORDER = 10
 
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
@@ -35,21 +38,28 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-HELP_ORDER = 10  # the place of its commands in ``facelens bench --help`` (after analyze and identity)
-
-
-def register_bench(bsub: argparse._SubParsersAction) -> None:
-    p = bsub.add_parser("transcribe", help="speech transcription real-time factor (warm model)")
+def _transcribe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="*", metavar="FILE", help="audio files (default: generated espeak-ng speech)")
     p.add_argument("--model", default=None)
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--seconds", type=float, default=30.0, help="length of the generated speech")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=_cmd_transcribe)
+    add_json_flag(p)
 
-    p = bsub.add_parser("ingest", help="session ingest speed on a 640x480 one-face video (warm models)")
+
+def _ingest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", nargs="?", default=None, help="a video (default: generated, 640x480, one face, speech)")
     p.add_argument("--seconds", type=float, default=60.0, help="length of the generated video")
     p.add_argument("--fps", type=float, default=2.0)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=_cmd_ingest)
+    add_json_flag(p)
+
+
+BENCH_COMMANDS = {
+    "transcribe": Command(
+        _cmd_transcribe, help="speech transcription real-time factor (warm model)", arguments=_transcribe_arguments
+    ),
+    "ingest": Command(
+        _cmd_ingest,
+        help="session ingest speed on a 640x480 one-face video (warm models)",
+        arguments=_ingest_arguments,
+    ),
+}

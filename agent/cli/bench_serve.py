@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_json_flag
 from facelens.tools.errors import InputError
+
+HELP_ORDER = 30
 
 
 def _cmd(args: argparse.Namespace) -> int:
@@ -54,11 +57,7 @@ def _hostile(args: argparse.Namespace) -> int:
     return 0 if out.passed else 1
 
 
-HELP_ORDER = 30  # the place of its commands in ``facelens bench --help`` (after analyze and identity)
-
-
-def register_bench(bsub: argparse._SubParsersAction) -> None:
-    p = bsub.add_parser("serve", help="load a real local `facelens serve`: p50/p95, throughput, errors, lost writes")
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--requests", type=int, default=200, help="analyze requests (default 200), each a different photo")
     p.add_argument("--threads", type=int, default=8, help="client threads (default 8)")
     p.add_argument(
@@ -72,5 +71,13 @@ def register_bench(bsub: argparse._SubParsersAction) -> None:
         "alongside one authenticated client; passes when the server stays under 1 GB and answers that client",
     )
     p.add_argument("--seconds", type=float, default=30.0, help="how long the hostile load runs (default 30)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=_cmd)
+    add_json_flag(p)
+
+
+BENCH_COMMANDS = {
+    "serve": Command(
+        _cmd,
+        help="load a real local `facelens serve`: p50/p95, throughput, errors, lost writes",
+        arguments=_arguments,
+    ),
+}

@@ -7,7 +7,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_json_flag
+
+HELP_ORDER = 20
 
 
 def _cmd(args: argparse.Namespace) -> int:
@@ -29,16 +32,18 @@ def _cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-HELP_ORDER = 20  # the place of its commands in ``facelens bench --help`` (after analyze and identity)
-
-
-def register_bench(bsub: argparse._SubParsersAction) -> None:
-    p = bsub.add_parser(
-        "transcribe-short", help="word accuracy on short spoken questions and digits (espeak-ng, 16 and 8 kHz)"
-    )
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--split", action="append", choices=["tune", "heldout"], help="only this split (repeatable; default both)"
     )
     p.add_argument("--model", default=None)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=_cmd)
+    add_json_flag(p)
+
+
+BENCH_COMMANDS = {
+    "transcribe-short": Command(
+        _cmd,
+        help="word accuracy on short spoken questions and digits (espeak-ng, 16 and 8 kHz)",
+        arguments=_arguments,
+    ),
+}

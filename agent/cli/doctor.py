@@ -15,8 +15,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_json_flag
 from facelens.tools.errors import FacelensError
+
+HELP_ORDER = 140
 
 
 @dataclass(frozen=True)
@@ -353,17 +356,15 @@ def _resolved_or_error() -> dict:
         return {"error": exc.to_dict()}
 
 
-#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
-#: from this file without importing it)
-COMMANDS = ("doctor",)
-HELP_ORDER = 140
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("doctor", help="check what is installed and working, and what to do about the rest")
-    p.add_argument(
-        "--json",
-        action="store_true",
+def _arguments(p: argparse.ArgumentParser) -> None:
+    add_json_flag(
+        p,
         help='print {"ok", "checks": [{"name", "ok", "required", "detail", "hint"}], "settings": {group: {..., "sources"}}}',
     )
-    p.set_defaults(handler=cmd_doctor)
+
+
+COMMANDS = {
+    "doctor": Command(
+        cmd_doctor, help="check what is installed and working, and what to do about the rest", arguments=_arguments
+    ),
+}

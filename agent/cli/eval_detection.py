@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_json_flag
+
+HELP_ORDER = 20
 
 
 def cmd_detection(args: argparse.Namespace) -> int:
@@ -24,20 +27,9 @@ def cmd_detection(args: argparse.Namespace) -> int:
     return 0
 
 
-HELP_ORDER = 20  # the place of its commands in ``facelens eval --help``
-
-
-def register_eval(esub: argparse._SubParsersAction) -> None:
+def _arguments(p: argparse.ArgumentParser) -> None:
     from facelens.tools.faces import DEFAULT_DETECTOR
 
-    p = esub.add_parser(
-        "detection",
-        help="face detection recall (easy/medium/hard), precision and seconds per photo",
-        description='Folder with photos and a boxes.json: {file: {"boxes": [[x, y, w, h], ...], '
-        '"easy"/"medium"/"hard": [box indices]}} (WIDER FACE head boxes). Each detection is mapped to '
-        "WIDER's head-box convention and matched one-to-one, best score first, at IoU >= --iou; recall per "
-        "subset = matched / annotated; precision = matched detections / all detections, against all boxes.",
-    )
     p.add_argument("folder", help="folder with the photos and boxes.json")
     p.add_argument(
         "--detector",
@@ -48,5 +40,17 @@ def register_eval(esub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--limit", type=int, default=None, help="only N photos, evenly spaced in name order (e.g. for the slow cnn)"
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(handler=cmd_detection)
+    add_json_flag(p, help="print the result as JSON")
+
+
+EVAL_COMMANDS = {
+    "detection": Command(
+        cmd_detection,
+        help="face detection recall (easy/medium/hard), precision and seconds per photo",
+        description='Folder with photos and a boxes.json: {file: {"boxes": [[x, y, w, h], ...], '
+        '"easy"/"medium"/"hard": [box indices]}} (WIDER FACE head boxes). Each detection is mapped to '
+        "WIDER's head-box convention and matched one-to-one, best score first, at IoU >= --iou; recall per "
+        "subset = matched / annotated; precision = matched detections / all detections, against all boxes.",
+        arguments=_arguments,
+    ),
+}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import print_json
-from facelens.agent.cli.photo import add_detector_option
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_detector_option, add_json_flag
+
+HELP_ORDER = 30
 
 
 def cmd_identity(args: argparse.Namespace) -> int:
@@ -26,15 +28,19 @@ def cmd_identity(args: argparse.Namespace) -> int:
     return 0
 
 
-HELP_ORDER = 30  # the place of its commands in ``facelens eval --help``
-
-
-def register_eval(esub: argparse._SubParsersAction) -> None:
-    p = esub.add_parser("identity", help="false-accept/false-reject rates and a suggested identity threshold")
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="folder with images and identities.csv (file,person)")
     p.add_argument(
         "--far", type=float, default=0.001, help="target false-accept rate per impostor pair (default 0.001)"
     )
-    p.add_argument("--json", action="store_true")
+    add_json_flag(p)
     add_detector_option(p)
-    p.set_defaults(handler=cmd_identity)
+
+
+EVAL_COMMANDS = {
+    "identity": Command(
+        cmd_identity,
+        help="false-accept/false-reject rates and a suggested identity threshold",
+        arguments=_arguments,
+    ),
+}

@@ -10,12 +10,16 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from facelens.agent.cli import Command
+from facelens.agent.cli.options import add_json_flag
 from facelens.eval.models import (
     AttributeEvaluation,
     EmotionEvaluation,
     evaluate_attributes,
     evaluate_emotion,
 )
+
+HELP_ORDER = 10
 
 
 def _print(result: BaseModel, as_json: bool, summary: Callable[[BaseModel], str]) -> None:
@@ -65,22 +69,30 @@ def _run_attributes(args: argparse.Namespace) -> int:
     return 0
 
 
-HELP_ORDER = 10  # the place of its commands in ``facelens eval --help``
-
-
-def register_eval(esub: argparse._SubParsersAction) -> None:
-    """Add ``eval emotion`` and ``eval attributes`` to the ``eval`` group."""
-    p = esub.add_parser("emotion", help="accuracy of the emotion model on DIR/<class>/*.jpg")
+def _emotion_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", metavar="DIR", help="folder with one sub-folder per emotion class")
     p.add_argument("--crops", action="store_true", help="images are face crops: skip detection")
     p.add_argument("--detector", default="hog", help="face detector when not --crops (default: hog)")
     p.add_argument("--vlm", action="store_true", help="score the configured VLM zero-shot and k-shot instead")
     p.add_argument("--shots", type=int, default=0, help="with --vlm: nearest exemplars shown per image (k-shot pass)")
     p.add_argument("--limit", type=int, default=None, help="with --vlm: at most N images per class")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(handler=_run_emotion)
-    p = esub.add_parser("attributes", help="age/gender accuracy on DIR with labels.csv (file,age,gender)")
+    add_json_flag(p, help="print the result as JSON")
+
+
+def _attribute_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", metavar="DIR", help="folder with images and labels.csv")
     p.add_argument("--detector", default="hog", help="face detector (default: hog)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(handler=_run_attributes)
+    add_json_flag(p, help="print the result as JSON")
+
+
+#: ``eval emotion`` and ``eval attributes``, added to the ``eval`` group
+EVAL_COMMANDS = {
+    "emotion": Command(
+        _run_emotion, help="accuracy of the emotion model on DIR/<class>/*.jpg", arguments=_emotion_arguments
+    ),
+    "attributes": Command(
+        _run_attributes,
+        help="age/gender accuracy on DIR with labels.csv (file,age,gender)",
+        arguments=_attribute_arguments,
+    ),
+}

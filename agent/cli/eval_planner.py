@@ -11,15 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_json_flag
 
-HELP_ORDER = 40  # the place of its commands in ``facelens eval --help``
+HELP_ORDER = 40
 
 
-def register_eval(esub: argparse._SubParsersAction) -> None:
-    p = esub.add_parser(
-        "planner", help="offline planner: intent, slots, consistent answers, yes/no form, wrong-person answers"
-    )
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--split",
         choices=("tune", "tune2", "tune3", "tune4", "heldout", "both"),
@@ -38,8 +36,7 @@ def register_eval(esub: argparse._SubParsersAction) -> None:
         "--composed", action="store_true", help="the older evaluation on real composed photos (runs detection; slower)"
     )
     p.add_argument("--failures", type=int, default=10, help="how many failures to list per split (default 10)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(handler=cmd_planner)
+    add_json_flag(p, help="print the result as JSON")
 
 
 def cmd_planner(args: argparse.Namespace) -> int:
@@ -101,3 +98,12 @@ def _composed(args: argparse.Namespace) -> int:
     for f in result.failures[:20]:
         print("  FAIL " + f)
     return 0
+
+
+EVAL_COMMANDS = {
+    "planner": Command(
+        cmd_planner,
+        help="offline planner: intent, slots, consistent answers, yes/no form, wrong-person answers",
+        arguments=_arguments,
+    ),
+}

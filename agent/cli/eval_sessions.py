@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_json_flag
+
+HELP_ORDER = 60
 
 
 def cmd_session_questions(args: argparse.Namespace) -> int:
@@ -39,18 +42,19 @@ def cmd_session_questions(args: argparse.Namespace) -> int:
     return 1 if missed else 0
 
 
-HELP_ORDER = 60  # the place of its commands in ``facelens eval --help``
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split", choices=["tune", "heldout", "both"], default="both")
+    add_json_flag(p)
+    p.add_argument("--failures", action="store_true", help="list the questions answered wrongly")
 
 
-def register_eval(esub: argparse._SubParsersAction) -> None:
-    p = esub.add_parser(
-        "session-questions",
+EVAL_COMMANDS = {
+    "session-questions": Command(
+        cmd_session_questions,
         help="analysts' questions about sessions: paraphrases on generated sessions",
         description="Ask every phrasing of the session-question families of one split about two generated "
         "sessions (in a temporary FACELENS_HOME) and report intent accuracy and consistent answers. "
         "Exit 1 when a target is missed.",
-    )
-    p.add_argument("--split", choices=["tune", "heldout", "both"], default="both")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--failures", action="store_true", help="list the questions answered wrongly")
-    p.set_defaults(handler=cmd_session_questions)
+        arguments=_arguments,
+    ),
+}

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_data_option, add_json_flag
+
+HELP_ORDER = 70
 
 
 def _fmt(v: object) -> str:
@@ -51,18 +54,19 @@ def cmd_suite(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-HELP_ORDER = 70  # the place of its commands in ``facelens eval --help``
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="a fixed subset of each domain (the CI gate, a few minutes)")
+    add_json_flag(p, help='print {domain: {metric: value, "target": ..., "ok": bool}}')
+    add_data_option(p)
+    p.add_argument("--only", action="append", metavar="DOMAIN", help="run only this domain (repeatable)")
 
 
-def register_eval(esub: argparse._SubParsersAction) -> None:
-    p = esub.add_parser(
-        "suite",
+EVAL_COMMANDS = {
+    "suite": Command(
+        cmd_suite,
         help="one check per kind of input (crowds, portraits, collages, ...) against its target",
         description="Runs every domain of the quality suite on the shared research data and prints each figure "
         "beside its target. Exit status 1 when a target is missed (a domain whose data is absent is skipped).",
-    )
-    p.add_argument("--quick", action="store_true", help="a fixed subset of each domain (the CI gate, a few minutes)")
-    p.add_argument("--json", action="store_true", help='print {domain: {metric: value, "target": ..., "ok": bool}}')
-    p.add_argument("--data", default=None, help="the data folder (default ../shared/data next to the repository)")
-    p.add_argument("--only", action="append", metavar="DOMAIN", help="run only this domain (repeatable)")
-    p.set_defaults(handler=cmd_suite)
+        arguments=_arguments,
+    ),
+}

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_json_flag
+
+HELP_ORDER = 50
 
 
 def cmd_text_emotion(args: argparse.Namespace) -> int:
@@ -25,23 +28,22 @@ def cmd_text_emotion(args: argparse.Namespace) -> int:
     return 0
 
 
-HELP_ORDER = 50  # the place of its commands in ``facelens eval --help``
-
-
-def register_eval(esub: argparse._SubParsersAction) -> None:
-    p = esub.add_parser(
-        "text-emotion",
-        help="the words' emotion on a CSV with columns text,label",
-        description="Score the words'-emotion estimator on a labelled CSV (columns text,label).",
-    )
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("csv", metavar="CSV")
-    p.add_argument(
-        "--json", action="store_true", help="accuracy, weighted_f1, macro_f1, recall per class and n as JSON"
-    )
+    add_json_flag(p, help="accuracy, weighted_f1, macro_f1, recall per class and n as JSON")
     p.add_argument(
         "--model",
         choices=["minilm", "lexicon"],
         default=None,
         help="which estimator (default: FACELENS_TEXT_EMOTION, else minilm where installed)",
     )
-    p.set_defaults(handler=cmd_text_emotion)
+
+
+EVAL_COMMANDS = {
+    "text-emotion": Command(
+        cmd_text_emotion,
+        help="the words' emotion on a CSV with columns text,label",
+        description="Score the words'-emotion estimator on a labelled CSV (columns text,label).",
+        arguments=_arguments,
+    ),
+}

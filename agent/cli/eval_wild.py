@@ -9,31 +9,24 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_data_option, add_json_flag
 
-HELP_ORDER = 80  # the place of its commands in ``facelens eval --help``
+HELP_ORDER = 80
 
 
-def register_eval(esub: argparse._SubParsersAction) -> None:
-    p = esub.add_parser(
-        "wild-photos",
-        help="real photos, true answers written by a person: counts, smiles, ages, genders, colours, positions",
-        description="Asks the offline assistant every question of the wild-photos set (41 real photos from the shared "
-        "data) and judges each answer strictly: the right number first, Yes/No first and true, the right person, "
-        "no hedging. Prints accuracy overall and per kind for each split.",
-    )
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--split",
         choices=("tune", "heldout", "both"),
         default="both",
         help="tune (may be tuned on), heldout (never tuned on; totals only), or both (default)",
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json_flag(p, help="print the result as JSON")
     p.add_argument(
         "--failures", action="store_true", help="list every failure of the tune split (never the held-out one's)"
     )
-    p.add_argument("--data", default=None, help="the data folder (default ../shared/data next to the repository)")
-    p.set_defaults(handler=cmd_wild)
+    add_data_option(p)
 
 
 def cmd_wild(args: argparse.Namespace) -> int:
@@ -64,3 +57,15 @@ def cmd_wild(args: argparse.Namespace) -> int:
         for f in r.get("failures", []):
             print(f"  FAIL [{f['kind']}] {f['photo']}: {f['question']!r} -> {f['answer'][:160]!r} ({f['why']})")
     return 0
+
+
+EVAL_COMMANDS = {
+    "wild-photos": Command(
+        cmd_wild,
+        help="real photos, true answers written by a person: counts, smiles, ages, genders, colours, positions",
+        description="Asks the offline assistant every question of the wild-photos set (41 real photos from the shared "
+        "data) and judges each answer strictly: the right number first, Yes/No first and true, the right person, "
+        "no hedging. Prints accuracy overall and per kind for each split.",
+        arguments=_arguments,
+    ),
+}

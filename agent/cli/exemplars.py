@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import command_group, print_json
+from facelens.agent.cli import Command, Group, print_json
+from facelens.agent.cli.options import add_json_flag
+
+HELP_ORDER = 40
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -97,55 +100,41 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return code
 
 
-#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
-#: from this file without importing it)
-COMMANDS = ("exemplars", "describe")
-HELP_ORDER = 40
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    esub = command_group(sub, "exemplars", "few-shot exemplars shown to a VLM before the query face")
-    a = esub.add_parser("add", help="add a labelled face image")
-    a.add_argument("image", metavar="IMAGE")
-    a.add_argument("--label", required=True, help="one of angry, disgust, fear, happy, neutral, sad, surprise")
-    a.add_argument("--note", help="short description of the expression, e.g. 'wrinkled nose, raised upper lip'")
-    a.add_argument(
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--label", required=True, help="one of angry, disgust, fear, happy, neutral, sad, surprise")
+    p.add_argument("--note", help="short description of the expression, e.g. 'wrinkled nose, raised upper lip'")
+    p.add_argument(
         "--crop",
         action="store_true",
         help="the image is already a tight face crop (use it whole if no face is detected)",
     )
-    a.add_argument("--json", action="store_true")
-    a.set_defaults(handler=cmd_add)
-    ls = esub.add_parser("list", help="list the exemplars (built-in and your own)")
-    ls.add_argument("--json", action="store_true")
-    ls.set_defaults(handler=cmd_list)
-    r = esub.add_parser("remove", help="delete one of your exemplars")
-    r.add_argument("id", metavar="ID")
-    r.add_argument("--json", action="store_true")
-    r.set_defaults(handler=cmd_remove)
-    esub.add_parser("repair", help="restore the last good generation of a damaged exemplar store").set_defaults(
-        handler=cmd_repair
-    )
+    add_json_flag(p)
 
-    d = sub.add_parser("describe", help="describe one face with a VLM (expression, emotion, visible attributes)")
-    d.add_argument("image", metavar="IMAGE")
-    d.add_argument("--face", type=int, default=1, help="face number (1 = leftmost; see `facelens analyze`)")
-    d.add_argument("--question", help="the question, passed to the VLM as context")
-    d.add_argument(
+
+def _remove_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", metavar="ID")
+    add_json_flag(p)
+
+
+def _describe_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--face", type=int, default=1, help="face number (1 = leftmost; see `facelens analyze`)")
+    p.add_argument("--question", help="the question, passed to the VLM as context")
+    p.add_argument(
         "--vlm",
         choices=["auto", "openai", "local", "none"],
         default=None,
         help="backend (default: FACELENS_VLM, else vlm: in config.yaml, else auto)",
     )
-    d.add_argument("--shots", type=int, default=0, help="nearest few-shot exemplars to show first (default 0)")
-    d.add_argument("--no-cloud", action="store_true", help="never send the face crop off this machine")
-    d.add_argument(
+    p.add_argument("--shots", type=int, default=0, help="nearest few-shot exemplars to show first (default 0)")
+    p.add_argument("--no-cloud", action="store_true", help="never send the face crop off this machine")
+    p.add_argument(
         "--allow-cloud-images",
         action="store_true",
         help="allow sending the face crop to a cloud VLM (default: FACELENS_ALLOW_CLOUD_IMAGES or config)",
     )
-    d.add_argument("--json", action="store_true")
-    d.set_defaults(handler=cmd_describe)
+    add_json_flag(p)
 
 
 def cmd_eval_vlm(args: argparse.Namespace) -> int:
@@ -158,3 +147,21 @@ def cmd_eval_vlm(args: argparse.Namespace) -> int:
     else:
         print(summary(r))
     return 0
+
+
+COMMANDS = {
+    "exemplars": Group(
+        "few-shot exemplars shown to a VLM before the query face",
+        {
+            "add": Command(cmd_add, help="add a labelled face image", arguments=_add_arguments),
+            "list": Command(cmd_list, help="list the exemplars (built-in and your own)", arguments=add_json_flag),
+            "remove": Command(cmd_remove, help="delete one of your exemplars", arguments=_remove_arguments),
+            "repair": Command(cmd_repair, help="restore the last good generation of a damaged exemplar store"),
+        },
+    ),
+    "describe": Command(
+        cmd_describe,
+        help="describe one face with a VLM (expression, emotion, visible attributes)",
+        arguments=_describe_arguments,
+    ),
+}

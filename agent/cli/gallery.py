@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import command_group, print_json
-from facelens.agent.cli.photo import add_detector_option
+from facelens.agent.cli import Command, Group, print_json
+from facelens.agent.cli.options import add_detector_option, add_json_flag
+
+HELP_ORDER = 30
 
 CONSENT = "Enrol only people who agreed to it. Face embeddings are biometric data; they stay in FACELENS_HOME on this machine."
 
@@ -168,43 +170,26 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
-#: from this file without importing it)
-COMMANDS = ("enroll", "identify", "gallery")
-HELP_ORDER = 30
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("enroll", help="add a person to the local identity gallery")
+def _enroll_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name")
     p.add_argument("images", nargs="+", help="photos or tight face crops of the person")
     p.add_argument("--face", type=int, default=None, help="which face (1 = leftmost) when a photo has several")
-    p.add_argument("--json", action="store_true")
+    add_json_flag(p)
     add_detector_option(p)
-    p.set_defaults(handler=cmd_enroll)
 
-    p = sub.add_parser("identify", help="name the enrolled people in photos")
+
+def _images_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+")
-    p.add_argument("--json", action="store_true")
+    add_json_flag(p)
     add_detector_option(p)
-    p.set_defaults(handler=cmd_identify)
 
-    gsub = command_group(sub, "gallery", "list, remove, import or migrate people in the gallery")
-    p = gsub.add_parser("list", help="who is enrolled")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_list)
-    p = gsub.add_parser("remove", help="delete a person from every store: gallery, caches, exemplars, session tracks")
+
+def _remove_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name")
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help='print {"name", "embeddings", "cache_files", "exemplars", "session_tracks", "notes"}',
-    )
-    p.set_defaults(handler=cmd_remove)
-    p = gsub.add_parser("repair", help="restore the last good generation of a damaged gallery (and exemplar store)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_repair)
-    p = gsub.add_parser("migrate", help="move the gallery between the FAISS file and Milvus, without loss")
+    add_json_flag(p, help='print {"name", "embeddings", "cache_files", "exemplars", "session_tracks", "notes"}')
+
+
+def _migrate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--to", required=True, choices=["milvus", "faiss"], help="the store to move the gallery into (it must be empty)"
     )
@@ -213,14 +198,42 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="keep a copy in the old store (default: emptied once the copy is verified)",
     )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help='print {"source", "target", "people", "embeddings", "verified", "source_cleared", ...}',
-    )
-    p.set_defaults(handler=cmd_migrate)
-    p = gsub.add_parser("import", help="enrol a folder: one sub-folder per person, or First_Last_0001.jpg files")
+    add_json_flag(p, help='print {"source", "target", "people", "embeddings", "verified", "source_cleared", ...}')
+
+
+def _import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder")
-    p.add_argument("--json", action="store_true")
+    add_json_flag(p)
     add_detector_option(p)
-    p.set_defaults(handler=cmd_import)
+
+
+COMMANDS = {
+    "enroll": Command(cmd_enroll, help="add a person to the local identity gallery", arguments=_enroll_arguments),
+    "identify": Command(cmd_identify, help="name the enrolled people in photos", arguments=_images_arguments),
+    "gallery": Group(
+        "list, remove, import or migrate people in the gallery",
+        {
+            "list": Command(cmd_list, help="who is enrolled", arguments=add_json_flag),
+            "remove": Command(
+                cmd_remove,
+                help="delete a person from every store: gallery, caches, exemplars, session tracks",
+                arguments=_remove_arguments,
+            ),
+            "repair": Command(
+                cmd_repair,
+                help="restore the last good generation of a damaged gallery (and exemplar store)",
+                arguments=add_json_flag,
+            ),
+            "migrate": Command(
+                cmd_migrate,
+                help="move the gallery between the FAISS file and Milvus, without loss",
+                arguments=_migrate_arguments,
+            ),
+            "import": Command(
+                cmd_import,
+                help="enrol a folder: one sub-folder per person, or First_Last_0001.jpg files",
+                arguments=_import_arguments,
+            ),
+        },
+    ),
+}

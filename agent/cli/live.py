@@ -6,6 +6,11 @@ import argparse
 import json
 import sys
 
+from facelens.agent.cli import Command
+from facelens.agent.cli.options import add_backend_option, add_json_flag
+
+HELP_ORDER = 120
+
 
 def cmd_live(args: argparse.Namespace) -> int:
     from facelens.agent.assistant import live
@@ -50,23 +55,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
-#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
-#: from this file without importing it)
-COMMANDS = ("live",)
-HELP_ORDER = 120
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    from facelens.agent.assistant import backends
-
-    p = sub.add_parser(
-        "live",
-        help="the emotion-aware assistant in real time: camera, microphone, spoken replies",
-        description="Talk to facelens: your face (camera) is read continuously, each spoken turn is "
-        "transcribed and answered, and the mood of your face, voice and words shapes the reply. "
-        "A video file and a wav file can stand in for camera and microphone. Ctrl-C stops. "
-        "Nothing is kept unless --record DIR.",
-    )
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="*", help="photos to ask about (never read as your face)")
     p.add_argument(
         "--camera",
@@ -81,7 +70,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="microphone number or a wav file (default: the default microphone)",
     )
     p.add_argument("--speak", action="store_true", help="read replies aloud (espeak-ng, offline)")
-    p.add_argument("--backend", choices=backends.NAMES, default=None, help="who answers (as facelens chat)")
+    add_backend_option(p, help="who answers (as facelens chat)")
     p.add_argument("--record", default=None, metavar="DIR", help="keep each turn's audio and a turns.jsonl in DIR")
-    p.add_argument("--json", action="store_true", help="print one JSON object per turn instead of the chat text")
-    p.set_defaults(handler=cmd_live)
+    add_json_flag(p, help="print one JSON object per turn instead of the chat text")
+
+
+COMMANDS = {
+    "live": Command(
+        cmd_live,
+        help="the emotion-aware assistant in real time: camera, microphone, spoken replies",
+        description="Talk to facelens: your face (camera) is read continuously, each spoken turn is "
+        "transcribed and answered, and the mood of your face, voice and words shapes the reply. "
+        "A video file and a wav file can stand in for camera and microphone. Ctrl-C stops. "
+        "Nothing is kept unless --record DIR.",
+        arguments=_arguments,
+    ),
+}

@@ -10,7 +10,10 @@ import argparse
 import importlib.util
 import sys
 
+from facelens.agent.cli import Command
 from facelens.tools.errors import ConfigError, missing_dependency
+
+HELP_ORDER = 110
 
 DEFAULT_PORT = 8765
 
@@ -52,22 +55,20 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
-#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
-#: from this file without importing it)
-COMMANDS = ("mcp",)
-HELP_ORDER = 110
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "mcp",
-        help="serve facelens's tools over the Model Context Protocol (stdio or HTTP)",
-        description="MCP server: read-only photo and session tools by default. stdio for desktop "
-        "assistants; --http for streamable HTTP on 127.0.0.1 with facelens API keys "
-        "(enrolment and erasure need an editor key).",
-    )
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--http", action="store_true", help="streamable HTTP on --host/--port instead of stdio")
     p.add_argument("--host", default="127.0.0.1", help="with --http: loopback address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"with --http: port (default {DEFAULT_PORT})")
     p.add_argument("--allow-edit", action="store_true", help="stdio only: also offer enroll_person and remove_person")
-    p.set_defaults(handler=cmd_mcp)
+
+
+COMMANDS = {
+    "mcp": Command(
+        cmd_mcp,
+        help="serve facelens's tools over the Model Context Protocol (stdio or HTTP)",
+        description="MCP server: read-only photo and session tools by default. stdio for desktop "
+        "assistants; --http for streamable HTTP on 127.0.0.1 with facelens API keys "
+        "(enrolment and erasure need an editor key).",
+        arguments=_arguments,
+    ),
+}

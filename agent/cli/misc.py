@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import command_group
+from facelens.agent.cli import Command, Group
+
+HELP_ORDER = 130
 
 
 def cmd_cache_clear(args: argparse.Namespace) -> int:
@@ -22,15 +24,10 @@ def cmd_where(args: argparse.Namespace) -> int:
     return 0
 
 
-#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
-#: from this file without importing it)
-COMMANDS = ("cache", "home")
-HELP_ORDER = 130
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    csub = command_group(sub, "cache", "the analysis cache (holds face embeddings)")
-    p = csub.add_parser("clear", help="delete every cached analysis")
-    p.set_defaults(handler=cmd_cache_clear)
-    p = sub.add_parser("home", help="print FACELENS_HOME, where the gallery, cache and sessions live")
-    p.set_defaults(handler=cmd_where)
+COMMANDS = {
+    "cache": Group(
+        "the analysis cache (holds face embeddings)",
+        {"clear": Command(cmd_cache_clear, help="delete every cached analysis")},
+    ),
+    "home": Command(cmd_where, help="print FACELENS_HOME, where the gallery, cache and sessions live"),
+}

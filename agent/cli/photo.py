@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_detector_option, add_json_flag
 
-
-def add_detector_option(p: argparse.ArgumentParser) -> None:
-    """The shared ``--detector`` flag (choices come from the registered detectors)."""
-    from facelens.tools import faces
-
-    p.add_argument(
-        "--detector",
-        default=None,
-        choices=faces.available_detectors(),
-        help=f"face detector (default: {faces.DEFAULT_DETECTOR})",
-    )
+HELP_ORDER = 20
 
 
 def describe_face(f) -> str:
@@ -62,20 +53,22 @@ def cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
-#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
-#: from this file without importing it)
-COMMANDS = ("analyze", "example")
-HELP_ORDER = 20
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analyze", help="detect and describe every face in a photo")
+def _analyze_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="photo (JPEG, PNG, WebP, BMP, TIFF)")
-    p.add_argument("--json", action="store_true", help="print the full analysis as JSON")
+    add_json_flag(p, help="print the full analysis as JSON")
     p.add_argument("--no-cache", action="store_true", help="recompute even if this photo was analysed before")
     add_detector_option(p)
-    p.set_defaults(handler=cmd_analyze)
 
-    p = sub.add_parser("example", help="print the path of the example group photo shipped with facelens")
+
+def _example_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--six", action="store_true", help="the 1280x720 six-person photo used by `facelens bench analyze`")
-    p.set_defaults(handler=cmd_example)
+
+
+COMMANDS = {
+    "analyze": Command(cmd_analyze, help="detect and describe every face in a photo", arguments=_analyze_arguments),
+    "example": Command(
+        cmd_example,
+        help="print the path of the example group photo shipped with facelens",
+        arguments=_example_arguments,
+    ),
+}

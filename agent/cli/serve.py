@@ -11,8 +11,11 @@ import argparse
 import importlib.util
 import sys
 
-from facelens.agent.cli import command_group, print_json
+from facelens.agent.cli import Command, Group, print_json
+from facelens.agent.cli.options import add_json_flag
 from facelens.tools.errors import ConfigError, InputError, missing_dependency
+
+HELP_ORDER = 100
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -118,19 +121,7 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
-#: from this file without importing it)
-COMMANDS = ("serve", "apikey")
-HELP_ORDER = 100
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "serve",
-        help="serve the REST API (FastAPI; docs at /docs)",
-        description=f"Serve facelens as a REST API on {DEFAULT_HOST}:8000 unless told otherwise. A non-loopback "
-        "--host needs an API key to exist first (facelens apikey create).",
-    )
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}, this machine only)"
     )
@@ -141,10 +132,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="ORIGINS",
         help="comma-separated browser origins allowed to call the API (default: none, CORS off)",
     )
-    p.set_defaults(handler=cmd_serve)
 
-    ksub = command_group(sub, "apikey", "API keys of facelens serve: create, list, revoke")
-    p = ksub.add_parser("create", help="create a key and print it (once; only a hash is stored)")
+
+def _create_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name")
     p.add_argument(
         "--role",
@@ -152,11 +142,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="reader",
         help="reader: analyze, ask, identify, read; editor: + enrol, sessions; admin: + remove, keys",
     )
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_key_create)
-    p = ksub.add_parser("list", help="key names, roles and public ids")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_key_list)
-    p = ksub.add_parser("revoke", help="delete a key")
+    add_json_flag(p)
+
+
+def _name_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("name")
-    p.set_defaults(handler=cmd_key_revoke)
+
+
+COMMANDS = {
+    "serve": Command(
+        cmd_serve,
+        help="serve the REST API (FastAPI; docs at /docs)",
+        description=f"Serve facelens as a REST API on {DEFAULT_HOST}:8000 unless told otherwise. A non-loopback "
+        "--host needs an API key to exist first (facelens apikey create).",
+        arguments=_serve_arguments,
+    ),
+    "apikey": Group(
+        "API keys of facelens serve: create, list, revoke",
+        {
+            "create": Command(
+                cmd_key_create,
+                help="create a key and print it (once; only a hash is stored)",
+                arguments=_create_arguments,
+            ),
+            "list": Command(cmd_key_list, help="key names, roles and public ids", arguments=add_json_flag),
+            "revoke": Command(cmd_key_revoke, help="delete a key", arguments=_name_argument),
+        },
+    ),
+}

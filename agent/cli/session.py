@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import command_group, print_json
+from facelens.agent.cli import Command, Group, print_json
+from facelens.agent.cli.options import add_json_flag
+from facelens.agent.cli.session_ingest import INGEST_COMMAND
+
+HELP_ORDER = 80
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -165,43 +169,28 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
-#: from this file without importing it)
-COMMANDS = ("session",)
-HELP_ORDER = 80
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    ssub = command_group(sub, "session", "recorded sessions: ingest, list, show, export, plot, report, ask")
-
-    from facelens.agent.cli import session_ingest
-
-    session_ingest.add_parser(ssub)
-
-    p = ssub.add_parser("list", help="list stored sessions")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_list)
-
-    p = ssub.add_parser("show", help="show one session")
+def _id_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("id", metavar="ID")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_show)
 
-    p = ssub.add_parser("export", help="export one session as CSV or JSON")
-    p.add_argument("id", metavar="ID")
+
+def _id_json_arguments(p: argparse.ArgumentParser) -> None:
+    _id_argument(p)
+    add_json_flag(p)
+
+
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    _id_argument(p)
     p.add_argument("--format", choices=["csv", "json"], default="json")
     p.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
-    p.set_defaults(handler=cmd_export)
 
-    p = ssub.add_parser("plot", help="draw the emotion timeline of a session (PNG)")
-    p.add_argument("id", metavar="ID")
+
+def _plot_arguments(p: argparse.ArgumentParser) -> None:
+    _id_argument(p)
     p.add_argument("-o", "--output", default=None, help="PNG path (default: ID.png)")
-    p.set_defaults(handler=cmd_plot)
 
-    p = ssub.add_parser(
-        "report", help="a report to share: summary, timeline plot, key moments, transcript (Markdown or HTML)"
-    )
-    p.add_argument("id", metavar="ID")
+
+def _report_arguments(p: argparse.ArgumentParser) -> None:
+    _id_argument(p)
     p.add_argument(
         "--format",
         choices=["md", "html"],
@@ -215,9 +204,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="where to write it (default: ID.md / ID.html; - for Markdown on stdout)",
     )
-    p.set_defaults(handler=cmd_report)
 
-    p = ssub.add_parser("ask", help="ask a question about stored sessions")
+
+def _ask_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("question", metavar="QUESTION")
     p.add_argument(
         "--session",
@@ -233,16 +222,37 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["offline", "openai"],
         help="default: FACELENS_BACKEND / config.yaml backend, else openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline",
     )
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_ask)
+    add_json_flag(p)
 
-    p = ssub.add_parser("name", help='name a face track ("customer", "agent", a person) so questions can use it')
-    p.add_argument("id", metavar="ID")
+
+def _name_arguments(p: argparse.ArgumentParser) -> None:
+    _id_argument(p)
     p.add_argument("track", metavar="TRACK", type=int, help="the track number (see: facelens session show ID)")
     p.add_argument("name", metavar="NAME", nargs="?", default=None, help="e.g. customer")
     p.add_argument("--clear", action="store_true", help="remove the track's name")
-    p.set_defaults(handler=cmd_name)
 
-    p = ssub.add_parser("remove", help="delete a session and all its data")
-    p.add_argument("id", metavar="ID")
-    p.set_defaults(handler=cmd_remove)
+
+COMMANDS = {
+    "session": Group(
+        "recorded sessions: ingest, list, show, export, plot, report, ask",
+        {
+            "ingest": INGEST_COMMAND,
+            "list": Command(cmd_list, help="list stored sessions", arguments=add_json_flag),
+            "show": Command(cmd_show, help="show one session", arguments=_id_json_arguments),
+            "export": Command(cmd_export, help="export one session as CSV or JSON", arguments=_export_arguments),
+            "plot": Command(cmd_plot, help="draw the emotion timeline of a session (PNG)", arguments=_plot_arguments),
+            "report": Command(
+                cmd_report,
+                help="a report to share: summary, timeline plot, key moments, transcript (Markdown or HTML)",
+                arguments=_report_arguments,
+            ),
+            "ask": Command(cmd_ask, help="ask a question about stored sessions", arguments=_ask_arguments),
+            "name": Command(
+                cmd_name,
+                help='name a face track ("customer", "agent", a person) so questions can use it',
+                arguments=_name_arguments,
+            ),
+            "remove": Command(cmd_remove, help="delete a session and all its data", arguments=_id_argument),
+        },
+    ),
+}

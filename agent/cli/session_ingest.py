@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_json_flag
 
 
 class _Lines:
@@ -176,10 +177,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if result.count("failed") else 0
 
 
-def add_parser(ssub: argparse._SubParsersAction) -> None:
-    p = ssub.add_parser(
-        "ingest", help="analyse video or audio files and store them as sessions (several at once with --ray)"
-    )
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "file", metavar="FILE", nargs="+", help="recordings; files already stored (same content) are skipped"
     )
@@ -205,9 +203,15 @@ def add_parser(ssub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="with --ray: recordings analysed at once (default: the cluster's CPUs)",
     )
-    p.add_argument(
-        "--json",
-        action="store_true",
+    add_json_flag(
+        p,
         help='one FILE: {"session_id", "duration", "transcript", "timeline", "people"}; several: {"files": [...], "ingested", "skipped", "failed", ...}',
     )
-    p.set_defaults(handler=cmd_ingest)
+
+
+#: ``facelens session ingest``, the first command of the ``session`` group (facelens.agent.cli.session)
+INGEST_COMMAND = Command(
+    cmd_ingest,
+    help="analyse video or audio files and store them as sessions (several at once with --ray)",
+    arguments=_arguments,
+)

@@ -6,8 +6,11 @@ import argparse
 import dataclasses
 import sys
 
-from facelens.agent.cli import print_json
+from facelens.agent.cli import Command, print_json
+from facelens.agent.cli.options import add_json_flag
 from facelens.tools import media
+
+HELP_ORDER = 70
 
 
 def _affect(transcript, audio) -> list:
@@ -80,18 +83,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
-#: from this file without importing it)
-COMMANDS = ("transcribe",)
-HELP_ORDER = 70
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("transcribe", help="transcribe audio or video files (offline Whisper by default)")
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="audio or video files (any format FFmpeg decodes)")
-    p.add_argument(
-        "--json", action="store_true", help='print [{"file", "text", "segments", "duration", "language"}, ...]'
-    )
+    add_json_flag(p, help='print [{"file", "text", "segments", "duration", "language"}, ...]')
     p.add_argument("--model", default=None, help="faster-whisper model name or folder (default: the bundled tiny.en)")
     p.add_argument(
         "--backend",
@@ -107,4 +101,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="per sentence: voice cues, the words' emotion and the fused estimate (JSON key 'affect')",
     )
-    p.set_defaults(handler=cmd_transcribe)
+
+
+COMMANDS = {
+    "transcribe": Command(
+        cmd_transcribe, help="transcribe audio or video files (offline Whisper by default)", arguments=_arguments
+    ),
+}

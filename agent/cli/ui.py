@@ -16,7 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from facelens.agent.cli import Command
 from facelens.tools.errors import ConfigError, InputError, missing_dependency
+
+HELP_ORDER = 90
 
 DEFAULT_ADDRESS = "127.0.0.1"
 PASSWORD_ENV = "FACELENS_UI_PASSWORD"
@@ -93,20 +96,7 @@ def server_environment(address: str, *, token: str | None = None, env: dict[str,
     return out
 
 
-#: the commands register() adds, and their place in ``facelens --help`` (facelens.agent.cli reads both
-#: from this file without importing it)
-COMMANDS = ("ui",)
-HELP_ORDER = 90
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "ui",
-        help="start the web app (Streamlit)",
-        description="Start the facelens web app and print the address to open in a browser. It listens "
-        f"on {DEFAULT_ADDRESS} (this machine only) unless --address says otherwise; any other "
-        f"address needs {PASSWORD_ENV} or --token.",
-    )
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
     p.add_argument(
         "--address",
@@ -119,7 +109,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help=f"generate a random login token, print it once and require it (instead of {PASSWORD_ENV})",
     )
-    p.set_defaults(handler=cmd_ui)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -145,3 +134,15 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
         return 0
+
+
+COMMANDS = {
+    "ui": Command(
+        cmd_ui,
+        help="start the web app (Streamlit)",
+        description="Start the facelens web app and print the address to open in a browser. It listens "
+        f"on {DEFAULT_ADDRESS} (this machine only) unless --address says otherwise; any other "
+        f"address needs {PASSWORD_ENV} or --token.",
+        arguments=_arguments,
+    ),
+}
