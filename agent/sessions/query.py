@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from facelens import prompts
-from facelens.agent.sessions import store
+from facelens.agent.sessions import store, wording
 from facelens.agent.sessions.clock import mmss, span  # noqa: F401 - also the public query.mmss/span of callers
 from facelens.agent.sessions.intent import ROLE_WORDS
 from facelens.agent.sessions.store import SessionRecord, SessionSegment, TrackInfo
@@ -89,15 +89,12 @@ class _Planner:
         self.records = records
         self.evidence: list[Evidence] = []
 
-    def r(self, key: str, **kw: object) -> str:
-        return prompts.render("sessions", key, **kw)
-
     def when(self, rec: SessionRecord, name: str, labels: tuple[str, ...]) -> str:
         out = []
         if not rec.has_video:
-            out.append(self.r("no_video"))
+            out.append(wording.NO_VIDEO)
         elif rec.emotion_model is None:
-            out.append(self.r("face_not_recorded"))
+            out.append(wording.FACE_NOT_RECORDED)
         else:
             face = _face_spans(rec, labels)
             for t in face:
@@ -111,13 +108,12 @@ class _Planner:
                     )
                 )
             out.append(
-                self.r(
-                    "face_when",
+                wording.face_when(
                     emotion=name,
                     spans=_spans([(t.start, t.end, _track_note(rec, t.track, t.confidence)) for t in face]),
                 )
                 if face
-                else self.r("face_never", emotion=name)
+                else wording.face_never(name)
             )
         words = [s for s in rec.transcript if s.emotion in labels]
         for s in words:
@@ -126,33 +122,34 @@ class _Planner:
             )
         if rec.transcript:
             out.append(
-                self.r("words_when", emotion=name, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in words]))
+                wording.words_when(emotion=name, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in words]))
                 if words
-                else self.r("words_never", emotion=name)
+                else wording.words_never(name)
             )
         return " ".join(out)
 
     def said_at(self, rec: SessionRecord, t: float) -> str:
         if not rec.transcript:
-            return self.r("no_transcript")
+            return wording.NO_TRANSCRIPT
         if t > rec.duration + 0.5:
             last = rec.transcript[-1]
             self.evidence.append(
                 Evidence(session_id=rec.session_id, start=last.start, end=last.end, kind="transcript", text=last.text)
             )
-            return self.r(
-                "after_end", length=mmss(rec.duration), time=mmss(t), span=span(last.start, last.end), text=last.text
+            return wording.after_end(
+                length=mmss(rec.duration), time=mmss(t), span=span(last.start, last.end), text=last.text
             )
         hit = next((s for s in rec.transcript if s.start - 0.5 <= t <= s.end + 0.5), None)
-        key = "said_at"
+        reply = wording.said_at
         if hit is None:
             hit = min(rec.transcript, key=lambda s: min(abs(s.start - t), abs(s.end - t)))
-            key = "said_near" if min(abs(hit.start - t), abs(hit.end - t)) <= 10 else "said_nothing_near"
-        if key != "said_nothing_near":
-            self.evidence.append(
-                Evidence(session_id=rec.session_id, start=hit.start, end=hit.end, kind="transcript", text=hit.text)
-            )
-        return self.r(key, time=mmss(t), span=span(hit.start, hit.end), text=hit.text)
+            if min(abs(hit.start - t), abs(hit.end - t)) > 10:
+                return wording.said_nothing_near(mmss(t))
+            reply = wording.said_near
+        self.evidence.append(
+            Evidence(session_id=rec.session_id, start=hit.start, end=hit.end, kind="transcript", text=hit.text)
+        )
+        return reply(time=mmss(t), span=span(hit.start, hit.end), text=hit.text)
 
     def before(self, rec: SessionRecord, name: str, labels: tuple[str, ...]) -> str:
         # onsets: the first second of each face interval with the emotion, else the first emotional utterance
@@ -161,7 +158,7 @@ class _Planner:
         if not onsets:
             onsets = [(s.start, "words") for s in rec.transcript if s.emotion in labels][:1]
         if not onsets:
-            return self.r("no_onset", emotion=name)
+            return wording.no_onset(name)
         out = []
         for onset, source in onsets:
             said = [
@@ -174,8 +171,7 @@ class _Planner:
             what = "face" if source == "face" else "words"
             if said:
                 out.append(
-                    self.r(
-                        "before_onset",
+                    wording.before_onset(
                         source=what,
                         emotion=name,
                         onset=mmss(onset),
@@ -184,9 +180,7 @@ class _Planner:
                 )
             else:
                 out.append(
-                    self.r(
-                        "before_onset_silent", window=int(BEFORE_WINDOW), source=what, emotion=name, onset=mmss(onset)
-                    )
+                    wording.before_onset_silent(window=int(BEFORE_WINDOW), source=what, emotion=name, onset=mmss(onset))
                 )
         return " ".join(out)
 
@@ -218,20 +212,20 @@ class _Planner:
         if order == "least":
             rows.sort(key=lambda r: (r[0], r[1], r[2].session_id))
             shown, without = rows, []
-            lines = [self.r("ranking_least_head", emotion="negative" if name == "calm" else name)]
+            lines = [wording.ranking_least_head("negative" if name == "calm" else name)]
         else:
             rows.sort(key=lambda r: -r[0])
             if not any(sc > 0 for sc, *_ in rows):
                 return (
-                    self.r("ranking_none", count=len(rows), emotion=name).strip()
+                    wording.ranking_none(count=len(rows), emotion=name)
                     + " "
                     + ", ".join(r[2].session_id for r in rows)
                     + "."
                 )
             shown, without = [r for r in rows if r[0] > 0], [r for r in rows if r[0] <= 0]
-            lines = [self.r("ranking_head", emotion=name)]
+            lines = [wording.ranking_head(name)]
         for i, (sc, _, rec, details) in enumerate(shown[:10], 1):
-            lines.append(self.r("ranking_line", rank=i, session=rec.session_id, details=details))
+            lines.append(wording.ranking_line(rank=i, session=rec.session_id, details=details))
             self.evidence.append(
                 Evidence(
                     session_id=rec.session_id,
@@ -244,7 +238,7 @@ class _Planner:
         if len(shown) > 10:
             lines.append(f"... and {len(shown) - 10} more.")
         if without:
-            lines.append(self.r("ranking_without", emotion=name, ids=", ".join(r[2].session_id for r in without)))
+            lines.append(wording.ranking_without(emotion=name, ids=", ".join(r[2].session_id for r in without)))
         return "\n".join(line.strip() for line in lines)
 
     def mentions(self, rec: SessionRecord, keyword: str) -> str:
@@ -254,26 +248,25 @@ class _Planner:
                 Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text)
             )
         return (
-            self.r("mentions", keyword=keyword, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in hits]))
+            wording.mentions(keyword=keyword, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in hits]))
             if hits
-            else self.r("no_mentions", keyword=keyword)
+            else wording.no_mentions(keyword)
         )
 
     def people(self, rec: SessionRecord) -> str:
         if not rec.people:
-            return self.r("no_people")
+            return wording.NO_PEOPLE
         details = "; ".join(
             f"track {p.track}{f' ({p.name})' if p.name else ''} from {mmss(p.first_seen)} to {mmss(p.last_seen)}"
             + (f", mostly looked {p.dominant_emotion}" if p.dominant_emotion else "")
             for p in rec.people
         )
-        return self.r("people", count=len(rec.people), details=details)
+        return wording.people(count=len(rec.people), details=details)
 
     def transcript(self, rec: SessionRecord) -> str:
         if not rec.transcript:
-            return self.r("no_transcript")
-        return self.r(
-            "transcript",
+            return wording.NO_TRANSCRIPT
+        return wording.transcript(
             count=len(rec.transcript),
             lines=" ".join(f'{mmss(s.start)} "{s.text}"' for s in rec.transcript[:40]),
         )
@@ -307,21 +300,21 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     if session_id and session_id != ALL:
         store.load(session_id)  # NotFoundError with the stored ids
     if not records:
-        return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
+        return SessionAnswer(answer=wording.NO_SESSIONS, backend="offline")
     it = session_intent.parse(question, records, session_id)
     if (
         n := it.slots.get("missing_place")
     ) is not None:  # "summarise session 9" with four stored: say so, never another one
         listing = ", ".join(f"{i}. {r.session_id}" for i, r in enumerate(records[-20:], max(1, len(records) - 19)))
         return SessionAnswer(
-            answer=prompts.render("sessions", "no_such_place", place=n, count=len(records), listing=listing).strip(),
+            answer=wording.no_such_place(place=n, count=len(records), listing=listing),
             backend="offline",
             sessions=[],
         )
     if it.intent == "compare":
         return _compare(it, records)
     if it.intent == "out_of_scope":
-        return SessionAnswer(answer=prompts.render("sessions", "unsupported").strip(), backend="offline", sessions=[])
+        return SessionAnswer(answer=wording.UNSUPPORTED, backend="offline", sessions=[])
     p = _Planner(question, records)
     if it.intent == "ranking":
         return SessionAnswer(
@@ -341,11 +334,7 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     for rec, ans in zip(targets, answers):
         text = re.sub(r"^(?:Yes|No): ", "", ans.answer) if yn else ans.answer
         text = re.sub(r"\s*\((?:session|) ?" + re.escape(rec.session_id) + r", [^)]*\)\s*$", "", text.strip())
-        parts.append(
-            prompts.render(
-                "sessions", "session_section", session=rec.session_id, duration=mmss(rec.duration), text=text
-            ).strip()
-        )
+        parts.append(wording.session_section(session=rec.session_id, duration=mmss(rec.duration), text=text))
     text = "\n".join(parts)
     if yn:
         text = ("Yes: " if any(a.answer.startswith("Yes") for a in answers) else "No: ") + text
@@ -375,15 +364,11 @@ def _mentions_across(p: _Planner, it, targets: list[SessionRecord]) -> SessionAn
             f"{sid} at {_spans([(s.start, s.end, chr(34) + s.text + chr(34)) for s in found])}"
             for sid, found in hits.items()
         )
-        text = prompts.render(
-            "sessions", "mentions_across", keyword=kw, hits=len(hits), count=len(targets), details=details
-        ).strip()
+        text = wording.mentions_across(keyword=kw, hits=len(hits), count=len(targets), details=details)
         if missing := [sid for sid in ids if sid not in hits]:
-            text += " " + prompts.render("sessions", "mentions_not_in", ids=", ".join(missing)).strip()
+            text += " " + wording.mentions_not_in(", ".join(missing))
     else:
-        text = prompts.render(
-            "sessions", "mentions_across_none", keyword=kw, count=len(targets), ids=", ".join(ids)
-        ).strip()
+        text = wording.mentions_across_none(keyword=kw, count=len(targets), ids=", ".join(ids))
     if yes_no(it.text):
         text = ("Yes: " if hits else "No: ") + text
     return SessionAnswer(answer=text, backend="offline", sessions=ids, evidence=p.evidence)
@@ -415,14 +400,12 @@ def _answer_one(p: _Planner, it, rec: SessionRecord) -> SessionAnswer:  # type: 
     else:
         text = p.transcript(rec)
     if who and emo:
-        text = f"{prompts.render('sessions', 'named_track', name=who.name, track=who.track)} {text}"
+        text = f"{wording.named_track(who.name, who.track)} {text}"
     elif role and (emo or re.search(r"\b(who|say|said)\b", q)):
-        text += " " + prompts.render(
-            "sessions", "unnamed_role", role=role, session=rec.session_id, tracks=len(rec.people)
-        )
+        text += " " + wording.unnamed_role(role=role, tracks=len(rec.people), session=rec.session_id)
     if re.search(rf"\bwhat did (?:the )?({'|'.join(ROLE_WORDS)}|he|she) say\b", q) and rec.transcript:
-        text += " " + prompts.render("sessions", "speakers_not_separated")
-    head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration))
+        text += " " + wording.SPEAKERS_NOT_SEPARATED
+    head = wording.which_session(rec.session_id, mmss(rec.duration))
     if it.intent in ("when_emotion", "mentions") and yes_no(q):  # "did the customer get angry?" -> "Yes: ..."
         seen = any(
             e.kind in (("face", "words") if it.intent == "when_emotion" else ("transcript",)) for e in p.evidence
@@ -497,8 +480,8 @@ def _summary_answer(
         keep += trends
         if not s.moments and not trends and not any(ln.startswith("The face's look did not") for ln in keep):
             words = ", ".join(f"{u.emotion} at {mmss(u.start)}" for u in _word_changes(rec)) or None
-            keep.append(prompts.render("sessions", "changes_none", session=rec.session_id, words=words).strip())
-    head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration)).strip()
+            keep.append(wording.changes_none(rec.session_id, words))
+    head = wording.which_session(rec.session_id, mmss(rec.duration))
     text = "\n".join(keep or lines) + "\n" + head
     if yes_no:
         changed = (
@@ -519,13 +502,7 @@ def _compare(it, records: list[SessionRecord]) -> SessionAnswer:  # type: ignore
     if len(it.sessions) < 2:
         all_ids = [r.session_id for r in records]
         return SessionAnswer(
-            answer=prompts.render(
-                "sessions",
-                "compare_needs_two",
-                ids=", ".join(all_ids[-10:]),
-                example_a=all_ids[0],
-                example_b=all_ids[-1],
-            ).strip(),
+            answer=wording.compare_needs_two(example_a=all_ids[0], example_b=all_ids[-1], ids=", ".join(all_ids[-10:])),
             backend="offline",
             sessions=all_ids,
         )
@@ -565,7 +542,7 @@ def answer_llm(
     client = make_client(llm, purpose="answers about sessions", timeout=600.0)
     records = [store.load(session_id)] if session_id and session_id != ALL else store.load_all()[-20:]
     if not records:
-        return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
+        return SessionAnswer(answer=wording.NO_SESSIONS, backend="offline")
     model = model or llm.model or "gpt-4o-mini"
     # session text (transcripts, track names) goes as a delimited JSON data block, never as prompt text
     data = prompts.data_block(

@@ -19,7 +19,7 @@ from collections import Counter
 
 from pydantic import Field
 
-from facelens import prompts
+from facelens.agent.sessions import wording
 from facelens.agent.sessions.clock import mmss
 from facelens.agent.sessions.store import SessionRecord, SessionSegment, TimelineEntry
 from facelens.tools.schema import Result
@@ -219,15 +219,13 @@ def _shares(shares: dict[str, float], k: int = 3) -> str:
 
 
 def summarise(rec: SessionRecord, *, max_moments: int = MAX_MOMENTS) -> SessionSummary:
-    """The whole summary of one session, with its text (prompts/sessions.yaml ``summary_*``)."""
-    r = lambda key, **kw: prompts.render("sessions", key, **kw)  # noqa: E731
+    """The whole summary of one session, with its text (:mod:`facelens.agent.sessions.wording` ``summary_*``)."""
     arc = mood_arc(rec)
     moments = key_moments(rec, arc)
     tracks, words = overall_mood(rec)
     n = len({t.track for t in rec.timeline}) or len(rec.people)
     lines = [
-        r(
-            "summary_head",
+        wording.summary_head(
             session=rec.session_id,
             duration=mmss(rec.duration),
             media="video and audio"
@@ -243,16 +241,15 @@ def summarise(rec: SessionRecord, *, max_moments: int = MAX_MOMENTS) -> SessionS
             f"{_who(p.track, p.name, len(rec.people))} on screen {mmss(p.first_seen)}–{mmss(p.last_seen)}"
             for p in rec.people
         )
-        lines.append(r("summary_people", count=len(rec.people), people=people))
+        lines.append(wording.summary_people(count=len(rec.people), people=people))
     elif rec.has_video:
-        lines.append(r("summary_no_faces"))
+        lines.append(wording.SUMMARY_NO_FACES)
     if rec.has_video and rec.people and rec.emotion_model is None:
-        lines.append(r("face_not_recorded"))
+        lines.append(wording.FACE_NOT_RECORDED)
     for tm in tracks:
         if tm.shares:
             lines.append(
-                r(
-                    "summary_track_mood",
+                wording.summary_track_mood(
                     who=_who(tm.track, tm.name, n),
                     dominant=tm.dominant,
                     shares=_shares(tm.shares),
@@ -261,26 +258,27 @@ def summarise(rec: SessionRecord, *, max_moments: int = MAX_MOMENTS) -> SessionS
             )
     if words:
         tone = "negative" if words.valence <= -0.15 else "positive" if words.valence >= 0.15 else "mostly neutral"
-        lines.append(r("summary_words_mood", shares=_shares(words.shares), tone=tone, valence=f"{words.valence:+.2f}"))
+        lines.append(
+            wording.summary_words_mood(shares=_shares(words.shares), tone=tone, valence=f"{words.valence:+.2f}")
+        )
     elif rec.has_audio:
-        lines.append(r("no_transcript"))
+        lines.append(wording.NO_TRANSCRIPT)
     if arc:
         parts = []
         for track in sorted({p.track for p in arc}):
             mine = [p for p in arc if p.track == track]
             seq = " → ".join(f"{p.emotion} ({mmss(p.start)})" for p in mine[:10]) + (" → …" if len(mine) > 10 else "")
             parts.append(f"{_who(track, mine[0].name, n)}: {seq}")
-        lines.append(r("summary_arc", arc="; ".join(parts)))
+        lines.append(wording.summary_arc("; ".join(parts)))
     shown = moments[:max_moments]
     if shown:
-        lines.append(r("summary_moments_head", count=len(moments)))
+        lines.append(wording.summary_moments_head(len(moments)))
         for m in shown:
-            said = " ".join(f'{mmss(u.start)} "{u.text}" (words: {u.emotion})' for u in m.said_before) or r(
-                "summary_nothing_said"
+            said = " ".join(f'{mmss(u.start)} "{u.text}" (words: {u.emotion})' for u in m.said_before) or (
+                wording.SUMMARY_NOTHING_SAID
             )
             lines.append(
-                r(
-                    "summary_moment",
+                wording.summary_moment(
                     time=mmss(m.time),
                     who=_who(m.track, m.name, n),
                     before=m.before,
@@ -291,9 +289,9 @@ def summarise(rec: SessionRecord, *, max_moments: int = MAX_MOMENTS) -> SessionS
                 )
             )
         if len(moments) > len(shown):
-            lines.append(r("summary_more_moments", count=len(moments) - len(shown)))
+            lines.append(wording.summary_more_moments(len(moments) - len(shown)))
     elif rec.has_video and rec.emotion_model and arc:
-        lines.append(r("summary_no_change"))
+        lines.append(wording.SUMMARY_NO_CHANGE)
     return SessionSummary(
         session_id=rec.session_id,
         duration=rec.duration,
@@ -319,9 +317,7 @@ def compare(a: SessionRecord, b: SessionRecord) -> str:
             or "no facial emotion"
         )
         rows.append(
-            prompts.render(
-                "sessions",
-                "compare_line",
+            wording.compare_line(
                 session=rec.session_id,
                 duration=mmss(rec.duration),
                 faces=faces,
@@ -331,7 +327,7 @@ def compare(a: SessionRecord, b: SessionRecord) -> str:
                 changes=len(key_moments(rec)),
             )
         )
-    return prompts.render("sessions", "compare_head") + "\n" + "\n".join(r.strip() for r in rows)
+    return wording.COMPARE_HEAD + "\n" + "\n".join(rows)
 
 
 TREND_WINDOW_S = 5.0  # the moving average that smooths the face's per-second scores
@@ -424,12 +420,10 @@ def words_arc(rec: SessionRecord) -> tuple[SessionSegment, SessionSegment] | Non
 
 
 def trend_lines(rec: SessionRecord, seconds: list) -> list[str]:
-    """The face's score trends and the words' arc in words (prompts/sessions.yaml ``trend_*``)."""
+    """The face's score trends and the words' arc in words (:mod:`facelens.agent.sessions.wording` ``trend_*``)."""
     n = len({t.track for t in rec.timeline}) or len(rec.people)
     lines = [
-        prompts.render(
-            "sessions",
-            "trend_face",
+        wording.trend_face(
             who=_who(tr.track, tr.name, n),
             emotion=tr.emotion,
             direction=tr.direction,
@@ -437,20 +431,18 @@ def trend_lines(rec: SessionRecord, seconds: list) -> list[str]:
             after=f"{tr.after:.2f}",
             start=mmss(tr.start),
             end=mmss(tr.end),
-        ).strip()
+        )
         for tr in score_trends(rec, seconds)
     ]
     if arc := words_arc(rec):
         a, b = arc
         lines.append(
-            prompts.render(
-                "sessions",
-                "trend_words",
+            wording.trend_words(
                 before=a.emotion,
                 after=b.emotion,
                 start=mmss(a.start),
                 end=mmss(b.start),
                 text=b.text,
-            ).strip()
+            )
         )
     return lines
