@@ -75,8 +75,6 @@ def _redact(raw: str) -> str:
 class SQLiteConnection:
     """A sqlite3 connection behind the store's interface."""
 
-    dialect = "sqlite"
-
     def __init__(self, raw: sqlite3.Connection) -> None:
         self.raw = raw
 
@@ -107,7 +105,6 @@ class SQLiteConnection:
 class SQLiteStore:
     """Sessions in one SQLite file (0600), ``secure_delete`` on: deleted rows are overwritten."""
 
-    dialect = "sqlite"
     error = sqlite3.DatabaseError
 
     def __init__(self, path: Path) -> None:
@@ -168,8 +165,6 @@ class SQLiteStore:
 class PostgresConnection:
     """A psycopg connection behind the store's interface (``?`` placeholders become ``%s``)."""
 
-    dialect = "postgresql"
-
     def __init__(self, raw: Any) -> None:
         self.raw = raw
 
@@ -217,8 +212,6 @@ _ready_lock = threading.Lock()
 
 class PostgresStore:
     """Sessions in a PostgreSQL database, shared by every machine that sets the same URL."""
-
-    dialect = "postgresql"
 
     def __init__(self, raw_url: str) -> None:
         self.url = raw_url

@@ -48,6 +48,16 @@ class SessionAnswer(Result):
     evidence: list[Evidence] = Field(default_factory=list)  # the stored facts behind the answer
 
 
+def _evidence(rec: SessionRecord, start: float, end: float, kind: str, text: str) -> Evidence:
+    """One stored fact of session ``rec`` behind an answer."""
+    return Evidence(session_id=rec.session_id, start=start, end=end, kind=kind, text=text)
+
+
+def _said(rec: SessionRecord, said: SessionSegment, kind: str = "transcript") -> Evidence:
+    """An utterance of ``rec`` as evidence (``kind`` "words": for its words' emotion)."""
+    return _evidence(rec, said.start, said.end, kind, said.text)
+
+
 def _spans(items: list[tuple[float, float, str]]) -> str:
     return ", ".join(f"{span(a, b)}{f' ({x})' if x else ''}" for a, b, x in items[:8]) + (
         f" and {len(items) - 8} more" if len(items) > 8 else ""
@@ -64,6 +74,11 @@ def _track_note(rec: SessionRecord, track: int, conf: float | None) -> str:
         [f"{conf:.0%}"] if conf is not None else []
     )
     return ", ".join(parts)
+
+
+def _which_session(rec: SessionRecord) -> str:
+    """The end of a one-session answer: which session it was about, and its length."""
+    return f"(session {rec.session_id}, {mmss(rec.duration)} long)"
 
 
 def named_track(rec: SessionRecord, question: str) -> TrackInfo | None:
@@ -99,33 +114,20 @@ class _Planner:
             face = _face_spans(rec, labels)
             for t in face:
                 self.evidence.append(
-                    Evidence(
-                        session_id=rec.session_id,
-                        start=t.start,
-                        end=t.end,
-                        kind="face",
-                        text=f"looked {t.emotion} ({t.confidence:.0%}), track {t.track}",
-                    )
+                    _evidence(rec, t.start, t.end, "face", f"looked {t.emotion} ({t.confidence:.0%}), track {t.track}")
                 )
+            spans = _spans([(t.start, t.end, _track_note(rec, t.track, t.confidence)) for t in face])
             out.append(
-                wording.face_when(
-                    emotion=name,
-                    spans=_spans([(t.start, t.end, _track_note(rec, t.track, t.confidence)) for t in face]),
-                )
+                f"The face looked {name} at {spans}."
                 if face
-                else wording.face_never(name)
+                else f"The face never looked {name} in the sampled frames."
             )
         words = [s for s in rec.transcript if s.emotion in labels]
         for s in words:
-            self.evidence.append(
-                Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="words", text=s.text)
-            )
+            self.evidence.append(_said(rec, s, "words"))
         if rec.transcript:
-            out.append(
-                wording.words_when(emotion=name, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in words]))
-                if words
-                else wording.words_never(name)
-            )
+            spans = _spans([(s.start, s.end, f'"{s.text}"') for s in words])
+            out.append(f"The words were {name} at {spans}." if words else f"No utterance's words read as {name}.")
         return " ".join(out)
 
     def said_at(self, rec: SessionRecord, t: float) -> str:
@@ -133,23 +135,24 @@ class _Planner:
             return wording.NO_TRANSCRIPT
         if t > rec.duration + 0.5:
             last = rec.transcript[-1]
-            self.evidence.append(
-                Evidence(session_id=rec.session_id, start=last.start, end=last.end, kind="transcript", text=last.text)
-            )
-            return wording.after_end(
-                length=mmss(rec.duration), time=mmss(t), span=span(last.start, last.end), text=last.text
+            self.evidence.append(_said(rec, last))
+            return (
+                f"The session is only {mmss(rec.duration)} long, so nothing was said at {mmss(t)}. The last utterance, "
+                f'at {span(last.start, last.end)}: "{last.text}"'
             )
         hit = next((s for s in rec.transcript if s.start - 0.5 <= t <= s.end + 0.5), None)
-        reply = wording.said_at
-        if hit is None:
+        if hit is not None:
+            said = f'At {mmss(t)} ({span(hit.start, hit.end)}): "{hit.text}"'
+        else:
             hit = min(rec.transcript, key=lambda s: min(abs(s.start - t), abs(s.end - t)))
             if min(abs(hit.start - t), abs(hit.end - t)) > 10:
-                return wording.said_nothing_near(mmss(t))
-            reply = wording.said_near
-        self.evidence.append(
-            Evidence(session_id=rec.session_id, start=hit.start, end=hit.end, kind="transcript", text=hit.text)
-        )
-        return reply(time=mmss(t), span=span(hit.start, hit.end), text=hit.text)
+                return f"Nothing was said within 10 seconds of {mmss(t)}."
+            said = (
+                f"Nothing was being said at {mmss(t)}. The nearest utterance, at {span(hit.start, hit.end)}: "
+                f'"{hit.text}"'
+            )
+        self.evidence.append(_said(rec, hit))
+        return said
 
     def before(self, rec: SessionRecord, name: str, labels: tuple[str, ...]) -> str:
         # onsets: the first second of each face interval with the emotion, else the first emotional utterance
@@ -158,29 +161,22 @@ class _Planner:
         if not onsets:
             onsets = [(s.start, "words") for s in rec.transcript if s.emotion in labels][:1]
         if not onsets:
-            return wording.no_onset(name)
+            return f"Neither the face nor the words turned {name} in this session."
         out = []
         for onset, source in onsets:
             said = [
                 s for s in rec.transcript if s.end <= onset + 0.5 and s.end >= onset - BEFORE_WINDOW and s.start < onset
             ][-2:]
             for s in said:
-                self.evidence.append(
-                    Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text)
-                )
+                self.evidence.append(_said(rec, s))
             what = "face" if source == "face" else "words"
             if said:
-                out.append(
-                    wording.before_onset(
-                        source=what,
-                        emotion=name,
-                        onset=mmss(onset),
-                        lines=" ".join(f'{mmss(s.start)} "{s.text}"' for s in said),
-                    )
-                )
+                lines = " ".join(f'{mmss(s.start)} "{s.text}"' for s in said)
+                out.append(f"Before the {what} turned {name} at {mmss(onset)}: {lines}")
             else:
                 out.append(
-                    wording.before_onset_silent(window=int(BEFORE_WINDOW), source=what, emotion=name, onset=mmss(onset))
+                    f"Nothing was said in the {int(BEFORE_WINDOW)} seconds before the {what} turned {name} at "
+                    f"{mmss(onset)}."
                 )
         return " ".join(out)
 
@@ -212,45 +208,42 @@ class _Planner:
         if order == "least":
             rows.sort(key=lambda r: (r[0], r[1], r[2].session_id))
             shown, without = rows, []
-            lines = [wording.ranking_least_head("negative" if name == "calm" else name)]
+            lines = [
+                f"Sessions ranked from the least {'negative' if name == 'calm' else name} (share of time the face "
+                "looked it, and utterances whose words expressed it; negative = angry, disgust, fear or sad):"
+            ]
         else:
             rows.sort(key=lambda r: -r[0])
             if not any(sc > 0 for sc, *_ in rows):
                 return (
-                    wording.ranking_none(count=len(rows), emotion=name)
+                    f"None of the {len(rows)} sessions showed {name} in the face or the words."
                     + " "
                     + ", ".join(r[2].session_id for r in rows)
                     + "."
                 )
             shown, without = [r for r in rows if r[0] > 0], [r for r in rows if r[0] <= 0]
-            lines = [wording.ranking_head(name)]
+            lines = [
+                f"Sessions ranked by how {name} people were (share of time the face looked it, and utterances "
+                "whose words expressed it):"
+            ]
         for i, (sc, _, rec, details) in enumerate(shown[:10], 1):
-            lines.append(wording.ranking_line(rank=i, session=rec.session_id, details=details))
-            self.evidence.append(
-                Evidence(
-                    session_id=rec.session_id,
-                    start=0.0,
-                    end=rec.duration,
-                    kind="ranking",
-                    text=f"score {sc:.3f}: {details}",
-                )
-            )
+            lines.append(f"{i}. {rec.session_id}: {details}")
+            self.evidence.append(_evidence(rec, 0.0, rec.duration, "ranking", f"score {sc:.3f}: {details}"))
         if len(shown) > 10:
             lines.append(f"... and {len(shown) - 10} more.")
         if without:
-            lines.append(wording.ranking_without(emotion=name, ids=", ".join(r[2].session_id for r in without)))
+            lines.append(f"No {name} in: {', '.join(r[2].session_id for r in without)}.")
         return "\n".join(line.strip() for line in lines)
 
     def mentions(self, rec: SessionRecord, keyword: str) -> str:
         hits = [s for s in rec.transcript if re.search(rf"\b{re.escape(keyword)}", s.text, re.I)]
         for s in hits:
-            self.evidence.append(
-                Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text)
-            )
+            self.evidence.append(_said(rec, s))
+        spans = _spans([(s.start, s.end, f'"{s.text}"') for s in hits])
         return (
-            wording.mentions(keyword=keyword, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in hits]))
+            f'"{keyword}" was said at {spans}.'
             if hits
-            else wording.no_mentions(keyword)
+            else f'"{keyword}" was not said in this session (as transcribed).'
         )
 
     def people(self, rec: SessionRecord) -> str:
@@ -261,15 +254,13 @@ class _Planner:
             + (f", mostly looked {p.dominant_emotion}" if p.dominant_emotion else "")
             for p in rec.people
         )
-        return wording.people(count=len(rec.people), details=details)
+        return f"{len(rec.people)} face track{wording.plural(len(rec.people))} were seen: {details}."
 
     def transcript(self, rec: SessionRecord) -> str:
         if not rec.transcript:
             return wording.NO_TRANSCRIPT
-        return wording.transcript(
-            count=len(rec.transcript),
-            lines=" ".join(f'{mmss(s.start)} "{s.text}"' for s in rec.transcript[:40]),
-        )
+        lines = " ".join(f'{mmss(s.start)} "{s.text}"' for s in rec.transcript[:40])
+        return f"What was said ({len(rec.transcript)} utterances): {lines}"
 
 
 def _targets(it, records: list[SessionRecord], session_id: str | None) -> list[SessionRecord]:  # type: ignore[no-untyped-def]
@@ -307,7 +298,9 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     ) is not None:  # "summarise session 9" with four stored: say so, never another one
         listing = ", ".join(f"{i}. {r.session_id}" for i, r in enumerate(records[-20:], max(1, len(records) - 19)))
         return SessionAnswer(
-            answer=wording.no_such_place(place=n, count=len(records), listing=listing),
+            answer=f"There is no session {n}: {len(records)} session{wording.plural(len(records))} "
+            f"{'is' if len(records) == 1 else 'are'} stored, in `facelens session list` order: {listing}. Name one by "
+            "its place or its id.",
             backend="offline",
             sessions=[],
         )
@@ -334,7 +327,7 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     for rec, ans in zip(targets, answers):
         text = re.sub(r"^(?:Yes|No): ", "", ans.answer) if yn else ans.answer
         text = re.sub(r"\s*\((?:session|) ?" + re.escape(rec.session_id) + r", [^)]*\)\s*$", "", text.strip())
-        parts.append(wording.session_section(session=rec.session_id, duration=mmss(rec.duration), text=text))
+        parts.append(f"{rec.session_id} ({mmss(rec.duration)}): {text}")
     text = "\n".join(parts)
     if yn:
         text = ("Yes: " if any(a.answer.startswith("Yes") for a in answers) else "No: ") + text
@@ -353,9 +346,7 @@ def _mentions_across(p: _Planner, it, targets: list[SessionRecord]) -> SessionAn
     for rec in targets:
         found = [s for s in rec.transcript if re.search(rf"\b{re.escape(kw)}", s.text, re.I)]
         for s in found:
-            p.evidence.append(
-                Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text)
-            )
+            p.evidence.append(_said(rec, s))
         if found:
             hits[rec.session_id] = found
     ids = [r.session_id for r in targets]
@@ -364,11 +355,11 @@ def _mentions_across(p: _Planner, it, targets: list[SessionRecord]) -> SessionAn
             f"{sid} at {_spans([(s.start, s.end, chr(34) + s.text + chr(34)) for s in found])}"
             for sid, found in hits.items()
         )
-        text = wording.mentions_across(keyword=kw, hits=len(hits), count=len(targets), details=details)
+        text = f'"{kw}" was said in {len(hits)} of {len(targets)} sessions: {details}.'
         if missing := [sid for sid in ids if sid not in hits]:
-            text += " " + wording.mentions_not_in(", ".join(missing))
+            text += f" Not said in: {', '.join(missing)}."
     else:
-        text = wording.mentions_across_none(keyword=kw, count=len(targets), ids=", ".join(ids))
+        text = f'"{kw}" was not said in any of the {len(targets)} sessions (as transcribed): {", ".join(ids)}.'
     if yes_no(it.text):
         text = ("Yes: " if hits else "No: ") + text
     return SessionAnswer(answer=text, backend="offline", sessions=ids, evidence=p.evidence)
@@ -400,12 +391,15 @@ def _answer_one(p: _Planner, it, rec: SessionRecord) -> SessionAnswer:  # type: 
     else:
         text = p.transcript(rec)
     if who and emo:
-        text = f"{wording.named_track(who.name, who.track)} {text}"
+        text = f"({who.name} is face track {who.track}; only that face is counted.) {text}"
     elif role and (emo or re.search(r"\b(who|say|said)\b", q)):
-        text += " " + wording.unnamed_role(role=role, tracks=len(rec.people), session=rec.session_id)
+        text += (
+            f' (No face track is named "{role}", so all {len(rec.people)} faces are counted. Name it with: '
+            f"facelens session name {rec.session_id} TRACK {role})"
+        )
     if re.search(rf"\bwhat did (?:the )?({'|'.join(ROLE_WORDS)}|he|she) say\b", q) and rec.transcript:
         text += " " + wording.SPEAKERS_NOT_SEPARATED
-    head = wording.which_session(rec.session_id, mmss(rec.duration))
+    head = _which_session(rec)
     if it.intent in ("when_emotion", "mentions") and yes_no(q):  # "did the customer get angry?" -> "Yes: ..."
         seen = any(
             e.kind in (("face", "words") if it.intent == "when_emotion" else ("transcript",)) for e in p.evidence
@@ -444,12 +438,12 @@ def _summary_answer(
     secs = [x for x in store.seconds(rec.session_id) if track is None or x.track == track] if rec.emotion_model else []
     trends = summ.trend_lines(faces, secs)
     evidence = [
-        Evidence(
-            session_id=rec.session_id,
-            start=m.time,
-            end=m.time,
-            kind="face",
-            text=f"track {m.track} went from looking {m.before} to looking {m.after} ({m.confidence:.0%})",
+        _evidence(
+            rec,
+            m.time,
+            m.time,
+            "face",
+            f"track {m.track} went from looking {m.before} to looking {m.after} ({m.confidence:.0%})",
         )
         for m in s.moments
     ]
@@ -480,8 +474,11 @@ def _summary_answer(
         keep += trends
         if not s.moments and not trends and not any(ln.startswith("The face's look did not") for ln in keep):
             words = ", ".join(f"{u.emotion} at {mmss(u.start)}" for u in _word_changes(rec)) or None
-            keep.append(wording.changes_none(rec.session_id, words))
-    head = wording.which_session(rec.session_id, mmss(rec.duration))
+            keep.append(
+                f"The face's look did not change in session {rec.session_id}"
+                f"{'; the words were ' + words if words else ''}."
+            )
+    head = _which_session(rec)
     text = "\n".join(keep or lines) + "\n" + head
     if yes_no:
         changed = (
@@ -502,7 +499,8 @@ def _compare(it, records: list[SessionRecord]) -> SessionAnswer:  # type: ignore
     if len(it.sessions) < 2:
         all_ids = [r.session_id for r in records]
         return SessionAnswer(
-            answer=wording.compare_needs_two(example_a=all_ids[0], example_b=all_ids[-1], ids=", ".join(all_ids[-10:])),
+            answer=f'To compare, name two sessions, e.g. "compare sessions {all_ids[0]} and {all_ids[-1]}". Stored '
+            f"sessions: {', '.join(all_ids[-10:])}.",
             backend="offline",
             sessions=all_ids,
         )
