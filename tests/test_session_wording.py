@@ -49,19 +49,7 @@ def test_every_sessions_yaml_entry_reaches_the_llm(monkeypatch):
     """Each entry's fixed text is in the messages the LLM is sent (a loopback OpenAI-compatible server)."""
     from tests.loopback import chat_completion, openai_server
 
-    store.save(
-        store.SessionRecord(
-            session_id="call-x",
-            source="call-x.wav",
-            created="2026-01-01T00:00:00+00:00",
-            duration=5.0,
-            has_video=False,
-            has_audio=True,
-            fps=1.0,
-            transcript=[store.SessionSegment(start=0.0, end=2.0, text="I want a refund.", emotion="angry")],
-        ),
-        [],
-    )
+    store.save(_audio_call("call-x", 5.0, [("I want a refund.", "angry")]), [])
     seen: dict = {}
 
     def respond(req: dict) -> dict:
@@ -77,24 +65,36 @@ def test_every_sessions_yaml_entry_reaches_the_llm(monkeypatch):
             assert fixed.strip() in sent, (key, fixed)
 
 
-def _solo(sid: str = "solo-1") -> store.SessionRecord:
-    """One face (named "customer"), neutral for 6 s then angry for 6 s, and one utterance."""
-    looks = ["neutral"] * 6 + ["angry"] * 6
+def _audio_call(sid: str, duration: float, said: list[tuple[str, str]]) -> store.SessionRecord:
+    """An audio-only session: one utterance every 4 s, 2 s long, with its words' emotion."""
     return store.SessionRecord(
         session_id=sid,
-        source=f"{sid}.mp4",
+        source=f"{sid}.wav",
         created="2026-01-01T00:00:00+00:00",
-        duration=12.0,
-        has_video=True,
+        duration=duration,
+        has_video=False,
         has_audio=True,
         fps=1.0,
-        emotion_model="emotion.onnx",
-        timeline=[
-            store.TimelineEntry(start=float(i), end=i + 1.0, emotion=e, confidence=0.7, track=2)
-            for i, e in enumerate(looks)
+        transcript=[
+            store.SessionSegment(start=4.0 * i, end=4.0 * i + 2, text=t, emotion=e) for i, (t, e) in enumerate(said)
         ],
-        people=[store.TrackInfo(track=2, name="customer", first_seen=0.0, last_seen=12.0, seconds=12.0)],
-        transcript=[store.SessionSegment(start=1.0, end=3.0, text="One line only.", emotion="neutral")],
+    )
+
+
+def _solo() -> store.SessionRecord:
+    """One face (named "customer"), neutral for 6 s then angry for 6 s, and one utterance."""
+    looks = ["neutral"] * 6 + ["angry"] * 6
+    return _audio_call("solo-1", 12.0, [("One line only.", "neutral")]).model_copy(
+        update={
+            "source": "solo-1.mp4",
+            "has_video": True,
+            "emotion_model": "emotion.onnx",
+            "timeline": [
+                store.TimelineEntry(start=float(i), end=i + 1.0, emotion=e, confidence=0.7, track=2)
+                for i, e in enumerate(looks)
+            ],
+            "people": [store.TrackInfo(track=2, name="customer", first_seen=0.0, last_seen=12.0, seconds=12.0)],
+        }
     )
 
 
@@ -124,21 +124,7 @@ def test_plurals_and_optional_clauses_of_the_offline_answers():
 def test_words_that_changed_without_a_face():
     """An audio-only call whose words went neutral -> angry -> neutral: the look did not change, the words did."""
     said = [("Hi.", "neutral"), ("This is bad.", "angry"), ("Ok.", "neutral")]
-    store.save(
-        store.SessionRecord(
-            session_id="aud-1",
-            source="aud-1.wav",
-            created="2026-01-01T00:00:00+00:00",
-            duration=10.0,
-            has_video=False,
-            has_audio=True,
-            fps=1.0,
-            transcript=[
-                store.SessionSegment(start=4.0 * i, end=4.0 * i + 2, text=t, emotion=e) for i, (t, e) in enumerate(said)
-            ],
-        ),
-        [],
-    )
+    store.save(_audio_call("aud-1", 10.0, said), [])
     answer = session_query.ask("did the mood change?", backend="offline").answer
     assert answer.startswith("Yes: ")
     assert (
