@@ -44,12 +44,16 @@ def url() -> str:
     return config.sessions_url()
 
 
-def current() -> SQLiteStore | PostgresStore:
-    """The session store the configuration names (SQLite under FACELENS_HOME when none does).
+def current(home: Path | None = None) -> SQLiteStore | PostgresStore:
+    """The session store the configuration names (SQLite under FACELENS_HOME when none does); ``home``:
+    a FACELENS_HOME of its own (an evaluation's throwaway one), whose SQLite file is the store whatever
+    the configuration names, so that nothing reaches the user's sessions.
 
     Raises:
         ConfigError: the URL names no scheme in :data:`STORES` (``postgresql://...``, ``sqlite:///PATH``).
     """
+    if home is not None:
+        return SQLiteStore(Path(home) / "sessions.sqlite")
     raw = url()
     if not raw:
         return SQLiteStore(config.home() / "sessions.sqlite")

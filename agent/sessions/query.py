@@ -14,6 +14,7 @@ transcript and timelines are sent as text (never images or face embeddings) with
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import Field
@@ -99,9 +100,10 @@ def unnamed_role(rec: SessionRecord, question: str) -> str | None:
 
 
 class _Planner:
-    def __init__(self, question: str, records: list[SessionRecord]) -> None:
+    def __init__(self, question: str, records: list[SessionRecord], home: Path | None = None) -> None:
         self.q = question
         self.records = records
+        self.home = home  # the store the records came from (None: the configured one)
         self.evidence: list[Evidence] = []
 
     def when(self, rec: SessionRecord, name: str, labels: tuple[str, ...]) -> str:
@@ -273,7 +275,7 @@ def _targets(it, records: list[SessionRecord], session_id: str | None) -> list[S
     if it.sessions:
         return [by_id[s] for s in it.sessions if s in by_id]
     if session_id and session_id != ALL:
-        return [store.load(session_id)]
+        return [by_id[session_id]]  # answer_offline checked that it is stored
     if session_id == ALL or it.scope == "all" or (it.intent == "mentions" and not THIS_RE.search(it.text)):
         return list(records)
     return [records[-1]]  # the most recently ingested
@@ -282,14 +284,15 @@ def _targets(it, records: list[SessionRecord], session_id: str | None) -> list[S
 ALL = store.RESERVED_ID  # --session all, the UI's "all sessions": every stored session
 
 
-def answer_offline(question: str, session_id: str | None = None) -> SessionAnswer:
+def answer_offline(question: str, session_id: str | None = None, *, home: Path | None = None) -> SessionAnswer:
     """Answer with the deterministic planner from the stored data (intent and slots: agent/sessions/intent.py).
-    ``session_id``: one session, or "all" for every stored session. Every answer names the sessions it used."""
+    ``session_id``: one session, or "all" for every stored session. Every answer names the sessions it used.
+    ``home``: read the sessions stored under this FACELENS_HOME (:func:`facelens.agent.sessions.store.backend`)."""
     from facelens.agent.sessions import intent as session_intent
 
-    records = store.load_all()
+    records = store.load_all(home=home)
     if session_id and session_id != ALL:
-        store.load(session_id)  # NotFoundError with the stored ids
+        store.load(session_id, home=home)  # NotFoundError with the stored ids
     if not records:
         return SessionAnswer(answer=wording.NO_SESSIONS, backend="offline")
     it = session_intent.parse(question, records, session_id)
@@ -308,7 +311,7 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
         return _compare(it, records)
     if it.intent == "out_of_scope":
         return SessionAnswer(answer=wording.UNSUPPORTED, backend="offline", sessions=[])
-    p = _Planner(question, records)
+    p = _Planner(question, records, home)
     if it.intent == "ranking":
         return SessionAnswer(
             answer=p.ranking(it.emotion, it.labels, it.order),
@@ -376,7 +379,12 @@ def _answer_one(p: _Planner, it, rec: SessionRecord) -> SessionAnswer:  # type: 
     faces = rec.model_copy(update={"timeline": [x for x in rec.timeline if x.track == who.track]}) if who else rec
     if it.intent in ("summary", "overall_mood", "change", "overall_mood+change"):
         return _summary_answer(
-            it.intent, faces, rec, yes_no="change" in it.intent and yes_no(q), track=who.track if who else None
+            it.intent,
+            faces,
+            rec,
+            yes_no="change" in it.intent and yes_no(q),
+            track=who.track if who else None,
+            home=p.home,
         )
     if it.intent == "before":
         text = p.before(faces, *emo)  # type: ignore[misc]
@@ -427,7 +435,12 @@ def yes_no(q: str) -> bool:
 
 
 def _summary_answer(
-    intent: str, faces: SessionRecord, rec: SessionRecord, yes_no: bool = False, track: int | None = None
+    intent: str,
+    faces: SessionRecord,
+    rec: SessionRecord,
+    yes_no: bool = False,
+    track: int | None = None,
+    home: Path | None = None,
 ) -> SessionAnswer:
     """Summary, overall mood and "when did it change" questions (agent/sessions/summary.py); ``yes_no``:
     "did the mood change?" starts with Yes (the face's look changed at least once, its smoothed scores rose
@@ -435,7 +448,11 @@ def _summary_answer(
     from facelens.agent.sessions import summary as summ
 
     s = summ.summarise(faces)
-    secs = [x for x in store.seconds(rec.session_id) if track is None or x.track == track] if rec.emotion_model else []
+    secs = (
+        [x for x in store.seconds(rec.session_id, home=home) if track is None or x.track == track]
+        if rec.emotion_model
+        else []
+    )
     trends = summ.trend_lines(faces, secs)
     evidence = [
         _evidence(
@@ -527,18 +544,26 @@ def session_text(rec: SessionRecord) -> str:
 
 
 def answer_llm(
-    question: str, session_id: str | None = None, model: str | None = None, settings: LLMSettings | None = None
+    question: str,
+    session_id: str | None = None,
+    model: str | None = None,
+    settings: LLMSettings | None = None,
+    *,
+    home: Path | None = None,
 ) -> SessionAnswer:
     """Answer with an OpenAI(-compatible) chat model over the stored sessions' text.
 
     ``settings``: the resolved LLM (default: :func:`facelens.tools.settings.resolve_llm` for openai).
+    ``home``: as for :func:`answer_offline`.
     """
     from facelens.tools.openai_client import make_client
     from facelens.tools.settings import resolve_llm
 
     llm = settings or resolve_llm("openai")
     client = make_client(llm, purpose="answers about sessions", timeout=600.0)
-    records = [store.load(session_id)] if session_id and session_id != ALL else store.load_all()[-20:]
+    records = (
+        [store.load(session_id, home=home)] if session_id and session_id != ALL else store.load_all(home=home)[-20:]
+    )
     if not records:
         return SessionAnswer(answer=wording.NO_SESSIONS, backend="offline")
     model = model or llm.model or "gpt-4o-mini"
@@ -563,7 +588,13 @@ def answer_llm(
     return SessionAnswer(answer=text, backend=f"openai:{model}", sessions=[r.session_id for r in records])
 
 
-def ask(question: str, session_id: str | None = None, backend: str | LLMSettings | None = None) -> SessionAnswer:
+def ask(
+    question: str,
+    session_id: str | None = None,
+    backend: str | LLMSettings | None = None,
+    *,
+    home: Path | None = None,
+) -> SessionAnswer:
     """Answer a question about stored sessions.
 
     Args:
@@ -573,6 +604,8 @@ def ask(question: str, session_id: str | None = None, backend: str | LLMSettings
         backend: "offline", "openai", resolved LLM settings, or None = the user's backend setting
             (FACELENS_BACKEND, config.yaml), else openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline
             (:func:`facelens.tools.settings.words_llm`).
+        home: read the sessions stored under this FACELENS_HOME (an evaluation's own), whatever store the
+            configuration names (default: the configured store).
     """
     if not question or not question.strip():
         raise InputError("The question is empty.", hint='Ask e.g. "when did the customer look angry?"')
@@ -586,5 +619,5 @@ def ask(question: str, session_id: str | None = None, backend: str | LLMSettings
         raise ConfigError(f"Unknown backend '{backend}'.", hint="Choose offline or openai.")
     llm = words_llm(backend)
     if llm is None:
-        return answer_offline(question, session_id)
-    return answer_llm(question, session_id, settings=llm)
+        return answer_offline(question, session_id, home=home)
+    return answer_llm(question, session_id, settings=llm, home=home)
