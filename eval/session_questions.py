@@ -135,13 +135,14 @@ def questions(split: str) -> dict[str, list[str]]:
 
 
 @contextlib.contextmanager
-def _sessions(home: str | Path | None = None) -> Iterator[None]:
-    """Store the four generated sessions in ``home`` (default: a temporary folder), the FACELENS_HOME of
-    this process for the duration (:func:`facelens.tools.settings.given`; the environment is left alone)."""
+def _sessions(home: str | Path | None = None) -> Iterator[Path]:
+    """Store the four generated sessions in the SQLite file of ``home`` (default: a temporary folder, deleted
+    afterwards), whatever session store the configuration names, and give that home: the store functions
+    and :func:`facelens.agent.sessions.query.ask` take it as their ``home`` (no process-wide setting)."""
     from facelens.agent.sessions import store
-    from facelens.tools import settings
 
-    with tempfile.TemporaryDirectory(prefix="facelens-sq-eval-") as tmp, settings.given(home=str(home or tmp)):
+    with tempfile.TemporaryDirectory(prefix="facelens-sq-eval-") as tmp:
+        where = Path(home or tmp)
         said_a = [
             (0.0, 4.0, "Hello, thanks for calling, how can I help?", "neutral"),
             (6.0, 9.5, "This is the third time the delivery failed.", "angry"),
@@ -179,11 +180,9 @@ def _sessions(home: str | Path | None = None) -> Iterator[None]:
             "2026-01-03T00:00:00+00:00",
         )
         a = _record(SESSION_A, looks_a, said_a, "2026-01-04T00:00:00+00:00")
-        store.save(b, [])
-        store.save(c, c_secs)
-        store.save(d, d_secs)
-        store.save(a, [])
-        yield
+        for rec, secs in ((b, []), (c, c_secs), (d, d_secs), (a, [])):
+            store.save(rec, secs, home=where)
+        yield where
 
 
 def _record(sid: str, looks: list[str], said: list[tuple[float, float, str, str]], created: str):  # type: ignore[no-untyped-def]
@@ -269,13 +268,13 @@ def evaluate(split: str = "heldout", home: str | Path | None = None) -> dict[str
 
     qs = questions(split)
     rows = []
-    with _sessions(home):
-        records = store.load_all()
+    with _sessions(home) as where:
+        records = store.load_all(home=where)
         for family, phrasings in qs.items():
             for q in phrasings:
                 scope = "all" if family in ASKED_OF_ALL else None
                 intent = session_intent.parse(q, records, scope).intent
-                ans = session_query.ask(q, scope, backend="offline")
+                ans = session_query.ask(q, scope, backend="offline", home=where)
                 answer = ans.answer
                 yn = family in YES_NO_FAMILIES and session_query.yes_no(session_intent.tidy(q))
                 rows.append(

@@ -1,12 +1,12 @@
 """The text an LLM or a VLM reads from facelens' templates, and the one loader for it.
 
 The files here are YAML mappings of template names to Jinja2 text: ``assistant`` (system prompts),
-``tools`` (what the LLM reads about each tool), ``sessions`` (the session analyst's LLM prompts, and
-its fixed replies, still to move to code), ``voice`` (the words' emotion), ``vlm``, ``exemplars``,
-``nlu_exemplars``, plus the evaluation question sets in ``eval/``. :func:`render` fills a template
-strictly: a variable the caller did not pass is an error, never a blank. What the user reads is code
-(the rule in ARCHITECTURE.md): the offline planner's sentences in ``facelens.agent.assistant.wording``
-and beside the figures they are built around (``compose*``), the voice chat's openers in
+``tools`` (what the LLM reads about each tool), ``sessions`` (the session analyst's LLM prompts),
+``voice`` (the words' emotion), ``vlm``, ``exemplars``, ``nlu_exemplars``, plus the evaluation question
+sets in ``eval/``. :func:`render` fills a template strictly: a variable the caller did not pass is an
+error, never a blank. What the user reads is code (the rule in ARCHITECTURE.md): the offline planner's
+sentences in ``facelens.agent.assistant.wording`` and beside the figures they are built around
+(``compose*``), the session analyst's in ``facelens.agent.sessions.wording``, the voice chat's openers in
 ``facelens.agent.assistant.voice_input``; so are the argument descriptions of the tools' schemas,
 beside their types in ``facelens.agent.assistant.toolbox``.
 

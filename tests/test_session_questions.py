@@ -343,3 +343,25 @@ def test_track_names_follow_the_people_name_rules(tmp_path):
     for bad in ("custo\u3164mer", "\u2800", "Аlice"):
         with pytest.raises(InputError):
             store.name_track("t1", 2, bad)
+
+
+def test_the_eval_home_is_passed_down_not_configured(monkeypatch, tmp_path):
+    """The eval's sessions live in the SQLite file of its own home, given to the store and to ask() as
+    ``home``: a configured session store (FACELENS_SESSIONS_URL) is neither written nor read, and the
+    process's FACELENS_HOME is left as it was."""
+    from pathlib import Path
+
+    from facelens.eval import session_questions as sq
+    from facelens.tools import config
+
+    users = tmp_path / "users.sqlite"
+    monkeypatch.setenv("FACELENS_SESSIONS_URL", f"sqlite:///{users}")
+    before = config.home()
+    with sq._sessions(tmp_path / "eval-home") as home:
+        assert home == tmp_path / "eval-home" and (home / "sessions.sqlite").is_file()
+        assert config.home() == before and store.ids() == []  # the configured store: untouched
+        assert [r.session_id for r in store.load_all(home=home)] == IDS
+        ans = session_query.ask("summarise session 2", backend="offline", home=home)
+        assert ans.sessions == ["call-c"] and "Key moments" in ans.answer
+        assert store.seconds("call-c", home=Path(home))
+    assert not users.exists()  # nothing was written to the configured store

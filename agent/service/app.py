@@ -7,8 +7,11 @@ client's mistakes and never carry a traceback.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
+from collections.abc import Iterable
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -117,7 +120,6 @@ def create_app(
             check needs a key from it, also on loopback (other accounts of this machine reach it too).
         cors_origins: browser origins allowed to call the API (default none: CORS off).
     """
-    from facelens.agent.service import routes_keys, routes_photo, routes_sessions
     from facelens.agent.service.uploads import remove_stale_uploads
 
     limits = limits or Limits.from_env()
@@ -153,12 +155,26 @@ def create_app(
         """Is the server up? (no key needed)"""
         return {"status": "ok", "version": version()}
 
-    for module in (routes_photo, routes_sessions, routes_keys):
-        app.include_router(module.router)
-    app.state.keyed_routes = [
-        r for m in (routes_photo, routes_sessions, routes_keys) for r in m.router.routes
-    ]  # for AuthGate
+    routers = [importlib.import_module(f"{__package__}.{name}").router for name in route_modules()]
+    for router in routers:
+        app.include_router(router)
+    app.state.keyed_routes = [r for router in routers for r in router.routes]  # for AuthGate
     return app
 
 
-__all__ = ["create_app", "require", "authorize", "READER", "EDITOR", "ADMIN"]
+def route_modules(folders: Iterable[str] | None = None) -> list[str]:
+    """The service's route modules: every ``routes_*.py`` of this package (or of ``folders``), each with an
+    ``APIRouter`` named ``router``, in the order of their ``ROUTE_ORDER`` (a module without one comes last,
+    then by name). A new module of that shape is a new set of routes, without a list to edit. Read from the
+    source files, as the CLI finds its command modules (:func:`facelens.agent.cli.plugin_modules`)."""
+    import sys
+
+    order: dict[str, int] = {}
+    for folder in sys.modules[__package__].__path__ if folders is None else folders:
+        for path in sorted(Path(folder).glob("routes_*.py")):
+            m = re.search(r"^ROUTE_ORDER = (\d+)", path.read_text(encoding="utf-8"), re.MULTILINE)
+            order.setdefault(path.stem, int(m[1]) if m else 10**9)
+    return sorted(order, key=lambda name: (order[name], name))
+
+
+__all__ = ["create_app", "route_modules", "require", "authorize", "READER", "EDITOR", "ADMIN"]

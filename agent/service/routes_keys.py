@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends, Form, Request
 
 from facelens.agent.service.access import ADMIN, require
 
+#: this module's place in the API (the order of the paths in /docs and the OpenAPI document)
+ROUTE_ORDER = 30
 router = APIRouter(prefix="/v1", tags=["keys"])
 
 

@@ -17,6 +17,8 @@ from facelens.agent.service.limits import ServiceError
 from facelens.agent.service.uploads import private_folder, read_image, safe_name, save_image
 from facelens.tools.errors import FacelensError, InputError
 
+#: this module's place in the API (the order of the paths in /docs and the OpenAPI document)
+ROUTE_ORDER = 10
 router = APIRouter(prefix="/v1", tags=["photos"])
 BACKENDS = backends.NAMES
 

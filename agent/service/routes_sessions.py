@@ -14,6 +14,8 @@ from facelens.agent.service.limits import ServiceError, queue_full
 from facelens.agent.service.uploads import private_folder, save_media
 from facelens.tools.errors import InputError
 
+#: this module's place in the API (the order of the paths in /docs and the OpenAPI document)
+ROUTE_ORDER = 20
 router = APIRouter(prefix="/v1", tags=["sessions"])
 
 

@@ -44,12 +44,16 @@ def url() -> str:
     return config.sessions_url()
 
 
-def current() -> SQLiteStore | PostgresStore:
-    """The session store the configuration names (SQLite under FACELENS_HOME when none does).
+def current(home: Path | None = None) -> SQLiteStore | PostgresStore:
+    """The session store the configuration names (SQLite under FACELENS_HOME when none does); ``home``:
+    a FACELENS_HOME of its own (an evaluation's throwaway one), whose SQLite file is the store whatever
+    the configuration names, so that nothing reaches the user's sessions.
 
     Raises:
         ConfigError: the URL names no scheme in :data:`STORES` (``postgresql://...``, ``sqlite:///PATH``).
     """
+    if home is not None:
+        return SQLiteStore(Path(home) / "sessions.sqlite")
     raw = url()
     if not raw:
         return SQLiteStore(config.home() / "sessions.sqlite")
@@ -74,8 +78,6 @@ def _redact(raw: str) -> str:
 
 class SQLiteConnection:
     """A sqlite3 connection behind the store's interface."""
-
-    dialect = "sqlite"
 
     def __init__(self, raw: sqlite3.Connection) -> None:
         self.raw = raw
@@ -107,7 +109,6 @@ class SQLiteConnection:
 class SQLiteStore:
     """Sessions in one SQLite file (0600), ``secure_delete`` on: deleted rows are overwritten."""
 
-    dialect = "sqlite"
     error = sqlite3.DatabaseError
 
     def __init__(self, path: Path) -> None:
@@ -168,8 +169,6 @@ class SQLiteStore:
 class PostgresConnection:
     """A psycopg connection behind the store's interface (``?`` placeholders become ``%s``)."""
 
-    dialect = "postgresql"
-
     def __init__(self, raw: Any) -> None:
         self.raw = raw
 
@@ -217,8 +216,6 @@ _ready_lock = threading.Lock()
 
 class PostgresStore:
     """Sessions in a PostgreSQL database, shared by every machine that sets the same URL."""
-
-    dialect = "postgresql"
 
     def __init__(self, raw_url: str) -> None:
         self.url = raw_url

@@ -14,12 +14,13 @@ transcript and timelines are sent as text (never images or face embeddings) with
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from facelens import prompts
-from facelens.agent.sessions import store
+from facelens.agent.sessions import store, wording
 from facelens.agent.sessions.clock import mmss, span  # noqa: F401 - also the public query.mmss/span of callers
 from facelens.agent.sessions.intent import ROLE_WORDS
 from facelens.agent.sessions.store import SessionRecord, SessionSegment, TrackInfo
@@ -48,6 +49,16 @@ class SessionAnswer(Result):
     evidence: list[Evidence] = Field(default_factory=list)  # the stored facts behind the answer
 
 
+def _evidence(rec: SessionRecord, start: float, end: float, kind: str, text: str) -> Evidence:
+    """One stored fact of session ``rec`` behind an answer."""
+    return Evidence(session_id=rec.session_id, start=start, end=end, kind=kind, text=text)
+
+
+def _said(rec: SessionRecord, said: SessionSegment, kind: str = "transcript") -> Evidence:
+    """An utterance of ``rec`` as evidence (``kind`` "words": for its words' emotion)."""
+    return _evidence(rec, said.start, said.end, kind, said.text)
+
+
 def _spans(items: list[tuple[float, float, str]]) -> str:
     return ", ".join(f"{span(a, b)}{f' ({x})' if x else ''}" for a, b, x in items[:8]) + (
         f" and {len(items) - 8} more" if len(items) > 8 else ""
@@ -64,6 +75,11 @@ def _track_note(rec: SessionRecord, track: int, conf: float | None) -> str:
         [f"{conf:.0%}"] if conf is not None else []
     )
     return ", ".join(parts)
+
+
+def _which_session(rec: SessionRecord) -> str:
+    """The end of a one-session answer: which session it was about, and its length."""
+    return f"(session {rec.session_id}, {mmss(rec.duration)} long)"
 
 
 def named_track(rec: SessionRecord, question: str) -> TrackInfo | None:
@@ -84,75 +100,61 @@ def unnamed_role(rec: SessionRecord, question: str) -> str | None:
 
 
 class _Planner:
-    def __init__(self, question: str, records: list[SessionRecord]) -> None:
+    def __init__(self, question: str, records: list[SessionRecord], home: Path | None = None) -> None:
         self.q = question
         self.records = records
+        self.home = home  # the store the records came from (None: the configured one)
         self.evidence: list[Evidence] = []
-
-    def r(self, key: str, **kw: object) -> str:
-        return prompts.render("sessions", key, **kw)
 
     def when(self, rec: SessionRecord, name: str, labels: tuple[str, ...]) -> str:
         out = []
         if not rec.has_video:
-            out.append(self.r("no_video"))
+            out.append(wording.NO_VIDEO)
         elif rec.emotion_model is None:
-            out.append(self.r("face_not_recorded"))
+            out.append(wording.FACE_NOT_RECORDED)
         else:
             face = _face_spans(rec, labels)
             for t in face:
                 self.evidence.append(
-                    Evidence(
-                        session_id=rec.session_id,
-                        start=t.start,
-                        end=t.end,
-                        kind="face",
-                        text=f"looked {t.emotion} ({t.confidence:.0%}), track {t.track}",
-                    )
+                    _evidence(rec, t.start, t.end, "face", f"looked {t.emotion} ({t.confidence:.0%}), track {t.track}")
                 )
+            spans = _spans([(t.start, t.end, _track_note(rec, t.track, t.confidence)) for t in face])
             out.append(
-                self.r(
-                    "face_when",
-                    emotion=name,
-                    spans=_spans([(t.start, t.end, _track_note(rec, t.track, t.confidence)) for t in face]),
-                )
+                f"The face looked {name} at {spans}."
                 if face
-                else self.r("face_never", emotion=name)
+                else f"The face never looked {name} in the sampled frames."
             )
         words = [s for s in rec.transcript if s.emotion in labels]
         for s in words:
-            self.evidence.append(
-                Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="words", text=s.text)
-            )
+            self.evidence.append(_said(rec, s, "words"))
         if rec.transcript:
-            out.append(
-                self.r("words_when", emotion=name, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in words]))
-                if words
-                else self.r("words_never", emotion=name)
-            )
+            spans = _spans([(s.start, s.end, f'"{s.text}"') for s in words])
+            out.append(f"The words were {name} at {spans}." if words else f"No utterance's words read as {name}.")
         return " ".join(out)
 
     def said_at(self, rec: SessionRecord, t: float) -> str:
         if not rec.transcript:
-            return self.r("no_transcript")
+            return wording.NO_TRANSCRIPT
         if t > rec.duration + 0.5:
             last = rec.transcript[-1]
-            self.evidence.append(
-                Evidence(session_id=rec.session_id, start=last.start, end=last.end, kind="transcript", text=last.text)
-            )
-            return self.r(
-                "after_end", length=mmss(rec.duration), time=mmss(t), span=span(last.start, last.end), text=last.text
+            self.evidence.append(_said(rec, last))
+            return (
+                f"The session is only {mmss(rec.duration)} long, so nothing was said at {mmss(t)}. The last utterance, "
+                f'at {span(last.start, last.end)}: "{last.text}"'
             )
         hit = next((s for s in rec.transcript if s.start - 0.5 <= t <= s.end + 0.5), None)
-        key = "said_at"
-        if hit is None:
+        if hit is not None:
+            said = f'At {mmss(t)} ({span(hit.start, hit.end)}): "{hit.text}"'
+        else:
             hit = min(rec.transcript, key=lambda s: min(abs(s.start - t), abs(s.end - t)))
-            key = "said_near" if min(abs(hit.start - t), abs(hit.end - t)) <= 10 else "said_nothing_near"
-        if key != "said_nothing_near":
-            self.evidence.append(
-                Evidence(session_id=rec.session_id, start=hit.start, end=hit.end, kind="transcript", text=hit.text)
+            if min(abs(hit.start - t), abs(hit.end - t)) > 10:
+                return f"Nothing was said within 10 seconds of {mmss(t)}."
+            said = (
+                f"Nothing was being said at {mmss(t)}. The nearest utterance, at {span(hit.start, hit.end)}: "
+                f'"{hit.text}"'
             )
-        return self.r(key, time=mmss(t), span=span(hit.start, hit.end), text=hit.text)
+        self.evidence.append(_said(rec, hit))
+        return said
 
     def before(self, rec: SessionRecord, name: str, labels: tuple[str, ...]) -> str:
         # onsets: the first second of each face interval with the emotion, else the first emotional utterance
@@ -161,32 +163,22 @@ class _Planner:
         if not onsets:
             onsets = [(s.start, "words") for s in rec.transcript if s.emotion in labels][:1]
         if not onsets:
-            return self.r("no_onset", emotion=name)
+            return f"Neither the face nor the words turned {name} in this session."
         out = []
         for onset, source in onsets:
             said = [
                 s for s in rec.transcript if s.end <= onset + 0.5 and s.end >= onset - BEFORE_WINDOW and s.start < onset
             ][-2:]
             for s in said:
-                self.evidence.append(
-                    Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text)
-                )
+                self.evidence.append(_said(rec, s))
             what = "face" if source == "face" else "words"
             if said:
-                out.append(
-                    self.r(
-                        "before_onset",
-                        source=what,
-                        emotion=name,
-                        onset=mmss(onset),
-                        lines=" ".join(f'{mmss(s.start)} "{s.text}"' for s in said),
-                    )
-                )
+                lines = " ".join(f'{mmss(s.start)} "{s.text}"' for s in said)
+                out.append(f"Before the {what} turned {name} at {mmss(onset)}: {lines}")
             else:
                 out.append(
-                    self.r(
-                        "before_onset_silent", window=int(BEFORE_WINDOW), source=what, emotion=name, onset=mmss(onset)
-                    )
+                    f"Nothing was said in the {int(BEFORE_WINDOW)} seconds before the {what} turned {name} at "
+                    f"{mmss(onset)}."
                 )
         return " ".join(out)
 
@@ -218,65 +210,59 @@ class _Planner:
         if order == "least":
             rows.sort(key=lambda r: (r[0], r[1], r[2].session_id))
             shown, without = rows, []
-            lines = [self.r("ranking_least_head", emotion="negative" if name == "calm" else name)]
+            lines = [
+                f"Sessions ranked from the least {'negative' if name == 'calm' else name} (share of time the face "
+                "looked it, and utterances whose words expressed it; negative = angry, disgust, fear or sad):"
+            ]
         else:
             rows.sort(key=lambda r: -r[0])
             if not any(sc > 0 for sc, *_ in rows):
                 return (
-                    self.r("ranking_none", count=len(rows), emotion=name).strip()
+                    f"None of the {len(rows)} sessions showed {name} in the face or the words."
                     + " "
                     + ", ".join(r[2].session_id for r in rows)
                     + "."
                 )
             shown, without = [r for r in rows if r[0] > 0], [r for r in rows if r[0] <= 0]
-            lines = [self.r("ranking_head", emotion=name)]
+            lines = [
+                f"Sessions ranked by how {name} people were (share of time the face looked it, and utterances "
+                "whose words expressed it):"
+            ]
         for i, (sc, _, rec, details) in enumerate(shown[:10], 1):
-            lines.append(self.r("ranking_line", rank=i, session=rec.session_id, details=details))
-            self.evidence.append(
-                Evidence(
-                    session_id=rec.session_id,
-                    start=0.0,
-                    end=rec.duration,
-                    kind="ranking",
-                    text=f"score {sc:.3f}: {details}",
-                )
-            )
+            lines.append(f"{i}. {rec.session_id}: {details}")
+            self.evidence.append(_evidence(rec, 0.0, rec.duration, "ranking", f"score {sc:.3f}: {details}"))
         if len(shown) > 10:
             lines.append(f"... and {len(shown) - 10} more.")
         if without:
-            lines.append(self.r("ranking_without", emotion=name, ids=", ".join(r[2].session_id for r in without)))
+            lines.append(f"No {name} in: {', '.join(r[2].session_id for r in without)}.")
         return "\n".join(line.strip() for line in lines)
 
     def mentions(self, rec: SessionRecord, keyword: str) -> str:
         hits = [s for s in rec.transcript if re.search(rf"\b{re.escape(keyword)}", s.text, re.I)]
         for s in hits:
-            self.evidence.append(
-                Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text)
-            )
+            self.evidence.append(_said(rec, s))
+        spans = _spans([(s.start, s.end, f'"{s.text}"') for s in hits])
         return (
-            self.r("mentions", keyword=keyword, spans=_spans([(s.start, s.end, f'"{s.text}"') for s in hits]))
+            f'"{keyword}" was said at {spans}.'
             if hits
-            else self.r("no_mentions", keyword=keyword)
+            else f'"{keyword}" was not said in this session (as transcribed).'
         )
 
     def people(self, rec: SessionRecord) -> str:
         if not rec.people:
-            return self.r("no_people")
+            return wording.NO_PEOPLE
         details = "; ".join(
             f"track {p.track}{f' ({p.name})' if p.name else ''} from {mmss(p.first_seen)} to {mmss(p.last_seen)}"
             + (f", mostly looked {p.dominant_emotion}" if p.dominant_emotion else "")
             for p in rec.people
         )
-        return self.r("people", count=len(rec.people), details=details)
+        return f"{len(rec.people)} face track{wording.plural(len(rec.people))} were seen: {details}."
 
     def transcript(self, rec: SessionRecord) -> str:
         if not rec.transcript:
-            return self.r("no_transcript")
-        return self.r(
-            "transcript",
-            count=len(rec.transcript),
-            lines=" ".join(f'{mmss(s.start)} "{s.text}"' for s in rec.transcript[:40]),
-        )
+            return wording.NO_TRANSCRIPT
+        lines = " ".join(f'{mmss(s.start)} "{s.text}"' for s in rec.transcript[:40])
+        return f"What was said ({len(rec.transcript)} utterances): {lines}"
 
 
 def _targets(it, records: list[SessionRecord], session_id: str | None) -> list[SessionRecord]:  # type: ignore[no-untyped-def]
@@ -289,7 +275,7 @@ def _targets(it, records: list[SessionRecord], session_id: str | None) -> list[S
     if it.sessions:
         return [by_id[s] for s in it.sessions if s in by_id]
     if session_id and session_id != ALL:
-        return [store.load(session_id)]
+        return [by_id[session_id]]  # answer_offline checked that it is stored
     if session_id == ALL or it.scope == "all" or (it.intent == "mentions" and not RE.this.search(it.text)):
         return list(records)
     return [records[-1]]  # the most recently ingested
@@ -298,31 +284,34 @@ def _targets(it, records: list[SessionRecord], session_id: str | None) -> list[S
 ALL = store.RESERVED_ID  # --session all, the UI's "all sessions": every stored session
 
 
-def answer_offline(question: str, session_id: str | None = None) -> SessionAnswer:
+def answer_offline(question: str, session_id: str | None = None, *, home: Path | None = None) -> SessionAnswer:
     """Answer with the deterministic planner from the stored data (intent and slots: agent/sessions/intent.py).
-    ``session_id``: one session, or "all" for every stored session. Every answer names the sessions it used."""
+    ``session_id``: one session, or "all" for every stored session. Every answer names the sessions it used.
+    ``home``: read the sessions stored under this FACELENS_HOME (:func:`facelens.agent.sessions.store.backend`)."""
     from facelens.agent.sessions import intent as session_intent
 
-    records = store.load_all()
+    records = store.load_all(home=home)
     if session_id and session_id != ALL:
-        store.load(session_id)  # NotFoundError with the stored ids
+        store.load(session_id, home=home)  # NotFoundError with the stored ids
     if not records:
-        return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
+        return SessionAnswer(answer=wording.NO_SESSIONS, backend="offline")
     it = session_intent.parse(question, records, session_id)
     if (
         n := it.slots.get("missing_place")
     ) is not None:  # "summarise session 9" with four stored: say so, never another one
         listing = ", ".join(f"{i}. {r.session_id}" for i, r in enumerate(records[-20:], max(1, len(records) - 19)))
         return SessionAnswer(
-            answer=prompts.render("sessions", "no_such_place", place=n, count=len(records), listing=listing).strip(),
+            answer=f"There is no session {n}: {len(records)} session{wording.plural(len(records))} "
+            f"{'is' if len(records) == 1 else 'are'} stored, in `facelens session list` order: {listing}. Name one by "
+            "its place or its id.",
             backend="offline",
             sessions=[],
         )
     if it.intent == "compare":
         return _compare(it, records)
     if it.intent == "out_of_scope":
-        return SessionAnswer(answer=prompts.render("sessions", "unsupported").strip(), backend="offline", sessions=[])
-    p = _Planner(question, records)
+        return SessionAnswer(answer=wording.UNSUPPORTED, backend="offline", sessions=[])
+    p = _Planner(question, records, home)
     if it.intent == "ranking":
         return SessionAnswer(
             answer=p.ranking(it.emotion, it.labels, it.order),
@@ -341,11 +330,7 @@ def answer_offline(question: str, session_id: str | None = None) -> SessionAnswe
     for rec, ans in zip(targets, answers):
         text = re.sub(r"^(?:Yes|No): ", "", ans.answer) if yn else ans.answer
         text = re.sub(r"\s*\((?:session|) ?" + re.escape(rec.session_id) + r", [^)]*\)\s*$", "", text.strip())
-        parts.append(
-            prompts.render(
-                "sessions", "session_section", session=rec.session_id, duration=mmss(rec.duration), text=text
-            ).strip()
-        )
+        parts.append(f"{rec.session_id} ({mmss(rec.duration)}): {text}")
     text = "\n".join(parts)
     if yn:
         text = ("Yes: " if any(a.answer.startswith("Yes") for a in answers) else "No: ") + text
@@ -364,9 +349,7 @@ def _mentions_across(p: _Planner, it, targets: list[SessionRecord]) -> SessionAn
     for rec in targets:
         found = [s for s in rec.transcript if re.search(rf"\b{re.escape(kw)}", s.text, re.I)]
         for s in found:
-            p.evidence.append(
-                Evidence(session_id=rec.session_id, start=s.start, end=s.end, kind="transcript", text=s.text)
-            )
+            p.evidence.append(_said(rec, s))
         if found:
             hits[rec.session_id] = found
     ids = [r.session_id for r in targets]
@@ -375,15 +358,11 @@ def _mentions_across(p: _Planner, it, targets: list[SessionRecord]) -> SessionAn
             f"{sid} at {_spans([(s.start, s.end, chr(34) + s.text + chr(34)) for s in found])}"
             for sid, found in hits.items()
         )
-        text = prompts.render(
-            "sessions", "mentions_across", keyword=kw, hits=len(hits), count=len(targets), details=details
-        ).strip()
+        text = f'"{kw}" was said in {len(hits)} of {len(targets)} sessions: {details}.'
         if missing := [sid for sid in ids if sid not in hits]:
-            text += " " + prompts.render("sessions", "mentions_not_in", ids=", ".join(missing)).strip()
+            text += f" Not said in: {', '.join(missing)}."
     else:
-        text = prompts.render(
-            "sessions", "mentions_across_none", keyword=kw, count=len(targets), ids=", ".join(ids)
-        ).strip()
+        text = f'"{kw}" was not said in any of the {len(targets)} sessions (as transcribed): {", ".join(ids)}.'
     if yes_no(it.text):
         text = ("Yes: " if hits else "No: ") + text
     return SessionAnswer(answer=text, backend="offline", sessions=ids, evidence=p.evidence)
@@ -400,7 +379,12 @@ def _answer_one(p: _Planner, it, rec: SessionRecord) -> SessionAnswer:  # type: 
     faces = rec.model_copy(update={"timeline": [x for x in rec.timeline if x.track == who.track]}) if who else rec
     if it.intent in ("summary", "overall_mood", "change", "overall_mood+change"):
         return _summary_answer(
-            it.intent, faces, rec, yes_no="change" in it.intent and yes_no(q), track=who.track if who else None
+            it.intent,
+            faces,
+            rec,
+            yes_no="change" in it.intent and yes_no(q),
+            track=who.track if who else None,
+            home=p.home,
         )
     if it.intent == "before":
         text = p.before(faces, *emo)  # type: ignore[misc]
@@ -415,14 +399,15 @@ def _answer_one(p: _Planner, it, rec: SessionRecord) -> SessionAnswer:  # type: 
     else:
         text = p.transcript(rec)
     if who and emo:
-        text = f"{prompts.render('sessions', 'named_track', name=who.name, track=who.track)} {text}"
+        text = f"({who.name} is face track {who.track}; only that face is counted.) {text}"
     elif role and (emo or re.search(r"\b(who|say|said)\b", q)):
-        text += " " + prompts.render(
-            "sessions", "unnamed_role", role=role, session=rec.session_id, tracks=len(rec.people)
+        text += (
+            f' (No face track is named "{role}", so all {len(rec.people)} faces are counted. Name it with: '
+            f"facelens session name {rec.session_id} TRACK {role})"
         )
     if re.search(rf"\bwhat did (?:the )?({'|'.join(ROLE_WORDS)}|he|she) say\b", q) and rec.transcript:
-        text += " " + prompts.render("sessions", "speakers_not_separated")
-    head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration))
+        text += " " + wording.SPEAKERS_NOT_SEPARATED
+    head = _which_session(rec)
     if it.intent in ("when_emotion", "mentions") and yes_no(q):  # "did the customer get angry?" -> "Yes: ..."
         seen = any(
             e.kind in (("face", "words") if it.intent == "when_emotion" else ("transcript",)) for e in p.evidence
@@ -450,7 +435,12 @@ def yes_no(q: str) -> bool:
 
 
 def _summary_answer(
-    intent: str, faces: SessionRecord, rec: SessionRecord, yes_no: bool = False, track: int | None = None
+    intent: str,
+    faces: SessionRecord,
+    rec: SessionRecord,
+    yes_no: bool = False,
+    track: int | None = None,
+    home: Path | None = None,
 ) -> SessionAnswer:
     """Summary, overall mood and "when did it change" questions (agent/sessions/summary.py); ``yes_no``:
     "did the mood change?" starts with Yes (the face's look changed at least once, its smoothed scores rose
@@ -458,15 +448,19 @@ def _summary_answer(
     from facelens.agent.sessions import summary as summ
 
     s = summ.summarise(faces)
-    secs = [x for x in store.seconds(rec.session_id) if track is None or x.track == track] if rec.emotion_model else []
+    secs = (
+        [x for x in store.seconds(rec.session_id, home=home) if track is None or x.track == track]
+        if rec.emotion_model
+        else []
+    )
     trends = summ.trend_lines(faces, secs)
     evidence = [
-        Evidence(
-            session_id=rec.session_id,
-            start=m.time,
-            end=m.time,
-            kind="face",
-            text=f"track {m.track} went from looking {m.before} to looking {m.after} ({m.confidence:.0%})",
+        _evidence(
+            rec,
+            m.time,
+            m.time,
+            "face",
+            f"track {m.track} went from looking {m.before} to looking {m.after} ({m.confidence:.0%})",
         )
         for m in s.moments
     ]
@@ -497,8 +491,11 @@ def _summary_answer(
         keep += trends
         if not s.moments and not trends and not any(ln.startswith("The face's look did not") for ln in keep):
             words = ", ".join(f"{u.emotion} at {mmss(u.start)}" for u in _word_changes(rec)) or None
-            keep.append(prompts.render("sessions", "changes_none", session=rec.session_id, words=words).strip())
-    head = prompts.render("sessions", "which_session", session=rec.session_id, duration=mmss(rec.duration)).strip()
+            keep.append(
+                f"The face's look did not change in session {rec.session_id}"
+                f"{'; the words were ' + words if words else ''}."
+            )
+    head = _which_session(rec)
     text = "\n".join(keep or lines) + "\n" + head
     if yes_no:
         changed = (
@@ -519,13 +516,8 @@ def _compare(it, records: list[SessionRecord]) -> SessionAnswer:  # type: ignore
     if len(it.sessions) < 2:
         all_ids = [r.session_id for r in records]
         return SessionAnswer(
-            answer=prompts.render(
-                "sessions",
-                "compare_needs_two",
-                ids=", ".join(all_ids[-10:]),
-                example_a=all_ids[0],
-                example_b=all_ids[-1],
-            ).strip(),
+            answer=f'To compare, name two sessions, e.g. "compare sessions {all_ids[0]} and {all_ids[-1]}". Stored '
+            f"sessions: {', '.join(all_ids[-10:])}.",
             backend="offline",
             sessions=all_ids,
         )
@@ -552,20 +544,28 @@ def session_text(rec: SessionRecord) -> str:
 
 
 def answer_llm(
-    question: str, session_id: str | None = None, model: str | None = None, settings: LLMSettings | None = None
+    question: str,
+    session_id: str | None = None,
+    model: str | None = None,
+    settings: LLMSettings | None = None,
+    *,
+    home: Path | None = None,
 ) -> SessionAnswer:
     """Answer with an OpenAI(-compatible) chat model over the stored sessions' text.
 
     ``settings``: the resolved LLM (default: :func:`facelens.tools.settings.resolve_llm` for openai).
+    ``home``: as for :func:`answer_offline`.
     """
     from facelens.tools.openai_client import make_client
     from facelens.tools.settings import resolve_llm
 
     llm = settings or resolve_llm("openai")
     client = make_client(llm, purpose="answers about sessions", timeout=600.0)
-    records = [store.load(session_id)] if session_id and session_id != ALL else store.load_all()[-20:]
+    records = (
+        [store.load(session_id, home=home)] if session_id and session_id != ALL else store.load_all(home=home)[-20:]
+    )
     if not records:
-        return SessionAnswer(answer=prompts.render("sessions", "no_sessions"), backend="offline")
+        return SessionAnswer(answer=wording.NO_SESSIONS, backend="offline")
     model = model or llm.model or "gpt-4o-mini"
     # session text (transcripts, track names) goes as a delimited JSON data block, never as prompt text
     data = prompts.data_block(
@@ -588,7 +588,13 @@ def answer_llm(
     return SessionAnswer(answer=text, backend=f"openai:{model}", sessions=[r.session_id for r in records])
 
 
-def ask(question: str, session_id: str | None = None, backend: str | LLMSettings | None = None) -> SessionAnswer:
+def ask(
+    question: str,
+    session_id: str | None = None,
+    backend: str | LLMSettings | None = None,
+    *,
+    home: Path | None = None,
+) -> SessionAnswer:
     """Answer a question about stored sessions.
 
     Args:
@@ -598,6 +604,8 @@ def ask(question: str, session_id: str | None = None, backend: str | LLMSettings
         backend: "offline", "openai", resolved LLM settings, or None = the user's backend setting
             (FACELENS_BACKEND, config.yaml), else openai when OPENAI_API_KEY/OPENAI_BASE_URL is set, else offline
             (:func:`facelens.tools.settings.words_llm`).
+        home: read the sessions stored under this FACELENS_HOME (an evaluation's own), whatever store the
+            configuration names (default: the configured store).
     """
     if not question or not question.strip():
         raise InputError("The question is empty.", hint='Ask e.g. "when did the customer look angry?"')
@@ -611,5 +619,5 @@ def ask(question: str, session_id: str | None = None, backend: str | LLMSettings
         raise ConfigError(f"Unknown backend '{backend}'.", hint="Choose offline or openai.")
     llm = words_llm(backend)
     if llm is None:
-        return answer_offline(question, session_id)
-    return answer_llm(question, session_id, settings=llm)
+        return answer_offline(question, session_id, home=home)
+    return answer_llm(question, session_id, settings=llm, home=home)

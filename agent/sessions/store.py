@@ -101,25 +101,26 @@ def db_path() -> Path:
     return config.home() / "sessions.sqlite"
 
 
-def backend() -> session_db.SQLiteStore | session_db.PostgresStore:
-    """The configured store: SQLite under FACELENS_HOME, or PostgreSQL (FACELENS_SESSIONS_URL)."""
-    return session_db.current()
+def backend(home: Path | None = None) -> session_db.SQLiteStore | session_db.PostgresStore:
+    """The configured store: SQLite under FACELENS_HOME, or PostgreSQL (FACELENS_SESSIONS_URL); ``home``:
+    the SQLite file under that home instead (:func:`facelens.agent.sessions.db.current`)."""
+    return session_db.current(home)
 
 
 def _connect() -> session_db.SQLiteConnection | session_db.PostgresConnection:
     return backend().connect()
 
 
-def _exists() -> bool:
-    return backend().exists()
+def _exists(home: Path | None = None) -> bool:
+    return backend(home).exists()
 
 
 @contextmanager
-def _db() -> Iterator[session_db.SQLiteConnection | session_db.PostgresConnection]:
+def _db(home: Path | None = None) -> Iterator[session_db.SQLiteConnection | session_db.PostgresConnection]:
     """A connection, closed after use; a damaged file or a lost server is a GalleryError with a
-    hint, not a crash."""
-    where = backend()
-    con = _connect()
+    hint, not a crash. ``home``: see :func:`backend`."""
+    where = backend(home)
+    con = _connect() if home is None else where.connect()  # _connect: where the crash tests inject faults
     try:
         yield con
     except where.error as exc:  # type: ignore[misc]
@@ -161,13 +162,18 @@ def now() -> str:
 
 
 def save(
-    record: SessionRecord, seconds: list[SecondScores], replace: bool = False, claim_key: str | None = None
+    record: SessionRecord,
+    seconds: list[SecondScores],
+    replace: bool = False,
+    claim_key: str | None = None,
+    *,
+    home: Path | None = None,
 ) -> None:
     """Store a session (and drop its ingest claim, in the same transaction). An existing id is an
     error unless ``replace``. ``claim_key`` (the file's :func:`content_key`) is kept with the session,
-    so a batch ingest run again skips the file."""
+    so a batch ingest run again skips the file. ``home``: see :func:`backend`."""
     check_id(record.session_id)
-    with _db() as con, con:
+    with _db(home) as con, con:
         con.lock()
         if claim_key:
             con.execute("DELETE FROM claims WHERE key = ?", ("sha:" + claim_key,))
@@ -196,20 +202,20 @@ def save(
         )
 
 
-def ids() -> list[str]:
-    if not _exists():
+def ids(*, home: Path | None = None) -> list[str]:
+    if not _exists(home):
         return []
-    with _db() as con:
+    with _db(home) as con:
         rows = con.execute("SELECT created, id FROM sessions").fetchall()
     return [r[1] for r in sorted(rows)]  # sorted here: the two databases collate text differently
 
 
-def load(session_id: str) -> SessionRecord:
+def load(session_id: str, *, home: Path | None = None) -> SessionRecord:
     """Read one session. Raises NotFoundError naming the stored ids."""
-    with _db() as con:
+    with _db(home) as con:
         row = con.execute("SELECT record FROM sessions WHERE id = ?", (session_id,)).fetchone()
     if row is None:
-        known = ids()
+        known = ids(home=home)
         hint = (
             f"Stored sessions: {', '.join(known[:20])}." if known else "No sessions yet: facelens session ingest FILE"
         )
@@ -217,17 +223,17 @@ def load(session_id: str) -> SessionRecord:
     return SessionRecord.model_validate_json(row[0])
 
 
-def load_all() -> list[SessionRecord]:
-    if not _exists():
+def load_all(*, home: Path | None = None) -> list[SessionRecord]:
+    if not _exists(home):
         return []
-    with _db() as con:
+    with _db(home) as con:
         rows = con.execute("SELECT created, id, record FROM sessions").fetchall()
     return [SessionRecord.model_validate_json(r[2]) for r in sorted(rows)]
 
 
-def seconds(session_id: str) -> list[SecondScores]:
-    load(session_id)  # NotFoundError for unknown ids
-    with _db() as con:
+def seconds(session_id: str, *, home: Path | None = None) -> list[SecondScores]:
+    load(session_id, home=home)  # NotFoundError for unknown ids
+    with _db(home) as con:
         rows = con.execute(
             "SELECT track, t, label, confidence, scores FROM seconds WHERE session_id = ? ORDER BY track, t",
             (session_id,),

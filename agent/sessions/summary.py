@@ -19,7 +19,7 @@ from collections import Counter
 
 from pydantic import Field
 
-from facelens import prompts
+from facelens.agent.sessions import wording
 from facelens.agent.sessions.clock import mmss
 from facelens.agent.sessions.store import SessionRecord, SessionSegment, TimelineEntry
 from facelens.tools.schema import Result
@@ -219,86 +219,67 @@ def _shares(shares: dict[str, float], k: int = 3) -> str:
 
 
 def summarise(rec: SessionRecord, *, max_moments: int = MAX_MOMENTS) -> SessionSummary:
-    """The whole summary of one session, with its text (prompts/sessions.yaml ``summary_*``)."""
-    r = lambda key, **kw: prompts.render("sessions", key, **kw)  # noqa: E731
+    """The whole summary of one session, with its text."""
     arc = mood_arc(rec)
     moments = key_moments(rec, arc)
     tracks, words = overall_mood(rec)
     n = len({t.track for t in rec.timeline}) or len(rec.people)
+    media = "video and audio" if rec.has_video and rec.has_audio else "video only" if rec.has_video else "audio only"
+    said = len(rec.transcript)
     lines = [
-        r(
-            "summary_head",
-            session=rec.session_id,
-            duration=mmss(rec.duration),
-            media="video and audio"
-            if rec.has_video and rec.has_audio
-            else "video only"
-            if rec.has_video
-            else "audio only",
-            utterances=len(rec.transcript),
-        )
+        f"Session {rec.session_id}: {mmss(rec.duration)} of {media}, {said} utterance{wording.plural(said)} transcribed."
     ]
     if rec.people:
         people = "; ".join(
             f"{_who(p.track, p.name, len(rec.people))} on screen {mmss(p.first_seen)}–{mmss(p.last_seen)}"
             for p in rec.people
         )
-        lines.append(r("summary_people", count=len(rec.people), people=people))
+        lines.append(f"{len(rec.people)} face track{wording.plural(len(rec.people))}: {people}.")
     elif rec.has_video:
-        lines.append(r("summary_no_faces"))
+        lines.append(wording.SUMMARY_NO_FACES)
     if rec.has_video and rec.people and rec.emotion_model is None:
-        lines.append(r("face_not_recorded"))
+        lines.append(wording.FACE_NOT_RECORDED)
     for tm in tracks:
         if tm.shares:
+            looked = "looked mostly" if tm.shares[tm.dominant or ""] >= 0.5 else "most often looked"
             lines.append(
-                r(
-                    "summary_track_mood",
-                    who=_who(tm.track, tm.name, n),
-                    dominant=tm.dominant,
-                    shares=_shares(tm.shares),
-                    mostly=tm.shares[tm.dominant or ""] >= 0.5,
-                )
+                f"Overall, {_who(tm.track, tm.name, n)} {looked} {tm.dominant} ({_shares(tm.shares)} of the time the "
+                "face was read confidently)."
             )
     if words:
         tone = "negative" if words.valence <= -0.15 else "positive" if words.valence >= 0.15 else "mostly neutral"
-        lines.append(r("summary_words_mood", shares=_shares(words.shares), tone=tone, valence=f"{words.valence:+.2f}"))
+        lines.append(
+            f"The words were {_shares(words.shares)} of utterances; their tone was {tone} (valence {words.valence:+.2f})."
+        )
     elif rec.has_audio:
-        lines.append(r("no_transcript"))
+        lines.append(wording.NO_TRANSCRIPT)
     if arc:
         parts = []
         for track in sorted({p.track for p in arc}):
             mine = [p for p in arc if p.track == track]
             seq = " → ".join(f"{p.emotion} ({mmss(p.start)})" for p in mine[:10]) + (" → …" if len(mine) > 10 else "")
             parts.append(f"{_who(track, mine[0].name, n)}: {seq}")
-        lines.append(r("summary_arc", arc="; ".join(parts)))
+        lines.append(f"Mood arc (face): {'; '.join(parts)}.")
     shown = moments[:max_moments]
     if shown:
-        lines.append(r("summary_moments_head", count=len(moments)))
+        lines.append(f"Key moments ({len(moments)} change{wording.plural(len(moments))} of the face's look):")
         for m in shown:
-            said = " ".join(f'{mmss(u.start)} "{u.text}" (words: {u.emotion})' for u in m.said_before) or r(
-                "summary_nothing_said"
+            before = " ".join(f'{mmss(u.start)} "{u.text}" (words: {u.emotion})' for u in m.said_before) or (
+                "nothing in the 15 seconds before"
             )
             lines.append(
-                r(
-                    "summary_moment",
-                    time=mmss(m.time),
-                    who=_who(m.track, m.name, n),
-                    before=m.before,
-                    after=m.after,
-                    confidence=f"{m.confidence:.0%}",
-                    said=said,
-                    words=f" Words at that moment: {m.words_now}." if m.words_now else "",
-                )
+                f"- {mmss(m.time)}: {_who(m.track, m.name, n)} went from looking {m.before} to looking {m.after} "
+                f"({m.confidence:.0%}). Said just before: {before}."
+                + (f" Words at that moment: {m.words_now}." if m.words_now else "")
             )
         if len(moments) > len(shown):
-            lines.append(r("summary_more_moments", count=len(moments) - len(shown)))
+            lines.append(
+                f"... and {len(moments) - len(shown)} more changes (see facelens session report for all of them)."
+            )
     elif rec.has_video and rec.emotion_model and arc:
-        lines.append(r("summary_no_change"))
+        lines.append(wording.SUMMARY_NO_CHANGE)
     return SessionSummary(
-        session_id=rec.session_id,
-        duration=rec.duration,
-        has_video=rec.has_video,
-        has_audio=rec.has_audio,
+        **rec.model_dump(include={"session_id", "duration", "has_video", "has_audio"}),
         tracks=tracks,
         words=words,
         arc=arc,
@@ -318,20 +299,16 @@ def compare(a: SessionRecord, b: SessionRecord) -> str:
             ", ".join(f"{_who(tm.track, tm.name, len(tracks))} mostly {tm.dominant}" for tm in tracks if tm.dominant)
             or "no facial emotion"
         )
+        face_negative = f"{max(face_neg):.0%}" if face_neg else "n/a"
+        words_negative = f"{sum(words.shares.get(e, 0) for e in NEGATIVE):.0%}" if words else "n/a"
+        valence = f"{words.valence:+.2f}" if words else "n/a"
+        changes = len(key_moments(rec))
         rows.append(
-            prompts.render(
-                "sessions",
-                "compare_line",
-                session=rec.session_id,
-                duration=mmss(rec.duration),
-                faces=faces,
-                face_negative=f"{max(face_neg):.0%}" if face_neg else "n/a",
-                words_negative=f"{sum(words.shares.get(e, 0) for e in NEGATIVE):.0%}" if words else "n/a",
-                valence=f"{words.valence:+.2f}" if words else "n/a",
-                changes=len(key_moments(rec)),
-            )
+            f"- {rec.session_id}: {mmss(rec.duration)} long; {faces}; face negative {face_negative}; words negative "
+            f"{words_negative} (valence {valence}); {changes} "
+            f"change{wording.plural(changes)} of look."
         )
-    return prompts.render("sessions", "compare_head") + "\n" + "\n".join(r.strip() for r in rows)
+    return wording.COMPARE_HEAD + "\n" + "\n".join(rows)
 
 
 TREND_WINDOW_S = 5.0  # the moving average that smooths the face's per-second scores
@@ -424,33 +401,14 @@ def words_arc(rec: SessionRecord) -> tuple[SessionSegment, SessionSegment] | Non
 
 
 def trend_lines(rec: SessionRecord, seconds: list) -> list[str]:
-    """The face's score trends and the words' arc in words (prompts/sessions.yaml ``trend_*``)."""
+    """The face's score trends and the words' arc in words."""
     n = len({t.track for t in rec.timeline}) or len(rec.people)
     lines = [
-        prompts.render(
-            "sessions",
-            "trend_face",
-            who=_who(tr.track, tr.name, n),
-            emotion=tr.emotion,
-            direction=tr.direction,
-            before=f"{tr.before:.2f}",
-            after=f"{tr.after:.2f}",
-            start=mmss(tr.start),
-            end=mmss(tr.end),
-        ).strip()
+        f"The face's {tr.emotion} score (smoothed) {tr.direction} from {tr.before:.2f} to {tr.after:.2f} between "
+        f"{mmss(tr.start)} and {mmss(tr.end)} ({_who(tr.track, tr.name, n)})."
         for tr in score_trends(rec, seconds)
     ]
     if arc := words_arc(rec):
         a, b = arc
-        lines.append(
-            prompts.render(
-                "sessions",
-                "trend_words",
-                before=a.emotion,
-                after=b.emotion,
-                start=mmss(a.start),
-                end=mmss(b.start),
-                text=b.text,
-            ).strip()
-        )
+        lines.append(f'The words went from {a.emotion} ({mmss(a.start)}) to {b.emotion} ({mmss(b.start)}: "{b.text}").')
     return lines
