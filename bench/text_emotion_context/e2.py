@@ -1,18 +1,11 @@
 import json
-import sys
 
 import numpy as np
-
-sys.path.insert(0, "/work/cache_meld/exp")
-from common import cweights, load, wf1
+from common import cweights, gather, protocol, wf1
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-tr, dv = load("train"), load("dev")
-held = tr["d"] % 10 == 0
-fit = ~held
-A = dv["d"] % 2 == 0
-B = ~A
+tr, dv, held, fit, A, B = protocol()
 
 
 def base(D):
@@ -42,13 +35,6 @@ print(
     round(wf1(tr["y"][fit], P_tr[fit].argmax(1)), 4),
     flush=True,
 )
-
-
-def gather(D, M, k):
-    j = D["prev"][:, k]
-    out = np.zeros((len(j), M.shape[1]), np.float32)
-    out[j >= 0] = M[j[j >= 0]]
-    return out
 
 
 def ctx(D, P, k, spk):
