@@ -30,19 +30,9 @@ from facelens.agent.assistant import planner
 from facelens.agent.assistant.toolbox import Comparison, ToolBox
 from facelens.eval import questions_conditions as conds
 from facelens.eval.question_checks import best_face, count_check, count_yes_no, ids_check, starts, yes_no_check
+from facelens.eval.scenes import synthetic_analysis, synthetic_face
 from facelens.tools.identity import DEFAULT_THRESHOLD
-from facelens.tools.schema import (
-    EMOTION_ADJECTIVES,
-    EMOTIONS,
-    Appearance,
-    EmotionEstimate,
-    FaceAnalysis,
-    GenderEstimate,
-    IdentityMatch,
-    ImageInfo,
-    Position,
-    SceneAnalysis,
-)
+from facelens.tools.schema import EMOTION_ADJECTIVES, EMOTIONS, IdentityMatch, SceneAnalysis
 
 log = logging.getLogger(__name__)
 
@@ -179,28 +169,24 @@ def make_scene(n: int, rng: random.Random) -> tuple[SceneAnalysis, dict[int, str
         x = 40 + i * 200
         horiz = "left" if (x + 50) < n * 200 / 3 else "right" if (x + 50) > n * 400 / 3 else "center"
         faces.append(
-            FaceAnalysis(
-                id=fid,
-                box=(x, 60, 100, 100),
-                score=0.99,
-                detector="synthetic",
-                landmarks=[(0.0, 0.0)] * 5,
-                position=Position(index=fid, of=n, horizontal=horiz, vertical="middle", size_rank=sizes[i]),
+            synthetic_face(
+                fid,
+                n,
+                horizontal=horiz,
+                size_rank=sizes[i],
                 identity=ident,
-                appearance=Appearance(clothing_colour=colours[i]),
-                emotion=EmotionEstimate(label=label, scores=scores, model="synthetic-eval"),
+                colour=colours[i],
+                emotion=label,
+                scores=scores,
                 age=age,
                 age_group=group,
-                gender=GenderEstimate(label=rng.choice(("female", "male")), score=0.9),
+                gender=rng.choice(("female", "male")),
+                model="synthetic-eval",
             )
         )
     if n >= 2 and rng.random() < 0.4 and not faces[1].identity.known:  # faces 1 and 2: the same stranger
         persons[2] = persons[1] if not faces[0].identity.known else persons[2]
-    scene = SceneAnalysis(
-        image=ImageInfo(sha256="0" * 64, width=n * 200 + 80, height=300, format="JPEG"),
-        faces=faces,
-        detector="synthetic",
-    )
+    scene = synthetic_analysis(faces, "0")
     return scene, persons
 
 
