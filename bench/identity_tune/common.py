@@ -50,6 +50,15 @@ def ranked(G, L, v):
     return sorted(per.items(), key=lambda kv: kv[1])
 
 
+def fused_photos(out):
+    """(file name, record, RGB pixels) of each cached portrait where the fused detector found a face."""
+    from facelens.tools.images import load_image
+
+    for (n, f), r in out.items():
+        if r["fused"] is not None:
+            yield f, r, load_image(PORTRAITS / f).rgb
+
+
 def embed_at(rgb, box):
     """dlib's 68 landmarks and embedding of the face in ``box`` (x, y, w, h)."""
     from facelens.tools import faces as F

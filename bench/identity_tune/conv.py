@@ -3,9 +3,7 @@
 import sys
 
 import numpy as np
-from common import PORTRAITS, embed_at, load, save
-
-from facelens.tools.images import load_image
+from common import embed_at, fused_photos, load, save
 
 half = sys.argv[1]
 out = load(half)
@@ -13,10 +11,7 @@ m = np.array([0.04104478, 0.08208955, 0.91693291, 0.9070632])
 d0 = []
 d1 = []
 big = []
-for (n, f), r in out.items():
-    if r["fused"] is None:
-        continue
-    rgb = load_image(PORTRAITS / f).rgb
+for f, r, rgb in fused_photos(out):
     x, y, w, h = r["fused"]["box"]
     hw, hh = w / m[2], h / m[3]
     box = (int(round(x - m[0] * hw)), int(round(y - m[1] * hh)), int(round(hw)), int(round(hh)))

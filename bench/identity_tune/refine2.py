@@ -3,10 +3,9 @@
 import sys
 
 import numpy as np
-from common import PORTRAITS, embed_at, load, save
+from common import embed_at, fused_photos, load, save
 
 from facelens.tools import faces as F
-from facelens.tools.images import load_image
 
 half = sys.argv[1]
 out = load(half)
@@ -24,10 +23,7 @@ def refbox(p):
 d0 = []
 d1 = []
 fr = []
-for (n, f), r in out.items():
-    if r["fused"] is None:
-        continue
-    rgb = load_image(PORTRAITS / f).rgb
+for f, r, rgb in fused_photos(out):
     box = r["fused"]["box"]
     for it in range(2):
         sh = F.landmark_shapes(rgb, [box])[0]

@@ -35,6 +35,17 @@ def wf1(y, p):
     return f1_score(y, p, average="weighted")
 
 
+def f1s(tr, dv, held, A, B, pd, ph):
+    """Weighted F1 of the dev predictions ``pd`` on dev A, dev B and all of dev, and of ``ph`` (the held-out
+    train rows' predictions) on those rows: the protocol's four figures, in the order the scripts print them."""
+    return dict(
+        devA=round(wf1(dv["y"][A], pd[A]), 4),
+        devB=round(wf1(dv["y"][B], pd[B]), 4),
+        dev=round(wf1(dv["y"], pd), 4),
+        held=round(wf1(tr["y"][held], ph), 4),
+    )
+
+
 def cweights(y, power):
     c = np.bincount(y, minlength=7)
     w = (c.sum() / np.maximum(c, 1)) ** power

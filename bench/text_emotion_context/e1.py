@@ -1,7 +1,7 @@
 import json
 
 import numpy as np
-from common import cweights, gather, protocol, wf1
+from common import cweights, f1s, gather, protocol
 from sklearn.linear_model import LogisticRegression
 
 tr, dv, held, fit, A, B = protocol()
@@ -34,15 +34,7 @@ def run(cfg, C=1.0, pw=0.5):
     m.fit(Xt, tr["y"][fit])
     pd = m.predict(feats(dv, cfg))
     ph = m.predict(feats(tr, cfg)[held])
-    r = dict(
-        cfg=cfg,
-        C=C,
-        pw=pw,
-        devA=round(wf1(dv["y"][A], pd[A]), 4),
-        devB=round(wf1(dv["y"][B], pd[B]), 4),
-        dev=round(wf1(dv["y"], pd), 4),
-        held=round(wf1(tr["y"][held], ph), 4),
-    )
+    r = dict(cfg=cfg, C=C, pw=pw, **f1s(tr, dv, held, A, B, pd, ph))
     print(json.dumps(r), flush=True)
 
 

@@ -1,7 +1,7 @@
 import json
 
 import numpy as np
-from common import cweights, gather, protocol, wf1
+from common import cweights, f1s, gather, protocol, wf1
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
@@ -56,17 +56,4 @@ for k in (1, 2, 3):
             m = mk().fit(Ft[fit], tr["y"][fit])
             pd = m.predict(Fd)
             ph = m.predict(Ft[held])
-            print(
-                json.dumps(
-                    dict(
-                        k=k,
-                        spk=spk,
-                        g=g,
-                        devA=round(wf1(dv["y"][A], pd[A]), 4),
-                        devB=round(wf1(dv["y"][B], pd[B]), 4),
-                        dev=round(wf1(dv["y"], pd), 4),
-                        held=round(wf1(tr["y"][held], ph), 4),
-                    )
-                ),
-                flush=True,
-            )
+            print(json.dumps(dict(k=k, spk=spk, g=g, **f1s(tr, dv, held, A, B, pd, ph))), flush=True)
