@@ -401,19 +401,20 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
 
 @dataclass
 class Tally:
-    total: int = 0
-    intent: int = 0
-    slot_total: int = 0
-    slot: int = 0
-    consistent: int = 0
-    yes_no_total: int = 0
-    yes_no_form: int = 0
-    wrong_person: int = 0
+    """The running counts of one paraphrase evaluation (:func:`_score` adds each case, ``to_dict`` reports)."""
+
+    total: int = 0  # questions asked
+    intent: int = 0  # of them, answered with the expected intent
+    slot_total: int = 0  # questions with expected slots
+    slot: int = 0  # of them, understood with those slots
+    consistent: int = 0  # replies the case's check accepts
+    yes_no_total: int = 0  # yes/no questions
+    yes_no_form: int = 0  # of them, answered "Yes", "No" or "I can't tell"
+    wrong_person: int = 0  # person questions answered citing other faces than the one asked about
     bare_counts: int = 0  # a count asked with a condition answered with the whole head count
     understood: int = 0  # replies that carry an Understanding (the old keyword planner's carry none)
-    checker_errors: int = (
-        0  # checks that raised on a reply (a fault of the check, or a malformed reply): not consistent
-    )
+    # checks that raised on a reply (a fault of the check, or a malformed reply): not consistent
+    checker_errors: int = 0
     by_family: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     failures: list[str] = field(default_factory=list)
 
