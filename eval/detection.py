@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -76,18 +76,8 @@ class DetectionReport:
     matching: str = "greedy by score, one-to-one, IoU >= threshold, precision against all boxes; tight boxes mapped to WIDER head boxes per detector"
 
     def to_dict(self) -> dict:
-        return {
-            "recall": self.recall,
-            "precision": self.precision,
-            "seconds_per_image": self.seconds_per_image,
-            "n_images": self.n_images,
-            "detector": self.detector,
-            "iou": self.iou,
-            "n_faces": self.n_faces,
-            "n_detections": self.n_detections,
-            "cpu_seconds_per_image": self.cpu_seconds_per_image,
-            "matching": self.matching,
-        }
+        """Every field, in order."""
+        return asdict(self)
 
 
 def load_annotations(folder: str | Path) -> dict[str, dict]:

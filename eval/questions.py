@@ -30,19 +30,9 @@ from facelens.agent.assistant import planner
 from facelens.agent.assistant.toolbox import Comparison, ToolBox
 from facelens.eval import questions_conditions as conds
 from facelens.eval.question_checks import best_face, count_check, count_yes_no, ids_check, starts, yes_no_check
+from facelens.eval.scenes import synthetic_analysis, synthetic_face
 from facelens.tools.identity import DEFAULT_THRESHOLD
-from facelens.tools.schema import (
-    EMOTION_ADJECTIVES,
-    EMOTIONS,
-    Appearance,
-    EmotionEstimate,
-    FaceAnalysis,
-    GenderEstimate,
-    IdentityMatch,
-    ImageInfo,
-    Position,
-    SceneAnalysis,
-)
+from facelens.tools.schema import EMOTION_ADJECTIVES, EMOTIONS, IdentityMatch, SceneAnalysis
 
 log = logging.getLogger(__name__)
 
@@ -179,28 +169,24 @@ def make_scene(n: int, rng: random.Random) -> tuple[SceneAnalysis, dict[int, str
         x = 40 + i * 200
         horiz = "left" if (x + 50) < n * 200 / 3 else "right" if (x + 50) > n * 400 / 3 else "center"
         faces.append(
-            FaceAnalysis(
-                id=fid,
-                box=(x, 60, 100, 100),
-                score=0.99,
-                detector="synthetic",
-                landmarks=[(0.0, 0.0)] * 5,
-                position=Position(index=fid, of=n, horizontal=horiz, vertical="middle", size_rank=sizes[i]),
+            synthetic_face(
+                fid,
+                n,
+                horizontal=horiz,
+                size_rank=sizes[i],
                 identity=ident,
-                appearance=Appearance(clothing_colour=colours[i]),
-                emotion=EmotionEstimate(label=label, scores=scores, model="synthetic-eval"),
+                colour=colours[i],
+                emotion=label,
+                scores=scores,
                 age=age,
                 age_group=group,
-                gender=GenderEstimate(label=rng.choice(("female", "male")), score=0.9),
+                gender=rng.choice(("female", "male")),
+                model="synthetic-eval",
             )
         )
     if n >= 2 and rng.random() < 0.4 and not faces[1].identity.known:  # faces 1 and 2: the same stranger
         persons[2] = persons[1] if not faces[0].identity.known else persons[2]
-    scene = SceneAnalysis(
-        image=ImageInfo(sha256="0" * 64, width=n * 200 + 80, height=300, format="JPEG"),
-        faces=faces,
-        detector="synthetic",
-    )
+    scene = synthetic_analysis(faces, "0")
     return scene, persons
 
 
@@ -415,19 +401,20 @@ def build_cases(split: str, scene: SceneAnalysis, persons: dict[int, str], rng: 
 
 @dataclass
 class Tally:
-    total: int = 0
-    intent: int = 0
-    slot_total: int = 0
-    slot: int = 0
-    consistent: int = 0
-    yes_no_total: int = 0
-    yes_no_form: int = 0
-    wrong_person: int = 0
+    """The running counts of one paraphrase evaluation (:func:`_score` adds each case, ``to_dict`` reports)."""
+
+    total: int = 0  # questions asked
+    intent: int = 0  # of them, answered with the expected intent
+    slot_total: int = 0  # questions with expected slots
+    slot: int = 0  # of them, understood with those slots
+    consistent: int = 0  # replies the case's check accepts
+    yes_no_total: int = 0  # yes/no questions
+    yes_no_form: int = 0  # of them, answered "Yes", "No" or "I can't tell"
+    wrong_person: int = 0  # person questions answered citing other faces than the one asked about
     bare_counts: int = 0  # a count asked with a condition answered with the whole head count
     understood: int = 0  # replies that carry an Understanding (the old keyword planner's carry none)
-    checker_errors: int = (
-        0  # checks that raised on a reply (a fault of the check, or a malformed reply): not consistent
-    )
+    # checks that raised on a reply (a fault of the check, or a malformed reply): not consistent
+    checker_errors: int = 0
     by_family: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     failures: list[str] = field(default_factory=list)
 

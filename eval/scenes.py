@@ -138,53 +138,83 @@ def synthetic_scene(people: tuple[tuple[str, float, str, str, str | None], ...] 
 
     ``people``: (gender, apparent age, top expression, clothing colour, enrolled name or None), left to right;
     ``largest``: the face number that is nearest the camera (size rank 1)."""
-    from facelens.tools.schema import (
-        AGE_GROUPS,
-        EMOTIONS,
-        Appearance,
-        EmotionEstimate,
-        FaceAnalysis,
-        GenderEstimate,
-        IdentityMatch,
-        ImageInfo,
-        Position,
-        SceneAnalysis,
-    )
+    from facelens.tools.schema import AGE_GROUPS, EMOTIONS, IdentityMatch
 
     n = len(people)
     faces = []
     for i, (gender, age, label, colour, name) in enumerate(people):
         fid = i + 1
-        scores = {e: (0.82 if e == label else 0.18 / (len(EMOTIONS) - 1)) for e in EMOTIONS}
-        third = "left" if fid <= n / 3 else "right" if fid > 2 * n / 3 else "center"
-        rank = 1 if fid == largest else fid + 1
         group = next(
             (g for g in AGE_GROUPS if g.endswith("+") or int(g.split("-")[0]) <= age <= int(g.split("-")[1])),
             AGE_GROUPS[-1],
         )
         faces.append(
-            FaceAnalysis(
-                id=fid,
-                box=(40 + i * 200, 60, 100, 100),
-                score=0.99,
-                detector="synthetic",
-                landmarks=[(0.0, 0.0)] * 5,
-                position=Position(index=fid, of=n, horizontal=third, vertical="middle", size_rank=rank),
+            synthetic_face(
+                fid,
+                n,
+                horizontal="left" if fid <= n / 3 else "right" if fid > 2 * n / 3 else "center",
+                size_rank=1 if fid == largest else fid + 1,
                 identity=IdentityMatch(
                     name=name or "unknown",
                     distance=0.35 if name else 0.72,
                     known=bool(name),
                     nearest=name or "Scarlett",
                 ),
-                appearance=Appearance(clothing_colour=colour),
-                emotion=EmotionEstimate(label=label, scores=scores, model="synthetic"),
+                colour=colour,
+                emotion=label,
+                scores={e: (0.82 if e == label else 0.18 / (len(EMOTIONS) - 1)) for e in EMOTIONS},
                 age=age,
                 age_group=group,
-                gender=GenderEstimate(label=gender, score=0.9),
+                gender=gender,
+                model="synthetic",
             )
         )
+    return synthetic_analysis(faces, "1")
+
+
+def synthetic_face(
+    fid: int,
+    of: int,
+    *,
+    horizontal: str,
+    size_rank: int,
+    identity,
+    colour: str,
+    emotion: str,
+    scores: dict[str, float],
+    age: float,
+    age_group: str,
+    gender: str,
+    model: str,
+):
+    """One face of a generated scene (a :class:`FaceAnalysis`): face ``fid`` of ``of``, its 100 px box at
+    x = 40 + 200 (fid - 1), y = 60, found by the "synthetic" detector; the rest as given."""
+    from facelens.tools.schema import Appearance, EmotionEstimate, FaceAnalysis, GenderEstimate, Position
+
+    return FaceAnalysis(
+        id=fid,
+        box=(40 + (fid - 1) * 200, 60, 100, 100),
+        score=0.99,
+        detector="synthetic",
+        landmarks=[(0.0, 0.0)] * 5,
+        position=Position(index=fid, of=of, horizontal=horizontal, vertical="middle", size_rank=size_rank),
+        identity=identity,
+        appearance=Appearance(clothing_colour=colour),
+        emotion=EmotionEstimate(label=emotion, scores=scores, model=model),
+        age=age,
+        age_group=age_group,
+        gender=GenderEstimate(label=gender, score=0.9),
+    )
+
+
+def synthetic_analysis(faces: list, digit: str):
+    """A :class:`SceneAnalysis` of generated faces, left to right 200 px apart in a 300 px high JPEG; its
+    sha256 is ``digit`` 64 times."""
+    from facelens.tools.schema import ImageInfo, SceneAnalysis
+
+    n = len(faces)
     return SceneAnalysis(
-        image=ImageInfo(sha256="1" * 64, width=n * 200 + 80, height=300, format="JPEG"),
+        image=ImageInfo(sha256=digit * 64, width=n * 200 + 80, height=300, format="JPEG"),
         faces=faces,
         detector="synthetic",
     )

@@ -84,11 +84,13 @@ class Clip:
 
 @dataclass
 class Score:
+    """Word errors and latency of one group of clips (a split, kind and rate), clip by clip (``add``)."""
+
     clips: int = 0
-    ref_words: int = 0
-    edits: int = 0
-    exact: int = 0
-    seconds: list[float] = field(default_factory=list)
+    ref_words: int = 0  # words in the reference texts
+    edits: int = 0  # word edits from the references to the transcripts
+    exact: int = 0  # clips transcribed word for word
+    seconds: list[float] = field(default_factory=list)  # transcription time of each clip
 
     def add(self, ref: list[str], hyp: list[str], seconds: float) -> None:
         self.clips += 1

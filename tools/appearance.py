@@ -28,36 +28,20 @@ from facelens.tools.schema import ClothingEstimate, Position
 #: colour names we report; chosen to match how people refer to clothing
 COLOURS = ("black", "white", "grey", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown")
 
-#: prototype sRGB colours of each name (several shades each); a colour gets the name of its nearest prototype
-PROTOTYPES: dict[str, tuple[tuple[int, int, int], ...]] = {
-    "black": ((12, 12, 12), (30, 30, 32), (40, 38, 36), (55, 55, 58)),
-    "white": ((250, 250, 250), (230, 230, 225), (215, 215, 220), (240, 234, 220)),
-    "grey": ((128, 128, 128), (165, 165, 165), (100, 100, 104), (190, 190, 192)),
-    "red": ((200, 20, 30), (160, 20, 30), (230, 45, 45), (120, 15, 25), (180, 40, 50)),
-    "orange": ((255, 140, 0), (240, 110, 40), (255, 127, 80), (230, 130, 60), (255, 165, 60), (195, 120, 45)),
-    "yellow": ((250, 220, 30), (240, 230, 120), (255, 240, 80), (220, 200, 60), (230, 225, 150), (180, 165, 40)),
-    "green": (
-        (30, 140, 50),
-        (100, 180, 80),
-        (30, 80, 40),
-        (0, 128, 110),
-        (110, 120, 50),
-        (150, 200, 120),
-        (20, 110, 90),
-    ),
-    "blue": (
-        (30, 60, 160),
-        (20, 30, 80),
-        (100, 150, 220),
-        (60, 100, 180),
-        (0, 120, 190),
-        (150, 190, 230),
-        (35, 45, 110),
-        (70, 90, 120),
-    ),
-    "purple": ((120, 50, 150), (80, 30, 100), (180, 140, 210), (110, 40, 90), (150, 80, 170), (60, 25, 60)),
-    "pink": ((250, 170, 190), (230, 90, 150), (255, 192, 203), (220, 50, 120), (240, 140, 160), (200, 110, 140)),
-    "brown": ((120, 70, 30), (90, 60, 40), (160, 110, 70), (70, 45, 30), (140, 100, 60), (175, 135, 95)),
+#: prototype sRGB colours of each name (several shades each, as hex triplets); a colour gets the name of its nearest
+#: prototype
+PROTOTYPES: dict[str, tuple[str, ...]] = {
+    "black": ("#0c0c0c", "#1e1e20", "#282624", "#37373a"),
+    "white": ("#fafafa", "#e6e6e1", "#d7d7dc", "#f0eadc"),
+    "grey": ("#808080", "#a5a5a5", "#646468", "#bebec0"),
+    "red": ("#c8141e", "#a0141e", "#e62d2d", "#780f19", "#b42832"),
+    "orange": ("#ff8c00", "#f06e28", "#ff7f50", "#e6823c", "#ffa53c", "#c3782d"),
+    "yellow": ("#fadc1e", "#f0e678", "#fff050", "#dcc83c", "#e6e196", "#b4a528"),
+    "green": ("#1e8c32", "#64b450", "#1e5028", "#00806e", "#6e7832", "#96c878", "#146e5a"),
+    "blue": ("#1e3ca0", "#141e50", "#6496dc", "#3c64b4", "#0078be", "#96bee6", "#232d6e", "#465a78"),
+    "purple": ("#783296", "#501e64", "#b48cd2", "#6e285a", "#9650aa", "#3c193c"),
+    "pink": ("#faaabe", "#e65a96", "#ffc0cb", "#dc3278", "#f08ca0", "#c86e8c"),
+    "brown": ("#78461e", "#5a3c28", "#a06e46", "#462d1e", "#8c643c", "#af875f"),
 }
 
 #: the torso patch in face units: d = eye-to-mouth distance, along the face's down / right axes
@@ -97,7 +81,7 @@ def to_lab(rgb_pixels: np.ndarray, gains: np.ndarray | None = None) -> np.ndarra
 
 @lru_cache(maxsize=1)
 def _prototypes() -> tuple[np.ndarray, np.ndarray]:
-    names, rgb = zip(*[(COLOURS.index(n), c) for n in COLOURS for c in PROTOTYPES[n]])
+    names, rgb = zip(*[(COLOURS.index(n), tuple(bytes.fromhex(c[1:]))) for n in COLOURS for c in PROTOTYPES[n]])
     return to_lab(np.array(rgb, np.uint8)), np.array(names)
 
 

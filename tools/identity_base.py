@@ -1,4 +1,5 @@
-"""What every identity store shares: the entry types, the store interface, and the embedding check.
+"""What every identity store shares: the entry types, the store interface, the embedding check and the
+open-set decision.
 
 Both stores (:mod:`facelens.tools.identity_faiss`, :mod:`facelens.tools.identity_milvus`) import this
 module and nothing of each other or of :mod:`facelens.tools.identity_store`, which chooses between them.
@@ -92,3 +93,20 @@ def check_embedding(recorded: str | None, given: str | None, where: str) -> str:
     given = given or recorded or embedders.configured()[0]
     embedders.check_write(recorded, given, where)
     return given
+
+
+def open_set_match(nearest: str | None, distance: float, threshold: float) -> IdentityMatch:
+    """The open-set answer for one probe: its nearest enrolled person is who it is only within ``threshold``.
+
+    Args:
+        nearest: the nearest entry's name; None when the store found no entry.
+        distance: the L2 distance to it (inf when none).
+        threshold: the gallery's open-set threshold.
+    """
+    known = bool(nearest is not None and distance <= threshold)
+    return IdentityMatch(
+        name=nearest if known and nearest else "unknown",
+        distance=round(float(distance), 4),
+        known=known,
+        nearest=nearest,
+    )

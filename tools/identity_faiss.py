@@ -29,7 +29,7 @@ from facelens.tools import config
 from facelens.tools.atomic import DamagedError, Generations, remove_files
 from facelens.tools.embedders import ThresholdByEmbedding
 from facelens.tools.errors import InputError
-from facelens.tools.identity_base import DIM, Entry, Person, Removal, check_embedding
+from facelens.tools.identity_base import DIM, Entry, Person, Removal, check_embedding, open_set_match
 from facelens.tools.names import check_name, look_alike, name_key, one_person
 from facelens.tools.schema import IdentityMatch
 
@@ -382,19 +382,10 @@ class FaissGallery(ThresholdByEmbedding):
         if not self._entries:
             return [None] * len(np.asarray(vectors).reshape(-1, DIM))
         dist, idx = self.search(vectors, k=1)
-        out: list[IdentityMatch | None] = []
-        for d, i in zip(dist[:, 0], idx[:, 0]):
-            nearest = self._entries[int(i)].name if i >= 0 else None
-            known = bool(i >= 0 and d <= self.threshold)
-            out.append(
-                IdentityMatch(
-                    name=nearest if known and nearest else "unknown",
-                    distance=round(float(d), 4),
-                    known=known,
-                    nearest=nearest,
-                )
-            )
-        return out
+        return [
+            open_set_match(self._entries[int(i)].name if i >= 0 else None, d, self.threshold)
+            for d, i in zip(dist[:, 0], idx[:, 0])
+        ]
 
     # --- bulk operations (migration between stores) ------------------------------------------
 

@@ -33,7 +33,7 @@ import numpy as np
 from facelens.tools import config, settings
 from facelens.tools.embedders import ThresholdByEmbedding
 from facelens.tools.errors import ConfigError, FacelensError, GalleryError, InputError, missing_dependency
-from facelens.tools.identity_base import DIM, Entry, Person, Removal, check_embedding
+from facelens.tools.identity_base import DIM, Entry, Person, Removal, check_embedding, open_set_match
 from facelens.tools.names import check_name, look_alike, name_key, one_person
 from facelens.tools.schema import IdentityMatch
 
@@ -475,19 +475,9 @@ class MilvusGallery(ThresholdByEmbedding):
         if not len(self):
             return [None] * len(q)
         dist, ids, names = self.search(q, k=1)
-        out: list[IdentityMatch | None] = []
-        for d, i, n in zip(dist[:, 0], ids[:, 0], names):
-            nearest = n[0] if i >= 0 else None
-            known = bool(i >= 0 and d <= self.threshold)
-            out.append(
-                IdentityMatch(
-                    name=nearest if known and nearest else "unknown",
-                    distance=round(float(d), 4),
-                    known=known,
-                    nearest=nearest,
-                )
-            )
-        return out
+        return [
+            open_set_match(n[0] if i >= 0 else None, d, self.threshold) for d, i, n in zip(dist[:, 0], ids[:, 0], names)
+        ]
 
     def status(self) -> str | None:
         """None when the store answers (or is in use by its owner, another facelens), else what is wrong."""

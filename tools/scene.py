@@ -189,14 +189,8 @@ def _sface_vectors(path: Path, img: LoadedImage, scene: SceneAnalysis, vecs: np.
 
 
 def _image_info(img: LoadedImage) -> ImageInfo:
-    return ImageInfo(
-        source=img.source,
-        sha256=img.sha256,
-        width=img.width,
-        height=img.height,
-        format=img.format,
-        exif_rotated=img.exif_rotated,
-    )
+    """The image's description: every :class:`ImageInfo` field is the loaded image's attribute of that name."""
+    return ImageInfo(**{name: getattr(img, name) for name in ImageInfo.model_fields})
 
 
 def _compute(img: LoadedImage, detector: str, timings: dict[str, float]) -> tuple[SceneAnalysis, np.ndarray]:

@@ -14,17 +14,8 @@ from facelens.ui import common
 PHOTO_KEY = "facelens_photo"  # {"name", "data", "sha"} of the photo being discussed
 CHAT_KEY = "facelens_photo_chat"  # {"key", "assistant", "messages"}
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"]
-#: box colours, one per face number (cycled)
-PALETTE = [
-    (230, 25, 75),
-    (60, 180, 75),
-    (0, 130, 200),
-    (245, 130, 48),
-    (145, 30, 180),
-    (70, 240, 240),
-    (240, 50, 230),
-    (128, 128, 0),
-]
+#: box colours, one per face number (cycled), as Pillow takes them
+PALETTE = ["#e6194b", "#3cb44b", "#0082c8", "#f58230", "#911eb4", "#46f0f0", "#f032e6", "#808000"]
 
 
 # --- drawing (pure: tested without Streamlit) --------------------------------------------------

@@ -7,6 +7,26 @@ import streamlit as st
 from facelens.tools import settings
 from facelens.ui import common
 
+#: the backend's text fields in page order: settings field -> (label, widget options, help); widget key set_FIELD
+TEXT_FIELDS: dict[str, tuple[str, dict, str]] = {
+    "model": (
+        "Model",
+        {},
+        "openai: a model name (default gpt-4o-mini). local: a .gguf file, a model folder or 'smollm2'.",
+    ),
+    "base_url": (
+        "OpenAI-compatible base URL",
+        {"placeholder": "http://localhost:11434/v1"},
+        "vLLM, Ollama, LM Studio or a llama.cpp server; empty = OPENAI_BASE_URL or OpenAI.",
+    ),
+    "api_key": (
+        "API key",
+        {"type": "password"},
+        "Kept in this browser session only. Empty = OPENAI_API_KEY from the environment, which is "
+        "sent only to the server the host configured, never to a URL typed here.",
+    ),
+}
+
 
 def backend_ui(s: common.Settings) -> dict:
     """Backend, model, server URL and key; returns the values entered."""
@@ -18,28 +38,11 @@ def backend_ui(s: common.Settings) -> dict:
         help="auto: like the CLI (config.yaml, then OPENAI_API_KEY / OPENAI_BASE_URL, then FACELENS_LOCAL_MODEL, "
         "then the offline planner). offline needs no LLM.",
     )
-    model = st.text_input(
-        "Model",
-        s.model,
-        key="set_model",
-        help="openai: a model name (default gpt-4o-mini). local: a .gguf file, a model folder or 'smollm2'.",
-    )
-    base_url = st.text_input(
-        "OpenAI-compatible base URL",
-        s.base_url,
-        key="set_base_url",
-        placeholder="http://localhost:11434/v1",
-        help="vLLM, Ollama, LM Studio or a llama.cpp server; empty = OPENAI_BASE_URL or OpenAI.",
-    )
-    api_key = st.text_input(
-        "API key",
-        s.api_key,
-        key="set_api_key",
-        type="password",
-        help="Kept in this browser session only. Empty = OPENAI_API_KEY from the environment, which is "
-        "sent only to the server the host configured, never to a URL typed here.",
-    )
-    return {"backend": backend, "model": model.strip(), "base_url": base_url.strip(), "api_key": api_key.strip()}
+    texts = {
+        field: st.text_input(label, getattr(s, field), key=f"set_{field}", help=hint, **options).strip()
+        for field, (label, options, hint) in TEXT_FIELDS.items()
+    }
+    return {"backend": backend, **texts}
 
 
 def privacy_ui(s: common.Settings) -> dict:

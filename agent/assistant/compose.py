@@ -11,20 +11,8 @@ import re
 from typing import TYPE_CHECKING
 
 from facelens.agent.assistant import wording
-from facelens.agent.assistant.answers import (
-    FaceSummary,
-    emotion_phrase,
-    face_label,
-    position_phrase,
-    summarize_face,
-)
-from facelens.agent.assistant.replies import (
-    PlannerReply,
-    labels,
-    no_emotion,
-    reply,
-    who_is,
-)
+from facelens.agent.assistant.answers import FaceSummary, emotion_phrase, face_label, position_phrase, summarize_face
+from facelens.agent.assistant.replies import PlannerReply, face_ids, labels, no_emotion, reply, who_is
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
 
@@ -94,7 +82,7 @@ def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     faces = scene.faces
     n = len(faces)
     total = f"I count {n} {'person' if n == 1 else 'people'} (detector: {scene.detector})."
-    ids_all = tuple(f.id for f in faces)
+    ids_all = face_ids(faces)
     label = slots.get("emotion")
     if label:
         if any(f.emotion is None for f in faces):
@@ -105,9 +93,7 @@ def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
             return reply(f"None of the {n} people looks {word}. " + _all_emotions(faces), ids_all, "count", image)
         verb = "looks" if len(hits) == 1 else "look"
         lines = "; ".join(f"{face_label(f)} {emotion_phrase(f)}" for f in hits)
-        return reply(
-            f"{len(hits)} of the {n} people {verb} {word}: {lines}.", tuple(f.id for f in hits), "count", image
-        )
+        return reply(f"{len(hits)} of the {n} people {verb} {word}: {lines}.", face_ids(hits), "count", image)
     colour = slots.get("colour")
     if colour:
         hits = [f for f in faces if f.appearance.clothing_colour == colour]
@@ -115,10 +101,7 @@ def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
             return reply(f"None of the {n} people is wearing {colour}. " + total, ids_all, "count", image)
         verb = "is" if len(hits) == 1 else "are"
         return reply(
-            f"{len(hits)} of the {n} people {verb} wearing {colour}: {labels(hits)}.",
-            tuple(f.id for f in hits),
-            "count",
-            image,
+            f"{len(hits)} of the {n} people {verb} wearing {colour}: {labels(hits)}.", face_ids(hits), "count", image
         )
     gender = slots.get("gender")
     if gender:
@@ -130,7 +113,7 @@ def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
             return reply(f"None of the {n} people look like {word} to the age/gender model.", (), "count", image)
         return reply(
             f"{len(hits)} of the {n} people look like {word} to the age/gender model: {labels(hits)}.",
-            tuple(f.id for f in hits),
+            face_ids(hits),
             "count",
             image,
         )
@@ -183,7 +166,7 @@ def children(scene: SceneAnalysis, image: str, count: bool = False) -> PlannerRe
         return reply(f"{text} to the age model ({ages}).", (), intent, image)
     listing = "; ".join(f"{face_label(f)}, apparent age about {f.age:.0f}" for f in young)
     lead = f"{len(young)} of the {len(faces)} people" if count else f"Yes, {len(young)} of the {len(faces)} people"
-    return reply(f"{lead} look under 20 to the age model: {listing}.", tuple(f.id for f in young), intent, image)
+    return reply(f"{lead} look under 20 to the age model: {listing}.", face_ids(young), intent, image)
 
 
 def who_looks(
@@ -216,14 +199,12 @@ def who_looks(
         lead = (
             f"Yes, all {of} look {word}: " if len(hits) == len(faces) else f"No, {len(hits)} of the {of} look {word}: "
         )
-        return reply(lead + listing, tuple(f.id for f in hits), intent, image)
+        return reply(lead + listing, face_ids(hits), intent, image)
     if yes_no:
         verb = "looks" if len(hits) == 1 else "look"
         of = f"{len(faces)} {among}," if among else f"{len(faces)}"
-        return reply(
-            f"Yes, {len(hits)} of the {of} {verb} {word}: " + listing, tuple(f.id for f in hits), intent, image
-        )
-    return reply(listing, tuple(f.id for f in hits), intent, image)
+        return reply(f"Yes, {len(hits)} of the {of} {verb} {word}: " + listing, face_ids(hits), intent, image)
+    return reply(listing, face_ids(hits), intent, image)
 
 
 def presence(name: str, scene: SceneAnalysis, known: set[str], image: str) -> PlannerReply:
@@ -240,7 +221,7 @@ def presence(name: str, scene: SceneAnalysis, known: set[str], image: str) -> Pl
     hits = [f for f in scene.faces if f.identity is not None and f.identity.known and f.identity.name == name]
     if hits:
         where = "; ".join(f"{face_label(f)}, match distance {f.identity.distance:.2f}" for f in hits)
-        return reply(f"Yes, {name} is in this picture: {where}.", tuple(f.id for f in hits), "presence", image)
+        return reply(f"Yes, {name} is in this picture: {where}.", face_ids(hits), "presence", image)
     near = [f for f in scene.faces if f.identity is not None and f.identity.nearest == name]
     text = f"No, {name} is not in this photo: none of the {len(scene.faces)} faces matches their enrolled photos."
     if near:
@@ -254,7 +235,7 @@ def identify_all(scene: SceneAnalysis, image: str, yes_no: bool = False) -> Plan
     faces = scene.faces
     if all(f.identity is None for f in faces):
         text = wording.GALLERY_EMPTY + f" I see {len(faces)} face(s): {labels(faces)}."
-        return reply(("I can't tell: " if yes_no else "") + text, tuple(f.id for f in faces), "who", image)
+        return reply(("I can't tell: " if yes_no else "") + text, face_ids(faces), "who", image)
     lead = ""
     if yes_no:
         known = sum(1 for f in faces if f.identity is not None and f.identity.known)
@@ -263,7 +244,7 @@ def identify_all(scene: SceneAnalysis, image: str, yes_no: bool = False) -> Plan
             if known
             else f"No, none of the {len(faces)} faces matches anyone enrolled. "
         )
-    return reply(lead + " ".join(who_is(f) for f in faces), tuple(f.id for f in faces), "who", image)
+    return reply(lead + " ".join(who_is(f) for f in faces), face_ids(faces), "who", image)
 
 
 def _describe(f: FaceAnalysis) -> str:

@@ -14,7 +14,7 @@ from collections import Counter
 from facelens.agent.assistant import conditions as cond
 from facelens.agent.assistant import wording
 from facelens.agent.assistant.answers import emotion_phrase, face_label
-from facelens.agent.assistant.replies import PlannerReply, reply
+from facelens.agent.assistant.replies import PlannerReply, face_ids, reply
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
 
 
@@ -61,7 +61,7 @@ def cant_see(
     verb = cond.unseen_verb(c.unseen or "", who in ("anyone", "this person"))
     text = wording.cant_see(who=who, verb=verb, thing=c.unseen)
     if not everyone:
-        return reply(text + f" What I can see: {_listing(faces, group_c)}.", tuple(f.id for f in faces), intent, image)
+        return reply(text + f" What I can see: {_listing(faces, group_c)}.", face_ids(faces), intent, image)
     if group_c.any and _missing(faces, group_c) is None:
         group = cond.select(faces, group_c)
         noun = cond.group_noun(group_c)
@@ -70,11 +70,11 @@ def cant_see(
             if group
             else f" I see no {noun} here to the age/gender model; the {len(faces)} people: {_listing(faces, group_c)}."
         )
-        return reply(text + seen, tuple(f.id for f in group), intent, image)
+        return reply(text + seen, face_ids(group), intent, image)
     n = len(faces)
     return reply(
         text + f" What I can see: {n} {'person' if n == 1 else 'people'}: {_listing(faces, c)}.",
-        tuple(f.id for f in faces),
+        face_ids(faces),
         intent,
         image,
     )
@@ -95,7 +95,7 @@ def count(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
     hits = cond.select(group, c)
     noun = cond.group_noun(group_c)
     by = cond.models_note(c)
-    ids = tuple(f.id for f in hits)
+    ids = face_ids(hits)
     if c.emotion or (c.colour and group_c.colour is None):
         state = f"look {EMOTION_ADJECTIVES[c.emotion]}" if c.emotion else f"wear {c.colour}"
         if c.emotion and c.colour and group_c.colour is None:
@@ -160,7 +160,7 @@ def anyone(c: cond.Conditions, scene: SceneAnalysis, image: str, everyone: bool 
         else "are here"
     )
     m, k = len(group), len(hits)
-    ids = tuple(f.id for f in hits)
+    ids = face_ids(hits)
     rest = [f for f in group if f not in hits]
     others = f" The others: {_listing(rest, c)}." if rest and hits else ""
     if everyone:
@@ -210,7 +210,7 @@ def which(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
         )
     return reply(
         f"{len(hits)} of the {len(faces)} people look like {noun} to {by}: {_listing(hits, c)}.",
-        tuple(f.id for f in hits),
+        face_ids(hits),
         "identify",
         image,
     )
@@ -219,7 +219,7 @@ def which(c: cond.Conditions, scene: SceneAnalysis, image: str) -> PlannerReply:
 def group_look(scene: SceneAnalysis, image: str, activity: bool = False) -> PlannerReply:
     """ "how do the people in this photo look?" / "what's going on here?": the group's expressions, most common first."""
     faces = list(scene.faces)
-    ids = tuple(f.id for f in faces)
+    ids = face_ids(faces)
     lead = wording.ACTIVITY_OFFLINE + " " if activity else ""
     if any(f.emotion is None for f in faces):
         people = "; ".join(f"{face_label(f)}" + (f", about {f.age:.0f}" if f.age is not None else "") for f in faces)
@@ -248,7 +248,7 @@ def group_look(scene: SceneAnalysis, image: str, activity: bool = False) -> Plan
 def group_clothing(scene: SceneAnalysis, image: str) -> PlannerReply:
     """ "what colour are most of them wearing?": the colours, most common first, and who wears which."""
     faces = list(scene.faces)
-    ids = tuple(f.id for f in faces)
+    ids = face_ids(faces)
     seen = [f.appearance.clothing_colour for f in faces if f.appearance.clothing_colour]
     per = "; ".join(
         f"{face_label(f)}" if f.appearance.clothing_colour else f"Face {f.id}: clothing out of frame" for f in faces

@@ -12,13 +12,7 @@ import re
 from facelens.agent.assistant import wording
 from facelens.agent.assistant.answers import emotion_phrase, face_label
 from facelens.agent.assistant.compose import children, which_person, who_looks
-from facelens.agent.assistant.replies import (
-    PlannerReply,
-    labels,
-    no_emotion,
-    reply,
-    who_is,
-)
+from facelens.agent.assistant.replies import PlannerReply, face_ids, labels, no_emotion, reply, who_is
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
 
 COUNT_TESTS = {
@@ -52,7 +46,7 @@ def count_yes_no(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
         return reply(
             f"{lead}: {len(hits)} of the {n} people {what} (you asked about {asked})"
             + (f": {listing}." if hits else "."),
-            tuple(f.id for f in hits),
+            face_ids(hits),
             "count",
             image,
         )
@@ -61,7 +55,7 @@ def count_yes_no(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     return reply(
         f"{lead}: I count {n} {'person' if n == 1 else 'people'} (you asked about {asked}; detector: {scene.detector}). "
         f"From left to right: {listing}.",
-        tuple(f.id for f in scene.faces),
+        face_ids(scene.faces),
         "count",
         image,
     )
@@ -90,17 +84,14 @@ def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
         if slots.get("quantifier") == "all":  # "is everyone over 20?"
             ages = ", ".join(f"Face {f.id} about {f.age:.0f}" for f in faces)
             lead = f"Yes, all {n} look {asked}" if len(hits) == n else f"No, {len(hits)} of the {n} look {asked}"
-            return reply(f"{lead} to the age model ({ages}).", tuple(f.id for f in hits), "anyone", image)
+            return reply(f"{lead} to the age model ({ages}).", face_ids(hits), "anyone", image)
         if not hits:
             ages = ", ".join(f"Face {f.id} about {f.age:.0f}" for f in faces)
             return reply(f"No, nobody looks {asked} to the age model ({ages}).", (), "anyone", image)
         listing = "; ".join(f"{face_label(f)}, apparent age about {f.age:.0f}" for f in hits)
         verb = "looks" if len(hits) == 1 else "look"
         return reply(
-            f"Yes, {len(hits)} of the {n} {verb} {asked} to the age model: {listing}.",
-            tuple(f.id for f in hits),
-            "anyone",
-            image,
+            f"Yes, {len(hits)} of the {n} {verb} {asked} to the age model: {listing}.", face_ids(hits), "anyone", image
         )
     if slots.get("child"):
         return children(scene, image)
@@ -136,16 +127,13 @@ def anyone(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
         what = re.sub(r"\b(look|wear)\b", r"\1s", what)
     if slots.get("quantifier") == "all":  # "are they all women?"
         if len(hits) == n:
-            return reply(f"Yes, all {n} {what}: {listing}.", tuple(f.id for f in hits), "anyone", image)
+            return reply(f"Yes, all {n} {what}: {listing}.", face_ids(hits), "anyone", image)
         return reply(
-            f"No, {len(hits)} of the {n} {what}" + (f": {listing}." if hits else "."),
-            tuple(f.id for f in hits),
-            "anyone",
-            image,
+            f"No, {len(hits)} of the {n} {what}" + (f": {listing}." if hits else "."), face_ids(hits), "anyone", image
         )
     if not hits:
         return reply(f"No, none of the {n} people {what}.", (), "anyone", image)
-    return reply(f"Yes, {len(hits)} of the {n} {what}: {listing}.", tuple(f.id for f in hits), "anyone", image)
+    return reply(f"Yes, {len(hits)} of the {n} {what}: {listing}.", face_ids(hits), "anyone", image)
 
 
 def _with_gender(f: FaceAnalysis, slots: dict) -> str:

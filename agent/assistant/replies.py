@@ -31,6 +31,11 @@ def reply(text: str, faces: tuple[int, ...], intent: str, image: str | None) -> 
     return PlannerReply(text, faces, intent, image)
 
 
+def face_ids(faces: list[FaceAnalysis]) -> tuple[int, ...]:
+    """The numbers of ``faces``: what a reply about them cites."""
+    return tuple(f.id for f in faces)
+
+
 def labels(faces: list[FaceAnalysis]) -> str:
     """The faces as their labels, "; "-separated: "Face 1 (far left, red clothing); Face 2 (...)"."""
     return "; ".join(face_label(f) for f in faces)

@@ -44,15 +44,12 @@ class FileResult:
     record: SessionRecord | None = field(default=None, repr=False)  # ingested: the stored session
 
     def to_output(self) -> dict:
-        return {
-            "file": self.file,
-            "status": self.status,
-            "session_id": self.session_id,
-            "duration": self.duration,
-            "seconds": self.seconds,
-            "error": self.error,
-            "hint": self.hint,
-        }
+        """The file's row in the batch's JSON: every field but ``kind`` and ``record``."""
+        return {name: getattr(self, name) for name in OUTPUT_FIELDS}
+
+
+#: the fields of a :class:`FileResult` in the batch's JSON, in order
+OUTPUT_FIELDS = ("file", "status", "session_id", "duration", "seconds", "error", "hint")
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,12 @@
 # Experiment script of bench/identity_tuning.md (issue 12b): tuning half only (even-numbered faces/portraits people).
 # Run from a worktree with FACELENS_HOME set; reads/writes /tmp/fh-wt12b/emb_tune.pkl. Not part of the product.
-import pickle
 import sys
 
 import numpy as np
+from common import by_person, gallery, load, ranked
 
-out = pickle.load(open(f"/tmp/fh-wt12b/emb_{sys.argv[1]}.pkl", "rb"))
-people = {}
-for (n, f), r in sorted(out.items()):
-    people.setdefault(n, []).append(r)
-names = sorted(people)
+out = load(sys.argv[1])
+people, names = by_person(out)
 known, strangers = names[0::2], names[1::2]
 dets = {}
 for r in out.values():
@@ -39,16 +36,7 @@ def vec(r, key, src="fused"):
 
 
 def run(ekey, qkey, mode="nn", thr=0.53, margin=0.0, src="fused"):
-    G = []
-    L = []
-    for i, n in enumerate(known):
-        for r in people[n][:2]:
-            v = vec(r, ekey, src)
-            if v is not None:
-                G.append(v)
-                L.append(i)
-    G = np.array(G)
-    L = np.array(L)
+    G, L = gallery(people, known, lambda r: vec(r, ekey, src))
     if mode == "centroid":
         C = np.array([G[L == i].mean(0) for i in range(len(known)) if (L == i).any()])
         CL = np.array([i for i in range(len(known)) if (L == i).any()])
@@ -57,11 +45,7 @@ def run(ekey, qkey, mode="nn", thr=0.53, margin=0.0, src="fused"):
     def ident(v):
         if v is None:
             return None
-        d = np.linalg.norm(G - v, axis=1)
-        per = {}
-        for dist, l in zip(d, L):
-            per[l] = min(per.get(l, 9), dist)
-        s = sorted(per.items(), key=lambda kv: kv[1])
+        s = ranked(G, L, v)
         best, bd = s[0]
         sd = s[1][1] if len(s) > 1 else 9
         if bd > thr or sd - bd < margin:

@@ -1,26 +1,15 @@
 # Experiment script of bench/identity_tuning.md (issue 12b): tuning half only (even-numbered faces/portraits people).
 # Run from a worktree with FACELENS_HOME set; reads/writes /tmp/fh-wt12b/emb_tune.pkl. Not part of the product.
-import pickle
 import sys
 
 import numpy as np
+from common import by_person, gallery, load
 
-out = pickle.load(open(f"/tmp/fh-wt12b/emb_{sys.argv[1]}.pkl", "rb"))
+out = load(sys.argv[1])
 key = sys.argv[2] if len(sys.argv) > 2 else "e"
-people = {}
-for (n, f), r in sorted(out.items()):
-    people.setdefault(n, []).append(r)
-names = sorted(people)
+people, names = by_person(out)
 known, strangers = names[0::2], names[1::2]
-G = []
-L = []
-for i, n in enumerate(known):
-    for r in people[n][:2]:
-        if r["fused"]:
-            G.append(r["fused"][key])
-            L.append(i)
-G = np.array(G)
-L = np.array(L)
+G, L = gallery(people, known, lambda r: r["fused"][key] if r["fused"] else None)
 
 
 def scores(v, agg):

@@ -1,35 +1,19 @@
 # Experiment script of bench/identity_tuning.md (issue 12b): tuning half only (even-numbered faces/portraits people).
 # Run from a worktree with FACELENS_HOME set; reads/writes /tmp/fh-wt12b/emb_tune.pkl. Not part of the product.
-import pickle
 import sys
 
 import numpy as np
+from common import by_person, gallery, load, ranked
 
-out = pickle.load(open(f"/tmp/fh-wt12b/emb_{sys.argv[1]}.pkl", "rb"))
-people = {}
-for (n, f), r in sorted(out.items()):
-    people.setdefault(n, []).append(r)
-names = sorted(people)
+out = load(sys.argv[1])
+people, names = by_person(out)
 
 
 def ev(key, known, strangers, t, rt, enrol=(0, 1), q=2):
-    G = []
-    L = []
-    for i, n in enumerate(known):
-        for k in enrol:
-            r = people[n][k]
-            if r["fused"]:
-                G.append(r["fused"][key])
-                L.append(i)
-    G = np.array(G)
-    L = np.array(L)
+    G, L = gallery(people, known, lambda r: r["fused"][key] if r["fused"] else None, enrol)
 
     def ident(v):
-        d = np.linalg.norm(G - v, axis=1)
-        per = {}
-        for dd, l in zip(d, L):
-            per[l] = min(per.get(l, 9), dd)
-        s = sorted(per.items(), key=lambda kv: kv[1])
+        s = ranked(G, L, v)
         b, bd = s[0]
         sd = s[1][1]
         return b if bd <= t and bd <= rt * sd else None

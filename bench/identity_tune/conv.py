@@ -1,30 +1,21 @@
 # Experiment script of bench/identity_tuning.md (issue 12b): tuning half only (even-numbered faces/portraits people).
 # Run from a worktree with FACELENS_HOME set; reads/writes /tmp/fh-wt12b/emb_tune.pkl. Not part of the product.
-import pickle
 import sys
-from pathlib import Path
 
 import numpy as np
-
-from facelens.tools import faces as F
-from facelens.tools.images import load_image
+from common import embed_at, fused_photos, load, save
 
 half = sys.argv[1]
-out = pickle.load(open(f"/tmp/fh-wt12b/emb_{half}.pkl", "rb"))
-root = Path("/work/shared/data/faces/portraits")
+out = load(half)
 m = np.array([0.04104478, 0.08208955, 0.91693291, 0.9070632])
 d0 = []
 d1 = []
 big = []
-for (n, f), r in out.items():
-    if r["fused"] is None:
-        continue
-    rgb = load_image(root / f).rgb
+for f, r, rgb in fused_photos(out):
     x, y, w, h = r["fused"]["box"]
     hw, hh = w / m[2], h / m[3]
     box = (int(round(x - m[0] * hw)), int(round(y - m[1] * hh)), int(round(hw)), int(round(hh)))
-    sh = F.landmark_shapes(rgb, [box])[0]
-    r["fused"]["conv"] = F.embed(rgb, [sh])[0]
+    r["fused"]["conv"] = embed_at(rgb, box)
     if r["hog"] is not None:
         a = np.linalg.norm(r["fused"]["e"] - r["hog"]["e"])
         b = np.linalg.norm(r["fused"]["conv"] - r["hog"]["e"])
@@ -38,4 +29,4 @@ print(
 )
 for b in big:
     print(b)
-pickle.dump(out, open(f"/tmp/fh-wt12b/emb_{half}.pkl", "wb"))
+save(out, half)

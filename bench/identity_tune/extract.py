@@ -1,11 +1,11 @@
 # Experiment script of bench/identity_tuning.md (issue 12b): tuning half only (even-numbered faces/portraits people).
 # Run from a worktree with FACELENS_HOME set; reads/writes /tmp/fh-wt12b/emb_tune.pkl. Not part of the product.
-import pickle
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from common import save
 
 from facelens.eval.domains import portrait_people
 from facelens.tools import faces as F
@@ -48,4 +48,4 @@ for n, paths in people.items():
             rec[key] = r
         out[(n, p.name)] = rec
 print("jitter10 s/face", t_j / max(n_j, 1))
-pickle.dump(out, open(f"/tmp/fh-wt12b/emb_{half}.pkl", "wb"))
+save(out, half)

@@ -1,17 +1,14 @@
 # Experiment script of bench/identity_tuning.md (issue 12b): tuning half only (even-numbered faces/portraits people).
 # Run from a worktree with FACELENS_HOME set; reads/writes /tmp/fh-wt12b/emb_tune.pkl. Not part of the product.
-import pickle
 import sys
-from pathlib import Path
 
 import numpy as np
+from common import embed_at, fused_photos, load, save
 
 from facelens.tools import faces as F
-from facelens.tools.images import load_image
 
 half = sys.argv[1]
-out = pickle.load(open(f"/tmp/fh-wt12b/emb_{half}.pkl", "rb"))
-root = Path("/work/shared/data/faces/portraits")
+out = load(half)
 rel = np.load("/tmp/fh-wt12b/rel.npy")
 
 
@@ -26,17 +23,13 @@ def refbox(p):
 d0 = []
 d1 = []
 fr = []
-for (n, f), r in out.items():
-    if r["fused"] is None:
-        continue
-    rgb = load_image(root / f).rgb
+for f, r, rgb in fused_photos(out):
     box = r["fused"]["box"]
     for it in range(2):
         sh = F.landmark_shapes(rgb, [box])[0]
         p = np.array([(q.x, q.y) for q in sh.parts()], float)
         box = refbox(p)
-    sh = F.landmark_shapes(rgb, [box])[0]
-    r["fused"]["ref"] = F.embed(rgb, [sh])[0]
+    r["fused"]["ref"] = embed_at(rgb, box)
     if r["hog"] is not None:
         d0.append(np.linalg.norm(r["fused"]["e"] - r["hog"]["e"]))
         d1.append(np.linalg.norm(r["fused"]["ref"] - r["hog"]["e"]))
@@ -48,4 +41,4 @@ print(
     "dist to hog emb: before mean %.3f p90 %.3f ; refined mean %.3f p90 %.3f"
     % (np.mean(d0), np.percentile(d0, 90), np.mean(d1), np.percentile(d1, 90))
 )
-pickle.dump(out, open(f"/tmp/fh-wt12b/emb_{half}.pkl", "wb"))
+save(out, half)

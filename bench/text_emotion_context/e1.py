@@ -1,17 +1,10 @@
 import json
-import sys
 
 import numpy as np
-
-sys.path.insert(0, "/work/cache_meld/exp")
-from common import cweights, load, wf1
+from common import cweights, f1s, gather, protocol
 from sklearn.linear_model import LogisticRegression
 
-tr, dv = load("train"), load("dev")
-held = tr["d"] % 10 == 0
-fit = ~held
-A = dv["d"] % 2 == 0
-B = ~A
+tr, dv, held, fit, A, B = protocol()
 print(
     "dev ordered check",
     (np.diff(dv["d"]) >= 0).all(),
@@ -19,13 +12,6 @@ print(
     (dv["prev"][:, 0] < 0).mean(),
     (tr["prev"][:, 0] < 0).mean(),
 )
-
-
-def gather(D, M, k):
-    j = D["prev"][:, k]
-    out = np.zeros((len(j), M.shape[1]), np.float32)
-    out[j >= 0] = M[j[j >= 0]]
-    return out
 
 
 def feats(D, cfg, drop=None):
@@ -48,15 +34,7 @@ def run(cfg, C=1.0, pw=0.5):
     m.fit(Xt, tr["y"][fit])
     pd = m.predict(feats(dv, cfg))
     ph = m.predict(feats(tr, cfg)[held])
-    r = dict(
-        cfg=cfg,
-        C=C,
-        pw=pw,
-        devA=round(wf1(dv["y"][A], pd[A]), 4),
-        devB=round(wf1(dv["y"][B], pd[B]), 4),
-        dev=round(wf1(dv["y"], pd), 4),
-        held=round(wf1(tr["y"][held], ph), 4),
-    )
+    r = dict(cfg=cfg, C=C, pw=pw, **f1s(tr, dv, held, A, B, pd, ph))
     print(json.dumps(r), flush=True)
 
 

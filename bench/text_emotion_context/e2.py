@@ -1,18 +1,11 @@
 import json
-import sys
 
 import numpy as np
-
-sys.path.insert(0, "/work/cache_meld/exp")
-from common import cweights, load, wf1
+from common import cweights, f1s, gather, protocol, wf1
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-tr, dv = load("train"), load("dev")
-held = tr["d"] % 10 == 0
-fit = ~held
-A = dv["d"] % 2 == 0
-B = ~A
+tr, dv, held, fit, A, B = protocol()
 
 
 def base(D):
@@ -44,13 +37,6 @@ print(
 )
 
 
-def gather(D, M, k):
-    j = D["prev"][:, k]
-    out = np.zeros((len(j), M.shape[1]), np.float32)
-    out[j >= 0] = M[j[j >= 0]]
-    return out
-
-
 def ctx(D, P, k, spk):
     parts = []
     for i in range(k):
@@ -70,17 +56,4 @@ for k in (1, 2, 3):
             m = mk().fit(Ft[fit], tr["y"][fit])
             pd = m.predict(Fd)
             ph = m.predict(Ft[held])
-            print(
-                json.dumps(
-                    dict(
-                        k=k,
-                        spk=spk,
-                        g=g,
-                        devA=round(wf1(dv["y"][A], pd[A]), 4),
-                        devB=round(wf1(dv["y"][B], pd[B]), 4),
-                        dev=round(wf1(dv["y"], pd), 4),
-                        held=round(wf1(tr["y"][held], ph), 4),
-                    )
-                ),
-                flush=True,
-            )
+            print(json.dumps(dict(k=k, spk=spk, g=g, **f1s(tr, dv, held, A, B, pd, ph))), flush=True)

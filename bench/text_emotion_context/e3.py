@@ -1,18 +1,10 @@
 import json
-import sys
 
 import numpy as np
+from common import base_probs, blend, protocol, wf1
 
-sys.path.insert(0, "/work/cache_meld/exp")
-from common import load, wf1
-
-tr, dv = load("train"), load("dev")
-held = tr["d"] % 10 == 0
-fit = ~held
-A = dv["d"] % 2 == 0
-B = ~A
-P_tr = np.load("/work/cache_meld/P_tr_oof.npy")
-P_dv = np.load("/work/cache_meld/P_dv.npy")
+tr, dv, held, fit, A, B = protocol()
+P_tr, P_dv = base_probs()
 
 
 def gather(D, M, k):
@@ -34,12 +26,6 @@ def adjust(D, P, b, betas, spk=0.0):
     z -= z.max(1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(1, keepdims=True)
-
-
-def blend(D, Q, a=0.75):
-    L = D["L"]
-    alpha = np.clip(a * (1 - L[:, 4]), 0, 0.8)[:, None]
-    return (1 - alpha) * Q + alpha * L
 
 
 def score(D, Q, m):

@@ -1,27 +1,13 @@
 import json
-import sys
 import time
 
 import numpy as np
 import torch
-
-sys.path.insert(0, "/work/cache_meld/exp")
-from common import cweights, load, wf1
+from common import base_probs, blend, cweights, protocol, wf1
 
 torch.set_num_threads(1)
-tr, dv = load("train"), load("dev")
-held = tr["d"] % 10 == 0
-fit = ~held
-A = dv["d"] % 2 == 0
-B = ~A
-P_tr = np.load("/work/cache_meld/P_tr_oof.npy")
-P_dv = np.load("/work/cache_meld/P_dv.npy")
-
-
-def blend(D, Q, a=0.75):
-    L = D["L"]
-    alpha = np.clip(a * (1 - L[:, 4]), 0, 0.8)[:, None]
-    return (1 - alpha) * Q + alpha * L
+tr, dv, held, fit, A, B = protocol()
+P_tr, P_dv = base_probs()
 
 
 def base(D):

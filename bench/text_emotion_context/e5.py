@@ -2,18 +2,11 @@ import json
 import sys
 
 import numpy as np
-
-sys.path.insert(0, "/work/cache_meld/exp")
-from common import cweights, load, wf1
+from common import base_probs, cweights, protocol, wf1
 from sklearn.linear_model import LogisticRegression
 
-tr, dv = load("train"), load("dev")
-held = tr["d"] % 10 == 0
-fit = ~held
-A = dv["d"] % 2 == 0
-B = ~A
-P_tr = np.load("/work/cache_meld/P_tr_oof.npy")
-P_dv = np.load("/work/cache_meld/P_dv.npy")
+tr, dv, held, fit, A, B = protocol()
+P_tr, P_dv = base_probs()
 
 
 def nxt(D):
