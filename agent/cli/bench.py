@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 
 from facelens.agent.cli import Command, add_commands, command_group, plugin_modules, print_json
 from facelens.agent.cli.options import add_detector_option, add_json_flag
@@ -25,9 +24,10 @@ BENCH_MODULES: list[str] = plugin_modules("BENCH_COMMANDS")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    if args.embedder:
-        os.environ["FACELENS_EMBEDDER"] = args.embedder
-    res = bench_analyze(args.image, args.repeat, args.detector, baseline=not args.no_baseline)
+    from facelens.tools import settings
+
+    with settings.given(embedder=args.embedder):  # --embedder for this run only, not written into os.environ
+        res = bench_analyze(args.image, args.repeat, args.detector, baseline=not args.no_baseline)
     if args.json:
         print_json(res)
     else:
