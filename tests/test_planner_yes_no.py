@@ -191,16 +191,18 @@ def test_session_yes_no_questions_start_straight():
     from facelens.agent.sessions import query as session_query
     from facelens.eval.session_questions import _sessions
 
-    with _sessions():
-        assert session_query.ask("did the customer get angry?", backend="offline").answer.startswith("Yes")
-        assert session_query.ask("was anyone frustrated in this call?", backend="offline").answer.startswith("Yes")
-        assert session_query.ask("did anyone look sad", backend="offline").answer.startswith("No")
-        assert session_query.ask("did they mention a refund", backend="offline").answer.startswith("Yes")
-        assert session_query.ask("was anyone angry in call-b?", backend="offline").answer.startswith("No")
-        # about one moment, not "at all": the evidence of when it happened does not answer it, so no yes or no is claimed
-        assert not session_query.ask("is the customer angry at the end", backend="offline").answer.startswith(
-            ("Yes", "No")
+    with _sessions() as home:
+        assert session_query.ask("did the customer get angry?", backend="offline", home=home).answer.startswith("Yes")
+        assert session_query.ask("was anyone frustrated in this call?", backend="offline", home=home).answer.startswith(
+            "Yes"
         )
+        assert session_query.ask("did anyone look sad", backend="offline", home=home).answer.startswith("No")
+        assert session_query.ask("did they mention a refund", backend="offline", home=home).answer.startswith("Yes")
+        assert session_query.ask("was anyone angry in call-b?", backend="offline", home=home).answer.startswith("No")
+        # about one moment, not "at all": the evidence of when it happened does not answer it, so no yes or no is claimed
+        assert not session_query.ask(
+            "is the customer angry at the end", backend="offline", home=home
+        ).answer.startswith(("Yes", "No"))
 
 
 @pytest.mark.slow

@@ -529,21 +529,20 @@ def test_current_lists_what_is_set_and_hides_secrets(monkeypatch, capsys) -> Non
 
 
 def test_given_values_leave_the_environment_alone(monkeypatch, tmp_path) -> None:
-    """An evaluation's throwaway FACELENS_HOME (eval/session_questions.py's ``home``): seen by every reader
+    """A throwaway FACELENS_HOME given for a block (eval/bench_media.py's ingest bench): seen by every reader
     in the block, never written to os.environ, the one before back afterwards, also after an error."""
     import os
 
     from facelens.agent.sessions import store
-    from facelens.eval.session_questions import _sessions
 
     def facelens_environ() -> dict[str, str]:
         return {k: v for k, v in os.environ.items() if k.startswith("FACELENS_")}
 
     before, environ = config.home(), facelens_environ()
-    with _sessions(tmp_path / "eval-home"):
-        assert config.home() == tmp_path / "eval-home" and len(store.ids()) == 4
+    with settings.given(home=str(tmp_path / "block-home")):
+        assert config.home() == tmp_path / "block-home" and store.ids() == []
         assert facelens_environ() == environ
-    assert config.home() == before and (tmp_path / "eval-home" / "sessions.sqlite").is_file()
+    assert config.home() == before
     with pytest.raises(RuntimeError), settings.given(home=str(tmp_path / "other")):
         assert config.home() == tmp_path / "other"
         raise RuntimeError
