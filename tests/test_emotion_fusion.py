@@ -358,3 +358,34 @@ def test_silencing_native_stderr_from_many_threads_gives_stderr_back():
         t.join()
     after = os.fstat(fd)
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
+@needs_landmarker
+def test_classify_later_reads_the_blendshapes_in_the_background_with_the_same_result(astronaut, astronaut_lm):
+    """scene.analyze_image reads the blendshapes while it embeds the faces (issue 22): same estimates."""
+    mirrored = np.ascontiguousarray(astronaut[:, ::-1])
+    w = astronaut.shape[1]
+    lm_m = [
+        (w - 1 - x, y) for x, y in (astronaut_lm[1], astronaut_lm[0], astronaut_lm[2], astronaut_lm[4], astronaut_lm[3])
+    ]
+    wide = np.ascontiguousarray(np.concatenate([astronaut, mirrored], axis=1))
+    both = [astronaut_lm, [(x + w, y) for x, y in lm_m]]
+    finish = emotion.classify_later(wide, both)
+    later = finish()
+    assert [e.model_dump() for e in later] == [e.model_dump() for e in emotion.classify(wide, both)]
+    assert later[0].label == "happy"
+    shapes = blendshapes.scores_later(wide, both)()
+    for got, ref in zip(shapes, blendshapes.scores(wide, both)):
+        np.testing.assert_array_equal(got, ref)
+
+
+@needs_landmarker
+def test_classify_later_rejects_bad_input_at_once(astronaut, astronaut_lm):
+    with pytest.raises(InputError):
+        emotion.classify_later(astronaut, [astronaut_lm[:3]])
+    with pytest.raises(InputError):
+        blendshapes.scores_later(astronaut, [[(np.nan, 1.0)] * 5])
+    with pytest.raises(InputError):
+        blendshapes.scores_later(astronaut[:, :, 0], [astronaut_lm])
+    assert blendshapes.scores_later(astronaut, [])() == []
+    assert emotion.classify_later(astronaut, [])() == []

@@ -112,3 +112,18 @@ def test_error_kinds_are_given_where_the_class_is_named():
             errors.BackendError,
         )
     } == {"model", "dependency", "gallery", "config", "backend"}
+
+
+def test_onnx_sessions_sleep_between_runs_and_take_threads_from_omp(monkeypatch):
+    """Idle onnxruntime threads must not spin: they would steal the cores the landmarker's threads need (issue 22)."""
+    from facelens.tools.onnx_runtime import onnxruntime, session_options
+
+    ort = onnxruntime()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    opts = session_options(ort)
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert opts.intra_op_num_threads == 0  # onnxruntime's default: one per core
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert session_options(ort).intra_op_num_threads == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "many")  # not a number: the default
+    assert session_options(ort).intra_op_num_threads == 0

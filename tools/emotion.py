@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -284,14 +284,33 @@ def classify(
     Returns:
         One :class:`EmotionEstimate` per face (label = most probable; scores = calibrated probabilities).
     """
+    return classify_later(rgb, landmarks, blendshapes=blendshapes, background=False)()
+
+
+def classify_later(
+    rgb: np.ndarray,
+    landmarks: Sequence[Sequence[Sequence[float]]],
+    *,
+    blendshapes: bool = True,
+    background: bool = True,
+) -> Callable[[], list[EmotionEstimate]]:
+    """As :func:`classify`, with the faces' blendshapes read in the background (``background``) while the
+    caller goes on with other work (the CNN runs here, at once): call the returned function for the estimates.
+    Bad input raises at once."""
     from facelens.tools import blendshapes as bs_tool
 
     crops = face_crops(rgb, landmarks)
+    read = bool(crops) and blendshapes and _fusion() is not None and _blendshapes_usable()
+    pending = bs_tool.scores_later(rgb, landmarks) if read and background else None
     probs = probabilities(crops)
     shapes: list[np.ndarray | None] = [None] * len(crops)
-    if crops and blendshapes and _fusion() is not None and _blendshapes_usable():
+    if read and not background:
         shapes = bs_tool.scores(rgb, landmarks)
-    return _estimates(fuse(probs, shapes))
+
+    def result() -> list[EmotionEstimate]:
+        return _estimates(fuse(probs, shapes if pending is None else pending()))
+
+    return result
 
 
 def classify_crops(crops: Sequence[np.ndarray], *, blendshapes: bool = False) -> list[EmotionEstimate]:

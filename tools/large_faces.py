@@ -275,9 +275,13 @@ def _plain_lines(region: np.ndarray, axis: int) -> np.ndarray:
     lines = region[:, ::3] if axis == 0 else region[::3].transpose(1, 0, 2)  # every 3rd pixel along a line
     green = lines[:, :, 1]  # a cheap first look: a plain line is plain in green too
     plain = (green.max(axis=1).astype(np.int16) - green.min(axis=1)) <= PLAIN_RANGE
-    if plain.any():
-        rb = lines[plain][:, :, ::2]
-        plain[plain] = (rb.max(axis=1).astype(np.int16) - rb.min(axis=1)).max(axis=1) <= PLAIN_RANGE
+    if plain.any():  # then red and blue, each on its own (numpy reduces a 2-channel axis slowly: 3x the time)
+        rows = lines[plain]
+        red, blue = rows[:, :, 0], rows[:, :, 2]
+        spread = np.maximum(
+            red.max(axis=1).astype(np.int16) - red.min(axis=1), blue.max(axis=1).astype(np.int16) - blue.min(axis=1)
+        )
+        plain[plain] = spread <= PLAIN_RANGE
     return plain
 
 

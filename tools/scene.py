@@ -83,22 +83,38 @@ def _emotion_points(f: faces.Face) -> tuple[tuple[float, float], ...]:
     return f.landmarks
 
 
-def _estimate_attributes(
-    rgb: np.ndarray, found: list[faces.Face], vecs: np.ndarray, timings: dict[str, float]
-) -> list[dict]:
-    """Emotion, age and gender per face, batched. Empty fields where a model is not installed."""
-    extra: list[dict] = [{} for _ in found]
+def _start_emotion(rgb: np.ndarray, found: list[faces.Face], timings: dict[str, float]):
+    """Start reading every face's expression: the CNN now, the blendshapes in the background while the
+    caller embeds the faces and reads age, gender and clothing. Returns the function that waits for and
+    returns the estimates (its wait is added to ``timings["emotion"]``), or None without the model or faces."""
     if not found:
-        return extra
+        return None
     try:
         from facelens.tools import emotion
     except ImportError:
-        emotion = None  # type: ignore[assignment]
-    if emotion is not None and emotion.available():
+        return None
+    if not emotion.available():
+        return None
+    t = time.perf_counter()
+    finish = emotion.classify_later(rgb, [_emotion_points(f) for f in found])
+    timings["emotion"] = (time.perf_counter() - t) * 1000
+
+    def result() -> list:
         t = time.perf_counter()
-        for d, est in zip(extra, emotion.classify(rgb, [_emotion_points(f) for f in found])):
-            d["emotion"] = est
-        timings["emotion"] = (time.perf_counter() - t) * 1000
+        out = finish()
+        timings["emotion"] += (time.perf_counter() - t) * 1000
+        return out
+
+    return result
+
+
+def _estimate_age_gender(
+    rgb: np.ndarray, found: list[faces.Face], vecs: np.ndarray, timings: dict[str, float]
+) -> list[dict]:
+    """Age and gender per face, batched. Empty fields where a model is not installed."""
+    extra: list[dict] = [{} for _ in found]
+    if not found:
+        return extra
     try:
         from facelens.tools import attributes
     except ImportError:
@@ -202,18 +218,28 @@ def _compute(img: LoadedImage, detector: str, timings: dict[str, float]) -> tupl
     t = time.perf_counter()
     found, shapes = faces.with_landmarks(rgb, dets)
     timings["landmarks"] = (time.perf_counter() - t) * 1000
+    emotions = _start_emotion(rgb, found, timings)  # its blendshapes are read while the rest runs
     t = time.perf_counter()
     vecs = faces.embed(rgb, shapes)
     timings["embed"] = (time.perf_counter() - t) * 1000
-    extra = _estimate_attributes(rgb, found, vecs, timings)
+    extra = _estimate_age_gender(rgb, found, vecs, timings)
     t = time.perf_counter()
     pos = appearance.positions([f.box for f in found], img.width, img.height)
-    out = []
+    clothes = []
     gains = appearance.white_balance(rgb) if found else None  # one image, one white balance
-    for i, (f, p, e) in enumerate(zip(found, pos, extra)):
-        cloth = appearance.clothing(
-            rgb, f.box, f.landmarks, [g.box for j, g in enumerate(found) if j != i], gains=gains
+    for i, f in enumerate(found):
+        clothes.append(
+            appearance.clothing(rgb, f.box, f.landmarks, [g.box for j, g in enumerate(found) if j != i], gains=gains)
         )
+    timings["appearance"] = (time.perf_counter() - t) * 1000
+    if emotions is not None:
+        for d, est in zip(extra, emotions()):
+            d["emotion"] = est
+    for k in ("embed", "emotion", "age_gender", "appearance"):  # the stages in their order of old
+        if k in timings:
+            timings[k] = timings.pop(k)
+    out = []
+    for i, (f, p, e, cloth) in enumerate(zip(found, pos, extra, clothes)):
         out.append(
             FaceAnalysis(
                 id=i + 1,
@@ -232,7 +258,6 @@ def _compute(img: LoadedImage, detector: str, timings: dict[str, float]) -> tupl
                 **e,
             )
         )
-    timings["appearance"] = (time.perf_counter() - t) * 1000
     return SceneAnalysis(image=_image_info(img), faces=out, detector=faces.detector_in_use(detector)), vecs
 
 

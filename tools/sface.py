@@ -17,7 +17,6 @@ same vectors to 1e-6).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from functools import cache, lru_cache
@@ -139,15 +138,10 @@ def unpacked_path() -> Path:
 
 
 def _session(path: Path):
-    from facelens.tools.models import onnxruntime
+    from facelens.tools.onnx_runtime import onnxruntime, session_options
 
     ort = onnxruntime()
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    threads = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if threads.isdigit() and int(threads) > 0:
-        opts.intra_op_num_threads = int(threads)
+    opts = session_options(ort)
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
