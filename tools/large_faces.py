@@ -303,18 +303,39 @@ def seams(region: np.ndarray, axis: int) -> list[int]:
     lines, and it rarely runs right across the picture); a tile pasted against another jumps at one line.
     Only cuts leaving :data:`MIN_PANEL` px on both sides count.
     """
+    import cv2
+
     green = region[:, ::4, 1] if axis == 0 else region[::4, :, 1].T  # every 4th pixel along a line, green
     if len(green) < 2 * MIN_PANEL:
         return []
-    # step[k - 1]: the median change from line k - 1 to line k along the line (a median, so an edge that
-    # crosses only part of a photo, however sharp, is no seam)
-    step = np.median(np.abs(np.diff(green.astype(np.int16), axis=0)), axis=1)
+    green = np.ascontiguousarray(green)
+    change = cv2.absdiff(green[1:], green[:-1])  # uint8 |line k - line k - 1|, exact
+    step = _median_steps(change)
     padded = np.concatenate((np.zeros(SEAM_NEAR), step, np.zeros(SEAM_NEAR)))
     near = np.max(
         [padded[SEAM_NEAR + d : SEAM_NEAR + d + len(step)] for d in range(-SEAM_NEAR, SEAM_NEAR + 1) if d], axis=0
     )
     cut = np.flatnonzero((step >= SEAM_STEP) & (step >= SEAM_RATIO * np.maximum(near, 1.0))) + 1
     return [int(k) for k in cut if MIN_PANEL <= k <= len(green) - MIN_PANEL]
+
+
+def _median_steps(change: np.ndarray) -> np.ndarray:
+    """``step[k - 1]``: the median change from line k - 1 to line k along the line (a median, so an edge that
+    crosses only part of a photo, however sharp, is no seam), exact where it can matter and 0 elsewhere.
+
+    A seam's step is at least :data:`SEAM_STEP`, so its line has at least half of its changes >= SEAM_STEP
+    (a cheap count); only those lines and their :data:`SEAM_NEAR` neighbours on each side (which decide
+    whether a candidate stands out) get the median, the costly part (about 4 ms of a 1024 px photo's
+    6 ms). Every other line's median is below SEAM_STEP, so it is no seam whatever its value, and it lies
+    farther than SEAM_NEAR from every candidate: :func:`seams` finds the same cuts as with every median.
+    """
+    n = change.shape[1]
+    candidate = np.count_nonzero(change >= SEAM_STEP, axis=1) >= n - n // 2  # the upper middle value >= SEAM_STEP
+    step = np.zeros(len(change))
+    if candidate.any():
+        near = np.convolve(candidate, np.ones(2 * SEAM_NEAR + 1), mode="same") > 0
+        step[near] = np.median(change[near].astype(np.int16), axis=1)
+    return step
 
 
 def _split(a: int, b: int, cuts: list[int]) -> list[tuple[int, int]]:
