@@ -273,8 +273,10 @@ CLOSE_AGREE = 3  # passes that must find the same face
 def _plain_lines(region: np.ndarray, axis: int) -> np.ndarray:
     """Which rows (``axis`` 0) or columns (1) vary by at most PLAIN_RANGE in every channel."""
     lines = region[:, ::3] if axis == 0 else region[::3].transpose(1, 0, 2)  # every 3rd pixel along a line
-    green = lines[:, :, 1]  # a cheap first look: a plain line is plain in green too
-    plain = (green.max(axis=1).astype(np.int16) - green.min(axis=1)) <= PLAIN_RANGE
+    # a cheap first look: a plain line is plain in green too (a contiguous copy of the green pixels read,
+    # reduced along its rows or down its columns: 0.4 ms instead of 0.7 reducing the strided view)
+    green = np.ascontiguousarray(region[:, ::3, 1] if axis == 0 else region[::3, :, 1])
+    plain = (green.max(axis=1 - axis).astype(np.int16) - green.min(axis=1 - axis)) <= PLAIN_RANGE
     if plain.any():  # then red and blue, each on its own (numpy reduces a 2-channel axis slowly: 3x the time)
         rows = lines[plain]
         red, blue = rows[:, :, 0], rows[:, :, 2]

@@ -150,9 +150,9 @@ def detections(rgb: np.ndarray, rows: np.ndarray, name: str) -> list[faces.Detec
     """``Detection``s (tight boxes, the 5 points) of N x 15 native rows in ``rgb``'s pixels."""
     h, w = rgb.shape[:2]
     out = []
-    for r in rows:
-        pts = tuple((round(float(px), 1), round(float(py), 1)) for px, py in r[5:15].reshape(5, 2))
-        out.append(faces.Detection(faces.from_native(r, TIGHT_FROM_RETINA, w, h), float(r[4]), name, landmarks=pts))
+    for r in rows.tolist():  # Python floats: the same values, without a numpy scalar per number
+        pts = tuple((round(px, 1), round(py, 1)) for px, py in zip(r[5:15:2], r[6:15:2]))
+        out.append(faces.Detection(faces.from_native(r, TIGHT_FROM_RETINA, w, h), r[4], name, landmarks=pts))
     return out
 
 
