@@ -184,7 +184,7 @@ def detect_retinaface(
         rows[:, :4] /= scale
         rows[:, 5:] /= scale
     dets = detections(rgb, rows, "retinaface")
-    return _collage(rgb, dets) if collage else dets
+    return _collage(rgb, dets) if collage and dets else dets  # no face: no panel to look for
 
 
 def _in(p: tuple[int, int, int, int], box: faces.Box) -> bool:
