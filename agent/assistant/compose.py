@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from facelens.agent.assistant import wording
+from facelens.agent.assistant import conditions, wording
 from facelens.agent.assistant.answers import FaceSummary, emotion_phrase, face_label, position_phrase, summarize_face
 from facelens.agent.assistant.replies import PlannerReply, face_ids, labels, no_emotion, reply, who_is
 from facelens.tools.errors import FacelensError
@@ -77,6 +77,12 @@ def summary(face: FaceAnalysis, image: str | None) -> FaceSummary:
     return summarize_face(face, image)
 
 
+def colour_labels(faces: list[FaceAnalysis], colour: str) -> str:
+    """The faces' labels, each saying where ``colour`` is only part of the clothing: "Face 2 (left, black clothing),
+    pink in part"."""
+    return "; ".join(face_label(f) + conditions.in_part(f, colour) for f in faces)
+
+
 def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     """How many people (optionally: look <emotion>, wear <colour>, look <gender>)."""
     faces = scene.faces
@@ -96,12 +102,15 @@ def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
         return reply(f"{len(hits)} of the {n} people {verb} {word}: {lines}.", face_ids(hits), "count", image)
     colour = slots.get("colour")
     if colour:
-        hits = [f for f in faces if f.appearance.clothing_colour == colour]
+        hits = [f for f in faces if conditions.wears(f, colour)]
         if not hits:
             return reply(f"None of the {n} people is wearing {colour}. " + total, ids_all, "count", image)
         verb = "is" if len(hits) == 1 else "are"
         return reply(
-            f"{len(hits)} of the {n} people {verb} wearing {colour}: {labels(hits)}.", face_ids(hits), "count", image
+            f"{len(hits)} of the {n} people {verb} wearing {colour}: {colour_labels(hits, colour)}.",
+            face_ids(hits),
+            "count",
+            image,
         )
     gender = slots.get("gender")
     if gender:

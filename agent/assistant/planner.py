@@ -403,7 +403,9 @@ def _per_person(
         )
     elif intent == "clothing" and s.get("yesno") and s.get("colour"):  # "is she wearing red?"
         seen = [f.appearance.clothing_colour for f in faces]
-        lead = "I can't tell" if None in seen else "Yes" if all(c == s["colour"] for c in seen) else "No"
+        lead = (
+            "I can't tell" if None in seen else "Yes" if all(conditions.wears(f, s["colour"]) for f in faces) else "No"
+        )
         text = f"{lead}: " + compose.per_person(intent, faces)
     else:
         text = compose.per_person(intent, faces)
