@@ -45,6 +45,12 @@ PROTOTYPES: dict[str, tuple[str, ...]] = {
     "brown": ("#78461e", "#5a3c28", "#a06e46", "#462d1e", "#8c643c", "#af875f"),
 }
 
+#: below this confidence a clothing colour is more often wrong than right on labelled real photos
+#: (bench/clothing_colour.py): an answer names it with a hedge, never as a fact
+SURE_FROM = 0.4
+#: from this confidence the region was clearly one garment: it is called a "top"
+GARMENT_FROM = 0.45
+
 #: the torso patch in face units: d = eye-to-mouth distance, along the face's down / right axes
 _NECK, _DEPTH, _HALF_WIDTH = 1.8, 2.4, 2.0  # top of the patch below the mouth, its height, half its width (all x d)
 _GRID = (28, 36)  # samples (down, across)
@@ -399,7 +405,7 @@ def clothing(
         rgb=tuple(int(round(v)) for v in np.clip(median_rgb * 255, 0, 255)),  # type: ignore[arg-type]
         confidence=round(conf, 3),
         other_colour=COLOURS[second] if share[second] >= 0.25 else None,
-        garment="top" if conf >= 0.45 else None,
+        garment="top" if conf >= GARMENT_FROM else None,
         visible=round(visible, 3),
         clothing_share=round(kept, 3),
     )
