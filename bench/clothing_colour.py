@@ -4,8 +4,10 @@
 21 photos, added later as more tune rows)
 (file, the WIDER face box, the colours a person would say they wear, ``|``-separated, or ``skip`` when
 no garment can be seen, and a split: ``tune`` rows may be looked at while changing the code,
-``held-out`` rows only to report: their misses are never listed). The labels were written from the photos before any run. Each face
-gets dlib's landmarks on its labelled box; the other labelled boxes of the photo are its neighbours.
+``held-out`` rows only to report: their misses are never listed). The labels were written from the photos
+before any run. Each face gets dlib's landmarks on its labelled box; the other labelled boxes of the photo are
+its neighbours. ``accuracy_when_plain``: the colours an answer says without a hedge (confidence >=
+``appearance.SURE_FROM``).
 
     python bench/clothing_colour.py [--data ../shared/data] [--old tools_appearance_before.py]
 
