@@ -59,3 +59,13 @@ def test_a_person_answer_mentions_only_that_person():
 @pytest.mark.parametrize("question", ["how many people are smiling?", "what is face 2 wearing?", "how many people?"])
 def test_questions_not_about_age_or_gender_are_unchanged(question):
     assert ask(question, (2, 4)).text == ask(question, ()).text
+
+
+def test_the_facts_an_llm_and_the_face_card_are_given_say_it_too():
+    from facelens.agent.assistant.answers import apparent_attributes
+
+    f = synthetic_scene(FAMILY).faces[0].model_copy(update={"box": (0, 0, 100, 100)})
+    assert apparent_attributes(f.model_copy(update={"landmarks": PROFILE}))[-1] == (
+        "face turned to the side, so these are rough guesses"
+    )
+    assert "turned" not in " ".join(apparent_attributes(f.model_copy(update={"landmarks": FRONTAL})))
