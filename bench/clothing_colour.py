@@ -4,8 +4,10 @@
 21 photos, added later as more tune rows)
 (file, the WIDER face box, the colours a person would say they wear, ``|``-separated, or ``skip`` when
 no garment can be seen, and a split: ``tune`` rows may be looked at while changing the code,
-``held-out`` rows only to report). The labels were written from the photos before any run. Each face
-gets dlib's landmarks on its labelled box; the other labelled boxes of the photo are its neighbours.
+``held-out`` rows only to report: their misses are never listed). The labels were written from the photos
+before any run. Each face gets dlib's landmarks on its labelled box; the other labelled boxes of the photo are
+its neighbours. ``accuracy_when_plain``: the colours an answer says without a hedge (confidence >=
+``appearance.SURE_FROM``).
 
     python bench/clothing_colour.py [--data ../shared/data] [--old tools_appearance_before.py]
 
@@ -48,14 +50,14 @@ def run(data: Path, fn=None) -> dict:
         t = time.perf_counter()
         if fn is None:
             est = appearance.clothing(rgb, box, face.landmarks, [b for b in boxes[r["file"]] if b != box])
-            colour, sure = est.colour, est.garment is not None
+            colour, sure, plain = est.colour, est.garment is not None, est.confidence >= appearance.SURE_FROM
         else:
-            colour, sure = fn(rgb, box)[0], True
+            colour, sure, plain = fn(rgb, box)[0], True, True
         ms.append((time.perf_counter() - t) * 1000)
         if r["colours"] == "skip":
             unsure_skip.append(not sure or colour is None)
             continue
-        out[r["split"]].append((colour in r["colours"].split("|"), sure, colour, r["colours"], r["file"]))
+        out[r["split"]].append((colour in r["colours"].split("|"), sure, colour, r["colours"], r["file"], plain))
     res = {}
     for split, got in out.items():
         right = [g[0] for g in got]
@@ -65,8 +67,14 @@ def run(data: Path, fn=None) -> dict:
             "n": len(got),
             "accuracy_when_sure": round(float(np.mean(sure)), 3) if sure else None,
             "sure": len(sure),
-            "wrong": [f"{g[4]}: said {g[2]}, true {g[3]}" for g in got if not g[0]],
+            # said without a hedge in answers (confidence >= appearance.SURE_FROM)
+            "accuracy_when_plain": round(float(np.mean([g[0] for g in got if g[5]])), 3)
+            if any(g[5] for g in got)
+            else None,
+            "plain": sum(g[5] for g in got),
         }
+        if split == "tune":  # the held-out rows' misses are never listed: nobody tunes on them
+            res[split]["wrong"] = [f"{g[4]}: said {g[2]}, true {g[3]}" for g in got if not g[0]]
     res["no_garment_rows_marked_unsure"] = f"{sum(unsure_skip)}/{len(unsure_skip)}"
     res["ms_per_face"] = round(float(np.median(ms)), 2)
     return res
@@ -88,7 +96,7 @@ def main() -> None:
     if args.brief:
         for v in res.values():
             if isinstance(v, dict):
-                v.pop("wrong")
+                v.pop("wrong", None)
     print(json.dumps(res, indent=1))
 
 

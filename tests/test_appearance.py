@@ -183,3 +183,43 @@ def test_chest_hidden_by_another_head_shoulders_are_read():
     other = (fx, fy, w, fy1 - fy)
     est = appearance.clothing(rgb, face.box, face.landmarks, [other])
     assert est.colour == "blue", est
+
+
+def test_white_in_daylight_shade_is_white_and_light_blue_stays_blue():
+    # a white shirt in the shade of a daylit scene is pale blue-grey (L ~75-80, b* ~ -20); a light blue shirt is
+    # darker and more saturated
+    shade = appearance.name_colours(np.array([(180, 199, 229), (175, 184, 222), (170, 185, 230)], np.uint8))
+    assert [appearance.COLOURS[i] for i in shade] == ["white"] * 3
+    blue = appearance.name_colours(np.array([(104, 137, 210), (110, 160, 225), (55, 162, 184)], np.uint8))
+    assert [appearance.COLOURS[i] for i in blue] == ["blue"] * 3
+
+
+def _turned(rgb: np.ndarray, face: faces.Face) -> tuple[np.ndarray, tuple[int, int, int, int], list]:
+    """The scene turned 90 degrees clockwise (someone lying down, head to the right of the body... to the top-right),
+    with the face's box and landmarks turned the same way."""
+    hgt = rgb.shape[0]
+    turned = np.ascontiguousarray(np.rot90(rgb, k=-1))
+    x, y, w, h = face.box
+    box = (hgt - (y + h), x, h, w)
+    landmarks = [(hgt - 1 - py, px) for px, py in face.landmarks]
+    return turned, box, landmarks
+
+
+@pytest.mark.parametrize("name", ["red", "green"])
+def test_a_person_lying_down_has_the_body_beside_the_head(name):
+    rgb, face = _scene(SHADES[name][0], "hopper")
+    turned, box, landmarks = _turned(rgb, face)
+    est = appearance.clothing(turned, box, landmarks)
+    assert est.colour == name, est
+
+
+def test_a_neighbours_torso_is_not_this_persons_clothes():
+    # a neighbour of the same size stands close on the right in red; this person's blue shirt is narrow
+    rgb, face = _scene(SHADES["blue"][0], "hopper")
+    x, y, w, h = face.box
+    rgb[:, x + w + 40 :] = 215  # the background beside the blue shirt
+    nx = x + w + w // 2  # the neighbour's face box: as big as this one, just right of it, at the same height
+    rgb[y + h + 10 :, x + w // 2 + w // 3 :] = SHADES["red"][0]  # their torso reaches under this person's shoulder
+    neighbour = (nx, y, w, h)
+    est = appearance.clothing(rgb, face.box, face.landmarks, [neighbour])
+    assert est.colour == "blue" and est.other_colour != "red", est

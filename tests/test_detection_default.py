@@ -14,6 +14,7 @@ from facelens.agent.cli import main
 from facelens.eval import scenes
 from facelens.tools import faces, retinaface, sface
 from facelens.tools.errors import ModelError
+from tests.conftest import shared_data
 
 HEAD_AT_BACK, BACK_FOUND = 50, 10  # 50 px heads (faces ~25 px): at least 10 of the 12 found
 needs_retinaface = pytest.mark.skipif(
@@ -130,6 +131,39 @@ def test_a_huddle_of_overlapping_heads_counts_everyone():
         boxes.append((x, y, 170, 196))
     dets = faces.detect_faces(rgb)
     assert len(dets) == 5 and all(c == 1 for c in _centres_in(dets, boxes)), [d.box for d in dets]
+
+
+def _rows(*boxes_scores):
+    rows = np.zeros((len(boxes_scores), 15))
+    rows[:, :5] = boxes_scores
+    return rows
+
+
+def test_a_box_across_two_better_faces_is_a_bridge():
+    two = [(0, 0, 100, 100, 0.99), (90, 0, 100, 100, 0.98)]
+    assert retinaface.bridges(_rows(*two, (45, 0, 100, 100, 0.8))).tolist() == [False, False, True]
+    # a face beside one other, or overlapped only at its edges by two, is kept
+    assert not retinaface.bridges(_rows(*two, (180, 0, 100, 100, 0.8))).any()
+    assert not retinaface.bridges(_rows((0, 0, 100, 100, 0.99), (190, 0, 100, 100, 0.98), (85, 0, 120, 100, 0.8))).any()
+    # a better-scored box is never dropped for worse ones, and fewer than three boxes are left alone
+    assert not retinaface.bridges(_rows(*two, (45, 0, 100, 100, 0.999)))[2]
+    assert not retinaface.bridges(_rows(*two)).any() and retinaface.bridges(np.zeros((0, 15))).shape == (0,)
+
+
+@pytest.mark.shared_data
+@needs_retinaface
+@pytest.mark.parametrize("name", ["19_Couple_Couple_19_139.jpg", "19_Couple_Couple_19_822.jpg"])
+def test_a_couple_cheek_to_cheek_is_two_faces(name):
+    """RetinaFace also fires on the two half faces between them (score 0.71-0.78): that box goes."""
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(shared_data("wider", name)).convert("RGB"))
+    truth = json.loads(shared_data("wider", "boxes.json").read_text())[name]["boxes"]
+    dets = faces.detect_faces(rgb)
+    assert len(dets) == 2 == len(truth), [d.box for d in dets]
+    assert sorted(d.box[0] + d.box[2] / 2 for d in dets) == pytest.approx(
+        sorted(x + w / 2 for x, y, w, h in truth), abs=40
+    )
 
 
 @needs_retinaface

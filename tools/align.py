@@ -39,6 +39,26 @@ def box_around(cx: float, cy: float, w: float, h: float, width: int, height: int
     return (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
 
 
+#: a face whose nose lies this many eye distances or more to the side of its eyes' midpoint is turned to
+#: the side (three-quarter to profile): none of 600 portraits or 400 UTKFace crops, 15% of 542 WIDER faces
+TURNED_ASIDE = 0.9
+
+
+def yaw_index(landmarks: Sequence[Sequence[float]], width: float) -> float:
+    """How far a face is turned to the side, from its 5 points: the horizontal distance of the nose tip from
+    the eyes' midpoint in eye distances (0 frontal, ~0.5 three-quarter, >= 1 profile). The eye distance is
+    floored at 5% of the box ``width`` (in profile the eyes nearly meet)."""
+    (lx, ly), (rx, ry), (nx, _) = landmarks[0], landmarks[1], landmarks[2]
+    eyes = max(float(np.hypot(rx - lx, ry - ly)), 0.05 * width, 1e-6)
+    return abs(nx - (lx + rx) / 2) / eyes
+
+
+def turned_aside(landmarks: Sequence[Sequence[float]], width: float) -> bool:
+    """True for a face turned to the side (:data:`TURNED_ASIDE`), whose apparent age and gender are rough guesses:
+    the age and gender models learnt from frontal faces."""
+    return len(landmarks) >= 3 and yaw_index(landmarks, width) >= TURNED_ASIDE
+
+
 def five_from_68(pts: np.ndarray) -> np.ndarray:
     """The 5 points (eye, eye, nose tip, mouth corners; image-left first) from dlib's 68."""
     return np.array([pts[36:42].mean(0), pts[42:48].mean(0), pts[30], pts[48], pts[54]], dtype=np.float64)

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
+from facelens.tools.align import turned_aside
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, Result, SceneAnalysis
 
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
@@ -138,7 +139,8 @@ def clothing_status(f: FaceAnalysis) -> str:
 
 
 def apparent_attributes(f: FaceAnalysis, percent: bool = False) -> list[str]:
-    """The apparent age and gender: "apparent age 31 (20-39)", "apparent gender female (0.90)" (``percent``: "(90%)"); none without the model."""
+    """The apparent age and gender: "apparent age 31 (20-39)", "apparent gender female (0.90)" (``percent``: "(90%)"); none without the model.
+    A face turned to the side (:func:`facelens.tools.align.turned_aside`) adds that these are rough guesses."""
     bits = []
     if f.age is not None:
         bits.append(f"apparent age {f.age:.0f} ({f.age_group})")
@@ -148,6 +150,8 @@ def apparent_attributes(f: FaceAnalysis, percent: bool = False) -> list[str]:
             if percent
             else f"apparent gender {f.gender.label} ({f.gender.score:.2f})"
         )
+    if bits and turned_aside(f.landmarks, f.box[2]):
+        bits.append("face turned to the side, so these are rough guesses")
     return bits
 
 

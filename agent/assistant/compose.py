@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from facelens.agent.assistant import wording
+from facelens.agent.assistant import conditions, wording
 from facelens.agent.assistant.answers import FaceSummary, emotion_phrase, face_label, position_phrase, summarize_face
 from facelens.agent.assistant.replies import PlannerReply, face_ids, labels, no_emotion, reply, who_is
+from facelens.tools import appearance
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
 
@@ -77,6 +78,28 @@ def summary(face: FaceAnalysis, image: str | None) -> FaceSummary:
     return summarize_face(face, image)
 
 
+def clothing_phrase(f: FaceAnalysis) -> str:
+    """What one person wears: "Face 1 (left, black clothing) is wearing a black top, with some white."; said with a
+    hedge where the colour is unsure (little clothing seen, partly out of frame, or mixed colours)."""
+    a = f.appearance
+    if not a.clothing_colour:
+        return f"Face {f.id} ({position_phrase(f)}): their clothing is out of frame."
+    what = f"a {a.clothing_colour} {a.clothing_garment}" if a.clothing_garment else a.clothing_colour
+    also = f", with some {a.clothing_other_colour}" if a.clothing_other_colour else ""
+    if a.clothing_confidence is not None and a.clothing_confidence < appearance.SURE_FROM:
+        return (
+            f"{face_label(f)} seems to be wearing {what}{also}, but I'm not sure: little of their clothing is clearly "
+            f"visible, or it mixes colours (confidence {a.clothing_confidence:.0%})."
+        )
+    return f"{face_label(f)} is wearing {what}{also}."
+
+
+def colour_labels(faces: list[FaceAnalysis], colour: str) -> str:
+    """The faces' labels, each saying where ``colour`` is only part of the clothing: "Face 2 (left, black clothing),
+    pink in part"."""
+    return "; ".join(face_label(f) + conditions.in_part(f, colour) for f in faces)
+
+
 def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
     """How many people (optionally: look <emotion>, wear <colour>, look <gender>)."""
     faces = scene.faces
@@ -96,12 +119,15 @@ def count(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
         return reply(f"{len(hits)} of the {n} people {verb} {word}: {lines}.", face_ids(hits), "count", image)
     colour = slots.get("colour")
     if colour:
-        hits = [f for f in faces if f.appearance.clothing_colour == colour]
+        hits = [f for f in faces if conditions.wears(f, colour)]
         if not hits:
             return reply(f"None of the {n} people is wearing {colour}. " + total, ids_all, "count", image)
         verb = "is" if len(hits) == 1 else "are"
         return reply(
-            f"{len(hits)} of the {n} people {verb} wearing {colour}: {labels(hits)}.", face_ids(hits), "count", image
+            f"{len(hits)} of the {n} people {verb} wearing {colour}: {colour_labels(hits, colour)}.",
+            face_ids(hits),
+            "count",
+            image,
         )
     gender = slots.get("gender")
     if gender:
@@ -272,12 +298,7 @@ def per_person(intent: str, faces: list[FaceAnalysis]) -> str:
             return f"{labels(faces)}: " + wording.no_age_model(what="age")
         return " ".join(f"{face_label(f)} looks about {f.age:.0f} years old ({f.age_group})." for f in faces)
     if intent == "clothing":
-        return " ".join(
-            f"{face_label(f)} is wearing {f.appearance.clothing_colour}."
-            if f.appearance.clothing_colour
-            else f"Face {f.id} ({position_phrase(f)}): their clothing is out of frame."
-            for f in faces
-        )
+        return " ".join(clothing_phrase(f) for f in faces)
     if intent == "gender":
         if any(f.gender is None for f in faces):
             return f"{labels(faces)}: " + wording.no_age_model(what="apparent gender")

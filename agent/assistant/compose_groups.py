@@ -20,7 +20,7 @@ from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysi
 
 def _seen(f: FaceAnalysis, c: cond.Conditions) -> str:
     """A face with what the conditions were judged on: "Face 2 (left, red clothing), looks female, about 34"."""
-    bits = [face_label(f)]
+    bits = [face_label(f) + cond.in_part(f, c.colour)]
     if (c.gender or c.bands or c.age_over is not None or c.age_under is not None) and f.age is not None:
         who = f"looks {f.gender.label}, " if c.gender and f.gender is not None else ""
         bits.append(f"{who}about {f.age:.0f}")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from facelens.agent.assistant import wording
+from facelens.agent.assistant import conditions, wording
 from facelens.agent.assistant.answers import emotion_phrase, face_label
-from facelens.agent.assistant.compose import children, which_person, who_looks
+from facelens.agent.assistant.compose import children, colour_labels, which_person, who_looks
 from facelens.agent.assistant.replies import PlannerReply, face_ids, labels, no_emotion, reply, who_is
 from facelens.tools.schema import EMOTION_ADJECTIVES, FaceAnalysis, SceneAnalysis
 
@@ -42,7 +42,9 @@ def count_yes_no(slots: dict, scene: SceneAnalysis, image: str) -> PlannerReply:
             hits = [f for f in hits if f.emotion.label == label]
             what = (what + " and " if what else "") + f"look {EMOTION_ADJECTIVES[label]}"
         lead = "Yes" if COUNT_TESTS[op](len(hits), k) else "No"
-        listing = "; ".join(face_label(f) for f in hits)
+        listing = (
+            colour_labels(hits, slots["colour"]) if slots.get("colour") else "; ".join(face_label(f) for f in hits)
+        )
         return reply(
             f"{lead}: {len(hits)} of the {n} people {what} (you asked about {asked})"
             + (f": {listing}." if hits else "."),
@@ -141,7 +143,7 @@ def _with_gender(f: FaceAnalysis, slots: dict) -> str:
         f"{face_label(f)} ({f.gender.label} {f.gender.score:.0%})"
         if slots.get("gender") and f.gender is not None
         else face_label(f)
-    )
+    ) + conditions.in_part(f, slots.get("colour"))
 
 
 def _filtered(slots: dict, faces: list[FaceAnalysis]) -> tuple[list[FaceAnalysis] | None, str | None]:
@@ -156,7 +158,7 @@ def _filtered(slots: dict, faces: list[FaceAnalysis]) -> tuple[list[FaceAnalysis
         hits = [f for f in hits if f.gender.label == gender]
         bits.append("look like " + ("a woman" if gender == "female" else "a man") + " to the age/gender model")
     if colour:
-        hits = [f for f in hits if f.appearance.clothing_colour == colour]
+        hits = [f for f in hits if conditions.wears(f, colour)]
         bits.append(f"wearing {colour}" if gender else f"wear {colour}")
     return hits, " ".join(bits) if not gender or not colour else f"{bits[0]} and wear {colour}"
 

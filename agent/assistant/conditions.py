@@ -180,6 +180,19 @@ def missing_models(faces: list[FaceAnalysis], c: Conditions) -> list[str]:
     return out
 
 
+def wears(f: FaceAnalysis, colour: str) -> bool:
+    """Does face ``f`` wear ``colour``: its clothing's main colour, or a second colour that covers a substantial part of
+    the torso (``clothing_other_colour``: at least a quarter; a pink top under a black jacket, red stripes on white)."""
+    a = f.appearance
+    return colour in (a.clothing_colour, a.clothing_other_colour)
+
+
+def in_part(f: FaceAnalysis, colour: str | None) -> str:
+    """ ", red in part" where ``colour`` is worn but is not the clothing's main colour (said beside the face's label,
+    which names the main colour); "" otherwise."""
+    return f", {colour} in part" if colour and wears(f, colour) and f.appearance.clothing_colour != colour else ""
+
+
 def matches(f: FaceAnalysis, c: Conditions) -> bool:
     """Does face ``f`` meet every seen condition of ``c`` (the unseen one is never decided)?"""
     if c.gender and (f.gender is None or f.gender.label != c.gender):
@@ -192,7 +205,7 @@ def matches(f: FaceAnalysis, c: Conditions) -> bool:
         return False
     if c.emotion and (f.emotion is None or f.emotion.label != c.emotion):
         return False
-    return not (c.colour and f.appearance.clothing_colour != c.colour)
+    return not (c.colour and not wears(f, c.colour))
 
 
 def select(faces: list[FaceAnalysis], c: Conditions) -> list[FaceAnalysis]:

@@ -31,6 +31,7 @@ from facelens.agent.assistant.understanding import (
     understand,
 )
 from facelens.agent.assistant.user_mood import mood_reply, user_mood  # noqa: F401 (user_mood is part of the planner's API)
+from facelens.tools.align import turned_aside
 from facelens.tools.errors import FacelensError
 from facelens.tools.schema import SceneAnalysis
 
@@ -113,6 +114,7 @@ def answer(question: str, box: ToolBox, state: PlanState | None = None) -> Plann
     replies = []
     for part in parts:
         r = _straight(part, _dispatch(part, box, scene, state, names, in_compound=len(parts) > 1))
+        r = _turned_aside(part, r, scene)
         _remember(state, r)
         replies.append(r)
     if len(replies) == 1:
@@ -145,6 +147,31 @@ def _straight(u: Understanding, r: PlannerReply) -> PlannerReply:
         )
     text = r.text if re.match(r"I\b", r.text) else r.text[:1].lower() + r.text[1:]
     return _with(r, text="I can't tell yet: " + text)
+
+
+#: slots that make a question depend on apparent age or gender ("how many women", "is anyone a child")
+AGE_GENDER_SLOTS = ("gender", "child", "age_over", "age_under")
+#: answers judged over everyone in the photo, whoever they end up citing
+GROUP_INTENTS = ("count", "anyone", "superlative", "which", "children")
+
+
+def _turned_aside(u: Understanding, r: PlannerReply, scene: SceneAnalysis | None) -> PlannerReply:
+    """An answer that judged apparent age or gender says which of the faces it judged are turned to the side
+    (in profile the age and gender models guess: a man in profile read as a woman, a boy as 25)."""
+    if scene is None or not scene.faces or r.intent in ("race", "beyond", "transcript", "json", "empty", "unsure"):
+        return r
+    s = u.slots
+    about = (
+        u.intent in ("age", "gender")
+        or any(s.get(k) for k in AGE_GENDER_SLOTS)
+        or s.get("superlative") in ("oldest", "youngest")
+        or conditions.band_of(u.text)[0]
+    )
+    if not about:
+        return r
+    judged = scene.faces if (r.intent in GROUP_INTENTS or not r.faces) else [f for f in scene.faces if f.id in r.faces]
+    aside = [f.id for f in judged if turned_aside(f.landmarks, f.box[2])]
+    return _with(r, text=f"{r.text} {wording.turned_aside(aside)}") if aside else r
 
 
 def _remember(state: PlanState, r: PlannerReply) -> None:
@@ -403,7 +430,9 @@ def _per_person(
         )
     elif intent == "clothing" and s.get("yesno") and s.get("colour"):  # "is she wearing red?"
         seen = [f.appearance.clothing_colour for f in faces]
-        lead = "I can't tell" if None in seen else "Yes" if all(c == s["colour"] for c in seen) else "No"
+        lead = (
+            "I can't tell" if None in seen else "Yes" if all(conditions.wears(f, s["colour"]) for f in faces) else "No"
+        )
         text = f"{lead}: " + compose.per_person(intent, faces)
     else:
         text = compose.per_person(intent, faces)

@@ -262,7 +262,9 @@ def resolve(
     for m in RE.colour.finditer(q):
         colour = COLOUR_WORDS[m.group(1) or m.group(2)]
         cues.append(f"clothing {colour}")
-        cand = [i for i in cand if by_id[i].appearance.clothing_colour == colour]
+        main = [i for i in cand if by_id[i].appearance.clothing_colour == colour]
+        # the main colour first; else anyone wearing it in part ("the woman in pink": a pink top under a jacket)
+        cand = main or [i for i in cand if conditions.wears(by_id[i], colour)]
     for label, rx in EMOTION_REF_RE.items():
         if rx.search(q):
             if any(by_id[i].emotion is None for i in cand):

@@ -102,3 +102,11 @@ def near_name(asked: str, name: str) -> str:
 
 def position_alternative(answer: str) -> str:
     return f"Who your words fit nearest that place: {answer}".strip()
+
+
+def turned_aside(ids: list[int]) -> str:
+    """The caveat after an answer that judged age or gender on faces turned to the side."""
+    if len(ids) == 1:
+        return f"(Face {ids[0]} is turned to the side, so its apparent age and gender are rough guesses.)"
+    listed = ", ".join(str(i) for i in ids[:-1]) + f" and {ids[-1]}"
+    return f"(Faces {listed} are turned to the side, so their apparent age and gender are rough guesses.)"
