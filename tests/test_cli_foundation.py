@@ -238,12 +238,14 @@ def test_a_command_is_declared_at_its_handler():
 
 
 def test_emit_prints_text_or_json(capsys):
-    """emit: the text printer without --json; with it, the result as JSON (``to_dict()`` where it has one)."""
+    """emit: the text printer without --json; with it, the result as JSON: ``to_dict()`` where it has one, a
+    pydantic model's ``model_dump()``, a list item by item."""
     import argparse
     import json
     from dataclasses import asdict, dataclass
 
     from facelens.agent.cli import emit
+    from facelens.tools.exemplars import Exemplar
 
     @dataclass
     class Result:
@@ -258,6 +260,8 @@ def test_emit_prints_text_or_json(capsys):
     assert json.loads(capsys.readouterr().out) == {"n": 2}
     assert emit(argparse.Namespace(json=True), {"a": [1]}, print) == 0
     assert json.loads(capsys.readouterr().out) == {"a": [1]}
+    assert emit(argparse.Namespace(json=True), [Result(1), Exemplar(id="ex1", label="sad")], print) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 1}, Exemplar(id="ex1", label="sad").model_dump()]
 
 
 def test_every_table_names_what_the_module_adds():

@@ -237,11 +237,22 @@ def print_json(data: object) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def _plain(result: object) -> object:
+    """A result as JSON data: its ``to_dict()``, a pydantic model's ``model_dump()``, a list item by item."""
+    if isinstance(result, list):
+        return [_plain(item) for item in result]
+    if hasattr(result, "to_dict"):
+        return result.to_dict()
+    if hasattr(result, "model_dump"):
+        return result.model_dump()
+    return result
+
+
 def emit(args: argparse.Namespace, result: T, print_text: Callable[[T], object]) -> int:
-    """Print a command's result: with ``--json`` as JSON (its ``to_dict()`` where it has one), else as text by
+    """Print a command's result: with ``--json`` as JSON (see :func:`_plain`), else as text by
     ``print_text(result)``. Returns 0, the exit code of a command that got its result."""
     if getattr(args, "json", False):
-        print_json(result.to_dict() if hasattr(result, "to_dict") else result)
+        print_json(_plain(result))
     else:
         print_text(result)
     return 0

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from facelens.agent.cli import CommandTable, print_json
+from facelens.agent.cli import CommandTable, emit, print_json
 from facelens.agent.cli.options import add_json_flag
+
+if TYPE_CHECKING:
+    from facelens.tools.exemplars import Exemplar
 
 HELP_ORDER = 40
 COMMANDS = CommandTable()
+
+
+EXEMPLARS = COMMANDS.group("exemplars", "few-shot exemplars shown to a VLM before the query face")
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,22 +31,18 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p)
 
 
-EXEMPLARS = COMMANDS.group("exemplars", "few-shot exemplars shown to a VLM before the query face")
-
-
 @EXEMPLARS.command("add", _add_arguments)
 def cmd_add(args: argparse.Namespace) -> int:
     """add a labelled face image"""
     from facelens.tools.exemplars import ExemplarStore
 
-    ex = ExemplarStore().add(args.image, args.label, args.note, assume_crop=args.crop)
-    if args.json:
-        print_json(ex.model_dump())
-    else:
-        print(
-            f"Added exemplar {ex.id} ({ex.label}{': ' + ex.note if ex.note else ''}). Its face crop and embedding stay in FACELENS_HOME."
-        )
-    return 0
+    return emit(args, ExemplarStore().add(args.image, args.label, args.note, assume_crop=args.crop), _print_added)
+
+
+def _print_added(ex: Exemplar) -> None:
+    print(
+        f"Added exemplar {ex.id} ({ex.label}{': ' + ex.note if ex.note else ''}). Its face crop and embedding stay in FACELENS_HOME."
+    )
 
 
 @EXEMPLARS.command("list", add_json_flag)
@@ -47,10 +50,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     """list the exemplars (built-in and your own)"""
     from facelens.tools.exemplars import ExemplarStore
 
-    items = ExemplarStore().list()
-    if args.json:
-        print_json([e.model_dump() for e in items])
-        return 0
+    return emit(args, ExemplarStore().list(), _print_list)
+
+
+def _print_list(items: list[Exemplar]) -> None:
     for e in items:
         tag = " (built in)" if e.builtin else ""
         print(f"{e.id:28s} {e.label:9s} {e.note or ''}{tag}")
@@ -58,7 +61,6 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(
             "No exemplars of your own yet: add some with `facelens exemplars add IMAGE --label LABEL`.", file=sys.stderr
         )
-    return 0
 
 
 def _remove_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,12 +73,11 @@ def cmd_remove(args: argparse.Namespace) -> int:
     """delete one of your exemplars"""
     from facelens.tools.exemplars import ExemplarStore
 
-    ex = ExemplarStore().remove(args.id)
-    if args.json:
-        print_json(ex.model_dump())
-    else:
-        print(f"Removed exemplar {ex.id} ({ex.label}): its crop and embedding are deleted.")
-    return 0
+    return emit(args, ExemplarStore().remove(args.id), _print_removed)
+
+
+def _print_removed(ex: Exemplar) -> None:
+    print(f"Removed exemplar {ex.id} ({ex.label}): its crop and embedding are deleted.")
 
 
 @EXEMPLARS.command("repair")

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from facelens.agent.cli import CommandTable, emit, print_json
 from facelens.agent.cli.options import add_detector_option, add_json_flag
+
+if TYPE_CHECKING:
+    from facelens.tools.identity_base import Person
 
 HELP_ORDER = 30
 COMMANDS = CommandTable()
@@ -109,14 +113,15 @@ def cmd_list(args: argparse.Namespace) -> int:
             "Run `facelens gallery repair` to restore it.",
             file=sys.stderr,
         )
-    if args.json:
-        print_json([p.to_dict() for p in people])
-    elif not people:
+    return emit(args, people, _print_people)
+
+
+def _print_people(people: list[Person]) -> None:
+    if not people:
         print("The gallery is empty.")
     else:
         for p in people:
             print(f"{p.name}: {p.images} image(s)")
-    return 0
 
 
 def _remove_arguments(p: argparse.ArgumentParser) -> None:

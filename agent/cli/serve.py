@@ -10,10 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from typing import TYPE_CHECKING
 
-from facelens.agent.cli import CommandTable, print_json
+from facelens.agent.cli import CommandTable, emit, print_json
 from facelens.agent.cli.options import add_json_flag
 from facelens.tools.errors import ConfigError, InputError, missing_dependency
+
+if TYPE_CHECKING:
+    from facelens.agent.service.keys import ApiKey
 
 HELP_ORDER = 100
 COMMANDS = CommandTable()
@@ -105,6 +109,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+APIKEY = COMMANDS.group("apikey", "API keys of facelens serve: create, list, revoke")
+
+
 def _create_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name")
     p.add_argument(
@@ -114,9 +121,6 @@ def _create_arguments(p: argparse.ArgumentParser) -> None:
         help="reader: analyze, ask, identify, read; editor: + enrol, sessions; admin: + remove, keys",
     )
     add_json_flag(p)
-
-
-APIKEY = COMMANDS.group("apikey", "API keys of facelens serve: create, list, revoke")
 
 
 @APIKEY.command("create", _create_arguments)
@@ -142,14 +146,14 @@ def cmd_key_list(args: argparse.Namespace) -> int:
     """key names, roles and public ids"""
     from facelens.agent.service.keys import KeyStore
 
-    keys = KeyStore().list()
-    if args.json:
-        print_json([k.to_dict() for k in keys])
-    elif not keys:
+    return emit(args, KeyStore().list(), _print_keys)
+
+
+def _print_keys(keys: list[ApiKey]) -> None:
+    if not keys:
         print("No API keys. Create one with: facelens apikey create NAME --role reader|editor|admin")
-    for k in keys if not args.json else []:
+    for k in keys:
         print(f"{k.name}\t{k.role}\tflk_{k.key_id}_...\t{k.created}")
-    return 0
 
 
 def _name_argument(p: argparse.ArgumentParser) -> None:
