@@ -1,7 +1,7 @@
 """``facelens bench ...``: speed and memory benchmarks (commands, not timed unit tests).
 
-Other modules of this package add benchmarks by declaring ``BENCH_COMMANDS`` (a table of
-:class:`facelens.agent.cli.Command`) and ``HELP_ORDER`` (their place in ``facelens bench --help``); they
+Other modules of this package add benchmarks by declaring ``BENCH_COMMANDS = CommandTable()`` (see
+:class:`facelens.agent.cli.CommandTable`) and ``HELP_ORDER`` (their place in ``facelens bench --help``); they
 are found without a list to edit.
 """
 
