@@ -203,14 +203,11 @@ def _record(sid: str, looks: list[str], said: list[tuple[float, float, str, str]
         ),
     ]
     transcript = [store.SessionSegment(start=s, end=e, text=t, emotion=em) for s, e, t, em in said]
-    return store.SessionRecord(
-        session_id=sid,
-        source=f"{sid}.mp4",
+    return store.SessionRecord.of_video(
+        sid,
+        float(len(looks)),
+        1.0,
         created=created,
-        duration=float(len(looks)),
-        has_video=True,
-        has_audio=True,
-        fps=1.0,
         timeline=timeline,
         people=people,
         transcript=transcript,

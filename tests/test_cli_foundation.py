@@ -137,16 +137,17 @@ def test_a_broken_detector_module_is_an_error_not_a_missing_detector(monkeypatch
 def test_command_modules_are_found_not_listed(monkeypatch, tmp_path):
     """A module of the CLI package that declares ``COMMANDS`` is a command module, placed in --help by its
     HELP_ORDER; the same holds for ``EVAL_COMMANDS``/``BENCH_COMMANDS`` (no hand-written list). The names
-    are read from the file, a one-line tuple or a table over several lines, without importing it."""
+    are read from the file, a one-line tuple or a table's ``@COMMANDS.command``/``COMMANDS.group`` lines, without
+    importing it."""
     from facelens.agent import cli
 
     assert cli.COMMAND_MODULES[0] == "assistant" and cli.COMMAND_MODULES[-1] == "doctor"
     assert cli.plugin_modules("BENCH_COMMANDS") == ["bench_media", "bench_speech", "bench_serve", "bench_live"]
     (tmp_path / "newcmd.py").write_text('COMMANDS = ("new",)\nHELP_ORDER = 15\n\n\ndef register(sub):\n    pass\n')
     (tmp_path / "tabled.py").write_text(
-        "HELP_ORDER = 16\nCOMMANDS = {\n"
-        '    "first": Command(handler, help="h", description="a {b} c\\n"\n    "d"),\n'
-        '    "second": Group(\n        "g",\n        {"inner": Command(handler, help="i")},\n    ),\n}\n\n\nx = 1\n'
+        "HELP_ORDER = 16\nCOMMANDS = CommandTable()\n\n\n"
+        '@COMMANDS.command("first", description="a {b}")\ndef first(args):\n    """h"""\n\n\n'
+        'SECOND = COMMANDS.group("second", "g")\n\n\n@SECOND.command("inner")\ndef inner(args):\n    """i"""\n'
     )
     (tmp_path / "unordered.py").write_text("COMMANDS = ()\n")
     monkeypatch.setattr(cli, "__path__", [*cli.__path__, str(tmp_path)])
@@ -189,6 +190,78 @@ def test_a_command_table_becomes_the_parser():
     assert parser.parse_args(["two", "inner"]).handler is handler
     assert parser.parse_args(["two"]).two_command is None
     assert "WHAT" in sub.choices["two"].format_usage()
+
+
+def test_a_command_is_declared_at_its_handler():
+    """``@TABLE.command`` takes the help line from the handler's docstring (first paragraph) and the description
+    from the rest, each folded to one line; the handler stays as it is; a group is a table of its own; a
+    handler without a docstring is refused (a command needs a help line)."""
+    import argparse
+
+    import pytest
+
+    from facelens.agent.cli import Command, CommandTable, Group, add_commands
+
+    table = CommandTable()
+
+    @table.command("one", description=None)
+    def one(args: argparse.Namespace) -> int:
+        """the first
+        command
+
+        All about
+        one.   More."""
+        return 3
+
+    inner = table.group("two", "a group", metavar="WHAT")
+
+    @inner.command("inner", lambda p: p.add_argument("--x", type=int), description="Computed.")
+    def handler(args: argparse.Namespace) -> int:
+        """inside"""
+        return args.x
+
+    assert list(table) == ["one", "two"] and one(None) == 3
+    assert table["one"] == Command(one, "the first command", "All about one. More.")
+    assert isinstance(table["two"], Group) and table["two"].commands is inner
+    assert inner["inner"].help == "inside" and inner["inner"].description == "Computed."
+    parser = argparse.ArgumentParser(prog="facelens")
+    add_commands(parser.add_subparsers(dest="command"), table)
+    args = parser.parse_args(["two", "inner", "--x", "5"])
+    assert args.handler(args) == 5
+
+    def bare(args: argparse.Namespace) -> int:
+        return 0
+
+    with pytest.raises(TypeError, match="docstring"):
+        table.command("bare")(bare)
+    assert "bare" not in table
+
+
+def test_emit_prints_text_or_json(capsys):
+    """emit: the text printer without --json; with it, the result as JSON: ``to_dict()`` where it has one, a
+    pydantic model's ``model_dump()``, a list item by item."""
+    import argparse
+    import json
+    from dataclasses import asdict, dataclass
+
+    from facelens.agent.cli import emit
+    from facelens.tools.exemplars import Exemplar
+
+    @dataclass
+    class Result:
+        n: int
+
+        def to_dict(self) -> dict:
+            return asdict(self)
+
+    assert emit(argparse.Namespace(json=False), Result(2), lambda r: print(f"n = {r.n}")) == 0
+    assert capsys.readouterr().out == "n = 2\n"
+    assert emit(argparse.Namespace(json=True), Result(2), print) == 0
+    assert json.loads(capsys.readouterr().out) == {"n": 2}
+    assert emit(argparse.Namespace(json=True), {"a": [1]}, print) == 0
+    assert json.loads(capsys.readouterr().out) == {"a": [1]}
+    assert emit(argparse.Namespace(json=True), [Result(1), Exemplar(id="ex1", label="sad")], print) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 1}, Exemplar(id="ex1", label="sad").model_dump()]
 
 
 def test_every_table_names_what_the_module_adds():

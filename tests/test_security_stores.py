@@ -132,18 +132,7 @@ def _hostile_session(sid: str = "call") -> None:
         SessionSegment(start=1, end=2, text="@SUM(A1:A9)"),
         SessionSegment(start=2, end=3, text="+cmd|' /C calc'!A0"),
     ]
-    rec = SessionRecord(
-        session_id=sid,
-        source=f"{sid}.mp4",
-        created=store.now(),
-        duration=3,
-        has_video=True,
-        has_audio=True,
-        fps=2,
-        people=people,
-        timeline=timeline,
-        transcript=transcript,
-    )
+    rec = SessionRecord.of_video(sid, 3, 2, people=people, timeline=timeline, transcript=transcript)
     store.save(rec, [])
 
 

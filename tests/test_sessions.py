@@ -463,3 +463,21 @@ def test_session_intents(question, intent):
         for s in ("call-1", "call-2")
     ]
     assert parse(question, recs).intent == intent
+
+
+def test_a_session_of_a_video_without_an_ingest():
+    """SessionRecord.of_video: a video with sound named after the session, stored now unless told otherwise;
+    the other fields pass through, and a wrong one is refused as the model refuses it."""
+    import pydantic
+
+    from facelens.agent.sessions import store
+
+    seg = store.SessionSegment(start=0.0, end=1.0, text="hello")
+    rec = store.SessionRecord.of_video("s1", 3.0, 2.0, transcript=[seg], emotion_model="emotion.onnx")
+    assert (rec.source, rec.has_video, rec.has_audio, rec.fps, rec.duration) == ("s1.mp4", True, True, 2.0, 3.0)
+    assert rec.transcript == [seg] and rec.emotion_model == "emotion.onnx" and rec.created.startswith("20")
+    assert (
+        store.SessionRecord.of_video("s2", 1.0, 1.0, created="2024-01-01T00:00:00Z").created == "2024-01-01T00:00:00Z"
+    )
+    with pytest.raises(pydantic.ValidationError):
+        store.SessionRecord.of_video("s3", 1.0, 1.0, speaker="nobody")

@@ -1,15 +1,16 @@
 """The ``facelens`` command line.
 
-Each command group lives in its own module under ``facelens.agent.cli`` that declares ``COMMANDS`` (the
-commands it adds: a table of name -> :class:`Command` or :class:`Group`) and ``HELP_ORDER`` (its place in
-``facelens --help``): a new module of that shape is a new command, found by :func:`plugin_modules` without
-a list to edit. The framework turns each table into the parser (name, help line, description, handler)
-and the module only adds its own arguments; a module that needs more (``evaluate``, ``bench``) defines
-``register(subparsers)`` instead and declares ``COMMANDS`` as a tuple of the names it adds. ``facelens
-eval`` and ``facelens bench`` are filled the same way from ``EVAL_COMMANDS`` and ``BENCH_COMMANDS``
-tables. The tables are read from the source files, not imported, so that answering one command imports
-one module. Handlers return an exit code. Errors from facelens print one clear line (no traceback) and
-exit with 2.
+Each command group lives in its own module under ``facelens.agent.cli`` that declares ``COMMANDS = CommandTable()``
+(the commands it adds) and ``HELP_ORDER`` (its place in ``facelens --help``): a new module of that shape is a new
+command, found by :func:`plugin_modules` without a list to edit. A command is declared where its handler is, by
+``@COMMANDS.command("name", arguments=...)``: the handler's docstring gives the help line (its first paragraph)
+and the description (the rest), ``arguments`` adds the command's own arguments; ``COMMANDS.group(...)`` makes a
+command of sub-commands. The framework turns each table into the parser; a module that needs more (``evaluate``,
+``bench``) defines ``register(subparsers)`` instead and declares ``COMMANDS`` as a tuple of the names it adds.
+``facelens eval`` and ``facelens bench`` are filled the same way from ``EVAL_COMMANDS`` and ``BENCH_COMMANDS``
+tables. The names are read from the source files, not imported, so that answering one command imports one
+module. Handlers return an exit code (:func:`emit` prints a result as text or, with ``--json``, as JSON).
+Errors from facelens print one clear line (no traceback) and exit with 2.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import ast
 import functools
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -27,10 +29,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
 
 from facelens.tools.errors import DependencyError, FacelensError
 
 log = logging.getLogger("facelens")
+
+T = TypeVar("T")
 
 
 @functools.cache
@@ -51,14 +56,16 @@ def _declared(source: str, name: str) -> str | None:
 
 
 def _declared_names(source: str, name: str) -> list[str]:
-    """The command names a module's top-level ``NAME = ...`` declares: a tuple's strings, or a table's keys.
-    Only that statement is parsed (it ends at the next line that starts in the first column)."""
-    m = re.search(rf"^{name} = .*?\n(?=[^\s)\]}}])", source + "\n#", re.MULTILINE | re.DOTALL)
-    if m is None:
+    """The command names a module's top-level ``NAME = ...`` declares: a tuple's strings, or, for
+    ``NAME = CommandTable()``, the names of its ``@NAME.command("...")`` and ``X = NAME.group("...")`` lines,
+    in the file's order."""
+    value = _declared(source, name)
+    if value is None:
         return []
-    value = ast.parse(m.group(0)).body[0].value  # type: ignore[attr-defined]
-    items = value.keys if isinstance(value, ast.Dict) else getattr(value, "elts", [])
-    return [item.value for item in items if isinstance(item, ast.Constant) and isinstance(item.value, str)]
+    if value == "CommandTable()":
+        pattern = rf"^(?:@{name}\.command|\w+ = {name}\.group)\(\s*\"([^\"]+)\""
+        return re.findall(pattern, source, re.MULTILINE)
+    return [item.value for item in getattr(ast.parse(value).body[0].value, "elts", [])]  # type: ignore[attr-defined]
 
 
 def plugin_modules(table: str) -> list[str]:
@@ -79,15 +86,36 @@ COMMAND_MODULES = plugin_modules("COMMANDS")
 COMMANDS = {command: name for name in COMMAND_MODULES for command in _declared_names(_sources()[name], "COMMANDS")}
 
 
+#: a command's handler: the parsed arguments in, the exit code out
+Handler = Callable[[argparse.Namespace], int]
+
+
 @dataclass(frozen=True)
 class Command:
     """One command in a module's table: :func:`add_commands` adds its parser with this help line and
     description, lets ``arguments`` add the command's own arguments, and runs ``handler`` for it."""
 
-    handler: Callable[[argparse.Namespace], int]
+    handler: Handler
     help: str
     description: str | None = None
     arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        handler: Handler,
+        arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+        *,
+        description: str | None = None,
+    ) -> Command:
+        """The command that runs ``handler``: its help line is the first paragraph of the handler's
+        docstring, its description the rest (or ``description``, for one computed from constants); each is
+        folded to one line, as argparse prints it."""
+        doc = inspect.cleandoc(handler.__doc__ or "")
+        if not doc:
+            raise TypeError(f"The command handler {handler.__qualname__} needs a docstring: its help line.")
+        first, _, rest = doc.partition("\n\n")
+        return cls(handler, " ".join(first.split()), description or " ".join(rest.split()) or None, arguments)
 
 
 @dataclass(frozen=True)
@@ -98,6 +126,31 @@ class Group:
     help: str
     commands: Mapping[str, Command | Group]
     metavar: str = "ACTION"
+
+
+class CommandTable(dict[str, "Command | Group"]):
+    """A module's commands, name -> :class:`Command` or :class:`Group`, in the order they are declared."""
+
+    def command(
+        self,
+        name: str,
+        arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+        *,
+        description: str | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Decorator: the handler below is the command ``name`` (see :meth:`Command.of`); it is returned as is."""
+
+        def declare(handler: Handler) -> Handler:
+            self[name] = Command.of(handler, arguments, description=description)
+            return handler
+
+        return declare
+
+    def group(self, name: str, help: str, metavar: str = "ACTION") -> CommandTable:
+        """Add the command ``name`` made of sub-commands; returns its table, to declare them in."""
+        table = CommandTable()
+        self[name] = Group(help, table, metavar)
+        return table
 
 
 def add_commands(sub: argparse._SubParsersAction, commands: Mapping[str, Command | Group]) -> None:
@@ -182,6 +235,27 @@ def command_group(
 def print_json(data: object) -> None:
     """Print JSON to stdout (the CLI's --json output)."""
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _plain(result: object) -> object:
+    """A result as JSON data: its ``to_dict()``, a pydantic model's ``model_dump()``, a list item by item."""
+    if isinstance(result, list):
+        return [_plain(item) for item in result]
+    if hasattr(result, "to_dict"):
+        return result.to_dict()
+    if hasattr(result, "model_dump"):
+        return result.model_dump()
+    return result
+
+
+def emit(args: argparse.Namespace, result: T, print_text: Callable[[T], object]) -> int:
+    """Print a command's result: with ``--json`` as JSON (see :func:`_plain`), else as text by
+    ``print_text(result)``. Returns 0, the exit code of a command that got its result."""
+    if getattr(args, "json", False):
+        print_json(_plain(result))
+    else:
+        print_text(result)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,10 +7,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from facelens.agent.cli import Command, print_json
+from facelens.agent.cli import CommandTable, print_json
 from facelens.agent.cli.options import add_backend_option, add_detector_option, add_json_flag
 
 HELP_ORDER = 10
+COMMANDS = CommandTable()
 
 #: chat --audio FILE: a recording this short is a spoken question; a longer one is only audio to ask about
 RECORDED_QUESTION_MAX_S = 30.0
@@ -127,7 +128,12 @@ def _recorded_question(path: str, backend: Any, as_json: bool = False):
     return utt
 
 
+@COMMANDS.command("ask", _ask_arguments)
 def cmd_ask(args: argparse.Namespace) -> int:
+    """ask a question about the people in a photo
+
+    Answer a question about a photo, e.g. facelens ask group.jpg "who looks happiest?"
+    """
     from facelens.tools.errors import InputError
 
     assistant = _assistant(args, [args.image])
@@ -231,7 +237,12 @@ def voice_and_images(args: argparse.Namespace) -> None:
     raise InputError(f"--voice takes vad or push, not {voice!r}.", hint="e.g. facelens chat photo.jpg --voice push")
 
 
+@COMMANDS.command("chat", _chat_arguments)
 def cmd_chat(args: argparse.Namespace) -> int:
+    """a conversation about photos (follow-up questions work)
+
+    Ask questions one after another; /image PATH adds a photo, /audio PATH sets the audio, quit ends.
+    """
     from facelens.agent.assistant.chat import chat_loop
 
     voice_and_images(args)
@@ -263,19 +274,3 @@ def _is_short(path: str) -> bool:
         return media.probe(path).duration <= RECORDED_QUESTION_MAX_S
     except Exception:  # noqa: BLE001 (a file probe can't read is no question; the assistant reports it as audio)
         return False
-
-
-COMMANDS = {
-    "ask": Command(
-        cmd_ask,
-        help="ask a question about the people in a photo",
-        description='Answer a question about a photo, e.g. facelens ask group.jpg "who looks happiest?"',
-        arguments=_ask_arguments,
-    ),
-    "chat": Command(
-        cmd_chat,
-        help="a conversation about photos (follow-up questions work)",
-        description="Ask questions one after another; /image PATH adds a photo, /audio PATH sets the audio, quit ends.",
-        arguments=_chat_arguments,
-    ),
-}

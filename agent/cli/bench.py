@@ -1,7 +1,7 @@
 """``facelens bench ...``: speed and memory benchmarks (commands, not timed unit tests).
 
-Other modules of this package add benchmarks by declaring ``BENCH_COMMANDS`` (a table of
-:class:`facelens.agent.cli.Command`) and ``HELP_ORDER`` (their place in ``facelens bench --help``); they
+Other modules of this package add benchmarks by declaring ``BENCH_COMMANDS = CommandTable()`` (see
+:class:`facelens.agent.cli.CommandTable`) and ``HELP_ORDER`` (their place in ``facelens bench --help``); they
 are found without a list to edit.
 """
 
@@ -11,7 +11,7 @@ import argparse
 import importlib
 import logging
 
-from facelens.agent.cli import Command, add_commands, command_group, plugin_modules, print_json
+from facelens.agent.cli import CommandTable, add_commands, command_group, emit, plugin_modules, print_json
 from facelens.agent.cli.options import add_detector_option, add_json_flag
 from facelens.eval.bench_photo import bench_analyze, bench_identity
 
@@ -21,9 +21,27 @@ COMMANDS = ("bench",)  # register() adds it: the group of the benchmarks below a
 log = logging.getLogger(__name__)
 
 BENCH_MODULES: list[str] = plugin_modules("BENCH_COMMANDS")
+#: this module's benchmarks, listed first in ``facelens bench --help``
+PHOTO_BENCHMARKS = CommandTable()
 
 
+def _analyze_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image")
+    p.add_argument("--repeat", type=int, default=10)
+    p.add_argument(
+        "--embedder", choices=["sface", "onnx", "dlib"], default=None,
+        help="the face embedder (default: the configured one; sface changes only identity, onnx/dlib are dlib's network's runtimes)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-baseline", action="store_true", help="skip face_recognition's detect + encode, timed beside each run"
+    )
+    add_json_flag(p)
+    add_detector_option(p)
+
+
+@PHOTO_BENCHMARKS.command("analyze", _analyze_arguments)
 def cmd_analyze(args: argparse.Namespace) -> int:
+    """per-stage latency of the photo analysis (warm)"""
     from facelens.tools import settings
 
     with settings.given(embedder=args.embedder):  # --embedder for this run only, not written into os.environ
@@ -50,37 +68,6 @@ def _search_figures(store: dict) -> str:
     return f"p50 {store['query_ms']['p50']:.3f} ms, p95 {store['query_ms']['p95']:.3f} ms, recall@1 {store['recall_at_1']:.3f}"
 
 
-def cmd_identity(args: argparse.Namespace) -> int:
-    res = bench_identity(args.size, args.queries, store=args.store)
-    if args.json:
-        print_json(res)
-    else:
-        print(
-            f"{res['size']:,} identities, {res['index']}: {_search_figures(res)}, {res['bytes_per_identity']:.0f} B/identity, "
-            f"brute force {res['brute_force_ms']['p50']:.1f} ms ({res['speedup_vs_brute_force']}x)"
-        )
-        if "milvus" in res:
-            m = res["milvus"]
-            print(
-                f"{res['size']:,} identities, {m['store']} ({m['index']}): {_search_figures(m)}, insert {m['insert_s']:.1f} s"
-            )
-    return 0
-
-
-def _analyze_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("image")
-    p.add_argument("--repeat", type=int, default=10)
-    p.add_argument(
-        "--embedder", choices=["sface", "onnx", "dlib"], default=None,
-        help="the face embedder (default: the configured one; sface changes only identity, onnx/dlib are dlib's network's runtimes)",
-    )  # fmt: skip
-    p.add_argument(
-        "--no-baseline", action="store_true", help="skip face_recognition's detect + encode, timed beside each run"
-    )
-    add_json_flag(p)
-    add_detector_option(p)
-
-
 def _identity_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=1_000_000)
     p.add_argument("--queries", type=int, default=1000)
@@ -93,17 +80,22 @@ def _identity_arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p)
 
 
-#: this module's benchmarks, listed first in ``facelens bench --help``
-PHOTO_BENCHMARKS = {
-    "analyze": Command(
-        cmd_analyze, help="per-stage latency of the photo analysis (warm)", arguments=_analyze_arguments
-    ),
-    "identity": Command(
-        cmd_identity,
-        help="gallery search latency and recall at scale (synthetic vectors)",
-        arguments=_identity_arguments,
-    ),
-}
+@PHOTO_BENCHMARKS.command("identity", _identity_arguments)
+def cmd_identity(args: argparse.Namespace) -> int:
+    """gallery search latency and recall at scale (synthetic vectors)"""
+    return emit(args, bench_identity(args.size, args.queries, store=args.store), _print_identity)
+
+
+def _print_identity(res) -> None:
+    print(
+        f"{res['size']:,} identities, {res['index']}: {_search_figures(res)}, {res['bytes_per_identity']:.0f} B/identity, "
+        f"brute force {res['brute_force_ms']['p50']:.1f} ms ({res['speedup_vs_brute_force']}x)"
+    )
+    if "milvus" in res:
+        m = res["milvus"]
+        print(
+            f"{res['size']:,} identities, {m['store']} ({m['index']}): {_search_figures(m)}, insert {m['insert_s']:.1f} s"
+        )
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,34 +8,12 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import Command, print_json
+from facelens.agent.cli import CommandTable, emit
 from facelens.agent.cli.options import add_json_flag
 from facelens.eval.bench_media import bench_ingest, bench_transcribe
 
 HELP_ORDER = 10
-
-
-def _cmd_transcribe(args: argparse.Namespace) -> int:
-    out = bench_transcribe(args.files, args.model, args.beam_size, args.seconds)
-    if args.json:
-        print_json(out)
-    else:
-        print(
-            f"{out['model']}: real-time factor {out['real_time_factor']:.2f} ({out['audio_seconds']:.0f} s of audio in {out['transcribe_seconds']:.1f} s; model load {out['model_load_seconds']:.1f} s)"
-        )
-    return 0
-
-
-def _cmd_ingest(args: argparse.Namespace) -> int:
-    out = bench_ingest(args.file, args.seconds, args.fps)
-    if args.json:
-        print_json(out)
-    else:
-        print(
-            f"ingest of {out['duration']:.0f} s {out['width']}x{out['height']}: {out['ingest_seconds']:.1f} s = {out['speed_x_real_time']:.2f}x real time "
-            f"(CPU {out['cpu_seconds']:.1f} s; video alone {out['video_only_seconds']:.1f} s, {out['video_ms_per_frame']:.0f} ms/frame; transcription alone {out['transcribe_only_seconds']:.1f} s; load {out['load_average'][0]})"
-        )
-    return 0
+BENCH_COMMANDS = CommandTable()
 
 
 def _transcribe_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,6 +24,18 @@ def _transcribe_arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p)
 
 
+@BENCH_COMMANDS.command("transcribe", _transcribe_arguments)
+def _cmd_transcribe(args: argparse.Namespace) -> int:
+    """speech transcription real-time factor (warm model)"""
+    return emit(args, bench_transcribe(args.files, args.model, args.beam_size, args.seconds), _print_transcribe)
+
+
+def _print_transcribe(out) -> None:
+    print(
+        f"{out['model']}: real-time factor {out['real_time_factor']:.2f} ({out['audio_seconds']:.0f} s of audio in {out['transcribe_seconds']:.1f} s; model load {out['model_load_seconds']:.1f} s)"
+    )
+
+
 def _ingest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", nargs="?", default=None, help="a video (default: generated, 640x480, one face, speech)")
     p.add_argument("--seconds", type=float, default=60.0, help="length of the generated video")
@@ -53,13 +43,14 @@ def _ingest_arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p)
 
 
-BENCH_COMMANDS = {
-    "transcribe": Command(
-        _cmd_transcribe, help="speech transcription real-time factor (warm model)", arguments=_transcribe_arguments
-    ),
-    "ingest": Command(
-        _cmd_ingest,
-        help="session ingest speed on a 640x480 one-face video (warm models)",
-        arguments=_ingest_arguments,
-    ),
-}
+@BENCH_COMMANDS.command("ingest", _ingest_arguments)
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    """session ingest speed on a 640x480 one-face video (warm models)"""
+    return emit(args, bench_ingest(args.file, args.seconds, args.fps), _print_ingest)
+
+
+def _print_ingest(out) -> None:
+    print(
+        f"ingest of {out['duration']:.0f} s {out['width']}x{out['height']}: {out['ingest_seconds']:.1f} s = {out['speed_x_real_time']:.2f}x real time "
+        f"(CPU {out['cpu_seconds']:.1f} s; video alone {out['video_only_seconds']:.1f} s, {out['video_ms_per_frame']:.0f} ms/frame; transcription alone {out['transcribe_only_seconds']:.1f} s; load {out['load_average'][0]})"
+    )

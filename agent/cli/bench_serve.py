@@ -6,14 +6,34 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import Command, print_json
+from facelens.agent.cli import CommandTable, print_json
 from facelens.agent.cli.options import add_json_flag
 from facelens.tools.errors import InputError
 
 HELP_ORDER = 30
+BENCH_COMMANDS = CommandTable()
 
 
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--requests", type=int, default=200, help="analyze requests (default 200), each a different photo")
+    p.add_argument("--threads", type=int, default=8, help="client threads (default 8)")
+    p.add_argument(
+        "--enrolments", type=int, default=10, help="people enrolled alongside, one request each (default 10)"
+    )
+    p.add_argument("--workers", type=int, default=None, help="server workers (default FACELENS_SERVE_WORKERS or 2)")
+    p.add_argument(
+        "--hostile",
+        action="store_true",
+        help="instead: unauthenticated slow, huge and malformed requests "
+        "alongside one authenticated client; passes when the server stays under 1 GB and answers that client",
+    )
+    p.add_argument("--seconds", type=float, default=30.0, help="how long the hostile load runs (default 30)")
+    add_json_flag(p)
+
+
+@BENCH_COMMANDS.command("serve", _arguments)
 def _cmd(args: argparse.Namespace) -> int:
+    """load a real local `facelens serve`: p50/p95, throughput, errors, lost writes"""
     from facelens.agent.cli.serve import need_serve_extra
 
     if args.requests < 1 or args.threads < 1 or args.enrolments < 0:
@@ -55,29 +75,3 @@ def _hostile(args: argparse.Namespace) -> int:
             f"p95 {out.keyed_p95_ms:.0f} ms: {'PASS' if out.passed else 'FAIL'}"
         )
     return 0 if out.passed else 1
-
-
-def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--requests", type=int, default=200, help="analyze requests (default 200), each a different photo")
-    p.add_argument("--threads", type=int, default=8, help="client threads (default 8)")
-    p.add_argument(
-        "--enrolments", type=int, default=10, help="people enrolled alongside, one request each (default 10)"
-    )
-    p.add_argument("--workers", type=int, default=None, help="server workers (default FACELENS_SERVE_WORKERS or 2)")
-    p.add_argument(
-        "--hostile",
-        action="store_true",
-        help="instead: unauthenticated slow, huge and malformed requests "
-        "alongside one authenticated client; passes when the server stays under 1 GB and answers that client",
-    )
-    p.add_argument("--seconds", type=float, default=30.0, help="how long the hostile load runs (default 30)")
-    add_json_flag(p)
-
-
-BENCH_COMMANDS = {
-    "serve": Command(
-        _cmd,
-        help="load a real local `facelens serve`: p50/p95, throughput, errors, lost writes",
-        arguments=_arguments,
-    ),
-}

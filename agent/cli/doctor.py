@@ -15,11 +15,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from facelens.agent.cli import Command, print_json
+from facelens.agent.cli import CommandTable, print_json
 from facelens.agent.cli.options import add_json_flag
 from facelens.tools.errors import FacelensError
 
 HELP_ORDER = 140
+COMMANDS = CommandTable()
 
 
 @dataclass(frozen=True)
@@ -337,7 +338,16 @@ def run_checks() -> list[Check]:
     return [_run(name, required, probe) for name, required, probe in CHECKS]
 
 
+def _arguments(p: argparse.ArgumentParser) -> None:
+    add_json_flag(
+        p,
+        help='print {"ok", "checks": [{"name", "ok", "required", "detail", "hint"}], "settings": {group: {..., "sources"}}}',
+    )
+
+
+@COMMANDS.command("doctor", _arguments)
 def cmd_doctor(args: argparse.Namespace) -> int:
+    """check what is installed and working, and what to do about the rest"""
     checks = run_checks()
     bad_required = [c for c in checks if c.required and not c.ok]
     if args.json:
@@ -364,17 +374,3 @@ def _resolved_or_error() -> dict:
         return resolve().to_dict()
     except FacelensError as exc:
         return {"error": exc.to_dict()}
-
-
-def _arguments(p: argparse.ArgumentParser) -> None:
-    add_json_flag(
-        p,
-        help='print {"ok", "checks": [{"name", "ok", "required", "detail", "hint"}], "settings": {group: {..., "sources"}}}',
-    )
-
-
-COMMANDS = {
-    "doctor": Command(
-        cmd_doctor, help="check what is installed and working, and what to do about the rest", arguments=_arguments
-    ),
-}

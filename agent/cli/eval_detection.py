@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import Command, print_json
+from facelens.agent.cli import CommandTable, emit
 from facelens.agent.cli.options import add_json_flag
 
 HELP_ORDER = 20
-
-
-def cmd_detection(args: argparse.Namespace) -> int:
-    from facelens.eval.detection import evaluate
-
-    rep = evaluate(args.folder, args.detector, iou=args.iou, limit=args.limit)
-    if args.json:
-        print_json(rep.to_dict())
-        return 0
-    r = rep.recall
-    print(
-        f"detector {rep.detector} on {rep.n_images} photos ({rep.n_faces.get('all', 0)} annotated faces, IoU >= {rep.iou}):"
-    )
-    print(f"  recall  easy {r['easy']:.3f}  medium {r['medium']:.3f}  hard {r['hard']:.3f}")
-    print(f"  precision {rep.precision:.3f} ({rep.n_detections} detections, matched against all annotated faces)")
-    print(f"  {rep.seconds_per_image:.3f} s per photo ({rep.cpu_seconds_per_image:.3f} s CPU)")
-    return 0
+EVAL_COMMANDS = CommandTable()
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -43,14 +27,25 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p, help="print the result as JSON")
 
 
-EVAL_COMMANDS = {
-    "detection": Command(
-        cmd_detection,
-        help="face detection recall (easy/medium/hard), precision and seconds per photo",
-        description='Folder with photos and a boxes.json: {file: {"boxes": [[x, y, w, h], ...], '
-        '"easy"/"medium"/"hard": [box indices]}} (WIDER FACE head boxes). Each detection is mapped to '
-        "WIDER's head-box convention and matched one-to-one, best score first, at IoU >= --iou; recall per "
-        "subset = matched / annotated; precision = matched detections / all detections, against all boxes.",
-        arguments=_arguments,
-    ),
-}
+@EVAL_COMMANDS.command("detection", _arguments)
+def cmd_detection(args: argparse.Namespace) -> int:
+    """face detection recall (easy/medium/hard), precision and seconds per photo
+
+    Folder with photos and a boxes.json: {file: {"boxes": [[x, y, w, h], ...], "easy"/"medium"/"hard": [box
+    indices]}} (WIDER FACE head boxes). Each detection is mapped to WIDER's head-box convention and matched
+    one-to-one, best score first, at IoU >= --iou; recall per subset = matched / annotated; precision = matched
+    detections / all detections, against all boxes.
+    """
+    from facelens.eval.detection import evaluate
+
+    return emit(args, evaluate(args.folder, args.detector, iou=args.iou, limit=args.limit), _print_detection)
+
+
+def _print_detection(rep) -> None:
+    r = rep.recall
+    print(
+        f"detector {rep.detector} on {rep.n_images} photos ({rep.n_faces.get('all', 0)} annotated faces, IoU >= {rep.iou}):"
+    )
+    print(f"  recall  easy {r['easy']:.3f}  medium {r['medium']:.3f}  hard {r['hard']:.3f}")
+    print(f"  precision {rep.precision:.3f} ({rep.n_detections} detections, matched against all annotated faces)")
+    print(f"  {rep.seconds_per_image:.3f} s per photo ({rep.cpu_seconds_per_image:.3f} s CPU)")

@@ -4,28 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import Command, print_json
+from facelens.agent.cli import CommandTable, emit
 from facelens.agent.cli.options import add_detector_option, add_json_flag
 
 HELP_ORDER = 30
-
-
-def cmd_identity(args: argparse.Namespace) -> int:
-    from facelens.eval.identity import evaluate
-
-    res = evaluate(args.folder, far_target=args.far, detector=args.detector)
-    if args.json:
-        print_json(res)
-        return 0
-    s, e = res["suggested_threshold"], res["equal_error"]
-    print(
-        f"{res['embedding']} embedding: {res['n_faces']} faces of {res['n_people']} people; {res['genuine_pairs']} genuine and {res['impostor_pairs']} impostor pairs"
-    )
-    print(f"suggested threshold {s['threshold']:.2f}: false accepts {s['far']:.2%}, false rejects {s['frr']:.2%}")
-    print(f"equal error near {e['threshold']:.2f}: FAR {e['far']:.2%}, FRR {e['frr']:.2%}")
-    for sk in res["skipped"]:
-        print(f"  skipped {sk['file']}: {sk['reason']}")
-    return 0
+EVAL_COMMANDS = CommandTable()
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -37,10 +20,20 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_detector_option(p)
 
 
-EVAL_COMMANDS = {
-    "identity": Command(
-        cmd_identity,
-        help="false-accept/false-reject rates and a suggested identity threshold",
-        arguments=_arguments,
-    ),
-}
+@EVAL_COMMANDS.command("identity", _arguments)
+def cmd_identity(args: argparse.Namespace) -> int:
+    """false-accept/false-reject rates and a suggested identity threshold"""
+    from facelens.eval.identity import evaluate
+
+    return emit(args, evaluate(args.folder, far_target=args.far, detector=args.detector), _print_identity)
+
+
+def _print_identity(res) -> None:
+    s, e = res["suggested_threshold"], res["equal_error"]
+    print(
+        f"{res['embedding']} embedding: {res['n_faces']} faces of {res['n_people']} people; {res['genuine_pairs']} genuine and {res['impostor_pairs']} impostor pairs"
+    )
+    print(f"suggested threshold {s['threshold']:.2f}: false accepts {s['far']:.2%}, false rejects {s['frr']:.2%}")
+    print(f"equal error near {e['threshold']:.2f}: FAR {e['far']:.2%}, FRR {e['frr']:.2%}")
+    for sk in res["skipped"]:
+        print(f"  skipped {sk['file']}: {sk['reason']}")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from facelens.agent.cli import Command
+from facelens.agent.cli import CommandTable
 from facelens.agent.cli.options import add_json_flag
 from facelens.eval.models import (
     AttributeEvaluation,
@@ -20,6 +20,7 @@ from facelens.eval.models import (
 )
 
 HELP_ORDER = 10
+EVAL_COMMANDS = CommandTable()
 
 
 def _print(result: BaseModel, as_json: bool, summary: Callable[[BaseModel], str]) -> None:
@@ -55,20 +56,6 @@ def _attr_summary(r: AttributeEvaluation) -> str:
     return text
 
 
-def _run_emotion(args: argparse.Namespace) -> int:
-    if getattr(args, "vlm", False):  # VLM zero-shot vs k-shot: facelens.eval.vlm (issue 5)
-        from facelens.agent.cli.exemplars import cmd_eval_vlm
-
-        return cmd_eval_vlm(args)
-    _print(evaluate_emotion(args.dir, crops=args.crops, detector=args.detector), args.json, _emotion_summary)
-    return 0
-
-
-def _run_attributes(args: argparse.Namespace) -> int:
-    _print(evaluate_attributes(args.dir, detector=args.detector), args.json, _attr_summary)
-    return 0
-
-
 def _emotion_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", metavar="DIR", help="folder with one sub-folder per emotion class")
     p.add_argument("--crops", action="store_true", help="images are face crops: skip detection")
@@ -79,20 +66,25 @@ def _emotion_arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p, help="print the result as JSON")
 
 
+@EVAL_COMMANDS.command("emotion", _emotion_arguments)
+def _run_emotion(args: argparse.Namespace) -> int:
+    """accuracy of the emotion model on DIR/<class>/*.jpg"""
+    if getattr(args, "vlm", False):  # VLM zero-shot vs k-shot: facelens.eval.vlm (issue 5)
+        from facelens.agent.cli.exemplars import cmd_eval_vlm
+
+        return cmd_eval_vlm(args)
+    _print(evaluate_emotion(args.dir, crops=args.crops, detector=args.detector), args.json, _emotion_summary)
+    return 0
+
+
 def _attribute_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", metavar="DIR", help="folder with images and labels.csv")
     p.add_argument("--detector", default="hog", help="face detector (default: hog)")
     add_json_flag(p, help="print the result as JSON")
 
 
-#: ``eval emotion`` and ``eval attributes``, added to the ``eval`` group
-EVAL_COMMANDS = {
-    "emotion": Command(
-        _run_emotion, help="accuracy of the emotion model on DIR/<class>/*.jpg", arguments=_emotion_arguments
-    ),
-    "attributes": Command(
-        _run_attributes,
-        help="age/gender accuracy on DIR with labels.csv (file,age,gender)",
-        arguments=_attribute_arguments,
-    ),
-}
+@EVAL_COMMANDS.command("attributes", _attribute_arguments)
+def _run_attributes(args: argparse.Namespace) -> int:
+    """age/gender accuracy on DIR with labels.csv (file,age,gender)"""
+    _print(evaluate_attributes(args.dir, detector=args.detector), args.json, _attr_summary)
+    return 0

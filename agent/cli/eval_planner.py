@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import Command, print_json
+from facelens.agent.cli import CommandTable, emit, print_json
 from facelens.agent.cli.options import add_json_flag
 
 HELP_ORDER = 40
+EVAL_COMMANDS = CommandTable()
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -39,7 +40,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p, help="print the result as JSON")
 
 
+@EVAL_COMMANDS.command("planner", _arguments)
 def cmd_planner(args: argparse.Namespace) -> int:
+    """offline planner: intent, slots, consistent answers, yes/no form, wrong-person answers"""
     from facelens.tools.errors import InputError
 
     if args.scenes is not None and not 1 <= args.scenes <= 200:
@@ -85,10 +88,14 @@ def _composed(args: argparse.Namespace) -> int:
     from facelens.eval.planner import evaluate
 
     n = args.scenes or 12
-    result = evaluate(n, args.seed, progress=None if args.json else lambda m: print(m, file=sys.stderr))
-    if args.json:
-        print_json(result.to_dict())
-        return 0
+    return emit(
+        args,
+        evaluate(n, args.seed, progress=None if args.json else lambda m: print(m, file=sys.stderr)),
+        _print_composed,
+    )
+
+
+def _print_composed(result) -> None:
     print(
         f"planner accuracy: {result.correct}/{result.questions} = {result.accuracy:.1%} "
         f"({result.detection_ok}/{result.scenes} scenes with every person detected)"
@@ -97,13 +104,3 @@ def _composed(args: argparse.Namespace) -> int:
         print(f"  {fam:18s} {c:4d}/{t:<4d} {c / t:.0%}")
     for f in result.failures[:20]:
         print("  FAIL " + f)
-    return 0
-
-
-EVAL_COMMANDS = {
-    "planner": Command(
-        cmd_planner,
-        help="offline planner: intent, slots, consistent answers, yes/no form, wrong-person answers",
-        arguments=_arguments,
-    ),
-}

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import Command, print_json
+from facelens.agent.cli import CommandTable, print_json
 from facelens.agent.cli.options import add_json_flag
 
 HELP_ORDER = 60
+EVAL_COMMANDS = CommandTable()
 
 
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split", choices=["tune", "heldout", "both"], default="both")
+    add_json_flag(p)
+    p.add_argument("--failures", action="store_true", help="list the questions answered wrongly")
+
+
+@EVAL_COMMANDS.command("session-questions", _arguments)
 def cmd_session_questions(args: argparse.Namespace) -> int:
+    """analysts' questions about sessions: paraphrases on generated sessions
+
+    Ask every phrasing of the session-question families of one split about two generated sessions (in a temporary
+    FACELENS_HOME) and report intent accuracy and consistent answers. Exit 1 when a target is missed.
+    """
     from facelens.eval.session_questions import SPLITS, evaluate
 
     splits = SPLITS if args.split == "both" else (args.split,)
@@ -40,21 +53,3 @@ def cmd_session_questions(args: argparse.Namespace) -> int:
                     f"  FAIL {f['family']}: {f['question']!r} -> {f['intent']} {f['sessions']}: {f['answer'][:120]!r}"
                 )
     return 1 if missed else 0
-
-
-def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--split", choices=["tune", "heldout", "both"], default="both")
-    add_json_flag(p)
-    p.add_argument("--failures", action="store_true", help="list the questions answered wrongly")
-
-
-EVAL_COMMANDS = {
-    "session-questions": Command(
-        cmd_session_questions,
-        help="analysts' questions about sessions: paraphrases on generated sessions",
-        description="Ask every phrasing of the session-question families of one split about two generated "
-        "sessions (in a temporary FACELENS_HOME) and report intent accuracy and consistent answers. "
-        "Exit 1 when a target is missed.",
-        arguments=_arguments,
-    ),
-}

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import Command, print_json
+from facelens.agent.cli import CommandTable, print_json
 from facelens.agent.cli.options import add_data_option, add_json_flag
 
 HELP_ORDER = 70
+EVAL_COMMANDS = CommandTable()
 
 
 def _fmt(v: object) -> str:
@@ -27,7 +28,20 @@ def _rows(res) -> list[str]:
     return out
 
 
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="a fixed subset of each domain (the CI gate, a few minutes)")
+    add_json_flag(p, help='print {domain: {metric: value, "target": ..., "ok": bool}}')
+    add_data_option(p)
+    p.add_argument("--only", action="append", metavar="DOMAIN", help="run only this domain (repeatable)")
+
+
+@EVAL_COMMANDS.command("suite", _arguments)
 def cmd_suite(args: argparse.Namespace) -> int:
+    """one check per kind of input (crowds, portraits, collages, ...) against its target
+
+    Runs every domain of the quality suite on the shared research data and prints each figure beside its target.
+    Exit status 1 when a target is missed (a domain whose data is absent is skipped).
+    """
     from facelens.eval.suite import DEFAULT_DATA, run_suite
 
     data = args.data or DEFAULT_DATA
@@ -52,21 +66,3 @@ def cmd_suite(args: argparse.Namespace) -> int:
             + f" ({took:.0f} s)"
         )
     return 0 if result.ok else 1
-
-
-def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quick", action="store_true", help="a fixed subset of each domain (the CI gate, a few minutes)")
-    add_json_flag(p, help='print {domain: {metric: value, "target": ..., "ok": bool}}')
-    add_data_option(p)
-    p.add_argument("--only", action="append", metavar="DOMAIN", help="run only this domain (repeatable)")
-
-
-EVAL_COMMANDS = {
-    "suite": Command(
-        cmd_suite,
-        help="one check per kind of input (crowds, portraits, collages, ...) against its target",
-        description="Runs every domain of the quality suite on the shared research data and prints each figure "
-        "beside its target. Exit status 1 when a target is missed (a domain whose data is absent is skipped).",
-        arguments=_arguments,
-    ),
-}

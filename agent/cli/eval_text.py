@@ -6,26 +6,11 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import Command, print_json
+from facelens.agent.cli import CommandTable, emit
 from facelens.agent.cli.options import add_json_flag
 
 HELP_ORDER = 50
-
-
-def cmd_text_emotion(args: argparse.Namespace) -> int:
-    from facelens.eval.text_emotion import evaluate_text_emotion
-
-    r = evaluate_text_emotion(args.csv, model=args.model)
-    if args.json:
-        print_json(r)
-        return 0
-    print(
-        f"words' emotion ({r['model']}) on {r['n']} texts: accuracy {r['accuracy']:.3f}, "
-        f"weighted F1 {r['weighted_f1']:.3f}, macro F1 {r['macro_f1']:.3f}"
-    )
-    for name, rec in r["recall"].items():  # type: ignore[union-attr]
-        print(f"  recall {name:<9} {rec:.3f}")
-    return 0
+EVAL_COMMANDS = CommandTable()
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -39,11 +24,21 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-EVAL_COMMANDS = {
-    "text-emotion": Command(
-        cmd_text_emotion,
-        help="the words' emotion on a CSV with columns text,label",
-        description="Score the words'-emotion estimator on a labelled CSV (columns text,label).",
-        arguments=_arguments,
-    ),
-}
+@EVAL_COMMANDS.command("text-emotion", _arguments)
+def cmd_text_emotion(args: argparse.Namespace) -> int:
+    """the words' emotion on a CSV with columns text,label
+
+    Score the words'-emotion estimator on a labelled CSV (columns text,label).
+    """
+    from facelens.eval.text_emotion import evaluate_text_emotion
+
+    return emit(args, evaluate_text_emotion(args.csv, model=args.model), _print_text_emotion)
+
+
+def _print_text_emotion(r) -> None:
+    print(
+        f"words' emotion ({r['model']}) on {r['n']} texts: accuracy {r['accuracy']:.3f}, "
+        f"weighted F1 {r['weighted_f1']:.3f}, macro F1 {r['macro_f1']:.3f}"
+    )
+    for name, rec in r["recall"].items():  # type: ignore[union-attr]
+        print(f"  recall {name:<9} {rec:.3f}")

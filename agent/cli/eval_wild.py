@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import Command, print_json
+from facelens.agent.cli import CommandTable, print_json
 from facelens.agent.cli.options import add_data_option, add_json_flag
 
 HELP_ORDER = 80
+EVAL_COMMANDS = CommandTable()
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -29,7 +30,14 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_data_option(p)
 
 
+@EVAL_COMMANDS.command("wild-photos", _arguments)
 def cmd_wild(args: argparse.Namespace) -> int:
+    """real photos, true answers written by a person: counts, smiles, ages, genders, colours, positions
+
+    Asks the offline assistant every question of the wild-photos set (41 real photos from the shared data) and
+    judges each answer strictly: the right number first, Yes/No first and true, the right person, no hedging. Prints
+    accuracy overall and per kind for each split.
+    """
     from facelens.eval.wild_photos import KINDS, TARGETS, evaluate
 
     result = evaluate(args.split, args.data, progress=lambda m: print(m, file=sys.stderr, flush=True))
@@ -57,15 +65,3 @@ def cmd_wild(args: argparse.Namespace) -> int:
         for f in r.get("failures", []):
             print(f"  FAIL [{f['kind']}] {f['photo']}: {f['question']!r} -> {f['answer'][:160]!r} ({f['why']})")
     return 0
-
-
-EVAL_COMMANDS = {
-    "wild-photos": Command(
-        cmd_wild,
-        help="real photos, true answers written by a person: counts, smiles, ages, genders, colours, positions",
-        description="Asks the offline assistant every question of the wild-photos set (41 real photos from the shared "
-        "data) and judges each answer strictly: the right number first, Yes/No first and true, the right person, "
-        "no hedging. Prints accuracy overall and per kind for each split.",
-        arguments=_arguments,
-    ),
-}

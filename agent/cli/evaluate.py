@@ -1,7 +1,7 @@
 """``facelens eval ...``: evaluation commands anyone can run on their own labelled data.
 
-Each evaluation lives in its own module of this package declaring ``EVAL_COMMANDS`` (a table of
-:class:`facelens.agent.cli.Command`) and ``HELP_ORDER`` (its place in ``facelens eval --help``); such a
+Each evaluation lives in its own module of this package declaring ``EVAL_COMMANDS = CommandTable()`` (see
+:class:`facelens.agent.cli.CommandTable`) and ``HELP_ORDER`` (its place in ``facelens eval --help``); such a
 module is found without a list to edit.
 """
 

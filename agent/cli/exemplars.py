@@ -4,33 +4,56 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from facelens.agent.cli import Command, Group, print_json
+from facelens.agent.cli import CommandTable, emit, print_json
 from facelens.agent.cli.options import add_json_flag
 
+if TYPE_CHECKING:
+    from facelens.tools.exemplars import Exemplar
+
 HELP_ORDER = 40
+COMMANDS = CommandTable()
 
 
+EXEMPLARS = COMMANDS.group("exemplars", "few-shot exemplars shown to a VLM before the query face")
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--label", required=True, help="one of angry, disgust, fear, happy, neutral, sad, surprise")
+    p.add_argument("--note", help="short description of the expression, e.g. 'wrinkled nose, raised upper lip'")
+    p.add_argument(
+        "--crop",
+        action="store_true",
+        help="the image is already a tight face crop (use it whole if no face is detected)",
+    )
+    add_json_flag(p)
+
+
+@EXEMPLARS.command("add", _add_arguments)
 def cmd_add(args: argparse.Namespace) -> int:
+    """add a labelled face image"""
     from facelens.tools.exemplars import ExemplarStore
 
-    ex = ExemplarStore().add(args.image, args.label, args.note, assume_crop=args.crop)
-    if args.json:
-        print_json(ex.model_dump())
-    else:
-        print(
-            f"Added exemplar {ex.id} ({ex.label}{': ' + ex.note if ex.note else ''}). Its face crop and embedding stay in FACELENS_HOME."
-        )
-    return 0
+    return emit(args, ExemplarStore().add(args.image, args.label, args.note, assume_crop=args.crop), _print_added)
 
 
+def _print_added(ex: Exemplar) -> None:
+    print(
+        f"Added exemplar {ex.id} ({ex.label}{': ' + ex.note if ex.note else ''}). Its face crop and embedding stay in FACELENS_HOME."
+    )
+
+
+@EXEMPLARS.command("list", add_json_flag)
 def cmd_list(args: argparse.Namespace) -> int:
+    """list the exemplars (built-in and your own)"""
     from facelens.tools.exemplars import ExemplarStore
 
-    items = ExemplarStore().list()
-    if args.json:
-        print_json([e.model_dump() for e in items])
-        return 0
+    return emit(args, ExemplarStore().list(), _print_list)
+
+
+def _print_list(items: list[Exemplar]) -> None:
     for e in items:
         tag = " (built in)" if e.builtin else ""
         print(f"{e.id:28s} {e.label:9s} {e.note or ''}{tag}")
@@ -38,28 +61,57 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(
             "No exemplars of your own yet: add some with `facelens exemplars add IMAGE --label LABEL`.", file=sys.stderr
         )
-    return 0
 
 
+def _remove_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", metavar="ID")
+    add_json_flag(p)
+
+
+@EXEMPLARS.command("remove", _remove_arguments)
 def cmd_remove(args: argparse.Namespace) -> int:
+    """delete one of your exemplars"""
     from facelens.tools.exemplars import ExemplarStore
 
-    ex = ExemplarStore().remove(args.id)
-    if args.json:
-        print_json(ex.model_dump())
-    else:
-        print(f"Removed exemplar {ex.id} ({ex.label}): its crop and embedding are deleted.")
-    return 0
+    return emit(args, ExemplarStore().remove(args.id), _print_removed)
 
 
+def _print_removed(ex: Exemplar) -> None:
+    print(f"Removed exemplar {ex.id} ({ex.label}): its crop and embedding are deleted.")
+
+
+@EXEMPLARS.command("repair")
 def cmd_repair(args: argparse.Namespace) -> int:
+    """restore the last good generation of a damaged exemplar store"""
     from facelens.tools.exemplars import ExemplarStore
 
     print(ExemplarStore(builtins=False).repair())
     return 0
 
 
+def _describe_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--face", type=int, default=1, help="face number (1 = leftmost; see `facelens analyze`)")
+    p.add_argument("--question", help="the question, passed to the VLM as context")
+    p.add_argument(
+        "--vlm",
+        choices=["auto", "openai", "local", "none"],
+        default=None,
+        help="backend (default: FACELENS_VLM, else vlm: in config.yaml, else auto)",
+    )
+    p.add_argument("--shots", type=int, default=0, help="nearest few-shot exemplars to show first (default 0)")
+    p.add_argument("--no-cloud", action="store_true", help="never send the face crop off this machine")
+    p.add_argument(
+        "--allow-cloud-images",
+        action="store_true",
+        help="allow sending the face crop to a cloud VLM (default: FACELENS_ALLOW_CLOUD_IMAGES or config)",
+    )
+    add_json_flag(p)
+
+
+@COMMANDS.command("describe", _describe_arguments)
 def cmd_describe(args: argparse.Namespace) -> int:
+    """describe one face with a VLM (expression, emotion, visible attributes)"""
     from facelens.tools.vlm import describe_face
 
     d = describe_face(
@@ -100,43 +152,6 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return code
 
 
-def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("image", metavar="IMAGE")
-    p.add_argument("--label", required=True, help="one of angry, disgust, fear, happy, neutral, sad, surprise")
-    p.add_argument("--note", help="short description of the expression, e.g. 'wrinkled nose, raised upper lip'")
-    p.add_argument(
-        "--crop",
-        action="store_true",
-        help="the image is already a tight face crop (use it whole if no face is detected)",
-    )
-    add_json_flag(p)
-
-
-def _remove_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("id", metavar="ID")
-    add_json_flag(p)
-
-
-def _describe_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("image", metavar="IMAGE")
-    p.add_argument("--face", type=int, default=1, help="face number (1 = leftmost; see `facelens analyze`)")
-    p.add_argument("--question", help="the question, passed to the VLM as context")
-    p.add_argument(
-        "--vlm",
-        choices=["auto", "openai", "local", "none"],
-        default=None,
-        help="backend (default: FACELENS_VLM, else vlm: in config.yaml, else auto)",
-    )
-    p.add_argument("--shots", type=int, default=0, help="nearest few-shot exemplars to show first (default 0)")
-    p.add_argument("--no-cloud", action="store_true", help="never send the face crop off this machine")
-    p.add_argument(
-        "--allow-cloud-images",
-        action="store_true",
-        help="allow sending the face crop to a cloud VLM (default: FACELENS_ALLOW_CLOUD_IMAGES or config)",
-    )
-    add_json_flag(p)
-
-
 def cmd_eval_vlm(args: argparse.Namespace) -> int:
     """``facelens eval emotion DIR --vlm [--shots K] [--limit N]``: zero-shot vs k-shot VLM accuracy."""
     from facelens.eval.vlm import evaluate_vlm, summary
@@ -147,21 +162,3 @@ def cmd_eval_vlm(args: argparse.Namespace) -> int:
     else:
         print(summary(r))
     return 0
-
-
-COMMANDS = {
-    "exemplars": Group(
-        "few-shot exemplars shown to a VLM before the query face",
-        {
-            "add": Command(cmd_add, help="add a labelled face image", arguments=_add_arguments),
-            "list": Command(cmd_list, help="list the exemplars (built-in and your own)", arguments=add_json_flag),
-            "remove": Command(cmd_remove, help="delete one of your exemplars", arguments=_remove_arguments),
-            "repair": Command(cmd_repair, help="restore the last good generation of a damaged exemplar store"),
-        },
-    ),
-    "describe": Command(
-        cmd_describe,
-        help="describe one face with a VLM (expression, emotion, visible attributes)",
-        arguments=_describe_arguments,
-    ),
-}

@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from facelens.agent.cli import Command, Group, print_json
+from facelens.agent.cli import CommandTable, emit, print_json
 from facelens.agent.cli.options import add_detector_option, add_json_flag
 
+if TYPE_CHECKING:
+    from facelens.tools.identity_base import Person
+
 HELP_ORDER = 30
+COMMANDS = CommandTable()
 
 CONSENT = "Enrol only people who agreed to it. Face embeddings are biometric data; they stay in FACELENS_HOME on this machine."
 
 
+def _enroll_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name")
+    p.add_argument("images", nargs="+", help="photos or tight face crops of the person")
+    p.add_argument("--face", type=int, default=None, help="which face (1 = leftmost) when a photo has several")
+    add_json_flag(p)
+    add_detector_option(p)
+
+
+@COMMANDS.command("enroll", _enroll_arguments)
 def cmd_enroll(args: argparse.Namespace) -> int:
+    """add a person to the local identity gallery"""
     from facelens.tools import identity
     from facelens.tools.identity_store import open_gallery
 
@@ -34,7 +49,15 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _images_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", nargs="+")
+    add_json_flag(p)
+    add_detector_option(p)
+
+
+@COMMANDS.command("identify", _images_arguments)
 def cmd_identify(args: argparse.Namespace) -> int:
+    """name the enrolled people in photos"""
     from facelens.agent.assistant.api import Identified, identify
     from facelens.tools import faces
     from facelens.tools.errors import FacelensError
@@ -74,7 +97,12 @@ def cmd_identify(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+GALLERY = COMMANDS.group("gallery", "list, remove, import or migrate people in the gallery")
+
+
+@GALLERY.command("list", add_json_flag)
 def cmd_list(args: argparse.Namespace) -> int:
+    """who is enrolled"""
     from facelens.tools.identity_store import open_gallery
 
     gallery = open_gallery()
@@ -85,17 +113,25 @@ def cmd_list(args: argparse.Namespace) -> int:
             "Run `facelens gallery repair` to restore it.",
             file=sys.stderr,
         )
-    if args.json:
-        print_json([p.to_dict() for p in people])
-    elif not people:
+    return emit(args, people, _print_people)
+
+
+def _print_people(people: list[Person]) -> None:
+    if not people:
         print("The gallery is empty.")
     else:
         for p in people:
             print(f"{p.name}: {p.images} image(s)")
-    return 0
 
 
+def _remove_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name")
+    add_json_flag(p, help='print {"name", "embeddings", "cache_files", "exemplars", "session_tracks", "notes"}')
+
+
+@GALLERY.command("remove", _remove_arguments)
 def cmd_remove(args: argparse.Namespace) -> int:
+    """delete a person from every store: gallery, caches, exemplars, session tracks"""
     from facelens.agent.erasure import erase_person
 
     done = erase_person(args.name)
@@ -109,7 +145,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+@GALLERY.command("repair", add_json_flag)
 def cmd_repair(args: argparse.Namespace) -> int:
+    """restore the last good generation of a damaged gallery (and exemplar store)"""
     from facelens.tools.exemplars import ExemplarStore
     from facelens.tools.identity_store import open_gallery
 
@@ -121,7 +159,44 @@ def cmd_repair(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--to", required=True, choices=["milvus", "faiss"], help="the store to move the gallery into (it must be empty)"
+    )
+    p.add_argument(
+        "--keep-source",
+        action="store_true",
+        help="keep a copy in the old store (default: emptied once the copy is verified)",
+    )
+    add_json_flag(p, help='print {"source", "target", "people", "embeddings", "verified", "source_cleared", ...}')
+
+
+@GALLERY.command("migrate", _migrate_arguments)
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """move the gallery between the FAISS file and Milvus, without loss"""
+    from facelens.tools.identity_store import migrate
+
+    return emit(args, migrate(args.to, keep_source=args.keep_source), _print_migrate)
+
+
+def _print_migrate(done) -> None:
+    left = "kept (--keep-source)" if not done.source_cleared else "emptied"
+    print(
+        f"Moved {done.people} {'person' if done.people == 1 else 'people'} ({done.embeddings} embedding(s)) from the {done.source_location} to the {done.target_location}; "
+        f"read back and verified: same names, sources, times and vectors. The {done.source} gallery was {left}.\n"
+        f"Use it with: FACELENS_IDENTITY_STORE={done.target} (or identity_store: {done.target} in config.yaml)."
+    )
+
+
+def _import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder")
+    add_json_flag(p)
+    add_detector_option(p)
+
+
+@GALLERY.command("import", _import_arguments)
 def cmd_import(args: argparse.Namespace) -> int:
+    """enrol a folder: one sub-folder per person, or First_Last_0001.jpg files"""
     from facelens.tools import identity
     from facelens.tools.errors import FacelensError
     from facelens.tools.identity_store import open_gallery
@@ -152,88 +227,3 @@ def cmd_import(args: argparse.Namespace) -> int:
         for s in summary["skipped"]:
             print(f"  skipped {s['file']}: {s['reason']}")
     return 0
-
-
-def cmd_migrate(args: argparse.Namespace) -> int:
-    from facelens.tools.identity_store import migrate
-
-    done = migrate(args.to, keep_source=args.keep_source)
-    if args.json:
-        print_json(done.to_dict())
-    else:
-        left = "kept (--keep-source)" if not done.source_cleared else "emptied"
-        print(
-            f"Moved {done.people} {'person' if done.people == 1 else 'people'} ({done.embeddings} embedding(s)) from the {done.source_location} to the {done.target_location}; "
-            f"read back and verified: same names, sources, times and vectors. The {done.source} gallery was {left}.\n"
-            f"Use it with: FACELENS_IDENTITY_STORE={done.target} (or identity_store: {done.target} in config.yaml)."
-        )
-    return 0
-
-
-def _enroll_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name")
-    p.add_argument("images", nargs="+", help="photos or tight face crops of the person")
-    p.add_argument("--face", type=int, default=None, help="which face (1 = leftmost) when a photo has several")
-    add_json_flag(p)
-    add_detector_option(p)
-
-
-def _images_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("images", nargs="+")
-    add_json_flag(p)
-    add_detector_option(p)
-
-
-def _remove_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name")
-    add_json_flag(p, help='print {"name", "embeddings", "cache_files", "exemplars", "session_tracks", "notes"}')
-
-
-def _migrate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--to", required=True, choices=["milvus", "faiss"], help="the store to move the gallery into (it must be empty)"
-    )
-    p.add_argument(
-        "--keep-source",
-        action="store_true",
-        help="keep a copy in the old store (default: emptied once the copy is verified)",
-    )
-    add_json_flag(p, help='print {"source", "target", "people", "embeddings", "verified", "source_cleared", ...}')
-
-
-def _import_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("folder")
-    add_json_flag(p)
-    add_detector_option(p)
-
-
-COMMANDS = {
-    "enroll": Command(cmd_enroll, help="add a person to the local identity gallery", arguments=_enroll_arguments),
-    "identify": Command(cmd_identify, help="name the enrolled people in photos", arguments=_images_arguments),
-    "gallery": Group(
-        "list, remove, import or migrate people in the gallery",
-        {
-            "list": Command(cmd_list, help="who is enrolled", arguments=add_json_flag),
-            "remove": Command(
-                cmd_remove,
-                help="delete a person from every store: gallery, caches, exemplars, session tracks",
-                arguments=_remove_arguments,
-            ),
-            "repair": Command(
-                cmd_repair,
-                help="restore the last good generation of a damaged gallery (and exemplar store)",
-                arguments=add_json_flag,
-            ),
-            "migrate": Command(
-                cmd_migrate,
-                help="move the gallery between the FAISS file and Milvus, without loss",
-                arguments=_migrate_arguments,
-            ),
-            "import": Command(
-                cmd_import,
-                help="enrol a folder: one sub-folder per person, or First_Last_0001.jpg files",
-                arguments=_import_arguments,
-            ),
-        },
-    ),
-}

@@ -10,15 +10,29 @@ import argparse
 import importlib.util
 import sys
 
-from facelens.agent.cli import Command
+from facelens.agent.cli import CommandTable
 from facelens.tools.errors import ConfigError, missing_dependency
 
 HELP_ORDER = 110
+COMMANDS = CommandTable()
 
 DEFAULT_PORT = 8765
 
 
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--http", action="store_true", help="streamable HTTP on --host/--port instead of stdio")
+    p.add_argument("--host", default="127.0.0.1", help="with --http: loopback address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"with --http: port (default {DEFAULT_PORT})")
+    p.add_argument("--allow-edit", action="store_true", help="stdio only: also offer enroll_person and remove_person")
+
+
+@COMMANDS.command("mcp", _arguments)
 def cmd_mcp(args: argparse.Namespace) -> int:
+    """serve facelens's tools over the Model Context Protocol (stdio or HTTP)
+
+    MCP server: read-only photo and session tools by default. stdio for desktop assistants; --http for streamable
+    HTTP on 127.0.0.1 with facelens API keys (enrolment and erasure need an editor key).
+    """
     if importlib.util.find_spec("mcp") is None:
         raise missing_dependency("mcp", "mcp", "facelens mcp")
     if not args.http:
@@ -53,22 +67,3 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     # heads, secrets redacted from the logs
     server.run(http_app(args.host), args.host, args.port, queue_bound=64, verbose=bool(args.verbose))
     return 0
-
-
-def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--http", action="store_true", help="streamable HTTP on --host/--port instead of stdio")
-    p.add_argument("--host", default="127.0.0.1", help="with --http: loopback address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"with --http: port (default {DEFAULT_PORT})")
-    p.add_argument("--allow-edit", action="store_true", help="stdio only: also offer enroll_person and remove_person")
-
-
-COMMANDS = {
-    "mcp": Command(
-        cmd_mcp,
-        help="serve facelens's tools over the Model Context Protocol (stdio or HTTP)",
-        description="MCP server: read-only photo and session tools by default. stdio for desktop "
-        "assistants; --http for streamable HTTP on 127.0.0.1 with facelens API keys "
-        "(enrolment and erasure need an editor key).",
-        arguments=_arguments,
-    ),
-}

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import Command, Group
+from facelens.agent.cli import CommandTable
 
 HELP_ORDER = 130
+COMMANDS = CommandTable()
 
 
+CACHE = COMMANDS.group("cache", "the analysis cache (holds face embeddings)")
+
+
+@CACHE.command("clear")
 def cmd_cache_clear(args: argparse.Namespace) -> int:
+    """delete every cached analysis"""
     from facelens.tools.scene import clear_cache
 
     n = clear_cache()
@@ -17,17 +23,10 @@ def cmd_cache_clear(args: argparse.Namespace) -> int:
     return 0
 
 
+@COMMANDS.command("home")
 def cmd_where(args: argparse.Namespace) -> int:
+    """print FACELENS_HOME, where the gallery, cache and sessions live"""
     from facelens.tools import config
 
     print(config.home())
     return 0
-
-
-COMMANDS = {
-    "cache": Group(
-        "the analysis cache (holds face embeddings)",
-        {"clear": Command(cmd_cache_clear, help="delete every cached analysis")},
-    ),
-    "home": Command(cmd_where, help="print FACELENS_HOME, where the gallery, cache and sessions live"),
-}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from facelens.agent.cli import Command, print_json
+from facelens.agent.cli import CommandTable, print_json
 from facelens.agent.cli.options import add_detector_option, add_json_flag
 
 HELP_ORDER = 20
+COMMANDS = CommandTable()
 
 
 def describe_face(f) -> str:
@@ -31,7 +32,16 @@ def describe_face(f) -> str:
     return ", ".join(parts)
 
 
+def _analyze_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", help="photo (JPEG, PNG, WebP, BMP, TIFF)")
+    add_json_flag(p, help="print the full analysis as JSON")
+    p.add_argument("--no-cache", action="store_true", help="recompute even if this photo was analysed before")
+    add_detector_option(p)
+
+
+@COMMANDS.command("analyze", _analyze_arguments)
 def cmd_analyze(args: argparse.Namespace) -> int:
+    """detect and describe every face in a photo"""
     from facelens.tools import faces
     from facelens.tools.scene import analyze_image
 
@@ -46,29 +56,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_example(args: argparse.Namespace) -> int:
-    from facelens.tools.models import package_data_path
-
-    print(package_data_path("examples", "six.jpg" if args.six else "group.jpg"))
-    return 0
-
-
-def _analyze_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("image", help="photo (JPEG, PNG, WebP, BMP, TIFF)")
-    add_json_flag(p, help="print the full analysis as JSON")
-    p.add_argument("--no-cache", action="store_true", help="recompute even if this photo was analysed before")
-    add_detector_option(p)
-
-
 def _example_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--six", action="store_true", help="the 1280x720 six-person photo used by `facelens bench analyze`")
 
 
-COMMANDS = {
-    "analyze": Command(cmd_analyze, help="detect and describe every face in a photo", arguments=_analyze_arguments),
-    "example": Command(
-        cmd_example,
-        help="print the path of the example group photo shipped with facelens",
-        arguments=_example_arguments,
-    ),
-}
+@COMMANDS.command("example", _example_arguments)
+def cmd_example(args: argparse.Namespace) -> int:
+    """print the path of the example group photo shipped with facelens"""
+    from facelens.tools.models import package_data_path
+
+    print(package_data_path("examples", "six.jpg" if args.six else "group.jpg"))
+    return 0

@@ -10,12 +10,17 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from typing import TYPE_CHECKING
 
-from facelens.agent.cli import Command, Group, print_json
+from facelens.agent.cli import CommandTable, emit, print_json
 from facelens.agent.cli.options import add_json_flag
 from facelens.tools.errors import ConfigError, InputError, missing_dependency
 
+if TYPE_CHECKING:
+    from facelens.agent.service.keys import ApiKey
+
 HELP_ORDER = 100
+COMMANDS = CommandTable()
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -56,7 +61,27 @@ def check_port(host: str, port: int) -> None:
             ) from exc
 
 
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}, this machine only)"
+    )
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--cors",
+        default=None,
+        metavar="ORIGINS",
+        help="comma-separated browser origins allowed to call the API (default: none, CORS off)",
+    )
+
+
+@COMMANDS.command(
+    "serve",
+    _serve_arguments,
+    description=f"Serve facelens as a REST API on {DEFAULT_HOST}:8000 unless told otherwise. A non-loopback "
+    "--host needs an API key to exist first (facelens apikey create).",
+)
 def cmd_serve(args: argparse.Namespace) -> int:
+    """serve the REST API (FastAPI; docs at /docs)"""
     need_serve_extra()
     from facelens.agent.service import server
     from facelens.agent.service.app import create_app
@@ -84,7 +109,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+APIKEY = COMMANDS.group("apikey", "API keys of facelens serve: create, list, revoke")
+
+
+def _create_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name")
+    p.add_argument(
+        "--role",
+        choices=["reader", "editor", "admin"],
+        default="reader",
+        help="reader: analyze, ask, identify, read; editor: + enrol, sessions; admin: + remove, keys",
+    )
+    add_json_flag(p)
+
+
+@APIKEY.command("create", _create_arguments)
 def cmd_key_create(args: argparse.Namespace) -> int:
+    """create a key and print it (once; only a hash is stored)"""
     from facelens.agent.service.keys import KeyStore
 
     key, token = KeyStore().create(args.name, args.role)
@@ -100,73 +141,30 @@ def cmd_key_create(args: argparse.Namespace) -> int:
     return 0
 
 
+@APIKEY.command("list", add_json_flag)
 def cmd_key_list(args: argparse.Namespace) -> int:
+    """key names, roles and public ids"""
     from facelens.agent.service.keys import KeyStore
 
-    keys = KeyStore().list()
-    if args.json:
-        print_json([k.to_dict() for k in keys])
-    elif not keys:
+    return emit(args, KeyStore().list(), _print_keys)
+
+
+def _print_keys(keys: list[ApiKey]) -> None:
+    if not keys:
         print("No API keys. Create one with: facelens apikey create NAME --role reader|editor|admin")
-    for k in keys if not args.json else []:
+    for k in keys:
         print(f"{k.name}\t{k.role}\tflk_{k.key_id}_...\t{k.created}")
-    return 0
-
-
-def cmd_key_revoke(args: argparse.Namespace) -> int:
-    from facelens.agent.service.keys import KeyStore
-
-    key = KeyStore().revoke(args.name)
-    print(f"revoked API key '{key.name}' ({key.role}); a running server refuses it from now on")
-    return 0
-
-
-def _serve_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}, this machine only)"
-    )
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument(
-        "--cors",
-        default=None,
-        metavar="ORIGINS",
-        help="comma-separated browser origins allowed to call the API (default: none, CORS off)",
-    )
-
-
-def _create_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name")
-    p.add_argument(
-        "--role",
-        choices=["reader", "editor", "admin"],
-        default="reader",
-        help="reader: analyze, ask, identify, read; editor: + enrol, sessions; admin: + remove, keys",
-    )
-    add_json_flag(p)
 
 
 def _name_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("name")
 
 
-COMMANDS = {
-    "serve": Command(
-        cmd_serve,
-        help="serve the REST API (FastAPI; docs at /docs)",
-        description=f"Serve facelens as a REST API on {DEFAULT_HOST}:8000 unless told otherwise. A non-loopback "
-        "--host needs an API key to exist first (facelens apikey create).",
-        arguments=_serve_arguments,
-    ),
-    "apikey": Group(
-        "API keys of facelens serve: create, list, revoke",
-        {
-            "create": Command(
-                cmd_key_create,
-                help="create a key and print it (once; only a hash is stored)",
-                arguments=_create_arguments,
-            ),
-            "list": Command(cmd_key_list, help="key names, roles and public ids", arguments=add_json_flag),
-            "revoke": Command(cmd_key_revoke, help="delete a key", arguments=_name_argument),
-        },
-    ),
-}
+@APIKEY.command("revoke", _name_argument)
+def cmd_key_revoke(args: argparse.Namespace) -> int:
+    """delete a key"""
+    from facelens.agent.service.keys import KeyStore
+
+    key = KeyStore().revoke(args.name)
+    print(f"revoked API key '{key.name}' ({key.role}); a running server refuses it from now on")
+    return 0

@@ -5,14 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facelens.agent.cli import Command, Group, print_json
+from facelens.agent.cli import CommandTable, print_json
 from facelens.agent.cli.options import add_json_flag
 from facelens.agent.cli.session_ingest import INGEST_COMMAND
 
 HELP_ORDER = 80
+COMMANDS = CommandTable()
 
 
+SESSION = COMMANDS.group("session", "recorded sessions: ingest, list, show, export, plot, report, ask")
+SESSION["ingest"] = INGEST_COMMAND  # its own module: the longest of the group
+
+
+@SESSION.command("list", add_json_flag)
 def cmd_list(args: argparse.Namespace) -> int:
+    """list stored sessions"""
     from facelens.agent.assistant.api import session_listing
     from facelens.agent.sessions import store
 
@@ -29,7 +36,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _id_json_arguments(p: argparse.ArgumentParser) -> None:
+    _id_argument(p)
+    add_json_flag(p)
+
+
+@SESSION.command("show", _id_json_arguments)
 def cmd_show(args: argparse.Namespace) -> int:
+    """show one session"""
     from facelens.agent.sessions import store
     from facelens.agent.sessions.query import mmss
 
@@ -74,7 +88,15 @@ def _output_file(path: str, what: str):
     return out
 
 
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    _id_argument(p)
+    p.add_argument("--format", choices=["csv", "json"], default="json")
+    p.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
+
+
+@SESSION.command("export", _export_arguments)
 def cmd_export(args: argparse.Namespace) -> int:
+    """export one session as CSV or JSON"""
     from facelens.agent.sessions.report import export
     from facelens.tools.errors import InputError
 
@@ -92,7 +114,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot_arguments(p: argparse.ArgumentParser) -> None:
+    _id_argument(p)
+    p.add_argument("-o", "--output", default=None, help="PNG path (default: ID.png)")
+
+
+@SESSION.command("plot", _plot_arguments)
 def cmd_plot(args: argparse.Namespace) -> int:
+    """draw the emotion timeline of a session (PNG)"""
     from facelens.agent.sessions.report import plot
     from facelens.tools.errors import InputError
 
@@ -104,7 +133,26 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_arguments(p: argparse.ArgumentParser) -> None:
+    _id_argument(p)
+    p.add_argument(
+        "--format",
+        choices=["md", "html"],
+        default="md",
+        help="md (plot saved beside it as FILE-timeline.png) or html (one self-contained file)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="FILE",
+        help="where to write it (default: ID.md / ID.html; - for Markdown on stdout)",
+    )
+
+
+@SESSION.command("report", _report_arguments)
 def cmd_report(args: argparse.Namespace) -> int:
+    """a report to share: summary, timeline plot, key moments, transcript (Markdown or HTML)"""
     from pathlib import Path
 
     from facelens.agent.sessions import store
@@ -128,84 +176,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ask(args: argparse.Namespace) -> int:
-    from facelens.agent.assistant.answers import backend_label
-    from facelens.agent.sessions.query import ask
-
-    ans = ask(args.question, args.session, args.backend)
-    if args.json:
-        print_json(ans.model_dump())
-    else:
-        print(ans.answer)
-        print(f"[answered by {backend_label(ans.backend)}]")
-    return 0
-
-
-def cmd_name(args: argparse.Namespace) -> int:
-    from facelens.agent.sessions import store
-    from facelens.tools.errors import InputError
-
-    if not args.clear and not args.name:
-        raise InputError(
-            "Give the track a NAME, or --clear to remove its name.",
-            hint=f"e.g. facelens session name {args.id} {args.track} customer",
-        )
-    store.name_track(args.id, args.track, None if args.clear else args.name)
-    if args.clear:
-        print(f"face track {args.track} of session {args.id} has no name now")
-    else:
-        print(
-            f'face track {args.track} of session {args.id} is now "{args.name}"; ask e.g. '
-            f'facelens session ask "when did the {args.name} look frustrated?" --session {args.id}'
-        )
-    return 0
-
-
-def cmd_remove(args: argparse.Namespace) -> int:
-    from facelens.agent.sessions import store
-
-    store.remove(args.id)
-    print(f"removed session {args.id}")
-    return 0
-
-
-def _id_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("id", metavar="ID")
-
-
-def _id_json_arguments(p: argparse.ArgumentParser) -> None:
-    _id_argument(p)
-    add_json_flag(p)
-
-
-def _export_arguments(p: argparse.ArgumentParser) -> None:
-    _id_argument(p)
-    p.add_argument("--format", choices=["csv", "json"], default="json")
-    p.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
-
-
-def _plot_arguments(p: argparse.ArgumentParser) -> None:
-    _id_argument(p)
-    p.add_argument("-o", "--output", default=None, help="PNG path (default: ID.png)")
-
-
-def _report_arguments(p: argparse.ArgumentParser) -> None:
-    _id_argument(p)
-    p.add_argument(
-        "--format",
-        choices=["md", "html"],
-        default="md",
-        help="md (plot saved beside it as FILE-timeline.png) or html (one self-contained file)",
-    )
-    p.add_argument(
-        "-o",
-        "--output",
-        default=None,
-        metavar="FILE",
-        help="where to write it (default: ID.md / ID.html; - for Markdown on stdout)",
-    )
-
-
 def _ask_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("question", metavar="QUESTION")
     p.add_argument(
@@ -225,6 +195,21 @@ def _ask_arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p)
 
 
+@SESSION.command("ask", _ask_arguments)
+def cmd_ask(args: argparse.Namespace) -> int:
+    """ask a question about stored sessions"""
+    from facelens.agent.assistant.answers import backend_label
+    from facelens.agent.sessions.query import ask
+
+    ans = ask(args.question, args.session, args.backend)
+    if args.json:
+        print_json(ans.model_dump())
+    else:
+        print(ans.answer)
+        print(f"[answered by {backend_label(ans.backend)}]")
+    return 0
+
+
 def _name_arguments(p: argparse.ArgumentParser) -> None:
     _id_argument(p)
     p.add_argument("track", metavar="TRACK", type=int, help="the track number (see: facelens session show ID)")
@@ -232,27 +217,37 @@ def _name_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clear", action="store_true", help="remove the track's name")
 
 
-COMMANDS = {
-    "session": Group(
-        "recorded sessions: ingest, list, show, export, plot, report, ask",
-        {
-            "ingest": INGEST_COMMAND,
-            "list": Command(cmd_list, help="list stored sessions", arguments=add_json_flag),
-            "show": Command(cmd_show, help="show one session", arguments=_id_json_arguments),
-            "export": Command(cmd_export, help="export one session as CSV or JSON", arguments=_export_arguments),
-            "plot": Command(cmd_plot, help="draw the emotion timeline of a session (PNG)", arguments=_plot_arguments),
-            "report": Command(
-                cmd_report,
-                help="a report to share: summary, timeline plot, key moments, transcript (Markdown or HTML)",
-                arguments=_report_arguments,
-            ),
-            "ask": Command(cmd_ask, help="ask a question about stored sessions", arguments=_ask_arguments),
-            "name": Command(
-                cmd_name,
-                help='name a face track ("customer", "agent", a person) so questions can use it',
-                arguments=_name_arguments,
-            ),
-            "remove": Command(cmd_remove, help="delete a session and all its data", arguments=_id_argument),
-        },
-    ),
-}
+@SESSION.command("name", _name_arguments)
+def cmd_name(args: argparse.Namespace) -> int:
+    """name a face track ("customer", "agent", a person) so questions can use it"""
+    from facelens.agent.sessions import store
+    from facelens.tools.errors import InputError
+
+    if not args.clear and not args.name:
+        raise InputError(
+            "Give the track a NAME, or --clear to remove its name.",
+            hint=f"e.g. facelens session name {args.id} {args.track} customer",
+        )
+    store.name_track(args.id, args.track, None if args.clear else args.name)
+    if args.clear:
+        print(f"face track {args.track} of session {args.id} has no name now")
+    else:
+        print(
+            f'face track {args.track} of session {args.id} is now "{args.name}"; ask e.g. '
+            f'facelens session ask "when did the {args.name} look frustrated?" --session {args.id}'
+        )
+    return 0
+
+
+def _id_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", metavar="ID")
+
+
+@SESSION.command("remove", _id_argument)
+def cmd_remove(args: argparse.Namespace) -> int:
+    """delete a session and all its data"""
+    from facelens.agent.sessions import store
+
+    store.remove(args.id)
+    print(f"removed session {args.id}")
+    return 0

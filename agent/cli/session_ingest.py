@@ -111,6 +111,7 @@ def _line(rec) -> str:  # type: ignore[no-untyped-def]
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """analyse video or audio files and store them as sessions (several at once with --ray)"""
     from facelens.agent.sessions import batch as session_batch
     from facelens.agent.sessions import store
     from facelens.tools.errors import InputError
@@ -210,8 +211,4 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 #: ``facelens session ingest``, the first command of the ``session`` group (facelens.agent.cli.session)
-INGEST_COMMAND = Command(
-    cmd_ingest,
-    help="analyse video or audio files and store them as sessions (several at once with --ray)",
-    arguments=_arguments,
-)
+INGEST_COMMAND = Command.of(cmd_ingest, _arguments)

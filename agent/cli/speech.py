@@ -6,11 +6,12 @@ import argparse
 import dataclasses
 import sys
 
-from facelens.agent.cli import Command, print_json
+from facelens.agent.cli import CommandTable, print_json
 from facelens.agent.cli.options import add_json_flag
 from facelens.tools import media
 
 HELP_ORDER = 70
+COMMANDS = CommandTable()
 
 
 def _affect(transcript, audio) -> list:
@@ -40,7 +41,29 @@ def _affect(transcript, audio) -> list:
     ]
 
 
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio or video files (any format FFmpeg decodes)")
+    add_json_flag(p, help='print [{"file", "text", "segments", "duration", "language"}, ...]')
+    p.add_argument("--model", default=None, help="faster-whisper model name or folder (default: the bundled tiny.en)")
+    p.add_argument(
+        "--backend",
+        default=None,
+        choices=["faster-whisper", "openai-whisper", "openai"],
+        help="speech backend (default: faster-whisper, or FACELENS_SPEECH_BACKEND)",
+    )
+    p.add_argument("--language", default=None, help="force a language code (default: detect)")
+    p.add_argument("--words", action="store_true", help="include word timestamps in the JSON")
+    p.add_argument("--timestamps", action="store_true", help="print segment times in the text output")
+    p.add_argument(
+        "--affect",
+        action="store_true",
+        help="per sentence: voice cues, the words' emotion and the fused estimate (JSON key 'affect')",
+    )
+
+
+@COMMANDS.command("transcribe", _arguments)
 def cmd_transcribe(args: argparse.Namespace) -> int:
+    """transcribe audio or video files (offline Whisper by default)"""
     from facelens.tools.errors import FacelensError
     from facelens.tools.speech import Transcriber
 
@@ -81,30 +104,3 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if args.json:
         print_json(results)
     return 2 if failed else 0
-
-
-def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", metavar="FILE", help="audio or video files (any format FFmpeg decodes)")
-    add_json_flag(p, help='print [{"file", "text", "segments", "duration", "language"}, ...]')
-    p.add_argument("--model", default=None, help="faster-whisper model name or folder (default: the bundled tiny.en)")
-    p.add_argument(
-        "--backend",
-        default=None,
-        choices=["faster-whisper", "openai-whisper", "openai"],
-        help="speech backend (default: faster-whisper, or FACELENS_SPEECH_BACKEND)",
-    )
-    p.add_argument("--language", default=None, help="force a language code (default: detect)")
-    p.add_argument("--words", action="store_true", help="include word timestamps in the JSON")
-    p.add_argument("--timestamps", action="store_true", help="print segment times in the text output")
-    p.add_argument(
-        "--affect",
-        action="store_true",
-        help="per sentence: voice cues, the words' emotion and the fused estimate (JSON key 'affect')",
-    )
-
-
-COMMANDS = {
-    "transcribe": Command(
-        cmd_transcribe, help="transcribe audio or video files (offline Whisper by default)", arguments=_arguments
-    ),
-}

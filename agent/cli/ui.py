@@ -16,10 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from facelens.agent.cli import Command
+from facelens.agent.cli import CommandTable
 from facelens.tools.errors import ConfigError, InputError, missing_dependency
 
 HELP_ORDER = 90
+COMMANDS = CommandTable()
 
 DEFAULT_ADDRESS = "127.0.0.1"
 PASSWORD_ENV = "FACELENS_UI_PASSWORD"
@@ -111,7 +112,15 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+@COMMANDS.command(
+    "ui",
+    _arguments,
+    description="Start the facelens web app and print the address to open in a browser. It listens "
+    f"on {DEFAULT_ADDRESS} (this machine only) unless --address says otherwise; any other "
+    f"address needs {PASSWORD_ENV} or --token.",
+)
 def cmd_ui(args: argparse.Namespace) -> int:
+    """start the web app (Streamlit)"""
     if not 1 <= args.port <= 65535:
         raise InputError(f"--port must be between 1 and 65535, not {args.port}.")
     if not str(args.address).strip():
@@ -134,15 +143,3 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
         return 0
-
-
-COMMANDS = {
-    "ui": Command(
-        cmd_ui,
-        help="start the web app (Streamlit)",
-        description="Start the facelens web app and print the address to open in a browser. It listens "
-        f"on {DEFAULT_ADDRESS} (this machine only) unless --address says otherwise; any other "
-        f"address needs {PASSWORD_ENV} or --token.",
-        arguments=_arguments,
-    ),
-}

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -76,6 +77,24 @@ class SessionRecord(Result):
     emotion_model: str | None = None  # None: the facial-emotion model was not installed at ingest
     speech_model: str | None = None
     ingest_seconds: float = 0.0  # wall-clock time the ingest took
+
+    @classmethod
+    def of_video(
+        cls, session_id: str, duration: float, fps: float, *, created: str | None = None, **fields: Any
+    ) -> SessionRecord:
+        """The session of a video with sound, ``SESSION_ID.mp4``, stored at ``created`` (default: now): a record
+        made without an ingest (generated sessions of the evaluation, tests); ``fields`` are the other fields
+        (``people``, ``timeline``, ``transcript``, ...)."""
+        return cls(
+            session_id=session_id,
+            source=f"{session_id}.mp4",
+            created=created or now(),
+            duration=duration,
+            has_video=True,
+            has_audio=True,
+            fps=fps,
+            **fields,
+        )
 
     def to_output(self) -> dict:
         """The CLI's --json shape: {"session_id", "duration", "transcript", "timeline", "people"}."""
