@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 nice -n 5 python bench/detection_speed.py [--limit 40] [--dump before.npz]
     python bench/detection_speed.py --compare before.npz after.npz
+    OMP_NUM_THREADS=1 nice -n 5 python bench/detection_speed.py --vs /path/to/before-checkout [--limit 40]
 
 Runs ``faces.detect_faces`` (the default detector) over ``--limit`` evenly spaced photos of the shared
 WIDER sample (all of them without ``--limit``; the same sample as ``facelens eval detection --limit``;
@@ -9,7 +10,11 @@ WIDER sample (all of them without ``--limit``; the same sample as ``facelens eva
 after one warm-up call that loads the model, and prints the process CPU seconds and wall seconds per
 photo of the detector call alone (decoding excluded), ``--repeat`` times over the photos. ``--dump``
 writes every detection (box, score, five landmarks) per photo to an ``.npz`` file; ``--compare`` says
-whether two such files hold exactly the same detections (what a speed change must keep).
+whether two such files hold exactly the same detections (what a speed change must keep). ``--vs DIR``
+times RetinaFace from another checkout's ``tools/retinaface.py`` and ``tools/large_faces.py`` (the code
+before a change) against this one in the same process, photo by photo in alternating order (so the
+machine's drifting speed falls on both alike), with the network run alone beside them, and checks that
+both give the same detections.
 """
 
 from __future__ import annotations
@@ -90,6 +95,68 @@ def measure(photos: dict[str, np.ndarray], repeat: int, detector: str | None) ->
     return report, found
 
 
+def _module(name: str, path: Path):  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"Cannot load {path}: pass --vs the root of a facelens checkout.")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def versus(before_root: Path, photos: dict[str, np.ndarray], repeat: int) -> dict:
+    """CPU s per photo of ``before_root``'s RetinaFace detector and this one's, alternated photo by photo."""
+    import sys
+
+    import facelens.tools as package
+    from facelens.tools import faces, large_faces, retinaface
+
+    old_large = _module("before_large_faces", before_root / "tools" / "large_faces.py")
+    old_retina = _module("before_retinaface", before_root / "tools" / "retinaface.py")
+
+    def before(rgb: np.ndarray) -> list:
+        # the old detector imports large_faces inside its collage step: it gets the old one while it runs
+        package.large_faces = sys.modules["facelens.tools.large_faces"] = old_large
+        try:
+            return old_retina.detect_retinaface(rgb)
+        finally:
+            package.large_faces = sys.modules["facelens.tools.large_faces"] = large_faces
+
+    def network(rgb: np.ndarray) -> float:
+        x = retinaface.network_input(faces.working_scale(rgb, retinaface.MAX_SIDE)[0])
+        c0 = time.process_time()
+        retinaface.session().run(None, {"input": x})
+        return time.process_time() - c0
+
+    first = next(iter(photos.values()))
+    before(first), retinaface.detect_retinaface(first)  # warm-up: both load the model here
+    runs = {"before": [], "after": [], "network_alone": []}
+    differ: set[str] = set()
+    for r in range(repeat):
+        cpu = dict.fromkeys(runs, 0.0)
+        for i, (name, rgb) in enumerate(photos.items()):
+            pair = [("before", before), ("after", retinaface.detect_retinaface)]
+            out = {}
+            for key, fn in pair if (i + r) % 2 == 0 else pair[::-1]:
+                c0 = time.process_time()
+                out[key] = rows(fn(rgb))
+                cpu[key] += time.process_time() - c0
+            cpu["network_alone"] += network(rgb)
+            if not np.array_equal(out["before"], out["after"], equal_nan=True):
+                differ.add(name)
+        for key in runs:
+            runs[key].append(round(cpu[key] / len(photos), 4))
+    return {
+        "photos": len(photos),
+        **{f"{k}_cpu_s_per_photo": v for k, v in runs.items()},
+        "after_over_before": [round(a / b, 3) for a, b in zip(runs["after"], runs["before"])],
+        "identical": not differ,
+        "differ": sorted(differ),
+    }
+
+
 def compare(a: Path, b: Path) -> dict:
     """Same photos, same number of detections, and every value equal (NaN equal to NaN)."""
     x, y = np.load(a), np.load(b)
@@ -111,6 +178,7 @@ def main() -> None:
     ap.add_argument("--photos", default="wider", choices=["wider", "collages", *KINDS], help="which photos")
     ap.add_argument("--detector", default=None, help="the default detector when left out")
     ap.add_argument("--dump", type=Path, default=None, help="write every detection to this .npz file")
+    ap.add_argument("--vs", type=Path, default=None, help="another checkout's root: A/B in one process")
     ap.add_argument("--compare", type=Path, nargs=2, metavar=("A", "B"), help="are two dumps identical?")
     args = ap.parse_args()
     if args.compare:
@@ -118,6 +186,9 @@ def main() -> None:
         return
     if not args.data.is_dir():
         raise SystemExit(f"No WIDER photos at {args.data}: pass --data DIR (see ../shared/data/README).")
+    if args.vs:
+        print(json.dumps(versus(args.vs, photo_set(args.photos, args.data, args.limit), args.repeat)))
+        return
     report, found = measure(photo_set(args.photos, args.data, args.limit), args.repeat, args.detector)
     report["photo_set"] = args.photos
     if args.dump:

@@ -49,7 +49,7 @@ def test_the_network_input_is_bgr_minus_the_wheels_means(astronaut):
 
     for rgb in (astronaut, astronaut[::2, 1::3], np.zeros((17, 31, 3), np.uint8)):  # strided views too
         want = (rgb[:, :, ::-1].astype(np.float32) - MEAN.astype(np.float32)).transpose(2, 0, 1)[None]
-        got = retinaface._network_input(rgb)
+        got = retinaface.network_input(rgb)
         assert got.dtype == np.float32 and got.flags.c_contiguous
         assert np.array_equal(got, want)
 
@@ -62,7 +62,7 @@ def test_raw_faces_decode_like_the_full_anchor_table(astronaut, hopper):
         rows = retinaface.raw_faces(rgb)
         assert len(rows) >= 1
         # decode again with every anchor of the wheel and the network's output, as before the speed-up
-        x = retinaface._network_input(rgb)
+        x = retinaface.network_input(rgb)
         loc, conf, landm = retinaface.session().run(None, {"input": x})
         scores = conf[0, :, 1]
         keep = np.flatnonzero(scores >= retinaface.THRESHOLD)

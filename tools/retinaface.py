@@ -87,7 +87,7 @@ def raw_faces(rgb: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
     h, w = rgb.shape[:2]
     if min(h, w) < 16:  # below the smallest anchor: nothing to find (and the network needs >= 32 px)
         return np.zeros((0, 15))
-    x = _network_input(rgb)
+    x = network_input(rgb)
     sess = session()
     with _lock:
         loc, conf, landm = sess.run(None, {"input": x})
@@ -142,7 +142,7 @@ def _union_area(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) 
     return float((np.diff(xs)[:, None] * np.diff(ys)[None, :] * covered).sum())
 
 
-def _network_input(rgb: np.ndarray) -> np.ndarray:
+def network_input(rgb: np.ndarray) -> np.ndarray:
     """1 x 3 x H x W float32, BGR minus the wheel's means, written plane by plane into one array by OpenCV
     (uint8 planes, then ``float32(v) - float32(mean)`` as numpy computes it: the same values; 2.0 ms at
     1024 x 768 instead of numpy's 4.5 ms reading strided channels, and 24 ms with four passes)."""
