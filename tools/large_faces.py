@@ -321,13 +321,19 @@ def seams(region: np.ndarray, axis: int) -> list[int]:
     return [int(k) for k in cut if MIN_PANEL <= k <= lines - MIN_PANEL]
 
 
+_NEIGHBOURS = np.array([d for d in range(-SEAM_NEAR, SEAM_NEAR + 1) if d])  # offsets of the lines near one
+
+
 def _stands_out(step: np.ndarray) -> np.ndarray:
-    """Which steps are >= :data:`SEAM_STEP` and :data:`SEAM_RATIO` x every step up to :data:`SEAM_NEAR` away."""
-    padded = np.concatenate((np.zeros(SEAM_NEAR), step, np.zeros(SEAM_NEAR)))
-    near = np.max(
-        [padded[SEAM_NEAR + d : SEAM_NEAR + d + len(step)] for d in range(-SEAM_NEAR, SEAM_NEAR + 1) if d], axis=0
-    )
-    return (step >= SEAM_STEP) & (step >= SEAM_RATIO * np.maximum(near, 1.0))
+    """Which steps are >= :data:`SEAM_STEP` and :data:`SEAM_RATIO` x every step up to :data:`SEAM_NEAR` away
+    (the neighbours are looked at only for the few steps >= SEAM_STEP)."""
+    out = step >= SEAM_STEP
+    k = np.flatnonzero(out)
+    if len(k):
+        padded = np.concatenate((np.zeros(SEAM_NEAR), step, np.zeros(SEAM_NEAR)))
+        near = padded[k[:, None] + SEAM_NEAR + _NEIGHBOURS].max(axis=1)
+        out[k] = step[k] >= SEAM_RATIO * np.maximum(near, 1.0)
+    return out
 
 
 def _median_steps(change: np.ndarray) -> np.ndarray:
