@@ -33,6 +33,11 @@ def test_resolve_model_errors(tmp_path, monkeypatch):
     txt.write_text("not a model")
     with pytest.raises(ConfigError, match="not a .gguf"):
         resolve_model(str(txt))
+    with pytest.raises(ConfigError, match="not a .gguf"):
+        resolve_model(txt)  # a Path works as the str does
+    folder = tmp_path / "model-folder"
+    folder.mkdir()
+    assert resolve_model(folder) == resolve_model(str(folder)) == folder
 
 
 def test_unreadable_gguf_is_a_model_error(tmp_path):

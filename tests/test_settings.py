@@ -247,10 +247,11 @@ def test_config_wrappers_keep_their_names(monkeypatch) -> None:
     assert config.embedder() == "sface" and config.identity_store() == "faiss"
     write_config("embedder: dlib\nidentity_store: milvus\n")
     assert config.embedder() == "dlib" and config.identity_store() == "milvus"
-    from facelens.tools import speech, text_emotion
+    from facelens.tools import speech, text_emotion, vlm_backends
 
     assert settings.SPEECH_BACKENDS == speech.BACKENDS and settings.TEXT_EMOTION_MODELS == text_emotion.MODELS
     assert settings.EMBEDDERS == config.EMBEDDERS
+    assert settings.VLM_CHOICES == vlm_backends.BACKEND_CHOICES  # `facelens describe --vlm` offers the registry's
 
 
 # --- the one client factory ------------------------------------------------------------------------

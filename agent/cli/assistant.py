@@ -8,7 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from facelens.agent.cli import CommandTable, print_json
-from facelens.agent.cli.options import add_backend_option, add_detector_option, add_json_flag
+from facelens.agent.cli.options import (
+    add_allow_cloud_images_flag,
+    add_backend_option,
+    add_detector_option,
+    add_json_flag,
+)
 
 HELP_ORDER = 10
 COMMANDS = CommandTable()
@@ -32,12 +37,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="an audio file: a recorded question (ask without a QUESTION; chat: a recording of up to "
         f"{RECORDED_QUESTION_MAX_S:.0f} s is asked first), and the audio for questions about what was said",
     )
-    p.add_argument(
-        "--allow-cloud-images",
-        action="store_true",
-        default=None,
-        help="allow sending photo crops to a cloud vision model when a question needs one",
-    )
+    add_allow_cloud_images_flag(p, help="allow sending photo crops to a cloud vision model when a question needs one")
     p.add_argument("--stream", action="store_true", help="stream the LLM's answer as it is written")
     add_detector_option(p)
 

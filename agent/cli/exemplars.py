@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from facelens.agent.cli import CommandTable, emit, print_json
-from facelens.agent.cli.options import add_json_flag
+from facelens.agent.cli.options import add_allow_cloud_images_flag, add_json_flag, add_vlm_option
 
 if TYPE_CHECKING:
     from facelens.tools.exemplars import Exemplar
@@ -93,18 +93,11 @@ def _describe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("--face", type=int, default=1, help="face number (1 = leftmost; see `facelens analyze`)")
     p.add_argument("--question", help="the question, passed to the VLM as context")
-    p.add_argument(
-        "--vlm",
-        choices=["auto", "openai", "local", "none"],
-        default=None,
-        help="backend (default: FACELENS_VLM, else vlm: in config.yaml, else auto)",
-    )
+    add_vlm_option(p)
     p.add_argument("--shots", type=int, default=0, help="nearest few-shot exemplars to show first (default 0)")
     p.add_argument("--no-cloud", action="store_true", help="never send the face crop off this machine")
-    p.add_argument(
-        "--allow-cloud-images",
-        action="store_true",
-        help="allow sending the face crop to a cloud VLM (default: FACELENS_ALLOW_CLOUD_IMAGES or config)",
+    add_allow_cloud_images_flag(
+        p, help="allow sending the face crop to a cloud VLM (default: FACELENS_ALLOW_CLOUD_IMAGES or config)"
     )
     add_json_flag(p)
 

