@@ -110,6 +110,17 @@ def _fusion() -> dict | None:
         raise ModelError(
             f"{path} has a smile_guard of {guard}; expected a coefficient in (0, 1].", hint="Reinstall facelens."
         )
+    cnn = raw.get("cnn")
+    if cnn is not None and cnn != _meta()["version"]:
+        # the head reads one CNN's log-probabilities: on another CNN's it would be wrong, not just worse
+        log.warning(
+            "%s was fitted on the emotion CNN %s, but %s is installed: expression from the CNN alone "
+            "(refit it: training/train_expression_fusion.py --write)",
+            path.name,
+            cnn,
+            _meta()["version"],
+        )
+        return None
     return {"version": str(raw["version"]), "smile_guard": guard, **heads}
 
 
@@ -317,7 +328,7 @@ def classify_crops(crops: Sequence[np.ndarray], *, blendshapes: bool = False) ->
     """Expression estimates for ready-made face crops (grey or RGB arrays, any size, framed like FER-2013).
 
     By default the CNN alone reads them: FER-framed crops are its own domain, where it is better than
-    the fusion (FER-2013 val 0.6615 alone, 0.633 fused; ``MODEL_CARD_emotion_fusion.md``). With
+    the fusion (FER-2013 val 0.6807 alone, 0.635 fused; ``MODEL_CARD_emotion_fusion.md``). With
     ``blendshapes=True`` the crops' landmarks are taken to be where FER-2013's faces have theirs (scaled
     to each crop's size) and the fusion reads them; crops too small, too elongated or flat for the
     landmarker are read by the CNN-only head.

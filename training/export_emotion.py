@@ -93,7 +93,7 @@ def classification_report(y: np.ndarray, pred: np.ndarray, labels: list[str]) ->
 
 
 def pipeline_check(args: argparse.Namespace, logits: np.ndarray, yva: np.ndarray) -> dict:
-    """Accuracy on FER val faces re-cropped by facelens.tools.emotion from their landmarks vs the originals."""
+    """The CNN's accuracy on FER val faces re-cropped by facelens.tools.emotion from their landmarks vs the originals."""
     import cv2
 
     from facelens.tools import emotion
@@ -102,12 +102,13 @@ def pipeline_check(args: argparse.Namespace, logits: np.ndarray, yva: np.ndarray
     z = np.load(args.run / "framing.npz")
     files = sorted((args.data / "val").glob("*/*"))
     index = {str(p.relative_to(args.data)): i for i, p in enumerate(files)}
-    idx, pred = [], []
+    idx, crops = [], []
     for rel, lm in zip(z["files"], z["landmarks"]):
         g = cv2.imread(str(args.data / rel), cv2.IMREAD_GRAYSCALE)
-        est = emotion.classify(np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2)), [lm])[0]
+        # the CNN alone on the runtime's crop: this checks the framing, not the fusion head fitted on top
+        crops += emotion.face_crops(np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2)), [lm])
         idx.append(index[str(rel)])
-        pred.append(te.EMOTIONS.index(est.label))
+    pred = emotion.probabilities(crops).argmax(1)
     idx_a = np.array(idx)
     return {
         "n": len(idx),
@@ -192,6 +193,7 @@ def main() -> None:
             "epochs_run": ck["epoch"] + 1,
             "args": cfg["args"],
             "params": int(sum(p.numel() for p in net.parameters())),
+            "checkpoint": args.checkpoint,
         },
         "onnx_max_abs_diff": max_diff,
     }

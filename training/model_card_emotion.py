@@ -60,6 +60,76 @@ def _pipeline(meta: dict) -> str:
     )
 
 
+def _what(meta: dict) -> str:
+    n = len(meta.get("members") or [])
+    return f"An ensemble of {n} compact VGG-style CNNs" if n else "A compact VGG-style CNN"
+
+
+def _selection(meta: dict) -> str:
+    if meta.get("members"):
+        return (
+            '; the first member\'s epoch was chosen on FER-2013 PublicTest (3,589 faces, "val"), the others are '
+            "their runs' last epochs; the temperature is fitted on val."
+        )
+    return ', model selected on FER-2013 PublicTest (3,589 faces, "val").'
+
+
+def _single(meta: dict, curve: str) -> str:
+    tr = meta["train"]
+    run = tr["args"].get("out", "/work/runs/emotion")
+    last = tr.get("checkpoint", "best.pt") == "last.pt"
+    checkpoint = " --checkpoint last.pt" if last else ""
+    hist = [r["val_acc"] for r in tr.get("history") or []]
+    if last:
+        which = "the run's last epoch, " + (
+            "also the best on val" if hist and max(hist) == hist[-1] else "not the best on val"
+        )
+    else:
+        which = "the best on val"
+    return f"""## Training (reproducible)
+
+{_commands(tr)}
+    nice -n 10 python training/fer_framing.py --data ../shared/data/fer2013 --out {run}/framing.json
+    python training/export_emotion.py --run {run} --data ../shared/data/fer2013{checkpoint}
+
+(see training/README.md). The shipped weights are from epoch {tr["epochs_run"]} ({which}).{_progress(tr)}
+Random 44 x 44 crops after a random affine (rotation +-12 deg, scale +-12%, shift +-10%), horizontal flip,
+random erasing, label smoothing 0.1, class weights (n_max / n_class)^0.5 so that disgust (436 images) does
+not collapse into anger, SGD + Nesterov with a one-cycle learning rate, batch 128, torch on 2 shared CPU
+cores ({tr.get("minutes", "?")} min of training). At test time the centre 44 x 44 crop and its mirror are averaged.
+Validation accuracy per epoch: {curve}."""
+
+
+def _ensemble(meta: dict) -> str:
+    rows = [["member", "trained", "epochs", "minutes", "val accuracy", "val macro-F1"]]
+    for i, m in enumerate(meta["members"]):
+        tr = m.get("train") or {}
+        a = tr.get("args", {})
+        rows.append(
+            [
+                f"{i + 1}: `{m.get('version')}`",
+                f"seed {a.get('seed', 0)}, width {a.get('width', 16)}",
+                str(tr.get("epochs_run", "?")),
+                str(tr.get("minutes", "?")),
+                f"{m['val']['accuracy']:.4f}",
+                f"{m['val']['macro_f1']:.4f}",
+            ]
+        )
+    cmds = "\n".join(f"    {c}" for c in meta["train"].get("commands", []))
+    return f"""## Training (reproducible)
+
+{cmds}
+
+(see training/README.md). Each member is the same network and recipe (train_emotion.py) from another random
+seed: random 44 x 44 crops after a random affine (rotation +-12 deg, scale +-12%, shift +-10%), horizontal
+flip, random erasing, label smoothing 0.1, class weights (n_max / n_class)^0.5 so that disgust (436 images)
+does not collapse into anger, SGD + Nesterov with a one-cycle learning rate, batch 128, torch on 2 CPU
+cores. Each member reads the centre 44 x 44 crop and its mirror; `training/ensemble_emotion.py` puts the
+members in one graph that averages their logits (the geometric mean of their probabilities).
+
+{_table(rows)}"""
+
+
 def write_card(meta: dict, path: Path) -> None:
     """Write the model card for the exported emotion model."""
     val, cal, tr = meta["val"], meta["calibration"], meta["train"]
@@ -74,32 +144,22 @@ def write_card(meta: dict, path: Path) -> None:
     ]
     hist = tr.get("history", [])
     curve = ", ".join(f"{r['val_acc']:.3f}" for r in hist)
+    training = _ensemble(meta) if meta.get("members") else _single(meta, curve)
     fr = meta.get("framing", {})
     text = f"""# Model card: facelens emotion classifier (`emotion.onnx`)
 
-Version `{meta["version"]}`. A compact VGG-style CNN ({tr["params"] / 1e6:.2f} M parameters) that reads a
+Version `{meta["version"]}`. {_what(meta)} ({tr["params"] / 1e6:.2f} M parameters) that reads a
 48 x 48 grey face and gives probabilities over 7 expressions: {", ".join(labels)}.
 It describes how a face **looks** ("looks happy", with a confidence), not what the person feels.
 
 ## Data and licence
-- Trained on FER-2013 Training (28,709 faces), model selected on FER-2013 PublicTest (3,589 faces, "val").
+- Trained on FER-2013 Training (28,709 faces){_selection(meta)}
   FER-2013 (Kaggle / ICML 2013 representation-learning challenge) is a **research-only** data set of web
   images; the data is not shipped, only these weights. Check the data set's terms before commercial use.
 - Labels are noisy: human accuracy on FER-2013 is about 65%; the best published single models reach about
   74% (PrivateTest), the mini-Xception that other libraries ship about 66%.
 
-## Training (reproducible)
-
-{_commands(tr)}
-    nice -n 10 python training/fer_framing.py --data ../shared/data/fer2013 --out /work/runs/emotion/framing.json
-    python training/export_emotion.py --run /work/runs/emotion --data ../shared/data/fer2013
-
-(see training/README.md). The shipped weights are from epoch {tr["epochs_run"]} (the best on val).{_progress(tr)}
-Random 44 x 44 crops after a random affine (rotation +-12 deg, scale +-12%, shift +-10%), horizontal flip,
-random erasing, label smoothing 0.1, class weights (n_max / n_class)^0.5 so that disgust (436 images) does
-not collapse into anger, SGD + Nesterov with a one-cycle learning rate, batch 128, torch on 2 shared CPU
-cores ({tr.get("minutes", "?")} min of training). At test time the centre 44 x 44 crop and its mirror are averaged.
-Validation accuracy per epoch: {curve}.
+{training}
 
 ## Results on FER-2013 PublicTest (val), flip-averaged
 Accuracy **{val["accuracy"]:.4f}**, macro F1 {val["macro_f1"]:.4f}, n = {val["n"]}.
