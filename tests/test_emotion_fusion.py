@@ -302,12 +302,12 @@ def test_bad_smile_guard_in_the_fusion_file_is_reported(tmp_path, monkeypatch, v
 
 
 def _read_photo(path):
-    from facelens.eval.models import largest_face
+    from facelens.eval.models import photo_face
     from facelens.tools.images import load_image
 
-    padded, face, _ = largest_face(load_image(path).rgb, faces.DEFAULT_DETECTOR, embeddings=False)
+    read, face = photo_face(load_image(path).rgb, faces.DEFAULT_DETECTOR)
     assert face is not None, f"no face found in {path}"
-    return emotion.classify(padded, [face.landmarks])[0]
+    return emotion.classify(read, [face.landmarks])[0]
 
 
 # Smiles of the tune split (never the held-out one) that the head fitted on the mesh path read as
@@ -431,3 +431,18 @@ def test_classify_later_rejects_bad_input_at_once(astronaut, astronaut_lm):
         blendshapes.scores_later(astronaut[:, :, 0], [astronaut_lm])
     assert blendshapes.scores_later(astronaut, [])() == []
     assert emotion.classify_later(astronaut, [])() == []
+
+
+def test_photo_face_reads_the_photo_itself_and_pads_only_when_nothing_is_found(astronaut):
+    """Expression is evaluated and fitted on what the product reads: the photo as it is (a black margin would
+    continue a face cut by the border and flatten its smile); a padded copy only when no face is found."""
+    from facelens.eval.models import PAD, photo_face
+
+    read, face = photo_face(astronaut)
+    assert read is astronaut and face is not None
+    found, _ = faces.find_faces(astronaut, faces.DEFAULT_DETECTOR, embeddings=False)
+    assert face.box == max(found, key=lambda f: f.box[2] * f.box[3]).box
+    blank = np.full((120, 160, 3), 128, np.uint8)
+    read, face = photo_face(blank)
+    m = int(PAD * 160)
+    assert face is None and read.shape == (120 + 2 * m, 160 + 2 * m, 3)

@@ -6,7 +6,8 @@
     nice -n 10 python training/expression_features.py fer --split train --every 14 --data ../shared/data --out /work/runs/expr
 
 ``expressions``: the photos of the chosen splits go through the product's path (largest face found on a
-padded copy; its 5 landmarks; ``emotion.face_crops`` -> CNN; the aligned crop -> the face landmarker).
+padded copy only when none is found on the photo itself, ``eval.models.photo_face``; its 5 landmarks;
+``emotion.face_crops`` -> CNN; the aligned crop -> the face landmarker).
 With ``--detector mesh`` (used for the shipped head: the shared 2-core machine was loaded ~12x) one
 landmarker call on the whole photo gives the blendshapes and, from its mesh, the 5 points for the CNN,
 instead of detector + dlib landmarks + landmarker on the aligned crop; the product's own path is
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from facelens.eval.domains_expressions import items
-from facelens.eval.models import EMOTION_ALIASES, IMAGE_SUFFIXES, _norm, largest_face
+from facelens.eval.models import EMOTION_ALIASES, IMAGE_SUFFIXES, _norm, photo_face
 from facelens.tools import blendshapes, emotion, faces
 from facelens.tools.blazeface import load_mediapipe
 from facelens.tools.images import load_image
@@ -113,14 +114,14 @@ def mesh_row(rgb: np.ndarray) -> dict:
 def photo_row(rgb: np.ndarray, detector: str) -> dict:
     if detector == "mesh":
         return mesh_row(rgb)
-    padded, face, _ = largest_face(rgb, detector, embeddings=False)
+    read, face = photo_face(rgb, detector)
     row = {"face": face is not None, "grey": bool(np.ptp(rgb.astype(np.int16), axis=2).max() < 8)}
     if face is None:
         row.update(cnn=np.zeros(7, np.float32), bs=np.full(NB, np.nan, np.float32))
         return row
-    (crop,) = emotion.face_crops(padded, [face.landmarks])
+    (crop,) = emotion.face_crops(read, [face.landmarks])
     p = emotion.probabilities([crop])
-    bs = blendshapes.scores(padded, [face.landmarks])[0]
+    bs = blendshapes.scores(read, [face.landmarks])[0]
     row.update(cnn=_log(p[0]), bs=np.full(NB, np.nan, np.float32) if bs is None else bs)
     return row
 
