@@ -180,19 +180,24 @@ def test_missing_or_altered_landmarker_model_is_reported(monkeypatch):
     blendshapes.model_path.cache_clear()
 
 
-def test_corrupt_fusion_file_is_reported(tmp_path, monkeypatch):
+def _shipped_fusion_in(tmp_path, monkeypatch) -> tuple[dict, object]:
+    """The shipped fusion file's contents, with emotion reading its fusion file from tmp_path from now on."""
     from facelens.tools import models
 
     real = models.package_data_path("models", emotion.FUSION_FILE)
     if not real.is_file():
         pytest.skip("the fusion head is not shipped")
-    data = json.loads(real.read_text())
     monkeypatch.setattr(
         emotion,
         "_path",
         lambda name: tmp_path / name if name == emotion.FUSION_FILE else models.package_data_path("models", name),
     )
     emotion._fusion.cache_clear()
+    return json.loads(real.read_text()), real
+
+
+def test_corrupt_fusion_file_is_reported(tmp_path, monkeypatch):
+    data, _ = _shipped_fusion_in(tmp_path, monkeypatch)
     try:
         data["heads"]["fused"]["coef"] = [[0.0] * 3] * 7
         (tmp_path / emotion.FUSION_FILE).write_text(json.dumps(data))
@@ -209,21 +214,10 @@ def test_corrupt_fusion_file_is_reported(tmp_path, monkeypatch):
 
 def test_a_fusion_head_fitted_on_another_cnn_is_not_used(tmp_path, monkeypatch, astronaut, astronaut_lm, caplog):
     """The head reads one CNN's log-probabilities; after the CNN is retrained without a refit, the CNN answers."""
-    from facelens.tools import models
-
-    real = models.package_data_path("models", emotion.FUSION_FILE)
-    if not real.is_file():
-        pytest.skip("the fusion head is not shipped")
-    data = json.loads(real.read_text())
+    data, _ = _shipped_fusion_in(tmp_path, monkeypatch)
     assert data.get("cnn") == emotion._meta()["version"]  # the shipped head names the shipped CNN
     data["cnn"] = "fer2013-some-older-cnn"
     (tmp_path / emotion.FUSION_FILE).write_text(json.dumps(data))
-    monkeypatch.setattr(
-        emotion,
-        "_path",
-        lambda name: tmp_path / name if name == emotion.FUSION_FILE else models.package_data_path("models", name),
-    )
-    emotion._fusion.cache_clear()
     try:
         with caplog.at_level("WARNING", logger="facelens.tools.emotion"):
             (est,) = emotion.classify(astronaut, [astronaut_lm])
@@ -275,20 +269,9 @@ def test_smile_guard_threshold_is_the_shipped_one():
 
 @pytest.mark.parametrize("value", ["wide", 0.0, 1.5, None])
 def test_bad_smile_guard_in_the_fusion_file_is_reported(tmp_path, monkeypatch, value):
-    from facelens.tools import models
-
-    real = models.package_data_path("models", emotion.FUSION_FILE)
-    if not real.is_file():
-        pytest.skip("the fusion head is not shipped")
-    data = json.loads(real.read_text())
+    data, real = _shipped_fusion_in(tmp_path, monkeypatch)
     data["heads"]["fused"]["smile_guard"] = value
     (tmp_path / emotion.FUSION_FILE).write_text(json.dumps(data))
-    monkeypatch.setattr(
-        emotion,
-        "_path",
-        lambda name: tmp_path / name if name == emotion.FUSION_FILE else models.package_data_path("models", name),
-    )
-    emotion._fusion.cache_clear()
     try:
         with pytest.raises(ModelError, match="smile_guard"):
             emotion.smile_guard_threshold()

@@ -137,32 +137,10 @@ def main() -> None:
         assert max_diff < 1e-4, f"the merged graph and its members disagree by {max_diff}"
         onnx_path.write_bytes(staged.read_bytes())
 
-    temp = ee.fit_temperature(logits, yva)
-    rng = np.random.default_rng(0)
-    half = rng.permutation(len(yva)) < len(yva) // 2
-    cross = []
-    for a, b in ((half, ~half), (~half, half)):
-        t_ab = ee.fit_temperature(logits[a], yva[a])
-        cross.append(ee.ece(ee.softmax(logits[b] / t_ab), yva[b]) * b.mean())
-    report = ee.classification_report(yva, logits.argmax(1), labels)
-    framing = json.loads((args.run / "framing.json").read_text())
     params = sum(int(np.prod(i.dims)) for i in model.graph.initializer)
-    meta = {
-        "version": f"fer2013-vgg16x{len(members)}-{dt.date.today():%Y%m%d}",
-        "labels": labels,
-        "input": "gray",
-        "input_size": te.SIZE,
-        "temperature": round(temp, 4),
-        "fer_landmarks": framing["fer_mean_landmarks"],
-        "align_zoom": round(float(framing["zoom"]), 3),
-        "framing": {k: v for k, v in framing.items() if k != "fer_mean_landmarks"},
-        "val": report,
-        "calibration": {
-            "ece_before": round(ee.ece(ee.softmax(logits), yva), 4),
-            "ece_after": round(ee.ece(ee.softmax(logits / temp), yva), 4),
-            "ece_after_2fold": round(float(sum(cross)), 4),
-            "bins": 15,
-        },
+    meta = ee.model_meta(f"fer2013-vgg16x{len(members)}-{dt.date.today():%Y%m%d}", logits, yva, args.run)
+    report = meta["val"]
+    meta |= {
         "members": [info for _, info in members],
         "train": {"params": int(params), "commands": args.command},
         "onnx_max_abs_diff": max_diff,

@@ -92,6 +92,39 @@ def classification_report(y: np.ndarray, pred: np.ndarray, labels: list[str]) ->
     }
 
 
+def model_meta(version: str, logits: np.ndarray, yva: np.ndarray, run: Path) -> dict:
+    """The metadata every exported emotion graph ships with: labels, the temperature fitted on val and its
+    calibration (same-set and 2-fold), the val report, and the FER framing measured by fer_framing.py."""
+    temp = fit_temperature(logits, yva)
+    # honest calibration estimate: fit T on one half of val, measure ECE on the other half, and swap
+    rng = np.random.default_rng(0)
+    half = rng.permutation(len(yva)) < len(yva) // 2
+    cross = []
+    for a, b in ((half, ~half), (~half, half)):
+        t_ab = fit_temperature(logits[a], yva[a])
+        cross.append(ece(softmax(logits[b] / t_ab), yva[b]) * b.mean())
+    labels = list(te.EMOTIONS)
+    # run training/fer_framing.py first: the FER framing the runtime reproduces
+    framing = json.loads((run / "framing.json").read_text())
+    return {
+        "version": version,
+        "labels": labels,
+        "input": "gray",
+        "input_size": te.SIZE,
+        "temperature": round(temp, 4),
+        "fer_landmarks": framing["fer_mean_landmarks"],
+        "align_zoom": round(float(framing["zoom"]), 3),
+        "framing": {k: v for k, v in framing.items() if k != "fer_mean_landmarks"},
+        "val": classification_report(yva, logits.argmax(1), labels),
+        "calibration": {
+            "ece_before": round(ece(softmax(logits), yva), 4),
+            "ece_after": round(ece(softmax(logits / temp), yva), 4),
+            "ece_after_2fold": round(float(sum(cross)), 4),
+            "bins": 15,
+        },
+    }
+
+
 def pipeline_check(args: argparse.Namespace, logits: np.ndarray, yva: np.ndarray) -> dict:
     """The CNN's accuracy on FER val faces re-cropped by facelens.tools.emotion from their landmarks vs the originals."""
     import cv2
@@ -161,34 +194,9 @@ def main() -> None:
     max_diff = float(np.abs(ref - logits[:256]).max())
     assert max_diff < 1e-3, f"ONNX and torch disagree by {max_diff}"
 
-    temp = fit_temperature(logits, yva)
-    # honest calibration estimate: fit T on one half of val, measure ECE on the other half, and swap
-    rng = np.random.default_rng(0)
-    half = rng.permutation(len(yva)) < len(yva) // 2
-    cross = []
-    for a, b in ((half, ~half), (~half, half)):
-        t_ab = fit_temperature(logits[a], yva[a])
-        cross.append(ece(softmax(logits[b] / t_ab), yva[b]) * b.mean())
-    labels = list(te.EMOTIONS)
-    report = classification_report(yva, logits.argmax(1), labels)
-    # run training/fer_framing.py first: the FER framing the runtime reproduces
-    framing = json.loads((args.run / "framing.json").read_text())
-    meta = {
-        "version": f"fer2013-vgg{cfg['width']}-e{ck['epoch'] + 1}-{dt.date.today():%Y%m%d}",
-        "labels": labels,
-        "input": "gray",
-        "input_size": te.SIZE,
-        "temperature": round(temp, 4),
-        "fer_landmarks": framing["fer_mean_landmarks"],
-        "align_zoom": round(float(framing["zoom"]), 3),
-        "framing": {k: v for k, v in framing.items() if k != "fer_mean_landmarks"},
-        "val": report,
-        "calibration": {
-            "ece_before": round(ece(softmax(logits), yva), 4),
-            "ece_after": round(ece(softmax(logits / temp), yva), 4),
-            "ece_after_2fold": round(float(sum(cross)), 4),
-            "bins": 15,
-        },
+    meta = model_meta(f"fer2013-vgg{cfg['width']}-e{ck['epoch'] + 1}-{dt.date.today():%Y%m%d}", logits, yva, args.run)
+    report = meta["val"]
+    meta |= {
         "train": {
             "epochs_run": ck["epoch"] + 1,
             "args": cfg["args"],
