@@ -47,16 +47,7 @@ def member_model(spec: str, workdir: Path, index: int) -> tuple[onnx.ModelProto,
     net = te.EmotionNet(cfg["width"], tuple(cfg["depth"]))
     net.load_state_dict(ck["model"])
     out = workdir / f"member{index}.onnx"
-    torch.onnx.export(
-        ee.Deployed(net).eval(),
-        (torch.zeros(2, 1, te.SIZE, te.SIZE),),
-        str(out),
-        input_names=["gray"],
-        output_names=["logits"],
-        dynamic_axes={"gray": {0: "n"}, "logits": {0: "n"}},
-        opset_version=17,
-        dynamo=False,
-    )
+    ee.export_onnx(net, out)
     hist = ck.get("history") or []
     info = {
         "source": str(path),

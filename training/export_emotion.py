@@ -38,6 +38,20 @@ class Deployed(nn.Module):
         return (self.net(x) + self.net(torch.flip(x, dims=[3]))) / 2
 
 
+def export_onnx(net: nn.Module, path: Path) -> None:
+    """Write ``net`` as the runtime's graph: input ``gray`` (N x 1 x 48 x 48 raw pixels), output ``logits``."""
+    torch.onnx.export(
+        Deployed(net).eval(),
+        (torch.zeros(2, 1, te.SIZE, te.SIZE),),
+        str(path),
+        input_names=["gray"],
+        output_names=["logits"],
+        dynamic_axes={"gray": {0: "n"}, "logits": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
 def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(1, keepdims=True)
     e = np.exp(z)
@@ -168,20 +182,9 @@ def main() -> None:
     cfg = ck["config"]
     net = te.EmotionNet(cfg["width"], tuple(cfg["depth"]))
     net.load_state_dict(ck["model"])
-    model = Deployed(net).eval()
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / "emotion.onnx"
-    dummy = torch.zeros(2, 1, te.SIZE, te.SIZE)
-    torch.onnx.export(
-        model,
-        (dummy,),
-        str(onnx_path),
-        input_names=["gray"],
-        output_names=["logits"],
-        dynamic_axes={"gray": {0: "n"}, "logits": {0: "n"}},
-        opset_version=17,
-        dynamo=False,
-    )
+    export_onnx(net, onnx_path)
 
     import onnxruntime as ort
 
